@@ -1,0 +1,302 @@
+// The only module that reads process.env. Everything else receives a validated Config.
+//
+// Layers, later wins: config/default.json, config/<NODE_ENV>.json, environment variables.
+// Validation happens once, here, and a bad value fails fast naming the setting to fix.
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+
+export const ENVIRONMENTS = ['development', 'test', 'production'] as const;
+export type Environment = (typeof ENVIRONMENTS)[number];
+
+const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', ...(import.meta.url.includes('/dist/') ? ['..'] : []));
+
+export interface Config {
+  env: Environment;
+  port: number;
+  host: string;
+  issuer: string;
+  /** postgres:// URL; undefined means the embedded PGlite database under dataDir. */
+  databaseUrl: string | undefined;
+  dataDir: string;
+  /** Trust X-Forwarded-* from a TLS-terminating proxy (Koa's app.proxy). */
+  trustProxy: boolean;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  secrets: {
+    /** Keys that sign cookies; the first signs, all verify (rotation). */
+    cookieKeys: string[];
+    /** 32 bytes that encrypt private signing keys at rest. Never stored in the database. */
+    keyEncryptionKey: Buffer;
+    /** True when the secrets came from the development secrets file rather than the environment. */
+    generated: boolean;
+  };
+  ttl: {
+    accessToken: number;
+    clientCredentials: number;
+    idToken: number;
+    authorizationCode: number;
+    refreshToken: number;
+    session: number;
+    interaction: number;
+    grant: number;
+  };
+  keys: {
+    /** A rotated-in key is published this long before it signs, so caches of the JWKS pick it up first. */
+    publishBeforeSigningSeconds: number;
+    /** How often an instance re-reads the key set, so instances sharing a database agree. */
+    refreshIntervalSeconds: number;
+  };
+  argon2: { memoryKiB: number; timeCost: number; parallelism: number };
+  cleanupIntervalSeconds: number;
+  /** The development demo (seeded demo user, client and API; `gatehouse demo`). Never in production. */
+  demo: boolean;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const seconds = z.coerce.number().int().positive();
+
+const fileSchema = z.object({
+  port: z.coerce.number().int().min(0).max(65535),
+  host: z.string().min(1),
+  issuer: z.string().optional(),
+  dataDir: z.string().min(1),
+  trustProxy: z.boolean(),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  ttl: z.object({
+    accessToken: seconds,
+    clientCredentials: seconds,
+    idToken: seconds,
+    authorizationCode: seconds,
+    refreshToken: seconds,
+    session: seconds,
+    interaction: seconds,
+    grant: seconds,
+  }),
+  keys: z.object({
+    publishBeforeSigningSeconds: z.coerce.number().int().min(0),
+    refreshIntervalSeconds: seconds,
+  }),
+  argon2: z.object({
+    // OWASP's floor for argon2id: m=19 MiB, t=2, p=1.
+    memoryKiB: z.coerce.number().int().min(19456),
+    timeCost: z.coerce.number().int().min(2),
+    parallelism: z.coerce.number().int().min(1),
+  }),
+  cleanupIntervalSeconds: seconds,
+  demo: z.boolean(),
+});
+
+type FileConfig = z.infer<typeof fileSchema>;
+
+/** Environment variable → path in the file configuration, and how to read it. */
+const ENV_SETTINGS: Array<[string, string, (v: string) => unknown]> = [
+  ['PORT', 'port', Number],
+  ['HOST', 'host', String],
+  ['ISSUER', 'issuer', String],
+  ['DATA_DIR', 'dataDir', String],
+  ['TRUST_PROXY', 'trustProxy', parseBoolean],
+  ['LOG_LEVEL', 'logLevel', String],
+  ['ACCESS_TOKEN_TTL', 'ttl.accessToken', Number],
+  ['CLIENT_CREDENTIALS_TTL', 'ttl.clientCredentials', Number],
+  ['ID_TOKEN_TTL', 'ttl.idToken', Number],
+  ['AUTHORIZATION_CODE_TTL', 'ttl.authorizationCode', Number],
+  ['REFRESH_TOKEN_TTL', 'ttl.refreshToken', Number],
+  ['SESSION_TTL', 'ttl.session', Number],
+  ['INTERACTION_TTL', 'ttl.interaction', Number],
+  ['GRANT_TTL', 'ttl.grant', Number],
+  ['KEY_PUBLISH_BEFORE_SIGNING', 'keys.publishBeforeSigningSeconds', Number],
+  ['KEY_REFRESH_INTERVAL', 'keys.refreshIntervalSeconds', Number],
+  ['ARGON2_MEMORY_KIB', 'argon2.memoryKiB', Number],
+  ['ARGON2_TIME_COST', 'argon2.timeCost', Number],
+  ['ARGON2_PARALLELISM', 'argon2.parallelism', Number],
+  ['CLEANUP_INTERVAL', 'cleanupIntervalSeconds', Number],
+  ['DEMO', 'demo', parseBoolean],
+];
+
+/** The environment variables Gatehouse reads, for documentation and `gatehouse config`. */
+export const ENVIRONMENT_VARIABLES = [
+  'NODE_ENV', 'DATABASE_URL', 'COOKIE_KEYS', 'KEY_ENCRYPTION_KEY', ...ENV_SETTINGS.map(([name]) => name),
+];
+
+function parseBoolean(value: string): unknown {
+  if (/^(1|true|yes|on)$/i.test(value)) return true;
+  if (/^(0|false|no|off)$/i.test(value)) return false;
+  return value; // left for the schema to reject with the setting's name
+}
+
+function readJson(file: string): Record<string, unknown> {
+  if (!existsSync(file)) return {};
+  return JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+}
+
+function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(over)) {
+    const current = out[key];
+    out[key] = isPlainObject(current) && isPlainObject(value) ? deepMerge(current, value) : value;
+  }
+  return out;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function setPath(target: Record<string, unknown>, dotted: string, value: unknown): void {
+  const parts = dotted.split('.');
+  let node = target;
+  for (const part of parts.slice(0, -1)) {
+    if (!isPlainObject(node[part])) node[part] = {};
+    node = node[part] as Record<string, unknown>;
+  }
+  node[parts[parts.length - 1]!] = value;
+}
+
+function envNameFor(dotted: string): string {
+  return ENV_SETTINGS.find(([, p]) => p === dotted)?.[0] ?? dotted;
+}
+
+const LOCAL_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+export interface LoadConfigOptions {
+  /** Folder holding default.json and the per-environment files. */
+  configDir?: string;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadConfigOptions = {}): Config {
+  const problems: string[] = [];
+  const nodeEnv = (env.NODE_ENV ?? 'development') as Environment;
+  if (!ENVIRONMENTS.includes(nodeEnv)) {
+    throw new ConfigError([`NODE_ENV must be one of ${ENVIRONMENTS.join(', ')} (got "${env.NODE_ENV}")`]);
+  }
+
+  const configDir = options.configDir ?? path.join(projectRoot, 'config');
+  let merged = deepMerge(readJson(path.join(configDir, 'default.json')), readJson(path.join(configDir, `${nodeEnv}.json`)));
+  for (const [name, dotted, parse] of ENV_SETTINGS) {
+    const raw = env[name];
+    if (raw !== undefined && raw !== '') setPath(merged, dotted, parse(raw));
+  }
+  merged = { ...merged };
+
+  const parsed = fileSchema.safeParse(merged);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((issue) => `${envNameFor(issue.path.join('.'))}: ${issue.message}`));
+  }
+  const file: FileConfig = parsed.data;
+
+  const dataDir = path.resolve(file.dataDir);
+  const issuer = (file.issuer ?? `http://localhost:${file.port}`).replace(/\/$/, '');
+  let issuerUrl: URL | undefined;
+  try {
+    issuerUrl = new URL(issuer);
+    if (issuerUrl.search || issuerUrl.hash) problems.push('ISSUER must not have a query or fragment');
+    if (!['http:', 'https:'].includes(issuerUrl.protocol)) problems.push('ISSUER must be an http(s) URL');
+  } catch {
+    problems.push(`ISSUER must be an absolute URL (got "${issuer}")`);
+  }
+
+  const databaseUrl = env.DATABASE_URL || undefined;
+  if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    problems.push('DATABASE_URL must be a postgres:// URL');
+  }
+
+  const secrets = resolveSecrets(env, nodeEnv, dataDir, problems);
+
+  if (nodeEnv === 'production') {
+    if (!databaseUrl) problems.push('DATABASE_URL is required in production: the embedded database is for development only');
+    if (issuerUrl && issuerUrl.protocol !== 'https:' && !LOCAL_HOSTS.has(issuerUrl.hostname)) {
+      problems.push('ISSUER must use https:// in production (terminate TLS at a proxy and set TRUST_PROXY=true)');
+    }
+    if (file.demo) problems.push('DEMO must be off in production');
+  }
+
+  if (problems.length) throw new ConfigError(problems);
+
+  return {
+    env: nodeEnv,
+    port: file.port,
+    host: file.host,
+    issuer,
+    databaseUrl,
+    dataDir,
+    trustProxy: file.trustProxy,
+    logLevel: file.logLevel,
+    secrets: secrets!,
+    ttl: file.ttl,
+    keys: file.keys,
+    argon2: file.argon2,
+    cleanupIntervalSeconds: file.cleanupIntervalSeconds,
+    demo: file.demo && nodeEnv !== 'production',
+  };
+}
+
+const MIN_COOKIE_KEY_LENGTH = 32;
+
+function resolveSecrets(
+  env: NodeJS.ProcessEnv,
+  nodeEnv: Environment,
+  dataDir: string,
+  problems: string[],
+): Config['secrets'] | undefined {
+  const cookieKeysRaw = env.COOKIE_KEYS;
+  const kekRaw = env.KEY_ENCRYPTION_KEY;
+
+  if (nodeEnv === 'production') {
+    if (!cookieKeysRaw) problems.push(`COOKIE_KEYS is required in production (comma-separated, each at least ${MIN_COOKIE_KEY_LENGTH} characters; generate with \`openssl rand -base64 32\`)`);
+    if (!kekRaw) problems.push('KEY_ENCRYPTION_KEY is required in production (32 random bytes, base64 or base64url; generate with `openssl rand -base64 32`)');
+  }
+
+  let generated = false;
+  let devSecrets: { cookieKeys: string[]; keyEncryptionKey: string } | undefined;
+  if (nodeEnv !== 'production' && (!cookieKeysRaw || !kekRaw)) {
+    devSecrets = developmentSecrets(dataDir);
+    generated = true;
+  }
+
+  const cookieKeys = cookieKeysRaw
+    ? cookieKeysRaw.split(',').map((k) => k.trim()).filter(Boolean)
+    : devSecrets?.cookieKeys ?? [];
+  if (cookieKeysRaw && (cookieKeys.length === 0 || cookieKeys.some((k) => k.length < MIN_COOKIE_KEY_LENGTH))) {
+    problems.push(`COOKIE_KEYS: each key must be at least ${MIN_COOKIE_KEY_LENGTH} characters`);
+  }
+
+  const kekText = kekRaw ?? devSecrets?.keyEncryptionKey;
+  let keyEncryptionKey: Buffer | undefined;
+  if (kekText !== undefined) {
+    keyEncryptionKey = Buffer.from(kekText, /[-_]/.test(kekText) ? 'base64url' : 'base64');
+    if (keyEncryptionKey.length !== 32) {
+      problems.push('KEY_ENCRYPTION_KEY must decode to exactly 32 bytes (base64 or base64url)');
+    }
+  }
+
+  if (!keyEncryptionKey || cookieKeys.length === 0) return undefined;
+  return { cookieKeys, keyEncryptionKey, generated: generated && (!cookieKeysRaw || !kekRaw) };
+}
+
+/**
+ * Development and test only: secrets generated once and kept in the data directory (never in the
+ * database), so sessions and encrypted keys survive restarts. Production refuses to start without
+ * real secrets from the environment.
+ */
+function developmentSecrets(dataDir: string): { cookieKeys: string[]; keyEncryptionKey: string } {
+  const file = path.join(dataDir, 'development-secrets.json');
+  if (existsSync(file)) {
+    return JSON.parse(readFileSync(file, 'utf8')) as { cookieKeys: string[]; keyEncryptionKey: string };
+  }
+  const secrets = {
+    cookieKeys: [randomBytes(32).toString('base64url')],
+    keyEncryptionKey: randomBytes(32).toString('base64url'),
+  };
+  mkdirSync(dataDir, { recursive: true });
+  writeFileSync(file, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return secrets;
+}

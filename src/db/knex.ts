@@ -1,0 +1,51 @@
+// One place that knows how to reach the database: PostgreSQL through `pg` when DATABASE_URL is set,
+// otherwise the embedded PGlite under the data directory (development and newcomers' machines).
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import knexFactory, { type Knex } from 'knex';
+import ClientPgLite from 'knex-pglite';
+import pg from 'pg';
+
+export type Database = Knex;
+
+// Postgres BIGINT/COUNT come back as strings by default; every count we read fits a JS number.
+pg.types.setTypeParser(pg.types.builtins.INT8, (value: string) => Number.parseInt(value, 10));
+
+export interface DatabaseTarget {
+  /** postgres:// URL, or undefined for PGlite. */
+  url: string | undefined;
+  /** Folder for PGlite's files; `null` keeps PGlite in memory (tests without a PostgreSQL server). */
+  embeddedDir: string | null;
+  poolMax?: number;
+}
+
+export function embeddedDirFor(dataDir: string): string {
+  return path.join(dataDir, 'pglite');
+}
+
+export function createDatabase(target: DatabaseTarget): Database {
+  if (target.url) {
+    return knexFactory({
+      client: 'pg',
+      connection: target.url,
+      pool: { min: 0, max: target.poolMax ?? 10 },
+      acquireConnectionTimeout: 10_000,
+    });
+  }
+  if (target.embeddedDir) mkdirSync(target.embeddedDir, { recursive: true });
+  return knexFactory({
+    client: ClientPgLite as unknown as typeof knexFactory.Client,
+    dialect: 'postgres',
+    connection: target.embeddedDir ? { filename: target.embeddedDir } : {},
+  } as Knex.Config);
+}
+
+/** True when the database answers a trivial query; used by /readyz. */
+export async function isReachable(db: Database): Promise<boolean> {
+  try {
+    await db.raw('select 1');
+    return true;
+  } catch {
+    return false;
+  }
+}
