@@ -1,0 +1,292 @@
+// oidc-provider's storage: one adapter per model (Session, Interaction, Grant, AccessToken, ...),
+// all sharing the `oidc_records` table. A dump of that table must not hand out anything a caller
+// could present as proof, so ids, user codes and session cookies are kept only as digests.
+import type { Knex } from 'knex';
+import { errors } from 'oidc-provider';
+import type { Adapter, AdapterPayload } from 'oidc-provider';
+import { digest } from '../crypto/digest.js';
+
+export interface AdapterOptions {
+  /** Milliseconds since the epoch; injectable so tests can move time without sleeping. */
+  now?: () => number;
+}
+
+export interface DeleteExpiredOptions {
+  now?: () => number;
+  batchSize?: number;
+}
+
+const TABLE = 'oidc_records';
+
+// Longer than any id oidc-provider issues by orders of magnitude; the bound exists because
+// AccessToken.find and friends are handed raw request input, and hashing megabytes per request
+// would be a cheap way to burn our CPU.
+const MAX_KEY_LENGTH = 4096;
+
+// Models whose records hang off a grant. Same set as oidc-provider's memory adapter: a detected
+// replay kills these, and only these (Session and Interaction also carry a grantId, but they
+// belong to the person's browser, not to the compromised grant).
+const GRANTABLE_MODELS = [
+  'AccessToken',
+  'AuthorizationCode',
+  'RefreshToken',
+  'DeviceCode',
+  'BackchannelAuthenticationRequest',
+  'PreAuthorizedCode',
+] as const;
+
+/** What lands in the jsonb column: the payload minus everything rebuilt from elsewhere. */
+type StoredPayload = Omit<AdapterPayload, 'jti' | 'consumed' | 'userCode'>;
+
+interface OidcRecordRow {
+  model: string;
+  id_digest: string;
+  payload: StoredPayload;
+  grant_id: string | null;
+  uid_digest: string | null;
+  user_code_digest: string | null;
+  account_id: string | null;
+  client_id: string | null;
+  expires_at: Date | null;
+  consumed_at: Date | null;
+  created_at: Date;
+}
+
+type NewRow = Omit<OidcRecordRow, 'payload' | 'created_at'> & { payload: string };
+
+type FoundRow = Pick<OidcRecordRow, 'payload' | 'consumed_at'>;
+
+/** What `fromRow` can put back that the row deliberately does not hold. */
+interface Restored {
+  jti?: string;
+  userCode?: string;
+}
+
+function isLookupKey(value: unknown): value is string {
+  return typeof value === 'string' && value.length > 0 && value.length <= MAX_KEY_LENGTH;
+}
+
+function epochSeconds(date: Date): number {
+  return Math.floor(date.getTime() / 1000);
+}
+
+// Interaction copies the session into its payload, including `cookie`: the raw session id, i.e.
+// the session cookie itself. oidc-provider never reads it back (it looks sessions up by `uid`), so
+// dropping it costs nothing and keeps a live session credential out of the table.
+function withoutSessionCookie(session: AdapterPayload['session']): AdapterPayload['session'] {
+  if (!session || !('cookie' in session)) return session;
+  const { cookie: _cookie, ...rest } = session;
+  return rest;
+}
+
+// jti is the token/code/session id itself (a bearer credential), userCode lets whoever holds it
+// approve a device, and `consumed` lives in its own column so consume() can be a single atomic
+// UPDATE. `uid` stays: oidc-provider rebuilds a Session from the payload and would otherwise mint a
+// new uid on every load; it is an internal handle (tokens carry it as sessionUid), not proof.
+function storedPayload(payload: AdapterPayload): StoredPayload {
+  const { jti: _jti, consumed: _consumed, userCode: _userCode, ...rest } = payload;
+  if (rest.session !== undefined) rest.session = withoutSessionCookie(rest.session);
+  return rest;
+}
+
+// jsonb rejects U+0000 and unpaired surrogates, and Interaction payloads carry authorization
+// request parameters verbatim (the `claims` parameter is parsed JSON, keys included). Refusing them
+// here turns `state=%00` into a 400 instead of a 500 from the database.
+const UNSTORABLE_TEXT = /[\u0000\p{Cs}]/u;
+
+function serializePayload(payload: StoredPayload): string {
+  let storable = true;
+  const json = JSON.stringify(payload, (key: string, value: unknown) => {
+    if (UNSTORABLE_TEXT.test(key) || (typeof value === 'string' && UNSTORABLE_TEXT.test(value))) storable = false;
+    return value;
+  });
+  if (!storable) {
+    throw new errors.InvalidRequest('request parameters must not contain NUL characters or unpaired surrogates');
+  }
+  return json;
+}
+
+// A Grant's own id is its grant id. Filling the column for Grant rows too lets a person's grants be
+// listed and reused (src/oidc/grants.ts) without a second key. It exposes nothing new: every token
+// row of the grant carries the same value in grant_id, and a grant id cannot be exchanged for anything.
+function grantIdOf(model: string, id: string, payload: AdapterPayload): string | null {
+  if (model === 'Grant') return id;
+  return payload.grantId ?? null;
+}
+
+function toRow(model: string, id: string, payload: AdapterPayload, expiresIn: number | undefined, nowMs: number): NewRow {
+  return {
+    model,
+    id_digest: digest(id),
+    payload: serializePayload(storedPayload(payload)),
+    grant_id: grantIdOf(model, id, payload),
+    // Only sessions are looked up by uid; other models' `uid`-ish fields are not indexes.
+    uid_digest: model === 'Session' && typeof payload.uid === 'string' ? digest(payload.uid) : null,
+    user_code_digest: typeof payload.userCode === 'string' ? digest(payload.userCode) : null,
+    account_id: payload.accountId ?? null,
+    client_id: payload.clientId ?? null,
+    expires_at: typeof expiresIn === 'number' ? new Date(nowMs + expiresIn * 1000) : null,
+    consumed_at: typeof payload.consumed === 'number' ? new Date(payload.consumed * 1000) : null,
+  };
+}
+
+function fromRow(row: FoundRow, restored: Restored): AdapterPayload {
+  const payload: AdapterPayload = { ...row.payload };
+  if (restored.jti !== undefined) payload.jti = restored.jti;
+  if (restored.userCode !== undefined) payload.userCode = restored.userCode;
+  if (row.consumed_at) payload.consumed = epochSeconds(row.consumed_at);
+  return payload;
+}
+
+// knex's pg client resolves a delete to the row count; knex-pglite resolves to the raw result.
+function deletedCount(result: unknown): number {
+  if (typeof result === 'number') return result;
+  if (result && typeof result === 'object' && 'rowCount' in result && typeof result.rowCount === 'number') {
+    return result.rowCount;
+  }
+  return 0;
+}
+
+export class PostgresAdapter implements Adapter {
+  readonly #now: () => number;
+
+  constructor(
+    private readonly db: Knex,
+    readonly model: string,
+    options: AdapterOptions = {},
+  ) {
+    this.#now = options.now ?? Date.now;
+  }
+
+  async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
+    if (!isLookupKey(id)) throw new TypeError(`${this.model} id must be a non-empty string`);
+    const row = toRow(this.model, id, payload, expiresIn, this.#now());
+    await this.db(TABLE)
+      .insert(row)
+      .onConflict(['model', 'id_digest'])
+      .merge({
+        payload: this.db.raw('excluded.payload'),
+        grant_id: this.db.raw('excluded.grant_id'),
+        uid_digest: this.db.raw(`coalesce(excluded.uid_digest, ${TABLE}.uid_digest)`),
+        // A DeviceCode loaded by find(id) comes back without its userCode (the row does not keep
+        // it); re-saving it must not make it unfindable by that code.
+        user_code_digest: this.db.raw(`coalesce(excluded.user_code_digest, ${TABLE}.user_code_digest)`),
+        account_id: this.db.raw('excluded.account_id'),
+        client_id: this.db.raw('excluded.client_id'),
+        expires_at: this.db.raw('excluded.expires_at'),
+        // Re-saving a consumed record must not make it redeemable again.
+        consumed_at: this.db.raw(`coalesce(excluded.consumed_at, ${TABLE}.consumed_at)`),
+      });
+  }
+
+  async find(id: unknown): Promise<AdapterPayload | undefined> {
+    if (!isLookupKey(id)) return undefined;
+    const row = await this.findLive({ id_digest: digest(id) });
+    return row && fromRow(row, { jti: id });
+  }
+
+  // Without the raw id there is no jti to put back. Session's constructor then assigns a fresh
+  // random jti; that is harmless because oidc-provider's callers of findByUid (interaction lookup,
+  // expiresWithSession checks) only read the session and never save it.
+  async findByUid(uid: unknown): Promise<AdapterPayload | undefined> {
+    if (!isLookupKey(uid)) return undefined;
+    const row = await this.findLive({ uid_digest: digest(uid) });
+    return row && fromRow(row, {});
+  }
+
+  // Returned without jti for the same reason as findByUid. Unlike findByUid, oidc-provider's device
+  // flow does save what this returns (code_verification, device_resume): with no jti, save() mints
+  // a new id and the insert collides on user_code_digest. The device flow needs a way back to the
+  // raw device code before it can be enabled.
+  async findByUserCode(userCode: unknown): Promise<AdapterPayload | undefined> {
+    if (!isLookupKey(userCode)) return undefined;
+    const row = await this.findLive({ user_code_digest: digest(userCode) });
+    return row && fromRow(row, { userCode });
+  }
+
+  // The UPDATE's `consumed_at is null` is the whole concurrency story: of any number of racing
+  // redemptions exactly one gets its row back. Everyone else is presenting a code or refresh
+  // token that has already been used, which is what a stolen credential looks like.
+  async consume(id: string): Promise<void> {
+    if (!isLookupKey(id)) throw this.replayError('not found');
+    const idDigest = digest(id);
+    const won = await this.db(TABLE)
+      .update({ consumed_at: new Date(this.#now()) })
+      .where({ model: this.model, id_digest: idDigest })
+      .whereNull('consumed_at')
+      .returning('grant_id');
+    if (won.length > 0) return;
+
+    const existing = await this.db(TABLE)
+      .first<{ grant_id: string | null } | undefined>('grant_id')
+      .where({ model: this.model, id_digest: idDigest });
+    if (!existing) throw this.replayError('not found');
+    if (existing.grant_id) await revokeGrant(this.db, existing.grant_id);
+    throw this.replayError('consumed');
+  }
+
+  async destroy(id: string): Promise<void> {
+    if (!isLookupKey(id)) return;
+    await this.db(TABLE).where({ model: this.model, id_digest: digest(id) }).delete();
+  }
+
+  async revokeByGrantId(grantId: string): Promise<void> {
+    if (!isLookupKey(grantId)) return;
+    await this.db(TABLE).where({ grant_id: grantId, model: this.model }).delete();
+  }
+
+  // The bound timestamp (not the database's now()) keeps the adapter's clock the only clock, so
+  // the injected one in tests and the one deciding expiry agree.
+  private async findLive(key: Partial<Pick<OidcRecordRow, 'id_digest' | 'uid_digest' | 'user_code_digest'>>): Promise<FoundRow | undefined> {
+    return this.db(TABLE)
+      .first<FoundRow | undefined>('payload', 'consumed_at')
+      .where({ model: this.model, ...key })
+      .andWhere((q) => q.whereNull('expires_at').orWhere('expires_at', '>', new Date(this.#now())));
+  }
+
+  // The token endpoint awaits consume(), so an OIDCProviderError thrown here reaches the client as
+  // 400 invalid_grant. A pushed authorization request is consumed at the authorization endpoint,
+  // where oidc-provider answers a reused request_uri with invalid_request_uri; match that.
+  private replayError(state: 'consumed' | 'not found'): Error {
+    if (this.model === 'PushedAuthorizationRequest') {
+      return new errors.InvalidRequestUri('request_uri is invalid, expired, or was already used');
+    }
+    return new errors.InvalidGrant(state === 'consumed' ? 'grant consumed' : 'grant not found');
+  }
+}
+
+// Everything issued under the grant, and the Grant itself: without the Grant row, tokens a racing
+// winner saves after this point are still refused by refresh, userinfo and introspection.
+async function revokeGrant(db: Knex, grantId: string): Promise<void> {
+  await db(TABLE)
+    .where((q) => q.where('grant_id', grantId).whereIn('model', GRANTABLE_MODELS))
+    .orWhere((q) => q.where({ model: 'Grant', id_digest: digest(grantId) }))
+    .delete();
+}
+
+/** oidc-provider's `adapter` setting: called once per model name. */
+export function createAdapterFactory(db: Knex, options: AdapterOptions = {}): (model: string) => PostgresAdapter {
+  return (model) => new PostgresAdapter(db, model, options);
+}
+
+/**
+ * The janitor: deletes records whose expiry has passed, a batch at a time so no statement holds
+ * many row locks or runs long, and returns how many went. Expired grants and sessions go the same
+ * way; find() already ignores them, so deleting them changes nothing a caller can observe.
+ */
+export async function deleteExpiredRecords(db: Knex, options: DeleteExpiredOptions = {}): Promise<number> {
+  const batchSize = options.batchSize ?? 1000;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError('batchSize must be a positive integer');
+  // One cutoff for the whole run, so rows expiring meanwhile cannot keep the loop going.
+  const cutoff = new Date((options.now ?? Date.now)());
+  let total = 0;
+  for (;;) {
+    const deleted = deletedCount(
+      await db(TABLE)
+        .whereRaw(`ctid = any(array(select ctid from ${TABLE} where expires_at <= ? limit ?))`, [cutoff, batchSize])
+        .delete(),
+    );
+    total += deleted;
+    if (deleted < batchSize) return total;
+  }
+}

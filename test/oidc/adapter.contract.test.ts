@@ -1,0 +1,585 @@
+// One contract for the oidc_records adapter, run against every database it must work on: the real
+// PostgreSQL when one answers, and always the in-memory PGlite that development falls back to.
+// The reference is oidc-provider's memory adapter, plus what Gatehouse adds: nothing a caller could
+// present as proof is stored, consume() is race-free, and expiry follows the injected clock.
+import { randomBytes } from 'node:crypto';
+import Provider, { errors } from 'oidc-provider';
+import type { AdapterPayload } from 'oidc-provider';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { digest } from '../../src/crypto/digest.js';
+import {
+  createAdapterFactory,
+  deleteExpiredRecords,
+  PostgresAdapter,
+} from '../../src/oidc/adapter.js';
+import { createTestDatabase, usingPostgres, type TestDatabase } from '../support/database.js';
+
+type Kind = TestDatabase['kind'];
+
+interface RecordRow {
+  model: string;
+  id_digest: string;
+  payload: Record<string, unknown>;
+  grant_id: string | null;
+  uid_digest: string | null;
+  user_code_digest: string | null;
+  account_id: string | null;
+  client_id: string | null;
+  expires_at: Date | null;
+  consumed_at: Date | null;
+  created_at: Date;
+}
+
+const START = Date.UTC(2030, 0, 1);
+
+function randomId(): string {
+  return randomBytes(24).toString('base64url');
+}
+
+function epochSeconds(ms: number): number {
+  return Math.floor(ms / 1000);
+}
+
+// createTestDatabase() picks PostgreSQL whenever it answers; TEST_DATABASE=pglite is its switch for
+// the embedded database, so flip it just for the call that must get PGlite.
+async function pgliteDatabase(): Promise<TestDatabase> {
+  const previous = process.env.TEST_DATABASE;
+  process.env.TEST_DATABASE = 'pglite';
+  try {
+    return await createTestDatabase();
+  } finally {
+    if (previous === undefined) delete process.env.TEST_DATABASE;
+    else process.env.TEST_DATABASE = previous;
+  }
+}
+
+function adapterContract(name: Kind, makeDb: () => Promise<TestDatabase>): void {
+  describe(`oidc_records adapter contract (${name})`, () => {
+    let database: TestDatabase;
+    let clock = START;
+    let adapterFor: (model: string) => PostgresAdapter;
+
+    const advance = (ms: number): void => {
+      clock += ms;
+    };
+    const rows = (): Promise<RecordRow[]> => database.db('oidc_records').select<RecordRow[]>('*');
+    const rowOf = async (model: string, id: string): Promise<RecordRow | undefined> =>
+      database.db('oidc_records').first<RecordRow | undefined>('*').where({ model, id_digest: digest(id) });
+
+    /** A payload shaped like oidc-provider's opaque token payloads. */
+    function tokenPayload(kind: string, id: string, extra: AdapterPayload = {}): AdapterPayload {
+      const iat = epochSeconds(clock);
+      return { iat, exp: iat + 600, jti: id, kind, accountId: 'account-1', clientId: 'client-1', ...extra };
+    }
+
+    beforeAll(async () => {
+      database = await makeDb();
+      adapterFor = createAdapterFactory(database.db, { now: () => clock });
+    });
+
+    afterAll(async () => {
+      await database?.destroy();
+    });
+
+    it('runs on the database it was asked for', () => {
+      expect(database.kind).toBe(name);
+    });
+
+    it('returns an adapter per model from the factory', () => {
+      const adapter = adapterFor('AccessToken');
+      expect(adapter).toBeInstanceOf(PostgresAdapter);
+      expect(adapter.model).toBe('AccessToken');
+    });
+
+    describe('upsert and find', () => {
+      it('round-trips the payload and restores jti from the id', async () => {
+        const id = randomId();
+        const payload = tokenPayload('AccessToken', id, { grantId: randomId(), scope: 'openid email' });
+        await adapterFor('AccessToken').upsert(id, payload, 600);
+
+        expect(await adapterFor('AccessToken').find(id)).toEqual(payload);
+      });
+
+      it('fills the columns from the payload and the clock', async () => {
+        const id = randomId();
+        const grantId = randomId();
+        await adapterFor('RefreshToken').upsert(id, tokenPayload('RefreshToken', id, { grantId }), 3600);
+
+        const row = await rowOf('RefreshToken', id);
+        expect(row).toMatchObject({
+          grant_id: grantId,
+          account_id: 'account-1',
+          client_id: 'client-1',
+          consumed_at: null,
+          uid_digest: null,
+          user_code_digest: null,
+        });
+        expect(row?.expires_at?.getTime()).toBe(clock + 3600 * 1000);
+        expect(row?.created_at).toBeInstanceOf(Date);
+        expect(row?.payload).not.toHaveProperty('jti');
+      });
+
+      it('files a Grant under its own id in grant_id, so a person’s grants can be listed', async () => {
+        const grantId = randomId();
+        await adapterFor('Grant').upsert(grantId, tokenPayload('Grant', grantId), 600);
+
+        expect(await rowOf('Grant', grantId)).toMatchObject({ grant_id: grantId, account_id: 'account-1', client_id: 'client-1' });
+      });
+
+      it('keys records by model: the same id in another model is another record', async () => {
+        const id = randomId();
+        await adapterFor('AccessToken').upsert(id, tokenPayload('AccessToken', id), 600);
+
+        expect(await adapterFor('RefreshToken').find(id)).toBeUndefined();
+      });
+
+      it('replaces the payload and expiry when the same id is saved again', async () => {
+        const id = randomId();
+        const adapter = adapterFor('Grant');
+        await adapter.upsert(id, tokenPayload('Grant', id, { openid: { scope: 'openid' } }), 60);
+        const updated = tokenPayload('Grant', id, { openid: { scope: 'openid email' } });
+        await adapter.upsert(id, updated, 3600);
+
+        expect(await adapter.find(id)).toEqual(updated);
+        const matching = (await rows()).filter((r) => r.id_digest === digest(id));
+        expect(matching).toHaveLength(1);
+        expect(matching[0]?.expires_at?.getTime()).toBe(clock + 3600 * 1000);
+      });
+
+      it('keeps records without expiresIn forever', async () => {
+        const id = randomId();
+        await adapterFor('Grant').upsert(id, tokenPayload('Grant', id), undefined);
+
+        expect((await rowOf('Grant', id))?.expires_at).toBeNull();
+        advance(10 * 365 * 24 * 3600 * 1000);
+        expect(await adapterFor('Grant').find(id)).toBeDefined();
+      });
+    });
+
+    describe('what is stored', () => {
+      it('holds neither the raw id, the user code, nor the session cookie anywhere in the row', async () => {
+        const sessionId = randomId();
+        const uid = randomId();
+        const deviceCode = randomId();
+        const userCode = 'BCDFGHJK';
+        const interactionId = randomId();
+
+        await adapterFor('Session').upsert(sessionId, tokenPayload('Session', sessionId, { uid, loginTs: 1 }), 600);
+        await adapterFor('DeviceCode').upsert(deviceCode, tokenPayload('DeviceCode', deviceCode, { userCode }), 600);
+        await adapterFor('Interaction').upsert(
+          interactionId,
+          tokenPayload('Interaction', interactionId, {
+            session: { accountId: 'account-1', uid, cookie: sessionId },
+            params: { client_id: 'client-1' },
+          }),
+          600,
+        );
+
+        const stored = JSON.stringify(await rows());
+        for (const secret of [sessionId, deviceCode, userCode, interactionId]) {
+          expect(stored).not.toContain(secret);
+        }
+        expect(await rowOf('DeviceCode', deviceCode)).toMatchObject({ user_code_digest: digest(userCode) });
+      });
+
+      it('keeps the session uid only as a digest outside the payload, which needs it', async () => {
+        const sessionId = randomId();
+        const uid = randomId();
+        await adapterFor('Session').upsert(sessionId, tokenPayload('Session', sessionId, { uid }), 600);
+
+        const row = await rowOf('Session', sessionId);
+        expect(row?.uid_digest).toBe(digest(uid));
+        // oidc-provider rebuilds the Session from the payload, so uid (not a credential) stays there.
+        const { payload, ...columns } = row!;
+        expect(payload.uid).toBe(uid);
+        expect(JSON.stringify(columns)).not.toContain(uid);
+      });
+
+      it('drops session.cookie from interactions and keeps the rest of the session', async () => {
+        const interactionId = randomId();
+        const session = { accountId: 'account-1', uid: randomId(), cookie: randomId(), acr: 'urn:mace:incommon:iap:silver' };
+        await adapterFor('Interaction').upsert(interactionId, tokenPayload('Interaction', interactionId, { session }), 600);
+
+        const found = await adapterFor('Interaction').find(interactionId);
+        expect(found?.jti).toBe(interactionId);
+        expect(found?.session).toEqual({ accountId: session.accountId, uid: session.uid, acr: session.acr });
+      });
+
+      it('refuses payloads PostgreSQL cannot store as jsonb with a 400, storing nothing', async () => {
+        const nul = randomId();
+        const surrogate = randomId();
+        const interactions = adapterFor('Interaction');
+
+        await expect(
+          interactions.upsert(nul, tokenPayload('Interaction', nul, { params: { state: 'a\u0000b' } }), 600),
+        ).rejects.toBeInstanceOf(errors.InvalidRequest);
+        await expect(
+          interactions.upsert(surrogate, tokenPayload('Interaction', surrogate, { params: { claims: { '\ud800': null } } }), 600),
+        ).rejects.toBeInstanceOf(errors.InvalidRequest);
+        expect(await rowOf('Interaction', nul)).toBeUndefined();
+        expect(await rowOf('Interaction', surrogate)).toBeUndefined();
+      });
+    });
+
+    describe('expiry', () => {
+      it('hides a record once the clock reaches its expiry, without deleting it', async () => {
+        const id = randomId();
+        await adapterFor('AccessToken').upsert(id, tokenPayload('AccessToken', id), 60);
+
+        advance(59_999);
+        expect(await adapterFor('AccessToken').find(id)).toBeDefined();
+        advance(1);
+        expect(await adapterFor('AccessToken').find(id)).toBeUndefined();
+        expect(await rowOf('AccessToken', id)).toBeDefined();
+      });
+
+      it('applies to lookups by uid and by user code', async () => {
+        const sessionId = randomId();
+        const uid = randomId();
+        const deviceCode = randomId();
+        const userCode = randomId();
+        await adapterFor('Session').upsert(sessionId, tokenPayload('Session', sessionId, { uid }), 30);
+        await adapterFor('DeviceCode').upsert(deviceCode, tokenPayload('DeviceCode', deviceCode, { userCode }), 30);
+        expect(await adapterFor('Session').findByUid(uid)).toBeDefined();
+        expect(await adapterFor('DeviceCode').findByUserCode(userCode)).toBeDefined();
+
+        advance(30_000);
+        expect(await adapterFor('Session').findByUid(uid)).toBeUndefined();
+        expect(await adapterFor('DeviceCode').findByUserCode(userCode)).toBeUndefined();
+      });
+    });
+
+    describe('findByUid', () => {
+      it('finds the session by uid, without a jti since the raw id is not stored', async () => {
+        const sessionId = randomId();
+        const uid = randomId();
+        const payload = tokenPayload('Session', sessionId, { uid, loginTs: 1, authorizations: { 'client-1': { sid: 'sid-1', grantId: 'g-1' } } });
+        await adapterFor('Session').upsert(sessionId, payload, 600);
+
+        const { jti: _jti, ...withoutJti } = payload;
+        expect(await adapterFor('Session').findByUid(uid)).toEqual(withoutJti);
+        expect(await adapterFor('Session').find(sessionId)).toEqual(payload);
+      });
+
+      it('finds nothing for an unknown uid or in another model', async () => {
+        const sessionId = randomId();
+        const uid = randomId();
+        await adapterFor('Session').upsert(sessionId, tokenPayload('Session', sessionId, { uid }), 600);
+
+        expect(await adapterFor('Session').findByUid(randomId())).toBeUndefined();
+        expect(await adapterFor('Interaction').findByUid(uid)).toBeUndefined();
+      });
+
+      it('follows the session across a new id (resetIdentifier: destroy the old id, save the new)', async () => {
+        const oldId = randomId();
+        const newId = randomId();
+        const uid = randomId();
+        const sessions = adapterFor('Session');
+        await sessions.upsert(oldId, tokenPayload('Session', oldId, { uid }), 600);
+        await sessions.destroy(oldId);
+        await sessions.upsert(newId, tokenPayload('Session', newId, { uid, loginTs: 2 }), 600);
+
+        expect(await sessions.findByUid(uid)).toMatchObject({ uid, loginTs: 2 });
+        expect(await sessions.find(oldId)).toBeUndefined();
+      });
+    });
+
+    describe('findByUserCode', () => {
+      it('finds the device code and restores userCode from the argument', async () => {
+        const deviceCode = randomId();
+        const userCode = 'WDJBMJHT';
+        const payload = tokenPayload('DeviceCode', deviceCode, { userCode, params: { scope: 'openid' } });
+        await adapterFor('DeviceCode').upsert(deviceCode, payload, 600);
+
+        const { jti: _jti, ...withoutJti } = payload;
+        expect(await adapterFor('DeviceCode').findByUserCode(userCode)).toEqual(withoutJti);
+        expect(await adapterFor('DeviceCode').findByUserCode('XXXXXXXX')).toBeUndefined();
+      });
+
+      it('stays findable by user code after a re-save of what find(id) returned', async () => {
+        const deviceCode = randomId();
+        const userCode = randomId();
+        const devices = adapterFor('DeviceCode');
+        await devices.upsert(deviceCode, tokenPayload('DeviceCode', deviceCode, { userCode }), 600);
+
+        const loaded = await devices.find(deviceCode);
+        expect(loaded).not.toHaveProperty('userCode');
+        await devices.upsert(deviceCode, { ...loaded, accountId: 'account-2' }, 600);
+
+        expect(await devices.findByUserCode(userCode)).toMatchObject({ userCode, accountId: 'account-2' });
+      });
+    });
+
+    describe('consume', () => {
+      it('marks the record consumed at the clock time, in the column and not in the stored payload', async () => {
+        const id = randomId();
+        const codes = adapterFor('AuthorizationCode');
+        await codes.upsert(id, tokenPayload('AuthorizationCode', id, { grantId: randomId() }), 60);
+
+        await codes.consume(id);
+
+        expect(await codes.find(id)).toMatchObject({ jti: id, consumed: epochSeconds(clock) });
+        const row = await rowOf('AuthorizationCode', id);
+        expect(row?.consumed_at?.getTime()).toBe(clock);
+        expect(row?.payload).not.toHaveProperty('consumed');
+      });
+
+      it('stays consumed when the record is saved again without `consumed`', async () => {
+        const id = randomId();
+        const tokens = adapterFor('RefreshToken');
+        const payload = tokenPayload('RefreshToken', id, { grantId: randomId() });
+        await tokens.upsert(id, payload, 600);
+        await tokens.consume(id);
+        const consumedAt = epochSeconds(clock);
+
+        advance(5_000);
+        await tokens.upsert(id, { ...payload, scope: 'openid' }, 600);
+
+        expect(await tokens.find(id)).toMatchObject({ scope: 'openid', consumed: consumedAt });
+      });
+
+      it('takes `consumed` from the payload when a record is saved already consumed', async () => {
+        const id = randomId();
+        const consumed = epochSeconds(clock) - 30;
+        await adapterFor('DeviceCode').upsert(id, tokenPayload('DeviceCode', id, { consumed }), 600);
+
+        expect(await adapterFor('DeviceCode').find(id)).toMatchObject({ consumed });
+        expect((await rowOf('DeviceCode', id))?.payload).not.toHaveProperty('consumed');
+      });
+
+      it('lets exactly one of 20 concurrent redemptions win and revokes the grant for the rest', async () => {
+        const grantId = randomId();
+        const otherGrantId = randomId();
+        const code = randomId();
+        const accessToken = randomId();
+        const refreshToken = randomId();
+        const otherToken = randomId();
+        const sessionId = randomId();
+        const interactionId = randomId();
+
+        await adapterFor('Grant').upsert(grantId, tokenPayload('Grant', grantId), 3600);
+        await adapterFor('Grant').upsert(otherGrantId, tokenPayload('Grant', otherGrantId), 3600);
+        await adapterFor('AuthorizationCode').upsert(code, tokenPayload('AuthorizationCode', code, { grantId }), 60);
+        await adapterFor('AccessToken').upsert(accessToken, tokenPayload('AccessToken', accessToken, { grantId }), 600);
+        await adapterFor('RefreshToken').upsert(refreshToken, tokenPayload('RefreshToken', refreshToken, { grantId }), 3600);
+        await adapterFor('AccessToken').upsert(otherToken, tokenPayload('AccessToken', otherToken, { grantId: otherGrantId }), 600);
+        // Not grantable: these belong to the browser, not to the grant.
+        await adapterFor('Session').upsert(sessionId, tokenPayload('Session', sessionId, { uid: randomId(), authorizations: { 'client-1': { grantId } } }), 600);
+        await adapterFor('Interaction').upsert(interactionId, tokenPayload('Interaction', interactionId, { grantId }), 600);
+
+        // An adapter per request, as separate provider instances behind a load balancer would have.
+        const results = await Promise.allSettled(
+          Array.from({ length: 20 }, () => createAdapterFactory(database.db, { now: () => clock })('AuthorizationCode').consume(code)),
+        );
+
+        expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+        const rejections = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+        expect(rejections).toHaveLength(19);
+        for (const reason of rejections) {
+          expect(reason).toBeInstanceOf(errors.InvalidGrant);
+          expect(reason).toMatchObject({ status: 400, error: 'invalid_grant' });
+        }
+        // The first loser finds the code consumed and revokes; a loser arriving after that finds
+        // nothing left at all. Both are refusals; only the detail differs.
+        const details = rejections.map((reason) => (reason as errors.InvalidGrant).error_detail);
+        expect(details).toContain('grant consumed');
+        for (const detail of details) expect(['grant consumed', 'grant not found']).toContain(detail);
+
+        expect(await adapterFor('Grant').find(grantId)).toBeUndefined();
+        expect(await adapterFor('AuthorizationCode').find(code)).toBeUndefined();
+        expect(await adapterFor('AccessToken').find(accessToken)).toBeUndefined();
+        expect(await adapterFor('RefreshToken').find(refreshToken)).toBeUndefined();
+        const leftover = await database.db('oidc_records').select('model').where({ grant_id: grantId });
+        expect(leftover.map((r: { model: string }) => r.model).sort()).toEqual(['Interaction']);
+
+        expect(await adapterFor('Grant').find(otherGrantId)).toBeDefined();
+        expect(await adapterFor('AccessToken').find(otherToken)).toBeDefined();
+        expect(await adapterFor('Session').find(sessionId)).toBeDefined();
+        expect(await adapterFor('Interaction').find(interactionId)).toBeDefined();
+      });
+
+      it('treats a second, later redemption as a replay too', async () => {
+        const grantId = randomId();
+        const token = randomId();
+        const sibling = randomId();
+        await adapterFor('Grant').upsert(grantId, tokenPayload('Grant', grantId), 3600);
+        await adapterFor('RefreshToken').upsert(token, tokenPayload('RefreshToken', token, { grantId }), 3600);
+        await adapterFor('AccessToken').upsert(sibling, tokenPayload('AccessToken', sibling, { grantId }), 600);
+
+        await adapterFor('RefreshToken').consume(token);
+        await expect(adapterFor('RefreshToken').consume(token)).rejects.toBeInstanceOf(errors.InvalidGrant);
+
+        expect(await adapterFor('Grant').find(grantId)).toBeUndefined();
+        expect(await adapterFor('AccessToken').find(sibling)).toBeUndefined();
+      });
+
+      it('rejects redeeming something that does not exist', async () => {
+        await expect(adapterFor('AuthorizationCode').consume(randomId())).rejects.toMatchObject({
+          error: 'invalid_grant',
+          error_detail: 'grant not found',
+        });
+      });
+
+      it('answers a reused pushed authorization request as oidc-provider does: invalid_request_uri', async () => {
+        const id = randomId();
+        const requests = adapterFor('PushedAuthorizationRequest');
+        await requests.upsert(id, tokenPayload('PushedAuthorizationRequest', id, { request: 'eyJ...' }), 60);
+
+        await requests.consume(id);
+        await expect(requests.consume(id)).rejects.toBeInstanceOf(errors.InvalidRequestUri);
+      });
+    });
+
+    describe('destroy', () => {
+      it('deletes the record of this model only', async () => {
+        const id = randomId();
+        await adapterFor('AccessToken').upsert(id, tokenPayload('AccessToken', id), 600);
+        await adapterFor('RefreshToken').upsert(id, tokenPayload('RefreshToken', id), 600);
+
+        await adapterFor('AccessToken').destroy(id);
+
+        expect(await adapterFor('AccessToken').find(id)).toBeUndefined();
+        expect(await rowOf('AccessToken', id)).toBeUndefined();
+        expect(await adapterFor('RefreshToken').find(id)).toBeDefined();
+      });
+
+      it('accepts ids that were never stored', async () => {
+        await expect(adapterFor('Session').destroy(randomId())).resolves.toBeUndefined();
+      });
+    });
+
+    describe('revokeByGrantId', () => {
+      it('deletes this model’s records of that grant and nothing else', async () => {
+        const grantId = randomId();
+        const mine = [randomId(), randomId()];
+        const otherModel = randomId();
+        const otherGrant = randomId();
+        for (const id of mine) {
+          await adapterFor('AccessToken').upsert(id, tokenPayload('AccessToken', id, { grantId }), 600);
+        }
+        await adapterFor('RefreshToken').upsert(otherModel, tokenPayload('RefreshToken', otherModel, { grantId }), 600);
+        await adapterFor('AccessToken').upsert(otherGrant, tokenPayload('AccessToken', otherGrant, { grantId: randomId() }), 600);
+        await adapterFor('Grant').upsert(grantId, tokenPayload('Grant', grantId), 600);
+
+        await adapterFor('AccessToken').revokeByGrantId(grantId);
+
+        for (const id of mine) expect(await rowOf('AccessToken', id)).toBeUndefined();
+        expect(await adapterFor('RefreshToken').find(otherModel)).toBeDefined();
+        expect(await adapterFor('AccessToken').find(otherGrant)).toBeDefined();
+        expect(await adapterFor('Grant').find(grantId)).toBeDefined();
+      });
+    });
+
+    describe('untrusted ids', () => {
+      const badIds: unknown[] = [undefined, null, 42, {}, ['id'], '', 'x'.repeat(4097)];
+
+      it.each(badIds.map((id) => [id === undefined ? 'undefined' : JSON.stringify(id)?.slice(0, 20), id]))(
+        'finds nothing for %s, without throwing',
+        async (_label, id) => {
+          const adapter = adapterFor('AccessToken');
+          await expect(adapter.find(id)).resolves.toBeUndefined();
+          await expect(adapterFor('Session').findByUid(id)).resolves.toBeUndefined();
+          await expect(adapterFor('DeviceCode').findByUserCode(id)).resolves.toBeUndefined();
+        },
+      );
+
+      it('accepts ids up to 4096 characters', async () => {
+        const id = 'a'.repeat(4096);
+        await adapterFor('AccessToken').upsert(id, tokenPayload('AccessToken', id), 600);
+        expect(await adapterFor('AccessToken').find(id)).toMatchObject({ jti: id });
+      });
+
+      it('ignores bad ids in destroy and revokeByGrantId, and refuses them in upsert', async () => {
+        await expect(adapterFor('AccessToken').destroy('')).resolves.toBeUndefined();
+        await expect(adapterFor('AccessToken').revokeByGrantId('')).resolves.toBeUndefined();
+        await expect(adapterFor('AccessToken').upsert('', tokenPayload('AccessToken', ''), 60)).rejects.toBeInstanceOf(TypeError);
+      });
+    });
+
+    describe('deleteExpiredRecords', () => {
+      beforeEach(async () => {
+        await database.db('oidc_records').delete();
+      });
+
+      it('deletes expired records in batches and leaves live and non-expiring ones', async () => {
+        const expired = ['AccessToken', 'Session', 'Grant', 'Interaction', 'AuthorizationCode'].map((model) => ({ model, id: randomId() }));
+        const live = { model: 'AccessToken', id: randomId() };
+        const forever = { model: 'Grant', id: randomId() };
+        for (const { model, id } of expired) await adapterFor(model).upsert(id, tokenPayload(model, id), 60);
+        await adapterFor(live.model).upsert(live.id, tokenPayload(live.model, live.id), 3600);
+        await adapterFor(forever.model).upsert(forever.id, tokenPayload(forever.model, forever.id), undefined);
+
+        advance(60_000);
+        const deleted = await deleteExpiredRecords(database.db, { now: () => clock, batchSize: 2 });
+
+        expect(deleted).toBe(expired.length);
+        const remaining = (await rows()).map((r) => r.id_digest).sort();
+        expect(remaining).toEqual([digest(live.id), digest(forever.id)].sort());
+        expect(await deleteExpiredRecords(database.db, { now: () => clock })).toBe(0);
+      });
+
+      it('counts a batch that exactly fills the last round', async () => {
+        for (let i = 0; i < 4; i += 1) {
+          const id = randomId();
+          await adapterFor('AccessToken').upsert(id, tokenPayload('AccessToken', id), 1);
+        }
+        advance(1_000);
+
+        expect(await deleteExpiredRecords(database.db, { now: () => clock, batchSize: 2 })).toBe(4);
+        expect(await rows()).toEqual([]);
+      });
+    });
+
+    describe('as oidc-provider’s adapter', () => {
+      let provider: Provider;
+
+      beforeAll(() => {
+        // oidc-provider computes exp from the real clock, so these records follow it too.
+        provider = new Provider('http://gatehouse.test', {
+          adapter: createAdapterFactory(database.db),
+          features: { devInteractions: { enabled: false } },
+        });
+      });
+
+      it('stores and reloads a Session, by its cookie id and by uid', async () => {
+        const session = new provider.Session();
+        session.loginAccount({ accountId: 'account-1' });
+        const cookieId = session.jti;
+        await session.save(600);
+
+        const byCookie = await provider.Session.find(cookieId);
+        expect(byCookie).toMatchObject({ jti: cookieId, uid: session.uid, accountId: 'account-1' });
+        const byUid = await provider.Session.findByUid(session.uid);
+        expect(byUid).toMatchObject({ uid: session.uid, accountId: 'account-1' });
+        expect(JSON.stringify(await rows())).not.toContain(cookieId);
+      });
+
+      it('stores an Interaction without the session cookie and reloads it by uid', async () => {
+        const session = new provider.Session();
+        session.loginAccount({ accountId: 'account-1' });
+        await session.save(600);
+        const interactionId = randomId();
+        // @types/oidc-provider leaves out Interaction's (jti, payload) constructor.
+        const InteractionModel = provider.Interaction as unknown as new (
+          jti: string,
+          payload: Record<string, unknown>,
+        ) => InstanceType<Provider['Interaction']>;
+        const interaction = new InteractionModel(interactionId, {
+          session,
+          params: { client_id: 'client-1', scope: 'openid' },
+          prompt: { name: 'consent', reasons: [], details: {} },
+          returnTo: 'http://gatehouse.test/auth/resume',
+        });
+        await interaction.save(600);
+
+        const loaded = await provider.Interaction.find(interactionId);
+        expect(loaded?.uid).toBe(interactionId);
+        expect(loaded?.session).toEqual({ accountId: 'account-1', uid: session.uid });
+        expect(JSON.stringify(await rows())).not.toContain(session.jti);
+      });
+    });
+  });
+}
+
+if (await usingPostgres()) adapterContract('postgres', createTestDatabase);
+adapterContract('pglite', pgliteDatabase);
