@@ -1,0 +1,157 @@
+// People who sign in at Gatehouse. Accounts are created only on purpose (CLI, admin API, demo
+// seed) — never implicitly at sign-in.
+import { z } from 'zod';
+import type { Database } from '../db/knex.js';
+import { isUniqueViolation } from '../db/errors.js';
+import { GatehouseError } from '../errors.js';
+import { checkNewPassword, type PasswordHasher } from './passwords.js';
+
+export interface User {
+  id: string;
+  email: string;
+  emailVerified: boolean;
+  name: string;
+  givenName: string | null;
+  familyName: string | null;
+  isAdmin: boolean;
+  disabledAt: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+interface UserRow {
+  id: string;
+  email: string;
+  email_verified: boolean;
+  name: string;
+  given_name: string | null;
+  family_name: string | null;
+  password_hash: string;
+  is_admin: boolean;
+  disabled_at: Date | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const USER_COLUMNS = [
+  'id', 'email', 'email_verified', 'name', 'given_name', 'family_name', 'is_admin', 'disabled_at', 'created_at', 'updated_at',
+] as const;
+
+function userFromRow(row: Omit<UserRow, 'password_hash'>): User {
+  return {
+    id: row.id,
+    email: row.email,
+    emailVerified: row.email_verified,
+    name: row.name,
+    givenName: row.given_name,
+    familyName: row.family_name,
+    isAdmin: row.is_admin,
+    disabledAt: row.disabled_at ? new Date(row.disabled_at) : null,
+    createdAt: new Date(row.created_at),
+    updatedAt: new Date(row.updated_at),
+  };
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export const emailSchema = z.string().trim().max(254).pipe(z.email({ message: 'Enter a valid email address.' }));
+
+const newUserSchema = z.object({
+  email: emailSchema,
+  name: z.string().trim().min(1, 'A name is required.').max(200),
+  givenName: z.string().trim().max(200).optional(),
+  familyName: z.string().trim().max(200).optional(),
+  emailVerified: z.boolean().optional(),
+  isAdmin: z.boolean().optional(),
+  password: z.string(),
+});
+
+export type NewUser = z.input<typeof newUserSchema>;
+
+export type AuthenticationResult =
+  | { ok: true; user: User }
+  | { ok: false; reason: 'unknown_email' | 'wrong_password' | 'disabled' };
+
+export class UserStore {
+  constructor(
+    private readonly db: Database,
+    private readonly passwords: PasswordHasher,
+  ) {}
+
+  async create(input: NewUser): Promise<User> {
+    const parsed = newUserSchema.safeParse(input);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      throw new GatehouseError('invalid_input', issue.message, String(issue.path[0] ?? ''));
+    }
+    const user = parsed.data;
+    const problem = checkNewPassword(user.password);
+    if (problem) throw new GatehouseError('weak_password', problem.message, 'password');
+
+    const passwordHash = await this.passwords.hash(user.password);
+    const [row] = await this.db<UserRow>('users')
+      .insert({
+        email: user.email,
+        name: user.name,
+        given_name: user.givenName ?? null,
+        family_name: user.familyName ?? null,
+        email_verified: user.emailVerified ?? false,
+        is_admin: user.isAdmin ?? false,
+        password_hash: passwordHash,
+      })
+      .returning(USER_COLUMNS)
+      .catch((error: unknown) => {
+        if (isUniqueViolation(error)) {
+          throw new GatehouseError('email_taken', `An account with the email ${user.email} already exists.`, 'email');
+        }
+        throw error;
+      });
+    return userFromRow(row!);
+  }
+
+  async findById(id: string): Promise<User | undefined> {
+    if (typeof id !== 'string' || !UUID.test(id)) return undefined;
+    const row = await this.db<UserRow>('users').select([...USER_COLUMNS]).where({ id }).first();
+    return row ? userFromRow(row) : undefined;
+  }
+
+  async findByEmail(email: string): Promise<User | undefined> {
+    const row = await this.db<UserRow>('users').select([...USER_COLUMNS]).whereRaw('lower(email) = lower(?)', [email]).first();
+    return row ? userFromRow(row) : undefined;
+  }
+
+  /**
+   * Checks an email and password. Unknown emails cost one argon2 verification like wrong
+   * passwords do, so timing does not tell them apart; the reason is for server-side logs only.
+   */
+  async authenticate(email: string, password: string): Promise<AuthenticationResult> {
+    const row = typeof email === 'string' && email.length <= 254
+      ? await this.db<UserRow>('users').select([...USER_COLUMNS, 'password_hash']).whereRaw('lower(email) = lower(?)', [email.trim()]).first()
+      : undefined;
+    if (!row) {
+      await this.passwords.verifyDecoy(password);
+      return { ok: false, reason: 'unknown_email' };
+    }
+    if (!(await this.passwords.verify(row.password_hash, password))) {
+      return { ok: false, reason: 'wrong_password' };
+    }
+    if (row.disabled_at) return { ok: false, reason: 'disabled' };
+    if (this.passwords.needsRehash(row.password_hash)) {
+      await this.db('users').where({ id: row.id }).update({ password_hash: await this.passwords.hash(password) });
+    }
+    return { ok: true, user: userFromRow(row) };
+  }
+}
+
+/** OIDC standard claims for the scopes Gatehouse supports (OIDC Core §5.4). */
+export function standardClaims(user: User): Record<string, unknown> {
+  return {
+    sub: user.id,
+    name: user.name,
+    given_name: user.givenName ?? undefined,
+    family_name: user.familyName ?? undefined,
+    updated_at: Math.floor(user.updatedAt.getTime() / 1000),
+    email: user.email,
+    email_verified: user.emailVerified,
+  };
+}

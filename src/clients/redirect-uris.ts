@@ -1,0 +1,21 @@
+// What a registered redirect URI may be (RFC 9700 §4.1): absolute, no fragment, https unless it
+// points at this machine (native and development apps on loopback), matched exactly later.
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+export function redirectUriProblem(value: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return `"${value}" is not an absolute URL`;
+  }
+  if (url.hash || value.includes('#')) return `"${value}" must not contain a fragment`;
+  if (url.username || url.password) return `"${value}" must not contain credentials`;
+  if (url.protocol === 'https:') return undefined;
+  if (url.protocol === 'http:') {
+    return LOOPBACK.has(url.hostname) ? undefined : `"${value}" must use https (http is allowed only for localhost)`;
+  }
+  // Private-use schemes for native apps (RFC 8252 §7.1) need a reverse-domain name with a dot.
+  if (/^[a-z][a-z0-9+.-]*\.[a-z0-9+.-]+:$/.test(url.protocol)) return undefined;
+  return `"${value}" must use https, http on localhost, or a reverse-domain private-use scheme`;
+}

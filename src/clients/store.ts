@@ -1,0 +1,159 @@
+// Applications registered with Gatehouse: third-party apps using the authorization-code flow,
+// machine clients using client_credentials, and the credentials APIs introspect with.
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import { digest, randomSecret } from '../crypto/digest.js';
+import type { Database } from '../db/knex.js';
+import { GatehouseError } from '../errors.js';
+import { redirectUriProblem } from './redirect-uris.js';
+
+export type TokenEndpointAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'none';
+export type GrantType = 'authorization_code' | 'refresh_token' | 'client_credentials';
+
+export interface Client {
+  clientId: string;
+  name: string;
+  tokenEndpointAuthMethod: TokenEndpointAuthMethod;
+  /** Digest of the client secret; undefined for public clients. */
+  secretDigest: string | undefined;
+  redirectUris: string[];
+  postLogoutRedirectUris: string[];
+  grantTypes: GrantType[];
+  scope: string;
+  isAdmin: boolean;
+  disabledAt: Date | null;
+  createdAt: Date;
+}
+
+export interface ClientRow {
+  client_id: string;
+  name: string;
+  secret_digest: string | null;
+  token_endpoint_auth_method: TokenEndpointAuthMethod;
+  redirect_uris: string[];
+  post_logout_redirect_uris: string[];
+  grant_types: GrantType[];
+  scope: string;
+  is_admin: boolean;
+  disabled_at: Date | null;
+  created_at: Date;
+}
+
+export function clientFromRow(row: ClientRow): Client {
+  return {
+    clientId: row.client_id,
+    name: row.name,
+    tokenEndpointAuthMethod: row.token_endpoint_auth_method,
+    secretDigest: row.secret_digest ?? undefined,
+    redirectUris: row.redirect_uris,
+    postLogoutRedirectUris: row.post_logout_redirect_uris,
+    grantTypes: row.grant_types,
+    scope: row.scope,
+    isAdmin: row.is_admin,
+    disabledAt: row.disabled_at ? new Date(row.disabled_at) : null,
+    createdAt: new Date(row.created_at),
+  };
+}
+
+const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/; // RFC 6749 §3.3 scope-token
+
+export const scopeSchema = z
+  .string()
+  .trim()
+  .max(2000)
+  .transform((s) => [...new Set(s.split(/\s+/).filter(Boolean))])
+  .refine((tokens) => tokens.every((t) => SCOPE_TOKEN.test(t)), 'Scopes are space-separated words without quotes or backslashes.');
+
+const uriList = z
+  .array(z.string().max(2000))
+  .max(20)
+  .superRefine((uris, ctx) => {
+    for (const uri of uris) {
+      const problem = redirectUriProblem(uri);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    }
+  });
+
+const newClientSchema = z
+  .object({
+    name: z.string().trim().min(1, 'A client name is required.').max(200),
+    redirectUris: uriList.default([]),
+    postLogoutRedirectUris: uriList.default([]),
+    public: z.boolean().default(false),
+    clientCredentials: z.boolean().default(false),
+    /** Introspection-only credentials for an API: no grant at all. */
+    introspectionOnly: z.boolean().default(false),
+    admin: z.boolean().default(false),
+    tokenEndpointAuthMethod: z.enum(['client_secret_basic', 'client_secret_post']).default('client_secret_basic'),
+    scope: scopeSchema.optional(),
+  })
+  .superRefine((c, ctx) => {
+    const userFacing = !c.clientCredentials && !c.introspectionOnly;
+    if (userFacing && c.redirectUris.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['redirectUris'], message: 'At least one redirect URI is required for an app that signs users in.' });
+    }
+    if (!userFacing && c.redirectUris.length) {
+      ctx.addIssue({ code: 'custom', path: ['redirectUris'], message: 'A machine client has no redirect URIs.' });
+    }
+    if (c.public && !userFacing) {
+      ctx.addIssue({ code: 'custom', path: ['public'], message: 'A machine client must be confidential.' });
+    }
+    if (c.clientCredentials && !c.scope?.length) {
+      ctx.addIssue({ code: 'custom', path: ['scope'], message: 'A machine client needs --scope naming what it may ask for.' });
+    }
+    if (c.admin && !c.clientCredentials) {
+      ctx.addIssue({ code: 'custom', path: ['admin'], message: 'Only a client_credentials client can be an admin client.' });
+    }
+  });
+
+export type NewClient = z.input<typeof newClientSchema>;
+
+export const DEFAULT_APP_SCOPE = 'openid profile email offline_access';
+
+export function firstIssue(error: z.ZodError): GatehouseError {
+  const issue = error.issues[0]!;
+  return new GatehouseError('invalid_input', issue.message, issue.path.map(String).join('.') || undefined);
+}
+
+export class ClientStore {
+  constructor(private readonly db: Database) {}
+
+  /** Registers a client. The secret is returned only here; the database keeps its digest. */
+  async create(input: NewClient, trx: Database = this.db): Promise<{ client: Client; clientSecret: string | undefined }> {
+    const parsed = newClientSchema.safeParse(input);
+    if (!parsed.success) throw firstIssue(parsed.error);
+    const c = parsed.data;
+
+    const clientSecret = c.public ? undefined : randomSecret();
+    const grantTypes: GrantType[] = c.clientCredentials
+      ? ['client_credentials']
+      : c.introspectionOnly
+        ? []
+        : ['authorization_code', 'refresh_token'];
+    const scope = (c.scope ?? (c.clientCredentials || c.introspectionOnly ? [] : DEFAULT_APP_SCOPE.split(' '))).join(' ');
+    const row = {
+      client_id: newClientId(),
+      name: c.name,
+      secret_digest: clientSecret ? digest(clientSecret) : null,
+      token_endpoint_auth_method: c.public ? 'none' : c.tokenEndpointAuthMethod,
+      redirect_uris: JSON.stringify(c.redirectUris),
+      post_logout_redirect_uris: JSON.stringify(c.postLogoutRedirectUris),
+      grant_types: JSON.stringify(grantTypes),
+      scope,
+      is_admin: c.admin,
+    };
+    const [created] = await trx<ClientRow>('clients').insert(row as never).returning('*');
+    return { client: clientFromRow(created as ClientRow), clientSecret };
+  }
+
+  async find(clientId: string): Promise<Client | undefined> {
+    if (typeof clientId !== 'string' || clientId.length === 0 || clientId.length > 200) return undefined;
+    const row = await this.db<ClientRow>('clients').where({ client_id: clientId }).first();
+    return row ? clientFromRow(row) : undefined;
+  }
+}
+
+/** Client identifiers are public, but unguessable ids keep enumeration pointless. */
+function newClientId(): string {
+  return randomBytes(16).toString('base64url');
+}

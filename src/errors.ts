@@ -1,0 +1,25 @@
+// Errors Gatehouse raises on purpose, minted from one base class with a typed code, so callers
+// (CLI, HTTP handlers) can map each to a clear message without string matching.
+export type ErrorCode =
+  | 'invalid_input'
+  | 'email_taken'
+  | 'weak_password'
+  | 'not_found'
+  | 'conflict'
+  | 'embedded_database_busy';
+
+export class GatehouseError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    /** The input field the error is about, when there is one. */
+    readonly field?: string,
+  ) {
+    super(message);
+    this.name = 'GatehouseError';
+  }
+}
+
+export function isGatehouseError(error: unknown, code?: ErrorCode): error is GatehouseError {
+  return error instanceof GatehouseError && (code === undefined || error.code === code);
+}

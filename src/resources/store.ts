@@ -1,0 +1,126 @@
+// APIs (RFC 8707 resource servers) that accept Gatehouse's JWT access tokens. Each comes with its
+// own confidential client, the credentials it uses to introspect tokens.
+import { z } from 'zod';
+import { ClientStore, firstIssue, scopeSchema } from '../clients/store.js';
+import type { Database } from '../db/knex.js';
+import { isUniqueViolation } from '../db/errors.js';
+import { GatehouseError } from '../errors.js';
+
+export interface ResourceServer {
+  identifier: string;
+  name: string;
+  /** Scopes this API defines, e.g. ["read", "write"]. */
+  scopes: string[];
+  /** Plain-words descriptions for the consent page, by scope. */
+  scopeDescriptions: Record<string, string>;
+  /** Overrides the default access-token lifetime for this API, in seconds. */
+  accessTokenTtl: number | null;
+  isDefault: boolean;
+  clientId: string | null;
+  createdAt: Date;
+}
+
+export interface ResourceServerRow {
+  identifier: string;
+  name: string;
+  scope: string;
+  scope_descriptions: Record<string, string>;
+  access_token_ttl: number | null;
+  is_default: boolean;
+  client_id: string | null;
+  created_at: Date;
+}
+
+export function resourceServerFromRow(row: ResourceServerRow): ResourceServer {
+  return {
+    identifier: row.identifier,
+    name: row.name,
+    scopes: row.scope.split(' ').filter(Boolean),
+    scopeDescriptions: row.scope_descriptions ?? {},
+    accessTokenTtl: row.access_token_ttl,
+    isDefault: row.is_default,
+    clientId: row.client_id,
+    createdAt: new Date(row.created_at),
+  };
+}
+
+/** OIDC scopes are about the person, not an API; an API may not redefine them. */
+const RESERVED_SCOPES = new Set(['openid', 'profile', 'email', 'address', 'phone', 'offline_access']);
+
+const identifierSchema = z
+  .string()
+  .trim()
+  .max(500)
+  .refine((value) => {
+    try {
+      const url = new URL(value);
+      return (url.protocol === 'https:' || url.protocol === 'http:') && !url.hash && !value.includes('#');
+    } catch {
+      return false;
+    }
+  }, 'The identifier must be an absolute http(s) URI without a fragment (RFC 8707), e.g. https://api.example.com');
+
+const newResourceSchema = z.object({
+  identifier: identifierSchema,
+  name: z.string().trim().min(1).max(200).optional(),
+  scope: scopeSchema.refine((s) => s.length > 0, 'An API needs at least one scope, e.g. --scope "read write".')
+    .refine((s) => s.every((t) => !RESERVED_SCOPES.has(t)), 'openid, profile, email, address, phone and offline_access are OpenID Connect scopes, not API scopes.'),
+  scopeDescriptions: z.record(z.string(), z.string().trim().min(1).max(200)).default({}),
+  accessTokenTtl: z.number().int().min(30).max(86400).optional(),
+  isDefault: z.boolean().default(false),
+}).superRefine((r, ctx) => {
+  for (const scope of Object.keys(r.scopeDescriptions)) {
+    if (!r.scope.includes(scope)) ctx.addIssue({ code: 'custom', path: ['scopeDescriptions'], message: `"${scope}" is described but is not one of the API's scopes.` });
+  }
+});
+
+export type NewResourceServer = z.input<typeof newResourceSchema>;
+
+export class ResourceServerStore {
+  constructor(private readonly db: Database) {}
+
+  async create(input: NewResourceServer): Promise<{ resourceServer: ResourceServer; clientId: string; clientSecret: string }> {
+    const parsed = newResourceSchema.safeParse(input);
+    if (!parsed.success) throw firstIssue(parsed.error);
+    const r = parsed.data;
+    return this.db.transaction(async (trx) => {
+      const { client, clientSecret } = await new ClientStore(trx).create(
+        { name: `${r.name ?? r.identifier} (introspection)`, introspectionOnly: true },
+        trx,
+      );
+      if (r.isDefault) await trx('resource_servers').where({ is_default: true }).update({ is_default: false });
+      const [row] = await trx<ResourceServerRow>('resource_servers')
+        .insert({
+          identifier: r.identifier,
+          name: r.name ?? r.identifier,
+          scope: r.scope.join(' '),
+          scope_descriptions: JSON.stringify(r.scopeDescriptions) as unknown as Record<string, string>,
+          access_token_ttl: r.accessTokenTtl ?? null,
+          is_default: r.isDefault,
+          client_id: client.clientId,
+        })
+        .returning('*')
+        .catch((error: unknown) => {
+          if (isUniqueViolation(error)) throw new GatehouseError('conflict', `An API with the identifier ${r.identifier} already exists.`, 'identifier');
+          throw error;
+        });
+      return { resourceServer: resourceServerFromRow(row!), clientId: client.clientId, clientSecret: clientSecret! };
+    });
+  }
+
+  async find(identifier: string): Promise<ResourceServer | undefined> {
+    if (typeof identifier !== 'string' || identifier.length > 500) return undefined;
+    const row = await this.db<ResourceServerRow>('resource_servers').where({ identifier }).first();
+    return row ? resourceServerFromRow(row) : undefined;
+  }
+
+  async findDefault(): Promise<ResourceServer | undefined> {
+    const row = await this.db<ResourceServerRow>('resource_servers').where({ is_default: true }).first();
+    return row ? resourceServerFromRow(row) : undefined;
+  }
+
+  async list(): Promise<ResourceServer[]> {
+    const rows = await this.db<ResourceServerRow>('resource_servers').orderBy('identifier');
+    return rows.map(resourceServerFromRow);
+  }
+}
