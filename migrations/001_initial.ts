@@ -44,6 +44,8 @@ export async function up(knex: Knex): Promise<void> {
     t.text('identifier').primary();
     t.text('name').notNullable();
     t.text('scope').notNullable();
+    // What each scope lets an app do, in words shown on the consent page: {"read": "Read your notes"}.
+    t.jsonb('scope_descriptions').notNullable().defaultTo('{}');
     t.integer('access_token_ttl');
     // The API clients get a token for when they send no `resource` parameter.
     t.boolean('is_default').notNullable().defaultTo(false);

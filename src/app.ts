@@ -1,0 +1,118 @@
+// Every middleware of the HTTP server, in order, on one screen.
+import Koa, { type Context, type Next } from 'koa';
+import mount from 'koa-mount';
+import type { Provider } from 'oidc-provider';
+import type { UserStore } from './accounts/users.js';
+import type { Config } from './config.js';
+import type { Database } from './db/knex.js';
+import { CsrfProtection } from './http/csrf.js';
+import { healthRoutes } from './http/health.js';
+import type { Pages } from './http/pages.js';
+import { requestLog } from './http/request-log.js';
+import { securityHeaders } from './http/security-headers.js';
+import { interactionRoutes } from './interaction/routes.js';
+import type { Logger } from './logger.js';
+import type { OidcService } from './oidc/provider.js';
+import type { ResourceServerStore } from './resources/store.js';
+
+export interface AppDependencies {
+  config: Config;
+  db: Database;
+  logger: Logger;
+  oidc: OidcService;
+  users: UserStore;
+  resources: ResourceServerStore;
+  pages: Pages;
+}
+
+export function createApp(deps: AppDependencies): Koa {
+  const { config, pages, logger } = deps;
+  const app = new Koa({ proxy: config.trustProxy, keys: config.secrets.cookieKeys });
+  // Koa would print errors to stderr itself; ours are logged by the error boundary.
+  app.silent = true;
+
+  const csrf = new CsrfProtection({
+    cookieName: config.issuer.startsWith('https://') ? '__Host-gh_csrf' : 'gh_csrf',
+  });
+
+  app.use(requestLog(logger));
+  app.use(errorBoundary(pages, logger));
+  app.use(securityHeaders());
+  app.use(healthRoutes(deps.db).routes());
+  app.use(stylesheet(pages));
+  app.use(interactionRoutes({
+    provider: () => deps.oidc.provider,
+    users: deps.users,
+    resources: deps.resources,
+    pages,
+    csrf,
+    logger,
+  }).routes());
+  app.use(currentProvider(deps.oidc));
+  app.use(notFound(pages));
+  return app;
+}
+
+/** Anything our own routes throw becomes a friendly page or OAuth-style JSON; never a stack trace. */
+function errorBoundary(pages: Pages, logger: Logger) {
+  return async function catchErrors(ctx: Context, next: Next) {
+    try {
+      await next();
+    } catch (error) {
+      const status = httpStatusOf(error);
+      if (status >= 500) logger.error({ event: 'unhandled_error', requestId: ctx.state.requestId, err: error });
+      if (wantsHtml(ctx)) {
+        pages.oauthError(ctx, status, status >= 500 ? 'server_error' : 'invalid_request');
+      } else {
+        ctx.status = status;
+        ctx.set('Cache-Control', 'no-store');
+        ctx.body = { error: status >= 500 ? 'server_error' : 'invalid_request', error_description: status >= 500 ? 'Something went wrong.' : 'The request could not be understood.' };
+      }
+    }
+  };
+}
+
+function httpStatusOf(error: unknown): number {
+  const status = (error as { status?: unknown; expose?: unknown })?.status;
+  return typeof status === 'number' && status >= 400 && status < 500 ? status : 500;
+}
+
+function wantsHtml(ctx: Context): boolean {
+  return ctx.method === 'GET' || ctx.is('application/x-www-form-urlencoded') === 'application/x-www-form-urlencoded' || ctx.accepts('html', 'json') === 'html';
+}
+
+/** Our one stylesheet, served from the same origin so the CSP can forbid everything else. */
+function stylesheet(pages: Pages) {
+  return async function serveStylesheet(ctx: Context, next: Next) {
+    if (ctx.path !== '/assets/gatehouse.css' || ctx.method !== 'GET') return next();
+    ctx.type = 'text/css; charset=utf-8';
+    ctx.set('Cache-Control', 'public, max-age=3600');
+    ctx.body = pages.stylesheet;
+  };
+}
+
+/** The provider is rebuilt when signing keys change, so each request asks for the current one. */
+function currentProvider(oidc: OidcService) {
+  const mounted = new WeakMap<Provider, Koa.Middleware>();
+  return function oidcProvider(ctx: Context, next: Next) {
+    const provider = oidc.provider;
+    let middleware = mounted.get(provider);
+    if (!middleware) {
+      middleware = mount(provider as unknown as Koa) as Koa.Middleware;
+      mounted.set(provider, middleware);
+    }
+    return middleware(ctx, next);
+  };
+}
+
+function notFound(pages: Pages) {
+  return async function pageNotFound(ctx: Context) {
+    if (ctx.body !== undefined || ctx.status !== 404) return;
+    if (ctx.accepts('html', 'json') === 'html') {
+      pages.error(ctx, { status: 404, heading: 'Page not found', message: 'There is nothing at this address.' });
+    } else {
+      ctx.status = 404;
+      ctx.body = { error: 'not_found', error_description: 'There is nothing at this address.' };
+    }
+  };
+}

@@ -1,0 +1,192 @@
+// Sign-in and consent: the pages oidc-provider sends people to during an authorization request.
+// Each route is a short list of named steps; the provider owns the interaction state, these
+// routes only collect the person's answer and hand it back.
+import { bodyParser } from '@koa/bodyparser';
+import Router from '@koa/router';
+import type { Context, Next } from 'koa';
+import type { InteractionResults, Provider } from 'oidc-provider';
+import type { UserStore } from '../accounts/users.js';
+import type { CsrfProtection } from '../http/csrf.js';
+import type { Pages } from '../http/pages.js';
+import type { Logger } from '../logger.js';
+import type { ResourceServerStore } from '../resources/store.js';
+import { describeApiScopes, describeOidcScopes } from './scopes.js';
+
+export interface InteractionDependencies {
+  provider(): Provider;
+  users: UserStore;
+  resources: ResourceServerStore;
+  pages: Pages;
+  csrf: CsrfProtection;
+  logger: Logger;
+}
+
+type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
+
+interface InteractionState {
+  details: Details;
+  clientName: string;
+}
+
+const GENERIC_SIGN_IN_ERROR = 'The email or password is incorrect.';
+
+export function interactionRoutes(deps: InteractionDependencies): Router {
+  const { pages, csrf } = deps;
+  const router = new Router({ prefix: '/interaction/:uid' });
+
+  // Only these routes parse bodies, and only small urlencoded forms: the provider parses its own.
+  const parseForm = bodyParser({ enableTypes: ['form'], formLimit: '16kb', encoding: 'utf-8' });
+
+  async function loadInteraction(ctx: Context, next: Next) {
+    let details: Details;
+    try {
+      details = await deps.provider().interactionDetails(ctx.req, ctx.res);
+    } catch {
+      return pages.oauthError(ctx, 400, 'session_not_found');
+    }
+    // The uid in the address must be the one bound to this browser's interaction cookie.
+    if (details.uid !== ctx.params.uid) return pages.oauthError(ctx, 400, 'session_not_found');
+    const client = await deps.provider().Client.find(String(details.params.client_id));
+    if (!client) return pages.oauthError(ctx, 400, 'invalid_client');
+    ctx.state.interaction = { details, clientName: client.clientName ?? client.clientId } satisfies InteractionState;
+    await next();
+  }
+
+  function requireCsrf(ctx: Context, next: Next) {
+    const body = (ctx.request as { body?: Record<string, unknown> }).body ?? {};
+    if (!csrf.verify(ctx, body.csrf)) {
+      return pages.error(ctx, {
+        status: 403,
+        heading: 'This form has expired',
+        message: 'For your security the form could not be accepted.',
+        hint: 'Go back to the application and start again.',
+      });
+    }
+    return next();
+  }
+
+  function requirePrompt(name: 'login' | 'consent') {
+    return function checkPrompt(ctx: Context, next: Next) {
+      const { details } = ctx.state.interaction as InteractionState;
+      // A stale tab posting to a step that is already done: show the current step instead.
+      if (details.prompt.name !== name) return seeOther(ctx, `/interaction/${details.uid}`);
+      return next();
+    };
+  }
+
+  async function showCurrentStep(ctx: Context) {
+    const { details, clientName } = ctx.state.interaction as InteractionState;
+    if (details.prompt.name === 'login') {
+      const hint = typeof details.params.login_hint === 'string' ? details.params.login_hint.slice(0, 254) : '';
+      return renderLogin(ctx, { clientName, email: hint });
+    }
+    if (details.prompt.name === 'consent') return renderConsent(ctx);
+    return pages.oauthError(ctx, 400, 'invalid_request');
+  }
+
+  function renderLogin(ctx: Context, data: { clientName: string; email: string; error?: string }, status = 200) {
+    const { details } = ctx.state.interaction as InteractionState;
+    pages.render(ctx, 'login', 'Sign in', {
+      ...data,
+      error: data.error,
+      action: `/interaction/${details.uid}/login`,
+      abortAction: `/interaction/${details.uid}/abort`,
+      csrf: csrf.token(ctx),
+    }, status);
+  }
+
+  async function renderConsent(ctx: Context) {
+    const { details, clientName } = ctx.state.interaction as InteractionState;
+    const missing = details.prompt.details as {
+      missingOIDCScope?: string[];
+      missingResourceScopes?: Record<string, string[]>;
+    };
+    const user = await deps.users.findById(String(details.session?.accountId));
+    const apis = await Promise.all(
+      Object.entries(missing.missingResourceScopes ?? {}).map(async ([identifier, scopes]) => {
+        const api = await deps.resources.find(identifier);
+        // OIDC scopes ride along with every API (for userinfo); they are listed once, above.
+        const apiScopes = scopes.filter((s) => api?.scopes.includes(s));
+        return { name: api?.name ?? identifier, scopes: describeApiScopes(apiScopes, api?.scopeDescriptions ?? {}) };
+      }),
+    );
+    pages.render(ctx, 'consent', `Allow ${clientName}?`, {
+      clientName,
+      email: user?.email ?? '',
+      scopes: describeOidcScopes(missing.missingOIDCScope ?? []),
+      apis: apis.filter((api) => api.scopes.length > 0),
+      action: `/interaction/${details.uid}/confirm`,
+      csrf: csrf.token(ctx),
+    });
+  }
+
+  async function signIn(ctx: Context) {
+    const { details, clientName } = ctx.state.interaction as InteractionState;
+    const body = (ctx.request as { body?: Record<string, unknown> }).body ?? {};
+    const email = typeof body.email === 'string' ? body.email.trim().slice(0, 254) : '';
+    const password = typeof body.password === 'string' ? body.password : '';
+    if (!email || !password) {
+      return renderLogin(ctx, { clientName, email, error: 'Enter your email and password.' }, 400);
+    }
+    const outcome = await deps.users.authenticate(email, password);
+    if (!outcome.ok) {
+      // The reason stays in the server's log; the person sees one message for every failure.
+      deps.logger.info({ event: 'sign_in.failed', reason: outcome.reason, clientId: details.params.client_id, requestId: ctx.state.requestId });
+      const error = outcome.reason === 'disabled' ? 'This account is disabled. Contact your administrator.' : GENERIC_SIGN_IN_ERROR;
+      return renderLogin(ctx, { clientName, email, error }, 401);
+    }
+    deps.logger.info({ event: 'sign_in.succeeded', accountId: outcome.user.id, clientId: details.params.client_id, requestId: ctx.state.requestId });
+    await finish(ctx, { login: { accountId: outcome.user.id, amr: ['pwd'], remember: true } });
+  }
+
+  async function confirm(ctx: Context) {
+    const { details } = ctx.state.interaction as InteractionState;
+    const body = (ctx.request as { body?: Record<string, unknown> }).body ?? {};
+    if (body.decision !== 'allow') {
+      deps.logger.info({ event: 'consent.denied', accountId: details.session?.accountId, clientId: details.params.client_id });
+      return finish(ctx, { error: 'access_denied', error_description: 'The user denied the request.' });
+    }
+    const provider = deps.provider();
+    const accountId = String(details.session?.accountId);
+    const clientId = String(details.params.client_id);
+    const missing = details.prompt.details as {
+      missingOIDCScope?: string[];
+      missingOIDCClaims?: string[];
+      missingResourceScopes?: Record<string, string[]>;
+    };
+    const existing = details.grantId ? await provider.Grant.find(details.grantId) : undefined;
+    const grant = existing ?? new provider.Grant({ accountId, clientId });
+    if (missing.missingOIDCScope?.length) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
+    if (missing.missingOIDCClaims?.length) grant.addOIDCClaims(missing.missingOIDCClaims);
+    for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) {
+      grant.addResourceScope(indicator, scopes.join(' '));
+    }
+    const grantId = await grant.save();
+    deps.logger.info({ event: 'consent.given', accountId, clientId, grantId });
+    await finish(ctx, { consent: { grantId } });
+  }
+
+  async function abort(ctx: Context) {
+    await finish(ctx, { error: 'access_denied', error_description: 'The user cancelled the sign-in.' });
+  }
+
+  async function finish(ctx: Context, result: InteractionResults) {
+    // Merged with the earlier step's result, so a login answered a moment ago still counts when
+    // consent is submitted (prompt=login would otherwise ask again).
+    const returnTo = await deps.provider().interactionResult(ctx.req, ctx.res, result);
+    seeOther(ctx, returnTo);
+  }
+
+  router.get('/', loadInteraction, showCurrentStep);
+  router.post('/login', parseForm, loadInteraction, requireCsrf, requirePrompt('login'), signIn);
+  router.post('/confirm', parseForm, loadInteraction, requireCsrf, requirePrompt('consent'), confirm);
+  router.post('/abort', parseForm, loadInteraction, requireCsrf, abort);
+  return router;
+}
+
+/** After a POST, always 303 so the browser follows with a GET and never re-posts the form. */
+function seeOther(ctx: Context, location: string) {
+  ctx.redirect(location);
+  ctx.status = 303;
+  ctx.set('Cache-Control', 'no-store');
+}

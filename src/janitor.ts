@@ -1,0 +1,40 @@
+// Deletes what has expired: oidc-provider records past their expiry and signing keys past their
+// unpublication. Every instance runs it; the deletes are idempotent, so overlap is harmless.
+import type { Logger } from './logger.js';
+import { deleteExpiredRecords } from './oidc/adapter.js';
+import type { KeyStore } from './oidc/keys.js';
+import type { Database } from './db/knex.js';
+
+export class Janitor {
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+
+  constructor(
+    private readonly db: Database,
+    private readonly keys: KeyStore,
+    private readonly logger: Logger,
+    private readonly intervalSeconds: number,
+  ) {}
+
+  async sweep(): Promise<{ records: number; keys: number }> {
+    const records = await deleteExpiredRecords(this.db);
+    const keys = await this.keys.deleteUnpublishedKeys();
+    if (records || keys) this.logger.info({ event: 'janitor.swept', records, keys });
+    return { records, keys };
+  }
+
+  start(): void {
+    this.#timer = setInterval(() => {
+      if (this.#running) return;
+      this.#running = this.sweep()
+        .then(() => undefined)
+        .catch((error: unknown) => this.logger.error({ event: 'janitor.failed', err: error }))
+        .finally(() => { this.#running = undefined; });
+    }, this.intervalSeconds * 1000).unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#timer);
+    await this.#running;
+  }
+}

@@ -1,0 +1,75 @@
+// Registered clients, as oidc-provider sees them. Clients live in our `clients` table; the
+// provider reads them through the `Client` model's adapter, and never sees a usable secret.
+import type { Adapter, AdapterPayload, ClientMetadata, Provider } from 'oidc-provider';
+import type { Client, ClientStore } from '../clients/store.js';
+import { matchesDigest } from '../crypto/digest.js';
+import { API_SCOPE_METADATA, OIDC_SCOPES } from './configuration.js';
+
+/**
+ * The metadata oidc-provider needs. `client_secret` carries the secret's *digest*: oidc-provider
+ * requires some value for secret-based auth methods, and it only ever reaches
+ * `compareClientSecret`, which is replaced below to compare digests. No HMAC-based algorithm is
+ * enabled, so the value is never used as a key.
+ */
+export function clientMetadata(client: Client): ClientMetadata {
+  return {
+    client_id: client.clientId,
+    client_name: client.name,
+    ...(client.secretDigest ? { client_secret: client.secretDigest } : {}),
+    token_endpoint_auth_method: client.tokenEndpointAuthMethod,
+    redirect_uris: client.redirectUris,
+    post_logout_redirect_uris: client.postLogoutRedirectUris,
+    grant_types: client.grantTypes,
+    response_types: client.grantTypes.includes('authorization_code') ? ['code'] : [],
+    // oidc-provider only knows the OIDC scopes; API scopes are checked per API at token time.
+    ...scopeMetadata(client.scope),
+    id_token_signed_response_alg: 'RS256',
+    // auth_time in every ID token, so apps can apply their own freshness rules.
+    require_auth_time: true,
+  };
+}
+
+/** oidc-provider only knows the OIDC scopes; API scopes are checked per API at token time. */
+function scopeMetadata(scope: string): Pick<ClientMetadata, 'scope'> & Record<string, string> {
+  const scopes = scope.split(' ').filter(Boolean);
+  const oidc = scopes.filter((s) => OIDC_SCOPES.includes(s));
+  const api = scopes.filter((s) => !OIDC_SCOPES.includes(s));
+  return {
+    ...(oidc.length ? { scope: oidc.join(' ') } : {}),
+    ...(api.length ? { [API_SCOPE_METADATA]: api.join(' ') } : {}),
+  };
+}
+
+/** The `Client` model's storage: read-only, from the clients table. Disabled clients do not exist. */
+export class ClientAdapter implements Adapter {
+  constructor(private readonly clients: ClientStore) {}
+
+  async find(id: string): Promise<AdapterPayload | undefined> {
+    const client = await this.clients.find(id);
+    if (!client || client.disabledAt) return undefined;
+    return clientMetadata(client) as AdapterPayload;
+  }
+
+  // Clients are managed by the CLI and admin API, never through the provider.
+  async upsert(): Promise<void> { throw new Error('clients are not written through oidc-provider'); }
+  async findByUid(): Promise<undefined> { return undefined; }
+  async findByUserCode(): Promise<undefined> { return undefined; }
+  async consume(): Promise<void> {}
+  async destroy(): Promise<void> { throw new Error('clients are not deleted through oidc-provider'); }
+  async revokeByGrantId(): Promise<void> {}
+}
+
+/**
+ * oidc-provider compares a presented secret with `client_secret` in constant time. Gatehouse
+ * stores only SHA-256 digests, so the comparison digests the presented secret first. Replacing this
+ * one public method is the narrowest hook oidc-provider offers for hashed client secrets.
+ */
+export function compareClientSecretsByDigest(provider: Provider): void {
+  const prototype = provider.Client.prototype as unknown as {
+    compareClientSecret(this: { clientSecret?: string }, actual: string): Promise<boolean>;
+  };
+  prototype.compareClientSecret = async function compareClientSecret(actual: string) {
+    if (typeof actual !== 'string' || !this.clientSecret || actual.length > 512) return false;
+    return matchesDigest(actual, this.clientSecret);
+  };
+}

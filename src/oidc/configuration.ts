@@ -1,0 +1,221 @@
+// oidc-provider's configuration, in one place. Every choice that departs from oidc-provider's
+// defaults says why; what is not here is left at its default on purpose.
+import type { Configuration, KoaContextWithOIDC, ClientMetadata } from 'oidc-provider';
+import { errors } from 'oidc-provider';
+import { standardClaims, type UserStore } from '../accounts/users.js';
+import type { Config } from '../config.js';
+import type { ResourceServerStore } from '../resources/store.js';
+import type { Pages } from '../http/pages.js';
+
+/** Scopes about the person (OIDC Core §5.4) and what each releases. */
+export const OIDC_CLAIMS = {
+  openid: ['sub'],
+  profile: ['name', 'given_name', 'family_name', 'updated_at'],
+  email: ['email', 'email_verified'],
+} as const;
+
+export const OIDC_SCOPES = ['openid', 'offline_access', 'profile', 'email'];
+
+/** Client metadata naming the API scopes an app may be granted. */
+export const API_SCOPE_METADATA = 'api_scope';
+
+/** A JWT access token that also names this audience may be used at the userinfo endpoint. */
+export function userinfoAudience(issuer: string): string {
+  return `${issuer}/me`;
+}
+
+/** What a token's claims must carry so the server can find its grant again. */
+export const GRANT_ID_CLAIM = 'grant_id';
+
+export interface ConfigurationDependencies {
+  config: Config;
+  users: UserStore;
+  resources: ResourceServerStore;
+  pages: Pages;
+  adapter: Configuration['adapter'];
+  jwks: { keys: Record<string, unknown>[] };
+  /** The newest live grant of this person for this app, to remember consent across sessions. */
+  findLatestGrantId(accountId: string, clientId: string): Promise<string | undefined>;
+}
+
+export function providerConfiguration(deps: ConfigurationDependencies): Configuration {
+  const { config, users, resources, pages } = deps;
+  const secureCookies = config.issuer.startsWith('https://');
+  // __Host- cookies are only sent over TLS, to this exact host and path: no subdomain can plant one.
+  const cookiePrefix = secureCookies ? '__Host-' : '';
+  const userinfoAud = userinfoAudience(config.issuer);
+
+  return {
+    adapter: deps.adapter,
+    jwks: deps.jwks as Configuration['jwks'],
+    clients: [],
+    // The API scopes an app was registered for (oidc-provider's own `scope` covers OIDC scopes only).
+    extraClientMetadata: { properties: [API_SCOPE_METADATA] },
+
+    claims: { ...OIDC_CLAIMS, openid: [...OIDC_CLAIMS.openid] } as unknown as Configuration['claims'],
+    scopes: OIDC_SCOPES,
+
+    async findAccount(_ctx, sub) {
+      const user = await users.findById(sub);
+      // A disabled person's tokens stop working at userinfo and refresh at once.
+      if (!user || user.disabledAt) return undefined;
+      return {
+        accountId: user.id,
+        async claims() {
+          return standardClaims(user) as { sub: string };
+        },
+      };
+    },
+
+    cookies: {
+      names: {
+        session: `${cookiePrefix}gh_session`,
+        interaction: `${cookiePrefix}gh_interaction`,
+        resume: `${cookiePrefix}gh_resume`,
+      },
+      long: { httpOnly: true, sameSite: 'lax', signed: true },
+      short: { httpOnly: true, sameSite: 'lax', signed: true },
+      keys: config.secrets.cookieKeys,
+    },
+
+    clientDefaults: {
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'client_secret_basic',
+      id_token_signed_response_alg: 'RS256',
+    } as Omit<ClientMetadata, 'client_id'> as ClientMetadata,
+
+    // Only the authorization-code flow: no implicit or hybrid response types.
+    responseTypes: ['code'],
+    pkce: { required: () => true },
+
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
+    enabledJWA: {
+      // client_secret_jwt would need the client secret itself; Gatehouse keeps only its digest.
+      clientAuthSigningAlgValues: ['RS256', 'PS256', 'ES256', 'EdDSA'],
+      idTokenSigningAlgValues: ['RS256', 'ES256'],
+      userinfoSigningAlgValues: ['RS256', 'ES256'],
+      introspectionSigningAlgValues: ['RS256', 'ES256'],
+      authorizationSigningAlgValues: ['RS256', 'ES256'],
+      requestObjectSigningAlgValues: ['RS256', 'PS256', 'ES256', 'EdDSA'],
+      dPoPSigningAlgValues: ['ES256', 'EdDSA'],
+    },
+
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      revocation: { enabled: true },
+      userinfo: { enabled: true },
+      rpInitiatedLogout: {
+        enabled: true,
+        logoutSource: (ctx, form) => pages.logout(ctx, form),
+        postLogoutSuccessSource: (ctx) => pages.loggedOut(ctx),
+      },
+      resourceIndicators: {
+        enabled: true,
+        // Apps that never send `resource` still get a JWT for the default API, when one is set.
+        async defaultResource(_ctx, _client, oneOf) {
+          if (oneOf) return oneOf;
+          return (await resources.findDefault())?.identifier as string;
+        },
+        // The code and refresh token remember their API; the token request need not repeat it.
+        useGrantedResource: () => true,
+        async getResourceServerInfo(ctx, identifier, client) {
+          const api = await resources.find(identifier);
+          if (!api) throw new errors.InvalidTarget(`unknown resource ${identifier}`);
+          // An app gets only the API scopes it was registered for.
+          const allowed = new Set(String((client as unknown as Record<string, unknown>)[API_SCOPE_METADATA] ?? '').split(' '));
+          const scopes = api.scopes.filter((scope) => allowed.has(scope));
+          // OIDC scopes ride along on tokens for a person so the same JWT can call userinfo (see
+          // the jwt customizer); a machine token has no person behind it.
+          if (ctx.oidc.params?.grant_type !== 'client_credentials') scopes.push('openid', 'profile', 'email');
+          return {
+            scope: scopes.join(' '),
+            audience: api.identifier,
+            accessTokenTTL: api.accessTokenTtl ?? config.ttl.accessToken,
+            accessTokenFormat: 'jwt',
+            jwt: { sign: { alg: 'ES256' } },
+          };
+        },
+      },
+    },
+
+    formats: {
+      customizers: {
+        // RFC 9068 tokens carry the grant they came from (so the server can tell whether it still
+        // stands), and name userinfo as an audience when they carry `openid`, so an app that never
+        // heard of resource indicators can call userinfo with the token it got.
+        async jwt(_ctx, token, jwt) {
+          const grantId = (token as { grantId?: string }).grantId;
+          if (grantId) jwt.payload[GRANT_ID_CLAIM] = grantId;
+          const scope = typeof jwt.payload.scope === 'string' ? jwt.payload.scope.split(' ') : [];
+          if (scope.includes('openid') && typeof jwt.payload.aud === 'string') {
+            jwt.payload.aud = [jwt.payload.aud, userinfoAud];
+          }
+        },
+      },
+    },
+
+    async loadExistingGrant(ctx: KoaContextWithOIDC) {
+      const { Grant } = ctx.oidc.provider;
+      const clientId = ctx.oidc.client!.clientId;
+      const fromResult = (ctx.oidc.result as { consent?: { grantId?: string } } | undefined)?.consent?.grantId;
+      const fromSession = ctx.oidc.session!.grantIdFor(clientId);
+      const accountId = ctx.oidc.session!.accountId;
+      const grantId = fromResult
+        ?? fromSession
+        ?? (accountId ? await deps.findLatestGrantId(accountId, clientId) : undefined);
+      if (!grantId) return undefined;
+      const grant = await Grant.find(grantId);
+      // A grant is only reused for the same person and app it was given by.
+      if (!grant || grant.accountId !== accountId || grant.clientId !== clientId) return undefined;
+      return grant;
+    },
+
+    interactions: {
+      url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
+    },
+
+    // Refresh tokens rotate on every use; a reused one revokes the grant (oidc-provider's reuse
+    // detection, made race-free by the adapter's atomic consume).
+    rotateRefreshToken: () => true,
+
+    // Only allow CORS from origins an app registered as a redirect URI (browser apps calling the
+    // token endpoint); never from anywhere else.
+    clientBasedCORS(_ctx, origin, client) {
+      return (client.redirectUris ?? []).some((uri) => {
+        try {
+          return new URL(uri).origin === origin;
+        } catch {
+          return false;
+        }
+      });
+    },
+
+    renderError: (ctx, out, error) => pages.oidcError(ctx, out, error),
+
+    ttl: {
+      AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? config.ttl.accessToken,
+      ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? config.ttl.clientCredentials,
+      AuthorizationCode: config.ttl.authorizationCode,
+      IdToken: config.ttl.idToken,
+      Interaction: config.ttl.interaction,
+      Session: config.ttl.session,
+      Grant: config.ttl.grant,
+      RefreshToken(ctx, token, client) {
+        // Public clients cannot keep a secret: their refresh tokens never outlive the first one
+        // (rotation does not extend them). Confidential clients get a sliding lifetime.
+        const rotated = ctx?.oidc?.entities.RotatedRefreshToken;
+        if (rotated && client.clientAuthMethod === 'none' && !token.isSenderConstrained()) {
+          return rotated.remainingTTL;
+        }
+        return config.ttl.refreshToken;
+      },
+    },
+
+    discovery: {
+      claim_types_supported: ['normal'],
+      service_documentation: undefined,
+    },
+  };
+}

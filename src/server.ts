@@ -1,0 +1,96 @@
+// The composition root: opens the database, migrates it, builds every part and starts listening.
+// main.ts calls it for `npm start`; tests call it to get a real server on a real database.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { PasswordHasher } from './accounts/passwords.js';
+import { UserStore } from './accounts/users.js';
+import { createApp } from './app.js';
+import { ClientStore } from './clients/store.js';
+import type { Config } from './config.js';
+import type { Database } from './db/knex.js';
+import { migrateToLatest } from './db/migrate.js';
+import { openDatabase } from './db/open.js';
+import { Pages } from './http/pages.js';
+import { Janitor } from './janitor.js';
+import type { Logger } from './logger.js';
+import { keyStoreFor } from './oidc/keys.js';
+import { OidcService } from './oidc/provider.js';
+import { ResourceServerStore } from './resources/store.js';
+
+export interface Gatehouse {
+  config: Config;
+  db: Database;
+  oidc: OidcService;
+  server: http.Server;
+  /** Where the server listens, e.g. http://127.0.0.1:3000 */
+  address: string;
+  stores: { users: UserStore; clients: ClientStore; resources: ResourceServerStore };
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** Use this database instead of opening the configured one (tests); it is not closed on close(). */
+  db?: Database;
+  /** Run the janitor and key refresh timers (off in tests that drive them by hand). */
+  background?: boolean;
+}
+
+export async function startGatehouse(config: Config, logger: Logger, options: StartOptions = {}): Promise<Gatehouse> {
+  const opened = options.db ? undefined : openDatabase(config);
+  const db = options.db ?? opened!.db;
+  try {
+    const applied = await migrateToLatest(db);
+    if (applied.length) logger.info({ event: 'database.migrated', applied });
+
+    const users = new UserStore(db, new PasswordHasher(config.argon2));
+    const clients = new ClientStore(db);
+    const resources = new ResourceServerStore(db);
+    const pages = new Pages();
+    const oidc = await OidcService.start({ config, db, users, clients, resources, pages, logger });
+    const janitor = new Janitor(db, keyStoreFor(config, db), logger, config.cleanupIntervalSeconds);
+    if (options.background !== false) {
+      oidc.watchKeys();
+      janitor.start();
+    }
+
+    const app = createApp({ config, db, logger, oidc, users, resources, pages });
+    const server = http.createServer(app.callback());
+    // Keep-alive longer than a typical load balancer's idle timeout, so the proxy closes first.
+    server.keepAliveTimeout = 65_000;
+    server.headersTimeout = 66_000;
+    server.requestTimeout = 30_000;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, () => resolve());
+    });
+    const { port } = server.address() as AddressInfo;
+    const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
+    const address = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+
+    let closing: Promise<void> | undefined;
+    return {
+      config,
+      db,
+      oidc,
+      server,
+      address,
+      stores: { users, clients, resources },
+      close() {
+        closing ??= (async () => {
+          oidc.stop();
+          await new Promise<void>((resolve) => {
+            server.close(() => resolve());
+            // Idle keep-alive sockets would hold close() open; in-flight requests still finish.
+            server.closeIdleConnections();
+          });
+          await janitor.stop();
+          await opened?.close();
+        })();
+        return closing;
+      },
+    };
+  } catch (error) {
+    await opened?.close();
+    throw error;
+  }
+}

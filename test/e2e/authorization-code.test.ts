@@ -1,0 +1,172 @@
+// The authorization-code flow end to end, as a third-party app (openid-client) and an API (jose)
+// see it, against a real server on a real database.
+import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
+import * as client from 'openid-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer } from '../support/gatehouse.js';
+import { authorizationRequest, createPerson, obtainTokens, registerApp, signIn, type App } from '../support/flows.js';
+import { UserAgent } from '../support/user-agent.js';
+
+const API = 'https://api.example.test';
+
+let server: TestServer;
+let app: App;
+let person: Awaited<ReturnType<typeof createPerson>>;
+
+beforeAll(async () => {
+  server = await startTestServer();
+  await server.stores.resources.create({ identifier: API, scope: 'read write', isDefault: true });
+  app = await registerApp(server, { scope: 'openid profile email offline_access read' });
+  person = await createPerson(server, { name: 'Ada Lovelace' });
+});
+
+afterAll(async () => {
+  await server?.stop();
+});
+
+describe('an app signs a person in', () => {
+  it('gets an ID token, a JWT access token the API verifies, userinfo, and a rotating refresh token', async () => {
+    const { tokens, request } = await obtainTokens(server, app, person, { scope: 'openid profile email offline_access read' });
+
+    // The ID token: RS256, for this app, with the nonce it sent.
+    const idClaims = tokens.claims()!;
+    expect(decodeProtectedHeader(tokens.id_token!).alg).toBe('RS256');
+    expect(idClaims).toMatchObject({ iss: server.issuer, aud: app.clientId, sub: person.id, nonce: request.nonce, email: person.email });
+    expect(typeof idClaims.auth_time).toBe('number');
+
+    // The access token, verified the way an API would: remote JWKS, typ, issuer, audience.
+    const jwks = createRemoteJWKSet(new URL(`${server.issuer}/jwks`));
+    const { payload, protectedHeader } = await jwtVerify(tokens.access_token, jwks, {
+      issuer: server.issuer,
+      audience: API,
+      typ: 'at+jwt',
+      algorithms: ['ES256'],
+    });
+    expect(protectedHeader.alg).toBe('ES256');
+    expect(payload).toMatchObject({ sub: person.id, client_id: app.clientId });
+    expect(String(payload.scope).split(' ')).toContain('read');
+    expect(payload.exp! - payload.iat!).toBe(600);
+
+    // Userinfo accepts the very JWT the app got.
+    const userinfo = await client.fetchUserInfo(app.config, tokens.access_token, person.id);
+    expect(userinfo).toMatchObject({ sub: person.id, email: person.email, name: 'Ada Lovelace', email_verified: true });
+
+    // Refresh rotates the refresh token.
+    expect(tokens.refresh_token).toBeTruthy();
+    const refreshed = await client.refreshTokenGrant(app.config, tokens.refresh_token!);
+    expect(refreshed.refresh_token).toBeTruthy();
+    expect(refreshed.refresh_token).not.toBe(tokens.refresh_token);
+    await jwtVerify(refreshed.access_token, jwks, { issuer: server.issuer, audience: API, typ: 'at+jwt' });
+  });
+
+  it('revokes the whole grant when a rotated refresh token is presented again', async () => {
+    const { tokens } = await obtainTokens(server, app, person);
+    const rotated = await client.refreshTokenGrant(app.config, tokens.refresh_token!);
+
+    const reuse = client.refreshTokenGrant(app.config, tokens.refresh_token!);
+    await expect(reuse).rejects.toMatchObject({ error: 'invalid_grant' });
+
+    // The newest refresh token of the grant is dead too, and so is the access token at userinfo.
+    await expect(client.refreshTokenGrant(app.config, rotated.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    await expect(client.fetchUserInfo(app.config, rotated.access_token, person.id)).rejects.toMatchObject({ status: 401 });
+  });
+
+  it('remembers consent: a second sign-in for the same app skips the consent page', async () => {
+    const agent = new UserAgent(server.issuer);
+    const first = await authorizationRequest(app, { prompt: 'login' });
+    const callback = await signIn(agent, first.url, person);
+    expect(callback.searchParams.get('code')).toBeTruthy();
+
+    // Same browser session, no prompt: straight back to the app with a code.
+    const second = await authorizationRequest(app, { prompt: '' , scope: 'openid profile email' });
+    const page = await agent.follow(second.url.href);
+    expect(page.leftTo).toBeDefined();
+    expect(new URL(page.leftTo!).searchParams.get('code')).toBeTruthy();
+  });
+
+  it('honours prompt=none without a session with login_required', async () => {
+    const agent = new UserAgent(server.issuer);
+    const request = await authorizationRequest(app, { prompt: 'none', scope: 'openid' });
+    const page = await agent.follow(request.url.href);
+    const back = new URL(page.leftTo!);
+    expect(back.origin + back.pathname).toBe(app.redirectUri);
+    expect(back.searchParams.get('error')).toBe('login_required');
+    expect(back.searchParams.get('state')).toBe(request.state);
+  });
+
+  it('asks the person to sign in again when max_age has passed', async () => {
+    const agent = new UserAgent(server.issuer);
+    const first = await authorizationRequest(app);
+    await signIn(agent, first.url, person);
+    const again = await authorizationRequest(app, { max_age: '0', prompt: '', scope: 'openid' });
+    const page = await agent.follow(again.url.href);
+    expect(page.leftTo).toBeUndefined();
+    expect(page.body).toMatch(/name="password"/);
+  });
+
+  it('returns access_denied to the app when the person denies consent', async () => {
+    const agent = new UserAgent(server.issuer);
+    const request = await authorizationRequest(app);
+    const callback = await signIn(agent, request.url, person, 'deny');
+    expect(callback.searchParams.get('error')).toBe('access_denied');
+    expect(callback.searchParams.get('state')).toBe(request.state);
+  });
+
+  it('requires PKCE of every client, confidential ones included', async () => {
+    const agent = new UserAgent(server.issuer);
+    const url = client.buildAuthorizationUrl(app.config, { redirect_uri: app.redirectUri, scope: 'openid', state: 'xyz' });
+    const page = await agent.follow(url.href);
+    const back = new URL(page.leftTo!);
+    expect(back.searchParams.get('error')).toBe('invalid_request');
+    expect(back.searchParams.get('error_description')).toMatch(/PKCE/);
+  });
+
+  it('issues a code only once: of 20 parallel redemptions exactly one succeeds', async () => {
+    const agent = new UserAgent(server.issuer);
+    const request = await authorizationRequest(app);
+    const callback = await signIn(agent, request.url, person);
+    const code = callback.searchParams.get('code')!;
+    const attempts = await Promise.all(Array.from({ length: 20 }, () =>
+      fetch(`${server.issuer}/token`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          authorization: `Basic ${Buffer.from(`${app.clientId}:${app.clientSecret}`).toString('base64')}`,
+        },
+        body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: app.redirectUri, code_verifier: request.codeVerifier }),
+      }).then(async (res) => ({ status: res.status, body: (await res.json()) as { error?: string } }))));
+    expect(attempts.filter((a) => a.status === 200)).toHaveLength(1);
+    expect(attempts.filter((a) => a.status === 400 && a.body.error === 'invalid_grant')).toHaveLength(19);
+  });
+});
+
+describe('a machine client', () => {
+  it('gets a JWT access token for an API with client_credentials', async () => {
+    const { client: machine, clientSecret } = await server.stores.clients.create({ name: 'Batch job', clientCredentials: true, scope: 'read' });
+    const config = await client.discovery(new URL(server.issuer), machine.clientId, clientSecret, undefined, { execute: [client.allowInsecureRequests] });
+    const tokens = await client.clientCredentialsGrant(config, { scope: 'read', resource: API });
+    const { payload } = await jwtVerify(tokens.access_token, createRemoteJWKSet(new URL(`${server.issuer}/jwks`)), {
+      issuer: server.issuer, audience: API, typ: 'at+jwt',
+    });
+    expect(payload).toMatchObject({ client_id: machine.clientId, scope: 'read', sub: machine.clientId });
+  });
+
+  it('is refused with a wrong secret', async () => {
+    const { client: machine } = await server.stores.clients.create({ name: 'Batch job 2', clientCredentials: true, scope: 'read' });
+    const config = await client.discovery(new URL(server.issuer), machine.clientId, 'not-the-secret', undefined, { execute: [client.allowInsecureRequests] });
+    await expect(client.clientCredentialsGrant(config, { scope: 'read' })).rejects.toMatchObject({ error: 'invalid_client' });
+  });
+});
+
+describe('discovery', () => {
+  it('advertises exactly the code flow with PKCE S256', async () => {
+    const res = await fetch(`${server.issuer}/.well-known/openid-configuration`);
+    const metadata = (await res.json()) as Record<string, unknown>;
+    expect(metadata.response_types_supported).toEqual(['code']);
+    expect(metadata.code_challenge_methods_supported).toEqual(['S256']);
+    expect(metadata.grant_types_supported).toEqual(['authorization_code', 'refresh_token', 'client_credentials']);
+    expect(metadata.token_endpoint_auth_methods_supported).not.toContain('client_secret_jwt');
+    expect(metadata.id_token_signing_alg_values_supported).toEqual(['RS256', 'ES256']);
+    expect(metadata.scopes_supported).toEqual(['openid', 'offline_access', 'profile', 'email']);
+  });
+});

@@ -1,0 +1,70 @@
+// A real Gatehouse for a test file: real HTTP on a free loopback port, a fresh database, the real
+// provider. Configuration goes through loadConfig like production, with test-only settings.
+import net from 'node:net';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { loadConfig, type Config } from '../../src/config.js';
+import { createLogger } from '../../src/logger.js';
+import { startGatehouse, type Gatehouse } from '../../src/server.js';
+import { createTestDatabase, type TestDatabase } from './database.js';
+
+export interface TestServer extends Gatehouse {
+  issuer: string;
+  testDb: TestDatabase;
+  /** Every log line the server wrote, parsed. */
+  logs: Array<Record<string, unknown>>;
+  /** Every log line, raw, to search for leaked secrets. */
+  rawLogs: string[];
+  stop(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export async function startTestServer(env: Record<string, string> = {}, options: { testDb?: TestDatabase } = {}): Promise<TestServer> {
+  const port = await freePort();
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'gatehouse-test-'));
+  const config: Config = loadConfig({
+    NODE_ENV: 'test',
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    ISSUER: `http://127.0.0.1:${port}`,
+    DATA_DIR: dataDir,
+    LOG_LEVEL: 'debug',
+    ...env,
+  });
+  const testDb = options.testDb ?? (await createTestDatabase());
+  const rawLogs: string[] = [];
+  const logs: Array<Record<string, unknown>> = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) {
+        rawLogs.push(line);
+        try { logs.push(JSON.parse(line) as Record<string, unknown>); } catch { /* not JSON */ }
+      }
+      callback();
+    },
+  });
+  const gatehouse = await startGatehouse(config, createLogger(config.logLevel, sink), { db: testDb.db, background: false });
+  return {
+    ...gatehouse,
+    issuer: config.issuer,
+    testDb,
+    logs,
+    rawLogs,
+    async stop() {
+      await gatehouse.close();
+      if (!options.testDb) await testDb.destroy();
+    },
+  };
+}
