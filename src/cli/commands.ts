@@ -1,0 +1,179 @@
+// The `gatehouse` commands. Each takes parsed options and the opened stores and returns the JSON
+// it prints. Errors are GatehouseErrors with a message for the operator.
+import { PasswordHasher } from '../accounts/passwords.js';
+import { UserStore } from '../accounts/users.js';
+import { ClientStore } from '../clients/store.js';
+import type { Config } from '../config.js';
+import type { Database } from '../db/knex.js';
+import { migrateToLatest } from '../db/migrate.js';
+import { GatehouseError } from '../errors.js';
+import { keyStoreFor } from '../oidc/keys.js';
+import { ResourceServerStore } from '../resources/store.js';
+
+export interface CommandContext {
+  config: Config;
+  db: Database;
+  readStdin(): Promise<string>;
+}
+
+export type Options = Record<string, string | boolean | string[] | undefined>;
+
+export interface Command {
+  /** e.g. "user create" */
+  name: string;
+  summary: string;
+  usage: string;
+  options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }>;
+  /** Commands that need no migrated schema run before migrations (only `migrate` itself). */
+  migrates?: boolean;
+  run(ctx: CommandContext, options: Options): Promise<unknown>;
+}
+
+function text(options: Options, name: string, required = true): string | undefined {
+  const value = options[name];
+  if (typeof value === 'string' && value.length) return value;
+  if (required) throw new GatehouseError('invalid_input', `--${name} is required`, name);
+  return undefined;
+}
+
+function list(options: Options, name: string): string[] {
+  const value = options[name];
+  return Array.isArray(value) ? value : typeof value === 'string' ? [value] : [];
+}
+
+/** A password arrives on standard input so it never shows up in shell history or `ps`. */
+async function passwordFromStdin(ctx: CommandContext, options: Options): Promise<string> {
+  if (!options['password-stdin']) {
+    throw new GatehouseError('invalid_input', '--password-stdin is required: pipe the password in, e.g. `printf %s "$PASSWORD" | gatehouse user create …`', 'password');
+  }
+  const password = (await ctx.readStdin()).replace(/\r?\n$/, '');
+  if (!password) throw new GatehouseError('invalid_input', 'No password was given on standard input.', 'password');
+  return password;
+}
+
+function parseDescriptions(values: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const value of values) {
+    const at = value.indexOf('=');
+    if (at < 1) throw new GatehouseError('invalid_input', `--describe takes scope=words, e.g. --describe "read=Read your notes" (got "${value}")`, 'describe');
+    out[value.slice(0, at)] = value.slice(at + 1);
+  }
+  return out;
+}
+
+export const COMMANDS: Command[] = [
+  {
+    name: 'user create',
+    summary: 'Create a person who can sign in',
+    usage: 'gatehouse user create --email E --name N --password-stdin [--given-name G] [--family-name F] [--email-verified] [--admin]',
+    options: {
+      email: { type: 'string' }, name: { type: 'string' }, 'password-stdin': { type: 'boolean' },
+      'given-name': { type: 'string' }, 'family-name': { type: 'string' }, 'email-verified': { type: 'boolean' }, admin: { type: 'boolean' },
+    },
+    async run(ctx, options) {
+      const email = text(options, 'email')!;
+      const name = text(options, 'name')!;
+      const password = await passwordFromStdin(ctx, options);
+      const users = new UserStore(ctx.db, new PasswordHasher(ctx.config.argon2));
+      const user = await users.create({
+        email,
+        name,
+        password,
+        givenName: text(options, 'given-name', false),
+        familyName: text(options, 'family-name', false),
+        emailVerified: options['email-verified'] === true,
+        isAdmin: options.admin === true,
+      });
+      return { id: user.id, email: user.email };
+    },
+  },
+  {
+    name: 'client create',
+    summary: 'Register an app (authorization code + PKCE) or a machine client (client_credentials)',
+    usage: 'gatehouse client create --name N --redirect-uri U [--redirect-uri U2] [--post-logout-redirect-uri U] [--public] [--scope "openid profile email offline_access …"] [--auth-method client_secret_basic|client_secret_post]\n'
+      + '       gatehouse client create --name N --client-credentials --scope "read write" [--admin]',
+    options: {
+      name: { type: 'string' }, 'redirect-uri': { type: 'string', multiple: true }, 'post-logout-redirect-uri': { type: 'string', multiple: true },
+      public: { type: 'boolean' }, scope: { type: 'string' }, 'client-credentials': { type: 'boolean' }, admin: { type: 'boolean' },
+      'auth-method': { type: 'string' },
+    },
+    async run(ctx, options) {
+      const authMethod = text(options, 'auth-method', false);
+      if (authMethod && authMethod !== 'client_secret_basic' && authMethod !== 'client_secret_post') {
+        throw new GatehouseError('invalid_input', '--auth-method must be client_secret_basic or client_secret_post', 'auth-method');
+      }
+      const { client, clientSecret } = await new ClientStore(ctx.db).create({
+        name: text(options, 'name')!,
+        redirectUris: list(options, 'redirect-uri'),
+        postLogoutRedirectUris: list(options, 'post-logout-redirect-uri'),
+        public: options.public === true,
+        clientCredentials: options['client-credentials'] === true,
+        admin: options.admin === true,
+        ...(authMethod ? { tokenEndpointAuthMethod: authMethod as 'client_secret_basic' | 'client_secret_post' } : {}),
+        ...(typeof options.scope === 'string' ? { scope: options.scope } : {}),
+      });
+      return { client_id: client.clientId, ...(clientSecret ? { client_secret: clientSecret } : {}) };
+    },
+  },
+  {
+    name: 'resource create',
+    summary: 'Register an API that receives JWT access tokens, with credentials to introspect them',
+    usage: 'gatehouse resource create --identifier https://api.example.com --scope "read write" [--name N] [--describe "read=Read your notes"]… [--default] [--access-token-ttl SECONDS]',
+    options: {
+      identifier: { type: 'string' }, scope: { type: 'string' }, name: { type: 'string' }, describe: { type: 'string', multiple: true },
+      default: { type: 'boolean' }, 'access-token-ttl': { type: 'string' },
+    },
+    async run(ctx, options) {
+      const ttlText = text(options, 'access-token-ttl', false);
+      const ttl = ttlText === undefined ? undefined : Number(ttlText);
+      if (ttl !== undefined && !Number.isInteger(ttl)) throw new GatehouseError('invalid_input', '--access-token-ttl must be a whole number of seconds', 'access-token-ttl');
+      const { resourceServer, clientId, clientSecret } = await new ResourceServerStore(ctx.db).create({
+        identifier: text(options, 'identifier')!,
+        scope: text(options, 'scope')!,
+        name: text(options, 'name', false),
+        scopeDescriptions: parseDescriptions(list(options, 'describe')),
+        isDefault: options.default === true,
+        ...(ttl !== undefined ? { accessTokenTtl: ttl } : {}),
+      });
+      return { identifier: resourceServer.identifier, client_id: clientId, client_secret: clientSecret };
+    },
+  },
+  {
+    name: 'migrate',
+    summary: 'Apply pending database migrations',
+    usage: 'gatehouse migrate',
+    options: {},
+    migrates: true,
+    async run(ctx) {
+      return { applied: await migrateToLatest(ctx.db) };
+    },
+  },
+  {
+    name: 'keys rotate',
+    summary: 'Add new signing keys: published now, signing after the publication delay',
+    usage: 'gatehouse keys rotate',
+    options: {},
+    async run(ctx) {
+      const keys = keyStoreFor(ctx.config, ctx.db);
+      await keys.ensureKeys();
+      const added = await keys.rotate();
+      return { added: added.map(({ kid, alg, activatesAt }) => ({ kid, alg, signs_from: activatesAt.toISOString() })) };
+    },
+  },
+  {
+    name: 'keys list',
+    summary: 'List signing keys and their state (no key material)',
+    usage: 'gatehouse keys list',
+    options: {},
+    async run(ctx) {
+      const keys = await keyStoreFor(ctx.config, ctx.db).listKeys();
+      return {
+        keys: keys.map((k) => ({
+          kid: k.kid, alg: k.alg, state: k.state, published: k.published,
+          created_at: k.createdAt.toISOString(), activates_at: k.activatesAt.toISOString(),
+          unpublish_at: k.unpublishAt?.toISOString() ?? null,
+        })),
+      };
+    },
+  },
+];
