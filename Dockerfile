@@ -1,0 +1,31 @@
+# Gatehouse: compiled JavaScript on Node.js 24 LTS, production dependencies only, as a non-root user.
+# The steps are the README's and CI's: npm ci, npm run build, node dist/src/main.js.
+
+FROM node:24-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+COPY migrations ./migrations
+RUN npm run build
+
+FROM node:24-bookworm-slim AS runtime
+ENV NODE_ENV=production \
+    PORT=3000 \
+    HOST=0.0.0.0
+WORKDIR /app
+COPY package.json package-lock.json ./
+# argon2 ships prebuilt binaries in its package; no install script is needed or run.
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+COPY --from=build /app/dist ./dist
+COPY views ./views
+COPY config ./config
+COPY bin ./bin
+USER node
+EXPOSE 3000
+# /readyz answers 200 only while the database is reachable.
+HEALTHCHECK --interval=30s --timeout=3s --start-period=20s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/readyz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+# node is PID 1's only process, so SIGTERM from `docker stop` reaches the graceful shutdown.
+CMD ["node", "dist/src/main.js"]
