@@ -38,7 +38,7 @@ const GRANTABLE_MODELS = [
 /** What lands in the jsonb column: the payload minus everything rebuilt from elsewhere. */
 type StoredPayload = Omit<AdapterPayload, 'jti' | 'consumed' | 'userCode'>;
 
-interface OidcRecordRow {
+export interface OidcRecordRow {
   model: string;
   id_digest: string;
   payload: StoredPayload;

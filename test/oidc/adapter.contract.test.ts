@@ -12,23 +12,13 @@ import {
   deleteExpiredRecords,
   PostgresAdapter,
 } from '../../src/oidc/adapter.js';
+import type { OidcRecordRow } from '../../src/oidc/adapter.js';
 import { createTestDatabase, usingPostgres, type TestDatabase } from '../support/database.js';
 
 type Kind = TestDatabase['kind'];
 
-interface RecordRow {
-  model: string;
-  id_digest: string;
-  payload: Record<string, unknown>;
-  grant_id: string | null;
-  uid_digest: string | null;
-  user_code_digest: string | null;
-  account_id: string | null;
-  client_id: string | null;
-  expires_at: Date | null;
-  consumed_at: Date | null;
-  created_at: Date;
-}
+/** A row as stored, with the payload read back as plain JSON. */
+type RecordRow = Omit<OidcRecordRow, 'payload'> & { payload: Record<string, unknown> };
 
 const START = Date.UTC(2030, 0, 1);
 
