@@ -1,0 +1,100 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_PASSWORD_LENGTH, PasswordHasher } from '../../src/accounts/passwords.js';
+import { standardClaims, UserStore } from '../../src/accounts/users.js';
+import { isGatehouseError } from '../../src/errors.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+
+const OWASP = { memoryKiB: 19456, timeCost: 2, parallelism: 1 };
+
+let testDb: TestDatabase;
+let users: UserStore;
+
+beforeAll(async () => {
+  testDb = await createTestDatabase();
+  users = new UserStore(testDb.db, new PasswordHasher(OWASP));
+});
+
+afterAll(async () => {
+  await testDb?.destroy();
+});
+
+/** The argon2 variant and cost encoded in a PHC string, e.g. "argon2id m=19456 t=2 p=1". */
+function parameters(hash: string): string {
+  const [, variant, , params] = hash.split('$');
+  const byName = Object.fromEntries(params!.split(',').map((kv) => kv.split('=')));
+  return `${variant} m=${byName.m} t=${byName.t} p=${byName.p}`;
+}
+
+async function storedHash(id: string): Promise<string> {
+  const row = await testDb.db('users').where({ id }).first('password_hash');
+  return row.password_hash as string;
+}
+
+describe('people and passwords', () => {
+  it('hashes with argon2id at the configured parameters', async () => {
+    const user = await users.create({ email: 'ada@example.test', name: 'Ada', password: 'analytical engine' });
+    expect(parameters(await storedHash(user.id))).toBe('argon2id m=19456 t=2 p=1');
+  });
+
+  it('finds people by email whatever its case, and refuses a second account for it', async () => {
+    await users.create({ email: 'Grace@Example.test', name: 'Grace', password: 'compiler pioneer' });
+    expect((await users.findByEmail('grace@example.TEST'))?.name).toBe('Grace');
+    await expect(users.create({ email: 'GRACE@example.test', name: 'Other', password: 'another password' }))
+      .rejects.toSatisfy((e) => isGatehouseError(e, 'email_taken'));
+  });
+
+  it('refuses passwords that are too short or longer than the cap, before hashing', async () => {
+    await expect(users.create({ email: 'short@example.test', name: 'S', password: 'seven77' }))
+      .rejects.toSatisfy((e) => isGatehouseError(e, 'weak_password'));
+    await expect(users.create({ email: 'long@example.test', name: 'L', password: 'x'.repeat(MAX_PASSWORD_LENGTH + 1) }))
+      .rejects.toSatisfy((e) => isGatehouseError(e, 'weak_password'));
+  });
+
+  it('refuses a malformed email with a message for the person', async () => {
+    await expect(users.create({ email: 'not an email', name: 'N', password: 'long enough password' }))
+      .rejects.toSatisfy((e) => isGatehouseError(e, 'invalid_input') && e.field === 'email');
+  });
+
+  it('authenticates the right password only, and tells unknown email from wrong password only server-side', async () => {
+    await users.create({ email: 'alan@example.test', name: 'Alan', password: 'universal machine' });
+    expect(await users.authenticate('alan@example.test', 'universal machine')).toMatchObject({ ok: true });
+    expect(await users.authenticate('alan@example.test', 'wrong password')).toEqual({ ok: false, reason: 'wrong_password' });
+    expect(await users.authenticate('nobody@example.test', 'universal machine')).toEqual({ ok: false, reason: 'unknown_email' });
+  });
+
+  it('never creates an account at sign-in', async () => {
+    const before = await testDb.db('users').count<{ count: number }[]>('* as count');
+    await users.authenticate('newcomer@example.test', 'some password');
+    const after = await testDb.db('users').count<{ count: number }[]>('* as count');
+    expect(after[0]!.count).toBe(before[0]!.count);
+  });
+
+  it('refuses a disabled person even with the right password', async () => {
+    const user = await users.create({ email: 'disabled@example.test', name: 'D', password: 'right password' });
+    await testDb.db('users').where({ id: user.id }).update({ disabled_at: new Date() });
+    expect(await users.authenticate('disabled@example.test', 'right password')).toEqual({ ok: false, reason: 'disabled' });
+  });
+
+  it('rehashes at sign-in when the parameters have been raised', async () => {
+    const user = await users.create({ email: 'rehash@example.test', name: 'R', password: 'stronger later' });
+    const stronger = new UserStore(testDb.db, new PasswordHasher({ ...OWASP, timeCost: 3 }));
+    expect(await stronger.authenticate('rehash@example.test', 'stronger later')).toMatchObject({ ok: true });
+    expect(parameters(await storedHash(user.id))).toBe('argon2id m=19456 t=3 p=1');
+    // A failed attempt changes nothing.
+    const hash = await storedHash(user.id);
+    await new UserStore(testDb.db, new PasswordHasher({ ...OWASP, timeCost: 4 })).authenticate('rehash@example.test', 'wrong');
+    expect(await storedHash(user.id)).toBe(hash);
+  });
+
+  it('answers lookups by a malformed id with nothing rather than a database error', async () => {
+    expect(await users.findById("1' or '1'='1")).toBeUndefined();
+    expect(await users.findById('')).toBeUndefined();
+  });
+
+  it('releases the standard claims of the profile and email scopes', async () => {
+    const user = await users.create({ email: 'claims@example.test', name: 'Claire Voyant', givenName: 'Claire', familyName: 'Voyant', emailVerified: true, password: 'crystal ball gazing' });
+    expect(standardClaims(user)).toMatchObject({
+      sub: user.id, name: 'Claire Voyant', given_name: 'Claire', family_name: 'Voyant', email: 'claims@example.test', email_verified: true,
+    });
+  });
+});
