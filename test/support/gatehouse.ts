@@ -1,7 +1,7 @@
 // A real Gatehouse for a test file: real HTTP on a free loopback port, a fresh database, the real
 // provider. Configuration goes through loadConfig like production, with test-only settings.
 import net from 'node:net';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -33,7 +33,8 @@ export async function freePort(): Promise<number> {
 
 export async function startTestServer(env: Record<string, string> = {}, options: { testDb?: TestDatabase } = {}): Promise<TestServer> {
   const port = await freePort();
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'gatehouse-test-'));
+  const ownDataDir = env.DATA_DIR ? undefined : mkdtempSync(path.join(tmpdir(), 'gatehouse-test-'));
+  const dataDir = env.DATA_DIR ?? ownDataDir!;
   const config: Config = loadConfig({
     NODE_ENV: 'test',
     PORT: String(port),
@@ -65,6 +66,7 @@ export async function startTestServer(env: Record<string, string> = {}, options:
     async stop() {
       await gatehouse.close();
       if (!options.testDb) await testDb.destroy();
+      if (ownDataDir) rmSync(ownDataDir, { recursive: true, force: true });
     },
   };
 }

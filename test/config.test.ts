@@ -1,0 +1,265 @@
+// loadConfig with explicit environments: defaults, overrides, failing fast with the setting's name,
+// production's refusals, and the development secrets file. process.env is never touched.
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, type Config } from '../src/config.js';
+
+const dirs: string[] = [];
+
+/** A data directory of the test's own, removed afterwards. */
+function dataDir(): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'gatehouse-config-'));
+  dirs.push(dir);
+  return dir;
+}
+
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+function secretsFile(dir: string): string {
+  return path.join(dir, 'development-secrets.json');
+}
+
+/** The ConfigError loadConfig throws for env; fails the test when it loads. */
+function configError(env: NodeJS.ProcessEnv): ConfigError {
+  let loaded: Config;
+  try {
+    loaded = loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  throw new Error(`expected a ConfigError, but the configuration loaded: ${JSON.stringify({ ...loaded, secrets: '…' })}`);
+}
+
+const COOKIE_KEY = 'c'.repeat(16) + randomBytes(24).toString('base64url'); // well over 32 characters
+const KEK = randomBytes(32).toString('base64');
+
+/** Everything production needs, valid. */
+function productionEnv(dir: string, overrides: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return {
+    NODE_ENV: 'production',
+    DATA_DIR: dir,
+    DATABASE_URL: 'postgres://gatehouse@db.internal:5432/gatehouse',
+    COOKIE_KEYS: COOKIE_KEY,
+    KEY_ENCRYPTION_KEY: KEK,
+    ISSUER: 'https://id.example.com',
+    ...overrides,
+  };
+}
+
+describe('defaults', () => {
+  it('listens on 3000 with a localhost issuer, the embedded database and argon2id at OWASP strength', () => {
+    const dir = dataDir();
+    const config = loadConfig({ DATA_DIR: dir });
+    expect(config.env).toBe('development');
+    expect(config.port).toBe(3000);
+    expect(config.issuer).toBe('http://localhost:3000');
+    expect(config.databaseUrl).toBeUndefined();
+    expect(config.dataDir).toBe(path.resolve(dir));
+    expect(config.trustProxy).toBe(false);
+    expect(config.argon2.memoryKiB).toBeGreaterThanOrEqual(19456);
+    expect(config.argon2.timeCost).toBeGreaterThanOrEqual(2);
+    expect(config.argon2.parallelism).toBeGreaterThanOrEqual(1);
+    expect(config.ttl.accessToken).toBeGreaterThan(0);
+    expect(config.ttl.authorizationCode).toBeLessThanOrEqual(600);
+  });
+
+  it('reads the per-environment file: test is silent and publishes keys without delay', () => {
+    const config = loadConfig({ NODE_ENV: 'test', DATA_DIR: dataDir() });
+    expect(config.env).toBe('test');
+    expect(config.logLevel).toBe('silent');
+    expect(config.keys.publishBeforeSigningSeconds).toBe(0);
+    expect(config.port).toBe(3000);
+  });
+});
+
+describe('environment variables override the files', () => {
+  it('PORT moves the default issuer with it', () => {
+    const config = loadConfig({ NODE_ENV: 'test', DATA_DIR: dataDir(), PORT: '4123' });
+    expect(config.port).toBe(4123);
+    expect(config.issuer).toBe('http://localhost:4123');
+  });
+
+  it('ISSUER is used as given, without its trailing slash', () => {
+    const config = loadConfig({ NODE_ENV: 'test', DATA_DIR: dataDir(), ISSUER: 'https://id.example.com/', PORT: '8080' });
+    expect(config.issuer).toBe('https://id.example.com');
+    expect(config.port).toBe(8080);
+  });
+
+  it('TTLs, host, proxy trust, log level, argon2 cost and the database URL', () => {
+    const config = loadConfig({
+      NODE_ENV: 'test',
+      DATA_DIR: dataDir(),
+      HOST: '127.0.0.1',
+      TRUST_PROXY: 'true',
+      LOG_LEVEL: 'warn',
+      ACCESS_TOKEN_TTL: '300',
+      REFRESH_TOKEN_TTL: '86400',
+      AUTHORIZATION_CODE_TTL: '30',
+      SESSION_TTL: '7200',
+      ARGON2_MEMORY_KIB: '65536',
+      ARGON2_TIME_COST: '3',
+      DATABASE_URL: 'postgresql://gatehouse@127.0.0.1:5432/gatehouse',
+    });
+    expect(config.host).toBe('127.0.0.1');
+    expect(config.trustProxy).toBe(true);
+    expect(config.logLevel).toBe('warn');
+    expect(config.ttl).toMatchObject({ accessToken: 300, refreshToken: 86400, authorizationCode: 30, session: 7200 });
+    expect(config.argon2).toEqual({ memoryKiB: 65536, timeCost: 3, parallelism: 1 });
+    expect(config.databaseUrl).toBe('postgresql://gatehouse@127.0.0.1:5432/gatehouse');
+  });
+
+  it('treats an empty variable as unset', () => {
+    const config = loadConfig({ NODE_ENV: 'test', DATA_DIR: dataDir(), PORT: '', DATABASE_URL: '' });
+    expect(config.port).toBe(3000);
+    expect(config.databaseUrl).toBeUndefined();
+  });
+});
+
+describe('a wrong value fails fast, naming the setting', () => {
+  const cases: Array<[label: string, env: NodeJS.ProcessEnv, setting: string, says?: RegExp]> = [
+    ['PORT=abc', { PORT: 'abc' }, 'PORT'],
+    ['PORT out of range', { PORT: '70000' }, 'PORT'],
+    ['ARGON2_MEMORY_KIB below the OWASP floor', { ARGON2_MEMORY_KIB: '1024' }, 'ARGON2_MEMORY_KIB', /19456/],
+    ['ARGON2_TIME_COST of 1', { ARGON2_TIME_COST: '1' }, 'ARGON2_TIME_COST'],
+    ['TRUST_PROXY=maybe', { TRUST_PROXY: 'maybe' }, 'TRUST_PROXY'],
+    ['an unknown LOG_LEVEL', { LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+    ['a zero TTL', { ACCESS_TOKEN_TTL: '0' }, 'ACCESS_TOKEN_TTL'],
+    ['a fractional TTL', { REFRESH_TOKEN_TTL: '1.5' }, 'REFRESH_TOKEN_TTL'],
+    ['a MySQL DATABASE_URL', { DATABASE_URL: 'mysql://root@localhost:3306/gatehouse' }, 'DATABASE_URL', /postgres:\/\//],
+    ['a relative ISSUER', { ISSUER: 'id.example.com' }, 'ISSUER'],
+    ['an ISSUER with a query', { ISSUER: 'https://id.example.com/?tenant=a' }, 'ISSUER'],
+  ];
+  it.each(cases)('%s', (_label, env, setting, says) => {
+    const error = configError({ NODE_ENV: 'test', DATA_DIR: dataDir(), ...env });
+    expect(error.problems, error.message).toHaveLength(1);
+    expect(error.problems[0]!.startsWith(setting), error.message).toBe(true);
+    expect(error.message).toContain(setting);
+    if (says) expect(error.problems[0]).toMatch(says);
+  });
+
+  it('lists every wrong value at once', () => {
+    const error = configError({ NODE_ENV: 'test', DATA_DIR: dataDir(), PORT: 'abc', TRUST_PROXY: 'maybe', ARGON2_MEMORY_KIB: '1024' });
+    expect(error.message).toContain('PORT');
+    expect(error.message).toContain('TRUST_PROXY');
+    expect(error.message).toContain('ARGON2_MEMORY_KIB');
+  });
+
+  it('refuses an unknown NODE_ENV', () => {
+    expect(configError({ NODE_ENV: 'staging', DATA_DIR: dataDir() }).message).toMatch(/NODE_ENV.*staging/);
+  });
+});
+
+describe('production', () => {
+  it('lists each missing setting at once and writes no secrets file', () => {
+    const dir = dataDir();
+    const error = configError({ NODE_ENV: 'production', DATA_DIR: dir });
+    const about = (name: string) => error.problems.filter((p) => p.startsWith(name));
+    expect(about('DATABASE_URL')).toHaveLength(1);
+    expect(about('COOKIE_KEYS')).toHaveLength(1);
+    expect(about('KEY_ENCRYPTION_KEY')).toHaveLength(1);
+    expect(existsSync(secretsFile(dir))).toBe(false);
+  });
+
+  it('loads with real settings, secrets from the environment, and never writes the secrets file', () => {
+    const dir = dataDir();
+    const config = loadConfig(productionEnv(dir));
+    expect(config.env).toBe('production');
+    expect(config.issuer).toBe('https://id.example.com');
+    expect(config.secrets.generated).toBe(false);
+    expect(config.secrets.cookieKeys).toEqual([COOKIE_KEY]);
+    expect(config.secrets.keyEncryptionKey.equals(Buffer.from(KEK, 'base64'))).toBe(true);
+    expect(existsSync(secretsFile(dir))).toBe(false);
+  });
+
+  it('refuses a plain-http issuer on a real host, allows https and localhost', () => {
+    const dir = dataDir();
+    const error = configError(productionEnv(dir, { ISSUER: 'http://gatehouse.example.com' }));
+    expect(error.problems).toHaveLength(1);
+    expect(error.problems[0]).toMatch(/^ISSUER.*https/);
+
+    expect(loadConfig(productionEnv(dir, { ISSUER: 'https://gatehouse.example.com' })).issuer).toBe('https://gatehouse.example.com');
+    expect(loadConfig(productionEnv(dir, { ISSUER: 'http://localhost:3000' })).issuer).toBe('http://localhost:3000');
+  });
+
+  it('refuses a short cookie key, even one among long ones', () => {
+    const dir = dataDir();
+    expect(configError(productionEnv(dir, { COOKIE_KEYS: 'too-short' })).problems).toEqual([expect.stringMatching(/^COOKIE_KEYS.*32/)]);
+    expect(configError(productionEnv(dir, { COOKIE_KEYS: `${COOKIE_KEY},short` })).message).toContain('COOKIE_KEYS');
+    expect(configError(productionEnv(dir, { COOKIE_KEYS: ' , ' })).message).toContain('COOKIE_KEYS');
+
+    const second = randomBytes(32).toString('base64url');
+    expect(loadConfig(productionEnv(dir, { COOKIE_KEYS: `${COOKIE_KEY}, ${second}` })).secrets.cookieKeys).toEqual([COOKIE_KEY, second]);
+  });
+
+  it('refuses a KEY_ENCRYPTION_KEY that is not 32 bytes, in base64 or base64url', () => {
+    const dir = dataDir();
+    for (const wrong of [randomBytes(16).toString('base64'), randomBytes(33).toString('base64url'), 'not a key']) {
+      expect(configError(productionEnv(dir, { KEY_ENCRYPTION_KEY: wrong })).problems).toEqual([expect.stringMatching(/^KEY_ENCRYPTION_KEY.*32 bytes/)]);
+    }
+    const bytes = randomBytes(32);
+    expect(loadConfig(productionEnv(dir, { KEY_ENCRYPTION_KEY: bytes.toString('base64url') })).secrets.keyEncryptionKey.equals(bytes)).toBe(true);
+  });
+
+  it('keeps the demo off', () => {
+    const dir = dataDir();
+    expect(loadConfig(productionEnv(dir)).demo).toBe(false);
+    expect(configError(productionEnv(dir, { DEMO: 'true' })).problems).toEqual([expect.stringMatching(/^DEMO/)]);
+  });
+
+  it('refuses the embedded database even when everything else is set', () => {
+    const error = configError(productionEnv(dataDir(), { DATABASE_URL: undefined }));
+    expect(error.problems).toEqual([expect.stringMatching(/^DATABASE_URL is required in production/)]);
+  });
+});
+
+describe('development secrets', () => {
+  it('are generated once into the data directory, readable by the owner only, and reused', () => {
+    const dir = dataDir();
+    expect(existsSync(secretsFile(dir))).toBe(false);
+
+    const first = loadConfig({ NODE_ENV: 'development', DATA_DIR: dir });
+    expect(first.secrets.generated).toBe(true);
+    expect(first.secrets.keyEncryptionKey).toHaveLength(32);
+    expect(first.secrets.cookieKeys.length).toBeGreaterThan(0);
+    expect(first.secrets.cookieKeys.every((k) => k.length >= 32)).toBe(true);
+    expect(statSync(secretsFile(dir)).mode & 0o777).toBe(0o600);
+    const written = readFileSync(secretsFile(dir), 'utf8');
+
+    const second = loadConfig({ NODE_ENV: 'test', DATA_DIR: dir });
+    expect(second.secrets.cookieKeys).toEqual(first.secrets.cookieKeys);
+    expect(second.secrets.keyEncryptionKey.equals(first.secrets.keyEncryptionKey)).toBe(true);
+    expect(readFileSync(secretsFile(dir), 'utf8')).toBe(written);
+  });
+
+  it('differ between data directories', () => {
+    const a = loadConfig({ NODE_ENV: 'test', DATA_DIR: dataDir() });
+    const b = loadConfig({ NODE_ENV: 'test', DATA_DIR: dataDir() });
+    expect(a.secrets.keyEncryptionKey.equals(b.secrets.keyEncryptionKey)).toBe(false);
+  });
+
+  it('are not generated when the environment provides both', () => {
+    const dir = dataDir();
+    const config = loadConfig({ NODE_ENV: 'development', DATA_DIR: dir, COOKIE_KEYS: COOKIE_KEY, KEY_ENCRYPTION_KEY: KEK });
+    expect(config.secrets.generated).toBe(false);
+    expect(config.secrets.cookieKeys).toEqual([COOKIE_KEY]);
+    expect(existsSync(secretsFile(dir))).toBe(false);
+  });
+
+  it('still validate a value given in the environment', () => {
+    expect(configError({ NODE_ENV: 'development', DATA_DIR: dataDir(), COOKIE_KEYS: 'short' }).message).toContain('COOKIE_KEYS');
+  });
+});
+
+describe('the demo', () => {
+  it('is on in development by default and can be turned off', () => {
+    expect(loadConfig({ NODE_ENV: 'development', DATA_DIR: dataDir() }).demo).toBe(true);
+    expect(loadConfig({ NODE_ENV: 'development', DATA_DIR: dataDir(), DEMO: 'off' }).demo).toBe(false);
+    expect(loadConfig({ NODE_ENV: 'test', DATA_DIR: dataDir() }).demo).toBe(false);
+  });
+});
