@@ -1,5 +1,7 @@
 // pino, configured so that no credential can reach a log line: headers that carry them are
 // redacted wherever they appear, and request lines record the path without its query string.
+// (`code` is not redacted: authorization codes are never logged as fields, and database errors'
+// codes are what an operator needs to read.)
 import pino, { type Logger, type DestinationStream } from 'pino';
 
 export type { Logger };
@@ -14,7 +16,6 @@ export const REDACTED_PATHS = [
   '*.access_token',
   '*.refresh_token',
   '*.id_token',
-  '*.code',
   '*.code_verifier',
   'req.headers.authorization',
   'req.headers.cookie',

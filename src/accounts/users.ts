@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import type { Database } from '../db/knex.js';
 import { isUniqueViolation } from '../db/errors.js';
+import { isStorableText, NUL_MESSAGE } from '../db/text.js';
 import { GatehouseError } from '../errors.js';
 import { checkNewPassword, type PasswordHasher } from './passwords.js';
 
@@ -54,13 +55,13 @@ function userFromRow(row: Omit<UserRow, 'password_hash'>): User {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export const emailSchema = z.string().trim().max(254).pipe(z.email({ message: 'Enter a valid email address.' }));
+export const emailSchema = z.string().trim().max(254).refine(isStorableText, NUL_MESSAGE).pipe(z.email({ message: 'Enter a valid email address.' }));
 
 const newUserSchema = z.object({
   email: emailSchema,
-  name: z.string().trim().min(1, 'A name is required.').max(200),
-  givenName: z.string().trim().max(200).optional(),
-  familyName: z.string().trim().max(200).optional(),
+  name: z.string().trim().min(1, 'A name is required.').max(200).refine(isStorableText, NUL_MESSAGE),
+  givenName: z.string().trim().max(200).refine(isStorableText, NUL_MESSAGE).optional(),
+  familyName: z.string().trim().max(200).refine(isStorableText, NUL_MESSAGE).optional(),
   emailVerified: z.boolean().optional(),
   isAdmin: z.boolean().optional(),
   password: z.string(),
@@ -116,6 +117,7 @@ export class UserStore {
   }
 
   async findByEmail(email: string): Promise<User | undefined> {
+    if (typeof email !== 'string' || email.length > 254 || !isStorableText(email)) return undefined;
     const row = await this.db<UserRow>('users').select([...USER_COLUMNS]).whereRaw('lower(email) = lower(?)', [email]).first();
     return row ? userFromRow(row) : undefined;
   }
@@ -125,7 +127,7 @@ export class UserStore {
    * passwords do, so timing does not tell them apart; the reason is for server-side logs only.
    */
   async authenticate(email: string, password: string): Promise<AuthenticationResult> {
-    const row = typeof email === 'string' && email.length <= 254
+    const row = typeof email === 'string' && email.length <= 254 && isStorableText(email)
       ? await this.db<UserRow>('users').select([...USER_COLUMNS, 'password_hash']).whereRaw('lower(email) = lower(?)', [email.trim()]).first()
       : undefined;
     if (!row) {

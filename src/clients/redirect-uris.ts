@@ -3,6 +3,8 @@
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
 
 export function redirectUriProblem(value: string): string | undefined {
+  // Control characters and spaces have no place in a URI (RFC 3986) and would not survive storage.
+  if (/[\u0000-\u0020\u007f]/.test(value)) return `"${value.replace(/[\u0000-\u001f\u007f]/g, '?')}" contains spaces or control characters`;
   let url: URL;
   try {
     url = new URL(value);

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { digest, randomSecret } from '../crypto/digest.js';
 import type { Database } from '../db/knex.js';
+import { isStorableText, NUL_MESSAGE } from '../db/text.js';
 import { GatehouseError } from '../errors.js';
 import { redirectUriProblem } from './redirect-uris.js';
 
@@ -76,7 +77,7 @@ const uriList = z
 
 const newClientSchema = z
   .object({
-    name: z.string().trim().min(1, 'A client name is required.').max(200),
+    name: z.string().trim().min(1, 'A client name is required.').max(200).refine(isStorableText, NUL_MESSAGE),
     redirectUris: uriList.default([]),
     postLogoutRedirectUris: uriList.default([]),
     public: z.boolean().default(false),
@@ -147,7 +148,7 @@ export class ClientStore {
   }
 
   async find(clientId: string): Promise<Client | undefined> {
-    if (typeof clientId !== 'string' || clientId.length === 0 || clientId.length > 200) return undefined;
+    if (typeof clientId !== 'string' || clientId.length === 0 || clientId.length > 200 || !isStorableText(clientId)) return undefined;
     const row = await this.db<ClientRow>('clients').where({ client_id: clientId }).first();
     return row ? clientFromRow(row) : undefined;
   }

@@ -83,10 +83,19 @@ function withoutSessionCookie(session: AdapterPayload['session']): AdapterPayloa
 // approve a device, and `consumed` lives in its own column so consume() can be a single atomic
 // UPDATE. `uid` stays: oidc-provider rebuilds a Session from the payload and would otherwise mint a
 // new uid on every load; it is an internal handle (tokens carry it as sessionUid), not proof.
-function storedPayload(payload: AdapterPayload): StoredPayload {
+function storedPayload(id: string, payload: AdapterPayload): StoredPayload {
   const { jti: _jti, consumed: _consumed, userCode: _userCode, ...rest } = payload;
   if (rest.session !== undefined) rest.session = withoutSessionCookie(rest.session);
+  if (typeof rest.returnTo === 'string') rest.returnTo = rest.returnTo.replaceAll(id, OWN_ID);
   return rest;
+}
+
+// An Interaction's returnTo (`…/auth/<uid>`) embeds its own id, which is also the interaction
+// cookie's value; it is stored with a placeholder and rebuilt by find(), which knows the id.
+const OWN_ID = '{id}';
+
+function restoredReturnTo(payload: AdapterPayload, id: string | undefined): void {
+  if (typeof payload.returnTo === 'string' && id !== undefined) payload.returnTo = payload.returnTo.replaceAll(OWN_ID, id);
 }
 
 // jsonb rejects U+0000 and unpaired surrogates, and Interaction payloads carry authorization
@@ -118,7 +127,7 @@ function toRow(model: string, id: string, payload: AdapterPayload, expiresIn: nu
   return {
     model,
     id_digest: digest(id),
-    payload: serializePayload(storedPayload(payload)),
+    payload: serializePayload(storedPayload(id, payload)),
     grant_id: grantIdOf(model, id, payload),
     // Only sessions are looked up by uid; other models' `uid`-ish fields are not indexes.
     uid_digest: model === 'Session' && typeof payload.uid === 'string' ? digest(payload.uid) : null,
@@ -133,6 +142,7 @@ function toRow(model: string, id: string, payload: AdapterPayload, expiresIn: nu
 function fromRow(row: FoundRow, restored: Restored): AdapterPayload {
   const payload: AdapterPayload = { ...row.payload };
   if (restored.jti !== undefined) payload.jti = restored.jti;
+  restoredReturnTo(payload, restored.jti);
   if (restored.userCode !== undefined) payload.userCode = restored.userCode;
   if (row.consumed_at) payload.consumed = epochSeconds(row.consumed_at);
   return payload;

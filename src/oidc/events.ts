@@ -25,13 +25,15 @@ export function logProviderEvents(provider: Provider, logger: Logger): void {
     log.info({ event: 'token.issued', grantType: ctx.oidc.params?.grant_type, clientId: ctx.oidc.client?.clientId, accountId: ctx.oidc.account?.accountId, requestId: ctx.state?.requestId });
   });
   provider.on('grant.error', (ctx, error) => {
-    const reuse = /already (used|consumed)|grant consumed/.test(error.error_description ?? error.message);
+    // oidc-provider keeps the specific reason in error_detail; error_description stays generic.
+    const detail = (error as { error_detail?: string }).error_detail ?? '';
+    const reuse = /already (used|consumed)|grant consumed/.test(detail);
     log.warn({
       event: reuse ? 'token.reuse_detected' : 'token.refused',
       grantType: ctx.oidc.params?.grant_type,
       clientId: ctx.oidc.client?.clientId,
       error: (error as { error?: string }).error,
-      description: (error as { error_description?: string }).error_description,
+      detail,
       requestId: ctx.state?.requestId,
     });
   });

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { ClientStore, firstIssue, scopeSchema } from '../clients/store.js';
 import type { Database } from '../db/knex.js';
 import { isUniqueViolation } from '../db/errors.js';
+import { isStorableText, NUL_MESSAGE } from '../db/text.js';
 import { GatehouseError } from '../errors.js';
 
 export interface ResourceServer {
@@ -54,7 +55,7 @@ const identifierSchema = z
   .refine((value) => {
     try {
       const url = new URL(value);
-      return (url.protocol === 'https:' || url.protocol === 'http:') && !url.hash && !value.includes('#');
+      return (url.protocol === 'https:' || url.protocol === 'http:') && !url.hash && !value.includes('#') && !/[\u0000-\u0020\u007f]/.test(value);
     } catch {
       return false;
     }
@@ -62,10 +63,10 @@ const identifierSchema = z
 
 const newResourceSchema = z.object({
   identifier: identifierSchema,
-  name: z.string().trim().min(1).max(200).optional(),
+  name: z.string().trim().min(1).max(200).refine(isStorableText, NUL_MESSAGE).optional(),
   scope: scopeSchema.refine((s) => s.length > 0, 'An API needs at least one scope, e.g. --scope "read write".')
     .refine((s) => s.every((t) => !RESERVED_SCOPES.has(t)), 'openid, profile, email, address, phone and offline_access are OpenID Connect scopes, not API scopes.'),
-  scopeDescriptions: z.record(z.string(), z.string().trim().min(1).max(200)).default({}),
+  scopeDescriptions: z.record(z.string(), z.string().trim().min(1).max(200).refine(isStorableText, NUL_MESSAGE)).default({}),
   accessTokenTtl: z.number().int().min(30).max(86400).optional(),
   isDefault: z.boolean().default(false),
 }).superRefine((r, ctx) => {
@@ -109,7 +110,7 @@ export class ResourceServerStore {
   }
 
   async find(identifier: string): Promise<ResourceServer | undefined> {
-    if (typeof identifier !== 'string' || identifier.length > 500) return undefined;
+    if (typeof identifier !== 'string' || identifier.length > 500 || !isStorableText(identifier)) return undefined;
     const row = await this.db<ResourceServerRow>('resource_servers').where({ identifier }).first();
     return row ? resourceServerFromRow(row) : undefined;
   }
