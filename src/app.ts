@@ -13,6 +13,7 @@ import { securityHeaders } from './http/security-headers.js';
 import { interactionRoutes } from './interaction/routes.js';
 import type { Logger } from './logger.js';
 import type { OidcService } from './oidc/provider.js';
+import { structuredTokenHandles } from './oidc/structured-tokens.js';
 import type { ResourceServerStore } from './resources/store.js';
 
 export interface AppDependencies {
@@ -48,6 +49,7 @@ export function createApp(deps: AppDependencies): Koa {
     csrf,
     logger,
   }).routes());
+  app.use(structuredTokenHandles(() => [deps.oidc.provider.pathFor('introspection'), deps.oidc.provider.pathFor('revocation')]));
   app.use(currentProvider(deps.oidc));
   app.use(notFound(pages));
   return app;

@@ -1,7 +1,8 @@
-// Deletes what has expired: oidc-provider records past their expiry and signing keys past their
-// unpublication. Every instance runs it; the deletes are idempotent, so overlap is harmless.
+// Deletes what has expired: oidc-provider records past their expiry, remembered revocations of
+// JWTs that have expired anyway, and signing keys past their unpublication. Every instance runs it; the deletes are idempotent, so overlap is harmless.
 import type { Logger } from './logger.js';
 import { deleteExpiredRecords } from './oidc/adapter.js';
+import { deleteExpiredRevocations } from './oidc/jwt-access-tokens.js';
 import type { KeyStore } from './oidc/keys.js';
 import type { Database } from './db/knex.js';
 
@@ -16,11 +17,12 @@ export class Janitor {
     private readonly intervalSeconds: number,
   ) {}
 
-  async sweep(): Promise<{ records: number; keys: number }> {
+  async sweep(): Promise<{ records: number; revocations: number; keys: number }> {
     const records = await deleteExpiredRecords(this.db);
+    const revocations = await deleteExpiredRevocations(this.db);
     const keys = await this.keys.deleteUnpublishedKeys();
-    if (records || keys) this.logger.info({ event: 'janitor.swept', records, keys });
-    return { records, keys };
+    if (records || revocations || keys) this.logger.info({ event: 'janitor.swept', records, revocations, keys });
+    return { records, revocations, keys };
   }
 
   start(): void {

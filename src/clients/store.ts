@@ -22,6 +22,10 @@ export interface Client {
   grantTypes: GrantType[];
   scope: string;
   isAdmin: boolean;
+  /** RFC 9701: sign introspection responses with this alg when the caller asks for a JWT. */
+  introspectionSignedResponseAlg: string | null;
+  /** The API (resource server) these are the introspection credentials of, if any. */
+  resourceIdentifier: string | null;
   disabledAt: Date | null;
   createdAt: Date;
 }
@@ -36,8 +40,11 @@ export interface ClientRow {
   grant_types: GrantType[];
   scope: string;
   is_admin: boolean;
+  introspection_signed_response_alg: string | null;
   disabled_at: Date | null;
   created_at: Date;
+  /** Joined from resource_servers. */
+  resource_identifier?: string | null;
 }
 
 export function clientFromRow(row: ClientRow): Client {
@@ -51,6 +58,8 @@ export function clientFromRow(row: ClientRow): Client {
     grantTypes: row.grant_types,
     scope: row.scope,
     isAdmin: row.is_admin,
+    introspectionSignedResponseAlg: row.introspection_signed_response_alg,
+    resourceIdentifier: row.resource_identifier ?? null,
     disabledAt: row.disabled_at ? new Date(row.disabled_at) : null,
     createdAt: new Date(row.created_at),
   };
@@ -87,6 +96,7 @@ const newClientSchema = z
     admin: z.boolean().default(false),
     tokenEndpointAuthMethod: z.enum(['client_secret_basic', 'client_secret_post']).default('client_secret_basic'),
     scope: scopeSchema.optional(),
+    introspectionSignedResponseAlg: z.enum(['ES256', 'RS256']).optional(),
   })
   .superRefine((c, ctx) => {
     const userFacing = !c.clientCredentials && !c.introspectionOnly;
@@ -142,6 +152,7 @@ export class ClientStore {
       grant_types: JSON.stringify(grantTypes),
       scope,
       is_admin: c.admin,
+      introspection_signed_response_alg: c.introspectionSignedResponseAlg ?? null,
     };
     const [created] = await trx<ClientRow>('clients').insert(row as never).returning('*');
     return { client: clientFromRow(created as ClientRow), clientSecret };
@@ -149,7 +160,11 @@ export class ClientStore {
 
   async find(clientId: string): Promise<Client | undefined> {
     if (typeof clientId !== 'string' || clientId.length === 0 || clientId.length > 200 || !isStorableText(clientId)) return undefined;
-    const row = await this.db<ClientRow>('clients').where({ client_id: clientId }).first();
+    const row = await this.db<ClientRow>('clients')
+      .leftJoin('resource_servers', 'resource_servers.client_id', 'clients.client_id')
+      .select('clients.*', 'resource_servers.identifier as resource_identifier')
+      .where('clients.client_id', clientId)
+      .first();
     return row ? clientFromRow(row) : undefined;
   }
 }

@@ -49,3 +49,12 @@ export async function isReachable(db: Database): Promise<boolean> {
     return false;
   }
 }
+
+/** Rows a delete removed: pg resolves to the count, knex-pglite to the raw result. */
+export function deletedRows(result: unknown): number {
+  if (typeof result === 'number') return result;
+  if (result && typeof result === 'object' && 'rowCount' in result && typeof result.rowCount === 'number') {
+    return result.rowCount;
+  }
+  return 0;
+}

@@ -5,6 +5,7 @@ import type { Knex } from 'knex';
 import { errors } from 'oidc-provider';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { digest } from '../crypto/digest.js';
+import { deletedRows } from '../db/knex.js';
 
 export interface AdapterOptions {
   /** Milliseconds since the epoch; injectable so tests can move time without sleeping. */
@@ -148,15 +149,6 @@ function fromRow(row: FoundRow, restored: Restored): AdapterPayload {
   return payload;
 }
 
-// knex's pg client resolves a delete to the row count; knex-pglite resolves to the raw result.
-function deletedCount(result: unknown): number {
-  if (typeof result === 'number') return result;
-  if (result && typeof result === 'object' && 'rowCount' in result && typeof result.rowCount === 'number') {
-    return result.rowCount;
-  }
-  return 0;
-}
-
 export class PostgresAdapter implements Adapter {
   readonly #now: () => number;
 
@@ -291,7 +283,7 @@ export async function deleteExpiredRecords(db: Knex, options: DeleteExpiredOptio
   const cutoff = new Date((options.now ?? Date.now)());
   let total = 0;
   for (;;) {
-    const deleted = deletedCount(
+    const deleted = deletedRows(
       await db(TABLE)
         .whereRaw(`ctid = any(array(select ctid from ${TABLE} where expires_at <= ? limit ?))`, [cutoff, batchSize])
         .delete(),

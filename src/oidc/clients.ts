@@ -3,7 +3,8 @@
 import type { Adapter, AdapterPayload, ClientMetadata, Provider } from 'oidc-provider';
 import type { Client, ClientStore } from '../clients/store.js';
 import { matchesDigest } from '../crypto/digest.js';
-import { API_SCOPE_METADATA, OIDC_SCOPES } from './configuration.js';
+import { OIDC_SCOPES } from './configuration.js';
+import { API_SCOPE_METADATA, RESOURCE_METADATA } from './vocabulary.js';
 
 /**
  * The metadata oidc-provider needs. `client_secret` carries the secret's *digest*: oidc-provider
@@ -24,6 +25,8 @@ export function clientMetadata(client: Client): ClientMetadata {
     // oidc-provider only knows the OIDC scopes; API scopes are checked per API at token time.
     ...scopeMetadata(client.scope),
     id_token_signed_response_alg: 'RS256',
+    ...(client.introspectionSignedResponseAlg ? { introspection_signed_response_alg: client.introspectionSignedResponseAlg as ClientMetadata['introspection_signed_response_alg'] } : {}),
+    ...(client.resourceIdentifier ? { [RESOURCE_METADATA]: client.resourceIdentifier } : {}),
     // auth_time in every ID token, so apps can apply their own freshness rules.
     require_auth_time: true,
   };

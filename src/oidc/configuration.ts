@@ -6,6 +6,8 @@ import { standardClaims, type UserStore } from '../accounts/users.js';
 import type { Config } from '../config.js';
 import type { ResourceServerStore } from '../resources/store.js';
 import type { Pages } from '../http/pages.js';
+import { mayRevoke } from './introspection.js';
+import { API_SCOPE_METADATA, GRANT_ID_CLAIM, RESOURCE_METADATA, userinfoAudience } from './vocabulary.js';
 
 /** Scopes about the person (OIDC Core §5.4) and what each releases. */
 export const OIDC_CLAIMS = {
@@ -16,16 +18,6 @@ export const OIDC_CLAIMS = {
 
 export const OIDC_SCOPES = ['openid', 'offline_access', 'profile', 'email'];
 
-/** Client metadata naming the API scopes an app may be granted. */
-export const API_SCOPE_METADATA = 'api_scope';
-
-/** A JWT access token that also names this audience may be used at the userinfo endpoint. */
-export function userinfoAudience(issuer: string): string {
-  return `${issuer}/me`;
-}
-
-/** What a token's claims must carry so the server can find its grant again. */
-export const GRANT_ID_CLAIM = 'grant_id';
 
 export interface ConfigurationDependencies {
   config: Config;
@@ -36,6 +28,8 @@ export interface ConfigurationDependencies {
   jwks: { keys: Record<string, unknown>[] };
   /** The newest live grant of this person for this app, to remember consent across sessions. */
   findLatestGrantId(accountId: string, clientId: string): Promise<string | undefined>;
+  /** Whether the authenticated caller may learn about this token at introspection. */
+  mayIntrospect: NonNullable<NonNullable<Configuration['features']>['introspection']>['allowedPolicy'];
 }
 
 export function providerConfiguration(deps: ConfigurationDependencies): Configuration {
@@ -49,8 +43,7 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
     adapter: deps.adapter,
     jwks: deps.jwks as Configuration['jwks'],
     clients: [],
-    // The API scopes an app was registered for (oidc-provider's own `scope` covers OIDC scopes only).
-    extraClientMetadata: { properties: [API_SCOPE_METADATA] },
+    extraClientMetadata: { properties: [API_SCOPE_METADATA, RESOURCE_METADATA] },
 
     claims: { ...OIDC_CLAIMS, openid: [...OIDC_CLAIMS.openid] } as unknown as Configuration['claims'],
     scopes: OIDC_SCOPES,
@@ -104,7 +97,11 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
-      revocation: { enabled: true },
+      // RFC 7662 for every token Gatehouse issues, JWT access tokens included (structured-tokens.ts).
+      introspection: { enabled: true, allowedPolicy: deps.mayIntrospect },
+      // RFC 9701 signed responses for APIs registered for them.
+      jwtIntrospection: { enabled: true },
+      revocation: { enabled: true, allowedPolicy: mayRevoke },
       userinfo: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,

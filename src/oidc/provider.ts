@@ -12,11 +12,13 @@ import type { Logger } from '../logger.js';
 import type { ResourceServerStore } from '../resources/store.js';
 import { createAdapterFactory } from './adapter.js';
 import { ClientAdapter, compareClientSecretsByDigest } from './clients.js';
-import { providerConfiguration, userinfoAudience } from './configuration.js';
+import { providerConfiguration } from './configuration.js';
 import { logProviderEvents } from './events.js';
 import { findLatestGrantId } from './grants.js';
-import { AccessTokenAdapter, createJwtAccessTokenVerifier } from './jwt-access-tokens.js';
+import { introspectionPolicy } from './introspection.js';
+import { AccessTokenAdapter, JwtAccessTokens } from './jwt-access-tokens.js';
 import { keyStoreFor, publicJwks, type KeySet, type KeyStore } from './keys.js';
+import { userinfoAudience } from './vocabulary.js';
 
 export interface OidcDependencies {
   config: Config;
@@ -35,14 +37,15 @@ export function buildProvider(deps: OidcDependencies, keySet: KeySet): Provider 
   const { config, db } = deps;
   const stored = createAdapterFactory(db);
   const clientAdapter = new ClientAdapter(deps.clients);
-  const verifier = createJwtAccessTokenVerifier({
+  const jwts = new JwtAccessTokens(db, {
     issuer: config.issuer,
     jwks: publicJwks(keySet),
     clockToleranceSeconds: CLOCK_TOLERANCE_SECONDS,
+    userinfoAudience: userinfoAudience(config.issuer),
   });
   const adapter = (model: string): Adapter => {
     if (model === 'Client') return clientAdapter;
-    if (model === 'AccessToken') return new AccessTokenAdapter(stored(model), verifier, userinfoAudience(config.issuer));
+    if (model === 'AccessToken' || model === 'ClientCredentials') return new AccessTokenAdapter(model, stored(model), jwts);
     return stored(model);
   };
 
@@ -54,6 +57,7 @@ export function buildProvider(deps: OidcDependencies, keySet: KeySet): Provider 
     adapter,
     jwks: keySet.jwks as unknown as { keys: Record<string, unknown>[] },
     findLatestGrantId: (accountId, clientId) => findLatestGrantId(db, accountId, clientId),
+    mayIntrospect: introspectionPolicy(db),
   }));
   // Behind a TLS-terminating proxy, trust X-Forwarded-Proto/For so cookies get Secure and the
   // issuer's https URLs match what the browser sees.

@@ -69,6 +69,8 @@ const newResourceSchema = z.object({
   scopeDescriptions: z.record(z.string(), z.string().trim().min(1).max(200).refine(isStorableText, NUL_MESSAGE)).default({}),
   accessTokenTtl: z.number().int().min(30).max(86400).optional(),
   isDefault: z.boolean().default(false),
+  /** RFC 9701: the API may ask for introspection responses as signed JWTs. */
+  jwtIntrospection: z.boolean().default(false),
 }).superRefine((r, ctx) => {
   for (const scope of Object.keys(r.scopeDescriptions)) {
     if (!r.scope.includes(scope)) ctx.addIssue({ code: 'custom', path: ['scopeDescriptions'], message: `"${scope}" is described but is not one of the API's scopes.` });
@@ -86,7 +88,11 @@ export class ResourceServerStore {
     const r = parsed.data;
     return this.db.transaction(async (trx) => {
       const { client, clientSecret } = await new ClientStore(trx).create(
-        { name: `${r.name ?? r.identifier} (introspection)`, introspectionOnly: true },
+        {
+          name: `${r.name ?? r.identifier} (introspection)`,
+          introspectionOnly: true,
+          ...(r.jwtIntrospection ? { introspectionSignedResponseAlg: 'ES256' as const } : {}),
+        },
         trx,
       );
       if (r.isDefault) await trx('resource_servers').where({ is_default: true }).update({ is_default: false });
@@ -112,6 +118,12 @@ export class ResourceServerStore {
   async find(identifier: string): Promise<ResourceServer | undefined> {
     if (typeof identifier !== 'string' || identifier.length > 500 || !isStorableText(identifier)) return undefined;
     const row = await this.db<ResourceServerRow>('resource_servers').where({ identifier }).first();
+    return row ? resourceServerFromRow(row) : undefined;
+  }
+
+  /** The API whose introspection credentials these are. */
+  async findByClientId(clientId: string): Promise<ResourceServer | undefined> {
+    const row = await this.db<ResourceServerRow>('resource_servers').where({ client_id: clientId }).first();
     return row ? resourceServerFromRow(row) : undefined;
   }
 
