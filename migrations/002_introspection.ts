@@ -13,6 +13,8 @@ export async function up(knex: Knex): Promise<void> {
   // RFC 9701: an API registered for it receives introspection responses as signed JWTs.
   await knex.schema.alterTable('clients', (t) => {
     t.text('introspection_signed_response_alg');
+    // private_key_jwt (RFC 7523): the client's public keys; it authenticates with signed assertions.
+    t.jsonb('jwks');
   });
   // Which API a caller is, when it authenticates to introspect (joined on every client lookup).
   await knex.raw('create index resource_servers_client_idx on resource_servers (client_id) where client_id is not null');
@@ -22,6 +24,7 @@ export async function down(knex: Knex): Promise<void> {
   await knex.raw('drop index if exists resource_servers_client_idx');
   await knex.schema.alterTable('clients', (t) => {
     t.dropColumn('introspection_signed_response_alg');
+    t.dropColumn('jwks');
   });
   await knex.schema.dropTable('revoked_access_tokens');
 }

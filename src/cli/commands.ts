@@ -1,5 +1,6 @@
 // The `gatehouse` commands. Each takes parsed options and the opened stores and returns the JSON
 // it prints. Errors are GatehouseErrors with a message for the operator.
+import { readFileSync } from 'node:fs';
 import { PasswordHasher } from '../accounts/passwords.js';
 import { UserStore } from '../accounts/users.js';
 import { ClientStore } from '../clients/store.js';
@@ -51,6 +52,22 @@ async function passwordFromStdin(ctx: CommandContext, options: Options): Promise
   return password;
 }
 
+/** A JWK Set of the client's public keys, for private_key_jwt, read from a file. */
+function jwksFrom(options: Options): { keys: Record<string, unknown>[] } | undefined {
+  const file = text(options, 'jwks-file', false);
+  if (!file) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new GatehouseError('invalid_input', `--jwks-file ${file}: ${(error as Error).message}`, 'jwks-file');
+  }
+  if (!parsed || typeof parsed !== 'object' || !Array.isArray((parsed as { keys?: unknown }).keys)) {
+    throw new GatehouseError('invalid_input', `--jwks-file ${file} must hold a JWK Set: {"keys": [ … ]}`, 'jwks-file');
+  }
+  return parsed as { keys: Record<string, unknown>[] };
+}
+
 function parseDescriptions(values: string[]): Record<string, string> {
   const out: Record<string, string> = {};
   for (const value of values) {
@@ -90,17 +107,18 @@ export const COMMANDS: Command[] = [
   {
     name: 'client create',
     summary: 'Register an app (authorization code + PKCE) or a machine client (client_credentials)',
-    usage: 'gatehouse client create --name N --redirect-uri U [--redirect-uri U2] [--post-logout-redirect-uri U] [--public] [--scope "openid profile email offline_access …"] [--auth-method client_secret_basic|client_secret_post]\n'
+    usage: 'gatehouse client create --name N --redirect-uri U [--redirect-uri U2] [--post-logout-redirect-uri U] [--public] [--scope "openid profile email offline_access …"] [--auth-method client_secret_basic|client_secret_post] [--jwks-file public-keys.json]\n'
       + '       gatehouse client create --name N --client-credentials --scope "read write" [--admin]',
     options: {
       name: { type: 'string' }, 'redirect-uri': { type: 'string', multiple: true }, 'post-logout-redirect-uri': { type: 'string', multiple: true },
       public: { type: 'boolean' }, scope: { type: 'string' }, 'client-credentials': { type: 'boolean' }, admin: { type: 'boolean' },
-      'auth-method': { type: 'string' },
+      'auth-method': { type: 'string' }, 'jwks-file': { type: 'string' },
     },
     async run(ctx, options) {
-      const authMethod = text(options, 'auth-method', false);
-      if (authMethod && authMethod !== 'client_secret_basic' && authMethod !== 'client_secret_post') {
-        throw new GatehouseError('invalid_input', '--auth-method must be client_secret_basic or client_secret_post', 'auth-method');
+      const jwks = jwksFrom(options);
+      const authMethod = jwks ? 'private_key_jwt' : text(options, 'auth-method', false);
+      if (authMethod && !['client_secret_basic', 'client_secret_post', 'private_key_jwt'].includes(authMethod)) {
+        throw new GatehouseError('invalid_input', '--auth-method must be client_secret_basic or client_secret_post (or give --jwks-file for private_key_jwt)', 'auth-method');
       }
       const { client, clientSecret } = await new ClientStore(ctx.db).create({
         name: text(options, 'name')!,
@@ -109,7 +127,8 @@ export const COMMANDS: Command[] = [
         public: options.public === true,
         clientCredentials: options['client-credentials'] === true,
         admin: options.admin === true,
-        ...(authMethod ? { tokenEndpointAuthMethod: authMethod as 'client_secret_basic' | 'client_secret_post' } : {}),
+        ...(authMethod ? { tokenEndpointAuthMethod: authMethod as 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' } : {}),
+        ...(jwks ? { jwks: jwks as never } : {}),
         ...(typeof options.scope === 'string' ? { scope: options.scope } : {}),
       });
       return { client_id: client.clientId, ...(clientSecret ? { client_secret: clientSecret } : {}) };
@@ -118,24 +137,28 @@ export const COMMANDS: Command[] = [
   {
     name: 'resource create',
     summary: 'Register an API that receives JWT access tokens, with credentials to introspect them',
-    usage: 'gatehouse resource create --identifier https://api.example.com --scope "read write" [--name N] [--describe "read=Read your notes"]… [--default] [--access-token-ttl SECONDS]',
+    usage: 'gatehouse resource create --identifier https://api.example.com --scope "read write" [--name N] [--describe "read=Read your notes"]… [--default] [--access-token-ttl SECONDS] [--jwt-introspection] [--jwks-file public-keys.json]',
     options: {
       identifier: { type: 'string' }, scope: { type: 'string' }, name: { type: 'string' }, describe: { type: 'string', multiple: true },
       default: { type: 'boolean' }, 'access-token-ttl': { type: 'string' },
+      'jwt-introspection': { type: 'boolean' }, 'jwks-file': { type: 'string' },
     },
     async run(ctx, options) {
       const ttlText = text(options, 'access-token-ttl', false);
       const ttl = ttlText === undefined ? undefined : Number(ttlText);
       if (ttl !== undefined && !Number.isInteger(ttl)) throw new GatehouseError('invalid_input', '--access-token-ttl must be a whole number of seconds', 'access-token-ttl');
+      const jwks = jwksFrom(options);
       const { resourceServer, clientId, clientSecret } = await new ResourceServerStore(ctx.db).create({
         identifier: text(options, 'identifier')!,
         scope: text(options, 'scope')!,
         name: text(options, 'name', false),
         scopeDescriptions: parseDescriptions(list(options, 'describe')),
         isDefault: options.default === true,
+        jwtIntrospection: options['jwt-introspection'] === true,
         ...(ttl !== undefined ? { accessTokenTtl: ttl } : {}),
+        ...(jwks ? { jwks } : {}),
       });
-      return { identifier: resourceServer.identifier, client_id: clientId, client_secret: clientSecret };
+      return { identifier: resourceServer.identifier, client_id: clientId, ...(clientSecret ? { client_secret: clientSecret } : {}) };
     },
   },
   {

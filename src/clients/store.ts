@@ -8,7 +8,7 @@ import { isStorableText, NUL_MESSAGE } from '../db/text.js';
 import { GatehouseError } from '../errors.js';
 import { redirectUriProblem } from './redirect-uris.js';
 
-export type TokenEndpointAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'none';
+export type TokenEndpointAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none';
 export type GrantType = 'authorization_code' | 'refresh_token' | 'client_credentials';
 
 export interface Client {
@@ -24,6 +24,8 @@ export interface Client {
   isAdmin: boolean;
   /** RFC 9701: sign introspection responses with this alg when the caller asks for a JWT. */
   introspectionSignedResponseAlg: string | null;
+  /** Public keys for private_key_jwt client authentication. */
+  jwks: { keys: Record<string, unknown>[] } | null;
   /** The API (resource server) these are the introspection credentials of, if any. */
   resourceIdentifier: string | null;
   disabledAt: Date | null;
@@ -41,6 +43,7 @@ export interface ClientRow {
   scope: string;
   is_admin: boolean;
   introspection_signed_response_alg: string | null;
+  jwks: { keys: Record<string, unknown>[] } | null;
   disabled_at: Date | null;
   created_at: Date;
   /** Joined from resource_servers. */
@@ -59,6 +62,7 @@ export function clientFromRow(row: ClientRow): Client {
     scope: row.scope,
     isAdmin: row.is_admin,
     introspectionSignedResponseAlg: row.introspection_signed_response_alg,
+    jwks: row.jwks ?? null,
     resourceIdentifier: row.resource_identifier ?? null,
     disabledAt: row.disabled_at ? new Date(row.disabled_at) : null,
     createdAt: new Date(row.created_at),
@@ -73,6 +77,14 @@ export const scopeSchema = z
   .max(2000)
   .transform((s) => [...new Set(s.split(/\s+/).filter(Boolean))])
   .refine((tokens) => tokens.every((t) => SCOPE_TOKEN.test(t)), 'Scopes are space-separated words without quotes or backslashes.');
+
+/** A JWK Set of public signing keys (RFC 7517 §5): never a private member. */
+const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'];
+const jwksSchema = z
+  .object({
+    keys: z.array(z.looseObject({ kty: z.enum(['RSA', 'EC', 'OKP']), kid: z.string().max(200).optional() })).min(1).max(10),
+  })
+  .refine((set) => set.keys.every((key) => PRIVATE_JWK_MEMBERS.every((m) => !(m in key))), 'The JWK Set must hold public keys only: it contains private key material.');
 
 const uriList = z
   .array(z.string().max(2000))
@@ -94,7 +106,9 @@ const newClientSchema = z
     /** Introspection-only credentials for an API: no grant at all. */
     introspectionOnly: z.boolean().default(false),
     admin: z.boolean().default(false),
-    tokenEndpointAuthMethod: z.enum(['client_secret_basic', 'client_secret_post']).default('client_secret_basic'),
+    tokenEndpointAuthMethod: z.enum(['client_secret_basic', 'client_secret_post', 'private_key_jwt']).default('client_secret_basic'),
+    /** Required for (and only for) private_key_jwt. */
+    jwks: jwksSchema.optional(),
     scope: scopeSchema.optional(),
     introspectionSignedResponseAlg: z.enum(['ES256', 'RS256']).optional(),
   })
@@ -111,6 +125,12 @@ const newClientSchema = z
     }
     if (c.clientCredentials && !c.scope?.length) {
       ctx.addIssue({ code: 'custom', path: ['scope'], message: 'A machine client needs --scope naming what it may ask for.' });
+    }
+    if ((c.tokenEndpointAuthMethod === 'private_key_jwt') !== (c.jwks !== undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['jwks'], message: 'private_key_jwt needs the client\'s public keys (a JWK Set), and public keys are only used with private_key_jwt.' });
+    }
+    if (c.public && c.tokenEndpointAuthMethod === 'private_key_jwt') {
+      ctx.addIssue({ code: 'custom', path: ['public'], message: 'A public client has no keys to authenticate with.' });
     }
     if (c.admin && !c.clientCredentials) {
       ctx.addIssue({ code: 'custom', path: ['admin'], message: 'Only a client_credentials client can be an admin client.' });
@@ -135,7 +155,8 @@ export class ClientStore {
     if (!parsed.success) throw firstIssue(parsed.error);
     const c = parsed.data;
 
-    const clientSecret = c.public ? undefined : randomSecret();
+    // A private_key_jwt client proves itself with its keys; it gets no secret.
+    const clientSecret = c.public || c.tokenEndpointAuthMethod === 'private_key_jwt' ? undefined : randomSecret();
     const grantTypes: GrantType[] = c.clientCredentials
       ? ['client_credentials']
       : c.introspectionOnly
@@ -153,6 +174,7 @@ export class ClientStore {
       scope,
       is_admin: c.admin,
       introspection_signed_response_alg: c.introspectionSignedResponseAlg ?? null,
+      jwks: c.jwks ? JSON.stringify(c.jwks) : null,
     };
     const [created] = await trx<ClientRow>('clients').insert(row as never).returning('*');
     return { client: clientFromRow(created as ClientRow), clientSecret };

@@ -25,6 +25,7 @@ export function clientMetadata(client: Client): ClientMetadata {
     // oidc-provider only knows the OIDC scopes; API scopes are checked per API at token time.
     ...scopeMetadata(client.scope),
     id_token_signed_response_alg: 'RS256',
+    ...(client.jwks ? { jwks: client.jwks as unknown as ClientMetadata['jwks'] } : {}),
     ...(client.introspectionSignedResponseAlg ? { introspection_signed_response_alg: client.introspectionSignedResponseAlg as ClientMetadata['introspection_signed_response_alg'] } : {}),
     ...(client.resourceIdentifier ? { [RESOURCE_METADATA]: client.resourceIdentifier } : {}),
     // auth_time in every ID token, so apps can apply their own freshness rules.

@@ -71,6 +71,8 @@ const newResourceSchema = z.object({
   isDefault: z.boolean().default(false),
   /** RFC 9701: the API may ask for introspection responses as signed JWTs. */
   jwtIntrospection: z.boolean().default(false),
+  /** The API authenticates to introspect with private_key_jwt and these public keys, not a secret. */
+  jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }).optional(),
 }).superRefine((r, ctx) => {
   for (const scope of Object.keys(r.scopeDescriptions)) {
     if (!r.scope.includes(scope)) ctx.addIssue({ code: 'custom', path: ['scopeDescriptions'], message: `"${scope}" is described but is not one of the API's scopes.` });
@@ -82,7 +84,7 @@ export type NewResourceServer = z.input<typeof newResourceSchema>;
 export class ResourceServerStore {
   constructor(private readonly db: Database) {}
 
-  async create(input: NewResourceServer): Promise<{ resourceServer: ResourceServer; clientId: string; clientSecret: string }> {
+  async create(input: NewResourceServer): Promise<{ resourceServer: ResourceServer; clientId: string; clientSecret: string | undefined }> {
     const parsed = newResourceSchema.safeParse(input);
     if (!parsed.success) throw firstIssue(parsed.error);
     const r = parsed.data;
@@ -92,6 +94,7 @@ export class ResourceServerStore {
           name: `${r.name ?? r.identifier} (introspection)`,
           introspectionOnly: true,
           ...(r.jwtIntrospection ? { introspectionSignedResponseAlg: 'ES256' as const } : {}),
+          ...(r.jwks ? { tokenEndpointAuthMethod: 'private_key_jwt' as const, jwks: r.jwks as never } : {}),
         },
         trx,
       );
@@ -111,7 +114,7 @@ export class ResourceServerStore {
           if (isUniqueViolation(error)) throw new GatehouseError('conflict', `An API with the identifier ${r.identifier} already exists.`, 'identifier');
           throw error;
         });
-      return { resourceServer: resourceServerFromRow(row!), clientId: client.clientId, clientSecret: clientSecret! };
+      return { resourceServer: resourceServerFromRow(row!), clientId: client.clientId, clientSecret };
     });
   }
 

@@ -84,9 +84,9 @@ beforeAll(async () => {
   server = await startTestServer(shared, { testDb });
   other = await startTestServer({ ...shared, PORT: '0' }, { testDb });
   const n = await server.stores.resources.create({ identifier: NOTES_API, scope: 'notes:read', isDefault: true, jwtIntrospection: true });
-  notes = { clientId: n.clientId, clientSecret: n.clientSecret };
+  notes = { clientId: n.clientId, clientSecret: n.clientSecret! };
   const b = await server.stores.resources.create({ identifier: BILLING_API, scope: 'billing:read' });
-  billing = { clientId: b.clientId, clientSecret: b.clientSecret };
+  billing = { clientId: b.clientId, clientSecret: b.clientSecret! };
   app = await registerApp(server, { scope: 'openid profile email offline_access notes:read' });
   otherApp = await registerApp(server, { scope: 'openid profile email offline_access notes:read' });
 });
@@ -139,6 +139,39 @@ describe('an API introspects the JWT access token an app received', () => {
     const { payload, protectedHeader } = await jwtVerify(res.text, createLocalJWKSet(jwks), { issuer: server.issuer, audience: notes.clientId });
     expect(protectedHeader.typ).toBe('token-introspection+jwt');
     expect(payload.token_introspection).toMatchObject({ active: true, client_id: app.clientId });
+  });
+});
+
+describe('an API that authenticates with private_key_jwt', () => {
+  it('introspects with a signed client assertion, and a replayed assertion is refused', async () => {
+    const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
+    const jwk = { ...(await exportJWK(publicKey)), kid: 'api-key-1', alg: 'ES256', use: 'sig' };
+    const api = await server.stores.resources.create({ identifier: 'https://keys.example.test', scope: 'keys:read', jwks: { keys: [jwk] } });
+    expect(api.clientSecret).toBeUndefined();
+    const keysApp = await registerApp(server, { scope: 'openid profile email offline_access keys:read' });
+    const person = await createPerson(server);
+    const { tokens } = await obtainTokens(server, keysApp, person, { scope: 'openid keys:read', resource: 'https://keys.example.test' });
+
+    const assertion = await new SignJWT({ jti: randomBytes(16).toString('hex') })
+      .setProtectedHeader({ alg: 'ES256', kid: 'api-key-1' })
+      .setIssuer(api.clientId).setSubject(api.clientId).setAudience(server.issuer)
+      .setIssuedAt().setExpirationTime('1m')
+      .sign(privateKey);
+    const call = () => fetch(`${server.issuer}/token/introspection`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        token: tokens.access_token,
+        client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+        client_assertion: assertion,
+      }),
+    });
+    const first = await call();
+    expect(first.status).toBe(200);
+    expect(await first.json()).toMatchObject({ active: true, client_id: keysApp.clientId });
+    const replay = await call();
+    expect(replay.status).toBe(401);
+    expect(((await replay.json()) as { error: string }).error).toBe('invalid_client');
   });
 });
 
