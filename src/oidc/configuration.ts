@@ -34,9 +34,12 @@ export interface ConfigurationDependencies {
 
 export function providerConfiguration(deps: ConfigurationDependencies): Configuration {
   const { config, users, resources, pages } = deps;
-  const secureCookies = config.issuer.startsWith('https://');
-  // __Host- cookies are only sent over TLS, to this exact host and path: no subdomain can plant one.
-  const cookiePrefix = secureCookies ? '__Host-' : '';
+  const tls = config.issuer.startsWith('https://');
+  // Over TLS, cookie prefixes stop a subdomain or a plain-http page from planting them: __Host-
+  // (Secure, this host, Path=/) for the session; __Secure- for the interaction and resume cookies,
+  // which oidc-provider scopes to /interaction/<uid> and /auth/<uid> — a path __Host- forbids.
+  const hostPrefix = tls ? '__Host-' : '';
+  const securePrefix = tls ? '__Secure-' : '';
   const userinfoAud = userinfoAudience(config.issuer);
 
   return {
@@ -62,9 +65,9 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
 
     cookies: {
       names: {
-        session: `${cookiePrefix}gh_session`,
-        interaction: `${cookiePrefix}gh_interaction`,
-        resume: `${cookiePrefix}gh_resume`,
+        session: `${hostPrefix}gh_session`,
+        interaction: `${securePrefix}gh_interaction`,
+        resume: `${securePrefix}gh_resume`,
       },
       long: { httpOnly: true, sameSite: 'lax', signed: true },
       short: { httpOnly: true, sameSite: 'lax', signed: true },

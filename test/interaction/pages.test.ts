@@ -1,7 +1,7 @@
 // The pages people see: sign-in, consent, sign-out and the error pages. Driven over real HTTP with
 // a cookie-jar browser, checking what a person (and an attacker in another tab) would run into.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer } from '../support/gatehouse.js';
+import { freePort, startTestServer, type TestServer } from '../support/gatehouse.js';
 import { authorizationRequest, createPerson, obtainTokens, registerApp, signIn, type App } from '../support/flows.js';
 import { formOf, UserAgent, type Response as AgentResponse } from '../support/user-agent.js';
 
@@ -224,6 +224,54 @@ describe('session cookies', () => {
     const plain = new UserAgent(proxied.issuer);
     await signIn(plain, (await authorizationRequest(proxiedApp)).url, proxiedPerson);
     for (const line of plain.setCookieHeaders) expect(line, line).not.toMatch(/;\s*secure/i);
+  });
+});
+
+describe('cookies of an https issuer behind a TLS proxy', () => {
+  let tls: TestServer;
+
+  beforeAll(async () => {
+    const port = await freePort();
+    tls = await startTestServer({ PORT: String(port), ISSUER: `https://127.0.0.1:${port}`, TRUST_PROXY: 'true' });
+  });
+
+  afterAll(async () => {
+    await tls?.stop();
+  });
+
+  it('carry prefixes browsers enforce (__Host- at Path=/, __Secure- elsewhere) and sign-in still works', async () => {
+    const { client: tlsApp } = await tls.stores.clients.create({ name: 'TLS App', redirectUris: ['https://app.example.test/callback'] });
+    const tlsPerson = await createPerson(tls);
+    // Built by hand: discovery over https is not reachable here, only the proxy's plain side.
+    const authorize = new URL(`${tls.issuer}/auth`);
+    authorize.search = new URLSearchParams({
+      client_id: tlsApp.clientId, redirect_uri: 'https://app.example.test/callback', response_type: 'code', scope: 'openid',
+      state: 'tls-state', code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256',
+    }).toString();
+    class BehindTls extends UserAgent {
+      override async request(url: string, init: { method?: string; form?: Record<string, string>; headers?: Record<string, string> } = {}) {
+        const res = await super.request(url.replace(/^https:/, 'http:'), { ...init, headers: { ...init.headers, 'x-forwarded-proto': 'https' } });
+        return { ...res, url: url.replace(/^http:/, 'https:') };
+      }
+    }
+    const agent = new BehindTls(tls.issuer);
+    const callback = await signIn(agent, authorize, tlsPerson);
+    expect(callback.searchParams.get('code'), callback.href).toBeTruthy();
+
+    const cookies = agent.setCookieHeaders.map((line) => ({ line, name: line.slice(0, line.indexOf('=')) }));
+    const names = new Set(cookies.map((c) => c.name.replace(/\.sig$/, '')));
+    expect([...names]).toEqual(expect.arrayContaining(['__Host-gh_session', '__Host-gh_csrf', '__Secure-gh_interaction', '__Secure-gh_resume']));
+    for (const { line, name } of cookies) {
+      // What browsers require of each prefix (RFC 6265bis §4.1.3): otherwise they drop the cookie.
+      if (name.startsWith('__Host-')) {
+        expect(line, line).toMatch(/;\s*secure/i);
+        expect(line, line).toMatch(/;\s*path=\/(;|$)/i);
+        expect(line, line).not.toMatch(/;\s*domain=/i);
+      } else {
+        expect(name, line).toMatch(/^__Secure-/);
+        expect(line, line).toMatch(/;\s*secure/i);
+      }
+    }
   });
 });
 
