@@ -32,6 +32,27 @@ export interface ConfigurationDependencies {
   mayIntrospect: NonNullable<NonNullable<Configuration['features']>['introspection']>['allowedPolicy'];
 }
 
+type GrantInstance = InstanceType<KoaContextWithOIDC['oidc']['provider']['Grant']>;
+
+/** What `remembered` allows, on a fresh grant, through oidc-provider's public Grant methods. */
+function copyOfGrant(copy: GrantInstance, remembered: GrantInstance): GrantInstance {
+  const scope = remembered.getOIDCScope();
+  if (scope) copy.addOIDCScope(scope);
+  const claims = remembered.getOIDCClaims();
+  if (claims.length) copy.addOIDCClaims(claims);
+  for (const indicator of Object.keys(remembered.resources ?? {})) {
+    const resourceScope = remembered.getResourceScope(indicator);
+    if (resourceScope) copy.addResourceScope(indicator, resourceScope);
+  }
+  return copy;
+}
+
+/** The API scopes an app was registered for (client metadata, see clients.ts). */
+function apiScopesOf(client: unknown): Set<string> {
+  const value = (client as Record<string, unknown> | undefined)?.[API_SCOPE_METADATA];
+  return new Set(typeof value === 'string' ? value.split(' ').filter(Boolean) : []);
+}
+
 export function providerConfiguration(deps: ConfigurationDependencies): Configuration {
   const { config, users, resources, pages } = deps;
   const tls = config.issuer.startsWith('https://');
@@ -94,11 +115,13 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
       introspectionSigningAlgValues: ['RS256', 'ES256'],
       authorizationSigningAlgValues: ['RS256', 'ES256'],
       requestObjectSigningAlgValues: ['RS256', 'PS256', 'ES256', 'EdDSA'],
-      dPoPSigningAlgValues: ['ES256', 'EdDSA'],
     },
 
     features: {
       devInteractions: { enabled: false },
+      // Not offered until sender-constrained tokens are verified end to end (introspection and
+      // the JWT userinfo path do not check DPoP proofs yet).
+      dPoP: { enabled: false },
       clientCredentials: { enabled: true },
       // RFC 7662 for every token Gatehouse issues, JWT access tokens included (structured-tokens.ts).
       introspection: { enabled: true, allowedPolicy: deps.mayIntrospect },
@@ -113,19 +136,24 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
       },
       resourceIndicators: {
         enabled: true,
-        // Apps that never send `resource` still get a JWT for the default API, when one is set.
-        async defaultResource(_ctx, _client, oneOf) {
+        // Apps that never send `resource` still get a JWT for the default API, when one is set
+        // and the app is registered for some of its scopes; otherwise a userinfo-only token.
+        async defaultResource(_ctx, client, oneOf) {
           if (oneOf) return oneOf;
-          return (await resources.findDefault())?.identifier as string;
+          const api = await resources.findDefault();
+          const registered = apiScopesOf(client);
+          return (api && api.scopes.some((scope) => registered.has(scope)) ? api.identifier : undefined) as string;
         },
         // The code and refresh token remember their API; the token request need not repeat it.
         useGrantedResource: () => true,
         async getResourceServerInfo(ctx, identifier, client) {
           const api = await resources.find(identifier);
           if (!api) throw new errors.InvalidTarget(`unknown resource ${identifier}`);
-          // An app gets only the API scopes it was registered for.
-          const allowed = new Set(String((client as unknown as Record<string, unknown>)[API_SCOPE_METADATA] ?? '').split(' '));
-          const scopes = api.scopes.filter((scope) => allowed.has(scope));
+          // An app gets only the API scopes it was registered for, and no token at all for an
+          // API it has no scope of: an audience is a promise to that API (RFC 9700 §2.3).
+          const registered = apiScopesOf(client);
+          const scopes = api.scopes.filter((scope) => registered.has(scope));
+          if (scopes.length === 0) throw new errors.InvalidTarget(`the client is not registered for any scope of ${identifier}`);
           // OIDC scopes ride along on tokens for a person so the same JWT can call userinfo (see
           // the jwt customizer); a machine token has no person behind it.
           if (ctx.oidc.params?.grant_type !== 'client_credentials') scopes.push('openid', 'profile', 'email');
@@ -162,14 +190,21 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
       const fromResult = (ctx.oidc.result as { consent?: { grantId?: string } } | undefined)?.consent?.grantId;
       const fromSession = ctx.oidc.session!.grantIdFor(clientId);
       const accountId = ctx.oidc.session!.accountId;
-      const grantId = fromResult
-        ?? fromSession
-        ?? (accountId ? await deps.findLatestGrantId(accountId, clientId) : undefined);
-      if (!grantId) return undefined;
-      const grant = await Grant.find(grantId);
-      // A grant is only reused for the same person and app it was given by.
-      if (!grant || grant.accountId !== accountId || grant.clientId !== clientId) return undefined;
-      return grant;
+      const ownGrantId = fromResult ?? fromSession;
+      if (ownGrantId) {
+        const grant = await Grant.find(ownGrantId);
+        // A grant is only reused for the same person and app it was given by.
+        return grant && grant.accountId === accountId && grant.clientId === clientId ? grant : undefined;
+      }
+      if (!accountId) return undefined;
+      // Consent given in another session is remembered, but this session gets a grant of its own
+      // with the same scopes: signing out elsewhere revokes that session's grant, not this one.
+      const rememberedId = await deps.findLatestGrantId(accountId, clientId);
+      const remembered = rememberedId ? await Grant.find(rememberedId) : undefined;
+      if (!remembered || remembered.accountId !== accountId || remembered.clientId !== clientId) return undefined;
+      const copy = copyOfGrant(new Grant({ accountId, clientId }), remembered);
+      await copy.save(); // oidc-provider records the grant's id in the session right after this
+      return copy;
     },
 
     interactions: {

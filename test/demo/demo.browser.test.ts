@@ -28,6 +28,8 @@ beforeAll(async () => {
     public: true,
     redirectUris: [`${demoOrigin}/callback`],
     postLogoutRedirectUris: [`${demoOrigin}/`],
+    // Registered for the API's scope, so it gets JWT access tokens for the default API.
+    scope: 'openid profile email offline_access read',
   });
   demo = await startDemoApp({
     issuer: server.issuer,

@@ -140,6 +140,46 @@ describe('an app signs a person in', () => {
   });
 });
 
+describe('audiences are promises to APIs', () => {
+  it('an app registered for no scope of the default API gets a userinfo-only token, not one for the API', async () => {
+    const plainApp = await registerApp(server, { scope: 'openid profile email offline_access' });
+    const { tokens } = await obtainTokens(server, plainApp, person);
+    expect(tokens.access_token.split('.')).toHaveLength(1); // opaque: no audience at all
+    expect(await client.fetchUserInfo(plainApp.config, tokens.access_token, person.id)).toMatchObject({ email: person.email });
+  });
+
+  it('a machine client asking for an API it is not registered for gets invalid_target', async () => {
+    await server.stores.resources.create({ identifier: 'https://billing.example.test', scope: 'billing:write' });
+    const { client: machine, clientSecret } = await server.stores.clients.create({ name: 'Reporter', clientCredentials: true, scope: 'read' });
+    const config = await client.discovery(new URL(server.issuer), machine.clientId, clientSecret, undefined, { execute: [client.allowInsecureRequests] });
+    await expect(client.clientCredentialsGrant(config, { resource: 'https://billing.example.test' })).rejects.toMatchObject({ error: 'invalid_target' });
+  });
+});
+
+describe('consent remembered across devices', () => {
+  it('signing out on one device leaves the other device\'s tokens working', async () => {
+    // Without offline_access: such grants end with the session that made them.
+    const laptop = await obtainTokens(server, app, person, { scope: 'openid profile email read' });
+    // A second device: consent is remembered (no consent page), but it gets a grant of its own.
+    const phoneAgent = new UserAgent(server.issuer);
+    const request = await authorizationRequest(app, { prompt: 'login', scope: 'openid profile email read' });
+    const callback = await signIn(phoneAgent, request.url, person);
+    const phone = await client.authorizationCodeGrant(app.config, callback, {
+      pkceCodeVerifier: request.codeVerifier, expectedState: request.state, expectedNonce: request.nonce, idTokenExpected: true,
+    });
+
+    // RP-initiated logout on the laptop, confirmed by the person.
+    const end = client.buildEndSessionUrl(app.config, { id_token_hint: laptop.tokens.id_token! });
+    const confirm = await laptop.agent.follow(end.href);
+    const xsrf = /name="xsrf" value="([^"]+)"/.exec(confirm.body)![1]!;
+    const action = /<form[^>]*id="op.logoutForm"[^>]*action="([^"]+)"|<form[^>]*action="([^"]+)"[^>]*id="op.logoutForm"/.exec(confirm.body)!;
+    await laptop.agent.follow(new URL((action[1] ?? action[2])!.replace(/&amp;/g, '&'), server.issuer).href, { form: { xsrf, logout: 'yes' } });
+
+    await expect(client.fetchUserInfo(app.config, laptop.tokens.access_token, person.id)).rejects.toMatchObject({ status: 401 });
+    expect(await client.fetchUserInfo(app.config, phone.access_token, person.id)).toMatchObject({ sub: person.id });
+  });
+});
+
 describe('a machine client', () => {
   it('gets a JWT access token for an API with client_credentials', async () => {
     const { client: machine, clientSecret } = await server.stores.clients.create({ name: 'Batch job', clientCredentials: true, scope: 'read' });
