@@ -16,7 +16,8 @@ ENV NODE_ENV=production \
     HOST=0.0.0.0
 WORKDIR /app
 COPY package.json package-lock.json ./
-# argon2 ships prebuilt binaries in its package; no install script is needed or run.
+# argon2's package ships prebuilt binaries that it loads at run time, so npm's default of not
+# running dependencies' install scripts costs nothing here.
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY views ./views
@@ -24,8 +25,9 @@ COPY config ./config
 COPY bin ./bin
 USER node
 EXPOSE 3000
-# /readyz answers 200 only while the database is reachable.
+# Liveness: /healthz (the process answers). Point a load balancer's readiness at /readyz, which also
+# checks the database, so a database blip takes instances out of rotation without restarting them.
 HEALTHCHECK --interval=30s --timeout=3s --start-period=20s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/readyz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # node is PID 1's only process, so SIGTERM from `docker stop` reaches the graceful shutdown.
 CMD ["node", "dist/src/main.js"]

@@ -49,7 +49,8 @@ export async function up(knex: Knex): Promise<void> {
     t.integer('access_token_ttl');
     // The API clients get a token for when they send no `resource` parameter.
     t.boolean('is_default').notNullable().defaultTo(false);
-    // The credentials the API uses to introspect; deleting the API deletes them.
+    // The credentials the API uses to introspect (a client of its own; removing the API must
+    // remove that client too — the foreign key only clears this column if the client goes first).
     t.text('client_id').references('client_id').inTable('clients').onDelete('SET NULL');
     t.timestamp('created_at', { useTz: true }).notNullable().defaultTo(knex.fn.now());
     t.timestamp('updated_at', { useTz: true }).notNullable().defaultTo(knex.fn.now());

@@ -5,13 +5,12 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { CONFIG_DIR, LOOPBACK_HOSTS } from './paths.js';
 
 export const ENVIRONMENTS = ['development', 'test', 'production'] as const;
 export type Environment = (typeof ENVIRONMENTS)[number];
 
-const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', ...(import.meta.url.includes('/dist/') ? ['..'] : []));
 
 export interface Config {
   env: Environment;
@@ -62,6 +61,8 @@ export class ConfigError extends Error {
 }
 
 const seconds = z.coerce.number().int().positive();
+const DAY = 86_400;
+const YEAR = 365 * DAY;
 
 const fileSchema = z.object({
   port: z.coerce.number().int().min(0).max(65535),
@@ -70,15 +71,16 @@ const fileSchema = z.object({
   dataDir: z.string().min(1),
   trustProxy: z.boolean(),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  // Upper bounds keep a typo from minting week-long bearer tokens (RFC 9700: short-lived tokens).
   ttl: z.object({
-    accessToken: seconds,
-    clientCredentials: seconds,
-    idToken: seconds,
-    authorizationCode: seconds,
-    refreshToken: seconds,
-    session: seconds,
-    interaction: seconds,
-    grant: seconds,
+    accessToken: seconds.max(DAY),
+    clientCredentials: seconds.max(DAY),
+    idToken: seconds.max(DAY),
+    authorizationCode: seconds.max(600),
+    refreshToken: seconds.max(YEAR),
+    session: seconds.max(YEAR),
+    interaction: seconds.max(DAY),
+    grant: seconds.max(2 * YEAR),
   }),
   keys: z.object({
     publishBeforeSigningSeconds: z.coerce.number().int().min(0),
@@ -164,8 +166,6 @@ function envNameFor(dotted: string): string {
   return ENV_SETTINGS.find(([, p]) => p === dotted)?.[0] ?? dotted;
 }
 
-const LOCAL_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
-
 export interface LoadConfigOptions {
   /** Folder holding default.json and the per-environment files. */
   configDir?: string;
@@ -178,7 +178,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
     throw new ConfigError([`NODE_ENV must be one of ${ENVIRONMENTS.join(', ')} (got "${env.NODE_ENV}")`]);
   }
 
-  const configDir = options.configDir ?? path.join(projectRoot, 'config');
+  const configDir = options.configDir ?? CONFIG_DIR;
   let merged = deepMerge(readJson(path.join(configDir, 'default.json')), readJson(path.join(configDir, `${nodeEnv}.json`)));
   for (const [name, dotted, parse] of ENV_SETTINGS) {
     const raw = env[name];
@@ -212,7 +212,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
 
   if (nodeEnv === 'production') {
     if (!databaseUrl) problems.push('DATABASE_URL is required in production: the embedded database is for development only');
-    if (issuerUrl && issuerUrl.protocol !== 'https:' && !LOCAL_HOSTS.has(issuerUrl.hostname)) {
+    if (!file.issuer) problems.push('ISSUER is required in production: the public https URL people and apps reach Gatehouse at');
+    if (issuerUrl?.protocol === 'https:' && !file.trustProxy) {
+      problems.push('TRUST_PROXY=true is required with an https ISSUER: Gatehouse serves plain HTTP behind a TLS-terminating proxy, and only a trusted X-Forwarded-Proto makes its cookies Secure');
+    }
+    if (file.keys.publishBeforeSigningSeconds < file.keys.refreshIntervalSeconds) {
+      problems.push('KEY_PUBLISH_BEFORE_SIGNING must be at least KEY_REFRESH_INTERVAL in production, so every instance publishes a new key before any signs with it');
+    }
+    if (issuerUrl && issuerUrl.protocol !== 'https:' && !LOOPBACK_HOSTS.has(issuerUrl.hostname)) {
       problems.push('ISSUER must use https:// in production (terminate TLS at a proxy and set TRUST_PROXY=true)');
     }
     if (file.demo) problems.push('DEMO must be off in production');

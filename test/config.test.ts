@@ -48,6 +48,7 @@ function productionEnv(dir: string, overrides: NodeJS.ProcessEnv = {}): NodeJS.P
     COOKIE_KEYS: COOKIE_KEY,
     KEY_ENCRYPTION_KEY: KEK,
     ISSUER: 'https://id.example.com',
+    TRUST_PROXY: 'true',
     ...overrides,
   };
 }
@@ -185,6 +186,21 @@ describe('production', () => {
 
     expect(loadConfig(productionEnv(dir, { ISSUER: 'https://gatehouse.example.com' })).issuer).toBe('https://gatehouse.example.com');
     expect(loadConfig(productionEnv(dir, { ISSUER: 'http://localhost:3000' })).issuer).toBe('http://localhost:3000');
+  });
+
+  it('requires an explicit ISSUER, a trusted proxy for an https one, and a key publication delay covering the refresh interval', () => {
+    const dir = dataDir();
+    const withoutIssuer = productionEnv(dir);
+    delete withoutIssuer.ISSUER;
+    expect(configError(withoutIssuer).problems).toEqual([expect.stringMatching(/^ISSUER is required/)]);
+    expect(configError(productionEnv(dir, { TRUST_PROXY: 'false' })).problems).toEqual([expect.stringMatching(/^TRUST_PROXY=true is required/)]);
+    expect(configError(productionEnv(dir, { KEY_PUBLISH_BEFORE_SIGNING: '0' })).problems).toEqual([expect.stringMatching(/^KEY_PUBLISH_BEFORE_SIGNING/)]);
+  });
+
+  it('refuses token lifetimes beyond their bounds, naming the setting', () => {
+    const dir = dataDir();
+    expect(configError(productionEnv(dir, { ACCESS_TOKEN_TTL: String(7 * 86400) })).message).toContain('ACCESS_TOKEN_TTL');
+    expect(configError(productionEnv(dir, { AUTHORIZATION_CODE_TTL: '3600' })).message).toContain('AUTHORIZATION_CODE_TTL');
   });
 
   it('refuses a short cookie key, even one among long ones', () => {

@@ -29,7 +29,9 @@ export class PasswordHasher {
 
   /** True when the password matches; never throws on a malformed stored hash. */
   async verify(storedHash: string, password: string): Promise<boolean> {
-    if (password.length > MAX_PASSWORD_LENGTH) return false;
+    // Still spend a verification's time, so an over-long password does not tell a known account
+    // (instant refusal) from an unknown one (decoy verification).
+    if (password.length > MAX_PASSWORD_LENGTH) return this.verifyDecoy(password);
     try {
       return await argon2.verify(storedHash, password);
     } catch {

@@ -1,6 +1,6 @@
 // What a registered redirect URI may be (RFC 9700 §4.1): absolute, no fragment, https unless it
 // points at this machine (native and development apps on loopback), matched exactly later.
-const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
+import { LOOPBACK_HOSTS } from '../paths.js';
 
 export function redirectUriProblem(value: string): string | undefined {
   // Control characters and spaces have no place in a URI (RFC 3986) and would not survive storage.
@@ -15,7 +15,7 @@ export function redirectUriProblem(value: string): string | undefined {
   if (url.username || url.password) return `"${value}" must not contain credentials`;
   if (url.protocol === 'https:') return undefined;
   if (url.protocol === 'http:') {
-    return LOOPBACK.has(url.hostname) ? undefined : `"${value}" must use https (http is allowed only for localhost)`;
+    return LOOPBACK_HOSTS.has(url.hostname) ? undefined : `"${value}" must use https (http is allowed only for localhost)`;
   }
   // Private-use schemes for native apps (RFC 8252 §7.1) need a reverse-domain name with a dot.
   if (/^[a-z][a-z0-9+.-]*\.[a-z0-9+.-]+:$/.test(url.protocol)) return undefined;

@@ -123,6 +123,10 @@ const newClientSchema = z
     if (c.public && !userFacing) {
       ctx.addIssue({ code: 'custom', path: ['public'], message: 'A machine client must be confidential.' });
     }
+    if (userFacing && c.scope && !c.scope.includes('openid')) {
+      // oidc-provider treats an app without OIDC scopes as allowed all of them.
+      ctx.addIssue({ code: 'custom', path: ['scope'], message: 'An app that signs people in needs the openid scope, e.g. --scope "openid profile email".' });
+    }
     if (c.clientCredentials && !c.scope?.length) {
       ctx.addIssue({ code: 'custom', path: ['scope'], message: 'A machine client needs --scope naming what it may ask for.' });
     }

@@ -3,13 +3,11 @@
 // the compiled image agrees on what has run.
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import type { Knex } from 'knex';
+import { MIGRATIONS_DIR } from '../paths.js';
 import type { Database } from './knex.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-// src/db → ../../migrations; dist/src/db → ../../migrations (compiled beside dist/src).
-const MIGRATIONS_DIR = path.resolve(here, '..', '..', 'migrations');
 
 interface MigrationModule {
   up(knex: Knex): Promise<void>;
@@ -44,10 +42,21 @@ const migrationConfig = (): Knex.MigratorConfig => ({
   tableName: 'gatehouse_migrations',
 });
 
-/** Applies every pending migration; returns the names applied. */
-export async function migrateToLatest(db: Database): Promise<string[]> {
-  const [, applied] = (await db.migrate.latest(migrationConfig())) as [number, string[]];
-  return applied;
+/**
+ * Applies every pending migration; returns the names applied. Instances starting together on a
+ * pending migration race for knex's migration lock, and knex fails at once rather than waiting:
+ * the losers wait for the winner and then find nothing left to do.
+ */
+export async function migrateToLatest(db: Database, attempts = 60): Promise<string[]> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      const [, applied] = (await db.migrate.latest(migrationConfig())) as [number, string[]];
+      return applied;
+    } catch (error) {
+      if ((error as Error).name !== 'MigrationLocked' || attempt >= attempts) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
 }
 
 export async function pendingMigrations(db: Database): Promise<string[]> {

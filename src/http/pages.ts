@@ -2,11 +2,10 @@
 // carries the same layout, escaping and caching rules. Templates in views/ hold no logic or queries.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Eta } from 'eta';
+import { VIEWS_DIR } from '../paths.js';
 import type { Context } from 'koa';
 
-const VIEWS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', ...(import.meta.url.includes('/dist/') ? ['..'] : []), 'views');
 
 export interface ErrorPage {
   status: number;
