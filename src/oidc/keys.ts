@@ -16,6 +16,7 @@ import {
 } from 'jose';
 import type { Knex } from 'knex';
 import type { Config } from '../config.js';
+import { MAX_API_ACCESS_TOKEN_TTL_SECONDS } from '../resources/store.js';
 import type { Database } from '../db/knex.js';
 
 /** The JWS "alg" values Gatehouse signs with (RFC 7518 §3.1). */
@@ -259,6 +260,12 @@ export function createKeyStore(db: Database, options: KeyStoreOptions): KeyStore
     }));
   }
 
+  /** Throws KeyEncryptionKeyMismatchError unless the newest stored key decrypts with our key. */
+  async function assertDecryptable(keys: StoredKey[]): Promise<void> {
+    const newest = keys.reduce<StoredKey | undefined>((a, k) => (!a || k.createdAt > a.createdAt ? k : a), undefined);
+    if (newest) await decrypt(newest);
+  }
+
   return {
     async ensureKeys() {
       const missing = (keys: StoredKey[], at: number) => {
@@ -274,7 +281,9 @@ export function createKeyStore(db: Database, options: KeyStoreOptions): KeyStore
       const candidates = await Promise.all(toCreate.map(generate));
       return withKeysLock(async (trx) => {
         const at = now();
-        const stillMissing = missing(await readKeys(trx), at);
+        const existing = await readKeys(trx);
+        await assertDecryptable(existing);
+        const stillMissing = missing(existing, at);
         const created = candidates.filter((c) => stillMissing.includes(c.alg));
         for (const key of created) await insert(trx, key, new Date(at), new Date(at));
         if (created.length) await retireSuperseded(trx);
@@ -287,6 +296,9 @@ export function createKeyStore(db: Database, options: KeyStoreOptions): KeyStore
       const candidates = await Promise.all(JWS_ALGORITHMS.map(generate));
       return withKeysLock(async (trx) => {
         const at = now();
+        // Keys added under another KEY_ENCRYPTION_KEY would be unreadable to every server: prove
+        // this one opens the existing keys before adding any.
+        await assertDecryptable(await readKeys(trx));
         const activatesAt = new Date(at + publishBeforeSigningMs);
         for (const key of candidates) await insert(trx, key, new Date(at), activatesAt);
         await retireSuperseded(trx);
@@ -412,8 +424,10 @@ export function keyStoreFor(config: Config, db: Database): KeyStore {
   return createKeyStore(db, {
     keyEncryptionKey: config.secrets.keyEncryptionKey,
     publishBeforeSigningSeconds: config.keys.publishBeforeSigningSeconds,
-    // A retired key must outlive every JWT it signed, plus one refresh interval of lag.
-    retainSeconds: Math.max(config.ttl.accessToken, config.ttl.clientCredentials, config.ttl.idToken) + config.keys.refreshIntervalSeconds,
+    // A retired key must outlive every JWT it signed (an API may set access tokens of up to a
+    // day), plus one refresh interval of lag.
+    retainSeconds: Math.max(config.ttl.accessToken, config.ttl.clientCredentials, config.ttl.idToken, MAX_API_ACCESS_TOKEN_TTL_SECONDS)
+      + config.keys.refreshIntervalSeconds,
   });
 }
 

@@ -7,6 +7,9 @@ import { isUniqueViolation } from '../db/errors.js';
 import { isStorableText, NUL_MESSAGE } from '../db/text.js';
 import { GatehouseError } from '../errors.js';
 
+/** The longest access-token lifetime an API may set for itself. */
+export const MAX_API_ACCESS_TOKEN_TTL_SECONDS = 86_400;
+
 export interface ResourceServer {
   identifier: string;
   name: string;
@@ -67,7 +70,7 @@ const newResourceSchema = z.object({
   scope: scopeSchema.refine((s) => s.length > 0, 'An API needs at least one scope, e.g. --scope "read write".')
     .refine((s) => s.every((t) => !RESERVED_SCOPES.has(t)), 'openid, profile, email, address, phone and offline_access are OpenID Connect scopes, not API scopes.'),
   scopeDescriptions: z.record(z.string(), z.string().trim().min(1).max(200).refine(isStorableText, NUL_MESSAGE)).default({}),
-  accessTokenTtl: z.number().int().min(30).max(86400).optional(),
+  accessTokenTtl: z.number().int().min(30).max(MAX_API_ACCESS_TOKEN_TTL_SECONDS).optional(),
   isDefault: z.boolean().default(false),
   /** RFC 9701: the API may ask for introspection responses as signed JWTs. */
   jwtIntrospection: z.boolean().default(false),
@@ -80,6 +83,21 @@ const newResourceSchema = z.object({
 });
 
 export type NewResourceServer = z.input<typeof newResourceSchema>;
+
+/**
+ * An app's API scopes are one list matched against every API, so two APIs sharing a scope name
+ * would let an app registered for one get that scope on the other. Names are unique across APIs
+ * (prefix them, e.g. notes:read).
+ */
+async function refuseScopesOfOtherApis(db: Database, scopes: string[]): Promise<void> {
+  const taken = await db<ResourceServerRow>('resource_servers').select('identifier', 'scope');
+  for (const row of taken) {
+    const clash = row.scope.split(' ').find((scope) => scopes.includes(scope));
+    if (clash) {
+      throw new GatehouseError('conflict', `The scope "${clash}" already belongs to ${row.identifier}; give each API its own scope names, e.g. "notes:read".`, 'scope');
+    }
+  }
+}
 
 export class ResourceServerStore {
   constructor(private readonly db: Database) {}
@@ -98,6 +116,10 @@ export class ResourceServerStore {
         },
         trx,
       );
+      if (await trx('resource_servers').where({ identifier: r.identifier }).first()) {
+        throw new GatehouseError('conflict', `An API with the identifier ${r.identifier} already exists.`, 'identifier');
+      }
+      await refuseScopesOfOtherApis(trx, r.scope);
       if (r.isDefault) await trx('resource_servers').where({ is_default: true }).update({ is_default: false });
       const [row] = await trx<ResourceServerRow>('resource_servers')
         .insert({
