@@ -1,6 +1,6 @@
 // `npm start`: load the configuration, start the server, stop cleanly on SIGTERM/SIGINT.
 import { ConfigError, loadConfig } from './config.js';
-import { seedDemo } from './demo/seed.js';
+import { demoDataProblems, seedDemo } from './demo/seed.js';
 import { isGatehouseError } from './errors.js';
 import { createLogger } from './logger.js';
 import { startGatehouse } from './server.js';
@@ -27,6 +27,14 @@ async function main(): Promise<void> {
     process.exit(isGatehouseError(error) ? 75 : 1);
   }
 
+  if (config.env === 'production') {
+    const problems = await demoDataProblems(gatehouse.stores);
+    if (problems.length) {
+      await gatehouse.close();
+      process.stderr.write(`Gatehouse cannot start in production:\n${problems.map((p) => `  - ${p}`).join('\n')}\n`);
+      process.exit(78);
+    }
+  }
   logger.info({ event: 'started', issuer: config.issuer, listening: gatehouse.address, database: config.databaseUrl ? 'postgresql' : 'embedded', env: config.env });
   const demo = await seedDemo(config, gatehouse.stores);
   if (demo) {

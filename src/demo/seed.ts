@@ -29,6 +29,17 @@ export function readDemoDetails(config: Config): DemoDetails | undefined {
   return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as DemoDetails) : undefined;
 }
 
+/**
+ * The demo person has a password printed in a terminal and the demo API may be the default: a
+ * production server refuses to run on a database that holds them (one used for development).
+ */
+export async function demoDataProblems(stores: { users: UserStore; resources: ResourceServerStore }): Promise<string[]> {
+  const problems: string[] = [];
+  if (await stores.users.findByEmail(DEMO_EMAIL)) problems.push(`the database holds the development demo person ${DEMO_EMAIL}; delete that account`);
+  if (await stores.resources.find(DEMO_API)) problems.push(`the database holds the development demo API ${DEMO_API}; delete it (and its introspection client)`);
+  return problems;
+}
+
 /** Creates the demo person, app and API unless they exist; returns them when just created. */
 export async function seedDemo(
   config: Config,
@@ -49,7 +60,8 @@ export async function seedDemo(
       name: 'Demo Notes API',
       scope: 'notes:read notes:write',
       scopeDescriptions: { 'notes:read': 'Read your notes', 'notes:write': 'Create and change your notes' },
-      isDefault: true,
+      // Never take the default from an API someone registered before the first start.
+      isDefault: !(await stores.resources.findDefault()),
     });
   }
   const redirectUri = `http://localhost:${DEMO_PORT}/callback`;
