@@ -170,11 +170,16 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     await finish(ctx, { error: 'access_denied', error_description: 'The user cancelled the sign-in.' });
   }
 
+  /**
+   * Records the person's answer on the interaction already loaded for this request (what
+   * provider.interactionResult does, without loading it again), merged with the earlier step's
+   * answer so a login given a moment ago still counts when consent is submitted.
+   */
   async function finish(ctx: Context, result: InteractionResults) {
-    // Merged with the earlier step's result, so a login answered a moment ago still counts when
-    // consent is submitted (prompt=login would otherwise ask again).
-    const returnTo = await deps.provider().interactionResult(ctx.req, ctx.res, result);
-    seeOther(ctx, returnTo);
+    const { details } = ctx.state.interaction as InteractionState;
+    details.result = 'error' in result ? result : { ...details.lastSubmission, ...result };
+    await details.persist();
+    seeOther(ctx, details.returnTo);
   }
 
   router.get('/', loadInteraction, showCurrentStep);
