@@ -1,5 +1,8 @@
 // Password hashing with argon2id at explicit, configurable cost. Parameters live in the encoded
 // hash, so raising them takes effect for each person at their next sign-in (rehash on login).
+import { ZxcvbnFactory } from '@zxcvbn-ts/core';
+import * as common from '@zxcvbn-ts/language-common';
+import * as english from '@zxcvbn-ts/language-en';
 import argon2 from 'argon2';
 
 export interface Argon2Parameters {
@@ -64,15 +67,36 @@ export class PasswordHasher {
   }
 }
 
-export type PasswordProblem = 'too_short' | 'too_long';
+export type PasswordProblem = 'too_short' | 'too_long' | 'guessable';
 
-/** What is wrong with a new password, in words for the person choosing it; undefined when fine. */
-export function checkNewPassword(password: string): { code: PasswordProblem; message: string } | undefined {
+let estimator: ZxcvbnFactory | undefined;
+
+/** zxcvbn-ts with its common-password, name and English dictionaries, built on first use. */
+function guessability(): ZxcvbnFactory {
+  estimator ??= new ZxcvbnFactory({
+    dictionary: { ...common.dictionary, ...english.dictionary },
+    graphs: common.adjacencyGraphs,
+    translations: english.translations,
+  });
+  return estimator;
+}
+
+/**
+ * What is wrong with a new password, in words for the person choosing it; undefined when fine.
+ * No composition rules (NIST SP 800-63B §3.1.1.2): length, and not a common or guessable password
+ * (one of zxcvbn's lists, a keyboard pattern, the person's own email or name).
+ */
+export function checkNewPassword(password: string, personal: string[] = []): { code: PasswordProblem; message: string } | undefined {
   if (password.length < MIN_PASSWORD_LENGTH) {
     return { code: 'too_short', message: `Use at least ${MIN_PASSWORD_LENGTH} characters.` };
   }
   if (password.length > MAX_PASSWORD_LENGTH) {
     return { code: 'too_long', message: `Use at most ${MAX_PASSWORD_LENGTH} characters.` };
+  }
+  const { score, feedback } = guessability().check(password, personal);
+  if (score <= 1 || /common|used password/i.test(feedback.warning ?? '')) {
+    const why = feedback.warning ? `${feedback.warning} ` : 'This password is easy to guess. ';
+    return { code: 'guessable', message: `${why}Try a few unrelated words, or a password manager's suggestion.` };
   }
   return undefined;
 }

@@ -86,7 +86,7 @@ export class UserStore {
       throw new GatehouseError('invalid_input', issue.message, String(issue.path[0] ?? ''));
     }
     const user = parsed.data;
-    const problem = checkNewPassword(user.password);
+    const problem = checkNewPassword(user.password, [user.email, user.name, user.givenName ?? '', user.familyName ?? ''].filter(Boolean));
     if (problem) throw new GatehouseError('weak_password', problem.message, 'password');
 
     const passwordHash = await this.passwords.hash(user.password);

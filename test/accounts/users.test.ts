@@ -50,6 +50,19 @@ describe('people and passwords', () => {
       .rejects.toSatisfy((e) => isGatehouseError(e, 'weak_password'));
   });
 
+  it('refuses common and guessable passwords with advice, but not long or unusual ones, and has no composition rules', async () => {
+    for (const password of ['password1', '12345678', 'qwertyuiop', 'iloveyou123']) {
+      await expect(users.create({ email: `weak-${password}@example.test`, name: 'W', password }), password)
+        .rejects.toSatisfy((e) => isGatehouseError(e, 'weak_password') && /common|heavily used|frequently used|guess/i.test(e.message));
+    }
+    // The person's own email is not a password.
+    await expect(users.create({ email: 'margaret.hamilton@example.test', name: 'Margaret Hamilton', password: 'margaret.hamilton@example.test' }))
+      .rejects.toSatisfy((e) => isGatehouseError(e, 'weak_password'));
+    // Lowercase words only, 64 characters, no digits or symbols: fine.
+    const long = 'apollo guidance computer rope memory lunar module descent stage ok'.slice(0, 64);
+    await expect(users.create({ email: 'apollo@example.test', name: 'A', password: long })).resolves.toMatchObject({ email: 'apollo@example.test' });
+  });
+
   it('refuses a malformed email with a message for the person', async () => {
     await expect(users.create({ email: 'not an email', name: 'N', password: 'long enough password' }))
       .rejects.toSatisfy((e) => isGatehouseError(e, 'invalid_input') && e.field === 'email');
