@@ -123,7 +123,7 @@ const ENV_SETTINGS: Array<[string, string, (v: string) => unknown]> = [
   ['DEMO', 'demo', parseBoolean],
 ];
 
-/** The environment variables Gatehouse reads, for documentation and `gatehouse config`. */
+/** Every environment variable Gatehouse reads (tests clear them to start from a known state). */
 export const ENVIRONMENT_VARIABLES = [
   'NODE_ENV', 'DATABASE_URL', 'COOKIE_KEYS', 'KEY_ENCRYPTION_KEY', ...ENV_SETTINGS.map(([name]) => name),
 ];

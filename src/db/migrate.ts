@@ -58,8 +58,3 @@ export async function migrateToLatest(db: Database, attempts = 60): Promise<stri
     }
   }
 }
-
-export async function pendingMigrations(db: Database): Promise<string[]> {
-  const [, pending] = (await db.migrate.list(migrationConfig())) as [unknown, Array<{ file: string }>];
-  return pending.map((m) => m.file);
-}

@@ -146,19 +146,8 @@ export class ResourceServerStore {
     return row ? resourceServerFromRow(row) : undefined;
   }
 
-  /** The API whose introspection credentials these are. */
-  async findByClientId(clientId: string): Promise<ResourceServer | undefined> {
-    const row = await this.db<ResourceServerRow>('resource_servers').where({ client_id: clientId }).first();
-    return row ? resourceServerFromRow(row) : undefined;
-  }
-
   async findDefault(): Promise<ResourceServer | undefined> {
     const row = await this.db<ResourceServerRow>('resource_servers').where({ is_default: true }).first();
     return row ? resourceServerFromRow(row) : undefined;
-  }
-
-  async list(): Promise<ResourceServer[]> {
-    const rows = await this.db<ResourceServerRow>('resource_servers').orderBy('identifier');
-    return rows.map(resourceServerFromRow);
   }
 }
