@@ -73,7 +73,7 @@ async function runCommand(command: Command, rest: string[], config: Config): Pro
 
 async function runDemo(config: Config): Promise<void> {
   if (config.env === 'production') throw new UsageError('The demo is for development only and is not available in production.');
-  const { readDemoDetails, DEMO_PORT } = await import('../demo/seed.js');
+  const { readDemoDetails, DEMO_PORT, DEMO_API_SCOPE } = await import('../demo/seed.js');
   const details = readDemoDetails(config);
   if (!details) {
     throw new UsageError(`No demo app is set up in ${config.dataDir}. Start the server once in development (npm start) to create it.`);
@@ -86,6 +86,7 @@ async function runDemo(config: Config): Promise<void> {
     postLogoutRedirectUri: `http://localhost:${DEMO_PORT}/`,
     port: DEMO_PORT,
     host: 'localhost',
+    scope: `openid profile email offline_access ${DEMO_API_SCOPE}`,
   });
   process.stdout.write(`${JSON.stringify({ demo: demo.url, issuer: config.issuer, email: details.email, password: details.password })}\n`);
   process.stderr.write(`Open ${demo.url} and sign in as ${details.email} (password ${details.password}). Ctrl-C to stop.\n`);

@@ -23,6 +23,8 @@ export interface DemoAppOptions {
   host?: string;
   /** Where Gatehouse sends the browser after signing out; defaults to the redirect URI's origin. */
   postLogoutRedirectUri?: string;
+  /** What the demo asks for; add an API scope to see it on the consent page and in the token. */
+  scope?: string;
 }
 
 export interface DemoApp {
@@ -30,7 +32,7 @@ export interface DemoApp {
   close(): Promise<void>;
 }
 
-const SCOPE = 'openid profile email offline_access';
+const DEFAULT_SCOPE = 'openid profile email offline_access';
 const SESSION_COOKIE = 'gatehouse_demo_session';
 // Sessions live in memory (this is a dev tool); old ones are dropped so a long-running demo does not grow.
 const SESSION_MAX_AGE_MS = 60 * 60 * 1000;
@@ -147,7 +149,7 @@ export async function startDemoApp(options: DemoAppOptions): Promise<DemoApp> {
     newSession(ctx).pending = pending;
     const url = oidc.buildAuthorizationUrl(config, {
       redirect_uri: options.redirectUri,
-      scope: SCOPE,
+      scope: options.scope ?? DEFAULT_SCOPE,
       code_challenge: await oidc.calculatePKCECodeChallenge(codeVerifier),
       code_challenge_method: 'S256',
       state: pending.state,

@@ -11,6 +11,8 @@ import type { ResourceServerStore } from '../resources/store.js';
 export const DEMO_PORT = 3001;
 export const DEMO_EMAIL = 'demo@gatehouse.test';
 export const DEMO_API = 'https://api.demo.gatehouse.test';
+/** The demo API scope the demo app is registered for and asks for. */
+export const DEMO_API_SCOPE = 'notes:read';
 
 export interface DemoDetails {
   clientId: string;
@@ -70,7 +72,7 @@ export async function seedDemo(
     redirectUris: [redirectUri],
     postLogoutRedirectUris: [`http://localhost:${DEMO_PORT}/`],
     public: true,
-    scope: 'openid profile email offline_access notes:read',
+    scope: `openid profile email offline_access ${DEMO_API_SCOPE}`,
   });
   const details: DemoDetails = { clientId: client.clientId, redirectUri, email: DEMO_EMAIL, password, api: DEMO_API };
   mkdirSync(config.dataDir, { recursive: true });

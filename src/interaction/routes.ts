@@ -95,15 +95,23 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     }, status);
   }
 
+  /**
+   * The consent page lists what this request asks for that the person has not yet allowed; when
+   * the app asks again for what was already allowed (prompt=consent), it lists everything asked
+   * for, so the person never confirms an empty page.
+   */
   async function renderConsent(ctx: Context) {
     const { details, clientName } = ctx.state.interaction as InteractionState;
-    const missing = details.prompt.details as {
-      missingOIDCScope?: string[];
-      missingResourceScopes?: Record<string, string[]>;
-    };
+    const missing = consentDetails(details);
+    const requested = String(details.params.scope ?? '').split(' ').filter(Boolean);
+    const nothingNew = !missing.missingOIDCScope?.length && !Object.values(missing.missingResourceScopes ?? {}).some((s) => s.length);
+    const oidcScopes = nothingNew ? requested : missing.missingOIDCScope ?? [];
+    const byApi = nothingNew
+      ? Object.fromEntries(resourcesOf(details).map((identifier) => [identifier, requested]))
+      : missing.missingResourceScopes ?? {};
     const user = await deps.users.findById(String(details.session?.accountId));
     const apis = await Promise.all(
-      Object.entries(missing.missingResourceScopes ?? {}).map(async ([identifier, scopes]) => {
+      Object.entries(byApi).map(async ([identifier, scopes]) => {
         const api = await deps.resources.find(identifier);
         // OIDC scopes ride along with every API (for userinfo); they are listed once, above.
         const apiScopes = scopes.filter((s) => api?.scopes.includes(s));
@@ -113,7 +121,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     pages.render(ctx, 'consent', `Allow ${clientName}?`, {
       clientName,
       email: user?.email ?? '',
-      scopes: describeOidcScopes(missing.missingOIDCScope ?? []),
+      scopes: describeOidcScopes(oidcScopes),
       apis: apis.filter((api) => api.scopes.length > 0),
       action: `/interaction/${details.uid}/confirm`,
       csrf: csrf.token(ctx),
@@ -149,11 +157,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     const provider = deps.provider();
     const accountId = String(details.session?.accountId);
     const clientId = String(details.params.client_id);
-    const missing = details.prompt.details as {
-      missingOIDCScope?: string[];
-      missingOIDCClaims?: string[];
-      missingResourceScopes?: Record<string, string[]>;
-    };
+    const missing = consentDetails(details);
     const existing = details.grantId ? await provider.Grant.find(details.grantId) : undefined;
     const grant = existing ?? new provider.Grant({ accountId, clientId });
     if (missing.missingOIDCScope?.length) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
@@ -187,6 +191,24 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
   router.post('/confirm', parseForm, loadInteraction, requireCsrf, requirePrompt('consent'), confirm);
   router.post('/abort', parseForm, loadInteraction, requireCsrf, abort);
   return router;
+}
+
+interface ConsentDetails {
+  missingOIDCScope?: string[];
+  missingOIDCClaims?: string[];
+  missingResourceScopes?: Record<string, string[]>;
+}
+
+/** What oidc-provider's consent prompt says is not yet granted. */
+function consentDetails(details: Details): ConsentDetails {
+  return details.prompt.details as ConsentDetails;
+}
+
+/** The APIs (resource indicators) the authorization request is for. */
+function resourcesOf(details: Details): string[] {
+  const { resource } = details.params;
+  if (Array.isArray(resource)) return resource.filter((r): r is string => typeof r === 'string');
+  return typeof resource === 'string' ? [resource] : [];
 }
 
 /** After a POST, always 303 so the browser follows with a GET and never re-posts the form. */

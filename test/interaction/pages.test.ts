@@ -69,6 +69,13 @@ function expectFriendlyPage(res: { status: number; headers: Headers; body: strin
   expect(res.body).not.toContain('node_modules');
 }
 
+/** Signs in on the login page the URL leads to and returns the consent page that follows. */
+async function signInToConsentFor(agent: UserAgent, url: string, who: { email: string; password: string }): Promise<AgentResponse> {
+  const login = await agent.follow(url);
+  const form = formOf(login.body, /\/login$/);
+  return agent.follow(new URL(form.action, login.url).href, { form: { csrf: form.csrf, email: who.email, password: who.password } });
+}
+
 describe('the sign-in page', () => {
   it('is not cached, cannot be framed, leaks no referrer and loads nothing from elsewhere', async () => {
     const page = await openLogin(new UserAgent(server.issuer));
@@ -188,6 +195,31 @@ describe('the consent page', () => {
     // And the real form still works.
     const allowed = await agent.follow(action, { form: { csrf: formOf(again.body, /\/confirm$/).csrf, decision: 'allow' } });
     expect(new URL(allowed.leftTo!).searchParams.get('code')).toBeTruthy();
+  });
+});
+
+describe('what the consent page lists', () => {
+  it('names the app, each scope in plain words and each API scope; and lists everything again when the app asks to re-confirm', async () => {
+    const api = 'https://docs.example.test';
+    await server.stores.resources.create({ identifier: api, name: 'Docs API', scope: 'docs:read', scopeDescriptions: { 'docs:read': 'Read your documents' } });
+    const docsApp = await registerApp(server, { scope: 'openid profile email docs:read' });
+    const docsPerson = await createPerson(server);
+    const agent = new UserAgent(server.issuer);
+    const request = await authorizationRequest(docsApp, { scope: 'openid email docs:read', resource: api });
+
+    const first = await signInToConsentFor(agent, request.url.href, docsPerson);
+    expect(first.body).toContain('Example App');
+    expect(first.body).toContain('See your email address');
+    expect(first.body).toContain('Docs API');
+    expect(first.body).toContain('Read your documents');
+    const allowed = await agent.follow(new URL(formOf(first.body, /\/confirm$/).action, first.url).href, { form: { csrf: formOf(first.body, /\/confirm$/).csrf, decision: 'allow' } });
+    expect(allowed.leftTo).toBeDefined();
+
+    // Same request again with prompt=consent: nothing is new, and the page still says what is asked.
+    const again = await agent.follow((await authorizationRequest(docsApp, { scope: 'openid email docs:read', resource: api })).url.href);
+    expect(again.body).toMatch(/name="decision"/);
+    expect(again.body).toContain('See your email address');
+    expect(again.body).toContain('Read your documents');
   });
 });
 
