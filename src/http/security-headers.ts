@@ -8,7 +8,7 @@ import helmet from 'koa-helmet';
  * and a sign-in ends in a redirect to the app's own origin.
  */
 export function securityHeaders(): Middleware {
-  return helmet({
+  const headers = helmet({
     contentSecurityPolicy: {
       useDefaults: false,
       directives: {
@@ -23,8 +23,14 @@ export function securityHeaders(): Middleware {
     },
     frameguard: { action: 'deny' },
     referrerPolicy: { policy: 'no-referrer' },
-    strictTransportSecurity: { maxAge: 31536000, includeSubDomains: true },
+    // Sent below, and only over TLS (RFC 6797 §7.2 forbids it on plain HTTP).
+    strictTransportSecurity: false,
     // Discovery and the JWKS are fetched cross-origin by browser apps.
     crossOriginResourcePolicy: { policy: 'cross-origin' },
   }) as unknown as Middleware;
+  return async function setSecurityHeaders(ctx, next) {
+    // ctx.secure: TLS here, or X-Forwarded-Proto: https from a trusted proxy (TRUST_PROXY).
+    if (ctx.secure) ctx.set('Strict-Transport-Security', 'max-age=31536000; includeSubDomains');
+    return headers(ctx, next);
+  };
 }
