@@ -9,6 +9,7 @@ import { ClientStore } from './clients/store.js';
 import type { Config } from './config.js';
 import type { Database } from './db/knex.js';
 import { migrateToLatest } from './db/migrate.js';
+import { startChangeFeed, type ChangeFeed } from './db/notifications.js';
 import { openDatabase } from './db/open.js';
 import { Pages } from './http/pages.js';
 import { Janitor } from './janitor.js';
@@ -21,6 +22,8 @@ export interface Gatehouse {
   config: Config;
   db: Database;
   oidc: OidcService;
+  /** Change notifications from the database, which keep this instance's caches honest. */
+  changes: ChangeFeed;
   server: http.Server;
   /** Where the server listens, e.g. http://127.0.0.1:3000 */
   address: string;
@@ -38,15 +41,19 @@ export interface StartOptions {
 export async function startGatehouse(config: Config, logger: Logger, options: StartOptions = {}): Promise<Gatehouse> {
   const opened = options.db ? undefined : openDatabase(config);
   const db = options.db ?? opened!.db;
+  let changes: Awaited<ReturnType<typeof startChangeFeed>> | undefined;
   try {
     const applied = await migrateToLatest(db);
     if (applied.length) logger.info({ event: 'database.migrated', applied });
+    // After migrating: the triggers that feed it come with migration 003. Caches stay bypassed
+    // until it is connected (and on PGlite, for good).
+    changes = await startChangeFeed(db, logger);
 
     const users = new UserStore(db, new PasswordHasher(config.argon2));
     const clients = new ClientStore(db);
     const resources = new ResourceServerStore(db);
     const pages = new Pages();
-    const oidc = await OidcService.start({ config, db, users, clients, resources, pages, logger });
+    const oidc = await OidcService.start({ config, db, users, clients, resources, pages, logger, changes });
     const janitor = new Janitor(db, keyStoreFor(config, db), logger, config.cleanupIntervalSeconds);
     if (options.background !== false) {
       oidc.watchKeys();
@@ -72,6 +79,7 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
       config,
       db,
       oidc,
+      changes,
       server,
       address,
       stores: { users, clients, resources },
@@ -84,12 +92,14 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
             server.closeIdleConnections();
           });
           await janitor.stop();
+          await changes?.stop();
           await opened?.close();
         })();
         return closing;
       },
     };
   } catch (error) {
+    await changes?.stop();
     await opened?.close();
     throw error;
   }

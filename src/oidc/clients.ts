@@ -3,6 +3,8 @@
 import type { Adapter, AdapterPayload, ClientMetadata, Provider } from 'oidc-provider';
 import type { Client, ClientStore } from '../clients/store.js';
 import { matchesDigest } from '../crypto/digest.js';
+import type { ChangeFeed } from '../db/notifications.js';
+import { CoherentCache } from './caches.js';
 import { OIDC_SCOPES } from './configuration.js';
 import { API_SCOPE_METADATA, RESOURCE_METADATA } from './vocabulary.js';
 
@@ -44,11 +46,34 @@ function scopeMetadata(scope: string): Pick<ClientMetadata, 'scope'> & Record<st
   };
 }
 
-/** The `Client` model's storage: read-only, from the clients table. Disabled clients do not exist. */
+/** Cached client metadata, by client_id; migration 003 announces every change as `client:<id>`. */
+export type ClientMetadataCache = CoherentCache<AdapterPayload>;
+
+export function clientMetadataCache(feed: ChangeFeed): ClientMetadataCache {
+  return new CoherentCache(feed, { maxEntries: 1_000, ttlMs: 10 * 60_000 });
+}
+
+/**
+ * The `Client` model's storage: read-only, from the clients table. Disabled clients do not exist.
+ * Every authenticated request looks its caller up, so found clients are cached; unknown and
+ * disabled ones are not, so a prober cannot evict the clients in use.
+ */
 export class ClientAdapter implements Adapter {
-  constructor(private readonly clients: ClientStore) {}
+  constructor(
+    private readonly clients: ClientStore,
+    private readonly cache?: ClientMetadataCache,
+  ) {}
 
   async find(id: string): Promise<AdapterPayload | undefined> {
+    if (typeof id !== 'string') return undefined;
+    const metadata = this.cache
+      ? await this.cache.load(id, [`client:${id}`], () => this.#read(id))
+      : await this.#read(id);
+    // oidc-provider builds its Client from this object; each caller gets its own.
+    return metadata && structuredClone(metadata);
+  }
+
+  async #read(id: string): Promise<AdapterPayload | undefined> {
     const client = await this.clients.find(id);
     if (!client || client.disabledAt) return undefined;
     return clientMetadata(client) as AdapterPayload;

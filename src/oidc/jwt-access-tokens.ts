@@ -1,12 +1,13 @@
 // RFC 9068 JWT access tokens are not stored: oidc-provider signs them and forgets them. Where the
 // server itself must accept one (userinfo, introspection, revocation), this module verifies it
-// against Gatehouse's own keys, asks the database whether it still stands (grant, revocation,
+// against Gatehouse's own keys, asks whether it still stands (jwt-truth.ts: grant, revocation,
 // person, app), and turns it back into the payload oidc-provider's models are built from, so the
 // provider's own endpoint pipelines run unchanged.
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
 import { digest } from '../crypto/digest.js';
 import { deletedRows, type Database } from '../db/knex.js';
+import { jtiTag, JwtTruth, type TokenSubject, type TruthCache } from './jwt-truth.js';
 import { GRANT_ID_CLAIM } from './vocabulary.js';
 
 /** Algorithms Gatehouse signs access tokens with; nothing else is ever accepted. */
@@ -18,9 +19,16 @@ const FOREIGN_KEY_HEADERS = ['jku', 'jwk', 'x5u', 'x5c', 'crit'];
 /**
  * How a JWT reaches the AccessToken/ClientCredentials adapters from the introspection and
  * revocation endpoints (see structured-tokens.ts): oidc-provider refuses any value that parses as
- * a JWT there, so the value arrives behind this prefix, which no opaque token can start with.
+ * a JWT there, so the value arrives behind a prefix no opaque token can start with. The two
+ * endpoints get different prefixes because they need different payloads (accessTokenPayload).
  */
 export const JWT_HANDLE_PREFIX = 'jwt~';
+export const JWT_REVOCATION_HANDLE_PREFIX = 'jwt-revocation~';
+
+/** True for a value that can only be a JWT handle, never a stored token's id. */
+export function isJwtHandle(value: string): boolean {
+  return value.startsWith(JWT_HANDLE_PREFIX) || value.startsWith(JWT_REVOCATION_HANDLE_PREFIX);
+}
 
 /** The longest lifetime an access token can have (an API's own TTL is capped at a day). */
 const MAX_ACCESS_TOKEN_LIFETIME_SECONDS = 86_400;
@@ -36,6 +44,8 @@ export interface JwtAccessTokenOptions {
   jwks: JSONWebKeySet;
   clockToleranceSeconds: number;
   userinfoAudience: string;
+  /** Cached standings, shared by every provider built on this database (keys rotate, truth does not). */
+  truthCache?: TruthCache;
 }
 
 /** A JWT access token that is ours, unexpired, and still stands on the server. */
@@ -45,10 +55,11 @@ export interface LiveAccessToken {
   username: string | undefined;
 }
 
-type Purpose = 'userinfo' | 'introspection';
+type Purpose = 'userinfo' | 'introspection' | 'revocation';
 
 export class JwtAccessTokens {
   readonly #keySet;
+  readonly #truth: JwtTruth;
   /** Introspection asks the AccessToken and ClientCredentials models at once: verify once. */
   readonly #inFlight = new Map<string, Promise<LiveAccessToken | undefined>>();
 
@@ -57,6 +68,7 @@ export class JwtAccessTokens {
     private readonly options: JwtAccessTokenOptions,
   ) {
     this.#keySet = createLocalJWKSet(options.jwks);
+    this.#truth = new JwtTruth(db, options.truthCache);
   }
 
   resolve(value: string, purpose: Purpose): Promise<LiveAccessToken | undefined> {
@@ -72,7 +84,9 @@ export class JwtAccessTokens {
   async #resolve(value: string, purpose: Purpose): Promise<LiveAccessToken | undefined> {
     const claims = await this.#verify(value, purpose === 'userinfo' ? this.options.userinfoAudience : undefined);
     if (!claims) return undefined;
-    return this.#stillStands(claims);
+    // A token about to be revoked gains nothing from the cache, and should not fill it.
+    const standing = await this.#truth.standing(subjectOf(claims), { fresh: purpose === 'revocation' });
+    return standing && { claims, username: standing.username };
   }
 
   async #verify(value: string, audience: string | undefined): Promise<JWTPayload | undefined> {
@@ -94,34 +108,6 @@ export class JwtAccessTokens {
     }
   }
 
-  /**
-   * The server-side truth about a token that verified, in one round trip: it is not revoked, its
-   * grant still exists, its person is not disabled, its app is not disabled.
-   */
-  async #stillStands(claims: JWTPayload): Promise<LiveAccessToken | undefined> {
-    const grantId = typeof claims[GRANT_ID_CLAIM] === 'string' ? (claims[GRANT_ID_CLAIM] as string) : null;
-    const personId = typeof claims.sub === 'string' && UUID.test(claims.sub) && claims.sub !== claims.client_id ? claims.sub : null;
-    const { rows } = await this.db.raw<{ rows: TruthRow[] }>(
-      `select
-         exists(select 1 from revoked_access_tokens where jti_digest = :jti) as revoked,
-         exists(select 1 from oidc_records where model = 'Grant' and id_digest = :grant and (expires_at is null or expires_at > :now)) as grant_live,
-         (select email from users where id = cast(:person as uuid) and disabled_at is null) as username,
-         exists(select 1 from clients where client_id = :client and disabled_at is null) as client_live`,
-      {
-        jti: digest(String(claims.jti)),
-        grant: grantId ? digest(grantId) : '',
-        now: new Date(),
-        person: personId,
-        client: String(claims.client_id),
-      },
-    );
-    const truth = rows[0]!;
-    if (truth.revoked || !truth.client_live) return undefined;
-    if (grantId && !truth.grant_live) return undefined;
-    if (personId && !truth.username) return undefined; // disabled or deleted
-    return { claims, username: truth.username ?? undefined };
-  }
-
   /** Remembers a revoked token's jti (as a digest) until it would have expired anyway. */
   async revoke(jti: string, now = Date.now()): Promise<void> {
     await this.db('revoked_access_tokens')
@@ -131,14 +117,16 @@ export class JwtAccessTokens {
       })
       .onConflict('jti_digest')
       .ignore();
+    // Every instance hears of it through the trigger; this one need not wait for the echo.
+    this.options.truthCache?.invalidate(jtiTag(jti));
   }
 }
 
-interface TruthRow {
-  revoked: boolean;
-  grant_live: boolean;
-  username: string | null;
-  client_live: boolean;
+/** What the server-side truth is asked about, from claims that verified. */
+function subjectOf(claims: JWTPayload): TokenSubject {
+  const grantId = typeof claims[GRANT_ID_CLAIM] === 'string' ? (claims[GRANT_ID_CLAIM] as string) : null;
+  const personId = typeof claims.sub === 'string' && UUID.test(claims.sub) && claims.sub !== claims.client_id ? claims.sub : null;
+  return { jti: String(claims.jti), exp: Number(claims.exp), clientId: String(claims.client_id), grantId, personId };
 }
 
 type TokenKind = 'AccessToken' | 'ClientCredentials';
@@ -148,7 +136,12 @@ function kindOf(claims: JWTPayload): TokenKind {
   return typeof claims[GRANT_ID_CLAIM] === 'string' ? 'AccessToken' : 'ClientCredentials';
 }
 
-/** The stored-token shape oidc-provider's AccessToken and ClientCredentials models are built from. */
+/**
+ * The stored-token shape oidc-provider's AccessToken and ClientCredentials models are built from.
+ * Introspection gets no grantId: the truth query already found the grant standing, and naming it
+ * would make oidc-provider read it again (Grant.find, one more round trip). Revocation keeps it,
+ * since revoking an access token revokes what else its grant issued; userinfo keeps it too.
+ */
 export function accessTokenPayload(token: LiveAccessToken, purpose: Purpose): AdapterPayload {
   const { claims } = token;
   const cnf = claims.cnf as { jkt?: string; 'x5t#S256'?: string } | undefined;
@@ -159,20 +152,27 @@ export function accessTokenPayload(token: LiveAccessToken, purpose: Purpose): Ad
     exp: claims.exp!,
     clientId: claims.client_id as string,
     accountId: kindOf(claims) === 'AccessToken' ? claims.sub : undefined,
-    grantId: claims[GRANT_ID_CLAIM] as string | undefined,
+    grantId: purpose === 'introspection' ? undefined : (claims[GRANT_ID_CLAIM] as string | undefined),
     scope: claims.scope as string | undefined,
     ...(cnf?.jkt ? { jkt: cnf.jkt } : {}),
     ...(cnf?.['x5t#S256'] ? { 'x5t#S256': cnf['x5t#S256'] } : {}),
     // userinfo refuses tokens that carry an audience; its own was checked during verification.
     // Introspection reports the audience, and the policy decides who may see the token by it.
-    ...(purpose === 'introspection' ? { aud: claims.aud, extra: token.username ? { username: token.username } : {} } : {}),
+    ...(purpose !== 'userinfo' ? { aud: claims.aud, extra: token.username ? { username: token.username } : {} } : {}),
   } as AdapterPayload;
+}
+
+/** Which endpoint a JWT came from, and the JWT itself; undefined for an opaque token. */
+function handleOf(id: string): { purpose: Purpose; jwt: string } | undefined {
+  if (id.startsWith(JWT_HANDLE_PREFIX)) return { purpose: 'introspection', jwt: id.slice(JWT_HANDLE_PREFIX.length) };
+  if (id.startsWith(JWT_REVOCATION_HANDLE_PREFIX)) return { purpose: 'revocation', jwt: id.slice(JWT_REVOCATION_HANDLE_PREFIX.length) };
+  return looksLikeJwt(id) ? { purpose: 'userinfo', jwt: id } : undefined;
 }
 
 /**
  * The AccessToken and ClientCredentials models' storage: opaque tokens from the database, JWT
  * access tokens verified in place — as they arrive at userinfo (raw, must name the userinfo
- * audience) or at introspection and revocation (behind JWT_HANDLE_PREFIX, any of our audiences).
+ * audience) or at introspection and revocation (behind a handle prefix, any of our audiences).
  */
 export class AccessTokenAdapter implements Adapter {
   constructor(
@@ -183,11 +183,11 @@ export class AccessTokenAdapter implements Adapter {
 
   async find(id: string): Promise<AdapterPayload | undefined> {
     if (typeof id !== 'string') return undefined;
-    const purpose: Purpose | undefined = id.startsWith(JWT_HANDLE_PREFIX) ? 'introspection' : looksLikeJwt(id) ? 'userinfo' : undefined;
-    if (!purpose) return (await this.stored.find(id)) ?? undefined;
-    const token = await this.jwts.resolve(purpose === 'introspection' ? id.slice(JWT_HANDLE_PREFIX.length) : id, purpose);
+    const handle = handleOf(id);
+    if (!handle) return (await this.stored.find(id)) ?? undefined;
+    const token = await this.jwts.resolve(handle.jwt, handle.purpose);
     if (!token || kindOf(token.claims) !== this.kind) return undefined;
-    return accessTokenPayload(token, purpose);
+    return accessTokenPayload(token, handle.purpose);
   }
 
   /**

@@ -2,22 +2,27 @@
 // construction; when the key set changes (a rotated key activates, a retired one is unpublished),
 // a new Provider is built on the same database and swapped in. Instances sharing a database read
 // the same signing_keys table, so they converge on the same keys within one refresh interval.
-import { Provider, type Adapter } from 'oidc-provider';
+// The caches on the token and introspection path are built once and shared by every provider:
+// what they hold depends on the database, not on the keys.
+import { Provider } from 'oidc-provider';
 import type { UserStore } from '../accounts/users.js';
 import type { ClientStore } from '../clients/store.js';
 import type { Config } from '../config.js';
 import type { Database } from '../db/knex.js';
+import type { ChangeFeed } from '../db/notifications.js';
 import type { Pages } from '../http/pages.js';
 import type { Logger } from '../logger.js';
 import type { ResourceServerStore } from '../resources/store.js';
-import { createAdapterFactory } from './adapter.js';
-import { ClientAdapter, compareClientSecretsByDigest } from './clients.js';
+import { ClientAdapter, clientMetadataCache, compareClientSecretsByDigest, type ClientMetadataCache } from './clients.js';
 import { providerConfiguration } from './configuration.js';
 import { logProviderEvents } from './events.js';
 import { findLatestGrantId } from './grants.js';
 import { introspectionPolicy } from './introspection.js';
-import { AccessTokenAdapter, JwtAccessTokens } from './jwt-access-tokens.js';
+import { JwtAccessTokens } from './jwt-access-tokens.js';
+import { truthCache, type TruthCache } from './jwt-truth.js';
 import { keyStoreFor, publicJwks, type KeySet, type KeyStore } from './keys.js';
+import { CachedResourceServerStore } from './resource-cache.js';
+import { storageFor } from './storage.js';
 import { userinfoAudience } from './vocabulary.js';
 
 export interface OidcDependencies {
@@ -28,31 +33,45 @@ export interface OidcDependencies {
   resources: ResourceServerStore;
   pages: Pages;
   logger: Logger;
+  /** Change notifications from the database; caches are bypassed while it is not connected. */
+  changes: ChangeFeed;
+}
+
+/** What the provider caches, invalidated by the change feed (src/db/notifications.ts). */
+export interface ProviderCaches {
+  clients: ClientMetadataCache;
+  /** Positive answers to "does this JWT access token still stand". */
+  truth: TruthCache;
+  /** The APIs, as the token endpoint looks them up. */
+  resources: ResourceServerStore;
+}
+
+export function providerCaches(deps: Pick<OidcDependencies, 'db' | 'changes'>): ProviderCaches {
+  return {
+    clients: clientMetadataCache(deps.changes),
+    truth: truthCache(deps.changes),
+    resources: new CachedResourceServerStore(deps.db, deps.changes),
+  };
 }
 
 /** oidc-provider's default clock tolerance, used for our own JWT checks too. */
 const CLOCK_TOLERANCE_SECONDS = 15;
 
-export function buildProvider(deps: OidcDependencies, keySet: KeySet): Provider {
+export function buildProvider(deps: OidcDependencies, keySet: KeySet, caches: ProviderCaches): Provider {
   const { config, db } = deps;
-  const stored = createAdapterFactory(db);
-  const clientAdapter = new ClientAdapter(deps.clients);
   const jwts = new JwtAccessTokens(db, {
     issuer: config.issuer,
     jwks: publicJwks(keySet),
     clockToleranceSeconds: CLOCK_TOLERANCE_SECONDS,
     userinfoAudience: userinfoAudience(config.issuer),
+    truthCache: caches.truth,
   });
-  const adapter = (model: string): Adapter => {
-    if (model === 'Client') return clientAdapter;
-    if (model === 'AccessToken' || model === 'ClientCredentials') return new AccessTokenAdapter(model, stored(model), jwts);
-    return stored(model);
-  };
+  const adapter = storageFor(db, { clients: new ClientAdapter(deps.clients, caches.clients), jwts, truth: caches.truth });
 
   const provider = new Provider(config.issuer, providerConfiguration({
     config,
     users: deps.users,
-    resources: deps.resources,
+    resources: caches.resources,
     pages: deps.pages,
     adapter,
     jwks: keySet.jwks as unknown as { keys: Record<string, unknown>[] },
@@ -71,13 +90,15 @@ export class OidcService {
   #provider: Provider;
   #fingerprint: string;
   #timer: NodeJS.Timeout | undefined;
+  readonly caches: ProviderCaches;
 
   private constructor(
     private readonly deps: OidcDependencies,
     private readonly keys: KeyStore,
     keySet: KeySet,
   ) {
-    this.#provider = buildProvider(deps, keySet);
+    this.caches = providerCaches(deps);
+    this.#provider = buildProvider(deps, keySet, this.caches);
     this.#fingerprint = keySet.fingerprint;
   }
 
@@ -95,7 +116,7 @@ export class OidcService {
   async refreshKeys(): Promise<boolean> {
     const keySet = await this.keys.loadKeySet();
     if (keySet.fingerprint === this.#fingerprint) return false;
-    this.#provider = buildProvider(this.deps, keySet);
+    this.#provider = buildProvider(this.deps, keySet, this.caches);
     this.#fingerprint = keySet.fingerprint;
     this.deps.logger.info({ event: 'keys.reloaded', kids: keySet.jwks.keys.map((k) => k.kid) });
     return true;

@@ -1,23 +1,29 @@
 // oidc-provider's introspection and revocation endpoints refuse any token that parses as a JWT
 // ("structured tokens cannot be introspected"), because it never stores JWT access tokens.
 // Gatehouse can answer for them (jwt-access-tokens.ts), so in front of exactly those two
-// endpoints this middleware parses the form body and puts a JWT behind JWT_HANDLE_PREFIX, which
+// endpoints this middleware parses the form body and puts a JWT behind a handle prefix, which
 // oidc-provider treats as an opaque value and hands to the AccessToken/ClientCredentials adapters.
+// Each endpoint has its own prefix, so the adapters can tell introspection (no grant needed: the
+// token's truth was checked as a whole) from revocation (the grant is what gets revoked).
 // oidc-provider reads an already-parsed body (printing a one-time notice that upstream parsing is
 // not recommended); the parser here is limited to these two routes and to oidc-provider's own
 // body size limit.
 import { bodyParser } from '@koa/bodyparser';
 import type { Context, Middleware, Next } from 'koa';
 import { decodeProtectedHeader } from 'jose';
-import { JWT_HANDLE_PREFIX } from './jwt-access-tokens.js';
+import { JWT_HANDLE_PREFIX, JWT_REVOCATION_HANDLE_PREFIX } from './jwt-access-tokens.js';
 
 /** oidc-provider's own limit for request bodies. */
 const BODY_LIMIT = '56kb';
 
-export function structuredTokenHandles(paths: () => string[]): Middleware {
+/** Where the two endpoints are; a plain list is read as [introspection, revocation]. */
+export type TokenEndpointPaths = { introspection: string; revocation: string } | readonly string[];
+
+export function structuredTokenHandles(paths: () => TokenEndpointPaths): Middleware {
   const parseForm = bodyParser({ enableTypes: ['form'], formLimit: BODY_LIMIT, encoding: 'utf-8' });
   return async function handleStructuredTokens(ctx: Context, next: Next) {
-    if (ctx.method !== 'POST' || !paths().includes(ctx.path) || !ctx.is('application/x-www-form-urlencoded')) {
+    const prefix = ctx.method === 'POST' ? handlePrefixFor(paths(), ctx.path) : undefined;
+    if (!prefix || !ctx.is('application/x-www-form-urlencoded')) {
       return next();
     }
     try {
@@ -43,10 +49,17 @@ export function structuredTokenHandles(paths: () => string[]): Middleware {
       return undefined;
     }
     if (typeof body.token === 'string' && parsesAsJwt(body.token)) {
-      body.token = `${JWT_HANDLE_PREFIX}${body.token}`;
+      body.token = `${prefix}${body.token}`;
     }
     return next();
   };
+}
+
+function handlePrefixFor(paths: TokenEndpointPaths, path: string): string | undefined {
+  const { introspection, revocation } = 'introspection' in paths ? paths : { introspection: paths[0], revocation: paths[1] };
+  if (path === introspection) return JWT_HANDLE_PREFIX;
+  if (path === revocation) return JWT_REVOCATION_HANDLE_PREFIX;
+  return undefined;
 }
 
 /** The same test oidc-provider applies before refusing a token as structured. */

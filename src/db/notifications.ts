@@ -1,0 +1,191 @@
+// What tells the caches on the introspection path that a row they depend on changed. Migration 003
+// makes the database announce every such change on the `gatehouse_changes` channel, whoever made
+// it; this listener hears them on a connection of its own (LISTEN ties up a session for good, so it
+// cannot borrow one from the knex pool) and passes them on.
+//
+// Caches are only as good as this connection, so it fails safe: `connected` is true only while the
+// listener is subscribed AND has heard back from the database within the last LEASE_MS. A dropped
+// connection flushes every cache (the `reset` event) and caches stay bypassed until it is back; a
+// connection that goes silent without dropping stops counting as connected within LEASE_MS.
+//
+// The listener needs a session of its own on the server: behind a pooler, DATABASE_URL must reach
+// PostgreSQL directly or through session pooling (a transaction pooler drops LISTEN).
+//
+// The embedded PGlite gets no listener, so caching is simply off there (noChangeFeed): it lives in
+// this one process, with no network round trip to save. That process could invalidate its caches
+// itself, but then every writer would have to remember to — which is what the triggers avoid.
+import { EventEmitter } from 'node:events';
+import pg from 'pg';
+import type { Logger } from '../logger.js';
+import type { Database } from './knex.js';
+
+export const CHANGE_CHANNEL = 'gatehouse_changes';
+
+/** How the listener shows up in pg_stat_activity. */
+export const LISTENER_APPLICATION_NAME = 'gatehouse-change-listener';
+
+/**
+ * Caches stop trusting the connection this long after the start of the last exchange that proved
+ * it alive. A notification committed before that start had arrived by the exchange's answer, so a
+ * connection that fails silently costs at most this much staleness — under the issue's one second
+ * — while a heartbeat every HEARTBEAT_MS keeps the lease from lapsing as long as the database
+ * answers within about half a second.
+ */
+const LEASE_MS = 900;
+const HEARTBEAT_MS = 200;
+/** A heartbeat unanswered this long means the connection is gone: drop it and reconnect. */
+const DEAD_AFTER_MS = 5_000;
+const BACKOFF_MIN_MS = 100;
+const BACKOFF_MAX_MS = 5_000;
+
+/**
+ * Events: `change` (key such as 'client:abc'), `reset` (anything cached may be stale: flush),
+ * `connected` and `disconnected` (for logs and tests).
+ */
+export interface ChangeFeed extends EventEmitter {
+  /** True while every committed change is known to have reached this process. */
+  readonly connected: boolean;
+}
+
+export interface StoppableChangeFeed extends ChangeFeed {
+  stop(): Promise<void>;
+}
+
+/** The feed on PGlite: never connected, so every cache is bypassed. */
+export function noChangeFeed(): StoppableChangeFeed {
+  return Object.assign(new EventEmitter(), { connected: false, stop: async () => {} });
+}
+
+/** Connection settings for a listener on the same PostgreSQL as `db`, or undefined on PGlite. */
+export function listenerSettingsFor(db: Database): pg.ClientConfig | undefined {
+  const client = db.client as { config?: { client?: unknown }; connectionSettings?: unknown };
+  // knex-pglite reports itself as a pg driver too; only knex's own 'pg' client reaches a server.
+  if (client.config?.client !== 'pg' || typeof client.connectionSettings !== 'object' || !client.connectionSettings) return undefined;
+  return { ...(client.connectionSettings as pg.ClientConfig), application_name: LISTENER_APPLICATION_NAME, keepAlive: true };
+}
+
+export class ChangeListener extends EventEmitter implements StoppableChangeFeed {
+  #client: pg.Client | undefined;
+  #listening = false;
+  /** When the last exchange that proved the connection alive was sent. */
+  #confirmedAt = 0;
+  #heartbeatSentAt: number | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #backoffMs = BACKOFF_MIN_MS;
+  #stopped = false;
+
+  constructor(
+    private readonly settings: pg.ClientConfig,
+    private readonly logger: Logger,
+  ) {
+    super();
+  }
+
+  get connected(): boolean {
+    return this.#listening && Date.now() - this.#confirmedAt < LEASE_MS;
+  }
+
+  /** Connects once; resolves either way (a failure retries in the background). */
+  async start(): Promise<void> {
+    await this.#connect();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    const client = this.#client;
+    this.#drop();
+    await client?.end().catch(() => undefined);
+  }
+
+  async #connect(): Promise<void> {
+    if (this.#stopped) return;
+    const client = new pg.Client(this.settings);
+    client.on('error', (error) => this.#lost(client, error));
+    client.on('end', () => this.#lost(client));
+    client.on('notification', (message) => {
+      if (client === this.#client && message.channel === CHANGE_CHANNEL) this.#deliver(message.payload ?? '');
+    });
+    this.#client = client;
+    try {
+      await client.connect();
+      const sentAt = Date.now();
+      await client.query(`LISTEN ${CHANGE_CHANNEL}`);
+      if (client !== this.#client) return; // lost or stopped meanwhile
+      this.#confirmedAt = sentAt;
+      this.#listening = true;
+      this.#backoffMs = BACKOFF_MIN_MS;
+      // Whatever was filled while nobody listened is suspect.
+      this.emit('reset');
+      this.emit('connected');
+      this.logger.info({ event: 'changes.listening' });
+      this.#schedule(HEARTBEAT_MS, () => this.#heartbeat(client));
+    } catch (error) {
+      this.#lost(client, error);
+    }
+  }
+
+  // Re-issuing LISTEN is a no-op for the database and the cheapest statement that proves this very
+  // session is alive; notifications committed before it are delivered before its answer.
+  #heartbeat(client: pg.Client): void {
+    if (client !== this.#client) return;
+    if (this.#heartbeatSentAt !== undefined) {
+      if (Date.now() - this.#heartbeatSentAt > DEAD_AFTER_MS) this.#lost(client, new Error('the change listener stopped answering'));
+      else this.#schedule(HEARTBEAT_MS, () => this.#heartbeat(client));
+      return;
+    }
+    const sentAt = Date.now();
+    this.#heartbeatSentAt = sentAt;
+    client.query(`LISTEN ${CHANGE_CHANNEL}`).then(
+      () => {
+        if (client !== this.#client) return;
+        this.#heartbeatSentAt = undefined;
+        this.#confirmedAt = sentAt;
+      },
+      (error: unknown) => this.#lost(client, error),
+    );
+    this.#schedule(HEARTBEAT_MS, () => this.#heartbeat(client));
+  }
+
+  #deliver(payload: string): void {
+    if (payload === 'flush') this.emit('reset');
+    else this.emit('change', payload);
+  }
+
+  #lost(client: pg.Client, error?: unknown): void {
+    if (client !== this.#client) return;
+    const wasListening = this.#listening;
+    this.#drop();
+    client.end().catch(() => undefined);
+    if (this.#stopped) return;
+    if (wasListening) this.logger.warn({ event: 'changes.lost', err: error });
+    const delay = Math.round(this.#backoffMs * (0.8 + Math.random() * 0.4));
+    this.#backoffMs = Math.min(this.#backoffMs * 2, BACKOFF_MAX_MS);
+    this.#schedule(delay, () => void this.#connect());
+  }
+
+  /** Forgets the connection and tells every cache to flush. */
+  #drop(): void {
+    const wasListening = this.#listening;
+    this.#client = undefined;
+    this.#listening = false;
+    this.#heartbeatSentAt = undefined;
+    clearTimeout(this.#timer);
+    this.emit('reset');
+    if (wasListening) this.emit('disconnected');
+  }
+
+  #schedule(ms: number, run: () => void): void {
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(run, ms).unref();
+  }
+}
+
+/** Starts listening when `db` is a PostgreSQL server; on PGlite, the feed that disables caching. */
+export async function startChangeFeed(db: Database, logger: Logger): Promise<StoppableChangeFeed> {
+  const settings = listenerSettingsFor(db);
+  if (!settings) return noChangeFeed();
+  const listener = new ChangeListener(settings, logger);
+  await listener.start();
+  return listener;
+}

@@ -1,0 +1,117 @@
+// Whether a JWT access token that verified still stands on the server: not revoked, its grant
+// still there, its person not disabled, its app not disabled. One query answers all four; a
+// positive answer is cached for at most a minute (and never past the token's or the grant's
+// expiry), tagged with exactly the change keys that could overturn it (see migration 003), so a
+// warm introspection costs no round trip at all and a revocation anywhere still shows at once.
+import { digest } from '../crypto/digest.js';
+import type { Database } from '../db/knex.js';
+import type { ChangeFeed } from '../db/notifications.js';
+import { CoherentCache } from './caches.js';
+
+/** What a cached positive answer may be trusted for, at most. */
+export const TRUTH_TTL_MS = 60_000;
+const MAX_ENTRIES = 10_000;
+
+/** What the token names, from its verified claims. */
+export interface TokenSubject {
+  jti: string;
+  /** Seconds since the epoch. */
+  exp: number;
+  clientId: string;
+  grantId: string | null;
+  /** The person's id; null for a client_credentials token. */
+  personId: string | null;
+}
+
+/** The token stands; its person's email, for introspection's `username`. */
+export interface Standing {
+  username: string | undefined;
+}
+
+interface CachedStanding extends Standing {
+  /** Milliseconds since the epoch after which the grant has expired. */
+  grantExpiresAt: number;
+}
+
+export type TruthCache = CoherentCache<CachedStanding>;
+
+export function truthCache(feed: ChangeFeed): TruthCache {
+  return new CoherentCache(feed, { maxEntries: MAX_ENTRIES, ttlMs: TRUTH_TTL_MS });
+}
+
+/** The change keys a token's standing is read from (the notifications migration 003 raises). */
+export function jtiTag(jti: string): string {
+  return `jti:${digest(jti)}`;
+}
+export function grantTag(grantId: string): string {
+  return `grant:${digest(grantId)}`;
+}
+function tagsOf(subject: TokenSubject): string[] {
+  return [
+    jtiTag(subject.jti),
+    `client:${subject.clientId}`,
+    ...(subject.grantId ? [grantTag(subject.grantId)] : []),
+    // The trigger sends the uuid as PostgreSQL prints it: lower case.
+    ...(subject.personId ? [`user:${subject.personId.toLowerCase()}`] : []),
+  ];
+}
+
+interface TruthRow {
+  revoked: boolean;
+  grant_live: boolean;
+  grant_expires_at: Date | null;
+  username: string | null;
+  client_live: boolean;
+}
+
+export class JwtTruth {
+  constructor(
+    private readonly db: Database,
+    /** Shared by every provider built on this database connection, so it outlives key rotations. */
+    private readonly cache: TruthCache | undefined,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Whether the token stands; `fresh` skips the cache (revocation wants the database's word). */
+  async standing(subject: TokenSubject, options: { fresh?: boolean } = {}): Promise<Standing | undefined> {
+    if (!this.cache || options.fresh) return this.#ask(subject);
+    const key = [digest(subject.jti), subject.grantId ?? '', subject.personId ?? '', subject.clientId].join(' ');
+    const standing = await this.cache.load(key, tagsOf(subject), () => this.#ask(subject), (found) => this.#ttlMs(subject, found));
+    return standing && { username: standing.username };
+  }
+
+  #ttlMs(subject: TokenSubject, found: CachedStanding): number {
+    const now = this.now();
+    return Math.min(TRUTH_TTL_MS, subject.exp * 1000 - now, found.grantExpiresAt - now);
+  }
+
+  async #ask(subject: TokenSubject): Promise<CachedStanding | undefined> {
+    const { grantId, personId } = subject;
+    const { rows } = await this.db.raw<{ rows: TruthRow[] }>(
+      // The grant must be the token's own: same app, same person (what oidc-provider's Grant
+      // check would compare, were it asked).
+      `select
+         exists(select 1 from revoked_access_tokens where jti_digest = :jti) as revoked,
+         exists(select 1 from oidc_records where model = 'Grant' and id_digest = :grant and client_id = :client
+                and account_id = :person and (expires_at is null or expires_at > :now)) as grant_live,
+         (select expires_at from oidc_records where model = 'Grant' and id_digest = :grant) as grant_expires_at,
+         (select email from users where id = cast(:person as uuid) and disabled_at is null) as username,
+         exists(select 1 from clients where client_id = :client and disabled_at is null) as client_live`,
+      {
+        jti: digest(subject.jti),
+        grant: grantId ? digest(grantId) : '',
+        now: new Date(this.now()),
+        person: personId,
+        client: subject.clientId,
+      },
+    );
+    const truth = rows[0]!;
+    if (truth.revoked || !truth.client_live) return undefined;
+    if (grantId && !truth.grant_live) return undefined;
+    if (personId && !truth.username) return undefined; // disabled or deleted
+    return {
+      username: truth.username ?? undefined,
+      grantExpiresAt: grantId && truth.grant_expires_at ? new Date(truth.grant_expires_at).getTime() : Infinity,
+    };
+  }
+}

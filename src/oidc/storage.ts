@@ -1,0 +1,124 @@
+// oidc-provider's storage as Gatehouse wires it: the oidc_records adapter (adapter.ts) for every
+// model, with what the hot path needs layered on top —
+//   Client                                 the clients table, cached (clients.ts)
+//   AccessToken, ClientCredentials         JWTs verified in place (jwt-access-tokens.ts); opaque
+//                                          ones through the one-query lookup (token-lookup.ts)
+//   RefreshToken                           the one-query lookup; a JWT handle is never one
+//   Grant                                  answered from that lookup when it just read the grant
+// — and with this process's own revocations dropping what it cached at once, rather than when
+// the database's notification (migration 003) comes back to it.
+import type { Knex } from 'knex';
+import type { Adapter, AdapterPayload } from 'oidc-provider';
+import { createAdapterFactory } from './adapter.js';
+import type { ClientAdapter } from './clients.js';
+import { AccessTokenAdapter, isJwtHandle, type JwtAccessTokens } from './jwt-access-tokens.js';
+import { grantTag, type TruthCache } from './jwt-truth.js';
+import { TokenLookup, TOKEN_MODELS } from './token-lookup.js';
+
+/** Longer than any id oidc-provider issues; PostgresAdapter refuses longer ones the same way. */
+const MAX_KEY_LENGTH = 4096;
+
+/**
+ * Models whose consume() revokes the whole grant when it detects a replay (adapter.ts). Which
+ * grant is not said, so this process drops every cached standing (replays are rare; the next
+ * introspection of each token simply asks the database again).
+ */
+const REPLAY_REVOKES_GRANT = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest']);
+
+/** Passes everything through; subclasses override what they add to. */
+class DelegatingAdapter implements Adapter {
+  constructor(protected readonly inner: Adapter) {}
+  async find(id: string): Promise<AdapterPayload | undefined> { return (await this.inner.find(id)) ?? undefined; }
+  upsert(id: string, payload: AdapterPayload, expiresIn: number) { return this.inner.upsert(id, payload, expiresIn); }
+  findByUid(uid: string) { return this.inner.findByUid(uid); }
+  findByUserCode(userCode: string) { return this.inner.findByUserCode(userCode); }
+  consume(id: string) { return this.inner.consume(id); }
+  destroy(id: string) { return this.inner.destroy(id); }
+  revokeByGrantId(grantId: string) { return this.inner.revokeByGrantId(grantId); }
+}
+
+/** An opaque token model read through the one-query lookup. */
+class CoalescedTokenAdapter extends DelegatingAdapter {
+  constructor(inner: Adapter, private readonly model: string, private readonly lookup: TokenLookup) {
+    super(inner);
+  }
+
+  override async find(id: string): Promise<AdapterPayload | undefined> {
+    if (typeof id !== 'string' || id.length === 0 || id.length > MAX_KEY_LENGTH) return super.find(id);
+    // findToken asks RefreshToken about JWT handles too; no stored token can be one.
+    if (isJwtHandle(id)) return undefined;
+    return this.lookup.find(this.model, id);
+  }
+
+  override async destroy(id: string): Promise<void> {
+    await super.destroy(id);
+    this.lookup.forget(id);
+  }
+
+  override async consume(id: string): Promise<void> {
+    try {
+      await super.consume(id);
+    } finally {
+      this.lookup.forget(id);
+    }
+  }
+}
+
+/** Grants: read from the lookup when it just read them, and dropped from the caches when revoked. */
+class GrantAdapter extends DelegatingAdapter {
+  constructor(inner: Adapter, private readonly lookup: TokenLookup, private readonly truth: TruthCache | undefined) {
+    super(inner);
+  }
+
+  override async find(id: string): Promise<AdapterPayload | undefined> {
+    return (typeof id === 'string' && this.lookup.recentGrant(id)) || super.find(id);
+  }
+
+  override async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
+    await super.upsert(id, payload, expiresIn);
+    this.lookup.forget(id);
+  }
+
+  override async destroy(id: string): Promise<void> {
+    await super.destroy(id);
+    this.lookup.forget(id);
+    this.truth?.invalidate(grantTag(id));
+  }
+}
+
+/** A model whose detected replay revoked a grant this process may have cached as standing. */
+class ReplayAwareAdapter extends DelegatingAdapter {
+  constructor(inner: Adapter, private readonly truth: TruthCache) {
+    super(inner);
+  }
+
+  override async consume(id: string): Promise<void> {
+    try {
+      await super.consume(id);
+    } catch (error) {
+      this.truth.clear();
+      throw error;
+    }
+  }
+}
+
+export interface StorageParts {
+  clients: ClientAdapter;
+  jwts: JwtAccessTokens;
+  truth?: TruthCache;
+}
+
+/** oidc-provider's `adapter` setting: one adapter per model name. */
+export function storageFor(db: Knex, parts: StorageParts): (model: string) => Adapter {
+  const stored = createAdapterFactory(db);
+  const lookup = new TokenLookup(db);
+  return (model) => {
+    if (model === 'Client') return parts.clients;
+    if (model === 'Grant') return new GrantAdapter(stored(model), lookup, parts.truth);
+    let adapter: Adapter = stored(model);
+    if (TOKEN_MODELS.includes(model)) adapter = new CoalescedTokenAdapter(adapter, model, lookup);
+    if (REPLAY_REVOKES_GRANT.has(model) && parts.truth) adapter = new ReplayAwareAdapter(adapter, parts.truth);
+    if (model === 'AccessToken' || model === 'ClientCredentials') adapter = new AccessTokenAdapter(model, adapter, parts.jwts);
+    return adapter;
+  };
+}

@@ -1,0 +1,98 @@
+// The change listener: a dedicated connection that LISTENs, passes changes on, tells caches to
+// flush when it loses the connection, and comes back by itself. On PGlite there is none.
+import { once } from 'node:events';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDatabase } from '../../src/db/knex.js';
+import { CHANGE_CHANNEL, ChangeListener, LISTENER_APPLICATION_NAME, listenerSettingsFor, startChangeFeed } from '../../src/db/notifications.js';
+import { createLogger } from '../../src/logger.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+
+const logger = createLogger('silent');
+
+let testDb: TestDatabase;
+
+beforeAll(async () => {
+  testDb = await createTestDatabase();
+});
+
+afterAll(async () => {
+  await testDb?.destroy();
+});
+
+describe('on PGlite', () => {
+  it('there is no listener, and the feed never counts as connected', async () => {
+    const embedded = createDatabase({ url: undefined, embeddedDir: null });
+    try {
+      expect(listenerSettingsFor(embedded)).toBeUndefined();
+      const feed = await startChangeFeed(embedded, logger);
+      expect(feed.connected).toBe(false);
+      await feed.stop();
+    } finally {
+      await embedded.destroy();
+    }
+  });
+});
+
+describe('on PostgreSQL', () => {
+  let listener: ChangeListener | undefined;
+
+  afterAll(async () => {
+    await listener?.stop();
+  });
+
+  /** The listener's backends on the test database, as PostgreSQL sees them. */
+  async function listenerBackends(): Promise<number[]> {
+    const { rows } = await testDb.db.raw<{ rows: Array<{ pid: number }> }>(
+      'select pid from pg_stat_activity where application_name = ? and datname = current_database()',
+      [LISTENER_APPLICATION_NAME],
+    );
+    return rows.map((row) => row.pid);
+  }
+
+  it('connects, and passes on each change', async () => {
+    const settings = listenerSettingsFor(testDb.db);
+    if (testDb.kind !== 'postgres') {
+      expect(settings).toBeUndefined();
+      return;
+    }
+    listener = new ChangeListener(settings!, logger);
+    await listener.start();
+    expect(listener.connected).toBe(true);
+    expect(await listenerBackends()).toHaveLength(1);
+
+    const change = once(listener, 'change');
+    await testDb.db.raw('select pg_notify(?, ?)', [CHANGE_CHANNEL, 'client:abc']);
+    expect(await change).toEqual(['client:abc']);
+
+    const reset = once(listener, 'reset');
+    await testDb.db.raw('select pg_notify(?, ?)', [CHANGE_CHANNEL, 'flush']);
+    await reset;
+  });
+
+  it('tells caches to flush when its connection is killed, then reconnects', async () => {
+    if (!listener) return; // PGlite: see above
+    const [pid] = await listenerBackends();
+    const lost = Promise.all([once(listener, 'reset'), once(listener, 'disconnected')]);
+    await testDb.db.raw('select pg_terminate_backend(?)', [pid!]);
+    await lost;
+    expect(listener.connected).toBe(false);
+
+    await once(listener, 'connected');
+    expect(listener.connected).toBe(true);
+    const [newPid] = await listenerBackends();
+    expect(newPid).not.toBe(pid);
+    const change = once(listener, 'change');
+    await testDb.db.raw('select pg_notify(?, ?)', [CHANGE_CHANNEL, 'user:xyz']);
+    expect(await change).toEqual(['user:xyz']);
+  });
+
+  it('stops for good', async () => {
+    if (!listener) return;
+    await listener.stop();
+    expect(listener.connected).toBe(false);
+    // The server side ends a moment after the client does.
+    let backends = await listenerBackends();
+    for (let attempt = 0; backends.length > 0 && attempt < 200; attempt += 1) backends = await listenerBackends();
+    expect(backends).toEqual([]);
+  });
+});

@@ -1,0 +1,91 @@
+// The cached APIs the token endpoint reads: found once, then from memory, and dropped the moment
+// the database announces a change to any API (the default may have moved). On PGlite there is no
+// listener, so every lookup reads the database.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startChangeFeed, type StoppableChangeFeed } from '../../src/db/notifications.js';
+import { createLogger } from '../../src/logger.js';
+import { CachedResourceServerStore } from '../../src/oidc/resource-cache.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+
+let testDb: TestDatabase;
+let feed: StoppableChangeFeed;
+let store: CachedResourceServerStore;
+
+async function queriesDuring(work: () => Promise<unknown>): Promise<number> {
+  let count = 0;
+  const record = () => { count += 1; };
+  testDb.db.on('query', record);
+  try {
+    await work();
+  } finally {
+    testDb.db.off('query', record);
+  }
+  return count;
+}
+
+/** Runs a write and resolves once the listener has passed on the change it caused. */
+async function changed(key: string, write: () => Promise<unknown>): Promise<void> {
+  if (!feed.connected) {
+    await write();
+    return;
+  }
+  const heard = new Promise<void>((resolve) => {
+    const hear = (changedKey: string) => {
+      if (changedKey !== key) return;
+      feed.off('change', hear);
+      resolve();
+    };
+    feed.on('change', hear);
+  });
+  await write();
+  await heard;
+}
+
+beforeAll(async () => {
+  testDb = await createTestDatabase();
+  feed = await startChangeFeed(testDb.db, createLogger('silent'));
+  store = new CachedResourceServerStore(testDb.db, feed);
+  // Its own announcement must not race the first lookups below.
+  await changed('resource:https://one.example.test', () => store.create({ identifier: 'https://one.example.test', scope: 'one:read', isDefault: true }));
+});
+
+afterAll(async () => {
+  await feed?.stop();
+  await testDb?.destroy();
+});
+
+describe('CachedResourceServerStore', () => {
+  it('caches on PostgreSQL only', () => {
+    expect(feed.connected).toBe(testDb.kind === 'postgres');
+  });
+
+  it('reads an API once, then from memory, until the API changes', async () => {
+    const cached = feed.connected;
+    expect((await store.find('https://one.example.test'))?.accessTokenTtl).toBeNull();
+    expect(await queriesDuring(() => store.find('https://one.example.test'))).toBe(cached ? 0 : 1);
+
+    await changed('resource:https://one.example.test', () =>
+      testDb.db('resource_servers').where({ identifier: 'https://one.example.test' }).update({ access_token_ttl: 120 }));
+    expect((await store.find('https://one.example.test'))?.accessTokenTtl).toBe(120);
+  });
+
+  it('follows the default API when another one becomes the default', async () => {
+    expect((await store.findDefault())?.identifier).toBe('https://one.example.test');
+    expect(await queriesDuring(() => store.findDefault())).toBe(feed.connected ? 0 : 1);
+
+    await changed('resource:https://two.example.test', () =>
+      store.create({ identifier: 'https://two.example.test', scope: 'two:read', isDefault: true }));
+    expect((await store.findDefault())?.identifier).toBe('https://two.example.test');
+  });
+
+  it('does not cache an unknown API', async () => {
+    expect(await store.find('https://nobody.example.test')).toBeUndefined();
+    expect(await queriesDuring(() => store.find('https://nobody.example.test'))).toBe(1);
+  });
+
+  it('hands each caller its own copy', async () => {
+    const first = await store.find('https://two.example.test');
+    first!.scopes.push('tampered');
+    expect((await store.find('https://two.example.test'))?.scopes).toEqual(['two:read']);
+  });
+});

@@ -1,0 +1,107 @@
+// The one-query lookup of opaque tokens: it must answer exactly what PostgresAdapter.find answers
+// for each model (it stands in for it), in one round trip however findToken asks, and hand out a
+// grant it read alongside only until the end of that tick.
+import { randomBytes } from 'node:crypto';
+import type { AdapterPayload } from 'oidc-provider';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAdapterFactory, type PostgresAdapter } from '../../src/oidc/adapter.js';
+import { TOKEN_MODELS, TokenLookup } from '../../src/oidc/token-lookup.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+
+let testDb: TestDatabase;
+let adapterFor: (model: string) => PostgresAdapter;
+let lookup: TokenLookup;
+
+const randomId = () => randomBytes(24).toString('base64url');
+const nextTick = () => new Promise((resolve) => setImmediate(resolve));
+
+function payload(kind: string, id: string, extra: AdapterPayload = {}): AdapterPayload {
+  const iat = Math.floor(Date.now() / 1000);
+  return { iat, exp: iat + 600, jti: id, kind, accountId: 'account-1', clientId: 'client-1', ...extra };
+}
+
+async function queriesDuring(work: () => Promise<unknown>): Promise<number> {
+  let count = 0;
+  const record = () => { count += 1; };
+  testDb.db.on('query', record);
+  try {
+    await work();
+  } finally {
+    testDb.db.off('query', record);
+  }
+  return count;
+}
+
+/** A grant with an access token and a consumed refresh token under it. */
+async function grantWithTokens(grantExpiresIn = 3600) {
+  const grantId = randomId();
+  const accessToken = randomId();
+  const refreshToken = randomId();
+  await adapterFor('Grant').upsert(grantId, payload('Grant', grantId, { openid: { scope: 'openid' } }), grantExpiresIn);
+  await adapterFor('AccessToken').upsert(accessToken, payload('AccessToken', accessToken, { grantId, scope: 'openid', extra: { a: 1 } }), 600);
+  await adapterFor('RefreshToken').upsert(refreshToken, payload('RefreshToken', refreshToken, { grantId }), 600);
+  await adapterFor('RefreshToken').consume(refreshToken);
+  return { grantId, accessToken, refreshToken };
+}
+
+beforeAll(async () => {
+  testDb = await createTestDatabase();
+  adapterFor = createAdapterFactory(testDb.db);
+  lookup = new TokenLookup(testDb.db);
+});
+
+afterAll(async () => {
+  await testDb?.destroy();
+});
+
+describe('TokenLookup', () => {
+  it('answers all three models, as PostgresAdapter would, in one query', async () => {
+    const { accessToken, refreshToken } = await grantWithTokens();
+    for (const id of [accessToken, refreshToken, randomId()]) {
+      await nextTick();
+      let found: Array<AdapterPayload | undefined> = [];
+      expect(await queriesDuring(async () => { found = await Promise.all(TOKEN_MODELS.map((model) => lookup.find(model, id))); })).toBe(1);
+      const expected = await Promise.all(TOKEN_MODELS.map((model) => adapterFor(model).find(id)));
+      expect(found).toEqual(expected);
+    }
+  });
+
+  it('costs one query when the models are asked one after another, as with a hint', async () => {
+    const { refreshToken } = await grantWithTokens();
+    await nextTick();
+    expect(await queriesDuring(async () => {
+      expect(await lookup.find('AccessToken', refreshToken)).toBeUndefined();
+      expect(await lookup.find('RefreshToken', refreshToken)).toMatchObject({ kind: 'RefreshToken', consumed: expect.any(Number) });
+    })).toBe(1);
+  });
+
+  it('hands out the grant it read alongside, until the end of the tick', async () => {
+    const { grantId, accessToken } = await grantWithTokens();
+    await nextTick();
+    await lookup.find('AccessToken', accessToken);
+    expect(lookup.recentGrant(grantId)).toEqual(await adapterFor('Grant').find(grantId));
+    await nextTick();
+    expect(lookup.recentGrant(grantId)).toBeUndefined();
+  });
+
+  it('does not offer an expired grant, nor a grant after a write to it', async () => {
+    const expired = await grantWithTokens(-60);
+    await nextTick();
+    await lookup.find('AccessToken', expired.accessToken);
+    expect(lookup.recentGrant(expired.grantId)).toBeUndefined();
+
+    const live = await grantWithTokens();
+    await nextTick();
+    await lookup.find('AccessToken', live.accessToken);
+    lookup.forget(live.grantId);
+    expect(lookup.recentGrant(live.grantId)).toBeUndefined();
+  });
+
+  it('gives each caller its own copy', async () => {
+    const { accessToken } = await grantWithTokens();
+    await nextTick();
+    const [first, second] = await Promise.all([lookup.find('AccessToken', accessToken), lookup.find('AccessToken', accessToken)]);
+    (first!.extra as Record<string, unknown>).a = 2;
+    expect((second!.extra as Record<string, unknown>).a).toBe(1);
+  });
+});
