@@ -9,6 +9,7 @@ import { CsrfProtection } from './http/csrf.js';
 import { healthRoutes } from './http/health.js';
 import type { Pages } from './http/pages.js';
 import { requestLog } from './http/request-log.js';
+import { resumeWithoutQuery } from './http/resume-guard.js';
 import { securityHeaders } from './http/security-headers.js';
 import { interactionRoutes } from './interaction/routes.js';
 import type { Logger } from './logger.js';
@@ -50,6 +51,7 @@ export function createApp(deps: AppDependencies): Koa {
     logger,
   }).routes());
   app.use(structuredTokenHandles(() => [deps.oidc.provider.pathFor('introspection'), deps.oidc.provider.pathFor('revocation')]));
+  app.use(resumeWithoutQuery());
   app.use(currentProvider(deps.oidc));
   app.use(notFound(pages));
   return app;
