@@ -16,6 +16,9 @@ import type { Logger } from './logger.js';
 import type { OidcService } from './oidc/provider.js';
 import { structuredTokenHandles } from './oidc/structured-tokens.js';
 import type { ResourceServerStore } from './resources/store.js';
+import { endpointRateLimits } from './security/endpoint-limits.js';
+import { KnownDevices } from './security/known-devices.js';
+import { SignInThrottle } from './security/sign-in-throttle.js';
 
 export interface AppDependencies {
   config: Config;
@@ -29,12 +32,20 @@ export interface AppDependencies {
 
 export function createApp(deps: AppDependencies): Koa {
   const { config, pages, logger } = deps;
-  const app = new Koa({ proxy: config.trustProxy, keys: config.secrets.cookieKeys });
+  // maxIpsCount: the client address is the X-Forwarded-For entry our own proxies added, never one
+  // further left that the client wrote itself (sign-in and endpoint limits are keyed on it).
+  const app = new Koa({ proxy: config.trustProxy, maxIpsCount: config.proxyHops, keys: config.secrets.cookieKeys });
   // Koa would print errors to stderr itself; ours are logged by the error boundary.
   app.silent = true;
 
+  const secureCookies = config.issuer.startsWith('https://');
   const csrf = new CsrfProtection({
-    cookieName: config.issuer.startsWith('https://') ? '__Host-gh_csrf' : 'gh_csrf',
+    cookieName: secureCookies ? '__Host-gh_csrf' : 'gh_csrf',
+  });
+  const throttle = new SignInThrottle(deps.db, config.signIn, config.secrets.keyEncryptionKey);
+  const knownDevices = new KnownDevices({
+    cookieName: secureCookies ? '__Host-gh_device' : 'gh_device',
+    secret: config.secrets.keyEncryptionKey,
   });
 
   app.use(requestLog(logger));
@@ -48,8 +59,15 @@ export function createApp(deps: AppDependencies): Koa {
     resources: deps.resources,
     pages,
     csrf,
+    throttle,
+    knownDevices,
     logger,
   }).routes());
+  // Before anything parses or answers for the token endpoints: a refused request costs nothing more.
+  app.use(endpointRateLimits(() => {
+    const { provider } = deps.oidc;
+    return { token: provider.pathFor('token'), introspection: provider.pathFor('introspection'), revocation: provider.pathFor('revocation') };
+  }, config.rateLimits));
   app.use(structuredTokenHandles(() => [deps.oidc.provider.pathFor('introspection'), deps.oidc.provider.pathFor('revocation')]));
   app.use(resumeWithoutQuery());
   app.use(currentProvider(deps.oidc));

@@ -22,6 +22,12 @@ export interface Config {
   dataDir: string;
   /** Trust X-Forwarded-* from a TLS-terminating proxy (Koa's app.proxy). */
   trustProxy: boolean;
+  /**
+   * With trustProxy: how many trusted proxies append to X-Forwarded-For (Koa's maxIpsCount). The
+   * client address is the entry that many places from the right; entries further left were
+   * written by the client and would let it choose the address rate limits are keyed on.
+   */
+  proxyHops: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   secrets: {
     /** Keys that sign cookies; the first signs, all verify (rotation). */
@@ -49,6 +55,19 @@ export interface Config {
   };
   argon2: { memoryKiB: number; timeCost: number; parallelism: number };
   cleanupIntervalSeconds: number;
+  /** Sign-in throttling (src/security/sign-in-throttle.ts), shared by all instances through the database. */
+  signIn: {
+    /** Failed sign-ins for one email from one address (or one known browser) before delays start. */
+    maxConsecutiveFailures: number;
+    /** The longest any sign-in block lasts; also the window of the per-account limit. */
+    maxBlockSeconds: number;
+    /** Failed sign-ins for one email, from anywhere, per maxBlockSeconds. */
+    accountMaxFailures: number;
+    /** Failed sign-ins from one address, across all emails, per day. */
+    ipMaxFailures: number;
+  };
+  /** Requests per minute per client, per instance, at the token endpoints (0 turns a limit off). */
+  rateLimits: { token: number; introspection: number; revocation: number };
   /** The development demo (seeded demo user, client and API; `gatehouse demo`). Never in production. */
   demo: boolean;
 }
@@ -70,6 +89,7 @@ const fileSchema = z.object({
   issuer: z.string().optional(),
   dataDir: z.string().min(1),
   trustProxy: z.boolean(),
+  proxyHops: z.coerce.number().int().min(1).max(10),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   // Upper bounds keep a typo from minting week-long bearer tokens (RFC 9700: short-lived tokens).
   ttl: z.object({
@@ -93,6 +113,19 @@ const fileSchema = z.object({
     parallelism: z.coerce.number().int().min(1),
   }),
   cleanupIntervalSeconds: seconds,
+  // The reasoning behind the defaults is in src/security/sign-in-throttle.ts.
+  signIn: z.object({
+    maxConsecutiveFailures: z.coerce.number().int().min(1).max(100),
+    // Never a lockout: a block longer than an hour is one in all but name.
+    maxBlockSeconds: seconds.max(3600),
+    accountMaxFailures: z.coerce.number().int().min(1),
+    ipMaxFailures: z.coerce.number().int().min(1),
+  }),
+  rateLimits: z.object({
+    token: z.coerce.number().int().min(0),
+    introspection: z.coerce.number().int().min(0),
+    revocation: z.coerce.number().int().min(0),
+  }),
   demo: z.boolean(),
 });
 
@@ -105,6 +138,7 @@ const ENV_SETTINGS: Array<[string, string, (v: string) => unknown]> = [
   ['ISSUER', 'issuer', String],
   ['DATA_DIR', 'dataDir', String],
   ['TRUST_PROXY', 'trustProxy', parseBoolean],
+  ['TRUST_PROXY_HOPS', 'proxyHops', Number],
   ['LOG_LEVEL', 'logLevel', String],
   ['ACCESS_TOKEN_TTL', 'ttl.accessToken', Number],
   ['CLIENT_CREDENTIALS_TTL', 'ttl.clientCredentials', Number],
@@ -120,6 +154,13 @@ const ENV_SETTINGS: Array<[string, string, (v: string) => unknown]> = [
   ['ARGON2_TIME_COST', 'argon2.timeCost', Number],
   ['ARGON2_PARALLELISM', 'argon2.parallelism', Number],
   ['CLEANUP_INTERVAL', 'cleanupIntervalSeconds', Number],
+  ['SIGNIN_MAX_CONSECUTIVE_FAILURES', 'signIn.maxConsecutiveFailures', Number],
+  ['SIGNIN_MAX_BLOCK_SECONDS', 'signIn.maxBlockSeconds', Number],
+  ['SIGNIN_ACCOUNT_MAX_FAILURES', 'signIn.accountMaxFailures', Number],
+  ['SIGNIN_IP_MAX_FAILURES', 'signIn.ipMaxFailures', Number],
+  ['TOKEN_RATE_LIMIT', 'rateLimits.token', Number],
+  ['INTROSPECTION_RATE_LIMIT', 'rateLimits.introspection', Number],
+  ['REVOCATION_RATE_LIMIT', 'rateLimits.revocation', Number],
   ['DEMO', 'demo', parseBoolean],
 ];
 
@@ -210,6 +251,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
 
   const secrets = resolveSecrets(env, nodeEnv, dataDir, problems);
 
+  if (file.signIn.accountMaxFailures < file.signIn.maxConsecutiveFailures) {
+    problems.push('SIGNIN_ACCOUNT_MAX_FAILURES must be at least SIGNIN_MAX_CONSECUTIVE_FAILURES, or one person\'s typos would block their account everywhere');
+  }
+
   if (nodeEnv === 'production') {
     if (!databaseUrl) problems.push('DATABASE_URL is required in production: the embedded database is for development only');
     if (!file.issuer) problems.push('ISSUER is required in production: the public https URL people and apps reach Gatehouse at');
@@ -235,12 +280,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
     databaseUrl,
     dataDir,
     trustProxy: file.trustProxy,
+    proxyHops: file.proxyHops,
     logLevel: file.logLevel,
     secrets: secrets!,
     ttl: file.ttl,
     keys: file.keys,
     argon2: file.argon2,
     cleanupIntervalSeconds: file.cleanupIntervalSeconds,
+    signIn: file.signIn,
+    rateLimits: file.rateLimits,
     demo: file.demo && nodeEnv !== 'production',
   };
 }

@@ -1,9 +1,11 @@
 // Deletes what has expired: oidc-provider records past their expiry, remembered revocations of
-// JWTs that have expired anyway, and signing keys past their unpublication. Every instance runs it; the deletes are idempotent, so overlap is harmless.
+// JWTs that have expired anyway, sign-in throttling counters, and signing keys past their
+// unpublication. Every instance runs it; the deletes are idempotent, so overlap is harmless.
 import type { Logger } from './logger.js';
 import { deleteExpiredRecords } from './oidc/adapter.js';
 import { deleteExpiredRevocations } from './oidc/jwt-access-tokens.js';
 import type { KeyStore } from './oidc/keys.js';
+import { deleteExpiredRateLimits } from './security/rate-limit-store.js';
 import type { Database } from './db/knex.js';
 
 export class Janitor {
@@ -17,12 +19,13 @@ export class Janitor {
     private readonly intervalSeconds: number,
   ) {}
 
-  async sweep(): Promise<{ records: number; revocations: number; keys: number }> {
+  async sweep(): Promise<{ records: number; revocations: number; rateLimits: number; keys: number }> {
     const records = await deleteExpiredRecords(this.db);
     const revocations = await deleteExpiredRevocations(this.db);
+    const rateLimits = await deleteExpiredRateLimits(this.db);
     const keys = await this.keys.deleteUnpublishedKeys();
-    if (records || revocations || keys) this.logger.info({ event: 'janitor.swept', records, revocations, keys });
-    return { records, revocations, keys };
+    if (records || revocations || rateLimits || keys) this.logger.info({ event: 'janitor.swept', records, revocations, rateLimits, keys });
+    return { records, revocations, rateLimits, keys };
   }
 
   start(): void {

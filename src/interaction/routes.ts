@@ -10,6 +10,8 @@ import type { CsrfProtection } from '../http/csrf.js';
 import type { Pages } from '../http/pages.js';
 import type { Logger } from '../logger.js';
 import type { ResourceServerStore } from '../resources/store.js';
+import type { KnownDevices } from '../security/known-devices.js';
+import { tooManyAttemptsMessage, type SignInThrottle } from '../security/sign-in-throttle.js';
 import { describeApiScopes, describeOidcScopes } from './scopes.js';
 
 export interface InteractionDependencies {
@@ -18,6 +20,8 @@ export interface InteractionDependencies {
   resources: ResourceServerStore;
   pages: Pages;
   csrf: CsrfProtection;
+  throttle: SignInThrottle;
+  knownDevices: KnownDevices;
   logger: Logger;
 }
 
@@ -136,6 +140,15 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     if (!email || !password) {
       return renderLogin(ctx, { clientName, email, error: 'Enter your email and password.' }, 400);
     }
+    // Throttled before the password is checked: a refused attempt costs no argon2 time and says
+    // nothing about the password or the account, only how long to wait (sign-in-throttle.ts).
+    const throttle = await deps.throttle.check({ email, address: ctx.ip, device: deps.knownDevices.deviceFor(ctx, email) });
+    if (!throttle.allowed) {
+      deps.logger.info({ event: 'sign_in.throttled', retryAfter: throttle.retryAfterSeconds, clientId: details.params.client_id, requestId: ctx.state.requestId });
+      ctx.set('Retry-After', String(throttle.retryAfterSeconds));
+      return renderLogin(ctx, { clientName, email, error: tooManyAttemptsMessage(throttle.retryAfterSeconds) }, 429);
+    }
+    // The attempt already counts as a failure; only a success settles it otherwise.
     const outcome = await deps.users.authenticate(email, password);
     if (!outcome.ok) {
       // The reason stays in the server's log; the person sees one message for every failure.
@@ -143,6 +156,8 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
       const error = outcome.reason === 'disabled' ? 'This account is disabled. Contact your administrator.' : GENERIC_SIGN_IN_ERROR;
       return renderLogin(ctx, { clientName, email, error }, 401);
     }
+    await throttle.succeeded();
+    deps.knownDevices.remember(ctx, email);
     deps.logger.info({ event: 'sign_in.succeeded', accountId: outcome.user.id, clientId: details.params.client_id, requestId: ctx.state.requestId });
     await finish(ctx, { login: { accountId: outcome.user.id, amr: ['pwd'], remember: true } });
   }

@@ -1,0 +1,160 @@
+// Per-client rate limits on POST /token, /token/introspection and /token/revocation, in front of
+// oidc-provider: TOKEN_RATE_LIMIT, INTROSPECTION_RATE_LIMIT and REVOCATION_RATE_LIMIT requests per
+// minute (fixed windows), each endpoint counted on its own. Over the limit: HTTP 429 with
+// Retry-After and a JSON error body.
+//
+// In memory, per instance. These limits keep one client from monopolising the server; they need
+// not be exact across instances (N instances allow N × the limit, which also grows with the
+// capacity deployed), and a counter in memory costs no database round trip on the busiest
+// endpoints. Sign-in throttling is different — it must hold across instances — and lives in
+// PostgreSQL (sign-in-throttle.ts).
+//
+// Who is counted. The client is read from the Basic Authorization header (RFC 6749 §2.3.1:
+// form-urlencoded, then base64), else from the form body's client_id or the subject of its
+// client_assertion — parsed only then, only for these paths, with oidc-provider's own limits
+// (urlencoded, 56kb); oidc-provider then reads the parsed body, as after structured-tokens.ts.
+// None of that is authenticated yet, and client ids are not secret, so a claim alone must not
+// let anyone spend another client's budget:
+//   - a request with credentials (Basic, client_secret, client_assertion) counts against the
+//     client — unless oidc-provider then refuses the authentication (401, or a 400
+//     invalid_request about how it was presented), in which case the point moves to the
+//     caller's address (IPv4 address or IPv6 /64), and an address that used up its budget that
+//     way is refused before it reaches the client's counter again;
+//   - a request naming a client without credentials (a public client) counts against that
+//     client from that address: its callers are the client's users' browsers and devices, so one
+//     budget for all of them would be both too small and anyone's to exhaust;
+//   - a request naming no client counts against its address.
+import { bodyParser } from '@koa/bodyparser';
+import type { Context, Middleware, Next } from 'koa';
+import { decodeJwt } from 'jose';
+import { RateLimiterMemory } from 'rate-limiter-flexible';
+import type { Config } from '../config.js';
+import { digest } from '../crypto/digest.js';
+import { networkOf } from './client-address.js';
+
+export type EndpointLimits = Config['rateLimits'];
+export type LimitedEndpoint = keyof EndpointLimits;
+export type EndpointPaths = Record<LimitedEndpoint, string>;
+
+const WINDOW_SECONDS = 60;
+/** oidc-provider's own limit for request bodies. */
+const BODY_LIMIT = '56kb';
+
+interface Caller {
+  clientId: string | undefined;
+  /** Presented client credentials, which oidc-provider will check. */
+  credentials: boolean;
+}
+
+export function endpointRateLimits(paths: () => EndpointPaths, limits: EndpointLimits): Middleware {
+  const limiters = new Map<LimitedEndpoint, RateLimiterMemory>();
+  for (const endpoint of ['token', 'introspection', 'revocation'] as const) {
+    if (limits[endpoint] > 0) limiters.set(endpoint, new RateLimiterMemory({ keyPrefix: endpoint, points: limits[endpoint], duration: WINDOW_SECONDS }));
+  }
+  const parseForm = bodyParser({ enableTypes: ['form'], formLimit: BODY_LIMIT, encoding: 'utf-8' });
+
+  return async function limitTokenEndpoints(ctx: Context, next: Next) {
+    if (ctx.method !== 'POST') return next();
+    const endpoint = endpointAt(paths(), ctx.path);
+    const limiter = endpoint && limiters.get(endpoint);
+    if (!limiter) return next();
+
+    const caller = await callerOf(ctx, parseForm);
+    if (!caller) return undefined; // the body could not be read; answered already
+
+    const addressKey = `address:${networkOf(ctx.ip)}`;
+    let key = addressKey;
+    if (caller.clientId !== undefined) {
+      const client = digest(caller.clientId); // bounded size, whatever was sent
+      key = caller.credentials ? `client:${client}` : `public:${client}:${addressKey}`;
+      const spent = await limiter.get(addressKey);
+      if (spent && spent.consumedPoints >= limiter.points) return tooManyRequests(ctx, spent.msBeforeNext);
+    }
+
+    const counted = await limiter.penalty(key);
+    if (counted.consumedPoints > limiter.points) return tooManyRequests(ctx, counted.msBeforeNext);
+
+    await next();
+
+    if (key !== addressKey && caller.credentials && clientAuthenticationRefused(ctx)) {
+      await limiter.reward(key);
+      await limiter.penalty(addressKey);
+    }
+    return undefined;
+  };
+}
+
+function endpointAt(paths: EndpointPaths, path: string): LimitedEndpoint | undefined {
+  if (path === paths.token) return 'token';
+  if (path === paths.introspection) return 'introspection';
+  if (path === paths.revocation) return 'revocation';
+  return undefined;
+}
+
+/** Who the request says it is; undefined when the body was unreadable and an answer was sent. */
+async function callerOf(ctx: Context, parseForm: Middleware): Promise<Caller | undefined> {
+  const authorization = ctx.get('authorization');
+  if (authorization) return { clientId: basicClientId(authorization), credentials: true };
+  if (!ctx.is('application/x-www-form-urlencoded')) return { clientId: undefined, credentials: false };
+  try {
+    await parseForm(ctx, async () => {});
+  } catch (error) {
+    // The same answers structured-tokens.ts gives for an unreadable body.
+    const status = (error as { status?: number }).status;
+    ctx.status = status === 413 ? 413 : 400;
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = {
+      error: 'invalid_request',
+      error_description: status === 413 ? 'the request body is too large' : 'the request body could not be parsed',
+    };
+    return undefined;
+  }
+  const body = (ctx.request as { body?: Record<string, unknown> }).body ?? {};
+  const clientId = typeof body.client_id === 'string' ? body.client_id : assertionSubject(body.client_assertion);
+  return { clientId, credentials: body.client_secret !== undefined || body.client_assertion !== undefined };
+}
+
+/** The client id in a Basic Authorization header, decoded as oidc-provider decodes it. */
+function basicClientId(header: string): string | undefined {
+  const [scheme, value, ...rest] = header.split(' ');
+  if (rest.length || scheme?.toLowerCase() !== 'basic' || !value) return undefined;
+  const decoded = Buffer.from(value, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 0) return undefined;
+  try {
+    return decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, '%20'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** private_key_jwt and client_secret_jwt name the client as the assertion's subject. */
+function assertionSubject(assertion: unknown): string | undefined {
+  if (typeof assertion !== 'string') return undefined;
+  try {
+    const { sub } = decodeJwt(assertion);
+    return typeof sub === 'string' ? sub : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** oidc-provider refused the client's authentication, or how it was presented. */
+function clientAuthenticationRefused(ctx: Context): boolean {
+  if (ctx.status === 401) return true;
+  const error = (ctx.body as { error?: unknown } | null | undefined)?.error;
+  return ctx.status === 400 && error === 'invalid_request';
+}
+
+/**
+ * RFC 6749 registers no error code for rate limiting at these endpoints (RFC 8628's slow_down
+ * belongs to the device flow's polling), so the HTTP status carries the meaning — 429 with
+ * Retry-After (RFC 6585) — and the body keeps the OAuth error shape clients already parse.
+ */
+function tooManyRequests(ctx: Context, msBeforeNext: number): void {
+  const seconds = Math.max(1, Math.ceil(msBeforeNext / 1000));
+  ctx.status = 429;
+  ctx.set('Retry-After', String(seconds));
+  ctx.set('Cache-Control', 'no-store');
+  ctx.body = { error: 'too_many_requests', error_description: `too many requests; try again in ${seconds} seconds` };
+}

@@ -1,0 +1,89 @@
+// Where sign-in throttling keeps its counters: the `rate_limits` table (migration 004), through
+// rate-limiter-flexible's RateLimiterPostgres on the app's own knex instance, so every instance
+// sharing the database sees — and atomically updates — the same counts. Each counter is one
+// `INSERT … ON CONFLICT DO UPDATE … RETURNING`: one round trip, no read-modify-write race.
+//
+// On PostgreSQL the library's own knex store (`storeType: 'knex'`) is used. It cannot run on the
+// embedded database: it hands the raw connection a `{ name, text, values }` query object, which
+// PGlite's `query(text, params)` refuses — and the failed call leaves PGlite's protocol state
+// broken for the next query. There the same statements go through knex.raw instead, which also
+// queues them behind whatever else holds PGlite's single connection (a transaction, say).
+import type { Knex } from 'knex';
+import { RateLimiterPostgres } from 'rate-limiter-flexible';
+import { deletedRows, type Database } from '../db/knex.js';
+
+export const RATE_LIMITS_TABLE = 'rate_limits';
+
+export interface CounterOptions {
+  /** Distinguishes this counter's rows in the shared table. */
+  keyPrefix: string;
+  points: number;
+  /** The window, in seconds. */
+  duration: number;
+}
+
+/** A fixed-window counter kept in PostgreSQL. */
+export function databaseCounter(db: Database, options: CounterOptions): RateLimiterPostgres {
+  return new RateLimiterPostgres({
+    ...options,
+    ...(isEmbedded(db) ? { storeClient: knexRawClient(db), storeType: 'pool' } : { storeClient: db, storeType: 'knex' }),
+    tableName: RATE_LIMITS_TABLE,
+    // The migration made the table: no DDL at request time.
+    tableCreated: true,
+    // The library's own sweeper is an unref'd timer per counter that nothing can stop, firing
+    // into a closed pool after shutdown; the janitor deletes expired rows instead.
+    clearExpiredByTimeout: false,
+  });
+}
+
+/**
+ * Deletes counters whose window has ended; for the janitor. The library never reads an expired
+ * row (it resets one on its next use), so this only keeps the table small, in batches so a sweep
+ * after an attack (many distinct keys) never holds one long delete.
+ */
+export async function deleteExpiredRateLimits(db: Database, options: { now?: number; batchSize?: number } = {}): Promise<number> {
+  const batchSize = options.batchSize ?? 1000;
+  const cutoff = options.now ?? Date.now();
+  let total = 0;
+  for (;;) {
+    const deleted = deletedRows(
+      await db(RATE_LIMITS_TABLE)
+        .whereRaw(`ctid = any(array(select ctid from ${RATE_LIMITS_TABLE} where expire <= ? limit ?))`, [cutoff, batchSize])
+        .delete(),
+    );
+    total += deleted;
+    if (deleted < batchSize) return total;
+  }
+}
+
+function isEmbedded(db: Database): boolean {
+  // knex-pglite keeps its PGlite instance on the client; the pg client has no such property.
+  return 'pglite' in (db.client as object);
+}
+
+interface StoreQuery {
+  text: string;
+  values?: unknown[];
+}
+
+/**
+ * What RateLimiterPostgres needs of a "pool" (`query({ text, values })` resolving to
+ * `{ rows, rowCount }`), answered by knex.raw: `$n` placeholders become knex's `?` bindings, in the
+ * order they appear (the library reuses some). knex-pglite reports no row count for a SELECT,
+ * which the library reads as "no row", so the count of returned rows stands in for it.
+ */
+function knexRawClient(db: Database) {
+  return {
+    async query(q: StoreQuery): Promise<{ rows: unknown[]; rowCount: number }> {
+      if (q.text.includes('?')) throw new Error('unexpected "?" in a rate limiter statement');
+      const bindings: Knex.Value[] = [];
+      const sql = q.text.replace(/\$(\d+)/g, (_match, index: string) => {
+        bindings.push((q.values?.[Number(index) - 1] ?? null) as Knex.Value);
+        return '?';
+      });
+      const result = (await db.raw(sql, bindings)) as { rows?: unknown[]; rowCount?: number | null };
+      const rows = result.rows ?? [];
+      return { rows, rowCount: typeof result.rowCount === 'number' && result.rowCount > 0 ? result.rowCount : rows.length };
+    },
+  };
+}

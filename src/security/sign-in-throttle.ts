@@ -1,0 +1,154 @@
+// Sign-in throttling against online password guessing: brute force on one account, credential
+// stuffing (many accounts, one password list) and spraying (one password, many accounts). State
+// lives in PostgreSQL (rate-limit-store.ts), so limits hold across instances and restarts.
+//
+// Three counters, each a fixed window, each keyed on a keyed digest (no email or address is
+// stored; rows go when their window ends):
+//
+//   (a) pair     failures for one email from one network (an IPv4 address, an IPv6 /64), or from
+//                one known browser (known-devices.ts). The first SIGNIN_MAX_CONSECUTIVE_FAILURES
+//                (5) are free — people mistype — and each one after that opens a gate that
+//                lets one attempt through per 1, 2, 4, … seconds, doubling up to
+//                SIGNIN_MAX_BLOCK_SECONDS (15 min, reached at failure 16). Remembered for a day
+//                from the first failure; a successful sign-in clears it. Guessing one account
+//                from one place thus gets ~100 tries a day, a typist a few seconds' wait.
+//   (b) account  failures for one email from anywhere: SIGNIN_ACCOUNT_MAX_FAILURES (20) per
+//                SIGNIN_MAX_BLOCK_SECONDS window, then refused until the window ends (≤ 15 min).
+//                Stops stuffing spread over many addresses (≤ ~1,900 tries a day against a
+//                password zxcvbn already rated hard to guess). A successful sign-in resets it.
+//   (c) address  failures from one network across all emails: SIGNIN_IP_MAX_FAILURES (100) per
+//                day. Stops one place spraying many accounts; a day because a sprayer's budget
+//                is what matters, and 100 is well above what one office's typos produce.
+//
+// Nothing is permanent: every refusal ends with its window, and the longest account-wide block
+// is SIGNIN_MAX_BLOCK_SECONDS. Browsers the person signed in from before skip (b) and (c)
+// altogether, so an attacker elsewhere cannot keep the owner out by failing on purpose.
+//
+// Reserve, then settle: each attempt is counted as a failure (one atomic upsert per counter)
+// *before* the password is checked, and the reservation is released if the sign-in succeeds.
+// Checking first and counting after the argon2 verification would let a burst of concurrent
+// guesses all pass the check before any of them was counted. A refused attempt is refused before
+// any password verification — it costs no argon2 time and reveals nothing about the password —
+// and its reservations are handed back, so hammering a closed gate neither lengthens the block
+// nor counts towards the account's limit. The counters know nothing about whether an email
+// belongs to anyone: known and unknown emails are counted, refused and worded alike.
+//
+// A success clears (a) and (b) for the email it signed in to, and releases only its own
+// reservation on (c): signing in to one's own account does nothing for an address's budget
+// against other accounts.
+import type { RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
+import type { Config } from '../config.js';
+import type { Database } from '../db/knex.js';
+import { networkOf } from './client-address.js';
+import { keyedDigest, normaliseEmail, type KeyedDigest } from './keyed-digest.js';
+import { databaseCounter } from './rate-limit-store.js';
+
+export type SignInThrottleSettings = Config['signIn'];
+
+const DAY = 86_400;
+/** The first delay after the free failures; each further failure doubles it. */
+const FIRST_DELAY_SECONDS = 1;
+
+export interface SignInAttemptSource {
+  email: string;
+  /** The client address (ctx.ip). */
+  address: string;
+  /** The browser's id when it has signed in to this email before (KnownDevices.deviceFor). */
+  device?: string | undefined;
+}
+
+export type SignInCheck =
+  | { allowed: false; retryAfterSeconds: number }
+  /** Counted as a failure already; call succeeded() if the password turns out right. */
+  | { allowed: true; succeeded(): Promise<void> };
+
+export class SignInThrottle {
+  readonly #pairFailures: RateLimiterPostgres;
+  readonly #pairGate: RateLimiterPostgres;
+  readonly #accountFailures: RateLimiterPostgres;
+  readonly #addressFailures: RateLimiterPostgres;
+  readonly #digest: KeyedDigest;
+
+  constructor(db: Database, private readonly settings: SignInThrottleSettings, secret: Buffer) {
+    this.#digest = keyedDigest(secret, 'sign-in throttle');
+    // `points` only matter to the library's consume(); these are read through penalty().
+    this.#pairFailures = databaseCounter(db, { keyPrefix: 'signin_pair', points: settings.maxConsecutiveFailures, duration: DAY });
+    this.#pairGate = databaseCounter(db, { keyPrefix: 'signin_gate', points: 1, duration: FIRST_DELAY_SECONDS });
+    this.#accountFailures = databaseCounter(db, { keyPrefix: 'signin_account', points: settings.accountMaxFailures, duration: settings.maxBlockSeconds });
+    this.#addressFailures = databaseCounter(db, { keyPrefix: 'signin_address', points: settings.ipMaxFailures, duration: DAY });
+  }
+
+  /** Call before verifying the password; a refused attempt must not be verified at all. */
+  async check(source: SignInAttemptSource): Promise<SignInCheck> {
+    const email = normaliseEmail(source.email);
+    const network = networkOf(source.address);
+    const known = source.device !== undefined;
+    const pairKey = known ? this.#digest('device', email, source.device!) : this.#digest('pair', email, network);
+    const accountKey = this.#digest('account', email);
+    const addressKey = this.#digest('address', network);
+
+    const [pair, account, address] = await Promise.all([
+      this.#pairFailures.penalty(pairKey),
+      known ? undefined : this.#accountFailures.penalty(accountKey),
+      known ? undefined : this.#addressFailures.penalty(addressKey),
+    ]);
+
+    let waitMs = Math.max(
+      exceeded(account, this.settings.accountMaxFailures),
+      exceeded(address, this.settings.ipMaxFailures),
+    );
+    if (waitMs === 0 && pair.consumedPoints > this.settings.maxConsecutiveFailures) {
+      // One attempt per gate window: the first to arrive opens it (a fresh row), every other
+      // attempt until it closes finds it taken. The window grows with the failures so far.
+      const gate = await this.#pairGate.penalty(pairKey, 1, { customDuration: this.#delayAfter(pair.consumedPoints) });
+      if (gate.consumedPoints > 1) waitMs = Math.max(gate.msBeforeNext, 1);
+    }
+
+    if (waitMs > 0) {
+      await Promise.all([
+        this.#pairFailures.reward(pairKey),
+        account && this.#accountFailures.reward(accountKey),
+        address && this.#addressFailures.reward(addressKey),
+      ]);
+      return { allowed: false, retryAfterSeconds: Math.ceil(waitMs / 1000) };
+    }
+
+    return {
+      allowed: true,
+      succeeded: async () => {
+        await Promise.all([
+          this.#pairFailures.delete(pairKey),
+          this.#pairGate.delete(pairKey),
+          this.#accountFailures.delete(accountKey),
+          address && this.#addressFailures.reward(addressKey),
+        ]);
+      },
+    };
+  }
+
+  /** Seconds the pair waits after its nth failure (n beyond the free ones): 1, 2, 4, … capped. */
+  #delayAfter(failures: number): number {
+    const beyond = failures - this.settings.maxConsecutiveFailures;
+    return Math.min(FIRST_DELAY_SECONDS * 2 ** Math.min(beyond - 1, 30), this.settings.maxBlockSeconds);
+  }
+}
+
+/** Milliseconds until a counter over its limit reopens; 0 when it is within it. */
+function exceeded(res: RateLimiterRes | undefined, limit: number): number {
+  return res && res.consumedPoints > limit ? Math.max(res.msBeforeNext, 0) : 0;
+}
+
+/** What a refused person reads: the same for every email, known or not. */
+export function tooManyAttemptsMessage(seconds: number): string {
+  return `Too many attempts. Try again in ${describeWait(seconds)}.`;
+}
+
+function describeWait(seconds: number): string {
+  if (seconds < 120) return plural(seconds, 'second');
+  if (seconds < 2 * 3600) return plural(Math.ceil(seconds / 60), 'minute');
+  return plural(Math.ceil(seconds / 3600), 'hour');
+}
+
+function plural(n: number, unit: string): string {
+  return `${n} ${unit}${n === 1 ? '' : 's'}`;
+}

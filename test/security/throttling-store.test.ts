@@ -1,0 +1,112 @@
+// The pieces under the throttles: their settings, the sweep of expired counters (for the janitor)
+// on a real database, and how client addresses are grouped into the networks limits count.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config.js';
+import { networkOf } from '../../src/security/client-address.js';
+import { databaseCounter, deleteExpiredRateLimits, RATE_LIMITS_TABLE } from '../../src/security/rate-limit-store.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+
+let testDb: TestDatabase;
+
+beforeAll(async () => {
+  testDb = await createTestDatabase();
+});
+
+afterAll(async () => {
+  await testDb?.destroy();
+});
+
+describe('deleteExpiredRateLimits', () => {
+  it('deletes every counter whose window has ended, in batches, and keeps the live ones', async () => {
+    const now = Date.now();
+    const rows = [
+      ...Array.from({ length: 7 }, (_, i) => ({ key: `old:${i}`, points: 3, expire: now - 1000 - i })),
+      { key: 'live:a', points: 1, expire: now + 60_000 },
+      { key: 'live:b', points: 1, expire: now + 1 },
+    ];
+    await testDb.db(RATE_LIMITS_TABLE).insert(rows);
+
+    expect(await deleteExpiredRateLimits(testDb.db, { now, batchSize: 3 })).toBe(7);
+    const left = await testDb.db(RATE_LIMITS_TABLE).select('key').orderBy('key');
+    expect(left.map((row: { key: string }) => row.key)).toEqual(['live:a', 'live:b']);
+    expect(await deleteExpiredRateLimits(testDb.db, { now })).toBe(0);
+    await testDb.db(RATE_LIMITS_TABLE).delete();
+  });
+
+  it('leaves a counter the library is still using intact, and the library never reads an expired one', async () => {
+    const counter = databaseCounter(testDb.db, { keyPrefix: 'sweep_test', points: 5, duration: 60 });
+    await counter.penalty('k');
+    await counter.penalty('k');
+    expect(await deleteExpiredRateLimits(testDb.db)).toBe(0);
+    expect((await counter.get('k'))?.consumedPoints).toBe(2);
+
+    await testDb.db(RATE_LIMITS_TABLE).where({ key: 'sweep_test:k' }).update({ expire: Date.now() - 1 });
+    expect(await counter.get('k')).toBeNull();
+    // A new window starts from nothing, before any sweep.
+    expect((await counter.penalty('k')).consumedPoints).toBe(1);
+  });
+});
+
+describe('networkOf', () => {
+  it('keeps an IPv4 address, including one mapped into IPv6', () => {
+    expect(networkOf('192.0.2.7')).toBe('192.0.2.7');
+    expect(networkOf('::ffff:192.0.2.7')).toBe('192.0.2.7');
+    expect(networkOf('::FFFF:192.0.2.7')).toBe('192.0.2.7');
+  });
+
+  it('counts a whole IPv6 /64 as one, however the address is written', () => {
+    const network = '2001:db8:1:2::/64';
+    for (const address of ['2001:db8:1:2:3:4:5:6', '2001:db8:1:2:ffff::1', '2001:0DB8:0001:0002::', '2001:db8:1:2::', '2001:db8:1:2:0:0:192.0.2.1', 'fe80::1%eth0'.replace('fe80::1', '2001:db8:1:2::9')]) {
+      expect(networkOf(address), address).toBe(network);
+    }
+    expect(networkOf('2001:db8:1:3::1')).not.toBe(network);
+    expect(networkOf('::1')).toBe('0:0:0:0::/64');
+    expect(networkOf('2001:db8::192.0.2.1')).toBe('2001:db8:0:0::/64');
+  });
+
+  it('passes anything else through, and never returns an empty key', () => {
+    expect(networkOf('')).toBe('unknown');
+    expect(networkOf('not an address')).toBe('not an address');
+  });
+});
+
+describe('settings', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'gatehouse-throttle-config-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const load = (env: Record<string, string>) => loadConfig({ NODE_ENV: 'test', DATA_DIR: dir, ...env });
+  const problems = (env: Record<string, string>): string[] => {
+    try {
+      load(env);
+    } catch (error) {
+      if (error instanceof ConfigError) return error.problems;
+      throw error;
+    }
+    return [];
+  };
+
+  it('has defaults, and reads each from its environment variable', () => {
+    const defaults = load({});
+    expect(defaults.signIn).toEqual({ maxConsecutiveFailures: 5, maxBlockSeconds: 900, accountMaxFailures: 20, ipMaxFailures: 100 });
+    expect(defaults.rateLimits).toEqual({ token: 1200, introspection: 6000, revocation: 600 });
+    expect(defaults.proxyHops).toBe(1);
+    const set = load({
+      SIGNIN_MAX_CONSECUTIVE_FAILURES: '3', SIGNIN_MAX_BLOCK_SECONDS: '60', SIGNIN_ACCOUNT_MAX_FAILURES: '10', SIGNIN_IP_MAX_FAILURES: '40',
+      TOKEN_RATE_LIMIT: '0', INTROSPECTION_RATE_LIMIT: '100', REVOCATION_RATE_LIMIT: '50', TRUST_PROXY_HOPS: '2',
+    });
+    expect(set.signIn).toEqual({ maxConsecutiveFailures: 3, maxBlockSeconds: 60, accountMaxFailures: 10, ipMaxFailures: 40 });
+    expect(set.rateLimits).toEqual({ token: 0, introspection: 100, revocation: 50 });
+    expect(set.proxyHops).toBe(2);
+  });
+
+  it('refuses values that would amount to a lockout or make no sense, naming the variable', () => {
+    expect(problems({ SIGNIN_MAX_BLOCK_SECONDS: '86400' }).join()).toMatch(/^SIGNIN_MAX_BLOCK_SECONDS:/);
+    expect(problems({ SIGNIN_MAX_CONSECUTIVE_FAILURES: '0' }).join()).toMatch(/^SIGNIN_MAX_CONSECUTIVE_FAILURES:/);
+    expect(problems({ TOKEN_RATE_LIMIT: '-1' }).join()).toMatch(/^TOKEN_RATE_LIMIT:/);
+    expect(problems({ TRUST_PROXY_HOPS: '0' }).join()).toMatch(/^TRUST_PROXY_HOPS:/);
+    expect(problems({ SIGNIN_MAX_CONSECUTIVE_FAILURES: '10', SIGNIN_ACCOUNT_MAX_FAILURES: '5' }).join())
+      .toMatch(/SIGNIN_ACCOUNT_MAX_FAILURES must be at least SIGNIN_MAX_CONSECUTIVE_FAILURES/);
+  });
+});
