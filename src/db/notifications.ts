@@ -40,7 +40,8 @@ const BACKOFF_MAX_MS = 5_000;
 
 /**
  * Events: `change` (key such as 'client:abc'), `reset` (anything cached may be stale: flush),
- * `connected` and `disconnected` (for logs and tests).
+ * `connected` and `disconnected` (for logs and tests), `renewed` (a heartbeat came back: the lease
+ * is fresh again, which under load may follow a moment when it had lapsed).
  */
 export interface ChangeFeed extends EventEmitter {
   /** True while every committed change is known to have reached this process. */
@@ -141,6 +142,7 @@ export class ChangeListener extends EventEmitter implements StoppableChangeFeed 
         if (client !== this.#client) return;
         this.#heartbeatSentAt = undefined;
         this.#confirmedAt = sentAt;
+        this.emit('renewed');
       },
       (error: unknown) => this.#lost(client, error),
     );
