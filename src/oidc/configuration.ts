@@ -6,7 +6,7 @@ import { standardClaims, type UserStore } from '../accounts/users.js';
 import type { Config } from '../config.js';
 import type { ResourceServerStore } from '../resources/store.js';
 import type { Pages } from '../http/pages.js';
-import { mayRevoke } from './introspection.js';
+import { mayIntrospect, mayRevoke } from './introspection.js';
 import { API_SCOPE_METADATA, GRANT_ID_CLAIM, RESOURCE_METADATA, userinfoAudience } from './vocabulary.js';
 
 /** Scopes about the person (OIDC Core §5.4) and what each releases. */
@@ -28,8 +28,6 @@ export interface ConfigurationDependencies {
   jwks: { keys: Record<string, unknown>[] };
   /** The newest live grant of this person for this app, to remember consent across sessions. */
   findLatestGrantId(accountId: string, clientId: string): Promise<string | undefined>;
-  /** Whether the authenticated caller may learn about this token at introspection. */
-  mayIntrospect: NonNullable<NonNullable<Configuration['features']>['introspection']>['allowedPolicy'];
 }
 
 type GrantInstance = InstanceType<KoaContextWithOIDC['oidc']['provider']['Grant']>;
@@ -124,7 +122,7 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
       dPoP: { enabled: false },
       clientCredentials: { enabled: true },
       // RFC 7662 for every token Gatehouse issues, JWT access tokens included (structured-tokens.ts).
-      introspection: { enabled: true, allowedPolicy: deps.mayIntrospect },
+      introspection: { enabled: true, allowedPolicy: mayIntrospect },
       // RFC 9701 signed responses for APIs registered for them.
       jwtIntrospection: { enabled: true },
       revocation: { enabled: true, allowedPolicy: mayRevoke },

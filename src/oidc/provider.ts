@@ -17,7 +17,6 @@ import { ClientAdapter, clientMetadataCache, compareClientSecretsByDigest, type 
 import { providerConfiguration } from './configuration.js';
 import { logProviderEvents } from './events.js';
 import { findLatestGrantId } from './grants.js';
-import { introspectionPolicy } from './introspection.js';
 import { JwtAccessTokens } from './jwt-access-tokens.js';
 import { truthCache, type TruthCache } from './jwt-truth.js';
 import { keyStoreFor, publicJwks, type KeySet, type KeyStore } from './keys.js';
@@ -76,7 +75,6 @@ export function buildProvider(deps: OidcDependencies, keySet: KeySet, caches: Pr
     adapter,
     jwks: keySet.jwks as unknown as { keys: Record<string, unknown>[] },
     findLatestGrantId: (accountId, clientId) => findLatestGrantId(db, accountId, clientId),
-    mayIntrospect: introspectionPolicy(db),
   }));
   // Behind a TLS-terminating proxy, trust X-Forwarded-Proto/For so cookies get Secure and the
   // issuer's https URLs match what the browser sees.

@@ -102,15 +102,22 @@ export class TokenLookup {
     const now = new Date(this.now());
     // A Grant row carries its own id in grant_id (adapter.ts, grantIdOf), so the token's grant_id
     // finds it; the id_digest check below makes sure it is the row Grant.find would return.
+    // A token whose app or person is disabled (or gone) stands for nothing: it is not found, at
+    // introspection, refresh, userinfo and revocation alike — the same rule as for JWTs.
     const { rows } = await this.db.raw<{ rows: LookupRow[] }>(
       `select t.model, t.payload, t.consumed_at, t.grant_id,
               g.id_digest as grant_id_digest, g.payload as grant_payload
          from oidc_records t
+         join clients c on c.client_id = t.client_id and c.disabled_at is null
          left join oidc_records g
            on g.model = 'Grant' and g.grant_id = t.grant_id and (g.expires_at is null or g.expires_at > :now)
         where t.id_digest = :digest and t.model in (${TOKEN_MODELS.map((model) => `'${model}'`).join(', ')})
-          and (t.expires_at is null or t.expires_at > :now)`,
-      { digest: digest(id), now },
+          and (t.expires_at is null or t.expires_at > :now)
+          and (t.account_id is null or exists (
+            select 1 from users u
+             where u.id = cast(case when t.account_id ~* :uuid then t.account_id end as uuid)
+               and u.disabled_at is null))`,
+      { digest: digest(id), now, uuid: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' },
     );
     const found: Found = { tokens: new Map() };
     for (const row of rows) {

@@ -1,7 +1,7 @@
 // The one-query lookup of opaque tokens: it must answer exactly what PostgresAdapter.find answers
 // for each model (it stands in for it), in one round trip however findToken asks, and hand out a
 // grant it read alongside only until the end of that tick.
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { AdapterPayload } from 'oidc-provider';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAdapterFactory, type PostgresAdapter } from '../../src/oidc/adapter.js';
@@ -13,11 +13,14 @@ let adapterFor: (model: string) => PostgresAdapter;
 let lookup: TokenLookup;
 
 const randomId = () => randomBytes(24).toString('base64url');
+/** The person and app the tokens here belong to: the lookup only finds tokens whose both stand. */
+const PERSON = randomUUID();
+const APP = 'client-1';
 const nextTick = () => new Promise((resolve) => setImmediate(resolve));
 
 function payload(kind: string, id: string, extra: AdapterPayload = {}): AdapterPayload {
   const iat = Math.floor(Date.now() / 1000);
-  return { iat, exp: iat + 600, jti: id, kind, accountId: 'account-1', clientId: 'client-1', ...extra };
+  return { iat, exp: iat + 600, jti: id, kind, accountId: PERSON, clientId: APP, ...extra };
 }
 
 async function queriesDuring(work: () => Promise<unknown>): Promise<number> {
@@ -48,6 +51,8 @@ beforeAll(async () => {
   testDb = await createTestDatabase();
   adapterFor = createAdapterFactory(testDb.db);
   lookup = new TokenLookup(testDb.db);
+  await testDb.db('clients').insert({ client_id: APP, name: 'App', token_endpoint_auth_method: 'none', grant_types: JSON.stringify([]), scope: '' });
+  await testDb.db('users').insert({ id: PERSON, email: 'person@example.test', name: 'Person', password_hash: 'not-a-hash' });
 });
 
 afterAll(async () => {
@@ -55,6 +60,19 @@ afterAll(async () => {
 });
 
 describe('TokenLookup', () => {
+  it('does not find a token whose person or app is disabled', async () => {
+    const { accessToken, refreshToken } = await grantWithTokens();
+    await testDb.db('users').where({ id: PERSON }).update({ disabled_at: new Date() });
+    expect(await lookup.find('RefreshToken', refreshToken)).toBeUndefined();
+    await testDb.db('users').where({ id: PERSON }).update({ disabled_at: null });
+    await nextTick();
+    await testDb.db('clients').where({ client_id: APP }).update({ disabled_at: new Date() });
+    expect(await lookup.find('AccessToken', accessToken)).toBeUndefined();
+    await testDb.db('clients').where({ client_id: APP }).update({ disabled_at: null });
+    await nextTick();
+    expect(await lookup.find('AccessToken', accessToken)).toMatchObject({ jti: accessToken });
+  });
+
   it('answers all three models, as PostgresAdapter would, in one query', async () => {
     const { accessToken, refreshToken } = await grantWithTokens();
     for (const id of [accessToken, refreshToken, randomId()]) {
