@@ -21,6 +21,7 @@ export function clientMetadata(client: Client): ClientMetadata {
     ...(client.secretDigest ? { client_secret: client.secretDigest } : {}),
     token_endpoint_auth_method: client.tokenEndpointAuthMethod,
     redirect_uris: client.redirectUris,
+    application_type: applicationType(client.redirectUris),
     post_logout_redirect_uris: client.postLogoutRedirectUris,
     grant_types: client.grantTypes,
     response_types: client.grantTypes.includes('authorization_code') ? ['code'] : [],
@@ -33,6 +34,15 @@ export function clientMetadata(client: Client): ClientMetadata {
     // auth_time in every ID token, so apps can apply their own freshness rules.
     require_auth_time: true,
   };
+}
+
+/**
+ * A native app (RFC 8252) returns to a private-use scheme (com.example.app:/callback); oidc-provider
+ * refuses such redirect URIs for web apps and, for native ones, also matches loopback redirects on
+ * any port (RFC 8252 §7.3).
+ */
+function applicationType(redirectUris: string[]): 'native' | 'web' {
+  return redirectUris.some((uri) => !/^https?:/i.test(uri)) ? 'native' : 'web';
 }
 
 /** oidc-provider only knows the OIDC scopes; API scopes are checked per API at token time. */

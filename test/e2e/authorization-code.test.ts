@@ -140,6 +140,19 @@ describe('an app signs a person in', () => {
   });
 });
 
+describe('a native app (RFC 8252)', () => {
+  it('returns to its private-use scheme with a code, and its public PKCE exchange works', async () => {
+    const { client: native } = await server.stores.clients.create({
+      name: 'Phone App', public: true, redirectUris: ['com.example.phone:/callback'], scope: 'openid profile email offline_access read',
+    });
+    const config = await client.discovery(new URL(server.issuer), native.clientId, undefined, client.None(), { execute: [client.allowInsecureRequests] });
+    const nativeApp: App = { config, clientId: native.clientId, clientSecret: undefined, redirectUri: 'com.example.phone:/callback' };
+    const { tokens } = await obtainTokens(server, nativeApp, person);
+    expect(tokens.claims()?.sub).toBe(person.id);
+    expect(tokens.refresh_token).toBeTruthy();
+  });
+});
+
 describe('audiences are promises to APIs', () => {
   it('an app registered for no scope of the default API gets a userinfo-only token, not one for the API', async () => {
     const plainApp = await registerApp(server, { scope: 'openid profile email offline_access' });
