@@ -5,40 +5,23 @@
 // oidc-provider treats as an opaque value and hands to the AccessToken/ClientCredentials adapters.
 // Each endpoint has its own prefix, so the adapters can tell introspection (no grant needed: the
 // token's truth was checked as a whole) from revocation (the grant is what gets revoked).
-// oidc-provider reads an already-parsed body (printing a one-time notice that upstream parsing is
-// not recommended); the parser here is limited to these two routes and to oidc-provider's own
-// body size limit.
-import { bodyParser } from '@koa/bodyparser';
+// The body is read through http/token-endpoint-form.ts, which oidc-provider then uses.
 import type { Context, Middleware, Next } from 'koa';
 import { decodeProtectedHeader } from 'jose';
+import { readTokenEndpointForm } from '../http/token-endpoint-form.js';
 import { JWT_HANDLE_PREFIX, JWT_REVOCATION_HANDLE_PREFIX } from './jwt-access-tokens.js';
-
-/** oidc-provider's own limit for request bodies. */
-const BODY_LIMIT = '56kb';
 
 /** Where the two endpoints are; a plain list is read as [introspection, revocation]. */
 export type TokenEndpointPaths = { introspection: string; revocation: string } | readonly string[];
 
 export function structuredTokenHandles(paths: () => TokenEndpointPaths): Middleware {
-  const parseForm = bodyParser({ enableTypes: ['form'], formLimit: BODY_LIMIT, encoding: 'utf-8' });
   return async function handleStructuredTokens(ctx: Context, next: Next) {
     const prefix = ctx.method === 'POST' ? handlePrefixFor(paths(), ctx.path) : undefined;
     if (!prefix || !ctx.is('application/x-www-form-urlencoded')) {
       return next();
     }
-    try {
-      await parseForm(ctx, async () => {});
-    } catch (error) {
-      const status = (error as { status?: number }).status;
-      ctx.status = status === 413 ? 413 : 400;
-      ctx.set('Cache-Control', 'no-store');
-      ctx.body = {
-        error: 'invalid_request',
-        error_description: status === 413 ? 'the request body is too large' : 'the request body could not be parsed',
-      };
-      return undefined;
-    }
-    const body = (ctx.request as { body?: Record<string, unknown> }).body ?? {};
+    const body = await readTokenEndpointForm(ctx);
+    if (!body) return undefined;
     if (!ctx.get('authorization') && body.client_id === undefined && body.client_assertion === undefined) {
       // RFC 7662 §2.1 and RFC 6749 §5.2: a caller that does not authenticate at all is an
       // unauthenticated client (401), not a malformed request (oidc-provider's 400).

@@ -24,12 +24,12 @@
 //     client from that address: its callers are the client's users' browsers and devices, so one
 //     budget for all of them would be both too small and anyone's to exhaust;
 //   - a request naming no client counts against its address.
-import { bodyParser } from '@koa/bodyparser';
 import type { Context, Middleware, Next } from 'koa';
 import { decodeJwt } from 'jose';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { Config } from '../config.js';
 import { digest } from '../crypto/digest.js';
+import { readTokenEndpointForm } from '../http/token-endpoint-form.js';
 import { networkOf } from './client-address.js';
 
 export type EndpointLimits = Config['rateLimits'];
@@ -37,8 +37,6 @@ export type LimitedEndpoint = keyof EndpointLimits;
 export type EndpointPaths = Record<LimitedEndpoint, string>;
 
 const WINDOW_SECONDS = 60;
-/** oidc-provider's own limit for request bodies. */
-const BODY_LIMIT = '56kb';
 
 interface Caller {
   clientId: string | undefined;
@@ -51,7 +49,6 @@ export function endpointRateLimits(paths: () => EndpointPaths, limits: EndpointL
   for (const endpoint of ['token', 'introspection', 'revocation'] as const) {
     if (limits[endpoint] > 0) limiters.set(endpoint, new RateLimiterMemory({ keyPrefix: endpoint, points: limits[endpoint], duration: WINDOW_SECONDS }));
   }
-  const parseForm = bodyParser({ enableTypes: ['form'], formLimit: BODY_LIMIT, encoding: 'utf-8' });
 
   return async function limitTokenEndpoints(ctx: Context, next: Next) {
     if (ctx.method !== 'POST') return next();
@@ -59,7 +56,7 @@ export function endpointRateLimits(paths: () => EndpointPaths, limits: EndpointL
     const limiter = endpoint && limiters.get(endpoint);
     if (!limiter) return next();
 
-    const caller = await callerOf(ctx, parseForm);
+    const caller = await callerOf(ctx);
     if (!caller) return undefined; // the body could not be read; answered already
 
     const addressKey = `address:${networkOf(ctx.ip)}`;
@@ -92,24 +89,12 @@ function endpointAt(paths: EndpointPaths, path: string): LimitedEndpoint | undef
 }
 
 /** Who the request says it is; undefined when the body was unreadable and an answer was sent. */
-async function callerOf(ctx: Context, parseForm: Middleware): Promise<Caller | undefined> {
+async function callerOf(ctx: Context): Promise<Caller | undefined> {
   const authorization = ctx.get('authorization');
   if (authorization) return { clientId: basicClientId(authorization), credentials: true };
   if (!ctx.is('application/x-www-form-urlencoded')) return { clientId: undefined, credentials: false };
-  try {
-    await parseForm(ctx, async () => {});
-  } catch (error) {
-    // The same answers structured-tokens.ts gives for an unreadable body.
-    const status = (error as { status?: number }).status;
-    ctx.status = status === 413 ? 413 : 400;
-    ctx.set('Cache-Control', 'no-store');
-    ctx.body = {
-      error: 'invalid_request',
-      error_description: status === 413 ? 'the request body is too large' : 'the request body could not be parsed',
-    };
-    return undefined;
-  }
-  const body = (ctx.request as { body?: Record<string, unknown> }).body ?? {};
+  const body = await readTokenEndpointForm(ctx);
+  if (!body) return undefined;
   const clientId = typeof body.client_id === 'string' ? body.client_id : assertionSubject(body.client_assertion);
   return { clientId, credentials: body.client_secret !== undefined || body.client_assertion !== undefined };
 }
