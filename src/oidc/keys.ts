@@ -5,23 +5,15 @@
 // there is no leader: a key added by `rotate()` is published by every instance at its next refresh,
 // and starts signing everywhere once its activates_at has passed.
 import { createHash } from 'node:crypto';
-import {
-  CompactEncrypt,
-  calculateJwkThumbprint,
-  compactDecrypt,
-  errors,
-  exportJWK,
-  generateKeyPair,
-  type JWK,
-} from 'jose';
+import type { JWK } from 'jose';
 import type { Knex } from 'knex';
 import type { Config } from '../config.js';
 import { MAX_API_ACCESS_TOKEN_TTL_SECONDS } from '../resources/store.js';
 import type { Database } from '../db/knex.js';
+import { generateSigningKey, JWS_ALGORITHMS, openPrivateJwk, SigningKeyCorruptError, toPublicJwk, type GeneratedKey, type JwsAlgorithm } from './key-material.js';
 
-/** The JWS "alg" values Gatehouse signs with (RFC 7518 §3.1). */
-export const JWS_ALGORITHMS = ['RS256', 'ES256'] as const;
-export type JwsAlgorithm = (typeof JWS_ALGORITHMS)[number];
+export { JWS_ALGORITHMS, KeyEncryptionKeyMismatchError, SigningKeyCorruptError, toPublicJwk, type JwsAlgorithm } from './key-material.js';
+
 
 /** A JWK Set (RFC 7517 §5). */
 export interface JwkSet {
@@ -83,31 +75,6 @@ export interface KeyStore {
 }
 
 /**
- * The private keys do not decrypt under the configured KEY_ENCRYPTION_KEY. An operator's mistake,
- * not a bug: the stack is left out so the start-up failure reads as the one line that matters.
- */
-export class KeyEncryptionKeyMismatchError extends Error {
-  constructor(readonly kid: string) {
-    super(
-      `KEY_ENCRYPTION_KEY does not match the one the signing keys were encrypted with (signing key ${kid} does not decrypt). ` +
-        'Set KEY_ENCRYPTION_KEY to the value used when the keys were created. If that value is lost the keys cannot be ' +
-        'recovered: delete the rows of signing_keys and restart, and every token signed so far stops verifying.',
-    );
-    this.name = 'KeyEncryptionKeyMismatchError';
-    this.stack = `${this.name}: ${this.message}`;
-  }
-}
-
-/** A row's private key is unreadable for a reason other than the key-encryption key. */
-export class SigningKeyCorruptError extends Error {
-  constructor(readonly kid: string, reason: string) {
-    super(`Signing key ${kid} in signing_keys is corrupt: ${reason}`);
-    this.name = 'SigningKeyCorruptError';
-    this.stack = `${this.name}: ${this.message}`;
-  }
-}
-
-/**
  * The transaction-scoped advisory lock that serialises key creation across instances (ensureKeys on
  * an empty database, concurrent rotations). Any other advisory lock in Gatehouse must use another id.
  */
@@ -134,15 +101,6 @@ interface StoredKey {
   unpublishAt: Date | null;
 }
 
-interface GeneratedKey {
-  kid: string;
-  alg: JwsAlgorithm;
-  publicJwk: JWK;
-  privateJwkJwe: string;
-}
-
-const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'priv', 'k'] as const;
-
 export function createKeyStore(db: Database, options: KeyStoreOptions): KeyStore {
   if (options.keyEncryptionKey.length !== 32) {
     throw new Error('KEY_ENCRYPTION_KEY must be exactly 32 bytes');
@@ -152,43 +110,8 @@ export function createKeyStore(db: Database, options: KeyStoreOptions): KeyStore
   const now = options.now ?? Date.now;
   const publishBeforeSigningMs = options.publishBeforeSigningSeconds * 1000;
   const retainMs = options.retainSeconds * 1000;
-
-  async function generate(alg: JwsAlgorithm): Promise<GeneratedKey> {
-    const { publicKey, privateKey } = await generateKeyPair(alg, { extractable: true, modulusLength: 2048 });
-    const publicParameters = await exportJWK(publicKey);
-    const kid = await calculateJwkThumbprint(publicParameters, 'sha256');
-    const publicJwk: JWK = { ...publicParameters, use: 'sig', alg, kid };
-    const privateJwk: JWK = { ...(await exportJWK(privateKey)), use: 'sig', alg, kid };
-    // The kid sits in the authenticated protected header so a JWE moved to another row is detected.
-    const privateJwkJwe = await new CompactEncrypt(new TextEncoder().encode(JSON.stringify(privateJwk)))
-      .setProtectedHeader({ alg: 'dir', enc: 'A256GCM', kid, cty: 'jwk+json' })
-      .encrypt(kek);
-    return { kid, alg, publicJwk, privateJwkJwe };
-  }
-
-  async function decrypt(key: StoredKey): Promise<JWK> {
-    let plaintext: Uint8Array;
-    let kidInHeader: unknown;
-    try {
-      const result = await compactDecrypt(key.privateJwkJwe, kek, {
-        keyManagementAlgorithms: ['dir'],
-        contentEncryptionAlgorithms: ['A256GCM'],
-      });
-      plaintext = result.plaintext;
-      kidInHeader = result.protectedHeader.kid;
-    } catch (error) {
-      // With dir + A256GCM a wrong key and a tampered ciphertext are indistinguishable; a wrong key
-      // is by far the likelier cause, and it affects every row at once.
-      if (error instanceof errors.JWEDecryptionFailed) throw new KeyEncryptionKeyMismatchError(key.kid);
-      throw new SigningKeyCorruptError(key.kid, error instanceof Error ? error.message : String(error));
-    }
-    if (kidInHeader !== key.kid) throw new SigningKeyCorruptError(key.kid, `its JWE belongs to kid ${String(kidInHeader)}`);
-    const jwk = JSON.parse(new TextDecoder().decode(plaintext)) as JWK;
-    if (jwk.kid !== key.kid || jwk.alg !== key.alg) {
-      throw new SigningKeyCorruptError(key.kid, 'the decrypted JWK does not match its row');
-    }
-    return jwk;
-  }
+  const generate = (alg: JwsAlgorithm) => generateSigningKey(alg, kek);
+  const decrypt = (key: StoredKey) => openPrivateJwk(key, kek);
 
   async function readKeys(q: Knex | Knex.Transaction = db): Promise<StoredKey[]> {
     const rows = (await q<SigningKeyRow>('signing_keys').select('*')) as SigningKeyRow[];
@@ -362,13 +285,6 @@ export function createKeyStore(db: Database, options: KeyStoreOptions): KeyStore
 /** The key oidc-provider signs with for an alg: the first of that alg in the set. */
 export function signingJwk(keySet: KeySet, alg: JwsAlgorithm): JWK | undefined {
   return keySet.jwks.keys.find((k) => k.alg === alg);
-}
-
-/** A private JWK without its private members. */
-export function toPublicJwk(jwk: JWK): JWK {
-  const publicJwk: JWK = { ...jwk };
-  for (const member of PRIVATE_JWK_MEMBERS) delete publicJwk[member];
-  return publicJwk;
 }
 
 /** The public JWK Set of a key set: what oidc-provider serves at its jwks_uri. */
