@@ -59,24 +59,25 @@ export function endpointRateLimits(paths: () => EndpointPaths, limits: EndpointL
     const caller = await callerOf(ctx);
     if (!caller) return undefined; // the body could not be read; answered already
 
+    // A client is charged only once it has proven who it is: until then its budget is only read,
+    // so nobody can spend (and exhaust) a client's budget by naming it. Whatever fails to
+    // authenticate — a wrong secret, a made-up client_id — is charged to the caller's address.
+    // Reading before and charging after lets a burst overshoot by its own concurrency, which a
+    // rate limit (unlike the sign-in throttle) can afford.
     const addressKey = `address:${networkOf(ctx.ip)}`;
-    let key = addressKey;
-    if (caller.clientId !== undefined) {
-      const client = digest(caller.clientId); // bounded size, whatever was sent
-      key = caller.credentials ? `client:${client}` : `public:${client}:${addressKey}`;
-      const spent = await limiter.get(addressKey);
+    const clientKey = caller.clientId === undefined
+      ? undefined
+      : caller.credentials
+        ? `client:${digest(caller.clientId)}` // bounded size, whatever was sent
+        : `public:${digest(caller.clientId)}:${addressKey}`;
+    for (const key of clientKey ? [addressKey, clientKey] : [addressKey]) {
+      const spent = await limiter.get(key);
       if (spent && spent.consumedPoints >= limiter.points) return tooManyRequests(ctx, spent.msBeforeNext);
     }
 
-    const counted = await limiter.penalty(key);
-    if (counted.consumedPoints > limiter.points) return tooManyRequests(ctx, counted.msBeforeNext);
-
     await next();
 
-    if (key !== addressKey && caller.credentials && clientAuthenticationRefused(ctx)) {
-      await limiter.reward(key);
-      await limiter.penalty(addressKey);
-    }
+    await limiter.penalty(clientKey && !clientAuthenticationRefused(ctx) ? clientKey : addressKey);
     return undefined;
   };
 }

@@ -125,6 +125,22 @@ describe('who is counted', () => {
     expectRateLimited(await call('token', { authorization: app.authorization }));
   });
 
+  it('does not let a parallel burst of wrong secrets, from many addresses, lock the real client out', async () => {
+    const app = await confidentialApp();
+    const forged = basic(app.clientId, 'not-the-secret');
+    const burst = await Promise.all(Array.from({ length: LIMIT * 4 }, () => call('token', { authorization: forged })));
+    expect(burst.every((res) => res.status === 401)).toBe(true);
+    expect((await call('token', { authorization: app.authorization })).status).toBe(400);
+  });
+
+  it('charges made-up client_ids to the address that sends them', async () => {
+    const here = newAddress();
+    for (let i = 0; i < LIMIT; i += 1) {
+      expect((await call('token', { form: { client_id: `made-up-${i}` }, from: here })).status).toBe(401);
+    }
+    expectRateLimited(await call('token', { form: { client_id: 'made-up-again' }, from: here }));
+  });
+
   it('counts a public client per address: its users are many browsers, none can spend the others\' budget', async () => {
     const app = await registerApp(server, { public: true });
     const form = { client_id: app.clientId, grant_type: 'authorization_code', code: 'no-such-code', code_verifier: 'x'.repeat(43), redirect_uri: app.redirectUri };
