@@ -209,6 +209,11 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
       url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
     },
 
+    // Revoking any token of a grant revokes the grant (RFC 7009 §2.1 allows it): oidc-provider's
+    // default keeps the grant when an access token is revoked, which leaves the grant's other JWT
+    // access tokens active while its refresh token dies.
+    revokeGrantPolicy: () => true,
+
     // Refresh tokens rotate on every use; a reused one revokes the grant (oidc-provider's reuse
     // detection, made race-free by the adapter's atomic consume).
     rotateRefreshToken: () => true,

@@ -13,7 +13,12 @@ export function keyedDigest(secret: Buffer, purpose: string, bytes = 32): KeyedD
   return (...parts) => createHmac('sha256', key).update(JSON.stringify(parts)).digest().subarray(0, bytes).toString('base64url');
 }
 
-/** How sign-in limits key an email: trimmed and lowercased, as the users table matches it. */
+/**
+ * How sign-in limits key an email: trimmed and lowercased, as the users table matches it
+ * (`lower(email)`). JavaScript lowercases U+0130 (İ) to "i" plus U+0307 where PostgreSQL gives a
+ * plain "i"; without dropping U+0307 every "i" written as İ would open a fresh budget for the same
+ * account. Dropping it can only merge keys, which makes a limit stricter, never looser.
+ */
 export function normaliseEmail(email: string): string {
-  return email.trim().toLowerCase();
+  return email.trim().toLowerCase().replace(/\u0307/g, '');
 }

@@ -197,10 +197,13 @@ describe('who may introspect what', () => {
 });
 
 describe('every revocation reads inactive at once, on every instance', () => {
-  it('the app revokes its JWT access token', async () => {
+  it('the app revokes its JWT access token: the grant goes with it, the grant\'s other tokens too', async () => {
     const { person, tokens } = await signInFresh();
+    const refreshed = await client.refreshTokenGrant(app.config, tokens.refresh_token!);
     expect(await revoke(appCredentials(app), tokens.access_token, 'access_token')).toBe(200);
     expect(await active(notes, tokens.access_token)).toBe(false);
+    expect(await active(notes, refreshed.access_token)).toBe(false);
+    expect(await active(appCredentials(app), refreshed.refresh_token!)).toBe(false);
     expect(await active(notes, tokens.access_token, other)).toBe(false);
     await expect(client.fetchUserInfo(app.config, tokens.access_token, person.id)).rejects.toMatchObject({ status: 401 });
   });
