@@ -9,7 +9,7 @@ import type { Knex } from 'knex';
 //   client:<client_id>        clients row inserted, updated or deleted; an API's row changed
 //   resource:<identifier>     resource_servers row inserted, updated or deleted
 //   user:<id>                 a person disabled, re-enabled, renamed (email) or deleted
-//   grant:<id_digest>         a live Grant deleted (revoked), or its expiry brought forward
+//   grant:<id_digest>         a Grant deleted (revoked or expired), or its expiry brought forward
 //   jti:<jti_digest>          a JWT access token revoked
 //   flush                     a table truncated, or an id too long for a notification
 //
@@ -17,9 +17,9 @@ import type { Knex } from 'knex';
 // tables: oidc_records is the busiest table (sessions, interactions, codes, tokens), and a
 // transition table would make every one of its deletes capture its old rows only for the trigger
 // to ignore all but Grants. The WHEN clause costs a comparison per row and calls no function.
-// The two bulk deletes stay quiet: revokeByGrantId deletes tokens, not grants, and the janitor's
-// batches delete grants that have expired, which no cache can still hold — a cached answer never
-// outlives its grant's expiry. The minute of slack covers clocks that disagree a little.
+// revokeByGrantId's bulk deletes stay quiet (they delete tokens, not grants). Every Grant delete
+// announces itself, the janitor's included: a cached answer is capped at its grant's expiry by the
+// instance's clock, which may lag the database's.
 const CHANNEL = 'gatehouse_changes';
 
 /** Each trigger function, by name, with its body. */
@@ -104,7 +104,7 @@ const TRIGGERS: Array<[name: string, table: string, definition: string]> = [
   ['gatehouse_users_notify_delete', 'users', 'after delete on users for each row execute function gatehouse_user_changed()'],
   ['gatehouse_grants_notify_delete', 'oidc_records',
     `after delete on oidc_records for each row
-     when (old.model = 'Grant' and (old.expires_at is null or old.expires_at > now() - interval '1 minute'))
+     when (old.model = 'Grant')
      execute function gatehouse_grant_changed()`],
   // Re-saving a grant extends its expiry, which no cached answer relies on; bringing it forward does.
   ['gatehouse_grants_notify_update', 'oidc_records',

@@ -21,6 +21,9 @@ import type { Database } from './knex.js';
 
 export const CHANGE_CHANNEL = 'gatehouse_changes';
 
+/** Leases are measured on the monotonic clock: a wall-clock step (NTP) must not stretch one. */
+const monotonicNow = () => performance.now();
+
 /** How the listener shows up in pg_stat_activity. */
 export const LISTENER_APPLICATION_NAME = 'gatehouse-change-listener';
 
@@ -83,7 +86,7 @@ export class ChangeListener extends EventEmitter implements StoppableChangeFeed 
   }
 
   get connected(): boolean {
-    return this.#listening && Date.now() - this.#confirmedAt < LEASE_MS;
+    return this.#listening && monotonicNow() - this.#confirmedAt < LEASE_MS;
   }
 
   /** Connects once; resolves either way (a failure retries in the background). */
@@ -110,7 +113,7 @@ export class ChangeListener extends EventEmitter implements StoppableChangeFeed 
     this.#client = client;
     try {
       await client.connect();
-      const sentAt = Date.now();
+      const sentAt = monotonicNow();
       await client.query(`LISTEN ${CHANGE_CHANNEL}`);
       if (client !== this.#client) return; // lost or stopped meanwhile
       this.#confirmedAt = sentAt;
@@ -131,11 +134,11 @@ export class ChangeListener extends EventEmitter implements StoppableChangeFeed 
   #heartbeat(client: pg.Client): void {
     if (client !== this.#client) return;
     if (this.#heartbeatSentAt !== undefined) {
-      if (Date.now() - this.#heartbeatSentAt > DEAD_AFTER_MS) this.#lost(client, new Error('the change listener stopped answering'));
+      if (monotonicNow() - this.#heartbeatSentAt > DEAD_AFTER_MS) this.#lost(client, new Error('the change listener stopped answering'));
       else this.#schedule(HEARTBEAT_MS, () => this.#heartbeat(client));
       return;
     }
-    const sentAt = Date.now();
+    const sentAt = monotonicNow();
     this.#heartbeatSentAt = sentAt;
     client.query(`LISTEN ${CHANGE_CHANNEL}`).then(
       () => {
