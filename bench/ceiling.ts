@@ -1,0 +1,108 @@
+// The CEILING: a bare oidc-provider with its in-memory adapter (no `adapter` configured) and the
+// token settings Gatehouse uses (ES256 JWT access tokens for one API via resourceIndicators,
+// client_credentials, introspection, rotating refresh tokens, a static client list). No Gatehouse
+// code: what this serves per second is what oidc-provider itself allows on this machine.
+//
+// Forked by run.ts. It mints what the load needs (grants, refresh tokens, an opaque access token
+// for userinfo) through oidc-provider's own models, since it has no sign-in pages to drive, and
+// sends them with its address in the 'ready' message.
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { Provider, type Configuration } from 'oidc-provider';
+
+export const CEILING_API = 'https://api.bench.test';
+export const CEILING_SCOPE = 'bench:read';
+const USER_SCOPE = 'openid profile email offline_access';
+
+export interface CeilingReady {
+  cmd: 'ready';
+  address: string;
+  app: { clientId: string; clientSecret: string };
+  machine: { clientId: string; clientSecret: string };
+  api: { clientId: string; clientSecret: string };
+  refreshTokens: string[];
+  /** For introspection by the owner app; never refreshed. */
+  introspectedRefreshToken: string;
+  /** Opaque, for userinfo (oidc-provider's userinfo does not take a JWT issued for an API). */
+  userinfoAccessToken: string;
+}
+
+function privateJwk(type: 'ec' | 'rsa', alg: string) {
+  const { privateKey } = type === 'ec'
+    ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
+    : generateKeyPairSync('rsa', { modulusLength: 2048 });
+  return { ...privateKey.export({ format: 'jwk' }), alg, use: 'sig', kid: `${alg}-${randomBytes(4).toString('hex')}` };
+}
+
+function secret() {
+  return randomBytes(32).toString('base64url');
+}
+
+export async function startCeiling(port: number, refreshTokenCount: number): Promise<CeilingReady> {
+  const issuer = `http://127.0.0.1:${port}`;
+  const app = { clientId: 'bench-app', clientSecret: secret() };
+  const machine = { clientId: 'bench-machine', clientSecret: secret() };
+  const api = { clientId: 'bench-api', clientSecret: secret() };
+  const configuration: Configuration = {
+    clients: [
+      { client_id: app.clientId, client_secret: app.clientSecret, redirect_uris: ['https://app.bench.test/callback'], grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], scope: `${USER_SCOPE} ${CEILING_SCOPE}` },
+      { client_id: machine.clientId, client_secret: machine.clientSecret, redirect_uris: [], grant_types: ['client_credentials'], response_types: [], scope: CEILING_SCOPE },
+      { client_id: api.clientId, client_secret: api.clientSecret, redirect_uris: [], grant_types: [], response_types: [] },
+    ],
+    jwks: { keys: [privateJwk('rsa', 'RS256'), privateJwk('ec', 'ES256')] as never },
+    async findAccount(_ctx, sub) {
+      return { accountId: sub, async claims() { return { sub, name: 'Bench Person', email: 'bench@example.test', email_verified: true }; } };
+    },
+    claims: { openid: ['sub'], profile: ['name'], email: ['email', 'email_verified'] },
+    scopes: ['openid', 'offline_access', 'profile', 'email', CEILING_SCOPE],
+    cookies: { keys: [secret()] },
+    pkce: { required: () => true },
+    clientDefaults: { grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], token_endpoint_auth_method: 'client_secret_basic', id_token_signed_response_alg: 'RS256' } as never,
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      introspection: { enabled: true },
+      userinfo: { enabled: true },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: () => CEILING_API,
+        useGrantedResource: () => true,
+        getResourceServerInfo: () => ({ scope: CEILING_SCOPE, audience: CEILING_API, accessTokenTTL: 600, accessTokenFormat: 'jwt', jwt: { sign: { alg: 'ES256' } } }),
+      },
+    },
+    rotateRefreshToken: true,
+    ttl: { AccessToken: 600, ClientCredentials: 600, RefreshToken: 1_209_600, Grant: 31_536_000, IdToken: 3600, AuthorizationCode: 60, Session: 1_209_600, Interaction: 3600 },
+  };
+  const provider = new Provider(issuer, configuration);
+  // oidc-provider's own Koa app, served directly: nothing in front of it.
+  const server = provider.listen(port, '127.0.0.1') as unknown as import('node:http').Server;
+  await new Promise<void>((resolve) => (server.listening ? resolve() : server.once('listening', () => resolve())));
+
+  const client = await provider.Client.find(app.clientId);
+  const mintRefreshToken = async (accountId: string) => {
+    const grant = new provider.Grant({ accountId, clientId: app.clientId });
+    grant.addOIDCScope(USER_SCOPE);
+    grant.addResourceScope(CEILING_API, CEILING_SCOPE);
+    const grantId = await grant.save();
+    const token = new provider.RefreshToken({
+      accountId, client, grantId, gty: 'authorization_code', scope: `${USER_SCOPE} ${CEILING_SCOPE}`,
+      resource: CEILING_API, authTime: Math.floor(Date.now() / 1000), rotations: 0,
+    } as never);
+    return { grantId, value: await token.save() };
+  };
+  const refreshTokens: string[] = [];
+  for (let i = 0; i < refreshTokenCount; i += 1) refreshTokens.push((await mintRefreshToken(`person-${i}`)).value);
+  const introspected = await mintRefreshToken('person-introspected');
+  const accessToken = new provider.AccessToken({ accountId: 'person-introspected', client, grantId: introspected.grantId, gty: 'authorization_code', scope: 'openid profile email' } as never);
+  const userinfoAccessToken = await accessToken.save();
+
+  const { port: bound } = server.address() as AddressInfo;
+  return { cmd: 'ready', address: `http://127.0.0.1:${bound}`, app, machine, api, refreshTokens, introspectedRefreshToken: introspected.value, userinfoAccessToken };
+}
+
+// Forked by run.ts.
+if (process.send && process.env.BENCH_CEILING_PORT) {
+  const ready = await startCeiling(Number(process.env.BENCH_CEILING_PORT), Number(process.env.BENCH_CEILING_TOKENS ?? 64));
+  process.on('disconnect', () => process.exit(0));
+  process.send(ready);
+}

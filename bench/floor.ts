@@ -1,0 +1,78 @@
+// The crypto floor: what the primitives on the hot paths cost on this machine, in this process,
+// one operation at a time (a single core). ES256 signs every access token, RS256 every ID token,
+// ES256 verify is what an API (or Gatehouse's JWT introspection) does per token, and argon2id at
+// Gatehouse's default cost is every sign-in. argon2 runs on libuv's thread pool, so it is also
+// measured with one operation in flight per core: the most sign-ins per second this machine allows.
+import { availableParallelism } from 'node:os';
+import { generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import argon2 from 'argon2';
+
+export interface FloorResult {
+  es256SignPerSec: number;
+  es256VerifyPerSec: number;
+  rs256SignPerSec: number;
+  argon2idHashPerSec: number;
+  /** With availableParallelism() hashes in flight (libuv's pool has 4 threads by default). */
+  argon2idHashPerSecAllCores: number;
+  argon2Parameters: { memoryCost: number; timeCost: number; parallelism: number };
+}
+
+const ARGON2 = { type: argon2.argon2id, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
+
+/** Runs `op` back to back for about `ms` and returns operations per second. */
+function measureSync(ms: number, op: () => void): number {
+  for (let i = 0; i < 20; i += 1) op(); // warm up
+  let count = 0;
+  const start = performance.now();
+  let elapsed = 0;
+  while (elapsed < ms) {
+    for (let i = 0; i < 20; i += 1) op();
+    count += 20;
+    elapsed = performance.now() - start;
+  }
+  return (count * 1000) / elapsed;
+}
+
+async function measureAsync(ms: number, inFlight: number, op: () => Promise<unknown>): Promise<number> {
+  await op(); // warm up
+  let count = 0;
+  const start = performance.now();
+  const deadline = start + ms;
+  await Promise.all(Array.from({ length: inFlight }, async () => {
+    while (performance.now() < deadline) {
+      await op();
+      count += 1;
+    }
+  }));
+  return (count * 1000) / (performance.now() - start);
+}
+
+function jwsInput(): Buffer {
+  // About the size of a Gatehouse access token's header and payload.
+  return Buffer.from(`${Buffer.from('{"alg":"ES256","typ":"at+jwt","kid":"k"}').toString('base64url')}.${Buffer.from(JSON.stringify({
+    iss: 'http://127.0.0.1:3000', sub: '8a1c3e2f-0000-4000-8000-000000000000', aud: ['https://api.bench.test', 'http://127.0.0.1:3000/me'],
+    iat: 1_700_000_000, exp: 1_700_000_600, scope: 'openid profile email bench:read', client_id: 'abcdefghijklmnopqrstuv', jti: 'x'.repeat(43),
+  })).toString('base64url')}`);
+}
+
+export async function measureFloor(ms: number): Promise<FloorResult> {
+  const data = jwsInput();
+  const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const es256 = (key: KeyObject) => sign('sha256', data, { key, dsaEncoding: 'ieee-p1363' });
+  const signature = es256(ec.privateKey);
+  const es256SignPerSec = measureSync(ms, () => es256(ec.privateKey));
+  const es256VerifyPerSec = measureSync(ms, () => {
+    if (!verify('sha256', data, { key: ec.publicKey, dsaEncoding: 'ieee-p1363' }, signature)) throw new Error('ES256 verify failed');
+  });
+  const rs256SignPerSec = measureSync(ms, () => sign('sha256', data, rsa.privateKey));
+  const hash = () => argon2.hash('correct horse battery staple', ARGON2);
+  // At least a handful of hashes, however short the run.
+  const argonMs = Math.max(ms, 1000);
+  const argon2idHashPerSec = await measureAsync(argonMs, 1, hash);
+  const argon2idHashPerSecAllCores = await measureAsync(argonMs, availableParallelism(), hash);
+  return {
+    es256SignPerSec, es256VerifyPerSec, rs256SignPerSec, argon2idHashPerSec, argon2idHashPerSecAllCores,
+    argon2Parameters: { memoryCost: ARGON2.memoryCost, timeCost: ARGON2.timeCost, parallelism: ARGON2.parallelism },
+  };
+}

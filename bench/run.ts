@@ -1,0 +1,307 @@
+// `npm run bench [-- --quick] [-- --instances 2]`: Gatehouse under load on PostgreSQL, the bare
+// oidc-provider ceiling, the crypto floor, and the report (docs/performance.md, bench/results/).
+//
+// Everything runs on loopback. Gatehouse, the ceiling and the proxy each run in a process of their
+// own (forked, one at a time where possible) so the load generator in this process does not share
+// their event loop. Load is bounded: a fixed number of connections for a fixed number of seconds.
+import { fork, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { availableParallelism, tmpdir, totalmem } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PasswordHasher } from '../src/accounts/passwords.js';
+import { UserStore } from '../src/accounts/users.js';
+import { ClientStore } from '../src/clients/store.js';
+import { loadConfig } from '../src/config.js';
+import { createDatabase } from '../src/db/knex.js';
+import { migrateToLatest } from '../src/db/migrate.js';
+import { ResourceServerStore } from '../src/resources/store.js';
+import { freePort } from '../test/support/gatehouse.js';
+import { UserAgent } from '../test/support/user-agent.js';
+import { CEILING_API, CEILING_SCOPE, type CeilingReady } from './ceiling.js';
+import { measureFloor } from './floor.js';
+import { evaluateTargets, writeReport, type RunRecord } from './report.js';
+import * as s from './scenarios.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const PASSWORD = 'correct horse battery staple';
+const APP_SCOPE = 'openid profile email offline_access';
+
+// ---- flags ----
+const argv = process.argv.slice(2);
+const quick = argv.includes('--quick');
+const instancesFlag = argv.indexOf('--instances');
+const instances = instancesFlag >= 0 ? Number(argv[instancesFlag + 1]) : 1;
+if (![1, 2].includes(instances)) throw new Error('--instances must be 1 or 2');
+const only = argv.includes('--only') ? argv[argv.indexOf('--only') + 1]!.split(',') : undefined;
+const load: s.LoadOptions = quick ? { seconds: 3, warmupSeconds: 1, connections: 16 } : { seconds: 10, warmupSeconds: 3, connections: 16 };
+const flowLoops = Math.max(4, 2 * availableParallelism());
+const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
+
+// ---- child processes ----
+function forkTs(file: string, env: Record<string, string>): ChildProcess {
+  return fork(path.join(ROOT, 'bench', file), [], {
+    execArgv: ['--import', 'tsx', ...(process.env.BENCH_CHILD_EXEC_ARGV?.split(' ').filter(Boolean) ?? [])],
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+}
+
+function nextMessage<T>(child: ChildProcess, cmd: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (message: { cmd?: string }) => {
+      if (message.cmd !== cmd) return;
+      child.off('message', onMessage);
+      child.off('exit', onExit);
+      resolve(message as T);
+    };
+    const onExit = (code: number | null) => reject(new Error(`child exited (${code}) before '${cmd}'`));
+    child.on('message', onMessage);
+    child.once('exit', onExit);
+  });
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  if (child.connected) child.send({ cmd: 'stop' }); else child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
+}
+
+// ---- database ----
+interface BenchDatabase { url: string; drop(): Promise<void> }
+
+/** DATABASE_URL as given; without it, a fresh database on 127.0.0.1:5432, dropped at the end. */
+async function benchDatabase(): Promise<BenchDatabase> {
+  if (process.env.DATABASE_URL) return { url: process.env.DATABASE_URL, drop: async () => {} };
+  const admin = 'postgres://postgres@127.0.0.1:5432/postgres';
+  const name = `gatehouse_bench_${process.pid}_${randomBytes(3).toString('hex')}`;
+  const db = createDatabase({ url: admin, embeddedDir: null, poolMax: 1 });
+  await db.raw(`create database "${name}"`);
+  await db.destroy();
+  const url = new URL(admin);
+  url.pathname = `/${name}`;
+  return {
+    url: url.href,
+    async drop() {
+      const cleanup = createDatabase({ url: admin, embeddedDir: null, poolMax: 1 });
+      await cleanup.raw(`drop database if exists "${name}" with (force)`);
+      await cleanup.destroy();
+    },
+  };
+}
+
+interface Seeded {
+  apiIdentifier: string;
+  apiScope: string;
+  api: s.Credentials;
+  machine: s.Credentials;
+  app: s.Credentials;
+  redirectUri: string;
+  people: Array<{ email: string; password: string }>;
+  postgres: string;
+}
+
+/** Migrates and registers what the load needs, through Gatehouse's own stores. */
+async function seed(url: string): Promise<Seeded> {
+  const db = createDatabase({ url, embeddedDir: null });
+  try {
+    await migrateToLatest(db);
+    const config = loadConfig({ NODE_ENV: 'test', DATA_DIR: tmpdir(), COOKIE_KEYS: 'x'.repeat(32), KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64') });
+    const run = randomBytes(3).toString('hex'); // unique names, so a reused DATABASE_URL still seeds
+    const apiScope = `bench${run}:read`;
+    const apiIdentifier = `https://api-${run}.bench.test`;
+    const resources = new ResourceServerStore(db);
+    const clients = new ClientStore(db);
+    const users = new UserStore(db, new PasswordHasher(config.argon2));
+    const api = await resources.create({ identifier: apiIdentifier, scope: apiScope });
+    const machine = await clients.create({ name: 'bench machine', clientCredentials: true, scope: apiScope });
+    const redirectUri = 'https://app.bench.test/callback';
+    const app = await clients.create({ name: 'bench app', redirectUris: [redirectUri], scope: `${APP_SCOPE} ${apiScope}` });
+    const people = [];
+    for (let i = 0; i < flowLoops; i += 1) {
+      const email = `bench${i}.${run}@example.test`;
+      await users.create({ email, name: `Bench Person ${i}`, password: PASSWORD, emailVerified: true });
+      people.push({ email, password: PASSWORD });
+    }
+    const { rows } = await db.raw<{ rows: Array<{ server_version: string }> }>('show server_version');
+    return {
+      apiIdentifier, apiScope, redirectUri, people,
+      api: { clientId: api.clientId, clientSecret: api.clientSecret! },
+      machine: { clientId: machine.client.clientId, clientSecret: machine.clientSecret! },
+      app: { clientId: app.client.clientId, clientSecret: app.clientSecret! },
+      postgres: `PostgreSQL ${rows[0]!.server_version}`,
+    };
+  } finally {
+    await db.destroy();
+  }
+}
+
+// ---- Gatehouse ----
+/** One set per run: every instance, and every restart, must open the signing keys the first sealed. */
+const SECRETS = { COOKIE_KEYS: randomBytes(32).toString('base64url'), KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64url') };
+
+interface Cluster { base: string; children: ChildProcess[]; countQueries: s.QueryCounter }
+
+async function startGatehouseCluster(databaseUrl: string, n: number): Promise<Cluster> {
+  const frontPort = await freePort();
+  const base = `http://127.0.0.1:${frontPort}`;
+  const shared = {
+    NODE_ENV: 'test', HOST: '127.0.0.1', ISSUER: base, DATABASE_URL: databaseUrl, LOG_LEVEL: 'silent',
+    DATA_DIR: path.join(tmpdir(), `gatehouse-bench-${process.pid}`),
+    ...SECRETS,
+    TOKEN_RATE_LIMIT: '0', INTROSPECTION_RATE_LIMIT: '0', REVOCATION_RATE_LIMIT: '0',
+    SIGNIN_MAX_CONSECUTIVE_FAILURES: '100', SIGNIN_ACCOUNT_MAX_FAILURES: '1000000', SIGNIN_IP_MAX_FAILURES: '1000000',
+  };
+  const children: ChildProcess[] = [];
+  const addresses: string[] = [];
+  for (let i = 0; i < n; i += 1) {
+    const port = n === 1 ? frontPort : await freePort();
+    const child = forkTs('instance.ts', { BENCH_GATEHOUSE_ENV: JSON.stringify({ ...shared, PORT: String(port) }) });
+    children.push(child);
+    addresses.push((await nextMessage<{ address: string }>(child, 'ready')).address);
+  }
+  const instancesOnly = [...children];
+  if (n > 1) {
+    const proxy = forkTs('proxy.ts', { BENCH_PROXY_TARGETS: addresses.join(','), BENCH_PROXY_PORT: String(frontPort) });
+    children.push(proxy);
+    await nextMessage(proxy, 'ready');
+  }
+  const countQueries = async () => {
+    let total = 0;
+    for (const child of instancesOnly) {
+      const answer = nextMessage<{ queries: number }>(child, 'count');
+      child.send({ cmd: 'count' });
+      total += (await answer).queries;
+    }
+    return total;
+  };
+  return { base, children, countQueries };
+}
+
+/** Real sign-ins over HTTP: consent given once per person (remembered for the flow scenario),
+ *  then more consented flows in the same browser session for the refresh-token pool. */
+async function gatehouseTarget(base: string, seeded: Seeded, poolSize: number): Promise<s.Target> {
+  const target: s.Target = {
+    label: 'gatehouse', base, app: seeded.app, machine: seeded.machine, api: seeded.api, apiScope: seeded.apiScope,
+    refreshTokens: [], introspectedRefreshToken: '', jwtAccessToken: undefined, userinfoAccessToken: '',
+    people: seeded.people, redirectUri: seeded.redirectUri, apiIdentifier: seeded.apiIdentifier,
+  };
+  const scope = `${APP_SCOPE} ${seeded.apiScope}`;
+  const perPerson = Math.ceil((poolSize + 1) / seeded.people.length);
+  const tokens: Array<Record<string, unknown>> = [];
+  await Promise.all(seeded.people.map(async (person) => {
+    const agent = new UserAgent(base);
+    for (let i = 0; i < perPerson; i += 1) {
+      tokens.push((await s.authorizationCodeFlow(target, person, { agent, scope, prompt: 'consent' })).tokens);
+    }
+  }));
+  const [first, ...rest] = tokens;
+  target.introspectedRefreshToken = String(first!.refresh_token);
+  target.jwtAccessToken = String(first!.access_token);
+  target.userinfoAccessToken = String(first!.access_token);
+  target.refreshTokens = rest.map((t) => String(t.refresh_token));
+  return target;
+}
+
+type Scenario = (target: s.Target, load: s.LoadOptions, count?: s.QueryCounter) => Promise<s.ScenarioResult>;
+const REQUEST_SCENARIOS: Array<[string, Scenario]> = [
+  ['client_credentials', s.clientCredentials],
+  ['refresh', s.refresh],
+  ['introspect_jwt', s.introspectJwt],
+  ['introspect_refresh', s.introspectRefresh],
+  ['userinfo', s.userinfo],
+  ['jwks', s.jwks],
+  ['discovery', s.discovery],
+];
+const wanted = (key: string) => !only || only.includes(key);
+
+async function runGatehouse(databaseUrl: string, seeded: Seeded, n: number, keys: string[], withFlows: boolean) {
+  const cluster = await startGatehouseCluster(databaseUrl, n);
+  const results: RunRecord['results'] = [];
+  try {
+    const target = await gatehouseTarget(cluster.base, seeded, 2 * load.connections + 8);
+    for (const [key, scenario] of REQUEST_SCENARIOS) {
+      if (!keys.includes(key) || !wanted(key)) continue;
+      log(`gatehouse ×${n}: ${key}`);
+      results.push({ ...(await scenario(target, load, cluster.countQueries)), instances: n });
+    }
+    if (withFlows && wanted('flow')) {
+      log(`gatehouse ×${n}: authorization-code flow (${flowLoops} loops)`);
+      results.push({ ...(await s.authorizationCodeFlows(target, { ...load, loops: flowLoops }, cluster.countQueries)), instances: n });
+    }
+  } finally {
+    for (const child of cluster.children.reverse()) await stop(child);
+  }
+  return results;
+}
+
+async function runCeiling(): Promise<RunRecord['results']> {
+  const child = forkTs('ceiling.ts', { BENCH_CEILING_PORT: String(await freePort()), BENCH_CEILING_TOKENS: String(2 * load.connections + 8) });
+  const results: RunRecord['results'] = [];
+  try {
+    const ready = await nextMessage<CeilingReady>(child, 'ready');
+    const target: s.Target = {
+      label: 'ceiling', base: ready.address, app: ready.app, machine: ready.machine, api: ready.api, apiScope: CEILING_SCOPE, apiIdentifier: CEILING_API,
+      refreshTokens: ready.refreshTokens, introspectedRefreshToken: ready.introspectedRefreshToken,
+      jwtAccessToken: undefined, userinfoAccessToken: ready.userinfoAccessToken,
+    };
+    // Refresh last: oidc-provider's in-memory adapter is an LRU of 1000 entries, and the thousands
+    // of rotated tokens would evict the tokens the other scenarios reuse.
+    const order = [...REQUEST_SCENARIOS.filter(([key]) => key !== 'refresh'), ...REQUEST_SCENARIOS.filter(([key]) => key === 'refresh')];
+    for (const [key, scenario] of order) {
+      if (key === 'introspect_jwt' || !wanted(key)) continue; // oidc-provider cannot introspect a JWT
+      log(`ceiling: ${key}`);
+      results.push(await scenario(target, load));
+    }
+  } finally {
+    await stop(child);
+  }
+  return results;
+}
+
+function machine(postgres: string): RunRecord['machine'] {
+  const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
+  return {
+    nproc: availableParallelism(),
+    cpuModel: /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.trim() ?? 'unknown',
+    memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+    node: process.version,
+    postgres,
+  };
+}
+
+async function main() {
+  const startedAt = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  const started = performance.now();
+  const database = await benchDatabase();
+  try {
+    log(`database ${new URL(database.url).pathname.slice(1)}; ${quick ? 'quick' : 'full'} mode, ${load.seconds} s per scenario`);
+    const seeded = await seed(database.url);
+    const allKeys = REQUEST_SCENARIOS.map(([key]) => key);
+    const results = await runGatehouse(database.url, seeded, 1, allKeys, true);
+    if (instances === 2) {
+      results.push(...(await runGatehouse(database.url, seeded, 2, ['client_credentials', 'refresh', 'introspect_jwt', 'introspect_refresh', 'userinfo'], true)));
+    }
+    results.push(...(await runCeiling()));
+    log('crypto floor');
+    const floor = await measureFloor(quick ? 500 : 2000);
+    const record: RunRecord = {
+      startedAt, mode: quick ? 'quick' : 'full', instances, machine: machine(seeded.postgres),
+      results, floor, targets: evaluateTargets(results, floor),
+    };
+    const written = writeReport(record, ROOT);
+    for (const r of results) {
+      log(`${r.target}${(r.instances ?? 1) > 1 ? `×${r.instances}` : ''} ${r.scenario}: ${r.perSecond.toFixed(1)}/s p50 ${r.latencyMs.p50.toFixed(1)} p99 ${r.latencyMs.p99.toFixed(1)} ms, errors ${r.errors}, db/req ${r.dbRoundTripsPerRequest?.toFixed(2) ?? 'n/a'}`);
+    }
+    for (const t of record.targets) log(`${t.met === null ? 'n/a ' : t.met ? 'MET ' : 'MISS'} ${t.target}: ${t.detail}`);
+    log(`wrote ${path.relative(ROOT, written.json)} and ${path.relative(ROOT, written.doc)} in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  } finally {
+    await database.drop();
+  }
+}
+
+await main();

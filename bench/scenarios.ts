@@ -1,0 +1,287 @@
+// The load: one function per scenario, each against a Target (Gatehouse, or the ceiling), each
+// returning the same measurements. Request/response scenarios use autocannon over keep-alive
+// connections; the authorization-code flow is N concurrent loops of plain fetch, since each flow
+// is a conversation (sign-in page, login, redirects, code exchange) rather than one request.
+import { createHash, randomBytes } from 'node:crypto';
+import autocannon from 'autocannon';
+import { formOf, UserAgent } from '../test/support/user-agent.js';
+
+export interface Credentials { clientId: string; clientSecret: string }
+
+export interface Target {
+  label: 'gatehouse' | 'ceiling';
+  base: string;
+  app: Credentials;
+  machine: Credentials;
+  api: Credentials;
+  /** Consumed one per request; each rotation's new refresh token goes back into the pool. */
+  refreshTokens: string[];
+  introspectedRefreshToken: string;
+  /** A JWT access token issued for the API; undefined where the server cannot introspect one. */
+  jwtAccessToken: string | undefined;
+  userinfoAccessToken: string;
+  /** For the authorization-code flow: people who already consented to `app`. */
+  people?: Array<{ email: string; password: string }>;
+  redirectUri?: string;
+  apiScope: string;
+  /** The API's identifier, sent as `resource` (RFC 8707) so access tokens are JWTs for it. */
+  apiIdentifier: string;
+}
+
+export interface LoadOptions {
+  seconds: number;
+  warmupSeconds: number;
+  connections: number;
+}
+
+export interface ScenarioResult {
+  scenario: string;
+  target: Target['label'];
+  /** Completed requests (or flows) in the measured window. */
+  completed: number;
+  perSecond: number;
+  latencyMs: { p50: number; p95: number; p99: number };
+  errors: number;
+  /** Database queries per completed request, counted on the Gatehouse side; null for the ceiling. */
+  dbRoundTripsPerRequest: number | null;
+  connections: number;
+  seconds: number;
+  /** Gatehouse processes behind the proxy (1: none). */
+  instances?: number;
+  notes?: string;
+}
+
+/** Reads the running total of database queries across every Gatehouse instance. */
+export type QueryCounter = () => Promise<number>;
+
+export function basic({ clientId, clientSecret }: Credentials): string {
+  return `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`).toString('base64')}`;
+}
+
+const FORM = 'application/x-www-form-urlencoded';
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+type Request = autocannon.Request;
+
+/** One autocannon run; latencies come from every response (autocannon's summary has no p95). */
+async function cannon(base: string, requests: Request[], connections: number, seconds: number) {
+  const latencies: number[] = [];
+  const result = await new Promise<autocannon.Result>((resolve, reject) => {
+    const instance = autocannon({ url: base, connections, duration: seconds, pipelining: 1, requests }, (error, done) => (error ? reject(error) : resolve(done)));
+    instance.on('response', (_client, _status, _bytes, responseTime) => { latencies.push(responseTime); });
+  });
+  latencies.sort((a, b) => a - b);
+  return { result, latencies };
+}
+
+/**
+ * Warm-up, then the measured run. `wrong` counts 2xx answers that are not what the scenario
+ * expects (an introspection saying active: false is a 200, but not a success).
+ */
+async function measure(
+  scenario: string,
+  target: Target,
+  load: LoadOptions,
+  requests: (wrong: () => void) => Request[],
+  countQueries: QueryCounter | undefined,
+  notes?: string,
+): Promise<ScenarioResult> {
+  if (load.warmupSeconds > 0) await cannon(target.base, requests(() => {}), load.connections, load.warmupSeconds);
+  let wrong = 0;
+  const before = countQueries ? await countQueries() : 0;
+  const { result, latencies } = await cannon(target.base, requests(() => { wrong += 1; }), load.connections, load.seconds);
+  const after = countQueries ? await countQueries() : 0;
+  const completed = result.requests.total;
+  const ok = completed - result.non2xx - wrong;
+  return {
+    scenario,
+    target: target.label,
+    completed,
+    perSecond: ok / load.seconds,
+    latencyMs: { p50: percentile(latencies, 50), p95: percentile(latencies, 95), p99: percentile(latencies, 99) },
+    errors: result.errors + result.timeouts + result.non2xx + wrong,
+    dbRoundTripsPerRequest: countQueries && completed ? (after - before) / completed : null,
+    connections: load.connections,
+    seconds: load.seconds,
+    ...(notes ? { notes } : {}),
+  };
+}
+
+function post(path: string, auth: Credentials, body: Record<string, string>): Request {
+  return { method: 'POST', path, headers: { 'content-type': FORM, authorization: basic(auth) }, body: new URLSearchParams(body).toString() };
+}
+
+/** A token response must carry a JWT access token (header.payload.signature), or it counts as an error. */
+function accessTokenOf(body: string): string | undefined {
+  try {
+    const token = (JSON.parse(body) as { access_token?: unknown }).access_token;
+    return typeof token === 'string' && token.split('.').length === 3 ? token : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function clientCredentials(target: Target, load: LoadOptions, count?: QueryCounter) {
+  return measure('client_credentials', target, load, (wrong) => [{
+    ...post('/token', target.machine, { grant_type: 'client_credentials', scope: target.apiScope, resource: target.apiIdentifier }),
+    onResponse(status, body) {
+      if (status === 200 && !accessTokenOf(body)) wrong();
+    },
+  }], count);
+}
+
+export function refresh(target: Target, load: LoadOptions, count?: QueryCounter) {
+  const pool = target.refreshTokens;
+  let starved = 0;
+  return measure('refresh_token (rotating)', target, load, (wrong) => [{
+    ...post('/token', target.app, { grant_type: 'refresh_token', refresh_token: 'placeholder' }),
+    setupRequest(request) {
+      const token = pool.shift();
+      if (!token) starved += 1;
+      request.body = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: token ?? 'pool-empty' }).toString();
+      return request;
+    },
+    onResponse(status, body) {
+      if (status !== 200) return;
+      if (!accessTokenOf(body)) wrong();
+      const next = (JSON.parse(body) as { refresh_token?: string }).refresh_token;
+      if (next) pool.push(next);
+    },
+  }], count).then((result) => (starved ? { ...result, notes: `refresh-token pool ran dry ${starved} times` } : result));
+}
+
+/** An introspection answered 200 must also say the token is active, or it counts as an error. */
+function expectActive(wrong: () => void): Pick<Request, 'onResponse'> {
+  return {
+    onResponse(status, body) {
+      if (status === 200 && !body.includes('"active":true')) wrong();
+    },
+  };
+}
+
+export function introspectJwt(target: Target, load: LoadOptions, count?: QueryCounter) {
+  return measure('introspection (JWT access token, by the API)', target, load, (wrong) => [
+    { ...post('/token/introspection', target.api, { token: target.jwtAccessToken! }), ...expectActive(wrong) },
+  ], count);
+}
+
+export function introspectRefresh(target: Target, load: LoadOptions, count?: QueryCounter) {
+  return measure('introspection (refresh token, by its app)', target, load, (wrong) => [
+    { ...post('/token/introspection', target.app, { token: target.introspectedRefreshToken, token_type_hint: 'refresh_token' }), ...expectActive(wrong) },
+  ], count);
+}
+
+export function userinfo(target: Target, load: LoadOptions, count?: QueryCounter) {
+  return measure('userinfo', target, load, () => [
+    { method: 'GET', path: '/me', headers: { authorization: `Bearer ${target.userinfoAccessToken}` } },
+  ], count);
+}
+
+export function jwks(target: Target, load: LoadOptions, count?: QueryCounter) {
+  return measure('jwks', target, load, () => [{ method: 'GET', path: '/jwks' }], count);
+}
+
+export function discovery(target: Target, load: LoadOptions, count?: QueryCounter) {
+  return measure('discovery', target, load, () => [{ method: 'GET', path: '/.well-known/openid-configuration' }], count);
+}
+
+// ---- the authorization-code flow, as a browser and an app would drive it ----
+
+export interface FlowOutcome { code: string; consentShown: boolean; tokens: Record<string, unknown> }
+
+/** Authorization request → (sign-in) → (consent) → code → token exchange, over plain fetch. */
+export async function authorizationCodeFlow(
+  target: Target,
+  person: { email: string; password: string },
+  options: { agent?: UserAgent; scope: string; prompt?: string },
+): Promise<FlowOutcome> {
+  const agent = options.agent ?? new UserAgent(target.base);
+  const verifier = randomBytes(32).toString('base64url');
+  const state = randomBytes(16).toString('base64url');
+  const url = new URL('/auth', target.base);
+  url.search = new URLSearchParams({
+    client_id: target.app.clientId, response_type: 'code', redirect_uri: target.redirectUri!, scope: options.scope,
+    state, nonce: randomBytes(16).toString('base64url'),
+    code_challenge: createHash('sha256').update(verifier).digest('base64url'), code_challenge_method: 'S256',
+    resource: target.apiIdentifier,
+    ...(options.prompt ? { prompt: options.prompt } : {}),
+  }).toString();
+
+  let page = await agent.follow(url.href);
+  let consentShown = false;
+  if (!page.leftTo && /name="password"/.test(page.body)) {
+    const login = formOf(page.body, /\/login$/);
+    page = await agent.follow(new URL(login.action, page.url).href, { form: { csrf: login.csrf, email: person.email, password: person.password } });
+  }
+  if (!page.leftTo && /name="decision"/.test(page.body)) {
+    consentShown = true;
+    const consent = formOf(page.body, /\/confirm$/);
+    page = await agent.follow(new URL(consent.action, page.url).href, { form: { csrf: consent.csrf, decision: 'allow' } });
+  }
+  if (!page.leftTo) throw new Error(`flow did not return to the app: ${page.status} ${page.url}`);
+  const callback = new URL(page.leftTo);
+  const code = callback.searchParams.get('code');
+  if (!code || callback.searchParams.get('state') !== state) throw new Error(`no code at the callback: ${callback.search}`);
+
+  const res = await fetch(new URL('/token', target.base), {
+    method: 'POST',
+    headers: { 'content-type': FORM, authorization: basic(target.app) },
+    body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: target.redirectUri!, code_verifier: verifier }),
+  });
+  const tokens = (await res.json()) as Record<string, unknown>;
+  if (res.status !== 200) throw new Error(`code exchange failed: ${res.status} ${JSON.stringify(tokens)}`);
+  return { code, consentShown, tokens };
+}
+
+/**
+ * `loops` people signing in over and over for `seconds`: a fresh browser each time (so argon2id
+ * runs on every flow), consent remembered from seeding, then the code exchange.
+ */
+export async function authorizationCodeFlows(target: Target, load: LoadOptions & { loops: number }, count?: QueryCounter): Promise<ScenarioResult> {
+  const people = target.people!;
+  const latencies: number[] = [];
+  let errors = 0;
+  let consentShown = 0;
+  let requests = 0;
+  const run = async (seconds: number, record: boolean) => {
+    const deadline = performance.now() + seconds * 1000;
+    await Promise.all(Array.from({ length: load.loops }, async (_, i) => {
+      while (performance.now() < deadline) {
+        const started = performance.now();
+        try {
+          const outcome = await authorizationCodeFlow(target, people[i % people.length]!, { scope: `openid profile email ${target.apiScope}` });
+          if (record) {
+            latencies.push(performance.now() - started);
+            if (outcome.consentShown) consentShown += 1;
+          }
+        } catch {
+          if (record) errors += 1;
+        }
+      }
+    }));
+  };
+  if (load.warmupSeconds > 0) await run(load.warmupSeconds, false);
+  const before = count ? await count() : 0;
+  const started = performance.now();
+  await run(load.seconds, true);
+  const elapsed = (performance.now() - started) / 1000;
+  const after = count ? await count() : 0;
+  latencies.sort((a, b) => a - b);
+  requests = latencies.length + errors;
+  return {
+    scenario: 'authorization-code flow (sign-in + remembered consent + code exchange)',
+    target: target.label,
+    completed: latencies.length,
+    perSecond: latencies.length / elapsed,
+    latencyMs: { p50: percentile(latencies, 50), p95: percentile(latencies, 95), p99: percentile(latencies, 99) },
+    errors,
+    dbRoundTripsPerRequest: count && requests ? (after - before) / requests : null,
+    connections: load.loops,
+    seconds: Math.round(elapsed * 10) / 10,
+    notes: `flows/s with ${load.loops} concurrent loops; DB round trips are per flow${consentShown ? `; consent page shown ${consentShown} times (not remembered)` : ''}`,
+  };
+}
