@@ -1,9 +1,9 @@
 // `npm start`: load the configuration, start the server, stop cleanly on SIGTERM/SIGINT.
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
 import { demoDataProblems, seedDemo } from './demo/seed.js';
 import { isGatehouseError } from './errors.js';
-import { createLogger } from './logger.js';
-import { startGatehouse } from './server.js';
+import { createLogger, type Logger } from './logger.js';
+import { startGatehouse, type Gatehouse } from './server.js';
 
 async function main(): Promise<void> {
   let config;
@@ -27,6 +27,25 @@ async function main(): Promise<void> {
     process.exit(isGatehouseError(error) ? 75 : 1);
   }
 
+  // Signals are handled from the moment the server listens: a stop during the checks or the demo
+  // seed below still closes the server and the database cleanly.
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ event: 'stopping', signal });
+    const force = setTimeout(() => process.exit(1), 10_000).unref();
+    const exit = (code: number) => logger.flush(() => process.exit(code));
+    gatehouse.close().then(
+      () => { clearTimeout(force); logger.info({ event: 'stopped' }); exit(0); },
+      (error: unknown) => { logger.error({ event: 'stop_failed', err: error }); exit(1); },
+    );
+  };
+  // `on`, not `once`: a supervisor (npm, a container runtime) may pass the same signal on twice,
+  // and the second must not kill the process halfway through closing.
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+
   if (config.env === 'production') {
     const problems = await demoDataProblems(gatehouse.stores);
     if (problems.length) {
@@ -36,32 +55,29 @@ async function main(): Promise<void> {
     }
   }
   logger.info({ event: 'started', issuer: config.issuer, listening: gatehouse.address, database: config.databaseUrl ? 'postgresql' : 'embedded', env: config.env });
-  const demo = await seedDemo(config, gatehouse.stores);
-  if (demo) {
-    process.stdout.write([
-      '',
-      `Gatehouse is running at ${config.issuer} (development, embedded database under ${config.dataDir}).`,
-      'A demo person, app and API were created. To try the sign-in flow in a browser:',
-      '  npx gatehouse demo        # then open http://localhost:3001',
-      `  sign in as ${demo.email} with the password ${demo.password}`,
-      `(These details are kept in ${config.dataDir}/demo.json.)`,
-      '',
-    ].join('\n'));
-  }
+  await announceDemo(config, gatehouse, logger);
+}
 
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ event: 'stopping', signal });
-    const force = setTimeout(() => process.exit(1), 10_000).unref();
-    gatehouse.close().then(
-      () => { clearTimeout(force); logger.info({ event: 'stopped' }); process.exit(0); },
-      (error: unknown) => { logger.error({ event: 'stop_failed', err: error }); process.exit(1); },
-    );
-  };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
+/** Development: seed the demo on the first start and say how to try it. Never fatal. */
+async function announceDemo(config: Config, gatehouse: Gatehouse, logger: Logger): Promise<void> {
+  let demo;
+  try {
+    demo = await seedDemo(config, gatehouse.stores);
+  } catch (error) {
+    logger.warn({ event: 'demo.seed_failed', message: error instanceof Error ? error.message : String(error) });
+    return;
+  }
+  if (!demo) return;
+  const where = config.databaseUrl ? 'PostgreSQL' : `embedded database under ${config.dataDir}`;
+  process.stdout.write([
+    '',
+    `Gatehouse is running at ${config.issuer} (development, ${where}).`,
+    'A demo person, app and API were created. To try the sign-in flow in a browser:',
+    '  npx gatehouse demo        # then open http://localhost:3001',
+    `  sign in as ${demo.email} with the password ${demo.password}`,
+    `(These details are kept in ${config.dataDir}/demo.json.)`,
+    '',
+  ].join('\n'));
 }
 
 await main();
