@@ -8,7 +8,7 @@ import type { Knex } from 'knex';
 //
 //   client:<client_id>        clients row inserted, updated or deleted; an API's row changed
 //   resource:<identifier>     resource_servers row inserted, updated or deleted
-//   user:<id>                 a person disabled, re-enabled, renamed (email) or deleted
+//   user:<id>                 a person disabled, re-enabled, their claims changed, or deleted
 //   grant:<id_digest>         a Grant deleted (revoked or expired), or its expiry brought forward
 //   jti:<jti_digest>          a JWT access token revoked
 //   flush                     a table truncated, or an id too long for a notification
@@ -95,11 +95,14 @@ const FUNCTIONS: Record<string, string> = {
 const TRIGGERS: Array<[name: string, table: string, definition: string]> = [
   ['gatehouse_clients_notify', 'clients', 'after insert or update or delete on clients for each row execute function gatehouse_client_changed()'],
   ['gatehouse_resource_servers_notify', 'resource_servers', 'after insert or update or delete on resource_servers for each row execute function gatehouse_resource_changed()'],
-  // Only what a cached answer depends on: whether the person is disabled, and their email (the
-  // introspection response's `username`). A password change or a login touches neither.
+  // Only what a cached answer depends on: whether the person is disabled, and the claims
+  // findAccount releases (email is also introspection's `username`). A password change or a
+  // rehash at sign-in touches none of them.
   ['gatehouse_users_notify_update', 'users',
-    `after update of disabled_at, email on users for each row
-     when (old.disabled_at is distinct from new.disabled_at or old.email is distinct from new.email)
+    `after update of disabled_at, email, email_verified, name, given_name, family_name on users for each row
+     when (old.disabled_at is distinct from new.disabled_at or old.email is distinct from new.email
+       or old.email_verified is distinct from new.email_verified or old.name is distinct from new.name
+       or old.given_name is distinct from new.given_name or old.family_name is distinct from new.family_name)
      execute function gatehouse_user_changed()`],
   ['gatehouse_users_notify_delete', 'users', 'after delete on users for each row execute function gatehouse_user_changed()'],
   ['gatehouse_grants_notify_delete', 'oidc_records',

@@ -2,11 +2,12 @@
 // defaults says why; what is not here is left at its default on purpose.
 import type { Configuration, KoaContextWithOIDC, ClientMetadata } from 'oidc-provider';
 import { errors } from 'oidc-provider';
-import { standardClaims, type UserStore } from '../accounts/users.js';
+import { standardClaims } from '../accounts/users.js';
 import type { Config } from '../config.js';
 import type { ResourceServerStore } from '../resources/store.js';
 import type { Pages } from '../http/pages.js';
 import { mayIntrospect, mayRevoke } from './introspection.js';
+import type { PersonLookup } from './person-cache.js';
 import { API_SCOPE_METADATA, GRANT_ID_CLAIM, RESOURCE_METADATA, userinfoAudience } from './vocabulary.js';
 
 /** Scopes about the person (OIDC Core §5.4) and what each releases. */
@@ -21,7 +22,8 @@ export const OIDC_SCOPES = ['openid', 'offline_access', 'profile', 'email'];
 
 export interface ConfigurationDependencies {
   config: Config;
-  users: UserStore;
+  /** Where findAccount finds people (cached: src/oidc/person-cache.ts). */
+  users: PersonLookup;
   resources: ResourceServerStore;
   pages: Pages;
   adapter: Configuration['adapter'];

@@ -22,6 +22,7 @@ import { truthCache, type TruthCache } from './jwt-truth.js';
 import { keyStoreFor, publicJwks, type KeySet, type KeyStore } from './keys.js';
 import { CachedResourceServerStore } from './resource-cache.js';
 import { storageFor } from './storage.js';
+import { cachedPersonLookup, type PersonLookup } from './person-cache.js';
 import { userinfoAudience } from './vocabulary.js';
 
 export interface OidcDependencies {
@@ -43,10 +44,13 @@ export interface ProviderCaches {
   truth: TruthCache;
   /** The APIs, as the token endpoint looks them up. */
   resources: ResourceServerStore;
+  /** People, as findAccount looks them up on every refresh and userinfo call. */
+  people: PersonLookup;
 }
 
-export function providerCaches(deps: Pick<OidcDependencies, 'db' | 'changes'>): ProviderCaches {
+export function providerCaches(deps: Pick<OidcDependencies, 'db' | 'changes' | 'users'>): ProviderCaches {
   return {
+    people: cachedPersonLookup(deps.users, deps.changes),
     clients: clientMetadataCache(deps.changes),
     truth: truthCache(deps.changes),
     resources: new CachedResourceServerStore(deps.db, deps.changes),
@@ -69,7 +73,7 @@ export function buildProvider(deps: OidcDependencies, keySet: KeySet, caches: Pr
 
   const provider = new Provider(config.issuer, providerConfiguration({
     config,
-    users: deps.users,
+    users: caches.people,
     resources: caches.resources,
     pages: deps.pages,
     adapter,

@@ -156,6 +156,30 @@ describe('round trips per introspection', () => {
   });
 });
 
+describe('the person behind a token, on refresh and userinfo', () => {
+  async function userinfoOnB(token: string): Promise<number> {
+    const res = await fetch(`${b.address.replace('localhost', '127.0.0.1')}/me`, { headers: { authorization: `Bearer ${token}` } });
+    await res.arrayBuffer();
+    return res.status;
+  }
+
+  it('is looked up once, then cached; disabling them with plain SQL refuses userinfo on B within a second', async () => {
+    const person = await createPerson(a);
+    // scope openid profile: the JWT also names userinfo as an audience.
+    const { tokens } = await obtainTokens(a, app, person, { scope: 'openid profile offline_access notes:read', resource: API });
+    if (caching) await untilListening(b);
+    expect(await userinfoOnB(tokens.access_token)).toBe(200);
+    const warm = await queriesDuring(async () => expect(await userinfoOnB(tokens.access_token)).toBe(200));
+    expect(warm.filter((sql) => /from "users"/.test(sql))).toHaveLength(caching ? 0 : 1);
+
+    await testDb.db('users').where({ id: person.id }).update({ disabled_at: new Date() });
+    const started = Date.now();
+    let status = 200;
+    while (status === 200 && Date.now() - started < 1000) status = await userinfoOnB(tokens.access_token);
+    expect(status).toBe(401);
+  });
+});
+
 describe('B reads active:false within one second of a change made elsewhere', () => {
   it('the app revokes its refresh token on A: the grant goes', async () => {
     const { tokens } = await signIn();
