@@ -63,12 +63,16 @@ export function createApp(deps: AppDependencies): Koa {
     knownDevices,
     logger,
   }).routes());
+  // The routes are fixed by the configuration, so a provider rebuilt on key rotation keeps them.
+  const { provider } = deps.oidc;
+  const tokenEndpoints = {
+    token: provider.pathFor('token'),
+    introspection: provider.pathFor('introspection'),
+    revocation: provider.pathFor('revocation'),
+  };
   // Before anything parses or answers for the token endpoints: a refused request costs nothing more.
-  app.use(endpointRateLimits(() => {
-    const { provider } = deps.oidc;
-    return { token: provider.pathFor('token'), introspection: provider.pathFor('introspection'), revocation: provider.pathFor('revocation') };
-  }, config.rateLimits));
-  app.use(structuredTokenHandles(() => [deps.oidc.provider.pathFor('introspection'), deps.oidc.provider.pathFor('revocation')]));
+  app.use(endpointRateLimits(tokenEndpoints, config.rateLimits));
+  app.use(structuredTokenHandles(tokenEndpoints));
   app.use(resumeWithoutQuery());
   app.use(currentProvider(deps.oidc));
   app.use(notFound(pages));

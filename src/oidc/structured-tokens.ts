@@ -11,12 +11,12 @@ import { decodeProtectedHeader } from 'jose';
 import { readTokenEndpointForm } from '../http/token-endpoint-form.js';
 import { JWT_HANDLE_PREFIX, JWT_REVOCATION_HANDLE_PREFIX } from './jwt-access-tokens.js';
 
-/** Where the two endpoints are; a plain list is read as [introspection, revocation]. */
-export type TokenEndpointPaths = { introspection: string; revocation: string } | readonly string[];
+/** Where the two endpoints are. */
+export interface TokenEndpointPaths { introspection: string; revocation: string }
 
-export function structuredTokenHandles(paths: () => TokenEndpointPaths): Middleware {
+export function structuredTokenHandles(paths: TokenEndpointPaths): Middleware {
   return async function handleStructuredTokens(ctx: Context, next: Next) {
-    const prefix = ctx.method === 'POST' ? handlePrefixFor(paths(), ctx.path) : undefined;
+    const prefix = ctx.method === 'POST' ? handlePrefixFor(paths, ctx.path) : undefined;
     if (!prefix || !ctx.is('application/x-www-form-urlencoded')) {
       return next();
     }
@@ -39,9 +39,8 @@ export function structuredTokenHandles(paths: () => TokenEndpointPaths): Middlew
 }
 
 function handlePrefixFor(paths: TokenEndpointPaths, path: string): string | undefined {
-  const { introspection, revocation } = 'introspection' in paths ? paths : { introspection: paths[0], revocation: paths[1] };
-  if (path === introspection) return JWT_HANDLE_PREFIX;
-  if (path === revocation) return JWT_REVOCATION_HANDLE_PREFIX;
+  if (path === paths.introspection) return JWT_HANDLE_PREFIX;
+  if (path === paths.revocation) return JWT_REVOCATION_HANDLE_PREFIX;
   return undefined;
 }
 

@@ -44,7 +44,7 @@ interface Caller {
   credentials: boolean;
 }
 
-export function endpointRateLimits(paths: () => EndpointPaths, limits: EndpointLimits): Middleware {
+export function endpointRateLimits(paths: EndpointPaths, limits: EndpointLimits): Middleware {
   const limiters = new Map<LimitedEndpoint, RateLimiterMemory>();
   for (const endpoint of ['token', 'introspection', 'revocation'] as const) {
     if (limits[endpoint] > 0) limiters.set(endpoint, new RateLimiterMemory({ keyPrefix: endpoint, points: limits[endpoint], duration: WINDOW_SECONDS }));
@@ -52,7 +52,7 @@ export function endpointRateLimits(paths: () => EndpointPaths, limits: EndpointL
 
   return async function limitTokenEndpoints(ctx: Context, next: Next) {
     if (ctx.method !== 'POST') return next();
-    const endpoint = endpointAt(paths(), ctx.path);
+    const endpoint = endpointAt(paths, ctx.path);
     const limiter = endpoint && limiters.get(endpoint);
     if (!limiter) return next();
 
