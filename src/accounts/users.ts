@@ -53,7 +53,8 @@ function userFromRow(row: Omit<UserRow, 'password_hash'>): User {
   };
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** A person's id (users.id is a uuid): anything else can match no one and must not reach a uuid cast. */
+export const isUuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export const emailSchema = z.string().trim().max(254).refine(isStorableText, NUL_MESSAGE).pipe(z.email({ message: 'Enter a valid email address.' }));
 
@@ -111,7 +112,7 @@ export class UserStore {
   }
 
   async findById(id: string): Promise<User | undefined> {
-    if (typeof id !== 'string' || !UUID.test(id)) return undefined;
+    if (typeof id !== 'string' || !isUuidPattern.test(id)) return undefined;
     const row = await this.db<UserRow>('users').select([...USER_COLUMNS]).where({ id }).first();
     return row ? userFromRow(row) : undefined;
   }

@@ -50,6 +50,24 @@ export async function isReachable(db: Database): Promise<boolean> {
   }
 }
 
+/**
+ * Deletes the rows of `table` matching `where` (SQL with ? bindings) in batches of `batchSize`,
+ * so a sweep never holds one long delete; returns how many went. For the janitor.
+ */
+export async function deleteInBatches(db: Database, table: string, where: string, bindings: unknown[], batchSize = 1000): Promise<number> {
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError('batchSize must be a positive integer');
+  let total = 0;
+  for (;;) {
+    const deleted = deletedRows(
+      await db(table)
+        .whereRaw(`ctid = any(array(select ctid from ${table} where ${where} limit ?))`, [...bindings, batchSize] as never)
+        .delete(),
+    );
+    total += deleted;
+    if (deleted < batchSize) return total;
+  }
+}
+
 /** Rows a delete removed: pg resolves to the count, knex-pglite to the raw result. */
 export function deletedRows(result: unknown): number {
   if (typeof result === 'number') return result;

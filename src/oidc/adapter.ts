@@ -5,7 +5,7 @@ import type { Knex } from 'knex';
 import { errors } from 'oidc-provider';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { digest } from '../crypto/digest.js';
-import { deletedRows } from '../db/knex.js';
+import { deleteInBatches } from '../db/knex.js';
 
 export interface AdapterOptions {
   /** Milliseconds since the epoch; injectable so tests can move time without sleeping. */
@@ -22,7 +22,7 @@ const TABLE = 'oidc_records';
 // Longer than any id oidc-provider issues by orders of magnitude; the bound exists because
 // AccessToken.find and friends are handed raw request input, and hashing megabytes per request
 // would be a cheap way to burn our CPU.
-const MAX_KEY_LENGTH = 4096;
+export const MAX_KEY_LENGTH = 4096;
 
 // Models whose records hang off a grant. Same set as oidc-provider's memory adapter: a detected
 // replay kills these, and only these (Session and Interaction also carry a grantId, but they
@@ -55,7 +55,11 @@ export interface OidcRecordRow {
 
 type NewRow = Omit<OidcRecordRow, 'payload' | 'created_at'> & { payload: string };
 
-type FoundRow = Pick<OidcRecordRow, 'payload' | 'consumed_at'>;
+/** What fromRow reads of a row (consumed_at may arrive as text from a raw query). */
+export interface FoundRow {
+  payload: StoredPayload | Record<string, unknown>;
+  consumed_at: Date | string | null;
+}
 
 /** What `fromRow` can put back that the row deliberately does not hold. */
 interface Restored {
@@ -67,8 +71,8 @@ function isLookupKey(value: unknown): value is string {
   return typeof value === 'string' && value.length > 0 && value.length <= MAX_KEY_LENGTH;
 }
 
-function epochSeconds(date: Date): number {
-  return Math.floor(date.getTime() / 1000);
+function epochSeconds(date: Date | string): number {
+  return Math.floor(new Date(date).getTime() / 1000);
 }
 
 // Interaction copies the session into its payload, including `cookie`: the raw session id, i.e.
@@ -140,7 +144,8 @@ function toRow(model: string, id: string, payload: AdapterPayload, expiresIn: nu
   };
 }
 
-function fromRow(row: FoundRow, restored: Restored): AdapterPayload {
+/** The payload oidc-provider stored, rebuilt from a row: what the row deliberately does not hold comes back. */
+export function fromRow(row: FoundRow, restored: Restored): AdapterPayload {
   const payload: AdapterPayload = { ...row.payload };
   if (restored.jti !== undefined) payload.jti = restored.jti;
   restoredReturnTo(payload, restored.jti);
@@ -277,18 +282,7 @@ export function createAdapterFactory(db: Knex, options: AdapterOptions = {}): (m
  * way; find() already ignores them, so deleting them changes nothing a caller can observe.
  */
 export async function deleteExpiredRecords(db: Knex, options: DeleteExpiredOptions = {}): Promise<number> {
-  const batchSize = options.batchSize ?? 1000;
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError('batchSize must be a positive integer');
   // One cutoff for the whole run, so rows expiring meanwhile cannot keep the loop going.
   const cutoff = new Date((options.now ?? Date.now)());
-  let total = 0;
-  for (;;) {
-    const deleted = deletedRows(
-      await db(TABLE)
-        .whereRaw(`ctid = any(array(select ctid from ${TABLE} where expires_at <= ? limit ?))`, [cutoff, batchSize])
-        .delete(),
-    );
-    total += deleted;
-    if (deleted < batchSize) return total;
-  }
+  return deleteInBatches(db, TABLE, 'expires_at <= ?', [cutoff], options.batchSize);
 }

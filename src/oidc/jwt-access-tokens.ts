@@ -6,7 +6,8 @@
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
 import { digest } from '../crypto/digest.js';
-import { deletedRows, type Database } from '../db/knex.js';
+import { isUuidPattern } from '../accounts/users.js';
+import { deleteInBatches, type Database } from '../db/knex.js';
 import { jtiTag, JwtTruth, type TokenSubject, type TruthCache } from './jwt-truth.js';
 import { GRANT_ID_CLAIM } from './vocabulary.js';
 
@@ -33,7 +34,6 @@ export function isJwtHandle(value: string): boolean {
 /** The longest lifetime an access token can have (an API's own TTL is capped at a day). */
 const MAX_ACCESS_TOKEN_LIFETIME_SECONDS = 86_400;
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function looksLikeJwt(value: string): boolean {
   return value.length < 16_384 && /^[\w-]+\.[\w-]+\.[\w-]+$/.test(value);
@@ -125,7 +125,7 @@ export class JwtAccessTokens {
 /** What the server-side truth is asked about, from claims that verified. */
 function subjectOf(claims: JWTPayload): TokenSubject {
   const grantId = typeof claims[GRANT_ID_CLAIM] === 'string' ? (claims[GRANT_ID_CLAIM] as string) : null;
-  const personId = typeof claims.sub === 'string' && UUID.test(claims.sub) && claims.sub !== claims.client_id ? claims.sub : null;
+  const personId = typeof claims.sub === 'string' && isUuidPattern.test(claims.sub) && claims.sub !== claims.client_id ? claims.sub : null;
   return { jti: String(claims.jti), exp: Number(claims.exp), clientId: String(claims.client_id), grantId, personId };
 }
 
@@ -207,5 +207,5 @@ export class AccessTokenAdapter implements Adapter {
 
 /** Deletes remembered revocations of tokens that have expired anyway (the janitor calls it). */
 export async function deleteExpiredRevocations(db: Database, now = Date.now()): Promise<number> {
-  return deletedRows(await db('revoked_access_tokens').where('expires_at', '<=', new Date(now)).delete());
+  return deleteInBatches(db, 'revoked_access_tokens', 'expires_at <= ?', [new Date(now)]);
 }

@@ -9,14 +9,12 @@
 // the database's notification (migration 003) comes back to it.
 import type { Knex } from 'knex';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
-import { createAdapterFactory } from './adapter.js';
+import { createAdapterFactory, MAX_KEY_LENGTH } from './adapter.js';
 import type { ClientAdapter } from './clients.js';
 import { AccessTokenAdapter, isJwtHandle, type JwtAccessTokens } from './jwt-access-tokens.js';
 import { grantTag, type TruthCache } from './jwt-truth.js';
 import { TokenLookup, TOKEN_MODELS } from './token-lookup.js';
 
-/** Longer than any id oidc-provider issues; PostgresAdapter refuses longer ones the same way. */
-const MAX_KEY_LENGTH = 4096;
 
 /**
  * Models whose consume() revokes the whole grant when it detects a replay (adapter.ts). Which

@@ -10,7 +10,9 @@
 // have got from its own queries a moment apart, never a cache.
 import type { Knex } from 'knex';
 import type { AdapterPayload } from 'oidc-provider';
+import { isUuidPattern } from '../accounts/users.js';
 import { digest } from '../crypto/digest.js';
+import { fromRow } from './adapter.js';
 
 /** The models findToken asks; constants, so they are written into the query as literals. */
 export const TOKEN_MODELS = ['AccessToken', 'ClientCredentials', 'RefreshToken'];
@@ -41,15 +43,9 @@ function afterThisTick(fn: () => void): void {
   queueMicrotask(() => process.nextTick(fn));
 }
 
-/**
- * As PostgresAdapter.find rebuilds a record (adapter.ts, fromRow): the stored payload, the id put
- * back as jti, and `consumed` from its column. Token and Grant payloads hold nothing else that
- * fromRow restores (returnTo and userCode belong to other models). Every caller gets its own copy.
- */
+/** The record as PostgresAdapter.find would rebuild it (adapter.ts, fromRow); every caller gets its own copy. */
 export function restoredPayload(row: StoredRow, id: string): AdapterPayload {
-  const payload: AdapterPayload = { ...structuredClone(row.payload), jti: id };
-  if (row.consumed_at) payload.consumed = Math.floor(new Date(row.consumed_at).getTime() / 1000);
-  return payload;
+  return fromRow({ payload: structuredClone(row.payload), consumed_at: row.consumed_at }, { jti: id });
 }
 
 export class TokenLookup {
@@ -117,7 +113,7 @@ export class TokenLookup {
             select 1 from users u
              where u.id = cast(case when t.account_id ~* :uuid then t.account_id end as uuid)
                and u.disabled_at is null))`,
-      { digest: digest(id), now, uuid: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' },
+      { digest: digest(id), now, uuid: isUuidPattern.source },
     );
     const found: Found = { tokens: new Map() };
     for (const row of rows) {

@@ -10,7 +10,7 @@
 // queues them behind whatever else holds PGlite's single connection (a transaction, say).
 import type { Knex } from 'knex';
 import { RateLimiterPostgres } from 'rate-limiter-flexible';
-import { deletedRows, type Database } from '../db/knex.js';
+import { deleteInBatches, type Database } from '../db/knex.js';
 
 export const RATE_LIMITS_TABLE = 'rate_limits';
 
@@ -42,18 +42,7 @@ export function databaseCounter(db: Database, options: CounterOptions): RateLimi
  * after an attack (many distinct keys) never holds one long delete.
  */
 export async function deleteExpiredRateLimits(db: Database, options: { now?: number; batchSize?: number } = {}): Promise<number> {
-  const batchSize = options.batchSize ?? 1000;
-  const cutoff = options.now ?? Date.now();
-  let total = 0;
-  for (;;) {
-    const deleted = deletedRows(
-      await db(RATE_LIMITS_TABLE)
-        .whereRaw(`ctid = any(array(select ctid from ${RATE_LIMITS_TABLE} where expire <= ? limit ?))`, [cutoff, batchSize])
-        .delete(),
-    );
-    total += deleted;
-    if (deleted < batchSize) return total;
-  }
+  return deleteInBatches(db, RATE_LIMITS_TABLE, 'expire <= ?', [options.now ?? Date.now()], options.batchSize);
 }
 
 function isEmbedded(db: Database): boolean {
