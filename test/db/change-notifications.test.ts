@@ -46,17 +46,6 @@ async function listenTo(database: TestDatabase): Promise<Ear> {
   return ear((hear) => pglite.listen(CHANGE_CHANNEL, hear));
 }
 
-async function pgliteDatabase(): Promise<TestDatabase> {
-  const previous = process.env.TEST_DATABASE;
-  process.env.TEST_DATABASE = 'pglite';
-  try {
-    return await createTestDatabase();
-  } finally {
-    if (previous === undefined) delete process.env.TEST_DATABASE;
-    else process.env.TEST_DATABASE = previous;
-  }
-}
-
 function notificationContract(name: string, makeDb: () => Promise<TestDatabase>): void {
   describe(`change notifications (${name})`, () => {
     let database: TestDatabase;
@@ -183,4 +172,4 @@ function notificationContract(name: string, makeDb: () => Promise<TestDatabase>)
 }
 
 notificationContract('the suite\'s database', () => createTestDatabase());
-notificationContract('pglite', pgliteDatabase);
+notificationContract('pglite', () => createTestDatabase({ engine: 'pglite' }));

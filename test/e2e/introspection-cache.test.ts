@@ -7,15 +7,17 @@ import { randomBytes } from 'node:crypto';
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { digest } from '../../src/crypto/digest.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { createTestDatabase, queriesDuring, type TestDatabase } from '../support/database.js';
 import { createPerson, obtainTokens, registerApp, type App } from '../support/flows.js';
-import { freePort, startTestServer, type TestServer } from '../support/gatehouse.js';
+import { type TestServer, startReplicas } from '../support/gatehouse.js';
 
 const API = 'https://notes.example.test';
 
 interface Credentials { clientId: string; clientSecret: string }
 
 let testDb: TestDatabase;
+/** The SQL both instances send while `work` runs (they share one knex; the listener does not). */
+const queriesOf = (work: () => Promise<unknown>) => queriesDuring(testDb.db, work);
 let a: TestServer;
 let b: TestServer;
 let api: Credentials;
@@ -42,19 +44,6 @@ async function active(via: TestServer, caller: Credentials, token: string): Prom
   return (await introspect(via, caller, token)).active === true;
 }
 
-/** The SQL the shared knex sends while `work` runs (both instances use it; the listener does not). */
-async function queriesDuring(work: () => Promise<unknown>): Promise<string[]> {
-  const seen: string[] = [];
-  const record = (query: { sql: string }) => seen.push(query.sql);
-  testDb.db.on('query', record);
-  try {
-    await work();
-  } finally {
-    testDb.db.off('query', record);
-  }
-  return seen;
-}
-
 /** Asks B again and again, for at most one second, until the token reads inactive. */
 async function inactiveWithinASecond(via: TestServer, caller: Credentials, token: string): Promise<number> {
   const started = Date.now();
@@ -77,7 +66,7 @@ async function signIn() {
 async function warmOnB(token: string): Promise<void> {
   if (caching) await untilListening(b);
   expect(await active(b, api, token)).toBe(true);
-  const queries = await queriesDuring(() => active(b, api, token));
+  const queries = await queriesOf(() => active(b, api, token));
   expect(queries).toHaveLength(caching ? 0 : 3);
 }
 
@@ -92,15 +81,7 @@ async function untilListening(server: TestServer): Promise<void> {
 beforeAll(async () => {
   testDb = await createTestDatabase();
   caching = testDb.kind === 'postgres';
-  const port = await freePort();
-  const shared = {
-    PORT: String(port),
-    ISSUER: `http://127.0.0.1:${port}`,
-    COOKIE_KEYS: randomBytes(32).toString('base64url'),
-    KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64url'),
-  };
-  a = await startTestServer(shared, { testDb });
-  b = await startTestServer({ ...shared, PORT: '0' }, { testDb });
+  [a, b] = await startReplicas(testDb);
   // Not the default API: tokens asked for without `resource` are opaque.
   const created = await a.stores.resources.create({ identifier: API, scope: 'notes:read' });
   api = { clientId: created.clientId, clientSecret: created.clientSecret! };
@@ -122,14 +103,14 @@ describe('round trips per introspection', () => {
   it('a JWT: cold, one query (plus each client, the first time B sees it); warm, none', async () => {
     const { tokens } = await signIn();
     // B has seen neither the API nor the app: the truth query and two client lookups.
-    const first = await queriesDuring(() => active(b, api, tokens.access_token));
+    const first = await queriesOf(() => active(b, api, tokens.access_token));
     expect(first).toHaveLength(3);
-    const warm = await queriesDuring(() => active(b, api, tokens.access_token));
+    const warm = await queriesOf(() => active(b, api, tokens.access_token));
     expect(warm).toHaveLength(caching ? 0 : 3);
 
     // A new token, with both clients known: only the truth query.
     const { tokens: next } = await signIn();
-    const cold = await queriesDuring(() => active(b, api, next.access_token));
+    const cold = await queriesOf(() => active(b, api, next.access_token));
     expect(cold).toHaveLength(caching ? 1 : 3);
     expect(cold.filter((sql) => /revoked_access_tokens/.test(sql))).toHaveLength(1);
   });
@@ -138,7 +119,7 @@ describe('round trips per introspection', () => {
     const { tokens } = await signIn();
     const caller = appCredentials();
     await active(b, caller, tokens.refresh_token!); // B learns the app
-    const queries = await queriesDuring(async () => expect(await active(b, caller, tokens.refresh_token!)).toBe(true));
+    const queries = await queriesOf(async () => expect(await active(b, caller, tokens.refresh_token!)).toBe(true));
     // The coalesced lookup alone (on PGlite, where nothing is cached, the caller's client too).
     expect(queries).toHaveLength(caching ? 1 : 2);
     expect(queries.filter((sql) => /left join oidc_records g/.test(sql))).toHaveLength(1);
@@ -147,7 +128,7 @@ describe('round trips per introspection', () => {
   it('a JWT handle is never looked up as a refresh token', async () => {
     const { tokens } = await signIn();
     await active(b, api, tokens.access_token);
-    const queries = await queriesDuring(() => fetch(`${b.address.replace('localhost', '127.0.0.1')}/token/introspection`, {
+    const queries = await queriesOf(() => fetch(`${b.address.replace('localhost', '127.0.0.1')}/token/introspection`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(api) },
       body: new URLSearchParams({ token: tokens.access_token, token_type_hint: 'refresh_token' }),
@@ -169,7 +150,7 @@ describe('the person behind a token, on refresh and userinfo', () => {
     const { tokens } = await obtainTokens(a, app, person, { scope: 'openid profile offline_access notes:read', resource: API });
     if (caching) await untilListening(b);
     expect(await userinfoOnB(tokens.access_token)).toBe(200);
-    const warm = await queriesDuring(async () => expect(await userinfoOnB(tokens.access_token)).toBe(200));
+    const warm = await queriesOf(async () => expect(await userinfoOnB(tokens.access_token)).toBe(200));
     expect(warm.filter((sql) => /from "users"/.test(sql))).toHaveLength(caching ? 0 : 1);
 
     await testDb.db('users').where({ id: person.id }).update({ disabled_at: new Date() });
@@ -268,7 +249,7 @@ describe('when B\'s listener connection is killed', () => {
     // Revoked while nobody listens: the notification is lost, so only bypassing saves B.
     const jti = JSON.parse(Buffer.from(tokens.access_token.split('.')[1]!, 'base64url').toString()).jti as string;
     await testDb.db('revoked_access_tokens').insert({ jti_digest: digest(jti), expires_at: new Date(Date.now() + 86_400_000) });
-    const queries = await queriesDuring(async () => expect(await active(b, api, tokens.access_token)).toBe(false));
+    const queries = await queriesOf(async () => expect(await active(b, api, tokens.access_token)).toBe(false));
     expect(queries.length).toBeGreaterThan(0);
 
     await untilListening(b);

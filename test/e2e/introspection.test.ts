@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keyStoreFor, signingJwk } from '../../src/oidc/keys.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { createPerson, obtainTokens, registerApp, type App } from '../support/flows.js';
-import { freePort, startTestServer, type TestServer } from '../support/gatehouse.js';
+import { startTestServer, type TestServer, startReplicas } from '../support/gatehouse.js';
 
 const NOTES_API = 'https://notes.example.test';
 const BILLING_API = 'https://billing.example.test';
@@ -74,15 +74,7 @@ async function signInFresh(a: App = app) {
 
 beforeAll(async () => {
   testDb = await createTestDatabase();
-  const port = await freePort();
-  const shared = {
-    PORT: String(port),
-    ISSUER: `http://127.0.0.1:${port}`,
-    COOKIE_KEYS: randomBytes(32).toString('base64url'),
-    KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64url'),
-  };
-  server = await startTestServer(shared, { testDb });
-  other = await startTestServer({ ...shared, PORT: '0' }, { testDb });
+  [server, other] = await startReplicas(testDb);
   const n = await server.stores.resources.create({ identifier: NOTES_API, scope: 'notes:read', isDefault: true, jwtIntrospection: true });
   notes = { clientId: n.clientId, clientSecret: n.clientSecret! };
   const b = await server.stores.resources.create({ identifier: BILLING_API, scope: 'billing:read' });

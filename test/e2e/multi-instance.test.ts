@@ -1,13 +1,12 @@
 // Two Gatehouse instances on one database, behind one issuer, as a load balancer would run them:
 // they publish the same keys, accept each other's tokens, and pick up a key rotation.
-import { randomBytes } from 'node:crypto';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keyStoreFor } from '../../src/oidc/keys.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { createPerson, obtainTokens, registerApp, type App } from '../support/flows.js';
-import { freePort, startTestServer, type TestServer } from '../support/gatehouse.js';
+import { type TestServer, startReplicas } from '../support/gatehouse.js';
 
 const API = 'https://api.example.test';
 
@@ -28,10 +27,7 @@ beforeAll(async () => {
   testDb = await createTestDatabase();
   // Both instances answer for one issuer and share its secrets, as replicas share their
   // environment; the tests address each by its own port.
-  const issuerPort = await freePort();
-  const shared = { COOKIE_KEYS: randomBytes(32).toString('base64url'), KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64url') };
-  a = await startTestServer({ ...shared, PORT: String(issuerPort), ISSUER: `http://127.0.0.1:${issuerPort}` }, { testDb });
-  b = await startTestServer({ ...shared, ISSUER: a.issuer }, { testDb });
+  [a, b] = await startReplicas(testDb);
   await a.stores.resources.create({ identifier: API, scope: 'read', isDefault: true });
   app = await registerApp(a, { scope: 'openid profile email offline_access read' });
 });

@@ -1,7 +1,6 @@
 // Two Gatehouse server processes on one PostgreSQL database, behind one issuer: a revocation made
 // through one process, or a person disabled in the database, reads active:false at introspection
 // on the other process within one second. (On the embedded PGlite, a second process is refused.)
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -9,7 +8,7 @@ import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { createPerson, obtainTokens, registerApp, type App } from '../support/flows.js';
-import { freePort, startTestServer, type TestServer } from '../support/gatehouse.js';
+import { freePort, startTestServer, type TestServer, replicaEnvironment } from '../support/gatehouse.js';
 import { cleanEnv, startMain, waitFor200, type Server } from '../support/process.js';
 
 const API = 'https://notes.example.test';
@@ -26,13 +25,8 @@ let api: { clientId: string; clientSecret: string };
 beforeAll(async () => {
   testDb = await createTestDatabase();
   dataDir = mkdtempSync(path.join(tmpdir(), 'gatehouse-two-'));
-  const port = await freePort();
-  const shared = {
-    ISSUER: `http://127.0.0.1:${port}`,
-    COOKIE_KEYS: randomBytes(32).toString('base64url'),
-    KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64url'),
-  };
-  a = await startTestServer({ ...shared, PORT: String(port) }, { testDb });
+  const { PORT, ...shared } = await replicaEnvironment();
+  a = await startTestServer({ ...shared, PORT }, { testDb });
   const created = await a.stores.resources.create({ identifier: API, scope: 'notes:read', isDefault: true });
   api = { clientId: created.clientId, clientSecret: created.clientSecret! };
   app = await registerApp(a, { scope: SCOPE });

@@ -30,19 +30,6 @@ function epochSeconds(ms: number): number {
   return Math.floor(ms / 1000);
 }
 
-// createTestDatabase() picks PostgreSQL whenever it answers; TEST_DATABASE=pglite is its switch for
-// the embedded database, so flip it just for the call that must get PGlite.
-async function pgliteDatabase(): Promise<TestDatabase> {
-  const previous = process.env.TEST_DATABASE;
-  process.env.TEST_DATABASE = 'pglite';
-  try {
-    return await createTestDatabase();
-  } finally {
-    if (previous === undefined) delete process.env.TEST_DATABASE;
-    else process.env.TEST_DATABASE = previous;
-  }
-}
-
 function adapterContract(name: Kind, makeDb: () => Promise<TestDatabase>): void {
   describe(`oidc_records adapter contract (${name})`, () => {
     let database: TestDatabase;
@@ -572,4 +559,4 @@ function adapterContract(name: Kind, makeDb: () => Promise<TestDatabase>): void 
 }
 
 if (await usingPostgres()) adapterContract('postgres', createTestDatabase);
-adapterContract('pglite', pgliteDatabase);
+adapterContract('pglite', () => createTestDatabase({ engine: 'pglite' }));

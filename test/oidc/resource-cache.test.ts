@@ -5,23 +5,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startChangeFeed, type StoppableChangeFeed } from '../../src/db/notifications.js';
 import { createLogger } from '../../src/logger.js';
 import { CachedResourceServerStore } from '../../src/oidc/resource-cache.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { createTestDatabase, queriesDuring, type TestDatabase } from '../support/database.js';
 
 let testDb: TestDatabase;
+const countQueries = async (work: () => Promise<unknown>) => (await queriesDuring(testDb.db, work)).length;
 let feed: StoppableChangeFeed;
 let store: CachedResourceServerStore;
-
-async function queriesDuring(work: () => Promise<unknown>): Promise<number> {
-  let count = 0;
-  const record = () => { count += 1; };
-  testDb.db.on('query', record);
-  try {
-    await work();
-  } finally {
-    testDb.db.off('query', record);
-  }
-  return count;
-}
 
 /** Runs a write and resolves once the listener has passed on the change it caused. */
 async function changed(key: string, write: () => Promise<unknown>): Promise<void> {
@@ -62,7 +51,7 @@ describe('CachedResourceServerStore', () => {
   it('reads an API once, then from memory, until the API changes', async () => {
     const cached = feed.connected;
     expect((await store.find('https://one.example.test'))?.accessTokenTtl).toBeNull();
-    expect(await queriesDuring(() => store.find('https://one.example.test'))).toBe(cached ? 0 : 1);
+    expect(await countQueries(() => store.find('https://one.example.test'))).toBe(cached ? 0 : 1);
 
     await changed('resource:https://one.example.test', () =>
       testDb.db('resource_servers').where({ identifier: 'https://one.example.test' }).update({ access_token_ttl: 120 }));
@@ -71,7 +60,7 @@ describe('CachedResourceServerStore', () => {
 
   it('follows the default API when another one becomes the default', async () => {
     expect((await store.findDefault())?.identifier).toBe('https://one.example.test');
-    expect(await queriesDuring(() => store.findDefault())).toBe(feed.connected ? 0 : 1);
+    expect(await countQueries(() => store.findDefault())).toBe(feed.connected ? 0 : 1);
 
     await changed('resource:https://two.example.test', () =>
       store.create({ identifier: 'https://two.example.test', scope: 'two:read', isDefault: true }));
@@ -80,7 +69,7 @@ describe('CachedResourceServerStore', () => {
 
   it('does not cache an unknown API', async () => {
     expect(await store.find('https://nobody.example.test')).toBeUndefined();
-    expect(await queriesDuring(() => store.find('https://nobody.example.test'))).toBe(1);
+    expect(await countQueries(() => store.find('https://nobody.example.test'))).toBe(1);
   });
 
   it('hands each caller its own copy', async () => {

@@ -6,9 +6,10 @@ import type { AdapterPayload } from 'oidc-provider';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAdapterFactory, type PostgresAdapter } from '../../src/oidc/adapter.js';
 import { TOKEN_MODELS, TokenLookup } from '../../src/oidc/token-lookup.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { createTestDatabase, queriesDuring, type TestDatabase } from '../support/database.js';
 
 let testDb: TestDatabase;
+const countQueries = async (work: () => Promise<unknown>) => (await queriesDuring(testDb.db, work)).length;
 let adapterFor: (model: string) => PostgresAdapter;
 let lookup: TokenLookup;
 
@@ -21,18 +22,6 @@ const nextTick = () => new Promise((resolve) => setImmediate(resolve));
 function payload(kind: string, id: string, extra: AdapterPayload = {}): AdapterPayload {
   const iat = Math.floor(Date.now() / 1000);
   return { iat, exp: iat + 600, jti: id, kind, accountId: PERSON, clientId: APP, ...extra };
-}
-
-async function queriesDuring(work: () => Promise<unknown>): Promise<number> {
-  let count = 0;
-  const record = () => { count += 1; };
-  testDb.db.on('query', record);
-  try {
-    await work();
-  } finally {
-    testDb.db.off('query', record);
-  }
-  return count;
 }
 
 /** A grant with an access token and a consumed refresh token under it. */
@@ -78,7 +67,7 @@ describe('TokenLookup', () => {
     for (const id of [accessToken, refreshToken, randomId()]) {
       await nextTick();
       let found: Array<AdapterPayload | undefined> = [];
-      expect(await queriesDuring(async () => { found = await Promise.all(TOKEN_MODELS.map((model) => lookup.find(model, id))); })).toBe(1);
+      expect(await countQueries(async () => { found = await Promise.all(TOKEN_MODELS.map((model) => lookup.find(model, id))); })).toBe(1);
       const expected = await Promise.all(TOKEN_MODELS.map((model) => adapterFor(model).find(id)));
       expect(found).toEqual(expected);
     }
@@ -87,7 +76,7 @@ describe('TokenLookup', () => {
   it('costs one query when the models are asked one after another, as with a hint', async () => {
     const { refreshToken } = await grantWithTokens();
     await nextTick();
-    expect(await queriesDuring(async () => {
+    expect(await countQueries(async () => {
       expect(await lookup.find('AccessToken', refreshToken)).toBeUndefined();
       expect(await lookup.find('RefreshToken', refreshToken)).toMatchObject({ kind: 'RefreshToken', consumed: expect.any(Number) });
     })).toBe(1);

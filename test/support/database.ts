@@ -35,9 +35,9 @@ export async function usingPostgres(): Promise<boolean> {
   return postgresAnswers();
 }
 
-export async function createTestDatabase(options: { migrate?: boolean } = {}): Promise<TestDatabase> {
+export async function createTestDatabase(options: { migrate?: boolean; engine?: 'pglite' } = {}): Promise<TestDatabase> {
   const migrate = options.migrate ?? true;
-  if (await postgresAnswers()) {
+  if (options.engine !== 'pglite' && (await postgresAnswers())) {
     const name = `gatehouse_test_${process.pid}_${randomBytes(4).toString('hex')}`;
     const admin = createDatabase({ url: ADMIN_URL, embeddedDir: null, poolMax: 1 });
     await admin.raw(`create database "${name}"`);
@@ -61,4 +61,17 @@ export async function createTestDatabase(options: { migrate?: boolean } = {}): P
   const db = createDatabase({ url: undefined, embeddedDir: null });
   if (migrate) await migrateToLatest(db);
   return { db, url: undefined, kind: 'pglite', destroy: () => db.destroy() };
+}
+
+/** The SQL a database handle sends while `work` runs, to count round trips. */
+export async function queriesDuring(db: Database, work: () => Promise<unknown>): Promise<string[]> {
+  const seen: string[] = [];
+  const record = (query: { sql: string }) => seen.push(query.sql);
+  db.on('query', record);
+  try {
+    await work();
+  } finally {
+    db.off('query', record);
+  }
+  return seen;
 }

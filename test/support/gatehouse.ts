@@ -1,5 +1,6 @@
 // A real Gatehouse for a test file: real HTTP on a free loopback port, a fresh database, the real
 // provider. Configuration goes through loadConfig like production, with test-only settings.
+import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -69,4 +70,26 @@ export async function startTestServer(env: Record<string, string> = {}, options:
       if (ownDataDir) rmSync(ownDataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * What replicas of one deployment share: the issuer they answer for and its secrets (cookie keys,
+ * the key-encryption key). Each replica still listens on a port of its own.
+ */
+export async function replicaEnvironment(): Promise<{ PORT: string; ISSUER: string; COOKIE_KEYS: string; KEY_ENCRYPTION_KEY: string }> {
+  const port = await freePort();
+  return {
+    PORT: String(port),
+    ISSUER: `http://127.0.0.1:${port}`,
+    COOKIE_KEYS: randomBytes(32).toString('base64url'),
+    KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64url'),
+  };
+}
+
+/** Two instances on one database behind one issuer, as a load balancer would run them. */
+export async function startReplicas(testDb: TestDatabase): Promise<[TestServer, TestServer]> {
+  const shared = await replicaEnvironment();
+  const a = await startTestServer(shared, { testDb });
+  const b = await startTestServer({ ...shared, PORT: '0' }, { testDb });
+  return [a, b];
 }
