@@ -156,7 +156,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
       const error = outcome.reason === 'disabled' ? 'This account is disabled. Contact your administrator.' : GENERIC_SIGN_IN_ERROR;
       return renderLogin(ctx, { clientName, email, error }, 401);
     }
-    await throttle.succeeded();
+    await throttle.recordSuccess();
     deps.knownDevices.remember(ctx, email);
     deps.logger.info({ event: 'sign_in.succeeded', accountId: outcome.user.id, clientId: details.params.client_id, requestId: ctx.state.requestId });
     await finish(ctx, { login: { accountId: outcome.user.id, amr: ['pwd'], remember: true } });

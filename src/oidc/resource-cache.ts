@@ -11,7 +11,8 @@ const MAX_ENTRIES = 1_000;
 const TTL_MS = 10 * 60_000;
 /** Tags the default-API entry: any API's change can make another one the default. */
 const DEFAULT_TAG = 'resource-default';
-const DEFAULT_KEY = ' default'; // no identifier starts with a space
+/** Keys: `id <identifier>` for one API, `default` for the default: no identifier can name the default's entry. */
+const DEFAULT_KEY = 'default';
 
 /**
  * A ResourceServerStore whose `find` and `findDefault` are cached; everything else (and every
@@ -30,7 +31,7 @@ export class CachedResourceServerStore extends ResourceServerStore {
 
   override async find(identifier: string): Promise<ResourceServer | undefined> {
     if (typeof identifier !== 'string') return undefined;
-    const cached = await this.#cache.load(identifier, [`resource:${identifier}`], async () => {
+    const cached = await this.#cache.load(`id ${identifier}`, [`resource:${identifier}`], async () => {
       const found = await super.find(identifier);
       return found ? { found } : undefined;
     });

@@ -59,8 +59,8 @@ export interface SignInAttemptSource {
 
 export type SignInCheck =
   | { allowed: false; retryAfterSeconds: number }
-  /** Counted as a failure already; call succeeded() if the password turns out right. */
-  | { allowed: true; succeeded(): Promise<void> };
+  /** Counted as a failure already; call recordSuccess() if the password turns out right. */
+  | { allowed: true; recordSuccess(): Promise<void> };
 
 export class SignInThrottle {
   readonly #pairFailures: RateLimiterPostgres;
@@ -94,8 +94,8 @@ export class SignInThrottle {
     ]);
 
     let waitMs = Math.max(
-      exceeded(account, this.settings.accountMaxFailures),
-      exceeded(address, this.settings.ipMaxFailures),
+      msUntilReopened(account, this.settings.accountMaxFailures),
+      msUntilReopened(address, this.settings.ipMaxFailures),
     );
     if (waitMs === 0 && pair.consumedPoints > this.settings.maxConsecutiveFailures) {
       // One attempt per gate window: the first to arrive opens it (a fresh row), every other
@@ -115,7 +115,7 @@ export class SignInThrottle {
 
     return {
       allowed: true,
-      succeeded: async () => {
+      recordSuccess: async () => {
         await Promise.all([
           this.#pairFailures.delete(pairKey),
           this.#pairGate.delete(pairKey),
@@ -134,7 +134,7 @@ export class SignInThrottle {
 }
 
 /** Milliseconds until a counter over its limit reopens; 0 when it is within it. */
-function exceeded(res: RateLimiterRes | undefined, limit: number): number {
+function msUntilReopened(res: RateLimiterRes | undefined, limit: number): number {
   return res && res.consumedPoints > limit ? Math.max(res.msBeforeNext, 0) : 0;
 }
 
