@@ -87,6 +87,16 @@ export class SignInThrottle {
     const accountKey = this.#digest('account', email);
     const addressKey = this.#digest('address', network);
 
+    // An address that has used up its day is refused on one read: no argon2, no counter rows for
+    // the (often made-up) emails it keeps trying, no further writes.
+    // (Refused attempts are handed back, so a spent counter sits exactly at its limit.)
+    if (!known) {
+      const spent = await this.#addressFailures.get(addressKey);
+      if (spent && spent.consumedPoints >= this.settings.ipMaxFailures) {
+        return { allowed: false, retryAfterSeconds: Math.ceil(Math.max(spent.msBeforeNext, 1) / 1000) };
+      }
+    }
+
     const [pair, account, address] = await Promise.all([
       this.#pairFailures.penalty(pairKey),
       known ? undefined : this.#accountFailures.penalty(accountKey),

@@ -304,8 +304,12 @@ describe('one account from many addresses, one address against many accounts', (
 
     expect((await attempt(login, `victim3.${Date.now()}@example.test`, WRONG, from)).status).toBe(401);
     const victim = `victim4.${Date.now()}@example.test`;
+    const counters = () => q.testDb.db('rate_limits').count<{ count: number }[]>('* as count').then((r) => Number(r[0]!.count));
+    const before = await counters();
     const refused = await attempt(login, victim, WRONG, from);
     expectRefused(refused, victim);
+    // A spent address is refused on a read: no counters are written for the emails it tries.
+    expect(await counters()).toBe(before);
     // A day's budget, not a lockout of anyone's account: the same email from elsewhere is fine.
     expect((await attempt(await openLogin(appQ), victim, WRONG, newAddress())).status).toBe(401);
   });
