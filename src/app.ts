@@ -3,6 +3,7 @@ import Koa, { type Context, type Next } from 'koa';
 import mount from 'koa-mount';
 import type { Provider } from 'oidc-provider';
 import type { UserStore } from './accounts/users.js';
+import type { AuditLog } from './audit/log.js';
 import type { Config } from './config.js';
 import type { Database } from './db/knex.js';
 import { CsrfProtection } from './http/csrf.js';
@@ -13,6 +14,7 @@ import { resumeWithoutQuery } from './http/resume-guard.js';
 import { securityHeaders } from './http/security-headers.js';
 import { interactionRoutes } from './interaction/routes.js';
 import type { Logger } from './logger.js';
+import { AccountSignIn } from './oidc/account-sign-in.js';
 import type { OidcService } from './oidc/provider.js';
 import { structuredTokenHandles } from './oidc/structured-tokens.js';
 import type { ResourceServerStore } from './resources/store.js';
@@ -28,6 +30,7 @@ export interface AppDependencies {
   users: UserStore;
   resources: ResourceServerStore;
   pages: Pages;
+  audit: AuditLog;
 }
 
 export function createApp(deps: AppDependencies): Koa {
@@ -62,7 +65,10 @@ export function createApp(deps: AppDependencies): Koa {
     throttle,
     knownDevices,
     logger,
+    audit: deps.audit,
   }).routes());
+  const signIn = new AccountSignIn({ provider: () => deps.oidc.provider, issuer: config.issuer, pages, secureCookies });
+  app.use(signIn.routes().routes());
   // The routes are fixed by the configuration, so a provider rebuilt on key rotation keeps them.
   const { provider } = deps.oidc;
   const tokenEndpoints = {

@@ -12,6 +12,7 @@ import { migrateToLatest } from './db/migrate.js';
 import { startChangeFeed, type ChangeFeed } from './db/notifications.js';
 import { openDatabase } from './db/open.js';
 import { Pages } from './http/pages.js';
+import { AuditLog } from './audit/log.js';
 import { Janitor } from './janitor.js';
 import type { Logger } from './logger.js';
 import { keyStoreFor } from './oidc/keys.js';
@@ -28,6 +29,7 @@ export interface Gatehouse {
   /** Where the server listens, e.g. http://127.0.0.1:3000 */
   address: string;
   stores: { users: UserStore; clients: ClientStore; resources: ResourceServerStore };
+  audit: AuditLog;
   close(): Promise<void>;
 }
 
@@ -53,14 +55,15 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
     const clients = new ClientStore(db);
     const resources = new ResourceServerStore(db);
     const pages = new Pages();
-    const oidc = await OidcService.start({ config, db, users, clients, resources, pages, logger, changes });
+    const audit = new AuditLog(db, (error, event) => logger.error({ event: 'audit.append_failed', type: event.type, err: error }));
+    const oidc = await OidcService.start({ config, db, users, clients, resources, pages, logger, changes, audit });
     const janitor = new Janitor(db, keyStoreFor(config, db), logger, config.cleanupIntervalSeconds);
     if (options.background !== false) {
       oidc.watchKeys();
       janitor.start();
     }
 
-    const app = createApp({ config, db, logger, oidc, users, resources, pages });
+    const app = createApp({ config, db, logger, oidc, users, resources, pages, audit });
     const server = http.createServer(app.callback());
     // Keep-alive longer than a typical load balancer's idle timeout, so the proxy closes first.
     server.keepAliveTimeout = 65_000;
@@ -83,6 +86,7 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
       server,
       address,
       stores: { users, clients, resources },
+      audit,
       close() {
         closing ??= (async () => {
           oidc.stop();
@@ -92,6 +96,7 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
             server.closeIdleConnections();
           });
           await janitor.stop();
+          await audit.flush();
           await changes?.stop();
           await opened?.close();
         })();

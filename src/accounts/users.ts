@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import type { Database } from '../db/knex.js';
 import { isUniqueViolation } from '../db/errors.js';
+import { cursorTimestamp, decodeCursor, pageOf, pageSize, type Page, type PageRequest } from '../db/pages.js';
 import { isStorableText, NUL_MESSAGE } from '../db/text.js';
 import { GatehouseError } from '../errors.js';
 import { checkNewPassword, type PasswordHasher } from './passwords.js';
@@ -70,9 +71,24 @@ const newUserSchema = z.object({
 
 export type NewUser = z.input<typeof newUserSchema>;
 
+export interface UserQuery extends PageRequest {
+  /** The start of an email or name, any case. */
+  search?: string;
+}
+
+/** `like` pattern for "starts with", with the pattern characters of the prefix taken literally. */
+function startsWith(prefix: string): string {
+  return `${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+/** The words of a person's record, which their password must not be made of. */
+function personalWords(user: { email: string; name: string; givenName?: string | null; familyName?: string | null }): string[] {
+  return [user.email, user.name, user.givenName ?? '', user.familyName ?? ''].filter(Boolean);
+}
+
 export type AuthenticationResult =
   | { ok: true; user: User }
-  | { ok: false; reason: 'unknown_email' | 'wrong_password' | 'disabled' };
+  | { ok: false; reason: 'unknown_email' | 'wrong_password' | 'disabled'; userId?: string };
 
 export class UserStore {
   constructor(
@@ -80,18 +96,18 @@ export class UserStore {
     private readonly passwords: PasswordHasher,
   ) {}
 
-  async create(input: NewUser): Promise<User> {
+  async create(input: NewUser, trx: Database = this.db): Promise<User> {
     const parsed = newUserSchema.safeParse(input);
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
       throw new GatehouseError('invalid_input', issue.message, String(issue.path[0] ?? ''));
     }
     const user = parsed.data;
-    const problem = checkNewPassword(user.password, [user.email, user.name, user.givenName ?? '', user.familyName ?? ''].filter(Boolean));
+    const problem = checkNewPassword(user.password, personalWords(user));
     if (problem) throw new GatehouseError('weak_password', problem.message, 'password');
 
     const passwordHash = await this.passwords.hash(user.password);
-    const [row] = await this.db<UserRow>('users')
+    const [row] = await trx<UserRow>('users')
       .insert({
         email: user.email,
         name: user.name,
@@ -117,6 +133,80 @@ export class UserStore {
     return row ? userFromRow(row) : undefined;
   }
 
+  /**
+   * People oldest first, keyset-paginated on (created_at, id). A search matches the start of the
+   * email or the name in any case, in the `lower(...) like 'prefix%'` form the text_pattern_ops
+   * indexes of migration 005 serve.
+   */
+  async list(query: UserQuery = {}): Promise<Page<User>> {
+    const limit = pageSize(query.limit);
+    const search = query.search?.trim() ?? '';
+    if (search.length > 254 || !isStorableText(search)) return { items: [], nextCursor: null };
+    const rows = this.db<UserRow>('users')
+      .select([...USER_COLUMNS])
+      .select(this.db.raw(`${cursorTimestamp('created_at')} as cursor_at`))
+      .orderBy([{ column: 'created_at', order: 'asc' }, { column: 'id', order: 'asc' }])
+      .limit(limit + 1);
+    if (search) {
+      const pattern = startsWith(search);
+      rows.where((q) => q.whereRaw('lower(email) like lower(?)', [pattern]).orWhereRaw('lower(name) like lower(?)', [pattern]));
+    }
+    if (query.cursor !== undefined) {
+      const [at, id] = decodeCursor(query.cursor, ['timestamp', 'text']);
+      if (!isUuidPattern.test(id!)) throw new GatehouseError('invalid_input', 'The cursor is not one this API returned.', 'cursor');
+      rows.whereRaw('(created_at, id) > (?::timestamptz, ?::uuid)', [at!, id!]);
+    }
+    const found = (await rows) as Array<Omit<UserRow, 'password_hash'> & { cursor_at: string }>;
+    return pageOf(found, limit, userFromRow, (row) => [row.cursor_at, row.id]);
+  }
+
+  /** Disables or re-enables a person; undefined if there is no such person. Keeps the first disabled_at. */
+  async setDisabled(id: string, disabled: boolean, trx: Database = this.db): Promise<User | undefined> {
+    if (typeof id !== 'string' || !isUuidPattern.test(id)) return undefined;
+    const [row] = await trx<UserRow>('users')
+      .where({ id })
+      .update({ disabled_at: disabled ? trx.raw('coalesce(disabled_at, now())') : null } as never)
+      .returning(USER_COLUMNS);
+    return row ? userFromRow(row) : undefined;
+  }
+
+  /**
+   * Replaces a person's password, checked as at creation. Hashed before the UPDATE, so a
+   * transaction around this holds no row lock while argon2 runs. Undefined if there is no such person.
+   */
+  async setPassword(id: string, password: string, trx: Database = this.db): Promise<User | undefined> {
+    const user = await this.findById(id);
+    if (!user) return undefined;
+    const problem = checkNewPassword(password, personalWords(user));
+    if (problem) throw new GatehouseError('weak_password', problem.message, 'password');
+    const passwordHash = await this.passwords.hash(password);
+    const [row] = await trx<UserRow>('users')
+      .where({ id })
+      .update({ password_hash: passwordHash, password_changed_at: trx.raw('now()') } as never)
+      .returning(USER_COLUMNS);
+    return row ? userFromRow(row) : undefined;
+  }
+
+  /**
+   * Whether this is the person's current password (self-service asks before changing it).
+   * An unknown person costs a verification too.
+   */
+  async verifyPassword(userId: string, password: string): Promise<boolean> {
+    const row = typeof userId === 'string' && isUuidPattern.test(userId)
+      ? await this.db<UserRow>('users').first('password_hash').where({ id: userId })
+      : undefined;
+    if (typeof password !== 'string') return false;
+    if (!row) return this.passwords.verifyDecoy(password);
+    return this.passwords.verify(row.password_hash, password);
+  }
+
+  /** Deletes the person's row; false if there was none. Their sessions and grants are the caller's to end first. */
+  async delete(id: string, trx: Database = this.db): Promise<boolean> {
+    if (typeof id !== 'string' || !isUuidPattern.test(id)) return false;
+    const deleted = await trx('users').where({ id }).delete();
+    return deleted > 0;
+  }
+
   async findByEmail(email: string): Promise<User | undefined> {
     if (typeof email !== 'string' || email.length > 254 || !isStorableText(email)) return undefined;
     const row = await this.db<UserRow>('users').select([...USER_COLUMNS]).whereRaw('lower(email) = lower(?)', [email]).first();
@@ -136,9 +226,9 @@ export class UserStore {
       return { ok: false, reason: 'unknown_email' };
     }
     if (!(await this.passwords.verify(row.password_hash, password))) {
-      return { ok: false, reason: 'wrong_password' };
+      return { ok: false, reason: 'wrong_password', userId: row.id };
     }
-    if (row.disabled_at) return { ok: false, reason: 'disabled' };
+    if (row.disabled_at) return { ok: false, reason: 'disabled', userId: row.id };
     if (this.passwords.needsRehash(row.password_hash)) {
       await this.db('users').where({ id: row.id }).update({ password_hash: await this.passwords.hash(password) });
     }

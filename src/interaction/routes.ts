@@ -6,6 +6,7 @@ import Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import type { InteractionResults, Provider } from 'oidc-provider';
 import type { UserStore } from '../accounts/users.js';
+import type { AuditLog } from '../audit/log.js';
 import type { CsrfProtection } from '../http/csrf.js';
 import type { Pages } from '../http/pages.js';
 import type { Logger } from '../logger.js';
@@ -23,6 +24,7 @@ export interface InteractionDependencies {
   throttle: SignInThrottle;
   knownDevices: KnownDevices;
   logger: Logger;
+  audit: AuditLog;
 }
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
@@ -153,12 +155,25 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     if (!outcome.ok) {
       // The reason stays in the server's log; the person sees one message for every failure.
       deps.logger.info({ event: 'sign_in.failed', reason: outcome.reason, clientId: details.params.client_id, requestId: ctx.state.requestId });
+      await deps.audit.append({
+        type: 'sign_in.failed',
+        actor: { type: 'anonymous', id: null, ip: ctx.ip },
+        userId: outcome.userId ?? null,
+        clientId: String(details.params.client_id),
+        details: { reason: outcome.reason, email },
+      });
       const error = outcome.reason === 'disabled' ? 'This account is disabled. Contact your administrator.' : GENERIC_SIGN_IN_ERROR;
       return renderLogin(ctx, { clientName, email, error }, 401);
     }
     await throttle.recordSuccess();
     deps.knownDevices.remember(ctx, email);
     deps.logger.info({ event: 'sign_in.succeeded', accountId: outcome.user.id, clientId: details.params.client_id, requestId: ctx.state.requestId });
+    await deps.audit.append({
+      type: 'sign_in.succeeded',
+      actor: { type: 'user', id: outcome.user.id, ip: ctx.ip },
+      userId: outcome.user.id,
+      clientId: String(details.params.client_id),
+    });
     await finish(ctx, { login: { accountId: outcome.user.id, amr: ['pwd'], remember: true } });
   }
 
@@ -182,6 +197,13 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     }
     const grantId = await grant.save();
     deps.logger.info({ event: 'consent.given', accountId, clientId, grantId });
+    await deps.audit.append({
+      type: 'consent.given',
+      actor: { type: 'user', id: accountId, ip: ctx.ip },
+      userId: accountId,
+      clientId,
+      details: { grantId, scopes: missing.missingOIDCScope ?? [], apis: missing.missingResourceScopes ?? {} },
+    });
     await finish(ctx, { consent: { grantId } });
   }
 

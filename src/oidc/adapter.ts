@@ -10,6 +10,14 @@ import { deleteInBatches } from '../db/knex.js';
 export interface AdapterOptions {
   /** Milliseconds since the epoch; injectable so tests can move time without sleeping. */
   now?: () => number;
+  /** The browser behind the request saving a Session, so people can tell their sessions apart. */
+  requestFacts?: () => RequestFacts | undefined;
+}
+
+/** What a person's session list shows about the device: kept as sent, cut to a sane length. */
+export interface RequestFacts {
+  userAgent: string | undefined;
+  ip: string | undefined;
 }
 
 export interface DeleteExpiredOptions {
@@ -51,6 +59,9 @@ export interface OidcRecordRow {
   expires_at: Date | null;
   consumed_at: Date | null;
   created_at: Date;
+  user_agent: string | null;
+  ip: string | null;
+  last_active_at: Date | null;
 }
 
 type NewRow = Omit<OidcRecordRow, 'payload' | 'created_at'> & { payload: string };
@@ -128,7 +139,14 @@ function grantIdOf(model: string, id: string, payload: AdapterPayload): string |
   return payload.grantId ?? null;
 }
 
-function toRow(model: string, id: string, payload: AdapterPayload, expiresIn: number | undefined, nowMs: number): NewRow {
+/** Request text a browser chose: bounded, and never a character jsonb or text would refuse. */
+function storableFact(value: string | undefined, max: number): string | null {
+  if (typeof value !== 'string' || value.length === 0) return null;
+  return value.slice(0, max).replace(/[\u0000\p{Cs}]/gu, '\uFFFD');
+}
+
+function toRow(model: string, id: string, payload: AdapterPayload, expiresIn: number | undefined, nowMs: number, facts: RequestFacts | undefined): NewRow {
+  const session = model === 'Session';
   return {
     model,
     id_digest: digest(id),
@@ -141,6 +159,10 @@ function toRow(model: string, id: string, payload: AdapterPayload, expiresIn: nu
     client_id: payload.clientId ?? null,
     expires_at: typeof expiresIn === 'number' ? new Date(nowMs + expiresIn * 1000) : null,
     consumed_at: typeof payload.consumed === 'number' ? new Date(payload.consumed * 1000) : null,
+    // A session is saved on every request that uses it: its last save is its last activity.
+    user_agent: session ? storableFact(facts?.userAgent, 512) : null,
+    ip: session ? storableFact(facts?.ip, 64) : null,
+    last_active_at: session ? new Date(nowMs) : null,
   };
 }
 
@@ -156,6 +178,7 @@ export function fromRow(row: FoundRow, restored: Restored): AdapterPayload {
 
 export class PostgresAdapter implements Adapter {
   readonly #now: () => number;
+  readonly #requestFacts: () => RequestFacts | undefined;
 
   constructor(
     private readonly db: Knex,
@@ -163,11 +186,12 @@ export class PostgresAdapter implements Adapter {
     options: AdapterOptions = {},
   ) {
     this.#now = options.now ?? Date.now;
+    this.#requestFacts = options.requestFacts ?? (() => undefined);
   }
 
   async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
     if (!isLookupKey(id)) throw new TypeError(`${this.model} id must be a non-empty string`);
-    const row = toRow(this.model, id, payload, expiresIn, this.#now());
+    const row = toRow(this.model, id, payload, expiresIn, this.#now(), this.model === 'Session' ? this.#requestFacts() : undefined);
     await this.db(TABLE)
       .insert(row)
       .onConflict(['model', 'id_digest'])
@@ -183,6 +207,10 @@ export class PostgresAdapter implements Adapter {
         expires_at: this.db.raw('excluded.expires_at'),
         // Re-saving a consumed record must not make it redeemable again.
         consumed_at: this.db.raw(`coalesce(excluded.consumed_at, ${TABLE}.consumed_at)`),
+        // A save outside any request (none today) keeps what the last request recorded.
+        user_agent: this.db.raw(`coalesce(excluded.user_agent, ${TABLE}.user_agent)`),
+        ip: this.db.raw(`coalesce(excluded.ip, ${TABLE}.ip)`),
+        last_active_at: this.db.raw('excluded.last_active_at'),
       });
   }
 

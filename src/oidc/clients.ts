@@ -6,7 +6,7 @@ import { matchesDigest } from '../crypto/digest.js';
 import type { ChangeFeed } from '../db/notifications.js';
 import { CoherentCache } from './caches.js';
 import { OIDC_SCOPES } from './configuration.js';
-import { API_SCOPE_METADATA, RESOURCE_METADATA } from './vocabulary.js';
+import { ADMIN_METADATA, API_SCOPE_METADATA, RESOURCE_METADATA } from './vocabulary.js';
 
 /**
  * The metadata oidc-provider needs. `client_secret` carries the secret's *digest*: oidc-provider
@@ -31,6 +31,7 @@ export function clientMetadata(client: Client): ClientMetadata {
     ...(client.jwks ? { jwks: client.jwks as unknown as ClientMetadata['jwks'] } : {}),
     ...(client.introspectionSignedResponseAlg ? { introspection_signed_response_alg: client.introspectionSignedResponseAlg as ClientMetadata['introspection_signed_response_alg'] } : {}),
     ...(client.resourceIdentifier ? { [RESOURCE_METADATA]: client.resourceIdentifier } : {}),
+    ...(client.isAdmin ? { [ADMIN_METADATA]: true } : {}),
     // auth_time in every ID token, so apps can apply their own freshness rules.
     require_auth_time: true,
   };
@@ -69,13 +70,21 @@ export function clientMetadataCache(feed: ChangeFeed): ClientMetadataCache {
  * disabled ones are not, so a prober cannot evict the clients in use.
  */
 export class ClientAdapter implements Adapter {
+  readonly #builtIn: Map<string, AdapterPayload>;
+
   constructor(
     private readonly clients: ClientStore,
     private readonly cache?: ClientMetadataCache,
-  ) {}
+    /** Clients defined in code rather than registered (the account pages' client, account-sign-in.ts). */
+    builtIn: ClientMetadata[] = [],
+  ) {
+    this.#builtIn = new Map(builtIn.map((metadata) => [metadata.client_id, metadata as AdapterPayload]));
+  }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
     if (typeof id !== 'string') return undefined;
+    const builtIn = this.#builtIn.get(id);
+    if (builtIn) return structuredClone(builtIn);
     const metadata = this.cache
       ? await this.cache.load(id, [`client:${id}`], () => this.#read(id))
       : await this.#read(id);

@@ -8,7 +8,14 @@ import type { ResourceServerStore } from '../resources/store.js';
 import type { Pages } from '../http/pages.js';
 import { mayIntrospect, mayRevoke } from './introspection.js';
 import type { PersonLookup } from './person-cache.js';
-import { API_SCOPE_METADATA, GRANT_ID_CLAIM, RESOURCE_METADATA, userinfoAudience } from './vocabulary.js';
+import { ACCOUNT_CLIENT_ID } from './account-sign-in.js';
+import { ADMIN_METADATA, adminApiAudience, API_SCOPE_METADATA, GRANT_ID_CLAIM, PREVIOUS_SECRET_METADATA, RESOURCE_METADATA, userinfoAudience } from './vocabulary.js';
+
+/** The admin API's one scope; only admin clients are ever granted it. */
+export const ADMIN_SCOPE = 'gatehouse:admin';
+
+/** Admin tokens are for automation; short-lived, so a leaked one is worth little. */
+const ADMIN_ACCESS_TOKEN_TTL_SECONDS = 300;
 
 /** Scopes about the person (OIDC Core §5.4) and what each releases. */
 export const OIDC_CLAIMS = {
@@ -53,6 +60,33 @@ function apiScopesOf(client: unknown): Set<string> {
   return new Set(typeof value === 'string' ? value.split(' ').filter(Boolean) : []);
 }
 
+/** An admin client registered for the admin scope (`gatehouse client create --admin`). */
+function isAdminClient(client: unknown): boolean {
+  return (client as Record<string, unknown> | undefined)?.[ADMIN_METADATA] === true && apiScopesOf(client).has(ADMIN_SCOPE);
+}
+
+function requestedScopes(ctx: KoaContextWithOIDC): string[] {
+  const scope = ctx.oidc.params?.scope;
+  return typeof scope === 'string' ? scope.split(' ') : [];
+}
+
+/**
+ * Gatehouse's own pages ask nothing of the person beyond signing in: their grant covers `openid`
+ * only, carries no token, and is never shown as a connected app.
+ */
+async function accountPagesGrant(ctx: KoaContextWithOIDC): Promise<GrantInstance | undefined> {
+  const { Grant } = ctx.oidc.provider;
+  const session = ctx.oidc.session!;
+  if (!session.accountId) return undefined;
+  const existingId = session.grantIdFor(ACCOUNT_CLIENT_ID);
+  const existing = existingId ? await Grant.find(existingId) : undefined;
+  if (existing && existing.accountId === session.accountId) return existing;
+  const grant = new Grant({ accountId: session.accountId, clientId: ACCOUNT_CLIENT_ID });
+  grant.addOIDCScope('openid');
+  await grant.save();
+  return grant;
+}
+
 export function providerConfiguration(deps: ConfigurationDependencies): Configuration {
   const { config, users, resources, pages } = deps;
   const tls = config.issuer.startsWith('https://');
@@ -62,12 +96,13 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
   const hostPrefix = tls ? '__Host-' : '';
   const securePrefix = tls ? '__Secure-' : '';
   const userinfoAud = userinfoAudience(config.issuer);
+  const adminAud = adminApiAudience(config.issuer);
 
   return {
     adapter: deps.adapter,
     jwks: deps.jwks as Configuration['jwks'],
     clients: [],
-    extraClientMetadata: { properties: [API_SCOPE_METADATA, RESOURCE_METADATA] },
+    extraClientMetadata: { properties: [API_SCOPE_METADATA, RESOURCE_METADATA, ADMIN_METADATA, PREVIOUS_SECRET_METADATA] },
 
     claims: { ...OIDC_CLAIMS, openid: [...OIDC_CLAIMS.openid] } as unknown as Configuration['claims'],
     scopes: OIDC_SCOPES,
@@ -102,8 +137,9 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
       id_token_signed_response_alg: 'RS256',
     } as Omit<ClientMetadata, 'client_id'> as ClientMetadata,
 
-    // Only the authorization-code flow: no implicit or hybrid response types.
-    responseTypes: ['code'],
+    // Only the authorization-code flow: no implicit or hybrid response types. `none` serves only
+    // Gatehouse's own account pages (account-sign-in.ts); a registered app is always given `code`.
+    responseTypes: ['code', 'none'],
     pkce: { required: () => true },
 
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
@@ -138,8 +174,10 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
         enabled: true,
         // Apps that never send `resource` still get a JWT for the default API, when one is set
         // and the app is registered for some of its scopes; otherwise a userinfo-only token.
-        async defaultResource(_ctx, client, oneOf) {
+        async defaultResource(ctx, client, oneOf) {
           if (oneOf) return oneOf;
+          // An automation client asking for the admin scope means the admin API.
+          if (isAdminClient(client) && requestedScopes(ctx).includes(ADMIN_SCOPE)) return adminAud;
           const api = await resources.findDefault();
           const registered = apiScopesOf(client);
           return (api && api.scopes.some((scope) => registered.has(scope)) ? api.identifier : undefined) as string;
@@ -147,6 +185,19 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
         // The code and refresh token remember their API; the token request need not repeat it.
         useGrantedResource: () => true,
         async getResourceServerInfo(ctx, identifier, client) {
+          if (identifier === adminAud) {
+            // Not an API anyone registers: only admin clients, only by client_credentials.
+            if (!isAdminClient(client) || ctx.oidc.params?.grant_type !== 'client_credentials') {
+              throw new errors.InvalidTarget('the client may not use the admin API');
+            }
+            return {
+              scope: ADMIN_SCOPE,
+              audience: adminAud,
+              accessTokenTTL: Math.min(ADMIN_ACCESS_TOKEN_TTL_SECONDS, config.ttl.clientCredentials),
+              accessTokenFormat: 'jwt',
+              jwt: { sign: { alg: 'ES256' } },
+            };
+          }
           const api = await resources.find(identifier);
           if (!api) throw new errors.InvalidTarget(`unknown resource ${identifier}`);
           // An app gets only the API scopes it was registered for, and no token at all for an
@@ -187,6 +238,7 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
     async loadExistingGrant(ctx: KoaContextWithOIDC) {
       const { Grant } = ctx.oidc.provider;
       const clientId = ctx.oidc.client!.clientId;
+      if (clientId === ACCOUNT_CLIENT_ID) return accountPagesGrant(ctx);
       const fromResult = (ctx.oidc.result as { consent?: { grantId?: string } } | undefined)?.consent?.grantId;
       const fromSession = ctx.oidc.session!.grantIdFor(clientId);
       const accountId = ctx.oidc.session!.accountId;
@@ -255,6 +307,8 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
 
     discovery: {
       claim_types_supported: ['normal'],
+      // `none` is the account pages' alone (see responseTypes); no registered app can use it.
+      response_types_supported: ['code'],
       service_documentation: undefined,
     },
   };

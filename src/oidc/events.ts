@@ -1,6 +1,8 @@
-// What the provider does, as log lines. oidc-provider emits events from its models and endpoints;
-// this is the one place that listens, so no model or route logs on its own.
-import type { Provider } from 'oidc-provider';
+// What the provider does, as log lines and audit events. oidc-provider emits events from its
+// models and endpoints; this is the one place that listens, so no model or route logs on its own.
+import { Provider } from 'oidc-provider';
+import type { Actor } from '../audit/events.js';
+import type { AuditLog } from '../audit/log.js';
 import type { Logger } from '../logger.js';
 
 interface WithIds {
@@ -15,7 +17,28 @@ function ids(entity: WithIds | undefined) {
   return entity ? { clientId: entity.clientId, accountId: entity.accountId, grantId: entity.grantId } : {};
 }
 
-export function logProviderEvents(provider: Provider, logger: Logger): void {
+type ProviderContext = Parameters<Parameters<Provider['on']>[1]>[0] & {
+  ip?: string;
+  oidc?: { client?: { clientId?: string }; session?: { accountId?: string }; route?: string; entities?: Record<string, WithIds | undefined> };
+};
+
+/** Who made the request: the signed-in person at the end-session endpoint, else the authenticated app. */
+function actorOf(ctx: ProviderContext | undefined): Actor {
+  const ip = ctx?.ip ?? null;
+  if (ctx?.oidc?.route === 'end_session' && ctx.oidc.session?.accountId) return { type: 'user', id: ctx.oidc.session.accountId, ip };
+  const clientId = ctx?.oidc?.client?.clientId;
+  return clientId ? { type: 'client', id: clientId, ip } : { type: 'anonymous', id: null, ip };
+}
+
+/** A token the revocation endpoint destroyed, by what kind it was. */
+function recordRevocation(audit: AuditLog, tokenType: string, token: WithIds): void {
+  // Tokens are destroyed on rotation and replay too; only the revocation endpoint revokes.
+  const ctx = Provider.ctx as ProviderContext | undefined;
+  if (ctx?.oidc?.route !== 'revocation') return;
+  audit.record({ type: 'token.revoked', actor: actorOf(ctx), clientId: token.clientId, userId: token.accountId, details: { tokenType, grantId: token.grantId } });
+}
+
+export function logProviderEvents(provider: Provider, logger: Logger, audit: AuditLog): void {
   const log = logger.child({ component: 'oidc' });
 
   provider.on('server_error', (ctx, error) => {
@@ -28,18 +51,29 @@ export function logProviderEvents(provider: Provider, logger: Logger): void {
     // oidc-provider keeps the specific reason in error_detail; error_description stays generic.
     const detail = (error as { error_detail?: string }).error_detail ?? '';
     const reuse = /already (used|consumed)|grant consumed/.test(detail);
+    const clientId = ctx.oidc.client?.clientId;
     log.warn({
       event: reuse ? 'token.reuse_detected' : 'token.refused',
       grantType: ctx.oidc.params?.grant_type,
-      clientId: ctx.oidc.client?.clientId,
+      clientId,
       error: (error as { error?: string }).error,
       detail,
       requestId: ctx.state?.requestId,
     });
+    if (reuse && ctx.oidc.params?.grant_type === 'refresh_token') {
+      // The replayed token's grant is already revoked by the adapter; this says by whom and when.
+      audit.record({ type: 'refresh_token.reuse_detected', actor: actorOf(ctx as ProviderContext), clientId, details: { requestId: ctx.state?.requestId } });
+    }
   });
   provider.on('grant.revoked', (ctx, grantId) => {
-    log.info({ event: 'grant.revoked', grantId, route: ctx.oidc?.route, clientId: ctx.oidc?.client?.clientId, requestId: ctx.state?.requestId });
+    const route = ctx.oidc?.route;
+    log.info({ event: 'grant.revoked', grantId, route, clientId: ctx.oidc?.client?.clientId, requestId: ctx.state?.requestId });
+    const actor = actorOf(ctx as ProviderContext);
+    audit.record({ type: 'grant.revoked', actor, clientId: ctx.oidc?.client?.clientId, userId: ctx.oidc?.session?.accountId, details: { grantId, route } });
   });
+  provider.on('access_token.destroyed', (token) => recordRevocation(audit, 'access_token', token as WithIds));
+  provider.on('client_credentials.destroyed', (token) => recordRevocation(audit, 'client_credentials', token as WithIds));
+  provider.on('refresh_token.destroyed', (token) => recordRevocation(audit, 'refresh_token', token as WithIds));
   provider.on('authorization.accepted', (ctx) => {
     log.info({ event: 'authorization.accepted', clientId: ctx.oidc.client?.clientId, requestId: ctx.state?.requestId });
   });
@@ -51,6 +85,8 @@ export function logProviderEvents(provider: Provider, logger: Logger): void {
   });
   provider.on('end_session.success', (ctx) => {
     log.info({ event: 'session.ended', clientId: ctx.oidc.client?.clientId, requestId: ctx.state?.requestId });
+    const actor = actorOf(ctx as ProviderContext);
+    audit.record({ type: 'session.ended', actor, userId: actor.type === 'user' ? actor.id : null, clientId: ctx.oidc.client?.clientId, details: { how: 'sign_out' } });
   });
   provider.on('grant.saved', (grant) => log.debug({ event: 'grant.saved', ...ids(grant as WithIds) }));
   provider.on('refresh_token.consumed', (token) => log.debug({ event: 'refresh_token.rotated', ...ids(token as WithIds) }));

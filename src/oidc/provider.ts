@@ -4,8 +4,10 @@
 // the same signing_keys table, so they converge on the same keys within one refresh interval.
 // The caches on the token and introspection path are built once and shared by every provider:
 // what they hold depends on the database, not on the keys.
+import type { JWTPayload } from 'jose';
 import { Provider } from 'oidc-provider';
 import type { UserStore } from '../accounts/users.js';
+import type { AuditLog } from '../audit/log.js';
 import type { ClientStore } from '../clients/store.js';
 import type { Config } from '../config.js';
 import type { Database } from '../db/knex.js';
@@ -13,6 +15,7 @@ import type { ChangeFeed } from '../db/notifications.js';
 import type { Pages } from '../http/pages.js';
 import type { Logger } from '../logger.js';
 import type { ResourceServerStore } from '../resources/store.js';
+import { accountClientMetadata } from './account-sign-in.js';
 import { ClientAdapter, clientMetadataCache, compareClientSecretsByDigest, type ClientMetadataCache } from './clients.js';
 import { providerConfiguration } from './configuration.js';
 import { logProviderEvents } from './events.js';
@@ -35,6 +38,7 @@ export interface OidcDependencies {
   logger: Logger;
   /** Change notifications from the database; caches are bypassed while it is not connected. */
   changes: ChangeFeed;
+  audit: AuditLog;
 }
 
 /** What the provider caches, invalidated by the change feed (src/db/notifications.ts). */
@@ -60,7 +64,13 @@ export function providerCaches(deps: Pick<OidcDependencies, 'db' | 'changes' | '
 /** oidc-provider's default clock tolerance, used for our own JWT checks too. */
 const CLOCK_TOLERANCE_SECONDS = 15;
 
-export function buildProvider(deps: OidcDependencies, keySet: KeySet, caches: ProviderCaches): Provider {
+interface Built {
+  provider: Provider;
+  /** Verifies our JWT access tokens against this key set, and asks whether they still stand. */
+  jwts: JwtAccessTokens;
+}
+
+export function buildProvider(deps: OidcDependencies, keySet: KeySet, caches: ProviderCaches): Built {
   const { config, db } = deps;
   const jwts = new JwtAccessTokens(db, {
     issuer: config.issuer,
@@ -69,7 +79,8 @@ export function buildProvider(deps: OidcDependencies, keySet: KeySet, caches: Pr
     userinfoAudience: userinfoAudience(config.issuer),
     truthCache: caches.truth,
   });
-  const adapter = storageFor(db, { clients: new ClientAdapter(deps.clients, caches.clients), jwts, truth: caches.truth });
+  const clients = new ClientAdapter(deps.clients, caches.clients, [accountClientMetadata(config.issuer)]);
+  const adapter = storageFor(db, { clients, jwts, truth: caches.truth });
 
   const provider = new Provider(config.issuer, providerConfiguration({
     config,
@@ -83,13 +94,15 @@ export function buildProvider(deps: OidcDependencies, keySet: KeySet, caches: Pr
   // Behind a TLS-terminating proxy, trust X-Forwarded-Proto/For so cookies get Secure and the
   // issuer's https URLs match what the browser sees.
   provider.proxy = config.trustProxy;
+  // The client address sessions record is the one our own proxies saw, as for the app (app.ts).
+  provider.maxIpsCount = config.proxyHops;
   compareClientSecretsByDigest(provider);
-  logProviderEvents(provider, deps.logger);
-  return provider;
+  logProviderEvents(provider, deps.logger, deps.audit);
+  return { provider, jwts };
 }
 
 export class OidcService {
-  #provider: Provider;
+  #built: Built;
   #fingerprint: string;
   #timer: NodeJS.Timeout | undefined;
   readonly caches: ProviderCaches;
@@ -100,7 +113,7 @@ export class OidcService {
     keySet: KeySet,
   ) {
     this.caches = providerCaches(deps);
-    this.#provider = buildProvider(deps, keySet, this.caches);
+    this.#built = buildProvider(deps, keySet, this.caches);
     this.#fingerprint = keySet.fingerprint;
   }
 
@@ -111,14 +124,22 @@ export class OidcService {
   }
 
   get provider(): Provider {
-    return this.#provider;
+    return this.#built.provider;
+  }
+
+  /**
+   * The claims of a JWT access token this server issued, when it verifies and still stands (its
+   * grant, app and person): what the admin API checks a bearer token with.
+   */
+  async verifyAccessToken(token: string): Promise<JWTPayload | undefined> {
+    return (await this.#built.jwts.resolve(token, 'introspection'))?.claims;
   }
 
   /** Re-reads the key set and swaps in a new provider when it changed. */
   async refreshKeys(): Promise<boolean> {
     const keySet = await this.keys.loadKeySet();
     if (keySet.fingerprint === this.#fingerprint) return false;
-    this.#provider = buildProvider(this.deps, keySet, this.caches);
+    this.#built = buildProvider(this.deps, keySet, this.caches);
     this.#fingerprint = keySet.fingerprint;
     this.deps.logger.info({ event: 'keys.reloaded', kids: keySet.jwks.keys.map((k) => k.kid) });
     return true;

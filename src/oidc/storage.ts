@@ -8,8 +8,8 @@
 // — and with this process's own revocations dropping what it cached at once, rather than when
 // the database's notification (migration 003) comes back to it.
 import type { Knex } from 'knex';
-import type { Adapter, AdapterPayload } from 'oidc-provider';
-import { createAdapterFactory, MAX_KEY_LENGTH } from './adapter.js';
+import { Provider, type Adapter, type AdapterPayload } from 'oidc-provider';
+import { createAdapterFactory, MAX_KEY_LENGTH, type RequestFacts } from './adapter.js';
 import type { ClientAdapter } from './clients.js';
 import { AccessTokenAdapter, isJwtHandle, type JwtAccessTokens } from './jwt-access-tokens.js';
 import { grantTag, type TruthCache } from './jwt-truth.js';
@@ -106,9 +106,18 @@ export interface StorageParts {
   truth?: TruthCache;
 }
 
+/**
+ * The request oidc-provider is handling, which it keeps in async-local storage (Provider.ctx):
+ * sessions are saved by the provider's own middleware, where no hook of ours sees the request.
+ */
+function currentRequestFacts(): RequestFacts | undefined {
+  const ctx = Provider.ctx;
+  return ctx ? { userAgent: ctx.get('user-agent') || undefined, ip: ctx.ip || undefined } : undefined;
+}
+
 /** oidc-provider's `adapter` setting: one adapter per model name. */
 export function storageFor(db: Knex, parts: StorageParts): (model: string) => Adapter {
-  const stored = createAdapterFactory(db);
+  const stored = createAdapterFactory(db, { requestFacts: currentRequestFacts });
   const lookup = new TokenLookup(db);
   return (model) => {
     if (model === 'Client') return parts.clients;

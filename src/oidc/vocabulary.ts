@@ -13,3 +13,18 @@ export const RESOURCE_METADATA = 'resource_server';
 export function userinfoAudience(issuer: string): string {
   return `${issuer}/me`;
 }
+
+/** Client metadata: an admin client, which alone may be granted the admin API's scope. */
+export const ADMIN_METADATA = 'gatehouse_admin';
+
+/** Client metadata: the previous secret's digest and when it stops working, during a rotation's overlap. */
+export const PREVIOUS_SECRET_METADATA = 'previous_client_secret';
+
+/** The admin API's path, and the audience (RFC 8707 resource indicator) of the tokens it accepts. */
+export const ADMIN_API_PATH = '/admin/api/v1';
+export function adminApiAudience(issuer: string): string {
+  return `${issuer}${ADMIN_API_PATH}`;
+}
+
+/** Where the built-in account client (src/oidc/account-sign-in.ts) returns people after they sign in. */
+export const ACCOUNT_CALLBACK_PATH = '/account/callback';

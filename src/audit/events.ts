@@ -1,0 +1,72 @@
+// Every kind of event the audit log records, in one typed union: what a person, an app or an
+// admin did that an operator may have to account for later.
+export const AUDIT_EVENT_TYPES = [
+  // Sign-in and consent (src/interaction)
+  'sign_in.succeeded',
+  'sign_in.failed',
+  'consent.given',
+  'consent.revoked',
+  // Tokens (oidc-provider's events, src/oidc/events.ts)
+  'refresh_token.reuse_detected',
+  'token.revoked',
+  'grant.revoked',
+  'session.ended',
+  // People
+  'user.created',
+  'user.disabled',
+  'user.enabled',
+  'user.password_reset',
+  'user.password_changed',
+  'user.deleted',
+  // Apps and APIs
+  'client.created',
+  'client.updated',
+  'client.secret_rotated',
+  'client.disabled',
+  'client.enabled',
+  'client.deleted',
+  'api.created',
+  'api.updated',
+  'api.secret_rotated',
+  'api.disabled',
+  'api.enabled',
+  'api.deleted',
+  // Signing keys
+  'keys.rotated',
+] as const;
+
+export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
+
+export type ActorType = 'user' | 'client' | 'system' | 'anonymous';
+
+/** Who did something: a person (by user id), an automation client (by client_id), Gatehouse itself. */
+export interface Actor {
+  type: ActorType;
+  id: string | null;
+  /** The address the request came from, when it came over HTTP. */
+  ip?: string | null;
+}
+
+export const SYSTEM_ACTOR: Actor = { type: 'system', id: null };
+
+export interface NewAuditEvent {
+  type: AuditEventType;
+  actor: Actor;
+  /** The person the event is about. */
+  userId?: string | null;
+  /** The app or API client the event is about. */
+  clientId?: string | null;
+  /** Server-side detail: reasons, scopes, counts. Never a secret, token or password. */
+  details?: Record<string, unknown>;
+}
+
+export interface AuditEvent {
+  id: string;
+  occurredAt: Date;
+  type: AuditEventType;
+  actor: { type: ActorType; id: string | null };
+  userId: string | null;
+  clientId: string | null;
+  ip: string | null;
+  details: Record<string, unknown>;
+}

@@ -1,0 +1,117 @@
+// The audit log: appended to by every part that does something worth accounting for, read by the
+// admin API and console. The table refuses updates and deletes (migration 005).
+import type { Database } from '../db/knex.js';
+import { isStorableText } from '../db/text.js';
+import { GatehouseError } from '../errors.js';
+import { AUDIT_EVENT_TYPES, type ActorType, type AuditEvent, type AuditEventType, type NewAuditEvent } from './events.js';
+
+export interface AuditFilter {
+  actorId?: string;
+  userId?: string;
+  clientId?: string;
+  type?: AuditEventType;
+  since?: Date;
+  until?: Date;
+}
+
+export interface AuditPage {
+  items: AuditEvent[];
+  /** Pass back as `cursor` for the next (older) page; null on the last page. */
+  nextCursor: string | null;
+}
+
+interface AuditRow {
+  id: string | number;
+  occurred_at: Date;
+  type: AuditEventType;
+  actor_type: ActorType;
+  actor_id: string | null;
+  user_id: string | null;
+  client_id: string | null;
+  ip: string | null;
+  details: Record<string, unknown>;
+}
+
+function auditEventFromRow(row: AuditRow): AuditEvent {
+  return {
+    id: String(row.id),
+    occurredAt: new Date(row.occurred_at),
+    type: row.type,
+    actor: { type: row.actor_type, id: row.actor_id },
+    userId: row.user_id,
+    clientId: row.client_id,
+    ip: row.ip,
+    details: row.details ?? {},
+  };
+}
+
+/** Text a client could have chosen (a typed email, a user agent) is cut short and cleaned before it is kept. */
+function storable(value: string | null | undefined, max = 320): string | null {
+  if (typeof value !== 'string' || value.length === 0) return null;
+  const cut = value.slice(0, max);
+  return isStorableText(cut) ? cut : cut.replace(/[\u0000\p{Cs}]/gu, '\uFFFD');
+}
+
+export function isAuditEventType(value: unknown): value is AuditEventType {
+  return typeof value === 'string' && (AUDIT_EVENT_TYPES as readonly string[]).includes(value);
+}
+
+export const MAX_AUDIT_PAGE = 200;
+
+export class AuditLog {
+  /** Appends started by record() and not yet written; flush() waits for them. */
+  readonly #pending = new Set<Promise<void>>();
+
+  constructor(
+    private readonly db: Database,
+    /** Told of an append that failed; the event that caused it has already happened. */
+    private readonly onError: (error: unknown, event: NewAuditEvent) => void = () => {},
+  ) {}
+
+  /**
+   * Appends without making the caller wait: for events observed after the fact (oidc-provider's
+   * events fire synchronously, mid-request). A failure goes to onError, never to the request.
+   */
+  record(event: NewAuditEvent): void {
+    const write = this.append(event)
+      .catch((error: unknown) => this.onError(error, event))
+      .finally(() => this.#pending.delete(write));
+    this.#pending.add(write);
+  }
+
+  /** Resolves once every record() so far is written (shutdown, and tests reading the log). */
+  async flush(): Promise<void> {
+    while (this.#pending.size) await Promise.all(this.#pending);
+  }
+
+  async append(event: NewAuditEvent, trx: Database = this.db): Promise<void> {
+    await trx('audit_events').insert({
+      type: event.type,
+      actor_type: event.actor.type,
+      actor_id: storable(event.actor.id, 200),
+      user_id: storable(event.userId ?? null, 200),
+      client_id: storable(event.clientId ?? null, 200),
+      ip: storable(event.actor.ip ?? null, 64),
+      details: JSON.stringify(event.details ?? {}, (_key, value: unknown) => (typeof value === 'string' ? storable(value, 1000) : value)),
+    });
+  }
+
+  /** Newest first; keyset-paginated on the event id. */
+  async list(filter: AuditFilter, page: { limit?: number; cursor?: string } = {}): Promise<AuditPage> {
+    const limit = Math.min(Math.max(page.limit ?? 50, 1), MAX_AUDIT_PAGE);
+    const query = this.db<AuditRow>('audit_events').select('*').orderBy('id', 'desc').limit(limit + 1);
+    if (page.cursor !== undefined) {
+      if (!/^\d{1,18}$/.test(page.cursor)) throw new GatehouseError('invalid_input', 'The cursor is not one this API returned.', 'cursor');
+      query.where('id', '<', page.cursor);
+    }
+    if (filter.actorId !== undefined) query.where('actor_id', filter.actorId);
+    if (filter.userId !== undefined) query.where('user_id', filter.userId);
+    if (filter.clientId !== undefined) query.where('client_id', filter.clientId);
+    if (filter.type !== undefined) query.where('type', filter.type);
+    if (filter.since !== undefined) query.where('occurred_at', '>=', filter.since);
+    if (filter.until !== undefined) query.where('occurred_at', '<', filter.until);
+    const rows = await query;
+    const items = rows.slice(0, limit).map(auditEventFromRow);
+    return { items, nextCursor: rows.length > limit ? items[items.length - 1]!.id : null };
+  }
+}

@@ -1,0 +1,130 @@
+// Gatehouse's own pages — the admin console and the self-service account pages — sign people in
+// the way every app does: an authorization request, answered by the same login page. They use a
+// built-in client (`gatehouse`) with response_type `none` (OAuth 2.0 Multiple Response Types §4):
+// the person signs in, the provider's session cookie is set, and the browser comes back with
+// nothing but `state`. No code or token is issued, because these pages never call an API: they
+// read the provider's session directly, on the same origin.
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import type { ClientMetadata, Provider } from 'oidc-provider';
+import { digest, randomSecret } from '../crypto/digest.js';
+import type { Pages } from '../http/pages.js';
+import { ACCOUNT_CALLBACK_PATH } from './vocabulary.js';
+
+/** The built-in client's id; no registered client can have it (registered ids are 22 random characters). */
+export const ACCOUNT_CLIENT_ID = 'gatehouse';
+
+export function accountClientMetadata(issuer: string): ClientMetadata {
+  return {
+    client_id: ACCOUNT_CLIENT_ID,
+    client_name: 'your Gatehouse account',
+    token_endpoint_auth_method: 'none',
+    redirect_uris: [`${issuer}${ACCOUNT_CALLBACK_PATH}`],
+    post_logout_redirect_uris: [],
+    grant_types: [],
+    response_types: ['none'],
+    scope: 'openid',
+  };
+}
+
+/** The person signed in to this browser, by the provider's session cookie. */
+export interface SignedIn {
+  accountId: string;
+  /** The session's public handle (digest of its uid), as session listings name it. */
+  sessionHandle: string;
+}
+
+interface PendingSignIn {
+  state: string;
+  returnTo: string;
+}
+
+/** Only our own pages: a path, never another origin (`//evil.example`, `/\evil.example`). */
+const OWN_PAGE = /^\/(?:account|admin)(?:[/?][\x21-\x7e]*)?$/;
+
+export interface AccountSignInOptions {
+  provider(): Provider;
+  issuer: string;
+  pages: Pages;
+  /** Over TLS the pending sign-in cookie gets the __Secure- prefix. */
+  secureCookies: boolean;
+}
+
+export class AccountSignIn {
+  readonly #cookie: string;
+
+  constructor(private readonly options: AccountSignInOptions) {
+    this.#cookie = `${options.secureCookies ? '__Secure-' : ''}gh_account_sign_in`;
+  }
+
+  /** Who is signed in to this browser, if anyone (one query: the session row). */
+  async current(ctx: Context): Promise<SignedIn | undefined> {
+    const session = await this.options.provider().Session.get(ctx);
+    if (!session.accountId || typeof session.uid !== 'string') return undefined;
+    return { accountId: session.accountId, sessionHandle: digest(session.uid) };
+  }
+
+  /** Sends the browser to sign in, and back to `returnTo` (one of our pages) afterwards. */
+  begin(ctx: Context, returnTo: string, options: { forceLogin?: boolean } = {}): void {
+    const pending: PendingSignIn = { state: randomSecret(16), returnTo: OWN_PAGE.test(returnTo) ? returnTo : '/account' };
+    ctx.cookies.set(this.#cookie, Buffer.from(JSON.stringify(pending)).toString('base64url'), {
+      signed: true,
+      httpOnly: true,
+      sameSite: 'lax',
+      secure: ctx.secure,
+      path: ACCOUNT_CALLBACK_PATH,
+      maxAge: 15 * 60_000,
+      overwrite: true,
+    });
+    const request = new URLSearchParams({
+      client_id: ACCOUNT_CLIENT_ID,
+      response_type: 'none',
+      scope: 'openid',
+      redirect_uri: `${this.options.issuer}${ACCOUNT_CALLBACK_PATH}`,
+      state: pending.state,
+      ...(options.forceLogin ? { prompt: 'login' } : {}),
+    });
+    ctx.redirect(`${this.options.provider().pathFor('authorization')}?${request}`);
+    ctx.set('Cache-Control', 'no-store');
+  }
+
+  /** The redirect URI: checks `state` against this browser's pending sign-in and goes back. */
+  routes(): Router {
+    const router = new Router();
+    router.get(ACCOUNT_CALLBACK_PATH, async (ctx) => {
+      const pending = this.#pending(ctx);
+      ctx.cookies.set(this.#cookie, null, { path: ACCOUNT_CALLBACK_PATH, signed: true });
+      ctx.set('Cache-Control', 'no-store');
+      if (!pending || typeof ctx.query.state !== 'string' || ctx.query.state !== pending.state) {
+        return this.options.pages.error(ctx, {
+          status: 400,
+          heading: 'This sign-in has expired',
+          message: 'The sign-in took too long, was already completed, or was started in another browser.',
+          hint: 'Open your account page again to sign in.',
+        });
+      }
+      if (typeof ctx.query.error === 'string') {
+        return this.options.pages.error(ctx, {
+          status: 403,
+          heading: 'Not signed in',
+          message: ctx.query.error === 'access_denied' ? 'The sign-in was cancelled.' : 'The sign-in could not be completed.',
+          hint: 'Open your account page again to sign in.',
+        });
+      }
+      ctx.redirect(pending.returnTo);
+    });
+    return router;
+  }
+
+  #pending(ctx: Context): PendingSignIn | undefined {
+    const raw = ctx.cookies.get(this.#cookie, { signed: true });
+    if (!raw) return undefined;
+    try {
+      const parsed = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as Partial<PendingSignIn>;
+      if (typeof parsed.state !== 'string' || typeof parsed.returnTo !== 'string' || !OWN_PAGE.test(parsed.returnTo)) return undefined;
+      return { state: parsed.state, returnTo: parsed.returnTo };
+    } catch {
+      return undefined;
+    }
+  }
+}
