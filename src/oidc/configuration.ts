@@ -307,8 +307,6 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
 
     discovery: {
       claim_types_supported: ['normal'],
-      // `none` is the account pages' alone (see responseTypes); no registered app can use it.
-      response_types_supported: ['code'],
       service_documentation: undefined,
     },
   };

@@ -1,7 +1,7 @@
 // Gatehouse's own pages sign people in through the provider with the built-in `gatehouse` client
 // (response_type none): no code, no token, only the session cookie and the way back.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPerson, PASSWORD } from '../support/flows.js';
+import { createPerson, PASSWORD, registerApp } from '../support/flows.js';
 import { startTestServer, type TestServer } from '../support/gatehouse.js';
 import { formOf, UserAgent } from '../support/user-agent.js';
 
@@ -54,6 +54,17 @@ describe('signing in to the account pages', () => {
     const page = await agent.follow(accountRequest({ redirect_uri: 'https://evil.example/account/callback' }));
     expect(page.status).toBe(400);
     expect(page.body).toContain('Unregistered return address');
+  });
+
+  it('is the only client that may ask for response_type none', async () => {
+    const app = await registerApp(server);
+    const agent = new UserAgent(server.issuer);
+    const page = await agent.follow(`${server.issuer}/auth?${new URLSearchParams({
+      client_id: app.clientId, response_type: 'none', scope: 'openid', redirect_uri: app.redirectUri, state: 's',
+    })}`);
+    const back = new URL(page.leftTo!);
+    expect(back.searchParams.get('error')).toBe('invalid_request');
+    expect(back.searchParams.get('error_description')).toMatch(/response_type/);
   });
 
   it('cannot be used to obtain a code', async () => {
