@@ -7,12 +7,12 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { ClientMetadata, Provider } from 'oidc-provider';
+import { ACCOUNT_CLIENT_ID } from '../clients/store.js';
 import { digest, randomSecret } from '../crypto/digest.js';
 import type { Pages } from '../http/pages.js';
 import { ACCOUNT_CALLBACK_PATH } from './vocabulary.js';
 
-/** The built-in client's id; no registered client can have it (registered ids are 22 random characters). */
-export const ACCOUNT_CLIENT_ID = 'gatehouse';
+export { ACCOUNT_CLIENT_ID };
 
 export function accountClientMetadata(issuer: string): ClientMetadata {
   return {

@@ -6,7 +6,7 @@ import { matchesDigest } from '../crypto/digest.js';
 import type { ChangeFeed } from '../db/notifications.js';
 import { CoherentCache } from './caches.js';
 import { OIDC_SCOPES } from './configuration.js';
-import { ADMIN_METADATA, API_SCOPE_METADATA, RESOURCE_METADATA } from './vocabulary.js';
+import { ADMIN_METADATA, API_SCOPE_METADATA, PREVIOUS_SECRET_METADATA, RESOURCE_METADATA } from './vocabulary.js';
 
 /**
  * The metadata oidc-provider needs. `client_secret` carries the secret's *digest*: oidc-provider
@@ -32,9 +32,26 @@ export function clientMetadata(client: Client): ClientMetadata {
     ...(client.introspectionSignedResponseAlg ? { introspection_signed_response_alg: client.introspectionSignedResponseAlg as ClientMetadata['introspection_signed_response_alg'] } : {}),
     ...(client.resourceIdentifier ? { [RESOURCE_METADATA]: client.resourceIdentifier } : {}),
     ...(client.isAdmin ? { [ADMIN_METADATA]: true } : {}),
+    ...previousSecretMetadata(client),
     // auth_time in every ID token, so apps can apply their own freshness rules.
     require_auth_time: true,
   };
+}
+
+/**
+ * During a secret rotation's overlap the previous secret still authenticates: its digest and the
+ * moment it stops, as one string (`<digest>~<epoch ms>`), checked at every comparison, so a cached
+ * client never stretches the overlap.
+ */
+function previousSecretMetadata(client: Client): Record<string, string> {
+  if (!client.previousSecretDigest || !client.previousSecretExpiresAt) return {};
+  return { [PREVIOUS_SECRET_METADATA]: `${client.previousSecretDigest}~${client.previousSecretExpiresAt.getTime()}` };
+}
+
+function matchesPreviousSecret(actual: string, previous: unknown, now = Date.now()): boolean {
+  if (typeof previous !== 'string') return false;
+  const [previousDigest, until] = previous.split('~');
+  return !!previousDigest && now < Number(until) && matchesDigest(actual, previousDigest);
 }
 
 /**
@@ -114,10 +131,10 @@ export class ClientAdapter implements Adapter {
  */
 export function compareClientSecretsByDigest(provider: Provider): void {
   const prototype = provider.Client.prototype as unknown as {
-    compareClientSecret(this: { clientSecret?: string }, actual: string): Promise<boolean>;
+    compareClientSecret(this: { clientSecret?: string } & Record<string, unknown>, actual: string): Promise<boolean>;
   };
   prototype.compareClientSecret = async function compareClientSecret(actual: string) {
     if (typeof actual !== 'string' || !this.clientSecret || actual.length > 512) return false;
-    return matchesDigest(actual, this.clientSecret);
+    return matchesDigest(actual, this.clientSecret) || matchesPreviousSecret(actual, (this as Record<string, unknown>)[PREVIOUS_SECRET_METADATA]);
   };
 }

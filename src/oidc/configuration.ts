@@ -8,11 +8,8 @@ import type { ResourceServerStore } from '../resources/store.js';
 import type { Pages } from '../http/pages.js';
 import { mayIntrospect, mayRevoke } from './introspection.js';
 import type { PersonLookup } from './person-cache.js';
-import { ACCOUNT_CLIENT_ID } from './account-sign-in.js';
+import { ACCOUNT_CLIENT_ID, ADMIN_SCOPE } from '../clients/store.js';
 import { ADMIN_METADATA, adminApiAudience, API_SCOPE_METADATA, GRANT_ID_CLAIM, PREVIOUS_SECRET_METADATA, RESOURCE_METADATA, userinfoAudience } from './vocabulary.js';
-
-/** The admin API's one scope; only admin clients are ever granted it. */
-export const ADMIN_SCOPE = 'gatehouse:admin';
 
 /** Admin tokens are for automation; short-lived, so a leaked one is worth little. */
 const ADMIN_ACCESS_TOKEN_TTL_SECONDS = 300;
