@@ -1,7 +1,7 @@
 // People who sign in at Gatehouse. Accounts are created only on purpose (CLI, admin API, demo
 // seed) — never implicitly at sign-in.
 import { z } from 'zod';
-import type { Database } from '../db/knex.js';
+import { deletedRows, type Database } from '../db/knex.js';
 import { isUniqueViolation } from '../db/errors.js';
 import { cursorTimestamp, decodeCursor, pageOf, pageSize, type Page, type PageRequest } from '../db/pages.js';
 import { isStorableText, NUL_MESSAGE } from '../db/text.js';
@@ -156,7 +156,7 @@ export class UserStore {
       if (!isUuidPattern.test(id!)) throw new GatehouseError('invalid_input', 'The cursor is not one this API returned.', 'cursor');
       rows.whereRaw('(created_at, id) > (?::timestamptz, ?::uuid)', [at!, id!]);
     }
-    const found = (await rows) as Array<Omit<UserRow, 'password_hash'> & { cursor_at: string }>;
+    const found = (await rows) as unknown as Array<Omit<UserRow, 'password_hash'> & { cursor_at: string }>;
     return pageOf(found, limit, userFromRow, (row) => [row.cursor_at, row.id]);
   }
 
@@ -203,8 +203,7 @@ export class UserStore {
   /** Deletes the person's row; false if there was none. Their sessions and grants are the caller's to end first. */
   async delete(id: string, trx: Database = this.db): Promise<boolean> {
     if (typeof id !== 'string' || !isUuidPattern.test(id)) return false;
-    const deleted = await trx('users').where({ id }).delete();
-    return deleted > 0;
+    return deletedRows(await trx('users').where({ id }).delete()) > 0;
   }
 
   async findByEmail(email: string): Promise<User | undefined> {

@@ -69,9 +69,9 @@ describe('people and passwords', () => {
   });
 
   it('authenticates the right password only, and tells unknown email from wrong password only server-side', async () => {
-    await users.create({ email: 'alan@example.test', name: 'Alan', password: 'universal machine' });
+    const alan = await users.create({ email: 'alan@example.test', name: 'Alan', password: 'universal machine' });
     expect(await users.authenticate('alan@example.test', 'universal machine')).toMatchObject({ ok: true });
-    expect(await users.authenticate('alan@example.test', 'wrong password')).toEqual({ ok: false, reason: 'wrong_password' });
+    expect(await users.authenticate('alan@example.test', 'wrong password')).toEqual({ ok: false, reason: 'wrong_password', userId: alan.id });
     expect(await users.authenticate('nobody@example.test', 'universal machine')).toEqual({ ok: false, reason: 'unknown_email' });
   });
 
@@ -85,7 +85,7 @@ describe('people and passwords', () => {
   it('refuses a disabled person even with the right password', async () => {
     const user = await users.create({ email: 'disabled@example.test', name: 'D', password: 'right password' });
     await testDb.db('users').where({ id: user.id }).update({ disabled_at: new Date() });
-    expect(await users.authenticate('disabled@example.test', 'right password')).toEqual({ ok: false, reason: 'disabled' });
+    expect(await users.authenticate('disabled@example.test', 'right password')).toEqual({ ok: false, reason: 'disabled', userId: user.id });
   });
 
   it('rehashes at sign-in when the parameters have been raised', async () => {
