@@ -1,12 +1,24 @@
 // Applications registered with Gatehouse: third-party apps using the authorization-code flow,
 // machine clients using client_credentials, and the credentials APIs introspect with.
 import { randomBytes } from 'node:crypto';
-import { z } from 'zod';
 import { digest, randomSecret } from '../crypto/digest.js';
-import type { Database } from '../db/knex.js';
-import { isStorableText, NUL_MESSAGE } from '../db/text.js';
+import { deletedRows, type Database } from '../db/knex.js';
+import { cursorTimestamp, decodeCursor, pageOf, pageSize, type Page, type PageRequest } from '../db/pages.js';
+import { isStorableText } from '../db/text.js';
 import { GatehouseError } from '../errors.js';
-import { redirectUriProblem } from './redirect-uris.js';
+import { clientChangesSchema, firstIssue, newClientSchema, storedScope, type ClientChanges, type NewClient } from './schema.js';
+
+export { ADMIN_SCOPE, DEFAULT_APP_SCOPE, firstIssue, scopeSchema, type ClientChanges, type NewClient } from './schema.js';
+
+/**
+ * The client Gatehouse's own console and self-service pages sign people in through. Its grants are
+ * a person's sign-in to Gatehouse itself, never a "connected app".
+ */
+export const ACCOUNT_CLIENT_ID = 'gatehouse';
+
+/** Longest overlap of a rotated-out client secret: 30 days. */
+export const MAX_SECRET_OVERLAP_SECONDS = 30 * 86_400;
+export const DEFAULT_SECRET_OVERLAP_SECONDS = 86_400;
 
 export type TokenEndpointAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none';
 export type GrantType = 'authorization_code' | 'refresh_token' | 'client_credentials';
@@ -17,6 +29,9 @@ export interface Client {
   tokenEndpointAuthMethod: TokenEndpointAuthMethod;
   /** Digest of the client secret; undefined for public clients. */
   secretDigest: string | undefined;
+  /** Digest of the secret a rotation replaced, still accepted until previousSecretExpiresAt. */
+  previousSecretDigest: string | undefined;
+  previousSecretExpiresAt: Date | null;
   redirectUris: string[];
   postLogoutRedirectUris: string[];
   grantTypes: GrantType[];
@@ -36,6 +51,8 @@ export interface ClientRow {
   client_id: string;
   name: string;
   secret_digest: string | null;
+  previous_secret_digest: string | null;
+  previous_secret_expires_at: Date | null;
   token_endpoint_auth_method: TokenEndpointAuthMethod;
   redirect_uris: string[];
   post_logout_redirect_uris: string[];
@@ -56,6 +73,8 @@ export function clientFromRow(row: ClientRow): Client {
     name: row.name,
     tokenEndpointAuthMethod: row.token_endpoint_auth_method,
     secretDigest: row.secret_digest ?? undefined,
+    previousSecretDigest: row.previous_secret_digest ?? undefined,
+    previousSecretExpiresAt: row.previous_secret_expires_at ? new Date(row.previous_secret_expires_at) : null,
     redirectUris: row.redirect_uris,
     postLogoutRedirectUris: row.post_logout_redirect_uris,
     grantTypes: row.grant_types,
@@ -69,85 +88,25 @@ export function clientFromRow(row: ClientRow): Client {
   };
 }
 
-const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/; // RFC 6749 §3.3 scope-token
+/** The registration a client's row describes, as create() would have been given it. */
+function registrationOf(client: Client): NewClient {
+  return {
+    name: client.name,
+    redirectUris: client.redirectUris,
+    postLogoutRedirectUris: client.postLogoutRedirectUris,
+    public: client.tokenEndpointAuthMethod === 'none',
+    clientCredentials: client.grantTypes.includes('client_credentials'),
+    introspectionOnly: client.grantTypes.length === 0,
+    admin: client.isAdmin,
+    ...(client.tokenEndpointAuthMethod === 'none' ? {} : { tokenEndpointAuthMethod: client.tokenEndpointAuthMethod }),
+    ...(client.jwks ? { jwks: client.jwks as NewClient['jwks'] } : {}),
+    scope: client.scope,
+    ...(client.introspectionSignedResponseAlg ? { introspectionSignedResponseAlg: client.introspectionSignedResponseAlg as 'ES256' | 'RS256' } : {}),
+  };
+}
 
-export const scopeSchema = z
-  .string()
-  .trim()
-  .max(2000)
-  .transform((s) => [...new Set(s.split(/\s+/).filter(Boolean))])
-  .refine((tokens) => tokens.every((t) => SCOPE_TOKEN.test(t)), 'Scopes are space-separated words without quotes or backslashes.');
-
-/** A JWK Set of public signing keys (RFC 7517 §5): never a private member. */
-const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'];
-const jwksSchema = z
-  .object({
-    keys: z.array(z.looseObject({ kty: z.enum(['RSA', 'EC', 'OKP']), kid: z.string().max(200).optional() })).min(1).max(10),
-  })
-  .refine((set) => set.keys.every((key) => PRIVATE_JWK_MEMBERS.every((m) => !(m in key))), 'The JWK Set must hold public keys only: it contains private key material.');
-
-const uriList = z
-  .array(z.string().max(2000))
-  .max(20)
-  .superRefine((uris, ctx) => {
-    for (const uri of uris) {
-      const problem = redirectUriProblem(uri);
-      if (problem) ctx.addIssue({ code: 'custom', message: problem });
-    }
-  });
-
-const newClientSchema = z
-  .object({
-    name: z.string().trim().min(1, 'A client name is required.').max(200).refine(isStorableText, NUL_MESSAGE),
-    redirectUris: uriList.default([]),
-    postLogoutRedirectUris: uriList.default([]),
-    public: z.boolean().default(false),
-    clientCredentials: z.boolean().default(false),
-    /** Introspection-only credentials for an API: no grant at all. */
-    introspectionOnly: z.boolean().default(false),
-    admin: z.boolean().default(false),
-    tokenEndpointAuthMethod: z.enum(['client_secret_basic', 'client_secret_post', 'private_key_jwt']).default('client_secret_basic'),
-    /** Required for (and only for) private_key_jwt. */
-    jwks: jwksSchema.optional(),
-    scope: scopeSchema.optional(),
-    introspectionSignedResponseAlg: z.enum(['ES256', 'RS256']).optional(),
-  })
-  .superRefine((c, ctx) => {
-    const userFacing = !c.clientCredentials && !c.introspectionOnly;
-    if (userFacing && c.redirectUris.length === 0) {
-      ctx.addIssue({ code: 'custom', path: ['redirectUris'], message: 'At least one redirect URI is required for an app that signs users in.' });
-    }
-    if (!userFacing && c.redirectUris.length) {
-      ctx.addIssue({ code: 'custom', path: ['redirectUris'], message: 'A machine client has no redirect URIs.' });
-    }
-    if (c.public && !userFacing) {
-      ctx.addIssue({ code: 'custom', path: ['public'], message: 'A machine client must be confidential.' });
-    }
-    if (userFacing && c.scope && !c.scope.includes('openid')) {
-      // oidc-provider treats an app without OIDC scopes as allowed all of them.
-      ctx.addIssue({ code: 'custom', path: ['scope'], message: 'An app that signs people in needs the openid scope, e.g. --scope "openid profile email".' });
-    }
-    if (c.clientCredentials && !c.scope?.length) {
-      ctx.addIssue({ code: 'custom', path: ['scope'], message: 'A machine client needs --scope naming what it may ask for.' });
-    }
-    if ((c.tokenEndpointAuthMethod === 'private_key_jwt') !== (c.jwks !== undefined)) {
-      ctx.addIssue({ code: 'custom', path: ['jwks'], message: 'private_key_jwt needs the client\'s public keys (a JWK Set), and public keys are only used with private_key_jwt.' });
-    }
-    if (c.public && c.tokenEndpointAuthMethod === 'private_key_jwt') {
-      ctx.addIssue({ code: 'custom', path: ['public'], message: 'A public client has no keys to authenticate with.' });
-    }
-    if (c.admin && !c.clientCredentials) {
-      ctx.addIssue({ code: 'custom', path: ['admin'], message: 'Only a client_credentials client can be an admin client.' });
-    }
-  });
-
-export type NewClient = z.input<typeof newClientSchema>;
-
-export const DEFAULT_APP_SCOPE = 'openid profile email offline_access';
-
-export function firstIssue(error: z.ZodError): GatehouseError {
-  const issue = error.issues[0]!;
-  return new GatehouseError('invalid_input', issue.message, issue.path.map(String).join('.') || undefined);
+function isClientId(value: unknown): value is string {
+  return typeof value === 'string' && value.length > 0 && value.length <= 200 && isStorableText(value);
 }
 
 export class ClientStore {
@@ -166,7 +125,6 @@ export class ClientStore {
       : c.introspectionOnly
         ? []
         : ['authorization_code', 'refresh_token'];
-    const scope = (c.scope ?? (c.clientCredentials || c.introspectionOnly ? [] : DEFAULT_APP_SCOPE.split(' '))).join(' ');
     const row = {
       client_id: newClientId(),
       name: c.name,
@@ -175,7 +133,7 @@ export class ClientStore {
       redirect_uris: JSON.stringify(c.redirectUris),
       post_logout_redirect_uris: JSON.stringify(c.postLogoutRedirectUris),
       grant_types: JSON.stringify(grantTypes),
-      scope,
+      scope: storedScope(c),
       is_admin: c.admin,
       introspection_signed_response_alg: c.introspectionSignedResponseAlg ?? null,
       jwks: c.jwks ? JSON.stringify(c.jwks) : null,
@@ -184,14 +142,99 @@ export class ClientStore {
     return { client: clientFromRow(created as ClientRow), clientSecret };
   }
 
-  async find(clientId: string): Promise<Client | undefined> {
-    if (typeof clientId !== 'string' || clientId.length === 0 || clientId.length > 200 || !isStorableText(clientId)) return undefined;
-    const row = await this.db<ClientRow>('clients')
-      .leftJoin('resource_servers', 'resource_servers.client_id', 'clients.client_id')
-      .select('clients.*', 'resource_servers.identifier as resource_identifier')
-      .where('clients.client_id', clientId)
-      .first();
+  async find(clientId: string, trx: Database = this.db): Promise<Client | undefined> {
+    if (!isClientId(clientId)) return undefined;
+    const row = await this.rows(trx).where('clients.client_id', clientId).first();
     return row ? clientFromRow(row) : undefined;
+  }
+
+  /** Every client, API credentials included (resourceIdentifier says whose), oldest first. */
+  async list(page: PageRequest = {}): Promise<Page<Client>> {
+    const limit = pageSize(page.limit);
+    const query = this.rows(this.db)
+      .select(this.db.raw(`${cursorTimestamp('clients.created_at')} as cursor_at`))
+      .orderBy([{ column: 'clients.created_at', order: 'asc' }, { column: 'clients.client_id', order: 'asc' }])
+      .limit(limit + 1);
+    if (page.cursor !== undefined) {
+      const [at, clientId] = decodeCursor(page.cursor, ['timestamp', 'text']);
+      query.whereRaw('(clients.created_at, clients.client_id) > (?::timestamptz, ?)', [at!, clientId!]);
+    }
+    const rows = (await query) as Array<ClientRow & { cursor_at: string }>;
+    return pageOf(rows, limit, clientFromRow, (row) => [row.cursor_at, row.client_id]);
+  }
+
+  /**
+   * Changes a client's name, redirect URIs or scope, validated as the whole registration would be
+   * at creation (an app keeps needing openid, an admin client keeps its admin scope). Undefined if
+   * there is no such client.
+   */
+  async update(clientId: string, changes: ClientChanges, trx: Database = this.db): Promise<Client | undefined> {
+    const patch = clientChangesSchema.safeParse(changes);
+    if (!patch.success) throw firstIssue(patch.error);
+    const existing = await this.find(clientId, trx);
+    if (!existing) return undefined;
+    const parsed = newClientSchema.safeParse({ ...registrationOf(existing), ...patch.data });
+    if (!parsed.success) throw firstIssue(parsed.error);
+    const c = parsed.data;
+    await trx('clients').where({ client_id: clientId }).update({
+      name: c.name,
+      redirect_uris: JSON.stringify(c.redirectUris),
+      post_logout_redirect_uris: JSON.stringify(c.postLogoutRedirectUris),
+      scope: storedScope(c),
+      updated_at: trx.raw('now()'),
+    });
+    return this.find(clientId, trx);
+  }
+
+  /**
+   * Issues a new secret, returned only here. The old one keeps working for `overlapSeconds` (0 ends
+   * it at once), so the app can be redeployed without an outage. Undefined if there is no such
+   * client; conflict if it authenticates without a secret.
+   */
+  async rotateSecret(clientId: string, overlapSeconds = DEFAULT_SECRET_OVERLAP_SECONDS, trx: Database = this.db): Promise<{ clientSecret: string; previousSecretExpiresAt: Date | null } | undefined> {
+    if (!Number.isInteger(overlapSeconds) || overlapSeconds < 0 || overlapSeconds > MAX_SECRET_OVERLAP_SECONDS) {
+      throw new GatehouseError('invalid_input', `The overlap is a whole number of seconds from 0 to ${MAX_SECRET_OVERLAP_SECONDS} (30 days).`, 'overlapSeconds');
+    }
+    const existing = await this.find(clientId, trx);
+    if (!existing) return undefined;
+    if (!existing.secretDigest || !['client_secret_basic', 'client_secret_post'].includes(existing.tokenEndpointAuthMethod)) {
+      throw new GatehouseError('conflict', 'This client authenticates without a secret; there is none to rotate.');
+    }
+    const clientSecret = randomSecret();
+    const keepOld = overlapSeconds > 0;
+    // SET expressions read the row as it was, so secret_digest on the right is the old secret.
+    const [row] = await trx('clients')
+      .where({ client_id: clientId })
+      .update({
+        secret_digest: digest(clientSecret),
+        previous_secret_digest: keepOld ? trx.raw('secret_digest') : null,
+        previous_secret_expires_at: keepOld ? trx.raw('now() + make_interval(secs => ?)', [overlapSeconds]) : null,
+        updated_at: trx.raw('now()'),
+      })
+      .returning('previous_secret_expires_at');
+    return { clientSecret, previousSecretExpiresAt: row?.previous_secret_expires_at ? new Date(row.previous_secret_expires_at) : null };
+  }
+
+  /** A disabled client does not exist for oidc-provider (src/oidc/clients.ts): its tokens die with it. */
+  async setDisabled(clientId: string, disabled: boolean, trx: Database = this.db): Promise<Client | undefined> {
+    if (!isClientId(clientId)) return undefined;
+    const updated = await trx('clients')
+      .where({ client_id: clientId })
+      .update({ disabled_at: disabled ? trx.raw('coalesce(disabled_at, now())') : null, updated_at: trx.raw('now()') });
+    return updated ? this.find(clientId, trx) : undefined;
+  }
+
+  /** Deletes the client and every oidc-provider record issued to it (its grants included); false if there was none. */
+  async delete(clientId: string, trx: Database = this.db): Promise<boolean> {
+    if (!isClientId(clientId)) return false;
+    await trx('oidc_records').where({ client_id: clientId }).delete();
+    return deletedRows(await trx('clients').where({ client_id: clientId }).delete()) > 0;
+  }
+
+  private rows(db: Database) {
+    return db<ClientRow>('clients')
+      .leftJoin('resource_servers', 'resource_servers.client_id', 'clients.client_id')
+      .select('clients.*', 'resource_servers.identifier as resource_identifier');
   }
 }
 

@@ -1,0 +1,113 @@
+// What a client registration may say, checked the same way at creation and at every update.
+import { z } from 'zod';
+import { isStorableText, NUL_MESSAGE } from '../db/text.js';
+import { GatehouseError } from '../errors.js';
+import { redirectUriProblem } from './redirect-uris.js';
+
+/** The scope of the admin API. Reserved: only an admin client holds it, and no API may define it. */
+export const ADMIN_SCOPE = 'gatehouse:admin';
+
+export const DEFAULT_APP_SCOPE = 'openid profile email offline_access';
+
+const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/; // RFC 6749 §3.3 scope-token
+
+export const scopeSchema = z
+  .string()
+  .trim()
+  .max(2000)
+  .transform((s) => [...new Set(s.split(/\s+/).filter(Boolean))])
+  .refine((tokens) => tokens.every((t) => SCOPE_TOKEN.test(t)), 'Scopes are space-separated words without quotes or backslashes.');
+
+/** A JWK Set of public signing keys (RFC 7517 §5): never a private member. */
+const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'];
+const jwksSchema = z
+  .object({
+    keys: z.array(z.looseObject({ kty: z.enum(['RSA', 'EC', 'OKP']), kid: z.string().max(200).optional() })).min(1).max(10),
+  })
+  .refine((set) => set.keys.every((key) => PRIVATE_JWK_MEMBERS.every((m) => !(m in key))), 'The JWK Set must hold public keys only: it contains private key material.');
+
+const uriList = z
+  .array(z.string().max(2000))
+  .max(20)
+  .superRefine((uris, ctx) => {
+    for (const uri of uris) {
+      const problem = redirectUriProblem(uri);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    }
+  });
+
+const clientName = z.string().trim().min(1, 'A client name is required.').max(200).refine(isStorableText, NUL_MESSAGE);
+
+export const newClientSchema = z
+  .object({
+    name: clientName,
+    redirectUris: uriList.default([]),
+    postLogoutRedirectUris: uriList.default([]),
+    public: z.boolean().default(false),
+    clientCredentials: z.boolean().default(false),
+    /** Introspection-only credentials for an API: no grant at all. */
+    introspectionOnly: z.boolean().default(false),
+    /** An automation client of the admin API: holds the gatehouse:admin scope. */
+    admin: z.boolean().default(false),
+    tokenEndpointAuthMethod: z.enum(['client_secret_basic', 'client_secret_post', 'private_key_jwt']).default('client_secret_basic'),
+    /** Required for (and only for) private_key_jwt. */
+    jwks: jwksSchema.optional(),
+    scope: scopeSchema.optional(),
+    introspectionSignedResponseAlg: z.enum(['ES256', 'RS256']).optional(),
+  })
+  .superRefine((c, ctx) => {
+    const userFacing = !c.clientCredentials && !c.introspectionOnly;
+    if (userFacing && c.redirectUris.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['redirectUris'], message: 'At least one redirect URI is required for an app that signs users in.' });
+    }
+    if (!userFacing && c.redirectUris.length) {
+      ctx.addIssue({ code: 'custom', path: ['redirectUris'], message: 'A machine client has no redirect URIs.' });
+    }
+    if (c.public && !userFacing) {
+      ctx.addIssue({ code: 'custom', path: ['public'], message: 'A machine client must be confidential.' });
+    }
+    if (userFacing && c.scope && !c.scope.includes('openid')) {
+      // oidc-provider treats an app without OIDC scopes as allowed all of them.
+      ctx.addIssue({ code: 'custom', path: ['scope'], message: 'An app that signs people in needs the openid scope, e.g. --scope "openid profile email".' });
+    }
+    // An admin client needs nothing else: the admin scope is added for it.
+    if (c.clientCredentials && !c.admin && !c.scope?.length) {
+      ctx.addIssue({ code: 'custom', path: ['scope'], message: 'A machine client needs --scope naming what it may ask for.' });
+    }
+    if (!c.admin && c.scope?.includes(ADMIN_SCOPE)) {
+      ctx.addIssue({ code: 'custom', path: ['scope'], message: `Only an admin client may hold the ${ADMIN_SCOPE} scope (create it with --admin).` });
+    }
+    if ((c.tokenEndpointAuthMethod === 'private_key_jwt') !== (c.jwks !== undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['jwks'], message: 'private_key_jwt needs the client\'s public keys (a JWK Set), and public keys are only used with private_key_jwt.' });
+    }
+    if (c.public && c.tokenEndpointAuthMethod === 'private_key_jwt') {
+      ctx.addIssue({ code: 'custom', path: ['public'], message: 'A public client has no keys to authenticate with.' });
+    }
+    if (c.admin && !c.clientCredentials) {
+      ctx.addIssue({ code: 'custom', path: ['admin'], message: 'Only a client_credentials client can be an admin client.' });
+    }
+  });
+
+export type NewClient = z.input<typeof newClientSchema>;
+export type ValidClient = z.output<typeof newClientSchema>;
+
+/** What an admin may change about a registered client; the rest is what kind of client it is. */
+export const clientChangesSchema = z.strictObject({
+  name: clientName.optional(),
+  redirectUris: z.array(z.string()).optional(),
+  postLogoutRedirectUris: z.array(z.string()).optional(),
+  scope: z.string().optional(),
+});
+
+export type ClientChanges = z.input<typeof clientChangesSchema>;
+
+/** The scopes a valid registration stores: the default for apps, and the admin scope for admin clients. */
+export function storedScope(c: ValidClient): string {
+  const scopes = c.scope ?? (c.clientCredentials || c.introspectionOnly ? [] : DEFAULT_APP_SCOPE.split(' '));
+  return (c.admin && !scopes.includes(ADMIN_SCOPE) ? [...scopes, ADMIN_SCOPE] : scopes).join(' ');
+}
+
+export function firstIssue(error: z.ZodError): GatehouseError {
+  const issue = error.issues[0]!;
+  return new GatehouseError('invalid_input', issue.message, issue.path.map(String).join('.') || undefined);
+}
