@@ -1,14 +1,15 @@
 // APIs (RFC 8707 resource servers) that accept Gatehouse's JWT access tokens. Each comes with its
 // own confidential client, the credentials it uses to introspect tokens.
-import { z } from 'zod';
-import { ClientStore, firstIssue, scopeSchema } from '../clients/store.js';
+import { firstIssue } from '../clients/schema.js';
+import { ClientStore } from '../clients/store.js';
 import type { Database } from '../db/knex.js';
 import { isUniqueViolation } from '../db/errors.js';
-import { isStorableText, NUL_MESSAGE } from '../db/text.js';
+import { cursorTimestamp, decodeCursor, pageOf, pageSize, type Page, type PageRequest } from '../db/pages.js';
+import { isStorableText } from '../db/text.js';
 import { GatehouseError } from '../errors.js';
+import { changedScopes, newResourceSchema, refuseScopesOfOtherApis, resourceChangesSchema, type NewResourceServer, type ResourceChanges } from './schema.js';
 
-/** The longest access-token lifetime an API may set for itself. */
-export const MAX_API_ACCESS_TOKEN_TTL_SECONDS = 86_400;
+export { MAX_API_ACCESS_TOKEN_TTL_SECONDS, type NewResourceServer, type ResourceChanges } from './schema.js';
 
 export interface ResourceServer {
   identifier: string;
@@ -21,6 +22,8 @@ export interface ResourceServer {
   accessTokenTtl: number | null;
   isDefault: boolean;
   clientId: string | null;
+  /** A disabled API gets no new tokens; its introspection client is disabled with it. */
+  disabledAt: Date | null;
   createdAt: Date;
 }
 
@@ -32,6 +35,7 @@ export interface ResourceServerRow {
   access_token_ttl: number | null;
   is_default: boolean;
   client_id: string | null;
+  disabled_at: Date | null;
   created_at: Date;
 }
 
@@ -44,72 +48,32 @@ export function resourceServerFromRow(row: ResourceServerRow): ResourceServer {
     accessTokenTtl: row.access_token_ttl,
     isDefault: row.is_default,
     clientId: row.client_id,
+    disabledAt: row.disabled_at ? new Date(row.disabled_at) : null,
     createdAt: new Date(row.created_at),
   };
 }
 
-/** OIDC scopes are about the person, not an API; an API may not redefine them. */
-const RESERVED_SCOPES = new Set(['openid', 'profile', 'email', 'address', 'phone', 'offline_access']);
+function isIdentifier(value: unknown): value is string {
+  return typeof value === 'string' && value.length > 0 && value.length <= 500 && isStorableText(value);
+}
 
-const identifierSchema = z
-  .string()
-  .trim()
-  .max(500)
-  .refine((value) => {
-    try {
-      const url = new URL(value);
-      return (url.protocol === 'https:' || url.protocol === 'http:') && !url.hash && !value.includes('#') && !/[\u0000-\u0020\u007f]/.test(value);
-    } catch {
-      return false;
-    }
-  }, 'The identifier must be an absolute http(s) URI without a fragment (RFC 8707), e.g. https://api.example.com');
-
-const newResourceSchema = z.object({
-  identifier: identifierSchema,
-  name: z.string().trim().min(1).max(200).refine(isStorableText, NUL_MESSAGE).optional(),
-  scope: scopeSchema.refine((s) => s.length > 0, 'An API needs at least one scope, e.g. --scope "read write".')
-    .refine((s) => s.every((t) => !RESERVED_SCOPES.has(t)), 'openid, profile, email, address, phone and offline_access are OpenID Connect scopes, not API scopes.'),
-  scopeDescriptions: z.record(z.string(), z.string().trim().min(1).max(200).refine(isStorableText, NUL_MESSAGE)).default({}),
-  accessTokenTtl: z.number().int().min(30).max(MAX_API_ACCESS_TOKEN_TTL_SECONDS).optional(),
-  isDefault: z.boolean().default(false),
-  /** RFC 9701: the API may ask for introspection responses as signed JWTs. */
-  jwtIntrospection: z.boolean().default(false),
-  /** The API authenticates to introspect with private_key_jwt and these public keys, not a secret. */
-  jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }).optional(),
-}).superRefine((r, ctx) => {
-  for (const scope of Object.keys(r.scopeDescriptions)) {
-    if (!r.scope.includes(scope)) ctx.addIssue({ code: 'custom', path: ['scopeDescriptions'], message: `"${scope}" is described but is not one of the API's scopes.` });
-  }
-});
-
-export type NewResourceServer = z.input<typeof newResourceSchema>;
-
-/**
- * An app's API scopes are one list matched against every API, so two APIs sharing a scope name
- * would let an app registered for one get that scope on the other. Names are unique across APIs
- * (prefix them, e.g. notes:read).
- */
-async function refuseScopesOfOtherApis(db: Database, scopes: string[]): Promise<void> {
-  const taken = await db<ResourceServerRow>('resource_servers').select('identifier', 'scope');
-  for (const row of taken) {
-    const clash = row.scope.split(' ').find((scope) => scopes.includes(scope));
-    if (clash) {
-      throw new GatehouseError('conflict', `The scope "${clash}" already belongs to ${row.identifier}; give each API its own scope names, e.g. "notes:read".`, 'scope');
-    }
-  }
+/** The name an API's introspection client goes by, so it reads as the API's in a list of clients. */
+function clientNameFor(apiName: string): string {
+  return `${apiName} (introspection)`;
 }
 
 export class ResourceServerStore {
   constructor(private readonly db: Database) {}
 
-  async create(input: NewResourceServer): Promise<{ resourceServer: ResourceServer; clientId: string; clientSecret: string | undefined }> {
+  async create(input: NewResourceServer, trx: Database = this.db): Promise<{ resourceServer: ResourceServer; clientId: string; clientSecret: string | undefined }> {
     const parsed = newResourceSchema.safeParse(input);
     if (!parsed.success) throw firstIssue(parsed.error);
     const r = parsed.data;
-    return this.db.transaction(async (trx) => {
+    // A savepoint when trx is already a transaction: a refused API leaves no client behind.
+    return trx.transaction(async (trx) => {
       const { client, clientSecret } = await new ClientStore(trx).create(
         {
-          name: `${r.name ?? r.identifier} (introspection)`,
+          name: clientNameFor(r.name ?? r.identifier),
           introspectionOnly: true,
           ...(r.jwtIntrospection ? { introspectionSignedResponseAlg: 'ES256' as const } : {}),
           ...(r.jwks ? { tokenEndpointAuthMethod: 'private_key_jwt' as const, jwks: r.jwks as never } : {}),
@@ -140,14 +104,76 @@ export class ResourceServerStore {
     });
   }
 
-  async find(identifier: string): Promise<ResourceServer | undefined> {
-    if (typeof identifier !== 'string' || identifier.length > 500 || !isStorableText(identifier)) return undefined;
-    const row = await this.db<ResourceServerRow>('resource_servers').where({ identifier }).first();
+  async find(identifier: string, trx: Database = this.db): Promise<ResourceServer | undefined> {
+    if (!isIdentifier(identifier)) return undefined;
+    const row = await trx<ResourceServerRow>('resource_servers').where({ identifier }).first();
     return row ? resourceServerFromRow(row) : undefined;
   }
 
   async findDefault(): Promise<ResourceServer | undefined> {
     const row = await this.db<ResourceServerRow>('resource_servers').where({ is_default: true }).first();
     return row ? resourceServerFromRow(row) : undefined;
+  }
+
+  /** Every API, oldest first. */
+  async list(page: PageRequest = {}): Promise<Page<ResourceServer>> {
+    const limit = pageSize(page.limit);
+    const query = this.db<ResourceServerRow>('resource_servers')
+      .select('*')
+      .select(this.db.raw(`${cursorTimestamp('created_at')} as cursor_at`))
+      .orderBy([{ column: 'created_at', order: 'asc' }, { column: 'identifier', order: 'asc' }])
+      .limit(limit + 1);
+    if (page.cursor !== undefined) {
+      const [at, identifier] = decodeCursor(page.cursor, ['timestamp', 'text']);
+      query.whereRaw('(created_at, identifier) > (?::timestamptz, ?)', [at!, identifier!]);
+    }
+    const rows = (await query) as unknown as Array<ResourceServerRow & { cursor_at: string }>;
+    return pageOf(rows, limit, resourceServerFromRow, (row) => [row.cursor_at, row.identifier]);
+  }
+
+  /** Changes an API's name, scopes, their descriptions or token lifetime; undefined if there is no such API. */
+  async update(identifier: string, changes: ResourceChanges, trx: Database = this.db): Promise<ResourceServer | undefined> {
+    const parsed = resourceChangesSchema.safeParse(changes);
+    if (!parsed.success) throw firstIssue(parsed.error);
+    const existing = await this.find(identifier, trx);
+    if (!existing) return undefined;
+    const { scopes, scopeDescriptions } = changedScopes(existing, parsed.data);
+    if (parsed.data.scopes) await refuseScopesOfOtherApis(trx, scopes, identifier);
+    const [row] = await trx<ResourceServerRow>('resource_servers')
+      .where({ identifier })
+      .update({
+        ...(parsed.data.name !== undefined ? { name: parsed.data.name } : {}),
+        scope: scopes.join(' '),
+        scope_descriptions: JSON.stringify(scopeDescriptions) as unknown as Record<string, string>,
+        ...(parsed.data.accessTokenTtl !== undefined ? { access_token_ttl: parsed.data.accessTokenTtl } : {}),
+        updated_at: trx.raw('now()'),
+      } as never)
+      .returning('*');
+    if (parsed.data.name !== undefined && existing.clientId) {
+      await trx('clients').where({ client_id: existing.clientId }).update({ name: clientNameFor(parsed.data.name), updated_at: trx.raw('now()') });
+    }
+    return row ? resourceServerFromRow(row) : undefined;
+  }
+
+  /** Disables or re-enables the API and its introspection client together; undefined if there is no such API. */
+  async setDisabled(identifier: string, disabled: boolean, trx: Database = this.db): Promise<ResourceServer | undefined> {
+    if (!isIdentifier(identifier)) return undefined;
+    const disabledAt = disabled ? trx.raw('coalesce(disabled_at, now())') : null;
+    const [row] = await trx<ResourceServerRow>('resource_servers')
+      .where({ identifier })
+      .update({ disabled_at: disabledAt, updated_at: trx.raw('now()') } as never)
+      .returning('*');
+    if (!row) return undefined;
+    if (row.client_id) await trx('clients').where({ client_id: row.client_id }).update({ disabled_at: disabledAt, updated_at: trx.raw('now()') });
+    return resourceServerFromRow(row);
+  }
+
+  /** Deletes the API and its introspection client; false if there was none. */
+  async delete(identifier: string, trx: Database = this.db): Promise<boolean> {
+    if (!isIdentifier(identifier)) return false;
+    const [row] = await trx<ResourceServerRow>('resource_servers').where({ identifier }).delete().returning('client_id');
+    if (!row) return false;
+    if (row.client_id) await new ClientStore(trx).delete(row.client_id, trx);
+    return true;
   }
 }

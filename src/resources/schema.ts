@@ -1,0 +1,95 @@
+// What an API (RFC 8707 resource server) registration may say, checked at creation and at every update.
+import { z } from 'zod';
+import { scopeSchema } from '../clients/schema.js';
+import type { Database } from '../db/knex.js';
+import { isStorableText, NUL_MESSAGE } from '../db/text.js';
+import { GatehouseError } from '../errors.js';
+
+/** The longest access-token lifetime an API may set for itself. */
+export const MAX_API_ACCESS_TOKEN_TTL_SECONDS = 86_400;
+
+/** OIDC scopes are about the person, not an API; an API may not redefine them. */
+const RESERVED_SCOPES = new Set(['openid', 'profile', 'email', 'address', 'phone', 'offline_access']);
+
+/** Gatehouse's own scopes (the admin API's gatehouse:admin) live under this prefix. */
+const RESERVED_PREFIX = 'gatehouse:';
+
+const identifierSchema = z
+  .string()
+  .trim()
+  .max(500)
+  .refine((value) => {
+    try {
+      const url = new URL(value);
+      return (url.protocol === 'https:' || url.protocol === 'http:') && !url.hash && !value.includes('#') && !/[\u0000-\u0020\u007f]/.test(value);
+    } catch {
+      return false;
+    }
+  }, 'The identifier must be an absolute http(s) URI without a fragment (RFC 8707), e.g. https://api.example.com');
+
+const apiScopes = scopeSchema
+  .refine((s) => s.length > 0, 'An API needs at least one scope, e.g. --scope "read write".')
+  .refine((s) => s.every((t) => !RESERVED_SCOPES.has(t)), 'openid, profile, email, address, phone and offline_access are OpenID Connect scopes, not API scopes.')
+  .refine((s) => s.every((t) => !t.startsWith(RESERVED_PREFIX)), `Scopes starting with "${RESERVED_PREFIX}" are Gatehouse's own.`);
+
+const apiName = z.string().trim().min(1).max(200).refine(isStorableText, NUL_MESSAGE);
+const scopeDescriptions = z.record(z.string(), z.string().trim().min(1).max(200).refine(isStorableText, NUL_MESSAGE));
+const accessTokenTtl = z.number().int().min(30).max(MAX_API_ACCESS_TOKEN_TTL_SECONDS);
+
+function describedScopesExist(scopes: string[], descriptions: Record<string, string>, ctx: z.RefinementCtx): void {
+  for (const scope of Object.keys(descriptions)) {
+    if (!scopes.includes(scope)) ctx.addIssue({ code: 'custom', path: ['scopeDescriptions'], message: `"${scope}" is described but is not one of the API's scopes.` });
+  }
+}
+
+export const newResourceSchema = z.object({
+  identifier: identifierSchema,
+  name: apiName.optional(),
+  scope: apiScopes,
+  scopeDescriptions: scopeDescriptions.default({}),
+  accessTokenTtl: accessTokenTtl.optional(),
+  isDefault: z.boolean().default(false),
+  /** RFC 9701: the API may ask for introspection responses as signed JWTs. */
+  jwtIntrospection: z.boolean().default(false),
+  /** The API authenticates to introspect with private_key_jwt and these public keys, not a secret. */
+  jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }).optional(),
+}).superRefine((r, ctx) => describedScopesExist(r.scope, r.scopeDescriptions, ctx));
+
+export type NewResourceServer = z.input<typeof newResourceSchema>;
+
+/** What an admin may change about an API. A null accessTokenTtl returns it to the default lifetime. */
+export const resourceChangesSchema = z.strictObject({
+  name: apiName.optional(),
+  scopes: z.array(z.string()).transform((s) => s.join(' ')).pipe(apiScopes).optional(),
+  scopeDescriptions: scopeDescriptions.optional(),
+  accessTokenTtl: accessTokenTtl.nullable().optional(),
+});
+
+export type ResourceChanges = z.input<typeof resourceChangesSchema>;
+
+/** The scopes and descriptions an update leaves: descriptions of dropped scopes go with them. */
+export function changedScopes(current: { scopes: string[]; scopeDescriptions: Record<string, string> }, changes: z.output<typeof resourceChangesSchema>): { scopes: string[]; scopeDescriptions: Record<string, string> } {
+  const scopes = changes.scopes ?? current.scopes;
+  const descriptions = changes.scopeDescriptions
+    ?? Object.fromEntries(Object.entries(current.scopeDescriptions).filter(([scope]) => scopes.includes(scope)));
+  const checked = z.record(z.string(), z.string()).superRefine((d, ctx) => describedScopesExist(scopes, d, ctx)).safeParse(descriptions);
+  if (!checked.success) throw new GatehouseError('invalid_input', checked.error.issues[0]!.message, 'scopeDescriptions');
+  return { scopes, scopeDescriptions: descriptions };
+}
+
+/**
+ * An app's API scopes are one list matched against every API, so two APIs sharing a scope name
+ * would let an app registered for one get that scope on the other. Names are unique across APIs
+ * (prefix them, e.g. notes:read).
+ */
+export async function refuseScopesOfOtherApis(db: Database, scopes: string[], except?: string): Promise<void> {
+  const query = db('resource_servers').select('identifier', 'scope');
+  if (except !== undefined) query.whereNot('identifier', except);
+  const taken: Array<{ identifier: string; scope: string }> = await query;
+  for (const row of taken) {
+    const clash = row.scope.split(' ').find((scope) => scopes.includes(scope));
+    if (clash) {
+      throw new GatehouseError('conflict', `The scope "${clash}" already belongs to ${row.identifier}; give each API its own scope names, e.g. "notes:read".`, 'scope');
+    }
+  }
+}
