@@ -1,0 +1,105 @@
+// oidc_records rows in the exact shape src/oidc/adapter.ts writes them, for tests of what reads
+// them (session and grant listings, revocation) without driving a browser through sign-in.
+import { randomBytes } from 'node:crypto';
+import { digest } from '../../src/crypto/digest.js';
+import type { Database } from '../../src/db/knex.js';
+
+const DAY_MS = 86_400_000;
+
+export function randomId(): string {
+  return randomBytes(24).toString('base64url');
+}
+
+export interface SeededSession {
+  /** The raw session id: the cookie. */
+  id: string;
+  uid: string;
+  /** The public handle: digest of the uid. */
+  handle: string;
+}
+
+export async function insertSession(db: Database, options: {
+  accountId: string;
+  /** clientId -> grantId, as payload.authorizations holds them. */
+  authorizations?: Record<string, string>;
+  createdAt?: Date;
+  expiresAt?: Date | null;
+  lastActiveAt?: Date | null;
+  userAgent?: string | null;
+  ip?: string | null;
+}): Promise<SeededSession> {
+  const id = randomId();
+  const uid = randomId();
+  const authorizations = Object.fromEntries(Object.entries(options.authorizations ?? {}).map(([clientId, grantId]) => [clientId, { sid: randomId(), grantId, persistsLogout: false }]));
+  await db('oidc_records').insert({
+    model: 'Session',
+    id_digest: digest(id),
+    payload: JSON.stringify({ accountId: options.accountId, loginTs: Math.floor(Date.now() / 1000), authorizations, uid, exp: Math.floor(Date.now() / 1000) + 86_400, kind: 'Session' }),
+    grant_id: null,
+    uid_digest: digest(uid),
+    account_id: options.accountId,
+    client_id: null,
+    expires_at: options.expiresAt === undefined ? new Date(Date.now() + DAY_MS) : options.expiresAt,
+    created_at: options.createdAt ?? new Date(),
+    last_active_at: options.lastActiveAt ?? null,
+    user_agent: options.userAgent ?? null,
+    ip: options.ip ?? null,
+  });
+  return { id, uid, handle: digest(uid) };
+}
+
+export async function insertGrant(db: Database, options: {
+  accountId: string;
+  clientId: string;
+  scope?: string;
+  resources?: Record<string, string>;
+  grantId?: string;
+  createdAt?: Date;
+  expiresAt?: Date | null;
+}): Promise<string> {
+  const grantId = options.grantId ?? randomId();
+  await db('oidc_records').insert({
+    model: 'Grant',
+    id_digest: digest(grantId),
+    payload: JSON.stringify({
+      accountId: options.accountId,
+      clientId: options.clientId,
+      openid: { scope: options.scope ?? 'openid profile' },
+      ...(options.resources ? { resources: options.resources } : {}),
+      kind: 'Grant',
+    }),
+    grant_id: grantId,
+    account_id: options.accountId,
+    client_id: options.clientId,
+    expires_at: options.expiresAt === undefined ? new Date(Date.now() + DAY_MS) : options.expiresAt,
+    created_at: options.createdAt ?? new Date(),
+  });
+  return grantId;
+}
+
+/** A token or code issued under a grant; returns its raw id. */
+export async function insertToken(db: Database, options: {
+  model: 'AccessToken' | 'AuthorizationCode' | 'RefreshToken' | 'Interaction';
+  grantId: string;
+  accountId: string;
+  clientId: string;
+  createdAt?: Date;
+}): Promise<string> {
+  const id = randomId();
+  await db('oidc_records').insert({
+    model: options.model,
+    id_digest: digest(id),
+    payload: JSON.stringify({ accountId: options.accountId, clientId: options.clientId, grantId: options.grantId, kind: options.model }),
+    grant_id: options.grantId,
+    account_id: options.accountId,
+    client_id: options.clientId,
+    expires_at: new Date(Date.now() + DAY_MS),
+    created_at: options.createdAt ?? new Date(),
+  });
+  return id;
+}
+
+export async function modelsOf(db: Database, where: Record<string, string>): Promise<string[]> {
+  const rows: Array<{ model: string }> = await db('oidc_records').select('model').where(where).orderBy('model');
+  return rows.map((row) => row.model);
+}
