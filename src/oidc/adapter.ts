@@ -6,6 +6,7 @@ import { errors } from 'oidc-provider';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { digest } from '../crypto/digest.js';
 import { deleteInBatches } from '../db/knex.js';
+import { revokeGrants } from '../grants/revoke.js';
 
 export interface AdapterOptions {
   /** Milliseconds since the epoch; injectable so tests can move time without sleeping. */
@@ -32,17 +33,6 @@ const TABLE = 'oidc_records';
 // would be a cheap way to burn our CPU.
 export const MAX_KEY_LENGTH = 4096;
 
-// Models whose records hang off a grant. Same set as oidc-provider's memory adapter: a detected
-// replay kills these, and only these (Session and Interaction also carry a grantId, but they
-// belong to the person's browser, not to the compromised grant).
-const GRANTABLE_MODELS = [
-  'AccessToken',
-  'AuthorizationCode',
-  'RefreshToken',
-  'DeviceCode',
-  'BackchannelAuthenticationRequest',
-  'PreAuthorizedCode',
-] as const;
 
 /** What lands in the jsonb column: the payload minus everything rebuilt from elsewhere. */
 type StoredPayload = Omit<AdapterPayload, 'jti' | 'consumed' | 'userCode'>;
@@ -256,7 +246,7 @@ export class PostgresAdapter implements Adapter {
       .first<{ grant_id: string | null } | undefined>('grant_id')
       .where({ model: this.model, id_digest: idDigest });
     if (!existing) throw this.replayError('not found');
-    if (existing.grant_id) await revokeGrant(this.db, existing.grant_id);
+    if (existing.grant_id) await revokeGrants(this.db, { grantIds: [existing.grant_id] });
     throw this.replayError('consumed');
   }
 
@@ -290,14 +280,6 @@ export class PostgresAdapter implements Adapter {
   }
 }
 
-// Everything issued under the grant, and the Grant itself: without the Grant row, tokens a racing
-// winner saves after this point are still refused by refresh, userinfo and introspection.
-async function revokeGrant(db: Knex, grantId: string): Promise<void> {
-  await db(TABLE)
-    .where((q) => q.where('grant_id', grantId).whereIn('model', GRANTABLE_MODELS))
-    .orWhere((q) => q.where({ model: 'Grant', id_digest: digest(grantId) }))
-    .delete();
-}
 
 /** oidc-provider's `adapter` setting: called once per model name. */
 export function createAdapterFactory(db: Knex, options: AdapterOptions = {}): (model: string) => PostgresAdapter {

@@ -177,7 +177,7 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
           if (isAdminClient(client) && requestedScopes(ctx).includes(ADMIN_SCOPE)) return adminAud;
           const api = await resources.findDefault();
           const registered = apiScopesOf(client);
-          return (api && api.scopes.some((scope) => registered.has(scope)) ? api.identifier : undefined) as string;
+          return (api && !api.disabledAt && api.scopes.some((scope) => registered.has(scope)) ? api.identifier : undefined) as string;
         },
         // The code and refresh token remember their API; the token request need not repeat it.
         useGrantedResource: () => true,
@@ -196,7 +196,8 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
             };
           }
           const api = await resources.find(identifier);
-          if (!api) throw new errors.InvalidTarget(`unknown resource ${identifier}`);
+          // A disabled API is as good as unknown: no new token names it.
+          if (!api || api.disabledAt) throw new errors.InvalidTarget(`unknown resource ${identifier}`);
           // An app gets only the API scopes it was registered for, and no token at all for an
           // API it has no scope of: an audience is a promise to that API (RFC 9700 §2.3).
           const registered = apiScopesOf(client);
