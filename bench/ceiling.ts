@@ -104,5 +104,7 @@ export async function startCeiling(port: number, refreshTokenCount: number): Pro
 if (process.send && process.env.BENCH_CEILING_PORT) {
   const ready = await startCeiling(Number(process.env.BENCH_CEILING_PORT), Number(process.env.BENCH_CEILING_TOKENS ?? 64));
   process.on('disconnect', () => process.exit(0));
+  // run.ts asks before it disconnects; exiting normally also lets --cpu-prof write its profile.
+  process.on('message', (message: { cmd?: string }) => { if (message.cmd === 'stop') process.exit(0); });
   process.send(ready);
 }

@@ -1,6 +1,6 @@
 // One Gatehouse process under load: started by run.ts with fork(), configured through loadConfig
 // like production, and counting every query knex sends so run.ts can report database round trips
-// per request. It talks to run.ts over IPC: 'ready' once listening, 'count' on request.
+// per request. It talks to run.ts over IPC: 'ready' once listening, 'count' and 'memory' on request.
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { startGatehouse } from '../src/server.js';
@@ -9,17 +9,48 @@ const config = loadConfig(JSON.parse(process.env.BENCH_GATEHOUSE_ENV ?? '{}') as
 const gatehouse = await startGatehouse(config, createLogger('silent'));
 
 let queries = 0;
-// BENCH_QUERY_LOG=1: also tally queries by their SQL, printed at stop (which queries, not just how many).
-const bySql = process.env.BENCH_QUERY_LOG ? new Map<string, number>() : undefined;
-gatehouse.db.on('query', (query: { sql: string }) => {
+// BENCH_QUERY_LOG=1: also tally queries by their SQL with the time each took from send to answer
+// (pool wait excluded: knex emits 'query' once it has a connection), printed at stop.
+const bySql = process.env.BENCH_QUERY_LOG ? new Map<string, { count: number; ms: number }>() : undefined;
+const sent = new Map<string, { sql: string; at: number }>();
+const shortSql = (sql: string) => sql.replace(/\s+/g, ' ').slice(0, 160);
+gatehouse.db.on('query', (query: { sql: string; __knexQueryUid?: string }) => {
   queries += 1;
-  if (bySql) bySql.set(query.sql.replace(/\s+/g, ' ').slice(0, 160), (bySql.get(query.sql.replace(/\s+/g, ' ').slice(0, 160)) ?? 0) + 1);
+  if (!bySql) return;
+  const sql = shortSql(query.sql);
+  const entry = bySql.get(sql) ?? { count: 0, ms: 0 };
+  entry.count += 1;
+  bySql.set(sql, entry);
+  if (query.__knexQueryUid) sent.set(query.__knexQueryUid, { sql, at: performance.now() });
 });
+const answered = (_response: unknown, query: { __knexQueryUid?: string }) => {
+  const start = query.__knexQueryUid ? sent.get(query.__knexQueryUid) : undefined;
+  if (!start || !bySql) return;
+  sent.delete(query.__knexQueryUid!);
+  bySql.get(start.sql)!.ms += performance.now() - start.at;
+};
+if (bySql) {
+  gatehouse.db.on('query-response', answered);
+  gatehouse.db.on('query-error', answered);
+}
+
+/** Heap figures, after a full collection when the process was started with --expose-gc. */
+function memory() {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc) gc();
+  return { ...process.memoryUsage(), collected: Boolean(gc) };
+}
 
 process.on('message', (message: { cmd: string }) => {
   if (message.cmd === 'count') process.send!({ cmd: 'count', queries });
+  if (message.cmd === 'memory') process.send!({ cmd: 'memory', memory: memory() });
   if (message.cmd === 'stop') {
-    if (bySql) for (const [sql, n] of [...bySql].sort((a, b) => b[1] - a[1]).slice(0, 25)) process.stderr.write(`[queries] ${n}\t${sql}\n`);
+    if (bySql) {
+      process.stderr.write('[queries] count\tmean ms\tSQL\n');
+      for (const [sql, { count, ms }] of [...bySql].sort((a, b) => b[1].count - a[1].count).slice(0, 25)) {
+        process.stderr.write(`[queries] ${count}\t${(ms / count).toFixed(2)}\t${sql}\n`);
+      }
+    }
     void gatehouse.close().finally(() => process.exit(0));
   }
 });

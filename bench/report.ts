@@ -4,6 +4,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { FloorResult } from './floor.js';
 import type { ScenarioResult } from './scenarios.js';
+import { FLAT_GROWTH, type SoakResult } from './soak.js';
+import type { CrossInstanceWalk } from './walk.js';
 
 export interface Machine {
   nproc: number;
@@ -17,24 +19,53 @@ export interface RunRecord {
   startedAt: string;
   mode: 'quick' | 'full';
   instances: number;
+  /** --only, when the run was partial. */
+  only?: string[];
   machine: Machine;
-  /** Gatehouse with one instance, the ceiling, and (with --instances 2) Gatehouse behind the proxy. */
+  /** 1, 5 and 15-minute load averages when the run started (before it added any load) and ended. */
+  loadAverage?: { start: [number, number, number]; end: [number, number, number] };
+  /** Gatehouse with one instance, the ceiling, and (with --instances N) Gatehouse behind the proxy. */
   results: Array<ScenarioResult & { instances?: number }>;
   floor: FloorResult;
+  /** With --instances N ≥ 2: one flow whose steps are pinned to different instances (walk.ts). */
+  crossInstance?: CrossInstanceWalk;
+  /** In a full run, or with --soak (soak.ts). */
+  soak?: SoakResult;
   targets: Array<{ target: string; met: boolean | null; detail: string }>;
 }
+
+/**
+ * Published per-core figures of two peers, for the same kinds of request. Keycloak: "Concepts for
+ * sizing CPU and memory resources" (vCPU of Keycloak pods; the database is sized separately).
+ * Zitadel: its published v4 benchmark pages, per busy vCPU, as issue 6 cites them.
+ */
+export const PEERS: Array<{ scenario: string; keycloak: number | null; zitadel: number | null }> = [
+  { scenario: 'client_credentials', keycloak: 120, zitadel: 92 },
+  { scenario: 'refresh_token', keycloak: 120, zitadel: null },
+  { scenario: 'introspection (JWT', keycloak: null, zitadel: 155 },
+  { scenario: 'introspection (refresh', keycloak: null, zitadel: 155 },
+  { scenario: 'authorization-code flow', keycloak: 15, zitadel: null },
+];
+export const ZITADEL_P99_MS = 466;
+
+/** Load average over which a machine with this many cores is not quiet (the brief's 1.5 on 2). */
+const QUIET_LOAD = 1.5;
+/** Busy cores no measured process accounts for, over which a window was disturbed. */
+const DISTURBED_CORES = 0.3;
 
 const START = '<!-- bench:results:start -->';
 const END = '<!-- bench:results:end -->';
 
 const fmt = (n: number | null | undefined, digits = 0) => (n === null || n === undefined || Number.isNaN(n) ? 'n/a' : n.toFixed(digits));
+const rate = (n: number | null | undefined) => fmt(n, n !== null && n !== undefined && n < 100 ? 1 : 0);
 
 /** The ceiling's row for a Gatehouse scenario, when the ceiling runs it. */
 export function ceilingFor(results: ScenarioResult[], scenario: string): ScenarioResult | undefined {
   return results.find((r) => r.target === 'ceiling' && r.scenario === scenario);
 }
 
-export function evaluateTargets(results: RunRecord['results'], floor: FloorResult): RunRecord['targets'] {
+export function evaluateTargets(record: RunRecord): RunRecord['targets'] {
+  const { results, floor } = record;
   const gate = results.filter((r) => r.target === 'gatehouse' && (r.instances ?? 1) === 1);
   const find = (prefix: string) => gate.find((r) => r.scenario.startsWith(prefix));
   const targets: RunRecord['targets'] = [];
@@ -55,34 +86,138 @@ export function evaluateTargets(results: RunRecord['results'], floor: FloorResul
     targets.push({ target: 'sign-in throughput ≥ 80% of argon2id alone', met: flow.perSecond >= 0.8 * allowed, detail: `${fmt(flow.perSecond, 1)} flows/s vs ${fmt(allowed, 1)} argon2id hashes/s on all cores (${fmt((100 * flow.perSecond) / allowed)}%)` });
   }
   const withErrors = results.filter((r) => r.errors > 0);
-  targets.push({ target: 'zero errors', met: withErrors.length === 0, detail: withErrors.length ? withErrors.map((r) => `${r.target}/${r.scenario}: ${r.errors}`).join('; ') : 'none' });
+  const soakErrors = record.soak ? record.soak.errors + record.soak.flowErrors : 0;
+  targets.push({
+    target: 'zero errors',
+    met: withErrors.length === 0 && soakErrors === 0,
+    detail: [...withErrors.map((r) => `${r.target}/${r.scenario}: ${r.errors}`), ...(soakErrors ? [`soak: ${soakErrors}`] : [])].join('; ') || 'none',
+  });
+  if (record.soak) {
+    const k = record.soak;
+    targets.push({
+      target: `resident memory flat over a ${fmt(k.seconds / 60, k.seconds % 60 ? 1 : 0)}-minute soak (RSS growth ≤ ${FLAT_GROWTH * 100}%)`,
+      met: k.flat,
+      detail: `RSS ${fmt(k.rssMiB.start, 1)} → ${fmt(k.rssMiB.end, 1)} MiB (${k.growthPercent >= 0 ? '+' : ''}${fmt(k.growthPercent, 1)}%)`,
+    });
+  }
+  if (record.crossInstance) {
+    const w = record.crossInstance;
+    const failed = w.steps.filter((step) => !step.ok);
+    targets.push({
+      target: `every flow step correct across ${w.instances} instances`,
+      met: w.pass,
+      detail: w.pass ? `${w.steps.length} checks passed` : failed.map((step) => `#${step.instance} ${step.step}: ${step.detail}`).join('; '),
+    });
+  }
   return targets;
 }
 
-function table(record: RunRecord): string {
-  const m = record.machine;
+function quietness(record: RunRecord): string {
+  const start = record.loadAverage?.start;
+  const disturbed = record.results.filter((r) => (r.cpu?.otherCores ?? 0) > DISTURBED_CORES);
+  const worst = Math.max(0, ...record.results.map((r) => r.cpu?.otherCores ?? 0), record.soak?.cpu?.otherCores ?? 0);
+  const loud = (start?.[0] ?? 0) >= QUIET_LOAD || disturbed.length > 0;
+  return `Machine ${loud ? '**not quiet**' : 'quiet'}: load average ${start ? start.join(' / ') : 'n/a'} (1/5/15 min) before the run; ` +
+    `busy cores no measured process accounts for (other work, PostgreSQL's background processes, the kernel) peaked at ${fmt(worst, 2)} in a measured window` +
+    `${disturbed.length ? ` (over ${DISTURBED_CORES} in ${disturbed.length} of ${record.results.length} windows)` : ''}.`;
+}
+
+function mainTable(record: RunRecord): string[] {
   const lines = [
-    `Last run: ${record.startedAt} (${record.mode}${record.instances > 1 ? `, --instances ${record.instances}` : ''}) · ${m.nproc} CPU (${m.cpuModel}) · ${m.memoryGiB} GiB · Node ${m.node} · ${m.postgres}`,
-    '',
-    '| Scenario | Server | req/s | p50 ms | p95 ms | p99 ms | errors | DB round trips/req | Gatehouse/ceiling |',
-    '|---|---|---:|---:|---:|---:|---:|---:|---:|',
+    '| Scenario | Server | req/s | p50 ms | p95 ms | p99 ms | errors | DB round trips/req | server CPU ms/req | Gatehouse/ceiling |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   const gate = record.results.filter((r) => r.target === 'gatehouse');
   for (const g of gate) {
     const c = (g.instances ?? 1) === 1 ? ceilingFor(record.results, g.scenario) : undefined;
-    const rows = [g, ...(c ? [c] : [])];
-    for (const r of rows) {
+    for (const r of [g, ...(c ? [c] : [])]) {
       const server = r.target === 'ceiling' ? 'ceiling' : `Gatehouse${(r.instances ?? 1) > 1 ? ` ×${r.instances} (proxy)` : ''}`;
       const ratio = r === g ? (c ? `${fmt((100 * g.perSecond) / c.perSecond)}%` : 'n/a') : '';
-      lines.push(`| ${r.scenario} | ${server} | ${fmt(r.perSecond, r.perSecond < 100 ? 1 : 0)} | ${fmt(r.latencyMs.p50, 1)} | ${fmt(r.latencyMs.p95, 1)} | ${fmt(r.latencyMs.p99, 1)} | ${r.errors} | ${fmt(r.dbRoundTripsPerRequest, 2)} | ${ratio} |`);
+      lines.push(`| ${r.scenario} | ${server} | ${rate(r.perSecond)} | ${fmt(r.latencyMs.p50, 1)} | ${fmt(r.latencyMs.p95, 1)} | ${fmt(r.latencyMs.p99, 1)} | ${r.errors} | ${fmt(r.dbRoundTripsPerRequest, 2)} | ${fmt(r.cpu?.serverCpuMsPerRequest, 3)} | ${ratio} |`);
     }
   }
-  const notes = record.results.filter((r) => r.notes).map((r) => `- ${r.target}/${r.scenario}: ${r.notes}`);
-  const f = record.floor;
-  lines.push(
+  return lines;
+}
+
+function perCoreTable(record: RunRecord): string[] {
+  const gate = record.results.filter((r) => r.target === 'gatehouse' && (r.instances ?? 1) === 1);
+  const lines = [
+    '| Scenario | Gatehouse req/s per busy core | per core, PostgreSQL included | ceiling req/s per busy core | Keycloak per vCPU | Zitadel per busy vCPU | Gatehouse ÷ Keycloak | Gatehouse ÷ Zitadel |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const peer of PEERS) {
+    const g = gate.find((r) => r.scenario.startsWith(peer.scenario));
+    if (!g) continue;
+    const c = ceilingFor(record.results, g.scenario);
+    const per = g.cpu?.perServerCpuSecond;
+    const ratio = (theirs: number | null) => (theirs && per ? `${fmt(per / theirs, 1)}×` : 'n/a');
+    lines.push(`| ${g.scenario} | ${rate(per)} | ${rate(g.cpu?.perCpuSecondWithPostgres)} | ${rate(c?.cpu?.perServerCpuSecond)} | ${peer.keycloak ?? 'n/a'} | ${peer.zitadel ?? 'n/a'} | ${ratio(peer.keycloak)} | ${ratio(peer.zitadel)} |`);
+  }
+  return lines;
+}
+
+function cpuTable(record: RunRecord): string[] {
+  const lines = [
+    '| Scenario | Server | load avg (1 min) | machine busy cores | server | PostgreSQL | load generator | proxy | others |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  const cores = (cpuSeconds: number | null | undefined, wall: number) => (cpuSeconds === null || cpuSeconds === undefined ? 'n/a' : fmt(cpuSeconds / wall, 2));
+  for (const r of record.results) {
+    const c = r.cpu;
+    if (!c) continue;
+    const server = r.target === 'ceiling' ? 'ceiling' : `Gatehouse${(r.instances ?? 1) > 1 ? ` ×${r.instances}` : ''}`;
+    lines.push(`| ${r.scenario} | ${server} | ${fmt(c.loadAverage1m, 2)} | ${fmt(c.machineBusyCores, 2)} | ${cores(c.serverCpuSeconds, c.wallSeconds)} | ${cores(c.postgresCpuSeconds, c.wallSeconds)} | ${cores(c.loadGeneratorCpuSeconds, c.wallSeconds)} | ${(r.instances ?? 1) > 1 ? cores(c.proxyCpuSeconds, c.wallSeconds) : ''} | ${fmt(c.otherCores, 2)} |`);
+  }
+  return lines;
+}
+
+function soakSection(k: SoakResult): string[] {
+  const everyMinute = k.samples.filter((x, i) => i === 0 || i === k.samples.length - 1 || Math.floor(x.t / 60) !== Math.floor(k.samples[i - 1]!.t / 60));
+  return [
+    `**Soak** (${fmt(k.seconds / 60, k.seconds % 60 ? 1 : 0)} min after a ${k.warmupSeconds} s warm-up, ${k.connections} connections, one Gatehouse process; ${k.mix}, ${k.flowLoops} sign-in loop):`,
     '',
-    `${record.results[0]?.connections ?? 16} connections per request scenario, ${record.results[0]?.seconds ?? '?'} s measured after a warm-up; latencies are over every response.`,
-    ...(notes.length ? ['', ...notes] : []),
+    `- ${rate(k.perSecond)} req/s, p50 ${fmt(k.latencyMs.p50, 1)} / p99 ${fmt(k.latencyMs.p99, 1)} ms, ${k.errors} errors; ${k.flows} sign-in flows alongside, ${k.flowErrors} errors` +
+      `${k.cpu ? `; Gatehouse CPU ${fmt(k.cpu.serverCpuSeconds / k.cpu.wallSeconds, 2)} cores, PostgreSQL ${fmt((k.cpu.postgresCpuSeconds ?? NaN) / k.cpu.wallSeconds, 2)}, others ${fmt(k.cpu.otherCores, 2)}` : ''}`,
+    `- RSS ${fmt(k.rssMiB.atLaunch, 1)} MiB at launch; **${fmt(k.rssMiB.start, 1)} MiB at the start → ${fmt(k.rssMiB.end, 1)} MiB at the end** (${k.growthPercent >= 0 ? '+' : ''}${fmt(k.growthPercent, 1)}%; min ${fmt(k.rssMiB.min, 1)}, max ${fmt(k.rssMiB.max, 1)}; slope over the second half ${fmt(k.slopeMiBPerMinuteSecondHalf, 2)} MiB/min): ${k.flat ? '✅ flat' : '❌ not flat'}`,
+    `- Heap after a full collection: ${k.heapAfterGcMiB ? `${fmt(k.heapAfterGcMiB.start, 1)} MiB at the start → ${fmt(k.heapAfterGcMiB.end, 1)} MiB at the end` : 'n/a'}`,
+    `- Over time (s: RSS MiB, req/s): ${everyMinute.map((x) => `${fmt(x.t)}: ${fmt(x.rssMiB, 1)}, ${x.perSecond}`).join(' · ')}`,
+  ];
+}
+
+function walkSection(w: CrossInstanceWalk): string[] {
+  return [
+    `**Across instances** (${w.instances} Gatehouse processes; each step pinned to one of them through the proxy): ${w.pass ? '✅ pass' : '❌ FAIL'}`,
+    '',
+    '| Step | Instance | Result |',
+    '|---|---:|---|',
+    ...w.steps.map((step) => `| ${step.step} | ${step.instance} | ${step.ok ? '✅' : '❌'} ${step.detail} |`),
+  ];
+}
+
+function table(record: RunRecord): string {
+  const m = record.machine;
+  const f = record.floor;
+  const lines = [
+    `Last run: ${record.startedAt} (${record.mode}${record.instances > 1 ? `, --instances ${record.instances}` : ''}) · ${m.nproc} CPU (${m.cpuModel}) · ${m.memoryGiB} GiB · Node ${m.node} · ${m.postgres}`,
+    '',
+    quietness(record),
+    '',
+    ...mainTable(record),
+    '',
+    `${record.results[0]?.connections ?? 16} connections per request scenario, ${record.results[0]?.seconds ?? '?'} s measured after a warm-up; latencies are over every response. Server CPU is the Gatehouse process(es) or the ceiling, all threads.`,
+    ...(record.results.some((r) => r.notes) ? ['', ...record.results.filter((r) => r.notes).map((r) => `- ${r.target}/${r.scenario}: ${r.notes}`)] : []),
+    '',
+    '**Per core, side by side** (successful requests per second of CPU the server itself used; peers\' published figures, see below for what differs):',
+    '',
+    ...perCoreTable(record),
+    '',
+    `Zitadel's published p99 for these is ${ZITADEL_P99_MS} ms; Gatehouse's p99 is in the table above.`,
+    '',
+    '**Where the CPU went** during each measured window, in cores (of ' + m.nproc + '):',
+    '',
+    ...cpuTable(record),
+    ...(record.crossInstance ? ['', ...walkSection(record.crossInstance)] : []),
+    ...(record.soak ? ['', ...soakSection(record.soak)] : []),
     '',
     '**Crypto floor** (in-process, one operation at a time):',
     '',
@@ -97,7 +232,7 @@ function table(record: RunRecord): string {
     '**Targets**',
     '',
     ...record.targets.map((t) => `- ${t.met === null ? '➖' : t.met ? '✅' : '❌'} ${t.target}: ${t.detail}`),
-  );
+  ];
   return lines.join('\n');
 }
 
@@ -109,11 +244,13 @@ markers below is rewritten by every run; the rest of this page is not.
 
 `;
 
-export function writeReport(record: RunRecord, root: string): { json: string; doc: string } {
+export function writeReport(record: RunRecord, root: string, options: { updateDoc: boolean }): { json: string; doc: string | undefined } {
   const resultsDir = path.join(root, 'bench', 'results');
   mkdirSync(resultsDir, { recursive: true });
-  const json = path.join(resultsDir, `${record.startedAt.replace(/:/g, '-')}-${record.mode}.json`);
+  const suffix = `${record.mode}${record.instances > 1 ? `-x${record.instances}` : ''}${record.only ? '-partial' : ''}`;
+  const json = path.join(resultsDir, `${record.startedAt.replace(/:/g, '-')}-${suffix}.json`);
   writeFileSync(json, `${JSON.stringify(record, null, 2)}\n`);
+  if (!options.updateDoc) return { json, doc: undefined };
 
   const doc = path.join(root, 'docs', 'performance.md');
   mkdirSync(path.dirname(doc), { recursive: true });

@@ -1,13 +1,14 @@
-// `npm run bench [-- --quick] [-- --instances 2]`: Gatehouse under load on PostgreSQL, the bare
-// oidc-provider ceiling, the crypto floor, and the report (docs/performance.md, bench/results/).
+// `npm run bench [-- --quick] [-- --instances N] [-- --only keys] [-- --soak | --no-soak]`:
+// Gatehouse under load on PostgreSQL, the bare oidc-provider ceiling, the crypto floor, CPU per
+// request, a memory soak, and the report (docs/performance.md, bench/results/).
 //
 // Everything runs on loopback. Gatehouse, the ceiling and the proxy each run in a process of their
 // own (forked, one at a time where possible) so the load generator in this process does not share
 // their event loop. Load is bounded: a fixed number of connections for a fixed number of seconds.
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { availableParallelism, tmpdir, totalmem } from 'node:os';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { availableParallelism, loadavg, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PasswordHasher } from '../src/accounts/passwords.js';
@@ -20,9 +21,13 @@ import { ResourceServerStore } from '../src/resources/store.js';
 import { freePort } from '../test/support/gatehouse.js';
 import { UserAgent } from '../test/support/user-agent.js';
 import { CEILING_API, CEILING_SCOPE, type CeilingReady } from './ceiling.js';
+import { residentBytes, startCpuWindow } from './cpu.js';
 import { measureFloor } from './floor.js';
+import { summariseProfiles } from './profile.js';
 import { evaluateTargets, writeReport, type RunRecord } from './report.js';
 import * as s from './scenarios.js';
+import { soak, type MemoryReport, type SoakResult } from './soak.js';
+import { crossInstanceWalk, type CrossInstanceWalk } from './walk.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const PASSWORD = 'correct horse battery staple';
@@ -30,19 +35,26 @@ const APP_SCOPE = 'openid profile email offline_access';
 
 // ---- flags ----
 const argv = process.argv.slice(2);
+const valueOf = (flag: string) => (argv.includes(flag) ? argv[argv.indexOf(flag) + 1] : undefined);
 const quick = argv.includes('--quick');
-const instancesFlag = argv.indexOf('--instances');
-const instances = instancesFlag >= 0 ? Number(argv[instancesFlag + 1]) : 1;
-if (![1, 2].includes(instances)) throw new Error('--instances must be 1 or 2');
-const only = argv.includes('--only') ? argv[argv.indexOf('--only') + 1]!.split(',') : undefined;
+const instances = Number(valueOf('--instances') ?? 1);
+if (!Number.isInteger(instances) || instances < 1 || instances > 8) throw new Error('--instances must be an integer from 1 to 8');
+const only = valueOf('--only')?.split(',');
+// The soak is part of a full run; --quick leaves it out unless --soak asks for it.
+const soakWanted = argv.includes('--soak') || (!quick && !argv.includes('--no-soak'));
+const soakSeconds = Number(valueOf('--soak-seconds') ?? 300);
+if (!(soakSeconds >= 10)) throw new Error('--soak-seconds must be at least 10');
+// --profile: every Gatehouse and ceiling process writes a V8 CPU profile, summarised at the end.
+const profileDir = argv.includes('--profile') ? path.join(tmpdir(), `gatehouse-bench-profiles-${process.pid}`) : undefined;
 const load: s.LoadOptions = quick ? { seconds: 3, warmupSeconds: 1, connections: 16 } : { seconds: 10, warmupSeconds: 3, connections: 16 };
 const flowLoops = Math.max(4, 2 * availableParallelism());
 const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 
 // ---- child processes ----
-function forkTs(file: string, env: Record<string, string>): ChildProcess {
+function forkTs(file: string, env: Record<string, string>, execArgv: string[] = []): ChildProcess {
+  const profiling = profileDir && file !== 'proxy.ts' ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
   return fork(path.join(ROOT, 'bench', file), [], {
-    execArgv: ['--import', 'tsx', ...(process.env.BENCH_CHILD_EXEC_ARGV?.split(' ').filter(Boolean) ?? [])],
+    execArgv: ['--import', 'tsx', ...execArgv, ...profiling, ...(process.env.BENCH_CHILD_EXEC_ARGV?.split(' ').filter(Boolean) ?? [])],
     env: { ...process.env, ...env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
@@ -72,10 +84,31 @@ async function stop(child: ChildProcess): Promise<void> {
 }
 
 // ---- database ----
-interface BenchDatabase { url: string; drop(): Promise<void> }
+interface BenchDatabase {
+  url: string;
+  /** Process ids of the PostgreSQL backends connected to this database (other than the asker). */
+  backends(): Promise<number[]>;
+  drop(): Promise<void>;
+}
 
 /** DATABASE_URL as given; without it, a fresh database on 127.0.0.1:5432, dropped at the end. */
 async function benchDatabase(): Promise<BenchDatabase> {
+  const { url, drop } = await openBenchDatabase();
+  const watcher = createDatabase({ url, embeddedDir: null, poolMax: 1 });
+  return {
+    url,
+    async backends() {
+      const { rows } = await watcher.raw<{ rows: Array<{ pid: number }> }>('select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()');
+      return rows.map((row) => Number(row.pid));
+    },
+    async drop() {
+      await watcher.destroy();
+      await drop();
+    },
+  };
+}
+
+async function openBenchDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
   if (process.env.DATABASE_URL) return { url: process.env.DATABASE_URL, drop: async () => {} };
   const admin = 'postgres://postgres@127.0.0.1:5432/postgres';
   const name = `gatehouse_bench_${process.pid}_${randomBytes(3).toString('hex')}`;
@@ -144,13 +177,21 @@ async function seed(url: string): Promise<Seeded> {
 /** One set per run: every instance, and every restart, must open the signing keys the first sealed. */
 const SECRETS = { COOKIE_KEYS: randomBytes(32).toString('base64url'), KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64url') };
 
-interface Cluster { base: string; children: ChildProcess[]; countQueries: s.QueryCounter }
+interface Cluster {
+  base: string;
+  children: ChildProcess[];
+  /** The Gatehouse processes, in the order the proxy numbers them. */
+  instances: ChildProcess[];
+  proxy: ChildProcess | undefined;
+  /** Queries and CPU over one measured window. */
+  probe: s.Probe;
+}
 
-async function startGatehouseCluster(databaseUrl: string, n: number): Promise<Cluster> {
+async function startGatehouseCluster(database: BenchDatabase, n: number, execArgv: string[] = []): Promise<Cluster> {
   const frontPort = await freePort();
   const base = `http://127.0.0.1:${frontPort}`;
   const shared = {
-    NODE_ENV: 'test', HOST: '127.0.0.1', ISSUER: base, DATABASE_URL: databaseUrl, LOG_LEVEL: 'silent',
+    NODE_ENV: 'test', HOST: '127.0.0.1', ISSUER: base, DATABASE_URL: database.url, LOG_LEVEL: 'silent',
     DATA_DIR: path.join(tmpdir(), `gatehouse-bench-${process.pid}`),
     ...SECRETS,
     TOKEN_RATE_LIMIT: '0', INTROSPECTION_RATE_LIMIT: '0', REVOCATION_RATE_LIMIT: '0',
@@ -160,13 +201,14 @@ async function startGatehouseCluster(databaseUrl: string, n: number): Promise<Cl
   const addresses: string[] = [];
   for (let i = 0; i < n; i += 1) {
     const port = n === 1 ? frontPort : await freePort();
-    const child = forkTs('instance.ts', { BENCH_GATEHOUSE_ENV: JSON.stringify({ ...shared, PORT: String(port) }) });
+    const child = forkTs('instance.ts', { BENCH_GATEHOUSE_ENV: JSON.stringify({ ...shared, PORT: String(port) }) }, execArgv);
     children.push(child);
     addresses.push((await nextMessage<{ address: string }>(child, 'ready')).address);
   }
   const instancesOnly = [...children];
+  let proxy: ChildProcess | undefined;
   if (n > 1) {
-    const proxy = forkTs('proxy.ts', { BENCH_PROXY_TARGETS: addresses.join(','), BENCH_PROXY_PORT: String(frontPort) });
+    proxy = forkTs('proxy.ts', { BENCH_PROXY_TARGETS: addresses.join(','), BENCH_PROXY_PORT: String(frontPort) });
     children.push(proxy);
     await nextMessage(proxy, 'ready');
   }
@@ -179,7 +221,21 @@ async function startGatehouseCluster(databaseUrl: string, n: number): Promise<Cl
     }
     return total;
   };
-  return { base, children, countQueries };
+  const probe: s.Probe = async () => {
+    const before = await countQueries();
+    const finish = await startCpuWindow({ server: instancesOnly.map((c) => c.pid!), proxy: proxy ? [proxy.pid!] : [], postgres: database.backends });
+    return async () => {
+      const cpu = await finish();
+      return { queries: (await countQueries()) - before, cpu };
+    };
+  };
+  return { base, children, instances: instancesOnly, proxy, probe };
+}
+
+async function memoryOf(child: ChildProcess, collect: boolean): Promise<MemoryReport> {
+  const answer = nextMessage<{ memory: MemoryReport }>(child, 'memory');
+  child.send({ cmd: 'memory', collect });
+  return (await answer).memory;
 }
 
 /** Real sign-ins over HTTP: consent given once per person (remembered for the flow scenario),
@@ -207,7 +263,7 @@ async function gatehouseTarget(base: string, seeded: Seeded, poolSize: number): 
   return target;
 }
 
-type Scenario = (target: s.Target, load: s.LoadOptions, count?: s.QueryCounter) => Promise<s.ScenarioResult>;
+type Scenario = (target: s.Target, load: s.LoadOptions, probe?: s.Probe) => Promise<s.ScenarioResult>;
 const REQUEST_SCENARIOS: Array<[string, Scenario]> = [
   ['client_credentials', s.clientCredentials],
   ['refresh', s.refresh],
@@ -219,29 +275,66 @@ const REQUEST_SCENARIOS: Array<[string, Scenario]> = [
 ];
 const wanted = (key: string) => !only || only.includes(key);
 
-async function runGatehouse(databaseUrl: string, seeded: Seeded, n: number, keys: string[], withFlows: boolean) {
-  const cluster = await startGatehouseCluster(databaseUrl, n);
+const SIGN_IN_SCOPE = (seeded: Seeded) => `openid profile email offline_access ${seeded.apiScope}`;
+
+async function runGatehouse(database: BenchDatabase, seeded: Seeded, n: number, keys: string[], withFlows: boolean) {
+  const cluster = await startGatehouseCluster(database, n);
   const results: RunRecord['results'] = [];
+  let walk: CrossInstanceWalk | undefined;
   try {
     const target = await gatehouseTarget(cluster.base, seeded, 2 * load.connections + 8);
+    if (n > 1 && wanted('walk')) {
+      log(`gatehouse ×${n}: cross-instance walk`);
+      walk = await crossInstanceWalk(target, n, seeded.people[0]!, SIGN_IN_SCOPE(seeded));
+      for (const step of walk.steps) log(`  ${step.ok ? 'ok  ' : 'FAIL'} #${step.instance} ${step.step}: ${step.detail}`);
+    }
     for (const [key, scenario] of REQUEST_SCENARIOS) {
       if (!keys.includes(key) || !wanted(key)) continue;
       log(`gatehouse ×${n}: ${key}`);
-      results.push({ ...(await scenario(target, load, cluster.countQueries)), instances: n });
+      results.push({ ...(await scenario(target, load, cluster.probe)), instances: n });
     }
     if (withFlows && wanted('flow')) {
       log(`gatehouse ×${n}: authorization-code flow (${flowLoops} loops)`);
-      results.push({ ...(await s.authorizationCodeFlows(target, { ...load, loops: flowLoops }, cluster.countQueries)), instances: n });
+      results.push({ ...(await s.authorizationCodeFlows(target, { ...load, loops: flowLoops }, cluster.probe)), instances: n });
     }
   } finally {
     for (const child of cluster.children.reverse()) await stop(child);
   }
-  return results;
+  return { results, walk };
+}
+
+/** A fresh Gatehouse (collections can be forced: --expose-gc) under the soak's mixed load. */
+async function runSoak(database: BenchDatabase, seeded: Seeded): Promise<SoakResult> {
+  const cluster = await startGatehouseCluster(database, 1, ['--expose-gc']);
+  const gatehouse = cluster.instances[0]!;
+  try {
+    const rssAtLaunch = (residentBytes(gatehouse.pid!) ?? NaN) / 2 ** 20;
+    const target = await gatehouseTarget(cluster.base, seeded, 2 * load.connections + 8);
+    return await soak(target, {
+      seconds: soakSeconds,
+      // Long enough for the truth cache (entries live a minute) to reach its steady size.
+      warmupSeconds: Math.max(5, Math.min(60, Math.round(soakSeconds / 5))),
+      connections: load.connections,
+      flowLoops: 1,
+      sampleSeconds: Math.max(1, Math.round(soakSeconds / 60)),
+      pid: gatehouse.pid!,
+      memory: (collect) => memoryOf(gatehouse, collect),
+      probe: cluster.probe,
+      rssAtLaunch,
+      log,
+    });
+  } finally {
+    for (const child of cluster.children.reverse()) await stop(child);
+  }
 }
 
 async function runCeiling(): Promise<RunRecord['results']> {
   const child = forkTs('ceiling.ts', { BENCH_CEILING_PORT: String(await freePort()), BENCH_CEILING_TOKENS: String(2 * load.connections + 8) });
   const results: RunRecord['results'] = [];
+  const probe: s.Probe = async () => {
+    const finish = await startCpuWindow({ server: [child.pid!] });
+    return async () => ({ queries: null, cpu: await finish() });
+  };
   try {
     const ready = await nextMessage<CeilingReady>(child, 'ready');
     const target: s.Target = {
@@ -255,7 +348,7 @@ async function runCeiling(): Promise<RunRecord['results']> {
     for (const [key, scenario] of order) {
       if (key === 'introspect_jwt' || !wanted(key)) continue; // oidc-provider cannot introspect a JWT
       log(`ceiling: ${key}`);
-      results.push(await scenario(target, load));
+      results.push(await scenario(target, load, probe));
     }
   } finally {
     await stop(child);
@@ -274,31 +367,50 @@ function machine(postgres: string): RunRecord['machine'] {
   };
 }
 
+const loadAverages = () => loadavg().map((x) => Math.round(x * 100) / 100) as [number, number, number];
+
 async function main() {
   const startedAt = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
   const started = performance.now();
+  const loadAtStart = loadAverages();
+  if (profileDir) mkdirSync(profileDir, { recursive: true });
   const database = await benchDatabase();
   try {
-    log(`database ${new URL(database.url).pathname.slice(1)}; ${quick ? 'quick' : 'full'} mode, ${load.seconds} s per scenario`);
+    log(`database ${new URL(database.url).pathname.slice(1)}; ${quick ? 'quick' : 'full'} mode, ${load.seconds} s per scenario${soakWanted && wanted('soak') ? `, ${soakSeconds} s soak` : ''}; load average ${loadAtStart.join(' ')}`);
     const seeded = await seed(database.url);
     const allKeys = REQUEST_SCENARIOS.map(([key]) => key);
-    const results = await runGatehouse(database.url, seeded, 1, allKeys, true);
-    if (instances === 2) {
-      results.push(...(await runGatehouse(database.url, seeded, 2, ['client_credentials', 'refresh', 'introspect_jwt', 'introspect_refresh', 'userinfo'], true)));
+    const results: RunRecord['results'] = [];
+    if (allKeys.some(wanted) || wanted('flow')) results.push(...(await runGatehouse(database, seeded, 1, allKeys, true)).results);
+    let crossInstance: CrossInstanceWalk | undefined;
+    if (instances > 1 && ['client_credentials', 'refresh', 'introspect_jwt', 'introspect_refresh', 'userinfo', 'flow', 'walk'].some(wanted)) {
+      const multi = await runGatehouse(database, seeded, instances, ['client_credentials', 'refresh', 'introspect_jwt', 'introspect_refresh', 'userinfo'], true);
+      results.push(...multi.results);
+      crossInstance = multi.walk;
     }
-    results.push(...(await runCeiling()));
+    if (allKeys.some(wanted)) results.push(...(await runCeiling()));
+    let soaked: SoakResult | undefined;
+    if (soakWanted && wanted('soak')) soaked = await runSoak(database, seeded);
     log('crypto floor');
     const floor = await measureFloor(quick ? 500 : 2000);
     const record: RunRecord = {
       startedAt, mode: quick ? 'quick' : 'full', instances, machine: machine(seeded.postgres),
-      results, floor, targets: evaluateTargets(results, floor),
+      ...(only ? { only } : {}),
+      loadAverage: { start: loadAtStart, end: loadAverages() },
+      results, floor,
+      ...(crossInstance ? { crossInstance } : {}),
+      ...(soaked ? { soak: soaked } : {}),
+      targets: [],
     };
-    const written = writeReport(record, ROOT);
+    record.targets = evaluateTargets(record);
+    // A partial run (--only) keeps its JSON but leaves the page showing the last whole run.
+    const written = writeReport(record, ROOT, { updateDoc: !only });
     for (const r of results) {
-      log(`${r.target}${(r.instances ?? 1) > 1 ? `×${r.instances}` : ''} ${r.scenario}: ${r.perSecond.toFixed(1)}/s p50 ${r.latencyMs.p50.toFixed(1)} p99 ${r.latencyMs.p99.toFixed(1)} ms, errors ${r.errors}, db/req ${r.dbRoundTripsPerRequest?.toFixed(2) ?? 'n/a'}`);
+      log(`${r.target}${(r.instances ?? 1) > 1 ? `×${r.instances}` : ''} ${r.scenario}: ${r.perSecond.toFixed(1)}/s p50 ${r.latencyMs.p50.toFixed(1)} p99 ${r.latencyMs.p99.toFixed(1)} ms, errors ${r.errors}, db/req ${r.dbRoundTripsPerRequest?.toFixed(2) ?? 'n/a'}${r.cpu ? `, CPU ${r.cpu.serverCpuMsPerRequest.toFixed(3)} ms/req (${r.cpu.perServerCpuSecond.toFixed(0)}/core-s)${r.cpu.postgresCpuMsPerRequest !== null ? ` + PG ${r.cpu.postgresCpuMsPerRequest.toFixed(3)} ms` : ''}, others ${r.cpu.otherCores.toFixed(2)} cores` : ''}`);
     }
+    if (soaked) log(`soak: ${soaked.perSecond.toFixed(0)}/s, errors ${soaked.errors}, RSS ${soaked.rssMiB.start.toFixed(1)} → ${soaked.rssMiB.end.toFixed(1)} MiB (${soaked.growthPercent.toFixed(1)}%), ${soaked.flat ? 'flat' : 'NOT flat'}`);
     for (const t of record.targets) log(`${t.met === null ? 'n/a ' : t.met ? 'MET ' : 'MISS'} ${t.target}: ${t.detail}`);
-    log(`wrote ${path.relative(ROOT, written.json)} and ${path.relative(ROOT, written.doc)} in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+    log(`wrote ${path.relative(ROOT, written.json)}${written.doc ? ` and ${path.relative(ROOT, written.doc)}` : ' (docs/performance.md untouched: partial run)'} in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+    if (profileDir) for (const line of summariseProfiles(profileDir)) log(line);
   } finally {
     await database.drop();
   }

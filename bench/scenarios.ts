@@ -5,6 +5,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import autocannon from 'autocannon';
 import { formOf, UserAgent } from '../test/support/user-agent.js';
+import type { CpuReading } from './cpu.js';
 
 export interface Credentials { clientId: string; clientSecret: string }
 
@@ -48,11 +49,43 @@ export interface ScenarioResult {
   seconds: number;
   /** Gatehouse processes behind the proxy (1: none). */
   instances?: number;
+  /** What the measured window cost in CPU, per request and per core (bench/cpu.ts). */
+  cpu?: CpuSummary;
   notes?: string;
 }
 
-/** Reads the running total of database queries across every Gatehouse instance. */
-export type QueryCounter = () => Promise<number>;
+export interface CpuSummary extends CpuReading {
+  /** Server CPU (all Gatehouse instances, or the ceiling) per successful request, in ms. */
+  serverCpuMsPerRequest: number;
+  /** PostgreSQL backend CPU per successful request, in ms; null for the ceiling. */
+  postgresCpuMsPerRequest: number | null;
+  /** Successful requests per second of server CPU: what one fully busy core would serve. */
+  perServerCpuSecond: number;
+  /** The same, counting PostgreSQL's CPU too. */
+  perCpuSecondWithPostgres: number | null;
+}
+
+/** What a measured window cost on the server side. */
+export interface ProbeReading {
+  /** Database queries sent by Gatehouse (summed over instances); null for the ceiling. */
+  queries: number | null;
+  cpu: CpuReading | undefined;
+}
+
+/** Called as the measured window opens; the function it returns is called as it closes. */
+export type Probe = () => Promise<() => Promise<ProbeReading>>;
+
+export function summariseCpu(cpu: CpuReading | undefined, ok: number): CpuSummary | undefined {
+  if (!cpu || ok <= 0) return undefined;
+  const withPostgres = cpu.postgresCpuSeconds === null ? null : cpu.serverCpuSeconds + cpu.postgresCpuSeconds;
+  return {
+    ...cpu,
+    serverCpuMsPerRequest: (1000 * cpu.serverCpuSeconds) / ok,
+    postgresCpuMsPerRequest: cpu.postgresCpuSeconds === null ? null : (1000 * cpu.postgresCpuSeconds) / ok,
+    perServerCpuSecond: cpu.serverCpuSeconds > 0 ? ok / cpu.serverCpuSeconds : NaN,
+    perCpuSecondWithPostgres: withPostgres ? ok / withPostgres : null,
+  };
+}
 
 export function basic({ clientId, clientSecret }: Credentials): string {
   return `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`).toString('base64')}`;
@@ -68,7 +101,7 @@ export function percentile(sorted: number[], p: number): number {
 type Request = autocannon.Request;
 
 /** One autocannon run; latencies come from every response (autocannon's summary has no p95). */
-async function cannon(base: string, requests: Request[], connections: number, seconds: number) {
+export async function cannon(base: string, requests: Request[], connections: number, seconds: number) {
   const latencies: number[] = [];
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
     const instance = autocannon({ url: base, connections, duration: seconds, pipelining: 1, requests }, (error, done) => (error ? reject(error) : resolve(done)));
@@ -87,14 +120,14 @@ async function measure(
   target: Target,
   load: LoadOptions,
   requests: (wrong: () => void) => Request[],
-  countQueries: QueryCounter | undefined,
+  probe: Probe | undefined,
   notes?: string,
 ): Promise<ScenarioResult> {
   if (load.warmupSeconds > 0) await cannon(target.base, requests(() => {}), load.connections, load.warmupSeconds);
   let wrong = 0;
-  const before = countQueries ? await countQueries() : 0;
+  const finish = probe ? await probe() : undefined;
   const { result, latencies } = await cannon(target.base, requests(() => { wrong += 1; }), load.connections, load.seconds);
-  const after = countQueries ? await countQueries() : 0;
+  const reading = finish ? await finish() : undefined;
   const completed = result.requests.total;
   const ok = completed - result.non2xx - wrong;
   return {
@@ -104,9 +137,10 @@ async function measure(
     perSecond: ok / load.seconds,
     latencyMs: { p50: percentile(latencies, 50), p95: percentile(latencies, 95), p99: percentile(latencies, 99) },
     errors: result.errors + result.timeouts + result.non2xx + wrong,
-    dbRoundTripsPerRequest: countQueries && completed ? (after - before) / completed : null,
+    dbRoundTripsPerRequest: reading?.queries != null && completed ? reading.queries / completed : null,
     connections: load.connections,
     seconds: load.seconds,
+    ...(reading?.cpu ? { cpu: summariseCpu(reading.cpu, ok) } : {}),
     ...(notes ? { notes } : {}),
   };
 }
@@ -125,16 +159,16 @@ function accessTokenOf(body: string): string | undefined {
   }
 }
 
-export function clientCredentials(target: Target, load: LoadOptions, count?: QueryCounter) {
+export function clientCredentials(target: Target, load: LoadOptions, probe?: Probe) {
   return measure('client_credentials', target, load, (wrong) => [{
     ...post('/token', target.machine, { grant_type: 'client_credentials', scope: target.apiScope, resource: target.apiIdentifier }),
     onResponse(status, body) {
       if (status === 200 && !accessTokenOf(body)) wrong();
     },
-  }], count);
+  }], probe);
 }
 
-export function refresh(target: Target, load: LoadOptions, count?: QueryCounter) {
+export function refresh(target: Target, load: LoadOptions, probe?: Probe) {
   const pool = target.refreshTokens;
   let starved = 0;
   return measure('refresh_token (rotating)', target, load, (wrong) => [{
@@ -151,7 +185,7 @@ export function refresh(target: Target, load: LoadOptions, count?: QueryCounter)
       const next = (JSON.parse(body) as { refresh_token?: string }).refresh_token;
       if (next) pool.push(next);
     },
-  }], count).then((result) => (starved ? { ...result, notes: `refresh-token pool ran dry ${starved} times` } : result));
+  }], probe).then((result) => (starved ? { ...result, notes: `refresh-token pool ran dry ${starved} times` } : result));
 }
 
 /** An introspection answered 200 must also say the token is active, or it counts as an error. */
@@ -163,42 +197,44 @@ function expectActive(wrong: () => void): Pick<Request, 'onResponse'> {
   };
 }
 
-export function introspectJwt(target: Target, load: LoadOptions, count?: QueryCounter) {
+export function introspectJwt(target: Target, load: LoadOptions, probe?: Probe) {
   return measure('introspection (JWT access token, by the API)', target, load, (wrong) => [
     { ...post('/token/introspection', target.api, { token: target.jwtAccessToken! }), ...expectActive(wrong) },
-  ], count);
+  ], probe);
 }
 
-export function introspectRefresh(target: Target, load: LoadOptions, count?: QueryCounter) {
+export function introspectRefresh(target: Target, load: LoadOptions, probe?: Probe) {
   return measure('introspection (refresh token, by its app)', target, load, (wrong) => [
     { ...post('/token/introspection', target.app, { token: target.introspectedRefreshToken, token_type_hint: 'refresh_token' }), ...expectActive(wrong) },
-  ], count);
+  ], probe);
 }
 
-export function userinfo(target: Target, load: LoadOptions, count?: QueryCounter) {
+export function userinfo(target: Target, load: LoadOptions, probe?: Probe) {
   return measure('userinfo', target, load, () => [
     { method: 'GET', path: '/me', headers: { authorization: `Bearer ${target.userinfoAccessToken}` } },
-  ], count);
+  ], probe);
 }
 
-export function jwks(target: Target, load: LoadOptions, count?: QueryCounter) {
-  return measure('jwks', target, load, () => [{ method: 'GET', path: '/jwks' }], count);
+export function jwks(target: Target, load: LoadOptions, probe?: Probe) {
+  return measure('jwks', target, load, () => [{ method: 'GET', path: '/jwks' }], probe);
 }
 
-export function discovery(target: Target, load: LoadOptions, count?: QueryCounter) {
-  return measure('discovery', target, load, () => [{ method: 'GET', path: '/.well-known/openid-configuration' }], count);
+export function discovery(target: Target, load: LoadOptions, probe?: Probe) {
+  return measure('discovery', target, load, () => [{ method: 'GET', path: '/.well-known/openid-configuration' }], probe);
 }
 
 // ---- the authorization-code flow, as a browser and an app would drive it ----
 
 export interface FlowOutcome { code: string; consentShown: boolean; tokens: Record<string, unknown> }
 
-/** Authorization request → (sign-in) → (consent) → code → token exchange, over plain fetch. */
-export async function authorizationCodeFlow(
+export interface Authorized { code: string; verifier: string; consentShown: boolean }
+
+/** Authorization request → (sign-in) → (consent) → the code at the app's callback, over plain fetch. */
+export async function authorize(
   target: Target,
   person: { email: string; password: string },
   options: { agent?: UserAgent; scope: string; prompt?: string },
-): Promise<FlowOutcome> {
+): Promise<Authorized> {
   const agent = options.agent ?? new UserAgent(target.base);
   const verifier = randomBytes(32).toString('base64url');
   const state = randomBytes(16).toString('base64url');
@@ -226,22 +262,50 @@ export async function authorizationCodeFlow(
   const callback = new URL(page.leftTo);
   const code = callback.searchParams.get('code');
   if (!code || callback.searchParams.get('state') !== state) throw new Error(`no code at the callback: ${callback.search}`);
+  return { code, verifier, consentShown };
+}
 
-  const res = await fetch(new URL('/token', target.base), {
+/** A form POST from the app (or an API) with its client credentials; the answer parsed as JSON. */
+export async function postForm(target: Target, path: string, auth: Credentials, form: Record<string, string>, headers: Record<string, string> = {}) {
+  const res = await fetch(new URL(path, target.base), {
     method: 'POST',
-    headers: { 'content-type': FORM, authorization: basic(target.app) },
-    body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: target.redirectUri!, code_verifier: verifier }),
+    headers: { 'content-type': FORM, authorization: basic(auth), ...headers },
+    body: new URLSearchParams(form),
   });
-  const tokens = (await res.json()) as Record<string, unknown>;
-  if (res.status !== 200) throw new Error(`code exchange failed: ${res.status} ${JSON.stringify(tokens)}`);
-  return { code, consentShown, tokens };
+  const text = await res.text();
+  let json: Record<string, unknown> = {};
+  try {
+    json = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    // revocation answers 200 with an empty body
+  }
+  return { status: res.status, json, headers: res.headers };
+}
+
+/** The code exchange, as the app makes it. */
+export function exchangeCode(target: Target, authorized: Authorized, headers: Record<string, string> = {}) {
+  return postForm(target, '/token', target.app, {
+    grant_type: 'authorization_code', code: authorized.code, redirect_uri: target.redirectUri!, code_verifier: authorized.verifier,
+  }, headers);
+}
+
+/** Authorization request → (sign-in) → (consent) → code → token exchange, over plain fetch. */
+export async function authorizationCodeFlow(
+  target: Target,
+  person: { email: string; password: string },
+  options: { agent?: UserAgent; scope: string; prompt?: string },
+): Promise<FlowOutcome> {
+  const authorized = await authorize(target, person, options);
+  const { status, json: tokens } = await exchangeCode(target, authorized);
+  if (status !== 200) throw new Error(`code exchange failed: ${status} ${JSON.stringify(tokens)}`);
+  return { code: authorized.code, consentShown: authorized.consentShown, tokens };
 }
 
 /**
  * `loops` people signing in over and over for `seconds`: a fresh browser each time (so argon2id
  * runs on every flow), consent remembered from seeding, then the code exchange.
  */
-export async function authorizationCodeFlows(target: Target, load: LoadOptions & { loops: number }, count?: QueryCounter): Promise<ScenarioResult> {
+export async function authorizationCodeFlows(target: Target, load: LoadOptions & { loops: number }, probe?: Probe): Promise<ScenarioResult> {
   const people = target.people!;
   const latencies: number[] = [];
   let errors = 0;
@@ -265,11 +329,11 @@ export async function authorizationCodeFlows(target: Target, load: LoadOptions &
     }));
   };
   if (load.warmupSeconds > 0) await run(load.warmupSeconds, false);
-  const before = count ? await count() : 0;
+  const finish = probe ? await probe() : undefined;
   const started = performance.now();
   await run(load.seconds, true);
   const elapsed = (performance.now() - started) / 1000;
-  const after = count ? await count() : 0;
+  const reading = finish ? await finish() : undefined;
   latencies.sort((a, b) => a - b);
   requests = latencies.length + errors;
   return {
@@ -279,9 +343,10 @@ export async function authorizationCodeFlows(target: Target, load: LoadOptions &
     perSecond: latencies.length / elapsed,
     latencyMs: { p50: percentile(latencies, 50), p95: percentile(latencies, 95), p99: percentile(latencies, 99) },
     errors,
-    dbRoundTripsPerRequest: count && requests ? (after - before) / requests : null,
+    dbRoundTripsPerRequest: reading?.queries != null && requests ? reading.queries / requests : null,
     connections: load.loops,
     seconds: Math.round(elapsed * 10) / 10,
+    ...(reading?.cpu ? { cpu: summariseCpu(reading.cpu, latencies.length) } : {}),
     notes: `flows/s with ${load.loops} concurrent loops; DB round trips are per flow${consentShown ? `; consent page shown ${consentShown} times (not remembered)` : ''}`,
   };
 }

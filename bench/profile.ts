@@ -1,0 +1,104 @@
+// Summarises V8 CPU profiles (`--profile`, or BENCH_CHILD_EXEC_ARGV="--cpu-prof ..."): where the
+// busy time of each profiled process went, by package (oidc-provider, pg, koa, Gatehouse's own
+// src/ files, Node's internals, the garbage collector) and by function, self time only (the time
+// a function spent in its own code, not in what it called). Idle time is left out.
+//
+//   node --import tsx bench/profile.ts <file.cpuprofile | directory> [...]
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
+}
+
+interface Profile {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+export interface ProfileSummary {
+  file: string;
+  busyMs: number;
+  byPackage: Array<{ name: string; ms: number; share: number }>;
+  byFunction: Array<{ name: string; ms: number; share: number }>;
+}
+
+/** Which package (or part of Gatehouse, or of Node) a frame belongs to. */
+function packageOf(frame: ProfileNode['callFrame']): string {
+  const { url, functionName } = frame;
+  if (!url) return functionName.startsWith('(') ? functionName : '(native)';
+  if (url.startsWith('node:')) return 'node internals';
+  const modules = url.lastIndexOf('/node_modules/');
+  if (modules >= 0) {
+    const rest = url.slice(modules + '/node_modules/'.length).split('/');
+    return rest[0]!.startsWith('@') ? `${rest[0]}/${rest[1]}` : rest[0]!;
+  }
+  const src = url.indexOf('/src/');
+  if (src >= 0) return `gatehouse ${url.slice(src + 1)}`;
+  const bench = url.indexOf('/bench/');
+  if (bench >= 0) return `bench ${url.slice(bench + 1)}`;
+  return url;
+}
+
+function shortUrl(url: string): string {
+  const modules = url.lastIndexOf('/node_modules/');
+  if (modules >= 0) return url.slice(modules + '/node_modules/'.length);
+  const src = url.indexOf('/src/');
+  return src >= 0 ? url.slice(src + 1) : url.replace(/^file:\/\//, '');
+}
+
+export function summariseProfile(file: string, top = 15): ProfileSummary {
+  const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const selfUs = new Map<number, number>();
+  profile.samples.forEach((id, i) => selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+  const packages = new Map<string, number>();
+  const functions = new Map<string, number>();
+  let busy = 0;
+  for (const [id, us] of selfUs) {
+    const frame = byId.get(id)!.callFrame;
+    if (frame.functionName === '(idle)') continue;
+    busy += us;
+    const pkg = packageOf(frame);
+    packages.set(pkg, (packages.get(pkg) ?? 0) + us);
+    const name = frame.url ? `${frame.functionName || '(anonymous)'} ${shortUrl(frame.url)}:${frame.lineNumber + 1}` : frame.functionName;
+    functions.set(name, (functions.get(name) ?? 0) + us);
+  }
+  const rank = (map: Map<string, number>) => [...map]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, top)
+    .map(([name, us]) => ({ name, ms: us / 1000, share: busy ? us / busy : 0 }));
+  return { file, busyMs: busy / 1000, byPackage: rank(packages), byFunction: rank(functions) };
+}
+
+function profilesIn(target: string): string[] {
+  if (!statSync(target).isDirectory()) return [target];
+  return readdirSync(target).filter((name) => name.endsWith('.cpuprofile')).sort().map((name) => path.join(target, name));
+}
+
+/** Printable lines, one block per profile. */
+export function summariseProfiles(target: string, top = 15): string[] {
+  const lines: string[] = [];
+  for (const file of profilesIn(target)) {
+    const summary = summariseProfile(file, top);
+    lines.push(`profile ${file}: ${(summary.busyMs / 1000).toFixed(2)} s busy`);
+    lines.push('  by package (self time):');
+    for (const row of summary.byPackage) lines.push(`    ${(100 * row.share).toFixed(1).padStart(5)}%  ${row.ms.toFixed(0).padStart(7)} ms  ${row.name}`);
+    lines.push('  by function (self time):');
+    for (const row of summary.byFunction) lines.push(`    ${(100 * row.share).toFixed(1).padStart(5)}%  ${row.ms.toFixed(0).padStart(7)} ms  ${row.name}`);
+  }
+  return lines;
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const targets = process.argv.slice(2);
+  if (targets.length === 0) {
+    process.stderr.write('usage: node --import tsx bench/profile.ts <file.cpuprofile | directory> [...]\n');
+    process.exit(2);
+  }
+  for (const target of targets) process.stdout.write(`${summariseProfiles(target, 25).join('\n')}\n`);
+}
