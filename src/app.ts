@@ -3,12 +3,18 @@ import Koa, { type Context, type Next } from 'koa';
 import mount from 'koa-mount';
 import type { Provider } from 'oidc-provider';
 import type { UserStore } from './accounts/users.js';
+import { accountRoutes } from './account/routes.js';
+import { adminApiRoutes } from './admin/api/routes.js';
+import { adminConsoleRoutes } from './admin/console/routes.js';
+import type { AdminOperations } from './admin/operations.js';
+import type { ClientStore } from './clients/store.js';
 import type { AuditLog } from './audit/log.js';
 import type { Config } from './config.js';
 import type { Database } from './db/knex.js';
 import { CsrfProtection } from './http/csrf.js';
 import { healthRoutes } from './http/health.js';
 import type { Pages } from './http/pages.js';
+import type { SurfaceDependencies } from './http/surfaces.js';
 import { requestLog } from './http/request-log.js';
 import { resumeWithoutQuery } from './http/resume-guard.js';
 import { securityHeaders } from './http/security-headers.js';
@@ -31,6 +37,8 @@ export interface AppDependencies {
   resources: ResourceServerStore;
   pages: Pages;
   audit: AuditLog;
+  operations: AdminOperations;
+  clients: ClientStore;
 }
 
 export function createApp(deps: AppDependencies): Koa {
@@ -69,6 +77,20 @@ export function createApp(deps: AppDependencies): Koa {
   }).routes());
   const signIn = new AccountSignIn({ provider: () => deps.oidc.provider, issuer: config.issuer, pages, secureCookies });
   app.use(signIn.routes().routes());
+  const surfaces: SurfaceDependencies = {
+    config,
+    operations: deps.operations,
+    users: deps.users,
+    clients: deps.clients,
+    verifyAccessToken: (token) => deps.oidc.verifyAccessToken(token),
+    signIn,
+    pages,
+    csrf,
+    logger,
+  };
+  app.use(adminApiRoutes(surfaces).routes());
+  app.use(adminConsoleRoutes(surfaces).routes());
+  app.use(accountRoutes(surfaces).routes());
   // The routes are fixed by the configuration, so a provider rebuilt on key rotation keeps them.
   const { provider } = deps.oidc;
   const tokenEndpoints = {

@@ -12,7 +12,10 @@ import { migrateToLatest } from './db/migrate.js';
 import { startChangeFeed, type ChangeFeed } from './db/notifications.js';
 import { openDatabase } from './db/open.js';
 import { Pages } from './http/pages.js';
+import { AdminOperations } from './admin/operations.js';
 import { AuditLog } from './audit/log.js';
+import { GrantStore } from './grants/store.js';
+import { SessionStore } from './sessions/store.js';
 import { Janitor } from './janitor.js';
 import type { Logger } from './logger.js';
 import { keyStoreFor } from './oidc/keys.js';
@@ -30,6 +33,7 @@ export interface Gatehouse {
   address: string;
   stores: { users: UserStore; clients: ClientStore; resources: ResourceServerStore };
   audit: AuditLog;
+  operations: AdminOperations;
   close(): Promise<void>;
 }
 
@@ -57,13 +61,17 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
     const pages = new Pages();
     const audit = new AuditLog(db, (error, event) => logger.error({ event: 'audit.append_failed', type: event.type, err: error }));
     const oidc = await OidcService.start({ config, db, users, clients, resources, pages, logger, changes, audit });
-    const janitor = new Janitor(db, keyStoreFor(config, db), logger, config.cleanupIntervalSeconds);
+    const keys = keyStoreFor(config, db);
+    const janitor = new Janitor(db, keys, logger, config.cleanupIntervalSeconds);
+    const operations = new AdminOperations({
+      db, users, clients, resources, keys, audit, sessions: new SessionStore(db), grants: new GrantStore(db),
+    });
     if (options.background !== false) {
       oidc.watchKeys();
       janitor.start();
     }
 
-    const app = createApp({ config, db, logger, oidc, users, resources, pages, audit });
+    const app = createApp({ config, db, logger, oidc, users, clients, resources, pages, audit, operations });
     const server = http.createServer(app.callback());
     // Keep-alive longer than a typical load balancer's idle timeout, so the proxy closes first.
     server.keepAliveTimeout = 65_000;
@@ -87,6 +95,7 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
       address,
       stores: { users, clients, resources },
       audit,
+      operations,
       close() {
         closing ??= (async () => {
           oidc.stop();

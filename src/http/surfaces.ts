@@ -1,0 +1,26 @@
+// What Gatehouse's own surfaces stand on: the admin API (JSON, bearer tokens), the admin console and
+// the account pages (HTML, the sign-in session). All three act through AdminOperations, so an
+// action means the same thing — and is audited the same way — whichever way it is asked for.
+import type { JWTPayload } from 'jose';
+import type { UserStore } from '../accounts/users.js';
+import type { AdminOperations } from '../admin/operations.js';
+import type { ClientStore } from '../clients/store.js';
+import type { Config } from '../config.js';
+import type { Logger } from '../logger.js';
+import type { AccountSignIn } from '../oidc/account-sign-in.js';
+import type { CsrfProtection } from './csrf.js';
+import type { Pages } from './pages.js';
+
+export interface SurfaceDependencies {
+  config: Config;
+  operations: AdminOperations;
+  users: UserStore;
+  clients: ClientStore;
+  /** A JWT access token of ours that verifies and still stands, by its claims (src/oidc/provider.ts). */
+  verifyAccessToken(token: string): Promise<JWTPayload | undefined>;
+  /** Who is signed in to this browser, and how to send them to sign in (src/oidc/account-sign-in.ts). */
+  signIn: AccountSignIn;
+  pages: Pages;
+  csrf: CsrfProtection;
+  logger: Logger;
+}
