@@ -111,3 +111,62 @@ describe('people and passwords', () => {
     });
   });
 });
+
+describe('administering people', () => {
+  it('lists people oldest first, a page at a time, and refuses a cursor it did not hand out', async () => {
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await users.list({ limit: 3, ...(cursor ? { cursor } : {}) });
+      seen.push(...page.items.map((u) => u.id));
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor);
+    const all = await testDb.db('users').select('id').orderBy([{ column: 'created_at' }, { column: 'id' }]);
+    expect(seen).toEqual(all.map((row: { id: string }) => row.id));
+    await expect(users.list({ cursor: 'garbage!' })).rejects.toSatisfy((e) => isGatehouseError(e, 'invalid_input') && e.field === 'cursor');
+  });
+
+  it('searches the start of the email or the name in any case, taking % and _ literally', async () => {
+    await users.create({ email: 'percy_b@example.test', name: 'Percival Shelley', password: 'ozymandias king of kings' });
+    await users.create({ email: 'percyxb@example.test', name: '100% Percy', password: 'prometheus unbound' });
+    await users.create({ email: 'hundred@example.test', name: '1000 Percys', password: 'a thousand percies' });
+    const emails = async (search: string) => (await users.list({ search })).items.map((u) => u.email);
+    expect(await emails('PERCIVAL')).toEqual(['percy_b@example.test']);
+    expect(await emails('percy_')).toEqual(['percy_b@example.test']);
+    expect(await emails('percy')).toEqual(['percy_b@example.test', 'percyxb@example.test']);
+    expect(await emails('100%')).toEqual(['percyxb@example.test']);
+    expect(await emails('100')).toEqual(['percyxb@example.test', 'hundred@example.test']);
+    expect(await emails('shelley')).toEqual([]);
+  });
+
+  it('disables and re-enables a person, keeping the moment they were first disabled', async () => {
+    const user = await users.create({ email: 'toggle@example.test', name: 'T', password: 'light switch rave' });
+    const disabled = await users.setDisabled(user.id, true);
+    expect(disabled?.disabledAt).toBeInstanceOf(Date);
+    expect((await users.setDisabled(user.id, true))?.disabledAt).toEqual(disabled?.disabledAt);
+    expect((await users.setDisabled(user.id, false))?.disabledAt).toBeNull();
+    expect(await users.setDisabled('00000000-0000-4000-8000-000000000000', true)).toBeUndefined();
+  });
+
+  it('sets a new password as strictly as at creation, and records when', async () => {
+    const user = await users.create({ email: 'newpass@example.test', name: 'Newton', password: 'gravity and apples' });
+    const before = await testDb.db('users').where({ id: user.id }).first('password_changed_at');
+    await expect(users.setPassword(user.id, 'password1')).rejects.toSatisfy((e) => isGatehouseError(e, 'weak_password') && e.field === 'password');
+    await expect(users.setPassword(user.id, 'newpass@example.test')).rejects.toSatisfy((e) => isGatehouseError(e, 'weak_password'));
+    await users.setPassword(user.id, 'calculus of fluxions');
+    const after = await testDb.db('users').where({ id: user.id }).first('password_changed_at');
+    expect(after.password_changed_at.getTime()).toBeGreaterThan(before.password_changed_at.getTime());
+    expect(await users.authenticate('newpass@example.test', 'calculus of fluxions')).toMatchObject({ ok: true });
+    expect(await users.verifyPassword(user.id, 'calculus of fluxions')).toBe(true);
+    expect(await users.verifyPassword(user.id, 'gravity and apples')).toBe(false);
+    expect(await users.verifyPassword('00000000-0000-4000-8000-000000000000', 'calculus of fluxions')).toBe(false);
+    expect(await users.setPassword('00000000-0000-4000-8000-000000000000', 'calculus of fluxions')).toBeUndefined();
+  });
+
+  it('deletes a person', async () => {
+    const user = await users.create({ email: 'gone@example.test', name: 'G', password: 'vanishing act now' });
+    expect(await users.delete(user.id)).toBe(true);
+    expect(await users.findById(user.id)).toBeUndefined();
+    expect(await users.delete(user.id)).toBe(false);
+  });
+});

@@ -1,7 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClientStore } from '../../src/clients/store.js';
+import { ADMIN_SCOPE, ClientStore, type Client } from '../../src/clients/store.js';
+import { digest } from '../../src/crypto/digest.js';
 import { isGatehouseError } from '../../src/errors.js';
+import { ResourceServerStore } from '../../src/resources/store.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { insertGrant, modelsOf } from '../support/oidc-records.js';
 
 let testDb: TestDatabase;
 let clients: ClientStore;
@@ -51,5 +54,78 @@ describe('registering apps', () => {
   it('answers a lookup by a client_id no database could hold with nothing', async () => {
     expect(await clients.find('a\u0000b')).toBeUndefined();
     expect(await clients.find('x'.repeat(1000))).toBeUndefined();
+  });
+});
+
+describe('administering clients', () => {
+  const app = () => clients.create({ name: 'App', redirectUris: ['https://app.example.test/cb'] });
+
+  it('gives an admin client the admin scope, needing no other, and refuses the admin scope to anyone else', async () => {
+    const { client } = await clients.create({ name: 'Automation', clientCredentials: true, admin: true });
+    expect(client.scope).toBe(ADMIN_SCOPE);
+    expect((await clients.create({ name: 'Ops', clientCredentials: true, admin: true, scope: 'reports:read' })).client.scope).toBe(`reports:read ${ADMIN_SCOPE}`);
+    await expect(clients.create({ name: 'Sneaky', clientCredentials: true, scope: `reports:read ${ADMIN_SCOPE}` })).rejects.toSatisfy(invalid('scope'));
+    await expect(clients.create({ name: 'Sneaky', redirectUris: ['https://s.example.test/cb'], scope: `openid ${ADMIN_SCOPE}` })).rejects.toSatisfy(invalid('scope'));
+    // An admin client keeps its admin scope through an update; others cannot gain it.
+    expect((await clients.update(client.clientId, { scope: 'reports:read' }))?.scope).toBe(`reports:read ${ADMIN_SCOPE}`);
+    const { client: machine } = await clients.create({ name: 'M', clientCredentials: true, scope: 'reports:read' });
+    await expect(clients.update(machine.clientId, { scope: ADMIN_SCOPE })).rejects.toSatisfy(invalid('scope'));
+  });
+
+  it('updates a client as strictly as it was registered', async () => {
+    const { client } = await app();
+    const updated = await clients.update(client.clientId, { name: 'Renamed', redirectUris: ['https://new.example.test/cb'], scope: 'openid email' });
+    expect(updated).toMatchObject({ name: 'Renamed', redirectUris: ['https://new.example.test/cb'], scope: 'openid email', tokenEndpointAuthMethod: 'client_secret_basic' });
+    await expect(clients.update(client.clientId, { scope: 'email' })).rejects.toSatisfy(invalid('scope'));
+    await expect(clients.update(client.clientId, { redirectUris: [] })).rejects.toSatisfy(invalid('redirectUris'));
+    await expect(clients.update(client.clientId, { redirectUris: ['http://evil.example.test/cb'] })).rejects.toSatisfy(invalid('redirectUris'));
+    await expect(clients.update(client.clientId, { tokenEndpointAuthMethod: 'none' } as never)).rejects.toSatisfy((e) => isGatehouseError(e, 'invalid_input'));
+    expect(await clients.update('no-such-client', { name: 'X' })).toBeUndefined();
+  });
+
+  it('rotates a secret, keeping the old one for the overlap only, and only for clients with a secret', async () => {
+    const { client, clientSecret } = await app();
+    const rotated = await clients.rotateSecret(client.clientId, 3600);
+    const after = await clients.find(client.clientId);
+    expect(after?.secretDigest).toBe(digest(rotated!.clientSecret));
+    expect(after?.previousSecretDigest).toBe(digest(clientSecret!));
+    expect(Math.abs(rotated!.previousSecretExpiresAt!.getTime() - (Date.now() + 3600_000))).toBeLessThan(10_000);
+    expect(after?.previousSecretExpiresAt).toEqual(rotated!.previousSecretExpiresAt);
+
+    const cut = await clients.rotateSecret(client.clientId, 0);
+    expect(cut?.previousSecretExpiresAt).toBeNull();
+    expect((await clients.find(client.clientId))?.previousSecretDigest).toBeUndefined();
+
+    await expect(clients.rotateSecret(client.clientId, 31 * 86_400)).rejects.toSatisfy(invalid('overlapSeconds'));
+    await expect(clients.rotateSecret(client.clientId, 1.5)).rejects.toSatisfy(invalid('overlapSeconds'));
+    const pub = await clients.create({ name: 'P', redirectUris: ['https://p.example.test/cb'], public: true });
+    await expect(clients.rotateSecret(pub.client.clientId)).rejects.toSatisfy((e) => isGatehouseError(e, 'conflict'));
+    expect(await clients.rotateSecret('no-such-client')).toBeUndefined();
+  });
+
+  it('disables and enables a client, and deletes it with every record issued to it', async () => {
+    const { client } = await app();
+    expect((await clients.setDisabled(client.clientId, true))?.disabledAt).toBeInstanceOf(Date);
+    expect((await clients.setDisabled(client.clientId, false))?.disabledAt).toBeNull();
+    await insertGrant(testDb.db, { accountId: 'someone', clientId: client.clientId });
+    expect(await clients.delete(client.clientId)).toBe(true);
+    expect(await clients.find(client.clientId)).toBeUndefined();
+    expect(await modelsOf(testDb.db, { client_id: client.clientId })).toEqual([]);
+    expect(await clients.delete(client.clientId)).toBe(false);
+  });
+
+  it('lists every client once, oldest first, saying which are an API\'s credentials', async () => {
+    const { clientId } = await new ResourceServerStore(testDb.db).create({ identifier: 'https://listed.example.test', scope: 'listed:read' });
+    const seen: Client[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await clients.list({ limit: 4, ...(cursor ? { cursor } : {}) });
+      seen.push(...page.items);
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor);
+    const count = await testDb.db('clients').count<{ count: number }[]>('* as count');
+    expect(seen).toHaveLength(count[0]!.count);
+    expect(new Set(seen.map((c) => c.clientId)).size).toBe(seen.length);
+    expect(seen.find((c) => c.clientId === clientId)?.resourceIdentifier).toBe('https://listed.example.test');
   });
 });

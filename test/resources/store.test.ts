@@ -45,3 +45,53 @@ describe('registering APIs', () => {
     expect((await apis.find('https://first.example.test'))?.isDefault).toBe(false);
   });
 });
+
+describe('administering APIs', () => {
+  it('refuses scopes under gatehouse:, which are Gatehouse\'s own', async () => {
+    await expect(apis.create({ identifier: 'https://g.example.test', scope: 'gatehouse:admin' })).rejects.toSatisfy((e) => isGatehouseError(e, 'invalid_input'));
+    await expect(apis.create({ identifier: 'https://g.example.test', scope: 'g:read gatehouse:anything' })).rejects.toSatisfy((e) => isGatehouseError(e, 'invalid_input'));
+    const { resourceServer } = await apis.create({ identifier: 'https://g.example.test', scope: 'g:read' });
+    await expect(apis.update(resourceServer.identifier, { scopes: ['gatehouse:admin'] })).rejects.toSatisfy((e) => isGatehouseError(e, 'invalid_input') && e.field === 'scopes');
+  });
+
+  it('updates the name (and its client\'s), the scopes with their descriptions, and the token lifetime', async () => {
+    const { resourceServer, clientId } = await apis.create({
+      identifier: 'https://tasks.example.test', scope: 'tasks:read tasks:write', scopeDescriptions: { 'tasks:read': 'Read tasks', 'tasks:write': 'Change tasks' }, accessTokenTtl: 600,
+    });
+    const renamed = await apis.update(resourceServer.identifier, { name: 'Tasks', scopes: ['tasks:read', 'tasks:delete'] });
+    expect(renamed).toMatchObject({ name: 'Tasks', scopes: ['tasks:read', 'tasks:delete'], scopeDescriptions: { 'tasks:read': 'Read tasks' }, accessTokenTtl: 600 });
+    expect((await testDb.db('clients').where({ client_id: clientId }).first()).name).toBe('Tasks (introspection)');
+    expect((await apis.update(resourceServer.identifier, { accessTokenTtl: null }))?.accessTokenTtl).toBeNull();
+    expect((await apis.update(resourceServer.identifier, { scopeDescriptions: { 'tasks:delete': 'Delete tasks' } }))?.scopeDescriptions).toEqual({ 'tasks:delete': 'Delete tasks' });
+    await expect(apis.update(resourceServer.identifier, { scopeDescriptions: { 'tasks:write': 'Gone' } })).rejects.toSatisfy((e) => isGatehouseError(e, 'invalid_input') && e.field === 'scopeDescriptions');
+    await expect(apis.update(resourceServer.identifier, { scopes: ['tasks:read', 'notes:read'] })).rejects.toSatisfy((e) => isGatehouseError(e, 'conflict'));
+    await expect(apis.update(resourceServer.identifier, { scopes: [] })).rejects.toSatisfy((e) => isGatehouseError(e, 'invalid_input'));
+    await expect(apis.update(resourceServer.identifier, { accessTokenTtl: 10 })).rejects.toSatisfy((e) => isGatehouseError(e, 'invalid_input'));
+    expect(await apis.update('https://nowhere.example.test', { name: 'X' })).toBeUndefined();
+  });
+
+  it('disables and enables an API together with its introspection client', async () => {
+    const { resourceServer, clientId } = await apis.create({ identifier: 'https://toggle.example.test', scope: 'toggle:read' });
+    const clientDisabled = async () => (await testDb.db('clients').where({ client_id: clientId }).first()).disabled_at;
+    expect((await apis.setDisabled(resourceServer.identifier, true))?.disabledAt).toBeInstanceOf(Date);
+    expect(await clientDisabled()).toBeInstanceOf(Date);
+    expect((await apis.setDisabled(resourceServer.identifier, false))?.disabledAt).toBeNull();
+    expect(await clientDisabled()).toBeNull();
+    expect(await apis.setDisabled('https://nowhere.example.test', true)).toBeUndefined();
+  });
+
+  it('deletes an API with its introspection client', async () => {
+    const { resourceServer, clientId } = await apis.create({ identifier: 'https://doomed.example.test', scope: 'doomed:read' });
+    expect(await apis.delete(resourceServer.identifier)).toBe(true);
+    expect(await apis.find(resourceServer.identifier)).toBeUndefined();
+    expect(await testDb.db('clients').where({ client_id: clientId }).first()).toBeUndefined();
+    expect(await apis.delete(resourceServer.identifier)).toBe(false);
+  });
+
+  it('lists every API once, oldest first', async () => {
+    const first = await apis.list({ limit: 2 });
+    const rest = await apis.list({ limit: 200, cursor: first.nextCursor! });
+    const all = await testDb.db('resource_servers').select('identifier').orderBy([{ column: 'created_at' }, { column: 'identifier' }]);
+    expect([...first.items, ...rest.items].map((api) => api.identifier)).toEqual(all.map((row: { identifier: string }) => row.identifier));
+  });
+});
