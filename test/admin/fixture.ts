@@ -1,0 +1,50 @@
+// AdminOperations over a fresh database, wired as the server wires it, with a cheap argon2 cost.
+import { randomBytes } from 'node:crypto';
+import { PasswordHasher } from '../../src/accounts/passwords.js';
+import { UserStore } from '../../src/accounts/users.js';
+import { AdminOperations } from '../../src/admin/operations.js';
+import type { Actor, AuditEventType } from '../../src/audit/events.js';
+import { AuditLog } from '../../src/audit/log.js';
+import { ClientStore } from '../../src/clients/store.js';
+import { GrantStore } from '../../src/grants/store.js';
+import { createKeyStore } from '../../src/oidc/keys.js';
+import { ResourceServerStore } from '../../src/resources/store.js';
+import { SessionStore } from '../../src/sessions/store.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+
+export interface AdminFixture {
+  testDb: TestDatabase;
+  ops: AdminOperations;
+  users: UserStore;
+  clients: ClientStore;
+  audit: AuditLog;
+  /** Every audit entry of a type, oldest first. */
+  events(type: AuditEventType): Promise<Awaited<ReturnType<AuditLog['list']>>['items']>;
+  auditCount(): Promise<number>;
+}
+
+export const ADMIN: Actor = { type: 'user', id: '11111111-1111-4111-8111-111111111111', ip: '192.0.2.10' };
+
+export async function adminFixture(): Promise<AdminFixture> {
+  const testDb = await createTestDatabase();
+  const { db } = testDb;
+  const users = new UserStore(db, new PasswordHasher({ memoryKiB: 1024, timeCost: 1, parallelism: 1 }));
+  const clients = new ClientStore(db);
+  const audit = new AuditLog(db);
+  const keys = createKeyStore(db, { keyEncryptionKey: randomBytes(32), publishBeforeSigningSeconds: 60, retainSeconds: 3600 });
+  const ops = new AdminOperations({
+    db, users, clients, audit, keys,
+    resources: new ResourceServerStore(db),
+    sessions: new SessionStore(db),
+    grants: new GrantStore(db),
+  });
+  return {
+    testDb, ops, users, clients, audit,
+    async events(type) {
+      return (await audit.list({ type }, { limit: 200 })).items.reverse();
+    },
+    async auditCount() {
+      return (await db('audit_events').count<{ count: number }[]>('* as count'))[0]!.count;
+    },
+  };
+}
