@@ -1,0 +1,14 @@
+// Which device a session is on, in the words people use ("Chrome on Linux"), from the user agent
+// the browser sent when it signed in. bowser (MIT, no dependencies) does the parsing.
+import Bowser from 'bowser';
+
+const RAW_LIMIT = 80;
+
+export function describeDevice(userAgent: string | null): string {
+  if (!userAgent) return 'Unknown device';
+  const { browser, os } = Bowser.parse(userAgent);
+  if (browser.name && os.name) return `${browser.name} on ${os.name}`;
+  if (browser.name ?? os.name) return (browser.name ?? os.name)!;
+  // Not a browser bowser knows (a script, a new app): its own words, cut to fit the page.
+  return userAgent.length > RAW_LIMIT ? `${userAgent.slice(0, RAW_LIMIT - 1)}…` : userAgent;
+}
