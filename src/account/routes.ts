@@ -1,7 +1,41 @@
-// The account pages (being written).
+// The signed-in person's own account pages: who they are, the apps they let in, the browsers they
+// are signed in on, and their password. Every action goes through AdminOperations with the person
+// as the actor, so it is limited to their own things and audited like an admin's.
+// /account/callback is not here: it belongs to the sign-in (src/oidc/account-sign-in.ts).
 import Router from '@koa/router';
+import type { Context } from 'koa';
 import type { SurfaceDependencies } from '../http/surfaces.js';
+import { APPS_PAGE, appPages } from './apps.js';
+import { accountGuard, holderOf } from './guard.js';
+import { PASSWORD_PAGE, passwordPages } from './password.js';
+import { SESSIONS_PAGE, sessionPages } from './sessions.js';
 
-export function accountRoutes(_deps: SurfaceDependencies): Router {
-  return new Router();
+/** oidc-provider's end-session endpoint: it asks the person to confirm, then signs this browser out. */
+const SIGN_OUT = '/session/end';
+
+export function accountRoutes(deps: SurfaceDependencies): Router {
+  const router = new Router();
+  const { parseForm, requireCsrf, signedIn } = accountGuard(deps);
+  const { showApps, revokeApp } = appPages(deps);
+  const { showSessions, endSession, endOtherSessions } = sessionPages(deps);
+  const { showPassword, changePassword } = passwordPages(deps);
+
+  function showAccount(ctx: Context) {
+    const { person } = holderOf(ctx);
+    deps.pages.render(ctx, 'account/home', 'Your account', {
+      person,
+      links: { apps: APPS_PAGE, sessions: SESSIONS_PAGE, password: PASSWORD_PAGE },
+      signOut: SIGN_OUT,
+    });
+  }
+
+  router.get('/account', signedIn(), showAccount);
+  router.get(APPS_PAGE, signedIn(), showApps);
+  router.post(`${APPS_PAGE}/revoke`, parseForm, requireCsrf, signedIn(APPS_PAGE), revokeApp);
+  router.get(SESSIONS_PAGE, signedIn(), showSessions);
+  router.post(`${SESSIONS_PAGE}/end`, parseForm, requireCsrf, signedIn(SESSIONS_PAGE), endSession);
+  router.post(`${SESSIONS_PAGE}/end-others`, parseForm, requireCsrf, signedIn(SESSIONS_PAGE), endOtherSessions);
+  router.get(PASSWORD_PAGE, signedIn(), showPassword);
+  router.post(PASSWORD_PAGE, parseForm, requireCsrf, signedIn(PASSWORD_PAGE), changePassword);
+  return router;
 }

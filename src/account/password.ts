@@ -1,0 +1,62 @@
+// "Change password": the current password first, then a new one checked like at sign-up, and the
+// offer (taken by default) to sign out every other session — where a thief's session would be.
+import type { Context } from 'koa';
+import { isGatehouseError } from '../errors.js';
+import type { SurfaceDependencies } from '../http/surfaces.js';
+import { holderOf, noticeOf, problemFrom, seeOther, type Problem } from './guard.js';
+
+export const PASSWORD_PAGE = '/account/password';
+
+/** Longer than any password we accept, so the checker (not this guard) says what is wrong. */
+const MAX_TYPED = 1024;
+
+interface PasswordForm {
+  signOutOthers: boolean;
+}
+
+function passwordOf(ctx: Context, name: string): string | undefined {
+  const body = (ctx.request as { body?: Record<string, unknown> }).body ?? {};
+  const value = body[name];
+  return typeof value === 'string' && value.length > 0 && value.length <= MAX_TYPED ? value : undefined;
+}
+
+export function passwordPages(deps: SurfaceDependencies) {
+  const { operations, pages, csrf } = deps;
+
+  function renderPassword(ctx: Context, form: PasswordForm, problem?: Problem) {
+    const { person } = holderOf(ctx);
+    pages.render(ctx, 'account/password', 'Change password', {
+      person,
+      signOutOthers: form.signOutOthers,
+      notice: problem ? undefined : noticeOf(ctx),
+      error: problem?.message,
+      // Which field the message is about, so it is read out with that field.
+      errorOn: problem ? (problem.field === 'currentPassword' ? 'current' : 'new') : undefined,
+      action: PASSWORD_PAGE,
+      csrf: csrf.token(ctx),
+    }, problem?.status ?? 200);
+  }
+
+  function showPassword(ctx: Context) {
+    renderPassword(ctx, { signOutOthers: true });
+  }
+
+  async function changePassword(ctx: Context) {
+    const { actor, sessionHandle } = holderOf(ctx);
+    const body = (ctx.request as { body?: Record<string, unknown> }).body ?? {};
+    const form: PasswordForm = { signOutOthers: body.sign_out_others === 'yes' };
+    const current = passwordOf(ctx, 'current_password');
+    const next = passwordOf(ctx, 'new_password');
+    if (current === undefined) return renderPassword(ctx, form, { status: 400, message: 'Enter your current password.', field: 'currentPassword' });
+    if (next === undefined) return renderPassword(ctx, form, { status: 400, message: 'Enter a new password.', field: 'password' });
+    try {
+      await operations.changeOwnPassword(actor, current, next, { endOtherSessions: form.signOutOthers, currentHandle: sessionHandle });
+    } catch (error) {
+      if (!isGatehouseError(error)) throw error;
+      return renderPassword(ctx, form, problemFrom(error, 'Your account could not be found.'));
+    }
+    seeOther(ctx, PASSWORD_PAGE, form.signOutOthers ? 'password-changed-others-ended' : 'password-changed');
+  }
+
+  return { showPassword, changePassword };
+}
