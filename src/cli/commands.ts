@@ -3,13 +3,18 @@
 import { readFileSync } from 'node:fs';
 import { PasswordHasher } from '../accounts/passwords.js';
 import { UserStore } from '../accounts/users.js';
+import { AdminOperations } from '../admin/operations.js';
+import type { Actor } from '../audit/events.js';
+import { AuditLog } from '../audit/log.js';
 import { ClientStore } from '../clients/store.js';
 import type { Config } from '../config.js';
 import type { Database } from '../db/knex.js';
 import { migrateToLatest } from '../db/migrate.js';
 import { GatehouseError } from '../errors.js';
+import { GrantStore } from '../grants/store.js';
 import { keyStoreFor } from '../oidc/keys.js';
 import { ResourceServerStore } from '../resources/store.js';
+import { SessionStore } from '../sessions/store.js';
 
 export interface CommandContext {
   config: Config;
@@ -28,6 +33,23 @@ export interface Command {
   /** Commands that need no migrated schema run before migrations (only `migrate` itself). */
   migrates?: boolean;
   run(ctx: CommandContext, options: Options): Promise<unknown>;
+}
+
+/** What the operator does from a shell is audited like any admin action, as the `cli`. */
+const CLI_ACTOR: Actor = { type: 'system', id: 'cli' };
+
+function operationsFor(ctx: CommandContext): AdminOperations {
+  const { db, config } = ctx;
+  return new AdminOperations({
+    db,
+    users: new UserStore(db, new PasswordHasher(config.argon2)),
+    clients: new ClientStore(db),
+    resources: new ResourceServerStore(db),
+    sessions: new SessionStore(db),
+    grants: new GrantStore(db),
+    audit: new AuditLog(db),
+    keys: keyStoreFor(config, db),
+  });
 }
 
 function text(options: Options, name: string, required = true): string | undefined {
@@ -91,8 +113,7 @@ export const COMMANDS: Command[] = [
       const email = text(options, 'email')!;
       const name = text(options, 'name')!;
       const password = await passwordFromStdin(ctx, options);
-      const users = new UserStore(ctx.db, new PasswordHasher(ctx.config.argon2));
-      const user = await users.create({
+      const user = await operationsFor(ctx).createUser(CLI_ACTOR, {
         email,
         name,
         password,
@@ -120,7 +141,7 @@ export const COMMANDS: Command[] = [
       if (authMethod && !['client_secret_basic', 'client_secret_post', 'private_key_jwt'].includes(authMethod)) {
         throw new GatehouseError('invalid_input', '--auth-method must be client_secret_basic or client_secret_post (or give --jwks-file for private_key_jwt)', 'auth-method');
       }
-      const { client, clientSecret } = await new ClientStore(ctx.db).create({
+      const { client, clientSecret } = await operationsFor(ctx).createClient(CLI_ACTOR, {
         name: text(options, 'name')!,
         redirectUris: list(options, 'redirect-uri'),
         postLogoutRedirectUris: list(options, 'post-logout-redirect-uri'),
@@ -148,7 +169,7 @@ export const COMMANDS: Command[] = [
       const ttl = ttlText === undefined ? undefined : Number(ttlText);
       if (ttl !== undefined && !Number.isInteger(ttl)) throw new GatehouseError('invalid_input', '--access-token-ttl must be a whole number of seconds', 'access-token-ttl');
       const jwks = jwksFrom(options);
-      const { resourceServer, clientId, clientSecret } = await new ResourceServerStore(ctx.db).create({
+      const { resourceServer, clientId, clientSecret } = await operationsFor(ctx).createResource(CLI_ACTOR, {
         identifier: text(options, 'identifier')!,
         scope: text(options, 'scope')!,
         name: text(options, 'name', false),
@@ -177,9 +198,8 @@ export const COMMANDS: Command[] = [
     usage: 'gatehouse keys rotate',
     options: {},
     async run(ctx) {
-      const keys = keyStoreFor(ctx.config, ctx.db);
-      await keys.ensureKeys();
-      const added = await keys.rotate();
+      await keyStoreFor(ctx.config, ctx.db).ensureKeys();
+      const added = await operationsFor(ctx).rotateKeys(CLI_ACTOR);
       return { added: added.map(({ kid, alg, activatesAt }) => ({ kid, alg, signs_from: activatesAt.toISOString() })) };
     },
   },

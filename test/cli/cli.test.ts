@@ -132,6 +132,10 @@ describe('gatehouse user create', () => {
     expect(phc, row.password_hash).not.toBeNull();
     expect(Object.fromEntries(phc![1]!.split(',').map((p) => p.split('=')))).toEqual({ m: '19456', t: '2', p: '1' });
     expect(row.password_hash).not.toContain(PASSWORD);
+    // What an operator does from a shell is in the audit log, as the cli, without the password.
+    const audited = await inspect((db) => db('audit_events').where({ type: 'user.created', user_id: created.id }).first());
+    expect(audited).toMatchObject({ actor_type: 'system', actor_id: 'cli' });
+    expect(JSON.stringify(audited.details)).not.toContain(PASSWORD);
   });
 
   it('refuses an email that is taken, whatever its case', async () => {
@@ -245,6 +249,7 @@ describe('gatehouse migrate and keys', () => {
     for (const { kid } of added) expect(keys.find((k) => k.kid === kid)).toMatchObject({ state: 'signing', published: true });
     for (const alg of ['RS256', 'ES256']) expect(keys.filter((k) => k.alg === alg && k.state === 'signing')).toHaveLength(1);
     expect(keys.filter((k) => k.state === 'retired').length).toBeGreaterThanOrEqual(2);
+    expect(await inspect((db) => db('audit_events').where({ type: 'keys.rotated', actor_id: 'cli' }).first())).toBeTruthy();
   });
 });
 
