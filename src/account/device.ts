@@ -8,7 +8,8 @@ export function describeDevice(userAgent: string | null): string {
   if (!userAgent) return 'Unknown device';
   const { browser, os } = Bowser.parse(userAgent);
   if (browser.name && os.name) return `${browser.name} on ${os.name}`;
-  if (browser.name ?? os.name) return (browser.name ?? os.name)!;
+  const known = browser.name || os.name;
+  if (known) return known;
   // Not a browser bowser knows (a script, a new app): its own words, cut to fit the page.
   return userAgent.length > RAW_LIMIT ? `${userAgent.slice(0, RAW_LIMIT - 1)}…` : userAgent;
 }

@@ -109,7 +109,9 @@ export function accountGuard(deps: SurfaceDependencies) {
       const person = current ? await deps.users.findById(current.accountId) : undefined;
       if (!current || !person || person.disabledAt) {
         const isRead = ctx.method === 'GET' || ctx.method === 'HEAD';
-        deps.signIn.begin(ctx, isRead ? ctx.originalUrl : page ?? '/account');
+        // A session whose person is gone or disabled must not be taken as signed in by the
+        // provider either: prompt=login makes it ask for the password (which then refuses them).
+        deps.signIn.begin(ctx, isRead ? ctx.originalUrl : page ?? '/account', { forceLogin: current !== undefined });
         // A form posted while signed out changes nothing; the browser goes to sign in with a GET.
         if (!isRead) ctx.status = 303;
         return;

@@ -1,0 +1,29 @@
+// The device a session is listed under: what people recognise, from what browsers really send.
+import { describe, expect, it } from 'vitest';
+import { describeDevice } from '../../src/account/device.js';
+
+describe('the device a session is on', () => {
+  it.each([
+    ['Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36', 'Chrome on Linux'],
+    ['Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0', 'Firefox on Windows'],
+    ['Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1', 'Safari on iOS'],
+    ['Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0', 'Microsoft Edge on macOS'],
+    ['Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36', 'Chrome on Android'],
+  ])('%s is %j', (userAgent, expected) => {
+    expect(describeDevice(userAgent)).toBe(expected);
+  });
+
+  it('shows an agent it does not know as sent, cut to a readable length', () => {
+    expect(describeDevice('curl/8.5.0')).toBe('curl/8.5.0');
+    const long = `Some custom agent ${'x'.repeat(200)}`;
+    const shown = describeDevice(long);
+    expect(shown).toHaveLength(80);
+    expect(shown.startsWith('Some custom agent x')).toBe(true);
+    expect(shown.endsWith('…')).toBe(true);
+  });
+
+  it('says so when the browser sent none', () => {
+    expect(describeDevice(null)).toBe('Unknown device');
+    expect(describeDevice('')).toBe('Unknown device');
+  });
+});
