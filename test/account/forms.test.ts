@@ -37,7 +37,7 @@ async function isSignedIn(agent: UserAgent): Promise<boolean> {
 }
 
 /** The person signed in twice: `here` is the browser doing things, `there` another device. */
-async function twoDevices(): Promise<{ person: Person & { id: string }; here: UserAgent; there: UserAgent }> {
+async function twoDevices(): Promise<{ person: Person & { id: string; name: string }; here: UserAgent; there: UserAgent }> {
   const person = await createPerson(server);
   const { agent: there } = await signInToAccount(server, person);
   const { agent: here } = await signInToAccount(server, person);
