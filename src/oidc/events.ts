@@ -25,7 +25,7 @@ type ProviderContext = Parameters<Parameters<Provider['on']>[1]>[0] & {
 /** Who made the request: the signed-in person at the end-session endpoint, else the authenticated app. */
 function actorOf(ctx: ProviderContext | undefined): Actor {
   const ip = ctx?.ip ?? null;
-  if (ctx?.oidc?.route === 'end_session' && ctx.oidc.session?.accountId) return { type: 'user', id: ctx.oidc.session.accountId, ip };
+  if (ctx?.oidc?.route?.startsWith('end_session') && ctx.oidc.session?.accountId) return { type: 'user', id: ctx.oidc.session.accountId, ip };
   const clientId = ctx?.oidc?.client?.clientId;
   return clientId ? { type: 'client', id: clientId, ip } : { type: 'anonymous', id: null, ip };
 }
