@@ -1,0 +1,167 @@
+// APIs (RFC 8707 resource servers): the list, registering one with its introspection
+// credentials, and one API's page: edit, a new introspection secret, disable, delete.
+import type Router from '@koa/router';
+import type { Context, Next } from 'koa';
+import type { ResourceServer } from '../../resources/store.js';
+import { actorOf, cursorParam, field, formBody, page, seeOther, type ConsoleKit, type Problem } from './kit.js';
+import { apiHref, appHref, lines, showSecret } from './apps.js';
+import { DEFAULT_OVERLAP_SECONDS, OVERLAP_CHOICES, pageLinks, when } from './present.js';
+
+/** "notes:read Read your notes" a line: the scope, then what it lets an app do. */
+function scopeLines(text: string): { scopes: string[]; descriptions: Record<string, string> } {
+  const parsed = lines(text).map((line) => {
+    const [scope = '', ...words] = line.split(/\s+/);
+    return [scope, words.join(' ')] as const;
+  });
+  return {
+    scopes: parsed.map(([scope]) => scope),
+    descriptions: Object.fromEntries(parsed.filter(([, description]) => description)),
+  };
+}
+
+function asScopeLines(api: ResourceServer): string {
+  return api.scopes.map((scope) => [scope, api.scopeDescriptions[scope]].filter(Boolean).join(' ')).join('\n');
+}
+
+function loadApi(kit: ConsoleKit) {
+  return async function findApi(ctx: Context, next: Next) {
+    const api = await kit.ops.getResource(String(ctx.params.identifier)).catch(() => undefined);
+    if (!api) return kit.notFound(ctx, 'apis', 'API');
+    ctx.state.api = api;
+    await next();
+  };
+}
+
+function apiOf(ctx: Context): ResourceServer {
+  return ctx.state.api as ResourceServer;
+}
+
+export function apisRoutes(router: Router, kit: ConsoleKit): void {
+  const { ops } = kit;
+
+  async function listApis(ctx: Context) {
+    const cursor = cursorParam(ctx);
+    const page = await ops.listResources(cursor ? { cursor } : {});
+    kit.render(ctx, 'apis', 'admin/apis', 'APIs', {
+      apis: page.items.map((api) => ({
+        name: api.name,
+        identifier: api.identifier,
+        href: apiHref(api.identifier),
+        scopes: api.scopes.join(' '),
+        status: api.disabledAt ? 'Disabled' : api.isDefault ? 'Active (default API)' : 'Active',
+        created: when(api.createdAt),
+      })),
+      ...pageLinks('/admin/apis', {}, 'cursor', cursor, page.nextCursor),
+    });
+  }
+
+  function showNewApi(ctx: Context, problem?: Problem) {
+    const body = formBody(ctx);
+    kit.render(ctx, 'apis', 'admin/api-new', 'Register an API', {
+      values: { identifier: field(body, 'identifier'), name: field(body, 'name'), scopes: field(body, 'scopes') },
+      problem: problem?.message,
+    }, problem?.status);
+  }
+
+  async function registerApi(ctx: Context) {
+    const body = formBody(ctx);
+    const { scopes, descriptions } = scopeLines(field(body, 'scopes'));
+    const name = field(body, 'name').trim();
+    const created = await ops.createResource(actorOf(ctx), {
+      identifier: field(body, 'identifier'),
+      ...(name ? { name } : {}),
+      scope: scopes.join(' '),
+      scopeDescriptions: descriptions,
+    });
+    const href = apiHref(created.resourceServer.identifier);
+    if (!created.clientSecret) return seeOther(ctx, href, 'api-created');
+    showSecret(kit, ctx, { section: 'apis', name: created.resourceServer.name, clientId: created.clientId, clientSecret: created.clientSecret, backHref: href, created: true });
+  }
+
+  function showApi(ctx: Context, problem?: Problem) {
+    const api = apiOf(ctx);
+    const body = formBody(ctx);
+    kit.render(ctx, 'apis', 'admin/api', api.name, {
+      api: {
+        name: api.name,
+        identifier: api.identifier,
+        status: api.disabledAt ? `Disabled since ${when(api.disabledAt)}` : 'Active',
+        disabled: api.disabledAt !== null,
+        isDefault: api.isDefault,
+        created: when(api.createdAt),
+        scopes: api.scopes.map((scope) => ({ name: scope, text: api.scopeDescriptions[scope] ?? '' })),
+        accessTokenTtl: api.accessTokenTtl === null ? 'The default' : `${api.accessTokenTtl} seconds`,
+        clientId: api.clientId,
+      },
+      href: apiHref(api.identifier),
+      clientHref: api.clientId ? appHref(api.clientId) : undefined,
+      values: problem && field(body, 'form') === 'edit'
+        ? { name: field(body, 'name'), scopes: field(body, 'scopes'), accessTokenTtl: field(body, 'accessTokenTtl') }
+        : { name: api.name, scopes: asScopeLines(api), accessTokenTtl: api.accessTokenTtl === null ? '' : String(api.accessTokenTtl) },
+      overlaps: OVERLAP_CHOICES.map((choice) => ({ ...choice, selected: choice.seconds === DEFAULT_OVERLAP_SECONDS })),
+      auditHref: api.clientId ? `/admin/audit?client=${encodeURIComponent(api.clientId)}` : undefined,
+      problem: problem?.message,
+    }, problem?.status);
+  }
+
+  async function edit(ctx: Context) {
+    const api = apiOf(ctx);
+    const body = formBody(ctx);
+    const { scopes, descriptions } = scopeLines(field(body, 'scopes'));
+    const ttl = field(body, 'accessTokenTtl').trim();
+    await ops.updateResource(actorOf(ctx), api.identifier, {
+      name: field(body, 'name'),
+      scopes,
+      scopeDescriptions: descriptions,
+      accessTokenTtl: ttl === '' ? null : Number(ttl),
+    });
+    seeOther(ctx, apiHref(api.identifier), 'api-updated');
+  }
+
+  async function rotate(ctx: Context) {
+    const api = apiOf(ctx);
+    const overlap = field(formBody(ctx), 'overlap');
+    const rotated = await ops.rotateResourceSecret(actorOf(ctx), api.identifier, { overlapSeconds: overlap === '' ? DEFAULT_OVERLAP_SECONDS : Number(overlap) });
+    showSecret(kit, ctx, { section: 'apis', name: api.name, clientId: api.clientId ?? '', clientSecret: rotated.clientSecret, backHref: apiHref(api.identifier), previousSecretExpiresAt: rotated.previousSecretExpiresAt, created: false });
+  }
+
+  async function disable(ctx: Context) {
+    await ops.disableResource(actorOf(ctx), apiOf(ctx).identifier);
+    seeOther(ctx, apiHref(apiOf(ctx).identifier), 'api-disabled');
+  }
+
+  async function enable(ctx: Context) {
+    await ops.enableResource(actorOf(ctx), apiOf(ctx).identifier);
+    seeOther(ctx, apiHref(apiOf(ctx).identifier), 'api-enabled');
+  }
+
+  function confirmDelete(ctx: Context, problem?: Problem) {
+    const api = apiOf(ctx);
+    kit.render(ctx, 'apis', 'admin/confirm', `Delete ${api.name}?`, {
+      heading: `Delete ${api.name}?`,
+      facts: [`Apps get no new tokens for ${api.identifier}, and its introspection credentials are deleted with it.`, 'This cannot be undone. To stop it for now, disable it instead.'],
+      action: `${apiHref(api.identifier)}/delete`,
+      button: `Delete ${api.name}`,
+      cancelHref: apiHref(api.identifier),
+      problem: problem?.message,
+    }, problem?.status);
+  }
+
+  async function remove(ctx: Context) {
+    await ops.deleteResource(actorOf(ctx), apiOf(ctx).identifier);
+    seeOther(ctx, '/admin/apis', 'api-deleted');
+  }
+
+  const api = loadApi(kit);
+  const again = kit.reshowOnError(showApi);
+  router.get('/admin/apis', ...kit.page, listApis);
+  router.get('/admin/apis/new', ...kit.page, page(showNewApi));
+  router.post('/admin/apis', ...kit.form, kit.reshowOnError(showNewApi), registerApi);
+  router.get('/admin/apis/:identifier', ...kit.page, api, page(showApi));
+  router.post('/admin/apis/:identifier/edit', ...kit.form, api, again, edit);
+  router.post('/admin/apis/:identifier/rotate-secret', ...kit.form, api, again, rotate);
+  router.post('/admin/apis/:identifier/disable', ...kit.form, api, again, disable);
+  router.post('/admin/apis/:identifier/enable', ...kit.form, api, again, enable);
+  router.get('/admin/apis/:identifier/delete', ...kit.page, api, page(confirmDelete));
+  router.post('/admin/apis/:identifier/delete', ...kit.form, api, kit.reshowOnError(confirmDelete), remove);
+}

@@ -1,0 +1,141 @@
+// One app: what it is, editing its redirect URIs and scopes, a new secret (with an overlap for the
+// old one), disabling, deleting, and the access people gave it (revoke one, or all of it).
+import type Router from '@koa/router';
+import type { Context } from 'koa';
+import { isGatehouseError } from '../../errors.js';
+import { actorOf, cursorParam, field, formBody, page, seeOther, type ConsoleKit, type Problem } from './kit.js';
+import { apiHref, appHref, appOf, kindOf, lines, loadApp, showSecret } from './apps.js';
+import { grantWords } from './names.js';
+import { personHref } from './people.js';
+import { DEFAULT_OVERLAP_SECONDS, OVERLAP_CHOICES, pageLinks, when } from './present.js';
+
+function hasSecret(kind: { tokenEndpointAuthMethod: string }): boolean {
+  return kind.tokenEndpointAuthMethod === 'client_secret_basic' || kind.tokenEndpointAuthMethod === 'client_secret_post';
+}
+
+export function appRoutes(router: Router, kit: ConsoleKit): void {
+  const { ops } = kit;
+
+  async function showApp(ctx: Context, problem?: Problem) {
+    const app = appOf(ctx);
+    const href = appHref(app.clientId);
+    const cursor = cursorParam(ctx, 'grants');
+    const grants = await ops.listGrants({ clientId: app.clientId }, cursor ? { cursor } : {});
+    const people = await ops.describePeople(grants.items.map((g) => g.userId));
+    const words = await grantWords(ops, grants.items);
+    const body = formBody(ctx);
+    const machine = app.grantTypes.includes('client_credentials');
+    kit.render(ctx, 'apps', 'admin/app', app.name, {
+      app: {
+        name: app.name,
+        clientId: app.clientId,
+        kind: kindOf(app),
+        status: app.disabledAt ? `Disabled since ${when(app.disabledAt)}` : 'Active',
+        disabled: app.disabledAt !== null,
+        created: when(app.createdAt),
+        redirectUris: app.redirectUris,
+        scope: app.scope,
+        previousSecret: app.previousSecretExpiresAt && app.previousSecretExpiresAt > new Date() ? `The previous secret works until ${when(app.previousSecretExpiresAt)}.` : undefined,
+      },
+      href,
+      // An API's credentials change with the API, on its page.
+      apiHref: app.resourceIdentifier ? apiHref(app.resourceIdentifier) : undefined,
+      machine,
+      rotatable: hasSecret(app) && !app.resourceIdentifier,
+      // After a refused edit, what the admin typed, so nothing is lost.
+      values: problem && field(body, 'form') === 'edit'
+        ? { name: field(body, 'name'), redirectUris: field(body, 'redirectUris'), scope: field(body, 'scope') }
+        : { name: app.name, redirectUris: app.redirectUris.join('\n'), scope: app.scope },
+      overlaps: OVERLAP_CHOICES.map((choice) => ({ ...choice, selected: choice.seconds === DEFAULT_OVERLAP_SECONDS })),
+      grants: grants.items.map((g) => {
+        const person = people.get(g.userId);
+        const who = person ? `${person.name} (${person.email})` : g.userId;
+        return {
+          who,
+          personHref: personHref(g.userId),
+          ...words(g),
+          granted: when(g.createdAt),
+          lastUsed: when(g.lastUsedAt, 'Not used yet'),
+          action: `${href}/grants/${encodeURIComponent(g.id)}/revoke`,
+          button: `Revoke the access ${person?.name ?? 'this person'} gave, granted ${when(g.createdAt)}`,
+        };
+      }),
+      ...pageLinks(href, {}, 'grants', cursor, grants.nextCursor),
+      auditHref: `/admin/audit?client=${encodeURIComponent(app.clientId)}`,
+      problem: problem?.message,
+    }, problem?.status);
+  }
+
+  async function edit(ctx: Context) {
+    const app = appOf(ctx);
+    const body = formBody(ctx);
+    await ops.updateClient(actorOf(ctx), app.clientId, {
+      name: field(body, 'name'),
+      scope: field(body, 'scope'),
+      ...(app.grantTypes.includes('client_credentials') ? {} : { redirectUris: lines(field(body, 'redirectUris')) }),
+    });
+    seeOther(ctx, appHref(app.clientId), 'app-updated');
+  }
+
+  async function rotate(ctx: Context) {
+    const app = appOf(ctx);
+    const overlap = field(formBody(ctx), 'overlap');
+    const rotated = await ops.rotateClientSecret(actorOf(ctx), app.clientId, { overlapSeconds: overlap === '' ? DEFAULT_OVERLAP_SECONDS : Number(overlap) });
+    showSecret(kit, ctx, { section: 'apps', name: app.name, clientId: app.clientId, clientSecret: rotated.clientSecret, backHref: appHref(app.clientId), previousSecretExpiresAt: rotated.previousSecretExpiresAt, created: false });
+  }
+
+  async function disable(ctx: Context) {
+    await ops.disableClient(actorOf(ctx), appOf(ctx).clientId);
+    seeOther(ctx, appHref(appOf(ctx).clientId), 'app-disabled');
+  }
+
+  async function enable(ctx: Context) {
+    await ops.enableClient(actorOf(ctx), appOf(ctx).clientId);
+    seeOther(ctx, appHref(appOf(ctx).clientId), 'app-enabled');
+  }
+
+  async function revokeAll(ctx: Context) {
+    await ops.revokeClientGrants(actorOf(ctx), appOf(ctx).clientId);
+    seeOther(ctx, appHref(appOf(ctx).clientId), 'app-grants-revoked');
+  }
+
+  async function revokeGrant(ctx: Context) {
+    const app = appOf(ctx);
+    const grant = await ops.getGrant(String(ctx.params.grantId)).catch((error: unknown) => {
+      if (isGatehouseError(error, 'not_found')) return undefined;
+      throw error;
+    });
+    if (!grant || grant.clientId !== app.clientId) return showApp(ctx, { status: 404, message: 'No such grant: it may have been revoked already.' });
+    await ops.revokeGrant(actorOf(ctx), grant.id);
+    seeOther(ctx, appHref(app.clientId), 'grant-revoked');
+  }
+
+  function confirmDelete(ctx: Context, problem?: Problem) {
+    const app = appOf(ctx);
+    kit.render(ctx, 'apps', 'admin/confirm', `Delete ${app.name}?`, {
+      heading: `Delete ${app.name}?`,
+      facts: [`Every access people gave ${app.name} is revoked and its tokens stop working; the app can no longer sign anyone in.`, 'This cannot be undone. To stop it for now, disable it instead.'],
+      action: `${appHref(app.clientId)}/delete`,
+      button: `Delete ${app.name}`,
+      cancelHref: appHref(app.clientId),
+      problem: problem?.message,
+    }, problem?.status);
+  }
+
+  async function remove(ctx: Context) {
+    await ops.deleteClient(actorOf(ctx), appOf(ctx).clientId);
+    seeOther(ctx, '/admin/apps', 'app-deleted');
+  }
+
+  const app = loadApp(kit);
+  const again = kit.reshowOnError(showApp);
+  router.get('/admin/apps/:clientId', ...kit.page, app, page(showApp));
+  router.post('/admin/apps/:clientId/edit', ...kit.form, app, again, edit);
+  router.post('/admin/apps/:clientId/rotate-secret', ...kit.form, app, again, rotate);
+  router.post('/admin/apps/:clientId/disable', ...kit.form, app, again, disable);
+  router.post('/admin/apps/:clientId/enable', ...kit.form, app, again, enable);
+  router.post('/admin/apps/:clientId/revoke-grants', ...kit.form, app, again, revokeAll);
+  router.post('/admin/apps/:clientId/grants/:grantId/revoke', ...kit.form, app, again, revokeGrant);
+  router.get('/admin/apps/:clientId/delete', ...kit.page, app, page(confirmDelete));
+  router.post('/admin/apps/:clientId/delete', ...kit.form, app, kit.reshowOnError(confirmDelete), remove);
+}

@@ -1,0 +1,113 @@
+// Apps (OAuth clients): the list, and registering an app or a machine client. A new secret is
+// shown once, on the answer to the form itself: only its digest is kept, so no later page (and
+// no redirect target) could show it. One app's own page is in app.ts.
+import type Router from '@koa/router';
+import type { Context, Next } from 'koa';
+import type { Client } from '../../clients/store.js';
+import { GatehouseError } from '../../errors.js';
+import { actorOf, cursorParam, field, formBody, page, seeOther, type ConsoleKit, type Problem } from './kit.js';
+import { pageLinks, when } from './present.js';
+
+const KINDS = ['confidential', 'public', 'machine'] as const;
+
+export function appHref(clientId: string): string {
+  return `/admin/apps/${encodeURIComponent(clientId)}`;
+}
+
+export function apiHref(identifier: string): string {
+  return `/admin/apis/${encodeURIComponent(identifier)}`;
+}
+
+export function kindOf(client: Client): string {
+  if (client.resourceIdentifier) return 'API introspection credentials';
+  if (client.grantTypes.includes('client_credentials')) return client.isAdmin ? 'Machine client (admin API)' : 'Machine client';
+  return client.tokenEndpointAuthMethod === 'none' ? 'Public app (no secret)' : 'Confidential app';
+}
+
+/** One URI a line, blank lines ignored: how a textarea holds a list. */
+export function lines(text: string): string[] {
+  return text.split(/\r?\n/).map((line) => line.trim()).filter(Boolean);
+}
+
+/** Loads the app the address names into ctx.state.app, or answers 404. */
+export function loadApp(kit: ConsoleKit) {
+  return async function findApp(ctx: Context, next: Next) {
+    const app = await kit.ops.getClient(String(ctx.params.clientId)).catch(() => undefined);
+    if (!app) return kit.notFound(ctx, 'apps', 'app');
+    ctx.state.app = app;
+    await next();
+  };
+}
+
+export function appOf(ctx: Context): Client {
+  return ctx.state.app as Client;
+}
+
+/** The page that shows a new secret, the one time it exists outside the app. */
+export function showSecret(kit: ConsoleKit, ctx: Context, options: { section: 'apps' | 'apis'; name: string; clientId: string; clientSecret: string; backHref: string; previousSecretExpiresAt?: Date | null | undefined; created: boolean }): void {
+  kit.render(ctx, options.section, 'admin/secret', `Copy the secret of ${options.name} now`, {
+    name: options.name,
+    clientId: options.clientId,
+    clientSecret: options.clientSecret,
+    created: options.created,
+    previous: options.previousSecretExpiresAt === undefined
+      ? undefined
+      : options.previousSecretExpiresAt === null ? 'The old secret stopped working now.' : `The old secret keeps working until ${when(options.previousSecretExpiresAt)}.`,
+    backHref: options.backHref,
+  });
+}
+
+export function appsRoutes(router: Router, kit: ConsoleKit): void {
+  const { ops } = kit;
+
+  async function listApps(ctx: Context) {
+    const cursor = cursorParam(ctx);
+    const page = await ops.listClients(cursor ? { cursor } : {});
+    kit.render(ctx, 'apps', 'admin/apps', 'Apps', {
+      apps: page.items.map((client) => ({
+        name: client.name,
+        clientId: client.clientId,
+        // An API's credentials are managed on the API's page.
+        href: client.resourceIdentifier ? apiHref(client.resourceIdentifier) : appHref(client.clientId),
+        kind: kindOf(client),
+        status: client.disabledAt ? 'Disabled' : 'Active',
+        created: when(client.createdAt),
+      })),
+      ...pageLinks('/admin/apps', {}, 'cursor', cursor, page.nextCursor),
+    });
+  }
+
+  function showNewApp(ctx: Context, problem?: Problem) {
+    const body = formBody(ctx);
+    const kind = field(body, 'kind') || 'confidential';
+    kit.render(ctx, 'apps', 'admin/app-new', 'Register an app', {
+      values: { name: field(body, 'name'), redirectUris: field(body, 'redirectUris'), scope: field(body, 'scope') },
+      kinds: [
+        { value: 'confidential', label: 'A web app with a server (confidential: gets a secret)' },
+        { value: 'public', label: 'A single-page or mobile app (public: no secret, PKCE only)' },
+        { value: 'machine', label: 'A machine client (client credentials: no people sign in)' },
+      ].map((choice) => ({ ...choice, checked: choice.value === kind })),
+      problem: problem?.message,
+    }, problem?.status);
+  }
+
+  async function registerApp(ctx: Context) {
+    const body = formBody(ctx);
+    const kind = field(body, 'kind');
+    if (!(KINDS as readonly string[]).includes(kind)) throw new GatehouseError('invalid_input', 'Choose what kind of app this is.', 'kind');
+    const scope = field(body, 'scope').trim();
+    const { client, clientSecret } = await ops.createClient(actorOf(ctx), {
+      name: field(body, 'name'),
+      redirectUris: lines(field(body, 'redirectUris')),
+      public: kind === 'public',
+      clientCredentials: kind === 'machine',
+      ...(scope ? { scope } : {}),
+    });
+    if (!clientSecret) return seeOther(ctx, appHref(client.clientId), 'app-created');
+    showSecret(kit, ctx, { section: 'apps', name: client.name, clientId: client.clientId, clientSecret, backHref: appHref(client.clientId), created: true });
+  }
+
+  router.get('/admin/apps', ...kit.page, listApps);
+  router.get('/admin/apps/new', ...kit.page, page(showNewApp));
+  router.post('/admin/apps', ...kit.form, kit.reshowOnError(showNewApp), registerApp);
+}

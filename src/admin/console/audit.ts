@@ -1,0 +1,137 @@
+// The audit log: who did what to whom and when, newest first, filtered by event type, actor,
+// person, app and dates.
+import type Router from '@koa/router';
+import type { Context } from 'koa';
+import { AUDIT_EVENT_TYPES, type AuditEvent, type AuditEventType } from '../../audit/events.js';
+import { isAuditEventType, type AuditFilter, type AuditPage } from '../../audit/log.js';
+import { isStorableText } from '../../db/text.js';
+import { GatehouseError, isGatehouseError } from '../../errors.js';
+import { apiHref, appHref } from './apps.js';
+import { cursorParam, field, problemOf, type ConsoleKit, type Problem } from './kit.js';
+import { appNames } from './names.js';
+import { personHref } from './people.js';
+import { day, pageLinks, when } from './present.js';
+
+const WHAT: Record<AuditEventType, string> = {
+  'sign_in.succeeded': 'Signed in',
+  'sign_in.failed': 'Failed to sign in',
+  'consent.given': 'Allowed an app',
+  'consent.revoked': 'Revoked an app\'s access',
+  'refresh_token.reuse_detected': 'Reused a refresh token: the grant was revoked',
+  'token.revoked': 'Revoked a token',
+  'grant.revoked': 'Revoked access',
+  'session.ended': 'Ended sessions',
+  'user.created': 'Added a person',
+  'user.disabled': 'Disabled a person',
+  'user.enabled': 'Enabled a person',
+  'user.password_reset': 'Reset a password',
+  'user.password_changed': 'Changed their password',
+  'user.deleted': 'Deleted a person',
+  'client.created': 'Registered an app',
+  'client.updated': 'Changed an app',
+  'client.secret_rotated': 'Rotated an app\'s secret',
+  'client.disabled': 'Disabled an app',
+  'client.enabled': 'Enabled an app',
+  'client.deleted': 'Deleted an app',
+  'api.created': 'Registered an API',
+  'api.updated': 'Changed an API',
+  'api.secret_rotated': 'Rotated an API\'s secret',
+  'api.disabled': 'Disabled an API',
+  'api.enabled': 'Enabled an API',
+  'api.deleted': 'Deleted an API',
+  'keys.rotated': 'Rotated the signing keys',
+};
+
+const DAY = /^\d{4}-\d{2}-\d{2}$/;
+const ID_MAX = 200;
+
+function valuesOf(ctx: Context): Record<string, string> {
+  return Object.fromEntries(['type', 'actor', 'user', 'client', 'since', 'until'].map((name) => [name, field(ctx.query, name).trim()]));
+}
+
+/** The filters as typed, checked: a bad one is the admin's to fix, said on the page. */
+function filterOf(values: Record<string, string>): AuditFilter {
+  const filter: AuditFilter = {};
+  if (values.type) {
+    if (!isAuditEventType(values.type)) throw new GatehouseError('invalid_input', 'Choose an event type from the list.', 'type');
+    filter.type = values.type;
+  }
+  for (const [name, key] of [['actor', 'actorId'], ['user', 'userId'], ['client', 'clientId']] as const) {
+    const value = values[name]!;
+    if (!value) continue;
+    if (value.length > ID_MAX || !isStorableText(value)) throw new GatehouseError('invalid_input', `An id is at most ${ID_MAX} characters of text.`, name);
+    filter[key] = value;
+  }
+  for (const name of ['since', 'until'] as const) {
+    const value = values[name]!;
+    if (!value) continue;
+    const date = new Date(`${value}T00:00:00Z`);
+    if (!DAY.test(value) || Number.isNaN(date.getTime()) || day(date) !== value) {
+      throw new GatehouseError('invalid_input', 'Enter dates as year-month-day, e.g. 2026-01-31.', name);
+    }
+    // "Until" a day includes that whole day.
+    filter[name] = name === 'until' ? new Date(date.getTime() + 86_400_000) : date;
+  }
+  return filter;
+}
+
+function detailsOf(event: AuditEvent): string {
+  const text = Object.entries(event.details)
+    .map(([key, value]) => `${key}: ${typeof value === 'string' ? value : JSON.stringify(value)}`)
+    .join('; ');
+  return text.length > 400 ? `${text.slice(0, 399)}…` : text;
+}
+
+export function auditRoutes(router: Router, kit: ConsoleKit): void {
+  const { ops } = kit;
+
+  async function showAudit(ctx: Context) {
+    const values = valuesOf(ctx);
+    let filter: AuditFilter;
+    try {
+      filter = filterOf(values);
+    } catch (error) {
+      if (!isGatehouseError(error)) throw error;
+      return render(ctx, values, { items: [], nextCursor: null }, undefined, problemOf(error));
+    }
+    const cursor = cursorParam(ctx);
+    return render(ctx, values, await ops.listAudit(filter, cursor ? { cursor } : {}), cursor);
+  }
+
+  async function render(ctx: Context, values: Record<string, string>, page: AuditPage, cursor: string | undefined, problem?: Problem) {
+    const people = await ops.describePeople(page.items.flatMap((e) => [e.userId ?? '', e.actor.type === 'user' ? e.actor.id ?? '' : '']));
+    const apps = await appNames(ops, page.items.flatMap((e) => [e.clientId, e.actor.type === 'client' ? e.actor.id : null]));
+    const personLabel = (id: string) => {
+      const person = people.get(id);
+      return { label: person ? `${person.name} (${person.email})` : id, href: person ? personHref(id) : null };
+    };
+    const appLabel = (id: string) => {
+      const name = apps.get(id);
+      return { label: name ? `${name} (${id})` : id, href: name ? appHref(id) : null };
+    };
+    const actorOf = (event: AuditEvent) => {
+      if (event.actor.type === 'user' && event.actor.id) return personLabel(event.actor.id);
+      if (event.actor.type === 'client' && event.actor.id) return appLabel(event.actor.id);
+      return { label: event.actor.type === 'system' ? 'Gatehouse itself' : 'Someone not signed in', href: null };
+    };
+    kit.render(ctx, 'audit', 'admin/audit', 'Audit log', {
+      values,
+      types: AUDIT_EVENT_TYPES.map((type) => ({ value: type, label: `${WHAT[type]} (${type})`, selected: type === values.type })),
+      events: page.items.map((event) => ({
+        when: when(event.occurredAt),
+        what: WHAT[event.type] ?? event.type,
+        type: event.type,
+        who: actorOf(event),
+        person: event.userId ? personLabel(event.userId) : null,
+        app: event.clientId ? appLabel(event.clientId) : null,
+        api: typeof event.details.identifier === 'string' ? { label: event.details.identifier, href: apiHref(event.details.identifier) } : null,
+        ip: event.ip ?? '',
+        details: detailsOf(event),
+      })),
+      ...pageLinks('/admin/audit', values, 'cursor', cursor, page.nextCursor),
+      problem: problem?.message,
+    }, problem?.status);
+  }
+
+  router.get('/admin/audit', ...kit.page, showAudit);
+}

@@ -1,0 +1,36 @@
+// The names a page shows instead of bare ids: apps by name, and what each granted scope lets an
+// app do, looked up once per page for the ids it mentions.
+import { ACCOUNT_CLIENT_ID } from '../../clients/store.js';
+import type { GrantInfo } from '../../grants/store.js';
+import { describeApiScopes, describeOidcScopes } from '../../interaction/scopes.js';
+import type { AdminOperations } from '../operations.js';
+
+export async function appNames(ops: AdminOperations, clientIds: Array<string | null>): Promise<Map<string, string>> {
+  const names = new Map<string, string>([[ACCOUNT_CLIENT_ID, 'Gatehouse (console and account pages)']]);
+  const wanted = [...new Set(clientIds)].filter((id): id is string => id !== null && !names.has(id));
+  await Promise.all(wanted.map(async (id) => {
+    const client = await ops.getClient(id).catch(() => undefined);
+    if (client) names.set(id, client.name);
+  }));
+  return names;
+}
+
+export interface GrantWords {
+  /** What the person allowed, in their words: one line per OpenID Connect scope. */
+  scopes: string[];
+  apis: Array<{ name: string; scopes: string[] }>;
+}
+
+/** A function putting each grant of a page into words, with its APIs' own scope descriptions. */
+export async function grantWords(ops: AdminOperations, grants: GrantInfo[]): Promise<(grant: GrantInfo) => GrantWords> {
+  const identifiers = [...new Set(grants.flatMap((grant) => grant.apis.map((api) => api.identifier)))];
+  const found = await Promise.all(identifiers.map((id) => ops.getResource(id).catch(() => undefined)));
+  const descriptions = new Map(identifiers.map((id, i) => [id, found[i]?.scopeDescriptions ?? {}]));
+  return (grant) => ({
+    scopes: describeOidcScopes(grant.scopes).map((scope) => scope.text),
+    apis: grant.apis.map((api) => ({
+      name: api.name ?? api.identifier,
+      scopes: describeApiScopes(api.scopes, descriptions.get(api.identifier) ?? {}).map((scope) => scope.text),
+    })),
+  });
+}

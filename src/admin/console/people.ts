@@ -1,0 +1,107 @@
+// People: the list with its search, adding a person, and deleting one (after a confirmation,
+// since pages have no JavaScript to ask). One person's own page is in person.ts.
+import type Router from '@koa/router';
+import type { Context, Next } from 'koa';
+import type { User } from '../../accounts/users.js';
+import { actorOf, cursorParam, field, formBody, page, seeOther, state, type ConsoleKit, type Problem } from './kit.js';
+import { pageLinks, when } from './present.js';
+
+const SEARCH_MAX = 254;
+
+export function personHref(id: string): string {
+  return `/admin/people/${encodeURIComponent(id)}`;
+}
+
+/** Loads the person the address names into ctx.state.person, or answers 404. */
+export function loadPerson(kit: ConsoleKit) {
+  return async function findPerson(ctx: Context, next: Next) {
+    const person = await kit.deps.users.findById(String(ctx.params.id));
+    if (!person) return kit.notFound(ctx, 'people', 'person');
+    ctx.state.person = person;
+    await next();
+  };
+}
+
+export function personOf(ctx: Context): User {
+  return ctx.state.person as User;
+}
+
+/** An admin who disables or deletes themself locks themself out; another admin has to. */
+export function notSelf(show: (ctx: Context, problem?: Problem) => void | Promise<void>) {
+  return async function refuseOwnAccount(ctx: Context, next: Next) {
+    if (personOf(ctx).id !== state(ctx).admin.id) return next();
+    await show(ctx, { status: 409, message: 'You cannot do this to your own account: ask another administrator.' });
+  };
+}
+
+export function peopleRoutes(router: Router, kit: ConsoleKit): void {
+  const { ops } = kit;
+
+  function toPeople(ctx: Context) {
+    ctx.redirect('/admin/people');
+    ctx.set('Cache-Control', 'no-store');
+  }
+
+  async function listPeople(ctx: Context) {
+    const search = field(ctx.query, 'search').trim().slice(0, SEARCH_MAX);
+    const cursor = cursorParam(ctx);
+    const page = await ops.listUsers({ search, ...(cursor ? { cursor } : {}) });
+    kit.render(ctx, 'people', 'admin/people', 'People', {
+      search,
+      people: page.items.map((person) => ({
+        href: personHref(person.id),
+        name: person.name,
+        email: person.email,
+        status: person.disabledAt ? 'Disabled' : 'Active',
+        role: person.isAdmin ? 'Administrator' : '',
+        created: when(person.createdAt),
+      })),
+      ...pageLinks('/admin/people', { search }, 'cursor', cursor, page.nextCursor),
+    });
+  }
+
+  function showNewPerson(ctx: Context, problem?: Problem) {
+    const body = formBody(ctx);
+    kit.render(ctx, 'people', 'admin/person-new', 'Add a person', {
+      // What was typed comes back, except the password.
+      values: { email: field(body, 'email'), name: field(body, 'name') },
+      problem: problem?.message,
+    }, problem?.status);
+  }
+
+  async function createPerson(ctx: Context) {
+    const body = formBody(ctx);
+    const person = await ops.createUser(actorOf(ctx), {
+      email: field(body, 'email'),
+      name: field(body, 'name'),
+      password: field(body, 'password'),
+      emailVerified: field(body, 'emailVerified') === 'yes',
+    });
+    seeOther(ctx, personHref(person.id), 'person-created');
+  }
+
+  function confirmDelete(ctx: Context, problem?: Problem) {
+    const person = personOf(ctx);
+    kit.render(ctx, 'people', 'admin/confirm', `Delete ${person.name}?`, {
+      heading: `Delete ${person.name}?`,
+      facts: [`${person.name} (${person.email}) will be signed out everywhere, every app they allowed loses access, and their account is removed.`, 'This cannot be undone. To stop someone signing in for now, disable them instead.'],
+      action: `${personHref(person.id)}/delete`,
+      button: `Delete ${person.name}`,
+      cancelHref: personHref(person.id),
+      problem: problem?.message,
+    }, problem?.status);
+  }
+
+  async function deletePerson(ctx: Context) {
+    await ops.deleteUser(actorOf(ctx), personOf(ctx).id);
+    seeOther(ctx, '/admin/people', 'person-deleted');
+  }
+
+  const person = loadPerson(kit);
+  router.get('/admin', ...kit.page, toPeople);
+  router.get('/admin/people', ...kit.page, listPeople);
+  router.get('/admin/people/new', ...kit.page, page(showNewPerson));
+  router.post('/admin/people', ...kit.form, kit.reshowOnError(showNewPerson), createPerson);
+  router.get('/admin/people/:id/delete', ...kit.page, person, page(confirmDelete));
+  router.post('/admin/people/:id/delete', ...kit.form, person, notSelf(confirmDelete), kit.reshowOnError(confirmDelete), deletePerson);
+}

@@ -1,0 +1,134 @@
+// One person: their details, disabling and enabling them, a new password, their sessions (end one,
+// or all) and the access they gave apps (revoke one grant, or everything an app holds).
+import type Router from '@koa/router';
+import type { Context } from 'koa';
+import { isGatehouseError } from '../../errors.js';
+import type { GrantInfo } from '../../grants/store.js';
+import type { SessionInfo } from '../../sessions/store.js';
+import { actorOf, cursorParam, field, formBody, page, seeOther, state, type ConsoleKit, type Problem } from './kit.js';
+import { loadPerson, notSelf, personHref, personOf } from './people.js';
+import { appNames, grantWords } from './names.js';
+import { deviceOf, pageLinks, when } from './present.js';
+
+export function personRoutes(router: Router, kit: ConsoleKit): void {
+  const { ops } = kit;
+
+  async function showPerson(ctx: Context, problem?: Problem) {
+    const person = personOf(ctx);
+    const href = personHref(person.id);
+    const sessionsCursor = cursorParam(ctx, 'sessions');
+    const grantsCursor = cursorParam(ctx, 'grants');
+    const [sessions, grants] = await Promise.all([
+      ops.listSessions(person.id, sessionsCursor ? { cursor: sessionsCursor } : {}),
+      ops.listGrants({ userId: person.id }, grantsCursor ? { cursor: grantsCursor } : {}),
+    ]);
+    const names = await appNames(ops, [...sessions.items.flatMap((s) => s.clientIds), ...grants.items.map((g) => g.clientId)]);
+    const words = await grantWords(ops, grants.items);
+    const ownSession = state(ctx).sessionHandle;
+
+    const session = (s: SessionInfo) => {
+      const device = deviceOf(s.userAgent);
+      return {
+        device,
+        userAgent: s.userAgent ?? '',
+        ip: s.ip ?? 'Unknown',
+        signedIn: when(s.createdAt),
+        lastActive: when(s.lastActiveAt),
+        apps: s.clientIds.map((id) => names.get(id) ?? id).join(', ') || '—',
+        yours: s.id === ownSession,
+        action: `${href}/sessions/${encodeURIComponent(s.id)}/end`,
+        button: `End the session on ${device}${s.ip ? ` from ${s.ip}` : ''}, signed in ${when(s.createdAt)}`,
+      };
+    };
+    const grant = (g: GrantInfo) => {
+      const app = names.get(g.clientId) ?? g.clientName ?? g.clientId;
+      return {
+        app,
+        clientId: g.clientId,
+        ...words(g),
+        granted: when(g.createdAt),
+        lastUsed: when(g.lastUsedAt, 'Not used yet'),
+        action: `${href}/grants/${encodeURIComponent(g.id)}/revoke`,
+        button: `Revoke ${app}'s access, granted ${when(g.createdAt)}`,
+      };
+    };
+    const apps = [...new Map(grants.items.map((g) => [g.clientId, names.get(g.clientId) ?? g.clientId])).entries()];
+
+    kit.render(ctx, 'people', 'admin/person', person.name, {
+      person: {
+        name: person.name,
+        email: person.email,
+        emailVerified: person.emailVerified ? 'Yes' : 'No',
+        role: person.isAdmin ? 'Administrator' : 'Person',
+        status: person.disabledAt ? `Disabled since ${when(person.disabledAt)}` : 'Active',
+        disabled: person.disabledAt !== null,
+        created: when(person.createdAt),
+        id: person.id,
+      },
+      href,
+      sessions: sessions.items.map(session),
+      sessionPages: pageLinks(href, { grants: grantsCursor }, 'sessions', sessionsCursor, sessions.nextCursor),
+      grants: grants.items.map(grant),
+      grantPages: pageLinks(href, { sessions: sessionsCursor }, 'grants', grantsCursor, grants.nextCursor),
+      revokeApps: apps.map(([clientId, name]) => ({ action: `${href}/apps/${encodeURIComponent(clientId)}/revoke`, button: `Revoke all of ${name}'s access` })),
+      auditHref: `/admin/audit?user=${encodeURIComponent(person.id)}`,
+      problem: problem?.message,
+      problemField: problem?.field,
+    }, problem?.status);
+  }
+
+  async function disable(ctx: Context) {
+    await ops.disableUser(actorOf(ctx), personOf(ctx).id);
+    seeOther(ctx, personHref(personOf(ctx).id), 'person-disabled');
+  }
+
+  async function enable(ctx: Context) {
+    await ops.enableUser(actorOf(ctx), personOf(ctx).id);
+    seeOther(ctx, personHref(personOf(ctx).id), 'person-enabled');
+  }
+
+  async function resetPassword(ctx: Context) {
+    const body = formBody(ctx);
+    const endSessions = field(body, 'signOut') === 'yes';
+    await ops.resetPassword(actorOf(ctx), personOf(ctx).id, field(body, 'password'), { endSessions });
+    seeOther(ctx, personHref(personOf(ctx).id), endSessions ? 'password-reset-signed-out' : 'password-reset');
+  }
+
+  async function endSession(ctx: Context) {
+    await ops.endSession(actorOf(ctx), personOf(ctx).id, String(ctx.params.handle));
+    seeOther(ctx, personHref(personOf(ctx).id), 'session-ended');
+  }
+
+  async function endAllSessions(ctx: Context) {
+    await ops.endAllSessions(actorOf(ctx), personOf(ctx).id);
+    seeOther(ctx, personHref(personOf(ctx).id), 'sessions-ended');
+  }
+
+  async function revokeGrant(ctx: Context) {
+    const person = personOf(ctx);
+    const grant = await ops.getGrant(String(ctx.params.grantId)).catch((error: unknown) => {
+      if (isGatehouseError(error, 'not_found')) return undefined;
+      throw error;
+    });
+    // Only a grant of the person this page is about: an address naming another's is not found.
+    if (!grant || grant.userId !== person.id) return showPerson(ctx, { status: 404, message: 'No such grant: it may have been revoked already.' });
+    await ops.revokeGrant(actorOf(ctx), grant.id);
+    seeOther(ctx, personHref(person.id), 'grant-revoked');
+  }
+
+  async function revokeApp(ctx: Context) {
+    await ops.revokeUserClientGrants(actorOf(ctx), personOf(ctx).id, String(ctx.params.clientId));
+    seeOther(ctx, personHref(personOf(ctx).id), 'app-access-revoked');
+  }
+
+  const person = loadPerson(kit);
+  const again = kit.reshowOnError(showPerson);
+  router.get('/admin/people/:id', ...kit.page, person, page(showPerson));
+  router.post('/admin/people/:id/disable', ...kit.form, person, notSelf(showPerson), again, disable);
+  router.post('/admin/people/:id/enable', ...kit.form, person, again, enable);
+  router.post('/admin/people/:id/password', ...kit.form, person, again, resetPassword);
+  router.post('/admin/people/:id/sessions/end-all', ...kit.form, person, again, endAllSessions);
+  router.post('/admin/people/:id/sessions/:handle/end', ...kit.form, person, again, endSession);
+  router.post('/admin/people/:id/grants/:grantId/revoke', ...kit.form, person, again, revokeGrant);
+  router.post('/admin/people/:id/apps/:clientId/revoke', ...kit.form, person, again, revokeApp);
+}

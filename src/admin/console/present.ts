@@ -1,0 +1,95 @@
+// How the console words things: dates, devices, confirmations and page links. Templates hold no
+// logic, so everything they show is shaped here first.
+
+/** The confirmations a page may show after an action, by the `done` key of its address. */
+export const CONFIRMATIONS = {
+  'person-created': 'The person was added. They can sign in with the password you set.',
+  'person-disabled': 'The person is disabled: every session ended and every app lost access at once.',
+  'person-enabled': 'The person can sign in again.',
+  'person-deleted': 'The person was deleted, with everything they held.',
+  'password-reset': 'The password was changed.',
+  'password-reset-signed-out': 'The password was changed and the person was signed out everywhere.',
+  'session-ended': 'The session ended, and the apps signed in through it lost access.',
+  'sessions-ended': 'The person was signed out everywhere.',
+  'grant-revoked': 'The access was revoked. The app\'s tokens stopped working at once.',
+  'app-access-revoked': 'Every access the person gave this app was revoked.',
+  'app-created': 'The app was registered. It is public, so it has no secret: it proves itself with PKCE.',
+  'app-updated': 'The app was saved.',
+  'app-disabled': 'The app is disabled: it cannot sign in, and every access it held was revoked.',
+  'app-enabled': 'The app is enabled again. People have to allow it again.',
+  'app-deleted': 'The app was deleted.',
+  'app-grants-revoked': 'Every access anyone gave this app was revoked.',
+  'api-created': 'The API was registered. It introspects with the keys it was given.',
+  'api-updated': 'The API was saved.',
+  'api-disabled': 'The API is disabled: apps get no new tokens for it, and it can no longer introspect.',
+  'api-enabled': 'The API is enabled again.',
+  'api-deleted': 'The API was deleted.',
+  'keys-rotated': 'New signing keys were added. They sign tokens once they are published.',
+} as const;
+
+export type Confirmation = keyof typeof CONFIRMATIONS;
+
+/** A moment in the words of a log: UTC to the minute, so every admin reads the same thing. */
+export function when(date: Date | null | undefined, otherwise = '—'): string {
+  if (!date) return otherwise;
+  return `${date.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+}
+
+/** `2026-11-25` for a date input. */
+export function day(date: Date): string {
+  return date.toISOString().slice(0, 10);
+}
+
+const BROWSERS: Array<[RegExp, string]> = [
+  [/Edg(?:e|A|iOS)?\//, 'Edge'],
+  [/OPR\//, 'Opera'],
+  [/Firefox\/|FxiOS\//, 'Firefox'],
+  [/(?:Headless)?Chrome\/|CriOS\//, 'Chrome'],
+  [/Safari\//, 'Safari'],
+  [/^curl\//, 'curl'],
+];
+
+const SYSTEMS: Array<[RegExp, string]> = [
+  [/iPhone|iPad|iPod/, 'iOS'],
+  [/Android/, 'Android'],
+  [/Windows/, 'Windows'],
+  [/Mac OS X|Macintosh/, 'macOS'],
+  [/CrOS/, 'ChromeOS'],
+  [/Linux/, 'Linux'],
+];
+
+/** "Firefox on Linux" from a user agent: enough to tell a person's devices apart. */
+export function deviceOf(userAgent: string | null): string {
+  if (!userAgent) return 'Unknown device';
+  const browser = BROWSERS.find(([pattern]) => pattern.test(userAgent))?.[1];
+  const system = SYSTEMS.find(([pattern]) => pattern.test(userAgent))?.[1];
+  if (browser && system) return `${browser} on ${system}`;
+  return browser ?? system ?? 'Unknown device';
+}
+
+/** The same page with other query parameters (empty ones left out). */
+export function hrefWith(path: string, params: Record<string, string | null | undefined>): string {
+  const query = new URLSearchParams();
+  for (const [name, value] of Object.entries(params)) if (value) query.set(name, value);
+  const search = query.toString();
+  return search ? `${path}?${search}` : path;
+}
+
+/** Links for a keyset-paginated list: the next page, and back to the first when not on it. */
+export function pageLinks(path: string, params: Record<string, string | undefined>, cursorName: string, current: string | undefined, next: string | null) {
+  return {
+    nextHref: next ? hrefWith(path, { ...params, [cursorName]: next }) : null,
+    firstHref: current ? hrefWith(path, { ...params, [cursorName]: undefined }) : null,
+  };
+}
+
+/** Seconds in words, for the secret-overlap choices. */
+export const OVERLAP_CHOICES = [
+  { seconds: 0, label: 'None: the old secret stops working now' },
+  { seconds: 3600, label: '1 hour' },
+  { seconds: 86_400, label: '1 day' },
+  { seconds: 7 * 86_400, label: '7 days' },
+  { seconds: 30 * 86_400, label: '30 days' },
+] as const;
+
+export const DEFAULT_OVERLAP_SECONDS = 86_400;
