@@ -1,0 +1,155 @@
+// Clients (apps and machine clients): register, list, change, rotate the secret, disable, delete.
+// An API's introspection credentials are listed here but managed under /apis.
+import { z } from 'zod';
+import type { NewClient } from '../../clients/store.js';
+import type { AdminOperations } from '../operations.js';
+import { clientJson, pageJson, rotatedSecretJson } from './representations.js';
+import { created, defineRoute, noContent, ok, type ApiRoute } from './route.js';
+import { clientIdParam, clientPageSchema, clientSchema, component, createdClientSchema, jwksSchema, pageQuery, rotatedSecretSchema } from './schemas.js';
+
+const uris = z.array(z.string().min(1).max(2000)).max(20);
+const scope = z.string().max(2000).meta({ description: 'Space-separated scopes the client may ask for.' });
+const name = z.string().min(1).max(200);
+
+const newClientBody = component('NewClient', z.strictObject({
+  name,
+  redirect_uris: uris.optional().meta({ description: 'Required for an app that signs people in; exact matching.' }),
+  post_logout_redirect_uris: uris.optional(),
+  public: z.boolean().optional().meta({ description: 'A public app (no secret; PKCE only).' }),
+  client_credentials: z.boolean().optional().meta({ description: 'A machine client using the client_credentials grant.' }),
+  is_admin: z.boolean().optional().meta({ description: 'A machine client of this admin API: holds the gatehouse:admin scope. Needs client_credentials.' }),
+  token_endpoint_auth_method: z.enum(['client_secret_basic', 'client_secret_post', 'private_key_jwt']).optional(),
+  jwks: jwksSchema.optional(),
+  scope: scope.optional(),
+  introspection_signed_response_alg: z.enum(['ES256', 'RS256']).optional(),
+}));
+
+const clientChangesBody = component('ClientChanges', z.strictObject({
+  name: name.optional(),
+  redirect_uris: uris.optional(),
+  post_logout_redirect_uris: uris.optional(),
+  scope: scope.optional(),
+}).refine((changes) => Object.keys(changes).length > 0, 'Name at least one of name, redirect_uris, post_logout_redirect_uris, scope.'));
+
+export const rotateSecretBody = component('SecretRotation', z.strictObject({
+  overlap_seconds: z.number().int().min(0).max(30 * 86_400).optional()
+    .meta({ description: 'How long the replaced secret keeps working, in seconds (default 86400; 0 ends it at once).' }),
+}));
+
+const clientParams = z.object({ client_id: clientIdParam });
+
+function newClient(body: z.output<typeof newClientBody>): NewClient {
+  return {
+    name: body.name,
+    ...(body.redirect_uris !== undefined ? { redirectUris: body.redirect_uris } : {}),
+    ...(body.post_logout_redirect_uris !== undefined ? { postLogoutRedirectUris: body.post_logout_redirect_uris } : {}),
+    ...(body.public !== undefined ? { public: body.public } : {}),
+    ...(body.client_credentials !== undefined ? { clientCredentials: body.client_credentials } : {}),
+    ...(body.is_admin !== undefined ? { admin: body.is_admin } : {}),
+    ...(body.token_endpoint_auth_method !== undefined ? { tokenEndpointAuthMethod: body.token_endpoint_auth_method } : {}),
+    ...(body.jwks !== undefined ? { jwks: body.jwks as NewClient['jwks'] } : {}),
+    ...(body.scope !== undefined ? { scope: body.scope } : {}),
+    ...(body.introspection_signed_response_alg !== undefined ? { introspectionSignedResponseAlg: body.introspection_signed_response_alg } : {}),
+  };
+}
+
+const MANAGED_ELSEWHERE = 'The client is an API\'s introspection credentials (manage it under /apis) or Gatehouse\'s own sign-in client.';
+
+export function clientRoutes(ops: AdminOperations): ApiRoute[] {
+  return [
+    defineRoute({
+      method: 'post', path: '/clients', operationId: 'createClient', tag: 'Clients',
+      summary: 'Register a client',
+      description: 'The client secret is in this response only: Gatehouse keeps nothing it could show again.',
+      body: newClientBody, bodyRequired: true,
+      success: { status: 201, schema: createdClientSchema, description: 'The client, with its secret.' },
+      async handle({ body, actor }) {
+        const { client, clientSecret } = await ops.createClient(actor, newClient(body));
+        return created(`/clients/${encodeURIComponent(client.clientId)}`, { ...clientJson(client), client_secret: clientSecret ?? null });
+      },
+    }),
+    defineRoute({
+      method: 'get', path: '/clients', operationId: 'listClients', tag: 'Clients',
+      summary: 'List clients, oldest first',
+      query: pageQuery,
+      success: { status: 200, schema: clientPageSchema, description: 'A page of clients.' },
+      async handle({ query }) {
+        return ok(pageJson(await ops.listClients({ limit: query.limit, cursor: query.cursor }), clientJson));
+      },
+    }),
+    defineRoute({
+      method: 'get', path: '/clients/{client_id}', operationId: 'getClient', tag: 'Clients',
+      summary: 'Get a client',
+      params: clientParams,
+      success: { status: 200, schema: clientSchema, description: 'The client.' },
+      async handle({ params }) {
+        return ok(clientJson(await ops.getClient(params.client_id)));
+      },
+    }),
+    defineRoute({
+      method: 'patch', path: '/clients/{client_id}', operationId: 'updateClient', tag: 'Clients',
+      summary: 'Change a client\'s name, redirect URIs or scope',
+      description: 'Checked as the whole registration is at creation. Lists replace the old ones.',
+      params: clientParams,
+      body: clientChangesBody, bodyRequired: true,
+      success: { status: 200, schema: clientSchema, description: 'The client, changed.' },
+      conflicts: MANAGED_ELSEWHERE,
+      async handle({ params, body, actor }) {
+        const client = await ops.updateClient(actor, params.client_id, {
+          ...(body.name !== undefined ? { name: body.name } : {}),
+          ...(body.redirect_uris !== undefined ? { redirectUris: body.redirect_uris } : {}),
+          ...(body.post_logout_redirect_uris !== undefined ? { postLogoutRedirectUris: body.post_logout_redirect_uris } : {}),
+          ...(body.scope !== undefined ? { scope: body.scope } : {}),
+        });
+        return ok(clientJson(client));
+      },
+    }),
+    defineRoute({
+      method: 'post', path: '/clients/{client_id}/secret', operationId: 'rotateClientSecret', tag: 'Clients',
+      summary: 'Rotate a client\'s secret',
+      description: 'The new secret is in this response only; the old one keeps working for overlap_seconds.',
+      params: clientParams,
+      body: rotateSecretBody,
+      success: { status: 200, schema: rotatedSecretSchema, description: 'The new secret.' },
+      conflicts: `${MANAGED_ELSEWHERE} Or it authenticates without a secret.`,
+      async handle({ params, body, actor }) {
+        const options = body.overlap_seconds === undefined ? {} : { overlapSeconds: body.overlap_seconds };
+        return ok(rotatedSecretJson(await ops.rotateClientSecret(actor, params.client_id, options)));
+      },
+    }),
+    defineRoute({
+      method: 'post', path: '/clients/{client_id}/disable', operationId: 'disableClient', tag: 'Clients',
+      summary: 'Disable a client',
+      description: 'It can no longer authenticate, and every grant it held is revoked: its tokens stop working at once.',
+      params: clientParams,
+      success: { status: 200, schema: clientSchema, description: 'The client, disabled.' },
+      conflicts: MANAGED_ELSEWHERE,
+      async handle({ params, actor }) {
+        return ok(clientJson(await ops.disableClient(actor, params.client_id)));
+      },
+    }),
+    defineRoute({
+      method: 'post', path: '/clients/{client_id}/enable', operationId: 'enableClient', tag: 'Clients',
+      summary: 'Enable a client again',
+      description: 'Grants revoked by disabling do not come back.',
+      params: clientParams,
+      success: { status: 200, schema: clientSchema, description: 'The client, enabled.' },
+      conflicts: MANAGED_ELSEWHERE,
+      async handle({ params, actor }) {
+        return ok(clientJson(await ops.enableClient(actor, params.client_id)));
+      },
+    }),
+    defineRoute({
+      method: 'delete', path: '/clients/{client_id}', operationId: 'deleteClient', tag: 'Clients',
+      summary: 'Delete a client',
+      description: 'Revokes every grant of the client and forgets every record issued to it.',
+      params: clientParams,
+      success: { status: 204, schema: null, description: 'The client is gone.' },
+      conflicts: MANAGED_ELSEWHERE,
+      async handle({ params, actor }) {
+        await ops.deleteClient(actor, params.client_id);
+        return noContent();
+      },
+    }),
+  ];
+}

@@ -1,0 +1,117 @@
+// How the admin API answers when it cannot do what was asked: always JSON, always a 4xx for input
+// it could not use, and a 5xx only for its own faults (logged, never described to the caller).
+import type { Context, Next } from 'koa';
+import type { ZodError } from 'zod';
+import { isGatehouseError } from '../../errors.js';
+import type { Logger } from '../../logger.js';
+
+export type ApiErrorCode =
+  | 'invalid_request'
+  | 'invalid_token'
+  | 'insufficient_scope'
+  | 'unauthorized'
+  | 'not_found'
+  | 'method_not_allowed'
+  | 'conflict'
+  | 'payload_too_large'
+  | 'unsupported_media_type'
+  | 'temporarily_unavailable'
+  | 'server_error';
+
+/** An answer other than success, with what the caller can do about it. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: ApiErrorCode,
+    readonly description: string,
+    /** The input field (snake_case, dotted for nested ones) the error is about. */
+    readonly field?: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(description);
+    this.name = 'ApiError';
+  }
+}
+
+export function notFound(what = 'thing'): ApiError {
+  return new ApiError(404, 'not_found', `No such ${what}.`);
+}
+
+/** The API's field names are snake_case; the domain's (in GatehouseError.field) are camelCase. */
+export function apiFieldName(field: string | undefined): string | undefined {
+  return field?.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+}
+
+/** The first problem zod found, as the 400 the caller gets. */
+export function invalidRequest(error: ZodError): ApiError {
+  const issue = error.issues[0]!;
+  const path = issue.path.map(String);
+  // An unknown member is reported at the object holding it; the caller wants the member's name.
+  if (issue.code === 'unrecognized_keys') {
+    return new ApiError(400, 'invalid_request', `Unknown field "${issue.keys[0]}".`, [...path, issue.keys[0]].join('.'));
+  }
+  const field = path.join('.') || undefined;
+  return new ApiError(400, 'invalid_request', field ? `${field}: ${issue.message}` : issue.message, field);
+}
+
+/** Errors raised on purpose below the API (domain checks, the body parser, PostgreSQL refusing a value). */
+function translate(error: unknown): ApiError | undefined {
+  if (error instanceof ApiError) return error;
+  if (isGatehouseError(error)) {
+    const field = apiFieldName(error.field);
+    switch (error.code) {
+      case 'invalid_input':
+      case 'weak_password':
+        return new ApiError(400, 'invalid_request', error.message, field);
+      case 'not_found':
+        return new ApiError(404, 'not_found', error.message);
+      case 'email_taken':
+      case 'conflict':
+        return new ApiError(409, 'conflict', error.message, field);
+      case 'embedded_database_busy':
+        return new ApiError(503, 'temporarily_unavailable', 'The database is busy; try again shortly.');
+    }
+  }
+  const { status, type } = (error ?? {}) as { status?: unknown; type?: unknown };
+  if (status === 413 || type === 'entity.too.large') return new ApiError(413, 'payload_too_large', 'The request body is too large.');
+  if (status === 415 || type === 'encoding.unsupported' || type === 'charset.unsupported') {
+    return new ApiError(415, 'unsupported_media_type', 'Send the body as UTF-8 JSON (Content-Type: application/json).');
+  }
+  if (status === 400) return new ApiError(400, 'invalid_request', 'The request body is not valid JSON (an object is expected).');
+  // A PostgreSQL data exception (class 22: a value the column cannot take) is bad input that got
+  // past validation: still the caller's, so a 400; the log says which check is missing.
+  if (isDataException(error)) return new ApiError(400, 'invalid_request', 'The request holds a value that cannot be stored or looked up.');
+  return undefined;
+}
+
+function isDataException(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' && /^22[0-9A-Z]{3}$/.test(code);
+}
+
+export function sendError(ctx: Context, error: ApiError): void {
+  ctx.status = error.status;
+  for (const [name, value] of Object.entries(error.headers)) ctx.set(name, value);
+  ctx.set('Cache-Control', 'no-store');
+  ctx.body = { error: error.code, error_description: error.description, ...(error.field ? { field: error.field } : {}) };
+}
+
+/** Every admin API response: never cached, and every failure answered as JSON here, not by the HTML error page. */
+export function answerAsJson(logger: Logger) {
+  return async function answerErrorsAsJson(ctx: Context, next: Next) {
+    ctx.set('Cache-Control', 'no-store');
+    try {
+      await next();
+    } catch (error) {
+      const known = translate(error);
+      if (known) {
+        if (isDataException(error)) {
+          logger.warn({ event: 'admin_api.input_reached_database', requestId: ctx.state.requestId, err: error });
+        }
+        return sendError(ctx, known);
+      }
+      logger.error({ event: 'admin_api.error', requestId: ctx.state.requestId, err: error });
+      sendError(ctx, new ApiError(500, 'server_error', 'Something went wrong on our side.'));
+    }
+  };
+}

@@ -1,0 +1,118 @@
+// People: create, find, disable and enable, reset a password, delete.
+import { z } from 'zod';
+import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from '../../accounts/passwords.js';
+import type { AdminOperations } from '../operations.js';
+import { endedSessionsJson, pageJson, userJson } from './representations.js';
+import { created, defineRoute, noContent, ok, type ApiRoute } from './route.js';
+import { component, endedSessionsSchema, pageQuery, queryText, userIdParam, userPageSchema, userSchema } from './schemas.js';
+
+const password = z.string()
+  .min(MIN_PASSWORD_LENGTH, `Use at least ${MIN_PASSWORD_LENGTH} characters.`)
+  .max(MAX_PASSWORD_LENGTH, `Use at most ${MAX_PASSWORD_LENGTH} characters.`);
+
+const newUserBody = component('NewUser', z.strictObject({
+  email: z.email().max(254),
+  name: z.string().min(1).max(200),
+  given_name: z.string().max(200).optional(),
+  family_name: z.string().max(200).optional(),
+  email_verified: z.boolean().optional(),
+  is_admin: z.boolean().optional().meta({ description: 'An admin may sign in to the admin console.' }),
+  password: password.meta({ description: 'Checked against common and guessable passwords; stored only as an argon2id hash.' }),
+}));
+
+const resetPasswordBody = component('PasswordReset', z.strictObject({
+  password,
+  end_sessions: z.boolean().optional().meta({ description: 'End every session of the person (default true).' }),
+}));
+
+const userParams = z.object({ user_id: userIdParam });
+
+const listQuery = pageQuery.extend({
+  search: queryText(254).optional().meta({ description: 'The start of an email address or name, in any case.' }),
+});
+
+export function userRoutes(ops: AdminOperations): ApiRoute[] {
+  return [
+    defineRoute({
+      method: 'post', path: '/users', operationId: 'createUser', tag: 'Users',
+      summary: 'Create a person',
+      body: newUserBody, bodyRequired: true,
+      success: { status: 201, schema: userSchema, description: 'The person, created.' },
+      conflicts: 'An account with this email already exists.',
+      async handle({ body, actor }) {
+        const user = await ops.createUser(actor, {
+          email: body.email,
+          name: body.name,
+          password: body.password,
+          ...(body.given_name !== undefined ? { givenName: body.given_name } : {}),
+          ...(body.family_name !== undefined ? { familyName: body.family_name } : {}),
+          ...(body.email_verified !== undefined ? { emailVerified: body.email_verified } : {}),
+          ...(body.is_admin !== undefined ? { isAdmin: body.is_admin } : {}),
+        });
+        return created(`/users/${user.id}`, userJson(user));
+      },
+    }),
+    defineRoute({
+      method: 'get', path: '/users', operationId: 'listUsers', tag: 'Users',
+      summary: 'List or search people, oldest first',
+      query: listQuery,
+      success: { status: 200, schema: userPageSchema, description: 'A page of people.' },
+      async handle({ query }) {
+        return ok(pageJson(await ops.listUsers({ search: query.search, limit: query.limit, cursor: query.cursor }), userJson));
+      },
+    }),
+    defineRoute({
+      method: 'get', path: '/users/{user_id}', operationId: 'getUser', tag: 'Users',
+      summary: 'Get a person',
+      params: userParams,
+      success: { status: 200, schema: userSchema, description: 'The person.' },
+      async handle({ params }) {
+        return ok(userJson(await ops.getUser(params.user_id)));
+      },
+    }),
+    defineRoute({
+      method: 'post', path: '/users/{user_id}/disable', operationId: 'disableUser', tag: 'Users',
+      summary: 'Disable a person',
+      description: 'The person can no longer sign in, and every session and grant they hold ends at once: their tokens stop working on the next request.',
+      params: userParams,
+      success: { status: 200, schema: userSchema, description: 'The person, disabled.' },
+      async handle({ params, actor }) {
+        return ok(userJson(await ops.disableUser(actor, params.user_id)));
+      },
+    }),
+    defineRoute({
+      method: 'post', path: '/users/{user_id}/enable', operationId: 'enableUser', tag: 'Users',
+      summary: 'Enable a person again',
+      description: 'Nothing that disabling ended comes back.',
+      params: userParams,
+      success: { status: 200, schema: userSchema, description: 'The person, enabled.' },
+      async handle({ params, actor }) {
+        return ok(userJson(await ops.enableUser(actor, params.user_id)));
+      },
+    }),
+    defineRoute({
+      method: 'post', path: '/users/{user_id}/password', operationId: 'resetPassword', tag: 'Users',
+      summary: 'Set a new password',
+      description: 'Checked as at creation. Unless end_sessions is false, every session of the person ends.',
+      params: userParams,
+      body: resetPasswordBody, bodyRequired: true,
+      success: { status: 200, schema: endedSessionsSchema, description: 'What ended with the reset.' },
+      async handle({ params, body, actor }) {
+        const ended = await ops.resetPassword(actor, params.user_id, body.password, { endSessions: body.end_sessions ?? true });
+        return ok(endedSessionsJson(ended));
+      },
+    }),
+    defineRoute({
+      method: 'delete', path: '/users/{user_id}', operationId: 'deleteUser', tag: 'Users',
+      summary: 'Delete a person',
+      description: 'Ends every session and revokes every grant first, then forgets every record of the person.',
+      params: userParams,
+      success: { status: 204, schema: null, description: 'The person is gone.' },
+      async handle({ params, actor }) {
+        await ops.deleteUser(actor, params.user_id);
+        return noContent();
+      },
+    }),
+  ];
+}
+
