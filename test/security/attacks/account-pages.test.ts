@@ -125,6 +125,31 @@ describe('CSRF on the account forms', () => {
   });
 });
 
+describe('oversized and malformed account forms', () => {
+  it.each(FORMS)('$name: a 100 KB field or a JSON body is a 4xx page, nothing changed', async (form) => {
+    const csrf = await tokenOf(victimBrowser);
+    const before = await victimState();
+    const huge = await victimBrowser.request(`${server.issuer}${form.action}`, { form: { ...form.fields(), csrf, padding: 'x'.repeat(100 * 1024) } });
+    expectErrorPage(huge, 413);
+    const json = await fetch(`${server.issuer}${form.action}`, {
+      method: 'POST', redirect: 'manual',
+      headers: { 'content-type': 'application/json', accept: 'text/html', cookie: victimBrowser.cookieHeader() },
+      body: JSON.stringify({ ...form.fields(), csrf }),
+    });
+    expect(json.status).toBe(403);
+    expect(await victimState()).toEqual(before);
+  });
+
+  it.each(FORMS.filter((form) => form.action !== '/account/sessions/end-others'))('$name with each field sent twice: no value to act on, 4xx, nothing changed', async (form) => {
+    const doubled = new URLSearchParams({ ...form.fields(), csrf: await tokenOf(victimBrowser) });
+    for (const [name, value] of [...doubled]) if (name !== 'csrf') doubled.append(name, value);
+    const before = await victimState();
+    const res = await fetch(`${server.issuer}${form.action}`, { method: 'POST', redirect: 'manual', headers: { 'content-type': FORM, accept: 'text/html', cookie: victimBrowser.cookieHeader() }, body: doubled });
+    expectErrorPage({ status: res.status, headers: res.headers, body: await res.text() }, [400, 404]);
+    expect(await victimState()).toEqual(before);
+  });
+});
+
 describe('another person\'s apps and sessions, by changing the ids a form posts', () => {
   let attacker: UserAgent;
 
