@@ -17,7 +17,6 @@ const newClientBody = component('NewClient', z.strictObject({
   post_logout_redirect_uris: uris.optional(),
   public: z.boolean().optional().meta({ description: 'A public app (no secret; PKCE only).' }),
   client_credentials: z.boolean().optional().meta({ description: 'A machine client using the client_credentials grant.' }),
-  is_admin: z.boolean().optional().meta({ description: 'A machine client of this admin API: holds the gatehouse:admin scope. Needs client_credentials.' }),
   token_endpoint_auth_method: z.enum(['client_secret_basic', 'client_secret_post', 'private_key_jwt']).optional(),
   jwks: jwksSchema.optional(),
   scope: scope.optional(),
@@ -45,7 +44,6 @@ function newClient(body: z.output<typeof newClientBody>): NewClient {
     ...(body.post_logout_redirect_uris !== undefined ? { postLogoutRedirectUris: body.post_logout_redirect_uris } : {}),
     ...(body.public !== undefined ? { public: body.public } : {}),
     ...(body.client_credentials !== undefined ? { clientCredentials: body.client_credentials } : {}),
-    ...(body.is_admin !== undefined ? { admin: body.is_admin } : {}),
     ...(body.token_endpoint_auth_method !== undefined ? { tokenEndpointAuthMethod: body.token_endpoint_auth_method } : {}),
     ...(body.jwks !== undefined ? { jwks: body.jwks as NewClient['jwks'] } : {}),
     ...(body.scope !== undefined ? { scope: body.scope } : {}),
@@ -60,7 +58,8 @@ export function clientRoutes(ops: AdminOperations): ApiRoute[] {
     defineRoute({
       method: 'post', path: '/clients', operationId: 'createClient', tag: 'Clients',
       summary: 'Register a client',
-      description: 'The client secret is in this response only: Gatehouse keeps nothing it could show again.',
+      description: 'The client secret is in this response only: Gatehouse keeps nothing it could show again. '
+        + 'Never an admin client: only an operator makes one (gatehouse client create … --client-credentials --admin).',
       body: newClientBody, bodyRequired: true,
       success: { status: 201, schema: createdClientSchema, description: 'The client, with its secret.' },
       async handle({ body, actor }) {

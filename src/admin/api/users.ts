@@ -16,7 +16,6 @@ const newUserBody = component('NewUser', z.strictObject({
   given_name: z.string().max(200).optional(),
   family_name: z.string().max(200).optional(),
   email_verified: z.boolean().optional(),
-  is_admin: z.boolean().optional().meta({ description: 'An admin may sign in to the admin console.' }),
   password: password.meta({ description: 'Checked against common and guessable passwords; stored only as an argon2id hash.' }),
 }));
 
@@ -36,6 +35,7 @@ export function userRoutes(ops: AdminOperations): ApiRoute[] {
     defineRoute({
       method: 'post', path: '/users', operationId: 'createUser', tag: 'Users',
       summary: 'Create a person',
+      description: 'Never an admin: only an operator makes one (gatehouse user create … --admin).',
       body: newUserBody, bodyRequired: true,
       success: { status: 201, schema: userSchema, description: 'The person, created.' },
       conflicts: 'An account with this email already exists.',
@@ -47,7 +47,6 @@ export function userRoutes(ops: AdminOperations): ApiRoute[] {
           ...(body.given_name !== undefined ? { givenName: body.given_name } : {}),
           ...(body.family_name !== undefined ? { familyName: body.family_name } : {}),
           ...(body.email_verified !== undefined ? { emailVerified: body.email_verified } : {}),
-          ...(body.is_admin !== undefined ? { isAdmin: body.is_admin } : {}),
         });
         return created(`/users/${user.id}`, userJson(user));
       },
