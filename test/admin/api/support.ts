@@ -108,13 +108,17 @@ export interface CallOptions {
   headers?: Record<string, string>;
 }
 
-/** An admin API caller holding one admin token. */
+/** An admin API caller: an admin client and its token. */
 export class AdminApiClient {
+  readonly token: string;
+
   constructor(
     readonly server: TestServer,
     readonly validator: DocumentValidator,
-    public token: string,
-  ) {}
+    readonly admin: AdminClient,
+  ) {
+    this.token = admin.token;
+  }
 
   async call<T = any>(method: string, path: string, options: CallOptions = {}): Promise<ApiResponse<T>> { // eslint-disable-line @typescript-eslint/no-explicit-any
     const headers: Record<string, string> = { accept: 'application/json', ...options.headers };
@@ -176,10 +180,8 @@ export async function fetchDocument(server: TestServer): Promise<OpenApiDocument
 }
 
 /** An admin API client for this server, with a fresh admin client and token. */
-export async function adminApi(server: TestServer): Promise<AdminApiClient & { admin: AdminClient }> {
-  const validator = new DocumentValidator(await fetchDocument(server));
-  const admin = await adminClient(server);
-  return Object.assign(new AdminApiClient(server, validator, admin.token), { admin });
+export async function adminApi(server: TestServer): Promise<AdminApiClient> {
+  return new AdminApiClient(server, new DocumentValidator(await fetchDocument(server)), await adminClient(server));
 }
 
 /** The path segment for an API identifier. */
