@@ -5,6 +5,8 @@ import type { GrantInfo } from '../../grants/store.js';
 import { describeApiScopes, describeOidcScopes } from '../../interaction/scopes.js';
 import type { AdminOperations } from '../operations.js';
 
+const OIDC_SCOPES = new Set(['openid', 'profile', 'email', 'address', 'phone', 'offline_access']);
+
 export async function appNames(ops: AdminOperations, clientIds: Array<string | null>): Promise<Map<string, string>> {
   const names = new Map<string, string>([[ACCOUNT_CLIENT_ID, 'Gatehouse (console and account pages)']]);
   const wanted = [...new Set(clientIds)].filter((id): id is string => id !== null && !names.has(id));
@@ -25,12 +27,14 @@ export interface GrantWords {
 export async function grantWords(ops: AdminOperations, grants: GrantInfo[]): Promise<(grant: GrantInfo) => GrantWords> {
   const identifiers = [...new Set(grants.flatMap((grant) => grant.apis.map((api) => api.identifier)))];
   const found = await Promise.all(identifiers.map((id) => ops.getResource(id).catch(() => undefined)));
-  const descriptions = new Map(identifiers.map((id, i) => [id, found[i]?.scopeDescriptions ?? {}]));
+  const apis = new Map(identifiers.map((id, i) => [id, found[i]]));
   return (grant) => ({
     scopes: describeOidcScopes(grant.scopes).map((scope) => scope.text),
-    apis: grant.apis.map((api) => ({
-      name: api.name ?? api.identifier,
-      scopes: describeApiScopes(api.scopes, descriptions.get(api.identifier) ?? {}).map((scope) => scope.text),
-    })),
+    apis: grant.apis.map((granted) => {
+      const api = apis.get(granted.identifier);
+      // OpenID Connect scopes ride along with every API (for userinfo); they are listed once, above.
+      const own = granted.scopes.filter((scope) => (api ? api.scopes.includes(scope) : !OIDC_SCOPES.has(scope)));
+      return { name: granted.name ?? granted.identifier, scopes: describeApiScopes(own, api?.scopeDescriptions ?? {}).map((scope) => scope.text) };
+    }).filter((api) => api.scopes.length > 0),
   });
 }

@@ -122,7 +122,7 @@ describe('an administrator', () => {
     const person = await createPerson(server);
     const { agent } = await signInToConsole(server, admin);
     const { action, csrf } = await openForm(agent, `${server.issuer}/admin/people/${person.id}`, /\/disable$/);
-    for (const form of [{}, { csrf: '' }, { csrf: `${csrf}x` }, { csrf: 'a'.repeat(300) }]) {
+    for (const form of [{}, { csrf: '' }, { csrf: `${csrf}x` }, { csrf: 'a'.repeat(300) }] as Array<Record<string, string>>) {
       const res = await agent.request(action, { form });
       expect(res.status).toBe(403);
       expect(textOf(res.body)).toContain('This form has expired');
