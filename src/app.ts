@@ -86,6 +86,8 @@ export function createApp(deps: AppDependencies): Koa {
     signIn,
     pages,
     csrf,
+    throttle,
+    knownDevices,
     logger,
   };
   app.use(adminApiRoutes(surfaces).routes());

@@ -2,6 +2,7 @@
 // offer (taken by default) to sign out every other session — where a thief's session would be.
 import type { Context } from 'koa';
 import { isGatehouseError } from '../errors.js';
+import { tooManyAttemptsMessage } from '../security/sign-in-throttle.js';
 import type { SurfaceDependencies } from '../http/surfaces.js';
 import { holderOf, noticeOf, problemFrom, seeOther, type Problem } from './guard.js';
 
@@ -49,12 +50,23 @@ export function passwordPages(deps: SurfaceDependencies) {
     const next = passwordOf(ctx, 'new_password');
     if (current === undefined) return renderPassword(ctx, form, { status: 400, message: 'Enter your current password.', field: 'currentPassword' });
     if (next === undefined) return renderPassword(ctx, form, { status: 400, message: 'Enter a new password.', field: 'password' });
+    // A browser left signed in must not become a way to guess the password without the sign-in
+    // page's limits: the current password is checked under the same throttle, counted first.
+    const { person } = holderOf(ctx);
+    const attempt = await deps.throttle.check({ email: person.email, address: ctx.ip, device: deps.knownDevices.deviceFor(ctx, person.email) });
+    if (!attempt.allowed) {
+      ctx.set('Retry-After', String(attempt.retryAfterSeconds));
+      return renderPassword(ctx, form, { status: 429, message: tooManyAttemptsMessage(attempt.retryAfterSeconds), field: 'currentPassword' });
+    }
     try {
       await operations.changeOwnPassword(actor, current, next, { endOtherSessions: form.signOutOthers, currentHandle: sessionHandle });
     } catch (error) {
       if (!isGatehouseError(error)) throw error;
+      // A weak new password is no guess at the current one: only a wrong current password counts.
+      if (error.field !== 'currentPassword') await attempt.recordSuccess();
       return renderPassword(ctx, form, problemFrom(error, 'Your account could not be found.'));
     }
+    await attempt.recordSuccess();
     seeOther(ctx, PASSWORD_PAGE, form.signOutOthers ? 'password-changed-others-ended' : 'password-changed');
   }
 

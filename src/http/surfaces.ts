@@ -8,6 +8,8 @@ import type { ClientStore } from '../clients/store.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { AccountSignIn } from '../oidc/account-sign-in.js';
+import type { KnownDevices } from '../security/known-devices.js';
+import type { SignInThrottle } from '../security/sign-in-throttle.js';
 import type { CsrfProtection } from './csrf.js';
 import type { Pages } from './pages.js';
 
@@ -22,5 +24,8 @@ export interface SurfaceDependencies {
   signIn: AccountSignIn;
   pages: Pages;
   csrf: CsrfProtection;
+  /** Password guesses anywhere — a signed-in browser checking "current password" too — are throttled alike. */
+  throttle: SignInThrottle;
+  knownDevices: KnownDevices;
   logger: Logger;
 }

@@ -119,6 +119,22 @@ describe('change password', () => {
     expect(await isSignedIn(there)).toBe(true);
   });
 
+  it('throttles guesses at the current password like the sign-in page does: 429 and Retry-After', async () => {
+    const { person, here } = await twoDevices();
+    let res;
+    for (let attempt = 0; attempt < 10; attempt += 1) {
+      res = await post(here, '/account/password', '/account/password', { current_password: `guess number ${attempt}`, new_password: NEW_PASSWORD });
+      if (res.status === 429) break;
+      expect(res.status).toBe(400);
+    }
+    expect(res!.status).toBe(429);
+    expect(Number(res!.headers.get('retry-after'))).toBeGreaterThan(0);
+    // Even the right password waits now: the limit is on guessing, not on being wrong.
+    const right = await post(here, '/account/password', '/account/password', { current_password: person.password, new_password: NEW_PASSWORD });
+    expect(right.status).toBe(429);
+    expect((await server.stores.users.authenticate(person.email, person.password)).ok).toBe(true);
+  });
+
   it.each(['password1', 'qwertyuiop', 'short'])('refuses the weak new password %j with the checker\'s advice', async (weak) => {
     const { person, here } = await twoDevices();
     // Unticked on purpose: the page shown again keeps the person's choice.
