@@ -1,7 +1,7 @@
 // oidc-provider's configuration, in one place. Every choice that departs from oidc-provider's
 // defaults says why; what is not here is left at its default on purpose.
 import type { Configuration, KoaContextWithOIDC, ClientMetadata } from 'oidc-provider';
-import { errors } from 'oidc-provider';
+import { errors, interactionPolicy } from 'oidc-provider';
 import { standardClaims } from '../accounts/users.js';
 import type { Config } from '../config.js';
 import type { ResourceServerStore } from '../resources/store.js';
@@ -82,6 +82,20 @@ async function accountPagesGrant(ctx: KoaContextWithOIDC): Promise<GrantInstance
   grant.addOIDCScope('openid');
   await grant.save();
   return grant;
+}
+
+/**
+ * oidc-provider's prompts, plus one: a session naming a person who is gone or disabled is no sign-in.
+ * Gatehouse's own acts end such sessions (src/admin), but a person disabled or deleted in SQL
+ * still has theirs; without this, the consent check would meet a session with no account.
+ */
+function signInPolicy(): ReturnType<typeof interactionPolicy.base> {
+  const policy = interactionPolicy.base();
+  const login = policy.get('login')!;
+  login.checks.add(new interactionPolicy.Check('account_unavailable', 'End-User authentication is required', (ctx) => {
+    return ctx.oidc.session?.accountId && !ctx.oidc.account ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT;
+  }), 1);
+  return policy;
 }
 
 export function providerConfiguration(deps: ConfigurationDependencies): Configuration {
@@ -259,6 +273,7 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
 
     interactions: {
       url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
+      policy: signInPolicy(),
     },
 
     // Revoking any token of a grant revokes the grant (RFC 7009 §2.1 allows it): oidc-provider's
