@@ -2,6 +2,9 @@
 // (refresh-token reuse, token revocation) and by administration alike.
 import type { Knex } from 'knex';
 import { digest } from '../crypto/digest.js';
+import { isStorableText } from '../db/text.js';
+
+const MAX_ID_LENGTH = 4096;
 
 // Models whose records hang off a grant. Same set as oidc-provider's memory adapter: a detected
 // replay kills these, and only these (Session and Interaction also carry a grantId, but they
@@ -28,6 +31,9 @@ export type GrantSelector =
  * Grant row is announced on the change feed (migration 003) so every instance's caches drop it.
  */
 export async function revokeGrants(db: Knex, selector: GrantSelector): Promise<number> {
+  // An id no row can hold (NUL, absurd length) selects nothing; it must not reach a query.
+  const named = 'grantIds' in selector ? selector.grantIds : [('accountId' in selector ? selector.accountId : ''), selector.clientId ?? ''];
+  if (!named.every((value) => typeof value === 'string' && value.length <= MAX_ID_LENGTH && isStorableText(value))) return 0;
   const models = ['Grant', ...GRANTABLE_MODELS];
   const query = db('oidc_records');
   if ('grantIds' in selector) {

@@ -150,3 +150,12 @@ describe('connected apps', () => {
     expect(rest.nextCursor).toBeNull();
   });
 });
+
+describe('revoking with ids no row can hold', () => {
+  it('selects nothing instead of failing in the database', async () => {
+    const { revokeGrants } = await import('../../src/grants/revoke.js');
+    await expect(revokeGrants(testDb.db, { accountId: '00000000-0000-0000-0000-000000000000', clientId: 'a\u0000b' })).resolves.toBe(0);
+    await expect(revokeGrants(testDb.db, { grantIds: ['x\u0000'] })).resolves.toBe(0);
+    await expect(revokeGrants(testDb.db, { clientId: 'c'.repeat(5000) })).resolves.toBe(0);
+  });
+});
