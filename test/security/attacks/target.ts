@@ -14,6 +14,8 @@
 //     stores the CLI calls .............................................. sql-injection.test.ts
 //   - oversized and malformed input: a clear 4xx, never a 5xx .......... malformed-input.test.ts
 //   - security headers, no-store, 303, CORS and HSTS on every response . headers.test.ts
+//   - CSRF, other people's ids, SQL injection and malformed forms on the
+//     account pages (/account) .......................................... account-pages.test.ts
 //
 // Attacks already covered by other test files, not repeated here (this list is the whole picture):
 //   - 20 parallel redemptions of one code → exactly one success ........ test/e2e/authorization-code.test.ts
