@@ -139,16 +139,20 @@ export class GrantStore {
   }
 
   /** Every grant one person gave one app (each sign-in session holds its own copy). */
-  revokeForUserAndClient(userId: string, clientId: string, trx: Database = this.db): Promise<number> {
+  // An id no grant can hold (a NUL, which PostgreSQL text refuses) revokes nothing.
+  async revokeForUserAndClient(userId: string, clientId: string, trx: Database = this.db): Promise<number> {
+    if (!isHandle(userId) || !isHandle(clientId)) return 0;
     return revokeGrants(trx, { accountId: userId, clientId });
   }
 
-  revokeAllOfClient(clientId: string, trx: Database = this.db): Promise<number> {
+  async revokeAllOfClient(clientId: string, trx: Database = this.db): Promise<number> {
+    if (!isHandle(clientId)) return 0;
     return revokeGrants(trx, { clientId });
   }
 
   /** Every grant of a person, Gatehouse's own sign-ins included. */
-  revokeAllOfUser(userId: string, trx: Database = this.db): Promise<number> {
+  async revokeAllOfUser(userId: string, trx: Database = this.db): Promise<number> {
+    if (!isHandle(userId)) return 0;
     return revokeGrants(trx, { accountId: userId });
   }
 
