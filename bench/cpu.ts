@@ -20,16 +20,24 @@ const TICKS_PER_SECOND = (() => {
   }
 })();
 
-/** CPU seconds (user + system, all threads) a live process has used; undefined once it is gone. */
-export function processCpuSeconds(pid: number): number | undefined {
+/** User and system CPU seconds (all threads) a live process has used; undefined once it is gone.
+ *  With `mainThreadOnly`, those of its main thread (the event loop: JavaScript, and the sockets
+ *  it writes to), without libuv's pool (argon2, webcrypto jobs) or V8's helper threads. */
+export function processCpuTimes(pid: number, mainThreadOnly = false): { user: number; system: number } | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(mainThreadOnly ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8');
     // The command name (field 2) may hold spaces; everything after its closing parenthesis may not.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+    return { user: Number(fields[11]) / TICKS_PER_SECOND, system: Number(fields[12]) / TICKS_PER_SECOND };
   } catch {
     return undefined;
   }
+}
+
+/** CPU seconds (user + system, all threads) a live process has used; undefined once it is gone. */
+export function processCpuSeconds(pid: number): number | undefined {
+  const times = processCpuTimes(pid);
+  return times && times.user + times.system;
 }
 
 /** Resident set size of a live process, in bytes (VmRSS). */
@@ -64,6 +72,11 @@ export interface CpuGroups {
 export interface CpuReading {
   wallSeconds: number;
   serverCpuSeconds: number;
+  /** The part of serverCpuSeconds spent in the kernel (sockets, mostly). */
+  serverSystemCpuSeconds: number;
+  /** The part of serverCpuSeconds on the main thread (the event loop); the rest is libuv's pool
+   *  (argon2id, webcrypto signing) and V8's helpers (concurrent garbage collection, compilation). */
+  serverMainThreadCpuSeconds: number;
   /** null where the server has no database (the ceiling). */
   postgresCpuSeconds: number | null;
   proxyCpuSeconds: number;
@@ -86,6 +99,24 @@ function sumCpu(pids: number[]): Map<number, number> {
   return seconds;
 }
 
+function sumSystem(pids: number[]): Map<number, number> {
+  const seconds = new Map<number, number>();
+  for (const pid of pids) {
+    const times = processCpuTimes(pid);
+    if (times) seconds.set(pid, times.system);
+  }
+  return seconds;
+}
+
+function sumMainThread(pids: number[]): Map<number, number> {
+  const seconds = new Map<number, number>();
+  for (const pid of pids) {
+    const times = processCpuTimes(pid, true);
+    if (times) seconds.set(pid, times.user + times.system);
+  }
+  return seconds;
+}
+
 /** Delta over processes alive at the end; a process born during the window counts from zero. */
 function delta(before: Map<number, number>, after: Map<number, number>): number {
   let total = 0;
@@ -98,6 +129,8 @@ export async function startCpuWindow(groups: CpuGroups): Promise<() => Promise<C
   const loadAverage1m = loadavg()[0]!;
   const pgBefore = groups.postgres ? sumCpu(await groups.postgres()) : undefined;
   const serverBefore = sumCpu(groups.server);
+  const serverSystemBefore = sumSystem(groups.server);
+  const serverMainBefore = sumMainThread(groups.server);
   const proxyBefore = sumCpu(groups.proxy ?? []);
   const selfBefore = processCpuSeconds(process.pid) ?? 0;
   const machineBefore = machineTicks();
@@ -106,6 +139,8 @@ export async function startCpuWindow(groups: CpuGroups): Promise<() => Promise<C
     const wallSeconds = (performance.now() - started) / 1000;
     const machineAfter = machineTicks();
     const serverCpuSeconds = delta(serverBefore, sumCpu(groups.server));
+    const serverSystemCpuSeconds = delta(serverSystemBefore, sumSystem(groups.server));
+    const serverMainThreadCpuSeconds = delta(serverMainBefore, sumMainThread(groups.server));
     const proxyCpuSeconds = delta(proxyBefore, sumCpu(groups.proxy ?? []));
     const loadGeneratorCpuSeconds = (processCpuSeconds(process.pid) ?? 0) - selfBefore;
     const postgresCpuSeconds = groups.postgres ? delta(pgBefore!, sumCpu(await groups.postgres())) : null;
@@ -113,7 +148,7 @@ export async function startCpuWindow(groups: CpuGroups): Promise<() => Promise<C
     const machineBusyCores = ticks > 0 ? ((machineAfter.busy - machineBefore.busy) / ticks) * availableParallelism() : 0;
     const accounted = (serverCpuSeconds + proxyCpuSeconds + loadGeneratorCpuSeconds + (postgresCpuSeconds ?? 0)) / wallSeconds;
     return {
-      wallSeconds, serverCpuSeconds, postgresCpuSeconds, proxyCpuSeconds, loadGeneratorCpuSeconds,
+      wallSeconds, serverCpuSeconds, serverSystemCpuSeconds, serverMainThreadCpuSeconds, postgresCpuSeconds, proxyCpuSeconds, loadGeneratorCpuSeconds,
       machineBusyCores, otherCores: Math.max(0, machineBusyCores - accounted), loadAverage1m,
     };
   };

@@ -3,9 +3,18 @@
 // ES256 verify is what an API (or Gatehouse's JWT introspection) does per token, and argon2id at
 // Gatehouse's default cost is every sign-in. argon2 runs on libuv's thread pool, so it is also
 // measured with one operation in flight per core: the most sign-ins per second this machine allows.
+//
+// With a database, also the floor of one round trip to PostgreSQL, one at a time on one
+// connection: a primary-key select through knex (as Gatehouse sends it), the same select as a
+// prepared statement straight through pg, and a one-row UPDATE that commits (so waits for the
+// WAL flush). For each, the wall time and the CPU it costs on either side: this process (knex,
+// pg, the socket) and the PostgreSQL backend serving it.
 import { availableParallelism } from 'node:os';
 import { generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import argon2 from 'argon2';
+import pg from 'pg';
+import { createDatabase } from '../src/db/knex.js';
+import { processCpuSeconds } from './cpu.js';
 
 export interface FloorResult {
   es256SignPerSec: number;
@@ -15,6 +24,25 @@ export interface FloorResult {
   /** With availableParallelism() hashes in flight (libuv's pool has 4 threads by default). */
   argon2idHashPerSecAllCores: number;
   argon2Parameters: { memoryCost: number; timeCost: number; parallelism: number };
+  /** One round trip at a time on one connection; absent without a database. */
+  database?: DatabaseFloor;
+}
+
+export interface RoundTrip {
+  perSec: number;
+  /** CPU per round trip in this process (the client side: knex or pg, the socket). */
+  clientCpuMs: number;
+  /** CPU per round trip in the PostgreSQL backend. */
+  postgresCpuMs: number;
+}
+
+export interface DatabaseFloor {
+  /** `select … from users where id = ?` through knex, as Gatehouse's stores send it. */
+  primaryKeySelectKnex: RoundTrip;
+  /** The same select as a named (prepared) statement straight through pg. */
+  primaryKeySelectPrepared: RoundTrip;
+  /** A one-row UPDATE in its own transaction: includes waiting for the WAL flush. */
+  commit: RoundTrip;
 }
 
 const ARGON2 = { type: argon2.argon2id, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
@@ -75,4 +103,47 @@ export async function measureFloor(ms: number): Promise<FloorResult> {
     es256SignPerSec, es256VerifyPerSec, rs256SignPerSec, argon2idHashPerSec, argon2idHashPerSecAllCores,
     argon2Parameters: { memoryCost: ARGON2.memoryCost, timeCost: ARGON2.timeCost, parallelism: ARGON2.parallelism },
   };
+}
+
+async function roundTrips(ms: number, backendPid: number, op: () => Promise<unknown>): Promise<RoundTrip> {
+  for (let i = 0; i < 20; i += 1) await op(); // warm up
+  const client = process.cpuUsage();
+  const server = processCpuSeconds(backendPid) ?? NaN;
+  let count = 0;
+  const start = performance.now();
+  while (performance.now() - start < ms) {
+    await op();
+    count += 1;
+  }
+  const elapsed = performance.now() - start;
+  const used = process.cpuUsage(client);
+  return {
+    perSec: (count * 1000) / elapsed,
+    clientCpuMs: (used.user + used.system) / 1000 / count,
+    postgresCpuMs: (((processCpuSeconds(backendPid) ?? NaN) - server) * 1000) / count,
+  };
+}
+
+export async function measureDatabaseFloor(url: string, ms: number): Promise<DatabaseFloor> {
+  const db = createDatabase({ url, embeddedDir: null, poolMax: 1 });
+  const client = new pg.Client({ connectionString: url });
+  const table = `bench_floor_${process.pid}`;
+  try {
+    await client.connect();
+    const { rows } = await db.raw<{ rows: Array<{ pid: number }> }>('select pg_backend_pid() as pid');
+    const knexPid = Number(rows[0]!.pid);
+    const pgPid = Number((await client.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid);
+    const person = await db('users').first<{ id: string } | undefined>('id');
+    const id = person?.id ?? '00000000-0000-4000-8000-000000000000';
+    const primaryKeySelectKnex = await roundTrips(ms, knexPid, () => db('users').select('id', 'email', 'name', 'disabled_at').where({ id }).first());
+    const primaryKeySelectPrepared = await roundTrips(ms, pgPid, () => client.query({ name: 'floor_pk', text: 'select id, email, name, disabled_at from users where id = $1', values: [id] }));
+    await db.raw(`create table "${table}" (id int primary key, n bigint not null)`);
+    await db(table).insert({ id: 1, n: 0 });
+    const commit = await roundTrips(ms, knexPid, () => db(table).where({ id: 1 }).increment('n', 1));
+    return { primaryKeySelectKnex, primaryKeySelectPrepared, commit };
+  } finally {
+    await db.raw(`drop table if exists "${table}"`).catch(() => {});
+    await client.end().catch(() => {});
+    await db.destroy();
+  }
 }

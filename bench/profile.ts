@@ -1,7 +1,13 @@
 // Summarises V8 CPU profiles (`--profile`, or BENCH_CHILD_EXEC_ARGV="--cpu-prof ..."): where the
-// busy time of each profiled process went, by package (oidc-provider, pg, koa, Gatehouse's own
-// src/ files, Node's internals, the garbage collector) and by function, self time only (the time
-// a function spent in its own code, not in what it called). Idle time is left out.
+// busy time of each profiled process's main thread went —
+//   by owner:    each sample charged to the nearest caller that is not Node itself, so a socket
+//                write pg asked for counts as pg's, one the HTTP response asked for as koa's;
+//   by package:  self time only (the time a function spent in its own code, not in callees);
+//   by function: self time.
+// Idle time is left out. V8 samples on the wall clock: a thread that was runnable but waiting for
+// a core (common on a saturated 2-core machine, right after a write wakes PostgreSQL) is charged
+// to whatever it was doing, typically `writev`. bench/cpu.ts's /proc figures are the CPU truth;
+// this says where the main thread's time went in proportion.
 //
 //   node --import tsx bench/profile.ts <file.cpuprofile | directory> [...]
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -23,6 +29,7 @@ interface Profile {
 export interface ProfileSummary {
   file: string;
   busyMs: number;
+  byOwner: Array<{ name: string; ms: number; share: number }>;
   byPackage: Array<{ name: string; ms: number; share: number }>;
   byFunction: Array<{ name: string; ms: number; share: number }>;
 }
@@ -54,8 +61,25 @@ function shortUrl(url: string): string {
 export function summariseProfile(file: string, top = 15): ProfileSummary {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const parentOf = new Map<number, number>();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parentOf.set(child, node.id);
+  /** The package of the nearest frame, from the sampled one up, that is neither Node's nor native. */
+  const ownerCache = new Map<number, string>();
+  const ownerOf = (id: number): string => {
+    const cached = ownerCache.get(id);
+    if (cached) return cached;
+    let owner = packageOf(byId.get(id)!.callFrame);
+    if (owner === 'node internals' || owner === '(native)') {
+      const parent = parentOf.get(id);
+      const above = parent === undefined ? undefined : ownerOf(parent);
+      owner = above && above !== '(root)' ? above : `${owner} (no JS caller)`;
+    }
+    ownerCache.set(id, owner);
+    return owner;
+  };
   const selfUs = new Map<number, number>();
   profile.samples.forEach((id, i) => selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+  const owners = new Map<string, number>();
   const packages = new Map<string, number>();
   const functions = new Map<string, number>();
   let busy = 0;
@@ -63,6 +87,8 @@ export function summariseProfile(file: string, top = 15): ProfileSummary {
     const frame = byId.get(id)!.callFrame;
     if (frame.functionName === '(idle)') continue;
     busy += us;
+    const owner = ownerOf(id);
+    owners.set(owner, (owners.get(owner) ?? 0) + us);
     const pkg = packageOf(frame);
     packages.set(pkg, (packages.get(pkg) ?? 0) + us);
     const name = frame.url ? `${frame.functionName || '(anonymous)'} ${shortUrl(frame.url)}:${frame.lineNumber + 1}` : frame.functionName;
@@ -72,7 +98,7 @@ export function summariseProfile(file: string, top = 15): ProfileSummary {
     .sort((a, b) => b[1] - a[1])
     .slice(0, top)
     .map(([name, us]) => ({ name, ms: us / 1000, share: busy ? us / busy : 0 }));
-  return { file, busyMs: busy / 1000, byPackage: rank(packages), byFunction: rank(functions) };
+  return { file, busyMs: busy / 1000, byOwner: rank(owners), byPackage: rank(packages), byFunction: rank(functions) };
 }
 
 function profilesIn(target: string): string[] {
@@ -86,6 +112,8 @@ export function summariseProfiles(target: string, top = 15): string[] {
   for (const file of profilesIn(target)) {
     const summary = summariseProfile(file, top);
     lines.push(`profile ${file}: ${(summary.busyMs / 1000).toFixed(2)} s busy`);
+    lines.push('  by owner (nearest non-Node caller):');
+    for (const row of summary.byOwner) lines.push(`    ${(100 * row.share).toFixed(1).padStart(5)}%  ${row.ms.toFixed(0).padStart(7)} ms  ${row.name}`);
     lines.push('  by package (self time):');
     for (const row of summary.byPackage) lines.push(`    ${(100 * row.share).toFixed(1).padStart(5)}%  ${row.ms.toFixed(0).padStart(7)} ms  ${row.name}`);
     lines.push('  by function (self time):');

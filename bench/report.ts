@@ -21,6 +21,8 @@ export interface RunRecord {
   instances: number;
   /** --only, when the run was partial. */
   only?: string[];
+  /** The Gatehouse measured: its commit, and whether src/ or migrations/ had uncommitted changes. */
+  source?: { commit: string; uncommittedChanges: boolean } | undefined;
   machine: Machine;
   /** 1, 5 and 15-minute load averages when the run started (before it added any load) and ended. */
   loadAverage?: { start: [number, number, number]; end: [number, number, number] };
@@ -158,15 +160,15 @@ function perCoreTable(record: RunRecord): string[] {
 
 function cpuTable(record: RunRecord): string[] {
   const lines = [
-    '| Scenario | Server | load avg (1 min) | machine busy cores | server | PostgreSQL | load generator | proxy | others |',
-    '|---|---|---:|---:|---:|---:|---:|---:|---:|',
+    '| Scenario | Server | load avg (1 min) | machine busy cores | server | PostgreSQL | load generator | proxy | others | server CPU ms/req: main thread + other threads (kernel part) | PostgreSQL CPU ms/req |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   const cores = (cpuSeconds: number | null | undefined, wall: number) => (cpuSeconds === null || cpuSeconds === undefined ? 'n/a' : fmt(cpuSeconds / wall, 2));
   for (const r of record.results) {
     const c = r.cpu;
     if (!c) continue;
     const server = r.target === 'ceiling' ? 'ceiling' : `Gatehouse${(r.instances ?? 1) > 1 ? ` ×${r.instances}` : ''}`;
-    lines.push(`| ${r.scenario} | ${server} | ${fmt(c.loadAverage1m, 2)} | ${fmt(c.machineBusyCores, 2)} | ${cores(c.serverCpuSeconds, c.wallSeconds)} | ${cores(c.postgresCpuSeconds, c.wallSeconds)} | ${cores(c.loadGeneratorCpuSeconds, c.wallSeconds)} | ${(r.instances ?? 1) > 1 ? cores(c.proxyCpuSeconds, c.wallSeconds) : ''} | ${fmt(c.otherCores, 2)} |`);
+    lines.push(`| ${r.scenario} | ${server} | ${fmt(c.loadAverage1m, 2)} | ${fmt(c.machineBusyCores, 2)} | ${cores(c.serverCpuSeconds, c.wallSeconds)} | ${cores(c.postgresCpuSeconds, c.wallSeconds)} | ${cores(c.loadGeneratorCpuSeconds, c.wallSeconds)} | ${(r.instances ?? 1) > 1 ? cores(c.proxyCpuSeconds, c.wallSeconds) : ''} | ${fmt(c.otherCores, 2)} | ${fmt(c.serverMainThreadCpuMsPerRequest, 3)} + ${fmt(c.serverCpuMsPerRequest - c.serverMainThreadCpuMsPerRequest, 3)} (${fmt(c.serverSystemCpuMsPerRequest, 3)}) | ${fmt(c.postgresCpuMsPerRequest, 3)} |`);
   }
   return lines;
 }
@@ -198,7 +200,7 @@ function table(record: RunRecord): string {
   const m = record.machine;
   const f = record.floor;
   const lines = [
-    `Last run: ${record.startedAt} (${record.mode}${record.instances > 1 ? `, --instances ${record.instances}` : ''}) · ${m.nproc} CPU (${m.cpuModel}) · ${m.memoryGiB} GiB · Node ${m.node} · ${m.postgres}`,
+    `Last run: ${record.startedAt} (${record.mode}${record.instances > 1 ? `, --instances ${record.instances}` : ''}) · Gatehouse ${record.source ? `${record.source.commit}${record.source.uncommittedChanges ? ' with uncommitted changes' : ''}` : 'n/a'} · ${m.nproc} CPU (${m.cpuModel}) · ${m.memoryGiB} GiB · Node ${m.node} · ${m.postgres}`,
     '',
     quietness(record),
     '',
@@ -228,6 +230,18 @@ function table(record: RunRecord): string {
     `| RS256 sign (2048) | ${fmt(f.rs256SignPerSec)} |`,
     `| argon2id hash (m=${f.argon2Parameters.memoryCost}, t=${f.argon2Parameters.timeCost}, p=${f.argon2Parameters.parallelism}) | ${fmt(f.argon2idHashPerSec, 1)} |`,
     `| argon2id hash, ${m.nproc} in flight | ${fmt(f.argon2idHashPerSecAllCores, 1)} |`,
+    ...(f.database ? [
+      '',
+      '**Database floor** (one round trip at a time on one connection; CPU per round trip on each side):',
+      '',
+      '| Round trip | per s | ms each | client CPU ms | PostgreSQL CPU ms |',
+      '|---|---:|---:|---:|---:|',
+      ...([
+        ['primary-key select through knex (as Gatehouse sends it)', f.database.primaryKeySelectKnex],
+        ['the same select, prepared, straight through pg', f.database.primaryKeySelectPrepared],
+        ['one-row UPDATE, committed (waits for the WAL flush)', f.database.commit],
+      ] as const).map(([name, r]) => `| ${name} | ${fmt(r.perSec)} | ${fmt(1000 / r.perSec, 3)} | ${fmt(r.clientCpuMs, 3)} | ${fmt(r.postgresCpuMs, 3)} |`),
+    ] : []),
     '',
     '**Targets**',
     '',

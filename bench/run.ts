@@ -5,33 +5,24 @@
 // Everything runs on loopback. Gatehouse, the ceiling and the proxy each run in a process of their
 // own (forked, one at a time where possible) so the load generator in this process does not share
 // their event loop. Load is bounded: a fixed number of connections for a fixed number of seconds.
-import { fork, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PasswordHasher } from '../src/accounts/passwords.js';
-import { UserStore } from '../src/accounts/users.js';
-import { ClientStore } from '../src/clients/store.js';
-import { loadConfig } from '../src/config.js';
-import { createDatabase } from '../src/db/knex.js';
-import { migrateToLatest } from '../src/db/migrate.js';
-import { ResourceServerStore } from '../src/resources/store.js';
 import { freePort } from '../test/support/gatehouse.js';
 import { UserAgent } from '../test/support/user-agent.js';
 import { CEILING_API, CEILING_SCOPE, type CeilingReady } from './ceiling.js';
 import { residentBytes, startCpuWindow } from './cpu.js';
-import { measureFloor } from './floor.js';
+import { measureDatabaseFloor, measureFloor } from './floor.js';
 import { summariseProfiles } from './profile.js';
 import { evaluateTargets, writeReport, type RunRecord } from './report.js';
 import * as s from './scenarios.js';
+import { APP_SCOPE, benchDatabase, gatehouseEnvironment, seed, type BenchDatabase, type Seeded } from './setup.js';
 import { soak, type MemoryReport, type SoakResult } from './soak.js';
 import { crossInstanceWalk, type CrossInstanceWalk } from './walk.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const PASSWORD = 'correct horse battery staple';
-const APP_SCOPE = 'openid profile email offline_access';
 
 // ---- flags ----
 const argv = process.argv.slice(2);
@@ -83,100 +74,7 @@ async function stop(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-// ---- database ----
-interface BenchDatabase {
-  url: string;
-  /** Process ids of the PostgreSQL backends connected to this database (other than the asker). */
-  backends(): Promise<number[]>;
-  drop(): Promise<void>;
-}
-
-/** DATABASE_URL as given; without it, a fresh database on 127.0.0.1:5432, dropped at the end. */
-async function benchDatabase(): Promise<BenchDatabase> {
-  const { url, drop } = await openBenchDatabase();
-  const watcher = createDatabase({ url, embeddedDir: null, poolMax: 1 });
-  return {
-    url,
-    async backends() {
-      const { rows } = await watcher.raw<{ rows: Array<{ pid: number }> }>('select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()');
-      return rows.map((row) => Number(row.pid));
-    },
-    async drop() {
-      await watcher.destroy();
-      await drop();
-    },
-  };
-}
-
-async function openBenchDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
-  if (process.env.DATABASE_URL) return { url: process.env.DATABASE_URL, drop: async () => {} };
-  const admin = 'postgres://postgres@127.0.0.1:5432/postgres';
-  const name = `gatehouse_bench_${process.pid}_${randomBytes(3).toString('hex')}`;
-  const db = createDatabase({ url: admin, embeddedDir: null, poolMax: 1 });
-  await db.raw(`create database "${name}"`);
-  await db.destroy();
-  const url = new URL(admin);
-  url.pathname = `/${name}`;
-  return {
-    url: url.href,
-    async drop() {
-      const cleanup = createDatabase({ url: admin, embeddedDir: null, poolMax: 1 });
-      await cleanup.raw(`drop database if exists "${name}" with (force)`);
-      await cleanup.destroy();
-    },
-  };
-}
-
-interface Seeded {
-  apiIdentifier: string;
-  apiScope: string;
-  api: s.Credentials;
-  machine: s.Credentials;
-  app: s.Credentials;
-  redirectUri: string;
-  people: Array<{ email: string; password: string }>;
-  postgres: string;
-}
-
-/** Migrates and registers what the load needs, through Gatehouse's own stores. */
-async function seed(url: string): Promise<Seeded> {
-  const db = createDatabase({ url, embeddedDir: null });
-  try {
-    await migrateToLatest(db);
-    const config = loadConfig({ NODE_ENV: 'test', DATA_DIR: tmpdir(), COOKIE_KEYS: 'x'.repeat(32), KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64') });
-    const run = randomBytes(3).toString('hex'); // unique names, so a reused DATABASE_URL still seeds
-    const apiScope = `bench${run}:read`;
-    const apiIdentifier = `https://api-${run}.bench.test`;
-    const resources = new ResourceServerStore(db);
-    const clients = new ClientStore(db);
-    const users = new UserStore(db, new PasswordHasher(config.argon2));
-    const api = await resources.create({ identifier: apiIdentifier, scope: apiScope });
-    const machine = await clients.create({ name: 'bench machine', clientCredentials: true, scope: apiScope });
-    const redirectUri = 'https://app.bench.test/callback';
-    const app = await clients.create({ name: 'bench app', redirectUris: [redirectUri], scope: `${APP_SCOPE} ${apiScope}` });
-    const people = [];
-    for (let i = 0; i < flowLoops; i += 1) {
-      const email = `bench${i}.${run}@example.test`;
-      await users.create({ email, name: `Bench Person ${i}`, password: PASSWORD, emailVerified: true });
-      people.push({ email, password: PASSWORD });
-    }
-    const { rows } = await db.raw<{ rows: Array<{ server_version: string }> }>('show server_version');
-    return {
-      apiIdentifier, apiScope, redirectUri, people,
-      api: { clientId: api.clientId, clientSecret: api.clientSecret! },
-      machine: { clientId: machine.client.clientId, clientSecret: machine.clientSecret! },
-      app: { clientId: app.client.clientId, clientSecret: app.clientSecret! },
-      postgres: `PostgreSQL ${rows[0]!.server_version}`,
-    };
-  } finally {
-    await db.destroy();
-  }
-}
-
 // ---- Gatehouse ----
-/** One set per run: every instance, and every restart, must open the signing keys the first sealed. */
-const SECRETS = { COOKIE_KEYS: randomBytes(32).toString('base64url'), KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64url') };
-
 interface Cluster {
   base: string;
   children: ChildProcess[];
@@ -190,13 +88,7 @@ interface Cluster {
 async function startGatehouseCluster(database: BenchDatabase, n: number, execArgv: string[] = []): Promise<Cluster> {
   const frontPort = await freePort();
   const base = `http://127.0.0.1:${frontPort}`;
-  const shared = {
-    NODE_ENV: 'test', HOST: '127.0.0.1', ISSUER: base, DATABASE_URL: database.url, LOG_LEVEL: 'silent',
-    DATA_DIR: path.join(tmpdir(), `gatehouse-bench-${process.pid}`),
-    ...SECRETS,
-    TOKEN_RATE_LIMIT: '0', INTROSPECTION_RATE_LIMIT: '0', REVOCATION_RATE_LIMIT: '0',
-    SIGNIN_MAX_CONSECUTIVE_FAILURES: '100', SIGNIN_ACCOUNT_MAX_FAILURES: '1000000', SIGNIN_IP_MAX_FAILURES: '1000000',
-  };
+  const shared = gatehouseEnvironment(base, database.url);
   const children: ChildProcess[] = [];
   const addresses: string[] = [];
   for (let i = 0; i < n; i += 1) {
@@ -356,6 +248,16 @@ async function runCeiling(): Promise<RunRecord['results']> {
   return results;
 }
 
+/** Which Gatehouse was measured: the commit, and whether src/ or migrations/ differed from it. */
+function source(): RunRecord['source'] {
+  try {
+    const git = (...args: string[]) => execFileSync('git', ['-C', ROOT, ...args], { encoding: 'utf8' }).trim();
+    return { commit: git('rev-parse', '--short', 'HEAD'), uncommittedChanges: git('status', '--porcelain', '--', 'src', 'migrations') !== '' };
+  } catch {
+    return undefined;
+  }
+}
+
 function machine(postgres: string): RunRecord['machine'] {
   const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
   return {
@@ -377,7 +279,7 @@ async function main() {
   const database = await benchDatabase();
   try {
     log(`database ${new URL(database.url).pathname.slice(1)}; ${quick ? 'quick' : 'full'} mode, ${load.seconds} s per scenario${soakWanted && wanted('soak') ? `, ${soakSeconds} s soak` : ''}; load average ${loadAtStart.join(' ')}`);
-    const seeded = await seed(database.url);
+    const seeded = await seed(database.url, flowLoops);
     const allKeys = REQUEST_SCENARIOS.map(([key]) => key);
     const results: RunRecord['results'] = [];
     if (allKeys.some(wanted) || wanted('flow')) results.push(...(await runGatehouse(database, seeded, 1, allKeys, true)).results);
@@ -392,8 +294,9 @@ async function main() {
     if (soakWanted && wanted('soak')) soaked = await runSoak(database, seeded);
     log('crypto floor');
     const floor = await measureFloor(quick ? 500 : 2000);
+    floor.database = await measureDatabaseFloor(database.url, quick ? 500 : 2000);
     const record: RunRecord = {
-      startedAt, mode: quick ? 'quick' : 'full', instances, machine: machine(seeded.postgres),
+      startedAt, mode: quick ? 'quick' : 'full', instances, source: source(), machine: machine(seeded.postgres),
       ...(only ? { only } : {}),
       loadAverage: { start: loadAtStart, end: loadAverages() },
       results, floor,
@@ -405,7 +308,7 @@ async function main() {
     // A partial run (--only) keeps its JSON but leaves the page showing the last whole run.
     const written = writeReport(record, ROOT, { updateDoc: !only });
     for (const r of results) {
-      log(`${r.target}${(r.instances ?? 1) > 1 ? `×${r.instances}` : ''} ${r.scenario}: ${r.perSecond.toFixed(1)}/s p50 ${r.latencyMs.p50.toFixed(1)} p99 ${r.latencyMs.p99.toFixed(1)} ms, errors ${r.errors}, db/req ${r.dbRoundTripsPerRequest?.toFixed(2) ?? 'n/a'}${r.cpu ? `, CPU ${r.cpu.serverCpuMsPerRequest.toFixed(3)} ms/req (${r.cpu.perServerCpuSecond.toFixed(0)}/core-s)${r.cpu.postgresCpuMsPerRequest !== null ? ` + PG ${r.cpu.postgresCpuMsPerRequest.toFixed(3)} ms` : ''}, others ${r.cpu.otherCores.toFixed(2)} cores` : ''}`);
+      log(`${r.target}${(r.instances ?? 1) > 1 ? `×${r.instances}` : ''} ${r.scenario}: ${r.perSecond.toFixed(1)}/s p50 ${r.latencyMs.p50.toFixed(1)} p99 ${r.latencyMs.p99.toFixed(1)} ms, errors ${r.errors}, db/req ${r.dbRoundTripsPerRequest?.toFixed(2) ?? 'n/a'}${r.cpu ? `, CPU ${r.cpu.serverCpuMsPerRequest.toFixed(3)} ms/req (main thread ${r.cpu.serverMainThreadCpuMsPerRequest.toFixed(3)}, kernel ${r.cpu.serverSystemCpuMsPerRequest.toFixed(3)}; ${r.cpu.perServerCpuSecond.toFixed(0)}/core-s)${r.cpu.postgresCpuMsPerRequest !== null ? ` + PG ${r.cpu.postgresCpuMsPerRequest.toFixed(3)} ms` : ''}, others ${r.cpu.otherCores.toFixed(2)} cores` : ''}`);
     }
     if (soaked) log(`soak: ${soaked.perSecond.toFixed(0)}/s, errors ${soaked.errors}, RSS ${soaked.rssMiB.start.toFixed(1)} → ${soaked.rssMiB.end.toFixed(1)} MiB (${soaked.growthPercent.toFixed(1)}%), ${soaked.flat ? 'flat' : 'NOT flat'}`);
     for (const t of record.targets) log(`${t.met === null ? 'n/a ' : t.met ? 'MET ' : 'MISS'} ${t.target}: ${t.detail}`);

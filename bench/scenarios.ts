@@ -57,6 +57,10 @@ export interface ScenarioResult {
 export interface CpuSummary extends CpuReading {
   /** Server CPU (all Gatehouse instances, or the ceiling) per successful request, in ms. */
   serverCpuMsPerRequest: number;
+  /** The part of it on the main thread (event loop); the rest is argon2id, webcrypto, GC helpers. */
+  serverMainThreadCpuMsPerRequest: number;
+  /** The part of it in the kernel. */
+  serverSystemCpuMsPerRequest: number;
   /** PostgreSQL backend CPU per successful request, in ms; null for the ceiling. */
   postgresCpuMsPerRequest: number | null;
   /** Successful requests per second of server CPU: what one fully busy core would serve. */
@@ -81,6 +85,8 @@ export function summariseCpu(cpu: CpuReading | undefined, ok: number): CpuSummar
   return {
     ...cpu,
     serverCpuMsPerRequest: (1000 * cpu.serverCpuSeconds) / ok,
+    serverMainThreadCpuMsPerRequest: (1000 * cpu.serverMainThreadCpuSeconds) / ok,
+    serverSystemCpuMsPerRequest: (1000 * cpu.serverSystemCpuSeconds) / ok,
     postgresCpuMsPerRequest: cpu.postgresCpuSeconds === null ? null : (1000 * cpu.postgresCpuSeconds) / ok,
     perServerCpuSecond: cpu.serverCpuSeconds > 0 ? ok / cpu.serverCpuSeconds : NaN,
     perCpuSecondWithPostgres: withPostgres ? ok / withPostgres : null,
