@@ -80,9 +80,9 @@ export class ConsoleKit {
     return [this.requireAdmin, this.friendlyErrors];
   }
 
-  /** The middleware in front of every console form (POST): parsed, CSRF-checked, by an admin. */
+  /** The middleware in front of every console form (POST): from an admin (asked first, before the body is read), parsed, CSRF-checked. */
   get form(): Middleware[] {
-    return [this.#parseForm, this.requireCsrf, this.requireAdmin, this.friendlyErrors];
+    return [this.requireAdmin, this.#parseForm, this.requireCsrf, this.friendlyErrors];
   }
 
   /**

@@ -132,6 +132,24 @@ describe('an administrator', () => {
     expect((await server.stores.users.findById(person.id))?.disabledAt).toBeInstanceOf(Date);
   });
 
+  it('an oversized or non-form body is a 4xx page and changes nothing; a badly encoded one is never a 5xx', async () => {
+    const admin = await createAdmin(server);
+    const person = await createPerson(server);
+    const { agent, csrf } = await signInToConsole(server, admin);
+    const action = `${server.issuer}/admin/people/${person.id}/disable`;
+    const send = (body: string, type: string) => fetch(action, { method: 'POST', redirect: 'manual', headers: { cookie: agent.cookieHeader(), 'content-type': type, accept: 'text/html' }, body });
+    const oversized = await send(`csrf=${csrf}&pad=${'a'.repeat(100 * 1024)}`, 'application/x-www-form-urlencoded');
+    expect(oversized.status).toBe(413);
+    expect(await oversized.text()).toContain('<h1');
+    expect((await send(JSON.stringify({ csrf }), 'application/json')).status).toBe(403);
+    expect((await send(`csrf=${csrf}`, 'text/plain')).status).toBe(403);
+    expect((await send(`csrf=${csrf}&csrf=${csrf}`, 'application/x-www-form-urlencoded')).status).toBe(403);
+    expect((await server.stores.users.findById(person.id))?.disabledAt).toBeNull();
+    // Broken percent-encoding in a field the form does not use is read leniently, never a 5xx.
+    const broken = await send(`csrf=${csrf}&name=%E0%A4%A&%FF=%`, 'application/x-www-form-urlencoded');
+    expect(broken.status).toBeLessThan(500);
+  });
+
   it('a confirmation shows only fixed messages: an arbitrary `done` says nothing', async () => {
     const admin = await createAdmin(server);
     const { agent } = await signInToConsole(server, admin);
