@@ -4,6 +4,7 @@ import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { AUDIT_EVENT_TYPES, type AuditEvent, type AuditEventType } from '../../audit/events.js';
 import { isAuditEventType, type AuditFilter, type AuditPage } from '../../audit/log.js';
+import { ACCOUNT_CLIENT_ID } from '../../clients/store.js';
 import { isStorableText } from '../../db/text.js';
 import { GatehouseError, isGatehouseError } from '../../errors.js';
 import { apiHref, appHref } from './apps.js';
@@ -107,7 +108,8 @@ export function auditRoutes(router: Router, kit: ConsoleKit): void {
     };
     const appLabel = (id: string) => {
       const name = apps.get(id);
-      return { label: name ? `${name} (${id})` : id, href: name ? appHref(id) : null };
+      // Gatehouse's own sign-in client has a name but no page.
+      return { label: name ? `${name} (${id})` : id, href: name && id !== ACCOUNT_CLIENT_ID ? appHref(id) : null };
     };
     const actorOf = (event: AuditEvent) => {
       if (event.actor.type === 'user' && event.actor.id) return personLabel(event.actor.id);
