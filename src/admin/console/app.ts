@@ -9,8 +9,8 @@ import { grantWords } from './names.js';
 import { personHref } from './people.js';
 import { DEFAULT_OVERLAP_SECONDS, OVERLAP_CHOICES, pageLinks, when } from './present.js';
 
-function hasSecret(kind: { tokenEndpointAuthMethod: string }): boolean {
-  return kind.tokenEndpointAuthMethod === 'client_secret_basic' || kind.tokenEndpointAuthMethod === 'client_secret_post';
+function hasSecret(client: { tokenEndpointAuthMethod: string }): boolean {
+  return client.tokenEndpointAuthMethod === 'client_secret_basic' || client.tokenEndpointAuthMethod === 'client_secret_post';
 }
 
 export function appRoutes(router: Router, kit: ConsoleKit): void {
