@@ -24,7 +24,7 @@ export interface OpenApiDocument {
   [key: string]: unknown;
 }
 
-export interface ApiResponse<T = any> { // eslint-disable-line @typescript-eslint/no-explicit-any
+export interface ApiResponse<T = any> {
   status: number;
   headers: Headers;
   body: T;
@@ -122,7 +122,7 @@ export class AdminApiClient {
     this.token = admin.token;
   }
 
-  async call<T = any>(method: string, path: string, options: CallOptions = {}): Promise<ApiResponse<T>> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  async call<T = any>(method: string, path: string, options: CallOptions = {}): Promise<ApiResponse<T>> {
     const headers: Record<string, string> = { accept: 'application/json', ...options.headers };
     const token = options.token === undefined ? this.token : options.token;
     if (token !== null) headers.authorization = `Bearer ${token}`;
@@ -146,10 +146,10 @@ export class AdminApiClient {
     return { ...answer, body: parsed as T, ms, operation };
   }
 
-  get = <T = any>(path: string, options?: CallOptions) => this.call<T>('GET', path, options); // eslint-disable-line @typescript-eslint/no-explicit-any
-  post = <T = any>(path: string, json?: unknown, options: CallOptions = {}) => this.call<T>('POST', path, { ...options, ...(json === undefined ? {} : { json }) }); // eslint-disable-line @typescript-eslint/no-explicit-any
-  patch = <T = any>(path: string, json?: unknown, options: CallOptions = {}) => this.call<T>('PATCH', path, { ...options, ...(json === undefined ? {} : { json }) }); // eslint-disable-line @typescript-eslint/no-explicit-any
-  delete = <T = any>(path: string, options?: CallOptions) => this.call<T>('DELETE', path, options); // eslint-disable-line @typescript-eslint/no-explicit-any
+  get = <T = any>(path: string, options?: CallOptions) => this.call<T>('GET', path, options);
+  post = <T = any>(path: string, json?: unknown, options: CallOptions = {}) => this.call<T>('POST', path, { ...options, ...(json === undefined ? {} : { json }) });
+  patch = <T = any>(path: string, json?: unknown, options: CallOptions = {}) => this.call<T>('PATCH', path, { ...options, ...(json === undefined ? {} : { json }) });
+  delete = <T = any>(path: string, options?: CallOptions) => this.call<T>('DELETE', path, options);
 }
 
 /**
