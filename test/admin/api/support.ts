@@ -105,7 +105,7 @@ export interface CallOptions {
   /** Sent as JSON. */
   json?: unknown;
   /** Sent as it is, with contentType. */
-  raw?: string;
+  raw?: string | Uint8Array;
   contentType?: string;
   headers?: Record<string, string>;
 }
@@ -126,7 +126,7 @@ export class AdminApiClient {
     const headers: Record<string, string> = { accept: 'application/json', ...options.headers };
     const token = options.token === undefined ? this.token : options.token;
     if (token !== null) headers.authorization = `Bearer ${token}`;
-    let body: string | undefined;
+    let body: string | Uint8Array | undefined;
     if (options.json !== undefined) {
       body = JSON.stringify(options.json);
       headers['content-type'] = options.contentType ?? 'application/json';

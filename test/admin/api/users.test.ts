@@ -81,6 +81,11 @@ describe('creating a person', () => {
     expect((await api.call('POST', '/users', { raw: '[1,2,3]', contentType: 'application/json' })).status).toBe(400);
     const nested = '{"a":'.repeat(5000) + '1' + '}'.repeat(5000);
     expect((await api.call('POST', '/users', { raw: nested, contentType: 'application/json' })).status).toBe(400);
+    // Bytes that are not UTF-8 are read as U+FFFD: data, never an error.
+    const bytes = Buffer.concat([Buffer.from('{"email":"utf8@example.test","name":"Bad '), Buffer.from([0xff, 0xfe, 0xc3]), Buffer.from(`","password":"${PASSWORD}"}`)]);
+    const badUtf8 = await api.call('POST', '/users', { raw: bytes, contentType: 'application/json' });
+    expect(badUtf8.status).toBe(201);
+    expect(badUtf8.body.name).toMatch(/^Bad \uFFFD/);
     const large = await api.post('/users', { email: 'l@example.test', name: 'x'.repeat(100_000), password: PASSWORD });
     expect(large.status).toBe(413);
     expect(large.body.error).toBe('payload_too_large');
@@ -216,5 +221,8 @@ describe('addresses and methods the API does not have', () => {
     expect(wrongMethod.status).toBe(405);
     expect(wrongMethod.headers.get('allow')).toMatch(/GET/);
     expect(wrongMethod.headers.get('allow')).toMatch(/POST/);
+    const options = await api.call('OPTIONS', '/users/00000000-0000-4000-8000-000000000000/sessions');
+    expect(options.status).toBe(405);
+    expect(options.headers.get('allow')).toMatch(/GET.*DELETE|DELETE.*GET/);
   });
 });
