@@ -26,7 +26,11 @@ const send = pg.Client.prototype.query as unknown as QueryFunction;
   const first = args[0] as string | { text?: string; name?: string } | undefined;
   const text = typeof first === 'string' ? first : first?.text ?? '(submittable)';
   const name = typeof first === 'object' && first?.name ? ` [prepared ${first.name}]` : '';
-  const sql = `${text.replace(/\s+/g, ' ').trim().slice(0, 150)}${name}`;
+  // knex binds the oidc_records model first: say which model a generic statement was for.
+  const bound = typeof first === 'object' ? (first as { values?: unknown }).values : args[1];
+  const values = Array.isArray(bound) ? (bound as unknown[]) : [];
+  const model = values.find((v): v is string => typeof v === 'string' && /^(Session|Interaction|Grant|AccessToken|AuthorizationCode|RefreshToken|ClientCredentials)$/.test(v));
+  const sql = `${model ? `[${model}] ` : ''}${text.replace(/\s+/g, ' ').trim().slice(0, 150)}${name}`;
   if (trace) (current.getStore()?.queries ?? outside).push(sql);
   return send.apply(this, args);
 };
