@@ -64,7 +64,7 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
     const keys = keyStoreFor(config, db);
     const janitor = new Janitor(db, keys, logger, config.cleanupIntervalSeconds);
     const operations = new AdminOperations({
-      db, users, clients, resources, keys, audit, sessions: new SessionStore(db), grants: new GrantStore(db),
+      db, users, clients, resources, keys, audit, sessions: new SessionStore(db), grants: new GrantStore(db), changes,
     });
     if (options.background !== false) {
       oidc.watchKeys();

@@ -5,6 +5,7 @@ import type { Actor, NewAuditEvent } from '../audit/events.js';
 import type { AuditLog } from '../audit/log.js';
 import type { ClientStore } from '../clients/store.js';
 import type { Database } from '../db/knex.js';
+import type { ChangeFeed } from '../db/notifications.js';
 import { GatehouseError } from '../errors.js';
 import type { GrantStore } from '../grants/store.js';
 import type { KeyStore } from '../oidc/keys.js';
@@ -20,6 +21,8 @@ export interface AdminDependencies {
   grants: GrantStore;
   audit: AuditLog;
   keys: KeyStore;
+  /** This instance's change feed: an act is answered only once its caches have heard of it. */
+  changes?: Pick<ChangeFeed, 'caughtUp'>;
 }
 
 /** What ending sessions did: sessions ended and the grants of the apps signed in through them. */
@@ -42,10 +45,14 @@ export class OperationsBase {
 
   /** Runs a change and appends its audit entry in one transaction: both happen, or neither. */
   protected async audited<T>(actor: Actor, work: (trx: Database) => Promise<{ result: T; event: Omit<NewAuditEvent, 'actor'> }>): Promise<T> {
-    return this.deps.db.transaction(async (trx) => {
+    const result = await this.deps.db.transaction(async (trx) => {
       const { result, event } = await work(trx);
       await this.deps.audit.append({ ...event, actor }, trx);
       return result;
     });
+    // The next request to this instance must not be answered from a cache the act made stale
+    // (a revoked grant's token still "active" for the milliseconds the notification takes).
+    await this.deps.changes?.caughtUp?.();
+    return result;
   }
 }

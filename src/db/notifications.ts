@@ -49,6 +49,8 @@ const BACKOFF_MAX_MS = 5_000;
 export interface ChangeFeed extends EventEmitter {
   /** True while every committed change is known to have reached this process. */
   readonly connected: boolean;
+  /** Resolves once every change committed before the call has reached this process's caches. */
+  caughtUp?(): Promise<void>;
 }
 
 export interface StoppableChangeFeed extends ChangeFeed {
@@ -87,6 +89,18 @@ export class ChangeListener extends EventEmitter implements StoppableChangeFeed 
 
   get connected(): boolean {
     return this.#listening && monotonicNow() - this.#confirmedAt < LEASE_MS;
+  }
+
+  /**
+   * Read-your-writes for the instance that made a change: PostgreSQL delivers every notification
+   * committed before a statement ahead of that statement's answer, so once a LISTEN on the
+   * listening session returns, this instance's caches have heard of every change committed so far.
+   * Not listening, the caches are bypassed; a session lost meanwhile flushes them (#drop).
+   */
+  async caughtUp(): Promise<void> {
+    const client = this.#client;
+    if (!client || !this.#listening) return;
+    await client.query(`LISTEN ${CHANGE_CHANNEL}`).catch(() => undefined);
   }
 
   /** Connects once; resolves either way (a failure retries in the background). */

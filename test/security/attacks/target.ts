@@ -16,6 +16,10 @@
 //   - security headers, no-store, 303, CORS and HSTS on every response . headers.test.ts
 //   - CSRF, other people's ids, SQL injection and malformed forms on the
 //     account pages (/account) .......................................... account-pages.test.ts
+//   - CSRF on every admin console form, SQL injection in every console
+//     search, filter, address and form field ........................... admin-console.test.ts
+//   - SQL injection in the admin API: every path id, the search, audit
+//     filters and cursors, every JSON field ............................ admin-api.test.ts
 //
 // Attacks already covered by other test files, not repeated here (this list is the whole picture):
 //   - 20 parallel redemptions of one code → exactly one success ........ test/e2e/authorization-code.test.ts
@@ -43,7 +47,6 @@
 //   - Secure/__Host- cookies behind TLS ................................. test/interaction/pages.test.ts
 //   - no secret in the database or the logs ............................. test/e2e/at-rest.test.ts, test/e2e/logs.test.ts
 //   - generated requests at every endpoint (no 5xx, nothing lost) ...... test/security/fuzz.test.ts
-// Not here: the admin API does not exist yet (a later issue); its SQL-injection cases belong with it.
 // Throttling and rate limits are tested in test/security/throttling*.
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -114,8 +117,8 @@ function running(): AttackTarget {
  * Starts Gatehouse on its own database with the notes API, four apps and a person, and the example
  * API on a free port. Call it once per test file, in beforeAll, and stop() it in afterAll.
  */
-export async function startAttackTarget(): Promise<AttackTarget> {
-  const server = await startTestServer();
+export async function startAttackTarget(env: Record<string, string> = {}): Promise<AttackTarget> {
+  const server = await startTestServer(env);
   try {
     const n = await server.stores.resources.create({ identifier: NOTES_API, scope: 'notes:read notes:write', isDefault: true });
     const notes: Credentials = { clientId: n.clientId, clientSecret: n.clientSecret! };
