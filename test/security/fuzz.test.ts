@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authorizationRequest, createPerson, obtainTokens, registerApp, signIn, type App } from '../support/flows.js';
 import { startTestServer, type TestServer } from '../support/gatehouse.js';
 import { formOf, UserAgent } from '../support/user-agent.js';
+import { signInToAccount } from '../account/support.js';
 
 const SEED = 0x6a7e;
 const RUNS = 120;
@@ -39,6 +40,14 @@ interface World {
   interactions: Record<'page' | 'login' | 'confirm' | 'abort', OpenInteraction>;
   /** A signed-in browser on the sign-out page, for /session/end/confirm. */
   logout: { cookie: string; xsrf: string };
+  /**
+   * The admin surfaces act, when asked rightly, on a victim made for them (the rows it may lose are
+   * left out of the "nothing lost" count): an admin's bearer token and console browser, the
+   * victim's own account browser, and the victim's ids to put in paths.
+   */
+  admin: { bearer: string; cookie: string; csrf: string };
+  account: { cookie: string; csrf: string };
+  victim: { userId: string; clientId: string; grantId: string; sessionId: string };
 }
 
 let server: TestServer;
@@ -52,13 +61,18 @@ function basic(id: string, secret: string): string {
   return `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
 }
 
+const VICTIM_EMAIL = 'fuzz-victim@example.test';
+const VICTIM_APP = 'Fuzz Victim App';
+
 async function rowCounts(): Promise<Record<string, number>> {
-  const counts: Record<string, number> = {};
-  for (const table of ['users', 'clients', 'resource_servers', 'signing_keys']) {
-    const [row] = await server.testDb.db(table).count<Array<{ count: string | number }>>({ count: '*' });
-    counts[table] = Number(row!.count);
-  }
-  return counts;
+  const db = server.testDb.db;
+  const count = async (query: ReturnType<typeof db>) => Number((await query.count<Array<{ count: string | number }>>({ count: '*' }))[0]!.count);
+  return {
+    users: await count(db('users').whereNot({ email: VICTIM_EMAIL })),
+    clients: await count(db('clients').whereNot({ name: VICTIM_APP })),
+    resource_servers: await count(db('resource_servers')),
+    signing_keys: await count(db('signing_keys')),
+  };
 }
 
 async function openInteraction(app: App, options: { signIn?: boolean } = {}): Promise<OpenInteraction> {
@@ -286,7 +300,54 @@ const ROUTES: Route[] = [
   { name: 'readiness', path: () => '/readyz', methods: ['GET'], cookies: () => [] },
   { name: 'stylesheet', path: () => '/assets/gatehouse.css', methods: ['GET'], cookies: () => [] },
   { name: 'anywhere else', path: () => '/no-such-route', methods: ['GET'], cookies: (w) => [w.interactions.page.cookie] },
+  ...adminApiRoutes(),
+  ...pageRoutes('admin console', (w) => [w.admin.cookie], (w) => w.admin.csrf, (w) => [
+    '/admin', '/admin/people', `/admin/people/${w.victim.userId}`, `/admin/people/${w.victim.userId}/disable`, `/admin/people/${w.victim.userId}/password`,
+    `/admin/people/${w.victim.userId}/sessions/${w.victim.sessionId}/end`, `/admin/people/${w.victim.userId}/grants/${w.victim.grantId}/revoke`,
+    `/admin/people/${w.victim.userId}/delete`, '/admin/apps', `/admin/apps/${w.victim.clientId}`, `/admin/apps/${w.victim.clientId}/edit`,
+    `/admin/apps/${w.victim.clientId}/rotate-secret`, '/admin/apis', `/admin/apis/${encodeURIComponent(NOTES_API)}`, '/admin/keys', '/admin/audit',
+  ], { search: ['fuzz', "' OR 1=1 --"], cursor: ['x'], redirect_uris: [REDIRECT, 'javascript:alert(1)'], scope: ['openid', 'gatehouse:admin'], password: ['lantern orchard velvet compass'], overlap: ['0', '-1', 'x'], type: ['user.created'] }),
+  ...pageRoutes('account pages', (w) => [w.account.cookie], (w) => w.account.csrf, () => [
+    '/account', '/account/apps', '/account/apps/revoke', '/account/sessions', '/account/sessions/end', '/account/sessions/end-others', '/account/password',
+  ], { client_id: [w => w.victim.clientId], session: [w => w.victim.sessionId], current_password: ['wrong'], new_password: ['lantern orchard velvet compass'], sign_out_others: ['yes'], cursor: ['x'] }),
 ];
+
+/** The admin API's paths with the victim's ids, under an admin's token, a non-admin's and none. */
+function adminApiRoutes(): Route[] {
+  const base = '/admin/api/v1';
+  const paths = (w: World) => [
+    '/users', `/users/${w.victim.userId}`, `/users/${w.victim.userId}/sessions`, `/users/${w.victim.userId}/sessions/${w.victim.sessionId}`,
+    `/users/${w.victim.userId}/grants`, `/grants/${w.victim.grantId}`, `/clients`, `/clients/${w.victim.clientId}`, `/clients/${w.victim.clientId}/grants`,
+    `/clients/${w.victim.clientId}/secret`, '/apis', `/apis/${encodeURIComponent(NOTES_API)}`, '/keys', '/audit-events', '/openapi.json',
+  ];
+  return paths({ victim: { userId: ':user', clientId: ':client', grantId: ':grant', sessionId: ':session' } } as World).map((_template, index) => ({
+    name: `admin API ${paths({ victim: { userId: '{user}', clientId: '{client}', grantId: '{grant}', sessionId: '{session}' } } as World)[index]}`,
+    path: (w: World) => `${base}${paths(w)[index]}`,
+    // Read-only methods only with the admin token: what an admin may destroy is not loss. Other
+    // methods still arrive, one time in five, with any credential.
+    methods: ['GET'],
+    cookies: (w: World) => [w.admin.cookie],
+    credentials: (w: World) => [`Bearer ${w.admin.bearer}`, `Bearer ${w.fuzzTokens.access}`, w.machineBasic],
+    plausible: (w: World) => shaped(w, { search: [VICTIM_EMAIL, "%' OR '1'='1"], limit: ['1', '0', '201', '-1', 'x'], cursor: ['x', ''], client_id: [w.victim.clientId], type: ['user.created', 'nope'], since: ['2026-01-01', 'yesterday'] }),
+  }));
+}
+
+type Field = string | ((w: World) => string);
+
+/** Server-rendered pages: GETs and form posts, with the signed-in browser's cookie and its CSRF token. */
+function pageRoutes(name: string, cookies: (w: World) => string[], csrf: (w: World) => string, paths: (w: World) => string[], fields: Record<string, Field[]>): Route[] {
+  const count = paths({ victim: { userId: 'u', clientId: 'c', grantId: 'g', sessionId: 's' } } as World).length;
+  return Array.from({ length: count }, (_, index) => ({
+    name: `${name} ${paths({ victim: { userId: '{user}', clientId: '{client}', grantId: '{grant}', sessionId: '{session}' } } as World)[index]}`,
+    path: (w: World) => paths(w)[index]!,
+    methods: ['GET', 'POST'],
+    cookies,
+    plausible: (w: World) => shaped(w, {
+      csrf: [csrf(w)],
+      ...Object.fromEntries(Object.entries(fields).map(([key, values]) => [key, values.map((v) => (typeof v === 'function' ? v(w) : v))])),
+    }),
+  }));
+}
 
 interface GeneratedRequest {
   method: string;
@@ -357,6 +418,36 @@ async function send(request: GeneratedRequest): Promise<void> {
   if (location) expect(allowedDestination(location, world.issuer), `${summary}\nLocation: ${location}`).toBe(true);
 }
 
+/** An admin (token and console browser) and a victim with a grant, a session and an app of their own. */
+async function adminWorld(app: App): Promise<Pick<World, 'admin' | 'account' | 'victim'>> {
+  const { client: automation, clientSecret } = await server.stores.clients.create({ name: 'Fuzz automation', clientCredentials: true, admin: true });
+  const tokenResponse = await fetch(`${server.issuer}/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(automation.clientId, clientSecret!) },
+    body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'gatehouse:admin' }),
+  });
+  const bearer = String(((await tokenResponse.json()) as { access_token: string }).access_token);
+  const adminPerson = await server.stores.users.create({ email: 'fuzz-admin@example.test', name: 'Fuzz Admin', password: person.password, isAdmin: true });
+  const { agent: adminBrowser, page: consolePage } = await signInToAccount(server, { email: adminPerson.email, password: person.password }, '/admin/people/new');
+  const victimPerson = await server.stores.users.create({ email: VICTIM_EMAIL, name: 'Fuzz Victim', password: person.password });
+  const { client: victimApp } = await server.stores.clients.create({ name: VICTIM_APP, redirectUris: [REDIRECT], scope: SCOPE });
+  await obtainTokens(server, app, { email: VICTIM_EMAIL, password: person.password }, { scope: SCOPE });
+  const { agent: victimBrowser, page: accountPage } = await signInToAccount(server, { email: VICTIM_EMAIL, password: person.password }, '/account/sessions');
+  const grantId = (await server.operations.listGrants({ userId: victimPerson.id })).items[0]!.id;
+  const sessionId = (await server.operations.listSessions(victimPerson.id)).items[0]!.id;
+  // The generated posts must be able to get past CSRF, or they would test only its refusal.
+  const csrfOf = (html: string) => {
+    const token = /name="csrf" value="([^"]+)"/.exec(html)?.[1];
+    expect(token, html.slice(0, 300)).toBeTruthy();
+    return token!;
+  };
+  return {
+    admin: { bearer, cookie: adminBrowser.cookieHeader(), csrf: csrfOf(consolePage.body) },
+    account: { cookie: victimBrowser.cookieHeader(), csrf: csrfOf(accountPage.body) },
+    victim: { userId: victimPerson.id, clientId: victimApp.clientId, grantId, sessionId },
+  };
+}
+
 // ---------------------------------------------------------------------------------------------
 
 beforeAll(async () => {
@@ -392,6 +483,7 @@ beforeAll(async () => {
       abort: await openInteraction(app),
     },
     logout: { cookie: logoutBrowser.cookieHeader(), xsrf },
+    ...(await adminWorld(app)),
   };
   countsBefore = await rowCounts();
 });
