@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../support/flows.js';
 import { startTestServer, type TestServer } from '../../support/gatehouse.js';
 import { formOf, UserAgent } from '../../support/user-agent.js';
+import { accountForm, signInToAccount } from '../../account/support.js';
 import {
   basic, FORM, REDIRECT, SCOPE, startAttackTarget, type AttackTarget, type Credentials, type Person,
 } from './target.js';
@@ -87,6 +88,35 @@ describe('headers on every page and endpoint', () => {
     const done = capture('POST sign-out (redirect)', await agent.request(new URL(form[1]!, issuer).href, { form: { xsrf, logout: 'yes' } }));
     capture('the signed-out page', await agent.request(new URL(done.headers.get('location')!, issuer).href));
     capture('a sign-out without a session', await new UserAgent(issuer).request(`${issuer}/session/end`));
+
+    // The account pages, as the person.
+    const { agent: own } = await signInToAccount(server, person, '/account/sessions');
+    await signInToAccount(server, person, '/account'); // a second device, for "sign out of other sessions" 
+    capture('/account (not signed in: to the sign-in page)', await new UserAgent(issuer).request(`${issuer}/account`));
+    for (const path of ['/account', '/account/apps', '/account/sessions', '/account/password']) capture(`the account page ${path}`, await own.request(`${issuer}${path}`));
+    const sessions = await own.request(`${issuer}/account/sessions`);
+    const endOthers = accountForm(sessions.body, '/account/sessions/end-others');
+    capture('POST sign out of other sessions (redirect)', await own.request(`${issuer}${endOthers.action}`, { form: endOthers.fields }));
+
+    capture('the console, for someone who is not an admin', await own.request(`${issuer}/admin/people`));
+
+    // The console, as an admin, and the admin API, as automation.
+    const admin = await server.stores.users.create({ email: 'headers-admin@example.test', name: 'Headers Admin', password: person.password, isAdmin: true });
+    const { agent: console_ } = await signInToAccount(server, { email: admin.email, password: person.password }, '/admin/people');
+    for (const path of ['/admin/people', `/admin/people/${person.id}`, '/admin/people/new', '/admin/apps', `/admin/apps/${app.clientId}`, '/admin/apis', '/admin/keys', '/admin/audit', '/admin/people/not-a-person']) {
+      capture(`the console page ${path}`, await console_.request(`${issuer}${path}`));
+    }
+    const personPage = await console_.request(`${issuer}/admin/people/${person.id}`);
+    const endAll = /<form[^>]*action="([^"]*\/sessions\/end-all)"[^>]*>[\s\S]*?name="csrf" value="([^"]+)"/.exec(personPage.body)!;
+    capture('POST console: sign out everywhere (redirect)', await console_.request(new URL(endAll[1]!.replace(/&amp;/g, '&'), issuer).href, { form: { csrf: endAll[2]! } }));
+
+    const automation = await server.stores.clients.create({ name: 'Headers automation', clientCredentials: true, admin: true });
+    const adminToken = await raw('/token (admin API token)', `${issuer}/token`, { method: 'POST', headers: { 'content-type': FORM, authorization: basic(automation.client.clientId, automation.clientSecret!) }, body: 'grant_type=client_credentials&scope=gatehouse%3Aadmin' });
+    const bearer = `Bearer ${(JSON.parse(adminToken.body) as { access_token: string }).access_token}`;
+    await raw('admin API: list people', `${issuer}/admin/api/v1/users`, { headers: { authorization: bearer } });
+    await raw('admin API: no token', `${issuer}/admin/api/v1/users`);
+    await raw('admin API: unknown person', `${issuer}/admin/api/v1/users/00000000-0000-0000-0000-000000000000`, { headers: { authorization: bearer } });
+    await raw('admin API: OpenAPI document', `${issuer}/admin/api/v1/openapi.json`);
   });
 
   it('captured every kind of response (the baseline)', () => {
@@ -95,6 +125,10 @@ describe('headers on every page and endpoint', () => {
     expect(captured.find((c) => c.name === '/me')?.status).toBe(200);
     expect(captured.find((c) => c.name === '/token/introspection')?.status).toBe(200);
     expect(captured.find((c) => c.name === 'the signed-out page')?.status).toBe(200);
+    expect(captured.filter((c) => /^the (account|console) page/.test(c.name) && c.status === 200 && c.hasForm).length).toBeGreaterThanOrEqual(6);
+    expect(captured.find((c) => c.name === 'admin API: list people')?.status).toBe(200);
+    expect(captured.find((c) => c.name === 'admin API: no token')?.status).toBe(401);
+    expect(captured.find((c) => c.name === 'the console, for someone who is not an admin')?.status).toBe(403);
   });
 
   it('every response: nosniff and Referrer-Policy no-referrer', () => {
@@ -117,14 +151,18 @@ describe('headers on every page and endpoint', () => {
   });
 
   it('Cache-Control: no-store on token, introspection, userinfo, pushed requests and every page with a form or an error', () => {
-    const mustNotBeStored = captured.filter((c) => c.hasForm || (c.html && c.status >= 400) || /^\/(token \(|token\/introspection|me\b|request\b|auth)/.test(c.name) || c.name.startsWith('POST '));
+    const mustNotBeStored = captured.filter((c) => c.hasForm || (c.html && c.status >= 400) || /^\/(token \(|token\/introspection|me\b|request\b|auth)/.test(c.name) || c.name.startsWith('POST ')
+      || /^the (account|console) page/.test(c.name) || (c.name.startsWith('admin API') && !c.name.includes('OpenAPI')));
     expect(mustNotBeStored.map((c) => c.name)).toEqual(expect.arrayContaining(['/token (success)', '/token (error)', '/token/introspection', '/me', 'the sign-in page', 'the consent page', 'the sign-out page']));
     for (const c of mustNotBeStored) expect(c.headers.get('cache-control') ?? '(none)', `${c.name} (${c.status})`).toMatch(/no-store/);
   });
 
   it('303 after every POST that redirects, never 302/307/308 (the browser must not re-post the form)', () => {
     const posts = captured.filter((c) => c.name.startsWith('POST '));
-    expect(posts.map((c) => c.name)).toEqual(['POST sign-in (redirect)', 'POST consent (redirect)', 'POST sign-out (redirect)']);
+    expect(posts.map((c) => c.name)).toEqual([
+      'POST sign-in (redirect)', 'POST consent (redirect)', 'POST sign-out (redirect)',
+      'POST sign out of other sessions (redirect)', 'POST console: sign out everywhere (redirect)',
+    ]);
     for (const c of posts) expect(c.status, c.name).toBe(303);
   });
 
