@@ -3,7 +3,8 @@
 import { ACCOUNT_CLIENT_ID } from '../clients/store.js';
 import type { Database } from '../db/knex.js';
 import { decodeCursor, pageOf, pageSize, type Page, type PageRequest } from '../db/pages.js';
-import { apiNames, grantsWithUse, scopeList, type GrantedApi } from './store.js';
+import { GRANTABLE_MODELS } from './revoke.js';
+import { apiNames, scopeList, whereLive, type GrantedApi } from './store.js';
 
 export interface ConnectedApp {
   clientId: string;
@@ -52,25 +53,41 @@ function appFromRow(row: AppRow, names: Map<string, string>): ConnectedApp {
 }
 
 /**
- * The apps a person has allowed, by name. Grouping needs all of the person's grants, which the
- * account index hands over in one range; a person holds a grant per app per session, not thousands.
+ * The apps a person has allowed, by name. The page's apps are chosen from the person's grants alone
+ * (grouped by app on the account index: first grant, count, grant ids); only their grants are then
+ * read for the scopes and probed for their newest token (grant_id = any(...) on
+ * oidc_records_grant_idx). Probing every grant before grouping cost a person with 10,000 grants
+ * 10,000 probes per page (docs/listings.md).
  */
 export async function listConnectedApps(db: Database, userId: string, page: PageRequest = {}): Promise<Page<ConnectedApp>> {
   const limit = pageSize(page.limit);
-  const query = grantsWithUse(db)
+  const apps = whereLive(db('oidc_records as g'), 'g')
+    .leftJoin('clients as c', 'c.client_id', 'g.client_id')
+    .where('g.model', 'Grant')
     .where('g.account_id', userId)
     .whereNot('g.client_id', ACCOUNT_CLIENT_ID)
     .groupBy('g.client_id', 'c.name')
     .select('g.client_id', 'c.name as client_name')
-    .select(db.raw('min(g.created_at) as created_at, max(u.last_used_at) as last_used_at, count(*)::int as grant_count'))
-    .select(db.raw(`jsonb_agg(jsonb_build_object('scope', g.payload->'openid'->'scope', 'resources', g.payload->'resources') order by g.created_at) as parts`))
+    .select(db.raw('min(g.created_at) as created_at, count(*)::int as grant_count, array_agg(g.grant_id) as grant_ids'))
     .orderByRaw(`coalesce(c.name, ''), g.client_id`)
     .limit(limit + 1);
   if (page.cursor !== undefined) {
     const [name, clientId] = decodeCursor(page.cursor, ['text', 'text']);
-    query.whereRaw(`(coalesce(c.name, ''), g.client_id) > (?, ?)`, [name!, clientId!]);
+    apps.whereRaw(`(coalesce(c.name, ''), g.client_id) > (?, ?)`, [name!, clientId!]);
   }
-  const rows: AppRow[] = await query;
+  // A Grant row's grant_id is its own id (src/oidc/adapter.ts), unique among grants: the ids picked
+  // above read back exactly the live grants they came from.
+  const rows: AppRow[] = await db
+    .from(apps.as('a'))
+    .joinRaw(
+      `left join lateral (select max(t.created_at) as last_used_at from oidc_records t
+        where t.grant_id = any(a.grant_ids) and t.model in (${GRANTABLE_MODELS.map(() => '?').join(', ')})) u on true`,
+      [...GRANTABLE_MODELS],
+    )
+    .joinRaw(`left join lateral (select jsonb_agg(jsonb_build_object('scope', p.payload->'openid'->'scope', 'resources', p.payload->'resources')
+        order by p.created_at) as parts from oidc_records p where p.grant_id = any(a.grant_ids) and p.model = 'Grant') p on true`)
+    .select('a.client_id', 'a.client_name', 'a.created_at', 'u.last_used_at', 'a.grant_count', 'p.parts')
+    .orderByRaw(`coalesce(a.client_name, ''), a.client_id`);
   const names = await apiNames(db, rows.slice(0, limit).flatMap((row) => row.parts.map((part) => part.resources ?? undefined)));
   return pageOf(rows, limit, (row) => appFromRow(row, names), (row) => [row.client_name ?? '', row.client_id]);
 }
