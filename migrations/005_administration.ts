@@ -21,11 +21,13 @@ export async function up(knex: Knex): Promise<void> {
     // Server-side detail (a failed sign-in's reason, the scopes revoked); never a secret.
     t.jsonb('details').notNullable().defaultTo('{}');
   });
-  await knex.raw('create index audit_events_occurred_idx on audit_events (occurred_at)');
-  await knex.raw('create index audit_events_actor_idx on audit_events (actor_id, id desc) where actor_id is not null');
-  await knex.raw('create index audit_events_user_idx on audit_events (user_id, id desc) where user_id is not null');
-  await knex.raw('create index audit_events_client_idx on audit_events (client_id, id desc) where client_id is not null');
-  await knex.raw('create index audit_events_type_idx on audit_events (type, id desc)');
+  // The log is read newest first by (occurred_at, id) (src/audit/log.ts): every index ends in that
+  // order, so a filter with a time window is one index range read from its newest end.
+  await knex.raw('create index audit_events_occurred_idx on audit_events (occurred_at desc, id desc)');
+  await knex.raw('create index audit_events_actor_idx on audit_events (actor_id, occurred_at desc, id desc) where actor_id is not null');
+  await knex.raw('create index audit_events_user_idx on audit_events (user_id, occurred_at desc, id desc) where user_id is not null');
+  await knex.raw('create index audit_events_client_idx on audit_events (client_id, occurred_at desc, id desc) where client_id is not null');
+  await knex.raw('create index audit_events_type_idx on audit_events (type, occurred_at desc, id desc)');
   // The application only appends. Retention is the operator's: TRUNCATE or a partition drop,
   // deliberate acts outside the application, still work.
   await knex.raw(`

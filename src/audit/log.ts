@@ -1,6 +1,7 @@
 // The audit log: appended to by every part that does something worth accounting for, read by the
 // admin API and console. The table refuses updates and deletes (migration 005).
 import type { Database } from '../db/knex.js';
+import { cursorTimestamp, decodeCursor, pageOf } from '../db/pages.js';
 import { isStorableText } from '../db/text.js';
 import { GatehouseError } from '../errors.js';
 import { AUDIT_EVENT_TYPES, type ActorType, type AuditEvent, type AuditEventType, type NewAuditEvent } from './events.js';
@@ -96,13 +97,23 @@ export class AuditLog {
     });
   }
 
-  /** Newest first; keyset-paginated on the event id. */
+  /**
+   * Newest first: by (occurred_at desc, id desc), keyset-paginated on that pair, the time with all
+   * of its microseconds. Every audit index ends in (occurred_at desc, id desc), so a filter and a
+   * time window read one index range from the window's newest end. Ordered by id alone, a window
+   * made PostgreSQL walk the primary key back through every newer event (docs/listings.md).
+   */
   async list(filter: AuditFilter, page: { limit?: number; cursor?: string } = {}): Promise<AuditPage> {
     const limit = Math.min(Math.max(page.limit ?? 50, 1), MAX_AUDIT_PAGE);
-    const query = this.db<AuditRow>('audit_events').select('*').orderBy('id', 'desc').limit(limit + 1);
+    const query = this.db('audit_events')
+      .select('*')
+      .select(this.db.raw(`${cursorTimestamp('occurred_at')} as cursor_at`))
+      .orderBy([{ column: 'occurred_at', order: 'desc' }, { column: 'id', order: 'desc' }])
+      .limit(limit + 1);
     if (page.cursor !== undefined) {
-      if (!/^\d{1,18}$/.test(page.cursor)) throw new GatehouseError('invalid_input', 'The cursor is not one this API returned.', 'cursor');
-      query.where('id', '<', page.cursor);
+      const [at, id] = decodeCursor(page.cursor, ['timestamp', 'text']);
+      if (!/^\d{1,18}$/.test(id!)) throw new GatehouseError('invalid_input', 'The cursor is not one this API returned.', 'cursor');
+      query.whereRaw('(occurred_at, id) < (?::timestamptz, ?::bigint)', [at!, id!]);
     }
     if (filter.actorId !== undefined) query.where('actor_id', filter.actorId);
     if (filter.userId !== undefined) query.where('user_id', filter.userId);
@@ -110,8 +121,7 @@ export class AuditLog {
     if (filter.type !== undefined) query.where('type', filter.type);
     if (filter.since !== undefined) query.where('occurred_at', '>=', filter.since);
     if (filter.until !== undefined) query.where('occurred_at', '<', filter.until);
-    const rows = await query;
-    const items = rows.slice(0, limit).map(auditEventFromRow);
-    return { items, nextCursor: rows.length > limit ? items[items.length - 1]!.id : null };
+    const rows: Array<AuditRow & { cursor_at: string }> = await query;
+    return pageOf(rows, limit, auditEventFromRow, (row) => [row.cursor_at, String(row.id)]);
   }
 }

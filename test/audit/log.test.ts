@@ -34,6 +34,47 @@ describe('the audit log', () => {
     await expect(audit.list({}, { cursor: 'not a cursor' })).rejects.toSatisfy((e) => isGatehouseError(e, 'invalid_input'));
   });
 
+  it('orders by when an event happened, to the microsecond, then by id, and pages through ties each event once', async () => {
+    // Written out of order (an event's time is its transaction's start), several in one millisecond
+    // and two at the very same instant: the order is (occurred_at desc, id desc), not id.
+    const at = ['2026-03-01T10:00:00.000300Z', '2026-03-01T10:00:00.000100Z', '2026-03-01T10:00:00.000300Z', '2026-03-01T10:00:00.000200Z', '2026-02-28T09:00:00Z'];
+    const ids: string[] = [];
+    for (const [i, occurred] of at.entries()) {
+      const [row] = await testDb.db('audit_events')
+        .insert({ occurred_at: occurred, type: 'user.enabled', actor_type: 'system', user_id: 'ordered-person', details: JSON.stringify({ i }) })
+        .returning('id');
+      ids.push(String(row.id));
+    }
+    const expected = [ids[2], ids[0], ids[3], ids[1], ids[4]];
+    expect((await audit.list({ userId: 'ordered-person' })).items.map((e) => e.id)).toEqual(expected);
+
+    for (const limit of [1, 2, 3]) {
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await audit.list({ userId: 'ordered-person' }, { limit, ...(cursor ? { cursor } : {}) });
+        seen.push(...page.items.map((e) => e.id));
+        cursor = page.nextCursor ?? undefined;
+      } while (cursor);
+      expect(seen, `pages of ${limit}`).toEqual(expected);
+    }
+    // A window keeps the same order and cursor.
+    const window = { userId: 'ordered-person', since: new Date('2026-03-01T00:00:00Z'), until: new Date('2026-03-02T00:00:00Z') };
+    const first = await audit.list(window, { limit: 2 });
+    expect(first.items.map((e) => e.id)).toEqual(expected.slice(0, 2));
+    expect((await audit.list(window, { cursor: first.nextCursor! })).items.map((e) => e.id)).toEqual(expected.slice(2, 4));
+  });
+
+  it.each([
+    ['a bare event id (the cursor before it carried the time)', '12345'],
+    ['garbage', "1' or 1=1"],
+    ['a cursor of another listing', Buffer.from(JSON.stringify(['2026-03-01T10:00:00.000300Z', 'not-an-id'])).toString('base64url')],
+    ['a time cut to milliseconds', Buffer.from(JSON.stringify(['2026-03-01T10:00:00.000Z', '1'])).toString('base64url')],
+    ['an id too long for a bigint', Buffer.from(JSON.stringify(['2026-03-01T10:00:00.000300Z', '9'.repeat(19)])).toString('base64url')],
+  ])('refuses %s as a cursor: invalid_input', async (_name, cursor) => {
+    await expect(audit.list({}, { cursor })).rejects.toSatisfy((e) => isGatehouseError(e, 'invalid_input'));
+  });
+
   it('is append-only: the database refuses to change or delete an entry', async () => {
     await audit.append({ type: 'keys.rotated', actor: { type: 'system', id: null } });
     const count = async () => (await testDb.db('audit_events').count<{ count: number }[]>('* as count'))[0]!.count;

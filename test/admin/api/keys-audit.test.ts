@@ -41,8 +41,9 @@ describe('the audit log', () => {
     const mine = await api.get(`/audit-events?actor_id=${api.admin.clientId}&limit=200`);
     expect(mine.body.items.length).toBeGreaterThan(10);
     expect(mine.body.items.every((e: { actor: { id: string } }) => e.actor.id === api.admin.clientId)).toBe(true);
-    const ids = mine.body.items.map((e: { id: string }) => Number(e.id));
-    expect(ids).toEqual([...ids].sort((a, b) => b - a));
+    // Newest first: by occurred_at (then id, for events of the same instant).
+    const times = mine.body.items.map((e: { occurred_at: string }) => Date.parse(e.occurred_at));
+    expect(times).toEqual([...times].sort((a, b) => b - a));
 
     const paged: string[] = [];
     let cursor: string | null = null;
