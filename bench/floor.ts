@@ -24,6 +24,9 @@ export interface FloorResult {
   /** With availableParallelism() hashes in flight (libuv's pool has 4 threads by default). */
   argon2idHashPerSecAllCores: number;
   argon2Parameters: { memoryCost: number; timeCost: number; parallelism: number };
+  /** Busy cores no process of the bench accounts for while the crypto floor was measured: with
+   *  other work on the machine, argon2id on every core reads low, and ratios to it read high. */
+  otherCores?: number;
   /** One round trip at a time on one connection; absent without a database. */
   database?: DatabaseFloor;
 }

@@ -85,7 +85,8 @@ export function evaluateTargets(record: RunRecord): RunRecord['targets'] {
   const flow = find('authorization-code flow');
   if (flow) {
     const allowed = floor.argon2idHashPerSecAllCores;
-    targets.push({ target: 'sign-in throughput ≥ 80% of argon2id alone', met: flow.perSecond >= 0.8 * allowed, detail: `${fmt(flow.perSecond, 1)} flows/s vs ${fmt(allowed, 1)} argon2id hashes/s on all cores (${fmt((100 * flow.perSecond) / allowed)}%)` });
+    const disturbed = (floor.otherCores ?? 0) > DISTURBED_CORES ? `; the floor was measured while other work used ${fmt(floor.otherCores, 2)} cores, so the ratio reads high` : '';
+    targets.push({ target: 'sign-in throughput ≥ 80% of argon2id alone', met: flow.perSecond >= 0.8 * allowed, detail: `${fmt(flow.perSecond, 1)} flows/s vs ${fmt(allowed, 1)} argon2id hashes/s on all cores (${fmt((100 * flow.perSecond) / allowed)}%)${disturbed}` });
   }
   const withErrors = results.filter((r) => r.errors > 0);
   const soakErrors = record.soak ? record.soak.errors + record.soak.flowErrors : 0;
@@ -221,7 +222,7 @@ function table(record: RunRecord): string {
     ...(record.crossInstance ? ['', ...walkSection(record.crossInstance)] : []),
     ...(record.soak ? ['', ...soakSection(record.soak)] : []),
     '',
-    '**Crypto floor** (in-process, one operation at a time):',
+    `**Crypto floor** (in-process, one operation at a time${f.otherCores === undefined ? '' : `; other work on the machine meanwhile: ${fmt(f.otherCores, 2)} cores${f.otherCores > DISTURBED_CORES ? ', so these read low' : ''}`}):`,
     '',
     '| Operation | ops/s |',
     '|---|---:|',

@@ -293,7 +293,10 @@ async function main() {
     let soaked: SoakResult | undefined;
     if (soakWanted && wanted('soak')) soaked = await runSoak(database, seeded);
     log('crypto floor');
+    // The floor is what the machine allows with nothing else running: say when something was.
+    const floorWindow = await startCpuWindow({ server: [] });
     const floor = await measureFloor(quick ? 500 : 2000);
+    floor.otherCores = (await floorWindow()).otherCores;
     floor.database = await measureDatabaseFloor(database.url, quick ? 500 : 2000);
     const record: RunRecord = {
       startedAt, mode: quick ? 'quick' : 'full', instances, source: source(), machine: machine(seeded.postgres),
