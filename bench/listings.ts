@@ -5,31 +5,29 @@
 // and for every statement they send records EXPLAIN (ANALYZE, BUFFERS) of that exact SQL with its
 // bindings. It fails (exit 1) if any listing seq-scans oidc_records, users or audit_events.
 //
-//   node --import tsx bench/listings.ts [--rows 1000000] [--runs 9] [--keep] [--no-write] [--no-proposals]
+//   node --import tsx bench/listings.ts [--rows 1000000] [--runs 9] [--keep] [--no-write]
 //
 // --rows is the number of Grant rows; the rest scales with it (users rows/10, sessions rows/5,
 // audit events rows/2, the heavy client rows/10, the heavy user min(10,000, rows/100)). --keep
 // leaves the database in place (its URL is printed) for trying an index by hand. --no-write skips
-// bench/results/listings-<date>.json and docs/listings.md; --no-proposals skips measuring the
-// proposed fixes (end of this file's helpers), which run last because they change the schema.
+// bench/results/listings-<date>.json and docs/listings.md.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isDeepStrictEqual, parseArgs } from 'node:util';
+import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { PasswordHasher } from '../src/accounts/passwords.js';
 import { UserStore } from '../src/accounts/users.js';
-import { AuditLog, MAX_AUDIT_PAGE, type AuditFilter } from '../src/audit/log.js';
+import { AuditLog, type AuditFilter } from '../src/audit/log.js';
 import { AUDIT_EVENT_TYPES } from '../src/audit/events.js';
 import { ACCOUNT_CLIENT_ID } from '../src/clients/store.js';
 import { createDatabase, type Database } from '../src/db/knex.js';
 import { migrateToLatest } from '../src/db/migrate.js';
-import { cursorTimestamp, decodeCursor, encodeCursor, pageOf, pageSize, type Page, type PageRequest } from '../src/db/pages.js';
-import { listConnectedApps, type ConnectedApp } from '../src/grants/connected-apps.js';
-import { GRANTABLE_MODELS } from '../src/grants/revoke.js';
-import { apiNames, GrantStore, scopeList, whereLive } from '../src/grants/store.js';
+import { cursorTimestamp, encodeCursor, type PageRequest } from '../src/db/pages.js';
+import { listConnectedApps } from '../src/grants/connected-apps.js';
+import { GrantStore } from '../src/grants/store.js';
 import { SessionStore } from '../src/sessions/store.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -45,7 +43,6 @@ const { values: args } = parseArgs({
     runs: { type: 'string', default: '9' },
     keep: { type: 'boolean', default: false },
     'no-write': { type: 'boolean', default: false },
-    'no-proposals': { type: 'boolean', default: false },
   },
 });
 
@@ -379,14 +376,6 @@ interface CaseReport {
   seqScans: string[];
 }
 
-interface ProposalReport {
-  fix: string;
-  before: CaseReport;
-  after: CaseReport;
-  /** The proposed version returned what the current code returns (first page, and the second where there is one); null when not compared. */
-  sameResult: boolean | null;
-}
-
 const round = (n: number): number => Number(n.toFixed(3));
 
 function caseJson(r: CaseReport): Record<string, unknown> {
@@ -443,114 +432,33 @@ async function measure(db: Database, client: pg.Client, c: Case, tableRows: numb
 // ---------------------------------------------------------------------------------------------
 
 // ---------------------------------------------------------------------------------------------
-// Proposed fixes. Not in src/ (its owners decide); measured here on the same data, after the
-// listings above, and checked to return what the current code returns.
+// The two listings that grew with the data until they were fixed (connected apps: group the grants
+// before probing their tokens; the audit log: order by (occurred_at, id) on indexes ending in it).
+// Their numbers before, from this bench at commit 79ca82b (bench/results/listings-2026-11-25T13-06-07Z.json
+// there), on the same deterministic data; docs/listings.md sets them beside this run's.
 
-/**
- * listConnectedApps, grouping first: the page's 50 apps are chosen from the person's grants alone
- * (client, name, first grant, count, grant ids), and only their grants are then read for the
- * scopes and probed for their newest token, instead of probing every grant the person holds.
- * Same rows, same cursor as src/grants/connected-apps.ts.
- */
-async function proposedListConnectedApps(db: Database, userId: string, page: PageRequest = {}): Promise<Page<ConnectedApp>> {
-  const limit = pageSize(page.limit);
-  const apps = whereLive(db('oidc_records as g'), 'g')
-    .leftJoin('clients as c', 'c.client_id', 'g.client_id')
-    .where('g.model', 'Grant')
-    .where('g.account_id', userId)
-    .whereNot('g.client_id', ACCOUNT_CLIENT_ID)
-    .groupBy('g.client_id', 'c.name')
-    .select('g.client_id', 'c.name as client_name')
-    .select(db.raw('min(g.created_at) as created_at, count(*)::int as grant_count, array_agg(g.grant_id) as grant_ids'))
-    .orderByRaw(`coalesce(c.name, ''), g.client_id`)
-    .limit(limit + 1);
-  if (page.cursor !== undefined) {
-    const [name, clientId] = decodeCursor(page.cursor, ['text', 'text']);
-    apps.whereRaw(`(coalesce(c.name, ''), g.client_id) > (?, ?)`, [name!, clientId!]);
-  }
-  const rows: AppRow[] = await db
-    .from(apps.as('a'))
-    .joinRaw(
-      `left join lateral (select max(t.created_at) as last_used_at from oidc_records t
-        where t.grant_id = any(a.grant_ids) and t.model in (${GRANTABLE_MODELS.map(() => '?').join(', ')})) u on true`,
-      [...GRANTABLE_MODELS],
-    )
-    .joinRaw(`left join lateral (select jsonb_agg(jsonb_build_object('scope', p.payload->'openid'->'scope', 'resources', p.payload->'resources')
-        order by p.created_at) as parts from oidc_records p where p.grant_id = any(a.grant_ids) and p.model = 'Grant') p on true`)
-    .select('a.client_id', 'a.client_name', 'a.created_at', 'u.last_used_at', 'a.grant_count', 'p.parts')
-    .orderByRaw(`coalesce(a.client_name, ''), a.client_id`);
-  const names = await apiNames(db, rows.slice(0, limit).flatMap((row) => row.parts.map((part) => part.resources ?? undefined)));
-  return pageOf(rows, limit, (row) => appFromRow(row, names), (row) => [row.client_name ?? '', row.client_id]);
-}
-
-// Copied from src/grants/connected-apps.ts (not exported there), so both versions map rows alike.
-interface AppRow {
-  client_id: string;
-  client_name: string | null;
-  created_at: Date;
-  last_used_at: Date | null;
-  grant_count: number;
-  parts: Array<{ scope?: unknown; resources?: Record<string, string> | null }>;
-}
-
-function union<T>(lists: T[][]): T[] {
-  return [...new Set(lists.flat())];
-}
-
-function appFromRow(row: AppRow, names: Map<string, string>): ConnectedApp {
-  const apis = new Map<string, string[][]>();
-  for (const part of row.parts) {
-    for (const [identifier, scope] of Object.entries(part.resources ?? {})) {
-      apis.set(identifier, [...(apis.get(identifier) ?? []), scopeList(scope)]);
-    }
-  }
-  return {
-    clientId: row.client_id,
-    clientName: row.client_name,
-    scopes: union(row.parts.map((part) => scopeList(part.scope))),
-    apis: [...apis].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([identifier, scopes]) => ({ identifier, name: names.get(identifier) ?? null, scopes: union(scopes) })),
-    createdAt: new Date(row.created_at),
-    lastUsedAt: row.last_used_at ? new Date(row.last_used_at) : null,
-    grantCount: row.grant_count,
-  };
-}
-
-/**
- * The audit log newest first by (occurred_at, id) instead of by id alone, with indexes that end in
- * (occurred_at desc, id desc). Ordered by id, a time window makes PostgreSQL walk the primary key
- * back from the newest event, filtering on occurred_at, through every event newer than the window
- * (it assumes the window's events are spread evenly over ids, while they sit together at one end).
- * The cursor becomes (occurred_at, id), like every other listing's.
- */
-const PROPOSED_AUDIT_INDEXES: Array<[drop: string, create: string]> = [
-  ['audit_events_occurred_idx', 'create index audit_events_occurred_idx on audit_events (occurred_at desc, id desc)'],
-  ['audit_events_actor_idx', 'create index audit_events_actor_idx on audit_events (actor_id, occurred_at desc, id desc) where actor_id is not null'],
-  ['audit_events_user_idx', 'create index audit_events_user_idx on audit_events (user_id, occurred_at desc, id desc) where user_id is not null'],
-  ['audit_events_client_idx', 'create index audit_events_client_idx on audit_events (client_id, occurred_at desc, id desc) where client_id is not null'],
-  ['audit_events_type_idx', 'create index audit_events_type_idx on audit_events (type, occurred_at desc, id desc)'],
-];
-
-async function proposedAuditList(db: Database, filter: AuditFilter, page: PageRequest = {}): Promise<Page<{ id: string; occurredAt: Date; type: string }>> {
-  const limit = Math.min(Math.max(page.limit ?? 50, 1), MAX_AUDIT_PAGE);
-  const query = db('audit_events')
-    .select('*')
-    .select(db.raw(`${cursorTimestamp('occurred_at')} as cursor_at`))
-    .orderBy([{ column: 'occurred_at', order: 'desc' }, { column: 'id', order: 'desc' }])
-    .limit(limit + 1);
-  if (page.cursor !== undefined) {
-    const [at, id] = decodeCursor(page.cursor, ['timestamp', 'text']);
-    if (!/^\d{1,18}$/.test(id!)) throw new Error('The cursor is not one this API returned.');
-    query.whereRaw('(occurred_at, id) < (?::timestamptz, ?::bigint)', [at!, id!]);
-  }
-  if (filter.actorId !== undefined) query.where('actor_id', filter.actorId);
-  if (filter.userId !== undefined) query.where('user_id', filter.userId);
-  if (filter.clientId !== undefined) query.where('client_id', filter.clientId);
-  if (filter.type !== undefined) query.where('type', filter.type);
-  if (filter.since !== undefined) query.where('occurred_at', '>=', filter.since);
-  if (filter.until !== undefined) query.where('occurred_at', '<', filter.until);
-  const rows: Array<{ id: string | number; occurred_at: Date; type: string; cursor_at: string }> = await query;
-  return pageOf(rows, limit, (row) => ({ id: String(row.id), occurredAt: new Date(row.occurred_at), type: row.type }), (row) => [row.cursor_at, String(row.id)]);
-}
+const BEFORE_FIXES = {
+  commit: '79ca82b',
+  results: 'bench/results/listings-2026-11-25T13-06-07Z.json',
+  cases: {
+    'listConnectedApps typical': { executionMs: 0.195, jitMs: 0, medianMs: 1.762, sharedBuffers: 97, indexes: ['oidc_records_account_idx', 'clients_pkey', 'oidc_records_grant_idx'] },
+    'listConnectedApps heavy': { executionMs: 163.595, jitMs: 27.437, medianMs: 152.878, sharedBuffers: 55841, indexes: ['oidc_records_account_idx', 'oidc_records_grant_idx'] },
+    'audit.list': { executionMs: 0.031, jitMs: 0, medianMs: 0.713, sharedBuffers: 7, indexes: ['audit_events_pkey'] },
+    'audit.list deep': { executionMs: 0.034, jitMs: 0, medianMs: 0.621, sharedBuffers: 5, indexes: ['audit_events_pkey'] },
+    'audit.list user typical': { executionMs: 0.038, jitMs: 0, medianMs: 0.448, sharedBuffers: 6, indexes: ['audit_events_user_idx'] },
+    'audit.list user heavy': { executionMs: 0.186, jitMs: 0, medianMs: 0.91, sharedBuffers: 39, indexes: ['audit_events_pkey'] },
+    'audit.list user heavy deep': { executionMs: 0.202, jitMs: 0, medianMs: 0.975, sharedBuffers: 37, indexes: ['audit_events_pkey'] },
+    'audit.list actor': { executionMs: 0.357, jitMs: 0, medianMs: 1.282, sharedBuffers: 81, indexes: ['audit_events_pkey'] },
+    'audit.list client': { executionMs: 0.055, jitMs: 0, medianMs: 0.734, sharedBuffers: 54, indexes: ['audit_events_client_idx'] },
+    'audit.list type rare': { executionMs: 0.048, jitMs: 0, medianMs: 0.724, sharedBuffers: 37, indexes: ['audit_events_type_idx'] },
+    'audit.list type absent': { executionMs: 0.021, jitMs: 0, medianMs: 0.45, sharedBuffers: 3, indexes: ['audit_events_type_idx'] },
+    'audit.list last day': { executionMs: 0.031, jitMs: 0, medianMs: 1.083, sharedBuffers: 7, indexes: ['audit_events_pkey'] },
+    'audit.list old window': { executionMs: 34.869, jitMs: 0, medianMs: 40.26, sharedBuffers: 9088, indexes: ['audit_events_pkey'] },
+    'audit.list before 60 days': { executionMs: 54.218, jitMs: 0, medianMs: 37.814, sharedBuffers: 9088, indexes: ['audit_events_pkey'] },
+    'audit.list user+type': { executionMs: 5.667, jitMs: 0, medianMs: 10.724, sharedBuffers: 1255, indexes: ['audit_events_pkey'] },
+    'audit.list user+old window': { executionMs: 0.811, jitMs: 0, medianMs: 1.51, sharedBuffers: 141, indexes: ['audit_events_occurred_idx'] },
+  } as Record<string, { executionMs: number; jitMs: number; medianMs: number; sharedBuffers: number; indexes: string[] }>,
+};
 
 // ---------------------------------------------------------------------------------------------
 
@@ -659,9 +567,11 @@ async function main(): Promise<void> {
     const auditMiddle = (await client.query<{ id: string }>(`select id::text from audit_events order by id desc offset $1 limit 1`, [half(SIZES.auditEvents)])).rows[0]!.id;
     const heavyUserAuditMiddle = (await client.query<{ id: string }>(`select id::text from audit_events where user_id = $1 order by id desc offset $2 limit 1`,
       [heavyUser, half(heavyUserAudit)])).rows[0]!.id;
+    // The audit cursor is the (occurred_at, id) of the event the previous page ended at.
     const auditCursor = async (id: string): Promise<string> =>
       cursorAt(`select ${ts('occurred_at')} as at, id::text as key from audit_events where id = $1`, [id]);
-    const proposedCursors = new Map([[auditMiddle, await auditCursor(auditMiddle)], [heavyUserAuditMiddle, await auditCursor(heavyUserAuditMiddle)]]);
+    const auditMiddleCursor = await auditCursor(auditMiddle);
+    const heavyUserAuditMiddleCursor = await auditCursor(heavyUserAuditMiddle);
     const adminId = (await client.query<{ id: string }>(`select md5('user-3')::uuid::text as id`)).rows[0]!.id;
     const rareEmail = (await client.query<{ email: string }>(`select email from users where id = md5('user-' || $1)::uuid`, [Math.floor(SIZES.users * 0.54321)])).rows[0]!.email;
 
@@ -676,10 +586,10 @@ async function main(): Promise<void> {
     // Audit listings, by filter; `deep` starts at the middle of the filtered log.
     const auditSpecs: Array<{ name: string; scope: string; filter: AuditFilter; deep?: string }> = [
       { name: 'audit.list', scope: 'no filter, first page', filter: {} },
-      { name: 'audit.list deep', scope: `no filter, page at event ${fmt(half(SIZES.auditEvents))}`, filter: {}, deep: auditMiddle },
+      { name: 'audit.list deep', scope: `no filter, page at event ${fmt(half(SIZES.auditEvents))}`, filter: {}, deep: auditMiddleCursor },
       { name: 'audit.list user typical', scope: 'userId = typical user', filter: { userId: typical.account_id } },
       { name: 'audit.list user heavy', scope: `userId = heavy user (${fmt(heavyUserAudit)} events)`, filter: { userId: heavyUser } },
-      { name: 'audit.list user heavy deep', scope: `same, page at event ${fmt(half(heavyUserAudit))}`, filter: { userId: heavyUser }, deep: heavyUserAuditMiddle },
+      { name: 'audit.list user heavy deep', scope: `same, page at event ${fmt(half(heavyUserAudit))}`, filter: { userId: heavyUser }, deep: heavyUserAuditMiddleCursor },
       { name: 'audit.list actor', scope: 'actorId = the admin', filter: { actorId: adminId } },
       { name: 'audit.list client', scope: `clientId = ${typicalClient}`, filter: { clientId: typicalClient } },
       { name: 'audit.list type rare', scope: 'type = refresh_token.reuse_detected (1%)', filter: { type: 'refresh_token.reuse_detected' } },
@@ -720,48 +630,6 @@ async function main(): Promise<void> {
       console.log(`  ${c.name.padEnd(40)} ${String(report.items).padStart(3)} items  median ${ms(report.medianMs).padStart(6)} ms  exec ${ms(report.main.executionMs).padStart(6)} ms  ${report.main.indexes.join(', ') || '(no index)'}${report.seqScans.length ? `  SEQ SCAN on ${report.seqScans.join(', ')}` : ''}`);
     }
 
-    // Proposed fixes, on the same data, once every current listing is measured (they change the schema).
-    const proposals: ProposalReport[] = [];
-    if (!args['no-proposals']) {
-      console.log('proposed fixes (not in src/), measured on this database:');
-      const compare = async (label: string, current: () => Promise<unknown>, proposed: () => Promise<unknown>): Promise<boolean> => {
-        const same = isDeepStrictEqual(await current(), await proposed());
-        if (!same) console.log(`  !! ${label}: the proposed version returns something else`);
-        return same;
-      };
-      const propose = async (fix: string, before: string, c: Case, same: boolean | null): Promise<void> => {
-        const after = await measure(db, client, c, rowsIn[c.table] ?? 0);
-        const was = reports.find((r) => r.name === before)!;
-        proposals.push({ fix, before: was, after, sameResult: same });
-        console.log(`  ${c.name.padEnd(40)} median ${ms(was.medianMs).padStart(6)} -> ${ms(after.medianMs).padStart(6)} ms  exec ${ms(was.main.executionMs).padStart(6)} -> ${ms(after.main.executionMs).padStart(6)} ms  ${after.main.indexes.join(', ')}${same === false ? '  (DIFFERENT RESULT)' : ''}`);
-      };
-      const connected = 'listConnectedApps: group the grants first, then read and probe only the page\'s apps\' grants';
-      for (const [who, id] of [['typical', typical.account_id], ['heavy', heavyUser]] as const) {
-        let same = await compare(`connected apps ${who}`, () => listConnectedApps(db, id), () => proposedListConnectedApps(db, id));
-        const next = (await listConnectedApps(db, id)).nextCursor;
-        if (next) same = same && await compare(`connected apps ${who}, page 2`, () => listConnectedApps(db, id, { cursor: next }), () => proposedListConnectedApps(db, id, { cursor: next }));
-        await propose(connected, `listConnectedApps ${who}`, { name: `listConnectedApps ${who} (proposed)`, scope: '', table: 'oidc_records', run: () => proposedListConnectedApps(db, id) }, same);
-      }
-      // The audit log: first pages compared before the indexes change (ids rise with occurred_at in
-      // this data, so both orders agree), then the indexes replaced and every audit listing re-run.
-      const sameAudit = new Map<string, boolean>();
-      for (const a of auditSpecs) {
-        if (a.deep !== undefined) continue;
-        sameAudit.set(a.name, await compare(a.name, async () => (await audit.list(a.filter)).items.map((e) => e.id), async () => (await proposedAuditList(db, a.filter)).items.map((e) => e.id)));
-      }
-      const t0 = performance.now();
-      for (const [drop, create] of PROPOSED_AUDIT_INDEXES) {
-        await client.query(`drop index ${drop}`);
-        await client.query(create);
-      }
-      await client.query('analyze audit_events');
-      console.log(`  (audit indexes replaced in ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
-      const auditFix = 'audit log: order by (occurred_at, id) with indexes ending in (occurred_at desc, id desc)';
-      for (const a of auditSpecs) {
-        const cursor = a.deep === undefined ? undefined : proposedCursors.get(a.deep);
-        await propose(auditFix, a.name, { name: `${a.name} (proposed)`, scope: a.scope, table: 'audit_events', run: () => proposedAuditList(db, a.filter, cursor === undefined ? {} : { cursor }) }, sameAudit.get(a.name) ?? null);
-      }
-    }
     const benchMs = performance.now() - benchStart;
     const totalMs = performance.now() - started;
 
@@ -784,7 +652,8 @@ async function main(): Promise<void> {
       totalMs: Math.round(totalMs),
       seqScanFailures: failures.map((r) => r.name),
       cases: reports.map(caseJson),
-      proposals: proposals.map((p) => ({ fix: p.fix, before: p.before.name, sameResult: p.sameResult, beforeMedianMs: round(p.before.medianMs), beforeExecutionMs: p.before.main.executionMs, after: caseJson(p.after) })),
+      // The listings fixed since commit 79ca82b: their numbers then (that commit's results file) and now.
+      beforeFixes: { commit: BEFORE_FIXES.commit, results: BEFORE_FIXES.results, cases: BEFORE_FIXES.cases },
     };
 
     if (!args['no-write']) {
@@ -792,7 +661,7 @@ async function main(): Promise<void> {
       mkdirSync(path.join(ROOT, 'bench/results'), { recursive: true });
       const jsonPath = path.join(ROOT, `bench/results/listings-${stamp}.json`);
       writeFileSync(jsonPath, `${JSON.stringify(result, null, 2)}\n`);
-      writeFileSync(path.join(ROOT, 'docs/listings.md'), markdown(result, reports, proposals, path.relative(ROOT, jsonPath)));
+      writeFileSync(path.join(ROOT, 'docs/listings.md'), markdown(result, reports, path.relative(ROOT, jsonPath)));
       console.log(`wrote ${path.relative(ROOT, jsonPath)} and docs/listings.md`);
     }
 
@@ -829,7 +698,7 @@ type Result = {
 const execCell = (r: CaseReport): string => `${ms(r.main.executionMs)}${r.main.jitMs ? ` (JIT ${ms(r.main.jitMs)})` : ''}`;
 const indexCell = (r: CaseReport): string => r.main.indexes.map((i) => `\`${i}\``).join(', ') || '—';
 
-function markdown(result: Result, reports: CaseReport[], proposals: ProposalReport[], jsonPath: string): string {
+function markdown(result: Result, reports: CaseReport[], jsonPath: string): string {
   const slow = reports.filter((r) => r.medianMs > SLOW_MS || r.seqScans.length > 0);
   const otherSeqScans = new Map<string, string[]>();
   for (const r of reports) {
@@ -877,44 +746,41 @@ function markdown(result: Result, reports: CaseReport[], proposals: ProposalRepo
         : `Every listing answers in under ${SLOW_MS} ms.`),
     '',
   ];
-  if (proposals.length) {
+  const fixed = reports.filter((r) => BEFORE_FIXES.cases[r.name] !== undefined);
+  if (fixed.length) {
+    const beforeExec = (b: { executionMs: number; jitMs: number }): string => `${ms(b.executionMs)}${b.jitMs ? ` (JIT ${ms(b.jitMs)})` : ''}`;
     lines.push(
-      '## Two listings that grow with the data, and proposed fixes',
+      '## Two listings that grew with the data, fixed',
       '',
-      '**Connected apps** (src/grants/connected-apps.ts) groups *all* of a person\'s grants to build one page of apps, and for each grant '
-        + 'probes oidc_records_grant_idx for its newest token before grouping: a person with 10,000 grants costs 10,000 probes per page (and the '
-        + 'plan\'s estimated cost crosses jit_above_cost, adding JIT compilation). Proposed: group the grants first (client, name, first grant, '
-        + 'count, `array_agg(grant_id)`), take the page of 51 apps, then read only those apps\' grants for the scopes and probe only their tokens '
-        + '(`grant_id = any(a.grant_ids)` on oidc_records_grant_idx). Same rows, same cursor; `proposedListConnectedApps` in bench/listings.ts is '
-        + 'the drop-in code, and the bench checks it returns what the current function returns (first and second page).',
+      '**Connected apps** (src/grants/connected-apps.ts) grouped *all* of a person\'s grants to build one page of apps, and for each grant '
+        + 'probed oidc_records_grant_idx for its newest token before grouping: a person with 10,000 grants cost 10,000 probes per page (and the '
+        + 'plan\'s estimated cost crossed jit_above_cost, adding JIT compilation). It now groups the grants first (client, name, first grant, '
+        + 'count, `array_agg(grant_id)`) on the account index, takes the page of 51 apps, then reads only those apps\' grants for the scopes and '
+        + 'probes only their tokens (`grant_id = any(a.grant_ids)` on oidc_records_grant_idx). Same items, order and cursors as before '
+        + '(test/grants, test/account). Grouping still reads every grant of the person once, in one index range; the per-grant probes are gone.',
       '',
-      '**Audit log with a time window** (src/audit/log.ts) orders by `id` and filters on `occurred_at`. PostgreSQL assumes the window\'s events '
-        + 'are spread evenly over ids and walks audit_events_pkey back from the newest event, filtering, through every event newer than the window '
-        + `(here ${fmt(reports.find((r) => r.name === 'audit.list old window')?.main.rowsRemovedByFilter ?? 0)} rows skipped for a window 60 days back): `
-        + 'the cost grows with the window\'s age and the size of the log, without bound. Proposed: order by '
-        + '`(occurred_at desc, id desc)` with a `(occurred_at, id)` cursor, and rebuild the five audit indexes to end in `(occurred_at desc, id desc)` '
-        + '(`PROPOSED_AUDIT_INDEXES` in bench/listings.ts; a new migration would drop and recreate them). Every filter then reads one index range from '
-        + 'the window\'s newest end and stops after 51 rows.',
+      '**Audit log with a time window** (src/audit/log.ts) ordered by `id` and filtered on `occurred_at`: PostgreSQL assumed the window\'s '
+        + 'events were spread evenly over ids and walked audit_events_pkey back from the newest event, filtering, through every event newer '
+        + 'than the window (333,332 rows skipped for a window 60 days back), a cost growing with the window\'s age and the size of the log. '
+        + 'It now orders by `(occurred_at desc, id desc)` with a cursor of that pair (the time to the microsecond, encoded as every other '
+        + 'listing\'s), and the five audit indexes of migration 005 end in `(occurred_at desc, id desc)`: every filter reads one index range '
+        + 'from the window\'s newest end and stops after 51 rows.',
       '',
-      'Measured on the same database after the listings above (the audit indexes replaced in place):',
+      `Before: this bench at commit ${BEFORE_FIXES.commit} (\`${BEFORE_FIXES.results}\` in that commit), on the same deterministic data and `
+        + 'machine; after: this run. Medians move with the machine\'s load between runs; buffers and plans are the comparable part.',
       '',
-      '| Listing | Before: execution / median ms | After: execution / median ms | Index after | Same result |',
-      '|---|---:|---:|---|---|',
-      ...proposals.map((p) => `| ${p.before.name} | ${execCell(p.before)} / ${ms(p.before.medianMs)} | ${execCell(p.after)} / ${ms(p.after.medianMs)} | ${indexCell(p.after)} | ${p.sameResult === null ? 'not compared (cursor format differs)' : p.sameResult ? 'yes' : '**no**'} |`),
+      '| Listing | Before: execution / median ms | Before: buffers | After: execution / median ms | After: buffers | Index before | Index after |',
+      '|---|---:|---:|---:|---:|---|---|',
+      ...fixed.map((r) => {
+        const b = BEFORE_FIXES.cases[r.name]!;
+        return `| ${r.name} | ${beforeExec(b)} / ${ms(b.medianMs)} | ${fmt(b.sharedBuffers)} | ${execCell(r)} / ${ms(r.medianMs)} | ${fmt(r.main.sharedBuffers)} | ${b.indexes.map((i) => `\`${i}\``).join(', ')} | ${indexCell(r)} |`;
+      }),
       '',
     );
   }
   lines.push('## Plans', '', 'The main statement of each listing as PostgreSQL ran it: actual rows, time and buffers per node.', '');
   for (const r of reports) {
     lines.push(`### ${r.name}: ${r.scope}`, '', '```', ...r.main.outline, `Planning ${ms(r.main.planningMs)} ms, execution ${ms(r.main.executionMs)} ms${r.main.jitMs ? `, of which JIT ${ms(r.main.jitMs)} ms` : ''}`, '```', '');
-  }
-  const shown = new Set(['listConnectedApps heavy', 'audit.list old window', 'audit.list before 60 days']);
-  const after = proposals.filter((p) => shown.has(p.before.name));
-  if (after.length) {
-    lines.push('## Plans with the proposed fixes', '');
-    for (const p of after) {
-      lines.push(`### ${p.after.name}`, '', '```', ...p.after.main.outline, `Planning ${ms(p.after.main.planningMs)} ms, execution ${ms(p.after.main.executionMs)} ms${p.after.main.jitMs ? `, of which JIT ${ms(p.after.main.jitMs)} ms` : ''}`, '```', '');
-    }
   }
   return `${lines.join('\n')}\n`;
 }
