@@ -2,6 +2,7 @@
 // docs/performance.md between the generated-section markers (the prose around them is kept).
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { FloorResult } from './floor.js';
 import type { ScenarioResult } from './scenarios.js';
 import { FLAT_GROWTH, type SoakResult } from './soak.js';
@@ -208,7 +209,7 @@ function table(record: RunRecord): string {
     ...mainTable(record),
     '',
     `${record.results[0]?.connections ?? 16} connections per request scenario, ${record.results[0]?.seconds ?? '?'} s measured after a warm-up; latencies are over every response. Server CPU is the Gatehouse process(es) or the ceiling, all threads.`,
-    ...(record.results.some((r) => r.notes) ? ['', ...record.results.filter((r) => r.notes).map((r) => `- ${r.target}/${r.scenario}: ${r.notes}`)] : []),
+    ...(record.results.some((r) => r.notes) ? ['', ...record.results.filter((r) => r.notes).map((r) => `- ${r.target}${(r.instances ?? 1) > 1 ? ` ×${r.instances}` : ''}/${r.scenario}: ${r.notes}`)] : []),
     '',
     '**Per core, side by side** (successful requests per second of CPU the server itself used; peers\' published figures, see below for what differs):',
     '',
@@ -265,8 +266,11 @@ export function writeReport(record: RunRecord, root: string, options: { updateDo
   const suffix = `${record.mode}${record.instances > 1 ? `-x${record.instances}` : ''}${record.only ? '-partial' : ''}`;
   const json = path.join(resultsDir, `${record.startedAt.replace(/:/g, '-')}-${suffix}.json`);
   writeFileSync(json, `${JSON.stringify(record, null, 2)}\n`);
-  if (!options.updateDoc) return { json, doc: undefined };
+  return { json, doc: options.updateDoc ? writeDoc(record, root) : undefined };
+}
 
+/** Rewrites the generated section of docs/performance.md from a run's record. */
+export function writeDoc(record: RunRecord, root: string): string {
   const doc = path.join(root, 'docs', 'performance.md');
   mkdirSync(path.dirname(doc), { recursive: true });
   const current = existsSync(doc) ? readFileSync(doc, 'utf8') : `${PROSE}${START}\n${END}\n`;
@@ -277,5 +281,17 @@ export function writeReport(record: RunRecord, root: string, options: { updateDo
     ? `${current.slice(0, start)}${generated}${current.slice(end + END.length)}`
     : `${current.trimEnd()}\n\n${generated}\n`;
   writeFileSync(doc, next);
-  return { json, doc };
+  return doc;
+}
+
+// `node --import tsx bench/report.ts bench/results/<run>.json`: the page's tables again from a
+// stored run (after a change to how they are written), without running anything.
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const file = process.argv[2];
+  if (!file) {
+    process.stderr.write('usage: node --import tsx bench/report.ts bench/results/<run>.json\n');
+    process.exit(2);
+  }
+  const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+  process.stdout.write(`rewrote ${path.relative(root, writeDoc(JSON.parse(readFileSync(file, 'utf8')) as RunRecord, root))} from ${file}\n`);
 }
