@@ -6,6 +6,7 @@ import type { User } from '../accounts/users.js';
 import type { Actor } from '../audit/events.js';
 import { isStorableText } from '../db/text.js';
 import type { GatehouseError } from '../errors.js';
+import { requireCsrfToken } from '../http/csrf.js';
 import type { SurfaceDependencies } from '../http/surfaces.js';
 
 /** The person the page is for: only ever the one signed in to this browser. */
@@ -85,18 +86,11 @@ export function accountGuard(deps: SurfaceDependencies) {
   // Only these routes parse bodies, and only small urlencoded forms.
   const parseForm = bodyParser({ enableTypes: ['form'], formLimit: '8kb', encoding: 'utf-8' });
 
-  function requireCsrf(ctx: Context, next: Next) {
-    const body = (ctx.request as { body?: Record<string, unknown> }).body ?? {};
-    if (!csrf.verify(ctx, body.csrf)) {
-      return pages.error(ctx, {
-        status: 403,
-        heading: 'This form has expired',
-        message: 'For your security the form could not be accepted, and nothing was changed.',
-        hint: 'Open your account page again and retry.',
-      });
-    }
-    return next();
-  }
+  const requireCsrf = requireCsrfToken(csrf, pages, {
+    heading: 'This form has expired',
+    message: 'For your security the form could not be accepted, and nothing was changed.',
+    hint: 'Open your account page again and retry.',
+  });
 
   /**
    * Lets the request through only for a person signed in to this browser who may still sign in:

@@ -7,7 +7,7 @@ import type { Context, Next } from 'koa';
 import type { InteractionResults, Provider } from 'oidc-provider';
 import type { UserStore } from '../accounts/users.js';
 import type { AuditLog } from '../audit/log.js';
-import type { CsrfProtection } from '../http/csrf.js';
+import { requireCsrfToken, type CsrfProtection } from '../http/csrf.js';
 import type { Pages } from '../http/pages.js';
 import type { Logger } from '../logger.js';
 import type { ResourceServerStore } from '../resources/store.js';
@@ -58,18 +58,11 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     await next();
   }
 
-  function requireCsrf(ctx: Context, next: Next) {
-    const body = (ctx.request as { body?: Record<string, unknown> }).body ?? {};
-    if (!csrf.verify(ctx, body.csrf)) {
-      return pages.error(ctx, {
-        status: 403,
-        heading: 'This form has expired',
-        message: 'For your security the form could not be accepted.',
-        hint: 'Go back to the application and start again.',
-      });
-    }
-    return next();
-  }
+  const requireCsrf = requireCsrfToken(csrf, pages, {
+    heading: 'This form has expired',
+    message: 'For your security the form could not be accepted.',
+    hint: 'Go back to the application and start again.',
+  });
 
   function requirePrompt(name: 'login' | 'consent') {
     return function checkPrompt(ctx: Context, next: Next) {

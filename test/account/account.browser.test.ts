@@ -1,7 +1,8 @@
 // The account pages in a real browser, as a person uses them: signing in to reach them, removing
 // an app's access (and the app's tokens dying with it), signing out other devices, and changing
 // the password. Other browsers are other browser contexts: separate cookies, separate sessions.
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium, SeparateBrowsers } from '../support/browser.js';
 import * as client from 'openid-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createPerson, obtainTokens, registerApp, type App } from '../support/flows.js';
@@ -17,8 +18,7 @@ let server: TestServer;
 let browser: Browser;
 let app: App;
 let notes: { clientId: string; clientSecret: string };
-const contexts: BrowserContext[] = [];
-const cspViolations: string[] = [];
+const browsers = new SeparateBrowsers(() => browser);
 
 beforeAll(async () => {
   server = await startTestServer();
@@ -28,10 +28,7 @@ beforeAll(async () => {
   });
   notes = { clientId: api.clientId, clientSecret: api.clientSecret! };
   app = await registerApp(server, { scope: SCOPE });
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {
@@ -40,20 +37,12 @@ afterAll(async () => {
 });
 
 afterEach(async () => {
-  await Promise.all(contexts.splice(0).map((context) => context.close()));
   // The account pages need nothing their CSP forbids: no script, no inline style.
-  expect(cspViolations.splice(0)).toEqual([]);
+  expect(await browsers.closeAll()).toEqual([]);
 });
 
-/** A browser of its own: its own cookies, so its own Gatehouse session. */
-async function newBrowserPage(): Promise<Page> {
-  const context = await browser.newContext();
-  contexts.push(context);
-  const page = await context.newPage();
-  page.on('console', (message) => {
-    if (message.text().includes('Content Security Policy')) cspViolations.push(`${page.url()}: ${message.text()}`);
-  });
-  return page;
+function newBrowserPage(): Promise<Page> {
+  return browsers.newPage();
 }
 
 async function submitSignIn(page: Page, email: string, password: string) {

@@ -1,6 +1,7 @@
 // The development demo app, driven by a real browser against a real Gatehouse: the whole
 // authorization-code flow a person goes through, as an outside app sees it.
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { launchChromium } from '../support/browser.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { User } from '../../src/accounts/users.js';
 import { startDemoApp, type DemoApp } from '../../src/demo/app.js';
@@ -39,10 +40,7 @@ beforeAll(async () => {
     port,
     host: '127.0.0.1',
   });
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {

@@ -2,7 +2,8 @@
 // login page, finding a person, revoking one app's access, ending their sessions, disabling them,
 // rotating an app's secret, and finding all of it in the audit log. Each act is proven where it
 // matters: the app's refresh token (openid-client) and the API's introspection.
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium, SeparateBrowsers } from '../../support/browser.js';
 import * as client from 'openid-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createPerson, obtainTokens, registerApp, type App } from '../../support/flows.js';
@@ -15,8 +16,7 @@ const SCOPE = 'openid profile email offline_access notes:read';
 let server: TestServer;
 let browser: Browser;
 let notes: { clientId: string; clientSecret: string };
-const contexts: BrowserContext[] = [];
-const cspViolations: string[] = [];
+const browsers = new SeparateBrowsers(() => browser);
 
 beforeAll(async () => {
   server = await startTestServer();
@@ -24,10 +24,7 @@ beforeAll(async () => {
     identifier: NOTES_API, name: 'Notes', scope: 'notes:read', isDefault: true, scopeDescriptions: { 'notes:read': 'Read your notes' },
   });
   notes = { clientId: api.clientId, clientSecret: api.clientSecret! };
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {
@@ -36,19 +33,12 @@ afterAll(async () => {
 });
 
 afterEach(async () => {
-  await Promise.all(contexts.splice(0).map((context) => context.close()));
   // The console needs nothing its CSP forbids: no script, no inline style.
-  expect(cspViolations.splice(0)).toEqual([]);
+  expect(await browsers.closeAll()).toEqual([]);
 });
 
-async function newBrowserPage(): Promise<Page> {
-  const context = await browser.newContext();
-  contexts.push(context);
-  const page = await context.newPage();
-  page.on('console', (message) => {
-    if (message.text().includes('Content Security Policy')) cspViolations.push(`${page.url()}: ${message.text()}`);
-  });
-  return page;
+function newBrowserPage(): Promise<Page> {
+  return browsers.newPage();
 }
 
 async function namedApp(name: string): Promise<App> {

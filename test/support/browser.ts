@@ -1,0 +1,38 @@
+// A real browser for page tests: Debian's Chromium driven by playwright-core (downloading a
+// browser is not possible here; .ci/run installs the package).
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
+}
+
+/**
+ * Pages each in a browser context of its own (own cookies, so its own Gatehouse session), with
+ * every Content-Security-Policy violation they report collected: our pages need nothing the CSP
+ * forbids, no script and no inline style.
+ */
+export class SeparateBrowsers {
+  readonly #contexts: BrowserContext[] = [];
+  readonly #cspViolations: string[] = [];
+
+  constructor(private readonly browser: () => Browser) {}
+
+  async newPage(): Promise<Page> {
+    const context = await this.browser().newContext();
+    this.#contexts.push(context);
+    const page = await context.newPage();
+    page.on('console', (message) => {
+      if (message.text().includes('Content Security Policy')) this.#cspViolations.push(`${page.url()}: ${message.text()}`);
+    });
+    return page;
+  }
+
+  /** Closes every page's browser context; returns (and forgets) the CSP violations seen. */
+  async closeAll(): Promise<string[]> {
+    await Promise.all(this.#contexts.splice(0).map((context) => context.close()));
+    return this.#cspViolations.splice(0);
+  }
+}
