@@ -35,7 +35,13 @@ async function main(): Promise<void> {
     stopping = true;
     logger.info({ event: 'stopping', signal });
     const force = setTimeout(() => process.exit(1), 10_000).unref();
-    const exit = (code: number) => logger.flush(() => process.exit(code));
+    // Exit by letting the event loop empty, so the log's last lines are written out (pino writes
+    // asynchronously; a process.exit right after could drop them). Should a handle linger, the
+    // unref'd timer ends it anyway.
+    const exit = (code: number) => {
+      process.exitCode = code;
+      logger.flush(() => setTimeout(() => process.exit(code), 2_000).unref());
+    };
     gatehouse.close().then(
       () => { clearTimeout(force); logger.info({ event: 'stopped' }); exit(0); },
       (error: unknown) => { logger.error({ event: 'stop_failed', err: error }); exit(1); },
