@@ -9,6 +9,7 @@
 // Nothing here outlives the tick its answer arrived in: it is the same answer oidc-provider would
 // have got from its own queries a moment apart, never a cache.
 import type { Knex } from 'knex';
+import type { Client as PgClient } from 'pg';
 import type { AdapterPayload } from 'oidc-provider';
 import { isUuidPattern } from '../accounts/users.js';
 import { digest } from '../crypto/digest.js';
@@ -34,6 +35,37 @@ interface Found {
   tokens: Map<string, StoredRow>;
 }
 
+// A Grant row carries its own id in grant_id (adapter.ts, grantIdOf), so the token's grant_id
+// finds it; the id_digest check in #query makes sure it is the row Grant.find would return.
+// A token whose app or person is disabled (or gone) stands for nothing: it is not found, at
+// introspection, refresh, userinfo and revocation alike — the same rule as for JWTs.
+// $1 the token's digest, $2 now, $3 the uuid pattern. One fixed text, so it can be prepared.
+const LOOKUP_SQL = `select t.model, t.payload, t.consumed_at, t.grant_id,
+       g.id_digest as grant_id_digest, g.payload as grant_payload
+  from oidc_records t
+  join clients c on c.client_id = t.client_id and c.disabled_at is null
+  left join oidc_records g
+    on g.model = 'Grant' and g.grant_id = t.grant_id and (g.expires_at is null or g.expires_at > $2)
+ where t.id_digest = $1 and t.model in (${TOKEN_MODELS.map((model) => `'${model}'`).join(', ')})
+   and (t.expires_at is null or t.expires_at > $2)
+   and (t.account_id is null or exists (
+     select 1 from users u
+      where u.id = cast(case when t.account_id ~* $3 then t.account_id end as uuid)
+        and u.disabled_at is null))`;
+
+/** The same text with knex's named bindings, for knex.raw. */
+const LOOKUP_SQL_KNEX = LOOKUP_SQL.replace(/\$(\d)/g, ':p$1');
+
+/** The prepared statement's name; pg keeps one per connection. Change it whenever LOOKUP_SQL changes. */
+const LOOKUP_STATEMENT = 'gatehouse_token_lookup_v1';
+
+/** What this file uses of knex's pg client and the pg connection it pools. */
+interface KnexPgClient {
+  acquireConnection(): Promise<Pick<PgClient, 'query'> & { __knexUid?: string }>;
+  emit(event: 'query', query: { sql: string; bindings: unknown[]; __knexUid?: string }): void;
+  releaseConnection(connection: unknown): Promise<void>;
+}
+
 /**
  * Runs `fn` once everything already queued — promise continuations included, however deep — has
  * run: a microtask that queues a tick callback, which Node runs only when the microtask queue is
@@ -56,10 +88,16 @@ export class TokenLookup {
   /** Grants read alongside those answers, by grant id. */
   readonly #recentGrants = new Map<string, StoredRow>();
 
+  /** True when knex reaches a PostgreSQL server through `pg` (not the embedded PGlite). */
+  readonly #viaPg: boolean;
+
   constructor(
     private readonly db: Knex,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    // knex-pglite calls itself a pg driver too; only knex's own 'pg' client is configured by name.
+    this.#viaPg = (db.client as { config?: { client?: unknown } }).config?.client === 'pg';
+  }
 
   /** The live record of `model` ('AccessToken', 'ClientCredentials' or 'RefreshToken') with this id. */
   async find(model: string, id: string): Promise<AdapterPayload | undefined> {
@@ -96,25 +134,7 @@ export class TokenLookup {
 
   async #query(id: string): Promise<Found> {
     const now = new Date(this.now());
-    // A Grant row carries its own id in grant_id (adapter.ts, grantIdOf), so the token's grant_id
-    // finds it; the id_digest check below makes sure it is the row Grant.find would return.
-    // A token whose app or person is disabled (or gone) stands for nothing: it is not found, at
-    // introspection, refresh, userinfo and revocation alike — the same rule as for JWTs.
-    const { rows } = await this.db.raw<{ rows: LookupRow[] }>(
-      `select t.model, t.payload, t.consumed_at, t.grant_id,
-              g.id_digest as grant_id_digest, g.payload as grant_payload
-         from oidc_records t
-         join clients c on c.client_id = t.client_id and c.disabled_at is null
-         left join oidc_records g
-           on g.model = 'Grant' and g.grant_id = t.grant_id and (g.expires_at is null or g.expires_at > :now)
-        where t.id_digest = :digest and t.model in (${TOKEN_MODELS.map((model) => `'${model}'`).join(', ')})
-          and (t.expires_at is null or t.expires_at > :now)
-          and (t.account_id is null or exists (
-            select 1 from users u
-             where u.id = cast(case when t.account_id ~* :uuid then t.account_id end as uuid)
-               and u.disabled_at is null))`,
-      { digest: digest(id), now, uuid: isUuidPattern.source },
-    );
+    const rows = await this.#rows(digest(id), now);
     const found: Found = { tokens: new Map() };
     for (const row of rows) {
       found.tokens.set(row.model, row);
@@ -124,6 +144,35 @@ export class TokenLookup {
     }
     this.#remember(this.#recent, id, found);
     return found;
+  }
+
+  // PostgreSQL spends about four times as long planning this statement as running it, and
+  // knex (db.raw included) always sends unnamed statements, planned afresh every time. Through
+  // `pg` it therefore goes as a named prepared statement: pg prepares a `{ name, text, values }`
+  // query once per connection and afterwards only binds and executes it. knex offers no way to
+  // name a statement, so the connection is borrowed from knex's own pool through its client API
+  // (acquireConnection / releaseConnection — what rate-limiter-flexible's knex store does for the
+  // sign-in throttle), and goes back to the pool however the query ends.
+  // Behind PgBouncer in transaction mode this needs PgBouncer ≥ 1.21 with max_prepared_statements.
+  // PGlite (knex-pglite) refuses a query object and is left broken by the attempt
+  // (src/security/rate-limit-store.ts), so there the same text goes through knex.raw.
+  async #rows(idDigest: string, now: Date): Promise<LookupRow[]> {
+    const values = [idDigest, now, isUuidPattern.source];
+    if (!this.#viaPg) {
+      const { rows } = await this.db.raw<{ rows: LookupRow[] }>(LOOKUP_SQL_KNEX, { p1: idDigest, p2: now, p3: isUuidPattern.source });
+      return rows;
+    }
+    const client = this.db.client as KnexPgClient;
+    const connection = await client.acquireConnection();
+    try {
+      // knex's own queries announce themselves as 'query' events (query logs, the tests' round-trip
+      // counts listen there); this one does too, though knex does not send it.
+      client.emit('query', { sql: LOOKUP_SQL, bindings: values, __knexUid: connection.__knexUid });
+      const { rows } = await connection.query<LookupRow>({ name: LOOKUP_STATEMENT, text: LOOKUP_SQL, values });
+      return rows;
+    } finally {
+      await client.releaseConnection(connection);
+    }
   }
 
   /** Keeps an answer until the end of the tick it arrived in. */

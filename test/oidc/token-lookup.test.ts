@@ -3,6 +3,7 @@
 // grant it read alongside only until the end of that tick.
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { AdapterPayload } from 'oidc-provider';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAdapterFactory, type PostgresAdapter } from '../../src/oidc/adapter.js';
 import { TOKEN_MODELS, TokenLookup } from '../../src/oidc/token-lookup.js';
@@ -71,6 +72,29 @@ describe('TokenLookup', () => {
       const expected = await Promise.all(TOKEN_MODELS.map((model) => adapterFor(model).find(id)));
       expect(found).toEqual(expected);
     }
+  });
+
+  it('is sent as a named prepared statement through pg, and answers as knex.raw does on PGlite', async () => {
+    const { accessToken, refreshToken } = await grantWithTokens();
+    await nextTick();
+    const sent: unknown[] = [];
+    const original = pg.Client.prototype.query;
+    (pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown }).query = function (this: pg.Client, ...args: unknown[]) {
+      sent.push(args[0]);
+      return (original as (...a: unknown[]) => unknown).apply(this, args);
+    };
+    let found: Array<AdapterPayload | undefined>;
+    try {
+      found = await Promise.all([lookup.find('RefreshToken', refreshToken), lookup.find('AccessToken', accessToken)]);
+    } finally {
+      pg.Client.prototype.query = original;
+    }
+    if (testDb.kind === 'postgres') {
+      expect(sent).toEqual(Array(2).fill(expect.objectContaining({ name: expect.stringMatching(/^gatehouse_token_lookup/), values: expect.any(Array) })));
+    } else {
+      expect(sent).toEqual([]);
+    }
+    expect(found).toEqual([await adapterFor('RefreshToken').find(refreshToken), await adapterFor('AccessToken').find(accessToken)]);
   });
 
   it('costs one query when the models are asked one after another, as with a hint', async () => {
