@@ -81,6 +81,8 @@ async function announceDemo(config: Config, gatehouse: Gatehouse, logger: Logger
     'A demo person, app and API were created. To try the sign-in flow in a browser:',
     '  npx gatehouse demo        # then open http://localhost:3001',
     `  sign in as ${demo.email} with the password ${demo.password}`,
+    `Their account page (connected apps, sessions, password): ${config.issuer}/account`,
+    `The admin console is at ${config.issuer}/admin, for people made with \`npx gatehouse user create … --admin\`.`,
     `(These details are kept in ${config.dataDir}/demo.json.)`,
     '',
   ].join('\n'));

@@ -78,7 +78,8 @@ export function logProviderEvents(provider: Provider, logger: Logger, audit: Aud
     log.info({ event: 'authorization.accepted', clientId: ctx.oidc.client?.clientId, requestId: ctx.state?.requestId });
   });
   provider.on('authorization.success', (ctx) => {
-    log.info({ event: 'authorization.code_issued', clientId: ctx.oidc.client?.clientId, accountId: ctx.oidc.session?.accountId, requestId: ctx.state?.requestId });
+    // response_type `none` (the account pages' client) issues no code: say what was answered.
+    log.info({ event: 'authorization.succeeded', responseType: ctx.oidc.params?.response_type, clientId: ctx.oidc.client?.clientId, accountId: ctx.oidc.session?.accountId, requestId: ctx.state?.requestId });
   });
   provider.on('authorization.error', (ctx, error) => {
     log.info({ event: 'authorization.error', clientId: ctx.oidc?.client?.clientId, error: (error as { error?: string }).error, description: (error as { error_description?: string }).error_description, requestId: ctx.state?.requestId });
