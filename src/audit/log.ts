@@ -2,7 +2,7 @@
 // admin API and console. The table refuses updates and deletes (migration 005).
 import type { Database } from '../db/knex.js';
 import { cursorTimestamp, decodeCursor, pageOf } from '../db/pages.js';
-import { isStorableText } from '../db/text.js';
+import { storableExcerpt } from '../db/text.js';
 import { GatehouseError } from '../errors.js';
 import { AUDIT_EVENT_TYPES, type ActorType, type AuditEvent, type AuditEventType, type NewAuditEvent } from './events.js';
 
@@ -46,12 +46,6 @@ function auditEventFromRow(row: AuditRow): AuditEvent {
   };
 }
 
-/** Text a client could have chosen (a typed email, a user agent) is cut short and cleaned before it is kept. */
-function storable(value: string | null | undefined, max = 320): string | null {
-  if (typeof value !== 'string' || value.length === 0) return null;
-  const cut = value.slice(0, max);
-  return isStorableText(cut) ? cut : cut.replace(/[\u0000\p{Cs}]/gu, '\uFFFD');
-}
 
 export function isAuditEventType(value: unknown): value is AuditEventType {
   return typeof value === 'string' && (AUDIT_EVENT_TYPES as readonly string[]).includes(value);
@@ -89,11 +83,11 @@ export class AuditLog {
     await trx('audit_events').insert({
       type: event.type,
       actor_type: event.actor.type,
-      actor_id: storable(event.actor.id, 200),
-      user_id: storable(event.userId ?? null, 200),
-      client_id: storable(event.clientId ?? null, 200),
-      ip: storable(event.actor.ip ?? null, 64),
-      details: JSON.stringify(event.details ?? {}, (_key, value: unknown) => (typeof value === 'string' ? storable(value, 1000) : value)),
+      actor_id: storableExcerpt(event.actor.id, 200),
+      user_id: storableExcerpt(event.userId ?? null, 200),
+      client_id: storableExcerpt(event.clientId ?? null, 200),
+      ip: storableExcerpt(event.actor.ip ?? null, 64),
+      details: JSON.stringify(event.details ?? {}, (_key, value: unknown) => (typeof value === 'string' ? storableExcerpt(value, 1000) : value)),
     });
   }
 

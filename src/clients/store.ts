@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { digest, randomSecret } from '../crypto/digest.js';
 import { deletedRows, type Database } from '../db/knex.js';
 import { cursorTimestamp, decodeCursor, pageOf, pageSize, type Page, type PageRequest } from '../db/pages.js';
-import { isStorableText } from '../db/text.js';
+import { isStorableKey } from '../db/text.js';
 import { GatehouseError } from '../errors.js';
 import { clientChangesSchema, firstIssue, newClientSchema, storedScope, type ClientChanges, type NewClient } from './schema.js';
 
@@ -106,7 +106,7 @@ function registrationOf(client: Client): NewClient {
 }
 
 function isClientId(value: unknown): value is string {
-  return typeof value === 'string' && value.length > 0 && value.length <= 200 && isStorableText(value);
+  return isStorableKey(value, 200);
 }
 
 export class ClientStore {

@@ -8,3 +8,20 @@ export function isStorableText(value: string): boolean {
 }
 
 export const NUL_MESSAGE = 'must not contain NUL characters';
+
+/**
+ * A key a lookup may take to the database: a non-empty string no longer than `maxLength` that
+ * PostgreSQL can hold. Anything else matches no row, so callers answer "not found" without asking.
+ */
+export function isStorableKey(value: unknown, maxLength: number): value is string {
+  return typeof value === 'string' && value.length > 0 && value.length <= maxLength && isStorableText(value);
+}
+
+/**
+ * Text a client chose (a user agent, a typed email) kept for people to read later: cut to
+ * `maxLength`, with what PostgreSQL cannot store (NUL, lone surrogates) replaced rather than refused.
+ */
+export function storableExcerpt(value: string | null | undefined, maxLength: number): string | null {
+  if (typeof value !== 'string' || value.length === 0) return null;
+  return value.slice(0, maxLength).replace(/[\u0000\p{Cs}]/gu, '\uFFFD');
+}

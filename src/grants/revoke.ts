@@ -2,7 +2,7 @@
 // (refresh-token reuse, token revocation) and by administration alike.
 import type { Knex } from 'knex';
 import { digest } from '../crypto/digest.js';
-import { isStorableText } from '../db/text.js';
+import { isStorableKey } from '../db/text.js';
 
 const MAX_ID_LENGTH = 4096;
 
@@ -33,7 +33,7 @@ export type GrantSelector =
 export async function revokeGrants(db: Knex, selector: GrantSelector): Promise<number> {
   // An id no row can hold (NUL, absurd length) selects nothing; it must not reach a query.
   const named = 'grantIds' in selector ? selector.grantIds : [('accountId' in selector ? selector.accountId : ''), selector.clientId ?? ''];
-  if (!named.every((value) => typeof value === 'string' && value.length <= MAX_ID_LENGTH && isStorableText(value))) return 0;
+  if (!named.every((value) => value === '' || isStorableKey(value, MAX_ID_LENGTH))) return 0;
   const models = ['Grant', ...GRANTABLE_MODELS];
   const query = db('oidc_records');
   if ('grantIds' in selector) {

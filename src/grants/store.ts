@@ -5,7 +5,7 @@ import { ACCOUNT_CLIENT_ID } from '../clients/store.js';
 import { digest } from '../crypto/digest.js';
 import { deletedRows, type Database } from '../db/knex.js';
 import { cursorTimestamp, decodeCursor, pageOf, pageSize, type Page, type PageRequest } from '../db/pages.js';
-import { isStorableText } from '../db/text.js';
+import { isStorableKey } from '../db/text.js';
 import { GRANTABLE_MODELS, revokeGrants } from './revoke.js';
 
 /** Access to one API (RFC 8707 resource server) within a grant. */
@@ -108,7 +108,7 @@ function grantFromRow(row: GrantRow, names: Map<string, string>): GrantInfo {
 }
 
 function isHandle(value: unknown): value is string {
-  return typeof value === 'string' && value.length > 0 && value.length <= 4096 && isStorableText(value);
+  return isStorableKey(value, 4096);
 }
 
 export class GrantStore {

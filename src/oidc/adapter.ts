@@ -6,6 +6,7 @@ import { errors } from 'oidc-provider';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { digest } from '../crypto/digest.js';
 import { deleteInBatches } from '../db/knex.js';
+import { isStorableKey, storableExcerpt } from '../db/text.js';
 import { revokeGrants } from '../grants/revoke.js';
 
 export interface AdapterOptions {
@@ -69,7 +70,7 @@ interface Restored {
 }
 
 function isLookupKey(value: unknown): value is string {
-  return typeof value === 'string' && value.length > 0 && value.length <= MAX_KEY_LENGTH;
+  return isStorableKey(value, MAX_KEY_LENGTH);
 }
 
 function epochSeconds(date: Date | string): number {
@@ -129,12 +130,6 @@ function grantIdOf(model: string, id: string, payload: AdapterPayload): string |
   return payload.grantId ?? null;
 }
 
-/** Request text a browser chose: bounded, and never a character jsonb or text would refuse. */
-function storableFact(value: string | undefined, max: number): string | null {
-  if (typeof value !== 'string' || value.length === 0) return null;
-  return value.slice(0, max).replace(/[\u0000\p{Cs}]/gu, '\uFFFD');
-}
-
 function toRow(model: string, id: string, payload: AdapterPayload, expiresIn: number | undefined, nowMs: number, facts: RequestFacts | undefined): NewRow {
   const session = model === 'Session';
   return {
@@ -150,8 +145,8 @@ function toRow(model: string, id: string, payload: AdapterPayload, expiresIn: nu
     expires_at: typeof expiresIn === 'number' ? new Date(nowMs + expiresIn * 1000) : null,
     consumed_at: typeof payload.consumed === 'number' ? new Date(payload.consumed * 1000) : null,
     // A session is saved on every request that uses it: its last save is its last activity.
-    user_agent: session ? storableFact(facts?.userAgent, 512) : null,
-    ip: session ? storableFact(facts?.ip, 64) : null,
+    user_agent: session ? storableExcerpt(facts?.userAgent, 512) : null,
+    ip: session ? storableExcerpt(facts?.ip, 64) : null,
     last_active_at: session ? new Date(nowMs) : null,
   };
 }

@@ -5,7 +5,7 @@ import { ClientStore } from '../clients/store.js';
 import type { Database } from '../db/knex.js';
 import { isUniqueViolation } from '../db/errors.js';
 import { cursorTimestamp, decodeCursor, pageOf, pageSize, type Page, type PageRequest } from '../db/pages.js';
-import { isStorableText } from '../db/text.js';
+import { isStorableKey } from '../db/text.js';
 import { GatehouseError } from '../errors.js';
 import { changedScopes, newResourceSchema, refuseScopesOfOtherApis, resourceChangesSchema, type NewResourceServer, type ResourceChanges } from './schema.js';
 
@@ -54,7 +54,7 @@ export function resourceServerFromRow(row: ResourceServerRow): ResourceServer {
 }
 
 function isIdentifier(value: unknown): value is string {
-  return typeof value === 'string' && value.length > 0 && value.length <= 500 && isStorableText(value);
+  return isStorableKey(value, 500);
 }
 
 /** The name an API's introspection client goes by, so it reads as the API's in a list of clients. */

@@ -4,7 +4,7 @@
 import type { Knex } from 'knex';
 import type { Database } from '../db/knex.js';
 import { cursorTimestamp, decodeCursor, pageOf, pageSize, type Page, type PageRequest } from '../db/pages.js';
-import { isStorableText } from '../db/text.js';
+import { isStorableKey } from '../db/text.js';
 import { revokeGrants } from '../grants/revoke.js';
 import { whereLive } from '../grants/store.js';
 
@@ -62,7 +62,7 @@ function grantIdsOf(payloads: SessionPayload[]): string[] {
 }
 
 function isHandle(value: unknown): value is string {
-  return typeof value === 'string' && value.length > 0 && value.length <= 200 && isStorableText(value);
+  return isStorableKey(value, 200);
 }
 
 export class SessionStore {

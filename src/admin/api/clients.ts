@@ -5,7 +5,7 @@ import type { NewClient } from '../../clients/store.js';
 import type { AdminOperations } from '../operations.js';
 import { clientJson, pageJson, rotatedSecretJson } from './representations.js';
 import { created, defineRoute, noContent, ok, type ApiRoute } from './route.js';
-import { clientIdParam, clientPageSchema, clientSchema, component, createdClientSchema, jwksSchema, pageQuery, rotatedSecretSchema } from './schemas.js';
+import { clientPageSchema, clientParams, clientSchema, component, createdClientSchema, jwksSchema, pageQuery, rotatedSecretSchema } from './schemas.js';
 
 const uris = z.array(z.string().min(1).max(2000)).max(20);
 const scope = z.string().max(2000).meta({ description: 'Space-separated scopes the client may ask for.' });
@@ -35,7 +35,6 @@ export const rotateSecretBody = component('SecretRotation', z.strictObject({
     .meta({ description: 'How long the replaced secret keeps working, in seconds (default 86400; 0 ends it at once).' }),
 }));
 
-const clientParams = z.object({ client_id: clientIdParam });
 
 function newClient(body: z.output<typeof newClientBody>): NewClient {
   return {

@@ -4,10 +4,8 @@ import { z } from 'zod';
 import type { AdminOperations } from '../operations.js';
 import { grantJson, pageJson, revokedGrantsJson } from './representations.js';
 import { defineRoute, noContent, ok, type ApiRoute } from './route.js';
-import { clientIdParam, grantIdParam, grantPageSchema, grantSchema, pageQuery, queryText, revokedGrantsSchema, userIdParam } from './schemas.js';
+import { clientParams, grantIdParam, grantPageSchema, grantSchema, pageQuery, queryText, revokedGrantsSchema, userParams } from './schemas.js';
 
-const userParams = z.object({ user_id: userIdParam });
-const clientParams = z.object({ client_id: clientIdParam });
 const grantParams = z.object({ grant_id: grantIdParam });
 const forClient = z.object({ client_id: queryText(200).meta({ description: 'The app whose grants from this person are revoked.' }) });
 

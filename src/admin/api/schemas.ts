@@ -183,3 +183,7 @@ export const apiIdentifierParam = z.string().min(1, { error: 'No such API.' }).m
 
 /** A text filter or search term from the query string. */
 export const queryText = (max: number) => z.string().min(1).max(max).refine(isStorableText, NUL_MESSAGE);
+
+/** Path parameters shared by several resources' routes. */
+export const userParams = z.object({ user_id: userIdParam });
+export const clientParams = z.object({ client_id: clientIdParam });

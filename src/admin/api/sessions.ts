@@ -3,9 +3,8 @@ import { z } from 'zod';
 import type { AdminOperations } from '../operations.js';
 import { endedSessionsJson, pageJson, sessionJson } from './representations.js';
 import { defineRoute, ok, type ApiRoute } from './route.js';
-import { endedSessionsSchema, pageQuery, sessionIdParam, sessionPageSchema, userIdParam } from './schemas.js';
+import { endedSessionsSchema, pageQuery, sessionIdParam, sessionPageSchema, userIdParam, userParams } from './schemas.js';
 
-const userParams = z.object({ user_id: userIdParam });
 const sessionParams = z.object({ user_id: userIdParam, session_id: sessionIdParam });
 
 export function sessionRoutes(ops: AdminOperations): ApiRoute[] {

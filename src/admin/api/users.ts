@@ -4,7 +4,7 @@ import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from '../../accounts/passwor
 import type { AdminOperations } from '../operations.js';
 import { endedSessionsJson, pageJson, userJson } from './representations.js';
 import { created, defineRoute, noContent, ok, type ApiRoute } from './route.js';
-import { component, endedSessionsSchema, pageQuery, queryText, userIdParam, userPageSchema, userSchema } from './schemas.js';
+import { component, endedSessionsSchema, pageQuery, queryText, userPageSchema, userParams, userSchema } from './schemas.js';
 
 const password = z.string()
   .min(MIN_PASSWORD_LENGTH, `Use at least ${MIN_PASSWORD_LENGTH} characters.`)
@@ -24,7 +24,6 @@ const resetPasswordBody = component('PasswordReset', z.strictObject({
   end_sessions: z.boolean().optional().meta({ description: 'End every session of the person (default true).' }),
 }));
 
-const userParams = z.object({ user_id: userIdParam });
 
 const listQuery = pageQuery.extend({
   search: queryText(254).optional().meta({ description: 'The start of an email address or name, in any case.' }),
