@@ -14,6 +14,8 @@ export interface AdapterOptions {
   now?: () => number;
   /** The browser behind the request saving a Session, so people can tell their sessions apart. */
   requestFacts?: () => RequestFacts | undefined;
+  /** Told of a grant consume() revoked on a replay, so what this process cached of it goes at once. */
+  onGrantRevoked?: (grantId: string) => void;
 }
 
 /** What a person's session list shows about the device: kept as sent, cut to a sane length. */
@@ -164,6 +166,7 @@ export function fromRow(row: FoundRow, restored: Restored): AdapterPayload {
 export class PostgresAdapter implements Adapter {
   readonly #now: () => number;
   readonly #requestFacts: () => RequestFacts | undefined;
+  readonly #onGrantRevoked: (grantId: string) => void;
 
   constructor(
     private readonly db: Knex,
@@ -172,6 +175,7 @@ export class PostgresAdapter implements Adapter {
   ) {
     this.#now = options.now ?? Date.now;
     this.#requestFacts = options.requestFacts ?? (() => undefined);
+    this.#onGrantRevoked = options.onGrantRevoked ?? (() => {});
   }
 
   async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
@@ -241,7 +245,10 @@ export class PostgresAdapter implements Adapter {
       .first<{ grant_id: string | null } | undefined>('grant_id')
       .where({ model: this.model, id_digest: idDigest });
     if (!existing) throw this.replayError('not found');
-    if (existing.grant_id) await revokeGrants(this.db, { grantIds: [existing.grant_id] });
+    if (existing.grant_id) {
+      await revokeGrants(this.db, { grantIds: [existing.grant_id] });
+      this.#onGrantRevoked(existing.grant_id);
+    }
     throw this.replayError('consumed');
   }
 

@@ -15,14 +15,6 @@ import { AccessTokenAdapter, isJwtHandle, type JwtAccessTokens } from './jwt-acc
 import { grantTag, type TruthCache } from './jwt-truth.js';
 import { TokenLookup, TOKEN_MODELS } from './token-lookup.js';
 
-
-/**
- * Models whose consume() revokes the whole grant when it detects a replay (adapter.ts). Which
- * grant is not said, so this process drops every cached standing (replays are rare; the next
- * introspection of each token simply asks the database again).
- */
-const REPLAY_REVOKES_GRANT = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest']);
-
 /** Passes everything through; subclasses override what they add to. */
 class DelegatingAdapter implements Adapter {
   constructor(protected readonly inner: Adapter) {}
@@ -84,22 +76,6 @@ class GrantAdapter extends DelegatingAdapter {
   }
 }
 
-/** A model whose detected replay revoked a grant this process may have cached as standing. */
-class ReplayAwareAdapter extends DelegatingAdapter {
-  constructor(inner: Adapter, private readonly truth: TruthCache) {
-    super(inner);
-  }
-
-  override async consume(id: string): Promise<void> {
-    try {
-      await super.consume(id);
-    } catch (error) {
-      this.truth.clear();
-      throw error;
-    }
-  }
-}
-
 export interface StorageParts {
   clients: ClientAdapter;
   jwts: JwtAccessTokens;
@@ -117,14 +93,19 @@ function currentRequestFacts(): RequestFacts | undefined {
 
 /** oidc-provider's `adapter` setting: one adapter per model name. */
 export function storageFor(db: Knex, parts: StorageParts): (model: string) => Adapter {
-  const stored = createAdapterFactory(db, { requestFacts: currentRequestFacts });
+  // A replayed code or refresh token revokes its grant in consume() (adapter.ts); this process
+  // drops what it cached of that grant at once rather than when the database's notification
+  // comes back to it.
+  const stored = createAdapterFactory(db, {
+    requestFacts: currentRequestFacts,
+    onGrantRevoked: (grantId) => parts.truth?.invalidate(grantTag(grantId)),
+  });
   const lookup = new TokenLookup(db);
   return (model) => {
     if (model === 'Client') return parts.clients;
     if (model === 'Grant') return new GrantAdapter(stored(model), lookup, parts.truth);
     let adapter: Adapter = stored(model);
     if (TOKEN_MODELS.includes(model)) adapter = new CoalescedTokenAdapter(adapter, model, lookup);
-    if (REPLAY_REVOKES_GRANT.has(model) && parts.truth) adapter = new ReplayAwareAdapter(adapter, parts.truth);
     if (model === 'AccessToken' || model === 'ClientCredentials') adapter = new AccessTokenAdapter(model, adapter, parts.jwts);
     return adapter;
   };

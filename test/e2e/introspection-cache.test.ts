@@ -182,6 +182,15 @@ describe('B reads active:false within one second of a change made elsewhere', ()
     await inactiveWithinASecond(b, api, rotated.access_token);
   });
 
+  it('a refresh token is reused on A: A itself reads the grant\'s access token inactive at once', async () => {
+    const { tokens } = await signIn();
+    const rotated = await client.refreshTokenGrant(app.config, tokens.refresh_token!);
+    expect(await active(a, api, rotated.access_token)).toBe(true); // now cached on A
+    await expect(client.refreshTokenGrant(app.config, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    // No waiting for the change feed: the replay's revocation dropped A's cached standing itself.
+    expect(await active(a, api, rotated.access_token)).toBe(false);
+  });
+
   it('the person is disabled with plain SQL', async () => {
     const { person, tokens } = await signIn();
     await warmOnB(tokens.access_token);
