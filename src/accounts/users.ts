@@ -206,6 +206,14 @@ export class UserStore {
     return deletedRows(await trx('users').where({ id }).delete()) > 0;
   }
 
+  /** The email and name of each of these people, in one query; ids that name no one are skipped. */
+  async namesOf(ids: readonly string[]): Promise<Map<string, { email: string; name: string }>> {
+    const wanted = [...new Set(ids.filter((id) => typeof id === 'string' && isUuidPattern.test(id)))];
+    if (wanted.length === 0) return new Map();
+    const rows = await this.db<UserRow>('users').select('id', 'email', 'name').whereIn('id', wanted);
+    return new Map(rows.map((row) => [row.id, { email: row.email, name: row.name }]));
+  }
+
   async findByEmail(email: string): Promise<User | undefined> {
     if (typeof email !== 'string' || email.length > 254 || !isStorableText(email)) return undefined;
     const row = await this.db<UserRow>('users').select([...USER_COLUMNS]).whereRaw('lower(email) = lower(?)', [email]).first();

@@ -1,5 +1,5 @@
 // Administration of people and their sessions.
-import { isUuidPattern, type NewUser, type User, type UserQuery } from '../accounts/users.js';
+import { type NewUser, type User, type UserQuery } from '../accounts/users.js';
 import type { Actor } from '../audit/events.js';
 import type { Database } from '../db/knex.js';
 import type { Page, PageRequest } from '../db/pages.js';
@@ -21,10 +21,7 @@ export class PeopleOperations extends OperationsBase {
 
   /** The email and name of each person a page names (an app's grants, audit entries), in one query. */
   async describePeople(ids: readonly string[]): Promise<Map<string, { email: string; name: string }>> {
-    const wanted = [...new Set(ids.filter((id) => isUuidPattern.test(id)))];
-    if (wanted.length === 0) return new Map();
-    const rows: Array<{ id: string; email: string; name: string }> = await this.deps.db('users').select('id', 'email', 'name').whereIn('id', wanted);
-    return new Map(rows.map((row) => [row.id, { email: row.email, name: row.name }]));
+    return this.deps.users.namesOf(ids);
   }
 
   createUser(actor: Actor, input: NewUser): Promise<User> {
