@@ -9,10 +9,10 @@
 // Nothing here outlives the tick its answer arrived in: it is the same answer oidc-provider would
 // have got from its own queries a moment apart, never a cache.
 import type { Knex } from 'knex';
-import type { Client as PgClient } from 'pg';
 import type { AdapterPayload } from 'oidc-provider';
 import { isUuidPattern } from '../accounts/users.js';
 import { digest } from '../crypto/digest.js';
+import { runPrepared, type PreparedStatement } from '../db/prepared.js';
 import { fromRow } from './adapter.js';
 
 /** The models findToken asks; constants, so they are written into the query as literals. */
@@ -53,18 +53,8 @@ const LOOKUP_SQL = `select t.model, t.payload, t.consumed_at, t.grant_id,
       where u.id = cast(case when t.account_id ~* $3 then t.account_id end as uuid)
         and u.disabled_at is null))`;
 
-/** The same text with knex's named bindings, for knex.raw. */
-const LOOKUP_SQL_KNEX = LOOKUP_SQL.replace(/\$(\d)/g, ':p$1');
-
-/** The prepared statement's name; pg keeps one per connection. Change it whenever LOOKUP_SQL changes. */
-const LOOKUP_STATEMENT = 'gatehouse_token_lookup_v1';
-
-/** What this file uses of knex's pg client and the pg connection it pools. */
-interface KnexPgClient {
-  acquireConnection(): Promise<Pick<PgClient, 'query'> & { __knexUid?: string }>;
-  emit(event: 'query', query: { sql: string; bindings: unknown[]; __knexUid?: string }): void;
-  releaseConnection(connection: unknown): Promise<void>;
-}
+/** Prepared through pg (src/db/prepared.ts): planning it cost four times what running it did. */
+const LOOKUP_STATEMENT: PreparedStatement = { name: 'gatehouse_token_lookup_v1', text: LOOKUP_SQL };
 
 /**
  * Runs `fn` once everything already queued — promise continuations included, however deep — has
@@ -88,16 +78,10 @@ export class TokenLookup {
   /** Grants read alongside those answers, by grant id. */
   readonly #recentGrants = new Map<string, StoredRow>();
 
-  /** True when knex reaches a PostgreSQL server through `pg` (not the embedded PGlite). */
-  readonly #viaPg: boolean;
-
   constructor(
     private readonly db: Knex,
     private readonly now: () => number = Date.now,
-  ) {
-    // knex-pglite calls itself a pg driver too; only knex's own 'pg' client is configured by name.
-    this.#viaPg = (db.client as { config?: { client?: unknown } }).config?.client === 'pg';
-  }
+  ) {}
 
   /** The live record of `model` ('AccessToken', 'ClientCredentials' or 'RefreshToken') with this id. */
   async find(model: string, id: string): Promise<AdapterPayload | undefined> {
@@ -146,33 +130,8 @@ export class TokenLookup {
     return found;
   }
 
-  // PostgreSQL spends about four times as long planning this statement as running it, and
-  // knex (db.raw included) always sends unnamed statements, planned afresh every time. Through
-  // `pg` it therefore goes as a named prepared statement: pg prepares a `{ name, text, values }`
-  // query once per connection and afterwards only binds and executes it. knex offers no way to
-  // name a statement, so the connection is borrowed from knex's own pool through its client API
-  // (acquireConnection / releaseConnection — what rate-limiter-flexible's knex store does for the
-  // sign-in throttle), and goes back to the pool however the query ends.
-  // Behind PgBouncer in transaction mode this needs PgBouncer ≥ 1.21 with max_prepared_statements.
-  // PGlite (knex-pglite) refuses a query object and is left broken by the attempt
-  // (src/security/rate-limit-store.ts), so there the same text goes through knex.raw.
-  async #rows(idDigest: string, now: Date): Promise<LookupRow[]> {
-    const values = [idDigest, now, isUuidPattern.source];
-    if (!this.#viaPg) {
-      const { rows } = await this.db.raw<{ rows: LookupRow[] }>(LOOKUP_SQL_KNEX, { p1: idDigest, p2: now, p3: isUuidPattern.source });
-      return rows;
-    }
-    const client = this.db.client as KnexPgClient;
-    const connection = await client.acquireConnection();
-    try {
-      // knex's own queries announce themselves as 'query' events (query logs, the tests' round-trip
-      // counts listen there); this one does too, though knex does not send it.
-      client.emit('query', { sql: LOOKUP_SQL, bindings: values, __knexUid: connection.__knexUid });
-      const { rows } = await connection.query<LookupRow>({ name: LOOKUP_STATEMENT, text: LOOKUP_SQL, values });
-      return rows;
-    } finally {
-      await client.releaseConnection(connection);
-    }
+  #rows(idDigest: string, now: Date): Promise<LookupRow[]> {
+    return runPrepared<LookupRow>(this.db, LOOKUP_STATEMENT, [idDigest, now, isUuidPattern.source]);
   }
 
   /** Keeps an answer until the end of the tick it arrived in. */
