@@ -6,6 +6,7 @@ import { errors } from 'oidc-provider';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { digest } from '../crypto/digest.js';
 import { deleteInBatches } from '../db/knex.js';
+import { runPrepared, type PreparedStatement } from '../db/prepared.js';
 import { isStorableKey, storableExcerpt } from '../db/text.js';
 import { revokeGrants } from '../grants/revoke.js';
 
@@ -36,6 +37,21 @@ const TABLE = 'oidc_records';
 // would be a cheap way to burn our CPU.
 export const MAX_KEY_LENGTH = 4096;
 
+
+// PostgresAdapter.rotate: $1 now, $2 model, $3 the consumed token's digest, $4… the successor's
+// row. The columns a token row never fills (user agent, ip, last activity) are left out.
+const ROTATION_STATEMENT: PreparedStatement = {
+  name: 'gatehouse_rotation_v1',
+  text: `with consumed as (
+  update ${TABLE} set consumed_at = $1
+   where model = $2 and id_digest = $3 and consumed_at is null
+   returning 1)
+insert into ${TABLE} (model, id_digest, payload, grant_id, uid_digest, user_code_digest, account_id, client_id, expires_at, consumed_at)
+select cast($2 as text), cast($4 as text), cast($5 as jsonb), cast($6 as text), cast($7 as text), cast($8 as text),
+       cast($9 as text), cast($10 as text), cast($11 as timestamptz), cast($12 as timestamptz)
+  from consumed
+returning 1`,
+};
 
 /** What lands in the jsonb column: the payload minus everything rebuilt from elsewhere. */
 type StoredPayload = Omit<AdapterPayload, 'jti' | 'consumed' | 'userCode'>;
@@ -240,16 +256,28 @@ export class PostgresAdapter implements Adapter {
       .whereNull('consumed_at')
       .returning('grant_id');
     if (won.length > 0) return;
+    return this.#refuseReplay(idDigest);
+  }
 
-    const existing = await this.db(TABLE)
-      .first<{ grant_id: string | null } | undefined>('grant_id')
-      .where({ model: this.model, id_digest: idDigest });
-    if (!existing) throw this.replayError('not found');
-    if (existing.grant_id) {
-      await revokeGrants(this.db, { grantIds: [existing.grant_id] });
-      this.#onGrantRevoked(existing.grant_id);
-    }
-    throw this.replayError('consumed');
+  /**
+   * consume(consumedId) and upsert(id, …) as one statement, so a refresh-token rotation costs one
+   * round trip and one commit instead of two of each. The successor is inserted only if this
+   * statement is the one that consumed its predecessor (the same `consumed_at is null` race as
+   * consume()); if anything fails, neither happened. A loser is refused exactly as consume()
+   * refuses one: its grant revoked, invalid_grant.
+   */
+  async rotate(consumedId: string, id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
+    if (!isLookupKey(consumedId)) throw this.replayError('not found');
+    if (!isLookupKey(id)) throw new TypeError(`${this.model} id must be a non-empty string`);
+    const consumedDigest = digest(consumedId);
+    const row = toRow(this.model, id, payload, expiresIn, this.#now(), undefined);
+    const inserted = await runPrepared(this.db, ROTATION_STATEMENT, [
+      new Date(this.#now()), this.model, consumedDigest,
+      row.id_digest, row.payload, row.grant_id, row.uid_digest, row.user_code_digest,
+      row.account_id, row.client_id, row.expires_at, row.consumed_at,
+    ]);
+    if (inserted.length > 0) return;
+    return this.#refuseReplay(consumedDigest);
   }
 
   async destroy(id: string): Promise<void> {
@@ -260,6 +288,20 @@ export class PostgresAdapter implements Adapter {
   async revokeByGrantId(grantId: string): Promise<void> {
     if (!isLookupKey(grantId)) return;
     await this.db(TABLE).where({ grant_id: grantId, model: this.model }).delete();
+  }
+
+  // Someone presented a code or refresh token that was already used (or never existed): if it
+  // did exist, whoever holds it may be a thief, so the whole grant goes.
+  async #refuseReplay(idDigest: string): Promise<never> {
+    const existing = await this.db(TABLE)
+      .first<{ grant_id: string | null } | undefined>('grant_id')
+      .where({ model: this.model, id_digest: idDigest });
+    if (!existing) throw this.replayError('not found');
+    if (existing.grant_id) {
+      await revokeGrants(this.db, { grantIds: [existing.grant_id] });
+      this.#onGrantRevoked(existing.grant_id);
+    }
+    throw this.replayError('consumed');
   }
 
   // The bound timestamp (not the database's now()) keeps the adapter's clock the only clock, so

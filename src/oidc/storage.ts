@@ -3,13 +3,14 @@
 //   Client                                 the clients table, cached (clients.ts)
 //   AccessToken, ClientCredentials         JWTs verified in place (jwt-access-tokens.ts); opaque
 //                                          ones through the one-query lookup (token-lookup.ts)
-//   RefreshToken                           the one-query lookup; a JWT handle is never one
+//   RefreshToken                           the one-query lookup; a JWT handle is never one;
+//                                          rotation as one statement (RotatingRefreshTokens)
 //   Grant                                  answered from that lookup when it just read the grant
 // — and with this process's own revocations dropping what it cached at once, rather than when
 // the database's notification (migration 003) comes back to it.
 import type { Knex } from 'knex';
 import { Provider, type Adapter, type AdapterPayload } from 'oidc-provider';
-import { createAdapterFactory, MAX_KEY_LENGTH, type RequestFacts } from './adapter.js';
+import { createAdapterFactory, MAX_KEY_LENGTH, type PostgresAdapter, type RequestFacts } from './adapter.js';
 import type { ClientAdapter } from './clients.js';
 import { AccessTokenAdapter, isJwtHandle, type JwtAccessTokens } from './jwt-access-tokens.js';
 import { grantTag, type TruthCache } from './jwt-truth.js';
@@ -51,6 +52,44 @@ class CoalescedTokenAdapter extends DelegatingAdapter {
     } finally {
       this.lookup.forget(id);
     }
+  }
+}
+
+/** Requests of the refresh_token grant → the refresh token they consumed, not yet written. */
+const pendingConsumes = new WeakMap<object, string>();
+
+/** The token endpoint's request when it is answering a refresh_token grant. */
+function refreshGrantRequest(): object | undefined {
+  const ctx = Provider.ctx;
+  return ctx?.oidc?.route === 'token' && ctx.oidc.params?.grant_type === 'refresh_token' ? ctx : undefined;
+}
+
+/**
+ * A refresh_token grant consumes the presented refresh token and then saves its successor
+ * (oidc-provider's actions/grants/refresh_token.js, with rotateRefreshToken on): this holds the
+ * consume back and sends both as one statement with the save (PostgresAdapter.rotate). Should the
+ * request fail between the two, nothing was written: the old token still works and no new one
+ * exists. A replay is refused at the save instead of the consume, with the same invalid_grant and
+ * the same grant revocation. If a future oidc-provider saved before consuming, the old token would
+ * never be consumed: test/oidc/refresh-rotation.test.ts pins the order this relies on.
+ */
+class RotatingRefreshTokens extends DelegatingAdapter {
+  constructor(private readonly stored: PostgresAdapter) {
+    super(stored);
+  }
+
+  override async consume(id: string): Promise<void> {
+    const request = refreshGrantRequest();
+    if (!request || pendingConsumes.has(request)) return super.consume(id);
+    pendingConsumes.set(request, id);
+  }
+
+  override async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
+    const request = refreshGrantRequest();
+    const consumed = request ? pendingConsumes.get(request) : undefined;
+    if (!request || consumed === undefined) return super.upsert(id, payload, expiresIn);
+    pendingConsumes.delete(request);
+    return this.stored.rotate(consumed, id, payload, expiresIn);
   }
 }
 
@@ -104,7 +143,7 @@ export function storageFor(db: Knex, parts: StorageParts): (model: string) => Ad
   return (model) => {
     if (model === 'Client') return parts.clients;
     if (model === 'Grant') return new GrantAdapter(stored(model), lookup, parts.truth);
-    let adapter: Adapter = stored(model);
+    let adapter: Adapter = model === 'RefreshToken' ? new RotatingRefreshTokens(stored(model)) : stored(model);
     if (TOKEN_MODELS.includes(model)) adapter = new CoalescedTokenAdapter(adapter, model, lookup);
     if (model === 'AccessToken' || model === 'ClientCredentials') adapter = new AccessTokenAdapter(model, adapter, parts.jwts);
     return adapter;

@@ -49,6 +49,17 @@ function adapterContract(name: Kind, makeDb: () => Promise<TestDatabase>): void 
       return { iat, exp: iat + 600, jti: id, kind, accountId: 'account-1', clientId: 'client-1', ...extra };
     }
 
+    /** A grant with a refresh token and an access token (its sibling) under it. */
+    async function grantWithRefreshToken(): Promise<{ grantId: string; token: string; sibling: string }> {
+      const grantId = randomId();
+      const token = randomId();
+      const sibling = randomId();
+      await adapterFor('Grant').upsert(grantId, tokenPayload('Grant', grantId), 3600);
+      await adapterFor('RefreshToken').upsert(token, tokenPayload('RefreshToken', token, { grantId }), 3600);
+      await adapterFor('AccessToken').upsert(sibling, tokenPayload('AccessToken', sibling, { grantId }), 600);
+      return { grantId, token, sibling };
+    }
+
     beforeAll(async () => {
       database = await makeDb();
       adapterFor = createAdapterFactory(database.db, { now: () => clock });
@@ -376,12 +387,7 @@ function adapterContract(name: Kind, makeDb: () => Promise<TestDatabase>): void 
       });
 
       it('treats a second, later redemption as a replay too', async () => {
-        const grantId = randomId();
-        const token = randomId();
-        const sibling = randomId();
-        await adapterFor('Grant').upsert(grantId, tokenPayload('Grant', grantId), 3600);
-        await adapterFor('RefreshToken').upsert(token, tokenPayload('RefreshToken', token, { grantId }), 3600);
-        await adapterFor('AccessToken').upsert(sibling, tokenPayload('AccessToken', sibling, { grantId }), 600);
+        const { grantId, token, sibling } = await grantWithRefreshToken();
 
         await adapterFor('RefreshToken').consume(token);
         await expect(adapterFor('RefreshToken').consume(token)).rejects.toBeInstanceOf(errors.InvalidGrant);
@@ -404,6 +410,79 @@ function adapterContract(name: Kind, makeDb: () => Promise<TestDatabase>): void 
 
         await requests.consume(id);
         await expect(requests.consume(id)).rejects.toBeInstanceOf(errors.InvalidRequestUri);
+      });
+    });
+
+    // A refresh-token rotation: consume the presented token and save its successor, as one statement.
+    describe('rotate', () => {
+      it('consumes the presented token and stores its successor, as find and consume would see them', async () => {
+        const { grantId, token } = await grantWithRefreshToken();
+        const successor = randomId();
+        advance(5_000);
+
+        await adapterFor('RefreshToken').rotate(token, successor, tokenPayload('RefreshToken', successor, { grantId, rotations: 1 }), 3600);
+
+        expect(await adapterFor('RefreshToken').find(token)).toMatchObject({ jti: token, consumed: epochSeconds(clock) });
+        expect(await adapterFor('RefreshToken').find(successor)).toEqual(tokenPayload('RefreshToken', successor, { grantId, rotations: 1 }));
+        const row = await rowOf('RefreshToken', successor);
+        expect(row).toMatchObject({ grant_id: grantId, account_id: 'account-1', client_id: 'client-1', consumed_at: null, uid_digest: null });
+        expect(row!.expires_at!.getTime()).toBe(clock + 3600 * 1000);
+        // The successor can itself be rotated.
+        await adapterFor('RefreshToken').rotate(successor, randomId(), tokenPayload('RefreshToken', randomId(), { grantId }), 3600);
+      });
+
+      it('of 20 concurrent rotations of one token stores exactly one successor and revokes the grant for the rest', async () => {
+        const { grantId, token, sibling } = await grantWithRefreshToken();
+        const successors = Array.from({ length: 20 }, () => randomId());
+
+        const results = await Promise.allSettled(
+          successors.map((successor) => createAdapterFactory(database.db, { now: () => clock })('RefreshToken')
+            .rotate(token, successor, tokenPayload('RefreshToken', successor, { grantId }), 3600)),
+        );
+
+        expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+        for (const result of results.filter((r) => r.status === 'rejected')) {
+          expect(result.reason).toBeInstanceOf(errors.InvalidGrant);
+        }
+        // The losers revoked the grant, the winner's successor with it; no loser's successor was stored.
+        const stored = await database.db('oidc_records').whereIn('id_digest', successors.map(digest)).count<{ count: string }[]>('* as count');
+        expect(Number(stored[0]!.count)).toBe(0);
+        expect(await adapterFor('Grant').find(grantId)).toBeUndefined();
+        expect(await adapterFor('AccessToken').find(sibling)).toBeUndefined();
+      });
+
+      it('refuses an already consumed token as a replay: nothing stored, the grant revoked, the revocation announced', async () => {
+        const revoked: string[] = [];
+        const adapter = createAdapterFactory(database.db, { now: () => clock, onGrantRevoked: (id) => revoked.push(id) })('RefreshToken');
+        const { grantId, token, sibling } = await grantWithRefreshToken();
+        await adapter.consume(token);
+        const successor = randomId();
+
+        await expect(adapter.rotate(token, successor, tokenPayload('RefreshToken', successor, { grantId }), 3600))
+          .rejects.toMatchObject({ error: 'invalid_grant', error_detail: 'grant consumed' });
+
+        expect(await rowOf('RefreshToken', successor)).toBeUndefined();
+        expect(await adapterFor('AccessToken').find(sibling)).toBeUndefined();
+        expect(revoked).toEqual([grantId]);
+      });
+
+      it('refuses a token that does not exist, storing nothing', async () => {
+        const successor = randomId();
+        await expect(adapterFor('RefreshToken').rotate(randomId(), successor, tokenPayload('RefreshToken', successor), 3600))
+          .rejects.toMatchObject({ error: 'invalid_grant', error_detail: 'grant not found' });
+        expect(await rowOf('RefreshToken', successor)).toBeUndefined();
+      });
+
+      it('consumes nothing when the successor cannot be stored: one statement, all or nothing', async () => {
+        const { grantId, token } = await grantWithRefreshToken();
+        // A successor id already taken makes the insert fail inside the statement that consumes.
+        const taken = randomId();
+        await adapterFor('RefreshToken').upsert(taken, tokenPayload('RefreshToken', taken, { grantId }), 3600);
+
+        await expect(adapterFor('RefreshToken').rotate(token, taken, tokenPayload('RefreshToken', taken, { grantId, rotations: 1 }), 3600)).rejects.toThrow();
+
+        expect(await adapterFor('RefreshToken').find(token)).not.toHaveProperty('consumed');
+        expect(await adapterFor('RefreshToken').find(taken)).not.toHaveProperty('rotations');
       });
     });
 

@@ -1,0 +1,72 @@
+// A refresh_token grant through the real provider: the presented refresh token is consumed and its
+// successor stored in one statement (src/oidc/storage.ts, RotatingRefreshTokens). That relies on
+// oidc-provider consuming the old token before saving the new one in the same request; these tests
+// pin that order, and that a rotation stays race-free and replay-proof when done this way.
+import * as client from 'openid-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { digest } from '../../src/crypto/digest.js';
+import { queriesDuring } from '../support/database.js';
+import { startTestServer, type TestServer } from '../support/gatehouse.js';
+import { createPerson, obtainTokens, registerApp, type App } from '../support/flows.js';
+
+let server: TestServer;
+let app: App;
+let person: Awaited<ReturnType<typeof createPerson>>;
+
+beforeAll(async () => {
+  server = await startTestServer();
+  await server.stores.resources.create({ identifier: 'https://api.example.test', scope: 'read', isDefault: true });
+  app = await registerApp(server, { scope: 'openid offline_access read' });
+  person = await createPerson(server);
+});
+
+afterAll(async () => {
+  await server?.stop();
+});
+
+const refreshTokenRow = (token: string) =>
+  server.testDb.db('oidc_records').first<{ consumed_at: Date | null; grant_id: string } | undefined>('consumed_at', 'grant_id')
+    .where({ model: 'RefreshToken', id_digest: digest(token) });
+
+describe('refresh-token rotation', () => {
+  it('consumes the presented token and stores its successor in one round trip after the lookup', async () => {
+    const { tokens } = await obtainTokens(server, app, person, { scope: 'openid offline_access read' });
+
+    let refreshed: client.TokenEndpointResponse | undefined;
+    const statements = await queriesDuring(server.testDb.db, async () => {
+      refreshed = await client.refreshTokenGrant(app.config, tokens.refresh_token!);
+    });
+
+    // The token lookup (token, grant, app and person in one query), then the rotation.
+    expect(statements).toHaveLength(2);
+    expect(statements[1]).toMatch(/^with consumed as \(\s*update oidc_records/);
+    const old = await refreshTokenRow(tokens.refresh_token!);
+    const successor = await refreshTokenRow(refreshed!.refresh_token!);
+    expect(old?.consumed_at).toBeInstanceOf(Date);
+    expect(successor).toMatchObject({ consumed_at: null, grant_id: old!.grant_id });
+  });
+
+  it('of 20 parallel refreshes with one token lets exactly one through, then revokes the grant', async () => {
+    const { tokens } = await obtainTokens(server, app, person, { scope: 'openid offline_access read' });
+
+    const results = await Promise.allSettled(Array.from({ length: 20 }, () => client.refreshTokenGrant(app.config, tokens.refresh_token!)));
+
+    const won = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    expect(won).toHaveLength(1);
+    for (const r of results.filter((r) => r.status === 'rejected')) expect(r.reason).toMatchObject({ error: 'invalid_grant' });
+    // A lost race looks like a stolen token: the winner's tokens go with the grant.
+    await expect(client.refreshTokenGrant(app.config, won[0]!.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    await expect(client.fetchUserInfo(app.config, won[0]!.access_token, person.id)).rejects.toMatchObject({ status: 401 });
+    await server.audit.flush();
+    const reused = await server.testDb.db('audit_events').where({ type: 'refresh_token.reuse_detected', client_id: app.clientId }).count<{ count: string }[]>('* as count');
+    expect(Number(reused[0]!.count)).toBeGreaterThan(0);
+  });
+
+  it('refuses a rotated token presented again, and its successor with it', async () => {
+    const { tokens } = await obtainTokens(server, app, person, { scope: 'openid offline_access read' });
+    const rotated = await client.refreshTokenGrant(app.config, tokens.refresh_token!);
+
+    await expect(client.refreshTokenGrant(app.config, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    await expect(client.refreshTokenGrant(app.config, rotated.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+  });
+});
