@@ -1,6 +1,6 @@
 // oidc-provider's configuration, in one place. Every choice that departs from oidc-provider's
 // defaults says why; what is not here is left at its default on purpose.
-import type { Configuration, KoaContextWithOIDC, ClientMetadata } from 'oidc-provider';
+import type { AdapterPayload, Configuration, KoaContextWithOIDC, ClientMetadata } from 'oidc-provider';
 import { errors, interactionPolicy } from 'oidc-provider';
 import { standardClaims } from '../accounts/users.js';
 import type { Config } from '../config.js';
@@ -32,8 +32,11 @@ export interface ConfigurationDependencies {
   pages: Pages;
   adapter: Configuration['adapter'];
   jwks: { keys: Record<string, unknown>[] };
-  /** The newest live grant of this person for this app, to remember consent across sessions. */
-  findLatestGrantId(accountId: string, clientId: string): Promise<string | undefined>;
+  /**
+   * The newest live grant of this person for this app, to remember consent across sessions: the
+   * payload the Grant adapter's find would return for it, read in the same round trip.
+   */
+  findLatestGrant(accountId: string, clientId: string): Promise<AdapterPayload | undefined>;
 }
 
 type GrantInstance = InstanceType<KoaContextWithOIDC['oidc']['provider']['Grant']>;
@@ -263,8 +266,11 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
       if (!accountId) return undefined;
       // Consent given in another session is remembered, but this session gets a grant of its own
       // with the same scopes: signing out elsewhere revokes that session's grant, not this one.
-      const rememberedId = await deps.findLatestGrantId(accountId, clientId);
-      const remembered = rememberedId ? await Grant.find(rememberedId) : undefined;
+      // The grant comes with its payload (one round trip, not an id and then Grant.find), built
+      // as Grant.find builds what its adapter found: `new Grant(payload)`. Grant.find's own exp
+      // check allows 15 s of clock tolerance, so it never refuses a row the query found unexpired.
+      const stored = await deps.findLatestGrant(accountId, clientId);
+      const remembered = stored ? new Grant(stored) : undefined;
       if (!remembered || remembered.accountId !== accountId || remembered.clientId !== clientId) return undefined;
       const copy = copyOfGrant(new Grant({ accountId, clientId }), remembered);
       await copy.save(); // oidc-provider records the grant's id in the session right after this

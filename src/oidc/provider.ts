@@ -19,7 +19,7 @@ import { accountClientMetadata } from './account-sign-in.js';
 import { ClientAdapter, clientMetadataCache, compareClientSecretsByDigest, type ClientMetadataCache } from './clients.js';
 import { providerConfiguration } from './configuration.js';
 import { logProviderEvents } from './events.js';
-import { findLatestGrantId } from './grants.js';
+import { findLatestGrant } from './grants.js';
 import { JwtAccessTokens } from './jwt-access-tokens.js';
 import { truthCache, type TruthCache } from './jwt-truth.js';
 import { keyStoreFor, publicJwks, type KeySet, type KeyStore } from './keys.js';
@@ -89,7 +89,7 @@ export function buildProvider(deps: OidcDependencies, keySet: KeySet, caches: Pr
     pages: deps.pages,
     adapter,
     jwks: keySet.jwks as unknown as { keys: Record<string, unknown>[] },
-    findLatestGrantId: (accountId, clientId) => findLatestGrantId(db, accountId, clientId),
+    findLatestGrant: (accountId, clientId) => findLatestGrant(db, accountId, clientId),
   }));
   // Behind a TLS-terminating proxy, trust X-Forwarded-Proto/For so cookies get Secure and the
   // issuer's https URLs match what the browser sees.
