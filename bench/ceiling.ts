@@ -3,9 +3,13 @@
 // client_credentials, introspection, rotating refresh tokens, a static client list). No Gatehouse
 // code: what this serves per second is what oidc-provider itself allows on this machine.
 //
-// Forked by run.ts. It mints what the load needs (grants, refresh tokens, an opaque access token
-// for userinfo) through oidc-provider's own models, since it has no sign-in pages to drive, and
-// sends them with its address in the 'ready' message.
+// Forked by run.ts. It mints what the load needs (grants, refresh tokens, opaque access tokens for
+// userinfo and for the API to introspect) through oidc-provider's own models, since it has no
+// sign-in pages to drive, and sends them with its address in the 'ready' message.
+//
+// oidc-provider refuses to introspect a JWT access token, so the ceiling for "the API introspects
+// an access token" is the one it can answer: the API, with its own client credentials, introspects
+// an opaque access token from the in-memory store, issued to the app for the same person and API.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { Provider, type Configuration } from 'oidc-provider';
@@ -25,6 +29,8 @@ export interface CeilingReady {
   introspectedRefreshToken: string;
   /** Opaque, for userinfo (oidc-provider's userinfo does not take a JWT issued for an API). */
   userinfoAccessToken: string;
+  /** Opaque, issued to the app for the API (`aud`), for introspection by the API. */
+  apiAccessToken: string;
 }
 
 function privateJwk(type: 'ec' | 'rsa', alg: string) {
@@ -32,6 +38,18 @@ function privateJwk(type: 'ec' | 'rsa', alg: string) {
     ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
     : generateKeyPairSync('rsa', { modulusLength: 2048 });
   return { ...privateKey.export({ format: 'jwk' }), alg, use: 'sig', kid: `${alg}-${randomBytes(4).toString('hex')}` };
+}
+
+/**
+ * Gatehouse's rule (src/oidc/introspection.ts, mirrored here, not imported: the ceiling runs no
+ * Gatehouse code): an app may introspect its own tokens, the API those issued for it. oidc-provider's
+ * default would let any confidential client see any token, and warns that it should be replaced.
+ */
+function mayIntrospect(apiClientId: string) {
+  return async (_ctx: unknown, caller: { clientId: string }, token: { clientId?: string; aud?: string | string[] }) => {
+    const audiences = Array.isArray(token.aud) ? token.aud : token.aud ? [token.aud] : [];
+    return token.clientId === caller.clientId || (caller.clientId === apiClientId && audiences.includes(CEILING_API));
+  };
 }
 
 function secret() {
@@ -61,7 +79,7 @@ export async function startCeiling(port: number, refreshTokenCount: number): Pro
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
-      introspection: { enabled: true },
+      introspection: { enabled: true, allowedPolicy: mayIntrospect(api.clientId) },
       userinfo: { enabled: true },
       resourceIndicators: {
         enabled: true,
@@ -93,11 +111,15 @@ export async function startCeiling(port: number, refreshTokenCount: number): Pro
   const refreshTokens: string[] = [];
   for (let i = 0; i < refreshTokenCount; i += 1) refreshTokens.push((await mintRefreshToken(`person-${i}`)).value);
   const introspected = await mintRefreshToken('person-introspected');
-  const accessToken = new provider.AccessToken({ accountId: 'person-introspected', client, grantId: introspected.grantId, gty: 'authorization_code', scope: 'openid profile email' } as never);
-  const userinfoAccessToken = await accessToken.save();
+  const accessToken = (scope: string, aud?: string) => new provider.AccessToken({
+    accountId: 'person-introspected', client, grantId: introspected.grantId, gty: 'authorization_code', scope, ...(aud ? { aud } : {}),
+  } as never).save();
+  const userinfoAccessToken = await accessToken('openid profile email');
+  // No resourceServer on the model, so the format is opaque while `aud` still names the API.
+  const apiAccessToken = await accessToken(CEILING_SCOPE, CEILING_API);
 
   const { port: bound } = server.address() as AddressInfo;
-  return { cmd: 'ready', address: `http://127.0.0.1:${bound}`, app, machine, api, refreshTokens, introspectedRefreshToken: introspected.value, userinfoAccessToken };
+  return { cmd: 'ready', address: `http://127.0.0.1:${bound}`, app, machine, api, refreshTokens, introspectedRefreshToken: introspected.value, userinfoAccessToken, apiAccessToken };
 }
 
 // Forked by run.ts.

@@ -62,9 +62,9 @@ const END = '<!-- bench:results:end -->';
 const fmt = (n: number | null | undefined, digits = 0) => (n === null || n === undefined || Number.isNaN(n) ? 'n/a' : n.toFixed(digits));
 const rate = (n: number | null | undefined) => fmt(n, n !== null && n !== undefined && n < 100 ? 1 : 0);
 
-/** The ceiling's row for a Gatehouse scenario, when the ceiling runs it. */
+/** The ceiling's row for a Gatehouse scenario: the same scenario, or what the ceiling measured in its place. */
 export function ceilingFor(results: ScenarioResult[], scenario: string): ScenarioResult | undefined {
-  return results.find((r) => r.target === 'ceiling' && r.scenario === scenario);
+  return results.find((r) => r.target === 'ceiling' && (r.scenario === scenario || r.standsInFor?.scenario === scenario));
 }
 
 export function evaluateTargets(record: RunRecord): RunRecord['targets'] {
@@ -76,9 +76,11 @@ export function evaluateTargets(record: RunRecord): RunRecord['targets'] {
     const g = find(prefix);
     const c = g && ceilingFor(results, g.scenario);
     if (!g) continue;
+    const target = `${g.scenario} ≥ 50% of ceiling${c?.standsInFor ? ` (vs ${c.standsInFor.as})` : ''}`;
     targets.push(c
-      ? { target: `${g.scenario} ≥ 50% of ceiling`, met: g.perSecond >= 0.5 * c.perSecond, detail: `${fmt((100 * g.perSecond) / c.perSecond)}% (${fmt(g.perSecond)} vs ${fmt(c.perSecond)} req/s)` }
-      : { target: `${g.scenario} ≥ 50% of ceiling`, met: null, detail: 'n/a: the bare provider cannot introspect a JWT access token' });
+      ? { target, met: g.perSecond >= 0.5 * c.perSecond, detail: `${fmt((100 * g.perSecond) / c.perSecond)}% (${fmt(g.perSecond)} vs ${fmt(c.perSecond)} req/s)` }
+      // Runs before the ceiling had a stand-in for JWT introspection have no ceiling row for it.
+      : { target, met: null, detail: 'n/a: no ceiling measurement for this scenario in the run' });
   }
   for (const g of gate.filter((r) => r.scenario.startsWith('introspection'))) {
     targets.push({ target: `${g.scenario}: p99 < 10 ms at ${g.connections} connections`, met: g.latencyMs.p99 < 10, detail: `p99 ${fmt(g.latencyMs.p99, 1)} ms` });
