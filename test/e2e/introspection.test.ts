@@ -254,6 +254,18 @@ describe('every revocation reads inactive at once, on every instance', () => {
     expect(await revoke({ clientId: machine.clientId, clientSecret: clientSecret! }, token)).toBe(200);
     expect(await active(notes, token)).toBe(false);
   });
+
+  it('a JWT that verified at introspection is still refused at userinfo, which needs its own audience', async () => {
+    const { client: machine, clientSecret } = await server.stores.clients.create({ name: 'Job', clientCredentials: true, scope: 'notes:read' });
+    const config = await client.discovery(new URL(server.issuer), machine.clientId, clientSecret, undefined, { execute: [client.allowInsecureRequests] });
+    const { access_token: token } = await client.clientCredentialsGrant(config, { scope: 'notes:read' });
+    // Twice: the second answer comes from the remembered verification.
+    expect(await active(notes, token)).toBe(true);
+    expect(await active(notes, token)).toBe(true);
+
+    const userinfo = await fetch(`${server.issuer}/me`, { headers: { authorization: `Bearer ${token}` } });
+    expect(userinfo.status).toBe(401);
+  });
 });
 
 describe('opaque access tokens (no API registered as the default)', () => {
