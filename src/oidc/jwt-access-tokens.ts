@@ -9,7 +9,6 @@ import { digest } from '../crypto/digest.js';
 import { isUuidPattern } from '../accounts/users.js';
 import { deleteInBatches, type Database } from '../db/knex.js';
 import { jtiTag, JwtTruth, type TokenSubject, type TruthCache } from './jwt-truth.js';
-import { VerifiedJwts } from './verified-jwts.js';
 import { GRANT_ID_CLAIM } from './vocabulary.js';
 
 /** Algorithms Gatehouse signs access tokens with; nothing else is ever accepted. */
@@ -47,12 +46,7 @@ export interface JwtAccessTokenOptions {
   userinfoAudience: string;
   /** Cached standings, shared by every provider built on this database (keys rotate, truth does not). */
   truthCache?: TruthCache;
-  /** Milliseconds since the epoch; injectable so tests can move time without sleeping. */
-  now?: () => number;
 }
-
-/** How many verified JWTs a key set remembers: a busy API's working set of live tokens. */
-const VERIFIED_JWTS_MAX = 20_000;
 
 /** A JWT access token that is ours, unexpired, and still stands on the server. */
 export interface LiveAccessToken {
@@ -68,9 +62,6 @@ export class JwtAccessTokens {
   readonly #truth: JwtTruth;
   /** Introspection asks the AccessToken and ClientCredentials models at once: verify once. */
   readonly #inFlight = new Map<string, Promise<LiveAccessToken | undefined>>();
-  /** And a token presented again skips the signature check (verified-jwts.ts). */
-  readonly #verified: VerifiedJwts;
-  readonly #now: () => number;
 
   constructor(
     private readonly db: Database,
@@ -78,8 +69,6 @@ export class JwtAccessTokens {
   ) {
     this.#keySet = createLocalJWKSet(options.jwks);
     this.#truth = new JwtTruth(db, options.truthCache);
-    this.#verified = new VerifiedJwts({ maxEntries: VERIFIED_JWTS_MAX, clockToleranceSeconds: options.clockToleranceSeconds });
-    this.#now = options.now ?? Date.now;
   }
 
   resolve(value: string, purpose: Purpose): Promise<LiveAccessToken | undefined> {
@@ -102,11 +91,6 @@ export class JwtAccessTokens {
 
   async #verify(value: string, audience: string | undefined): Promise<JWTPayload | undefined> {
     if (typeof value !== 'string' || !looksLikeJwt(value)) return undefined;
-    // Verified for one audience says nothing about another: userinfo's is part of the key.
-    const cacheKey = audience ? `${audience} ${value}` : value;
-    const nowMs = this.#now();
-    const verified = this.#verified.get(cacheKey, nowMs);
-    if (verified) return verified;
     try {
       const header = decodeProtectedHeader(value);
       if (FOREIGN_KEY_HEADERS.some((name) => name in header)) return undefined;
@@ -117,9 +101,7 @@ export class JwtAccessTokens {
         algorithms: ACCESS_TOKEN_ALGORITHMS,
         requiredClaims: ['exp', 'iat', 'jti', 'client_id', 'aud'],
         clockTolerance: this.options.clockToleranceSeconds,
-        currentDate: new Date(nowMs),
       });
-      this.#verified.remember(cacheKey, payload);
       return payload;
     } catch {
       return undefined;
