@@ -22,9 +22,13 @@ const FOREIGN_KEY_HEADERS = ['jku', 'jwk', 'x5u', 'x5c', 'crit'];
  * revocation endpoints (see structured-tokens.ts): oidc-provider refuses any value that parses as
  * a JWT there, so the value arrives behind a prefix no opaque token can start with. The two
  * endpoints get different prefixes because they need different payloads (accessTokenPayload).
+ * Each prefix ends in a dot: the handle then has four parts (six for a JWE), which oidc-provider's
+ * check (jose's decodeProtectedHeader) refuses at once, before base64-decoding anything — with
+ * `jwt~` alone it decoded `jwt~<header>`, failed, and threw a DOMException, a tenth of a JWT
+ * introspection's main-thread time.
  */
-export const JWT_HANDLE_PREFIX = 'jwt~';
-export const JWT_REVOCATION_HANDLE_PREFIX = 'jwt-revocation~';
+export const JWT_HANDLE_PREFIX = 'jwt~.';
+export const JWT_REVOCATION_HANDLE_PREFIX = 'jwt-revocation~.';
 
 /** True for a value that can only be a JWT handle, never a stored token's id. */
 export function isJwtHandle(value: string): boolean {
