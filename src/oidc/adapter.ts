@@ -38,6 +38,19 @@ const TABLE = 'oidc_records';
 export const MAX_KEY_LENGTH = 4096;
 
 
+/** The columns a record is found by: its id, a session's uid, a device code's user code (all digests). */
+type LookupColumn = 'id_digest' | 'uid_digest' | 'user_code_digest';
+
+// PostgresAdapter.findLive: $1 model, $2 the digest, $3 now. Each column has an index led by model.
+const FIND_LIVE_STATEMENTS: Record<LookupColumn, PreparedStatement> = Object.fromEntries(
+  (['id_digest', 'uid_digest', 'user_code_digest'] as const).map((column) => [column, {
+    name: `gatehouse_find_by_${column}_v1`,
+    text: `select payload, consumed_at from ${TABLE}
+ where model = $1 and ${column} = $2 and (expires_at is null or expires_at > $3)
+ limit 1`,
+  }]),
+) as Record<LookupColumn, PreparedStatement>;
+
 // PostgresAdapter.rotate: $1 now, $2 model, $3 the consumed token's digest, $4… the successor's
 // row. The columns a token row never fills (user agent, ip, last activity) are left out.
 const ROTATION_STATEMENT: PreparedStatement = {
@@ -221,7 +234,7 @@ export class PostgresAdapter implements Adapter {
 
   async find(id: unknown): Promise<AdapterPayload | undefined> {
     if (!isLookupKey(id)) return undefined;
-    const row = await this.findLive({ id_digest: digest(id) });
+    const row = await this.findLive('id_digest', digest(id));
     return row && fromRow(row, { jti: id });
   }
 
@@ -230,7 +243,7 @@ export class PostgresAdapter implements Adapter {
   // expiresWithSession checks) only read the session and never save it.
   async findByUid(uid: unknown): Promise<AdapterPayload | undefined> {
     if (!isLookupKey(uid)) return undefined;
-    const row = await this.findLive({ uid_digest: digest(uid) });
+    const row = await this.findLive('uid_digest', digest(uid));
     return row && fromRow(row, {});
   }
 
@@ -240,7 +253,7 @@ export class PostgresAdapter implements Adapter {
   // raw device code before it can be enabled.
   async findByUserCode(userCode: unknown): Promise<AdapterPayload | undefined> {
     if (!isLookupKey(userCode)) return undefined;
-    const row = await this.findLive({ user_code_digest: digest(userCode) });
+    const row = await this.findLive('user_code_digest', digest(userCode));
     return row && fromRow(row, { userCode });
   }
 
@@ -305,12 +318,11 @@ export class PostgresAdapter implements Adapter {
   }
 
   // The bound timestamp (not the database's now()) keeps the adapter's clock the only clock, so
-  // the injected one in tests and the one deciding expiry agree.
-  private async findLive(key: Partial<Pick<OidcRecordRow, 'id_digest' | 'uid_digest' | 'user_code_digest'>>): Promise<FoundRow | undefined> {
-    return this.db(TABLE)
-      .first<FoundRow | undefined>('payload', 'consumed_at')
-      .where({ model: this.model, ...key })
-      .andWhere((q) => q.whereNull('expires_at').orWhere('expires_at', '>', new Date(this.#now())));
+  // the injected one in tests and the one deciding expiry agree. Prepared: a sign-in flow sends
+  // seven of these, and userinfo one per request.
+  private async findLive(key: LookupColumn, value: string): Promise<FoundRow | undefined> {
+    const [row] = await runPrepared<FoundRow>(this.db, FIND_LIVE_STATEMENTS[key], [this.model, value, new Date(this.#now())]);
+    return row;
   }
 
   // The token endpoint awaits consume(), so an OIDCProviderError thrown here reaches the client as
