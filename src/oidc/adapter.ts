@@ -38,6 +38,37 @@ const TABLE = 'oidc_records';
 export const MAX_KEY_LENGTH = 4096;
 
 
+// PostgresAdapter.upsert, prepared: every save of a session, interaction, grant, code or token.
+const UPSERT_COLUMNS = ['model', 'id_digest', 'payload', 'grant_id', 'uid_digest', 'user_code_digest', 'account_id',
+  'client_id', 'expires_at', 'consumed_at', 'user_agent', 'ip', 'last_active_at'] as const satisfies ReadonlyArray<keyof NewRow>;
+const UPSERT_STATEMENT: PreparedStatement = {
+  name: 'gatehouse_upsert_v1',
+  text: `insert into ${TABLE} (${UPSERT_COLUMNS.join(', ')})
+values (${UPSERT_COLUMNS.map((_, index) => `$${index + 1}`).join(', ')})
+on conflict (model, id_digest) do update set
+  payload = excluded.payload,
+  grant_id = excluded.grant_id,
+  uid_digest = coalesce(excluded.uid_digest, ${TABLE}.uid_digest),
+  -- A DeviceCode loaded by find(id) comes back without its userCode (the row does not keep it);
+  -- re-saving it must not make it unfindable by that code.
+  user_code_digest = coalesce(excluded.user_code_digest, ${TABLE}.user_code_digest),
+  account_id = excluded.account_id,
+  client_id = excluded.client_id,
+  expires_at = excluded.expires_at,
+  -- Re-saving a consumed record must not make it redeemable again.
+  consumed_at = coalesce(excluded.consumed_at, ${TABLE}.consumed_at),
+  -- A save outside any request (none today) keeps what the last request recorded.
+  user_agent = coalesce(excluded.user_agent, ${TABLE}.user_agent),
+  ip = coalesce(excluded.ip, ${TABLE}.ip),
+  last_active_at = excluded.last_active_at`,
+};
+
+// PostgresAdapter.consume: $1 now, $2 model, $3 the digest.
+const CONSUME_STATEMENT: PreparedStatement = {
+  name: 'gatehouse_consume_v1',
+  text: `update ${TABLE} set consumed_at = $1 where model = $2 and id_digest = $3 and consumed_at is null returning grant_id`,
+};
+
 /** The columns a record is found by: its id, a session's uid, a device code's user code (all digests). */
 type LookupColumn = 'id_digest' | 'uid_digest' | 'user_code_digest';
 
@@ -210,26 +241,7 @@ export class PostgresAdapter implements Adapter {
   async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
     if (!isLookupKey(id)) throw new TypeError(`${this.model} id must be a non-empty string`);
     const row = toRow(this.model, id, payload, expiresIn, this.#now(), this.model === 'Session' ? this.#requestFacts() : undefined);
-    await this.db(TABLE)
-      .insert(row)
-      .onConflict(['model', 'id_digest'])
-      .merge({
-        payload: this.db.raw('excluded.payload'),
-        grant_id: this.db.raw('excluded.grant_id'),
-        uid_digest: this.db.raw(`coalesce(excluded.uid_digest, ${TABLE}.uid_digest)`),
-        // A DeviceCode loaded by find(id) comes back without its userCode (the row does not keep
-        // it); re-saving it must not make it unfindable by that code.
-        user_code_digest: this.db.raw(`coalesce(excluded.user_code_digest, ${TABLE}.user_code_digest)`),
-        account_id: this.db.raw('excluded.account_id'),
-        client_id: this.db.raw('excluded.client_id'),
-        expires_at: this.db.raw('excluded.expires_at'),
-        // Re-saving a consumed record must not make it redeemable again.
-        consumed_at: this.db.raw(`coalesce(excluded.consumed_at, ${TABLE}.consumed_at)`),
-        // A save outside any request (none today) keeps what the last request recorded.
-        user_agent: this.db.raw(`coalesce(excluded.user_agent, ${TABLE}.user_agent)`),
-        ip: this.db.raw(`coalesce(excluded.ip, ${TABLE}.ip)`),
-        last_active_at: this.db.raw('excluded.last_active_at'),
-      });
+    await runPrepared(this.db, UPSERT_STATEMENT, UPSERT_COLUMNS.map((column) => row[column]));
   }
 
   async find(id: unknown): Promise<AdapterPayload | undefined> {
@@ -263,11 +275,7 @@ export class PostgresAdapter implements Adapter {
   async consume(id: string): Promise<void> {
     if (!isLookupKey(id)) throw this.replayError('not found');
     const idDigest = digest(id);
-    const won = await this.db(TABLE)
-      .update({ consumed_at: new Date(this.#now()) })
-      .where({ model: this.model, id_digest: idDigest })
-      .whereNull('consumed_at')
-      .returning('grant_id');
+    const won = await runPrepared(this.db, CONSUME_STATEMENT, [new Date(this.#now()), this.model, idDigest]);
     if (won.length > 0) return;
     return this.#refuseReplay(idDigest);
   }
