@@ -170,6 +170,8 @@ const CEILING_STAND_INS: Partial<Record<string, Scenario>> = {
   introspect_jwt: s.introspectOpaqueForJwt, // oidc-provider refuses to introspect a JWT
 };
 const wanted = (key: string) => !only || only.includes(key);
+/** Scenarios that also measure, right after the saturated window, one paced at half its throughput (one Gatehouse process only). */
+const PACED = ['introspect_jwt', 'introspect_refresh'];
 
 const SIGN_IN_SCOPE = (seeded: Seeded) => `openid profile email offline_access ${seeded.apiScope}`;
 
@@ -187,7 +189,7 @@ async function runGatehouse(database: BenchDatabase, seeded: Seeded, n: number, 
     for (const [key, scenario] of REQUEST_SCENARIOS) {
       if (!keys.includes(key) || !wanted(key)) continue;
       log(`gatehouse ×${n}: ${key}`);
-      results.push({ ...(await scenario(target, load, cluster.probe)), instances: n });
+      results.push({ ...(await scenario(target, { ...load, paced: n === 1 && PACED.includes(key) }, cluster.probe)), instances: n });
     }
     if (withFlows && wanted('flow')) {
       log(`gatehouse ×${n}: authorization-code flow (${flowLoops} loops)`);
@@ -316,6 +318,8 @@ async function main() {
     const written = writeReport(record, ROOT, { updateDoc: !only });
     for (const r of results) {
       log(`${r.target}${(r.instances ?? 1) > 1 ? `×${r.instances}` : ''} ${r.scenario}: ${r.perSecond.toFixed(1)}/s p50 ${r.latencyMs.p50.toFixed(1)} p99 ${r.latencyMs.p99.toFixed(1)} ms, errors ${r.errors}, db/req ${r.dbRoundTripsPerRequest?.toFixed(2) ?? 'n/a'}${r.cpu ? `, CPU ${r.cpu.serverCpuMsPerRequest.toFixed(3)} ms/req (main thread ${r.cpu.serverMainThreadCpuMsPerRequest.toFixed(3)}, kernel ${r.cpu.serverSystemCpuMsPerRequest.toFixed(3)}; ${r.cpu.perServerCpuSecond.toFixed(0)}/core-s)${r.cpu.postgresCpuMsPerRequest !== null ? ` + PG ${r.cpu.postgresCpuMsPerRequest.toFixed(3)} ms` : ''}, others ${r.cpu.otherCores.toFixed(2)} cores` : ''}`);
+      const p = r.paced;
+      if (p) log(`  paced at ${p.offeredRate}/s offered (half): ${p.requestsPerSecond.toFixed(1)}/s p50 ${p.latency.p50.toFixed(1)} p95 ${p.latency.p95.toFixed(1)} p99 ${p.latency.p99.toFixed(1)} ms, errors ${p.errors}, waited for a connection ${p.waitedForConnection}${p.cpu ? `, server CPU ${p.cpu.serverCpuMsPerRequest.toFixed(3)} ms/req, others ${p.cpu.otherCores.toFixed(2)} cores` : ''}`);
     }
     if (soaked) log(`soak: ${soaked.perSecond.toFixed(0)}/s, errors ${soaked.errors}, RSS ${soaked.rssMiB.start.toFixed(1)} → ${soaked.rssMiB.end.toFixed(1)} MiB (${soaked.growthPercent.toFixed(1)}%), ${soaked.flat ? 'flat' : 'NOT flat'}`);
     for (const t of record.targets) log(`${t.met === null ? 'n/a ' : t.met ? 'MET ' : 'MISS'} ${t.target}: ${t.detail}`);

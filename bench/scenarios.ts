@@ -1,8 +1,10 @@
 // The load: one function per scenario, each against a Target (Gatehouse, or the ceiling), each
 // returning the same measurements. Request/response scenarios use autocannon over keep-alive
-// connections; the authorization-code flow is N concurrent loops of plain fetch, since each flow
-// is a conversation (sign-in page, login, redirects, code exchange) rather than one request.
+// connections (the introspection scenarios then again at half that throughput, evenly paced: pacer);
+// the authorization-code flow is N concurrent loops of plain fetch, since each flow is a
+// conversation (sign-in page, login, redirects, code exchange) rather than one request.
 import { createHash, randomBytes } from 'node:crypto';
+import http from 'node:http';
 import autocannon from 'autocannon';
 import { formOf, UserAgent } from '../test/support/user-agent.js';
 import type { CpuReading } from './cpu.js';
@@ -35,6 +37,27 @@ export interface LoadOptions {
   seconds: number;
   warmupSeconds: number;
   connections: number;
+  /** After the saturated window, measure a paced one at half its throughput (pacedWindow). */
+  paced?: boolean;
+}
+
+export interface Percentiles { p50: number; p95: number; p99: number }
+
+/** The same requests over the same connections, sent at a fixed rate rather than as fast as answered. */
+export interface PacedResult {
+  /** Requests per second sent: half the saturated window's successful requests per second, rounded down. */
+  offeredRate: number;
+  /** Successful requests per second, from the window's start to its last answer. */
+  requestsPerSecond: number;
+  latency: Percentiles;
+  errors: number;
+  completed: number;
+  /** Requests that found every connection busy when due, so went out late (latency counts from going out). */
+  waitedForConnection: number;
+  connections: number;
+  seconds: number;
+  /** What the paced window cost, as for the saturated one; otherCores says whether other work disturbed it. */
+  cpu?: CpuSummary;
 }
 
 export interface ScenarioResult {
@@ -43,8 +66,10 @@ export interface ScenarioResult {
   /** Completed requests (or flows) in the measured window. */
   completed: number;
   perSecond: number;
-  latencyMs: { p50: number; p95: number; p99: number };
+  latencyMs: Percentiles;
   errors: number;
+  /** With LoadOptions.paced: the window at half this one's throughput, right after it. */
+  paced?: PacedResult;
   /** Database queries per completed request, counted on the Gatehouse side; null for the ceiling. */
   dbRoundTripsPerRequest: number | null;
   connections: number;
@@ -111,6 +136,8 @@ export function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
+export const percentiles = (sorted: number[]): Percentiles => ({ p50: percentile(sorted, 50), p95: percentile(sorted, 95), p99: percentile(sorted, 99) });
+
 type Request = autocannon.Request;
 
 /** One autocannon run; latencies come from every response (autocannon's summary has no p95). */
@@ -122,6 +149,112 @@ export async function cannon(base: string, requests: Request[], connections: num
   });
   latencies.sort((a, b) => a - b);
   return { result, latencies };
+}
+
+/**
+ * `rate` requests a second over `connections` keep-alive connections, evenly spaced: request k is
+ * due k/rate s into the window and goes out on connection k mod `connections`, or on the next free
+ * one (if every one is busy, on the first to free up, counted in `waited`). Latency runs from the
+ * request going out to the whole answer, as autocannon's does. Not autocannon's overallRate: that
+ * gives each connection a budget per second which it spends back to back from the top of the
+ * second, then idles, so at half the saturated throughput every connection is busy for the first
+ * half of each second and the server is as saturated then as in a closed loop.
+ */
+export function pacer(base: string, connections: number) {
+  const url = new URL(base);
+  const agents = Array.from({ length: connections }, () => new http.Agent({ keepAlive: true, maxSockets: 1 }));
+  const run = (requests: Request[], seconds: number, rate: number) => new Promise<{ latencies: number[]; failed: number; non2xx: number; waited: number; elapsed: number }>((resolve) => {
+    const total = Math.floor(rate * seconds);
+    const busy = agents.map(() => false);
+    const queue: number[] = [];
+    const latencies: number[] = [];
+    let failed = 0;
+    let non2xx = 0;
+    let waited = 0;
+    let next = 0;
+    let inFlight = 0;
+    const started = performance.now();
+    const settle = () => {
+      if (next === total && inFlight === 0) resolve({ latencies: latencies.sort((a, b) => a - b), failed, non2xx, waited, elapsed: (performance.now() - started) / 1000 });
+    };
+    const free = (connection: number) => {
+      inFlight -= 1;
+      busy[connection] = false;
+      const waiting = queue.shift();
+      if (waiting !== undefined) send(waiting, connection);
+      settle();
+    };
+    const send = (k: number, connection: number) => {
+      busy[connection] = true;
+      inFlight += 1;
+      const r = requests[k % requests.length]!;
+      const headers = { ...r.headers, ...(r.body !== undefined ? { 'content-length': String(Buffer.byteLength(r.body)) } : {}) };
+      const sent = performance.now();
+      let answered = false;
+      const fail = () => {
+        if (answered) return;
+        answered = true;
+        failed += 1;
+        free(connection);
+      };
+      const request = http.request({ host: url.hostname, port: url.port, method: r.method ?? 'GET', path: r.path ?? '/', headers, agent: agents[connection], timeout: 10_000 }, (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('error', fail);
+        response.on('end', () => {
+          if (answered) return;
+          answered = true;
+          latencies.push(performance.now() - sent);
+          const status = response.statusCode ?? 0;
+          if (status < 200 || status >= 300) non2xx += 1;
+          else if (typeof r.onResponse === 'function') r.onResponse(status, Buffer.concat(chunks).toString(), {}, response.headers);
+          free(connection);
+        });
+      });
+      request.on('timeout', () => request.destroy(new Error('request timed out')));
+      request.on('error', fail);
+      request.end(r.body);
+    };
+    const tick = () => {
+      const due = Math.min(total, Math.floor(((performance.now() - started) * rate) / 1000) + 1);
+      for (; next < due; next += 1) {
+        const preferred = next % connections;
+        const offset = busy.findIndex((_, i) => !busy[(preferred + i) % connections]);
+        if (offset >= 0) send(next, (preferred + offset) % connections);
+        else { queue.push(next); waited += 1; }
+      }
+      if (next < total) setTimeout(tick, Math.max(0, (next * 1000) / rate - (performance.now() - started)));
+      else settle();
+    };
+    tick();
+  });
+  return { run, close: () => agents.forEach((agent) => agent.destroy()) };
+}
+
+/** After a saturated window: the same requests at half its throughput, paced, with the same warm-up and length. */
+async function pacedWindow(base: string, requests: (wrong: () => void) => Request[], load: LoadOptions, offeredRate: number, probe: Probe | undefined): Promise<PacedResult> {
+  const connections = pacer(base, load.connections);
+  try {
+    if (load.warmupSeconds > 0) await connections.run(requests(() => {}), load.warmupSeconds, offeredRate);
+    let wrong = 0;
+    const finish = probe ? await probe() : undefined;
+    const { latencies, failed, non2xx, waited, elapsed } = await connections.run(requests(() => { wrong += 1; }), load.seconds, offeredRate);
+    const reading = finish ? await finish() : undefined;
+    const ok = latencies.length - non2xx - wrong;
+    return {
+      offeredRate,
+      requestsPerSecond: ok / elapsed,
+      latency: percentiles(latencies),
+      errors: failed + non2xx + wrong,
+      completed: latencies.length,
+      waitedForConnection: waited,
+      connections: load.connections,
+      seconds: load.seconds,
+      ...(reading?.cpu ? { cpu: summariseCpu(reading.cpu, ok) } : {}),
+    };
+  } finally {
+    connections.close();
+  }
 }
 
 /**
@@ -143,13 +276,17 @@ async function measure(
   const reading = finish ? await finish() : undefined;
   const completed = result.requests.total;
   const ok = completed - result.non2xx - wrong;
+  const perSecond = ok / load.seconds;
+  const offeredRate = Math.floor(perSecond / 2);
+  const paced = load.paced && offeredRate >= 1 ? await pacedWindow(target.base, requests, load, offeredRate, probe) : undefined;
   return {
     scenario,
     target: target.label,
     completed,
-    perSecond: ok / load.seconds,
-    latencyMs: { p50: percentile(latencies, 50), p95: percentile(latencies, 95), p99: percentile(latencies, 99) },
+    perSecond,
+    latencyMs: percentiles(latencies),
     errors: result.errors + result.timeouts + result.non2xx + wrong,
+    ...(paced ? { paced } : {}),
     dbRoundTripsPerRequest: reading?.queries != null && completed ? reading.queries / completed : null,
     connections: load.connections,
     seconds: load.seconds,
@@ -373,7 +510,7 @@ export async function authorizationCodeFlows(target: Target, load: LoadOptions &
     target: target.label,
     completed: latencies.length,
     perSecond: latencies.length / elapsed,
-    latencyMs: { p50: percentile(latencies, 50), p95: percentile(latencies, 95), p99: percentile(latencies, 99) },
+    latencyMs: percentiles(latencies),
     errors,
     dbRoundTripsPerRequest: reading?.queries != null && requests ? reading.queries / requests : null,
     connections: load.loops,
