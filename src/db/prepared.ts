@@ -6,8 +6,9 @@
 //
 // knex offers no way to name a statement, so the connection is borrowed from knex's own pool
 // through its client API (acquireConnection / releaseConnection — what rate-limiter-flexible's
-// knex store does for the sign-in throttle) and goes back however the query ends. A statement run
-// inside a knex transaction would not see that transaction: these are for single statements only.
+// knex store does for the sign-in throttle) and goes back however the query ends. That bypasses
+// knex's transaction bookkeeping, so these are for single statements outside transactions only,
+// and a transaction handed in is refused.
 //
 // Behind PgBouncer in transaction mode this needs PgBouncer ≥ 1.21 with max_prepared_statements.
 // PGlite (knex-pglite) refuses a query object and is left broken by the attempt
@@ -46,6 +47,7 @@ export function isViaPg(db: Knex): boolean {
 
 /** Runs `statement` with `values` and returns its rows: prepared through pg, plain on PGlite. */
 export async function runPrepared<Row>(db: Knex, statement: PreparedStatement, values: readonly unknown[]): Promise<Row[]> {
+  if ((db as { isTransaction?: boolean }).isTransaction) throw new TypeError(`${statement.name} cannot run inside a transaction`);
   if (!isViaPg(db)) {
     const { rows } = await db.raw<{ rows: Row[] }>(knexText(statement.text), knexBindings(values));
     return rows;

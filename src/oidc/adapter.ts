@@ -41,6 +41,9 @@ export const MAX_KEY_LENGTH = 4096;
 // PostgresAdapter.upsert, prepared: every save of a session, interaction, grant, code or token.
 const UPSERT_COLUMNS = ['model', 'id_digest', 'payload', 'grant_id', 'uid_digest', 'user_code_digest', 'account_id',
   'client_id', 'expires_at', 'consumed_at', 'user_agent', 'ip', 'last_active_at'] as const satisfies ReadonlyArray<keyof NewRow>;
+// A column toRow fills but the statement leaves out would be dropped silently: make it a type error.
+const EVERY_COLUMN_SAVED: Exclude<keyof NewRow, (typeof UPSERT_COLUMNS)[number]> extends never ? true : never = true;
+void EVERY_COLUMN_SAVED;
 const UPSERT_STATEMENT: PreparedStatement = {
   name: 'gatehouse_upsert_v1',
   text: `insert into ${TABLE} (${UPSERT_COLUMNS.join(', ')})

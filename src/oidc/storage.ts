@@ -9,7 +9,7 @@
 // — and with this process's own revocations dropping what it cached at once, rather than when
 // the database's notification (migration 003) comes back to it.
 import type { Knex } from 'knex';
-import { Provider, type Adapter, type AdapterPayload } from 'oidc-provider';
+import { Provider, type Adapter, type AdapterPayload, type KoaContextWithOIDC } from 'oidc-provider';
 import { createAdapterFactory, MAX_KEY_LENGTH, type PostgresAdapter, type RequestFacts } from './adapter.js';
 import type { ClientAdapter } from './clients.js';
 import { AccessTokenAdapter, isJwtHandle, type JwtAccessTokens } from './jwt-access-tokens.js';
@@ -56,10 +56,10 @@ class CoalescedTokenAdapter extends DelegatingAdapter {
 }
 
 /** Requests of the refresh_token grant → the refresh token they consumed, not yet written. */
-const pendingConsumes = new WeakMap<object, string>();
+const pendingConsumes = new WeakMap<KoaContextWithOIDC, string>();
 
 /** The token endpoint's request when it is answering a refresh_token grant. */
-function refreshGrantRequest(): object | undefined {
+function refreshGrantRequest(): KoaContextWithOIDC | undefined {
   const ctx = Provider.ctx;
   return ctx?.oidc?.route === 'token' && ctx.oidc.params?.grant_type === 'refresh_token' ? ctx : undefined;
 }
@@ -70,8 +70,10 @@ function refreshGrantRequest(): object | undefined {
  * consume back and sends both as one statement with the save (PostgresAdapter.rotate). Should the
  * request fail between the two, nothing was written: the old token still works and no new one
  * exists. A replay is refused at the save instead of the consume, with the same invalid_grant and
- * the same grant revocation. If a future oidc-provider saved before consuming, the old token would
- * never be consumed: test/oidc/refresh-rotation.test.ts pins the order this relies on.
+ * the same grant revocation. test/oidc/refresh-rotation.test.ts pins the order this relies on; and
+ * should a consume still be held back when the response goes out (a future oidc-provider saving
+ * before it consumes, or not saving at all), it is written then, so a presented refresh token can
+ * never stay usable — at worst a failed request costs its caller the token, never a second use.
  */
 class RotatingRefreshTokens extends DelegatingAdapter {
   constructor(private readonly stored: PostgresAdapter) {
@@ -82,6 +84,12 @@ class RotatingRefreshTokens extends DelegatingAdapter {
     const request = refreshGrantRequest();
     if (!request || pendingConsumes.has(request)) return super.consume(id);
     pendingConsumes.set(request, id);
+    request.res.once('close', () => {
+      if (pendingConsumes.get(request) !== id) return;
+      pendingConsumes.delete(request);
+      // Refused as a replay (its grant is revoked all the same) or failed: the answer is gone already.
+      this.stored.consume(id).catch(() => {});
+    });
   }
 
   override async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {

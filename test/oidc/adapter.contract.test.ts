@@ -451,6 +451,19 @@ function adapterContract(name: Kind, makeDb: () => Promise<TestDatabase>): void 
         expect(await adapterFor('AccessToken').find(sibling)).toBeUndefined();
       });
 
+      it('of 20 concurrent rotations of a token outside any grant stores exactly one successor', async () => {
+        // Without a grant nothing is revoked, so every successor a loser stored would still be here.
+        const token = randomId();
+        await adapterFor('RefreshToken').upsert(token, tokenPayload('RefreshToken', token), 3600);
+        const successors = Array.from({ length: 20 }, () => randomId());
+
+        await Promise.allSettled(successors.map((successor) => createAdapterFactory(database.db, { now: () => clock })('RefreshToken')
+          .rotate(token, successor, tokenPayload('RefreshToken', successor), 3600)));
+
+        const stored = await database.db('oidc_records').whereIn('id_digest', successors.map(digest)).count<{ count: string }[]>('* as count');
+        expect(Number(stored[0]!.count)).toBe(1);
+      });
+
       it('refuses an already consumed token as a replay: nothing stored, the grant revoked, the revocation announced', async () => {
         const revoked: string[] = [];
         const adapter = createAdapterFactory(database.db, { now: () => clock, onGrantRevoked: (id) => revoked.push(id) })('RefreshToken');

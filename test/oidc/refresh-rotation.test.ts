@@ -2,6 +2,7 @@
 // successor stored in one statement (src/oidc/storage.ts, RotatingRefreshTokens). That relies on
 // oidc-provider consuming the old token before saving the new one in the same request; these tests
 // pin that order, and that a rotation stays race-free and replay-proof when done this way.
+import type { Adapter } from 'oidc-provider';
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { digest } from '../../src/crypto/digest.js';
@@ -68,5 +69,16 @@ describe('refresh-token rotation', () => {
 
     await expect(client.refreshTokenGrant(app.config, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
     await expect(client.refreshTokenGrant(app.config, rotated.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+  });
+
+  it('writes a consume outside a refresh_token grant at once, as before', async () => {
+    const { tokens } = await obtainTokens(server, app, person, { scope: 'openid offline_access read' });
+    // The provider's own RefreshToken storage, called outside any request.
+    const adapter = (server.oidc.provider.RefreshToken as unknown as { adapter: Adapter }).adapter;
+
+    await adapter.consume(tokens.refresh_token!);
+
+    expect((await refreshTokenRow(tokens.refresh_token!))?.consumed_at).toBeInstanceOf(Date);
+    await expect(client.refreshTokenGrant(app.config, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
   });
 });
