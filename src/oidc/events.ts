@@ -90,6 +90,8 @@ export function logProviderEvents(provider: Provider, logger: Logger, audit: Aud
     audit.record({ type: 'session.ended', actor, userId: actor.type === 'user' ? actor.id : null, clientId: ctx.oidc.client?.clientId, details: { how: 'sign_out' } });
   });
   provider.on('grant.saved', (grant) => log.debug({ event: 'grant.saved', ...ids(grant as WithIds) }));
-  provider.on('refresh_token.consumed', (token) => log.debug({ event: 'refresh_token.rotated', ...ids(token as WithIds) }));
+  // Emitted when the grant asks for the consume, which is written with the successor (storage.ts):
+  // a rotation under way, refused still if another request won the token.
+  provider.on('refresh_token.consumed', (token) => log.debug({ event: 'refresh_token.rotating', ...ids(token as WithIds) }));
   provider.on('session.destroyed', (session) => log.debug({ event: 'session.destroyed', accountId: (session as WithIds).accountId }));
 }
