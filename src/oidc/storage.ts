@@ -55,8 +55,14 @@ class CoalescedTokenAdapter extends DelegatingAdapter {
   }
 }
 
-/** Requests of the refresh_token grant → the refresh token they consumed, not yet written. */
-const pendingConsumes = new WeakMap<KoaContextWithOIDC, string>();
+/** A refresh token the grant consumed, not yet written, and what writes it if no save takes it. */
+interface HeldConsume {
+  id: string;
+  writeOnClose: () => void;
+}
+
+/** Requests of the refresh_token grant → the consume they hold back. */
+const heldConsumes = new WeakMap<KoaContextWithOIDC, HeldConsume>();
 
 /** The token endpoint's request when it is answering a refresh_token grant. */
 function refreshGrantRequest(): KoaContextWithOIDC | undefined {
@@ -82,22 +88,23 @@ class RotatingRefreshTokens extends DelegatingAdapter {
 
   override async consume(id: string): Promise<void> {
     const request = refreshGrantRequest();
-    if (!request || pendingConsumes.has(request)) return super.consume(id);
-    pendingConsumes.set(request, id);
-    request.res.once('close', () => {
-      if (pendingConsumes.get(request) !== id) return;
-      pendingConsumes.delete(request);
+    if (!request || heldConsumes.has(request)) return super.consume(id);
+    const writeOnClose = () => {
+      heldConsumes.delete(request);
       // Refused as a replay (its grant is revoked all the same) or failed: the answer is gone already.
       this.stored.consume(id).catch(() => {});
-    });
+    };
+    heldConsumes.set(request, { id, writeOnClose });
+    request.res.once('close', writeOnClose);
   }
 
   override async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
     const request = refreshGrantRequest();
-    const consumed = request ? pendingConsumes.get(request) : undefined;
-    if (!request || consumed === undefined) return super.upsert(id, payload, expiresIn);
-    pendingConsumes.delete(request);
-    return this.stored.rotate(consumed, id, payload, expiresIn);
+    const held = request ? heldConsumes.get(request) : undefined;
+    if (!request || !held) return super.upsert(id, payload, expiresIn);
+    heldConsumes.delete(request);
+    request.res.off('close', held.writeOnClose);
+    return this.stored.rotate(held.id, id, payload, expiresIn);
   }
 }
 

@@ -3,6 +3,9 @@
 // oidc-provider consuming the old token before saving the new one in the same request; these tests
 // pin that order, and that a rotation stays race-free and replay-proof when done this way.
 import type { Adapter } from 'oidc-provider';
+import { randomBytes } from 'node:crypto';
+import type { AsyncLocalStorage } from 'node:async_hooks';
+import { EventEmitter } from 'node:events';
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { digest } from '../../src/crypto/digest.js';
@@ -80,5 +83,43 @@ describe('refresh-token rotation', () => {
 
     expect((await refreshTokenRow(tokens.refresh_token!))?.consumed_at).toBeInstanceOf(Date);
     await expect(client.refreshTokenGrant(app.config, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+  });
+
+  describe('a consume held back that no save takes', () => {
+    // Entering a request's context takes oidc-provider's own AsyncLocalStorage: a deep import, in
+    // this one test only, because no public API runs code inside a request between its consume
+    // and its save — which is exactly the window these tests need.
+    async function insideRefreshGrant(work: () => Promise<void>): Promise<EventEmitter> {
+      const { default: requestContext } = (await import('oidc-provider/lib/helpers/als.js' as string)) as { default: AsyncLocalStorage<unknown> };
+      const res = new EventEmitter();
+      await requestContext.run({ oidc: { route: 'token', params: { grant_type: 'refresh_token' } }, res }, work);
+      return res;
+    }
+    const adapter = () => (server.oidc.provider.RefreshToken as unknown as { adapter: Adapter }).adapter;
+
+    it('is written when the response closes, so the presented token cannot stay usable', async () => {
+      const { tokens } = await obtainTokens(server, app, person, { scope: 'openid offline_access read' });
+
+      const res = await insideRefreshGrant(() => adapter().consume(tokens.refresh_token!));
+      expect((await refreshTokenRow(tokens.refresh_token!))?.consumed_at).toBeNull();
+
+      res.emit('close');
+      await expect.poll(async () => (await refreshTokenRow(tokens.refresh_token!))?.consumed_at).toBeInstanceOf(Date);
+    });
+
+    it('is not written twice when the save took it', async () => {
+      const { tokens } = await obtainTokens(server, app, person, { scope: 'openid offline_access read' });
+      const found = await adapter().find(tokens.refresh_token!);
+      const successor = randomBytes(32).toString('base64url');
+
+      const res = await insideRefreshGrant(async () => {
+        await adapter().consume(tokens.refresh_token!);
+        await adapter().upsert(successor, { ...found, jti: successor, rotations: 1 }, 3600);
+      });
+      expect((await refreshTokenRow(tokens.refresh_token!))?.consumed_at).toBeInstanceOf(Date);
+      expect(await refreshTokenRow(successor)).toMatchObject({ consumed_at: null });
+      // Nothing is left to write at close: a second consume would be a replay and revoke the grant.
+      expect(res.listenerCount('close')).toBe(0);
+    });
   });
 });
