@@ -24,7 +24,7 @@ import { JwtAccessTokens } from './jwt-access-tokens.js';
 import { truthCache, type TruthCache } from './jwt-truth.js';
 import { keyStoreFor, publicJwks, type KeySet, type KeyStore } from './keys.js';
 import { CachedResourceServerStore } from './resource-cache.js';
-import { storageFor } from './storage.js';
+import { grantCache, storageFor, type GrantCache } from './storage.js';
 import { cachedPersonLookup, type PersonLookup } from './person-cache.js';
 import { userinfoAudience } from './vocabulary.js';
 
@@ -46,6 +46,8 @@ export interface ProviderCaches {
   clients: ClientMetadataCache;
   /** Positive answers to "does this JWT access token still stand". */
   truth: TruthCache;
+  /** Grants, as userinfo and the code exchange load them. */
+  grants: GrantCache;
   /** The APIs, as the token endpoint looks them up. */
   resources: ResourceServerStore;
   /** People, as findAccount looks them up on every refresh and userinfo call. */
@@ -57,6 +59,7 @@ export function providerCaches(deps: Pick<OidcDependencies, 'db' | 'changes' | '
     people: cachedPersonLookup(deps.users, deps.changes),
     clients: clientMetadataCache(deps.changes),
     truth: truthCache(deps.changes),
+    grants: grantCache(deps.changes),
     resources: new CachedResourceServerStore(deps.db, deps.changes),
   };
 }
@@ -80,7 +83,7 @@ export function buildProvider(deps: OidcDependencies, keySet: KeySet, caches: Pr
     truthCache: caches.truth,
   });
   const clients = new ClientAdapter(deps.clients, caches.clients, [accountClientMetadata(config.issuer)]);
-  const adapter = storageFor(db, { clients, jwts, truth: caches.truth });
+  const adapter = storageFor(db, { clients, jwts, truth: caches.truth, grants: caches.grants });
 
   const provider = new Provider(config.issuer, providerConfiguration({
     config,

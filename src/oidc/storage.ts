@@ -5,16 +5,19 @@
 //                                          ones through the one-query lookup (token-lookup.ts)
 //   RefreshToken                           the one-query lookup; a JWT handle is never one;
 //                                          rotation as one statement (RotatingRefreshTokens)
-//   Grant                                  answered from that lookup when it just read the grant
+//   Grant                                  answered from that lookup when it just read the grant,
+//                                          else from a cache the change feed keeps honest
 // — and with this process's own revocations dropping what it cached at once, rather than when
 // the database's notification (migration 003) comes back to it.
 import type { Knex } from 'knex';
+import type { ChangeFeed } from '../db/notifications.js';
 import { Provider, type Adapter, type AdapterPayload, type KoaContextWithOIDC } from 'oidc-provider';
 import { createAdapterFactory, MAX_KEY_LENGTH, type PostgresAdapter, type RequestFacts } from './adapter.js';
 import type { ClientAdapter } from './clients.js';
 import { AccessTokenAdapter, isJwtHandle, type JwtAccessTokens } from './jwt-access-tokens.js';
 import { grantTag, type TruthCache } from './jwt-truth.js';
 import { TokenLookup, TOKEN_MODELS } from './token-lookup.js';
+import { CoherentCache } from './caches.js';
 
 /** Passes everything through; subclasses override what they add to. */
 class DelegatingAdapter implements Adapter {
@@ -108,25 +111,51 @@ class RotatingRefreshTokens extends DelegatingAdapter {
   }
 }
 
-/** Grants: read from the lookup when it just read them, and dropped from the caches when revoked. */
+/**
+ * Grants as found, by grant id. userinfo and the code exchange load the token's Grant on every
+ * request; a grant changes when consent is added or it is revoked, and every such change
+ * announces itself as `grant:<id_digest>` (migrations 003 and 006), so a cached grant is never
+ * served after a change any instance made.
+ */
+export type GrantCache = CoherentCache<AdapterPayload>;
+
+export function grantCache(feed: ChangeFeed): GrantCache {
+  return new CoherentCache(feed, { maxEntries: 10_000, ttlMs: 60_000 });
+}
+
+/** Never past the grant's own expiry (its payload's exp is at or before the row's expires_at). */
+function untilExpiry(payload: AdapterPayload): number {
+  return typeof payload.exp === 'number' ? payload.exp * 1000 - Date.now() : Infinity;
+}
+
+/** Grants: from the lookup when it just read them, else cached, and dropped from the caches when changed. */
 class GrantAdapter extends DelegatingAdapter {
-  constructor(inner: Adapter, private readonly lookup: TokenLookup, private readonly truth: TruthCache | undefined) {
+  constructor(inner: Adapter, private readonly lookup: TokenLookup, private readonly caches: Pick<StorageParts, 'truth' | 'grants'>) {
     super(inner);
   }
 
   override async find(id: string): Promise<AdapterPayload | undefined> {
-    return (typeof id === 'string' && this.lookup.recentGrant(id)) || super.find(id);
+    if (typeof id !== 'string') return super.find(id);
+    const recent = this.lookup.recentGrant(id);
+    if (recent) return recent;
+    const { grants } = this.caches;
+    if (!grants) return super.find(id);
+    const found = await grants.load(id, [grantTag(id)], () => super.find(id), untilExpiry);
+    // oidc-provider builds a Grant from this and may change it (consent adds scopes): a copy each.
+    return found && structuredClone(found);
   }
 
   override async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
     await super.upsert(id, payload, expiresIn);
     this.lookup.forget(id);
+    this.caches.grants?.invalidate(grantTag(id));
   }
 
   override async destroy(id: string): Promise<void> {
     await super.destroy(id);
     this.lookup.forget(id);
-    this.truth?.invalidate(grantTag(id));
+    this.caches.truth?.invalidate(grantTag(id));
+    this.caches.grants?.invalidate(grantTag(id));
   }
 }
 
@@ -134,6 +163,7 @@ export interface StorageParts {
   clients: ClientAdapter;
   jwts: JwtAccessTokens;
   truth?: TruthCache;
+  grants?: GrantCache;
 }
 
 /**
@@ -152,12 +182,15 @@ export function storageFor(db: Knex, parts: StorageParts): (model: string) => Ad
   // comes back to it.
   const stored = createAdapterFactory(db, {
     requestFacts: currentRequestFacts,
-    onGrantRevoked: (grantId) => parts.truth?.invalidate(grantTag(grantId)),
+    onGrantRevoked: (grantId) => {
+      parts.truth?.invalidate(grantTag(grantId));
+      parts.grants?.invalidate(grantTag(grantId));
+    },
   });
   const lookup = new TokenLookup(db);
   return (model) => {
     if (model === 'Client') return parts.clients;
-    if (model === 'Grant') return new GrantAdapter(stored(model), lookup, parts.truth);
+    if (model === 'Grant') return new GrantAdapter(stored(model), lookup, parts);
     let adapter: Adapter = model === 'RefreshToken' ? new RotatingRefreshTokens(stored(model)) : stored(model);
     if (TOKEN_MODELS.includes(model)) adapter = new CoalescedTokenAdapter(adapter, model, lookup);
     if (model === 'AccessToken' || model === 'ClientCredentials') adapter = new AccessTokenAdapter(model, adapter, parts.jwts);

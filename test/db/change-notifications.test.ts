@@ -147,6 +147,15 @@ function notificationContract(name: string, makeDb: () => Promise<TestDatabase>)
       expect(await announced(() => row().update({ expires_at: new Date(Date.now() + 60_000) }))).toEqual([`grant:${digest(grantId)}`]);
     });
 
+    it('grants: a changed payload (consent added) is announced; re-saving it unchanged, or a token\'s payload, is not', async () => {
+      const grantId = await newGrant(3_600_000);
+      const row = () => db()('oidc_records').where({ model: 'Grant', id_digest: digest(grantId) });
+      expect(await announced(() => row().update({ payload: JSON.stringify({ openid: { scope: 'openid email' } }) }))).toEqual([`grant:${digest(grantId)}`]);
+      expect(await announced(() => row().update({ payload: JSON.stringify({ openid: { scope: 'openid email' } }) }))).toEqual([]);
+      await db()('oidc_records').insert({ model: 'AccessToken', id_digest: digest(`${grantId}-token`), grant_id: grantId, payload: '{}' });
+      expect(await announced(() => db()('oidc_records').where({ model: 'AccessToken', grant_id: grantId }).update({ payload: '{"a":1}' }))).toEqual([]);
+    });
+
     it('a revoked JWT is announced by the digest of its jti', async () => {
       const jtiDigest = digest(randomBytes(8).toString('hex'));
       expect(await announced(() => db()('revoked_access_tokens').insert({ jti_digest: jtiDigest, expires_at: new Date(Date.now() + 60_000) })))

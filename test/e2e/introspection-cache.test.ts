@@ -8,7 +8,7 @@ import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { digest } from '../../src/crypto/digest.js';
 import { createTestDatabase, queriesDuring, type TestDatabase } from '../support/database.js';
-import { createPerson, obtainTokens, registerApp, type App } from '../support/flows.js';
+import { authorizationRequest, createPerson, obtainTokens, registerApp, signIn as signInAt, type App } from '../support/flows.js';
 import { type TestServer, startReplicas } from '../support/gatehouse.js';
 
 const API = 'https://notes.example.test';
@@ -158,6 +158,43 @@ describe('the person behind a token, on refresh and userinfo', () => {
     let status = 200;
     while (status === 200 && Date.now() - started < 1000) status = await userinfoOnB(tokens.access_token);
     expect(status).toBe(401);
+  });
+});
+
+describe('the grant behind a token, on userinfo', () => {
+  async function userinfoOnB(token: string): Promise<Record<string, unknown>> {
+    const res = await fetch(`${b.address.replace('localhost', '127.0.0.1')}/me`, { headers: { authorization: `Bearer ${token}` } });
+    expect(res.status).toBe(200);
+    return (await res.json()) as Record<string, unknown>;
+  }
+  const grantIdOf = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString()).grant_id as string;
+
+  it('a warm userinfo sends no query: the token\'s standing, the person and the grant are all cached', async () => {
+    const person = await createPerson(a);
+    const { tokens } = await obtainTokens(a, app, person, { scope: 'openid profile offline_access notes:read', resource: API });
+    if (caching) await untilListening(b);
+    await userinfoOnB(tokens.access_token);
+    const warm = await queriesOf(() => userinfoOnB(tokens.access_token));
+    expect(warm).toHaveLength(caching ? 0 : 4);
+  });
+
+  it('consent added on A shows in userinfo on B within a second, though B had the grant cached', async () => {
+    const person = await createPerson(a, { name: 'Grace Hopper' });
+    const first = await obtainTokens(a, app, person, { scope: 'openid profile offline_access notes:read', resource: API });
+    if (caching) await untilListening(b);
+    expect(await userinfoOnB(first.tokens.access_token)).not.toHaveProperty('email');
+
+    // The same browser session asks again, with email: the person consents, and the session's
+    // grant (the one B cached) now holds email too.
+    const request = await authorizationRequest(app, { scope: 'openid profile email offline_access notes:read', resource: API });
+    const callback = await signInAt(first.agent, request.url, person);
+    const second = await client.authorizationCodeGrant(app.config, callback, { pkceCodeVerifier: request.codeVerifier, expectedState: request.state, expectedNonce: request.nonce });
+    expect(grantIdOf(second.access_token)).toBe(grantIdOf(first.tokens.access_token));
+
+    const started = Date.now();
+    let claims = await userinfoOnB(second.access_token);
+    while (!('email' in claims) && Date.now() - started < 1000) claims = await userinfoOnB(second.access_token);
+    expect(claims).toMatchObject({ email: person.email, name: 'Grace Hopper' });
   });
 });
 
