@@ -73,16 +73,14 @@ export class ApiOperations extends AppOperations {
 
   /**
    * Adds the next signing key of every algorithm. The key store serialises rotations in a
-   * transaction of its own, so the audit entry follows its commit rather than sharing it.
+   * transaction of its own; the audit entry is written inside it, so a rotation is never without one.
    */
-  async rotateKeys(actor: Actor): Promise<SigningKeyInfo[]> {
-    const added = await this.deps.keys.rotate();
-    await this.deps.audit.append({
+  rotateKeys(actor: Actor): Promise<SigningKeyInfo[]> {
+    return this.deps.keys.rotate((trx, added) => this.deps.audit.append({
       type: 'keys.rotated',
       actor,
       details: { added: added.map((key) => ({ kid: key.kid, alg: key.alg, activatesAt: key.activatesAt.toISOString() })) },
-    });
-    return added;
+    }, trx));
   }
 
   listAudit(filter: AuditFilter = {}, page: PageRequest = {}): Promise<AuditPage> {

@@ -65,8 +65,12 @@ export interface KeyStoreOptions {
 export interface KeyStore {
   /** Creates an immediately active key for every alg that has no signing key; returns what it created. */
   ensureKeys(): Promise<SigningKeyInfo[]>;
-  /** Adds a key per alg that signs after publishBeforeSigningSeconds and schedules its predecessor's retirement. */
-  rotate(): Promise<SigningKeyInfo[]>;
+  /**
+   * Adds a key per alg that signs after publishBeforeSigningSeconds and schedules its predecessor's
+   * retirement. `alongside` runs in the same transaction, before it commits (the audit entry):
+   * if it fails, nothing was rotated.
+   */
+  rotate(alongside?: (trx: Knex.Transaction, added: SigningKeyInfo[]) => Promise<void>): Promise<SigningKeyInfo[]>;
   /** The published keys, decrypted and ordered for oidc-provider. */
   loadKeySet(): Promise<KeySet>;
   listKeys(): Promise<SigningKeyInfo[]>;
@@ -215,7 +219,7 @@ export function createKeyStore(db: Database, options: KeyStoreOptions): KeyStore
       });
     },
 
-    async rotate() {
+    async rotate(alongside) {
       const candidates = await Promise.all(JWS_ALGORITHMS.map(generate));
       return withKeysLock(async (trx) => {
         const at = now();
@@ -226,7 +230,9 @@ export function createKeyStore(db: Database, options: KeyStoreOptions): KeyStore
         for (const key of candidates) await insert(trx, key, new Date(at), activatesAt);
         await retireSuperseded(trx);
         const kids = new Set(candidates.map((c) => c.kid));
-        return describe(await readKeys(trx), at).filter((k) => kids.has(k.kid));
+        const added = describe(await readKeys(trx), at).filter((k) => kids.has(k.kid));
+        await alongside?.(trx, added);
+        return added;
       });
     },
 

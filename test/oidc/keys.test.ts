@@ -247,6 +247,21 @@ describe('rotation', () => {
     expect(kids(keySet, 'ES256')).toEqual([third!.kid, second!.kid, first!.kid]);
   });
 
+  it('runs what goes alongside a rotation in its transaction: if that fails, nothing was rotated', async () => {
+    const keys = store();
+    await keys.ensureKeys();
+    const before = (await keys.listKeys()).map((k) => [k.kid, k.retiredAt]);
+
+    await expect(keys.rotate(async () => { throw new Error('the audit log is unavailable'); })).rejects.toThrow(/audit log/);
+    expect((await keys.listKeys()).map((k) => [k.kid, k.retiredAt])).toEqual(before);
+
+    let seen: string[] = [];
+    const added = await keys.rotate(async (trx, rotated) => {
+      seen = (await trx('signing_keys').whereIn('kid', rotated.map((k) => k.kid)).select('kid')).map((row: { kid: string }) => row.kid);
+    });
+    expect(seen.sort()).toEqual(added.map((k) => k.kid).sort());
+  });
+
   it('signs and verifies JWTs with the signer of each alg', async () => {
     const keys = store();
     await keys.ensureKeys();
