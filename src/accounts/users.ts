@@ -127,9 +127,9 @@ export class UserStore {
     return userFromRow(row!);
   }
 
-  async findById(id: string): Promise<User | undefined> {
+  async findById(id: string, trx: Database = this.db): Promise<User | undefined> {
     if (typeof id !== 'string' || !isUuidPattern.test(id)) return undefined;
-    const row = await this.db<UserRow>('users').select([...USER_COLUMNS]).where({ id }).first();
+    const row = await trx<UserRow>('users').select([...USER_COLUMNS]).where({ id }).first();
     return row ? userFromRow(row) : undefined;
   }
 
@@ -175,7 +175,7 @@ export class UserStore {
    * transaction around this holds no row lock while argon2 runs. Undefined if there is no such person.
    */
   async setPassword(id: string, password: string, trx: Database = this.db): Promise<User | undefined> {
-    const user = await this.findById(id);
+    const user = await this.findById(id, trx);
     if (!user) return undefined;
     const problem = checkNewPassword(password, personalWords(user));
     if (problem) throw new GatehouseError('weak_password', problem.message, 'password');

@@ -1,4 +1,5 @@
 // Administration of APIs (RFC 8707 resource servers), signing keys, and the audit log itself.
+import type { Database } from '../db/knex.js';
 import type { Actor } from '../audit/events.js';
 import type { AuditFilter, AuditPage } from '../audit/log.js';
 import type { Page, PageRequest } from '../db/pages.js';
@@ -13,8 +14,8 @@ export class ApiOperations extends AppOperations {
     return this.deps.resources.list(page);
   }
 
-  async getResource(identifier: string): Promise<ResourceServer> {
-    return found(await this.deps.resources.find(identifier), 'API');
+  async getResource(identifier: string, trx?: Database): Promise<ResourceServer> {
+    return found(await this.deps.resources.find(identifier, trx), 'API');
   }
 
   /** Registers an API with its introspection credentials; the secret is returned only here. */
@@ -36,7 +37,7 @@ export class ApiOperations extends AppOperations {
   /** A new secret for the API's introspection client, with the old one honoured for the overlap. */
   rotateResourceSecret(actor: Actor, identifier: string, options: { overlapSeconds?: number } = {}): Promise<RotatedSecret> {
     return this.audited(actor, async (trx) => {
-      const api = await this.getResource(identifier);
+      const api = await this.getResource(identifier, trx);
       if (!api.clientId) throw new GatehouseError('conflict', 'This API has no introspection client.');
       const rotated = found(await this.deps.clients.rotateSecret(api.clientId, options.overlapSeconds, trx), 'API client');
       const details = { identifier, previousSecretExpiresAt: rotated.previousSecretExpiresAt?.toISOString() ?? null };
@@ -61,7 +62,7 @@ export class ApiOperations extends AppOperations {
 
   deleteResource(actor: Actor, identifier: string): Promise<void> {
     return this.audited(actor, async (trx) => {
-      const api = await this.getResource(identifier);
+      const api = await this.getResource(identifier, trx);
       if (!(await this.deps.resources.delete(identifier, trx))) found(undefined, 'API');
       return { result: undefined, event: { type: 'api.deleted', clientId: api.clientId, details: { identifier, name: api.name } } };
     });

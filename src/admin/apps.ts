@@ -1,4 +1,5 @@
 // Administration of apps (clients) and of the grants people gave them.
+import type { Database } from '../db/knex.js';
 import type { Actor } from '../audit/events.js';
 import { ACCOUNT_CLIENT_ID, type Client, type ClientChanges, type NewClient } from '../clients/store.js';
 import type { Page, PageRequest } from '../db/pages.js';
@@ -30,13 +31,13 @@ export class AppOperations extends PeopleOperations {
     throw new GatehouseError('invalid_input', 'List the grants of one person or of one app.', 'userId');
   }
 
-  async getGrant(grantId: string): Promise<GrantInfo> {
-    return found(await this.deps.grants.find(grantId), 'grant');
+  async getGrant(grantId: string, trx?: Database): Promise<GrantInfo> {
+    return found(await this.deps.grants.find(grantId, trx), 'grant');
   }
 
   revokeGrant(actor: Actor, grantId: string): Promise<void> {
     return this.audited(actor, async (trx) => {
-      const grant = await this.getGrant(grantId);
+      const grant = await this.getGrant(grantId, trx);
       await this.deps.grants.revoke([grantId], trx);
       return { result: undefined, event: { type: 'grant.revoked', userId: grant.userId, clientId: grant.clientId, details: { grantId, scopes: grant.scopes } } };
     });
@@ -65,8 +66,8 @@ export class AppOperations extends PeopleOperations {
     return this.deps.clients.list(page);
   }
 
-  async getClient(clientId: string): Promise<Client> {
-    return found(await this.deps.clients.find(clientId), 'client');
+  async getClient(clientId: string, trx?: Database): Promise<Client> {
+    return found(await this.deps.clients.find(clientId, trx), 'client');
   }
 
   /** Registers an app or a machine client; the secret is returned only here. */
@@ -83,7 +84,7 @@ export class AppOperations extends PeopleOperations {
 
   updateClient(actor: Actor, clientId: string, changes: ClientChanges): Promise<Client> {
     return this.audited(actor, async (trx) => {
-      managedHere(await this.getClient(clientId));
+      managedHere(await this.getClient(clientId, trx));
       const client = found(await this.deps.clients.update(clientId, changes, trx), 'client');
       return { result: client, event: { type: 'client.updated', clientId, details: { changed: Object.keys(changes), ...describe(client) } } };
     });
@@ -91,7 +92,7 @@ export class AppOperations extends PeopleOperations {
 
   rotateClientSecret(actor: Actor, clientId: string, options: { overlapSeconds?: number } = {}): Promise<RotatedSecret> {
     return this.audited(actor, async (trx) => {
-      managedHere(await this.getClient(clientId));
+      managedHere(await this.getClient(clientId, trx));
       const rotated = found(await this.deps.clients.rotateSecret(clientId, options.overlapSeconds, trx), 'client');
       const details = { previousSecretExpiresAt: rotated.previousSecretExpiresAt?.toISOString() ?? null };
       return { result: rotated, event: { type: 'client.secret_rotated', clientId, details } };
@@ -101,7 +102,7 @@ export class AppOperations extends PeopleOperations {
   /** Disables the app: it can no longer authenticate, and every grant it held is revoked. */
   disableClient(actor: Actor, clientId: string): Promise<Client> {
     return this.audited(actor, async (trx) => {
-      managedHere(await this.getClient(clientId));
+      managedHere(await this.getClient(clientId, trx));
       const client = found(await this.deps.clients.setDisabled(clientId, true, trx), 'client');
       const grantsRevoked = await this.deps.grants.revokeAllOfClient(clientId, trx);
       return { result: client, event: { type: 'client.disabled', clientId, details: { grantsRevoked } } };
@@ -110,7 +111,7 @@ export class AppOperations extends PeopleOperations {
 
   enableClient(actor: Actor, clientId: string): Promise<Client> {
     return this.audited(actor, async (trx) => {
-      managedHere(await this.getClient(clientId));
+      managedHere(await this.getClient(clientId, trx));
       const client = found(await this.deps.clients.setDisabled(clientId, false, trx), 'client');
       return { result: client, event: { type: 'client.enabled', clientId } };
     });
@@ -118,7 +119,7 @@ export class AppOperations extends PeopleOperations {
 
   deleteClient(actor: Actor, clientId: string): Promise<void> {
     return this.audited(actor, async (trx) => {
-      const client = managedHere(await this.getClient(clientId));
+      const client = managedHere(await this.getClient(clientId, trx));
       const grantsRevoked = await this.deps.grants.revokeAllOfClient(clientId, trx);
       if (!(await this.deps.clients.delete(clientId, trx))) found(undefined, 'client');
       return { result: undefined, event: { type: 'client.deleted', clientId, details: { name: client.name, grantsRevoked } } };

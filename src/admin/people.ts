@@ -15,8 +15,10 @@ export class PeopleOperations extends OperationsBase {
     return this.deps.users.list(query);
   }
 
-  async getUser(id: string): Promise<User> {
-    return found(await this.deps.users.findById(id), 'person');
+  // Inside an audited() transaction, reads go through its `trx`: on the embedded PGlite the
+  // transaction holds the only connection, and a read on another would wait for ever.
+  async getUser(id: string, trx?: Database): Promise<User> {
+    return found(await this.deps.users.findById(id, trx), 'person');
   }
 
   /** The email and name of each person a page names (an app's grants, audit entries), in one query. */
@@ -60,7 +62,7 @@ export class PeopleOperations extends OperationsBase {
   /** Deletes the person, after revoking everything they hold and every record naming them. */
   deleteUser(actor: Actor, id: string): Promise<void> {
     return this.audited(actor, async (trx) => {
-      found(await this.deps.users.findById(id), 'person');
+      found(await this.deps.users.findById(id, trx), 'person');
       const ended = endedResult(await this.deps.sessions.endAll(id, {}, trx), await this.deps.grants.revokeAllOfUser(id, trx));
       await this.deps.grants.forgetUser(id, trx);
       if (!(await this.deps.users.delete(id, trx))) found(undefined, 'person');

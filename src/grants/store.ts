@@ -126,11 +126,11 @@ export class GrantStore {
     return this.page(grantRows(this.db).where('g.client_id', clientId), page);
   }
 
-  async find(grantId: string): Promise<GrantInfo | undefined> {
+  async find(grantId: string, trx: Database = this.db): Promise<GrantInfo | undefined> {
     if (!isHandle(grantId)) return undefined;
-    const row: GrantRow | undefined = await grantRows(this.db).where('g.id_digest', digest(grantId)).first();
+    const row: GrantRow | undefined = await grantRows(trx).where('g.id_digest', digest(grantId)).first();
     if (!row) return undefined;
-    return grantFromRow(row, await apiNames(this.db, [row.payload.resources]));
+    return grantFromRow(row, await apiNames(trx, [row.payload.resources]));
   }
 
   /** Revokes these grants and everything issued under them; returns how many grants there were. */

@@ -25,8 +25,9 @@ export interface AdminFixture {
 
 export const ADMIN: Actor = { type: 'user', id: '11111111-1111-4111-8111-111111111111', ip: '192.0.2.10' };
 
-export async function adminFixture(): Promise<AdminFixture> {
-  const testDb = await createTestDatabase();
+/** `engine: 'pglite'` for the embedded database `npm start` runs on, whatever the suite runs on. */
+export async function adminFixture(options: { engine?: 'pglite' } = {}): Promise<AdminFixture> {
+  const testDb = await createTestDatabase(options);
   const { db } = testDb;
   const users = new UserStore(db, new PasswordHasher({ memoryKiB: 1024, timeCost: 1, parallelism: 1 }));
   const clients = new ClientStore(db);
