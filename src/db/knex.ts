@@ -40,6 +40,16 @@ export function createDatabase(target: DatabaseTarget): Database {
   } as Knex.Config);
 }
 
+/**
+ * True when `db` is the embedded PGlite rather than a PostgreSQL server through pg. Asked by
+ * what talks to pg's connections directly (prepared statements, the change listener, the sign-in
+ * throttle's store), which PGlite does not have. knex-pglite calls itself a pg driver too; only
+ * knex's own 'pg' client is configured by that name.
+ */
+export function isEmbedded(db: Database): boolean {
+  return (db.client as { config?: { client?: unknown } }).config?.client !== 'pg';
+}
+
 /** True when the database answers a trivial query; used by /readyz. */
 export async function isReachable(db: Database): Promise<boolean> {
   try {

@@ -17,7 +17,7 @@
 import { EventEmitter } from 'node:events';
 import pg from 'pg';
 import type { Logger } from '../logger.js';
-import type { Database } from './knex.js';
+import { isEmbedded, type Database } from './knex.js';
 
 export const CHANGE_CHANNEL = 'gatehouse_changes';
 
@@ -64,9 +64,8 @@ export function noChangeFeed(): StoppableChangeFeed {
 
 /** Connection settings for a listener on the same PostgreSQL as `db`, or undefined on PGlite. */
 export function listenerSettingsFor(db: Database): pg.ClientConfig | undefined {
-  const client = db.client as { config?: { client?: unknown }; connectionSettings?: unknown };
-  // knex-pglite reports itself as a pg driver too; only knex's own 'pg' client reaches a server.
-  if (client.config?.client !== 'pg' || typeof client.connectionSettings !== 'object' || !client.connectionSettings) return undefined;
+  const client = db.client as { connectionSettings?: unknown };
+  if (isEmbedded(db) || typeof client.connectionSettings !== 'object' || !client.connectionSettings) return undefined;
   return { ...(client.connectionSettings as pg.ClientConfig), application_name: LISTENER_APPLICATION_NAME, keepAlive: true };
 }
 

@@ -15,6 +15,7 @@
 // (src/security/rate-limit-store.ts), so there the same text goes through knex.raw.
 import type { Knex } from 'knex';
 import type { Client as PgClient } from 'pg';
+import { isEmbedded } from './knex.js';
 
 /** A statement with `$1`, `$2`, … placeholders and a name unique to its text. */
 export interface PreparedStatement {
@@ -39,16 +40,10 @@ function knexBindings(values: readonly unknown[]): Record<string, unknown> {
   return Object.fromEntries(values.map((value, index) => [`p${index + 1}`, value]));
 }
 
-/** True when knex reaches a PostgreSQL server through `pg` (not the embedded PGlite). */
-export function isViaPg(db: Knex): boolean {
-  // knex-pglite calls itself a pg driver too; only knex's own 'pg' client is configured by name.
-  return (db.client as { config?: { client?: unknown } }).config?.client === 'pg';
-}
-
 /** Runs `statement` with `values` and returns its rows: prepared through pg, plain on PGlite. */
 export async function runPrepared<Row>(db: Knex, statement: PreparedStatement, values: readonly unknown[]): Promise<Row[]> {
   if ((db as { isTransaction?: boolean }).isTransaction) throw new TypeError(`${statement.name} cannot run inside a transaction`);
-  if (!isViaPg(db)) {
+  if (isEmbedded(db)) {
     const { rows } = await db.raw<{ rows: Row[] }>(knexText(statement.text), knexBindings(values));
     return rows;
   }

@@ -10,7 +10,7 @@
 // queues them behind whatever else holds PGlite's single connection (a transaction, say).
 import type { Knex } from 'knex';
 import { RateLimiterPostgres } from 'rate-limiter-flexible';
-import { deleteInBatches, type Database } from '../db/knex.js';
+import { deleteInBatches, isEmbedded, type Database } from '../db/knex.js';
 
 export const RATE_LIMITS_TABLE = 'rate_limits';
 
@@ -45,10 +45,6 @@ export async function deleteExpiredRateLimits(db: Database, options: { now?: num
   return deleteInBatches(db, RATE_LIMITS_TABLE, 'expire <= ?', [options.now ?? Date.now()], options.batchSize);
 }
 
-function isEmbedded(db: Database): boolean {
-  // knex-pglite keeps its PGlite instance on the client; the pg client has no such property.
-  return 'pglite' in (db.client as object);
-}
 
 interface StoreQuery {
   text: string;
