@@ -130,7 +130,13 @@ function untilExpiry(payload: AdapterPayload): number {
 
 /** Grants: from the lookup when it just read them, else cached, and dropped from the caches when changed. */
 class GrantAdapter extends DelegatingAdapter {
-  constructor(inner: Adapter, private readonly lookup: TokenLookup, private readonly caches: Pick<StorageParts, 'truth' | 'grants'>) {
+  constructor(
+    inner: Adapter,
+    private readonly lookup: TokenLookup,
+    private readonly grants: GrantCache | undefined,
+    /** Drops what this process cached of a grant: its tokens' standings and the grant itself. */
+    private readonly forgetGrant: (grantId: string) => void,
+  ) {
     super(inner);
   }
 
@@ -138,9 +144,8 @@ class GrantAdapter extends DelegatingAdapter {
     if (typeof id !== 'string') return super.find(id);
     const recent = this.lookup.recentGrant(id);
     if (recent) return recent;
-    const { grants } = this.caches;
-    if (!grants) return super.find(id);
-    const found = await grants.load(id, [grantTag(id)], () => super.find(id), untilExpiry);
+    if (!this.grants) return super.find(id);
+    const found = await this.grants.load(id, [grantTag(id)], () => super.find(id), untilExpiry);
     // oidc-provider builds a Grant from this and may change it (consent adds scopes): a copy each.
     return found && structuredClone(found);
   }
@@ -148,14 +153,13 @@ class GrantAdapter extends DelegatingAdapter {
   override async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
     await super.upsert(id, payload, expiresIn);
     this.lookup.forget(id);
-    this.caches.grants?.invalidate(grantTag(id));
+    this.grants?.invalidate(grantTag(id));
   }
 
   override async destroy(id: string): Promise<void> {
     await super.destroy(id);
     this.lookup.forget(id);
-    this.caches.truth?.invalidate(grantTag(id));
-    this.caches.grants?.invalidate(grantTag(id));
+    this.forgetGrant(id);
   }
 }
 
@@ -177,20 +181,18 @@ function currentRequestFacts(): RequestFacts | undefined {
 
 /** oidc-provider's `adapter` setting: one adapter per model name. */
 export function storageFor(db: Knex, parts: StorageParts): (model: string) => Adapter {
+  const forgetGrant = (grantId: string) => {
+    parts.truth?.invalidate(grantTag(grantId));
+    parts.grants?.invalidate(grantTag(grantId));
+  };
   // A replayed code or refresh token revokes its grant in consume() (adapter.ts); this process
   // drops what it cached of that grant at once rather than when the database's notification
   // comes back to it.
-  const stored = createAdapterFactory(db, {
-    requestFacts: currentRequestFacts,
-    onGrantRevoked: (grantId) => {
-      parts.truth?.invalidate(grantTag(grantId));
-      parts.grants?.invalidate(grantTag(grantId));
-    },
-  });
+  const stored = createAdapterFactory(db, { requestFacts: currentRequestFacts, onGrantRevoked: forgetGrant });
   const lookup = new TokenLookup(db);
   return (model) => {
     if (model === 'Client') return parts.clients;
-    if (model === 'Grant') return new GrantAdapter(stored(model), lookup, parts);
+    if (model === 'Grant') return new GrantAdapter(stored(model), lookup, parts.grants, forgetGrant);
     let adapter: Adapter = model === 'RefreshToken' ? new RotatingRefreshTokens(stored(model)) : stored(model);
     if (TOKEN_MODELS.includes(model)) adapter = new CoalescedTokenAdapter(adapter, model, lookup);
     if (model === 'AccessToken' || model === 'ClientCredentials') adapter = new AccessTokenAdapter(model, adapter, parts.jwts);
