@@ -85,17 +85,24 @@ const FIND_LIVE_STATEMENTS: Record<LookupColumn, PreparedStatement> = Object.fro
   }]),
 ) as Record<LookupColumn, PreparedStatement>;
 
-// PostgresAdapter.rotate: $1 now, $2 model, $3 the consumed token's digest, $4… the successor's
-// row. The columns a token row never fills (user agent, ip, last activity) are left out.
+// PostgresAdapter.rotate: $1 now, $2 the consumed token's digest, then the successor's row in
+// ROTATED_COLUMNS order (model first, so $3 is the model). The columns only a session fills (user
+// agent, ip, last activity) are left out. insert … select needs each value's type said.
+const SESSION_COLUMNS: ReadonlyArray<(typeof UPSERT_COLUMNS)[number]> = ['user_agent', 'ip', 'last_active_at'];
+const ROTATED_COLUMNS = UPSERT_COLUMNS.filter((column) => !SESSION_COLUMNS.includes(column));
+const COLUMN_TYPES: Record<(typeof UPSERT_COLUMNS)[number], string> = {
+  model: 'text', id_digest: 'text', payload: 'jsonb', grant_id: 'text', uid_digest: 'text', user_code_digest: 'text',
+  account_id: 'text', client_id: 'text', expires_at: 'timestamptz', consumed_at: 'timestamptz',
+  user_agent: 'text', ip: 'text', last_active_at: 'timestamptz',
+};
 const ROTATION_STATEMENT: PreparedStatement = {
-  name: 'gatehouse_rotation_v1',
+  name: 'gatehouse_rotation_v2',
   text: `with consumed as (
   update ${TABLE} set consumed_at = $1
-   where model = $2 and id_digest = $3 and consumed_at is null
+   where model = $3 and id_digest = $2 and consumed_at is null
    returning 1)
-insert into ${TABLE} (model, id_digest, payload, grant_id, uid_digest, user_code_digest, account_id, client_id, expires_at, consumed_at)
-select cast($2 as text), cast($4 as text), cast($5 as jsonb), cast($6 as text), cast($7 as text), cast($8 as text),
-       cast($9 as text), cast($10 as text), cast($11 as timestamptz), cast($12 as timestamptz)
+insert into ${TABLE} (${ROTATED_COLUMNS.join(', ')})
+select ${ROTATED_COLUMNS.map((column, index) => `cast($${index + 3} as ${COLUMN_TYPES[column]})`).join(', ')}
   from consumed
 returning 1`,
 };
@@ -295,11 +302,7 @@ export class PostgresAdapter implements Adapter {
     if (!isLookupKey(id)) throw new TypeError(`${this.model} id must be a non-empty string`);
     const consumedDigest = digest(consumedId);
     const row = toRow(this.model, id, payload, expiresIn, this.#now(), undefined);
-    const inserted = await runPrepared(this.db, ROTATION_STATEMENT, [
-      new Date(this.#now()), this.model, consumedDigest,
-      row.id_digest, row.payload, row.grant_id, row.uid_digest, row.user_code_digest,
-      row.account_id, row.client_id, row.expires_at, row.consumed_at,
-    ]);
+    const inserted = await runPrepared(this.db, ROTATION_STATEMENT, [new Date(this.#now()), consumedDigest, ...ROTATED_COLUMNS.map((column) => row[column])]);
     if (inserted.length > 0) return;
     return this.#refuseReplay(consumedDigest);
   }
