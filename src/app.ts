@@ -118,7 +118,7 @@ function errorBoundary(pages: Pages, logger: Logger) {
       const status = httpStatusOf(error);
       if (status >= 500) logger.error({ event: 'unhandled_error', requestId: ctx.state.requestId, err: error });
       if (wantsHtml(ctx)) {
-        pages.oauthError(ctx, status, status >= 500 ? 'server_error' : 'invalid_request');
+        pages.requestError(ctx, status);
       } else {
         ctx.status = status;
         ctx.set('Cache-Control', 'no-store');
