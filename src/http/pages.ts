@@ -66,6 +66,7 @@ const SIGN_OUT_FAILED: Words = {
 export class Pages {
   readonly #eta = new Eta({ views: VIEWS_DIR, cache: true, autoEscape: true });
   readonly stylesheet = readFileSync(path.join(VIEWS_DIR, 'gatehouse.css'), 'utf8');
+  readonly favicon = readFileSync(path.join(VIEWS_DIR, 'favicon.svg'), 'utf8');
 
   render(ctx: Context, view: string, title: string, data: Record<string, unknown>, status = 200): void {
     ctx.status = status;

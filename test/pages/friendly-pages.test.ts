@@ -119,3 +119,18 @@ describe('error pages', () => {
     expect(text).not.toMatch(/_(client|request|uri|grant|scope)\b|\bparameter\b/);
   });
 });
+
+describe('the icon', () => {
+  it('every page links one from its own origin, and /favicon.ico answers too, cacheable', async () => {
+    const page = await new UserAgent(server.issuer).request(`${server.issuer}/no-such-page`);
+    const href = /<link rel="icon" href="([^"]+)" type="image\/svg\+xml">/.exec(page.body)?.[1];
+    expect(href).toBe('/assets/favicon.svg');
+    for (const path of [href!, '/favicon.ico']) {
+      const res = await fetch(`${server.issuer}${path}`);
+      expect(res.status, path).toBe(200);
+      expect(res.headers.get('content-type'), path).toBe('image/svg+xml');
+      expect(res.headers.get('cache-control'), path).toMatch(/^public, max-age=\d+$/);
+      expect(await res.text(), path).toMatch(/^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+    }
+  });
+});
