@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Eta } from 'eta';
+import { redirectUriProblem } from '../clients/redirect-uris.js';
 import { VIEWS_DIR } from '../paths.js';
 import type { Context } from 'koa';
 import { errors, type KoaContextWithOIDC } from 'oidc-provider';
@@ -105,7 +106,13 @@ export class Pages {
     this.render(ctx, 'logout', 'Sign out', { form, host: ctx.host, clientName: ctx.oidc?.client?.clientName });
   }
 
-  async loggedOut(ctx: Context & { oidc?: { client?: { clientName?: string } } }): Promise<void> {
-    this.render(ctx, 'logged-out', 'Signed out', { clientName: ctx.oidc?.client?.clientName });
+  // The provider names the app (client_id) only when the person signed out of that app alone; a
+  // valid post_logout_redirect_uri never gets here, since the provider redirects to it itself.
+  async loggedOut(ctx: Context & { oidc?: { client?: { clientName?: string; postLogoutRedirectUris?: readonly string[] } } }): Promise<void> {
+    const client = ctx.oidc?.client;
+    // The way back to the app is an address it registered, never one the request carries: the
+    // client_id in this page's query picks a registered app, not a destination.
+    const backToApp = client?.postLogoutRedirectUris?.find((uri) => redirectUriProblem(uri) === undefined);
+    this.render(ctx, 'logged-out', 'Signed out', { clientName: client?.clientName, backToApp });
   }
 }

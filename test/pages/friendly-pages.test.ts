@@ -120,6 +120,43 @@ describe('error pages', () => {
   });
 });
 
+describe('the signed-out page', () => {
+  it('after signing out of Gatehouse, links to the account page and nowhere else', async () => {
+    const { agent } = await obtainTokens(server, app, person);
+    const confirm = await logoutConfirmation(agent, {});
+    const done = await agent.follow(confirm.action, { form: { xsrf: confirm.xsrf, logout: 'yes' } });
+    expect(done.status).toBe(200);
+    expect(headingOf(done.body)).toBe('You are signed out');
+    const links = [...done.body.matchAll(/<a [^>]*href="([^"]+)"[^>]*>([\s\S]*?)<\/a>/g)].map((m) => [m[1], textOf(m[2]!).trim()]);
+    expect(links).toEqual([['/account', 'Go to your Gatehouse account']]);
+  });
+
+  it('after signing out of one app only, also links back to the address that app registered for it', async () => {
+    const { tokens, agent } = await obtainTokens(server, app, person);
+    // No post_logout_redirect_uri, and "Stay signed in": signed out of the app, not of Gatehouse.
+    const confirm = await logoutConfirmation(agent, { id_token_hint: tokens.id_token! });
+    const done = await agent.follow(confirm.action, { form: { xsrf: confirm.xsrf } });
+    expect(done.status).toBe(200);
+    expect(textOf(done.body)).toContain('You have signed out of Example App.');
+    expect(done.body).toContain(`<a class="button primary" href="${SIGNED_OUT}">Back to Example App</a>`);
+    expect(done.body).toContain('href="/account"');
+  });
+
+  it('takes the way back from the app\'s registration, never from the address', async () => {
+    const res = await new UserAgent(server.issuer).request(`${server.issuer}/session/end/success?${new URLSearchParams({ client_id: app.clientId, post_logout_redirect_uri: 'https://evil.example.test/', redirect_uri: 'https://evil.example.test/' })}`);
+    expect(res.status).toBe(200);
+    expect(res.body).not.toContain('evil.example.test');
+    expect(res.body).toContain(`href="${SIGNED_OUT}"`);
+
+    // An app that registered no address to return to after sign-out gets no link.
+    const quiet = await registerApp(server);
+    const other = await new UserAgent(server.issuer).request(`${server.issuer}/session/end/success?client_id=${encodeURIComponent(quiet.clientId)}`);
+    expect(other.status).toBe(200);
+    expect(other.body).not.toContain('Back to');
+    expect(other.body).toContain('href="/account"');
+  });
+});
+
 describe('the icon', () => {
   it('every page links one from its own origin, and /favicon.ico answers too, cacheable', async () => {
     const page = await new UserAgent(server.issuer).request(`${server.issuer}/no-such-page`);
