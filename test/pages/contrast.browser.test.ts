@@ -119,6 +119,8 @@ describe('every page a person can see', () => {
     await page.getByRole('button', { name: 'Sign out', exact: true }).click();
     await page.getByRole('heading', { name: 'You are signed out' }).waitFor();
     await audit(page, seen, problems);
+    // Signed out of one app only: the page links back to that app's registered address.
+    await visit(`/session/end/success?client_id=${encodeURIComponent(app.clientId)}`);
 
     // Someone who is not an administrator opening the console.
     await page.goto(`${server.issuer}/admin`);
