@@ -63,7 +63,7 @@ export function createApp(deps: AppDependencies): Koa {
   app.use(errorBoundary(pages, logger));
   app.use(securityHeaders());
   app.use(healthRoutes(deps.db).routes());
-  app.use(stylesheet(pages));
+  app.use(assets(pages));
   app.use(interactionRoutes({
     provider: () => deps.oidc.provider,
     users: deps.users,
@@ -118,7 +118,7 @@ function errorBoundary(pages: Pages, logger: Logger) {
       const status = httpStatusOf(error);
       if (status >= 500) logger.error({ event: 'unhandled_error', requestId: ctx.state.requestId, err: error });
       if (wantsHtml(ctx)) {
-        pages.oauthError(ctx, status, status >= 500 ? 'server_error' : 'invalid_request');
+        pages.requestError(ctx, status);
       } else {
         ctx.status = status;
         ctx.set('Cache-Control', 'no-store');
@@ -137,13 +137,22 @@ function wantsHtml(ctx: Context): boolean {
   return ctx.method === 'GET' || ctx.is('application/x-www-form-urlencoded') === 'application/x-www-form-urlencoded' || ctx.accepts('html', 'json') === 'html';
 }
 
-/** Our one stylesheet, served from the same origin so the CSP can forbid everything else. */
-function stylesheet(pages: Pages) {
-  return async function serveStylesheet(ctx: Context, next: Next) {
-    if (ctx.path !== '/assets/gatehouse.css' || ctx.method !== 'GET') return next();
-    ctx.type = 'text/css; charset=utf-8';
+/**
+ * Our stylesheet and icon, served from the same origin so the CSP can forbid everything else.
+ * Browsers ask for /favicon.ico on their own (for JSON responses too); it gets the same SVG.
+ */
+function assets(pages: Pages) {
+  const files = new Map([
+    ['/assets/gatehouse.css', { type: 'text/css; charset=utf-8', body: pages.stylesheet }],
+    ['/assets/favicon.svg', { type: 'image/svg+xml', body: pages.favicon }],
+    ['/favicon.ico', { type: 'image/svg+xml', body: pages.favicon }],
+  ]);
+  return async function serveAsset(ctx: Context, next: Next) {
+    const file = files.get(ctx.path);
+    if (!file || (ctx.method !== 'GET' && ctx.method !== 'HEAD')) return next();
+    ctx.type = file.type;
     ctx.set('Cache-Control', 'public, max-age=3600');
-    ctx.body = pages.stylesheet;
+    ctx.body = file.body;
   };
 }
 

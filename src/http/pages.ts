@@ -3,8 +3,10 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Eta } from 'eta';
+import { redirectUriProblem } from '../clients/redirect-uris.js';
 import { VIEWS_DIR } from '../paths.js';
 import type { Context } from 'koa';
+import { errors, type KoaContextWithOIDC } from 'oidc-provider';
 
 
 export interface ErrorPage {
@@ -14,20 +16,58 @@ export interface ErrorPage {
   hint?: string;
 }
 
-/** What people read for each OAuth error code that can end up on a page instead of at the app. */
-const OAUTH_ERROR_PAGES: Record<string, Omit<ErrorPage, 'status'>> = {
-  invalid_client: { heading: 'Unknown application', message: 'The application that sent you here is not registered with Gatehouse.' },
+type Words = Omit<ErrorPage, 'status'>;
+
+const INVALID_REQUEST: Words = {
+  heading: 'Something is wrong with this request',
+  message: 'The application sent a sign-in request that Gatehouse cannot accept, so nothing happened.',
+  hint: 'Go back to the application and try again. If this keeps happening, tell the people who run it.',
+};
+
+/**
+ * What people read for each OAuth error that ends on a page instead of at the app: Gatehouse's own
+ * words, always. The provider's error_description is written for developers (and is in the log
+ * under the page's reference); it never reaches the page. A code not listed reads as invalid_request.
+ */
+const OAUTH_ERROR_PAGES: Record<string, Words> = {
+  invalid_request: INVALID_REQUEST,
+  invalid_request_object: INVALID_REQUEST,
+  invalid_request_uri: INVALID_REQUEST,
+  request_not_supported: INVALID_REQUEST,
+  request_uri_not_supported: INVALID_REQUEST,
+  invalid_client: { heading: 'Unknown application', message: 'The application that sent you here is not registered with Gatehouse, or has been switched off.' },
+  unauthorized_client: { heading: 'Application not allowed', message: 'The application asked for something it is not registered to do.' },
   invalid_redirect_uri: { heading: 'Unregistered return address', message: 'The application asked to send you back to an address it has not registered, so Gatehouse stopped here to protect you.' },
-  invalid_request: { heading: 'Something is wrong with this request', message: 'The application sent a sign-in request that Gatehouse cannot accept.' },
   session_not_found: { heading: 'This sign-in has expired', message: 'The sign-in took too long or was already completed.', hint: 'Go back to the application and start again.' },
+  login_required: { heading: 'You are not signed in', message: 'The application asked to continue without showing you a sign-in page, but you are not signed in to Gatehouse.', hint: 'Go back to the application and sign in from there.' },
+  consent_required: { heading: 'Your permission is needed', message: 'The application asked to continue without asking you, but you have not allowed it access yet.', hint: 'Go back to the application and sign in from there.' },
+  interaction_required: { heading: 'You need to sign in', message: 'The application asked to continue without showing you any page, but Gatehouse needs you to sign in or confirm first.', hint: 'Go back to the application and sign in from there.' },
+  invalid_scope: { heading: 'Unknown permission', message: 'The application asked for a permission that Gatehouse does not know.' },
   invalid_target: { heading: 'Unknown API', message: 'The application asked for access to an API that is not registered with Gatehouse.' },
+  unsupported_response_type: { heading: 'Unsupported sign-in', message: 'The application asked to sign you in in a way Gatehouse does not offer.' },
+  unsupported_response_mode: { heading: 'Unsupported sign-in', message: 'The application asked to sign you in in a way Gatehouse does not offer.' },
   access_denied: { heading: 'Access denied', message: 'The request was not allowed.' },
+  temporarily_unavailable: { heading: 'Gatehouse is busy', message: 'Gatehouse could not handle this request just now. Please try again in a moment.' },
   server_error: { heading: 'Something went wrong', message: 'Gatehouse could not complete this request. Please try again in a moment.' },
+};
+
+const BAD_REQUEST: Words = {
+  heading: 'Something is wrong with this request',
+  message: 'Gatehouse could not understand what this page sent, so nothing happened.',
+  hint: 'Go back, reload the page and try again.',
+};
+
+/** Anything that goes wrong while signing out, whatever the provider calls it. */
+const SIGN_OUT_FAILED: Words = {
+  heading: 'This sign-out request cannot be completed',
+  message: 'The application asked to sign you out in a way Gatehouse cannot accept, or the sign-out page was too old, so nothing changed.',
+  hint: 'Go back to the application and sign out from there again.',
 };
 
 export class Pages {
   readonly #eta = new Eta({ views: VIEWS_DIR, cache: true, autoEscape: true });
   readonly stylesheet = readFileSync(path.join(VIEWS_DIR, 'gatehouse.css'), 'utf8');
+  readonly favicon = readFileSync(path.join(VIEWS_DIR, 'favicon.svg'), 'utf8');
 
   render(ctx: Context, view: string, title: string, data: Record<string, unknown>, status = 200): void {
     ctx.status = status;
@@ -41,24 +81,38 @@ export class Pages {
     this.render(ctx, 'error', page.heading, { ...page, requestId: ctx.state.requestId }, page.status);
   }
 
-  /** A page for an OAuth error code, with the provider's description when it helps a developer. */
-  oauthError(ctx: Context, status: number, error: string, description?: string): void {
-    const known = OAUTH_ERROR_PAGES[error] ?? OAUTH_ERROR_PAGES.invalid_request!;
-    const hint = status >= 500 ? undefined : (description ?? known.hint);
-    this.error(ctx, { status, ...known, ...(hint ? { hint } : {}) });
+  /** The page for an OAuth error code, in Gatehouse's words. */
+  oauthError(ctx: Context, status: number, error: string): void {
+    const words = OAUTH_ERROR_PAGES[status >= 500 ? 'server_error' : error] ?? INVALID_REQUEST;
+    this.error(ctx, { status, ...words });
   }
 
-  // oidc-provider's renderError hook: errors that cannot be sent back to the app.
-  async oidcError(ctx: Context, out: { error: string; error_description?: string }, _error: Error): Promise<void> {
-    this.oauthError(ctx, ctx.status >= 400 ? ctx.status : 400, out.error, out.error_description);
+  /** A request to one of Gatehouse's own routes that failed: not an app's doing, so no app is named. */
+  requestError(ctx: Context, status: number): void {
+    if (status >= 500) return this.oauthError(ctx, status, 'server_error');
+    this.error(ctx, { status, ...BAD_REQUEST });
   }
 
+  // oidc-provider's renderError hook: errors that cannot be sent back to the app. `out` holds the
+  // provider's description for developers; the page shows only the code's own words.
+  async oidcError(ctx: KoaContextWithOIDC, out: { error: string }, error: Error): Promise<void> {
+    const status = ctx.status >= 400 ? ctx.status : 400;
+    if (status < 500 && ctx.oidc?.route?.startsWith('end_session')) return this.error(ctx, { status, ...SIGN_OUT_FAILED });
+    // An expired or foreign interaction is an invalid_request to OAuth, "start again" to a person.
+    this.oauthError(ctx, status, error instanceof errors.SessionNotFound ? 'session_not_found' : out.error);
+  }
   // oidc-provider's logoutSource hook: `form` is its own form with its own CSRF token.
   async logout(ctx: Context & { oidc?: { client?: { clientName?: string } } }, form: string): Promise<void> {
     this.render(ctx, 'logout', 'Sign out', { form, host: ctx.host, clientName: ctx.oidc?.client?.clientName });
   }
 
-  async loggedOut(ctx: Context & { oidc?: { client?: { clientName?: string } } }): Promise<void> {
-    this.render(ctx, 'logged-out', 'Signed out', { clientName: ctx.oidc?.client?.clientName });
+  // The provider names the app (client_id) only when the person signed out of that app alone; a
+  // valid post_logout_redirect_uri never gets here, since the provider redirects to it itself.
+  async loggedOut(ctx: Context & { oidc?: { client?: { clientName?: string; postLogoutRedirectUris?: readonly string[] } } }): Promise<void> {
+    const client = ctx.oidc?.client;
+    // The way back to the app is an address it registered, never one the request carries: the
+    // client_id in this page's query picks a registered app, not a destination.
+    const backToApp = client?.postLogoutRedirectUris?.find((uri) => redirectUriProblem(uri) === undefined);
+    this.render(ctx, 'logged-out', 'Signed out', { clientName: client?.clientName, backToApp });
   }
 }

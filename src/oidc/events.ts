@@ -84,6 +84,13 @@ export function logProviderEvents(provider: Provider, logger: Logger, audit: Aud
   provider.on('authorization.error', (ctx, error) => {
     log.info({ event: 'authorization.error', clientId: ctx.oidc?.client?.clientId, error: (error as { error?: string }).error, description: (error as { error_description?: string }).error_description, requestId: ctx.state?.requestId });
   });
+  // A sign-out that fails ends on a page in Gatehouse's words; the provider's reason is here, under
+  // the request id the page shows as its reference.
+  for (const event of ['end_session.error', 'end_session_confirm.error', 'end_session_success.error'] as const) {
+    provider.on(event as 'end_session.error', (ctx, error) => {
+      log.info({ event: 'end_session.error', clientId: ctx.oidc?.client?.clientId, error: error.error, description: error.error_description, requestId: ctx.state?.requestId });
+    });
+  }
   provider.on('end_session.success', (ctx) => {
     log.info({ event: 'session.ended', clientId: ctx.oidc.client?.clientId, requestId: ctx.state?.requestId });
     const actor = actorOf(ctx as ProviderContext);
