@@ -10,6 +10,8 @@
 // the headers say. Nothing is refused, so load balancers' health checks (which often send an IP as
 // Host) and proxies that rewrite Host keep working. ctx.protocol and ctx.secure still describe the
 // connection (TLS, or a trusted X-Forwarded-Proto): cookies' Secure flag and HSTS depend on it.
+// That oidc-provider builds its URLs from ctx.href (lib/helpers/oidc_context.js, urlFor) is an
+// internal this relies on: test/security/attacks/host-headers.test.ts fails if an upgrade changes it.
 import type Koa from 'koa';
 
 const ABSOLUTE_FORM = /^https?:\/\//i;
