@@ -13,6 +13,8 @@ import type { Config } from './config.js';
 import type { Database } from './db/knex.js';
 import { CsrfProtection } from './http/csrf.js';
 import { healthRoutes } from './http/health.js';
+import { pinRequestOriginToIssuer } from './http/issuer-origin.js';
+import { metadataCaching } from './http/metadata-caching.js';
 import type { Pages } from './http/pages.js';
 import type { SurfaceDependencies } from './http/surfaces.js';
 import { requestLog } from './http/request-log.js';
@@ -48,6 +50,8 @@ export function createApp(deps: AppDependencies): Koa {
   const app = new Koa({ proxy: config.trustProxy, maxIpsCount: config.proxyHops, keys: config.secrets.cookieKeys });
   // Koa would print errors to stderr itself; ours are logged by the error boundary.
   app.silent = true;
+  // Every absolute URL, ours and oidc-provider's, names ISSUER whatever Host the request carries.
+  pinRequestOriginToIssuer(app, config.issuer);
 
   const secureCookies = config.issuer.startsWith('https://');
   const csrf = new CsrfProtection({
@@ -104,6 +108,7 @@ export function createApp(deps: AppDependencies): Koa {
   app.use(endpointRateLimits(tokenEndpoints, config.rateLimits));
   app.use(structuredTokenHandles(tokenEndpoints));
   app.use(resumeWithoutQuery());
+  app.use(metadataCaching(config.keys));
   app.use(currentProvider(deps.oidc));
   app.use(notFound(pages));
   return app;

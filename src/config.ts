@@ -68,6 +68,12 @@ export interface Config {
   };
   /** Requests per minute per client, per instance, at the token endpoints (0 turns a limit off). */
   rateLimits: { token: number; introspection: number; revocation: number };
+  /**
+   * Client assertions (private_key_jwt) must name the issuer identifier alone as `aud`. Opting in
+   * also accepts the token endpoint's or the called endpoint's URL, built from ISSUER, for clients
+   * written before OpenID Connect Core's 2025 errata (src/oidc/client-assertions.ts).
+   */
+  clientAssertionEndpointAudience: boolean;
   /** The development demo (seeded demo user, client and API; `gatehouse demo`). Never in production. */
   demo: boolean;
 }
@@ -126,6 +132,7 @@ const fileSchema = z.object({
     introspection: z.coerce.number().int().min(0),
     revocation: z.coerce.number().int().min(0),
   }),
+  clientAssertionEndpointAudience: z.boolean(),
   demo: z.boolean(),
 });
 
@@ -161,6 +168,7 @@ const ENV_SETTINGS: Array<[string, string, (v: string) => unknown]> = [
   ['TOKEN_RATE_LIMIT', 'rateLimits.token', Number],
   ['INTROSPECTION_RATE_LIMIT', 'rateLimits.introspection', Number],
   ['REVOCATION_RATE_LIMIT', 'rateLimits.revocation', Number],
+  ['CLIENT_ASSERTION_ENDPOINT_AUDIENCE', 'clientAssertionEndpointAudience', parseBoolean],
   ['DEMO', 'demo', parseBoolean],
 ];
 
@@ -289,6 +297,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
     cleanupIntervalSeconds: file.cleanupIntervalSeconds,
     signIn: file.signIn,
     rateLimits: file.rateLimits,
+    clientAssertionEndpointAudience: file.clientAssertionEndpointAudience,
     demo: file.demo && nodeEnv !== 'production',
   };
 }

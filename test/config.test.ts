@@ -63,6 +63,7 @@ describe('defaults', () => {
     expect(config.databaseUrl).toBeUndefined();
     expect(config.dataDir).toBe(path.resolve(dir));
     expect(config.trustProxy).toBe(false);
+    expect(config.clientAssertionEndpointAudience).toBe(false);
     expect(config.argon2.memoryKiB).toBeGreaterThanOrEqual(19456);
     expect(config.argon2.timeCost).toBeGreaterThanOrEqual(2);
     expect(config.argon2.parallelism).toBeGreaterThanOrEqual(1);
@@ -92,7 +93,7 @@ describe('environment variables override the files', () => {
     expect(config.port).toBe(8080);
   });
 
-  it('TTLs, host, proxy trust, log level, argon2 cost and the database URL', () => {
+  it('TTLs, host, proxy trust, log level, argon2 cost, the database URL and client assertion audiences', () => {
     const config = loadConfig({
       NODE_ENV: 'test',
       DATA_DIR: dataDir(),
@@ -106,8 +107,10 @@ describe('environment variables override the files', () => {
       ARGON2_MEMORY_KIB: '65536',
       ARGON2_TIME_COST: '3',
       DATABASE_URL: 'postgresql://gatehouse@127.0.0.1:5432/gatehouse',
+      CLIENT_ASSERTION_ENDPOINT_AUDIENCE: 'yes',
     });
     expect(config.host).toBe('127.0.0.1');
+    expect(config.clientAssertionEndpointAudience).toBe(true);
     expect(config.trustProxy).toBe(true);
     expect(config.logLevel).toBe('warn');
     expect(config.ttl).toMatchObject({ accessToken: 300, refreshToken: 86400, authorizationCode: 30, session: 7200 });
@@ -129,6 +132,7 @@ describe('a wrong value fails fast, naming the setting', () => {
     ['ARGON2_MEMORY_KIB below the OWASP floor', { ARGON2_MEMORY_KIB: '1024' }, 'ARGON2_MEMORY_KIB', /19456/],
     ['ARGON2_TIME_COST of 1', { ARGON2_TIME_COST: '1' }, 'ARGON2_TIME_COST'],
     ['TRUST_PROXY=maybe', { TRUST_PROXY: 'maybe' }, 'TRUST_PROXY'],
+    ['CLIENT_ASSERTION_ENDPOINT_AUDIENCE=sometimes', { CLIENT_ASSERTION_ENDPOINT_AUDIENCE: 'sometimes' }, 'CLIENT_ASSERTION_ENDPOINT_AUDIENCE'],
     ['an unknown LOG_LEVEL', { LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
     ['a zero TTL', { ACCESS_TOKEN_TTL: '0' }, 'ACCESS_TOKEN_TTL'],
     ['a fractional TTL', { REFRESH_TOKEN_TTL: '1.5' }, 'REFRESH_TOKEN_TTL'],

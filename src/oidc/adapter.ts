@@ -66,6 +66,21 @@ on conflict (model, id_digest) do update set
   last_active_at = excluded.last_active_at`,
 };
 
+// PostgresAdapter.insertUnlessLive: the row in UPSERT_COLUMNS order, then now. A live record with
+// the same id wins and nothing is returned; an expired one (the janitor has not swept it yet) is
+// replaced. Two racing inserts serialise on the primary key, and the loser re-checks the winner's
+// row, which is live: at most one of any number of them gets a row back.
+const INSERT_UNLESS_LIVE_STATEMENT: PreparedStatement = {
+  name: 'gatehouse_insert_unless_live_v1',
+  text: `insert into ${TABLE} (${UPSERT_COLUMNS.join(', ')})
+values (${UPSERT_COLUMNS.map((_, index) => `$${index + 1}`).join(', ')})
+on conflict (model, id_digest) do update set
+  ${UPSERT_COLUMNS.map((column) => `${column} = excluded.${column}`).join(',\n  ')},
+  created_at = excluded.created_at
+where ${TABLE}.expires_at is not null and ${TABLE}.expires_at <= $${UPSERT_COLUMNS.length + 1}
+returning 1`,
+};
+
 // PostgresAdapter.consume: $1 now, $2 model, $3 the digest.
 const CONSUME_STATEMENT: PreparedStatement = {
   name: 'gatehouse_consume_v1',
@@ -252,6 +267,18 @@ export class PostgresAdapter implements Adapter {
     if (!isLookupKey(id)) throw new TypeError(`${this.model} id must be a non-empty string`);
     const row = toRow(this.model, id, payload, expiresIn, this.#now(), this.model === 'Session' ? this.#requestFacts() : undefined);
     await runPrepared(this.db, UPSERT_STATEMENT, UPSERT_COLUMNS.map((column) => row[column]));
+  }
+
+  /**
+   * Saves a record only if no live record has its id, in one statement: true if this call saved
+   * it. What a find-then-upsert cannot be, since concurrent callers all find nothing.
+   */
+  async insertUnlessLive(id: string, payload: AdapterPayload, expiresIn: number): Promise<boolean> {
+    if (!isLookupKey(id)) throw new TypeError(`${this.model} id must be a non-empty string`);
+    const now = this.#now();
+    const row = toRow(this.model, id, payload, expiresIn, now, undefined);
+    const inserted = await runPrepared(this.db, INSERT_UNLESS_LIVE_STATEMENT, [...UPSERT_COLUMNS.map((column) => row[column]), new Date(now)]);
+    return inserted.length > 0;
   }
 
   async find(id: unknown): Promise<AdapterPayload | undefined> {

@@ -6,6 +6,7 @@ import { standardClaims } from '../accounts/users.js';
 import type { Config } from '../config.js';
 import type { ResourceServerStore } from '../resources/store.js';
 import type { Pages } from '../http/pages.js';
+import { clientAssertionAudience } from './client-assertions.js';
 import { mayIntrospect, mayRevoke } from './introspection.js';
 import type { PersonLookup } from './person-cache.js';
 import { ACCOUNT_CLIENT_ID, ADMIN_SCOPE } from '../clients/store.js';
@@ -157,6 +158,11 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
     pkce: { required: () => true },
 
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
+    // The issuer identifier is the one audience a client assertion may name (client-assertions.ts).
+    assertJwtClientAuthClaimsAndHeader: clientAssertionAudience({
+      issuer: config.issuer,
+      acceptEndpointUrls: config.clientAssertionEndpointAudience,
+    }),
     enabledJWA: {
       // client_secret_jwt would need the client secret itself; Gatehouse keeps only its digest.
       clientAuthSigningAlgValues: ['RS256', 'PS256', 'ES256', 'EdDSA'],

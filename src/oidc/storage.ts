@@ -7,11 +7,12 @@
 //                                          rotation as one statement (RotatingRefreshTokens)
 //   Grant                                  answered from that lookup when it just read the grant,
 //                                          else from a cache the change feed keeps honest
+//   ReplayDetection                        one atomic insert per client assertion
 // — and with this process's own revocations dropping what it cached at once, rather than when
 // the database's notification (migration 003) comes back to it.
 import type { Knex } from 'knex';
 import type { ChangeFeed } from '../db/notifications.js';
-import { Provider, type Adapter, type AdapterPayload, type KoaContextWithOIDC } from 'oidc-provider';
+import { errors, Provider, type Adapter, type AdapterPayload, type KoaContextWithOIDC } from 'oidc-provider';
 import { createAdapterFactory, MAX_KEY_LENGTH, type PostgresAdapter, type RequestFacts } from './adapter.js';
 import type { ClientAdapter } from './clients.js';
 import { AccessTokenAdapter, isJwtHandle, type JwtAccessTokens } from './jwt-access-tokens.js';
@@ -112,6 +113,32 @@ class RotatingRefreshTokens extends DelegatingAdapter {
 }
 
 /**
+ * Client assertions' jti, so each assertion is accepted once. oidc-provider's
+ * ReplayDetection.unique(iss, jti, exp) (lib/models/replay_detection.js, an internal this relies on)
+ * calls find(id) and, when it finds nothing, save() — upsert here; of a burst of requests carrying
+ * one assertion, every one would find nothing and every one would be accepted. So find() answers
+ * nothing without asking the database, and the upsert is the check: an insert that loses to a live
+ * record refuses the request, as unique() returning false would have. An expired record does not
+ * count: the assertion it recorded can no longer be verified anyway. Only jwt client
+ * authentication uses this model while DPoP and attestation-based client authentication are off.
+ * test/security/attacks/client-assertions.test.ts fails if an upgrade changes what this relies on.
+ */
+class ReplayDetectionAdapter extends DelegatingAdapter {
+  constructor(private readonly stored: PostgresAdapter) {
+    super(stored);
+  }
+
+  override async find(): Promise<AdapterPayload | undefined> {
+    return undefined;
+  }
+
+  override async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
+    if (await this.stored.insertUnlessLive(id, payload, expiresIn)) return;
+    throw new errors.InvalidClientAuth('client assertion tokens must only be used once');
+  }
+}
+
+/**
  * Grants as found, by grant id. userinfo and the code exchange load the token's Grant on every
  * request; a grant changes when consent is added or it is revoked, and every such change
  * announces itself as `grant:<id_digest>` (migrations 003 and 006), so a cached grant is never
@@ -193,6 +220,7 @@ export function storageFor(db: Knex, parts: StorageParts): (model: string) => Ad
   return (model) => {
     if (model === 'Client') return parts.clients;
     if (model === 'Grant') return new GrantAdapter(stored(model), lookup, parts.grants, forgetGrant);
+    if (model === 'ReplayDetection') return new ReplayDetectionAdapter(stored(model));
     let adapter: Adapter = model === 'RefreshToken' ? new RotatingRefreshTokens(stored(model)) : stored(model);
     if (TOKEN_MODELS.includes(model)) adapter = new CoalescedTokenAdapter(adapter, model, lookup);
     if (model === 'AccessToken' || model === 'ClientCredentials') adapter = new AccessTokenAdapter(model, adapter, parts.jwts);

@@ -413,6 +413,42 @@ function adapterContract(name: Kind, makeDb: () => Promise<TestDatabase>): void 
       });
     });
 
+    // A client assertion's jti, recorded once (the ReplayDetection model: src/oidc/storage.ts).
+    describe('insertUnlessLive', () => {
+      const replayPayload = (id: string): AdapterPayload => ({ ...tokenPayload('ReplayDetection', id), iss: 'client-1' });
+
+      it('lets exactly one of 20 concurrent inserts of one id win', async () => {
+        const id = randomId();
+        // An adapter per request, as separate provider instances behind a load balancer would have.
+        const results = await Promise.all(
+          Array.from({ length: 20 }, () => createAdapterFactory(database.db, { now: () => clock })('ReplayDetection').insertUnlessLive(id, replayPayload(id), 60)),
+        );
+
+        expect(results.filter(Boolean)).toHaveLength(1);
+        expect((await rows()).filter((r) => r.id_digest === digest(id))).toHaveLength(1);
+      });
+
+      it('refuses a second insert while the first record lives, and takes its place once it has expired', async () => {
+        const id = randomId();
+        const replays = adapterFor('ReplayDetection');
+        expect(await replays.insertUnlessLive(id, replayPayload(id), 60)).toBe(true);
+        advance(59_000);
+        expect(await replays.insertUnlessLive(id, replayPayload(id), 60)).toBe(false);
+
+        advance(1_000);
+        expect(await replays.insertUnlessLive(id, replayPayload(id), 60)).toBe(true);
+        expect((await rowOf('ReplayDetection', id))?.expires_at?.getTime()).toBe(clock + 60_000);
+        expect(await replays.insertUnlessLive(id, replayPayload(id), 60)).toBe(false);
+      });
+
+      it('replaces only an expired record of its own model', async () => {
+        const id = randomId();
+        await adapterFor('AccessToken').upsert(id, tokenPayload('AccessToken', id), 600);
+        expect(await adapterFor('ReplayDetection').insertUnlessLive(id, replayPayload(id), 60)).toBe(true);
+        expect(await adapterFor('AccessToken').find(id)).toBeDefined();
+      });
+    });
+
     // A refresh-token rotation: consume the presented token and save its successor, as one statement.
     describe('rotate', () => {
       it('consumes the presented token and stores its successor, as find and consume would see them', async () => {

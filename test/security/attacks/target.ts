@@ -20,6 +20,10 @@
 //     search, filter, address and form field ........................... admin-console.test.ts
 //   - SQL injection in the admin API: every path id, the search, audit
 //     filters and cursors, every JSON field ............................ admin-api.test.ts
+//   - client assertions for another server (forged Host/X-Forwarded-Host),
+//     array and endpoint-URL audiences, one assertion in a burst ....... client-assertions.test.ts
+//   - forged Host/X-Forwarded-*/absolute request lines at discovery, the
+//     JWKS, every redirect and page; caching; health checks by IP ....... host-headers.test.ts
 //
 // Attacks already covered by other test files, not repeated here (this list is the whole picture):
 //   - 20 parallel redemptions of one code → exactly one success ........ test/e2e/authorization-code.test.ts
