@@ -10,6 +10,7 @@ import type { AdminOperations } from './admin/operations.js';
 import type { ClientStore } from './clients/store.js';
 import type { AuditLog } from './audit/log.js';
 import type { Config } from './config.js';
+import { refusedByDatabase } from './db/errors.js';
 import type { Database } from './db/knex.js';
 import { CsrfProtection } from './http/csrf.js';
 import { healthRoutes } from './http/health.js';
@@ -115,7 +116,8 @@ function errorBoundary(pages: Pages, logger: Logger) {
     try {
       await next();
     } catch (error) {
-      const status = httpStatusOf(error);
+      // Each surface answers a value PostgreSQL refused in its own way; whatever else reaches it, here.
+      const status = refusedByDatabase(error, logger, ctx.state.requestId) ? 400 : httpStatusOf(error);
       if (status >= 500) logger.error({ event: 'unhandled_error', requestId: ctx.state.requestId, err: error });
       if (wantsHtml(ctx)) {
         pages.oauthError(ctx, status, status >= 500 ? 'server_error' : 'invalid_request');

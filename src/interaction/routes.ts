@@ -7,6 +7,7 @@ import type { Context, Next } from 'koa';
 import type { InteractionResults, Provider } from 'oidc-provider';
 import type { UserStore } from '../accounts/users.js';
 import type { AuditLog } from '../audit/log.js';
+import { refusedByDatabase } from '../db/errors.js';
 import { requireCsrfToken, type CsrfProtection } from '../http/csrf.js';
 import type { Pages } from '../http/pages.js';
 import type { Logger } from '../logger.js';
@@ -39,6 +40,16 @@ const GENERIC_SIGN_IN_ERROR = 'The email or password is incorrect.';
 export function interactionRoutes(deps: InteractionDependencies): Router {
   const { pages, csrf } = deps;
   const router = new Router({ prefix: '/interaction/:uid' });
+
+  // A value PostgreSQL refused (src/db/errors.ts) is a bad request, never a 500.
+  router.use(async function refuseUnusableInput(ctx: Context, next: Next) {
+    try {
+      await next();
+    } catch (error) {
+      if (!refusedByDatabase(error, deps.logger, ctx.state.requestId)) throw error;
+      pages.oauthError(ctx, 400, 'invalid_request');
+    }
+  });
 
   // Only these routes parse bodies, and only small urlencoded forms: the provider parses its own.
   const parseForm = bodyParser({ enableTypes: ['form'], formLimit: '16kb', encoding: 'utf-8' });
