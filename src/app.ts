@@ -26,6 +26,7 @@ import type { OidcService } from './oidc/provider.js';
 import { structuredTokenHandles } from './oidc/structured-tokens.js';
 import type { ResourceServerStore } from './resources/store.js';
 import { endpointRateLimits } from './security/endpoint-limits.js';
+import { keyedDigest } from './security/keyed-digest.js';
 import { KnownDevices } from './security/known-devices.js';
 import { SignInThrottle } from './security/sign-in-throttle.js';
 
@@ -75,6 +76,7 @@ export function createApp(deps: AppDependencies): Koa {
     knownDevices,
     logger,
     audit: deps.audit,
+    unknownEmailDigest: keyedDigest(config.secrets.keyEncryptionKey, 'audit unknown sign-in email', 16),
   }).routes());
   const signIn = new AccountSignIn({ provider: () => deps.oidc.provider, issuer: config.issuer, pages, secureCookies });
   app.use(signIn.routes().routes());

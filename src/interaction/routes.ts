@@ -12,6 +12,7 @@ import { requireCsrfToken, type CsrfProtection } from '../http/csrf.js';
 import type { Pages } from '../http/pages.js';
 import type { Logger } from '../logger.js';
 import type { ResourceServerStore } from '../resources/store.js';
+import { normaliseEmail, type KeyedDigest } from '../security/keyed-digest.js';
 import type { KnownDevices } from '../security/known-devices.js';
 import { tooManyAttemptsMessage, type SignInThrottle } from '../security/sign-in-throttle.js';
 import { describeApiScopes, describeOidcScopes } from './scopes.js';
@@ -26,6 +27,8 @@ export interface InteractionDependencies {
   knownDevices: KnownDevices;
   logger: Logger;
   audit: AuditLog;
+  /** Keys what was typed as an email that names no account, for the audit log (keyed-digest.ts). */
+  unknownEmailDigest: KeyedDigest;
 }
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
@@ -164,7 +167,9 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
         actor: { type: 'anonymous', id: null, ip: ctx.ip },
         userId: outcome.userId ?? null,
         clientId: String(details.params.client_id),
-        details: { reason: outcome.reason, email },
+        // People type passwords into the email box: what was typed is kept only when it names an
+        // account. Otherwise its keyed digest still tells repeated attempts at one value apart.
+        details: { reason: outcome.reason, ...(outcome.userId ? { email } : { emailDigest: deps.unknownEmailDigest(normaliseEmail(email)) }) },
       });
       const error = outcome.reason === 'disabled' ? 'This account is disabled. Contact your administrator.' : GENERIC_SIGN_IN_ERROR;
       return renderLogin(ctx, { clientName, email, error }, 401);
