@@ -17,7 +17,7 @@ export function isDataException(error: unknown): error is { code: string } {
   return typeof code === 'string' && /^22[0-9A-Z]{3}$/.test(code);
 }
 
-export const UNUSABLE_VALUE = 'The request holds a value that cannot be stored or looked up.';
+const UNUSABLE_VALUE = 'The request holds a value that cannot be stored or looked up.';
 
 /**
  * A data exception as the invalid_input it is, for each surface's error handler to answer like
