@@ -10,6 +10,7 @@ import type { AdminOperations } from './admin/operations.js';
 import type { ClientStore } from './clients/store.js';
 import type { AuditLog } from './audit/log.js';
 import type { Config } from './config.js';
+import { refusedByDatabase } from './db/errors.js';
 import type { Database } from './db/knex.js';
 import { CsrfProtection } from './http/csrf.js';
 import { healthRoutes } from './http/health.js';
@@ -27,6 +28,7 @@ import type { OidcService } from './oidc/provider.js';
 import { structuredTokenHandles } from './oidc/structured-tokens.js';
 import type { ResourceServerStore } from './resources/store.js';
 import { endpointRateLimits } from './security/endpoint-limits.js';
+import { keyedDigest } from './security/keyed-digest.js';
 import { KnownDevices } from './security/known-devices.js';
 import { SignInThrottle } from './security/sign-in-throttle.js';
 
@@ -78,6 +80,7 @@ export function createApp(deps: AppDependencies): Koa {
     knownDevices,
     logger,
     audit: deps.audit,
+    unknownEmailDigest: keyedDigest(config.secrets.keyEncryptionKey, 'audit unknown sign-in email', 16),
   }).routes());
   const signIn = new AccountSignIn({ provider: () => deps.oidc.provider, issuer: config.issuer, pages, secureCookies });
   app.use(signIn.routes().routes());
@@ -120,7 +123,8 @@ function errorBoundary(pages: Pages, logger: Logger) {
     try {
       await next();
     } catch (error) {
-      const status = httpStatusOf(error);
+      // Each surface answers a value PostgreSQL refused in its own way; whatever else reaches it, here.
+      const status = refusedByDatabase(error, logger, ctx.state.requestId) ? 400 : httpStatusOf(error);
       if (status >= 500) logger.error({ event: 'unhandled_error', requestId: ctx.state.requestId, err: error });
       if (wantsHtml(ctx)) {
         pages.requestError(ctx, status);

@@ -4,8 +4,9 @@ import { bodyParser } from '@koa/bodyparser';
 import type { Context, Next } from 'koa';
 import type { User } from '../accounts/users.js';
 import type { Actor } from '../audit/events.js';
+import { refusedByDatabase } from '../db/errors.js';
 import { isStorableText } from '../db/text.js';
-import type { GatehouseError } from '../errors.js';
+import { isGatehouseError, type GatehouseError } from '../errors.js';
 import { requireCsrfToken } from '../http/csrf.js';
 import type { SurfaceDependencies } from '../http/surfaces.js';
 
@@ -119,5 +120,25 @@ export function accountGuard(deps: SurfaceDependencies) {
     };
   }
 
-  return { parseForm, requireCsrf, signedIn };
+  /**
+   * Input a page did not catch itself (a malformed address, a value PostgreSQL refused): a page
+   * saying so, never a 500. Anything else goes on to the server's error boundary.
+   */
+  async function friendlyErrors(ctx: Context, next: Next) {
+    try {
+      await next();
+    } catch (error) {
+      const refused = isGatehouseError(error) ? error : refusedByDatabase(error, deps.logger, ctx.state.requestId);
+      if (!refused || (refused.code !== 'invalid_input' && refused.code !== 'not_found')) throw error;
+      const notFound = refused.code === 'not_found';
+      pages.error(ctx, {
+        status: notFound ? 404 : 400,
+        heading: notFound ? 'Not found' : 'This page cannot be shown',
+        message: notFound ? 'There is nothing of yours at this address.' : 'The address or the form holds something Gatehouse cannot use.',
+        hint: 'Open your account page again and retry.',
+      });
+    }
+  }
+
+  return { parseForm, requireCsrf, signedIn, friendlyErrors };
 }

@@ -15,7 +15,7 @@ const SIGN_OUT = '/session/end';
 
 export function accountRoutes(deps: SurfaceDependencies): Router {
   const router = new Router();
-  const { parseForm, requireCsrf, signedIn } = accountGuard(deps);
+  const { parseForm, requireCsrf, signedIn, friendlyErrors } = accountGuard(deps);
   const { showApps, revokeApp } = appPages(deps);
   const { showSessions, endSession, endOtherSessions } = sessionPages(deps);
   const { showPassword, changePassword } = passwordPages(deps);
@@ -29,6 +29,8 @@ export function accountRoutes(deps: SurfaceDependencies): Router {
     });
   }
 
+  // Runs for every route below (a router's middleware runs only when one of its routes matches).
+  router.use(friendlyErrors);
   router.get('/account', signedIn(), showAccount);
   router.get(APPS_PAGE, signedIn(), showApps);
   router.post(`${APPS_PAGE}/revoke`, parseForm, requireCsrf, signedIn(APPS_PAGE), revokeApp);

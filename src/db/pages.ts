@@ -35,6 +35,17 @@ export function cursorTimestamp(column: string): string {
 }
 const TIMESTAMP_PATTERN = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
 
+/**
+ * Whether a cursor's timestamp names an instant PostgreSQL will take. Date.parse rolls 30 February
+ * over to 2 March and 24:00 to the next day, where PostgreSQL refuses them: a valid one reads back
+ * the same to the second. Year 0 does not exist in PostgreSQL (1 BC comes before 1 AD).
+ */
+function isRealInstant(part: string): boolean {
+  if (!TIMESTAMP_PATTERN.test(part) || part.startsWith('0000')) return false;
+  const date = new Date(`${part.slice(0, 19)}Z`);
+  return !Number.isNaN(date.getTime()) && date.toISOString().slice(0, 19) === part.slice(0, 19);
+}
+
 /** The opaque cursor for a sort key of text parts: base64url of their JSON. */
 export function encodeCursor(parts: string[]): string {
   return Buffer.from(JSON.stringify(parts), 'utf8').toString('base64url');
@@ -60,7 +71,7 @@ export function decodeCursor(cursor: string, shape: Array<'timestamp' | 'text'>)
   shape.forEach((kind, i) => {
     const part: unknown = parts[i];
     if (typeof part !== 'string' || part.length > 1000 || !isStorableText(part)) throw malformed();
-    if (kind === 'timestamp' && (!TIMESTAMP_PATTERN.test(part) || Number.isNaN(Date.parse(part)))) throw malformed();
+    if (kind === 'timestamp' && !isRealInstant(part)) throw malformed();
   });
   return parts as string[];
 }

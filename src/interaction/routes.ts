@@ -7,10 +7,12 @@ import type { Context, Next } from 'koa';
 import type { InteractionResults, Provider } from 'oidc-provider';
 import type { UserStore } from '../accounts/users.js';
 import type { AuditLog } from '../audit/log.js';
+import { refusedByDatabase } from '../db/errors.js';
 import { requireCsrfToken, type CsrfProtection } from '../http/csrf.js';
 import type { Pages } from '../http/pages.js';
 import type { Logger } from '../logger.js';
 import type { ResourceServerStore } from '../resources/store.js';
+import { normaliseEmail, type KeyedDigest } from '../security/keyed-digest.js';
 import type { KnownDevices } from '../security/known-devices.js';
 import { tooManyAttemptsMessage, type SignInThrottle } from '../security/sign-in-throttle.js';
 import { describeApiScopes, describeOidcScopes } from './scopes.js';
@@ -25,6 +27,8 @@ export interface InteractionDependencies {
   knownDevices: KnownDevices;
   logger: Logger;
   audit: AuditLog;
+  /** Keys what was typed as an email that names no account, for the audit log (keyed-digest.ts). */
+  unknownEmailDigest: KeyedDigest;
 }
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
@@ -39,6 +43,16 @@ const GENERIC_SIGN_IN_ERROR = 'The email or password is incorrect.';
 export function interactionRoutes(deps: InteractionDependencies): Router {
   const { pages, csrf } = deps;
   const router = new Router({ prefix: '/interaction/:uid' });
+
+  // A value PostgreSQL refused (src/db/errors.ts) is a bad request, never a 500.
+  router.use(async function refuseUnusableInput(ctx: Context, next: Next) {
+    try {
+      await next();
+    } catch (error) {
+      if (!refusedByDatabase(error, deps.logger, ctx.state.requestId)) throw error;
+      pages.oauthError(ctx, 400, 'invalid_request');
+    }
+  });
 
   // Only these routes parse bodies, and only small urlencoded forms: the provider parses its own.
   const parseForm = bodyParser({ enableTypes: ['form'], formLimit: '16kb', encoding: 'utf-8' });
@@ -153,7 +167,9 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
         actor: { type: 'anonymous', id: null, ip: ctx.ip },
         userId: outcome.userId ?? null,
         clientId: String(details.params.client_id),
-        details: { reason: outcome.reason, email },
+        // People type passwords into the email box: what was typed is kept only when it names an
+        // account. Otherwise its keyed digest still tells repeated attempts at one value apart.
+        details: { reason: outcome.reason, ...(outcome.userId ? { email } : { emailDigest: deps.unknownEmailDigest(normaliseEmail(email)) }) },
       });
       const error = outcome.reason === 'disabled' ? 'This account is disabled. Contact your administrator.' : GENERIC_SIGN_IN_ERROR;
       return renderLogin(ctx, { clientName, email, error }, 401);

@@ -55,9 +55,9 @@ function matchesPreviousSecret(actual: string, previous: unknown, now = Date.now
 }
 
 /**
- * A native app (RFC 8252) returns to a private-use scheme (com.example.app:/callback); oidc-provider
- * refuses such redirect URIs for web apps and, for native ones, also matches loopback redirects on
- * any port (RFC 8252 §7.3).
+ * A native app (RFC 8252) returns to a private-use scheme (com.example.app:/callback), which
+ * oidc-provider refuses for web apps. For native ones it would also match loopback redirects on
+ * any port (RFC 8252 §7.3); matchRedirectUrisExactly below takes that leeway away again.
  */
 function applicationType(redirectUris: string[]): 'native' | 'web' {
   return redirectUris.some((uri) => !/^https?:/i.test(uri)) ? 'native' : 'web';
@@ -122,6 +122,30 @@ export class ClientAdapter implements Adapter {
   async consume(): Promise<void> {}
   async destroy(): Promise<void> { throw new Error('clients are not deleted through oidc-provider'); }
   async revokeByGrantId(): Promise<void> {}
+}
+
+/**
+ * Every redirect and post-logout redirect URI matches exactly what the app registered, loopback
+ * ones included: oidc-provider would let a native client (one with a private-use scheme) return to
+ * http://127.0.0.1 or [::1] on any port (RFC 8252 §7.3), so an app's choice of one registered URI
+ * would change how its others match. A native app registers the loopback port(s) it listens on.
+ * These two Client methods are what oidc-provider consults at /auth, /request and /session/end
+ * (its redirect_uri wildcards recipe overrides the same one); test/security/attacks/loopback-
+ * redirects.test.ts fails if an upgrade stops consulting them.
+ */
+export function matchRedirectUrisExactly(provider: Provider): void {
+  const prototype = provider.Client.prototype as unknown as {
+    redirectUris?: string[];
+    postLogoutRedirectUris?: string[];
+    redirectUriAllowed(value: unknown): boolean;
+    postLogoutRedirectUriAllowed(value: unknown): boolean;
+  };
+  prototype.redirectUriAllowed = function redirectUriAllowed(value) {
+    return typeof value === 'string' && (this.redirectUris ?? []).includes(value);
+  };
+  prototype.postLogoutRedirectUriAllowed = function postLogoutRedirectUriAllowed(value) {
+    return typeof value === 'string' && (this.postLogoutRedirectUris ?? []).includes(value);
+  };
 }
 
 /**

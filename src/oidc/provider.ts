@@ -16,7 +16,7 @@ import type { Pages } from '../http/pages.js';
 import type { Logger } from '../logger.js';
 import type { ResourceServerStore } from '../resources/store.js';
 import { accountClientMetadata } from './account-sign-in.js';
-import { ClientAdapter, clientMetadataCache, compareClientSecretsByDigest, type ClientMetadataCache } from './clients.js';
+import { ClientAdapter, clientMetadataCache, compareClientSecretsByDigest, matchRedirectUrisExactly, type ClientMetadataCache } from './clients.js';
 import { providerConfiguration } from './configuration.js';
 import { logProviderEvents } from './events.js';
 import { findLatestGrant } from './grants.js';
@@ -100,6 +100,7 @@ export function buildProvider(deps: OidcDependencies, keySet: KeySet, caches: Pr
   // The client address sessions record is the one our own proxies saw, as for the app (app.ts).
   provider.maxIpsCount = config.proxyHops;
   compareClientSecretsByDigest(provider);
+  matchRedirectUrisExactly(provider);
   logProviderEvents(provider, deps.logger, deps.audit);
   return { provider, jwts };
 }

@@ -2,6 +2,7 @@
 // it could not use, and a 5xx only for its own faults (logged, never described to the caller).
 import type { Context, Next } from 'koa';
 import type { ZodError } from 'zod';
+import { refusedByDatabase } from '../../db/errors.js';
 import { isGatehouseError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 
@@ -54,7 +55,7 @@ export function invalidRequest(error: ZodError): ApiError {
   return new ApiError(400, 'invalid_request', field ? `${field}: ${issue.message}` : issue.message, field);
 }
 
-/** Errors raised on purpose below the API (domain checks, the body parser, PostgreSQL refusing a value). */
+/** Errors raised on purpose below the API (domain checks, the body parser). */
 function translate(error: unknown): ApiError | undefined {
   if (error instanceof ApiError) return error;
   if (isGatehouseError(error)) {
@@ -78,15 +79,7 @@ function translate(error: unknown): ApiError | undefined {
     return new ApiError(415, 'unsupported_media_type', 'Send the body as UTF-8 JSON (Content-Type: application/json).');
   }
   if (status === 400) return new ApiError(400, 'invalid_request', 'The request body is not valid JSON (an object is expected).');
-  // A PostgreSQL data exception (class 22: a value the column cannot take) is bad input that got
-  // past validation: still the caller's, so a 400; the log says which check is missing.
-  if (isDataException(error)) return new ApiError(400, 'invalid_request', 'The request holds a value that cannot be stored or looked up.');
   return undefined;
-}
-
-function isDataException(error: unknown): boolean {
-  const code = (error as { code?: unknown } | undefined)?.code;
-  return typeof code === 'string' && /^22[0-9A-Z]{3}$/.test(code);
 }
 
 export function sendError(ctx: Context, error: ApiError): void {
@@ -103,13 +96,9 @@ export function answerAsJson(logger: Logger) {
     try {
       await next();
     } catch (error) {
-      const known = translate(error);
-      if (known) {
-        if (isDataException(error)) {
-          logger.warn({ event: 'admin_api.input_reached_database', requestId: ctx.state.requestId, err: error });
-        }
-        return sendError(ctx, known);
-      }
+      // A value PostgreSQL refused (src/db/errors.ts) is answered like any other invalid input.
+      const known = translate(refusedByDatabase(error, logger, ctx.state.requestId) ?? error);
+      if (known) return sendError(ctx, known);
       logger.error({ event: 'admin_api.error', requestId: ctx.state.requestId, err: error });
       sendError(ctx, new ApiError(500, 'server_error', 'Something went wrong on our side.'));
     }

@@ -5,6 +5,7 @@ import { bodyParser } from '@koa/bodyparser';
 import type { Context, Middleware, Next } from 'koa';
 import type { User } from '../../accounts/users.js';
 import type { Actor } from '../../audit/events.js';
+import { refusedByDatabase } from '../../db/errors.js';
 import { isGatehouseError, type ErrorCode, type GatehouseError } from '../../errors.js';
 import type { SurfaceDependencies } from '../../http/surfaces.js';
 import type { AdminOperations } from '../operations.js';
@@ -108,13 +109,17 @@ export class ConsoleKit {
     return next();
   };
 
-  /** What an action refused and no route showed on its own page: a console page saying why. */
+  /**
+   * What an action refused and no route showed on its own page: a console page saying why. A value
+   * PostgreSQL refused (src/db/errors.ts) is refused input too, never a 500.
+   */
   readonly friendlyErrors = async (ctx: Context, next: Next) => {
     try {
       await next();
     } catch (error) {
-      if (!isGatehouseError(error)) throw error;
-      const problem = problemOf(error);
+      const refused = isGatehouseError(error) ? error : refusedByDatabase(error, this.deps.logger, ctx.state.requestId);
+      if (!refused) throw error;
+      const problem = problemOf(refused);
       this.render(ctx, undefined, 'admin/problem', problem.status === 404 ? 'Not found' : 'Not possible', { heading: problem.status === 404 ? 'Not found' : 'That did not work', message: problem.message }, problem.status);
     }
   };

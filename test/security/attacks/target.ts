@@ -24,6 +24,15 @@
 //     array and endpoint-URL audiences, one assertion in a burst ....... client-assertions.test.ts
 //   - forged Host/X-Forwarded-*/absolute request lines at discovery, the
 //     JWKS, every redirect and page; caching; health checks by IP ....... host-headers.test.ts
+//   - crafted page cursors (30 February, 24:00, year 0, wrong JSON types)
+//     and huge limits on every listing of the admin API, the console and
+//     the account pages ................................................. listing-input.test.ts
+//   - a value PostgreSQL refuses (SQLSTATE class 22) on every surface:
+//     a 4xx, logged without the value ................................... database-refusals.test.ts
+//   - passwords typed into the sign-in email box, the console's and the
+//     admin API's searches: kept in no table and no log line ............ typed-text.test.ts
+//   - loopback redirect URIs on another port, for web, public and native
+//     apps, at /auth and at sign-out .................................... loopback-redirects.test.ts
 //
 // Attacks already covered by other test files, not repeated here (this list is the whole picture):
 //   - 20 parallel redemptions of one code → exactly one success ........ test/e2e/authorization-code.test.ts
