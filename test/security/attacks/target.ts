@@ -20,6 +20,10 @@
 //     search, filter, address and form field ........................... admin-console.test.ts
 //   - SQL injection in the admin API: every path id, the search, audit
 //     filters and cursors, every JSON field ............................ admin-api.test.ts
+//   - a thief's offline_access refresh token after the person's password
+//     change and an admin's reset (API, console) ........................ offline-access.test.ts
+//   - the email beyond consent: introspection (JWT, opaque, refresh, signed
+//     responses), the tokens, userinfo, the claims parameter ............ introspection-privacy.test.ts
 //
 // Attacks already covered by other test files, not repeated here (this list is the whole picture):
 //   - 20 parallel redemptions of one code → exactly one success ........ test/e2e/authorization-code.test.ts
