@@ -155,6 +155,7 @@ export class GrantStore {
    * one whose consent includes offline_access (a code not yet redeemed would bring one). Signing
    * out at Gatehouse leaves these standing by design (oidc-provider's persistsLogout), so ending
    * sessions alone never reaches them. `keep` names grants to spare (the current browser's).
+   * The consent is read from oidc-provider's Grant payload (`openid.scope`), as grantFromRow does.
    */
   async revokeOfflineOfUser(userId: string, keep: readonly string[] = [], trx: Database = this.db): Promise<number> {
     if (!isHandle(userId)) return 0;
