@@ -32,6 +32,8 @@ const NOTICES = {
   'others-ended': 'You are signed out of all your other sessions.',
   'password-changed': 'Your password is changed.',
   'password-changed-others-ended': 'Your password is changed, and your other sessions are signed out.',
+  'password-changed-apps-ended': 'Your password is changed, and apps on other devices lost their offline access.',
+  'password-changed-all-ended': 'Your password is changed, your other sessions are signed out, and apps on other devices lost their offline access.',
 } as const;
 
 export type NoticeKey = keyof typeof NOTICES;

@@ -1,5 +1,8 @@
 // "Change password": the current password first, then a new one checked like at sign-up, and the
-// offer (taken by default) to sign out every other session — where a thief's session would be.
+// offer (taken by default) to sign out every other session — where a thief's session would be —
+// and the offer to end every app's offline access (refresh tokens survive signing out, so a thief
+// who signed an app in keeps it). That one is unticked: it also ends the person's own apps on
+// other devices, which only they can weigh; the apps signed in through this browser keep theirs.
 import type { Context } from 'koa';
 import { isGatehouseError } from '../errors.js';
 import { tooManyAttemptsMessage } from '../security/sign-in-throttle.js';
@@ -13,6 +16,7 @@ const MAX_TYPED = 1024;
 
 interface PasswordForm {
   signOutOthers: boolean;
+  endOfflineAccess: boolean;
 }
 
 function passwordOf(ctx: Context, name: string): string | undefined {
@@ -29,6 +33,7 @@ export function passwordPages(deps: SurfaceDependencies) {
     pages.render(ctx, 'account/password', 'Change password', {
       person,
       signOutOthers: form.signOutOthers,
+      endOfflineAccess: form.endOfflineAccess,
       notice: problem ? undefined : noticeOf(ctx),
       error: problem?.message,
       // Which field the message is about, so it is read out with that field.
@@ -39,13 +44,13 @@ export function passwordPages(deps: SurfaceDependencies) {
   }
 
   function showPassword(ctx: Context) {
-    renderPassword(ctx, { signOutOthers: true });
+    renderPassword(ctx, { signOutOthers: true, endOfflineAccess: false });
   }
 
   async function changePassword(ctx: Context) {
     const { actor, sessionHandle } = holderOf(ctx);
     const body = (ctx.request as { body?: Record<string, unknown> }).body ?? {};
-    const form: PasswordForm = { signOutOthers: body.sign_out_others === 'yes' };
+    const form: PasswordForm = { signOutOthers: body.sign_out_others === 'yes', endOfflineAccess: body.end_offline_access === 'yes' };
     const current = passwordOf(ctx, 'current_password');
     const next = passwordOf(ctx, 'new_password');
     if (current === undefined) return renderPassword(ctx, form, { status: 400, message: 'Enter your current password.', field: 'currentPassword' });
@@ -59,7 +64,11 @@ export function passwordPages(deps: SurfaceDependencies) {
       return renderPassword(ctx, form, { status: 429, message: tooManyAttemptsMessage(attempt.retryAfterSeconds), field: 'currentPassword' });
     }
     try {
-      await operations.changeOwnPassword(actor, current, next, { endOtherSessions: form.signOutOthers, currentHandle: sessionHandle });
+      await operations.changeOwnPassword(actor, current, next, {
+        endOtherSessions: form.signOutOthers,
+        revokeOfflineAccess: form.endOfflineAccess,
+        currentHandle: sessionHandle,
+      });
     } catch (error) {
       if (!isGatehouseError(error)) throw error;
       // A weak new password is no guess at the current one: only a wrong current password counts.
@@ -67,7 +76,10 @@ export function passwordPages(deps: SurfaceDependencies) {
       return renderPassword(ctx, form, problemFrom(error, 'Your account could not be found.'));
     }
     await attempt.recordSuccess();
-    seeOther(ctx, PASSWORD_PAGE, form.signOutOthers ? 'password-changed-others-ended' : 'password-changed');
+    const notice = form.endOfflineAccess
+      ? (form.signOutOthers ? 'password-changed-all-ended' : 'password-changed-apps-ended')
+      : (form.signOutOthers ? 'password-changed-others-ended' : 'password-changed');
+    seeOther(ctx, PASSWORD_PAGE, notice);
   }
 
   return { showPassword, changePassword };

@@ -51,13 +51,15 @@ export class AdminOperations extends ApiOperations {
 
   /**
    * Changes the person's password after checking the current one. With endOtherSessions, every
-   * other session ends too (all of them when currentHandle is not given).
+   * other session ends too (all of them when currentHandle is not given); with revokeOfflineAccess,
+   * every app's offline access but that of the apps signed in through the current session. Both
+   * are the person's explicit choice: nothing ends unless asked.
    */
   async changeOwnPassword(
     actor: Actor,
     currentPassword: string,
     newPassword: string,
-    options: { endOtherSessions?: boolean; currentHandle?: string } = {},
+    options: { endOtherSessions?: boolean; revokeOfflineAccess?: boolean; currentHandle?: string } = {},
   ): Promise<EndedSessionsResult> {
     const userId = personOf(actor);
     if (!(await this.deps.users.verifyPassword(userId, currentPassword))) {
@@ -67,7 +69,11 @@ export class AdminOperations extends ApiOperations {
       found(await this.deps.users.setPassword(userId, newPassword, trx), 'person');
       const except = options.currentHandle === undefined ? {} : { except: options.currentHandle };
       const ended = options.endOtherSessions ? endedResult(await this.deps.sessions.endAll(userId, except, trx)) : { sessionsEnded: 0, grantsRevoked: 0 };
-      return { result: ended, event: { type: 'user.password_changed', userId, details: { ...ended } } };
+      const offlineAccessRevoked = options.revokeOfflineAccess === true;
+      const result = offlineAccessRevoked
+        ? { ...ended, grantsRevoked: ended.grantsRevoked + (await this.endOfflineAccess(trx, userId, options.currentHandle)) }
+        : ended;
+      return { result, event: { type: 'user.password_changed', userId, details: { ...result, offlineAccessRevoked } } };
     });
   }
 }

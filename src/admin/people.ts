@@ -50,12 +50,22 @@ export class PeopleOperations extends OperationsBase {
     });
   }
 
-  /** Sets a new password (checked as at creation) and, unless told otherwise, ends every session of the person. */
-  resetPassword(actor: Actor, id: string, password: string, options: { endSessions?: boolean } = {}): Promise<EndedSessionsResult> {
+  /**
+   * Sets a new password (checked as at creation) and, unless told otherwise, ends every session of
+   * the person and every app's offline access (the grants holding refresh tokens).
+   */
+  resetPassword(
+    actor: Actor,
+    id: string,
+    password: string,
+    options: { endSessions?: boolean; revokeOfflineAccess?: boolean } = {},
+  ): Promise<EndedSessionsResult> {
     return this.audited(actor, async (trx) => {
       found(await this.deps.users.setPassword(id, password, trx), 'person');
       const ended = options.endSessions === false ? { sessionsEnded: 0, grantsRevoked: 0 } : endedResult(await this.deps.sessions.endAll(id, {}, trx));
-      return { result: ended, event: { type: 'user.password_reset', userId: id, details: { ...ended } } };
+      const offlineAccessRevoked = options.revokeOfflineAccess !== false;
+      const result = offlineAccessRevoked ? { ...ended, grantsRevoked: ended.grantsRevoked + (await this.endOfflineAccess(trx, id)) } : ended;
+      return { result, event: { type: 'user.password_reset', userId: id, details: { ...result, offlineAccessRevoked } } };
     });
   }
 
@@ -83,6 +93,16 @@ export class PeopleOperations extends OperationsBase {
   async endAllSessions(actor: Actor, userId: string, options: { except?: string } = {}): Promise<EndedSessionsResult> {
     await this.getUser(userId);
     return this.audited(actor, (trx) => this.endAllBut(trx, userId, options.except));
+  }
+
+  /**
+   * Revokes every grant of the person that holds (or may be given) a refresh token: the access an
+   * app keeps after every sign-in has ended, where a thief's copy would be. The grants of the apps
+   * signed in through `keepSession` (the person's own browser) are spared.
+   */
+  protected async endOfflineAccess(trx: Database, userId: string, keepSession?: string): Promise<number> {
+    const keep = keepSession === undefined ? [] : await this.deps.sessions.grantIdsOf(userId, keepSession, trx);
+    return this.deps.grants.revokeOfflineOfUser(userId, keep, trx);
   }
 
   protected async endOne(trx: Database, userId: string, handle: string) {

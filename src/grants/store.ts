@@ -150,6 +150,26 @@ export class GrantStore {
     return revokeGrants(trx, { clientId });
   }
 
+  /**
+   * Every grant of a person that can outlive their sign-ins: one holding a live refresh token, or
+   * one whose consent includes offline_access (a code not yet redeemed would bring one). Signing
+   * out at Gatehouse leaves these standing by design (oidc-provider's persistsLogout), so ending
+   * sessions alone never reaches them. `keep` names grants to spare (the current browser's).
+   * The consent is read from oidc-provider's Grant payload (`openid.scope`), as grantFromRow does.
+   */
+  async revokeOfflineOfUser(userId: string, keep: readonly string[] = [], trx: Database = this.db): Promise<number> {
+    if (!isHandle(userId)) return 0;
+    const query = trx('oidc_records')
+      .distinct('grant_id')
+      .where('account_id', userId)
+      .whereIn('model', ['RefreshToken', 'Grant'])
+      .whereNotNull('grant_id')
+      .where((q) => q.where('model', 'RefreshToken').orWhereRaw(`payload->'openid'->>'scope' ~ '(^| )offline_access( |$)'`));
+    if (keep.length > 0) query.whereRaw('not (grant_id = any(?::text[]))', [[...keep]]);
+    const rows: Array<{ grant_id: string }> = await whereLive(query, 'oidc_records');
+    return rows.length === 0 ? 0 : revokeGrants(trx, { grantIds: rows.map((row) => row.grant_id) });
+  }
+
   /** Every grant of a person, Gatehouse's own sign-ins included. */
   async revokeAllOfUser(userId: string, trx: Database = this.db): Promise<number> {
     if (!isHandle(userId)) return 0;

@@ -211,7 +211,9 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
       actor: { type: 'user', id: accountId, ip: ctx.ip },
       userId: accountId,
       clientId,
-      details: { grantId, scopes: missing.missingOIDCScope ?? [], apis: missing.missingResourceScopes ?? {} },
+      // What the grant holds, not only what this page added: with remembered consent (or
+      // prompt=consent asking again) nothing is new, yet the app gets everything listed here.
+      details: { grantId, ...holdingsOf(grant) },
     });
     await finish(ctx, { consent: { grantId } });
   }
@@ -243,6 +245,19 @@ interface ConsentDetails {
   missingOIDCScope?: string[];
   missingOIDCClaims?: string[];
   missingResourceScopes?: Record<string, string[]>;
+}
+
+interface GrantHoldings {
+  getOIDCScope(): string;
+  resources?: Record<string, unknown>;
+  getResourceScope(resource: string): string;
+}
+
+/** The scopes a grant holds, OpenID and per API, as the audit log records them. */
+function holdingsOf(grant: GrantHoldings): { scopes: string[]; apis: Record<string, string[]> } {
+  const split = (scope: string) => scope.split(' ').filter(Boolean);
+  const apis = Object.keys(grant.resources ?? {}).sort().map((api) => [api, split(grant.getResourceScope(api))] as const);
+  return { scopes: split(grant.getOIDCScope()), apis: Object.fromEntries(apis) };
 }
 
 /** What oidc-provider's consent prompt says is not yet granted. */

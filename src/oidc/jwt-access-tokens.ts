@@ -162,8 +162,14 @@ export function accessTokenPayload(token: LiveAccessToken, purpose: Purpose): Ad
     ...(cnf?.['x5t#S256'] ? { 'x5t#S256': cnf['x5t#S256'] } : {}),
     // userinfo refuses tokens that carry an audience; its own was checked during verification.
     // Introspection reports the audience, and the policy decides who may see the token by it.
-    ...(purpose !== 'userinfo' ? { aud: claims.aud, extra: token.username ? { username: token.username } : {} } : {}),
+    // `username` is the email: released only when the grant consented to it (jwt-truth.ts) and
+    // this token carries the scope, as userinfo would release it.
+    ...(purpose !== 'userinfo' ? { aud: claims.aud, extra: token.username && carriesEmail(claims) ? { username: token.username } : {} } : {}),
   } as AdapterPayload;
+}
+
+function carriesEmail(claims: JWTPayload): boolean {
+  return typeof claims.scope === 'string' && claims.scope.split(' ').includes('email');
 }
 
 /** Which endpoint a JWT came from, and the JWT itself; undefined for an opaque token. */

@@ -23,7 +23,10 @@ export interface TokenSubject {
   personId: string | null;
 }
 
-/** The token stands; its person's email, for introspection's `username`. */
+/**
+ * The token stands; its person's email, for introspection's `username`, only when the person
+ * consented to share it with the app (the grant holds the `email` scope or claim).
+ */
 export interface Standing {
   username: string | undefined;
 }
@@ -60,6 +63,7 @@ interface TruthRow {
   revoked: boolean;
   grant_live: boolean;
   grant_expires_at: Date | null;
+  grant_openid: { scope?: unknown; claims?: unknown } | null;
   username: string | null;
   client_live: boolean;
 }
@@ -95,6 +99,7 @@ export class JwtTruth {
          exists(select 1 from oidc_records where model = 'Grant' and id_digest = :grant and client_id = :client
                 and account_id = :person and (expires_at is null or expires_at > :now)) as grant_live,
          (select expires_at from oidc_records where model = 'Grant' and id_digest = :grant) as grant_expires_at,
+         (select payload->'openid' from oidc_records where model = 'Grant' and id_digest = :grant) as grant_openid,
          (select email from users where id = cast(:person as uuid) and disabled_at is null) as username,
          exists(select 1 from clients where client_id = :client and disabled_at is null) as client_live`,
       {
@@ -110,8 +115,15 @@ export class JwtTruth {
     if (grantId && !truth.grant_live) return undefined;
     if (personId && !truth.username) return undefined; // disabled or deleted
     return {
-      username: truth.username ?? undefined,
+      username: consentsToEmail(truth.grant_openid) ? truth.username ?? undefined : undefined,
       grantExpiresAt: grantId && truth.grant_expires_at ? new Date(truth.grant_expires_at).getTime() : Infinity,
     };
   }
+}
+
+/** Whether a grant's OpenID consent (its payload's `openid`) covers the person's email address. */
+function consentsToEmail(openid: TruthRow['grant_openid']): boolean {
+  const scope = typeof openid?.scope === 'string' ? openid.scope.split(' ') : [];
+  const claims = Array.isArray(openid?.claims) ? openid.claims : [];
+  return scope.includes('email') || claims.includes('email');
 }

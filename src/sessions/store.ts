@@ -86,6 +86,13 @@ export class SessionStore {
     return row && sessionFromRow(row);
   }
 
+  /** The grants of the apps signed in to through one of the person's live sessions. */
+  async grantIdsOf(userId: string, handle: string, trx: Database = this.db): Promise<string[]> {
+    if (!isHandle(userId) || !isHandle(handle)) return [];
+    const rows: Array<{ payload: SessionPayload }> = await this.sessions(trx, userId).where('s.uid_digest', handle);
+    return grantIdsOf(rows.map((row) => row.payload));
+  }
+
   /** Signs the person out of one session, and out of every app signed in to through it; undefined if no such live session. */
   async end(userId: string, handle: string, trx: Database = this.db): Promise<EndedSessions | undefined> {
     if (!isHandle(userId) || !isHandle(handle)) return undefined;

@@ -57,7 +57,10 @@ describe('admin actions on the embedded database', () => {
   it('lets a person change their own password', async () => {
     const person = await f.ops.createUser(ADMIN, { email: 'embedded-self@example.test', name: 'Alan', password: PASSWORD });
     const actor: Actor = { type: 'user', id: person.id, ip: null };
-    await f.ops.changeOwnPassword(actor, PASSWORD, 'a perfectly good passphrase');
+    const { client } = await f.ops.createClient(ADMIN, { name: 'Mail', redirectUris: ['https://mail.example.test/cb'] });
+    const grantId = await insertGrant(f.testDb.db, { accountId: person.id, clientId: client.clientId, scope: 'openid offline_access' });
+    const current = await insertSession(f.testDb.db, { accountId: person.id, authorizations: { [client.clientId]: grantId } });
+    await f.ops.changeOwnPassword(actor, PASSWORD, 'a perfectly good passphrase', { endOtherSessions: true, revokeOfflineAccess: true, currentHandle: current.handle });
     expect(await f.users.verifyPassword(person.id, 'a perfectly good passphrase')).toBe(true);
   });
 

@@ -73,10 +73,11 @@ describe('people', () => {
     expect(await modelsOf(f.testDb.db, { account_id: id })).toEqual(['Grant', 'Grant', 'RefreshToken', 'Session']);
   });
 
-  it('resets a password, ending every session unless told not to', async () => {
+  it('resets a password, ending every session and offline access unless told not to', async () => {
     const id = await person();
     await signedIn(id);
-    expect(await f.ops.resetPassword(ADMIN, id, 'a brand new passphrase', { endSessions: false })).toEqual({ sessionsEnded: 0, grantsRevoked: 0 });
+    expect(await f.ops.resetPassword(ADMIN, id, 'a brand new passphrase', { endSessions: false, revokeOfflineAccess: false }))
+      .toEqual({ sessionsEnded: 0, grantsRevoked: 0 });
     expect((await f.ops.listSessions(id)).items).toHaveLength(1);
     expect(await f.ops.resetPassword(ADMIN, id, 'another brand new passphrase')).toEqual({ sessionsEnded: 1, grantsRevoked: 1 });
     expect(await f.users.verifyPassword(id, 'another brand new passphrase')).toBe(true);
@@ -85,6 +86,23 @@ describe('people', () => {
     const resets = (await f.events('user.password_reset')).filter((e) => e.userId === id);
     expect(resets).toHaveLength(2);
     expect(JSON.stringify(resets)).not.toContain('passphrase');
+  });
+
+  it("a reset ends every app's offline access: grants holding a refresh token or offline_access consent, sessions or not", async () => {
+    const id = await person();
+    const { grantId: inSession, session, orphan } = await signedIn(id);
+    const signedOut = await insertGrant(f.testDb.db, { accountId: id, clientId: app });
+    await insertToken(f.testDb.db, { model: 'RefreshToken', grantId: signedOut, accountId: id, clientId: app });
+    // Consented to offline_access, its code not redeemed yet: the refresh token would come after the reset.
+    const pending = await insertGrant(f.testDb.db, { accountId: id, clientId: app, scope: 'openid offline_access' });
+    await insertToken(f.testDb.db, { model: 'AuthorizationCode', grantId: pending, accountId: id, clientId: app });
+
+    expect(await f.ops.resetPassword(ADMIN, id, 'a brand new passphrase', { endSessions: false })).toEqual({ sessionsEnded: 0, grantsRevoked: 3 });
+    expect(await f.testDb.db('oidc_records').where({ model: 'Grant', account_id: id }).pluck('grant_id')).toEqual([orphan]);
+    expect((await f.ops.listSessions(id)).items.map((s) => s.id)).toEqual([session.handle]);
+    expect(inSession).not.toBe(orphan);
+    const [reset] = (await f.events('user.password_reset')).filter((e) => e.userId === id);
+    expect(reset!.details).toEqual({ sessionsEnded: 0, grantsRevoked: 3, offlineAccessRevoked: true });
   });
 
   it('deletes a person with every record naming them', async () => {

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Actor } from '../../src/audit/events.js';
 import { ACCOUNT_CLIENT_ID } from '../../src/clients/store.js';
 import { isGatehouseError } from '../../src/errors.js';
-import { insertGrant, insertSession, modelsOf } from '../support/oidc-records.js';
+import { insertGrant, insertSession, insertToken, modelsOf } from '../support/oidc-records.js';
 import { adminFixture, type AdminFixture } from './fixture.js';
 
 let f: AdminFixture;
@@ -94,5 +94,28 @@ describe('own password', () => {
     const events = (await f.events('user.password_changed')).filter((e) => e.userId === actor.id);
     expect(events.map((e) => e.actor)).toEqual([{ type: 'user', id: actor.id }, { type: 'user', id: actor.id }]);
     expect(JSON.stringify(events)).not.toContain('passphrase');
+  });
+
+  it("ends every app's offline access when asked, but the apps signed in through the current session", async () => {
+    const actor = await me();
+    const userId = actor.id!;
+    const offline = async (clientId: string) => {
+      const grantId = await insertGrant(f.testDb.db, { accountId: userId, clientId, scope: 'openid offline_access' });
+      await insertToken(f.testDb.db, { model: 'RefreshToken', grantId, accountId: userId, clientId });
+      return grantId;
+    };
+    const mine = await offline(notes);
+    const current = await insertSession(f.testDb.db, { accountId: userId, authorizations: { [notes]: mine } });
+    const elsewhere = await offline(photos);
+    await insertSession(f.testDb.db, { accountId: userId, authorizations: { [photos]: elsewhere } });
+    await offline(photos); // signed out: no session names it
+
+    expect(await f.ops.changeOwnPassword(actor, PASSWORD, 'a perfectly good passphrase', { currentHandle: current.handle })).toEqual({ sessionsEnded: 0, grantsRevoked: 0 });
+    expect(await f.ops.changeOwnPassword(actor, 'a perfectly good passphrase', 'an even better passphrase', { revokeOfflineAccess: true, currentHandle: current.handle }))
+      .toEqual({ sessionsEnded: 0, grantsRevoked: 2 });
+    expect(await f.testDb.db('oidc_records').where({ model: 'Grant', account_id: userId }).pluck('grant_id')).toEqual([mine]);
+    expect((await f.ops.listSessions(userId)).items).toHaveLength(2);
+    const [, changed] = (await f.events('user.password_changed')).filter((e) => e.userId === userId);
+    expect(changed!.details).toEqual({ sessionsEnded: 0, grantsRevoked: 2, offlineAccessRevoked: true });
   });
 });

@@ -42,6 +42,24 @@ describe('the audit log', () => {
     expect(JSON.stringify(failed)).not.toContain('not the password at all');
   });
 
+  it('records what the grant holds when remembered consent is confirmed again, not an empty list', async () => {
+    const api = { identifier: 'https://audited.example.test' };
+    await server.stores.resources.create({ identifier: api.identifier, scope: 'audited:read' });
+    const withApi = await registerApp(server, { scope: 'openid email offline_access audited:read' });
+    const person = await createPerson(server);
+    const params = { scope: 'openid email offline_access audited:read', resource: api.identifier, prompt: 'consent' };
+    await obtainTokens(server, withApi, person, params);
+    // Another browser: the consent is remembered (a copy of the grant), and prompt=consent asks again.
+    await obtainTokens(server, withApi, person, params);
+    const given = await events({ type: 'consent.given', user_id: person.id });
+    expect(given).toHaveLength(2);
+    for (const consent of given) {
+      expect(consent.details.scopes).toEqual(expect.arrayContaining(['openid', 'email', 'offline_access']));
+      expect(consent.details.apis).toEqual({ [api.identifier]: expect.arrayContaining(['audited:read']) });
+    }
+    expect(given[1].details.grantId).not.toBe(given[0].details.grantId);
+  });
+
   it('records a token revoked at the revocation endpoint, by the app that revoked it', async () => {
     const person = await createPerson(server);
     const { tokens } = await obtainTokens(server, app, person, { scope: 'openid offline_access' });

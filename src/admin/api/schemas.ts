@@ -58,7 +58,7 @@ export const userPageSchema = pageOf('UserPage', userSchema);
 
 export const endedSessionsSchema = component('EndedSessions', z.object({
   sessions_ended: z.number().int().min(0),
-  grants_revoked: z.number().int().min(0).meta({ description: 'Grants of the apps signed in to through the ended sessions (and, when disabling, every other grant).' }),
+  grants_revoked: z.number().int().min(0).meta({ description: 'Grants of the apps signed in to through the ended sessions (and, when disabling, every other grant; when resetting a password, every grant holding a refresh token).' }),
 }));
 
 export const sessionSchema = component('Session', z.object({

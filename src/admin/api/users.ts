@@ -22,6 +22,10 @@ const newUserBody = component('NewUser', z.strictObject({
 const resetPasswordBody = component('PasswordReset', z.strictObject({
   password,
   end_sessions: z.boolean().optional().meta({ description: 'End every session of the person (default true).' }),
+  revoke_offline_access: z.boolean().optional().meta({
+    description: 'Revoke every grant holding a refresh token (offline_access), which signing out leaves standing: '
+      + 'an app, or whoever copied its tokens, keeps no access (default true).',
+  }),
 }));
 
 
@@ -91,12 +95,16 @@ export function userRoutes(ops: AdminOperations): ApiRoute[] {
     defineRoute({
       method: 'post', path: '/users/{user_id}/password', operationId: 'resetPassword', tag: 'Users',
       summary: 'Set a new password',
-      description: 'Checked as at creation. Unless end_sessions is false, every session of the person ends.',
+      description: 'Checked as at creation. Unless end_sessions is false, every session of the person ends; unless '
+        + 'revoke_offline_access is false, every app\'s offline access (refresh tokens) ends too.',
       params: userParams,
       body: resetPasswordBody, bodyRequired: true,
       success: { status: 200, schema: endedSessionsSchema, description: 'What ended with the reset.' },
       async handle({ params, body, actor }) {
-        const ended = await ops.resetPassword(actor, params.user_id, body.password, { endSessions: body.end_sessions ?? true });
+        const ended = await ops.resetPassword(actor, params.user_id, body.password, {
+          endSessions: body.end_sessions ?? true,
+          revokeOfflineAccess: body.revoke_offline_access ?? true,
+        });
         return ok(endedSessionsJson(ended));
       },
     }),

@@ -90,8 +90,12 @@ export function personRoutes(router: Router, kit: ConsoleKit): void {
   async function resetPassword(ctx: Context) {
     const body = formBody(ctx);
     const endSessions = field(body, 'signOut') === 'yes';
-    await ops.resetPassword(actorOf(ctx), personOf(ctx).id, field(body, 'password'), { endSessions });
-    seeOther(ctx, personHref(personOf(ctx).id), endSessions ? 'password-reset-signed-out' : 'password-reset');
+    const revokeOfflineAccess = field(body, 'endOfflineAccess') === 'yes';
+    await ops.resetPassword(actorOf(ctx), personOf(ctx).id, field(body, 'password'), { endSessions, revokeOfflineAccess });
+    const done = revokeOfflineAccess
+      ? (endSessions ? 'password-reset-all-ended' : 'password-reset-offline-ended')
+      : (endSessions ? 'password-reset-signed-out' : 'password-reset');
+    seeOther(ctx, personHref(personOf(ctx).id), done);
   }
 
   async function endSession(ctx: Context) {

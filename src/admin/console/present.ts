@@ -9,6 +9,8 @@ export const CONFIRMATIONS = {
   'person-deleted': 'The person was deleted, with everything they held.',
   'password-reset': 'The password was changed.',
   'password-reset-signed-out': 'The password was changed and the person was signed out everywhere.',
+  'password-reset-offline-ended': 'The password was changed and every app lost its offline access.',
+  'password-reset-all-ended': 'The password was changed, the person was signed out everywhere, and every app lost its offline access.',
   'session-ended': 'The session ended, and the apps signed in through it lost access.',
   'sessions-ended': 'The person was signed out everywhere.',
   'grant-revoked': 'The access was revoked. The app\'s tokens stopped working at once.',

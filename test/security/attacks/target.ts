@@ -33,6 +33,10 @@
 //     admin API's searches: kept in no table and no log line ............ typed-text.test.ts
 //   - loopback redirect URIs on another port, for web, public and native
 //     apps, at /auth and at sign-out .................................... loopback-redirects.test.ts
+//   - a thief's offline_access refresh token after the person's password
+//     change and an admin's reset (API, console) ........................ offline-access.test.ts
+//   - the email beyond consent: introspection (JWT, opaque, refresh, signed
+//     responses), the tokens, userinfo, the claims parameter ............ introspection-privacy.test.ts
 //
 // Attacks already covered by other test files, not repeated here (this list is the whole picture):
 //   - 20 parallel redemptions of one code → exactly one success ........ test/e2e/authorization-code.test.ts
