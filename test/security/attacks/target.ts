@@ -106,6 +106,20 @@ export const SQL_INJECTION = [
 /** What PostgreSQL, pg or knex would say if an injected string reached a query as SQL. */
 export const DATABASE_ERROR = /syntax error at or near|unterminated quoted string|relation "[^"]*" does not exist|column "[^"]*" does not exist|SQLSTATE|invalid input syntax for|\bknex\b|\bpg-protocol\b/i;
 
+/** What an injected payload would leave in the text of a statement, had it become SQL. */
+export const INJECTED_SQL = /pg_sleep|drop table|delete from resource_servers|truncate|copy users|union select password_hash|'1'\s*=\s*'1/i;
+
+/**
+ * The SQL texts the server's database handle sends from now on. Values travel as bound parameters,
+ * so no payload may ever show up in one: a structural proof that pg_sleep never ran, where timing
+ * the answers would only guess (and flake on a busy machine).
+ */
+export function sqlTextsSentBy(server: TestServer): string[] {
+  const seen: string[] = [];
+  server.db.on('query', (query: { sql: string }) => seen.push(query.sql));
+  return seen;
+}
+
 export interface Credentials { clientId: string; clientSecret?: string | undefined }
 export type Person = Awaited<ReturnType<typeof createPerson>>;
 
