@@ -22,6 +22,7 @@ import { interactionRoutes } from './interaction/routes.js';
 import type { Logger } from './logger.js';
 import { AccountSignIn } from './oidc/account-sign-in.js';
 import type { OidcService } from './oidc/provider.js';
+import { unauthorizedClientForDisallowedGrants } from './oidc/grant-type-errors.js';
 import { structuredTokenHandles } from './oidc/structured-tokens.js';
 import type { ResourceServerStore } from './resources/store.js';
 import { endpointRateLimits } from './security/endpoint-limits.js';
@@ -103,6 +104,7 @@ export function createApp(deps: AppDependencies): Koa {
   // Before anything parses or answers for the token endpoints: a refused request costs nothing more.
   app.use(endpointRateLimits(tokenEndpoints, config.rateLimits));
   app.use(structuredTokenHandles(tokenEndpoints));
+  app.use(unauthorizedClientForDisallowedGrants(tokenEndpoints.token));
   app.use(resumeWithoutQuery());
   app.use(currentProvider(deps.oidc));
   app.use(notFound(pages));

@@ -70,6 +70,27 @@ function requestedScopes(ctx: KoaContextWithOIDC): string[] {
   return typeof scope === 'string' ? scope.split(' ') : [];
 }
 
+function isClientCredentials(ctx: KoaContextWithOIDC): boolean {
+  return ctx.oidc.params?.grant_type === 'client_credentials';
+}
+
+/**
+ * A machine token's scopes (RFC 6749 §3.3, §5.1): each one asked for must be one this client was
+ * registered for on the API the token is for. oidc-provider would silently drop the rest and
+ * could issue a token with no scope at all; Gatehouse answers invalid_scope instead, so what a
+ * client receives is always exactly what it asked for.
+ */
+function checkMachineScopes(ctx: KoaContextWithOIDC, available: string[], audience: string): void {
+  const requested = requestedScopes(ctx).filter(Boolean);
+  if (requested.length === 0) {
+    throw new errors.InvalidScope(`scope is required: this client may ask for ${available.join(' ')} at ${audience}`, '');
+  }
+  const refused = [...new Set(requested.filter((scope) => !available.includes(scope)))];
+  if (refused.length) {
+    throw new errors.InvalidScope(`not available to this client at ${audience}: ${refused.join(' ')}`, refused.join(' '));
+  }
+}
+
 /**
  * Gatehouse's own pages ask nothing of the person beyond signing in: their grant covers `openid`
  * only, carries no token, and is never shown as a connected app.
@@ -194,16 +215,22 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
           if (isAdminClient(client) && requestedScopes(ctx).includes(ADMIN_SCOPE)) return adminAud;
           const api = await resources.findDefault();
           const registered = apiScopesOf(client);
-          return (api && !api.disabledAt && api.scopes.some((scope) => registered.has(scope)) ? api.identifier : undefined) as string;
+          const resolved = api && !api.disabledAt && api.scopes.some((scope) => registered.has(scope)) ? api.identifier : undefined;
+          // A machine token that names no API carries nothing any API accepts: refuse to issue it.
+          if (!resolved && isClientCredentials(ctx)) {
+            throw new errors.InvalidScope('no API to issue these scopes for: name it with the resource parameter', requestedScopes(ctx).join(' '));
+          }
+          return resolved as string;
         },
         // The code and refresh token remember their API; the token request need not repeat it.
         useGrantedResource: () => true,
         async getResourceServerInfo(ctx, identifier, client) {
           if (identifier === adminAud) {
             // Not an API anyone registers: only admin clients, only by client_credentials.
-            if (!isAdminClient(client) || ctx.oidc.params?.grant_type !== 'client_credentials') {
+            if (!isAdminClient(client) || !isClientCredentials(ctx)) {
               throw new errors.InvalidTarget('the client may not use the admin API');
             }
+            checkMachineScopes(ctx, [ADMIN_SCOPE], adminAud);
             return {
               scope: ADMIN_SCOPE,
               audience: adminAud,
@@ -220,9 +247,10 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
           const registered = apiScopesOf(client);
           const scopes = api.scopes.filter((scope) => registered.has(scope));
           if (scopes.length === 0) throw new errors.InvalidTarget(`the client is not registered for any scope of ${identifier}`);
+          if (isClientCredentials(ctx)) checkMachineScopes(ctx, scopes, api.identifier);
           // OIDC scopes ride along on tokens for a person so the same JWT can call userinfo (see
           // the jwt customizer); a machine token has no person behind it.
-          if (ctx.oidc.params?.grant_type !== 'client_credentials') scopes.push('openid', 'profile', 'email');
+          if (!isClientCredentials(ctx)) scopes.push('openid', 'profile', 'email');
           return {
             scope: scopes.join(' '),
             audience: api.identifier,
