@@ -12,6 +12,7 @@ import type { AuditLog } from './audit/log.js';
 import type { Config } from './config.js';
 import type { Database } from './db/knex.js';
 import { CsrfProtection } from './http/csrf.js';
+import { formPostAsGet } from './http/form-post-endpoints.js';
 import { healthRoutes } from './http/health.js';
 import type { Pages } from './http/pages.js';
 import type { SurfaceDependencies } from './http/surfaces.js';
@@ -106,6 +107,7 @@ export function createApp(deps: AppDependencies): Koa {
   app.use(structuredTokenHandles(tokenEndpoints));
   app.use(unauthorizedClientForDisallowedGrants(tokenEndpoints.token));
   app.use(resumeWithoutQuery());
+  app.use(formPostAsGet([provider.pathFor('authorization'), provider.pathFor('end_session')], pages));
   app.use(currentProvider(deps.oidc));
   app.use(notFound(pages));
   return app;
