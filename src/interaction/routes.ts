@@ -13,7 +13,7 @@ import type { Logger } from '../logger.js';
 import type { ResourceServerStore } from '../resources/store.js';
 import type { KnownDevices } from '../security/known-devices.js';
 import { tooManyAttemptsMessage, type SignInThrottle } from '../security/sign-in-throttle.js';
-import { describeApiScopes, describeOidcScopes } from './scopes.js';
+import { claimsNamedIn, claimsOfScope, describeApiScopes, describeClaims, describeOidcScopes } from './scopes.js';
 
 export interface InteractionDependencies {
   provider(): Provider;
@@ -103,8 +103,13 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     const { details, clientName } = ctx.state.interaction as InteractionState;
     const missing = consentDetails(details);
     const requested = String(details.params.scope ?? '').split(' ').filter(Boolean);
-    const nothingNew = !missing.missingOIDCScope?.length && !Object.values(missing.missingResourceScopes ?? {}).some((s) => s.length);
+    const nothingNew = !missing.missingOIDCScope?.length && !missing.missingOIDCClaims?.length
+      && !Object.values(missing.missingResourceScopes ?? {}).some((s) => s.length);
     const oidcScopes = nothingNew ? requested : missing.missingOIDCScope ?? [];
+    // Claims asked for one by one (the claims parameter) that no scope above already covers.
+    const claims = nothingNew
+      ? claimsNamedIn(details.params.claims).filter((claim) => !requested.some((scope) => claimsOfScope(scope).includes(claim)))
+      : missing.missingOIDCClaims ?? [];
     const byApi = nothingNew
       ? Object.fromEntries(resourcesOf(details).map((identifier) => [identifier, requested]))
       : missing.missingResourceScopes ?? {};
@@ -121,6 +126,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
       clientName,
       email: user?.email ?? '',
       scopes: describeOidcScopes(oidcScopes),
+      claims: describeClaims(claims, details.params.claims),
       apis: apis.filter((api) => api.scopes.length > 0),
       action: `/interaction/${details.uid}/confirm`,
       csrf: csrf.token(ctx),
@@ -195,7 +201,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
       actor: { type: 'user', id: accountId, ip: ctx.ip },
       userId: accountId,
       clientId,
-      details: { grantId, scopes: missing.missingOIDCScope ?? [], apis: missing.missingResourceScopes ?? {} },
+      details: { grantId, scopes: missing.missingOIDCScope ?? [], claims: missing.missingOIDCClaims ?? [], apis: missing.missingResourceScopes ?? {} },
     });
     await finish(ctx, { consent: { grantId } });
   }

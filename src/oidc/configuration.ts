@@ -23,6 +23,30 @@ export const OIDC_CLAIMS = {
 
 export const OIDC_SCOPES = ['openid', 'offline_access', 'profile', 'email'];
 
+/** Claims that say nothing about the person beyond the sign-in itself: no consent needed. */
+export const SIGN_IN_CLAIMS = new Set(['sub', 'sid', 'auth_time', 'acr', 'amr', 'iss']);
+
+/**
+ * The claims parameter (OIDC Core §5.5) may ask only for claims of scopes the app is registered
+ * for: it is another way to ask, not a way around the registration. The person still consents to
+ * each claim (src/interaction/routes.ts).
+ */
+function assertRegisteredClaims(claims: { userinfo?: object | null; id_token?: object | null }, client: { scope?: string }): void {
+  const registered = new Set((client.scope ?? '').split(' '));
+  const allowed = new Set<string>(SIGN_IN_CLAIMS);
+  for (const [scope, released] of Object.entries(OIDC_CLAIMS)) {
+    if (registered.has(scope)) released.forEach((claim) => allowed.add(claim));
+  }
+  const asked = [...Object.keys(claims.userinfo ?? {}), ...Object.keys(claims.id_token ?? {})];
+  // A claim Gatehouse does not know is ignored, as oidc-provider ignores it (§5.5: not every
+  // requested claim can be provided); one it knows but the app may not have is refused.
+  const known = new Set<string>(Object.values(OIDC_CLAIMS).flat());
+  const refused = [...new Set(asked.filter((claim) => known.has(claim) && !allowed.has(claim)))];
+  if (refused.length) {
+    throw new errors.InvalidRequest(`the claims parameter asks for claims this app is not registered for: ${refused.join(' ')}`);
+  }
+}
+
 
 export interface ConfigurationDependencies {
   config: Config;
@@ -194,6 +218,7 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
       // the JWT userinfo path do not check DPoP proofs yet).
       dPoP: { enabled: false },
       clientCredentials: { enabled: true },
+      claimsParameter: { enabled: true, assertClaimsParameter: (_ctx, claims, client) => assertRegisteredClaims(claims, client) },
       // RFC 7662 for every token Gatehouse issues, JWT access tokens included (structured-tokens.ts).
       introspection: { enabled: true, allowedPolicy: mayIntrospect },
       // RFC 9701 signed responses for APIs registered for them.
