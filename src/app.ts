@@ -23,6 +23,7 @@ import { interactionRoutes } from './interaction/routes.js';
 import type { Logger } from './logger.js';
 import { AccountSignIn } from './oidc/account-sign-in.js';
 import type { OidcService } from './oidc/provider.js';
+import { advertiseWhatAppsCanUse } from './oidc/discovery.js';
 import { unauthorizedClientForDisallowedGrants } from './oidc/grant-type-errors.js';
 import { structuredTokenHandles } from './oidc/structured-tokens.js';
 import type { ResourceServerStore } from './resources/store.js';
@@ -106,6 +107,7 @@ export function createApp(deps: AppDependencies): Koa {
   app.use(endpointRateLimits(tokenEndpoints, config.rateLimits));
   app.use(structuredTokenHandles(tokenEndpoints));
   app.use(unauthorizedClientForDisallowedGrants(tokenEndpoints.token));
+  app.use(advertiseWhatAppsCanUse());
   app.use(resumeWithoutQuery());
   app.use(formPostAsGet([provider.pathFor('authorization'), provider.pathFor('end_session')], pages));
   app.use(currentProvider(deps.oidc));

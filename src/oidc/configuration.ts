@@ -197,7 +197,8 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
     } as Omit<ClientMetadata, 'client_id'> as ClientMetadata,
 
     // Only the authorization-code flow: no implicit or hybrid response types. `none` serves only
-    // Gatehouse's own account pages (account-sign-in.ts); a registered app is always given `code`.
+    // Gatehouse's own account pages (account-sign-in.ts); a registered app is always given `code`,
+    // and discovery advertises only that (discovery.ts).
     responseTypes: ['code', 'none'],
     pkce: { required: () => true },
 
@@ -205,7 +206,8 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
     enabledJWA: {
       // client_secret_jwt would need the client secret itself; Gatehouse keeps only its digest.
       clientAuthSigningAlgValues: ['RS256', 'PS256', 'ES256', 'EdDSA'],
-      idTokenSigningAlgValues: ['RS256', 'ES256'],
+      // Every app's ID tokens are RS256 (clients.ts): the one algorithm every relying party has.
+      idTokenSigningAlgValues: ['RS256'],
       userinfoSigningAlgValues: ['RS256', 'ES256'],
       introspectionSigningAlgValues: ['RS256', 'ES256'],
       authorizationSigningAlgValues: ['RS256', 'ES256'],
