@@ -20,6 +20,10 @@
 //     search, filter, address and form field ........................... admin-console.test.ts
 //   - SQL injection in the admin API: every path id, the search, audit
 //     filters and cursors, every JSON field ............................ admin-api.test.ts
+//   - claims beyond the registration or the consent (claims parameter, PAR,
+//     prompt=none), machine scopes beyond the registration, grant types
+//     the client is not registered for, a stolen code at another client,
+//     parameters smuggled into a form POST to /auth .................... overreach.test.ts
 //
 // Attacks already covered by other test files, not repeated here (this list is the whole picture):
 //   - 20 parallel redemptions of one code → exactly one success ........ test/e2e/authorization-code.test.ts
