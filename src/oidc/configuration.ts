@@ -9,7 +9,7 @@ import type { Pages } from '../http/pages.js';
 import { mayIntrospect, mayRevoke } from './introspection.js';
 import type { PersonLookup } from './person-cache.js';
 import { ACCOUNT_CLIENT_ID, ADMIN_SCOPE } from '../clients/store.js';
-import { ADMIN_METADATA, adminApiAudience, API_SCOPE_METADATA, GRANT_ID_CLAIM, PREVIOUS_SECRET_METADATA, RESOURCE_METADATA, userinfoAudience } from './vocabulary.js';
+import { ADMIN_METADATA, adminApiAudience, API_SCOPE_METADATA, GRANT_ID_CLAIM, PREVIOUS_SECRET_METADATA, RESOURCE_METADATA, USERINFO_CLAIMS_CLAIM, userinfoAudience } from './vocabulary.js';
 
 /** Admin tokens are for automation; short-lived, so a leaked one is worth little. */
 const ADMIN_ACCESS_TOKEN_TTL_SECONDS = 300;
@@ -82,6 +82,13 @@ function copyOfGrant(copy: GrantInstance, remembered: GrantInstance): GrantInsta
 function apiScopesOf(client: unknown): Set<string> {
   const value = (client as Record<string, unknown> | undefined)?.[API_SCOPE_METADATA];
   return new Set(typeof value === 'string' ? value.split(' ').filter(Boolean) : []);
+}
+
+/** The claims parameter of the code or refresh token an access token is being issued from. */
+function claimsRequestBehind(ctx: KoaContextWithOIDC): { userinfo?: Record<string, unknown> } | undefined {
+  const { entities } = ctx.oidc;
+  const source = entities.AuthorizationCode ?? entities.RotatedRefreshToken ?? entities.RefreshToken;
+  return (source as { claims?: { userinfo?: Record<string, unknown> } } | undefined)?.claims;
 }
 
 /** An admin client registered for the admin scope (`gatehouse client create --admin`). */
@@ -294,9 +301,13 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
         // RFC 9068 tokens carry the grant they came from (so the server can tell whether it still
         // stands), and name userinfo as an audience when they carry `openid`, so an app that never
         // heard of resource indicators can call userinfo with the token it got.
-        async jwt(_ctx, token, jwt) {
+        async jwt(ctx, token, jwt) {
           const grantId = (token as { grantId?: string }).grantId;
           if (grantId) jwt.payload[GRANT_ID_CLAIM] = grantId;
+          // oidc-provider gives an API's token no claims request (it is not meant for userinfo);
+          // Gatehouse's are, so the code or refresh token it comes from lends its own.
+          const userinfoClaims = claimsRequestBehind(ctx)?.userinfo;
+          if (grantId && userinfoClaims && Object.keys(userinfoClaims).length) jwt.payload[USERINFO_CLAIMS_CLAIM] = userinfoClaims;
           const scope = typeof jwt.payload.scope === 'string' ? jwt.payload.scope.split(' ') : [];
           if (scope.includes('openid') && typeof jwt.payload.aud === 'string') {
             jwt.payload.aud = [jwt.payload.aud, userinfoAud];

@@ -9,11 +9,16 @@ import { startTestServer, type TestServer } from '../support/gatehouse.js';
 import { formOf, UserAgent } from '../support/user-agent.js';
 
 let server: TestServer;
+/** Registered for no API: its access tokens are opaque, for userinfo only. */
 let app: App;
+/** Registered for the default API: its access tokens are JWTs, for the API and userinfo. */
+let apiApp: App;
 
 beforeAll(async () => {
   server = await startTestServer();
+  await server.stores.resources.create({ identifier: 'https://notes.example.test', name: 'Notes', scope: 'notes:read', isDefault: true });
   app = await registerApp(server, { scope: 'openid profile email' });
+  apiApp = await registerApp(server, { scope: 'openid profile email offline_access notes:read' });
 });
 afterAll(async () => { await server?.stop(); });
 
@@ -73,6 +78,20 @@ describe('the claims parameter', () => {
     again.url.searchParams.delete('prompt');
     const back = await agent.follow(String(again.url));
     expect(new URL(back.leftTo!).searchParams.get('code')).toBeTruthy();
+  });
+
+  it('releases a userinfo claim for a JWT access token (an app of an API) as for an opaque one', async () => {
+    const person = await createPerson(server);
+    const request = await authorizationRequest(apiApp, { scope: 'openid offline_access notes:read', claims: JSON.stringify({ userinfo: { email: { essential: true } } }) });
+    const tokens = await client.authorizationCodeGrant(apiApp.config, await signIn(new UserAgent(server.issuer), request.url, person), {
+      pkceCodeVerifier: request.codeVerifier, expectedState: request.state, expectedNonce: request.nonce,
+    });
+    expect(tokens.access_token.split('.')).toHaveLength(3);
+    const userinfo = await client.fetchUserInfo(apiApp.config, tokens.access_token, tokens.claims()!.sub);
+    expect(userinfo).toEqual({ sub: person.id, email: person.email });
+    // The refreshed token remembers the request as well.
+    const refreshed = await client.refreshTokenGrant(apiApp.config, tokens.refresh_token!);
+    expect(await client.fetchUserInfo(apiApp.config, refreshed.access_token, person.id)).toEqual({ sub: person.id, email: person.email });
   });
 
   it('releases nothing beyond what was consented: a new claim needs the person again', async () => {
