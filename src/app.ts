@@ -24,7 +24,7 @@ import type { Logger } from './logger.js';
 import { AccountSignIn } from './oidc/account-sign-in.js';
 import type { OidcService } from './oidc/provider.js';
 import { advertiseWhatAppsCanUse } from './oidc/discovery.js';
-import { unauthorizedClientForDisallowedGrants } from './oidc/grant-type-errors.js';
+import { unauthorizedClientErrors } from './oidc/grant-type-errors.js';
 import { structuredTokenHandles } from './oidc/structured-tokens.js';
 import type { ResourceServerStore } from './resources/store.js';
 import { endpointRateLimits } from './security/endpoint-limits.js';
@@ -106,7 +106,7 @@ export function createApp(deps: AppDependencies): Koa {
   // Before anything parses or answers for the token endpoints: a refused request costs nothing more.
   app.use(endpointRateLimits(tokenEndpoints, config.rateLimits));
   app.use(structuredTokenHandles(tokenEndpoints));
-  app.use(unauthorizedClientForDisallowedGrants(tokenEndpoints.token));
+  app.use(unauthorizedClientErrors({ token: tokenEndpoints.token, pushedAuthorization: provider.pathFor('pushed_authorization_request') }));
   app.use(advertiseWhatAppsCanUse());
   app.use(resumeWithoutQuery());
   app.use(formPostAsGet([provider.pathFor('authorization'), provider.pathFor('end_session')], pages));

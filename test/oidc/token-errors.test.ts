@@ -1,6 +1,7 @@
 // What the token endpoint says when a client asks for what it may not have: a scope it was not
 // registered for (invalid_scope, never a quietly smaller token, RFC 6749 §3.3 and §5.1) and a grant
-// type it was not registered for (unauthorized_client, RFC 6749 §5.2), on every path.
+// type it was not registered for (unauthorized_client, RFC 6749 §5.2), on every path; and the same
+// for a response type at pushed authorization requests (RFC 9126 §2.3).
 import { decodeJwt } from 'jose';
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -94,6 +95,19 @@ describe('a grant type the client is not registered for', () => {
     const { status, body } = await token(params, authorization);
     expect(status).toBe(400);
     expect(body).toEqual({ error: 'unauthorized_client', error_description: `this client is not registered for the ${params.grant_type} grant type` });
+  });
+
+  it.each([
+    ['a machine client', () => basic(machine.clientId, machine.secret)],
+    ['an API\'s introspection client', () => basic(api.clientId, api.secret)],
+  ])('answers %s pushing an authorization request with unauthorized_client', async (_name, authorization) => {
+    const res = await fetch(`${server.issuer}/request`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: authorization() },
+      body: new URLSearchParams({ response_type: 'code', scope: 'openid', redirect_uri: app.redirectUri, code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256' }),
+    });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual({ error: 'unauthorized_client', error_description: 'this client is not registered for the code response type' });
   });
 
   it('still says invalid_client when the client does not authenticate, and unsupported_grant_type for an unknown one', async () => {
