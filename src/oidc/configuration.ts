@@ -7,6 +7,7 @@ import type { Config } from '../config.js';
 import type { ResourceServerStore } from '../resources/store.js';
 import type { Pages } from '../http/pages.js';
 import { mayIntrospect, mayRevoke } from './introspection.js';
+import { assertRegisteredClaims, checkMachineScopes, claimsRequestBehind, isClientCredentials } from './request-limits.js';
 import type { PersonLookup } from './person-cache.js';
 import { ACCOUNT_CLIENT_ID, ADMIN_SCOPE } from '../clients/store.js';
 import { ADMIN_METADATA, adminApiAudience, API_SCOPE_METADATA, GRANT_ID_CLAIM, PREVIOUS_SECRET_METADATA, RESOURCE_METADATA, USERINFO_CLAIMS_CLAIM, userinfoAudience } from './vocabulary.js';
@@ -22,30 +23,6 @@ export const OIDC_CLAIMS = {
 } as const;
 
 export const OIDC_SCOPES = ['openid', 'offline_access', 'profile', 'email'];
-
-/** Claims that say nothing about the person beyond the sign-in itself: no consent needed. */
-export const SIGN_IN_CLAIMS = new Set(['sub', 'sid', 'auth_time', 'acr', 'amr', 'iss']);
-
-/**
- * The claims parameter (OIDC Core §5.5) may ask only for claims of scopes the app is registered
- * for: it is another way to ask, not a way around the registration. The person still consents to
- * each claim (src/interaction/routes.ts).
- */
-function assertRegisteredClaims(claims: { userinfo?: object | null; id_token?: object | null }, client: { scope?: string }): void {
-  const registered = new Set((client.scope ?? '').split(' '));
-  const allowed = new Set<string>(SIGN_IN_CLAIMS);
-  for (const [scope, released] of Object.entries(OIDC_CLAIMS)) {
-    if (registered.has(scope)) released.forEach((claim) => allowed.add(claim));
-  }
-  const asked = [...Object.keys(claims.userinfo ?? {}), ...Object.keys(claims.id_token ?? {})];
-  // A claim Gatehouse does not know is ignored, as oidc-provider ignores it (§5.5: not every
-  // requested claim can be provided); one it knows but the app may not have is refused.
-  const known = new Set<string>(Object.values(OIDC_CLAIMS).flat());
-  const refused = [...new Set(asked.filter((claim) => known.has(claim) && !allowed.has(claim)))];
-  if (refused.length) {
-    throw new errors.InvalidRequest(`the claims parameter asks for claims this app is not registered for: ${refused.join(' ')}`);
-  }
-}
 
 
 export interface ConfigurationDependencies {
@@ -84,13 +61,6 @@ function apiScopesOf(client: unknown): Set<string> {
   return new Set(typeof value === 'string' ? value.split(' ').filter(Boolean) : []);
 }
 
-/** The claims parameter of the code or refresh token an access token is being issued from. */
-function claimsRequestBehind(ctx: KoaContextWithOIDC): { userinfo?: Record<string, unknown> } | undefined {
-  const { entities } = ctx.oidc;
-  const source = entities.AuthorizationCode ?? entities.RotatedRefreshToken ?? entities.RefreshToken;
-  return (source as { claims?: { userinfo?: Record<string, unknown> } } | undefined)?.claims;
-}
-
 /** An admin client registered for the admin scope (`gatehouse client create --admin`). */
 function isAdminClient(client: unknown): boolean {
   return (client as Record<string, unknown> | undefined)?.[ADMIN_METADATA] === true && apiScopesOf(client).has(ADMIN_SCOPE);
@@ -99,27 +69,6 @@ function isAdminClient(client: unknown): boolean {
 function requestedScopes(ctx: KoaContextWithOIDC): string[] {
   const scope = ctx.oidc.params?.scope;
   return typeof scope === 'string' ? scope.split(' ') : [];
-}
-
-function isClientCredentials(ctx: KoaContextWithOIDC): boolean {
-  return ctx.oidc.params?.grant_type === 'client_credentials';
-}
-
-/**
- * A machine token's scopes (RFC 6749 §3.3, §5.1): each one asked for must be one this client was
- * registered for on the API the token is for. oidc-provider would silently drop the rest and
- * could issue a token with no scope at all; Gatehouse answers invalid_scope instead, so what a
- * client receives is always exactly what it asked for.
- */
-function checkMachineScopes(ctx: KoaContextWithOIDC, available: string[], audience: string): void {
-  const requested = requestedScopes(ctx).filter(Boolean);
-  if (requested.length === 0) {
-    throw new errors.InvalidScope(`scope is required: this client may ask for ${available.join(' ')} at ${audience}`, '');
-  }
-  const refused = [...new Set(requested.filter((scope) => !available.includes(scope)))];
-  if (refused.length) {
-    throw new errors.InvalidScope(`not available to this client at ${audience}: ${refused.join(' ')}`, refused.join(' '));
-  }
 }
 
 /**
@@ -227,7 +176,7 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
       // the JWT userinfo path do not check DPoP proofs yet).
       dPoP: { enabled: false },
       clientCredentials: { enabled: true },
-      claimsParameter: { enabled: true, assertClaimsParameter: (_ctx, claims, client) => assertRegisteredClaims(claims, client) },
+      claimsParameter: { enabled: true, assertClaimsParameter: (_ctx, claims, client) => assertRegisteredClaims(claims, client, OIDC_CLAIMS) },
       // RFC 7662 for every token Gatehouse issues, JWT access tokens included (structured-tokens.ts).
       introspection: { enabled: true, allowedPolicy: mayIntrospect },
       // RFC 9701 signed responses for APIs registered for them.
@@ -261,7 +210,7 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
         async getResourceServerInfo(ctx, identifier, client) {
           if (identifier === adminAud) {
             // Not an API anyone registers: only admin clients, only by client_credentials.
-            if (!isAdminClient(client) || !isClientCredentials(ctx)) {
+            if (!isAdminClient(client) || ctx.oidc.params?.grant_type !== 'client_credentials') {
               throw new errors.InvalidTarget('the client may not use the admin API');
             }
             checkMachineScopes(ctx, [ADMIN_SCOPE], adminAud);
@@ -284,7 +233,7 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
           if (isClientCredentials(ctx)) checkMachineScopes(ctx, scopes, api.identifier);
           // OIDC scopes ride along on tokens for a person so the same JWT can call userinfo (see
           // the jwt customizer); a machine token has no person behind it.
-          if (!isClientCredentials(ctx)) scopes.push('openid', 'profile', 'email');
+          if (ctx.oidc.params?.grant_type !== 'client_credentials') scopes.push('openid', 'profile', 'email');
           return {
             scope: scopes.join(' '),
             audience: api.identifier,
@@ -304,8 +253,7 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
         async jwt(ctx, token, jwt) {
           const grantId = (token as { grantId?: string }).grantId;
           if (grantId) jwt.payload[GRANT_ID_CLAIM] = grantId;
-          // oidc-provider gives an API's token no claims request (it is not meant for userinfo);
-          // Gatehouse's are, so the code or refresh token it comes from lends its own.
+          // A claims request for userinfo (OIDC Core §5.5) holds for the JWT as for an opaque token.
           const userinfoClaims = claimsRequestBehind(ctx)?.userinfo;
           if (grantId && userinfoClaims && Object.keys(userinfoClaims).length) jwt.payload[USERINFO_CLAIMS_CLAIM] = userinfoClaims;
           const scope = typeof jwt.payload.scope === 'string' ? jwt.payload.scope.split(' ') : [];
