@@ -13,6 +13,7 @@ import type { Config } from './config.js';
 import { refusedByDatabase } from './db/errors.js';
 import type { Database } from './db/knex.js';
 import { CsrfProtection } from './http/csrf.js';
+import { formPostAsGet } from './http/form-post-endpoints.js';
 import { healthRoutes } from './http/health.js';
 import { pinRequestOriginToIssuer } from './http/issuer-origin.js';
 import { metadataCaching } from './http/metadata-caching.js';
@@ -25,6 +26,8 @@ import { interactionRoutes } from './interaction/routes.js';
 import type { Logger } from './logger.js';
 import { AccountSignIn } from './oidc/account-sign-in.js';
 import type { OidcService } from './oidc/provider.js';
+import { advertiseWhatAppsCanUse } from './oidc/discovery.js';
+import { unauthorizedClientErrors } from './oidc/grant-type-errors.js';
 import { structuredTokenHandles } from './oidc/structured-tokens.js';
 import type { ResourceServerStore } from './resources/store.js';
 import { endpointRateLimits } from './security/endpoint-limits.js';
@@ -110,7 +113,10 @@ export function createApp(deps: AppDependencies): Koa {
   // Before anything parses or answers for the token endpoints: a refused request costs nothing more.
   app.use(endpointRateLimits(tokenEndpoints, config.rateLimits));
   app.use(structuredTokenHandles(tokenEndpoints));
+  app.use(unauthorizedClientErrors({ token: tokenEndpoints.token, pushedAuthorization: provider.pathFor('pushed_authorization_request') }));
+  app.use(advertiseWhatAppsCanUse());
   app.use(resumeWithoutQuery());
+  app.use(formPostAsGet([provider.pathFor('authorization'), provider.pathFor('end_session')], pages));
   app.use(metadataCaching(config.keys));
   app.use(currentProvider(deps.oidc));
   app.use(notFound(pages));

@@ -15,7 +15,7 @@ import type { ResourceServerStore } from '../resources/store.js';
 import { normaliseEmail, type KeyedDigest } from '../security/keyed-digest.js';
 import type { KnownDevices } from '../security/known-devices.js';
 import { tooManyAttemptsMessage, type SignInThrottle } from '../security/sign-in-throttle.js';
-import { describeApiScopes, describeOidcScopes } from './scopes.js';
+import { claimsNamedIn, claimsOfScope, describeApiScopes, describeClaims, describeOidcScopes } from './scopes.js';
 
 export interface InteractionDependencies {
   provider(): Provider;
@@ -117,8 +117,13 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     const { details, clientName } = ctx.state.interaction as InteractionState;
     const missing = consentDetails(details);
     const requested = String(details.params.scope ?? '').split(' ').filter(Boolean);
-    const nothingNew = !missing.missingOIDCScope?.length && !Object.values(missing.missingResourceScopes ?? {}).some((s) => s.length);
+    const nothingNew = !missing.missingOIDCScope?.length && !missing.missingOIDCClaims?.length
+      && !Object.values(missing.missingResourceScopes ?? {}).some((s) => s.length);
     const oidcScopes = nothingNew ? requested : missing.missingOIDCScope ?? [];
+    // Claims asked for one by one (the claims parameter) that no scope above already covers.
+    const claims = nothingNew
+      ? claimsNamedIn(details.params.claims).filter((claim) => !requested.some((scope) => claimsOfScope(scope).includes(claim)))
+      : missing.missingOIDCClaims ?? [];
     const byApi = nothingNew
       ? Object.fromEntries(resourcesOf(details).map((identifier) => [identifier, requested]))
       : missing.missingResourceScopes ?? {};
@@ -135,6 +140,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
       clientName,
       email: user?.email ?? '',
       scopes: describeOidcScopes(oidcScopes),
+      claims: describeClaims(claims, details.params.claims),
       apis: apis.filter((api) => api.scopes.length > 0),
       action: `/interaction/${details.uid}/confirm`,
       csrf: csrf.token(ctx),
@@ -249,15 +255,16 @@ interface ConsentDetails {
 
 interface GrantHoldings {
   getOIDCScope(): string;
+  getOIDCClaims(): string[];
   resources?: Record<string, unknown>;
   getResourceScope(resource: string): string;
 }
 
-/** The scopes a grant holds, OpenID and per API, as the audit log records them. */
-function holdingsOf(grant: GrantHoldings): { scopes: string[]; apis: Record<string, string[]> } {
+/** The scopes and claims a grant holds, OpenID and per API, as the audit log records them. */
+function holdingsOf(grant: GrantHoldings): { scopes: string[]; claims: string[]; apis: Record<string, string[]> } {
   const split = (scope: string) => scope.split(' ').filter(Boolean);
   const apis = Object.keys(grant.resources ?? {}).sort().map((api) => [api, split(grant.getResourceScope(api))] as const);
-  return { scopes: split(grant.getOIDCScope()), apis: Object.fromEntries(apis) };
+  return { scopes: split(grant.getOIDCScope()), claims: [...grant.getOIDCClaims()].sort(), apis: Object.fromEntries(apis) };
 }
 
 /** What oidc-provider's consent prompt says is not yet granted. */

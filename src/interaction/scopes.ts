@@ -1,4 +1,5 @@
-// What each scope means, in the words shown to the person deciding whether to allow it.
+// What each scope and claim means, in the words shown to the person deciding whether to allow it.
+import { OIDC_CLAIMS } from '../oidc/configuration.js';
 export interface DescribedScope {
   name: string;
   text: string;
@@ -19,4 +20,58 @@ export function describeOidcScopes(scopes: string[]): DescribedScope[] {
 
 export function describeApiScopes(scopes: string[], descriptions: Record<string, string>): DescribedScope[] {
   return scopes.map((name) => ({ name, text: descriptions[name] ?? `Use the “${name}” permission` }));
+}
+
+const CLAIM_TEXT: Record<string, string> = {
+  name: 'Your name',
+  given_name: 'Your given name',
+  family_name: 'Your family name',
+  updated_at: 'When your profile last changed',
+  email: 'Your email address',
+  email_verified: 'Whether your email address is verified',
+};
+
+export interface DescribedClaim extends DescribedScope {
+  /** The app marked it essential (OIDC Core §5.5.1): it says it needs it to work. */
+  essential: boolean;
+}
+
+/**
+ * Claims asked for one by one through the claims parameter (OIDC Core §5.5), with those the app
+ * marked essential in either place (userinfo or the ID token) flagged.
+ */
+export function describeClaims(names: string[], claimsParameter: unknown): DescribedClaim[] {
+  const requested = parseClaimsParameter(claimsParameter);
+  const essential = (name: string) => [requested.userinfo, requested.id_token].some((where) => isEssential(where?.[name]));
+  return [...new Set(names)]
+    .filter((name) => name in CLAIM_TEXT)
+    .map((name) => ({ name, text: CLAIM_TEXT[name]!, essential: essential(name) }));
+}
+
+/** The claims a scope releases (OIDC Core §5.4). */
+export function claimsOfScope(scope: string): readonly string[] {
+  return (OIDC_CLAIMS as Record<string, readonly string[]>)[scope] ?? [];
+}
+
+/** Every claim the claims parameter names, in userinfo or the ID token. */
+export function claimsNamedIn(claimsParameter: unknown): string[] {
+  const requested = parseClaimsParameter(claimsParameter);
+  return [...Object.keys(requested.userinfo ?? {}), ...Object.keys(requested.id_token ?? {})];
+}
+
+type ClaimRequests = Record<string, unknown>;
+
+function parseClaimsParameter(value: unknown): { userinfo?: ClaimRequests; id_token?: ClaimRequests } {
+  if (typeof value !== 'string') return {};
+  try {
+    const parsed = JSON.parse(value) as Record<string, unknown>;
+    const part = (where: unknown) => (where && typeof where === 'object' && !Array.isArray(where) ? (where as ClaimRequests) : undefined);
+    return { userinfo: part(parsed?.userinfo), id_token: part(parsed?.id_token) };
+  } catch {
+    return {}; // the provider refused it before any page was shown
+  }
+}
+
+function isEssential(request: unknown): boolean {
+  return !!request && typeof request === 'object' && (request as { essential?: unknown }).essential === true;
 }

@@ -8,9 +8,10 @@ import type { ResourceServerStore } from '../resources/store.js';
 import type { Pages } from '../http/pages.js';
 import { clientAssertionAudience } from './client-assertions.js';
 import { mayIntrospect, mayRevoke } from './introspection.js';
+import { assertRegisteredClaims, checkMachineScopes, claimsRequestBehind, isClientCredentials } from './request-limits.js';
 import type { PersonLookup } from './person-cache.js';
 import { ACCOUNT_CLIENT_ID, ADMIN_SCOPE } from '../clients/store.js';
-import { ADMIN_METADATA, adminApiAudience, API_SCOPE_METADATA, GRANT_ID_CLAIM, PREVIOUS_SECRET_METADATA, RESOURCE_METADATA, userinfoAudience } from './vocabulary.js';
+import { ADMIN_METADATA, adminApiAudience, API_SCOPE_METADATA, GRANT_ID_CLAIM, PREVIOUS_SECRET_METADATA, RESOURCE_METADATA, USERINFO_CLAIMS_CLAIM, userinfoAudience } from './vocabulary.js';
 
 /** Admin tokens are for automation; short-lived, so a leaked one is worth little. */
 const ADMIN_ACCESS_TOKEN_TTL_SECONDS = 300;
@@ -153,7 +154,8 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
     } as Omit<ClientMetadata, 'client_id'> as ClientMetadata,
 
     // Only the authorization-code flow: no implicit or hybrid response types. `none` serves only
-    // Gatehouse's own account pages (account-sign-in.ts); a registered app is always given `code`.
+    // Gatehouse's own account pages (account-sign-in.ts); a registered app is always given `code`,
+    // and discovery advertises only that (discovery.ts).
     responseTypes: ['code', 'none'],
     pkce: { required: () => true },
 
@@ -166,7 +168,8 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
     enabledJWA: {
       // client_secret_jwt would need the client secret itself; Gatehouse keeps only its digest.
       clientAuthSigningAlgValues: ['RS256', 'PS256', 'ES256', 'EdDSA'],
-      idTokenSigningAlgValues: ['RS256', 'ES256'],
+      // Every app's ID tokens are RS256 (clients.ts): the one algorithm every relying party has.
+      idTokenSigningAlgValues: ['RS256'],
       userinfoSigningAlgValues: ['RS256', 'ES256'],
       introspectionSigningAlgValues: ['RS256', 'ES256'],
       authorizationSigningAlgValues: ['RS256', 'ES256'],
@@ -179,6 +182,7 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
       // the JWT userinfo path do not check DPoP proofs yet).
       dPoP: { enabled: false },
       clientCredentials: { enabled: true },
+      claimsParameter: { enabled: true, assertClaimsParameter: (_ctx, claims, client) => assertRegisteredClaims(claims, client, OIDC_CLAIMS) },
       // RFC 7662 for every token Gatehouse issues, JWT access tokens included (structured-tokens.ts).
       introspection: { enabled: true, allowedPolicy: mayIntrospect },
       // RFC 9701 signed responses for APIs registered for them.
@@ -200,7 +204,12 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
           if (isAdminClient(client) && requestedScopes(ctx).includes(ADMIN_SCOPE)) return adminAud;
           const api = await resources.findDefault();
           const registered = apiScopesOf(client);
-          return (api && !api.disabledAt && api.scopes.some((scope) => registered.has(scope)) ? api.identifier : undefined) as string;
+          const resolved = api && !api.disabledAt && api.scopes.some((scope) => registered.has(scope)) ? api.identifier : undefined;
+          // A machine token that names no API carries nothing any API accepts: refuse to issue it.
+          if (!resolved && isClientCredentials(ctx)) {
+            throw new errors.InvalidScope('no API to issue these scopes for: name it with the resource parameter', requestedScopes(ctx).join(' '));
+          }
+          return resolved as string;
         },
         // The code and refresh token remember their API; the token request need not repeat it.
         useGrantedResource: () => true,
@@ -210,6 +219,7 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
             if (!isAdminClient(client) || ctx.oidc.params?.grant_type !== 'client_credentials') {
               throw new errors.InvalidTarget('the client may not use the admin API');
             }
+            checkMachineScopes(ctx, [ADMIN_SCOPE], adminAud);
             return {
               scope: ADMIN_SCOPE,
               audience: adminAud,
@@ -226,6 +236,7 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
           const registered = apiScopesOf(client);
           const scopes = api.scopes.filter((scope) => registered.has(scope));
           if (scopes.length === 0) throw new errors.InvalidTarget(`the client is not registered for any scope of ${identifier}`);
+          if (isClientCredentials(ctx)) checkMachineScopes(ctx, scopes, api.identifier);
           // OIDC scopes ride along on tokens for a person so the same JWT can call userinfo (see
           // the jwt customizer); a machine token has no person behind it.
           if (ctx.oidc.params?.grant_type !== 'client_credentials') scopes.push('openid', 'profile', 'email');
@@ -245,9 +256,12 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
         // RFC 9068 tokens carry the grant they came from (so the server can tell whether it still
         // stands), and name userinfo as an audience when they carry `openid`, so an app that never
         // heard of resource indicators can call userinfo with the token it got.
-        async jwt(_ctx, token, jwt) {
+        async jwt(ctx, token, jwt) {
           const grantId = (token as { grantId?: string }).grantId;
           if (grantId) jwt.payload[GRANT_ID_CLAIM] = grantId;
+          // A claims request for userinfo (OIDC Core §5.5) holds for the JWT as for an opaque token.
+          const userinfoClaims = claimsRequestBehind(ctx)?.userinfo;
+          if (grantId && userinfoClaims && Object.keys(userinfoClaims).length) jwt.payload[USERINFO_CLAIMS_CLAIM] = userinfoClaims;
           const scope = typeof jwt.payload.scope === 'string' ? jwt.payload.scope.split(' ') : [];
           if (scope.includes('openid') && typeof jwt.payload.aud === 'string') {
             jwt.payload.aud = [jwt.payload.aud, userinfoAud];

@@ -9,7 +9,7 @@ import { digest } from '../crypto/digest.js';
 import { isUuidPattern } from '../accounts/users.js';
 import { deleteInBatches, type Database } from '../db/knex.js';
 import { jtiTag, JwtTruth, type TokenSubject, type TruthCache } from './jwt-truth.js';
-import { GRANT_ID_CLAIM } from './vocabulary.js';
+import { GRANT_ID_CLAIM, USERINFO_CLAIMS_CLAIM } from './vocabulary.js';
 
 /** Algorithms Gatehouse signs access tokens with; nothing else is ever accepted. */
 export const ACCESS_TOKEN_ALGORITHMS = ['ES256', 'RS256'];
@@ -158,6 +158,7 @@ export function accessTokenPayload(token: LiveAccessToken, purpose: Purpose): Ad
     accountId: kindOf(claims) === 'AccessToken' ? claims.sub : undefined,
     grantId: purpose === 'introspection' ? undefined : (claims[GRANT_ID_CLAIM] as string | undefined),
     scope: claims.scope as string | undefined,
+    ...(isClaimsRequest(claims[USERINFO_CLAIMS_CLAIM]) ? { claims: { userinfo: claims[USERINFO_CLAIMS_CLAIM] } } : {}),
     ...(cnf?.jkt ? { jkt: cnf.jkt } : {}),
     ...(cnf?.['x5t#S256'] ? { 'x5t#S256': cnf['x5t#S256'] } : {}),
     // userinfo refuses tokens that carry an audience; its own was checked during verification.
@@ -170,6 +171,10 @@ export function accessTokenPayload(token: LiveAccessToken, purpose: Purpose): Ad
 
 function carriesEmail(claims: JWTPayload): boolean {
   return typeof claims.scope === 'string' && claims.scope.split(' ').includes('email');
+}
+
+function isClaimsRequest(value: unknown): value is Record<string, unknown> {
+  return !!value && typeof value === 'object' && !Array.isArray(value);
 }
 
 /** Which endpoint a JWT came from, and the JWT itself; undefined for an opaque token. */

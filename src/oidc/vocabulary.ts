@@ -3,6 +3,13 @@
 /** Claim in a JWT access token naming the grant it came from, so the server can tell whether it still stands. */
 export const GRANT_ID_CLAIM = 'grant_id';
 
+/**
+ * Claim in a JWT access token carrying the claims parameter's `userinfo` request (OIDC Core §5.5):
+ * userinfo rebuilds a JWT's token from its claims (jwt-access-tokens.ts), and releases the claims
+ * asked for one by one only if the token says which they were, as an opaque token's record does.
+ */
+export const USERINFO_CLAIMS_CLAIM = 'userinfo_claims';
+
 /** Client metadata: the API scopes an app may be granted (oidc-provider's `scope` covers OIDC scopes only). */
 export const API_SCOPE_METADATA = 'api_scope';
 

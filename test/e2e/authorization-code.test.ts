@@ -215,12 +215,12 @@ describe('discovery', () => {
   it('advertises exactly the code flow with PKCE S256', async () => {
     const res = await fetch(`${server.issuer}/.well-known/openid-configuration`);
     const metadata = (await res.json()) as Record<string, unknown>;
-    // `none` is the built-in account client's (no code, no token); registered apps only get `code`.
-    expect(metadata.response_types_supported).toEqual(['code', 'none']);
+    // `none` serves only the built-in account client (no code, no token): apps are told only `code`.
+    expect(metadata.response_types_supported).toEqual(['code']);
     expect(metadata.code_challenge_methods_supported).toEqual(['S256']);
     expect(metadata.grant_types_supported).toEqual(['authorization_code', 'refresh_token', 'client_credentials']);
     expect(metadata.token_endpoint_auth_methods_supported).not.toContain('client_secret_jwt');
-    expect(metadata.id_token_signing_alg_values_supported).toEqual(['RS256', 'ES256']);
+    expect(metadata.id_token_signing_alg_values_supported).toEqual(['RS256']);
     expect(metadata.scopes_supported).toEqual(['openid', 'offline_access', 'profile', 'email']);
   });
 });

@@ -257,7 +257,7 @@ const AUTHORIZATION_FIELDS = (w: World) => ({
 const ROUTES: Route[] = [
   { name: 'discovery', path: () => '/.well-known/openid-configuration', methods: ['GET'], cookies: () => [] },
   { name: 'jwks', path: () => '/jwks', methods: ['GET'], cookies: () => [] },
-  { name: 'authorization', path: () => '/auth', methods: ['GET'], cookies: (w) => [w.interactions.page.cookie, w.logout.cookie], plausible: (w) => shaped(w, AUTHORIZATION_FIELDS(w)) },
+  { name: 'authorization', path: () => '/auth', methods: ['GET', 'POST'], cookies: (w) => [w.interactions.page.cookie, w.logout.cookie], plausible: (w) => shaped(w, AUTHORIZATION_FIELDS(w)) },
   { name: 'authorization resume', path: (w) => `/auth/${w.interactions.page.uid}`, methods: ['GET'], cookies: (w) => [w.interactions.page.cookie] },
   {
     name: 'token', path: () => '/token', methods: ['POST'], cookies: () => [], credentials: (w) => [w.appBasic, w.machineBasic],

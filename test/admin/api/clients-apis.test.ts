@@ -17,7 +17,7 @@ async function tokenStatus(clientId: string, secret: string, scope: string): Pro
   const res = await fetch(`${server.issuer}/token`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(clientId, secret) },
-    body: new URLSearchParams({ grant_type: 'client_credentials', scope }),
+    body: new URLSearchParams({ grant_type: 'client_credentials', scope, resource: 'https://reports.example.test' }),
   });
   await res.arrayBuffer();
   return res.status;

@@ -37,6 +37,10 @@
 //     change and an admin's reset (API, console) ........................ offline-access.test.ts
 //   - the email beyond consent: introspection (JWT, opaque, refresh, signed
 //     responses), the tokens, userinfo, the claims parameter ............ introspection-privacy.test.ts
+//   - claims beyond the registration or the consent (claims parameter, PAR,
+//     prompt=none), machine scopes beyond the registration, grant types
+//     the client is not registered for, a stolen code at another client,
+//     parameters smuggled into a form POST to /auth .................... overreach.test.ts
 //
 // Attacks already covered by other test files, not repeated here (this list is the whole picture):
 //   - 20 parallel redemptions of one code → exactly one success ........ test/e2e/authorization-code.test.ts
