@@ -70,7 +70,7 @@ beforeAll(async () => {
   // anything, so it is set out of reach here.
   target = await startAttackTarget({ SIGNIN_MAX_CONSECUTIVE_FAILURES: '100', SIGNIN_ACCOUNT_MAX_FAILURES: '1000', SIGNIN_IP_MAX_FAILURES: '10000' });
   ({ server, app, notes, person: victim } = target);
-  const { tokens } = await obtainTokens(server, app, victim, { scope: 'openid profile offline_access notes:read' });
+  const { tokens } = await obtainTokens(server, app, victim, { scope: 'openid profile offline_access notebook:read' });
   victimAccessToken = tokens.access_token;
   victimAppSession = (await server.operations.listSessions(victim.id)).items[0]!.id;
   ({ agent: victimBrowser } = await signInToAccount(server, victim));
