@@ -1,30 +1,27 @@
-// What the database commands do. Imported only when one of them runs (see commands.ts): this is
-// where the stores, argon2 and the key code come in. Errors are GatehouseErrors for the operator,
-// or UsageErrors when the command line is at fault.
+// What the database commands do. Imported only when one of them runs (see commands.ts), and the
+// admin operations (stores, argon2, the password dictionaries) only by the commands that act
+// through them. Errors are GatehouseErrors for the operator, or UsageErrors when the command line
+// is at fault.
 import { readFileSync } from 'node:fs';
-import { PasswordHasher } from '../accounts/passwords.js';
-import { UserStore } from '../accounts/users.js';
-import { AdminOperations } from '../admin/operations.js';
+import type { AdminOperations } from '../admin/operations.js';
 import type { Actor } from '../audit/events.js';
-import { AuditLog } from '../audit/log.js';
-import { ADMIN_SCOPE } from '../clients/schema.js';
-import { ClientStore } from '../clients/store.js';
 import type { Config } from '../config.js';
 import type { Database } from '../db/knex.js';
 import { migrateToLatest } from '../db/migrate.js';
-import { GrantStore } from '../grants/store.js';
 import { keyStoreFor } from '../oidc/keys.js';
-import { ResourceServerStore } from '../resources/store.js';
-import { SessionStore } from '../sessions/store.js';
 import { UsageError, type CommandContext, type Options } from './commands.js';
 
 /** What the operator does from a shell is audited like any admin action, as the `cli`. */
 const CLI_ACTOR: Actor = { type: 'system', id: 'cli' };
 
-/** Scopes about the person (OpenID Connect), which no API defines. */
-const PERSON_SCOPES = new Set(['openid', 'profile', 'email', 'address', 'phone', 'offline_access']);
+/** Scopes about the person (OpenID Connect) and Gatehouse's own, which no API defines. */
+const PERSON_SCOPES = new Set(['openid', 'profile', 'email', 'address', 'phone', 'offline_access', 'gatehouse:admin']);
 
-export function operationsFor(config: Config, db: Database): AdminOperations {
+export async function operationsFor(config: Config, db: Database): Promise<AdminOperations> {
+  const [{ PasswordHasher }, { UserStore }, { AdminOperations }, { AuditLog }, { ClientStore }, { GrantStore }, { ResourceServerStore }, { SessionStore }] = await Promise.all([
+    import('../accounts/passwords.js'), import('../accounts/users.js'), import('../admin/operations.js'), import('../audit/log.js'),
+    import('../clients/store.js'), import('../grants/store.js'), import('../resources/store.js'), import('../sessions/store.js'),
+  ]);
   return new AdminOperations({
     db,
     users: new UserStore(db, new PasswordHasher(config.argon2)),
@@ -84,7 +81,7 @@ function descriptions(values: string[]): Record<string, string> {
 export async function createUser(ctx: CommandContext, options: Options): Promise<unknown> {
   const password = await passwordFromStdin(ctx);
   return ctx.useDatabase(async (db) => {
-    const user = await operationsFor(ctx.config, db).createUser(CLI_ACTOR, {
+    const user = await (await operationsFor(ctx.config, db)).createUser(CLI_ACTOR, {
       email: text(options, 'email')!,
       name: text(options, 'name')!,
       password,
@@ -101,7 +98,7 @@ export async function createClient(ctx: CommandContext, options: Options): Promi
   const jwks = jwksFrom(options);
   const authMethod = jwks ? 'private_key_jwt' : (text(options, 'auth-method') as 'client_secret_basic' | 'client_secret_post' | undefined);
   return ctx.useDatabase(async (db) => {
-    const { client, clientSecret } = await operationsFor(ctx.config, db).createClient(CLI_ACTOR, {
+    const { client, clientSecret } = await (await operationsFor(ctx.config, db)).createClient(CLI_ACTOR, {
       name: text(options, 'name')!,
       redirectUris: list(options, 'redirect-uri'),
       postLogoutRedirectUris: list(options, 'post-logout-redirect-uri'),
@@ -121,7 +118,7 @@ export async function createClient(ctx: CommandContext, options: Options): Promi
 
 /** An API scope is granted only if an API defines it: one nobody defines is usually a typo. */
 async function scopesNoApiDefines(db: Database, scope: string): Promise<string[]> {
-  const wanted = scope.split(' ').filter((s) => s && !PERSON_SCOPES.has(s) && s !== ADMIN_SCOPE);
+  const wanted = scope.split(' ').filter((s) => s && !PERSON_SCOPES.has(s));
   if (!wanted.length) return [];
   const rows: Array<{ scope: string }> = await db('resource_servers').select('scope');
   const defined = new Set(rows.flatMap((row) => row.scope.split(' ')));
@@ -132,7 +129,7 @@ export async function createResource(ctx: CommandContext, options: Options): Pro
   const ttl = text(options, 'access-token-ttl');
   const jwks = jwksFrom(options);
   return ctx.useDatabase(async (db) => {
-    const { resourceServer, clientId, clientSecret } = await operationsFor(ctx.config, db).createResource(CLI_ACTOR, {
+    const { resourceServer, clientId, clientSecret } = await (await operationsFor(ctx.config, db)).createResource(CLI_ACTOR, {
       identifier: text(options, 'identifier')!,
       scope: text(options, 'scope')!,
       name: text(options, 'name'),
@@ -153,7 +150,7 @@ export function migrate(ctx: CommandContext): Promise<unknown> {
 export function rotateKeys(ctx: CommandContext): Promise<unknown> {
   return ctx.useDatabase(async (db) => {
     await keyStoreFor(ctx.config, db).ensureKeys();
-    const added = await operationsFor(ctx.config, db).rotateKeys(CLI_ACTOR);
+    const added = await (await operationsFor(ctx.config, db)).rotateKeys(CLI_ACTOR);
     return { added: added.map(({ kid, alg, activatesAt }) => ({ kid, alg, signs_from: activatesAt.toISOString() })) };
   });
 }

@@ -16,7 +16,7 @@ async function registerPort(ctx: CommandContext, details: DemoDetails, port: num
   try {
     await ctx.useDatabase(async (db) => {
       const { operationsFor } = await import('./actions.js');
-      const operations = operationsFor(ctx.config, db);
+      const operations = await operationsFor(ctx.config, db);
       const client = await operations.getClient(details.clientId);
       await operations.updateClient({ type: 'system', id: 'cli' }, details.clientId, {
         redirectUris: [...new Set([...client.redirectUris, redirectUri])],
@@ -81,13 +81,15 @@ export async function runDemo(ctx: CommandContext, options: Options): Promise<un
     if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new GatehouseError('conflict', `port ${port} is in use; choose another with --port`);
     throw error;
   }
-  process.stdout.write(`${JSON.stringify({ demo: demo.url, issuer, email: details.email, password: details.password })}\n`);
-  process.stderr.write(`Open ${demo.url} and sign in as ${details.email} (password ${details.password}). Ctrl-C to stop.\n`);
-  await checkIssuer(ctx, issuer);
-  await new Promise<void>((resolve) => {
+  // Listening for the signals before saying anything, so a stop right after the first line is clean.
+  const stopped = new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
+  process.stdout.write(`${JSON.stringify({ demo: demo.url, issuer, email: details.email, password: details.password })}\n`);
+  process.stderr.write(`Open ${demo.url} and sign in as ${details.email} (password ${details.password}). Ctrl-C to stop.\n`);
+  await checkIssuer(ctx, issuer);
+  await stopped;
   await demo.close();
   return undefined;
 }
