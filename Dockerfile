@@ -1,10 +1,11 @@
 # Gatehouse: compiled JavaScript on Node.js 24 LTS, production dependencies only, as a non-root user.
-# The steps are the README's and CI's: npm ci, npm run build, node dist/src/main.js.
+# Gatehouse supports Node.js 22 and 24 (package.json engines; CI tests both).
+# The steps are the README's and CI's: npm ci (no install scripts), npm run build, node dist/src/main.js.
 
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+RUN npm ci --no-audit --no-fund --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY migrations ./migrations
@@ -16,9 +17,8 @@ ENV NODE_ENV=production \
     HOST=0.0.0.0
 WORKDIR /app
 COPY package.json package-lock.json ./
-# argon2's package ships prebuilt binaries that it loads at run time, so npm's default of not
-# running dependencies' install scripts costs nothing here.
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+# Nothing needs an install script (npm 11 runs none unapproved): argon2 loads its prebuilt binary.
+RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY views ./views
 COPY config ./config

@@ -75,15 +75,17 @@ async function announceDemo(config: Config, gatehouse: Gatehouse, logger: Logger
   }
   if (!demo) return;
   const where = config.databaseUrl ? 'PostgreSQL' : `embedded database under ${config.dataDir}`;
+  // The demo command reads ISSUER/PORT like the server; say where this server is if it is elsewhere.
+  const command = config.issuer === 'http://localhost:3000' ? 'npx gatehouse demo' : `npx gatehouse demo --issuer ${config.issuer}`;
   process.stdout.write([
     '',
     `Gatehouse is running at ${config.issuer} (development, ${where}).`,
     'A demo person, app and API were created. To try the sign-in flow in a browser:',
-    '  npx gatehouse demo        # then open http://localhost:3001',
+    `  ${command}        # ${config.databaseUrl ? 'with the same DATABASE_URL; ' : ''}then open http://localhost:3001 (--port N for another port)`,
     `  sign in as ${demo.email} with the password ${demo.password}`,
     `Their account page (connected apps, sessions, password): ${config.issuer}/account`,
     `The admin console is at ${config.issuer}/admin, for people made with \`npx gatehouse user create … --admin\`.`,
-    `(These details are kept in ${config.dataDir}/demo.json.)`,
+    `(These details are kept in ${config.dataDir}/demo.json, by database.)`,
     '',
   ].join('\n'));
 }

@@ -1,8 +1,8 @@
 // A small notes API that accepts Gatehouse's access tokens: the reference for API authors.
 //
-//   GET    /notes      notes:read   ordinary: the token is verified locally, no call to Gatehouse
-//   POST   /notes      notes:write  ordinary
-//   DELETE /notes/:id  notes:write  sensitive: verified locally, then introspected (RFC 7662)
+//   GET    /notes      notebook:read   ordinary: the token is verified locally, no call to Gatehouse
+//   POST   /notes      notebook:write  ordinary
+//   DELETE /notes/:id  notebook:write  sensitive: verified locally, then introspected (RFC 7662)
 //
 // Local verification cannot see a revocation: a revoked token keeps working until it expires.
 // Introspection sees it at once, at the price of a round trip to Gatehouse per call (or of up to
@@ -114,10 +114,10 @@ export function createResourceServer(options: ResourceServerOptions): Koa {
   }
 
   const router = new Router();
-  router.get('/notes', requireToken('notes:read', { introspect: false }), (ctx) => {
+  router.get('/notes', requireToken('notebook:read', { introspect: false }), (ctx) => {
     ctx.body = { notes: [...notes.values()].filter((n) => n.owner === ctx.state.owner).map(publicNote) };
   });
-  router.post('/notes', requireToken('notes:write', { introspect: false }), bodyParser({ enableTypes: ['json'], jsonLimit: '16kb' }), (ctx) => {
+  router.post('/notes', requireToken('notebook:write', { introspect: false }), bodyParser({ enableTypes: ['json'], jsonLimit: '16kb' }), (ctx) => {
     const text = (ctx.request as { body?: { text?: unknown } }).body?.text;
     if (typeof text !== 'string' || text.length === 0 || text.length > 2000) {
       ctx.status = 400;
@@ -129,7 +129,7 @@ export function createResourceServer(options: ResourceServerOptions): Koa {
     ctx.status = 201;
     ctx.body = publicNote(note);
   });
-  router.delete('/notes/:id', requireToken('notes:write', { introspect: true }), (ctx) => {
+  router.delete('/notes/:id', requireToken('notebook:write', { introspect: true }), (ctx) => {
     const note = notes.get(ctx.params.id ?? '');
     // Someone else's note reads as missing: its existence is not this caller's business.
     if (!note || note.owner !== ctx.state.owner) {

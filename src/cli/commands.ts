@@ -1,222 +1,166 @@
-// The `gatehouse` commands. Each takes parsed options and the opened stores and returns the JSON
-// it prints. Errors are GatehouseErrors with a message for the operator.
-import { readFileSync } from 'node:fs';
-import { PasswordHasher } from '../accounts/passwords.js';
-import { UserStore } from '../accounts/users.js';
-import { AdminOperations } from '../admin/operations.js';
-import type { Actor } from '../audit/events.js';
-import { AuditLog } from '../audit/log.js';
-import { ClientStore } from '../clients/store.js';
+// The `gatehouse` commands: what each is called, takes and says about itself. This module is all
+// `--help` and option parsing load, so it imports nothing heavy: each command's work lives in
+// actions.ts or demo.ts and is imported only when that command runs.
 import type { Config } from '../config.js';
 import type { Database } from '../db/knex.js';
-import { migrateToLatest } from '../db/migrate.js';
-import { GatehouseError } from '../errors.js';
-import { GrantStore } from '../grants/store.js';
-import { keyStoreFor } from '../oidc/keys.js';
-import { ResourceServerStore } from '../resources/store.js';
-import { SessionStore } from '../sessions/store.js';
 
-export interface CommandContext {
-  config: Config;
-  db: Database;
-  readStdin(): Promise<string>;
+/** The command line itself is wrong (unknown command or option, missing or malformed value): exit 2. */
+export class UsageError extends Error {
+  constructor(message: string, readonly command?: Command) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export interface OptionSpec {
+  type: 'string' | 'boolean';
+  multiple?: boolean;
+  required?: boolean;
+  /** What the value looks like in help, e.g. URL. */
+  value?: string;
+  description: string;
 }
 
 export type Options = Record<string, string | boolean | string[] | undefined>;
+
+export interface CommandContext {
+  config: Config;
+  /** Opens the configured database (migrated, unless the command is `migrate`), runs `work`, closes it. */
+  useDatabase<T>(work: (db: Database) => Promise<T>): Promise<T>;
+  readStdin(): Promise<string>;
+  /** A line on stderr that does not fail the command. */
+  warn(message: string): void;
+}
 
 export interface Command {
   /** e.g. "user create" */
   name: string;
   summary: string;
-  usage: string;
-  options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }>;
-  /** Commands that need no migrated schema run before migrations (only `migrate` itself). */
+  usage: string[];
+  options: Record<string, OptionSpec>;
+  /** Only `migrate` works on a database that is not migrated yet. */
   migrates?: boolean;
+  /** Checks of the options' form that need no configuration or database; throw UsageError. */
+  check?(options: Options): void;
   run(ctx: CommandContext, options: Options): Promise<unknown>;
 }
 
-/** What the operator does from a shell is audited like any admin action, as the `cli`. */
-const CLI_ACTOR: Actor = { type: 'system', id: 'cli' };
+const actions = () => import('./actions.js');
 
-function operationsFor(ctx: CommandContext): AdminOperations {
-  const { db, config } = ctx;
-  return new AdminOperations({
-    db,
-    users: new UserStore(db, new PasswordHasher(config.argon2)),
-    clients: new ClientStore(db),
-    resources: new ResourceServerStore(db),
-    sessions: new SessionStore(db),
-    grants: new GrantStore(db),
-    audit: new AuditLog(db),
-    keys: keyStoreFor(config, db),
-  });
-}
-
-function text(options: Options, name: string, required = true): string | undefined {
+function positiveInteger(options: Options, name: string): void {
   const value = options[name];
-  if (typeof value === 'string' && value.length) return value;
-  if (required) throw new GatehouseError('invalid_input', `--${name} is required`, name);
-  return undefined;
+  if (typeof value === 'string' && !/^\d+$/.test(value)) throw new UsageError(`--${name} takes a whole number of seconds (got "${value}")`);
 }
 
-function list(options: Options, name: string): string[] {
+function oneOf(options: Options, name: string, allowed: string[]): void {
   const value = options[name];
-  return Array.isArray(value) ? value : typeof value === 'string' ? [value] : [];
-}
-
-/** A password arrives on standard input so it never shows up in shell history or `ps`. */
-async function passwordFromStdin(ctx: CommandContext, options: Options): Promise<string> {
-  if (!options['password-stdin']) {
-    throw new GatehouseError('invalid_input', '--password-stdin is required: pipe the password in, e.g. `printf %s "$PASSWORD" | gatehouse user create …`', 'password');
-  }
-  const password = (await ctx.readStdin()).replace(/\r?\n$/, '');
-  if (!password) throw new GatehouseError('invalid_input', 'No password was given on standard input.', 'password');
-  return password;
-}
-
-/** A JWK Set of the client's public keys, for private_key_jwt, read from a file. */
-function jwksFrom(options: Options): { keys: Record<string, unknown>[] } | undefined {
-  const file = text(options, 'jwks-file', false);
-  if (!file) return undefined;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (error) {
-    throw new GatehouseError('invalid_input', `--jwks-file ${file}: ${(error as Error).message}`, 'jwks-file');
-  }
-  if (!parsed || typeof parsed !== 'object' || !Array.isArray((parsed as { keys?: unknown }).keys)) {
-    throw new GatehouseError('invalid_input', `--jwks-file ${file} must hold a JWK Set: {"keys": [ … ]}`, 'jwks-file');
-  }
-  return parsed as { keys: Record<string, unknown>[] };
-}
-
-function parseDescriptions(values: string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const value of values) {
-    const at = value.indexOf('=');
-    if (at < 1) throw new GatehouseError('invalid_input', `--describe takes scope=words, e.g. --describe "read=Read your notes" (got "${value}")`, 'describe');
-    out[value.slice(0, at)] = value.slice(at + 1);
-  }
-  return out;
+  if (typeof value === 'string' && !allowed.includes(value)) throw new UsageError(`--${name} must be ${allowed.join(' or ')} (got "${value}")`);
 }
 
 export const COMMANDS: Command[] = [
   {
     name: 'user create',
     summary: 'Create a person who can sign in',
-    usage: 'gatehouse user create --email E --name N --password-stdin [--given-name G] [--family-name F] [--email-verified] [--admin]',
+    usage: ['gatehouse user create --email E --name N --password-stdin [options]'],
     options: {
-      email: { type: 'string' }, name: { type: 'string' }, 'password-stdin': { type: 'boolean' },
-      'given-name': { type: 'string' }, 'family-name': { type: 'string' }, 'email-verified': { type: 'boolean' }, admin: { type: 'boolean' },
+      email: { type: 'string', required: true, value: 'E', description: 'their email address, which they sign in with' },
+      name: { type: 'string', required: true, value: 'N', description: 'their full name' },
+      'password-stdin': { type: 'boolean', required: true, description: 'read the password from standard input (never from the command line)' },
+      'given-name': { type: 'string', value: 'G', description: 'given name' },
+      'family-name': { type: 'string', value: 'F', description: 'family name' },
+      'email-verified': { type: 'boolean', description: 'the email address is known to be theirs' },
+      admin: { type: 'boolean', description: 'may use the admin console at /admin' },
     },
-    async run(ctx, options) {
-      const email = text(options, 'email')!;
-      const name = text(options, 'name')!;
-      const password = await passwordFromStdin(ctx, options);
-      const user = await operationsFor(ctx).createUser(CLI_ACTOR, {
-        email,
-        name,
-        password,
-        givenName: text(options, 'given-name', false),
-        familyName: text(options, 'family-name', false),
-        emailVerified: options['email-verified'] === true,
-        isAdmin: options.admin === true,
-      });
-      return { id: user.id, email: user.email };
-    },
+    run: async (ctx, options) => (await actions()).createUser(ctx, options),
   },
   {
     name: 'client create',
     summary: 'Register an app (authorization code + PKCE) or a machine client (client_credentials)',
-    usage: 'gatehouse client create --name N --redirect-uri U [--redirect-uri U2] [--post-logout-redirect-uri U] [--public] [--scope "openid profile email offline_access …"] [--auth-method client_secret_basic|client_secret_post] [--jwks-file public-keys.json]\n'
-      + '       gatehouse client create --name N --client-credentials --scope "read write" [--admin]',
+    usage: [
+      'gatehouse client create --name N --redirect-uri U [--redirect-uri U2 …] [options]',
+      'gatehouse client create --name N --client-credentials --scope "read write" [--admin]',
+    ],
     options: {
-      name: { type: 'string' }, 'redirect-uri': { type: 'string', multiple: true }, 'post-logout-redirect-uri': { type: 'string', multiple: true },
-      public: { type: 'boolean' }, scope: { type: 'string' }, 'client-credentials': { type: 'boolean' }, admin: { type: 'boolean' },
-      'auth-method': { type: 'string' }, 'jwks-file': { type: 'string' },
+      name: { type: 'string', required: true, value: 'N', description: 'the name people see on the consent page' },
+      'redirect-uri': { type: 'string', multiple: true, value: 'U', description: 'where Gatehouse may send people back (repeat for several)' },
+      'post-logout-redirect-uri': { type: 'string', multiple: true, value: 'U', description: 'where Gatehouse may send people after signing out' },
+      public: { type: 'boolean', description: 'a browser or native app without a secret' },
+      scope: { type: 'string', value: '"S …"', description: 'what it may ask for (default "openid profile email offline_access"); API scopes must be defined by an API' },
+      'client-credentials': { type: 'boolean', description: 'a machine client: client_credentials only, no people' },
+      admin: { type: 'boolean', description: 'with --client-credentials: may use the admin API (gatehouse:admin)' },
+      'auth-method': { type: 'string', value: 'M', description: 'client_secret_basic (default) or client_secret_post' },
+      'jwks-file': { type: 'string', value: 'FILE', description: 'authenticate with private_key_jwt and the public keys in this JWK Set file' },
     },
-    async run(ctx, options) {
-      const jwks = jwksFrom(options);
-      const authMethod = jwks ? 'private_key_jwt' : text(options, 'auth-method', false);
-      if (authMethod && !['client_secret_basic', 'client_secret_post', 'private_key_jwt'].includes(authMethod)) {
-        throw new GatehouseError('invalid_input', '--auth-method must be client_secret_basic or client_secret_post (or give --jwks-file for private_key_jwt)', 'auth-method');
-      }
-      const { client, clientSecret } = await operationsFor(ctx).createClient(CLI_ACTOR, {
-        name: text(options, 'name')!,
-        redirectUris: list(options, 'redirect-uri'),
-        postLogoutRedirectUris: list(options, 'post-logout-redirect-uri'),
-        public: options.public === true,
-        clientCredentials: options['client-credentials'] === true,
-        admin: options.admin === true,
-        ...(authMethod ? { tokenEndpointAuthMethod: authMethod as 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' } : {}),
-        ...(jwks ? { jwks: jwks as never } : {}),
-        ...(typeof options.scope === 'string' ? { scope: options.scope } : {}),
-      });
-      return { client_id: client.clientId, ...(clientSecret ? { client_secret: clientSecret } : {}) };
-    },
+    check: (options) => oneOf(options, 'auth-method', ['client_secret_basic', 'client_secret_post']),
+    run: async (ctx, options) => (await actions()).createClient(ctx, options),
   },
   {
     name: 'resource create',
     summary: 'Register an API that receives JWT access tokens, with credentials to introspect them',
-    usage: 'gatehouse resource create --identifier https://api.example.com --scope "read write" [--name N] [--describe "read=Read your notes"]… [--default] [--access-token-ttl SECONDS] [--jwt-introspection] [--jwks-file public-keys.json]',
+    usage: ['gatehouse resource create --identifier URL --scope "S …" [options]'],
     options: {
-      identifier: { type: 'string' }, scope: { type: 'string' }, name: { type: 'string' }, describe: { type: 'string', multiple: true },
-      default: { type: 'boolean' }, 'access-token-ttl': { type: 'string' },
-      'jwt-introspection': { type: 'boolean' }, 'jwks-file': { type: 'string' },
+      identifier: { type: 'string', required: true, value: 'URL', description: 'the API\'s identifier (the tokens\' aud), e.g. https://api.example.com' },
+      scope: { type: 'string', required: true, value: '"S …"', description: 'its scopes, unique across APIs: prefix them, e.g. "docs:read docs:write"' },
+      name: { type: 'string', value: 'N', description: 'the name people see on the consent page' },
+      describe: { type: 'string', multiple: true, value: 'S=WORDS', description: 'what a scope lets an app do, in plain words (repeat per scope)' },
+      default: { type: 'boolean', description: 'the API apps get a token for when they name none' },
+      'access-token-ttl': { type: 'string', value: 'SECONDS', description: 'its access tokens\' lifetime (30 to 86400)' },
+      'jwt-introspection': { type: 'boolean', description: 'may ask for signed introspection responses (RFC 9701)' },
+      'jwks-file': { type: 'string', value: 'FILE', description: 'introspect with private_key_jwt and the public keys in this JWK Set file' },
     },
-    async run(ctx, options) {
-      const ttlText = text(options, 'access-token-ttl', false);
-      const ttl = ttlText === undefined ? undefined : Number(ttlText);
-      if (ttl !== undefined && !Number.isInteger(ttl)) throw new GatehouseError('invalid_input', '--access-token-ttl must be a whole number of seconds', 'access-token-ttl');
-      const jwks = jwksFrom(options);
-      const { resourceServer, clientId, clientSecret } = await operationsFor(ctx).createResource(CLI_ACTOR, {
-        identifier: text(options, 'identifier')!,
-        scope: text(options, 'scope')!,
-        name: text(options, 'name', false),
-        scopeDescriptions: parseDescriptions(list(options, 'describe')),
-        isDefault: options.default === true,
-        jwtIntrospection: options['jwt-introspection'] === true,
-        ...(ttl !== undefined ? { accessTokenTtl: ttl } : {}),
-        ...(jwks ? { jwks } : {}),
-      });
-      return { identifier: resourceServer.identifier, client_id: clientId, ...(clientSecret ? { client_secret: clientSecret } : {}) };
+    check(options) {
+      positiveInteger(options, 'access-token-ttl');
+      for (const value of (options.describe as string[] | undefined) ?? []) {
+        if (value.indexOf('=') < 1) throw new UsageError(`--describe takes scope=words, e.g. --describe "docs:read=Read your documents" (got "${value}")`);
+      }
     },
+    run: async (ctx, options) => (await actions()).createResource(ctx, options),
   },
   {
     name: 'migrate',
     summary: 'Apply pending database migrations',
-    usage: 'gatehouse migrate',
+    usage: ['gatehouse migrate'],
     options: {},
     migrates: true,
-    async run(ctx) {
-      return { applied: await migrateToLatest(ctx.db) };
-    },
+    run: async (ctx) => (await actions()).migrate(ctx),
   },
   {
     name: 'keys rotate',
     summary: 'Add new signing keys: published now, signing after the publication delay',
-    usage: 'gatehouse keys rotate',
+    usage: ['gatehouse keys rotate'],
     options: {},
-    async run(ctx) {
-      await keyStoreFor(ctx.config, ctx.db).ensureKeys();
-      const added = await operationsFor(ctx).rotateKeys(CLI_ACTOR);
-      return { added: added.map(({ kid, alg, activatesAt }) => ({ kid, alg, signs_from: activatesAt.toISOString() })) };
-    },
+    run: async (ctx) => (await actions()).rotateKeys(ctx),
   },
   {
     name: 'keys list',
     summary: 'List signing keys and their state (no key material)',
-    usage: 'gatehouse keys list',
+    usage: ['gatehouse keys list'],
     options: {},
-    async run(ctx) {
-      const keys = await keyStoreFor(ctx.config, ctx.db).listKeys();
-      return {
-        keys: keys.map((k) => ({
-          kid: k.kid, alg: k.alg, state: k.state, published: k.published,
-          created_at: k.createdAt.toISOString(), activates_at: k.activatesAt.toISOString(),
-          unpublish_at: k.unpublishAt?.toISOString() ?? null,
-        })),
-      };
+    run: async (ctx) => (await actions()).listKeys(ctx),
+  },
+  {
+    name: 'demo',
+    summary: 'Development only: a demo app to try the sign-in flow in a browser',
+    usage: ['gatehouse demo [--port N] [--issuer URL]'],
+    options: {
+      port: { type: 'string', value: 'N', description: 'where the demo app listens (default 3001); a new port is registered for the demo app' },
+      issuer: { type: 'string', value: 'URL', description: 'where Gatehouse runs (default ISSUER, or http://localhost:$PORT)' },
     },
+    check(options) {
+      const port = options.port;
+      if (typeof port === 'string' && (!/^\d+$/.test(port) || Number(port) < 1 || Number(port) > 65535)) {
+        throw new UsageError(`--port takes a port number from 1 to 65535 (got "${port}")`);
+      }
+      const issuer = options.issuer;
+      if (typeof issuer === 'string' && !/^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/.test(issuer)) {
+        throw new UsageError(`--issuer takes Gatehouse's http(s) URL, e.g. http://localhost:3000 (got "${issuer}")`);
+      }
+    },
+    run: async (ctx, options) => (await import('./demo.js')).runDemo(ctx, options),
   },
 ];
+
+/** Words that start commands: `gatehouse keys --help` lists the keys commands. */
+export function commandsUnder(word: string): Command[] {
+  return COMMANDS.filter((command) => command.name.split(' ')[0] === word);
+}

@@ -1,18 +1,16 @@
-// `gatehouse <command>`: JSON on stdout for every success; on failure one clear line on stderr and a
-// non-zero exit (2: usage, 1: the command failed, 78: configuration). Reads the same configuration
-// as the server (DATABASE_URL, DATA_DIR, …).
+// `gatehouse <command>`: JSON on stdout for every success; on failure one line on stderr and a
+// non-zero exit: 2 the command line is wrong, 1 the command failed, 78 the configuration is wrong.
+// Reads the same configuration as the server (DATABASE_URL, DATA_DIR, …).
+//
+// Start-up time is the CLI's user experience: this module imports only the command table. The
+// configuration, the database and each command's code are imported when a command needs them, so
+// `--help` and usage errors load none of them.
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig, type Config } from '../config.js';
-import { migrateToLatest } from '../db/migrate.js';
-import { openDatabase } from '../db/open.js';
-import { isGatehouseError } from '../errors.js';
-import { COMMANDS, type Command } from './commands.js';
+import { COMMANDS, commandsUnder, UsageError, type Command, type CommandContext, type Options } from './commands.js';
 
 const EXIT_USAGE = 2;
 const EXIT_FAILED = 1;
 const EXIT_CONFIG = 78;
-
-class UsageError extends Error {}
 
 function findCommand(argv: string[]): { command: Command; rest: string[] } | undefined {
   for (const command of COMMANDS) {
@@ -22,116 +20,149 @@ function findCommand(argv: string[]): { command: Command; rest: string[] } | und
   return undefined;
 }
 
-function help(): string {
-  const width = Math.max(...COMMANDS.map((c) => c.name.length), 'demo'.length);
+function table(commands: Command[]): string[] {
+  const width = Math.max(...commands.map((c) => c.name.length));
+  return commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`);
+}
+
+function overview(): string {
   return [
     'Usage: gatehouse <command> [options]',
     '',
-    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
-    `  ${'demo'.padEnd(width)}  Development only: a demo app to try the sign-in flow in a browser`,
+    ...table(COMMANDS),
     '',
-    'Each command prints JSON. `gatehouse <command> --help` shows its options.',
+    'Each command prints JSON on stdout. `gatehouse <command> --help` shows its options.',
+    'Exit codes: 0 done, 1 the command failed, 2 the command line is wrong, 78 the configuration is wrong.',
   ].join('\n');
+}
+
+function groupHelp(word: string, commands: Command[]): string {
+  return [`Usage: gatehouse ${word} <${commands.map((c) => c.name.split(' ')[1]).join('|')}> [options]`, '', ...table(commands)].join('\n');
+}
+
+function commandHelp(command: Command): string {
+  const entries = Object.entries(command.options).map(([name, spec]) => [`--${name}${spec.value ? ` ${spec.value}` : ''}`, spec] as const);
+  const width = Math.max(0, ...entries.map(([flag]) => flag.length));
+  return [
+    ...command.usage.map((line, i) => `${i === 0 ? 'Usage:' : '      '} ${line}`),
+    '',
+    command.summary,
+    ...(entries.length ? ['', 'Options:'] : []),
+    ...entries.map(([flag, spec]) => `  ${flag.padEnd(width)}  ${spec.description}${spec.required ? ' (required)' : ''}`),
+    `  ${'--help'.padEnd(width)}  show this help`,
+  ].join('\n');
+}
+
+const seeHelp = (command: Command) => `see \`gatehouse ${command.name} --help\``;
+
+/** node's parseArgs, with its errors said in Gatehouse's words. */
+function parseOptions(command: Command, args: string[]): Options {
+  const options = Object.fromEntries(Object.entries(command.options).map(([name, { type, multiple }]) => [name, { type, multiple: multiple === true }]));
+  let values: Options;
+  let given: string[];
+  try {
+    const parsed = parseArgs({ args, options, strict: true, allowPositionals: false, tokens: true });
+    values = parsed.values as Options;
+    given = parsed.tokens.flatMap((token) => (token.kind === 'option' ? [token.name] : []));
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    const flag = /'(-[^'\s]*)/.exec((error as Error).message)?.[1] ?? '';
+    const name = flag.replace(/^-+/, '');
+    const message = code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? `unknown option ${flag} for \`gatehouse ${command.name}\``
+      : code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && command.options[name]?.type === 'boolean' ? `--${name} takes no value`
+      : code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' ? `--${name} needs a value${command.options[name]?.value ? ` (${command.options[name].value})` : ''}`
+      : code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL' ? `unexpected argument "${/'([^']*)'/.exec((error as Error).message)?.[1] ?? args.find((a) => !a.startsWith('-'))}" (options start with --)`
+      : 'the options could not be read';
+    throw new UsageError(`${message}; ${seeHelp(command)}`, command);
+  }
+  for (const [name, spec] of Object.entries(command.options)) {
+    if (!spec.multiple && given.filter((g) => g === name).length > 1) throw new UsageError(`--${name} was given twice; ${seeHelp(command)}`, command);
+    if (spec.required && (values[name] === undefined || values[name] === '')) throw new UsageError(`--${name} is required; ${seeHelp(command)}`, command);
+  }
+  command.check?.(values);
+  return values;
 }
 
 function readStdin(): Promise<string> {
   return new Promise((resolve, reject) => {
     if (process.stdin.isTTY) {
-      reject(new UsageError('Expected the password on standard input (pipe it in), not a terminal.'));
+      reject(new UsageError('expected the password on standard input (pipe it in), not a terminal'));
       return;
     }
     let data = '';
     process.stdin.setEncoding('utf8');
     process.stdin.on('data', (chunk: string) => {
       data += chunk;
-      if (data.length > 4096) reject(new UsageError('Standard input is too long for a password.'));
+      if (data.length > 4096) reject(new UsageError('standard input is too long for a password'));
     });
     process.stdin.on('end', () => resolve(data));
     process.stdin.on('error', reject);
   });
 }
 
-async function runCommand(command: Command, rest: string[], config: Config): Promise<unknown> {
-  let values: Record<string, string | boolean | string[] | undefined>;
-  try {
-    ({ values } = parseArgs({ args: rest, options: { ...command.options, help: { type: 'boolean' } }, strict: true, allowPositionals: false }));
-  } catch (error) {
-    throw new UsageError(`${(error as Error).message}\nUsage: ${command.usage}`);
-  }
-  if (values.help) {
-    process.stdout.write(`Usage: ${command.usage}\n`);
-    return undefined;
-  }
-  const opened = openDatabase(config);
-  try {
-    if (!command.migrates) await migrateToLatest(opened.db);
-    return await command.run({ config, db: opened.db, readStdin }, values);
-  } finally {
-    await opened.close();
-  }
+async function run(command: Command, options: Options): Promise<unknown> {
+  const { loadConfig } = await import('../config.js');
+  const config = loadConfig();
+  const ctx: CommandContext = {
+    config,
+    readStdin,
+    warn: (message) => process.stderr.write(`gatehouse: ${message}\n`),
+    async useDatabase(work) {
+      const [{ openDatabase }, { migrateToLatest }] = await Promise.all([import('../db/open.js'), import('../db/migrate.js')]);
+      // knex's own console warnings (with stacks) would repeat what the one error line says.
+      const opened = openDatabase(config, { quiet: true });
+      try {
+        if (!command.migrates) await migrateToLatest(opened.db);
+        return await work(opened.db);
+      } finally {
+        await opened.close();
+      }
+    },
+  };
+  return command.run(ctx, options);
 }
 
-async function runDemo(config: Config): Promise<void> {
-  if (config.env === 'production') throw new UsageError('The demo is for development only and is not available in production.');
-  const { readDemoDetails, DEMO_PORT, DEMO_API_SCOPE } = await import('../demo/seed.js');
-  const details = readDemoDetails(config);
-  if (!details) {
-    throw new UsageError(`No demo app is set up in ${config.dataDir}. Start the server once in development (npm start) to create it.`);
-  }
-  const { startDemoApp } = await import('../demo/app.js');
-  const demo = await startDemoApp({
-    issuer: config.issuer,
-    clientId: details.clientId,
-    redirectUri: details.redirectUri,
-    postLogoutRedirectUri: `http://localhost:${DEMO_PORT}/`,
-    port: DEMO_PORT,
-    host: 'localhost',
-    scope: `openid profile email offline_access ${DEMO_API_SCOPE}`,
-  });
-  process.stdout.write(`${JSON.stringify({ demo: demo.url, issuer: config.issuer, email: details.email, password: details.password })}\n`);
-  process.stderr.write(`Open ${demo.url} and sign in as ${details.email} (password ${details.password}). Ctrl-C to stop.\n`);
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
-  await demo.close();
+/** What went wrong, in Gatehouse's words, and the exit code that says what kind of thing it was. */
+async function explain(error: unknown): Promise<{ message: string; code: number }> {
+  if (error instanceof UsageError) return { message: error.message, code: EXIT_USAGE };
+  const { ConfigError } = await import('../config.js');
+  if (error instanceof ConfigError) return { message: error.message, code: EXIT_CONFIG };
+  const { describeDatabaseError } = await import('./database-errors.js');
+  const database = describeDatabaseError(error);
+  if (database) return { message: database, code: EXIT_FAILED };
+  const { isGatehouseError } = await import('../errors.js');
+  if (isGatehouseError(error)) return { message: error.message, code: EXIT_FAILED };
+  return { message: `unexpected error: ${error instanceof Error ? error.message : String(error)}`, code: EXIT_FAILED };
 }
 
 export async function main(argv: string[]): Promise<number> {
-  if (argv.length === 0 || argv[0] === 'help' || argv[0] === '--help' || argv[0] === '-h') {
-    process.stdout.write(`${help()}\n`);
-    return argv.length === 0 ? EXIT_USAGE : 0;
+  const wantsHelp = argv.includes('--help') || argv.includes('-h') || argv[0] === 'help';
+  const words = argv[0] === 'help' ? argv.slice(1) : argv.filter((arg) => arg !== '--help' && arg !== '-h');
+  const found = findCommand(words);
+  const group = words[0] && !found ? commandsUnder(words[0]) : [];
+
+  if (wantsHelp || argv.length === 0) {
+    const text = found ? commandHelp(found.command) : group.length ? groupHelp(words[0]!, group) : overview();
+    // Bare `gatehouse` is a usage error that explains itself; asking for help is not an error.
+    (wantsHelp ? process.stdout : process.stderr).write(`${text}\n`);
+    return wantsHelp ? 0 : EXIT_USAGE;
   }
-  let config: Config;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`${error.message}\n`);
-      return EXIT_CONFIG;
-    }
-    throw error;
+  if (!found) {
+    const message = group.length
+      ? `\`gatehouse ${words[0]}\` needs one of: ${group.map((c) => c.name.split(' ')[1]).join(', ')}; see \`gatehouse ${words[0]} --help\``
+      : `unknown command "${words.join(' ')}"; see \`gatehouse --help\` for the commands`;
+    process.stderr.write(`gatehouse: ${message}\n`);
+    return EXIT_USAGE;
   }
   try {
-    if (argv[0] === 'demo') {
-      await runDemo(config);
-      return 0;
-    }
-    const found = findCommand(argv);
-    if (!found) throw new UsageError(`Unknown command "${argv.join(' ')}".\n\n${help()}`);
-    const output = await runCommand(found.command, found.rest, config);
+    const options = parseOptions(found.command, found.rest);
+    const output = await run(found.command, options);
     if (output !== undefined) process.stdout.write(`${JSON.stringify(output)}\n`);
     return 0;
   } catch (error) {
-    if (error instanceof UsageError) {
-      process.stderr.write(`gatehouse: ${error.message}\n`);
-      return EXIT_USAGE;
-    }
-    if (isGatehouseError(error)) {
-      process.stderr.write(`gatehouse: ${error.message}\n`);
-      return EXIT_FAILED;
-    }
-    process.stderr.write(`gatehouse: ${error instanceof Error ? error.message : String(error)}\n`);
-    return EXIT_FAILED;
+    const { message, code } = await explain(error);
+    // A configuration error lists each setting on its own line, as the server does.
+    process.stderr.write(code === EXIT_CONFIG ? `gatehouse: ${message}\n` : `gatehouse: ${message.replace(/\s*\n\s*/g, ' ')}\n`);
+    return code;
   }
 }

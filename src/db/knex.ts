@@ -1,9 +1,9 @@
 // One place that knows how to reach the database: PostgreSQL through `pg` when DATABASE_URL is set,
 // otherwise the embedded PGlite under the data directory (development and newcomers' machines).
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
-import ClientPgLite from 'knex-pglite';
 import pg from 'pg';
 
 export type Database = Knex;
@@ -17,7 +17,12 @@ export interface DatabaseTarget {
   /** Folder for PGlite's files; `null` keeps PGlite in memory (tests without a PostgreSQL server). */
   embeddedDir: string | null;
   poolMax?: number;
+  /** Keep knex's own console warnings (e.g. a failed connection, with its stack) to the caller's error. */
+  quiet?: boolean;
 }
+
+const require = createRequire(import.meta.url);
+const SILENT_LOG = { warn() {}, error() {}, deprecate() {}, debug() {} };
 
 export function embeddedDirFor(dataDir: string): string {
   return path.join(dataDir, 'pglite');
@@ -30,11 +35,16 @@ export function createDatabase(target: DatabaseTarget): Database {
       connection: target.url,
       pool: { min: 0, max: target.poolMax ?? 10 },
       acquireConnectionTimeout: 10_000,
+      ...(target.quiet ? { log: SILENT_LOG } : {}),
     });
   }
   if (target.embeddedDir) mkdirSync(target.embeddedDir, { recursive: true });
+  // Loaded only here: PGlite takes a few hundred milliseconds to load, which a process on
+  // PostgreSQL (every CLI run there) should not pay. knex-pglite is CommonJS, so require() is sync.
+  const ClientPgLite = require('knex-pglite') as unknown;
   return knexFactory({
-    client: ClientPgLite as unknown as typeof knexFactory.Client,
+    client: ClientPgLite as typeof knexFactory.Client,
+    ...(target.quiet ? { log: SILENT_LOG } : {}),
     dialect: 'postgres',
     connection: target.embeddedDir ? { filename: target.embeddedDir } : {},
   } as Knex.Config);

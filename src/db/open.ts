@@ -9,14 +9,14 @@ export interface OpenDatabase {
 }
 
 /** The database the configuration names: PostgreSQL, or the embedded one (locked to this process). */
-export function openDatabase(config: Config): OpenDatabase {
+export function openDatabase(config: Config, options: { quiet?: boolean } = {}): OpenDatabase {
   if (config.databaseUrl) {
-    const db = createDatabase({ url: config.databaseUrl, embeddedDir: null });
+    const db = createDatabase({ url: config.databaseUrl, embeddedDir: null, ...options });
     return { db, embedded: false, close: () => db.destroy() };
   }
   const dir = embeddedDirFor(config.dataDir);
   const lock = lockEmbeddedDatabase(dir);
-  const db = createDatabase({ url: undefined, embeddedDir: dir });
+  const db = createDatabase({ url: undefined, embeddedDir: dir, ...options });
   return {
     db,
     embedded: true,

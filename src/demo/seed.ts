@@ -16,19 +16,74 @@ export const DEMO_API_SCOPE = 'notes:read';
 
 export interface DemoDetails {
   clientId: string;
-  redirectUri: string;
+  /** Where the demo app may run: one callback per port it was registered for. */
+  redirectUris: string[];
   email: string;
   password: string;
   api: string;
+}
+
+/**
+ * demo.json holds the demo details of every database this data directory's Gatehouse seeded, by
+ * database: the embedded one and each PostgreSQL database have their own person, password and app,
+ * and a command must never print another database's. `unclaimed` is a file from before the details
+ * were kept by database: the server hands it to the database it turns out to belong to.
+ */
+interface DemoFile {
+  databases: Record<string, DemoDetails>;
+  unclaimed?: DemoDetails;
 }
 
 export function demoFile(config: Config): string {
   return path.join(config.dataDir, 'demo.json');
 }
 
-export function readDemoDetails(config: Config): DemoDetails | undefined {
+export function demoRedirectUri(port: number): string {
+  return `http://localhost:${port}/callback`;
+}
+
+/** Which database the configuration talks to, as demo.json names it (never with a password). */
+export function demoDatabaseKey(config: Pick<Config, 'databaseUrl'>): string {
+  if (!config.databaseUrl) return 'embedded';
+  const url = new URL(config.databaseUrl);
+  const user = url.username ? `${decodeURIComponent(url.username)}@` : '';
+  return `postgresql://${user}${url.hostname.toLowerCase()}:${url.port || '5432'}${url.pathname}`;
+}
+
+function upgrade(details: DemoDetails & { redirectUri?: string }): DemoDetails {
+  const { redirectUri, ...rest } = details;
+  return { ...rest, redirectUris: rest.redirectUris ?? (redirectUri ? [redirectUri] : []) };
+}
+
+function readDemoFile(config: Config): DemoFile {
   const file = demoFile(config);
-  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as DemoDetails) : undefined;
+  if (!existsSync(file)) return { databases: {} };
+  const parsed = JSON.parse(readFileSync(file, 'utf8')) as Partial<DemoFile> & { clientId?: string };
+  if (typeof parsed.clientId === 'string') return { databases: {}, unclaimed: upgrade(parsed as DemoDetails) };
+  return { databases: parsed.databases ?? {}, ...(parsed.unclaimed ? { unclaimed: parsed.unclaimed } : {}) };
+}
+
+function writeDemoFile(config: Config, content: DemoFile): void {
+  mkdirSync(config.dataDir, { recursive: true });
+  writeFileSync(demoFile(config), `${JSON.stringify(content, null, 2)}\n`, { mode: 0o600 });
+}
+
+/** The demo details of the database `config` talks to; undefined if it has none on record. */
+export function readDemoDetails(config: Config): DemoDetails | undefined {
+  const details = readDemoFile(config).databases[demoDatabaseKey(config)];
+  return details ? upgrade(details) : undefined;
+}
+
+/** Whether demo.json holds details from before they were kept by database, not yet matched to one. */
+export function hasUnclaimedDemoDetails(config: Config): boolean {
+  return readDemoFile(config).unclaimed !== undefined;
+}
+
+/** Records the details of the database `config` talks to, leaving every other database's as they are. */
+export function saveDemoDetails(config: Config, details: DemoDetails): void {
+  const content = readDemoFile(config);
+  content.databases[demoDatabaseKey(config)] = details;
+  writeDemoFile(config, content);
 }
 
 /**
@@ -50,6 +105,7 @@ export async function seedDemo(
   if (config.env === 'production' || !config.demo) return undefined;
   const known = readDemoDetails(config);
   if (known && (await stores.clients.find(known.clientId)) && (await stores.users.findByEmail(known.email))) return undefined;
+  if (await claimUnclaimed(config, stores)) return undefined;
 
   const password = `demo-${randomBytes(9).toString('base64url')}`;
   const existing = await stores.users.findByEmail(DEMO_EMAIL);
@@ -66,7 +122,7 @@ export async function seedDemo(
       isDefault: !(await stores.resources.findDefault()),
     });
   }
-  const redirectUri = `http://localhost:${DEMO_PORT}/callback`;
+  const redirectUri = demoRedirectUri(DEMO_PORT);
   const { client } = await stores.clients.create({
     name: 'Gatehouse Demo App',
     redirectUris: [redirectUri],
@@ -74,8 +130,22 @@ export async function seedDemo(
     public: true,
     scope: `openid profile email offline_access ${DEMO_API_SCOPE}`,
   });
-  const details: DemoDetails = { clientId: client.clientId, redirectUri, email: DEMO_EMAIL, password, api: DEMO_API };
-  mkdirSync(config.dataDir, { recursive: true });
-  writeFileSync(demoFile(config), `${JSON.stringify(details, null, 2)}\n`, { mode: 0o600 });
+  const details: DemoDetails = { clientId: client.clientId, redirectUris: [redirectUri], email: DEMO_EMAIL, password, api: DEMO_API };
+  saveDemoDetails(config, details);
   return details;
+}
+
+/**
+ * A demo.json from before details were kept by database names no database: it is this one's if this
+ * database has its app and its person's password is the one on record.
+ */
+async function claimUnclaimed(config: Config, stores: { users: UserStore; clients: ClientStore }): Promise<boolean> {
+  const content = readDemoFile(config);
+  const candidate = content.unclaimed;
+  if (!candidate || !(await stores.clients.find(candidate.clientId))) return false;
+  if (!(await stores.users.authenticate(candidate.email, candidate.password)).ok) return false;
+  content.databases[demoDatabaseKey(config)] = candidate;
+  delete content.unclaimed;
+  writeDemoFile(config, content);
+  return true;
 }

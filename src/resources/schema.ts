@@ -80,7 +80,7 @@ export function changedScopes(current: { scopes: string[]; scopeDescriptions: Re
 /**
  * An app's API scopes are one list matched against every API, so two APIs sharing a scope name
  * would let an app registered for one get that scope on the other. Names are unique across APIs
- * (prefix them, e.g. notes:read).
+ * (prefix them with the API's name).
  */
 export async function refuseScopesOfOtherApis(db: Database, scopes: string[], except?: string): Promise<void> {
   const query = db('resource_servers').select('identifier', 'scope');
@@ -89,7 +89,8 @@ export async function refuseScopesOfOtherApis(db: Database, scopes: string[], ex
   for (const row of taken) {
     const clash = row.scope.split(' ').find((scope) => scopes.includes(scope));
     if (clash) {
-      throw new GatehouseError('conflict', `The scope "${clash}" already belongs to ${row.identifier}; give each API its own scope names, e.g. "notes:read".`, 'scope');
+      // No example name here: any fixed one could be the very name just refused.
+      throw new GatehouseError('conflict', `The scope "${clash}" already belongs to ${row.identifier}, and scope names are unique across APIs: give this API scope names of its own, e.g. prefixed with its name.`, 'scope');
     }
   }
 }

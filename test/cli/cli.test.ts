@@ -9,17 +9,25 @@ import { fileURLToPath } from 'node:url';
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PasswordHasher } from '../../src/accounts/passwords.js';
+import { UserStore } from '../../src/accounts/users.js';
+import { ClientStore } from '../../src/clients/store.js';
 import { ENVIRONMENT_VARIABLES, loadConfig } from '../../src/config.js';
 import type { Database } from '../../src/db/knex.js';
 import { openDatabase } from '../../src/db/open.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { demoRedirectUri, saveDemoDetails, seedDemo, type DemoDetails } from '../../src/demo/seed.js';
+import { ResourceServerStore } from '../../src/resources/store.js';
+import { createTestDatabase, usingPostgres, type TestDatabase } from '../support/database.js';
 import { obtainTokens, type App } from '../support/flows.js';
-import { startTestServer } from '../support/gatehouse.js';
+import { freePort, startTestServer } from '../support/gatehouse.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BIN = path.join(ROOT, 'bin', 'gatehouse.js');
 const PASSWORD = 'a long enough passphrase';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const postgres = await usingPostgres();
+/** Independent commands run side by side on PostgreSQL; the embedded database takes one process at a time. */
+const describeConcurrently = postgres ? describe.concurrent : describe;
 
 /** process.env without anything Gatehouse reads, so a developer's own settings do not leak in. */
 function cleanEnv(): NodeJS.ProcessEnv {
@@ -145,7 +153,7 @@ describe('gatehouse user create', () => {
   });
 
   it('wants the password on stdin, never as an argument', async () => {
-    const message = failure(await gatehouse(['user', 'create', '--email', `grace.${Date.now()}@example.test`, '--name', 'Grace'], env), 1);
+    const message = failure(await gatehouse(['user', 'create', '--email', `grace.${Date.now()}@example.test`, '--name', 'Grace'], env), 2);
     expect(message).toContain('--password-stdin');
   });
 
@@ -157,7 +165,7 @@ describe('gatehouse user create', () => {
   });
 });
 
-describe('gatehouse client create', () => {
+describeConcurrently('gatehouse client create', () => {
   it('registers a confidential app; the database keeps only a digest of its secret', async () => {
     const created = output<{ client_id: string; client_secret: string }>(await gatehouse([
       'client', 'create', '--name', 'Notes App',
@@ -227,7 +235,7 @@ describe('gatehouse resource create', () => {
   });
 });
 
-describe('gatehouse migrate and keys', () => {
+describeConcurrently('gatehouse migrate and keys', () => {
   it('migrate reports nothing to apply on a migrated database', async () => {
     expect(output(await gatehouse(['migrate'], env))).toEqual({ applied: [] });
   });
@@ -253,37 +261,100 @@ describe('gatehouse migrate and keys', () => {
   });
 });
 
-describe('usage and configuration errors', () => {
-  it('exits 2 with usage for an unknown command or option, 0 for --help, 78 naming a bad setting', async () => {
-    const [unknownCommand, unknownOption, help, commandHelp, badConfig] = await Promise.all([
-      gatehouse(['frobnicate'], env),
-      gatehouse(['client', 'create', '--colour', 'red'], env),
-      gatehouse(['--help'], env),
-      gatehouse(['user', 'create', '--help'], env),
-      gatehouse(['migrate'], { ...env, PORT: 'abc' }),
-    ]);
+// None of these reaches a database.
+describe.concurrent('usage and configuration errors', () => {
+  const COMMANDS = ['user create', 'client create', 'resource create', 'migrate', 'keys rotate', 'keys list', 'demo'];
+  /** Nothing Gatehouse reads is usable: --help must not need any of it. */
+  const broken = () => ({ ...env, PORT: 'abc', DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' });
 
-    expect(unknownCommand.code).toBe(2);
-    expect(unknownCommand.stdout).toBe('');
-    expect(unknownCommand.stderr).toContain('Unknown command "frobnicate"');
-    expect(unknownCommand.stderr).toContain('Usage: gatehouse <command>');
+  it('--help on every command and group prints its usage and exits 0, whatever the configuration', { timeout: 120_000 }, async () => {
+    const asked = [['--help'], ...COMMANDS.map((c) => [...c.split(' '), '--help']), ['keys', '--help'], ['help', 'keys', 'rotate']];
+    const results = await Promise.all(asked.map((args) => gatehouse(args, broken())));
+    results.forEach((result, i) => {
+      const args = asked[i]!.join(' ');
+      expect(result.code, `${args}: ${result.stderr}`).toBe(0);
+      expect(result.stdout, args).toMatch(/^Usage: gatehouse /);
+    });
+    const [overview] = results;
+    for (const command of COMMANDS) expect(overview!.stdout).toContain(command);
+    const byArgs = (args: string) => results[asked.findIndex((a) => a.join(' ') === args)]!.stdout;
+    expect(byArgs('user create --help')).toContain('Usage: gatehouse user create --email E --name N --password-stdin');
+    expect(byArgs('user create --help')).toMatch(/--password-stdin +read the password from standard input/);
+    expect(byArgs('demo --help')).toMatch(/--port N[\s\S]*--issuer URL/);
+    expect(byArgs('keys --help')).toMatch(/keys rotate[\s\S]*keys list/);
+    expect(byArgs('help keys rotate')).toBe(byArgs('keys rotate --help'));
+  });
 
-    expect(unknownOption.code).toBe(2);
-    expect(unknownOption.stdout).toBe('');
-    expect(unknownOption.stderr).toContain('--colour');
-    expect(unknownOption.stderr).toContain('Usage: gatehouse client create');
+  it('--help loads no configuration, database or oidc-provider code', async () => {
+    const log = path.join(tempDir(), 'loaded.txt');
+    // Records every module the process resolves, through node's module hooks.
+    const hook = `import { appendFileSync } from 'node:fs';
+      export async function resolve(specifier, context, next) {
+        const resolved = await next(specifier, context);
+        appendFileSync(${JSON.stringify(log)}, resolved.url + '\\n');
+        return resolved;
+      }`;
+    const register = `import { register } from 'node:module'; register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(hook)}`)});`;
+    const result = await new Promise<number | null>((resolve, reject) => {
+      const child = spawn(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(register)}`, BIN, 'client', 'create', '--help'], { cwd: ROOT, env, stdio: 'ignore' });
+      child.once('error', reject);
+      child.once('close', resolve);
+    });
+    expect(result).toBe(0);
+    const loaded = readFileSync(log, 'utf8').split('\n').filter(Boolean);
+    expect(loaded.some((url) => url.endsWith('/src/cli/commands.ts'))).toBe(true); // the hook saw the CLI's own modules
+    const heavy = loaded.filter((url) => /\/node_modules\/(oidc-provider|knex|pg|@electric-sql|zod|argon2|jose)\/|\/src\/(config|db|oidc|admin)[/.]/.test(url));
+    expect(heavy).toEqual([]);
+  });
 
-    expect(help.code).toBe(0);
-    for (const command of ['user create', 'client create', 'resource create', 'migrate', 'keys rotate', 'keys list']) {
-      expect(help.stdout).toContain(command);
-    }
+  it('every usage error exits 2 with one line in Gatehouse\'s words; 78 names a bad setting', { timeout: 120_000 }, async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['frobnicate'], /^gatehouse: unknown command "frobnicate"; see `gatehouse --help`/],
+      [['keys'], /^gatehouse: `gatehouse keys` needs one of: rotate, list/],
+      [['client', 'create', '--colour', 'red'], /^gatehouse: unknown option --colour for `gatehouse client create`; see `gatehouse client create --help`$/],
+      [['client', 'create', '--name'], /^gatehouse: --name needs a value/],
+      [['client', 'create', '--name', 'A', '--name', 'B'], /^gatehouse: --name was given twice/],
+      [['client', 'create', '--name', 'A', '--jwks-file', '/nonexistent/keys.json', '--redirect-uri', 'https://a.example.test/cb'], /^gatehouse: cannot read --jwks-file \/nonexistent\/keys.json: no such file$/],
+      [['resource', 'create', '--identifier', 'https://x.example.test'], /^gatehouse: --scope is required/],
+      [['migrate', 'now'], /^gatehouse: unexpected argument "now"/],
+      [['demo', '--port', 'eighty'], /^gatehouse: --port takes a port number/],
+    ];
+    const results = await Promise.all(cases.map(([args]) => gatehouse(args, env)));
+    results.forEach((result, i) => {
+      const message = failure(result, 2);
+      expect(message, cases[i]![0].join(' ')).toMatch(cases[i]![1]);
+      expect(message).not.toMatch(/Unknown option '|argument missing|ERR_/); // not node's own words
+    });
+    const bare = await gatehouse([], env);
+    expect(bare.code).toBe(2);
+    expect(bare.stderr).toMatch(/^Usage: gatehouse <command>/);
 
-    expect(commandHelp.code).toBe(0);
-    expect(commandHelp.stdout).toContain('Usage: gatehouse user create --email E --name N --password-stdin');
-
+    const badConfig = await gatehouse(['migrate'], { ...env, PORT: 'abc' });
     expect(badConfig.code).toBe(78);
     expect(badConfig.stdout).toBe('');
     expect(badConfig.stderr).toMatch(/^\s*- PORT: /m);
+  });
+
+  it('an unreachable database is one line naming DATABASE_URL, without the driver\'s stack', async () => {
+    const message = failure(await gatehouse(['keys', 'list'], { ...env, DATABASE_URL: 'postgres://postgres@127.0.0.1:1/gatehouse' }), 1);
+    expect(message).toBe('gatehouse: cannot connect to the database at DATABASE_URL: nothing answers there; is PostgreSQL running?');
+  });
+});
+
+describeConcurrently('scopes an app is registered for', () => {
+  it('warns about an API scope no API defines, and creates the app anyway', async () => {
+    const result = await gatehouse(['client', 'create', '--name', 'Typo App', '--redirect-uri', 'https://typo.example.test/cb', '--scope', 'openid profile read raed'], env);
+    expect(output(result)).toHaveProperty('client_id');
+    const warnings = result.stderr.split('\n').filter((line) => line.startsWith('gatehouse: warning'));
+    // "read" belongs to https://api.example.test (registered above); only the typo is named.
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/no API defines the scope "raed"/);
+  });
+
+  it('a scope another API owns is refused naming that API, without suggesting a name that is taken', async () => {
+    const message = failure(await gatehouse(['resource', 'create', '--identifier', 'https://other.example.test', '--scope', 'read'], env), 1);
+    expect(message).toContain('"read" already belongs to https://api.example.test');
+    expect(message).not.toMatch(/e\.g\. "[^"]*"/);
   });
 });
 
@@ -326,7 +397,126 @@ describe('what the CLI creates, a server uses', () => {
   });
 });
 
-describe('the embedded database lock', () => {
+describe('gatehouse demo', () => {
+  let demoDir: string;
+
+  /** Seeds the demo into `db` as `npm start` in development does, with demo.json in demoDir. */
+  async function seed(db: Database, databaseUrl?: string): Promise<DemoDetails> {
+    const config = loadConfig({ NODE_ENV: 'development', DATA_DIR: demoDir, ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}) });
+    const stores = { users: new UserStore(db, new PasswordHasher(config.argon2)), clients: new ClientStore(db), resources: new ResourceServerStore(db) };
+    return (await seedDemo(config, stores))!;
+  }
+
+  function demoEnv(databaseUrl?: string): NodeJS.ProcessEnv {
+    return { ...cleanEnv(), NODE_ENV: 'development', DATA_DIR: demoDir, ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}) };
+  }
+
+  /** Starts `gatehouse demo …`; resolves with what it printed once it serves, and a way to stop it. */
+  function startDemo(args: string[], demoEnvironment: NodeJS.ProcessEnv) {
+    const child = spawn(process.execPath, [BIN, 'demo', ...args], { cwd: ROOT, env: demoEnvironment, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
+    const printed = new Promise<Record<string, string>>((resolve, reject) => {
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+        stdout += chunk;
+        if (stdout.includes('\n')) resolve(JSON.parse(stdout.split('\n')[0]!) as Record<string, string>);
+      });
+      child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
+      void exited.then((code) => reject(new Error(`gatehouse demo exited ${code}: ${stderr}`)));
+    });
+    return {
+      printed,
+      async stop() {
+        child.kill('SIGTERM');
+        expect(await exited, stderr).toBe(0);
+      },
+    };
+  }
+
+  /**
+   * The embedded database's demo details, as its server would have recorded them. Only demo.json
+   * is needed: with its port registered, `gatehouse demo` on the embedded database reads nothing
+   * else (and the tests need not start PGlite).
+   */
+  function recordEmbeddedDemo(port: number): DemoDetails {
+    const details = { clientId: 'embedded-demo-app', redirectUris: [demoRedirectUri(port)], email: 'demo@gatehouse.test', password: 'demo-embedded-password', api: 'https://api.demo.gatehouse.test' };
+    saveDemoDetails(loadConfig(demoEnv()), details);
+    return details;
+  }
+
+  beforeAll(() => {
+    demoDir = tempDir();
+  });
+
+  it.skipIf(!postgres)('keeps each database\'s demo details apart, and prints none for a database without them', { timeout: 60_000 }, async () => {
+    const embeddedPort = await freePort();
+    const embedded = recordEmbeddedDemo(embeddedPort);
+    // Then a start on PostgreSQL, from the same data directory, seeds that database's demo.
+    const onPostgres = await seed(testDb.db, testDb.url);
+    expect(onPostgres.password).not.toBe(embedded.password);
+
+    for (const [details, databaseUrl, port] of [[embedded, undefined, embeddedPort], [onPostgres, testDb.url, await freePort()]] as const) {
+      const demo = startDemo(['--port', String(port)], demoEnv(databaseUrl));
+      try {
+        expect(await demo.printed).toMatchObject({ email: details.email, password: details.password });
+      } finally {
+        await demo.stop();
+      }
+    }
+
+    const elsewhere = new URL(testDb.url!);
+    elsewhere.pathname = '/gatehouse_without_demo';
+    const message = failure(await gatehouse(['demo'], demoEnv(elsewhere.href)), 1);
+    expect(message).toMatch(/^gatehouse: no demo app is set up for the PostgreSQL database postgresql:\/\/.*\/gatehouse_without_demo; start the server/);
+    expect(message).not.toContain(embedded.password);
+    expect(message).not.toContain(onPostgres.password);
+  });
+
+  it.skipIf(!postgres)('--port registers the demo app\'s callback on that port, and --issuer finds the server', { timeout: 60_000 }, async () => {
+    await seed(testDb.db, testDb.url); // unless the test above did
+    // The CLI's data directory: its development secrets decrypt the signing keys `keys rotate` made.
+    const server = await startTestServer({ DATA_DIR: dataDir }, { testDb });
+    const port = await freePort();
+    const demo = startDemo(['--port', String(port), '--issuer', server.issuer], demoEnv(testDb.url));
+    try {
+      expect(await demo.printed).toMatchObject({ demo: `http://localhost:${port}`, issuer: server.issuer });
+      const login = await fetch(`http://localhost:${port}/login`, { redirect: 'manual' });
+      const authorization = new URL(login.headers.get('location')!);
+      expect(authorization.origin + authorization.pathname).toBe(`${server.issuer}/auth`);
+      expect(authorization.searchParams.get('redirect_uri')).toBe(`http://localhost:${port}/callback`);
+      // Gatehouse accepts the new callback: on to the sign-in page, not an error.
+      const auth = await fetch(authorization, { redirect: 'manual' });
+      expect(auth.status, await auth.text()).toBe(303);
+      expect(auth.headers.get('location')).toMatch(/\/interaction\//);
+    } finally {
+      await demo.stop();
+      await server.stop();
+    }
+    expect(await inspect((db) => db('audit_events').where({ type: 'client.updated', actor_id: 'cli' }).first())).toBeTruthy();
+  });
+
+  it('a new port on the embedded database while Gatehouse holds it: one line saying what to do', async () => {
+    const holder = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+    const exited = new Promise((resolve) => holder.once('exit', resolve));
+    try {
+      await new Promise<void>((resolve, reject) => { holder.once('spawn', resolve); holder.once('error', reject); });
+      recordEmbeddedDemo(await freePort());
+      mkdirSync(path.join(demoDir, 'pglite'), { recursive: true });
+      writeFileSync(path.join(demoDir, 'pglite', 'gatehouse.lock'), String(holder.pid));
+      const port = await freePort();
+      const message = failure(await gatehouse(['demo', '--port', String(port)], demoEnv()), 1);
+      expect(message).toContain(`stop Gatehouse, run \`gatehouse demo --port ${port}\` once to register it`);
+    } finally {
+      holder.kill();
+      await exited;
+      rmSync(path.join(demoDir, 'pglite', 'gatehouse.lock'), { force: true });
+    }
+  });
+});
+
+// Each test has an embedded database of its own.
+describe.concurrent('the embedded database lock', () => {
   function embeddedEnv(dir: string): NodeJS.ProcessEnv {
     return { ...cleanEnv(), NODE_ENV: 'test', DATA_DIR: dir };
   }

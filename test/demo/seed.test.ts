@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,7 +6,7 @@ import { PasswordHasher } from '../../src/accounts/passwords.js';
 import { UserStore } from '../../src/accounts/users.js';
 import { ClientStore } from '../../src/clients/store.js';
 import { loadConfig } from '../../src/config.js';
-import { DEMO_API, DEMO_EMAIL, demoDataProblems, readDemoDetails, seedDemo } from '../../src/demo/seed.js';
+import { DEMO_API, DEMO_EMAIL, demoDatabaseKey, demoDataProblems, demoFile, readDemoDetails, seedDemo } from '../../src/demo/seed.js';
 import { ResourceServerStore } from '../../src/resources/store.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
@@ -53,5 +53,26 @@ describe('the development demo', () => {
     expect(problems).toHaveLength(2);
     expect(problems.join('\n')).toContain(DEMO_EMAIL);
     expect(problems.join('\n')).toContain(DEMO_API);
+  });
+
+  it('keeps details by database: another database reads none, and a file from before is claimed only by its own', async () => {
+    const config = loadConfig({ NODE_ENV: 'development', DATA_DIR: dataDir });
+    const seeded = readDemoDetails(config)!;
+    const elsewhere = loadConfig({ NODE_ENV: 'development', DATA_DIR: dataDir, DATABASE_URL: 'postgres://app:secret@DB.internal/other' });
+    expect(readDemoDetails(elsewhere)).toBeUndefined();
+    expect(demoDatabaseKey(elsewhere)).toBe('postgresql://app@db.internal:5432/other'); // never the password
+
+    // demo.json as it was written before: one database's details, not saying which.
+    writeFileSync(demoFile(config), JSON.stringify({ clientId: seeded.clientId, redirectUri: seeded.redirectUris[0], email: seeded.email, password: seeded.password, api: seeded.api }));
+    expect(readDemoDetails(config)).toBeUndefined();
+    const wrongPassword = JSON.parse(readFileSync(demoFile(config), 'utf8')) as Record<string, string>;
+    writeFileSync(demoFile(config), JSON.stringify({ ...wrongPassword, password: 'not-the-password' }));
+    expect(await seedDemo(config, stores)).toBeUndefined(); // the demo person exists: nothing new is made
+    expect(readDemoDetails(config)).toBeUndefined(); // and a password that does not sign in is not claimed
+
+    writeFileSync(demoFile(config), JSON.stringify(wrongPassword));
+    expect(await seedDemo(config, stores)).toBeUndefined();
+    expect(readDemoDetails(config)).toEqual(seeded);
+    expect(JSON.parse(readFileSync(demoFile(config), 'utf8'))).toEqual({ databases: { [demoDatabaseKey(config)]: seeded } });
   });
 });

@@ -1,18 +1,30 @@
 // The example API (examples/resource-server) against a real Gatehouse: what local verification
 // accepts and refuses, and how long a revocation takes to reach each kind of call — never for
 // ordinary calls until the token expires, at once for introspected calls, within cacheSeconds
-// when introspection answers are cached.
+// when introspection answers are cached. Every Gatehouse here has the development demo seeded, as a
+// quick start's database does, and the last part follows the example's README command by command.
+import { spawn } from 'node:child_process';
 import type { Server } from 'node:http';
 import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createResourceServer, type ResourceServerOptions } from '../../examples/resource-server/api.js';
+import { loadConfig } from '../../src/config.js';
+import { seedDemo } from '../../src/demo/seed.js';
+import { createTestDatabase, usingPostgres, type TestDatabase } from '../support/database.js';
 import { createPerson, obtainTokens, registerApp, type App } from '../support/flows.js';
 import { freePort, startTestServer, type TestServer } from '../support/gatehouse.js';
+import { cleanEnv, startMain, waitFor200, type Server as ProcessServer } from '../support/process.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 const NOTES_API = 'https://notes.example.test';
 const BILLING_API = 'https://billing.example.test';
-const ALL_SCOPES = 'openid profile email offline_access notes:read notes:write';
+const ALL_SCOPES = 'openid profile email offline_access notebook:read notebook:write';
 
 interface RunningApi { url: string; errors: unknown[]; close(): Promise<void> }
 
@@ -76,9 +88,20 @@ function introspections(): number {
   return server.logs.filter((line) => line.msg === 'request' && line.path === '/token/introspection').length;
 }
 
+/** What `npm start` creates on a new development database, into the stores of `server`. */
+async function seedQuickStartDemo(stores: TestServer['stores']): Promise<void> {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'gatehouse-demo-'));
+  try {
+    expect(await seedDemo(loadConfig({ NODE_ENV: 'development', DATA_DIR: dataDir }), stores)).toBeDefined();
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
 beforeAll(async () => {
   server = await startTestServer();
-  const notes = await server.stores.resources.create({ identifier: NOTES_API, scope: 'notes:read notes:write', isDefault: true });
+  await seedQuickStartDemo(server.stores);
+  const notes = await server.stores.resources.create({ identifier: NOTES_API, scope: 'notebook:read notebook:write', isDefault: true });
   // Registered without keys, so it authenticates with a secret (client_secret_basic).
   introspectionCredentials = { clientId: notes.clientId, clientSecret: notes.clientSecret! };
   await server.stores.resources.create({ identifier: BILLING_API, scope: 'billing:read' });
@@ -94,7 +117,7 @@ describe('ordinary calls: the token is verified locally', () => {
   let api: RunningApi;
   beforeAll(async () => { api = await startApi(); });
 
-  it('a valid token with notes:read reads the person\'s notes', async () => {
+  it('a valid token with notebook:read reads the person\'s notes', async () => {
     const tokens = await signIn();
     const id = await createNote(api, tokens.access_token);
     const res = await call(api, 'GET', '/notes', tokens.access_token);
@@ -103,9 +126,9 @@ describe('ordinary calls: the token is verified locally', () => {
   });
 
   it('a machine client\'s token (client_credentials) works as well', async () => {
-    const { client: machine, clientSecret } = await server.stores.clients.create({ name: 'Nightly job', clientCredentials: true, scope: 'notes:read' });
+    const { client: machine, clientSecret } = await server.stores.clients.create({ name: 'Nightly job', clientCredentials: true, scope: 'notebook:read' });
     const config = await client.discovery(new URL(server.issuer), machine.clientId, clientSecret, undefined, { execute: [client.allowInsecureRequests] });
-    const { access_token: token } = await client.clientCredentialsGrant(config, { scope: 'notes:read' });
+    const { access_token: token } = await client.clientCredentialsGrant(config, { scope: 'notebook:read' });
     const res = await call(api, 'GET', '/notes', token);
     expect(res.status).toBe(200);
     expect(res.body.notes).toEqual([]);
@@ -171,12 +194,12 @@ describe('ordinary calls: the token is verified locally', () => {
   });
 
   it('a token without the scope: 403 insufficient_scope, naming the scope', async () => {
-    const readOnly = await signIn('openid offline_access notes:read');
+    const readOnly = await signIn('openid offline_access notebook:read');
     const denied = await call(api, 'POST', '/notes', readOnly.access_token, { text: 'x' });
     expect(denied.status).toBe(403);
     expect(denied.challenge).toMatch(/error="insufficient_scope"/);
-    expect(denied.challenge).toMatch(/scope="notes:write"/);
-    const writeOnly = await signIn('openid offline_access notes:write');
+    expect(denied.challenge).toMatch(/scope="notebook:write"/);
+    const writeOnly = await signIn('openid offline_access notebook:write');
     expect((await call(api, 'GET', '/notes', writeOnly.access_token)).status).toBe(403);
     expect((await call(api, 'DELETE', '/notes/1', readOnly.access_token)).status).toBe(403);
   });
@@ -288,5 +311,132 @@ describe('when Gatehouse cannot be asked, sensitive calls fail closed', () => {
     expect(res.status).toBe(503);
     expect(String(api.errors[0])).toMatch(/introspection answered 401/);
     expect((await call(api, 'GET', '/notes', tokens.access_token)).body.notes).toHaveLength(1);
+  });
+});
+
+describe('the README, command by command, on a quick-start database (the demo seeded)', () => {
+  const readme = readFileSync(path.join(ROOT, 'examples', 'resource-server', 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('## Run it against a local Gatehouse'), readme.indexOf('## Verify locally'));
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'gatehouse-quick-start-'));
+  const processes: ProcessServer[] = [];
+  let database: TestDatabase | undefined;
+  let env: NodeJS.ProcessEnv;
+  let issuer: string;
+
+  /** The words of a shell command line, with its double quotes honoured and its line continuations joined. */
+  function words(line: string): string[] {
+    return [...line.matchAll(/"([^"]*)"|(\S+)/g)].map((m) => m[1] ?? m[2]!);
+  }
+
+  function run(args: string[], options: { script?: string } = {}): ProcessServer {
+    const child = spawn(process.execPath, options.script ? ['--import', 'tsx', options.script] : [path.join(ROOT, 'bin', 'gatehouse.js'), ...args], {
+      cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk; });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
+      child.once('error', reject);
+      child.once('close', (code, signal) => resolve({ code, signal }));
+    });
+    const started = { child, stdout: () => stdout, stderr: () => stderr, exited };
+    processes.push(started);
+    return started;
+  }
+
+  /** Resolves when the process has printed `pattern`; fails if it exits first. */
+  function printed(started: ProcessServer, pattern: RegExp): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const check = () => { if (pattern.test(started.stdout())) resolve(); };
+      started.child.stdout!.on('data', check);
+      check();
+      void started.exited.then(() => reject(new Error(`exited before printing ${pattern}:\n${started.stdout()}\n${started.stderr()}`)));
+    });
+  }
+
+  async function npmStart(): Promise<ProcessServer> {
+    const server = startMain(env);
+    processes.push(server);
+    await waitFor200(`${issuer}/readyz`, server, 600);
+    return server;
+  }
+
+  async function stop(server: ProcessServer): Promise<void> {
+    server.child.kill('SIGTERM');
+    expect((await server.exited).code, server.stderr()).toBe(0);
+  }
+
+  beforeAll(async () => {
+    const port = await freePort();
+    issuer = `http://localhost:${port}`;
+    // A new, empty PostgreSQL database where one answers (faster to start than the embedded one);
+    // otherwise the embedded database, exactly as a quick start makes it.
+    database = (await usingPostgres()) ? await createTestDatabase({ migrate: false }) : undefined;
+    env = {
+      ...cleanEnv(), NODE_ENV: 'development', DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'warn',
+      ...(database ? { DATABASE_URL: database.url } : {}),
+    };
+    // The quick start: `npm start` on an empty database migrates it and creates the demo (whose API
+    // has the scopes notes:read and notes:write), then stops, as the README asks for the embedded one.
+    const first = await npmStart();
+    await printed(first, /A demo person, app and API were created/);
+    await stop(first);
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const started of processes) if (started.child.exitCode === null && started.child.signalCode === null) started.child.kill('SIGTERM');
+    await Promise.all(processes.map((started) => started.exited));
+    await database?.destroy();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('its commands work as written: the API verifies locally, and introspection sees the revocation', { timeout: 120_000 }, async () => {
+    const cli = section.split('\n').filter((line) => line.startsWith('npx gatehouse '));
+    expect(cli.map((line) => words(line).slice(2, 4).join(' '))).toEqual(['resource create', 'client create']);
+
+    const outputs: Array<Record<string, string>> = [];
+    for (const line of cli) {
+      const command = run(words(line).slice(2));
+      const { code } = await command.exited;
+      expect(code, `${line}\n${command.stderr()}`).toBe(0);
+      expect(command.stderr(), line).toBe(''); // no warning either: every scope it names is defined
+      outputs.push(JSON.parse(command.stdout()) as Record<string, string>);
+    }
+    const [api, tester] = outputs as [Record<string, string>, Record<string, string>];
+    const audience = /AUDIENCE=(\S+)/.exec(section)![1]!;
+    expect(api.identifier).toBe(audience);
+
+    await npmStart();
+    // In another terminal, the API with the environment the README gives it.
+    const apiPort = await freePort();
+    env = {
+      ...env, ISSUER: issuer, AUDIENCE: audience, PORT: String(apiPort),
+      INTROSPECTION_CLIENT_ID: api.client_id!, INTROSPECTION_CLIENT_SECRET: api.client_secret!,
+    };
+    await printed(run([], { script: /node --import tsx (\S+)/.exec(section)![1]! }), /listening on/);
+    const base = `http://localhost:${apiPort}`;
+
+    // "Get a token, use it, revoke it", with the machine client's credentials.
+    const basic = `Basic ${Buffer.from(`${tester.client_id}:${tester.client_secret}`).toString('base64')}`;
+    const tokenRequest = /-d scope="([^"]+)" -d resource=(\S+)/.exec(readme)!;
+    const tokenResponse = await fetch(`${issuer}/token`, {
+      method: 'POST',
+      headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'client_credentials', scope: tokenRequest[1]!, resource: tokenRequest[2]! }),
+    });
+    expect(tokenResponse.status).toBe(200);
+    const token = ((await tokenResponse.json()) as { access_token: string }).access_token;
+    const bearer = { authorization: `Bearer ${token}` };
+
+    const created = await fetch(`${base}/notes`, { method: 'POST', headers: { ...bearer, 'content-type': 'application/json' }, body: '{"text":"hello"}' });
+    expect(created.status).toBe(201);
+    expect(((await created.json()) as { id: string }).id).toBe('1');
+    const revoked = await fetch(`${issuer}/token/revocation`, {
+      method: 'POST', headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token }),
+    });
+    expect(revoked.status).toBe(200);
+    expect((await fetch(`${base}/notes`, { headers: bearer })).status).toBe(200); // verified locally
+    expect((await fetch(`${base}/notes/1`, { method: 'DELETE', headers: bearer })).status).toBe(401); // introspection says inactive
   });
 });

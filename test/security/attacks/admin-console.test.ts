@@ -223,12 +223,12 @@ describe('SQL injection in the console', () => {
       created.clients += 1; // its introspection client
     }
     const notes = `/admin/apis/${encodeURIComponent(NOTES_API)}/edit`;
-    await post(notes, { name: 'Notes', scopes: 'notes:read notes:write', accessTokenTtl: payload }, [400]);
+    await post(notes, { name: 'Notes', scopes: 'notebook:read notebook:write', accessTokenTtl: payload }, [400]);
   });
 
   it('nothing stored was touched but what the forms created, and everyone still signs in', async () => {
     expect(await rowCounts()).toEqual({ users: counts.users! + created.users, clients: counts.clients! + created.clients, resource_servers: counts.resource_servers! + created.resource_servers });
     expect((await server.stores.users.authenticate(target.person.email, PASSWORD)).ok).toBe(true);
-    expect(await server.stores.resources.find(NOTES_API)).toMatchObject({ scopes: ['notes:read', 'notes:write'] });
+    expect(await server.stores.resources.find(NOTES_API)).toMatchObject({ scopes: ['notebook:read', 'notebook:write'] });
   });
 });

@@ -81,7 +81,7 @@ import { freePort, startTestServer, type TestServer } from '../../support/gateho
 import { UserAgent } from '../../support/user-agent.js';
 
 export const NOTES_API = 'https://notes.example.test';
-export const SCOPE = 'openid profile email offline_access notes:read notes:write';
+export const SCOPE = 'openid profile email offline_access notebook:read notebook:write';
 export const REDIRECT = 'https://app.example.test/callback';
 export const SECOND_REDIRECT = 'https://app.example.test/second-callback';
 export const POST_LOGOUT = 'https://app.example.test/signed-out';
@@ -156,7 +156,7 @@ function running(): AttackTarget {
 export async function startAttackTarget(env: Record<string, string> = {}): Promise<AttackTarget> {
   const server = await startTestServer(env);
   try {
-    const n = await server.stores.resources.create({ identifier: NOTES_API, scope: 'notes:read notes:write', isDefault: true });
+    const n = await server.stores.resources.create({ identifier: NOTES_API, scope: 'notebook:read notebook:write', isDefault: true });
     const notes: Credentials = { clientId: n.clientId, clientSecret: n.clientSecret! };
     const app = await registerApp(server, { scope: SCOPE, redirectUri: REDIRECT, postLogoutRedirectUri: POST_LOGOUT });
     const otherApp = await registerApp(server, { scope: SCOPE, redirectUri: REDIRECT });

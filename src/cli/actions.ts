@@ -1,0 +1,169 @@
+// What the database commands do. Imported only when one of them runs (see commands.ts), and the
+// admin operations (stores, argon2, the password dictionaries) only by the commands that act
+// through them. Errors are GatehouseErrors for the operator, or UsageErrors when the command line
+// is at fault.
+import { readFileSync } from 'node:fs';
+import type { AdminOperations } from '../admin/operations.js';
+import type { Actor } from '../audit/events.js';
+import type { Config } from '../config.js';
+import type { Database } from '../db/knex.js';
+import { migrateToLatest } from '../db/migrate.js';
+import { keyStoreFor } from '../oidc/keys.js';
+import { UsageError, type CommandContext, type Options } from './commands.js';
+
+/** What the operator does from a shell is audited like any admin action, as the `cli`. */
+const CLI_ACTOR: Actor = { type: 'system', id: 'cli' };
+
+/** Scopes about the person (OpenID Connect) and Gatehouse's own, which no API defines. */
+const PERSON_SCOPES = new Set(['openid', 'profile', 'email', 'address', 'phone', 'offline_access', 'gatehouse:admin']);
+
+export async function operationsFor(config: Config, db: Database): Promise<AdminOperations> {
+  const [{ PasswordHasher }, { UserStore }, { AdminOperations }, { AuditLog }, { ClientStore }, { GrantStore }, { ResourceServerStore }, { SessionStore }] = await Promise.all([
+    import('../accounts/passwords.js'), import('../accounts/users.js'), import('../admin/operations.js'), import('../audit/log.js'),
+    import('../clients/store.js'), import('../grants/store.js'), import('../resources/store.js'), import('../sessions/store.js'),
+  ]);
+  return new AdminOperations({
+    db,
+    users: new UserStore(db, new PasswordHasher(config.argon2)),
+    clients: new ClientStore(db),
+    resources: new ResourceServerStore(db),
+    sessions: new SessionStore(db),
+    grants: new GrantStore(db),
+    audit: new AuditLog(db),
+    keys: keyStoreFor(config, db),
+  });
+}
+
+function text(options: Options, name: string): string | undefined {
+  const value = options[name];
+  return typeof value === 'string' && value.length ? value : undefined;
+}
+
+function list(options: Options, name: string): string[] {
+  const value = options[name];
+  return Array.isArray(value) ? value : typeof value === 'string' ? [value] : [];
+}
+
+/** A password arrives on standard input so it never shows up in shell history or `ps`. */
+async function passwordFromStdin(ctx: CommandContext): Promise<string> {
+  const password = (await ctx.readStdin()).replace(/\r?\n$/, '');
+  if (!password) throw new UsageError('no password came on standard input: pipe it in, e.g. `printf %s "$PASSWORD" | gatehouse user create … --password-stdin`');
+  return password;
+}
+
+/** A JWK Set of public keys, for private_key_jwt, read from a file. */
+function jwksFrom(options: Options): { keys: Record<string, unknown>[] } | undefined {
+  const file = text(options, 'jwks-file');
+  if (!file) return undefined;
+  let content: string;
+  try {
+    content = readFileSync(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new UsageError(`cannot read --jwks-file ${file}${code === 'ENOENT' ? ': no such file' : code ? ` (${code})` : ''}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(content);
+  } catch {
+    throw new UsageError(`--jwks-file ${file} is not JSON: it must hold a JWK Set, {"keys": [ … ]}`);
+  }
+  if (!parsed || typeof parsed !== 'object' || !Array.isArray((parsed as { keys?: unknown }).keys)) {
+    throw new UsageError(`--jwks-file ${file} must hold a JWK Set: {"keys": [ … ]}`);
+  }
+  return parsed as { keys: Record<string, unknown>[] };
+}
+
+function descriptions(values: string[]): Record<string, string> {
+  return Object.fromEntries(values.map((value) => [value.slice(0, value.indexOf('=')), value.slice(value.indexOf('=') + 1)]));
+}
+
+export async function createUser(ctx: CommandContext, options: Options): Promise<unknown> {
+  const password = await passwordFromStdin(ctx);
+  return ctx.useDatabase(async (db) => {
+    const user = await (await operationsFor(ctx.config, db)).createUser(CLI_ACTOR, {
+      email: text(options, 'email')!,
+      name: text(options, 'name')!,
+      password,
+      givenName: text(options, 'given-name'),
+      familyName: text(options, 'family-name'),
+      emailVerified: options['email-verified'] === true,
+      isAdmin: options.admin === true,
+    });
+    return { id: user.id, email: user.email };
+  });
+}
+
+export async function createClient(ctx: CommandContext, options: Options): Promise<unknown> {
+  const jwks = jwksFrom(options);
+  const authMethod = jwks ? 'private_key_jwt' : (text(options, 'auth-method') as 'client_secret_basic' | 'client_secret_post' | undefined);
+  return ctx.useDatabase(async (db) => {
+    const { client, clientSecret } = await (await operationsFor(ctx.config, db)).createClient(CLI_ACTOR, {
+      name: text(options, 'name')!,
+      redirectUris: list(options, 'redirect-uri'),
+      postLogoutRedirectUris: list(options, 'post-logout-redirect-uri'),
+      public: options.public === true,
+      clientCredentials: options['client-credentials'] === true,
+      admin: options.admin === true,
+      ...(authMethod ? { tokenEndpointAuthMethod: authMethod } : {}),
+      ...(jwks ? { jwks: jwks as never } : {}),
+      ...(typeof options.scope === 'string' ? { scope: options.scope } : {}),
+    });
+    for (const scope of await scopesNoApiDefines(db, client.scope)) {
+      ctx.warn(`warning: no API defines the scope "${scope}", so the app can never get it; check the spelling, or register the API that defines it (gatehouse resource create).`);
+    }
+    return { client_id: client.clientId, ...(clientSecret ? { client_secret: clientSecret } : {}) };
+  });
+}
+
+/** An API scope is granted only if an API defines it: one nobody defines is usually a typo. */
+async function scopesNoApiDefines(db: Database, scope: string): Promise<string[]> {
+  const wanted = scope.split(' ').filter((s) => s && !PERSON_SCOPES.has(s));
+  if (!wanted.length) return [];
+  const rows: Array<{ scope: string }> = await db('resource_servers').select('scope');
+  const defined = new Set(rows.flatMap((row) => row.scope.split(' ')));
+  return wanted.filter((s) => !defined.has(s));
+}
+
+export async function createResource(ctx: CommandContext, options: Options): Promise<unknown> {
+  const ttl = text(options, 'access-token-ttl');
+  const jwks = jwksFrom(options);
+  return ctx.useDatabase(async (db) => {
+    const { resourceServer, clientId, clientSecret } = await (await operationsFor(ctx.config, db)).createResource(CLI_ACTOR, {
+      identifier: text(options, 'identifier')!,
+      scope: text(options, 'scope')!,
+      name: text(options, 'name'),
+      scopeDescriptions: descriptions(list(options, 'describe')),
+      isDefault: options.default === true,
+      jwtIntrospection: options['jwt-introspection'] === true,
+      ...(ttl !== undefined ? { accessTokenTtl: Number(ttl) } : {}),
+      ...(jwks ? { jwks } : {}),
+    });
+    return { identifier: resourceServer.identifier, client_id: clientId, ...(clientSecret ? { client_secret: clientSecret } : {}) };
+  });
+}
+
+export function migrate(ctx: CommandContext): Promise<unknown> {
+  return ctx.useDatabase(async (db) => ({ applied: await migrateToLatest(db) }));
+}
+
+export function rotateKeys(ctx: CommandContext): Promise<unknown> {
+  return ctx.useDatabase(async (db) => {
+    await keyStoreFor(ctx.config, db).ensureKeys();
+    const added = await (await operationsFor(ctx.config, db)).rotateKeys(CLI_ACTOR);
+    return { added: added.map(({ kid, alg, activatesAt }) => ({ kid, alg, signs_from: activatesAt.toISOString() })) };
+  });
+}
+
+export function listKeys(ctx: CommandContext): Promise<unknown> {
+  return ctx.useDatabase(async (db) => {
+    const keys = await keyStoreFor(ctx.config, db).listKeys();
+    return {
+      keys: keys.map((k) => ({
+        kid: k.kid, alg: k.alg, state: k.state, published: k.published,
+        created_at: k.createdAt.toISOString(), activates_at: k.activatesAt.toISOString(),
+        unpublish_at: k.unpublishAt?.toISOString() ?? null,
+      })),
+    };
+  });
+}
