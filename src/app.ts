@@ -11,7 +11,9 @@ import type { ClientStore } from './clients/store.js';
 import type { AuditLog } from './audit/log.js';
 import type { Config } from './config.js';
 import type { Database } from './db/knex.js';
+import { isDatabaseUnavailable } from './db/errors.js';
 import { CsrfProtection } from './http/csrf.js';
+import { answerDatabaseOutage, databaseOutageOf } from './http/database-outage.js';
 import { healthRoutes } from './http/health.js';
 import type { Pages } from './http/pages.js';
 import type { SurfaceDependencies } from './http/surfaces.js';
@@ -109,12 +111,18 @@ export function createApp(deps: AppDependencies): Koa {
   return app;
 }
 
-/** Anything our own routes throw becomes a friendly page or OAuth-style JSON; never a stack trace. */
+/**
+ * Anything our own routes throw becomes a friendly page or OAuth-style JSON; never a stack trace. A
+ * database that cannot answer is a 503 to retry, whether our routes met it or oidc-provider's did.
+ */
 function errorBoundary(pages: Pages, logger: Logger) {
   return async function catchErrors(ctx: Context, next: Next) {
     try {
       await next();
+      const outage = databaseOutageOf(ctx);
+      if (outage) answerDatabaseOutage(ctx, outage, pages, logger, ctx.response.is('html') === 'html');
     } catch (error) {
+      if (isDatabaseUnavailable(error)) return answerDatabaseOutage(ctx, error, pages, logger, wantsHtml(ctx));
       const status = httpStatusOf(error);
       if (status >= 500) logger.error({ event: 'unhandled_error', requestId: ctx.state.requestId, err: error });
       if (wantsHtml(ctx)) {

@@ -1,4 +1,5 @@
 import type { Config } from '../config.js';
+import type { Logger } from '../logger.js';
 import { lockEmbeddedDatabase } from './embedded-lock.js';
 import { createDatabase, embeddedDirFor, type Database } from './knex.js';
 
@@ -8,15 +9,20 @@ export interface OpenDatabase {
   close(): Promise<void>;
 }
 
-/** The database the configuration names: PostgreSQL, or the embedded one (locked to this process). */
-export function openDatabase(config: Config): OpenDatabase {
+/**
+ * The database the configuration names: PostgreSQL (with the configured timeouts), or the embedded
+ * one (locked to this process). With a logger, the driver's own warnings become log lines.
+ */
+export function openDatabase(config: Config, logger?: Logger): OpenDatabase {
+  const log = logger ? databaseLog(logger) : undefined;
   if (config.databaseUrl) {
-    const db = createDatabase({ url: config.databaseUrl, embeddedDir: null });
+    const timeouts = { statementMs: config.database.statementTimeoutMs, acquireMs: config.database.acquireTimeoutMs };
+    const db = createDatabase({ url: config.databaseUrl, embeddedDir: null, timeouts, ...(log ? { log } : {}) });
     return { db, embedded: false, close: () => db.destroy() };
   }
   const dir = embeddedDirFor(config.dataDir);
   const lock = lockEmbeddedDatabase(dir);
-  const db = createDatabase({ url: undefined, embeddedDir: dir });
+  const db = createDatabase({ url: undefined, embeddedDir: dir, ...(log ? { log } : {}) });
   return {
     db,
     embedded: true,
@@ -28,4 +34,9 @@ export function openDatabase(config: Config): OpenDatabase {
       }
     },
   };
+}
+
+function databaseLog(logger: Logger) {
+  const log = logger.child({ component: 'database' });
+  return (level: 'warn' | 'debug', message: string) => log[level]({ event: 'database.driver', message });
 }

@@ -2,6 +2,7 @@
 // it could not use, and a 5xx only for its own faults (logged, never described to the caller).
 import type { Context, Next } from 'koa';
 import type { ZodError } from 'zod';
+import { DATABASE_RETRY_AFTER_SECONDS, isDatabaseUnavailable } from '../../db/errors.js';
 import { isGatehouseError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 
@@ -78,6 +79,9 @@ function translate(error: unknown): ApiError | undefined {
     return new ApiError(415, 'unsupported_media_type', 'Send the body as UTF-8 JSON (Content-Type: application/json).');
   }
   if (status === 400) return new ApiError(400, 'invalid_request', 'The request body is not valid JSON (an object is expected).');
+  if (isDatabaseUnavailable(error)) {
+    return new ApiError(503, 'temporarily_unavailable', 'Gatehouse cannot reach its database right now; try again shortly.', undefined, { 'Retry-After': String(DATABASE_RETRY_AFTER_SECONDS) });
+  }
   // A PostgreSQL data exception (class 22: a value the column cannot take) is bad input that got
   // past validation: still the caller's, so a 400; the log says which check is missing.
   if (isDataException(error)) return new ApiError(400, 'invalid_request', 'The request holds a value that cannot be stored or looked up.');
@@ -107,6 +111,8 @@ export function answerAsJson(logger: Logger) {
       if (known) {
         if (isDataException(error)) {
           logger.warn({ event: 'admin_api.input_reached_database', requestId: ctx.state.requestId, err: error });
+        } else if (known.status === 503) {
+          logger.warn({ event: 'database.unavailable', requestId: ctx.state.requestId, message: (error as Error).message });
         }
         return sendError(ctx, known);
       }
