@@ -10,9 +10,10 @@ import type { AdminOperations } from './admin/operations.js';
 import type { ClientStore } from './clients/store.js';
 import type { AuditLog } from './audit/log.js';
 import type { Config } from './config.js';
-import { refusedByDatabase } from './db/errors.js';
 import type { Database } from './db/knex.js';
+import { isDatabaseUnavailable, refusedByDatabase } from './db/errors.js';
 import { CsrfProtection } from './http/csrf.js';
+import { answerDatabaseOutage, databaseOutageOf } from './http/database-outage.js';
 import { formPostAsGet } from './http/form-post-endpoints.js';
 import { healthRoutes } from './http/health.js';
 import { pinRequestOriginToIssuer } from './http/issuer-origin.js';
@@ -123,12 +124,18 @@ export function createApp(deps: AppDependencies): Koa {
   return app;
 }
 
-/** Anything our own routes throw becomes a friendly page or OAuth-style JSON; never a stack trace. */
+/**
+ * Anything our own routes throw becomes a friendly page or OAuth-style JSON; never a stack trace. A
+ * database that cannot answer is a 503 to retry, whether our routes met it or oidc-provider's did.
+ */
 function errorBoundary(pages: Pages, logger: Logger) {
   return async function catchErrors(ctx: Context, next: Next) {
     try {
       await next();
+      const outage = databaseOutageOf(ctx);
+      if (outage) answerDatabaseOutage(ctx, outage, pages, logger, ctx.response.is('html') === 'html');
     } catch (error) {
+      if (isDatabaseUnavailable(error)) return answerDatabaseOutage(ctx, error, pages, logger, wantsHtml(ctx));
       // Each surface answers a value PostgreSQL refused in its own way; whatever else reaches it, here.
       const status = refusedByDatabase(error, logger, ctx.state.requestId) ? 400 : httpStatusOf(error);
       if (status >= 500) logger.error({ event: 'unhandled_error', requestId: ctx.state.requestId, err: error });

@@ -19,6 +19,8 @@ export interface Config {
   issuer: string;
   /** postgres:// URL; undefined means the embedded PGlite database under dataDir. */
   databaseUrl: string | undefined;
+  /** PostgreSQL only: how long a statement may run and a pooled connection may take to get, in ms. */
+  database: { statementTimeoutMs: number; acquireTimeoutMs: number };
   dataDir: string;
   /** Trust X-Forwarded-* from a TLS-terminating proxy (Koa's app.proxy). */
   trustProxy: boolean;
@@ -95,6 +97,12 @@ const fileSchema = z.object({
   issuer: z.string().optional(),
   dataDir: z.string().min(1),
   trustProxy: z.boolean(),
+  // Long enough for any statement a request sends (milliseconds at most), short enough that a
+  // hung database fails requests quickly; migrations run without it.
+  database: z.object({
+    statementTimeoutMs: z.coerce.number().int().min(100).max(600_000),
+    acquireTimeoutMs: z.coerce.number().int().min(100).max(600_000),
+  }),
   proxyHops: z.coerce.number().int().min(1).max(10),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   // Upper bounds keep a typo from minting week-long bearer tokens (RFC 9700: short-lived tokens).
@@ -144,6 +152,8 @@ const ENV_SETTINGS: Array<[string, string, (v: string) => unknown]> = [
   ['HOST', 'host', String],
   ['ISSUER', 'issuer', String],
   ['DATA_DIR', 'dataDir', String],
+  ['DATABASE_STATEMENT_TIMEOUT', 'database.statementTimeoutMs', Number],
+  ['DATABASE_ACQUIRE_TIMEOUT', 'database.acquireTimeoutMs', Number],
   ['TRUST_PROXY', 'trustProxy', parseBoolean],
   ['TRUST_PROXY_HOPS', 'proxyHops', Number],
   ['LOG_LEVEL', 'logLevel', String],
@@ -286,6 +296,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
     host: file.host,
     issuer,
     databaseUrl,
+    database: file.database,
     dataDir,
     trustProxy: file.trustProxy,
     proxyHops: file.proxyHops,

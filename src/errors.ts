@@ -23,3 +23,13 @@ export class GatehouseError extends Error {
 export function isGatehouseError(error: unknown, code?: ErrorCode): error is GatehouseError {
   return error instanceof GatehouseError && (code === undefined || error.code === code);
 }
+
+/**
+ * For a `.catch` where "there is no such thing" is an answer: a not_found or invalid_input refusal
+ * becomes undefined; anything else (the database down) goes on up, so an outage is never shown as
+ * "no such app".
+ */
+export function undefinedIfMissing(error: unknown): undefined {
+  if (isGatehouseError(error, 'not_found') || isGatehouseError(error, 'invalid_input')) return undefined;
+  throw error;
+}

@@ -45,7 +45,7 @@ export interface StartOptions {
 }
 
 export async function startGatehouse(config: Config, logger: Logger, options: StartOptions = {}): Promise<Gatehouse> {
-  const opened = options.db ? undefined : openDatabase(config);
+  const opened = options.db ? undefined : openDatabase(config, { logger });
   const db = options.db ?? opened!.db;
   let changes: Awaited<ReturnType<typeof startChangeFeed>> | undefined;
   try {

@@ -1,3 +1,5 @@
+// What a database error means for the request that met it. Both pg and PGlite raise PostgreSQL's
+// SQLSTATE in `code`; pg and knex raise their own errors for what happens on the wire.
 import { GatehouseError } from '../errors.js';
 import type { Logger } from '../logger.js';
 
@@ -29,4 +31,41 @@ export function refusedByDatabase(error: unknown, logger: Logger, requestId: unk
   if (!isDataException(error)) return undefined;
   logger.warn({ event: 'input_reached_database', sqlstate: error.code, requestId });
   return new GatehouseError('invalid_input', UNUSABLE_VALUE);
+}
+
+/** How long a client told "the database is unavailable" should wait before trying again. */
+export const DATABASE_RETRY_AFTER_SECONDS = 2;
+
+// SQLSTATE classes and codes that say the database cannot serve right now, whatever was asked:
+// 08 connection exceptions, 53 insufficient resources (too many connections, out of memory or
+// disk), 57014 a statement cancelled by statement_timeout, 57P01–57P05 the server shutting down,
+// crashed, not yet accepting connections or the session idle too long.
+const UNAVAILABLE_SQLSTATE = /^(08[0-9A-Z]{3}|53[0-9A-Z]{3}|57014|57P0[1-5])$/;
+// What node's sockets say when the server is unreachable or the connection broke.
+const UNAVAILABLE_SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+// pg's and knex's own words for a connection that broke, timed out or never came. knex puts the
+// statement in front of the driver's message ("select … - Query read timeout"), hence the ends.
+const UNAVAILABLE_MESSAGES = [
+  /(^| - )Connection terminated( unexpectedly| due to connection timeout)?$/, // the server closed it (crash, restart, network)
+  /(^| - )Query read timeout$/, // pg: query_timeout passed with no answer (a frozen server)
+  /(^| - )timeout expired$/, // pg: connectionTimeoutMillis passed while connecting
+  /(^| - )Client has encountered a connection error and is not queryable$/,
+  /(^| - )Connection ended unexpectedly$/,
+];
+
+/**
+ * True when `error` says the database is unreachable, overloaded or too slow — not that the request
+ * was wrong. Such a request may succeed if retried later: the answer is 503 with Retry-After.
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const { code, name, message } = error as { code?: unknown; name?: unknown; message?: unknown };
+  if (typeof code === 'string' && (UNAVAILABLE_SQLSTATE.test(code) || UNAVAILABLE_SOCKET_CODES.has(code))) return true;
+  // knex: no connection could be had from the pool within acquireConnectionTimeout.
+  if (name === 'KnexTimeoutError') return true;
+  if (typeof message === 'string' && UNAVAILABLE_MESSAGES.some((pattern) => pattern.test(message))) return true;
+  // AggregateError (several addresses refused) and errors wrapping a cause.
+  const nested = (error as { errors?: unknown; cause?: unknown });
+  if (Array.isArray(nested.errors) && nested.errors.length > 0 && nested.errors.every(isDatabaseUnavailable)) return true;
+  return nested.cause !== undefined && nested.cause !== error && isDatabaseUnavailable(nested.cause);
 }

@@ -19,23 +19,54 @@ export interface DatabaseTarget {
   poolMax?: number;
   /** Keep knex's own console warnings (e.g. a failed connection, with its stack) to the caller's error. */
   quiet?: boolean;
+  /**
+   * PostgreSQL only: how long a statement may run and a connection may take to get, so a hung or
+   * unreachable server fails a request in about a second instead of holding it (and every request
+   * behind it) for as long as the outage lasts. Without it, statements wait as long as they take.
+   */
+  timeouts?: DatabaseTimeouts;
+  /** Where knex's and the driver's own warnings go, as one log line each (default: the console). */
+  log?: (level: 'warn' | 'debug', message: string) => void;
 }
 
 const require = createRequire(import.meta.url);
 const SILENT_LOG = { warn() {}, error() {}, deprecate() {}, debug() {} };
+
+export interface DatabaseTimeouts {
+  statementMs: number;
+  acquireMs: number;
+}
+
+/**
+ * The client-side wait for an answer, beyond the server's own statement_timeout: a live server
+ * cancels a slow statement itself (cleanly, the connection stays usable); only a server that says
+ * nothing at all (frozen, or the network gone) meets this one.
+ */
+const ANSWER_GRACE_MS = 500;
 
 export function embeddedDirFor(dataDir: string): string {
   return path.join(dataDir, 'pglite');
 }
 
 export function createDatabase(target: DatabaseTarget): Database {
+  const log = target.log ? knexLog(target.log) : undefined;
   if (target.url) {
+    const { timeouts } = target;
     return knexFactory({
       client: 'pg',
-      connection: target.url,
+      connection: timeouts
+        ? {
+          connectionString: target.url,
+          statement_timeout: timeouts.statementMs,
+          query_timeout: timeouts.statementMs + ANSWER_GRACE_MS,
+          connectionTimeoutMillis: timeouts.acquireMs,
+          // A connection to a server that vanished without a word is found dead by TCP keepalive.
+          keepAlive: true,
+        }
+        : target.url,
       pool: { min: 0, max: target.poolMax ?? 10 },
-      acquireConnectionTimeout: 10_000,
-      ...(target.quiet ? { log: SILENT_LOG } : {}),
+      acquireConnectionTimeout: timeouts?.acquireMs ?? 10_000,
+      ...(log ? { log } : target.quiet ? { log: SILENT_LOG } : {}),
     });
   }
   if (target.embeddedDir) mkdirSync(target.embeddedDir, { recursive: true });
@@ -44,10 +75,42 @@ export function createDatabase(target: DatabaseTarget): Database {
   const ClientPgLite = require('knex-pglite') as unknown;
   return knexFactory({
     client: ClientPgLite as typeof knexFactory.Client,
-    ...(target.quiet ? { log: SILENT_LOG } : {}),
     dialect: 'postgres',
     connection: target.embeddedDir ? { filename: target.embeddedDir } : {},
+    ...(log ? { log } : target.quiet ? { log: SILENT_LOG } : {}),
   } as Knex.Config);
+}
+
+/**
+ * knex prints its warnings with their stack traces straight to the console, outside the JSON log.
+ * Each becomes one line. A failed connection attempt is also thrown to whoever asked, and logged
+ * there with its request: knex's own word on it is only worth a debug line.
+ */
+function knexLog(log: NonNullable<DatabaseTarget['log']>): Knex.Config['log'] {
+  const firstLine = (message: unknown) => (typeof message === 'string' ? message : String(message)).split('\n')[0]!;
+  return {
+    warn: (message: unknown) => {
+      const line = firstLine(message);
+      log(line.startsWith('Acquire connection error') ? 'debug' : 'warn', line);
+    },
+    error: (message: unknown) => log('warn', firstLine(message)),
+    deprecate: (message: unknown) => log('debug', firstLine(message)),
+    debug: (message: unknown) => log('debug', firstLine(message)),
+  };
+}
+
+/**
+ * The same PostgreSQL database without statement timeouts, for work that may rightly take long
+ * (migrations building an index over a large table). The caller destroys it. On PGlite, which has
+ * no timeouts, the database itself.
+ */
+export function withoutTimeouts(db: Database): { db: Database; release(): Promise<void> } {
+  const connection = (db.client as { config?: { connection?: { connectionString?: unknown; statement_timeout?: unknown } | string } }).config?.connection;
+  if (isEmbedded(db) || typeof connection !== 'object' || typeof connection.connectionString !== 'string' || connection.statement_timeout === undefined) {
+    return { db, release: async () => {} };
+  }
+  const patient = createDatabase({ url: connection.connectionString, embeddedDir: null, poolMax: 1 });
+  return { db: patient, release: () => patient.destroy() };
 }
 
 /**
@@ -60,13 +123,19 @@ export function isEmbedded(db: Database): boolean {
   return (db.client as { config?: { client?: unknown } }).config?.client !== 'pg';
 }
 
-/** True when the database answers a trivial query; used by /readyz. */
-export async function isReachable(db: Database): Promise<boolean> {
+/**
+ * True when the database answers a trivial query within `withinMs`; used by /readyz, which a load
+ * balancer polls with its own short timeout and must get an answer from whatever the database does.
+ */
+export async function isReachable(db: Database, withinMs = 1000): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const gaveUp = new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), withinMs); });
+  // A query that fails after we stopped waiting is still answered: nobody is left to hear it.
+  const answered = db.raw('select 1').then(() => true, () => false);
   try {
-    await db.raw('select 1');
-    return true;
-  } catch {
-    return false;
+    return await Promise.race([answered, gaveUp]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

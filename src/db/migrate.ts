@@ -6,7 +6,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Knex } from 'knex';
 import { MIGRATIONS_DIR } from '../paths.js';
-import type { Database } from './knex.js';
+import { withoutTimeouts, type Database } from './knex.js';
 
 
 interface MigrationModule {
@@ -45,16 +45,22 @@ const migrationConfig = (): Knex.MigratorConfig => ({
 /**
  * Applies every pending migration; returns the names applied. Instances starting together on a
  * pending migration race for knex's migration lock, and knex fails at once rather than waiting:
- * the losers wait for the winner and then find nothing left to do.
+ * the losers wait for the winner and then find nothing left to do. A migration may rightly run
+ * longer than the statement timeout that protects requests, so it runs without one.
  */
 export async function migrateToLatest(db: Database, attempts = 60): Promise<string[]> {
-  for (let attempt = 1; ; attempt += 1) {
-    try {
-      const [, applied] = (await db.migrate.latest(migrationConfig())) as [number, string[]];
-      return applied;
-    } catch (error) {
-      if ((error as Error).name !== 'MigrationLocked' || attempt >= attempts) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 500));
+  const patient = withoutTimeouts(db);
+  try {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        const [, applied] = (await patient.db.migrate.latest(migrationConfig())) as [number, string[]];
+        return applied;
+      } catch (error) {
+        if ((error as Error).name !== 'MigrationLocked' || attempt >= attempts) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
     }
+  } finally {
+    await patient.release();
   }
 }

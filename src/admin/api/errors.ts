@@ -2,7 +2,7 @@
 // it could not use, and a 5xx only for its own faults (logged, never described to the caller).
 import type { Context, Next } from 'koa';
 import type { ZodError } from 'zod';
-import { refusedByDatabase } from '../../db/errors.js';
+import { DATABASE_RETRY_AFTER_SECONDS, isDatabaseUnavailable, refusedByDatabase } from '../../db/errors.js';
 import { isGatehouseError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 
@@ -79,6 +79,9 @@ function translate(error: unknown): ApiError | undefined {
     return new ApiError(415, 'unsupported_media_type', 'Send the body as UTF-8 JSON (Content-Type: application/json).');
   }
   if (status === 400) return new ApiError(400, 'invalid_request', 'The request body is not valid JSON (an object is expected).');
+  if (isDatabaseUnavailable(error)) {
+    return new ApiError(503, 'temporarily_unavailable', 'Gatehouse cannot reach its database right now; try again shortly.', undefined, { 'Retry-After': String(DATABASE_RETRY_AFTER_SECONDS) });
+  }
   return undefined;
 }
 
@@ -98,7 +101,10 @@ export function answerAsJson(logger: Logger) {
     } catch (error) {
       // A value PostgreSQL refused (src/db/errors.ts) is answered like any other invalid input.
       const known = translate(refusedByDatabase(error, logger, ctx.state.requestId) ?? error);
-      if (known) return sendError(ctx, known);
+      if (known) {
+        if (known.status === 503) logger.warn({ event: 'database.unavailable', requestId: ctx.state.requestId, message: (error as Error).message?.split('\n')[0] });
+        return sendError(ctx, known);
+      }
       logger.error({ event: 'admin_api.error', requestId: ctx.state.requestId, err: error });
       sendError(ctx, new ApiError(500, 'server_error', 'Something went wrong on our side.'));
     }

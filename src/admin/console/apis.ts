@@ -1,5 +1,6 @@
 // APIs (RFC 8707 resource servers): the list, registering one with its introspection
 // credentials, and one API's page: edit, a new introspection secret, disable, delete.
+import { undefinedIfMissing } from '../../errors.js';
 import type Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import type { ResourceServer } from '../../resources/store.js';
@@ -25,7 +26,7 @@ function asScopeLines(api: ResourceServer): string {
 
 function loadApi(kit: ConsoleKit) {
   return async function findApi(ctx: Context, next: Next) {
-    const api = await kit.ops.getResource(String(ctx.params.identifier)).catch(() => undefined);
+    const api = await kit.ops.getResource(String(ctx.params.identifier)).catch(undefinedIfMissing);
     if (!api) return kit.notFound(ctx, 'apis', 'API');
     ctx.state.api = api;
     await next();

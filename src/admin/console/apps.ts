@@ -4,7 +4,7 @@
 import type Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import type { Client } from '../../clients/store.js';
-import { GatehouseError } from '../../errors.js';
+import { GatehouseError, undefinedIfMissing } from '../../errors.js';
 import { actorOf, cursorParam, field, formBody, page, seeOther, type ConsoleKit, type Problem } from './kit.js';
 import { pageLinks, when } from './present.js';
 
@@ -32,7 +32,7 @@ export function lines(text: string): string[] {
 /** Loads the app the address names into ctx.state.app, or answers 404. */
 export function loadApp(kit: ConsoleKit) {
   return async function findApp(ctx: Context, next: Next) {
-    const app = await kit.ops.getClient(String(ctx.params.clientId)).catch(() => undefined);
+    const app = await kit.ops.getClient(String(ctx.params.clientId)).catch(undefinedIfMissing);
     if (!app) return kit.notFound(ctx, 'apps', 'app');
     ctx.state.app = app;
     await next();

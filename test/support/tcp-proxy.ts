@@ -1,0 +1,65 @@
+// A TCP proxy in front of the test PostgreSQL, to make the real database unreachable, refusing or
+// silent for one server process while every other test keeps using it.
+import net from 'node:net';
+
+export type ProxyMode = 'pass' | 'freeze' | 'reset';
+
+export interface TcpProxy {
+  port: number;
+  /** pass: forward; freeze: accept and hold everything, answer nothing; reset: cut every connection. */
+  setMode(mode: ProxyMode): void;
+  close(): Promise<void>;
+}
+
+export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
+  let mode: ProxyMode = 'pass';
+  const pairs = new Set<[net.Socket, net.Socket]>();
+
+  const server = net.createServer((incoming) => {
+    if (mode === 'reset') {
+      incoming.resetAndDestroy();
+      return;
+    }
+    const outgoing = net.connect(target);
+    const pair: [net.Socket, net.Socket] = [incoming, outgoing];
+    pairs.add(pair);
+    incoming.pipe(outgoing);
+    outgoing.pipe(incoming);
+    const end = () => {
+      pairs.delete(pair);
+      incoming.destroy();
+      outgoing.destroy();
+    };
+    incoming.on('error', end).on('close', end);
+    outgoing.on('error', end).on('close', end);
+    if (mode === 'freeze') hold(pair);
+  });
+
+  // Nothing flows either way; bytes wait in the sockets until the proxy thaws.
+  const hold = ([a, b]: [net.Socket, net.Socket]) => { a.unpipe(b); b.unpipe(a); a.pause(); b.pause(); };
+  const release = ([a, b]: [net.Socket, net.Socket]) => { a.pipe(b); b.pipe(a); };
+
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    setMode(next) {
+      if (next === mode) return;
+      const previous = mode;
+      mode = next;
+      for (const pair of [...pairs]) {
+        if (next === 'reset') {
+          pair[0].resetAndDestroy();
+          pair[1].destroy();
+        } else if (next === 'freeze') {
+          hold(pair);
+        } else if (previous === 'freeze') {
+          release(pair);
+        }
+      }
+    },
+    async close() {
+      for (const [a, b] of pairs) { a.destroy(); b.destroy(); }
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
