@@ -68,6 +68,12 @@ export interface Config {
   };
   /** Requests per minute per client, per instance, at the token endpoints (0 turns a limit off). */
   rateLimits: { token: number; introspection: number; revocation: number };
+  /**
+   * How long after a refresh-token rotation the same client presenting the same token again gets
+   * the same successor back instead of having its grant revoked as a reuse (src/oidc/refresh-retry.ts).
+   * 0 turns the forgiveness off.
+   */
+  refreshRetryWindowSeconds: number;
   /** The development demo (seeded demo user, client and API; `gatehouse demo`). Never in production. */
   demo: boolean;
 }
@@ -126,6 +132,9 @@ const fileSchema = z.object({
     introspection: z.coerce.number().int().min(0),
     revocation: z.coerce.number().int().min(0),
   }),
+  // Long enough for a client's timeout and retry; every second of it is a second in which someone
+  // holding an old token could take the successor (and be caught when both use it).
+  refreshRetryWindowSeconds: z.coerce.number().int().min(0).max(300),
   demo: z.boolean(),
 });
 
@@ -161,6 +170,7 @@ const ENV_SETTINGS: Array<[string, string, (v: string) => unknown]> = [
   ['TOKEN_RATE_LIMIT', 'rateLimits.token', Number],
   ['INTROSPECTION_RATE_LIMIT', 'rateLimits.introspection', Number],
   ['REVOCATION_RATE_LIMIT', 'rateLimits.revocation', Number],
+  ['REFRESH_TOKEN_RETRY_WINDOW', 'refreshRetryWindowSeconds', Number],
   ['DEMO', 'demo', parseBoolean],
 ];
 
@@ -289,6 +299,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
     cleanupIntervalSeconds: file.cleanupIntervalSeconds,
     signIn: file.signIn,
     rateLimits: file.rateLimits,
+    refreshRetryWindowSeconds: file.refreshRetryWindowSeconds,
     demo: file.demo && nodeEnv !== 'production',
   };
 }
