@@ -60,8 +60,11 @@ describe('two instances sharing a database', () => {
       body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token! }),
     });
     expect(refreshed.status).toBe(200);
+    const { refresh_token: successor } = (await refreshed.json()) as { refresh_token: string };
 
-    // The refresh token rotated on b is spent on a too: reuse there revokes the grant.
+    // The refresh token rotated on b is spent on a too: its successor used there, presenting it
+    // again is reuse (not a retry within the window) and revokes the grant.
+    await client.refreshTokenGrant(app.config, successor);
     await expect(client.refreshTokenGrant(app.config, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
   });
 
