@@ -76,6 +76,12 @@ export interface Config {
    * written before OpenID Connect Core's 2025 errata (src/oidc/client-assertions.ts).
    */
   clientAssertionEndpointAudience: boolean;
+  /**
+   * How long after a refresh-token rotation the same client presenting the same token again gets
+   * the same successor back instead of having its grant revoked as a reuse (src/oidc/refresh-retry.ts).
+   * 0 turns the forgiveness off.
+   */
+  refreshRetryWindowSeconds: number;
   /** The development demo (seeded demo user, client and API; `gatehouse demo`). Never in production. */
   demo: boolean;
 }
@@ -141,6 +147,9 @@ const fileSchema = z.object({
     revocation: z.coerce.number().int().min(0),
   }),
   clientAssertionEndpointAudience: z.boolean(),
+  // Long enough for a client's timeout and retry; every second of it is a second in which someone
+  // holding an old token could take the successor (and be caught when both use it).
+  refreshRetryWindowSeconds: z.coerce.number().int().min(0).max(300),
   demo: z.boolean(),
 });
 
@@ -179,6 +188,7 @@ const ENV_SETTINGS: Array<[string, string, (v: string) => unknown]> = [
   ['INTROSPECTION_RATE_LIMIT', 'rateLimits.introspection', Number],
   ['REVOCATION_RATE_LIMIT', 'rateLimits.revocation', Number],
   ['CLIENT_ASSERTION_ENDPOINT_AUDIENCE', 'clientAssertionEndpointAudience', parseBoolean],
+  ['REFRESH_TOKEN_RETRY_WINDOW', 'refreshRetryWindowSeconds', Number],
   ['DEMO', 'demo', parseBoolean],
 ];
 
@@ -309,6 +319,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
     signIn: file.signIn,
     rateLimits: file.rateLimits,
     clientAssertionEndpointAudience: file.clientAssertionEndpointAudience,
+    refreshRetryWindowSeconds: file.refreshRetryWindowSeconds,
     demo: file.demo && nodeEnv !== 'production',
   };
 }

@@ -1,9 +1,10 @@
-// Deletes what has expired: oidc-provider records past their expiry, remembered revocations of
-// JWTs that have expired anyway, sign-in throttling counters, and signing keys past their
-// unpublication. Every instance runs it; the deletes are idempotent, so overlap is harmless.
+// Deletes what has expired: oidc-provider records past their expiry, successors kept for a refresh
+// retry past its window, remembered revocations of JWTs that have expired anyway, sign-in
+// throttling counters, and signing keys past their unpublication. Every instance runs it; the deletes are idempotent, so overlap is harmless.
 import type { Logger } from './logger.js';
 import { deleteExpiredRecords } from './oidc/adapter.js';
 import { deleteExpiredRevocations } from './oidc/jwt-access-tokens.js';
+import { clearExpiredSuccessors } from './oidc/refresh-retry.js';
 import type { KeyStore } from './oidc/keys.js';
 import { deleteExpiredRateLimits } from './security/rate-limit-store.js';
 import type { Database } from './db/knex.js';
@@ -17,15 +18,18 @@ export class Janitor {
     private readonly keys: KeyStore,
     private readonly logger: Logger,
     private readonly intervalSeconds: number,
+    /** REFRESH_TOKEN_RETRY_WINDOW: how long a rotation keeps its successor for a retry. */
+    private readonly refreshRetryWindowSeconds: number,
   ) {}
 
-  async sweep(): Promise<{ records: number; revocations: number; rateLimits: number; keys: number }> {
+  async sweep(): Promise<{ records: number; keptSuccessors: number; revocations: number; rateLimits: number; keys: number }> {
     const records = await deleteExpiredRecords(this.db);
+    const keptSuccessors = await clearExpiredSuccessors(this.db, this.refreshRetryWindowSeconds);
     const revocations = await deleteExpiredRevocations(this.db);
     const rateLimits = await deleteExpiredRateLimits(this.db);
     const keys = await this.keys.deleteUnpublishedKeys();
-    if (records || revocations || rateLimits || keys) this.logger.info({ event: 'janitor.swept', records, revocations, rateLimits, keys });
-    return { records, revocations, rateLimits, keys };
+    if (records || keptSuccessors || revocations || rateLimits || keys) this.logger.info({ event: 'janitor.swept', records, keptSuccessors, revocations, rateLimits, keys });
+    return { records, keptSuccessors, revocations, rateLimits, keys };
   }
 
   start(): void {

@@ -42,6 +42,8 @@ export interface StartOptions {
   db?: Database;
   /** Run the janitor and key refresh timers (off in tests that drive them by hand). */
   background?: boolean;
+  /** The clock the oidc storage decides expiry and the refresh retry window by (tests move it). */
+  now?: () => number;
 }
 
 export async function startGatehouse(config: Config, logger: Logger, options: StartOptions = {}): Promise<Gatehouse> {
@@ -60,9 +62,9 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
     const resources = new ResourceServerStore(db);
     const pages = new Pages();
     const audit = new AuditLog(db, (error, event) => logger.error({ event: 'audit.append_failed', type: event.type, err: error }));
-    const oidc = await OidcService.start({ config, db, users, clients, resources, pages, logger, changes, audit });
+    const oidc = await OidcService.start({ config, db, users, clients, resources, pages, logger, changes, audit, now: options.now });
     const keys = keyStoreFor(config, db);
-    const janitor = new Janitor(db, keys, logger, config.cleanupIntervalSeconds);
+    const janitor = new Janitor(db, keys, logger, config.cleanupIntervalSeconds, config.refreshRetryWindowSeconds);
     const operations = new AdminOperations({
       db, users, clients, resources, keys, audit, sessions: new SessionStore(db), grants: new GrantStore(db), changes,
     });

@@ -8,6 +8,7 @@ export const AUDIT_EVENT_TYPES = [
   'consent.revoked',
   // Tokens (oidc-provider's events, src/oidc/events.ts)
   'refresh_token.reuse_detected',
+  'refresh_token.retry_forgiven',
   'token.revoked',
   'grant.revoked',
   'session.ended',

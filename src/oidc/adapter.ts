@@ -25,6 +25,13 @@ export interface RequestFacts {
   ip: string | undefined;
 }
 
+export interface RotateOptions {
+  /** The successor's value sealed for a retry (refresh-retry.ts); nothing is kept without it. */
+  sealedSuccessor?: string;
+  /** Asked when another request consumed the token first: true spares the grant. */
+  forgiveLoss?: () => Promise<boolean>;
+}
+
 export interface DeleteExpiredOptions {
   now?: () => number;
   batchSize?: number;
@@ -101,8 +108,10 @@ const FIND_LIVE_STATEMENTS: Record<LookupColumn, PreparedStatement> = Object.fro
 ) as Record<LookupColumn, PreparedStatement>;
 
 // PostgresAdapter.rotate: $1 now, $2 the consumed token's digest, then the successor's row in
-// ROTATED_COLUMNS order (model first, so $3 is the model). The columns only a session fills (user
-// agent, ip, last activity) are left out. insert … select needs each value's type said.
+// ROTATED_COLUMNS order (model first, so $3 is the model), then what the consumed row keeps of its
+// successor for a retry (migration 007: sealed value, digest; both null when nothing is kept). The
+// columns only a session fills (user agent, ip, last activity) are left out. insert … select needs
+// each value's type said.
 const SESSION_COLUMNS: ReadonlyArray<(typeof UPSERT_COLUMNS)[number]> = ['user_agent', 'ip', 'last_active_at'];
 const ROTATED_COLUMNS = UPSERT_COLUMNS.filter((column) => !SESSION_COLUMNS.includes(column));
 const COLUMN_TYPES: Record<(typeof UPSERT_COLUMNS)[number], string> = {
@@ -110,10 +119,12 @@ const COLUMN_TYPES: Record<(typeof UPSERT_COLUMNS)[number], string> = {
   account_id: 'text', client_id: 'text', expires_at: 'timestamptz', consumed_at: 'timestamptz',
   user_agent: 'text', ip: 'text', last_active_at: 'timestamptz',
 };
+const KEPT_PARAMETER = ROTATED_COLUMNS.length + 3;
 const ROTATION_STATEMENT: PreparedStatement = {
-  name: 'gatehouse_rotation_v2',
+  name: 'gatehouse_rotation_v3',
   text: `with consumed as (
-  update ${TABLE} set consumed_at = $1
+  update ${TABLE} set consumed_at = $1,
+         successor_sealed = cast($${KEPT_PARAMETER} as text), successor_digest = cast($${KEPT_PARAMETER + 1} as text)
    where model = $3 and id_digest = $2 and consumed_at is null
    returning 1)
 insert into ${TABLE} (${ROTATED_COLUMNS.join(', ')})
@@ -322,16 +333,27 @@ export class PostgresAdapter implements Adapter {
    * round trip and one commit instead of two of each. The successor is inserted only if this
    * statement is the one that consumed its predecessor (the same `consumed_at is null` race as
    * consume()); if anything fails, neither happened. A loser is refused exactly as consume()
-   * refuses one: its grant revoked, invalid_grant.
+   * refuses one: its grant revoked, invalid_grant — unless `forgiveLoss` answers true, when
+   * nothing more happens (a duplicate of the winning request: refresh-retry.ts).
+   * `sealedSuccessor` (the successor's value, sealed so only the consumed token's holder can open
+   * it) is kept on the consumed row with the successor's digest, for a retry of this rotation.
    */
-  async rotate(consumedId: string, id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
+  async rotate(consumedId: string, id: string, payload: AdapterPayload, expiresIn?: number, options: RotateOptions = {}): Promise<void> {
     if (!isLookupKey(consumedId)) throw this.replayError('not found');
     if (!isLookupKey(id)) throw new TypeError(`${this.model} id must be a non-empty string`);
     const consumedDigest = digest(consumedId);
     const row = toRow(this.model, id, payload, expiresIn, this.#now(), undefined);
-    const inserted = await runPrepared(this.db, ROTATION_STATEMENT, [new Date(this.#now()), consumedDigest, ...ROTATED_COLUMNS.map((column) => row[column])]);
+    const kept = options.sealedSuccessor ? [options.sealedSuccessor, row.id_digest] : [null, null];
+    const inserted = await runPrepared(this.db, ROTATION_STATEMENT, [new Date(this.#now()), consumedDigest, ...ROTATED_COLUMNS.map((column) => row[column]), ...kept]);
     if (inserted.length > 0) return;
+    if (options.forgiveLoss && (await options.forgiveLoss())) return;
     return this.#refuseReplay(consumedDigest);
+  }
+
+  /** Refuses `id` as a replay, as consume() refuses a lost race: its grant revoked, invalid_grant. */
+  async refuseReplay(id: string): Promise<never> {
+    if (!isLookupKey(id)) throw this.replayError('not found');
+    return this.#refuseReplay(digest(id));
   }
 
   async destroy(id: string): Promise<void> {

@@ -9,6 +9,7 @@ import type { Pages } from '../http/pages.js';
 import { clientAssertionAudience } from './client-assertions.js';
 import { mayIntrospect, mayRevoke } from './introspection.js';
 import { assertRegisteredClaims, checkMachineScopes, claimsRequestBehind, isClientCredentials } from './request-limits.js';
+import { isForgivenRetry } from './refresh-retry.js';
 import type { PersonLookup } from './person-cache.js';
 import { ACCOUNT_CLIENT_ID, ADMIN_SCOPE } from '../clients/store.js';
 import { ADMIN_METADATA, adminApiAudience, API_SCOPE_METADATA, GRANT_ID_CLAIM, PREVIOUS_SECRET_METADATA, RESOURCE_METADATA, USERINFO_CLAIMS_CLAIM, userinfoAudience } from './vocabulary.js';
@@ -308,8 +309,9 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
     revokeGrantPolicy: () => true,
 
     // Refresh tokens rotate on every use; a reused one revokes the grant (oidc-provider's reuse
-    // detection, made race-free by the adapter's atomic consume).
-    rotateRefreshToken: () => true,
+    // detection, made race-free by the adapter's atomic consume). A retry forgiven within the
+    // window rotates nothing: it gets the successor it lost back (refresh-retry.ts).
+    rotateRefreshToken: (ctx) => !isForgivenRetry(ctx),
 
     // Only allow CORS from origins an app registered as a redirect URI (browser apps calling the
     // token endpoint); never from anywhere else.

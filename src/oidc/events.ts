@@ -1,10 +1,11 @@
 // What the provider does, as log lines and audit events. oidc-provider emits events from its
 // models and endpoints; this is the one place that listens, so no model or route logs on its own.
-import { Provider } from 'oidc-provider';
+import { Provider, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Actor } from '../audit/events.js';
 import type { AuditLog } from '../audit/log.js';
 import { noteDatabaseOutage } from '../http/database-outage.js';
 import type { Logger } from '../logger.js';
+import type { ForgivenRetry } from './refresh-retry.js';
 
 interface WithIds {
   clientId?: string;
@@ -37,6 +38,26 @@ function recordRevocation(audit: AuditLog, tokenType: string, token: WithIds): v
   const ctx = Provider.ctx as ProviderContext | undefined;
   if (ctx?.oidc?.route !== 'revocation') return;
   audit.record({ type: 'token.revoked', actor: actorOf(ctx), clientId: token.clientId, userId: token.accountId, details: { tokenType, grantId: token.grantId } });
+}
+
+/**
+ * A refresh retried within the window and answered with the successor it lost (refresh-retry.ts):
+ * not reuse, but an operator should see how often clients lose responses, and that a retry by a
+ * thief in the window would look the same.
+ */
+export function forgivenRetryRecorder(logger: Logger, audit: AuditLog): (ctx: KoaContextWithOIDC, retry: ForgivenRetry) => void {
+  const log = logger.child({ component: 'oidc' });
+  return (ctx, retry) => {
+    const requestId = (ctx.state as { requestId?: string } | undefined)?.requestId;
+    log.info({ event: 'refresh_token.retry_forgiven', clientId: retry.clientId, accountId: retry.accountId, grantId: retry.grantId, secondsSinceRotation: retry.secondsSinceRotation, requestId });
+    audit.record({
+      type: 'refresh_token.retry_forgiven',
+      actor: actorOf(ctx as unknown as ProviderContext),
+      clientId: retry.clientId,
+      userId: retry.accountId,
+      details: { grantId: retry.grantId, secondsSinceRotation: retry.secondsSinceRotation, requestId },
+    });
+  };
 }
 
 export function logProviderEvents(provider: Provider, logger: Logger, audit: AuditLog): void {

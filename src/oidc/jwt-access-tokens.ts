@@ -86,14 +86,14 @@ export class JwtAccessTokens {
   }
 
   async #resolve(value: string, purpose: Purpose): Promise<LiveAccessToken | undefined> {
-    const claims = await this.#verify(value, purpose === 'userinfo' ? this.options.userinfoAudience : undefined);
+    const claims = await this.#verify(value, purpose === 'userinfo' ? this.options.userinfoAudience : undefined, expiryToleranceOf(purpose, this.options.clockToleranceSeconds));
     if (!claims) return undefined;
     // A token about to be revoked gains nothing from the cache, and should not fill it.
     const standing = await this.#truth.standing(subjectOf(claims), { fresh: purpose === 'revocation' });
     return standing && { claims, username: standing.username };
   }
 
-  async #verify(value: string, audience: string | undefined): Promise<JWTPayload | undefined> {
+  async #verify(value: string, audience: string | undefined, clockTolerance: number): Promise<JWTPayload | undefined> {
     if (typeof value !== 'string' || !looksLikeJwt(value)) return undefined;
     try {
       const header = decodeProtectedHeader(value);
@@ -104,7 +104,7 @@ export class JwtAccessTokens {
         typ: 'at+jwt',
         algorithms: ACCESS_TOKEN_ALGORITHMS,
         requiredClaims: ['exp', 'iat', 'jti', 'client_id', 'aud'],
-        clockTolerance: this.options.clockToleranceSeconds,
+        clockTolerance,
       });
       return payload;
     } catch {
@@ -124,6 +124,16 @@ export class JwtAccessTokens {
     // Every instance hears of it through the trigger; this one need not wait for the echo.
     this.options.truthCache?.invalidate(jtiTag(jti));
   }
+}
+
+/**
+ * An access token is spent at its exp wherever it is used: introspection (whose own check,
+ * oidc-provider's isValid, allows no tolerance), userinfo and the admin API alike, as an opaque
+ * token's row stops being found at its expiry. Only revocation keeps the clock tolerance: accepting
+ * a token just past its exp there revokes its grant, which is what the caller asked for.
+ */
+function expiryToleranceOf(purpose: Purpose, clockToleranceSeconds: number): number {
+  return purpose === 'revocation' ? clockToleranceSeconds : 0;
 }
 
 /** What the server-side truth is asked about, from claims that verified. */

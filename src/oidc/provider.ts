@@ -18,13 +18,14 @@ import type { ResourceServerStore } from '../resources/store.js';
 import { accountClientMetadata } from './account-sign-in.js';
 import { ClientAdapter, clientMetadataCache, compareClientSecretsByDigest, matchRedirectUrisExactly, type ClientMetadataCache } from './clients.js';
 import { providerConfiguration } from './configuration.js';
-import { logProviderEvents } from './events.js';
+import { forgivenRetryRecorder, logProviderEvents } from './events.js';
 import { findLatestGrant } from './grants.js';
 import { JwtAccessTokens } from './jwt-access-tokens.js';
 import { truthCache, type TruthCache } from './jwt-truth.js';
 import { keyStoreFor, publicJwks, type KeySet, type KeyStore } from './keys.js';
 import { CachedResourceServerStore } from './resource-cache.js';
 import { grantCache, storageFor, type GrantCache } from './storage.js';
+import { answerForgivenRetries } from './refresh-retry.js';
 import { cachedPersonLookup, type PersonLookup } from './person-cache.js';
 import { userinfoAudience } from './vocabulary.js';
 
@@ -39,6 +40,8 @@ export interface OidcDependencies {
   /** Change notifications from the database; caches are bypassed while it is not connected. */
   changes: ChangeFeed;
   audit: AuditLog;
+  /** The storage's clock (milliseconds since the epoch): tests move it instead of sleeping. */
+  now?: () => number;
 }
 
 /** What the provider caches, invalidated by the change feed (src/db/notifications.ts). */
@@ -83,7 +86,10 @@ export function buildProvider(deps: OidcDependencies, keySet: KeySet, caches: Pr
     truthCache: caches.truth,
   });
   const clients = new ClientAdapter(deps.clients, caches.clients, [accountClientMetadata(config.issuer)]);
-  const adapter = storageFor(db, { clients, jwts, truth: caches.truth, grants: caches.grants });
+  const adapter = storageFor(db, {
+    clients, jwts, truth: caches.truth, grants: caches.grants,
+    refreshRetryWindowSeconds: config.refreshRetryWindowSeconds, now: deps.now,
+  });
 
   const provider = new Provider(config.issuer, providerConfiguration({
     config,
@@ -102,6 +108,7 @@ export function buildProvider(deps: OidcDependencies, keySet: KeySet, caches: Pr
   compareClientSecretsByDigest(provider);
   matchRedirectUrisExactly(provider);
   logProviderEvents(provider, deps.logger, deps.audit);
+  provider.use(answerForgivenRetries(forgivenRetryRecorder(deps.logger, deps.audit)));
   return { provider, jwts };
 }
 

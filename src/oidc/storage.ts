@@ -4,7 +4,8 @@
 //   AccessToken, ClientCredentials         JWTs verified in place (jwt-access-tokens.ts); opaque
 //                                          ones through the one-query lookup (token-lookup.ts)
 //   RefreshToken                           the one-query lookup; a JWT handle is never one;
-//                                          rotation as one statement (RotatingRefreshTokens)
+//                                          rotation as one statement (RotatingRefreshTokens), which
+//                                          keeps the successor for a retry (refresh-retry.ts)
 //   Grant                                  answered from that lookup when it just read the grant,
 //                                          else from a cache the change feed keeps honest
 //   ReplayDetection                        one atomic insert per client assertion
@@ -19,6 +20,7 @@ import { AccessTokenAdapter, isJwtHandle, type JwtAccessTokens } from './jwt-acc
 import { grantTag, type TruthCache } from './jwt-truth.js';
 import { TokenLookup, TOKEN_MODELS } from './token-lookup.js';
 import { CoherentCache } from './caches.js';
+import { RefreshRetries } from './refresh-retry.js';
 
 /** Passes everything through; subclasses override what they add to. */
 class DelegatingAdapter implements Adapter {
@@ -86,7 +88,7 @@ function refreshGrantRequest(): KoaContextWithOIDC | undefined {
  * never stay usable — at worst a failed request costs its caller the token, never a second use.
  */
 class RotatingRefreshTokens extends DelegatingAdapter {
-  constructor(private readonly stored: PostgresAdapter) {
+  constructor(private readonly stored: PostgresAdapter, private readonly retries: RefreshRetries) {
     super(stored);
   }
 
@@ -108,7 +110,27 @@ class RotatingRefreshTokens extends DelegatingAdapter {
     if (!request || !held) return super.upsert(id, payload, expiresIn);
     heldConsumes.delete(request);
     request.res.off('close', held.writeOnClose);
-    return this.stored.rotate(held.id, id, payload, expiresIn);
+    return this.stored.rotate(held.id, id, payload, expiresIn, {
+      sealedSuccessor: this.retries.seal(held.id, id),
+      forgiveLoss: () => this.retries.forgiveLostRace(request, held.id, id, payload),
+    });
+  }
+}
+
+/**
+ * The token a refresh_token grant presents, as found, reviewed for a retry to forgive
+ * (refresh-retry.ts). Outermost, so it sees what the one-query lookup found.
+ */
+class RetryForgivingRefreshTokens extends DelegatingAdapter {
+  constructor(inner: Adapter, private readonly stored: PostgresAdapter, private readonly retries: RefreshRetries) {
+    super(inner);
+  }
+
+  override async find(id: string): Promise<AdapterPayload | undefined> {
+    const found = await super.find(id);
+    const request = refreshGrantRequest();
+    if (!found || !request || request.oidc.params?.refresh_token !== id) return found;
+    return this.retries.review(request, id, found, (presented) => this.stored.refuseReplay(presented));
   }
 }
 
@@ -195,6 +217,10 @@ export interface StorageParts {
   jwts: JwtAccessTokens;
   truth?: TruthCache;
   grants?: GrantCache;
+  /** REFRESH_TOKEN_RETRY_WINDOW; 0 (the default here) forgives no retry. */
+  refreshRetryWindowSeconds?: number;
+  /** Milliseconds since the epoch for every expiry and window the storage decides; tests move it. */
+  now?: () => number;
 }
 
 /**
@@ -215,13 +241,20 @@ export function storageFor(db: Knex, parts: StorageParts): (model: string) => Ad
   // A replayed code or refresh token revokes its grant in consume() (adapter.ts); this process
   // drops what it cached of that grant at once rather than when the database's notification
   // comes back to it.
-  const stored = createAdapterFactory(db, { requestFacts: currentRequestFacts, onGrantRevoked: forgetGrant });
-  const lookup = new TokenLookup(db);
+  const now = parts.now ?? Date.now;
+  const stored = createAdapterFactory(db, { now, requestFacts: currentRequestFacts, onGrantRevoked: forgetGrant });
+  const lookup = new TokenLookup(db, now);
+  const retries = new RefreshRetries(db, { windowSeconds: parts.refreshRetryWindowSeconds ?? 0, now });
   return (model) => {
     if (model === 'Client') return parts.clients;
     if (model === 'Grant') return new GrantAdapter(stored(model), lookup, parts.grants, forgetGrant);
     if (model === 'ReplayDetection') return new ReplayDetectionAdapter(stored(model));
-    let adapter: Adapter = model === 'RefreshToken' ? new RotatingRefreshTokens(stored(model)) : stored(model);
+    if (model === 'RefreshToken') {
+      const refreshTokens = stored(model);
+      const rotating = new CoalescedTokenAdapter(new RotatingRefreshTokens(refreshTokens, retries), model, lookup);
+      return new RetryForgivingRefreshTokens(rotating, refreshTokens, retries);
+    }
+    let adapter: Adapter = stored(model);
     if (TOKEN_MODELS.includes(model)) adapter = new CoalescedTokenAdapter(adapter, model, lookup);
     if (model === 'AccessToken' || model === 'ClientCredentials') adapter = new AccessTokenAdapter(model, adapter, parts.jwts);
     return adapter;

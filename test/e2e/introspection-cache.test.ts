@@ -215,6 +215,7 @@ describe('B reads active:false within one second of a change made elsewhere', ()
     const { tokens } = await signIn();
     const rotated = await client.refreshTokenGrant(app.config, tokens.refresh_token!);
     await warmOnB(rotated.access_token);
+    await client.refreshTokenGrant(app.config, rotated.refresh_token!); // successor used: the next is reuse, not a retry
     await expect(client.refreshTokenGrant(app.config, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
     await inactiveWithinASecond(b, api, rotated.access_token);
   });
@@ -223,6 +224,7 @@ describe('B reads active:false within one second of a change made elsewhere', ()
     const { tokens } = await signIn();
     const rotated = await client.refreshTokenGrant(app.config, tokens.refresh_token!);
     expect(await active(a, api, rotated.access_token)).toBe(true); // now cached on A
+    await client.refreshTokenGrant(app.config, rotated.refresh_token!); // successor used: the next is reuse, not a retry
     await expect(client.refreshTokenGrant(app.config, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
     // No waiting for the change feed: the replay's revocation dropped A's cached standing itself.
     expect(await active(a, api, rotated.access_token)).toBe(false);

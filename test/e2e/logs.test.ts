@@ -134,10 +134,16 @@ beforeAll(async () => {
   const me = await send(`${server.issuer}/me`, { headers: { authorization: `Bearer ${tokens.access_token}`, cookie: agent.cookieHeader() } });
   expect(me.status).toBe(200);
 
-  // Refresh, then replay the old refresh token: reuse detection.
+  // Refresh, then retry the old refresh token (within the window: the same successor back), then
+  // go on with the successor and replay the old one: reuse detection.
   const refreshed = await client.refreshTokenGrant(app.config, tokens.refresh_token!);
   remember('rotated refresh token', refreshed.refresh_token);
   remember('refreshed access token', refreshed.access_token);
+  const retried = await client.refreshTokenGrant(app.config, tokens.refresh_token!);
+  remember('access token of a forgiven retry', retried.access_token);
+  const newest = await client.refreshTokenGrant(app.config, refreshed.refresh_token!);
+  remember('newest refresh token', newest.refresh_token);
+  remember('newest access token', newest.access_token);
   reuseResponse = await client.refreshTokenGrant(app.config, tokens.refresh_token!).catch((error: unknown) => error);
 
   // A token request with a wrong client secret, as Basic and as a form field.
@@ -243,6 +249,10 @@ describe('the log', () => {
   it('records a refresh token presented again as token.reuse_detected', () => {
     expect(reuseResponse).toMatchObject({ error: 'invalid_grant' });
     expect(server.logs).toContainEqual(expect.objectContaining({ event: 'token.reuse_detected', grantType: 'refresh_token', clientId: app.clientId }));
+  });
+
+  it('records a refresh retried within the window as refresh_token.retry_forgiven, with ids only', () => {
+    expect(server.logs).toContainEqual(expect.objectContaining({ event: 'refresh_token.retry_forgiven', clientId: app.clientId, accountId: person.id }));
   });
 
   it('records a wrong client secret as a refused token request', () => {

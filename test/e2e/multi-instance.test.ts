@@ -60,9 +60,33 @@ describe('two instances sharing a database', () => {
       body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token! }),
     });
     expect(refreshed.status).toBe(200);
+    const { refresh_token: successor } = (await refreshed.json()) as { refresh_token: string };
 
-    // The refresh token rotated on b is spent on a too: reuse there revokes the grant.
+    // The refresh token rotated on b is spent on a too: its successor used there, presenting it
+    // again is reuse (not a retry within the window) and revokes the grant.
+    await client.refreshTokenGrant(app.config, successor);
     await expect(client.refreshTokenGrant(app.config, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+  });
+
+  it('forgive a refresh answered by one and retried on the other: a redeploy loses no grant', async () => {
+    const person = await createPerson(a);
+    const { tokens } = await obtainTokens(a, app, person);
+
+    // b rotates the token and its answer never reaches the app (b goes away mid-response).
+    const lost = await fetch(at(b, '/token'), {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: `Basic ${Buffer.from(`${app.clientId}:${app.clientSecret}`).toString('base64')}`,
+      },
+      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token! }),
+    });
+    const { refresh_token: successor } = (await lost.json()) as { refresh_token: string };
+
+    const retried = await client.refreshTokenGrant(app.config, tokens.refresh_token!);
+
+    expect(retried.refresh_token).toBe(successor);
+    await expect(client.refreshTokenGrant(app.config, successor)).resolves.toHaveProperty('access_token');
   });
 
   it('both pick up a rotated key: published by each, then signing', async () => {

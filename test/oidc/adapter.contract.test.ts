@@ -13,6 +13,7 @@ import {
   PostgresAdapter,
 } from '../../src/oidc/adapter.js';
 import type { OidcRecordRow } from '../../src/oidc/adapter.js';
+import { clearExpiredSuccessors, openSuccessor, sealSuccessor } from '../../src/oidc/refresh-retry.js';
 import { createTestDatabase, usingPostgres, type TestDatabase } from '../support/database.js';
 
 type Kind = TestDatabase['kind'];
@@ -532,6 +533,61 @@ function adapterContract(name: Kind, makeDb: () => Promise<TestDatabase>): void 
 
         expect(await adapterFor('RefreshToken').find(token)).not.toHaveProperty('consumed');
         expect(await adapterFor('RefreshToken').find(taken)).not.toHaveProperty('rotations');
+      });
+
+      // Migration 007's columns, on this database: what src/oidc/refresh-retry.ts keeps for a retry.
+      it('keeps the sealed successor and its digest on the consumed row, and nothing when given none', async () => {
+        const kept = await grantWithRefreshToken();
+        const plain = await grantWithRefreshToken();
+        const [keptSuccessor, plainSuccessor] = [randomId(), randomId()];
+
+        await adapterFor('RefreshToken').rotate(kept.token, keptSuccessor, tokenPayload('RefreshToken', keptSuccessor, { grantId: kept.grantId }), 3600,
+          { sealedSuccessor: sealSuccessor(kept.token, keptSuccessor) });
+        await adapterFor('RefreshToken').rotate(plain.token, plainSuccessor, tokenPayload('RefreshToken', plainSuccessor, { grantId: plain.grantId }), 3600);
+
+        const row = (await rowOf('RefreshToken', kept.token)) as RecordRow & { successor_sealed: string; successor_digest: string };
+        expect(row.successor_digest).toBe(digest(keptSuccessor));
+        expect(openSuccessor(kept.token, row.successor_sealed)).toBe(keptSuccessor);
+        expect(await rowOf('RefreshToken', plain.token)).toMatchObject({ successor_sealed: null, successor_digest: null });
+        // The successor's own row keeps nothing: it has not been rotated.
+        expect(await rowOf('RefreshToken', keptSuccessor)).toMatchObject({ successor_sealed: null, successor_digest: null });
+      });
+
+      it('spares the grant of a loser forgiveLoss answers true for, storing nothing of it; asks only losers', async () => {
+        const { grantId, token, sibling } = await grantWithRefreshToken();
+        const [winner, loser] = [randomId(), randomId()];
+        const asked: string[] = [];
+        const forgiveLoss = (who: string) => async () => { asked.push(who); return true; };
+
+        await adapterFor('RefreshToken').rotate(token, winner, tokenPayload('RefreshToken', winner, { grantId }), 3600, { forgiveLoss: forgiveLoss('winner') });
+        await adapterFor('RefreshToken').rotate(token, loser, tokenPayload('RefreshToken', loser, { grantId }), 3600, { forgiveLoss: forgiveLoss('loser') });
+
+        expect(asked).toEqual(['loser']);
+        expect(await rowOf('RefreshToken', loser)).toBeUndefined();
+        expect(await adapterFor('RefreshToken').find(winner)).toMatchObject({ grantId });
+        expect(await adapterFor('AccessToken').find(sibling)).toMatchObject({ grantId });
+      });
+
+      it('clears kept successors once the window has passed, a batch at a time, and nothing else', async () => {
+        const rotated: string[] = [];
+        for (let i = 0; i < 3; i += 1) {
+          const { grantId, token } = await grantWithRefreshToken();
+          const successor = randomId();
+          await adapterFor('RefreshToken').rotate(token, successor, tokenPayload('RefreshToken', successor, { grantId }), 3600,
+            { sealedSuccessor: sealSuccessor(token, successor) });
+          rotated.push(token);
+        }
+
+        const keeping = async () => Number((await database.db('oidc_records').whereNotNull('successor_sealed').count<{ count: string }[]>('* as count'))[0]!.count);
+        expect(await clearExpiredSuccessors(database.db, 30, clock + 29_000, 2)).toBe(0);
+        const kept = await keeping();
+        expect(kept).toBeGreaterThanOrEqual(3);
+        expect(await clearExpiredSuccessors(database.db, 30, clock + 30_000, 2)).toBe(kept);
+        expect(await keeping()).toBe(0);
+
+        for (const token of rotated) {
+          expect(await rowOf('RefreshToken', token)).toMatchObject({ successor_sealed: null, successor_digest: null, consumed_at: new Date(clock) });
+        }
       });
     });
 

@@ -32,7 +32,13 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function startTestServer(env: Record<string, string> = {}, options: { testDb?: TestDatabase } = {}): Promise<TestServer> {
+export interface TestServerOptions {
+  testDb?: TestDatabase;
+  /** The clock the oidc storage decides expiry and the refresh retry window by: move it instead of sleeping. */
+  now?: () => number;
+}
+
+export async function startTestServer(env: Record<string, string> = {}, options: TestServerOptions = {}): Promise<TestServer> {
   const port = await freePort();
   const ownDataDir = env.DATA_DIR ? undefined : mkdtempSync(path.join(tmpdir(), 'gatehouse-test-'));
   const dataDir = env.DATA_DIR ?? ownDataDir!;
@@ -57,7 +63,7 @@ export async function startTestServer(env: Record<string, string> = {}, options:
       callback();
     },
   });
-  const gatehouse = await startGatehouse(config, createLogger(config.logLevel, sink), { db: testDb.db, background: false });
+  const gatehouse = await startGatehouse(config, createLogger(config.logLevel, sink), { db: testDb.db, background: false, now: options.now });
   return {
     ...gatehouse,
     issuer: config.issuer,

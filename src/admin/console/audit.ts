@@ -19,6 +19,7 @@ const WHAT: Record<AuditEventType, string> = {
   'consent.given': 'Allowed an app',
   'consent.revoked': 'Revoked an app\'s access',
   'refresh_token.reuse_detected': 'Reused a refresh token: the grant was revoked',
+  'refresh_token.retry_forgiven': 'Retried a refresh within the window: got the same new token back',
   'token.revoked': 'Revoked a token',
   'grant.revoked': 'Revoked access',
   'session.ended': 'Ended sessions',

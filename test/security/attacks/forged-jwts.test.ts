@@ -39,8 +39,8 @@ describe('forged JWT access tokens', () => {
     expect(claims.aud).toContain(NOTES_API);
   });
 
-  async function signedWithRealKey(): Promise<string> {
-    return new SignJWT({ ...claims, jti: randomBytes(8).toString('hex') })
+  async function signedWithRealKey(overrides: Record<string, unknown> = {}): Promise<string> {
+    return new SignJWT({ ...claims, jti: randomBytes(8).toString('hex'), ...overrides })
       .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: realKey.kid! })
       .sign(await importJWK(realKey, 'ES256'));
   }
@@ -104,5 +104,38 @@ describe('forged JWT access tokens', () => {
     for (const [name, token] of await forgeries()) {
       expect(await introspect(notes, token), name).toEqual({ active: false });
     }
+  });
+});
+
+// A genuine token replayed just after it expired: userinfo used to accept it for its 15-second
+// clock tolerance while introspection refused it. Both now refuse it from its exp on.
+describe('a genuine access token seconds past its expiry', () => {
+  let realKey: JWK;
+  let claims: Record<string, unknown>;
+
+  beforeAll(async () => {
+    const keySet = await keyStoreFor(server.config, server.testDb.db).loadKeySet();
+    realKey = signingJwk(keySet, 'ES256')!;
+    const { tokens } = await obtainTokens(server, app, person, { scope: SCOPE });
+    claims = JSON.parse(Buffer.from(tokens.access_token.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
+  });
+
+  const expiredSecondsAgo = async (seconds: number) => {
+    const now = Math.floor(Date.now() / 1000);
+    return new SignJWT({ ...claims, jti: randomBytes(8).toString('hex'), iat: now - 600, exp: now - seconds })
+      .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: realKey.kid! })
+      .sign(await importJWK(realKey, 'ES256'));
+  };
+
+  it.each([1, 5, 14])('%i s past exp: refused at userinfo as at introspection', async (seconds) => {
+    const token = await expiredSecondsAgo(seconds);
+    expect(await userinfoStatus(token)).toBe(401);
+    expect(await introspect(notes, token)).toEqual({ active: false });
+  });
+
+  it('the same token unexpired is accepted by both (the baseline)', async () => {
+    const token = await expiredSecondsAgo(-60);
+    expect(await userinfoStatus(token)).toBe(200);
+    expect((await introspect(notes, token)).active).toBe(true);
   });
 });

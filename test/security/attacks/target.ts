@@ -6,9 +6,11 @@
 //   - authorization codes: replay, another client, another redirect_uri .. codes.test.ts
 //   - PKCE: missing, wrong, plain or malformed verifiers; downgrades at
 //     /auth and /request ................................................ pkce.test.ts
-//   - refresh tokens presented by another client ....................... refresh-tokens.test.ts
+//   - refresh tokens presented by another client; the retry window used
+//     by another client, after the successor was used, or with what the
+//     database keeps for a retry ........................................ refresh-tokens.test.ts
 //   - forged JWT access tokens at the example API, userinfo and
-//     introspection ..................................................... forged-jwts.test.ts
+//     introspection; a genuine one seconds past its exp ................. forged-jwts.test.ts
 //   - CSRF on the logout confirmation and on cancelling a sign-in ....... csrf.test.ts
 //   - SQL injection in the sign-in pages, the protocol endpoints and the
 //     stores the CLI calls .............................................. sql-injection.test.ts
@@ -48,6 +50,8 @@
 //   - code_challenge_method=plain at /auth .............................. test/e2e/bad-input.test.ts
 //   - refresh-token reuse after rotation → invalid_grant, newest refresh
 //     token and access tokens of the grant dead too ..................... test/e2e/authorization-code.test.ts, test/e2e/introspection.test.ts
+//   - a retry past the window, two rotations back, and the sealed
+//     successor opened only by the old token ............................ test/oidc/refresh-retry.test.ts
 //   - forged JWTs at introspection: alg none, HS256 keyed with our public
 //     key, attacker keys named through jwk/jku/x5u/kid, wrong typ/iss/aud test/e2e/introspection.test.ts
 //   - alg none and HS256-by-guess JWTs at userinfo ...................... test/e2e/bad-input.test.ts
