@@ -1,6 +1,7 @@
 // "Change password": the current password first, then a new one checked like at sign-up, and the
 // offer (taken by default) to sign out every other session — where a thief's session would be.
 import type { Context } from 'koa';
+import { HashingBusy } from '../accounts/passwords.js';
 import { isGatehouseError } from '../errors.js';
 import { tooManyAttemptsMessage } from '../security/sign-in-throttle.js';
 import type { SurfaceDependencies } from '../http/surfaces.js';
@@ -61,6 +62,11 @@ export function passwordPages(deps: SurfaceDependencies) {
     try {
       await operations.changeOwnPassword(actor, current, next, { endOtherSessions: form.signOutOthers, currentHandle: sessionHandle });
     } catch (error) {
+      if (error instanceof HashingBusy) {
+        await attempt.handBack();
+        ctx.set('Retry-After', String(error.retryAfterSeconds));
+        return renderPassword(ctx, form, { status: 503, message: 'Gatehouse is busy right now. Please try again in a moment.', field: 'currentPassword' });
+      }
       if (!isGatehouseError(error)) throw error;
       // A weak new password is no guess at the current one: only a wrong current password counts.
       if (error.field !== 'currentPassword') await attempt.recordSuccess();
