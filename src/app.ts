@@ -7,12 +7,14 @@ import { accountRoutes } from './account/routes.js';
 import { adminApiRoutes } from './admin/api/routes.js';
 import { adminConsoleRoutes } from './admin/console/routes.js';
 import type { AdminOperations } from './admin/operations.js';
+import { HashingBusy } from './accounts/passwords.js';
 import type { ClientStore } from './clients/store.js';
 import type { AuditLog } from './audit/log.js';
 import type { Config } from './config.js';
 import type { Database } from './db/knex.js';
 import { CsrfProtection } from './http/csrf.js';
 import { healthRoutes } from './http/health.js';
+import { answerBusy, loadShedding } from './http/load-shedding.js';
 import type { Pages } from './http/pages.js';
 import type { SurfaceDependencies } from './http/surfaces.js';
 import { requestLog } from './http/request-log.js';
@@ -39,6 +41,8 @@ export interface AppDependencies {
   audit: AuditLog;
   operations: AdminOperations;
   clients: ClientStore;
+  /** True once a graceful stop has begun (src/http/connection-drain.ts). */
+  draining: () => boolean;
 }
 
 export function createApp(deps: AppDependencies): Koa {
@@ -62,8 +66,10 @@ export function createApp(deps: AppDependencies): Koa {
   app.use(requestLog(logger));
   app.use(errorBoundary(pages, logger));
   app.use(securityHeaders());
-  app.use(healthRoutes(deps.db).routes());
+  app.use(healthRoutes(deps.db, deps.draining).routes());
   app.use(stylesheet(pages));
+  // After what must answer under any load (health, the busy page's stylesheet), before any work.
+  app.use(loadShedding(config.load.maxConcurrentRequests, pages));
   app.use(interactionRoutes({
     provider: () => deps.oidc.provider,
     users: deps.users,
@@ -115,6 +121,8 @@ function errorBoundary(pages: Pages, logger: Logger) {
     try {
       await next();
     } catch (error) {
+      // argon2 at its bound outside the sign-in page (which answers it itself): busy, not broken.
+      if (error instanceof HashingBusy) return answerBusy(ctx, pages, error.retryAfterSeconds);
       const status = httpStatusOf(error);
       if (status >= 500) logger.error({ event: 'unhandled_error', requestId: ctx.state.requestId, err: error });
       if (wantsHtml(ctx)) {

@@ -22,6 +22,7 @@ const OAUTH_ERROR_PAGES: Record<string, Omit<ErrorPage, 'status'>> = {
   session_not_found: { heading: 'This sign-in has expired', message: 'The sign-in took too long or was already completed.', hint: 'Go back to the application and start again.' },
   invalid_target: { heading: 'Unknown API', message: 'The application asked for access to an API that is not registered with Gatehouse.' },
   access_denied: { heading: 'Access denied', message: 'The request was not allowed.' },
+  temporarily_unavailable: { heading: 'Gatehouse is busy', message: 'Too many requests are being handled right now. Please try again in a moment.' },
   server_error: { heading: 'Something went wrong', message: 'Gatehouse could not complete this request. Please try again in a moment.' },
 };
 
