@@ -17,12 +17,12 @@
 //      still arrives on a connection we have ended is not processed, so a retry is always safe.
 //   4. Requests in progress finish; the process exits once the last connection has closed.
 //
-// Node's own http.Server#close() and closeIdleConnections() destroy every socket without a
-// request in progress, including one whose final response is still unsent or whose next request
-// is already in the kernel buffer: the resets this module exists to avoid. So the listener is
-// closed with net.Server's close(), which only stops accepting (http.Server#close adds the
-// closeIdleConnections call since Node 19); test/e2e/graceful-shutdown.test.ts fails if a fresh
-// or idle connection is cut under it.
+// Node's own http.Server#close() calls closeIdleConnections() (since Node 19), which destroys
+// every socket without a request being parsed: one just accepted whose request is on its way,
+// one whose next request is already in the kernel's buffer, one whose last response is ended but
+// not yet flushed. Those are the resets this module exists to avoid, so the listener is closed
+// with net.Server#close() (http.Server's base class, public API), which only stops accepting and
+// calls back once every connection has closed; the connections are this module's to close.
 import type http from 'node:http';
 import net from 'node:net';
 
