@@ -7,6 +7,7 @@ import { accountRoutes } from './account/routes.js';
 import { adminApiRoutes } from './admin/api/routes.js';
 import { adminConsoleRoutes } from './admin/console/routes.js';
 import type { AdminOperations } from './admin/operations.js';
+import { HashingBusy } from './accounts/passwords.js';
 import type { ClientStore } from './clients/store.js';
 import type { AuditLog } from './audit/log.js';
 import type { Config } from './config.js';
@@ -18,6 +19,7 @@ import { formPostAsGet } from './http/form-post-endpoints.js';
 import { healthRoutes } from './http/health.js';
 import { pinRequestOriginToIssuer } from './http/issuer-origin.js';
 import { metadataCaching } from './http/metadata-caching.js';
+import { answerBusy, loadShedding } from './http/load-shedding.js';
 import type { Pages } from './http/pages.js';
 import type { SurfaceDependencies } from './http/surfaces.js';
 import { requestLog } from './http/request-log.js';
@@ -47,6 +49,8 @@ export interface AppDependencies {
   audit: AuditLog;
   operations: AdminOperations;
   clients: ClientStore;
+  /** True once a graceful stop has begun (src/http/connection-drain.ts). */
+  draining: () => boolean;
 }
 
 export function createApp(deps: AppDependencies): Koa {
@@ -72,8 +76,10 @@ export function createApp(deps: AppDependencies): Koa {
   app.use(requestLog(logger));
   app.use(errorBoundary(pages, logger));
   app.use(securityHeaders());
-  app.use(healthRoutes(deps.db).routes());
+  app.use(healthRoutes(deps.db, deps.draining).routes());
   app.use(assets(pages));
+  // After what must answer under any load (health, the busy page's stylesheet), before any work.
+  app.use(loadShedding(config.load.maxConcurrentRequests, pages));
   app.use(interactionRoutes({
     provider: () => deps.oidc.provider,
     users: deps.users,
@@ -135,6 +141,8 @@ function errorBoundary(pages: Pages, logger: Logger) {
       const outage = databaseOutageOf(ctx);
       if (outage) answerDatabaseOutage(ctx, outage, pages, logger, ctx.response.is('html') === 'html');
     } catch (error) {
+      // argon2 at its bound outside the sign-in page (which answers it itself): busy, not broken.
+      if (error instanceof HashingBusy) return answerBusy(ctx, pages, error.retryAfterSeconds);
       if (isDatabaseUnavailable(error)) return answerDatabaseOutage(ctx, error, pages, logger, wantsHtml(ctx));
       // Each surface answers a value PostgreSQL refused in its own way; whatever else reaches it, here.
       const status = refusedByDatabase(error, logger, ctx.state.requestId) ? 400 : httpStatusOf(error);

@@ -82,6 +82,17 @@ export interface Config {
    * 0 turns the forgiveness off.
    */
   refreshRetryWindowSeconds: number;
+  /** Overload: what one instance takes on at once before it answers 503 (src/http/load-shedding.ts). */
+  load: {
+    /** Requests in progress at once; one more is answered 503 at once rather than queued. */
+    maxConcurrentRequests: number;
+    /** argon2 computations at once (each holds a libuv thread and ARGON2_MEMORY_KIB). */
+    argon2Concurrency: number;
+    /** Sign-ins (and other argon2 work) waiting for a slot; one more is told "busy, try again". */
+    argon2Queue: number;
+  };
+  /** SIGTERM (src/http/connection-drain.ts): how long /readyz says 503 before the listener closes, and the whole budget. */
+  shutdown: { drainDelaySeconds: number; timeoutSeconds: number };
   /** The development demo (seeded demo user, client and API; `gatehouse demo`). Never in production. */
   demo: boolean;
 }
@@ -150,6 +161,15 @@ const fileSchema = z.object({
   // Long enough for a client's timeout and retry; every second of it is a second in which someone
   // holding an old token could take the successor (and be caught when both use it).
   refreshRetryWindowSeconds: z.coerce.number().int().min(0).max(300),
+  load: z.object({
+    maxConcurrentRequests: z.coerce.number().int().min(1),
+    argon2Concurrency: z.coerce.number().int().min(1),
+    argon2Queue: z.coerce.number().int().min(0),
+  }),
+  shutdown: z.object({
+    drainDelaySeconds: z.coerce.number().min(0).max(300),
+    timeoutSeconds: z.coerce.number().positive().max(3600),
+  }),
   demo: z.boolean(),
 });
 
@@ -189,6 +209,11 @@ const ENV_SETTINGS: Array<[string, string, (v: string) => unknown]> = [
   ['REVOCATION_RATE_LIMIT', 'rateLimits.revocation', Number],
   ['CLIENT_ASSERTION_ENDPOINT_AUDIENCE', 'clientAssertionEndpointAudience', parseBoolean],
   ['REFRESH_TOKEN_RETRY_WINDOW', 'refreshRetryWindowSeconds', Number],
+  ['MAX_CONCURRENT_REQUESTS', 'load.maxConcurrentRequests', Number],
+  ['ARGON2_CONCURRENCY', 'load.argon2Concurrency', Number],
+  ['ARGON2_QUEUE', 'load.argon2Queue', Number],
+  ['SHUTDOWN_DRAIN_DELAY', 'shutdown.drainDelaySeconds', Number],
+  ['SHUTDOWN_TIMEOUT', 'shutdown.timeoutSeconds', Number],
   ['DEMO', 'demo', parseBoolean],
 ];
 
@@ -283,6 +308,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
     problems.push('SIGNIN_ACCOUNT_MAX_FAILURES must be at least SIGNIN_MAX_CONSECUTIVE_FAILURES, or one person\'s typos would block their account everywhere');
   }
 
+  if (file.shutdown.timeoutSeconds <= file.shutdown.drainDelaySeconds) {
+    problems.push('SHUTDOWN_TIMEOUT must be longer than SHUTDOWN_DRAIN_DELAY, or requests in progress when the listener closes get no time to finish');
+  }
+  // Sign-ins waiting for argon2 hold request slots: they must never be able to fill them all.
+  if (file.load.argon2Concurrency + file.load.argon2Queue >= file.load.maxConcurrentRequests) {
+    problems.push('ARGON2_CONCURRENCY + ARGON2_QUEUE must be below MAX_CONCURRENT_REQUESTS, so sign-ins cannot take every request slot from the token endpoints');
+  }
+
   if (nodeEnv === 'production') {
     if (!databaseUrl) problems.push('DATABASE_URL is required in production: the embedded database is for development only');
     if (!file.issuer) problems.push('ISSUER is required in production: the public https URL people and apps reach Gatehouse at');
@@ -320,6 +353,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
     rateLimits: file.rateLimits,
     clientAssertionEndpointAudience: file.clientAssertionEndpointAudience,
     refreshRetryWindowSeconds: file.refreshRetryWindowSeconds,
+    load: file.load,
+    shutdown: file.shutdown,
     demo: file.demo && nodeEnv !== 'production',
   };
 }

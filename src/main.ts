@@ -33,8 +33,13 @@ async function main(): Promise<void> {
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    logger.info({ event: 'stopping', signal });
-    const force = setTimeout(() => process.exit(1), 10_000).unref();
+    const { drainDelaySeconds, timeoutSeconds } = config.shutdown;
+    logger.info({ event: 'stopping', signal, drainDelaySeconds, timeoutSeconds });
+    // The last resort: requests still unfinished after SHUTDOWN_TIMEOUT are cut, and exit 1 says so.
+    const force = setTimeout(() => {
+      logger.error({ event: 'stop_timed_out', timeoutSeconds });
+      logger.flush(() => process.exit(1));
+    }, timeoutSeconds * 1000).unref();
     // Exit by letting the event loop empty, so the log's last lines are written out (pino writes
     // asynchronously; a process.exit right after could drop them). Should a handle linger, the
     // unref'd timer ends it anyway.
@@ -42,7 +47,7 @@ async function main(): Promise<void> {
       process.exitCode = code;
       logger.flush(() => setTimeout(() => process.exit(code), 2_000).unref());
     };
-    gatehouse.close().then(
+    gatehouse.close({ drainDelayMs: drainDelaySeconds * 1000 }).then(
       () => { clearTimeout(force); logger.info({ event: 'stopped' }); exit(0); },
       (error: unknown) => { logger.error({ event: 'stop_failed', err: error }); exit(1); },
     );

@@ -11,6 +11,7 @@ import type { Database } from './db/knex.js';
 import { migrateToLatest } from './db/migrate.js';
 import { startChangeFeed, type ChangeFeed } from './db/notifications.js';
 import { openDatabase } from './db/open.js';
+import { ConnectionDrain } from './http/connection-drain.js';
 import { Pages } from './http/pages.js';
 import { AdminOperations } from './admin/operations.js';
 import { AuditLog } from './audit/log.js';
@@ -34,7 +35,11 @@ export interface Gatehouse {
   stores: { users: UserStore; clients: ClientStore; resources: ResourceServerStore };
   audit: AuditLog;
   operations: AdminOperations;
-  close(): Promise<void>;
+  /**
+   * Stops gracefully: /readyz answers 503 at once, the listener stays open for `drainDelayMs`
+   * (default 0), then connections are closed between requests and requests in progress finish.
+   */
+  close(options?: { drainDelayMs?: number }): Promise<void>;
 }
 
 export interface StartOptions {
@@ -57,7 +62,7 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
     // until it is connected (and on PGlite, for good).
     changes = await startChangeFeed(db, logger);
 
-    const users = new UserStore(db, new PasswordHasher(config.argon2));
+    const users = new UserStore(db, new PasswordHasher(config.argon2, { concurrency: config.load.argon2Concurrency, queue: config.load.argon2Queue }));
     const clients = new ClientStore(db);
     const resources = new ResourceServerStore(db);
     const pages = new Pages();
@@ -73,8 +78,10 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
       janitor.start();
     }
 
-    const app = createApp({ config, db, logger, oidc, users, clients, resources, pages, audit, operations });
-    const server = http.createServer(app.callback());
+    const drain = new ConnectionDrain();
+    const app = createApp({ config, db, logger, oidc, users, clients, resources, pages, audit, operations, draining: () => drain.draining });
+    const server = http.createServer(drain.wrap(app.callback()));
+    drain.attach(server);
     // Keep-alive longer than a typical load balancer's idle timeout, so the proxy closes first.
     server.keepAliveTimeout = 65_000;
     server.headersTimeout = 66_000;
@@ -98,14 +105,10 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
       stores: { users, clients, resources },
       audit,
       operations,
-      close() {
+      close(closeOptions = {}) {
         closing ??= (async () => {
+          await drain.close(server, { drainDelayMs: closeOptions.drainDelayMs ?? 0 });
           oidc.stop();
-          await new Promise<void>((resolve) => {
-            server.close(() => resolve());
-            // Idle keep-alive sockets would hold close() open; in-flight requests still finish.
-            server.closeIdleConnections();
-          });
           await janitor.stop();
           await audit.flush();
           await changes?.stop();

@@ -118,6 +118,21 @@ describe('environment variables override the files', () => {
     expect(config.databaseUrl).toBe('postgresql://gatehouse@127.0.0.1:5432/gatehouse');
   });
 
+  it('load bounds and shutdown timing', () => {
+    expect(loadConfig(productionEnv(dataDir()))).toMatchObject({
+      load: { maxConcurrentRequests: 64, argon2Concurrency: 2, argon2Queue: 16 },
+      shutdown: { drainDelaySeconds: 5, timeoutSeconds: 25 },
+    });
+    // No load balancer to wait for on a laptop: Ctrl-C stops at once.
+    expect(loadConfig({ DATA_DIR: dataDir() }).shutdown.drainDelaySeconds).toBe(0);
+    const config = loadConfig({
+      NODE_ENV: 'test', DATA_DIR: dataDir(), MAX_CONCURRENT_REQUESTS: '200', ARGON2_CONCURRENCY: '4', ARGON2_QUEUE: '0',
+      SHUTDOWN_DRAIN_DELAY: '1.5', SHUTDOWN_TIMEOUT: '20',
+    });
+    expect(config.load).toEqual({ maxConcurrentRequests: 200, argon2Concurrency: 4, argon2Queue: 0 });
+    expect(config.shutdown).toEqual({ drainDelaySeconds: 1.5, timeoutSeconds: 20 });
+  });
+
   it('treats an empty variable as unset', () => {
     const config = loadConfig({ NODE_ENV: 'test', DATA_DIR: dataDir(), PORT: '', DATABASE_URL: '' });
     expect(config.port).toBe(3000);
@@ -139,6 +154,9 @@ describe('a wrong value fails fast, naming the setting', () => {
     ['a MySQL DATABASE_URL', { DATABASE_URL: 'mysql://root@localhost:3306/gatehouse' }, 'DATABASE_URL', /postgres:\/\//],
     ['a relative ISSUER', { ISSUER: 'id.example.com' }, 'ISSUER'],
     ['an ISSUER with a query', { ISSUER: 'https://id.example.com/?tenant=a' }, 'ISSUER'],
+    ['a zero MAX_CONCURRENT_REQUESTS', { MAX_CONCURRENT_REQUESTS: '0' }, 'MAX_CONCURRENT_REQUESTS'],
+    ['sign-ins able to fill every request slot', { MAX_CONCURRENT_REQUESTS: '8', ARGON2_CONCURRENCY: '4', ARGON2_QUEUE: '4' }, 'ARGON2_CONCURRENCY', /below MAX_CONCURRENT_REQUESTS/],
+    ['a SHUTDOWN_TIMEOUT within the drain delay', { SHUTDOWN_DRAIN_DELAY: '30', SHUTDOWN_TIMEOUT: '30' }, 'SHUTDOWN_TIMEOUT', /longer than SHUTDOWN_DRAIN_DELAY/],
   ];
   it.each(cases)('%s', (_label, env, setting, says) => {
     const error = configError({ NODE_ENV: 'test', DATA_DIR: dataDir(), ...env });

@@ -45,7 +45,7 @@ export function noticeOf(ctx: Context): string | undefined {
 
 /** A problem to show on the page the form was on, with the status it is answered with. */
 export interface Problem {
-  status: 400 | 404 | 429;
+  status: 400 | 404 | 429 | 503;
   message: string;
   /** The form field the message is about, for aria-describedby. */
   field?: string;

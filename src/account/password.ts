@@ -4,6 +4,7 @@
 // who signed an app in keeps it). That one is unticked: it also ends the person's own apps on
 // other devices, which only they can weigh; the apps signed in through this browser keep theirs.
 import type { Context } from 'koa';
+import { HashingBusy } from '../accounts/passwords.js';
 import { isGatehouseError } from '../errors.js';
 import { tooManyAttemptsMessage } from '../security/sign-in-throttle.js';
 import type { SurfaceDependencies } from '../http/surfaces.js';
@@ -70,6 +71,11 @@ export function passwordPages(deps: SurfaceDependencies) {
         currentHandle: sessionHandle,
       });
     } catch (error) {
+      if (error instanceof HashingBusy) {
+        await attempt.handBack();
+        ctx.set('Retry-After', String(error.retryAfterSeconds));
+        return renderPassword(ctx, form, { status: 503, message: 'Gatehouse is busy right now. Please try again in a moment.', field: 'currentPassword' });
+      }
       if (!isGatehouseError(error)) throw error;
       // A weak new password is no guess at the current one: only a wrong current password counts.
       if (error.field !== 'currentPassword') await attempt.recordSuccess();

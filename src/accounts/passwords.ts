@@ -19,15 +19,68 @@ export interface Argon2Parameters {
 export const MAX_PASSWORD_LENGTH = 128;
 export const MIN_PASSWORD_LENGTH = 8;
 
+/** How much argon2 work may run and wait at once (ARGON2_CONCURRENCY, ARGON2_QUEUE). */
+export interface HashingBound {
+  concurrency: number;
+  queue: number;
+}
+
+/**
+ * argon2 is at its bound: the caller answers "busy, try again" (503) at once. Waiting longer would
+ * only hold a request slot the token endpoints need, and the person's retry costs the same.
+ */
+export class HashingBusy extends Error {
+  readonly status = 503;
+  readonly retryAfterSeconds = 2;
+  constructor() {
+    super('Too many sign-ins are being checked right now.');
+    this.name = 'HashingBusy';
+  }
+}
+
+/**
+ * A counting semaphore with a bounded queue. Each argon2 run holds one of libuv's threads (4 by
+ * default, shared with DNS and the file system) and ARGON2_MEMORY_KIB of memory, so unbounded
+ * sign-ins would both starve the rest of the process and make every one of them slow.
+ */
+class HashingSlots {
+  #running = 0;
+  readonly #waiting: Array<() => void> = [];
+
+  constructor(private readonly bound: HashingBound) {}
+
+  async run<T>(work: () => Promise<T>): Promise<T> {
+    if (this.#running < this.bound.concurrency) {
+      this.#running += 1;
+    } else {
+      if (this.#waiting.length >= this.bound.queue) throw new HashingBusy();
+      await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    }
+    try {
+      return await work();
+    } finally {
+      // Hand the slot straight to the next in line, so nobody arriving meanwhile overtakes it.
+      const next = this.#waiting.shift();
+      if (next) next();
+      else this.#running -= 1;
+    }
+  }
+}
+
 export class PasswordHasher {
   /** A hash of a random password, verified against when the account does not exist, so unknown
    *  emails cost the same time as wrong passwords. */
   #decoy: Promise<string> | undefined;
+  readonly #slots: HashingSlots | undefined;
 
-  constructor(private readonly params: Argon2Parameters) {}
+  /** Without a bound (the CLI, one command at a time), every hash runs at once. */
+  constructor(private readonly params: Argon2Parameters, bound?: HashingBound) {
+    this.#slots = bound ? new HashingSlots(bound) : undefined;
+  }
 
+  /** @throws HashingBusy when the bound is reached. */
   hash(password: string): Promise<string> {
-    return argon2.hash(password, this.options());
+    return this.#bounded(() => argon2.hash(password, this.options()));
   }
 
   /** True when the password matches; never throws on a malformed stored hash. */
@@ -35,18 +88,28 @@ export class PasswordHasher {
     // Still spend a verification's time, so an over-long password does not tell a known account
     // (instant refusal) from an unknown one (decoy verification).
     if (password.length > MAX_PASSWORD_LENGTH) return this.verifyDecoy(password);
-    try {
-      return await argon2.verify(storedHash, password);
-    } catch {
-      return false;
-    }
+    return this.#bounded(async () => {
+      try {
+        return await argon2.verify(storedHash, password);
+      } catch {
+        return false;
+      }
+    });
   }
 
   /** Spend the time a real verification would, for an account that does not exist. */
   async verifyDecoy(password: string): Promise<false> {
-    this.#decoy ??= this.hash(`decoy:${Math.random()}:${Date.now()}`);
+    // A busy refusal must not become the decoy for good: the next unknown email tries again.
+    this.#decoy ??= this.hash(`decoy:${Math.random()}:${Date.now()}`).catch((error: unknown) => {
+      this.#decoy = undefined;
+      throw error;
+    });
     await this.verify(await this.#decoy, password.slice(0, MAX_PASSWORD_LENGTH));
     return false;
+  }
+
+  #bounded<T>(work: () => Promise<T>): Promise<T> {
+    return this.#slots ? this.#slots.run(work) : work();
   }
 
   needsRehash(storedHash: string): boolean {

@@ -5,8 +5,7 @@ import type { Context } from 'koa';
 import { DATABASE_RETRY_AFTER_SECONDS, isDatabaseUnavailable } from '../db/errors.js';
 import type { Pages } from './pages.js';
 import type { Logger } from '../logger.js';
-
-const DESCRIPTION = 'Gatehouse cannot reach its database right now. Try again shortly.';
+import { answerUnavailable } from './unavailable.js';
 
 /**
  * Marks a request whose error oidc-provider already answered (as a 500 server_error) when the error
@@ -32,12 +31,5 @@ export function answerDatabaseOutage(ctx: Context, error: unknown, pages: Pages,
     code: typeof code === 'string' ? code : undefined,
     message: typeof message === 'string' ? message.split('\n')[0] : undefined,
   });
-  ctx.set('Retry-After', String(DATABASE_RETRY_AFTER_SECONDS));
-  if (asHtml) {
-    pages.oauthError(ctx, 503, 'temporarily_unavailable');
-    return;
-  }
-  ctx.status = 503;
-  ctx.set('Cache-Control', 'no-store');
-  ctx.body = { error: 'temporarily_unavailable', error_description: DESCRIPTION };
+  answerUnavailable(ctx, pages, 'database', DATABASE_RETRY_AFTER_SECONDS, asHtml);
 }

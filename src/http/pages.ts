@@ -47,7 +47,7 @@ const OAUTH_ERROR_PAGES: Record<string, Words> = {
   unsupported_response_type: { heading: 'Unsupported sign-in', message: 'The application asked to sign you in in a way Gatehouse does not offer.' },
   unsupported_response_mode: { heading: 'Unsupported sign-in', message: 'The application asked to sign you in in a way Gatehouse does not offer.' },
   access_denied: { heading: 'Access denied', message: 'The request was not allowed.' },
-  temporarily_unavailable: { heading: 'Gatehouse is briefly unavailable', message: 'Gatehouse cannot finish this right now; nothing you did caused this. Wait a moment, then try again.' },
+  temporarily_unavailable: { heading: 'Gatehouse is busy', message: 'Gatehouse could not handle this request just now. Please try again in a moment.' },
   server_error: { heading: 'Something went wrong', message: 'Gatehouse could not complete this request. Please try again in a moment.' },
 };
 
@@ -83,8 +83,7 @@ export class Pages {
 
   /** The page for an OAuth error code, in Gatehouse's words. */
   oauthError(ctx: Context, status: number, error: string): void {
-    // A 503 is one to retry (overload, the database briefly gone); any other 5xx is our fault.
-    const words = (status === 503 ? OAUTH_ERROR_PAGES.temporarily_unavailable : OAUTH_ERROR_PAGES[status >= 500 ? 'server_error' : error]) ?? INVALID_REQUEST;
+    const words = OAUTH_ERROR_PAGES[status >= 500 ? 'server_error' : error] ?? INVALID_REQUEST;
     this.error(ctx, { status, ...words });
   }
 

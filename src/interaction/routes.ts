@@ -5,6 +5,7 @@ import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import type { InteractionResults, Provider } from 'oidc-provider';
+import { HashingBusy } from '../accounts/passwords.js';
 import type { UserStore } from '../accounts/users.js';
 import type { AuditLog } from '../audit/log.js';
 import { refusedByDatabase } from '../db/errors.js';
@@ -39,6 +40,7 @@ interface InteractionState {
 }
 
 const GENERIC_SIGN_IN_ERROR = 'The email or password is incorrect.';
+const BUSY_MESSAGE = 'Gatehouse is busy right now. Please enter your password again in a moment.';
 
 export function interactionRoutes(deps: InteractionDependencies): Router {
   const { pages, csrf } = deps;
@@ -164,7 +166,18 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
       return renderLogin(ctx, { clientName, email, error: tooManyAttemptsMessage(throttle.retryAfterSeconds) }, 429);
     }
     // The attempt already counts as a failure; only a success settles it otherwise.
-    const outcome = await deps.users.authenticate(email, password);
+    let outcome;
+    try {
+      outcome = await deps.users.authenticate(email, password);
+    } catch (error) {
+      if (!(error instanceof HashingBusy)) throw error;
+      // Too many sign-ins are being checked: say so at once, keep the email, and do not count
+      // a password nobody looked at.
+      await throttle.handBack();
+      deps.logger.warn({ event: 'sign_in.busy', clientId: details.params.client_id, requestId: ctx.state.requestId });
+      ctx.set('Retry-After', String(error.retryAfterSeconds));
+      return renderLogin(ctx, { clientName, email, error: BUSY_MESSAGE }, 503);
+    }
     if (!outcome.ok) {
       // The reason stays in the server's log; the person sees one message for every failure.
       deps.logger.info({ event: 'sign_in.failed', reason: outcome.reason, clientId: details.params.client_id, requestId: ctx.state.requestId });

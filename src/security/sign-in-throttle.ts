@@ -59,8 +59,11 @@ export interface SignInAttemptSource {
 
 export type SignInCheck =
   | { allowed: false; retryAfterSeconds: number }
-  /** Counted as a failure already; call recordSuccess() if the password turns out right. */
-  | { allowed: true; recordSuccess(): Promise<void> };
+  /**
+   * Counted as a failure already; call recordSuccess() if the password turns out right, or
+   * handBack() if it was never checked (the server was too busy), so overload costs nobody a try.
+   */
+  | { allowed: true; recordSuccess(): Promise<void>; handBack(): Promise<void> };
 
 export class SignInThrottle {
   readonly #pairFailures: RateLimiterPostgres;
@@ -114,17 +117,21 @@ export class SignInThrottle {
       if (gate.consumedPoints > 1) waitMs = Math.max(gate.msBeforeNext, 1);
     }
 
-    if (waitMs > 0) {
+    const handBack = async () => {
       await Promise.all([
         this.#pairFailures.reward(pairKey),
         account && this.#accountFailures.reward(accountKey),
         address && this.#addressFailures.reward(addressKey),
       ]);
+    };
+    if (waitMs > 0) {
+      await handBack();
       return { allowed: false, retryAfterSeconds: Math.ceil(waitMs / 1000) };
     }
 
     return {
       allowed: true,
+      handBack,
       recordSuccess: async () => {
         await Promise.all([
           this.#pairFailures.delete(pairKey),

@@ -90,7 +90,7 @@ describe('settings', () => {
   it('has defaults, and reads each from its environment variable', () => {
     const defaults = load({});
     expect(defaults.signIn).toEqual({ maxConsecutiveFailures: 5, maxBlockSeconds: 900, accountMaxFailures: 20, ipMaxFailures: 100 });
-    expect(defaults.rateLimits).toEqual({ token: 1200, introspection: 6000, revocation: 600 });
+    expect(defaults.rateLimits).toEqual({ token: 18000, introspection: 60000, revocation: 6000 });
     expect(defaults.proxyHops).toBe(1);
     const set = load({
       SIGNIN_MAX_CONSECUTIVE_FAILURES: '3', SIGNIN_MAX_BLOCK_SECONDS: '60', SIGNIN_ACCOUNT_MAX_FAILURES: '10', SIGNIN_IP_MAX_FAILURES: '40',

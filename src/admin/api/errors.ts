@@ -2,6 +2,7 @@
 // it could not use, and a 5xx only for its own faults (logged, never described to the caller).
 import type { Context, Next } from 'koa';
 import type { ZodError } from 'zod';
+import { HashingBusy } from '../../accounts/passwords.js';
 import { DATABASE_RETRY_AFTER_SECONDS, isDatabaseUnavailable, refusedByDatabase } from '../../db/errors.js';
 import { isGatehouseError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
@@ -99,6 +100,10 @@ export function answerAsJson(logger: Logger) {
     try {
       await next();
     } catch (error) {
+      // Creating a person or setting a password while argon2 is at its bound: retry, not a fault.
+      if (error instanceof HashingBusy) {
+        return sendError(ctx, new ApiError(503, 'temporarily_unavailable', 'Too many passwords are being hashed right now; try again shortly.', undefined, { 'Retry-After': String(error.retryAfterSeconds) }));
+      }
       // A value PostgreSQL refused (src/db/errors.ts) is answered like any other invalid input.
       const known = translate(refusedByDatabase(error, logger, ctx.state.requestId) ?? error);
       if (known) {
