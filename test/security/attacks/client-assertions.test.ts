@@ -32,7 +32,7 @@ async function keyedClient(server: TestServer, kind: 'machine' | 'api'): Promise
     return { issuer: server.issuer, clientId: api.clientId, privateKey };
   }
   const { client } = await server.stores.clients.create({
-    name: 'Nightly job', clientCredentials: true, scope: 'notes:read', tokenEndpointAuthMethod: 'private_key_jwt', jwks: { keys: [jwk] },
+    name: 'Nightly job', clientCredentials: true, scope: 'notebook:read', tokenEndpointAuthMethod: 'private_key_jwt', jwks: { keys: [jwk] },
   });
   return { issuer: server.issuer, clientId: client.clientId, privateKey };
 }
@@ -49,7 +49,7 @@ function assertion(caller: KeyedClient, aud: string | string[]): Promise<string>
 async function send(caller: KeyedClient, path: string, signed: string, headers: Record<string, string> = {}): Promise<JsonResponse> {
   const params: Record<string, string> = caller === introspector
     ? { token: 'not-a-token' }
-    : { grant_type: 'client_credentials', scope: 'notes:read', resource: NOTES_API };
+    : { grant_type: 'client_credentials', scope: 'notebook:read', resource: NOTES_API };
   const body = new URLSearchParams({ ...params, client_assertion_type: ASSERTION_TYPE, client_assertion: signed }).toString();
   const res = await rawRequest(`${caller.issuer}${path}`, { method: 'POST', headers: { 'content-type': FORM, host: new URL(caller.issuer).host, ...headers }, body });
   return asJson(new Response(res.body, { status: res.status, headers: res.headers }));
@@ -76,7 +76,7 @@ beforeAll(async () => {
   machine = await keyedClient(target.server, 'machine');
   introspector = await keyedClient(target.server, 'api');
   optedIn = await startTestServer({ TRUST_PROXY: 'true', CLIENT_ASSERTION_ENDPOINT_AUDIENCE: 'true' });
-  await optedIn.stores.resources.create({ identifier: NOTES_API, scope: 'notes:read', isDefault: true });
+  await optedIn.stores.resources.create({ identifier: NOTES_API, scope: 'notebook:read', isDefault: true });
   optedInMachine = await keyedClient(optedIn, 'machine');
 });
 
@@ -131,7 +131,7 @@ describe('the audience of a client assertion', () => {
 
   it('refuses an absolute-form request line naming the other server', async () => {
     const body = new URLSearchParams({
-      grant_type: 'client_credentials', scope: 'notes:read', client_assertion_type: ASSERTION_TYPE,
+      grant_type: 'client_credentials', scope: 'notebook:read', client_assertion_type: ASSERTION_TYPE,
       client_assertion: await assertion(optedInMachine, `http://${EVIL}/token`),
     }).toString();
     const res = await rawRequest(`${optedIn.issuer}/token`, {
