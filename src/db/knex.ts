@@ -109,7 +109,8 @@ export function withoutTimeouts(db: Database): { db: Database; release(): Promis
   if (isEmbedded(db) || typeof connection !== 'object' || typeof connection.connectionString !== 'string' || connection.statement_timeout === undefined) {
     return { db, release: async () => {} };
   }
-  const patient = createDatabase({ url: connection.connectionString, embeddedDir: null, poolMax: 1 });
+  // Quiet: whatever fails here is thrown to the migration's caller, which reports it once.
+  const patient = createDatabase({ url: connection.connectionString, embeddedDir: null, poolMax: 1, quiet: true });
   return { db: patient, release: () => patient.destroy() };
 }
 
