@@ -14,7 +14,8 @@ import type { Config } from './config.js';
 import type { Database } from './db/knex.js';
 import { isDatabaseUnavailable, refusedByDatabase } from './db/errors.js';
 import { CsrfProtection } from './http/csrf.js';
-import { answerDatabaseOutage, databaseOutageOf } from './http/database-outage.js';
+import { answerDatabaseOutage } from './http/database-outage.js';
+import { markedError } from './http/provider-errors.js';
 import { formPostAsGet } from './http/form-post-endpoints.js';
 import { healthRoutes } from './http/health.js';
 import { pinRequestOriginToIssuer } from './http/issuer-origin.js';
@@ -135,26 +136,31 @@ export function createApp(deps: AppDependencies): Koa {
  * database that cannot answer is a 503 to retry, whether our routes met it or oidc-provider's did.
  */
 function errorBoundary(pages: Pages, logger: Logger) {
+  function answer(ctx: Context, error: unknown, asHtml: boolean): void {
+    // argon2 at its bound outside the sign-in page (which answers it itself): busy, not broken.
+    if (error instanceof HashingBusy) return answerBusy(ctx, pages, error.retryAfterSeconds);
+    if (isDatabaseUnavailable(error)) return answerDatabaseOutage(ctx, error, pages, logger, asHtml);
+    // Each surface answers a value PostgreSQL refused in its own way; whatever else reaches it, here.
+    const status = refusedByDatabase(error, logger, ctx.state.requestId) ? 400 : httpStatusOf(error);
+    if (status >= 500) logger.error({ event: 'unhandled_error', requestId: ctx.state.requestId, err: error });
+    if (asHtml) {
+      pages.requestError(ctx, status);
+    } else {
+      ctx.status = status;
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = { error: status >= 500 ? 'server_error' : 'invalid_request', error_description: status >= 500 ? 'Something went wrong.' : 'The request could not be understood.' };
+    }
+  }
+
   return async function catchErrors(ctx: Context, next: Next) {
     try {
       await next();
-      const outage = databaseOutageOf(ctx);
-      if (outage) answerDatabaseOutage(ctx, outage, pages, logger, ctx.response.is('html') === 'html');
     } catch (error) {
-      // argon2 at its bound outside the sign-in page (which answers it itself): busy, not broken.
-      if (error instanceof HashingBusy) return answerBusy(ctx, pages, error.retryAfterSeconds);
-      if (isDatabaseUnavailable(error)) return answerDatabaseOutage(ctx, error, pages, logger, wantsHtml(ctx));
-      // Each surface answers a value PostgreSQL refused in its own way; whatever else reaches it, here.
-      const status = refusedByDatabase(error, logger, ctx.state.requestId) ? 400 : httpStatusOf(error);
-      if (status >= 500) logger.error({ event: 'unhandled_error', requestId: ctx.state.requestId, err: error });
-      if (wantsHtml(ctx)) {
-        pages.requestError(ctx, status);
-      } else {
-        ctx.status = status;
-        ctx.set('Cache-Control', 'no-store');
-        ctx.body = { error: status >= 500 ? 'server_error' : 'invalid_request', error_description: status >= 500 ? 'Something went wrong.' : 'The request could not be understood.' };
-      }
+      return answer(ctx, error, wantsHtml(ctx));
     }
+    // What oidc-provider met and answered as its own 500 (src/http/provider-errors.ts).
+    const met = markedError(ctx);
+    if (met !== undefined) answer(ctx, met, ctx.response.is('html') === 'html');
   };
 }
 

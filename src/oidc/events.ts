@@ -3,7 +3,7 @@
 import { Provider, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Actor } from '../audit/events.js';
 import type { AuditLog } from '../audit/log.js';
-import { noteDatabaseOutage } from '../http/database-outage.js';
+import { markForErrorBoundary } from '../http/provider-errors.js';
 import type { Logger } from '../logger.js';
 import type { ForgivenRetry } from './refresh-retry.js';
 
@@ -64,8 +64,8 @@ export function logProviderEvents(provider: Provider, logger: Logger, audit: Aud
   const log = logger.child({ component: 'oidc' });
 
   provider.on('server_error', (ctx, error) => {
-    // Answered as a 503 by the error boundary (app.ts), which logs it in one line.
-    if (noteDatabaseOutage(ctx, error)) return;
+    // Answered again, and logged in one line, by the error boundary (app.ts).
+    if (markForErrorBoundary(ctx, error)) return;
     log.error({ event: 'server_error', requestId: ctx.state?.requestId, route: ctx.oidc?.route, err: { message: error.message, stack: error.stack } });
   });
   provider.on('grant.success', (ctx) => {

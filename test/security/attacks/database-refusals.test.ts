@@ -13,6 +13,8 @@ import { formOf, UserAgent } from '../../support/user-agent.js';
 import { DATABASE_ERROR, expectErrorPage, startAttackTarget, type AttackTarget } from './target.js';
 
 const QUOTED_VALUE = 'the value 2026-02-30 that was typed';
+/** A state an app sends; oidc-provider stores it with the request, and the trigger refuses that. */
+const TRIPWIRE_STATE = 'tripwire-state-2026-02-30';
 
 let target: AttackTarget;
 let server: TestServer;
@@ -39,7 +41,15 @@ beforeAll(async () => {
       end if;
       return new;
     end $$;
-    create trigger refuse_tripwire before insert on audit_events for each row execute function refuse_tripwire();`);
+    create trigger refuse_tripwire before insert on audit_events for each row execute function refuse_tripwire();
+    create function refuse_tripwire_request() returns trigger language plpgsql as $$
+    begin
+      if new.payload::text like '%${TRIPWIRE_STATE}%' then
+        raise exception 'date/time field value out of range: "%"', '${QUOTED_VALUE}' using errcode = '22008';
+      end if;
+      return new;
+    end $$;
+    create trigger refuse_tripwire_request before insert on oidc_records for each row execute function refuse_tripwire_request();`);
 }, 60_000);
 
 afterAll(async () => { await target?.stop(); });
@@ -91,5 +101,12 @@ describe('a value PostgreSQL refuses is bad input on every surface, never a 500'
     expect(res.headers.get('location')).toBeNull();
     expect(res.body).not.toMatch(DATABASE_ERROR);
     expectLoggedWithoutTheValue(res.headers.get('x-request-id'));
+  });
+
+  it('oidc-provider\'s own endpoints: a 400 page at /auth, where the provider answers errors itself', async () => {
+    const page = await new UserAgent(server.issuer).request((await authorizationRequest(target.app, { state: TRIPWIRE_STATE })).url.href);
+    expectErrorPage(page, 400);
+    expect(page.body).not.toMatch(DATABASE_ERROR);
+    expectLoggedWithoutTheValue(page.headers.get('x-request-id'));
   });
 });
