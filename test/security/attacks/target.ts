@@ -65,7 +65,7 @@
 //   - an unregistered redirect_uri / post_logout_redirect_uri on another
 //     host .............................................................. test/interaction/pages.test.ts, test/e2e/bad-input.test.ts
 //   - every near miss of a registered redirect URI and the logout rules  test/security/redirect-uris.test.ts
-//   - an open redirect through the signed-out page's link back to an app test/pages/friendly-pages.test.ts
+//   - an open redirect through the signed-out page's link back to an app test/http/friendly-pages.test.ts
 //   - 100 KB parameters, broken percent-encoding, duplicate parameters,
 //     JSON/text/multipart bodies where a form is expected, NULs, broken
 //     Basic headers, at every endpoint except introspection ............. test/e2e/bad-input.test.ts
