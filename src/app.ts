@@ -13,6 +13,7 @@ import type { AuditLog } from './audit/log.js';
 import type { Config } from './config.js';
 import type { Database } from './db/knex.js';
 import { isDatabaseUnavailable, refusedByDatabase } from './db/errors.js';
+import { canonicalProviderPaths } from './http/canonical-paths.js';
 import { CsrfProtection } from './http/csrf.js';
 import { answerDatabaseOutage } from './http/database-outage.js';
 import { markedError } from './http/provider-errors.js';
@@ -118,6 +119,9 @@ export function createApp(deps: AppDependencies): Koa {
     introspection: provider.pathFor('introspection'),
     revocation: provider.pathFor('revocation'),
   };
+  const pageNotFound = notFound(pages);
+  // Before anything that looks at a provider route's path: each then sees its one spelling.
+  app.use(canonicalProviderPaths(provider, pageNotFound));
   // Before anything parses or answers for the token endpoints: a refused request costs nothing more.
   app.use(endpointRateLimits(tokenEndpoints, config.rateLimits));
   app.use(structuredTokenHandles(tokenEndpoints));
@@ -127,7 +131,7 @@ export function createApp(deps: AppDependencies): Koa {
   app.use(formPostAsGet([provider.pathFor('authorization'), provider.pathFor('end_session')], pages));
   app.use(metadataCaching(config.keys));
   app.use(currentProvider(deps.oidc));
-  app.use(notFound(pages));
+  app.use(pageNotFound);
   return app;
 }
 
