@@ -14,8 +14,6 @@
 // internal this relies on: test/security/attacks/host-headers.test.ts fails if an upgrade changes it.
 import type Koa from 'koa';
 
-const ABSOLUTE_FORM = /^https?:\/\//i;
-
 /**
  * Overrides the getters on app.request, Koa's documented prototype of every ctx.request; the
  * provider, mounted with koa-mount, handles the same ctx and so sees the same values.
@@ -46,11 +44,16 @@ export function pinRequestOriginToIssuer(app: Koa, issuer: string): void {
   });
 }
 
+/**
+ * The path and query of the request target. Browsers send origin-form (`/path?query`); anything
+ * else — an absolute URL of any scheme (`GET evil://x/…`), `*` — keeps only the path and query it
+ * names, so nothing of it can land between ISSUER and the path.
+ */
 function pathAndQuery(originalUrl: string): string {
-  if (!ABSOLUTE_FORM.test(originalUrl)) return originalUrl;
+  if (originalUrl.startsWith('/')) return originalUrl;
   try {
-    const url = new URL(originalUrl);
-    return url.pathname + url.search;
+    const url = new URL(originalUrl, 'http://request-target.invalid');
+    return url.pathname.startsWith('/') ? url.pathname + url.search : '/';
   } catch {
     return '/';
   }

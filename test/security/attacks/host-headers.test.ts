@@ -92,11 +92,13 @@ describe.each([
       }
     });
 
-    it('gets the discovery document from ISSUER even with an absolute-form request line', async () => {
+    it('gets the discovery document from ISSUER even with an absolute-form request line, of any scheme', async () => {
       const expected = await (await fetch(`${server.issuer}/.well-known/openid-configuration`)).text();
-      const res = await rawRequest(`${server.issuer}/`, { target: `http://${EVIL}/.well-known/openid-configuration`, headers: forged.host ? forged : { ...forged, host: EVIL } });
-      expect(res.status).toBe(200);
-      expect(res.body).toBe(expected);
+      for (const scheme of ['http', 'https', 'evil']) {
+        const res = await rawRequest(`${server.issuer}/`, { target: `${scheme}://${EVIL}/.well-known/openid-configuration`, headers: forged.host ? forged : { ...forged, host: EVIL } });
+        expect(res.status, scheme).toBe(200);
+        expect(res.body, scheme).toBe(expected);
+      }
     });
 
     it('is sent only to ISSUER and the app throughout a sign-in, and the app is told the real iss', async () => {
