@@ -39,8 +39,11 @@ export const DATABASE_RETRY_AFTER_SECONDS = 2;
 // SQLSTATE classes and codes that say the database cannot serve right now, whatever was asked:
 // 08 connection exceptions, 53 insufficient resources (too many connections, out of memory or
 // disk), 57014 a statement cancelled by statement_timeout, 57P01–57P05 the server shutting down,
-// crashed, not yet accepting connections or the session idle too long.
-const UNAVAILABLE_SQLSTATE = /^(08[0-9A-Z]{3}|53[0-9A-Z]{3}|57014|57P0[1-5])$/;
+// crashed, not yet accepting connections or the session idle too long; and what a failover or
+// contention says for a moment: 25006 a write reaching a primary that was demoted, 25P02 a
+// transaction already aborted, 40001/40P01 a serialization failure or deadlock, 55P03 a lock not
+// available in time.
+const UNAVAILABLE_SQLSTATE = /^(08[0-9A-Z]{3}|53[0-9A-Z]{3}|57014|57P0[1-5]|25006|25P02|40001|40P01|55P03)$/;
 // What node's sockets say when the server is unreachable or the connection broke.
 const UNAVAILABLE_SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
 // pg's and knex's own words for a connection that broke, timed out or never came. knex puts the

@@ -44,6 +44,21 @@ export interface DatabaseTimeouts {
  */
 const ANSWER_GRACE_MS = 500;
 
+/** No request holds a transaction open while it waits on anything but the database itself. */
+const IDLE_IN_TRANSACTION_MS = 10_000;
+
+/**
+ * Whether a pooled pg connection may serve the next request: only when it is waiting for a query
+ * and outside any transaction. A statement the client stopped waiting for (query_timeout) stays on
+ * its connection; so may a transaction whose ROLLBACK queued behind it. Handed on, the next
+ * request's statements would wait behind the first, or run inside a transaction that never
+ * commits. The pool discards such a connection and opens a fresh one.
+ */
+function reusable(connection: unknown): boolean {
+  const client = connection as { readyForQuery?: unknown; getTransactionStatus?: () => unknown };
+  return client.readyForQuery === true && (client.getTransactionStatus?.() ?? 'I') === 'I';
+}
+
 export function embeddedDirFor(dataDir: string): string {
   return path.join(dataDir, 'pglite');
 }
@@ -60,11 +75,15 @@ export function createDatabase(target: DatabaseTarget): Database {
           statement_timeout: timeouts.statementMs,
           query_timeout: timeouts.statementMs + ANSWER_GRACE_MS,
           connectionTimeoutMillis: timeouts.acquireMs,
-          // A connection to a server that vanished without a word is found dead by TCP keepalive.
+          // A connection to a server that vanished without a word is found dead by TCP keepalive
+          // (probes after 10 s idle, not the system's default two hours).
           keepAlive: true,
+          keepAliveInitialDelayMillis: 10_000,
+          // The server's own backstop for a transaction whose client went quiet mid-way.
+          idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_MS,
         }
         : target.url,
-      pool: { min: 0, max: target.poolMax ?? 10 },
+      pool: { min: 0, max: target.poolMax ?? 10, ...(timeouts ? { validate: reusable } : {}) },
       acquireConnectionTimeout: timeouts?.acquireMs ?? 10_000,
       ...(log ? { log } : target.quiet ? { log: SILENT_LOG } : {}),
     });

@@ -99,7 +99,9 @@ export class ChangeListener extends EventEmitter implements StoppableChangeFeed 
   async caughtUp(): Promise<void> {
     const client = this.#client;
     if (!client || !this.#listening) return;
-    await client.query(`LISTEN ${CHANGE_CHANNEL}`).catch(() => undefined);
+    // Unanswered, this instance cannot know its caches heard of the change: treat the session as
+    // lost, which flushes them (and bypasses them until it is back), rather than carry on unsure.
+    await client.query(`LISTEN ${CHANGE_CHANNEL}`).catch((error: unknown) => this.#lost(client, error));
   }
 
   /** Connects once; resolves either way (a failure retries in the background). */

@@ -8,7 +8,7 @@ import type { InteractionResults, Provider } from 'oidc-provider';
 import { HashingBusy } from '../accounts/passwords.js';
 import type { UserStore } from '../accounts/users.js';
 import type { AuditLog } from '../audit/log.js';
-import { refusedByDatabase } from '../db/errors.js';
+import { isDatabaseUnavailable, refusedByDatabase } from '../db/errors.js';
 import { requireCsrfToken, type CsrfProtection } from '../http/csrf.js';
 import type { Pages } from '../http/pages.js';
 import type { Logger } from '../logger.js';
@@ -63,7 +63,10 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     let details: Details;
     try {
       details = await deps.provider().interactionDetails(ctx.req, ctx.res);
-    } catch {
+    } catch (error) {
+      // A database that cannot answer is an outage to retry (the error boundary's 503), not an
+      // expired sign-in to start again.
+      if (isDatabaseUnavailable(error)) throw error;
       return pages.oauthError(ctx, 400, 'session_not_found');
     }
     // The uid in the address must be the one bound to this browser's interaction cookie.
@@ -170,6 +173,14 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     try {
       outcome = await deps.users.authenticate(email, password);
     } catch (error) {
+      if (isDatabaseUnavailable(error)) {
+        // Nobody looked at the password: the outage must not count against the person. The hand
+        // back needs the database too; if it is still down, the attempt stays counted.
+        await throttle.handBack().catch((failure: unknown) => {
+          deps.logger.warn({ event: 'sign_in.hand_back_failed', requestId: ctx.state.requestId, message: (failure as Error).message });
+        });
+        throw error;
+      }
       if (!(error instanceof HashingBusy)) throw error;
       // Too many sign-ins are being checked: say so at once, keep the email, and do not count
       // a password nobody looked at.
