@@ -45,7 +45,9 @@ export function passwordPages(deps: SurfaceDependencies) {
   }
 
   function showPassword(ctx: Context) {
-    renderPassword(ctx, { signOutOthers: true, endOfflineAccess: false });
+    // Both ticked: a thief who signed an app in with the password keeps its refresh token through
+    // signing out; only ending offline access ends that.
+    renderPassword(ctx, { signOutOthers: true, endOfflineAccess: true });
   }
 
   async function changePassword(ctx: Context) {

@@ -92,13 +92,13 @@ describe("the person's own password change", () => {
     expect(Number(event!.details.grantsRevoked)).toBeGreaterThanOrEqual(1);
   });
 
-  it('offers the choice unticked, and without it every app keeps its offline access', async () => {
+  it('offers the choice ticked, and only when the person unticks it does every app keep its offline access', async () => {
     const person = await createPerson(server);
     const stolen = await thiefWithOfflineAccess(person);
     const here = new UserAgent(server.issuer);
     await offlineTokens(here, person);
     const page = await here.follow(`${server.issuer}/account/password`);
-    expect(page.body).toMatch(/name="end_offline_access" value="yes" aria-describedby="offline-access-hint">/);
+    expect(page.body).toMatch(/name="end_offline_access" value="yes" aria-describedby="offline-access-hint" checked>/);
 
     expect((await changeOwnPassword(here, person, { sign_out_others: 'yes' })).status).toBe(303);
     expect(await refreshOutcome(stolen.refresh_token!)).toBe('refreshed');
