@@ -41,6 +41,8 @@ export interface DrainOptions {
 }
 
 /** How long a connection accepted before the listener closed may take to send its request. */
+/** How long a half-closed idle connection may take to close its side before it is cut. */
+const HALF_CLOSED_GRACE_MS = 2_000;
 const FRESH_CONNECTION_GRACE_MS = 1_000;
 
 export class ConnectionDrain {
@@ -126,7 +128,11 @@ export class ConnectionDrain {
     if (!state || state.busy > 0 || (state.served === 0 && !fresh)) return;
     // A half-close: the client reads every byte already sent, then the end of the connection.
     socket.end();
-    // Nothing more will be answered on it; once the client closes its side, let it go.
+    // Nothing more will be answered on it; once the client closes its side, let it go. A client
+    // that vanished (a NAT timeout, a phone gone) never will: after a grace, nothing can be lost
+    // by destroying it, and the stop must not wait out the keep-alive timeout for it.
+    const gone = setTimeout(() => socket.destroy(), HALF_CLOSED_GRACE_MS).unref();
+    socket.once('close', () => clearTimeout(gone));
     socket.once('end', () => socket.destroy());
   }
 }
