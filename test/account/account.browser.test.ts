@@ -185,6 +185,7 @@ describe('change password', () => {
     await signInAt(here, '/account/password', person);
 
     expect(await here.getByLabel('Sign out of my other sessions').isChecked()).toBe(true);
+    expect(await here.getByLabel('Also end apps\' offline access').isChecked()).toBe(true);
     expect(await here.getByLabel('Current password').getAttribute('autocomplete')).toBe('current-password');
     expect(await here.getByLabel('New password').getAttribute('autocomplete')).toBe('new-password');
 
@@ -203,8 +204,8 @@ describe('change password', () => {
     await here.getByLabel('Current password').fill(person.password);
     await here.getByLabel('New password').fill(NEW_PASSWORD);
     await here.getByRole('button', { name: 'Change password' }).click();
-    await here.waitForURL(`${server.issuer}/account/password?notice=password-changed-others-ended`);
-    expect(await here.getByRole('status').textContent()).toBe('Your password is changed, and your other sessions are signed out.');
+    await here.waitForURL(`${server.issuer}/account/password?notice=password-changed-all-ended`);
+    expect(await here.getByRole('status').textContent()).toBe('Your password is changed, your other sessions are signed out, and apps on other devices lost their offline access.');
 
     await expectSignedOut(elsewhere);
     await expectSignedIn(here, person);

@@ -42,7 +42,9 @@ beforeAll(async () => {
     PORT: String(port),
     HOST: '127.0.0.1',
     LOG_LEVEL: 'info',
-    SHUTDOWN_DRAIN_DELAY: '2',
+    // Long enough that a loaded machine still sends the idle connection's request before the
+    // listener closes; the test waits it out once.
+    SHUTDOWN_DRAIN_DELAY: '5',
     SHUTDOWN_TIMEOUT: '60',
   });
   await waitFor200(`${origin}/readyz`, server);
