@@ -7,6 +7,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import path from 'node:path';
 import { z } from 'zod';
 import { CONFIG_DIR, LOOPBACK_HOSTS } from './paths.js';
+import { DAY, MAX_ACCESS_TOKEN_LIFETIME_SECONDS, MAX_ID_TOKEN_LIFETIME_SECONDS, YEAR } from './lifetimes.js';
 
 export const ENVIRONMENTS = ['development', 'test', 'production'] as const;
 export type Environment = (typeof ENVIRONMENTS)[number];
@@ -105,8 +106,6 @@ export class ConfigError extends Error {
 }
 
 const seconds = z.coerce.number().int().positive();
-const DAY = 86_400;
-const YEAR = 365 * DAY;
 
 const fileSchema = z.object({
   port: z.coerce.number().int().min(0).max(65535),
@@ -124,9 +123,9 @@ const fileSchema = z.object({
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   // Upper bounds keep a typo from minting week-long bearer tokens (RFC 9700: short-lived tokens).
   ttl: z.object({
-    accessToken: seconds.max(DAY),
-    clientCredentials: seconds.max(DAY),
-    idToken: seconds.max(DAY),
+    accessToken: seconds.max(MAX_ACCESS_TOKEN_LIFETIME_SECONDS),
+    clientCredentials: seconds.max(MAX_ACCESS_TOKEN_LIFETIME_SECONDS),
+    idToken: seconds.max(MAX_ID_TOKEN_LIFETIME_SECONDS),
     authorizationCode: seconds.max(600),
     refreshToken: seconds.max(YEAR),
     session: seconds.max(YEAR),

@@ -9,6 +9,7 @@ import { deleteInBatches } from '../db/knex.js';
 import { runPrepared, type PreparedStatement } from '../db/prepared.js';
 import { isStorableKey, storableExcerpt } from '../db/text.js';
 import { revokeGrants } from '../grants/revoke.js';
+import { MAX_HANDLE_LENGTH } from '../lifetimes.js';
 
 export interface AdapterOptions {
   /** Milliseconds since the epoch; injectable so tests can move time without sleeping. */
@@ -38,12 +39,6 @@ export interface DeleteExpiredOptions {
 }
 
 const TABLE = 'oidc_records';
-
-// Longer than any id oidc-provider issues by orders of magnitude; the bound exists because
-// AccessToken.find and friends are handed raw request input, and hashing megabytes per request
-// would be a cheap way to burn our CPU.
-export const MAX_KEY_LENGTH = 4096;
-
 
 // PostgresAdapter.upsert, prepared: every save of a session, interaction, grant, code or token.
 const UPSERT_COLUMNS = ['model', 'id_digest', 'payload', 'grant_id', 'uid_digest', 'user_code_digest', 'account_id',
@@ -168,7 +163,7 @@ interface Restored {
 }
 
 function isLookupKey(value: unknown): value is string {
-  return isStorableKey(value, MAX_KEY_LENGTH);
+  return isStorableKey(value, MAX_HANDLE_LENGTH);
 }
 
 function epochSeconds(date: Date | string): number {

@@ -67,9 +67,6 @@ export function providerCaches(deps: Pick<OidcDependencies, 'db' | 'changes' | '
   };
 }
 
-/** oidc-provider's default clock tolerance, used for our own JWT checks too. */
-const CLOCK_TOLERANCE_SECONDS = 15;
-
 interface Built {
   provider: Provider;
   /** Verifies our JWT access tokens against this key set, and asks whether they still stand. */
@@ -81,7 +78,6 @@ export function buildProvider(deps: OidcDependencies, keySet: KeySet, caches: Pr
   const jwts = new JwtAccessTokens(db, {
     issuer: config.issuer,
     jwks: publicJwks(keySet),
-    clockToleranceSeconds: CLOCK_TOLERANCE_SECONDS,
     userinfoAudience: userinfoAudience(config.issuer),
     truthCache: caches.truth,
   });

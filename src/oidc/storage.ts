@@ -14,13 +14,14 @@
 import type { Knex } from 'knex';
 import type { ChangeFeed } from '../db/notifications.js';
 import { errors, Provider, type Adapter, type AdapterPayload, type KoaContextWithOIDC } from 'oidc-provider';
-import { createAdapterFactory, MAX_KEY_LENGTH, type PostgresAdapter, type RequestFacts } from './adapter.js';
+import { createAdapterFactory, type PostgresAdapter, type RequestFacts } from './adapter.js';
 import type { ClientAdapter } from './clients.js';
 import { AccessTokenAdapter, isJwtHandle, type JwtAccessTokens } from './jwt-access-tokens.js';
 import { grantTag, type TruthCache } from './jwt-truth.js';
 import { TokenLookup, TOKEN_MODELS } from './token-lookup.js';
 import { CoherentCache } from './caches.js';
 import { RefreshRetries } from './refresh-retry.js';
+import { MAX_HANDLE_LENGTH } from '../lifetimes.js';
 
 /** Passes everything through; subclasses override what they add to. */
 class DelegatingAdapter implements Adapter {
@@ -41,7 +42,7 @@ class CoalescedTokenAdapter extends DelegatingAdapter {
   }
 
   override async find(id: string): Promise<AdapterPayload | undefined> {
-    if (typeof id !== 'string' || id.length === 0 || id.length > MAX_KEY_LENGTH) return super.find(id);
+    if (typeof id !== 'string' || id.length === 0 || id.length > MAX_HANDLE_LENGTH) return super.find(id);
     // findToken asks RefreshToken about JWT handles too; no stored token can be one.
     if (isJwtHandle(id)) return undefined;
     return this.lookup.find(this.model, id);
