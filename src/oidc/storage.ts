@@ -99,7 +99,7 @@ function refreshGrantRequest(): KoaContextWithOIDC | undefined {
  * before it consumes, or not saving at all), it is written then, so a presented refresh token can
  * never stay usable — at worst a failed request costs its caller the token, never a second use.
  * The answer is gone by then, so a write that fails there (which leaves the token usable) or is
- * refused as a replay (its grant revoked, as any replay's) goes to `onFailure`, never nowhere.
+ * refused as a replay (its grant revoked, as any replay's) goes to `onFailure` rather than vanishing.
  */
 class RotatingRefreshTokens extends DelegatingAdapter {
   constructor(
@@ -113,7 +113,9 @@ class RotatingRefreshTokens extends DelegatingAdapter {
   override async consume(id: string): Promise<void> {
     const request = refreshGrantRequest();
     if (!request || heldConsumes.has(request)) return super.consume(id);
-    // oidc-provider names the presented token as the request's RefreshToken entity before it consumes it.
+    // oidc-provider names the presented token as the request's RefreshToken entity before it
+    // consumes it (actions/grants/refresh_token.js, an internal): should that change, the failure is
+    // still reported, only without its grant id.
     const facts = {
       grantId: request.oidc.entities?.RefreshToken?.grantId,
       clientId: request.oidc.client?.clientId,
