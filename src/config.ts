@@ -7,95 +7,11 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import path from 'node:path';
 import { z } from 'zod';
 import { CONFIG_DIR, LOOPBACK_HOSTS } from './paths.js';
+import { DAY, MAX_ACCESS_TOKEN_LIFETIME_SECONDS, MAX_ID_TOKEN_LIFETIME_SECONDS, YEAR } from './lifetimes.js';
 
 export const ENVIRONMENTS = ['development', 'test', 'production'] as const;
 export type Environment = (typeof ENVIRONMENTS)[number];
 
-
-export interface Config {
-  env: Environment;
-  port: number;
-  host: string;
-  issuer: string;
-  /** postgres:// URL; undefined means the embedded PGlite database under dataDir. */
-  databaseUrl: string | undefined;
-  /** PostgreSQL only: how long a statement may run and a pooled connection may take to get, in ms. */
-  database: { statementTimeoutMs: number; acquireTimeoutMs: number };
-  dataDir: string;
-  /** Trust X-Forwarded-* from a TLS-terminating proxy (Koa's app.proxy). */
-  trustProxy: boolean;
-  /**
-   * With trustProxy: how many trusted proxies append to X-Forwarded-For (Koa's maxIpsCount). The
-   * client address is the entry that many places from the right; entries further left were
-   * written by the client and would let it choose the address rate limits are keyed on.
-   */
-  proxyHops: number;
-  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
-  secrets: {
-    /** Keys that sign cookies; the first signs, all verify (rotation). */
-    cookieKeys: string[];
-    /** 32 bytes that encrypt private signing keys at rest. Never stored in the database. */
-    keyEncryptionKey: Buffer;
-    /** True when the secrets came from the development secrets file rather than the environment. */
-    generated: boolean;
-  };
-  ttl: {
-    accessToken: number;
-    clientCredentials: number;
-    idToken: number;
-    authorizationCode: number;
-    refreshToken: number;
-    session: number;
-    interaction: number;
-    grant: number;
-  };
-  keys: {
-    /** A rotated-in key is published this long before it signs, so caches of the JWKS pick it up first. */
-    publishBeforeSigningSeconds: number;
-    /** How often an instance re-reads the key set, so instances sharing a database agree. */
-    refreshIntervalSeconds: number;
-  };
-  argon2: { memoryKiB: number; timeCost: number; parallelism: number };
-  cleanupIntervalSeconds: number;
-  /** Sign-in throttling (src/security/sign-in-throttle.ts), shared by all instances through the database. */
-  signIn: {
-    /** Failed sign-ins for one email from one address (or one known browser) before delays start. */
-    maxConsecutiveFailures: number;
-    /** The longest any sign-in block lasts; also the window of the per-account limit. */
-    maxBlockSeconds: number;
-    /** Failed sign-ins for one email, from anywhere, per maxBlockSeconds. */
-    accountMaxFailures: number;
-    /** Failed sign-ins from one address, across all emails, per day. */
-    ipMaxFailures: number;
-  };
-  /** Requests per minute per client, per instance, at the token endpoints (0 turns a limit off). */
-  rateLimits: { token: number; introspection: number; revocation: number };
-  /**
-   * Client assertions (private_key_jwt) must name the issuer identifier alone as `aud`. Opting in
-   * also accepts the token endpoint's or the called endpoint's URL, built from ISSUER, for clients
-   * written before OpenID Connect Core's 2025 errata (src/oidc/client-assertions.ts).
-   */
-  clientAssertionEndpointAudience: boolean;
-  /**
-   * How long after a refresh-token rotation the same client presenting the same token again gets
-   * the same successor back instead of having its grant revoked as a reuse (src/oidc/refresh-retry.ts).
-   * 0 turns the forgiveness off.
-   */
-  refreshRetryWindowSeconds: number;
-  /** Overload: what one instance takes on at once before it answers 503 (src/http/load-shedding.ts). */
-  load: {
-    /** Requests in progress at once; one more is answered 503 at once rather than queued. */
-    maxConcurrentRequests: number;
-    /** argon2 computations at once (each holds a libuv thread and ARGON2_MEMORY_KIB). */
-    argon2Concurrency: number;
-    /** Sign-ins (and other argon2 work) waiting for a slot; one more is told "busy, try again". */
-    argon2Queue: number;
-  };
-  /** SIGTERM (src/http/connection-drain.ts): how long /readyz says 503 before the listener closes, and the whole budget. */
-  shutdown: { drainDelaySeconds: number; timeoutSeconds: number };
-  /** The development demo (seeded demo user, client and API; `gatehouse demo`). Never in production. */
-  demo: boolean;
-}
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -105,121 +21,159 @@ export class ConfigError extends Error {
 }
 
 const seconds = z.coerce.number().int().positive();
-const DAY = 86_400;
-const YEAR = 365 * DAY;
 
-const fileSchema = z.object({
-  port: z.coerce.number().int().min(0).max(65535),
-  host: z.string().min(1),
-  issuer: z.string().optional(),
-  dataDir: z.string().min(1),
-  trustProxy: z.boolean(),
-  // Long enough for any statement a request sends (milliseconds at most), short enough that a
-  // hung database fails requests quickly; migrations run without it.
+/**
+ * Every setting, declared once: its path in config/*.json is its place here, `meta({ env })` names
+ * the environment variable that overrides it, and the rules are the schema's. The type, the
+ * variables Gatehouse reads and the names in error messages are all derived from this.
+ */
+const settingsSchema = z.object({
+  port: z.coerce.number().int().min(0).max(65535).meta({ env: 'PORT' }),
+  host: z.string().min(1).meta({ env: 'HOST' }),
+  issuer: z.string().optional().meta({ env: 'ISSUER' }),
+  dataDir: z.string().min(1).meta({ env: 'DATA_DIR' }),
+  /** Trust X-Forwarded-* from a TLS-terminating proxy (Koa's app.proxy). */
+  trustProxy: z.boolean().meta({ env: 'TRUST_PROXY' }),
+  /**
+   * PostgreSQL only: how long a statement may run and a pooled connection may take to get, in ms.
+   * Long enough for any statement a request sends (milliseconds at most), short enough that a hung
+   * database fails requests quickly; migrations run without it.
+   */
   database: z.object({
-    statementTimeoutMs: z.coerce.number().int().min(100).max(600_000),
-    acquireTimeoutMs: z.coerce.number().int().min(100).max(600_000),
+    statementTimeoutMs: z.coerce.number().int().min(100).max(600_000).meta({ env: 'DATABASE_STATEMENT_TIMEOUT' }),
+    acquireTimeoutMs: z.coerce.number().int().min(100).max(600_000).meta({ env: 'DATABASE_ACQUIRE_TIMEOUT' }),
   }),
-  proxyHops: z.coerce.number().int().min(1).max(10),
-  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  /**
+   * With trustProxy: how many trusted proxies append to X-Forwarded-For (Koa's maxIpsCount). The
+   * client address is the entry that many places from the right; entries further left were
+   * written by the client and would let it choose the address rate limits are keyed on.
+   */
+  proxyHops: z.coerce.number().int().min(1).max(10).meta({ env: 'TRUST_PROXY_HOPS' }),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).meta({ env: 'LOG_LEVEL' }),
   // Upper bounds keep a typo from minting week-long bearer tokens (RFC 9700: short-lived tokens).
   ttl: z.object({
-    accessToken: seconds.max(DAY),
-    clientCredentials: seconds.max(DAY),
-    idToken: seconds.max(DAY),
-    authorizationCode: seconds.max(600),
-    refreshToken: seconds.max(YEAR),
-    session: seconds.max(YEAR),
-    interaction: seconds.max(DAY),
-    grant: seconds.max(2 * YEAR),
+    accessToken: seconds.max(MAX_ACCESS_TOKEN_LIFETIME_SECONDS).meta({ env: 'ACCESS_TOKEN_TTL' }),
+    clientCredentials: seconds.max(MAX_ACCESS_TOKEN_LIFETIME_SECONDS).meta({ env: 'CLIENT_CREDENTIALS_TTL' }),
+    idToken: seconds.max(MAX_ID_TOKEN_LIFETIME_SECONDS).meta({ env: 'ID_TOKEN_TTL' }),
+    authorizationCode: seconds.max(600).meta({ env: 'AUTHORIZATION_CODE_TTL' }),
+    refreshToken: seconds.max(YEAR).meta({ env: 'REFRESH_TOKEN_TTL' }),
+    session: seconds.max(YEAR).meta({ env: 'SESSION_TTL' }),
+    interaction: seconds.max(DAY).meta({ env: 'INTERACTION_TTL' }),
+    grant: seconds.max(2 * YEAR).meta({ env: 'GRANT_TTL' }),
   }),
   keys: z.object({
-    publishBeforeSigningSeconds: z.coerce.number().int().min(0),
-    refreshIntervalSeconds: seconds,
+    /** A rotated-in key is published this long before it signs, so caches of the JWKS pick it up first. */
+    publishBeforeSigningSeconds: z.coerce.number().int().min(0).meta({ env: 'KEY_PUBLISH_BEFORE_SIGNING' }),
+    /** How often an instance re-reads the key set, so instances sharing a database agree. */
+    refreshIntervalSeconds: seconds.meta({ env: 'KEY_REFRESH_INTERVAL' }),
   }),
   argon2: z.object({
     // OWASP's floor for argon2id: m=19 MiB, t=2, p=1.
-    memoryKiB: z.coerce.number().int().min(19456),
-    timeCost: z.coerce.number().int().min(2),
-    parallelism: z.coerce.number().int().min(1),
+    memoryKiB: z.coerce.number().int().min(19456).meta({ env: 'ARGON2_MEMORY_KIB' }),
+    timeCost: z.coerce.number().int().min(2).meta({ env: 'ARGON2_TIME_COST' }),
+    parallelism: z.coerce.number().int().min(1).meta({ env: 'ARGON2_PARALLELISM' }),
   }),
-  cleanupIntervalSeconds: seconds,
-  // The reasoning behind the defaults is in src/security/sign-in-throttle.ts.
+  cleanupIntervalSeconds: seconds.meta({ env: 'CLEANUP_INTERVAL' }),
+  /**
+   * Sign-in throttling (src/security/sign-in-throttle.ts, which explains the defaults), shared by
+   * all instances through the database.
+   */
   signIn: z.object({
-    maxConsecutiveFailures: z.coerce.number().int().min(1).max(100),
-    // Never a lockout: a block longer than an hour is one in all but name.
-    maxBlockSeconds: seconds.max(3600),
-    accountMaxFailures: z.coerce.number().int().min(1),
-    ipMaxFailures: z.coerce.number().int().min(1),
+    /** Failed sign-ins for one email from one address (or one known browser) before delays start. */
+    maxConsecutiveFailures: z.coerce.number().int().min(1).max(100).meta({ env: 'SIGNIN_MAX_CONSECUTIVE_FAILURES' }),
+    /**
+     * The longest any sign-in block lasts; also the window of the per-account limit. Never a
+     * lockout: a block longer than an hour is one in all but name.
+     */
+    maxBlockSeconds: seconds.max(3600).meta({ env: 'SIGNIN_MAX_BLOCK_SECONDS' }),
+    /** Failed sign-ins for one email, from anywhere, per maxBlockSeconds. */
+    accountMaxFailures: z.coerce.number().int().min(1).meta({ env: 'SIGNIN_ACCOUNT_MAX_FAILURES' }),
+    /** Failed sign-ins from one address, across all emails, per day. */
+    ipMaxFailures: z.coerce.number().int().min(1).meta({ env: 'SIGNIN_IP_MAX_FAILURES' }),
   }),
+  /** Requests per minute per client, per instance, at the token endpoints (0 turns a limit off). */
   rateLimits: z.object({
-    token: z.coerce.number().int().min(0),
-    introspection: z.coerce.number().int().min(0),
-    revocation: z.coerce.number().int().min(0),
+    token: z.coerce.number().int().min(0).meta({ env: 'TOKEN_RATE_LIMIT' }),
+    introspection: z.coerce.number().int().min(0).meta({ env: 'INTROSPECTION_RATE_LIMIT' }),
+    revocation: z.coerce.number().int().min(0).meta({ env: 'REVOCATION_RATE_LIMIT' }),
   }),
-  clientAssertionEndpointAudience: z.boolean(),
-  // Long enough for a client's timeout and retry; every second of it is a second in which someone
-  // holding an old token could take the successor (and be caught when both use it).
-  refreshRetryWindowSeconds: z.coerce.number().int().min(0).max(300),
+  /**
+   * Client assertions (private_key_jwt) must name the issuer identifier alone as `aud`. Opting in
+   * also accepts the token endpoint's or the called endpoint's URL, built from ISSUER, for clients
+   * written before OpenID Connect Core's 2025 errata (src/oidc/client-assertions.ts).
+   */
+  clientAssertionEndpointAudience: z.boolean().meta({ env: 'CLIENT_ASSERTION_ENDPOINT_AUDIENCE' }),
+  /**
+   * How long after a refresh-token rotation the same client presenting the same token again gets
+   * the same successor back instead of having its grant revoked as a reuse (src/oidc/refresh-retry.ts).
+   * 0 turns the forgiveness off. Long enough for a client's timeout and retry; every second of it
+   * is a second in which someone holding an old token could take the successor (and be caught
+   * when both use it).
+   */
+  refreshRetryWindowSeconds: z.coerce.number().int().min(0).max(300).meta({ env: 'REFRESH_TOKEN_RETRY_WINDOW' }),
+  /** Overload: what one instance takes on at once before it answers 503 (src/http/load-shedding.ts). */
   load: z.object({
-    maxConcurrentRequests: z.coerce.number().int().min(1),
-    argon2Concurrency: z.coerce.number().int().min(1),
-    argon2Queue: z.coerce.number().int().min(0),
+    /** Requests in progress at once; one more is answered 503 at once rather than queued. */
+    maxConcurrentRequests: z.coerce.number().int().min(1).meta({ env: 'MAX_CONCURRENT_REQUESTS' }),
+    /** argon2 computations at once (each holds a libuv thread and ARGON2_MEMORY_KIB). */
+    argon2Concurrency: z.coerce.number().int().min(1).meta({ env: 'ARGON2_CONCURRENCY' }),
+    /** Sign-ins (and other argon2 work) waiting for a slot; one more is told "busy, try again". */
+    argon2Queue: z.coerce.number().int().min(0).meta({ env: 'ARGON2_QUEUE' }),
   }),
+  /** SIGTERM (src/http/connection-drain.ts): how long /readyz says 503 before the listener closes, and the whole budget. */
   shutdown: z.object({
-    drainDelaySeconds: z.coerce.number().min(0).max(300),
-    timeoutSeconds: z.coerce.number().positive().max(3600),
+    drainDelaySeconds: z.coerce.number().min(0).max(300).meta({ env: 'SHUTDOWN_DRAIN_DELAY' }),
+    timeoutSeconds: z.coerce.number().positive().max(3600).meta({ env: 'SHUTDOWN_TIMEOUT' }),
   }),
-  demo: z.boolean(),
+  /** The development demo (seeded demo user, client and API; `gatehouse demo`). Never in production. */
+  demo: z.boolean().meta({ env: 'DEMO' }),
 });
 
-type FileConfig = z.infer<typeof fileSchema>;
+type Settings = z.infer<typeof settingsSchema>;
 
-/** Environment variable → path in the file configuration, and how to read it. */
-const ENV_SETTINGS: Array<[string, string, (v: string) => unknown]> = [
-  ['PORT', 'port', Number],
-  ['HOST', 'host', String],
-  ['ISSUER', 'issuer', String],
-  ['DATA_DIR', 'dataDir', String],
-  ['DATABASE_STATEMENT_TIMEOUT', 'database.statementTimeoutMs', Number],
-  ['DATABASE_ACQUIRE_TIMEOUT', 'database.acquireTimeoutMs', Number],
-  ['TRUST_PROXY', 'trustProxy', parseBoolean],
-  ['TRUST_PROXY_HOPS', 'proxyHops', Number],
-  ['LOG_LEVEL', 'logLevel', String],
-  ['ACCESS_TOKEN_TTL', 'ttl.accessToken', Number],
-  ['CLIENT_CREDENTIALS_TTL', 'ttl.clientCredentials', Number],
-  ['ID_TOKEN_TTL', 'ttl.idToken', Number],
-  ['AUTHORIZATION_CODE_TTL', 'ttl.authorizationCode', Number],
-  ['REFRESH_TOKEN_TTL', 'ttl.refreshToken', Number],
-  ['SESSION_TTL', 'ttl.session', Number],
-  ['INTERACTION_TTL', 'ttl.interaction', Number],
-  ['GRANT_TTL', 'ttl.grant', Number],
-  ['KEY_PUBLISH_BEFORE_SIGNING', 'keys.publishBeforeSigningSeconds', Number],
-  ['KEY_REFRESH_INTERVAL', 'keys.refreshIntervalSeconds', Number],
-  ['ARGON2_MEMORY_KIB', 'argon2.memoryKiB', Number],
-  ['ARGON2_TIME_COST', 'argon2.timeCost', Number],
-  ['ARGON2_PARALLELISM', 'argon2.parallelism', Number],
-  ['CLEANUP_INTERVAL', 'cleanupIntervalSeconds', Number],
-  ['SIGNIN_MAX_CONSECUTIVE_FAILURES', 'signIn.maxConsecutiveFailures', Number],
-  ['SIGNIN_MAX_BLOCK_SECONDS', 'signIn.maxBlockSeconds', Number],
-  ['SIGNIN_ACCOUNT_MAX_FAILURES', 'signIn.accountMaxFailures', Number],
-  ['SIGNIN_IP_MAX_FAILURES', 'signIn.ipMaxFailures', Number],
-  ['TOKEN_RATE_LIMIT', 'rateLimits.token', Number],
-  ['INTROSPECTION_RATE_LIMIT', 'rateLimits.introspection', Number],
-  ['REVOCATION_RATE_LIMIT', 'rateLimits.revocation', Number],
-  ['CLIENT_ASSERTION_ENDPOINT_AUDIENCE', 'clientAssertionEndpointAudience', parseBoolean],
-  ['REFRESH_TOKEN_RETRY_WINDOW', 'refreshRetryWindowSeconds', Number],
-  ['MAX_CONCURRENT_REQUESTS', 'load.maxConcurrentRequests', Number],
-  ['ARGON2_CONCURRENCY', 'load.argon2Concurrency', Number],
-  ['ARGON2_QUEUE', 'load.argon2Queue', Number],
-  ['SHUTDOWN_DRAIN_DELAY', 'shutdown.drainDelaySeconds', Number],
-  ['SHUTDOWN_TIMEOUT', 'shutdown.timeoutSeconds', Number],
-  ['DEMO', 'demo', parseBoolean],
-];
+/** The validated configuration: every setting, plus what is worked out from them and the environment. */
+export interface Config extends Omit<Settings, 'issuer'> {
+  env: Environment;
+  /** ISSUER, or http://localhost:PORT; no trailing slash. */
+  issuer: string;
+  /** postgres:// URL; undefined means the embedded PGlite database under dataDir. */
+  databaseUrl: string | undefined;
+  secrets: {
+    /** Keys that sign cookies; the first signs, all verify (rotation). */
+    cookieKeys: string[];
+    /** 32 bytes that encrypt private signing keys at rest. Never stored in the database. */
+    keyEncryptionKey: Buffer;
+    /** True when the secrets came from the development secrets file rather than the environment. */
+    generated: boolean;
+  };
+}
 
-/** Every environment variable Gatehouse reads (tests clear them to start from a known state). */
+/** An environment variable that overrides one setting: its dotted path in the settings. */
+interface EnvSetting {
+  name: string;
+  path: string;
+  boolean: boolean;
+}
+
+/** The settings' environment variables, read off the schema; a setting without one is a mistake here. */
+function envSettingsOf(schema: z.ZodObject, prefix = ''): EnvSetting[] {
+  return Object.entries(schema.shape).flatMap(([key, child]: [string, z.ZodType]) => {
+    const dotted = `${prefix}${key}`;
+    if (child instanceof z.ZodObject) return envSettingsOf(child, `${dotted}.`);
+    const name = child.meta()?.env;
+    if (typeof name !== 'string') throw new Error(`The setting ${dotted} names no environment variable (meta({ env }))`);
+    return [{ name, path: dotted, boolean: child instanceof z.ZodBoolean }];
+  });
+}
+
+const ENV_SETTINGS = envSettingsOf(settingsSchema);
+
+/**
+ * Every environment variable Gatehouse reads (tests clear them to start from a known state): the
+ * settings', and those read apart from them (the environment itself, the database, the secrets).
+ */
 export const ENVIRONMENT_VARIABLES = [
-  'NODE_ENV', 'DATABASE_URL', 'COOKIE_KEYS', 'KEY_ENCRYPTION_KEY', ...ENV_SETTINGS.map(([name]) => name),
+  'NODE_ENV', 'DATABASE_URL', 'COOKIE_KEYS', 'KEY_ENCRYPTION_KEY', ...ENV_SETTINGS.map((setting) => setting.name),
 ];
 
 function parseBoolean(value: string): unknown {
@@ -257,7 +211,7 @@ function setPath(target: Record<string, unknown>, dotted: string, value: unknown
 }
 
 function envNameFor(dotted: string): string {
-  return ENV_SETTINGS.find(([, p]) => p === dotted)?.[0] ?? dotted;
+  return ENV_SETTINGS.find((setting) => setting.path === dotted)?.name ?? dotted;
 }
 
 export interface LoadConfigOptions {
@@ -274,17 +228,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
 
   const configDir = options.configDir ?? CONFIG_DIR;
   let merged = deepMerge(readJson(path.join(configDir, 'default.json')), readJson(path.join(configDir, `${nodeEnv}.json`)));
-  for (const [name, dotted, parse] of ENV_SETTINGS) {
-    const raw = env[name];
-    if (raw !== undefined && raw !== '') setPath(merged, dotted, parse(raw));
+  // Numbers arrive as text and the schema coerces them; a boolean's words are read here.
+  for (const setting of ENV_SETTINGS) {
+    const raw = env[setting.name];
+    if (raw !== undefined && raw !== '') setPath(merged, setting.path, setting.boolean ? parseBoolean(raw) : raw);
   }
   merged = { ...merged };
 
-  const parsed = fileSchema.safeParse(merged);
+  const parsed = settingsSchema.safeParse(merged);
   if (!parsed.success) {
     throw new ConfigError(parsed.error.issues.map((issue) => `${envNameFor(issue.path.join('.'))}: ${issue.message}`));
   }
-  const file: FileConfig = parsed.data;
+  const file: Settings = parsed.data;
 
   const dataDir = path.resolve(file.dataDir);
   const issuer = (file.issuer ?? `http://localhost:${file.port}`).replace(/\/$/, '');
@@ -334,27 +289,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
   if (problems.length) throw new ConfigError(problems);
 
   return {
+    ...file,
     env: nodeEnv,
-    port: file.port,
-    host: file.host,
     issuer,
     databaseUrl,
-    database: file.database,
     dataDir,
-    trustProxy: file.trustProxy,
-    proxyHops: file.proxyHops,
-    logLevel: file.logLevel,
     secrets: secrets!,
-    ttl: file.ttl,
-    keys: file.keys,
-    argon2: file.argon2,
-    cleanupIntervalSeconds: file.cleanupIntervalSeconds,
-    signIn: file.signIn,
-    rateLimits: file.rateLimits,
-    clientAssertionEndpointAudience: file.clientAssertionEndpointAudience,
-    refreshRetryWindowSeconds: file.refreshRetryWindowSeconds,
-    load: file.load,
-    shutdown: file.shutdown,
     demo: file.demo && nodeEnv !== 'production',
   };
 }

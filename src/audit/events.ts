@@ -48,8 +48,6 @@ export interface Actor {
   ip?: string | null;
 }
 
-export const SYSTEM_ACTOR: Actor = { type: 'system', id: null };
-
 export interface NewAuditEvent {
   type: AuditEventType;
   actor: Actor;

@@ -3,6 +3,7 @@
 // actions.ts or demo.ts and is imported only when that command runs.
 import type { Config } from '../config.js';
 import type { Database } from '../db/knex.js';
+import { MAX_ACCESS_TOKEN_LIFETIME_SECONDS, MIN_API_ACCESS_TOKEN_TTL_SECONDS } from '../lifetimes.js';
 
 /** The command line itself is wrong (unknown command or option, missing or malformed value): exit 2. */
 export class UsageError extends Error {
@@ -104,7 +105,7 @@ export const COMMANDS: Command[] = [
       name: { type: 'string', value: 'N', description: 'the name people see on the consent page' },
       describe: { type: 'string', multiple: true, value: 'S=WORDS', description: 'what a scope lets an app do, in plain words (repeat per scope)' },
       default: { type: 'boolean', description: 'the API apps get a token for when they name none' },
-      'access-token-ttl': { type: 'string', value: 'SECONDS', description: 'its access tokens\' lifetime (30 to 86400)' },
+      'access-token-ttl': { type: 'string', value: 'SECONDS', description: `its access tokens' lifetime (${MIN_API_ACCESS_TOKEN_TTL_SECONDS} to ${MAX_ACCESS_TOKEN_LIFETIME_SECONDS})` },
       'jwt-introspection': { type: 'boolean', description: 'may ask for signed introspection responses (RFC 9701)' },
       'jwks-file': { type: 'string', value: 'FILE', description: 'introspect with private_key_jwt and the public keys in this JWK Set file' },
     },

@@ -6,6 +6,7 @@ import { deletedRows, type Database } from '../db/knex.js';
 import { cursorTimestamp, decodeCursor, pageOf, pageSize, type Page, type PageRequest } from '../db/pages.js';
 import { isStorableKey } from '../db/text.js';
 import { GatehouseError } from '../errors.js';
+import { DEFAULT_SECRET_OVERLAP_SECONDS, inWords, MAX_SECRET_OVERLAP_SECONDS } from '../lifetimes.js';
 import { clientChangesSchema, firstIssue, newClientSchema, storedScope, type ClientChanges, type NewClient } from './schema.js';
 
 export { ADMIN_SCOPE, DEFAULT_APP_SCOPE, firstIssue, scopeSchema, type ClientChanges, type NewClient } from './schema.js';
@@ -16,9 +17,6 @@ export { ADMIN_SCOPE, DEFAULT_APP_SCOPE, firstIssue, scopeSchema, type ClientCha
  */
 export const ACCOUNT_CLIENT_ID = 'gatehouse';
 
-/** Longest overlap of a rotated-out client secret: 30 days. */
-export const MAX_SECRET_OVERLAP_SECONDS = 30 * 86_400;
-export const DEFAULT_SECRET_OVERLAP_SECONDS = 86_400;
 
 export type TokenEndpointAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none';
 export type GrantType = 'authorization_code' | 'refresh_token' | 'client_credentials';
@@ -193,7 +191,7 @@ export class ClientStore {
    */
   async rotateSecret(clientId: string, overlapSeconds = DEFAULT_SECRET_OVERLAP_SECONDS, trx: Database = this.db): Promise<{ clientSecret: string; previousSecretExpiresAt: Date | null } | undefined> {
     if (!Number.isInteger(overlapSeconds) || overlapSeconds < 0 || overlapSeconds > MAX_SECRET_OVERLAP_SECONDS) {
-      throw new GatehouseError('invalid_input', `The overlap is a whole number of seconds from 0 to ${MAX_SECRET_OVERLAP_SECONDS} (30 days).`, 'overlapSeconds');
+      throw new GatehouseError('invalid_input', `The overlap is a whole number of seconds from 0 to ${MAX_SECRET_OVERLAP_SECONDS} (${inWords(MAX_SECRET_OVERLAP_SECONDS)}).`, 'overlapSeconds');
     }
     const existing = await this.find(clientId, trx);
     if (!existing) return undefined;

@@ -3,8 +3,7 @@
 import type { Knex } from 'knex';
 import { digest } from '../crypto/digest.js';
 import { isStorableKey } from '../db/text.js';
-
-const MAX_ID_LENGTH = 4096;
+import { MAX_HANDLE_LENGTH } from '../lifetimes.js';
 
 // Models whose records hang off a grant. Same set as oidc-provider's memory adapter: a detected
 // replay kills these, and only these (Session and Interaction also carry a grantId, but they
@@ -33,7 +32,7 @@ export type GrantSelector =
 export async function revokeGrants(db: Knex, selector: GrantSelector): Promise<number> {
   // An id no row can hold (NUL, absurd length) selects nothing; it must not reach a query.
   const named = 'grantIds' in selector ? selector.grantIds : [('accountId' in selector ? selector.accountId : ''), selector.clientId ?? ''];
-  if (!named.every((value) => value === '' || isStorableKey(value, MAX_ID_LENGTH))) return 0;
+  if (!named.every((value) => value === '' || isStorableKey(value, MAX_HANDLE_LENGTH))) return 0;
   const models = ['Grant', ...GRANTABLE_MODELS];
   const query = db('oidc_records');
   if ('grantIds' in selector) {

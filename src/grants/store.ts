@@ -6,6 +6,7 @@ import { digest } from '../crypto/digest.js';
 import { deletedRows, type Database } from '../db/knex.js';
 import { cursorTimestamp, decodeCursor, pageOf, pageSize, type Page, type PageRequest } from '../db/pages.js';
 import { isStorableKey } from '../db/text.js';
+import { MAX_HANDLE_LENGTH } from '../lifetimes.js';
 import { GRANTABLE_MODELS, revokeGrants } from './revoke.js';
 
 /** Access to one API (RFC 8707 resource server) within a grant. */
@@ -108,7 +109,7 @@ function grantFromRow(row: GrantRow, names: Map<string, string>): GrantInfo {
 }
 
 function isHandle(value: unknown): value is string {
-  return isStorableKey(value, 4096);
+  return isStorableKey(value, MAX_HANDLE_LENGTH);
 }
 
 export class GrantStore {

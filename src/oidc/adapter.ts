@@ -1,6 +1,7 @@
 // oidc-provider's storage: one adapter per model (Session, Interaction, Grant, AccessToken, ...),
 // all sharing the `oidc_records` table. A dump of that table must not hand out anything a caller
-// could present as proof, so ids, user codes and session cookies are kept only as digests.
+// could present as proof, so ids and session cookies are kept only as digests. The device flow is
+// off, and nothing here can store it: a device code is refused, loudly (refuseDeviceFlow).
 import type { Knex } from 'knex';
 import { errors } from 'oidc-provider';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
@@ -9,6 +10,7 @@ import { deleteInBatches } from '../db/knex.js';
 import { runPrepared, type PreparedStatement } from '../db/prepared.js';
 import { isStorableKey, storableExcerpt } from '../db/text.js';
 import { revokeGrants } from '../grants/revoke.js';
+import { MAX_HANDLE_LENGTH } from '../lifetimes.js';
 
 export interface AdapterOptions {
   /** Milliseconds since the epoch; injectable so tests can move time without sleeping. */
@@ -39,29 +41,20 @@ export interface DeleteExpiredOptions {
 
 const TABLE = 'oidc_records';
 
-// Longer than any id oidc-provider issues by orders of magnitude; the bound exists because
-// AccessToken.find and friends are handed raw request input, and hashing megabytes per request
-// would be a cheap way to burn our CPU.
-export const MAX_KEY_LENGTH = 4096;
-
-
 // PostgresAdapter.upsert, prepared: every save of a session, interaction, grant, code or token.
-const UPSERT_COLUMNS = ['model', 'id_digest', 'payload', 'grant_id', 'uid_digest', 'user_code_digest', 'account_id',
+const UPSERT_COLUMNS = ['model', 'id_digest', 'payload', 'grant_id', 'uid_digest', 'account_id',
   'client_id', 'expires_at', 'consumed_at', 'user_agent', 'ip', 'last_active_at'] as const satisfies ReadonlyArray<keyof NewRow>;
 // A column toRow fills but the statement leaves out would be dropped silently: make it a type error.
 const EVERY_COLUMN_SAVED: Exclude<keyof NewRow, (typeof UPSERT_COLUMNS)[number]> extends never ? true : never = true;
 void EVERY_COLUMN_SAVED;
 const UPSERT_STATEMENT: PreparedStatement = {
-  name: 'gatehouse_upsert_v1',
+  name: 'gatehouse_upsert_v2',
   text: `insert into ${TABLE} (${UPSERT_COLUMNS.join(', ')})
 values (${UPSERT_COLUMNS.map((_, index) => `$${index + 1}`).join(', ')})
 on conflict (model, id_digest) do update set
   payload = excluded.payload,
   grant_id = excluded.grant_id,
   uid_digest = coalesce(excluded.uid_digest, ${TABLE}.uid_digest),
-  -- A DeviceCode loaded by find(id) comes back without its userCode (the row does not keep it);
-  -- re-saving it must not make it unfindable by that code.
-  user_code_digest = coalesce(excluded.user_code_digest, ${TABLE}.user_code_digest),
   account_id = excluded.account_id,
   client_id = excluded.client_id,
   expires_at = excluded.expires_at,
@@ -78,7 +71,7 @@ on conflict (model, id_digest) do update set
 // replaced. Two racing inserts serialise on the primary key, and the loser re-checks the winner's
 // row, which is live: at most one of any number of them gets a row back.
 const INSERT_UNLESS_LIVE_STATEMENT: PreparedStatement = {
-  name: 'gatehouse_insert_unless_live_v1',
+  name: 'gatehouse_insert_unless_live_v2',
   text: `insert into ${TABLE} (${UPSERT_COLUMNS.join(', ')})
 values (${UPSERT_COLUMNS.map((_, index) => `$${index + 1}`).join(', ')})
 on conflict (model, id_digest) do update set
@@ -94,12 +87,12 @@ const CONSUME_STATEMENT: PreparedStatement = {
   text: `update ${TABLE} set consumed_at = $1 where model = $2 and id_digest = $3 and consumed_at is null returning grant_id`,
 };
 
-/** The columns a record is found by: its id, a session's uid, a device code's user code (all digests). */
-type LookupColumn = 'id_digest' | 'uid_digest' | 'user_code_digest';
+/** The columns a record is found by: its id, a session's uid (both digests). */
+type LookupColumn = 'id_digest' | 'uid_digest';
 
 // PostgresAdapter.findLive: $1 model, $2 the digest, $3 now. Each column has an index led by model.
 const FIND_LIVE_STATEMENTS: Record<LookupColumn, PreparedStatement> = Object.fromEntries(
-  (['id_digest', 'uid_digest', 'user_code_digest'] as const).map((column) => [column, {
+  (['id_digest', 'uid_digest'] as const).map((column) => [column, {
     name: `gatehouse_find_by_${column}_v1`,
     text: `select payload, consumed_at from ${TABLE}
  where model = $1 and ${column} = $2 and (expires_at is null or expires_at > $3)
@@ -115,13 +108,13 @@ const FIND_LIVE_STATEMENTS: Record<LookupColumn, PreparedStatement> = Object.fro
 const SESSION_COLUMNS: ReadonlyArray<(typeof UPSERT_COLUMNS)[number]> = ['user_agent', 'ip', 'last_active_at'];
 const ROTATED_COLUMNS = UPSERT_COLUMNS.filter((column) => !SESSION_COLUMNS.includes(column));
 const COLUMN_TYPES: Record<(typeof UPSERT_COLUMNS)[number], string> = {
-  model: 'text', id_digest: 'text', payload: 'jsonb', grant_id: 'text', uid_digest: 'text', user_code_digest: 'text',
+  model: 'text', id_digest: 'text', payload: 'jsonb', grant_id: 'text', uid_digest: 'text',
   account_id: 'text', client_id: 'text', expires_at: 'timestamptz', consumed_at: 'timestamptz',
   user_agent: 'text', ip: 'text', last_active_at: 'timestamptz',
 };
 const KEPT_PARAMETER = ROTATED_COLUMNS.length + 3;
 const ROTATION_STATEMENT: PreparedStatement = {
-  name: 'gatehouse_rotation_v3',
+  name: 'gatehouse_rotation_v4',
   text: `with consumed as (
   update ${TABLE} set consumed_at = $1,
          successor_sealed = cast($${KEPT_PARAMETER} as text), successor_digest = cast($${KEPT_PARAMETER + 1} as text)
@@ -134,7 +127,7 @@ returning 1`,
 };
 
 /** What lands in the jsonb column: the payload minus everything rebuilt from elsewhere. */
-type StoredPayload = Omit<AdapterPayload, 'jti' | 'consumed' | 'userCode'>;
+type StoredPayload = Omit<AdapterPayload, 'jti' | 'consumed'>;
 
 export interface OidcRecordRow {
   model: string;
@@ -142,7 +135,6 @@ export interface OidcRecordRow {
   payload: StoredPayload;
   grant_id: string | null;
   uid_digest: string | null;
-  user_code_digest: string | null;
   account_id: string | null;
   client_id: string | null;
   expires_at: Date | null;
@@ -164,11 +156,10 @@ export interface FoundRow {
 /** What `fromRow` can put back that the row deliberately does not hold. */
 interface Restored {
   jti?: string;
-  userCode?: string;
 }
 
 function isLookupKey(value: unknown): value is string {
-  return isStorableKey(value, MAX_KEY_LENGTH);
+  return isStorableKey(value, MAX_HANDLE_LENGTH);
 }
 
 function epochSeconds(date: Date | string): number {
@@ -184,12 +175,11 @@ function withoutSessionCookie(session: AdapterPayload['session']): AdapterPayloa
   return rest;
 }
 
-// jti is the token/code/session id itself (a bearer credential), userCode lets whoever holds it
-// approve a device, and `consumed` lives in its own column so consume() can be a single atomic
-// UPDATE. `uid` stays: oidc-provider rebuilds a Session from the payload and would otherwise mint a
+// jti is the token/code/session id itself (a bearer credential), and `consumed` lives in its own
+// column so consume() can be a single atomic UPDATE. `uid` stays: oidc-provider rebuilds a Session from the payload and would otherwise mint a
 // new uid on every load; it is an internal handle (tokens carry it as sessionUid), not proof.
 function storedPayload(id: string, payload: AdapterPayload): StoredPayload {
-  const { jti: _jti, consumed: _consumed, userCode: _userCode, ...rest } = payload;
+  const { jti: _jti, consumed: _consumed, ...rest } = payload;
   if (rest.session !== undefined) rest.session = withoutSessionCookie(rest.session);
   if (typeof rest.returnTo === 'string') rest.returnTo = rest.returnTo.replaceAll(id, OWN_ID);
   return rest;
@@ -237,7 +227,6 @@ function toRow(model: string, id: string, payload: AdapterPayload, expiresIn: nu
     grant_id: grantIdOf(model, id, payload),
     // Only sessions are looked up by uid; other models' `uid`-ish fields are not indexes.
     uid_digest: model === 'Session' && typeof payload.uid === 'string' ? digest(payload.uid) : null,
-    user_code_digest: typeof payload.userCode === 'string' ? digest(payload.userCode) : null,
     account_id: payload.accountId ?? null,
     client_id: payload.clientId ?? null,
     expires_at: typeof expiresIn === 'number' ? new Date(nowMs + expiresIn * 1000) : null,
@@ -254,9 +243,18 @@ export function fromRow(row: FoundRow, restored: Restored): AdapterPayload {
   const payload: AdapterPayload = { ...row.payload };
   if (restored.jti !== undefined) payload.jti = restored.jti;
   restoredReturnTo(payload, restored.jti);
-  if (restored.userCode !== undefined) payload.userCode = restored.userCode;
   if (row.consumed_at) payload.consumed = epochSeconds(row.consumed_at);
   return payload;
+}
+
+/**
+ * The device flow (RFC 8628) is off, and its storage was never whole: oidc-provider saves what
+ * findByUserCode returns, which cannot carry the device code (only its digest is kept), so every
+ * approval would have failed. Enabling the flow must start by building that way back; until then,
+ * a device code or a lookup by user code is an error, never a quiet "not found".
+ */
+function refuseDeviceFlow(): Error {
+  return new Error('The device flow is off: Gatehouse stores no device codes (see refuseDeviceFlow in src/oidc/adapter.ts)');
 }
 
 export class PostgresAdapter implements Adapter {
@@ -276,6 +274,7 @@ export class PostgresAdapter implements Adapter {
 
   async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
     if (!isLookupKey(id)) throw new TypeError(`${this.model} id must be a non-empty string`);
+    if (payload.userCode !== undefined) throw refuseDeviceFlow();
     const row = toRow(this.model, id, payload, expiresIn, this.#now(), this.model === 'Session' ? this.#requestFacts() : undefined);
     await runPrepared(this.db, UPSERT_STATEMENT, UPSERT_COLUMNS.map((column) => row[column]));
   }
@@ -307,14 +306,8 @@ export class PostgresAdapter implements Adapter {
     return row && fromRow(row, {});
   }
 
-  // Returned without jti for the same reason as findByUid. Unlike findByUid, oidc-provider's device
-  // flow does save what this returns (code_verification, device_resume): with no jti, save() mints
-  // a new id and the insert collides on user_code_digest. The device flow needs a way back to the
-  // raw device code before it can be enabled.
-  async findByUserCode(userCode: unknown): Promise<AdapterPayload | undefined> {
-    if (!isLookupKey(userCode)) return undefined;
-    const row = await this.findLive('user_code_digest', digest(userCode));
-    return row && fromRow(row, { userCode });
+  findByUserCode(_userCode?: unknown): Promise<never> {
+    return Promise.reject(refuseDeviceFlow());
   }
 
   // The UPDATE's `consumed_at is null` is the whole concurrency story: of any number of racing

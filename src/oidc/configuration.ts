@@ -12,10 +12,8 @@ import { assertRegisteredClaims, checkMachineScopes, claimsRequestBehind, isClie
 import { isForgivenRetry } from './refresh-retry.js';
 import type { PersonLookup } from './person-cache.js';
 import { ACCOUNT_CLIENT_ID, ADMIN_SCOPE } from '../clients/store.js';
+import { ADMIN_ACCESS_TOKEN_TTL_SECONDS } from '../lifetimes.js';
 import { ADMIN_METADATA, adminApiAudience, API_SCOPE_METADATA, GRANT_ID_CLAIM, PREVIOUS_SECRET_METADATA, RESOURCE_METADATA, USERINFO_CLAIMS_CLAIM, userinfoAudience } from './vocabulary.js';
-
-/** Admin tokens are for automation; short-lived, so a leaked one is worth little. */
-const ADMIN_ACCESS_TOKEN_TTL_SECONDS = 300;
 
 /** Scopes about the person (OIDC Core §5.4) and what each releases. */
 export const OIDC_CLAIMS = {

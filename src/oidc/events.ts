@@ -1,11 +1,12 @@
 // What the provider does, as log lines and audit events. oidc-provider emits events from its
 // models and endpoints; this is the one place that listens, so no model or route logs on its own.
-import { Provider, type KoaContextWithOIDC } from 'oidc-provider';
+import { errors, Provider, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Actor } from '../audit/events.js';
 import type { AuditLog } from '../audit/log.js';
 import { markForErrorBoundary } from '../http/provider-errors.js';
 import type { Logger } from '../logger.js';
 import type { ForgivenRetry } from './refresh-retry.js';
+import type { HeldConsumeFailure } from './storage.js';
 
 interface WithIds {
   clientId?: string;
@@ -57,6 +58,23 @@ export function forgivenRetryRecorder(logger: Logger, audit: AuditLog): (ctx: Ko
       userId: retry.accountId,
       details: { grantId: retry.grantId, secondsSinceRotation: retry.secondsSinceRotation, requestId },
     });
+  };
+}
+
+/**
+ * A refresh token's consume, held back for its rotation and written when the response closed
+ * without a save (storage.ts), that did not go through. Refused as a replay, the grant is revoked
+ * as for any replay: a warning. Any other failure leaves the presented token usable: an error, one
+ * line per failure (`refresh_token.consume_failed`) to count and alert on.
+ */
+export function heldConsumeFailureRecorder(logger: Logger): (failure: HeldConsumeFailure) => void {
+  const log = logger.child({ component: 'oidc' });
+  return ({ error, ...ids }) => {
+    if (error instanceof errors.InvalidGrant) {
+      log.warn({ event: 'refresh_token.consume_refused', ...ids, detail: error.error_detail });
+      return;
+    }
+    log.error({ event: 'refresh_token.consume_failed', ...ids, err: { message: (error as Error | undefined)?.message?.split('\n')[0] } });
   };
 }
 

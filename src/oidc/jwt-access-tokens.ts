@@ -10,6 +10,7 @@ import { isUuidPattern } from '../accounts/users.js';
 import { deleteInBatches, type Database } from '../db/knex.js';
 import { jtiTag, JwtTruth, type TokenSubject, type TruthCache } from './jwt-truth.js';
 import { GRANT_ID_CLAIM, USERINFO_CLAIMS_CLAIM } from './vocabulary.js';
+import { CLOCK_TOLERANCE_SECONDS, REVOKED_JWT_MEMORY_SECONDS } from '../lifetimes.js';
 
 /** Algorithms Gatehouse signs access tokens with; nothing else is ever accepted. */
 export const ACCESS_TOKEN_ALGORITHMS = ['ES256', 'RS256'];
@@ -35,10 +36,6 @@ export function isJwtHandle(value: string): boolean {
   return value.startsWith(JWT_HANDLE_PREFIX) || value.startsWith(JWT_REVOCATION_HANDLE_PREFIX);
 }
 
-/** The longest lifetime an access token can have (an API's own TTL is capped at a day). */
-const MAX_ACCESS_TOKEN_LIFETIME_SECONDS = 86_400;
-
-
 export function looksLikeJwt(value: string): boolean {
   return value.length < 16_384 && /^[\w-]+\.[\w-]+\.[\w-]+$/.test(value);
 }
@@ -46,7 +43,6 @@ export function looksLikeJwt(value: string): boolean {
 export interface JwtAccessTokenOptions {
   issuer: string;
   jwks: JSONWebKeySet;
-  clockToleranceSeconds: number;
   userinfoAudience: string;
   /** Cached standings, shared by every provider built on this database (keys rotate, truth does not). */
   truthCache?: TruthCache;
@@ -86,7 +82,7 @@ export class JwtAccessTokens {
   }
 
   async #resolve(value: string, purpose: Purpose): Promise<LiveAccessToken | undefined> {
-    const claims = await this.#verify(value, purpose === 'userinfo' ? this.options.userinfoAudience : undefined, expiryToleranceOf(purpose, this.options.clockToleranceSeconds));
+    const claims = await this.#verify(value, purpose === 'userinfo' ? this.options.userinfoAudience : undefined, expiryToleranceOf(purpose));
     if (!claims) return undefined;
     // A token about to be revoked gains nothing from the cache, and should not fill it.
     const standing = await this.#truth.standing(subjectOf(claims), { fresh: purpose === 'revocation' });
@@ -117,7 +113,7 @@ export class JwtAccessTokens {
     await this.db('revoked_access_tokens')
       .insert({
         jti_digest: digest(jti),
-        expires_at: new Date(now + (MAX_ACCESS_TOKEN_LIFETIME_SECONDS + this.options.clockToleranceSeconds) * 1000),
+        expires_at: new Date(now + REVOKED_JWT_MEMORY_SECONDS * 1000),
       })
       .onConflict('jti_digest')
       .ignore();
@@ -132,8 +128,8 @@ export class JwtAccessTokens {
  * token's row stops being found at its expiry. Only revocation keeps the clock tolerance: accepting
  * a token just past its exp there revokes its grant, which is what the caller asked for.
  */
-function expiryToleranceOf(purpose: Purpose, clockToleranceSeconds: number): number {
-  return purpose === 'revocation' ? clockToleranceSeconds : 0;
+function expiryToleranceOf(purpose: Purpose): number {
+  return purpose === 'revocation' ? CLOCK_TOLERANCE_SECONDS : 0;
 }
 
 /** What the server-side truth is asked about, from claims that verified. */

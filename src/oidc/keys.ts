@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import type { JWK } from 'jose';
 import type { Knex } from 'knex';
 import type { Config } from '../config.js';
-import { MAX_API_ACCESS_TOKEN_TTL_SECONDS } from '../resources/store.js';
+import { signingKeyRetentionSeconds } from '../lifetimes.js';
 import type { Database } from '../db/knex.js';
 import { generateSigningKey, JWS_ALGORITHMS, openPrivateJwk, SigningKeyCorruptError, toPublicJwk, type GeneratedKey, type JwsAlgorithm } from './key-material.js';
 
@@ -346,10 +346,8 @@ export function keyStoreFor(config: Config, db: Database): KeyStore {
   return createKeyStore(db, {
     keyEncryptionKey: config.secrets.keyEncryptionKey,
     publishBeforeSigningSeconds: config.keys.publishBeforeSigningSeconds,
-    // A retired key must outlive every JWT it signed (an API may set access tokens of up to a
-    // day), plus one refresh interval of lag.
-    retainSeconds: Math.max(config.ttl.accessToken, config.ttl.clientCredentials, config.ttl.idToken, MAX_API_ACCESS_TOKEN_TTL_SECONDS)
-      + config.keys.refreshIntervalSeconds,
+    // A retired key must outlive every JWT it signed, plus one refresh interval of lag.
+    retainSeconds: signingKeyRetentionSeconds(config.keys.refreshIntervalSeconds),
   });
 }
 

@@ -18,7 +18,7 @@ import type { ResourceServerStore } from '../resources/store.js';
 import { accountClientMetadata } from './account-sign-in.js';
 import { ClientAdapter, clientMetadataCache, compareClientSecretsByDigest, matchRedirectUrisExactly, type ClientMetadataCache } from './clients.js';
 import { providerConfiguration } from './configuration.js';
-import { forgivenRetryRecorder, logProviderEvents } from './events.js';
+import { forgivenRetryRecorder, heldConsumeFailureRecorder, logProviderEvents } from './events.js';
 import { findLatestGrant } from './grants.js';
 import { JwtAccessTokens } from './jwt-access-tokens.js';
 import { truthCache, type TruthCache } from './jwt-truth.js';
@@ -67,9 +67,6 @@ export function providerCaches(deps: Pick<OidcDependencies, 'db' | 'changes' | '
   };
 }
 
-/** oidc-provider's default clock tolerance, used for our own JWT checks too. */
-const CLOCK_TOLERANCE_SECONDS = 15;
-
 interface Built {
   provider: Provider;
   /** Verifies our JWT access tokens against this key set, and asks whether they still stand. */
@@ -81,7 +78,6 @@ export function buildProvider(deps: OidcDependencies, keySet: KeySet, caches: Pr
   const jwts = new JwtAccessTokens(db, {
     issuer: config.issuer,
     jwks: publicJwks(keySet),
-    clockToleranceSeconds: CLOCK_TOLERANCE_SECONDS,
     userinfoAudience: userinfoAudience(config.issuer),
     truthCache: caches.truth,
   });
@@ -89,6 +85,7 @@ export function buildProvider(deps: OidcDependencies, keySet: KeySet, caches: Pr
   const adapter = storageFor(db, {
     clients, jwts, truth: caches.truth, grants: caches.grants,
     refreshRetryWindowSeconds: config.refreshRetryWindowSeconds, now: deps.now,
+    onHeldConsumeFailure: heldConsumeFailureRecorder(deps.logger),
   });
 
   const provider = new Provider(config.issuer, providerConfiguration({

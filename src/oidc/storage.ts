@@ -14,13 +14,14 @@
 import type { Knex } from 'knex';
 import type { ChangeFeed } from '../db/notifications.js';
 import { errors, Provider, type Adapter, type AdapterPayload, type KoaContextWithOIDC } from 'oidc-provider';
-import { createAdapterFactory, MAX_KEY_LENGTH, type PostgresAdapter, type RequestFacts } from './adapter.js';
+import { createAdapterFactory, type PostgresAdapter, type RequestFacts } from './adapter.js';
 import type { ClientAdapter } from './clients.js';
 import { AccessTokenAdapter, isJwtHandle, type JwtAccessTokens } from './jwt-access-tokens.js';
 import { grantTag, type TruthCache } from './jwt-truth.js';
 import { TokenLookup, TOKEN_MODELS } from './token-lookup.js';
 import { CoherentCache } from './caches.js';
 import { RefreshRetries } from './refresh-retry.js';
+import { MAX_HANDLE_LENGTH } from '../lifetimes.js';
 
 /** Passes everything through; subclasses override what they add to. */
 class DelegatingAdapter implements Adapter {
@@ -41,7 +42,7 @@ class CoalescedTokenAdapter extends DelegatingAdapter {
   }
 
   override async find(id: string): Promise<AdapterPayload | undefined> {
-    if (typeof id !== 'string' || id.length === 0 || id.length > MAX_KEY_LENGTH) return super.find(id);
+    if (typeof id !== 'string' || id.length === 0 || id.length > MAX_HANDLE_LENGTH) return super.find(id);
     // findToken asks RefreshToken about JWT handles too; no stored token can be one.
     if (isJwtHandle(id)) return undefined;
     return this.lookup.find(this.model, id);
@@ -67,6 +68,17 @@ interface HeldConsume {
   writeOnClose: () => void;
 }
 
+/**
+ * A held-back consume written when its response closed (RotatingRefreshTokens) that did not go
+ * through. Identifiers only: never the token.
+ */
+export interface HeldConsumeFailure {
+  grantId: string | undefined;
+  clientId: string | undefined;
+  requestId: string | undefined;
+  error: unknown;
+}
+
 /** Requests of the refresh_token grant → the consume they hold back. */
 const heldConsumes = new WeakMap<KoaContextWithOIDC, HeldConsume>();
 
@@ -86,19 +98,32 @@ function refreshGrantRequest(): KoaContextWithOIDC | undefined {
  * should a consume still be held back when the response goes out (a future oidc-provider saving
  * before it consumes, or not saving at all), it is written then, so a presented refresh token can
  * never stay usable — at worst a failed request costs its caller the token, never a second use.
+ * The answer is gone by then, so a write that fails there (which leaves the token usable) or is
+ * refused as a replay (its grant revoked, as any replay's) goes to `onFailure` rather than vanishing.
  */
 class RotatingRefreshTokens extends DelegatingAdapter {
-  constructor(private readonly stored: PostgresAdapter, private readonly retries: RefreshRetries) {
+  constructor(
+    private readonly stored: PostgresAdapter,
+    private readonly retries: RefreshRetries,
+    private readonly onFailure: (failure: HeldConsumeFailure) => void,
+  ) {
     super(stored);
   }
 
   override async consume(id: string): Promise<void> {
     const request = refreshGrantRequest();
     if (!request || heldConsumes.has(request)) return super.consume(id);
+    // oidc-provider names the presented token as the request's RefreshToken entity before it
+    // consumes it (actions/grants/refresh_token.js, an internal): should that change, the failure is
+    // still reported, only without its grant id.
+    const facts = {
+      grantId: request.oidc.entities?.RefreshToken?.grantId,
+      clientId: request.oidc.client?.clientId,
+      requestId: (request.state as { requestId?: string } | undefined)?.requestId,
+    };
     const writeOnClose = () => {
       heldConsumes.delete(request);
-      // Refused as a replay (its grant is revoked all the same) or failed: the answer is gone already.
-      this.stored.consume(id).catch(() => {});
+      this.stored.consume(id).catch((error: unknown) => this.onFailure({ ...facts, error }));
     };
     heldConsumes.set(request, { id, writeOnClose });
     request.res.once('close', writeOnClose);
@@ -221,6 +246,8 @@ export interface StorageParts {
   refreshRetryWindowSeconds?: number;
   /** Milliseconds since the epoch for every expiry and window the storage decides; tests move it. */
   now?: () => number;
+  /** Told of a held-back refresh-token consume that failed when written at close (RotatingRefreshTokens). */
+  onHeldConsumeFailure: (failure: HeldConsumeFailure) => void;
 }
 
 /**
@@ -251,7 +278,7 @@ export function storageFor(db: Knex, parts: StorageParts): (model: string) => Ad
     if (model === 'ReplayDetection') return new ReplayDetectionAdapter(stored(model));
     if (model === 'RefreshToken') {
       const refreshTokens = stored(model);
-      const rotating = new CoalescedTokenAdapter(new RotatingRefreshTokens(refreshTokens, retries), model, lookup);
+      const rotating = new CoalescedTokenAdapter(new RotatingRefreshTokens(refreshTokens, retries, parts.onHeldConsumeFailure), model, lookup);
       return new RetryForgivingRefreshTokens(rotating, refreshTokens, retries);
     }
     let adapter: Adapter = stored(model);

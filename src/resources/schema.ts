@@ -4,9 +4,7 @@ import { scopeSchema } from '../clients/schema.js';
 import type { Database } from '../db/knex.js';
 import { isStorableText, NUL_MESSAGE } from '../db/text.js';
 import { GatehouseError } from '../errors.js';
-
-/** The longest access-token lifetime an API may set for itself. */
-export const MAX_API_ACCESS_TOKEN_TTL_SECONDS = 86_400;
+import { MAX_ACCESS_TOKEN_LIFETIME_SECONDS, MIN_API_ACCESS_TOKEN_TTL_SECONDS } from '../lifetimes.js';
 
 /** OIDC scopes are about the person, not an API; an API may not redefine them. */
 const RESERVED_SCOPES = new Set(['openid', 'profile', 'email', 'address', 'phone', 'offline_access']);
@@ -34,7 +32,7 @@ const apiScopes = scopeSchema
 
 const apiName = z.string().trim().min(1).max(200).refine(isStorableText, NUL_MESSAGE);
 const scopeDescriptions = z.record(z.string(), z.string().trim().min(1).max(200).refine(isStorableText, NUL_MESSAGE));
-const accessTokenTtl = z.number().int().min(30).max(MAX_API_ACCESS_TOKEN_TTL_SECONDS);
+const accessTokenTtl = z.number().int().min(MIN_API_ACCESS_TOKEN_TTL_SECONDS).max(MAX_ACCESS_TOKEN_LIFETIME_SECONDS);
 
 function describedScopesExist(scopes: string[], descriptions: Record<string, string>, ctx: z.RefinementCtx): void {
   for (const scope of Object.keys(descriptions)) {

@@ -9,7 +9,7 @@ import { isStorableKey } from '../db/text.js';
 import { GatehouseError } from '../errors.js';
 import { changedScopes, newResourceSchema, refuseScopesOfOtherApis, resourceChangesSchema, type NewResourceServer, type ResourceChanges } from './schema.js';
 
-export { MAX_API_ACCESS_TOKEN_TTL_SECONDS, type NewResourceServer, type ResourceChanges } from './schema.js';
+export { type NewResourceServer, type ResourceChanges } from './schema.js';
 
 export interface ResourceServer {
   identifier: string;

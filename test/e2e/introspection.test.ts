@@ -4,6 +4,8 @@ import { randomBytes } from 'node:crypto';
 import { createLocalJWKSet, exportJWK, generateKeyPair, jwtVerify, SignJWT, UnsecuredJWT, type JSONWebKeySet, type JWK } from 'jose';
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { digest } from '../../src/crypto/digest.js';
+import { CLOCK_TOLERANCE_SECONDS, MAX_ACCESS_TOKEN_LIFETIME_SECONDS } from '../../src/lifetimes.js';
 import { keyStoreFor, signingJwk } from '../../src/oidc/keys.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { createPerson, obtainTokens, registerApp, type App } from '../support/flows.js';
@@ -255,6 +257,21 @@ describe('every revocation reads inactive at once, on every instance', () => {
     expect(res.body.sub).toBeUndefined();
     expect(await revoke({ clientId: machine.clientId, clientSecret: clientSecret! }, token)).toBe(200);
     expect(await active(notes, token)).toBe(false);
+  });
+
+  it('a revoked JWT of the longest lifetime an API may set is remembered until it has expired anyway', async () => {
+    const longLived = await server.stores.resources.create({ identifier: 'https://archive.example.test', scope: 'archive:read', accessTokenTtl: MAX_ACCESS_TOKEN_LIFETIME_SECONDS });
+    const { client: machine, clientSecret } = await server.stores.clients.create({ name: 'Archiver', clientCredentials: true, scope: 'archive:read' });
+    const config = await client.discovery(new URL(server.issuer), machine.clientId, clientSecret, undefined, { execute: [client.allowInsecureRequests] });
+    const { access_token: token } = await client.clientCredentialsGrant(config, { scope: 'archive:read', resource: 'https://archive.example.test' });
+    const { exp, jti } = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { exp: number; jti: string };
+    expect(exp - Math.floor(Date.now() / 1000)).toBeGreaterThan(MAX_ACCESS_TOKEN_LIFETIME_SECONDS - 60);
+
+    expect(await revoke({ clientId: machine.clientId, clientSecret: clientSecret! }, token)).toBe(200);
+    expect(await active({ clientId: longLived.clientId, clientSecret: longLived.clientSecret! }, token)).toBe(false);
+    // The janitor forgets the revocation at expires_at: never before a verifier, allowing for clock skew, would still accept the token.
+    const remembered = await testDb.db('revoked_access_tokens').first<{ expires_at: Date }>('expires_at').where({ jti_digest: digest(jti) });
+    expect(remembered!.expires_at.getTime()).toBeGreaterThanOrEqual((exp + CLOCK_TOLERANCE_SECONDS) * 1000);
   });
 
   it('a JWT that verified at introspection is still refused at userinfo, which needs its own audience', async () => {

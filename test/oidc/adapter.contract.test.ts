@@ -101,7 +101,6 @@ function adapterContract(name: Kind, makeDb: () => Promise<TestDatabase>): void 
           client_id: 'client-1',
           consumed_at: null,
           uid_digest: null,
-          user_code_digest: null,
         });
         expect(row?.expires_at?.getTime()).toBe(clock + 3600 * 1000);
         expect(row?.created_at).toBeInstanceOf(Date);
@@ -146,15 +145,12 @@ function adapterContract(name: Kind, makeDb: () => Promise<TestDatabase>): void 
     });
 
     describe('what is stored', () => {
-      it('holds neither the raw id, the user code, nor the session cookie anywhere in the row', async () => {
+      it('holds neither the raw id nor the session cookie anywhere in the row', async () => {
         const sessionId = randomId();
         const uid = randomId();
-        const deviceCode = randomId();
-        const userCode = 'BCDFGHJK';
         const interactionId = randomId();
 
         await adapterFor('Session').upsert(sessionId, tokenPayload('Session', sessionId, { uid, loginTs: 1 }), 600);
-        await adapterFor('DeviceCode').upsert(deviceCode, tokenPayload('DeviceCode', deviceCode, { userCode }), 600);
         await adapterFor('Interaction').upsert(
           interactionId,
           tokenPayload('Interaction', interactionId, {
@@ -165,10 +161,9 @@ function adapterContract(name: Kind, makeDb: () => Promise<TestDatabase>): void 
         );
 
         const stored = JSON.stringify(await rows());
-        for (const secret of [sessionId, deviceCode, userCode, interactionId]) {
+        for (const secret of [sessionId, interactionId]) {
           expect(stored).not.toContain(secret);
         }
-        expect(await rowOf('DeviceCode', deviceCode)).toMatchObject({ user_code_digest: digest(userCode) });
       });
 
       it('keeps the session uid only as a digest outside the payload, which needs it', async () => {
@@ -222,19 +217,14 @@ function adapterContract(name: Kind, makeDb: () => Promise<TestDatabase>): void 
         expect(await rowOf('AccessToken', id)).toBeDefined();
       });
 
-      it('applies to lookups by uid and by user code', async () => {
+      it('applies to lookups by uid', async () => {
         const sessionId = randomId();
         const uid = randomId();
-        const deviceCode = randomId();
-        const userCode = randomId();
         await adapterFor('Session').upsert(sessionId, tokenPayload('Session', sessionId, { uid }), 30);
-        await adapterFor('DeviceCode').upsert(deviceCode, tokenPayload('DeviceCode', deviceCode, { userCode }), 30);
         expect(await adapterFor('Session').findByUid(uid)).toBeDefined();
-        expect(await adapterFor('DeviceCode').findByUserCode(userCode)).toBeDefined();
 
         advance(30_000);
         expect(await adapterFor('Session').findByUid(uid)).toBeUndefined();
-        expect(await adapterFor('DeviceCode').findByUserCode(userCode)).toBeUndefined();
       });
     });
 
@@ -273,29 +263,15 @@ function adapterContract(name: Kind, makeDb: () => Promise<TestDatabase>): void 
       });
     });
 
-    describe('findByUserCode', () => {
-      it('finds the device code and restores userCode from the argument', async () => {
+    describe('the device flow, which is off', () => {
+      it('stores no device code and looks nothing up by user code: both fail loudly, storing nothing', async () => {
         const deviceCode = randomId();
         const userCode = 'WDJBMJHT';
-        const payload = tokenPayload('DeviceCode', deviceCode, { userCode, params: { scope: 'openid' } });
-        await adapterFor('DeviceCode').upsert(deviceCode, payload, 600);
-
-        const { jti: _jti, ...withoutJti } = payload;
-        expect(await adapterFor('DeviceCode').findByUserCode(userCode)).toEqual(withoutJti);
-        expect(await adapterFor('DeviceCode').findByUserCode('XXXXXXXX')).toBeUndefined();
-      });
-
-      it('stays findable by user code after a re-save of what find(id) returned', async () => {
-        const deviceCode = randomId();
-        const userCode = randomId();
         const devices = adapterFor('DeviceCode');
-        await devices.upsert(deviceCode, tokenPayload('DeviceCode', deviceCode, { userCode }), 600);
 
-        const loaded = await devices.find(deviceCode);
-        expect(loaded).not.toHaveProperty('userCode');
-        await devices.upsert(deviceCode, { ...loaded, accountId: 'account-2' }, 600);
-
-        expect(await devices.findByUserCode(userCode)).toMatchObject({ userCode, accountId: 'account-2' });
+        await expect(devices.upsert(deviceCode, tokenPayload('DeviceCode', deviceCode, { userCode }), 600)).rejects.toThrow(/device flow is off/);
+        await expect(devices.findByUserCode(userCode)).rejects.toThrow(/device flow is off/);
+        expect(await rowOf('DeviceCode', deviceCode)).toBeUndefined();
       });
     });
 
@@ -640,7 +616,6 @@ function adapterContract(name: Kind, makeDb: () => Promise<TestDatabase>): void 
           const adapter = adapterFor('AccessToken');
           await expect(adapter.find(id)).resolves.toBeUndefined();
           await expect(adapterFor('Session').findByUid(id)).resolves.toBeUndefined();
-          await expect(adapterFor('DeviceCode').findByUserCode(id)).resolves.toBeUndefined();
         },
       );
 

@@ -98,10 +98,12 @@ describe('refresh-token rotation', () => {
     // Entering a request's context takes oidc-provider's own AsyncLocalStorage: a deep import, in
     // this one test only, because no public API runs code inside a request between its consume
     // and its save — which is exactly the window these tests need.
-    async function insideRefreshGrant(work: () => Promise<void>): Promise<EventEmitter> {
+    // `presented` is what oidc-provider has named the RefreshToken entity by the time it consumes.
+    async function insideRefreshGrant(work: () => Promise<void>, presented?: { grantId: string }): Promise<EventEmitter> {
       const { default: requestContext } = (await import('oidc-provider/lib/helpers/als.js' as string)) as { default: AsyncLocalStorage<unknown> };
       const res = new EventEmitter();
-      await requestContext.run({ oidc: { route: 'token', params: { grant_type: 'refresh_token' } }, res }, work);
+      const oidc = { route: 'token', params: { grant_type: 'refresh_token' }, entities: presented ? { RefreshToken: presented } : {}, client: { clientId: app.clientId } };
+      await requestContext.run({ oidc, res, state: { requestId: 'held-consume-request' } }, work);
       return res;
     }
     const adapter = () => (server.oidc.provider.RefreshToken as unknown as { adapter: Adapter }).adapter;
@@ -129,6 +131,31 @@ describe('refresh-token rotation', () => {
       expect(await refreshTokenRow(successor)).toMatchObject({ consumed_at: null });
       // Nothing is left to write at close: a second consume would be a replay and revoke the grant.
       expect(res.listenerCount('close')).toBe(0);
+    });
+
+    it('that fails when written at close is logged as an error naming the grant, never the token', async () => {
+      const { tokens } = await obtainTokens(server, app, person, { scope: 'openid offline_access read' });
+      const { grant_id: grantId } = (await refreshTokenRow(tokens.refresh_token!))!;
+      const db = server.testDb.db;
+      // The database itself refuses the write: the failure a swallowed error would have hidden.
+      await db.raw(`create function refuse_held_consume() returns trigger language plpgsql as $$
+        begin raise exception 'the database refused the consume'; end $$`);
+      await db.raw(`create trigger refuse_held_consume before update on oidc_records for each row
+        when (old.id_digest = '${digest(tokens.refresh_token!)}') execute function refuse_held_consume()`);
+      try {
+        const res = await insideRefreshGrant(() => adapter().consume(tokens.refresh_token!), { grantId });
+        res.emit('close');
+
+        await expect.poll(() => server.logs.find((line) => line.event === 'refresh_token.consume_failed')).toMatchObject({
+          level: 50, grantId, clientId: app.clientId, requestId: 'held-consume-request',
+          err: { message: expect.stringContaining('the database refused the consume') },
+        });
+        expect((await refreshTokenRow(tokens.refresh_token!))?.consumed_at).toBeNull();
+        expect(server.rawLogs.some((line) => line.includes(tokens.refresh_token!))).toBe(false);
+      } finally {
+        await db.raw('drop trigger refuse_held_consume on oidc_records');
+        await db.raw('drop function refuse_held_consume()');
+      }
     });
   });
 });

@@ -2,7 +2,8 @@
 // rotate the introspection secret, disable, delete. An API is named in the path by its identifier,
 // URL-encoded as one segment.
 import { z } from 'zod';
-import { MAX_API_ACCESS_TOKEN_TTL_SECONDS, type NewResourceServer, type ResourceChanges } from '../../resources/store.js';
+import { MAX_ACCESS_TOKEN_LIFETIME_SECONDS, MIN_API_ACCESS_TOKEN_TTL_SECONDS } from '../../lifetimes.js';
+import { type NewResourceServer, type ResourceChanges } from '../../resources/store.js';
 import type { AdminOperations } from '../operations.js';
 import { rotateSecretBody } from './clients.js';
 import { apiJson, pageJson, rotatedSecretJson } from './representations.js';
@@ -14,7 +15,7 @@ const scopeToken = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]{1,200}$/, 'A scop
 const scopes = z.array(scopeToken).min(1).max(100).meta({ description: 'The scopes the API defines; names are unique across APIs (e.g. notes:read).' });
 const scopeDescriptions = z.record(z.string().max(200), z.string().min(1).max(200))
   .meta({ description: 'Plain-words descriptions shown on the consent page, by scope.' });
-const accessTokenTtl = z.number().int().min(30).max(MAX_API_ACCESS_TOKEN_TTL_SECONDS);
+const accessTokenTtl = z.number().int().min(MIN_API_ACCESS_TOKEN_TTL_SECONDS).max(MAX_ACCESS_TOKEN_LIFETIME_SECONDS);
 
 const newApiBody = component('NewApi', z.strictObject({
   identifier: z.url().max(500).meta({ description: 'An absolute http(s) URI without a fragment, e.g. https://api.example.com.' }),

@@ -2,6 +2,7 @@
 // An API's introspection credentials are listed here but managed under /apis.
 import { z } from 'zod';
 import type { NewClient } from '../../clients/store.js';
+import { DEFAULT_SECRET_OVERLAP_SECONDS, MAX_SECRET_OVERLAP_SECONDS } from '../../lifetimes.js';
 import type { AdminOperations } from '../operations.js';
 import { clientJson, pageJson, rotatedSecretJson } from './representations.js';
 import { created, defineRoute, noContent, ok, type ApiRoute } from './route.js';
@@ -31,8 +32,8 @@ const clientChangesBody = component('ClientChanges', z.strictObject({
 }).refine((changes) => Object.keys(changes).length > 0, 'Name at least one of name, redirect_uris, post_logout_redirect_uris, scope.'));
 
 export const rotateSecretBody = component('SecretRotation', z.strictObject({
-  overlap_seconds: z.number().int().min(0).max(30 * 86_400).optional()
-    .meta({ description: 'How long the replaced secret keeps working, in seconds (default 86400; 0 ends it at once).' }),
+  overlap_seconds: z.number().int().min(0).max(MAX_SECRET_OVERLAP_SECONDS).optional()
+    .meta({ description: `How long the replaced secret keeps working, in seconds (default ${DEFAULT_SECRET_OVERLAP_SECONDS}; 0 ends it at once).` }),
 }));
 
 

@@ -6,7 +6,8 @@ import type { Context, Next } from 'koa';
 import type { ResourceServer } from '../../resources/store.js';
 import { actorOf, cursorParam, field, formBody, page, seeOther, type ConsoleKit, type Problem } from './kit.js';
 import { apiHref, appHref, lines, showSecret } from './apps.js';
-import { DEFAULT_OVERLAP_SECONDS, OVERLAP_CHOICES, pageLinks, when } from './present.js';
+import { OVERLAP_CHOICES, pageLinks, when } from './present.js';
+import { DEFAULT_SECRET_OVERLAP_SECONDS } from '../../lifetimes.js';
 
 /** "notes:read Read your notes" a line: the scope, then what it lets an app do. */
 function scopeLines(text: string): { scopes: string[]; descriptions: Record<string, string> } {
@@ -99,7 +100,7 @@ export function apisRoutes(router: Router, kit: ConsoleKit): void {
       values: problem && field(body, 'form') === 'edit'
         ? { name: field(body, 'name'), scopes: field(body, 'scopes'), accessTokenTtl: field(body, 'accessTokenTtl') }
         : { name: api.name, scopes: asScopeLines(api), accessTokenTtl: api.accessTokenTtl === null ? '' : String(api.accessTokenTtl) },
-      overlaps: OVERLAP_CHOICES.map((choice) => ({ ...choice, selected: choice.seconds === DEFAULT_OVERLAP_SECONDS })),
+      overlaps: OVERLAP_CHOICES.map((choice) => ({ ...choice, selected: choice.seconds === DEFAULT_SECRET_OVERLAP_SECONDS })),
       auditHref: api.clientId ? `/admin/audit?client=${encodeURIComponent(api.clientId)}` : undefined,
       problem: problem?.message,
     }, problem?.status);
@@ -122,7 +123,7 @@ export function apisRoutes(router: Router, kit: ConsoleKit): void {
   async function rotate(ctx: Context) {
     const api = apiOf(ctx);
     const overlap = field(formBody(ctx), 'overlap');
-    const rotated = await ops.rotateResourceSecret(actorOf(ctx), api.identifier, { overlapSeconds: overlap === '' ? DEFAULT_OVERLAP_SECONDS : Number(overlap) });
+    const rotated = await ops.rotateResourceSecret(actorOf(ctx), api.identifier, { overlapSeconds: overlap === '' ? DEFAULT_SECRET_OVERLAP_SECONDS : Number(overlap) });
     showSecret(kit, ctx, { section: 'apis', name: api.name, clientId: api.clientId ?? '', clientSecret: rotated.clientSecret, backHref: apiHref(api.identifier), previousSecretExpiresAt: rotated.previousSecretExpiresAt, created: false });
   }
 

@@ -7,7 +7,8 @@ import { actorOf, cursorParam, field, formBody, page, seeOther, type ConsoleKit,
 import { apiHref, appHref, appOf, kindOf, lines, loadApp, showSecret } from './apps.js';
 import { grantWords } from './names.js';
 import { personHref } from './people.js';
-import { DEFAULT_OVERLAP_SECONDS, OVERLAP_CHOICES, pageLinks, when } from './present.js';
+import { OVERLAP_CHOICES, pageLinks, when } from './present.js';
+import { DEFAULT_SECRET_OVERLAP_SECONDS } from '../../lifetimes.js';
 
 function hasSecret(client: { tokenEndpointAuthMethod: string }): boolean {
   return client.tokenEndpointAuthMethod === 'client_secret_basic' || client.tokenEndpointAuthMethod === 'client_secret_post';
@@ -46,7 +47,7 @@ export function appRoutes(router: Router, kit: ConsoleKit): void {
       values: problem && field(body, 'form') === 'edit'
         ? { name: field(body, 'name'), redirectUris: field(body, 'redirectUris'), scope: field(body, 'scope') }
         : { name: app.name, redirectUris: app.redirectUris.join('\n'), scope: app.scope },
-      overlaps: OVERLAP_CHOICES.map((choice) => ({ ...choice, selected: choice.seconds === DEFAULT_OVERLAP_SECONDS })),
+      overlaps: OVERLAP_CHOICES.map((choice) => ({ ...choice, selected: choice.seconds === DEFAULT_SECRET_OVERLAP_SECONDS })),
       grants: grants.items.map((g) => {
         const person = people.get(g.userId);
         const who = person ? `${person.name} (${person.email})` : g.userId;
@@ -80,7 +81,7 @@ export function appRoutes(router: Router, kit: ConsoleKit): void {
   async function rotate(ctx: Context) {
     const app = appOf(ctx);
     const overlap = field(formBody(ctx), 'overlap');
-    const rotated = await ops.rotateClientSecret(actorOf(ctx), app.clientId, { overlapSeconds: overlap === '' ? DEFAULT_OVERLAP_SECONDS : Number(overlap) });
+    const rotated = await ops.rotateClientSecret(actorOf(ctx), app.clientId, { overlapSeconds: overlap === '' ? DEFAULT_SECRET_OVERLAP_SECONDS : Number(overlap) });
     showSecret(kit, ctx, { section: 'apps', name: app.name, clientId: app.clientId, clientSecret: rotated.clientSecret, backHref: appHref(app.clientId), previousSecretExpiresAt: rotated.previousSecretExpiresAt, created: false });
   }
 

@@ -1,5 +1,6 @@
 // How the console words things: dates, devices, confirmations and page links. Templates hold no
 // logic, so everything they show is shaped here first.
+import { DAY, DEFAULT_SECRET_OVERLAP_SECONDS, HOUR, inWords, MAX_SECRET_OVERLAP_SECONDS } from '../../lifetimes.js';
 
 /** The confirmations a page may show after an action, by the `done` key of its address. */
 export const CONFIRMATIONS = {
@@ -85,13 +86,11 @@ export function pageLinks(path: string, params: Record<string, string | undefine
   };
 }
 
-/** Seconds in words, for the secret-overlap choices. */
+/** The secret-overlap choices: none, then in words up to the longest allowed, the default among them. */
 export const OVERLAP_CHOICES = [
   { seconds: 0, label: 'None: the old secret stops working now' },
-  { seconds: 3600, label: '1 hour' },
-  { seconds: 86_400, label: '1 day' },
-  { seconds: 7 * 86_400, label: '7 days' },
-  { seconds: 30 * 86_400, label: '30 days' },
-] as const;
-
-export const DEFAULT_OVERLAP_SECONDS = 86_400;
+  ...[...new Set([HOUR, DAY, DEFAULT_SECRET_OVERLAP_SECONDS, 7 * DAY, MAX_SECRET_OVERLAP_SECONDS])]
+    .filter((seconds) => seconds <= MAX_SECRET_OVERLAP_SECONDS)
+    .sort((a, b) => a - b)
+    .map((seconds) => ({ seconds, label: inWords(seconds) })),
+];
