@@ -1,9 +1,9 @@
 // "Connected apps": every app the person allowed, what it may do in plain words, and Revoke.
 import type { Context } from 'koa';
-import type { ConnectedApp } from '../admin/operations.js';
 import { isGatehouseError } from '../errors.js';
 import type { SurfaceDependencies } from '../http/surfaces.js';
 import { describeApiScopes, describeOidcScopes, type DescribedScope } from '../interaction/scopes.js';
+import type { ConnectedApp } from './self-service.js';
 import { formValue, holderOf, noticeOf, problemFrom, seeOther, shownDate, type Problem, type ShownDate } from './guard.js';
 
 export const APPS_PAGE = '/account/apps';
@@ -20,19 +20,14 @@ interface ShownApp {
 const NOT_CONNECTED = 'That app is not connected to your account. It may have been disconnected already.';
 
 export function appPages(deps: SurfaceDependencies) {
-  const { operations, pages, csrf } = deps;
+  const { selfService, pages, csrf } = deps;
 
   /** What each API's scopes mean, in its own words; an API since removed keeps only the scope names. */
   async function scopeDescriptionsOf(apps: ConnectedApp[]): Promise<Map<string, { scopes: string[]; descriptions: Record<string, string> }>> {
     const identifiers = [...new Set(apps.flatMap((app) => app.apis.map((api) => api.identifier)))];
     const found = await Promise.all(identifiers.map(async (identifier) => {
-      try {
-        const api = await operations.getResource(identifier);
-        return [identifier, { scopes: api.scopes, descriptions: api.scopeDescriptions }] as const;
-      } catch (error) {
-        if (!isGatehouseError(error, 'not_found')) throw error;
-        return undefined;
-      }
+      const api = await selfService.findApi(identifier);
+      return api ? [identifier, { scopes: api.scopes, descriptions: api.scopeDescriptions }] as const : undefined;
     }));
     return new Map(found.filter((entry) => entry !== undefined));
   }
@@ -61,7 +56,7 @@ export function appPages(deps: SurfaceDependencies) {
     const cursor = problem ? undefined : (typeof ctx.query.cursor === 'string' ? ctx.query.cursor : undefined);
     let page;
     try {
-      page = await operations.listConnectedApps(person.id, cursor === undefined ? {} : { cursor });
+      page = await selfService.listConnectedApps(person.id, cursor === undefined ? {} : { cursor });
     } catch (error) {
       if (!isGatehouseError(error)) throw error;
       return pages.error(ctx, { status: 400, heading: 'This list cannot be shown', message: 'The address of this page is not one Gatehouse made.', hint: 'Open Connected apps again from your account page.' });
@@ -82,7 +77,7 @@ export function appPages(deps: SurfaceDependencies) {
     const clientId = formValue(ctx, 'app');
     if (clientId === undefined) return renderApps(ctx, { status: 404, message: NOT_CONNECTED });
     try {
-      await operations.revokeConnectedApp(actor, clientId);
+      await selfService.revokeConnectedApp(actor, clientId);
     } catch (error) {
       if (!isGatehouseError(error)) throw error;
       return renderApps(ctx, problemFrom(error, NOT_CONNECTED));

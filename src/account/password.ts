@@ -27,7 +27,7 @@ function passwordOf(ctx: Context, name: string): string | undefined {
 }
 
 export function passwordPages(deps: SurfaceDependencies) {
-  const { operations, pages, csrf } = deps;
+  const { selfService, pages, csrf } = deps;
 
   function renderPassword(ctx: Context, form: PasswordForm, problem?: Problem) {
     const { person } = holderOf(ctx);
@@ -65,7 +65,7 @@ export function passwordPages(deps: SurfaceDependencies) {
       return renderPassword(ctx, form, { status: 429, message: tooManyAttemptsMessage(attempt.retryAfterSeconds), field: 'currentPassword' });
     }
     try {
-      await operations.changeOwnPassword(actor, current, next, {
+      await selfService.changeOwnPassword(actor, current, next, {
         endOtherSessions: form.signOutOthers,
         revokeOfflineAccess: form.endOfflineAccess,
         currentHandle: sessionHandle,

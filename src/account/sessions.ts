@@ -21,7 +21,7 @@ interface ShownSession {
 const NO_SUCH_SESSION = 'That session is not one of yours, or it has already ended.';
 
 export function sessionPages(deps: SurfaceDependencies) {
-  const { operations, pages, csrf } = deps;
+  const { selfService, pages, csrf } = deps;
 
   function shown(session: SessionInfo, thisDevice: string): ShownSession {
     return {
@@ -39,7 +39,7 @@ export function sessionPages(deps: SurfaceDependencies) {
     const cursor = problem ? undefined : (typeof ctx.query.cursor === 'string' ? ctx.query.cursor : undefined);
     let page;
     try {
-      page = await operations.listSessions(person.id, cursor === undefined ? {} : { cursor });
+      page = await selfService.listSessions(person.id, cursor === undefined ? {} : { cursor });
     } catch (error) {
       if (!isGatehouseError(error)) throw error;
       return pages.error(ctx, { status: 400, heading: 'This list cannot be shown', message: 'The address of this page is not one Gatehouse made.', hint: 'Open Active sessions again from your account page.' });
@@ -69,7 +69,7 @@ export function sessionPages(deps: SurfaceDependencies) {
     const handle = formValue(ctx, 'session');
     if (handle === undefined) return renderSessions(ctx, { status: 404, message: NO_SUCH_SESSION });
     try {
-      await operations.endOwnSession(actor, handle);
+      await selfService.endOwnSession(actor, handle);
     } catch (error) {
       if (!isGatehouseError(error)) throw error;
       return renderSessions(ctx, problemFrom(error, NO_SUCH_SESSION));
@@ -82,7 +82,7 @@ export function sessionPages(deps: SurfaceDependencies) {
   async function endOtherSessions(ctx: Context) {
     const { actor, sessionHandle } = holderOf(ctx);
     try {
-      await operations.endOtherSessions(actor, sessionHandle);
+      await selfService.endOtherSessions(actor, sessionHandle);
     } catch (error) {
       if (!isGatehouseError(error)) throw error;
       return renderSessions(ctx, problemFrom(error, NO_SUCH_SESSION));

@@ -26,7 +26,7 @@ function asScopeLines(api: ResourceServer): string {
 
 function loadApi(kit: ConsoleKit) {
   return async function findApi(ctx: Context, next: Next) {
-    const api = await kit.ops.getResource(String(ctx.params.identifier)).catch(undefinedIfMissing);
+    const api = await kit.ops.apis.getResource(String(ctx.params.identifier)).catch(undefinedIfMissing);
     if (!api) return kit.notFound(ctx, 'apis', 'API');
     ctx.state.api = api;
     await next();
@@ -42,7 +42,7 @@ export function apisRoutes(router: Router, kit: ConsoleKit): void {
 
   async function listApis(ctx: Context) {
     const cursor = cursorParam(ctx);
-    const page = await ops.listResources(cursor ? { cursor } : {});
+    const page = await ops.apis.listResources(cursor ? { cursor } : {});
     kit.render(ctx, 'apis', 'admin/apis', 'APIs', {
       apis: page.items.map((api) => ({
         name: api.name,
@@ -68,7 +68,7 @@ export function apisRoutes(router: Router, kit: ConsoleKit): void {
     const body = formBody(ctx);
     const { scopes, descriptions } = scopeLines(field(body, 'scopes'));
     const name = field(body, 'name').trim();
-    const created = await ops.createResource(actorOf(ctx), {
+    const created = await ops.apis.createResource(actorOf(ctx), {
       identifier: field(body, 'identifier'),
       ...(name ? { name } : {}),
       scope: scopes.join(' '),
@@ -110,7 +110,7 @@ export function apisRoutes(router: Router, kit: ConsoleKit): void {
     const body = formBody(ctx);
     const { scopes, descriptions } = scopeLines(field(body, 'scopes'));
     const ttl = field(body, 'accessTokenTtl').trim();
-    await ops.updateResource(actorOf(ctx), api.identifier, {
+    await ops.apis.updateResource(actorOf(ctx), api.identifier, {
       name: field(body, 'name'),
       scopes,
       scopeDescriptions: descriptions,
@@ -122,17 +122,17 @@ export function apisRoutes(router: Router, kit: ConsoleKit): void {
   async function rotate(ctx: Context) {
     const api = apiOf(ctx);
     const overlap = field(formBody(ctx), 'overlap');
-    const rotated = await ops.rotateResourceSecret(actorOf(ctx), api.identifier, { overlapSeconds: overlap === '' ? DEFAULT_OVERLAP_SECONDS : Number(overlap) });
+    const rotated = await ops.apis.rotateResourceSecret(actorOf(ctx), api.identifier, { overlapSeconds: overlap === '' ? DEFAULT_OVERLAP_SECONDS : Number(overlap) });
     showSecret(kit, ctx, { section: 'apis', name: api.name, clientId: api.clientId ?? '', clientSecret: rotated.clientSecret, backHref: apiHref(api.identifier), previousSecretExpiresAt: rotated.previousSecretExpiresAt, created: false });
   }
 
   async function disable(ctx: Context) {
-    await ops.disableResource(actorOf(ctx), apiOf(ctx).identifier);
+    await ops.apis.disableResource(actorOf(ctx), apiOf(ctx).identifier);
     seeOther(ctx, apiHref(apiOf(ctx).identifier), 'api-disabled');
   }
 
   async function enable(ctx: Context) {
-    await ops.enableResource(actorOf(ctx), apiOf(ctx).identifier);
+    await ops.apis.enableResource(actorOf(ctx), apiOf(ctx).identifier);
     seeOther(ctx, apiHref(apiOf(ctx).identifier), 'api-enabled');
   }
 
@@ -149,7 +149,7 @@ export function apisRoutes(router: Router, kit: ConsoleKit): void {
   }
 
   async function remove(ctx: Context) {
-    await ops.deleteResource(actorOf(ctx), apiOf(ctx).identifier);
+    await ops.apis.deleteResource(actorOf(ctx), apiOf(ctx).identifier);
     seeOther(ctx, '/admin/apis', 'api-deleted');
   }
 

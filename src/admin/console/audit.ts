@@ -97,11 +97,11 @@ export function auditRoutes(router: Router, kit: ConsoleKit): void {
       return render(ctx, values, { items: [], nextCursor: null }, undefined, problemOf(error));
     }
     const cursor = cursorParam(ctx);
-    return render(ctx, values, await ops.listAudit(filter, cursor ? { cursor } : {}), cursor);
+    return render(ctx, values, await ops.audit.listAudit(filter, cursor ? { cursor } : {}), cursor);
   }
 
   async function render(ctx: Context, values: Record<string, string>, page: AuditPage, cursor: string | undefined, problem?: Problem) {
-    const people = await ops.describePeople(page.items.flatMap((e) => [e.userId ?? '', e.actor.type === 'user' ? e.actor.id ?? '' : '']));
+    const people = await ops.people.describePeople(page.items.flatMap((e) => [e.userId ?? '', e.actor.type === 'user' ? e.actor.id ?? '' : '']));
     const apps = await appNames(ops, page.items.flatMap((e) => [e.clientId, e.actor.type === 'client' ? e.actor.id : null]));
     const personLabel = (id: string) => {
       const person = people.get(id);

@@ -12,7 +12,7 @@ export async function appNames(ops: AdminOperations, clientIds: Array<string | n
   const names = new Map<string, string>([[ACCOUNT_CLIENT_ID, 'Gatehouse (console and account pages)']]);
   const wanted = [...new Set(clientIds)].filter((id): id is string => id !== null && !names.has(id));
   await Promise.all(wanted.map(async (id) => {
-    const client = await ops.getClient(id).catch(undefinedIfMissing);
+    const client = await ops.apps.getClient(id).catch(undefinedIfMissing);
     if (client) names.set(id, client.name);
   }));
   return names;
@@ -27,7 +27,7 @@ export interface GrantWords {
 /** A function putting each grant of a page into words, with its APIs' own scope descriptions. */
 export async function grantWords(ops: AdminOperations, grants: GrantInfo[]): Promise<(grant: GrantInfo) => GrantWords> {
   const identifiers = [...new Set(grants.flatMap((grant) => grant.apis.map((api) => api.identifier)))];
-  const found = await Promise.all(identifiers.map((id) => ops.getResource(id).catch(undefinedIfMissing)));
+  const found = await Promise.all(identifiers.map((id) => ops.apis.getResource(id).catch(undefinedIfMissing)));
   const apis = new Map(identifiers.map((id, i) => [id, found[i]]));
   return (grant) => ({
     scopes: describeOidcScopes(grant.scopes).map((scope) => scope.text),
