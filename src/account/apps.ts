@@ -2,9 +2,11 @@
 import type { Context } from 'koa';
 import { isGatehouseError } from '../errors.js';
 import type { SurfaceDependencies } from '../http/surfaces.js';
-import { describeApiScopes, describeOidcScopes, type DescribedScope } from '../interaction/scopes.js';
+import { formValue, problemOf, type Problem } from '../http/forms.js';
+import { shownDate, type ShownDate } from '../presentation/dates.js';
+import { grantInWords, type DescribedScope } from '../presentation/scopes.js';
 import type { ConnectedApp } from './self-service.js';
-import { formValue, holderOf, noticeOf, problemFrom, seeOther, shownDate, type Problem, type ShownDate } from './guard.js';
+import { holderOf, noticeOf, seeOther } from './guard.js';
 
 export const APPS_PAGE = '/account/apps';
 
@@ -22,30 +24,19 @@ const NOT_CONNECTED = 'That app is not connected to your account. It may have be
 export function appPages(deps: SurfaceDependencies) {
   const { selfService, pages, csrf } = deps;
 
-  /** What each API's scopes mean, in its own words; an API since removed keeps only the scope names. */
-  async function scopeDescriptionsOf(apps: ConnectedApp[]): Promise<Map<string, { scopes: string[]; descriptions: Record<string, string> }>> {
+  /** The APIs the apps' grants name, for each one's own words about its scopes. */
+  async function apisOf(apps: ConnectedApp[]) {
     const identifiers = [...new Set(apps.flatMap((app) => app.apis.map((api) => api.identifier)))];
-    const found = await Promise.all(identifiers.map(async (identifier) => {
-      const api = await selfService.findApi(identifier);
-      return api ? [identifier, { scopes: api.scopes, descriptions: api.scopeDescriptions }] as const : undefined;
-    }));
-    return new Map(found.filter((entry) => entry !== undefined));
+    const found = await Promise.all(identifiers.map((identifier) => selfService.findApi(identifier)));
+    return new Map(identifiers.map((identifier, i) => [identifier, found[i]]));
   }
 
   async function shownApps(apps: ConnectedApp[]): Promise<ShownApp[]> {
-    const known = await scopeDescriptionsOf(apps);
+    const known = await apisOf(apps);
     return apps.map((app) => ({
       clientId: app.clientId,
       name: app.clientName ?? 'An app that is no longer registered',
-      scopes: describeOidcScopes(app.scopes),
-      apis: app.apis
-        .map((granted) => {
-          const api = known.get(granted.identifier);
-          // The OpenID Connect scopes ride along with every API (for userinfo); they are listed once, above.
-          const scopes = granted.scopes.filter((scope) => (api ? api.scopes.includes(scope) : describeOidcScopes([scope]).length === 0));
-          return { name: granted.name ?? granted.identifier, scopes: describeApiScopes(scopes, api?.descriptions ?? {}) };
-        })
-        .filter((api) => api.scopes.length > 0),
+      ...grantInWords(app, known),
       granted: shownDate(app.createdAt),
       lastUsed: app.lastUsedAt ? shownDate(app.lastUsedAt) : null,
     }));
@@ -80,7 +71,7 @@ export function appPages(deps: SurfaceDependencies) {
       await selfService.revokeConnectedApp(actor, clientId);
     } catch (error) {
       if (!isGatehouseError(error)) throw error;
-      return renderApps(ctx, problemFrom(error, NOT_CONNECTED));
+      return renderApps(ctx, problemOf(error, NOT_CONNECTED));
     }
     seeOther(ctx, APPS_PAGE, 'app-revoked');
   }

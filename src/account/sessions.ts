@@ -4,8 +4,10 @@ import type { Context } from 'koa';
 import { isGatehouseError } from '../errors.js';
 import type { SurfaceDependencies } from '../http/surfaces.js';
 import type { SessionInfo } from '../sessions/store.js';
-import { describeDevice } from './device.js';
-import { formValue, holderOf, noticeOf, problemFrom, seeOther, shownDate, type Problem, type ShownDate } from './guard.js';
+import { formValue, problemOf, type Problem } from '../http/forms.js';
+import { shownDate, type ShownDate } from '../presentation/dates.js';
+import { describeDevice } from '../presentation/devices.js';
+import { holderOf, noticeOf, seeOther } from './guard.js';
 
 export const SESSIONS_PAGE = '/account/sessions';
 
@@ -72,7 +74,7 @@ export function sessionPages(deps: SurfaceDependencies) {
       await selfService.endOwnSession(actor, handle);
     } catch (error) {
       if (!isGatehouseError(error)) throw error;
-      return renderSessions(ctx, problemFrom(error, NO_SUCH_SESSION));
+      return renderSessions(ctx, problemOf(error, NO_SUCH_SESSION));
     }
     // Ending this browser's own session signs it out: the account page then asks to sign in again.
     if (handle === sessionHandle) return seeOther(ctx, '/account');
@@ -85,7 +87,7 @@ export function sessionPages(deps: SurfaceDependencies) {
       await selfService.endOtherSessions(actor, sessionHandle);
     } catch (error) {
       if (!isGatehouseError(error)) throw error;
-      return renderSessions(ctx, problemFrom(error, NO_SUCH_SESSION));
+      return renderSessions(ctx, problemOf(error, NO_SUCH_SESSION));
     }
     seeOther(ctx, SESSIONS_PAGE, 'others-ended');
   }

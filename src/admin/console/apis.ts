@@ -4,9 +4,11 @@ import { undefinedIfMissing } from '../../errors.js';
 import type Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import type { ResourceServer } from '../../resources/store.js';
-import { actorOf, cursorParam, field, formBody, page, seeOther, type ConsoleKit, type Problem } from './kit.js';
+import { field, formBody, type Problem } from '../../http/forms.js';
+import { when } from '../../presentation/dates.js';
+import { actorOf, cursorParam, page, seeOther, type ConsoleKit } from './kit.js';
 import { apiHref, appHref, lines, showSecret } from './apps.js';
-import { DEFAULT_OVERLAP_SECONDS, OVERLAP_CHOICES, pageLinks, when } from './present.js';
+import { DEFAULT_OVERLAP_SECONDS, OVERLAP_CHOICES, pageLinks } from './present.js';
 
 /** "notes:read Read your notes" a line: the scope, then what it lets an app do. */
 function scopeLines(text: string): { scopes: string[]; descriptions: Record<string, string> } {

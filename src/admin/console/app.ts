@@ -3,11 +3,13 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { isGatehouseError } from '../../errors.js';
-import { actorOf, cursorParam, field, formBody, page, seeOther, type ConsoleKit, type Problem } from './kit.js';
+import { field, formBody, type Problem } from '../../http/forms.js';
+import { when } from '../../presentation/dates.js';
+import { actorOf, cursorParam, page, seeOther, type ConsoleKit } from './kit.js';
 import { apiHref, appHref, appOf, kindOf, lines, loadApp, showSecret } from './apps.js';
 import { grantWords } from './names.js';
 import { personHref } from './people.js';
-import { DEFAULT_OVERLAP_SECONDS, OVERLAP_CHOICES, pageLinks, when } from './present.js';
+import { DEFAULT_OVERLAP_SECONDS, OVERLAP_CHOICES, pageLinks } from './present.js';
 
 function hasSecret(client: { tokenEndpointAuthMethod: string }): boolean {
   return client.tokenEndpointAuthMethod === 'client_secret_basic' || client.tokenEndpointAuthMethod === 'client_secret_post';

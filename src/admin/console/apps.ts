@@ -5,8 +5,10 @@ import type Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import type { Client } from '../../clients/store.js';
 import { GatehouseError, undefinedIfMissing } from '../../errors.js';
-import { actorOf, cursorParam, field, formBody, page, seeOther, type ConsoleKit, type Problem } from './kit.js';
-import { pageLinks, when } from './present.js';
+import { field, formBody, type Problem } from '../../http/forms.js';
+import { when } from '../../presentation/dates.js';
+import { actorOf, cursorParam, page, seeOther, type ConsoleKit } from './kit.js';
+import { pageLinks } from './present.js';
 
 const KINDS = ['confidential', 'public', 'machine'] as const;
 

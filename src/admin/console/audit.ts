@@ -8,10 +8,12 @@ import { ACCOUNT_CLIENT_ID } from '../../clients/store.js';
 import { isStorableText } from '../../db/text.js';
 import { GatehouseError, isGatehouseError } from '../../errors.js';
 import { apiHref, appHref } from './apps.js';
-import { cursorParam, field, problemOf, type ConsoleKit, type Problem } from './kit.js';
+import { field, problemOf, type Problem } from '../../http/forms.js';
+import { day, when } from '../../presentation/dates.js';
+import { cursorParam, type ConsoleKit } from './kit.js';
 import { appNames } from './names.js';
 import { personHref } from './people.js';
-import { day, pageLinks, when } from './present.js';
+import { pageLinks } from './present.js';
 
 const WHAT: Record<AuditEventType, string> = {
   'sign_in.succeeded': 'Signed in',

@@ -2,8 +2,8 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import type { KeyState } from '../../oidc/keys.js';
+import { when } from '../../presentation/dates.js';
 import { actorOf, seeOther, type ConsoleKit } from './kit.js';
-import { when } from './present.js';
 
 const STATE_WORDS: Record<KeyState, string> = {
   next: 'Next: published, signs once active',

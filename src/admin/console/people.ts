@@ -3,8 +3,10 @@
 import type Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import type { User } from '../../accounts/users.js';
-import { actorOf, cursorParam, field, formBody, page, seeOther, state, type ConsoleKit, type Problem } from './kit.js';
-import { pageLinks, when } from './present.js';
+import { field, formBody, type Problem } from '../../http/forms.js';
+import { when } from '../../presentation/dates.js';
+import { actorOf, cursorParam, page, seeOther, state, type ConsoleKit } from './kit.js';
+import { pageLinks } from './present.js';
 
 const SEARCH_MAX = 254;
 

@@ -5,10 +5,13 @@ import type { Context } from 'koa';
 import { isGatehouseError } from '../../errors.js';
 import type { GrantInfo } from '../../grants/store.js';
 import type { SessionInfo } from '../../sessions/store.js';
-import { actorOf, cursorParam, field, formBody, page, seeOther, state, type ConsoleKit, type Problem } from './kit.js';
+import { field, formBody, type Problem } from '../../http/forms.js';
+import { when } from '../../presentation/dates.js';
+import { describeDevice } from '../../presentation/devices.js';
+import { actorOf, cursorParam, page, seeOther, state, type ConsoleKit } from './kit.js';
 import { loadPerson, notSelf, personHref, personOf } from './people.js';
 import { appNames, grantWords } from './names.js';
-import { deviceOf, pageLinks, when } from './present.js';
+import { pageLinks } from './present.js';
 
 export function personRoutes(router: Router, kit: ConsoleKit): void {
   const { ops } = kit;
@@ -27,7 +30,7 @@ export function personRoutes(router: Router, kit: ConsoleKit): void {
     const ownSession = state(ctx).sessionHandle;
 
     const session = (s: SessionInfo) => {
-      const device = deviceOf(s.userAgent);
+      const device = describeDevice(s.userAgent);
       return {
         device,
         userAgent: s.userAgent ?? '',
