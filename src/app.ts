@@ -7,6 +7,7 @@ import { accountRoutes } from './account/routes.js';
 import { adminApiRoutes } from './admin/api/routes.js';
 import { adminConsoleRoutes } from './admin/console/routes.js';
 import type { AdminOperations } from './admin/operations.js';
+import type { SelfService } from './account/self-service.js';
 import { HashingBusy } from './accounts/passwords.js';
 import type { ClientStore } from './clients/store.js';
 import type { AuditLog } from './audit/log.js';
@@ -50,6 +51,7 @@ export interface AppDependencies {
   pages: Pages;
   audit: AuditLog;
   operations: AdminOperations;
+  selfService: SelfService;
   clients: ClientStore;
   /** True once a graceful stop has begun (src/http/connection-drain.ts). */
   draining: () => boolean;
@@ -99,6 +101,7 @@ export function createApp(deps: AppDependencies): Koa {
   const surfaces: SurfaceDependencies = {
     config,
     operations: deps.operations,
+    selfService: deps.selfService,
     users: deps.users,
     clients: deps.clients,
     verifyAccessToken: (token) => deps.oidc.verifyAccessToken(token),

@@ -33,3 +33,9 @@ export function undefinedIfMissing(error: unknown): undefined {
   if (isGatehouseError(error, 'not_found') || isGatehouseError(error, 'invalid_input')) return undefined;
   throw error;
 }
+
+/** The value, or the not_found refusal naming what was looked for ("No such person."). */
+export function found<T>(value: T | undefined, what: string): T {
+  if (value === undefined) throw new GatehouseError('not_found', `No such ${what}.`);
+  return value;
+}

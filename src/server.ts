@@ -13,7 +13,8 @@ import { startChangeFeed, type ChangeFeed } from './db/notifications.js';
 import { openDatabase } from './db/open.js';
 import { ConnectionDrain } from './http/connection-drain.js';
 import { Pages } from './http/pages.js';
-import { AdminOperations } from './admin/operations.js';
+import { adminOperations, type AdminOperations } from './admin/operations.js';
+import { SelfService } from './account/self-service.js';
 import { AuditLog } from './audit/log.js';
 import { GrantStore } from './grants/store.js';
 import { SessionStore } from './sessions/store.js';
@@ -35,6 +36,8 @@ export interface Gatehouse {
   stores: { users: UserStore; clients: ClientStore; resources: ResourceServerStore };
   audit: AuditLog;
   operations: AdminOperations;
+  /** A signed-in person's acts on their own account (the account pages). */
+  selfService: SelfService;
   /**
    * Stops gracefully: /readyz answers 503 at once, the listener stays open for `drainDelayMs`
    * (default 0), then connections are closed between requests and requests in progress finish.
@@ -70,16 +73,17 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
     const oidc = await OidcService.start({ config, db, users, clients, resources, pages, logger, changes, audit, now: options.now });
     const keys = keyStoreFor(config, db);
     const janitor = new Janitor(db, keys, logger, config.cleanupIntervalSeconds, config.refreshRetryWindowSeconds);
-    const operations = new AdminOperations({
-      db, users, clients, resources, keys, audit, sessions: new SessionStore(db), grants: new GrantStore(db), changes,
-    });
+    const sessions = new SessionStore(db);
+    const grants = new GrantStore(db);
+    const operations = adminOperations({ db, users, clients, resources, keys, audit, sessions, grants, changes });
+    const selfService = new SelfService({ db, users, resources, audit, sessions, grants, changes });
     if (options.background !== false) {
       oidc.watchKeys();
       janitor.start();
     }
 
     const drain = new ConnectionDrain();
-    const app = createApp({ config, db, logger, oidc, users, clients, resources, pages, audit, operations, draining: () => drain.draining });
+    const app = createApp({ config, db, logger, oidc, users, clients, resources, pages, audit, operations, selfService, draining: () => drain.draining });
     const server = http.createServer(drain.wrap(app.callback()));
     drain.attach(server);
     // Keep-alive longer than a typical load balancer's idle timeout, so the proxy closes first.
@@ -105,6 +109,7 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
       stores: { users, clients, resources },
       audit,
       operations,
+      selfService,
       close(closeOptions = {}) {
         closing ??= (async () => {
           await drain.close(server, { drainDelayMs: closeOptions.drainDelayMs ?? 0 });

@@ -1,10 +1,12 @@
 // "Connected apps": every app the person allowed, what it may do in plain words, and Revoke.
 import type { Context } from 'koa';
-import type { ConnectedApp } from '../admin/operations.js';
 import { isGatehouseError } from '../errors.js';
 import type { SurfaceDependencies } from '../http/surfaces.js';
-import { describeApiScopes, describeOidcScopes, type DescribedScope } from '../interaction/scopes.js';
-import { formValue, holderOf, noticeOf, problemFrom, seeOther, shownDate, type Problem, type ShownDate } from './guard.js';
+import { formValue, problemOf, type Problem } from '../http/forms.js';
+import { shownDate, type ShownDate } from '../presentation/dates.js';
+import { grantInWords, type DescribedScope } from '../presentation/scopes.js';
+import type { ConnectedApp } from './self-service.js';
+import { holderOf, noticeOf, seeOther } from './guard.js';
 
 export const APPS_PAGE = '/account/apps';
 
@@ -20,37 +22,21 @@ interface ShownApp {
 const NOT_CONNECTED = 'That app is not connected to your account. It may have been disconnected already.';
 
 export function appPages(deps: SurfaceDependencies) {
-  const { operations, pages, csrf } = deps;
+  const { selfService, pages, csrf } = deps;
 
-  /** What each API's scopes mean, in its own words; an API since removed keeps only the scope names. */
-  async function scopeDescriptionsOf(apps: ConnectedApp[]): Promise<Map<string, { scopes: string[]; descriptions: Record<string, string> }>> {
+  /** The APIs the apps' grants name, for each one's own words about its scopes. */
+  async function apisOf(apps: ConnectedApp[]) {
     const identifiers = [...new Set(apps.flatMap((app) => app.apis.map((api) => api.identifier)))];
-    const found = await Promise.all(identifiers.map(async (identifier) => {
-      try {
-        const api = await operations.getResource(identifier);
-        return [identifier, { scopes: api.scopes, descriptions: api.scopeDescriptions }] as const;
-      } catch (error) {
-        if (!isGatehouseError(error, 'not_found')) throw error;
-        return undefined;
-      }
-    }));
-    return new Map(found.filter((entry) => entry !== undefined));
+    const found = await Promise.all(identifiers.map((identifier) => selfService.findApi(identifier)));
+    return new Map(identifiers.map((identifier, i) => [identifier, found[i]]));
   }
 
   async function shownApps(apps: ConnectedApp[]): Promise<ShownApp[]> {
-    const known = await scopeDescriptionsOf(apps);
+    const known = await apisOf(apps);
     return apps.map((app) => ({
       clientId: app.clientId,
       name: app.clientName ?? 'An app that is no longer registered',
-      scopes: describeOidcScopes(app.scopes),
-      apis: app.apis
-        .map((granted) => {
-          const api = known.get(granted.identifier);
-          // The OpenID Connect scopes ride along with every API (for userinfo); they are listed once, above.
-          const scopes = granted.scopes.filter((scope) => (api ? api.scopes.includes(scope) : describeOidcScopes([scope]).length === 0));
-          return { name: granted.name ?? granted.identifier, scopes: describeApiScopes(scopes, api?.descriptions ?? {}) };
-        })
-        .filter((api) => api.scopes.length > 0),
+      ...grantInWords(app, known),
       granted: shownDate(app.createdAt),
       lastUsed: app.lastUsedAt ? shownDate(app.lastUsedAt) : null,
     }));
@@ -61,7 +47,7 @@ export function appPages(deps: SurfaceDependencies) {
     const cursor = problem ? undefined : (typeof ctx.query.cursor === 'string' ? ctx.query.cursor : undefined);
     let page;
     try {
-      page = await operations.listConnectedApps(person.id, cursor === undefined ? {} : { cursor });
+      page = await selfService.listConnectedApps(person.id, cursor === undefined ? {} : { cursor });
     } catch (error) {
       if (!isGatehouseError(error)) throw error;
       return pages.error(ctx, { status: 400, heading: 'This list cannot be shown', message: 'The address of this page is not one Gatehouse made.', hint: 'Open Connected apps again from your account page.' });
@@ -82,10 +68,10 @@ export function appPages(deps: SurfaceDependencies) {
     const clientId = formValue(ctx, 'app');
     if (clientId === undefined) return renderApps(ctx, { status: 404, message: NOT_CONNECTED });
     try {
-      await operations.revokeConnectedApp(actor, clientId);
+      await selfService.revokeConnectedApp(actor, clientId);
     } catch (error) {
       if (!isGatehouseError(error)) throw error;
-      return renderApps(ctx, problemFrom(error, NOT_CONNECTED));
+      return renderApps(ctx, problemOf(error, NOT_CONNECTED));
     }
     seeOther(ctx, APPS_PAGE, 'app-revoked');
   }

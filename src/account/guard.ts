@@ -1,13 +1,11 @@
-// What every account page shares: who is signed in to this browser, the rules every form obeys
-// (small urlencoded body, CSRF token, 303 after), and the only messages a redirect may carry.
-import { bodyParser } from '@koa/bodyparser';
+// What every account page shares: who is signed in to this browser, the forms kit's steps
+// (src/http/forms.ts) with this area's way back, and the only messages a redirect may carry.
 import type { Context, Next } from 'koa';
 import type { User } from '../accounts/users.js';
 import type { Actor } from '../audit/events.js';
 import { refusedByDatabase } from '../db/errors.js';
-import { isStorableText } from '../db/text.js';
-import { isGatehouseError, type GatehouseError } from '../errors.js';
-import { requireCsrfToken } from '../http/csrf.js';
+import { isGatehouseError } from '../errors.js';
+import { formParser, Notices, csrfGuard } from '../http/forms.js';
 import type { SurfaceDependencies } from '../http/surfaces.js';
 
 /** The person the page is for: only ever the one signed in to this browser. */
@@ -22,11 +20,8 @@ export function holderOf(ctx: Context): AccountHolder {
   return ctx.state.accountHolder as AccountHolder;
 }
 
-/**
- * What a redirect after a form may say, by key: the query names a message, it never carries one,
- * so nobody can make these pages show text of their choosing.
- */
-const NOTICES = {
+/** What a page may say after a form, by the `notice` key of its address. */
+const NOTICES = new Notices('notice', {
   'app-revoked': 'Access removed. The app can no longer use your account unless you allow it again.',
   'session-ended': 'That session is signed out.',
   'others-ended': 'You are signed out of all your other sessions.',
@@ -34,66 +29,21 @@ const NOTICES = {
   'password-changed-others-ended': 'Your password is changed, and your other sessions are signed out.',
   'password-changed-apps-ended': 'Your password is changed, and apps on other devices lost their offline access.',
   'password-changed-all-ended': 'Your password is changed, your other sessions are signed out, and apps on other devices lost their offline access.',
-} as const;
-
-export type NoticeKey = keyof typeof NOTICES;
+});
 
 export function noticeOf(ctx: Context): string | undefined {
-  const key = ctx.query.notice;
-  return typeof key === 'string' && Object.hasOwn(NOTICES, key) ? NOTICES[key as NoticeKey] : undefined;
+  return NOTICES.of(ctx);
 }
 
-/** A problem to show on the page the form was on, with the status it is answered with. */
-export interface Problem {
-  status: 400 | 404 | 429 | 503;
-  message: string;
-  /** The form field the message is about, for aria-describedby. */
-  field?: string;
-}
-
-export function problemFrom(error: GatehouseError, notFoundMessage: string): Problem {
-  if (error.code === 'not_found') return { status: 404, message: notFoundMessage };
-  return { status: 400, message: error.message, ...(error.field ? { field: error.field } : {}) };
-}
-
-/** A single text value of the posted form; duplicates, NULs and over-long values count as none. */
-export function formValue(ctx: Context, name: string, maxLength = 200): string | undefined {
-  const body = (ctx.request as { body?: Record<string, unknown> }).body ?? {};
-  const value = body[name];
-  return typeof value === 'string' && value.length > 0 && value.length <= maxLength && isStorableText(value) ? value : undefined;
-}
-
-/** After a POST, always 303 so the browser follows with a GET and never re-posts the form. */
-export function seeOther(ctx: Context, location: string, notice?: NoticeKey): void {
-  ctx.redirect(notice ? `${location}?notice=${notice}` : location);
-  ctx.status = 303;
-  ctx.set('Cache-Control', 'no-store');
-}
-
-/** A date as people read it, and as machines do (the <time datetime> attribute). */
-export interface ShownDate {
-  iso: string;
-  text: string;
-}
-
-const DATE_FORMAT = new Intl.DateTimeFormat('en-GB', { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC' });
-
-export function shownDate(date: Date): ShownDate {
-  return { iso: date.toISOString(), text: `${DATE_FORMAT.format(date)} UTC` };
-}
+/** After a POST, 303 to `location`, with the notice to show there. */
+export const seeOther = NOTICES.seeOther;
 
 /** The steps every account route is built from. */
 export function accountGuard(deps: SurfaceDependencies) {
   const { pages, csrf } = deps;
 
-  // Only these routes parse bodies, and only small urlencoded forms.
-  const parseForm = bodyParser({ enableTypes: ['form'], formLimit: '8kb', encoding: 'utf-8' });
-
-  const requireCsrf = requireCsrfToken(csrf, pages, {
-    heading: 'This form has expired',
-    message: 'For your security the form could not be accepted, and nothing was changed.',
-    hint: 'Open your account page again and retry.',
-  });
+  const parseForm = formParser();
+  const requireCsrf = csrfGuard(csrf, pages, 'Open your account page again and retry.');
 
   /**
    * Lets the request through only for a person signed in to this browser who may still sign in:

@@ -7,8 +7,9 @@ import type { Context } from 'koa';
 import { HashingBusy } from '../accounts/passwords.js';
 import { isGatehouseError } from '../errors.js';
 import { tooManyAttemptsMessage } from '../security/sign-in-throttle.js';
+import { formBody, problemOf, type Problem } from '../http/forms.js';
 import type { SurfaceDependencies } from '../http/surfaces.js';
-import { holderOf, noticeOf, problemFrom, seeOther, type Problem } from './guard.js';
+import { holderOf, noticeOf, seeOther } from './guard.js';
 
 export const PASSWORD_PAGE = '/account/password';
 
@@ -21,13 +22,12 @@ interface PasswordForm {
 }
 
 function passwordOf(ctx: Context, name: string): string | undefined {
-  const body = (ctx.request as { body?: Record<string, unknown> }).body ?? {};
-  const value = body[name];
+  const value = formBody(ctx)[name];
   return typeof value === 'string' && value.length > 0 && value.length <= MAX_TYPED ? value : undefined;
 }
 
 export function passwordPages(deps: SurfaceDependencies) {
-  const { operations, pages, csrf } = deps;
+  const { selfService, pages, csrf } = deps;
 
   function renderPassword(ctx: Context, form: PasswordForm, problem?: Problem) {
     const { person } = holderOf(ctx);
@@ -52,7 +52,7 @@ export function passwordPages(deps: SurfaceDependencies) {
 
   async function changePassword(ctx: Context) {
     const { actor, sessionHandle } = holderOf(ctx);
-    const body = (ctx.request as { body?: Record<string, unknown> }).body ?? {};
+    const body = formBody(ctx);
     const form: PasswordForm = { signOutOthers: body.sign_out_others === 'yes', endOfflineAccess: body.end_offline_access === 'yes' };
     const current = passwordOf(ctx, 'current_password');
     const next = passwordOf(ctx, 'new_password');
@@ -67,7 +67,7 @@ export function passwordPages(deps: SurfaceDependencies) {
       return renderPassword(ctx, form, { status: 429, message: tooManyAttemptsMessage(attempt.retryAfterSeconds), field: 'currentPassword' });
     }
     try {
-      await operations.changeOwnPassword(actor, current, next, {
+      await selfService.changeOwnPassword(actor, current, next, {
         endOtherSessions: form.signOutOthers,
         revokeOfflineAccess: form.endOfflineAccess,
         currentHandle: sessionHandle,
@@ -81,7 +81,7 @@ export function passwordPages(deps: SurfaceDependencies) {
       if (!isGatehouseError(error)) throw error;
       // A weak new password is no guess at the current one: only a wrong current password counts.
       if (error.field !== 'currentPassword') await attempt.recordSuccess();
-      return renderPassword(ctx, form, problemFrom(error, 'Your account could not be found.'));
+      return renderPassword(ctx, form, problemOf(error, 'Your account could not be found.'));
     }
     await attempt.recordSuccess();
     const notice = form.endOfflineAccess

@@ -1,6 +1,6 @@
 // The signed-in person's own account pages: who they are, the apps they let in, the browsers they
-// are signed in on, and their password. Every action goes through AdminOperations with the person
-// as the actor, so it is limited to their own things and audited like an admin's.
+// are signed in on, and their password. Every action goes through SelfService (self-service.ts)
+// with the person as the actor, so it is limited to their own things and audited like an admin's.
 // /account/callback is not here: it belongs to the sign-in (src/oidc/account-sign-in.ts).
 import Router from '@koa/router';
 import type { Context } from 'koa';

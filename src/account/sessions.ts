@@ -4,8 +4,10 @@ import type { Context } from 'koa';
 import { isGatehouseError } from '../errors.js';
 import type { SurfaceDependencies } from '../http/surfaces.js';
 import type { SessionInfo } from '../sessions/store.js';
-import { describeDevice } from './device.js';
-import { formValue, holderOf, noticeOf, problemFrom, seeOther, shownDate, type Problem, type ShownDate } from './guard.js';
+import { formValue, problemOf, type Problem } from '../http/forms.js';
+import { shownDate, type ShownDate } from '../presentation/dates.js';
+import { describeDevice } from '../presentation/devices.js';
+import { holderOf, noticeOf, seeOther } from './guard.js';
 
 export const SESSIONS_PAGE = '/account/sessions';
 
@@ -21,7 +23,7 @@ interface ShownSession {
 const NO_SUCH_SESSION = 'That session is not one of yours, or it has already ended.';
 
 export function sessionPages(deps: SurfaceDependencies) {
-  const { operations, pages, csrf } = deps;
+  const { selfService, pages, csrf } = deps;
 
   function shown(session: SessionInfo, thisDevice: string): ShownSession {
     return {
@@ -39,7 +41,7 @@ export function sessionPages(deps: SurfaceDependencies) {
     const cursor = problem ? undefined : (typeof ctx.query.cursor === 'string' ? ctx.query.cursor : undefined);
     let page;
     try {
-      page = await operations.listSessions(person.id, cursor === undefined ? {} : { cursor });
+      page = await selfService.listSessions(person.id, cursor === undefined ? {} : { cursor });
     } catch (error) {
       if (!isGatehouseError(error)) throw error;
       return pages.error(ctx, { status: 400, heading: 'This list cannot be shown', message: 'The address of this page is not one Gatehouse made.', hint: 'Open Active sessions again from your account page.' });
@@ -69,10 +71,10 @@ export function sessionPages(deps: SurfaceDependencies) {
     const handle = formValue(ctx, 'session');
     if (handle === undefined) return renderSessions(ctx, { status: 404, message: NO_SUCH_SESSION });
     try {
-      await operations.endOwnSession(actor, handle);
+      await selfService.endOwnSession(actor, handle);
     } catch (error) {
       if (!isGatehouseError(error)) throw error;
-      return renderSessions(ctx, problemFrom(error, NO_SUCH_SESSION));
+      return renderSessions(ctx, problemOf(error, NO_SUCH_SESSION));
     }
     // Ending this browser's own session signs it out: the account page then asks to sign in again.
     if (handle === sessionHandle) return seeOther(ctx, '/account');
@@ -82,10 +84,10 @@ export function sessionPages(deps: SurfaceDependencies) {
   async function endOtherSessions(ctx: Context) {
     const { actor, sessionHandle } = holderOf(ctx);
     try {
-      await operations.endOtherSessions(actor, sessionHandle);
+      await selfService.endOtherSessions(actor, sessionHandle);
     } catch (error) {
       if (!isGatehouseError(error)) throw error;
-      return renderSessions(ctx, problemFrom(error, NO_SUCH_SESSION));
+      return renderSessions(ctx, problemOf(error, NO_SUCH_SESSION));
     }
     seeOther(ctx, SESSIONS_PAGE, 'others-ended');
   }

@@ -1,79 +1,75 @@
-// The actions behind the admin API, the admin console and the self-service account pages, each
-// one method: checked, done in one transaction with its audit entry, answered in domain terms.
-// Administration is in the classes this extends (people, apps, APIs); the self-service actions
-// below act only on the signed-in person, named by the actor.
-import type { Actor } from '../audit/events.js';
-import { ACCOUNT_CLIENT_ID } from '../clients/store.js';
-import type { Page, PageRequest } from '../db/pages.js';
-import { GatehouseError } from '../errors.js';
-import { listConnectedApps, type ConnectedApp } from '../grants/connected-apps.js';
+// Every administration act, for the admin API (src/admin/api), the admin console
+// (src/admin/console) and the CLI (src/cli): small groups by what they act on, composed here into
+// one object. Each act is checked, done with its audit entry in one transaction and answered only
+// once this instance's caches heard of it (audited(), src/audit/audited.ts), in domain terms.
+// A person's acts on their own account live with the account pages (src/account/self-service.ts).
+//
+// To add an admin action:
+//   1. the operation: a method on its group below (people.ts, apps.ts, …), through
+//      this.deps.audited(actor, …) so the change and its audit entry are one;
+//   2. its route: one declaration in src/admin/api/<area>.ts (it drives validation, serving and
+//      the OpenAPI document);
+//   3. its view: the console route in src/admin/console/<area>.ts and its template in views/admin/.
+// A new kind of audit entry is also a name in src/audit/events.ts, which the type checker then asks
+// the console's audit page (src/admin/console/audit.ts) to put into words.
+import type { UserStore } from '../accounts/users.js';
+import { auditedActs, type Audited, type AuditedDependencies } from '../audit/audited.js';
+import type { AuditLog } from '../audit/log.js';
+import type { ClientStore } from '../clients/store.js';
+import type { Database } from '../db/knex.js';
+import type { GrantStore } from '../grants/store.js';
+import type { KeyStore } from '../oidc/keys.js';
+import type { ResourceServerStore } from '../resources/store.js';
+import type { SessionStore } from '../sessions/store.js';
 import { ApiOperations } from './apis.js';
-import { found, type EndedSessionsResult } from './base.js';
-import { endedResult } from './people.js';
+import { AppOperations } from './apps.js';
+import { AuditOperations } from './audit.js';
+import { GrantOperations } from './grants.js';
+import { KeyOperations } from './keys.js';
+import { PeopleOperations } from './people.js';
+import { SessionOperations } from './sessions.js';
 
-export type { GrantFilter, RotatedSecret } from './apps.js';
-export type { AdminDependencies, EndedSessionsResult } from './base.js';
-export type { ConnectedApp } from '../grants/connected-apps.js';
+export type { GrantFilter } from './grants.js';
+export type { RotatedSecret } from './apps.js';
+export type { EndedSessionsResult } from '../sessions/ending.js';
 
-/** The person a self-service action is for: only ever the one signed in. */
-function personOf(actor: Actor): string {
-  if (actor.type !== 'user' || !actor.id) throw new TypeError('Self-service actions act for a signed-in person.');
-  return actor.id;
+export interface AdminDependencies extends AuditedDependencies {
+  db: Database;
+  users: UserStore;
+  clients: ClientStore;
+  resources: ResourceServerStore;
+  sessions: SessionStore;
+  grants: GrantStore;
+  audit: AuditLog;
+  keys: KeyStore;
 }
 
-export class AdminOperations extends ApiOperations {
-  /** The apps a person has allowed, one entry per app however many sessions hold a grant for it. */
-  listConnectedApps(userId: string, page: PageRequest = {}): Promise<Page<ConnectedApp>> {
-    return listConnectedApps(this.deps.db, userId, page);
-  }
+/** What each group stands on: the stores, and the one way an act is done. */
+export interface OperationDependencies extends AdminDependencies {
+  audited: Audited;
+}
 
-  /** The person withdraws their consent from an app: every grant they gave it is revoked. */
-  async revokeConnectedApp(actor: Actor, clientId: string): Promise<{ grantsRevoked: number }> {
-    const userId = personOf(actor);
-    return this.audited(actor, async (trx) => {
-      const grantsRevoked = clientId === ACCOUNT_CLIENT_ID ? 0 : await this.deps.grants.revokeForUserAndClient(userId, clientId, trx);
-      if (grantsRevoked === 0) found(undefined, 'connected app');
-      return { result: { grantsRevoked }, event: { type: 'consent.revoked', userId, clientId, details: { grantsRevoked } } };
-    });
-  }
+export interface AdminOperations {
+  people: PeopleOperations;
+  sessions: SessionOperations;
+  grants: GrantOperations;
+  apps: AppOperations;
+  apis: ApiOperations;
+  keys: KeyOperations;
+  audit: AuditOperations;
+}
 
-  /** Signs the person out of one of their own sessions (another device, or this one). */
-  async endOwnSession(actor: Actor, handle: string): Promise<EndedSessionsResult> {
-    const userId = personOf(actor);
-    return this.audited(actor, (trx) => this.endOne(trx, userId, handle));
-  }
-
-  /** Signs the person out everywhere but the session they are using. */
-  async endOtherSessions(actor: Actor, currentHandle: string): Promise<EndedSessionsResult> {
-    const userId = personOf(actor);
-    return this.audited(actor, (trx) => this.endAllBut(trx, userId, currentHandle));
-  }
-
-  /**
-   * Changes the person's password after checking the current one. With endOtherSessions, every
-   * other session ends too (all of them when currentHandle is not given); with revokeOfflineAccess,
-   * every app's offline access but that of the apps signed in through the current session. Both
-   * are the person's explicit choice: nothing ends unless asked.
-   */
-  async changeOwnPassword(
-    actor: Actor,
-    currentPassword: string,
-    newPassword: string,
-    options: { endOtherSessions?: boolean; revokeOfflineAccess?: boolean; currentHandle?: string } = {},
-  ): Promise<EndedSessionsResult> {
-    const userId = personOf(actor);
-    if (!(await this.deps.users.verifyPassword(userId, currentPassword))) {
-      throw new GatehouseError('invalid_input', 'That is not your current password.', 'currentPassword');
-    }
-    return this.audited(actor, async (trx) => {
-      found(await this.deps.users.setPassword(userId, newPassword, trx), 'person');
-      const except = options.currentHandle === undefined ? {} : { except: options.currentHandle };
-      const ended = options.endOtherSessions ? endedResult(await this.deps.sessions.endAll(userId, except, trx)) : { sessionsEnded: 0, grantsRevoked: 0 };
-      const offlineAccessRevoked = options.revokeOfflineAccess === true;
-      const result = offlineAccessRevoked
-        ? { ...ended, grantsRevoked: ended.grantsRevoked + (await this.endOfflineAccess(trx, userId, options.currentHandle)) }
-        : ended;
-      return { result, event: { type: 'user.password_changed', userId, details: { ...result, offlineAccessRevoked } } };
-    });
-  }
+export function adminOperations(deps: AdminDependencies): AdminOperations {
+  const shared: OperationDependencies = { ...deps, audited: auditedActs(deps) };
+  const people = new PeopleOperations(shared);
+  const apps = new AppOperations(shared);
+  return {
+    people,
+    sessions: new SessionOperations(shared, people),
+    grants: new GrantOperations(shared, people, apps),
+    apps,
+    apis: new ApiOperations(shared),
+    keys: new KeyOperations(shared),
+    audit: new AuditOperations(shared),
+  };
 }

@@ -18,11 +18,11 @@ const CLI_ACTOR: Actor = { type: 'system', id: 'cli' };
 const PERSON_SCOPES = new Set(['openid', 'profile', 'email', 'address', 'phone', 'offline_access', 'gatehouse:admin']);
 
 export async function operationsFor(config: Config, db: Database): Promise<AdminOperations> {
-  const [{ PasswordHasher }, { UserStore }, { AdminOperations }, { AuditLog }, { ClientStore }, { GrantStore }, { ResourceServerStore }, { SessionStore }] = await Promise.all([
+  const [{ PasswordHasher }, { UserStore }, { adminOperations }, { AuditLog }, { ClientStore }, { GrantStore }, { ResourceServerStore }, { SessionStore }] = await Promise.all([
     import('../accounts/passwords.js'), import('../accounts/users.js'), import('../admin/operations.js'), import('../audit/log.js'),
     import('../clients/store.js'), import('../grants/store.js'), import('../resources/store.js'), import('../sessions/store.js'),
   ]);
-  return new AdminOperations({
+  return adminOperations({
     db,
     users: new UserStore(db, new PasswordHasher(config.argon2)),
     clients: new ClientStore(db),
@@ -81,7 +81,7 @@ function descriptions(values: string[]): Record<string, string> {
 export async function createUser(ctx: CommandContext, options: Options): Promise<unknown> {
   const password = await passwordFromStdin(ctx);
   return ctx.useDatabase(async (db) => {
-    const user = await (await operationsFor(ctx.config, db)).createUser(CLI_ACTOR, {
+    const user = await (await operationsFor(ctx.config, db)).people.createUser(CLI_ACTOR, {
       email: text(options, 'email')!,
       name: text(options, 'name')!,
       password,
@@ -98,7 +98,7 @@ export async function createClient(ctx: CommandContext, options: Options): Promi
   const jwks = jwksFrom(options);
   const authMethod = jwks ? 'private_key_jwt' : (text(options, 'auth-method') as 'client_secret_basic' | 'client_secret_post' | undefined);
   return ctx.useDatabase(async (db) => {
-    const { client, clientSecret } = await (await operationsFor(ctx.config, db)).createClient(CLI_ACTOR, {
+    const { client, clientSecret } = await (await operationsFor(ctx.config, db)).apps.createClient(CLI_ACTOR, {
       name: text(options, 'name')!,
       redirectUris: list(options, 'redirect-uri'),
       postLogoutRedirectUris: list(options, 'post-logout-redirect-uri'),
@@ -129,7 +129,7 @@ export async function createResource(ctx: CommandContext, options: Options): Pro
   const ttl = text(options, 'access-token-ttl');
   const jwks = jwksFrom(options);
   return ctx.useDatabase(async (db) => {
-    const { resourceServer, clientId, clientSecret } = await (await operationsFor(ctx.config, db)).createResource(CLI_ACTOR, {
+    const { resourceServer, clientId, clientSecret } = await (await operationsFor(ctx.config, db)).apis.createResource(CLI_ACTOR, {
       identifier: text(options, 'identifier')!,
       scope: text(options, 'scope')!,
       name: text(options, 'name'),
@@ -150,7 +150,7 @@ export function migrate(ctx: CommandContext): Promise<unknown> {
 export function rotateKeys(ctx: CommandContext): Promise<unknown> {
   return ctx.useDatabase(async (db) => {
     await keyStoreFor(ctx.config, db).ensureKeys();
-    const added = await (await operationsFor(ctx.config, db)).rotateKeys(CLI_ACTOR);
+    const added = await (await operationsFor(ctx.config, db)).keys.rotateKeys(CLI_ACTOR);
     return { added: added.map(({ kid, alg, activatesAt }) => ({ kid, alg, signs_from: activatesAt.toISOString() })) };
   });
 }

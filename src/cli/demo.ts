@@ -17,8 +17,8 @@ async function registerPort(ctx: CommandContext, details: DemoDetails, port: num
     await ctx.useDatabase(async (db) => {
       const { operationsFor } = await import('./actions.js');
       const operations = await operationsFor(ctx.config, db);
-      const client = await operations.getClient(details.clientId);
-      await operations.updateClient({ type: 'system', id: 'cli' }, details.clientId, {
+      const client = await operations.apps.getClient(details.clientId);
+      await operations.apps.updateClient({ type: 'system', id: 'cli' }, details.clientId, {
         redirectUris: [...new Set([...client.redirectUris, redirectUri])],
         postLogoutRedirectUris: [...new Set([...client.postLogoutRedirectUris, postLogout])],
       });

@@ -1,8 +1,8 @@
 // CSRF protection for every form Gatehouse renders: a per-browser secret in a signed, HttpOnly
 // cookie, and a token derived from it in each form (the `csrf` package's synchronizer tokens).
+// The forms kit (forms.ts) checks it on every form route.
 import Tokens from 'csrf';
-import type { Context, Next } from 'koa';
-import type { ErrorPage, Pages } from './pages.js';
+import type { Context } from 'koa';
 
 const tokens = new Tokens();
 
@@ -38,14 +38,3 @@ export class CsrfProtection {
   }
 }
 
-/**
- * Middleware for a form route (after its body parser): the form's `csrf` field must be a token of
- * this browser's, or the person sees `refused` (a 403 page) and nothing is done.
- */
-export function requireCsrfToken(csrf: CsrfProtection, pages: Pages, refused: Omit<ErrorPage, 'status'>) {
-  return function checkCsrfToken(ctx: Context, next: Next) {
-    const body = (ctx.request as { body?: Record<string, unknown> }).body ?? {};
-    if (!csrf.verify(ctx, body.csrf)) return pages.error(ctx, { status: 403, ...refused });
-    return next();
-  };
-}

@@ -1,9 +1,11 @@
 // What Gatehouse's own surfaces stand on: the admin API (JSON, bearer tokens), the admin console and
-// the account pages (HTML, the sign-in session). All three act through AdminOperations, so an
-// action means the same thing — and is audited the same way — whichever way it is asked for.
+// the account pages (HTML, the sign-in session). The admin API and console act through
+// AdminOperations, the account pages through SelfService; every act is audited the same way
+// (src/audit/audited.ts), whichever way it is asked for.
 import type { JWTPayload } from 'jose';
 import type { UserStore } from '../accounts/users.js';
 import type { AdminOperations } from '../admin/operations.js';
+import type { SelfService } from '../account/self-service.js';
 import type { ClientStore } from '../clients/store.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
@@ -16,6 +18,7 @@ import type { Pages } from './pages.js';
 export interface SurfaceDependencies {
   config: Config;
   operations: AdminOperations;
+  selfService: SelfService;
   users: UserStore;
   clients: ClientStore;
   /** A JWT access token of ours that verifies and still stands, by its claims (src/oidc/provider.ts). */

@@ -1,7 +1,6 @@
 // Sign-in and consent: the pages oidc-provider sends people to during an authorization request.
 // Each route is a short list of named steps; the provider owns the interaction state, these
 // routes only collect the person's answer and hand it back.
-import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import type { InteractionResults, Provider } from 'oidc-provider';
@@ -9,14 +8,15 @@ import { HashingBusy } from '../accounts/passwords.js';
 import type { UserStore } from '../accounts/users.js';
 import type { AuditLog } from '../audit/log.js';
 import { isDatabaseUnavailable, refusedByDatabase } from '../db/errors.js';
-import { requireCsrfToken, type CsrfProtection } from '../http/csrf.js';
+import type { CsrfProtection } from '../http/csrf.js';
+import { formBody, formParser, csrfGuard, seeOther } from '../http/forms.js';
 import type { Pages } from '../http/pages.js';
 import type { Logger } from '../logger.js';
 import type { ResourceServerStore } from '../resources/store.js';
 import { normaliseEmail, type KeyedDigest } from '../security/keyed-digest.js';
 import type { KnownDevices } from '../security/known-devices.js';
 import { tooManyAttemptsMessage, type SignInThrottle } from '../security/sign-in-throttle.js';
-import { claimsNamedIn, claimsOfScope, describeApiScopes, describeClaims, describeOidcScopes } from './scopes.js';
+import { claimsNamedIn, claimsOfScope, describeApiScopes, describeClaims, describeOidcScopes } from '../presentation/scopes.js';
 
 export interface InteractionDependencies {
   provider(): Provider;
@@ -56,8 +56,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     }
   });
 
-  // Only these routes parse bodies, and only small urlencoded forms: the provider parses its own.
-  const parseForm = bodyParser({ enableTypes: ['form'], formLimit: '16kb', encoding: 'utf-8' });
+  const parseForm = formParser();
 
   async function loadInteraction(ctx: Context, next: Next) {
     let details: Details;
@@ -77,11 +76,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     await next();
   }
 
-  const requireCsrf = requireCsrfToken(csrf, pages, {
-    heading: 'This form has expired',
-    message: 'For your security the form could not be accepted.',
-    hint: 'Go back to the application and start again.',
-  });
+  const requireCsrf = csrfGuard(csrf, pages, 'Go back to the application and start again.');
 
   function requirePrompt(name: 'login' | 'consent') {
     return function checkPrompt(ctx: Context, next: Next) {
@@ -154,7 +149,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
 
   async function signIn(ctx: Context) {
     const { details, clientName } = ctx.state.interaction as InteractionState;
-    const body = (ctx.request as { body?: Record<string, unknown> }).body ?? {};
+    const body = formBody(ctx);
     const email = typeof body.email === 'string' ? body.email.trim().slice(0, 254) : '';
     const password = typeof body.password === 'string' ? body.password : '';
     if (!email || !password) {
@@ -218,7 +213,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
 
   async function confirm(ctx: Context) {
     const { details } = ctx.state.interaction as InteractionState;
-    const body = (ctx.request as { body?: Record<string, unknown> }).body ?? {};
+    const body = formBody(ctx);
     if (body.decision !== 'allow') {
       deps.logger.info({ event: 'consent.denied', accountId: details.session?.accountId, clientId: details.params.client_id });
       return finish(ctx, { error: 'access_denied', error_description: 'The user denied the request.' });
@@ -301,11 +296,4 @@ function resourcesOf(details: Details): string[] {
   const { resource } = details.params;
   if (Array.isArray(resource)) return resource.filter((r): r is string => typeof r === 'string');
   return typeof resource === 'string' ? [resource] : [];
-}
-
-/** After a POST, always 303 so the browser follows with a GET and never re-posts the form. */
-function seeOther(ctx: Context, location: string) {
-  ctx.redirect(location);
-  ctx.status = 303;
-  ctx.set('Cache-Control', 'no-store');
 }

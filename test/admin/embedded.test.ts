@@ -25,47 +25,47 @@ describe('admin actions on the embedded database', () => {
   });
 
   it('manages an app: update, rotate its secret, disable, enable, revoke a grant, delete', async () => {
-    const person = await f.ops.createUser(ADMIN, { email: 'embedded-app@example.test', name: 'Ada', password: PASSWORD });
-    const { client } = await f.ops.createClient(ADMIN, { name: 'Photos', redirectUris: ['https://photos.example.test/cb'] });
+    const person = await f.ops.people.createUser(ADMIN, { email: 'embedded-app@example.test', name: 'Ada', password: PASSWORD });
+    const { client } = await f.ops.apps.createClient(ADMIN, { name: 'Photos', redirectUris: ['https://photos.example.test/cb'] });
     const grantId = await insertGrant(f.testDb.db, { accountId: person.id, clientId: client.clientId });
 
-    await f.ops.updateClient(ADMIN, client.clientId, { name: 'Photos 2' });
-    await f.ops.rotateClientSecret(ADMIN, client.clientId);
-    await f.ops.revokeGrant(ADMIN, grantId);
-    await f.ops.disableClient(ADMIN, client.clientId);
-    await f.ops.enableClient(ADMIN, client.clientId);
-    await f.ops.deleteClient(ADMIN, client.clientId);
+    await f.ops.apps.updateClient(ADMIN, client.clientId, { name: 'Photos 2' });
+    await f.ops.apps.rotateClientSecret(ADMIN, client.clientId);
+    await f.ops.grants.revokeGrant(ADMIN, grantId);
+    await f.ops.apps.disableClient(ADMIN, client.clientId);
+    await f.ops.apps.enableClient(ADMIN, client.clientId);
+    await f.ops.apps.deleteClient(ADMIN, client.clientId);
 
     expect((await f.events('client.deleted')).map((e) => e.clientId)).toContain(client.clientId);
   });
 
   it('manages an API: rotate its secret, delete it', async () => {
-    await f.ops.createResource(ADMIN, { identifier: 'https://embedded.example.test', scope: 'embedded:read' });
-    await f.ops.rotateResourceSecret(ADMIN, 'https://embedded.example.test');
-    await f.ops.deleteResource(ADMIN, 'https://embedded.example.test');
+    await f.ops.apis.createResource(ADMIN, { identifier: 'https://embedded.example.test', scope: 'embedded:read' });
+    await f.ops.apis.rotateResourceSecret(ADMIN, 'https://embedded.example.test');
+    await f.ops.apis.deleteResource(ADMIN, 'https://embedded.example.test');
     expect(await f.events('api.deleted')).toHaveLength(1);
   });
 
   it('resets a person\'s password, and deletes the person', async () => {
-    const person = await f.ops.createUser(ADMIN, { email: 'embedded-person@example.test', name: 'Grace', password: PASSWORD });
+    const person = await f.ops.people.createUser(ADMIN, { email: 'embedded-person@example.test', name: 'Grace', password: PASSWORD });
     await insertSession(f.testDb.db, { accountId: person.id });
-    expect(await f.ops.resetPassword(ADMIN, person.id, 'a perfectly good passphrase')).toMatchObject({ sessionsEnded: 1 });
-    await f.ops.deleteUser(ADMIN, person.id);
+    expect(await f.ops.people.resetPassword(ADMIN, person.id, 'a perfectly good passphrase')).toMatchObject({ sessionsEnded: 1 });
+    await f.ops.people.deleteUser(ADMIN, person.id);
     expect(await f.users.findById(person.id)).toBeUndefined();
   });
 
   it('lets a person change their own password', async () => {
-    const person = await f.ops.createUser(ADMIN, { email: 'embedded-self@example.test', name: 'Alan', password: PASSWORD });
+    const person = await f.ops.people.createUser(ADMIN, { email: 'embedded-self@example.test', name: 'Alan', password: PASSWORD });
     const actor: Actor = { type: 'user', id: person.id, ip: null };
-    const { client } = await f.ops.createClient(ADMIN, { name: 'Mail', redirectUris: ['https://mail.example.test/cb'] });
+    const { client } = await f.ops.apps.createClient(ADMIN, { name: 'Mail', redirectUris: ['https://mail.example.test/cb'] });
     const grantId = await insertGrant(f.testDb.db, { accountId: person.id, clientId: client.clientId, scope: 'openid offline_access' });
     const current = await insertSession(f.testDb.db, { accountId: person.id, authorizations: { [client.clientId]: grantId } });
-    await f.ops.changeOwnPassword(actor, PASSWORD, 'a perfectly good passphrase', { endOtherSessions: true, revokeOfflineAccess: true, currentHandle: current.handle });
+    await f.self.changeOwnPassword(actor, PASSWORD, 'a perfectly good passphrase', { endOtherSessions: true, revokeOfflineAccess: true, currentHandle: current.handle });
     expect(await f.users.verifyPassword(person.id, 'a perfectly good passphrase')).toBe(true);
   });
 
   it('rotates the signing keys', async () => {
-    await f.ops.listKeys();
-    expect(await f.ops.rotateKeys(ADMIN)).not.toHaveLength(0);
+    await f.ops.keys.listKeys();
+    expect(await f.ops.keys.rotateKeys(ADMIN)).not.toHaveLength(0);
   });
 });

@@ -1,8 +1,10 @@
-// AdminOperations over a fresh database, wired as the server wires it, with a cheap argon2 cost.
+// AdminOperations and SelfService over a fresh database, wired as the server wires them, with a
+// cheap argon2 cost.
 import { randomBytes } from 'node:crypto';
 import { PasswordHasher } from '../../src/accounts/passwords.js';
 import { UserStore } from '../../src/accounts/users.js';
-import { AdminOperations } from '../../src/admin/operations.js';
+import { SelfService } from '../../src/account/self-service.js';
+import { adminOperations, type AdminOperations } from '../../src/admin/operations.js';
 import type { Actor, AuditEventType } from '../../src/audit/events.js';
 import { AuditLog } from '../../src/audit/log.js';
 import { ClientStore } from '../../src/clients/store.js';
@@ -15,6 +17,8 @@ import { createTestDatabase, type TestDatabase } from '../support/database.js';
 export interface AdminFixture {
   testDb: TestDatabase;
   ops: AdminOperations;
+  /** A person's acts on their own account, over the same stores. */
+  self: SelfService;
   users: UserStore;
   clients: ClientStore;
   audit: AuditLog;
@@ -33,14 +37,13 @@ export async function adminFixture(options: { engine?: 'pglite' } = {}): Promise
   const clients = new ClientStore(db);
   const audit = new AuditLog(db);
   const keys = createKeyStore(db, { keyEncryptionKey: randomBytes(32), publishBeforeSigningSeconds: 60, retainSeconds: 3600 });
-  const ops = new AdminOperations({
-    db, users, clients, audit, keys,
-    resources: new ResourceServerStore(db),
-    sessions: new SessionStore(db),
-    grants: new GrantStore(db),
-  });
+  const resources = new ResourceServerStore(db);
+  const sessions = new SessionStore(db);
+  const grants = new GrantStore(db);
+  const ops = adminOperations({ db, users, clients, audit, keys, resources, sessions, grants });
+  const self = new SelfService({ db, users, audit, resources, sessions, grants });
   return {
-    testDb, ops, users, clients, audit,
+    testDb, ops, self, users, clients, audit,
     async events(type) {
       return (await audit.list({ type }, { limit: 200 })).items.reverse();
     },

@@ -433,8 +433,8 @@ async function adminWorld(app: App): Promise<Pick<World, 'admin' | 'account' | '
   const { client: victimApp } = await server.stores.clients.create({ name: VICTIM_APP, redirectUris: [REDIRECT], scope: SCOPE });
   await obtainTokens(server, app, { email: VICTIM_EMAIL, password: person.password }, { scope: SCOPE });
   const { agent: victimBrowser, page: accountPage } = await signInToAccount(server, { email: VICTIM_EMAIL, password: person.password }, '/account/sessions');
-  const grantId = (await server.operations.listGrants({ userId: victimPerson.id })).items[0]!.id;
-  const sessionId = (await server.operations.listSessions(victimPerson.id)).items[0]!.id;
+  const grantId = (await server.operations.grants.listGrants({ userId: victimPerson.id })).items[0]!.id;
+  const sessionId = (await server.operations.sessions.listSessions(victimPerson.id)).items[0]!.id;
   // The generated posts must be able to get past CSRF, or they would test only its refusal.
   const csrfOf = (html: string) => {
     const token = /name="csrf" value="([^"]+)"/.exec(html)?.[1];

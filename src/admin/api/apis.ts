@@ -61,7 +61,7 @@ function apiChanges(body: z.output<typeof apiChangesBody>): ResourceChanges {
 
 const location = (identifier: string) => `/apis/${encodeURIComponent(identifier)}`;
 
-export function apiRoutes(ops: AdminOperations): ApiRoute[] {
+export function apiRoutes(ops: AdminOperations['apis']): ApiRoute[] {
   return [
     defineRoute({
       method: 'post', path: '/apis', operationId: 'createApi', tag: 'APIs',

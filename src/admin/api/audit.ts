@@ -17,7 +17,7 @@ const auditQuery = pageQuery.extend({
   until: instant.optional().meta({ description: 'Events before this time (RFC 3339).' }),
 });
 
-export function auditRoutes(ops: AdminOperations): ApiRoute[] {
+export function auditRoutes(ops: AdminOperations['audit']): ApiRoute[] {
   return [
     defineRoute({
       method: 'get', path: '/audit-events', operationId: 'listAuditEvents', tag: 'Audit log',

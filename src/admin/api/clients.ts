@@ -53,7 +53,7 @@ function newClient(body: z.output<typeof newClientBody>): NewClient {
 
 const MANAGED_ELSEWHERE = 'The client is an API\'s introspection credentials (manage it under /apis) or Gatehouse\'s own sign-in client.';
 
-export function clientRoutes(ops: AdminOperations): ApiRoute[] {
+export function clientRoutes(ops: AdminOperations['apps']): ApiRoute[] {
   return [
     defineRoute({
       method: 'post', path: '/clients', operationId: 'createClient', tag: 'Clients',

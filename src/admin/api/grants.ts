@@ -9,7 +9,7 @@ import { clientParams, grantIdParam, grantPageSchema, grantSchema, pageQuery, qu
 const grantParams = z.object({ grant_id: grantIdParam });
 const forClient = z.object({ client_id: queryText(200).meta({ description: 'The app whose grants from this person are revoked.' }) });
 
-export function grantRoutes(ops: AdminOperations): ApiRoute[] {
+export function grantRoutes(ops: AdminOperations['grants']): ApiRoute[] {
   return [
     defineRoute({
       method: 'get', path: '/users/{user_id}/grants', operationId: 'listUserGrants', tag: 'Grants',

@@ -4,7 +4,7 @@ import { signingKeyJson } from './representations.js';
 import { defineRoute, ok, type ApiRoute } from './route.js';
 import { signingKeyListSchema } from './schemas.js';
 
-export function keyRoutes(ops: AdminOperations): ApiRoute[] {
+export function keyRoutes(ops: AdminOperations['keys']): ApiRoute[] {
   return [
     defineRoute({
       method: 'get', path: '/keys', operationId: 'listKeys', tag: 'Signing keys',

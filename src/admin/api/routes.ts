@@ -21,13 +21,13 @@ import { userRoutes } from './users.js';
 /** Every operation of the admin API, in the order the document lists them. */
 export function adminApiOperations(ops: AdminOperations): ApiRoute[] {
   return [
-    ...userRoutes(ops),
-    ...sessionRoutes(ops),
-    ...grantRoutes(ops),
-    ...clientRoutes(ops),
-    ...apiRoutes(ops),
-    ...keyRoutes(ops),
-    ...auditRoutes(ops),
+    ...userRoutes(ops.people),
+    ...sessionRoutes(ops.sessions),
+    ...grantRoutes(ops.grants),
+    ...clientRoutes(ops.apps),
+    ...apiRoutes(ops.apis),
+    ...keyRoutes(ops.keys),
+    ...auditRoutes(ops.audit),
   ];
 }
 

@@ -7,7 +7,7 @@ import { endedSessionsSchema, pageQuery, sessionIdParam, sessionPageSchema, user
 
 const sessionParams = z.object({ user_id: userIdParam, session_id: sessionIdParam });
 
-export function sessionRoutes(ops: AdminOperations): ApiRoute[] {
+export function sessionRoutes(ops: AdminOperations['sessions']): ApiRoute[] {
   return [
     defineRoute({
       method: 'get', path: '/users/{user_id}/sessions', operationId: 'listSessions', tag: 'Sessions',

@@ -33,7 +33,7 @@ const listQuery = pageQuery.extend({
   search: queryText(254).optional().meta({ description: 'The start of an email address or name, in any case.' }),
 });
 
-export function userRoutes(ops: AdminOperations): ApiRoute[] {
+export function userRoutes(ops: AdminOperations['people']): ApiRoute[] {
   return [
     defineRoute({
       method: 'post', path: '/users', operationId: 'createUser', tag: 'Users',

@@ -4,9 +4,11 @@ import { undefinedIfMissing } from '../../errors.js';
 import type Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import type { ResourceServer } from '../../resources/store.js';
-import { actorOf, cursorParam, field, formBody, page, seeOther, type ConsoleKit, type Problem } from './kit.js';
+import { field, formBody, type Problem } from '../../http/forms.js';
+import { when } from '../../presentation/dates.js';
+import { actorOf, cursorParam, page, seeOther, type ConsoleKit } from './kit.js';
 import { apiHref, appHref, lines, showSecret } from './apps.js';
-import { OVERLAP_CHOICES, pageLinks, when } from './present.js';
+import { OVERLAP_CHOICES, pageLinks } from './present.js';
 import { DEFAULT_SECRET_OVERLAP_SECONDS } from '../../lifetimes.js';
 
 /** "notes:read Read your notes" a line: the scope, then what it lets an app do. */
@@ -27,7 +29,7 @@ function asScopeLines(api: ResourceServer): string {
 
 function loadApi(kit: ConsoleKit) {
   return async function findApi(ctx: Context, next: Next) {
-    const api = await kit.ops.getResource(String(ctx.params.identifier)).catch(undefinedIfMissing);
+    const api = await kit.ops.apis.getResource(String(ctx.params.identifier)).catch(undefinedIfMissing);
     if (!api) return kit.notFound(ctx, 'apis', 'API');
     ctx.state.api = api;
     await next();
@@ -43,7 +45,7 @@ export function apisRoutes(router: Router, kit: ConsoleKit): void {
 
   async function listApis(ctx: Context) {
     const cursor = cursorParam(ctx);
-    const page = await ops.listResources(cursor ? { cursor } : {});
+    const page = await ops.apis.listResources(cursor ? { cursor } : {});
     kit.render(ctx, 'apis', 'admin/apis', 'APIs', {
       apis: page.items.map((api) => ({
         name: api.name,
@@ -69,7 +71,7 @@ export function apisRoutes(router: Router, kit: ConsoleKit): void {
     const body = formBody(ctx);
     const { scopes, descriptions } = scopeLines(field(body, 'scopes'));
     const name = field(body, 'name').trim();
-    const created = await ops.createResource(actorOf(ctx), {
+    const created = await ops.apis.createResource(actorOf(ctx), {
       identifier: field(body, 'identifier'),
       ...(name ? { name } : {}),
       scope: scopes.join(' '),
@@ -111,7 +113,7 @@ export function apisRoutes(router: Router, kit: ConsoleKit): void {
     const body = formBody(ctx);
     const { scopes, descriptions } = scopeLines(field(body, 'scopes'));
     const ttl = field(body, 'accessTokenTtl').trim();
-    await ops.updateResource(actorOf(ctx), api.identifier, {
+    await ops.apis.updateResource(actorOf(ctx), api.identifier, {
       name: field(body, 'name'),
       scopes,
       scopeDescriptions: descriptions,
@@ -123,17 +125,17 @@ export function apisRoutes(router: Router, kit: ConsoleKit): void {
   async function rotate(ctx: Context) {
     const api = apiOf(ctx);
     const overlap = field(formBody(ctx), 'overlap');
-    const rotated = await ops.rotateResourceSecret(actorOf(ctx), api.identifier, { overlapSeconds: overlap === '' ? DEFAULT_SECRET_OVERLAP_SECONDS : Number(overlap) });
+    const rotated = await ops.apis.rotateResourceSecret(actorOf(ctx), api.identifier, { overlapSeconds: overlap === '' ? DEFAULT_SECRET_OVERLAP_SECONDS : Number(overlap) });
     showSecret(kit, ctx, { section: 'apis', name: api.name, clientId: api.clientId ?? '', clientSecret: rotated.clientSecret, backHref: apiHref(api.identifier), previousSecretExpiresAt: rotated.previousSecretExpiresAt, created: false });
   }
 
   async function disable(ctx: Context) {
-    await ops.disableResource(actorOf(ctx), apiOf(ctx).identifier);
+    await ops.apis.disableResource(actorOf(ctx), apiOf(ctx).identifier);
     seeOther(ctx, apiHref(apiOf(ctx).identifier), 'api-disabled');
   }
 
   async function enable(ctx: Context) {
-    await ops.enableResource(actorOf(ctx), apiOf(ctx).identifier);
+    await ops.apis.enableResource(actorOf(ctx), apiOf(ctx).identifier);
     seeOther(ctx, apiHref(apiOf(ctx).identifier), 'api-enabled');
   }
 
@@ -150,7 +152,7 @@ export function apisRoutes(router: Router, kit: ConsoleKit): void {
   }
 
   async function remove(ctx: Context) {
-    await ops.deleteResource(actorOf(ctx), apiOf(ctx).identifier);
+    await ops.apis.deleteResource(actorOf(ctx), apiOf(ctx).identifier);
     seeOther(ctx, '/admin/apis', 'api-deleted');
   }
 

@@ -3,11 +3,13 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { isGatehouseError } from '../../errors.js';
-import { actorOf, cursorParam, field, formBody, page, seeOther, type ConsoleKit, type Problem } from './kit.js';
+import { field, formBody, type Problem } from '../../http/forms.js';
+import { when } from '../../presentation/dates.js';
+import { actorOf, cursorParam, page, seeOther, type ConsoleKit } from './kit.js';
 import { apiHref, appHref, appOf, kindOf, lines, loadApp, showSecret } from './apps.js';
 import { grantWords } from './names.js';
 import { personHref } from './people.js';
-import { OVERLAP_CHOICES, pageLinks, when } from './present.js';
+import { OVERLAP_CHOICES, pageLinks } from './present.js';
 import { DEFAULT_SECRET_OVERLAP_SECONDS } from '../../lifetimes.js';
 
 function hasSecret(client: { tokenEndpointAuthMethod: string }): boolean {
@@ -21,8 +23,8 @@ export function appRoutes(router: Router, kit: ConsoleKit): void {
     const app = appOf(ctx);
     const href = appHref(app.clientId);
     const cursor = cursorParam(ctx, 'grants');
-    const grants = await ops.listGrants({ clientId: app.clientId }, cursor ? { cursor } : {});
-    const people = await ops.describePeople(grants.items.map((g) => g.userId));
+    const grants = await ops.grants.listGrants({ clientId: app.clientId }, cursor ? { cursor } : {});
+    const people = await ops.people.describePeople(grants.items.map((g) => g.userId));
     const words = await grantWords(ops, grants.items);
     const body = formBody(ctx);
     const machine = app.grantTypes.includes('client_credentials');
@@ -70,7 +72,7 @@ export function appRoutes(router: Router, kit: ConsoleKit): void {
   async function edit(ctx: Context) {
     const app = appOf(ctx);
     const body = formBody(ctx);
-    await ops.updateClient(actorOf(ctx), app.clientId, {
+    await ops.apps.updateClient(actorOf(ctx), app.clientId, {
       name: field(body, 'name'),
       scope: field(body, 'scope'),
       ...(app.grantTypes.includes('client_credentials') ? {} : { redirectUris: lines(field(body, 'redirectUris')) }),
@@ -81,33 +83,33 @@ export function appRoutes(router: Router, kit: ConsoleKit): void {
   async function rotate(ctx: Context) {
     const app = appOf(ctx);
     const overlap = field(formBody(ctx), 'overlap');
-    const rotated = await ops.rotateClientSecret(actorOf(ctx), app.clientId, { overlapSeconds: overlap === '' ? DEFAULT_SECRET_OVERLAP_SECONDS : Number(overlap) });
+    const rotated = await ops.apps.rotateClientSecret(actorOf(ctx), app.clientId, { overlapSeconds: overlap === '' ? DEFAULT_SECRET_OVERLAP_SECONDS : Number(overlap) });
     showSecret(kit, ctx, { section: 'apps', name: app.name, clientId: app.clientId, clientSecret: rotated.clientSecret, backHref: appHref(app.clientId), previousSecretExpiresAt: rotated.previousSecretExpiresAt, created: false });
   }
 
   async function disable(ctx: Context) {
-    await ops.disableClient(actorOf(ctx), appOf(ctx).clientId);
+    await ops.apps.disableClient(actorOf(ctx), appOf(ctx).clientId);
     seeOther(ctx, appHref(appOf(ctx).clientId), 'app-disabled');
   }
 
   async function enable(ctx: Context) {
-    await ops.enableClient(actorOf(ctx), appOf(ctx).clientId);
+    await ops.apps.enableClient(actorOf(ctx), appOf(ctx).clientId);
     seeOther(ctx, appHref(appOf(ctx).clientId), 'app-enabled');
   }
 
   async function revokeAll(ctx: Context) {
-    await ops.revokeClientGrants(actorOf(ctx), appOf(ctx).clientId);
+    await ops.grants.revokeClientGrants(actorOf(ctx), appOf(ctx).clientId);
     seeOther(ctx, appHref(appOf(ctx).clientId), 'app-grants-revoked');
   }
 
   async function revokeGrant(ctx: Context) {
     const app = appOf(ctx);
-    const grant = await ops.getGrant(String(ctx.params.grantId)).catch((error: unknown) => {
+    const grant = await ops.grants.getGrant(String(ctx.params.grantId)).catch((error: unknown) => {
       if (isGatehouseError(error, 'not_found')) return undefined;
       throw error;
     });
     if (!grant || grant.clientId !== app.clientId) return showApp(ctx, { status: 404, message: 'No such grant: it may have been revoked already.' });
-    await ops.revokeGrant(actorOf(ctx), grant.id);
+    await ops.grants.revokeGrant(actorOf(ctx), grant.id);
     seeOther(ctx, appHref(app.clientId), 'grant-revoked');
   }
 
@@ -124,7 +126,7 @@ export function appRoutes(router: Router, kit: ConsoleKit): void {
   }
 
   async function remove(ctx: Context) {
-    await ops.deleteClient(actorOf(ctx), appOf(ctx).clientId);
+    await ops.apps.deleteClient(actorOf(ctx), appOf(ctx).clientId);
     seeOther(ctx, '/admin/apps', 'app-deleted');
   }
 

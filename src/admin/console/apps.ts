@@ -5,8 +5,10 @@ import type Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import type { Client } from '../../clients/store.js';
 import { GatehouseError, undefinedIfMissing } from '../../errors.js';
-import { actorOf, cursorParam, field, formBody, page, seeOther, type ConsoleKit, type Problem } from './kit.js';
-import { pageLinks, when } from './present.js';
+import { field, formBody, type Problem } from '../../http/forms.js';
+import { when } from '../../presentation/dates.js';
+import { actorOf, cursorParam, page, seeOther, type ConsoleKit } from './kit.js';
+import { pageLinks } from './present.js';
 
 const KINDS = ['confidential', 'public', 'machine'] as const;
 
@@ -32,7 +34,7 @@ export function lines(text: string): string[] {
 /** Loads the app the address names into ctx.state.app, or answers 404. */
 export function loadApp(kit: ConsoleKit) {
   return async function findApp(ctx: Context, next: Next) {
-    const app = await kit.ops.getClient(String(ctx.params.clientId)).catch(undefinedIfMissing);
+    const app = await kit.ops.apps.getClient(String(ctx.params.clientId)).catch(undefinedIfMissing);
     if (!app) return kit.notFound(ctx, 'apps', 'app');
     ctx.state.app = app;
     await next();
@@ -62,7 +64,7 @@ export function appsRoutes(router: Router, kit: ConsoleKit): void {
 
   async function listApps(ctx: Context) {
     const cursor = cursorParam(ctx);
-    const page = await ops.listClients(cursor ? { cursor } : {});
+    const page = await ops.apps.listClients(cursor ? { cursor } : {});
     kit.render(ctx, 'apps', 'admin/apps', 'Apps', {
       apps: page.items.map((client) => ({
         name: client.name,
@@ -96,7 +98,7 @@ export function appsRoutes(router: Router, kit: ConsoleKit): void {
     const kind = field(body, 'kind');
     if (!(KINDS as readonly string[]).includes(kind)) throw new GatehouseError('invalid_input', 'Choose what kind of app this is.', 'kind');
     const scope = field(body, 'scope').trim();
-    const { client, clientSecret } = await ops.createClient(actorOf(ctx), {
+    const { client, clientSecret } = await ops.apps.createClient(actorOf(ctx), {
       name: field(body, 'name'),
       redirectUris: lines(field(body, 'redirectUris')),
       public: kind === 'public',

@@ -8,10 +8,12 @@ import { ACCOUNT_CLIENT_ID } from '../../clients/store.js';
 import { isStorableText } from '../../db/text.js';
 import { GatehouseError, isGatehouseError } from '../../errors.js';
 import { apiHref, appHref } from './apps.js';
-import { cursorParam, field, problemOf, type ConsoleKit, type Problem } from './kit.js';
+import { field, problemOf, type Problem } from '../../http/forms.js';
+import { day, when } from '../../presentation/dates.js';
+import { cursorParam, type ConsoleKit } from './kit.js';
 import { appNames } from './names.js';
 import { personHref } from './people.js';
-import { day, pageLinks, when } from './present.js';
+import { pageLinks } from './present.js';
 
 const WHAT: Record<AuditEventType, string> = {
   'sign_in.succeeded': 'Signed in',
@@ -97,11 +99,11 @@ export function auditRoutes(router: Router, kit: ConsoleKit): void {
       return render(ctx, values, { items: [], nextCursor: null }, undefined, problemOf(error));
     }
     const cursor = cursorParam(ctx);
-    return render(ctx, values, await ops.listAudit(filter, cursor ? { cursor } : {}), cursor);
+    return render(ctx, values, await ops.audit.listAudit(filter, cursor ? { cursor } : {}), cursor);
   }
 
   async function render(ctx: Context, values: Record<string, string>, page: AuditPage, cursor: string | undefined, problem?: Problem) {
-    const people = await ops.describePeople(page.items.flatMap((e) => [e.userId ?? '', e.actor.type === 'user' ? e.actor.id ?? '' : '']));
+    const people = await ops.people.describePeople(page.items.flatMap((e) => [e.userId ?? '', e.actor.type === 'user' ? e.actor.id ?? '' : '']));
     const apps = await appNames(ops, page.items.flatMap((e) => [e.clientId, e.actor.type === 'client' ? e.actor.id : null]));
     const personLabel = (id: string) => {
       const person = people.get(id);

@@ -2,8 +2,8 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import type { KeyState } from '../../oidc/keys.js';
+import { when } from '../../presentation/dates.js';
 import { actorOf, seeOther, type ConsoleKit } from './kit.js';
-import { when } from './present.js';
 
 const STATE_WORDS: Record<KeyState, string> = {
   next: 'Next: published, signs once active',
@@ -13,7 +13,7 @@ const STATE_WORDS: Record<KeyState, string> = {
 
 export function keysRoutes(router: Router, kit: ConsoleKit): void {
   async function listKeys(ctx: Context) {
-    const keys = await kit.ops.listKeys();
+    const keys = await kit.ops.keys.listKeys();
     kit.render(ctx, 'keys', 'admin/keys', 'Signing keys', {
       keys: keys.map((key) => ({
         kid: key.kid,
@@ -29,7 +29,7 @@ export function keysRoutes(router: Router, kit: ConsoleKit): void {
   }
 
   async function rotate(ctx: Context) {
-    await kit.ops.rotateKeys(actorOf(ctx));
+    await kit.ops.keys.rotateKeys(actorOf(ctx));
     seeOther(ctx, '/admin/keys', 'keys-rotated');
   }
 

@@ -1,15 +1,15 @@
-// What every console route shares: who may open it, the form parser and CSRF check for its
-// POSTs, the page frame (nav, confirmation, problem), and how an action's refusal reaches the
-// admin (the page again, with the reason) instead of a 500.
-import { bodyParser } from '@koa/bodyparser';
+// What every console route shares: who may open it, the forms kit's steps for its POSTs
+// (src/http/forms.ts) with this area's way back, the page frame (nav, confirmation, problem), and
+// how an action's refusal reaches the admin (the page again, with the reason) instead of a 500.
 import type { Context, Middleware, Next } from 'koa';
 import type { User } from '../../accounts/users.js';
 import type { Actor } from '../../audit/events.js';
 import { refusedByDatabase } from '../../db/errors.js';
-import { isGatehouseError, type ErrorCode, type GatehouseError } from '../../errors.js';
+import { isGatehouseError } from '../../errors.js';
+import { field, csrfGuard, formExpired, formParser, problemOf, type Problem } from '../../http/forms.js';
 import type { SurfaceDependencies } from '../../http/surfaces.js';
 import type { AdminOperations } from '../operations.js';
-import { CONFIRMATIONS, type Confirmation } from './present.js';
+import { CONFIRMATIONS } from './present.js';
 
 export type Section = 'people' | 'apps' | 'apis' | 'keys' | 'audit';
 
@@ -21,26 +21,8 @@ const NAV: Array<{ section: Section; label: string; href: string }> = [
   { section: 'audit', label: 'Audit log', href: '/admin/audit' },
 ];
 
-const STATUS_OF: Record<ErrorCode, number> = {
-  invalid_input: 400,
-  weak_password: 400,
-  not_found: 404,
-  conflict: 409,
-  email_taken: 409,
-  embedded_database_busy: 503,
-};
-
-/** A refusal to show on the page it came from. */
-export interface Problem {
-  status: number;
-  message: string;
-  /** The form field it is about, when there is one. */
-  field?: string | undefined;
-}
-
-export function problemOf(error: GatehouseError): Problem {
-  return { status: STATUS_OF[error.code], message: error.message, field: error.field };
-}
+/** Where to start again after a refused form. */
+const WAY_BACK = 'Open the admin console again, reload the page and try once more.';
 
 type Show = (ctx: Context, problem?: Problem) => Promise<void> | void;
 
@@ -51,16 +33,6 @@ export function page(show: Show): Middleware {
   };
 }
 
-/** A text field of a form or query string; anything else (absent, repeated) reads as empty. */
-export function field(source: unknown, name: string): string {
-  const value = (source as Record<string, unknown> | undefined)?.[name];
-  return typeof value === 'string' ? value : '';
-}
-
-export function formBody(ctx: Context): Record<string, unknown> {
-  return (ctx.request as { body?: Record<string, unknown> }).body ?? {};
-}
-
 /** The cursor a "Next page" link carried, if any. */
 export function cursorParam(ctx: Context, name = 'cursor'): string | undefined {
   return field(ctx.query, name) || undefined;
@@ -69,11 +41,12 @@ export function cursorParam(ctx: Context, name = 'cursor'): string | undefined {
 export class ConsoleKit {
   readonly ops: AdminOperations;
 
-  // Only console POSTs parse bodies, and only small urlencoded forms.
-  readonly #parseForm = bodyParser({ enableTypes: ['form'], formLimit: '16kb', encoding: 'utf-8' });
+  readonly #parseForm = formParser();
+  readonly #requireCsrf: Middleware;
 
   constructor(readonly deps: SurfaceDependencies) {
     this.ops = deps.operations;
+    this.#requireCsrf = csrfGuard(deps.csrf, deps.pages, WAY_BACK);
   }
 
   /** The middleware in front of every console page (GET). */
@@ -83,7 +56,7 @@ export class ConsoleKit {
 
   /** The middleware in front of every console form (POST): from an admin (asked first, before the body is read), parsed, CSRF-checked. */
   get form(): Middleware[] {
-    return [this.requireAdmin, this.#parseForm, this.requireCsrf, this.friendlyErrors];
+    return [this.requireAdmin, this.#parseForm, this.#requireCsrf, this.friendlyErrors];
   }
 
   /**
@@ -94,7 +67,7 @@ export class ConsoleKit {
     const signedIn = await this.deps.signIn.current(ctx);
     if (!signedIn) {
       if (ctx.method === 'GET' || ctx.method === 'HEAD') return this.deps.signIn.begin(ctx, ctx.originalUrl);
-      return this.formExpired(ctx);
+      return formExpired(ctx, this.deps.pages, WAY_BACK);
     }
     const admin = await this.deps.users.findById(signedIn.accountId);
     if (!admin || !admin.isAdmin || admin.disabledAt) {
@@ -102,11 +75,6 @@ export class ConsoleKit {
     }
     ctx.state.console = { admin, sessionHandle: signedIn.sessionHandle, actor: { type: 'user', id: admin.id, ip: ctx.ip } } satisfies ConsoleState;
     await next();
-  };
-
-  readonly requireCsrf = (ctx: Context, next: Next) => {
-    if (!this.deps.csrf.verify(ctx, formBody(ctx).csrf)) return this.formExpired(ctx);
-    return next();
   };
 
   /**
@@ -138,12 +106,11 @@ export class ConsoleKit {
 
   render(ctx: Context, section: Section | undefined, view: string, title: string, data: Record<string, unknown>, status = 200): void {
     const { admin } = state(ctx);
-    const done = field(ctx.query, 'done');
     this.deps.pages.render(ctx, view, title, {
       nav: NAV.map((item) => ({ ...item, current: item.section === section })),
       adminEmail: admin.email,
       // Only fixed messages: a confirmation never echoes what the address says.
-      notice: status < 400 && Object.hasOwn(CONFIRMATIONS, done) ? CONFIRMATIONS[done as Confirmation] : undefined,
+      notice: status < 400 ? CONFIRMATIONS.of(ctx) : undefined,
       csrf: this.deps.csrf.token(ctx),
       problem: undefined,
       ...data,
@@ -154,14 +121,6 @@ export class ConsoleKit {
     this.render(ctx, section, 'admin/problem', 'Not found', { heading: `No such ${what}`, message: `There is no ${what} at this address. It may have been deleted.` }, 404);
   }
 
-  formExpired(ctx: Context): void {
-    this.deps.pages.error(ctx, {
-      status: 403,
-      heading: 'This form has expired',
-      message: 'For your security the form could not be accepted, and nothing was changed.',
-      hint: 'Open the admin console again, reload the page and try once more.',
-    });
-  }
 }
 
 export interface ConsoleState {
@@ -179,9 +138,5 @@ export function actorOf(ctx: Context): Actor {
   return state(ctx).actor;
 }
 
-/** After a POST, always 303, so the browser follows with a GET and never re-posts the form. */
-export function seeOther(ctx: Context, location: string, done?: Confirmation): void {
-  ctx.redirect(done ? `${location}${location.includes('?') ? '&' : '?'}done=${done}` : location);
-  ctx.status = 303;
-  ctx.set('Cache-Control', 'no-store');
-}
+/** After a POST, 303 to `location`, with the confirmation to show there. */
+export const seeOther = CONFIRMATIONS.seeOther;

@@ -3,16 +3,14 @@
 import { undefinedIfMissing } from '../../errors.js';
 import { ACCOUNT_CLIENT_ID } from '../../clients/store.js';
 import type { GrantInfo } from '../../grants/store.js';
-import { describeApiScopes, describeOidcScopes } from '../../interaction/scopes.js';
+import { grantInWords } from '../../presentation/scopes.js';
 import type { AdminOperations } from '../operations.js';
-
-const OIDC_SCOPES = new Set(['openid', 'profile', 'email', 'address', 'phone', 'offline_access']);
 
 export async function appNames(ops: AdminOperations, clientIds: Array<string | null>): Promise<Map<string, string>> {
   const names = new Map<string, string>([[ACCOUNT_CLIENT_ID, 'Gatehouse (console and account pages)']]);
   const wanted = [...new Set(clientIds)].filter((id): id is string => id !== null && !names.has(id));
   await Promise.all(wanted.map(async (id) => {
-    const client = await ops.getClient(id).catch(undefinedIfMissing);
+    const client = await ops.apps.getClient(id).catch(undefinedIfMissing);
     if (client) names.set(id, client.name);
   }));
   return names;
@@ -27,15 +25,10 @@ export interface GrantWords {
 /** A function putting each grant of a page into words, with its APIs' own scope descriptions. */
 export async function grantWords(ops: AdminOperations, grants: GrantInfo[]): Promise<(grant: GrantInfo) => GrantWords> {
   const identifiers = [...new Set(grants.flatMap((grant) => grant.apis.map((api) => api.identifier)))];
-  const found = await Promise.all(identifiers.map((id) => ops.getResource(id).catch(undefinedIfMissing)));
+  const found = await Promise.all(identifiers.map((id) => ops.apis.getResource(id).catch(undefinedIfMissing)));
   const apis = new Map(identifiers.map((id, i) => [id, found[i]]));
-  return (grant) => ({
-    scopes: describeOidcScopes(grant.scopes).map((scope) => scope.text),
-    apis: grant.apis.map((granted) => {
-      const api = apis.get(granted.identifier);
-      // OpenID Connect scopes ride along with every API (for userinfo); they are listed once, above.
-      const own = granted.scopes.filter((scope) => (api ? api.scopes.includes(scope) : !OIDC_SCOPES.has(scope)));
-      return { name: granted.name ?? granted.identifier, scopes: describeApiScopes(own, api?.scopeDescriptions ?? {}).map((scope) => scope.text) };
-    }).filter((api) => api.scopes.length > 0),
-  });
+  return (grant) => {
+    const words = grantInWords(grant, apis);
+    return { scopes: words.scopes.map((scope) => scope.text), apis: words.apis.map((api) => ({ name: api.name, scopes: api.scopes.map((scope) => scope.text) })) };
+  };
 }

@@ -3,8 +3,10 @@
 import type Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import type { User } from '../../accounts/users.js';
-import { actorOf, cursorParam, field, formBody, page, seeOther, state, type ConsoleKit, type Problem } from './kit.js';
-import { pageLinks, when } from './present.js';
+import { field, formBody, type Problem } from '../../http/forms.js';
+import { when } from '../../presentation/dates.js';
+import { actorOf, cursorParam, page, seeOther, state, type ConsoleKit } from './kit.js';
+import { pageLinks } from './present.js';
 
 const SEARCH_MAX = 254;
 
@@ -45,7 +47,7 @@ export function peopleRoutes(router: Router, kit: ConsoleKit): void {
   async function listPeople(ctx: Context) {
     const search = field(ctx.query, 'search').trim().slice(0, SEARCH_MAX);
     const cursor = cursorParam(ctx);
-    const page = await ops.listUsers({ search, ...(cursor ? { cursor } : {}) });
+    const page = await ops.people.listUsers({ search, ...(cursor ? { cursor } : {}) });
     kit.render(ctx, 'people', 'admin/people', 'People', {
       search,
       people: page.items.map((person) => ({
@@ -71,7 +73,7 @@ export function peopleRoutes(router: Router, kit: ConsoleKit): void {
 
   async function createPerson(ctx: Context) {
     const body = formBody(ctx);
-    const person = await ops.createUser(actorOf(ctx), {
+    const person = await ops.people.createUser(actorOf(ctx), {
       email: field(body, 'email'),
       name: field(body, 'name'),
       password: field(body, 'password'),
@@ -93,7 +95,7 @@ export function peopleRoutes(router: Router, kit: ConsoleKit): void {
   }
 
   async function deletePerson(ctx: Context) {
-    await ops.deleteUser(actorOf(ctx), personOf(ctx).id);
+    await ops.people.deleteUser(actorOf(ctx), personOf(ctx).id);
     seeOther(ctx, '/admin/people', 'person-deleted');
   }
 

@@ -5,10 +5,13 @@ import type { Context } from 'koa';
 import { isGatehouseError } from '../../errors.js';
 import type { GrantInfo } from '../../grants/store.js';
 import type { SessionInfo } from '../../sessions/store.js';
-import { actorOf, cursorParam, field, formBody, page, seeOther, state, type ConsoleKit, type Problem } from './kit.js';
+import { field, formBody, type Problem } from '../../http/forms.js';
+import { when } from '../../presentation/dates.js';
+import { describeDevice } from '../../presentation/devices.js';
+import { actorOf, cursorParam, page, seeOther, state, type ConsoleKit } from './kit.js';
 import { loadPerson, notSelf, personHref, personOf } from './people.js';
 import { appNames, grantWords } from './names.js';
-import { deviceOf, pageLinks, when } from './present.js';
+import { pageLinks } from './present.js';
 
 export function personRoutes(router: Router, kit: ConsoleKit): void {
   const { ops } = kit;
@@ -19,15 +22,15 @@ export function personRoutes(router: Router, kit: ConsoleKit): void {
     const sessionsCursor = cursorParam(ctx, 'sessions');
     const grantsCursor = cursorParam(ctx, 'grants');
     const [sessions, grants] = await Promise.all([
-      ops.listSessions(person.id, sessionsCursor ? { cursor: sessionsCursor } : {}),
-      ops.listGrants({ userId: person.id }, grantsCursor ? { cursor: grantsCursor } : {}),
+      ops.sessions.listSessions(person.id, sessionsCursor ? { cursor: sessionsCursor } : {}),
+      ops.grants.listGrants({ userId: person.id }, grantsCursor ? { cursor: grantsCursor } : {}),
     ]);
     const names = await appNames(ops, [...sessions.items.flatMap((s) => s.clientIds), ...grants.items.map((g) => g.clientId)]);
     const words = await grantWords(ops, grants.items);
     const ownSession = state(ctx).sessionHandle;
 
     const session = (s: SessionInfo) => {
-      const device = deviceOf(s.userAgent);
+      const device = describeDevice(s.userAgent);
       return {
         device,
         userAgent: s.userAgent ?? '',
@@ -78,12 +81,12 @@ export function personRoutes(router: Router, kit: ConsoleKit): void {
   }
 
   async function disable(ctx: Context) {
-    await ops.disableUser(actorOf(ctx), personOf(ctx).id);
+    await ops.people.disableUser(actorOf(ctx), personOf(ctx).id);
     seeOther(ctx, personHref(personOf(ctx).id), 'person-disabled');
   }
 
   async function enable(ctx: Context) {
-    await ops.enableUser(actorOf(ctx), personOf(ctx).id);
+    await ops.people.enableUser(actorOf(ctx), personOf(ctx).id);
     seeOther(ctx, personHref(personOf(ctx).id), 'person-enabled');
   }
 
@@ -91,7 +94,7 @@ export function personRoutes(router: Router, kit: ConsoleKit): void {
     const body = formBody(ctx);
     const endSessions = field(body, 'signOut') === 'yes';
     const revokeOfflineAccess = field(body, 'endOfflineAccess') === 'yes';
-    await ops.resetPassword(actorOf(ctx), personOf(ctx).id, field(body, 'password'), { endSessions, revokeOfflineAccess });
+    await ops.people.resetPassword(actorOf(ctx), personOf(ctx).id, field(body, 'password'), { endSessions, revokeOfflineAccess });
     const done = revokeOfflineAccess
       ? (endSessions ? 'password-reset-all-ended' : 'password-reset-offline-ended')
       : (endSessions ? 'password-reset-signed-out' : 'password-reset');
@@ -99,29 +102,29 @@ export function personRoutes(router: Router, kit: ConsoleKit): void {
   }
 
   async function endSession(ctx: Context) {
-    await ops.endSession(actorOf(ctx), personOf(ctx).id, String(ctx.params.handle));
+    await ops.sessions.endSession(actorOf(ctx), personOf(ctx).id, String(ctx.params.handle));
     seeOther(ctx, personHref(personOf(ctx).id), 'session-ended');
   }
 
   async function endAllSessions(ctx: Context) {
-    await ops.endAllSessions(actorOf(ctx), personOf(ctx).id);
+    await ops.sessions.endAllSessions(actorOf(ctx), personOf(ctx).id);
     seeOther(ctx, personHref(personOf(ctx).id), 'sessions-ended');
   }
 
   async function revokeGrant(ctx: Context) {
     const person = personOf(ctx);
-    const grant = await ops.getGrant(String(ctx.params.grantId)).catch((error: unknown) => {
+    const grant = await ops.grants.getGrant(String(ctx.params.grantId)).catch((error: unknown) => {
       if (isGatehouseError(error, 'not_found')) return undefined;
       throw error;
     });
     // Only a grant of the person this page is about: an address naming another's is not found.
     if (!grant || grant.userId !== person.id) return showPerson(ctx, { status: 404, message: 'No such grant: it may have been revoked already.' });
-    await ops.revokeGrant(actorOf(ctx), grant.id);
+    await ops.grants.revokeGrant(actorOf(ctx), grant.id);
     seeOther(ctx, personHref(person.id), 'grant-revoked');
   }
 
   async function revokeApp(ctx: Context) {
-    await ops.revokeUserClientGrants(actorOf(ctx), personOf(ctx).id, String(ctx.params.clientId));
+    await ops.grants.revokeUserClientGrants(actorOf(ctx), personOf(ctx).id, String(ctx.params.clientId));
     seeOther(ctx, personHref(personOf(ctx).id), 'app-access-revoked');
   }
 

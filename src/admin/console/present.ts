@@ -1,9 +1,10 @@
-// How the console words things: dates, devices, confirmations and page links. Templates hold no
-// logic, so everything they show is shaped here first.
+// How the console words what is its own: confirmations, page links and overlap choices. Templates
+// hold no logic, so everything they show is shaped here or in src/presentation/ first.
+import { Notices } from '../../http/forms.js';
 import { DAY, DEFAULT_SECRET_OVERLAP_SECONDS, HOUR, inWords, MAX_SECRET_OVERLAP_SECONDS } from '../../lifetimes.js';
 
 /** The confirmations a page may show after an action, by the `done` key of its address. */
-export const CONFIRMATIONS = {
+export const CONFIRMATIONS = new Notices('done', {
   'person-created': 'The person was added. They can sign in with the password you set.',
   'person-disabled': 'The person is disabled: every session ended and every app lost access at once.',
   'person-enabled': 'The person can sign in again.',
@@ -28,47 +29,7 @@ export const CONFIRMATIONS = {
   'api-enabled': 'The API is enabled again.',
   'api-deleted': 'The API was deleted.',
   'keys-rotated': 'New signing keys were added. They sign tokens once they are published.',
-} as const;
-
-export type Confirmation = keyof typeof CONFIRMATIONS;
-
-/** A moment in the words of a log: UTC to the minute, so every admin reads the same thing. */
-export function when(date: Date | null | undefined, otherwise = '—'): string {
-  if (!date) return otherwise;
-  return `${date.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
-}
-
-/** `2026-11-25` for a date input. */
-export function day(date: Date): string {
-  return date.toISOString().slice(0, 10);
-}
-
-const BROWSERS: Array<[RegExp, string]> = [
-  [/Edg(?:e|A|iOS)?\//, 'Edge'],
-  [/OPR\//, 'Opera'],
-  [/Firefox\/|FxiOS\//, 'Firefox'],
-  [/(?:Headless)?Chrome\/|CriOS\//, 'Chrome'],
-  [/Safari\//, 'Safari'],
-  [/^curl\//, 'curl'],
-];
-
-const SYSTEMS: Array<[RegExp, string]> = [
-  [/iPhone|iPad|iPod/, 'iOS'],
-  [/Android/, 'Android'],
-  [/Windows/, 'Windows'],
-  [/Mac OS X|Macintosh/, 'macOS'],
-  [/CrOS/, 'ChromeOS'],
-  [/Linux/, 'Linux'],
-];
-
-/** "Firefox on Linux" from a user agent: enough to tell a person's devices apart. */
-export function deviceOf(userAgent: string | null): string {
-  if (!userAgent) return 'Unknown device';
-  const browser = BROWSERS.find(([pattern]) => pattern.test(userAgent))?.[1];
-  const system = SYSTEMS.find(([pattern]) => pattern.test(userAgent))?.[1];
-  if (browser && system) return `${browser} on ${system}`;
-  return browser ?? system ?? 'Unknown device';
-}
+});
 
 /** The same page with other query parameters (empty ones left out). */
 export function hrefWith(path: string, params: Record<string, string | null | undefined>): string {

@@ -27,8 +27,8 @@ let victimAccessToken: string;
 
 /** Everything the account forms could change for the victim. */
 async function victimState() {
-  const apps = (await server.operations.listConnectedApps(victim.id)).items.map((a) => a.clientId);
-  const sessions = (await server.operations.listSessions(victim.id)).items.map((s) => s.id).sort();
+  const apps = (await server.selfService.listConnectedApps(victim.id)).items.map((a) => a.clientId);
+  const sessions = (await server.operations.sessions.listSessions(victim.id)).items.map((s) => s.id).sort();
   const passwordStands = (await server.stores.users.authenticate(victim.email, victim.password)).ok;
   const tokenActive = (await introspect(notes, victimAccessToken)).active === true;
   return { apps, sessions, passwordStands, tokenActive };
@@ -74,7 +74,7 @@ beforeAll(async () => {
   sqlSent = sqlTextsSentBy(server);
   const { tokens } = await obtainTokens(server, app, victim, { scope: 'openid profile offline_access notebook:read' });
   victimAccessToken = tokens.access_token;
-  victimAppSession = (await server.operations.listSessions(victim.id)).items[0]!.id;
+  victimAppSession = (await server.operations.sessions.listSessions(victim.id)).items[0]!.id;
   ({ agent: victimBrowser } = await signInToAccount(server, victim));
 });
 
@@ -178,7 +178,7 @@ describe('another person\'s apps and sessions, by changing the ids a form posts'
   });
 
   it.each(['app session', 'account pages session'])('ending the victim\'s %s by its handle: 404, still signed in', async (which) => {
-    const handle = which === 'app session' ? victimAppSession : (await server.operations.listSessions(victim.id)).items.find((s) => s.id !== victimAppSession)!.id;
+    const handle = which === 'app session' ? victimAppSession : (await server.operations.sessions.listSessions(victim.id)).items.find((s) => s.id !== victimAppSession)!.id;
     const before = await victimState();
     const res = await post('/account/sessions/end', { session: handle });
     expectErrorPage(res, 404);

@@ -83,13 +83,13 @@ describe('a value PostgreSQL refuses is bad input on every surface, never a 500'
   });
 
   it('the account pages: a friendly 400 page, and nothing changed', async () => {
-    const before = (await server.operations.listSessions(tripwire.id)).items.length;
+    const before = (await server.operations.sessions.listSessions(tripwire.id)).items.length;
     const res = await tripwireAccount.request(`${server.issuer}/account/sessions/end-others`, { form: { csrf: tripwireCsrf } });
     expectErrorPage(res, 400);
     expect(res.body).toContain('This page cannot be shown');
     expect(res.body).not.toMatch(DATABASE_ERROR);
     expectLoggedWithoutTheValue(res.headers.get('x-request-id'));
-    expect((await server.operations.listSessions(tripwire.id)).items.length).toBe(before);
+    expect((await server.operations.sessions.listSessions(tripwire.id)).items.length).toBe(before);
   });
 
   it('the sign-in pages: a friendly 400 page, and no way into the app', async () => {

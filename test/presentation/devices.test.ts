@@ -1,6 +1,6 @@
 // The device a session is listed under: what people recognise, from what browsers really send.
 import { describe, expect, it } from 'vitest';
-import { describeDevice } from '../../src/account/device.js';
+import { describeDevice } from '../../src/presentation/devices.js';
 
 describe('the device a session is on', () => {
   it.each([

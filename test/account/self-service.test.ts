@@ -4,7 +4,7 @@ import type { Actor } from '../../src/audit/events.js';
 import { ACCOUNT_CLIENT_ID } from '../../src/clients/store.js';
 import { isGatehouseError } from '../../src/errors.js';
 import { insertGrant, insertSession, insertToken, modelsOf } from '../support/oidc-records.js';
-import { adminFixture, type AdminFixture } from './fixture.js';
+import { adminFixture, type AdminFixture } from '../admin/fixture.js';
 
 let f: AdminFixture;
 let notes: string;
@@ -40,17 +40,17 @@ describe('connected apps', () => {
     await insertGrant(f.testDb.db, { accountId: userId, clientId: photos });
     await insertGrant(f.testDb.db, { accountId: userId, clientId: ACCOUNT_CLIENT_ID });
 
-    expect((await f.ops.listConnectedApps(userId)).items.map((a) => [a.clientName, a.grantCount])).toEqual([['Notes', 2], ['Photos', 1]]);
-    expect(await f.ops.revokeConnectedApp(actor, notes)).toEqual({ grantsRevoked: 2 });
-    expect((await f.ops.listConnectedApps(userId)).items.map((a) => a.clientName)).toEqual(['Photos']);
+    expect((await f.self.listConnectedApps(userId)).items.map((a) => [a.clientName, a.grantCount])).toEqual([['Notes', 2], ['Photos', 1]]);
+    expect(await f.self.revokeConnectedApp(actor, notes)).toEqual({ grantsRevoked: 2 });
+    expect((await f.self.listConnectedApps(userId)).items.map((a) => a.clientName)).toEqual(['Photos']);
     const [event] = (await f.events('consent.revoked')).filter((e) => e.userId === userId);
     expect(event).toMatchObject({ actor: { type: 'user', id: userId }, clientId: notes, ip: '198.51.100.4', details: { grantsRevoked: 2 } });
 
-    await expect(f.ops.revokeConnectedApp(actor, notes)).rejects.toSatisfy(notFound);
+    await expect(f.self.revokeConnectedApp(actor, notes)).rejects.toSatisfy(notFound);
     // Signing in to Gatehouse itself is not an app one can disconnect from.
-    await expect(f.ops.revokeConnectedApp(actor, ACCOUNT_CLIENT_ID)).rejects.toSatisfy(notFound);
+    await expect(f.self.revokeConnectedApp(actor, ACCOUNT_CLIENT_ID)).rejects.toSatisfy(notFound);
     expect(await modelsOf(f.testDb.db, { account_id: userId, client_id: ACCOUNT_CLIENT_ID })).toEqual(['Grant']);
-    await expect(f.ops.revokeConnectedApp({ type: 'client', id: notes }, photos)).rejects.toThrow(TypeError);
+    await expect(f.self.revokeConnectedApp({ type: 'client', id: notes }, photos)).rejects.toThrow(TypeError);
   });
 });
 
@@ -63,11 +63,11 @@ describe('own sessions', () => {
     const laptop = await insertSession(f.testDb.db, { accountId: actor.id! });
     await insertSession(f.testDb.db, { accountId: actor.id! });
 
-    await expect(f.ops.endOwnSession(actor, theirs.handle)).rejects.toSatisfy(notFound);
-    expect(await f.ops.endOwnSession(actor, laptop.handle)).toEqual({ sessionsEnded: 1, grantsRevoked: 0 });
-    expect(await f.ops.endOtherSessions(actor, current.handle)).toEqual({ sessionsEnded: 1, grantsRevoked: 0 });
-    expect((await f.ops.listSessions(actor.id!)).items.map((s) => s.id)).toEqual([current.handle]);
-    expect((await f.ops.listSessions(stranger.id!)).items.map((s) => s.id)).toEqual([theirs.handle]);
+    await expect(f.self.endOwnSession(actor, theirs.handle)).rejects.toSatisfy(notFound);
+    expect(await f.self.endOwnSession(actor, laptop.handle)).toEqual({ sessionsEnded: 1, grantsRevoked: 0 });
+    expect(await f.self.endOtherSessions(actor, current.handle)).toEqual({ sessionsEnded: 1, grantsRevoked: 0 });
+    expect((await f.ops.sessions.listSessions(actor.id!)).items.map((s) => s.id)).toEqual([current.handle]);
+    expect((await f.ops.sessions.listSessions(stranger.id!)).items.map((s) => s.id)).toEqual([theirs.handle]);
   });
 });
 
@@ -75,9 +75,9 @@ describe('own password', () => {
   it('refuses a wrong current password, changing and auditing nothing', async () => {
     const actor = await me();
     const before = await f.auditCount();
-    await expect(f.ops.changeOwnPassword(actor, 'not my password', 'a perfectly good passphrase'))
+    await expect(f.self.changeOwnPassword(actor, 'not my password', 'a perfectly good passphrase'))
       .rejects.toSatisfy((e) => isGatehouseError(e, 'invalid_input') && e.field === 'currentPassword');
-    await expect(f.ops.changeOwnPassword(actor, PASSWORD, 'password1')).rejects.toSatisfy((e) => isGatehouseError(e, 'weak_password'));
+    await expect(f.self.changeOwnPassword(actor, PASSWORD, 'password1')).rejects.toSatisfy((e) => isGatehouseError(e, 'weak_password'));
     expect(await f.users.verifyPassword(actor.id!, PASSWORD)).toBe(true);
     expect(await f.auditCount()).toBe(before);
   });
@@ -86,11 +86,11 @@ describe('own password', () => {
     const actor = await me();
     const current = await insertSession(f.testDb.db, { accountId: actor.id! });
     await insertSession(f.testDb.db, { accountId: actor.id! });
-    expect(await f.ops.changeOwnPassword(actor, PASSWORD, 'a perfectly good passphrase')).toEqual({ sessionsEnded: 0, grantsRevoked: 0 });
-    expect(await f.ops.changeOwnPassword(actor, 'a perfectly good passphrase', 'an even better passphrase', { endOtherSessions: true, currentHandle: current.handle }))
+    expect(await f.self.changeOwnPassword(actor, PASSWORD, 'a perfectly good passphrase')).toEqual({ sessionsEnded: 0, grantsRevoked: 0 });
+    expect(await f.self.changeOwnPassword(actor, 'a perfectly good passphrase', 'an even better passphrase', { endOtherSessions: true, currentHandle: current.handle }))
       .toEqual({ sessionsEnded: 1, grantsRevoked: 0 });
     expect(await f.users.verifyPassword(actor.id!, 'an even better passphrase')).toBe(true);
-    expect((await f.ops.listSessions(actor.id!)).items.map((s) => s.id)).toEqual([current.handle]);
+    expect((await f.ops.sessions.listSessions(actor.id!)).items.map((s) => s.id)).toEqual([current.handle]);
     const events = (await f.events('user.password_changed')).filter((e) => e.userId === actor.id);
     expect(events.map((e) => e.actor)).toEqual([{ type: 'user', id: actor.id }, { type: 'user', id: actor.id }]);
     expect(JSON.stringify(events)).not.toContain('passphrase');
@@ -110,11 +110,11 @@ describe('own password', () => {
     await insertSession(f.testDb.db, { accountId: userId, authorizations: { [photos]: elsewhere } });
     await offline(photos); // signed out: no session names it
 
-    expect(await f.ops.changeOwnPassword(actor, PASSWORD, 'a perfectly good passphrase', { currentHandle: current.handle })).toEqual({ sessionsEnded: 0, grantsRevoked: 0 });
-    expect(await f.ops.changeOwnPassword(actor, 'a perfectly good passphrase', 'an even better passphrase', { revokeOfflineAccess: true, currentHandle: current.handle }))
+    expect(await f.self.changeOwnPassword(actor, PASSWORD, 'a perfectly good passphrase', { currentHandle: current.handle })).toEqual({ sessionsEnded: 0, grantsRevoked: 0 });
+    expect(await f.self.changeOwnPassword(actor, 'a perfectly good passphrase', 'an even better passphrase', { revokeOfflineAccess: true, currentHandle: current.handle }))
       .toEqual({ sessionsEnded: 0, grantsRevoked: 2 });
     expect(await f.testDb.db('oidc_records').where({ model: 'Grant', account_id: userId }).pluck('grant_id')).toEqual([mine]);
-    expect((await f.ops.listSessions(userId)).items).toHaveLength(2);
+    expect((await f.ops.sessions.listSessions(userId)).items).toHaveLength(2);
     const [, changed] = (await f.events('user.password_changed')).filter((e) => e.userId === userId);
     expect(changed!.details).toEqual({ sessionsEnded: 0, grantsRevoked: 2, offlineAccessRevoked: true });
   });

@@ -1,4 +1,5 @@
-// What each scope and claim means, in the words shown to the person deciding whether to allow it.
+// What each scope and claim means, in the words shown to the person deciding whether to allow it,
+// and to everyone looking later at what was allowed (the account pages, the admin console).
 import { OIDC_CLAIMS } from '../oidc/configuration.js';
 export interface DescribedScope {
   name: string;
@@ -74,4 +75,36 @@ function parseClaimsParameter(value: unknown): { userinfo?: ClaimRequests; id_to
 
 function isEssential(request: unknown): boolean {
   return !!request && typeof request === 'object' && (request as { essential?: unknown }).essential === true;
+}
+
+/** The scopes OpenID Connect defines: about the person, never an API's permission. */
+const OIDC_SCOPES = new Set(['openid', 'profile', 'email', 'address', 'phone', 'offline_access']);
+
+/** What one grant (or one app's grants together) lets an app do, in the words a person reads. */
+export interface GrantInWords {
+  /** What the person allowed about themselves: one line per OpenID Connect scope. */
+  scopes: DescribedScope[];
+  /** Each API the app may call, with what it may do there in that API's own words. */
+  apis: Array<{ name: string; scopes: DescribedScope[] }>;
+}
+
+/**
+ * Puts granted scopes into words, each API's in its own descriptions (`known`, by identifier); an
+ * API since removed keeps only the scope names. OpenID Connect scopes ride along with every API
+ * (for userinfo), so they are listed once, about the person, and never under an API.
+ */
+export function grantInWords(
+  granted: { scopes: string[]; apis: ReadonlyArray<{ identifier: string; name: string | null; scopes: string[] }> },
+  known: ReadonlyMap<string, { scopes: string[]; scopeDescriptions: Record<string, string> } | undefined>,
+): GrantInWords {
+  return {
+    scopes: describeOidcScopes(granted.scopes),
+    apis: granted.apis
+      .map((api) => {
+        const found = known.get(api.identifier);
+        const own = api.scopes.filter((scope) => (found ? found.scopes.includes(scope) : !OIDC_SCOPES.has(scope)));
+        return { name: api.name ?? api.identifier, scopes: describeApiScopes(own, found?.scopeDescriptions ?? {}) };
+      })
+      .filter((api) => api.scopes.length > 0),
+  };
 }

@@ -1,0 +1,106 @@
+// What a signed-in person does about their own account: withdraw an app's access, sign out of
+// their sessions, change their password. Each act names the person only through the actor (the
+// one signed in), and is done like every admin act: with its audit entry in one transaction, then
+// answered once this instance's caches heard of it (src/audit/audited.ts).
+import type { UserStore } from '../accounts/users.js';
+import type { Actor } from '../audit/events.js';
+import { auditedActs, type Audited, type AuditedDependencies } from '../audit/audited.js';
+import { ACCOUNT_CLIENT_ID } from '../clients/store.js';
+import type { Database } from '../db/knex.js';
+import type { Page, PageRequest } from '../db/pages.js';
+import { found, GatehouseError } from '../errors.js';
+import { listConnectedApps, type ConnectedApp } from '../grants/connected-apps.js';
+import type { GrantStore } from '../grants/store.js';
+import type { ResourceServer, ResourceServerStore } from '../resources/store.js';
+import { endedResult, endOfflineAccess, endOneSession, endSessionsBut, type EndedSessionsResult } from '../sessions/ending.js';
+import type { SessionInfo, SessionStore } from '../sessions/store.js';
+
+export type { ConnectedApp } from '../grants/connected-apps.js';
+export type { EndedSessionsResult } from '../sessions/ending.js';
+
+export interface SelfServiceDependencies extends AuditedDependencies {
+  db: Database;
+  users: UserStore;
+  resources: ResourceServerStore;
+  sessions: SessionStore;
+  grants: GrantStore;
+}
+
+/** The person a self-service act is for: only ever the one signed in. */
+function personOf(actor: Actor): string {
+  if (actor.type !== 'user' || !actor.id) throw new TypeError('Self-service actions act for a signed-in person.');
+  return actor.id;
+}
+
+export class SelfService {
+  readonly #audited: Audited;
+
+  constructor(private readonly deps: SelfServiceDependencies) {
+    this.#audited = auditedActs(deps);
+  }
+
+  /** The apps a person has allowed, one entry per app however many sessions hold a grant for it. */
+  listConnectedApps(userId: string, page: PageRequest = {}): Promise<Page<ConnectedApp>> {
+    return listConnectedApps(this.deps.db, userId, page);
+  }
+
+  /** The browsers the person is signed in on, newest first. */
+  listSessions(userId: string, page: PageRequest = {}): Promise<Page<SessionInfo>> {
+    return this.deps.sessions.listByUser(userId, page);
+  }
+
+  /** An API a grant names, for its own words about its scopes; undefined once it is removed. */
+  findApi(identifier: string): Promise<ResourceServer | undefined> {
+    return this.deps.resources.find(identifier);
+  }
+
+  /** The person withdraws their consent from an app: every grant they gave it is revoked. */
+  async revokeConnectedApp(actor: Actor, clientId: string): Promise<{ grantsRevoked: number }> {
+    const userId = personOf(actor);
+    return this.#audited(actor, async (trx) => {
+      const grantsRevoked = clientId === ACCOUNT_CLIENT_ID ? 0 : await this.deps.grants.revokeForUserAndClient(userId, clientId, trx);
+      if (grantsRevoked === 0) found(undefined, 'connected app');
+      return { result: { grantsRevoked }, event: { type: 'consent.revoked', userId, clientId, details: { grantsRevoked } } };
+    });
+  }
+
+  /** Signs the person out of one of their own sessions (another device, or this one). */
+  async endOwnSession(actor: Actor, handle: string): Promise<EndedSessionsResult> {
+    const userId = personOf(actor);
+    return this.#audited(actor, (trx) => endOneSession(this.deps, trx, userId, handle));
+  }
+
+  /** Signs the person out everywhere but the session they are using. */
+  async endOtherSessions(actor: Actor, currentHandle: string): Promise<EndedSessionsResult> {
+    const userId = personOf(actor);
+    return this.#audited(actor, (trx) => endSessionsBut(this.deps, trx, userId, currentHandle));
+  }
+
+  /**
+   * Changes the person's password after checking the current one. With endOtherSessions, every
+   * other session ends too (all of them when currentHandle is not given); with revokeOfflineAccess,
+   * every app's offline access but that of the apps signed in through the current session. Both
+   * are the person's explicit choice: nothing ends unless asked.
+   */
+  async changeOwnPassword(
+    actor: Actor,
+    currentPassword: string,
+    newPassword: string,
+    options: { endOtherSessions?: boolean; revokeOfflineAccess?: boolean; currentHandle?: string } = {},
+  ): Promise<EndedSessionsResult> {
+    const userId = personOf(actor);
+    if (!(await this.deps.users.verifyPassword(userId, currentPassword))) {
+      throw new GatehouseError('invalid_input', 'That is not your current password.', 'currentPassword');
+    }
+    return this.#audited(actor, async (trx) => {
+      found(await this.deps.users.setPassword(userId, newPassword, trx), 'person');
+      const except = options.currentHandle === undefined ? {} : { except: options.currentHandle };
+      const ended = options.endOtherSessions ? endedResult(await this.deps.sessions.endAll(userId, except, trx)) : { sessionsEnded: 0, grantsRevoked: 0 };
+      const offlineAccessRevoked = options.revokeOfflineAccess === true;
+      const result = offlineAccessRevoked
+        ? { ...ended, grantsRevoked: ended.grantsRevoked + (await endOfflineAccess(this.deps, trx, userId, options.currentHandle)) }
+        : ended;
+      return { result, event: { type: 'user.password_changed', userId, details: { ...result, offlineAccessRevoked } } };
+    });
+  }
+}

@@ -1,0 +1,34 @@
+// How every act that changes something is done, whoever asks (admin API, console, CLI, a person on
+// their own account pages): the change and its audit entry in one transaction, then the answer
+// only once this instance's caches have heard of the change.
+import type { Database } from '../db/knex.js';
+import type { ChangeFeed } from '../db/notifications.js';
+import type { Actor, NewAuditEvent } from './events.js';
+import type { AuditLog } from './log.js';
+
+/** An act's work inside the transaction: what to answer, and the audit entry that says what happened. */
+export type AuditedWork<T> = (trx: Database) => Promise<{ result: T; event: Omit<NewAuditEvent, 'actor'> }>;
+
+/** Runs an act for `actor`: both the change and its audit entry happen, or neither. */
+export type Audited = <T>(actor: Actor, work: AuditedWork<T>) => Promise<T>;
+
+export interface AuditedDependencies {
+  db: Database;
+  audit: AuditLog;
+  /** This instance's change feed: an act is answered only once its caches have heard of it. */
+  changes?: Pick<ChangeFeed, 'caughtUp'> | undefined;
+}
+
+export function auditedActs(deps: AuditedDependencies): Audited {
+  return async function audited<T>(actor: Actor, work: AuditedWork<T>): Promise<T> {
+    const result = await deps.db.transaction(async (trx) => {
+      const { result, event } = await work(trx);
+      await deps.audit.append({ ...event, actor }, trx);
+      return result;
+    });
+    // The next request to this instance must not be answered from a cache the act made stale
+    // (a revoked grant's token still "active" for the milliseconds the notification takes).
+    await deps.changes?.caughtUp?.();
+    return result;
+  };
+}
