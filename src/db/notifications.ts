@@ -114,6 +114,8 @@ export class ChangeListener extends EventEmitter implements StoppableChangeFeed 
     clearTimeout(this.#timer);
     const client = this.#client;
     this.#drop();
+    // Stopping: the connection is forgotten either way, and a failure to close it leaves nothing
+    // behind that the server will not end when the socket goes.
     await client?.end().catch(() => undefined);
   }
 
@@ -176,6 +178,7 @@ export class ChangeListener extends EventEmitter implements StoppableChangeFeed 
     if (client !== this.#client) return;
     const wasListening = this.#listening;
     this.#drop();
+    // Already lost (and logged below): closing what is left of it can only fail the same way.
     client.end().catch(() => undefined);
     if (this.#stopped) return;
     if (wasListening) this.logger.warn({ event: 'changes.lost', err: error });
