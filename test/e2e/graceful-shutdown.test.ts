@@ -5,20 +5,16 @@
 import http from 'node:http';
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ResourceServerStore } from '../../src/resources/store.js';
 import { createTestDatabase, usingPostgres, type TestDatabase } from '../support/database.js';
-import { freePort } from '../support/gatehouse.js';
 import { holdRequest, rawRequest, type RawResponse } from '../support/held-request.js';
-import { cleanEnv, logLines, startMain, waitFor200, type Server } from '../support/process.js';
+import { logLines, startReadyMain, type ReadyProcess, type Server } from '../support/process.js';
 
 const CLIENTS = 4;
 
 let testDb: TestDatabase;
-let dataDir: string;
+let running: ReadyProcess | undefined;
 let server: Server | undefined;
 let origin: string;
 let api: { clientId: string; clientSecret: string };
@@ -29,34 +25,21 @@ const postgres = await usingPostgres();
 beforeAll(async () => {
   if (!postgres) return;
   testDb = await createTestDatabase();
-  dataDir = mkdtempSync(path.join(tmpdir(), 'gatehouse-shutdown-'));
   const created = await new ResourceServerStore(testDb.db).create({ identifier: 'https://api.example.test', scope: 'notes:read', isDefault: true });
   api = { clientId: created.clientId, clientSecret: created.clientSecret! };
-  const port = await freePort();
-  origin = `http://127.0.0.1:${port}`;
-  server = startMain({
-    ...cleanEnv(),
-    NODE_ENV: 'test',
-    DATABASE_URL: testDb.url,
-    DATA_DIR: dataDir,
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    LOG_LEVEL: 'info',
+  running = await startReadyMain(testDb.url!, {
     // Long enough that a loaded machine still sends the idle connection's request before the
     // listener closes; the test waits it out once.
     SHUTDOWN_DRAIN_DELAY: '5',
     SHUTDOWN_TIMEOUT: '60',
   });
-  await waitFor200(`${origin}/readyz`, server);
+  ({ server, origin } = running);
 }, 120_000);
 
 afterAll(async () => {
-  if (server && server.child.exitCode === null && server.child.signalCode === null) {
-    server.child.kill('SIGKILL');
-    await server.exited;
-  }
+  // The test stops it with SIGTERM; should it fail first, nothing is left running.
+  await running?.stop('SIGKILL');
   await testDb?.destroy();
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
 
 const introspection = () => ({

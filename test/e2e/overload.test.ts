@@ -7,9 +7,6 @@
 // back (test/support/held-request.ts), and slow sign-ins are sign-ins holding the one argon2 slot.
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PasswordHasher } from '../../src/accounts/passwords.js';
 import { UserStore } from '../../src/accounts/users.js';
@@ -18,9 +15,8 @@ import { loadConfig } from '../../src/config.js';
 import { ResourceServerStore } from '../../src/resources/store.js';
 import { createTestDatabase, usingPostgres, type TestDatabase } from '../support/database.js';
 import { PASSWORD } from '../support/flows.js';
-import { freePort } from '../support/gatehouse.js';
 import { holdRequest, rawRequest, type RawResponse } from '../support/held-request.js';
-import { cleanEnv, startMain, waitFor200, type Server } from '../support/process.js';
+import { startReadyMain, type ReadyProcess, type Server } from '../support/process.js';
 import { formOf, UserAgent } from '../support/user-agent.js';
 
 const MAX_CONCURRENT = 16;
@@ -28,7 +24,7 @@ const MAX_CONCURRENT = 16;
 const ARGON2 = { memoryKiB: 19456, timeCost: 8, parallelism: 1 };
 
 let testDb: TestDatabase;
-let dataDir: string;
+let running: ReadyProcess | undefined;
 let server: Server | undefined;
 /** The environment the server process runs with. */
 let processEnv: NodeJS.ProcessEnv;
@@ -43,41 +39,26 @@ const postgres = await usingPostgres();
 beforeAll(async () => {
   if (!postgres) return;
   testDb = await createTestDatabase();
-  dataDir = mkdtempSync(path.join(tmpdir(), 'gatehouse-overload-'));
   const created = await new ResourceServerStore(testDb.db).create({ identifier: 'https://api.example.test', scope: 'notes:read', isDefault: true });
   api = { clientId: created.clientId, clientSecret: created.clientSecret! };
   const redirectUri = 'https://app.example.test/callback';
   const registered = await new ClientStore(testDb.db).create({ name: 'Example App', redirectUris: [redirectUri], scope: 'openid' });
   app = { clientId: registered.client.clientId, redirectUri };
   person = await new UserStore(testDb.db, new PasswordHasher(ARGON2)).create({ email: 'busy@example.test', name: 'Busy Person', password: PASSWORD });
-  const port = await freePort();
-  origin = `http://127.0.0.1:${port}`;
-  processEnv = {
-    ...cleanEnv(),
-    NODE_ENV: 'test',
-    DATABASE_URL: testDb.url,
-    DATA_DIR: dataDir,
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    ISSUER: origin,
+  running = await startReadyMain(testDb.url!, {
     LOG_LEVEL: 'silent',
     MAX_CONCURRENT_REQUESTS: String(MAX_CONCURRENT),
     ARGON2_CONCURRENCY: '1',
     ARGON2_QUEUE: '1',
     ARGON2_MEMORY_KIB: String(ARGON2.memoryKiB),
     ARGON2_TIME_COST: String(ARGON2.timeCost),
-  };
-  server = startMain(processEnv);
-  await waitFor200(`${origin}/readyz`, server);
+  });
+  ({ server, origin, env: processEnv } = running);
 }, 120_000);
 
 afterAll(async () => {
-  if (server && server.child.exitCode === null) {
-    server.child.kill('SIGTERM');
-    await server.exited;
-  }
+  await running?.stop();
   await testDb?.destroy();
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
 
 function introspectionHeaders(): Record<string, string> {

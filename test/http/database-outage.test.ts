@@ -2,16 +2,12 @@
 // needs it gets a 503 with Retry-After in about a second — OAuth error JSON for APIs and apps, the
 // friendly page for people — and Gatehouse heals by itself when the database is back. The server is
 // a real process whose PostgreSQL connections go through a proxy the test controls.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClientStore } from '../../src/clients/store.js';
 import { createDatabase } from '../../src/db/knex.js';
 import { ResourceServerStore } from '../../src/resources/store.js';
 import { createTestDatabase, usingPostgres, type TestDatabase } from '../support/database.js';
-import { freePort } from '../support/gatehouse.js';
-import { cleanEnv, logLines, startMain, waitFor200, type Server } from '../support/process.js';
+import { logLines, startReadyMain, type ReadyProcess, type Server } from '../support/process.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 
 const onPostgres = await usingPostgres();
@@ -19,13 +15,12 @@ let testDb: TestDatabase;
 let proxy: TcpProxy | undefined;
 let server: Server | undefined;
 let origin: string;
-let dataDir: string;
+let running: ReadyProcess | undefined;
 let api: { clientId: string; clientSecret: string };
 let admin: { clientId: string; clientSecret: string };
 let app: { clientId: string };
 
 beforeAll(async () => {
-  dataDir = mkdtempSync(path.join(tmpdir(), 'gatehouse-outage-'));
   if (!onPostgres) return;
   testDb = await createTestDatabase();
   const created = await new ResourceServerStore(testDb.db).create({ identifier: 'https://outage.example.test', scope: 'outage:read' });
@@ -40,30 +35,14 @@ beforeAll(async () => {
   proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
   const throughProxy = new URL(testDb.url!);
   throughProxy.host = `127.0.0.1:${proxy.port}`;
-  const port = await freePort();
-  origin = `http://127.0.0.1:${port}`;
-  server = startMain({
-    ...cleanEnv(),
-    NODE_ENV: 'test',
-    DATABASE_URL: throughProxy.href,
-    DATABASE_STATEMENT_TIMEOUT: '300',
-    DATABASE_ACQUIRE_TIMEOUT: '300',
-    DATA_DIR: dataDir,
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    LOG_LEVEL: 'info',
-  });
-  await waitFor200(`${origin}/readyz`, server);
+  running = await startReadyMain(throughProxy.href, { DATABASE_STATEMENT_TIMEOUT: '300', DATABASE_ACQUIRE_TIMEOUT: '300' });
+  ({ server, origin } = running);
 }, 60_000);
 
 afterAll(async () => {
-  if (server && server.child.exitCode === null) {
-    server.child.kill('SIGTERM');
-    await server.exited;
-  }
+  await running?.stop();
   await proxy?.close();
   await testDb?.destroy();
-  rmSync(dataDir, { recursive: true, force: true });
 });
 
 /** Every request here is bounded: a hang would be the bug under test, not a slow answer. */

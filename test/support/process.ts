@@ -1,9 +1,12 @@
 // The server as a separate process, started the way `npm start` starts it, for tests about the
 // process itself and about several processes sharing one database.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ENVIRONMENT_VARIABLES } from '../../src/config.js';
+import { freePort } from './gatehouse.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const MAIN = path.join(ROOT, 'src', 'main.ts');
@@ -60,3 +63,49 @@ export async function waitFor200(url: string, server: Server, attempts = 150): P
   throw new Error(`${url} did not answer 200 (${exited ? 'the process exited' : `after ${attempts} attempts`}; last: ${last})\nstdout:\n${server.stdout()}\nstderr:\n${server.stderr()}`);
 }
 
+
+export interface ReadyProcess {
+  server: Server;
+  /** http://127.0.0.1:<port> */
+  origin: string;
+  /** The environment it runs with. */
+  env: NodeJS.ProcessEnv;
+  /** Ends it with `signal` unless it has already exited, and removes its data directory. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/**
+ * `npm start` as a process of its own on `databaseUrl`, on a free loopback port with a data
+ * directory of its own, once /readyz answers 200. `env` adds to or overrides the test settings.
+ */
+export async function startReadyMain(databaseUrl: string, env: NodeJS.ProcessEnv = {}): Promise<ReadyProcess> {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'gatehouse-process-'));
+  const port = await freePort();
+  const origin = `http://127.0.0.1:${port}`;
+  const fullEnv = {
+    ...cleanEnv(),
+    NODE_ENV: 'test',
+    DATABASE_URL: databaseUrl,
+    DATA_DIR: dataDir,
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    ISSUER: origin,
+    LOG_LEVEL: 'info',
+    ...env,
+  };
+  const server = startMain(fullEnv);
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
+    if (server.child.exitCode === null && server.child.signalCode === null) {
+      server.child.kill(signal);
+      await server.exited;
+    }
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  try {
+    await waitFor200(`${origin}/readyz`, server);
+  } catch (error) {
+    await stop('SIGKILL');
+    throw error;
+  }
+  return { server, origin, env: fullEnv, stop };
+}
