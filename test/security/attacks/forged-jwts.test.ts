@@ -27,15 +27,20 @@ afterAll(async () => {
   await target?.stop();
 });
 
+/** The server's own signing key, and the claims of a genuine access token it issued. */
+async function realKeyAndClaims(): Promise<{ realKey: JWK; claims: Record<string, unknown> }> {
+  const keySet = await keyStoreFor(server.config, server.testDb.db).loadKeySet();
+  const { tokens } = await obtainTokens(server, app, person, { scope: SCOPE });
+  const claims = JSON.parse(Buffer.from(tokens.access_token.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
+  return { realKey: signingJwk(keySet, 'ES256')!, claims };
+}
+
 describe('forged JWT access tokens', () => {
   let realKey: JWK;
   let claims: Record<string, unknown>;
 
   beforeAll(async () => {
-    const keySet = await keyStoreFor(server.config, server.testDb.db).loadKeySet();
-    realKey = signingJwk(keySet, 'ES256')!;
-    const { tokens } = await obtainTokens(server, app, person, { scope: SCOPE });
-    claims = JSON.parse(Buffer.from(tokens.access_token.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
+    ({ realKey, claims } = await realKeyAndClaims());
     expect(claims.aud).toContain(NOTES_API);
   });
 
@@ -114,10 +119,7 @@ describe('a genuine access token seconds past its expiry', () => {
   let claims: Record<string, unknown>;
 
   beforeAll(async () => {
-    const keySet = await keyStoreFor(server.config, server.testDb.db).loadKeySet();
-    realKey = signingJwk(keySet, 'ES256')!;
-    const { tokens } = await obtainTokens(server, app, person, { scope: SCOPE });
-    claims = JSON.parse(Buffer.from(tokens.access_token.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
+    ({ realKey, claims } = await realKeyAndClaims());
   });
 
   const expiredSecondsAgo = async (seconds: number) => {
