@@ -41,7 +41,7 @@ function privateJwk(type: 'ec' | 'rsa', alg: string) {
 }
 
 /**
- * Gatehouse's rule (src/oidc/introspection.ts, mirrored here, not imported: the ceiling runs no
+ * Gatehouse's rule (src/oidc/policies/introspection.ts, mirrored here, not imported: the ceiling runs no
  * Gatehouse code): an app may introspect its own tokens, the API those issued for it. oidc-provider's
  * default would let any confidential client see any token, and warns that it should be replaced.
  */

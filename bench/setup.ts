@@ -3,8 +3,8 @@
 // through Gatehouse's own stores.
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
-import { PasswordHasher } from '../src/accounts/passwords.js';
-import { UserStore } from '../src/accounts/users.js';
+import { PasswordHasher } from '../src/people/passwords.js';
+import { UserStore } from '../src/people/users.js';
 import { ClientStore } from '../src/clients/store.js';
 import { loadConfig } from '../src/config.js';
 import { createDatabase } from '../src/db/knex.js';

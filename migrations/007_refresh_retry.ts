@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 
 // A refresh token's rotation keeps its successor for a short while, so that the same client
 // retrying a refresh whose response it never read gets the same successor back instead of
-// tripping reuse detection (src/oidc/refresh-retry.ts). Kept on the consumed token's row:
+// tripping reuse detection (src/tokens/refresh-retry.ts). Kept on the consumed token's row:
 //   successor_sealed   the successor's value, AES-256-GCM under a key derived from the consumed
 //                      token's value, which the database never holds: useless to anyone reading it
 //   successor_digest   the successor's id_digest, so a retry checks in one query that it is unused

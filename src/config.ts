@@ -100,12 +100,12 @@ const settingsSchema = z.object({
   /**
    * Client assertions (private_key_jwt) must name the issuer identifier alone as `aud`. Opting in
    * also accepts the token endpoint's or the called endpoint's URL, built from ISSUER, for clients
-   * written before OpenID Connect Core's 2025 errata (src/oidc/client-assertions.ts).
+   * written before OpenID Connect Core's 2025 errata (src/oidc/policies/client-assertions.ts).
    */
   clientAssertionEndpointAudience: z.boolean().meta({ env: 'CLIENT_ASSERTION_ENDPOINT_AUDIENCE' }),
   /**
    * How long after a refresh-token rotation the same client presenting the same token again gets
-   * the same successor back instead of having its grant revoked as a reuse (src/oidc/refresh-retry.ts).
+   * the same successor back instead of having its grant revoked as a reuse (src/tokens/refresh-retry.ts).
    * 0 turns the forgiveness off. Long enough for a client's timeout and retry; every second of it
    * is a second in which someone holding an old token could take the successor (and be caught
    * when both use it).

@@ -3,9 +3,9 @@
 // throttling counters, and signing keys past their unpublication. Every instance runs it; the deletes are idempotent, so overlap is harmless.
 import type { Logger } from './logger.js';
 import { deleteExpiredRecords } from './oidc/adapter.js';
-import { deleteExpiredRevocations } from './oidc/jwt-access-tokens.js';
-import { clearExpiredSuccessors } from './oidc/refresh-retry.js';
-import type { KeyStore } from './oidc/keys.js';
+import { deleteExpiredRevocations } from './tokens/jwt-access-tokens.js';
+import { clearExpiredSuccessors } from './tokens/refresh-retry.js';
+import type { KeyStore } from './keys/signing-keys.js';
 import { deleteExpiredRateLimits } from './security/rate-limit-store.js';
 import type { Database } from './db/knex.js';
 

@@ -2,8 +2,8 @@
 // main.ts calls it for `npm start`; tests call it to get a real server on a real database.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { PasswordHasher } from './accounts/passwords.js';
-import { UserStore } from './accounts/users.js';
+import { PasswordHasher } from './people/passwords.js';
+import { UserStore } from './people/users.js';
 import { createApp } from './app.js';
 import { ClientStore } from './clients/store.js';
 import type { Config } from './config.js';
@@ -20,7 +20,7 @@ import { GrantStore } from './grants/store.js';
 import { SessionStore } from './sessions/store.js';
 import { Janitor } from './janitor.js';
 import type { Logger } from './logger.js';
-import { keyStoreFor } from './oidc/keys.js';
+import { keyStoreFor } from './keys/signing-keys.js';
 import { OidcService } from './oidc/provider.js';
 import { ResourceServerStore } from './resources/store.js';
 

@@ -1,7 +1,7 @@
 // What every account page shares: who is signed in to this browser, the forms kit's steps
 // (src/http/forms.ts) with this area's way back, and the only messages a redirect may carry.
 import type { Context, Next } from 'koa';
-import type { User } from '../accounts/users.js';
+import type { User } from '../people/users.js';
 import type { Actor } from '../audit/events.js';
 import { refusedByDatabase } from '../db/errors.js';
 import { isGatehouseError } from '../errors.js';

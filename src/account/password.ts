@@ -4,7 +4,7 @@
 // who signed an app in keeps it). That one is unticked: it also ends the person's own apps on
 // other devices, which only they can weigh; the apps signed in through this browser keep theirs.
 import type { Context } from 'koa';
-import { HashingBusy } from '../accounts/passwords.js';
+import { HashingBusy } from '../people/passwords.js';
 import { isGatehouseError } from '../errors.js';
 import { tooManyAttemptsMessage } from '../security/sign-in-throttle.js';
 import { formBody, problemOf, type Problem } from '../http/forms.js';

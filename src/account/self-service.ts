@@ -2,10 +2,10 @@
 // their sessions, change their password. Each act names the person only through the actor (the
 // one signed in), and is done like every admin act: with its audit entry in one transaction, then
 // answered once this instance's caches heard of it (src/audit/audited.ts).
-import type { UserStore } from '../accounts/users.js';
+import type { UserStore } from '../people/users.js';
 import type { Actor } from '../audit/events.js';
 import { auditedActs, type Audited, type AuditedDependencies } from '../audit/audited.js';
-import { ACCOUNT_CLIENT_ID } from '../clients/store.js';
+import { ACCOUNT_CLIENT_ID } from '../vocabulary.js';
 import type { Database } from '../db/knex.js';
 import type { Page, PageRequest } from '../db/pages.js';
 import { found, GatehouseError } from '../errors.js';

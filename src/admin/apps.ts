@@ -1,6 +1,7 @@
 // Administration of apps (clients): registering, editing, a new secret, disabling, deleting.
 import type { Actor } from '../audit/events.js';
-import { ACCOUNT_CLIENT_ID, type Client, type ClientChanges, type NewClient } from '../clients/store.js';
+import { type Client, type ClientChanges, type NewClient } from '../clients/store.js';
+import { ACCOUNT_CLIENT_ID } from '../vocabulary.js';
 import type { Database } from '../db/knex.js';
 import type { Page, PageRequest } from '../db/pages.js';
 import { found, GatehouseError } from '../errors.js';

@@ -1,6 +1,6 @@
 // Administration of the signing keys: listing them and rotating in the next ones.
 import type { Actor } from '../audit/events.js';
-import type { SigningKeyInfo } from '../oidc/keys.js';
+import type { SigningKeyInfo } from '../keys/signing-keys.js';
 import type { OperationDependencies } from './operations.js';
 
 export class KeyOperations {

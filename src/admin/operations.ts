@@ -12,13 +12,13 @@
 //   3. its view: the console route in src/admin/console/<area>.ts and its template in views/admin/.
 // A new kind of audit entry is also a name in src/audit/events.ts, which the type checker then asks
 // the console's audit page (src/admin/console/audit.ts) to put into words.
-import type { UserStore } from '../accounts/users.js';
+import type { UserStore } from '../people/users.js';
 import { auditedActs, type Audited, type AuditedDependencies } from '../audit/audited.js';
 import type { AuditLog } from '../audit/log.js';
 import type { ClientStore } from '../clients/store.js';
 import type { Database } from '../db/knex.js';
 import type { GrantStore } from '../grants/store.js';
-import type { KeyStore } from '../oidc/keys.js';
+import type { KeyStore } from '../keys/signing-keys.js';
 import type { ResourceServerStore } from '../resources/store.js';
 import type { SessionStore } from '../sessions/store.js';
 import { ApiOperations } from './apis.js';

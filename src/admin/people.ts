@@ -1,5 +1,5 @@
 // Administration of people: finding them, adding, disabling, enabling, a new password, deleting.
-import type { NewUser, User, UserQuery } from '../accounts/users.js';
+import type { NewUser, User, UserQuery } from '../people/users.js';
 import type { Actor } from '../audit/events.js';
 import type { Database } from '../db/knex.js';
 import type { Page } from '../db/pages.js';

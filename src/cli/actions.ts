@@ -8,7 +8,7 @@ import type { Actor } from '../audit/events.js';
 import type { Config } from '../config.js';
 import type { Database } from '../db/knex.js';
 import { migrateToLatest } from '../db/migrate.js';
-import { keyStoreFor } from '../oidc/keys.js';
+import { keyStoreFor } from '../keys/signing-keys.js';
 import { UsageError, type CommandContext, type Options } from './commands.js';
 
 /** What the operator does from a shell is audited like any admin action, as the `cli`. */
@@ -19,7 +19,7 @@ const PERSON_SCOPES = new Set(['openid', 'profile', 'email', 'address', 'phone',
 
 export async function operationsFor(config: Config, db: Database): Promise<AdminOperations> {
   const [{ PasswordHasher }, { UserStore }, { adminOperations }, { AuditLog }, { ClientStore }, { GrantStore }, { ResourceServerStore }, { SessionStore }] = await Promise.all([
-    import('../accounts/passwords.js'), import('../accounts/users.js'), import('../admin/operations.js'), import('../audit/log.js'),
+    import('../people/passwords.js'), import('../people/users.js'), import('../admin/operations.js'), import('../audit/log.js'),
     import('../clients/store.js'), import('../grants/store.js'), import('../resources/store.js'), import('../sessions/store.js'),
   ]);
   return adminOperations({

@@ -4,8 +4,7 @@ import { isStorableText, NUL_MESSAGE } from '../db/text.js';
 import { GatehouseError } from '../errors.js';
 import { redirectUriProblem } from './redirect-uris.js';
 
-/** The scope of the admin API. Reserved: only an admin client holds it, and no API may define it. */
-export const ADMIN_SCOPE = 'gatehouse:admin';
+import { ADMIN_SCOPE } from '../vocabulary.js';
 
 export const DEFAULT_APP_SCOPE = 'openid profile email offline_access';
 

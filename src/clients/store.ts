@@ -9,13 +9,7 @@ import { GatehouseError } from '../errors.js';
 import { DEFAULT_SECRET_OVERLAP_SECONDS, inWords, MAX_SECRET_OVERLAP_SECONDS } from '../lifetimes.js';
 import { clientChangesSchema, firstIssue, newClientSchema, storedScope, type ClientChanges, type NewClient } from './schema.js';
 
-export { ADMIN_SCOPE, DEFAULT_APP_SCOPE, firstIssue, scopeSchema, type ClientChanges, type NewClient } from './schema.js';
-
-/**
- * The client Gatehouse's own console and self-service pages sign people in through. Its grants are
- * a person's sign-in to Gatehouse itself, never a "connected app".
- */
-export const ACCOUNT_CLIENT_ID = 'gatehouse';
+export { DEFAULT_APP_SCOPE, firstIssue, scopeSchema, type ClientChanges, type NewClient } from './schema.js';
 
 
 export type TokenEndpointAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none';
@@ -213,7 +207,7 @@ export class ClientStore {
     return { clientSecret, previousSecretExpiresAt: row?.previous_secret_expires_at ? new Date(row.previous_secret_expires_at) : null };
   }
 
-  /** A disabled client does not exist for oidc-provider (src/oidc/clients.ts): its tokens die with it. */
+  /** A disabled client does not exist for oidc-provider (src/oidc/models/client.ts): its tokens die with it. */
   async setDisabled(clientId: string, disabled: boolean, trx: Database = this.db): Promise<Client | undefined> {
     if (!isClientId(clientId)) return undefined;
     const updated = await trx('clients')

@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { UserStore } from '../accounts/users.js';
+import type { UserStore } from '../people/users.js';
 import type { ClientStore } from '../clients/store.js';
 import type { Config } from '../config.js';
 import type { ResourceServerStore } from '../resources/store.js';

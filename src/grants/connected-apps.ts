@@ -1,6 +1,6 @@
 // A person's grants as they think of them: one entry per app, whatever number of sign-in sessions
 // each holds a copy of the grant (src/oidc/configuration.ts loadExistingGrant).
-import { ACCOUNT_CLIENT_ID } from '../clients/store.js';
+import { ACCOUNT_CLIENT_ID } from '../vocabulary.js';
 import type { Database } from '../db/knex.js';
 import { decodeCursor, pageOf, pageSize, type Page, type PageRequest } from '../db/pages.js';
 import { GRANTABLE_MODELS } from './revoke.js';

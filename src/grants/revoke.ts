@@ -26,7 +26,7 @@ export type GrantSelector =
 /**
  * Deletes the selected Grant rows and everything issued under them, in one statement, and returns
  * how many grants went. Without the Grant row, tokens a racing request saves after this point are
- * still refused by refresh, userinfo and introspection (src/oidc/jwt-truth.ts), and every deleted
+ * still refused by refresh, userinfo and introspection (src/tokens/jwt-truth.ts), and every deleted
  * Grant row is announced on the change feed (migration 003) so every instance's caches drop it.
  */
 export async function revokeGrants(db: Knex, selector: GrantSelector): Promise<number> {

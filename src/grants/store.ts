@@ -1,7 +1,7 @@
 // Grants as people and admins see them: which app a person allowed to do what on their behalf,
 // read from oidc-provider's Grant rows (src/oidc/adapter.ts writes them), newest first.
 import type { Knex } from 'knex';
-import { ACCOUNT_CLIENT_ID } from '../clients/store.js';
+import { ACCOUNT_CLIENT_ID } from '../vocabulary.js';
 import { digest } from '../crypto/digest.js';
 import { deletedRows, type Database } from '../db/knex.js';
 import { cursorTimestamp, decodeCursor, pageOf, pageSize, type Page, type PageRequest } from '../db/pages.js';

@@ -3,7 +3,7 @@
 // AdminOperations, the account pages through SelfService; every act is audited the same way
 // (src/audit/audited.ts), whichever way it is asked for.
 import type { JWTPayload } from 'jose';
-import type { UserStore } from '../accounts/users.js';
+import type { UserStore } from '../people/users.js';
 import type { AdminOperations } from '../admin/operations.js';
 import type { SelfService } from '../account/self-service.js';
 import type { ClientStore } from '../clients/store.js';

@@ -4,8 +4,8 @@
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import type { InteractionResults, Provider } from 'oidc-provider';
-import { HashingBusy } from '../accounts/passwords.js';
-import type { UserStore } from '../accounts/users.js';
+import { HashingBusy } from '../people/passwords.js';
+import type { UserStore } from '../people/users.js';
 import type { AuditLog } from '../audit/log.js';
 import { isDatabaseUnavailable, refusedByDatabase } from '../db/errors.js';
 import type { CsrfProtection } from '../http/csrf.js';

@@ -7,10 +7,10 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { ClientMetadata, Provider } from 'oidc-provider';
-import { ACCOUNT_CLIENT_ID } from '../clients/store.js';
+import { ACCOUNT_CLIENT_ID } from '../vocabulary.js';
 import { digest, randomSecret } from '../crypto/digest.js';
 import type { Pages } from '../http/pages.js';
-import { ACCOUNT_CALLBACK_PATH } from './vocabulary.js';
+import { ACCOUNT_CALLBACK_PATH } from '../vocabulary.js';
 
 export { ACCOUNT_CLIENT_ID };
 

@@ -28,7 +28,7 @@ export interface RequestFacts {
 }
 
 export interface RotateOptions {
-  /** The successor's value sealed for a retry (refresh-retry.ts); nothing is kept without it. */
+  /** The successor's value sealed for a retry (src/tokens/refresh-retry.ts); nothing is kept without it. */
   sealedSuccessor?: string;
   /** Asked when another request consumed the token first: true spares the grant. */
   forgiveLoss?: () => Promise<boolean>;

@@ -2,18 +2,18 @@
 // defaults says why; what is not here is left at its default on purpose.
 import type { AdapterPayload, Configuration, KoaContextWithOIDC, ClientMetadata } from 'oidc-provider';
 import { errors, interactionPolicy } from 'oidc-provider';
-import { standardClaims } from '../accounts/users.js';
+import { standardClaims } from '../people/users.js';
 import type { Config } from '../config.js';
 import type { ResourceServerStore } from '../resources/store.js';
 import type { Pages } from '../http/pages.js';
-import { clientAssertionAudience } from './client-assertions.js';
-import { mayIntrospect, mayRevoke } from './introspection.js';
-import { assertRegisteredClaims, checkMachineScopes, claimsRequestBehind, isClientCredentials } from './request-limits.js';
-import { isForgivenRetry } from './refresh-retry.js';
-import type { PersonLookup } from './person-cache.js';
-import { ACCOUNT_CLIENT_ID, ADMIN_SCOPE } from '../clients/store.js';
+import { clientAssertionAudience } from './policies/client-assertions.js';
+import { mayIntrospect, mayRevoke } from './policies/introspection.js';
+import { assertRegisteredClaims, checkMachineScopes, claimsRequestBehind, isClientCredentials } from './policies/request-limits.js';
+import { isForgivenRetry } from '../tokens/refresh-retry.js';
+import type { PersonLookup } from '../people/cache.js';
+import { ACCOUNT_CLIENT_ID, ADMIN_SCOPE } from '../vocabulary.js';
 import { ADMIN_ACCESS_TOKEN_TTL_SECONDS } from '../lifetimes.js';
-import { ADMIN_METADATA, adminApiAudience, API_SCOPE_METADATA, GRANT_ID_CLAIM, PREVIOUS_SECRET_METADATA, RESOURCE_METADATA, USERINFO_CLAIMS_CLAIM, userinfoAudience } from './vocabulary.js';
+import { ADMIN_METADATA, adminApiAudience, API_SCOPE_METADATA, GRANT_ID_CLAIM, PREVIOUS_SECRET_METADATA, RESOURCE_METADATA, USERINFO_CLAIMS_CLAIM, userinfoAudience } from '../vocabulary.js';
 
 /** Scopes about the person (OIDC Core §5.4) and what each releases. */
 export const OIDC_CLAIMS = {
@@ -27,7 +27,7 @@ export const OIDC_SCOPES = ['openid', 'offline_access', 'profile', 'email'];
 
 export interface ConfigurationDependencies {
   config: Config;
-  /** Where findAccount finds people (cached: src/oidc/person-cache.ts). */
+  /** Where findAccount finds people (cached: src/people/cache.ts). */
   users: PersonLookup;
   resources: ResourceServerStore;
   pages: Pages;
@@ -159,7 +159,7 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
     pkce: { required: () => true },
 
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
-    // The issuer identifier is the one audience a client assertion may name (client-assertions.ts).
+    // The issuer identifier is the one audience a client assertion may name (src/oidc/policies/client-assertions.ts).
     assertJwtClientAuthClaimsAndHeader: clientAssertionAudience({
       issuer: config.issuer,
       acceptEndpointUrls: config.clientAssertionEndpointAudience,
@@ -167,7 +167,7 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
     enabledJWA: {
       // client_secret_jwt would need the client secret itself; Gatehouse keeps only its digest.
       clientAuthSigningAlgValues: ['RS256', 'PS256', 'ES256', 'EdDSA'],
-      // Every app's ID tokens are RS256 (clients.ts): the one algorithm every relying party has.
+      // Every app's ID tokens are RS256 (src/oidc/models/client.ts): the one algorithm every relying party has.
       idTokenSigningAlgValues: ['RS256'],
       userinfoSigningAlgValues: ['RS256', 'ES256'],
       introspectionSigningAlgValues: ['RS256', 'ES256'],
@@ -182,7 +182,7 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
       dPoP: { enabled: false },
       clientCredentials: { enabled: true },
       claimsParameter: { enabled: true, assertClaimsParameter: (_ctx, claims, client) => assertRegisteredClaims(claims, client, OIDC_CLAIMS) },
-      // RFC 7662 for every token Gatehouse issues, JWT access tokens included (structured-tokens.ts).
+      // RFC 7662 for every token Gatehouse issues, JWT access tokens included (src/tokens/structured-tokens.ts).
       introspection: { enabled: true, allowedPolicy: mayIntrospect },
       // RFC 9701 signed responses for APIs registered for them.
       jwtIntrospection: { enabled: true },
@@ -308,7 +308,7 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
 
     // Refresh tokens rotate on every use; a reused one revokes the grant (oidc-provider's reuse
     // detection, made race-free by the adapter's atomic consume). A retry forgiven within the
-    // window rotates nothing: it gets the successor it lost back (refresh-retry.ts).
+    // window rotates nothing: it gets the successor it lost back (src/tokens/refresh-retry.ts).
     rotateRefreshToken: (ctx) => !isForgivenRetry(ctx),
 
     // Only allow CORS from origins an app registered as a redirect URI (browser apps calling the

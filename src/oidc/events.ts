@@ -5,7 +5,7 @@ import type { Actor } from '../audit/events.js';
 import type { AuditLog } from '../audit/log.js';
 import { markForErrorBoundary } from '../http/provider-errors.js';
 import type { Logger } from '../logger.js';
-import type { ForgivenRetry } from './refresh-retry.js';
+import type { ForgivenRetry } from '../tokens/refresh-retry.js';
 import type { HeldConsumeFailure } from './storage.js';
 
 interface WithIds {
@@ -42,7 +42,7 @@ function recordRevocation(audit: AuditLog, tokenType: string, token: WithIds): v
 }
 
 /**
- * A refresh retried within the window and answered with the successor it lost (refresh-retry.ts):
+ * A refresh retried within the window and answered with the successor it lost (src/tokens/refresh-retry.ts):
  * not reuse, but an operator should see how often clients lose responses, and that a retry by a
  * thief in the window would look the same.
  */

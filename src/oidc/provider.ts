@@ -6,7 +6,7 @@
 // what they hold depends on the database, not on the keys.
 import type { JWTPayload } from 'jose';
 import { Provider } from 'oidc-provider';
-import type { UserStore } from '../accounts/users.js';
+import type { UserStore } from '../people/users.js';
 import type { AuditLog } from '../audit/log.js';
 import type { ClientStore } from '../clients/store.js';
 import type { Config } from '../config.js';
@@ -16,18 +16,18 @@ import type { Pages } from '../http/pages.js';
 import type { Logger } from '../logger.js';
 import type { ResourceServerStore } from '../resources/store.js';
 import { accountClientMetadata } from './account-sign-in.js';
-import { ClientAdapter, clientMetadataCache, compareClientSecretsByDigest, matchRedirectUrisExactly, type ClientMetadataCache } from './clients.js';
+import { ClientAdapter, clientMetadataCache, compareClientSecretsByDigest, matchRedirectUrisExactly, type ClientMetadataCache } from './models/client.js';
 import { providerConfiguration } from './configuration.js';
 import { forgivenRetryRecorder, heldConsumeFailureRecorder, logProviderEvents } from './events.js';
 import { findLatestGrant } from './grants.js';
-import { JwtAccessTokens } from './jwt-access-tokens.js';
-import { truthCache, type TruthCache } from './jwt-truth.js';
-import { keyStoreFor, publicJwks, type KeySet, type KeyStore } from './keys.js';
-import { CachedResourceServerStore } from './resource-cache.js';
+import { JwtAccessTokens } from '../tokens/jwt-access-tokens.js';
+import { truthCache, type TruthCache } from '../tokens/jwt-truth.js';
+import { keyStoreFor, publicJwks, type KeySet, type KeyStore } from '../keys/signing-keys.js';
+import { CachedResourceServerStore } from '../resources/cache.js';
 import { grantCache, storageFor, type GrantCache } from './storage.js';
-import { answerForgivenRetries } from './refresh-retry.js';
-import { cachedPersonLookup, type PersonLookup } from './person-cache.js';
-import { userinfoAudience } from './vocabulary.js';
+import { answerForgivenRetries } from '../tokens/refresh-retry.js';
+import { cachedPersonLookup, type PersonLookup } from '../people/cache.js';
+import { userinfoAudience } from '../vocabulary.js';
 
 export interface OidcDependencies {
   config: Config;

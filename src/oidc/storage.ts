@@ -1,11 +1,11 @@
 // oidc-provider's storage as Gatehouse wires it: the oidc_records adapter (adapter.ts) for every
 // model, with what the hot path needs layered on top —
-//   Client                                 the clients table, cached (clients.ts)
-//   AccessToken, ClientCredentials         JWTs verified in place (jwt-access-tokens.ts); opaque
+//   Client                                 the clients table, cached (models/client.ts)
+//   AccessToken, ClientCredentials         JWTs verified in place (src/tokens/jwt-access-tokens.ts); opaque
 //                                          ones through the one-query lookup (token-lookup.ts)
 //   RefreshToken                           the one-query lookup; a JWT handle is never one;
 //                                          rotation as one statement (RotatingRefreshTokens), which
-//                                          keeps the successor for a retry (refresh-retry.ts)
+//                                          keeps the successor for a retry (src/tokens/refresh-retry.ts)
 //   Grant                                  answered from that lookup when it just read the grant,
 //                                          else from a cache the change feed keeps honest
 //   ReplayDetection                        one atomic insert per client assertion
@@ -15,12 +15,12 @@ import type { Knex } from 'knex';
 import type { ChangeFeed } from '../db/notifications.js';
 import { errors, Provider, type Adapter, type AdapterPayload, type KoaContextWithOIDC } from 'oidc-provider';
 import { createAdapterFactory, type PostgresAdapter, type RequestFacts } from './adapter.js';
-import type { ClientAdapter } from './clients.js';
-import { AccessTokenAdapter, isJwtHandle, type JwtAccessTokens } from './jwt-access-tokens.js';
-import { grantTag, type TruthCache } from './jwt-truth.js';
+import type { ClientAdapter } from './models/client.js';
+import { AccessTokenAdapter, isJwtHandle, type JwtAccessTokens } from '../tokens/jwt-access-tokens.js';
+import { grantTag, type TruthCache } from '../tokens/jwt-truth.js';
 import { TokenLookup, TOKEN_MODELS } from './token-lookup.js';
-import { CoherentCache } from './caches.js';
-import { RefreshRetries } from './refresh-retry.js';
+import { CoherentCache } from '../db/coherent-cache.js';
+import { RefreshRetries } from '../tokens/refresh-retry.js';
 import { MAX_HANDLE_LENGTH } from '../lifetimes.js';
 
 /** Passes everything through; subclasses override what they add to. */
@@ -144,7 +144,7 @@ class RotatingRefreshTokens extends DelegatingAdapter {
 
 /**
  * The token a refresh_token grant presents, as found, reviewed for a retry to forgive
- * (refresh-retry.ts). Outermost, so it sees what the one-query lookup found.
+ * (src/tokens/refresh-retry.ts). Outermost, so it sees what the one-query lookup found.
  */
 class RetryForgivingRefreshTokens extends DelegatingAdapter {
   constructor(inner: Adapter, private readonly stored: PostgresAdapter, private readonly retries: RefreshRetries) {

@@ -10,7 +10,7 @@
 // have got from its own queries a moment apart, never a cache.
 import type { Knex } from 'knex';
 import type { AdapterPayload } from 'oidc-provider';
-import { isUuidPattern } from '../accounts/users.js';
+import { isUuidPattern } from '../people/users.js';
 import { digest } from '../crypto/digest.js';
 import { runPrepared, type PreparedStatement } from '../db/prepared.js';
 import { fromRow } from './adapter.js';

@@ -1,7 +1,7 @@
 // The session and password forms over real HTTP: what each answers, what it changed, and that
 // a mistake comes back as the same page with a clear message.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkNewPassword } from '../../src/accounts/passwords.js';
+import { checkNewPassword } from '../../src/people/passwords.js';
 import { createPerson } from '../support/flows.js';
 import { startTestServer, type TestServer } from '../support/gatehouse.js';
 import type { UserAgent } from '../support/user-agent.js';

@@ -2,7 +2,7 @@
 // The browser tests (account.browser.test.ts) walk the same pages as a person does; these pin
 // down the details a person relies on without seeing them (statuses, caching, messages).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ACCOUNT_CLIENT_ID } from '../../src/clients/store.js';
+import { ACCOUNT_CLIENT_ID } from '../../src/vocabulary.js';
 import { createPerson, obtainTokens, registerApp, type App } from '../support/flows.js';
 import { startTestServer, type TestServer } from '../support/gatehouse.js';
 import { insertGrant, insertSession } from '../support/oidc-records.js';

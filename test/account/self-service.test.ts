@@ -1,7 +1,7 @@
 // What a signed-in person may do about their own account: their apps, sessions and password.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Actor } from '../../src/audit/events.js';
-import { ACCOUNT_CLIENT_ID } from '../../src/clients/store.js';
+import { ACCOUNT_CLIENT_ID } from '../../src/vocabulary.js';
 import { isGatehouseError } from '../../src/errors.js';
 import { insertGrant, insertSession, insertToken, modelsOf } from '../support/oidc-records.js';
 import { adminFixture, type AdminFixture } from '../admin/fixture.js';

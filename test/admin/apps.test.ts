@@ -1,7 +1,7 @@
 // Administration of apps, APIs and signing keys, through AdminOperations. No secret, nor its
 // digest, ever reaches the audit log.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ACCOUNT_CLIENT_ID, ADMIN_SCOPE } from '../../src/clients/store.js';
+import { ACCOUNT_CLIENT_ID, ADMIN_SCOPE } from '../../src/vocabulary.js';
 import { digest } from '../../src/crypto/digest.js';
 import { isGatehouseError } from '../../src/errors.js';
 import { insertGrant, modelsOf } from '../support/oidc-records.js';

@@ -1,15 +1,15 @@
 // AdminOperations and SelfService over a fresh database, wired as the server wires them, with a
 // cheap argon2 cost.
 import { randomBytes } from 'node:crypto';
-import { PasswordHasher } from '../../src/accounts/passwords.js';
-import { UserStore } from '../../src/accounts/users.js';
+import { PasswordHasher } from '../../src/people/passwords.js';
+import { UserStore } from '../../src/people/users.js';
 import { SelfService } from '../../src/account/self-service.js';
 import { adminOperations, type AdminOperations } from '../../src/admin/operations.js';
 import type { Actor, AuditEventType } from '../../src/audit/events.js';
 import { AuditLog } from '../../src/audit/log.js';
 import { ClientStore } from '../../src/clients/store.js';
 import { GrantStore } from '../../src/grants/store.js';
-import { createKeyStore } from '../../src/oidc/keys.js';
+import { createKeyStore } from '../../src/keys/signing-keys.js';
 import { ResourceServerStore } from '../../src/resources/store.js';
 import { SessionStore } from '../../src/sessions/store.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';

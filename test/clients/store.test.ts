@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_SCOPE, ClientStore, type Client } from '../../src/clients/store.js';
+import { ClientStore, type Client } from '../../src/clients/store.js';
+import { ADMIN_SCOPE } from '../../src/vocabulary.js';
 import { digest } from '../../src/crypto/digest.js';
 import { isGatehouseError } from '../../src/errors.js';
 import { ResourceServerStore } from '../../src/resources/store.js';

@@ -3,7 +3,7 @@
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { launchChromium } from '../support/browser.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { User } from '../../src/accounts/users.js';
+import type { User } from '../../src/people/users.js';
 import { startDemoApp, type DemoApp } from '../../src/demo/app.js';
 import { freePort, startTestServer, type TestServer } from '../support/gatehouse.js';
 

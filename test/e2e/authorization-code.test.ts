@@ -63,7 +63,7 @@ describe('an app signs a person in', () => {
     const { tokens } = await obtainTokens(server, app, person);
     const rotated = await client.refreshTokenGrant(app.config, tokens.refresh_token!);
     // The app goes on with its successor, so the old token again is reuse, not a retry
-    // (a retry within REFRESH_TOKEN_RETRY_WINDOW gets the successor back: test/oidc/refresh-retry.test.ts).
+    // (a retry within REFRESH_TOKEN_RETRY_WINDOW gets the successor back: test/tokens/refresh-retry.test.ts).
     const newest = await client.refreshTokenGrant(app.config, rotated.refresh_token!);
 
     const reuse = client.refreshTokenGrant(app.config, tokens.refresh_token!);

@@ -6,7 +6,7 @@ import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { digest } from '../../src/crypto/digest.js';
 import { CLOCK_TOLERANCE_SECONDS, MAX_ACCESS_TOKEN_LIFETIME_SECONDS } from '../../src/lifetimes.js';
-import { keyStoreFor, signingJwk } from '../../src/oidc/keys.js';
+import { keyStoreFor, signingJwk } from '../../src/keys/signing-keys.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { createPerson, obtainTokens, registerApp, type App } from '../support/flows.js';
 import { startTestServer, type TestServer, startReplicas } from '../support/gatehouse.js';

@@ -3,7 +3,7 @@
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { keyStoreFor } from '../../src/oidc/keys.js';
+import { keyStoreFor } from '../../src/keys/signing-keys.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { createPerson, obtainTokens, registerApp, type App } from '../support/flows.js';
 import { type TestServer, startReplicas } from '../support/gatehouse.js';

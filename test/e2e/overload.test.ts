@@ -8,8 +8,8 @@
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PasswordHasher } from '../../src/accounts/passwords.js';
-import { UserStore } from '../../src/accounts/users.js';
+import { PasswordHasher } from '../../src/people/passwords.js';
+import { UserStore } from '../../src/people/users.js';
 import { ClientStore } from '../../src/clients/store.js';
 import { loadConfig } from '../../src/config.js';
 import { ResourceServerStore } from '../../src/resources/store.js';

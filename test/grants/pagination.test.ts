@@ -2,8 +2,8 @@
 // pages, ties and sub-millisecond timestamps included, and the queries walk indexes, as the
 // planner chooses them on its own statistics (ANALYZE), not because sequential scans are off.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PasswordHasher } from '../../src/accounts/passwords.js';
-import { UserStore } from '../../src/accounts/users.js';
+import { PasswordHasher } from '../../src/people/passwords.js';
+import { UserStore } from '../../src/people/users.js';
 import type { Page, PageRequest } from '../../src/db/pages.js';
 import { listConnectedApps } from '../../src/grants/connected-apps.js';
 import { GrantStore } from '../../src/grants/store.js';

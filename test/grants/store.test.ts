@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ACCOUNT_CLIENT_ID, ClientStore } from '../../src/clients/store.js';
+import { ClientStore } from '../../src/clients/store.js';
+import { ACCOUNT_CLIENT_ID } from '../../src/vocabulary.js';
 import { digest } from '../../src/crypto/digest.js';
 import { isGatehouseError } from '../../src/errors.js';
 import { listConnectedApps } from '../../src/grants/connected-apps.js';

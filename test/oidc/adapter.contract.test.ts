@@ -13,7 +13,7 @@ import {
   PostgresAdapter,
 } from '../../src/oidc/adapter.js';
 import type { OidcRecordRow } from '../../src/oidc/adapter.js';
-import { clearExpiredSuccessors, openSuccessor, sealSuccessor } from '../../src/oidc/refresh-retry.js';
+import { clearExpiredSuccessors, openSuccessor, sealSuccessor } from '../../src/tokens/refresh-retry.js';
 import { createTestDatabase, usingPostgres, type TestDatabase } from '../support/database.js';
 
 type Kind = TestDatabase['kind'];
@@ -511,7 +511,7 @@ function adapterContract(name: Kind, makeDb: () => Promise<TestDatabase>): void 
         expect(await adapterFor('RefreshToken').find(taken)).not.toHaveProperty('rotations');
       });
 
-      // Migration 007's columns, on this database: what src/oidc/refresh-retry.ts keeps for a retry.
+      // Migration 007's columns, on this database: what src/tokens/refresh-retry.ts keeps for a retry.
       it('keeps the sealed successor and its digest on the consumed row, and nothing when given none', async () => {
         const kept = await grantWithRefreshToken();
         const plain = await grantWithRefreshToken();

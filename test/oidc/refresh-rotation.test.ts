@@ -2,7 +2,7 @@
 // successor stored in one statement (src/oidc/storage.ts, RotatingRefreshTokens). That relies on
 // oidc-provider consuming the old token before saving the new one in the same request; these tests
 // pin that order, and that a rotation stays race-free and replay-proof when done this way. The
-// retry window (src/oidc/refresh-retry.ts, test/oidc/refresh-retry.test.ts) is at its default; the
+// retry window (src/tokens/refresh-retry.ts, test/tokens/refresh-retry.test.ts) is at its default; the
 // clock moves past it where a test needs a replay to be one.
 import type { Adapter } from 'oidc-provider';
 import { randomBytes } from 'node:crypto';

@@ -10,7 +10,7 @@
 // happy logout path (test/interaction/pages.test.ts), loopback ports (attacks/loopback-
 // redirects.test.ts). Here: every near miss at /auth, where a match would hand a signed-in browser
 // a code; the pushed-request endpoint and logout, which consult the same exact-match rule
-// (src/oidc/clients.ts), with one near miss of each kind a looser rule would let through; and the
+// (src/oidc/models/client.ts), with one near miss of each kind a looser rule would let through; and the
 // logout rules.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as client from 'openid-client';

@@ -4,9 +4,9 @@
 import type { Context, Next } from 'koa';
 import type { JWTPayload } from 'jose';
 import type { Actor } from '../../audit/events.js';
-import { ADMIN_SCOPE } from '../../clients/store.js';
+import { ADMIN_SCOPE } from '../../vocabulary.js';
 import type { SurfaceDependencies } from '../../http/surfaces.js';
-import { adminApiAudience } from '../../oidc/vocabulary.js';
+import { adminApiAudience } from '../../vocabulary.js';
 import { ApiError } from './errors.js';
 
 const REALM = 'gatehouse';

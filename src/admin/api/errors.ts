@@ -2,7 +2,7 @@
 // it could not use, and a 5xx only for its own faults (logged, never described to the caller).
 import type { Context, Next } from 'koa';
 import type { ZodError } from 'zod';
-import { HashingBusy } from '../../accounts/passwords.js';
+import { HashingBusy } from '../../people/passwords.js';
 import { DATABASE_RETRY_AFTER_SECONDS, isDatabaseUnavailable, refusedByDatabase } from '../../db/errors.js';
 import { isGatehouseError } from '../../errors.js';
 import type { Logger } from '../../logger.js';

@@ -1,8 +1,8 @@
 // The OpenAPI 3.1 document of the admin API, generated from the route declarations and their zod
 // schemas: the same objects that validate each request and type each answer.
 import { z } from 'zod';
-import { ADMIN_SCOPE } from '../../clients/store.js';
-import { ADMIN_API_PATH } from '../../oidc/vocabulary.js';
+import { ADMIN_SCOPE } from '../../vocabulary.js';
+import { ADMIN_API_PATH } from '../../vocabulary.js';
 import type { ApiRoute } from './route.js';
 import { componentNames, errorSchema } from './schemas.js';
 

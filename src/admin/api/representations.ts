@@ -1,12 +1,12 @@
 // Domain objects as the admin API shows them: snake_case JSON, ISO 8601 times, and nothing secret
 // (a client's secret digests never leave the server; a new secret is shown once, by the route that made it).
-import type { User } from '../../accounts/users.js';
+import type { User } from '../../people/users.js';
 import type { EndedSessionsResult, RotatedSecret } from '../../admin/operations.js';
 import type { AuditEvent } from '../../audit/events.js';
 import type { Client } from '../../clients/store.js';
 import type { Page } from '../../db/pages.js';
 import type { GrantInfo } from '../../grants/store.js';
-import type { SigningKeyInfo } from '../../oidc/keys.js';
+import type { SigningKeyInfo } from '../../keys/signing-keys.js';
 import type { ResourceServer } from '../../resources/store.js';
 import type { SessionInfo } from '../../sessions/store.js';
 import type { ApiJson, AuditEventJson, ClientJson, GrantJson, SessionJson, SigningKeyJson, UserJson } from './schemas.js';

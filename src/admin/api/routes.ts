@@ -4,7 +4,7 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { SurfaceDependencies } from '../../http/surfaces.js';
-import { adminApiAudience, ADMIN_API_PATH } from '../../oidc/vocabulary.js';
+import { adminApiAudience, ADMIN_API_PATH } from '../../vocabulary.js';
 import type { AdminOperations } from '../operations.js';
 import { apiRoutes } from './apis.js';
 import { auditRoutes } from './audit.js';

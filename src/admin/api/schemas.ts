@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { AUDIT_EVENT_TYPES } from '../../audit/events.js';
 import { MAX_PAGE_SIZE } from '../../db/pages.js';
 import { isStorableText, NUL_MESSAGE } from '../../db/text.js';
-import { JWS_ALGORITHMS } from '../../oidc/keys.js';
+import { JWS_ALGORITHMS } from '../../keys/signing-keys.js';
 
 /** Named schemas become components of the OpenAPI document; the rest are written inline. */
 export const componentNames = new Map<z.ZodType, string>();

@@ -1,6 +1,6 @@
 // People: create, find, disable and enable, reset a password, delete.
 import { z } from 'zod';
-import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from '../../accounts/passwords.js';
+import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from '../../people/passwords.js';
 import type { AdminOperations } from '../operations.js';
 import { endedSessionsJson, pageJson, userJson } from './representations.js';
 import { created, defineRoute, noContent, ok, type ApiRoute } from './route.js';

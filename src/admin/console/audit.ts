@@ -4,7 +4,7 @@ import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { AUDIT_EVENT_TYPES, type AuditEvent, type AuditEventType } from '../../audit/events.js';
 import { isAuditEventType, type AuditFilter, type AuditPage } from '../../audit/log.js';
-import { ACCOUNT_CLIENT_ID } from '../../clients/store.js';
+import { ACCOUNT_CLIENT_ID } from '../../vocabulary.js';
 import { isStorableText } from '../../db/text.js';
 import { GatehouseError, isGatehouseError } from '../../errors.js';
 import { apiHref, appHref } from './apps.js';

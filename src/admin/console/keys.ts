@@ -1,7 +1,7 @@
 // Signing keys: which keys sign and verify tokens, and adding the next ones (rotation).
 import type Router from '@koa/router';
 import type { Context } from 'koa';
-import type { KeyState } from '../../oidc/keys.js';
+import type { KeyState } from '../../keys/signing-keys.js';
 import { when } from '../../presentation/dates.js';
 import { actorOf, seeOther, type ConsoleKit } from './kit.js';
 

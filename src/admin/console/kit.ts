@@ -2,7 +2,7 @@
 // (src/http/forms.ts) with this area's way back, the page frame (nav, confirmation, problem), and
 // how an action's refusal reaches the admin (the page again, with the reason) instead of a 500.
 import type { Context, Middleware, Next } from 'koa';
-import type { User } from '../../accounts/users.js';
+import type { User } from '../../people/users.js';
 import type { Actor } from '../../audit/events.js';
 import { refusedByDatabase } from '../../db/errors.js';
 import { isGatehouseError } from '../../errors.js';

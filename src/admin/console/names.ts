@@ -1,7 +1,7 @@
 // The names a page shows instead of bare ids: apps by name, and what each granted scope lets an
 // app do, looked up once per page for the ids it mentions.
 import { undefinedIfMissing } from '../../errors.js';
-import { ACCOUNT_CLIENT_ID } from '../../clients/store.js';
+import { ACCOUNT_CLIENT_ID } from '../../vocabulary.js';
 import type { GrantInfo } from '../../grants/store.js';
 import { grantInWords } from '../../presentation/scopes.js';
 import type { AdminOperations } from '../operations.js';

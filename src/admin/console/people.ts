@@ -2,7 +2,7 @@
 // since pages have no JavaScript to ask). One person's own page is in person.ts.
 import type Router from '@koa/router';
 import type { Context, Next } from 'koa';
-import type { User } from '../../accounts/users.js';
+import type { User } from '../../people/users.js';
 import { field, formBody, type Problem } from '../../http/forms.js';
 import { when } from '../../presentation/dates.js';
 import { actorOf, cursorParam, page, seeOther, state, type ConsoleKit } from './kit.js';

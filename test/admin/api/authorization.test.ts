@@ -3,7 +3,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { importJWK, SignJWT, type JWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { keyStoreFor, signingJwk } from '../../../src/oidc/keys.js';
+import { keyStoreFor, signingJwk } from '../../../src/keys/signing-keys.js';
 import { createPerson, obtainTokens, registerApp } from '../../support/flows.js';
 import { startTestServer, type TestServer } from '../../support/gatehouse.js';
 import { adminApi, adminClient, basic, clientCredentialsToken, type AdminApiClient } from './support.js';

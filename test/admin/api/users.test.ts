@@ -1,7 +1,7 @@
 // People through the admin API: create, find, page through thousands, disable and enable, reset a
 // password, delete; and what it answers to input it cannot use.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PasswordHasher } from '../../../src/accounts/passwords.js';
+import { PasswordHasher } from '../../../src/people/passwords.js';
 import { startTestServer, type TestServer } from '../../support/gatehouse.js';
 import { adminApi, type AdminApiClient } from './support.js';
 

@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { exportJWK, generateKeyPair, importJWK, SignJWT, UnsecuredJWT, type JWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { keyStoreFor, signingJwk } from '../../../src/oidc/keys.js';
+import { keyStoreFor, signingJwk } from '../../../src/keys/signing-keys.js';
 import { obtainTokens, type App } from '../../support/flows.js';
 import type { TestServer } from '../../support/gatehouse.js';
 import {

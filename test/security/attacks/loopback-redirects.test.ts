@@ -3,7 +3,7 @@
 // a private-use scheme (which oidc-provider would otherwise let return to any loopback port, RFC
 // 8252 §7.3). Another port on the same machine may be another program's listener, so a request
 // naming one gets an error page and is never redirected; the same holds after signing out.
-// The rule is enforced by overriding two oidc-provider Client methods (src/oidc/clients.ts): if an
+// The rule is enforced by overriding two oidc-provider Client methods (src/oidc/models/client.ts): if an
 // upgrade stops consulting them, the native app's cases below fail.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPerson, signIn } from '../../support/flows.js';

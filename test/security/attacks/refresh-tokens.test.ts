@@ -1,5 +1,5 @@
 // Refresh-token attacks: another client presenting the app's refresh token, and the reverse; and
-// the retry window (src/oidc/refresh-retry.ts) used by anyone but the client retrying.
+// the retry window (src/tokens/refresh-retry.ts) used by anyone but the client retrying.
 // The target (Gatehouse, its apps, a person, the example API) and the helpers are in ./target.ts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { digest } from '../../../src/crypto/digest.js';

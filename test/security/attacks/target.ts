@@ -51,7 +51,7 @@
 //   - refresh-token reuse after rotation → invalid_grant, newest refresh
 //     token and access tokens of the grant dead too ..................... test/e2e/authorization-code.test.ts, test/e2e/introspection.test.ts
 //   - a retry past the window, two rotations back, and the sealed
-//     successor opened only by the old token ............................ test/oidc/refresh-retry.test.ts
+//     successor opened only by the old token ............................ test/tokens/refresh-retry.test.ts
 //   - forged JWTs at introspection: alg none, HS256 keyed with our public
 //     key, attacker keys named through jwk/jku/x5u/kid, wrong typ/iss/aud test/e2e/introspection.test.ts
 //   - alg none and HS256-by-guess JWTs at userinfo ...................... test/e2e/bad-input.test.ts

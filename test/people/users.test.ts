@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_PASSWORD_LENGTH, PasswordHasher } from '../../src/accounts/passwords.js';
-import { standardClaims, UserStore } from '../../src/accounts/users.js';
+import { MAX_PASSWORD_LENGTH, PasswordHasher } from '../../src/people/passwords.js';
+import { standardClaims, UserStore } from '../../src/people/users.js';
 import { isGatehouseError } from '../../src/errors.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 

@@ -6,10 +6,10 @@
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
 import { digest } from '../crypto/digest.js';
-import { isUuidPattern } from '../accounts/users.js';
+import { isUuidPattern } from '../people/users.js';
 import { deleteInBatches, type Database } from '../db/knex.js';
 import { jtiTag, JwtTruth, type TokenSubject, type TruthCache } from './jwt-truth.js';
-import { GRANT_ID_CLAIM, USERINFO_CLAIMS_CLAIM } from './vocabulary.js';
+import { GRANT_ID_CLAIM, USERINFO_CLAIMS_CLAIM } from '../vocabulary.js';
 import { CLOCK_TOLERANCE_SECONDS, REVOKED_JWT_MEMORY_SECONDS } from '../lifetimes.js';
 
 /** Algorithms Gatehouse signs access tokens with; nothing else is ever accepted. */

@@ -4,8 +4,8 @@
 // unknown identifier is a client's mistake (or a probe), and must not evict what is in use.
 import type { Database } from '../db/knex.js';
 import type { ChangeFeed } from '../db/notifications.js';
-import { ResourceServerStore, type ResourceServer } from '../resources/store.js';
-import { CoherentCache } from './caches.js';
+import { ResourceServerStore, type ResourceServer } from './store.js';
+import { CoherentCache } from '../db/coherent-cache.js';
 
 const MAX_ENTRIES = 1_000;
 const TTL_MS = 10 * 60_000;

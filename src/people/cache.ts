@@ -2,9 +2,9 @@
 // every userinfo call. Migration 003 announces every change to what findAccount reads (disabled,
 // email, names, email_verified) and every delete, so people are cached like clients: a disabled
 // person is refused on the next request on every instance. Only people found are cached.
-import type { User, UserStore } from '../accounts/users.js';
+import type { User, UserStore } from './users.js';
 import type { ChangeFeed } from '../db/notifications.js';
-import { CoherentCache } from './caches.js';
+import { CoherentCache } from '../db/coherent-cache.js';
 
 const MAX_ENTRIES = 10_000;
 const TTL_MS = 5 * 60_000;

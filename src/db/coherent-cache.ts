@@ -11,7 +11,7 @@
 // Bounded: least recently used entries go first once maxEntries is reached; every entry also has
 // a TTL, a backstop that never replaces invalidation. No dependency: a Map keeps insertion order,
 // and re-inserting on read makes that order recency.
-import type { ChangeFeed } from '../db/notifications.js';
+import type { ChangeFeed } from './notifications.js';
 
 export interface CacheOptions {
   maxEntries: number;

@@ -1,11 +1,20 @@
 // Names Gatehouse adds to what oidc-provider and the RFCs define, in one place.
 
+/**
+ * The client Gatehouse's own console and self-service pages sign people in through. Its grants are
+ * a person's sign-in to Gatehouse itself, never a "connected app".
+ */
+export const ACCOUNT_CLIENT_ID = 'gatehouse';
+
+/** The scope of the admin API. Reserved: only an admin client holds it, and no API may define it. */
+export const ADMIN_SCOPE = 'gatehouse:admin';
+
 /** Claim in a JWT access token naming the grant it came from, so the server can tell whether it still stands. */
 export const GRANT_ID_CLAIM = 'grant_id';
 
 /**
  * Claim in a JWT access token carrying the claims parameter's `userinfo` request (OIDC Core §5.5):
- * userinfo rebuilds a JWT's token from its claims (jwt-access-tokens.ts), and releases the claims
+ * userinfo rebuilds a JWT's token from its claims (src/tokens/jwt-access-tokens.ts), and releases the claims
  * asked for one by one only if the token says which they were, as an opaque token's record does.
  */
 export const USERINFO_CLAIMS_CLAIM = 'userinfo_claims';

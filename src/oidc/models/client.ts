@@ -1,12 +1,12 @@
 // Registered clients, as oidc-provider sees them. Clients live in our `clients` table; the
 // provider reads them through the `Client` model's adapter, and never sees a usable secret.
 import type { Adapter, AdapterPayload, ClientMetadata, Provider } from 'oidc-provider';
-import type { Client, ClientStore } from '../clients/store.js';
-import { matchesDigest } from '../crypto/digest.js';
-import type { ChangeFeed } from '../db/notifications.js';
-import { CoherentCache } from './caches.js';
-import { OIDC_SCOPES } from './configuration.js';
-import { ADMIN_METADATA, API_SCOPE_METADATA, PREVIOUS_SECRET_METADATA, RESOURCE_METADATA } from './vocabulary.js';
+import type { Client, ClientStore } from '../../clients/store.js';
+import { matchesDigest } from '../../crypto/digest.js';
+import type { ChangeFeed } from '../../db/notifications.js';
+import { CoherentCache } from '../../db/coherent-cache.js';
+import { OIDC_SCOPES } from '../configuration.js';
+import { ADMIN_METADATA, API_SCOPE_METADATA, PREVIOUS_SECRET_METADATA, RESOURCE_METADATA } from '../../vocabulary.js';
 
 /**
  * The metadata oidc-provider needs. `client_secret` carries the secret's *digest*: oidc-provider

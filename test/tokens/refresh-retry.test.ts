@@ -1,6 +1,6 @@
 // A refresh whose response the client never read, retried: within the window, by the same client,
 // while the successor is unused, it gets the same successor back and the grant lives; anything
-// else is reuse and revokes the grant (src/oidc/refresh-retry.ts). The clock the storage decides
+// else is reuse and revokes the grant (src/tokens/refresh-retry.ts). The clock the storage decides
 // the window by is the test's: it moves instead of sleeping.
 //
 // These are also the upgrade tripwire for what refresh-retry.ts relies on in oidc-provider's
@@ -13,7 +13,7 @@ import net from 'node:net';
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { digest } from '../../src/crypto/digest.js';
-import { openSuccessor } from '../../src/oidc/refresh-retry.js';
+import { openSuccessor } from '../../src/tokens/refresh-retry.js';
 import { createPerson, obtainTokens, registerApp, type App } from '../support/flows.js';
 import { startTestServer, type TestServer } from '../support/gatehouse.js';
 

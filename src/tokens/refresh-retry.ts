@@ -18,7 +18,7 @@
 // rotation writes it in the statement it already sends; only a retry costs a query.
 //
 // How a retry is answered, through oidc-provider's refresh_token grant
-// (lib/actions/grants/refresh_token.js; test/oidc/refresh-retry.test.ts pins each step):
+// (lib/actions/grants/refresh_token.js; test/tokens/refresh-retry.test.ts pins each step):
 //   1. RefreshToken.find: the consumed token is returned without `consumed`, so the grant does not
 //      take the reuse branch;
 //   2. rotateRefreshToken (configuration.ts) answers false for this request: nothing is consumed

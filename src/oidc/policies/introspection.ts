@@ -4,11 +4,11 @@
 // nothing about tokens that are not its own.
 //
 // Whether a token still stands (grant, revocation, person, app) is settled before these run, as
-// the token is found: JWTs by the truth query (jwt-truth.ts), opaque tokens by the lookup
+// the token is found: JWTs by the truth query (src/tokens/jwt-truth.ts), opaque tokens by the lookup
 // (token-lookup.ts). A token that no longer stands is never found, so these policies only decide
 // who may see it.
 import type { KoaContextWithOIDC } from 'oidc-provider';
-import { RESOURCE_METADATA } from './vocabulary.js';
+import { RESOURCE_METADATA } from '../../vocabulary.js';
 
 type Token = { clientId?: string; aud?: string | string[] };
 type Caller = { clientId: string } & Record<string, unknown>;

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startChangeFeed, type StoppableChangeFeed } from '../../src/db/notifications.js';
 import { createLogger } from '../../src/logger.js';
-import { CachedResourceServerStore } from '../../src/oidc/resource-cache.js';
+import { CachedResourceServerStore } from '../../src/resources/cache.js';
 import { createTestDatabase, queriesDuring, type TestDatabase } from '../support/database.js';
 
 let testDb: TestDatabase;

@@ -33,7 +33,7 @@ export function assertRegisteredClaims(claims: ClaimsRequest, client: { scope?: 
 /**
  * The claims parameter of the code or refresh token an access token is being issued from:
  * oidc-provider gives a token for an API none (it does not expect it at userinfo), Gatehouse's
- * JWTs are userinfo tokens too (jwt-access-tokens.ts).
+ * JWTs are userinfo tokens too (src/tokens/jwt-access-tokens.ts).
  */
 export function claimsRequestBehind(ctx: KoaContextWithOIDC): { userinfo?: Record<string, unknown> } | undefined {
   const { entities } = ctx.oidc;

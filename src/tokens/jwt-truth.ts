@@ -6,7 +6,7 @@
 import { digest } from '../crypto/digest.js';
 import type { Database } from '../db/knex.js';
 import type { ChangeFeed } from '../db/notifications.js';
-import { CoherentCache } from './caches.js';
+import { CoherentCache } from '../db/coherent-cache.js';
 
 /** What a cached positive answer may be trusted for, at most. */
 export const TRUTH_TTL_MS = 60_000;

@@ -4,7 +4,7 @@
 import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import type { ChangeFeed } from '../../src/db/notifications.js';
-import { CoherentCache } from '../../src/oidc/caches.js';
+import { CoherentCache } from '../../src/db/coherent-cache.js';
 
 class Feed extends EventEmitter implements ChangeFeed {
   connected = true;

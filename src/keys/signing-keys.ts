@@ -10,9 +10,9 @@ import type { Knex } from 'knex';
 import type { Config } from '../config.js';
 import { signingKeyRetentionSeconds } from '../lifetimes.js';
 import type { Database } from '../db/knex.js';
-import { generateSigningKey, JWS_ALGORITHMS, openPrivateJwk, SigningKeyCorruptError, toPublicJwk, type GeneratedKey, type JwsAlgorithm } from './key-material.js';
+import { generateSigningKey, JWS_ALGORITHMS, openPrivateJwk, SigningKeyCorruptError, toPublicJwk, type GeneratedKey, type JwsAlgorithm } from './material.js';
 
-export { JWS_ALGORITHMS, KeyEncryptionKeyMismatchError, SigningKeyCorruptError, toPublicJwk, type JwsAlgorithm } from './key-material.js';
+export { JWS_ALGORITHMS, KeyEncryptionKeyMismatchError, SigningKeyCorruptError, toPublicJwk, type JwsAlgorithm } from './material.js';
 
 
 /** A JWK Set (RFC 7517 §5). */

@@ -11,7 +11,7 @@ import {
   type JwsAlgorithm,
   type KeySet,
   type KeyStoreOptions,
-} from '../../src/oidc/keys.js';
+} from '../../src/keys/signing-keys.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
 const HOUR = 3600_000;
