@@ -389,7 +389,7 @@ function adapterContract(name: Kind, makeDb: () => Promise<TestDatabase>): void 
       });
     });
 
-    // A client assertion's jti, recorded once (the ReplayDetection model: src/oidc/storage.ts).
+    // A client assertion's jti, recorded once (the ReplayDetection model: src/oidc/models/replay-detection.ts).
     describe('insertUnlessLive', () => {
       const replayPayload = (id: string): AdapterPayload => ({ ...tokenPayload('ReplayDetection', id), iss: 'client-1' });
 
