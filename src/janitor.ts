@@ -2,9 +2,8 @@
 // retry past its window, remembered revocations of JWTs that have expired anyway, sign-in
 // throttling counters, and signing keys past their unpublication. Every instance runs it; the deletes are idempotent, so overlap is harmless.
 import type { Logger } from './logger.js';
-import { deleteExpiredRecords } from './oidc/adapter.js';
+import type { OidcRecords } from './records/index.js';
 import { deleteExpiredRevocations } from './tokens/jwt-access-tokens.js';
-import { clearExpiredSuccessors } from './tokens/refresh-retry.js';
 import type { KeyStore } from './keys/signing-keys.js';
 import { deleteExpiredRateLimits } from './security/rate-limit-store.js';
 import type { Database } from './db/knex.js';
@@ -15,6 +14,8 @@ export class Janitor {
 
   constructor(
     private readonly db: Database,
+    /** oidc-provider's records: what expired by the repository's clock goes. */
+    private readonly records: OidcRecords,
     private readonly keys: KeyStore,
     private readonly logger: Logger,
     private readonly intervalSeconds: number,
@@ -23,8 +24,8 @@ export class Janitor {
   ) {}
 
   async sweep(): Promise<{ records: number; keptSuccessors: number; revocations: number; rateLimits: number; keys: number }> {
-    const records = await deleteExpiredRecords(this.db);
-    const keptSuccessors = await clearExpiredSuccessors(this.db, this.refreshRetryWindowSeconds);
+    const records = await this.records.deleteExpired();
+    const keptSuccessors = await this.records.clearKeptSuccessors(this.refreshRetryWindowSeconds);
     const revocations = await deleteExpiredRevocations(this.db);
     const rateLimits = await deleteExpiredRateLimits(this.db);
     const keys = await this.keys.deleteUnpublishedKeys();

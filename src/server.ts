@@ -17,6 +17,7 @@ import { adminOperations, type AdminOperations } from './admin/operations.js';
 import { SelfService } from './account/self-service.js';
 import { AuditLog } from './audit/log.js';
 import { GrantStore } from './grants/store.js';
+import { OidcRecords } from './records/index.js';
 import { SessionStore } from './sessions/store.js';
 import { Janitor } from './janitor.js';
 import type { Logger } from './logger.js';
@@ -66,15 +67,17 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
     changes = await startChangeFeed(db, logger);
 
     const users = new UserStore(db, new PasswordHasher(config.argon2, { concurrency: config.load.argon2Concurrency, queue: config.load.argon2Queue }));
-    const clients = new ClientStore(db);
+    // The one owner of oidc-provider's records, and the clock every expiry among them follows.
+    const records = new OidcRecords(db, options.now);
+    const clients = new ClientStore(db, records);
     const resources = new ResourceServerStore(db);
     const pages = new Pages();
     const audit = new AuditLog(db, (error, event) => logger.error({ event: 'audit.append_failed', type: event.type, err: error }));
-    const oidc = await OidcService.start({ config, db, users, clients, resources, pages, logger, changes, audit, now: options.now });
+    const oidc = await OidcService.start({ config, db, users, clients, resources, pages, logger, changes, audit, records });
     const keys = keyStoreFor(config, db);
-    const janitor = new Janitor(db, keys, logger, config.cleanupIntervalSeconds, config.refreshRetryWindowSeconds);
-    const sessions = new SessionStore(db);
-    const grants = new GrantStore(db);
+    const janitor = new Janitor(db, records, keys, logger, config.cleanupIntervalSeconds, config.refreshRetryWindowSeconds);
+    const sessions = new SessionStore(db, records);
+    const grants = new GrantStore(db, records);
     const operations = adminOperations({ db, users, clients, resources, keys, audit, sessions, grants, changes });
     const selfService = new SelfService({ db, users, resources, audit, sessions, grants, changes });
     if (options.background !== false) {

@@ -9,7 +9,7 @@ import { ACCOUNT_CLIENT_ID } from '../vocabulary.js';
 import type { Database } from '../db/knex.js';
 import type { Page, PageRequest } from '../db/pages.js';
 import { found, GatehouseError } from '../errors.js';
-import { listConnectedApps, type ConnectedApp } from '../grants/connected-apps.js';
+import type { ConnectedApp } from '../grants/connected-apps.js';
 import type { GrantStore } from '../grants/store.js';
 import type { ResourceServer, ResourceServerStore } from '../resources/store.js';
 import { endedResult, endOfflineAccess, endOneSession, endSessionsBut, type EndedSessionsResult } from '../sessions/ending.js';
@@ -41,7 +41,7 @@ export class SelfService {
 
   /** The apps a person has allowed, one entry per app however many sessions hold a grant for it. */
   listConnectedApps(userId: string, page: PageRequest = {}): Promise<Page<ConnectedApp>> {
-    return listConnectedApps(this.deps.db, userId, page);
+    return this.deps.grants.listConnectedApps(userId, page);
   }
 
   /** The browsers the person is signed in on, newest first. */

@@ -6,6 +6,7 @@ import { deletedRows, type Database } from '../db/knex.js';
 import { cursorTimestamp, decodeCursor, pageOf, pageSize, type Page, type PageRequest } from '../db/pages.js';
 import { isStorableKey } from '../db/text.js';
 import { GatehouseError } from '../errors.js';
+import { OidcRecords } from '../records/index.js';
 import { DEFAULT_SECRET_OVERLAP_SECONDS, inWords, MAX_SECRET_OVERLAP_SECONDS } from '../lifetimes.js';
 import { clientChangesSchema, firstIssue, newClientSchema, storedScope, type ClientChanges, type NewClient } from './schema.js';
 
@@ -102,7 +103,11 @@ function isClientId(value: unknown): value is string {
 }
 
 export class ClientStore {
-  constructor(private readonly db: Database) {}
+  constructor(
+    private readonly db: Database,
+    /** Where what was issued to an app goes when the app is deleted. */
+    private readonly records: OidcRecords = new OidcRecords(db),
+  ) {}
 
   /** Registers a client. The secret is returned only here; the database keeps its digest. */
   async create(input: NewClient, trx: Database = this.db): Promise<{ client: Client; clientSecret: string | undefined }> {
@@ -219,7 +224,7 @@ export class ClientStore {
   /** Deletes the client and every oidc-provider record issued to it (its grants included); false if there was none. */
   async delete(clientId: string, trx: Database = this.db): Promise<boolean> {
     if (!isClientId(clientId)) return false;
-    await trx('oidc_records').where({ client_id: clientId }).delete();
+    await this.records.forgetClient(clientId, trx);
     return deletedRows(await trx('clients').where({ client_id: clientId }).delete()) > 0;
   }
 

@@ -6,7 +6,7 @@ import type { AuditLog } from '../audit/log.js';
 import { markForErrorBoundary } from '../http/provider-errors.js';
 import type { Logger } from '../logger.js';
 import type { ForgivenRetry } from '../tokens/refresh-retry.js';
-import type { HeldConsumeFailure } from './storage.js';
+import type { HeldConsumeFailure } from './models/index.js';
 
 interface WithIds {
   clientId?: string;
@@ -63,7 +63,7 @@ export function forgivenRetryRecorder(logger: Logger, audit: AuditLog): (ctx: Ko
 
 /**
  * A refresh token's consume, held back for its rotation and written when the response closed
- * without a save (storage.ts), that did not go through. Refused as a replay, the grant is revoked
+ * without a save (models/refresh-token.ts), that did not go through. Refused as a replay, the grant is revoked
  * as for any replay: a warning. Any other failure leaves the presented token usable: an error, one
  * line per failure (`refresh_token.consume_failed`) to count and alert on.
  */
@@ -139,7 +139,7 @@ export function logProviderEvents(provider: Provider, logger: Logger, audit: Aud
     audit.record({ type: 'session.ended', actor, userId: actor.type === 'user' ? actor.id : null, clientId: ctx.oidc.client?.clientId, details: { how: 'sign_out' } });
   });
   provider.on('grant.saved', (grant) => log.debug({ event: 'grant.saved', ...ids(grant as WithIds) }));
-  // Emitted when the grant asks for the consume, which is written with the successor (storage.ts):
+  // Emitted when the grant asks for the consume, which is written with the successor (models/refresh-token.ts):
   // a rotation under way, refused still if another request won the token.
   provider.on('refresh_token.consumed', (token) => log.debug({ event: 'refresh_token.rotating', ...ids(token as WithIds) }));
   provider.on('session.destroyed', (session) => log.debug({ event: 'session.destroyed', accountId: (session as WithIds).accountId }));

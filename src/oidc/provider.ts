@@ -19,12 +19,12 @@ import { accountClientMetadata } from './account-sign-in.js';
 import { ClientAdapter, clientMetadataCache, compareClientSecretsByDigest, matchRedirectUrisExactly, type ClientMetadataCache } from './models/client.js';
 import { providerConfiguration } from './configuration.js';
 import { forgivenRetryRecorder, heldConsumeFailureRecorder, logProviderEvents } from './events.js';
-import { findLatestGrant } from './grants.js';
 import { JwtAccessTokens } from '../tokens/jwt-access-tokens.js';
 import { truthCache, type TruthCache } from '../tokens/jwt-truth.js';
 import { keyStoreFor, publicJwks, type KeySet, type KeyStore } from '../keys/signing-keys.js';
 import { CachedResourceServerStore } from '../resources/cache.js';
-import { grantCache, storageFor, type GrantCache } from './storage.js';
+import { grantCache, storageFor, type GrantCache } from './models/index.js';
+import type { OidcRecords } from '../records/index.js';
 import { answerForgivenRetries } from '../tokens/refresh-retry.js';
 import { cachedPersonLookup, type PersonLookup } from '../people/cache.js';
 import { userinfoAudience } from '../vocabulary.js';
@@ -40,8 +40,8 @@ export interface OidcDependencies {
   /** Change notifications from the database; caches are bypassed while it is not connected. */
   changes: ChangeFeed;
   audit: AuditLog;
-  /** The storage's clock (milliseconds since the epoch): tests move it instead of sleeping. */
-  now?: () => number;
+  /** oidc-provider's records, with the clock (tests move it instead of sleeping) that decides every expiry. */
+  records: OidcRecords;
 }
 
 /** What the provider caches, invalidated by the change feed (src/db/notifications.ts). */
@@ -80,11 +80,12 @@ export function buildProvider(deps: OidcDependencies, keySet: KeySet, caches: Pr
     jwks: publicJwks(keySet),
     userinfoAudience: userinfoAudience(config.issuer),
     truthCache: caches.truth,
+    records: deps.records,
   });
   const clients = new ClientAdapter(deps.clients, caches.clients, [accountClientMetadata(config.issuer)]);
-  const adapter = storageFor(db, {
+  const adapter = storageFor(deps.records, {
     clients, jwts, truth: caches.truth, grants: caches.grants,
-    refreshRetryWindowSeconds: config.refreshRetryWindowSeconds, now: deps.now,
+    refreshRetryWindowSeconds: config.refreshRetryWindowSeconds,
     onHeldConsumeFailure: heldConsumeFailureRecorder(deps.logger),
   });
 
@@ -95,7 +96,7 @@ export function buildProvider(deps: OidcDependencies, keySet: KeySet, caches: Pr
     pages: deps.pages,
     adapter,
     jwks: keySet.jwks as unknown as { keys: Record<string, unknown>[] },
-    findLatestGrant: (accountId, clientId) => findLatestGrant(db, accountId, clientId),
+    findLatestGrant: (accountId, clientId) => deps.records.latestGrant(accountId, clientId),
   }));
   // Behind a TLS-terminating proxy, trust X-Forwarded-Proto/For so cookies get Secure and the
   // issuer's https URLs match what the browser sees.

@@ -1,12 +1,10 @@
-// A person's sign-in sessions at Gatehouse, read from oidc-provider's Session rows. A session is
-// named by the digest of its `uid` everywhere outside the adapter: never by its id (the cookie) or
-// that id's digest.
-import type { Knex } from 'knex';
+// A person's sign-in sessions at Gatehouse, as people and admins see them. The Session rows are
+// the records repository's (src/records/sessions.ts): this module checks what callers hand in and
+// shapes what they get back. A session is named by its handle (the digest of its `uid`).
 import type { Database } from '../db/knex.js';
-import { cursorTimestamp, decodeCursor, pageOf, pageSize, type Page, type PageRequest } from '../db/pages.js';
+import type { Page, PageRequest } from '../db/pages.js';
 import { isStorableKey } from '../db/text.js';
-import { revokeGrants } from '../grants/revoke.js';
-import { whereLive } from '../grants/store.js';
+import { OidcRecords, type EndedSessions, type SessionRecord } from '../records/index.js';
 
 export interface SessionInfo {
   /** The session's public handle: the digest of its uid. */
@@ -21,44 +19,19 @@ export interface SessionInfo {
   clientIds: string[];
 }
 
-export interface EndedSessions {
-  sessions: number;
-  /** Grants of the apps signed in to through the ended sessions, revoked with them. */
-  grants: number;
-}
+export type { EndedSessions } from '../records/index.js';
 
-interface SessionPayload {
-  authorizations?: Record<string, { grantId?: unknown } | undefined>;
-}
-
-interface SessionRow {
-  uid_digest: string;
-  account_id: string;
-  user_agent: string | null;
-  ip: string | null;
-  created_at: Date;
-  last_active_at: Date | null;
-  expires_at: Date | null;
-  payload: SessionPayload;
-  cursor_at: string;
-}
-
-function sessionFromRow(row: SessionRow): SessionInfo {
+function sessionInfo(record: SessionRecord): SessionInfo {
   return {
-    id: row.uid_digest,
-    userId: row.account_id,
-    userAgent: row.user_agent,
-    ip: row.ip,
-    createdAt: new Date(row.created_at),
-    lastActiveAt: new Date(row.last_active_at ?? row.created_at),
-    expiresAt: row.expires_at ? new Date(row.expires_at) : null,
-    clientIds: Object.keys(row.payload.authorizations ?? {}),
+    id: record.handle,
+    userId: record.accountId,
+    userAgent: record.userAgent,
+    ip: record.ip,
+    createdAt: record.createdAt,
+    lastActiveAt: record.lastActiveAt,
+    expiresAt: record.expiresAt,
+    clientIds: record.clientIds,
   };
-}
-
-function grantIdsOf(payloads: SessionPayload[]): string[] {
-  const ids = payloads.flatMap((p) => Object.values(p.authorizations ?? {}).map((a) => a?.grantId));
-  return [...new Set(ids.filter((id): id is string => typeof id === 'string' && id.length > 0))];
 }
 
 function isHandle(value: unknown): value is string {
@@ -66,73 +39,41 @@ function isHandle(value: unknown): value is string {
 }
 
 export class SessionStore {
-  constructor(private readonly db: Database) {}
+  constructor(
+    private readonly db: Database,
+    /** The Session rows; its clock decides which sessions are live. */
+    private readonly records: OidcRecords = new OidcRecords(db),
+  ) {}
 
   /** A person's live sessions, newest first. */
   async listByUser(userId: string, page: PageRequest = {}): Promise<Page<SessionInfo>> {
-    const limit = pageSize(page.limit);
     if (!isHandle(userId)) return { items: [], nextCursor: null };
-    const query = this.sessions(this.db, userId)
-      .orderBy([{ column: 's.created_at', order: 'desc' }, { column: 's.id_digest', order: 'desc' }])
-      .limit(limit + 1);
-    if (page.cursor !== undefined) await this.after(query, userId, page.cursor);
-    const rows: SessionRow[] = await query;
-    return pageOf(rows, limit, sessionFromRow, (row) => [row.cursor_at, row.uid_digest]);
+    const records = await this.records.listSessions(userId, page);
+    return { items: records.items.map(sessionInfo), nextCursor: records.nextCursor };
   }
 
   async findByHandle(userId: string, handle: string): Promise<SessionInfo | undefined> {
     if (!isHandle(userId) || !isHandle(handle)) return undefined;
-    const row: SessionRow | undefined = await this.sessions(this.db, userId).where('s.uid_digest', handle).first();
-    return row && sessionFromRow(row);
+    const record = await this.records.findSession(userId, handle);
+    return record && sessionInfo(record);
   }
 
   /** The grants of the apps signed in to through one of the person's live sessions. */
   async grantIdsOf(userId: string, handle: string, trx: Database = this.db): Promise<string[]> {
     if (!isHandle(userId) || !isHandle(handle)) return [];
-    const rows: Array<{ payload: SessionPayload }> = await this.sessions(trx, userId).where('s.uid_digest', handle);
-    return grantIdsOf(rows.map((row) => row.payload));
+    return this.records.grantIdsOfSession(userId, handle, trx);
   }
 
   /** Signs the person out of one session, and out of every app signed in to through it; undefined if no such live session. */
   async end(userId: string, handle: string, trx: Database = this.db): Promise<EndedSessions | undefined> {
     if (!isHandle(userId) || !isHandle(handle)) return undefined;
-    const ended = await this.deleteSessions(trx, userId, (q) => q.where('uid_digest', handle));
+    const ended = await this.records.endSessions(userId, { handle }, trx);
     return ended.sessions === 0 ? undefined : ended;
   }
 
   /** Every live session of the person, optionally but the one they are using. */
   async endAll(userId: string, options: { except?: string } = {}, trx: Database = this.db): Promise<EndedSessions> {
     if (!isHandle(userId)) return { sessions: 0, grants: 0 };
-    return this.deleteSessions(trx, userId, (q) => (options.except === undefined ? q : q.whereNot('uid_digest', options.except)));
-  }
-
-  private async deleteSessions(trx: Database, userId: string, narrow: (q: Knex.QueryBuilder) => Knex.QueryBuilder): Promise<EndedSessions> {
-    const query = trx('oidc_records as s').where({ 's.model': 'Session', 's.account_id': userId });
-    const rows: Array<{ payload: SessionPayload }> = await narrow(whereLive(query, 's')).delete().returning('payload');
-    const grants = await revokeGrants(trx, { grantIds: grantIdsOf(rows.map((row) => row.payload)) });
-    return { sessions: rows.length, grants };
-  }
-
-  private sessions(db: Database, userId: string): Knex.QueryBuilder {
-    const query = db('oidc_records as s')
-      .select('s.uid_digest', 's.account_id', 's.user_agent', 's.ip', 's.created_at', 's.last_active_at', 's.expires_at', 's.payload')
-      .select(db.raw(`${cursorTimestamp('s.created_at')} as cursor_at`))
-      .where({ 's.model': 'Session', 's.account_id': userId })
-      .whereNotNull('s.uid_digest');
-    return whereLive(query, 's');
-  }
-
-  /**
-   * Continues after the cursor's session. The cursor names it by handle, since the index's
-   * tie-breaker (id_digest) is the digest of the session cookie and stays inside the database.
-   * If that session ended meanwhile, sessions created in the same microsecond may repeat; none is skipped.
-   */
-  private async after(query: Knex.QueryBuilder, userId: string, cursor: string): Promise<void> {
-    const [at, handle] = decodeCursor(cursor, ['timestamp', 'text']);
-    const previous: { id_digest: string } | undefined = await this.db('oidc_records')
-      .first('id_digest')
-      .where({ model: 'Session', uid_digest: handle!, account_id: userId });
-    if (previous) query.whereRaw('(s.created_at, s.id_digest) < (?::timestamptz, ?)', [at!, previous.id_digest]);
-    else query.where('s.created_at', '<=', this.db.raw('?::timestamptz', [at!]));
+    return this.records.endSessions(userId, options.except === undefined ? {} : { except: options.except }, trx);
   }
 }

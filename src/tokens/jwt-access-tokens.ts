@@ -3,12 +3,13 @@
 // against Gatehouse's own keys, asks whether it still stands (jwt-truth.ts: grant, revocation,
 // person, app), and turns it back into the payload oidc-provider's models are built from, so the
 // provider's own endpoint pipelines run unchanged.
-import type { Adapter, AdapterPayload } from 'oidc-provider';
+import type { AdapterPayload } from 'oidc-provider';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
 import { digest } from '../crypto/digest.js';
 import { isUuidPattern } from '../people/users.js';
 import { deleteInBatches, type Database } from '../db/knex.js';
 import { jtiTag, JwtTruth, type TokenSubject, type TruthCache } from './jwt-truth.js';
+import type { OidcRecords } from '../records/index.js';
 import { GRANT_ID_CLAIM, USERINFO_CLAIMS_CLAIM } from '../vocabulary.js';
 import { CLOCK_TOLERANCE_SECONDS, REVOKED_JWT_MEMORY_SECONDS } from '../lifetimes.js';
 
@@ -46,6 +47,8 @@ export interface JwtAccessTokenOptions {
   userinfoAudience: string;
   /** Cached standings, shared by every provider built on this database (keys rotate, truth does not). */
   truthCache?: TruthCache;
+  /** Where a token's standing is read (its grant, revocation, person, app), by the repository's clock. */
+  records: OidcRecords;
 }
 
 /** A JWT access token that is ours, unexpired, and still stands on the server. */
@@ -55,7 +58,7 @@ export interface LiveAccessToken {
   username: string | undefined;
 }
 
-type Purpose = 'userinfo' | 'introspection' | 'revocation';
+export type Purpose = 'userinfo' | 'introspection' | 'revocation';
 
 export class JwtAccessTokens {
   readonly #keySet;
@@ -68,7 +71,7 @@ export class JwtAccessTokens {
     private readonly options: JwtAccessTokenOptions,
   ) {
     this.#keySet = createLocalJWKSet(options.jwks);
-    this.#truth = new JwtTruth(db, options.truthCache);
+    this.#truth = new JwtTruth(options.records, options.truthCache);
   }
 
   resolve(value: string, purpose: Purpose): Promise<LiveAccessToken | undefined> {
@@ -139,10 +142,10 @@ function subjectOf(claims: JWTPayload): TokenSubject {
   return { jti: String(claims.jti), exp: Number(claims.exp), clientId: String(claims.client_id), grantId, personId };
 }
 
-type TokenKind = 'AccessToken' | 'ClientCredentials';
+export type TokenKind = 'AccessToken' | 'ClientCredentials';
 
 /** A client_credentials token names no grant and no person; every other access token does. */
-function kindOf(claims: JWTPayload): TokenKind {
+export function kindOf(claims: JWTPayload): TokenKind {
   return typeof claims[GRANT_ID_CLAIM] === 'string' ? 'AccessToken' : 'ClientCredentials';
 }
 
@@ -183,47 +186,15 @@ function isClaimsRequest(value: unknown): value is Record<string, unknown> {
   return !!value && typeof value === 'object' && !Array.isArray(value);
 }
 
-/** Which endpoint a JWT came from, and the JWT itself; undefined for an opaque token. */
-function handleOf(id: string): { purpose: Purpose; jwt: string } | undefined {
+/**
+ * Which endpoint a JWT came from, and the JWT itself; undefined for an opaque token. JWTs arrive at
+ * userinfo raw (and must name the userinfo audience), at introspection and revocation behind a
+ * handle prefix (any of our audiences).
+ */
+export function jwtHandleOf(id: string): { purpose: Purpose; jwt: string } | undefined {
   if (id.startsWith(JWT_HANDLE_PREFIX)) return { purpose: 'introspection', jwt: id.slice(JWT_HANDLE_PREFIX.length) };
   if (id.startsWith(JWT_REVOCATION_HANDLE_PREFIX)) return { purpose: 'revocation', jwt: id.slice(JWT_REVOCATION_HANDLE_PREFIX.length) };
   return looksLikeJwt(id) ? { purpose: 'userinfo', jwt: id } : undefined;
-}
-
-/**
- * The AccessToken and ClientCredentials models' storage: opaque tokens from the database, JWT
- * access tokens verified in place — as they arrive at userinfo (raw, must name the userinfo
- * audience) or at introspection and revocation (behind a handle prefix, any of our audiences).
- */
-export class AccessTokenAdapter implements Adapter {
-  constructor(
-    private readonly kind: TokenKind,
-    private readonly stored: Adapter,
-    private readonly jwts: JwtAccessTokens,
-  ) {}
-
-  async find(id: string): Promise<AdapterPayload | undefined> {
-    if (typeof id !== 'string') return undefined;
-    const handle = handleOf(id);
-    if (!handle) return (await this.stored.find(id)) ?? undefined;
-    const token = await this.jwts.resolve(handle.jwt, handle.purpose);
-    if (!token || kindOf(token.claims) !== this.kind) return undefined;
-    return accessTokenPayload(token, handle.purpose);
-  }
-
-  /**
-   * Revocation destroys a token by its jti. For a JWT there is nothing stored, so the jti is
-   * remembered as revoked; for an opaque token the row goes and the extra digest is harmless.
-   */
-  async destroy(id: string) {
-    await Promise.all([this.stored.destroy(id), this.jwts.revoke(id)]);
-  }
-
-  upsert(id: string, payload: AdapterPayload, expiresIn: number) { return this.stored.upsert(id, payload, expiresIn); }
-  findByUid(uid: string) { return this.stored.findByUid(uid); }
-  findByUserCode(userCode: string) { return this.stored.findByUserCode(userCode); }
-  consume(id: string) { return this.stored.consume(id); }
-  revokeByGrantId(grantId: string) { return this.stored.revokeByGrantId(grantId); }
 }
 
 /** Deletes remembered revocations of tokens that have expired anyway (the janitor calls it). */

@@ -1,12 +1,12 @@
 // Whether a JWT access token that verified still stands on the server: not revoked, its grant
-// still there, its person not disabled, its app not disabled. One query answers all four; a
-// positive answer is cached for at most a minute (and never past the token's or the grant's
-// expiry), tagged with exactly the change keys that could overturn it (see migration 003), so a
+// still there, its person not disabled, its app not disabled. One query answers all four (the
+// records repository's jwtStanding, src/records/tokens.ts); a positive answer is cached for at
+// most a minute (and never past the token's or the grant's expiry), tagged with exactly the change keys that could overturn it (see migration 003), so a
 // warm introspection costs no round trip at all and a revocation anywhere still shows at once.
 import { digest } from '../crypto/digest.js';
-import type { Database } from '../db/knex.js';
 import type { ChangeFeed } from '../db/notifications.js';
 import { CoherentCache } from '../db/coherent-cache.js';
+import type { GrantOpenid, OidcRecords } from '../records/index.js';
 
 /** What a cached positive answer may be trusted for, at most. */
 export const TRUTH_TTL_MS = 60_000;
@@ -59,20 +59,13 @@ function tagsOf(subject: TokenSubject): string[] {
   ];
 }
 
-interface TruthRow {
-  revoked: boolean;
-  grant_live: boolean;
-  grant_expires_at: Date | null;
-  grant_openid: { scope?: unknown; claims?: unknown } | null;
-  username: string | null;
-  client_live: boolean;
-}
-
 export class JwtTruth {
   constructor(
-    private readonly db: Database,
+    /** The records repository: the standing query, and the clock that decides expiry. */
+    private readonly records: OidcRecords,
     /** Shared by every provider built on this database connection, so it outlives key rotations. */
     private readonly cache: TruthCache | undefined,
+    /** How long an answer is cached is measured as the cache measures it: real time, unless a test says. */
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -91,26 +84,7 @@ export class JwtTruth {
 
   async #ask(subject: TokenSubject): Promise<CachedStanding | undefined> {
     const { grantId, personId } = subject;
-    const { rows } = await this.db.raw<{ rows: TruthRow[] }>(
-      // The grant must be the token's own: same app, same person (what oidc-provider's Grant
-      // check would compare, were it asked).
-      `select
-         exists(select 1 from revoked_access_tokens where jti_digest = :jti) as revoked,
-         exists(select 1 from oidc_records where model = 'Grant' and id_digest = :grant and client_id = :client
-                and account_id = :person and (expires_at is null or expires_at > :now)) as grant_live,
-         (select expires_at from oidc_records where model = 'Grant' and id_digest = :grant) as grant_expires_at,
-         (select payload->'openid' from oidc_records where model = 'Grant' and id_digest = :grant) as grant_openid,
-         (select email from users where id = cast(:person as uuid) and disabled_at is null) as username,
-         exists(select 1 from clients where client_id = :client and disabled_at is null) as client_live`,
-      {
-        jti: digest(subject.jti),
-        grant: grantId ? digest(grantId) : '',
-        now: new Date(this.now()),
-        person: personId,
-        client: subject.clientId,
-      },
-    );
-    const truth = rows[0]!;
+    const truth = await this.records.jwtStanding(subject);
     if (truth.revoked || !truth.client_live) return undefined;
     if (grantId && !truth.grant_live) return undefined;
     if (personId && !truth.username) return undefined; // disabled or deleted
@@ -122,7 +96,7 @@ export class JwtTruth {
 }
 
 /** Whether a grant's OpenID consent (its payload's `openid`) covers the person's email address. */
-function consentsToEmail(openid: TruthRow['grant_openid']): boolean {
+function consentsToEmail(openid: GrantOpenid | null): boolean {
   const scope = typeof openid?.scope === 'string' ? openid.scope.split(' ') : [];
   const claims = Array.isArray(openid?.claims) ? openid.claims : [];
   return scope.includes('email') || claims.includes('email');

@@ -12,10 +12,11 @@
 // them uses it second revokes the grant (Hydra's grace period instead issues a fresh token and
 // loses that).
 //
-// The successor is kept on the consumed token's row (migration 007), sealed with AES-256-GCM under
-// a key derived (HKDF) from the consumed token's value, which the database holds only as a digest:
-// a reader of the database cannot open it, only someone presenting the old token can. The
-// rotation writes it in the statement it already sends; only a retry costs a query.
+// The successor is kept on the consumed token's row (migration 007; src/records/ reads it, and its
+// janitor clears it past the window), sealed with AES-256-GCM under a key derived (HKDF) from the
+// consumed token's value, which the database holds only as a digest: a reader of the database
+// cannot open it, only someone presenting the old token can. The rotation writes it in the
+// statement it already sends; only a retry costs a query.
 //
 // How a retry is answered, through oidc-provider's refresh_token grant
 // (lib/actions/grants/refresh_token.js; test/tokens/refresh-retry.test.ts pins each step):
@@ -26,14 +27,13 @@
 //   3. the response's refresh_token — the presented value, since nothing rotated — is replaced by
 //      the kept successor (answerForgivenRetries, through the public provider.use).
 // A duplicate that arrives while the first request is still being answered finds the token unused
-// and loses the rotation statement to it (storage.ts, RotatingRefreshTokens); it is forgiven by the
+// and loses the rotation statement to it (src/oidc/models/refresh-token.ts); it is forgiven by the
 // same rule (forgiveLostRace), keeps the successor it generated unsaved, and gets the winner's in
 // its response instead.
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
-import type { Knex } from 'knex';
 import type { AdapterPayload, KoaContextWithOIDC } from 'oidc-provider';
 import { digest } from '../crypto/digest.js';
-import { deletedRows } from '../db/knex.js';
+import type { OidcRecords } from '../records/index.js';
 
 /** A retry answered with the successor it lost. Identifiers only: never a token. */
 export interface ForgivenRetry {
@@ -86,33 +86,15 @@ export function openSuccessor(presented: string, sealed: string): string | undef
   }
 }
 
-/** The consumed row's kept successor and whether that successor is still live and unused. */
-interface KeptRow {
-  successor_sealed: string;
-  consumed_at: Date | string;
-  successor_digest: string;
-  successor_unused: boolean;
-}
-
-// $1 the presented token's digest, $2 the earliest rotation still forgiven, $3 now.
-const KEPT_SQL = `select t.successor_sealed, t.consumed_at, t.successor_digest,
-       (s.id_digest is not null and s.consumed_at is null) as successor_unused
-  from oidc_records t
-  left join oidc_records s
-    on s.model = t.model and s.id_digest = t.successor_digest and (s.expires_at is null or s.expires_at > :now)
- where t.model = 'RefreshToken' and t.id_digest = :presented
-   and t.successor_sealed is not null and t.consumed_at > :since`;
-
 export interface RefreshRetryOptions {
   /** 0: nothing is kept and every retry is reuse. */
   windowSeconds: number;
-  /** Milliseconds since the epoch: the adapter's clock, which wrote the rotation's consumed_at. */
-  now: () => number;
 }
 
 export class RefreshRetries {
   constructor(
-    private readonly db: Knex,
+    /** Where rotations keep their successors; its clock wrote the rotation's consumed_at. */
+    private readonly records: OidcRecords,
     private readonly options: RefreshRetryOptions,
   ) {}
 
@@ -163,19 +145,13 @@ export class RefreshRetries {
       clientId,
       accountId: token.accountId,
       grantId: token.grantId,
-      secondsSinceRotation: Math.max(0, Math.round((this.options.now() - kept.rotatedAt) / 1000)),
+      secondsSinceRotation: Math.max(0, Math.round((this.records.now() - kept.rotatedAt) / 1000)),
     });
     return true;
   }
 
   async #kept(presented: string): Promise<{ successor: string; rotatedAt: number } | undefined> {
-    const now = this.options.now();
-    const { rows } = await this.db.raw<{ rows: KeptRow[] }>(KEPT_SQL, {
-      presented: digest(presented),
-      since: new Date(now - this.options.windowSeconds * 1000),
-      now: new Date(now),
-    });
-    const row = rows[0];
+    const row = await this.records.keptSuccessor(presented, this.options.windowSeconds);
     if (!row?.successor_unused) return undefined;
     const successor = openSuccessor(presented, row.successor_sealed);
     // The digest check stops a row edited to point at some other live token.
@@ -209,21 +185,4 @@ export function answerForgivenRetries(onForgiven: (ctx: KoaContextWithOIDC, retr
     const { answered: _answered, successor: _successor, ...facts } = retry;
     onForgiven(ctx, facts);
   };
-}
-
-/**
- * The janitor: once a rotation is past the window, what it kept for a retry goes (together with
- * the old token, it would hand out a live successor without tripping reuse detection). Returns how
- * many rotations it cleared.
- */
-export async function clearExpiredSuccessors(db: Knex, windowSeconds: number, now = Date.now(), batchSize = 1000): Promise<number> {
-  const cutoff = new Date(now - windowSeconds * 1000);
-  let total = 0;
-  for (;;) {
-    const cleared = deletedRows(await db('oidc_records')
-      .whereRaw('ctid = any(array(select ctid from oidc_records where successor_sealed is not null and consumed_at <= ? limit ?))', [cutoff, batchSize])
-      .update({ successor_sealed: null, successor_digest: null }));
-    total += cleared;
-    if (cleared < batchSize) return total;
-  }
 }

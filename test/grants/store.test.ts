@@ -4,7 +4,7 @@ import { ACCOUNT_CLIENT_ID } from '../../src/vocabulary.js';
 import { digest } from '../../src/crypto/digest.js';
 import { isGatehouseError } from '../../src/errors.js';
 import { listConnectedApps } from '../../src/grants/connected-apps.js';
-import { revokeGrants } from '../../src/grants/revoke.js';
+import { OidcRecords, type GrantSelector } from '../../src/records/index.js';
 import { GrantStore } from '../../src/grants/store.js';
 import { ResourceServerStore } from '../../src/resources/store.js';
 import { createTestDatabase, queriesDuring, type TestDatabase } from '../support/database.js';
@@ -12,6 +12,7 @@ import { insertGrant, insertSession, insertToken, modelsOf } from '../support/oi
 
 let testDb: TestDatabase;
 let grants: GrantStore;
+const revokeGrants = (selector: GrantSelector) => new OidcRecords(testDb.db).revokeGrants(selector);
 let app: string;
 let other: string;
 
@@ -102,7 +103,7 @@ describe('revoking grants', () => {
   it('finds a Grant row by its primary key too, as the adapter always has', async () => {
     const grantId = await insertGrant(testDb.db, { accountId: 'by-key', clientId: app });
     await testDb.db('oidc_records').where({ model: 'Grant', id_digest: digest(grantId) }).update({ grant_id: null });
-    expect(await revokeGrants(testDb.db, { grantIds: [grantId] })).toBe(1);
+    expect(await revokeGrants({ grantIds: [grantId] })).toBe(1);
     expect(await modelsOf(testDb.db, { account_id: 'by-key' })).toEqual([]);
   });
 
@@ -154,9 +155,8 @@ describe('connected apps', () => {
 
 describe('revoking with ids no row can hold', () => {
   it('selects nothing instead of failing in the database', async () => {
-    const { revokeGrants } = await import('../../src/grants/revoke.js');
-    await expect(revokeGrants(testDb.db, { accountId: '00000000-0000-0000-0000-000000000000', clientId: 'a\u0000b' })).resolves.toBe(0);
-    await expect(revokeGrants(testDb.db, { grantIds: ['x\u0000'] })).resolves.toBe(0);
-    await expect(revokeGrants(testDb.db, { clientId: 'c'.repeat(5000) })).resolves.toBe(0);
+    await expect(revokeGrants({ accountId: '00000000-0000-0000-0000-000000000000', clientId: 'a\u0000b' })).resolves.toBe(0);
+    await expect(revokeGrants({ grantIds: ['x\u0000'] })).resolves.toBe(0);
+    await expect(revokeGrants({ clientId: 'c'.repeat(5000) })).resolves.toBe(0);
   });
 });

@@ -1,5 +1,5 @@
 // A refresh_token grant through the real provider: the presented refresh token is consumed and its
-// successor stored in one statement (src/oidc/storage.ts, RotatingRefreshTokens). That relies on
+// successor stored in one statement (src/oidc/models/refresh-token.ts, RefreshTokenModel). That relies on
 // oidc-provider consuming the old token before saving the new one in the same request; these tests
 // pin that order, and that a rotation stays race-free and replay-proof when done this way. The
 // retry window (src/tokens/refresh-retry.ts, test/tokens/refresh-retry.test.ts) is at its default; the

@@ -2,8 +2,7 @@
 // costs in round trips, and that only a live grant is ever remembered.
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { revokeGrants } from '../../src/grants/revoke.js';
-import { findLatestGrant } from '../../src/oidc/grants.js';
+import { OidcRecords, type GrantSelector } from '../../src/records/index.js';
 import { authorizationRequest, createPerson, obtainTokens, registerApp, type App } from '../support/flows.js';
 import { startTestServer, type TestServer } from '../support/gatehouse.js';
 import { insertGrant, randomId } from '../support/oidc-records.js';
@@ -14,6 +13,10 @@ const SCOPE = 'openid profile email read';
 
 let server: TestServer;
 let app: App;
+
+const revokeGrants = (selector: GrantSelector) => new OidcRecords(server.db).revokeGrants(selector);
+/** The remembered grant as the repository finds it when its clock reads `now`. */
+const latestGrant = (accountId: string, clientId: string, now = Date.now()) => new OidcRecords(server.db, () => now).latestGrant(accountId, clientId);
 
 beforeAll(async () => {
   server = await startTestServer();
@@ -85,7 +88,7 @@ describe('remembered consent', () => {
 describe('a remembered grant that no longer stands', () => {
   it.each([
     ['expired', (personId: string) => server.db('oidc_records').where({ model: 'Grant', account_id: personId }).update({ expires_at: new Date(Date.now() - 60_000) })],
-    ['revoked', (personId: string) => revokeGrants(server.db, { accountId: personId, clientId: app.clientId })],
+    ['revoked', (personId: string) => revokeGrants({ accountId: personId, clientId: app.clientId })],
   ])('is not reused when %s: the new session is asked for consent', async (_how, end) => {
     const person = await createPerson(server);
     await obtainTokens(server, app, person, { scope: SCOPE });
@@ -98,7 +101,7 @@ describe('a remembered grant that no longer stands', () => {
   });
 });
 
-describe('findLatestGrant', () => {
+describe('the latest live grant (OidcRecords.latestGrant)', () => {
   const DAY_MS = 86_400_000;
 
   it('answers what Grant.find would build, for the newest grant that has not expired', async () => {
@@ -111,19 +114,19 @@ describe('findLatestGrant', () => {
     await insertGrant(server.db, { accountId: person.id, clientId: 'another-app' });
     await insertGrant(server.db, { accountId: randomId(), clientId: app.clientId });
 
-    const payload = await findLatestGrant(server.db, person.id, app.clientId);
+    const payload = await latestGrant(person.id, app.clientId);
     expect(payload).toMatchObject({ jti: newest, openid: { scope: 'openid email' } });
     expect(new Grant(payload!)).toEqual(await Grant.find(newest));
 
     // An hour before the newest grant expires it is still the one; once it has, none is (the
     // older one expires at the same time).
     const expiry = (await server.db('oidc_records').first('expires_at').where({ model: 'Grant', grant_id: newest })).expires_at as Date;
-    expect((await findLatestGrant(server.db, person.id, app.clientId, expiry.getTime() - 3_600_000))?.jti).toBe(newest);
-    expect(await findLatestGrant(server.db, person.id, app.clientId, expiry.getTime() + 1)).toBeUndefined();
+    expect((await latestGrant(person.id, app.clientId, expiry.getTime() - 3_600_000))?.jti).toBe(newest);
+    expect(await latestGrant(person.id, app.clientId, expiry.getTime() + 1)).toBeUndefined();
 
-    await revokeGrants(server.db, { grantIds: [newest] });
-    expect((await findLatestGrant(server.db, person.id, app.clientId))?.jti).toBe(older);
-    await revokeGrants(server.db, { grantIds: [older] });
-    expect(await findLatestGrant(server.db, person.id, app.clientId)).toBeUndefined();
+    await revokeGrants({ grantIds: [newest] });
+    expect((await latestGrant(person.id, app.clientId))?.jti).toBe(older);
+    await revokeGrants({ grantIds: [older] });
+    expect(await latestGrant(person.id, app.clientId)).toBeUndefined();
   });
 });

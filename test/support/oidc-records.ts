@@ -1,8 +1,11 @@
-// oidc_records rows in the exact shape src/oidc/adapter.ts writes them, for tests of what reads
-// them (session and grant listings, revocation) without driving a browser through sign-in.
+// oidc_records rows in the exact shape the server writes them (the repository's own mapper,
+// recordRow in src/records/rows.ts), for tests of what reads them (session and grant listings,
+// revocation) without driving a browser through sign-in. Only the times are set by hand.
 import { randomBytes } from 'node:crypto';
+import type { AdapterPayload } from 'oidc-provider';
 import { digest } from '../../src/crypto/digest.js';
 import type { Database } from '../../src/db/knex.js';
+import { recordRow } from '../../src/records/index.js';
 
 const DAY_MS = 86_400_000;
 
@@ -31,19 +34,12 @@ export async function insertSession(db: Database, options: {
   const id = randomId();
   const uid = randomId();
   const authorizations = Object.fromEntries(Object.entries(options.authorizations ?? {}).map(([clientId, grantId]) => [clientId, { sid: randomId(), grantId, persistsLogout: false }]));
+  const payload = { accountId: options.accountId, loginTs: Math.floor(Date.now() / 1000), authorizations, uid, exp: Math.floor(Date.now() / 1000) + 86_400, kind: 'Session' } as AdapterPayload;
   await db('oidc_records').insert({
-    model: 'Session',
-    id_digest: digest(id),
-    payload: JSON.stringify({ accountId: options.accountId, loginTs: Math.floor(Date.now() / 1000), authorizations, uid, exp: Math.floor(Date.now() / 1000) + 86_400, kind: 'Session' }),
-    grant_id: null,
-    uid_digest: digest(uid),
-    account_id: options.accountId,
-    client_id: null,
+    ...recordRow({ model: 'Session', id, payload, expiresIn: undefined, nowMs: Date.now(), facts: { userAgent: options.userAgent ?? undefined, ip: options.ip ?? undefined } }),
     expires_at: options.expiresAt === undefined ? new Date(Date.now() + DAY_MS) : options.expiresAt,
     created_at: options.createdAt ?? new Date(),
     last_active_at: options.lastActiveAt ?? null,
-    user_agent: options.userAgent ?? null,
-    ip: options.ip ?? null,
   });
   return { id, uid, handle: digest(uid) };
 }
@@ -58,19 +54,15 @@ export async function insertGrant(db: Database, options: {
   expiresAt?: Date | null;
 }): Promise<string> {
   const grantId = options.grantId ?? randomId();
+  const payload = {
+    accountId: options.accountId,
+    clientId: options.clientId,
+    openid: { scope: options.scope ?? 'openid profile' },
+    ...(options.resources ? { resources: options.resources } : {}),
+    kind: 'Grant',
+  } as AdapterPayload;
   await db('oidc_records').insert({
-    model: 'Grant',
-    id_digest: digest(grantId),
-    payload: JSON.stringify({
-      accountId: options.accountId,
-      clientId: options.clientId,
-      openid: { scope: options.scope ?? 'openid profile' },
-      ...(options.resources ? { resources: options.resources } : {}),
-      kind: 'Grant',
-    }),
-    grant_id: grantId,
-    account_id: options.accountId,
-    client_id: options.clientId,
+    ...recordRow({ model: 'Grant', id: grantId, payload, expiresIn: undefined, nowMs: Date.now() }),
     expires_at: options.expiresAt === undefined ? new Date(Date.now() + DAY_MS) : options.expiresAt,
     created_at: options.createdAt ?? new Date(),
   });
@@ -86,14 +78,9 @@ export async function insertToken(db: Database, options: {
   createdAt?: Date;
 }): Promise<string> {
   const id = randomId();
+  const payload = { accountId: options.accountId, clientId: options.clientId, grantId: options.grantId, kind: options.model } as AdapterPayload;
   await db('oidc_records').insert({
-    model: options.model,
-    id_digest: digest(id),
-    payload: JSON.stringify({ accountId: options.accountId, clientId: options.clientId, grantId: options.grantId, kind: options.model }),
-    grant_id: options.grantId,
-    account_id: options.accountId,
-    client_id: options.clientId,
-    expires_at: new Date(Date.now() + DAY_MS),
+    ...recordRow({ model: options.model, id, payload, expiresIn: DAY_MS / 1000, nowMs: Date.now() }),
     created_at: options.createdAt ?? new Date(),
   });
   return id;

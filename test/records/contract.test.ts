@@ -1,19 +1,15 @@
-// One contract for the oidc_records adapter, run against every database it must work on: the real
-// PostgreSQL when one answers, and always the in-memory PGlite that development falls back to.
-// The reference is oidc-provider's memory adapter, plus what Gatehouse adds: nothing a caller could
-// present as proof is stored, consume() is race-free, and expiry follows the injected clock.
+// One contract for the oidc_records repository (src/records/), run against every database it must
+// work on: the real PostgreSQL when one answers, and always the in-memory PGlite that development
+// falls back to. The reference is oidc-provider's memory adapter, which a model's records stand in
+// for, plus what Gatehouse adds: nothing a caller could present as proof is stored, consume() and
+// rotate() are race-free, and expiry follows the repository's injected clock.
 import { randomBytes } from 'node:crypto';
 import Provider, { errors } from 'oidc-provider';
 import type { AdapterPayload } from 'oidc-provider';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { digest } from '../../src/crypto/digest.js';
-import {
-  createAdapterFactory,
-  deleteExpiredRecords,
-  PostgresAdapter,
-} from '../../src/oidc/adapter.js';
-import type { OidcRecordRow } from '../../src/oidc/adapter.js';
-import { clearExpiredSuccessors, openSuccessor, sealSuccessor } from '../../src/tokens/refresh-retry.js';
+import { ModelRecords, OidcRecords, type ModelOptions, type OidcRecordRow } from '../../src/records/index.js';
+import { openSuccessor, sealSuccessor } from '../../src/tokens/refresh-retry.js';
 import { createTestDatabase, usingPostgres, type TestDatabase } from '../support/database.js';
 
 type Kind = TestDatabase['kind'];
@@ -32,10 +28,13 @@ function epochSeconds(ms: number): number {
 }
 
 function adapterContract(name: Kind, makeDb: () => Promise<TestDatabase>): void {
-  describe(`oidc_records adapter contract (${name})`, () => {
+  describe(`oidc_records repository contract (${name})`, () => {
     let database: TestDatabase;
     let clock = START;
-    let adapterFor: (model: string) => PostgresAdapter;
+    let adapterFor: (model: string) => ModelRecords;
+    /** A repository of its own on the shared clock, as another request or instance would hold. */
+    const recordsOn = (at: () => number = () => clock) => new OidcRecords(database.db, at);
+    const modelOf = (model: string, options: ModelOptions = {}) => recordsOn().of(model, options);
 
     const advance = (ms: number): void => {
       clock += ms;
@@ -63,7 +62,7 @@ function adapterContract(name: Kind, makeDb: () => Promise<TestDatabase>): void 
 
     beforeAll(async () => {
       database = await makeDb();
-      adapterFor = createAdapterFactory(database.db, { now: () => clock });
+      adapterFor = (model) => modelOf(model);
     });
 
     afterAll(async () => {
@@ -76,7 +75,7 @@ function adapterContract(name: Kind, makeDb: () => Promise<TestDatabase>): void 
 
     it('returns an adapter per model from the factory', () => {
       const adapter = adapterFor('AccessToken');
-      expect(adapter).toBeInstanceOf(PostgresAdapter);
+      expect(adapter).toBeInstanceOf(ModelRecords);
       expect(adapter.model).toBe('AccessToken');
     });
 
@@ -334,7 +333,7 @@ function adapterContract(name: Kind, makeDb: () => Promise<TestDatabase>): void 
 
         // An adapter per request, as separate provider instances behind a load balancer would have.
         const results = await Promise.allSettled(
-          Array.from({ length: 20 }, () => createAdapterFactory(database.db, { now: () => clock })('AuthorizationCode').consume(code)),
+          Array.from({ length: 20 }, () => modelOf('AuthorizationCode').consume(code)),
         );
 
         expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
@@ -390,7 +389,7 @@ function adapterContract(name: Kind, makeDb: () => Promise<TestDatabase>): void 
       });
     });
 
-    // A client assertion's jti, recorded once (the ReplayDetection model: src/oidc/storage.ts).
+    // A client assertion's jti, recorded once (the ReplayDetection model: src/oidc/models/replay-detection.ts).
     describe('insertUnlessLive', () => {
       const replayPayload = (id: string): AdapterPayload => ({ ...tokenPayload('ReplayDetection', id), iss: 'client-1' });
 
@@ -398,7 +397,7 @@ function adapterContract(name: Kind, makeDb: () => Promise<TestDatabase>): void 
         const id = randomId();
         // An adapter per request, as separate provider instances behind a load balancer would have.
         const results = await Promise.all(
-          Array.from({ length: 20 }, () => createAdapterFactory(database.db, { now: () => clock })('ReplayDetection').insertUnlessLive(id, replayPayload(id), 60)),
+          Array.from({ length: 20 }, () => modelOf('ReplayDetection').insertUnlessLive(id, replayPayload(id), 60)),
         );
 
         expect(results.filter(Boolean)).toHaveLength(1);
@@ -449,7 +448,7 @@ function adapterContract(name: Kind, makeDb: () => Promise<TestDatabase>): void 
         const successors = Array.from({ length: 20 }, () => randomId());
 
         const results = await Promise.allSettled(
-          successors.map((successor) => createAdapterFactory(database.db, { now: () => clock })('RefreshToken')
+          successors.map((successor) => modelOf('RefreshToken')
             .rotate(token, successor, tokenPayload('RefreshToken', successor, { grantId }), 3600)),
         );
 
@@ -470,7 +469,7 @@ function adapterContract(name: Kind, makeDb: () => Promise<TestDatabase>): void 
         await adapterFor('RefreshToken').upsert(token, tokenPayload('RefreshToken', token), 3600);
         const successors = Array.from({ length: 20 }, () => randomId());
 
-        await Promise.allSettled(successors.map((successor) => createAdapterFactory(database.db, { now: () => clock })('RefreshToken')
+        await Promise.allSettled(successors.map((successor) => modelOf('RefreshToken')
           .rotate(token, successor, tokenPayload('RefreshToken', successor), 3600)));
 
         const stored = await database.db('oidc_records').whereIn('id_digest', successors.map(digest)).count<{ count: string }[]>('* as count');
@@ -479,7 +478,7 @@ function adapterContract(name: Kind, makeDb: () => Promise<TestDatabase>): void 
 
       it('refuses an already consumed token as a replay: nothing stored, the grant revoked, the revocation announced', async () => {
         const revoked: string[] = [];
-        const adapter = createAdapterFactory(database.db, { now: () => clock, onGrantRevoked: (id) => revoked.push(id) })('RefreshToken');
+        const adapter = modelOf('RefreshToken', { onGrantRevoked: (id) => revoked.push(id) });
         const { grantId, token, sibling } = await grantWithRefreshToken();
         await adapter.consume(token);
         const successor = randomId();
@@ -555,10 +554,10 @@ function adapterContract(name: Kind, makeDb: () => Promise<TestDatabase>): void 
         }
 
         const keeping = async () => Number((await database.db('oidc_records').whereNotNull('successor_sealed').count<{ count: string }[]>('* as count'))[0]!.count);
-        expect(await clearExpiredSuccessors(database.db, 30, clock + 29_000, 2)).toBe(0);
+        expect(await recordsOn(() => clock + 29_000).clearKeptSuccessors(30, { batchSize: 2 })).toBe(0);
         const kept = await keeping();
         expect(kept).toBeGreaterThanOrEqual(3);
-        expect(await clearExpiredSuccessors(database.db, 30, clock + 30_000, 2)).toBe(kept);
+        expect(await recordsOn(() => clock + 30_000).clearKeptSuccessors(30, { batchSize: 2 })).toBe(kept);
         expect(await keeping()).toBe(0);
 
         for (const token of rotated) {
@@ -632,7 +631,7 @@ function adapterContract(name: Kind, makeDb: () => Promise<TestDatabase>): void 
       });
     });
 
-    describe('deleteExpiredRecords', () => {
+    describe('deleteExpired', () => {
       beforeEach(async () => {
         await database.db('oidc_records').delete();
       });
@@ -646,12 +645,12 @@ function adapterContract(name: Kind, makeDb: () => Promise<TestDatabase>): void 
         await adapterFor(forever.model).upsert(forever.id, tokenPayload(forever.model, forever.id), undefined);
 
         advance(60_000);
-        const deleted = await deleteExpiredRecords(database.db, { now: () => clock, batchSize: 2 });
+        const deleted = await recordsOn().deleteExpired({ batchSize: 2 });
 
         expect(deleted).toBe(expired.length);
         const remaining = (await rows()).map((r) => r.id_digest).sort();
         expect(remaining).toEqual([digest(live.id), digest(forever.id)].sort());
-        expect(await deleteExpiredRecords(database.db, { now: () => clock })).toBe(0);
+        expect(await recordsOn().deleteExpired()).toBe(0);
       });
 
       it('counts a batch that exactly fills the last round', async () => {
@@ -661,7 +660,7 @@ function adapterContract(name: Kind, makeDb: () => Promise<TestDatabase>): void 
         }
         advance(1_000);
 
-        expect(await deleteExpiredRecords(database.db, { now: () => clock, batchSize: 2 })).toBe(4);
+        expect(await recordsOn().deleteExpired({ batchSize: 2 })).toBe(4);
         expect(await rows()).toEqual([]);
       });
     });
@@ -672,7 +671,7 @@ function adapterContract(name: Kind, makeDb: () => Promise<TestDatabase>): void 
       beforeAll(() => {
         // oidc-provider computes exp from the real clock, so these records follow it too.
         provider = new Provider('http://gatehouse.test', {
-          adapter: createAdapterFactory(database.db),
+          adapter: (model: string) => new OidcRecords(database.db).of(model),
           features: { devInteractions: { enabled: false } },
         });
       });

@@ -1,17 +1,17 @@
-// The one-query lookup of opaque tokens: it must answer exactly what PostgresAdapter.find answers
+// The one-query lookup of opaque tokens: it must answer exactly what a model's records' find answers
 // for each model (it stands in for it), in one round trip however findToken asks, and hand out a
 // grant it read alongside only until the end of that tick.
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { AdapterPayload } from 'oidc-provider';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAdapterFactory, type PostgresAdapter } from '../../src/oidc/adapter.js';
-import { TOKEN_MODELS, TokenLookup } from '../../src/oidc/token-lookup.js';
-import { createTestDatabase, queriesDuring, type TestDatabase } from '../support/database.js';
+import { TokenLookup } from '../../../src/oidc/models/token-lookup.js';
+import { OidcRecords, TOKEN_MODELS, type ModelRecords } from '../../../src/records/index.js';
+import { createTestDatabase, queriesDuring, type TestDatabase } from '../../support/database.js';
 
 let testDb: TestDatabase;
 const countQueries = async (work: () => Promise<unknown>) => (await queriesDuring(testDb.db, work)).length;
-let adapterFor: (model: string) => PostgresAdapter;
+let adapterFor: (model: string) => ModelRecords;
 let lookup: TokenLookup;
 
 const randomId = () => randomBytes(24).toString('base64url');
@@ -39,8 +39,9 @@ async function grantWithTokens(grantExpiresIn = 3600) {
 
 beforeAll(async () => {
   testDb = await createTestDatabase();
-  adapterFor = createAdapterFactory(testDb.db);
-  lookup = new TokenLookup(testDb.db);
+  const records = new OidcRecords(testDb.db);
+  adapterFor = (model) => records.of(model);
+  lookup = new TokenLookup(records);
   await testDb.db('clients').insert({ client_id: APP, name: 'App', token_endpoint_auth_method: 'none', grant_types: JSON.stringify([]), scope: '' });
   await testDb.db('users').insert({ id: PERSON, email: 'person@example.test', name: 'Person', password_hash: 'not-a-hash' });
 });
@@ -63,7 +64,7 @@ describe('TokenLookup', () => {
     expect(await lookup.find('AccessToken', accessToken)).toMatchObject({ jti: accessToken });
   });
 
-  it('answers all three models, as PostgresAdapter would, in one query', async () => {
+  it('answers all three models, as each model’s records would, in one query', async () => {
     const { accessToken, refreshToken } = await grantWithTokens();
     for (const id of [accessToken, refreshToken, randomId()]) {
       await nextTick();

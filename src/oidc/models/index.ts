@@ -1,0 +1,77 @@
+// oidc-provider's storage (its `adapter` setting): one strategy per model, and this the one table
+// of who does what. Every strategy reads and writes through the records repository (src/records/),
+// which owns the table, the statements and the clock.
+//
+//   Client                          the clients table, cached (client.ts)
+//   AccessToken, ClientCredentials  JWTs verified in place, opaque ones through the one-query
+//                                   lookup (access-token.ts, token-lookup.ts)
+//   RefreshToken                    the one-query lookup; a held-back consume sent with the save
+//                                   of its successor as one rotation; retries forgiven
+//                                   (refresh-token.ts)
+//   Grant                           from that lookup when it just read the grant, else cached
+//                                   (grant.ts)
+//   ReplayDetection                 one atomic insert per client assertion (replay-detection.ts)
+//   every other model               the repository's records of that model as they are (Session,
+//                                   Interaction, AuthorizationCode, PushedAuthorizationRequest, …)
+//
+// A replayed code or refresh token revokes its grant inside the repository; this process drops
+// what it cached of that grant at once (forgetGrant) rather than when the database's notification
+// (migration 003) comes back to it.
+//
+// What this file relies on of oidc-provider's internals: Provider.ctx, in currentRequestFacts.
+import { Provider, type Adapter } from 'oidc-provider';
+import type { OidcRecords, RequestFacts } from '../../records/index.js';
+import type { JwtAccessTokens } from '../../tokens/jwt-access-tokens.js';
+import { grantTag, type TruthCache } from '../../tokens/jwt-truth.js';
+import { RefreshRetries } from '../../tokens/refresh-retry.js';
+import { AccessTokenModel } from './access-token.js';
+import type { ClientAdapter } from './client.js';
+import { GrantModel, type GrantCache } from './grant.js';
+import { RefreshTokenModel, type HeldConsumeFailure } from './refresh-token.js';
+import { ReplayDetectionModel } from './replay-detection.js';
+import { TokenLookup } from './token-lookup.js';
+
+export { grantCache, type GrantCache } from './grant.js';
+export type { HeldConsumeFailure } from './refresh-token.js';
+
+/**
+ * The request oidc-provider is handling, which it keeps in async-local storage (Provider.ctx):
+ * sessions are saved by the provider's own middleware, where no hook of ours sees the request.
+ */
+function currentRequestFacts(): RequestFacts | undefined {
+  const ctx = Provider.ctx;
+  return ctx ? { userAgent: ctx.get('user-agent') || undefined, ip: ctx.ip || undefined } : undefined;
+}
+
+export interface StorageParts {
+  clients: ClientAdapter;
+  jwts: JwtAccessTokens;
+  truth?: TruthCache;
+  grants?: GrantCache;
+  /** REFRESH_TOKEN_RETRY_WINDOW; 0 (the default here) forgives no retry. */
+  refreshRetryWindowSeconds?: number;
+  /** Told of a held-back refresh-token consume that failed when written at close (refresh-token.ts). */
+  onHeldConsumeFailure: (failure: HeldConsumeFailure) => void;
+}
+
+/** oidc-provider's `adapter` setting: one strategy per model name. */
+export function storageFor(records: OidcRecords, parts: StorageParts): (model: string) => Adapter {
+  const forgetGrant = (grantId: string) => {
+    parts.truth?.invalidate(grantTag(grantId));
+    parts.grants?.invalidate(grantTag(grantId));
+  };
+  const stored = (model: string) => records.of(model, { requestFacts: currentRequestFacts, onGrantRevoked: forgetGrant });
+  const lookup = new TokenLookup(records);
+  const retries = new RefreshRetries(records, { windowSeconds: parts.refreshRetryWindowSeconds ?? 0 });
+  return (model) => {
+    switch (model) {
+      case 'Client': return parts.clients;
+      case 'AccessToken':
+      case 'ClientCredentials': return new AccessTokenModel(model, stored(model), lookup, parts.jwts);
+      case 'RefreshToken': return new RefreshTokenModel(stored(model), lookup, retries, parts.onHeldConsumeFailure);
+      case 'Grant': return new GrantModel(stored(model), lookup, parts.grants, forgetGrant);
+      case 'ReplayDetection': return new ReplayDetectionModel(stored(model));
+      default: return stored(model);
+    }
+  };
+}

@@ -1,0 +1,137 @@
+// The oidc_records repository: the one owner of oidc-provider's storage table. It alone knows the
+// columns, the digest rules and payload shapes (rows.ts), the prepared statements (statements.ts)
+// and the clock: one injected now() decides every "still live", in oidc-provider's lookups and in
+// the listings alike, always bound into the query (never the database's now()). Everything else —
+// oidc-provider's model storage (src/oidc/models/), the grant and session listings, the JWT
+// standing, refresh retries, the janitor, deleting an app or a person — calls its methods, as Ory
+// Hydra's persister owns every query on its token tables.
+//
+// Methods an admin act may call inside its transaction take `trx` (default: the repository's own
+// connection): the act and its audit entry commit together, and on PGlite a transaction holds the
+// only connection, so a read inside the act must go through it.
+import type { AdapterPayload } from 'oidc-provider';
+import type { Database } from '../db/knex.js';
+import type { Page, PageRequest } from '../db/pages.js';
+import { findGrant, latestGrant, listConnectedApps, listGrants, type ConnectedAppRecord, type GrantListing, type GrantRecord } from './grants.js';
+import { ModelRecords, type ModelOptions } from './model-records.js';
+import { clearKeptSuccessors, deleteExpired } from './retention.js';
+import { forgetAccount, forgetClient, offlineGrantIds, revokeGrants, type GrantSelector } from './revocation.js';
+import { endSessions, findSession, grantIdsOfSession, listSessions, type EndedSessions, type SessionRecord, type SessionSelector } from './sessions.js';
+import { jwtStanding, keptSuccessor, lookupToken, type JwtStandingRow, type JwtSubject, type KeptSuccessorRow, type TokenFound } from './tokens.js';
+
+export { ModelRecords, type ModelOptions, type RotateOptions } from './model-records.js';
+export { fromRow, GRANTABLE_MODELS, isLookupKey, recordRow, TOKEN_MODELS, type FoundRow, type GrantOpenid, type GrantPayload, type NewRow, type OidcRecordRow, type RecordToSave, type RequestFacts } from './rows.js';
+export type { ConnectedAppRecord, GrantListing, GrantRecord } from './grants.js';
+export type { GrantSelector } from './revocation.js';
+export type { EndedSessions, SessionRecord, SessionSelector } from './sessions.js';
+export type { JwtStandingRow, JwtSubject, KeptSuccessorRow, TokenFound } from './tokens.js';
+
+export class OidcRecords {
+  constructor(
+    readonly db: Database,
+    /** Milliseconds since the epoch: the one clock for every expiry and "still live"; tests move it. */
+    readonly now: () => number = Date.now,
+  ) {}
+
+  #at(): Date {
+    return new Date(this.now());
+  }
+
+  /** One model's records, as oidc-provider's adapter interface reads and writes them. */
+  of(model: string, options: ModelOptions = {}): ModelRecords {
+    return new ModelRecords(this.db, model, this.now, options);
+  }
+
+  // Tokens
+
+  /** An opaque token under every token model, with its grant, in one round trip. */
+  lookupToken(id: string): Promise<TokenFound> {
+    return lookupToken(this.db, this.#at(), id);
+  }
+
+  jwtStanding(subject: JwtSubject): Promise<JwtStandingRow> {
+    return jwtStanding(this.db, this.#at(), subject);
+  }
+
+  /** The successor a rotation of `presented` within the last `windowSeconds` kept for a retry. */
+  keptSuccessor(presented: string, windowSeconds: number): Promise<KeptSuccessorRow | undefined> {
+    const now = this.now();
+    return keptSuccessor(this.db, new Date(now), presented, new Date(now - windowSeconds * 1000));
+  }
+
+  // Grants
+
+  listGrants(listing: GrantListing, page: PageRequest = {}, trx: Database = this.db): Promise<Page<GrantRecord>> {
+    return listGrants(trx, this.#at(), listing, page);
+  }
+
+  findGrant(grantId: string, trx: Database = this.db): Promise<GrantRecord | undefined> {
+    return findGrant(trx, this.#at(), grantId);
+  }
+
+  /** The newest live grant of this person to this app, as Grant.find would return it (remembered consent). */
+  latestGrant(accountId: string, clientId: string): Promise<AdapterPayload | undefined> {
+    return latestGrant(this.db, this.#at(), accountId, clientId);
+  }
+
+  /** The apps a person allowed (one entry per app, however many grants), without `exceptClientId`. */
+  listConnectedApps(accountId: string, exceptClientId: string, page: PageRequest = {}): Promise<Page<ConnectedAppRecord>> {
+    return listConnectedApps(this.db, this.#at(), accountId, exceptClientId, page);
+  }
+
+  /** Revokes the selected grants and everything issued under them; returns how many grants there were. */
+  revokeGrants(selector: GrantSelector, trx: Database = this.db): Promise<number> {
+    return revokeGrants(trx, selector);
+  }
+
+  /**
+   * Revokes every live grant of a person that can outlive their sign-ins (a live refresh token, or
+   * offline_access consented), but those in `keep`; returns how many grants went.
+   */
+  async revokeOfflineOfUser(accountId: string, keep: readonly string[] = [], trx: Database = this.db): Promise<number> {
+    const grantIds = await offlineGrantIds(trx, this.#at(), accountId, keep);
+    return grantIds.length === 0 ? 0 : revokeGrants(trx, { grantIds });
+  }
+
+  /** Deletes every record naming the person (grants, tokens, sessions, interactions); returns how many rows went. */
+  forgetUser(accountId: string, trx: Database = this.db): Promise<number> {
+    return forgetAccount(trx, accountId);
+  }
+
+  /** Deletes every record issued to the app, its grants included. */
+  forgetClient(clientId: string, trx: Database = this.db): Promise<number> {
+    return forgetClient(trx, clientId);
+  }
+
+  // Sessions
+
+  listSessions(accountId: string, page: PageRequest = {}): Promise<Page<SessionRecord>> {
+    return listSessions(this.db, this.#at(), accountId, page);
+  }
+
+  findSession(accountId: string, handle: string, trx: Database = this.db): Promise<SessionRecord | undefined> {
+    return findSession(trx, this.#at(), accountId, handle);
+  }
+
+  grantIdsOfSession(accountId: string, handle: string, trx: Database = this.db): Promise<string[]> {
+    return grantIdsOfSession(trx, this.#at(), accountId, handle);
+  }
+
+  /** Ends the selected live sessions of the person, with the grants of the apps signed in through them. */
+  endSessions(accountId: string, selector: SessionSelector, trx: Database = this.db): Promise<EndedSessions> {
+    return endSessions(trx, this.#at(), accountId, selector);
+  }
+
+  // Retention (the janitor)
+
+  /** Deletes every record expired by now, a batch at a time; returns how many went. */
+  deleteExpired(options: { batchSize?: number } = {}): Promise<number> {
+    // One cutoff for the whole run, so rows expiring meanwhile cannot keep the loop going.
+    return deleteExpired(this.db, this.#at(), options.batchSize);
+  }
+
+  /** Clears what rotations kept for a retry once `windowSeconds` have passed; returns how many it cleared. */
+  clearKeptSuccessors(windowSeconds: number, options: { batchSize?: number } = {}): Promise<number> {
+    return clearKeptSuccessors(this.db, new Date(this.now() - windowSeconds * 1000), options.batchSize);
+  }
+}

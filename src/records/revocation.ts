@@ -1,0 +1,70 @@
+// What "revoke" and "forget" delete: the one place that knows, used by a detected replay
+// (model-records.ts), token revocation, people ending sessions, and administration alike. Every
+// function takes the connection or transaction it runs on: admin acts run in one transaction with
+// their audit entry, and on PGlite that transaction holds the only connection.
+import { digest } from '../crypto/digest.js';
+import { deletedRows, type Database } from '../db/knex.js';
+import { GRANTABLE_MODELS, isLookupKey, liveSql, TABLE } from './rows.js';
+
+/** Which grants to revoke: by id, or every grant a person gave (to one app), or every grant of an app. */
+export type GrantSelector =
+  | { grantIds: readonly string[] }
+  | { accountId: string; clientId?: string }
+  | { clientId: string };
+
+/**
+ * Deletes the selected Grant rows and everything issued under them, in one statement, and returns
+ * how many grants went. Without the Grant row, tokens a racing request saves after this point are
+ * still refused by refresh, userinfo and introspection (src/tokens/jwt-truth.ts), and every deleted
+ * Grant row is announced on the change feed (migration 003) so every instance's caches drop it.
+ */
+export async function revokeGrants(db: Database, selector: GrantSelector): Promise<number> {
+  // An id no row can hold (NUL, absurd length) selects nothing; it must not reach a query.
+  const named = 'grantIds' in selector ? selector.grantIds : [('accountId' in selector ? selector.accountId : ''), selector.clientId ?? ''];
+  if (!named.every((value) => value === '' || isLookupKey(value))) return 0;
+  const models = ['Grant', ...GRANTABLE_MODELS];
+  const query = db(TABLE);
+  if ('grantIds' in selector) {
+    const ids = selector.grantIds.filter((id) => typeof id === 'string' && id.length > 0);
+    if (ids.length === 0) return 0;
+    // A Grant row is found by its primary key too, which holds whatever grant_id says.
+    query
+      .where((q) => q.whereRaw('grant_id = any(?::text[])', [ids]).whereIn('model', models))
+      .orWhere((q) => q.where('model', 'Grant').whereRaw('id_digest = any(?::text[])', [ids.map(digest)]));
+  } else {
+    const grants = db(TABLE).select('grant_id').where('model', 'Grant').whereNotNull('grant_id');
+    if ('accountId' in selector) grants.where('account_id', selector.accountId);
+    if (selector.clientId !== undefined) grants.where('client_id', selector.clientId);
+    query.whereIn('grant_id', grants).whereIn('model', models);
+  }
+  const deleted: Array<{ model: string }> = await query.delete().returning('model');
+  return deleted.filter((row) => row.model === 'Grant').length;
+}
+
+/**
+ * Every live grant of a person that can outlive their sign-ins: one holding a live refresh token,
+ * or one whose consent includes offline_access (`openid.scope` of the Grant payload: a code not yet
+ * redeemed would bring one). `keep` names grants to spare.
+ */
+export async function offlineGrantIds(db: Database, now: Date, accountId: string, keep: readonly string[]): Promise<string[]> {
+  const query = db(TABLE)
+    .distinct('grant_id')
+    .where('account_id', accountId)
+    .whereIn('model', ['RefreshToken', 'Grant'])
+    .whereNotNull('grant_id')
+    .where((q) => q.where('model', 'RefreshToken').orWhereRaw(`payload->'openid'->>'scope' ~ '(^| )offline_access( |$)'`))
+    .whereRaw(liveSql(TABLE), [now]);
+  if (keep.length > 0) query.whereRaw('not (grant_id = any(?::text[]))', [[...keep]]);
+  const rows: Array<{ grant_id: string }> = await query;
+  return rows.map((row) => row.grant_id);
+}
+
+/** Deletes every record naming the person (grants, tokens, sessions, interactions); walks the account index. */
+export async function forgetAccount(db: Database, accountId: string): Promise<number> {
+  return deletedRows(await db(TABLE).where('account_id', accountId).delete());
+}
+
+/** Deletes every record issued to the app, its grants included. */
+export async function forgetClient(db: Database, clientId: string): Promise<number> {
+  return deletedRows(await db(TABLE).where('client_id', clientId).delete());
+}
