@@ -6,7 +6,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import autocannon from 'autocannon';
-import { formOf, UserAgent } from '../test/support/user-agent.js';
+import { Browser } from './browser.js';
 import type { CpuReading } from './cpu.js';
 
 export interface Credentials { clientId: string; clientSecret: string }
@@ -406,9 +406,9 @@ export interface Authorized { code: string; verifier: string; consentShown: bool
 export async function authorize(
   target: Target,
   person: { email: string; password: string },
-  options: { agent?: UserAgent; scope: string; prompt?: string },
+  options: { browser?: Browser; scope: string; prompt?: string },
 ): Promise<Authorized> {
-  const agent = options.agent ?? new UserAgent(target.base);
+  const browser = options.browser ?? new Browser(target.base);
   const verifier = randomBytes(32).toString('base64url');
   const state = randomBytes(16).toString('base64url');
   const url = new URL('/auth', target.base);
@@ -420,16 +420,14 @@ export async function authorize(
     ...(options.prompt ? { prompt: options.prompt } : {}),
   }).toString();
 
-  let page = await agent.follow(url.href);
+  let page = await browser.go(url.href);
   let consentShown = false;
   if (!page.leftTo && /name="password"/.test(page.body)) {
-    const login = formOf(page.body, /\/login$/);
-    page = await agent.follow(new URL(login.action, page.url).href, { form: { csrf: login.csrf, email: person.email, password: person.password } });
+    page = await browser.submit(page, /\/login$/, { email: person.email, password: person.password });
   }
   if (!page.leftTo && /name="decision"/.test(page.body)) {
     consentShown = true;
-    const consent = formOf(page.body, /\/confirm$/);
-    page = await agent.follow(new URL(consent.action, page.url).href, { form: { csrf: consent.csrf, decision: 'allow' } });
+    page = await browser.submit(page, /\/confirm$/, { decision: 'allow' });
   }
   if (!page.leftTo) throw new Error(`flow did not return to the app: ${page.status} ${page.url}`);
   const callback = new URL(page.leftTo);
@@ -466,7 +464,7 @@ export function exchangeCode(target: Target, authorized: Authorized, headers: Re
 export async function authorizationCodeFlow(
   target: Target,
   person: { email: string; password: string },
-  options: { agent?: UserAgent; scope: string; prompt?: string },
+  options: { browser?: Browser; scope: string; prompt?: string },
 ): Promise<FlowOutcome> {
   const authorized = await authorize(target, person, options);
   const { status, json: tokens } = await exchangeCode(target, authorized);

@@ -9,10 +9,9 @@ import pg from 'pg';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { startGatehouse } from '../src/server.js';
-import { freePort } from '../test/support/gatehouse.js';
-import { UserAgent } from '../test/support/user-agent.js';
+import { Browser } from './browser.js';
 import * as s from './scenarios.js';
-import { APP_SCOPE, benchDatabase, gatehouseEnvironment, seed } from './setup.js';
+import { APP_SCOPE, benchDatabase, freePort, gatehouseEnvironment, gatehouseTarget, seed } from './setup.js';
 
 interface TracedRequest { label: string; status?: number; queries: string[] }
 
@@ -64,15 +63,11 @@ try {
     current.enterWith(request);
   });
   try {
-    const target: s.Target = {
-      label: 'gatehouse', base, app: seeded.app, machine: seeded.machine, api: seeded.api, apiScope: seeded.apiScope,
-      apiIdentifier: seeded.apiIdentifier, redirectUri: seeded.redirectUri, people: seeded.people,
-      refreshTokens: [], introspectedRefreshToken: '', jwtAccessToken: undefined, userinfoAccessToken: '',
-    };
+    const target = gatehouseTarget(base, seeded);
     const person = seeded.people[0]!;
     const scope = `${APP_SCOPE} ${seeded.apiScope}`;
     // Consent once, then one untraced flow so pools, caches and keys are warm, as under load.
-    const consented = await s.authorizationCodeFlow(target, person, { agent: new UserAgent(base), scope, prompt: 'consent' });
+    const consented = await s.authorizationCodeFlow(target, person, { browser: new Browser(base), scope, prompt: 'consent' });
     await s.authorizationCodeFlow(target, person, { scope: `openid profile email ${seeded.apiScope}` });
 
     await traced('sign-in flow with remembered consent (the flow scenario: a fresh browser, argon2id, code exchange)', () =>

@@ -14,7 +14,7 @@
 //
 // Every answer must also say it came from the instance it was pinned to, so a proxy that ignored
 // the pin cannot make the walk pass.
-import { UserAgent } from '../test/support/user-agent.js';
+import { Browser } from './browser.js';
 import { PIN_HEADER, SERVED_BY_HEADER } from './proxy.js';
 import * as s from './scenarios.js';
 
@@ -35,21 +35,6 @@ export interface CrossInstanceWalk {
 /** Propagation bound for a revocation made on another instance (the same as the e2e test's). */
 const PROPAGATION_MS = 1000;
 
-/** A browser whose every request, redirects included, is pinned to one instance. */
-class PinnedAgent extends UserAgent {
-  readonly servedBy = new Set<string>();
-
-  constructor(origin: string, private readonly pin: number) {
-    super(origin);
-  }
-
-  override async request(url: string, init: { method?: string; form?: Record<string, string>; headers?: Record<string, string> } = {}) {
-    const res = await super.request(url, { ...init, headers: { ...init.headers, [PIN_HEADER]: String(this.pin) } });
-    this.servedBy.add(res.headers.get(SERVED_BY_HEADER) ?? 'unknown');
-    return res;
-  }
-}
-
 const pin = (index: number) => ({ [PIN_HEADER]: String(index) });
 const servedBy = (headers: Headers) => headers.get(SERVED_BY_HEADER) ?? 'unknown';
 
@@ -66,16 +51,18 @@ export async function crossInstanceWalk(target: s.Target, n: number, person: { e
   const revokeOn = (refreshOn + 1) % n;
 
   // 1. Sign-in, pinned.
-  const agent = new PinnedAgent(target.base, signInOn);
+  // Every request of the browser, redirects included, is pinned to one instance.
+  const signInServedBy = new Set<string>();
+  const browser = new Browser(target.base, { headers: pin(signInOn), onAnswer: (headers) => signInServedBy.add(servedBy(headers)) });
   let authorized: s.Authorized;
   try {
     // prompt=consent: oidc-provider issues a refresh token for offline_access only on a consented prompt.
-    authorized = await s.authorize(target, person, { agent, scope, prompt: 'consent' });
+    authorized = await s.authorize(target, person, { browser, scope, prompt: 'consent' });
   } catch (error) {
     record('sign-in (authorization request, login, consent, code)', signInOn, false, (error as Error).message);
     return done();
   }
-  const served = [...agent.servedBy].join(',');
+  const served = [...signInServedBy].join(',');
   if (!record('sign-in (authorization request, login, consent, code)', signInOn, served === String(signInOn), `code issued; every page served by instance(s) ${served}${authorized.consentShown ? '; consent page shown' : '; consent remembered'}`)) return done();
 
   // 2. Code exchange elsewhere.
