@@ -145,7 +145,7 @@ export interface OidcRecordRow {
   last_active_at: Date | null;
 }
 
-type NewRow = Omit<OidcRecordRow, 'payload' | 'created_at'> & { payload: string };
+export type NewRow = Omit<OidcRecordRow, 'payload' | 'created_at'> & { payload: string };
 
 /** What fromRow reads of a row (consumed_at may arrive as text from a raw query). */
 export interface FoundRow {
@@ -218,7 +218,7 @@ function grantIdOf(model: string, id: string, payload: AdapterPayload): string |
   return payload.grantId ?? null;
 }
 
-function toRow(model: string, id: string, payload: AdapterPayload, expiresIn: number | undefined, nowMs: number, facts: RequestFacts | undefined): NewRow {
+export function toRow(model: string, id: string, payload: AdapterPayload, expiresIn: number | undefined, nowMs: number, facts: RequestFacts | undefined): NewRow {
   const session = model === 'Session';
   return {
     model,
