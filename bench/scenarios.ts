@@ -8,6 +8,7 @@ import http from 'node:http';
 import autocannon from 'autocannon';
 import { Browser } from './browser.js';
 import type { CpuReading } from './cpu.js';
+import { percentiles, type Percentiles } from './stats.js';
 
 export interface Credentials { clientId: string; clientSecret: string }
 
@@ -40,8 +41,6 @@ export interface LoadOptions {
   /** After the saturated window, measure a paced one at half its throughput (pacedWindow). */
   paced?: boolean;
 }
-
-export interface Percentiles { p50: number; p95: number; p99: number }
 
 /** The same requests over the same connections, sent at a fixed rate rather than as fast as answered. */
 export interface PacedResult {
@@ -131,18 +130,11 @@ export function basic({ clientId, clientSecret }: Credentials): string {
 
 const FORM = 'application/x-www-form-urlencoded';
 
-export function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
-
-export const percentiles = (sorted: number[]): Percentiles => ({ p50: percentile(sorted, 50), p95: percentile(sorted, 95), p99: percentile(sorted, 99) });
-
 type Request = autocannon.Request;
 
-/** One autocannon run; latencies come from every response (autocannon's summary has no p95). */
-export async function cannon(base: string, requests: Request[], connections: number, seconds: number) {
-  const latencies: number[] = [];
+/** One autocannon run; latencies come from every response (autocannon's summary has no p95), into
+ *  `latencies` as they arrive (the soak counts them while it runs), sorted at the end. */
+export async function cannon(base: string, requests: Request[], connections: number, seconds: number, latencies: number[] = []) {
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
     const instance = autocannon({ url: base, connections, duration: seconds, pipelining: 1, requests }, (error, done) => (error ? reject(error) : resolve(done)));
     instance.on('response', (_client, _status, _bytes, responseTime) => { latencies.push(responseTime); });
@@ -299,12 +291,12 @@ async function measure(
   };
 }
 
-function post(path: string, auth: Credentials, body: Record<string, string>): Request {
+export function post(path: string, auth: Credentials, body: Record<string, string>): Request {
   return { method: 'POST', path, headers: { 'content-type': FORM, authorization: basic(auth) }, body: new URLSearchParams(body).toString() };
 }
 
 /** A token response must carry a JWT access token (header.payload.signature), or it counts as an error. */
-function accessTokenOf(body: string): string | undefined {
+export function accessTokenOf(body: string): string | undefined {
   try {
     const token = (JSON.parse(body) as { access_token?: unknown }).access_token;
     return typeof token === 'string' && token.split('.').length === 3 ? token : undefined;
@@ -343,7 +335,7 @@ export function refresh(target: Target, load: LoadOptions, probe?: Probe) {
 }
 
 /** An introspection answered 200 must also say the token is active, or it counts as an error. */
-function expectActive(wrong: () => void): Pick<Request, 'onResponse'> {
+export function expectActive(wrong: () => void): Pick<Request, 'onResponse'> {
   return {
     onResponse(status, body) {
       if (status === 200 && !body.includes('"active":true')) wrong();

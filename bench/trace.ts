@@ -5,11 +5,11 @@
 // process (pg's Client.query), so statements that bypass knex (the sign-in throttle's) are in it.
 // It shows which queries a path sends, not how long they take under load: `npm run bench` does.
 import { AsyncLocalStorage } from 'node:async_hooks';
-import pg from 'pg';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { startGatehouse } from '../src/server.js';
 import { Browser } from './browser.js';
+import { tapQueries } from './query-tap.js';
 import * as s from './scenarios.js';
 import { APP_SCOPE, benchDatabase, freePort, gatehouseEnvironment, gatehouseTarget, seed } from './setup.js';
 
@@ -19,20 +19,12 @@ const current = new AsyncLocalStorage<TracedRequest>();
 let trace: TracedRequest[] | undefined;
 const outside: string[] = [];
 
-type QueryFunction = (this: pg.Client, ...args: unknown[]) => unknown;
-const send = pg.Client.prototype.query as unknown as QueryFunction;
-(pg.Client.prototype as unknown as { query: QueryFunction }).query = function tracedQuery(...args) {
-  const first = args[0] as string | { text?: string; name?: string } | undefined;
-  const text = typeof first === 'string' ? first : first?.text ?? '(submittable)';
-  const name = typeof first === 'object' && first?.name ? ` [prepared ${first.name}]` : '';
+tapQueries(({ text, name, values }) => {
   // knex binds the oidc_records model first: say which model a generic statement was for.
-  const bound = typeof first === 'object' ? (first as { values?: unknown }).values : args[1];
-  const values = Array.isArray(bound) ? (bound as unknown[]) : [];
   const model = values.find((v): v is string => typeof v === 'string' && /^(Session|Interaction|Grant|AccessToken|AuthorizationCode|RefreshToken|ClientCredentials)$/.test(v));
-  const sql = `${model ? `[${model}] ` : ''}${text.replace(/\s+/g, ' ').trim().slice(0, 150)}${name}`;
+  const sql = `${model ? `[${model}] ` : ''}${text.replace(/\s+/g, ' ').trim().slice(0, 150)}${name ? ` [prepared ${name}]` : ''}`;
   if (trace) (current.getStore()?.queries ?? outside).push(sql);
-  return send.apply(this, args);
-};
+});
 
 async function traced(name: string, run: () => Promise<unknown>): Promise<void> {
   trace = [];

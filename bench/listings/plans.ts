@@ -4,6 +4,7 @@
 // sequential scans, buffers and time.
 import type pg from 'pg';
 import type { Database } from '../../src/db/knex.js';
+import { median } from '../stats.js';
 
 /** Tables a listing must never read whole. */
 export const GUARDED_TABLES = ['oidc_records', 'users', 'audit_events'];
@@ -155,12 +156,6 @@ export function caseJson(r: CaseReport): Record<string, unknown> {
       outline: s.outline, ...(s === r.main ? { plan: s.plan } : {}),
     })),
   };
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 /** `runs` timed calls after two warm ones, then one more whose statements are explained. */
