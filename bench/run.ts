@@ -2,6 +2,10 @@
 // Gatehouse under load on PostgreSQL, the bare oidc-provider ceiling, the crypto floor, CPU per
 // request, a memory soak, and the report (docs/performance.md, bench/results/).
 //
+// BENCH_QUERY_LOG=1 also prints every statement each Gatehouse sent, with its count and mean time
+// (instance.ts); BENCH_CHILD_EXEC_ARGV adds Node flags to every Gatehouse and ceiling process (GC
+// settings, --cpu-prof ...).
+//
 // Everything runs on loopback. Gatehouse, the ceiling and the proxy each run in a process of their
 // own (forked, one at a time where possible) so the load generator in this process does not share
 // their event loop. Load is bounded: a fixed number of connections for a fixed number of seconds.
