@@ -23,7 +23,7 @@ const TICKS_PER_SECOND = (() => {
 /** User and system CPU seconds (all threads) a live process has used; undefined once it is gone.
  *  With `mainThreadOnly`, those of its main thread (the event loop: JavaScript, and the sockets
  *  it writes to), without libuv's pool (argon2, webcrypto jobs) or V8's helper threads. */
-export function processCpuTimes(pid: number, mainThreadOnly = false): { user: number; system: number } | undefined {
+function processCpuTimes(pid: number, mainThreadOnly = false): { user: number; system: number } | undefined {
   try {
     const stat = readFileSync(mainThreadOnly ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8');
     // The command name (field 2) may hold spaces; everything after its closing parenthesis may not.

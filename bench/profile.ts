@@ -55,7 +55,7 @@ function shortUrl(url: string): string {
   return src >= 0 ? url.slice(src + 1) : url.replace(/^file:\/\//, '');
 }
 
-export function summariseProfile(file: string, top = 15): ProfileSummary {
+function summariseProfile(file: string, top = 15): ProfileSummary {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
   const parentOf = new Map<number, number>();

@@ -41,14 +41,14 @@ export interface RunRecord {
  * sizing CPU and memory resources" (vCPU of Keycloak pods; the database is sized separately).
  * Zitadel: its published v4 benchmark pages, per busy vCPU, as issue 6 cites them.
  */
-export const PEERS: Array<{ scenario: string; keycloak: number | null; zitadel: number | null }> = [
+const PEERS: Array<{ scenario: string; keycloak: number | null; zitadel: number | null }> = [
   { scenario: 'client_credentials', keycloak: 120, zitadel: 92 },
   { scenario: 'refresh_token', keycloak: 120, zitadel: null },
   { scenario: 'introspection (JWT', keycloak: null, zitadel: 155 },
   { scenario: 'introspection (refresh', keycloak: null, zitadel: 155 },
   { scenario: 'authorization-code flow', keycloak: 15, zitadel: null },
 ];
-export const ZITADEL_P99_MS = 466;
+const ZITADEL_P99_MS = 466;
 
 /** Load average over which a machine with this many cores is not quiet (the brief's 1.5 on 2). */
 const QUIET_LOAD = 1.5;
@@ -62,7 +62,7 @@ const fmt = (n: number | null | undefined, digits = 0) => (n === null || n === u
 const rate = (n: number | null | undefined) => fmt(n, n !== null && n !== undefined && n < 100 ? 1 : 0);
 
 /** The ceiling's row for a Gatehouse scenario: the same scenario, or what the ceiling measured in its place. */
-export function ceilingFor(results: ScenarioResult[], scenario: string): ScenarioResult | undefined {
+function ceilingFor(results: ScenarioResult[], scenario: string): ScenarioResult | undefined {
   return results.find((r) => r.target === 'ceiling' && (r.scenario === scenario || r.standsInFor?.scenario === scenario));
 }
 

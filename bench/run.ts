@@ -20,6 +20,7 @@ import { residentBytes, startCpuWindow } from './cpu.js';
 import { measureDatabaseFloor, measureFloor } from './floor.js';
 import { summariseProfiles } from './profile.js';
 import { evaluateTargets, writeReport, type RunRecord } from './report.js';
+import * as flow from './flow.js';
 import * as s from './scenarios.js';
 import { APP_SCOPE, benchDatabase, freePort, gatehouseEnvironment, gatehouseTarget, seed, type BenchDatabase, type Seeded } from './setup.js';
 import { soak, type MemoryReport, type SoakResult } from './soak.js';
@@ -143,7 +144,7 @@ async function signedInTarget(base: string, seeded: Seeded, poolSize: number): P
   await Promise.all(seeded.people.map(async (person) => {
     const browser = new Browser(base);
     for (let i = 0; i < perPerson; i += 1) {
-      tokens.push((await s.authorizationCodeFlow(target, person, { browser, scope, prompt: 'consent' })).tokens);
+      tokens.push((await flow.authorizationCodeFlow(target, person, { browser, scope, prompt: 'consent' })).tokens);
     }
   }));
   const [first, ...rest] = tokens;
@@ -192,7 +193,7 @@ async function runGatehouse(database: BenchDatabase, seeded: Seeded, n: number, 
     }
     if (withFlows && wanted('flow')) {
       log(`gatehouse ×${n}: authorization-code flow (${flowLoops} loops)`);
-      results.push({ ...(await s.authorizationCodeFlows(target, { ...load, loops: flowLoops }, cluster.probe)), instances: n });
+      results.push({ ...(await flow.authorizationCodeFlows(target, { ...load, loops: flowLoops }, cluster.probe)), instances: n });
     }
   } finally {
     for (const child of cluster.children.reverse()) await stop(child);

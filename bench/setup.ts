@@ -13,11 +13,11 @@ import { migrateToLatest } from '../src/db/migrate.js';
 import { ResourceServerStore } from '../src/resources/store.js';
 import type { Credentials, Target } from './scenarios.js';
 
-export const PASSWORD = 'correct horse battery staple';
+const PASSWORD = 'correct horse battery staple';
 export const APP_SCOPE = 'openid profile email offline_access';
 
 /** One set per run: every instance, and every restart, must open the signing keys the first sealed. */
-export const SECRETS = { COOKIE_KEYS: randomBytes(32).toString('base64url'), KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64url') };
+const SECRETS = { COOKIE_KEYS: randomBytes(32).toString('base64url'), KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64url') };
 
 /** Gatehouse's settings under load: no log output, and limits that only a real attack would reach. */
 export function gatehouseEnvironment(issuer: string, databaseUrl: string): Record<string, string> {

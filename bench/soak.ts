@@ -17,6 +17,7 @@
 // start.
 import autocannon from 'autocannon';
 import { residentBytes } from './cpu.js';
+import * as flow from './flow.js';
 import * as s from './scenarios.js';
 import { median, percentiles, slope } from './stats.js';
 
@@ -134,7 +135,7 @@ export async function soak(target: s.Target, options: SoakOptions): Promise<Soak
   const flowLoops = Promise.all(Array.from({ length: options.flowLoops }, async (_, i) => {
     while (flowsRunning) {
       try {
-        await s.authorizationCodeFlow(target, people[i % people.length]!, { scope: `openid profile email ${target.apiScope}` });
+        await flow.authorizationCodeFlow(target, people[i % people.length]!, { scope: `openid profile email ${target.apiScope}` });
         flows += 1;
       } catch {
         flowErrors += 1;

@@ -3,7 +3,7 @@
 export interface Percentiles { p50: number; p95: number; p99: number }
 
 /** The p-th percentile (nearest rank) of values sorted ascending; NaN for none. */
-export function percentile(sorted: number[], p: number): number {
+function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }

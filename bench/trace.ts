@@ -10,6 +10,7 @@ import { createLogger } from '../src/logger.js';
 import { startGatehouse } from '../src/server.js';
 import { Browser } from './browser.js';
 import { tapQueries } from './query-tap.js';
+import * as flow from './flow.js';
 import * as s from './scenarios.js';
 import { APP_SCOPE, benchDatabase, freePort, gatehouseEnvironment, gatehouseTarget, seed } from './setup.js';
 
@@ -59,28 +60,28 @@ try {
     const person = seeded.people[0]!;
     const scope = `${APP_SCOPE} ${seeded.apiScope}`;
     // Consent once, then one untraced flow so pools, caches and keys are warm, as under load.
-    const consented = await s.authorizationCodeFlow(target, person, { browser: new Browser(base), scope, prompt: 'consent' });
-    await s.authorizationCodeFlow(target, person, { scope: `openid profile email ${seeded.apiScope}` });
+    const consented = await flow.authorizationCodeFlow(target, person, { browser: new Browser(base), scope, prompt: 'consent' });
+    await flow.authorizationCodeFlow(target, person, { scope: `openid profile email ${seeded.apiScope}` });
 
     await traced('sign-in flow with remembered consent (the flow scenario: a fresh browser, argon2id, code exchange)', () =>
-      s.authorizationCodeFlow(target, person, { scope: `openid profile email ${seeded.apiScope}` }));
+      flow.authorizationCodeFlow(target, person, { scope: `openid profile email ${seeded.apiScope}` }));
     let refreshToken = String(consented.tokens.refresh_token);
     let accessToken = String(consented.tokens.access_token);
     await traced('refresh_token grant (rotating)', async () => {
-      const answer = await s.postForm(target, '/token', seeded.app, { grant_type: 'refresh_token', refresh_token: refreshToken });
+      const answer = await flow.postForm(target, '/token', seeded.app, { grant_type: 'refresh_token', refresh_token: refreshToken });
       refreshToken = String(answer.json.refresh_token);
       accessToken = String(answer.json.access_token);
     });
-    await traced('introspection of a refresh token, by its app', () => s.postForm(target, '/token/introspection', seeded.app, { token: refreshToken, token_type_hint: 'refresh_token' }));
+    await traced('introspection of a refresh token, by its app', () => flow.postForm(target, '/token/introspection', seeded.app, { token: refreshToken, token_type_hint: 'refresh_token' }));
     await traced('userinfo with a JWT access token (first use; the second is cached)', async () => {
       for (let i = 0; i < 2; i += 1) await fetch(new URL('/me', base), { headers: { authorization: `Bearer ${accessToken}` } }).then((res) => res.arrayBuffer());
     });
     let jwt = '';
     await traced('client_credentials', async () => {
-      jwt = String((await s.postForm(target, '/token', seeded.machine, { grant_type: 'client_credentials', scope: seeded.apiScope, resource: seeded.apiIdentifier })).json.access_token);
+      jwt = String((await flow.postForm(target, '/token', seeded.machine, { grant_type: 'client_credentials', scope: seeded.apiScope, resource: seeded.apiIdentifier })).json.access_token);
     });
     await traced('introspection of a JWT access token, by the API (first ask, then cached)', async () => {
-      for (let i = 0; i < 2; i += 1) await s.postForm(target, '/token/introspection', seeded.api, { token: jwt });
+      for (let i = 0; i < 2; i += 1) await flow.postForm(target, '/token/introspection', seeded.api, { token: jwt });
     });
   } finally {
     await gatehouse.close();

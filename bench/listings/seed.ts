@@ -258,7 +258,7 @@ function plainTableStatements(s: Sizes): [users: string, auditEvents: string] {
 // ---- the whole seeding ----
 
 const SEEDED_TABLES = ['users', 'oidc_records', 'audit_events'];
-export const ANALYZED_TABLES = [...SEEDED_TABLES, 'clients', 'resource_servers'];
+const ANALYZED_TABLES = [...SEEDED_TABLES, 'clients', 'resource_servers'];
 
 /** Fills a migrated, empty database on `client`; returns how long each step took, in ms. */
 export async function seed(client: pg.Client, s: Sizes, log: (line: string) => void): Promise<Record<string, number>> {
