@@ -56,7 +56,7 @@ function secret() {
   return randomBytes(32).toString('base64url');
 }
 
-export async function startCeiling(port: number, refreshTokenCount: number): Promise<CeilingReady> {
+async function startCeiling(port: number, refreshTokenCount: number): Promise<CeilingReady> {
   const issuer = `http://127.0.0.1:${port}`;
   const app = { clientId: 'bench-app', clientSecret: secret() };
   const machine = { clientId: 'bench-machine', clientSecret: secret() };

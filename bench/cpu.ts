@@ -23,7 +23,7 @@ const TICKS_PER_SECOND = (() => {
 /** User and system CPU seconds (all threads) a live process has used; undefined once it is gone.
  *  With `mainThreadOnly`, those of its main thread (the event loop: JavaScript, and the sockets
  *  it writes to), without libuv's pool (argon2, webcrypto jobs) or V8's helper threads. */
-export function processCpuTimes(pid: number, mainThreadOnly = false): { user: number; system: number } | undefined {
+function processCpuTimes(pid: number, mainThreadOnly = false): { user: number; system: number } | undefined {
   try {
     const stat = readFileSync(mainThreadOnly ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8');
     // The command name (field 2) may hold spaces; everything after its closing parenthesis may not.
@@ -90,29 +90,12 @@ export interface CpuReading {
   loadAverage1m: number;
 }
 
-function sumCpu(pids: number[]): Map<number, number> {
+/** CPU seconds of each live process in `pids`: all threads, the kernel part only, or the main thread only. */
+function cpuOf(pids: number[], part: 'all' | 'system' | 'mainThread' = 'all'): Map<number, number> {
   const seconds = new Map<number, number>();
   for (const pid of pids) {
-    const s = processCpuSeconds(pid);
-    if (s !== undefined) seconds.set(pid, s);
-  }
-  return seconds;
-}
-
-function sumSystem(pids: number[]): Map<number, number> {
-  const seconds = new Map<number, number>();
-  for (const pid of pids) {
-    const times = processCpuTimes(pid);
-    if (times) seconds.set(pid, times.system);
-  }
-  return seconds;
-}
-
-function sumMainThread(pids: number[]): Map<number, number> {
-  const seconds = new Map<number, number>();
-  for (const pid of pids) {
-    const times = processCpuTimes(pid, true);
-    if (times) seconds.set(pid, times.user + times.system);
+    const times = processCpuTimes(pid, part === 'mainThread');
+    if (times) seconds.set(pid, part === 'system' ? times.system : times.user + times.system);
   }
   return seconds;
 }
@@ -127,23 +110,23 @@ function delta(before: Map<number, number>, after: Map<number, number>): number 
 /** Starts a window; the function it returns ends it and says what it cost. */
 export async function startCpuWindow(groups: CpuGroups): Promise<() => Promise<CpuReading>> {
   const loadAverage1m = loadavg()[0]!;
-  const pgBefore = groups.postgres ? sumCpu(await groups.postgres()) : undefined;
-  const serverBefore = sumCpu(groups.server);
-  const serverSystemBefore = sumSystem(groups.server);
-  const serverMainBefore = sumMainThread(groups.server);
-  const proxyBefore = sumCpu(groups.proxy ?? []);
+  const pgBefore = groups.postgres ? cpuOf(await groups.postgres()) : undefined;
+  const serverBefore = cpuOf(groups.server);
+  const serverSystemBefore = cpuOf(groups.server, 'system');
+  const serverMainBefore = cpuOf(groups.server, 'mainThread');
+  const proxyBefore = cpuOf(groups.proxy ?? []);
   const selfBefore = processCpuSeconds(process.pid) ?? 0;
   const machineBefore = machineTicks();
   const started = performance.now();
   return async () => {
     const wallSeconds = (performance.now() - started) / 1000;
     const machineAfter = machineTicks();
-    const serverCpuSeconds = delta(serverBefore, sumCpu(groups.server));
-    const serverSystemCpuSeconds = delta(serverSystemBefore, sumSystem(groups.server));
-    const serverMainThreadCpuSeconds = delta(serverMainBefore, sumMainThread(groups.server));
-    const proxyCpuSeconds = delta(proxyBefore, sumCpu(groups.proxy ?? []));
+    const serverCpuSeconds = delta(serverBefore, cpuOf(groups.server));
+    const serverSystemCpuSeconds = delta(serverSystemBefore, cpuOf(groups.server, 'system'));
+    const serverMainThreadCpuSeconds = delta(serverMainBefore, cpuOf(groups.server, 'mainThread'));
+    const proxyCpuSeconds = delta(proxyBefore, cpuOf(groups.proxy ?? []));
     const loadGeneratorCpuSeconds = (processCpuSeconds(process.pid) ?? 0) - selfBefore;
-    const postgresCpuSeconds = groups.postgres ? delta(pgBefore!, sumCpu(await groups.postgres())) : null;
+    const postgresCpuSeconds = groups.postgres ? delta(pgBefore!, cpuOf(await groups.postgres())) : null;
     const ticks = machineAfter.total - machineBefore.total;
     const machineBusyCores = ticks > 0 ? ((machineAfter.busy - machineBefore.busy) / ticks) * availableParallelism() : 0;
     const accounted = (serverCpuSeconds + proxyCpuSeconds + loadGeneratorCpuSeconds + (postgresCpuSeconds ?? 0)) / wallSeconds;

@@ -1,46 +1,29 @@
 // One Gatehouse process under load: started by run.ts with fork(), configured through loadConfig
 // like production, and counting every query it sends so run.ts can report database round trips
 // per request. It talks to run.ts over IPC: 'ready' once listening, 'count' and 'memory' on request.
-import pg from 'pg';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { startGatehouse } from '../src/server.js';
+import { tapQueries } from './query-tap.js';
 
-// Every round trip, counted where it leaves the process: pg's Client.query. Not knex's 'query'
-// event, which misses what talks to a pg connection directly (the sign-in throttle's
-// rate-limiter-flexible store acquires knex's connections and sends named statements itself).
+// Every round trip, counted where it leaves the process (query-tap.ts).
 let queries = 0;
 // BENCH_QUERY_LOG=1: also tally queries by their SQL with the time each took from being handed to
 // pg to its answer (the connection is already acquired by then: pool waits are not in it),
 // printed at stop.
 const bySql = process.env.BENCH_QUERY_LOG ? new Map<string, { count: number; ms: number }>() : undefined;
-const shortSql = (sql: string) => sql.replace(/\s+/g, ' ').slice(0, 160);
-type QueryFunction = (this: pg.Client, ...args: unknown[]) => unknown;
-const send = pg.Client.prototype.query as unknown as QueryFunction;
-(pg.Client.prototype as unknown as { query: QueryFunction }).query = function countedQuery(...args) {
+tapQueries(({ text }) => {
   queries += 1;
-  if (!bySql) return send.apply(this, args);
-  const first = args[0] as string | { text?: string } | undefined;
-  const sql = shortSql(typeof first === 'string' ? first : first?.text ?? '(submittable)');
+  if (!bySql) return;
+  const sql = text.replace(/\s+/g, ' ').slice(0, 160);
   const started = performance.now();
-  const done = () => {
+  return () => {
     const entry = bySql.get(sql) ?? { count: 0, ms: 0 };
     entry.count += 1;
     entry.ms += performance.now() - started;
     bySql.set(sql, entry);
   };
-  const callback = args.at(-1);
-  if (typeof callback === 'function') {
-    args[args.length - 1] = function answered(this: unknown, ...answer: unknown[]) {
-      done();
-      return (callback as (...a: unknown[]) => unknown).apply(this, answer);
-    };
-    return send.apply(this, args);
-  }
-  const result = send.apply(this, args);
-  if (result instanceof Promise) result.then(done, done);
-  return result;
-};
+});
 
 const config = loadConfig(JSON.parse(process.env.BENCH_GATEHOUSE_ENV ?? '{}') as NodeJS.ProcessEnv);
 const gatehouse = await startGatehouse(config, createLogger('silent'));

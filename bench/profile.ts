@@ -8,11 +8,8 @@
 // a core (common on a saturated 2-core machine, right after a write wakes PostgreSQL) is charged
 // to whatever it was doing, typically `writev`. bench/cpu.ts's /proc figures are the CPU truth;
 // this says where the main thread's time went in proportion.
-//
-//   node --import tsx bench/profile.ts <file.cpuprofile | directory> [...]
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 interface ProfileNode {
   id: number;
@@ -58,7 +55,7 @@ function shortUrl(url: string): string {
   return src >= 0 ? url.slice(src + 1) : url.replace(/^file:\/\//, '');
 }
 
-export function summariseProfile(file: string, top = 15): ProfileSummary {
+function summariseProfile(file: string, top = 15): ProfileSummary {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
   const parentOf = new Map<number, number>();
@@ -120,13 +117,4 @@ export function summariseProfiles(target: string, top = 15): string[] {
     for (const row of summary.byFunction) lines.push(`    ${(100 * row.share).toFixed(1).padStart(5)}%  ${row.ms.toFixed(0).padStart(7)} ms  ${row.name}`);
   }
   return lines;
-}
-
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const targets = process.argv.slice(2);
-  if (targets.length === 0) {
-    process.stderr.write('usage: node --import tsx bench/profile.ts <file.cpuprofile | directory> [...]\n');
-    process.exit(2);
-  }
-  for (const target of targets) process.stdout.write(`${summariseProfiles(target, 25).join('\n')}\n`);
 }

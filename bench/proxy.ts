@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 export const PIN_HEADER = 'x-bench-instance';
 export const SERVED_BY_HEADER = 'x-bench-served-by';
 
-export function startProxy(targets: URL[], port: number): Promise<http.Server> {
+function startProxy(targets: URL[], port: number): Promise<http.Server> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
   let next = 0;
   const server = http.createServer((req, res) => {

@@ -1,8 +1,7 @@
 // Writes a run's results: the whole record as JSON under bench/results/, and the tables in
 // docs/performance.md between the generated-section markers (the prose around them is kept).
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { FloorResult } from './floor.js';
 import type { ScenarioResult } from './scenarios.js';
 import { FLAT_GROWTH, type SoakResult } from './soak.js';
@@ -42,14 +41,14 @@ export interface RunRecord {
  * sizing CPU and memory resources" (vCPU of Keycloak pods; the database is sized separately).
  * Zitadel: its published v4 benchmark pages, per busy vCPU, as issue 6 cites them.
  */
-export const PEERS: Array<{ scenario: string; keycloak: number | null; zitadel: number | null }> = [
+const PEERS: Array<{ scenario: string; keycloak: number | null; zitadel: number | null }> = [
   { scenario: 'client_credentials', keycloak: 120, zitadel: 92 },
   { scenario: 'refresh_token', keycloak: 120, zitadel: null },
   { scenario: 'introspection (JWT', keycloak: null, zitadel: 155 },
   { scenario: 'introspection (refresh', keycloak: null, zitadel: 155 },
   { scenario: 'authorization-code flow', keycloak: 15, zitadel: null },
 ];
-export const ZITADEL_P99_MS = 466;
+const ZITADEL_P99_MS = 466;
 
 /** Load average over which a machine with this many cores is not quiet (the brief's 1.5 on 2). */
 const QUIET_LOAD = 1.5;
@@ -63,7 +62,7 @@ const fmt = (n: number | null | undefined, digits = 0) => (n === null || n === u
 const rate = (n: number | null | undefined) => fmt(n, n !== null && n !== undefined && n < 100 ? 1 : 0);
 
 /** The ceiling's row for a Gatehouse scenario: the same scenario, or what the ceiling measured in its place. */
-export function ceilingFor(results: ScenarioResult[], scenario: string): ScenarioResult | undefined {
+function ceilingFor(results: ScenarioResult[], scenario: string): ScenarioResult | undefined {
   return results.find((r) => r.target === 'ceiling' && (r.scenario === scenario || r.standsInFor?.scenario === scenario));
 }
 
@@ -268,14 +267,6 @@ function table(record: RunRecord): string {
   return lines.join('\n');
 }
 
-const PROSE = `# Performance
-
-\`npm run bench\` measures Gatehouse under load on PostgreSQL and compares it with a ceiling: a bare
-oidc-provider with its in-memory adapter and the same token settings. The section between the
-markers below is rewritten by every run; the rest of this page is not.
-
-`;
-
 export function writeReport(record: RunRecord, root: string, options: { updateDoc: boolean }): { json: string; doc: string | undefined } {
   const resultsDir = path.join(root, 'bench', 'results');
   mkdirSync(resultsDir, { recursive: true });
@@ -285,29 +276,13 @@ export function writeReport(record: RunRecord, root: string, options: { updateDo
   return { json, doc: options.updateDoc ? writeDoc(record, root) : undefined };
 }
 
-/** Rewrites the generated section of docs/performance.md from a run's record. */
-export function writeDoc(record: RunRecord, root: string): string {
+/** Rewrites the generated section of docs/performance.md from a run's record; the prose around it stays. */
+function writeDoc(record: RunRecord, root: string): string {
   const doc = path.join(root, 'docs', 'performance.md');
-  mkdirSync(path.dirname(doc), { recursive: true });
-  const current = existsSync(doc) ? readFileSync(doc, 'utf8') : `${PROSE}${START}\n${END}\n`;
-  const generated = `${START}\n${table(record)}\n${END}`;
+  const current = readFileSync(doc, 'utf8');
   const start = current.indexOf(START);
   const end = current.indexOf(END);
-  const next = start >= 0 && end > start
-    ? `${current.slice(0, start)}${generated}${current.slice(end + END.length)}`
-    : `${current.trimEnd()}\n\n${generated}\n`;
-  writeFileSync(doc, next);
+  if (start < 0 || end < start) throw new Error(`${doc} has lost its ${START} … ${END} markers: put them back where the generated section goes`);
+  writeFileSync(doc, `${current.slice(0, start)}${START}\n${table(record)}\n${END}${current.slice(end + END.length)}`);
   return doc;
-}
-
-// `node --import tsx bench/report.ts bench/results/<run>.json`: the page's tables again from a
-// stored run (after a change to how they are written), without running anything.
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const file = process.argv[2];
-  if (!file) {
-    process.stderr.write('usage: node --import tsx bench/report.ts bench/results/<run>.json\n');
-    process.exit(2);
-  }
-  const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-  process.stdout.write(`rewrote ${path.relative(root, writeDoc(JSON.parse(readFileSync(file, 'utf8')) as RunRecord, root))} from ${file}\n`);
 }

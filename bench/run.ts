@@ -2,6 +2,10 @@
 // Gatehouse under load on PostgreSQL, the bare oidc-provider ceiling, the crypto floor, CPU per
 // request, a memory soak, and the report (docs/performance.md, bench/results/).
 //
+// BENCH_QUERY_LOG=1 also prints every statement each Gatehouse sent, with its count and mean time
+// (instance.ts); BENCH_CHILD_EXEC_ARGV adds Node flags to every Gatehouse and ceiling process (GC
+// settings, --cpu-prof ...).
+//
 // Everything runs on loopback. Gatehouse, the ceiling and the proxy each run in a process of their
 // own (forked, one at a time where possible) so the load generator in this process does not share
 // their event loop. Load is bounded: a fixed number of connections for a fixed number of seconds.
@@ -10,15 +14,15 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../test/support/gatehouse.js';
-import { UserAgent } from '../test/support/user-agent.js';
+import { Browser } from './browser.js';
 import { CEILING_API, CEILING_SCOPE, type CeilingReady } from './ceiling.js';
 import { residentBytes, startCpuWindow } from './cpu.js';
 import { measureDatabaseFloor, measureFloor } from './floor.js';
 import { summariseProfiles } from './profile.js';
 import { evaluateTargets, writeReport, type RunRecord } from './report.js';
+import * as flow from './flow.js';
 import * as s from './scenarios.js';
-import { APP_SCOPE, benchDatabase, gatehouseEnvironment, seed, type BenchDatabase, type Seeded } from './setup.js';
+import { APP_SCOPE, benchDatabase, freePort, gatehouseEnvironment, gatehouseTarget, seed, type BenchDatabase, type Seeded } from './setup.js';
 import { soak, type MemoryReport, type SoakResult } from './soak.js';
 import { crossInstanceWalk, type CrossInstanceWalk } from './walk.js';
 
@@ -132,19 +136,15 @@ async function memoryOf(child: ChildProcess, collect: boolean): Promise<MemoryRe
 
 /** Real sign-ins over HTTP: consent given once per person (remembered for the flow scenario),
  *  then more consented flows in the same browser session for the refresh-token pool. */
-async function gatehouseTarget(base: string, seeded: Seeded, poolSize: number): Promise<s.Target> {
-  const target: s.Target = {
-    label: 'gatehouse', base, app: seeded.app, machine: seeded.machine, api: seeded.api, apiScope: seeded.apiScope,
-    refreshTokens: [], introspectedRefreshToken: '', jwtAccessToken: undefined, userinfoAccessToken: '',
-    people: seeded.people, redirectUri: seeded.redirectUri, apiIdentifier: seeded.apiIdentifier,
-  };
+async function signedInTarget(base: string, seeded: Seeded, poolSize: number): Promise<s.Target> {
+  const target = gatehouseTarget(base, seeded);
   const scope = `${APP_SCOPE} ${seeded.apiScope}`;
   const perPerson = Math.ceil((poolSize + 1) / seeded.people.length);
   const tokens: Array<Record<string, unknown>> = [];
   await Promise.all(seeded.people.map(async (person) => {
-    const agent = new UserAgent(base);
+    const browser = new Browser(base);
     for (let i = 0; i < perPerson; i += 1) {
-      tokens.push((await s.authorizationCodeFlow(target, person, { agent, scope, prompt: 'consent' })).tokens);
+      tokens.push((await flow.authorizationCodeFlow(target, person, { browser, scope, prompt: 'consent' })).tokens);
     }
   }));
   const [first, ...rest] = tokens;
@@ -180,7 +180,7 @@ async function runGatehouse(database: BenchDatabase, seeded: Seeded, n: number, 
   const results: RunRecord['results'] = [];
   let walk: CrossInstanceWalk | undefined;
   try {
-    const target = await gatehouseTarget(cluster.base, seeded, 2 * load.connections + 8);
+    const target = await signedInTarget(cluster.base, seeded, 2 * load.connections + 8);
     if (n > 1 && wanted('walk')) {
       log(`gatehouse ×${n}: cross-instance walk`);
       walk = await crossInstanceWalk(target, n, seeded.people[0]!, SIGN_IN_SCOPE(seeded));
@@ -193,7 +193,7 @@ async function runGatehouse(database: BenchDatabase, seeded: Seeded, n: number, 
     }
     if (withFlows && wanted('flow')) {
       log(`gatehouse ×${n}: authorization-code flow (${flowLoops} loops)`);
-      results.push({ ...(await s.authorizationCodeFlows(target, { ...load, loops: flowLoops }, cluster.probe)), instances: n });
+      results.push({ ...(await flow.authorizationCodeFlows(target, { ...load, loops: flowLoops }, cluster.probe)), instances: n });
     }
   } finally {
     for (const child of cluster.children.reverse()) await stop(child);
@@ -207,7 +207,7 @@ async function runSoak(database: BenchDatabase, seeded: Seeded): Promise<SoakRes
   const gatehouse = cluster.instances[0]!;
   try {
     const rssAtLaunch = (residentBytes(gatehouse.pid!) ?? NaN) / 2 ** 20;
-    const target = await gatehouseTarget(cluster.base, seeded, 2 * load.connections + 8);
+    const target = await signedInTarget(cluster.base, seeded, 2 * load.connections + 8);
     return await soak(target, {
       seconds: soakSeconds,
       // Long enough for the truth cache (entries live a minute) to reach its steady size.

@@ -1,13 +1,12 @@
-// The load: one function per scenario, each against a Target (Gatehouse, or the ceiling), each
-// returning the same measurements. Request/response scenarios use autocannon over keep-alive
-// connections (the introspection scenarios then again at half that throughput, evenly paced: pacer);
-// the authorization-code flow is N concurrent loops of plain fetch, since each flow is a
-// conversation (sign-in page, login, redirects, code exchange) rather than one request.
-import { createHash, randomBytes } from 'node:crypto';
-import http from 'node:http';
+// The load: one function per request scenario, each against a Target (Gatehouse, or the ceiling),
+// each returning the same measurements (ScenarioResult). They use autocannon over keep-alive
+// connections (the introspection scenarios then again at half that throughput, evenly paced:
+// pacer.ts). The authorization-code flow scenario is in flow.ts: each flow is a conversation
+// (sign-in page, login, redirects, code exchange) rather than one request.
 import autocannon from 'autocannon';
-import { formOf, UserAgent } from '../test/support/user-agent.js';
 import type { CpuReading } from './cpu.js';
+import { pacer } from './pacer.js';
+import { percentiles, type Percentiles } from './stats.js';
 
 export interface Credentials { clientId: string; clientSecret: string }
 
@@ -40,8 +39,6 @@ export interface LoadOptions {
   /** After the saturated window, measure a paced one at half its throughput (pacedWindow). */
   paced?: boolean;
 }
-
-export interface Percentiles { p50: number; p95: number; p99: number }
 
 /** The same requests over the same connections, sent at a fixed rate rather than as fast as answered. */
 export interface PacedResult {
@@ -131,18 +128,11 @@ export function basic({ clientId, clientSecret }: Credentials): string {
 
 const FORM = 'application/x-www-form-urlencoded';
 
-export function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
-
-export const percentiles = (sorted: number[]): Percentiles => ({ p50: percentile(sorted, 50), p95: percentile(sorted, 95), p99: percentile(sorted, 99) });
-
 type Request = autocannon.Request;
 
-/** One autocannon run; latencies come from every response (autocannon's summary has no p95). */
-export async function cannon(base: string, requests: Request[], connections: number, seconds: number) {
-  const latencies: number[] = [];
+/** One autocannon run; latencies come from every response (autocannon's summary has no p95), into
+ *  `latencies` as they arrive (the soak counts them while it runs), sorted at the end. */
+export async function cannon(base: string, requests: Request[], connections: number, seconds: number, latencies: number[] = []) {
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
     const instance = autocannon({ url: base, connections, duration: seconds, pipelining: 1, requests }, (error, done) => (error ? reject(error) : resolve(done)));
     instance.on('response', (_client, _status, _bytes, responseTime) => { latencies.push(responseTime); });
@@ -151,89 +141,6 @@ export async function cannon(base: string, requests: Request[], connections: num
   return { result, latencies };
 }
 
-/**
- * `rate` requests a second over `connections` keep-alive connections, evenly spaced: request k is
- * due k/rate s into the window and goes out on connection k mod `connections`, or on the next free
- * one (if every one is busy, on the first to free up, counted in `waited`). Latency runs from the
- * request going out to the whole answer, as autocannon's does. Not autocannon's overallRate: that
- * gives each connection a budget per second which it spends back to back from the top of the
- * second, then idles, so at half the saturated throughput every connection is busy for the first
- * half of each second and the server is as saturated then as in a closed loop. Not loadtest
- * (8.2) either, though it does space requests evenly: with a rate set it ignores `concurrency` and
- * opens another connection whenever none is free (25 on a toy server answering at once, 119 at
- * 20 ms), and it keeps latencies in whole milliseconds — not the same window, nor the resolution
- * a 10 ms target needs. Hence this much of our own load generation.
- */
-export function pacer(base: string, connections: number) {
-  const url = new URL(base);
-  const agents = Array.from({ length: connections }, () => new http.Agent({ keepAlive: true, maxSockets: 1 }));
-  const run = (requests: Request[], seconds: number, rate: number) => new Promise<{ latencies: number[]; failed: number; non2xx: number; waited: number; elapsed: number }>((resolve) => {
-    const total = Math.floor(rate * seconds);
-    const busy = agents.map(() => false);
-    const queue: number[] = [];
-    const latencies: number[] = [];
-    let failed = 0;
-    let non2xx = 0;
-    let waited = 0;
-    let next = 0;
-    let inFlight = 0;
-    const started = performance.now();
-    const settle = () => {
-      if (next === total && inFlight === 0) resolve({ latencies: latencies.sort((a, b) => a - b), failed, non2xx, waited, elapsed: (performance.now() - started) / 1000 });
-    };
-    const free = (connection: number) => {
-      inFlight -= 1;
-      busy[connection] = false;
-      const waiting = queue.shift();
-      if (waiting !== undefined) send(waiting, connection);
-      settle();
-    };
-    const send = (k: number, connection: number) => {
-      busy[connection] = true;
-      inFlight += 1;
-      const r = requests[k % requests.length]!;
-      const headers = { ...r.headers, ...(r.body !== undefined ? { 'content-length': String(Buffer.byteLength(r.body)) } : {}) };
-      const sent = performance.now();
-      let answered = false;
-      const fail = () => {
-        if (answered) return;
-        answered = true;
-        failed += 1;
-        free(connection);
-      };
-      const request = http.request({ host: url.hostname, port: url.port, method: r.method ?? 'GET', path: r.path ?? '/', headers, agent: agents[connection], timeout: 10_000 }, (response) => {
-        const chunks: Buffer[] = [];
-        response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.on('error', fail);
-        response.on('end', () => {
-          if (answered) return;
-          answered = true;
-          latencies.push(performance.now() - sent);
-          const status = response.statusCode ?? 0;
-          if (status < 200 || status >= 300) non2xx += 1;
-          else if (typeof r.onResponse === 'function') r.onResponse(status, Buffer.concat(chunks).toString(), {}, response.headers);
-          free(connection);
-        });
-      });
-      request.on('timeout', () => request.destroy(new Error('request timed out')));
-      request.on('error', fail);
-      request.end(r.body);
-    };
-    const tick = () => {
-      const due = Math.min(total, Math.floor(((performance.now() - started) * rate) / 1000) + 1);
-      for (; next < due; next += 1) {
-        const preferred = next % connections;
-        const offset = busy.findIndex((_, i) => !busy[(preferred + i) % connections]);
-        if (offset >= 0) send(next, (preferred + offset) % connections);
-        else { queue.push(next); waited += 1; }
-      }
-      if (next < total) setTimeout(tick, Math.max(0, (next * 1000) / rate - (performance.now() - started)));
-      else settle();
-    };
-    tick();
-  });
-  return { run, close: () => agents.forEach((agent) => agent.destroy()) };
-}
 
 /** After a saturated window: the same requests at half its throughput, paced, with the same warm-up and length. */
 async function pacedWindow(base: string, requests: (wrong: () => void) => Request[], load: LoadOptions, offeredRate: number, probe: Probe | undefined): Promise<PacedResult> {
@@ -299,12 +206,12 @@ async function measure(
   };
 }
 
-function post(path: string, auth: Credentials, body: Record<string, string>): Request {
+export function post(path: string, auth: Credentials, body: Record<string, string>): Request {
   return { method: 'POST', path, headers: { 'content-type': FORM, authorization: basic(auth) }, body: new URLSearchParams(body).toString() };
 }
 
 /** A token response must carry a JWT access token (header.payload.signature), or it counts as an error. */
-function accessTokenOf(body: string): string | undefined {
+export function accessTokenOf(body: string): string | undefined {
   try {
     const token = (JSON.parse(body) as { access_token?: unknown }).access_token;
     return typeof token === 'string' && token.split('.').length === 3 ? token : undefined;
@@ -343,7 +250,7 @@ export function refresh(target: Target, load: LoadOptions, probe?: Probe) {
 }
 
 /** An introspection answered 200 must also say the token is active, or it counts as an error. */
-function expectActive(wrong: () => void): Pick<Request, 'onResponse'> {
+export function expectActive(wrong: () => void): Pick<Request, 'onResponse'> {
   return {
     onResponse(status, body) {
       if (status === 200 && !body.includes('"active":true')) wrong();
@@ -394,132 +301,4 @@ export function jwks(target: Target, load: LoadOptions, probe?: Probe) {
 
 export function discovery(target: Target, load: LoadOptions, probe?: Probe) {
   return measure('discovery', target, load, () => [{ method: 'GET', path: '/.well-known/openid-configuration' }], probe);
-}
-
-// ---- the authorization-code flow, as a browser and an app would drive it ----
-
-export interface FlowOutcome { code: string; consentShown: boolean; tokens: Record<string, unknown> }
-
-export interface Authorized { code: string; verifier: string; consentShown: boolean }
-
-/** Authorization request → (sign-in) → (consent) → the code at the app's callback, over plain fetch. */
-export async function authorize(
-  target: Target,
-  person: { email: string; password: string },
-  options: { agent?: UserAgent; scope: string; prompt?: string },
-): Promise<Authorized> {
-  const agent = options.agent ?? new UserAgent(target.base);
-  const verifier = randomBytes(32).toString('base64url');
-  const state = randomBytes(16).toString('base64url');
-  const url = new URL('/auth', target.base);
-  url.search = new URLSearchParams({
-    client_id: target.app.clientId, response_type: 'code', redirect_uri: target.redirectUri!, scope: options.scope,
-    state, nonce: randomBytes(16).toString('base64url'),
-    code_challenge: createHash('sha256').update(verifier).digest('base64url'), code_challenge_method: 'S256',
-    resource: target.apiIdentifier,
-    ...(options.prompt ? { prompt: options.prompt } : {}),
-  }).toString();
-
-  let page = await agent.follow(url.href);
-  let consentShown = false;
-  if (!page.leftTo && /name="password"/.test(page.body)) {
-    const login = formOf(page.body, /\/login$/);
-    page = await agent.follow(new URL(login.action, page.url).href, { form: { csrf: login.csrf, email: person.email, password: person.password } });
-  }
-  if (!page.leftTo && /name="decision"/.test(page.body)) {
-    consentShown = true;
-    const consent = formOf(page.body, /\/confirm$/);
-    page = await agent.follow(new URL(consent.action, page.url).href, { form: { csrf: consent.csrf, decision: 'allow' } });
-  }
-  if (!page.leftTo) throw new Error(`flow did not return to the app: ${page.status} ${page.url}`);
-  const callback = new URL(page.leftTo);
-  const code = callback.searchParams.get('code');
-  if (!code || callback.searchParams.get('state') !== state) throw new Error(`no code at the callback: ${callback.search}`);
-  return { code, verifier, consentShown };
-}
-
-/** A form POST from the app (or an API) with its client credentials; the answer parsed as JSON. */
-export async function postForm(target: Target, path: string, auth: Credentials, form: Record<string, string>, headers: Record<string, string> = {}) {
-  const res = await fetch(new URL(path, target.base), {
-    method: 'POST',
-    headers: { 'content-type': FORM, authorization: basic(auth), ...headers },
-    body: new URLSearchParams(form),
-  });
-  const text = await res.text();
-  let json: Record<string, unknown> = {};
-  try {
-    json = JSON.parse(text) as Record<string, unknown>;
-  } catch {
-    // revocation answers 200 with an empty body
-  }
-  return { status: res.status, json, headers: res.headers };
-}
-
-/** The code exchange, as the app makes it. */
-export function exchangeCode(target: Target, authorized: Authorized, headers: Record<string, string> = {}) {
-  return postForm(target, '/token', target.app, {
-    grant_type: 'authorization_code', code: authorized.code, redirect_uri: target.redirectUri!, code_verifier: authorized.verifier,
-  }, headers);
-}
-
-/** Authorization request → (sign-in) → (consent) → code → token exchange, over plain fetch. */
-export async function authorizationCodeFlow(
-  target: Target,
-  person: { email: string; password: string },
-  options: { agent?: UserAgent; scope: string; prompt?: string },
-): Promise<FlowOutcome> {
-  const authorized = await authorize(target, person, options);
-  const { status, json: tokens } = await exchangeCode(target, authorized);
-  if (status !== 200) throw new Error(`code exchange failed: ${status} ${JSON.stringify(tokens)}`);
-  return { code: authorized.code, consentShown: authorized.consentShown, tokens };
-}
-
-/**
- * `loops` people signing in over and over for `seconds`: a fresh browser each time (so argon2id
- * runs on every flow), consent remembered from seeding, then the code exchange.
- */
-export async function authorizationCodeFlows(target: Target, load: LoadOptions & { loops: number }, probe?: Probe): Promise<ScenarioResult> {
-  const people = target.people!;
-  const latencies: number[] = [];
-  let errors = 0;
-  let consentShown = 0;
-  let requests = 0;
-  const run = async (seconds: number, record: boolean) => {
-    const deadline = performance.now() + seconds * 1000;
-    await Promise.all(Array.from({ length: load.loops }, async (_, i) => {
-      while (performance.now() < deadline) {
-        const started = performance.now();
-        try {
-          const outcome = await authorizationCodeFlow(target, people[i % people.length]!, { scope: `openid profile email ${target.apiScope}` });
-          if (record) {
-            latencies.push(performance.now() - started);
-            if (outcome.consentShown) consentShown += 1;
-          }
-        } catch {
-          if (record) errors += 1;
-        }
-      }
-    }));
-  };
-  if (load.warmupSeconds > 0) await run(load.warmupSeconds, false);
-  const finish = probe ? await probe() : undefined;
-  const started = performance.now();
-  await run(load.seconds, true);
-  const elapsed = (performance.now() - started) / 1000;
-  const reading = finish ? await finish() : undefined;
-  latencies.sort((a, b) => a - b);
-  requests = latencies.length + errors;
-  return {
-    scenario: 'authorization-code flow (sign-in + remembered consent + code exchange)',
-    target: target.label,
-    completed: latencies.length,
-    perSecond: latencies.length / elapsed,
-    latencyMs: percentiles(latencies),
-    errors,
-    dbRoundTripsPerRequest: reading?.queries != null && requests ? reading.queries / requests : null,
-    connections: load.loops,
-    seconds: Math.round(elapsed * 10) / 10,
-    ...(reading?.cpu ? { cpu: summariseCpu(reading.cpu, latencies.length) } : {}),
-    notes: `flows/s with ${load.loops} concurrent loops; DB round trips are per flow${consentShown ? `; consent page shown ${consentShown} times (not remembered)` : ''}`,
-  };
 }

@@ -1,7 +1,8 @@
 // What every bench tool needs before Gatehouse starts: a database (DATABASE_URL, or a fresh one
-// on 127.0.0.1:5432 that is dropped at the end) and what the load signs in with, registered
-// through Gatehouse's own stores.
+// on 127.0.0.1:5432 that is dropped at the end), what the load signs in with, registered through
+// Gatehouse's own stores, Gatehouse's settings under load, and a free port to serve on.
 import { randomBytes } from 'node:crypto';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { PasswordHasher } from '../src/people/passwords.js';
 import { UserStore } from '../src/people/users.js';
@@ -10,13 +11,13 @@ import { loadConfig } from '../src/config.js';
 import { createDatabase } from '../src/db/knex.js';
 import { migrateToLatest } from '../src/db/migrate.js';
 import { ResourceServerStore } from '../src/resources/store.js';
-import type { Credentials } from './scenarios.js';
+import type { Credentials, Target } from './scenarios.js';
 
-export const PASSWORD = 'correct horse battery staple';
+const PASSWORD = 'correct horse battery staple';
 export const APP_SCOPE = 'openid profile email offline_access';
 
 /** One set per run: every instance, and every restart, must open the signing keys the first sealed. */
-export const SECRETS = { COOKIE_KEYS: randomBytes(32).toString('base64url'), KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64url') };
+const SECRETS = { COOKIE_KEYS: randomBytes(32).toString('base64url'), KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64url') };
 
 /** Gatehouse's settings under load: no log output, and limits that only a real attack would reach. */
 export function gatehouseEnvironment(issuer: string, databaseUrl: string): Record<string, string> {
@@ -55,23 +56,43 @@ export async function benchDatabase(): Promise<BenchDatabase> {
   };
 }
 
+/** Where scratch databases are created and dropped from (the same variable the tests read). */
+const ADMIN_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
 async function openBenchDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
   if (process.env.DATABASE_URL) return { url: process.env.DATABASE_URL, drop: async () => {} };
-  const admin = 'postgres://postgres@127.0.0.1:5432/postgres';
-  const name = `gatehouse_bench_${process.pid}_${randomBytes(3).toString('hex')}`;
-  const db = createDatabase({ url: admin, embeddedDir: null, poolMax: 1 });
+  return scratchDatabase('gatehouse_bench');
+}
+
+/** A fresh, empty database named `<prefix>_<pid>_<random>`; drop() removes it, connections and all. */
+export async function scratchDatabase(prefix: string): Promise<{ name: string; url: string; drop(): Promise<void> }> {
+  const name = `${prefix}_${process.pid}_${randomBytes(3).toString('hex')}`;
+  const db = createDatabase({ url: ADMIN_URL, embeddedDir: null, poolMax: 1 });
   await db.raw(`create database "${name}"`);
   await db.destroy();
-  const url = new URL(admin);
+  const url = new URL(ADMIN_URL);
   url.pathname = `/${name}`;
   return {
+    name,
     url: url.href,
     async drop() {
-      const cleanup = createDatabase({ url: admin, embeddedDir: null, poolMax: 1 });
+      const cleanup = createDatabase({ url: ADMIN_URL, embeddedDir: null, poolMax: 1 });
       await cleanup.raw(`drop database if exists "${name}" with (force)`);
       await cleanup.destroy();
     },
   };
+}
+
+/** A port nothing listens on now, for a server whose issuer URL must name its port before it starts. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
 }
 
 export interface Seeded {
@@ -120,3 +141,12 @@ export async function seed(url: string, peopleCount: number): Promise<Seeded> {
   }
 }
 
+
+/** Gatehouse at `base` as a load target, before any sign-in has given it tokens to present. */
+export function gatehouseTarget(base: string, seeded: Seeded): Target {
+  return {
+    label: 'gatehouse', base, app: seeded.app, machine: seeded.machine, api: seeded.api, apiScope: seeded.apiScope,
+    apiIdentifier: seeded.apiIdentifier, redirectUri: seeded.redirectUri, people: seeded.people,
+    refreshTokens: [], introspectedRefreshToken: '', jwtAccessToken: undefined, userinfoAccessToken: '',
+  };
+}

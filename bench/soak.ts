@@ -17,7 +17,9 @@
 // start.
 import autocannon from 'autocannon';
 import { residentBytes } from './cpu.js';
+import * as flow from './flow.js';
 import * as s from './scenarios.js';
+import { median, percentiles, slope } from './stats.js';
 
 /** The most RSS may grow from the start of the soak to its end and still count as flat. */
 export const FLAT_GROWTH = 0.1;
@@ -80,24 +82,19 @@ type Context = { accessToken?: string; jwt?: string };
 
 function mixedRequests(target: s.Target, wrong: () => void): autocannon.Request[] {
   const pool = target.refreshTokens;
-  const post = (path: string, auth: s.Credentials, body: Record<string, string>) => ({
-    method: 'POST' as const, path, headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: s.basic(auth) }, body: new URLSearchParams(body).toString(),
-  });
-  const expectActive = (status: number, body: string) => {
-    if (status === 200 && !body.includes('"active":true')) wrong();
-  };
   return [
     {
-      ...post('/token', target.app, { grant_type: 'refresh_token', refresh_token: 'placeholder' }),
+      ...s.post('/token', target.app, { grant_type: 'refresh_token', refresh_token: 'placeholder' }),
       setupRequest(request) {
         request.body = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: pool.shift() ?? 'pool-empty' }).toString();
         return request;
       },
       onResponse(status, body, context) {
         if (status !== 200) return;
-        const answer = JSON.parse(body) as { refresh_token?: string; access_token?: string };
+        const answer = JSON.parse(body) as { refresh_token?: string };
         if (answer.refresh_token) pool.push(answer.refresh_token);
-        if (answer.access_token?.split('.').length === 3) (context as Context).accessToken = answer.access_token;
+        const accessToken = s.accessTokenOf(body);
+        if (accessToken) (context as Context).accessToken = accessToken;
         else wrong();
       },
     },
@@ -108,42 +105,25 @@ function mixedRequests(target: s.Target, wrong: () => void): autocannon.Request[
         return request;
       },
     },
-    { ...post('/token/introspection', target.app, { token: target.introspectedRefreshToken, token_type_hint: 'refresh_token' }), onResponse: expectActive },
+    { ...s.post('/token/introspection', target.app, { token: target.introspectedRefreshToken, token_type_hint: 'refresh_token' }), ...s.expectActive(wrong) },
     {
-      ...post('/token', target.machine, { grant_type: 'client_credentials', scope: target.apiScope, resource: target.apiIdentifier }),
+      ...s.post('/token', target.machine, { grant_type: 'client_credentials', scope: target.apiScope, resource: target.apiIdentifier }),
       onResponse(status, body, context) {
         if (status !== 200) return;
-        const token = (JSON.parse(body) as { access_token?: string }).access_token;
-        if (token?.split('.').length === 3) (context as Context).jwt = token;
+        const jwt = s.accessTokenOf(body);
+        if (jwt) (context as Context).jwt = jwt;
         else wrong();
       },
     },
     {
-      ...post('/token/introspection', target.api, { token: 'placeholder' }),
+      ...s.post('/token/introspection', target.api, { token: 'placeholder' }),
       setupRequest(request, context) {
         request.body = new URLSearchParams({ token: (context as Context).jwt ?? 'none' }).toString();
         return request;
       },
-      onResponse: expectActive,
+      ...s.expectActive(wrong),
     },
   ];
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  if (sorted.length === 0) return NaN;
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
-/** Least-squares slope of y over x. */
-function slope(points: Array<[number, number]>): number {
-  if (points.length < 2) return 0;
-  const mx = points.reduce((a, [x]) => a + x, 0) / points.length;
-  const my = points.reduce((a, [, y]) => a + y, 0) / points.length;
-  const sxy = points.reduce((a, [x, y]) => a + (x - mx) * (y - my), 0);
-  const sxx = points.reduce((a, [x]) => a + (x - mx) ** 2, 0);
-  return sxx === 0 ? 0 : sxy / sxx;
 }
 
 export async function soak(target: s.Target, options: SoakOptions): Promise<SoakResult> {
@@ -155,7 +135,7 @@ export async function soak(target: s.Target, options: SoakOptions): Promise<Soak
   const flowLoops = Promise.all(Array.from({ length: options.flowLoops }, async (_, i) => {
     while (flowsRunning) {
       try {
-        await s.authorizationCodeFlow(target, people[i % people.length]!, { scope: `openid profile email ${target.apiScope}` });
+        await flow.authorizationCodeFlow(target, people[i % people.length]!, { scope: `openid profile email ${target.apiScope}` });
         flows += 1;
       } catch {
         flowErrors += 1;
@@ -172,7 +152,7 @@ export async function soak(target: s.Target, options: SoakOptions): Promise<Soak
     const rssNow = () => (residentBytes(options.pid) ?? NaN) / MiB;
     const startHeap = await options.memory(true);
     const samples: SoakSample[] = [];
-    let responses = 0;
+    const latencies: number[] = [];
     let lastResponses = 0;
     let lastAt = performance.now();
     const started = lastAt;
@@ -184,9 +164,9 @@ export async function soak(target: s.Target, options: SoakOptions): Promise<Soak
         t: Math.round((now - started) / 100) / 10,
         rssMiB: Math.round(rssMiB * 10) / 10,
         heapUsedMiB: heap ? Math.round((heap.heapUsed / MiB) * 10) / 10 : null,
-        perSecond: Math.round((responses - lastResponses) / ((now - lastAt) / 1000)),
+        perSecond: Math.round((latencies.length - lastResponses) / ((now - lastAt) / 1000)),
       });
-      lastResponses = responses;
+      lastResponses = latencies.length;
       lastAt = now;
     };
     // Sampling, not waiting: the load runs for its fixed duration regardless of this timer.
@@ -194,15 +174,7 @@ export async function soak(target: s.Target, options: SoakOptions): Promise<Soak
     let wrong = 0;
     const finish = options.probe ? await options.probe() : undefined;
     options.log(`soak: ${options.seconds} s measured, heap ${(startHeap.heapUsed / MiB).toFixed(1)} MiB after a full collection`);
-    const latencies: number[] = [];
-    const result = await new Promise<autocannon.Result>((resolve, reject) => {
-      const instance = autocannon({ url: target.base, connections: options.connections, duration: options.seconds, pipelining: 1, requests: mixedRequests(target, () => { wrong += 1; }) },
-        (error, done) => (error ? reject(error) : resolve(done)));
-      instance.on('response', (_client, _status, _bytes, responseTime) => {
-        responses += 1;
-        latencies.push(responseTime);
-      });
-    });
+    const { result } = await s.cannon(target.base, mixedRequests(target, () => { wrong += 1; }), options.connections, options.seconds, latencies);
     clearInterval(timer);
     const flowsDone = flows;
     const flowErrorsDone = flowErrors;
@@ -212,7 +184,6 @@ export async function soak(target: s.Target, options: SoakOptions): Promise<Soak
     const startRss = median(samples.filter((x) => x.t <= tenth).map((x) => x.rssMiB));
     const endRss = median(samples.filter((x) => x.t >= options.seconds - tenth).map((x) => x.rssMiB));
 
-    latencies.sort((a, b) => a - b);
     const ok = result.requests.total - result.non2xx - wrong;
     const rss = samples.map((x) => x.rssMiB);
     const secondHalf = samples.filter((x) => x.t >= options.seconds / 2).map((x): [number, number] => [x.t / 60, x.rssMiB]);
@@ -226,7 +197,7 @@ export async function soak(target: s.Target, options: SoakOptions): Promise<Soak
       completed: result.requests.total,
       perSecond: ok / options.seconds,
       errors: result.errors + result.timeouts + result.non2xx + wrong,
-      latencyMs: { p50: s.percentile(latencies, 50), p95: s.percentile(latencies, 95), p99: s.percentile(latencies, 99) },
+      latencyMs: percentiles(latencies),
       flows: flowsDone,
       flowErrors: flowErrorsDone,
       rssMiB: { atLaunch: options.rssAtLaunch, start: startRss, end: endRss, min: Math.min(...rss), max: Math.max(...rss) },

@@ -5,14 +5,14 @@
 // process (pg's Client.query), so statements that bypass knex (the sign-in throttle's) are in it.
 // It shows which queries a path sends, not how long they take under load: `npm run bench` does.
 import { AsyncLocalStorage } from 'node:async_hooks';
-import pg from 'pg';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { startGatehouse } from '../src/server.js';
-import { freePort } from '../test/support/gatehouse.js';
-import { UserAgent } from '../test/support/user-agent.js';
+import { Browser } from './browser.js';
+import { tapQueries } from './query-tap.js';
+import * as flow from './flow.js';
 import * as s from './scenarios.js';
-import { APP_SCOPE, benchDatabase, gatehouseEnvironment, seed } from './setup.js';
+import { APP_SCOPE, benchDatabase, freePort, gatehouseEnvironment, gatehouseTarget, seed } from './setup.js';
 
 interface TracedRequest { label: string; status?: number; queries: string[] }
 
@@ -20,20 +20,12 @@ const current = new AsyncLocalStorage<TracedRequest>();
 let trace: TracedRequest[] | undefined;
 const outside: string[] = [];
 
-type QueryFunction = (this: pg.Client, ...args: unknown[]) => unknown;
-const send = pg.Client.prototype.query as unknown as QueryFunction;
-(pg.Client.prototype as unknown as { query: QueryFunction }).query = function tracedQuery(...args) {
-  const first = args[0] as string | { text?: string; name?: string } | undefined;
-  const text = typeof first === 'string' ? first : first?.text ?? '(submittable)';
-  const name = typeof first === 'object' && first?.name ? ` [prepared ${first.name}]` : '';
+tapQueries(({ text, name, values }) => {
   // knex binds the oidc_records model first: say which model a generic statement was for.
-  const bound = typeof first === 'object' ? (first as { values?: unknown }).values : args[1];
-  const values = Array.isArray(bound) ? (bound as unknown[]) : [];
   const model = values.find((v): v is string => typeof v === 'string' && /^(Session|Interaction|Grant|AccessToken|AuthorizationCode|RefreshToken|ClientCredentials)$/.test(v));
-  const sql = `${model ? `[${model}] ` : ''}${text.replace(/\s+/g, ' ').trim().slice(0, 150)}${name}`;
+  const sql = `${model ? `[${model}] ` : ''}${text.replace(/\s+/g, ' ').trim().slice(0, 150)}${name ? ` [prepared ${name}]` : ''}`;
   if (trace) (current.getStore()?.queries ?? outside).push(sql);
-  return send.apply(this, args);
-};
+});
 
 async function traced(name: string, run: () => Promise<unknown>): Promise<void> {
   trace = [];
@@ -64,36 +56,32 @@ try {
     current.enterWith(request);
   });
   try {
-    const target: s.Target = {
-      label: 'gatehouse', base, app: seeded.app, machine: seeded.machine, api: seeded.api, apiScope: seeded.apiScope,
-      apiIdentifier: seeded.apiIdentifier, redirectUri: seeded.redirectUri, people: seeded.people,
-      refreshTokens: [], introspectedRefreshToken: '', jwtAccessToken: undefined, userinfoAccessToken: '',
-    };
+    const target = gatehouseTarget(base, seeded);
     const person = seeded.people[0]!;
     const scope = `${APP_SCOPE} ${seeded.apiScope}`;
     // Consent once, then one untraced flow so pools, caches and keys are warm, as under load.
-    const consented = await s.authorizationCodeFlow(target, person, { agent: new UserAgent(base), scope, prompt: 'consent' });
-    await s.authorizationCodeFlow(target, person, { scope: `openid profile email ${seeded.apiScope}` });
+    const consented = await flow.authorizationCodeFlow(target, person, { browser: new Browser(base), scope, prompt: 'consent' });
+    await flow.authorizationCodeFlow(target, person, { scope: `openid profile email ${seeded.apiScope}` });
 
     await traced('sign-in flow with remembered consent (the flow scenario: a fresh browser, argon2id, code exchange)', () =>
-      s.authorizationCodeFlow(target, person, { scope: `openid profile email ${seeded.apiScope}` }));
+      flow.authorizationCodeFlow(target, person, { scope: `openid profile email ${seeded.apiScope}` }));
     let refreshToken = String(consented.tokens.refresh_token);
     let accessToken = String(consented.tokens.access_token);
     await traced('refresh_token grant (rotating)', async () => {
-      const answer = await s.postForm(target, '/token', seeded.app, { grant_type: 'refresh_token', refresh_token: refreshToken });
+      const answer = await flow.postForm(target, '/token', seeded.app, { grant_type: 'refresh_token', refresh_token: refreshToken });
       refreshToken = String(answer.json.refresh_token);
       accessToken = String(answer.json.access_token);
     });
-    await traced('introspection of a refresh token, by its app', () => s.postForm(target, '/token/introspection', seeded.app, { token: refreshToken, token_type_hint: 'refresh_token' }));
+    await traced('introspection of a refresh token, by its app', () => flow.postForm(target, '/token/introspection', seeded.app, { token: refreshToken, token_type_hint: 'refresh_token' }));
     await traced('userinfo with a JWT access token (first use; the second is cached)', async () => {
       for (let i = 0; i < 2; i += 1) await fetch(new URL('/me', base), { headers: { authorization: `Bearer ${accessToken}` } }).then((res) => res.arrayBuffer());
     });
     let jwt = '';
     await traced('client_credentials', async () => {
-      jwt = String((await s.postForm(target, '/token', seeded.machine, { grant_type: 'client_credentials', scope: seeded.apiScope, resource: seeded.apiIdentifier })).json.access_token);
+      jwt = String((await flow.postForm(target, '/token', seeded.machine, { grant_type: 'client_credentials', scope: seeded.apiScope, resource: seeded.apiIdentifier })).json.access_token);
     });
     await traced('introspection of a JWT access token, by the API (first ask, then cached)', async () => {
-      for (let i = 0; i < 2; i += 1) await s.postForm(target, '/token/introspection', seeded.api, { token: jwt });
+      for (let i = 0; i < 2; i += 1) await flow.postForm(target, '/token/introspection', seeded.api, { token: jwt });
     });
   } finally {
     await gatehouse.close();

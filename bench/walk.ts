@@ -14,8 +14,9 @@
 //
 // Every answer must also say it came from the instance it was pinned to, so a proxy that ignored
 // the pin cannot make the walk pass.
-import { UserAgent } from '../test/support/user-agent.js';
+import { Browser } from './browser.js';
 import { PIN_HEADER, SERVED_BY_HEADER } from './proxy.js';
+import * as flow from './flow.js';
 import * as s from './scenarios.js';
 
 export interface WalkStep {
@@ -35,21 +36,6 @@ export interface CrossInstanceWalk {
 /** Propagation bound for a revocation made on another instance (the same as the e2e test's). */
 const PROPAGATION_MS = 1000;
 
-/** A browser whose every request, redirects included, is pinned to one instance. */
-class PinnedAgent extends UserAgent {
-  readonly servedBy = new Set<string>();
-
-  constructor(origin: string, private readonly pin: number) {
-    super(origin);
-  }
-
-  override async request(url: string, init: { method?: string; form?: Record<string, string>; headers?: Record<string, string> } = {}) {
-    const res = await super.request(url, { ...init, headers: { ...init.headers, [PIN_HEADER]: String(this.pin) } });
-    this.servedBy.add(res.headers.get(SERVED_BY_HEADER) ?? 'unknown');
-    return res;
-  }
-}
-
 const pin = (index: number) => ({ [PIN_HEADER]: String(index) });
 const servedBy = (headers: Headers) => headers.get(SERVED_BY_HEADER) ?? 'unknown';
 
@@ -66,33 +52,35 @@ export async function crossInstanceWalk(target: s.Target, n: number, person: { e
   const revokeOn = (refreshOn + 1) % n;
 
   // 1. Sign-in, pinned.
-  const agent = new PinnedAgent(target.base, signInOn);
-  let authorized: s.Authorized;
+  // Every request of the browser, redirects included, is pinned to one instance.
+  const signInServedBy = new Set<string>();
+  const browser = new Browser(target.base, { headers: pin(signInOn), onAnswer: (headers) => signInServedBy.add(servedBy(headers)) });
+  let authorized: flow.Authorized;
   try {
     // prompt=consent: oidc-provider issues a refresh token for offline_access only on a consented prompt.
-    authorized = await s.authorize(target, person, { agent, scope, prompt: 'consent' });
+    authorized = await flow.authorize(target, person, { browser, scope, prompt: 'consent' });
   } catch (error) {
     record('sign-in (authorization request, login, consent, code)', signInOn, false, (error as Error).message);
     return done();
   }
-  const served = [...agent.servedBy].join(',');
+  const served = [...signInServedBy].join(',');
   if (!record('sign-in (authorization request, login, consent, code)', signInOn, served === String(signInOn), `code issued; every page served by instance(s) ${served}${authorized.consentShown ? '; consent page shown' : '; consent remembered'}`)) return done();
 
   // 2. Code exchange elsewhere.
-  const exchanged = await s.exchangeCode(target, authorized, pin(exchangeOn));
+  const exchanged = await flow.exchangeCode(target, authorized, pin(exchangeOn));
   const firstRefresh = String(exchanged.json.refresh_token ?? '');
   if (!record('code exchange', exchangeOn, exchanged.status === 200 && servedBy(exchanged.headers) === String(exchangeOn) && !!firstRefresh && typeof exchanged.json.id_token === 'string',
     `${exchanged.status}; ${firstRefresh ? 'refresh token, ' : 'no refresh token, '}${typeof exchanged.json.id_token === 'string' ? 'ID token' : 'no ID token'}`)) return done();
 
   // 3. Refresh on a third.
-  const refreshed = await s.postForm(target, '/token', target.app, { grant_type: 'refresh_token', refresh_token: firstRefresh }, pin(refreshOn));
+  const refreshed = await flow.postForm(target, '/token', target.app, { grant_type: 'refresh_token', refresh_token: firstRefresh }, pin(refreshOn));
   const refreshToken = String(refreshed.json.refresh_token ?? '');
   const accessToken = String(refreshed.json.access_token ?? '');
   if (!record('refresh (rotating)', refreshOn, refreshed.status === 200 && servedBy(refreshed.headers) === String(refreshOn) && !!refreshToken && refreshToken !== firstRefresh && accessToken.split('.').length === 3,
     `${refreshed.status}; ${refreshToken && refreshToken !== firstRefresh ? 'rotated' : 'not rotated'}; ${accessToken.split('.').length === 3 ? 'JWT access token' : 'no JWT access token'}`)) return done();
 
   const introspect = async (index: number, token: string, as: s.Credentials, hint: string) => {
-    const answer = await s.postForm(target, '/token/introspection', as, { token, token_type_hint: hint }, pin(index));
+    const answer = await flow.postForm(target, '/token/introspection', as, { token, token_type_hint: hint }, pin(index));
     return { ok: answer.status === 200 && servedBy(answer.headers) === String(index), active: answer.json.active === true, status: answer.status };
   };
   const userinfoStatus = async (index: number) => {
@@ -111,7 +99,7 @@ export async function crossInstanceWalk(target: s.Target, n: number, person: { e
   }
 
   // 5. Revocation through one instance.
-  const revoked = await s.postForm(target, '/token/revocation', target.app, { token: refreshToken, token_type_hint: 'refresh_token' }, pin(revokeOn));
+  const revoked = await flow.postForm(target, '/token/revocation', target.app, { token: refreshToken, token_type_hint: 'refresh_token' }, pin(revokeOn));
   if (!record('revocation of the refresh token (and its grant)', revokeOn, revoked.status === 200 && servedBy(revoked.headers) === String(revokeOn), `${revoked.status}`)) return done();
 
   // 6. Inactive everywhere, within the propagation bound.
@@ -130,7 +118,7 @@ export async function crossInstanceWalk(target: s.Target, n: number, person: { e
     record('after revocation: introspection reads inactive', k, inactive,
       inactive ? `both tokens inactive after ${ms.toFixed(0)} ms (${asks} ask${asks === 1 ? '' : 's'})` : answered ? `still active after ${ms.toFixed(0)} ms` : 'introspection failed');
     const me = await userinfoStatus(k);
-    const again = await s.postForm(target, '/token', target.app, { grant_type: 'refresh_token', refresh_token: refreshToken }, pin(k));
+    const again = await flow.postForm(target, '/token', target.app, { grant_type: 'refresh_token', refresh_token: refreshToken }, pin(k));
     record('after revocation: userinfo and refresh refused', k, me.status === 401 && me.served && again.status === 400 && again.json.error === 'invalid_grant' && servedBy(again.headers) === String(k),
       `userinfo ${me.status}, refresh ${again.status} ${String(again.json.error ?? '')}`);
   }
