@@ -23,7 +23,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readTokenEndpointForm } from '../../src/http/token-endpoint-form.js';
 import {
   basicAuthorizationClientId, currentRequest, discoveryDocument, DISCOVERY_PATHS, errorDetailOf, FIND_TOKEN_MODELS,
-  grantFromStored, isReuseDetail, isStructuredToken, JWT_HANDLE_PREFIX, JWT_REVOCATION_HANDLE_PREFIX, pageSession,
+  grantFromStored, INTERACTION_OWN_ID_FIELD, INTERACTION_SESSION_COOKIE_FIELD, isReuseDetail, isStructuredToken, JWT_HANDLE_PREFIX, JWT_REVOCATION_HANDLE_PREFIX, pageSession,
   PINNED_OIDC_PROVIDER_VERSION, presentedRefreshToken, PROVIDER_BODY_LIMIT, PROVIDER_ROUTES,
   PROVIDER_ROUTES_WITH_A_PARAMETER, providerContextOf, refreshGrantRequest, REFRESH_GRANT_ADAPTER_CALLS,
   replaceClientMethods, REPLAY_DETECTION_ADAPTER_CALLS, REPLAY_REFUSED_DETAIL, requestState, rotatedRefreshToken,
@@ -197,13 +197,31 @@ async function startProvider(options: { around?: Middleware[]; configure?: (prov
   };
 }
 
+/** A provider session for a person, and the Cookie header that carries it, signed with the provider's cookie keys. */
+async function signIn(): Promise<{ cookie: string; sessionId: string }> {
+  const session = new running.provider.Session();
+  session.loginAccount({ accountId: 'person' });
+  await session.save(3600);
+  around = async (ctx, next) => {
+    if (ctx.path !== '/test-sign-in') return next();
+    ctx.cookies.set(running.provider.cookieName('session'), session.jti, { signed: true, httpOnly: true });
+    ctx.status = 204;
+  };
+  try {
+    const res = await fetch(`${running.url}/test-sign-in`);
+    return { cookie: res.headers.getSetCookie().map((header) => header.split(';')[0]).join('; '), sessionId: session.jti };
+  } finally {
+    around = undefined;
+  }
+}
+
 function basic(clientId: string, secret = SECRET): string {
   const encode = (value: string) => encodeURIComponent(value).replace(/%20/g, '+');
   return `Basic ${Buffer.from(`${encode(clientId)}:${encode(secret)}`).toString('base64')}`;
 }
 
-async function post(running: Running, path: string, params: Record<string, string>, authorization?: string) {
-  const res = await fetch(`${running.url}${path}`, {
+async function post(target: Running, path: string, params: Record<string, string>, authorization?: string) {
+  const res = await fetch(`${target.url}${path}`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded', ...(authorization ? { authorization } : {}) },
     body: new URLSearchParams(params),
@@ -380,31 +398,17 @@ describe('the request being answered (internals/requests.ts)', () => {
   });
 
   it('pageSession: Session.get reads the session cookie on a request outside the provider\'s routes', async () => {
-    const pages: Running = await startProvider({
-      around: [async (ctx, next) => {
-        if (ctx.path === '/sign-in') {
-          const session = new pages.provider.Session();
-          session.loginAccount({ accountId: 'person' });
-          await session.save(3600);
-          ctx.cookies.set(pages.provider.cookieName('session'), session.jti, { signed: true, httpOnly: true });
-          ctx.status = 204;
-          return;
-        }
-        if (ctx.path === '/page') {
-          const session = await pageSession(pages.provider, ctx);
-          ctx.body = { accountId: session.accountId ?? null, uid: typeof session.uid === 'string' };
-          return;
-        }
-        await next();
-      }],
-    });
+    const { cookie } = await signIn();
+    around = async (ctx, next) => {
+      if (ctx.path !== '/page') return next();
+      const session = await pageSession(running.provider, ctx);
+      ctx.body = { accountId: session.accountId ?? null, uid: typeof session.uid === 'string' };
+    };
     try {
-      const signedIn = await fetch(`${pages.url}/sign-in`);
-      const cookie = signedIn.headers.getSetCookie().map((header) => header.split(';')[0]).join('; ');
-      expect(await (await fetch(`${pages.url}/page`)).json()).toEqual({ accountId: null, uid: true });
-      expect(await (await fetch(`${pages.url}/page`, { headers: { cookie } })).json(), 'Session.get (lib/models/session.js) no longer finds the session by its cookie outside the provider\'s routes').toEqual({ accountId: 'person', uid: true });
+      expect(await (await fetch(`${running.url}/page`)).json()).toEqual({ accountId: null, uid: true });
+      expect(await (await fetch(`${running.url}/page`, { headers: { cookie } })).json(), 'Session.get (lib/models/session.js) no longer finds the session by its cookie outside the provider\'s routes').toEqual({ accountId: 'person', uid: true });
     } finally {
-      await pages.close();
+      around = undefined;
     }
   });
 });
@@ -576,6 +580,17 @@ describe('the provider\'s models (internals/models.ts)', () => {
     }
     expect(errorDetailOf(new errors.InvalidGrant(REPLAY_REFUSED_DETAIL)), 'an OIDCProviderError no longer keeps its detail in error_detail (lib/helpers/errors.js)').toBe(REPLAY_REFUSED_DETAIL);
     expect(isReuseDetail(REPLAY_REFUSED_DETAIL)).toBe(true);
+  });
+
+  it('INTERACTION_OWN_ID_FIELD and INTERACTION_SESSION_COOKIE_FIELD: an Interaction stores its own id and the session cookie where the adapter looks', async () => {
+    const { cookie, sessionId } = await signIn();
+    const during = await callsDuring(() => fetch(`${running.url}/auth?${new URLSearchParams({ client_id: 'app', response_type: 'code', scope: 'openid', redirect_uri: REDIRECT_URI })}`, { redirect: 'manual', headers: { cookie } }));
+    const saved = during.find((call) => call.model === 'Interaction' && call.method === 'upsert');
+    expect(saved, 'no Interaction was saved for a consent prompt').toBeDefined();
+    const payload = records.get(`Interaction ${saved!.id}`) as Record<string, unknown>;
+    expect(String(payload[INTERACTION_OWN_ID_FIELD]), `an Interaction's ${INTERACTION_OWN_ID_FIELD} no longer embeds its id (lib/actions/authorization/interactions.js)`).toContain(`/${saved!.id}`);
+    const [outer, inner] = INTERACTION_SESSION_COOKIE_FIELD;
+    expect((payload[outer] as Record<string, unknown> | undefined)?.[inner], `an Interaction's ${outer}.${inner} is no longer the session's id (lib/models/interaction.js)`).toBe(sessionId);
   });
 
   it('REPLAY_DETECTION_ADAPTER_CALLS: ReplayDetection.unique finds, then saves through upsert, for each client assertion', async () => {

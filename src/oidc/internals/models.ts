@@ -78,3 +78,14 @@ export const REPLAY_DETECTION_ADAPTER_CALLS = ['find', 'upsert'] as const;
  * there; if one is dropped, the query reads a row nobody asked for.
  */
 export const FIND_TOKEN_MODELS: readonly string[] = ['AccessToken', 'ClientCredentials', 'RefreshToken'];
+
+/**
+ * Where an Interaction's stored payload carries credentials (oidc-provider's example adapter lists
+ * both fields; that they hold these values is lib/actions/authorization/interactions.js and
+ * lib/models/interaction.js): `returnTo` embeds the interaction's own id (…/auth/<id>, also the
+ * interaction cookie's value), and `session.cookie` is the session's id (the session cookie).
+ * adapter.ts keeps neither raw in oidc_records. If either moves, a dump of that table hands out a
+ * live interaction or session, and nothing else notices.
+ */
+export const INTERACTION_OWN_ID_FIELD = 'returnTo';
+export const INTERACTION_SESSION_COOKIE_FIELD = ['session', 'cookie'] as const;
