@@ -8,6 +8,7 @@ import { cursorTimestamp, decodeCursor, pageOf, pageSize, type Page, type PageRe
 import { isStorableKey } from '../db/text.js';
 import { MAX_HANDLE_LENGTH } from '../lifetimes.js';
 import { GRANTABLE_MODELS, revokeGrants } from './revoke.js';
+import type { StoredGrantPayload } from '../oidc/internals.js';
 
 /** Access to one API (RFC 8707 resource server) within a grant. */
 export interface GrantedApi {
@@ -33,17 +34,12 @@ export interface GrantInfo {
   expiresAt: Date | null;
 }
 
-interface GrantPayload {
-  openid?: { scope?: string };
-  resources?: Record<string, string>;
-}
-
 export interface GrantRow {
   grant_id: string;
   account_id: string;
   client_id: string;
   client_name: string | null;
-  payload: GrantPayload;
+  payload: StoredGrantPayload;
   created_at: Date;
   expires_at: Date | null;
   last_used_at: Date | null;

@@ -13,6 +13,9 @@
 //      its callers) to what the new version does — or, where that is no longer possible, the
 //      Gatehouse behaviour the export's comment says breaks. Then run the tests its callers name.
 // Anything new leaned on goes here, with its contract test, never into the calling module.
+// One reliance has no code to move here: oidc-provider builds the URLs it emits from ctx.href
+// (lib/helpers/oidc_context.js, urlFor), which src/http/issuer-origin.ts pins to ISSUER; the
+// contract file checks it too.
 
 /** The oidc-provider release these reliances were read from and checked against. */
 export const PINNED_OIDC_PROVIDER_VERSION = '9.13.3';

@@ -10,9 +10,10 @@
 // PostgreSQL (sign-in-throttle.ts).
 //
 // Who is counted. The client is read from the Basic Authorization header (RFC 6749 §2.3.1:
-// form-urlencoded, then base64, as oidc-provider decodes it: src/oidc/internals.ts), else from the form body's client_id or the subject of its
-// client_assertion — parsed only then, only for these paths, with oidc-provider's own limits
-// (urlencoded, 56kb); oidc-provider then reads the parsed body, as after structured-tokens.ts.
+// form-urlencoded, then base64, as oidc-provider decodes it: src/oidc/internals.ts), else from the
+// form body's client_id or the subject of its client_assertion — parsed only then, only for these
+// paths, with oidc-provider's own limits (urlencoded, 56kb); oidc-provider then reads the parsed
+// body, as after structured-tokens.ts.
 // None of that is authenticated yet, and client ids are not secret, so a claim alone must not
 // let anyone spend another client's budget:
 //   - a request with credentials (Basic, client_secret, client_assertion) counts against the

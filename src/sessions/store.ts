@@ -7,6 +7,7 @@ import { cursorTimestamp, decodeCursor, pageOf, pageSize, type Page, type PageRe
 import { isStorableKey } from '../db/text.js';
 import { revokeGrants } from '../grants/revoke.js';
 import { whereLive } from '../grants/store.js';
+import type { StoredSessionPayload } from '../oidc/internals.js';
 
 export interface SessionInfo {
   /** The session's public handle: the digest of its uid. */
@@ -27,10 +28,6 @@ export interface EndedSessions {
   grants: number;
 }
 
-interface SessionPayload {
-  authorizations?: Record<string, { grantId?: unknown } | undefined>;
-}
-
 interface SessionRow {
   uid_digest: string;
   account_id: string;
@@ -39,7 +36,7 @@ interface SessionRow {
   created_at: Date;
   last_active_at: Date | null;
   expires_at: Date | null;
-  payload: SessionPayload;
+  payload: StoredSessionPayload;
   cursor_at: string;
 }
 
@@ -56,7 +53,7 @@ function sessionFromRow(row: SessionRow): SessionInfo {
   };
 }
 
-function grantIdsOf(payloads: SessionPayload[]): string[] {
+function grantIdsOf(payloads: StoredSessionPayload[]): string[] {
   const ids = payloads.flatMap((p) => Object.values(p.authorizations ?? {}).map((a) => a?.grantId));
   return [...new Set(ids.filter((id): id is string => typeof id === 'string' && id.length > 0))];
 }
@@ -89,7 +86,7 @@ export class SessionStore {
   /** The grants of the apps signed in to through one of the person's live sessions. */
   async grantIdsOf(userId: string, handle: string, trx: Database = this.db): Promise<string[]> {
     if (!isHandle(userId) || !isHandle(handle)) return [];
-    const rows: Array<{ payload: SessionPayload }> = await this.sessions(trx, userId).where('s.uid_digest', handle);
+    const rows: Array<{ payload: StoredSessionPayload }> = await this.sessions(trx, userId).where('s.uid_digest', handle);
     return grantIdsOf(rows.map((row) => row.payload));
   }
 
@@ -108,7 +105,7 @@ export class SessionStore {
 
   private async deleteSessions(trx: Database, userId: string, narrow: (q: Knex.QueryBuilder) => Knex.QueryBuilder): Promise<EndedSessions> {
     const query = trx('oidc_records as s').where({ 's.model': 'Session', 's.account_id': userId });
-    const rows: Array<{ payload: SessionPayload }> = await narrow(whereLive(query, 's')).delete().returning('payload');
+    const rows: Array<{ payload: StoredSessionPayload }> = await narrow(whereLive(query, 's')).delete().returning('payload');
     const grants = await revokeGrants(trx, { grantIds: grantIdsOf(rows.map((row) => row.payload)) });
     return { sessions: rows.length, grants };
   }

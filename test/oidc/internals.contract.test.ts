@@ -26,8 +26,8 @@ import {
   grantFromStored, INTERACTION_OWN_ID_FIELD, INTERACTION_SESSION_COOKIE_FIELD, isReuseDetail, isStructuredToken, JWT_HANDLE_PREFIX, JWT_REVOCATION_HANDLE_PREFIX, pageSession,
   PINNED_OIDC_PROVIDER_VERSION, presentedRefreshToken, PROVIDER_BODY_LIMIT, PROVIDER_ROUTES,
   PROVIDER_ROUTES_WITH_A_PARAMETER, providerContextOf, refreshGrantRequest, REFRESH_GRANT_ADAPTER_CALLS,
-  replaceClientMethods, REPLAY_DETECTION_ADAPTER_CALLS, REPLAY_REFUSED_DETAIL, requestState, rotatedRefreshToken,
-  routerFold, sessionGrantIdFor, tokenSourceOf, UNREGISTERED_TYPE_ERROR,
+  replaceClientMethods, REPLAY_DETECTION_ADAPTER_CALLS, REPLAY_REFUSED_DETAIL, requestState, RESUME_PATH, rotatedRefreshToken,
+  routerFold, sessionGrantIdFor, tokenSourceOf, UNREGISTERED_TYPE_ERROR, type StoredGrantPayload, type StoredSessionPayload,
 } from '../../src/oidc/internals.js';
 
 const ISSUER = 'http://op.example.test';
@@ -185,7 +185,9 @@ async function startProvider(options: { around?: Middleware[]; configure?: (prov
     seen.useCtx.push(ctx as unknown as KoaContextWithOIDC);
     await next();
   });
+  // The 500s some checks provoke are the point; Koa need not print them.
   const app = new Koa({ keys: COOKIE_KEYS });
+  app.silent = true;
   for (const middleware of options.around ?? []) app.use(middleware);
   app.use(mount(provider as unknown as Koa));
   const server = http.createServer(app.callback());
@@ -514,6 +516,26 @@ describe('how the provider reads requests and shapes answers (internals/wire.ts)
     expect(pushed.body.error, 'a pushed authorization request for an unregistered response type is answered with another code (lib/actions/authorization/response_parameters.js)').toBe(UNREGISTERED_TYPE_ERROR);
   });
 
+  it('RESUME_PATH: the resume route is there, and a failed resume naming a client in its query is still a 500 (src/http/resume-guard.ts)', async () => {
+    expect(running.provider.pathFor('resume', { uid: 'abc' }), 'the resume route moved (lib/helpers/initialize_app.js)').toMatch(RESUME_PATH);
+    const res = await fetch(`${running.url}/auth/no-such-interaction?client_id=app`, { redirect: 'manual' });
+    expect(res.status, 'oidc-provider answers a failed resume naming a client without a 500 now (lib/shared/authorization_error_handler.js): src/http/resume-guard.ts can go').toBe(500);
+  });
+
+  it('builds the URLs it emits from the request\'s href, which src/http/issuer-origin.ts pins to ISSUER', async () => {
+    const { port } = new URL(running.url);
+    const body = await new Promise<string>((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port, path: DISCOVERY_PATHS[0], headers: { host: 'elsewhere.example.test' } }, (res) => {
+        let text = '';
+        res.on('data', (chunk: Buffer) => { text += chunk.toString(); });
+        res.on('end', () => resolve(text));
+      }).on('error', reject);
+    });
+    const document = JSON.parse(body) as { token_endpoint?: string; issuer?: string };
+    expect(document.issuer).toBe(ISSUER);
+    expect(document.token_endpoint, 'oidc-provider no longer builds endpoint URLs from ctx.href (lib/helpers/oidc_context.js, urlFor): re-read issuer-origin.ts').toBe('http://elsewhere.example.test/token');
+  });
+
   it('discoveryDocument: the discovery document is an object in ctx.body, edited after the provider answered', async () => {
     for (const path of DISCOVERY_PATHS) {
       const requestId = randomUUID();
@@ -591,6 +613,23 @@ describe('the provider\'s models (internals/models.ts)', () => {
     expect(String(payload[INTERACTION_OWN_ID_FIELD]), `an Interaction's ${INTERACTION_OWN_ID_FIELD} no longer embeds its id (lib/actions/authorization/interactions.js)`).toContain(`/${saved!.id}`);
     const [outer, inner] = INTERACTION_SESSION_COOKIE_FIELD;
     expect((payload[outer] as Record<string, unknown> | undefined)?.[inner], `an Interaction's ${outer}.${inner} is no longer the session's id (lib/models/interaction.js)`).toBe(sessionId);
+  });
+
+  it('StoredGrantPayload and StoredSessionPayload: where a stored grant keeps its consent and a session its grants', async () => {
+    const grant = new running.provider.Grant({ accountId: 'person', clientId: 'app' });
+    grant.addOIDCScope('openid offline_access');
+    grant.addResourceScope('https://api.example.test', 'read write');
+    const grantId = await grant.save();
+    const storedGrant = records.get(`Grant ${grantId}`) as StoredGrantPayload;
+    expect(storedGrant.openid?.scope, 'a stored Grant keeps its OIDC scopes elsewhere (lib/models/grant.js): src/grants/ read openid.scope').toBe('openid offline_access');
+    expect(storedGrant.resources, 'a stored Grant keeps its API scopes elsewhere (lib/models/grant.js): src/grants/ read resources[indicator]').toEqual({ 'https://api.example.test': 'read write' });
+
+    const session = new running.provider.Session();
+    session.loginAccount({ accountId: 'person' });
+    session.grantIdFor('app', grantId);
+    await session.save(3600);
+    const storedSession = records.get(`Session ${session.jti}`) as StoredSessionPayload;
+    expect(storedSession.authorizations?.app?.grantId, 'a stored Session keeps its grants elsewhere (lib/models/session.js): src/sessions/store.ts reads authorizations[clientId].grantId').toBe(grantId);
   });
 
   it('REPLAY_DETECTION_ADAPTER_CALLS: ReplayDetection.unique finds, then saves through upsert, for each client assertion', async () => {

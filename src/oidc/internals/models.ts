@@ -89,3 +89,24 @@ export const FIND_TOKEN_MODELS: readonly string[] = ['AccessToken', 'ClientCrede
  */
 export const INTERACTION_OWN_ID_FIELD = 'returnTo';
 export const INTERACTION_SESSION_COOKIE_FIELD = ['session', 'cookie'] as const;
+
+/**
+ * The consent a stored Grant payload holds (lib/models/grant.js: `openid.scope`, set by
+ * addOIDCScope; `resources[indicator]`, the scope string addResourceScope sets). The grant
+ * listings read it straight from oidc_records, in SQL too (src/grants/store.ts,
+ * src/grants/connected-apps.ts: `payload->'openid'->>'scope'`), never through the model. If it
+ * moves, people's connected apps show no scopes and offline access goes unnoticed.
+ */
+export interface StoredGrantPayload {
+  openid?: { scope?: string };
+  resources?: Record<string, string>;
+}
+
+/**
+ * The grants a stored Session payload holds (lib/models/session.js, authorizationFor:
+ * `authorizations[clientId].grantId`). Ending a session reads them from oidc_records to revoke
+ * them (src/sessions/store.ts). If it moves, signing a session out leaves its apps' grants standing.
+ */
+export interface StoredSessionPayload {
+  authorizations?: Record<string, { grantId?: unknown } | undefined>;
+}

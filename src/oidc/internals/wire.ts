@@ -111,3 +111,13 @@ export function discoveryDocument(ctx: Context): Record<string, unknown> | undef
   const body = ctx.body as unknown;
   return body && typeof body === 'object' && !Buffer.isBuffer(body) ? body as Record<string, unknown> : undefined;
 }
+
+/**
+ * The resume route (`resume`, `${routes.authorization}/:uid` in lib/helpers/initialize_app.js, at
+ * its default /auth). In 9.13 a resume that fails with a registered client_id in its query is a
+ * 500: the error handler (lib/shared/authorization_error_handler.js) looks the client up from the
+ * query and reads request parameters a resume never has. src/http/resume-guard.ts drops a
+ * resume's query. If the path moves, the guard stops applying; if an upgrade fixes the handler,
+ * the guard can go.
+ */
+export const RESUME_PATH = /^\/auth\/[^/]+$/;
