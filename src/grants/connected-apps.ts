@@ -3,7 +3,7 @@
 import { ACCOUNT_CLIENT_ID } from '../vocabulary.js';
 import type { Database } from '../db/knex.js';
 import { decodeCursor, pageOf, pageSize, type Page, type PageRequest } from '../db/pages.js';
-import { GRANTABLE_MODELS } from './revoke.js';
+import { GRANTABLE_MODELS } from '../oidc/internals.js';
 import { apiNames, scopeList, whereLive, type GrantedApi } from './store.js';
 
 export interface ConnectedApp {

@@ -4,18 +4,9 @@ import type { Knex } from 'knex';
 import { digest } from '../crypto/digest.js';
 import { isStorableKey } from '../db/text.js';
 import { MAX_HANDLE_LENGTH } from '../lifetimes.js';
-
-// Models whose records hang off a grant. Same set as oidc-provider's memory adapter: a detected
-// replay kills these, and only these (Session and Interaction also carry a grantId, but they
-// belong to the person's browser, not to the grant).
-export const GRANTABLE_MODELS = [
-  'AccessToken',
-  'AuthorizationCode',
-  'RefreshToken',
-  'DeviceCode',
-  'BackchannelAuthenticationRequest',
-  'PreAuthorizedCode',
-] as const;
+// Models whose records hang off a grant, as oidc-provider sees them: a detected replay kills
+// these, and only these.
+import { GRANTABLE_MODELS } from '../oidc/internals.js';
 
 /** Which grants to revoke: by id, or every grant a person gave (to one app), or every grant of an app. */
 export type GrantSelector =

@@ -7,8 +7,8 @@ import { deletedRows, type Database } from '../db/knex.js';
 import { cursorTimestamp, decodeCursor, pageOf, pageSize, type Page, type PageRequest } from '../db/pages.js';
 import { isStorableKey } from '../db/text.js';
 import { MAX_HANDLE_LENGTH } from '../lifetimes.js';
-import { GRANTABLE_MODELS, revokeGrants } from './revoke.js';
-import type { StoredGrantPayload } from '../oidc/internals.js';
+import { revokeGrants } from './revoke.js';
+import { GRANTABLE_MODELS, type StoredGrantPayload } from '../oidc/internals.js';
 
 /** Access to one API (RFC 8707 resource server) within a grant. */
 export interface GrantedApi {

@@ -23,7 +23,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readTokenEndpointForm } from '../../src/http/token-endpoint-form.js';
 import {
   basicAuthorizationClientId, currentRequest, discoveryDocument, DISCOVERY_PATHS, errorDetailOf, FIND_TOKEN_MODELS,
-  grantFromStored, INTERACTION_OWN_ID_FIELD, INTERACTION_SESSION_COOKIE_FIELD, isReuseDetail, isStructuredToken, JWT_HANDLE_PREFIX, JWT_REVOCATION_HANDLE_PREFIX, pageSession,
+  GRANTABLE_MODELS, grantFromStored, INTERACTION_OWN_ID_FIELD, INTERACTION_SESSION_COOKIE_FIELD, isReuseDetail, isStructuredToken, JWT_HANDLE_PREFIX, JWT_REVOCATION_HANDLE_PREFIX, pageSession,
   PINNED_OIDC_PROVIDER_VERSION, presentedRefreshToken, PROVIDER_BODY_LIMIT, PROVIDER_ROUTES,
   PROVIDER_ROUTES_WITH_A_PARAMETER, providerContextOf, refreshGrantRequest, REFRESH_GRANT_ADAPTER_CALLS,
   replaceClientMethods, REPLAY_DETECTION_ADAPTER_CALLS, REPLAY_REFUSED_DETAIL, requestState, RESUME_PATH, rotatedRefreshToken,
@@ -45,7 +45,7 @@ const providerSource = (file: string) => readFileSync(`${providerRoot}lib/${file
 
 interface AdapterCall {
   model: string;
-  method: 'find' | 'upsert' | 'consume' | 'destroy';
+  method: 'find' | 'upsert' | 'consume' | 'destroy' | 'revokeByGrantId';
   id: string;
   request: KoaContextWithOIDC | undefined;
   /** What refreshGrantRequest() said during the call. */
@@ -93,6 +93,7 @@ class RecordingAdapter implements Adapter {
   }
 
   async revokeByGrantId(grantId: string): Promise<void> {
+    this.#note('revokeByGrantId', grantId);
     for (const [key, payload] of records) if (key.startsWith(`${this.model} `) && payload.grantId === grantId) records.delete(key);
   }
 }
@@ -630,6 +631,20 @@ describe('the provider\'s models (internals/models.ts)', () => {
     await session.save(3600);
     const storedSession = records.get(`Session ${session.jti}`) as StoredSessionPayload;
     expect(storedSession.authorizations?.app?.grantId, 'a stored Session keeps its grants elsewhere (lib/models/session.js): src/sessions/store.ts reads authorizations[clientId].grantId').toBe(grantId);
+  });
+
+  it('GRANTABLE_MODELS: the models oidc-provider revokes by grant, and its own adapter keys by grant', async () => {
+    const memoryAdapter = providerSource('adapters/memory_adapter.js');
+    const grantable = /const grantable = new Set\(\[([^\]]*)\]\)/.exec(memoryAdapter)?.[1];
+    expect(grantable, 'lib/adapters/memory_adapter.js no longer lists its grantable models this way: read it again').toBeDefined();
+    expect([...grantable!.matchAll(/'(\w+)'/g)].map((match) => match[1]).sort(), 'oidc-provider\'s grant-bound models changed: src/grants/revoke.ts deletes only GRANTABLE_MODELS').toEqual([...GRANTABLE_MODELS].sort());
+
+    const { value } = await seedRefreshToken(running.provider);
+    await post(running, '/token', { grant_type: 'refresh_token', refresh_token: value }, basic('app'));
+    const during = await callsDuring(() => post(running, '/token', { grant_type: 'refresh_token', refresh_token: value }, basic('app')));
+    const revoked = during.filter((call) => call.method === 'revokeByGrantId').map((call) => call.model);
+    expect(revoked.length, 'a replay no longer revokes by grant id (lib/helpers/revoke.js)').toBeGreaterThan(0);
+    expect(revoked.filter((model) => !(GRANTABLE_MODELS as readonly string[]).includes(model)), 'lib/helpers/revoke.js revokes models GRANTABLE_MODELS does not list').toEqual([]);
   });
 
   it('REPLAY_DETECTION_ADAPTER_CALLS: ReplayDetection.unique finds, then saves through upsert, for each client assertion', async () => {

@@ -110,3 +110,19 @@ export interface StoredGrantPayload {
 export interface StoredSessionPayload {
   authorizations?: Record<string, { grantId?: unknown } | undefined>;
 }
+
+/**
+ * The models whose records hang off a grant: what oidc-provider revokes by grant id (lib/helpers/
+ * revoke.js) and its own memory adapter keys by grant (lib/adapters/memory_adapter.js, grantable).
+ * Session and Interaction also carry a grantId, but they belong to the person's browser, not to
+ * the grant. src/grants/revoke.ts deletes exactly these when a grant is revoked. If oidc-provider
+ * adds one, its records outlive their grant's revocation.
+ */
+export const GRANTABLE_MODELS = [
+  'AccessToken',
+  'AuthorizationCode',
+  'RefreshToken',
+  'DeviceCode',
+  'BackchannelAuthenticationRequest',
+  'PreAuthorizedCode',
+] as const;
