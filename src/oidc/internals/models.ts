@@ -1,5 +1,6 @@
 // What Gatehouse assumes about oidc-provider's models: the Client methods it replaces, the wording
-// of a refused replay, and the order in which the models call their adapters. Part of
+// of a refused replay, the order in which the models call their adapters, which models hang off a
+// grant, and where stored payloads keep what Gatehouse reads or strips. Part of
 // src/oidc/internals.ts.
 import type { Provider } from 'oidc-provider';
 
