@@ -11,7 +11,8 @@
 // Host) and proxies that rewrite Host keep working. ctx.protocol and ctx.secure still describe the
 // connection (TLS, or a trusted X-Forwarded-Proto): cookies' Secure flag and HSTS depend on it.
 // That oidc-provider builds its URLs from ctx.href (lib/helpers/oidc_context.js, urlFor) is an
-// internal this relies on: test/security/attacks/host-headers.test.ts fails if an upgrade changes it.
+// internal this relies on (listed in src/oidc/internals.ts): test/oidc/internals.contract.test.ts
+// and test/security/attacks/host-headers.test.ts fail if an upgrade changes it.
 import type Koa from 'koa';
 
 /**

@@ -2,8 +2,8 @@
 // them independent of the Host header), and fetched by every app and API: they may be cached, for
 // a bounded time, by anyone. oidc-provider sends them with no caching policy at all.
 import type { Middleware } from 'koa';
-import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { Config } from '../config.js';
+import { providerContextOf } from '../oidc/internals.js';
 
 /** Discovery changes only with the configuration, i.e. on a restart. */
 export const DISCOVERY_MAX_AGE_SECONDS = 3600;
@@ -31,7 +31,7 @@ export function metadataCaching(keys: Config['keys']): Middleware {
   return async function cacheMetadata(ctx, next) {
     await next();
     // The route oidc-provider matched, rather than its paths (discovery has two).
-    const route = (ctx as unknown as Partial<KoaContextWithOIDC>).oidc?.route;
+    const route = providerContextOf(ctx)?.route;
     const policy = route === undefined ? undefined : policies[route];
     if (policy && ctx.status === 200 && (ctx.method === 'GET' || ctx.method === 'HEAD')) ctx.set('Cache-Control', policy);
   };

@@ -2,14 +2,12 @@
 // revocation), read once by whichever of our middleware in front of the provider needs it first.
 // oidc-provider then uses the parsed body instead of reading the stream (it prints a one-time
 // notice that upstream parsing is not recommended; here it is scoped to these routes and to
-// oidc-provider's own size limit).
+// oidc-provider's own size limit). Both are reliances of src/oidc/internals.ts.
 import { bodyParser } from '@koa/bodyparser';
 import type { Context } from 'koa';
+import { bodyProviderReads, PROVIDER_BODY_LIMIT } from '../oidc/internals.js';
 
-/** oidc-provider's own limit for request bodies. */
-const BODY_LIMIT = '56kb';
-
-const parseForm = bodyParser({ enableTypes: ['form'], formLimit: BODY_LIMIT, encoding: 'utf-8' });
+const parseForm = bodyParser({ enableTypes: ['form'], formLimit: PROVIDER_BODY_LIMIT, encoding: 'utf-8' });
 
 /**
  * The parsed form (an empty object for another content type), or undefined after answering an
@@ -28,5 +26,5 @@ export async function readTokenEndpointForm(ctx: Context): Promise<Record<string
     };
     return undefined;
   }
-  return (ctx.request as { body?: Record<string, unknown> }).body ?? {};
+  return bodyProviderReads(ctx) ?? {};
 }

@@ -11,6 +11,7 @@ import { ACCOUNT_CLIENT_ID } from '../vocabulary.js';
 import { digest, randomSecret } from '../crypto/digest.js';
 import type { Pages } from '../http/pages.js';
 import { ACCOUNT_CALLBACK_PATH } from '../vocabulary.js';
+import { pageSession } from './internals.js';
 
 export { ACCOUNT_CLIENT_ID };
 
@@ -59,7 +60,7 @@ export class AccountSignIn {
 
   /** Who is signed in to this browser, if anyone (one query: the session row). */
   async current(ctx: Context): Promise<SignedIn | undefined> {
-    const session = await this.options.provider().Session.get(ctx);
+    const session = await pageSession(this.options.provider(), ctx);
     if (!session.accountId || typeof session.uid !== 'string') return undefined;
     return { accountId: session.accountId, sessionHandle: digest(session.uid) };
   }

@@ -14,6 +14,7 @@ import type { PersonLookup } from '../people/cache.js';
 import { ACCOUNT_CLIENT_ID, ADMIN_SCOPE } from '../vocabulary.js';
 import { ADMIN_ACCESS_TOKEN_TTL_SECONDS } from '../lifetimes.js';
 import { ADMIN_METADATA, adminApiAudience, API_SCOPE_METADATA, GRANT_ID_CLAIM, PREVIOUS_SECRET_METADATA, RESOURCE_METADATA, USERINFO_CLAIMS_CLAIM, userinfoAudience } from '../vocabulary.js';
+import { grantFromStored, rotatedRefreshToken, sessionGrantIdFor } from './internals.js';
 
 /** Scopes about the person (OIDC Core §5.4) and what each releases. */
 export const OIDC_CLAIMS = {
@@ -79,7 +80,7 @@ async function accountPagesGrant(ctx: KoaContextWithOIDC): Promise<GrantInstance
   const { Grant } = ctx.oidc.provider;
   const session = ctx.oidc.session!;
   if (!session.accountId) return undefined;
-  const existingId = session.grantIdFor(ACCOUNT_CLIENT_ID);
+  const existingId = sessionGrantIdFor(session, ACCOUNT_CLIENT_ID);
   const existing = existingId ? await Grant.find(existingId) : undefined;
   if (existing && existing.accountId === session.accountId) return existing;
   const grant = new Grant({ accountId: session.accountId, clientId: ACCOUNT_CLIENT_ID });
@@ -274,7 +275,7 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
       const clientId = ctx.oidc.client!.clientId;
       if (clientId === ACCOUNT_CLIENT_ID) return accountPagesGrant(ctx);
       const fromResult = (ctx.oidc.result as { consent?: { grantId?: string } } | undefined)?.consent?.grantId;
-      const fromSession = ctx.oidc.session!.grantIdFor(clientId);
+      const fromSession = sessionGrantIdFor(ctx.oidc.session!, clientId);
       const accountId = ctx.oidc.session!.accountId;
       const ownGrantId = fromResult ?? fromSession;
       if (ownGrantId) {
@@ -286,10 +287,10 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
       // Consent given in another session is remembered, but this session gets a grant of its own
       // with the same scopes: signing out elsewhere revokes that session's grant, not this one.
       // The grant comes with its payload (one round trip, not an id and then Grant.find), built
-      // as Grant.find builds what its adapter found: `new Grant(payload)`. Grant.find's own exp
+      // as Grant.find builds what its adapter found (grantFromStored). Grant.find's own exp
       // check allows 15 s of clock tolerance, so it never refuses a row the query found unexpired.
       const stored = await deps.findLatestGrant(accountId, clientId);
-      const remembered = stored ? new Grant(stored) : undefined;
+      const remembered = stored ? grantFromStored(Grant, stored) : undefined;
       if (!remembered || remembered.accountId !== accountId || remembered.clientId !== clientId) return undefined;
       const copy = copyOfGrant(new Grant({ accountId, clientId }), remembered);
       await copy.save(); // oidc-provider records the grant's id in the session right after this
@@ -336,7 +337,7 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
       RefreshToken(ctx, token, client) {
         // Public clients cannot keep a secret: their refresh tokens never outlive the first one
         // (rotation does not extend them). Confidential clients get a sliding lifetime.
-        const rotated = ctx?.oidc?.entities.RotatedRefreshToken;
+        const rotated = rotatedRefreshToken(ctx);
         if (rotated && client.clientAuthMethod === 'none' && !token.isSenderConstrained()) {
           return rotated.remainingTTL;
         }

@@ -1,11 +1,12 @@
 // What the provider does, as log lines and audit events. oidc-provider emits events from its
 // models and endpoints; this is the one place that listens, so no model or route logs on its own.
-import { errors, Provider, type KoaContextWithOIDC } from 'oidc-provider';
+import { errors, type KoaContextWithOIDC, type Provider } from 'oidc-provider';
 import type { Actor } from '../audit/events.js';
 import type { AuditLog } from '../audit/log.js';
 import { markForErrorBoundary } from '../http/provider-errors.js';
 import type { Logger } from '../logger.js';
 import type { ForgivenRetry } from '../tokens/refresh-retry.js';
+import { currentRequest, errorDetailOf, isReuseDetail } from './internals.js';
 import type { HeldConsumeFailure } from './models/index.js';
 
 interface WithIds {
@@ -36,7 +37,7 @@ function actorOf(ctx: ProviderContext | undefined): Actor {
 /** A token the revocation endpoint destroyed, by what kind it was. */
 function recordRevocation(audit: AuditLog, tokenType: string, token: WithIds): void {
   // Tokens are destroyed on rotation and replay too; only the revocation endpoint revokes.
-  const ctx = Provider.ctx as ProviderContext | undefined;
+  const ctx = currentRequest() as ProviderContext | undefined;
   if (ctx?.oidc?.route !== 'revocation') return;
   audit.record({ type: 'token.revoked', actor: actorOf(ctx), clientId: token.clientId, userId: token.accountId, details: { tokenType, grantId: token.grantId } });
 }
@@ -91,8 +92,8 @@ export function logProviderEvents(provider: Provider, logger: Logger, audit: Aud
   });
   provider.on('grant.error', (ctx, error) => {
     // oidc-provider keeps the specific reason in error_detail; error_description stays generic.
-    const detail = (error as { error_detail?: string }).error_detail ?? '';
-    const reuse = /already (used|consumed)|grant consumed/.test(detail);
+    const detail = errorDetailOf(error);
+    const reuse = isReuseDetail(detail);
     const clientId = ctx.oidc.client?.clientId;
     log.warn({
       event: reuse ? 'token.reuse_detected' : 'token.refused',

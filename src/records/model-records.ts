@@ -6,6 +6,7 @@
 // it: a device code is refused, loudly (refuseDeviceFlow).
 import { errors } from 'oidc-provider';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
+import { REPLAY_REFUSED_DETAIL } from '../oidc/internals.js';
 import { digest } from '../crypto/digest.js';
 import type { Database } from '../db/knex.js';
 import { runPrepared } from '../db/prepared.js';
@@ -168,6 +169,6 @@ export class ModelRecords implements Adapter {
     if (this.model === 'PushedAuthorizationRequest') {
       return new errors.InvalidRequestUri('request_uri is invalid, expired, or was already used');
     }
-    return new errors.InvalidGrant(state === 'consumed' ? 'grant consumed' : 'grant not found');
+    return new errors.InvalidGrant(state === 'consumed' ? REPLAY_REFUSED_DETAIL : 'grant not found');
   }
 }

@@ -9,23 +9,17 @@ import type { AdapterPayload } from 'oidc-provider';
 import { digest } from '../crypto/digest.js';
 import { isStorableKey, storableExcerpt } from '../db/text.js';
 import { MAX_HANDLE_LENGTH } from '../lifetimes.js';
+import { FIND_TOKEN_MODELS, GRANTABLE_MODELS, type StoredGrantPayload, type StoredSessionPayload } from '../oidc/internals.js';
 
 export const TABLE = 'oidc_records';
 
-/** The models findToken asks (introspection, revocation); constants, written into the lookup as literals. */
-export const TOKEN_MODELS = ['AccessToken', 'ClientCredentials', 'RefreshToken'] as const;
-
-// Models whose records hang off a grant. Same set as oidc-provider's memory adapter: a detected
-// replay kills these, and only these (Session and Interaction also carry a grantId, but they
-// belong to the person's browser, not to the grant).
-export const GRANTABLE_MODELS = [
-  'AccessToken',
-  'AuthorizationCode',
-  'RefreshToken',
-  'DeviceCode',
-  'BackchannelAuthenticationRequest',
-  'PreAuthorizedCode',
-] as const;
+/**
+ * The models findToken asks (introspection, revocation), written into the lookup as literals; and
+ * the models whose records hang off a grant, deleted with it. Both are oidc-provider's to define
+ * (src/oidc/internals/models.ts, checked by its contract test).
+ */
+export { GRANTABLE_MODELS };
+export const TOKEN_MODELS = FIND_TOKEN_MODELS;
 
 /** What lands in the jsonb column: the payload minus everything rebuilt from elsewhere. */
 export type StoredPayload = Omit<AdapterPayload, 'jti' | 'consumed'>;
@@ -81,7 +75,9 @@ function epochSeconds(date: Date | string): number {
 
 // Interaction copies the session into its payload, including `cookie`: the raw session id, i.e.
 // the session cookie itself. oidc-provider never reads it back (it looks sessions up by `uid`), so
-// dropping it costs nothing and keeps a live session credential out of the table.
+// dropping it costs nothing and keeps a live session credential out of the table. Where the
+// payload keeps it (and the returnTo below) is oidc-provider's: INTERACTION_SESSION_COOKIE_FIELD and
+// INTERACTION_OWN_ID_FIELD in src/oidc/internals/models.ts, whose contract test fails if they move.
 function withoutSessionCookie(session: AdapterPayload['session']): AdapterPayload['session'] {
   if (!session || !('cookie' in session)) return session;
   const { cookie: _cookie, ...rest } = session;
@@ -190,16 +186,9 @@ export interface GrantOpenid {
   claims?: unknown;
 }
 
-/** What a Grant payload says a person consented to: OpenID scopes, and scopes per API. */
-export interface GrantPayload {
-  openid?: { scope?: string };
-  resources?: Record<string, string>;
-}
-
-/** A Session payload's apps signed in to, each with the grant it holds. */
-export interface SessionPayload {
-  authorizations?: Record<string, { grantId?: unknown } | undefined>;
-}
+/** What a Grant payload says a person consented to, and a Session payload's grants: oidc-provider's shapes. */
+export type GrantPayload = StoredGrantPayload;
+export type SessionPayload = StoredSessionPayload;
 
 /** The grants of the apps signed in to through these sessions, each once. */
 export function sessionGrantIds(payloads: SessionPayload[]): string[] {

@@ -10,9 +10,10 @@
 // PostgreSQL (sign-in-throttle.ts).
 //
 // Who is counted. The client is read from the Basic Authorization header (RFC 6749 §2.3.1:
-// form-urlencoded, then base64), else from the form body's client_id or the subject of its
-// client_assertion — parsed only then, only for these paths, with oidc-provider's own limits
-// (urlencoded, 56kb); oidc-provider then reads the parsed body, as after structured-tokens.ts.
+// form-urlencoded, then base64, as oidc-provider decodes it: src/oidc/internals.ts), else from the
+// form body's client_id or the subject of its client_assertion — parsed only then, only for these
+// paths, with oidc-provider's own limits (urlencoded, 56kb); oidc-provider then reads the parsed
+// body, as after structured-tokens.ts.
 // None of that is authenticated yet, and client ids are not secret, so a claim alone must not
 // let anyone spend another client's budget:
 //   - a request with credentials (Basic, client_secret, client_assertion) counts against the
@@ -30,6 +31,7 @@ import { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { Config } from '../config.js';
 import { digest } from '../crypto/digest.js';
 import { readTokenEndpointForm } from '../http/token-endpoint-form.js';
+import { basicAuthorizationClientId } from '../oidc/internals.js';
 import { networkOf } from './client-address.js';
 
 export type EndpointLimits = Config['rateLimits'];
@@ -92,26 +94,12 @@ function endpointAt(paths: EndpointPaths, path: string): LimitedEndpoint | undef
 /** Who the request says it is; undefined when the body was unreadable and an answer was sent. */
 async function callerOf(ctx: Context): Promise<Caller | undefined> {
   const authorization = ctx.get('authorization');
-  if (authorization) return { clientId: basicClientId(authorization), credentials: true };
+  if (authorization) return { clientId: basicAuthorizationClientId(authorization), credentials: true };
   if (!ctx.is('application/x-www-form-urlencoded')) return { clientId: undefined, credentials: false };
   const body = await readTokenEndpointForm(ctx);
   if (!body) return undefined;
   const clientId = typeof body.client_id === 'string' ? body.client_id : assertionSubject(body.client_assertion);
   return { clientId, credentials: body.client_secret !== undefined || body.client_assertion !== undefined };
-}
-
-/** The client id in a Basic Authorization header, decoded as oidc-provider decodes it. */
-function basicClientId(header: string): string | undefined {
-  const [scheme, value, ...rest] = header.split(' ');
-  if (rest.length || scheme?.toLowerCase() !== 'basic' || !value) return undefined;
-  const decoded = Buffer.from(value, 'base64').toString('utf8');
-  const colon = decoded.indexOf(':');
-  if (colon < 0) return undefined;
-  try {
-    return decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, '%20'));
-  } catch {
-    return undefined;
-  }
 }
 
 /** private_key_jwt and client_secret_jwt name the client as the assertion's subject. */

@@ -12,6 +12,7 @@ import { jtiTag, JwtTruth, type TokenSubject, type TruthCache } from './jwt-trut
 import type { OidcRecords } from '../records/index.js';
 import { GRANT_ID_CLAIM, USERINFO_CLAIMS_CLAIM } from '../vocabulary.js';
 import { CLOCK_TOLERANCE_SECONDS, REVOKED_JWT_MEMORY_SECONDS } from '../lifetimes.js';
+import { JWT_HANDLE_PREFIX, JWT_REVOCATION_HANDLE_PREFIX } from '../oidc/internals.js';
 
 /** Algorithms Gatehouse signs access tokens with; nothing else is ever accepted. */
 export const ACCESS_TOKEN_ALGORITHMS = ['ES256', 'RS256'];
@@ -20,19 +21,9 @@ export const ACCESS_TOKEN_ALGORITHMS = ['ES256', 'RS256'];
 const FOREIGN_KEY_HEADERS = ['jku', 'jwk', 'x5u', 'x5c', 'crit'];
 
 /**
- * How a JWT reaches the AccessToken/ClientCredentials adapters from the introspection and
- * revocation endpoints (see structured-tokens.ts): oidc-provider refuses any value that parses as
- * a JWT there, so the value arrives behind a prefix no opaque token can start with. The two
- * endpoints get different prefixes because they need different payloads (accessTokenPayload).
- * Each prefix ends in a dot: the handle then has four parts (six for a JWE), which oidc-provider's
- * check (jose's decodeProtectedHeader) refuses at once, before base64-decoding anything — with
- * `jwt~` alone it decoded `jwt~<header>`, failed, and threw a DOMException, a tenth of a JWT
- * introspection's main-thread time.
+ * True for a value that can only be a JWT handle (src/oidc/internals.ts, JWT_HANDLE_PREFIX), never
+ * a stored token's id.
  */
-export const JWT_HANDLE_PREFIX = 'jwt~.';
-export const JWT_REVOCATION_HANDLE_PREFIX = 'jwt-revocation~.';
-
-/** True for a value that can only be a JWT handle, never a stored token's id. */
 export function isJwtHandle(value: string): boolean {
   return value.startsWith(JWT_HANDLE_PREFIX) || value.startsWith(JWT_REVOCATION_HANDLE_PREFIX);
 }

@@ -1,5 +1,6 @@
 // oidc-provider's introspection and revocation endpoints refuse any token that parses as a JWT
-// ("structured tokens cannot be introspected"), because it never stores JWT access tokens.
+// ("structured tokens cannot be introspected"), because it never stores JWT access tokens (that
+// test, and the handle prefixes it lets through, are in src/oidc/internals.ts).
 // Gatehouse can answer for them (jwt-access-tokens.ts), so in front of exactly those two
 // endpoints this middleware parses the form body and puts a JWT behind a handle prefix, which
 // oidc-provider treats as an opaque value and hands to the AccessToken/ClientCredentials adapters.
@@ -7,9 +8,8 @@
 // token's truth was checked as a whole) from revocation (the grant is what gets revoked).
 // The body is read through http/token-endpoint-form.ts, which oidc-provider then uses.
 import type { Context, Middleware, Next } from 'koa';
-import { decodeProtectedHeader } from 'jose';
 import { readTokenEndpointForm } from '../http/token-endpoint-form.js';
-import { JWT_HANDLE_PREFIX, JWT_REVOCATION_HANDLE_PREFIX } from './jwt-access-tokens.js';
+import { isStructuredToken, JWT_HANDLE_PREFIX, JWT_REVOCATION_HANDLE_PREFIX } from '../oidc/internals.js';
 
 /** Where the two endpoints are. */
 export interface TokenEndpointPaths { introspection: string; revocation: string }
@@ -31,7 +31,7 @@ export function structuredTokenHandles(paths: TokenEndpointPaths): Middleware {
       ctx.body = { error: 'invalid_client', error_description: 'client authentication is required' };
       return undefined;
     }
-    if (typeof body.token === 'string' && parsesAsJwt(body.token)) {
+    if (typeof body.token === 'string' && isStructuredToken(body.token)) {
       body.token = `${prefix}${body.token}`;
     }
     return next();
@@ -42,13 +42,4 @@ function handlePrefixFor(paths: TokenEndpointPaths, path: string): string | unde
   if (path === paths.introspection) return JWT_HANDLE_PREFIX;
   if (path === paths.revocation) return JWT_REVOCATION_HANDLE_PREFIX;
   return undefined;
-}
-
-/** The same test oidc-provider applies before refusing a token as structured. */
-function parsesAsJwt(token: string): boolean {
-  try {
-    return !!decodeProtectedHeader(token);
-  } catch {
-    return false;
-  }
 }

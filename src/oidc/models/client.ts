@@ -6,6 +6,7 @@ import { matchesDigest } from '../../crypto/digest.js';
 import type { ChangeFeed } from '../../db/notifications.js';
 import { CoherentCache } from '../../db/coherent-cache.js';
 import { OIDC_SCOPES } from '../configuration.js';
+import { replaceClientMethods } from '../internals.js';
 import { ADMIN_METADATA, API_SCOPE_METADATA, PREVIOUS_SECRET_METADATA, RESOURCE_METADATA } from '../../vocabulary.js';
 
 /**
@@ -130,35 +131,32 @@ export class ClientAdapter implements Adapter {
  * http://127.0.0.1 or [::1] on any port (RFC 8252 §7.3), so an app's choice of one registered URI
  * would change how its others match. A native app registers the loopback port(s) it listens on.
  * These two Client methods are what oidc-provider consults at /auth, /request and /session/end
- * (its redirect_uri wildcards recipe overrides the same one); test/security/attacks/loopback-
- * redirects.test.ts fails if an upgrade stops consulting them.
+ * (its redirect_uri wildcards recipe overrides the same one; src/oidc/internals.ts,
+ * replaceClientMethods); test/security/attacks/loopback-redirects.test.ts fails if an upgrade
+ * stops consulting them.
  */
 export function matchRedirectUrisExactly(provider: Provider): void {
-  const prototype = provider.Client.prototype as unknown as {
-    redirectUris?: string[];
-    postLogoutRedirectUris?: string[];
-    redirectUriAllowed(value: unknown): boolean;
-    postLogoutRedirectUriAllowed(value: unknown): boolean;
-  };
-  prototype.redirectUriAllowed = function redirectUriAllowed(value) {
-    return typeof value === 'string' && (this.redirectUris ?? []).includes(value);
-  };
-  prototype.postLogoutRedirectUriAllowed = function postLogoutRedirectUriAllowed(value) {
-    return typeof value === 'string' && (this.postLogoutRedirectUris ?? []).includes(value);
-  };
+  replaceClientMethods(provider, {
+    redirectUriAllowed(value) {
+      return typeof value === 'string' && (this.redirectUris ?? []).includes(value);
+    },
+    postLogoutRedirectUriAllowed(value) {
+      return typeof value === 'string' && (this.postLogoutRedirectUris ?? []).includes(value);
+    },
+  });
 }
 
 /**
  * oidc-provider compares a presented secret with `client_secret` in constant time. Gatehouse
  * stores only SHA-256 digests, so the comparison digests the presented secret first. Replacing this
- * one public method is the narrowest hook oidc-provider offers for hashed client secrets.
+ * one method is the narrowest hook oidc-provider offers for hashed client secrets
+ * (src/oidc/internals.ts, replaceClientMethods).
  */
 export function compareClientSecretsByDigest(provider: Provider): void {
-  const prototype = provider.Client.prototype as unknown as {
-    compareClientSecret(this: { clientSecret?: string } & Record<string, unknown>, actual: string): Promise<boolean>;
-  };
-  prototype.compareClientSecret = async function compareClientSecret(actual: string) {
-    if (typeof actual !== 'string' || !this.clientSecret || actual.length > 512) return false;
-    return matchesDigest(actual, this.clientSecret) || matchesPreviousSecret(actual, (this as Record<string, unknown>)[PREVIOUS_SECRET_METADATA]);
-  };
+  replaceClientMethods(provider, {
+    async compareClientSecret(actual) {
+      if (typeof actual !== 'string' || !this.clientSecret || actual.length > 512) return false;
+      return matchesDigest(actual, this.clientSecret) || matchesPreviousSecret(actual, this[PREVIOUS_SECRET_METADATA]);
+    },
+  });
 }

@@ -18,8 +18,7 @@
 // what it cached of that grant at once (forgetGrant) rather than when the database's notification
 // (migration 003) comes back to it.
 //
-// What this file relies on of oidc-provider's internals: Provider.ctx, in currentRequestFacts.
-import { Provider, type Adapter } from 'oidc-provider';
+import type { Adapter } from 'oidc-provider';
 import type { OidcRecords, RequestFacts } from '../../records/index.js';
 import type { JwtAccessTokens } from '../../tokens/jwt-access-tokens.js';
 import { grantTag, type TruthCache } from '../../tokens/jwt-truth.js';
@@ -30,16 +29,17 @@ import { GrantModel, type GrantCache } from './grant.js';
 import { RefreshTokenModel, type HeldConsumeFailure } from './refresh-token.js';
 import { ReplayDetectionModel } from './replay-detection.js';
 import { TokenLookup } from './token-lookup.js';
+import { currentRequest } from '../internals.js';
 
 export { grantCache, type GrantCache } from './grant.js';
 export type { HeldConsumeFailure } from './refresh-token.js';
 
 /**
- * The request oidc-provider is handling, which it keeps in async-local storage (Provider.ctx):
+ * The request oidc-provider is handling (currentRequest, src/oidc/internals/requests.ts):
  * sessions are saved by the provider's own middleware, where no hook of ours sees the request.
  */
 function currentRequestFacts(): RequestFacts | undefined {
-  const ctx = Provider.ctx;
+  const ctx = currentRequest();
   return ctx ? { userAgent: ctx.get('user-agent') || undefined, ip: ctx.ip || undefined } : undefined;
 }
 

@@ -4,41 +4,16 @@
 // its successor as one statement (the repository's rotate); every write drops what the lookup
 // read this tick.
 //
-// What this relies on of oidc-provider's internals, each in one function below:
-//   refreshGrantRequest    Provider.ctx, and ctx.oidc.route / ctx.oidc.params.grant_type, to know
-//                          the request is the token endpoint answering a refresh_token grant;
-//   presentedRefreshToken  ctx.oidc.params.refresh_token, the value that grant presents;
-//   presentedGrantId       ctx.oidc.entities.RefreshToken, named before the grant consumes it;
-//   requestClientId        ctx.oidc.client;
-//   the order of lib/actions/grants/refresh_token.js with rotateRefreshToken on: find, consume
-//   the presented token, then save its successor (RefreshTokenModel.consume and .upsert;
-//   test/oidc/refresh-rotation.test.ts pins it).
-import { Provider, type Adapter, type AdapterPayload, type KoaContextWithOIDC } from 'oidc-provider';
+// What this relies on of oidc-provider's internals is in src/oidc/internals/ (refreshGrantRequest,
+// presentedRefreshToken, and the grant's adapter calls in order, REFRESH_GRANT_ADAPTER_CALLS: find,
+// consume the presented token, then save its successor), each checked by
+// test/oidc/internals.contract.test.ts; test/oidc/refresh-rotation.test.ts pins the order too.
+import type { Adapter, AdapterPayload, KoaContextWithOIDC } from 'oidc-provider';
 import { isLookupKey, type ModelRecords } from '../../records/index.js';
 import { isJwtHandle } from '../../tokens/jwt-access-tokens.js';
 import type { RefreshRetries } from '../../tokens/refresh-retry.js';
+import { presentedRefreshToken, refreshGrantRequest } from '../internals.js';
 import type { TokenLookup } from './token-lookup.js';
-
-/** The token endpoint's request when it is answering a refresh_token grant. */
-function refreshGrantRequest(): KoaContextWithOIDC | undefined {
-  const ctx = Provider.ctx;
-  return ctx?.oidc?.route === 'token' && ctx.oidc.params?.grant_type === 'refresh_token' ? ctx : undefined;
-}
-
-/** The refresh token the grant presents. */
-function presentedRefreshToken(request: KoaContextWithOIDC): unknown {
-  return request.oidc.params?.refresh_token;
-}
-
-// Should oidc-provider stop naming the presented token as the request's RefreshToken entity before
-// it consumes it, a failed held consume is still reported, only without its grant id.
-function presentedGrantId(request: KoaContextWithOIDC): string | undefined {
-  return request.oidc.entities?.RefreshToken?.grantId;
-}
-
-function requestClientId(request: KoaContextWithOIDC): string | undefined {
-  return request.oidc.client?.clientId;
-}
 
 /** A refresh token the grant consumed, not yet written, and what writes it if no save takes it. */
 interface HeldConsume {
@@ -86,7 +61,7 @@ export class RefreshTokenModel implements Adapter {
     if (!isLookupKey(id) || isJwtHandle(id)) return undefined;
     const found = await this.lookup.find('RefreshToken', id);
     const request = refreshGrantRequest();
-    if (!found || !request || presentedRefreshToken(request) !== id) return found;
+    if (!found || !request || request.oidc.params?.refresh_token !== id) return found;
     return this.retries.review(request, id, found, (presented) => this.stored.refuseReplay(presented));
   }
 
@@ -102,8 +77,8 @@ export class RefreshTokenModel implements Adapter {
     const request = refreshGrantRequest();
     if (!request || heldConsumes.has(request)) return this.stored.consume(id);
     const facts = {
-      grantId: presentedGrantId(request),
-      clientId: requestClientId(request),
+      grantId: presentedRefreshToken(request)?.grantId,
+      clientId: request.oidc.client?.clientId,
       requestId: (request.state as { requestId?: string } | undefined)?.requestId,
     };
     const writeOnClose = () => {

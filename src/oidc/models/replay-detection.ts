@@ -7,8 +7,8 @@
 // So find() answers nothing without asking the database (uniqueAsksFindFirst), and the upsert is
 // the check: an insert that loses to a live record refuses the request, as unique() returning
 // false would have. An expired record does not count: the assertion it recorded can no longer be
-// verified anyway. test/security/attacks/client-assertions.test.ts fails if an upgrade changes
-// what this relies on.
+// verified anyway. The order is REPLAY_DETECTION_ADAPTER_CALLS in src/oidc/internals/models.ts;
+// its contract test and test/security/attacks/client-assertions.test.ts fail if an upgrade changes it.
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { ModelRecords } from '../../records/index.js';
 

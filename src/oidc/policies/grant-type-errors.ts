@@ -5,10 +5,11 @@
 // corrects the code after the fact. It decides from the outcome, not from the wording: the client
 // authenticated, it is not registered for what it asked, and the answer was invalid_request (an
 // unknown grant or response type is unsupported_*, answered before this check). That relies on
-// oidc-provider leaving `ctx.oidc` (its context, an internal) on the request after it answers;
+// oidc-provider leaving `ctx.oidc` (its context) on the request after it answers, and on the code
+// it answers with (src/oidc/internals.ts: providerContextOf, UNREGISTERED_TYPE_ERROR);
 // test/oidc/token-errors.test.ts fails loudly if an upgrade changes that.
 import type { Context, Middleware, Next } from 'koa';
-import type { KoaContextWithOIDC } from 'oidc-provider';
+import { providerContextOf, UNREGISTERED_TYPE_ERROR } from '../internals.js';
 
 export interface ClientErrorPaths { token: string; pushedAuthorization: string }
 
@@ -17,8 +18,8 @@ export function unauthorizedClientErrors(paths: ClientErrorPaths): Middleware {
     await next();
     if (ctx.method !== 'POST' || ctx.status !== 400) return;
     if (ctx.path !== paths.token && ctx.path !== paths.pushedAuthorization) return;
-    if ((ctx.body as { error?: unknown } | undefined)?.error !== 'invalid_request') return;
-    const oidc = (ctx as unknown as Partial<KoaContextWithOIDC>).oidc;
+    if ((ctx.body as { error?: unknown } | undefined)?.error !== UNREGISTERED_TYPE_ERROR) return;
+    const oidc = providerContextOf(ctx);
     const client = oidc?.client;
     if (!client) return;
     const [kind, asked, allowed] = ctx.path === paths.token

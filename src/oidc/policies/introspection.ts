@@ -5,7 +5,7 @@
 //
 // Whether a token still stands (grant, revocation, person, app) is settled before these run, as
 // the token is found: JWTs by the truth query (src/tokens/jwt-truth.ts), opaque tokens by the lookup
-// (token-lookup.ts). A token that no longer stands is never found, so these policies only decide
+// (src/oidc/models/token-lookup.ts). A token that no longer stands is never found, so these policies only decide
 // who may see it.
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import { RESOURCE_METADATA } from '../../vocabulary.js';

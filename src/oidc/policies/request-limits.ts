@@ -3,6 +3,7 @@
 // configuration.ts call these.
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import { errors } from 'oidc-provider';
+import { tokenSourceOf } from '../internals.js';
 
 /** Claims that say nothing about the person beyond the sign-in itself: no scope needed. */
 const SIGN_IN_CLAIMS = ['sub', 'sid', 'auth_time', 'acr', 'amr', 'iss'];
@@ -36,9 +37,7 @@ export function assertRegisteredClaims(claims: ClaimsRequest, client: { scope?: 
  * JWTs are userinfo tokens too (src/tokens/jwt-access-tokens.ts).
  */
 export function claimsRequestBehind(ctx: KoaContextWithOIDC): { userinfo?: Record<string, unknown> } | undefined {
-  const { entities } = ctx.oidc;
-  const source = entities.AuthorizationCode ?? entities.RotatedRefreshToken ?? entities.RefreshToken;
-  return (source as { claims?: { userinfo?: Record<string, unknown> } } | undefined)?.claims;
+  return tokenSourceOf(ctx)?.claims;
 }
 
 export function isClientCredentials(ctx: KoaContextWithOIDC): boolean {

@@ -1,0 +1,129 @@
+// What Gatehouse assumes about oidc-provider's models: the Client methods it replaces, the wording
+// of a refused replay, the order in which the models call their adapters, which models hang off a
+// grant, and where stored payloads keep what Gatehouse reads or strips. Part of
+// src/oidc/internals.ts.
+import type { Provider } from 'oidc-provider';
+
+/** The Client instance methods Gatehouse replaces, as oidc-provider calls them. */
+export interface ClientMethods {
+  /** lib/shared/client_auth.js, for client_secret_basic and client_secret_post. */
+  compareClientSecret(this: { clientSecret?: string } & Record<string, unknown>, actual: string): Promise<boolean>;
+  /** lib/actions/authorization/response_parameters.js (and authorization_error_handler.js). */
+  redirectUriAllowed(this: { redirectUris?: string[] }, value: unknown): boolean;
+  /** lib/actions/end_session.js. */
+  postLogoutRedirectUriAllowed(this: { postLogoutRedirectUris?: string[] }, value: unknown): boolean;
+}
+
+/**
+ * Replaces Client instance methods on this provider's Client model (lib/models/client.js): the
+ * narrowest hook oidc-provider offers for hashed secrets and exact redirect URI matching. Relies on
+ * its endpoints calling these methods on the client, by these names, for every check. If that
+ * changes, secrets stop matching (they are stored as digests) or loopback redirects match any port
+ * again (src/oidc/models/client.ts).
+ */
+export function replaceClientMethods(provider: Provider, methods: Partial<ClientMethods>): void {
+  const prototype = provider.Client.prototype as unknown as Record<string, unknown>;
+  for (const [name, method] of Object.entries(methods)) {
+    if (typeof prototype[name] !== 'function') throw new TypeError(`oidc-provider's Client has no ${name} to replace`);
+    prototype[name] = method;
+  }
+}
+
+/**
+ * The `error_detail` Gatehouse's storage gives a replay it refuses (src/records/model-records.ts): the
+ * detail of an OIDCProviderError (lib/helpers/errors.js) is kept out of the response
+ * (error_description stays generic) and reaches the grant.error event.
+ */
+export const REPLAY_REFUSED_DETAIL = 'grant consumed';
+
+/**
+ * The `error_detail` of a code or refresh token presented again: oidc-provider's own wording
+ * (lib/helpers/grant_source.js: "authorization code already consumed"; lib/actions/grants/
+ * refresh_token.js: "refresh token already used") or the storage's (REPLAY_REFUSED_DETAIL). Its
+ * errors carry no code for it, so the words are matched. If they change, reuse is logged as an
+ * ordinary refusal and no refresh_token.reuse_detected audit event is recorded (events.ts).
+ */
+const REUSE_DETAIL = new RegExp(`already (used|consumed)|${REPLAY_REFUSED_DETAIL}`);
+
+/** oidc-provider's specific reason for an error (OIDCProviderError#error_detail), or ''. */
+export function errorDetailOf(error: unknown): string {
+  const detail = (error as { error_detail?: unknown } | undefined)?.error_detail;
+  return typeof detail === 'string' ? detail : '';
+}
+
+export function isReuseDetail(detail: string): boolean {
+  return REUSE_DETAIL.test(detail);
+}
+
+/**
+ * The RefreshToken adapter calls of one refresh_token grant with rotateRefreshToken on, in order,
+ * all under one request: find(presented), consume(presented), upsert(successor) (lib/actions/
+ * grants/refresh_token.js). src/oidc/models/refresh-token.ts holds the consume back and sends it
+ * with the upsert as one statement. If the order changes, the held consume is written when the
+ * response closes: safe, but two statements again and no atomic rotation.
+ */
+export const REFRESH_GRANT_ADAPTER_CALLS = ['find', 'consume', 'upsert'] as const;
+
+/**
+ * The ReplayDetection adapter calls of ReplayDetection.unique(iss, jti, exp) (lib/models/
+ * replay_detection.js), in order: find(id), then upsert(id) when nothing was found. src/oidc/models/replay-detection.ts
+ * (ReplayDetectionAdapter) answers find() with nothing and makes the upsert the atomic check. If
+ * unique() stops saving through upsert, a client assertion could be accepted twice.
+ */
+export const REPLAY_DETECTION_ADAPTER_CALLS = ['find', 'upsert'] as const;
+
+/**
+ * The models findToken (lib/helpers/token_find.js) asks for one presented value at introspection
+ * and revocation — all at once without a hint, one after another with one — JWT handles included.
+ * src/oidc/models/token-lookup.ts answers them with one query. If a model is added, its tokens are never found
+ * there; if one is dropped, the query reads a row nobody asked for.
+ */
+export const FIND_TOKEN_MODELS: readonly string[] = ['AccessToken', 'ClientCredentials', 'RefreshToken'];
+
+/**
+ * Where an Interaction's stored payload carries credentials (oidc-provider's example adapter lists
+ * both fields; that they hold these values is lib/actions/authorization/interactions.js and
+ * lib/models/interaction.js): `returnTo` embeds the interaction's own id (…/auth/<id>, also the
+ * interaction cookie's value), and `session.cookie` is the session's id (the session cookie).
+ * src/records/rows.ts keeps neither raw in oidc_records. If either moves, a dump of that table hands out a
+ * live interaction or session, and nothing else notices.
+ */
+export const INTERACTION_OWN_ID_FIELD = 'returnTo';
+export const INTERACTION_SESSION_COOKIE_FIELD = ['session', 'cookie'] as const;
+
+/**
+ * The consent a stored Grant payload holds (lib/models/grant.js: `openid.scope`, set by
+ * addOIDCScope; `resources[indicator]`, the scope string addResourceScope sets). The grant
+ * listings read it straight from oidc_records, in SQL too (src/grants/store.ts,
+ * src/grants/connected-apps.ts: `payload->'openid'->>'scope'`), never through the model. If it
+ * moves, people's connected apps show no scopes and offline access goes unnoticed.
+ */
+export interface StoredGrantPayload {
+  openid?: { scope?: string };
+  resources?: Record<string, string>;
+}
+
+/**
+ * The grants a stored Session payload holds (lib/models/session.js, authorizationFor:
+ * `authorizations[clientId].grantId`). Ending a session reads them from oidc_records to revoke
+ * them (src/sessions/store.ts). If it moves, signing a session out leaves its apps' grants standing.
+ */
+export interface StoredSessionPayload {
+  authorizations?: Record<string, { grantId?: unknown } | undefined>;
+}
+
+/**
+ * The models whose records hang off a grant: what oidc-provider revokes by grant id (lib/helpers/
+ * revoke.js) and its own memory adapter keys by grant (lib/adapters/memory_adapter.js, grantable).
+ * Session and Interaction also carry a grantId, but they belong to the person's browser, not to
+ * the grant. src/records/revocation.ts deletes exactly these when a grant is revoked. If oidc-provider
+ * adds one, its records outlive their grant's revocation.
+ */
+export const GRANTABLE_MODELS = [
+  'AccessToken',
+  'AuthorizationCode',
+  'RefreshToken',
+  'DeviceCode',
+  'BackchannelAuthenticationRequest',
+  'PreAuthorizedCode',
+] as const;

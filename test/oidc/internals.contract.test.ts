@@ -1,0 +1,660 @@
+// The contract between Gatehouse and the oidc-provider it pins: one check per reliance in
+// src/oidc/internals.ts, each against the installed oidc-provider — a real Provider, mounted as
+// src/app.ts mounts it, over real HTTP, its storage a recording in-memory adapter so the order of
+// its calls can be read. A failure names the reliance and the oidc-provider file it was read from:
+// after an upgrade, re-read that file and change the export (see the top of internals.ts).
+//
+// Tests that pin the same reliances through Gatehouse as a whole stay where they are:
+// test/oidc/refresh-rotation.test.ts (consume before save), test/oidc/token-errors.test.ts
+// (unauthorized_client), test/security/attacks/path-spellings.test.ts (canonical paths),
+// test/security/attacks/client-assertions.test.ts (replay detection),
+// test/security/attacks/loopback-redirects.test.ts (redirect URI matching) and
+// test/e2e/introspection.test.ts (JWT handles).
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createRequire } from 'node:module';
+import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
+import Koa, { type Middleware } from 'koa';
+import mount from 'koa-mount';
+import { errors, Provider, type Adapter, type AdapterPayload, type ClientMetadata, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readTokenEndpointForm } from '../../src/http/token-endpoint-form.js';
+import {
+  basicAuthorizationClientId, currentRequest, discoveryDocument, DISCOVERY_PATHS, errorDetailOf, FIND_TOKEN_MODELS,
+  GRANTABLE_MODELS, grantFromStored, INTERACTION_OWN_ID_FIELD, INTERACTION_SESSION_COOKIE_FIELD, isReuseDetail, isStructuredToken, JWT_HANDLE_PREFIX, JWT_REVOCATION_HANDLE_PREFIX, pageSession,
+  PINNED_OIDC_PROVIDER_VERSION, presentedRefreshToken, PROVIDER_BODY_LIMIT, PROVIDER_ROUTES,
+  PROVIDER_ROUTES_WITH_A_PARAMETER, providerContextOf, refreshGrantRequest, REFRESH_GRANT_ADAPTER_CALLS,
+  replaceClientMethods, REPLAY_DETECTION_ADAPTER_CALLS, REPLAY_REFUSED_DETAIL, requestState, RESUME_PATH, rotatedRefreshToken,
+  routerFold, sessionGrantIdFor, tokenSourceOf, UNREGISTERED_TYPE_ERROR, type StoredGrantPayload, type StoredSessionPayload,
+} from '../../src/oidc/internals.js';
+
+const ISSUER = 'http://op.example.test';
+const REDIRECT_URI = 'https://app.example.test/callback';
+const LOGOUT_URI = 'https://app.example.test/signed-out';
+const SECRET = 'app-secret';
+const COOKIE_KEYS = ['contract-test-cookie-key'];
+/** RFC 6749 §2.3.1 form-urlencodes the id before base64: every character that changes shape there. */
+const AWKWARD_CLIENT_ID = 'a b+c:d%';
+
+const providerRoot = createRequire(import.meta.url).resolve('oidc-provider/package.json').replace(/package\.json$/, '');
+const providerSource = (file: string) => readFileSync(`${providerRoot}lib/${file}`, 'utf8');
+
+// ---- storage that remembers every call, and the request it was made under ----
+
+interface AdapterCall {
+  model: string;
+  method: 'find' | 'upsert' | 'consume' | 'destroy' | 'revokeByGrantId';
+  id: string;
+  request: KoaContextWithOIDC | undefined;
+  /** What refreshGrantRequest() said during the call. */
+  refreshGrant: boolean;
+}
+
+const calls: AdapterCall[] = [];
+const records = new Map<string, AdapterPayload>();
+/** Models whose upsert fails as a database outage would (a server_error oidc-provider meets). */
+const failingUpserts = new Set<string>();
+
+class RecordingAdapter implements Adapter {
+  constructor(private readonly model: string) {}
+
+  #note(method: AdapterCall['method'], id: string): string {
+    calls.push({ model: this.model, method, id, request: currentRequest(), refreshGrant: refreshGrantRequest() !== undefined });
+    return `${this.model} ${id}`;
+  }
+
+  async upsert(id: string, payload: AdapterPayload): Promise<void> {
+    const key = this.#note('upsert', id);
+    if (failingUpserts.has(this.model)) throw new Error('storage unavailable');
+    records.set(key, structuredClone(payload));
+  }
+
+  async find(id: string): Promise<AdapterPayload | undefined> {
+    const found = records.get(this.#note('find', id));
+    return found && structuredClone(found);
+  }
+
+  async findByUid(uid: string): Promise<AdapterPayload | undefined> {
+    for (const [key, payload] of records) if (key.startsWith(`${this.model} `) && payload.uid === uid) return structuredClone(payload);
+    return undefined;
+  }
+
+  async findByUserCode(): Promise<undefined> { return undefined; }
+
+  async consume(id: string): Promise<void> {
+    const found = records.get(this.#note('consume', id));
+    if (found) found.consumed = Math.floor(Date.now() / 1000);
+  }
+
+  async destroy(id: string): Promise<void> {
+    records.delete(this.#note('destroy', id));
+  }
+
+  async revokeByGrantId(grantId: string): Promise<void> {
+    this.#note('revokeByGrantId', grantId);
+    for (const [key, payload] of records) if (key.startsWith(`${this.model} `) && payload.grantId === grantId) records.delete(key);
+  }
+}
+
+/** The calls made while `work` ran. */
+async function callsDuring(work: () => Promise<unknown>): Promise<AdapterCall[]> {
+  const from = calls.length;
+  await work();
+  return calls.slice(from);
+}
+
+// ---- a provider configured as Gatehouse configures the parts these checks touch ----
+
+/** What the configuration's hooks saw of the request, by hook. */
+const seen = {
+  rotatedTtl: [] as Array<{ remainingTTL: number } | undefined>,
+  rotatedId: [] as Array<string | undefined>,
+  tokenSources: [] as Array<ReturnType<typeof tokenSourceOf>>,
+  useCtx: [] as KoaContextWithOIDC[],
+};
+
+let signingJwk: Record<string, unknown>;
+let assertionKey: CryptoKey;
+let assertionJwk: Record<string, unknown>;
+
+function clients(): ClientMetadata[] {
+  const secretClient = (clientId: string, grantTypes: string[], responseTypes: string[] = []) => ({
+    client_id: clientId, client_secret: SECRET, grant_types: grantTypes, response_types: responseTypes,
+    redirect_uris: responseTypes.length ? [REDIRECT_URI] : [], post_logout_redirect_uris: responseTypes.length ? [LOGOUT_URI] : [],
+  }) as ClientMetadata;
+  return [
+    secretClient('app', ['authorization_code', 'refresh_token'], ['code']),
+    secretClient('machine', ['client_credentials']),
+    secretClient(AWKWARD_CLIENT_ID, ['client_credentials']),
+    { client_id: 'signer', token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [assertionJwk] }, grant_types: ['client_credentials'], response_types: [], redirect_uris: [] } as unknown as ClientMetadata,
+  ];
+}
+
+function configuration(): Configuration {
+  return {
+    adapter: RecordingAdapter,
+    clients: clients(),
+    jwks: { keys: [signingJwk] } as Configuration['jwks'],
+    cookies: { keys: COOKIE_KEYS, long: { httpOnly: true, sameSite: 'lax', signed: true }, short: { httpOnly: true, sameSite: 'lax', signed: true } },
+    findAccount: async (_ctx, sub) => ({ accountId: sub, claims: async () => ({ sub }) }),
+    scopes: ['openid', 'offline_access'],
+    responseTypes: ['code', 'none'],
+    pkce: { required: () => false },
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
+    enabledJWA: { clientAuthSigningAlgValues: ['ES256'] },
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      introspection: { enabled: true },
+      revocation: { enabled: true },
+    },
+    rotateRefreshToken: true,
+    extraTokenClaims(ctx) {
+      if (ctx) seen.tokenSources.push(tokenSourceOf(ctx));
+      return undefined;
+    },
+    renderError(ctx, out) {
+      ctx.type = 'json';
+      ctx.body = out;
+    },
+    ttl: {
+      AccessToken: 600, AuthorizationCode: 60, ClientCredentials: 600, Grant: 3600, IdToken: 600, Interaction: 600, Session: 3600,
+      RefreshToken(ctx) {
+        if (ctx) {
+          seen.rotatedTtl.push(rotatedRefreshToken(ctx));
+          seen.rotatedId.push((rotatedRefreshToken(ctx) as { jti?: string } | undefined)?.jti);
+        }
+        return 3600;
+      },
+    },
+  };
+}
+
+interface Running {
+  provider: Provider;
+  url: string;
+  close(): Promise<void>;
+}
+
+/** The provider mounted as src/app.ts mounts it, with `around` in front of it. */
+async function startProvider(options: { around?: Middleware[]; configure?: (provider: Provider) => void } = {}): Promise<Running> {
+  const provider = new Provider(ISSUER, configuration());
+  options.configure?.(provider);
+  provider.use(async (ctx, next) => {
+    seen.useCtx.push(ctx as unknown as KoaContextWithOIDC);
+    await next();
+  });
+  // The 500s some checks provoke are the point; Koa need not print them.
+  const app = new Koa({ keys: COOKIE_KEYS });
+  app.silent = true;
+  for (const middleware of options.around ?? []) app.use(middleware);
+  app.use(mount(provider as unknown as Koa));
+  const server = http.createServer(app.callback());
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    provider,
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** A provider session for a person, and the Cookie header that carries it, signed with the provider's cookie keys. */
+async function signIn(): Promise<{ cookie: string; sessionId: string }> {
+  const session = new running.provider.Session();
+  session.loginAccount({ accountId: 'person' });
+  await session.save(3600);
+  around = async (ctx, next) => {
+    if (ctx.path !== '/test-sign-in') return next();
+    ctx.cookies.set(running.provider.cookieName('session'), session.jti, { signed: true, httpOnly: true });
+    ctx.status = 204;
+  };
+  try {
+    const res = await fetch(`${running.url}/test-sign-in`);
+    return { cookie: res.headers.getSetCookie().map((header) => header.split(';')[0]).join('; '), sessionId: session.jti };
+  } finally {
+    around = undefined;
+  }
+}
+
+function basic(clientId: string, secret = SECRET): string {
+  const encode = (value: string) => encodeURIComponent(value).replace(/%20/g, '+');
+  return `Basic ${Buffer.from(`${encode(clientId)}:${encode(secret)}`).toString('base64')}`;
+}
+
+async function post(target: Running, path: string, params: Record<string, string>, authorization?: string) {
+  const res = await fetch(`${target.url}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...(authorization ? { authorization } : {}) },
+    body: new URLSearchParams(params),
+  });
+  const text = await res.text();
+  return { status: res.status, body: (res.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text) as Record<string, unknown> };
+}
+
+/** A grant and a refresh token of it, saved through the provider's own models. */
+async function seedRefreshToken(provider: Provider, claims?: Record<string, unknown>) {
+  const client = (await provider.Client.find('app'))!;
+  const grant = new provider.Grant({ accountId: 'person', clientId: 'app' });
+  grant.addOIDCScope('openid offline_access');
+  const grantId = await grant.save();
+  const token = new provider.RefreshToken({ accountId: 'person', client, grantId, scope: 'openid offline_access', gty: 'authorization_code', ...(claims ? { claims } : {}) });
+  return { grantId, value: await token.save() };
+}
+
+async function seedCode(provider: Provider, claims: Record<string, unknown>) {
+  const client = (await provider.Client.find('app'))!;
+  const grant = new provider.Grant({ accountId: 'person', clientId: 'app' });
+  grant.addOIDCScope('openid');
+  const grantId = await grant.save();
+  const code = new provider.AuthorizationCode({ accountId: 'person', client, grantId, scope: 'openid', redirectUri: REDIRECT_URI, claims } as never);
+  return code.save();
+}
+
+let running: Running;
+let around: Middleware | undefined;
+/** What middleware around the mounted provider saw after it answered, by request id. */
+const afterward = new Map<string, { route?: string; clientId?: string; grantTypeAllowed?: boolean; state?: Record<string, unknown>; discovery?: Record<string, unknown> }>();
+
+beforeAll(async () => {
+  const signing = await generateKeyPair('RS256', { extractable: true });
+  signingJwk = { ...(await exportJWK(signing.privateKey)), alg: 'RS256', use: 'sig', kid: 'contract' };
+  const assertion = await generateKeyPair('ES256', { extractable: true });
+  assertionKey = assertion.privateKey;
+  assertionJwk = { ...(await exportJWK(assertion.publicKey)), alg: 'ES256', use: 'sig' };
+  running = await startProvider({
+    around: [async (ctx, next) => {
+      const requestId = ctx.get('x-request-id');
+      ctx.state.requestId = requestId;
+      await (around ? around(ctx, next) : next());
+      if (!requestId) return;
+      const oidc = providerContextOf(ctx);
+      afterward.set(requestId, {
+        route: oidc?.route,
+        clientId: oidc?.client?.clientId,
+        grantTypeAllowed: oidc?.client && typeof oidc.params?.grant_type === 'string' ? oidc.client.grantTypeAllowed(oidc.params.grant_type) : undefined,
+        state: requestState(ctx),
+        discovery: DISCOVERY_PATHS.includes(ctx.path) ? discoveryDocument(ctx) : undefined,
+      });
+    }],
+  });
+});
+
+afterAll(async () => {
+  await running?.close();
+});
+
+describe('oidc-provider as pinned', () => {
+  it('is the version src/oidc/internals.ts was checked against, and the one package.json pins', () => {
+    const installed = JSON.parse(readFileSync(`${providerRoot}package.json`, 'utf8')) as { version: string };
+    const pinned = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { dependencies: Record<string, string> };
+    expect(pinned.dependencies['oidc-provider'], 'package.json must pin oidc-provider exactly, to the version internals.ts names').toBe(PINNED_OIDC_PROVIDER_VERSION);
+    expect(installed.version, `node_modules has oidc-provider ${installed.version}: run this file's checks, then update PINNED_OIDC_PROVIDER_VERSION (top of src/oidc/internals.ts)`).toBe(PINNED_OIDC_PROVIDER_VERSION);
+  });
+});
+
+describe('the request being answered (internals/requests.ts)', () => {
+  it('currentRequest: Provider.ctx is, inside a storage call, the very ctx provider.use middleware gets', async () => {
+    const during = await callsDuring(() => post(running, '/token', { grant_type: 'client_credentials' }, basic('machine')));
+    const saved = during.find((call) => call.model === 'ClientCredentials' && call.method === 'upsert');
+    expect(saved?.request, 'Provider.ctx (lib/helpers/als.js, entered by ensureOIDC in initialize_app.js) is no longer the request under an adapter call').toBeDefined();
+    expect(seen.useCtx, 'Provider.ctx is no longer the ctx object provider.use middleware and hooks are given (refresh-retry.ts keys a WeakMap by it)').toContain(saved!.request);
+    expect(currentRequest(), 'Provider.ctx answers outside any request').toBeUndefined();
+  });
+
+  it('refreshGrantRequest and presentedRefreshToken, and the refresh grant\'s adapter calls: find, consume, then upsert of the successor, in one request', async () => {
+    const { grantId, value } = await seedRefreshToken(running.provider);
+    let answer: Awaited<ReturnType<typeof post>> | undefined;
+    const during = await callsDuring(async () => { answer = await post(running, '/token', { grant_type: 'refresh_token', refresh_token: value }, basic('app')); });
+    expect(answer?.status, `the refresh_token grant failed: ${JSON.stringify(answer?.body)}`).toBe(200);
+    const refreshCalls = during.filter((call) => call.model === 'RefreshToken');
+    expect(refreshCalls.map((call) => call.method), 'lib/actions/grants/refresh_token.js no longer finds, consumes, then saves the successor (src/oidc/models/refresh-token.ts)').toEqual([...REFRESH_GRANT_ADAPTER_CALLS]);
+    const [found, consumed, saved] = refreshCalls as [AdapterCall, AdapterCall, AdapterCall];
+    expect([found.id, consumed.id], 'the grant consumes another token than it found').toEqual([value, value]);
+    expect(saved.id).toBe(answer!.body.refresh_token);
+    expect(new Set(refreshCalls.map((call) => call.request)).size, 'the three calls are no longer under one request').toBe(1);
+    expect(refreshCalls.map((call) => call.refreshGrant), 'refreshGrantRequest() (route token, grant_type refresh_token) no longer names this request').toEqual([true, true, true]);
+    expect(seen.rotatedId.at(-1), 'rotatedRefreshToken: entities.RotatedRefreshToken is not the presented token when the successor\'s TTL is asked for').toBe(value);
+    expect(typeof seen.rotatedTtl.at(-1)?.remainingTTL, 'rotatedRefreshToken: RotatedRefreshToken has no remainingTTL').toBe('number');
+    expect(records.get(`RefreshToken ${saved.id}`)?.grantId, 'the successor belongs to another grant').toBe(grantId);
+  });
+
+  it('presentedRefreshToken: the refresh grant names the presented token before it consumes it', async () => {
+    const { grantId, value } = await seedRefreshToken(running.provider);
+    let atConsume: { grantId?: string; jti?: string } | undefined;
+    const original = RecordingAdapter.prototype.consume;
+    RecordingAdapter.prototype.consume = async function consume(this: RecordingAdapter, id: string) {
+      const request = refreshGrantRequest();
+      if (request) atConsume = presentedRefreshToken(request) as { grantId?: string; jti?: string } | undefined;
+      return original.call(this, id);
+    };
+    try {
+      await post(running, '/token', { grant_type: 'refresh_token', refresh_token: value }, basic('app'));
+    } finally {
+      RecordingAdapter.prototype.consume = original;
+    }
+    expect(atConsume, 'refreshGrantRequest() does not see the refresh grant at consume(), or entities.RefreshToken is not set yet (lib/actions/grants/refresh_token.js)').toBeDefined();
+    expect(atConsume, 'entities.RefreshToken is not the presented token when the refresh grant consumes it').toMatchObject({ grantId, jti: value });
+  });
+
+  it('tokenSourceOf: the redeemed code, or the rotated refresh token, with its claims request, while the access token is built', async () => {
+    const claims = { userinfo: { email: null } };
+    const code = await seedCode(running.provider, claims);
+    const redeemed = await post(running, '/token', { grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI }, basic('app'));
+    expect(redeemed.status, JSON.stringify(redeemed.body)).toBe(200);
+    expect(seen.tokenSources.at(-1)?.claims, 'entities.AuthorizationCode (lib/actions/grants/authorization_code.js) no longer carries the claims request when the access token is built').toEqual(claims);
+
+    const { value } = await seedRefreshToken(running.provider, claims);
+    const refreshed = await post(running, '/token', { grant_type: 'refresh_token', refresh_token: value }, basic('app'));
+    expect(refreshed.status, JSON.stringify(refreshed.body)).toBe(200);
+    expect(seen.tokenSources.at(-1)?.claims, 'entities.RotatedRefreshToken/RefreshToken no longer carry the claims request when the access token is built').toEqual(claims);
+  });
+
+  it('providerContextOf and requestState: ctx.oidc stays on our request after the mounted provider answered, and its events get our ctx', async () => {
+    const requestId = randomUUID();
+    const res = await fetch(`${running.url}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic('machine'), 'x-request-id': requestId },
+      body: new URLSearchParams({ grant_type: 'client_credentials' }),
+    });
+    expect(res.status).toBe(200);
+    expect(afterward.get(requestId), 'ctx.oidc (defined by ensureOIDC, lib/helpers/initialize_app.js) is gone from the request once the provider answered').toMatchObject({ route: 'token', clientId: 'machine' });
+
+    const failedId = randomUUID();
+    let eventState: Record<string, unknown> | undefined;
+    const listener = (ctx: KoaContextWithOIDC) => { eventState = requestState(ctx as unknown as { state?: Record<string, unknown> }); };
+    running.provider.on('server_error', listener);
+    failingUpserts.add('ClientCredentials');
+    try {
+      const failed = await fetch(`${running.url}/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic('machine'), 'x-request-id': failedId },
+        body: new URLSearchParams({ grant_type: 'client_credentials' }),
+      });
+      expect(failed.status).toBe(500);
+    } finally {
+      failingUpserts.delete('ClientCredentials');
+      running.provider.off('server_error', listener);
+    }
+    expect(eventState?.requestId, 'the server_error event no longer gets our request\'s ctx (its state)').toBe(failedId);
+    expect(afterward.get(failedId)?.state, 'the state the event saw is not our request\'s').toBe(eventState);
+  });
+
+  it('sessionGrantIdFor: Session#grantIdFor reads back the grant a session holds for an app', () => {
+    const session = new running.provider.Session();
+    session.grantIdFor('app', 'grant-1');
+    expect(sessionGrantIdFor(session, 'app'), 'Session#grantIdFor (lib/models/session.js) no longer reads back what it set').toBe('grant-1');
+    expect(sessionGrantIdFor(session, 'machine')).toBeUndefined();
+  });
+
+  it('grantFromStored: new Grant(payload) is the Grant that Grant.find builds from the same stored payload', async () => {
+    const grant = new running.provider.Grant({ accountId: 'person', clientId: 'app' });
+    grant.addOIDCScope('openid offline_access');
+    grant.addResourceScope('https://api.example.test', 'read');
+    const grantId = await grant.save();
+    const stored = records.get(`Grant ${grantId}`)!;
+    const found = (await running.provider.Grant.find(grantId))!;
+    const built = grantFromStored(running.provider.Grant, structuredClone(stored));
+    const facts = (g: typeof found) => ({ jti: g.jti, accountId: g.accountId, clientId: g.clientId, oidc: g.getOIDCScope(), api: g.getResourceScope('https://api.example.test'), exp: g.exp });
+    expect(facts(built), 'Grant.find no longer builds its Grant as new Grant(payload) (lib/models/base_model.js)').toEqual(facts(found));
+  });
+
+  it('pageSession: Session.get reads the session cookie on a request outside the provider\'s routes', async () => {
+    const { cookie } = await signIn();
+    around = async (ctx, next) => {
+      if (ctx.path !== '/page') return next();
+      const session = await pageSession(running.provider, ctx);
+      ctx.body = { accountId: session.accountId ?? null, uid: typeof session.uid === 'string' };
+    };
+    try {
+      expect(await (await fetch(`${running.url}/page`)).json()).toEqual({ accountId: null, uid: true });
+      expect(await (await fetch(`${running.url}/page`, { headers: { cookie } })).json(), 'Session.get (lib/models/session.js) no longer finds the session by its cookie outside the provider\'s routes').toEqual({ accountId: 'person', uid: true });
+    } finally {
+      around = undefined;
+    }
+  });
+});
+
+describe('how the provider reads requests and shapes answers (internals/wire.ts)', () => {
+  it('PROVIDER_ROUTES: every route oidc-provider registers is listed, by name, or shares a listed path', () => {
+    const source = providerSource('helpers/initialize_app.js');
+    const registered = new Set([...source.matchAll(/\b(?:get|post|put|del|options)\('([a-z_.]+)'/g)].map((match) => match[1]!));
+    expect(registered.size, 'no routes found in lib/helpers/initialize_app.js: read how it registers them now').toBeGreaterThan(10);
+    const listed = new Set([...PROVIDER_ROUTES, ...PROVIDER_ROUTES_WITH_A_PARAMETER.map(([name]) => name)]);
+    // cors.* share their route's path; client_update and client_delete share `client`'s; discovery
+    // is DISCOVERY_PATHS; the dev interactions are off in Gatehouse, as is the credential issuer
+    // metadata (a .well-known path of the off-by-default web credentials feature).
+    const accounted = (name: string) => listed.has(name) || name.startsWith('cors.') || ['client_update', 'client_delete', 'discovery', 'interaction', 'submit', 'abort', 'openid_credential_issuer'].includes(name);
+    expect([...registered].filter((name) => !accounted(name)), 'oidc-provider registers routes PROVIDER_ROUTES does not list: their other spellings get past src/http/canonical-paths.ts').toEqual([]);
+    expect([...listed].filter((name) => !registered.has(name)), 'PROVIDER_ROUTES lists routes oidc-provider no longer registers').toEqual([]);
+    for (const path of DISCOVERY_PATHS) expect(source, `oidc-provider no longer serves discovery at ${path}`).toContain(`'${path}'`);
+  });
+
+  it('routerFold: the router matches fixed segments in any ASCII case, with or without one trailing slash', async () => {
+    for (const path of [...DISCOVERY_PATHS, ...DISCOVERY_PATHS.map((p) => `${p.toUpperCase()}/`)]) {
+      const res = await fetch(`${running.url}${path}`);
+      expect(res.status, `GET ${path} no longer reaches discovery (lib/helpers/router.js)`).toBe(200);
+    }
+    const variant = await post(running, '/TOKEN/', { grant_type: 'client_credentials' }, basic('machine'));
+    expect(variant.status, 'POST /TOKEN/ no longer reaches the token endpoint').toBe(200);
+    expect(routerFold('/Token/Introspection')).toBe(routerFold('/token/INTROSPECTION'));
+  });
+
+  it('basicAuthorizationClientId: decodes a Basic header\'s client id as oidc-provider does', async () => {
+    const header = basic(AWKWARD_CLIENT_ID);
+    expect(basicAuthorizationClientId(header)).toBe(AWKWARD_CLIENT_ID);
+    const answer = await post(running, '/token', { grant_type: 'client_credentials' }, header);
+    expect(answer.status, `oidc-provider (lib/shared/client_auth.js) no longer decodes this id as ${JSON.stringify(AWKWARD_CLIENT_ID)}: ${JSON.stringify(answer.body)}`).toBe(200);
+    expect(basicAuthorizationClientId('Bearer abc')).toBeUndefined();
+    expect(basicAuthorizationClientId(`Basic ${Buffer.from('no-colon').toString('base64')}`)).toBeUndefined();
+  });
+
+  it('bodyProviderReads and PROVIDER_BODY_LIMIT: a body parsed in front of the provider is what it reads, within its own limit', async () => {
+    around = async (ctx, next) => {
+      if (ctx.path === '/token' && ctx.get('x-pre-parse')) {
+        const body = await readTokenEndpointForm(ctx);
+        if (body) body.grant_type = 'client_credentials';
+      }
+      return next();
+    };
+    try {
+      const rewritten = await fetch(`${running.url}/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic('machine'), 'x-pre-parse': '1' },
+        body: 'grant_type=not_a_grant',
+      });
+      expect(rewritten.status, 'oidc-provider no longer reads ctx.request.body when the stream was consumed (lib/shared/selective_body.js)').toBe(200);
+    } finally {
+      around = undefined;
+    }
+    expect(PROVIDER_BODY_LIMIT).toBe('56kb');
+    const limit = 56 * 1024;
+    const sized = (length: number) => {
+      const start = 'grant_type=client_credentials&padding=';
+      return start + 'x'.repeat(length - start.length);
+    };
+    const at = await fetch(`${running.url}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic('machine') }, body: sized(limit) });
+    expect(at.status, 'oidc-provider refuses a body of exactly 56 KiB').toBe(200);
+    const over = await fetch(`${running.url}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic('machine') }, body: sized(limit + 1) });
+    expect(over.status, 'oidc-provider\'s body limit is no longer 56 KiB (lib/shared/selective_body.js, LIMIT)').toBe(400);
+  });
+
+  it('isStructuredToken and the JWT handle prefixes: a JWT is refused at introspection and revocation, a handle is looked up as it is', async () => {
+    const jwt = await new SignJWT({ sub: 'x' }).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt' }).sign(assertionKey);
+    expect(isStructuredToken(jwt)).toBe(true);
+    for (const [path, prefix] of [['/token/introspection', JWT_HANDLE_PREFIX], ['/token/revocation', JWT_REVOCATION_HANDLE_PREFIX]] as const) {
+      const refused = await post(running, path, { token: jwt }, basic('app'));
+      expect(refused.body.error, `${path} no longer refuses a JWT as structured (lib/shared/reject_structured_tokens.js)`).toBe('unsupported_token_type');
+      const handle = `${prefix}${jwt}`;
+      expect(isStructuredToken(handle), `${prefix} no longer keeps a JWT from parsing as one`).toBe(false);
+      const during = await callsDuring(() => post(running, path, { token: handle }, basic('app')));
+      expect(during.filter((call) => call.method === 'find' && call.id === handle).map((call) => call.model).sort(), `${path} no longer hands the handle to the token models as it is`).toEqual([...FIND_TOKEN_MODELS].sort());
+    }
+  });
+
+  it('FIND_TOKEN_MODELS: findToken asks these models, and only these, for a presented value, with or without a hint', async () => {
+    for (const hint of [undefined, 'access_token', 'refresh_token']) {
+      const value = randomUUID();
+      const during = await callsDuring(() => post(running, '/token/introspection', { token: value, ...(hint ? { token_type_hint: hint } : {}) }, basic('app')));
+      const asked = during.filter((call) => call.method === 'find' && call.id === value).map((call) => call.model).sort();
+      expect(asked, `lib/helpers/token_find.js asks other models (hint ${hint ?? 'none'}): src/oidc/models/token-lookup.ts answers only FIND_TOKEN_MODELS`).toEqual([...FIND_TOKEN_MODELS].sort());
+    }
+  });
+
+  it('UNREGISTERED_TYPE_ERROR: a grant type the client is not registered for is answered with it, and ctx.oidc still says so afterwards', async () => {
+    const requestId = randomUUID();
+    const res = await fetch(`${running.url}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic('machine'), 'x-request-id': requestId },
+      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: 'x' }),
+    });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error?: string }).error, 'lib/actions/token.js answers an unregistered grant type with another code: policies/grant-type-errors.ts no longer corrects it').toBe(UNREGISTERED_TYPE_ERROR);
+    expect(afterward.get(requestId), 'the client and its grant types are no longer readable from ctx.oidc after the answer').toMatchObject({ clientId: 'machine', grantTypeAllowed: false });
+
+    const pushed = await post(running, '/request', { response_type: 'code', scope: 'openid', redirect_uri: REDIRECT_URI }, basic('machine'));
+    expect(pushed.body.error, 'a pushed authorization request for an unregistered response type is answered with another code (lib/actions/authorization/response_parameters.js)').toBe(UNREGISTERED_TYPE_ERROR);
+  });
+
+  it('RESUME_PATH: the resume route is there, and a failed resume naming a client in its query is still a 500 (src/http/resume-guard.ts)', async () => {
+    expect(running.provider.pathFor('resume', { uid: 'abc' }), 'the resume route moved (lib/helpers/initialize_app.js)').toMatch(RESUME_PATH);
+    const res = await fetch(`${running.url}/auth/no-such-interaction?client_id=app`, { redirect: 'manual' });
+    expect(res.status, 'oidc-provider answers a failed resume naming a client without a 500 now (lib/shared/authorization_error_handler.js): src/http/resume-guard.ts can go').toBe(500);
+  });
+
+  it('builds the URLs it emits from the request\'s href, which src/http/issuer-origin.ts pins to ISSUER', async () => {
+    const { port } = new URL(running.url);
+    const body = await new Promise<string>((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port, path: DISCOVERY_PATHS[0], headers: { host: 'elsewhere.example.test' } }, (res) => {
+        let text = '';
+        res.on('data', (chunk: Buffer) => { text += chunk.toString(); });
+        res.on('end', () => resolve(text));
+      }).on('error', reject);
+    });
+    const document = JSON.parse(body) as { token_endpoint?: string; issuer?: string };
+    expect(document.issuer).toBe(ISSUER);
+    expect(document.token_endpoint, 'oidc-provider no longer builds endpoint URLs from ctx.href (lib/helpers/oidc_context.js, urlFor): re-read issuer-origin.ts').toBe('http://elsewhere.example.test/token');
+  });
+
+  it('discoveryDocument: the discovery document is an object in ctx.body, edited after the provider answered', async () => {
+    for (const path of DISCOVERY_PATHS) {
+      const requestId = randomUUID();
+      const res = await fetch(`${running.url}${path}`, { headers: { 'x-request-id': requestId } });
+      const served = (await res.json()) as { response_types_supported?: string[] };
+      const document = afterward.get(requestId)?.discovery;
+      expect(document, `${path}: lib/actions/discovery.js no longer leaves the document as an object in ctx.body`).toBeDefined();
+      expect(document?.response_types_supported, `${path} no longer lists response_types_supported as computed from responseTypes`).toEqual(['code', 'none']);
+      expect(served.response_types_supported).toEqual(['code', 'none']);
+      expect(afterward.get(requestId)?.route, 'the route name of discovery changed (http/metadata-caching.ts)').toBe('discovery');
+    }
+    const requestId = randomUUID();
+    await fetch(`${running.url}/jwks`, { headers: { 'x-request-id': requestId } });
+    expect(afterward.get(requestId)?.route, 'the route name of the JWKS changed (http/metadata-caching.ts)').toBe('jwks');
+  });
+});
+
+describe('the provider\'s models (internals/models.ts)', () => {
+  it('replaceClientMethods: compareClientSecret, redirectUriAllowed and postLogoutRedirectUriAllowed are what the endpoints consult', async () => {
+    const replaced = await startProvider({
+      configure: (provider) => replaceClientMethods(provider, {
+        async compareClientSecret(actual) { return actual === 'the-replacement-accepts-this'; },
+        redirectUriAllowed: () => false,
+        postLogoutRedirectUriAllowed: () => false,
+      }),
+    });
+    try {
+      expect((await post(replaced, '/token', { grant_type: 'client_credentials' }, basic('machine'))).status, 'compareClientSecret is no longer what client_secret_basic consults (lib/shared/client_auth.js)').toBe(401);
+      expect((await post(replaced, '/token', { grant_type: 'client_credentials' }, basic('machine', 'the-replacement-accepts-this'))).status).toBe(200);
+      const authorize = await fetch(`${replaced.url}/auth?${new URLSearchParams({ client_id: 'app', response_type: 'code', scope: 'openid', redirect_uri: REDIRECT_URI })}`, { redirect: 'manual' });
+      expect(authorize.status, 'redirectUriAllowed is no longer what /auth consults (lib/actions/authorization/response_parameters.js)').toBe(400);
+      const signOut = await fetch(`${replaced.url}/session/end?${new URLSearchParams({ client_id: 'app', post_logout_redirect_uri: LOGOUT_URI })}`, { redirect: 'manual' });
+      expect(signOut.status, 'postLogoutRedirectUriAllowed is no longer what /session/end consults (lib/actions/end_session.js)').toBe(400);
+    } finally {
+      await replaced.close();
+    }
+    // The same requests pass on a provider with the methods as they come.
+    const authorize = await fetch(`${running.url}/auth?${new URLSearchParams({ client_id: 'app', response_type: 'code', scope: 'openid', redirect_uri: REDIRECT_URI })}`, { redirect: 'manual' });
+    expect(authorize.status).not.toBe(400);
+    expect(() => replaceClientMethods(running.provider, { noSuchMethod: () => true } as never), 'replacing a method oidc-provider does not have must fail loudly').toThrow(TypeError);
+  });
+
+  it('isReuseDetail: a code or refresh token presented again is refused with the words it matches', async () => {
+    const details: string[] = [];
+    const listener = (_ctx: unknown, error: unknown) => { details.push(errorDetailOf(error)); };
+    running.provider.on('grant.error', listener);
+    try {
+      const code = await seedCode(running.provider, {});
+      await post(running, '/token', { grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI }, basic('app'));
+      const reusedCode = await post(running, '/token', { grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI }, basic('app'));
+      expect(reusedCode.body.error).toBe('invalid_grant');
+      expect(isReuseDetail(details.at(-1)!), `a reused code's error_detail ${JSON.stringify(details.at(-1))} (lib/helpers/grant_source.js) is no longer recognised as reuse`).toBe(true);
+
+      const { value } = await seedRefreshToken(running.provider);
+      await post(running, '/token', { grant_type: 'refresh_token', refresh_token: value }, basic('app'));
+      const reusedToken = await post(running, '/token', { grant_type: 'refresh_token', refresh_token: value }, basic('app'));
+      expect(reusedToken.body.error).toBe('invalid_grant');
+      expect(isReuseDetail(details.at(-1)!), `a reused refresh token's error_detail ${JSON.stringify(details.at(-1))} (lib/actions/grants/refresh_token.js) is no longer recognised as reuse`).toBe(true);
+
+      await post(running, '/token', { grant_type: 'refresh_token', refresh_token: randomUUID() }, basic('app'));
+      expect(isReuseDetail(details.at(-1)!), `an unknown token (${JSON.stringify(details.at(-1))}) must not read as reuse`).toBe(false);
+    } finally {
+      running.provider.off('grant.error', listener);
+    }
+    expect(errorDetailOf(new errors.InvalidGrant(REPLAY_REFUSED_DETAIL)), 'an OIDCProviderError no longer keeps its detail in error_detail (lib/helpers/errors.js)').toBe(REPLAY_REFUSED_DETAIL);
+    expect(isReuseDetail(REPLAY_REFUSED_DETAIL)).toBe(true);
+  });
+
+  it('INTERACTION_OWN_ID_FIELD and INTERACTION_SESSION_COOKIE_FIELD: an Interaction stores its own id and the session cookie where the adapter looks', async () => {
+    const { cookie, sessionId } = await signIn();
+    const during = await callsDuring(() => fetch(`${running.url}/auth?${new URLSearchParams({ client_id: 'app', response_type: 'code', scope: 'openid', redirect_uri: REDIRECT_URI })}`, { redirect: 'manual', headers: { cookie } }));
+    const saved = during.find((call) => call.model === 'Interaction' && call.method === 'upsert');
+    expect(saved, 'no Interaction was saved for a consent prompt').toBeDefined();
+    const payload = records.get(`Interaction ${saved!.id}`) as Record<string, unknown>;
+    expect(String(payload[INTERACTION_OWN_ID_FIELD]), `an Interaction's ${INTERACTION_OWN_ID_FIELD} no longer embeds its id (lib/actions/authorization/interactions.js)`).toContain(`/${saved!.id}`);
+    const [outer, inner] = INTERACTION_SESSION_COOKIE_FIELD;
+    expect((payload[outer] as Record<string, unknown> | undefined)?.[inner], `an Interaction's ${outer}.${inner} is no longer the session's id (lib/models/interaction.js)`).toBe(sessionId);
+  });
+
+  it('StoredGrantPayload and StoredSessionPayload: where a stored grant keeps its consent and a session its grants', async () => {
+    const grant = new running.provider.Grant({ accountId: 'person', clientId: 'app' });
+    grant.addOIDCScope('openid offline_access');
+    grant.addResourceScope('https://api.example.test', 'read write');
+    const grantId = await grant.save();
+    const storedGrant = records.get(`Grant ${grantId}`) as StoredGrantPayload;
+    expect(storedGrant.openid?.scope, 'a stored Grant keeps its OIDC scopes elsewhere (lib/models/grant.js): src/grants/ read openid.scope').toBe('openid offline_access');
+    expect(storedGrant.resources, 'a stored Grant keeps its API scopes elsewhere (lib/models/grant.js): src/grants/ read resources[indicator]').toEqual({ 'https://api.example.test': 'read write' });
+
+    const session = new running.provider.Session();
+    session.loginAccount({ accountId: 'person' });
+    session.grantIdFor('app', grantId);
+    await session.save(3600);
+    const storedSession = records.get(`Session ${session.jti}`) as StoredSessionPayload;
+    expect(storedSession.authorizations?.app?.grantId, 'a stored Session keeps its grants elsewhere (lib/models/session.js): src/sessions/store.ts reads authorizations[clientId].grantId').toBe(grantId);
+  });
+
+  it('GRANTABLE_MODELS: the models oidc-provider revokes by grant, and its own adapter keys by grant', async () => {
+    const memoryAdapter = providerSource('adapters/memory_adapter.js');
+    const grantable = /const grantable = new Set\(\[([^\]]*)\]\)/.exec(memoryAdapter)?.[1];
+    expect(grantable, 'lib/adapters/memory_adapter.js no longer lists its grantable models this way: read it again').toBeDefined();
+    expect([...grantable!.matchAll(/'(\w+)'/g)].map((match) => match[1]).sort(), 'oidc-provider\'s grant-bound models changed: src/records/revocation.ts deletes only GRANTABLE_MODELS').toEqual([...GRANTABLE_MODELS].sort());
+
+    const { value } = await seedRefreshToken(running.provider);
+    await post(running, '/token', { grant_type: 'refresh_token', refresh_token: value }, basic('app'));
+    const during = await callsDuring(() => post(running, '/token', { grant_type: 'refresh_token', refresh_token: value }, basic('app')));
+    const revoked = during.filter((call) => call.method === 'revokeByGrantId').map((call) => call.model);
+    expect(revoked.length, 'a replay no longer revokes by grant id (lib/helpers/revoke.js)').toBeGreaterThan(0);
+    expect(revoked.filter((model) => !(GRANTABLE_MODELS as readonly string[]).includes(model)), 'lib/helpers/revoke.js revokes models GRANTABLE_MODELS does not list').toEqual([]);
+  });
+
+  it('REPLAY_DETECTION_ADAPTER_CALLS: ReplayDetection.unique finds, then saves through upsert, for each client assertion', async () => {
+    const assertion = await new SignJWT({}).setProtectedHeader({ alg: 'ES256' }).setIssuer('signer').setSubject('signer')
+      .setAudience(ISSUER).setJti(randomUUID()).setIssuedAt().setExpirationTime('1m').sign(assertionKey);
+    const params = { grant_type: 'client_credentials', client_id: 'signer', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion };
+    let first: Awaited<ReturnType<typeof post>> | undefined;
+    const during = await callsDuring(async () => { first = await post(running, '/token', params); });
+    expect(first?.status, JSON.stringify(first?.body)).toBe(200);
+    expect(during.filter((call) => call.model === 'ReplayDetection').map((call) => call.method), 'ReplayDetection.unique (lib/models/replay_detection.js) no longer calls find() then upsert(): src/oidc/models/replay-detection.ts\'s atomic check is bypassed').toEqual([...REPLAY_DETECTION_ADAPTER_CALLS]);
+    expect((await post(running, '/token', params)).status, 'an assertion found by find() is no longer refused').toBe(401);
+  });
+});
