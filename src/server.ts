@@ -22,6 +22,7 @@ import { Janitor } from './janitor.js';
 import type { Logger } from './logger.js';
 import { keyStoreFor } from './keys/signing-keys.js';
 import { OidcService } from './oidc/provider.js';
+import { createDeliveries, type Deliveries } from './outbox/deliveries.js';
 import { ResourceServerStore } from './resources/store.js';
 
 export interface Gatehouse {
@@ -38,6 +39,8 @@ export interface Gatehouse {
   operations: AdminOperations;
   /** A signed-in person's acts on their own account (the account pages). */
   selfService: SelfService;
+  /** The outbox (mail now): `deliveries.outbox.enqueue(trx, …)` in the transaction of the act. */
+  deliveries: Deliveries;
   /**
    * Stops gracefully: /readyz answers 503 at once, the listener stays open for `drainDelayMs`
    * (default 0), then connections are closed between requests and requests in progress finish.
@@ -72,7 +75,8 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
     const audit = new AuditLog(db, (error, event) => logger.error({ event: 'audit.append_failed', type: event.type, err: error }));
     const oidc = await OidcService.start({ config, db, users, clients, resources, pages, logger, changes, audit, now: options.now });
     const keys = keyStoreFor(config, db);
-    const janitor = new Janitor(db, keys, logger, config.cleanupIntervalSeconds, config.refreshRetryWindowSeconds);
+    const janitor = new Janitor(db, keys, logger, config.cleanupIntervalSeconds, config.refreshRetryWindowSeconds, config.outbox.retentionSeconds);
+    const deliveries = createDeliveries(config, db, logger, changes, options.now);
     const sessions = new SessionStore(db);
     const grants = new GrantStore(db);
     const operations = adminOperations({ db, users, clients, resources, keys, audit, sessions, grants, changes });
@@ -80,10 +84,11 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
     if (options.background !== false) {
       oidc.watchKeys();
       janitor.start();
+      deliveries.start();
     }
 
     const drain = new ConnectionDrain();
-    const app = createApp({ config, db, logger, oidc, users, clients, resources, pages, audit, operations, selfService, draining: () => drain.draining });
+    const app = createApp({ config, db, logger, oidc, users, clients, resources, pages, audit, operations, selfService, devMailbox: deliveries.devMailbox, draining: () => drain.draining });
     const server = http.createServer(drain.wrap(app.callback()));
     drain.attach(server);
     // Keep-alive longer than a typical load balancer's idle timeout, so the proxy closes first.
@@ -110,11 +115,14 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
       audit,
       operations,
       selfService,
+      deliveries,
       close(closeOptions = {}) {
         closing ??= (async () => {
           await drain.close(server, { drainDelayMs: closeOptions.drainDelayMs ?? 0 });
           oidc.stop();
           await janitor.stop();
+          // Before the database closes: a delivery in progress records its outcome.
+          await deliveries.stop();
           await audit.flush();
           await changes?.stop();
           await opened?.close();
