@@ -26,12 +26,15 @@ export interface SmtpReceiver {
   open(): Promise<void>;
   /** Resolves once `count` mails have arrived in all. */
   receivedCount(count: number): Promise<void>;
+  /** Holds the next mail's answer: `arrived` once its data is in, answered only after release(). */
+  holdNext(): { arrived: Promise<void>; release(): void };
 }
 
 export async function startSmtpReceiver(): Promise<SmtpReceiver> {
   const received: ReceivedMail[] = [];
   const waiters: Array<{ count: number; resolve: () => void }> = [];
   let refusing = false;
+  let hold: { arrived: () => void; released: Promise<void> } | undefined;
   let server: SMTPServer | undefined;
   let port = 0;
 
@@ -42,7 +45,13 @@ export async function startSmtpReceiver(): Promise<SmtpReceiver> {
     onData(stream, session, callback) {
       const chunks: Buffer[] = [];
       stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-      stream.on('end', () => {
+      stream.on('end', async () => {
+        const held = hold;
+        hold = undefined;
+        if (held) {
+          held.arrived();
+          await held.released;
+        }
         if (refusing) {
           const error: SMTPServerError = Object.assign(new Error('Try again later'), { responseCode: 451 });
           callback(error);
@@ -86,6 +95,13 @@ export async function startSmtpReceiver(): Promise<SmtpReceiver> {
       const current = server;
       server = undefined;
       if (current) await new Promise<void>((resolve) => current.close(() => resolve()));
+    },
+    holdNext() {
+      let arrived!: () => void;
+      let release!: () => void;
+      const arrival = new Promise<void>((resolve) => { arrived = resolve; });
+      hold = { arrived, released: new Promise<void>((resolve) => { release = resolve; }) };
+      return { arrived: arrival, release };
     },
     receivedCount(count) {
       if (received.length >= count) return Promise.resolve();
