@@ -79,6 +79,8 @@ export class OutboxSender {
   #again = false;
   #stopping = false;
   #detach: Array<() => void> = [];
+  /** How long to sleep with nothing due; depends on whether the change feed is listening. */
+  #idleMs: () => number = () => IDLE_DEAF_MS;
 
   constructor(private readonly options: SenderOptions) {
     this.#key = payloadKey(options.keyEncryptionKey);
@@ -150,8 +152,6 @@ export class OutboxSender {
       }
     });
   }
-
-  #idleMs: () => number = () => IDLE_DEAF_MS;
 
   async #pass(): Promise<void> {
     let sleepMs: number;

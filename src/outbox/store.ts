@@ -4,7 +4,9 @@
 //   - a sender claims due rows under a lease in one atomic statement that skips rows another
 //     transaction has locked, so two senders never hold one row, and a lapsed lease is claimable;
 //   - a sender settles or releases only rows it still leases, and settling erases the payload.
-// Times are the sender's clock, passed in, so tests move time instead of waiting for it.
+// Times are the sender's clock, passed in, so tests move time instead of waiting for it. Instances
+// compare their clocks with leases other instances wrote: they must agree to well within a lease
+// (minutes), which NTP gives.
 import type { Knex } from 'knex';
 import { deleteInBatches, deletedRows, type Database } from '../db/knex.js';
 

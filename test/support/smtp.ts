@@ -26,15 +26,21 @@ export interface SmtpReceiver {
   open(): Promise<void>;
   /** Resolves once `count` mails have arrived in all. */
   receivedCount(count: number): Promise<void>;
-  /** Holds the next mail's answer: `arrived` once its data is in, answered only after release(). */
-  holdNext(): { arrived: Promise<void>; release(): void };
+  /**
+   * Holds the next mail's answer: `arrived` once its data is in, answered only after release().
+   * A mail whose client left before the answer (`clientLeft`) was never accepted, and is not recorded.
+   */
+  holdNext(): { arrived: Promise<void>; clientLeft: Promise<void>; release(): void };
 }
 
 export async function startSmtpReceiver(): Promise<SmtpReceiver> {
   const received: ReceivedMail[] = [];
   const waiters: Array<{ count: number; resolve: () => void }> = [];
   let refusing = false;
-  let hold: { arrived: () => void; released: Promise<void> } | undefined;
+  let hold: { arrived: () => void; released: Promise<void>; left: () => void } | undefined;
+  const leaving = new Map<string, () => void>();
+  /** Sessions whose client went away: a mail whose sender vanished before the answer was never accepted. */
+  const closed = new Set<string>();
   let server: SMTPServer | undefined;
   let port = 0;
 
@@ -42,6 +48,10 @@ export async function startSmtpReceiver(): Promise<SmtpReceiver> {
     authOptional: true,
     disabledCommands: ['STARTTLS'],
     logger: false,
+    onClose(session) {
+      closed.add(session.id);
+      leaving.get(session.id)?.();
+    },
     onData(stream, session, callback) {
       const chunks: Buffer[] = [];
       stream.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -49,10 +59,12 @@ export async function startSmtpReceiver(): Promise<SmtpReceiver> {
         const held = hold;
         hold = undefined;
         if (held) {
+          leaving.set(session.id, held.left);
+          if (closed.has(session.id)) held.left();
           held.arrived();
           await held.released;
         }
-        if (refusing) {
+        if (refusing || closed.has(session.id)) {
           const error: SMTPServerError = Object.assign(new Error('Try again later'), { responseCode: 451 });
           callback(error);
           return;
@@ -98,10 +110,12 @@ export async function startSmtpReceiver(): Promise<SmtpReceiver> {
     },
     holdNext() {
       let arrived!: () => void;
+      let left!: () => void;
       let release!: () => void;
       const arrival = new Promise<void>((resolve) => { arrived = resolve; });
-      hold = { arrived, released: new Promise<void>((resolve) => { release = resolve; }) };
-      return { arrived: arrival, release };
+      const clientLeft = new Promise<void>((resolve) => { left = resolve; });
+      hold = { arrived, left, released: new Promise<void>((resolve) => { release = resolve; }) };
+      return { arrived: arrival, clientLeft, release };
     },
     receivedCount(count) {
       if (received.length >= count) return Promise.resolve();
