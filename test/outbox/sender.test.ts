@@ -11,6 +11,8 @@ import { startChangeFeed, type StoppableChangeFeed } from '../../src/db/notifica
 import { MailChannel } from '../../src/email/mail-channel.js';
 import type { MailMessage } from '../../src/email/message.js';
 import { SmtpTransport } from '../../src/email/smtp.js';
+import { Janitor } from '../../src/janitor.js';
+import { createKeyStore } from '../../src/keys/signing-keys.js';
 import { createLogger } from '../../src/logger.js';
 import { Outbox, OutsideTransactionError } from '../../src/outbox/outbox.js';
 import { OutboxSender, type RetryPolicy } from '../../src/outbox/sender.js';
@@ -134,6 +136,20 @@ describe('delivering', () => {
     const logs = logLines.join('\n');
     expect(logs).toContain(id);
     expect(logs).not.toContain(message.link.split('/').pop()!);
+  });
+
+  it("leaves a delivered mail's metadata to the janitor, which sweeps it after OUTBOX_RETENTION", async () => {
+    const id = await committed(mail());
+    await senderOn(testDb.db).deliverDue();
+    const keys = createKeyStore(testDb.db, { keyEncryptionKey: kek, publishBeforeSigningSeconds: 0, retainSeconds: 60, now: clock });
+    const janitor = new Janitor(testDb.db, keys, logger, 300, 30, 3600, clock);
+    const deliveredAt = now;
+    now = deliveredAt + 3600_000;
+    expect((await janitor.sweep()).outbox).toBe(0);
+    expect(await rowOf(id)).toMatchObject({ attempts: 1, last_error: null });
+    now = deliveredAt + 3600_001;
+    expect((await janitor.sweep()).outbox).toBe(1);
+    expect(await rowOf(id)).toBeUndefined();
   });
 
   it('loses and doubles nothing while SMTP is down for a minute, delivering on the first retry after it is back', async () => {

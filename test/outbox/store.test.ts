@@ -4,6 +4,7 @@
 // payload, and the janitor's sweep takes only rows settled before its cutoff.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { down, up } from '../../migrations/008_outbox.js';
 import { claimDue, deleteSettledBefore, insertRow, markDelivered, markFailed, nextClaimableAt, OUTBOX_TABLE, release, scheduleRetry } from '../../src/outbox/store.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
@@ -101,5 +102,12 @@ describe.each(['postgres', 'pglite'] as const)('the outbox table on %s', (engine
     await release(testDb.db, [pending], 'a');
     expect(await deleteSettledBefore(testDb.db, at(50))).toBe(2);
     expect((await testDb.db(OUTBOX_TABLE).select('id')).map((r: { id: string }) => r.id).sort()).toEqual([recent, pending].sort());
+  });
+
+  it('migrates down and up again', async () => {
+    await down(testDb.db);
+    expect(await testDb.db.schema.hasTable(OUTBOX_TABLE)).toBe(false);
+    await up(testDb.db);
+    expect(await written()).toMatch(/^[0-9a-f-]{36}$/);
   });
 });
