@@ -23,7 +23,7 @@ export class Janitor {
     /** REFRESH_TOKEN_RETRY_WINDOW: how long a rotation keeps its successor for a retry. */
     private readonly refreshRetryWindowSeconds: number,
     /** OUTBOX_RETENTION: how long delivered and given-up outbox rows stay. */
-    private readonly outboxRetentionSeconds = 7 * 24 * 3600,
+    private readonly outboxRetentionSeconds: number,
     private readonly now: () => number = Date.now,
   ) {}
 

@@ -61,6 +61,8 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
   const opened = options.db ? undefined : openDatabase(config, { logger });
   const db = options.db ?? opened!.db;
   let changes: Awaited<ReturnType<typeof startChangeFeed>> | undefined;
+  // Outside the try so a start that fails after it stops the sender, as it does the change feed.
+  let deliveries: Deliveries | undefined;
   try {
     const applied = await migrateToLatest(db);
     if (applied.length) logger.info({ event: 'database.migrated', applied });
@@ -76,7 +78,8 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
     const oidc = await OidcService.start({ config, db, users, clients, resources, pages, logger, changes, audit, now: options.now });
     const keys = keyStoreFor(config, db);
     const janitor = new Janitor(db, keys, logger, config.cleanupIntervalSeconds, config.refreshRetryWindowSeconds, config.outbox.retentionSeconds);
-    const deliveries = createDeliveries(config, db, logger, changes, options.now);
+    const outgoing = createDeliveries(config, db, logger, changes, options.now);
+    deliveries = outgoing;
     const sessions = new SessionStore(db);
     const grants = new GrantStore(db);
     const operations = adminOperations({ db, users, clients, resources, keys, audit, sessions, grants, changes });
@@ -84,11 +87,11 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
     if (options.background !== false) {
       oidc.watchKeys();
       janitor.start();
-      deliveries.start();
+      outgoing.start();
     }
 
     const drain = new ConnectionDrain();
-    const app = createApp({ config, db, logger, oidc, users, clients, resources, pages, audit, operations, selfService, devMailbox: deliveries.devMailbox, draining: () => drain.draining });
+    const app = createApp({ config, db, logger, oidc, users, clients, resources, pages, audit, operations, selfService, devMailbox: outgoing.devMailbox, draining: () => drain.draining });
     const server = http.createServer(drain.wrap(app.callback()));
     drain.attach(server);
     // Keep-alive longer than a typical load balancer's idle timeout, so the proxy closes first.
@@ -115,14 +118,14 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
       audit,
       operations,
       selfService,
-      deliveries,
+      deliveries: outgoing,
       close(closeOptions = {}) {
         closing ??= (async () => {
           await drain.close(server, { drainDelayMs: closeOptions.drainDelayMs ?? 0 });
           oidc.stop();
           await janitor.stop();
           // Before the database closes: a delivery in progress records its outcome.
-          await deliveries.stop();
+          await outgoing.stop();
           await audit.flush();
           await changes?.stop();
           await opened?.close();
@@ -131,6 +134,7 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
       },
     };
   } catch (error) {
+    await deliveries?.stop();
     await changes?.stop();
     await opened?.close();
     throw error;
