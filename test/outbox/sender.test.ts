@@ -257,6 +257,23 @@ describe('surviving crashes', () => {
     expect(await rowOf(id)).toMatchObject({ attempts: 2, payload: null });
   });
 
+  it('renews its claim rather than begin a delivery late in its lease, after a slow one', async () => {
+    const ids = await Promise.all(Array.from({ length: 3 }, () => committed(mail())));
+    const slow = senderOn(testDb.db, { batchSize: 4 });
+    const held = receiver.holdNext();
+    const queries = queriesDuring(testDb.db, async () => {
+      const pass = slow.deliverDue();
+      await held.arrived;
+      now += LEASE_MS / 2 + 1;
+      held.release();
+      expect(await pass).toEqual({ delivered: 3, retried: 0, failed: 0 });
+    });
+    // One claim for all three, and a fresh one for the two not begun within the first half-lease.
+    expect((await queries).filter((sql) => sql.includes('skip locked'))).toHaveLength(2);
+    for (const id of ids) expect(await rowOf(id)).toMatchObject({ attempts: 1 });
+    expect(receiver.received).toHaveLength(3);
+  });
+
   it('sends each mail once with two senders on one database delivering at the same time', async () => {
     const ids = await Promise.all(Array.from({ length: 24 }, () => committed(mail())));
     const other = createDatabase({ url: testDb.url, embeddedDir: null });
