@@ -136,6 +136,11 @@ export class OutboxSender {
     await this.#running;
   }
 
+  /** Resolves once no background pass is running, e.g. the one start() begins. */
+  async idle(): Promise<void> {
+    while (this.#running) await this.#running;
+  }
+
   /** Starts a pass now, or right after the one in progress. */
   wake(): void {
     if (this.#stopping) return;
