@@ -57,8 +57,12 @@ export interface DeliveryReport {
 
 /** Five minutes: well beyond the SMTP channel's own timeouts (src/email/smtp.ts). */
 export const DEFAULT_LEASE_MS = 5 * 60_000;
-/** With the change feed listening, only a missed notification or another instance's retry needs this. */
-const IDLE_LISTENING_MS = 5 * 60_000;
+/**
+ * With the change feed listening, inserts wake the sender; this finds what no notification
+ * announces: a lease that a crashed instance took after this sender last looked, and now lapses.
+ * Two small indexed queries a minute.
+ */
+const IDLE_LISTENING_MS = 60_000;
 /** Without it (the embedded database, or the feed down), inserts by other instances are found this late. */
 const IDLE_DEAF_MS = 30_000;
 /** After the database failed a pass; also the shortest sleep, so rows locked by a concurrent claim are not spun on. */
