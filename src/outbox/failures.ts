@@ -1,6 +1,7 @@
-// How a failed delivery is described to operators, in the outbox row's last_error and in the log:
-// the error's class, its code, the remote server's reply code and its message — never the payload.
-// A receiving server's reply may quote what it was given, so links are cut out of it too.
+// What follows a failed delivery: how it is described to operators, in the outbox row's last_error
+// and in the log (the error's class, its code, the remote server's reply code and its message —
+// never the payload; a receiving server's reply may quote what it was given, so links are cut out
+// of it too), and when the next attempt is due.
 
 const MAX_LENGTH = 300;
 const LINK = /\b[a-z][a-z0-9+.-]*:\/\/\S+/gi;
