@@ -121,11 +121,11 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
       deliveries: outgoing,
       close(closeOptions = {}) {
         closing ??= (async () => {
-          await drain.close(server, { drainDelayMs: closeOptions.drainDelayMs ?? 0 });
+          // The sender stops claiming at once and its delivery in progress finishes during the
+          // drain, recording its outcome before the database closes (its passes never reject).
+          await Promise.all([drain.close(server, { drainDelayMs: closeOptions.drainDelayMs ?? 0 }), outgoing.stop()]);
           oidc.stop();
           await janitor.stop();
-          // Before the database closes: a delivery in progress records its outcome.
-          await outgoing.stop();
           await audit.flush();
           await changes?.stop();
           await opened?.close();
