@@ -348,7 +348,7 @@ export function mailProblems(nodeEnv: Environment, settings: Pick<Settings, 'mai
   if (from !== undefined && !isMailFrom(from)) problems.push('MAIL_FROM must be an email address, optionally as `Name <address>`');
   if (nodeEnv === 'production') {
     if (!smtpUrl && features.length) {
-      problems.push(`SMTP_URL is required in production with ${features.join(', ')} on: without it mail would only reach the development mailbox, which production does not have`);
+      problems.push(`SMTP_URL is required in production with ${features.join(', ')} on: without it their mail would wait in the outbox and never be sent (the development mailbox does not exist in production)`);
     }
     if (smtpUrl && from === undefined) problems.push('MAIL_FROM is required with SMTP_URL in production: the address your relay sends Gatehouse\'s mail from');
   }

@@ -74,7 +74,7 @@ describe('the rule for production without SMTP_URL', () => {
 
   it('refuses once a feature that sends mail is on, naming it', () => {
     expect(mailProblems('production', none, ['PASSWORD_RECOVERY'])).toEqual([
-      'SMTP_URL is required in production with PASSWORD_RECOVERY on: without it mail would only reach the development mailbox, which production does not have',
+      'SMTP_URL is required in production with PASSWORD_RECOVERY on: without it their mail would wait in the outbox and never be sent (the development mailbox does not exist in production)',
     ]);
   });
 
