@@ -14,6 +14,8 @@ import type { AuditLog } from './audit/log.js';
 import type { Config } from './config.js';
 import type { Database } from './db/knex.js';
 import { isDatabaseUnavailable, refusedByDatabase } from './db/errors.js';
+import { devMailRoutes } from './email/dev-mail-page.js';
+import type { DevelopmentMailbox } from './email/dev-mailbox.js';
 import { canonicalProviderPaths } from './http/canonical-paths.js';
 import { CsrfProtection } from './http/csrf.js';
 import { answerDatabaseOutage } from './http/database-outage.js';
@@ -53,6 +55,8 @@ export interface AppDependencies {
   operations: AdminOperations;
   selfService: SelfService;
   clients: ClientStore;
+  /** Where mail goes without SMTP_URL, read at /dev/mail; never in production. */
+  devMailbox?: DevelopmentMailbox;
   /** True once a graceful stop has begun (src/http/connection-drain.ts). */
   draining: () => boolean;
 }
@@ -115,6 +119,8 @@ export function createApp(deps: AppDependencies): Koa {
   app.use(adminApiRoutes(surfaces).routes());
   app.use(adminConsoleRoutes(surfaces).routes());
   app.use(accountRoutes(surfaces).routes());
+  // Not mounted at all in production, so no setting or request can reach it there.
+  if (deps.devMailbox && config.env !== 'production') app.use(devMailRoutes(deps.devMailbox, pages).routes());
   // The routes are fixed by the configuration, so a provider rebuilt on key rotation keeps them.
   const { provider } = deps.oidc;
   const tokenEndpoints = {

@@ -7,6 +7,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import path from 'node:path';
 import { z } from 'zod';
 import { CONFIG_DIR, LOOPBACK_HOSTS } from './paths.js';
+import { isMailFrom } from './email/message.js';
 import { DAY, MAX_ACCESS_TOKEN_LIFETIME_SECONDS, MAX_ID_TOKEN_LIFETIME_SECONDS, YEAR } from './lifetimes.js';
 
 export const ENVIRONMENTS = ['development', 'test', 'production'] as const;
@@ -127,13 +128,38 @@ const settingsSchema = z.object({
   }),
   /** The development demo (seeded demo user, client and API; `gatehouse demo`). Never in production. */
   demo: z.boolean().meta({ env: 'DEMO' }),
+  /**
+   * Outgoing mail (src/email/). Without smtpUrl, mail goes to the development mailbox (/dev/mail),
+   * which production never has: there SMTP_URL is required once a feature sends mail.
+   */
+  mail: z.object({
+    /** smtp:// or smtps://, with the relay's credentials if it wants them. */
+    smtpUrl: z.string().optional().meta({ env: 'SMTP_URL' }),
+    /** The From of every mail: an address, optionally `Name <address>`. */
+    from: z.string().optional().meta({ env: 'MAIL_FROM' }),
+  }),
+  /** Deliveries through the outbox (src/outbox/): mail now, HTTP notifications later. */
+  outbox: z.object({
+    /** The longest wait between two attempts at one delivery (they start 5 s apart and double). */
+    retryMaxDelaySeconds: seconds.max(DAY).meta({ env: 'OUTBOX_RETRY_MAX_DELAY' }),
+    /** A delivery still failing this long after it was written is given up, and its payload erased. */
+    giveUpAfterSeconds: seconds.max(30 * DAY).meta({ env: 'OUTBOX_GIVE_UP_AFTER' }),
+    /** How long delivered and given-up rows (their metadata, never their payload) stay for operators. */
+    retentionSeconds: seconds.max(YEAR).meta({ env: 'OUTBOX_RETENTION' }),
+  }),
 });
 
-type Settings = z.infer<typeof settingsSchema>;
+export type Settings = z.infer<typeof settingsSchema>;
 
 /** The validated configuration: every setting, plus what is worked out from them and the environment. */
-export interface Config extends Omit<Settings, 'issuer'> {
+export interface Config extends Omit<Settings, 'issuer' | 'mail'> {
   env: Environment;
+  mail: {
+    /** Undefined: mail goes to the development mailbox (never in production once a feature sends mail). */
+    smtpUrl: string | undefined;
+    /** MAIL_FROM, or `Gatehouse <gatehouse@ISSUER's host>` outside production. */
+    from: string;
+  };
   /** ISSUER, or http://localhost:PORT; no trailing slash. */
   issuer: string;
   /** postgres:// URL; undefined means the embedded PGlite database under dataDir. */
@@ -271,6 +297,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
     problems.push('ARGON2_CONCURRENCY + ARGON2_QUEUE must be below MAX_CONCURRENT_REQUESTS, so sign-ins cannot take every request slot from the token endpoints');
   }
 
+  problems.push(...mailProblems(nodeEnv, file, mailSendingFeatures(file)));
+
   if (nodeEnv === 'production') {
     if (!databaseUrl) problems.push('DATABASE_URL is required in production: the embedded database is for development only');
     if (!file.issuer) problems.push('ISSUER is required in production: the public https URL people and apps reach Gatehouse at');
@@ -296,7 +324,35 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
     dataDir,
     secrets: secrets!,
     demo: file.demo && nodeEnv !== 'production',
+    mail: {
+      smtpUrl: file.mail.smtpUrl || undefined,
+      from: file.mail.from ?? `Gatehouse <gatehouse@${issuerUrl?.hostname ?? 'localhost'}>`,
+    },
   };
+}
+
+/**
+ * The settings that turn on a feature which sends mail, by environment variable. None does yet:
+ * email verification and account recovery (issue #15) will each add theirs here, and from then on
+ * production refuses to start with them on and no SMTP_URL.
+ */
+export function mailSendingFeatures(_settings: Settings): string[] {
+  return [];
+}
+
+/** What is wrong with the mail settings, given the features that would send mail. */
+export function mailProblems(nodeEnv: Environment, settings: Pick<Settings, 'mail'>, features: readonly string[]): string[] {
+  const problems: string[] = [];
+  const { smtpUrl, from } = settings.mail;
+  if (smtpUrl && !/^smtps?:\/\/[^/]/.test(smtpUrl)) problems.push('SMTP_URL must be an smtp:// or smtps:// URL');
+  if (from !== undefined && !isMailFrom(from)) problems.push('MAIL_FROM must be an email address, optionally as `Name <address>`');
+  if (nodeEnv === 'production') {
+    if (!smtpUrl && features.length) {
+      problems.push(`SMTP_URL is required in production with ${features.join(', ')} on: without it their mail would wait in the outbox and never be sent (the development mailbox does not exist in production)`);
+    }
+    if (smtpUrl && from === undefined) problems.push('MAIL_FROM is required with SMTP_URL in production: the address your relay sends Gatehouse\'s mail from');
+  }
+  return problems;
 }
 
 const MIN_COOKIE_KEY_LENGTH = 32;

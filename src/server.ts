@@ -23,6 +23,7 @@ import { Janitor } from './janitor.js';
 import type { Logger } from './logger.js';
 import { keyStoreFor } from './keys/signing-keys.js';
 import { OidcService } from './oidc/provider.js';
+import { createDeliveries, type Deliveries } from './outbox/deliveries.js';
 import { ResourceServerStore } from './resources/store.js';
 
 export interface Gatehouse {
@@ -39,6 +40,8 @@ export interface Gatehouse {
   operations: AdminOperations;
   /** A signed-in person's acts on their own account (the account pages). */
   selfService: SelfService;
+  /** The outbox (mail now): `deliveries.outbox.enqueue(trx, …)` in the transaction of the act. */
+  deliveries: Deliveries;
   /**
    * Stops gracefully: /readyz answers 503 at once, the listener stays open for `drainDelayMs`
    * (default 0), then connections are closed between requests and requests in progress finish.
@@ -59,6 +62,8 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
   const opened = options.db ? undefined : openDatabase(config, { logger });
   const db = options.db ?? opened!.db;
   let changes: Awaited<ReturnType<typeof startChangeFeed>> | undefined;
+  // Outside the try so a start that fails after it stops the sender, as it does the change feed.
+  let deliveries: Deliveries | undefined;
   try {
     const applied = await migrateToLatest(db);
     if (applied.length) logger.info({ event: 'database.migrated', applied });
@@ -75,7 +80,9 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
     const audit = new AuditLog(db, (error, event) => logger.error({ event: 'audit.append_failed', type: event.type, err: error }));
     const oidc = await OidcService.start({ config, db, users, clients, resources, pages, logger, changes, audit, records });
     const keys = keyStoreFor(config, db);
-    const janitor = new Janitor(db, records, keys, logger, config.cleanupIntervalSeconds, config.refreshRetryWindowSeconds);
+    const janitor = new Janitor(db, records, keys, logger, config.cleanupIntervalSeconds, config.refreshRetryWindowSeconds, config.outbox.retentionSeconds);
+    const outgoing = createDeliveries(config, db, logger, changes, options.now);
+    deliveries = outgoing;
     const sessions = new SessionStore(db, records);
     const grants = new GrantStore(db, records);
     const operations = adminOperations({ db, users, clients, resources, keys, audit, sessions, grants, changes });
@@ -83,10 +90,11 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
     if (options.background !== false) {
       oidc.watchKeys();
       janitor.start();
+      outgoing.start();
     }
 
     const drain = new ConnectionDrain();
-    const app = createApp({ config, db, logger, oidc, users, clients, resources, pages, audit, operations, selfService, draining: () => drain.draining });
+    const app = createApp({ config, db, logger, oidc, users, clients, resources, pages, audit, operations, selfService, devMailbox: outgoing.devMailbox, draining: () => drain.draining });
     const server = http.createServer(drain.wrap(app.callback()));
     drain.attach(server);
     // Keep-alive longer than a typical load balancer's idle timeout, so the proxy closes first.
@@ -113,9 +121,12 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
       audit,
       operations,
       selfService,
+      deliveries: outgoing,
       close(closeOptions = {}) {
         closing ??= (async () => {
-          await drain.close(server, { drainDelayMs: closeOptions.drainDelayMs ?? 0 });
+          // The sender stops claiming at once and its delivery in progress finishes during the
+          // drain, recording its outcome before the database closes (its passes never reject).
+          await Promise.all([drain.close(server, { drainDelayMs: closeOptions.drainDelayMs ?? 0 }), outgoing.stop()]);
           oidc.stop();
           await janitor.stop();
           await audit.flush();
@@ -126,6 +137,7 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
       },
     };
   } catch (error) {
+    await deliveries?.stop();
     await changes?.stop();
     await opened?.close();
     throw error;

@@ -1,0 +1,87 @@
+// The mail settings (src/config.ts): SMTP_URL and MAIL_FROM checked at start, and the rule that
+// production refuses to start without SMTP_URL once a feature that sends mail is on. No feature
+// sends mail yet, so the rule is tested through its predicate with a feature named for the purpose.
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, mailProblems } from '../../src/config.js';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+function env(overrides: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const dir = mkdtempSync(path.join(tmpdir(), 'gatehouse-mail-config-'));
+  dirs.push(dir);
+  return { DATA_DIR: dir, ...overrides };
+}
+
+function production(overrides: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return env({
+    NODE_ENV: 'production',
+    DATABASE_URL: 'postgres://gatehouse@db.internal:5432/gatehouse',
+    COOKIE_KEYS: randomBytes(32).toString('base64url'),
+    KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+    ISSUER: 'https://id.example.com',
+    TRUST_PROXY: 'true',
+    ...overrides,
+  });
+}
+
+function problemsOf(environment: NodeJS.ProcessEnv): string[] {
+  try {
+    loadConfig(environment);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  return [];
+}
+
+describe('mail settings', () => {
+  it('send development mail to the development mailbox, from an address at the issuer host', () => {
+    const config = loadConfig(env({ ISSUER: 'http://localhost:4000' }));
+    expect(config.mail).toEqual({ smtpUrl: undefined, from: 'Gatehouse <gatehouse@localhost>' });
+    expect(config.outbox).toEqual({ retryMaxDelaySeconds: 900, giveUpAfterSeconds: 259200, retentionSeconds: 604800 });
+  });
+
+  it('take SMTP_URL and MAIL_FROM from the environment', () => {
+    const config = loadConfig(production({ SMTP_URL: 'smtps://user:pass@smtp.example.com:465', MAIL_FROM: 'Example ID <id@example.com>' }));
+    expect(config.mail).toEqual({ smtpUrl: 'smtps://user:pass@smtp.example.com:465', from: 'Example ID <id@example.com>' });
+  });
+
+  it('refuse an SMTP_URL that is not smtp(s) and a MAIL_FROM that is not an address', () => {
+    expect(problemsOf(env({ SMTP_URL: 'https://smtp.example.com' }))).toEqual(['SMTP_URL must be an smtp:// or smtps:// URL']);
+    expect(problemsOf(env({ MAIL_FROM: 'Gatehouse' }))).toEqual(['MAIL_FROM must be an email address, optionally as `Name <address>`']);
+  });
+
+  it('require MAIL_FROM with SMTP_URL in production', () => {
+    expect(problemsOf(production({ SMTP_URL: 'smtp://relay.internal:25' }))).toEqual([
+      "MAIL_FROM is required with SMTP_URL in production: the address your relay sends Gatehouse's mail from",
+    ]);
+  });
+
+  it('let production start without SMTP_URL while no feature sends mail', () => {
+    expect(problemsOf(production())).toEqual([]);
+  });
+});
+
+describe('the rule for production without SMTP_URL', () => {
+  const none = { mail: {} };
+
+  it('refuses once a feature that sends mail is on, naming it', () => {
+    expect(mailProblems('production', none, ['PASSWORD_RECOVERY'])).toEqual([
+      'SMTP_URL is required in production with PASSWORD_RECOVERY on: without it their mail would wait in the outbox and never be sent (the development mailbox does not exist in production)',
+    ]);
+  });
+
+  it('holds only in production, and only without SMTP_URL', () => {
+    expect(mailProblems('development', none, ['PASSWORD_RECOVERY'])).toEqual([]);
+    expect(mailProblems('test', none, ['PASSWORD_RECOVERY'])).toEqual([]);
+    expect(mailProblems('production', { mail: { smtpUrl: 'smtp://relay.internal', from: 'id@example.com' } }, ['PASSWORD_RECOVERY'])).toEqual([]);
+    expect(mailProblems('production', none, [])).toEqual([]);
+  });
+});
