@@ -72,7 +72,7 @@ export function heldConsumeFailureRecorder(logger: Logger): (failure: HeldConsum
   const log = logger.child({ component: 'oidc' });
   return ({ error, ...ids }) => {
     if (error instanceof errors.InvalidGrant) {
-      log.warn({ event: 'refresh_token.consume_refused', ...ids, detail: error.error_detail });
+      log.warn({ event: 'refresh_token.consume_refused', ...ids, detail: errorDetailOf(error) });
       return;
     }
     log.error({ event: 'refresh_token.consume_failed', ...ids, err: { message: (error as Error | undefined)?.message?.split('\n')[0] } });
