@@ -12,6 +12,18 @@ const EXIT_USAGE = 2;
 const EXIT_FAILED = 1;
 const EXIT_CONFIG = 78;
 
+/**
+ * Where a run reads its settings and input and writes its output: the process's own, unless a test
+ * runs the CLI in its own process (many commands, without starting node for each). `gatehouse demo`,
+ * which serves until a signal, still writes its greeting to the process's own streams.
+ */
+export interface CliStreams {
+  env: NodeJS.ProcessEnv;
+  stdin: NodeJS.ReadableStream & { isTTY?: boolean };
+  stdout: { write(text: string): unknown };
+  stderr: { write(text: string): unknown };
+}
+
 function findCommand(argv: string[]): { command: Command; rest: string[] } | undefined {
   for (const command of COMMANDS) {
     const words = command.name.split(' ');
@@ -83,30 +95,30 @@ function parseOptions(command: Command, args: string[]): Options {
   return values;
 }
 
-function readStdin(): Promise<string> {
+function readStdin(stdin: CliStreams['stdin']): Promise<string> {
   return new Promise((resolve, reject) => {
-    if (process.stdin.isTTY) {
+    if (stdin.isTTY) {
       reject(new UsageError('expected the password on standard input (pipe it in), not a terminal'));
       return;
     }
     let data = '';
-    process.stdin.setEncoding('utf8');
-    process.stdin.on('data', (chunk: string) => {
+    stdin.setEncoding('utf8');
+    stdin.on('data', (chunk: string) => {
       data += chunk;
       if (data.length > 4096) reject(new UsageError('standard input is too long for a password'));
     });
-    process.stdin.on('end', () => resolve(data));
-    process.stdin.on('error', reject);
+    stdin.on('end', () => resolve(data));
+    stdin.on('error', reject);
   });
 }
 
-async function run(command: Command, options: Options): Promise<unknown> {
+async function run(command: Command, options: Options, io: CliStreams): Promise<unknown> {
   const { loadConfig } = await import('../config.js');
-  const config = loadConfig();
+  const config = loadConfig(io.env);
   const ctx: CommandContext = {
     config,
-    readStdin,
-    warn: (message) => process.stderr.write(`gatehouse: ${message}\n`),
+    readStdin: () => readStdin(io.stdin),
+    warn: (message) => io.stderr.write(`gatehouse: ${message}\n`),
     async useDatabase(work) {
       const [{ openDatabase }, { migrateToLatest }] = await Promise.all([import('../db/open.js'), import('../db/migrate.js')]);
       // knex's own console warnings (with stacks) would repeat what the one error line says.
@@ -135,7 +147,7 @@ async function explain(error: unknown): Promise<{ message: string; code: number 
   return { message: `unexpected error: ${error instanceof Error ? error.message : String(error)}`, code: EXIT_FAILED };
 }
 
-export async function main(argv: string[]): Promise<number> {
+export async function main(argv: string[], io: CliStreams = process): Promise<number> {
   const wantsHelp = argv.includes('--help') || argv.includes('-h') || argv[0] === 'help';
   const words = argv[0] === 'help' ? argv.slice(1) : argv.filter((arg) => arg !== '--help' && arg !== '-h');
   const found = findCommand(words);
@@ -144,25 +156,25 @@ export async function main(argv: string[]): Promise<number> {
   if (wantsHelp || argv.length === 0) {
     const text = found ? commandHelp(found.command) : group.length ? groupHelp(words[0]!, group) : overview();
     // Bare `gatehouse` is a usage error that explains itself; asking for help is not an error.
-    (wantsHelp ? process.stdout : process.stderr).write(`${text}\n`);
+    (wantsHelp ? io.stdout : io.stderr).write(`${text}\n`);
     return wantsHelp ? 0 : EXIT_USAGE;
   }
   if (!found) {
     const message = group.length
       ? `\`gatehouse ${words[0]}\` needs one of: ${group.map((c) => c.name.split(' ')[1]).join(', ')}; see \`gatehouse ${words[0]} --help\``
       : `unknown command "${words.join(' ')}"; see \`gatehouse --help\` for the commands`;
-    process.stderr.write(`gatehouse: ${message}\n`);
+    io.stderr.write(`gatehouse: ${message}\n`);
     return EXIT_USAGE;
   }
   try {
     const options = parseOptions(found.command, found.rest);
-    const output = await run(found.command, options);
-    if (output !== undefined) process.stdout.write(`${JSON.stringify(output)}\n`);
+    const output = await run(found.command, options, io);
+    if (output !== undefined) io.stdout.write(`${JSON.stringify(output)}\n`);
     return 0;
   } catch (error) {
     const { message, code } = await explain(error);
     // A configuration error lists each setting on its own line, as the server does.
-    process.stderr.write(code === EXIT_CONFIG ? `gatehouse: ${message}\n` : `gatehouse: ${message.replace(/\s*\n\s*/g, ' ')}\n`);
+    io.stderr.write(code === EXIT_CONFIG ? `gatehouse: ${message}\n` : `gatehouse: ${message.replace(/\s*\n\s*/g, ' ')}\n`);
     return code;
   }
 }
