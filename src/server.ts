@@ -20,6 +20,7 @@ import { GrantStore } from './grants/store.js';
 import { OidcRecords } from './records/index.js';
 import { SessionStore } from './sessions/store.js';
 import { Janitor } from './janitor.js';
+import { OneTimeLinks } from './links/store.js';
 import type { Logger } from './logger.js';
 import { keyStoreFor } from './keys/signing-keys.js';
 import { OidcService } from './oidc/provider.js';
@@ -80,7 +81,13 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
     const audit = new AuditLog(db, (error, event) => logger.error({ event: 'audit.append_failed', type: event.type, err: error }));
     const oidc = await OidcService.start({ config, db, users, clients, resources, pages, logger, changes, audit, records });
     const keys = keyStoreFor(config, db);
-    const janitor = new Janitor(db, records, keys, logger, config.cleanupIntervalSeconds, config.refreshRetryWindowSeconds, config.outbox.retentionSeconds);
+    const links = new OneTimeLinks(db, options.now);
+    const janitor = new Janitor({
+      db, records, links, keys, logger,
+      intervalSeconds: config.cleanupIntervalSeconds,
+      refreshRetryWindowSeconds: config.refreshRetryWindowSeconds,
+      outboxRetentionSeconds: config.outbox.retentionSeconds,
+    });
     const outgoing = createDeliveries(config, db, logger, changes, options.now);
     deliveries = outgoing;
     const sessions = new SessionStore(db, records);

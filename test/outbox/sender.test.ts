@@ -13,6 +13,7 @@ import type { MailMessage } from '../../src/email/message.js';
 import { SmtpTransport } from '../../src/email/smtp.js';
 import { Janitor } from '../../src/janitor.js';
 import { OidcRecords } from '../../src/records/index.js';
+import { OneTimeLinks } from '../../src/links/store.js';
 import { createKeyStore } from '../../src/keys/signing-keys.js';
 import { createLogger } from '../../src/logger.js';
 import { Outbox, OutsideTransactionError } from '../../src/outbox/outbox.js';
@@ -145,7 +146,7 @@ describe('delivering', () => {
     const id = await committed(mail());
     await senderOn(testDb.db).deliverDue();
     const keys = createKeyStore(testDb.db, { keyEncryptionKey: kek, publishBeforeSigningSeconds: 0, retainSeconds: 60, now: clock });
-    const janitor = new Janitor(testDb.db, new OidcRecords(testDb.db, clock), keys, logger, 300, 30, 3600);
+    const janitor = new Janitor({ db: testDb.db, records: new OidcRecords(testDb.db, clock), links: new OneTimeLinks(testDb.db, clock), keys, logger, intervalSeconds: 300, refreshRetryWindowSeconds: 30, outboxRetentionSeconds: 3600 });
     const deliveredAt = now;
     now = deliveredAt + 3600_000;
     expect((await janitor.sweep()).outbox).toBe(0);
