@@ -134,12 +134,25 @@ export type PasswordProblem = 'too_short' | 'too_long' | 'guessable';
 
 let estimator: ZxcvbnFactory | undefined;
 
+/**
+ * How much of a new password zxcvbn reads, and how many l33t substitutions (4 for a, $ for s, …)
+ * it tries. zxcvbn runs on the event loop, and its l33t matcher grows with both: at its defaults
+ * (256 characters, 100 substitutions) one crafted 128-character password cost about a second of
+ * CPU, and a crafted name and email (its personal dictionary) doubled that — a free way to stall an
+ * instance from any form that sets a password. Capped, the worst case measured is about 30 ms,
+ * and the scores of ordinary passwords are the same: a password whose first 64 characters are not
+ * guessable is not guessable, and one that needs more than 8 substitutions to reach a word is no
+ * longer that word.
+ */
+export const GUESSABILITY_LIMITS = { maxLength: 64, l33tMaxSubstitutions: 8 } as const;
+
 /** zxcvbn-ts with its common-password, name and English dictionaries, built on first use. */
 function guessability(): ZxcvbnFactory {
   estimator ??= new ZxcvbnFactory({
     dictionary: { ...common.dictionary, ...english.dictionary },
     graphs: common.adjacencyGraphs,
     translations: english.translations,
+    ...GUESSABILITY_LIMITS,
   });
   return estimator;
 }
