@@ -10,8 +10,8 @@ import { revokeGrants } from './revocation.js';
 /** A live session as listed. */
 export interface SessionRecord {
   /** The session's public handle: the digest of its uid. */
-  handle: string;
-  accountId: string;
+  id: string;
+  userId: string;
   userAgent: string | null;
   ip: string | null;
   createdAt: Date;
@@ -45,8 +45,8 @@ interface SessionRow {
 
 function sessionRecord(row: SessionRow): SessionRecord {
   return {
-    handle: row.uid_digest,
-    accountId: row.account_id,
+    id: row.uid_digest,
+    userId: row.account_id,
     userAgent: row.user_agent,
     ip: row.ip,
     createdAt: new Date(row.created_at),

@@ -1,38 +1,15 @@
 // A person's sign-in sessions at Gatehouse, as people and admins see them. The Session rows are
-// the records repository's (src/records/sessions.ts): this module checks what callers hand in and
-// shapes what they get back. A session is named by its handle (the digest of its `uid`).
+// the records repository's (src/records/sessions.ts), in the shape people and admins see; this
+// module refuses what cannot name a person or a session before any query does. A session is named by its handle (the digest of its `uid`).
 import type { Database } from '../db/knex.js';
 import type { Page, PageRequest } from '../db/pages.js';
 import { isStorableKey } from '../db/text.js';
 import { OidcRecords, type EndedSessions, type SessionRecord } from '../records/index.js';
 
-export interface SessionInfo {
-  /** The session's public handle: the digest of its uid. */
-  id: string;
-  userId: string;
-  userAgent: string | null;
-  ip: string | null;
-  createdAt: Date;
-  lastActiveAt: Date;
-  expiresAt: Date | null;
-  /** The apps signed in to through this session. */
-  clientIds: string[];
-}
+/** A live session as people and admins see it. */
+export type SessionInfo = SessionRecord;
 
 export type { EndedSessions } from '../records/index.js';
-
-function sessionInfo(record: SessionRecord): SessionInfo {
-  return {
-    id: record.handle,
-    userId: record.accountId,
-    userAgent: record.userAgent,
-    ip: record.ip,
-    createdAt: record.createdAt,
-    lastActiveAt: record.lastActiveAt,
-    expiresAt: record.expiresAt,
-    clientIds: record.clientIds,
-  };
-}
 
 function isHandle(value: unknown): value is string {
   return isStorableKey(value, 200);
@@ -48,14 +25,12 @@ export class SessionStore {
   /** A person's live sessions, newest first. */
   async listByUser(userId: string, page: PageRequest = {}): Promise<Page<SessionInfo>> {
     if (!isHandle(userId)) return { items: [], nextCursor: null };
-    const records = await this.records.listSessions(userId, page);
-    return { items: records.items.map(sessionInfo), nextCursor: records.nextCursor };
+    return this.records.listSessions(userId, page);
   }
 
   async findByHandle(userId: string, handle: string): Promise<SessionInfo | undefined> {
     if (!isHandle(userId) || !isHandle(handle)) return undefined;
-    const record = await this.records.findSession(userId, handle);
-    return record && sessionInfo(record);
+    return this.records.findSession(userId, handle);
   }
 
   /** The grants of the apps signed in to through one of the person's live sessions. */
