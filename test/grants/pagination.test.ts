@@ -8,7 +8,11 @@ import type { Page, PageRequest } from '../../src/db/pages.js';
 import { listConnectedApps } from '../../src/grants/connected-apps.js';
 import { GrantStore } from '../../src/grants/store.js';
 import { SessionStore } from '../../src/sessions/store.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { createTestDatabase, usingPostgres, type TestDatabase } from '../support/database.js';
+
+// The production database's planner, with its statistics: the embedded one plans these small
+// tables its own way, and what it chooses there says nothing about PostgreSQL's.
+const onPostgres = await usingPostgres();
 
 let testDb: TestDatabase;
 let grants: GrantStore;
@@ -210,7 +214,7 @@ describe('the listings stay on indexes', () => {
     expectNoSeqScan(plans, 'oidc_records');
   });
 
-  it('searches people by prefix on the text_pattern_ops indexes, and pages them on (created_at, id)', async () => {
+  it.skipIf(!onPostgres)('searches people by prefix on the text_pattern_ops indexes, and pages them on (created_at, id)', async () => {
     const cursor = await secondPage((page) => users.list(page));
     const plans = [
       ...(await plansOf(() => users.list({ search: 'Person-123' }))),

@@ -11,7 +11,7 @@ import { EventEmitter } from 'node:events';
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { digest } from '../../src/crypto/digest.js';
-import { queriesDuring } from '../support/database.js';
+import { queriesDuring, usingPostgres } from '../support/database.js';
 import { startTestServer, type TestServer } from '../support/gatehouse.js';
 import { createPerson, obtainTokens, registerApp, type App } from '../support/flows.js';
 
@@ -37,8 +37,12 @@ const refreshTokenRow = (token: string) =>
   server.testDb.db('oidc_records').first<{ consumed_at: Date | null; grant_id: string; successor_digest: string | null } | undefined>('consumed_at', 'grant_id', 'successor_digest')
     .where({ model: 'RefreshToken', id_digest: digest(token) });
 
+// Counted on PostgreSQL: on the embedded database there is no change feed, so the caches are
+// bypassed and a refresh also reads its app, person and grant — more statements, same rotation.
+const onPostgres = await usingPostgres();
+
 describe('refresh-token rotation', () => {
-  it('consumes the presented token and stores its successor in one round trip after the lookup', async () => {
+  it.skipIf(!onPostgres)('consumes the presented token and stores its successor in one round trip after the lookup', async () => {
     const { tokens } = await obtainTokens(server, app, person, { scope: 'openid offline_access read' });
 
     let refreshed: client.TokenEndpointResponse | undefined;

@@ -33,6 +33,8 @@ beforeAll(async () => {
   tripwire = await createPerson(server, { name: 'Trip Wire' });
   ({ agent: tripwireAccount } = await signInToAccount(server, tripwire));
   tripwireCsrf = /name="csrf" value="([^"]+)"/.exec((await tripwireAccount.request(`${server.issuer}/account/sessions`)).body)![1]!;
+  // One statement per call: the embedded database prepares every query, and a prepared statement
+  // holds one command.
   await server.testDb.db.raw(`
     create function refuse_tripwire() returns trigger language plpgsql as $$
     begin
@@ -40,16 +42,19 @@ beforeAll(async () => {
         raise exception 'date/time field value out of range: "%"', '${QUOTED_VALUE}' using errcode = '22008';
       end if;
       return new;
-    end $$;
-    create trigger refuse_tripwire before insert on audit_events for each row execute function refuse_tripwire();
+    end $$`);
+  await server.testDb.db.raw(`
+    create trigger refuse_tripwire before insert on audit_events for each row execute function refuse_tripwire()`);
+  await server.testDb.db.raw(`
     create function refuse_tripwire_request() returns trigger language plpgsql as $$
     begin
       if new.payload::text like '%${TRIPWIRE_STATE}%' then
         raise exception 'date/time field value out of range: "%"', '${QUOTED_VALUE}' using errcode = '22008';
       end if;
       return new;
-    end $$;
-    create trigger refuse_tripwire_request before insert on oidc_records for each row execute function refuse_tripwire_request();`);
+    end $$`);
+  await server.testDb.db.raw(`
+    create trigger refuse_tripwire_request before insert on oidc_records for each row execute function refuse_tripwire_request()`);
 }, 60_000);
 
 afterAll(async () => { await target?.stop(); });
