@@ -273,6 +273,11 @@ export class UserStore {
     return row ? userFromRow(row) : undefined;
   }
 
+  /** Spends the time checking a password costs, where there is no account to check it against (no enumeration by timing). */
+  async spendPasswordCheck(password: string): Promise<void> {
+    await this.passwords.verifyDecoy(typeof password === 'string' ? password : '');
+  }
+
   /** Deletes the person's row; false if there was none. Their sessions and grants are the caller's to end first. */
   async delete(id: string, trx: Database = this.db): Promise<boolean> {
     if (typeof id !== 'string' || !isUuidPattern.test(id)) return false;
