@@ -13,7 +13,7 @@ import { usingPostgres } from '../support/database.js';
 import { authorizationRequest, obtainTokens, registerApp, type App } from '../support/flows.js';
 import { startTestServer } from '../support/gatehouse.js';
 import { formOf, UserAgent } from '../support/user-agent.js';
-import { followAndSubmit, linkIn, readable, startMailedServer, tokenOf, type MailedServer } from './support.js';
+import { followAndSubmit, linkIn, readable, startMailedServer, tokenOf, userinfoWithMintedToken, type MailedServer } from './support.js';
 
 const PASSWORD = 'kettle orbit saffron lantern';
 const WEEK_MS = 7 * 24 * 3600_000;
@@ -49,20 +49,6 @@ async function tryToSignIn(email: string, password: string) {
   return agent.follow(new URL(login.action, page.url).href, { form: { csrf: login.csrf, email, password } });
 }
 
-/** An access token minted straight through the provider's models, as if some flow had issued one; userinfo's answer to it. */
-async function userinfoWithMintedToken(accountId: string) {
-  const provider = mailed.server.oidc.provider as unknown as {
-    Client: { find(id: string): Promise<unknown> };
-    Grant: new (init: { accountId: string; clientId: string }) => { addOIDCScope(scope: string): void; save(): Promise<string> };
-    AccessToken: new (init: Record<string, unknown>) => { save(): Promise<string> };
-  };
-  const grant = new provider.Grant({ accountId, clientId: app.clientId });
-  grant.addOIDCScope('openid email');
-  const grantId = await grant.save();
-  const token = await new provider.AccessToken({ accountId, client: await provider.Client.find(app.clientId), grantId, scope: 'openid email' }).save();
-  return fetch(`${mailed.server.issuer}/me`, { headers: { authorization: `Bearer ${token}` } });
-}
-
 describe('an invitation', () => {
   it('creates a person who cannot sign in yet, and mails them a link to choose a password', async () => {
     const { id, email, body, mail } = await invite();
@@ -78,7 +64,7 @@ describe('an invitation', () => {
     expect(refused.body).toContain('The email or password is incorrect.');
     // Even a token made for them behind the sign-in page's back is good for nothing: the provider
     // does not know the account (findAccount), so userinfo refuses it.
-    expect((await userinfoWithMintedToken(id)).status).toBe(401);
+    expect((await userinfoWithMintedToken(mailed.server, app, id)).status).toBe(401);
   });
 
   it('opens a page that spends nothing; its form sets the password, verifies the address and lets them sign in', async () => {
@@ -106,7 +92,7 @@ describe('an invitation', () => {
     const userinfo = await fetch(`${mailed.server.issuer}/me`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
     expect(await userinfo.json()).toMatchObject({ sub: id, email, email_verified: true });
     // The same kind of minted token that an invited person's is refused with works for them now.
-    expect((await userinfoWithMintedToken(id)).status).toBe(200);
+    expect((await userinfoWithMintedToken(mailed.server, app, id)).status).toBe(200);
 
     // Spent: opening it again or posting its form again is refused, kindly.
     const again = await agent.request(link);

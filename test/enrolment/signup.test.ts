@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authorizationRequest, createPerson, obtainTokens, registerApp, type App } from '../support/flows.js';
 import { startTestServer } from '../support/gatehouse.js';
 import { formOf, UserAgent, type Response } from '../support/user-agent.js';
-import { followAndSubmit, linkIn, readable, startMailedServer, tokenOf, type MailedServer } from './support.js';
+import { followAndSubmit, linkIn, readable, startMailedServer, tokenOf, userinfoWithMintedToken, type MailedServer } from './support.js';
 
 const PASSWORD = 'marble quiver tundra pelican';
 const MINUTE = 60_000;
@@ -76,6 +76,8 @@ describe('signing up', () => {
     expect(unverified.status).toBe(403);
     expect(unverified.body).toContain('Confirm your email address first');
     expect(await mailed.deliver()).toEqual([]);
+    // Nor does a token made for them behind the sign-in page's back work.
+    expect((await userinfoWithMintedToken(mailed.server, app, person.id)).status).toBe(401);
 
     const agent = new UserAgent(mailed.server.issuer);
     for (let i = 0; i < 2; i += 1) expect((await agent.request(link)).status).toBe(200);

@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'vitest';
+import type { App } from '../support/flows.js';
 import { startTestServer, type TestServer } from '../support/gatehouse.js';
 import { startSmtpReceiver, type ReceivedMail, type SmtpReceiver } from '../support/smtp.js';
 import { formOf, type UserAgent } from '../support/user-agent.js';
@@ -69,4 +70,21 @@ export async function followAndSubmit(agent: UserAgent, link: string, fields: Re
   const { action, csrf } = formOf(page.body);
   const token = /name="token" value="([^"]+)"/.exec(page.body)?.[1] ?? '';
   return agent.request(new URL(action, link).href, { form: { csrf, token, ...fields } });
+}
+
+/**
+ * An access token minted straight through the provider's models, as if some flow had issued one
+ * to `accountId` for `app`; what userinfo answers to it (findAccount decides).
+ */
+export async function userinfoWithMintedToken(server: TestServer, app: App, accountId: string): Promise<globalThis.Response> {
+  const provider = server.oidc.provider as unknown as {
+    Client: { find(id: string): Promise<unknown> };
+    Grant: new (init: { accountId: string; clientId: string }) => { addOIDCScope(scope: string): void; save(): Promise<string> };
+    AccessToken: new (init: Record<string, unknown>) => { save(): Promise<string> };
+  };
+  const grant = new provider.Grant({ accountId, clientId: app.clientId });
+  grant.addOIDCScope('openid email');
+  const grantId = await grant.save();
+  const token = await new provider.AccessToken({ accountId, client: await provider.Client.find(app.clientId), grantId, scope: 'openid email' }).save();
+  return fetch(`${server.issuer}/me`, { headers: { authorization: `Bearer ${token}` } });
 }
