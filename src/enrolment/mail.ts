@@ -68,8 +68,8 @@ export class EnrolmentMail {
   async verifySignUp(trx: Database, person: User): Promise<void> {
     await this.deps.links.revokeAll(trx, person.id, 'verification');
     const { token } = await this.deps.links.issue(trx, { purpose: 'verification', userId: person.id, email: person.email, ttlSeconds: VERIFICATION_TTL_SECONDS });
+    // Not the name: whoever signs up chooses it, and it would be their words in a stranger's mailbox.
     await this.#send(trx, person.email, 'signup-verification', 'Confirm your email address', {
-      name: person.name,
       link: this.#link(VERIFY_SIGN_UP_PAGE, token),
       hours: VERIFICATION_TTL_SECONDS / HOUR,
     });
