@@ -73,6 +73,9 @@ describe('an invitation', () => {
     // A mail scanner's GET, twice: the link still works afterwards.
     for (let i = 0; i < 2; i += 1) expect((await agent.request(link)).status).toBe(200);
 
+    // Without this browser's CSRF token the form does nothing, and the link stays usable.
+    const forged = await new UserAgent(mailed.server.issuer).request(`${mailed.server.issuer}/invitation`, { form: { csrf: 'forged', token: tokenOf(link), password: PASSWORD } });
+    expect(forged.status).toBe(403);
     const weak = await followAndSubmit(agent, link, { password: 'password1' });
     expect(weak.status).toBe(400);
     expect(weak.body).toContain('Choose a password');
