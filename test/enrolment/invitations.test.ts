@@ -70,6 +70,8 @@ describe('an invitation', () => {
   it('opens a page that spends nothing; its form sets the password, verifies the address and lets them sign in', async () => {
     const { id, email, link } = await invite();
     const agent = new UserAgent(mailed.server.issuer);
+    // Asked about now, the person is cached as invited; accepting must reach every cache.
+    expect((await userinfoWithMintedToken(mailed.server, app, id)).status).toBe(401);
     // A mail scanner's GET, twice: the link still works afterwards.
     for (let i = 0; i < 2; i += 1) expect((await agent.request(link)).status).toBe(200);
 
