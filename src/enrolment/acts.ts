@@ -6,6 +6,7 @@
 // Sign-up never tells whether an address has an account: every well-formed request is answered
 // "check your mail", and the owner of an address that has one is told by mail instead. Both paths
 // check a password's worth of argon2 and write one mail, so timing does not tell them apart either.
+import { isStorableText } from '../db/text.js';
 import { GatehouseError, isGatehouseError } from '../errors.js';
 import { auditedActs, type Audited, type AuditedDependencies } from '../audit/audited.js';
 import type { Actor } from '../audit/events.js';
@@ -81,8 +82,11 @@ export class Enrolment {
   async signUp(form: SignUpForm, ip: string): Promise<void> {
     const email = emailSchema.safeParse(form.email);
     if (!email.success) throw new GatehouseError('invalid_input', email.error.issues[0]!.message, 'email');
+    // Every rule the new account's row would be held to is checked here, before anyone's account is
+    // looked at: a refusal that only the new-account path could meet would tell the paths apart.
     const name = form.name.trim();
-    if (!name || name.length > 200) throw new GatehouseError('invalid_input', 'A name is required.', 'name');
+    if (!name) throw new GatehouseError('invalid_input', 'A name is required.', 'name');
+    if (name.length > 200 || !isStorableText(name)) throw new GatehouseError('invalid_input', 'Use a shorter name, in plain text.', 'name');
     const problem = checkNewPassword(form.password, [email.data, name]);
     if (problem) throw new GatehouseError('weak_password', problem.message, 'password');
 

@@ -137,6 +137,9 @@ describe('signing up', () => {
     expect(weak.body).toContain(email);
     expect(weak.body).not.toContain('password123');
     expect((await signUp(visitor(), { email: 'not an address' })).status).toBe(400);
+    // A name no account could hold is refused alike whether or not the address has an account.
+    expect((await signUp(visitor(), { email, name: 'Nul\u0000Name' })).status).toBe(400);
+    expect((await signUp(visitor(), { email: (await createPerson(mailed.server)).email, name: 'Nul\u0000Name' })).status).toBe(400);
     expect(await mailed.server.stores.users.findByEmail(email)).toBeUndefined();
     // And a form without this browser's CSRF token does nothing.
     const forged = await new UserAgent(mailed.server.issuer).request(`${mailed.server.issuer}/signup`, { form: { csrf: 'forged', name: 'X', email, password: PASSWORD } });
