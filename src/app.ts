@@ -15,6 +15,8 @@ import type { Config } from './config.js';
 import type { Database } from './db/knex.js';
 import { isDatabaseUnavailable, refusedByDatabase } from './db/errors.js';
 import { devMailRoutes } from './email/dev-mail-page.js';
+import type { Enrolment } from './enrolment/acts.js';
+import { enrolmentRoutes } from './enrolment/pages.js';
 import type { DevelopmentMailbox } from './email/dev-mailbox.js';
 import { canonicalProviderPaths } from './http/canonical-paths.js';
 import { CsrfProtection } from './http/csrf.js';
@@ -55,6 +57,8 @@ export interface AppDependencies {
   operations: AdminOperations;
   selfService: SelfService;
   clients: ClientStore;
+  /** Accepting invitations, signing up, verifying a sign-up (src/enrolment/). */
+  enrolment: Enrolment;
   /** Where mail goes without SMTP_URL, read at /dev/mail; never in production. */
   devMailbox?: DevelopmentMailbox;
   /** True once a graceful stop has begun (src/http/connection-drain.ts). */
@@ -98,6 +102,7 @@ export function createApp(deps: AppDependencies): Koa {
     knownDevices,
     logger,
     audit: deps.audit,
+    enrolment: deps.enrolment,
     unknownEmailDigest: keyedDigest(config.secrets.keyEncryptionKey, 'audit unknown sign-in email', 16),
   }).routes());
   const signIn = new AccountSignIn({ provider: () => deps.oidc.provider, issuer: config.issuer, pages, secureCookies });
@@ -119,6 +124,7 @@ export function createApp(deps: AppDependencies): Koa {
   app.use(adminApiRoutes(surfaces).routes());
   app.use(adminConsoleRoutes(surfaces).routes());
   app.use(accountRoutes(surfaces).routes());
+  app.use(enrolmentRoutes({ enrolment: deps.enrolment, pages, csrf }).routes());
   // Not mounted at all in production, so no setting or request can reach it there.
   if (deps.devMailbox && config.env !== 'production') app.use(devMailRoutes(deps.devMailbox, pages).routes());
   // The routes are fixed by the configuration, so a provider rebuilt on key rotation keeps them.

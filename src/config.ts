@@ -126,6 +126,14 @@ const settingsSchema = z.object({
     drainDelaySeconds: z.coerce.number().min(0).max(300).meta({ env: 'SHUTDOWN_DRAIN_DELAY' }),
     timeoutSeconds: z.coerce.number().positive().max(3600).meta({ env: 'SHUTDOWN_TIMEOUT' }),
   }),
+  /**
+   * Who may create an account (src/enrolment/), each level adding to the one before:
+   *   closed  only an admin, who sets the first password (no mail is sent: works without SMTP);
+   *   invite  an admin may also invite: a mailed link lets the person choose their own password;
+   *   open    anyone may also sign up on the sign-in page; the account is usable once its address is verified.
+   * Invitations and sign-up send mail, so in production `invite` and `open` require SMTP_URL.
+   */
+  signup: z.enum(['closed', 'invite', 'open']).meta({ env: 'SIGNUP' }),
   /** The development demo (seeded demo user, client and API; `gatehouse demo`). Never in production. */
   demo: z.boolean().meta({ env: 'DEMO' }),
   /**
@@ -332,12 +340,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
 }
 
 /**
- * The settings that turn on a feature which sends mail, by environment variable. None does yet:
- * email verification and account recovery (issue #15) will each add theirs here, and from then on
- * production refuses to start with them on and no SMTP_URL.
+ * The settings that turn on a feature which sends mail, by environment variable: production
+ * refuses to start with any of them on and no SMTP_URL.
  */
-export function mailSendingFeatures(_settings: Settings): string[] {
-  return [];
+export function mailSendingFeatures(settings: Settings): string[] {
+  const features: string[] = [];
+  // Both let an admin invite; `open` also lets anyone sign up (a verification mail each).
+  if (settings.signup !== 'closed') features.push(`SIGNUP=${settings.signup}`);
+  return features;
 }
 
 /** What is wrong with the mail settings, given the features that would send mail. */

@@ -21,6 +21,9 @@ import { OidcRecords } from './records/index.js';
 import { SessionStore } from './sessions/store.js';
 import { Janitor } from './janitor.js';
 import { OneTimeLinks } from './links/store.js';
+import { Enrolment } from './enrolment/acts.js';
+import { EnrolmentMail } from './enrolment/mail.js';
+import { SignUpThrottle } from './enrolment/throttle.js';
 import type { Logger } from './logger.js';
 import { keyStoreFor } from './keys/signing-keys.js';
 import { OidcService } from './oidc/provider.js';
@@ -92,7 +95,13 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
     deliveries = outgoing;
     const sessions = new SessionStore(db, records);
     const grants = new GrantStore(db, records);
-    const operations = adminOperations({ db, users, clients, resources, keys, audit, sessions, grants, changes });
+    const enrolmentMail = new EnrolmentMail({ outbox: outgoing.outbox, links, issuer: config.issuer, signup: config.signup });
+    const operations = adminOperations({ db, users, clients, resources, keys, audit, sessions, grants, changes, enrolment: enrolmentMail });
+    const enrolment = new Enrolment({
+      db, audit, changes, users, logger, now: options.now,
+      mail: enrolmentMail,
+      throttle: new SignUpThrottle(db, config.secrets.keyEncryptionKey),
+    });
     const selfService = new SelfService({ db, users, resources, audit, sessions, grants, changes });
     if (options.background !== false) {
       oidc.watchKeys();
@@ -101,7 +110,7 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
     }
 
     const drain = new ConnectionDrain();
-    const app = createApp({ config, db, logger, oidc, users, clients, resources, pages, audit, operations, selfService, devMailbox: outgoing.devMailbox, draining: () => drain.draining });
+    const app = createApp({ config, db, logger, oidc, users, clients, resources, pages, audit, operations, selfService, enrolment, devMailbox: outgoing.devMailbox, draining: () => drain.draining });
     const server = http.createServer(drain.wrap(app.callback()));
     drain.attach(server);
     // Keep-alive longer than a typical load balancer's idle timeout, so the proxy closes first.

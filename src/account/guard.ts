@@ -1,7 +1,7 @@
 // What every account page shares: who is signed in to this browser, the forms kit's steps
 // (src/http/forms.ts) with this area's way back, and the only messages a redirect may carry.
 import type { Context, Next } from 'koa';
-import type { User } from '../people/users.js';
+import { isUsable, type User } from '../people/users.js';
 import type { Actor } from '../audit/events.js';
 import { refusedByDatabase } from '../db/errors.js';
 import { isGatehouseError } from '../errors.js';
@@ -54,7 +54,7 @@ export function accountGuard(deps: SurfaceDependencies) {
     return async function requireSignedIn(ctx: Context, next: Next) {
       const current = await deps.signIn.current(ctx);
       const person = current ? await deps.users.findById(current.accountId) : undefined;
-      if (!current || !person || person.disabledAt) {
+      if (!current || !person || !isUsable(person)) {
         const isRead = ctx.method === 'GET' || ctx.method === 'HEAD';
         // A session whose person is gone or disabled must not be taken as signed in by the
         // provider either: prompt=login makes it ask for the password (which then refuses them).

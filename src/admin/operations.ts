@@ -17,6 +17,7 @@ import { auditedActs, type Audited, type AuditedDependencies } from '../audit/au
 import type { AuditLog } from '../audit/log.js';
 import type { ClientStore } from '../clients/store.js';
 import type { Database } from '../db/knex.js';
+import type { EnrolmentMail } from '../enrolment/mail.js';
 import type { GrantStore } from '../grants/store.js';
 import type { KeyStore } from '../keys/signing-keys.js';
 import type { ResourceServerStore } from '../resources/store.js';
@@ -42,6 +43,8 @@ export interface AdminDependencies extends AuditedDependencies {
   grants: GrantStore;
   audit: AuditLog;
   keys: KeyStore;
+  /** Invitation mail (src/enrolment/); without it, or with SIGNUP=closed, inviting is refused. */
+  enrolment?: EnrolmentMail | undefined;
 }
 
 /** What each group stands on: the stores, and the one way an act is done. */

@@ -1,9 +1,10 @@
-// Administration of people: finding them, adding, disabling, enabling, a new password, deleting.
-import type { NewUser, User, UserQuery } from '../people/users.js';
+// Administration of people: finding them, adding or inviting, disabling, enabling, a new password, deleting.
+import { accountState, type NewUser, type User, type UserQuery } from '../people/users.js';
 import type { Actor } from '../audit/events.js';
 import type { Database } from '../db/knex.js';
 import type { Page } from '../db/pages.js';
-import { found } from '../errors.js';
+import { found, GatehouseError } from '../errors.js';
+import type { EnrolmentMail } from '../enrolment/mail.js';
 import { endedResult, endOfflineAccess, type EndedSessionsResult } from '../sessions/ending.js';
 import type { OperationDependencies } from './operations.js';
 
@@ -30,6 +31,50 @@ export class PeopleOperations {
       const user = await this.deps.users.create(input, trx);
       return { result: user, event: { type: 'user.created', userId: user.id, details: { isAdmin: user.isAdmin } } };
     });
+  }
+
+  /**
+   * Creates a person without a password and mails them an invitation whose link lets them choose
+   * one (SIGNUP=invite or open). They cannot sign in until they accept.
+   */
+  inviteUser(actor: Actor, input: Omit<NewUser, 'password' | 'emailVerified'>): Promise<{ user: User; expiresAt: Date }> {
+    const enrolment = this.#invitations();
+    return this.deps.audited(actor, async (trx) => {
+      const user = await this.deps.users.create(input, trx, 'invited');
+      const { expiresAt } = await enrolment.invite(trx, user, await this.#inviterName(actor, trx));
+      return { result: { user, expiresAt }, event: { type: 'user.invited', userId: user.id, details: { isAdmin: user.isAdmin, expiresAt: expiresAt.toISOString() } } };
+    });
+  }
+
+  /** Sends a person who has not accepted yet a new invitation; the links of earlier ones stop working. */
+  reinviteUser(actor: Actor, id: string): Promise<{ user: User; expiresAt: Date }> {
+    const enrolment = this.#invitations();
+    return this.deps.audited(actor, async (trx) => {
+      const current = found(await this.deps.users.findById(id, trx), 'person');
+      if (accountState(current) !== 'invited') throw new GatehouseError('conflict', 'Only a person who has not accepted an invitation yet can be invited again.');
+      const user = found(await this.deps.users.markInvited(id, trx), 'person');
+      const { expiresAt } = await enrolment.invite(trx, user, await this.#inviterName(actor, trx));
+      return { result: { user, expiresAt }, event: { type: 'user.invited', userId: id, details: { again: true, expiresAt: expiresAt.toISOString() } } };
+    });
+  }
+
+  /** Whether invitations can be sent (the CLI, the API and the console offer them only then). */
+  get invitationsOn(): boolean {
+    return this.deps.enrolment?.invitationsOn === true;
+  }
+
+  #invitations(): EnrolmentMail {
+    const enrolment = this.deps.enrolment;
+    if (!enrolment?.invitationsOn) {
+      throw new GatehouseError('conflict', 'Invitations are off: Gatehouse sends them only with SIGNUP=invite or SIGNUP=open (and mail set up).');
+    }
+    return enrolment;
+  }
+
+  /** The inviting admin's name for the mail; the CLI and automation clients stay unnamed. */
+  async #inviterName(actor: Actor, trx: Database): Promise<string | undefined> {
+    if (actor.type !== 'user' || !actor.id) return undefined;
+    return (await this.deps.users.findById(actor.id, trx))?.name;
   }
 
   /** Disables the person and signs them out everywhere: every session ended, every grant revoked. */
@@ -60,6 +105,10 @@ export class PeopleOperations {
     options: { endSessions?: boolean; revokeOfflineAccess?: boolean } = {},
   ): Promise<EndedSessionsResult> {
     return this.deps.audited(actor, async (trx) => {
+      // A pending person's first password is theirs to choose, through their invitation or sign-up link.
+      if (accountState(found(await this.deps.users.findById(id, trx), 'person')) !== 'active') {
+        throw new GatehouseError('conflict', 'This person has not accepted their invitation or verified their sign-up yet: invite them again instead.');
+      }
       found(await this.deps.users.setPassword(id, password, trx), 'person');
       const ended = options.endSessions === false ? { sessionsEnded: 0, grantsRevoked: 0 } : endedResult(await this.deps.sessions.endAll(id, {}, trx));
       const offlineAccessRevoked = options.revokeOfflineAccess !== false;

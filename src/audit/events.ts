@@ -19,6 +19,12 @@ export const AUDIT_EVENT_TYPES = [
   'user.password_reset',
   'user.password_changed',
   'user.deleted',
+  // Invitations and sign-up (src/enrolment)
+  'user.invited',
+  'user.invitation_accepted',
+  'user.signed_up',
+  'user.sign_up_verified',
+  'user.sign_up_refused',
   // Apps and APIs
   'client.created',
   'client.updated',

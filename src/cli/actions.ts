@@ -18,9 +18,10 @@ const CLI_ACTOR: Actor = { type: 'system', id: 'cli' };
 const PERSON_SCOPES = new Set(['openid', 'profile', 'email', 'address', 'phone', 'offline_access', 'gatehouse:admin']);
 
 export async function operationsFor(config: Config, db: Database): Promise<AdminOperations> {
-  const [{ PasswordHasher }, { UserStore }, { adminOperations }, { AuditLog }, { ClientStore }, { GrantStore }, { ResourceServerStore }, { SessionStore }] = await Promise.all([
+  const [{ PasswordHasher }, { UserStore }, { adminOperations }, { AuditLog }, { ClientStore }, { GrantStore }, { ResourceServerStore }, { SessionStore }, { EnrolmentMail }, { OneTimeLinks }, { Outbox }] = await Promise.all([
     import('../people/passwords.js'), import('../people/users.js'), import('../admin/operations.js'), import('../audit/log.js'),
     import('../clients/store.js'), import('../grants/store.js'), import('../resources/store.js'), import('../sessions/store.js'),
+    import('../enrolment/mail.js'), import('../links/store.js'), import('../outbox/outbox.js'),
   ]);
   return adminOperations({
     db,
@@ -31,6 +32,8 @@ export async function operationsFor(config: Config, db: Database): Promise<Admin
     grants: new GrantStore(db),
     audit: new AuditLog(db),
     keys: keyStoreFor(config, db),
+    // The mail waits in the outbox, which the running server's sender delivers (woken by the insert).
+    enrolment: new EnrolmentMail({ outbox: new Outbox(config.secrets.keyEncryptionKey), links: new OneTimeLinks(db), issuer: config.issuer, signup: config.signup }),
   });
 }
 
@@ -91,6 +94,20 @@ export async function createUser(ctx: CommandContext, options: Options): Promise
       isAdmin: options.admin === true,
     });
     return { id: user.id, email: user.email };
+  });
+}
+
+/** An invitation instead of a password: the person chooses theirs from the mailed link. */
+export async function inviteUser(ctx: CommandContext, options: Options): Promise<unknown> {
+  return ctx.useDatabase(async (db) => {
+    const { user, expiresAt } = await (await operationsFor(ctx.config, db)).people.inviteUser(CLI_ACTOR, {
+      email: text(options, 'email')!,
+      name: text(options, 'name')!,
+      givenName: text(options, 'given-name'),
+      familyName: text(options, 'family-name'),
+      isAdmin: options.admin === true,
+    });
+    return { id: user.id, email: user.email, status: 'invited', invitation_expires_at: expiresAt.toISOString() };
   });
 }
 

@@ -75,6 +75,19 @@ export const COMMANDS: Command[] = [
     run: async (ctx, options) => (await actions()).createUser(ctx, options),
   },
   {
+    name: 'user invite',
+    summary: 'Invite a person by mail: the link lets them choose their password (SIGNUP=invite or open)',
+    usage: ['gatehouse user invite --email E --name N [options]'],
+    options: {
+      email: { type: 'string', required: true, value: 'E', description: 'their email address: the invitation goes there, and they sign in with it' },
+      name: { type: 'string', required: true, value: 'N', description: 'their full name' },
+      'given-name': { type: 'string', value: 'G', description: 'given name' },
+      'family-name': { type: 'string', value: 'F', description: 'family name' },
+      admin: { type: 'boolean', description: 'may use the admin console at /admin once they accept' },
+    },
+    run: async (ctx, options) => (await actions()).inviteUser(ctx, options),
+  },
+  {
     name: 'client create',
     summary: 'Register an app (authorization code + PKCE) or a machine client (client_credentials)',
     usage: [

@@ -9,10 +9,21 @@ import { composeMail, type MailMessage } from './message.js';
 
 const MAIL_VIEWS = path.join(VIEWS_DIR, 'mail');
 
+/**
+ * Eta adds `.eta` only to a name without an extension, and takes the `.text` of `invitation.text`
+ * (or `layout.text`) for one: mail templates are found by their names with `.eta` added always.
+ */
+function mailViews(options: ConstructorParameters<typeof Eta>[0]): Eta {
+  const eta = new Eta(options);
+  const resolve = eta.resolvePath!.bind(eta);
+  eta.resolvePath = (name, resolveOptions) => resolve(name.endsWith('.eta') ? name : `${name}.eta`, resolveOptions);
+  return eta;
+}
+
 // Two engines: the HTML part escapes what it interpolates; the text part is plain text, where
 // escaping would show `&amp;` to the reader.
-const html = new Eta({ views: MAIL_VIEWS, cache: true, autoEscape: true });
-const text = new Eta({ views: MAIL_VIEWS, cache: true, autoEscape: false, autoTrim: false });
+const html = mailViews({ views: MAIL_VIEWS, cache: true, autoEscape: true });
+const text = mailViews({ views: MAIL_VIEWS, cache: true, autoEscape: false, autoTrim: false });
 
 export interface MailContent {
   /** The template's name: views/mail/<name>.text.eta and <name>.html.eta. */

@@ -7,6 +7,8 @@ import type { InteractionResults, Provider } from 'oidc-provider';
 import { HashingBusy } from '../people/passwords.js';
 import type { UserStore } from '../people/users.js';
 import type { AuditLog } from '../audit/log.js';
+import type { Enrolment } from '../enrolment/acts.js';
+import { SIGN_UP_PAGE } from '../enrolment/mail.js';
 import { isDatabaseUnavailable, refusedByDatabase } from '../db/errors.js';
 import type { CsrfProtection } from '../http/csrf.js';
 import { formBody, formParser, csrfGuard, seeOther } from '../http/forms.js';
@@ -28,6 +30,8 @@ export interface InteractionDependencies {
   knownDevices: KnownDevices;
   logger: Logger;
   audit: AuditLog;
+  /** Offers sign-up on the sign-in page (SIGNUP=open), and sends a waiting sign-up a new link. */
+  enrolment: Pick<Enrolment, 'signUpOn' | 'resendVerification'>;
   /** Keys what was typed as an email that names no account, for the audit log (keyed-digest.ts). */
   unknownEmailDigest: KeyedDigest;
 }
@@ -97,11 +101,12 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     return pages.oauthError(ctx, 400, 'invalid_request');
   }
 
-  function renderLogin(ctx: Context, data: { clientName: string; email: string; error?: string }, status = 200) {
+  function renderLogin(ctx: Context, data: { clientName: string; email: string; error?: string; unverified?: boolean }, status = 200) {
     const { details } = ctx.state.interaction as InteractionState;
     pages.render(ctx, 'login', 'Sign in', {
       ...data,
       error: data.error,
+      signUp: deps.enrolment.signUpOn ? SIGN_UP_PAGE : undefined,
       action: `/interaction/${details.uid}/login`,
       abortAction: `/interaction/${details.uid}/abort`,
       csrf: csrf.token(ctx),
@@ -196,6 +201,14 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
         // account. Otherwise its keyed digest still tells repeated attempts at one value apart.
         details: { reason: outcome.reason, ...(outcome.userId ? { email } : { emailDigest: deps.unknownEmailDigest(normaliseEmail(email)) }) },
       });
+      // Only the right password learns that the account waits for its address to be confirmed (as
+      // only the right password learns it is disabled): it is the person who signed up, so they
+      // are told, and sent a new link, rather than left guessing at a password they have right.
+      if (outcome.reason === 'unverified') {
+        await throttle.handBack();
+        await deps.enrolment.resendVerification(outcome.user);
+        return renderLogin(ctx, { clientName, email, unverified: true }, 403);
+      }
       const error = outcome.reason === 'disabled' ? 'This account is disabled. Contact your administrator.' : GENERIC_SIGN_IN_ERROR;
       return renderLogin(ctx, { clientName, email, error }, 401);
     }

@@ -2,7 +2,7 @@
 // defaults says why; what is not here is left at its default on purpose.
 import type { AdapterPayload, Configuration, KoaContextWithOIDC, ClientMetadata } from 'oidc-provider';
 import { errors, interactionPolicy } from 'oidc-provider';
-import { standardClaims } from '../people/users.js';
+import { isUsable, standardClaims } from '../people/users.js';
 import type { Config } from '../config.js';
 import type { ResourceServerStore } from '../resources/store.js';
 import type { Pages } from '../http/pages.js';
@@ -125,8 +125,9 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
 
     async findAccount(_ctx, sub) {
       const user = await users.findById(sub);
-      // A disabled person's tokens stop working at userinfo and refresh at once.
-      if (!user || user.disabledAt) return undefined;
+      // A disabled person's tokens stop working at userinfo and refresh at once; a person whose
+      // invitation or sign-up is still pending gets none (no code is exchanged for them either).
+      if (!user || !isUsable(user)) return undefined;
       return {
         accountId: user.id,
         async claims() {

@@ -1,5 +1,6 @@
-// People who sign in at Gatehouse. Accounts are created only on purpose (CLI, admin API, demo
-// seed) — never implicitly at sign-in.
+// People who sign in at Gatehouse. Accounts are created only on purpose (CLI, admin API, console,
+// demo seed, an invitation, a sign-up when SIGNUP=open) — never implicitly at sign-in. An invited
+// or signed-up person exists before they can sign in: see `AccountState`.
 import { z } from 'zod';
 import { deletedRows, type Database } from '../db/knex.js';
 import { isUniqueViolation } from '../db/errors.js';
@@ -17,8 +18,29 @@ export interface User {
   familyName: string | null;
   isAdmin: boolean;
   disabledAt: Date | null;
+  /** When the latest invitation was sent; null if they were never invited. */
+  invitedAt: Date | null;
+  /** When the account became usable; null while an invitation or a sign-up's verification is pending. */
+  activatedAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
+}
+
+/**
+ * Whether the account can be used: `invited` has no password until the invitation is accepted;
+ * `unverified` signed up and has not yet followed the link sent to the address. Neither can sign
+ * in or hold tokens. (Disabled is apart: an admin's decision, on an account of any state.)
+ */
+export type AccountState = 'active' | 'invited' | 'unverified';
+
+export function accountState(user: Pick<User, 'activatedAt' | 'invitedAt'>): AccountState {
+  if (user.activatedAt) return 'active';
+  return user.invitedAt ? 'invited' : 'unverified';
+}
+
+/** May sign in and hold tokens: activated and not disabled. */
+export function isUsable(user: Pick<User, 'activatedAt' | 'disabledAt'>): boolean {
+  return user.activatedAt !== null && user.disabledAt === null;
 }
 
 interface UserRow {
@@ -28,15 +50,17 @@ interface UserRow {
   name: string;
   given_name: string | null;
   family_name: string | null;
-  password_hash: string;
+  password_hash: string | null;
   is_admin: boolean;
   disabled_at: Date | null;
+  invited_at: Date | null;
+  activated_at: Date | null;
   created_at: Date;
   updated_at: Date;
 }
 
 const USER_COLUMNS = [
-  'id', 'email', 'email_verified', 'name', 'given_name', 'family_name', 'is_admin', 'disabled_at', 'created_at', 'updated_at',
+  'id', 'email', 'email_verified', 'name', 'given_name', 'family_name', 'is_admin', 'disabled_at', 'invited_at', 'activated_at', 'created_at', 'updated_at',
 ] as const;
 
 function userFromRow(row: Omit<UserRow, 'password_hash'>): User {
@@ -49,6 +73,8 @@ function userFromRow(row: Omit<UserRow, 'password_hash'>): User {
     familyName: row.family_name,
     isAdmin: row.is_admin,
     disabledAt: row.disabled_at ? new Date(row.disabled_at) : null,
+    invitedAt: row.invited_at ? new Date(row.invited_at) : null,
+    activatedAt: row.activated_at ? new Date(row.activated_at) : null,
     createdAt: new Date(row.created_at),
     updatedAt: new Date(row.updated_at),
   };
@@ -66,7 +92,7 @@ const newUserSchema = z.object({
   familyName: z.string().trim().max(200).refine(isStorableText, NUL_MESSAGE).optional(),
   emailVerified: z.boolean().optional(),
   isAdmin: z.boolean().optional(),
-  password: z.string(),
+  password: z.string().optional(),
 });
 
 export type NewUser = z.input<typeof newUserSchema>;
@@ -88,7 +114,16 @@ function personalWords(user: { email: string; name: string; givenName?: string |
 
 export type AuthenticationResult =
   | { ok: true; user: User }
-  | { ok: false; reason: 'unknown_email' | 'wrong_password' | 'disabled'; userId?: string };
+  | { ok: false; reason: 'unknown_email' | 'wrong_password' | 'disabled' | 'invited'; userId?: string }
+  /** The right password for an account whose sign-up is not verified yet: the one caller who may be told so. */
+  | { ok: false; reason: 'unverified'; userId: string; user: User };
+
+/**
+ * How a new account starts: `active` (an admin set its password), `invited` (no password; an
+ * invitation will set it), `unverified` (a sign-up: its own password, usable once the address is
+ * verified).
+ */
+export type NewAccount = 'active' | 'invited' | 'unverified';
 
 export class UserStore {
   constructor(
@@ -96,17 +131,22 @@ export class UserStore {
     private readonly passwords: PasswordHasher,
   ) {}
 
-  async create(input: NewUser, trx: Database = this.db): Promise<User> {
+  async create(input: NewUser, trx: Database = this.db, as: NewAccount = 'active'): Promise<User> {
     const parsed = newUserSchema.safeParse(input);
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
       throw new GatehouseError('invalid_input', issue.message, String(issue.path[0] ?? ''));
     }
     const user = parsed.data;
-    const problem = checkNewPassword(user.password, personalWords(user));
-    if (problem) throw new GatehouseError('weak_password', problem.message, 'password');
-
-    const passwordHash = await this.passwords.hash(user.password);
+    let passwordHash: string | null = null;
+    if (as === 'invited') {
+      if (user.password !== undefined) throw new GatehouseError('invalid_input', 'An invited person chooses their own password.', 'password');
+    } else {
+      const problem = checkNewPassword(user.password ?? '', personalWords(user));
+      if (problem) throw new GatehouseError('weak_password', problem.message, 'password');
+      passwordHash = await this.passwords.hash(user.password!);
+    }
+    const now = trx.raw('now()');
     const [row] = await trx<UserRow>('users')
       .insert({
         email: user.email,
@@ -116,7 +156,9 @@ export class UserStore {
         email_verified: user.emailVerified ?? false,
         is_admin: user.isAdmin ?? false,
         password_hash: passwordHash,
-      })
+        invited_at: as === 'invited' ? now : null,
+        activated_at: as === 'active' ? now : null,
+      } as never)
       .returning(USER_COLUMNS)
       .catch((error: unknown) => {
         if (isUniqueViolation(error)) {
@@ -196,8 +238,44 @@ export class UserStore {
       ? await this.db<UserRow>('users').first('password_hash').where({ id: userId })
       : undefined;
     if (typeof password !== 'string') return false;
-    if (!row) return this.passwords.verifyDecoy(password);
+    if (!row?.password_hash) return this.passwords.verifyDecoy(password);
     return this.passwords.verify(row.password_hash, password);
+  }
+
+  /** Records that an invitation was (re)sent to a person who has not accepted one; undefined if there is no such person. */
+  async markInvited(id: string, trx: Database = this.db): Promise<User | undefined> {
+    if (typeof id !== 'string' || !isUuidPattern.test(id)) return undefined;
+    const [row] = await trx<UserRow>('users').where({ id }).whereNull('activated_at')
+      .update({ invited_at: trx.raw('now()') } as never).returning(USER_COLUMNS);
+    return row ? userFromRow(row) : undefined;
+  }
+
+  /**
+   * Makes a pending account usable, once its holder proved the address is theirs (they followed a
+   * link mailed to it): the address becomes verified, and an invited person's chosen password is
+   * set (checked as every password is). Undefined if the person is gone or already active.
+   */
+  async activate(id: string, proof: { email: string; password?: string }, trx: Database = this.db): Promise<User | undefined> {
+    const user = await this.findById(id, trx);
+    if (!user || user.activatedAt || user.email.toLowerCase() !== proof.email.toLowerCase()) return undefined;
+    let change: Record<string, unknown> = {};
+    if (proof.password !== undefined) {
+      const problem = checkNewPassword(proof.password, personalWords(user));
+      if (problem) throw new GatehouseError('weak_password', problem.message, 'password');
+      change = { password_hash: await this.passwords.hash(proof.password), password_changed_at: trx.raw('now()') };
+    }
+    const update = trx<UserRow>('users').where({ id }).whereNull('activated_at').whereRaw('lower(email) = lower(?)', [proof.email]);
+    // Without a new password, only an account that already has one (a sign-up) can become active.
+    if (proof.password === undefined) update.whereNotNull('password_hash');
+    const [row] = await update
+      .update({ ...change, email_verified: true, activated_at: trx.raw('now()'), updated_at: trx.raw('now()') } as never)
+      .returning(USER_COLUMNS);
+    return row ? userFromRow(row) : undefined;
+  }
+
+  /** Spends the time checking a password costs, where there is no account to check it against (no enumeration by timing). */
+  async spendPasswordCheck(password: string): Promise<void> {
+    await this.passwords.verifyDecoy(typeof password === 'string' ? password : '');
   }
 
   /** Deletes the person's row; false if there was none. Their sessions and grants are the caller's to end first. */
@@ -214,9 +292,9 @@ export class UserStore {
     return new Map(rows.map((row) => [row.id, { email: row.email, name: row.name }]));
   }
 
-  async findByEmail(email: string): Promise<User | undefined> {
+  async findByEmail(email: string, trx: Database = this.db): Promise<User | undefined> {
     if (typeof email !== 'string' || email.length > 254 || !isStorableText(email)) return undefined;
-    const row = await this.db<UserRow>('users').select([...USER_COLUMNS]).whereRaw('lower(email) = lower(?)', [email]).first();
+    const row = await trx<UserRow>('users').select([...USER_COLUMNS]).whereRaw('lower(email) = lower(?)', [email]).first();
     return row ? userFromRow(row) : undefined;
   }
 
@@ -232,10 +310,16 @@ export class UserStore {
       await this.passwords.verifyDecoy(password);
       return { ok: false, reason: 'unknown_email' };
     }
+    // No password yet: any password is wrong, after the same work a wrong one costs.
+    if (row.password_hash === null) {
+      await this.passwords.verifyDecoy(password);
+      return { ok: false, reason: 'invited', userId: row.id };
+    }
     if (!(await this.passwords.verify(row.password_hash, password))) {
       return { ok: false, reason: 'wrong_password', userId: row.id };
     }
     if (row.disabled_at) return { ok: false, reason: 'disabled', userId: row.id };
+    if (!row.activated_at) return { ok: false, reason: 'unverified', userId: row.id, user: userFromRow(row) };
     if (this.passwords.needsRehash(row.password_hash)) {
       await this.db('users').where({ id: row.id }).update({ password_hash: await this.passwords.hash(password) });
     }

@@ -1,6 +1,6 @@
 // Domain objects as the admin API shows them: snake_case JSON, ISO 8601 times, and nothing secret
 // (a client's secret digests never leave the server; a new secret is shown once, by the route that made it).
-import type { User } from '../../people/users.js';
+import { accountState, type User } from '../../people/users.js';
 import type { EndedSessionsResult, RotatedSecret } from '../../admin/operations.js';
 import type { AuditEvent } from '../../audit/events.js';
 import type { Client } from '../../clients/store.js';
@@ -31,9 +31,15 @@ export function userJson(user: User): UserJson {
     family_name: user.familyName,
     is_admin: user.isAdmin,
     disabled_at: iso(user.disabledAt),
+    status: accountState(user),
+    invited_at: iso(user.invitedAt),
     created_at: iso(user.createdAt),
     updated_at: iso(user.updatedAt),
   };
+}
+
+export function invitationJson(invitation: { user: User; expiresAt: Date }) {
+  return { user: userJson(invitation.user), expires_at: iso(invitation.expiresAt) };
 }
 
 export function endedSessionsJson(ended: EndedSessionsResult) {

@@ -51,8 +51,16 @@ export const userSchema = component('User', z.object({
   family_name: z.string().nullable(),
   is_admin: z.boolean(),
   disabled_at: nullableTimestamp,
+  status: z.enum(['active', 'invited', 'unverified']).meta({
+    description: 'active: can sign in (unless disabled); invited: has not accepted the invitation yet; unverified: signed up and has not confirmed the address yet. Only active people can sign in or hold tokens.',
+  }),
+  invited_at: nullableTimestamp.meta({ description: 'When the latest invitation was sent; null if never invited.' }),
   created_at: timestamp,
   updated_at: timestamp,
+}));
+export const invitationSchema = component('Invitation', z.object({
+  user: userSchema,
+  expires_at: timestamp.meta({ description: 'When the invitation link stops working.' }),
 }));
 export const userPageSchema = pageOf('UserPage', userSchema);
 

@@ -2,9 +2,9 @@
 import { z } from 'zod';
 import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from '../../people/passwords.js';
 import type { AdminOperations } from '../operations.js';
-import { endedSessionsJson, pageJson, userJson } from './representations.js';
+import { endedSessionsJson, invitationJson, pageJson, userJson } from './representations.js';
 import { created, defineRoute, noContent, ok, type ApiRoute } from './route.js';
-import { component, endedSessionsSchema, pageQuery, queryText, userPageSchema, userParams, userSchema } from './schemas.js';
+import { component, endedSessionsSchema, invitationSchema, pageQuery, queryText, userPageSchema, userParams, userSchema } from './schemas.js';
 
 const password = z.string()
   .min(MIN_PASSWORD_LENGTH, `Use at least ${MIN_PASSWORD_LENGTH} characters.`)
@@ -17,6 +17,13 @@ const newUserBody = component('NewUser', z.strictObject({
   family_name: z.string().max(200).optional(),
   email_verified: z.boolean().optional(),
   password: password.meta({ description: 'Checked against common and guessable passwords; stored only as an argon2id hash.' }),
+}));
+
+const invitationBody = component('NewInvitation', z.strictObject({
+  email: z.email().max(254).meta({ description: 'The invitation goes here; the person signs in with it.' }),
+  name: z.string().min(1).max(200),
+  given_name: z.string().max(200).optional(),
+  family_name: z.string().max(200).optional(),
 }));
 
 const resetPasswordBody = component('PasswordReset', z.strictObject({
@@ -52,6 +59,36 @@ export function userRoutes(ops: AdminOperations['people']): ApiRoute[] {
           ...(body.email_verified !== undefined ? { emailVerified: body.email_verified } : {}),
         });
         return created(`/users/${user.id}`, userJson(user));
+      },
+    }),
+    defineRoute({
+      method: 'post', path: '/invitations', operationId: 'inviteUser', tag: 'Users',
+      summary: 'Invite a person',
+      description: 'Creates the person without a password and mails them a link (valid 7 days) to choose one; '
+        + 'the address counts as verified once they do. Until then they cannot sign in and their status is "invited". '
+        + 'Only with SIGNUP=invite or SIGNUP=open; never an admin (only an operator makes one: gatehouse user invite … --admin).',
+      body: invitationBody, bodyRequired: true,
+      success: { status: 201, schema: invitationSchema, description: 'The person, invited; the link is only in the mail.' },
+      conflicts: 'An account with this email already exists, or invitations are off (SIGNUP=closed).',
+      async handle({ body, actor }) {
+        const invitation = await ops.inviteUser(actor, {
+          email: body.email,
+          name: body.name,
+          ...(body.given_name !== undefined ? { givenName: body.given_name } : {}),
+          ...(body.family_name !== undefined ? { familyName: body.family_name } : {}),
+        });
+        return created(`/users/${invitation.user.id}`, invitationJson(invitation));
+      },
+    }),
+    defineRoute({
+      method: 'post', path: '/users/{user_id}/invitation', operationId: 'reinviteUser', tag: 'Users',
+      summary: 'Send an invited person a new invitation',
+      description: 'The links of earlier invitations stop working; the new one is valid 7 days.',
+      params: userParams,
+      success: { status: 200, schema: invitationSchema, description: 'The person, invited again.' },
+      conflicts: 'The person is not waiting for an invitation (already active, or signed up), or invitations are off.',
+      async handle({ params, actor }) {
+        return ok(invitationJson(await ops.reinviteUser(actor, params.user_id)));
       },
     }),
     defineRoute({
@@ -100,6 +137,7 @@ export function userRoutes(ops: AdminOperations['people']): ApiRoute[] {
       params: userParams,
       body: resetPasswordBody, bodyRequired: true,
       success: { status: 200, schema: endedSessionsSchema, description: 'What ended with the reset.' },
+      conflicts: 'The person has not accepted their invitation or confirmed their sign-up yet: their first password is theirs to choose.',
       async handle({ params, body, actor }) {
         const ended = await ops.resetPassword(actor, params.user_id, body.password, {
           endSessions: body.end_sessions ?? true,

@@ -6,7 +6,7 @@ import type { User } from '../../people/users.js';
 import { field, formBody, type Problem } from '../../http/forms.js';
 import { when } from '../../presentation/dates.js';
 import { actorOf, cursorParam, page, seeOther, state, type ConsoleKit } from './kit.js';
-import { pageLinks } from './present.js';
+import { pageLinks, personStatus } from './present.js';
 
 const SEARCH_MAX = 254;
 
@@ -54,7 +54,7 @@ export function peopleRoutes(router: Router, kit: ConsoleKit): void {
         href: personHref(person.id),
         name: person.name,
         email: person.email,
-        status: person.disabledAt ? 'Disabled' : 'Active',
+        status: personStatus(person),
         role: person.isAdmin ? 'Administrator' : '',
         created: when(person.createdAt),
       })),
@@ -66,13 +66,19 @@ export function peopleRoutes(router: Router, kit: ConsoleKit): void {
     const body = formBody(ctx);
     kit.render(ctx, 'people', 'admin/person-new', 'Add a person', {
       // What was typed comes back, except the password.
-      values: { email: field(body, 'email'), name: field(body, 'name') },
+      values: { email: field(body, 'email'), name: field(body, 'name'), invite: field(body, 'how') === 'invite' },
+      // Offered only when invitations can be sent (SIGNUP=invite or open).
+      invitations: ops.people.invitationsOn,
       problem: problem?.message,
     }, problem?.status);
   }
 
   async function createPerson(ctx: Context) {
     const body = formBody(ctx);
+    if (field(body, 'how') === 'invite') {
+      const { user } = await ops.people.inviteUser(actorOf(ctx), { email: field(body, 'email'), name: field(body, 'name') });
+      return seeOther(ctx, personHref(user.id), 'person-invited');
+    }
     const person = await ops.people.createUser(actorOf(ctx), {
       email: field(body, 'email'),
       name: field(body, 'name'),

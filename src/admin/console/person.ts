@@ -11,7 +11,8 @@ import { describeDevice } from '../../presentation/devices.js';
 import { actorOf, cursorParam, page, seeOther, state, type ConsoleKit } from './kit.js';
 import { loadPerson, notSelf, personHref, personOf } from './people.js';
 import { appNames, grantWords } from './names.js';
-import { pageLinks } from './present.js';
+import { pageLinks, personStatus } from './present.js';
+import { accountState } from '../../people/users.js';
 
 export function personRoutes(router: Router, kit: ConsoleKit): void {
   const { ops } = kit;
@@ -63,8 +64,12 @@ export function personRoutes(router: Router, kit: ConsoleKit): void {
         email: person.email,
         emailVerified: person.emailVerified ? 'Yes' : 'No',
         role: person.isAdmin ? 'Administrator' : 'Person',
-        status: person.disabledAt ? `Disabled since ${when(person.disabledAt)}` : 'Active',
+        status: person.disabledAt ? `Disabled since ${when(person.disabledAt)}` : personStatus(person),
         disabled: person.disabledAt !== null,
+        // A pending person's first password is theirs to choose; an invited one can be invited again.
+        active: accountState(person) === 'active',
+        reinvite: accountState(person) === 'invited' && ops.people.invitationsOn,
+        invited: person.invitedAt ? when(person.invitedAt) : undefined,
         created: when(person.createdAt),
         id: person.id,
       },
@@ -101,6 +106,11 @@ export function personRoutes(router: Router, kit: ConsoleKit): void {
     seeOther(ctx, personHref(personOf(ctx).id), done);
   }
 
+  async function reinvite(ctx: Context) {
+    await ops.people.reinviteUser(actorOf(ctx), personOf(ctx).id);
+    seeOther(ctx, personHref(personOf(ctx).id), 'person-reinvited');
+  }
+
   async function endSession(ctx: Context) {
     await ops.sessions.endSession(actorOf(ctx), personOf(ctx).id, String(ctx.params.handle));
     seeOther(ctx, personHref(personOf(ctx).id), 'session-ended');
@@ -134,6 +144,7 @@ export function personRoutes(router: Router, kit: ConsoleKit): void {
   router.post('/admin/people/:id/disable', ...kit.form, person, notSelf(showPerson), again, disable);
   router.post('/admin/people/:id/enable', ...kit.form, person, again, enable);
   router.post('/admin/people/:id/password', ...kit.form, person, again, resetPassword);
+  router.post('/admin/people/:id/invitation', ...kit.form, person, again, reinvite);
   router.post('/admin/people/:id/sessions/end-all', ...kit.form, person, again, endAllSessions);
   router.post('/admin/people/:id/sessions/:handle/end', ...kit.form, person, again, endSession);
   router.post('/admin/people/:id/grants/:grantId/revoke', ...kit.form, person, again, revokeGrant);

@@ -6,6 +6,8 @@ import { DAY, DEFAULT_SECRET_OVERLAP_SECONDS, HOUR, inWords, MAX_SECRET_OVERLAP_
 /** The confirmations a page may show after an action, by the `done` key of its address. */
 export const CONFIRMATIONS = new Notices('done', {
   'person-created': 'The person was added. They can sign in with the password you set.',
+  'person-invited': 'The person was added and an invitation is on its way to them. They can sign in once they follow its link and choose a password.',
+  'person-reinvited': 'A new invitation is on its way. The links of earlier ones no longer work.',
   'person-disabled': 'The person is disabled: every session ended and every app lost access at once.',
   'person-enabled': 'The person can sign in again.',
   'person-deleted': 'The person was deleted, with everything they held.',
@@ -55,3 +57,10 @@ export const OVERLAP_CHOICES = [
     .sort((a, b) => a - b)
     .map((seconds) => ({ seconds, label: inWords(seconds) })),
 ];
+
+/** How a person's state reads in the console's list and on their page. */
+export function personStatus(person: { disabledAt: Date | null; activatedAt: Date | null; invitedAt: Date | null }): string {
+  if (person.disabledAt) return 'Disabled';
+  if (person.activatedAt) return 'Active';
+  return person.invitedAt ? 'Invited' : 'Waiting for their address to be confirmed';
+}

@@ -22,7 +22,8 @@ const STRONG = 'a long and unguessable passphrase 7f3k';
 const decode = (v: string) => v.replace(/&#39;/g, "'").replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
 
 beforeAll(async () => {
-  target = await startAttackTarget();
+  // Invitations on, so the console shows every form it has (adding by invitation, inviting again).
+  target = await startAttackTarget({ SIGNUP: 'invite' });
   ({ server } = target);
   ({ agent: admin, csrf: adminCsrf } = await signInToConsole(server, await createAdmin(server)));
   ({ agent: other, csrf: otherCsrf } = await signInToConsole(server, await createAdmin(server)));
@@ -84,9 +85,10 @@ describe('CSRF on every console form', () => {
     await server.stores.clients.setDisabled(app.clientId, true);
     await server.stores.resources.setDisabled(NOTES_API, true);
     await server.stores.resources.create({ identifier: 'https://ledger.example.test', scope: 'ledger:read' });
+    const { user: invited } = await server.operations.people.inviteUser({ type: 'system', id: 'test' }, { email: `invited.${Date.now()}@example.test`, name: 'Ivy Invited' });
     const api = `/admin/apis/${encodeURIComponent(NOTES_API)}`;
     const pages = [
-      '/admin/people/new', `/admin/people/${victimId}`, `/admin/people/${victimId}/delete`, `/admin/people/${person.id}`,
+      '/admin/people/new', `/admin/people/${victimId}`, `/admin/people/${victimId}/delete`, `/admin/people/${person.id}`, `/admin/people/${invited.id}`,
       '/admin/apps/new', `/admin/apps/${target.app.clientId}`, `/admin/apps/${target.app.clientId}/delete`, `/admin/apps/${app.clientId}`,
       '/admin/apis/new', api, `${api}/delete`, `/admin/apis/${encodeURIComponent('https://ledger.example.test')}`, '/admin/keys',
     ];

@@ -1,0 +1,172 @@
+// What a person does to come into Gatehouse without being signed in: accept an invitation (choose
+// the first password), sign up (SIGNUP=open), verify a sign-up's address. Each is audited like any
+// act (src/audit/audited.ts), with its one-time link spent in the act's own transaction, so a
+// refused password leaves the link usable and a link is spent exactly once. The pages are pages.ts.
+//
+// Sign-up never tells whether an address has an account: every well-formed request is answered
+// "check your mail", and the owner of an address that has one is told by mail instead. Both paths
+// check a password's worth of argon2 and write one mail, so timing does not tell them apart either.
+import { isStorableText } from '../db/text.js';
+import { GatehouseError, isGatehouseError } from '../errors.js';
+import { auditedActs, type Audited, type AuditedDependencies } from '../audit/audited.js';
+import type { Actor } from '../audit/events.js';
+import type { Logger } from '../logger.js';
+import type { LinkPurpose } from '../links/store.js';
+import { MINUTE } from '../lifetimes.js';
+import { checkNewPassword } from '../people/passwords.js';
+import { accountState, emailSchema, type AccountState, type User, type UserStore } from '../people/users.js';
+import { VERIFICATION_TTL_SECONDS, type EnrolmentMail } from './mail.js';
+import type { SignUpThrottle } from './throttle.js';
+
+/** A sign-in to an account still waiting for verification sends a new link at most this often. */
+const RESEND_INTERVAL_MS = 10 * MINUTE * 1000;
+
+export interface EnrolmentDependencies extends AuditedDependencies {
+  users: UserStore;
+  mail: EnrolmentMail;
+  throttle: SignUpThrottle;
+  logger: Logger;
+  now?: () => number;
+}
+
+export interface SignUpForm {
+  name: string;
+  email: string;
+  password: string;
+}
+
+/** The link was spent, expired or replaced between showing its page and posting its form. */
+class LinkGone extends Error {}
+
+export class Enrolment {
+  readonly #audited: Audited;
+  readonly #now: () => number;
+
+  constructor(private readonly deps: EnrolmentDependencies) {
+    this.#audited = auditedActs(deps);
+    this.#now = deps.now ?? Date.now;
+  }
+
+  get signUpOn(): boolean {
+    return this.deps.mail.signUpOn;
+  }
+
+  /** The invited person a link names, if it still works: for showing its page, which spends nothing. */
+  openInvitation(token: unknown): Promise<User | undefined> {
+    return this.#holderOf(token, 'invitation', 'invited');
+  }
+
+  /** The signed-up person a verification link names, if it still works. */
+  openVerification(token: unknown): Promise<User | undefined> {
+    return this.#holderOf(token, 'verification', 'unverified');
+  }
+
+  /**
+   * Accepts an invitation: the link is spent, the password set (checked as every password is), the
+   * address verified (the invitation went there) and the account made usable. Undefined when the
+   * link no longer works; a weak password is refused with the link left usable.
+   */
+  acceptInvitation(token: unknown, password: string, ip: string): Promise<User | undefined> {
+    return this.#spend(token, 'invitation', 'invited', ip, password);
+  }
+
+  /** Verifies a sign-up's address and makes the account usable; undefined when the link no longer works. */
+  verifySignUp(token: unknown, ip: string): Promise<User | undefined> {
+    return this.#spend(token, 'verification', 'unverified', ip);
+  }
+
+  /**
+   * A sign-up. Throws only for what is wrong with the form itself (a malformed address, a weak
+   * password), which says nothing about anyone's account; otherwise answers nothing, whatever happened.
+   */
+  async signUp(form: SignUpForm, ip: string): Promise<void> {
+    const email = emailSchema.safeParse(form.email);
+    if (!email.success) throw new GatehouseError('invalid_input', email.error.issues[0]!.message, 'email');
+    // Every rule the new account's row would be held to is checked here, before anyone's account is
+    // looked at: a refusal that only the new-account path could meet would tell the paths apart.
+    const name = form.name.trim();
+    if (!name) throw new GatehouseError('invalid_input', 'A name is required.', 'name');
+    if (name.length > 200 || !isStorableText(name)) throw new GatehouseError('invalid_input', 'Use a shorter name, in plain text.', 'name');
+    const problem = checkNewPassword(form.password, [email.data, name]);
+    if (problem) throw new GatehouseError('weak_password', problem.message, 'password');
+
+    const anonymous: Actor = { type: 'anonymous', id: null, ip };
+    const [allowed, existing] = await Promise.all([this.deps.throttle.allow(email.data, ip), this.deps.users.findByEmail(email.data)]);
+    if (!allowed) {
+      await this.deps.users.spendPasswordCheck(form.password);
+      this.deps.logger.info({ event: 'sign_up.throttled' });
+      return;
+    }
+    if (existing && !(await this.#abandoned(existing))) {
+      await this.deps.users.spendPasswordCheck(form.password);
+      await this.#audited(anonymous, async (trx) => {
+        await this.deps.mail.alreadyRegistered(trx, existing);
+        return { result: undefined, event: { type: 'user.sign_up_refused', userId: existing.id, details: { state: accountState(existing) } } };
+      });
+      return;
+    }
+    try {
+      await this.#audited(anonymous, async (trx) => {
+        // A sign-up nobody verified in time holds the address no longer: whoever has the mailbox now decides.
+        if (existing) await this.deps.users.delete(existing.id, trx);
+        const user = await this.deps.users.create({ email: email.data, name, password: form.password }, trx, 'unverified');
+        await this.deps.mail.verifySignUp(trx, user);
+        return { result: undefined, event: { type: 'user.signed_up', userId: user.id, details: existing ? { replaced: existing.id } : {} } };
+      });
+    } catch (error) {
+      // Another sign-up for the address won the race: this one is answered like any other.
+      if (!isGatehouseError(error, 'email_taken')) throw error;
+      this.deps.logger.info({ event: 'sign_up.raced' });
+    }
+  }
+
+  /**
+   * For sign-in, once the password proved it is the person who signed up: mails a new verification
+   * link unless one went out in the last few minutes. True if one was sent.
+   */
+  async resendVerification(user: User): Promise<boolean> {
+    const recent = await this.deps.mail.links.countIssuedSince(user.id, 'verification', this.#now() - RESEND_INTERVAL_MS);
+    if (recent > 0) return false;
+    await this.deps.db.transaction((trx) => this.deps.mail.verifySignUp(trx, user));
+    return true;
+  }
+
+  /** An unverified sign-up whose last link has expired: nobody proved the address, so it may be signed up for again. */
+  async #abandoned(existing: User): Promise<boolean> {
+    if (accountState(existing) !== 'unverified') return false;
+    const since = this.#now() - VERIFICATION_TTL_SECONDS * 1000;
+    return (await this.deps.mail.links.countIssuedSince(existing.id, 'verification', since)) === 0;
+  }
+
+  async #holderOf(token: unknown, purpose: LinkPurpose, state: AccountState): Promise<User | undefined> {
+    const link = await this.deps.mail.links.find(token, purpose);
+    if (!link) return undefined;
+    const user = await this.deps.users.findById(link.userId);
+    // A link for an address the account no longer has is dead, and so is one for an account it can no longer open.
+    if (!user || accountState(user) !== state || user.email.toLowerCase() !== link.email.toLowerCase()) return undefined;
+    return user;
+  }
+
+  async #spend(token: unknown, purpose: LinkPurpose, state: AccountState, ip: string, password?: string): Promise<User | undefined> {
+    const holder = await this.#holderOf(token, purpose, state);
+    if (!holder) return undefined;
+    if (password !== undefined) {
+      // Refused before anything is spent or hashed.
+      const problem = checkNewPassword(password, [holder.email, holder.name, holder.givenName ?? '', holder.familyName ?? ''].filter(Boolean));
+      if (problem) throw new GatehouseError('weak_password', problem.message, 'password');
+    }
+    try {
+      return await this.#audited({ type: 'user', id: holder.id, ip }, async (trx) => {
+        const link = await this.deps.mail.links.consume(trx, token, purpose);
+        if (!link || link.userId !== holder.id) throw new LinkGone();
+        const user = await this.deps.users.activate(holder.id, { email: link.email, ...(password !== undefined ? { password } : {}) }, trx);
+        if (!user) throw new LinkGone();
+        const type = purpose === 'invitation' ? 'user.invitation_accepted' : 'user.sign_up_verified';
+        return { result: user, event: { type, userId: user.id, details: { email: user.email } } };
+      });
+    } catch (error) {
+      if (error instanceof LinkGone) return undefined;
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,212 @@
+// Self-service sign-up (SIGNUP=open), over real HTTP with mail over real SMTP: the sign-in page
+// offers it; the account is created unusable and a mailed link (GET shows, POST spends) verifies the
+// address and activates it; until then the right password only earns "confirm your address first"
+// (and, at most every few minutes, a new link), and no token works for it. Signing up with an
+// address that has an account answers exactly the same and mails its owner a note instead; mail is
+// throttled per address and per network; a sign-up nobody verified in a day frees the address.
+// With SIGNUP=closed none of these routes exist. The browser walk is enrolment.browser.test.ts.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { authorizationRequest, createPerson, obtainTokens, registerApp, type App } from '../support/flows.js';
+import { startTestServer } from '../support/gatehouse.js';
+import { formOf, UserAgent, type Response } from '../support/user-agent.js';
+import { followAndSubmit, linkIn, readable, startMailedServer, tokenOf, userinfoWithMintedToken, type MailedServer } from './support.js';
+
+const PASSWORD = 'marble quiver tundra pelican';
+const MINUTE = 60_000;
+
+let mailed: MailedServer;
+let app: App;
+
+beforeAll(async () => {
+  // Behind a trusted proxy, so each test signs up from an address of its own (the per-network limit).
+  mailed = await startMailedServer({ SIGNUP: 'open', TRUST_PROXY: 'true' });
+  app = await registerApp(mailed.server);
+});
+afterAll(async () => { await mailed?.stop(); });
+
+let network = 0;
+/** A browser at an address of its own. */
+function visitor(): UserAgent & { ip: string } {
+  network += 1;
+  return Object.assign(new UserAgent(mailed.server.issuer), { ip: `198.51.100.${network}` });
+}
+
+async function signUp(agent: UserAgent & { ip: string }, fields: { name?: string; email: string; password?: string }): Promise<Response> {
+  const headers = { 'x-forwarded-for': agent.ip };
+  const page = await agent.request(`${mailed.server.issuer}/signup`, { headers });
+  expect(page.status).toBe(200);
+  const { action, csrf } = formOf(page.body);
+  return agent.request(new URL(action, mailed.server.issuer).href, { form: { csrf, name: fields.name ?? 'New Person', email: fields.email, password: fields.password ?? PASSWORD }, headers });
+}
+
+/** Types an email and password on the sign-in page of an app's authorization request. */
+async function tryToSignIn(email: string, password: string) {
+  const agent = new UserAgent(mailed.server.issuer);
+  const page = await agent.follow(String((await authorizationRequest(app)).url));
+  const login = formOf(page.body, /\/login$/);
+  return agent.follow(new URL(login.action, page.url).href, { form: { csrf: login.csrf, email, password } });
+}
+
+let counter = 0;
+const newAddress = () => { counter += 1; return `signup${counter}@example.test`; };
+
+describe('signing up', () => {
+  it('is offered on the sign-in page', async () => {
+    const page = await new UserAgent(mailed.server.issuer).follow(String((await authorizationRequest(app)).url));
+    expect(page.body).toMatch(/<a href="\/signup">Create an account<\/a>/);
+  });
+
+  it('creates an unusable account and mails a link; following it (GET shows, POST spends) verifies the address and activates the account', async () => {
+    const email = newAddress();
+    const answer = await signUp(visitor(), { email, name: 'Sign Upper' });
+    expect(answer.status).toBe(303);
+    expect(answer.headers.get('location')).toBe('/signup/sent');
+    const person = (await mailed.server.stores.users.findByEmail(email))!;
+    expect(person).toMatchObject({ name: 'Sign Upper', emailVerified: false, activatedAt: null, invitedAt: null });
+
+    const [mail] = await mailed.deliver();
+    expect(mail?.to).toEqual([email]);
+    const link = linkIn(mail!, '/signup/verify');
+    expect(readable(mail!)).toContain('24 hours');
+
+    // Not yet: the wrong password gets the usual answer; the right one is told to confirm first,
+    // and gets no second mail while the first link is minutes old.
+    expect((await tryToSignIn(email, 'not the password at all')).status).toBe(401);
+    const unverified = await tryToSignIn(email, PASSWORD);
+    expect(unverified.status).toBe(403);
+    expect(unverified.body).toContain('Confirm your email address first');
+    expect(await mailed.deliver()).toEqual([]);
+    // Nor does a token made for them behind the sign-in page's back work.
+    expect((await userinfoWithMintedToken(mailed.server, app, person.id)).status).toBe(401);
+
+    const agent = new UserAgent(mailed.server.issuer);
+    for (let i = 0; i < 2; i += 1) expect((await agent.request(link)).status).toBe(200);
+    const done = await followAndSubmit(agent, link);
+    expect(done.status, done.body).toBe(200);
+    expect(done.body).toContain('Your account is ready');
+    expect(await mailed.server.stores.users.findById(person.id)).toMatchObject({ emailVerified: true, activatedAt: expect.any(Date) });
+    const { tokens } = await obtainTokens(mailed.server, app, { email, password: PASSWORD });
+    expect(tokens.claims()).toMatchObject({ sub: person.id });
+
+    const reused = await agent.request(link);
+    expect(reused.status).toBe(410);
+    expect(reused.body).toContain('This link no longer works');
+  });
+
+  it('a sign-in to a waiting account sends a new link once the last is ten minutes old; the older link dies with it', async () => {
+    const email = newAddress();
+    await signUp(visitor(), { email });
+    const first = linkIn((await mailed.deliver())[0]!, '/signup/verify');
+    mailed.advance(11 * MINUTE);
+    try {
+      expect((await tryToSignIn(email, PASSWORD)).status).toBe(403);
+      const [mail] = await mailed.deliver();
+      const second = linkIn(mail!, '/signup/verify');
+      expect(second).not.toBe(first);
+      const agent = new UserAgent(mailed.server.issuer);
+      expect((await agent.request(first)).status).toBe(410);
+      expect((await followAndSubmit(agent, second)).status).toBe(200);
+    } finally {
+      mailed.advance(-11 * MINUTE);
+    }
+  });
+
+  it('with an address that has an account: the same answer, no new account, and a note to the owner instead of a link', async () => {
+    const owner = await createPerson(mailed.server);
+    const fresh = await signUp(visitor(), { email: newAddress() });
+    const taken = await signUp(visitor(), { email: owner.email.toUpperCase() });
+    expect(taken.status).toBe(fresh.status);
+    expect(taken.headers.get('location')).toBe(fresh.headers.get('location'));
+    expect(taken.body).toBe(fresh.body);
+
+    const mails = await mailed.deliver();
+    expect(mails.map((m) => m.to[0]).sort()).toEqual([owner.email, `signup${counter}@example.test`].sort());
+    const note = readable(mails.find((m) => m.to[0] === owner.email)!);
+    expect(note).toContain('Someone just tried to create an account');
+    expect(note).not.toMatch(/\/signup\/verify|token=/);
+    expect((await mailed.server.stores.users.authenticate(owner.email, owner.password)).ok).toBe(true);
+    const refused = await mailed.server.testDb.db('audit_events').where({ type: 'user.sign_up_refused', user_id: owner.id });
+    expect(refused).toHaveLength(1);
+  });
+
+  it('refuses a weak password or a malformed address on the form itself, creating nothing', async () => {
+    const email = newAddress();
+    const weak = await signUp(visitor(), { email, password: 'password123' });
+    expect(weak.status).toBe(400);
+    expect(weak.body).toContain('Create an account');
+    expect(weak.body).toContain(email);
+    expect(weak.body).not.toContain('password123');
+    expect((await signUp(visitor(), { email: 'not an address' })).status).toBe(400);
+    // A name no account could hold is refused alike whether or not the address has an account.
+    expect((await signUp(visitor(), { email, name: 'Nul\u0000Name' })).status).toBe(400);
+    expect((await signUp(visitor(), { email: (await createPerson(mailed.server)).email, name: 'Nul\u0000Name' })).status).toBe(400);
+    expect(await mailed.server.stores.users.findByEmail(email)).toBeUndefined();
+    // And a form without this browser's CSRF token does nothing.
+    const forged = await new UserAgent(mailed.server.issuer).request(`${mailed.server.issuer}/signup`, { form: { csrf: 'forged', name: 'X', email, password: PASSWORD } });
+    expect(forged.status).toBe(403);
+    expect(await mailed.deliver()).toEqual([]);
+  });
+
+  it('mails one address at most three times an hour, and one network at most ten sign-ups an hour, answering alike', async () => {
+    const email = newAddress();
+    const answers: Response[] = [];
+    for (let i = 0; i < 4; i += 1) answers.push(await signUp(visitor(), { email }));
+    expect(new Set(answers.map((a) => `${a.status} ${a.headers.get('location')}`)).size).toBe(1);
+    // The sign-up's own link, then two notes; the fourth sends nothing.
+    expect((await mailed.deliver()).map((m) => m.to[0])).toEqual([email, email, email]);
+
+    const place = visitor();
+    for (let i = 0; i < 11; i += 1) expect((await signUp(place, { email: newAddress() })).status).toBe(303);
+    expect(await mailed.deliver()).toHaveLength(10);
+  });
+
+  it('frees the address of a sign-up nobody verified within a day', async () => {
+    const email = newAddress();
+    await signUp(visitor(), { email, name: 'Squatter' });
+    const squatter = (await mailed.server.stores.users.findByEmail(email))!;
+    const stale = linkIn((await mailed.deliver())[0]!, '/signup/verify');
+    mailed.advance(25 * 60 * MINUTE);
+    try {
+      await signUp(visitor(), { email, name: 'Owner' });
+      const owner = (await mailed.server.stores.users.findByEmail(email))!;
+      expect(owner.id).not.toBe(squatter.id);
+      expect(owner.name).toBe('Owner');
+      const agent = new UserAgent(mailed.server.issuer);
+      expect((await agent.request(stale)).status).toBe(410);
+      expect((await followAndSubmit(agent, linkIn((await mailed.deliver())[0]!, '/signup/verify'))).status).toBe(200);
+    } finally {
+      mailed.advance(-25 * 60 * MINUTE);
+    }
+  });
+
+  it('leaves no token or link in a log line or an audit entry', async () => {
+    const email = newAddress();
+    await signUp(visitor(), { email });
+    const link = linkIn((await mailed.deliver())[0]!, '/signup/verify');
+    await followAndSubmit(new UserAgent(mailed.server.issuer), link);
+    const person = (await mailed.server.stores.users.findByEmail(email))!;
+    const entries = await mailed.server.testDb.db('audit_events').where({ user_id: person.id }).orderBy('id');
+    expect(entries.map((e) => e.type)).toEqual(['user.signed_up', 'user.sign_up_verified']);
+    expect(JSON.stringify(entries)).not.toContain(tokenOf(link));
+    expect(JSON.stringify(entries)).not.toContain(PASSWORD);
+    expect(mailed.server.rawLogs.join('\n')).not.toContain(tokenOf(link));
+  });
+});
+
+describe('with SIGNUP=closed (the default)', () => {
+  it('has no sign-up: the routes answer 404 and the sign-in page does not offer it', async () => {
+    const server = await startTestServer();
+    try {
+      const agent = new UserAgent(server.issuer);
+      for (const path of ['/signup', '/signup/sent', '/signup/verify?token=x']) expect((await agent.request(`${server.issuer}${path}`)).status).toBe(404);
+      expect((await agent.request(`${server.issuer}/signup`, { form: { name: 'X', email: 'x@example.test', password: PASSWORD } })).status).toBe(404);
+      const closedApp = await registerApp(server);
+      const login = await agent.follow(String((await authorizationRequest(closedApp)).url));
+      expect(login.status).toBe(200);
+      expect(login.body).not.toContain('Create an account');
+      expect(await server.stores.users.findByEmail('x@example.test')).toBeUndefined();
+    } finally {
+      await server.stop();
+    }
+  });
+});
