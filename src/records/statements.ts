@@ -98,11 +98,12 @@ returning 1`,
 // Opaque tokens in one round trip (src/oidc/models/token-lookup.ts batches the asks). A Grant row
 // carries its own id in grant_id, so the token's grant_id finds it; the caller checks the grant
 // row's id_digest to make sure it is the row a find would return. A token whose app or person is
-// disabled (or gone) stands for nothing: it is not found, at introspection, refresh, userinfo and
+// disabled (or gone), or whose person is not active (invited, or signed up and unverified), stands
+// for nothing: it is not found, at introspection, refresh, userinfo and
 // revocation alike — the same rule as for JWTs.
 // $1 the token's digest, $2 now, $3 the uuid pattern. Planning it cost four times what running it did.
 export const TOKEN_LOOKUP: PreparedStatement = {
-  name: 'gatehouse_token_lookup_v1',
+  name: 'gatehouse_token_lookup_v2',
   text: `select t.model, t.payload, t.consumed_at, t.grant_id,
        g.id_digest as grant_id_digest, g.payload as grant_payload
   from oidc_records t
@@ -114,5 +115,5 @@ export const TOKEN_LOOKUP: PreparedStatement = {
    and (t.account_id is null or exists (
      select 1 from users u
       where u.id = cast(case when t.account_id ~* $3 then t.account_id end as uuid)
-        and u.disabled_at is null))`,
+        and u.disabled_at is null and u.activated_at is not null))`,
 };

@@ -65,7 +65,7 @@ const JWT_STANDING_SQL = `select
          and account_id = :person and (expires_at is null or expires_at > :now)) as grant_live,
   (select expires_at from ${TABLE} where model = 'Grant' and id_digest = :grant) as grant_expires_at,
   (select payload->'openid' from ${TABLE} where model = 'Grant' and id_digest = :grant) as grant_openid,
-  (select email from users where id = cast(:person as uuid) and disabled_at is null) as username,
+  (select email from users where id = cast(:person as uuid) and disabled_at is null and activated_at is not null) as username,
   exists(select 1 from clients where client_id = :client and disabled_at is null) as client_live`;
 
 /** Revocation, grant, person and app of a JWT access token, in one query (src/tokens/jwt-truth.ts decides). */

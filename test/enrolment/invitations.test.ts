@@ -13,7 +13,7 @@ import { usingPostgres } from '../support/database.js';
 import { authorizationRequest, obtainTokens, registerApp, type App } from '../support/flows.js';
 import { startTestServer } from '../support/gatehouse.js';
 import { formOf, UserAgent } from '../support/user-agent.js';
-import { followAndSubmit, linkIn, readable, startMailedServer, tokenOf, userinfoWithMintedToken, type MailedServer } from './support.js';
+import { followAndSubmit, linkIn, readable, startMailedServer, tokenOf, mintedTokenIsActive, userinfoWithMintedToken, type MailedServer } from './support.js';
 
 const PASSWORD = 'kettle orbit saffron lantern';
 const WEEK_MS = 7 * 24 * 3600_000;
@@ -65,6 +65,8 @@ describe('an invitation', () => {
     // Even a token made for them behind the sign-in page's back is good for nothing: the provider
     // does not know the account (findAccount), so userinfo refuses it.
     expect((await userinfoWithMintedToken(mailed.server, app, id)).status).toBe(401);
+    // Nor does introspection call it active, even asked by the app it was minted for.
+    expect(await mintedTokenIsActive(mailed.server, app, id)).toBe(false);
   });
 
   it('opens a page that spends nothing; its form sets the password, verifies the address and lets them sign in', async () => {
@@ -98,6 +100,7 @@ describe('an invitation', () => {
     expect(await userinfo.json()).toMatchObject({ sub: id, email, email_verified: true });
     // The same kind of minted token that an invited person's is refused with works for them now.
     expect((await userinfoWithMintedToken(mailed.server, app, id)).status).toBe(200);
+    expect(await mintedTokenIsActive(mailed.server, app, id)).toBe(true);
 
     // Spent: opening it again or posting its form again is refused, kindly.
     const again = await agent.request(link);

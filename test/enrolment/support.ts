@@ -74,9 +74,9 @@ export async function followAndSubmit(agent: UserAgent, link: string, fields: Re
 
 /**
  * An access token minted straight through the provider's models, as if some flow had issued one
- * to `accountId` for `app`; what userinfo answers to it (findAccount decides).
+ * to `accountId` for `app`, behind the sign-in page's back.
  */
-export async function userinfoWithMintedToken(server: TestServer, app: App, accountId: string): Promise<globalThis.Response> {
+export async function mintedToken(server: TestServer, app: App, accountId: string): Promise<string> {
   const provider = server.oidc.provider as unknown as {
     Client: { find(id: string): Promise<unknown> };
     Grant: new (init: { accountId: string; clientId: string }) => { addOIDCScope(scope: string): void; save(): Promise<string> };
@@ -85,6 +85,22 @@ export async function userinfoWithMintedToken(server: TestServer, app: App, acco
   const grant = new provider.Grant({ accountId, clientId: app.clientId });
   grant.addOIDCScope('openid email');
   const grantId = await grant.save();
-  const token = await new provider.AccessToken({ accountId, client: await provider.Client.find(app.clientId), grantId, scope: 'openid email' }).save();
+  return new provider.AccessToken({ accountId, client: await provider.Client.find(app.clientId), grantId, scope: 'openid email' }).save();
+}
+
+/** What userinfo answers to a minted token (findAccount decides). */
+export async function userinfoWithMintedToken(server: TestServer, app: App, accountId: string): Promise<globalThis.Response> {
+  const token = await mintedToken(server, app, accountId);
   return fetch(`${server.issuer}/me`, { headers: { authorization: `Bearer ${token}` } });
+}
+
+/** Whether introspection, asked by the app itself, calls a minted token active (the token lookup and the JWT standing decide). */
+export async function mintedTokenIsActive(server: TestServer, app: App, accountId: string): Promise<unknown> {
+  const token = await mintedToken(server, app, accountId);
+  const res = await fetch(`${server.issuer}/token/introspection`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${encodeURIComponent(app.clientId)}:${encodeURIComponent(app.clientSecret!)}`).toString('base64')}` },
+    body: new URLSearchParams({ token }),
+  });
+  return ((await res.json()) as { active?: unknown }).active;
 }
