@@ -60,7 +60,8 @@ export class PeopleOperations {
     options: { endSessions?: boolean; revokeOfflineAccess?: boolean } = {},
   ): Promise<EndedSessionsResult> {
     return this.deps.audited(actor, async (trx) => {
-      found(await this.deps.users.setPassword(id, password, trx), 'person');
+      const person = found(await this.deps.users.setPassword(id, password, trx), 'person');
+      await this.deps.notices.send(trx, person, { kind: 'password-changed', how: 'admin' });
       const ended = options.endSessions === false ? { sessionsEnded: 0, grantsRevoked: 0 } : endedResult(await this.deps.sessions.endAll(id, {}, trx));
       const offlineAccessRevoked = options.revokeOfflineAccess !== false;
       const result = offlineAccessRevoked ? { ...ended, grantsRevoked: ended.grantsRevoked + (await endOfflineAccess(this.deps, trx, id)) } : ended;

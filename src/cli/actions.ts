@@ -18,9 +18,10 @@ const CLI_ACTOR: Actor = { type: 'system', id: 'cli' };
 const PERSON_SCOPES = new Set(['openid', 'profile', 'email', 'address', 'phone', 'offline_access', 'gatehouse:admin']);
 
 export async function operationsFor(config: Config, db: Database): Promise<AdminOperations> {
-  const [{ PasswordHasher }, { UserStore }, { adminOperations }, { AuditLog }, { ClientStore }, { GrantStore }, { ResourceServerStore }, { SessionStore }] = await Promise.all([
+  const [{ PasswordHasher }, { UserStore }, { adminOperations }, { AuditLog }, { ClientStore }, { GrantStore }, { ResourceServerStore }, { SessionStore }, { AccountNotices }, { Outbox }] = await Promise.all([
     import('../people/passwords.js'), import('../people/users.js'), import('../admin/operations.js'), import('../audit/log.js'),
     import('../clients/store.js'), import('../grants/store.js'), import('../resources/store.js'), import('../sessions/store.js'),
+    import('../notices/account-notices.js'), import('../outbox/outbox.js'),
   ]);
   return adminOperations({
     db,
@@ -31,6 +32,11 @@ export async function operationsFor(config: Config, db: Database): Promise<Admin
     grants: new GrantStore(db),
     audit: new AuditLog(db),
     keys: keyStoreFor(config, db),
+    // The CLI only writes the mail; a running server's sender delivers it.
+    notices: new AccountNotices({
+      db, outbox: new Outbox(config.secrets.keyEncryptionKey), issuer: config.issuer,
+      enabled: config.emailNotifications, recoveryOffered: config.passwordRecovery,
+    }),
   });
 }
 

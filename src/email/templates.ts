@@ -18,20 +18,25 @@ export interface MailContent {
   /** The template's name: views/mail/<name>.text.eta and <name>.html.eta. */
   template: string;
   to: string;
-  subject: string;
+  /**
+   * The subject line; without it, views/mail/<name>.subject.eta gives it, so a feature keeps
+   * every word of its mail in views/.
+   */
+  subject?: string;
   /** What the templates read as `it.*`; `it.subject` and `it.issuer` are always there. */
   data?: Record<string, unknown>;
 }
 
 /**
- * Renders both parts of a mail and checks it (one recipient, one-line subject, nothing remote).
+ * Renders both parts of a mail (and its subject, unless given) and checks it (one recipient, one-line subject, nothing remote).
  * `issuer` is the public URL people know Gatehouse by: the footer names it.
  */
 export function renderMail(content: MailContent, issuer: string): MailMessage {
-  const data = { ...content.data, subject: content.subject, issuer };
+  const subject = content.subject ?? text.render(`./${content.template}.subject`, { ...content.data, issuer }).trim();
+  const data = { ...content.data, subject, issuer };
   return composeMail({
     to: content.to,
-    subject: content.subject,
+    subject,
     text: text.render(`./${content.template}.text`, data),
     html: html.render(`./${content.template}.html`, data),
   });
