@@ -11,8 +11,21 @@ const MAIL_VIEWS = path.join(VIEWS_DIR, 'mail');
 
 // Two engines: the HTML part escapes what it interpolates; the text part is plain text, where
 // escaping would show `&amp;` to the reader.
-const html = new Eta({ views: MAIL_VIEWS, cache: true, autoEscape: true });
-const text = new Eta({ views: MAIL_VIEWS, cache: true, autoEscape: false, autoTrim: false });
+const html = mailEngine({ views: MAIL_VIEWS, cache: true, autoEscape: true });
+const text = mailEngine({ views: MAIL_VIEWS, cache: true, autoEscape: false, autoTrim: false });
+
+/**
+ * Mail templates are named `<name>.text`, `<name>.html` (and `<name>.subject`), which Eta takes
+ * for an extension and so would not add `.eta` to: here every name gets it, with or without one.
+ */
+function mailEngine(options: ConstructorParameters<typeof Eta>[0]): Eta {
+  const engine = new Eta(options);
+  const resolve = engine.resolvePath!;
+  engine.resolvePath = function resolveMailTemplate(template, resolveOptions) {
+    return resolve.call(this, template.endsWith('.eta') ? template : `${template}.eta`, resolveOptions);
+  };
+  return engine;
+}
 
 export interface MailContent {
   /** The template's name: views/mail/<name>.text.eta and <name>.html.eta. */
