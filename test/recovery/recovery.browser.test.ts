@@ -9,7 +9,7 @@ import { launchChromium, SeparateBrowsers } from '../support/browser.js';
 import { authorizationRequest, createPerson, obtainTokens, registerApp, type App, type AuthorizationRequest } from '../support/flows.js';
 import { linkIn } from '../support/received-mail.js';
 import { formOf, UserAgent } from '../support/user-agent.js';
-import { newAddress, startMailingServer, type MailingServer } from './support.js';
+import { newAddress, startMailingServer, type MailingServer } from '../support/mailing.js';
 
 const NEW_PASSWORD = 'lantern orchard velvet compass';
 const WRONG = 'not the password, sorry';

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPerson, obtainTokens, registerApp, type App } from '../support/flows.js';
 import { linkIn } from '../support/received-mail.js';
 import { formOf, UserAgent, type Response } from '../support/user-agent.js';
-import { askForLink, newAddress, startMailingServer, type MailingServer } from './support.js';
+import { askForLink, newAddress, startMailingServer, type MailingServer } from '../support/mailing.js';
 
 const NEW_PASSWORD = 'lantern orchard velvet compass';
 const SENT = 'Check your mail';

@@ -1,10 +1,10 @@
 // A Gatehouse whose mail goes over SMTP to a real server inside the test (test/support/smtp.ts),
 // with a clock the tests move (link expiry) and TRUST_PROXY on, so each test asks "from" client
 // addresses of its own (X-Forwarded-For) and per-address limits of one test do not touch another.
-import { startTestServer, type TestServer } from '../support/gatehouse.js';
-import { readMail, type ReadMail } from '../support/received-mail.js';
-import { startSmtpReceiver, type SmtpReceiver } from '../support/smtp.js';
-import { formOf, UserAgent, type Response } from '../support/user-agent.js';
+import { startTestServer, type TestServer } from './gatehouse.js';
+import { readMail, type ReadMail } from './received-mail.js';
+import { startSmtpReceiver, type SmtpReceiver } from './smtp.js';
+import { formOf, UserAgent, type Response } from './user-agent.js';
 
 export interface MailingServer {
   server: TestServer;
