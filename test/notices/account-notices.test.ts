@@ -1,6 +1,6 @@
 // The "password changed" notice, mailed over real SMTP: written with every kind of password change
-// (the person's own, an administrator's reset — which the admin API, console and CLI all make
-// through the same operation), in the change's transaction, so a refused change mails nothing;
+// (the person's own, an administrator's reset — which the admin API and console both make
+// through the same operation, as would the CLI), in the change's transaction, so a refused change mails nothing;
 // and nothing at all with EMAIL_NOTIFICATIONS off.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Actor } from '../../src/audit/events.js';
