@@ -44,6 +44,9 @@ import { endpointRateLimits } from './security/endpoint-limits.js';
 import { keyedDigest } from './security/keyed-digest.js';
 import { KnownDevices } from './security/known-devices.js';
 import { SignInThrottle } from './security/sign-in-throttle.js';
+import type { AccountNotices } from './notices/account-notices.js';
+import { recoveryRoutes } from './recovery/routes.js';
+import type { RecoveryServices } from './recovery/services.js';
 
 export interface AppDependencies {
   config: Config;
@@ -59,6 +62,10 @@ export interface AppDependencies {
   clients: ClientStore;
   /** Accepting invitations, signing up, verifying a sign-up (src/enrolment/). */
   enrolment: Enrolment;
+  /** Mails telling a person what happened to their account (here: a sign-in from a new browser). */
+  notices: AccountNotices;
+  /** The mailed links that get a person back in; undefined with PASSWORD_RECOVERY off. */
+  recovery?: RecoveryServices | undefined;
   /** Where mail goes without SMTP_URL, read at /dev/mail; never in production. */
   devMailbox?: DevelopmentMailbox;
   /** True once a graceful stop has begun (src/http/connection-drain.ts). */
@@ -104,7 +111,10 @@ export function createApp(deps: AppDependencies): Koa {
     audit: deps.audit,
     enrolment: deps.enrolment,
     unknownEmailDigest: keyedDigest(config.secrets.keyEncryptionKey, 'audit unknown sign-in email', 16),
+    passwordRecovery: deps.recovery !== undefined,
+    notices: deps.notices,
   }).routes());
+  if (deps.recovery) app.use(recoveryRoutes({ ...deps.recovery, pages, csrf, logger, knownDevices }).routes());
   const signIn = new AccountSignIn({ provider: () => deps.oidc.provider, issuer: config.issuer, pages, secureCookies });
   app.use(signIn.routes().routes());
   const surfaces: SurfaceDependencies = {

@@ -146,6 +146,18 @@ const settingsSchema = z.object({
     /** The From of every mail: an address, optionally `Name <address>`. */
     from: z.string().optional().meta({ env: 'MAIL_FROM' }),
   }),
+  /**
+   * Links by mail that get a person back into their own account (src/recovery/): "Forgot
+   * password?" on the sign-in page, and the sign-in link offered when a new browser is refused
+   * during an attack on the account. Off only where people must go through an operator instead
+   * (and then a refused new browser waits out the block, as SECURITY.md says).
+   */
+  passwordRecovery: z.boolean().meta({ env: 'PASSWORD_RECOVERY' }),
+  /**
+   * Short mails telling a person what just happened to their account — a password changed, a
+   * sign-in from a browser not seen before (src/notices/) — so that someone else's doing is noticed.
+   */
+  emailNotifications: z.boolean().meta({ env: 'EMAIL_NOTIFICATIONS' }),
   /** Deliveries through the outbox (src/outbox/): mail now, HTTP notifications later. */
   outbox: z.object({
     /** The longest wait between two attempts at one delivery (they start 5 s apart and double). */
@@ -343,11 +355,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
  * The settings that turn on a feature which sends mail, by environment variable: production
  * refuses to start with any of them on and no SMTP_URL.
  */
-export function mailSendingFeatures(settings: Settings): string[] {
-  const features: string[] = [];
-  // Both let an admin invite; `open` also lets anyone sign up (a verification mail each).
-  if (settings.signup !== 'closed') features.push(`SIGNUP=${settings.signup}`);
-  return features;
+export function mailSendingFeatures(settings: Pick<Settings, 'passwordRecovery' | 'emailNotifications' | 'signup'>): string[] {
+  return [
+    ...(settings.passwordRecovery ? ['PASSWORD_RECOVERY'] : []),
+    ...(settings.emailNotifications ? ['EMAIL_NOTIFICATIONS'] : []),
+    // Both let an admin invite; `open` also lets anyone sign up (a verification mail each).
+    ...(settings.signup !== 'closed' ? [`SIGNUP=${settings.signup}`] : []),
+  ];
 }
 
 /** What is wrong with the mail settings, given the features that would send mail. */

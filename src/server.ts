@@ -29,6 +29,8 @@ import { keyStoreFor } from './keys/signing-keys.js';
 import { OidcService } from './oidc/provider.js';
 import { createDeliveries, type Deliveries } from './outbox/deliveries.js';
 import { ResourceServerStore } from './resources/store.js';
+import { AccountNotices } from './notices/account-notices.js';
+import { recoveryServices } from './recovery/services.js';
 
 export interface Gatehouse {
   config: Config;
@@ -95,14 +97,20 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
     deliveries = outgoing;
     const sessions = new SessionStore(db, records);
     const grants = new GrantStore(db, records);
+    const notices = new AccountNotices({
+      db, outbox: outgoing.outbox, issuer: config.issuer, enabled: config.emailNotifications, recoveryOffered: config.passwordRecovery, now: options.now,
+    });
     const enrolmentMail = new EnrolmentMail({ outbox: outgoing.outbox, links, issuer: config.issuer, signup: config.signup });
-    const operations = adminOperations({ db, users, clients, resources, keys, audit, sessions, grants, changes, enrolment: enrolmentMail });
+    const operations = adminOperations({ db, users, clients, resources, keys, audit, sessions, grants, changes, notices, enrolment: enrolmentMail });
     const enrolment = new Enrolment({
       db, audit, changes, users, logger, now: options.now,
       mail: enrolmentMail,
       throttle: new SignUpThrottle(db, config.secrets.keyEncryptionKey),
     });
-    const selfService = new SelfService({ db, users, resources, audit, sessions, grants, changes });
+    const selfService = new SelfService({ db, users, resources, audit, sessions, grants, changes, notices });
+    const recovery = config.passwordRecovery
+      ? recoveryServices({ config, db, users, links, outbox: outgoing.outbox, audit, sessions, grants, notices, logger, changes })
+      : undefined;
     if (options.background !== false) {
       oidc.watchKeys();
       janitor.start();
@@ -110,7 +118,10 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
     }
 
     const drain = new ConnectionDrain();
-    const app = createApp({ config, db, logger, oidc, users, clients, resources, pages, audit, operations, selfService, enrolment, devMailbox: outgoing.devMailbox, draining: () => drain.draining });
+    const app = createApp({
+      config, db, logger, oidc, users, clients, resources, pages, audit, operations, selfService, enrolment, notices, recovery,
+      devMailbox: outgoing.devMailbox, draining: () => drain.draining,
+    });
     const server = http.createServer(drain.wrap(app.callback()));
     drain.attach(server);
     // Keep-alive longer than a typical load balancer's idle timeout, so the proxy closes first.

@@ -49,6 +49,9 @@ function productionEnv(dir: string, overrides: NodeJS.ProcessEnv = {}): NodeJS.P
     KEY_ENCRYPTION_KEY: KEK,
     ISSUER: 'https://id.example.com',
     TRUST_PROXY: 'true',
+    // Password recovery and notices are on by default, and send mail: production needs a relay.
+    SMTP_URL: 'smtp://relay.internal:25',
+    MAIL_FROM: 'Gatehouse <id@example.com>',
     ...overrides,
   };
 }

@@ -14,6 +14,7 @@ import type { GrantStore } from '../grants/store.js';
 import type { ResourceServer, ResourceServerStore } from '../resources/store.js';
 import { endedResult, endOfflineAccess, endOneSession, endSessionsBut, type EndedSessionsResult } from '../sessions/ending.js';
 import type { SessionInfo, SessionStore } from '../sessions/store.js';
+import type { AccountNotices } from '../notices/account-notices.js';
 
 export type { ConnectedApp } from '../grants/connected-apps.js';
 export type { EndedSessionsResult } from '../sessions/ending.js';
@@ -24,6 +25,8 @@ export interface SelfServiceDependencies extends AuditedDependencies {
   resources: ResourceServerStore;
   sessions: SessionStore;
   grants: GrantStore;
+  /** The "your password was changed" mail goes with the change. */
+  notices: AccountNotices;
 }
 
 /** The person a self-service act is for: only ever the one signed in. */
@@ -93,7 +96,8 @@ export class SelfService {
       throw new GatehouseError('invalid_input', 'That is not your current password.', 'currentPassword');
     }
     return this.#audited(actor, async (trx) => {
-      found(await this.deps.users.setPassword(userId, newPassword, trx), 'person');
+      const person = found(await this.deps.users.setPassword(userId, newPassword, trx), 'person');
+      await this.deps.notices.send(trx, person, { kind: 'password-changed', how: 'own' });
       const except = options.currentHandle === undefined ? {} : { except: options.currentHandle };
       const ended = options.endOtherSessions ? endedResult(await this.deps.sessions.endAll(userId, except, trx)) : { sessionsEnded: 0, grantsRevoked: 0 };
       const offlineAccessRevoked = options.revokeOfflineAccess === true;

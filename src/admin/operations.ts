@@ -22,6 +22,7 @@ import type { GrantStore } from '../grants/store.js';
 import type { KeyStore } from '../keys/signing-keys.js';
 import type { ResourceServerStore } from '../resources/store.js';
 import type { SessionStore } from '../sessions/store.js';
+import type { AccountNotices } from '../notices/account-notices.js';
 import { ApiOperations } from './apis.js';
 import { AppOperations } from './apps.js';
 import { AuditOperations } from './audit.js';
@@ -45,6 +46,8 @@ export interface AdminDependencies extends AuditedDependencies {
   keys: KeyStore;
   /** Invitation mail (src/enrolment/); without it, or with SIGNUP=closed, inviting is refused. */
   enrolment?: EnrolmentMail | undefined;
+  /** Mails that tell a person what an admin did to their account (a new password). */
+  notices: AccountNotices;
 }
 
 /** What each group stands on: the stores, and the one way an act is done. */

@@ -109,7 +109,8 @@ export class PeopleOperations {
       if (accountState(found(await this.deps.users.findById(id, trx), 'person')) !== 'active') {
         throw new GatehouseError('conflict', 'This person has not accepted their invitation or verified their sign-up yet: invite them again instead.');
       }
-      found(await this.deps.users.setPassword(id, password, trx), 'person');
+      const person = found(await this.deps.users.setPassword(id, password, trx), 'person');
+      await this.deps.notices.send(trx, person, { kind: 'password-changed', how: 'admin' });
       const ended = options.endSessions === false ? { sessionsEnded: 0, grantsRevoked: 0 } : endedResult(await this.deps.sessions.endAll(id, {}, trx));
       const offlineAccessRevoked = options.revokeOfflineAccess !== false;
       const result = offlineAccessRevoked ? { ...ended, grantsRevoked: ended.grantsRevoked + (await endOfflineAccess(this.deps, trx, id)) } : ended;

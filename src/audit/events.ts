@@ -18,6 +18,11 @@ export const AUDIT_EVENT_TYPES = [
   'user.enabled',
   'user.password_reset',
   'user.password_changed',
+  // Links by mail (src/recovery): asked for (sent or not: the details say), and used
+  'user.password_recovery_requested',
+  'user.password_recovered',
+  'user.sign_in_link_requested',
+  'user.sign_in_link_used',
   'user.deleted',
   // Invitations and sign-up (src/enrolment)
   'user.invited',

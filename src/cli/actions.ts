@@ -18,11 +18,12 @@ const CLI_ACTOR: Actor = { type: 'system', id: 'cli' };
 const PERSON_SCOPES = new Set(['openid', 'profile', 'email', 'address', 'phone', 'offline_access', 'gatehouse:admin']);
 
 export async function operationsFor(config: Config, db: Database): Promise<AdminOperations> {
-  const [{ PasswordHasher }, { UserStore }, { adminOperations }, { AuditLog }, { ClientStore }, { GrantStore }, { ResourceServerStore }, { SessionStore }, { EnrolmentMail }, { OneTimeLinks }, { Outbox }] = await Promise.all([
+  const [{ PasswordHasher }, { UserStore }, { adminOperations }, { AuditLog }, { ClientStore }, { GrantStore }, { ResourceServerStore }, { SessionStore }, { EnrolmentMail }, { OneTimeLinks }, { Outbox }, { AccountNotices }] = await Promise.all([
     import('../people/passwords.js'), import('../people/users.js'), import('../admin/operations.js'), import('../audit/log.js'),
     import('../clients/store.js'), import('../grants/store.js'), import('../resources/store.js'), import('../sessions/store.js'),
-    import('../enrolment/mail.js'), import('../links/store.js'), import('../outbox/outbox.js'),
+    import('../enrolment/mail.js'), import('../links/store.js'), import('../outbox/outbox.js'), import('../notices/account-notices.js'),
   ]);
+  const outbox = new Outbox(config.secrets.keyEncryptionKey);
   return adminOperations({
     db,
     users: new UserStore(db, new PasswordHasher(config.argon2)),
@@ -33,7 +34,8 @@ export async function operationsFor(config: Config, db: Database): Promise<Admin
     audit: new AuditLog(db),
     keys: keyStoreFor(config, db),
     // The mail waits in the outbox, which the running server's sender delivers (woken by the insert).
-    enrolment: new EnrolmentMail({ outbox: new Outbox(config.secrets.keyEncryptionKey), links: new OneTimeLinks(db), issuer: config.issuer, signup: config.signup }),
+    enrolment: new EnrolmentMail({ outbox, links: new OneTimeLinks(db), issuer: config.issuer, signup: config.signup }),
+    notices: new AccountNotices({ db, outbox, issuer: config.issuer, enabled: config.emailNotifications, recoveryOffered: config.passwordRecovery }),
   });
 }
 

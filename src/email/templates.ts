@@ -9,40 +9,47 @@ import { composeMail, type MailMessage } from './message.js';
 
 const MAIL_VIEWS = path.join(VIEWS_DIR, 'mail');
 
-/**
- * Eta adds `.eta` only to a name without an extension, and takes the `.text` of `invitation.text`
- * (or `layout.text`) for one: mail templates are found by their names with `.eta` added always.
- */
-function mailViews(options: ConstructorParameters<typeof Eta>[0]): Eta {
-  const eta = new Eta(options);
-  const resolve = eta.resolvePath!.bind(eta);
-  eta.resolvePath = (name, resolveOptions) => resolve(name.endsWith('.eta') ? name : `${name}.eta`, resolveOptions);
-  return eta;
-}
-
 // Two engines: the HTML part escapes what it interpolates; the text part is plain text, where
 // escaping would show `&amp;` to the reader.
-const html = mailViews({ views: MAIL_VIEWS, cache: true, autoEscape: true });
-const text = mailViews({ views: MAIL_VIEWS, cache: true, autoEscape: false, autoTrim: false });
+const html = mailEngine({ views: MAIL_VIEWS, cache: true, autoEscape: true });
+const text = mailEngine({ views: MAIL_VIEWS, cache: true, autoEscape: false, autoTrim: false });
+
+/**
+ * Mail templates are named `<name>.text`, `<name>.html` (and `<name>.subject`), which Eta takes
+ * for an extension and so would not add `.eta` to: here every name gets it, with or without one.
+ */
+function mailEngine(options: ConstructorParameters<typeof Eta>[0]): Eta {
+  const engine = new Eta(options);
+  const resolve = engine.resolvePath!;
+  engine.resolvePath = function resolveMailTemplate(template, resolveOptions) {
+    return resolve.call(this, template.endsWith('.eta') ? template : `${template}.eta`, resolveOptions);
+  };
+  return engine;
+}
 
 export interface MailContent {
   /** The template's name: views/mail/<name>.text.eta and <name>.html.eta. */
   template: string;
   to: string;
-  subject: string;
+  /**
+   * The subject line; without it, views/mail/<name>.subject.eta gives it, so a feature keeps
+   * every word of its mail in views/.
+   */
+  subject?: string;
   /** What the templates read as `it.*`; `it.subject` and `it.issuer` are always there. */
   data?: Record<string, unknown>;
 }
 
 /**
- * Renders both parts of a mail and checks it (one recipient, one-line subject, nothing remote).
+ * Renders both parts of a mail (and its subject, unless given) and checks it (one recipient, one-line subject, nothing remote).
  * `issuer` is the public URL people know Gatehouse by: the footer names it.
  */
 export function renderMail(content: MailContent, issuer: string): MailMessage {
-  const data = { ...content.data, subject: content.subject, issuer };
+  const subject = content.subject ?? text.render(`./${content.template}.subject`, { ...content.data, issuer }).trim();
+  const data = { ...content.data, subject, issuer };
   return composeMail({
     to: content.to,
-    subject: content.subject,
+    subject,
     text: text.render(`./${content.template}.text`, data),
     html: html.render(`./${content.template}.html`, data),
   });

@@ -18,6 +18,9 @@ import type { ResourceServerStore } from '../resources/store.js';
 import { normaliseEmail, type KeyedDigest } from '../security/keyed-digest.js';
 import type { KnownDevices } from '../security/known-devices.js';
 import { tooManyAttemptsMessage, type SignInThrottle } from '../security/sign-in-throttle.js';
+import type { AccountNotices } from '../notices/account-notices.js';
+import { describeDevice } from '../presentation/devices.js';
+import { RECOVER_PAGE, SIGN_IN_LINK_PAGE } from '../recovery/routes.js';
 import { claimsNamedIn, claimsOfScope, describeApiScopes, describeClaims, describeOidcScopes } from '../presentation/scopes.js';
 
 export interface InteractionDependencies {
@@ -34,6 +37,10 @@ export interface InteractionDependencies {
   enrolment: Pick<Enrolment, 'signUpOn' | 'resendVerification'>;
   /** Keys what was typed as an email that names no account, for the audit log (keyed-digest.ts). */
   unknownEmailDigest: KeyedDigest;
+  /** PASSWORD_RECOVERY: the sign-in page offers "Forgot password?" and, when refused, a sign-in link. */
+  passwordRecovery: boolean;
+  /** Tells the person of a sign-in from a browser their account had not used. */
+  notices: AccountNotices;
 }
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
@@ -101,12 +108,17 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     return pages.oauthError(ctx, 400, 'invalid_request');
   }
 
-  function renderLogin(ctx: Context, data: { clientName: string; email: string; error?: string; unverified?: boolean }, status = 200) {
+  function renderLogin(ctx: Context, data: { clientName: string; email: string; error?: string; unverified?: boolean; throttled?: boolean }, status = 200) {
     const { details } = ctx.state.interaction as InteractionState;
+    const recovery = deps.passwordRecovery;
     pages.render(ctx, 'login', 'Sign in', {
       ...data,
       error: data.error,
       signUp: deps.enrolment.signUpOn ? SIGN_UP_PAGE : undefined,
+      recoverHref: recovery ? `${RECOVER_PAGE}?interaction=${details.uid}` : undefined,
+      // Offered on every refusal by the throttle, whichever limit refused and whether or not the
+      // email names an account: the page must not tell them apart (the mail is what differs).
+      signInLink: recovery && data.throttled && data.email ? { action: SIGN_IN_LINK_PAGE, interaction: details.uid } : undefined,
       action: `/interaction/${details.uid}/login`,
       abortAction: `/interaction/${details.uid}/abort`,
       csrf: csrf.token(ctx),
@@ -162,11 +174,12 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     }
     // Throttled before the password is checked: a refused attempt costs no argon2 time and says
     // nothing about the password or the account, only how long to wait (sign-in-throttle.ts).
-    const throttle = await deps.throttle.check({ email, address: ctx.ip, device: deps.knownDevices.deviceFor(ctx, email) });
+    const device = deps.knownDevices.deviceFor(ctx, email);
+    const throttle = await deps.throttle.check({ email, address: ctx.ip, device });
     if (!throttle.allowed) {
       deps.logger.info({ event: 'sign_in.throttled', retryAfter: throttle.retryAfterSeconds, clientId: details.params.client_id, requestId: ctx.state.requestId });
       ctx.set('Retry-After', String(throttle.retryAfterSeconds));
-      return renderLogin(ctx, { clientName, email, error: tooManyAttemptsMessage(throttle.retryAfterSeconds) }, 429);
+      return renderLogin(ctx, { clientName, email, error: tooManyAttemptsMessage(throttle.retryAfterSeconds), throttled: true }, 429);
     }
     // The attempt already counts as a failure; only a success settles it otherwise.
     let outcome;
@@ -214,6 +227,11 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     }
     await throttle.recordSuccess();
     deps.knownDevices.remember(ctx, email);
+    // A browser this account had not signed in from: the person hears of it, so a sign-in that
+    // was not theirs does not go unseen.
+    if (device === undefined) {
+      await deps.notices.sendAlone(outcome.user, { kind: 'new-browser', browser: describeDevice(ctx.get('user-agent') || null), ip: ctx.ip });
+    }
     deps.logger.info({ event: 'sign_in.succeeded', accountId: outcome.user.id, clientId: details.params.client_id, requestId: ctx.state.requestId });
     await deps.audit.append({
       type: 'sign_in.succeeded',

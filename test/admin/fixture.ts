@@ -12,6 +12,8 @@ import { GrantStore } from '../../src/grants/store.js';
 import { createKeyStore } from '../../src/keys/signing-keys.js';
 import { ResourceServerStore } from '../../src/resources/store.js';
 import { SessionStore } from '../../src/sessions/store.js';
+import { AccountNotices } from '../../src/notices/account-notices.js';
+import { Outbox } from '../../src/outbox/outbox.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
 export interface AdminFixture {
@@ -40,8 +42,9 @@ export async function adminFixture(options: { engine?: 'pglite' } = {}): Promise
   const resources = new ResourceServerStore(db);
   const sessions = new SessionStore(db);
   const grants = new GrantStore(db);
-  const ops = adminOperations({ db, users, clients, audit, keys, resources, sessions, grants });
-  const self = new SelfService({ db, users, audit, resources, sessions, grants });
+  const notices = new AccountNotices({ db, outbox: new Outbox(randomBytes(32)), issuer: 'http://gatehouse.test', enabled: true, recoveryOffered: true });
+  const ops = adminOperations({ db, users, clients, audit, keys, resources, sessions, grants, notices });
+  const self = new SelfService({ db, users, audit, resources, sessions, grants, notices });
   return {
     testDb, ops, self, users, clients, audit,
     async events(type) {

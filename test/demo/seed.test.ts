@@ -47,6 +47,7 @@ describe('the development demo', () => {
     const production = loadConfig({
       NODE_ENV: 'production', DATA_DIR: dataDir, DATABASE_URL: 'postgres://db.internal/gatehouse', ISSUER: 'https://id.example.test', TRUST_PROXY: 'true',
       COOKIE_KEYS: 'k'.repeat(40), KEY_ENCRYPTION_KEY: Buffer.alloc(32, 1).toString('base64'),
+      SMTP_URL: 'smtp://relay.internal:25', MAIL_FROM: 'id@example.test',
     });
     expect(await seedDemo(production, stores)).toBeUndefined();
     const problems = await demoDataProblems(stores);

@@ -56,6 +56,9 @@ describe('in production', () => {
       DATABASE_URL: testDb.url ?? 'postgres://unused',
       COOKIE_KEYS: randomBytes(32).toString('base64url'),
       KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64url'),
+      // Production starts without SMTP_URL only while no feature sends mail.
+      PASSWORD_RECOVERY: 'false',
+      EMAIL_NOTIFICATIONS: 'false',
     }, { testDb });
   });
   afterAll(async () => {

@@ -1,6 +1,6 @@
 // The mail settings (src/config.ts): SMTP_URL and MAIL_FROM checked at start, and the rule that
-// production refuses to start without SMTP_URL once a feature that sends mail is on. No feature
-// sends mail yet, so the rule is tested through its predicate with a feature named for the purpose.
+// production refuses to start without SMTP_URL while a feature that sends mail is on
+// (PASSWORD_RECOVERY and EMAIL_NOTIFICATIONS, both on by default).
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -64,8 +64,15 @@ describe('mail settings', () => {
     ]);
   });
 
-  it('let production start without SMTP_URL while no feature sends mail', () => {
-    expect(problemsOf(production())).toEqual([]);
+  it('refuse a production start without SMTP_URL while recovery or notices are on, as they are by default', () => {
+    const refusal = (features: string) => `SMTP_URL is required in production with ${features} on: without it their mail would wait in the outbox and never be sent (the development mailbox does not exist in production)`;
+    expect(problemsOf(production())).toEqual([refusal('PASSWORD_RECOVERY, EMAIL_NOTIFICATIONS')]);
+    expect(problemsOf(production({ PASSWORD_RECOVERY: 'false' }))).toEqual([refusal('EMAIL_NOTIFICATIONS')]);
+    expect(problemsOf(production({ EMAIL_NOTIFICATIONS: 'false' }))).toEqual([refusal('PASSWORD_RECOVERY')]);
+  });
+
+  it('let production start without SMTP_URL once every feature that sends mail is off', () => {
+    expect(problemsOf(production({ PASSWORD_RECOVERY: 'false', EMAIL_NOTIFICATIONS: 'false' }))).toEqual([]);
   });
 });
 

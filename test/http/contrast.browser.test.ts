@@ -8,6 +8,7 @@ import { lowContrastText, type LowContrast } from '../support/contrast.js';
 import { authorizationRequest, createPerson, obtainTokens, registerApp, type App } from '../support/flows.js';
 import { startTestServer, type TestServer } from '../support/gatehouse.js';
 import { createAdmin } from '../admin/console/support.js';
+import { OneTimeLinks, type LinkPurpose } from '../../src/links/store.js';
 
 const NOTES_API = 'https://notes.example.test';
 const SCOPE = 'openid profile email offline_access notes:read';
@@ -92,6 +93,18 @@ describe('every page a person can see', () => {
     await visit('/account/apps?notice=app-revoked');
     await visit('/account/sessions');
     await visit('/account/password');
+
+    // The mailed-link pages: asking, the answer, each link's page, a dead link, and after.
+    await visit('/recover');
+    await page.getByLabel('Email').fill(grace.email);
+    await page.getByRole('button', { name: 'Send me a link' }).click();
+    await page.getByRole('heading', { name: 'Check your mail' }).waitFor();
+    await audit(page, seen, problems);
+    const links = new OneTimeLinks(server.db);
+    const linkFor = (purpose: LinkPurpose) => server.db.transaction(async (trx) => (await links.issue(trx, { purpose, userId: grace.id, email: grace.email, ttlSeconds: 600 })).token);
+    await visit(`/recover/new-password?token=${await linkFor('recovery')}`);
+    await visit(`/sign-in-link?token=${await linkFor('sign_in')}`);
+    for (const path of ['/recover/new-password?token=spent', '/sign-in-link?token=spent', '/recover/done', '/sign-in-link/done']) await visit(path);
 
     // Every console page, with data in it: lists, one of each, forms, confirmations, problems.
     const appHref = `/admin/apps/${encodeURIComponent(app.clientId)}`;

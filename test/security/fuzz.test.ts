@@ -310,6 +310,10 @@ const ROUTES: Route[] = [
   ...pageRoutes('account pages', (w) => [w.account.cookie], (w) => w.account.csrf, () => [
     '/account', '/account/apps', '/account/apps/revoke', '/account/sessions', '/account/sessions/end', '/account/sessions/end-others', '/account/password',
   ], { client_id: [w => w.victim.clientId], session: [w => w.victim.sessionId], current_password: ['wrong'], new_password: ['lantern orchard velvet compass'], sign_out_others: ['yes'], cursor: ['x'] }),
+  // The mailed-link pages (src/recovery): any browser's form token will do, the account one's here.
+  ...pageRoutes('mailed-link pages', (w) => [w.account.cookie], (w) => w.account.csrf, () => [
+    '/recover', '/recover/new-password', '/recover/done', '/sign-in-link', '/sign-in-link/confirm', '/sign-in-link/done',
+  ], { email: ['nobody@example.test', 'not an address'], token: ['x', 'A'.repeat(43)], new_password: ['lantern orchard velvet compass'], sign_out_everywhere: ['yes'], interaction: ['x', 'A'.repeat(21)] }),
 ];
 
 /** The admin API's paths with the victim's ids, under an admin's token, a non-admin's and none. */

@@ -94,6 +94,9 @@ function normalised(res: AgentResponse, email: string): string {
   return res.body
     .replaceAll(email, 'EMAIL')
     .replace(/\/interaction\/[^/"]+\//g, '/interaction/UID/')
+    // The sign-in's id also rides in "Forgot password?" and the sign-in link form (src/recovery).
+    .replace(/interaction=[\w-]+/g, 'interaction=UID')
+    .replace(/name="interaction" value="[^"]+"/g, 'name="interaction" value="UID"')
     .replace(/name="csrf" value="[^"]+"/g, 'csrf')
     .replace(TOO_MANY, 'Too many attempts. Try again in N.');
 }

@@ -43,6 +43,8 @@
 //     prompt=none), machine scopes beyond the registration, grant types
 //     the client is not registered for, a stolen code at another client,
 //     parameters smuggled into a form POST to /auth .................... overreach.test.ts
+//   - CSRF on every mailed-link form, SQL injection and malformed input in
+//     the address and the token, a link used for another purpose or person mailed-links.test.ts
 //
 // Attacks already covered by other test files, not repeated here (this list is the whole picture):
 //   - 20 parallel redemptions of one code → exactly one success ........ test/e2e/authorization-code.test.ts
@@ -73,6 +75,9 @@
 //   - Secure/__Host- cookies behind TLS ................................. test/interaction/pages.test.ts
 //   - no secret in the database or the logs ............................. test/e2e/at-rest.test.ts, test/e2e/logs.test.ts
 //   - generated requests at every endpoint (no 5xx, nothing lost) ...... test/security/fuzz.test.ts
+//   - account enumeration through "Forgot password?" and the sign-in link
+//     form; link reuse, expiry, a changed address; mail floods per address
+//     and per client address; links in logs or the audit log ............ test/recovery/
 // Throttling and rate limits are tested in test/security/throttling*.
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
