@@ -42,6 +42,12 @@ import { endpointRateLimits } from './security/endpoint-limits.js';
 import { keyedDigest } from './security/keyed-digest.js';
 import { KnownDevices } from './security/known-devices.js';
 import { SignInThrottle } from './security/sign-in-throttle.js';
+import type { OneTimeLinks } from './links/store.js';
+import type { Outbox } from './outbox/outbox.js';
+import { consentRecorder } from './interaction/app-connected.js';
+import type { Addresses } from './verification/addresses.js';
+import { VerificationMailThrottle } from './verification/mail-throttle.js';
+import { verificationRoutes } from './verification/pages.js';
 
 export interface AppDependencies {
   config: Config;
@@ -57,6 +63,12 @@ export interface AppDependencies {
   clients: ClientStore;
   /** Where mail goes without SMTP_URL, read at /dev/mail; never in production. */
   devMailbox?: DevelopmentMailbox;
+  addresses: Addresses;
+  links: OneTimeLinks;
+  /** Where mail is written, in the transaction of the act that causes it. */
+  outbox: Outbox;
+  /** The clock one-time links are counted by (tests move it). */
+  now?: () => number;
   /** True once a graceful stop has begun (src/http/connection-drain.ts). */
   draining: () => boolean;
 }
@@ -99,6 +111,10 @@ export function createApp(deps: AppDependencies): Koa {
     logger,
     audit: deps.audit,
     unknownEmailDigest: keyedDigest(config.secrets.keyEncryptionKey, 'audit unknown sign-in email', 16),
+    recordConsent: consentRecorder({
+      db: deps.db, outbox: deps.outbox, audit: deps.audit, users: deps.users, resources: deps.resources,
+      issuer: config.issuer, enabled: config.mail.emailNotifications,
+    }),
   }).routes());
   const signIn = new AccountSignIn({ provider: () => deps.oidc.provider, issuer: config.issuer, pages, secureCookies });
   app.use(signIn.routes().routes());
@@ -115,10 +131,13 @@ export function createApp(deps: AppDependencies): Koa {
     throttle,
     knownDevices,
     logger,
+    addresses: deps.addresses,
+    verificationMail: new VerificationMailThrottle(deps.db, deps.links, deps.now),
   };
   app.use(adminApiRoutes(surfaces).routes());
   app.use(adminConsoleRoutes(surfaces).routes());
   app.use(accountRoutes(surfaces).routes());
+  app.use(verificationRoutes({ addresses: deps.addresses, pages, csrf }).routes());
   // Not mounted at all in production, so no setting or request can reach it there.
   if (deps.devMailbox && config.env !== 'production') app.use(devMailRoutes(deps.devMailbox, pages).routes());
   // The routes are fixed by the configuration, so a provider rebuilt on key rotation keeps them.

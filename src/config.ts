@@ -137,6 +137,11 @@ const settingsSchema = z.object({
     smtpUrl: z.string().optional().meta({ env: 'SMTP_URL' }),
     /** The From of every mail: an address, optionally `Name <address>`. */
     from: z.string().optional().meta({ env: 'MAIL_FROM' }),
+    /**
+     * Short notices to a person about their own account (an app connected; password changed and a
+     * new browser, issue #15). On by default: they are how a person learns of an act they did not do.
+     */
+    emailNotifications: z.boolean().meta({ env: 'EMAIL_NOTIFICATIONS' }),
   }),
   /** Deliveries through the outbox (src/outbox/): mail now, HTTP notifications later. */
   outbox: z.object({
@@ -159,6 +164,7 @@ export interface Config extends Omit<Settings, 'issuer' | 'mail'> {
     smtpUrl: string | undefined;
     /** MAIL_FROM, or `Gatehouse <gatehouse@ISSUER's host>` outside production. */
     from: string;
+    emailNotifications: boolean;
   };
   /** ISSUER, or http://localhost:PORT; no trailing slash. */
   issuer: string;
@@ -327,21 +333,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
     mail: {
       smtpUrl: file.mail.smtpUrl || undefined,
       from: file.mail.from ?? `Gatehouse <gatehouse@${issuerUrl?.hostname ?? 'localhost'}>`,
+      emailNotifications: file.mail.emailNotifications,
     },
   };
 }
 
 /**
- * The settings that turn on a feature which sends mail, by environment variable. None does yet:
- * email verification and account recovery (issue #15) will each add theirs here, and from then on
- * production refuses to start with them on and no SMTP_URL.
+ * The features that send mail and are on, by name (a setting's variable where one turns it on):
+ * production refuses to start with any of them on and no SMTP_URL. Email verification has no
+ * setting: an address is verified only by a mailed link, so it is always on.
  */
-export function mailSendingFeatures(_settings: Settings): string[] {
-  return [];
+export function mailSendingFeatures(settings: Settings): string[] {
+  return ['email verification', ...(settings.mail.emailNotifications ? ['EMAIL_NOTIFICATIONS'] : [])];
 }
 
 /** What is wrong with the mail settings, given the features that would send mail. */
-export function mailProblems(nodeEnv: Environment, settings: Pick<Settings, 'mail'>, features: readonly string[]): string[] {
+export function mailProblems(nodeEnv: Environment, settings: { mail: Pick<Settings['mail'], 'smtpUrl' | 'from'> }, features: readonly string[]): string[] {
   const problems: string[] = [];
   const { smtpUrl, from } = settings.mail;
   if (smtpUrl && !/^smtps?:\/\/[^/]/.test(smtpUrl)) problems.push('SMTP_URL must be an smtp:// or smtps:// URL');

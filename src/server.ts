@@ -26,6 +26,8 @@ import { keyStoreFor } from './keys/signing-keys.js';
 import { OidcService } from './oidc/provider.js';
 import { createDeliveries, type Deliveries } from './outbox/deliveries.js';
 import { ResourceServerStore } from './resources/store.js';
+import { AddressMail } from './verification/address-mail.js';
+import { Addresses } from './verification/addresses.js';
 
 export interface Gatehouse {
   config: Config;
@@ -41,6 +43,8 @@ export interface Gatehouse {
   operations: AdminOperations;
   /** A signed-in person's acts on their own account (the account pages). */
   selfService: SelfService;
+  /** Email addresses: verification links, changes (src/verification/). */
+  addresses: Addresses;
   /** The outbox (mail now): `deliveries.outbox.enqueue(trx, …)` in the transaction of the act. */
   deliveries: Deliveries;
   /**
@@ -92,7 +96,8 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
     deliveries = outgoing;
     const sessions = new SessionStore(db, records);
     const grants = new GrantStore(db, records);
-    const operations = adminOperations({ db, users, clients, resources, keys, audit, sessions, grants, changes });
+    const addresses = new Addresses({ db, users, links, audit, changes, mail: new AddressMail(links, outgoing.outbox, config.issuer), ...(options.now ? { now: options.now } : {}) });
+    const operations = adminOperations({ db, users, clients, resources, keys, audit, sessions, grants, changes, addresses });
     const selfService = new SelfService({ db, users, resources, audit, sessions, grants, changes });
     if (options.background !== false) {
       oidc.watchKeys();
@@ -101,7 +106,10 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
     }
 
     const drain = new ConnectionDrain();
-    const app = createApp({ config, db, logger, oidc, users, clients, resources, pages, audit, operations, selfService, devMailbox: outgoing.devMailbox, draining: () => drain.draining });
+    const app = createApp({
+      config, db, logger, oidc, users, clients, resources, pages, audit, operations, selfService, addresses, links,
+      outbox: outgoing.outbox, devMailbox: outgoing.devMailbox, draining: () => drain.draining, ...(options.now ? { now: options.now } : {}),
+    });
     const server = http.createServer(drain.wrap(app.callback()));
     drain.attach(server);
     // Keep-alive longer than a typical load balancer's idle timeout, so the proxy closes first.
@@ -128,6 +136,7 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
       audit,
       operations,
       selfService,
+      addresses,
       deliveries: outgoing,
       close(closeOptions = {}) {
         closing ??= (async () => {

@@ -21,6 +21,7 @@ import type { GrantStore } from '../grants/store.js';
 import type { KeyStore } from '../keys/signing-keys.js';
 import type { ResourceServerStore } from '../resources/store.js';
 import type { SessionStore } from '../sessions/store.js';
+import type { Addresses } from '../verification/addresses.js';
 import { ApiOperations } from './apis.js';
 import { AppOperations } from './apps.js';
 import { AuditOperations } from './audit.js';
@@ -42,6 +43,8 @@ export interface AdminDependencies extends AuditedDependencies {
   grants: GrantStore;
   audit: AuditLog;
   keys: KeyStore;
+  /** Email addresses and their verification links (src/verification/). */
+  addresses: Addresses;
 }
 
 /** What each group stands on: the stores, and the one way an act is done. */

@@ -1,4 +1,6 @@
-// Administration of people: finding them, adding, disabling, enabling, a new password, deleting.
+// Administration of people: finding them, adding, disabling, enabling, a new password, a new
+// address (unverified until the person follows a mailed link), a verification link, deleting.
+// No act here marks an address verified: only a followed link does (src/verification/).
 import type { NewUser, User, UserQuery } from '../people/users.js';
 import type { Actor } from '../audit/events.js';
 import type { Database } from '../db/knex.js';
@@ -30,6 +32,16 @@ export class PeopleOperations {
       const user = await this.deps.users.create(input, trx);
       return { result: user, event: { type: 'user.created', userId: user.id, details: { isAdmin: user.isAdmin } } };
     });
+  }
+
+  /** Mails the person a link to verify their current address. */
+  sendVerification(actor: Actor, id: string): Promise<User> {
+    return this.deps.addresses.sendVerification(actor, id);
+  }
+
+  /** Gives the person a new address, unverified; their old address is told, and a link may go to the new one. */
+  changeEmail(actor: Actor, id: string, email: string, options: { sendVerification?: boolean } = {}): Promise<User> {
+    return this.deps.addresses.changeByAdministrator(actor, id, email, options);
   }
 
   /** Disables the person and signs them out everywhere: every session ended, every grant revoked. */

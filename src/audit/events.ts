@@ -19,6 +19,11 @@ export const AUDIT_EVENT_TYPES = [
   'user.password_reset',
   'user.password_changed',
   'user.deleted',
+  // Addresses (src/verification): a link mailed, an address proven, a change asked for and made
+  'user.email_verification_sent',
+  'user.email_verified',
+  'user.email_change_requested',
+  'user.email_changed',
   // Apps and APIs
   'client.created',
   'client.updated',

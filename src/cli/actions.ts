@@ -9,6 +9,7 @@ import type { Config } from '../config.js';
 import type { Database } from '../db/knex.js';
 import { migrateToLatest } from '../db/migrate.js';
 import { keyStoreFor } from '../keys/signing-keys.js';
+import { GatehouseError } from '../errors.js';
 import { UsageError, type CommandContext, type Options } from './commands.js';
 
 /** What the operator does from a shell is audited like any admin action, as the `cli`. */
@@ -18,18 +19,25 @@ const CLI_ACTOR: Actor = { type: 'system', id: 'cli' };
 const PERSON_SCOPES = new Set(['openid', 'profile', 'email', 'address', 'phone', 'offline_access', 'gatehouse:admin']);
 
 export async function operationsFor(config: Config, db: Database): Promise<AdminOperations> {
-  const [{ PasswordHasher }, { UserStore }, { adminOperations }, { AuditLog }, { ClientStore }, { GrantStore }, { ResourceServerStore }, { SessionStore }] = await Promise.all([
+  const [{ PasswordHasher }, { UserStore }, { adminOperations }, { AuditLog }, { ClientStore }, { GrantStore }, { ResourceServerStore }, { SessionStore }, { OneTimeLinks }, { Outbox }, { AddressMail }, { Addresses }] = await Promise.all([
     import('../people/passwords.js'), import('../people/users.js'), import('../admin/operations.js'), import('../audit/log.js'),
     import('../clients/store.js'), import('../grants/store.js'), import('../resources/store.js'), import('../sessions/store.js'),
+    import('../links/store.js'), import('../outbox/outbox.js'), import('../verification/address-mail.js'), import('../verification/addresses.js'),
   ]);
+  const users = new UserStore(db, new PasswordHasher(config.argon2));
+  const audit = new AuditLog(db);
+  const links = new OneTimeLinks(db);
+  // Mail is written to the outbox, which a running server's sender delivers (woken by the change feed).
+  const addresses = new Addresses({ db, users, links, audit, mail: new AddressMail(links, new Outbox(config.secrets.keyEncryptionKey), config.issuer) });
   return adminOperations({
     db,
-    users: new UserStore(db, new PasswordHasher(config.argon2)),
+    addresses,
+    users,
     clients: new ClientStore(db),
     resources: new ResourceServerStore(db),
     sessions: new SessionStore(db),
     grants: new GrantStore(db),
-    audit: new AuditLog(db),
+    audit,
     keys: keyStoreFor(config, db),
   });
 }
@@ -87,10 +95,21 @@ export async function createUser(ctx: CommandContext, options: Options): Promise
       password,
       givenName: text(options, 'given-name'),
       familyName: text(options, 'family-name'),
-      emailVerified: options['email-verified'] === true,
       isAdmin: options.admin === true,
     });
     return { id: user.id, email: user.email };
+  });
+}
+
+/** Mails the person a verification link; the running server's outbox sender delivers it. */
+export async function sendVerification(ctx: CommandContext, options: Options): Promise<unknown> {
+  const email = text(options, 'email')!;
+  return ctx.useDatabase(async (db) => {
+    const ops = await operationsFor(ctx.config, db);
+    const [person] = (await ops.people.listUsers({ search: email, limit: 10 })).items.filter((user) => user.email.toLowerCase() === email.trim().toLowerCase());
+    if (!person) throw new GatehouseError('not_found', `No person has the email ${email}.`, 'email');
+    await ops.people.sendVerification(CLI_ACTOR, person.id);
+    return { id: person.id, email: person.email, verification_sent: true };
   });
 }
 

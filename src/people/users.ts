@@ -171,6 +171,35 @@ export class UserStore {
   }
 
   /**
+   * Marks the person's address verified, but only while it is still `email` (the address a link
+   * was sent to): false when the account has another address by now, or no such person.
+   * Only a followed verification link calls this (src/verification/).
+   */
+  async markEmailVerified(id: string, email: string, trx: Database = this.db): Promise<boolean> {
+    if (typeof id !== 'string' || !isUuidPattern.test(id)) return false;
+    const changed = await trx('users').where({ id, email }).update({ email_verified: true, updated_at: trx.raw('now()') } as never);
+    return deletedRows(changed) > 0;
+  }
+
+  /**
+   * Moves the person from address `from` to `to`, verified (a followed link) or not (an admin's
+   * change). Undefined when their address is no longer `from`; `email_taken` when another account
+   * has `to` in any case (users_email_lower_key decides, at this very moment).
+   */
+  async replaceEmail(id: string, from: string, to: string, verified: boolean, trx: Database = this.db): Promise<User | undefined> {
+    if (typeof id !== 'string' || !isUuidPattern.test(id)) return undefined;
+    const [row] = await trx<UserRow>('users')
+      .where({ id, email: from })
+      .update({ email: to, email_verified: verified, updated_at: trx.raw('now()') } as never)
+      .returning(USER_COLUMNS)
+      .catch((error: unknown) => {
+        if (isUniqueViolation(error)) throw new GatehouseError('email_taken', 'Another account already uses that email address.', 'email');
+        throw error;
+      });
+    return row ? userFromRow(row) : undefined;
+  }
+
+  /**
    * Replaces a person's password, checked as at creation. Hashed before the UPDATE, so a
    * transaction around this holds no row lock while argon2 runs. Undefined if there is no such person.
    */

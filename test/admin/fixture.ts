@@ -12,6 +12,10 @@ import { GrantStore } from '../../src/grants/store.js';
 import { createKeyStore } from '../../src/keys/signing-keys.js';
 import { ResourceServerStore } from '../../src/resources/store.js';
 import { SessionStore } from '../../src/sessions/store.js';
+import { OneTimeLinks } from '../../src/links/store.js';
+import { Outbox } from '../../src/outbox/outbox.js';
+import { AddressMail } from '../../src/verification/address-mail.js';
+import { Addresses } from '../../src/verification/addresses.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
 export interface AdminFixture {
@@ -40,7 +44,9 @@ export async function adminFixture(options: { engine?: 'pglite' } = {}): Promise
   const resources = new ResourceServerStore(db);
   const sessions = new SessionStore(db);
   const grants = new GrantStore(db);
-  const ops = adminOperations({ db, users, clients, audit, keys, resources, sessions, grants });
+  const links = new OneTimeLinks(db);
+  const addresses = new Addresses({ db, users, links, audit, mail: new AddressMail(links, new Outbox(randomBytes(32)), 'http://gatehouse.test') });
+  const ops = adminOperations({ db, users, clients, audit, keys, resources, sessions, grants, addresses });
   const self = new SelfService({ db, users, audit, resources, sessions, grants });
   return {
     testDb, ops, self, users, clients, audit,

@@ -383,7 +383,7 @@ describe('what the CLI creates, a server uses', () => {
   it('a person and an app created by the CLI complete the authorization-code flow', { timeout: 60_000 }, async () => {
     const redirectUri = 'https://app.example.test/callback';
     const email = `cli.person.${Date.now()}@example.test`;
-    const person = output<{ id: string; email: string }>(await gatehouse(['user', 'create', '--email', email, '--name', 'CLI Person', '--email-verified', '--password-stdin'], env, `${PASSWORD}\n`));
+    const person = output<{ id: string; email: string }>(await gatehouse(['user', 'create', '--email', email, '--name', 'CLI Person', '--password-stdin'], env, `${PASSWORD}\n`));
     const app = output<{ client_id: string; client_secret: string }>(await gatehouse(['client', 'create', '--name', 'CLI App', '--redirect-uri', redirectUri], env));
 
     // The server shares the CLI's database and data directory (so its development secrets, which
@@ -405,7 +405,7 @@ describe('what the CLI creates, a server uses', () => {
 
       expect(tokens.claims()).toMatchObject({ iss: server.issuer, aud: app.client_id, sub: person.id, nonce: request.nonce });
       expect(await client.fetchUserInfo(config, tokens.access_token, person.id)).toMatchObject({
-        sub: person.id, email, email_verified: true, name: 'CLI Person',
+        sub: person.id, email, email_verified: false, name: 'CLI Person',
       });
       const { protectedHeader } = await jwtVerify(tokens.id_token!, createRemoteJWKSet(new URL(`${server.issuer}/jwks`)), { issuer: server.issuer, audience: app.client_id });
       const kids = (await sharedDb.db('signing_keys').select('kid')).map((row: { kid: string }) => row.kid);

@@ -1,4 +1,5 @@
-// One person: their details, disabling and enabling them, a new password, their sessions (end one,
+// One person: their details, disabling and enabling them, a new password, a new address or a link to
+// verify theirs, their sessions (end one,
 // or all) and the access they gave apps (revoke one grant, or everything an app holds).
 import type Router from '@koa/router';
 import type { Context } from 'koa';
@@ -62,6 +63,7 @@ export function personRoutes(router: Router, kit: ConsoleKit): void {
         name: person.name,
         email: person.email,
         emailVerified: person.emailVerified ? 'Yes' : 'No',
+        unverified: !person.emailVerified,
         role: person.isAdmin ? 'Administrator' : 'Person',
         status: person.disabledAt ? `Disabled since ${when(person.disabledAt)}` : 'Active',
         disabled: person.disabledAt !== null,
@@ -101,6 +103,18 @@ export function personRoutes(router: Router, kit: ConsoleKit): void {
     seeOther(ctx, personHref(personOf(ctx).id), done);
   }
 
+  async function sendVerification(ctx: Context) {
+    await ops.people.sendVerification(actorOf(ctx), personOf(ctx).id);
+    seeOther(ctx, personHref(personOf(ctx).id), 'verification-sent');
+  }
+
+  async function changeEmail(ctx: Context) {
+    const body = formBody(ctx);
+    const sendVerification = field(body, 'sendVerification') === 'yes';
+    await ops.people.changeEmail(actorOf(ctx), personOf(ctx).id, field(body, 'email'), { sendVerification });
+    seeOther(ctx, personHref(personOf(ctx).id), sendVerification ? 'email-changed-link-sent' : 'email-changed');
+  }
+
   async function endSession(ctx: Context) {
     await ops.sessions.endSession(actorOf(ctx), personOf(ctx).id, String(ctx.params.handle));
     seeOther(ctx, personHref(personOf(ctx).id), 'session-ended');
@@ -134,6 +148,8 @@ export function personRoutes(router: Router, kit: ConsoleKit): void {
   router.post('/admin/people/:id/disable', ...kit.form, person, notSelf(showPerson), again, disable);
   router.post('/admin/people/:id/enable', ...kit.form, person, again, enable);
   router.post('/admin/people/:id/password', ...kit.form, person, again, resetPassword);
+  router.post('/admin/people/:id/verification-mail', ...kit.form, person, again, sendVerification);
+  router.post('/admin/people/:id/email', ...kit.form, person, again, changeEmail);
   router.post('/admin/people/:id/sessions/end-all', ...kit.form, person, again, endAllSessions);
   router.post('/admin/people/:id/sessions/:handle/end', ...kit.form, person, again, endSession);
   router.post('/admin/people/:id/grants/:grantId/revoke', ...kit.form, person, again, revokeGrant);
