@@ -49,6 +49,8 @@ function productionEnv(dir: string, overrides: NodeJS.ProcessEnv = {}): NodeJS.P
     KEY_ENCRYPTION_KEY: KEK,
     ISSUER: 'https://id.example.com',
     TRUST_PROXY: 'true',
+    SMTP_URL: 'smtp://relay.internal:25',
+    MAIL_FROM: 'Example ID <id@example.com>',
     ...overrides,
   };
 }

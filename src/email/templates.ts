@@ -9,10 +9,22 @@ import { composeMail, type MailMessage } from './message.js';
 
 const MAIL_VIEWS = path.join(VIEWS_DIR, 'mail');
 
+/**
+ * Eta adds `.eta` only to a name without an extension, and `verify.text` has one (`.text`): without
+ * this, neither a mail's template nor the layout it names (`./layout.text`) would be found.
+ */
+function withEtaSuffix(engine: Eta): Eta {
+  const resolve = engine.resolvePath!;
+  engine.resolvePath = function resolveMailTemplate(this: Eta, template, options) {
+    return resolve.call(this, template.endsWith('.eta') ? template : `${template}.eta`, options);
+  };
+  return engine;
+}
+
 // Two engines: the HTML part escapes what it interpolates; the text part is plain text, where
 // escaping would show `&amp;` to the reader.
-const html = new Eta({ views: MAIL_VIEWS, cache: true, autoEscape: true });
-const text = new Eta({ views: MAIL_VIEWS, cache: true, autoEscape: false, autoTrim: false });
+const html = withEtaSuffix(new Eta({ views: MAIL_VIEWS, cache: true, autoEscape: true }));
+const text = withEtaSuffix(new Eta({ views: MAIL_VIEWS, cache: true, autoEscape: false, autoTrim: false }));
 
 export interface MailContent {
   /** The template's name: views/mail/<name>.text.eta and <name>.html.eta. */

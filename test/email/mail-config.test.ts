@@ -1,6 +1,6 @@
 // The mail settings (src/config.ts): SMTP_URL and MAIL_FROM checked at start, and the rule that
-// production refuses to start without SMTP_URL once a feature that sends mail is on. No feature
-// sends mail yet, so the rule is tested through its predicate with a feature named for the purpose.
+// production refuses to start without SMTP_URL once a feature that sends mail is on. Email
+// verification always is (an address is verified only by a mailed link), and the notices are by default.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -44,13 +44,13 @@ function problemsOf(environment: NodeJS.ProcessEnv): string[] {
 describe('mail settings', () => {
   it('send development mail to the development mailbox, from an address at the issuer host', () => {
     const config = loadConfig(env({ ISSUER: 'http://localhost:4000' }));
-    expect(config.mail).toEqual({ smtpUrl: undefined, from: 'Gatehouse <gatehouse@localhost>' });
+    expect(config.mail).toEqual({ smtpUrl: undefined, from: 'Gatehouse <gatehouse@localhost>', emailNotifications: true });
     expect(config.outbox).toEqual({ retryMaxDelaySeconds: 900, giveUpAfterSeconds: 259200, retentionSeconds: 604800 });
   });
 
   it('take SMTP_URL and MAIL_FROM from the environment', () => {
     const config = loadConfig(production({ SMTP_URL: 'smtps://user:pass@smtp.example.com:465', MAIL_FROM: 'Example ID <id@example.com>' }));
-    expect(config.mail).toEqual({ smtpUrl: 'smtps://user:pass@smtp.example.com:465', from: 'Example ID <id@example.com>' });
+    expect(config.mail).toEqual({ smtpUrl: 'smtps://user:pass@smtp.example.com:465', from: 'Example ID <id@example.com>', emailNotifications: true });
   });
 
   it('refuse an SMTP_URL that is not smtp(s) and a MAIL_FROM that is not an address', () => {
@@ -64,8 +64,17 @@ describe('mail settings', () => {
     ]);
   });
 
-  it('let production start without SMTP_URL while no feature sends mail', () => {
-    expect(problemsOf(production())).toEqual([]);
+  it('refuse production without SMTP_URL: email verification always sends mail, and the notices do unless turned off', () => {
+    expect(problemsOf(production())).toEqual([
+      'SMTP_URL is required in production with email verification, EMAIL_NOTIFICATIONS on: without it their mail would wait in the outbox and never be sent (the development mailbox does not exist in production)',
+    ]);
+    expect(problemsOf(production({ EMAIL_NOTIFICATIONS: 'false' }))).toEqual([
+      'SMTP_URL is required in production with email verification on: without it their mail would wait in the outbox and never be sent (the development mailbox does not exist in production)',
+    ]);
+  });
+
+  it('turn the notices off with EMAIL_NOTIFICATIONS=false', () => {
+    expect(loadConfig(env({ EMAIL_NOTIFICATIONS: 'false' })).mail.emailNotifications).toBe(false);
   });
 });
 
