@@ -173,6 +173,11 @@ describe('gatehouse user create', () => {
     expect(await inspect((db) => count(db('users').whereRaw('lower(email) = lower(?)', [email])))).toBe(1);
   });
 
+  it('has no way to declare an address verified: --email-verified is gone', async () => {
+    const message = failure(await gatehouse(['user', 'create', '--email', `other.${email}`, '--name', 'Other', '--email-verified', '--password-stdin'], env, PASSWORD), 2);
+    expect(message).toContain('--email-verified');
+  });
+
   it('wants the password on stdin, never as an argument', async () => {
     const message = failure(await gatehouse(['user', 'create', '--email', `grace.${Date.now()}@example.test`, '--name', 'Grace'], env), 2);
     expect(message).toContain('--password-stdin');
@@ -183,6 +188,22 @@ describe('gatehouse user create', () => {
     const message = failure(await gatehouse(['user', 'create', '--email', shortEmail, '--name', 'Short', '--password-stdin'], env, 'abc123\n'), 1);
     expect(message).toMatch(/at least 8/);
     expect(await inspect((db) => db('users').where({ email: shortEmail }).first())).toBeUndefined();
+  });
+});
+
+describe('gatehouse user verify-email', () => {
+  it('writes a verification mail to the outbox for a running server to deliver, audited as the cli, and verifies nothing', async () => {
+    const email = `verify.${Date.now()}@example.test`;
+    const created = output(await gatehouse(['user', 'create', '--email', email, '--name', 'Vera', '--password-stdin'], env, `${PASSWORD}\n`));
+    const sent = output(await gatehouse(['user', 'verify-email', '--email', email.toUpperCase(), '--send'], env));
+    expect(sent).toEqual({ id: created.id, email, verification_sent: true });
+    expect(await inspect((db) => db('users').where({ id: created.id }).first())).toMatchObject({ email_verified: false });
+    expect(await inspect((db) => count(db('one_time_links').where({ user_id: created.id, purpose: 'verification', email })))).toBe(1);
+    const audited = await inspect((db) => db('audit_events').where({ type: 'user.email_verification_sent', user_id: created.id }).first());
+    expect(audited).toMatchObject({ actor_type: 'system', actor_id: 'cli' });
+    expect(failure(await gatehouse(['user', 'verify-email', '--email', `nobody.${email}`, '--send'], env), 1)).toMatch(/^gatehouse: No person has the email/);
+    // --send is what it does: without it the command refuses rather than look like it verified anything.
+    failure(await gatehouse(['user', 'verify-email', '--email', email], env), 2);
   });
 });
 
@@ -284,7 +305,7 @@ describeConcurrently('gatehouse migrate and keys', () => {
 
 // None of these reaches a database.
 describe.concurrent('usage and configuration errors', () => {
-  const COMMANDS = ['user create', 'client create', 'resource create', 'migrate', 'keys rotate', 'keys list', 'demo'];
+  const COMMANDS = ['user create', 'user verify-email', 'client create', 'resource create', 'migrate', 'keys rotate', 'keys list', 'demo'];
   /** Nothing Gatehouse reads is usable: --help must not need any of it. */
   const broken = () => ({ ...env, PORT: 'abc', DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' });
 
