@@ -27,9 +27,10 @@ export class PeopleOperations {
     return this.deps.users.namesOf(ids);
   }
 
-  createUser(actor: Actor, input: NewUser): Promise<User> {
+  /** A new person's address is unverified, whatever the caller says: only a followed link verifies it. */
+  createUser(actor: Actor, input: Omit<NewUser, 'emailVerified'>): Promise<User> {
     return this.deps.audited(actor, async (trx) => {
-      const user = await this.deps.users.create(input, trx);
+      const user = await this.deps.users.create({ ...input, emailVerified: false }, trx);
       return { result: user, event: { type: 'user.created', userId: user.id, details: { isAdmin: user.isAdmin } } };
     });
   }

@@ -64,6 +64,10 @@ const newUserSchema = z.object({
   name: z.string().trim().min(1, 'A name is required.').max(200).refine(isStorableText, NUL_MESSAGE),
   givenName: z.string().trim().max(200).refine(isStorableText, NUL_MESSAGE).optional(),
   familyName: z.string().trim().max(200).refine(isStorableText, NUL_MESSAGE).optional(),
+  /**
+   * Only for the development demo's person and for tests: every surface (admin API, console, CLI)
+   * creates people unverified, and only a followed verification link verifies an address.
+   */
   emailVerified: z.boolean().optional(),
   isAdmin: z.boolean().optional(),
   password: z.string(),

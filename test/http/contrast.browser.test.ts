@@ -92,6 +92,9 @@ describe('every page a person can see', () => {
     await visit('/account/apps?notice=app-revoked');
     await visit('/account/sessions');
     await visit('/account/password');
+    await visit('/account/email?notice=verification-sent');
+    // A verification link that no longer works (the page a used or expired link opens).
+    await visit('/verify-email?token=no-such-token');
 
     // Every console page, with data in it: lists, one of each, forms, confirmations, problems.
     const appHref = `/admin/apps/${encodeURIComponent(app.clientId)}`;
