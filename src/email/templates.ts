@@ -15,7 +15,7 @@ const MAIL_VIEWS = path.join(VIEWS_DIR, 'mail');
  */
 function withEtaSuffix(engine: Eta): Eta {
   const resolve = engine.resolvePath!;
-  engine.resolvePath = function resolveMailTemplate(this: Eta, template, options) {
+  engine.resolvePath = function resolveMailTemplate(template, options) {
     return resolve.call(this, template.endsWith('.eta') ? template : `${template}.eta`, options);
   };
   return engine;
