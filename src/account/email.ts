@@ -7,6 +7,7 @@
 // another account has the new one is kept from this page (the link's page says that).
 import type { Context } from 'koa';
 import { isGatehouseError } from '../errors.js';
+import { HashingBusy } from '../people/passwords.js';
 import { formBody, formValue, problemOf, type Problem } from '../http/forms.js';
 import type { SurfaceDependencies } from '../http/surfaces.js';
 import { tooManyAttemptsMessage } from '../security/sign-in-throttle.js';
@@ -66,9 +67,17 @@ export function emailPages(deps: SurfaceDependencies) {
       ctx.set('Retry-After', String(attempt.retryAfterSeconds));
       return renderEmail(ctx, { status: 429, message: tooManyAttemptsMessage(attempt.retryAfterSeconds), field: 'currentPassword' }, typed);
     }
-    if (!(await deps.users.verifyPassword(person.id, password))) {
-      return renderEmail(ctx, { status: 400, message: 'That is not your current password.', field: 'currentPassword' }, typed);
+    let matches: boolean;
+    try {
+      matches = await deps.users.verifyPassword(person.id, password);
+    } catch (error) {
+      if (!(error instanceof HashingBusy)) throw error;
+      // Nobody looked at the password: the attempt must not count against the person.
+      await attempt.handBack();
+      ctx.set('Retry-After', String(error.retryAfterSeconds));
+      return renderEmail(ctx, { status: 503, message: 'Gatehouse is busy right now. Please try again in a moment.', field: 'currentPassword' }, typed);
     }
+    if (!matches) return renderEmail(ctx, { status: 400, message: 'That is not your current password.', field: 'currentPassword' }, typed);
     await attempt.recordSuccess();
     if (!(await deps.verificationMail.allow(person.id, ctx.ip))) return renderEmail(ctx, { status: 429, message: TOO_MANY_MAILS }, typed);
     try {

@@ -16,7 +16,7 @@ import type { Database } from '../db/knex.js';
 import { found, GatehouseError } from '../errors.js';
 import type { LinkRecord, OneTimeLinks } from '../links/store.js';
 import { emailSchema, type User, type UserStore } from '../people/users.js';
-import type { AddressMail } from './address-mail.js';
+import { VERIFICATION_TTL_SECONDS, type AddressMail } from './address-mail.js';
 import { forgetPendingChange, pendingChangeOf, recordPendingChange, type PendingChange } from './pending-changes.js';
 
 export interface AddressDependencies extends AuditedDependencies {
@@ -63,7 +63,9 @@ export class Addresses {
   /** The change the person asked for and has not confirmed yet, if its link can still be followed. */
   async pendingChange(user: User): Promise<PendingChange | undefined> {
     const pending = await pendingChangeOf(this.deps.db, user.id);
-    return pending && pending.from === user.email ? pending : undefined;
+    const now = this.deps.now?.() ?? Date.now();
+    const live = pending && pending.from === user.email && pending.requestedAt.getTime() + VERIFICATION_TTL_SECONDS * 1000 > now;
+    return live ? pending : undefined;
   }
 
   /** What `token` would do if followed, or undefined when it no longer works. Spends nothing. */

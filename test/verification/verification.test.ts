@@ -284,6 +284,22 @@ describe('changing the address from the account page', () => {
     expect(await server.stores.users.findById(other.id)).toMatchObject({ email: other.email });
   });
 
+  it('stops showing a change as waiting once its link has expired', async () => {
+    const person = await createPerson(server);
+    const { agent, res } = await requestChange(person, `late.${person.email}`);
+    expect(res.status).toBe(303);
+    expect((await agent.request(`${server.issuer}/account/email`)).body).toContain('is waiting for the link');
+    const start = now;
+    now = start + 24 * 3600_000 + 1000;
+    try {
+      const page = await agent.request(`${server.issuer}/account/email`);
+      expect(page.status).toBe(200);
+      expect(page.body).not.toContain('is waiting for the link');
+    } finally {
+      now = start;
+    }
+  });
+
   it('refuses an address that is not one, or is already theirs, on the page', async () => {
     const person = await createPerson(server);
     expect((await requestChange(person, 'not an address')).res.status).toBe(400);
