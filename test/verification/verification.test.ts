@@ -100,6 +100,10 @@ describe('verifying an address from the account page', () => {
     expect(partOf(mail!, 'text/html')).toContain('Verify my email address');
     const link = verificationLink(mail!);
     const token = new URL(link).searchParams.get('token')!;
+    // Nothing at rest opens it: the link is kept as a digest, the mail sealed (and erased once sent).
+    for (const table of ['one_time_links', 'outbox', 'email_changes', 'audit_events']) {
+      expect(JSON.stringify(await server.testDb.db(table).select()), table).not.toContain(token);
+    }
 
     // A mail scanner opening the link (twice) verifies nothing.
     const scanner = new UserAgent(server.issuer);
@@ -206,6 +210,10 @@ describe('changing the address from the account page', () => {
   it('asks for the current password, then mails the new address a link and tells the old one; the change waits for the link', async () => {
     const person = await createPerson(server);
     const newEmail = `new.${person.email}`;
+    // Without this browser's CSRF token (a forged cross-site form), nothing is done.
+    const { agent: signedIn } = await signInToAccount(server, person, '/account/email');
+    const forged = await signedIn.request(`${server.issuer}/account/email`, { form: { csrf: 'forged', new_email: newEmail, current_password: person.password } });
+    expect(forged.status).toBe(403);
     const wrong = await requestChange(person, newEmail, 'not my password at all');
     expect(wrong.res.status).toBe(400);
     expect(wrong.res.body).toContain('That is not your current password.');
