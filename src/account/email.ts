@@ -11,6 +11,7 @@ import { HashingBusy } from '../people/passwords.js';
 import { formBody, formValue, problemOf, type Problem } from '../http/forms.js';
 import type { SurfaceDependencies } from '../http/surfaces.js';
 import { tooManyAttemptsMessage } from '../security/sign-in-throttle.js';
+import { newAddressFor } from '../verification/addresses.js';
 import { holderOf, noticeOf, seeOther } from './guard.js';
 
 export const EMAIL_PAGE = '/account/email';
@@ -61,6 +62,12 @@ export function emailPages(deps: SurfaceDependencies) {
     const newEmail = formValue(ctx, 'new_email', 254);
     const password = typeof body.current_password === 'string' && body.current_password.length <= MAX_TYPED_PASSWORD ? body.current_password : '';
     if (newEmail === undefined) return renderEmail(ctx, { status: 400, message: 'Enter your new email address.', field: 'email' }, typed);
+    try {
+      newAddressFor(person.email, newEmail);
+    } catch (error) {
+      if (!isGatehouseError(error)) throw error;
+      return renderEmail(ctx, problemOf(error), typed);
+    }
     if (!password) return renderEmail(ctx, { status: 400, message: 'Enter your current password.', field: 'currentPassword' }, typed);
     const attempt = await deps.throttle.check({ email: person.email, address: ctx.ip, device: deps.knownDevices.deviceFor(ctx, person.email) });
     if (!attempt.allowed) {

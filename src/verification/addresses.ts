@@ -53,6 +53,16 @@ function parsedEmail(value: string): string {
   return parsed.data;
 }
 
+/**
+ * The address a person may ask to move to from `current`: a valid one that is not already theirs.
+ * For the form to check before it spends a password attempt or a mail on a typo.
+ */
+export function newAddressFor(current: string, requested: string): string {
+  const to = parsedEmail(requested);
+  if (sameAddress(current, to)) throw new GatehouseError('invalid_input', 'That is already your email address.', 'email');
+  return to;
+}
+
 export class Addresses {
   readonly #audited: Audited;
 
@@ -125,10 +135,9 @@ export class Addresses {
    * to whoever controls the new address, and the change is refused then.
    */
   requestChange(actor: Actor, userId: string, newEmail: string): Promise<{ to: string }> {
-    const to = parsedEmail(newEmail);
     return this.#audited(actor, async (trx) => {
       const user = found(await this.deps.users.findById(userId, trx), 'person');
-      if (sameAddress(user.email, to)) throw new GatehouseError('invalid_input', 'That is already your email address.', 'email');
+      const to = newAddressFor(user.email, newEmail);
       const now = new Date(this.deps.now?.() ?? Date.now());
       await recordPendingChange(trx, user.id, { from: user.email, to, requestedAt: now });
       // Only the newest request's link may work: an earlier one, to another address, dies.
