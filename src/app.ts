@@ -47,6 +47,12 @@ import { SignInThrottle } from './security/sign-in-throttle.js';
 import type { AccountNotices } from './notices/account-notices.js';
 import { recoveryRoutes } from './recovery/routes.js';
 import type { RecoveryServices } from './recovery/services.js';
+import type { OneTimeLinks } from './links/store.js';
+import type { Outbox } from './outbox/outbox.js';
+import { consentRecorder } from './interaction/app-connected.js';
+import type { Addresses } from './verification/addresses.js';
+import { VerificationMailThrottle } from './verification/mail-throttle.js';
+import { verificationRoutes } from './verification/pages.js';
 
 export interface AppDependencies {
   config: Config;
@@ -68,6 +74,12 @@ export interface AppDependencies {
   recovery?: RecoveryServices | undefined;
   /** Where mail goes without SMTP_URL, read at /dev/mail; never in production. */
   devMailbox?: DevelopmentMailbox;
+  addresses: Addresses;
+  links: OneTimeLinks;
+  /** Where mail is written, in the transaction of the act that causes it. */
+  outbox: Outbox;
+  /** The clock one-time links are counted by (tests move it). */
+  now?: () => number;
   /** True once a graceful stop has begun (src/http/connection-drain.ts). */
   draining: () => boolean;
 }
@@ -113,6 +125,10 @@ export function createApp(deps: AppDependencies): Koa {
     unknownEmailDigest: keyedDigest(config.secrets.keyEncryptionKey, 'audit unknown sign-in email', 16),
     passwordRecovery: deps.recovery !== undefined,
     notices: deps.notices,
+    recordConsent: consentRecorder({
+      db: deps.db, outbox: deps.outbox, audit: deps.audit, users: deps.users, resources: deps.resources,
+      issuer: config.issuer, enabled: config.emailNotifications,
+    }),
   }).routes());
   if (deps.recovery) app.use(recoveryRoutes({ ...deps.recovery, pages, csrf, logger, knownDevices }).routes());
   const signIn = new AccountSignIn({ provider: () => deps.oidc.provider, issuer: config.issuer, pages, secureCookies });
@@ -130,11 +146,14 @@ export function createApp(deps: AppDependencies): Koa {
     throttle,
     knownDevices,
     logger,
+    addresses: deps.addresses,
+    verificationMail: new VerificationMailThrottle(deps.db, deps.links, deps.now),
   };
   app.use(adminApiRoutes(surfaces).routes());
   app.use(adminConsoleRoutes(surfaces).routes());
   app.use(accountRoutes(surfaces).routes());
   app.use(enrolmentRoutes({ enrolment: deps.enrolment, pages, csrf }).routes());
+  app.use(verificationRoutes({ addresses: deps.addresses, pages, csrf }).routes());
   // Not mounted at all in production, so no setting or request can reach it there.
   if (deps.devMailbox && config.env !== 'production') app.use(devMailRoutes(deps.devMailbox, pages).routes());
   // The routes are fixed by the configuration, so a provider rebuilt on key rotation keeps them.

@@ -155,9 +155,17 @@ const settingsSchema = z.object({
   passwordRecovery: z.boolean().meta({ env: 'PASSWORD_RECOVERY' }),
   /**
    * Short mails telling a person what just happened to their account — a password changed, a
-   * sign-in from a browser not seen before (src/notices/) — so that someone else's doing is noticed.
+   * sign-in from a browser not seen before, an app connected (src/notices/) — so that someone
+   * else's doing is noticed.
    */
   emailNotifications: z.boolean().meta({ env: 'EMAIL_NOTIFICATIONS' }),
+  /**
+   * Verifying an address by a mailed link (src/verification/): the only way `email_verified`
+   * becomes true, and what an address change waits for. Off only where Gatehouse may send no mail
+   * at all: then no address becomes verified, people cannot change theirs, and an administrator's
+   * change leaves it unverified without telling anyone.
+   */
+  emailVerification: z.boolean().meta({ env: 'EMAIL_VERIFICATION' }),
   /** Deliveries through the outbox (src/outbox/): mail now, HTTP notifications later. */
   outbox: z.object({
     /** The longest wait between two attempts at one delivery (they start 5 s apart and double). */
@@ -355,17 +363,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
  * The settings that turn on a feature which sends mail, by environment variable: production
  * refuses to start with any of them on and no SMTP_URL.
  */
-export function mailSendingFeatures(settings: Pick<Settings, 'passwordRecovery' | 'emailNotifications' | 'signup'>): string[] {
+export function mailSendingFeatures(settings: Pick<Settings, 'passwordRecovery' | 'emailNotifications' | 'emailVerification' | 'signup'>): string[] {
   return [
     ...(settings.passwordRecovery ? ['PASSWORD_RECOVERY'] : []),
     ...(settings.emailNotifications ? ['EMAIL_NOTIFICATIONS'] : []),
+    ...(settings.emailVerification ? ['EMAIL_VERIFICATION'] : []),
     // Both let an admin invite; `open` also lets anyone sign up (a verification mail each).
     ...(settings.signup !== 'closed' ? [`SIGNUP=${settings.signup}`] : []),
   ];
 }
 
 /** What is wrong with the mail settings, given the features that would send mail. */
-export function mailProblems(nodeEnv: Environment, settings: Pick<Settings, 'mail'>, features: readonly string[]): string[] {
+export function mailProblems(nodeEnv: Environment, settings: { mail: Pick<Settings['mail'], 'smtpUrl' | 'from'> }, features: readonly string[]): string[] {
   const problems: string[] = [];
   const { smtpUrl, from } = settings.mail;
   if (smtpUrl && !/^smtps?:\/\/[^/]/.test(smtpUrl)) problems.push('SMTP_URL must be an smtp:// or smtps:// URL');

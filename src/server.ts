@@ -31,6 +31,8 @@ import { createDeliveries, type Deliveries } from './outbox/deliveries.js';
 import { ResourceServerStore } from './resources/store.js';
 import { AccountNotices } from './notices/account-notices.js';
 import { recoveryServices } from './recovery/services.js';
+import { AddressMail } from './verification/address-mail.js';
+import { Addresses } from './verification/addresses.js';
 
 export interface Gatehouse {
   config: Config;
@@ -46,6 +48,8 @@ export interface Gatehouse {
   operations: AdminOperations;
   /** A signed-in person's acts on their own account (the account pages). */
   selfService: SelfService;
+  /** Email addresses: verification links, changes (src/verification/). */
+  addresses: Addresses;
   /** The outbox (mail now): `deliveries.outbox.enqueue(trx, …)` in the transaction of the act. */
   deliveries: Deliveries;
   /**
@@ -101,7 +105,8 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
       db, outbox: outgoing.outbox, issuer: config.issuer, enabled: config.emailNotifications, recoveryOffered: config.passwordRecovery, now: options.now,
     });
     const enrolmentMail = new EnrolmentMail({ outbox: outgoing.outbox, links, issuer: config.issuer, signup: config.signup });
-    const operations = adminOperations({ db, users, clients, resources, keys, audit, sessions, grants, changes, notices, enrolment: enrolmentMail });
+    const addresses = new Addresses({ db, users, links, audit, changes, enabled: config.emailVerification, mail: new AddressMail(links, outgoing.outbox, config.issuer), ...(options.now ? { now: options.now } : {}) });
+    const operations = adminOperations({ db, users, clients, resources, keys, audit, sessions, grants, changes, notices, enrolment: enrolmentMail, addresses });
     const enrolment = new Enrolment({
       db, audit, changes, users, logger, now: options.now,
       mail: enrolmentMail,
@@ -119,8 +124,8 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
 
     const drain = new ConnectionDrain();
     const app = createApp({
-      config, db, logger, oidc, users, clients, resources, pages, audit, operations, selfService, enrolment, notices, recovery,
-      devMailbox: outgoing.devMailbox, draining: () => drain.draining,
+      config, db, logger, oidc, users, clients, resources, pages, audit, operations, selfService, enrolment, notices, recovery, addresses, links,
+      outbox: outgoing.outbox, devMailbox: outgoing.devMailbox, draining: () => drain.draining, ...(options.now ? { now: options.now } : {}),
     });
     const server = http.createServer(drain.wrap(app.callback()));
     drain.attach(server);
@@ -148,6 +153,7 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
       audit,
       operations,
       selfService,
+      addresses,
       deliveries: outgoing,
       close(closeOptions = {}) {
         closing ??= (async () => {

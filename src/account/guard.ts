@@ -28,6 +28,9 @@ const NOTICES = new Notices('notice', {
   'password-changed': 'Your password is changed.',
   'password-changed-others-ended': 'Your password is changed, and your other sessions are signed out.',
   'password-changed-apps-ended': 'Your password is changed, and apps on other devices lost their offline access.',
+  'verification-sent': 'We mailed you a link. Follow it within 24 hours to verify your address.',
+  'email-already-verified': 'Your email address is already verified.',
+  'email-change-sent': 'We mailed a link to your new address, and told your current one. Your address changes when the link is followed, within 24 hours.',
   'password-changed-all-ended': 'Your password is changed, your other sessions are signed out, and apps on other devices lost their offline access.',
 });
 

@@ -1,11 +1,13 @@
 // The signed-in person's own account pages: who they are, the apps they let in, the browsers they
-// are signed in on, and their password. Every action goes through SelfService (self-service.ts)
-// with the person as the actor, so it is limited to their own things and audited like an admin's.
+// are signed in on, their email address, and their password. Every action goes through SelfService
+// (self-service.ts), or Addresses (src/verification/) for the email address, with the person as the
+// actor, so it is limited to their own things and audited like an admin's.
 // /account/callback is not here: it belongs to the sign-in (src/oidc/account-sign-in.ts).
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { SurfaceDependencies } from '../http/surfaces.js';
 import { APPS_PAGE, appPages } from './apps.js';
+import { EMAIL_PAGE, emailPages } from './email.js';
 import { accountGuard, holderOf } from './guard.js';
 import { PASSWORD_PAGE, passwordPages } from './password.js';
 import { SESSIONS_PAGE, sessionPages } from './sessions.js';
@@ -19,12 +21,13 @@ export function accountRoutes(deps: SurfaceDependencies): Router {
   const { showApps, revokeApp } = appPages(deps);
   const { showSessions, endSession, endOtherSessions } = sessionPages(deps);
   const { showPassword, changePassword } = passwordPages(deps);
+  const { showEmail, sendVerification, changeEmail } = emailPages(deps);
 
   function showAccount(ctx: Context) {
     const { person } = holderOf(ctx);
     deps.pages.render(ctx, 'account/home', 'Your account', {
       person,
-      links: { apps: APPS_PAGE, sessions: SESSIONS_PAGE, password: PASSWORD_PAGE },
+      links: { apps: APPS_PAGE, sessions: SESSIONS_PAGE, password: PASSWORD_PAGE, email: EMAIL_PAGE },
       signOut: SIGN_OUT,
     });
   }
@@ -39,5 +42,8 @@ export function accountRoutes(deps: SurfaceDependencies): Router {
   router.post(`${SESSIONS_PAGE}/end-others`, parseForm, requireCsrf, signedIn(SESSIONS_PAGE), endOtherSessions);
   router.get(PASSWORD_PAGE, signedIn(), showPassword);
   router.post(PASSWORD_PAGE, parseForm, requireCsrf, signedIn(PASSWORD_PAGE), changePassword);
+  router.get(EMAIL_PAGE, signedIn(), showEmail);
+  router.post(`${EMAIL_PAGE}/verify`, parseForm, requireCsrf, signedIn(EMAIL_PAGE), sendVerification);
+  router.post(EMAIL_PAGE, parseForm, requireCsrf, signedIn(EMAIL_PAGE), changeEmail);
   return router;
 }

@@ -23,6 +23,7 @@ import type { KeyStore } from '../keys/signing-keys.js';
 import type { ResourceServerStore } from '../resources/store.js';
 import type { SessionStore } from '../sessions/store.js';
 import type { AccountNotices } from '../notices/account-notices.js';
+import type { Addresses } from '../verification/addresses.js';
 import { ApiOperations } from './apis.js';
 import { AppOperations } from './apps.js';
 import { AuditOperations } from './audit.js';
@@ -48,6 +49,8 @@ export interface AdminDependencies extends AuditedDependencies {
   enrolment?: EnrolmentMail | undefined;
   /** Mails that tell a person what an admin did to their account (a new password). */
   notices: AccountNotices;
+  /** Email addresses and their verification links (src/verification/). */
+  addresses: Addresses;
 }
 
 /** What each group stands on: the stores, and the one way an act is done. */

@@ -1,4 +1,6 @@
-// Administration of people: finding them, adding or inviting, disabling, enabling, a new password, deleting.
+// Administration of people: finding them, adding or inviting, disabling, enabling, a new password, a
+// new address (unverified until the person follows a mailed link), a verification link, deleting.
+// No act here marks an address verified: only a followed link does (src/verification/, src/enrolment/).
 import { accountState, type NewUser, type User, type UserQuery } from '../people/users.js';
 import type { Actor } from '../audit/events.js';
 import type { Database } from '../db/knex.js';
@@ -26,9 +28,10 @@ export class PeopleOperations {
     return this.deps.users.namesOf(ids);
   }
 
-  createUser(actor: Actor, input: NewUser): Promise<User> {
+  /** A new person's address is unverified, whatever the caller says: only a followed link verifies it. */
+  createUser(actor: Actor, input: Omit<NewUser, 'emailVerified'>): Promise<User> {
     return this.deps.audited(actor, async (trx) => {
-      const user = await this.deps.users.create(input, trx);
+      const user = await this.deps.users.create({ ...input, emailVerified: false }, trx);
       return { result: user, event: { type: 'user.created', userId: user.id, details: { isAdmin: user.isAdmin } } };
     });
   }
@@ -75,6 +78,21 @@ export class PeopleOperations {
   async #inviterName(actor: Actor, trx: Database): Promise<string | undefined> {
     if (actor.type !== 'user' || !actor.id) return undefined;
     return (await this.deps.users.findById(actor.id, trx))?.name;
+  }
+
+  /** Whether verification links can be mailed (EMAIL_VERIFICATION); the console offers them only then. */
+  get verificationOn(): boolean {
+    return this.deps.addresses.on;
+  }
+
+  /** Mails the person a link to verify their current address. */
+  sendVerification(actor: Actor, id: string): Promise<User> {
+    return this.deps.addresses.sendVerification(actor, id);
+  }
+
+  /** Gives the person a new address, unverified; their old address is told, and a link may go to the new one. */
+  changeEmail(actor: Actor, id: string, email: string, options: { sendVerification?: boolean } = {}): Promise<User> {
+    return this.deps.addresses.changeByAdministrator(actor, id, email, options);
   }
 
   /** Disables the person and signs them out everywhere: every session ended, every grant revoked. */

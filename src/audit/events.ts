@@ -30,6 +30,11 @@ export const AUDIT_EVENT_TYPES = [
   'user.signed_up',
   'user.sign_up_verified',
   'user.sign_up_refused',
+  // Addresses (src/verification): a link mailed, an address proven, a change asked for and made
+  'user.email_verification_sent',
+  'user.email_verified',
+  'user.email_change_requested',
+  'user.email_changed',
   // Apps and APIs
   'client.created',
   'client.updated',

@@ -9,6 +9,7 @@ import type { Config } from '../config.js';
 import type { Database } from '../db/knex.js';
 import { migrateToLatest } from '../db/migrate.js';
 import { keyStoreFor } from '../keys/signing-keys.js';
+import { GatehouseError } from '../errors.js';
 import { UsageError, type CommandContext, type Options } from './commands.js';
 
 /** What the operator does from a shell is audited like any admin action, as the `cli`. */
@@ -18,23 +19,29 @@ const CLI_ACTOR: Actor = { type: 'system', id: 'cli' };
 const PERSON_SCOPES = new Set(['openid', 'profile', 'email', 'address', 'phone', 'offline_access', 'gatehouse:admin']);
 
 export async function operationsFor(config: Config, db: Database): Promise<AdminOperations> {
-  const [{ PasswordHasher }, { UserStore }, { adminOperations }, { AuditLog }, { ClientStore }, { GrantStore }, { ResourceServerStore }, { SessionStore }, { EnrolmentMail }, { OneTimeLinks }, { Outbox }, { AccountNotices }] = await Promise.all([
+  const [{ PasswordHasher }, { UserStore }, { adminOperations }, { AuditLog }, { ClientStore }, { GrantStore }, { ResourceServerStore }, { SessionStore }, { OneTimeLinks }, { Outbox }, { AddressMail }, { Addresses }, { EnrolmentMail }, { AccountNotices }] = await Promise.all([
     import('../people/passwords.js'), import('../people/users.js'), import('../admin/operations.js'), import('../audit/log.js'),
     import('../clients/store.js'), import('../grants/store.js'), import('../resources/store.js'), import('../sessions/store.js'),
-    import('../enrolment/mail.js'), import('../links/store.js'), import('../outbox/outbox.js'), import('../notices/account-notices.js'),
+    import('../links/store.js'), import('../outbox/outbox.js'), import('../verification/address-mail.js'), import('../verification/addresses.js'),
+    import('../enrolment/mail.js'), import('../notices/account-notices.js'),
   ]);
+  const users = new UserStore(db, new PasswordHasher(config.argon2));
+  const audit = new AuditLog(db);
+  const links = new OneTimeLinks(db);
+  // Mail is written to the outbox, which a running server's sender delivers (woken by the change feed).
   const outbox = new Outbox(config.secrets.keyEncryptionKey);
+  const addresses = new Addresses({ db, users, links, audit, enabled: config.emailVerification, mail: new AddressMail(links, outbox, config.issuer) });
   return adminOperations({
     db,
-    users: new UserStore(db, new PasswordHasher(config.argon2)),
+    addresses,
+    users,
     clients: new ClientStore(db),
     resources: new ResourceServerStore(db),
     sessions: new SessionStore(db),
     grants: new GrantStore(db),
-    audit: new AuditLog(db),
+    audit,
     keys: keyStoreFor(config, db),
-    // The mail waits in the outbox, which the running server's sender delivers (woken by the insert).
-    enrolment: new EnrolmentMail({ outbox, links: new OneTimeLinks(db), issuer: config.issuer, signup: config.signup }),
+    enrolment: new EnrolmentMail({ outbox, links, issuer: config.issuer, signup: config.signup }),
     notices: new AccountNotices({ db, outbox, issuer: config.issuer, enabled: config.emailNotifications, recoveryOffered: config.passwordRecovery }),
   });
 }
@@ -92,7 +99,6 @@ export async function createUser(ctx: CommandContext, options: Options): Promise
       password,
       givenName: text(options, 'given-name'),
       familyName: text(options, 'family-name'),
-      emailVerified: options['email-verified'] === true,
       isAdmin: options.admin === true,
     });
     return { id: user.id, email: user.email };
@@ -110,6 +116,18 @@ export async function inviteUser(ctx: CommandContext, options: Options): Promise
       isAdmin: options.admin === true,
     });
     return { id: user.id, email: user.email, status: 'invited', invitation_expires_at: expiresAt.toISOString() };
+  });
+}
+
+/** Mails the person a verification link; the running server's outbox sender delivers it. */
+export async function sendVerification(ctx: CommandContext, options: Options): Promise<unknown> {
+  const email = text(options, 'email')!;
+  return ctx.useDatabase(async (db) => {
+    const ops = await operationsFor(ctx.config, db);
+    const [person] = (await ops.people.listUsers({ search: email, limit: 10 })).items.filter((user) => user.email.toLowerCase() === email.trim().toLowerCase());
+    if (!person) throw new GatehouseError('not_found', `No person has the email ${email}.`, 'email');
+    await ops.people.sendVerification(CLI_ACTOR, person.id);
+    return { id: person.id, email: person.email, verification_sent: true };
   });
 }
 

@@ -69,7 +69,6 @@ export const COMMANDS: Command[] = [
       'password-stdin': { type: 'boolean', required: true, description: 'read the password from standard input (never from the command line)' },
       'given-name': { type: 'string', value: 'G', description: 'given name' },
       'family-name': { type: 'string', value: 'F', description: 'family name' },
-      'email-verified': { type: 'boolean', description: 'the email address is known to be theirs' },
       admin: { type: 'boolean', description: 'may use the admin console at /admin' },
     },
     run: async (ctx, options) => (await actions()).createUser(ctx, options),
@@ -86,6 +85,16 @@ export const COMMANDS: Command[] = [
       admin: { type: 'boolean', description: 'may use the admin console at /admin once they accept' },
     },
     run: async (ctx, options) => (await actions()).inviteUser(ctx, options),
+  },
+  {
+    name: 'user verify-email',
+    summary: 'Mail a person a link to verify their address (only following it verifies the address)',
+    usage: ['gatehouse user verify-email --email E --send'],
+    options: {
+      email: { type: 'string', required: true, value: 'E', description: 'the address of the person, as they sign in with it' },
+      send: { type: 'boolean', required: true, description: 'mail the link (delivered by a running server; it works once, for 24 hours)' },
+    },
+    run: async (ctx, options) => (await actions()).sendVerification(ctx, options),
   },
   {
     name: 'client create',

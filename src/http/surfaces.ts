@@ -12,6 +12,8 @@ import type { Logger } from '../logger.js';
 import type { AccountSignIn } from '../oidc/account-sign-in.js';
 import type { KnownDevices } from '../security/known-devices.js';
 import type { SignInThrottle } from '../security/sign-in-throttle.js';
+import type { Addresses } from '../verification/addresses.js';
+import type { VerificationMailThrottle } from '../verification/mail-throttle.js';
 import type { CsrfProtection } from './csrf.js';
 import type { Pages } from './pages.js';
 
@@ -30,5 +32,9 @@ export interface SurfaceDependencies {
   /** Password guesses anywhere — a signed-in browser checking "current password" too — are throttled alike. */
   throttle: SignInThrottle;
   knownDevices: KnownDevices;
+  /** Email addresses and their verification links (src/verification/). */
+  addresses: Addresses;
+  /** How often a signed-in person may have verification mail sent. */
+  verificationMail: VerificationMailThrottle;
   logger: Logger;
 }

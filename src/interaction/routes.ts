@@ -21,6 +21,7 @@ import { tooManyAttemptsMessage, type SignInThrottle } from '../security/sign-in
 import type { AccountNotices } from '../notices/account-notices.js';
 import { describeDevice } from '../presentation/devices.js';
 import { RECOVER_PAGE, SIGN_IN_LINK_PAGE } from '../recovery/routes.js';
+import type { GivenConsent } from './app-connected.js';
 import { claimsNamedIn, claimsOfScope, describeApiScopes, describeClaims, describeOidcScopes } from '../presentation/scopes.js';
 
 export interface InteractionDependencies {
@@ -41,6 +42,8 @@ export interface InteractionDependencies {
   passwordRecovery: boolean;
   /** Tells the person of a sign-in from a browser their account had not used. */
   notices: AccountNotices;
+  /** Records a consent's audit entry, with the "app connected" notice when the app is new (app-connected.ts). */
+  recordConsent(consent: GivenConsent): Promise<void>;
 }
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
@@ -254,6 +257,10 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     const clientId = String(details.params.client_id);
     const missing = consentDetails(details);
     const existing = details.grantId ? await provider.Grant.find(details.grantId) : undefined;
+    // No live grant for this app in this session means none anywhere: consent given in another
+    // session is remembered into this one before the prompt (loadExistingGrant). So the app is
+    // being connected now, not asked again for what it had or for more.
+    const newApp = existing === undefined;
     const grant = existing ?? new provider.Grant({ accountId, clientId });
     if (missing.missingOIDCScope?.length) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
     if (missing.missingOIDCClaims?.length) grant.addOIDCClaims(missing.missingOIDCClaims);
@@ -262,14 +269,22 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     }
     const grantId = await grant.save();
     deps.logger.info({ event: 'consent.given', accountId, clientId, grantId });
-    await deps.audit.append({
-      type: 'consent.given',
-      actor: { type: 'user', id: accountId, ip: ctx.ip },
-      userId: accountId,
-      clientId,
-      // What the grant holds, not only what this page added: with remembered consent (or
-      // prompt=consent asking again) nothing is new, yet the app gets everything listed here.
-      details: { grantId, ...holdingsOf(grant) },
+    const holdings = holdingsOf(grant);
+    await deps.recordConsent({
+      event: {
+        type: 'consent.given',
+        actor: { type: 'user', id: accountId, ip: ctx.ip },
+        userId: accountId,
+        clientId,
+        // What the grant holds, not only what this page added: with remembered consent (or
+        // prompt=consent asking again) nothing is new, yet the app gets everything listed here.
+        details: { grantId, ...holdings },
+      },
+      accountId,
+      clientName: (ctx.state.interaction as InteractionState).clientName,
+      scopes: holdings.scopes,
+      apis: holdings.apis,
+      newApp,
     });
     await finish(ctx, { consent: { grantId } });
   }

@@ -90,6 +90,10 @@ const newUserSchema = z.object({
   name: z.string().trim().min(1, 'A name is required.').max(200).refine(isStorableText, NUL_MESSAGE),
   givenName: z.string().trim().max(200).refine(isStorableText, NUL_MESSAGE).optional(),
   familyName: z.string().trim().max(200).refine(isStorableText, NUL_MESSAGE).optional(),
+  /**
+   * Only for the development demo's person and for tests: every surface (admin API, console, CLI)
+   * creates people unverified, and only a followed verification link verifies an address.
+   */
   emailVerified: z.boolean().optional(),
   isAdmin: z.boolean().optional(),
   password: z.string().optional(),
@@ -209,6 +213,35 @@ export class UserStore {
       .where({ id })
       .update({ disabled_at: disabled ? trx.raw('coalesce(disabled_at, now())') : null } as never)
       .returning(USER_COLUMNS);
+    return row ? userFromRow(row) : undefined;
+  }
+
+  /**
+   * Marks the person's address verified, but only while it is still `email` (the address a link
+   * was sent to): false when the account has another address by now, or no such person.
+   * Only a followed verification link calls this (src/verification/).
+   */
+  async markEmailVerified(id: string, email: string, trx: Database = this.db): Promise<boolean> {
+    if (typeof id !== 'string' || !isUuidPattern.test(id)) return false;
+    const changed = await trx('users').where({ id, email }).update({ email_verified: true, updated_at: trx.raw('now()') } as never);
+    return deletedRows(changed) > 0;
+  }
+
+  /**
+   * Moves the person from address `from` to `to`, verified (a followed link) or not (an admin's
+   * change). Undefined when their address is no longer `from`; `email_taken` when another account
+   * has `to` in any case (users_email_lower_key decides, at this very moment).
+   */
+  async replaceEmail(id: string, from: string, to: string, verified: boolean, trx: Database = this.db): Promise<User | undefined> {
+    if (typeof id !== 'string' || !isUuidPattern.test(id)) return undefined;
+    const [row] = await trx<UserRow>('users')
+      .where({ id, email: from })
+      .update({ email: to, email_verified: verified, updated_at: trx.raw('now()') } as never)
+      .returning(USER_COLUMNS)
+      .catch((error: unknown) => {
+        if (isUniqueViolation(error)) throw new GatehouseError('email_taken', 'Another account already uses that email address.', 'email');
+        throw error;
+      });
     return row ? userFromRow(row) : undefined;
   }
 

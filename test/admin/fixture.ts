@@ -13,7 +13,10 @@ import { createKeyStore } from '../../src/keys/signing-keys.js';
 import { ResourceServerStore } from '../../src/resources/store.js';
 import { SessionStore } from '../../src/sessions/store.js';
 import { AccountNotices } from '../../src/notices/account-notices.js';
+import { OneTimeLinks } from '../../src/links/store.js';
 import { Outbox } from '../../src/outbox/outbox.js';
+import { AddressMail } from '../../src/verification/address-mail.js';
+import { Addresses } from '../../src/verification/addresses.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
 export interface AdminFixture {
@@ -42,8 +45,11 @@ export async function adminFixture(options: { engine?: 'pglite' } = {}): Promise
   const resources = new ResourceServerStore(db);
   const sessions = new SessionStore(db);
   const grants = new GrantStore(db);
-  const notices = new AccountNotices({ db, outbox: new Outbox(randomBytes(32)), issuer: 'http://gatehouse.test', enabled: true, recoveryOffered: true });
-  const ops = adminOperations({ db, users, clients, audit, keys, resources, sessions, grants, notices });
+  const outbox = new Outbox(randomBytes(32));
+  const notices = new AccountNotices({ db, outbox, issuer: 'http://gatehouse.test', enabled: true, recoveryOffered: true });
+  const links = new OneTimeLinks(db);
+  const addresses = new Addresses({ db, users, links, audit, mail: new AddressMail(links, outbox, 'http://gatehouse.test') });
+  const ops = adminOperations({ db, users, clients, audit, keys, resources, sessions, grants, notices, addresses });
   const self = new SelfService({ db, users, audit, resources, sessions, grants, notices });
   return {
     testDb, ops, self, users, clients, audit,

@@ -173,6 +173,11 @@ describe('gatehouse user create', () => {
     expect(await inspect((db) => count(db('users').whereRaw('lower(email) = lower(?)', [email])))).toBe(1);
   });
 
+  it('has no way to declare an address verified: --email-verified is gone', async () => {
+    const message = failure(await gatehouse(['user', 'create', '--email', `other.${email}`, '--name', 'Other', '--email-verified', '--password-stdin'], env, PASSWORD), 2);
+    expect(message).toContain('--email-verified');
+  });
+
   it('wants the password on stdin, never as an argument', async () => {
     const message = failure(await gatehouse(['user', 'create', '--email', `grace.${Date.now()}@example.test`, '--name', 'Grace'], env), 2);
     expect(message).toContain('--password-stdin');
@@ -183,6 +188,22 @@ describe('gatehouse user create', () => {
     const message = failure(await gatehouse(['user', 'create', '--email', shortEmail, '--name', 'Short', '--password-stdin'], env, 'abc123\n'), 1);
     expect(message).toMatch(/at least 8/);
     expect(await inspect((db) => db('users').where({ email: shortEmail }).first())).toBeUndefined();
+  });
+});
+
+describe('gatehouse user verify-email', () => {
+  it('writes a verification mail to the outbox for a running server to deliver, audited as the cli, and verifies nothing', async () => {
+    const email = `verify.${Date.now()}@example.test`;
+    const created = output(await gatehouse(['user', 'create', '--email', email, '--name', 'Vera', '--password-stdin'], env, `${PASSWORD}\n`));
+    const sent = output(await gatehouse(['user', 'verify-email', '--email', email.toUpperCase(), '--send'], env));
+    expect(sent).toEqual({ id: created.id, email, verification_sent: true });
+    expect(await inspect((db) => db('users').where({ id: created.id }).first())).toMatchObject({ email_verified: false });
+    expect(await inspect((db) => count(db('one_time_links').where({ user_id: created.id, purpose: 'verification', email })))).toBe(1);
+    const audited = await inspect((db) => db('audit_events').where({ type: 'user.email_verification_sent', user_id: created.id }).first());
+    expect(audited).toMatchObject({ actor_type: 'system', actor_id: 'cli' });
+    expect(failure(await gatehouse(['user', 'verify-email', '--email', `nobody.${email}`, '--send'], env), 1)).toMatch(/^gatehouse: No person has the email/);
+    // --send is what it does: without it the command refuses rather than look like it verified anything.
+    failure(await gatehouse(['user', 'verify-email', '--email', email], env), 2);
   });
 });
 
@@ -284,7 +305,7 @@ describeConcurrently('gatehouse migrate and keys', () => {
 
 // None of these reaches a database.
 describe.concurrent('usage and configuration errors', () => {
-  const COMMANDS = ['user create', 'client create', 'resource create', 'migrate', 'keys rotate', 'keys list', 'demo'];
+  const COMMANDS = ['user create', 'user verify-email', 'client create', 'resource create', 'migrate', 'keys rotate', 'keys list', 'demo'];
   /** Nothing Gatehouse reads is usable: --help must not need any of it. */
   const broken = () => ({ ...env, PORT: 'abc', DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' });
 
@@ -383,7 +404,7 @@ describe('what the CLI creates, a server uses', () => {
   it('a person and an app created by the CLI complete the authorization-code flow', { timeout: 60_000 }, async () => {
     const redirectUri = 'https://app.example.test/callback';
     const email = `cli.person.${Date.now()}@example.test`;
-    const person = output<{ id: string; email: string }>(await gatehouse(['user', 'create', '--email', email, '--name', 'CLI Person', '--email-verified', '--password-stdin'], env, `${PASSWORD}\n`));
+    const person = output<{ id: string; email: string }>(await gatehouse(['user', 'create', '--email', email, '--name', 'CLI Person', '--password-stdin'], env, `${PASSWORD}\n`));
     const app = output<{ client_id: string; client_secret: string }>(await gatehouse(['client', 'create', '--name', 'CLI App', '--redirect-uri', redirectUri], env));
 
     // The server shares the CLI's database and data directory (so its development secrets, which
@@ -405,7 +426,7 @@ describe('what the CLI creates, a server uses', () => {
 
       expect(tokens.claims()).toMatchObject({ iss: server.issuer, aud: app.client_id, sub: person.id, nonce: request.nonce });
       expect(await client.fetchUserInfo(config, tokens.access_token, person.id)).toMatchObject({
-        sub: person.id, email, email_verified: true, name: 'CLI Person',
+        sub: person.id, email, email_verified: false, name: 'CLI Person',
       });
       const { protectedHeader } = await jwtVerify(tokens.id_token!, createRemoteJWKSet(new URL(`${server.issuer}/jwks`)), { issuer: server.issuer, audience: app.client_id });
       const kids = (await sharedDb.db('signing_keys').select('kid')).map((row: { kid: string }) => row.kid);

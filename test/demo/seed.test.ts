@@ -46,8 +46,8 @@ describe('the development demo', () => {
   it('is never seeded in production, and its data is named as a reason to refuse a production start', async () => {
     const production = loadConfig({
       NODE_ENV: 'production', DATA_DIR: dataDir, DATABASE_URL: 'postgres://db.internal/gatehouse', ISSUER: 'https://id.example.test', TRUST_PROXY: 'true',
-      COOKIE_KEYS: 'k'.repeat(40), KEY_ENCRYPTION_KEY: Buffer.alloc(32, 1).toString('base64'),
       SMTP_URL: 'smtp://relay.internal:25', MAIL_FROM: 'id@example.test',
+      COOKIE_KEYS: 'k'.repeat(40), KEY_ENCRYPTION_KEY: Buffer.alloc(32, 1).toString('base64'),
     });
     expect(await seedDemo(production, stores)).toBeUndefined();
     const problems = await demoDataProblems(stores);

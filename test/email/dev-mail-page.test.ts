@@ -1,11 +1,12 @@
 // Development without SMTP_URL: delivered mail is readable at /dev/mail and announced in the log
 // without its links. In production the page does not exist, and mail never reaches a development
-// mailbox: without SMTP_URL it waits in the outbox.
+// mailbox: it goes over SMTP_URL, which production requires (email verification always sends mail).
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OUTBOX_TABLE } from '../../src/outbox/store.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startTestServer, type TestServer } from '../support/gatehouse.js';
+import { startSmtpReceiver, type SmtpReceiver } from '../support/smtp.js';
 
 const token = randomBytes(16).toString('base64url');
 const message = {
@@ -49,10 +50,14 @@ describe('outside production, without SMTP_URL', () => {
 describe('in production', () => {
   let testDb: TestDatabase;
   let server: TestServer;
+  let smtp: SmtpReceiver;
   beforeAll(async () => {
     testDb = await createTestDatabase();
+    smtp = await startSmtpReceiver();
     server = await startTestServer({
       NODE_ENV: 'production',
+      SMTP_URL: smtp.url,
+      MAIL_FROM: 'Gatehouse <id@example.test>',
       DATABASE_URL: testDb.url ?? 'postgres://unused',
       COOKIE_KEYS: randomBytes(32).toString('base64url'),
       KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64url'),
@@ -64,13 +69,15 @@ describe('in production', () => {
   afterAll(async () => {
     await server?.stop();
     await testDb?.destroy();
+    await smtp?.close();
   });
 
-  it('has no /dev/mail, and keeps mail in the outbox rather than in a development mailbox', async () => {
+  it('has no /dev/mail, and sends mail over SMTP rather than to a development mailbox', async () => {
     expect((await fetch(`${server.address}/dev/mail`)).status).toBe(404);
     expect(server.deliveries.devMailbox).toBeUndefined();
     const { id, report } = await enqueueAndDeliver(server);
-    expect(report).toEqual({ delivered: 0, retried: 0, failed: 0 });
-    expect(await testDb.db(OUTBOX_TABLE).where({ id }).first()).toMatchObject({ delivered_at: null, attempts: 0 });
+    expect(report).toEqual({ delivered: 1, retried: 0, failed: 0 });
+    expect(smtp.received.map((mail) => mail.messageId)).toEqual([`<outbox.${id}@example.test>`]);
+    expect(await testDb.db(OUTBOX_TABLE).where({ id }).first()).toMatchObject({ attempts: 1 });
   });
 });

@@ -1,6 +1,6 @@
 // The mail settings (src/config.ts): SMTP_URL and MAIL_FROM checked at start, and the rule that
 // production refuses to start without SMTP_URL while a feature that sends mail is on
-// (PASSWORD_RECOVERY and EMAIL_NOTIFICATIONS, both on by default).
+// (PASSWORD_RECOVERY, EMAIL_NOTIFICATIONS and EMAIL_VERIFICATION, all on by default).
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -44,13 +44,13 @@ function problemsOf(environment: NodeJS.ProcessEnv): string[] {
 describe('mail settings', () => {
   it('send development mail to the development mailbox, from an address at the issuer host', () => {
     const config = loadConfig(env({ ISSUER: 'http://localhost:4000' }));
-    expect(config.mail).toEqual({ smtpUrl: undefined, from: 'Gatehouse <gatehouse@localhost>' });
+    expect(config.mail).toEqual({ smtpUrl: undefined, from: 'Gatehouse <gatehouse@localhost>', emailNotifications: true });
     expect(config.outbox).toEqual({ retryMaxDelaySeconds: 900, giveUpAfterSeconds: 259200, retentionSeconds: 604800 });
   });
 
   it('take SMTP_URL and MAIL_FROM from the environment', () => {
     const config = loadConfig(production({ SMTP_URL: 'smtps://user:pass@smtp.example.com:465', MAIL_FROM: 'Example ID <id@example.com>' }));
-    expect(config.mail).toEqual({ smtpUrl: 'smtps://user:pass@smtp.example.com:465', from: 'Example ID <id@example.com>' });
+    expect(config.mail).toEqual({ smtpUrl: 'smtps://user:pass@smtp.example.com:465', from: 'Example ID <id@example.com>', emailNotifications: true });
   });
 
   it('refuse an SMTP_URL that is not smtp(s) and a MAIL_FROM that is not an address', () => {
@@ -64,15 +64,16 @@ describe('mail settings', () => {
     ]);
   });
 
-  it('refuse a production start without SMTP_URL while recovery or notices are on, as they are by default', () => {
+  it('refuse a production start without SMTP_URL while recovery, notices or verification are on, as they are by default', () => {
     const refusal = (features: string) => `SMTP_URL is required in production with ${features} on: without it their mail would wait in the outbox and never be sent (the development mailbox does not exist in production)`;
-    expect(problemsOf(production())).toEqual([refusal('PASSWORD_RECOVERY, EMAIL_NOTIFICATIONS')]);
-    expect(problemsOf(production({ PASSWORD_RECOVERY: 'false' }))).toEqual([refusal('EMAIL_NOTIFICATIONS')]);
-    expect(problemsOf(production({ EMAIL_NOTIFICATIONS: 'false' }))).toEqual([refusal('PASSWORD_RECOVERY')]);
+    expect(problemsOf(production())).toEqual([refusal('PASSWORD_RECOVERY, EMAIL_NOTIFICATIONS, EMAIL_VERIFICATION')]);
+    expect(problemsOf(production({ PASSWORD_RECOVERY: 'false', EMAIL_VERIFICATION: 'false' }))).toEqual([refusal('EMAIL_NOTIFICATIONS')]);
+    expect(problemsOf(production({ EMAIL_NOTIFICATIONS: 'false', EMAIL_VERIFICATION: 'false' }))).toEqual([refusal('PASSWORD_RECOVERY')]);
+    expect(problemsOf(production({ PASSWORD_RECOVERY: 'false', EMAIL_NOTIFICATIONS: 'false' }))).toEqual([refusal('EMAIL_VERIFICATION')]);
   });
 
   it('let production start without SMTP_URL once every feature that sends mail is off', () => {
-    expect(problemsOf(production({ PASSWORD_RECOVERY: 'false', EMAIL_NOTIFICATIONS: 'false' }))).toEqual([]);
+    expect(problemsOf(production({ PASSWORD_RECOVERY: 'false', EMAIL_NOTIFICATIONS: 'false', EMAIL_VERIFICATION: 'false' }))).toEqual([]);
   });
 });
 

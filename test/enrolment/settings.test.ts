@@ -23,6 +23,10 @@ function production(overrides: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
     KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
     ISSUER: 'https://id.example.com',
     TRUST_PROXY: 'true',
+    // The other features that send mail, off: what SIGNUP alone asks of production is what is shown.
+    PASSWORD_RECOVERY: 'false',
+    EMAIL_NOTIFICATIONS: 'false',
+    EMAIL_VERIFICATION: 'false',
     ...overrides,
   };
 }

@@ -93,6 +93,9 @@ describe('every page a person can see', () => {
     await visit('/account/apps?notice=app-revoked');
     await visit('/account/sessions');
     await visit('/account/password');
+    await visit('/account/email?notice=verification-sent');
+    // A verification link that no longer works (the page a used or expired link opens).
+    await visit('/verify-email?token=no-such-token');
 
     // The mailed-link pages: asking, the answer, each link's page, a dead link, and after.
     await visit('/recover');

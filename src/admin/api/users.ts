@@ -1,4 +1,5 @@
-// People: create, find, disable and enable, reset a password, delete.
+// People: create, find, disable and enable, reset a password, change the address or mail a link to
+// verify it, delete. No operation marks an address verified: only the person following a mailed link does.
 import { z } from 'zod';
 import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from '../../people/passwords.js';
 import type { AdminOperations } from '../operations.js';
@@ -15,7 +16,6 @@ const newUserBody = component('NewUser', z.strictObject({
   name: z.string().min(1).max(200),
   given_name: z.string().max(200).optional(),
   family_name: z.string().max(200).optional(),
-  email_verified: z.boolean().optional(),
   password: password.meta({ description: 'Checked against common and guessable passwords; stored only as an argon2id hash.' }),
 }));
 
@@ -35,6 +35,10 @@ const resetPasswordBody = component('PasswordReset', z.strictObject({
   }),
 }));
 
+const changeEmailBody = component('EmailChange', z.strictObject({
+  email: z.email().max(254).meta({ description: 'The new address. It is unverified until the person follows a link mailed to it.' }),
+  send_verification: z.boolean().optional().meta({ description: 'Also mail the new address a link to verify it (default false).' }),
+}));
 
 const listQuery = pageQuery.extend({
   search: queryText(254).optional().meta({ description: 'The start of an email address or name, in any case.' }),
@@ -56,7 +60,6 @@ export function userRoutes(ops: AdminOperations['people']): ApiRoute[] {
           password: body.password,
           ...(body.given_name !== undefined ? { givenName: body.given_name } : {}),
           ...(body.family_name !== undefined ? { familyName: body.family_name } : {}),
-          ...(body.email_verified !== undefined ? { emailVerified: body.email_verified } : {}),
         });
         return created(`/users/${user.id}`, userJson(user));
       },
@@ -144,6 +147,31 @@ export function userRoutes(ops: AdminOperations['people']): ApiRoute[] {
           revokeOfflineAccess: body.revoke_offline_access ?? true,
         });
         return ok(endedSessionsJson(ended));
+      },
+    }),
+    defineRoute({
+      method: 'post', path: '/users/{user_id}/email', operationId: 'changeEmail', tag: 'Users',
+      summary: 'Give a person a new email address',
+      description: 'The address is unverified until the person follows a link mailed to it (send_verification, or '
+        + 'sendVerification later). The old address is told of the change; links mailed to it stop working.',
+      params: userParams,
+      body: changeEmailBody, bodyRequired: true,
+      success: { status: 200, schema: userSchema, description: 'The person, with the new address, unverified.' },
+      conflicts: 'Another account already uses this email address.',
+      async handle({ params, body, actor }) {
+        return ok(userJson(await ops.changeEmail(actor, params.user_id, body.email, { sendVerification: body.send_verification ?? false })));
+      },
+    }),
+    defineRoute({
+      method: 'post', path: '/users/{user_id}/verification-mail', operationId: 'sendVerification', tag: 'Users',
+      summary: 'Mail a person a link to verify their address',
+      description: 'The link works once, for 24 hours; following it is the only way an address becomes verified.',
+      params: userParams,
+      success: { status: 204, schema: null, description: 'The mail is on its way.' },
+      conflicts: 'The address is already verified.',
+      async handle({ params, actor }) {
+        await ops.sendVerification(actor, params.user_id);
+        return noContent();
       },
     }),
     defineRoute({

@@ -83,7 +83,6 @@ export function peopleRoutes(router: Router, kit: ConsoleKit): void {
       email: field(body, 'email'),
       name: field(body, 'name'),
       password: field(body, 'password'),
-      emailVerified: field(body, 'emailVerified') === 'yes',
     });
     seeOther(ctx, personHref(person.id), 'person-created');
   }

@@ -1,4 +1,5 @@
-// One person: their details, disabling and enabling them, a new password, their sessions (end one,
+// One person: their details, disabling and enabling them, a new password, a new address or a link to
+// verify theirs, their sessions (end one,
 // or all) and the access they gave apps (revoke one grant, or everything an app holds).
 import type Router from '@koa/router';
 import type { Context } from 'koa';
@@ -59,10 +60,12 @@ export function personRoutes(router: Router, kit: ConsoleKit): void {
     const apps = [...new Map(grants.items.map((g) => [g.clientId, names.get(g.clientId) ?? g.clientId])).entries()];
 
     kit.render(ctx, 'people', 'admin/person', person.name, {
+      verificationOn: ops.people.verificationOn,
       person: {
         name: person.name,
         email: person.email,
         emailVerified: person.emailVerified ? 'Yes' : 'No',
+        unverified: !person.emailVerified,
         role: person.isAdmin ? 'Administrator' : 'Person',
         status: person.disabledAt ? `Disabled since ${when(person.disabledAt)}` : personStatus(person),
         disabled: person.disabledAt !== null,
@@ -111,6 +114,18 @@ export function personRoutes(router: Router, kit: ConsoleKit): void {
     seeOther(ctx, personHref(personOf(ctx).id), 'person-reinvited');
   }
 
+  async function sendVerification(ctx: Context) {
+    await ops.people.sendVerification(actorOf(ctx), personOf(ctx).id);
+    seeOther(ctx, personHref(personOf(ctx).id), 'verification-sent');
+  }
+
+  async function changeEmail(ctx: Context) {
+    const body = formBody(ctx);
+    const sendVerification = field(body, 'sendVerification') === 'yes';
+    await ops.people.changeEmail(actorOf(ctx), personOf(ctx).id, field(body, 'email'), { sendVerification });
+    seeOther(ctx, personHref(personOf(ctx).id), sendVerification ? 'email-changed-link-sent' : 'email-changed');
+  }
+
   async function endSession(ctx: Context) {
     await ops.sessions.endSession(actorOf(ctx), personOf(ctx).id, String(ctx.params.handle));
     seeOther(ctx, personHref(personOf(ctx).id), 'session-ended');
@@ -145,6 +160,8 @@ export function personRoutes(router: Router, kit: ConsoleKit): void {
   router.post('/admin/people/:id/enable', ...kit.form, person, again, enable);
   router.post('/admin/people/:id/password', ...kit.form, person, again, resetPassword);
   router.post('/admin/people/:id/invitation', ...kit.form, person, again, reinvite);
+  router.post('/admin/people/:id/verification-mail', ...kit.form, person, again, sendVerification);
+  router.post('/admin/people/:id/email', ...kit.form, person, again, changeEmail);
   router.post('/admin/people/:id/sessions/end-all', ...kit.form, person, again, endAllSessions);
   router.post('/admin/people/:id/sessions/:handle/end', ...kit.form, person, again, endSession);
   router.post('/admin/people/:id/grants/:grantId/revoke', ...kit.form, person, again, revokeGrant);

@@ -43,11 +43,12 @@ function personPage(id: string): string {
 describe('adding a person', () => {
   it('adds them, opens their page, and they can sign in with the password given', async () => {
     const email = `added.${Date.now()}@example.test`;
+    // A form from before (with the old "known to be theirs" box ticked) verifies nothing: only a mailed link does.
     const res = await submit(agent, `${server.issuer}/admin/people/new`, /\/admin\/people$/, { email, name: 'Added Person', password: STRONG, emailVerified: 'yes' });
     const location = locationOf(res);
     const user = await server.stores.users.findByEmail(email);
     expect(location).toBe(`/admin/people/${user!.id}?done=person-created`);
-    expect(user).toMatchObject({ name: 'Added Person', emailVerified: true, isAdmin: false });
+    expect(user).toMatchObject({ name: 'Added Person', emailVerified: false, isAdmin: false });
     expect((await server.stores.users.authenticate(email, STRONG)).ok).toBe(true);
     const page = await agent.request(`${server.issuer}${location}`);
     expect(textOf(page.body)).toContain('The person was added.');
@@ -76,6 +77,26 @@ describe('adding a person', () => {
 });
 
 describe('one person', () => {
+  it('their address: a new one is left unverified (and taken ones refused on the page); a link may be mailed, never a tick', async () => {
+    const person = await createPerson(server);
+    const other = await createPerson(server);
+    const page = await agent.request(personPage(person.id));
+    expect(page.body).not.toContain('a verification link');
+    const taken = await submit(agent, personPage(person.id), /\/email$/, { email: other.email.toUpperCase(), sendVerification: 'yes' });
+    expect(taken.status).toBe(409);
+    expect(textOf(taken.body)).toContain('Another account already uses that email address.');
+
+    const newEmail = `console.${person.email}`;
+    expect(locationOf(await submit(agent, personPage(person.id), /\/email$/, { email: newEmail }))).toBe(`/admin/people/${person.id}?done=email-changed`);
+    expect(await server.stores.users.findById(person.id)).toMatchObject({ email: newEmail, emailVerified: false });
+    expect(await lastAudit('user.email_changed')).toMatchObject({ actor: { type: 'user', id: admin.id }, userId: person.id, details: { from: person.email, to: newEmail, verified: false, verificationSent: false } });
+
+    const sent = await submit(agent, personPage(person.id), /\/verification-mail$/);
+    expect(locationOf(sent)).toBe(`/admin/people/${person.id}?done=verification-sent`);
+    expect(await lastAudit('user.email_verification_sent')).toMatchObject({ actor: { type: 'user', id: admin.id }, userId: person.id, details: { email: newEmail } });
+    expect(await server.stores.users.findById(person.id)).toMatchObject({ emailVerified: false });
+  });
+
   it('a new password: refused when weak; when set, the old one stops working and they are signed out everywhere', async () => {
     const person = await createPerson(server);
     const { tokens } = await obtainTokens(server, app, person);

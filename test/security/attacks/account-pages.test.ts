@@ -31,7 +31,10 @@ async function victimState() {
   const sessions = (await server.operations.sessions.listSessions(victim.id)).items.map((s) => s.id).sort();
   const passwordStands = (await server.stores.users.authenticate(victim.email, victim.password)).ok;
   const tokenActive = (await introspect(notes, victimAccessToken)).active === true;
-  return { apps, sessions, passwordStands, tokenActive };
+  // The address, and the links mailed for it: a forged address change or verification mail leaves a link behind.
+  const { email } = (await server.stores.users.findById(victim.id))!;
+  const links = (await server.db('one_time_links').where({ user_id: victim.id })).length;
+  return { apps, sessions, passwordStands, tokenActive, email, links };
 }
 
 interface AccountFormCase {
@@ -47,6 +50,8 @@ const FORMS: AccountFormCase[] = [
   { name: 'sign out a session', page: '/account/sessions', action: '/account/sessions/end', fields: () => ({ session: victimAppSession }) },
   { name: 'sign out all other sessions', page: '/account/sessions', action: '/account/sessions/end-others', fields: () => ({}) },
   { name: 'change password', page: '/account/password', action: '/account/password', fields: () => ({ current_password: victim.password, new_password: NEW_PASSWORD, sign_out_others: 'yes' }) },
+  { name: 'change the email address', page: '/account/email', action: '/account/email', fields: () => ({ current_password: victim.password, new_email: 'attacker@evil.example.test' }) },
+  { name: 'send a verification link', page: '/account/email', action: '/account/email/verify', fields: () => ({}) },
 ];
 
 /** A CSRF token from the given browser's pages (the password page always has a form). */
@@ -145,7 +150,8 @@ describe('oversized and malformed account forms', () => {
     expect(await victimState()).toEqual(before);
   });
 
-  it.each(FORMS.filter((form) => form.action !== '/account/sessions/end-others'))('$name with each field sent twice: no value to act on, 4xx, nothing changed', async (form) => {
+  // Only forms with fields of their own (ending other sessions and sending a verification link have none).
+  it.each(FORMS.filter((form) => !['/account/sessions/end-others', '/account/email/verify'].includes(form.action)))('$name with each field sent twice: no value to act on, 4xx, nothing changed', async (form) => {
     const doubled = new URLSearchParams({ ...form.fields(), csrf: await tokenOf(victimBrowser) });
     for (const [name, value] of [...doubled]) if (name !== 'csrf') doubled.append(name, value);
     const before = await victimState();

@@ -81,6 +81,8 @@ describe('CSRF on every console form', () => {
   beforeAll(async () => {
     const person = await createPerson(server);
     await server.stores.users.setDisabled(person.id, true);
+    // Someone whose address is unverified: their page has the "send a verification link" form.
+    const unverified = await server.stores.users.create({ email: `unverified.${Date.now()}@example.test`, name: 'Unverified', password: PASSWORD });
     const app = (await server.stores.clients.create({ name: 'Disabled App', redirectUris: ['https://d.example.test/cb'] })).client;
     await server.stores.clients.setDisabled(app.clientId, true);
     await server.stores.resources.setDisabled(NOTES_API, true);
@@ -88,7 +90,7 @@ describe('CSRF on every console form', () => {
     const { user: invited } = await server.operations.people.inviteUser({ type: 'system', id: 'test' }, { email: `invited.${Date.now()}@example.test`, name: 'Ivy Invited' });
     const api = `/admin/apis/${encodeURIComponent(NOTES_API)}`;
     const pages = [
-      '/admin/people/new', `/admin/people/${victimId}`, `/admin/people/${victimId}/delete`, `/admin/people/${person.id}`, `/admin/people/${invited.id}`,
+      '/admin/people/new', `/admin/people/${victimId}`, `/admin/people/${victimId}/delete`, `/admin/people/${person.id}`, `/admin/people/${invited.id}`, `/admin/people/${unverified.id}`,
       '/admin/apps/new', `/admin/apps/${target.app.clientId}`, `/admin/apps/${target.app.clientId}/delete`, `/admin/apps/${app.clientId}`,
       '/admin/apis/new', api, `${api}/delete`, `/admin/apis/${encodeURIComponent('https://ledger.example.test')}`, '/admin/keys',
     ];

@@ -1,0 +1,101 @@
+// "Email address": whether the person's address is verified (and a link to verify it), and
+// changing it. A change asks for the current password (a browser left signed in must not be
+// enough to move the account's mail elsewhere), checked under the sign-in throttle like the
+// password page's; then the new address gets a link and the old one a notice, and nothing changes
+// until that link is followed (src/verification/addresses.ts). Every mail is throttled per account
+// and per client address. These answers may be plain about the person's own address: only whether
+// another account has the new one is kept from this page (the link's page says that).
+import type { Context } from 'koa';
+import { isGatehouseError } from '../errors.js';
+import { HashingBusy } from '../people/passwords.js';
+import { formBody, formValue, problemOf, type Problem } from '../http/forms.js';
+import type { SurfaceDependencies } from '../http/surfaces.js';
+import { tooManyAttemptsMessage } from '../security/sign-in-throttle.js';
+import { newAddressFor } from '../verification/addresses.js';
+import { holderOf, noticeOf, seeOther } from './guard.js';
+
+export const EMAIL_PAGE = '/account/email';
+
+const MAX_TYPED_PASSWORD = 1024;
+const TOO_MANY_MAILS = 'Too many mails were sent for your account in the last hour. Check your inbox (and spam folder) for the last one, or try again later.';
+
+export function emailPages(deps: SurfaceDependencies) {
+  const { addresses, pages, csrf } = deps;
+
+  async function renderEmail(ctx: Context, problem?: Problem, typed?: string) {
+    const { person } = holderOf(ctx);
+    const pending = await addresses.pendingChange(person);
+    pages.render(ctx, 'account/email', 'Email address', {
+      person,
+      pending: pending?.to,
+      newEmail: typed ?? '',
+      notice: problem ? undefined : noticeOf(ctx),
+      error: problem?.message,
+      errorOn: problem?.field === 'currentPassword' ? 'current' : problem ? 'email' : undefined,
+      verificationOn: addresses.on,
+      verifyAction: `${EMAIL_PAGE}/verify`,
+      changeAction: EMAIL_PAGE,
+      csrf: csrf.token(ctx),
+    }, problem?.status ?? 200);
+  }
+
+  function showEmail(ctx: Context) {
+    return renderEmail(ctx);
+  }
+
+  async function sendVerification(ctx: Context) {
+    const { person, actor } = holderOf(ctx);
+    if (person.emailVerified) return seeOther(ctx, EMAIL_PAGE, 'email-already-verified');
+    if (!(await deps.verificationMail.allow(person.id, ctx.ip))) return renderEmail(ctx, { status: 429, message: TOO_MANY_MAILS });
+    try {
+      await addresses.sendVerification(actor, person.id);
+    } catch (error) {
+      if (!isGatehouseError(error)) throw error;
+      return renderEmail(ctx, problemOf(error, 'Your account could not be found.'));
+    }
+    seeOther(ctx, EMAIL_PAGE, 'verification-sent');
+  }
+
+  async function changeEmail(ctx: Context) {
+    const { person, actor } = holderOf(ctx);
+    const body = formBody(ctx);
+    const typed = typeof body.new_email === 'string' ? body.new_email.slice(0, 254) : '';
+    const newEmail = formValue(ctx, 'new_email', 254);
+    const password = typeof body.current_password === 'string' && body.current_password.length <= MAX_TYPED_PASSWORD ? body.current_password : '';
+    if (newEmail === undefined) return renderEmail(ctx, { status: 400, message: 'Enter your new email address.', field: 'email' }, typed);
+    try {
+      newAddressFor(person.email, newEmail);
+    } catch (error) {
+      if (!isGatehouseError(error)) throw error;
+      return renderEmail(ctx, problemOf(error), typed);
+    }
+    if (!password) return renderEmail(ctx, { status: 400, message: 'Enter your current password.', field: 'currentPassword' }, typed);
+    const attempt = await deps.throttle.check({ email: person.email, address: ctx.ip, device: deps.knownDevices.deviceFor(ctx, person.email) });
+    if (!attempt.allowed) {
+      ctx.set('Retry-After', String(attempt.retryAfterSeconds));
+      return renderEmail(ctx, { status: 429, message: tooManyAttemptsMessage(attempt.retryAfterSeconds), field: 'currentPassword' }, typed);
+    }
+    let matches: boolean;
+    try {
+      matches = await deps.users.verifyPassword(person.id, password);
+    } catch (error) {
+      if (!(error instanceof HashingBusy)) throw error;
+      // Nobody looked at the password: the attempt must not count against the person.
+      await attempt.handBack();
+      ctx.set('Retry-After', String(error.retryAfterSeconds));
+      return renderEmail(ctx, { status: 503, message: 'Gatehouse is busy right now. Please try again in a moment.', field: 'currentPassword' }, typed);
+    }
+    if (!matches) return renderEmail(ctx, { status: 400, message: 'That is not your current password.', field: 'currentPassword' }, typed);
+    await attempt.recordSuccess();
+    if (!(await deps.verificationMail.allow(person.id, ctx.ip))) return renderEmail(ctx, { status: 429, message: TOO_MANY_MAILS }, typed);
+    try {
+      await addresses.requestChange(actor, person.id, newEmail);
+    } catch (error) {
+      if (!isGatehouseError(error)) throw error;
+      return renderEmail(ctx, problemOf(error, 'Your account could not be found.'), typed);
+    }
+    seeOther(ctx, EMAIL_PAGE, 'email-change-sent');
+  }
+
+  return { showEmail, sendVerification, changeEmail };
+}

@@ -1,0 +1,35 @@
+// The address change a person asked for and has not confirmed yet (migration 011): one per
+// account, replaced when they ask again. A link to an address that is not the account's may change
+// the account only while a row here asks for exactly that change from the address it still has.
+import type { Database } from '../db/knex.js';
+
+const TABLE = 'email_changes';
+
+export interface PendingChange {
+  from: string;
+  to: string;
+  requestedAt: Date;
+}
+
+interface Row {
+  from_email: string;
+  to_email: string;
+  requested_at: Date;
+}
+
+/** Records (or replaces) the change the person asked for. */
+export async function recordPendingChange(trx: Database, userId: string, change: PendingChange): Promise<void> {
+  await trx(TABLE)
+    .insert({ user_id: userId, from_email: change.from, to_email: change.to, requested_at: change.requestedAt })
+    .onConflict('user_id')
+    .merge();
+}
+
+export async function pendingChangeOf(db: Database, userId: string): Promise<PendingChange | undefined> {
+  const row: Row | undefined = await db(TABLE).first('from_email', 'to_email', 'requested_at').where({ user_id: userId });
+  return row && { from: row.from_email, to: row.to_email, requestedAt: new Date(row.requested_at) };
+}
+
+export async function forgetPendingChange(trx: Database, userId: string): Promise<void> {
+  await trx(TABLE).where({ user_id: userId }).delete();
+}
