@@ -44,13 +44,13 @@ function problemsOf(environment: NodeJS.ProcessEnv): string[] {
 describe('mail settings', () => {
   it('send development mail to the development mailbox, from an address at the issuer host', () => {
     const config = loadConfig(env({ ISSUER: 'http://localhost:4000' }));
-    expect(config.mail).toEqual({ smtpUrl: undefined, from: 'Gatehouse <gatehouse@localhost>', emailNotifications: true });
+    expect(config.mail).toEqual({ smtpUrl: undefined, from: 'Gatehouse <gatehouse@localhost>' });
     expect(config.outbox).toEqual({ retryMaxDelaySeconds: 900, giveUpAfterSeconds: 259200, retentionSeconds: 604800 });
   });
 
   it('take SMTP_URL and MAIL_FROM from the environment', () => {
     const config = loadConfig(production({ SMTP_URL: 'smtps://user:pass@smtp.example.com:465', MAIL_FROM: 'Example ID <id@example.com>' }));
-    expect(config.mail).toEqual({ smtpUrl: 'smtps://user:pass@smtp.example.com:465', from: 'Example ID <id@example.com>', emailNotifications: true });
+    expect(config.mail).toEqual({ smtpUrl: 'smtps://user:pass@smtp.example.com:465', from: 'Example ID <id@example.com>' });
   });
 
   it('refuse an SMTP_URL that is not smtp(s) and a MAIL_FROM that is not an address', () => {
