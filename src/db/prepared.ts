@@ -13,6 +13,7 @@
 // Behind PgBouncer in transaction mode this needs PgBouncer ≥ 1.21 with max_prepared_statements.
 // PGlite (knex-pglite) refuses a query object and is left broken by the attempt
 // (src/security/rate-limit-store.ts), so there the same text goes through knex.raw.
+import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { Client as PgClient } from 'pg';
 import { isEmbedded } from './knex.js';
@@ -27,8 +28,18 @@ export interface PreparedStatement {
 /** What this file uses of knex's pg client and the pg connection it pools. */
 interface KnexPgClient {
   acquireConnection(): Promise<Pick<PgClient, 'query'> & { __knexUid?: string }>;
-  emit(event: 'query', query: { sql: string; bindings: unknown[]; __knexUid?: string }): void;
+  emit(event: 'query', query: AnnouncedQuery): void;
+  emit(event: 'query-response', response: unknown, query: AnnouncedQuery): void;
+  emit(event: 'query-error', error: unknown, query: AnnouncedQuery): void;
   releaseConnection(connection: unknown): Promise<void>;
+}
+
+/** What knex says of a statement in its 'query', 'query-response' and 'query-error' events. */
+interface AnnouncedQuery {
+  sql: string;
+  bindings: unknown[];
+  __knexUid?: string | undefined;
+  __knexQueryUid: string;
 }
 
 /** The same text with knex's named bindings (`:p1`), for knex.raw. */
@@ -50,11 +61,20 @@ export async function runPrepared<Row>(db: Knex, statement: PreparedStatement, v
   const client = db.client as KnexPgClient;
   const connection = await client.acquireConnection();
   try {
-    // knex's own queries announce themselves as 'query' events (query logs, the tests' round-trip
-    // counts listen there); these do too, though knex does not send them.
-    client.emit('query', { sql: statement.text, bindings: [...values], __knexUid: connection.__knexUid });
-    const { rows } = await connection.query({ name: statement.name, text: statement.text, values: [...values] });
-    return rows as Row[];
+    // knex's own queries announce themselves as 'query' events and their answers as
+    // 'query-response' or 'query-error' (query logs, the tests' round-trip counts and
+    // src/observability/database.ts listen there); these do too, though knex does not send them.
+    const announced: AnnouncedQuery = { sql: statement.text, bindings: [...values], __knexUid: connection.__knexUid, __knexQueryUid: randomUUID() };
+    client.emit('query', announced);
+    let result;
+    try {
+      result = await connection.query({ name: statement.name, text: statement.text, values: [...values] });
+    } catch (error) {
+      client.emit('query-error', error, announced);
+      throw error;
+    }
+    client.emit('query-response', result.rows, announced);
+    return result.rows as Row[];
   } finally {
     await client.releaseConnection(connection);
   }

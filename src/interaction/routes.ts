@@ -17,6 +17,7 @@ import { normaliseEmail, type KeyedDigest } from '../security/keyed-digest.js';
 import type { KnownDevices } from '../security/known-devices.js';
 import { tooManyAttemptsMessage, type SignInThrottle } from '../security/sign-in-throttle.js';
 import { claimsNamedIn, claimsOfScope, describeApiScopes, describeClaims, describeOidcScopes } from '../presentation/scopes.js';
+import { signIns } from '../observability/metrics.js';
 
 export interface InteractionDependencies {
   provider(): Provider;
@@ -159,6 +160,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     // nothing about the password or the account, only how long to wait (sign-in-throttle.ts).
     const throttle = await deps.throttle.check({ email, address: ctx.ip, device: deps.knownDevices.deviceFor(ctx, email) });
     if (!throttle.allowed) {
+      signIns.inc({ outcome: 'throttled', factor: 'password' });
       deps.logger.info({ event: 'sign_in.throttled', retryAfter: throttle.retryAfterSeconds, clientId: details.params.client_id, requestId: ctx.state.requestId });
       ctx.set('Retry-After', String(throttle.retryAfterSeconds));
       return renderLogin(ctx, { clientName, email, error: tooManyAttemptsMessage(throttle.retryAfterSeconds) }, 429);
@@ -180,11 +182,13 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
       // Too many sign-ins are being checked: say so at once, keep the email, and do not count
       // a password nobody looked at.
       await throttle.handBack();
+      signIns.inc({ outcome: 'busy', factor: 'password' });
       deps.logger.warn({ event: 'sign_in.busy', clientId: details.params.client_id, requestId: ctx.state.requestId });
       ctx.set('Retry-After', String(error.retryAfterSeconds));
       return renderLogin(ctx, { clientName, email, error: BUSY_MESSAGE }, 503);
     }
     if (!outcome.ok) {
+      signIns.inc({ outcome: outcome.reason, factor: 'password' });
       // The reason stays in the server's log; the person sees one message for every failure.
       deps.logger.info({ event: 'sign_in.failed', reason: outcome.reason, clientId: details.params.client_id, requestId: ctx.state.requestId });
       await deps.audit.append({
@@ -200,6 +204,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
       return renderLogin(ctx, { clientName, email, error }, 401);
     }
     await throttle.recordSuccess();
+    signIns.inc({ outcome: 'succeeded', factor: 'password' });
     deps.knownDevices.remember(ctx, email);
     deps.logger.info({ event: 'sign_in.succeeded', accountId: outcome.user.id, clientId: details.params.client_id, requestId: ctx.state.requestId });
     await deps.audit.append({
