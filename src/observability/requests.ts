@@ -26,10 +26,11 @@ function methodOf(ctx: Context): string {
 export function routeOf(ctx: Context, providerRoutes: ReadonlyMap<string, string>): string {
   const own = (ctx.state as { route?: unknown }).route;
   if (typeof own === 'string') return own;
-  const matched = (ctx as { _matchedRoute?: unknown })._matchedRoute;
-  if (typeof matched === 'string') return matched;
+  // Before the matched layer: oidc-provider routes with @koa/router too, by its own paths.
   const provider = (ctx as { oidc?: { route?: unknown } }).oidc?.route;
   if (typeof provider === 'string') return provider;
+  const matched = (ctx as { _matchedRoute?: unknown })._matchedRoute;
+  if (typeof matched === 'string') return matched;
   return providerRoutes.get(ctx.path) ?? 'unmatched';
 }
 
