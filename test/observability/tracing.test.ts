@@ -106,6 +106,7 @@ describe('without OTEL_EXPORTER_OTLP_ENDPOINT', () => {
 describe('with OTEL_EXPORTER_OTLP_ENDPOINT', () => {
   let server: TestServer;
   let app: App;
+  let logs: TestServer['logs'] = [];
   const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
   const callerSpanId = '00f067aa0ba902b7';
 
@@ -123,6 +124,7 @@ describe('with OTEL_EXPORTER_OTLP_ENDPOINT', () => {
       headers: { traceparent: `00-${traceId}-${callerSpanId}-01` },
     });
     expect(signedIn.status).toBe(303);
+    logs = server.logs;
     // Closing sends what is left, before the tracer provider shuts down.
     await server.stop();
   });
@@ -154,6 +156,10 @@ describe('with OTEL_EXPORTER_OTLP_ENDPOINT', () => {
     // Statements carry their text with placeholders, never the values bound to them.
     expect(statements.some((span) => /\?|\$1/.test(String(span.attributes['db.query.text'])))).toBe(true);
     expect(children.map((span) => span.name)).toContain('argon2.verify');
+  });
+
+  it('names the trace in the request\'s log line', () => {
+    expect(logs).toContainEqual(expect.objectContaining({ msg: 'request', method: 'POST', status: 303, traceId }));
   });
 
   it('starts a trace of its own for a request that carries none', () => {
