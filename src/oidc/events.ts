@@ -1,4 +1,4 @@
-// What the provider does, as log lines and audit events. oidc-provider emits events from its
+// What the provider does, as log lines, audit events and metrics. oidc-provider emits events from its
 // models and endpoints; this is the one place that listens, so no model or route logs on its own.
 import { errors, type KoaContextWithOIDC, type Provider } from 'oidc-provider';
 import type { Actor } from '../audit/events.js';
@@ -117,7 +117,7 @@ export function logProviderEvents(provider: Provider, logger: Logger, audit: Aud
     const route = ctx.oidc?.route;
     // At the token endpoint a grant is revoked for a replayed code or refresh token, and at the
     // revocation endpoint with the token revoked: each counted once, where it is seen (above).
-    if (route !== 'token' && route !== 'revocation') revocations.inc({ cause: route === 'end_session' ? 'sign_out' : 'other' });
+    if (route !== 'token' && route !== 'revocation') revocations.inc({ cause: route?.startsWith('end_session') ? 'sign_out' : 'other' });
     log.info({ event: 'grant.revoked', grantId, route, clientId: ctx.oidc?.client?.clientId, requestId: ctx.state?.requestId });
     const actor = actorOf(ctx as ProviderContext);
     audit.record({ type: 'grant.revoked', actor, clientId: ctx.oidc?.client?.clientId, userId: ctx.oidc?.session?.accountId, details: { grantId, route } });

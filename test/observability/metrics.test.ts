@@ -114,6 +114,19 @@ describe('the metrics listener', () => {
     expect(grew(before, after, 'gatehouse_revocations_total', { cause: 'admin' })).toBe(byAdmin.grantsRevoked);
   });
 
+  it('counts the grants a sign-out ends as revoked by sign-out', async () => {
+    // Without offline_access: a grant that holds a refresh token outlives the session on purpose.
+    const { agent } = await obtainTokens(server, app, person, { scope: 'openid email' });
+    const confirm = await agent.follow(`${server.issuer}/session/end`);
+    const form = /<form id="op\.logoutForm" method="post" action="([^"]+)">([\s\S]*?)<\/form>/.exec(confirm.body);
+    const xsrf = /name="xsrf" value="([^"]+)"/.exec(form![2]!)?.[1];
+    const before = await metrics();
+    await agent.request(new URL(form![1]!, server.issuer).href, { form: { xsrf: xsrf!, logout: 'yes' } });
+    const after = await metrics();
+    expect(grew(before, after, 'gatehouse_revocations_total', { cause: 'sign_out' })).toBe(1);
+    expect(grew(before, after, 'gatehouse_revocations_total', { cause: 'other' })).toBe(0);
+  });
+
   it('counts a failed sign-in by its reason', async () => {
     const agent = new UserAgent(server.issuer);
     const request = await authorizationRequest(app);
@@ -183,5 +196,20 @@ describe('/metrics on the public port', () => {
     expect(wrong.headers.get('www-authenticate')).toBe('Bearer');
     const scraped = await scrape(url, token);
     expect(scraped.value('gatehouse_http_requests_total', { route: '/metrics', status: '401' })).toBe(2);
+  });
+});
+
+describe('the metrics listener with METRICS_TOKEN', () => {
+  it('asks for the token too, since it may be reachable from more than Prometheus', async () => {
+    const token = 'b'.repeat(20) + 'metrics-token-for-tests-only';
+    const both = await startTestServer({ METRICS_PORT: '0', METRICS_TOKEN: token });
+    try {
+      const url = `${both.metricsAddress}/metrics`;
+      expect((await fetch(url)).status).toBe(401);
+      expect((await fetch(url, { headers: { authorization: `Bearer ${'c'.repeat(token.length)}` } })).status).toBe(401);
+      expect((await scrape(url, token)).value('gatehouse_db_pool_connections_max')).toBeDefined();
+    } finally {
+      await both.stop();
+    }
   });
 });
