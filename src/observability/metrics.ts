@@ -17,9 +17,13 @@ import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefault
 
 export const registry = new Registry();
 
-// In a cluster worker, prom-client answers the primary's requests with the registries named here
-// (by default its global one, which Gatehouse leaves empty).
-if (cluster.isWorker) AggregatorRegistry.setRegistries([registry]);
+// In a cluster worker, prom-client answers the primary's requests once an AggregatorRegistry has
+// been made there (its constructor adds the listener), with the registries named here (by default
+// its global one, which Gatehouse leaves empty).
+if (cluster.isWorker) {
+  new AggregatorRegistry();
+  AggregatorRegistry.setRegistries([registry]);
+}
 
 const HTTP_SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const QUERY_SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
