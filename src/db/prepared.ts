@@ -5,8 +5,9 @@
 // connection and afterwards only bound and executed.
 //
 // knex offers no way to name a statement, so the connection is borrowed from knex's own pool
-// through its client API (acquireConnection / releaseConnection — what rate-limiter-flexible's
-// knex store does for the sign-in throttle) and goes back however the query ends. That bypasses
+// through its client API (acquireConnection / releaseConnection; the sign-in throttle's statements,
+// which rate-limiter-flexible names itself, go the same way: queryPooled) and goes back however
+// the query ends. That bypasses
 // knex's transaction bookkeeping, so these are for single statements outside transactions only,
 // and a transaction handed in is refused.
 //
@@ -15,7 +16,7 @@
 // (src/security/rate-limit-store.ts), so there the same text goes through knex.raw.
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
-import type { Client as PgClient } from 'pg';
+import type { Client as PgClient, QueryResult } from 'pg';
 import { isEmbedded } from './knex.js';
 
 /** A statement with `$1`, `$2`, … placeholders and a name unique to its text. */
@@ -58,23 +59,39 @@ export async function runPrepared<Row>(db: Knex, statement: PreparedStatement, v
     const { rows } = await db.raw<{ rows: Row[] }>(knexText(statement.text), knexBindings(values));
     return rows;
   }
+  const { rows } = await queryPooled(db, { name: statement.name, text: statement.text, values });
+  return rows as Row[];
+}
+
+/** A query as pg takes it: named, it is prepared once per connection. */
+export interface PooledQuery {
+  name?: string | undefined;
+  text: string;
+  values?: readonly unknown[] | undefined;
+}
+
+/**
+ * Runs one pg query on a connection borrowed from knex's pool (PostgreSQL only), announced as knex
+ * announces its own: knex's own queries are 'query' events and their answers 'query-response' or
+ * 'query-error' (query logs, the tests' round-trip counts and src/observability/database.ts
+ * listen there); these are too, though knex does not send them.
+ */
+export async function queryPooled(db: Knex, query: PooledQuery): Promise<QueryResult> {
   const client = db.client as KnexPgClient;
   const connection = await client.acquireConnection();
   try {
-    // knex's own queries announce themselves as 'query' events and their answers as
-    // 'query-response' or 'query-error' (query logs, the tests' round-trip counts and
-    // src/observability/database.ts listen there); these do too, though knex does not send them.
-    const announced: AnnouncedQuery = { sql: statement.text, bindings: [...values], __knexUid: connection.__knexUid, __knexQueryUid: randomUUID() };
+    const values = [...(query.values ?? [])];
+    const announced: AnnouncedQuery = { sql: query.text, bindings: values, __knexUid: connection.__knexUid, __knexQueryUid: randomUUID() };
     client.emit('query', announced);
-    let result;
+    let result: QueryResult;
     try {
-      result = await connection.query({ name: statement.name, text: statement.text, values: [...values] });
+      result = await connection.query({ ...(query.name ? { name: query.name } : {}), text: query.text, values });
     } catch (error) {
       client.emit('query-error', error, announced);
       throw error;
     }
     client.emit('query-response', result.rows, announced);
-    return result.rows as Row[];
+    return result;
   } finally {
     await client.releaseConnection(connection);
   }
