@@ -169,47 +169,48 @@ new Gauge({
 // The outbox is shared by every instance and worker: each reads the same rows, so the cluster
 // aggregate is any one worker's value, not their sum.
 interface OutboxState { pending: number; oldestAgeSeconds: number }
-let outboxRead: { at: number; state: Promise<OutboxState | undefined> } | undefined;
 
-/**
- * The outbox as the watched databases see it, read once per scrape for both gauges (a scrape
- * collects them one after the other, well within the second this is kept). Undefined when no
- * database answered: the gauges then have no sample rather than a stale or made-up one.
- */
-function readOutbox(): Promise<OutboxState | undefined> {
-  const now = performance.now();
-  if (!outboxRead || now - outboxRead.at > 1000) {
-    outboxRead = {
-      at: now,
-      state: (async () => {
-        let found: OutboxState | undefined;
-        for (const read of watched.outboxes) {
-          const state = await read();
-          if (state) found = { pending: Math.max(found?.pending ?? 0, state.pending), oldestAgeSeconds: Math.max(found?.oldestAgeSeconds ?? 0, state.oldestAgeSeconds) };
-        }
-        return found;
-      })(),
-    };
+/** What the watched databases say of the outbox; undefined when none answered. */
+async function readOutbox(): Promise<OutboxState | undefined> {
+  let found: OutboxState | undefined;
+  for (const read of watched.outboxes) {
+    const state = await read();
+    if (state) found = { pending: Math.max(found?.pending ?? 0, state.pending), oldestAgeSeconds: Math.max(found?.oldestAgeSeconds ?? 0, state.oldestAgeSeconds) };
   }
-  return outboxRead.state;
+  return found;
 }
 
-for (const [field, name, help] of [
-  ['pending', 'gatehouse_outbox_pending', 'Deliveries written and not yet delivered or given up (read from the database at each scrape).'],
-  ['oldestAgeSeconds', 'gatehouse_outbox_oldest_pending_age_seconds', 'How long the oldest pending delivery has waited (0 when none is pending).'],
-] as const) {
-  new Gauge({
-    name,
-    help,
-    registers: [registry],
-    aggregator: 'max',
-    async collect() {
-      const state = await readOutbox();
-      if (state) this.set(state[field]);
-      else this.reset();
-    },
-  });
-}
+// A scrape collects the two gauges one after the other, in this order: the first reads the outbox
+// (one query) and leaves the answer for the second. Without an answer neither has a sample,
+// rather than a stale or made-up one.
+let outboxReadForAge: Promise<OutboxState | undefined> | undefined;
+
+new Gauge({
+  name: 'gatehouse_outbox_pending',
+  help: 'Deliveries written and not yet delivered or given up (read from the database at each scrape).',
+  registers: [registry],
+  aggregator: 'max',
+  async collect() {
+    outboxReadForAge = readOutbox();
+    const state = await outboxReadForAge;
+    if (state) this.set(state.pending);
+    else this.reset();
+  },
+});
+
+new Gauge({
+  name: 'gatehouse_outbox_oldest_pending_age_seconds',
+  help: 'How long the oldest pending delivery has waited (0 when none is pending).',
+  registers: [registry],
+  aggregator: 'max',
+  async collect() {
+    const read = outboxReadForAge ?? readOutbox();
+    outboxReadForAge = undefined;
+    const state = await read;
+    if (state) this.set(state.oldestAgeSeconds);
+    else this.reset();
+  },
+});
 
 let runtimeMetrics = false;
 

@@ -164,6 +164,20 @@ describe('the metrics listener', () => {
     expect(scraped.value('gatehouse_cache_requests_total', { cache: 'clients' })).toBeGreaterThan(0);
   });
 
+  it('reports a delivery waiting in the outbox, and how long it has waited, until it is delivered', async () => {
+    const mail = { to: 'person@example.test', subject: 'Waiting', text: 'A mail that waits.', html: '<p>A mail that waits.</p>' };
+    await server.db.transaction((trx) => server.deliveries.outbox.enqueue(trx, { kind: 'mail', payload: mail }));
+    clock += 90_000;
+    const waiting = await metrics();
+    expect(waiting.value('gatehouse_outbox_pending')).toBe(1);
+    expect(waiting.value('gatehouse_outbox_oldest_pending_age_seconds')).toBe(90);
+
+    expect(await server.deliveries.sender.deliverDue()).toMatchObject({ delivered: 1 });
+    const delivered = await metrics();
+    expect(delivered.value('gatehouse_outbox_pending')).toBe(0);
+    expect(delivered.value('gatehouse_outbox_oldest_pending_age_seconds')).toBe(0);
+  });
+
   it.skipIf(!onPostgres)('on PostgreSQL: the pool by its state, and the change listener connected', async () => {
     const scraped = await metrics();
     expect(scraped.value('gatehouse_db_pool_connections_max')).toBeGreaterThan(0);
