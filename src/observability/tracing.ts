@@ -31,41 +31,56 @@ export function tracer(): Tracer {
   return trace.getTracer('gatehouse');
 }
 
-let shared: { users: number; flush(): Promise<void>; shutdown(): Promise<void> } | undefined;
+interface SharedSdk { users: number; flush(): Promise<void>; shutdown(): Promise<void> }
+
+let shared: SharedSdk | undefined;
+
+/** The SDK's modules, loaded only when tracing is on. */
+function loadSdk() {
+  return Promise.all([
+    import('@opentelemetry/sdk-trace'),
+    import('@opentelemetry/exporter-trace-otlp-http'),
+    import('@opentelemetry/context-async-hooks'),
+    import('@opentelemetry/core'),
+    import('@opentelemetry/resources'),
+  ]);
+}
+
+/** Registers the tracer provider, context manager and propagator for the whole process. */
+function registerSdk(sdk: Awaited<ReturnType<typeof loadSdk>>, url: URL, serviceName: string, logger: Logger): SharedSdk {
+  const [{ TracerProvider, BatchSpanProcessor }, { OTLPTraceExporter }, { AsyncLocalStorageContextManager }, { W3CTraceContextPropagator }, { resourceFromAttributes }] = sdk;
+  const provider = new TracerProvider({
+    resource: resourceFromAttributes({ 'service.name': serviceName }),
+    spanProcessors: [new BatchSpanProcessor({ exporter: new OTLPTraceExporter({ url: url.href }) })],
+  });
+  // Spans find their parent through the async context: the request's span is the parent of the
+  // statements and hashes its handlers await.
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  trace.setGlobalTracerProvider(provider);
+  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+  // Without the URL's credentials, should it carry any.
+  logger.info({ event: 'tracing.started', endpoint: `${url.origin}${url.pathname}`, serviceName });
+  return {
+    users: 0,
+    flush: () => provider.forceFlush(),
+    async shutdown() {
+      await provider.shutdown();
+      trace.disable();
+      context.disable();
+      propagation.disable();
+    },
+  };
+}
 
 /** Starts the SDK when an endpoint is configured; undefined (nothing loaded) otherwise. */
 export async function startTracing(settings: TracingSettings, logger: Logger): Promise<Tracing | undefined> {
   const endpoint = settings.otlpEndpoint;
   if (!endpoint) return undefined;
   if (!shared) {
-    const [{ TracerProvider, BatchSpanProcessor }, { OTLPTraceExporter }, { AsyncLocalStorageContextManager }, { W3CTraceContextPropagator }, { resourceFromAttributes }] = await Promise.all([
-      import('@opentelemetry/sdk-trace'),
-      import('@opentelemetry/exporter-trace-otlp-http'),
-      import('@opentelemetry/context-async-hooks'),
-      import('@opentelemetry/core'),
-      import('@opentelemetry/resources'),
-    ]);
-    const exporter = new OTLPTraceExporter({ url: `${endpoint.replace(/\/+$/, '')}/v1/traces` });
-    const provider = new TracerProvider({
-      resource: resourceFromAttributes({ 'service.name': settings.serviceName }),
-      spanProcessors: [new BatchSpanProcessor({ exporter })],
-    });
-    // Spans find their parent through the async context: the request's span is the parent of the
-    // statements and hashes its handlers await.
-    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-    trace.setGlobalTracerProvider(provider);
-    propagation.setGlobalPropagator(new W3CTraceContextPropagator());
-    shared = {
-      users: 0,
-      flush: () => provider.forceFlush(),
-      async shutdown() {
-        await provider.shutdown();
-        trace.disable();
-        context.disable();
-        propagation.disable();
-      },
-    };
-    logger.info({ event: 'tracing.started', endpoint: `${endpoint.replace(/\/+$/, '')}/v1/traces`, serviceName: settings.serviceName });
+    const url = new URL(`${endpoint.replace(/\/+$/, '')}/v1/traces`);
+    const modules = await loadSdk();
+    // Another Gatehouse in this process may have started it while the modules loaded.
+    shared ??= registerSdk(modules, url, settings.serviceName, logger);
   }
   const sdk = shared;
   sdk.users += 1;
