@@ -35,6 +35,8 @@ import { securityHeaders } from './http/security-headers.js';
 import { interactionRoutes } from './interaction/routes.js';
 import type { Logger } from './logger.js';
 import { AccountSignIn } from './oidc/account-sign-in.js';
+import { observeRequests } from './observability/requests.js';
+import { processMetrics, publicMetricsRoute } from './observability/scrape.js';
 import type { OidcService } from './oidc/provider.js';
 import { advertiseWhatAppsCanUse } from './oidc/discovery.js';
 import { unauthorizedClientErrors } from './oidc/policies/grant-type-errors.js';
@@ -104,10 +106,14 @@ export function createApp(deps: AppDependencies): Koa {
     secret: config.secrets.keyEncryptionKey,
   });
 
+  // The route table is fixed by the configuration, so a provider rebuilt on key rotation keeps it.
+  app.use(observeRequests(providerRoutes(deps.oidc.provider)));
   app.use(requestLog(logger));
   app.use(errorBoundary(pages, logger));
   app.use(securityHeaders());
   app.use(healthRoutes(deps.db, deps.draining).routes());
+  // Never on the public port without its token (the metrics listener is METRICS_PORT's).
+  if (config.metrics.token) app.use(publicMetricsRoute(processMetrics, config.metrics.token));
   app.use(assets(pages));
   // After what must answer under any load (health, the busy page's stylesheet), before any work.
   app.use(loadShedding(config.load.maxConcurrentRequests, pages));
@@ -234,10 +240,17 @@ function assets(pages: Pages) {
   return async function serveAsset(ctx: Context, next: Next) {
     const file = files.get(ctx.path);
     if (!file || (ctx.method !== 'GET' && ctx.method !== 'HEAD')) return next();
+    ctx.state.route = ctx.path;
     ctx.type = file.type;
     ctx.set('Cache-Control', 'public, max-age=3600');
     ctx.body = file.body;
   };
+}
+
+/** oidc-provider's endpoints by path, to name the requests answered before it ran (a rate limit's 429). */
+function providerRoutes(provider: Provider): Map<string, string> {
+  const names = ['authorization', 'token', 'userinfo', 'jwks', 'introspection', 'revocation', 'end_session', 'pushed_authorization_request'] as const;
+  return new Map([...names.map((name) => [provider.pathFor(name), name] as const), ['/.well-known/openid-configuration', 'discovery']]);
 }
 
 /** The provider is rebuilt when signing keys change, so each request asks for the current one. */

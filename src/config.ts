@@ -166,6 +166,22 @@ const settingsSchema = z.object({
    * change leaves it unverified without telling anyone.
    */
   emailVerification: z.boolean().meta({ env: 'EMAIL_VERIFICATION' }),
+  /**
+   * Prometheus metrics (src/observability/): on a listener of their own at METRICS_PORT (off when
+   * unset), and on the public port's /metrics only with the bearer token METRICS_TOKEN.
+   */
+  metrics: z.object({
+    port: z.coerce.number().int().min(0).max(65535).optional().meta({ env: 'METRICS_PORT' }),
+    /** Loopback by default: a sidecar or a local agent scrapes; anything wider is a choice. */
+    host: z.string().min(1).meta({ env: 'METRICS_HOST' }),
+    token: z.string().min(32, 'must be at least 32 characters (generate with `openssl rand -base64 32`)').optional().meta({ env: 'METRICS_TOKEN' }),
+  }),
+  /** OpenTelemetry traces, sent over OTLP/HTTP; off (no SDK started) unless the endpoint is set. */
+  tracing: z.object({
+    /** The collector's base URL, as the OpenTelemetry specification names it; spans go to <it>/v1/traces. */
+    otlpEndpoint: z.url({ protocol: /^https?$/ }).optional().meta({ env: 'OTEL_EXPORTER_OTLP_ENDPOINT' }),
+    serviceName: z.string().min(1).meta({ env: 'OTEL_SERVICE_NAME' }),
+  }),
   /** Deliveries through the outbox (src/outbox/): mail now, HTTP notifications later. */
   outbox: z.object({
     /** The longest wait between two attempts at one delivery (they start 5 s apart and double). */
@@ -325,6 +341,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
     problems.push('ARGON2_CONCURRENCY + ARGON2_QUEUE must be below MAX_CONCURRENT_REQUESTS, so sign-ins cannot take every request slot from the token endpoints');
   }
 
+  if (file.metrics.port && file.metrics.port === file.port) {
+    problems.push('METRICS_PORT must differ from PORT: the metrics listener is kept off the public port (use METRICS_TOKEN to serve /metrics there instead)');
+  }
+
   problems.push(...mailProblems(nodeEnv, file, mailSendingFeatures(file)));
 
   if (nodeEnv === 'production') {
@@ -340,6 +360,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
       problems.push('ISSUER must use https:// in production (terminate TLS at a proxy and set TRUST_PROXY=true)');
     }
     if (file.demo) problems.push('DEMO must be off in production');
+    if (file.metrics.port !== undefined && !file.metrics.token && !LOOPBACK_HOSTS.has(file.metrics.host) && file.metrics.host !== '::1') {
+      problems.push(`METRICS_TOKEN is required in production with METRICS_HOST=${file.metrics.host}: the metrics listener would answer anyone who reaches it (keep it on 127.0.0.1, or set a token Prometheus sends as its bearer credentials)`);
+    }
   }
 
   if (problems.length) throw new ConfigError(problems);

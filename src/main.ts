@@ -65,7 +65,7 @@ async function main(): Promise<void> {
       process.exit(78);
     }
   }
-  logger.info({ event: 'started', issuer: config.issuer, listening: gatehouse.address, database: config.databaseUrl ? 'postgresql' : 'embedded', env: config.env });
+  logger.info({ event: 'started', issuer: config.issuer, listening: gatehouse.address, metrics: gatehouse.metricsAddress, database: config.databaseUrl ? 'postgresql' : 'embedded', env: config.env });
   await announceDemo(config, gatehouse, logger);
 }
 

@@ -27,6 +27,7 @@ import { SignUpThrottle } from './enrolment/throttle.js';
 import type { Logger } from './logger.js';
 import { keyStoreFor } from './keys/signing-keys.js';
 import { OidcService } from './oidc/provider.js';
+import { startObserving, type Observation } from './observability/observe.js';
 import { createDeliveries, type Deliveries } from './outbox/deliveries.js';
 import { ResourceServerStore } from './resources/store.js';
 import { AccountNotices } from './notices/account-notices.js';
@@ -43,6 +44,8 @@ export interface Gatehouse {
   server: http.Server;
   /** Where the server listens, e.g. http://127.0.0.1:3000 */
   address: string;
+  /** The metrics listener's origin (Prometheus scrapes <it>/metrics); undefined without METRICS_PORT. */
+  metricsAddress: string | undefined;
   stores: { users: UserStore; clients: ClientStore; resources: ResourceServerStore };
   audit: AuditLog;
   operations: AdminOperations;
@@ -66,6 +69,11 @@ export interface StartOptions {
   background?: boolean;
   /** The clock the oidc storage decides expiry and the refresh retry window by (tests move it). */
   now?: () => number;
+  /**
+   * Open the METRICS_PORT listener (default true). A cluster worker passes false: the primary
+   * serves its workers' metrics together (src/observability/scrape.ts).
+   */
+  metricsListener?: boolean;
 }
 
 export async function startGatehouse(config: Config, logger: Logger, options: StartOptions = {}): Promise<Gatehouse> {
@@ -74,12 +82,15 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
   let changes: Awaited<ReturnType<typeof startChangeFeed>> | undefined;
   // Outside the try so a start that fails after it stops the sender, as it does the change feed.
   let deliveries: Deliveries | undefined;
+  let observation: Observation | undefined;
   try {
     const applied = await migrateToLatest(db);
     if (applied.length) logger.info({ event: 'database.migrated', applied });
     // After migrating: the triggers that feed it come with migration 003. Caches stay bypassed
     // until it is connected (and on PGlite, for good).
     changes = await startChangeFeed(db, logger);
+    observation = await startObserving({ config, db, changes, logger, metricsListener: options.metricsListener, now: options.now });
+    const observing = observation;
 
     const users = new UserStore(db, new PasswordHasher(config.argon2, { concurrency: config.load.argon2Concurrency, queue: config.load.argon2Queue }));
     // The one owner of oidc-provider's records, and the clock every expiry among them follows.
@@ -149,6 +160,7 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
       changes,
       server,
       address,
+      metricsAddress: observing.metricsAddress,
       stores: { users, clients, resources },
       audit,
       operations,
@@ -164,6 +176,8 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
           await janitor.stop();
           await audit.flush();
           await changes?.stop();
+          // After the last statement (its span ends) and before the database closes.
+          await observing.stop();
           await opened?.close();
         })();
         return closing;
@@ -172,6 +186,7 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
   } catch (error) {
     await deliveries?.stop();
     await changes?.stop();
+    await observation?.stop();
     await opened?.close();
     throw error;
   }

@@ -203,6 +203,32 @@ describe('production', () => {
     expect(existsSync(secretsFile(dir))).toBe(false);
   });
 
+  it('refuses a metrics listener open beyond loopback without METRICS_TOKEN, and allows it on loopback or with the token', () => {
+    const dir = dataDir();
+    const open = configError(productionEnv(dir, { METRICS_PORT: '9464', METRICS_HOST: '0.0.0.0' }));
+    expect(open.problems).toHaveLength(1);
+    expect(open.problems[0]).toMatch(/^METRICS_TOKEN is required in production with METRICS_HOST=0\.0\.0\.0/);
+
+    const token = randomBytes(32).toString('base64');
+    expect(loadConfig(productionEnv(dir, { METRICS_PORT: '9464', METRICS_HOST: '0.0.0.0', METRICS_TOKEN: token })).metrics).toEqual({ port: 9464, host: '0.0.0.0', token });
+    expect(loadConfig(productionEnv(dir, { METRICS_PORT: '9464' })).metrics).toEqual({ port: 9464, host: '127.0.0.1' });
+    // Without either, nothing serves metrics at all.
+    expect(loadConfig(productionEnv(dir)).metrics).toEqual({ host: '127.0.0.1' });
+  });
+
+  it('refuses a short METRICS_TOKEN, and METRICS_PORT on the public port', () => {
+    const dir = dataDir();
+    expect(configError(productionEnv(dir, { METRICS_TOKEN: 'short' })).problems[0]).toMatch(/^METRICS_TOKEN: must be at least 32 characters/);
+    expect(configError(productionEnv(dir, { PORT: '3000', METRICS_PORT: '3000' })).problems[0]).toMatch(/^METRICS_PORT must differ from PORT/);
+  });
+
+  it('starts no tracing unless OTEL_EXPORTER_OTLP_ENDPOINT is set, and wants an http(s) URL for it', () => {
+    const dir = dataDir();
+    expect(loadConfig(productionEnv(dir)).tracing).toEqual({ serviceName: 'gatehouse' });
+    expect(loadConfig(productionEnv(dir, { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318', OTEL_SERVICE_NAME: 'gatehouse-eu' })).tracing).toEqual({ otlpEndpoint: 'http://collector:4318', serviceName: 'gatehouse-eu' });
+    expect(configError(productionEnv(dir, { OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' })).problems[0]).toMatch(/^OTEL_EXPORTER_OTLP_ENDPOINT/);
+  });
+
   it('refuses a plain-http issuer on a real host, allows https and localhost', () => {
     const dir = dataDir();
     const error = configError(productionEnv(dir, { ISSUER: 'http://gatehouse.example.com' }));

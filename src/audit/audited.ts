@@ -3,6 +3,7 @@
 // only once this instance's caches have heard of the change.
 import type { Database } from '../db/knex.js';
 import type { ChangeFeed } from '../db/notifications.js';
+import { revocations } from '../observability/metrics.js';
 import type { Actor, NewAuditEvent } from './events.js';
 import type { AuditLog } from './log.js';
 
@@ -21,14 +22,27 @@ export interface AuditedDependencies {
 
 export function auditedActs(deps: AuditedDependencies): Audited {
   return async function audited<T>(actor: Actor, work: AuditedWork<T>): Promise<T> {
-    const result = await deps.db.transaction(async (trx) => {
-      const { result, event } = await work(trx);
-      await deps.audit.append({ ...event, actor }, trx);
-      return result;
+    const { result, event } = await deps.db.transaction(async (trx) => {
+      const done = await work(trx);
+      await deps.audit.append({ ...done.event, actor }, trx);
+      return done;
     });
     // The next request to this instance must not be answered from a cache the act made stale
     // (a revoked grant's token still "active" for the milliseconds the notification takes).
     await deps.changes?.caughtUp?.();
+    countRevokedGrants(actor, event);
     return result;
   };
+}
+
+/**
+ * Grants an act revoked, for the metrics: by the person they belonged to (their account pages) or
+ * by an admin. Read off the audit entry, which says how many for every act that revokes.
+ */
+function countRevokedGrants(actor: Actor, event: Omit<NewAuditEvent, 'actor'>): void {
+  const counted = event.details?.grantsRevoked;
+  const grants = typeof counted === 'number' ? counted : event.type === 'grant.revoked' ? 1 : 0;
+  if (grants <= 0) return;
+  const own = actor.type === 'user' && actor.id !== null && actor.id === event.userId;
+  revocations.inc({ cause: own ? 'user' : 'admin' }, grants);
 }

@@ -11,9 +11,12 @@
 // Bounded: least recently used entries go first once maxEntries is reached; every entry also has
 // a TTL, a backstop that never replaces invalidation. No dependency: a Map keeps insertion order,
 // and re-inserting on read makes that order recency.
+import { cacheRequests } from '../observability/metrics.js';
 import type { ChangeFeed } from './notifications.js';
 
 export interface CacheOptions {
+  /** The cache's name in the metrics (gatehouse_cache_requests_total{cache}): one per kind of cache. */
+  name: string;
   maxEntries: number;
   /** The longest an entry may live; a fill may ask for less. */
   ttlMs: number;
@@ -52,15 +55,20 @@ export class CoherentCache<V> {
 
   /** The cached value, if the feed is connected and the entry is live. */
   get(key: string): V | undefined {
-    if (!this.feed.connected) return undefined;
+    const { name } = this.options;
+    if (!this.feed.connected) {
+      cacheRequests.inc({ cache: name, result: 'bypass' });
+      return undefined;
+    }
     const entry = this.#entries.get(key);
-    if (!entry) return undefined;
-    if (entry.expiresAt <= this.#now()) {
-      this.#delete(key);
+    if (!entry || entry.expiresAt <= this.#now()) {
+      if (entry) this.#delete(key);
+      cacheRequests.inc({ cache: name, result: 'miss' });
       return undefined;
     }
     this.#entries.delete(key);
     this.#entries.set(key, entry);
+    cacheRequests.inc({ cache: name, result: 'hit' });
     return entry.value;
   }
 

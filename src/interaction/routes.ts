@@ -23,6 +23,7 @@ import { describeDevice } from '../presentation/devices.js';
 import { RECOVER_PAGE, SIGN_IN_LINK_PAGE } from '../recovery/routes.js';
 import type { GivenConsent } from './app-connected.js';
 import { claimsNamedIn, claimsOfScope, describeApiScopes, describeClaims, describeOidcScopes } from '../presentation/scopes.js';
+import { signIns } from '../observability/metrics.js';
 
 export interface InteractionDependencies {
   provider(): Provider;
@@ -180,6 +181,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     const device = deps.knownDevices.deviceFor(ctx, email);
     const throttle = await deps.throttle.check({ email, address: ctx.ip, device });
     if (!throttle.allowed) {
+      signIns.inc({ outcome: 'throttled', factor: 'password' });
       deps.logger.info({ event: 'sign_in.throttled', retryAfter: throttle.retryAfterSeconds, clientId: details.params.client_id, requestId: ctx.state.requestId });
       ctx.set('Retry-After', String(throttle.retryAfterSeconds));
       return renderLogin(ctx, { clientName, email, error: tooManyAttemptsMessage(throttle.retryAfterSeconds), throttled: true }, 429);
@@ -201,11 +203,13 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
       // Too many sign-ins are being checked: say so at once, keep the email, and do not count
       // a password nobody looked at.
       await throttle.handBack();
+      signIns.inc({ outcome: 'busy', factor: 'password' });
       deps.logger.warn({ event: 'sign_in.busy', clientId: details.params.client_id, requestId: ctx.state.requestId });
       ctx.set('Retry-After', String(error.retryAfterSeconds));
       return renderLogin(ctx, { clientName, email, error: BUSY_MESSAGE }, 503);
     }
     if (!outcome.ok) {
+      signIns.inc({ outcome: outcome.reason, factor: 'password' });
       // The reason stays in the server's log; the person sees one message for every failure.
       deps.logger.info({ event: 'sign_in.failed', reason: outcome.reason, clientId: details.params.client_id, requestId: ctx.state.requestId });
       await deps.audit.append({
@@ -229,6 +233,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
       return renderLogin(ctx, { clientName, email, error }, 401);
     }
     await throttle.recordSuccess();
+    signIns.inc({ outcome: 'succeeded', factor: 'password' });
     deps.knownDevices.remember(ctx, email);
     // A browser this account had not signed in from: the person hears of it, so a sign-in that
     // was not theirs does not go unseen.

@@ -1,10 +1,11 @@
-// What the provider does, as log lines and audit events. oidc-provider emits events from its
+// What the provider does, as log lines, audit events and metrics. oidc-provider emits events from its
 // models and endpoints; this is the one place that listens, so no model or route logs on its own.
 import { errors, type KoaContextWithOIDC, type Provider } from 'oidc-provider';
 import type { Actor } from '../audit/events.js';
 import type { AuditLog } from '../audit/log.js';
 import { markForErrorBoundary } from '../http/provider-errors.js';
 import type { Logger } from '../logger.js';
+import { refreshRetriesForgiven, refreshTokenReuse, revocations, tokenRequestsRefused, tokensIssued } from '../observability/metrics.js';
 import type { ForgivenRetry } from '../tokens/refresh-retry.js';
 import { currentRequest, errorDetailOf, isReuseDetail } from './internals.js';
 import type { HeldConsumeFailure } from './models/index.js';
@@ -39,6 +40,7 @@ function recordRevocation(audit: AuditLog, tokenType: string, token: WithIds): v
   // Tokens are destroyed on rotation and replay too; only the revocation endpoint revokes.
   const ctx = currentRequest() as ProviderContext | undefined;
   if (ctx?.oidc?.route !== 'revocation') return;
+  revocations.inc({ cause: 'revocation_endpoint' });
   audit.record({ type: 'token.revoked', actor: actorOf(ctx), clientId: token.clientId, userId: token.accountId, details: { tokenType, grantId: token.grantId } });
 }
 
@@ -50,6 +52,7 @@ function recordRevocation(audit: AuditLog, tokenType: string, token: WithIds): v
 export function forgivenRetryRecorder(logger: Logger, audit: AuditLog): (ctx: KoaContextWithOIDC, retry: ForgivenRetry) => void {
   const log = logger.child({ component: 'oidc' });
   return (ctx, retry) => {
+    refreshRetriesForgiven.inc();
     const requestId = (ctx.state as { requestId?: string } | undefined)?.requestId;
     log.info({ event: 'refresh_token.retry_forgiven', clientId: retry.clientId, accountId: retry.accountId, grantId: retry.grantId, secondsSinceRotation: retry.secondsSinceRotation, requestId });
     audit.record({
@@ -88,6 +91,7 @@ export function logProviderEvents(provider: Provider, logger: Logger, audit: Aud
     log.error({ event: 'server_error', requestId: ctx.state?.requestId, route: ctx.oidc?.route, err: { message: error.message, stack: error.stack } });
   });
   provider.on('grant.success', (ctx) => {
+    countIssued(ctx.oidc.params?.grant_type, ctx.body);
     log.info({ event: 'token.issued', grantType: ctx.oidc.params?.grant_type, clientId: ctx.oidc.client?.clientId, accountId: ctx.oidc.account?.accountId, requestId: ctx.state?.requestId });
   });
   provider.on('grant.error', (ctx, error) => {
@@ -95,6 +99,7 @@ export function logProviderEvents(provider: Provider, logger: Logger, audit: Aud
     const detail = errorDetailOf(error);
     const reuse = isReuseDetail(detail);
     const clientId = ctx.oidc.client?.clientId;
+    countRefused(ctx.oidc.params?.grant_type, (error as { error?: string }).error, reuse);
     log.warn({
       event: reuse ? 'token.reuse_detected' : 'token.refused',
       grantType: ctx.oidc.params?.grant_type,
@@ -110,6 +115,9 @@ export function logProviderEvents(provider: Provider, logger: Logger, audit: Aud
   });
   provider.on('grant.revoked', (ctx, grantId) => {
     const route = ctx.oidc?.route;
+    // At the token endpoint a grant is revoked for a replayed code or refresh token, and at the
+    // revocation endpoint with the token revoked: each counted once, where it is seen (above).
+    if (route !== 'token' && route !== 'revocation') revocations.inc({ cause: route?.startsWith('end_session') ? 'sign_out' : 'other' });
     log.info({ event: 'grant.revoked', grantId, route, clientId: ctx.oidc?.client?.clientId, requestId: ctx.state?.requestId });
     const actor = actorOf(ctx as ProviderContext);
     audit.record({ type: 'grant.revoked', actor, clientId: ctx.oidc?.client?.clientId, userId: ctx.oidc?.session?.accountId, details: { grantId, route } });
@@ -144,4 +152,32 @@ export function logProviderEvents(provider: Provider, logger: Logger, audit: Aud
   // a rotation under way, refused still if another request won the token.
   provider.on('refresh_token.consumed', (token) => log.debug({ event: 'refresh_token.rotating', ...ids(token as WithIds) }));
   provider.on('session.destroyed', (session) => log.debug({ event: 'session.destroyed', accountId: (session as WithIds).accountId }));
+}
+
+/** The grant types Gatehouse may be asked for; anything else a client sends is one label, `other`. */
+const GRANT_TYPES = new Set(['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code', 'urn:ietf:params:oauth:grant-type:token-exchange']);
+
+function grantTypeLabel(grantType: unknown): string {
+  return typeof grantType === 'string' && GRANT_TYPES.has(grantType) ? grantType : 'other';
+}
+
+/** What the token endpoint answered with: one count per kind of token in the response. */
+function countIssued(grantType: unknown, body: unknown): void {
+  const answered = (body ?? {}) as Record<string, unknown>;
+  for (const kind of ['access_token', 'refresh_token', 'id_token'] as const) {
+    if (typeof answered[kind] === 'string') tokensIssued.inc({ grant_type: grantTypeLabel(grantType), kind });
+  }
+}
+
+/** A refused token request, and the grant a replayed code or refresh token cost (already revoked). */
+function countRefused(grantType: unknown, error: string | undefined, reuse: boolean): void {
+  const label = grantTypeLabel(grantType);
+  tokenRequestsRefused.inc({ grant_type: label, error: typeof error === 'string' && /^[a-z_]{1,40}$/.test(error) ? error : 'other' });
+  if (!reuse) return;
+  if (label === 'refresh_token') {
+    refreshTokenReuse.inc();
+    revocations.inc({ cause: 'refresh_token_reuse' });
+  } else if (label === 'authorization_code') {
+    revocations.inc({ cause: 'authorization_code_reuse' });
+  }
 }

@@ -109,3 +109,12 @@ export async function nextClaimableAt(db: Database, kinds: readonly string[]): P
 export function deleteSettledBefore(db: Database, cutoff: Date): Promise<number> {
   return deleteInBatches(db, OUTBOX_TABLE, '(delivered_at is not null or failed_at is not null) and coalesce(delivered_at, failed_at) < ?', [cutoff]);
 }
+
+/**
+ * How many deliveries are pending and when the oldest was written, for the metrics (read when
+ * Prometheus scrapes, never on a request): one count over the partial index of pending rows.
+ */
+export async function pendingSummary(db: Database): Promise<{ pending: number; oldestCreatedAt: Date | undefined }> {
+  const row = (await db(OUTBOX_TABLE).whereRaw(PENDING).count({ pending: '*' }).min({ oldest: 'created_at' }).first()) as { pending: number | string; oldest: Date | string | null } | undefined;
+  return { pending: Number(row?.pending ?? 0), oldestCreatedAt: row?.oldest ? new Date(row.oldest) : undefined };
+}

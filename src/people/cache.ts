@@ -12,7 +12,7 @@ const TTL_MS = 5 * 60_000;
 export type PersonLookup = Pick<UserStore, 'findById'>;
 
 export function cachedPersonLookup(users: PersonLookup, feed: ChangeFeed): PersonLookup {
-  const cache = new CoherentCache<User>(feed, { maxEntries: MAX_ENTRIES, ttlMs: TTL_MS });
+  const cache = new CoherentCache<User>(feed, { name: 'people', maxEntries: MAX_ENTRIES, ttlMs: TTL_MS });
   return {
     async findById(id: string) {
       if (typeof id !== 'string') return undefined;

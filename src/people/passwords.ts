@@ -3,7 +3,10 @@
 import { ZxcvbnFactory } from '@zxcvbn-ts/core';
 import * as common from '@zxcvbn-ts/language-common';
 import * as english from '@zxcvbn-ts/language-en';
+import { SpanStatusCode } from '@opentelemetry/api';
 import argon2 from 'argon2';
+import { passwordHashingBusy } from '../observability/metrics.js';
+import { tracer } from '../observability/tracing.js';
 
 export interface Argon2Parameters {
   memoryKiB: number;
@@ -53,7 +56,10 @@ class HashingSlots {
     if (this.#running < this.bound.concurrency) {
       this.#running += 1;
     } else {
-      if (this.#waiting.length >= this.bound.queue) throw new HashingBusy();
+      if (this.#waiting.length >= this.bound.queue) {
+        passwordHashingBusy.inc();
+        throw new HashingBusy();
+      }
       await new Promise<void>((resolve) => this.#waiting.push(resolve));
     }
     try {
@@ -80,7 +86,7 @@ export class PasswordHasher {
 
   /** @throws HashingBusy when the bound is reached. */
   hash(password: string): Promise<string> {
-    return this.#bounded(() => argon2.hash(password, this.options()));
+    return this.#bounded('argon2.hash', () => argon2.hash(password, this.options()));
   }
 
   /** True when the password matches; never throws on a malformed stored hash. */
@@ -88,7 +94,7 @@ export class PasswordHasher {
     // Still spend a verification's time, so an over-long password does not tell a known account
     // (instant refusal) from an unknown one (decoy verification).
     if (password.length > MAX_PASSWORD_LENGTH) return this.verifyDecoy(password);
-    return this.#bounded(async () => {
+    return this.#bounded('argon2.verify', async () => {
       try {
         return await argon2.verify(storedHash, password);
       } catch {
@@ -108,8 +114,19 @@ export class PasswordHasher {
     return false;
   }
 
-  #bounded<T>(work: () => Promise<T>): Promise<T> {
-    return this.#slots ? this.#slots.run(work) : work();
+  /** Runs `work` within the bound, as a span of the request's trace (its wait for a slot included). */
+  #bounded<T>(name: string, work: () => Promise<T>): Promise<T> {
+    return tracer().startActiveSpan(name, { attributes: { 'gatehouse.argon2.memory_kib': this.params.memoryKiB, 'gatehouse.argon2.time_cost': this.params.timeCost } }, async (span) => {
+      try {
+        return await (this.#slots ? this.#slots.run(work) : work());
+      } catch (error) {
+        span.recordException(error as Error);
+        span.setStatus({ code: SpanStatusCode.ERROR });
+        throw error;
+      } finally {
+        span.end();
+      }
+    });
   }
 
   needsRehash(storedHash: string): boolean {

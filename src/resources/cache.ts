@@ -23,7 +23,7 @@ export class CachedResourceServerStore extends ResourceServerStore {
 
   constructor(db: Database, feed: ChangeFeed) {
     super(db);
-    this.#cache = new CoherentCache(feed, { maxEntries: MAX_ENTRIES, ttlMs: TTL_MS });
+    this.#cache = new CoherentCache(feed, { name: 'resource_servers', maxEntries: MAX_ENTRIES, ttlMs: TTL_MS });
     feed.on('change', (key: string) => {
       if (key.startsWith('resource:')) this.#cache.invalidate(DEFAULT_TAG);
     });

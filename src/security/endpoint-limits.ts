@@ -31,6 +31,7 @@ import { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { Config } from '../config.js';
 import { digest } from '../crypto/digest.js';
 import { readTokenEndpointForm } from '../http/token-endpoint-form.js';
+import { throttleBlocks } from '../observability/metrics.js';
 import { basicAuthorizationClientId } from '../oidc/internals.js';
 import { networkOf } from './client-address.js';
 
@@ -74,7 +75,10 @@ export function endpointRateLimits(paths: EndpointPaths, limits: EndpointLimits)
         : `public:${digest(caller.clientId)}:${addressKey}`;
     for (const key of clientKey ? [addressKey, clientKey] : [addressKey]) {
       const spent = await limiter.get(key);
-      if (spent && spent.consumedPoints >= limiter.points) return tooManyRequests(ctx, spent.msBeforeNext);
+      if (spent && spent.consumedPoints >= limiter.points) {
+        throttleBlocks.inc({ limit: endpoint });
+        return tooManyRequests(ctx, spent.msBeforeNext);
+      }
     }
 
     await next();

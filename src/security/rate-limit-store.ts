@@ -3,14 +3,17 @@
 // sharing the database sees — and atomically updates — the same counts. Each counter is one
 // `INSERT … ON CONFLICT DO UPDATE … RETURNING`: one round trip, no read-modify-write race.
 //
-// On PostgreSQL the library's own knex store (`storeType: 'knex'`) is used. It cannot run on the
-// embedded database: it hands the raw connection a `{ name, text, values }` query object, which
-// PGlite's `query(text, params)` refuses — and the failed call leaves PGlite's protocol state
-// broken for the next query. There the same statements go through knex.raw instead, which also
-// queues them behind whatever else holds PGlite's single connection (a transaction, say).
+// On PostgreSQL the library's named `{ name, text, values }` statements run on a connection
+// borrowed from knex's pool, as its own knex store would run them, but through queryPooled
+// (src/db/prepared.ts), which announces them as knex announces its own: so they are timed and
+// traced with every other statement. That cannot run on the embedded database: PGlite's
+// `query(text, params)` refuses a query object — and the failed call leaves PGlite's protocol
+// state broken for the next query. There the same statements go through knex.raw instead, which
+// also queues them behind whatever else holds PGlite's single connection (a transaction, say).
 import type { Knex } from 'knex';
 import { RateLimiterPostgres } from 'rate-limiter-flexible';
 import { deleteInBatches, isEmbedded, type Database } from '../db/knex.js';
+import { queryPooled, type PooledQuery } from '../db/prepared.js';
 
 export const RATE_LIMITS_TABLE = 'rate_limits';
 
@@ -26,7 +29,8 @@ export interface CounterOptions {
 export function databaseCounter(db: Database, options: CounterOptions): RateLimiterPostgres {
   return new RateLimiterPostgres({
     ...options,
-    ...(isEmbedded(db) ? { storeClient: knexRawClient(db), storeType: 'pool' } : { storeClient: db, storeType: 'knex' }),
+    storeClient: isEmbedded(db) ? knexRawClient(db) : { query: (query: PooledQuery) => queryPooled(db, query) },
+    storeType: 'pool',
     tableName: RATE_LIMITS_TABLE,
     // The migration made the table: no DDL at request time.
     tableCreated: true,

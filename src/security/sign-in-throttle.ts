@@ -39,6 +39,7 @@
 import type { RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Config } from '../config.js';
 import type { Database } from '../db/knex.js';
+import { throttleBlocks } from '../observability/metrics.js';
 import { networkOf } from './client-address.js';
 import { keyedDigest, normaliseEmail, type KeyedDigest } from './keyed-digest.js';
 import { databaseCounter } from './rate-limit-store.js';
@@ -96,6 +97,7 @@ export class SignInThrottle {
     if (!known) {
       const spent = await this.#addressFailures.get(addressKey);
       if (spent && spent.consumedPoints >= this.settings.ipMaxFailures) {
+        throttleBlocks.inc({ limit: 'sign_in_address' });
         return { allowed: false, retryAfterSeconds: Math.ceil(Math.max(spent.msBeforeNext, 1) / 1000) };
       }
     }
@@ -106,15 +108,17 @@ export class SignInThrottle {
       known ? undefined : this.#addressFailures.penalty(addressKey),
     ]);
 
-    let waitMs = Math.max(
-      msUntilReopened(account, this.settings.accountMaxFailures),
-      msUntilReopened(address, this.settings.ipMaxFailures),
-    );
+    const accountWaitMs = msUntilReopened(account, this.settings.accountMaxFailures);
+    const addressWaitMs = msUntilReopened(address, this.settings.ipMaxFailures);
+    let waitMs = Math.max(accountWaitMs, addressWaitMs);
+    // Which counter refused, for the metrics: the one that keeps the attempt waiting longest.
+    let limit = accountWaitMs >= addressWaitMs ? 'sign_in_account' : 'sign_in_address';
     if (waitMs === 0 && pair.consumedPoints > this.settings.maxConsecutiveFailures) {
       // One attempt per gate window: the first to arrive opens it (a fresh row), every other
       // attempt until it closes finds it taken. The window grows with the failures so far.
       const gate = await this.#pairGate.penalty(pairKey, 1, { customDuration: this.#delayAfter(pair.consumedPoints) });
       if (gate.consumedPoints > 1) waitMs = Math.max(gate.msBeforeNext, 1);
+      limit = 'sign_in_pair';
     }
 
     const handBack = async () => {
@@ -125,6 +129,7 @@ export class SignInThrottle {
       ]);
     };
     if (waitMs > 0) {
+      throttleBlocks.inc({ limit });
       await handBack();
       return { allowed: false, retryAfterSeconds: Math.ceil(waitMs / 1000) };
     }

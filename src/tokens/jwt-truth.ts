@@ -39,7 +39,7 @@ interface CachedStanding extends Standing {
 export type TruthCache = CoherentCache<CachedStanding>;
 
 export function truthCache(feed: ChangeFeed): TruthCache {
-  return new CoherentCache(feed, { maxEntries: MAX_ENTRIES, ttlMs: TRUTH_TTL_MS });
+  return new CoherentCache(feed, { name: 'jwt_access_tokens', maxEntries: MAX_ENTRIES, ttlMs: TRUTH_TTL_MS });
 }
 
 /** The change keys a token's standing is read from (the notifications migration 003 raises). */

@@ -13,7 +13,7 @@ class Feed extends EventEmitter implements ChangeFeed {
 function setup(options: { maxEntries?: number; ttlMs?: number } = {}) {
   const feed = new Feed();
   let clock = 1_000_000;
-  const cache = new CoherentCache<string>(feed, { maxEntries: options.maxEntries ?? 10, ttlMs: options.ttlMs ?? 60_000, now: () => clock });
+  const cache = new CoherentCache<string>(feed, { name: 'test', maxEntries: options.maxEntries ?? 10, ttlMs: options.ttlMs ?? 60_000, now: () => clock });
   let loads = 0;
   /** `found: false` loads "not found". */
   const load = (key: string, tags: string[], found = true) =>

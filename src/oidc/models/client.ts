@@ -79,7 +79,7 @@ function scopeMetadata(scope: string): Pick<ClientMetadata, 'scope'> & Record<st
 export type ClientMetadataCache = CoherentCache<AdapterPayload>;
 
 export function clientMetadataCache(feed: ChangeFeed): ClientMetadataCache {
-  return new CoherentCache(feed, { maxEntries: 1_000, ttlMs: 10 * 60_000 });
+  return new CoherentCache(feed, { name: 'clients', maxEntries: 1_000, ttlMs: 10 * 60_000 });
 }
 
 /**

@@ -16,7 +16,7 @@ import type { TokenLookup } from './token-lookup.js';
 export type GrantCache = CoherentCache<AdapterPayload>;
 
 export function grantCache(feed: ChangeFeed): GrantCache {
-  return new CoherentCache(feed, { maxEntries: 10_000, ttlMs: 60_000 });
+  return new CoherentCache(feed, { name: 'grants', maxEntries: 10_000, ttlMs: 60_000 });
 }
 
 /** Never past the grant's own expiry (its payload's exp is at or before the row's expires_at). */
