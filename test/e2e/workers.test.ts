@@ -9,7 +9,7 @@
 import { once } from 'node:events';
 import http from 'node:http';
 import net from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -298,6 +298,38 @@ describe.skipIf(!postgres)('WORKERS=2 on PostgreSQL', () => {
       expect(lines.some((l) => l.event === 'worker.ready' && (l.worker as number) > 2)).toBe(false);
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe.skipIf(!postgres)('WORKERS=2 whose replacements cannot start', () => {
+  it('gives up after five failed restarts in a row, drains the worker still serving, and exits with the failure\'s code', { timeout: 180_000 }, async () => {
+    // A database of its own: its signing keys are made with this server's own secrets.
+    const own = await createTestDatabase();
+    const server = await startReadyMain(own.url!, { WORKERS: '2' }).catch(async (error: unknown) => { await own.destroy(); throw error; });
+    try {
+      await logLine(server.server, (l) => l.role === 'primary' && l.event === 'started');
+      // New development secrets under the running server: every worker started from now on
+      // reads a KEY_ENCRYPTION_KEY that cannot decrypt the signing keys, as after a bad deploy.
+      writeFileSync(path.join(server.env.DATA_DIR!, 'development-secrets.json'), JSON.stringify({
+        cookieKeys: [randomBytes(32).toString('base64url')],
+        keyEncryptionKey: randomBytes(32).toString('base64url'),
+      }));
+      const victim = await logLine(server.server, (l) => l.event === 'worker.ready' && l.worker === 1);
+      process.kill(victim.workerPid as number, 'SIGKILL');
+      const { code, signal } = await server.server.exited;
+      const lines = linesOf(server.server);
+      const gaveUp = lines.find((l) => l.event === 'workers.crash_loop');
+      expect(gaveUp, server.server.stdout()).toMatchObject({ role: 'primary', failedRestarts: 5 });
+      expect({ code, signal }).toEqual({ code: gaveUp!.code, signal: null });
+      expect(code).not.toBe(0);
+      // The killed worker, then four replacements that never became ready, each waited for longer.
+      expect(lines.filter((l) => l.event === 'worker.died').map((l) => l.restartInMs)).toEqual([0, 500, 1000, 2000, 4000]);
+      expect(lines.some((l) => l.event === 'worker.ready' && (l.worker as number) > 2)).toBe(false);
+      expect(lines.filter((l) => l.event === 'worker.stopped')).toEqual([expect.objectContaining({ worker: 2, code: 0 })]);
+    } finally {
+      await server.stop('SIGKILL');
+      await own.destroy();
     }
   });
 });
