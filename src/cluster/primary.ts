@@ -83,6 +83,8 @@ class Supervisor {
   readonly #deaths: number[] = [];
   readonly #services: PrimaryService[] = [];
   #serving = false;
+  /** The primary's services starting, which #finish waits for so that none is left open. */
+  #servicesStarting: Promise<void> = Promise.resolve();
   #stopping = false;
   #failedRestarts = 0;
   #exitCode = 0;
@@ -113,7 +115,10 @@ class Supervisor {
       entry.ready = true;
       this.#failedRestarts = 0;
       this.logger.info({ event: 'worker.ready', worker: worker.id, workerPid: worker.process.pid });
-      if (!this.#serving && [...this.#entries.values()].every((e) => e.ready)) void this.#started();
+      if (!this.#serving && !this.#stopping && [...this.#entries.values()].every((e) => e.ready)) {
+        this.#serving = true;
+        this.#servicesStarting = this.#started();
+      }
     });
     // Node types the signal as a string; it is a signal's name or null.
     worker.once('exit', (code: number | null, signal: string | null) => this.#exited(entry, code, signal as NodeJS.Signals | null));
@@ -121,7 +126,6 @@ class Supervisor {
 
   /** Every first worker is serving: the server as a whole has started. */
   async #started(): Promise<void> {
-    this.#serving = true;
     try {
       for (const start of this.starters) {
         this.#services.push(await start({ config: this.config, logger: this.logger, workers: () => [...this.#entries.values()].map((e) => e.worker) }));
@@ -199,6 +203,7 @@ class Supervisor {
   }
 
   async #finish(): Promise<void> {
+    await this.#servicesStarting;
     for (const service of this.#services.splice(0)) {
       try {
         await service.close();

@@ -166,7 +166,7 @@ describe.skipIf(!postgres)('WORKERS=2 on PostgreSQL', () => {
 
     // Both workers have looked at the new access token (and may cache its standing) ...
     const seen = new Map<number, boolean>();
-    while (seen.size < 2) {
+    for (let attempt = 0; seen.size < 2 && attempt < 10; attempt += 1) {
       const answer = await introspect(accessToken!);
       seen.set(answer.worker, answer.active);
     }
@@ -180,8 +180,9 @@ describe.skipIf(!postgres)('WORKERS=2 on PostgreSQL', () => {
       body: new URLSearchParams({ token: refreshToken, token_type_hint: 'refresh_token' }).toString(),
     });
     expect(revoked.status).toBe(200);
+    // Asked until both have answered inactive (a worker may still be hearing the notification).
     const inactiveOn = new Set<number>();
-    while (inactiveOn.size < 2) {
+    for (let attempt = 0; inactiveOn.size < 2 && attempt < 200; attempt += 1) {
       const answer = await introspect(accessToken!);
       if (!answer.active) inactiveOn.add(answer.worker);
     }
