@@ -3,7 +3,7 @@
 // (src/cluster/primary.ts), and in each worker it forks, where it starts the server as below.
 import cluster from 'node:cluster';
 import { runPrimary } from './cluster/primary.js';
-import { isFirstProcess, releasePrimary, reportReady, workerLogger } from './cluster/worker.js';
+import { isFirstProcess, releasePrimary, reportReady, sharedStdout, workerLogger } from './cluster/worker.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { demoDataProblems, seedDemo } from './demo/seed.js';
 import { isGatehouseError } from './errors.js';
@@ -25,7 +25,7 @@ async function main(): Promise<void> {
     await primary(config);
     return;
   }
-  const logger = workerLogger(createLogger(config.logLevel));
+  const logger = workerLogger(createLogger(config.logLevel, cluster.isWorker ? sharedStdout() : undefined));
   let gatehouse;
   try {
     gatehouse = await startGatehouse(config, logger);
@@ -83,7 +83,7 @@ async function main(): Promise<void> {
 
 /** WORKERS above 1: this process forks and supervises the workers, and exits once they all have. */
 async function primary(config: Config): Promise<void> {
-  const logger = createLogger(config.logLevel).child({ role: 'primary', pid: process.pid });
+  const logger = createLogger(config.logLevel, sharedStdout()).child({ role: 'primary', pid: process.pid });
   let code;
   try {
     code = await runPrimary(config, logger);

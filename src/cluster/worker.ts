@@ -2,7 +2,18 @@
 // one message it sends the primary. With WORKERS=1 there is no primary, and each of these leaves
 // the process exactly as it was: no extra log fields, no message.
 import cluster from 'node:cluster';
+import pino, { type DestinationStream } from 'pino';
 import type { Logger } from '../logger.js';
+
+/**
+ * Standard output for a process that shares it with others (the primary and every worker). A
+ * write to a pipe of at most PIPE_BUF bytes (4096 on Linux) is never interleaved with another
+ * process's; pino's stream writes whole lines, several to a write up to maxWrite, so with maxWrite
+ * at PIPE_BUF no line is cut into by another worker's (one line longer than that still could be).
+ */
+export function sharedStdout(): DestinationStream {
+  return pino.destination({ dest: 1, maxWrite: 4096 });
+}
 
 /** What a worker tells the primary once it serves: listening, checked, and announced as started. */
 export const READY_MESSAGE = { gatehouse: 'worker-ready' } as const;
