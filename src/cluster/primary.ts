@@ -47,7 +47,7 @@ const STOP_MARGIN_MS = 5_000;
  * first at once, so capacity comes back quickly; then 0.5 s, 1 s, 2 s … up to 30 s, so a worker
  * that crashes on some request does not turn the machine into a fork loop.
  */
-export function restartDelayMs(recentDeaths: number): number {
+function restartDelayMs(recentDeaths: number): number {
   return recentDeaths <= 1 ? 0 : Math.min(MAX_RESTART_DELAY_MS, 500 * 2 ** (recentDeaths - 2));
 }
 
