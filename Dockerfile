@@ -29,5 +29,6 @@ EXPOSE 3000
 # checks the database, so a database blip takes instances out of rotation without restarting them.
 HEALTHCHECK --interval=30s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-# node is PID 1's only process, so SIGTERM from `docker stop` reaches the graceful shutdown.
+# node is PID 1, so SIGTERM from `docker stop` reaches the graceful shutdown; with WORKERS above 1
+# (one per CPU by default in production) it is the primary, which passes the signal to each worker.
 CMD ["node", "dist/src/main.js"]

@@ -19,6 +19,8 @@ export interface RunRecord {
   startedAt: string;
   mode: 'quick' | 'full';
   instances: number;
+  /** --workers N ≥ 2: the run also measured one Gatehouse as WORKERS=N. */
+  workers?: number;
   /** --only, when the run was partial. */
   only?: string[];
   /** The Gatehouse measured: its commit, and whether src/ or migrations/ had uncommitted changes. */
@@ -26,8 +28,8 @@ export interface RunRecord {
   machine: Machine;
   /** 1, 5 and 15-minute load averages when the run started (before it added any load) and ended. */
   loadAverage?: { start: [number, number, number]; end: [number, number, number] };
-  /** Gatehouse with one instance, the ceiling, and (with --instances N) Gatehouse behind the proxy. */
-  results: Array<ScenarioResult & { instances?: number }>;
+  /** Gatehouse with one instance, the ceiling, (with --instances N) Gatehouse behind the proxy, and (with --workers N) Gatehouse as WORKERS=N. */
+  results: Array<ScenarioResult & { instances?: number; workers?: number }>;
   floor: FloorResult;
   /** With --instances N ≥ 2: one flow whose steps are pinned to different instances (walk.ts). */
   crossInstance?: CrossInstanceWalk;
@@ -62,6 +64,17 @@ const fmt = (n: number | null | undefined, digits = 0) => (n === null || n === u
 const rate = (n: number | null | undefined) => fmt(n, n !== null && n !== undefined && n < 100 ? 1 : 0);
 
 /** The ceiling's row for a Gatehouse scenario: the same scenario, or what the ceiling measured in its place. */
+type Result = RunRecord['results'][number];
+
+/** Gatehouse as one process (one instance, WORKERS=1): what the targets and the ceiling compare against. */
+const isSingleProcess = (r: Result) => r.target === 'gatehouse' && (r.instances ?? 1) === 1 && (r.workers ?? 1) === 1;
+
+/** How a table names the server of a row: ceiling, Gatehouse, Gatehouse ×N (instances), Gatehouse WORKERS=N. */
+function serverName(r: Result, proxied = ''): string {
+  if (r.target === 'ceiling') return 'ceiling';
+  return `Gatehouse${(r.instances ?? 1) > 1 ? ` ×${r.instances}${proxied}` : ''}${(r.workers ?? 1) > 1 ? ` WORKERS=${r.workers}` : ''}`;
+}
+
 function ceilingFor(results: ScenarioResult[], scenario: string): ScenarioResult | undefined {
   return results.find((r) => r.target === 'ceiling' && (r.scenario === scenario || r.standsInFor?.scenario === scenario));
 }
@@ -71,7 +84,7 @@ const latencyTarget = (g: ScenarioResult) => `${g.scenario}: p99 < 10 ms at ${g.
 
 export function evaluateTargets(record: RunRecord): RunRecord['targets'] {
   const { results, floor } = record;
-  const gate = results.filter((r) => r.target === 'gatehouse' && (r.instances ?? 1) === 1);
+  const gate = results.filter(isSingleProcess);
   const find = (prefix: string) => gate.find((r) => r.scenario.startsWith(prefix));
   const targets: RunRecord['targets'] = [];
   for (const prefix of ['refresh_token', 'client_credentials', 'introspection (JWT']) {
@@ -137,9 +150,9 @@ function mainTable(record: RunRecord): string[] {
   ];
   const gate = record.results.filter((r) => r.target === 'gatehouse');
   for (const g of gate) {
-    const c = (g.instances ?? 1) === 1 ? ceilingFor(record.results, g.scenario) : undefined;
+    const c = isSingleProcess(g) ? ceilingFor(record.results, g.scenario) : undefined;
     for (const r of [g, ...(c ? [c] : [])]) {
-      const server = r.target === 'ceiling' ? 'ceiling' : `Gatehouse${(r.instances ?? 1) > 1 ? ` ×${r.instances} (proxy)` : ''}`;
+      const server = serverName(r, ' (proxy)');
       const ratio = r === g ? (c ? `${fmt((100 * g.perSecond) / c.perSecond)}%` : 'n/a') : '';
       lines.push(`| ${r.scenario} | ${server} | ${rate(r.perSecond)} | ${fmt(r.latencyMs.p50, 1)} | ${fmt(r.latencyMs.p95, 1)} | ${fmt(r.latencyMs.p99, 1)} | ${r.errors} | ${fmt(r.dbRoundTripsPerRequest, 2)} | ${fmt(r.cpu?.serverCpuMsPerRequest, 3)} | ${ratio} |`);
     }
@@ -148,7 +161,7 @@ function mainTable(record: RunRecord): string[] {
 }
 
 function perCoreTable(record: RunRecord): string[] {
-  const gate = record.results.filter((r) => r.target === 'gatehouse' && (r.instances ?? 1) === 1);
+  const gate = record.results.filter(isSingleProcess);
   const lines = [
     '| Scenario | Gatehouse req/s per busy core | per core, PostgreSQL included | ceiling req/s per busy core | Keycloak per vCPU | Zitadel per busy vCPU | Gatehouse ÷ Keycloak | Gatehouse ÷ Zitadel |',
     '|---|---:|---:|---:|---:|---:|---:|---:|',
@@ -173,7 +186,7 @@ function cpuTable(record: RunRecord): string[] {
   for (const r of record.results) {
     const c = r.cpu;
     if (!c) continue;
-    const server = r.target === 'ceiling' ? 'ceiling' : `Gatehouse${(r.instances ?? 1) > 1 ? ` ×${r.instances}` : ''}`;
+    const server = serverName(r);
     lines.push(`| ${r.scenario} | ${server} | ${fmt(c.loadAverage1m, 2)} | ${fmt(c.machineBusyCores, 2)} | ${cores(c.serverCpuSeconds, c.wallSeconds)} | ${cores(c.postgresCpuSeconds, c.wallSeconds)} | ${cores(c.loadGeneratorCpuSeconds, c.wallSeconds)} | ${(r.instances ?? 1) > 1 ? cores(c.proxyCpuSeconds, c.wallSeconds) : ''} | ${fmt(c.otherCores, 2)} | ${fmt(c.serverMainThreadCpuMsPerRequest, 3)} + ${fmt(c.serverCpuMsPerRequest - c.serverMainThreadCpuMsPerRequest, 3)} (${fmt(c.serverSystemCpuMsPerRequest, 3)}) | ${fmt(c.postgresCpuMsPerRequest, 3)} |`);
   }
   return lines;
@@ -192,6 +205,24 @@ function soakSection(k: SoakResult): string[] {
   ];
 }
 
+/** --workers N: each scenario as one process beside the same scenario as WORKERS=N, on the same machine. */
+function workersSection(record: RunRecord): string[] {
+  const many = record.results.filter((r) => r.target === 'gatehouse' && (r.workers ?? 1) > 1);
+  if (!many.length) return [];
+  const n = many[0]!.workers!;
+  const busy = (r: Result | undefined) => (r?.cpu ? fmt(r.cpu.serverCpuSeconds / r.cpu.wallSeconds, 2) : 'n/a');
+  return [
+    `**Every core** (WORKERS=1 against WORKERS=${n} on ${record.machine.nproc} CPU; server cores busy include the primary, which hands out connections):`,
+    '',
+    `| Scenario | WORKERS=1 req/s | WORKERS=${n} req/s | ratio | p99 ms, 1 → ${n} | server cores busy, 1 → ${n} |`,
+    '|---|---:|---:|---:|---:|---:|',
+    ...many.map((w) => {
+      const one = record.results.find((r) => isSingleProcess(r) && r.scenario === w.scenario);
+      return `| ${w.scenario} | ${rate(one?.perSecond)} | ${rate(w.perSecond)} | ${one ? `${fmt(w.perSecond / one.perSecond, 2)}×` : 'n/a'} | ${fmt(one?.latencyMs.p99, 1)} → ${fmt(w.latencyMs.p99, 1)} | ${busy(one)} → ${busy(w)} |`;
+    }),
+  ];
+}
+
 function walkSection(w: CrossInstanceWalk): string[] {
   return [
     `**Across instances** (${w.instances} Gatehouse processes; each step pinned to one of them through the proxy): ${w.pass ? '✅ pass' : '❌ FAIL'}`,
@@ -204,7 +235,7 @@ function walkSection(w: CrossInstanceWalk): string[] {
 
 /** A target's line, and under a latency target what the same requests took at half the load. */
 function targetLines(record: RunRecord, t: RunRecord['targets'][number]): string[] {
-  const paced = record.results.find((r) => r.target === 'gatehouse' && (r.instances ?? 1) === 1 && r.paced && latencyTarget(r) === t.target)?.paced;
+  const paced = record.results.find((r) => isSingleProcess(r) && r.paced && latencyTarget(r) === t.target)?.paced;
   return [
     `- ${t.met === null ? '➖' : t.met ? '✅' : '❌'} ${t.target}: ${t.detail}`,
     ...(paced ? [`  - at half that load (${paced.offeredRate} req/s offered over ${paced.connections} connections, evenly spaced; ${rate(paced.requestsPerSecond)} req/s answered): ` +
@@ -217,14 +248,14 @@ function table(record: RunRecord): string {
   const m = record.machine;
   const f = record.floor;
   const lines = [
-    `Last run: ${record.startedAt} (${record.mode}${record.instances > 1 ? `, --instances ${record.instances}` : ''}) · Gatehouse ${record.source ? `${record.source.commit}${record.source.uncommittedChanges ? ' with uncommitted changes' : ''}` : 'n/a'} · ${m.nproc} CPU (${m.cpuModel}) · ${m.memoryGiB} GiB · Node ${m.node} · ${m.postgres}`,
+    `Last run: ${record.startedAt} (${record.mode}${record.instances > 1 ? `, --instances ${record.instances}` : ''}${(record.workers ?? 1) > 1 ? `, --workers ${record.workers}` : ''}) · Gatehouse ${record.source ? `${record.source.commit}${record.source.uncommittedChanges ? ' with uncommitted changes' : ''}` : 'n/a'} · ${m.nproc} CPU (${m.cpuModel}) · ${m.memoryGiB} GiB · Node ${m.node} · ${m.postgres}`,
     '',
     quietness(record),
     '',
     ...mainTable(record),
     '',
     `${record.results[0]?.connections ?? 16} connections per request scenario, ${record.results[0]?.seconds ?? '?'} s measured after a warm-up; latencies are over every response. Server CPU is the Gatehouse process(es) or the ceiling, all threads.`,
-    ...(record.results.some((r) => r.notes) ? ['', ...record.results.filter((r) => r.notes).map((r) => `- ${r.target}${(r.instances ?? 1) > 1 ? ` ×${r.instances}` : ''}/${r.scenario}: ${r.notes}`)] : []),
+    ...(record.results.some((r) => r.notes) ? ['', ...record.results.filter((r) => r.notes).map((r) => `- ${r.target}${(r.instances ?? 1) > 1 ? ` ×${r.instances}` : ''}${(r.workers ?? 1) > 1 ? ` WORKERS=${r.workers}` : ''}/${r.scenario}: ${r.notes}`)] : []),
     '',
     '**Per core, side by side** (successful requests per second of CPU the server itself used; peers\' published figures, see below for what differs):',
     '',
@@ -236,6 +267,7 @@ function table(record: RunRecord): string {
     '',
     ...cpuTable(record),
     ...(record.crossInstance ? ['', ...walkSection(record.crossInstance)] : []),
+    ...((record.workers ?? 1) > 1 ? ['', ...workersSection(record)] : []),
     ...(record.soak ? ['', ...soakSection(record.soak)] : []),
     '',
     `**Crypto floor** (in-process, one operation at a time${f.otherCores === undefined ? '' : `; other work on the machine meanwhile: ${fmt(f.otherCores, 2)} cores${f.otherCores > DISTURBED_CORES ? ', so these read low' : ''}`}):`,
@@ -270,7 +302,7 @@ function table(record: RunRecord): string {
 export function writeReport(record: RunRecord, root: string, options: { updateDoc: boolean }): { json: string; doc: string | undefined } {
   const resultsDir = path.join(root, 'bench', 'results');
   mkdirSync(resultsDir, { recursive: true });
-  const suffix = `${record.mode}${record.instances > 1 ? `-x${record.instances}` : ''}${record.only ? '-partial' : ''}`;
+  const suffix = `${record.mode}${record.instances > 1 ? `-x${record.instances}` : ''}${(record.workers ?? 1) > 1 ? `-w${record.workers}` : ''}${record.only ? '-partial' : ''}`;
   const json = path.join(resultsDir, `${record.startedAt.replace(/:/g, '-')}-${suffix}.json`);
   writeFileSync(json, `${JSON.stringify(record, null, 2)}\n`);
   return { json, doc: options.updateDoc ? writeDoc(record, root) : undefined };

@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --instances N] [-- --only keys] [-- --soak | --no-soak]`:
+// `npm run bench [-- --quick] [-- --instances N] [-- --workers N|auto] [-- --only keys] [-- --soak | --no-soak]`:
 // Gatehouse under load on PostgreSQL, the bare oidc-provider ceiling, the crypto floor, CPU per
 // request, a memory soak, and the report (docs/performance.md, bench/results/).
 //
@@ -34,6 +34,11 @@ const valueOf = (flag: string) => (argv.includes(flag) ? argv[argv.indexOf(flag)
 const quick = argv.includes('--quick');
 const instances = Number(valueOf('--instances') ?? 1);
 if (!Number.isInteger(instances) || instances < 1 || instances > 8) throw new Error('--instances must be an integer from 1 to 8');
+// --workers N: also measure one Gatehouse run as WORKERS=N (auto: one per core), beside the
+// WORKERS=1 run every bench makes, on the same machine and database.
+const workersFlag = valueOf('--workers') ?? '1';
+const workers = workersFlag === 'auto' ? availableParallelism() : Number(workersFlag);
+if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new Error('--workers must be an integer from 1 to 64, or auto');
 const only = valueOf('--only')?.split(',');
 // The soak is part of a full run; --quick leaves it out unless --soak asks for it.
 const soakWanted = argv.includes('--soak') || (!quick && !argv.includes('--no-soak'));
@@ -89,17 +94,21 @@ interface Cluster {
   probe: s.Probe;
 }
 
-async function startGatehouseCluster(database: BenchDatabase, n: number, execArgv: string[] = []): Promise<Cluster> {
+async function startGatehouseCluster(database: BenchDatabase, n: number, execArgv: string[] = [], workersEach = 1): Promise<Cluster> {
   const frontPort = await freePort();
   const base = `http://127.0.0.1:${frontPort}`;
-  const shared = gatehouseEnvironment(base, database.url);
+  const shared = { ...gatehouseEnvironment(base, database.url), WORKERS: String(workersEach) };
   const children: ChildProcess[] = [];
   const addresses: string[] = [];
+  /** Every process serving: each instance, or with WORKERS=N its primary and its workers. */
+  const serving: number[] = [];
   for (let i = 0; i < n; i += 1) {
     const port = n === 1 ? frontPort : await freePort();
     const child = forkTs('instance.ts', { BENCH_GATEHOUSE_ENV: JSON.stringify({ ...shared, PORT: String(port) }) }, execArgv);
     children.push(child);
-    addresses.push((await nextMessage<{ address: string }>(child, 'ready')).address);
+    const ready = await nextMessage<{ address: string; pids: number[] }>(child, 'ready');
+    addresses.push(ready.address);
+    serving.push(...ready.pids);
   }
   const instancesOnly = [...children];
   let proxy: ChildProcess | undefined;
@@ -119,7 +128,7 @@ async function startGatehouseCluster(database: BenchDatabase, n: number, execArg
   };
   const probe: s.Probe = async () => {
     const before = await countQueries();
-    const finish = await startCpuWindow({ server: instancesOnly.map((c) => c.pid!), proxy: proxy ? [proxy.pid!] : [], postgres: database.backends });
+    const finish = await startCpuWindow({ server: serving, proxy: proxy ? [proxy.pid!] : [], postgres: database.backends });
     return async () => {
       const cpu = await finish();
       return { queries: (await countQueries()) - before, cpu };
@@ -175,8 +184,11 @@ const PACED = ['introspect_jwt', 'introspect_refresh'];
 
 const SIGN_IN_SCOPE = (seeded: Seeded) => `openid profile email offline_access ${seeded.apiScope}`;
 
-async function runGatehouse(database: BenchDatabase, seeded: Seeded, n: number, keys: string[], withFlows: boolean) {
-  const cluster = await startGatehouseCluster(database, n);
+async function runGatehouse(database: BenchDatabase, seeded: Seeded, n: number, keys: string[], withFlows: boolean, workersEach = 1) {
+  const cluster = await startGatehouseCluster(database, n, [], workersEach);
+  // Rows of a WORKERS=N run say so; rows of the usual run are recorded as they always were.
+  const tag = { instances: n, ...(workersEach > 1 ? { workers: workersEach } : {}) };
+  const label = `gatehouse ×${n}${workersEach > 1 ? ` WORKERS=${workersEach}` : ''}`;
   const results: RunRecord['results'] = [];
   let walk: CrossInstanceWalk | undefined;
   try {
@@ -188,12 +200,12 @@ async function runGatehouse(database: BenchDatabase, seeded: Seeded, n: number, 
     }
     for (const [key, scenario] of REQUEST_SCENARIOS) {
       if (!keys.includes(key) || !wanted(key)) continue;
-      log(`gatehouse ×${n}: ${key}`);
-      results.push({ ...(await scenario(target, { ...load, paced: n === 1 && PACED.includes(key) }, cluster.probe)), instances: n });
+      log(`${label}: ${key}`);
+      results.push({ ...(await scenario(target, { ...load, paced: n === 1 && workersEach === 1 && PACED.includes(key) }, cluster.probe)), ...tag });
     }
     if (withFlows && wanted('flow')) {
-      log(`gatehouse ×${n}: authorization-code flow (${flowLoops} loops)`);
-      results.push({ ...(await flow.authorizationCodeFlows(target, { ...load, loops: flowLoops }, cluster.probe)), instances: n });
+      log(`${label}: authorization-code flow (${flowLoops} loops)`);
+      results.push({ ...(await flow.authorizationCodeFlows(target, { ...load, loops: flowLoops }, cluster.probe)), ...tag });
     }
   } finally {
     for (const child of cluster.children.reverse()) await stop(child);
@@ -295,6 +307,9 @@ async function main() {
       results.push(...multi.results);
       crossInstance = multi.walk;
     }
+    if (workers > 1 && (allKeys.some(wanted) || wanted('flow'))) {
+      results.push(...(await runGatehouse(database, seeded, 1, allKeys, true, workers)).results);
+    }
     if (allKeys.some(wanted)) results.push(...(await runCeiling()));
     let soaked: SoakResult | undefined;
     if (soakWanted && wanted('soak')) soaked = await runSoak(database, seeded);
@@ -305,7 +320,7 @@ async function main() {
     floor.otherCores = (await floorWindow()).otherCores;
     floor.database = await measureDatabaseFloor(database.url, quick ? 500 : 2000);
     const record: RunRecord = {
-      startedAt, mode: quick ? 'quick' : 'full', instances, source: source(), machine: machine(seeded.postgres),
+      startedAt, mode: quick ? 'quick' : 'full', instances, ...(workers > 1 ? { workers } : {}), source: source(), machine: machine(seeded.postgres),
       ...(only ? { only } : {}),
       loadAverage: { start: loadAtStart, end: loadAverages() },
       results, floor,
@@ -317,7 +332,7 @@ async function main() {
     // A partial run (--only) keeps its JSON but leaves the page showing the last whole run.
     const written = writeReport(record, ROOT, { updateDoc: !only });
     for (const r of results) {
-      log(`${r.target}${(r.instances ?? 1) > 1 ? `×${r.instances}` : ''} ${r.scenario}: ${r.perSecond.toFixed(1)}/s p50 ${r.latencyMs.p50.toFixed(1)} p99 ${r.latencyMs.p99.toFixed(1)} ms, errors ${r.errors}, db/req ${r.dbRoundTripsPerRequest?.toFixed(2) ?? 'n/a'}${r.cpu ? `, CPU ${r.cpu.serverCpuMsPerRequest.toFixed(3)} ms/req (main thread ${r.cpu.serverMainThreadCpuMsPerRequest.toFixed(3)}, kernel ${r.cpu.serverSystemCpuMsPerRequest.toFixed(3)}; ${r.cpu.perServerCpuSecond.toFixed(0)}/core-s)${r.cpu.postgresCpuMsPerRequest !== null ? ` + PG ${r.cpu.postgresCpuMsPerRequest.toFixed(3)} ms` : ''}, others ${r.cpu.otherCores.toFixed(2)} cores` : ''}`);
+      log(`${r.target}${(r.instances ?? 1) > 1 ? `×${r.instances}` : ''}${(r.workers ?? 1) > 1 ? ` WORKERS=${r.workers}` : ''} ${r.scenario}: ${r.perSecond.toFixed(1)}/s p50 ${r.latencyMs.p50.toFixed(1)} p99 ${r.latencyMs.p99.toFixed(1)} ms, errors ${r.errors}, db/req ${r.dbRoundTripsPerRequest?.toFixed(2) ?? 'n/a'}${r.cpu ? `, CPU ${r.cpu.serverCpuMsPerRequest.toFixed(3)} ms/req (main thread ${r.cpu.serverMainThreadCpuMsPerRequest.toFixed(3)}, kernel ${r.cpu.serverSystemCpuMsPerRequest.toFixed(3)}; ${r.cpu.perServerCpuSecond.toFixed(0)}/core-s)${r.cpu.postgresCpuMsPerRequest !== null ? ` + PG ${r.cpu.postgresCpuMsPerRequest.toFixed(3)} ms` : ''}, others ${r.cpu.otherCores.toFixed(2)} cores` : ''}`);
       const p = r.paced;
       if (p) log(`  paced at ${p.offeredRate}/s offered (half): ${p.requestsPerSecond.toFixed(1)}/s p50 ${p.latency.p50.toFixed(1)} p95 ${p.latency.p95.toFixed(1)} p99 ${p.latency.p99.toFixed(1)} ms, errors ${p.errors}, waited for a connection ${p.waitedForConnection}${p.cpu ? `, server CPU ${p.cpu.serverCpuMsPerRequest.toFixed(3)} ms/req, others ${p.cpu.otherCores.toFixed(2)} cores` : ''}`);
     }

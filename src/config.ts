@@ -3,6 +3,7 @@
 // Layers, later wins: config/default.json, config/<NODE_ENV>.json, environment variables.
 // Validation happens once, here, and a bad value fails fast naming the setting to fix.
 import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
@@ -33,6 +34,11 @@ const settingsSchema = z.object({
   host: z.string().min(1).meta({ env: 'HOST' }),
   issuer: z.string().optional().meta({ env: 'ISSUER' }),
   dataDir: z.string().min(1).meta({ env: 'DATA_DIR' }),
+  /**
+   * Server processes sharing the port (src/cluster/): "auto" is one per core the process may run
+   * on. More than one needs PostgreSQL: the embedded database belongs to one process.
+   */
+  workers: z.union([z.literal('auto'), z.coerce.number().int().min(1).max(256)], { error: 'must be "auto" (one per core) or a whole number from 1 to 256' }).meta({ env: 'WORKERS' }),
   /** Trust X-Forwarded-* from a TLS-terminating proxy (Koa's app.proxy). */
   trustProxy: z.boolean().meta({ env: 'TRUST_PROXY' }),
   /**
@@ -196,8 +202,10 @@ const settingsSchema = z.object({
 export type Settings = z.infer<typeof settingsSchema>;
 
 /** The validated configuration: every setting, plus what is worked out from them and the environment. */
-export interface Config extends Omit<Settings, 'issuer' | 'mail'> {
+export interface Config extends Omit<Settings, 'issuer' | 'mail' | 'workers'> {
   env: Environment;
+  /** How many server processes share the port: WORKERS, with "auto" worked out as the cores available. */
+  workers: number;
   mail: {
     /** Undefined: mail goes to the development mailbox (never in production once a feature sends mail). */
     smtpUrl: string | undefined;
@@ -347,6 +355,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
 
   problems.push(...mailProblems(nodeEnv, file, mailSendingFeatures(file)));
 
+  const workers = file.workers === 'auto' ? availableParallelism() : file.workers;
+  // Refused rather than quietly run as one process: an operator who asked for every core should
+  // learn at once why they are not getting them. (Production already requires DATABASE_URL.)
+  if (workers > 1 && file.metrics.token && file.metrics.port === undefined) {
+    problems.push('METRICS_TOKEN without METRICS_PORT serves /metrics from whichever worker a scrape reaches: with WORKERS above 1 set METRICS_PORT, where the primary serves every worker\'s metrics summed');
+  }
+  if (workers > 1 && !databaseUrl && nodeEnv !== 'production') {
+    problems.push(`WORKERS=${file.workers}${file.workers === 'auto' ? ` (${workers} cores)` : ''} needs DATABASE_URL: the embedded database can be opened by one process only; run on PostgreSQL for several workers, or set WORKERS=1`);
+  }
+
   if (nodeEnv === 'production') {
     if (!databaseUrl) problems.push('DATABASE_URL is required in production: the embedded database is for development only');
     if (!file.issuer) problems.push('ISSUER is required in production: the public https URL people and apps reach Gatehouse at');
@@ -370,6 +388,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
   return {
     ...file,
     env: nodeEnv,
+    workers,
     issuer,
     databaseUrl,
     dataDir,

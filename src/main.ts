@@ -1,8 +1,14 @@
-// `npm start`: load the configuration, start the server, stop cleanly on SIGTERM/SIGINT.
+// `npm start`: load the configuration, start the server, stop cleanly on SIGTERM/SIGINT. With
+// WORKERS above 1 this same file runs twice over: once as the cluster's primary, which supervises
+// (src/cluster/primary.ts), and in each worker it forks, where it starts the server as below.
+import cluster from 'node:cluster';
+import { runPrimary } from './cluster/primary.js';
+import { isFirstProcess, releasePrimary, reportReady, sharedStdout, workerLogger } from './cluster/worker.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { demoDataProblems, seedDemo } from './demo/seed.js';
 import { isGatehouseError } from './errors.js';
 import { createLogger, type Logger } from './logger.js';
+import { aggregateOfWorkers, serveMetrics } from './observability/scrape.js';
 import { startGatehouse, type Gatehouse } from './server.js';
 
 async function main(): Promise<void> {
@@ -16,10 +22,15 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  const logger = createLogger(config.logLevel);
+  if (config.workers > 1 && cluster.isPrimary) {
+    await primary(config);
+    return;
+  }
+  const logger = workerLogger(createLogger(config.logLevel, cluster.isWorker ? sharedStdout() : undefined));
   let gatehouse;
   try {
-    gatehouse = await startGatehouse(config, logger);
+    // A worker's metrics are served summed by the primary (primaryMetrics), never by the worker.
+    gatehouse = await startGatehouse(config, logger, { metricsListener: !cluster.isWorker });
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     logger.fatal({ event: 'start_failed', message });
@@ -46,6 +57,7 @@ async function main(): Promise<void> {
     const exit = (code: number) => {
       process.exitCode = code;
       logger.flush(() => setTimeout(() => process.exit(code), 2_000).unref());
+      releasePrimary();
     };
     gatehouse.close({ drainDelayMs: drainDelaySeconds * 1000 }).then(
       () => { clearTimeout(force); logger.info({ event: 'stopped' }); exit(0); },
@@ -66,7 +78,39 @@ async function main(): Promise<void> {
     }
   }
   logger.info({ event: 'started', issuer: config.issuer, listening: gatehouse.address, metrics: gatehouse.metricsAddress, database: config.databaseUrl ? 'postgresql' : 'embedded', env: config.env });
-  await announceDemo(config, gatehouse, logger);
+  reportReady();
+  // Once per server, not once per worker (they would race to seed it, and greet N times).
+  if (isFirstProcess()) await announceDemo(config, gatehouse, logger);
+}
+
+/** WORKERS above 1: this process forks and supervises the workers, and exits once they all have. */
+async function primary(config: Config): Promise<void> {
+  const logger = createLogger(config.logLevel, sharedStdout()).child({ role: 'primary', pid: process.pid });
+  let code;
+  try {
+    code = await runPrimary(config, logger, { services: [primaryMetrics] });
+  } catch (error) {
+    // Only the migration before any worker starts can fail here; the same codes as a single process.
+    const message = error instanceof Error ? error.message : String(error);
+    logger.fatal({ event: 'start_failed', message });
+    process.stderr.write(`Gatehouse cannot start: ${message}\n`);
+    process.exit(isGatehouseError(error) ? 75 : 1);
+  }
+  // As a single process does: let the event loop empty so the last log lines are written.
+  process.exitCode = code;
+  logger.flush(() => setTimeout(() => process.exit(code), 2_000).unref());
+}
+
+/**
+ * METRICS_PORT with WORKERS above 1: the primary serves the sum of every worker's metrics (each
+ * worker answers prom-client's aggregator over the cluster channel). A worker's own listener would
+ * show whichever worker a scrape reached.
+ */
+async function primaryMetrics({ config, logger }: { config: Config; logger: Logger }): Promise<{ close(): Promise<void> }> {
+  if (config.metrics.port === undefined) return { close: async () => {} };
+  const { server, address } = await serveMetrics(aggregateOfWorkers(), { port: config.metrics.port, host: config.metrics.host, token: config.metrics.token }, logger);
+  logger.info({ event: 'metrics.listening', metrics: address });
+  return { close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
 }
 
 /** Development: seed the demo on the first start and say how to try it. Never fatal. */

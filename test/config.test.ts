@@ -2,7 +2,7 @@
 // production's refusals, and the development secrets file. process.env is never touched.
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, type Config } from '../src/config.js';
@@ -136,6 +136,25 @@ describe('environment variables override the files', () => {
     expect(config.shutdown).toEqual({ drainDelaySeconds: 1.5, timeoutSeconds: 20 });
   });
 
+  it('one process in development and test, one per core in production; WORKERS sets the count on PostgreSQL', () => {
+    expect(loadConfig({ DATA_DIR: dataDir() }).workers).toBe(1);
+    expect(loadConfig({ NODE_ENV: 'test', DATA_DIR: dataDir() }).workers).toBe(1);
+    expect(loadConfig(productionEnv(dataDir())).workers).toBe(availableParallelism());
+    expect(loadConfig(productionEnv(dataDir(), { WORKERS: '3' })).workers).toBe(3);
+    const postgres = { NODE_ENV: 'test', DATA_DIR: dataDir(), DATABASE_URL: 'postgres://gatehouse@db.internal:5432/gatehouse' };
+    expect(loadConfig({ ...postgres, WORKERS: '4' }).workers).toBe(4);
+    expect(loadConfig({ ...postgres, WORKERS: 'auto' }).workers).toBe(availableParallelism());
+    // One process on the embedded database is what it always was.
+    expect(loadConfig({ NODE_ENV: 'test', DATA_DIR: dataDir(), WORKERS: '1' }).workers).toBe(1);
+  });
+
+  it('refuses public token-guarded /metrics with several workers: a scrape would see one of them', () => {
+    const postgres = { NODE_ENV: 'test', DATA_DIR: dataDir(), DATABASE_URL: 'postgres://gatehouse@db.internal:5432/gatehouse', METRICS_TOKEN: 'm'.repeat(32) };
+    expect(() => loadConfig({ ...postgres, WORKERS: '2' })).toThrow(/METRICS_TOKEN without METRICS_PORT/);
+    expect(loadConfig({ ...postgres, WORKERS: '2', METRICS_PORT: '9464' }).workers).toBe(2);
+    expect(loadConfig({ ...postgres, WORKERS: '1' }).workers).toBe(1);
+  });
+
   it('treats an empty variable as unset', () => {
     const config = loadConfig({ NODE_ENV: 'test', DATA_DIR: dataDir(), PORT: '', DATABASE_URL: '' });
     expect(config.port).toBe(3000);
@@ -159,6 +178,9 @@ describe('a wrong value fails fast, naming the setting', () => {
     ['an ISSUER with a query', { ISSUER: 'https://id.example.com/?tenant=a' }, 'ISSUER'],
     ['a zero MAX_CONCURRENT_REQUESTS', { MAX_CONCURRENT_REQUESTS: '0' }, 'MAX_CONCURRENT_REQUESTS'],
     ['sign-ins able to fill every request slot', { MAX_CONCURRENT_REQUESTS: '8', ARGON2_CONCURRENCY: '4', ARGON2_QUEUE: '4' }, 'ARGON2_CONCURRENCY', /below MAX_CONCURRENT_REQUESTS/],
+    ['WORKERS=0', { WORKERS: '0' }, 'WORKERS'],
+    ['WORKERS=many', { WORKERS: 'many' }, 'WORKERS', /"auto"/],
+    ['WORKERS above 1 on the embedded database', { WORKERS: '2' }, 'WORKERS', /needs DATABASE_URL/],
     ['a SHUTDOWN_TIMEOUT within the drain delay', { SHUTDOWN_DRAIN_DELAY: '30', SHUTDOWN_TIMEOUT: '30' }, 'SHUTDOWN_TIMEOUT', /longer than SHUTDOWN_DRAIN_DELAY/],
   ];
   it.each(cases)('%s', (_label, env, setting, says) => {

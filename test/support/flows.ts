@@ -12,10 +12,13 @@ export interface App {
   redirectUri: string;
 }
 
+/** What the flows need of a server: where it is and its stores (an in-process TestServer, or stores beside a process). */
+export type FlowServer = Pick<TestServer, 'issuer' | 'stores'>;
+
 let counter = 0;
 
 /** A person with a known password. */
-export async function createPerson(server: TestServer, overrides: { email?: string; name?: string } = {}) {
+export async function createPerson(server: FlowServer, overrides: { email?: string; name?: string } = {}) {
   counter += 1;
   const email = overrides.email ?? `person${counter}.${Date.now()}@example.test`;
   const user = await server.stores.users.create({ email, name: overrides.name ?? `Person ${counter}`, password: PASSWORD, emailVerified: true });
@@ -23,7 +26,7 @@ export async function createPerson(server: TestServer, overrides: { email?: stri
 }
 
 /** A third-party app registered as an operator would, seen through openid-client's discovery. */
-export async function registerApp(server: TestServer, options: { public?: boolean; scope?: string; redirectUri?: string; postLogoutRedirectUri?: string } = {}): Promise<App> {
+export async function registerApp(server: FlowServer, options: { public?: boolean; scope?: string; redirectUri?: string; postLogoutRedirectUri?: string } = {}): Promise<App> {
   const redirectUri = options.redirectUri ?? 'https://app.example.test/callback';
   const { client: registered, clientSecret } = await server.stores.clients.create({
     name: 'Example App',
@@ -92,7 +95,7 @@ export async function signIn(
 }
 
 /** The whole flow for an app: authorization request, sign-in, consent, code exchange. */
-export async function obtainTokens(server: TestServer, app: App, person: { email: string; password: string }, params: Record<string, string> = {}) {
+export async function obtainTokens(server: FlowServer, app: App, person: { email: string; password: string }, params: Record<string, string> = {}) {
   const agent = new UserAgent(server.issuer);
   const request = await authorizationRequest(app, params);
   const callback = await signIn(agent, request.url, person);
