@@ -7,12 +7,15 @@ import type { Knex } from 'knex';
 //   activated_at   when the account became usable: created with a password by an admin (now, and
 //                  every account before this migration), an invitation accepted, or a sign-up's
 //                  address verified. Null: the account exists but cannot sign in or hold tokens.
+//                  Defaults to now(): an instance still running the code before this migration
+//                  (a rolling deploy) creates people with a password and no word of activation,
+//                  and they must be able to sign in. This code always says which it means.
 //
 // An active account has a password (until passkeys, issue #14, give it another way in).
 export async function up(knex: Knex): Promise<void> {
   await knex.schema.alterTable('users', (t) => {
     t.timestamp('invited_at', { useTz: true });
-    t.timestamp('activated_at', { useTz: true });
+    t.timestamp('activated_at', { useTz: true }).defaultTo(knex.fn.now());
   });
   await knex.raw('update users set activated_at = created_at');
   await knex.raw('alter table users alter column password_hash drop not null');
