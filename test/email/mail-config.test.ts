@@ -1,45 +1,11 @@
 // The mail settings (src/config.ts): SMTP_URL and MAIL_FROM checked at start, and the rule that
 // production refuses to start without SMTP_URL while a feature that sends mail is on
 // (PASSWORD_RECOVERY, EMAIL_NOTIFICATIONS and EMAIL_VERIFICATION, all on by default).
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, mailProblems } from '../../src/config.js';
+import { describe, expect, it } from 'vitest';
+import { loadConfig, mailProblems } from '../../src/config.js';
+import { configEnvironments, problemsOf } from '../support/config-env.js';
 
-const dirs: string[] = [];
-afterEach(() => {
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
-
-function env(overrides: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const dir = mkdtempSync(path.join(tmpdir(), 'gatehouse-mail-config-'));
-  dirs.push(dir);
-  return { DATA_DIR: dir, ...overrides };
-}
-
-function production(overrides: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  return env({
-    NODE_ENV: 'production',
-    DATABASE_URL: 'postgres://gatehouse@db.internal:5432/gatehouse',
-    COOKIE_KEYS: randomBytes(32).toString('base64url'),
-    KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
-    ISSUER: 'https://id.example.com',
-    TRUST_PROXY: 'true',
-    ...overrides,
-  });
-}
-
-function problemsOf(environment: NodeJS.ProcessEnv): string[] {
-  try {
-    loadConfig(environment);
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  return [];
-}
+const { env, production } = configEnvironments('mail-config');
 
 describe('mail settings', () => {
   it('send development mail to the development mailbox, from an address at the issuer host', () => {
