@@ -50,7 +50,6 @@ import type { AccountNotices } from './notices/account-notices.js';
 import { recoveryRoutes } from './recovery/routes.js';
 import type { RecoveryServices } from './recovery/services.js';
 import type { OneTimeLinks } from './links/store.js';
-import type { Outbox } from './outbox/outbox.js';
 import { consentRecorder } from './interaction/app-connected.js';
 import type { Addresses } from './verification/addresses.js';
 import { VerificationMailThrottle } from './verification/mail-throttle.js';
@@ -78,8 +77,6 @@ export interface AppDependencies {
   devMailbox?: DevelopmentMailbox;
   addresses: Addresses;
   links: OneTimeLinks;
-  /** Where mail is written, in the transaction of the act that causes it. */
-  outbox: Outbox;
   /** The clock one-time links are counted by (tests move it). */
   now?: () => number;
   /** True once a graceful stop has begun (src/http/connection-drain.ts). */
@@ -131,10 +128,7 @@ export function createApp(deps: AppDependencies): Koa {
     unknownEmailDigest: keyedDigest(config.secrets.keyEncryptionKey, 'audit unknown sign-in email', 16),
     passwordRecovery: deps.recovery !== undefined,
     notices: deps.notices,
-    recordConsent: consentRecorder({
-      db: deps.db, outbox: deps.outbox, audit: deps.audit, users: deps.users, resources: deps.resources,
-      issuer: config.issuer, enabled: config.emailNotifications,
-    }),
+    recordConsent: consentRecorder({ db: deps.db, notices: deps.notices, audit: deps.audit, users: deps.users, resources: deps.resources }),
   }).routes());
   if (deps.recovery) app.use(recoveryRoutes({ ...deps.recovery, pages, csrf, logger, knownDevices }).routes());
   const signIn = new AccountSignIn({ provider: () => deps.oidc.provider, issuer: config.issuer, pages, secureCookies });

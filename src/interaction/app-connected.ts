@@ -3,31 +3,22 @@
 // src/presentation/scopes.ts) and where to take that back. A thief who signed in with a stolen
 // password and connected an app to keep access would otherwise go unnoticed. Re-consent to an app
 // already connected (prompt=consent, or more scopes) sends nothing: nothing new was connected.
-// The consent's audit entry and the mail are one transaction, so the mail goes only with the
-// entry. Gated by EMAIL_NOTIFICATIONS, like the other notices.
-import type { Knex } from 'knex';
+// The consent's audit entry and the notice (src/notices/, gated by EMAIL_NOTIFICATIONS like the
+// others) are one transaction, so the mail goes only with the entry.
 import type { AuditLog } from '../audit/log.js';
 import type { NewAuditEvent } from '../audit/events.js';
 import type { Database } from '../db/knex.js';
-import { renderMail } from '../email/templates.js';
-import type { Outbox } from '../outbox/outbox.js';
+import type { AccountNotices } from '../notices/account-notices.js';
 import type { PersonLookup } from '../people/cache.js';
 import { grantInWords } from '../presentation/scopes.js';
 import type { ResourceServerStore } from '../resources/store.js';
 
-/** The account page that lists connected apps, each with its Revoke button. */
-const CONNECTED_APPS_PAGE = '/account/apps';
-const SUBJECT = 'An app was connected to your account';
-
 export interface AppConnectedDependencies {
   db: Database;
-  outbox: Outbox;
+  notices: AccountNotices;
   audit: AuditLog;
   users: PersonLookup;
   resources: Pick<ResourceServerStore, 'find'>;
-  issuer: string;
-  /** EMAIL_NOTIFICATIONS: whether notices are mailed at all. */
-  enabled: boolean;
 }
 
 export interface GivenConsent {
@@ -50,25 +41,20 @@ export function consentRecorder(deps: AppConnectedDependencies) {
     const identifiers = Object.keys(consent.apis);
     const found = await Promise.all(identifiers.map((identifier) => deps.resources.find(identifier)));
     const known = new Map(identifiers.map((identifier, i) => [identifier, found[i]]));
-    const words = grantInWords({
+    const granted = grantInWords({
       scopes: consent.scopes,
       apis: identifiers.map((identifier) => ({ identifier, name: known.get(identifier)?.name ?? null, scopes: consent.apis[identifier]! })),
     }, known);
-    return renderMail({
-      template: 'app-connected',
-      to: person.email,
-      subject: SUBJECT,
-      data: { name: person.name, app: consent.clientName, ...words, revokeUrl: `${deps.issuer}${CONNECTED_APPS_PAGE}` },
-    }, deps.issuer);
+    return { person, notice: { kind: 'app-connected' as const, app: consent.clientName, granted } };
   }
 
   return async function recordConsent(consent: GivenConsent): Promise<void> {
-    // Rendered before the transaction: the reads it needs must not wait on the transaction's
-    // connection (the embedded database has only one).
-    const notice = consent.newApp && deps.enabled ? await noticeFor(consent) : undefined;
+    // Read before the transaction: the reads must not wait on the transaction's connection (the
+    // embedded database has only one).
+    const connected = consent.newApp && deps.notices.enabled ? await noticeFor(consent) : undefined;
     await deps.db.transaction(async (trx) => {
       await deps.audit.append(consent.event, trx);
-      if (notice) await deps.outbox.enqueue(trx as Knex.Transaction, { kind: 'mail', payload: notice });
+      if (connected) await deps.notices.send(trx, connected.person, connected.notice);
     });
   };
 }

@@ -11,6 +11,7 @@ import type { Database } from '../db/knex.js';
 import { renderMail } from '../email/templates.js';
 import type { Outbox } from '../outbox/outbox.js';
 import { shownDate } from '../presentation/dates.js';
+import type { GrantInWords } from '../presentation/scopes.js';
 import { networkOf } from '../security/client-address.js';
 
 /** Everything a notice can be about; each kind is views/mail/notice-<kind>.{subject,text,html}.eta. */
@@ -18,7 +19,9 @@ export type AccountNotice =
   /** `how`: recovery (a mailed link), own (the account pages), admin (API, console or CLI). */
   | { kind: 'password-changed'; how: 'recovery' | 'own' | 'admin' }
   /** `browser` in people's words (src/presentation/devices.ts); `ip` is shown only as its network. */
-  | { kind: 'new-browser'; browser: string; ip: string | undefined };
+  | { kind: 'new-browser'; browser: string; ip: string | undefined }
+  /** An app the person had no live grant for, allowed: what it may do, in the consent page's words. */
+  | { kind: 'app-connected'; app: string; granted: GrantInWords };
 
 /** Who a notice goes to: always the account's current address. */
 export interface NoticeRecipient {
@@ -40,6 +43,11 @@ export interface AccountNoticesOptions {
 export class AccountNotices {
   constructor(private readonly options: AccountNoticesOptions) {}
 
+  /** EMAIL_NOTIFICATIONS: callers may skip the reads a notice needs when none would be sent. */
+  get enabled(): boolean {
+    return this.options.enabled;
+  }
+
   /** Writes the notice in `trx`, the transaction of the act it reports; its outbox id, or undefined when notices are off. */
   async send(trx: Database, to: NoticeRecipient, notice: AccountNotice): Promise<string | undefined> {
     if (!this.options.enabled) return undefined;
@@ -54,6 +62,7 @@ export class AccountNotices {
         when: shownDate(at).text,
         recoverUrl: this.options.recoveryOffered ? `${issuer}/recover` : undefined,
         accountUrl: `${issuer}/account`,
+        revokeUrl: `${issuer}${CONNECTED_APPS_PAGE}`,
       },
     }, issuer);
     // audited() hands its acts the transaction typed as a plain Database; the outbox checks at run time.
@@ -67,9 +76,15 @@ export class AccountNotices {
   }
 }
 
+/** The account page that lists connected apps, each with its Revoke button. */
+const CONNECTED_APPS_PAGE = '/account/apps';
+
 function noticeData(notice: AccountNotice): Record<string, unknown> {
-  if (notice.kind === 'password-changed') return { how: notice.how };
-  return { browser: notice.browser, network: notice.ip ? roughNetwork(notice.ip) : undefined };
+  switch (notice.kind) {
+    case 'password-changed': return { how: notice.how };
+    case 'new-browser': return { browser: notice.browser, network: notice.ip ? roughNetwork(notice.ip) : undefined };
+    case 'app-connected': return { app: notice.app, ...notice.granted };
+  }
 }
 
 /**
