@@ -112,7 +112,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     return pages.oauthError(ctx, 400, 'invalid_request');
   }
 
-  function renderLogin(ctx: Context, data: { clientName: string; email: string; error?: string; unverified?: boolean; throttled?: boolean }, status = 200) {
+  function renderLogin(ctx: Context, data: { clientName: string; email: string; error?: string; confirmHint?: boolean; throttled?: boolean }, status = 200) {
     const { details } = ctx.state.interaction as InteractionState;
     const recovery = deps.passwordRecovery;
     pages.render(ctx, 'login', 'Sign in', {
@@ -221,16 +221,16 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
         // account. Otherwise its keyed digest still tells repeated attempts at one value apart.
         details: { reason: outcome.reason, ...(outcome.userId ? { email } : { emailDigest: deps.unknownEmailDigest(normaliseEmail(email)) }) },
       });
-      // Only the right password learns that the account waits for its address to be confirmed (as
-      // only the right password learns it is disabled): it is the person who signed up, so they
-      // are told, and sent a new link, rather than left guessing at a password they have right.
+      // A sign-up waiting for its address gets a new link, but the same answer as a wrong
+      // password. Knowing its password proves nothing (whoever signed up chose it), so telling it
+      // apart would let anyone learn whether an address has an account: sign up with it, then
+      // sign in. With sign-up open, every failure says how a new account is confirmed instead.
       if (outcome.reason === 'unverified') {
         await throttle.handBack();
         await deps.enrolment.resendVerification(outcome.user);
-        return renderLogin(ctx, { clientName, email, unverified: true }, 403);
       }
       const error = outcome.reason === 'disabled' ? 'This account is disabled. Contact your administrator.' : GENERIC_SIGN_IN_ERROR;
-      return renderLogin(ctx, { clientName, email, error }, 401);
+      return renderLogin(ctx, { clientName, email, error, confirmHint: outcome.reason !== 'disabled' && deps.enrolment.signUpOn }, 401);
     }
     await throttle.recordSuccess();
     signIns.inc({ outcome: 'succeeded', factor: 'password' });

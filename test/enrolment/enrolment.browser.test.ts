@@ -81,10 +81,10 @@ describe('in a browser', () => {
     await page.getByRole('button', { name: 'Create the account' }).click();
     await page.getByRole('heading', { name: 'Check your mail' }).waitFor();
 
-    // Signing in before confirming says what to do.
+    // Signing in before confirming fails as any failure does, saying how a new account is confirmed.
     await page.goto(`${mailed.server.issuer}/account`);
     await signIn(page, 'linus@example.test', PASSWORD);
-    await page.getByText('Confirm your email address first').waitFor();
+    await page.getByText('confirm your email address first').waitFor();
 
     const [mail] = await mailed.deliver();
     await page.goto(linkIn(mail!, '/signup/verify'));
