@@ -117,13 +117,13 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
     });
     const enrolmentMail = new EnrolmentMail({ outbox: outgoing.outbox, links, issuer: config.issuer, signup: config.signup });
     const addresses = new Addresses({ db, users, links, audit, changes, enabled: config.emailVerification, mail: new AddressMail(links, outgoing.outbox, config.issuer), ...(options.now ? { now: options.now } : {}) });
-    const operations = adminOperations({ db, users, clients, resources, keys, audit, sessions, grants, changes, notices, enrolment: enrolmentMail, addresses });
+    const operations = adminOperations({ db, users, clients, resources, keys, audit, sessions, grants, changes, notices, enrolment: enrolmentMail, addresses, links });
     const enrolment = new Enrolment({
       db, audit, changes, users, logger, now: options.now,
       mail: enrolmentMail,
       throttle: new SignUpThrottle(db, config.secrets.keyEncryptionKey),
     });
-    const selfService = new SelfService({ db, users, resources, audit, sessions, grants, changes, notices });
+    const selfService = new SelfService({ db, users, resources, audit, sessions, grants, changes, notices, links });
     const recovery = config.passwordRecovery
       ? recoveryServices({ config, db, users, links, outbox: outgoing.outbox, audit, sessions, grants, notices, logger, changes })
       : undefined;

@@ -15,6 +15,8 @@ import type { ResourceServer, ResourceServerStore } from '../resources/store.js'
 import { endedResult, endOfflineAccess, endOneSession, endSessionsBut, type EndedSessionsResult } from '../sessions/ending.js';
 import type { SessionInfo, SessionStore } from '../sessions/store.js';
 import type { AccountNotices } from '../notices/account-notices.js';
+import type { OneTimeLinks } from '../links/store.js';
+import { abandonAddressChange } from '../verification/pending-changes.js';
 
 export type { ConnectedApp } from '../grants/connected-apps.js';
 export type { EndedSessionsResult } from '../sessions/ending.js';
@@ -27,6 +29,8 @@ export interface SelfServiceDependencies extends AuditedDependencies {
   grants: GrantStore;
   /** The "your password was changed" mail goes with the change. */
   notices: AccountNotices;
+  /** A new password drops a pending address change and its links (abandonAddressChange). */
+  links: OneTimeLinks;
 }
 
 /** The person a self-service act is for: only ever the one signed in. */
@@ -98,6 +102,7 @@ export class SelfService {
     return this.#audited(actor, async (trx) => {
       const person = found(await this.deps.users.setPassword(userId, newPassword, trx), 'person');
       await this.deps.notices.send(trx, person, { kind: 'password-changed', how: 'own' });
+      await abandonAddressChange(trx, this.deps.links, userId);
       const except = options.currentHandle === undefined ? {} : { except: options.currentHandle };
       const ended = options.endOtherSessions ? endedResult(await this.deps.sessions.endAll(userId, except, trx)) : { sessionsEnded: 0, grantsRevoked: 0 };
       const offlineAccessRevoked = options.revokeOfflineAccess === true;

@@ -31,6 +31,7 @@ import { GrantOperations } from './grants.js';
 import { KeyOperations } from './keys.js';
 import { PeopleOperations } from './people.js';
 import { SessionOperations } from './sessions.js';
+import type { OneTimeLinks } from '../links/store.js';
 
 export type { GrantFilter } from './grants.js';
 export type { RotatedSecret } from './apps.js';
@@ -51,6 +52,8 @@ export interface AdminDependencies extends AuditedDependencies {
   notices: AccountNotices;
   /** Email addresses and their verification links (src/verification/). */
   addresses: Addresses;
+  /** Mailed links: a new password or disabling the account spends them (src/links/). */
+  links: OneTimeLinks;
 }
 
 /** What each group stands on: the stores, and the one way an act is done. */

@@ -9,6 +9,7 @@ import { found, GatehouseError } from '../errors.js';
 import type { EnrolmentMail } from '../enrolment/mail.js';
 import { endedResult, endOfflineAccess, type EndedSessionsResult } from '../sessions/ending.js';
 import type { OperationDependencies } from './operations.js';
+import { abandonAddressChange, forgetPendingChange } from '../verification/pending-changes.js';
 
 export class PeopleOperations {
   constructor(private readonly deps: OperationDependencies) {}
@@ -100,6 +101,9 @@ export class PeopleOperations {
     return this.deps.audited(actor, async (trx) => {
       const user = found(await this.deps.users.setDisabled(id, true, trx), 'person');
       const ended = endedResult(await this.deps.sessions.endAll(id, {}, trx), await this.deps.grants.revokeAllOfUser(id, trx));
+      // Every mailed link dies with the account's use: none comes back to life if it is enabled again.
+      await forgetPendingChange(trx, id);
+      await this.deps.links.revokeAll(trx, id);
       return { result: user, event: { type: 'user.disabled', userId: id, details: { ...ended } } };
     });
   }
@@ -129,6 +133,7 @@ export class PeopleOperations {
       }
       const person = found(await this.deps.users.setPassword(id, password, trx), 'person');
       await this.deps.notices.send(trx, person, { kind: 'password-changed', how: 'admin' });
+      await abandonAddressChange(trx, this.deps.links, id);
       const ended = options.endSessions === false ? { sessionsEnded: 0, grantsRevoked: 0 } : endedResult(await this.deps.sessions.endAll(id, {}, trx));
       const offlineAccessRevoked = options.revokeOfflineAccess !== false;
       const result = offlineAccessRevoked ? { ...ended, grantsRevoked: ended.grantsRevoked + (await endOfflineAccess(this.deps, trx, id)) } : ended;

@@ -34,6 +34,7 @@ export async function operationsFor(config: Config, db: Database): Promise<Admin
   return adminOperations({
     db,
     addresses,
+    links,
     users,
     clients: new ClientStore(db),
     resources: new ResourceServerStore(db),

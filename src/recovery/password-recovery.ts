@@ -20,6 +20,7 @@ import type { User, UserStore } from '../people/users.js';
 import { endedResult, endOfflineAccess } from '../sessions/ending.js';
 import type { SessionStore } from '../sessions/store.js';
 import { linkStillActs } from './link-requests.js';
+import { abandonAddressChange } from '../verification/pending-changes.js';
 
 export interface PasswordRecoveryDependencies extends AuditedDependencies {
   db: Database;
@@ -70,6 +71,7 @@ export class PasswordRecovery {
         const spent = await this.deps.links.consume(trx, token, 'recovery');
         if (!spent || spent.userId !== person.id || !linkStillActs(spent, changed)) throw new LinkNoLongerWorks();
         await this.deps.links.revokeAll(trx, person.id, 'sign_in');
+        await abandonAddressChange(trx, this.deps.links, person.id);
         const ended = options.signOutEverywhere ? endedResult(await this.deps.sessions.endAll(person.id, {}, trx)) : { sessionsEnded: 0, grantsRevoked: 0 };
         const grantsRevoked = ended.grantsRevoked + (await endOfflineAccess(this.deps, trx, person.id));
         await this.deps.notices.send(trx, changed, { kind: 'password-changed', how: 'recovery' });

@@ -2,6 +2,7 @@
 // account, replaced when they ask again. A link to an address that is not the account's may change
 // the account only while a row here asks for exactly that change from the address it still has.
 import type { Database } from '../db/knex.js';
+import type { OneTimeLinks } from '../links/store.js';
 
 const TABLE = 'email_changes';
 
@@ -32,4 +33,15 @@ export async function pendingChangeOf(db: Database, userId: string): Promise<Pen
 
 export async function forgetPendingChange(trx: Database, userId: string): Promise<void> {
   await trx(TABLE).where({ user_id: userId }).delete();
+}
+
+/**
+ * For every act that secures an account (a new password however it was set, disabling it): the
+ * address change it was waiting on is dropped, with the verification links that would have made
+ * it. Someone who asked to move a stolen account to their own address must not complete the move
+ * after the owner has taken the account back.
+ */
+export async function abandonAddressChange(trx: Database, links: OneTimeLinks, userId: string): Promise<void> {
+  await forgetPendingChange(trx, userId);
+  await links.revokeAll(trx, userId, 'verification');
 }

@@ -49,8 +49,8 @@ export async function adminFixture(options: { engine?: 'pglite' } = {}): Promise
   const notices = new AccountNotices({ db, outbox, issuer: 'http://gatehouse.test', enabled: true, recoveryOffered: true });
   const links = new OneTimeLinks(db);
   const addresses = new Addresses({ db, users, links, audit, mail: new AddressMail(links, outbox, 'http://gatehouse.test') });
-  const ops = adminOperations({ db, users, clients, audit, keys, resources, sessions, grants, notices, addresses });
-  const self = new SelfService({ db, users, audit, resources, sessions, grants, notices });
+  const ops = adminOperations({ db, users, clients, audit, keys, resources, sessions, grants, notices, addresses, links });
+  const self = new SelfService({ db, users, audit, resources, sessions, grants, notices, links });
   return {
     testDb, ops, self, users, clients, audit,
     async events(type) {
