@@ -68,6 +68,8 @@ describe('signing up', () => {
     expect(mail?.to).toEqual([email]);
     const link = linkIn(mail!, '/signup/verify');
     expect(readable(mail!)).toContain('24 hours');
+    // The mail says the link needs the password chosen at sign-up, so a reader who did not sign up knows to stop.
+    expect(readable(mail!).replace(/\s+/g, ' ')).toContain('enter the password you chose when you signed up');
 
     // Not yet: the wrong password gets the usual answer; the right one is told to confirm first,
     // and gets no second mail while the first link is minutes old.
