@@ -2,8 +2,9 @@
 // signing up (only with SIGNUP=open: otherwise these routes do not exist, so they answer 404), and
 // confirming a sign-up's address. A link's GET only shows a form, since mail scanners follow
 // links; the form's POST spends it. A sign-up's confirm form also asks for the password chosen at
-// sign-up (src/security/link-password.ts says why), and a wrong one leaves the link usable. The token travels in the query string (never logged: the
-// request log keeps the path only; pages send no Referer) and then in the form's body.
+// sign-up (src/security/link-password.ts says why), and a wrong one leaves the link usable. The
+// token travels in the query string (never logged: the request log keeps the path only; pages
+// send no Referer) and then in the form's body.
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { field, formBody, formParser, csrfGuard, problemOf, seeOther, type Problem } from '../http/forms.js';
