@@ -152,8 +152,9 @@ export function createApp(deps: AppDependencies): Koa {
   app.use(adminApiRoutes(surfaces).routes());
   app.use(adminConsoleRoutes(surfaces).routes());
   app.use(accountRoutes(surfaces).routes());
-  app.use(enrolmentRoutes({ enrolment: deps.enrolment, pages, csrf }).routes());
-  app.use(verificationRoutes({ addresses: deps.addresses, pages, csrf }).routes());
+  // Both confirm pages check the account's password under the same throttle as sign-in.
+  app.use(enrolmentRoutes({ enrolment: deps.enrolment, pages, csrf, users: deps.users, throttle, knownDevices }).routes());
+  app.use(verificationRoutes({ addresses: deps.addresses, pages, csrf, users: deps.users, throttle, knownDevices }).routes());
   // Not mounted at all in production, so no setting or request can reach it there.
   if (deps.devMailbox && config.env !== 'production') app.use(devMailRoutes(deps.devMailbox, pages).routes());
   // The routes are fixed by the configuration, so a provider rebuilt on key rotation keeps them.

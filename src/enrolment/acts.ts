@@ -14,6 +14,7 @@ import type { Logger } from '../logger.js';
 import type { LinkPurpose } from '../links/store.js';
 import { MINUTE } from '../lifetimes.js';
 import { checkNewPassword } from '../people/passwords.js';
+import { LinkPasswordRequired } from '../security/link-password.js';
 import { accountState, emailSchema, type AccountState, type User, type UserStore } from '../people/users.js';
 import { VERIFICATION_TTL_SECONDS, type EnrolmentMail } from './mail.js';
 import type { SignUpThrottle } from './throttle.js';
@@ -67,12 +68,18 @@ export class Enrolment {
    * link no longer works; a weak password is refused with the link left usable.
    */
   acceptInvitation(token: unknown, password: string, ip: string): Promise<User | undefined> {
-    return this.#spend(token, 'invitation', 'invited', ip, password);
+    return this.#spend(token, 'invitation', 'invited', ip, { password });
   }
 
-  /** Verifies a sign-up's address and makes the account usable; undefined when the link no longer works. */
-  verifySignUp(token: unknown, ip: string): Promise<User | undefined> {
-    return this.#spend(token, 'verification', 'unverified', ip);
+  /**
+   * Verifies a sign-up's address and makes the account usable; undefined when the link no longer
+   * works. `passwordProvenFor` is the account whose password the caller checked (the page, under
+   * the sign-in throttle: src/security/link-password.ts): a link alone proves only that someone
+   * reads the mailbox, not that they chose this account, so without proof for the link's own
+   * account LinkPasswordRequired is thrown and nothing is spent.
+   */
+  verifySignUp(token: unknown, ip: string, passwordProvenFor: string): Promise<User | undefined> {
+    return this.#spend(token, 'verification', 'unverified', ip, { provenFor: passwordProvenFor });
   }
 
   /**
@@ -147,9 +154,12 @@ export class Enrolment {
     return user;
   }
 
-  async #spend(token: unknown, purpose: LinkPurpose, state: AccountState, ip: string, password?: string): Promise<User | undefined> {
+  async #spend(token: unknown, purpose: LinkPurpose, state: AccountState, ip: string, proof: { password?: string; provenFor?: string }): Promise<User | undefined> {
+    const { password } = proof;
     const holder = await this.#holderOf(token, purpose, state);
     if (!holder) return undefined;
+    // An invitation sets the password (an administrator chose the address); a sign-up's link needs the one chosen at sign-up.
+    if (purpose === 'verification' && proof.provenFor !== holder.id) throw new LinkPasswordRequired();
     if (password !== undefined) {
       // Refused before anything is spent or hashed.
       const problem = checkNewPassword(password, [holder.email, holder.name, holder.givenName ?? '', holder.familyName ?? ''].filter(Boolean));

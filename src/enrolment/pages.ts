@@ -1,14 +1,17 @@
 // The pages a mailed link or the sign-in page's "Create an account" opens: accepting an invitation,
 // signing up (only with SIGNUP=open: otherwise these routes do not exist, so they answer 404), and
 // confirming a sign-up's address. A link's GET only shows a form, since mail scanners follow
-// links; the form's POST spends it. The token travels in the query string (never logged: the
-// request log keeps the path only; pages send no Referer) and then in the form's body.
+// links; the form's POST spends it. A sign-up's confirm form also asks for the password chosen at
+// sign-up (src/security/link-password.ts says why), and a wrong one leaves the link usable. The
+// token travels in the query string (never logged: the request log keeps the path only; pages
+// send no Referer) and then in the form's body.
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { field, formBody, formParser, csrfGuard, problemOf, seeOther, type Problem } from '../http/forms.js';
 import type { CsrfProtection } from '../http/csrf.js';
 import type { Pages } from '../http/pages.js';
 import { isGatehouseError } from '../errors.js';
+import { checkLinkPassword, LINK_PASSWORD_FIELD, type LinkPasswordDependencies } from '../security/link-password.js';
 import type { Enrolment } from './acts.js';
 import { INVITATION_PAGE, SIGN_UP_PAGE, VERIFY_SIGN_UP_PAGE } from './mail.js';
 
@@ -16,7 +19,7 @@ import { INVITATION_PAGE, SIGN_UP_PAGE, VERIFY_SIGN_UP_PAGE } from './mail.js';
 const SIGN_IN = '/account';
 const SIGN_UP_SENT = `${SIGN_UP_PAGE}/sent`;
 
-export interface EnrolmentPageDependencies {
+export interface EnrolmentPageDependencies extends LinkPasswordDependencies {
   enrolment: Enrolment;
   pages: Pages;
   csrf: CsrfProtection;
@@ -84,15 +87,23 @@ export function enrolmentRoutes(deps: EnrolmentPageDependencies): Router {
     pages.render(ctx, 'enrolment/signup-sent', 'Check your mail', {});
   }
 
-  async function showVerification(ctx: Context) {
-    const token = field(ctx.query, 'token');
+  async function showVerification(ctx: Context, problem?: Problem) {
+    const token = ctx.method === 'POST' ? field(formBody(ctx), 'token') : field(ctx.query, 'token');
     const person = await enrolment.openVerification(token);
     if (!person) return linkDead(ctx, 'verification');
-    pages.render(ctx, 'enrolment/verify', 'Confirm your address', { email: person.email, token, action: VERIFY_SIGN_UP_PAGE, csrf: csrf.token(ctx) });
+    ctx.set('Cache-Control', 'no-store');
+    pages.render(ctx, 'enrolment/verify', 'Confirm your address', {
+      email: person.email, token, action: VERIFY_SIGN_UP_PAGE, csrf: csrf.token(ctx), problem: problem?.message,
+    }, problem?.status);
   }
 
   async function verify(ctx: Context) {
-    const person = await enrolment.verifySignUp(field(formBody(ctx), 'token'), ctx.ip);
+    const token = field(formBody(ctx), 'token');
+    const holder = await enrolment.openVerification(token);
+    if (!holder) return linkDead(ctx, 'verification');
+    const problem = await checkLinkPassword(deps, ctx, holder, formBody(ctx)[LINK_PASSWORD_FIELD]);
+    if (problem) return showVerification(ctx, problem);
+    const person = await enrolment.verifySignUp(token, ctx.ip, holder.id);
     if (!person) return linkDead(ctx, 'verification');
     ready(ctx, 'verification', person.email);
   }
@@ -103,7 +114,7 @@ export function enrolmentRoutes(deps: EnrolmentPageDependencies): Router {
     router.get(SIGN_UP_PAGE, (ctx) => showSignUp(ctx));
     router.post(SIGN_UP_PAGE, parseForm, requireCsrf, signUp);
     router.get(SIGN_UP_SENT, showSent);
-    router.get(VERIFY_SIGN_UP_PAGE, showVerification);
+    router.get(VERIFY_SIGN_UP_PAGE, (ctx) => showVerification(ctx));
     router.post(VERIFY_SIGN_UP_PAGE, parseForm, requireCsrf, verify);
   }
   return router;

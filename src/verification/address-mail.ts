@@ -23,7 +23,7 @@ interface Addressee {
 // Subjects are passed to renderMail as data; the words of each mail's body live in views/mail/.
 const SUBJECTS = {
   verify: 'Verify your email address',
-  change: 'Confirm your new email address',
+  change: 'An account asks to add this email address',
   changeRequested: 'Your email address is being changed',
   changed: 'Your email address was changed',
 } as const;
@@ -42,9 +42,12 @@ export class AddressMail {
   async sendLink(trx: Database, person: Addressee, email: string, change: boolean): Promise<void> {
     const { token } = await this.links.issue(trx, { purpose: 'verification', userId: person.id, email, ttlSeconds: VERIFICATION_TTL_SECONDS });
     const url = `${this.issuer}${VERIFY_PAGE}?token=${token}`;
-    await this.send(trx, change ? 'change-address' : 'verify-address', email, change ? SUBJECTS.change : SUBJECTS.verify, {
-      name: person.name, email, url, hours: VERIFICATION_TTL_SECONDS / 3600,
-    });
+    const hours = VERIFICATION_TTL_SECONDS / 3600;
+    // A change's link goes to an address the account holder typed, which may be anyone's: the
+    // account's chosen name stays out of it (as in src/enrolment/mail.ts), so no one can put words
+    // of their choosing into a stranger's mailbox under Gatehouse's name.
+    if (change) await this.send(trx, 'change-address', email, SUBJECTS.change, { email, url, hours });
+    else await this.send(trx, 'verify-address', email, SUBJECTS.verify, { name: person.name, email, url, hours });
   }
 
   /** Tells the address being left that a change to `to` was asked for, before it happens. */

@@ -6,7 +6,10 @@
 //     link goes to the new one, a notice to the old one; nothing changes until the link is followed);
 //   - an administrator (admin API, console, CLI): a link to the person's address; a new address,
 //     unverified, which the person's old address is told of;
-//   - whoever holds a link: follow it once (POST; GET only shows what it would do).
+//   - whoever holds a link: follow it once (POST; GET only shows what it would do); a link that
+//     would move the account to a new address also needs the account's password (checked by the
+//     page under the sign-in throttle, src/security/link-password.ts): the link proves only that
+//     someone reads the new mailbox, not that they own the account asking for it.
 // A link is dead once the account's address is not the one it was meant for: a link to the
 // account's own address verifies exactly that address; a link to another address changes the
 // account only while the pending change (migration 011) asks for it from the address it still has.
@@ -16,6 +19,7 @@ import type { Database } from '../db/knex.js';
 import { found, GatehouseError } from '../errors.js';
 import type { LinkRecord, OneTimeLinks } from '../links/store.js';
 import { emailSchema, type User, type UserStore } from '../people/users.js';
+import { LinkPasswordRequired } from '../security/link-password.js';
 import { VERIFICATION_TTL_SECONDS, type AddressMail } from './address-mail.js';
 import { forgetPendingChange, pendingChangeOf, recordPendingChange, type PendingChange } from './pending-changes.js';
 
@@ -48,6 +52,13 @@ export interface LinkEffect {
   /** The address the link was sent to: the one verified, or the account's new one. */
   email: string;
   name: string;
+}
+
+/** What a link's page needs to know before it is followed: whose account, and at which address now. */
+export interface LinkPreview extends LinkEffect {
+  accountId: string;
+  /** The address the account has now (for a change: the one it would leave). */
+  currentEmail: string;
 }
 
 function sameAddress(a: string, b: string): boolean {
@@ -91,20 +102,24 @@ export class Addresses {
   }
 
   /** What `token` would do if followed, or undefined when it no longer works. Spends nothing. */
-  async preview(token: unknown): Promise<LinkEffect | undefined> {
+  async preview(token: unknown): Promise<LinkPreview | undefined> {
     const link = await this.deps.links.find(token, 'verification');
     if (!link) return undefined;
     const user = await this.deps.users.findById(link.userId);
     if (!user || user.disabledAt) return undefined;
-    return this.effectOf(this.deps.db, link, user);
+    const effect = await this.effectOf(this.deps.db, link, user);
+    return effect && { ...effect, accountId: user.id, currentEmail: user.email };
   }
 
   /**
    * Follows the link: spends it and verifies or changes the address, audited as the person's act.
    * Throws LinkNoLongerWorks, or `email_taken` when the new address is another account's by now
-   * (the link then stays usable: the person may free the address and try again).
+   * (the link then stays usable: the person may free the address and try again). A link that would
+   * move the account needs `passwordProvenFor` to be that account's id (its password was checked);
+   * otherwise LinkPasswordRequired is thrown and the link stays usable. A link that verifies the
+   * address the account already has needs no password: nobody gains an address by it.
    */
-  async follow(token: unknown, ip: string | null): Promise<LinkEffect> {
+  async follow(token: unknown, ip: string | null, passwordProvenFor?: string): Promise<LinkEffect> {
     const effect = await this.deps.db.transaction(async (trx) => {
       const link = await this.deps.links.consume(trx, token, 'verification');
       if (!link) throw new LinkNoLongerWorks();
@@ -112,6 +127,8 @@ export class Addresses {
       if (!user || user.disabledAt) throw new LinkNoLongerWorks();
       const effect = await this.effectOf(trx, link, user);
       if (!effect) throw new LinkNoLongerWorks();
+      // Thrown inside the transaction, so the link's consumption is rolled back with it.
+      if (effect.kind === 'change' && passwordProvenFor !== user.id) throw new LinkPasswordRequired();
       const actor: Actor = { type: 'user', id: user.id, ip };
       if (effect.kind === 'verify') {
         if (!(await this.deps.users.markEmailVerified(user.id, link.email, trx))) throw new LinkNoLongerWorks();

@@ -89,6 +89,10 @@ describe('in a browser', () => {
     const [mail] = await mailed.deliver();
     await page.goto(linkIn(mail!, '/signup/verify'));
     await page.getByRole('heading', { name: 'Confirm your address' }).waitFor();
+    // The click alone is not enough: the password chosen at sign-up proves it is the same person.
+    await page.getByRole('button', { name: 'Confirm and activate my account' }).click();
+    await page.getByRole('alert').getByText('Enter the password of the account this address is being added to').waitFor();
+    await page.getByLabel('Password').fill(PASSWORD);
     await page.getByRole('button', { name: 'Confirm and activate my account' }).click();
     await page.getByRole('heading', { name: 'Your account is ready' }).waitFor();
     await page.getByRole('link', { name: 'Sign in' }).click();

@@ -68,6 +68,8 @@ describe('signing up', () => {
     expect(mail?.to).toEqual([email]);
     const link = linkIn(mail!, '/signup/verify');
     expect(readable(mail!)).toContain('24 hours');
+    // The mail says the link needs the password chosen at sign-up, so a reader who did not sign up knows to stop.
+    expect(readable(mail!).replace(/\s+/g, ' ')).toContain('enter the password you chose when you signed up');
 
     // Not yet: the right password gets exactly the answer a wrong one gets (whoever signed up
     // chose it, so it proves nothing), which says how a new account is confirmed; and no second
@@ -86,7 +88,7 @@ describe('signing up', () => {
 
     const agent = new UserAgent(mailed.server.issuer);
     for (let i = 0; i < 2; i += 1) expect((await agent.request(link)).status).toBe(200);
-    const done = await followAndSubmit(agent, link);
+    const done = await followAndSubmit(agent, link, { password: PASSWORD });
     expect(done.status, done.body).toBe(200);
     expect(done.body).toContain('Your account is ready');
     expect(await mailed.server.stores.users.findById(person.id)).toMatchObject({ emailVerified: true, activatedAt: expect.any(Date) });
@@ -110,7 +112,7 @@ describe('signing up', () => {
       expect(second).not.toBe(first);
       const agent = new UserAgent(mailed.server.issuer);
       expect((await agent.request(first)).status).toBe(410);
-      expect((await followAndSubmit(agent, second)).status).toBe(200);
+      expect((await followAndSubmit(agent, second, { password: PASSWORD })).status).toBe(200);
     } finally {
       mailed.advance(-11 * MINUTE);
     }
@@ -178,7 +180,7 @@ describe('signing up', () => {
       expect(owner.name).toBe('Owner');
       const agent = new UserAgent(mailed.server.issuer);
       expect((await agent.request(stale)).status).toBe(410);
-      expect((await followAndSubmit(agent, linkIn((await mailed.deliver())[0]!, '/signup/verify'))).status).toBe(200);
+      expect((await followAndSubmit(agent, linkIn((await mailed.deliver())[0]!, '/signup/verify'), { password: PASSWORD })).status).toBe(200);
     } finally {
       mailed.advance(-25 * 60 * MINUTE);
     }
@@ -188,13 +190,65 @@ describe('signing up', () => {
     const email = newAddress();
     await signUp(visitor(), { email });
     const link = linkIn((await mailed.deliver())[0]!, '/signup/verify');
-    await followAndSubmit(new UserAgent(mailed.server.issuer), link);
+    expect((await followAndSubmit(new UserAgent(mailed.server.issuer), link, { password: PASSWORD })).status).toBe(200);
     const person = (await mailed.server.stores.users.findByEmail(email))!;
     const entries = await mailed.server.testDb.db('audit_events').where({ user_id: person.id }).orderBy('id');
     expect(entries.map((e) => e.type)).toEqual(['user.signed_up', 'user.sign_up_verified']);
     expect(JSON.stringify(entries)).not.toContain(tokenOf(link));
     expect(JSON.stringify(entries)).not.toContain(PASSWORD);
     expect(mailed.server.rawLogs.join('\n')).not.toContain(tokenOf(link));
+  });
+});
+
+describe('someone signing up with another person\'s address (pre-hijack)', () => {
+  // The attacker signs up as the victim with a password of their own; the victim gets the mail.
+  const ATTACKER_PASSWORD = 'saffron lantern oyster gravel';
+
+  it('the mailbox holder\'s click alone does not activate the account: without its password, 400, the link still works, and nothing changes', async () => {
+    const email = newAddress();
+    await signUp(visitor(), { email, name: 'Not The Victim', password: ATTACKER_PASSWORD });
+    const squatter = (await mailed.server.stores.users.findByEmail(email))!;
+    const link = linkIn((await mailed.deliver())[0]!, '/signup/verify');
+
+    const victim = new UserAgent(mailed.server.issuer);
+    const page = await victim.request(link);
+    expect(page.status).toBe(200);
+    expect(page.body).toContain('Enter the password of the account this address is being added to');
+    expect(page.body).toContain('If you did not sign up, ignore this page');
+    for (const password of [undefined, '', PASSWORD, 'x'.repeat(2000)]) {
+      const refused = await followAndSubmit(victim, link, password === undefined ? {} : { password });
+      expect(refused.status, String(password)).toBe(400);
+      expect(refused.body).toMatch(/Enter the password of the account this address is being added to|That is not the password of the account this address is being added to/);
+      expect(refused.body).toContain('Confirm your address');
+    }
+    expect(await mailed.server.stores.users.findById(squatter.id)).toMatchObject({ emailVerified: false, activatedAt: null });
+    expect((await tryToSignIn(email, ATTACKER_PASSWORD)).status).toBe(403);
+    const audit = await mailed.server.testDb.db('audit_events').where({ user_id: squatter.id, type: 'user.sign_up_verified' });
+    expect(audit).toEqual([]);
+
+    // The link still works: whoever chose the password (here, the one who signed up) may still spend it.
+    const done = await followAndSubmit(victim, link, { password: ATTACKER_PASSWORD });
+    expect(done.status).toBe(200);
+    expect(done.body).toContain('Your account is ready');
+    expect(await mailed.server.stores.users.findById(squatter.id)).toMatchObject({ emailVerified: true, activatedAt: expect.any(Date) });
+  });
+
+  it('guesses at the sign-up\'s password on the link\'s page are throttled like sign-in: 429 and Retry-After, even for the right one', async () => {
+    const email = newAddress();
+    await signUp(visitor(), { email, password: ATTACKER_PASSWORD });
+    const link = linkIn((await mailed.deliver())[0]!, '/signup/verify');
+    const agent = new UserAgent(mailed.server.issuer);
+    let res: Response | undefined;
+    for (let attempt = 0; attempt < 10; attempt += 1) {
+      res = await followAndSubmit(agent, link, { password: `guess number ${attempt}` });
+      if (res.status === 429) break;
+      expect(res.status).toBe(400);
+    }
+    expect(res!.status).toBe(429);
+    expect(Number(res!.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(res!.body).toContain('Too many attempts');
+    expect((await followAndSubmit(agent, link, { password: ATTACKER_PASSWORD })).status).toBe(429);
+    expect(await mailed.server.stores.users.findByEmail(email)).toMatchObject({ emailVerified: false, activatedAt: null });
   });
 });
 

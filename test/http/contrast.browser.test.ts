@@ -108,6 +108,15 @@ describe('every page a person can see', () => {
     await visit(`/recover/new-password?token=${await linkFor('recovery')}`);
     await visit(`/sign-in-link?token=${await linkFor('sign_in')}`);
     for (const path of ['/recover/new-password?token=spent', '/sign-in-link?token=spent', '/recover/done', '/sign-in-link/done']) await visit(path);
+    // An address change's link page (it asks for the account's password), and that page with its problem.
+    const moveTo = `moved.${grace.email}`;
+    await server.addresses.requestChange({ type: 'system', id: 'test' }, grace.id, moveTo);
+    const changeLink = await server.db.transaction(async (trx) => (await links.issue(trx, { purpose: 'verification', userId: grace.id, email: moveTo, ttlSeconds: 600 })).token);
+    await visit(`/verify-email?token=${changeLink}`);
+    await page.getByLabel('Password').fill('not the password');
+    await page.getByRole('button', { name: 'Use this address' }).click();
+    await page.getByRole('alert').waitFor();
+    await audit(page, seen, problems);
 
     // Every console page, with data in it: lists, one of each, forms, confirmations, problems.
     const appHref = `/admin/apps/${encodeURIComponent(app.clientId)}`;

@@ -15,6 +15,7 @@ import { PasswordHasher } from '../../src/people/passwords.js';
 import { UserStore } from '../../src/people/users.js';
 import { AddressMail } from '../../src/verification/address-mail.js';
 import { Addresses, LinkNoLongerWorks } from '../../src/verification/addresses.js';
+import { LinkPasswordRequired } from '../../src/security/link-password.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
 const ISSUER = 'https://id.example.test';
@@ -56,7 +57,7 @@ describe.each(['postgres', 'pglite'] as const)('addresses on %s', (engine) => {
     const user = await person();
     await addresses.sendVerification(actor(user.id), user.id);
     const token = await tokenMailedTo(user.email);
-    expect(await addresses.preview(token)).toEqual({ kind: 'verify', email: user.email, name: user.name });
+    expect(await addresses.preview(token)).toEqual({ kind: 'verify', email: user.email, name: user.name, accountId: user.id, currentEmail: user.email });
     const outcomes = await Promise.allSettled([addresses.follow(token, '192.0.2.1'), addresses.follow(token, '192.0.2.2')]);
     expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(1);
     const refused = outcomes.find((o) => o.status === 'rejected') as PromiseRejectedResult;
@@ -70,16 +71,19 @@ describe.each(['postgres', 'pglite'] as const)('addresses on %s', (engine) => {
     const wanted = `${randomUUID()}@example.test`;
     await addresses.requestChange(actor(user.id), user.id, wanted);
     const token = await tokenMailedTo(wanted);
-    expect(await addresses.preview(token)).toMatchObject({ kind: 'change', email: wanted });
+    expect(await addresses.preview(token)).toMatchObject({ kind: 'change', email: wanted, accountId: user.id, currentEmail: user.email });
+    // A change is spent only with the account's password proven (by the page), for this very account.
+    for (const proof of [undefined, randomUUID()]) await expect(addresses.follow(token, null, proof)).rejects.toBeInstanceOf(LinkPasswordRequired);
+    expect(await addresses.preview(token)).toMatchObject({ kind: 'change' });
 
     const squatter = await person(wanted.toUpperCase());
-    const taken = await addresses.follow(token, null).then(() => 'changed', (error: unknown) => (isGatehouseError(error, 'email_taken') ? 'taken' : String(error)));
+    const taken = await addresses.follow(token, null, user.id).then(() => 'changed', (error: unknown) => (isGatehouseError(error, 'email_taken') ? 'taken' : String(error)));
     expect(taken).toBe('taken');
     expect(await users.findById(user.id)).toMatchObject({ email: user.email, emailVerified: false });
 
     // Once the address is free again, the same link does what it was sent for.
     await testDb.db('users').where({ id: squatter.id }).delete();
-    expect(await addresses.follow(token, null)).toEqual({ kind: 'change', email: wanted, name: user.name });
+    expect(await addresses.follow(token, null, user.id)).toEqual({ kind: 'change', email: wanted, name: user.name });
     expect(await users.findById(user.id)).toMatchObject({ email: wanted, emailVerified: true });
     expect(await testDb.db('email_changes').where({ user_id: user.id })).toEqual([]);
   });

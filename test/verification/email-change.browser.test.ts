@@ -62,7 +62,15 @@ describe('changing the address on the account pages', () => {
     const [link] = linksIn(mail!, `${server.issuer}/verify-email?token=`);
 
     await page.goto(link!);
-    await page.getByRole('heading', { name: 'Confirm your new email address' }).waitFor();
+    await page.getByRole('heading', { name: 'An account asks to use this address' }).waitFor();
+    // Without the account's password the button changes nothing and says why.
+    await page.getByRole('button', { name: 'Use this address' }).click();
+    await page.getByRole('alert').getByText('Enter the password of the account this address is being added to').waitFor();
+    await page.getByLabel('Password').fill('not the password at all');
+    await page.getByRole('button', { name: 'Use this address' }).click();
+    await page.getByRole('alert').getByText('That is not the password of the account').waitFor();
+    expect((await server.stores.users.findById(person.id))!.email).toBe(person.email);
+    await page.getByLabel('Password').fill(person.password);
     await page.getByRole('button', { name: 'Use this address' }).click();
     await page.getByRole('heading', { name: 'Your email address is changed' }).waitFor();
 

@@ -62,8 +62,9 @@ async function openLink(agent: UserAgent, link: string) {
   return { page, form, token: token! };
 }
 
-function confirm(agent: UserAgent, form: { action: string; csrf: string }, token: string) {
-  return agent.request(`${server.issuer}${form.action}`, { form: { csrf: form.csrf, token } });
+/** Presses the page's button; a link that moves an account also needs that account's `password`. */
+function confirm(agent: UserAgent, form: { action: string; csrf: string }, token: string, password?: string) {
+  return agent.request(`${server.issuer}${form.action}`, { form: { csrf: form.csrf, token, ...(password !== undefined ? { password } : {}) } });
 }
 
 async function userinfo(accessToken: string, sub: string) {
@@ -232,14 +233,14 @@ describe('changing the address from the account page', () => {
     expect(partOf(notice!, 'text/plain')).toContain(`is being changed to ${newEmail}`);
     expect(linksIn(notice!, `${server.issuer}/verify-email`)).toEqual([]);
     const [linkMail] = await deliverTo(newEmail);
-    expect(subjectOf(linkMail!)).toBe('Confirm your new email address');
+    expect(subjectOf(linkMail!)).toBe('An account asks to add this email address');
     const link = verificationLink(linkMail!);
     const token = new URL(link).searchParams.get('token')!;
 
     const follower = new UserAgent(server.issuer);
     const { page, form } = await openLink(follower, link);
-    expect(page.body).toContain('Confirm your new email address');
-    const done = await confirm(follower, form, token);
+    expect(page.body).toContain('An account asks to use this address');
+    const done = await confirm(follower, form, token, person.password);
     expect(done.status).toBe(200);
     expect(done.body).toContain('Your email address is changed');
     expect(await server.stores.users.findById(person.id)).toMatchObject({ email: newEmail, emailVerified: true });
@@ -256,7 +257,7 @@ describe('changing the address from the account page', () => {
     expect(audit.find((row: { type: string }) => row.type === 'user.email_changed').details).toMatchObject({ from: person.email, to: newEmail, verified: true });
     expect(JSON.stringify(audit)).not.toContain(token);
     expectNoSecretsLogged(token);
-    expect((await confirm(follower, form, token)).status).toBe(410);
+    expect((await confirm(follower, form, token, person.password)).status).toBe(410);
   });
 
   it('a newer request kills the older one\'s link, and a change whose old address is gone meanwhile is dead', async () => {
@@ -271,7 +272,7 @@ describe('changing the address from the account page', () => {
 
     // An administrator moves the account elsewhere before the link is followed.
     expect((await api.post(`/users/${person.id}/email`, { email: `admin.${person.email}` })).status).toBe(200);
-    expect((await confirm(agent, form, token)).status).toBe(410);
+    expect((await confirm(agent, form, token, person.password)).status).toBe(410);
     expect(await server.stores.users.findById(person.id)).toMatchObject({ email: `admin.${person.email}`, emailVerified: false });
   });
 
@@ -285,7 +286,7 @@ describe('changing the address from the account page', () => {
     const link = verificationLink((await deliverTo(other.email)).at(-1)!);
     const agent = new UserAgent(server.issuer);
     const { form, token } = await openLink(agent, link);
-    const taken = await confirm(agent, form, token);
+    const taken = await confirm(agent, form, token, person.password);
     expect(taken.status).toBe(409);
     expect(taken.body).toContain('This address is already in use');
     expect(await server.stores.users.findById(person.id)).toMatchObject({ email: person.email });
@@ -314,6 +315,92 @@ describe('changing the address from the account page', () => {
     const same = await requestChange(person, person.email.toUpperCase());
     expect(same.res.status).toBe(400);
     expect(same.res.body).toContain('That is already your email address.');
+  });
+});
+
+describe('a change link needs the password of the account asking (pre-hijack)', () => {
+  /** The attacker's own account asks to move to the victim's address: the link lands in the victim's mailbox. */
+  async function changeTowards(person: { id: string; email: string; password: string }, victim: string) {
+    await server.addresses.requestChange({ type: 'user', id: person.id, ip: null }, person.id, victim);
+    const [mail] = await deliverTo(victim);
+    return { mail: mail!, link: verificationLink(mail!) };
+  }
+
+  it('the mail asks to ADD the address to some account, names no one, and says the link needs that account\'s password', async () => {
+    const attacker = { ...(await createPerson(server, { name: 'Your bank: call +1 555 0100' })) };
+    const victim = `victim.mail.${Date.now()}@example.test`;
+    const { mail } = await changeTowards(attacker, victim);
+    for (const part of ['text/plain', 'text/html'] as const) {
+      const body = partOf(mail, part).replace(/\s+/g, ' ');
+      expect(body).toContain('asked to add');
+      expect(body).toContain('password of that account');
+      expect(body).toContain('If you did not ask for this, ignore this mail');
+      expect(body).not.toContain('Your bank');
+      expect(body).not.toContain(attacker.email);
+      expect(body).not.toMatch(/your Gatehouse account/i);
+    }
+  });
+
+  it('whoever reads the mailbox, not knowing the account\'s password, cannot move the account there; the owner can', async () => {
+    const attacker = await createPerson(server);
+    const victim = `victim.${Date.now()}@example.test`;
+    const { link } = await changeTowards(attacker, victim);
+    const token = new URL(link).searchParams.get('token')!;
+
+    // The page says which account asks, only in part: enough to tell it is not one's own.
+    const reader = new UserAgent(server.issuer);
+    const { page, form } = await openLink(reader, link);
+    expect(page.body).toContain(`${attacker.email[0]}•••@example.test`);
+    expect(page.body).not.toContain(attacker.email);
+    expect(page.body).toContain('Enter the password of the account this address is being added to');
+
+    for (const password of [undefined, '', 'the victim guesses something', 'x'.repeat(2000)]) {
+      const refused = await confirm(reader, form, token, password);
+      expect(refused.status, String(password)).toBe(400);
+      expect(refused.body).toMatch(/Enter the password of the account this address is being added to|That is not the password of the account this address is being added to/);
+      // The same page, its link still in the form.
+      expect(refused.body).toContain(`name="token" value="${token}"`);
+    }
+    // Nothing moved, and the link still works.
+    expect(await server.stores.users.findById(attacker.id)).toMatchObject({ email: attacker.email, emailVerified: true });
+    expect((await reader.request(link)).status).toBe(200);
+    expect(await server.addresses.preview(token)).toMatchObject({ kind: 'change', email: victim });
+
+    // The account's own password (its owner did ask for this address) spends it.
+    const done = await confirm(reader, form, token, attacker.password);
+    expect(done.status).toBe(200);
+    expect(await server.stores.users.findById(attacker.id)).toMatchObject({ email: victim, emailVerified: true });
+  });
+
+  it('guesses at the account\'s password on the link\'s page are throttled like sign-in: 429 and Retry-After, even for the right one', async () => {
+    const person = await createPerson(server);
+    const to = `throttled.${person.email}`;
+    const { link } = await changeTowards(person, to);
+    const agent = new UserAgent(server.issuer);
+    const { form, token } = await openLink(agent, link);
+    let res;
+    for (let attempt = 0; attempt < 10; attempt += 1) {
+      res = await confirm(agent, form, token, `guess number ${attempt}`);
+      if (res.status === 429) break;
+      expect(res.status).toBe(400);
+    }
+    expect(res!.status).toBe(429);
+    expect(Number(res!.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(res!.body).toContain('Too many attempts');
+    const right = await confirm(agent, form, token, person.password);
+    expect(right.status).toBe(429);
+    expect(await server.stores.users.findById(person.id)).toMatchObject({ email: person.email });
+    expect(await server.addresses.preview(token)).toMatchObject({ kind: 'change', email: to });
+  });
+
+  it('a link verifying the address an account already has asks for no password: no one gains an address by it', async () => {
+    const person = await unverifiedPerson();
+    await server.addresses.sendVerification({ type: 'system', id: 'test' }, person.id);
+    const agent = new UserAgent(server.issuer);
+    const { page, form, token } = await openLink(agent, verificationLink((await deliverTo(person.email)).at(-1)!));
+    expect(page.body).not.toContain('name="password"');
+    expect((await confirm(agent, form, token)).status).toBe(200);
+    expect(await server.stores.users.findById(person.id)).toMatchObject({ emailVerified: true });
   });
 });
 
