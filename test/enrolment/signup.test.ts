@@ -222,7 +222,7 @@ describe('someone signing up with another person\'s address (pre-hijack)', () =>
       expect(refused.body).toContain('Confirm your address');
     }
     expect(await mailed.server.stores.users.findById(squatter.id)).toMatchObject({ emailVerified: false, activatedAt: null });
-    expect((await tryToSignIn(email, ATTACKER_PASSWORD)).status).toBe(403);
+    expect((await tryToSignIn(email, ATTACKER_PASSWORD)).status).toBe(401);
     const audit = await mailed.server.testDb.db('audit_events').where({ user_id: squatter.id, type: 'user.sign_up_verified' });
     expect(audit).toEqual([]);
 
