@@ -14,7 +14,10 @@ export interface LowContrast {
 }
 
 /** Every piece of text on the page below the contrast WCAG AA requires. */
-export function lowContrastText(page: Page): Promise<LowContrast[]> {
+export async function lowContrastText(page: Page): Promise<LowContrast[]> {
+  // What is measured must be what the stylesheet says: a heading can be in the DOM (and found by
+  // a waitFor) before the stylesheet has arrived, and then the browser's default link blue shows.
+  await page.waitForLoadState('load');
   // Runs in the page: self-contained, no imports, no helpers from outside this function.
   return page.evaluate(() => {
     type Rgba = [number, number, number, number];
