@@ -21,15 +21,30 @@ export interface TestServer extends Gatehouse {
   stop(): Promise<void>;
 }
 
+/**
+ * A port nothing listens on now, for a server whose issuer URL must name its port before it starts.
+ * Chosen below the kernel's ephemeral range (32768–60999 on Linux), where the OS also picks the
+ * local ports of outgoing connections: a port freed there can be taken by a database or HTTP
+ * client before the server binds it. Two test workers may still pick the same one: a server that
+ * finds its port taken tries another (startTestServer).
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (await canListen(port)) return port;
+  }
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
+}
+
+function isAddressInUse(error: unknown): boolean {
+  return (error as { code?: unknown } | undefined)?.code === 'EADDRINUSE';
 }
 
 export interface TestServerOptions {
@@ -39,8 +54,28 @@ export interface TestServerOptions {
 }
 
 export async function startTestServer(env: Record<string, string> = {}, options: TestServerOptions = {}): Promise<TestServer> {
-  const port = await freePort();
+  const testDb = options.testDb ?? (await createTestDatabase());
   const ownDataDir = env.DATA_DIR ? undefined : mkdtempSync(path.join(tmpdir(), 'gatehouse-test-'));
+  const cleanUp = async () => {
+    if (!options.testDb) await testDb.destroy();
+    if (ownDataDir) rmSync(ownDataDir, { recursive: true, force: true });
+  };
+  // A port picked here may be taken by the time the server binds it: then another is picked.
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await startTestServerOn(env.PORT ? Number(env.PORT) : await freePort(), env, options, testDb, ownDataDir, cleanUp);
+    } catch (error) {
+      if (env.PORT || !isAddressInUse(error) || attempt === 5) {
+        await cleanUp();
+        throw error;
+      }
+    }
+  }
+}
+
+async function startTestServerOn(
+  port: number, env: Record<string, string>, options: TestServerOptions, testDb: TestDatabase, ownDataDir: string | undefined, cleanUp: () => Promise<void>,
+): Promise<TestServer> {
   const dataDir = env.DATA_DIR ?? ownDataDir!;
   const config: Config = loadConfig({
     NODE_ENV: 'test',
@@ -51,7 +86,6 @@ export async function startTestServer(env: Record<string, string> = {}, options:
     LOG_LEVEL: 'debug',
     ...env,
   });
-  const testDb = options.testDb ?? (await createTestDatabase());
   const rawLogs: string[] = [];
   const logs: Array<Record<string, unknown>> = [];
   const sink = new Writable({
@@ -72,8 +106,7 @@ export async function startTestServer(env: Record<string, string> = {}, options:
     rawLogs,
     async stop() {
       await gatehouse.close();
-      if (!options.testDb) await testDb.destroy();
-      if (ownDataDir) rmSync(ownDataDir, { recursive: true, force: true });
+      await cleanUp();
     },
   };
 }
