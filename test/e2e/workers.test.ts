@@ -256,6 +256,11 @@ describe.skipIf(!postgres)('WORKERS=2 on PostgreSQL', () => {
     while (readiness.status === 200);
     expect({ status: readiness.status, body: JSON.parse(readiness.body) }).toEqual({ status: 503, body: { status: 'draining' } });
 
+    // The 503 came from one worker; the idle connection may be the other's, which hears of the
+    // SIGTERM (forwarded by the primary) a moment later: wait until both say they are stopping.
+    const workersStopping = () => linesOf(server).filter((line) => line.role !== 'primary' && line.event === 'stopping').length;
+    await logLine(server, () => workersStopping() >= 2);
+
     const after = await rawRequest(`${origin}/healthz`, { agent: idle });
     expect({ status: after.status, connection: after.headers.connection }).toEqual({ status: 200, connection: 'close' });
     idle.destroy();
