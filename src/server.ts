@@ -23,7 +23,7 @@ import { Janitor } from './janitor.js';
 import { OneTimeLinks } from './links/store.js';
 import { Enrolment } from './enrolment/acts.js';
 import { EnrolmentMail } from './enrolment/mail.js';
-import { SignUpThrottle } from './enrolment/throttle.js';
+import { signUpThrottle } from './enrolment/throttle.js';
 import type { Logger } from './logger.js';
 import { keyStoreFor } from './keys/signing-keys.js';
 import { OidcService } from './oidc/provider.js';
@@ -121,7 +121,7 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
     const enrolment = new Enrolment({
       db, audit, changes, users, logger, now: options.now,
       mail: enrolmentMail,
-      throttle: new SignUpThrottle(db, config.secrets.keyEncryptionKey),
+      throttle: signUpThrottle(db, config.secrets.keyEncryptionKey),
     });
     const selfService = new SelfService({ db, users, resources, audit, sessions, grants, changes, notices, links });
     const recovery = config.passwordRecovery

@@ -17,7 +17,7 @@ import { checkNewPassword } from '../people/passwords.js';
 import { LinkPasswordRequired } from '../security/link-password.js';
 import { accountState, emailSchema, type AccountState, type User, type UserStore } from '../people/users.js';
 import { VERIFICATION_TTL_SECONDS, type EnrolmentMail } from './mail.js';
-import type { SignUpThrottle } from './throttle.js';
+import type { MailThrottle } from '../security/mail-throttle.js';
 
 /** A sign-in to an account still waiting for verification sends a new link at most this often. */
 const RESEND_INTERVAL_MS = 10 * MINUTE * 1000;
@@ -25,7 +25,8 @@ const RESEND_INTERVAL_MS = 10 * MINUTE * 1000;
 export interface EnrolmentDependencies extends AuditedDependencies {
   users: UserStore;
   mail: EnrolmentMail;
-  throttle: SignUpThrottle;
+  /** Sign-up mail per address and per network (signUpThrottle). */
+  throttle: MailThrottle;
   logger: Logger;
   now?: () => number;
 }
@@ -98,7 +99,7 @@ export class Enrolment {
     if (problem) throw new GatehouseError('weak_password', problem.message, 'password');
 
     const anonymous: Actor = { type: 'anonymous', id: null, ip };
-    const [allowed, existing] = await Promise.all([this.deps.throttle.allow(email.data, ip), this.deps.users.findByEmail(email.data)]);
+    const [allowed, existing] = await Promise.all([this.deps.throttle.allow({ purpose: 'signup', email: email.data, ip }), this.deps.users.findByEmail(email.data)]);
     if (!allowed) {
       await this.deps.users.spendPasswordCheck(form.password);
       this.deps.logger.info({ event: 'sign_up.throttled' });

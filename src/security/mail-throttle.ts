@@ -7,13 +7,13 @@
 //     plausibly asks for in an hour, so one host cannot walk a list of addresses.
 // Both are counted on every request, whether or not the address names an account, so the counts
 // (and the time they take) say nothing about which addresses do. Addresses are keyed digests.
+// Each form that mails strangers has its own counters (`name`): sign-up's budget is not recovery's.
 import type { RateLimiterPostgres } from 'rate-limiter-flexible';
 import type { Database } from '../db/knex.js';
 import { networkOf } from './client-address.js';
 import { keyedDigest, normaliseEmail, type KeyedDigest } from './keyed-digest.js';
+import { HOUR } from '../lifetimes.js';
 import { databaseCounter } from './rate-limit-store.js';
-
-const HOUR = 3600;
 
 export interface MailLimits {
   /** Mails of one purpose to one address per hour. */
@@ -29,10 +29,10 @@ export class MailThrottle {
   readonly #perAddress: RateLimiterPostgres;
   readonly #perNetwork: RateLimiterPostgres;
 
-  constructor(db: Database, secret: Buffer, private readonly limits: MailLimits = DEFAULT_MAIL_LIMITS) {
-    this.#digest = keyedDigest(secret, 'mail throttle');
-    this.#perAddress = databaseCounter(db, { keyPrefix: 'mail_address', points: limits.perAddress, duration: HOUR });
-    this.#perNetwork = databaseCounter(db, { keyPrefix: 'mail_network', points: limits.perNetwork, duration: HOUR });
+  constructor(db: Database, secret: Buffer, private readonly limits: MailLimits = DEFAULT_MAIL_LIMITS, name = 'mail') {
+    this.#digest = keyedDigest(secret, `${name} throttle`);
+    this.#perAddress = databaseCounter(db, { keyPrefix: `${name}_address`, points: limits.perAddress, duration: HOUR });
+    this.#perNetwork = databaseCounter(db, { keyPrefix: `${name}_network`, points: limits.perNetwork, duration: HOUR });
   }
 
   /** Counts one request; true when neither window is full, so the mail may go. */
