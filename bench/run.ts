@@ -25,6 +25,8 @@ import * as s from './scenarios.js';
 import { APP_SCOPE, benchDatabase, freePort, gatehouseEnvironment, gatehouseTarget, seed, type BenchDatabase, type Seeded } from './setup.js';
 import { soak, type MemoryReport, type SoakResult } from './soak.js';
 import { crossInstanceWalk, type CrossInstanceWalk } from './walk.js';
+import { alternate, type Side } from './alternate.js';
+import { MIN_QUIET } from './verdict.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -46,7 +48,10 @@ const soakSeconds = Number(valueOf('--soak-seconds') ?? 300);
 if (!(soakSeconds >= 10)) throw new Error('--soak-seconds must be at least 10');
 // --profile: every Gatehouse and ceiling process writes a V8 CPU profile, summarised at the end.
 const profileDir = argv.includes('--profile') ? path.join(tmpdir(), `gatehouse-bench-profiles-${process.pid}`) : undefined;
-const load: s.LoadOptions = quick ? { seconds: 3, warmupSeconds: 1, connections: 16 } : { seconds: 10, warmupSeconds: 3, connections: 16 };
+const load: s.LoadOptions = quick ? { seconds: 2, warmupSeconds: 1, connections: 16 } : { seconds: 8, warmupSeconds: 2, connections: 16 };
+// Rounds of alternating windows per scenario (alternate.ts); a target needs MIN_QUIET quiet ones.
+const pairs = Number(valueOf('--pairs') ?? MIN_QUIET);
+if (!Number.isInteger(pairs) || pairs < MIN_QUIET || pairs > 20) throw new Error(`--pairs must be an integer from ${MIN_QUIET} to 20`);
 const flowLoops = Math.max(4, 2 * availableParallelism());
 const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 
@@ -184,28 +189,26 @@ const PACED = ['introspect_jwt', 'introspect_refresh'];
 
 const SIGN_IN_SCOPE = (seeded: Seeded) => `openid profile email offline_access ${seeded.apiScope}`;
 
-async function runGatehouse(database: BenchDatabase, seeded: Seeded, n: number, keys: string[], withFlows: boolean, workersEach = 1) {
-  const cluster = await startGatehouseCluster(database, n, [], workersEach);
-  // Rows of a WORKERS=N run say so; rows of the usual run are recorded as they always were.
-  const tag = { instances: n, ...(workersEach > 1 ? { workers: workersEach } : {}) };
-  const label = `gatehouse ×${n}${workersEach > 1 ? ` WORKERS=${workersEach}` : ''}`;
+/** --instances N: N Gatehouse processes behind the round-robin proxy, one window per scenario, and the cross-instance walk. */
+async function runInstances(database: BenchDatabase, seeded: Seeded, n: number, keys: string[]) {
+  const cluster = await startGatehouseCluster(database, n);
   const results: RunRecord['results'] = [];
   let walk: CrossInstanceWalk | undefined;
   try {
     const target = await signedInTarget(cluster.base, seeded, 2 * load.connections + 8);
-    if (n > 1 && wanted('walk')) {
+    if (wanted('walk')) {
       log(`gatehouse ×${n}: cross-instance walk`);
       walk = await crossInstanceWalk(target, n, seeded.people[0]!, SIGN_IN_SCOPE(seeded));
       for (const step of walk.steps) log(`  ${step.ok ? 'ok  ' : 'FAIL'} #${step.instance} ${step.step}: ${step.detail}`);
     }
     for (const [key, scenario] of REQUEST_SCENARIOS) {
       if (!keys.includes(key) || !wanted(key)) continue;
-      log(`${label}: ${key}`);
-      results.push({ ...(await scenario(target, { ...load, paced: n === 1 && workersEach === 1 && PACED.includes(key) }, cluster.probe)), ...tag });
+      log(`gatehouse ×${n}: ${key}`);
+      results.push({ ...(await scenario(target, load, cluster.probe)), instances: n });
     }
-    if (withFlows && wanted('flow')) {
-      log(`${label}: authorization-code flow (${flowLoops} loops)`);
-      results.push({ ...(await flow.authorizationCodeFlows(target, { ...load, loops: flowLoops }, cluster.probe)), ...tag });
+    if (wanted('flow')) {
+      log(`gatehouse ×${n}: authorization-code flow (${flowLoops} loops)`);
+      results.push({ ...(await flow.authorizationCodeFlows(target, { ...load, loops: flowLoops }, cluster.probe)), instances: n });
     }
   } finally {
     for (const child of cluster.children.reverse()) await stop(child);
@@ -238,9 +241,9 @@ async function runSoak(database: BenchDatabase, seeded: Seeded): Promise<SoakRes
   }
 }
 
-async function runCeiling(): Promise<RunRecord['results']> {
+/** The bare oidc-provider, with what the load needs minted, and a probe of its CPU. */
+async function startCeiling(): Promise<{ child: ChildProcess; target: s.Target; probe: s.Probe }> {
   const child = forkTs('ceiling.ts', { BENCH_CEILING_PORT: String(await freePort()), BENCH_CEILING_TOKENS: String(2 * load.connections + 8) });
-  const results: RunRecord['results'] = [];
   const probe: s.Probe = async () => {
     const finish = await startCpuWindow({ server: [child.pid!] });
     return async () => ({ queries: null, cpu: await finish() });
@@ -252,16 +255,58 @@ async function runCeiling(): Promise<RunRecord['results']> {
       refreshTokens: ready.refreshTokens, introspectedRefreshToken: ready.introspectedRefreshToken,
       jwtAccessToken: undefined, opaqueApiAccessToken: ready.apiAccessToken, userinfoAccessToken: ready.userinfoAccessToken,
     };
-    // Refresh last: oidc-provider's in-memory adapter is an LRU of 1000 entries, and the thousands
+    return { child, target, probe };
+  } catch (error) {
+    await stop(child);
+    throw error;
+  }
+}
+
+interface Measured { target: s.Target; probe: s.Probe; kind: 'gatehouse' | 'ceiling' | 'workers' }
+
+/**
+ * Gatehouse as one process, the ceiling, and (--workers N) Gatehouse as WORKERS=N, all started
+ * at once and measured in alternating windows, `pairs` rounds per scenario (alternate.ts), so
+ * every comparison the targets make is between windows run moments apart.
+ */
+async function runAlternating(database: BenchDatabase, seeded: Seeded): Promise<RunRecord['results']> {
+  const started: ChildProcess[] = [];
+  const sides: Array<Side<Measured>> = [];
+  const results: RunRecord['results'] = [];
+  const requestKeys = REQUEST_SCENARIOS.map(([key]) => key).filter(wanted);
+  try {
+    const single = await startGatehouseCluster(database, 1);
+    started.push(...single.children);
+    sides.push({ label: 'gatehouse', tag: { instances: 1 }, server: { kind: 'gatehouse', probe: single.probe, target: await signedInTarget(single.base, seeded, 2 * load.connections + 8) } });
+    if (requestKeys.length) {
+      const ceiling = await startCeiling();
+      started.push(ceiling.child);
+      sides.push({ label: 'ceiling', tag: {}, server: { kind: 'ceiling', probe: ceiling.probe, target: ceiling.target } });
+    }
+    if (workers > 1) {
+      const many = await startGatehouseCluster(database, 1, [], workers);
+      started.push(...many.children);
+      sides.push({ label: `gatehouse WORKERS=${workers}`, tag: { instances: 1, workers }, server: { kind: 'workers', probe: many.probe, target: await signedInTarget(many.base, seeded, 2 * load.connections + 8) } });
+    }
+    // Refresh last: the ceiling's in-memory adapter is an LRU of 1000 entries, and the thousands
     // of rotated tokens would evict the tokens the other scenarios reuse.
-    const order = [...REQUEST_SCENARIOS.filter(([key]) => key !== 'refresh'), ...REQUEST_SCENARIOS.filter(([key]) => key === 'refresh')];
-    for (const [key, scenario] of order) {
-      if (!wanted(key)) continue;
-      log(`ceiling: ${key}`);
-      results.push(await (CEILING_STAND_INS[key] ?? scenario)(target, load, probe));
+    const order = [...requestKeys.filter((key) => key !== 'refresh'), ...requestKeys.filter((key) => key === 'refresh')];
+    for (const key of order) {
+      const scenario = REQUEST_SCENARIOS.find(([k]) => k === key)![1];
+      log(`${key}: ${pairs} rounds of ${sides.map((side) => side.label).join(', ')}`);
+      results.push(...(await alternate(sides, pairs, ({ server }) => {
+        const run = server.kind === 'ceiling' ? (CEILING_STAND_INS[key] ?? scenario) : scenario;
+        return () => run(server.target, { ...load, paced: server.kind === 'gatehouse' && PACED.includes(key) }, server.probe);
+      }, log)));
+    }
+    if (wanted('flow')) {
+      log(`authorization-code flow (${flowLoops} loops): ${pairs} rounds`);
+      results.push(...(await alternate(sides, pairs, ({ server }) => (server.kind === 'ceiling'
+        ? undefined
+        : () => flow.authorizationCodeFlows(server.target, { ...load, loops: flowLoops }, server.probe)), log)));
     }
   } finally {
-    await stop(child);
+    for (const child of started.reverse()) await stop(child);
   }
   return results;
 }
@@ -300,17 +345,13 @@ async function main() {
     const seeded = await seed(database.url, flowLoops);
     const allKeys = REQUEST_SCENARIOS.map(([key]) => key);
     const results: RunRecord['results'] = [];
-    if (allKeys.some(wanted) || wanted('flow')) results.push(...(await runGatehouse(database, seeded, 1, allKeys, true)).results);
+    if (allKeys.some(wanted) || wanted('flow')) results.push(...(await runAlternating(database, seeded)));
     let crossInstance: CrossInstanceWalk | undefined;
     if (instances > 1 && ['client_credentials', 'refresh', 'introspect_jwt', 'introspect_refresh', 'userinfo', 'flow', 'walk'].some(wanted)) {
-      const multi = await runGatehouse(database, seeded, instances, ['client_credentials', 'refresh', 'introspect_jwt', 'introspect_refresh', 'userinfo'], true);
+      const multi = await runInstances(database, seeded, instances, ['client_credentials', 'refresh', 'introspect_jwt', 'introspect_refresh', 'userinfo']);
       results.push(...multi.results);
       crossInstance = multi.walk;
     }
-    if (workers > 1 && (allKeys.some(wanted) || wanted('flow'))) {
-      results.push(...(await runGatehouse(database, seeded, 1, allKeys, true, workers)).results);
-    }
-    if (allKeys.some(wanted)) results.push(...(await runCeiling()));
     let soaked: SoakResult | undefined;
     if (soakWanted && wanted('soak')) soaked = await runSoak(database, seeded);
     log('crypto floor');

@@ -7,6 +7,7 @@ import autocannon from 'autocannon';
 import type { CpuReading } from './cpu.js';
 import { pacer } from './pacer.js';
 import { percentiles, type Percentiles } from './stats.js';
+import type { WindowSample } from './verdict.js';
 
 export interface Credentials { clientId: string; clientSecret: string }
 
@@ -76,6 +77,12 @@ export interface ScenarioResult {
   /** What the measured window cost in CPU, per request and per core (bench/cpu.ts). */
   cpu?: CpuSummary;
   notes?: string;
+  /**
+   * Every window this scenario was measured in on this server, in the order run (alternating with
+   * the other servers': run.ts). The row's own figures are those of one of them (verdict.ts:
+   * representative); the targets are judged on all of them.
+   */
+  windows?: WindowSample[];
   /**
    * On a ceiling row that measures a different request from the Gatehouse scenario it is the
    * ceiling for: that scenario's name, and what the ceiling did instead, in words for the report.
