@@ -6,7 +6,7 @@
 import type { Database } from '../db/knex.js';
 import { MailThrottle } from '../security/mail-throttle.js';
 
-/** Three mails to one address an hour (a retry after a typo), ten sign-ups from one network. */
+/** Three mails to one address an hour from one network (a retry after a typo), six from all networks, ten sign-ups from one network. */
 export function signUpThrottle(db: Database, secret: Buffer): MailThrottle {
-  return new MailThrottle(db, secret, { perAddress: 3, perNetwork: 10 }, 'signup');
+  return new MailThrottle(db, secret, { perAddressAndNetwork: 3, perAddress: 6, perNetwork: 10 }, 'signup');
 }

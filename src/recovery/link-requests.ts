@@ -65,6 +65,8 @@ export interface LinkRequest {
   /** As typed; already checked to look like an address. */
   email: string;
   ip: string;
+  /** This browser's id when it has signed in to this address before: its own mail budget (mail-throttle.ts). */
+  knownDevice?: string | undefined;
   /** The sign-in the person came from, carried into the link so they can go back to it. */
   interaction?: string | undefined;
   requestId?: string | undefined;
@@ -78,7 +80,7 @@ export class LinkRequests {
     const { deps } = this;
     const kind = LINK_KINDS[purpose];
     const [allowed, person] = await Promise.all([
-      deps.throttle.allow({ purpose, email: request.email, ip: request.ip }),
+      deps.throttle.allow({ purpose, email: request.email, ip: request.ip, knownDevice: request.knownDevice }),
       deps.users.findByEmail(request.email),
     ]);
     if (!allowed) {

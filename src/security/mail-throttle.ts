@@ -1,13 +1,19 @@
 // How often anyone may make Gatehouse mail a link ("forgot password", "email me a sign-in link").
 // Each such form lets a stranger make Gatehouse write to any address: unthrottled, it mails a
-// person until they block Gatehouse, and spends the relay's reputation. Two fixed windows, kept in
-// the shared rate_limits table (rate-limit-store.ts) so every instance counts alike:
-//   - per address and purpose: a few mails an hour, enough for a person who did not get the first;
-//   - per client network (client-address.ts), across addresses and purposes: what one person
-//     plausibly asks for in an hour, so one host cannot walk a list of addresses.
-// Both are counted on every request, whether or not the address names an account, so the counts
-// (and the time they take) say nothing about which addresses do. Addresses are keyed digests.
-// Each form that mails strangers has its own counters (`name`): sign-up's budget is not recovery's.
+// person until they block Gatehouse, and spends the relay's reputation. But a budget per address
+// is also one a stranger can spend: if three requests an hour from anywhere used up an address's
+// mail, anyone could keep a person from recovering their account. So, in fixed windows kept in the
+// shared rate_limits table (rate-limit-store.ts) so every instance counts alike:
+//   - per address, purpose and client network (client-address.ts): a few mails an hour, enough for
+//     a person who did not get the first; one network spends only its own share;
+//   - per address and purpose, all networks together: a cap on what many networks can send one
+//     person. A browser the person signed in from before (known-devices.ts) is not held to it: it
+//     has a few mails of its own, which no one without that browser's cookie can spend;
+//   - per client network, across addresses and purposes: what one person plausibly asks for in an
+//     hour, so one host cannot walk a list of addresses.
+// Every window is counted on every request, whether or not the address names an account, so the
+// counts (and the time they take) say nothing about which addresses do. Addresses are keyed
+// digests. Each form that mails strangers has its own counters (`name`).
 import type { RateLimiterPostgres } from 'rate-limiter-flexible';
 import type { Database } from '../db/knex.js';
 import { networkOf } from './client-address.js';
@@ -16,31 +22,49 @@ import { HOUR } from '../lifetimes.js';
 import { databaseCounter } from './rate-limit-store.js';
 
 export interface MailLimits {
-  /** Mails of one purpose to one address per hour. */
+  /** Mails of one purpose to one address asked for from one network (or one known browser) per hour. */
+  perAddressAndNetwork: number;
+  /** Mails of one purpose to one address per hour from all networks together, known browsers aside. */
   perAddress: number;
   /** Link mails asked for from one network per hour, all addresses and purposes together. */
   perNetwork: number;
 }
 
-export const DEFAULT_MAIL_LIMITS: MailLimits = { perAddress: 3, perNetwork: 20 };
+export const DEFAULT_MAIL_LIMITS: MailLimits = { perAddressAndNetwork: 3, perAddress: 10, perNetwork: 20 };
+
+export interface MailRequest {
+  purpose: string;
+  email: string;
+  ip: string;
+  /** This browser's id when it has signed in to this address before (KnownDevices.deviceFor). */
+  knownDevice?: string | undefined;
+}
 
 export class MailThrottle {
   readonly #digest: KeyedDigest;
+  readonly #perAddressAndNetwork: RateLimiterPostgres;
   readonly #perAddress: RateLimiterPostgres;
   readonly #perNetwork: RateLimiterPostgres;
 
   constructor(db: Database, secret: Buffer, private readonly limits: MailLimits = DEFAULT_MAIL_LIMITS, name = 'mail') {
     this.#digest = keyedDigest(secret, `${name} throttle`);
+    this.#perAddressAndNetwork = databaseCounter(db, { keyPrefix: `${name}_address_network`, points: limits.perAddressAndNetwork, duration: HOUR });
     this.#perAddress = databaseCounter(db, { keyPrefix: `${name}_address`, points: limits.perAddress, duration: HOUR });
     this.#perNetwork = databaseCounter(db, { keyPrefix: `${name}_network`, points: limits.perNetwork, duration: HOUR });
   }
 
-  /** Counts one request; true when neither window is full, so the mail may go. */
-  async allow(request: { purpose: string; email: string; ip: string }): Promise<boolean> {
-    const [address, network] = await Promise.all([
-      this.#perAddress.penalty(this.#digest('address', request.purpose, normaliseEmail(request.email))),
+  /** Counts one request; true when none of its windows is full, so the mail may go. */
+  async allow(request: MailRequest): Promise<boolean> {
+    const address = normaliseEmail(request.email);
+    // A known browser's own share stands in for its network's share and for the address's cap.
+    const source = request.knownDevice ? ['device', request.knownDevice] : ['network', networkOf(request.ip)];
+    const [own, all, network] = await Promise.all([
+      this.#perAddressAndNetwork.penalty(this.#digest('address', request.purpose, address, ...source)),
+      this.#perAddress.penalty(this.#digest('address', request.purpose, address)),
       this.#perNetwork.penalty(this.#digest('network', networkOf(request.ip))),
     ]);
-    return address.consumedPoints <= this.limits.perAddress && network.consumedPoints <= this.limits.perNetwork;
+    return own.consumedPoints <= this.limits.perAddressAndNetwork
+      && (request.knownDevice !== undefined || all.consumedPoints <= this.limits.perAddress)
+      && network.consumedPoints <= this.limits.perNetwork;
   }
 }

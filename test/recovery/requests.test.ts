@@ -1,7 +1,8 @@
 // Password recovery over HTTP, with its mail going to a real SMTP server: the same answer for every
 // address (and mail only to an account), links that work once and for 30 minutes and fail with a
-// page saying so, limits per address and per client address that answer the same page, what the
-// person may keep, and no link in a log line or an audit entry.
+// page saying so, limits per address and per client address that answer the same page (and that a
+// stranger cannot spend for the person), what the person may keep, and no link in a log line or an
+// audit entry.
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPerson, obtainTokens, registerApp, type App } from '../support/flows.js';
@@ -27,6 +28,9 @@ afterAll(async () => { await mailing?.stop(); });
 function normalised(res: Response, email: string): string {
   return res.body.replaceAll(email, 'EMAIL').replace(/name="csrf" value="[^"]+"/g, 'csrf');
 }
+
+/** The recovery mails `email` received (a sign-in also brings notices). */
+const recoveryMails = (email: string) => mailing.mailsTo(email).filter((m) => m.subject === 'Choose a new Gatehouse password');
 
 /** Asks for recovery of `email`, delivers the mail, and returns the link in it. */
 async function recoveryLink(email: string): Promise<string> {
@@ -81,14 +85,39 @@ describe('asking for a recovery link', () => {
     expect(res.body).toContain('Enter a valid email address.');
   });
 
-  it('sends at most three links an hour to one address, answering the same page after', async () => {
+  it('sends at most three links an hour to one address asked for from one network, answering the same page after', async () => {
     const person = await createPerson(mailing.server);
+    const from = newAddress();
     const answers = [];
-    for (let i = 0; i < 4; i += 1) answers.push(await askForLink(mailing.server, person.email, newAddress()));
+    for (let i = 0; i < 4; i += 1) answers.push(await askForLink(mailing.server, person.email, from));
     expect(answers.map((res) => res.status)).toEqual([200, 200, 200, 200]);
     expect(normalised(answers[3]!, person.email)).toBe(normalised(answers[0]!, person.email));
     await mailing.deliver();
     expect(mailing.mailsTo(person.email)).toHaveLength(3);
+  });
+
+  it('lets a stranger spend only their own network\'s share of an address: the person asking from elsewhere still gets the mail', async () => {
+    const person = await createPerson(mailing.server);
+    const stranger = newAddress();
+    for (let i = 0; i < 5; i += 1) await askForLink(mailing.server, person.email, stranger);
+    await mailing.deliver();
+    expect(mailing.mailsTo(person.email)).toHaveLength(3);
+    await askForLink(mailing.server, person.email, newAddress());
+    await mailing.deliver();
+    expect(mailing.mailsTo(person.email)).toHaveLength(4);
+  });
+
+  it('caps one address at ten mails an hour from all networks, except for a browser the person signed in from before', async () => {
+    const person = await createPerson(mailing.server);
+    const { agent } = await obtainTokens(mailing.server, app, person);
+    for (let i = 0; i < 11; i += 1) expect((await askForLink(mailing.server, person.email, newAddress())).status).toBe(200);
+    await mailing.deliver();
+    expect(recoveryMails(person.email)).toHaveLength(10);
+    // Many networks spent the address's mail; the person's own browser has mail of its own.
+    const own = await askForLink(mailing.server, person.email, newAddress(), '/recover', agent);
+    expect(normalised(own, person.email)).toBe(normalised(await askForLink(mailing.server, person.email, newAddress()), person.email));
+    await mailing.deliver();
+    expect(recoveryMails(person.email)).toHaveLength(11);
   });
 
   it('sends nothing more to anyone from a client address that asked twenty times this hour, answering the same page', async () => {

@@ -50,9 +50,8 @@ export function newAddress(): string {
   return `198.18.${Math.floor(addresses / 250)}.${(addresses % 250) + 1}`;
 }
 
-/** Asks for a link by a form (/recover or /sign-in-link) from `from`, as a browser would: GET the form for its token, POST it. */
-export async function askForLink(server: TestServer, email: string, from: string, path = '/recover'): Promise<Response> {
-  const agent = new UserAgent(server.issuer);
+/** Asks for a link by a form (/recover or /sign-in-link) from `from`, as a browser would (`agent`: one with cookies of its own): GET the form for its token, POST it. */
+export async function askForLink(server: TestServer, email: string, from: string, path = '/recover', agent = new UserAgent(server.issuer)): Promise<Response> {
   const form = await agent.request(`${server.issuer}/recover`, { headers: { 'x-forwarded-for': from } });
   const { csrf } = formOf(form.body, /\/recover$/);
   return agent.request(`${server.issuer}${path}`, { form: { csrf, email }, headers: { 'x-forwarded-for': from } });
