@@ -67,9 +67,18 @@ export class PasswordRecovery {
     try {
       return await this.#audited(actor, async (trx) => {
         // Hashed before anything in this transaction takes a lock (setPassword hashes first).
-        const changed = await this.deps.users.setPassword(person.id, newPassword, trx);
+        const withPassword = await this.deps.users.setPassword(person.id, newPassword, trx);
         const spent = await this.deps.links.consume(trx, token, 'recovery');
-        if (!spent || spent.userId !== person.id || !linkStillActs(spent, changed)) throw new LinkNoLongerWorks();
+        if (!spent || spent.userId !== person.id || !linkStillActs(spent, withPassword)) throw new LinkNoLongerWorks();
+        // An invited person or a waiting sign-up who recovers instead has proved the address as
+        // their invitation or verification link would: the account opens, or its new password
+        // would be one nobody can sign in with. Its invitation or verification link dies with it.
+        const activated = withPassword.activatedAt ? undefined : await this.deps.users.activate(person.id, { email: spent.email }, trx);
+        const changed = activated ?? withPassword;
+        if (activated) {
+          await this.deps.links.revokeAll(trx, person.id, 'invitation');
+          await this.deps.links.revokeAll(trx, person.id, 'verification');
+        }
         await this.deps.links.revokeAll(trx, person.id, 'sign_in');
         await abandonAddressChange(trx, this.deps.links, person.id);
         const ended = options.signOutEverywhere ? endedResult(await this.deps.sessions.endAll(person.id, {}, trx)) : { sessionsEnded: 0, grantsRevoked: 0 };
@@ -78,7 +87,7 @@ export class PasswordRecovery {
         const result = { person: changed, sessionsEnded: ended.sessionsEnded, grantsRevoked };
         return {
           result,
-          event: { type: 'user.password_recovered', userId: person.id, details: { linkId: spent.id, sessionsEnded: ended.sessionsEnded, grantsRevoked, signedOutEverywhere: options.signOutEverywhere } },
+          event: { type: 'user.password_recovered', userId: person.id, details: { linkId: spent.id, sessionsEnded: ended.sessionsEnded, grantsRevoked, signedOutEverywhere: options.signOutEverywhere, ...(activated ? { activated: true } : {}) } },
         };
       });
     } catch (error) {

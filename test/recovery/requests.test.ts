@@ -206,6 +206,18 @@ describe('following a recovery link', () => {
     expect(entry?.actor).toEqual({ type: 'user', id: ended.id });
   });
 
+  it('opens an invited or waiting account whose holder recovers instead, verifying its address, so the new password signs in', async () => {
+    const email = `invited.${Date.now()}@example.test`;
+    const invited = await mailing.server.stores.users.create({ email, name: 'Invited Person' }, undefined, 'invited');
+    const { posted } = await setPassword(await recoveryLink(email), NEW_PASSWORD);
+    expect(posted!.status).toBeLessThan(400);
+    expect(await mailing.server.stores.users.findById(invited.id)).toMatchObject({ emailVerified: true, activatedAt: expect.any(Date) });
+    const { tokens: signedIn } = await obtainTokens(mailing.server, app, { email, password: NEW_PASSWORD });
+    expect(signedIn.claims()?.sub).toBe(invited.id);
+    const recovered = (await mailing.server.audit.list({ type: 'user.password_recovered' })).items.find((e) => e.userId === invited.id);
+    expect(recovered?.details).toMatchObject({ activated: true });
+  });
+
   it('writes no link into a log line, an audit entry or any other row', async () => {
     expect(tokens.length).toBeGreaterThan(5);
     await mailing.server.audit.flush();
