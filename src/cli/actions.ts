@@ -36,7 +36,7 @@ export async function operationsFor(config: Config, db: Database): Promise<Admin
     addresses,
     links,
     users,
-    clients: new ClientStore(db),
+    clients: new ClientStore(db, undefined, { httpsOnly: config.env === 'production' }),
     resources: new ResourceServerStore(db),
     sessions: new SessionStore(db),
     grants: new GrantStore(db),
