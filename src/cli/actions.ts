@@ -146,11 +146,32 @@ export async function createClient(ctx: CommandContext, options: Options): Promi
       ...(authMethod ? { tokenEndpointAuthMethod: authMethod } : {}),
       ...(jwks ? { jwks: jwks as never } : {}),
       ...(typeof options.scope === 'string' ? { scope: options.scope } : {}),
+      ...(typeof options['backchannel-logout-uri'] === 'string' ? { backchannelLogoutUri: options['backchannel-logout-uri'] } : {}),
+      backchannelLogoutSessionRequired: options['backchannel-logout-session-required'] === true,
     });
     for (const scope of await scopesNoApiDefines(db, client.scope)) {
       ctx.warn(`warning: no API defines the scope "${scope}", so the app can never get it; check the spelling, or register the API that defines it (gatehouse resource create).`);
     }
     return { client_id: client.clientId, ...(clientSecret ? { client_secret: clientSecret } : {}) };
+  });
+}
+
+export async function updateClient(ctx: CommandContext, options: Options): Promise<unknown> {
+  const raw = options['backchannel-logout-uri'];
+  const uri = typeof raw === 'string' ? raw.trim() : undefined;
+  const sessionRequired = options['backchannel-logout-session-required'] === true ? true : options['backchannel-logout-session-optional'] === true ? false : undefined;
+  return ctx.useDatabase(async (db) => {
+    const client = await (await operationsFor(ctx.config, db)).apps.updateClient(CLI_ACTOR, text(options, 'client-id')!, {
+      ...(text(options, 'name') !== undefined ? { name: text(options, 'name')! } : {}),
+      ...(uri !== undefined ? { backchannelLogoutUri: uri === '' ? null : uri } : {}),
+      ...(sessionRequired !== undefined ? { backchannelLogoutSessionRequired: sessionRequired } : {}),
+    });
+    return {
+      client_id: client.clientId,
+      name: client.name,
+      backchannel_logout_uri: client.backchannelLogoutUri,
+      backchannel_logout_session_required: client.backchannelLogoutSessionRequired,
+    };
   });
 }
 
