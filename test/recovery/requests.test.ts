@@ -2,9 +2,11 @@
 // address (and mail only to an account), links that work once and for 30 minutes and fail with a
 // page saying so, limits per address and per client address that answer the same page, what the
 // person may keep, and no link in a log line or an audit entry.
+import { createRemoteJWKSet, jwtVerify } from 'jose';
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPerson, obtainTokens, registerApp, type App } from '../support/flows.js';
+import { startLogoutReceiver } from '../support/logout-receiver.js';
 import { linkIn } from '../support/received-mail.js';
 import { formOf, UserAgent, type Response } from '../support/user-agent.js';
 import { askForLink, newAddress, startMailingServer, type MailingServer } from '../support/mailing.js';
@@ -175,6 +177,24 @@ describe('following a recovery link', () => {
     const [entry] = (await mailing.server.audit.list({ type: 'user.password_recovered', userId: ended.id })).items;
     expect(entry?.details).toMatchObject({ signedOutEverywhere: true, sessionsEnded: 1 });
     expect(entry?.actor).toEqual({ type: 'user', id: ended.id });
+  });
+
+  it('signing out everywhere sends each app of the ended sessions a back-channel logout token naming its sid', async () => {
+    const receiver = await startLogoutReceiver();
+    try {
+      const { client: registered, clientSecret } = await mailing.server.stores.clients.create({ name: 'Told App', redirectUris: [app.redirectUri], backchannelLogoutUri: receiver.uri });
+      const told: App = { ...app, clientId: registered.clientId, clientSecret, config: await client.discovery(new URL(mailing.server.issuer), registered.clientId, clientSecret, client.ClientSecretBasic(clientSecret!), { execute: [client.allowInsecureRequests] }) };
+      const person = await createPerson(mailing.server);
+      const { tokens: signedIn } = await obtainTokens(mailing.server, told, person);
+      await mailing.deliver();
+      expect((await setPassword(await recoveryLink(person.email), NEW_PASSWORD)).posted?.status).toBe(303);
+      await mailing.deliver();
+      expect(receiver.tokens).toHaveLength(1);
+      const { payload } = await jwtVerify(receiver.tokens[0]!, createRemoteJWKSet(new URL(`${mailing.server.issuer}/jwks`)), { issuer: mailing.server.issuer, audience: told.clientId, typ: 'logout+jwt' });
+      expect(payload).toMatchObject({ sub: person.id, sid: signedIn.claims()!.sid });
+    } finally {
+      await receiver.close();
+    }
   });
 
   it('writes no link into a log line, an audit entry or any other row', async () => {
