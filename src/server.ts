@@ -110,7 +110,7 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
       'backchannel-logout': new BackchannelLogoutChannel({ issuer: config.issuer, signingKey: (alg) => signer?.signingKey(alg) }),
     });
     deliveries = outgoing;
-    const logout = new BackchannelLogout({ db, outbox: outgoing.outbox, records, receivers: (ids, trx) => clients.logoutReceivers(ids, trx), logger });
+    const logout = new BackchannelLogout({ db, outbox: outgoing.outbox, records, receivers: (ids, trx) => clients.logoutReceivers(ids, trx) });
     const oidc = await OidcService.start({ config, db, users, clients, resources, pages, logger, changes, audit, records, logout });
     signer = oidc;
     const keys = keyStoreFor(config, db);

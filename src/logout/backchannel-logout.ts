@@ -3,7 +3,7 @@
 // here, inside the transaction of the act, so a logout token is sent if and only if the act
 // committed, and an app that is down gets it when it is back (the outbox retries):
 //
-//   - sessions ended (src/sessions/store.ts calls sessionsEnded): from the account pages, by an
+//   - sessions ended (SessionStore's listener, wired in src/server.ts): from the account pages, by an
 //     administrator, by disabling the person, by a password reset or change that signs out
 //     everywhere, and by signOutEverywhere (src/sessions/ending.ts) for whatever else must;
 //   - the person signs out at /session/end (RP-initiated logout, the account pages' "Sign out"):
@@ -17,7 +17,6 @@
 // disabled ones, get nothing.
 import type { Knex } from 'knex';
 import type { Database } from '../db/knex.js';
-import type { Logger } from '../logger.js';
 import type { Outbox } from '../outbox/outbox.js';
 import type { OidcRecords, SignedOutApp } from '../records/index.js';
 import { ID_TOKEN_SIGNING_ALG } from '../vocabulary.js';
@@ -37,7 +36,6 @@ export interface BackchannelLogoutDependencies {
   records: OidcRecords;
   /** The receivers among these apps: enabled, with a URI. */
   receivers(clientIds: readonly string[], trx: Database): Promise<LogoutReceiver[]>;
-  logger?: Logger;
 }
 
 export class BackchannelLogout {
