@@ -30,6 +30,8 @@ import { OidcService } from './oidc/provider.js';
 import { startObserving, type Observation } from './observability/observe.js';
 import { createDeliveries, type Deliveries } from './outbox/deliveries.js';
 import { ResourceServerStore } from './resources/store.js';
+import { BackchannelLogout } from './logout/backchannel-logout.js';
+import { BackchannelLogoutChannel } from './logout/channel.js';
 import { AccountNotices } from './notices/account-notices.js';
 import { recoveryServices } from './recovery/services.js';
 import { AddressMail } from './verification/address-mail.js';
@@ -53,7 +55,9 @@ export interface Gatehouse {
   selfService: SelfService;
   /** Email addresses: verification links, changes (src/verification/). */
   addresses: Addresses;
-  /** The outbox (mail now): `deliveries.outbox.enqueue(trx, …)` in the transaction of the act. */
+  /** Back-channel logout: who is told when sign-ins end (src/logout/). */
+  logout: BackchannelLogout;
+  /** The outbox (mail, logout tokens): `deliveries.outbox.enqueue(trx, …)` in the transaction of the act. */
   deliveries: Deliveries;
   /**
    * Stops gracefully: /readyz answers 503 at once, the listener stays open for `drainDelayMs`
@@ -95,11 +99,20 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
     const users = new UserStore(db, new PasswordHasher(config.argon2, { concurrency: config.load.argon2Concurrency, queue: config.load.argon2Queue }));
     // The one owner of oidc-provider's records, and the clock every expiry among them follows.
     const records = new OidcRecords(db, options.now);
-    const clients = new ClientStore(db, records);
+    const clients = new ClientStore(db, records, { httpsOnly: config.env === 'production' });
     const resources = new ResourceServerStore(db);
     const pages = new Pages();
     const audit = new AuditLog(db, (error, event) => logger.error({ event: 'audit.append_failed', type: event.type, err: error }));
-    const oidc = await OidcService.start({ config, db, users, clients, resources, pages, logger, changes, audit, records });
+    // Logout tokens are signed when delivered, with the provider's current key: the channel asks
+    // the provider, which needs the outbox to write them, so it is looked up once both exist.
+    let signer: OidcService | undefined;
+    const outgoing = createDeliveries(config, db, logger, changes, options.now, {
+      'backchannel-logout': new BackchannelLogoutChannel({ issuer: config.issuer, signingKey: (alg) => signer?.signingKey(alg) }),
+    });
+    deliveries = outgoing;
+    const logout = new BackchannelLogout({ db, outbox: outgoing.outbox, records, receivers: (ids, trx) => clients.logoutReceivers(ids, trx) });
+    const oidc = await OidcService.start({ config, db, users, clients, resources, pages, logger, changes, audit, records, logout });
+    signer = oidc;
     const keys = keyStoreFor(config, db);
     const links = new OneTimeLinks(db, options.now);
     const janitor = new Janitor({
@@ -108,9 +121,7 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
       refreshRetryWindowSeconds: config.refreshRetryWindowSeconds,
       outboxRetentionSeconds: config.outbox.retentionSeconds,
     });
-    const outgoing = createDeliveries(config, db, logger, changes, options.now);
-    deliveries = outgoing;
-    const sessions = new SessionStore(db, records);
+    const sessions = new SessionStore(db, records, (trx, userId, signedOut, how) => logout.sessionsEnded(trx, userId, signedOut, how));
     const grants = new GrantStore(db, records);
     const notices = new AccountNotices({
       db, outbox: outgoing.outbox, issuer: config.issuer, enabled: config.emailNotifications, recoveryOffered: config.passwordRecovery, now: options.now,
@@ -166,6 +177,7 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
       operations,
       selfService,
       addresses,
+      logout,
       deliveries: outgoing,
       close(closeOptions = {}) {
         closing ??= (async () => {

@@ -44,3 +44,9 @@ export function adminApiAudience(issuer: string): string {
 
 /** Where the built-in account client (src/oidc/account-sign-in.ts) returns people after they sign in. */
 export const ACCOUNT_CALLBACK_PATH = '/account/callback';
+
+/**
+ * Every app's ID tokens are signed with this (src/oidc/models/client.ts), and so are its logout
+ * tokens (src/logout/): the one algorithm every relying party has.
+ */
+export const ID_TOKEN_SIGNING_ALG = 'RS256';

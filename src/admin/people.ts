@@ -100,7 +100,7 @@ export class PeopleOperations {
   disableUser(actor: Actor, id: string): Promise<User> {
     return this.deps.audited(actor, async (trx) => {
       const user = found(await this.deps.users.setDisabled(id, true, trx), 'person');
-      const ended = endedResult(await this.deps.sessions.endAll(id, {}, trx), await this.deps.grants.revokeAllOfUser(id, trx));
+      const ended = endedResult(await this.deps.sessions.endAll(id, { everyApp: true }, trx), await this.deps.grants.revokeAllOfUser(id, trx));
       // Every mailed link dies with the account's use: none comes back to life if it is enabled again.
       await forgetPendingChange(trx, id);
       await this.deps.links.revokeAll(trx, id);
@@ -134,7 +134,7 @@ export class PeopleOperations {
       const person = found(await this.deps.users.setPassword(id, password, trx), 'person');
       await this.deps.notices.send(trx, person, { kind: 'password-changed', how: 'admin' });
       await abandonAddressChange(trx, this.deps.links, id);
-      const ended = options.endSessions === false ? { sessionsEnded: 0, grantsRevoked: 0 } : endedResult(await this.deps.sessions.endAll(id, {}, trx));
+      const ended = options.endSessions === false ? { sessionsEnded: 0, grantsRevoked: 0 } : endedResult(await this.deps.sessions.endAll(id, { everyApp: options.revokeOfflineAccess !== false }, trx));
       const offlineAccessRevoked = options.revokeOfflineAccess !== false;
       const result = offlineAccessRevoked ? { ...ended, grantsRevoked: ended.grantsRevoked + (await endOfflineAccess(this.deps, trx, id)) } : ended;
       return { result, event: { type: 'user.password_reset', userId: id, details: { ...result, offlineAccessRevoked } } };

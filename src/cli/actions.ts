@@ -19,11 +19,11 @@ const CLI_ACTOR: Actor = { type: 'system', id: 'cli' };
 const PERSON_SCOPES = new Set(['openid', 'profile', 'email', 'address', 'phone', 'offline_access', 'gatehouse:admin']);
 
 export async function operationsFor(config: Config, db: Database): Promise<AdminOperations> {
-  const [{ PasswordHasher }, { UserStore }, { adminOperations }, { AuditLog }, { ClientStore }, { GrantStore }, { ResourceServerStore }, { SessionStore }, { OneTimeLinks }, { Outbox }, { AddressMail }, { Addresses }, { EnrolmentMail }, { AccountNotices }] = await Promise.all([
+  const [{ PasswordHasher }, { UserStore }, { adminOperations }, { AuditLog }, { ClientStore }, { GrantStore }, { ResourceServerStore }, { SessionStore }, { OneTimeLinks }, { Outbox }, { AddressMail }, { Addresses }, { EnrolmentMail }, { AccountNotices }, { OidcRecords }, { BackchannelLogout }] = await Promise.all([
     import('../people/passwords.js'), import('../people/users.js'), import('../admin/operations.js'), import('../audit/log.js'),
     import('../clients/store.js'), import('../grants/store.js'), import('../resources/store.js'), import('../sessions/store.js'),
     import('../links/store.js'), import('../outbox/outbox.js'), import('../verification/address-mail.js'), import('../verification/addresses.js'),
-    import('../enrolment/mail.js'), import('../notices/account-notices.js'),
+    import('../enrolment/mail.js'), import('../notices/account-notices.js'), import('../records/index.js'), import('../logout/backchannel-logout.js'),
   ]);
   const users = new UserStore(db, new PasswordHasher(config.argon2));
   const audit = new AuditLog(db);
@@ -31,14 +31,18 @@ export async function operationsFor(config: Config, db: Database): Promise<Admin
   // Mail is written to the outbox, which a running server's sender delivers (woken by the change feed).
   const outbox = new Outbox(config.secrets.keyEncryptionKey);
   const addresses = new Addresses({ db, users, links, audit, enabled: config.emailVerification, mail: new AddressMail(links, outbox, config.issuer) });
+  const clients = new ClientStore(db, undefined, { httpsOnly: config.env === 'production' });
+  const records = new OidcRecords(db);
+  // Logout tokens of sessions a command ends go to the outbox too, for a running server to sign and send.
+  const logout = new BackchannelLogout({ db, outbox, records, receivers: (ids, trx) => clients.logoutReceivers(ids, trx) });
   return adminOperations({
     db,
     addresses,
     links,
     users,
-    clients: new ClientStore(db),
+    clients,
     resources: new ResourceServerStore(db),
-    sessions: new SessionStore(db),
+    sessions: new SessionStore(db, records, (trx, userId, signedOut, how) => logout.sessionsEnded(trx, userId, signedOut, how)),
     grants: new GrantStore(db),
     audit,
     keys: keyStoreFor(config, db),
@@ -146,11 +150,32 @@ export async function createClient(ctx: CommandContext, options: Options): Promi
       ...(authMethod ? { tokenEndpointAuthMethod: authMethod } : {}),
       ...(jwks ? { jwks: jwks as never } : {}),
       ...(typeof options.scope === 'string' ? { scope: options.scope } : {}),
+      ...(typeof options['backchannel-logout-uri'] === 'string' ? { backchannelLogoutUri: options['backchannel-logout-uri'] } : {}),
+      backchannelLogoutSessionRequired: options['backchannel-logout-session-required'] === true,
     });
     for (const scope of await scopesNoApiDefines(db, client.scope)) {
       ctx.warn(`warning: no API defines the scope "${scope}", so the app can never get it; check the spelling, or register the API that defines it (gatehouse resource create).`);
     }
     return { client_id: client.clientId, ...(clientSecret ? { client_secret: clientSecret } : {}) };
+  });
+}
+
+export async function updateClient(ctx: CommandContext, options: Options): Promise<unknown> {
+  const raw = options['backchannel-logout-uri'];
+  const uri = typeof raw === 'string' ? raw.trim() : undefined;
+  const sessionRequired = options['backchannel-logout-session-required'] === true ? true : options['backchannel-logout-session-optional'] === true ? false : undefined;
+  return ctx.useDatabase(async (db) => {
+    const client = await (await operationsFor(ctx.config, db)).apps.updateClient(CLI_ACTOR, text(options, 'client-id')!, {
+      ...(text(options, 'name') !== undefined ? { name: text(options, 'name')! } : {}),
+      ...(uri !== undefined ? { backchannelLogoutUri: uri === '' ? null : uri } : {}),
+      ...(sessionRequired !== undefined ? { backchannelLogoutSessionRequired: sessionRequired } : {}),
+    });
+    return {
+      client_id: client.clientId,
+      name: client.name,
+      backchannel_logout_uri: client.backchannelLogoutUri,
+      backchannel_logout_session_required: client.backchannelLogoutSessionRequired,
+    };
   });
 }
 

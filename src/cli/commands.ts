@@ -113,9 +113,29 @@ export const COMMANDS: Command[] = [
       admin: { type: 'boolean', description: 'with --client-credentials: may use the admin API (gatehouse:admin)' },
       'auth-method': { type: 'string', value: 'M', description: 'client_secret_basic (default) or client_secret_post' },
       'jwks-file': { type: 'string', value: 'FILE', description: 'authenticate with private_key_jwt and the public keys in this JWK Set file' },
+      'backchannel-logout-uri': { type: 'string', value: 'URL', description: 'where Gatehouse POSTs a logout token when a sign-in to the app ends (https in production)' },
+      'backchannel-logout-session-required': { type: 'boolean', description: 'the app needs every logout token to name the session (sid)' },
     },
     check: (options) => oneOf(options, 'auth-method', ['client_secret_basic', 'client_secret_post']),
     run: async (ctx, options) => (await actions()).createClient(ctx, options),
+  },
+  {
+    name: 'client update',
+    summary: 'Change an app\'s name or back-channel logout',
+    usage: ['gatehouse client update --client-id ID [--name N] [--backchannel-logout-uri URL] [--backchannel-logout-session-required | --backchannel-logout-session-optional]'],
+    options: {
+      'client-id': { type: 'string', required: true, value: 'ID', description: 'the app to change' },
+      name: { type: 'string', value: 'N', description: 'the name people see on the consent page' },
+      'backchannel-logout-uri': { type: 'string', value: 'URL', description: 'where logout tokens go; "" stops them' },
+      'backchannel-logout-session-required': { type: 'boolean', description: 'every logout token must name the session (sid)' },
+      'backchannel-logout-session-optional': { type: 'boolean', description: 'logout tokens may name the person alone (the default)' },
+    },
+    check(options) {
+      if (options['backchannel-logout-session-required'] && options['backchannel-logout-session-optional']) {
+        throw new UsageError('--backchannel-logout-session-required and --backchannel-logout-session-optional contradict each other: give one');
+      }
+    },
+    run: async (ctx, options) => (await actions()).updateClient(ctx, options),
   },
   {
     name: 'resource create',

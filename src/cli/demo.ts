@@ -1,7 +1,7 @@
 // `gatehouse demo`: the development demo app, for the database this command's configuration names.
 // The demo app is registered for the callback on its port; another port is registered first (the
 // embedded database can do that only while the server is stopped).
-import { demoDatabaseKey, demoRedirectUri, DEMO_API_SCOPE, DEMO_PORT, hasUnclaimedDemoDetails, readDemoDetails, saveDemoDetails, type DemoDetails } from '../demo/seed.js';
+import { demoBackchannelLogoutUri, demoDatabaseKey, demoRedirectUri, DEMO_API_SCOPE, DEMO_PORT, hasUnclaimedDemoDetails, readDemoDetails, saveDemoDetails, type DemoDetails } from '../demo/seed.js';
 import { GatehouseError, isGatehouseError } from '../errors.js';
 import type { CommandContext, Options } from './commands.js';
 
@@ -21,6 +21,8 @@ async function registerPort(ctx: CommandContext, details: DemoDetails, port: num
       await operations.apps.updateClient({ type: 'system', id: 'cli' }, details.clientId, {
         redirectUris: [...new Set([...client.redirectUris, redirectUri])],
         postLogoutRedirectUris: [...new Set([...client.postLogoutRedirectUris, postLogout])],
+        // One URI per app: logout tokens go to the demo on the port registered last.
+        backchannelLogoutUri: demoBackchannelLogoutUri(port),
       });
     });
   } catch (error) {

@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { isStorableText, NUL_MESSAGE } from '../db/text.js';
 import { GatehouseError } from '../errors.js';
-import { redirectUriProblem } from './redirect-uris.js';
+import { backchannelLogoutUriProblem, redirectUriProblem } from './redirect-uris.js';
 
 import { ADMIN_SCOPE } from '../vocabulary.js';
 
@@ -35,6 +35,21 @@ const uriList = z
     }
   });
 
+/**
+ * The app's back-channel logout URI, or null for none. Its scheme is checked for production where
+ * the store knows the environment (ClientStore, httpsOnly): here, everything else.
+ */
+const backchannelLogoutUri = z
+  .string()
+  .trim()
+  .max(2000)
+  .nullable()
+  .transform((value) => (value === '' ? null : value))
+  .superRefine((value, ctx) => {
+    const problem = value === null ? undefined : backchannelLogoutUriProblem(value, { httpsOnly: false });
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
 const clientName = z.string().trim().min(1, 'A client name is required.').max(200).refine(isStorableText, NUL_MESSAGE);
 
 export const newClientSchema = z
@@ -53,6 +68,10 @@ export const newClientSchema = z
     jwks: jwksSchema.optional(),
     scope: scopeSchema.optional(),
     introspectionSignedResponseAlg: z.enum(['ES256', 'RS256']).optional(),
+    /** OpenID Connect Back-Channel Logout 1.0: where logout tokens go. */
+    backchannelLogoutUri: backchannelLogoutUri.default(null),
+    /** The app needs `sid` in every logout token (and gets only those that can name a session). */
+    backchannelLogoutSessionRequired: z.boolean().default(false),
   })
   .superRefine((c, ctx) => {
     const userFacing = !c.clientCredentials && !c.introspectionOnly;
@@ -82,6 +101,9 @@ export const newClientSchema = z
     if (c.public && c.tokenEndpointAuthMethod === 'private_key_jwt') {
       ctx.addIssue({ code: 'custom', path: ['public'], message: 'A public client has no keys to authenticate with.' });
     }
+    if (!userFacing && c.backchannelLogoutUri) {
+      ctx.addIssue({ code: 'custom', path: ['backchannelLogoutUri'], message: 'Only an app that signs people in can be signed out: a machine client has no back-channel logout URI.' });
+    }
     if (c.admin && !c.clientCredentials) {
       ctx.addIssue({ code: 'custom', path: ['admin'], message: 'Only a client_credentials client can be an admin client.' });
     }
@@ -96,6 +118,8 @@ export const clientChangesSchema = z.strictObject({
   redirectUris: z.array(z.string()).optional(),
   postLogoutRedirectUris: z.array(z.string()).optional(),
   scope: z.string().optional(),
+  backchannelLogoutUri: z.string().nullable().optional(),
+  backchannelLogoutSessionRequired: z.boolean().optional(),
 });
 
 export type ClientChanges = z.input<typeof clientChangesSchema>;

@@ -8,7 +8,8 @@ import { isStorableKey } from '../db/text.js';
 import { GatehouseError } from '../errors.js';
 import { OidcRecords } from '../records/index.js';
 import { DEFAULT_SECRET_OVERLAP_SECONDS, inWords, MAX_SECRET_OVERLAP_SECONDS } from '../lifetimes.js';
-import { clientChangesSchema, firstIssue, newClientSchema, storedScope, type ClientChanges, type NewClient } from './schema.js';
+import { backchannelLogoutUriProblem } from './redirect-uris.js';
+import { clientChangesSchema, firstIssue, newClientSchema, storedScope, type ClientChanges, type NewClient, type ValidClient } from './schema.js';
 
 export { DEFAULT_APP_SCOPE, firstIssue, scopeSchema, type ClientChanges, type NewClient } from './schema.js';
 
@@ -36,6 +37,10 @@ export interface Client {
   jwks: { keys: Record<string, unknown>[] } | null;
   /** The API (resource server) these are the introspection credentials of, if any. */
   resourceIdentifier: string | null;
+  /** OpenID Connect Back-Channel Logout 1.0: where logout tokens are POSTed; null for none. */
+  backchannelLogoutUri: string | null;
+  /** Whether every logout token to the app must carry `sid`. */
+  backchannelLogoutSessionRequired: boolean;
   disabledAt: Date | null;
   createdAt: Date;
 }
@@ -54,6 +59,8 @@ export interface ClientRow {
   is_admin: boolean;
   introspection_signed_response_alg: string | null;
   jwks: { keys: Record<string, unknown>[] } | null;
+  backchannel_logout_uri: string | null;
+  backchannel_logout_session_required: boolean;
   disabled_at: Date | null;
   created_at: Date;
   /** Joined from resource_servers. */
@@ -76,6 +83,8 @@ export function clientFromRow(row: ClientRow): Client {
     introspectionSignedResponseAlg: row.introspection_signed_response_alg,
     jwks: row.jwks ?? null,
     resourceIdentifier: row.resource_identifier ?? null,
+    backchannelLogoutUri: row.backchannel_logout_uri ?? null,
+    backchannelLogoutSessionRequired: row.backchannel_logout_session_required ?? false,
     disabledAt: row.disabled_at ? new Date(row.disabled_at) : null,
     createdAt: new Date(row.created_at),
   };
@@ -95,6 +104,8 @@ function registrationOf(client: Client): NewClient {
     ...(client.jwks ? { jwks: client.jwks as NewClient['jwks'] } : {}),
     scope: client.scope,
     ...(client.introspectionSignedResponseAlg ? { introspectionSignedResponseAlg: client.introspectionSignedResponseAlg as 'ES256' | 'RS256' } : {}),
+    backchannelLogoutUri: client.backchannelLogoutUri,
+    backchannelLogoutSessionRequired: client.backchannelLogoutSessionRequired,
   };
 }
 
@@ -102,18 +113,31 @@ function isClientId(value: unknown): value is string {
   return isStorableKey(value, 200);
 }
 
+export interface ClientStoreOptions {
+  /** Production: a back-channel logout URI must be https. */
+  httpsOnly?: boolean;
+}
+
 export class ClientStore {
   constructor(
     private readonly db: Database,
     /** Where what was issued to an app goes when the app is deleted. */
     private readonly records: OidcRecords = new OidcRecords(db),
+    private readonly options: ClientStoreOptions = {},
   ) {}
+
+  /** What newClientSchema cannot know: whether plain http is allowed here. */
+  #checkEnvironment(c: ValidClient): void {
+    const problem = c.backchannelLogoutUri ? backchannelLogoutUriProblem(c.backchannelLogoutUri, { httpsOnly: this.options.httpsOnly ?? false }) : undefined;
+    if (problem) throw new GatehouseError('invalid_input', problem, 'backchannelLogoutUri');
+  }
 
   /** Registers a client. The secret is returned only here; the database keeps its digest. */
   async create(input: NewClient, trx: Database = this.db): Promise<{ client: Client; clientSecret: string | undefined }> {
     const parsed = newClientSchema.safeParse(input);
     if (!parsed.success) throw firstIssue(parsed.error);
     const c = parsed.data;
+    this.#checkEnvironment(c);
 
     // A private_key_jwt client proves itself with its keys; it gets no secret.
     const clientSecret = c.public || c.tokenEndpointAuthMethod === 'private_key_jwt' ? undefined : randomSecret();
@@ -134,6 +158,8 @@ export class ClientStore {
       is_admin: c.admin,
       introspection_signed_response_alg: c.introspectionSignedResponseAlg ?? null,
       jwks: c.jwks ? JSON.stringify(c.jwks) : null,
+      backchannel_logout_uri: c.backchannelLogoutUri,
+      backchannel_logout_session_required: c.backchannelLogoutSessionRequired,
     };
     const [created] = await trx<ClientRow>('clients').insert(row as never).returning('*');
     return { client: clientFromRow(created as ClientRow), clientSecret };
@@ -143,6 +169,21 @@ export class ClientStore {
     if (!isClientId(clientId)) return undefined;
     const row = await this.rows(trx).where('clients.client_id', clientId).first();
     return row ? clientFromRow(row) : undefined;
+  }
+
+  /**
+   * Which of these apps take back-channel logout tokens: enabled, with a URI (src/logout/). One
+   * query for a whole sign-out.
+   */
+  async logoutReceivers(clientIds: readonly string[], trx: Database = this.db): Promise<Array<{ clientId: string; uri: string; sessionRequired: boolean }>> {
+    const ids = [...new Set(clientIds.filter(isClientId))];
+    if (!ids.length) return [];
+    const rows: Array<{ client_id: string; backchannel_logout_uri: string; backchannel_logout_session_required: boolean }> = await trx('clients')
+      .select('client_id', 'backchannel_logout_uri', 'backchannel_logout_session_required')
+      .whereIn('client_id', ids)
+      .whereNotNull('backchannel_logout_uri')
+      .whereNull('disabled_at');
+    return rows.map((row) => ({ clientId: row.client_id, uri: row.backchannel_logout_uri, sessionRequired: row.backchannel_logout_session_required }));
   }
 
   /** Every client, API credentials included (resourceIdentifier says whose), oldest first. */
@@ -161,7 +202,7 @@ export class ClientStore {
   }
 
   /**
-   * Changes a client's name, redirect URIs or scope, validated as the whole registration would be
+   * Changes a client's name, redirect URIs, scope or back-channel logout, validated as the whole registration would be
    * at creation (an app keeps needing openid, an admin client keeps its admin scope). Undefined if
    * there is no such client.
    */
@@ -173,11 +214,14 @@ export class ClientStore {
     const parsed = newClientSchema.safeParse({ ...registrationOf(existing), ...patch.data });
     if (!parsed.success) throw firstIssue(parsed.error);
     const c = parsed.data;
+    this.#checkEnvironment(c);
     await trx('clients').where({ client_id: clientId }).update({
       name: c.name,
       redirect_uris: JSON.stringify(c.redirectUris),
       post_logout_redirect_uris: JSON.stringify(c.postLogoutRedirectUris),
       scope: storedScope(c),
+      backchannel_logout_uri: c.backchannelLogoutUri,
+      backchannel_logout_session_required: c.backchannelLogoutSessionRequired,
       updated_at: trx.raw('now()'),
     });
     return this.find(clientId, trx);

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Router from '@koa/router';
-import { decodeJwt, decodeProtectedHeader } from 'jose';
+import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
 import Koa, { type Context, type Next } from 'koa';
 import type * as OpenIdClient from 'openid-client';
 import { CONTENT_SECURITY_POLICY, errorPage, homePage, tokensPage, type ErrorView, type TokensView } from './pages.js';
@@ -33,6 +33,13 @@ export interface DemoApp {
 }
 
 const DEFAULT_SCOPE = 'openid profile email offline_access';
+/** Where Gatehouse POSTs logout tokens (the demo app's registered backchannel_logout_uri). */
+export const DEMO_BACKCHANNEL_LOGOUT_PATH = '/backchannel-logout';
+const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
+/** A logout token older than this is refused, and its jti need not be remembered longer. */
+const LOGOUT_TOKEN_MAX_AGE_SECONDS = 300;
+/** Logout tokens are small; anything much bigger is not one. */
+const LOGOUT_BODY_LIMIT = 16 * 1024;
 const SESSION_COOKIE = 'gatehouse_demo_session';
 // Sessions live in memory (this is a dev tool); old ones are dropped so a long-running demo does not grow.
 const SESSION_MAX_AGE_MS = 60 * 60 * 1000;
@@ -41,8 +48,11 @@ interface DemoSession {
   createdAt: number;
   /** The secrets of an authorization request in flight: used once, at the callback. */
   pending?: { codeVerifier: string; state: string; nonce: string };
-  /** What later requests need after sign-in: the refresh token, and the ID token as a logout hint. */
-  signedIn?: { idToken: string | undefined; refreshToken: string | undefined };
+  /**
+   * What later requests need after sign-in: the refresh token, the ID token as a logout hint, and
+   * whom and which Gatehouse session it is (sub, sid), to end it when a logout token names them.
+   */
+  signedIn?: { idToken: string | undefined; refreshToken: string | undefined; sub: string; sid: string | undefined };
 }
 
 /** An error the demo itself detects, shown on the error page as is. */
@@ -180,7 +190,10 @@ export async function startDemoApp(options: DemoAppOptions): Promise<DemoApp> {
     });
     const idTokenClaims = tokens.claims()!;
     const userinfo = await oidc.fetchUserInfo(config, tokens.access_token, idTokenClaims.sub);
-    session.signedIn = { idToken: tokens.id_token, refreshToken: tokens.refresh_token };
+    session.signedIn = {
+      idToken: tokens.id_token, refreshToken: tokens.refresh_token,
+      sub: idTokenClaims.sub, sid: typeof idTokenClaims.sid === 'string' ? idTokenClaims.sid : undefined,
+    };
     render(ctx, tokens, { refreshed: false, userinfo });
   }
 
@@ -210,6 +223,63 @@ export async function startDemoApp(options: DemoAppOptions): Promise<DemoApp> {
     ctx.redirect(url.href);
   }
 
+  // OpenID Connect Back-Channel Logout 1.0 (§2.6, §2.8): Gatehouse POSTs a logout token when the
+  // person's sign-in ends there (they signed out, an administrator ended the session, the account
+  // was disabled, …). The demo verifies it as any relying party must and ends the matching local
+  // sessions; the browser finds itself signed out on its next request.
+  let jwks: ReturnType<typeof createRemoteJWKSet> | undefined;
+  /** jti → when it may be forgotten (its token is too old to be accepted by then). */
+  const seenLogoutTokens = new Map<string, number>();
+
+  async function verifyLogoutToken(token: string): Promise<JWTPayload> {
+    const config = await discover();
+    jwks ??= createRemoteJWKSet(new URL(config.serverMetadata().jwks_uri!));
+    const { payload } = await jwtVerify(token, jwks, {
+      issuer: config.serverMetadata().issuer,
+      audience: options.clientId,
+      typ: 'logout+jwt',
+      // Signed as the demo's ID tokens are.
+      algorithms: [String(config.clientMetadata().id_token_signed_response_alg ?? 'RS256')],
+      requiredClaims: ['iat', 'jti', 'events'],
+      maxTokenAge: LOGOUT_TOKEN_MAX_AGE_SECONDS,
+    });
+    const events = payload.events as Record<string, unknown> | undefined;
+    const event = events?.[BACKCHANNEL_LOGOUT_EVENT];
+    if (!event || typeof event !== 'object') throw new DemoError('invalid_request', 'The token is not a logout token: its events claim lacks the back-channel logout event.');
+    if ('nonce' in payload) throw new DemoError('invalid_request', 'A logout token must not carry a nonce.');
+    if (typeof payload.sid !== 'string' && typeof payload.sub !== 'string') throw new DemoError('invalid_request', 'The logout token names neither a session (sid) nor a person (sub).');
+    const now = Date.now();
+    for (const [jti, forgetAt] of seenLogoutTokens) if (forgetAt <= now) seenLogoutTokens.delete(jti);
+    if (seenLogoutTokens.has(payload.jti!)) throw new DemoError('invalid_request', 'This logout token was already used.');
+    seenLogoutTokens.set(payload.jti!, now + LOGOUT_TOKEN_MAX_AGE_SECONDS * 2000);
+    return payload;
+  }
+
+  async function backchannelLogout(ctx: Context) {
+    ctx.set('Cache-Control', 'no-store');
+    try {
+      const body = await readForm(ctx, LOGOUT_BODY_LIMIT);
+      const token = body.get('logout_token');
+      if (!token) throw new DemoError('invalid_request', 'logout_token is missing.');
+      const claims = await verifyLogoutToken(token);
+      // A sid names one sign-in; a sub alone, every sign-in of that person.
+      for (const [id, session] of sessions) {
+        const signedIn = session.signedIn;
+        if (!signedIn) continue;
+        const sameSession = typeof claims.sid === 'string' ? signedIn.sid === claims.sid : true;
+        const samePerson = typeof claims.sub === 'string' ? signedIn.sub === claims.sub : true;
+        if (sameSession && samePerson) sessions.delete(id);
+      }
+      ctx.status = 200;
+      ctx.body = '';
+    } catch (error) {
+      ctx.status = 400;
+      ctx.type = 'application/json';
+      const description = error instanceof DemoError ? error.description : `The logout token did not verify: ${error instanceof Error ? error.message : 'unknown error'}`;
+      ctx.body = { error: 'invalid_request', error_description: description };
+    }
+  }
+
   function render(
     ctx: Context,
     tokens: OpenIdClient.TokenEndpointResponse & OpenIdClient.TokenEndpointResponseHelpers,
@@ -228,8 +298,9 @@ export async function startDemoApp(options: DemoAppOptions): Promise<DemoApp> {
   const router = new Router();
   router.get('/', (ctx) => {
     ctx.type = 'text/html; charset=utf-8';
-    ctx.body = homePage(options.issuer);
+    ctx.body = homePage(options.issuer, currentSession(ctx)?.signedIn?.sub);
   });
+  router.post(DEMO_BACKCHANNEL_LOGOUT_PATH, backchannelLogout);
   router.get('/login', login);
   router.get('/callback', callback);
   router.post('/refresh', refresh);
@@ -259,6 +330,19 @@ export async function startDemoApp(options: DemoAppOptions): Promise<DemoApp> {
       return closing;
     },
   };
+}
+
+/** A form body of at most `limit` bytes. */
+async function readForm(ctx: Context, limit: number): Promise<URLSearchParams> {
+  if (!ctx.is('application/x-www-form-urlencoded')) throw new DemoError('invalid_request', 'A logout token comes as a form (application/x-www-form-urlencoded).');
+  let size = 0;
+  const chunks: Buffer[] = [];
+  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw new DemoError('invalid_request', 'The request body is too large for a logout token.');
+    chunks.push(chunk);
+  }
+  return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
 }
 
 /** Decoded only to show it: the demo is the token's client, not its audience, so it does not verify it. */

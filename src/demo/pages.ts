@@ -74,9 +74,10 @@ ${body}
 `.value;
 }
 
-export function homePage(issuer: string): string {
+export function homePage(issuer: string, signedInAs?: string): string {
   return layout('Home', html`
 <h1>Try signing in with Gatehouse</h1>
+${signedInAs ? html`<p id="demo-session">This browser is signed in to the demo app (subject <code>${signedInAs}</code>). Signing out at Gatehouse, or an administrator ending that session there, ends it here too: Gatehouse sends the demo a logout token.</p>` : ''}
 <p>This app is an ordinary OpenID Connect client of the Gatehouse server at <code>${issuer}</code>.
 Signing in sends you to Gatehouse's sign-in and consent pages with an authorization-code request
 (PKCE, state and nonce), then exchanges the code for tokens and shows you what came back:

@@ -42,6 +42,11 @@ export function demoRedirectUri(port: number): string {
   return `http://localhost:${port}/callback`;
 }
 
+/** Where the demo app on `port` takes logout tokens (src/demo/app.ts, DEMO_BACKCHANNEL_LOGOUT_PATH). */
+export function demoBackchannelLogoutUri(port: number): string {
+  return `http://localhost:${port}/backchannel-logout`;
+}
+
 /** Which database the configuration talks to, as demo.json names it (never with a password). */
 export function demoDatabaseKey(config: Pick<Config, 'databaseUrl'>): string {
   if (!config.databaseUrl) return 'embedded';
@@ -127,6 +132,8 @@ export async function seedDemo(
     name: 'Gatehouse Demo App',
     redirectUris: [redirectUri],
     postLogoutRedirectUris: [`http://localhost:${DEMO_PORT}/`],
+    // Signing out at Gatehouse (or an admin ending the session) ends the demo's session too.
+    backchannelLogoutUri: demoBackchannelLogoutUri(DEMO_PORT),
     public: true,
     scope: `openid profile email offline_access ${DEMO_API_SCOPE}`,
   });

@@ -190,6 +190,11 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
       jwtIntrospection: { enabled: true },
       revocation: { enabled: true, allowedPolicy: mayRevoke },
       userinfo: { enabled: true },
+      // OpenID Connect Back-Channel Logout 1.0: apps register backchannel_logout_uri, ID tokens
+      // carry sid, and discovery says so. oidc-provider would POST the tokens itself during
+      // /session/end, once and without retries; src/oidc/provider.ts sends them through the outbox
+      // instead, with every other sign-out's (src/logout/).
+      backchannelLogout: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: (ctx, form) => pages.logout(ctx, form),

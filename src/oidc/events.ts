@@ -90,6 +90,11 @@ export function logProviderEvents(provider: Provider, logger: Logger, audit: Aud
     if (markForErrorBoundary(ctx, error)) return;
     log.error({ event: 'server_error', requestId: ctx.state?.requestId, route: ctx.oidc?.route, err: { message: error.message, stack: error.stack } });
   });
+  // Writing a logout token to the outbox failed (the database): the person is still signed out,
+  // and this app was not told (src/logout/).
+  provider.on('backchannel.error', (ctx, error, client) => {
+    log.error({ event: 'logout.write_failed', clientId: client?.clientId, requestId: ctx.state?.requestId, err: { message: error.message } });
+  });
   provider.on('grant.success', (ctx) => {
     countIssued(ctx.oidc.params?.grant_type, ctx.body);
     log.info({ event: 'token.issued', grantType: ctx.oidc.params?.grant_type, clientId: ctx.oidc.client?.clientId, accountId: ctx.oidc.account?.accountId, requestId: ctx.state?.requestId });

@@ -21,7 +21,10 @@ import { providerConfiguration } from './configuration.js';
 import { forgivenRetryRecorder, heldConsumeFailureRecorder, logProviderEvents } from './events.js';
 import { JwtAccessTokens } from '../tokens/jwt-access-tokens.js';
 import { truthCache, type TruthCache } from '../tokens/jwt-truth.js';
-import { keyStoreFor, publicJwks, type KeySet, type KeyStore } from '../keys/signing-keys.js';
+import { keyStoreFor, publicJwks, signingJwk, type JwsAlgorithm, type KeySet, type KeyStore } from '../keys/signing-keys.js';
+import type { JWK } from 'jose';
+import type { BackchannelLogout } from '../logout/backchannel-logout.js';
+import { replaceClientMethods } from './internals.js';
 import { CachedResourceServerStore } from '../resources/cache.js';
 import { grantCache, storageFor, type GrantCache } from './models/index.js';
 import type { OidcRecords } from '../records/index.js';
@@ -42,6 +45,8 @@ export interface OidcDependencies {
   audit: AuditLog;
   /** oidc-provider's records, with the clock (tests move it instead of sleeping) that decides every expiry. */
   records: OidcRecords;
+  /** Where /session/end's logout tokens go (the outbox); without it, apps are not told. */
+  logout?: BackchannelLogout;
 }
 
 /** What the provider caches, invalidated by the change feed (src/db/notifications.ts). */
@@ -69,6 +74,7 @@ export function providerCaches(deps: Pick<OidcDependencies, 'db' | 'changes' | '
 
 interface Built {
   provider: Provider;
+  keySet: KeySet;
   /** Verifies our JWT access tokens against this key set, and asks whether they still stand. */
   jwts: JwtAccessTokens;
 }
@@ -105,9 +111,27 @@ export function buildProvider(deps: OidcDependencies, keySet: KeySet, caches: Pr
   provider.maxIpsCount = config.proxyHops;
   compareClientSecretsByDigest(provider);
   matchRedirectUrisExactly(provider);
+  sendLogoutTokensThroughOutbox(provider, deps.logout);
   logProviderEvents(provider, deps.logger, deps.audit);
   provider.use(answerForgivenRetries(forgivenRetryRecorder(deps.logger, deps.audit)));
-  return { provider, jwts };
+  return { provider, keySet, jwts };
+}
+
+/**
+ * Back-Channel Logout through the outbox: every ID token carries `sid` (oidc-provider's own rule
+ * is only for apps requiring it), so an app can match any logout token to its session; and when
+ * /session/end signs a person out of an app that registered a back-channel logout URI, the token
+ * is written to the outbox (retried until the app takes it) instead of POSTed once by
+ * oidc-provider. Both are Client methods oidc-provider calls by name (src/oidc/internals.ts,
+ * replaceClientMethods; test/oidc/internals.contract.test.ts).
+ */
+function sendLogoutTokensThroughOutbox(provider: Provider, logout: BackchannelLogout | undefined): void {
+  replaceClientMethods(provider, {
+    includeSid: () => true,
+    async backchannelLogout(sub, sid) {
+      await logout?.appSignedOut(this.clientId, sub, sid);
+    },
+  });
 }
 
 export class OidcService {
@@ -142,6 +166,11 @@ export class OidcService {
    */
   async verifyAccessToken(token: string): Promise<JWTPayload | undefined> {
     return (await this.#built.jwts.resolve(token, 'introspection'))?.claims;
+  }
+
+  /** The private JWK the provider signs `alg` with now: logout tokens are signed as ID tokens are. */
+  signingKey(alg: string): JWK | undefined {
+    return signingJwk(this.#built.keySet, alg as JwsAlgorithm);
   }
 
   /** Re-reads the key set and swaps in a new provider when it changed. */

@@ -10,8 +10,8 @@ import { DevelopmentMailbox } from '../email/dev-mailbox.js';
 import { MailChannel, type MailTransport } from '../email/mail-channel.js';
 import { SmtpTransport } from '../email/smtp.js';
 import type { Logger } from '../logger.js';
-import { Outbox } from './outbox.js';
-import { OutboxSender } from './sender.js';
+import { Outbox, type OutboxKind } from './outbox.js';
+import { OutboxSender, type DeliveryChannel } from './sender.js';
 
 /** The first retry's delay; OUTBOX_RETRY_MAX_DELAY caps the doubling. */
 export const FIRST_RETRY_MS = 5_000;
@@ -27,14 +27,21 @@ export interface Deliveries {
   stop(): Promise<void>;
 }
 
-export function createDeliveries(config: Config, db: Database, logger: Logger, changes: ChangeFeed, now: () => number = Date.now): Deliveries {
+/**
+ * `channels`: the HTTP channels of other kinds (back-channel logout: src/logout/channel.ts), which
+ * need nothing of the mail configuration.
+ */
+export function createDeliveries(
+  config: Config, db: Database, logger: Logger, changes: ChangeFeed, now: () => number = Date.now,
+  channels: Partial<Record<Exclude<OutboxKind, 'mail'>, DeliveryChannel>> = {},
+): Deliveries {
   const devMailbox = config.mail.smtpUrl || config.env === 'production' ? undefined : new DevelopmentMailbox(logger, now);
   const transport: MailTransport | undefined = config.mail.smtpUrl ? new SmtpTransport(config.mail.smtpUrl) : devMailbox;
   const outbox = new Outbox(config.secrets.keyEncryptionKey, now);
   const sender = new OutboxSender({
     db,
     keyEncryptionKey: config.secrets.keyEncryptionKey,
-    channels: transport ? { mail: new MailChannel(transport, config.mail.from) } : {},
+    channels: { ...channels, ...(transport ? { mail: new MailChannel(transport, config.mail.from) } : {}) },
     retry: {
       baseMs: FIRST_RETRY_MS,
       maxDelayMs: config.outbox.retryMaxDelaySeconds * 1000,

@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import { composeMail, type MailMessage } from '../email/message.js';
+import type { LogoutNotice } from '../logout/logout-token.js';
 import { openJson, sealJson, subkey } from '../crypto/sealed.js';
 import { insertRow } from './store.js';
 
@@ -17,6 +18,8 @@ import { insertRow } from './store.js';
  */
 export interface OutboxPayloads {
   mail: MailMessage;
+  /** A back-channel logout token to one app, signed when delivered (src/logout/). */
+  'backchannel-logout': LogoutNotice;
 }
 
 export type OutboxKind = keyof OutboxPayloads;

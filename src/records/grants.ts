@@ -104,6 +104,16 @@ export async function latestGrant(db: Database, now: Date, accountId: string, cl
   return row?.grant_id ? fromRow(row, row.grant_id) : undefined;
 }
 
+/** The apps holding a live grant of the person, each once (who to tell when they are signed out of everything). */
+export async function clientIdsWithGrantsOf(db: Database, now: Date, accountId: string): Promise<string[]> {
+  const rows: Array<{ client_id: string }> = await db(TABLE)
+    .distinct('client_id')
+    .where({ account_id: accountId, model: 'Grant' })
+    .whereNotNull('client_id')
+    .whereRaw(liveSql(TABLE), [now]);
+  return rows.map((row) => row.client_id);
+}
+
 /** One app a person allowed, from all the live grants (one per sign-in session) it holds. */
 export interface ConnectedAppRecord {
   clientId: string;

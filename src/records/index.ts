@@ -12,7 +12,7 @@
 import type { AdapterPayload } from 'oidc-provider';
 import type { Database } from '../db/knex.js';
 import type { Page, PageRequest } from '../db/pages.js';
-import { findGrant, latestGrant, listConnectedApps, listGrants, type ConnectedAppRecord, type GrantListing, type GrantRecord } from './grants.js';
+import { clientIdsWithGrantsOf, findGrant, latestGrant, listConnectedApps, listGrants, type ConnectedAppRecord, type GrantListing, type GrantRecord } from './grants.js';
 import { ModelRecords, type ModelOptions } from './model-records.js';
 import { clearKeptSuccessors, deleteExpired } from './retention.js';
 import { forgetAccount, forgetClient, offlineGrantIds, revokeGrants, type GrantSelector } from './revocation.js';
@@ -23,7 +23,7 @@ export { ModelRecords, type ModelOptions, type RotateOptions } from './model-rec
 export { fromRow, GRANTABLE_MODELS, isLookupKey, recordRow, TOKEN_MODELS, type FoundRow, type GrantOpenid, type GrantPayload, type NewRow, type OidcRecordRow, type RecordToSave, type RequestFacts } from './rows.js';
 export type { ConnectedAppRecord, GrantListing, GrantRecord } from './grants.js';
 export type { GrantSelector } from './revocation.js';
-export type { EndedSessions, SessionRecord, SessionSelector } from './sessions.js';
+export type { EndedSessions, SessionRecord, SessionSelector, SignedOutApp } from './sessions.js';
 export type { JwtStandingRow, JwtSubject, KeptSuccessorRow, TokenFound } from './tokens.js';
 
 export class OidcRecords {
@@ -72,6 +72,11 @@ export class OidcRecords {
   /** The newest live grant of this person to this app, as Grant.find would return it (remembered consent). */
   latestGrant(accountId: string, clientId: string): Promise<AdapterPayload | undefined> {
     return latestGrant(this.db, this.#at(), accountId, clientId);
+  }
+
+  /** The apps holding a live grant of the person, each once. */
+  clientIdsWithGrantsOf(accountId: string, trx: Database = this.db): Promise<string[]> {
+    return clientIdsWithGrantsOf(trx, this.#at(), accountId);
   }
 
   /** The apps a person allowed (one entry per app, however many grants), without `exceptClientId`. */

@@ -190,6 +190,14 @@ export interface GrantOpenid {
 export type GrantPayload = StoredGrantPayload;
 export type SessionPayload = StoredSessionPayload;
 
+/** Every app signed in to through these sessions, with its per-app session id (`sid`). */
+export function sessionSignIns(payloads: SessionPayload[]): Array<{ clientId: string; sid: string | undefined }> {
+  return payloads.flatMap((p) => Object.entries(p.authorizations ?? {}).map(([clientId, a]) => ({
+    clientId,
+    sid: typeof a?.sid === 'string' && a.sid.length > 0 ? a.sid : undefined,
+  })));
+}
+
 /** The grants of the apps signed in to through these sessions, each once. */
 export function sessionGrantIds(payloads: SessionPayload[]): string[] {
   const ids = payloads.flatMap((p) => Object.values(p.authorizations ?? {}).map((a) => a?.grantId));

@@ -4,7 +4,7 @@
 import type { Knex } from 'knex';
 import type { Database } from '../db/knex.js';
 import { cursorTimestamp, decodeCursor, pageOf, pageSize, type Page, type PageRequest } from '../db/pages.js';
-import { liveSql, sessionGrantIds, TABLE, type SessionPayload } from './rows.js';
+import { liveSql, sessionGrantIds, sessionSignIns, TABLE, type SessionPayload } from './rows.js';
 import { revokeGrants } from './revocation.js';
 
 /** A live session as listed. */
@@ -29,6 +29,15 @@ export interface EndedSessions {
   sessions: number;
   /** Grants of the apps signed in to through the ended sessions, revoked with them. */
   grants: number;
+  /** Each app signed in to through an ended session, with the `sid` its ID tokens carried there. */
+  signedOut: SignedOutApp[];
+}
+
+/** One app's sign-in through one session: who gets a logout token naming which session. */
+export interface SignedOutApp {
+  clientId: string;
+  /** The session's id for this app (OIDC `sid`), when the session recorded one. */
+  sid: string | undefined;
 }
 
 interface SessionRow {
@@ -108,5 +117,5 @@ export async function endSessions(db: Database, now: Date, accountId: string, se
   else if (selector.except !== undefined) query.whereNot('uid_digest', selector.except);
   const rows: Array<{ payload: SessionPayload }> = await query.delete().returning('payload');
   const grants = await revokeGrants(db, { grantIds: sessionGrantIds(rows.map((row) => row.payload)) });
-  return { sessions: rows.length, grants };
+  return { sessions: rows.length, grants, signedOut: sessionSignIns(rows.map((row) => row.payload)) };
 }

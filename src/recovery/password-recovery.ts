@@ -81,7 +81,7 @@ export class PasswordRecovery {
         }
         await this.deps.links.revokeAll(trx, person.id, 'sign_in');
         await abandonAddressChange(trx, this.deps.links, person.id);
-        const ended = options.signOutEverywhere ? endedResult(await this.deps.sessions.endAll(person.id, {}, trx)) : { sessionsEnded: 0, grantsRevoked: 0 };
+        const ended = options.signOutEverywhere ? endedResult(await this.deps.sessions.endAll(person.id, { everyApp: true }, trx)) : { sessionsEnded: 0, grantsRevoked: 0 };
         const grantsRevoked = ended.grantsRevoked + (await endOfflineAccess(this.deps, trx, person.id));
         await this.deps.notices.send(trx, changed, { kind: 'password-changed', how: 'recovery' });
         const result = { person: changed, sessionsEnded: ended.sessionsEnded, grantsRevoked };

@@ -43,3 +43,15 @@ export async function endOfflineAccess(stores: SessionEndingStores, trx: Databas
   const keep = keepSession === undefined ? [] : await stores.sessions.grantIdsOf(userId, keepSession, trx);
   return stores.grants.revokeOfflineOfUser(userId, keep, trx);
 }
+
+/**
+ * Signs the person out of everything: every session ends, every app signed in through one or
+ * holding a grant of theirs gets a back-channel logout token (src/logout/), and every grant that
+ * outlives sign-ins (offline access) is revoked. One call for any act that must put the account
+ * back in its owner's hands alone (a reset of their sign-in factors); run it in the act's
+ * transaction.
+ */
+export async function signOutEverywhere(stores: SessionEndingStores, trx: Database, userId: string): Promise<EndedSessionsResult> {
+  const ended = await stores.sessions.endAll(userId, { everyApp: true }, trx);
+  return endedResult(ended, await endOfflineAccess(stores, trx, userId));
+}

@@ -4,12 +4,19 @@
 import type { Database } from '../db/knex.js';
 import type { Page, PageRequest } from '../db/pages.js';
 import { isStorableKey } from '../db/text.js';
-import { OidcRecords, type EndedSessions, type SessionRecord } from '../records/index.js';
+import { OidcRecords, type EndedSessions, type SessionRecord, type SignedOutApp } from '../records/index.js';
 
 /** A live session as people and admins see it. */
 export type SessionInfo = SessionRecord;
 
-export type { EndedSessions } from '../records/index.js';
+export type { EndedSessions, SignedOutApp } from '../records/index.js';
+
+/**
+ * Told, inside the transaction that ends them, which apps were signed in through the ended
+ * sessions: the back-channel logout (src/logout/) writes their logout tokens there, so they are
+ * sent if and only if the sessions really ended.
+ */
+export type SessionsEndedListener = (trx: Database, userId: string, signedOut: SignedOutApp[], options: { everyApp: boolean }) => Promise<unknown>;
 
 function isHandle(value: unknown): value is string {
   return isStorableKey(value, 200);
@@ -20,6 +27,7 @@ export class SessionStore {
     private readonly db: Database,
     /** The Session rows; its clock decides which sessions are live. */
     private readonly records: OidcRecords = new OidcRecords(db),
+    private readonly onEnded?: SessionsEndedListener,
   ) {}
 
   /** A person's live sessions, newest first. */
@@ -43,12 +51,21 @@ export class SessionStore {
   async end(userId: string, handle: string, trx: Database = this.db): Promise<EndedSessions | undefined> {
     if (!isHandle(userId) || !isHandle(handle)) return undefined;
     const ended = await this.records.endSessions(userId, { handle }, trx);
-    return ended.sessions === 0 ? undefined : ended;
+    if (ended.sessions === 0) return undefined;
+    await this.onEnded?.(trx, userId, ended.signedOut, { everyApp: false });
+    return ended;
   }
 
-  /** Every live session of the person, optionally but the one they are using. */
-  async endAll(userId: string, options: { except?: string } = {}, trx: Database = this.db): Promise<EndedSessions> {
-    if (!isHandle(userId)) return { sessions: 0, grants: 0 };
-    return this.records.endSessions(userId, options.except === undefined ? {} : { except: options.except }, trx);
+  /**
+   * Every live session of the person, optionally but the one they are using. `everyApp`: the
+   * person is being signed out of everything (disabled, a password reset), so apps holding a grant
+   * of theirs outside these sessions are told too (src/logout/).
+   */
+  async endAll(userId: string, options: { except?: string; everyApp?: boolean } = {}, trx: Database = this.db): Promise<EndedSessions> {
+    if (!isHandle(userId)) return { sessions: 0, grants: 0, signedOut: [] };
+    const ended = await this.records.endSessions(userId, options.except === undefined ? {} : { except: options.except }, trx);
+    const everyApp = options.everyApp === true && options.except === undefined;
+    if (ended.signedOut.length || everyApp) await this.onEnded?.(trx, userId, ended.signedOut, { everyApp });
+    return ended;
   }
 }

@@ -241,6 +241,24 @@ describeConcurrently('gatehouse client create', () => {
     expect(row.scope).toBe('read');
   });
 
+  it('registers a back-channel logout URI, changes it with client update, and refuses one with a fragment', async () => {
+    const created = output<{ client_id: string }>(await gatehouse([
+      'client', 'create', '--name', 'Logged-out App', '--redirect-uri', 'https://app.example.test/cb',
+      '--backchannel-logout-uri', 'https://app.example.test/backchannel-logout', '--backchannel-logout-session-required',
+    ], env));
+    const row = await inspect((db) => db('clients').where({ client_id: created.client_id }).first());
+    expect(row).toMatchObject({ backchannel_logout_uri: 'https://app.example.test/backchannel-logout', backchannel_logout_session_required: true });
+
+    const updated = output(await gatehouse(['client', 'update', '--client-id', created.client_id, '--backchannel-logout-uri', 'https://app.example.test/logout?from=gatehouse', '--backchannel-logout-session-optional'], env));
+    expect(updated).toMatchObject({ backchannel_logout_uri: 'https://app.example.test/logout?from=gatehouse', backchannel_logout_session_required: false });
+    const cleared = output(await gatehouse(['client', 'update', '--client-id', created.client_id, '--backchannel-logout-uri', ''], env));
+    expect(cleared).toMatchObject({ backchannel_logout_uri: null });
+
+    expect(failure(await gatehouse(['client', 'update', '--client-id', created.client_id, '--backchannel-logout-uri', 'https://app.example.test/logout#here'], env), 1)).toMatch(/fragment/);
+    expect(failure(await gatehouse(['client', 'create', '--name', 'Relative', '--redirect-uri', 'https://app.example.test/cb', '--backchannel-logout-uri', '/logout'], env), 1)).toMatch(/absolute URL/);
+    expect(failure(await gatehouse(['client', 'update', '--client-id', created.client_id, '--backchannel-logout-session-required', '--backchannel-logout-session-optional'], env), 2)).toMatch(/contradict/);
+  });
+
   it('refuses a plain-http redirect URI on a real host, naming it', async () => {
     const uri = 'http://app.example.test/callback';
     const message = failure(await gatehouse(['client', 'create', '--name', 'Insecure App', '--redirect-uri', uri], env), 1);
@@ -305,7 +323,7 @@ describeConcurrently('gatehouse migrate and keys', () => {
 
 // None of these reaches a database.
 describe.concurrent('usage and configuration errors', () => {
-  const COMMANDS = ['user create', 'user verify-email', 'client create', 'resource create', 'migrate', 'keys rotate', 'keys list', 'demo'];
+  const COMMANDS = ['user create', 'user verify-email', 'client create', 'client update', 'resource create', 'migrate', 'keys rotate', 'keys list', 'demo'];
   /** Nothing Gatehouse reads is usable: --help must not need any of it. */
   const broken = () => ({ ...env, PORT: 'abc', DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' });
 

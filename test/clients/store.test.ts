@@ -35,6 +35,25 @@ describe('registering apps', () => {
     }
   });
 
+  it('takes a back-channel logout URI that is absolute, http(s) and without a fragment; https only in production', async () => {
+    for (const uri of ['/logout', 'https://a.example.test/logout#x', 'https://user:pw@a.example.test/logout', 'ftp://a.example.test/logout', 'not a url']) {
+      await expect(clients.create({ name: 'A', redirectUris: ['https://a.example.test/cb'], backchannelLogoutUri: uri }), uri).rejects.toSatisfy(invalid('backchannelLogoutUri'));
+    }
+    const { client: development } = await clients.create({ name: 'A', redirectUris: ['https://a.example.test/cb'], backchannelLogoutUri: 'http://app.internal.test/logout?from=gatehouse' });
+    expect(development).toMatchObject({ backchannelLogoutUri: 'http://app.internal.test/logout?from=gatehouse', backchannelLogoutSessionRequired: false });
+
+    const production = new ClientStore(testDb.db, undefined, { httpsOnly: true });
+    await expect(production.create({ name: 'A', redirectUris: ['https://a.example.test/cb'], backchannelLogoutUri: 'http://localhost:3001/logout' })).rejects.toSatisfy(invalid('backchannelLogoutUri'));
+    await expect(production.update(development.clientId, { name: 'Renamed' })).rejects.toSatisfy(invalid('backchannelLogoutUri'));
+    const { client } = await production.create({ name: 'A', redirectUris: ['https://a.example.test/cb'], backchannelLogoutUri: 'https://a.example.test/logout', backchannelLogoutSessionRequired: true });
+    expect(await production.logoutReceivers([client.clientId, development.clientId, 'unknown'])).toEqual(expect.arrayContaining([
+      { clientId: client.clientId, uri: 'https://a.example.test/logout', sessionRequired: true },
+      { clientId: development.clientId, uri: 'http://app.internal.test/logout?from=gatehouse', sessionRequired: false },
+    ]));
+    await production.setDisabled(client.clientId, true);
+    expect((await production.logoutReceivers([client.clientId])).length).toBe(0);
+  });
+
   it('gives confidential apps a secret stored only as a digest, public apps none', async () => {
     const confidential = await clients.create({ name: 'C', redirectUris: ['https://c.example.test/cb'] });
     expect(confidential.clientSecret).toMatch(/^[\w-]{43}$/);

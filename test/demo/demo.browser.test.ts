@@ -1,6 +1,9 @@
 // The development demo app, driven by a real browser against a real Gatehouse: the whole
 // authorization-code flow a person goes through, as an outside app sees it.
 import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { randomUUID } from 'node:crypto';
+import { exportJWK, generateKeyPair, importJWK, SignJWT } from 'jose';
+import { newLogoutNotice, signLogoutToken } from '../../src/logout/logout-token.js';
 import { launchChromium } from '../support/browser.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { User } from '../../src/people/users.js';
@@ -16,6 +19,7 @@ let demo: DemoApp;
 let browser: Browser;
 let user: User;
 let context: BrowserContext;
+let clientId: string;
 
 beforeAll(async () => {
   server = await startTestServer();
@@ -29,9 +33,11 @@ beforeAll(async () => {
     public: true,
     redirectUris: [`${demoOrigin}/callback`],
     postLogoutRedirectUris: [`${demoOrigin}/`],
+    backchannelLogoutUri: `${demoOrigin}/backchannel-logout`,
     // Registered for the API's scope, so it gets JWT access tokens for the default API.
     scope: 'openid profile email offline_access read',
   });
+  clientId = client.clientId;
   demo = await startDemoApp({
     issuer: server.issuer,
     clientId: client.clientId,
@@ -147,6 +153,50 @@ describe('the demo app in a browser', () => {
     // Gatehouse's session really ended: signing in again asks for the password.
     await startSignIn(page);
     await page.getByLabel('Password').waitFor();
+  });
+
+  it('ends its own session when Gatehouse sends a logout token (an administrator ended the person\'s sessions)', async () => {
+    const page = await newPage();
+    await startSignIn(page);
+    await submitCredentials(page, PASSWORD);
+    await allowOnConsent(page);
+    await page.goto(demo.url);
+    expect(await page.locator('#demo-session').textContent()).toContain(user.id);
+
+    await server.operations.sessions.endAllSessions({ type: 'system', id: 'test' }, user.id);
+    expect((await server.deliveries.sender.deliverDue()).retried).toBe(0);
+
+    await page.goto(demo.url);
+    expect(await page.locator('#demo-session').count()).toBe(0);
+    // Its refresh token went with the session.
+    const refreshed = await context.request.post(`${demo.url}/refresh`);
+    expect(refreshed.status()).toBe(400);
+    expect(await refreshed.text()).toContain('no_refresh_token');
+  });
+
+  it('refuses a logout token used twice, one with a nonce, and one signed by anyone else', async () => {
+    const key = server.oidc.signingKey('RS256')!;
+    const post = (token: string) => fetch(`${demo.url}/backchannel-logout`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ logout_token: token }) });
+    const token = await signLogoutToken(newLogoutNotice({ clientId, uri: 'unused', alg: 'RS256', sub: user.id }), server.issuer, key, Date.now());
+    expect((await post(token)).status).toBe(200);
+    const replayed = await post(token);
+    expect(replayed.status).toBe(400);
+    expect(await replayed.json()).toMatchObject({ error: 'invalid_request', error_description: expect.stringContaining('already used') });
+
+    const { privateKey } = await generateKeyPair('RS256', { extractable: true });
+    const foreign = await signLogoutToken(newLogoutNotice({ clientId, uri: 'unused', alg: 'RS256', sub: user.id }), server.issuer, { ...(await exportJWK(privateKey)), kid: key.kid! }, Date.now());
+    expect((await post(foreign)).status).toBe(400);
+
+    const withNonce = await new SignJWT({ events: { 'http://schemas.openid.net/event/backchannel-logout': {} }, sub: user.id, nonce: 'n' })
+      .setProtectedHeader({ alg: 'RS256', typ: 'logout+jwt', kid: key.kid! }).setIssuer(server.issuer).setAudience(clientId)
+      .setIssuedAt().setExpirationTime('2m').setJti(randomUUID()).sign(await importJWK(key, 'RS256'));
+    const refused = await post(withNonce);
+    expect(refused.status).toBe(400);
+    expect(await refused.text()).toContain('nonce');
+    // An ID token is no logout token.
+    const notLogout = await new SignJWT({ sub: user.id }).setProtectedHeader({ alg: 'RS256', kid: key.kid! }).setIssuer(server.issuer).setAudience(clientId)
+      .setIssuedAt().setExpirationTime('2m').setJti(randomUUID()).sign(await importJWK(key, 'RS256'));
+    expect((await post(notLogout)).status).toBe(400);
   });
 
   it('shows a wrong password on the sign-in page, then lets the person sign in', async () => {

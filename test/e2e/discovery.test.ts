@@ -7,6 +7,7 @@ import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authorizationRequest, createPerson, registerApp, signIn, type App } from '../support/flows.js';
 import { startTestServer, type TestServer } from '../support/gatehouse.js';
+import { startLogoutReceiver } from '../support/logout-receiver.js';
 import { formOf, UserAgent } from '../support/user-agent.js';
 
 const NOTES_API = 'https://notes.example.test';
@@ -215,6 +216,36 @@ describe('the discovery document', () => {
     const endSession = await agent.request(`${String(advertised('end_session_endpoint'))}?client_id=${app.clientId}`);
     expect(endSession.status).toBe(200);
     expect(endSession.body).toContain('/session/end/confirm');
+  });
+
+  it('back-channel logout, with sessions: an app\'s URI gets a logout token naming the sid its ID token carried when the person signs out', async () => {
+    expect(advertised('backchannel_logout_supported')).toBe(true);
+    expect(advertised('backchannel_logout_session_supported')).toBe(true);
+    // Every app's ID tokens carry sid, registered for back-channel logout or not.
+    const { tokens } = await authorize({ scope: 'openid' }, 'query');
+    expect(tokens.claims()!.sid).toEqual(expect.any(String));
+
+    const receiver = await startLogoutReceiver();
+    try {
+      const { client: registered, clientSecret } = await server.stores.clients.create({
+        name: 'Told App', redirectUris: [app.redirectUri], backchannelLogoutUri: receiver.uri, backchannelLogoutSessionRequired: true,
+      });
+      const told: App = { ...app, clientId: registered.clientId, clientSecret, config: await client.discovery(new URL(server.issuer), registered.clientId, clientSecret, client.ClientSecretBasic(clientSecret!), { execute: [client.allowInsecureRequests] }) };
+      const browser = new UserAgent(server.issuer);
+      const request = await authorizationRequest(told, { scope: 'openid' });
+      const signedIn = await client.authorizationCodeGrant(told.config, await signIn(browser, request.url, person), { pkceCodeVerifier: request.codeVerifier, expectedState: request.state, expectedNonce: request.nonce });
+      const page = await browser.request(`${String(advertised('end_session_endpoint'))}?client_id=${told.clientId}`);
+      const xsrf = /name="xsrf" value="([^"]+)"/.exec(page.body)![1]!;
+      expect((await browser.request(`${server.issuer}/session/end/confirm`, { form: { xsrf, logout: 'yes' } })).status).toBe(303);
+      await server.deliveries.sender.deliverDue();
+      expect(receiver.tokens).toHaveLength(1);
+      const { payload } = await jwtVerify(receiver.tokens[0]!, createRemoteJWKSet(new URL(String(advertised('jwks_uri')))), {
+        issuer: server.issuer, audience: told.clientId, typ: 'logout+jwt',
+      });
+      expect(payload).toMatchObject({ sub: person.id, sid: signedIn.claims()!.sid, events: { 'http://schemas.openid.net/event/backchannel-logout': {} } });
+    } finally {
+      await receiver.close();
+    }
   });
 
   it('advertises nothing the tests above do not use', () => {

@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
-import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
+import { decodeJwt, exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import Koa, { type Middleware } from 'koa';
 import mount from 'koa-mount';
 import { errors, Provider, type Adapter, type AdapterPayload, type ClientMetadata, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
@@ -179,8 +179,8 @@ interface Running {
 }
 
 /** The provider mounted as src/app.ts mounts it, with `around` in front of it. */
-async function startProvider(options: { around?: Middleware[]; configure?: (provider: Provider) => void } = {}): Promise<Running> {
-  const provider = new Provider(ISSUER, configuration());
+async function startProvider(options: { around?: Middleware[]; configure?: (provider: Provider) => void; overrides?: (base: Configuration) => Configuration } = {}): Promise<Running> {
+  const provider = new Provider(ISSUER, options.overrides ? options.overrides(configuration()) : configuration());
   options.configure?.(provider);
   provider.use(async (ctx, next) => {
     seen.useCtx.push(ctx as unknown as KoaContextWithOIDC);
@@ -631,6 +631,68 @@ describe('the provider\'s models (internals/models.ts)', () => {
     await session.save(3600);
     const storedSession = records.get(`Session ${session.jti}`) as StoredSessionPayload;
     expect(storedSession.authorizations?.app?.grantId, 'a stored Session keeps its grants elsewhere (lib/models/session.js): src/sessions/store.ts reads authorizations[clientId].grantId').toBe(grantId);
+  });
+
+  it('includeSid, backchannelLogout and the stored sid: ID tokens carry the sid the session stores for the app, and /session/end hands it to backchannelLogout before the session goes', async () => {
+    const told: Array<{ clientId: string; sub: string; sid: string | undefined; sessionStored: boolean }> = [];
+    let sessionKey = '';
+    let cookieToSet: { name: string; value: string } | undefined;
+    const logoutApp = {
+      client_id: 'logout-app', client_secret: SECRET, grant_types: ['authorization_code'], response_types: ['code'],
+      redirect_uris: [REDIRECT_URI], backchannel_logout_uri: 'https://app.example.test/backchannel-logout',
+    } as ClientMetadata;
+    const target = await startProvider({
+      overrides: (base) => ({ ...base, clients: [...(base.clients ?? []), logoutApp], features: { ...base.features, backchannelLogout: { enabled: true }, rpInitiatedLogout: { enabled: true } } }),
+      around: [async (ctx, next) => {
+        if (ctx.path !== '/test-sign-in' || !cookieToSet) return next();
+        ctx.cookies.set(cookieToSet.name, cookieToSet.value, { signed: true, httpOnly: true });
+        ctx.status = 204;
+      }],
+      configure: (provider) => replaceClientMethods(provider, {
+        includeSid: () => true,
+        async backchannelLogout(sub, sid) {
+          told.push({ clientId: this.clientId, sub, sid, sessionStored: records.has(sessionKey) });
+        },
+      }),
+    });
+    try {
+      const { provider } = target;
+      const grant = new provider.Grant({ accountId: 'person', clientId: 'logout-app' });
+      grant.addOIDCScope('openid');
+      const grantId = await grant.save();
+      const session = new provider.Session();
+      session.loginAccount({ accountId: 'person' });
+      session.grantIdFor('logout-app', grantId);
+      await session.save(3600);
+      sessionKey = `Session ${session.jti}`;
+      cookieToSet = { name: provider.cookieName('session'), value: session.jti };
+      const signedIn = await fetch(`${target.url}/test-sign-in`);
+      const cookie = signedIn.headers.getSetCookie().map((header) => header.split(';')[0]).join('; ');
+
+      // Signed in, with a grant covering openid: /auth answers with a code at once.
+      const authorize = await fetch(`${target.url}/auth?${new URLSearchParams({ client_id: 'logout-app', response_type: 'code', scope: 'openid', redirect_uri: REDIRECT_URI })}`, { redirect: 'manual', headers: { cookie } });
+      const code = new URL(authorize.headers.get('location') ?? '', ISSUER).searchParams.get('code');
+      expect(code, `no code from /auth (${authorize.status} ${authorize.headers.get('location')})`).toBeTruthy();
+      const tokens = await post(target, '/token', { grant_type: 'authorization_code', code: code!, redirect_uri: REDIRECT_URI }, basic('logout-app'));
+      const idToken = decodeJwt(String(tokens.body.id_token));
+      const stored = records.get(sessionKey) as StoredSessionPayload;
+      const storedSid = stored.authorizations?.['logout-app']?.sid;
+      expect(typeof storedSid, 'a stored Session keeps the app\'s sid elsewhere (lib/models/session.js, sidFor): src/records/sessions.ts reads authorizations[clientId].sid').toBe('string');
+      expect(idToken.sid, 'includeSid is no longer what decides sid in the ID token (lib/helpers/process_response_types.js), or the ID token\'s sid is not the stored one').toBe(storedSid);
+
+      // RP-initiated logout, confirmed: backchannelLogout(sub, sid) for the app, while the session is still stored.
+      const confirmPage = await fetch(`${target.url}/session/end?client_id=logout-app`, { headers: { cookie } });
+      const xsrf = /name="xsrf" value="([^"]+)"/.exec(await confirmPage.text())?.[1];
+      expect(xsrf, 'the end-session page no longer carries its xsrf value this way (lib/actions/end_session.js)').toBeDefined();
+      const confirmed = await fetch(`${target.url}/session/end/confirm`, { method: 'POST', redirect: 'manual', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ xsrf: xsrf!, logout: 'yes' }) });
+      expect(confirmed.status).toBe(303);
+      expect(told, 'end_session (lib/actions/end_session.js) no longer calls Client#backchannelLogout(sub, sid) for each app of the session before destroying it: src/logout/ is not told of RP-initiated logout').toEqual([
+        { clientId: 'logout-app', sub: 'person', sid: storedSid, sessionStored: true },
+      ]);
+      expect(records.has(sessionKey)).toBe(false);
+    } finally {
+      await target.close();
+    }
   });
 
   it('GRANTABLE_MODELS: the models oidc-provider revokes by grant, and its own adapter keys by grant', async () => {

@@ -3,9 +3,11 @@
 // page saying so, limits per address and per client address that answer the same page (and that a
 // stranger cannot spend for the person), what the person may keep, and no link in a log line or an
 // audit entry.
+import { createRemoteJWKSet, jwtVerify } from 'jose';
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPerson, obtainTokens, registerApp, type App } from '../support/flows.js';
+import { startLogoutReceiver } from '../support/logout-receiver.js';
 import { linkIn } from '../support/received-mail.js';
 import { formOf, UserAgent, type Response } from '../support/user-agent.js';
 import { askForLink, newAddress, startMailingServer, type MailingServer } from '../support/mailing.js';
@@ -216,6 +218,24 @@ describe('following a recovery link', () => {
     expect(signedIn.claims()?.sub).toBe(invited.id);
     const recovered = (await mailing.server.audit.list({ type: 'user.password_recovered' })).items.find((e) => e.userId === invited.id);
     expect(recovered?.details).toMatchObject({ activated: true });
+  });
+
+  it('signing out everywhere sends each app of the ended sessions a back-channel logout token naming its sid', async () => {
+    const receiver = await startLogoutReceiver();
+    try {
+      const { client: registered, clientSecret } = await mailing.server.stores.clients.create({ name: 'Told App', redirectUris: [app.redirectUri], backchannelLogoutUri: receiver.uri });
+      const told: App = { ...app, clientId: registered.clientId, clientSecret, config: await client.discovery(new URL(mailing.server.issuer), registered.clientId, clientSecret, client.ClientSecretBasic(clientSecret!), { execute: [client.allowInsecureRequests] }) };
+      const person = await createPerson(mailing.server);
+      const { tokens: signedIn } = await obtainTokens(mailing.server, told, person);
+      await mailing.deliver();
+      expect((await setPassword(await recoveryLink(person.email), NEW_PASSWORD)).posted?.status).toBe(303);
+      await mailing.deliver();
+      expect(receiver.tokens).toHaveLength(1);
+      const { payload } = await jwtVerify(receiver.tokens[0]!, createRemoteJWKSet(new URL(`${mailing.server.issuer}/jwks`)), { issuer: mailing.server.issuer, audience: told.clientId, typ: 'logout+jwt' });
+      expect(payload).toMatchObject({ sub: person.id, sid: signedIn.claims()!.sid });
+    } finally {
+      await receiver.close();
+    }
   });
 
   it('writes no link into a log line, an audit entry or any other row', async () => {

@@ -73,7 +73,7 @@ describe('ending sessions', () => {
     const kept = await insertSession(testDb.db, { accountId: person, authorizations: { 'app-1': elsewhere } });
 
     expect(await sessions.end('someone else', session.handle)).toBeUndefined();
-    expect(await sessions.end(person, session.handle)).toEqual({ sessions: 1, grants: 1 });
+    expect(await sessions.end(person, session.handle)).toEqual({ sessions: 1, grants: 1, signedOut: [{ clientId: 'app-1', sid: expect.any(String) }] });
     expect(await modelsOf(testDb.db, { grant_id: viaSession })).toEqual([]);
     expect(await modelsOf(testDb.db, { grant_id: elsewhere })).toEqual(['Grant']);
     expect((await sessions.listByUser(person)).items.map((s) => s.id)).toEqual([kept.handle]);
@@ -88,9 +88,9 @@ describe('ending sessions', () => {
     const current = await insertSession(testDb.db, { accountId: person });
     const bystander = await insertSession(testDb.db, { accountId: 'bystander' });
 
-    expect(await sessions.endAll(person, { except: current.handle })).toEqual({ sessions: 2, grants: 2 });
+    expect(await sessions.endAll(person, { except: current.handle })).toMatchObject({ sessions: 2, grants: 2 });
     expect((await sessions.listByUser(person)).items.map((s) => s.id)).toEqual([current.handle]);
-    expect(await sessions.endAll(person)).toEqual({ sessions: 1, grants: 0 });
+    expect(await sessions.endAll(person)).toEqual({ sessions: 1, grants: 0, signedOut: [] });
     expect(await sessions.findByHandle('bystander', bystander.handle)).toBeDefined();
   });
 });

@@ -11,6 +11,11 @@ import { clientPageSchema, clientParams, clientSchema, component, createdClientS
 const uris = z.array(z.string().min(1).max(2000)).max(20);
 const scope = z.string().max(2000).meta({ description: 'Space-separated scopes the client may ask for.' });
 const name = z.string().min(1).max(200);
+const backchannelLogoutUri = z.string().max(2000).nullable().meta({
+  description: 'OpenID Connect Back-Channel Logout 1.0: where Gatehouse POSTs a logout token (logout_token=…) when a sign-in to the app ends. '
+    + 'An absolute http(s) URL without a fragment; https in production. null: none.',
+});
+const backchannelLogoutSessionRequired = z.boolean().meta({ description: 'Every logout token must carry sid; tokens naming the person alone are not sent to the app.' });
 
 const newClientBody = component('NewClient', z.strictObject({
   name,
@@ -22,6 +27,8 @@ const newClientBody = component('NewClient', z.strictObject({
   jwks: jwksSchema.optional(),
   scope: scope.optional(),
   introspection_signed_response_alg: z.enum(['ES256', 'RS256']).optional(),
+  backchannel_logout_uri: backchannelLogoutUri.optional(),
+  backchannel_logout_session_required: backchannelLogoutSessionRequired.optional(),
 }));
 
 const clientChangesBody = component('ClientChanges', z.strictObject({
@@ -29,7 +36,9 @@ const clientChangesBody = component('ClientChanges', z.strictObject({
   redirect_uris: uris.optional(),
   post_logout_redirect_uris: uris.optional(),
   scope: scope.optional(),
-}).refine((changes) => Object.keys(changes).length > 0, 'Name at least one of name, redirect_uris, post_logout_redirect_uris, scope.'));
+  backchannel_logout_uri: backchannelLogoutUri.optional(),
+  backchannel_logout_session_required: backchannelLogoutSessionRequired.optional(),
+}).refine((changes) => Object.keys(changes).length > 0, 'Name at least one of name, redirect_uris, post_logout_redirect_uris, scope, backchannel_logout_uri, backchannel_logout_session_required.'));
 
 export const rotateSecretBody = component('SecretRotation', z.strictObject({
   overlap_seconds: z.number().int().min(0).max(MAX_SECRET_OVERLAP_SECONDS).optional()
@@ -48,6 +57,8 @@ function newClient(body: z.output<typeof newClientBody>): NewClient {
     ...(body.jwks !== undefined ? { jwks: body.jwks as NewClient['jwks'] } : {}),
     ...(body.scope !== undefined ? { scope: body.scope } : {}),
     ...(body.introspection_signed_response_alg !== undefined ? { introspectionSignedResponseAlg: body.introspection_signed_response_alg } : {}),
+    ...(body.backchannel_logout_uri !== undefined ? { backchannelLogoutUri: body.backchannel_logout_uri } : {}),
+    ...(body.backchannel_logout_session_required !== undefined ? { backchannelLogoutSessionRequired: body.backchannel_logout_session_required } : {}),
   };
 }
 
@@ -87,7 +98,7 @@ export function clientRoutes(ops: AdminOperations['apps']): ApiRoute[] {
     }),
     defineRoute({
       method: 'patch', path: '/clients/{client_id}', operationId: 'updateClient', tag: 'Clients',
-      summary: 'Change a client\'s name, redirect URIs or scope',
+      summary: 'Change a client\'s name, redirect URIs, scope or back-channel logout',
       description: 'Checked as the whole registration is at creation. Lists replace the old ones.',
       params: clientParams,
       body: clientChangesBody, bodyRequired: true,
@@ -99,6 +110,8 @@ export function clientRoutes(ops: AdminOperations['apps']): ApiRoute[] {
           ...(body.redirect_uris !== undefined ? { redirectUris: body.redirect_uris } : {}),
           ...(body.post_logout_redirect_uris !== undefined ? { postLogoutRedirectUris: body.post_logout_redirect_uris } : {}),
           ...(body.scope !== undefined ? { scope: body.scope } : {}),
+          ...(body.backchannel_logout_uri !== undefined ? { backchannelLogoutUri: body.backchannel_logout_uri } : {}),
+          ...(body.backchannel_logout_session_required !== undefined ? { backchannelLogoutSessionRequired: body.backchannel_logout_session_required } : {}),
         });
         return ok(clientJson(client));
       },

@@ -91,6 +91,8 @@ export function clientJson(client: Client): ClientJson {
     introspection_signed_response_alg: client.introspectionSignedResponseAlg,
     jwks: client.jwks,
     api_identifier: client.resourceIdentifier,
+    backchannel_logout_uri: client.backchannelLogoutUri,
+    backchannel_logout_session_required: client.backchannelLogoutSessionRequired,
     previous_secret_expires_at: iso(client.previousSecretExpiresAt),
     disabled_at: iso(client.disabledAt),
     created_at: iso(client.createdAt),

@@ -116,6 +116,8 @@ export const clientSchema = component('Client', z.object({
   introspection_signed_response_alg: z.string().nullable(),
   jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }).nullable(),
   api_identifier: z.string().nullable().meta({ description: 'The API these are the introspection credentials of; such clients are managed under /apis.' }),
+  backchannel_logout_uri: z.string().nullable().meta({ description: 'Where logout tokens are POSTed (OpenID Connect Back-Channel Logout 1.0); null: none.' }),
+  backchannel_logout_session_required: z.boolean().meta({ description: 'Whether every logout token to the app carries sid.' }),
   previous_secret_expires_at: nullableTimestamp.meta({ description: 'Until when the secret replaced by the last rotation still works.' }),
   disabled_at: nullableTimestamp,
   created_at: timestamp,

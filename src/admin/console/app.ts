@@ -38,6 +38,8 @@ export function appRoutes(router: Router, kit: ConsoleKit): void {
         created: when(app.createdAt),
         redirectUris: app.redirectUris,
         scope: app.scope,
+        backchannelLogoutUri: app.backchannelLogoutUri,
+        backchannelLogoutSessionRequired: app.backchannelLogoutSessionRequired,
         previousSecret: app.previousSecretExpiresAt && app.previousSecretExpiresAt > new Date() ? `The previous secret works until ${when(app.previousSecretExpiresAt)}.` : undefined,
       },
       href,
@@ -47,8 +49,14 @@ export function appRoutes(router: Router, kit: ConsoleKit): void {
       rotatable: hasSecret(app) && !app.resourceIdentifier,
       // After a refused edit, what the admin typed, so nothing is lost.
       values: problem && field(body, 'form') === 'edit'
-        ? { name: field(body, 'name'), redirectUris: field(body, 'redirectUris'), scope: field(body, 'scope') }
-        : { name: app.name, redirectUris: app.redirectUris.join('\n'), scope: app.scope },
+        ? {
+          name: field(body, 'name'), redirectUris: field(body, 'redirectUris'), scope: field(body, 'scope'),
+          backchannelLogoutUri: field(body, 'backchannelLogoutUri'), backchannelLogoutSessionRequired: field(body, 'backchannelLogoutSessionRequired') === 'yes',
+        }
+        : {
+          name: app.name, redirectUris: app.redirectUris.join('\n'), scope: app.scope,
+          backchannelLogoutUri: app.backchannelLogoutUri ?? '', backchannelLogoutSessionRequired: app.backchannelLogoutSessionRequired,
+        },
       overlaps: OVERLAP_CHOICES.map((choice) => ({ ...choice, selected: choice.seconds === DEFAULT_SECRET_OVERLAP_SECONDS })),
       grants: grants.items.map((g) => {
         const person = people.get(g.userId);
@@ -75,7 +83,11 @@ export function appRoutes(router: Router, kit: ConsoleKit): void {
     await ops.apps.updateClient(actorOf(ctx), app.clientId, {
       name: field(body, 'name'),
       scope: field(body, 'scope'),
-      ...(app.grantTypes.includes('client_credentials') ? {} : { redirectUris: lines(field(body, 'redirectUris')) }),
+      ...(app.grantTypes.includes('client_credentials') ? {} : {
+        redirectUris: lines(field(body, 'redirectUris')),
+        backchannelLogoutUri: field(body, 'backchannelLogoutUri').trim() || null,
+        backchannelLogoutSessionRequired: field(body, 'backchannelLogoutSessionRequired') === 'yes',
+      }),
     });
     seeOther(ctx, appHref(app.clientId), 'app-updated');
   }

@@ -83,7 +83,10 @@ export function appsRoutes(router: Router, kit: ConsoleKit): void {
     const body = formBody(ctx);
     const kind = field(body, 'kind') || 'confidential';
     kit.render(ctx, 'apps', 'admin/app-new', 'Register an app', {
-      values: { name: field(body, 'name'), redirectUris: field(body, 'redirectUris'), scope: field(body, 'scope') },
+      values: {
+        name: field(body, 'name'), redirectUris: field(body, 'redirectUris'), scope: field(body, 'scope'),
+        backchannelLogoutUri: field(body, 'backchannelLogoutUri'), backchannelLogoutSessionRequired: field(body, 'backchannelLogoutSessionRequired') === 'yes',
+      },
       kinds: [
         { value: 'confidential', label: 'A web app with a server (confidential: gets a secret)' },
         { value: 'public', label: 'A single-page or mobile app (public: no secret, PKCE only)' },
@@ -98,12 +101,15 @@ export function appsRoutes(router: Router, kit: ConsoleKit): void {
     const kind = field(body, 'kind');
     if (!(KINDS as readonly string[]).includes(kind)) throw new GatehouseError('invalid_input', 'Choose what kind of app this is.', 'kind');
     const scope = field(body, 'scope').trim();
+    const backchannelLogoutUri = field(body, 'backchannelLogoutUri').trim();
     const { client, clientSecret } = await ops.apps.createClient(actorOf(ctx), {
       name: field(body, 'name'),
       redirectUris: lines(field(body, 'redirectUris')),
       public: kind === 'public',
       clientCredentials: kind === 'machine',
       ...(scope ? { scope } : {}),
+      ...(backchannelLogoutUri ? { backchannelLogoutUri } : {}),
+      backchannelLogoutSessionRequired: field(body, 'backchannelLogoutSessionRequired') === 'yes',
     });
     if (!clientSecret) return seeOther(ctx, appHref(client.clientId), 'app-created');
     showSecret(kit, ctx, { section: 'apps', name: client.name, clientId: client.clientId, clientSecret, backHref: appHref(client.clientId), created: true });

@@ -12,6 +12,18 @@ export interface ClientMethods {
   redirectUriAllowed(this: { redirectUris?: string[] }, value: unknown): boolean;
   /** lib/actions/end_session.js. */
   postLogoutRedirectUriAllowed(this: { postLogoutRedirectUris?: string[] }, value: unknown): boolean;
+  /**
+   * lib/helpers/process_response_types.js (and the code it stores, which the token endpoint's ID
+   * token repeats): whether the ID token carries `sid`. oidc-provider's own answers yes only for
+   * apps registered for back-channel logout with sessions required.
+   */
+  includeSid(this: Record<string, unknown>): boolean;
+  /**
+   * lib/actions/end_session.js (confirm): called once per app of the session that registered a
+   * `backchannel_logout_uri`, with the person and the app's `sid`, before the session and its
+   * grants are destroyed; a rejection is emitted as `backchannel.error` and the sign-out goes on.
+   */
+  backchannelLogout(this: { clientId: string; backchannelLogoutUri?: string } & Record<string, unknown>, sub: string, sid: string | undefined): Promise<void>;
 }
 
 /**
@@ -105,11 +117,15 @@ export interface StoredGrantPayload {
 
 /**
  * The grants a stored Session payload holds (lib/models/session.js, authorizationFor:
- * `authorizations[clientId].grantId`). Ending a session reads them from oidc_records to revoke
- * them (src/sessions/store.ts). If it moves, signing a session out leaves its apps' grants standing.
+ * `authorizations[clientId].grantId`), and the per-app session id each app's ID tokens carry as
+ * `sid` (Session#sidFor: `authorizations[clientId].sid`, made by ensureClientContainer). Ending a
+ * session reads them from oidc_records to revoke the grants (src/sessions/store.ts) and to name
+ * the session in each app's logout token (src/logout/). If the grant moves, signing a session out
+ * leaves its apps' grants standing; if the sid moves, logout tokens name no session and apps that
+ * require one are sent none.
  */
 export interface StoredSessionPayload {
-  authorizations?: Record<string, { grantId?: unknown } | undefined>;
+  authorizations?: Record<string, { grantId?: unknown; sid?: unknown } | undefined>;
 }
 
 /**

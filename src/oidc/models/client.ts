@@ -7,7 +7,7 @@ import type { ChangeFeed } from '../../db/notifications.js';
 import { CoherentCache } from '../../db/coherent-cache.js';
 import { OIDC_SCOPES } from '../configuration.js';
 import { replaceClientMethods } from '../internals.js';
-import { ADMIN_METADATA, API_SCOPE_METADATA, PREVIOUS_SECRET_METADATA, RESOURCE_METADATA } from '../../vocabulary.js';
+import { ADMIN_METADATA, API_SCOPE_METADATA, ID_TOKEN_SIGNING_ALG, PREVIOUS_SECRET_METADATA, RESOURCE_METADATA } from '../../vocabulary.js';
 
 /**
  * The metadata oidc-provider needs. `client_secret` carries the secret's *digest*: oidc-provider
@@ -28,12 +28,15 @@ export function clientMetadata(client: Client): ClientMetadata {
     response_types: client.grantTypes.includes('authorization_code') ? ['code'] : [],
     // oidc-provider only knows the OIDC scopes; API scopes are checked per API at token time.
     ...scopeMetadata(client.scope),
-    id_token_signed_response_alg: 'RS256',
+    id_token_signed_response_alg: ID_TOKEN_SIGNING_ALG,
     ...(client.jwks ? { jwks: client.jwks as unknown as ClientMetadata['jwks'] } : {}),
     ...(client.introspectionSignedResponseAlg ? { introspection_signed_response_alg: client.introspectionSignedResponseAlg as ClientMetadata['introspection_signed_response_alg'] } : {}),
     ...(client.resourceIdentifier ? { [RESOURCE_METADATA]: client.resourceIdentifier } : {}),
     ...(client.isAdmin ? { [ADMIN_METADATA]: true } : {}),
     ...previousSecretMetadata(client),
+    // Back-Channel Logout 1.0: oidc-provider sees the URI so that end_session asks the app's
+    // Client#backchannelLogout, which Gatehouse replaces to deliver through the outbox (src/logout/).
+    ...(client.backchannelLogoutUri ? { backchannel_logout_uri: client.backchannelLogoutUri, backchannel_logout_session_required: client.backchannelLogoutSessionRequired } : {}),
     // auth_time in every ID token, so apps can apply their own freshness rules.
     require_auth_time: true,
   };

@@ -69,6 +69,9 @@ describe('clients', () => {
     ['an introspection-only client', { name: 'Sneaky', introspection_only: true }, 'introspection_only'],
     ['an unknown auth method', { name: 'Odd', client_credentials: true, scope: 'reports:read', token_endpoint_auth_method: 'tls_client_auth' }, 'token_endpoint_auth_method'],
     ['redirect_uris as a string', { name: 'Odd', redirect_uris: 'https://x.example.test/cb' }, 'redirect_uris'],
+    ['a back-channel logout URI with a fragment', { name: 'Bad', redirect_uris: ['https://x.example.test/cb'], backchannel_logout_uri: 'https://x.example.test/logout#f' }, 'backchannel_logout_uri'],
+    ['a relative back-channel logout URI', { name: 'Bad', redirect_uris: ['https://x.example.test/cb'], backchannel_logout_uri: '/logout' }, 'backchannel_logout_uri'],
+    ['a machine client with a back-channel logout URI', { name: 'Bad', client_credentials: true, scope: 'reports:read', backchannel_logout_uri: 'https://x.example.test/logout' }, 'backchannel_logout_uri'],
   ])('answer 400 naming the field for %s', async (_, body, field) => {
     const res = await api.post('/clients', body);
     expect(res.status, res.text).toBe(400);
@@ -86,6 +89,15 @@ describe('clients', () => {
     expect((await api.patch(`/clients/${app.client_id}`, { grant_types: ['client_credentials'] })).body.field).toBe('grant_types');
     expect((await api.patch('/clients/no-such-client', { name: 'X' })).status).toBe(404);
     expect((await api.get(`/clients/${app.client_id}`)).body.name).toBe('After');
+  });
+
+  it('register and change a back-channel logout URI and whether it needs sid; null removes it', async () => {
+    const { body: app } = await api.post('/clients', { name: 'Logged out', redirect_uris: ['https://lo.example.test/cb'], backchannel_logout_uri: 'https://lo.example.test/backchannel' });
+    expect(app).toMatchObject({ backchannel_logout_uri: 'https://lo.example.test/backchannel', backchannel_logout_session_required: false });
+    const changed = await api.patch(`/clients/${app.client_id}`, { backchannel_logout_uri: 'https://lo.example.test/logout?v=2', backchannel_logout_session_required: true });
+    expect(changed.body).toMatchObject({ backchannel_logout_uri: 'https://lo.example.test/logout?v=2', backchannel_logout_session_required: true });
+    expect((await api.patch(`/clients/${app.client_id}`, { backchannel_logout_uri: null })).body).toMatchObject({ backchannel_logout_uri: null });
+    expect((await api.get(`/clients/${app.client_id}`)).body.backchannel_logout_uri).toBeNull();
   });
 
   it('rotate their secret: the old one works for the overlap, or stops at once with 0', async () => {

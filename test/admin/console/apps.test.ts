@@ -107,6 +107,30 @@ describe('one app', () => {
     expect((await server.stores.clients.find(app.clientId))?.name).toBe('Renamed App');
   });
 
+  it('registers and edits a back-channel logout URI; a URI with a fragment is refused and kept in the form', async () => {
+    const registered = await submit(agent, NEW_APP(), /\/admin\/apps$/, {
+      name: 'Logged-out Mobile', kind: 'public', redirectUris: 'com.acme.app:/callback',
+      backchannelLogoutUri: 'https://acme.example.test/backchannel', backchannelLogoutSessionRequired: 'yes',
+    });
+    const clientId = /\/admin\/apps\/([^?]+)/.exec(locationOf(registered))![1]!;
+    expect(await server.stores.clients.find(clientId)).toMatchObject({ backchannelLogoutUri: 'https://acme.example.test/backchannel', backchannelLogoutSessionRequired: true });
+    const page = `${server.issuer}/admin/apps/${clientId}`;
+    expect(textOf((await agent.request(page)).body)).toContain('https://acme.example.test/backchannel (every logout token names the session)');
+
+    const saved = await submit(agent, page, /\/edit$/, { form: 'edit', name: 'Logged-out Mobile', redirectUris: 'com.acme.app:/callback', scope: 'openid', backchannelLogoutUri: 'https://acme.example.test/logout' });
+    expect(locationOf(saved)).toBe(`/admin/apps/${clientId}?done=app-updated`);
+    expect(await server.stores.clients.find(clientId)).toMatchObject({ backchannelLogoutUri: 'https://acme.example.test/logout', backchannelLogoutSessionRequired: false });
+
+    const refused = await submit(agent, page, /\/edit$/, { form: 'edit', name: 'Logged-out Mobile', redirectUris: 'com.acme.app:/callback', scope: 'openid', backchannelLogoutUri: 'https://acme.example.test/logout#now' });
+    expect(refused.status).toBe(400);
+    expect(textOf(refused.body)).toContain('must not contain a fragment');
+    expect(refused.body).toContain('value="https://acme.example.test/logout#now"');
+
+    const cleared = await submit(agent, page, /\/edit$/, { form: 'edit', name: 'Logged-out Mobile', redirectUris: 'com.acme.app:/callback', scope: 'openid', backchannelLogoutUri: '' });
+    expect(locationOf(cleared)).toBe(`/admin/apps/${clientId}?done=app-updated`);
+    expect((await server.stores.clients.find(clientId))?.backchannelLogoutUri).toBeNull();
+  });
+
   it('rotating with no overlap: the new secret is shown once, and the old one stops working now', async () => {
     const app = await registerApp(server);
     const res = await submit(agent, `${server.issuer}/admin/apps/${app.clientId}`, /\/rotate-secret$/, { overlap: '0' });
