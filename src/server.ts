@@ -30,6 +30,7 @@ import { OidcService } from './oidc/provider.js';
 import { startObserving, type Observation } from './observability/observe.js';
 import { createDeliveries, type Deliveries } from './outbox/deliveries.js';
 import { ResourceServerStore } from './resources/store.js';
+import { watchForSecurityEvents } from './security-events/observer.js';
 import { AccountNotices } from './notices/account-notices.js';
 import { recoveryServices } from './recovery/services.js';
 import { AddressMail } from './verification/address-mail.js';
@@ -53,7 +54,7 @@ export interface Gatehouse {
   selfService: SelfService;
   /** Email addresses: verification links, changes (src/verification/). */
   addresses: Addresses;
-  /** The outbox (mail now): `deliveries.outbox.enqueue(trx, …)` in the transaction of the act. */
+  /** The outbox (mail, security events): `deliveries.outbox.enqueue(trx, …)` in the transaction of the act. */
   deliveries: Deliveries;
   /**
    * Stops gracefully: /readyz answers 503 at once, the listener stays open for `drainDelayMs`
@@ -95,8 +96,9 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
     const users = new UserStore(db, new PasswordHasher(config.argon2, { concurrency: config.load.argon2Concurrency, queue: config.load.argon2Queue }));
     // The one owner of oidc-provider's records, and the clock every expiry among them follows.
     const records = new OidcRecords(db, options.now);
-    const clients = new ClientStore(db, records);
-    const resources = new ResourceServerStore(db);
+    const eventsOverHttp = { allowHttpEventsEndpoints: config.env !== 'production' };
+    const clients = new ClientStore(db, records, eventsOverHttp);
+    const resources = new ResourceServerStore(db, eventsOverHttp);
     const pages = new Pages();
     const audit = new AuditLog(db, (error, event) => logger.error({ event: 'audit.append_failed', type: event.type, err: error }));
     const oidc = await OidcService.start({ config, db, users, clients, resources, pages, logger, changes, audit, records });
@@ -108,8 +110,10 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
       refreshRetryWindowSeconds: config.refreshRetryWindowSeconds,
       outboxRetentionSeconds: config.outbox.retentionSeconds,
     });
-    const outgoing = createDeliveries(config, db, logger, changes, options.now);
+    const outgoing = createDeliveries(config, db, logger, changes, options.now, { keys });
     deliveries = outgoing;
+    // From here every revocation and every act that concerns an app or API is pushed to it.
+    watchForSecurityEvents({ records, audit, clients, resources, outbox: outgoing.outbox, issuer: config.issuer, now: options.now });
     const sessions = new SessionStore(db, records);
     const grants = new GrantStore(db, records);
     const notices = new AccountNotices({

@@ -25,21 +25,29 @@ export async function operationsFor(config: Config, db: Database): Promise<Admin
     import('../links/store.js'), import('../outbox/outbox.js'), import('../verification/address-mail.js'), import('../verification/addresses.js'),
     import('../enrolment/mail.js'), import('../notices/account-notices.js'),
   ]);
+  const [{ OidcRecords }, { watchForSecurityEvents }] = await Promise.all([import('../records/index.js'), import('../security-events/observer.js')]);
   const users = new UserStore(db, new PasswordHasher(config.argon2));
   const audit = new AuditLog(db);
   const links = new OneTimeLinks(db);
   // Mail is written to the outbox, which a running server's sender delivers (woken by the change feed).
   const outbox = new Outbox(config.secrets.keyEncryptionKey);
   const addresses = new Addresses({ db, users, links, audit, enabled: config.emailVerification, mail: new AddressMail(links, outbox, config.issuer) });
+  const records = new OidcRecords(db);
+  const eventsOverHttp = { allowHttpEventsEndpoints: config.env !== 'production' };
+  const clients = new ClientStore(db, records, eventsOverHttp);
+  const resources = new ResourceServerStore(db, eventsOverHttp);
+  // An act done here pushes its security events as one done by the server does: written to the
+  // outbox with the act, sent by a running server.
+  watchForSecurityEvents({ records, audit, clients, resources, outbox, issuer: config.issuer });
   return adminOperations({
     db,
     addresses,
     links,
     users,
-    clients: new ClientStore(db),
-    resources: new ResourceServerStore(db),
-    sessions: new SessionStore(db),
-    grants: new GrantStore(db),
+    clients,
+    resources,
+    sessions: new SessionStore(db, records),
+    grants: new GrantStore(db, records),
     audit,
     keys: keyStoreFor(config, db),
     enrolment: new EnrolmentMail({ outbox, links, issuer: config.issuer, signup: config.signup }),
@@ -146,6 +154,7 @@ export async function createClient(ctx: CommandContext, options: Options): Promi
       ...(authMethod ? { tokenEndpointAuthMethod: authMethod } : {}),
       ...(jwks ? { jwks: jwks as never } : {}),
       ...(typeof options.scope === 'string' ? { scope: options.scope } : {}),
+      ...(text(options, 'events-endpoint') ? { eventsEndpoint: text(options, 'events-endpoint') } : {}),
     });
     for (const scope of await scopesNoApiDefines(db, client.scope)) {
       ctx.warn(`warning: no API defines the scope "${scope}", so the app can never get it; check the spelling, or register the API that defines it (gatehouse resource create).`);
@@ -176,8 +185,23 @@ export async function createResource(ctx: CommandContext, options: Options): Pro
       jwtIntrospection: options['jwt-introspection'] === true,
       ...(ttl !== undefined ? { accessTokenTtl: Number(ttl) } : {}),
       ...(jwks ? { jwks } : {}),
+      ...(text(options, 'events-endpoint') ? { eventsEndpoint: text(options, 'events-endpoint') } : {}),
     });
     return { identifier: resourceServer.identifier, client_id: clientId, ...(clientSecret ? { client_secret: clientSecret } : {}) };
+  });
+}
+
+export async function updateClient(ctx: CommandContext, options: Options): Promise<unknown> {
+  return ctx.useDatabase(async (db) => {
+    const client = await (await operationsFor(ctx.config, db)).apps.updateClient(CLI_ACTOR, text(options, 'client-id')!, { eventsEndpoint: text(options, 'events-endpoint') ?? null });
+    return { client_id: client.clientId, events_endpoint: client.eventsEndpoint };
+  });
+}
+
+export async function updateResource(ctx: CommandContext, options: Options): Promise<unknown> {
+  return ctx.useDatabase(async (db) => {
+    const api = await (await operationsFor(ctx.config, db)).apis.updateResource(CLI_ACTOR, text(options, 'identifier')!, { eventsEndpoint: text(options, 'events-endpoint') ?? null });
+    return { identifier: api.identifier, events_endpoint: api.eventsEndpoint };
   });
 }
 

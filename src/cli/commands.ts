@@ -113,9 +113,22 @@ export const COMMANDS: Command[] = [
       admin: { type: 'boolean', description: 'with --client-credentials: may use the admin API (gatehouse:admin)' },
       'auth-method': { type: 'string', value: 'M', description: 'client_secret_basic (default) or client_secret_post' },
       'jwks-file': { type: 'string', value: 'FILE', description: 'authenticate with private_key_jwt and the public keys in this JWK Set file' },
+      'events-endpoint': { type: 'string', value: 'URL', description: 'where the app receives security events (RFC 8935 push; https in production)' },
     },
     check: (options) => oneOf(options, 'auth-method', ['client_secret_basic', 'client_secret_post']),
     run: async (ctx, options) => (await actions()).createClient(ctx, options),
+  },
+  {
+    name: 'client update',
+    summary: 'Change where an app receives security events',
+    usage: ['gatehouse client update --client-id ID (--events-endpoint URL | --no-events-endpoint)'],
+    options: {
+      'client-id': { type: 'string', required: true, value: 'ID', description: 'the app\'s client_id' },
+      'events-endpoint': { type: 'string', value: 'URL', description: 'where the app receives security events (RFC 8935 push; https in production)' },
+      'no-events-endpoint': { type: 'boolean', description: 'send the app no more security events' },
+    },
+    check: (options) => eventsEndpointChange(options),
+    run: async (ctx, options) => (await actions()).updateClient(ctx, options),
   },
   {
     name: 'resource create',
@@ -130,6 +143,7 @@ export const COMMANDS: Command[] = [
       'access-token-ttl': { type: 'string', value: 'SECONDS', description: `its access tokens' lifetime (${MIN_API_ACCESS_TOKEN_TTL_SECONDS} to ${MAX_ACCESS_TOKEN_LIFETIME_SECONDS})` },
       'jwt-introspection': { type: 'boolean', description: 'may ask for signed introspection responses (RFC 9701)' },
       'jwks-file': { type: 'string', value: 'FILE', description: 'introspect with private_key_jwt and the public keys in this JWK Set file' },
+      'events-endpoint': { type: 'string', value: 'URL', description: 'where the API receives security events (RFC 8935 push; https in production)' },
     },
     check(options) {
       positiveInteger(options, 'access-token-ttl');
@@ -138,6 +152,18 @@ export const COMMANDS: Command[] = [
       }
     },
     run: async (ctx, options) => (await actions()).createResource(ctx, options),
+  },
+  {
+    name: 'resource update',
+    summary: 'Change where an API receives security events',
+    usage: ['gatehouse resource update --identifier URL (--events-endpoint URL | --no-events-endpoint)'],
+    options: {
+      identifier: { type: 'string', required: true, value: 'URL', description: 'the API\'s identifier' },
+      'events-endpoint': { type: 'string', value: 'URL', description: 'where the API receives security events (RFC 8935 push; https in production)' },
+      'no-events-endpoint': { type: 'boolean', description: 'send the API no more security events' },
+    },
+    check: (options) => eventsEndpointChange(options),
+    run: async (ctx, options) => (await actions()).updateResource(ctx, options),
   },
   {
     name: 'migrate',
@@ -182,6 +208,13 @@ export const COMMANDS: Command[] = [
     run: async (ctx, options) => (await import('./demo.js')).runDemo(ctx, options),
   },
 ];
+
+/** An update says exactly one thing about the events endpoint: a new one, or none. */
+function eventsEndpointChange(options: Options): void {
+  if ((typeof options['events-endpoint'] === 'string') === (options['no-events-endpoint'] === true)) {
+    throw new UsageError('Give either --events-endpoint URL or --no-events-endpoint');
+  }
+}
 
 /** Words that start commands: `gatehouse keys --help` lists the keys commands. */
 export function commandsUnder(word: string): Command[] {

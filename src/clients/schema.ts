@@ -53,6 +53,8 @@ export const newClientSchema = z
     jwks: jwksSchema.optional(),
     scope: scopeSchema.optional(),
     introspectionSignedResponseAlg: z.enum(['ES256', 'RS256']).optional(),
+    /** Where the app receives security events (src/security-events/); checked by the store, which knows the environment. */
+    eventsEndpoint: z.string().trim().max(2000).optional(),
   })
   .superRefine((c, ctx) => {
     const userFacing = !c.clientCredentials && !c.introspectionOnly;
@@ -96,6 +98,8 @@ export const clientChangesSchema = z.strictObject({
   redirectUris: z.array(z.string()).optional(),
   postLogoutRedirectUris: z.array(z.string()).optional(),
   scope: z.string().optional(),
+  /** null stops the app's security events. */
+  eventsEndpoint: z.string().trim().max(2000).nullable().optional(),
 });
 
 export type ClientChanges = z.input<typeof clientChangesSchema>;

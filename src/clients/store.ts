@@ -8,6 +8,7 @@ import { isStorableKey } from '../db/text.js';
 import { GatehouseError } from '../errors.js';
 import { OidcRecords } from '../records/index.js';
 import { DEFAULT_SECRET_OVERLAP_SECONDS, inWords, MAX_SECRET_OVERLAP_SECONDS } from '../lifetimes.js';
+import { eventsEndpointProblem } from '../security-events/receivers.js';
 import { clientChangesSchema, firstIssue, newClientSchema, storedScope, type ClientChanges, type NewClient } from './schema.js';
 
 export { DEFAULT_APP_SCOPE, firstIssue, scopeSchema, type ClientChanges, type NewClient } from './schema.js';
@@ -36,6 +37,8 @@ export interface Client {
   jwks: { keys: Record<string, unknown>[] } | null;
   /** The API (resource server) these are the introspection credentials of, if any. */
   resourceIdentifier: string | null;
+  /** Where the app receives security events (RFC 8935 push); null: it receives none. */
+  eventsEndpoint: string | null;
   disabledAt: Date | null;
   createdAt: Date;
 }
@@ -54,6 +57,7 @@ export interface ClientRow {
   is_admin: boolean;
   introspection_signed_response_alg: string | null;
   jwks: { keys: Record<string, unknown>[] } | null;
+  events_endpoint: string | null;
   disabled_at: Date | null;
   created_at: Date;
   /** Joined from resource_servers. */
@@ -76,6 +80,7 @@ export function clientFromRow(row: ClientRow): Client {
     introspectionSignedResponseAlg: row.introspection_signed_response_alg,
     jwks: row.jwks ?? null,
     resourceIdentifier: row.resource_identifier ?? null,
+    eventsEndpoint: row.events_endpoint ?? null,
     disabledAt: row.disabled_at ? new Date(row.disabled_at) : null,
     createdAt: new Date(row.created_at),
   };
@@ -95,6 +100,7 @@ function registrationOf(client: Client): NewClient {
     ...(client.jwks ? { jwks: client.jwks as NewClient['jwks'] } : {}),
     scope: client.scope,
     ...(client.introspectionSignedResponseAlg ? { introspectionSignedResponseAlg: client.introspectionSignedResponseAlg as 'ES256' | 'RS256' } : {}),
+    ...(client.eventsEndpoint ? { eventsEndpoint: client.eventsEndpoint } : {}),
   };
 }
 
@@ -102,18 +108,38 @@ function isClientId(value: unknown): value is string {
   return isStorableKey(value, 200);
 }
 
+export interface ClientStoreOptions {
+  /** Accept http:// events endpoints (development and tests); production takes https only. */
+  allowHttpEventsEndpoints?: boolean;
+}
+
 export class ClientStore {
   constructor(
     private readonly db: Database,
     /** Where what was issued to an app goes when the app is deleted. */
     private readonly records: OidcRecords = new OidcRecords(db),
+    private readonly options: ClientStoreOptions = {},
   ) {}
+
+  #checkEventsEndpoint(endpoint: string | undefined): void {
+    const problem = endpoint ? eventsEndpointProblem(endpoint, this.options.allowHttpEventsEndpoints === true) : undefined;
+    if (problem) throw new GatehouseError('invalid_input', problem, 'eventsEndpoint');
+  }
+
+  /** The events endpoints of those of `clientIds` that have one, by client_id. */
+  async eventsEndpoints(clientIds: readonly string[], trx: Database = this.db): Promise<Map<string, string>> {
+    const ids = [...new Set(clientIds)].filter(isClientId);
+    if (!ids.length) return new Map();
+    const rows: Array<{ client_id: string; events_endpoint: string }> = await trx('clients').select('client_id', 'events_endpoint').whereIn('client_id', ids).whereNotNull('events_endpoint');
+    return new Map(rows.map((row) => [row.client_id, row.events_endpoint]));
+  }
 
   /** Registers a client. The secret is returned only here; the database keeps its digest. */
   async create(input: NewClient, trx: Database = this.db): Promise<{ client: Client; clientSecret: string | undefined }> {
     const parsed = newClientSchema.safeParse(input);
     if (!parsed.success) throw firstIssue(parsed.error);
     const c = parsed.data;
+    this.#checkEventsEndpoint(c.eventsEndpoint);
 
     // A private_key_jwt client proves itself with its keys; it gets no secret.
     const clientSecret = c.public || c.tokenEndpointAuthMethod === 'private_key_jwt' ? undefined : randomSecret();
@@ -134,6 +160,7 @@ export class ClientStore {
       is_admin: c.admin,
       introspection_signed_response_alg: c.introspectionSignedResponseAlg ?? null,
       jwks: c.jwks ? JSON.stringify(c.jwks) : null,
+      events_endpoint: c.eventsEndpoint || null,
     };
     const [created] = await trx<ClientRow>('clients').insert(row as never).returning('*');
     return { client: clientFromRow(created as ClientRow), clientSecret };
@@ -170,14 +197,19 @@ export class ClientStore {
     if (!patch.success) throw firstIssue(patch.error);
     const existing = await this.find(clientId, trx);
     if (!existing) return undefined;
-    const parsed = newClientSchema.safeParse({ ...registrationOf(existing), ...patch.data });
+    const { eventsEndpoint, ...rest } = patch.data;
+    const registration = { ...registrationOf(existing), ...rest };
+    if (eventsEndpoint !== undefined) registration.eventsEndpoint = eventsEndpoint ?? undefined;
+    const parsed = newClientSchema.safeParse(registration);
     if (!parsed.success) throw firstIssue(parsed.error);
     const c = parsed.data;
+    if (eventsEndpoint) this.#checkEventsEndpoint(c.eventsEndpoint);
     await trx('clients').where({ client_id: clientId }).update({
       name: c.name,
       redirect_uris: JSON.stringify(c.redirectUris),
       post_logout_redirect_uris: JSON.stringify(c.postLogoutRedirectUris),
       scope: storedScope(c),
+      events_endpoint: c.eventsEndpoint || null,
       updated_at: trx.raw('now()'),
     });
     return this.find(clientId, trx);

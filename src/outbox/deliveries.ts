@@ -10,11 +10,21 @@ import { DevelopmentMailbox } from '../email/dev-mailbox.js';
 import { MailChannel, type MailTransport } from '../email/mail-channel.js';
 import { SmtpTransport } from '../email/smtp.js';
 import type { Logger } from '../logger.js';
+import type { KeyStore } from '../keys/signing-keys.js';
+import { ClientStore } from '../clients/store.js';
+import { ResourceServerStore } from '../resources/store.js';
+import { SecurityEventChannel } from '../security-events/delivery.js';
+import type { Receiver } from '../security-events/receivers.js';
 import { Outbox } from './outbox.js';
 import { OutboxSender } from './sender.js';
 
 /** The first retry's delay; OUTBOX_RETRY_MAX_DELAY caps the doubling. */
 export const FIRST_RETRY_MS = 5_000;
+/**
+ * A security event's first retry: sooner than mail's, since a receiver's later events wait behind
+ * it; SECURITY_EVENTS_RETRY_MAX_DELAY caps the doubling.
+ */
+export const FIRST_EVENT_RETRY_MS = 1_000;
 
 export interface Deliveries {
   outbox: Outbox;
@@ -27,18 +37,34 @@ export interface Deliveries {
   stop(): Promise<void>;
 }
 
-export function createDeliveries(config: Config, db: Database, logger: Logger, changes: ChangeFeed, now: () => number = Date.now): Deliveries {
+/** What the HTTP channels need beyond the settings: the keys that sign what they send. */
+export interface DeliveryKeys {
+  keys: Pick<KeyStore, 'loadKeySet'>;
+}
+
+export function createDeliveries(config: Config, db: Database, logger: Logger, changes: ChangeFeed, now: () => number = Date.now, extra?: DeliveryKeys): Deliveries {
   const devMailbox = config.mail.smtpUrl || config.env === 'production' ? undefined : new DevelopmentMailbox(logger, now);
   const transport: MailTransport | undefined = config.mail.smtpUrl ? new SmtpTransport(config.mail.smtpUrl) : devMailbox;
   const outbox = new Outbox(config.secrets.keyEncryptionKey, now);
+  const securityEvents = extra ? securityEventChannel(config, db, extra, now) : undefined;
   const sender = new OutboxSender({
     db,
     keyEncryptionKey: config.secrets.keyEncryptionKey,
-    channels: transport ? { mail: new MailChannel(transport, config.mail.from) } : {},
+    channels: {
+      ...(transport ? { mail: new MailChannel(transport, config.mail.from) } : {}),
+      ...(securityEvents ? { 'security-event': securityEvents } : {}),
+    },
     retry: {
       baseMs: FIRST_RETRY_MS,
       maxDelayMs: config.outbox.retryMaxDelaySeconds * 1000,
       giveUpAfterMs: config.outbox.giveUpAfterSeconds * 1000,
+    },
+    retryByKind: {
+      'security-event': {
+        baseMs: FIRST_EVENT_RETRY_MS,
+        maxDelayMs: config.securityEvents.retryMaxDelaySeconds * 1000,
+        giveUpAfterMs: config.securityEvents.dropAfterSeconds * 1000,
+      },
     },
     logger,
     now,
@@ -53,4 +79,21 @@ export function createDeliveries(config: Config, db: Database, logger: Logger, c
       transport?.close();
     },
   };
+}
+
+/** Security events go to the endpoint each app or API has registered when they are sent. */
+function securityEventChannel(config: Config, db: Database, extra: DeliveryKeys, now: () => number): SecurityEventChannel {
+  const clients = new ClientStore(db);
+  const resources = new ResourceServerStore(db);
+  const endpointOf = async (receiver: Receiver) => (receiver.type === 'app'
+    ? (await clients.eventsEndpoints([receiver.clientId])).get(receiver.clientId)
+    : (await resources.eventsEndpoints([receiver.identifier])).get(receiver.identifier));
+  return new SecurityEventChannel({
+    keys: extra.keys,
+    endpointOf,
+    allowHttp: config.env !== 'production',
+    timeoutMs: config.securityEvents.timeoutSeconds * 1000,
+    keyRefreshMs: config.keys.refreshIntervalSeconds * 1000,
+    now,
+  });
 }
