@@ -109,16 +109,19 @@ export class OutboxSender {
         kinds: this.#kinds, sender: this.id, now: new Date(now), leaseUntil: new Date(now + this.#leaseMs), limit: this.#batchSize,
       });
       let index = 0;
+      let settledQueue = false;
       // A delivery begins only in the first half of its lease, so however slow the ones before it
       // were, it ends before another sender may take the row.
       for (; index < claimed.length && !this.#stopping && this.#now() - now < this.#leaseMs / 2; index += 1) {
         const row = claimed[index]!;
         const outcome = await this.#deliver(row);
         report[outcome] += 1;
+        if (row.queue && outcome !== 'retried') settledQueue = true;
         outboxDeliveries.inc({ kind: row.kind, outcome: outcome === 'failed' ? 'dropped' : outcome });
       }
       await release(this.options.db, claimed.slice(index).map((rest) => rest.id), this.id);
-      if (claimed.length < this.#batchSize && index === claimed.length) break;
+      // A queue's next row became claimable when the one before it settled: look again for it.
+      if (claimed.length < this.#batchSize && index === claimed.length && !settledQueue) break;
     }
     return report;
   }

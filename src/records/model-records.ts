@@ -11,7 +11,7 @@ import { digest } from '../crypto/digest.js';
 import type { Database } from '../db/knex.js';
 import { runPrepared } from '../db/prepared.js';
 import { fromRow, isLookupKey, recordRow, TABLE, type FoundRow, type RequestFacts } from './rows.js';
-import { revokeGrants, type RevocationObserver } from './revocation.js';
+import { DELETED_GRANT_FACTS, revokeGrants, revokedGrants, type RevocationCause, type RevocationObserver } from './revocation.js';
 import { CONSUME, FIND_LIVE, INSERT_UNLESS_LIVE, ROTATED_COLUMNS, ROTATION, UPSERT, upsertValues, type LookupColumn } from './statements.js';
 
 export interface ModelOptions {
@@ -136,9 +136,22 @@ export class ModelRecords implements Adapter {
     return this.#refuseReplay(digest(id));
   }
 
-  async destroy(id: string): Promise<void> {
+  /**
+   * Deletes the record. A Grant deleted this way is oidc-provider revoking it (a replay, a sign-out,
+   * a token revoked by its app: `cause`), told to the revocation observer in the same transaction.
+   */
+  async destroy(id: string, cause?: RevocationCause): Promise<void> {
     if (!isLookupKey(id)) return;
-    await this.db(TABLE).where({ model: this.model, id_digest: digest(id) }).delete();
+    const observe = this.model === 'Grant' ? this.#observeRevocation : undefined;
+    if (!observe) {
+      await this.db(TABLE).where({ model: this.model, id_digest: digest(id) }).delete();
+      return;
+    }
+    await this.db.transaction(async (trx) => {
+      const deleted = await trx(TABLE).where({ model: this.model, id_digest: digest(id) }).delete().returning(DELETED_GRANT_FACTS(trx));
+      const grants = revokedGrants(deleted);
+      if (grants.length) await observe(trx, grants, cause);
+    });
   }
 
   async revokeByGrantId(grantId: string): Promise<void> {

@@ -15,11 +15,17 @@ export interface RevokedGrant {
 }
 
 /**
+ * Why oidc-provider revoked a grant, when no audited act is behind it: a replayed code or refresh
+ * token, the person signing out of the app, or the app revoking its token.
+ */
+export type RevocationCause = 'replay' | 'sign_out' | 'token_revoked';
+
+/**
  * Told of the grants a revocation deleted, inside its transaction, before it commits: what it
  * writes (the security events to push, src/security-events/) commits or rolls back with them.
- * `cause` is set when no act with an actor is behind the revocation (a replayed refresh token).
+ * `cause` is set when no act with an actor is behind the revocation.
  */
-export type RevocationObserver = (trx: Database, grants: RevokedGrant[], cause?: 'replay') => Promise<void>;
+export type RevocationObserver = (trx: Database, grants: RevokedGrant[], cause?: RevocationCause) => Promise<void>;
 
 /** Which grants to revoke: by id, or every grant a person gave (to one app), or every grant of an app. */
 export type GrantSelector =
@@ -33,7 +39,7 @@ export type GrantSelector =
  * still refused by refresh, userinfo and introspection (src/tokens/jwt-truth.ts), and every deleted
  * Grant row is announced on the change feed (migration 003) so every instance's caches drop it.
  */
-export async function revokeGrants(db: Database, selector: GrantSelector, observe?: RevocationObserver, cause?: 'replay'): Promise<number> {
+export async function revokeGrants(db: Database, selector: GrantSelector, observe?: RevocationObserver, cause?: RevocationCause): Promise<number> {
   // The observer writes in the revocation's transaction; a revocation on its own gets one.
   if (observe && !db.isTransaction) return db.transaction((trx) => revokeGrants(trx, selector, observe, cause));
   // An id no row can hold (NUL, absurd length) selects nothing; it must not reach a query.
@@ -54,19 +60,24 @@ export async function revokeGrants(db: Database, selector: GrantSelector, observ
     if (selector.clientId !== undefined) grants.where('client_id', selector.clientId);
     query.whereIn('grant_id', grants).whereIn('model', models);
   }
-  const deleted: Array<{ model: string; grant_id: string | null; account_id: string | null; client_id: string | null; resources?: Record<string, unknown> | null }> = await query
-    .delete()
-    .returning(observe ? ['model', 'grant_id', 'account_id', 'client_id', db.raw(`case when model = 'Grant' then payload->'resources' end as resources`) as never] : ['model']);
+  const deleted: DeletedRow[] = await query.delete().returning(observe ? DELETED_GRANT_FACTS(db) : ['model']);
   const grants = deleted.filter((row) => row.model === 'Grant');
-  if (observe && grants.length) {
-    await observe(db, grants.filter((row) => row.grant_id && row.account_id && row.client_id).map((row) => ({
-      grantId: row.grant_id!,
-      accountId: row.account_id!,
-      clientId: row.client_id!,
-      resources: Object.keys(row.resources ?? {}),
-    })), cause);
-  }
+  if (observe && grants.length) await observe(db, revokedGrants(grants), cause);
   return grants.length;
+}
+
+interface DeletedRow { model: string; grant_id: string | null; account_id: string | null; client_id: string | null; resources?: Record<string, unknown> | null }
+
+/** What a deleted row says of itself for an observer; only a Grant row's payload is read (its APIs). */
+export const DELETED_GRANT_FACTS = (db: Database) => ['model', 'grant_id', 'account_id', 'client_id', db.raw(`case when model = 'Grant' then payload->'resources' end as resources`) as never];
+
+export function revokedGrants(rows: readonly DeletedRow[]): RevokedGrant[] {
+  return rows.filter((row) => row.model === 'Grant' && row.grant_id && row.account_id && row.client_id).map((row) => ({
+    grantId: row.grant_id!,
+    accountId: row.account_id!,
+    clientId: row.client_id!,
+    resources: Object.keys(row.resources ?? {}),
+  }));
 }
 
 /**

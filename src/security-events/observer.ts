@@ -17,7 +17,7 @@ import type { Actor, NewAuditEvent } from '../audit/events.js';
 import { actorIn } from '../audit/audited.js';
 import type { Database } from '../db/knex.js';
 import type { Outbox } from '../outbox/outbox.js';
-import type { RevokedGrant } from '../records/index.js';
+import type { RevocationCause, RevokedGrant } from '../records/index.js';
 import { ACCOUNT_CLIENT_ID } from '../vocabulary.js';
 import type { SecurityEventClaims } from './delivery.js';
 import { queueOf, type Receiver } from './receivers.js';
@@ -29,7 +29,7 @@ import {
 export interface SecurityEventSources {
   /** The records repository: tells of revoked grants, and reads what a person's grants reach. */
   records: {
-    observeRevocations(observer: (trx: Database, grants: RevokedGrant[], cause?: 'replay') => Promise<void>): void;
+    observeRevocations(observer: (trx: Database, grants: RevokedGrant[], cause?: RevocationCause) => Promise<void>): void;
     liveGrantsOf(accountId: string, trx: Database): Promise<RevokedGrant[]>;
   };
   audit: { observe(observer: (event: NewAuditEvent, trx: Database) => Promise<void>): void };
@@ -46,6 +46,13 @@ const CREDENTIAL_CHANGES: Partial<Record<NewAuditEvent['type'], string>> = {
   'user.password_changed': 'The person changed their password.',
   'user.password_reset': 'An administrator set a new password.',
   'user.password_recovered': 'The person chose a new password through a recovery link.',
+};
+
+/** Revocations oidc-provider makes on its own, with no audited act (and actor) behind them. */
+const CAUSES: Record<RevocationCause, { initiating: InitiatingEntity; reason: string }> = {
+  replay: { initiating: 'policy', reason: 'A code or refresh token was presented again after it had been used: the grant was revoked.' },
+  sign_out: { initiating: 'user', reason: 'The person signed out of the app.' },
+  token_revoked: { initiating: 'system', reason: 'The app revoked its token, and the grant with it.' },
 };
 
 /** Installs the observers; from then on every act is observed. */
@@ -90,10 +97,10 @@ export function watchForSecurityEvents(sources: SecurityEventSources): void {
     const txn = randomUUID();
     for (const { receiver, grants: theirs } of (await receiversOf(trx, grants)).values()) {
       for (const grant of theirs) {
-        const initiating = cause === 'replay' ? 'policy' : initiatingEntity(actor, grant.accountId);
+        const initiating = cause ? CAUSES[cause].initiating : initiatingEntity(actor, grant.accountId);
         await send(trx, receiver, claims(txn, grantSubject(sources.issuer, grant), CAEP_SESSION_REVOKED, {
           initiating_entity: initiating,
-          reason_admin: { en: cause === 'replay' ? 'A refresh token was presented again after it had been used: the grant was revoked.' : 'The grant was revoked.' },
+          reason_admin: { en: cause ? CAUSES[cause].reason : 'The grant was revoked.' },
         }));
       }
     }
