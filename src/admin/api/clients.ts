@@ -11,6 +11,7 @@ import { clientPageSchema, clientParams, clientSchema, component, createdClientS
 const uris = z.array(z.string().min(1).max(2000)).max(20);
 const scope = z.string().max(2000).meta({ description: 'Space-separated scopes the client may ask for.' });
 const name = z.string().min(1).max(200);
+const eventsEndpoint = z.string().min(1).max(2000).meta({ description: 'Where the app receives security events (SETs pushed by RFC 8935; https in production). See /.well-known/ssf-configuration.' });
 
 const newClientBody = component('NewClient', z.strictObject({
   name,
@@ -22,6 +23,7 @@ const newClientBody = component('NewClient', z.strictObject({
   jwks: jwksSchema.optional(),
   scope: scope.optional(),
   introspection_signed_response_alg: z.enum(['ES256', 'RS256']).optional(),
+  events_endpoint: eventsEndpoint.optional(),
 }));
 
 const clientChangesBody = component('ClientChanges', z.strictObject({
@@ -29,7 +31,8 @@ const clientChangesBody = component('ClientChanges', z.strictObject({
   redirect_uris: uris.optional(),
   post_logout_redirect_uris: uris.optional(),
   scope: scope.optional(),
-}).refine((changes) => Object.keys(changes).length > 0, 'Name at least one of name, redirect_uris, post_logout_redirect_uris, scope.'));
+  events_endpoint: eventsEndpoint.nullable().optional().meta({ description: 'null: the app receives no more security events.' }),
+}).refine((changes) => Object.keys(changes).length > 0, 'Name at least one of name, redirect_uris, post_logout_redirect_uris, scope, events_endpoint.'));
 
 export const rotateSecretBody = component('SecretRotation', z.strictObject({
   overlap_seconds: z.number().int().min(0).max(MAX_SECRET_OVERLAP_SECONDS).optional()
@@ -48,6 +51,7 @@ function newClient(body: z.output<typeof newClientBody>): NewClient {
     ...(body.jwks !== undefined ? { jwks: body.jwks as NewClient['jwks'] } : {}),
     ...(body.scope !== undefined ? { scope: body.scope } : {}),
     ...(body.introspection_signed_response_alg !== undefined ? { introspectionSignedResponseAlg: body.introspection_signed_response_alg } : {}),
+    ...(body.events_endpoint !== undefined ? { eventsEndpoint: body.events_endpoint } : {}),
   };
 }
 
@@ -87,7 +91,7 @@ export function clientRoutes(ops: AdminOperations['apps']): ApiRoute[] {
     }),
     defineRoute({
       method: 'patch', path: '/clients/{client_id}', operationId: 'updateClient', tag: 'Clients',
-      summary: 'Change a client\'s name, redirect URIs or scope',
+      summary: 'Change a client\'s name, redirect URIs, scope or events endpoint',
       description: 'Checked as the whole registration is at creation. Lists replace the old ones.',
       params: clientParams,
       body: clientChangesBody, bodyRequired: true,
@@ -99,6 +103,7 @@ export function clientRoutes(ops: AdminOperations['apps']): ApiRoute[] {
           ...(body.redirect_uris !== undefined ? { redirectUris: body.redirect_uris } : {}),
           ...(body.post_logout_redirect_uris !== undefined ? { postLogoutRedirectUris: body.post_logout_redirect_uris } : {}),
           ...(body.scope !== undefined ? { scope: body.scope } : {}),
+          ...(body.events_endpoint !== undefined ? { eventsEndpoint: body.events_endpoint } : {}),
         });
         return ok(clientJson(client));
       },

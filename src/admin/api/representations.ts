@@ -91,6 +91,7 @@ export function clientJson(client: Client): ClientJson {
     introspection_signed_response_alg: client.introspectionSignedResponseAlg,
     jwks: client.jwks,
     api_identifier: client.resourceIdentifier,
+    events_endpoint: client.eventsEndpoint,
     previous_secret_expires_at: iso(client.previousSecretExpiresAt),
     disabled_at: iso(client.disabledAt),
     created_at: iso(client.createdAt),
@@ -110,6 +111,7 @@ export function apiJson(api: ResourceServer): ApiJson {
     access_token_ttl: api.accessTokenTtl,
     is_default: api.isDefault,
     client_id: api.clientId,
+    events_endpoint: api.eventsEndpoint,
     disabled_at: iso(api.disabledAt),
     created_at: iso(api.createdAt),
   };

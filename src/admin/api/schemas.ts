@@ -116,6 +116,7 @@ export const clientSchema = component('Client', z.object({
   introspection_signed_response_alg: z.string().nullable(),
   jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }).nullable(),
   api_identifier: z.string().nullable().meta({ description: 'The API these are the introspection credentials of; such clients are managed under /apis.' }),
+  events_endpoint: z.string().nullable().meta({ description: 'Where the app receives security events (RFC 8935 push); null for none.' }),
   previous_secret_expires_at: nullableTimestamp.meta({ description: 'Until when the secret replaced by the last rotation still works.' }),
   disabled_at: nullableTimestamp,
   created_at: timestamp,
@@ -139,6 +140,7 @@ export const apiSchema = component('Api', z.object({
   access_token_ttl: z.number().int().nullable().meta({ description: 'Access-token lifetime in seconds; null for the default.' }),
   is_default: z.boolean(),
   client_id: z.string().nullable().meta({ description: 'The client the API introspects tokens with.' }),
+  events_endpoint: z.string().nullable().meta({ description: 'Where the API receives security events (RFC 8935 push); null for none.' }),
   disabled_at: nullableTimestamp,
   created_at: timestamp,
 }));
