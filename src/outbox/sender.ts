@@ -110,15 +110,26 @@ export class OutboxSender {
       });
       let index = 0;
       let settledQueue = false;
-      // A delivery begins only in the first half of its lease, so however slow the ones before it
-      // were, it ends before another sender may take the row.
-      for (; index < claimed.length && !this.#stopping && this.#now() - now < this.#leaseMs / 2; index += 1) {
-        const row = claimed[index]!;
+      // Rows with a queue are each the head of a different queue (a receiver's), so they go out
+      // side by side: a receiver that hangs until its timeout holds up no other. Rows without
+      // one (mail) go one after the other, as the relay takes them.
+      const alongside: Array<Promise<void>> = [];
+      let failure: { error: unknown } | undefined;
+      const deliver = async (row: ClaimedRow) => {
         const outcome = await this.#deliver(row);
         report[outcome] += 1;
         if (row.queue && outcome !== 'retried') settledQueue = true;
         outboxDeliveries.inc({ kind: row.kind, outcome: outcome === 'failed' ? 'dropped' : outcome });
+      };
+      // A delivery begins only in the first half of its lease, so however slow the ones before it
+      // were, it ends before another sender may take the row.
+      for (; index < claimed.length && !this.#stopping && this.#now() - now < this.#leaseMs / 2; index += 1) {
+        const row = claimed[index]!;
+        if (row.queue) alongside.push(deliver(row).catch((error: unknown) => { failure ??= { error }; }));
+        else await deliver(row);
       }
+      await Promise.all(alongside);
+      if (failure) throw failure.error;
       await release(this.options.db, claimed.slice(index).map((rest) => rest.id), this.id);
       // A queue's next row became claimable when the one before it settled: look again for it.
       if (claimed.length < this.#batchSize && index === claimed.length && !settledQueue) break;

@@ -94,6 +94,25 @@ describe('a receiver that is down, then back', () => {
   });
 });
 
+describe('a receiver that hangs', () => {
+  it('holds up no other receiver: their events go out while it has not answered', async () => {
+    const [grantId] = await grants(server, 1);
+    await server.deliveries.sender.deliverDue();
+    appReceiver.posts.length = 0;
+    notesReceiver.posts.length = 0;
+    // The app's receiver answers only once the API's has received its SET: delivered one after
+    // the other, the app's would wait for ever (until its timeout, and fail).
+    const apiReached = notesReceiver.nextPost();
+    appReceiver.holdUntil(apiReached);
+    await server.operations.grants.revokeGrant(ADMIN, grantId!);
+    const report = await server.deliveries.sender.deliverDue();
+    appReceiver.holdUntil(undefined);
+    expect(report).toMatchObject({ retried: 0, failed: 0 });
+    expect(appReceiver.accepted().map(grantOf)).toEqual([grantId]);
+    expect(notesReceiver.accepted().map(grantOf)).toEqual([grantId]);
+  });
+});
+
 describe('a receiver that stays down', () => {
   it('has its events dropped after SECURITY_EVENTS_DROP_AFTER: logged, counted, and shown as dropped', async () => {
     appReceiver.posts.length = 0;

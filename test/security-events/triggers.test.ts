@@ -156,6 +156,17 @@ describe('a grant revoked', () => {
   });
 });
 
+describe('oidc-provider revoking a grant on its own', () => {
+  it('when the app revokes its refresh token (RFC 7009): initiated by the system', async () => {
+    const { tokens, grantId } = await signedIn();
+    await client.tokenRevocation(app.config, tokens.refresh_token!, { token_type_hint: 'refresh_token' });
+    const got = await delivered();
+    expect(got.app.map((set) => [sessionRevoked(set)?.initiating_entity, (set.sub_id as { session: { id: string } }).session.id])).toEqual([['system', grantId]]);
+    expect(got.notes).toHaveLength(1);
+    expect(got.otherApp.concat(got.billing)).toEqual([]);
+  });
+});
+
 describe('a session ended', () => {
   it('by an admin: the grants of the apps signed in through it are revoked, and their receivers told', async () => {
     const { person, grantId } = await signedIn();

@@ -20,6 +20,10 @@ export interface SetReceiver {
   accepted(): Array<JWTPayload & Record<string, unknown>>;
   /** How it answers from now on. */
   answer(status: number, body?: unknown): void;
+  /** Answers nothing until `until` settles (then as told by answer()). */
+  holdUntil(until: Promise<unknown> | undefined): void;
+  /** Resolves at the next POST it receives. */
+  nextPost(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -27,10 +31,14 @@ export async function startSetReceiver(): Promise<SetReceiver> {
   const posts: ReceivedPost[] = [];
   let status = 202;
   let answerBody: unknown;
+  let hold: Promise<unknown> | undefined;
+  const waiting: Array<() => void> = [];
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
+    req.on('end', async () => {
+      for (const resolve of waiting.splice(0)) resolve();
+      await hold;
       posts.push({ contentType: req.headers['content-type'], body: Buffer.concat(chunks).toString('utf8'), status });
       if (answerBody === undefined) {
         res.writeHead(status).end();
@@ -49,6 +57,10 @@ export async function startSetReceiver(): Promise<SetReceiver> {
       status = next;
       answerBody = body;
     },
+    holdUntil(until) {
+      hold = until;
+    },
+    nextPost: () => new Promise<void>((resolve) => waiting.push(resolve)),
     close: () => new Promise<void>((resolve) => {
       server.closeAllConnections();
       server.close(() => resolve());
