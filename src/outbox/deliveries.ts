@@ -1,5 +1,7 @@
 // Assembles the outbox for the composition root (src/server.ts): the writer features enqueue
-// through, the channel for each kind, and the sender that runs them. Mail goes over SMTP when
+// through, the channel for each kind, and the sender that runs them. Security events (SETs pushed
+// to apps' and APIs' events endpoints, src/security-events/) have a channel wherever the keys that
+// sign them are given. Mail goes over SMTP when
 // SMTP_URL is set, otherwise to the development mailbox — but never in production: there, without
 // SMTP_URL, mail has no channel and waits in the outbox (src/config.ts refuses to start that way once
 // a feature sends mail).

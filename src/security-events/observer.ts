@@ -4,8 +4,9 @@
 // same transaction. No act calls it: an act that revokes a grant, ends a session, disables a
 // person or changes a password is observed whoever does it (admin API, console, CLI, the person).
 //
-//   a grant revoked (by the person, an admin, refresh-token reuse, the app disabled or deleted,
-//   a session ended, a person disabled or deleted, a password changed)
+//   a grant revoked (by the person, an admin, the app disabled or deleted, a session ended, a
+//   person disabled or deleted, a password changed; or by oidc-provider: a replayed refresh token
+//   or code, a sign-out, the app revoking its refresh token)
 //                             → CAEP session-revoked about the grant, to its app and its APIs
 //   a person disabled         → RISC account-disabled about the person
 //   a password changed/reset  → CAEP credential-change about the person
