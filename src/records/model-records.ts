@@ -19,7 +19,7 @@ export interface ModelOptions {
   requestFacts?: () => RequestFacts | undefined;
   /** Told of a grant a replay revoked, so what this process cached of it goes at once. */
   onGrantRevoked?: (grantId: string) => void;
-  /** Told of a grant a replay revoked inside the revocation's transaction (OidcRecords passes its own). */
+  /** Told of grants revoked here (a replay; a Grant oidc-provider destroys), in the revocation's transaction. */
   observeRevocation?: RevocationObserver | undefined;
 }
 

@@ -19,6 +19,19 @@ const ADMIN: Actor = { type: 'client', id: 'automation' };
 let server: TestServer;
 let app: App;
 let api: { url: string; errors: unknown[]; close(): Promise<void> };
+let http: Server;
+
+/** Resolves with the status the API answered its next pushed SET with, once it has answered. */
+function nextEventHandled(): Promise<number> {
+  return new Promise((resolve) => {
+    const onRequest = (req: { url?: string }, res: { statusCode: number; once(event: 'finish', listener: () => void): void }) => {
+      if (req.url !== '/security-events') return;
+      http.off('request', onRequest);
+      res.once('finish', () => resolve(res.statusCode));
+    };
+    http.on('request', onRequest);
+  });
+}
 
 beforeAll(async () => {
   server = await startTestServer();
@@ -27,7 +40,7 @@ beforeAll(async () => {
   const koa = createResourceServer({ issuer: server.issuer, audience: NOTES_API, introspection: { clientId: notes.clientId, clientSecret: notes.clientSecret! }, cacheSeconds: 60 });
   const errors: unknown[] = [];
   koa.on('error', (error: unknown) => errors.push(error));
-  const http: Server = koa.listen(0, '127.0.0.1');
+  http = koa.listen(0, '127.0.0.1');
   await once(http, 'listening');
   const { port } = http.address() as { port: number };
   api = { url: `http://127.0.0.1:${port}`, errors, close: () => new Promise<void>((resolve) => { http.closeAllConnections(); http.close(() => resolve()); }) };
@@ -98,5 +111,22 @@ describe('the events endpoint', () => {
     expect((await post(tokens.access_token)).status).toBe(400);
     const wrongType = await post('{}', 'application/json');
     expect(await wrongType.json()).toMatchObject({ err: 'invalid_request' });
+  });
+});
+
+// Last: a sender once stopped delivers no more, and the tests above call its pass directly.
+describe('with the sender running, as a started server runs it', () => {
+  it('the act\'s commit wakes the sender: the API has the event, and refuses the token, without anyone asking', async () => {
+    const { tokens } = await obtainTokens(server, app, await createPerson(server), { scope: SCOPES });
+    expect((await call('GET', '/notes', tokens.access_token)).status).toBe(200);
+    server.deliveries.start();
+    try {
+      const handled = nextEventHandled();
+      await server.operations.grants.revokeGrant(ADMIN, decodeJwt(tokens.access_token).grant_id as string);
+      expect(await handled).toBe(202);
+      expect((await call('GET', '/notes', tokens.access_token)).status).toBe(401);
+    } finally {
+      await server.deliveries.sender.stop();
+    }
   });
 });
