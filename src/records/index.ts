@@ -28,7 +28,11 @@ export type { JwtStandingRow, JwtSubject, KeptSuccessorRow, TokenFound } from '.
 
 export class OidcRecords {
   /** Told of every grant revoked through this repository, in the revocation's transaction. */
-  #observeRevocation: RevocationObserver | undefined;
+  readonly #revocationObservers: RevocationObserver[] = [];
+  /** Tells every observer, one after the other, in the revocation's transaction. */
+  readonly #observeRevocation: RevocationObserver = async (trx, grants, cause) => {
+    for (const observer of this.#revocationObservers) await observer(trx, grants, cause);
+  };
 
   constructor(
     readonly db: Database,
@@ -41,17 +45,22 @@ export class OidcRecords {
   }
 
   /**
-   * Sets who is told of revoked grants (src/security-events/): every revocation through this
+   * Adds an observer of revoked grants (src/security-events/): every revocation through this
    * repository, a replay's included, calls it inside its transaction.
    */
   observeRevocations(observer: RevocationObserver): void {
-    this.#observeRevocation = observer;
+    this.#revocationObservers.push(observer);
+  }
+
+  /** The observers' dispatcher while there are any; without, a revocation reads nothing more. */
+  get #observing(): RevocationObserver | undefined {
+    return this.#revocationObservers.length ? this.#observeRevocation : undefined;
   }
 
   /** One model's records, as oidc-provider's adapter interface reads and writes them. */
   of(model: string, options: ModelOptions = {}): ModelRecords {
-    const observeRevocation: RevocationObserver = (trx, grants, cause) => this.#observeRevocation?.(trx, grants, cause) ?? Promise.resolve();
-    return new ModelRecords(this.db, model, this.now, { observeRevocation, ...options });
+    // The dispatcher itself: oidc-provider may build its models before the observers are added.
+    return new ModelRecords(this.db, model, this.now, { observeRevocation: this.#observeRevocation, ...options });
   }
 
   /** What the person's live grants reach (their apps and APIs), read in `trx`. */
@@ -98,7 +107,7 @@ export class OidcRecords {
 
   /** Revokes the selected grants and everything issued under them; returns how many grants there were. */
   revokeGrants(selector: GrantSelector, trx: Database = this.db): Promise<number> {
-    return revokeGrants(trx, selector, this.#observeRevocation);
+    return revokeGrants(trx, selector, this.#observing);
   }
 
   /**
@@ -107,7 +116,7 @@ export class OidcRecords {
    */
   async revokeOfflineOfUser(accountId: string, keep: readonly string[] = [], trx: Database = this.db): Promise<number> {
     const grantIds = await offlineGrantIds(trx, this.#at(), accountId, keep);
-    return grantIds.length === 0 ? 0 : revokeGrants(trx, { grantIds }, this.#observeRevocation);
+    return grantIds.length === 0 ? 0 : revokeGrants(trx, { grantIds }, this.#observing);
   }
 
   /** Deletes every record naming the person (grants, tokens, sessions, interactions); returns how many rows went. */
@@ -136,7 +145,7 @@ export class OidcRecords {
 
   /** Ends the selected live sessions of the person, with the grants of the apps signed in through them. */
   endSessions(accountId: string, selector: SessionSelector, trx: Database = this.db): Promise<EndedSessions> {
-    return endSessions(trx, this.#at(), accountId, selector, this.#observeRevocation);
+    return endSessions(trx, this.#at(), accountId, selector, this.#observing);
   }
 
   // Retention (the janitor)
