@@ -48,6 +48,7 @@ import { KnownDevices } from './security/known-devices.js';
 import { SignInThrottle } from './security/sign-in-throttle.js';
 import type { AccountNotices } from './notices/account-notices.js';
 import { recoveryRoutes } from './recovery/routes.js';
+import { transmitterMetadataRoutes } from './security-events/metadata.js';
 import type { RecoveryServices } from './recovery/services.js';
 import type { OneTimeLinks } from './links/store.js';
 import { consentRecorder } from './interaction/app-connected.js';
@@ -112,6 +113,7 @@ export function createApp(deps: AppDependencies): Koa {
   // Never on the public port without its token (the metrics listener is METRICS_PORT's).
   if (config.metrics.token) app.use(publicMetricsRoute(processMetrics, config.metrics.token));
   app.use(assets(pages));
+  app.use(transmitterMetadataRoutes(config.issuer, deps.oidc.provider.pathFor('jwks')).routes());
   // After what must answer under any load (health, the busy page's stylesheet), before any work.
   app.use(loadShedding(config.load.maxConcurrentRequests, pages));
   app.use(interactionRoutes({

@@ -197,6 +197,18 @@ const settingsSchema = z.object({
     /** How long delivered and given-up rows (their metadata, never their payload) stay for operators. */
     retentionSeconds: seconds.max(YEAR).meta({ env: 'OUTBOX_RETENTION' }),
   }),
+  /** Security events pushed to apps' and APIs' events endpoints (src/security-events/, docs/security-events.md). */
+  securityEvents: z.object({
+    /**
+     * A receiver's events wait in order while an earlier one is retried; one still undelivered this
+     * long after the act is dropped (logged, counted, shown on the app's or API's console page).
+     */
+    dropAfterSeconds: seconds.max(30 * DAY).meta({ env: 'SECURITY_EVENTS_DROP_AFTER' }),
+    /** The longest wait between two attempts (they start 1 s apart and double): how soon a receiver back up hears. */
+    retryMaxDelaySeconds: seconds.max(DAY).meta({ env: 'SECURITY_EVENTS_RETRY_MAX_DELAY' }),
+    /** How long one POST to a receiver may take, connecting included. */
+    timeoutSeconds: seconds.max(60).meta({ env: 'SECURITY_EVENTS_TIMEOUT' }),
+  }),
 });
 
 export type Settings = z.infer<typeof settingsSchema>;

@@ -32,6 +32,7 @@ import { createDeliveries, type Deliveries } from './outbox/deliveries.js';
 import { ResourceServerStore } from './resources/store.js';
 import { BackchannelLogout } from './logout/backchannel-logout.js';
 import { BackchannelLogoutChannel } from './logout/channel.js';
+import { watchForSecurityEvents } from './security-events/observer.js';
 import { AccountNotices } from './notices/account-notices.js';
 import { recoveryServices } from './recovery/services.js';
 import { AddressMail } from './verification/address-mail.js';
@@ -57,7 +58,7 @@ export interface Gatehouse {
   addresses: Addresses;
   /** Back-channel logout: who is told when sign-ins end (src/logout/). */
   logout: BackchannelLogout;
-  /** The outbox (mail, logout tokens): `deliveries.outbox.enqueue(trx, …)` in the transaction of the act. */
+  /** The outbox (mail, logout tokens, security events): `deliveries.outbox.enqueue(trx, …)` in the transaction of the act. */
   deliveries: Deliveries;
   /**
    * Stops gracefully: /readyz answers 503 at once, the listener stays open for `drainDelayMs`
@@ -100,20 +101,22 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
     // The one owner of oidc-provider's records, and the clock every expiry among them follows.
     const records = new OidcRecords(db, options.now);
     const clients = new ClientStore(db, records, { httpsOnly: config.env === 'production' });
-    const resources = new ResourceServerStore(db);
+    const resources = new ResourceServerStore(db, { httpsOnly: config.env === 'production' });
     const pages = new Pages();
     const audit = new AuditLog(db, (error, event) => logger.error({ event: 'audit.append_failed', type: event.type, err: error }));
     // Logout tokens are signed when delivered, with the provider's current key: the channel asks
     // the provider, which needs the outbox to write them, so it is looked up once both exist.
     let signer: OidcService | undefined;
+    const keys = keyStoreFor(config, db);
     const outgoing = createDeliveries(config, db, logger, changes, options.now, {
       'backchannel-logout': new BackchannelLogoutChannel({ issuer: config.issuer, signingKey: (alg) => signer?.signingKey(alg) }),
-    });
+    }, { keys });
     deliveries = outgoing;
+    // From here every revocation and every act that concerns an app or API is pushed to it.
+    watchForSecurityEvents({ records, audit, clients, resources, outbox: outgoing.outbox, issuer: config.issuer, now: options.now });
     const logout = new BackchannelLogout({ db, outbox: outgoing.outbox, records, receivers: (ids, trx) => clients.logoutReceivers(ids, trx) });
     const oidc = await OidcService.start({ config, db, users, clients, resources, pages, logger, changes, audit, records, logout });
     signer = oidc;
-    const keys = keyStoreFor(config, db);
     const links = new OneTimeLinks(db, options.now);
     const janitor = new Janitor({
       db, records, links, keys, logger,

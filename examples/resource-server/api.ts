@@ -3,10 +3,15 @@
 //   GET    /notes      notebook:read   ordinary: the token is verified locally, no call to Gatehouse
 //   POST   /notes      notebook:write  ordinary
 //   DELETE /notes/:id  notebook:write  sensitive: verified locally, then introspected (RFC 7662)
+//   POST   /security-events              Gatehouse pushes Security Event Tokens here (RFC 8935)
 //
-// Local verification cannot see a revocation: a revoked token keeps working until it expires.
-// Introspection sees it at once, at the price of a round trip to Gatehouse per call (or of up to
-// `cacheSeconds` of staleness when answers are cached). README.md says when to choose which.
+// Local verification alone cannot see a revocation: a revoked token keeps working until it
+// expires. Introspection sees it at once, at the price of a round trip to Gatehouse per call (or of
+// up to `cacheSeconds` of staleness when answers are cached). With the events endpoint registered
+// (`gatehouse resource update --identifier … --events-endpoint https://…/security-events`),
+// Gatehouse pushes each revocation as it happens: the API denies the revoked grant's tokens and
+// drops what it cached of them at once, so local verification is as fresh as introspection.
+// README.md says when to choose which.
 import { createHash } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import Koa, { type Context, type Next } from 'koa';
@@ -30,11 +35,20 @@ export interface ResourceServerOptions {
   cacheMaxEntries?: number;
   /** The clock, in milliseconds since the epoch (Date.now); injectable so tests need not sleep. */
   now?: () => number;
+  /**
+   * How long a pushed revocation is remembered, in seconds: at least the longest access-token
+   * lifetime Gatehouse may give this API (ACCESS_TOKEN_TTL, or the API's own), after which every
+   * token of the revoked grant has expired anyway. Default: one day, Gatehouse's upper bound.
+   */
+  revocationMemorySeconds?: number;
 }
 
 export interface Note { id: string; text: string; createdAt: string }
 
 const DEFAULT_CACHE_MAX_ENTRIES = 10_000;
+const DEFAULT_REVOCATION_MEMORY_SECONDS = 86_400;
+const SESSION_REVOKED = 'https://schemas.openid.net/secevent/caep/event-type/session-revoked';
+const ACCOUNT_DISABLED = 'https://schemas.openid.net/secevent/risc/event-type/account-disabled';
 const INTROSPECTION_TIMEOUT_MS = 5_000;
 
 /** RFC 6750 §2.1: `Bearer` followed by a b64token. */
@@ -73,6 +87,7 @@ export function createResourceServer(options: ResourceServerOptions): Koa {
   const base = options.issuer.replace(/\/+$/, '');
   const jwks = createRemoteJWKSet(new URL(`${base}/jwks`));
   const introspector = new Introspector(options, now);
+  const revoked = new Revocations(now, (options.revocationMemorySeconds ?? DEFAULT_REVOCATION_MEMORY_SECONDS) * 1000);
   const notes = new Map<string, Note & { owner: string }>();
   let nextId = 1;
 
@@ -102,10 +117,12 @@ export function createResourceServer(options: ResourceServerOptions): Koa {
     return async (ctx: Context, next: Next) => {
       const token = bearerToken(ctx.get('authorization'));
       const claims = await verifyLocally(token);
+      // Pushed by Gatehouse (POST /security-events): no call to anyone, and no waiting for exp.
+      if (revoked.denies(claims)) throw new BearerError(401, 'invalid_token', 'the access token was revoked');
       const granted = typeof claims.scope === 'string' ? claims.scope.split(' ') : [];
       if (!granted.includes(scope)) throw new BearerError(403, 'insufficient_scope', `this call needs the ${scope} scope`, scope);
       // After the scope check, so a token that could never do this costs Gatehouse nothing.
-      if (mode.introspect && !(await introspector.isActive(token, claims.exp!))) {
+      if (mode.introspect && !(await introspector.isActive(token, claims))) {
         throw new BearerError(401, 'invalid_token', 'the access token is no longer active');
       }
       ctx.state.owner = claims.sub!;
@@ -141,6 +158,42 @@ export function createResourceServer(options: ResourceServerOptions): Koa {
     ctx.status = 204;
   });
 
+  /**
+   * RFC 8935 push delivery: a SET is verified with Gatehouse's keys (its issuer, this API as the
+   * audience, typ secevent+jwt), then acted on, then acknowledged with 202. A SET that fails
+   * verification gets 400 and an RFC 8935 error, which Gatehouse logs and does not send again;
+   * when the keys cannot be fetched the answer is 503, and Gatehouse retries.
+   */
+  const seen = new Map<string, number>();
+  router.post('/security-events', async (ctx) => {
+    if (ctx.request.type !== 'application/secevent+jwt') return setError(ctx, 'invalid_request', 'send a SET as application/secevent+jwt');
+    const text = await readText(ctx);
+    let set: JWTPayload;
+    try {
+      ({ payload: set } = await jwtVerify(text, jwks, { issuer: options.issuer, audience: options.audience, typ: 'secevent+jwt', algorithms: ['ES256', 'RS256'], requiredClaims: ['jti', 'iat'] }));
+    } catch (error) {
+      if (!TOKEN_ERRORS.some((kind) => error instanceof kind)) throw new UpstreamUnavailable(`cannot fetch ${base}/jwks: ${String(error)}`);
+      const claim = (error as { claim?: unknown }).claim;
+      return setError(ctx, claim === 'iss' ? 'invalid_issuer' : claim === 'aud' ? 'invalid_audience' : 'invalid_key', 'the SET did not verify');
+    }
+    // Gatehouse may send a SET again if our 202 was lost: the jti says it is the same one.
+    if (!seen.has(set.jti!)) {
+      seen.set(set.jti!, now());
+      if (seen.size > DEFAULT_CACHE_MAX_ENTRIES) seen.delete(seen.keys().next().value!);
+      const events = (set.events ?? {}) as Record<string, unknown>;
+      const subject = set.sub_id as { sub?: string; user?: { sub?: string }; session?: { id?: string } } | undefined;
+      if (events[SESSION_REVOKED] && subject?.session?.id) {
+        revoked.grant(subject.session.id);
+        introspector.forgetGrant(subject.session.id);
+      }
+      if (events[ACCOUNT_DISABLED] && subject?.sub) {
+        revoked.person(subject.sub, set.iat!);
+        introspector.forgetPerson(subject.sub);
+      }
+    }
+    ctx.status = 202;
+  });
+
   const app = new Koa();
   app.use(errorResponses);
   app.use(router.routes());
@@ -154,6 +207,58 @@ function bearerToken(header: string): string {
   const match = BEARER.exec(header);
   if (!match) throw new BearerError(400, 'invalid_request', 'the Authorization header is not a Bearer token');
   return match[1]!;
+}
+
+/** RFC 8935 §2.3: a SET refused for good, with one of its error codes. */
+function setError(ctx: Context, err: string, description: string): void {
+  ctx.status = 400;
+  ctx.body = { err, description };
+}
+
+async function readText(ctx: Context): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > 64 * 1024) throw Object.assign(new Error('the SET is too large'), { status: 413 });
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * What Gatehouse pushed: grants revoked (their tokens carry the grant id in `grant_id`), and people
+ * disabled (tokens issued to them up to then). Kept as long as any token they cover may live.
+ */
+class Revocations {
+  /** grant id → until when it is remembered (ms). */
+  readonly #grants = new Map<string, number>();
+  /** sub → the iat (s) of the SET that disabled them, and until when it is remembered (ms). */
+  readonly #people = new Map<string, { at: number; until: number }>();
+
+  constructor(private readonly now: () => number, private readonly memoryMs: number) {}
+
+  grant(grantId: string): void {
+    this.#sweep();
+    this.#grants.set(grantId, this.now() + this.memoryMs);
+  }
+
+  person(sub: string, at: number): void {
+    this.#sweep();
+    this.#people.set(sub, { at, until: this.now() + this.memoryMs });
+  }
+
+  denies(claims: JWTPayload): boolean {
+    if (typeof claims.grant_id === 'string' && this.#grants.has(claims.grant_id)) return true;
+    const disabled = claims.sub ? this.#people.get(claims.sub) : undefined;
+    return disabled !== undefined && (claims.iat ?? 0) <= disabled.at;
+  }
+
+  #sweep(): void {
+    const now = this.now();
+    for (const [grantId, until] of this.#grants) if (until <= now) this.#grants.delete(grantId);
+    for (const [sub, { until }] of this.#people) if (until <= now) this.#people.delete(sub);
+  }
 }
 
 function publicNote({ id, text, createdAt }: Note): Note {
@@ -203,8 +308,8 @@ class Introspector {
   readonly #cacheMs: number;
   readonly #maxEntries: number;
   readonly #authorization: string;
-  /** SHA-256 of the token → when the positive answer stops being usable (ms). */
-  readonly #fresh = new Map<string, number>();
+  /** SHA-256 of the token → when the positive answer stops being usable (ms), and whose it is. */
+  readonly #fresh = new Map<string, { until: number; grantId: unknown; sub: unknown }>();
   #endpoint: Promise<URL> | undefined;
 
   constructor(
@@ -219,11 +324,21 @@ class Introspector {
     this.#authorization = `Basic ${Buffer.from(userPass).toString('base64')}`;
   }
 
-  async isActive(token: string, exp: number): Promise<boolean> {
+  /** Drops the cached answers about a revoked grant's tokens: the next sensitive call asks again. */
+  forgetGrant(grantId: string): void {
+    for (const [key, entry] of this.#fresh) if (entry.grantId === grantId) this.#fresh.delete(key);
+  }
+
+  forgetPerson(sub: string): void {
+    for (const [key, entry] of this.#fresh) if (entry.sub === sub) this.#fresh.delete(key);
+  }
+
+  async isActive(token: string, claims: JWTPayload): Promise<boolean> {
+    const exp = claims.exp!;
     // Keyed by digest so the cache does not hand out bearer tokens to whoever reads the heap.
     const key = createHash('sha256').update(token).digest('base64url');
     const asked = this.now();
-    const freshUntil = this.#fresh.get(key);
+    const freshUntil = this.#fresh.get(key)?.until;
     if (freshUntil !== undefined) {
       if (asked < freshUntil) return true;
       this.#fresh.delete(key);
@@ -235,7 +350,7 @@ class Introspector {
       const until = Math.min(asked + this.#cacheMs, exp * 1000, (answer.exp ?? Infinity) * 1000);
       if (until > this.now()) {
         if (this.#fresh.size >= this.#maxEntries) this.#fresh.delete(this.#fresh.keys().next().value!);
-        this.#fresh.set(key, until);
+        this.#fresh.set(key, { until, grantId: claims.grant_id, sub: claims.sub });
       }
     }
     return true;

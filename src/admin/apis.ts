@@ -6,9 +6,15 @@ import { found, GatehouseError } from '../errors.js';
 import type { NewResourceServer, ResourceChanges, ResourceServer } from '../resources/store.js';
 import type { RotatedSecret } from './apps.js';
 import type { OperationDependencies } from './operations.js';
+import { deliveryStatus, type DeliveryStatus } from '../security-events/status.js';
 
 export class ApiOperations {
   constructor(private readonly deps: OperationDependencies) {}
+
+  /** How the API's security events stand: waiting, dropped, last delivered, last failure. */
+  eventDeliveries(identifier: string): Promise<DeliveryStatus> {
+    return deliveryStatus(this.deps.db, { type: 'api', identifier });
+  }
 
   listResources(page: PageRequest = {}): Promise<Page<ResourceServer>> {
     return this.deps.resources.list(page);

@@ -6,6 +6,7 @@ import type { Database } from '../db/knex.js';
 import type { Page, PageRequest } from '../db/pages.js';
 import { found, GatehouseError } from '../errors.js';
 import type { OperationDependencies } from './operations.js';
+import { deliveryStatus, type DeliveryStatus } from '../security-events/status.js';
 
 export interface RotatedSecret {
   /** Shown once: only its digest is kept. */
@@ -23,6 +24,11 @@ export class AppOperations {
 
   async getClient(clientId: string, trx?: Database): Promise<Client> {
     return found(await this.deps.clients.find(clientId, trx), 'client');
+  }
+
+  /** How the app's security events stand: waiting, dropped, last delivered, last failure. */
+  eventDeliveries(clientId: string): Promise<DeliveryStatus> {
+    return deliveryStatus(this.deps.db, { type: 'app', clientId });
   }
 
   /** Registers an app or a machine client; the secret is returned only here. */

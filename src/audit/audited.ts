@@ -20,9 +20,21 @@ export interface AuditedDependencies {
   changes?: Pick<ChangeFeed, 'caughtUp'> | undefined;
 }
 
+/** Who is acting in each audited act's transaction, for what observes the act from within it. */
+const actors = new WeakMap<object, Actor>();
+
+/**
+ * The actor of the audited act `trx` belongs to; undefined outside one. For observers told of a
+ * change mid-act (a revoked grant, src/records/) that must say who caused it.
+ */
+export function actorIn(trx: Database): Actor | undefined {
+  return actors.get(trx);
+}
+
 export function auditedActs(deps: AuditedDependencies): Audited {
   return async function audited<T>(actor: Actor, work: AuditedWork<T>): Promise<T> {
     const { result, event } = await deps.db.transaction(async (trx) => {
+      actors.set(trx, actor);
       const done = await work(trx);
       await deps.audit.append({ ...done.event, actor }, trx);
       return done;

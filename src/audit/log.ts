@@ -53,9 +53,17 @@ export function isAuditEventType(value: unknown): value is AuditEventType {
 
 export const MAX_AUDIT_PAGE = 200;
 
+/**
+ * Told of every entry appended inside a transaction, before it commits: the audit entry is the
+ * act's own account of itself, so what must happen with an act (a security event pushed to the
+ * apps it concerns, src/security-events/) is written in the act's transaction by observing it.
+ */
+export type AuditObserver = (event: NewAuditEvent, trx: Database) => Promise<void>;
+
 export class AuditLog {
   /** Appends started by record() and not yet written; flush() waits for them. */
   readonly #pending = new Set<Promise<void>>();
+  readonly #observers: AuditObserver[] = [];
 
   constructor(
     private readonly db: Database,
@@ -79,7 +87,13 @@ export class AuditLog {
     while (this.#pending.size) await Promise.all(this.#pending);
   }
 
+  /** Adds an observer of the entries appended in transactions (see AuditObserver). */
+  observe(observer: AuditObserver): void {
+    this.#observers.push(observer);
+  }
+
   async append(event: NewAuditEvent, trx: Database = this.db): Promise<void> {
+    if (trx.isTransaction) for (const observer of this.#observers) await observer(event, trx);
     await trx('audit_events').insert({
       type: event.type,
       actor_type: event.actor.type,

@@ -25,25 +25,30 @@ export async function operationsFor(config: Config, db: Database): Promise<Admin
     import('../links/store.js'), import('../outbox/outbox.js'), import('../verification/address-mail.js'), import('../verification/addresses.js'),
     import('../enrolment/mail.js'), import('../notices/account-notices.js'), import('../records/index.js'), import('../logout/backchannel-logout.js'),
   ]);
+  const { watchForSecurityEvents } = await import('../security-events/observer.js');
   const users = new UserStore(db, new PasswordHasher(config.argon2));
   const audit = new AuditLog(db);
   const links = new OneTimeLinks(db);
   // Mail is written to the outbox, which a running server's sender delivers (woken by the change feed).
   const outbox = new Outbox(config.secrets.keyEncryptionKey);
   const addresses = new Addresses({ db, users, links, audit, enabled: config.emailVerification, mail: new AddressMail(links, outbox, config.issuer) });
-  const clients = new ClientStore(db, undefined, { httpsOnly: config.env === 'production' });
   const records = new OidcRecords(db);
+  const clients = new ClientStore(db, records, { httpsOnly: config.env === 'production' });
+  const resources = new ResourceServerStore(db, { httpsOnly: config.env === 'production' });
   // Logout tokens of sessions a command ends go to the outbox too, for a running server to sign and send.
   const logout = new BackchannelLogout({ db, outbox, records, receivers: (ids, trx) => clients.logoutReceivers(ids, trx) });
+  // An act done here pushes its security events as one done by the server does: written to the
+  // outbox with the act, sent by a running server.
+  watchForSecurityEvents({ records, audit, clients, resources, outbox, issuer: config.issuer });
   return adminOperations({
     db,
     addresses,
     links,
     users,
     clients,
-    resources: new ResourceServerStore(db),
+    resources,
     sessions: new SessionStore(db, records, (trx, userId, signedOut, how) => logout.sessionsEnded(trx, userId, signedOut, how)),
-    grants: new GrantStore(db),
+    grants: new GrantStore(db, records),
     audit,
     keys: keyStoreFor(config, db),
     enrolment: new EnrolmentMail({ outbox, links, issuer: config.issuer, signup: config.signup }),
@@ -152,6 +157,7 @@ export async function createClient(ctx: CommandContext, options: Options): Promi
       ...(typeof options.scope === 'string' ? { scope: options.scope } : {}),
       ...(typeof options['backchannel-logout-uri'] === 'string' ? { backchannelLogoutUri: options['backchannel-logout-uri'] } : {}),
       backchannelLogoutSessionRequired: options['backchannel-logout-session-required'] === true,
+      ...(text(options, 'events-endpoint') ? { eventsEndpoint: text(options, 'events-endpoint') } : {}),
     });
     for (const scope of await scopesNoApiDefines(db, client.scope)) {
       ctx.warn(`warning: no API defines the scope "${scope}", so the app can never get it; check the spelling, or register the API that defines it (gatehouse resource create).`);
@@ -169,12 +175,15 @@ export async function updateClient(ctx: CommandContext, options: Options): Promi
       ...(text(options, 'name') !== undefined ? { name: text(options, 'name')! } : {}),
       ...(uri !== undefined ? { backchannelLogoutUri: uri === '' ? null : uri } : {}),
       ...(sessionRequired !== undefined ? { backchannelLogoutSessionRequired: sessionRequired } : {}),
+      ...(typeof options['events-endpoint'] === 'string' ? { eventsEndpoint: text(options, 'events-endpoint') ?? null } : {}),
+      ...(options['no-events-endpoint'] === true ? { eventsEndpoint: null } : {}),
     });
     return {
       client_id: client.clientId,
       name: client.name,
       backchannel_logout_uri: client.backchannelLogoutUri,
       backchannel_logout_session_required: client.backchannelLogoutSessionRequired,
+      events_endpoint: client.eventsEndpoint,
     };
   });
 }
@@ -201,8 +210,16 @@ export async function createResource(ctx: CommandContext, options: Options): Pro
       jwtIntrospection: options['jwt-introspection'] === true,
       ...(ttl !== undefined ? { accessTokenTtl: Number(ttl) } : {}),
       ...(jwks ? { jwks } : {}),
+      ...(text(options, 'events-endpoint') ? { eventsEndpoint: text(options, 'events-endpoint') } : {}),
     });
     return { identifier: resourceServer.identifier, client_id: clientId, ...(clientSecret ? { client_secret: clientSecret } : {}) };
+  });
+}
+
+export async function updateResource(ctx: CommandContext, options: Options): Promise<unknown> {
+  return ctx.useDatabase(async (db) => {
+    const api = await (await operationsFor(ctx.config, db)).apis.updateResource(CLI_ACTOR, text(options, 'identifier')!, { eventsEndpoint: text(options, 'events-endpoint') ?? null });
+    return { identifier: api.identifier, events_endpoint: api.eventsEndpoint };
   });
 }
 

@@ -115,24 +115,30 @@ export const COMMANDS: Command[] = [
       'jwks-file': { type: 'string', value: 'FILE', description: 'authenticate with private_key_jwt and the public keys in this JWK Set file' },
       'backchannel-logout-uri': { type: 'string', value: 'URL', description: 'where Gatehouse POSTs a logout token when a sign-in to the app ends (https in production)' },
       'backchannel-logout-session-required': { type: 'boolean', description: 'the app needs every logout token to name the session (sid)' },
+      'events-endpoint': { type: 'string', value: 'URL', description: 'where the app receives security events (RFC 8935 push; https in production)' },
     },
     check: (options) => oneOf(options, 'auth-method', ['client_secret_basic', 'client_secret_post']),
     run: async (ctx, options) => (await actions()).createClient(ctx, options),
   },
   {
     name: 'client update',
-    summary: 'Change an app\'s name or back-channel logout',
-    usage: ['gatehouse client update --client-id ID [--name N] [--backchannel-logout-uri URL] [--backchannel-logout-session-required | --backchannel-logout-session-optional]'],
+    summary: 'Change an app\'s name, back-channel logout or where it receives security events',
+    usage: ['gatehouse client update --client-id ID [--name N] [--backchannel-logout-uri URL] [--backchannel-logout-session-required | --backchannel-logout-session-optional] [--events-endpoint URL | --no-events-endpoint]'],
     options: {
       'client-id': { type: 'string', required: true, value: 'ID', description: 'the app to change' },
       name: { type: 'string', value: 'N', description: 'the name people see on the consent page' },
       'backchannel-logout-uri': { type: 'string', value: 'URL', description: 'where logout tokens go; "" stops them' },
       'backchannel-logout-session-required': { type: 'boolean', description: 'every logout token must name the session (sid)' },
       'backchannel-logout-session-optional': { type: 'boolean', description: 'logout tokens may name the person alone (the default)' },
+      'events-endpoint': { type: 'string', value: 'URL', description: 'where the app receives security events (RFC 8935 push; https in production)' },
+      'no-events-endpoint': { type: 'boolean', description: 'send the app no more security events' },
     },
     check(options) {
       if (options['backchannel-logout-session-required'] && options['backchannel-logout-session-optional']) {
         throw new UsageError('--backchannel-logout-session-required and --backchannel-logout-session-optional contradict each other: give one');
+      }
+      if (typeof options['events-endpoint'] === 'string' && options['no-events-endpoint'] === true) {
+        throw new UsageError('--events-endpoint and --no-events-endpoint contradict each other: give one');
       }
     },
     run: async (ctx, options) => (await actions()).updateClient(ctx, options),
@@ -150,6 +156,7 @@ export const COMMANDS: Command[] = [
       'access-token-ttl': { type: 'string', value: 'SECONDS', description: `its access tokens' lifetime (${MIN_API_ACCESS_TOKEN_TTL_SECONDS} to ${MAX_ACCESS_TOKEN_LIFETIME_SECONDS})` },
       'jwt-introspection': { type: 'boolean', description: 'may ask for signed introspection responses (RFC 9701)' },
       'jwks-file': { type: 'string', value: 'FILE', description: 'introspect with private_key_jwt and the public keys in this JWK Set file' },
+      'events-endpoint': { type: 'string', value: 'URL', description: 'where the API receives security events (RFC 8935 push; https in production)' },
     },
     check(options) {
       positiveInteger(options, 'access-token-ttl');
@@ -158,6 +165,18 @@ export const COMMANDS: Command[] = [
       }
     },
     run: async (ctx, options) => (await actions()).createResource(ctx, options),
+  },
+  {
+    name: 'resource update',
+    summary: 'Change where an API receives security events',
+    usage: ['gatehouse resource update --identifier URL (--events-endpoint URL | --no-events-endpoint)'],
+    options: {
+      identifier: { type: 'string', required: true, value: 'URL', description: 'the API\'s identifier' },
+      'events-endpoint': { type: 'string', value: 'URL', description: 'where the API receives security events (RFC 8935 push; https in production)' },
+      'no-events-endpoint': { type: 'boolean', description: 'send the API no more security events' },
+    },
+    check: (options) => eventsEndpointChange(options),
+    run: async (ctx, options) => (await actions()).updateResource(ctx, options),
   },
   {
     name: 'migrate',
@@ -202,6 +221,13 @@ export const COMMANDS: Command[] = [
     run: async (ctx, options) => (await import('./demo.js')).runDemo(ctx, options),
   },
 ];
+
+/** An update says exactly one thing about the events endpoint: a new one, or none. */
+function eventsEndpointChange(options: Options): void {
+  if ((typeof options['events-endpoint'] === 'string') === (options['no-events-endpoint'] === true)) {
+    throw new UsageError('Give either --events-endpoint URL or --no-events-endpoint');
+  }
+}
 
 /** Words that start commands: `gatehouse keys --help` lists the keys commands. */
 export function commandsUnder(word: string): Command[] {

@@ -72,6 +72,8 @@ export const newClientSchema = z
     backchannelLogoutUri: backchannelLogoutUri.default(null),
     /** The app needs `sid` in every logout token (and gets only those that can name a session). */
     backchannelLogoutSessionRequired: z.boolean().default(false),
+    /** Where the app receives security events (src/security-events/); checked by the store, which knows the environment. */
+    eventsEndpoint: z.string().trim().max(2000).optional(),
   })
   .superRefine((c, ctx) => {
     const userFacing = !c.clientCredentials && !c.introspectionOnly;
@@ -120,6 +122,8 @@ export const clientChangesSchema = z.strictObject({
   scope: z.string().optional(),
   backchannelLogoutUri: z.string().nullable().optional(),
   backchannelLogoutSessionRequired: z.boolean().optional(),
+  /** null stops the app's security events. */
+  eventsEndpoint: z.string().trim().max(2000).nullable().optional(),
 });
 
 export type ClientChanges = z.input<typeof clientChangesSchema>;

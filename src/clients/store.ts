@@ -9,6 +9,7 @@ import { GatehouseError } from '../errors.js';
 import { OidcRecords } from '../records/index.js';
 import { DEFAULT_SECRET_OVERLAP_SECONDS, inWords, MAX_SECRET_OVERLAP_SECONDS } from '../lifetimes.js';
 import { backchannelLogoutUriProblem } from './redirect-uris.js';
+import { eventsEndpointProblem } from '../security-events/receivers.js';
 import { clientChangesSchema, firstIssue, newClientSchema, storedScope, type ClientChanges, type NewClient, type ValidClient } from './schema.js';
 
 export { DEFAULT_APP_SCOPE, firstIssue, scopeSchema, type ClientChanges, type NewClient } from './schema.js';
@@ -41,6 +42,8 @@ export interface Client {
   backchannelLogoutUri: string | null;
   /** Whether every logout token to the app must carry `sid`. */
   backchannelLogoutSessionRequired: boolean;
+  /** Where the app receives security events (RFC 8935 push); null: it receives none. */
+  eventsEndpoint: string | null;
   disabledAt: Date | null;
   createdAt: Date;
 }
@@ -61,6 +64,7 @@ export interface ClientRow {
   jwks: { keys: Record<string, unknown>[] } | null;
   backchannel_logout_uri: string | null;
   backchannel_logout_session_required: boolean;
+  events_endpoint: string | null;
   disabled_at: Date | null;
   created_at: Date;
   /** Joined from resource_servers. */
@@ -85,6 +89,7 @@ export function clientFromRow(row: ClientRow): Client {
     resourceIdentifier: row.resource_identifier ?? null,
     backchannelLogoutUri: row.backchannel_logout_uri ?? null,
     backchannelLogoutSessionRequired: row.backchannel_logout_session_required ?? false,
+    eventsEndpoint: row.events_endpoint ?? null,
     disabledAt: row.disabled_at ? new Date(row.disabled_at) : null,
     createdAt: new Date(row.created_at),
   };
@@ -106,6 +111,7 @@ function registrationOf(client: Client): NewClient {
     ...(client.introspectionSignedResponseAlg ? { introspectionSignedResponseAlg: client.introspectionSignedResponseAlg as 'ES256' | 'RS256' } : {}),
     backchannelLogoutUri: client.backchannelLogoutUri,
     backchannelLogoutSessionRequired: client.backchannelLogoutSessionRequired,
+    ...(client.eventsEndpoint ? { eventsEndpoint: client.eventsEndpoint } : {}),
   };
 }
 
@@ -132,12 +138,26 @@ export class ClientStore {
     if (problem) throw new GatehouseError('invalid_input', problem, 'backchannelLogoutUri');
   }
 
+  #checkEventsEndpoint(endpoint: string | undefined): void {
+    const problem = endpoint ? eventsEndpointProblem(endpoint, this.options.httpsOnly !== true) : undefined;
+    if (problem) throw new GatehouseError('invalid_input', problem, 'eventsEndpoint');
+  }
+
+  /** The events endpoints of those of `clientIds` that have one, by client_id. */
+  async eventsEndpoints(clientIds: readonly string[], trx: Database = this.db): Promise<Map<string, string>> {
+    const ids = [...new Set(clientIds)].filter(isClientId);
+    if (!ids.length) return new Map();
+    const rows: Array<{ client_id: string; events_endpoint: string }> = await trx('clients').select('client_id', 'events_endpoint').whereIn('client_id', ids).whereNotNull('events_endpoint');
+    return new Map(rows.map((row) => [row.client_id, row.events_endpoint]));
+  }
+
   /** Registers a client. The secret is returned only here; the database keeps its digest. */
   async create(input: NewClient, trx: Database = this.db): Promise<{ client: Client; clientSecret: string | undefined }> {
     const parsed = newClientSchema.safeParse(input);
     if (!parsed.success) throw firstIssue(parsed.error);
     const c = parsed.data;
     this.#checkEnvironment(c);
+    this.#checkEventsEndpoint(c.eventsEndpoint);
 
     // A private_key_jwt client proves itself with its keys; it gets no secret.
     const clientSecret = c.public || c.tokenEndpointAuthMethod === 'private_key_jwt' ? undefined : randomSecret();
@@ -160,6 +180,7 @@ export class ClientStore {
       jwks: c.jwks ? JSON.stringify(c.jwks) : null,
       backchannel_logout_uri: c.backchannelLogoutUri,
       backchannel_logout_session_required: c.backchannelLogoutSessionRequired,
+      events_endpoint: c.eventsEndpoint || null,
     };
     const [created] = await trx<ClientRow>('clients').insert(row as never).returning('*');
     return { client: clientFromRow(created as ClientRow), clientSecret };
@@ -211,10 +232,14 @@ export class ClientStore {
     if (!patch.success) throw firstIssue(patch.error);
     const existing = await this.find(clientId, trx);
     if (!existing) return undefined;
-    const parsed = newClientSchema.safeParse({ ...registrationOf(existing), ...patch.data });
+    const { eventsEndpoint, ...rest } = patch.data;
+    const registration = { ...registrationOf(existing), ...rest };
+    if (eventsEndpoint !== undefined) registration.eventsEndpoint = eventsEndpoint ?? undefined;
+    const parsed = newClientSchema.safeParse(registration);
     if (!parsed.success) throw firstIssue(parsed.error);
     const c = parsed.data;
     this.#checkEnvironment(c);
+    if (eventsEndpoint) this.#checkEventsEndpoint(c.eventsEndpoint);
     await trx('clients').where({ client_id: clientId }).update({
       name: c.name,
       redirect_uris: JSON.stringify(c.redirectUris),
@@ -222,6 +247,7 @@ export class ClientStore {
       scope: storedScope(c),
       backchannel_logout_uri: c.backchannelLogoutUri,
       backchannel_logout_session_required: c.backchannelLogoutSessionRequired,
+      events_endpoint: c.eventsEndpoint || null,
       updated_at: trx.raw('now()'),
     });
     return this.find(clientId, trx);

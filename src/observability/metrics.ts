@@ -64,6 +64,13 @@ export const revocations = new Counter({
   registers: [registry],
 });
 
+export const outboxDeliveries = new Counter({
+  name: 'gatehouse_outbox_deliveries_total',
+  help: 'Delivery attempts through the outbox, by kind (mail, security-event, ...) and outcome: delivered, retried (failed, tried again later), dropped (given up after OUTBOX_GIVE_UP_AFTER or SECURITY_EVENTS_DROP_AFTER, refused for good by the receiver, or unreadable).',
+  labelNames: ['kind', 'outcome'] as const,
+  registers: [registry],
+});
+
 export const refreshTokenReuse = new Counter({
   name: 'gatehouse_refresh_token_reuse_detections_total',
   help: 'Refresh tokens presented again after rotation (outside the retry window): each revoked its grant.',

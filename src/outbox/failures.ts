@@ -23,3 +23,14 @@ export function describeFailure(error: unknown): string {
 export function retryDelayMs(attempts: number, baseMs: number, maxMs: number): number {
   return Math.min(baseMs * 2 ** Math.max(0, Math.min(attempts - 1, 30)), maxMs);
 }
+
+/**
+ * Thrown by a channel when the receiving end refused a delivery for good: trying again cannot
+ * help (RFC 8935 §2.3: a 400 with an error code). The sender gives the row up at once.
+ */
+export class DeliveryRefused extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DeliveryRefused';
+  }
+}

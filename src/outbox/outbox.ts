@@ -9,22 +9,29 @@ import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import { composeMail, type MailMessage } from '../email/message.js';
 import type { LogoutNotice } from '../logout/logout-token.js';
+import type { SecurityEventDelivery } from '../security-events/delivery.js';
 import { openJson, sealJson, subkey } from '../crypto/sealed.js';
 import { insertRow } from './store.js';
 
 /**
- * What the outbox can carry, by kind. A kind names a delivery channel; HTTP deliveries (issue #16)
- * join as another member here and another channel in the sender.
+ * What the outbox can carry, by kind. A kind names a delivery channel: a member here and a channel
+ * in the sender (./deliveries.ts).
  */
 export interface OutboxPayloads {
   mail: MailMessage;
   /** A back-channel logout token to one app, signed when delivered (src/logout/). */
   'backchannel-logout': LogoutNotice;
+  /** A Security Event Token for one receiver (src/security-events/), pushed by RFC 8935. */
+  'security-event': SecurityEventDelivery;
 }
 
 export type OutboxKind = keyof OutboxPayloads;
 
-export type OutboxEntry = { [K in OutboxKind]: { kind: K; payload: OutboxPayloads[K] } }[OutboxKind];
+/**
+ * `queue`: entries sharing one are delivered one at a time in the order enqueued, a later one
+ * waiting while an earlier one is retried (e.g. one queue per receiver of security events).
+ */
+export type OutboxEntry = { [K in OutboxKind]: { kind: K; payload: OutboxPayloads[K]; queue?: string } }[OutboxKind];
 
 /** Called must be inside a transaction: the act and its delivery commit together or not at all. */
 export class OutsideTransactionError extends Error {
@@ -50,7 +57,7 @@ export class Outbox {
     if (!trx?.isTransaction) throw new OutsideTransactionError();
     const payload = entry.kind === 'mail' ? composeMail(entry.payload) : entry.payload;
     const id = randomUUID();
-    await insertRow(trx, { id, kind: entry.kind, payload: await sealJson(payload, this.#key, id), now: new Date(this.now()) });
+    await insertRow(trx, { id, kind: entry.kind, payload: await sealJson(payload, this.#key, id), now: new Date(this.now()), queue: entry.queue });
     // This instance's sender hears of it as soon as the transaction ends, without waiting for the
     // change feed (and on the embedded database, which has none). After a rollback the wake finds
     // nothing to do; the caller hears of the rollback from its own promise.

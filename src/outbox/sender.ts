@@ -19,11 +19,15 @@ import { randomUUID } from 'node:crypto';
 import type { ChangeFeed } from '../db/notifications.js';
 import type { Database } from '../db/knex.js';
 import type { Logger } from '../logger.js';
-import { describeFailure, retryDelayMs } from './failures.js';
+import { outboxDeliveries } from '../observability/metrics.js';
+import { DeliveryRefused, describeFailure, retryDelayMs } from './failures.js';
 import { openPayload, payloadKey, type Outbox, type OutboxKind } from './outbox.js';
 import { claimDue, markDelivered, markFailed, nextClaimableAt, release, scheduleRetry, type ClaimedRow } from './store.js';
 
-/** Delivers one opened payload; resolves once the receiving end has accepted it, throws otherwise. */
+/**
+ * Delivers one opened payload; resolves once the receiving end has accepted it, throws otherwise:
+ * DeliveryRefused (./failures.ts) when retrying cannot help, anything else to be retried.
+ */
 export interface DeliveryChannel {
   deliver(id: string, payload: unknown): Promise<void>;
 }
@@ -42,6 +46,8 @@ export interface SenderOptions {
   keyEncryptionKey: Uint8Array;
   channels: Partial<Record<OutboxKind, DeliveryChannel>>;
   retry: RetryPolicy;
+  /** A kind's own policy, where it differs (security events give up on a dead receiver sooner). */
+  retryByKind?: Partial<Record<OutboxKind, RetryPolicy>>;
   logger: Logger;
   now?: () => number;
   /** How long a claim protects a row from other senders; longer than any one delivery may take. */
@@ -103,13 +109,30 @@ export class OutboxSender {
         kinds: this.#kinds, sender: this.id, now: new Date(now), leaseUntil: new Date(now + this.#leaseMs), limit: this.#batchSize,
       });
       let index = 0;
+      let settledQueue = false;
+      // Rows with a queue are each the head of a different queue (a receiver's), so they go out
+      // side by side: a receiver that hangs until its timeout holds up no other. Rows without
+      // one (mail) go one after the other, as the relay takes them.
+      const alongside: Array<Promise<void>> = [];
+      let failure: { error: unknown } | undefined;
+      const deliver = async (row: ClaimedRow) => {
+        const outcome = await this.#deliver(row);
+        report[outcome] += 1;
+        if (row.queue && outcome !== 'retried') settledQueue = true;
+        outboxDeliveries.inc({ kind: row.kind, outcome: outcome === 'failed' ? 'dropped' : outcome });
+      };
       // A delivery begins only in the first half of its lease, so however slow the ones before it
       // were, it ends before another sender may take the row.
       for (; index < claimed.length && !this.#stopping && this.#now() - now < this.#leaseMs / 2; index += 1) {
-        report[await this.#deliver(claimed[index]!)] += 1;
+        const row = claimed[index]!;
+        if (row.queue) alongside.push(deliver(row).catch((error: unknown) => { failure ??= { error }; }));
+        else await deliver(row);
       }
+      await Promise.all(alongside);
+      if (failure) throw failure.error;
       await release(this.options.db, claimed.slice(index).map((rest) => rest.id), this.id);
-      if (claimed.length < this.#batchSize && index === claimed.length) break;
+      // A queue's next row became claimable when the one before it settled: look again for it.
+      if (claimed.length < this.#batchSize && index === claimed.length && !settledQueue) break;
     }
     return report;
   }
@@ -204,10 +227,16 @@ export class OutboxSender {
   }
 
   async #failed(row: ClaimedRow, error: unknown): Promise<Outcome> {
-    const { db, logger, retry } = this.options;
+    const { db, logger } = this.options;
+    const retry = this.options.retryByKind?.[row.kind as OutboxKind] ?? this.options.retry;
     const now = this.#now();
     const reason = describeFailure(error);
-    const facts = { id: row.id, kind: row.kind, attempts: row.attempts, error: reason };
+    const facts = { id: row.id, kind: row.kind, attempts: row.attempts, error: reason, ...(row.queue ? { queue: row.queue } : {}) };
+    if (error instanceof DeliveryRefused) {
+      await markFailed(db, row.id, this.id, new Date(now), reason);
+      logger.error({ event: 'outbox.refused', ...facts });
+      return 'failed';
+    }
     if (now - row.createdAt.getTime() >= retry.giveUpAfterMs) {
       await markFailed(db, row.id, this.id, new Date(now), reason);
       logger.error({ event: 'outbox.gave_up', ...facts });

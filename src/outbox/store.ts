@@ -3,7 +3,9 @@
 //   - a row is written only inside its cause's transaction (insert), so it exists iff the act does;
 //   - a sender claims due rows under a lease in one atomic statement that skips rows another
 //     transaction has locked, so two senders never hold one row, and a lapsed lease is claimable;
-//   - a sender settles or releases only rows it still leases, and settling erases the payload.
+//   - a sender settles or releases only rows it still leases, and settling erases the payload;
+//   - a row with a queue is claimable only while no earlier row of its queue is pending, so a
+//     queue's rows are delivered one at a time in the order written (migration 013).
 // Times are the sender's clock, passed in, so tests move time instead of waiting for it. Instances
 // compare their clocks with leases other instances wrote: they must agree to well within a lease
 // (minutes), which NTP gives.
@@ -21,6 +23,7 @@ export interface ClaimedRow {
   /** Attempts begun, this one included. */
   attempts: number;
   createdAt: Date;
+  queue: string | null;
 }
 
 export interface NewRow {
@@ -28,6 +31,8 @@ export interface NewRow {
   kind: string;
   payload: string;
   now: Date;
+  /** Rows sharing a queue are delivered in the order written, one at a time; none: no order. */
+  queue?: string | undefined;
 }
 
 export async function insertRow(trx: Knex.Transaction, row: NewRow): Promise<void> {
@@ -38,10 +43,22 @@ export async function insertRow(trx: Knex.Transaction, row: NewRow): Promise<voi
     created_at: row.now,
     next_attempt_at: row.now,
     attempts: 0,
+    queue: row.queue ?? null,
   });
 }
 
 const PENDING = 'delivered_at is null and failed_at is null';
+
+/**
+ * The row `o` heads its queue (or has none): no earlier row of the queue is pending, leased or
+ * not. A later row waits while an earlier one is being delivered or retried; two senders claiming
+ * at once cannot each take one of a queue's rows, since the later one is never a head while the
+ * earlier one is pending, whoever has it locked.
+ */
+const HEADS_QUEUE = `(o.queue is null or not exists (
+  select 1 from ${OUTBOX_TABLE} earlier
+   where earlier.queue = o.queue and earlier.seq < o.seq
+     and earlier.delivered_at is null and earlier.failed_at is null))`;
 
 /**
  * Leases up to `limit` due rows of `kinds` to `sender` until `leaseUntil`, oldest due first, and
@@ -52,16 +69,17 @@ export async function claimDue(db: Database, options: { kinds: readonly string[]
   const { rows } = (await db.raw(
     `update ${OUTBOX_TABLE} set leased_by = :sender, leased_until = :leaseUntil, attempts = attempts + 1
       where id in (
-        select id from ${OUTBOX_TABLE}
-         where ${PENDING} and next_attempt_at <= :now and (leased_until is null or leased_until <= :now)
-           and kind = any(:kinds)
-         order by next_attempt_at
+        select id from ${OUTBOX_TABLE} o
+         where o.delivered_at is null and o.failed_at is null and o.next_attempt_at <= :now
+           and (o.leased_until is null or o.leased_until <= :now)
+           and o.kind = any(:kinds) and ${HEADS_QUEUE}
+         order by o.next_attempt_at, o.seq
          limit :limit
          for update skip locked)
-      returning id, kind, payload, attempts, created_at`,
+      returning id, kind, payload, attempts, created_at, queue`,
     { sender: options.sender, leaseUntil: options.leaseUntil, now: options.now, kinds: [...options.kinds], limit: options.limit },
-  )) as { rows: Array<{ id: string; kind: string; payload: string | null; attempts: number; created_at: Date | string }> };
-  return rows.map((row) => ({ id: row.id, kind: row.kind, payload: row.payload, attempts: row.attempts, createdAt: new Date(row.created_at) }));
+  )) as { rows: Array<{ id: string; kind: string; payload: string | null; attempts: number; created_at: Date | string; queue: string | null }> };
+  return rows.map((row) => ({ id: row.id, kind: row.kind, payload: row.payload, attempts: row.attempts, createdAt: new Date(row.created_at), queue: row.queue }));
 }
 
 /** Whether `sender` still leased the row, i.e. whether the update below found it. */
@@ -97,10 +115,12 @@ export async function release(db: Database, ids: readonly string[], sender: stri
  * when none is pending: how long a sender may sleep.
  */
 export async function nextClaimableAt(db: Database, kinds: readonly string[]): Promise<Date | undefined> {
-  const row = (await db(OUTBOX_TABLE)
-    .whereRaw(PENDING)
-    .whereIn('kind', [...kinds])
-    .min({ at: db.raw('greatest(next_attempt_at, coalesce(leased_until, next_attempt_at))') })
+  // Only queue heads: a row waiting behind a retrying one is not claimable when it is due.
+  const row = (await db(`${OUTBOX_TABLE} as o`)
+    .whereRaw('o.delivered_at is null and o.failed_at is null')
+    .whereIn('o.kind', [...kinds])
+    .whereRaw(HEADS_QUEUE)
+    .min({ at: db.raw('greatest(o.next_attempt_at, coalesce(o.leased_until, o.next_attempt_at))') })
     .first()) as { at: Date | string | null } | undefined;
   return row?.at ? new Date(row.at) : undefined;
 }
@@ -117,4 +137,36 @@ export function deleteSettledBefore(db: Database, cutoff: Date): Promise<number>
 export async function pendingSummary(db: Database): Promise<{ pending: number; oldestCreatedAt: Date | undefined }> {
   const row = (await db(OUTBOX_TABLE).whereRaw(PENDING).count({ pending: '*' }).min({ oldest: 'created_at' }).first()) as { pending: number | string; oldest: Date | string | null } | undefined;
   return { pending: Number(row?.pending ?? 0), oldestCreatedAt: row?.oldest ? new Date(row.oldest) : undefined };
+}
+
+/** How one queue's deliveries stand, for operators (the console's app and API pages). */
+export interface QueueSummary {
+  /** Waiting or being retried. */
+  pending: number;
+  /** Given up or refused, among the rows still kept (OUTBOX_RETENTION). */
+  dropped: number;
+  lastDeliveredAt: Date | undefined;
+  /** The newest failure kept: a retry's reason, or why a row was given up. */
+  lastError: string | undefined;
+}
+
+/** One indexed read of a queue's rows (the janitor keeps them few). */
+export async function queueSummary(db: Database, queue: string): Promise<QueueSummary> {
+  const row = (await db(OUTBOX_TABLE)
+    .where('queue', queue)
+    .select(db.raw(`count(*) filter (where ${PENDING}) as pending`))
+    .select(db.raw('count(*) filter (where failed_at is not null) as dropped'))
+    .select(db.raw('max(delivered_at) as last_delivered_at'))
+    .first()) as { pending: number | string; dropped: number | string; last_delivered_at: Date | string | null } | undefined;
+  const failure = (await db(OUTBOX_TABLE)
+    .where('queue', queue)
+    .whereNotNull('last_error')
+    .orderBy('seq', 'desc')
+    .first('last_error')) as { last_error: string } | undefined;
+  return {
+    pending: Number(row?.pending ?? 0),
+    dropped: Number(row?.dropped ?? 0),
+    lastDeliveredAt: row?.last_delivered_at ? new Date(row.last_delivered_at) : undefined,
+    lastError: failure?.last_error,
+  };
 }

@@ -15,18 +15,25 @@ import type { Page, PageRequest } from '../db/pages.js';
 import { clientIdsWithGrantsOf, findGrant, latestGrant, listConnectedApps, listGrants, type ConnectedAppRecord, type GrantListing, type GrantRecord } from './grants.js';
 import { ModelRecords, type ModelOptions } from './model-records.js';
 import { clearKeptSuccessors, deleteExpired } from './retention.js';
-import { forgetAccount, forgetClient, offlineGrantIds, revokeGrants, type GrantSelector } from './revocation.js';
+import { forgetAccount, forgetClient, liveGrantsOf, offlineGrantIds, revokeGrants, type GrantSelector, type RevocationCause, type RevocationObserver, type RevokedGrant } from './revocation.js';
 import { endSessions, findSession, grantIdsOfSession, listSessions, type EndedSessions, type SessionRecord, type SessionSelector } from './sessions.js';
 import { jwtStanding, keptSuccessor, lookupToken, type JwtStandingRow, type JwtSubject, type KeptSuccessorRow, type TokenFound } from './tokens.js';
 
 export { ModelRecords, type ModelOptions, type RotateOptions } from './model-records.js';
 export { fromRow, GRANTABLE_MODELS, isLookupKey, recordRow, TOKEN_MODELS, type FoundRow, type GrantOpenid, type GrantPayload, type NewRow, type OidcRecordRow, type RecordToSave, type RequestFacts } from './rows.js';
 export type { ConnectedAppRecord, GrantListing, GrantRecord } from './grants.js';
-export type { GrantSelector } from './revocation.js';
+export type { GrantSelector, RevocationCause, RevocationObserver, RevokedGrant } from './revocation.js';
 export type { EndedSessions, SessionRecord, SessionSelector, SignedOutApp } from './sessions.js';
 export type { JwtStandingRow, JwtSubject, KeptSuccessorRow, TokenFound } from './tokens.js';
 
 export class OidcRecords {
+  /** Told of every grant revoked through this repository, in the revocation's transaction. */
+  readonly #revocationObservers: RevocationObserver[] = [];
+  /** Tells every observer, one after the other, in the revocation's transaction. */
+  readonly #observeRevocation: RevocationObserver = async (trx, grants, cause) => {
+    for (const observer of this.#revocationObservers) await observer(trx, grants, cause);
+  };
+
   constructor(
     readonly db: Database,
     /** Milliseconds since the epoch: the one clock for every expiry and "still live"; tests move it. */
@@ -37,9 +44,28 @@ export class OidcRecords {
     return new Date(this.now());
   }
 
+  /**
+   * Adds an observer of revoked grants (src/security-events/): every revocation through this
+   * repository, a replay's included, calls it inside its transaction.
+   */
+  observeRevocations(observer: RevocationObserver): void {
+    this.#revocationObservers.push(observer);
+  }
+
+  /** The observers' dispatcher while there are any; without, a revocation reads nothing more. */
+  get #observing(): RevocationObserver | undefined {
+    return this.#revocationObservers.length ? this.#observeRevocation : undefined;
+  }
+
   /** One model's records, as oidc-provider's adapter interface reads and writes them. */
   of(model: string, options: ModelOptions = {}): ModelRecords {
-    return new ModelRecords(this.db, model, this.now, options);
+    // The dispatcher itself: oidc-provider may build its models before the observers are added.
+    return new ModelRecords(this.db, model, this.now, { observeRevocation: this.#observeRevocation, ...options });
+  }
+
+  /** What the person's live grants reach (their apps and APIs), read in `trx`. */
+  liveGrantsOf(accountId: string, trx: Database = this.db): Promise<RevokedGrant[]> {
+    return liveGrantsOf(trx, this.#at(), accountId);
   }
 
   // Tokens
@@ -86,7 +112,7 @@ export class OidcRecords {
 
   /** Revokes the selected grants and everything issued under them; returns how many grants there were. */
   revokeGrants(selector: GrantSelector, trx: Database = this.db): Promise<number> {
-    return revokeGrants(trx, selector);
+    return revokeGrants(trx, selector, this.#observing);
   }
 
   /**
@@ -95,7 +121,7 @@ export class OidcRecords {
    */
   async revokeOfflineOfUser(accountId: string, keep: readonly string[] = [], trx: Database = this.db): Promise<number> {
     const grantIds = await offlineGrantIds(trx, this.#at(), accountId, keep);
-    return grantIds.length === 0 ? 0 : revokeGrants(trx, { grantIds });
+    return grantIds.length === 0 ? 0 : revokeGrants(trx, { grantIds }, this.#observing);
   }
 
   /** Deletes every record naming the person (grants, tokens, sessions, interactions); returns how many rows went. */
@@ -124,7 +150,7 @@ export class OidcRecords {
 
   /** Ends the selected live sessions of the person, with the grants of the apps signed in through them. */
   endSessions(accountId: string, selector: SessionSelector, trx: Database = this.db): Promise<EndedSessions> {
-    return endSessions(trx, this.#at(), accountId, selector);
+    return endSessions(trx, this.#at(), accountId, selector, this.#observing);
   }
 
   // Retention (the janitor)

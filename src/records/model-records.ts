@@ -11,7 +11,7 @@ import { digest } from '../crypto/digest.js';
 import type { Database } from '../db/knex.js';
 import { runPrepared } from '../db/prepared.js';
 import { fromRow, isLookupKey, recordRow, TABLE, type FoundRow, type RequestFacts } from './rows.js';
-import { revokeGrants } from './revocation.js';
+import { DELETED_GRANT_FACTS, revokeGrants, revokedGrants, type RevocationCause, type RevocationObserver } from './revocation.js';
 import { CONSUME, FIND_LIVE, INSERT_UNLESS_LIVE, ROTATED_COLUMNS, ROTATION, UPSERT, upsertValues, type LookupColumn } from './statements.js';
 
 export interface ModelOptions {
@@ -19,6 +19,8 @@ export interface ModelOptions {
   requestFacts?: () => RequestFacts | undefined;
   /** Told of a grant a replay revoked, so what this process cached of it goes at once. */
   onGrantRevoked?: (grantId: string) => void;
+  /** Told of grants revoked here (a replay; a Grant oidc-provider destroys), in the revocation's transaction. */
+  observeRevocation?: RevocationObserver | undefined;
 }
 
 export interface RotateOptions {
@@ -41,6 +43,7 @@ function refuseDeviceFlow(): Error {
 export class ModelRecords implements Adapter {
   readonly #requestFacts: () => RequestFacts | undefined;
   readonly #onGrantRevoked: (grantId: string) => void;
+  readonly #observeRevocation: RevocationObserver | undefined;
 
   constructor(
     private readonly db: Database,
@@ -51,6 +54,7 @@ export class ModelRecords implements Adapter {
   ) {
     this.#requestFacts = options.requestFacts ?? (() => undefined);
     this.#onGrantRevoked = options.onGrantRevoked ?? (() => {});
+    this.#observeRevocation = options.observeRevocation;
   }
 
   async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
@@ -132,9 +136,22 @@ export class ModelRecords implements Adapter {
     return this.#refuseReplay(digest(id));
   }
 
-  async destroy(id: string): Promise<void> {
+  /**
+   * Deletes the record. A Grant deleted this way is oidc-provider revoking it (a replay, a sign-out,
+   * a token revoked by its app: `cause`), told to the revocation observer in the same transaction.
+   */
+  async destroy(id: string, cause?: RevocationCause): Promise<void> {
     if (!isLookupKey(id)) return;
-    await this.db(TABLE).where({ model: this.model, id_digest: digest(id) }).delete();
+    const observe = this.model === 'Grant' ? this.#observeRevocation : undefined;
+    if (!observe) {
+      await this.db(TABLE).where({ model: this.model, id_digest: digest(id) }).delete();
+      return;
+    }
+    await this.db.transaction(async (trx) => {
+      const deleted = await trx(TABLE).where({ model: this.model, id_digest: digest(id) }).delete().returning(DELETED_GRANT_FACTS(trx));
+      const grants = revokedGrants(deleted);
+      if (grants.length) await observe(trx, grants, cause);
+    });
   }
 
   async revokeByGrantId(grantId: string): Promise<void> {
@@ -150,7 +167,7 @@ export class ModelRecords implements Adapter {
       .where({ model: this.model, id_digest: idDigest });
     if (!existing) throw this.#replayError('not found');
     if (existing.grant_id) {
-      await revokeGrants(this.db, { grantIds: [existing.grant_id] });
+      await revokeGrants(this.db, { grantIds: [existing.grant_id] }, this.#observeRevocation, 'replay');
       this.#onGrantRevoked(existing.grant_id);
     }
     throw this.#replayError('consumed');

@@ -6,6 +6,27 @@ import { digest } from '../crypto/digest.js';
 import { deletedRows, type Database } from '../db/knex.js';
 import { GRANTABLE_MODELS, isLookupKey, liveSql, TABLE } from './rows.js';
 
+/** A grant revoked: who gave it to which app, and the APIs (RFC 8707 resources) its tokens were for. */
+export interface RevokedGrant {
+  grantId: string;
+  accountId: string;
+  clientId: string;
+  resources: string[];
+}
+
+/**
+ * Why oidc-provider revoked a grant, when no audited act is behind it: a replayed code or refresh
+ * token, the person signing out of the app, or the app revoking its token.
+ */
+export type RevocationCause = 'replay' | 'sign_out' | 'token_revoked';
+
+/**
+ * Told of the grants a revocation deleted, inside its transaction, before it commits: what it
+ * writes (the security events to push, src/security-events/) commits or rolls back with them.
+ * `cause` is set when no act with an actor is behind the revocation.
+ */
+export type RevocationObserver = (trx: Database, grants: RevokedGrant[], cause?: RevocationCause) => Promise<void>;
+
 /** Which grants to revoke: by id, or every grant a person gave (to one app), or every grant of an app. */
 export type GrantSelector =
   | { grantIds: readonly string[] }
@@ -18,7 +39,9 @@ export type GrantSelector =
  * still refused by refresh, userinfo and introspection (src/tokens/jwt-truth.ts), and every deleted
  * Grant row is announced on the change feed (migration 003) so every instance's caches drop it.
  */
-export async function revokeGrants(db: Database, selector: GrantSelector): Promise<number> {
+export async function revokeGrants(db: Database, selector: GrantSelector, observe?: RevocationObserver, cause?: RevocationCause): Promise<number> {
+  // The observer writes in the revocation's transaction; a revocation on its own gets one.
+  if (observe && !db.isTransaction) return db.transaction((trx) => revokeGrants(trx, selector, observe, cause));
   // An id no row can hold (NUL, absurd length) selects nothing; it must not reach a query.
   const named = 'grantIds' in selector ? selector.grantIds : [('accountId' in selector ? selector.accountId : ''), selector.clientId ?? ''];
   if (!named.every((value) => value === '' || isLookupKey(value))) return 0;
@@ -37,8 +60,24 @@ export async function revokeGrants(db: Database, selector: GrantSelector): Promi
     if (selector.clientId !== undefined) grants.where('client_id', selector.clientId);
     query.whereIn('grant_id', grants).whereIn('model', models);
   }
-  const deleted: Array<{ model: string }> = await query.delete().returning('model');
-  return deleted.filter((row) => row.model === 'Grant').length;
+  const deleted: DeletedRow[] = await query.delete().returning(observe ? DELETED_GRANT_FACTS(db) : ['model']);
+  const grants = deleted.filter((row) => row.model === 'Grant');
+  if (observe && grants.length) await observe(db, revokedGrants(grants), cause);
+  return grants.length;
+}
+
+interface DeletedRow { model: string; grant_id: string | null; account_id: string | null; client_id: string | null; resources?: Record<string, unknown> | null }
+
+/** What a deleted row says of itself for an observer; only a Grant row's payload is read (its APIs). */
+export const DELETED_GRANT_FACTS = (db: Database) => ['model', 'grant_id', 'account_id', 'client_id', db.raw(`case when model = 'Grant' then payload->'resources' end as resources`) as never];
+
+export function revokedGrants(rows: readonly DeletedRow[]): RevokedGrant[] {
+  return rows.filter((row) => row.model === 'Grant' && row.grant_id && row.account_id && row.client_id).map((row) => ({
+    grantId: row.grant_id!,
+    accountId: row.account_id!,
+    clientId: row.client_id!,
+    resources: Object.keys(row.resources ?? {}),
+  }));
 }
 
 /**
@@ -46,6 +85,16 @@ export async function revokeGrants(db: Database, selector: GrantSelector): Promi
  * or one whose consent includes offline_access (`openid.scope` of the Grant payload: a code not yet
  * redeemed would bring one). `keep` names grants to spare.
  */
+/** What a person's live grants reach: the app and the APIs of each (who hears of an account's news). */
+export async function liveGrantsOf(db: Database, now: Date, accountId: string): Promise<RevokedGrant[]> {
+  const rows: Array<{ grant_id: string; client_id: string; resources: Record<string, unknown> | null }> = await db(TABLE)
+    .select('grant_id', 'client_id', db.raw(`payload->'resources' as resources`))
+    .where({ model: 'Grant', account_id: accountId })
+    .whereNotNull('grant_id')
+    .whereRaw(liveSql(TABLE), [now]);
+  return rows.map((row) => ({ grantId: row.grant_id, accountId, clientId: row.client_id, resources: Object.keys(row.resources ?? {}) }));
+}
+
 export async function offlineGrantIds(db: Database, now: Date, accountId: string, keep: readonly string[]): Promise<string[]> {
   const query = db(TABLE)
     .distinct('grant_id')

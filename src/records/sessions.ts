@@ -5,7 +5,7 @@ import type { Knex } from 'knex';
 import type { Database } from '../db/knex.js';
 import { cursorTimestamp, decodeCursor, pageOf, pageSize, type Page, type PageRequest } from '../db/pages.js';
 import { liveSql, sessionGrantIds, sessionSignIns, TABLE, type SessionPayload } from './rows.js';
-import { revokeGrants } from './revocation.js';
+import { revokeGrants, type RevocationObserver } from './revocation.js';
 
 /** A live session as listed. */
 export interface SessionRecord {
@@ -111,11 +111,11 @@ export async function grantIdsOfSession(db: Database, now: Date, accountId: stri
 }
 
 /** Deletes the selected live sessions, and revokes the grants of the apps signed in to through them. */
-export async function endSessions(db: Database, now: Date, accountId: string, selector: SessionSelector): Promise<EndedSessions> {
+export async function endSessions(db: Database, now: Date, accountId: string, selector: SessionSelector, observe?: RevocationObserver): Promise<EndedSessions> {
   const query = db(`${TABLE} as s`).where({ 's.model': 'Session', 's.account_id': accountId }).whereRaw(liveSql('s'), [now]);
   if ('handle' in selector) query.where('uid_digest', selector.handle);
   else if (selector.except !== undefined) query.whereNot('uid_digest', selector.except);
   const rows: Array<{ payload: SessionPayload }> = await query.delete().returning('payload');
-  const grants = await revokeGrants(db, { grantIds: sessionGrantIds(rows.map((row) => row.payload)) });
+  const grants = await revokeGrants(db, { grantIds: sessionGrantIds(rows.map((row) => row.payload)) }, observe);
   return { sessions: rows.length, grants, signedOut: sessionSignIns(rows.map((row) => row.payload)) };
 }

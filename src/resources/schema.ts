@@ -51,6 +51,8 @@ export const newResourceSchema = z.object({
   jwtIntrospection: z.boolean().default(false),
   /** The API authenticates to introspect with private_key_jwt and these public keys, not a secret. */
   jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }).optional(),
+  /** Where the API receives security events (src/security-events/); checked by the store, which knows the environment. */
+  eventsEndpoint: z.string().trim().max(2000).optional(),
 }).superRefine((r, ctx) => describedScopesExist(r.scope, r.scopeDescriptions, ctx));
 
 export type NewResourceServer = z.input<typeof newResourceSchema>;
@@ -61,6 +63,8 @@ export const resourceChangesSchema = z.strictObject({
   scopes: z.array(z.string()).transform((s) => s.join(' ')).pipe(apiScopes).optional(),
   scopeDescriptions: scopeDescriptions.optional(),
   accessTokenTtl: accessTokenTtl.nullable().optional(),
+  /** null stops the API's security events. */
+  eventsEndpoint: z.string().trim().max(2000).nullable().optional(),
 });
 
 export type ResourceChanges = z.input<typeof resourceChangesSchema>;

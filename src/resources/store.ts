@@ -7,6 +7,7 @@ import { isUniqueViolation } from '../db/errors.js';
 import { cursorTimestamp, decodeCursor, pageOf, pageSize, type Page, type PageRequest } from '../db/pages.js';
 import { isStorableKey } from '../db/text.js';
 import { GatehouseError } from '../errors.js';
+import { eventsEndpointProblem } from '../security-events/receivers.js';
 import { changedScopes, newResourceSchema, refuseScopesOfOtherApis, resourceChangesSchema, type NewResourceServer, type ResourceChanges } from './schema.js';
 
 export { type NewResourceServer, type ResourceChanges } from './schema.js';
@@ -22,6 +23,8 @@ export interface ResourceServer {
   accessTokenTtl: number | null;
   isDefault: boolean;
   clientId: string | null;
+  /** Where the API receives security events (RFC 8935 push); null: it receives none. */
+  eventsEndpoint: string | null;
   /** A disabled API gets no new tokens; its introspection client is disabled with it. */
   disabledAt: Date | null;
   createdAt: Date;
@@ -35,6 +38,7 @@ export interface ResourceServerRow {
   access_token_ttl: number | null;
   is_default: boolean;
   client_id: string | null;
+  events_endpoint: string | null;
   disabled_at: Date | null;
   created_at: Date;
 }
@@ -48,6 +52,7 @@ export function resourceServerFromRow(row: ResourceServerRow): ResourceServer {
     accessTokenTtl: row.access_token_ttl,
     isDefault: row.is_default,
     clientId: row.client_id,
+    eventsEndpoint: row.events_endpoint ?? null,
     disabledAt: row.disabled_at ? new Date(row.disabled_at) : null,
     createdAt: new Date(row.created_at),
   };
@@ -62,13 +67,32 @@ function clientNameFor(apiName: string): string {
   return `${apiName} (introspection)`;
 }
 
+export interface ResourceServerStoreOptions {
+  /** Production: an events endpoint must be https (plain http is for development and tests). */
+  httpsOnly?: boolean;
+}
+
 export class ResourceServerStore {
-  constructor(private readonly db: Database) {}
+  constructor(private readonly db: Database, private readonly options: ResourceServerStoreOptions = {}) {}
+
+  #checkEventsEndpoint(endpoint: string | null | undefined): void {
+    const problem = endpoint ? eventsEndpointProblem(endpoint, this.options.httpsOnly !== true) : undefined;
+    if (problem) throw new GatehouseError('invalid_input', problem, 'eventsEndpoint');
+  }
+
+  /** The events endpoints of those of `identifiers` that have one, by identifier. */
+  async eventsEndpoints(identifiers: readonly string[], trx: Database = this.db): Promise<Map<string, string>> {
+    const ids = [...new Set(identifiers)].filter(isIdentifier);
+    if (!ids.length) return new Map();
+    const rows: Array<{ identifier: string; events_endpoint: string }> = await trx('resource_servers').select('identifier', 'events_endpoint').whereIn('identifier', ids).whereNotNull('events_endpoint');
+    return new Map(rows.map((row) => [row.identifier, row.events_endpoint]));
+  }
 
   async create(input: NewResourceServer, trx: Database = this.db): Promise<{ resourceServer: ResourceServer; clientId: string; clientSecret: string | undefined }> {
     const parsed = newResourceSchema.safeParse(input);
     if (!parsed.success) throw firstIssue(parsed.error);
     const r = parsed.data;
+    this.#checkEventsEndpoint(r.eventsEndpoint);
     // A savepoint when trx is already a transaction: a refused API leaves no client behind.
     return trx.transaction(async (trx) => {
       const { client, clientSecret } = await new ClientStore(trx).create(
@@ -94,6 +118,7 @@ export class ResourceServerStore {
           access_token_ttl: r.accessTokenTtl ?? null,
           is_default: r.isDefault,
           client_id: client.clientId,
+          events_endpoint: r.eventsEndpoint || null,
         })
         .returning('*')
         .catch((error: unknown) => {
@@ -137,6 +162,7 @@ export class ResourceServerStore {
     if (!parsed.success) throw firstIssue(parsed.error);
     const existing = await this.find(identifier, trx);
     if (!existing) return undefined;
+    this.#checkEventsEndpoint(parsed.data.eventsEndpoint);
     const { scopes, scopeDescriptions } = changedScopes(existing, parsed.data);
     if (parsed.data.scopes) await refuseScopesOfOtherApis(trx, scopes, identifier);
     const [row] = await trx<ResourceServerRow>('resource_servers')
@@ -146,6 +172,7 @@ export class ResourceServerStore {
         scope: scopes.join(' '),
         scope_descriptions: JSON.stringify(scopeDescriptions) as unknown as Record<string, string>,
         ...(parsed.data.accessTokenTtl !== undefined ? { access_token_ttl: parsed.data.accessTokenTtl } : {}),
+        ...(parsed.data.eventsEndpoint !== undefined ? { events_endpoint: parsed.data.eventsEndpoint || null } : {}),
         updated_at: trx.raw('now()'),
       } as never)
       .returning('*');

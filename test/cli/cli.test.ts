@@ -295,6 +295,20 @@ describe('gatehouse resource create', () => {
   });
 });
 
+describe('events endpoints (security events)', () => {
+  it('client and resource create take --events-endpoint; update sets or removes it; a bad one is refused', async () => {
+    const api = output<{ identifier: string }>(await gatehouse(['resource', 'create', '--identifier', 'https://events.example.test', '--scope', 'events:read', '--events-endpoint', 'https://events.example.test/set'], env));
+    expect(await inspect((db) => db('resource_servers').where({ identifier: api.identifier }).first())).toMatchObject({ events_endpoint: 'https://events.example.test/set' });
+    expect(output(await gatehouse(['resource', 'update', '--identifier', api.identifier, '--no-events-endpoint'], env))).toEqual({ identifier: api.identifier, events_endpoint: null });
+
+    const app = output<{ client_id: string }>(await gatehouse(['client', 'create', '--name', 'Receiving', '--redirect-uri', 'https://app.example.test/cb', '--events-endpoint', 'https://app.example.test/set'], env));
+    expect(output(await gatehouse(['client', 'update', '--client-id', app.client_id, '--events-endpoint', 'https://app.example.test/v2/set'], env)))
+      .toEqual({ client_id: app.client_id, events_endpoint: 'https://app.example.test/v2/set' });
+    expect(failure(await gatehouse(['client', 'update', '--client-id', app.client_id, '--events-endpoint', 'mailto:someone@example.test'], env), 1)).toContain('events endpoint');
+    expect(failure(await gatehouse(['client', 'update', '--client-id', app.client_id], env), 2)).toContain('--events-endpoint');
+  });
+});
+
 describeConcurrently('gatehouse migrate and keys', () => {
   it('migrate reports nothing to apply on a migrated database', async () => {
     expect(output(await gatehouse(['migrate'], env))).toEqual({ applied: [] });

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { down, up } from '../../migrations/008_outbox.js';
+import { down as downQueues, up as upQueues } from '../../migrations/013_security_events.js';
 import { claimDue, deleteSettledBefore, insertRow, markDelivered, markFailed, nextClaimableAt, OUTBOX_TABLE, release, scheduleRetry } from '../../src/outbox/store.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
@@ -105,9 +106,12 @@ describe.each(['postgres', 'pglite'] as const)('the outbox table on %s', (engine
   });
 
   it('migrates down and up again', async () => {
+    // Migration 013 builds on the table (ordered queues): down through it, and up again after.
+    await downQueues(testDb.db);
     await down(testDb.db);
     expect(await testDb.db.schema.hasTable(OUTBOX_TABLE)).toBe(false);
     await up(testDb.db);
+    await upQueues(testDb.db);
     expect(await written()).toMatch(/^[0-9a-f-]{36}$/);
   });
 });

@@ -15,6 +15,7 @@ const scopeToken = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]{1,200}$/, 'A scop
 const scopes = z.array(scopeToken).min(1).max(100).meta({ description: 'The scopes the API defines; names are unique across APIs (e.g. notes:read).' });
 const scopeDescriptions = z.record(z.string().max(200), z.string().min(1).max(200))
   .meta({ description: 'Plain-words descriptions shown on the consent page, by scope.' });
+const eventsEndpoint = z.string().min(1).max(2000).meta({ description: 'Where the API receives security events (SETs pushed by RFC 8935; https in production), e.g. to deny a revoked grant\'s JWTs at once.' });
 const accessTokenTtl = z.number().int().min(MIN_API_ACCESS_TOKEN_TTL_SECONDS).max(MAX_ACCESS_TOKEN_LIFETIME_SECONDS);
 
 const newApiBody = component('NewApi', z.strictObject({
@@ -26,6 +27,7 @@ const newApiBody = component('NewApi', z.strictObject({
   is_default: z.boolean().optional().meta({ description: 'Tokens that name no API are for this one.' }),
   jwt_introspection: z.boolean().optional().meta({ description: 'The API may ask for signed introspection responses (RFC 9701).' }),
   jwks: jwksSchema.optional().meta({ description: 'The API introspects with private_key_jwt and these public keys instead of a secret.' }),
+  events_endpoint: eventsEndpoint.optional(),
 }));
 
 const apiChangesBody = component('ApiChanges', z.strictObject({
@@ -33,7 +35,8 @@ const apiChangesBody = component('ApiChanges', z.strictObject({
   scopes: scopes.optional(),
   scope_descriptions: scopeDescriptions.optional(),
   access_token_ttl: accessTokenTtl.nullable().optional().meta({ description: 'null returns to the default lifetime.' }),
-}).refine((changes) => Object.keys(changes).length > 0, 'Name at least one of name, scopes, scope_descriptions, access_token_ttl.'));
+  events_endpoint: eventsEndpoint.nullable().optional().meta({ description: 'null: the API receives no more security events.' }),
+}).refine((changes) => Object.keys(changes).length > 0, 'Name at least one of name, scopes, scope_descriptions, access_token_ttl, events_endpoint.'));
 
 const apiParams = z.object({ identifier: apiIdentifierParam });
 
@@ -47,6 +50,7 @@ function newApi(body: z.output<typeof newApiBody>): NewResourceServer {
     ...(body.is_default !== undefined ? { isDefault: body.is_default } : {}),
     ...(body.jwt_introspection !== undefined ? { jwtIntrospection: body.jwt_introspection } : {}),
     ...(body.jwks !== undefined ? { jwks: body.jwks } : {}),
+    ...(body.events_endpoint !== undefined ? { eventsEndpoint: body.events_endpoint } : {}),
   };
 }
 
@@ -56,6 +60,7 @@ function apiChanges(body: z.output<typeof apiChangesBody>): ResourceChanges {
     ...(body.scopes !== undefined ? { scopes: body.scopes } : {}),
     ...(body.scope_descriptions !== undefined ? { scopeDescriptions: body.scope_descriptions } : {}),
     ...(body.access_token_ttl !== undefined ? { accessTokenTtl: body.access_token_ttl } : {}),
+    ...(body.events_endpoint !== undefined ? { eventsEndpoint: body.events_endpoint } : {}),
   };
 }
 

@@ -16,6 +16,7 @@ const backchannelLogoutUri = z.string().max(2000).nullable().meta({
     + 'An absolute http(s) URL without a fragment; https in production. null: none.',
 });
 const backchannelLogoutSessionRequired = z.boolean().meta({ description: 'Every logout token must carry sid; tokens naming the person alone are not sent to the app.' });
+const eventsEndpoint = z.string().min(1).max(2000).meta({ description: 'Where the app receives security events (SETs pushed by RFC 8935; https in production). See /.well-known/ssf-configuration.' });
 
 const newClientBody = component('NewClient', z.strictObject({
   name,
@@ -29,6 +30,7 @@ const newClientBody = component('NewClient', z.strictObject({
   introspection_signed_response_alg: z.enum(['ES256', 'RS256']).optional(),
   backchannel_logout_uri: backchannelLogoutUri.optional(),
   backchannel_logout_session_required: backchannelLogoutSessionRequired.optional(),
+  events_endpoint: eventsEndpoint.optional(),
 }));
 
 const clientChangesBody = component('ClientChanges', z.strictObject({
@@ -38,7 +40,8 @@ const clientChangesBody = component('ClientChanges', z.strictObject({
   scope: scope.optional(),
   backchannel_logout_uri: backchannelLogoutUri.optional(),
   backchannel_logout_session_required: backchannelLogoutSessionRequired.optional(),
-}).refine((changes) => Object.keys(changes).length > 0, 'Name at least one of name, redirect_uris, post_logout_redirect_uris, scope, backchannel_logout_uri, backchannel_logout_session_required.'));
+  events_endpoint: eventsEndpoint.nullable().optional().meta({ description: 'null: the app receives no more security events.' }),
+}).refine((changes) => Object.keys(changes).length > 0, 'Name at least one of name, redirect_uris, post_logout_redirect_uris, scope, backchannel_logout_uri, backchannel_logout_session_required, events_endpoint.'));
 
 export const rotateSecretBody = component('SecretRotation', z.strictObject({
   overlap_seconds: z.number().int().min(0).max(MAX_SECRET_OVERLAP_SECONDS).optional()
@@ -59,6 +62,7 @@ function newClient(body: z.output<typeof newClientBody>): NewClient {
     ...(body.introspection_signed_response_alg !== undefined ? { introspectionSignedResponseAlg: body.introspection_signed_response_alg } : {}),
     ...(body.backchannel_logout_uri !== undefined ? { backchannelLogoutUri: body.backchannel_logout_uri } : {}),
     ...(body.backchannel_logout_session_required !== undefined ? { backchannelLogoutSessionRequired: body.backchannel_logout_session_required } : {}),
+    ...(body.events_endpoint !== undefined ? { eventsEndpoint: body.events_endpoint } : {}),
   };
 }
 
@@ -98,7 +102,7 @@ export function clientRoutes(ops: AdminOperations['apps']): ApiRoute[] {
     }),
     defineRoute({
       method: 'patch', path: '/clients/{client_id}', operationId: 'updateClient', tag: 'Clients',
-      summary: 'Change a client\'s name, redirect URIs, scope or back-channel logout',
+      summary: 'Change a client\'s name, redirect URIs, scope, back-channel logout or events endpoint',
       description: 'Checked as the whole registration is at creation. Lists replace the old ones.',
       params: clientParams,
       body: clientChangesBody, bodyRequired: true,
@@ -112,6 +116,7 @@ export function clientRoutes(ops: AdminOperations['apps']): ApiRoute[] {
           ...(body.scope !== undefined ? { scope: body.scope } : {}),
           ...(body.backchannel_logout_uri !== undefined ? { backchannelLogoutUri: body.backchannel_logout_uri } : {}),
           ...(body.backchannel_logout_session_required !== undefined ? { backchannelLogoutSessionRequired: body.backchannel_logout_session_required } : {}),
+          ...(body.events_endpoint !== undefined ? { eventsEndpoint: body.events_endpoint } : {}),
         });
         return ok(clientJson(client));
       },

@@ -93,6 +93,7 @@ export function clientJson(client: Client): ClientJson {
     api_identifier: client.resourceIdentifier,
     backchannel_logout_uri: client.backchannelLogoutUri,
     backchannel_logout_session_required: client.backchannelLogoutSessionRequired,
+    events_endpoint: client.eventsEndpoint,
     previous_secret_expires_at: iso(client.previousSecretExpiresAt),
     disabled_at: iso(client.disabledAt),
     created_at: iso(client.createdAt),
@@ -112,6 +113,7 @@ export function apiJson(api: ResourceServer): ApiJson {
     access_token_ttl: api.accessTokenTtl,
     is_default: api.isDefault,
     client_id: api.clientId,
+    events_endpoint: api.eventsEndpoint,
     disabled_at: iso(api.disabledAt),
     created_at: iso(api.createdAt),
   };

@@ -118,6 +118,7 @@ export const clientSchema = component('Client', z.object({
   api_identifier: z.string().nullable().meta({ description: 'The API these are the introspection credentials of; such clients are managed under /apis.' }),
   backchannel_logout_uri: z.string().nullable().meta({ description: 'Where logout tokens are POSTed (OpenID Connect Back-Channel Logout 1.0); null: none.' }),
   backchannel_logout_session_required: z.boolean().meta({ description: 'Whether every logout token to the app carries sid.' }),
+  events_endpoint: z.string().nullable().meta({ description: 'Where the app receives security events (RFC 8935 push); null for none.' }),
   previous_secret_expires_at: nullableTimestamp.meta({ description: 'Until when the secret replaced by the last rotation still works.' }),
   disabled_at: nullableTimestamp,
   created_at: timestamp,
@@ -141,6 +142,7 @@ export const apiSchema = component('Api', z.object({
   access_token_ttl: z.number().int().nullable().meta({ description: 'Access-token lifetime in seconds; null for the default.' }),
   is_default: z.boolean(),
   client_id: z.string().nullable().meta({ description: 'The client the API introspects tokens with.' }),
+  events_endpoint: z.string().nullable().meta({ description: 'Where the API receives security events (RFC 8935 push); null for none.' }),
   disabled_at: nullableTimestamp,
   created_at: timestamp,
 }));

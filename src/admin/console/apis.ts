@@ -8,7 +8,7 @@ import { field, formBody, type Problem } from '../../http/forms.js';
 import { when } from '../../presentation/dates.js';
 import { actorOf, cursorParam, page, seeOther, type ConsoleKit } from './kit.js';
 import { apiHref, appHref, lines, showSecret } from './apps.js';
-import { OVERLAP_CHOICES, pageLinks } from './present.js';
+import { eventDeliveries, OVERLAP_CHOICES, pageLinks } from './present.js';
 import { DEFAULT_SECRET_OVERLAP_SECONDS } from '../../lifetimes.js';
 
 /** "notes:read Read your notes" a line: the scope, then what it lets an app do. */
@@ -82,10 +82,12 @@ export function apisRoutes(router: Router, kit: ConsoleKit): void {
     showSecret(kit, ctx, { section: 'apis', name: created.resourceServer.name, clientId: created.clientId, clientSecret: created.clientSecret, backHref: href, created: true });
   }
 
-  function showApi(ctx: Context, problem?: Problem) {
+  async function showApi(ctx: Context, problem?: Problem) {
     const api = apiOf(ctx);
     const body = formBody(ctx);
+    const events = eventDeliveries(api.eventsEndpoint, await ops.apis.eventDeliveries(api.identifier));
     kit.render(ctx, 'apis', 'admin/api', api.name, {
+      events,
       api: {
         name: api.name,
         identifier: api.identifier,
@@ -100,8 +102,8 @@ export function apisRoutes(router: Router, kit: ConsoleKit): void {
       href: apiHref(api.identifier),
       clientHref: api.clientId ? appHref(api.clientId) : undefined,
       values: problem && field(body, 'form') === 'edit'
-        ? { name: field(body, 'name'), scopes: field(body, 'scopes'), accessTokenTtl: field(body, 'accessTokenTtl') }
-        : { name: api.name, scopes: asScopeLines(api), accessTokenTtl: api.accessTokenTtl === null ? '' : String(api.accessTokenTtl) },
+        ? { name: field(body, 'name'), scopes: field(body, 'scopes'), accessTokenTtl: field(body, 'accessTokenTtl'), eventsEndpoint: field(body, 'eventsEndpoint') }
+        : { name: api.name, scopes: asScopeLines(api), accessTokenTtl: api.accessTokenTtl === null ? '' : String(api.accessTokenTtl), eventsEndpoint: api.eventsEndpoint ?? '' },
       overlaps: OVERLAP_CHOICES.map((choice) => ({ ...choice, selected: choice.seconds === DEFAULT_SECRET_OVERLAP_SECONDS })),
       auditHref: api.clientId ? `/admin/audit?client=${encodeURIComponent(api.clientId)}` : undefined,
       problem: problem?.message,
@@ -118,6 +120,7 @@ export function apisRoutes(router: Router, kit: ConsoleKit): void {
       scopes,
       scopeDescriptions: descriptions,
       accessTokenTtl: ttl === '' ? null : Number(ttl),
+      eventsEndpoint: field(body, 'eventsEndpoint').trim() || null,
     });
     seeOther(ctx, apiHref(api.identifier), 'api-updated');
   }

@@ -9,7 +9,7 @@ import { actorOf, cursorParam, page, seeOther, type ConsoleKit } from './kit.js'
 import { apiHref, appHref, appOf, kindOf, lines, loadApp, showSecret } from './apps.js';
 import { grantWords } from './names.js';
 import { personHref } from './people.js';
-import { OVERLAP_CHOICES, pageLinks } from './present.js';
+import { eventDeliveries, OVERLAP_CHOICES, pageLinks } from './present.js';
 import { DEFAULT_SECRET_OVERLAP_SECONDS } from '../../lifetimes.js';
 
 function hasSecret(client: { tokenEndpointAuthMethod: string }): boolean {
@@ -28,7 +28,9 @@ export function appRoutes(router: Router, kit: ConsoleKit): void {
     const words = await grantWords(ops, grants.items);
     const body = formBody(ctx);
     const machine = app.grantTypes.includes('client_credentials');
+    const events = eventDeliveries(app.eventsEndpoint, await ops.apps.eventDeliveries(app.clientId));
     kit.render(ctx, 'apps', 'admin/app', app.name, {
+      events,
       app: {
         name: app.name,
         clientId: app.clientId,
@@ -52,10 +54,12 @@ export function appRoutes(router: Router, kit: ConsoleKit): void {
         ? {
           name: field(body, 'name'), redirectUris: field(body, 'redirectUris'), scope: field(body, 'scope'),
           backchannelLogoutUri: field(body, 'backchannelLogoutUri'), backchannelLogoutSessionRequired: field(body, 'backchannelLogoutSessionRequired') === 'yes',
+          eventsEndpoint: field(body, 'eventsEndpoint'),
         }
         : {
           name: app.name, redirectUris: app.redirectUris.join('\n'), scope: app.scope,
           backchannelLogoutUri: app.backchannelLogoutUri ?? '', backchannelLogoutSessionRequired: app.backchannelLogoutSessionRequired,
+          eventsEndpoint: app.eventsEndpoint ?? '',
         },
       overlaps: OVERLAP_CHOICES.map((choice) => ({ ...choice, selected: choice.seconds === DEFAULT_SECRET_OVERLAP_SECONDS })),
       grants: grants.items.map((g) => {
@@ -83,6 +87,7 @@ export function appRoutes(router: Router, kit: ConsoleKit): void {
     await ops.apps.updateClient(actorOf(ctx), app.clientId, {
       name: field(body, 'name'),
       scope: field(body, 'scope'),
+      eventsEndpoint: field(body, 'eventsEndpoint').trim() || null,
       ...(app.grantTypes.includes('client_credentials') ? {} : {
         redirectUris: lines(field(body, 'redirectUris')),
         backchannelLogoutUri: field(body, 'backchannelLogoutUri').trim() || null,

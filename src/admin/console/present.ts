@@ -1,6 +1,7 @@
 // How the console words what is its own: confirmations, page links and overlap choices. Templates
 // hold no logic, so everything they show is shaped here or in src/presentation/ first.
 import { Notices } from '../../http/forms.js';
+import { when } from '../../presentation/dates.js';
 import { DAY, DEFAULT_SECRET_OVERLAP_SECONDS, HOUR, inWords, MAX_SECRET_OVERLAP_SECONDS } from '../../lifetimes.js';
 
 /** The confirmations a page may show after an action, by the `done` key of its address. */
@@ -66,4 +67,15 @@ export function personStatus(person: { disabledAt: Date | null; activatedAt: Dat
   if (person.disabledAt) return 'Disabled';
   if (person.activatedAt) return 'Active';
   return person.invitedAt ? 'Invited' : 'Waiting for their address to be confirmed';
+}
+
+/** A receiver's security events for the console's app and API pages (views/admin/event-deliveries.eta). */
+export function eventDeliveries(endpoint: string | null, status: { pending: number; dropped: number; lastDeliveredAt: Date | undefined; lastError: string | undefined }) {
+  return {
+    endpoint,
+    pending: status.pending,
+    dropped: status.dropped,
+    lastDelivered: status.lastDeliveredAt ? when(status.lastDeliveredAt) : undefined,
+    lastError: status.lastError,
+  };
 }

@@ -4,7 +4,8 @@
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { CoherentCache } from '../../db/coherent-cache.js';
 import type { ChangeFeed } from '../../db/notifications.js';
-import type { ModelRecords } from '../../records/index.js';
+import type { ModelRecords, RevocationCause } from '../../records/index.js';
+import { currentRequest } from '../internals.js';
 import { grantTag } from '../../tokens/jwt-truth.js';
 import type { TokenLookup } from './token-lookup.js';
 
@@ -50,7 +51,7 @@ export class GrantModel implements Adapter {
   }
 
   async destroy(id: string): Promise<void> {
-    await this.stored.destroy(id);
+    await this.stored.destroy(id, revocationCause(currentRequest()?.oidc?.route));
     this.lookup.forget(id);
     this.forgetGrant(id);
   }
@@ -59,4 +60,16 @@ export class GrantModel implements Adapter {
   findByUserCode(userCode: string) { return this.stored.findByUserCode(userCode); }
   consume(id: string) { return this.stored.consume(id); }
   revokeByGrantId(grantId: string) { return this.stored.revokeByGrantId(grantId); }
+}
+
+/**
+ * oidc-provider destroys a Grant to revoke it: at the token endpoint for a replayed code or refresh
+ * token, at the end-session endpoints when the person signs out of the app, at the revocation
+ * endpoint with the token the app revoked.
+ */
+function revocationCause(route: string | undefined): RevocationCause | undefined {
+  if (route === 'token') return 'replay';
+  if (route?.startsWith('end_session')) return 'sign_out';
+  if (route === 'revocation') return 'token_revoked';
+  return undefined;
 }

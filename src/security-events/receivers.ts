@@ -1,0 +1,35 @@
+// Who receives security events: an app (by client_id) or an API (by identifier) with an events
+// endpoint registered. A receiver's SETs are addressed to it (`aud`) and delivered in one outbox
+// queue, so they arrive in the order they were written.
+
+export type Receiver = { type: 'app'; clientId: string } | { type: 'api'; identifier: string };
+
+/** The `aud` of the receiver's SETs: an API's identifier, an app's client_id. */
+export function audienceOf(receiver: Receiver): string {
+  return receiver.type === 'app' ? receiver.clientId : receiver.identifier;
+}
+
+/** The outbox queue of the receiver's SETs (src/outbox/store.ts): one order per receiver. */
+export function queueOf(receiver: Receiver): string {
+  return `security-events:${receiver.type}:${audienceOf(receiver)}`;
+}
+
+/**
+ * Why `value` cannot be an events endpoint, or undefined when it can: an absolute https URL
+ * (http too when `allowHttp`, outside production), without credentials or a fragment.
+ */
+export function eventsEndpointProblem(value: string, allowHttp: boolean): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return 'The events endpoint must be an absolute URL, e.g. https://api.example.com/security-events';
+  }
+  if (url.protocol !== 'https:' && !(allowHttp && url.protocol === 'http:')) {
+    return allowHttp ? 'The events endpoint must be an http(s) URL.' : 'The events endpoint must be an https URL in production.';
+  }
+  if (url.username || url.password) return 'The events endpoint must not carry credentials.';
+  if (url.hash || value.includes('#')) return 'The events endpoint must not have a fragment.';
+  if (value.length > 2000 || /[\u0000-\u0020\u007f]/.test(value)) return 'The events endpoint is not a usable URL.';
+  return undefined;
+}

@@ -1,0 +1,47 @@
+// The words of the Shared Signals Framework that Gatehouse speaks, in one place: the event types it
+// sends, how it names their subjects (RFC 9493), the token type (RFC 8417) and the delivery method
+// (RFC 8935). docs/security-events.md says when each is sent and to whom.
+
+/** RFC 8417 §2.3: the `typ` header of a Security Event Token. */
+export const SET_TYPE = 'secevent+jwt';
+/** RFC 8935: the media type a SET is pushed as. */
+export const SET_MEDIA_TYPE = 'application/secevent+jwt';
+/** RFC 8935 push delivery, the one delivery method Gatehouse offers. */
+export const PUSH_DELIVERY = 'urn:ietf:rfc:8935';
+
+/** The SSF specification version the transmitter metadata follows. */
+export const SSF_SPEC_VERSION = '1_0';
+
+export const CAEP_SESSION_REVOKED = 'https://schemas.openid.net/secevent/caep/event-type/session-revoked';
+export const CAEP_CREDENTIAL_CHANGE = 'https://schemas.openid.net/secevent/caep/event-type/credential-change';
+export const RISC_ACCOUNT_DISABLED = 'https://schemas.openid.net/secevent/risc/event-type/account-disabled';
+
+/** Every event type Gatehouse sends (the metadata's events_supported): exactly those, no more. */
+export const EVENTS_SUPPORTED = [CAEP_SESSION_REVOKED, CAEP_CREDENTIAL_CHANGE, RISC_ACCOUNT_DISABLED] as const;
+
+/** CAEP's `initiating_entity`: who caused the event. */
+export type InitiatingEntity = 'admin' | 'user' | 'policy' | 'system';
+
+/** An RFC 9493 subject identifier. */
+export type SubjectIdentifier =
+  | { format: 'iss_sub'; iss: string; sub: string }
+  | { format: 'opaque'; id: string }
+  | { format: 'complex'; user: SubjectIdentifier; session?: SubjectIdentifier; application?: SubjectIdentifier };
+
+/** A person, as their ID tokens and access tokens name them: Gatehouse's issuer and their `sub`. */
+export function personSubject(issuer: string, accountId: string): SubjectIdentifier {
+  return { format: 'iss_sub', iss: issuer, sub: accountId };
+}
+
+/**
+ * A grant: the person, the app (its client_id) and the grant itself as the session — its id is the
+ * `grant_id` claim of every JWT access token issued under it, so an API can deny those at once.
+ */
+export function grantSubject(issuer: string, grant: { accountId: string; clientId: string; grantId: string }): SubjectIdentifier {
+  return {
+    format: 'complex',
+    user: personSubject(issuer, grant.accountId),
+    session: { format: 'opaque', id: grant.grantId },
+    application: { format: 'opaque', id: grant.clientId },
+  };
+}
