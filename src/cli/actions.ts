@@ -181,6 +181,14 @@ export async function createResource(ctx: CommandContext, options: Options): Pro
   });
 }
 
+export async function updateResource(ctx: CommandContext, options: Options): Promise<unknown> {
+  const mayExchangeFor = options['no-exchange'] === true ? [] : list(options, 'may-exchange-for');
+  return ctx.useDatabase(async (db) => {
+    const api = await (await operationsFor(ctx.config, db)).apis.updateResource(CLI_ACTOR, text(options, 'identifier')!, { mayExchangeFor });
+    return { identifier: api.identifier, may_exchange_for: api.mayExchangeFor };
+  });
+}
+
 export function migrate(ctx: CommandContext): Promise<unknown> {
   return ctx.useDatabase(async (db) => ({ applied: await migrateToLatest(db) }));
 }

@@ -140,6 +140,25 @@ export const COMMANDS: Command[] = [
     run: async (ctx, options) => (await actions()).createResource(ctx, options),
   },
   {
+    name: 'resource update',
+    summary: 'Change which APIs an API may exchange a person\'s access token for (RFC 8693)',
+    usage: [
+      'gatehouse resource update --identifier URL --may-exchange-for URL2 [--may-exchange-for URL3 …]',
+      'gatehouse resource update --identifier URL --no-exchange',
+    ],
+    options: {
+      identifier: { type: 'string', required: true, value: 'URL', description: 'the API to change' },
+      'may-exchange-for': { type: 'string', multiple: true, value: 'URL', description: 'a registered API it may exchange tokens for (repeat for several; replaces the list)' },
+      'no-exchange': { type: 'boolean', description: 'it may exchange tokens for no API' },
+    },
+    check(options) {
+      const list = options['may-exchange-for'] as string[] | undefined;
+      if (!list?.length && options['no-exchange'] !== true) throw new UsageError('Name what changes: --may-exchange-for URL (repeatable) or --no-exchange');
+      if (list?.length && options['no-exchange'] === true) throw new UsageError('--may-exchange-for and --no-exchange contradict each other');
+    },
+    run: async (ctx, options) => (await actions()).updateResource(ctx, options),
+  },
+  {
     name: 'migrate',
     summary: 'Apply pending database migrations',
     usage: ['gatehouse migrate'],

@@ -7,7 +7,7 @@ import { isUniqueViolation } from '../db/errors.js';
 import { cursorTimestamp, decodeCursor, pageOf, pageSize, type Page, type PageRequest } from '../db/pages.js';
 import { isStorableKey } from '../db/text.js';
 import { GatehouseError } from '../errors.js';
-import { changedScopes, newResourceSchema, refuseScopesOfOtherApis, resourceChangesSchema, type NewResourceServer, type ResourceChanges } from './schema.js';
+import { changedScopes, newResourceSchema, refuseScopesOfOtherApis, refuseUnknownDownstreams, resourceChangesSchema, type NewResourceServer, type ResourceChanges } from './schema.js';
 
 export { type NewResourceServer, type ResourceChanges } from './schema.js';
 
@@ -24,6 +24,8 @@ export interface ResourceServer {
   clientId: string | null;
   /** A disabled API gets no new tokens; its introspection client is disabled with it. */
   disabledAt: Date | null;
+  /** Token exchange (RFC 8693): the APIs this one may exchange a person's access token for. */
+  mayExchangeFor: string[];
   createdAt: Date;
 }
 
@@ -36,6 +38,7 @@ export interface ResourceServerRow {
   is_default: boolean;
   client_id: string | null;
   disabled_at: Date | null;
+  may_exchange_for: string[];
   created_at: Date;
 }
 
@@ -49,6 +52,7 @@ export function resourceServerFromRow(row: ResourceServerRow): ResourceServer {
     isDefault: row.is_default,
     clientId: row.client_id,
     disabledAt: row.disabled_at ? new Date(row.disabled_at) : null,
+    mayExchangeFor: Array.isArray(row.may_exchange_for) ? row.may_exchange_for : [],
     createdAt: new Date(row.created_at),
   };
 }
@@ -84,6 +88,7 @@ export class ResourceServerStore {
         throw new GatehouseError('conflict', `An API with the identifier ${r.identifier} already exists.`, 'identifier');
       }
       await refuseScopesOfOtherApis(trx, r.scope);
+      await refuseUnknownDownstreams(trx, r.mayExchangeFor, r.identifier);
       if (r.isDefault) await trx('resource_servers').where({ is_default: true }).update({ is_default: false });
       const [row] = await trx<ResourceServerRow>('resource_servers')
         .insert({
@@ -94,6 +99,7 @@ export class ResourceServerStore {
           access_token_ttl: r.accessTokenTtl ?? null,
           is_default: r.isDefault,
           client_id: client.clientId,
+          may_exchange_for: JSON.stringify(r.mayExchangeFor) as unknown as string[],
         })
         .returning('*')
         .catch((error: unknown) => {
@@ -139,6 +145,7 @@ export class ResourceServerStore {
     if (!existing) return undefined;
     const { scopes, scopeDescriptions } = changedScopes(existing, parsed.data);
     if (parsed.data.scopes) await refuseScopesOfOtherApis(trx, scopes, identifier);
+    if (parsed.data.mayExchangeFor) await refuseUnknownDownstreams(trx, parsed.data.mayExchangeFor, identifier);
     const [row] = await trx<ResourceServerRow>('resource_servers')
       .where({ identifier })
       .update({
@@ -146,6 +153,7 @@ export class ResourceServerStore {
         scope: scopes.join(' '),
         scope_descriptions: JSON.stringify(scopeDescriptions) as unknown as Record<string, string>,
         ...(parsed.data.accessTokenTtl !== undefined ? { access_token_ttl: parsed.data.accessTokenTtl } : {}),
+        ...(parsed.data.mayExchangeFor !== undefined ? { may_exchange_for: JSON.stringify(parsed.data.mayExchangeFor) } : {}),
         updated_at: trx.raw('now()'),
       } as never)
       .returning('*');
@@ -173,6 +181,10 @@ export class ResourceServerStore {
     if (!isIdentifier(identifier)) return false;
     const [row] = await trx<ResourceServerRow>('resource_servers').where({ identifier }).delete().returning('client_id');
     if (!row) return false;
+    // No API may go on exchanging tokens for one that is gone (nor for a new one given its name).
+    await trx('resource_servers')
+      .whereRaw('may_exchange_for \\? ?', [identifier])
+      .update({ may_exchange_for: trx.raw('may_exchange_for - ?', [identifier]), updated_at: trx.raw('now()') } as never);
     if (row.client_id) await new ClientStore(trx).delete(row.client_id, trx);
     return true;
   }

@@ -16,6 +16,8 @@ const scopes = z.array(scopeToken).min(1).max(100).meta({ description: 'The scop
 const scopeDescriptions = z.record(z.string().max(200), z.string().min(1).max(200))
   .meta({ description: 'Plain-words descriptions shown on the consent page, by scope.' });
 const accessTokenTtl = z.number().int().min(MIN_API_ACCESS_TOKEN_TTL_SECONDS).max(MAX_ACCESS_TOKEN_LIFETIME_SECONDS);
+const mayExchangeFor = z.array(z.url().max(500)).max(50)
+  .meta({ description: 'Token exchange (RFC 8693): the identifiers of other registered APIs this API may exchange a person\'s access token for.' });
 
 const newApiBody = component('NewApi', z.strictObject({
   identifier: z.url().max(500).meta({ description: 'An absolute http(s) URI without a fragment, e.g. https://api.example.com.' }),
@@ -26,6 +28,7 @@ const newApiBody = component('NewApi', z.strictObject({
   is_default: z.boolean().optional().meta({ description: 'Tokens that name no API are for this one.' }),
   jwt_introspection: z.boolean().optional().meta({ description: 'The API may ask for signed introspection responses (RFC 9701).' }),
   jwks: jwksSchema.optional().meta({ description: 'The API introspects with private_key_jwt and these public keys instead of a secret.' }),
+  may_exchange_for: mayExchangeFor.optional(),
 }));
 
 const apiChangesBody = component('ApiChanges', z.strictObject({
@@ -33,7 +36,8 @@ const apiChangesBody = component('ApiChanges', z.strictObject({
   scopes: scopes.optional(),
   scope_descriptions: scopeDescriptions.optional(),
   access_token_ttl: accessTokenTtl.nullable().optional().meta({ description: 'null returns to the default lifetime.' }),
-}).refine((changes) => Object.keys(changes).length > 0, 'Name at least one of name, scopes, scope_descriptions, access_token_ttl.'));
+  may_exchange_for: mayExchangeFor.optional().meta({ description: 'Replaces the list; [] ends every exchange.' }),
+}).refine((changes) => Object.keys(changes).length > 0, 'Name at least one of name, scopes, scope_descriptions, access_token_ttl, may_exchange_for.'));
 
 const apiParams = z.object({ identifier: apiIdentifierParam });
 
@@ -47,6 +51,7 @@ function newApi(body: z.output<typeof newApiBody>): NewResourceServer {
     ...(body.is_default !== undefined ? { isDefault: body.is_default } : {}),
     ...(body.jwt_introspection !== undefined ? { jwtIntrospection: body.jwt_introspection } : {}),
     ...(body.jwks !== undefined ? { jwks: body.jwks } : {}),
+    ...(body.may_exchange_for !== undefined ? { mayExchangeFor: body.may_exchange_for } : {}),
   };
 }
 
@@ -56,6 +61,7 @@ function apiChanges(body: z.output<typeof apiChangesBody>): ResourceChanges {
     ...(body.scopes !== undefined ? { scopes: body.scopes } : {}),
     ...(body.scope_descriptions !== undefined ? { scopeDescriptions: body.scope_descriptions } : {}),
     ...(body.access_token_ttl !== undefined ? { accessTokenTtl: body.access_token_ttl } : {}),
+    ...(body.may_exchange_for !== undefined ? { mayExchangeFor: body.may_exchange_for } : {}),
   };
 }
 
@@ -95,8 +101,8 @@ export function apiRoutes(ops: AdminOperations['apis']): ApiRoute[] {
     }),
     defineRoute({
       method: 'patch', path: '/apis/{identifier}', operationId: 'updateApi', tag: 'APIs',
-      summary: 'Change an API\'s name, scopes, scope descriptions or token lifetime',
-      description: 'scopes replaces the list; descriptions of dropped scopes go with them.',
+      summary: 'Change an API\'s name, scopes, scope descriptions, token lifetime or token-exchange policy',
+      description: 'scopes replaces the list; descriptions of dropped scopes go with them. may_exchange_for replaces the list of APIs it may exchange tokens for.',
       params: apiParams,
       body: apiChangesBody, bodyRequired: true,
       success: { status: 200, schema: apiSchema, description: 'The API, changed.' },

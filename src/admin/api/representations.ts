@@ -110,6 +110,7 @@ export function apiJson(api: ResourceServer): ApiJson {
     access_token_ttl: api.accessTokenTtl,
     is_default: api.isDefault,
     client_id: api.clientId,
+    may_exchange_for: api.mayExchangeFor,
     disabled_at: iso(api.disabledAt),
     created_at: iso(api.createdAt),
   };

@@ -139,6 +139,7 @@ export const apiSchema = component('Api', z.object({
   access_token_ttl: z.number().int().nullable().meta({ description: 'Access-token lifetime in seconds; null for the default.' }),
   is_default: z.boolean(),
   client_id: z.string().nullable().meta({ description: 'The client the API introspects tokens with.' }),
+  may_exchange_for: z.array(z.string()).meta({ description: 'Token exchange (RFC 8693): the APIs this API may exchange a person\'s access token for, with its client.' }),
   disabled_at: nullableTimestamp,
   created_at: timestamp,
 }));
