@@ -277,6 +277,27 @@ describe('gatehouse resource create', () => {
   });
 });
 
+describe('gatehouse resource update', () => {
+  const upstream = 'https://docs.example.test';
+  const downstream = 'https://storage.example.test';
+
+  it('sets which APIs an API may exchange tokens for, refuses an unknown one, and clears the list', async () => {
+    for (const [identifier, scope] of [[upstream, 'docs:read'], [downstream, 'storage:read']] as const) {
+      output(await gatehouse(['resource', 'create', '--identifier', identifier, '--scope', scope], env));
+    }
+    expect(output(await gatehouse(['resource', 'update', '--identifier', upstream, '--may-exchange-for', downstream], env)))
+      .toEqual({ identifier: upstream, may_exchange_for: [downstream] });
+    expect(json((await inspect((db) => db('resource_servers').where({ identifier: upstream }).first())).may_exchange_for)).toEqual([downstream]);
+
+    expect(failure(await gatehouse(['resource', 'update', '--identifier', upstream, '--may-exchange-for', 'https://nowhere.example.test'], env), 1))
+      .toMatch(/https:\/\/nowhere\.example\.test is not a registered API/);
+    expect(failure(await gatehouse(['resource', 'update', '--identifier', upstream], env), 2)).toMatch(/--may-exchange-for/);
+
+    expect(output(await gatehouse(['resource', 'update', '--identifier', upstream, '--no-exchange'], env)))
+      .toEqual({ identifier: upstream, may_exchange_for: [] });
+  });
+});
+
 describeConcurrently('gatehouse migrate and keys', () => {
   it('migrate reports nothing to apply on a migrated database', async () => {
     expect(output(await gatehouse(['migrate'], env))).toEqual({ applied: [] });
@@ -305,7 +326,7 @@ describeConcurrently('gatehouse migrate and keys', () => {
 
 // None of these reaches a database.
 describe.concurrent('usage and configuration errors', () => {
-  const COMMANDS = ['user create', 'user verify-email', 'client create', 'resource create', 'migrate', 'keys rotate', 'keys list', 'demo'];
+  const COMMANDS = ['user create', 'user verify-email', 'client create', 'resource create', 'resource update', 'migrate', 'keys rotate', 'keys list', 'demo'];
   /** Nothing Gatehouse reads is usable: --help must not need any of it. */
   const broken = () => ({ ...env, PORT: 'abc', DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' });
 
