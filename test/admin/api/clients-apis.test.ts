@@ -196,7 +196,7 @@ describe('APIs', () => {
     expect(unknown.status).toBe(400);
     expect(unknown.body.field).toBe('may_exchange_for');
     expect((await api.patch(path, { may_exchange_for: [NOTES] })).status).toBe(400);
-    const events = (await api.get(`/audit?type=api.updated&limit=10`)).body.items as Array<{ details: Record<string, unknown> }>;
+    const events = (await api.get(`/audit-events?type=api.updated&limit=10`)).body.items as Array<{ details: Record<string, unknown> }>;
     expect(events.some((event) => JSON.stringify(event.details.mayExchangeFor) === JSON.stringify([FILES]))).toBe(true);
 
     expect((await api.delete(`/apis/${segment(FILES)}`)).status).toBe(204);
