@@ -27,6 +27,12 @@ export const MAX_ID_TOKEN_LIFETIME_SECONDS = DAY;
 /** Admin API tokens (gatehouse:admin) are for automation: short-lived, so a leaked one is worth little. */
 export const ADMIN_ACCESS_TOKEN_TTL_SECONDS = 5 * MINUTE;
 
+/**
+ * The longest a token made by token exchange (RFC 8693) lives: one call chain's worth. It is
+ * also never longer than the downstream API's own lifetime, nor than the token it was exchanged for.
+ */
+export const EXCHANGED_ACCESS_TOKEN_TTL_SECONDS = 5 * MINUTE;
+
 /** oidc-provider's default clock tolerance, used for our own JWT checks too. */
 export const CLOCK_TOLERANCE_SECONDS = 15;
 

@@ -19,6 +19,17 @@ export const GRANT_ID_CLAIM = 'grant_id';
  */
 export const USERINFO_CLAIMS_CLAIM = 'userinfo_claims';
 
+/**
+ * Claim in a JWT access token made by token exchange (RFC 8693): the app the person's grant was
+ * given to. The token's own client_id is the API that exchanged it, so whether the token still
+ * stands asks about both (src/tokens/jwt-truth.ts).
+ */
+export const GRANT_CLIENT_CLAIM = 'grant_client_id';
+
+/** RFC 8693's grant type, and the one token type Gatehouse exchanges and issues (§3). */
+export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
+export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
+
 /** Client metadata: the API scopes an app may be granted (oidc-provider's `scope` covers OIDC scopes only). */
 export const API_SCOPE_METADATA = 'api_scope';
 

@@ -4,6 +4,8 @@
 //   POST   /notes      notebook:write  ordinary
 //   DELETE /notes/:id  notebook:write  sensitive: verified locally, then introspected (RFC 7662)
 //   POST   /security-events              Gatehouse pushes Security Event Tokens here (RFC 8935)
+//   POST   /notes/:id/archive  notebook:write  calls another API (the archive) for the person: the
+//                      caller's token is exchanged for one aimed at the archive (RFC 8693)
 //
 // Local verification alone cannot see a revocation: a revoked token keeps working until it
 // expires. Introspection sees it at once, at the price of a round trip to Gatehouse per call (or of
@@ -41,6 +43,12 @@ export interface ResourceServerOptions {
    * token of the revoked grant has expired anyway. Default: one day, Gatehouse's upper bound.
    */
   revocationMemorySeconds?: number;
+  /**
+   * Another API this one calls for the person (POST /notes/:id/archive): its identifier, as
+   * registered, and where it listens. The operator allows the call with
+   * `gatehouse resource update --identifier <this API> --may-exchange-for <its identifier>`.
+   */
+  archive?: { identifier: string; url: string };
 }
 
 export interface Note { id: string; text: string; createdAt: string }
@@ -86,7 +94,8 @@ export function createResourceServer(options: ResourceServerOptions): Koa {
   const now = options.now ?? Date.now;
   const base = options.issuer.replace(/\/+$/, '');
   const jwks = createRemoteJWKSet(new URL(`${base}/jwks`));
-  const introspector = new Introspector(options, now);
+  const gatehouse = new GatehouseClient(options);
+  const introspector = new Introspector(gatehouse, options, now);
   const revoked = new Revocations(now, (options.revocationMemorySeconds ?? DEFAULT_REVOCATION_MEMORY_SECONDS) * 1000);
   const notes = new Map<string, Note & { owner: string }>();
   let nextId = 1;
@@ -126,6 +135,7 @@ export function createResourceServer(options: ResourceServerOptions): Koa {
         throw new BearerError(401, 'invalid_token', 'the access token is no longer active');
       }
       ctx.state.owner = claims.sub!;
+      ctx.state.token = token;
       await next();
     };
   }
@@ -192,6 +202,37 @@ export function createResourceServer(options: ResourceServerOptions): Koa {
       }
     }
     ctx.status = 202;
+  });
+
+  router.post('/notes/:id/archive', requireToken('notebook:write', { introspect: false }), async (ctx) => {
+    const note = notes.get(ctx.params.id ?? '');
+    if (!note || note.owner !== ctx.state.owner) {
+      ctx.status = 404;
+      ctx.body = { error: 'not_found' };
+      return;
+    }
+    if (!options.archive) {
+      ctx.status = 404;
+      ctx.body = { error: 'not_found', error_description: 'no archive is configured' };
+      return;
+    }
+    // Never forward the caller's token: it names this API as its audience, and the archive must
+    // see who is calling. The exchanged one names the archive, the person (sub) and this API (act).
+    const token = await gatehouse.exchange(ctx.state.token as string, options.archive.identifier);
+    let res: Response;
+    try {
+      res = await fetch(new URL('/archive', options.archive.url), {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ text: note.text }),
+        signal: AbortSignal.timeout(INTROSPECTION_TIMEOUT_MS),
+      });
+    } catch (error) {
+      throw new UpstreamUnavailable(`the archive cannot be reached: ${String(error)}`);
+    }
+    await res.body?.cancel();
+    ctx.status = res.ok ? 202 : 502;
+    ctx.body = res.ok ? { archived: note.id } : { error: 'archive_refused', error_description: `the archive answered ${res.status}` };
   });
 
   const app = new Koa();
@@ -307,21 +348,16 @@ function isClientError(error: unknown): error is { status: number; message: stri
 class Introspector {
   readonly #cacheMs: number;
   readonly #maxEntries: number;
-  readonly #authorization: string;
   /** SHA-256 of the token → when the positive answer stops being usable (ms), and whose it is. */
   readonly #fresh = new Map<string, { until: number; grantId: unknown; sub: unknown }>();
-  #endpoint: Promise<URL> | undefined;
 
   constructor(
-    private readonly options: ResourceServerOptions,
+    private readonly gatehouse: GatehouseClient,
+    options: ResourceServerOptions,
     private readonly now: () => number,
   ) {
     this.#cacheMs = Math.max(0, options.cacheSeconds ?? 0) * 1000;
     this.#maxEntries = options.cacheMaxEntries ?? DEFAULT_CACHE_MAX_ENTRIES;
-    // RFC 6749 §2.3.1: both halves are form-encoded before base64.
-    const { clientId, clientSecret } = options.introspection;
-    const userPass = `${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`;
-    this.#authorization = `Basic ${Buffer.from(userPass).toString('base64')}`;
   }
 
   /** Drops the cached answers about a revoked grant's tokens: the next sensitive call asks again. */
@@ -357,19 +393,7 @@ class Introspector {
   }
 
   async #introspect(token: string): Promise<{ active: boolean; exp?: number }> {
-    const endpoint = await this.#discover();
-    let res: Response;
-    try {
-      res = await fetch(endpoint, {
-        method: 'POST',
-        headers: { authorization: this.#authorization, 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-        body: new URLSearchParams({ token, token_type_hint: 'access_token' }),
-        redirect: 'error',
-        signal: AbortSignal.timeout(INTROSPECTION_TIMEOUT_MS),
-      });
-    } catch (error) {
-      throw new UpstreamUnavailable(`introspection failed: ${String(error)}`);
-    }
+    const res = await this.gatehouse.post('introspection_endpoint', { token, token_type_hint: 'access_token' });
     // 401 here means our own credentials are wrong: an operator's problem, not the caller's.
     if (res.status !== 200) {
       await res.body?.cancel();
@@ -379,30 +403,90 @@ class Introspector {
     if (typeof body !== 'object' || body === null) throw new UpstreamUnavailable('introspection answered something other than JSON');
     return body.active === true ? { active: true, ...(typeof body.exp === 'number' ? { exp: body.exp } : {}) } : { active: false };
   }
+}
 
-  /** The endpoint comes from discovery, once; a failed attempt is forgotten so the next call retries. */
-  #discover(): Promise<URL> {
-    this.#endpoint ??= (async () => {
+/**
+ * This API's calls to Gatehouse, with the credentials `gatehouse resource create` printed
+ * (client_secret_basic): introspection, and token exchange. The endpoints come from discovery.
+ */
+class GatehouseClient {
+  readonly #authorization: string;
+  #metadata: Promise<Record<string, unknown>> | undefined;
+
+  constructor(private readonly options: ResourceServerOptions) {
+    // RFC 6749 §2.3.1: both halves are form-encoded before base64.
+    const { clientId, clientSecret } = options.introspection;
+    const userPass = `${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`;
+    this.#authorization = `Basic ${Buffer.from(userPass).toString('base64')}`;
+  }
+
+  /** A form POST to one of Gatehouse's endpoints, authenticated as this API; unreachable is UpstreamUnavailable. */
+  async post(endpoint: 'introspection_endpoint' | 'token_endpoint', form: Record<string, string>): Promise<Response> {
+    const url = await this.#endpoint(endpoint);
+    try {
+      return await fetch(url, {
+        method: 'POST',
+        headers: { authorization: this.#authorization, 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+        body: new URLSearchParams(form),
+        redirect: 'error',
+        signal: AbortSignal.timeout(INTROSPECTION_TIMEOUT_MS),
+      });
+    } catch (error) {
+      throw new UpstreamUnavailable(`${endpoint} failed: ${String(error)}`);
+    }
+  }
+
+  /**
+   * RFC 8693: the person's token this API was sent, exchanged for one aimed at `audience`. A revoked
+   * token is the caller's 401; another refusal (this API may not call it, the person allowed the app
+   * nothing there) the caller's 403; anything else means Gatehouse cannot be asked.
+   */
+  async exchange(subjectToken: string, audience: string): Promise<string> {
+    const res = await this.post('token_endpoint', {
+      grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+      subject_token: subjectToken,
+      subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+      resource: audience,
+    });
+    const body = (await res.json().catch(() => undefined)) as { access_token?: unknown; error?: unknown; error_description?: unknown } | undefined;
+    // The token verified here but Gatehouse no longer stands by it (revoked, its grant gone).
+    if (res.status === 400 && body?.error === 'invalid_grant') throw new BearerError(401, 'invalid_token', 'the access token is no longer active');
+    if (res.status === 400 && typeof body?.error === 'string') {
+      throw new BearerError(403, 'insufficient_scope', `this call cannot be made for you (${body.error})`);
+    }
+    if (res.status !== 200 || typeof body?.access_token !== 'string') throw new UpstreamUnavailable(`token exchange answered ${res.status}`);
+    return body.access_token;
+  }
+
+  async #endpoint(name: string): Promise<URL> {
+    const metadata = await this.#discover();
+    if (typeof metadata[name] !== 'string') throw new UpstreamUnavailable(`discovery names no ${name}`);
+    return new URL(metadata[name] as string);
+  }
+
+  /** Discovery, once; a failed attempt is forgotten so the next call retries. */
+  #discover(): Promise<Record<string, unknown>> {
+    this.#metadata ??= (async () => {
       const url = `${this.options.issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`;
       try {
         const res = await fetch(url, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(INTROSPECTION_TIMEOUT_MS) });
         if (res.status !== 200) throw new Error(`${url} answered ${res.status}`);
-        const metadata = (await res.json()) as { issuer?: unknown; introspection_endpoint?: unknown };
+        const metadata = (await res.json()) as Record<string, unknown>;
         // OpenID Connect Discovery §4.3: metadata for another issuer is not to be trusted with our secret.
         if (metadata.issuer !== this.options.issuer) throw new Error(`${url} describes issuer ${String(metadata.issuer)}`);
-        if (typeof metadata.introspection_endpoint !== 'string') throw new Error(`${url} names no introspection_endpoint`);
-        return new URL(metadata.introspection_endpoint);
+        return metadata;
       } catch (error) {
-        this.#endpoint = undefined;
+        this.#metadata = undefined;
         throw new UpstreamUnavailable(`discovery failed: ${String(error)}`);
       }
     })();
-    return this.#endpoint;
+    return this.#metadata;
   }
 }
 
 function main(): void {
   const missing = ['ISSUER', 'AUDIENCE', 'INTROSPECTION_CLIENT_ID', 'INTROSPECTION_CLIENT_SECRET'].filter((name) => !process.env[name]);
+  if (!!process.env.ARCHIVE_IDENTIFIER !== !!process.env.ARCHIVE_URL) missing.push('both ARCHIVE_IDENTIFIER and ARCHIVE_URL, or neither');
   if (missing.length > 0) {
     process.stderr.write(`Set ${missing.join(', ')} (see examples/resource-server/README.md).\n`);
     process.exit(78);
@@ -419,6 +503,7 @@ function main(): void {
     audience: env.AUDIENCE!,
     introspection: { clientId: env.INTROSPECTION_CLIENT_ID!, clientSecret: env.INTROSPECTION_CLIENT_SECRET! },
     cacheSeconds,
+    ...(env.ARCHIVE_IDENTIFIER ? { archive: { identifier: env.ARCHIVE_IDENTIFIER, url: env.ARCHIVE_URL! } } : {}),
   });
   app.on('error', (error: unknown) => process.stderr.write(`${String(error)}\n`));
   app.listen(port, () => process.stdout.write(`Notes API for ${env.AUDIENCE} listening on http://localhost:${port}\n`));

@@ -76,5 +76,5 @@ export class ApiOperations {
 }
 
 function describe(api: ResourceServer): Record<string, unknown> {
-  return { identifier: api.identifier, name: api.name, scopes: api.scopes, accessTokenTtl: api.accessTokenTtl };
+  return { identifier: api.identifier, name: api.name, scopes: api.scopes, accessTokenTtl: api.accessTokenTtl, mayExchangeFor: api.mayExchangeFor };
 }

@@ -10,6 +10,8 @@ export const AUDIT_EVENT_TYPES = [
   'refresh_token.reuse_detected',
   'refresh_token.retry_forgiven',
   'token.revoked',
+  // An API exchanged a person's token for one aimed at another API (src/oidc/grants/token-exchange.ts)
+  'token.exchanged',
   'grant.revoked',
   'session.ended',
   // People

@@ -217,9 +217,14 @@ export async function createResource(ctx: CommandContext, options: Options): Pro
 }
 
 export async function updateResource(ctx: CommandContext, options: Options): Promise<unknown> {
+  const mayExchangeFor = options['no-exchange'] === true ? [] : list(options, 'may-exchange-for');
   return ctx.useDatabase(async (db) => {
-    const api = await (await operationsFor(ctx.config, db)).apis.updateResource(CLI_ACTOR, text(options, 'identifier')!, { eventsEndpoint: text(options, 'events-endpoint') ?? null });
-    return { identifier: api.identifier, events_endpoint: api.eventsEndpoint };
+    const api = await (await operationsFor(ctx.config, db)).apis.updateResource(CLI_ACTOR, text(options, 'identifier')!, {
+      ...(mayExchangeFor.length || options['no-exchange'] === true ? { mayExchangeFor } : {}),
+      ...(typeof options['events-endpoint'] === 'string' ? { eventsEndpoint: text(options, 'events-endpoint') ?? null } : {}),
+      ...(options['no-events-endpoint'] === true ? { eventsEndpoint: null } : {}),
+    });
+    return { identifier: api.identifier, may_exchange_for: api.mayExchangeFor, events_endpoint: api.eventsEndpoint };
   });
 }
 

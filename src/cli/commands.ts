@@ -140,6 +140,10 @@ export const COMMANDS: Command[] = [
       if (typeof options['events-endpoint'] === 'string' && options['no-events-endpoint'] === true) {
         throw new UsageError('--events-endpoint and --no-events-endpoint contradict each other: give one');
       }
+      const changes = ['name', 'backchannel-logout-uri', 'backchannel-logout-session-required', 'backchannel-logout-session-optional', 'events-endpoint', 'no-events-endpoint'];
+      if (!changes.some((option) => options[option] !== undefined && options[option] !== false)) {
+        throw new UsageError('Name what changes: --name, --backchannel-logout-uri, --backchannel-logout-session-required or -optional, --events-endpoint URL or --no-events-endpoint');
+      }
     },
     run: async (ctx, options) => (await actions()).updateClient(ctx, options),
   },
@@ -168,14 +172,25 @@ export const COMMANDS: Command[] = [
   },
   {
     name: 'resource update',
-    summary: 'Change where an API receives security events',
-    usage: ['gatehouse resource update --identifier URL (--events-endpoint URL | --no-events-endpoint)'],
+    summary: 'Change which APIs an API may exchange a person\'s access token for (RFC 8693), or where it receives security events',
+    usage: [
+      'gatehouse resource update --identifier URL [--may-exchange-for URL2 …| --no-exchange] [--events-endpoint URL | --no-events-endpoint]',
+    ],
     options: {
-      identifier: { type: 'string', required: true, value: 'URL', description: 'the API\'s identifier' },
+      identifier: { type: 'string', required: true, value: 'URL', description: 'the API to change' },
+      'may-exchange-for': { type: 'string', multiple: true, value: 'URL', description: 'a registered API it may exchange tokens for (repeat for several; replaces the list)' },
+      'no-exchange': { type: 'boolean', description: 'it may exchange tokens for no API' },
       'events-endpoint': { type: 'string', value: 'URL', description: 'where the API receives security events (RFC 8935 push; https in production)' },
       'no-events-endpoint': { type: 'boolean', description: 'send the API no more security events' },
     },
-    check: (options) => eventsEndpointChange(options),
+    check(options) {
+      const list = options['may-exchange-for'] as string[] | undefined;
+      const exchange = !!list?.length || options['no-exchange'] === true;
+      const events = typeof options['events-endpoint'] === 'string' || options['no-events-endpoint'] === true;
+      if (!exchange && !events) throw new UsageError('Name what changes: --may-exchange-for URL (repeatable) or --no-exchange, --events-endpoint URL or --no-events-endpoint');
+      if (list?.length && options['no-exchange'] === true) throw new UsageError('--may-exchange-for and --no-exchange contradict each other');
+      if (typeof options['events-endpoint'] === 'string' && options['no-events-endpoint'] === true) throw new UsageError('--events-endpoint and --no-events-endpoint contradict each other');
+    },
     run: async (ctx, options) => (await actions()).updateResource(ctx, options),
   },
   {
@@ -223,12 +238,6 @@ export const COMMANDS: Command[] = [
 ];
 
 /** An update says exactly one thing about the events endpoint: a new one, or none. */
-function eventsEndpointChange(options: Options): void {
-  if ((typeof options['events-endpoint'] === 'string') === (options['no-events-endpoint'] === true)) {
-    throw new UsageError('Give either --events-endpoint URL or --no-events-endpoint');
-  }
-}
-
 /** Words that start commands: `gatehouse keys --help` lists the keys commands. */
 export function commandsUnder(word: string): Command[] {
   return COMMANDS.filter((command) => command.name.split(' ')[0] === word);

@@ -14,7 +14,9 @@ import type { PersonLookup } from '../people/cache.js';
 import { ACCOUNT_CLIENT_ID, ADMIN_SCOPE } from '../vocabulary.js';
 import { ADMIN_ACCESS_TOKEN_TTL_SECONDS } from '../lifetimes.js';
 import { ADMIN_METADATA, adminApiAudience, API_SCOPE_METADATA, GRANT_ID_CLAIM, PREVIOUS_SECRET_METADATA, RESOURCE_METADATA, USERINFO_CLAIMS_CLAIM, userinfoAudience } from '../vocabulary.js';
-import { grantFromStored, rotatedRefreshToken, sessionGrantIdFor } from './internals.js';
+import { accessTokenBeingRevoked, grantFromStored, rotatedRefreshToken, sessionGrantIdFor } from './internals.js';
+import { exchangeClaimsOf } from './grants/token-exchange.js';
+import { isExchanged } from '../tokens/jwt-access-tokens.js';
 
 /** Scopes about the person (OIDC Core §5.4) and what each releases. */
 export const OIDC_CLAIMS = {
@@ -265,6 +267,8 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
         async jwt(ctx, token, jwt) {
           const grantId = (token as { grantId?: string }).grantId;
           if (grantId) jwt.payload[GRANT_ID_CLAIM] = grantId;
+          // A token made by token exchange names its actor chain and the app its grant was given to.
+          Object.assign(jwt.payload, exchangeClaimsOf(token));
           // A claims request for userinfo (OIDC Core §5.5) holds for the JWT as for an opaque token.
           const userinfoClaims = claimsRequestBehind(ctx)?.userinfo;
           if (grantId && userinfoClaims && Object.keys(userinfoClaims).length) jwt.payload[USERINFO_CLAIMS_CLAIM] = userinfoClaims;
@@ -310,8 +314,9 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
 
     // Revoking any token of a grant revokes the grant (RFC 7009 §2.1 allows it): oidc-provider's
     // default keeps the grant when an access token is revoked, which leaves the grant's other JWT
-    // access tokens active while its refresh token dies.
-    revokeGrantPolicy: () => true,
+    // access tokens active while its refresh token dies. A token an API got by token exchange is
+    // revoked alone: the API holding it may not end the person's grant to the app.
+    revokeGrantPolicy: (ctx) => !isExchanged(accessTokenBeingRevoked(ctx)),
 
     // Refresh tokens rotate on every use; a reused one revokes the grant (oidc-provider's reuse
     // detection, made race-free by the adapter's atomic consume). A retry forgiven within the

@@ -31,6 +31,7 @@ import type { OidcRecords } from '../records/index.js';
 import { answerForgivenRetries } from '../tokens/refresh-retry.js';
 import { cachedPersonLookup, type PersonLookup } from '../people/cache.js';
 import { userinfoAudience } from '../vocabulary.js';
+import { registerTokenExchange } from './grants/token-exchange.js';
 
 export interface OidcDependencies {
   config: Config;
@@ -113,6 +114,7 @@ export function buildProvider(deps: OidcDependencies, keySet: KeySet, caches: Pr
   matchRedirectUrisExactly(provider);
   sendLogoutTokensThroughOutbox(provider, deps.logout);
   logProviderEvents(provider, deps.logger, deps.audit);
+  registerTokenExchange(provider, { config, jwts, resources: caches.resources, audit: deps.audit });
   provider.use(answerForgivenRetries(forgivenRetryRecorder(deps.logger, deps.audit)));
   return { provider, keySet, jwts };
 }

@@ -44,6 +44,11 @@ export interface JwtSubject {
   grantId: string | null;
   /** The person's id; null for a client_credentials token. */
   personId: string | null;
+  /**
+   * The app the grant was given to, when that is not the token's client: a token made by token
+   * exchange (RFC 8693) names the API that exchanged it as its client. Both must be enabled.
+   */
+  grantClientId?: string | null;
 }
 
 /** Everything a JWT access token's standing depends on, in one row. */
@@ -58,15 +63,17 @@ export interface JwtStandingRow {
 }
 
 // The grant must be the token's own: same app, same person (what oidc-provider's Grant check would
-// compare, were it asked).
+// compare, were it asked). An exchanged token's grant is its app's (:grant_client), and both that
+// app and the API that exchanged it (:client) must be enabled.
 const JWT_STANDING_SQL = `select
   exists(select 1 from revoked_access_tokens where jti_digest = :jti) as revoked,
-  exists(select 1 from ${TABLE} where model = 'Grant' and id_digest = :grant and client_id = :client
+  exists(select 1 from ${TABLE} where model = 'Grant' and id_digest = :grant and client_id = :grant_client
          and account_id = :person and (expires_at is null or expires_at > :now)) as grant_live,
   (select expires_at from ${TABLE} where model = 'Grant' and id_digest = :grant) as grant_expires_at,
   (select payload->'openid' from ${TABLE} where model = 'Grant' and id_digest = :grant) as grant_openid,
   (select email from users where id = cast(:person as uuid) and disabled_at is null and activated_at is not null) as username,
-  exists(select 1 from clients where client_id = :client and disabled_at is null) as client_live`;
+  (exists(select 1 from clients where client_id = :client and disabled_at is null)
+   and exists(select 1 from clients where client_id = :grant_client and disabled_at is null)) as client_live`;
 
 /** Revocation, grant, person and app of a JWT access token, in one query (src/tokens/jwt-truth.ts decides). */
 export async function jwtStanding(db: Database, now: Date, subject: JwtSubject): Promise<JwtStandingRow> {
@@ -76,6 +83,7 @@ export async function jwtStanding(db: Database, now: Date, subject: JwtSubject):
     now,
     person: subject.personId,
     client: subject.clientId,
+    grant_client: subject.grantClientId ?? subject.clientId,
   });
   return rows[0]!;
 }

@@ -33,6 +33,11 @@ const apiScopes = scopeSchema
 const apiName = z.string().trim().min(1).max(200).refine(isStorableText, NUL_MESSAGE);
 const scopeDescriptions = z.record(z.string(), z.string().trim().min(1).max(200).refine(isStorableText, NUL_MESSAGE));
 const accessTokenTtl = z.number().int().min(MIN_API_ACCESS_TOKEN_TTL_SECONDS).max(MAX_ACCESS_TOKEN_LIFETIME_SECONDS);
+/**
+ * Token exchange (RFC 8693): the downstream APIs this API may exchange a person's access token for,
+ * by identifier. Each must be another registered API (refuseUnknownDownstreams checks, with the database).
+ */
+const mayExchangeFor = z.array(identifierSchema).max(50).transform((list) => [...new Set(list)]);
 
 function describedScopesExist(scopes: string[], descriptions: Record<string, string>, ctx: z.RefinementCtx): void {
   for (const scope of Object.keys(descriptions)) {
@@ -53,6 +58,7 @@ export const newResourceSchema = z.object({
   jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }).optional(),
   /** Where the API receives security events (src/security-events/); checked by the store, which knows the environment. */
   eventsEndpoint: z.string().trim().max(2000).optional(),
+  mayExchangeFor: mayExchangeFor.default([]),
 }).superRefine((r, ctx) => describedScopesExist(r.scope, r.scopeDescriptions, ctx));
 
 export type NewResourceServer = z.input<typeof newResourceSchema>;
@@ -65,6 +71,8 @@ export const resourceChangesSchema = z.strictObject({
   accessTokenTtl: accessTokenTtl.nullable().optional(),
   /** null stops the API's security events. */
   eventsEndpoint: z.string().trim().max(2000).nullable().optional(),
+  /** Replaces the whole list; [] ends every exchange this API may make. */
+  mayExchangeFor: mayExchangeFor.optional(),
 });
 
 export type ResourceChanges = z.input<typeof resourceChangesSchema>;
@@ -95,4 +103,19 @@ export async function refuseScopesOfOtherApis(db: Database, scopes: string[], ex
       throw new GatehouseError('conflict', `The scope "${clash}" already belongs to ${row.identifier}, and scope names are unique across APIs: give this API scope names of its own, e.g. prefixed with its name.`, 'scope');
     }
   }
+}
+
+/**
+ * An API may exchange tokens only for other APIs registered here: a name that is no API (a typo)
+ * would allow nothing today and something unintended the day an API by that name is registered.
+ */
+export async function refuseUnknownDownstreams(db: Database, downstreams: string[], self: string): Promise<void> {
+  if (downstreams.includes(self)) {
+    throw new GatehouseError('invalid_input', 'An API exchanges tokens for other APIs; it already accepts its own.', 'mayExchangeFor');
+  }
+  if (downstreams.length === 0) return;
+  const rows: Array<{ identifier: string }> = await db('resource_servers').select('identifier').whereIn('identifier', downstreams);
+  const known = new Set(rows.map((row) => row.identifier));
+  const unknown = downstreams.find((identifier) => !known.has(identifier));
+  if (unknown) throw new GatehouseError('invalid_input', `${unknown} is not a registered API: register it first (gatehouse resource create).`, 'mayExchangeFor');
 }

@@ -8,7 +8,7 @@ import { cursorTimestamp, decodeCursor, pageOf, pageSize, type Page, type PageRe
 import { isStorableKey } from '../db/text.js';
 import { GatehouseError } from '../errors.js';
 import { eventsEndpointProblem } from '../security-events/receivers.js';
-import { changedScopes, newResourceSchema, refuseScopesOfOtherApis, resourceChangesSchema, type NewResourceServer, type ResourceChanges } from './schema.js';
+import { changedScopes, newResourceSchema, refuseScopesOfOtherApis, refuseUnknownDownstreams, resourceChangesSchema, type NewResourceServer, type ResourceChanges } from './schema.js';
 
 export { type NewResourceServer, type ResourceChanges } from './schema.js';
 
@@ -27,6 +27,8 @@ export interface ResourceServer {
   eventsEndpoint: string | null;
   /** A disabled API gets no new tokens; its introspection client is disabled with it. */
   disabledAt: Date | null;
+  /** Token exchange (RFC 8693): the APIs this one may exchange a person's access token for. */
+  mayExchangeFor: string[];
   createdAt: Date;
 }
 
@@ -40,6 +42,7 @@ export interface ResourceServerRow {
   client_id: string | null;
   events_endpoint: string | null;
   disabled_at: Date | null;
+  may_exchange_for: string[];
   created_at: Date;
 }
 
@@ -54,6 +57,7 @@ export function resourceServerFromRow(row: ResourceServerRow): ResourceServer {
     clientId: row.client_id,
     eventsEndpoint: row.events_endpoint ?? null,
     disabledAt: row.disabled_at ? new Date(row.disabled_at) : null,
+    mayExchangeFor: Array.isArray(row.may_exchange_for) ? row.may_exchange_for : [],
     createdAt: new Date(row.created_at),
   };
 }
@@ -108,6 +112,7 @@ export class ResourceServerStore {
         throw new GatehouseError('conflict', `An API with the identifier ${r.identifier} already exists.`, 'identifier');
       }
       await refuseScopesOfOtherApis(trx, r.scope);
+      await refuseUnknownDownstreams(trx, r.mayExchangeFor, r.identifier);
       if (r.isDefault) await trx('resource_servers').where({ is_default: true }).update({ is_default: false });
       const [row] = await trx<ResourceServerRow>('resource_servers')
         .insert({
@@ -119,6 +124,7 @@ export class ResourceServerStore {
           is_default: r.isDefault,
           client_id: client.clientId,
           events_endpoint: r.eventsEndpoint || null,
+          may_exchange_for: JSON.stringify(r.mayExchangeFor) as unknown as string[],
         })
         .returning('*')
         .catch((error: unknown) => {
@@ -165,6 +171,7 @@ export class ResourceServerStore {
     this.#checkEventsEndpoint(parsed.data.eventsEndpoint);
     const { scopes, scopeDescriptions } = changedScopes(existing, parsed.data);
     if (parsed.data.scopes) await refuseScopesOfOtherApis(trx, scopes, identifier);
+    if (parsed.data.mayExchangeFor) await refuseUnknownDownstreams(trx, parsed.data.mayExchangeFor, identifier);
     const [row] = await trx<ResourceServerRow>('resource_servers')
       .where({ identifier })
       .update({
@@ -173,6 +180,7 @@ export class ResourceServerStore {
         scope_descriptions: JSON.stringify(scopeDescriptions) as unknown as Record<string, string>,
         ...(parsed.data.accessTokenTtl !== undefined ? { access_token_ttl: parsed.data.accessTokenTtl } : {}),
         ...(parsed.data.eventsEndpoint !== undefined ? { events_endpoint: parsed.data.eventsEndpoint || null } : {}),
+        ...(parsed.data.mayExchangeFor !== undefined ? { may_exchange_for: JSON.stringify(parsed.data.mayExchangeFor) } : {}),
         updated_at: trx.raw('now()'),
       } as never)
       .returning('*');
@@ -200,6 +208,10 @@ export class ResourceServerStore {
     if (!isIdentifier(identifier)) return false;
     const [row] = await trx<ResourceServerRow>('resource_servers').where({ identifier }).delete().returning('client_id');
     if (!row) return false;
+    // No API may go on exchanging tokens for one that is gone (nor for a new one given its name).
+    await trx('resource_servers')
+      .whereRaw('may_exchange_for \\? ?', [identifier])
+      .update({ may_exchange_for: trx.raw('may_exchange_for - ?', [identifier]), updated_at: trx.raw('now()') } as never);
     if (row.client_id) await new ClientStore(trx).delete(row.client_id, trx);
     return true;
   }

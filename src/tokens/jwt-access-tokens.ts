@@ -10,7 +10,7 @@ import { isUuidPattern } from '../people/users.js';
 import { deleteInBatches, type Database } from '../db/knex.js';
 import { jtiTag, JwtTruth, type TokenSubject, type TruthCache } from './jwt-truth.js';
 import type { OidcRecords } from '../records/index.js';
-import { GRANT_ID_CLAIM, USERINFO_CLAIMS_CLAIM } from '../vocabulary.js';
+import { GRANT_CLIENT_CLAIM, GRANT_ID_CLAIM, USERINFO_CLAIMS_CLAIM } from '../vocabulary.js';
 import { CLOCK_TOLERANCE_SECONDS, REVOKED_JWT_MEMORY_SECONDS } from '../lifetimes.js';
 import { JWT_HANDLE_PREFIX, JWT_REVOCATION_HANDLE_PREFIX } from '../oidc/internals.js';
 
@@ -49,7 +49,8 @@ export interface LiveAccessToken {
   username: string | undefined;
 }
 
-export type Purpose = 'userinfo' | 'introspection' | 'revocation';
+/** Where a token is presented; `exchange` is a subject token at token exchange (src/oidc/grants/token-exchange.ts). */
+export type Purpose = 'userinfo' | 'introspection' | 'revocation' | 'exchange';
 
 export class JwtAccessTokens {
   readonly #keySet;
@@ -130,7 +131,8 @@ function expiryToleranceOf(purpose: Purpose): number {
 function subjectOf(claims: JWTPayload): TokenSubject {
   const grantId = typeof claims[GRANT_ID_CLAIM] === 'string' ? (claims[GRANT_ID_CLAIM] as string) : null;
   const personId = typeof claims.sub === 'string' && isUuidPattern.test(claims.sub) && claims.sub !== claims.client_id ? claims.sub : null;
-  return { jti: String(claims.jti), exp: Number(claims.exp), clientId: String(claims.client_id), grantId, personId };
+  const grantClientId = typeof claims[GRANT_CLIENT_CLAIM] === 'string' ? (claims[GRANT_CLIENT_CLAIM] as string) : null;
+  return { jti: String(claims.jti), exp: Number(claims.exp), clientId: String(claims.client_id), grantId, personId, grantClientId };
 }
 
 export type TokenKind = 'AccessToken' | 'ClientCredentials';
@@ -165,8 +167,23 @@ export function accessTokenPayload(token: LiveAccessToken, purpose: Purpose): Ad
     // Introspection reports the audience, and the policy decides who may see the token by it.
     // `username` is the email: released only when the grant consented to it (jwt-truth.ts) and
     // this token carries the scope, as userinfo would release it.
-    ...(purpose !== 'userinfo' ? { aud: claims.aud, extra: token.username && carriesEmail(claims) ? { username: token.username } : {} } : {}),
+    // An exchanged token's actor chain (RFC 8693 §4.1) is part of the answer too (§2.2.1 allows
+    // it in introspection), and marks the token as exchanged at revocation (isExchanged).
+    ...(purpose !== 'userinfo' ? { aud: claims.aud, extra: { ...(token.username && carriesEmail(claims) ? { username: token.username } : {}), ...actorOf(claims) } } : {}),
   } as AdapterPayload;
+}
+
+function actorOf(claims: JWTPayload): { act?: unknown } {
+  return claims.act && typeof claims.act === 'object' ? { act: claims.act } : {};
+}
+
+/**
+ * Whether an access token oidc-provider built from accessTokenPayload was made by token exchange:
+ * revoking it revokes it alone, never the grant of the app the person gave it to
+ * (configuration.ts, revokeGrantPolicy).
+ */
+export function isExchanged(token: { extra?: Record<string, unknown> } | undefined): boolean {
+  return !!token?.extra?.act;
 }
 
 function carriesEmail(claims: JWTPayload): boolean {

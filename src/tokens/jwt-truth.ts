@@ -21,6 +21,8 @@ export interface TokenSubject {
   grantId: string | null;
   /** The person's id; null for a client_credentials token. */
   personId: string | null;
+  /** The app the grant was given to, when not clientId (a token made by token exchange). */
+  grantClientId?: string | null;
 }
 
 /**
@@ -53,6 +55,7 @@ function tagsOf(subject: TokenSubject): string[] {
   return [
     jtiTag(subject.jti),
     `client:${subject.clientId}`,
+    ...(subject.grantClientId ? [`client:${subject.grantClientId}`] : []),
     ...(subject.grantId ? [grantTag(subject.grantId)] : []),
     // The trigger sends the uuid as PostgreSQL prints it: lower case.
     ...(subject.personId ? [`user:${subject.personId.toLowerCase()}`] : []),
@@ -72,7 +75,7 @@ export class JwtTruth {
   /** Whether the token stands; `fresh` skips the cache (revocation wants the database's word). */
   async standing(subject: TokenSubject, options: { fresh?: boolean } = {}): Promise<Standing | undefined> {
     if (!this.cache || options.fresh) return this.#ask(subject);
-    const key = [digest(subject.jti), subject.grantId ?? '', subject.personId ?? '', subject.clientId].join(' ');
+    const key = [digest(subject.jti), subject.grantId ?? '', subject.personId ?? '', subject.clientId, subject.grantClientId ?? ''].join(' ');
     const standing = await this.cache.load(key, tagsOf(subject), () => this.#ask(subject), (found) => this.#ttlMs(subject, found));
     return standing && { username: standing.username };
   }

@@ -299,13 +299,34 @@ describe('events endpoints (security events)', () => {
   it('client and resource create take --events-endpoint; update sets or removes it; a bad one is refused', async () => {
     const api = output<{ identifier: string }>(await gatehouse(['resource', 'create', '--identifier', 'https://events.example.test', '--scope', 'events:read', '--events-endpoint', 'https://events.example.test/set'], env));
     expect(await inspect((db) => db('resource_servers').where({ identifier: api.identifier }).first())).toMatchObject({ events_endpoint: 'https://events.example.test/set' });
-    expect(output(await gatehouse(['resource', 'update', '--identifier', api.identifier, '--no-events-endpoint'], env))).toEqual({ identifier: api.identifier, events_endpoint: null });
+    expect(output(await gatehouse(['resource', 'update', '--identifier', api.identifier, '--no-events-endpoint'], env))).toMatchObject({ identifier: api.identifier, events_endpoint: null });
 
     const app = output<{ client_id: string }>(await gatehouse(['client', 'create', '--name', 'Receiving', '--redirect-uri', 'https://app.example.test/cb', '--events-endpoint', 'https://app.example.test/set'], env));
     expect(output(await gatehouse(['client', 'update', '--client-id', app.client_id, '--events-endpoint', 'https://app.example.test/v2/set'], env)))
-      .toEqual({ client_id: app.client_id, events_endpoint: 'https://app.example.test/v2/set' });
+      .toMatchObject({ client_id: app.client_id, events_endpoint: 'https://app.example.test/v2/set' });
     expect(failure(await gatehouse(['client', 'update', '--client-id', app.client_id, '--events-endpoint', 'mailto:someone@example.test'], env), 1)).toContain('events endpoint');
     expect(failure(await gatehouse(['client', 'update', '--client-id', app.client_id], env), 2)).toContain('--events-endpoint');
+  });
+});
+
+describe('gatehouse resource update', () => {
+  const upstream = 'https://docs.example.test';
+  const downstream = 'https://storage.example.test';
+
+  it('sets which APIs an API may exchange tokens for, refuses an unknown one, and clears the list', async () => {
+    for (const [identifier, scope] of [[upstream, 'docs:read'], [downstream, 'storage:read']] as const) {
+      output(await gatehouse(['resource', 'create', '--identifier', identifier, '--scope', scope], env));
+    }
+    expect(output(await gatehouse(['resource', 'update', '--identifier', upstream, '--may-exchange-for', downstream], env)))
+      .toMatchObject({ identifier: upstream, may_exchange_for: [downstream] });
+    expect(json((await inspect((db) => db('resource_servers').where({ identifier: upstream }).first())).may_exchange_for)).toEqual([downstream]);
+
+    expect(failure(await gatehouse(['resource', 'update', '--identifier', upstream, '--may-exchange-for', 'https://nowhere.example.test'], env), 1))
+      .toMatch(/https:\/\/nowhere\.example\.test is not a registered API/);
+    expect(failure(await gatehouse(['resource', 'update', '--identifier', upstream], env), 2)).toMatch(/--may-exchange-for/);
+
+    expect(output(await gatehouse(['resource', 'update', '--identifier', upstream, '--no-exchange'], env)))
+      .toMatchObject({ identifier: upstream, may_exchange_for: [] });
   });
 });
 
@@ -337,7 +358,7 @@ describeConcurrently('gatehouse migrate and keys', () => {
 
 // None of these reaches a database.
 describe.concurrent('usage and configuration errors', () => {
-  const COMMANDS = ['user create', 'user verify-email', 'client create', 'client update', 'resource create', 'migrate', 'keys rotate', 'keys list', 'demo'];
+  const COMMANDS = ['user create', 'user verify-email', 'client create', 'client update', 'resource create', 'resource update', 'migrate', 'keys rotate', 'keys list', 'demo'];
   /** Nothing Gatehouse reads is usable: --help must not need any of it. */
   const broken = () => ({ ...env, PORT: 'abc', DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' });
 

@@ -9,13 +9,17 @@ import { authorizationRequest, createPerson, registerApp, signIn, type App } fro
 import { startTestServer, type TestServer } from '../support/gatehouse.js';
 import { startLogoutReceiver } from '../support/logout-receiver.js';
 import { formOf, UserAgent } from '../support/user-agent.js';
+import { ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT } from '../../src/vocabulary.js';
 
 const NOTES_API = 'https://notes.example.test';
+const FILES_API = 'https://files.example.test';
 const FORM = 'application/x-www-form-urlencoded';
 
 let server: TestServer;
 let metadata: Record<string, unknown>;
 let app: App;
+/** The notes API's own credentials (it introspects, and exchanges tokens, with them). */
+let notesApi: { clientId: string; secret: string };
 let person: Awaited<ReturnType<typeof createPerson>>;
 /** A browser signed in to Gatehouse as `person`. */
 let agent: UserAgent;
@@ -73,7 +77,8 @@ async function authorize(params: Record<string, string>, responseMode: string) {
 
 beforeAll(async () => {
   server = await startTestServer();
-  await server.stores.resources.create({ identifier: NOTES_API, name: 'Notes', scope: 'notes:read', isDefault: true });
+  const notes = await server.stores.resources.create({ identifier: NOTES_API, name: 'Notes', scope: 'notes:read', isDefault: true });
+  notesApi = { clientId: notes.clientId, secret: notes.clientSecret! };
   person = await createPerson(server);
   await server.testDb.db('users').where({ id: person.id }).update({ given_name: 'Ada', family_name: 'Lovelace' });
   app = await registerApp(server, { scope: 'openid profile email offline_access notes:read' });
@@ -106,15 +111,34 @@ describe('the discovery document', () => {
     }
   });
 
-  it('every grant type works: the code above, refresh_token and client_credentials', async () => {
+  it('every grant type works: the code above, refresh_token, client_credentials and token exchange', async () => {
     const grantTypes = list('grant_types_supported');
-    expect(grantTypes).toEqual(['authorization_code', 'refresh_token', 'client_credentials']);
+    expect(grantTypes).toEqual(['authorization_code', 'refresh_token', 'client_credentials', TOKEN_EXCHANGE_GRANT]);
     const { tokens } = await authorize({ scope: 'openid offline_access notes:read' }, 'query');
     const refreshed = await client.refreshTokenGrant(app.config, tokens.refresh_token!);
     expect(refreshed.access_token).toBeTruthy();
     const machine = await machineClient();
     const res = await fetch(`${server.issuer}/token`, { method: 'POST', headers: { 'content-type': FORM, authorization: basic(machine.clientId, machine.secret!) }, body: 'grant_type=client_credentials&scope=notes%3Aread' });
     expect(res.status).toBe(200);
+
+    // Token exchange (RFC 8693): the notes API exchanges a person's token for the files API.
+    const { clientId, clientSecret } = await server.stores.resources.create({ identifier: FILES_API, name: 'Files', scope: 'files:read' });
+    await server.stores.resources.update(NOTES_API, { mayExchangeFor: [FILES_API] });
+    const delegating = await registerApp(server, { scope: 'openid notes:read files:read' });
+    const request = await authorizationRequest(delegating, { scope: 'openid notes:read files:read', resource: NOTES_API });
+    request.url.searchParams.append('resource', FILES_API);
+    const personTokens = await client.authorizationCodeGrant(delegating.config, await signIn(agent, request.url, person), {
+      pkceCodeVerifier: request.codeVerifier, expectedState: request.state, expectedNonce: request.nonce,
+    }, { resource: NOTES_API });
+    const exchanged = await fetch(`${server.issuer}/token`, {
+      method: 'POST',
+      headers: { 'content-type': FORM, authorization: basic(notesApi.clientId, notesApi.secret) },
+      body: new URLSearchParams({ grant_type: TOKEN_EXCHANGE_GRANT, subject_token: personTokens.access_token, subject_token_type: ACCESS_TOKEN_TYPE, resource: FILES_API }),
+    });
+    expect(exchanged.status).toBe(200);
+    const { access_token: downstream } = (await exchanged.json()) as { access_token: string };
+    const introspected = await fetch(`${server.issuer}/token/introspection`, { method: 'POST', headers: { 'content-type': FORM, authorization: basic(clientId, clientSecret!) }, body: new URLSearchParams({ token: downstream }) });
+    expect(await introspected.json()).toMatchObject({ active: true, aud: FILES_API, scope: 'files:read' });
   });
 
   it('ID tokens are signed with exactly the advertised algorithms, by keys at jwks_uri', async () => {

@@ -4,7 +4,8 @@
 // when introspection answers are cached. Every Gatehouse here has the development demo seeded, as a
 // quick start's database does, and the last part follows the example's README command by command.
 import { spawn } from 'node:child_process';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
+import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,7 +17,8 @@ import { createResourceServer, type ResourceServerOptions } from '../../examples
 import { loadConfig } from '../../src/config.js';
 import { seedDemo } from '../../src/demo/seed.js';
 import { createTestDatabase, usingPostgres, type TestDatabase } from '../support/database.js';
-import { createPerson, obtainTokens, registerApp, type App } from '../support/flows.js';
+import { authorizationRequest, createPerson, obtainTokens, registerApp, signIn as flowSignIn, type App } from '../support/flows.js';
+import { UserAgent } from '../support/user-agent.js';
 import { freePort, startTestServer, type TestServer } from '../support/gatehouse.js';
 import { cleanEnv, startMain, waitFor200, type Server as ProcessServer } from '../support/process.js';
 
@@ -299,6 +301,76 @@ describe('an introspection cache of 30 seconds: staleness bounded by the clock',
     expect((await call(api, 'DELETE', `/notes/${aliveNote}`, alive.access_token)).status).toBe(204);
     await revokeGrant(revoked.refresh_token!);
     expect((await call(api, 'DELETE', `/notes/${revokedNote}`, revoked.access_token)).status).toBe(401);
+  });
+});
+
+describe('calling the archive API for the person: token exchange (RFC 8693)', () => {
+  const ARCHIVE_API = 'https://archive.example.test';
+  let api: RunningApi;
+  let delegating: App;
+  /** What the archive received: the claims of each exchanged token it verified, and the note. */
+  const archived: Array<{ claims: Record<string, unknown>; text: string }> = [];
+  let archive: Server;
+
+  beforeAll(async () => {
+    await server.stores.resources.create({ identifier: ARCHIVE_API, scope: 'archive:write' });
+    await server.stores.resources.update(NOTES_API, { mayExchangeFor: [ARCHIVE_API] });
+    delegating = await registerApp(server, { scope: 'openid offline_access notebook:write archive:write' });
+    // The archive checks tokens as any API does: locally, for its own audience.
+    const jwks = createRemoteJWKSet(new URL(`${server.issuer}/jwks`));
+    const port = await freePort();
+    archive = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? '';
+        jwtVerify(token, jwks, { issuer: server.issuer, audience: ARCHIVE_API, typ: 'at+jwt' })
+          .then(({ payload }) => {
+            archived.push({ claims: payload, text: (JSON.parse(Buffer.concat(chunks).toString()) as { text: string }).text });
+            res.writeHead(201).end();
+          })
+          .catch(() => res.writeHead(401).end());
+      });
+    }).listen(port, '127.0.0.1');
+    await once(archive, 'listening');
+    api = await startApi({ archive: { identifier: ARCHIVE_API, url: `http://127.0.0.1:${port}` } });
+  });
+  afterAll(async () => { await new Promise((resolve) => archive?.close(resolve)); });
+
+  /** The person allows the app the notes API and, for them, the archive; the app's token is for notes. */
+  async function signInForBoth(scope = 'openid notebook:write archive:write') {
+    const person = await createPerson(server);
+    const request = await authorizationRequest(delegating, { scope, resource: NOTES_API });
+    request.url.searchParams.append('resource', ARCHIVE_API);
+    const callback = await flowSignIn(new UserAgent(server.issuer), request.url, person);
+    const tokens = await client.authorizationCodeGrant(delegating.config, callback, { pkceCodeVerifier: request.codeVerifier, expectedState: request.state, expectedNonce: request.nonce }, { resource: NOTES_API });
+    return { person, tokens };
+  }
+
+  it('the archive receives a token for itself, naming the person and the notes API as the actor', async () => {
+    const { person, tokens } = await signInForBoth();
+    const id = await createNote(api, tokens.access_token, 'keep this');
+    const res = await call(api, 'POST', `/notes/${id}/archive`, tokens.access_token);
+    expect(res.status, JSON.stringify(res.body)).toBe(202);
+    expect(archived.at(-1)).toEqual({ text: 'keep this', claims: expect.objectContaining({ sub: person.id, aud: ARCHIVE_API, act: { sub: NOTES_API }, scope: 'archive:write' }) });
+  });
+
+  it('a person who did not allow the archive: 403, and the archive is never called', async () => {
+    const { tokens } = await signInForBoth('openid notebook:write');
+    const id = await createNote(api, tokens.access_token);
+    const before = archived.length;
+    const res = await call(api, 'POST', `/notes/${id}/archive`, tokens.access_token);
+    expect(res.status).toBe(403);
+    expect(archived).toHaveLength(before);
+  });
+
+  it('a revoked grant: the exchange is refused, 401, though the token still verifies locally', async () => {
+    const { tokens } = await signInForBoth('openid offline_access notebook:write archive:write');
+    const id = await createNote(api, tokens.access_token);
+    await client.tokenRevocation(delegating.config, tokens.refresh_token!);
+    const res = await call(api, 'POST', `/notes/${id}/archive`, tokens.access_token);
+    expect(res.status).toBe(401);
+    expect(res.challenge).toMatch(/error="invalid_token"/);
   });
 });
 

@@ -22,7 +22,7 @@ import { errors, Provider, type Adapter, type AdapterPayload, type ClientMetadat
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readTokenEndpointForm } from '../../src/http/token-endpoint-form.js';
 import {
-  basicAuthorizationClientId, currentRequest, discoveryDocument, DISCOVERY_PATHS, errorDetailOf, FIND_TOKEN_MODELS,
+  accessTokenBeingRevoked, accessTokenFor, basicAuthorizationClientId, currentRequest, discoveryDocument, DISCOVERY_PATHS, errorDetailOf, FIND_TOKEN_MODELS,
   GRANTABLE_MODELS, grantFromStored, INTERACTION_OWN_ID_FIELD, INTERACTION_SESSION_COOKIE_FIELD, isReuseDetail, isStructuredToken, JWT_HANDLE_PREFIX, JWT_REVOCATION_HANDLE_PREFIX, pageSession,
   PINNED_OIDC_PROVIDER_VERSION, presentedRefreshToken, PROVIDER_BODY_LIMIT, PROVIDER_ROUTES,
   PROVIDER_ROUTES_WITH_A_PARAMETER, providerContextOf, refreshGrantRequest, REFRESH_GRANT_ADAPTER_CALLS,
@@ -113,6 +113,7 @@ const seen = {
   rotatedId: [] as Array<string | undefined>,
   tokenSources: [] as Array<ReturnType<typeof tokenSourceOf>>,
   useCtx: [] as KoaContextWithOIDC[],
+  revoking: [] as Array<ReturnType<typeof accessTokenBeingRevoked>>,
 };
 
 let signingJwk: Record<string, unknown>;
@@ -151,6 +152,11 @@ function configuration(): Configuration {
       revocation: { enabled: true },
     },
     rotateRefreshToken: true,
+    // oidc-provider's default policy, recording what accessTokenBeingRevoked sees when it is asked.
+    revokeGrantPolicy(ctx) {
+      seen.revoking.push(accessTokenBeingRevoked(ctx));
+      return !(ctx.oidc.route === 'revocation' && ctx.oidc.entities.AccessToken);
+    },
     extraTokenClaims(ctx) {
       if (ctx) seen.tokenSources.push(tokenSourceOf(ctx));
       return undefined;
@@ -336,6 +342,33 @@ describe('the request being answered (internals/requests.ts)', () => {
     }
     expect(atConsume, 'refreshGrantRequest() does not see the refresh grant at consume(), or entities.RefreshToken is not set yet (lib/actions/grants/refresh_token.js)').toBeDefined();
     expect(atConsume, 'entities.RefreshToken is not the presented token when the refresh grant consumes it').toMatchObject({ grantId, jti: value });
+  });
+
+  it('accessTokenBeingRevoked: the revocation endpoint names the access token it found before it asks revokeGrantPolicy', async () => {
+    const client = (await running.provider.Client.find('app'))!;
+    const grant = new running.provider.Grant({ accountId: 'person', clientId: 'app' });
+    grant.addOIDCScope('openid');
+    const grantId = await grant.save();
+    const value = await new running.provider.AccessToken({ accountId: 'person', client, grantId, gty: 'authorization_code', scope: 'openid' }).save();
+    const from = seen.revoking.length;
+    const answer = await post(running, '/token/revocation', { token: value }, basic('app'));
+    expect(answer.status).toBe(200);
+    expect(seen.revoking.slice(from).map((token) => (token as { jti?: string } | undefined)?.jti), 'entities.AccessToken is not the revoked token when revokeGrantPolicy is asked (lib/actions/revocation.js, lib/helpers/revoke.js)').toEqual([value]);
+  });
+
+  it('accessTokenFor: Provider#ResourceServer on an AccessToken gives it the audience and the JWT format, and nothing is stored', async () => {
+    const client = (await running.provider.Client.find('machine'))!;
+    const token = accessTokenFor(running.provider, { client, accountId: 'person', grantId: 'grant', gty: 'urn:example:grant' }, 'https://api.example.test', {
+      scope: 'read', audience: 'https://api.example.test', accessTokenTTL: 60, accessTokenFormat: 'jwt', jwt: { sign: { alg: 'RS256' } },
+    });
+    token.scope = 'read';
+    let value = '';
+    const during = await callsDuring(async () => { value = await token.save(); });
+    expect(during.filter((call) => call.model === 'AccessToken'), 'a JWT access token is stored by its adapter (lib/models/base_model.js, save)').toEqual([]);
+    const [header, payload] = value.split('.').slice(0, 2).map((part) => JSON.parse(Buffer.from(part, 'base64url').toString()) as Record<string, unknown>);
+    expect(header, 'accessTokenFormat jwt no longer makes an RFC 9068 JWT (lib/models/formats/index.js, jwt.js)').toMatchObject({ typ: 'at+jwt', alg: 'RS256' });
+    expect(payload, 'the resourceServer setter no longer sets the audience (lib/models/base_token.js)').toMatchObject({ aud: 'https://api.example.test', sub: 'person', client_id: 'machine', scope: 'read' });
+    expect((token as unknown as { resourceServer?: { accessTokenTTL?: number } }).resourceServer?.accessTokenTTL, 'Provider#ResourceServer no longer keeps accessTokenTTL, which ttl.AccessToken reads (src/oidc/configuration.ts)').toBe(60);
   });
 
   it('tokenSourceOf: the redeemed code, or the rotated refresh token, with its claims request, while the access token is built', async () => {

@@ -17,6 +17,8 @@ const scopeDescriptions = z.record(z.string().max(200), z.string().min(1).max(20
   .meta({ description: 'Plain-words descriptions shown on the consent page, by scope.' });
 const eventsEndpoint = z.string().min(1).max(2000).meta({ description: 'Where the API receives security events (SETs pushed by RFC 8935; https in production), e.g. to deny a revoked grant\'s JWTs at once.' });
 const accessTokenTtl = z.number().int().min(MIN_API_ACCESS_TOKEN_TTL_SECONDS).max(MAX_ACCESS_TOKEN_LIFETIME_SECONDS);
+const mayExchangeFor = z.array(z.url().max(500)).max(50)
+  .meta({ description: 'Token exchange (RFC 8693): the identifiers of other registered APIs this API may exchange a person\'s access token for.' });
 
 const newApiBody = component('NewApi', z.strictObject({
   identifier: z.url().max(500).meta({ description: 'An absolute http(s) URI without a fragment, e.g. https://api.example.com.' }),
@@ -28,6 +30,7 @@ const newApiBody = component('NewApi', z.strictObject({
   jwt_introspection: z.boolean().optional().meta({ description: 'The API may ask for signed introspection responses (RFC 9701).' }),
   jwks: jwksSchema.optional().meta({ description: 'The API introspects with private_key_jwt and these public keys instead of a secret.' }),
   events_endpoint: eventsEndpoint.optional(),
+  may_exchange_for: mayExchangeFor.optional(),
 }));
 
 const apiChangesBody = component('ApiChanges', z.strictObject({
@@ -36,7 +39,8 @@ const apiChangesBody = component('ApiChanges', z.strictObject({
   scope_descriptions: scopeDescriptions.optional(),
   access_token_ttl: accessTokenTtl.nullable().optional().meta({ description: 'null returns to the default lifetime.' }),
   events_endpoint: eventsEndpoint.nullable().optional().meta({ description: 'null: the API receives no more security events.' }),
-}).refine((changes) => Object.keys(changes).length > 0, 'Name at least one of name, scopes, scope_descriptions, access_token_ttl, events_endpoint.'));
+  may_exchange_for: mayExchangeFor.optional().meta({ description: 'Replaces the list; [] ends every exchange.' }),
+}).refine((changes) => Object.keys(changes).length > 0, 'Name at least one of name, scopes, scope_descriptions, access_token_ttl, events_endpoint, may_exchange_for.'));
 
 const apiParams = z.object({ identifier: apiIdentifierParam });
 
@@ -51,6 +55,7 @@ function newApi(body: z.output<typeof newApiBody>): NewResourceServer {
     ...(body.jwt_introspection !== undefined ? { jwtIntrospection: body.jwt_introspection } : {}),
     ...(body.jwks !== undefined ? { jwks: body.jwks } : {}),
     ...(body.events_endpoint !== undefined ? { eventsEndpoint: body.events_endpoint } : {}),
+    ...(body.may_exchange_for !== undefined ? { mayExchangeFor: body.may_exchange_for } : {}),
   };
 }
 
@@ -61,6 +66,7 @@ function apiChanges(body: z.output<typeof apiChangesBody>): ResourceChanges {
     ...(body.scope_descriptions !== undefined ? { scopeDescriptions: body.scope_descriptions } : {}),
     ...(body.access_token_ttl !== undefined ? { accessTokenTtl: body.access_token_ttl } : {}),
     ...(body.events_endpoint !== undefined ? { eventsEndpoint: body.events_endpoint } : {}),
+    ...(body.may_exchange_for !== undefined ? { mayExchangeFor: body.may_exchange_for } : {}),
   };
 }
 
@@ -100,8 +106,8 @@ export function apiRoutes(ops: AdminOperations['apis']): ApiRoute[] {
     }),
     defineRoute({
       method: 'patch', path: '/apis/{identifier}', operationId: 'updateApi', tag: 'APIs',
-      summary: 'Change an API\'s name, scopes, scope descriptions or token lifetime',
-      description: 'scopes replaces the list; descriptions of dropped scopes go with them.',
+      summary: 'Change an API\'s name, scopes, scope descriptions, token lifetime or token-exchange policy',
+      description: 'scopes replaces the list; descriptions of dropped scopes go with them. may_exchange_for replaces the list of APIs it may exchange tokens for.',
       params: apiParams,
       body: apiChangesBody, bodyRequired: true,
       success: { status: 200, schema: apiSchema, description: 'The API, changed.' },

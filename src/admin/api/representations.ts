@@ -114,6 +114,7 @@ export function apiJson(api: ResourceServer): ApiJson {
     is_default: api.isDefault,
     client_id: api.clientId,
     events_endpoint: api.eventsEndpoint,
+    may_exchange_for: api.mayExchangeFor,
     disabled_at: iso(api.disabledAt),
     created_at: iso(api.createdAt),
   };

@@ -143,6 +143,7 @@ export const apiSchema = component('Api', z.object({
   is_default: z.boolean(),
   client_id: z.string().nullable().meta({ description: 'The client the API introspects tokens with.' }),
   events_endpoint: z.string().nullable().meta({ description: 'Where the API receives security events (RFC 8935 push); null for none.' }),
+  may_exchange_for: z.array(z.string()).meta({ description: 'Token exchange (RFC 8693): the APIs this API may exchange a person\'s access token for, with its client.' }),
   disabled_at: nullableTimestamp,
   created_at: timestamp,
 }));

@@ -98,12 +98,13 @@ export function apisRoutes(router: Router, kit: ConsoleKit): void {
         scopes: api.scopes.map((scope) => ({ name: scope, text: api.scopeDescriptions[scope] ?? '' })),
         accessTokenTtl: api.accessTokenTtl === null ? 'The default' : `${api.accessTokenTtl} seconds`,
         clientId: api.clientId,
+        mayExchangeFor: api.mayExchangeFor,
       },
       href: apiHref(api.identifier),
       clientHref: api.clientId ? appHref(api.clientId) : undefined,
       values: problem && field(body, 'form') === 'edit'
-        ? { name: field(body, 'name'), scopes: field(body, 'scopes'), accessTokenTtl: field(body, 'accessTokenTtl'), eventsEndpoint: field(body, 'eventsEndpoint') }
-        : { name: api.name, scopes: asScopeLines(api), accessTokenTtl: api.accessTokenTtl === null ? '' : String(api.accessTokenTtl), eventsEndpoint: api.eventsEndpoint ?? '' },
+        ? { name: field(body, 'name'), scopes: field(body, 'scopes'), accessTokenTtl: field(body, 'accessTokenTtl'), eventsEndpoint: field(body, 'eventsEndpoint'), mayExchangeFor: field(body, 'mayExchangeFor') }
+        : { name: api.name, scopes: asScopeLines(api), accessTokenTtl: api.accessTokenTtl === null ? '' : String(api.accessTokenTtl), eventsEndpoint: api.eventsEndpoint ?? '', mayExchangeFor: api.mayExchangeFor.join('\n') },
       overlaps: OVERLAP_CHOICES.map((choice) => ({ ...choice, selected: choice.seconds === DEFAULT_SECRET_OVERLAP_SECONDS })),
       auditHref: api.clientId ? `/admin/audit?client=${encodeURIComponent(api.clientId)}` : undefined,
       problem: problem?.message,
@@ -121,6 +122,8 @@ export function apisRoutes(router: Router, kit: ConsoleKit): void {
       scopeDescriptions: descriptions,
       accessTokenTtl: ttl === '' ? null : Number(ttl),
       eventsEndpoint: field(body, 'eventsEndpoint').trim() || null,
+      // Token exchange (RFC 8693): one identifier a line; a form without the field leaves it as it is.
+      ...(body.mayExchangeFor !== undefined ? { mayExchangeFor: lines(field(body, 'mayExchangeFor')) } : {}),
     });
     seeOther(ctx, apiHref(api.identifier), 'api-updated');
   }

@@ -23,6 +23,7 @@ const WHAT: Record<AuditEventType, string> = {
   'refresh_token.reuse_detected': 'Reused a refresh token: the grant was revoked',
   'refresh_token.retry_forgiven': 'Retried a refresh within the window: got the same new token back',
   'token.revoked': 'Revoked a token',
+  'token.exchanged': 'Exchanged a person\'s token for another API',
   'grant.revoked': 'Revoked access',
   'session.ended': 'Ended sessions',
   'user.created': 'Added a person',

@@ -117,3 +117,43 @@ export async function pageSession(provider: Provider, ctx: Context): Promise<{ a
 export function requestState(ctx: { state?: Record<string, unknown> }): Record<string, unknown> | undefined {
   return ctx.state;
 }
+
+/**
+ * The access token the revocation endpoint is revoking, once found. Relies on lib/actions/
+ * revocation.js naming the found token by its kind (`ctx.oidc.entity(token.kind, token)`) before it
+ * asks revokeGrantPolicy (lib/helpers/revoke.js), as oidc-provider's own default policy reads it.
+ * If that changes, revoking a token made by token exchange revokes the grant of the app the person
+ * gave it to, not just that token (configuration.ts, revokeGrantPolicy).
+ */
+export function accessTokenBeingRevoked(ctx: KoaContextWithOIDC): { extra?: Record<string, unknown> } | undefined {
+  return ctx.oidc.route === 'revocation' ? ctx.oidc.entities?.AccessToken as { extra?: Record<string, unknown> } | undefined : undefined;
+}
+
+/** What a resource server is told by getResourceServerInfo (lib/helpers/configuration_result.js, resourceServer). */
+export interface ResourceServerInfo {
+  scope: string;
+  audience: string;
+  accessTokenTTL: number;
+  accessTokenFormat: 'jwt';
+  jwt: { sign: { alg: string } };
+}
+
+/**
+ * An access token aimed at an API, for a grant type Gatehouse registers itself (src/oidc/grants/).
+ * Relies on Provider#ResourceServer (lib/provider.js, lib/helpers/resource_server.js) and on an
+ * AccessToken's `resourceServer` setter (lib/models/base_token.js) setting the token's audience,
+ * its format (lib/models/formats, by accessTokenFormat) and, through ttl.AccessToken, its lifetime,
+ * as oidc-provider's own grants do with what getResourceServerInfo returns. If that changes,
+ * exchanged tokens come out without an audience (their save throws: 500) or with the wrong lifetime.
+ */
+export function accessTokenFor(
+  provider: Provider,
+  token: ConstructorParameters<Provider['AccessToken']>[0],
+  identifier: string,
+  info: ResourceServerInfo,
+): InstanceType<Provider['AccessToken']> {
+  const accessToken = new provider.AccessToken(token);
+  const { ResourceServer } = provider as unknown as { ResourceServer: new (identifier: string, info: ResourceServerInfo) => unknown };
+  (accessToken as unknown as { resourceServer: unknown }).resourceServer = new ResourceServer(identifier, info);
+  return accessToken;
+}

@@ -7,7 +7,7 @@ import type { ChangeFeed } from '../../db/notifications.js';
 import { CoherentCache } from '../../db/coherent-cache.js';
 import { OIDC_SCOPES } from '../configuration.js';
 import { replaceClientMethods } from '../internals.js';
-import { ADMIN_METADATA, API_SCOPE_METADATA, ID_TOKEN_SIGNING_ALG, PREVIOUS_SECRET_METADATA, RESOURCE_METADATA } from '../../vocabulary.js';
+import { ADMIN_METADATA, API_SCOPE_METADATA, ID_TOKEN_SIGNING_ALG, PREVIOUS_SECRET_METADATA, RESOURCE_METADATA, TOKEN_EXCHANGE_GRANT } from '../../vocabulary.js';
 
 /**
  * The metadata oidc-provider needs. `client_secret` carries the secret's *digest*: oidc-provider
@@ -24,7 +24,7 @@ export function clientMetadata(client: Client): ClientMetadata {
     redirect_uris: client.redirectUris,
     application_type: applicationType(client.redirectUris),
     post_logout_redirect_uris: client.postLogoutRedirectUris,
-    grant_types: client.grantTypes,
+    grant_types: grantTypesOf(client),
     response_types: client.grantTypes.includes('authorization_code') ? ['code'] : [],
     // oidc-provider only knows the OIDC scopes; API scopes are checked per API at token time.
     ...scopeMetadata(client.scope),
@@ -40,6 +40,14 @@ export function clientMetadata(client: Client): ClientMetadata {
     // auth_time in every ID token, so apps can apply their own freshness rules.
     require_auth_time: true,
   };
+}
+
+/**
+ * An API's client introspects, and exchanges the tokens people's apps send the API for tokens to
+ * the APIs it may call (RFC 8693, src/oidc/grants/token-exchange.ts, which checks that policy).
+ */
+function grantTypesOf(client: Client): string[] {
+  return client.resourceIdentifier ? [...client.grantTypes, TOKEN_EXCHANGE_GRANT] : client.grantTypes;
 }
 
 /**

@@ -195,6 +195,26 @@ describe('APIs', () => {
     expect((await api.patch(`/apis/${segment('https://nowhere.example.test')}`, { name: 'X' })).status).toBe(404);
   });
 
+  it('say which APIs they may exchange tokens for (RFC 8693); an unknown one is refused, and a deleted one leaves every list', async () => {
+    const FILES = 'https://files.example.test';
+    const created = await api.post('/apis', { identifier: FILES, scopes: ['files:read'], may_exchange_for: [] });
+    expect(created.body.may_exchange_for).toEqual([]);
+    const path = `/apis/${segment(NOTES)}`;
+    const changed = await api.patch(path, { may_exchange_for: [FILES] });
+    expect(changed.status, changed.text).toBe(200);
+    expect(changed.body.may_exchange_for).toEqual([FILES]);
+    expect((await api.get(path)).body.may_exchange_for).toEqual([FILES]);
+    const unknown = await api.patch(path, { may_exchange_for: ['https://nowhere.example.test'] });
+    expect(unknown.status).toBe(400);
+    expect(unknown.body.field).toBe('may_exchange_for');
+    expect((await api.patch(path, { may_exchange_for: [NOTES] })).status).toBe(400);
+    const events = (await api.get(`/audit-events?type=api.updated&limit=10`)).body.items as Array<{ details: Record<string, unknown> }>;
+    expect(events.some((event) => JSON.stringify(event.details.mayExchangeFor) === JSON.stringify([FILES]))).toBe(true);
+
+    expect((await api.delete(`/apis/${segment(FILES)}`)).status).toBe(204);
+    expect((await api.get(path)).body.may_exchange_for).toEqual([]);
+  });
+
   it('rotate the introspection secret, disable (no introspection), enable, and delete with their client', async () => {
     const path = `/apis/${segment(NOTES)}`;
     const { body: api0 } = await api.get(path);

@@ -85,6 +85,25 @@ describe('APIs', () => {
     expect((await server.stores.resources.find('https://edit.example.test'))?.accessTokenTtl).toBeNull();
   });
 
+  it('sets which APIs an API may exchange people\'s tokens for; an unknown one is refused, keeping what was typed', async () => {
+    await registerApi('https://upstream.example.test', 'upstream:read');
+    await registerApi('https://downstream.example.test', 'downstream:read');
+    const page = apiPage('https://upstream.example.test');
+    const edit = { form: 'edit', name: 'Upstream', scopes: 'upstream:read', accessTokenTtl: '' };
+    expect(locationOf(await submit(agent, page, /\/edit$/, { ...edit, mayExchangeFor: 'https://downstream.example.test\n' }))).toContain('done=api-updated');
+    expect((await server.stores.resources.find('https://upstream.example.test'))?.mayExchangeFor).toEqual(['https://downstream.example.test']);
+    const shown = await agent.request(page);
+    expect(textOf(shown.body)).toContain('May exchange people\'s tokens for https://downstream.example.test');
+
+    const refused = await submit(agent, page, /\/edit$/, { ...edit, mayExchangeFor: 'https://nowhere.example.test' });
+    expect(refused.status).toBe(400);
+    expect(textOf(refused.body)).toContain('https://nowhere.example.test is not a registered API');
+    expect(refused.body).toContain('https://nowhere.example.test</textarea>');
+
+    expect(locationOf(await submit(agent, page, /\/edit$/, { ...edit, mayExchangeFor: '' }))).toContain('done=api-updated');
+    expect((await server.stores.resources.find('https://upstream.example.test'))?.mayExchangeFor).toEqual([]);
+  });
+
   it('rotates the introspection secret with no overlap: the old one stops now', async () => {
     const { clientId, clientSecret } = await registerApi('https://rotate.example.test', 'rotate:read');
     const res = await submit(agent, apiPage('https://rotate.example.test'), /\/rotate-secret$/, { overlap: '0' });
