@@ -20,7 +20,7 @@ const nullableTimestamp = timestamp.nullable();
 
 export const errorSchema = component('Error', z.object({
   error: z.enum([
-    'invalid_request', 'invalid_token', 'insufficient_scope', 'unauthorized', 'not_found', 'method_not_allowed',
+    'invalid_request', 'invalid_token', 'invalid_dpop_proof', 'use_dpop_nonce', 'insufficient_scope', 'unauthorized', 'not_found', 'method_not_allowed',
     'conflict', 'payload_too_large', 'unsupported_media_type', 'temporarily_unavailable', 'server_error',
   ]),
   error_description: z.string(),
