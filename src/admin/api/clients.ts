@@ -12,6 +12,13 @@ const uris = z.array(z.string().min(1).max(2000)).max(20);
 const scope = z.string().max(2000).meta({ description: 'Space-separated scopes the client may ask for.' });
 const name = z.string().min(1).max(200);
 
+/** What a client may be held to, at registration and later (RFC 9449 §5.2, RFC 9126 §6, RFC 9101 §10.5). */
+const requirements = {
+  dpop_bound_access_tokens: z.boolean().optional().meta({ description: 'Every token request must carry a DPoP proof.' }),
+  require_pushed_authorization_requests: z.boolean().optional().meta({ description: 'Authorization requests only through the PAR endpoint.' }),
+  require_signed_request_object: z.boolean().optional().meta({ description: 'Authorization requests only as request objects signed by the client\'s keys (jwks or jwks_uri).' }),
+};
+
 const newClientBody = component('NewClient', z.strictObject({
   name,
   redirect_uris: uris.optional().meta({ description: 'Required for an app that signs people in; exact matching.' }),
@@ -20,8 +27,10 @@ const newClientBody = component('NewClient', z.strictObject({
   client_credentials: z.boolean().optional().meta({ description: 'A machine client using the client_credentials grant.' }),
   token_endpoint_auth_method: z.enum(['client_secret_basic', 'client_secret_post', 'private_key_jwt']).optional(),
   jwks: jwksSchema.optional(),
+  jwks_uri: z.string().min(1).max(2000).optional().meta({ description: 'An https URL where the client publishes its public keys, instead of jwks.' }),
   scope: scope.optional(),
   introspection_signed_response_alg: z.enum(['ES256', 'RS256']).optional(),
+  ...requirements,
 }));
 
 const clientChangesBody = component('ClientChanges', z.strictObject({
@@ -29,7 +38,8 @@ const clientChangesBody = component('ClientChanges', z.strictObject({
   redirect_uris: uris.optional(),
   post_logout_redirect_uris: uris.optional(),
   scope: scope.optional(),
-}).refine((changes) => Object.keys(changes).length > 0, 'Name at least one of name, redirect_uris, post_logout_redirect_uris, scope.'));
+  ...requirements,
+}).refine((changes) => Object.keys(changes).length > 0, 'Name at least one of name, redirect_uris, post_logout_redirect_uris, scope, dpop_bound_access_tokens, require_pushed_authorization_requests, require_signed_request_object.'));
 
 export const rotateSecretBody = component('SecretRotation', z.strictObject({
   overlap_seconds: z.number().int().min(0).max(MAX_SECRET_OVERLAP_SECONDS).optional()
@@ -48,6 +58,16 @@ function newClient(body: z.output<typeof newClientBody>): NewClient {
     ...(body.jwks !== undefined ? { jwks: body.jwks as NewClient['jwks'] } : {}),
     ...(body.scope !== undefined ? { scope: body.scope } : {}),
     ...(body.introspection_signed_response_alg !== undefined ? { introspectionSignedResponseAlg: body.introspection_signed_response_alg } : {}),
+    ...(body.jwks_uri !== undefined ? { jwksUri: body.jwks_uri } : {}),
+    ...requirementsOf(body),
+  };
+}
+
+function requirementsOf(body: { dpop_bound_access_tokens?: boolean | undefined; require_pushed_authorization_requests?: boolean | undefined; require_signed_request_object?: boolean | undefined }) {
+  return {
+    ...(body.dpop_bound_access_tokens !== undefined ? { requireDpop: body.dpop_bound_access_tokens } : {}),
+    ...(body.require_pushed_authorization_requests !== undefined ? { requirePar: body.require_pushed_authorization_requests } : {}),
+    ...(body.require_signed_request_object !== undefined ? { requireSignedRequestObject: body.require_signed_request_object } : {}),
   };
 }
 
@@ -87,7 +107,7 @@ export function clientRoutes(ops: AdminOperations['apps']): ApiRoute[] {
     }),
     defineRoute({
       method: 'patch', path: '/clients/{client_id}', operationId: 'updateClient', tag: 'Clients',
-      summary: 'Change a client\'s name, redirect URIs or scope',
+      summary: 'Change a client\'s name, redirect URIs, scope or what it is held to (DPoP, PAR, signed requests)',
       description: 'Checked as the whole registration is at creation. Lists replace the old ones.',
       params: clientParams,
       body: clientChangesBody, bodyRequired: true,
@@ -99,6 +119,7 @@ export function clientRoutes(ops: AdminOperations['apps']): ApiRoute[] {
           ...(body.redirect_uris !== undefined ? { redirectUris: body.redirect_uris } : {}),
           ...(body.post_logout_redirect_uris !== undefined ? { postLogoutRedirectUris: body.post_logout_redirect_uris } : {}),
           ...(body.scope !== undefined ? { scope: body.scope } : {}),
+          ...requirementsOf(body),
         });
         return ok(clientJson(client));
       },
