@@ -50,7 +50,7 @@ const INTROSPECTION_TIMEOUT_MS = 5_000;
 const CREDENTIALS = /^(Bearer|DPoP) +([A-Za-z0-9\-._~+/]+=*) *$/i;
 
 /** DPoP proof algorithms accepted: Gatehouse's dpop_signing_alg_values_supported. */
-const DPOP_ALGORITHMS = ['ES256', 'PS256', 'EdDSA'];
+const DPOP_ALGORITHMS = ['ES256', 'PS256', 'Ed25519', 'EdDSA'];
 /** How far a proof's iat may be from now; a proof's jti is remembered this long either way. */
 const DPOP_WINDOW_SECONDS = 300;
 

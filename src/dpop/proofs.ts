@@ -9,7 +9,8 @@ import { calculateJwkThumbprint, decodeProtectedHeader, EmbeddedJWK, jwtVerify, 
 import type { DpopNonces } from './nonces.js';
 
 /** Algorithms a proof may be signed with: asymmetric only (no HMAC, never `none`). Discovery advertises these. */
-export const DPOP_ALGORITHMS: Array<'ES256' | 'PS256' | 'EdDSA'> = ['ES256', 'PS256', 'EdDSA'];
+// Ed25519 is the fully-specified name openid-client signs Ed25519 keys with; EdDSA the older one.
+export const DPOP_ALGORITHMS: Array<'ES256' | 'PS256' | 'Ed25519' | 'EdDSA'> = ['ES256', 'PS256', 'Ed25519', 'EdDSA'];
 
 /** How far a proof's iat may be from now, either way. */
 export const DPOP_IAT_WINDOW_SECONDS = 300;

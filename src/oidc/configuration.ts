@@ -178,7 +178,8 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
       userinfoSigningAlgValues: ['RS256', 'ES256'],
       introspectionSigningAlgValues: ['RS256', 'ES256'],
       authorizationSigningAlgValues: ['RS256', 'ES256'],
-      requestObjectSigningAlgValues: ['RS256', 'PS256', 'ES256', 'EdDSA'],
+      // Request objects (RFC 9101) by the app's registered keys; Ed25519 is what openid-client names EdDSA keys' signatures.
+      requestObjectSigningAlgValues: ['RS256', 'PS256', 'ES256', 'Ed25519', 'EdDSA'],
     },
 
     features: {

@@ -5,7 +5,7 @@ import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type Crypt
 
 export interface ProofKey { privateKey: CryptoKey; publicKey: CryptoKey; jwk: JWK; thumbprint: string }
 
-export async function proofKey(alg: 'ES256' | 'PS256' | 'EdDSA' = 'ES256'): Promise<ProofKey> {
+export async function proofKey(alg: string = 'ES256'): Promise<ProofKey> {
   const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
   const jwk = await exportJWK(publicKey);
   return { privateKey, publicKey, jwk, thumbprint: await calculateJwkThumbprint(jwk) };
