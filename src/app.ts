@@ -30,6 +30,9 @@ import { answerBusy, loadShedding } from './http/load-shedding.js';
 import type { Pages } from './http/pages.js';
 import type { SurfaceDependencies } from './http/surfaces.js';
 import { requestLog } from './http/request-log.js';
+import { DpopNonces } from './dpop/nonces.js';
+import { ResourceProofs } from './dpop/proofs.js';
+import { OidcRecords } from './records/index.js';
 import { resumeWithoutQuery } from './http/resume-guard.js';
 import { securityHeaders } from './http/security-headers.js';
 import { interactionRoutes } from './interaction/routes.js';
@@ -142,6 +145,7 @@ export function createApp(deps: AppDependencies): Koa {
     users: deps.users,
     clients: deps.clients,
     verifyAccessToken: (token) => deps.oidc.verifyAccessToken(token),
+    dpop: resourceProofs(deps),
     signIn,
     pages,
     csrf,
@@ -180,6 +184,19 @@ export function createApp(deps: AppDependencies): Koa {
   app.use(currentProvider(deps.oidc));
   app.use(pageNotFound);
   return app;
+}
+
+/**
+ * DPoP proofs at the admin API: nonces every instance agrees on, jtis remembered in the database
+ * with oidc-provider's own (ReplayDetection), so a proof replayed at another instance is refused.
+ */
+function resourceProofs(deps: AppDependencies): ResourceProofs {
+  const replays = new OidcRecords(deps.db, deps.now).of('ReplayDetection');
+  return new ResourceProofs({
+    nonces: new DpopNonces(deps.config.secrets.keyEncryptionKey),
+    requireNonce: deps.config.dpopRequireNonce,
+    remember: (id, expiresIn) => replays.insertUnlessLive(id, { jti: id, iss: 'dpop' } as never, expiresIn),
+  });
 }
 
 /**

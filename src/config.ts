@@ -118,6 +118,17 @@ const settingsSchema = z.object({
    * when both use it).
    */
   refreshRetryWindowSeconds: z.coerce.number().int().min(0).max(300).meta({ env: 'REFRESH_TOKEN_RETRY_WINDOW' }),
+  /**
+   * Every app must push its authorization request first (RFC 9126), so nothing of it travels in a
+   * URL the browser, its history or a proxy log sees. Per app: `client create --require-par`.
+   */
+  requirePar: z.boolean().meta({ env: 'REQUIRE_PAR' }),
+  /**
+   * DPoP proofs (RFC 9449) must carry a nonce Gatehouse handed out (`use_dpop_nonce`), so a proof
+   * made in advance on a device an attacker briefly held is useless later. Off: proofs need only be
+   * fresh (iat within five minutes) and used once.
+   */
+  dpopRequireNonce: z.boolean().meta({ env: 'DPOP_REQUIRE_NONCE' }),
   /** Overload: what one instance takes on at once before it answers 503 (src/http/load-shedding.ts). */
   load: z.object({
     /** Requests in progress at once; one more is answered 503 at once rather than queued. */

@@ -7,6 +7,10 @@
 //   POST   /notes/:id/archive  notebook:write  calls another API (the archive) for the person: the
 //                      caller's token is exchanged for one aimed at the archive (RFC 8693)
 //
+// A DPoP-bound token (RFC 9449: `cnf.jkt` in the token) is only honoured as `Authorization: DPoP
+// <token>` with a `DPoP` proof signed by that key, for this method and URL, made just now, naming
+// this token (`ath`), and never seen before (`jti`): a stolen bound token is useless without the key.
+//
 // Local verification alone cannot see a revocation: a revoked token keeps working until it
 // expires. Introspection sees it at once, at the price of a round trip to Gatehouse per call (or of
 // up to `cacheSeconds` of staleness when answers are cached). With the events endpoint registered
@@ -19,7 +23,7 @@ import { pathToFileURL } from 'node:url';
 import Koa, { type Context, type Next } from 'koa';
 import Router from '@koa/router';
 import { bodyParser } from '@koa/bodyparser';
-import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload } from 'jose';
+import { calculateJwkThumbprint, createRemoteJWKSet, decodeProtectedHeader, EmbeddedJWK, errors, jwtVerify, type JWK, type JWTPayload } from 'jose';
 
 export interface ResourceServerOptions {
   /** Gatehouse's issuer identifier, exactly as it appears in `iss`, e.g. https://id.example.com */
@@ -35,6 +39,11 @@ export interface ResourceServerOptions {
   cacheSeconds?: number;
   /** The most answers kept; the oldest goes first. */
   cacheMaxEntries?: number;
+  /**
+   * Where callers reach this API, e.g. https://notes.example.com: DPoP proofs name it (`htu`). From
+   * configuration, never from the request's Host, which the caller chooses. Default: `audience`.
+   */
+  url?: string;
   /** The clock, in milliseconds since the epoch (Date.now); injectable so tests need not sleep. */
   now?: () => number;
   /**
@@ -59,8 +68,13 @@ const SESSION_REVOKED = 'https://schemas.openid.net/secevent/caep/event-type/ses
 const ACCOUNT_DISABLED = 'https://schemas.openid.net/secevent/risc/event-type/account-disabled';
 const INTROSPECTION_TIMEOUT_MS = 5_000;
 
-/** RFC 6750 §2.1: `Bearer` followed by a b64token. */
-const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
+/** RFC 6750 §2.1: `Bearer` (or RFC 9449 §7.1: `DPoP`) followed by a b64token. */
+const CREDENTIALS = /^(Bearer|DPoP) +([A-Za-z0-9\-._~+/]+=*) *$/i;
+
+/** DPoP proof algorithms accepted: Gatehouse's dpop_signing_alg_values_supported. */
+const DPOP_ALGORITHMS = ['ES256', 'PS256', 'Ed25519', 'EdDSA'];
+/** How far a proof's iat may be from now; a proof's jti is remembered this long either way. */
+const DPOP_WINDOW_SECONDS = 300;
 
 /** jose errors that mean "this token is no good", as opposed to "the keys could not be fetched". */
 const TOKEN_ERRORS = [
@@ -79,9 +93,11 @@ const TOKEN_ERRORS = [
 class BearerError extends Error {
   constructor(
     readonly status: 400 | 401 | 403,
-    readonly code: 'invalid_request' | 'invalid_token' | 'insufficient_scope' | undefined,
+    readonly code: 'invalid_request' | 'invalid_token' | 'invalid_dpop_proof' | 'insufficient_scope' | undefined,
     readonly description: string,
     readonly scope?: string,
+    /** The challenge's scheme: DPoP when the token is DPoP-bound or was sent as one. */
+    readonly scheme: 'Bearer' | 'DPoP' = 'Bearer',
   ) {
     super(description);
   }
@@ -97,6 +113,7 @@ export function createResourceServer(options: ResourceServerOptions): Koa {
   const gatehouse = new GatehouseClient(options);
   const introspector = new Introspector(gatehouse, options, now);
   const revoked = new Revocations(now, (options.revocationMemorySeconds ?? DEFAULT_REVOCATION_MEMORY_SECONDS) * 1000);
+  const proofs = new ProofChecker(options.url ?? options.audience, now);
   const notes = new Map<string, Note & { owner: string }>();
   let nextId = 1;
 
@@ -124,8 +141,9 @@ export function createResourceServer(options: ResourceServerOptions): Koa {
   /** Authenticates the call; `introspect` also asks Gatehouse whether the token still stands. */
   function requireToken(scope: string, mode: { introspect: boolean }) {
     return async (ctx: Context, next: Next) => {
-      const token = bearerToken(ctx.get('authorization'));
+      const { scheme, token } = credentials(ctx.get('authorization'));
       const claims = await verifyLocally(token);
+      await proofs.check(ctx, scheme, token, claims);
       // Pushed by Gatehouse (POST /security-events): no call to anyone, and no waiting for exp.
       if (revoked.denies(claims)) throw new BearerError(401, 'invalid_token', 'the access token was revoked');
       const granted = typeof claims.scope === 'string' ? claims.scope.split(' ') : [];
@@ -242,12 +260,81 @@ export function createResourceServer(options: ResourceServerOptions): Koa {
   return app;
 }
 
-function bearerToken(header: string): string {
+function credentials(header: string): { scheme: 'Bearer' | 'DPoP'; token: string } {
   // RFC 6750 §3.1: a request with no credentials gets a bare challenge, without an error code.
-  if (!header || !/^Bearer(?: |$)/i.test(header)) throw new BearerError(401, undefined, 'send an access token: Authorization: Bearer <token>');
-  const match = BEARER.exec(header);
-  if (!match) throw new BearerError(400, 'invalid_request', 'the Authorization header is not a Bearer token');
-  return match[1]!;
+  if (!header || !/^(Bearer|DPoP)(?: |$)/i.test(header)) throw new BearerError(401, undefined, 'send an access token: Authorization: Bearer <token> (or DPoP <token> with a DPoP proof)');
+  const match = CREDENTIALS.exec(header);
+  if (!match) throw new BearerError(400, 'invalid_request', 'the Authorization header is not a Bearer or DPoP token');
+  return { scheme: match[1]!.toLowerCase() === 'dpop' ? 'DPoP' : 'Bearer', token: match[2]! };
+}
+
+/**
+ * DPoP proofs (RFC 9449 §4.3, §7.1), checked only when a proof is sent or the token is bound, so a
+ * plain bearer call costs nothing more. Used jtis are kept in this process's memory for as long as
+ * their proof could pass the iat check: enough for one process. Several processes behind one URL
+ * need a shared store for them (Redis, the database), or a proof replayed at another process passes.
+ */
+class ProofChecker {
+  /** jti (with the key's thumbprint) → when it may be forgotten (ms). */
+  readonly #seen = new Map<string, number>();
+
+  constructor(
+    private readonly url: string,
+    private readonly now: () => number,
+  ) {}
+
+  async check(ctx: Context, scheme: 'Bearer' | 'DPoP', token: string, claims: JWTPayload): Promise<void> {
+    const jkt = (claims.cnf as { jkt?: unknown } | undefined)?.jkt;
+    const proof = ctx.get('dpop');
+    if (typeof jkt !== 'string') {
+      if (scheme === 'DPoP' || proof) throw new BearerError(401, 'invalid_token', 'the access token is not DPoP-bound: send it as Bearer, without a DPoP proof');
+      return;
+    }
+    const refuse = (description: string) => new BearerError(401, 'invalid_dpop_proof', description, undefined, 'DPoP');
+    if (scheme !== 'DPoP') throw new BearerError(401, 'invalid_token', 'the access token is DPoP-bound: send it as Authorization: DPoP with a DPoP proof', undefined, 'DPoP');
+    if (!/^[\w-]+\.[\w-]+\.[\w-]+$/.test(proof)) throw refuse('send exactly one DPoP proof in the DPoP header');
+    let jwk: JWK;
+    let payload: JWTPayload;
+    try {
+      jwk = decodeProtectedHeader(proof).jwk as JWK;
+      if (!jwk || 'd' in jwk) throw new Error('the proof must name a public key');
+      ({ payload } = await jwtVerify(proof, EmbeddedJWK, { typ: 'dpop+jwt', algorithms: DPOP_ALGORITHMS }));
+    } catch {
+      throw refuse('the DPoP proof is not a dpop+jwt signed by the key in its header');
+    }
+    const nowSeconds = Math.floor(this.now() / 1000);
+    const expected = new URL(ctx.path, this.url.replace(/\/*$/, '/')).href;
+    if (payload.htm !== ctx.method) throw refuse('the DPoP proof is for another method');
+    if (typeof payload.htu !== 'string' || withoutQuery(payload.htu) !== expected) throw refuse('the DPoP proof is for another URL');
+    if (typeof payload.iat !== 'number' || Math.abs(nowSeconds - payload.iat) > DPOP_WINDOW_SECONDS) throw refuse('the DPoP proof was not made just now');
+    if (payload.ath !== createHash('sha256').update(token).digest('base64url')) throw refuse('the DPoP proof is for another access token');
+    if (typeof payload.jti !== 'string' || !payload.jti || payload.jti.length > 256) throw refuse('the DPoP proof has no jti');
+    const thumbprint = await calculateJwkThumbprint(jwk);
+    // The token is bound to one key: a proof by any other, however valid, is someone else's.
+    if (thumbprint !== jkt) throw new BearerError(401, 'invalid_token', 'the DPoP proof is signed by another key than the token is bound to', undefined, 'DPoP');
+    this.#remember(`${thumbprint} ${payload.jti}`, refuse);
+  }
+
+  #remember(id: string, refuse: (description: string) => BearerError): void {
+    const now = this.now();
+    for (const [seen, until] of this.#seen) {
+      if (until > now) break; // inserted in time order: the rest are younger
+      this.#seen.delete(seen);
+    }
+    if (this.#seen.has(id)) throw refuse('the DPoP proof was used before: make a new one for every request');
+    this.#seen.set(id, now + 2 * DPOP_WINDOW_SECONDS * 1000);
+  }
+}
+
+function withoutQuery(url: string): string | undefined {
+  try {
+    const parsed = new URL(url);
+    parsed.search = '';
+    parsed.hash = '';
+    return parsed.href;
+  } catch {
+    return undefined;
+  }
 }
 
 /** RFC 8935 §2.3: a SET refused for good, with one of its error codes. */
@@ -317,7 +404,8 @@ async function errorResponses(ctx: Context, next: Next): Promise<void> {
         ...(error.scope ? [`scope="${error.scope}"`] : []),
       ];
       ctx.status = error.status;
-      ctx.set('WWW-Authenticate', `Bearer ${params.join(', ')}`);
+      const algs = error.scheme === 'DPoP' ? [`algs="${DPOP_ALGORITHMS.join(' ')}"`] : [];
+      ctx.set('WWW-Authenticate', `${error.scheme} ${[...params, ...algs].join(', ')}`);
       ctx.body = { error: error.code ?? 'unauthorized', error_description: error.description };
     } else if (error instanceof UpstreamUnavailable) {
       ctx.status = 503;
@@ -504,6 +592,7 @@ function main(): void {
     introspection: { clientId: env.INTROSPECTION_CLIENT_ID!, clientSecret: env.INTROSPECTION_CLIENT_SECRET! },
     cacheSeconds,
     ...(env.ARCHIVE_IDENTIFIER ? { archive: { identifier: env.ARCHIVE_IDENTIFIER, url: env.ARCHIVE_URL! } } : {}),
+    ...(env.URL ? { url: env.URL } : {}),
   });
   app.on('error', (error: unknown) => process.stderr.write(`${String(error)}\n`));
   app.listen(port, () => process.stdout.write(`Notes API for ${env.AUDIENCE} listening on http://localhost:${port}\n`));

@@ -94,6 +94,8 @@ function describe(client: Client): Record<string, unknown> {
     name: client.name, grantTypes: client.grantTypes, scope: client.scope, admin: client.isAdmin, redirectUris: client.redirectUris,
     // Where logout tokens go is where a person's sign-outs are reported: who changed it matters.
     backchannelLogoutUri: client.backchannelLogoutUri, backchannelLogoutSessionRequired: client.backchannelLogoutSessionRequired,
+    // What it is held to: weakening any of these is what an audit reader looks for.
+    requireDpop: client.requireDpop, requirePar: client.requirePar, requireSignedRequestObject: client.requireSignedRequestObject,
   };
 }
 

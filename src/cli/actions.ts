@@ -143,7 +143,10 @@ export async function sendVerification(ctx: CommandContext, options: Options): P
 
 export async function createClient(ctx: CommandContext, options: Options): Promise<unknown> {
   const jwks = jwksFrom(options);
-  const authMethod = jwks ? 'private_key_jwt' : (text(options, 'auth-method') as 'client_secret_basic' | 'client_secret_post' | undefined);
+  const jwksUri = text(options, 'jwks-uri');
+  // Keys alone mean private_key_jwt; with a secret method named, they only sign request objects.
+  const namedMethod = text(options, 'auth-method') as 'client_secret_basic' | 'client_secret_post' | undefined;
+  const authMethod = namedMethod ?? (jwks || jwksUri ? 'private_key_jwt' : undefined);
   return ctx.useDatabase(async (db) => {
     const { client, clientSecret } = await (await operationsFor(ctx.config, db)).apps.createClient(CLI_ACTOR, {
       name: text(options, 'name')!,
@@ -154,6 +157,10 @@ export async function createClient(ctx: CommandContext, options: Options): Promi
       admin: options.admin === true,
       ...(authMethod ? { tokenEndpointAuthMethod: authMethod } : {}),
       ...(jwks ? { jwks: jwks as never } : {}),
+      ...(jwksUri ? { jwksUri } : {}),
+      requireDpop: options['require-dpop'] === true,
+      requirePar: options['require-par'] === true,
+      requireSignedRequestObject: options['require-signed-request-object'] === true,
       ...(typeof options.scope === 'string' ? { scope: options.scope } : {}),
       ...(typeof options['backchannel-logout-uri'] === 'string' ? { backchannelLogoutUri: options['backchannel-logout-uri'] } : {}),
       backchannelLogoutSessionRequired: options['backchannel-logout-session-required'] === true,

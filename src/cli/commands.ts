@@ -102,6 +102,7 @@ export const COMMANDS: Command[] = [
     usage: [
       'gatehouse client create --name N --redirect-uri U [--redirect-uri U2 …] [options]',
       'gatehouse client create --name N --client-credentials --scope "read write" [--admin]',
+      'gatehouse client create --name N --redirect-uri U --jwks-file keys.json --require-par --require-signed-request-object --require-dpop',
     ],
     options: {
       name: { type: 'string', required: true, value: 'N', description: 'the name people see on the consent page' },
@@ -112,7 +113,11 @@ export const COMMANDS: Command[] = [
       'client-credentials': { type: 'boolean', description: 'a machine client: client_credentials only, no people' },
       admin: { type: 'boolean', description: 'with --client-credentials: may use the admin API (gatehouse:admin)' },
       'auth-method': { type: 'string', value: 'M', description: 'client_secret_basic (default) or client_secret_post' },
-      'jwks-file': { type: 'string', value: 'FILE', description: 'authenticate with private_key_jwt and the public keys in this JWK Set file' },
+      'jwks-file': { type: 'string', value: 'FILE', description: 'the app\'s public keys (a JWK Set file): it authenticates with private_key_jwt, unless --auth-method names a secret method, and signs request objects with them' },
+      'jwks-uri': { type: 'string', value: 'URL', description: 'as --jwks-file, with the keys published at this https URL' },
+      'require-dpop': { type: 'boolean', description: 'every token request must carry a DPoP proof: its tokens are bound to the app\'s key (RFC 9449)' },
+      'require-par': { type: 'boolean', description: 'authorization requests only through the PAR endpoint (RFC 9126)' },
+      'require-signed-request-object': { type: 'boolean', description: 'authorization requests only as request objects signed by the app\'s keys (RFC 9101); needs --jwks-file or --jwks-uri' },
       'backchannel-logout-uri': { type: 'string', value: 'URL', description: 'where Gatehouse POSTs a logout token when a sign-in to the app ends (https in production)' },
       'backchannel-logout-session-required': { type: 'boolean', description: 'the app needs every logout token to name the session (sid)' },
       'events-endpoint': { type: 'string', value: 'URL', description: 'where the app receives security events (RFC 8935 push; https in production)' },

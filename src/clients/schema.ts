@@ -25,6 +25,11 @@ const jwksSchema = z
   })
   .refine((set) => set.keys.every((key) => PRIVATE_JWK_MEMBERS.every((m) => !(m in key))), 'The JWK Set must hold public keys only: it contains private key material.');
 
+const jwksUriSchema = z
+  .string()
+  .max(2000)
+  .refine((value) => URL.canParse(value) && new URL(value).protocol === 'https:' && !new URL(value).hash, 'The JWK Set URI must be an https URL without a fragment.');
+
 const uriList = z
   .array(z.string().max(2000))
   .max(20)
@@ -64,8 +69,16 @@ export const newClientSchema = z
     /** An automation client of the admin API: holds the gatehouse:admin scope. */
     admin: z.boolean().default(false),
     tokenEndpointAuthMethod: z.enum(['client_secret_basic', 'client_secret_post', 'private_key_jwt']).default('client_secret_basic'),
-    /** Required for (and only for) private_key_jwt. */
+    /** The app's public keys, for private_key_jwt and for signed request objects (RFC 9101). */
     jwks: jwksSchema.optional(),
+    /** Where the app publishes those keys instead (https; fetched and cached by oidc-provider). */
+    jwksUri: jwksUriSchema.optional(),
+    /** Every token request must carry a DPoP proof (RFC 9449 §5.2, `dpop_bound_access_tokens`). */
+    requireDpop: z.boolean().default(false),
+    /** Authorization requests only through the PAR endpoint (RFC 9126 §6). */
+    requirePar: z.boolean().default(false),
+    /** Authorization requests only as request objects signed by the app's keys (RFC 9101 §10.5). */
+    requireSignedRequestObject: z.boolean().default(false),
     scope: scopeSchema.optional(),
     introspectionSignedResponseAlg: z.enum(['ES256', 'RS256']).optional(),
     /** OpenID Connect Back-Channel Logout 1.0: where logout tokens go. */
@@ -97,8 +110,21 @@ export const newClientSchema = z
     if (!c.admin && c.scope?.includes(ADMIN_SCOPE)) {
       ctx.addIssue({ code: 'custom', path: ['scope'], message: `Only an admin client may hold the ${ADMIN_SCOPE} scope (create it with --admin).` });
     }
-    if ((c.tokenEndpointAuthMethod === 'private_key_jwt') !== (c.jwks !== undefined)) {
-      ctx.addIssue({ code: 'custom', path: ['jwks'], message: 'private_key_jwt needs the client\'s public keys (a JWK Set), and public keys are only used with private_key_jwt.' });
+    const hasKeys = c.jwks !== undefined || c.jwksUri !== undefined;
+    if (c.jwks !== undefined && c.jwksUri !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['jwksUri'], message: 'Register the public keys either as a JWK Set or as a JWK Set URI, not both.' });
+    }
+    if (c.tokenEndpointAuthMethod === 'private_key_jwt' && !hasKeys) {
+      ctx.addIssue({ code: 'custom', path: ['jwks'], message: 'private_key_jwt needs the client\'s public keys (a JWK Set or its URI).' });
+    }
+    if (hasKeys && c.tokenEndpointAuthMethod !== 'private_key_jwt' && !userFacing) {
+      ctx.addIssue({ code: 'custom', path: ['jwks'], message: 'Public keys are only used with private_key_jwt or to sign request objects.' });
+    }
+    if (c.requireSignedRequestObject && !hasKeys) {
+      ctx.addIssue({ code: 'custom', path: ['requireSignedRequestObject'], message: 'Signed request objects need the app\'s public keys (a JWK Set or its URI) to check them with.' });
+    }
+    if ((c.requirePar || c.requireSignedRequestObject) && !userFacing) {
+      ctx.addIssue({ code: 'custom', path: [c.requirePar ? 'requirePar' : 'requireSignedRequestObject'], message: 'Only an app that signs people in makes authorization requests.' });
     }
     if (c.public && c.tokenEndpointAuthMethod === 'private_key_jwt') {
       ctx.addIssue({ code: 'custom', path: ['public'], message: 'A public client has no keys to authenticate with.' });
@@ -124,6 +150,9 @@ export const clientChangesSchema = z.strictObject({
   backchannelLogoutSessionRequired: z.boolean().optional(),
   /** null stops the app's security events. */
   eventsEndpoint: z.string().trim().max(2000).nullable().optional(),
+  requireDpop: z.boolean().optional(),
+  requirePar: z.boolean().optional(),
+  requireSignedRequestObject: z.boolean().optional(),
 });
 
 export type ClientChanges = z.input<typeof clientChangesSchema>;

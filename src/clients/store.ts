@@ -34,8 +34,16 @@ export interface Client {
   isAdmin: boolean;
   /** RFC 9701: sign introspection responses with this alg when the caller asks for a JWT. */
   introspectionSignedResponseAlg: string | null;
-  /** Public keys for private_key_jwt client authentication. */
+  /** Public keys for private_key_jwt client authentication and signed request objects. */
   jwks: { keys: Record<string, unknown>[] } | null;
+  /** Where the app publishes those keys instead. */
+  jwksUri: string | null;
+  /** Every token request must carry a DPoP proof (`dpop_bound_access_tokens`). */
+  requireDpop: boolean;
+  /** Authorization requests only through PAR (`require_pushed_authorization_requests`). */
+  requirePar: boolean;
+  /** Authorization requests only as signed request objects (`require_signed_request_object`). */
+  requireSignedRequestObject: boolean;
   /** The API (resource server) these are the introspection credentials of, if any. */
   resourceIdentifier: string | null;
   /** OpenID Connect Back-Channel Logout 1.0: where logout tokens are POSTed; null for none. */
@@ -65,6 +73,10 @@ export interface ClientRow {
   backchannel_logout_uri: string | null;
   backchannel_logout_session_required: boolean;
   events_endpoint: string | null;
+  jwks_uri: string | null;
+  dpop_bound_access_tokens: boolean;
+  require_pushed_authorization_requests: boolean;
+  require_signed_request_object: boolean;
   disabled_at: Date | null;
   created_at: Date;
   /** Joined from resource_servers. */
@@ -86,6 +98,10 @@ export function clientFromRow(row: ClientRow): Client {
     isAdmin: row.is_admin,
     introspectionSignedResponseAlg: row.introspection_signed_response_alg,
     jwks: row.jwks ?? null,
+    jwksUri: row.jwks_uri ?? null,
+    requireDpop: row.dpop_bound_access_tokens ?? false,
+    requirePar: row.require_pushed_authorization_requests ?? false,
+    requireSignedRequestObject: row.require_signed_request_object ?? false,
     resourceIdentifier: row.resource_identifier ?? null,
     backchannelLogoutUri: row.backchannel_logout_uri ?? null,
     backchannelLogoutSessionRequired: row.backchannel_logout_session_required ?? false,
@@ -107,6 +123,10 @@ function registrationOf(client: Client): NewClient {
     admin: client.isAdmin,
     ...(client.tokenEndpointAuthMethod === 'none' ? {} : { tokenEndpointAuthMethod: client.tokenEndpointAuthMethod }),
     ...(client.jwks ? { jwks: client.jwks as NewClient['jwks'] } : {}),
+    ...(client.jwksUri ? { jwksUri: client.jwksUri } : {}),
+    requireDpop: client.requireDpop,
+    requirePar: client.requirePar,
+    requireSignedRequestObject: client.requireSignedRequestObject,
     scope: client.scope,
     ...(client.introspectionSignedResponseAlg ? { introspectionSignedResponseAlg: client.introspectionSignedResponseAlg as 'ES256' | 'RS256' } : {}),
     backchannelLogoutUri: client.backchannelLogoutUri,
@@ -181,6 +201,8 @@ export class ClientStore {
       backchannel_logout_uri: c.backchannelLogoutUri,
       backchannel_logout_session_required: c.backchannelLogoutSessionRequired,
       events_endpoint: c.eventsEndpoint || null,
+      jwks_uri: c.jwksUri ?? null,
+      ...requirementColumns(c),
     };
     const [created] = await trx<ClientRow>('clients').insert(row as never).returning('*');
     return { client: clientFromRow(created as ClientRow), clientSecret };
@@ -223,7 +245,7 @@ export class ClientStore {
   }
 
   /**
-   * Changes a client's name, redirect URIs, scope or back-channel logout, validated as the whole registration would be
+   * Changes a client's name, redirect URIs, scope, back-channel logout, events endpoint or what it is held to (DPoP, PAR, signed requests), validated as the whole registration would be
    * at creation (an app keeps needing openid, an admin client keeps its admin scope). Undefined if
    * there is no such client.
    */
@@ -248,6 +270,7 @@ export class ClientStore {
       backchannel_logout_uri: c.backchannelLogoutUri,
       backchannel_logout_session_required: c.backchannelLogoutSessionRequired,
       events_endpoint: c.eventsEndpoint || null,
+      ...requirementColumns(c),
       updated_at: trx.raw('now()'),
     });
     return this.find(clientId, trx);
@@ -303,6 +326,15 @@ export class ClientStore {
       .leftJoin('resource_servers', 'resource_servers.client_id', 'clients.client_id')
       .select('clients.*', 'resource_servers.identifier as resource_identifier');
   }
+}
+
+/** What the app is held to beyond the defaults (migration 017). */
+function requirementColumns(c: { requireDpop: boolean; requirePar: boolean; requireSignedRequestObject: boolean }) {
+  return {
+    dpop_bound_access_tokens: c.requireDpop,
+    require_pushed_authorization_requests: c.requirePar,
+    require_signed_request_object: c.requireSignedRequestObject,
+  };
 }
 
 /** Client identifiers are public, but unguessable ids keep enumeration pointless. */

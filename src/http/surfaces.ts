@@ -14,6 +14,7 @@ import type { KnownDevices } from '../security/known-devices.js';
 import type { SignInThrottle } from '../security/sign-in-throttle.js';
 import type { Addresses } from '../verification/addresses.js';
 import type { VerificationMailThrottle } from '../verification/mail-throttle.js';
+import type { ResourceProofs } from '../dpop/proofs.js';
 import type { CsrfProtection } from './csrf.js';
 import type { Pages } from './pages.js';
 
@@ -25,6 +26,8 @@ export interface SurfaceDependencies {
   clients: ClientStore;
   /** A JWT access token of ours that verifies and still stands, by its claims (src/oidc/provider.ts). */
   verifyAccessToken(token: string): Promise<JWTPayload | undefined>;
+  /** DPoP proofs sent with DPoP-bound tokens to Gatehouse's own APIs (src/dpop/proofs.ts). */
+  dpop: ResourceProofs;
   /** Who is signed in to this browser, and how to send them to sign in (src/oidc/account-sign-in.ts). */
   signIn: AccountSignIn;
   pages: Pages;

@@ -10,6 +10,8 @@ import { clientAssertionAudience } from './policies/client-assertions.js';
 import { mayIntrospect, mayRevoke } from './policies/introspection.js';
 import { assertRegisteredClaims, checkMachineScopes, claimsRequestBehind, isClientCredentials } from './policies/request-limits.js';
 import { isForgivenRetry } from '../tokens/refresh-retry.js';
+import { dpopNonceSecret } from '../dpop/nonces.js';
+import { DPOP_ALGORITHMS } from '../dpop/proofs.js';
 import type { PersonLookup } from '../people/cache.js';
 import { ACCOUNT_CLIENT_ID, ADMIN_SCOPE } from '../vocabulary.js';
 import { ADMIN_ACCESS_TOKEN_TTL_SECONDS } from '../lifetimes.js';
@@ -169,6 +171,8 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
       acceptEndpointUrls: config.clientAssertionEndpointAudience,
     }),
     enabledJWA: {
+      // DPoP proofs: what openid-client and WebCrypto make; asymmetric only (src/dpop/proofs.ts).
+      dPoPSigningAlgValues: DPOP_ALGORITHMS,
       // client_secret_jwt would need the client secret itself; Gatehouse keeps only its digest.
       clientAuthSigningAlgValues: ['RS256', 'PS256', 'ES256', 'EdDSA'],
       // Every app's ID tokens are RS256 (src/oidc/models/client.ts): the one algorithm every relying party has.
@@ -176,14 +180,30 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
       userinfoSigningAlgValues: ['RS256', 'ES256'],
       introspectionSigningAlgValues: ['RS256', 'ES256'],
       authorizationSigningAlgValues: ['RS256', 'ES256'],
-      requestObjectSigningAlgValues: ['RS256', 'PS256', 'ES256', 'EdDSA'],
+      // Request objects (RFC 9101) by the app's registered keys; Ed25519 is what openid-client names EdDSA keys' signatures.
+      requestObjectSigningAlgValues: ['RS256', 'PS256', 'ES256', 'Ed25519', 'EdDSA'],
     },
 
     features: {
       devInteractions: { enabled: false },
-      // Not offered until sender-constrained tokens are verified end to end (introspection and
-      // the JWT userinfo path do not check DPoP proofs yet).
-      dPoP: { enabled: false },
+      // RFC 9449 sender-constrained tokens: a proof at the token endpoint binds the access token
+      // (cnf.jkt) and a public client's refresh token to the key. Userinfo checks proofs through
+      // the JWT's cnf (src/tokens/jwt-access-tokens.ts), the admin API through src/dpop/. Nonces
+      // are derived from KEY_ENCRYPTION_KEY, so every instance hands out and accepts the same ones;
+      // proof jtis are remembered in the database (src/oidc/models/replay-detection.ts).
+      dPoP: {
+        enabled: true,
+        nonceSecret: dpopNonceSecret(config.secrets.keyEncryptionKey),
+        requireNonce: () => config.dpopRequireNonce,
+        allowReplay: false,
+      },
+      // RFC 9126. REQUIRE_PAR is applied to every registered app's metadata (src/oidc/models/
+      // client.ts) rather than here, where it would also hold Gatehouse's own account pages, which
+      // start their sign-in with a plain redirect; discovery says so below.
+      pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: false },
+      // RFC 9101 request objects, signed by the app's registered keys (`alg: none` is not among
+      // requestObjectSigningAlgValues, so an unsigned one is refused), by value or pushed.
+      requestObjects: { enabled: true, requireSignedRequestObject: false },
       clientCredentials: { enabled: true },
       claimsParameter: { enabled: true, assertClaimsParameter: (_ctx, claims, client) => assertRegisteredClaims(claims, client, OIDC_CLAIMS) },
       // RFC 7662 for every token Gatehouse issues, JWT access tokens included (src/tokens/structured-tokens.ts).
@@ -358,6 +378,7 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
 
     discovery: {
       claim_types_supported: ['normal'],
+      ...(config.requirePar ? { require_pushed_authorization_requests: true } : {}),
       service_documentation: undefined,
     },
   };

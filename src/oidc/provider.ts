@@ -89,7 +89,7 @@ export function buildProvider(deps: OidcDependencies, keySet: KeySet, caches: Pr
     truthCache: caches.truth,
     records: deps.records,
   });
-  const clients = new ClientAdapter(deps.clients, caches.clients, [accountClientMetadata(config.issuer)]);
+  const clients = new ClientAdapter(deps.clients, caches.clients, [accountClientMetadata(config.issuer)], { requirePar: config.requirePar });
   const adapter = storageFor(deps.records, {
     clients, jwts, truth: caches.truth, grants: caches.grants,
     refreshRetryWindowSeconds: config.refreshRetryWindowSeconds,

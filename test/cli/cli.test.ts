@@ -259,6 +259,25 @@ describeConcurrently('gatehouse client create', () => {
     expect(failure(await gatehouse(['client', 'update', '--client-id', created.client_id, '--backchannel-logout-session-required', '--backchannel-logout-session-optional'], env), 2)).toMatch(/contradict/);
   });
 
+  it('registers an app held to DPoP, PAR and signed request objects, its keys signing requests beside its secret', async () => {
+    const dir = tempDir();
+    const keysFile = path.join(dir, 'keys.json');
+    writeFileSync(keysFile, JSON.stringify({ keys: [{ kty: 'EC', crv: 'P-256', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0', kid: 'k1' }] }));
+    const created = output<{ client_id: string; client_secret: string }>(await gatehouse([
+      'client', 'create', '--name', 'Strict App', '--redirect-uri', 'https://strict.example.test/cb',
+      '--jwks-file', keysFile, '--auth-method', 'client_secret_basic',
+      '--require-dpop', '--require-par', '--require-signed-request-object',
+    ], env));
+    expect(created.client_secret).toBeTruthy();
+    const row = await inspect((db) => db('clients').where({ client_id: created.client_id }).first());
+    expect(row).toMatchObject({
+      token_endpoint_auth_method: 'client_secret_basic',
+      dpop_bound_access_tokens: true, require_pushed_authorization_requests: true, require_signed_request_object: true,
+    });
+    // Signed requests need keys to check them with.
+    expect(failure(await gatehouse(['client', 'create', '--name', 'Keyless', '--redirect-uri', 'https://k.example.test/cb', '--require-signed-request-object'], env), 1)).toMatch(/public keys/);
+  });
+
   it('refuses a plain-http redirect URI on a real host, naming it', async () => {
     const uri = 'http://app.example.test/callback';
     const message = failure(await gatehouse(['client', 'create', '--name', 'Insecure App', '--redirect-uri', uri], env), 1);

@@ -1,7 +1,7 @@
 // The discovery document, walked member by member: every value it advertises is used here, the
 // way an app or an API would use it, and works. A member this file does not know fails the last
 // test, so nothing new is advertised without being shown to work.
-import { createRemoteJWKSet, decodeProtectedHeader, exportJWK, generateKeyPair, jwtVerify, SignJWT } from 'jose';
+import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, jwtVerify, SignJWT } from 'jose';
 import { randomUUID } from 'node:crypto';
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +10,7 @@ import { startTestServer, type TestServer } from '../support/gatehouse.js';
 import { startLogoutReceiver } from '../support/logout-receiver.js';
 import { formOf, UserAgent } from '../support/user-agent.js';
 import { ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT } from '../../src/vocabulary.js';
+import { proof, proofKey } from '../support/dpop.js';
 
 const NOTES_API = 'https://notes.example.test';
 const FILES_API = 'https://files.example.test';
@@ -217,6 +218,52 @@ describe('the discovery document', () => {
     const foreign = await fetch(`${server.issuer}/auth?client_id=${app.clientId}&request_uri=${encodeURIComponent('https://attacker.example.test/request.jwt')}`, { redirect: 'manual', headers: { accept: 'text/html' } });
     expect(foreign.status).toBeGreaterThanOrEqual(300);
     expect(String(foreign.headers.get('location') ?? '')).not.toContain('code=');
+  });
+
+  it('request objects signed with every advertised algorithm by the app\'s registered key start a sign-in', async () => {
+    expect(advertised('request_parameter_supported')).toBe(true);
+    for (const alg of list('request_object_signing_alg_values_supported')) {
+      const { publicKey, privateKey } = await generateKeyPair(alg, { extractable: true });
+      const kid = randomUUID();
+      const { client: registered, clientSecret } = await server.stores.clients.create({
+        name: `Signs with ${alg}`, redirectUris: [app.redirectUri], scope: 'openid', requireSignedRequestObject: true,
+        jwks: { keys: [{ ...(await exportJWK(publicKey)), kid }] as never },
+      });
+      const signer = await client.discovery(new URL(server.issuer), registered.clientId, clientSecret, client.ClientSecretBasic(clientSecret!), { execute: [client.allowInsecureRequests] });
+      const codeVerifier = client.randomPKCECodeVerifier();
+      const state = client.randomState();
+      const request = await new SignJWT({
+        response_type: 'code', client_id: registered.clientId, redirect_uri: app.redirectUri, scope: 'openid', state,
+        code_challenge: await client.calculatePKCECodeChallenge(codeVerifier), code_challenge_method: 'S256',
+      })
+        .setProtectedHeader({ alg, kid, typ: 'oauth-authz-req+jwt' })
+        .setIssuer(registered.clientId).setAudience(server.issuer).setIssuedAt().setExpirationTime('5m')
+        .sign(privateKey);
+      const url = new URL(`${server.issuer}/auth?${new URLSearchParams({ client_id: registered.clientId, request })}`);
+      const tokens = await client.authorizationCodeGrant(signer, await signIn(agent, url, person), { pkceCodeVerifier: codeVerifier, expectedState: state });
+      expect(tokens.access_token, alg).toBeTruthy();
+    }
+  });
+
+  it('DPoP proofs with every advertised algorithm get bound tokens; a bound token works at userinfo with openid-client\'s DPoP handle', async () => {
+    const machine = await machineClient();
+    for (const alg of list('dpop_signing_alg_values_supported')) {
+      const key = await proofKey(alg);
+      const res = await fetch(`${server.issuer}/token`, {
+        method: 'POST',
+        headers: { 'content-type': FORM, authorization: basic(machine.clientId, machine.secret!), dpop: await proof(key, { alg, htm: 'POST', htu: `${server.issuer}/token` }) },
+        body: 'grant_type=client_credentials&scope=notes%3Aread',
+      });
+      const body = (await res.json()) as { token_type: string; access_token: string };
+      expect(res.status, alg).toBe(200);
+      expect(body.token_type, alg).toBe('DPoP');
+      expect(decodeJwt(body.access_token).cnf, alg).toEqual({ jkt: key.thumbprint });
+    }
+    const DPoP = client.getDPoPHandle(app.config, await client.randomDPoPKeyPair('ES256'));
+    const request = await authorizationRequest(app, { scope: 'openid email' });
+    const tokens = await client.authorizationCodeGrant(app.config, await signIn(agent, request.url, person), { pkceCodeVerifier: request.codeVerifier, expectedState: request.state, expectedNonce: request.nonce }, undefined, { DPoP });
+    expect(tokens.token_type).toBe('dpop');
+    expect((await client.fetchUserInfo(app.config, tokens.access_token, person.id, { DPoP })).email).toBe(person.email);
   });
 
   it('userinfo, introspection (signed with every advertised algorithm), revocation and end-session all answer', async () => {

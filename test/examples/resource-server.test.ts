@@ -17,10 +17,11 @@ import { createResourceServer, type ResourceServerOptions } from '../../examples
 import { loadConfig } from '../../src/config.js';
 import { seedDemo } from '../../src/demo/seed.js';
 import { createTestDatabase, usingPostgres, type TestDatabase } from '../support/database.js';
-import { authorizationRequest, createPerson, obtainTokens, registerApp, signIn as flowSignIn, type App } from '../support/flows.js';
+import { authorizationRequest, createPerson, obtainTokens, registerApp, signIn as flowSignIn, signIn as signInAt, type App } from '../support/flows.js';
 import { UserAgent } from '../support/user-agent.js';
 import { freePort, startTestServer, type TestServer } from '../support/gatehouse.js';
 import { cleanEnv, startMain, waitFor200, type Server as ProcessServer } from '../support/process.js';
+import { proof, proofKey } from '../support/dpop.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -37,7 +38,8 @@ const running: RunningApi[] = [];
 
 async function startApi(options: Partial<ResourceServerOptions> = {}): Promise<RunningApi> {
   const port = await freePort();
-  const koa = createResourceServer({ issuer: server.issuer, audience: NOTES_API, introspection: introspectionCredentials, ...options });
+  // DPoP proofs name the URL the API is reached at, which it is told, as it would be in production.
+  const koa = createResourceServer({ issuer: server.issuer, audience: NOTES_API, introspection: introspectionCredentials, url: `http://127.0.0.1:${port}`, ...options });
   const errors: unknown[] = [];
   koa.on('error', (error: unknown) => errors.push(error));
   const http: Server = koa.listen(port, '127.0.0.1');
@@ -213,6 +215,72 @@ describe('ordinary calls: the token is verified locally', () => {
       method: 'POST', headers: { authorization: `Bearer ${tokens.access_token}`, 'content-type': 'application/json' }, body: '{not json',
     });
     expect(res.status).toBe(400);
+  });
+});
+
+describe('DPoP-bound tokens (RFC 9449): only the holder of the key gets in', () => {
+  let api: RunningApi;
+  let apiUrl: string;
+  let key: Awaited<ReturnType<typeof proofKey>>;
+  let bound: string;
+  beforeAll(async () => {
+    api = await startApi();
+    apiUrl = api.url;
+    key = await proofKey();
+    const person = await createPerson(server);
+    const request = await authorizationRequest(app, { scope: ALL_SCOPES });
+    const callback = await signInAt(new UserAgent(server.issuer), request.url, person);
+    const DPoP = client.getDPoPHandle(app.config, { privateKey: key.privateKey, publicKey: key.publicKey });
+    bound = (await client.authorizationCodeGrant(app.config, callback, { pkceCodeVerifier: request.codeVerifier, expectedState: request.state, expectedNonce: request.nonce }, undefined, { DPoP })).access_token;
+  });
+
+  async function dpopCall(method: string, path: string, headers: Record<string, string>) {
+    const res = await fetch(`${apiUrl}${path}`, { method, headers });
+    const text = await res.text();
+    return { status: res.status, challenge: res.headers.get('www-authenticate') ?? '', body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+  }
+
+  it('through openid-client\'s DPoP handle the bound token reads the person\'s notes', async () => {
+    const DPoP = client.getDPoPHandle(app.config, { privateKey: key.privateKey, publicKey: key.publicKey });
+    const res = await client.fetchProtectedResource(app.config, bound, new URL(`${apiUrl}/notes`), 'GET', undefined, undefined, { DPoP });
+    expect(res.status).toBe(200);
+  });
+
+  it('the stolen token is refused: as a bearer token, without a proof, and with a proof of the thief\'s key', async () => {
+    const asBearer = await dpopCall('GET', '/notes', { authorization: `Bearer ${bound}` });
+    expect(asBearer.status).toBe(401);
+    expect(asBearer.challenge).toMatch(/^DPoP /);
+    expect((await dpopCall('GET', '/notes', { authorization: `DPoP ${bound}` })).status).toBe(401);
+    const thief = await proofKey();
+    const withOwnKey = await dpopCall('GET', '/notes', { authorization: `DPoP ${bound}`, dpop: await proof(thief, { htm: 'GET', htu: `${apiUrl}/notes`, accessToken: bound }) });
+    expect(withOwnKey.status).toBe(401);
+    expect(withOwnKey.body.error).toBe('invalid_token');
+  });
+
+  it('a proof used once is refused the second time; a proof for another token, URL, method or moment is refused', async () => {
+    const once = await proof(key, { htm: 'GET', htu: `${apiUrl}/notes`, accessToken: bound });
+    expect((await dpopCall('GET', '/notes', { authorization: `DPoP ${bound}`, dpop: once })).status).toBe(200);
+    const replayed = await dpopCall('GET', '/notes', { authorization: `DPoP ${bound}`, dpop: once });
+    expect(replayed.status).toBe(401);
+    expect(replayed.body.error).toBe('invalid_dpop_proof');
+    for (const claims of [
+      { htm: 'GET', htu: `${apiUrl}/notes`, accessToken: 'another-token' },
+      { htm: 'GET', htu: `https://attacker.example.test/notes`, accessToken: bound },
+      { htm: 'POST', htu: `${apiUrl}/notes`, accessToken: bound },
+      { htm: 'GET', htu: `${apiUrl}/notes`, accessToken: bound, iat: Math.floor(Date.now() / 1000) - 600 },
+    ]) {
+      const res = await dpopCall('GET', '/notes', { authorization: `DPoP ${bound}`, dpop: await proof(key, claims) });
+      expect(res.status, JSON.stringify(claims)).toBe(401);
+      expect(res.body.error).toBe('invalid_dpop_proof');
+    }
+  });
+
+  it('a malformed DPoP header is an error, with a bound or an unbound token', async () => {
+    const malformed = await dpopCall('GET', '/notes', { authorization: `DPoP ${bound}`, dpop: 'not-a-proof' });
+    expect(malformed.status).toBe(401);
+    expect(malformed.body.error).toBe('invalid_dpop_proof');
+    const plain = (await signIn()).access_token;
+    expect((await dpopCall('GET', '/notes', { authorization: `Bearer ${plain}`, dpop: 'not-a-proof' })).status).toBe(401);
   });
 });
 

@@ -18,6 +18,13 @@ const backchannelLogoutUri = z.string().max(2000).nullable().meta({
 const backchannelLogoutSessionRequired = z.boolean().meta({ description: 'Every logout token must carry sid; tokens naming the person alone are not sent to the app.' });
 const eventsEndpoint = z.string().min(1).max(2000).meta({ description: 'Where the app receives security events (SETs pushed by RFC 8935; https in production). See /.well-known/ssf-configuration.' });
 
+/** What a client may be held to, at registration and later (RFC 9449 §5.2, RFC 9126 §6, RFC 9101 §10.5). */
+const requirements = {
+  dpop_bound_access_tokens: z.boolean().optional().meta({ description: 'Every token request must carry a DPoP proof.' }),
+  require_pushed_authorization_requests: z.boolean().optional().meta({ description: 'Authorization requests only through the PAR endpoint.' }),
+  require_signed_request_object: z.boolean().optional().meta({ description: 'Authorization requests only as request objects signed by the client\'s keys (jwks or jwks_uri).' }),
+};
+
 const newClientBody = component('NewClient', z.strictObject({
   name,
   redirect_uris: uris.optional().meta({ description: 'Required for an app that signs people in; exact matching.' }),
@@ -26,11 +33,13 @@ const newClientBody = component('NewClient', z.strictObject({
   client_credentials: z.boolean().optional().meta({ description: 'A machine client using the client_credentials grant.' }),
   token_endpoint_auth_method: z.enum(['client_secret_basic', 'client_secret_post', 'private_key_jwt']).optional(),
   jwks: jwksSchema.optional(),
+  jwks_uri: z.string().min(1).max(2000).optional().meta({ description: 'An https URL where the client publishes its public keys, instead of jwks.' }),
   scope: scope.optional(),
   introspection_signed_response_alg: z.enum(['ES256', 'RS256']).optional(),
   backchannel_logout_uri: backchannelLogoutUri.optional(),
   backchannel_logout_session_required: backchannelLogoutSessionRequired.optional(),
   events_endpoint: eventsEndpoint.optional(),
+  ...requirements,
 }));
 
 const clientChangesBody = component('ClientChanges', z.strictObject({
@@ -41,7 +50,8 @@ const clientChangesBody = component('ClientChanges', z.strictObject({
   backchannel_logout_uri: backchannelLogoutUri.optional(),
   backchannel_logout_session_required: backchannelLogoutSessionRequired.optional(),
   events_endpoint: eventsEndpoint.nullable().optional().meta({ description: 'null: the app receives no more security events.' }),
-}).refine((changes) => Object.keys(changes).length > 0, 'Name at least one of name, redirect_uris, post_logout_redirect_uris, scope, backchannel_logout_uri, backchannel_logout_session_required, events_endpoint.'));
+  ...requirements,
+}).refine((changes) => Object.keys(changes).length > 0, 'Name at least one of name, redirect_uris, post_logout_redirect_uris, scope, backchannel_logout_uri, backchannel_logout_session_required, events_endpoint, dpop_bound_access_tokens, require_pushed_authorization_requests, require_signed_request_object.'));
 
 export const rotateSecretBody = component('SecretRotation', z.strictObject({
   overlap_seconds: z.number().int().min(0).max(MAX_SECRET_OVERLAP_SECONDS).optional()
@@ -63,6 +73,16 @@ function newClient(body: z.output<typeof newClientBody>): NewClient {
     ...(body.backchannel_logout_uri !== undefined ? { backchannelLogoutUri: body.backchannel_logout_uri } : {}),
     ...(body.backchannel_logout_session_required !== undefined ? { backchannelLogoutSessionRequired: body.backchannel_logout_session_required } : {}),
     ...(body.events_endpoint !== undefined ? { eventsEndpoint: body.events_endpoint } : {}),
+    ...(body.jwks_uri !== undefined ? { jwksUri: body.jwks_uri } : {}),
+    ...requirementsOf(body),
+  };
+}
+
+function requirementsOf(body: { dpop_bound_access_tokens?: boolean | undefined; require_pushed_authorization_requests?: boolean | undefined; require_signed_request_object?: boolean | undefined }) {
+  return {
+    ...(body.dpop_bound_access_tokens !== undefined ? { requireDpop: body.dpop_bound_access_tokens } : {}),
+    ...(body.require_pushed_authorization_requests !== undefined ? { requirePar: body.require_pushed_authorization_requests } : {}),
+    ...(body.require_signed_request_object !== undefined ? { requireSignedRequestObject: body.require_signed_request_object } : {}),
   };
 }
 
@@ -102,7 +122,7 @@ export function clientRoutes(ops: AdminOperations['apps']): ApiRoute[] {
     }),
     defineRoute({
       method: 'patch', path: '/clients/{client_id}', operationId: 'updateClient', tag: 'Clients',
-      summary: 'Change a client\'s name, redirect URIs, scope, back-channel logout or events endpoint',
+      summary: 'Change a client\'s name, redirect URIs, scope, back-channel logout, events endpoint or what it is held to (DPoP, PAR, signed requests)',
       description: 'Checked as the whole registration is at creation. Lists replace the old ones.',
       params: clientParams,
       body: clientChangesBody, bodyRequired: true,
@@ -117,6 +137,7 @@ export function clientRoutes(ops: AdminOperations['apps']): ApiRoute[] {
           ...(body.backchannel_logout_uri !== undefined ? { backchannelLogoutUri: body.backchannel_logout_uri } : {}),
           ...(body.backchannel_logout_session_required !== undefined ? { backchannelLogoutSessionRequired: body.backchannel_logout_session_required } : {}),
           ...(body.events_endpoint !== undefined ? { eventsEndpoint: body.events_endpoint } : {}),
+          ...requirementsOf(body),
         });
         return ok(clientJson(client));
       },

@@ -10,6 +10,8 @@ import type { Logger } from '../../logger.js';
 export type ApiErrorCode =
   | 'invalid_request'
   | 'invalid_token'
+  | 'invalid_dpop_proof'
+  | 'use_dpop_nonce'
   | 'insufficient_scope'
   | 'unauthorized'
   | 'not_found'

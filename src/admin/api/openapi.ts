@@ -59,7 +59,8 @@ function errorResponse(description: string, headers?: JsonObject): JsonObject {
 }
 
 const wwwAuthenticate = {
-  'WWW-Authenticate': { description: 'RFC 6750: Bearer realm="gatehouse", with error="invalid_token" when a token was sent.', schema: { type: 'string' } },
+  'WWW-Authenticate': { description: 'RFC 6750: Bearer realm="gatehouse", with error="invalid_token" when a token was sent; for a DPoP-bound token (RFC 9449) DPoP realm="gatehouse", with error="invalid_dpop_proof" or "use_dpop_nonce".', schema: { type: 'string' } },
+  'DPoP-Nonce': { description: 'With use_dpop_nonce: the nonce to put in the next DPoP proof.', schema: { type: 'string' } },
 };
 
 function responses(route: ApiRoute): JsonObject {
@@ -73,7 +74,7 @@ function responses(route: ApiRoute): JsonObject {
         }
       : { description: success.description },
     ...(route.query || route.body ? { 400: errorResponse('The input is invalid: error_description says why, field says where.') } : {}),
-    401: errorResponse('No access token, or one that is invalid, expired or revoked.', wwwAuthenticate),
+    401: errorResponse('No access token, or one that is invalid, expired or revoked; or a DPoP-bound token without a valid proof of its key.', wwwAuthenticate),
     403: errorResponse(`The token is not an admin API token (audience <issuer>${ADMIN_API_PATH}, scope ${ADMIN_SCOPE}) of a current admin.`, {
       'WWW-Authenticate': { description: 'Bearer realm="gatehouse", error="insufficient_scope".', schema: { type: 'string' } },
     }),

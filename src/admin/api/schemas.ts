@@ -20,7 +20,7 @@ const nullableTimestamp = timestamp.nullable();
 
 export const errorSchema = component('Error', z.object({
   error: z.enum([
-    'invalid_request', 'invalid_token', 'insufficient_scope', 'unauthorized', 'not_found', 'method_not_allowed',
+    'invalid_request', 'invalid_token', 'invalid_dpop_proof', 'use_dpop_nonce', 'insufficient_scope', 'unauthorized', 'not_found', 'method_not_allowed',
     'conflict', 'payload_too_large', 'unsupported_media_type', 'temporarily_unavailable', 'server_error',
   ]),
   error_description: z.string(),
@@ -102,7 +102,7 @@ export const revokedGrantsSchema = component('RevokedGrants', z.object({ grants_
 
 export const jwksSchema = z.object({
   keys: z.array(z.looseObject({ kty: z.enum(['RSA', 'EC', 'OKP']), kid: z.string().max(200).optional() })).min(1).max(10),
-}).meta({ description: 'A JWK Set of public keys, for private_key_jwt client authentication.' });
+}).meta({ description: 'A JWK Set of public keys, for private_key_jwt client authentication and signed request objects.' });
 
 export const clientSchema = component('Client', z.object({
   client_id: z.string(),
@@ -115,6 +115,10 @@ export const clientSchema = component('Client', z.object({
   is_admin: z.boolean(),
   introspection_signed_response_alg: z.string().nullable(),
   jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }).nullable(),
+  jwks_uri: z.string().nullable().meta({ description: 'Where the client publishes its public keys, instead of jwks.' }),
+  dpop_bound_access_tokens: z.boolean().meta({ description: 'Every token request must carry a DPoP proof (RFC 9449): its tokens are bound to its key.' }),
+  require_pushed_authorization_requests: z.boolean().meta({ description: 'Authorization requests only through the PAR endpoint (RFC 9126).' }),
+  require_signed_request_object: z.boolean().meta({ description: 'Authorization requests only as request objects signed by its keys (RFC 9101).' }),
   api_identifier: z.string().nullable().meta({ description: 'The API these are the introspection credentials of; such clients are managed under /apis.' }),
   backchannel_logout_uri: z.string().nullable().meta({ description: 'Where logout tokens are POSTed (OpenID Connect Back-Channel Logout 1.0); null: none.' }),
   backchannel_logout_session_required: z.boolean().meta({ description: 'Whether every logout token to the app carries sid.' }),

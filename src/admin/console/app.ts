@@ -16,6 +16,15 @@ function hasSecret(client: { tokenEndpointAuthMethod: string }): boolean {
   return client.tokenEndpointAuthMethod === 'client_secret_basic' || client.tokenEndpointAuthMethod === 'client_secret_post';
 }
 
+/** The settings' checkboxes: a box left unticked is not sent, and means no. */
+function requirementsIn(body: Record<string, unknown>) {
+  return {
+    requireDpop: field(body, 'requireDpop') === 'yes',
+    requirePar: field(body, 'requirePar') === 'yes',
+    requireSignedRequestObject: field(body, 'requireSignedRequestObject') === 'yes',
+  };
+}
+
 export function appRoutes(router: Router, kit: ConsoleKit): void {
   const { ops } = kit;
 
@@ -54,13 +63,15 @@ export function appRoutes(router: Router, kit: ConsoleKit): void {
         ? {
           name: field(body, 'name'), redirectUris: field(body, 'redirectUris'), scope: field(body, 'scope'),
           backchannelLogoutUri: field(body, 'backchannelLogoutUri'), backchannelLogoutSessionRequired: field(body, 'backchannelLogoutSessionRequired') === 'yes',
-          eventsEndpoint: field(body, 'eventsEndpoint'),
+          eventsEndpoint: field(body, 'eventsEndpoint'), ...requirementsIn(body),
         }
         : {
           name: app.name, redirectUris: app.redirectUris.join('\n'), scope: app.scope,
           backchannelLogoutUri: app.backchannelLogoutUri ?? '', backchannelLogoutSessionRequired: app.backchannelLogoutSessionRequired,
           eventsEndpoint: app.eventsEndpoint ?? '',
+          requireDpop: app.requireDpop, requirePar: app.requirePar, requireSignedRequestObject: app.requireSignedRequestObject,
         },
+      hasKeys: app.jwks !== null || app.jwksUri !== null,
       overlaps: OVERLAP_CHOICES.map((choice) => ({ ...choice, selected: choice.seconds === DEFAULT_SECRET_OVERLAP_SECONDS })),
       grants: grants.items.map((g) => {
         const person = people.get(g.userId);
@@ -84,12 +95,15 @@ export function appRoutes(router: Router, kit: ConsoleKit): void {
   async function edit(ctx: Context) {
     const app = appOf(ctx);
     const body = formBody(ctx);
+    const machine = app.grantTypes.includes('client_credentials');
+    const { requireDpop, requirePar, requireSignedRequestObject } = requirementsIn(body);
     await ops.apps.updateClient(actorOf(ctx), app.clientId, {
       name: field(body, 'name'),
       scope: field(body, 'scope'),
       eventsEndpoint: field(body, 'eventsEndpoint').trim() || null,
-      ...(app.grantTypes.includes('client_credentials') ? {} : {
-        redirectUris: lines(field(body, 'redirectUris')),
+      requireDpop,
+      ...(machine ? {} : {
+        redirectUris: lines(field(body, 'redirectUris')), requirePar, requireSignedRequestObject,
         backchannelLogoutUri: field(body, 'backchannelLogoutUri').trim() || null,
         backchannelLogoutSessionRequired: field(body, 'backchannelLogoutSessionRequired') === 'yes',
       }),

@@ -30,6 +30,10 @@ export function clientMetadata(client: Client): ClientMetadata {
     ...scopeMetadata(client.scope),
     id_token_signed_response_alg: ID_TOKEN_SIGNING_ALG,
     ...(client.jwks ? { jwks: client.jwks as unknown as ClientMetadata['jwks'] } : {}),
+    ...(client.jwksUri ? { jwks_uri: client.jwksUri } : {}),
+    ...(client.requireDpop ? { dpop_bound_access_tokens: true } : {}),
+    ...(client.requirePar ? { require_pushed_authorization_requests: true } : {}),
+    ...(client.requireSignedRequestObject ? { require_signed_request_object: true } : {}),
     ...(client.introspectionSignedResponseAlg ? { introspection_signed_response_alg: client.introspectionSignedResponseAlg as ClientMetadata['introspection_signed_response_alg'] } : {}),
     ...(client.resourceIdentifier ? { [RESOURCE_METADATA]: client.resourceIdentifier } : {}),
     ...(client.isAdmin ? { [ADMIN_METADATA]: true } : {}),
@@ -106,6 +110,8 @@ export class ClientAdapter implements Adapter {
     private readonly cache?: ClientMetadataCache,
     /** Clients defined in code rather than registered (the account pages' client, account-sign-in.ts). */
     builtIn: ClientMetadata[] = [],
+    /** REQUIRE_PAR: every registered app must push its authorization requests. */
+    private readonly policy: { requirePar?: boolean } = {},
   ) {
     this.#builtIn = new Map(builtIn.map((metadata) => [metadata.client_id, metadata as AdapterPayload]));
   }
@@ -124,7 +130,9 @@ export class ClientAdapter implements Adapter {
   async #read(id: string): Promise<AdapterPayload | undefined> {
     const client = await this.clients.find(id);
     if (!client || client.disabledAt) return undefined;
-    return clientMetadata(client) as AdapterPayload;
+    const metadata = clientMetadata(client);
+    if (this.policy.requirePar && metadata.response_types?.length) metadata.require_pushed_authorization_requests = true;
+    return metadata as AdapterPayload;
   }
 
   // Clients are managed by the CLI and admin API, never through the provider.

@@ -1,5 +1,4 @@
-// Client assertions' jti, so each assertion is accepted once. Only jwt client authentication uses
-// this model while DPoP and attestation-based client authentication are off.
+// Client assertions' and DPoP proofs' jti, so each is accepted once, across every instance.
 //
 // Relies on oidc-provider's ReplayDetection.unique(iss, jti, exp) (lib/models/replay_detection.js,
 // an internal): it calls find(id) and, when it finds nothing, save() — upsert here. Of a burst of
@@ -9,8 +8,27 @@
 // false would have. An expired record does not count: the assertion it recorded can no longer be
 // verified anyway. The order is REPLAY_DETECTION_ADAPTER_CALLS in src/oidc/internals/models.ts;
 // its contract test and test/security/attacks/client-assertions.test.ts fail if an upgrade changes it.
+import { createHash } from 'node:crypto';
+import { decodeJwt } from 'jose';
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { ModelRecords } from '../../records/index.js';
+import { currentRequest } from '../internals.js';
+
+/**
+ * Whether the record refused is the request's DPoP proof rather than its client assertion: both go
+ * through unique(iss, jti), whose id is SHA-256 of iss and jti (lib/models/replay_detection.js).
+ * The proof verified before its jti is recorded, so decoding it again here is safe.
+ */
+function isDpopProof(id: string, payload: AdapterPayload): boolean {
+  const proof = currentRequest()?.get('DPoP');
+  if (!proof || typeof payload.iss !== 'string') return false;
+  try {
+    const { jti } = decodeJwt(proof);
+    return typeof jti === 'string' && createHash('sha256').update(`${payload.iss}${jti}`).digest('base64url') === id;
+  } catch {
+    return false;
+  }
+}
 
 /**
  * What find() answers unique()'s find-then-save: nothing, always, so unique() goes on to save and
@@ -29,6 +47,11 @@ export class ReplayDetectionModel implements Adapter {
 
   async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
     if (await this.stored.insertUnlessLive(id, payload, expiresIn)) return;
+    if (isDpopProof(id, payload)) {
+      // At userinfo a refused proof is a refused token (RFC 9449 §7.1); at the token endpoint, the proof.
+      if (currentRequest()?.oidc?.route === 'userinfo') throw new errors.InvalidToken('DPoP proof JWT replay detected');
+      throw new errors.InvalidDpopProof('DPoP proof JWT replay detected');
+    }
     throw new errors.InvalidClientAuth('client assertion tokens must only be used once');
   }
 

@@ -78,7 +78,7 @@ describe('every operation', () => {
     for (const op of operations) {
       const res = await api.call(op.method, op.path, { token: null });
       expect(res.status, op.name).toBe(401);
-      expect(res.headers.get('www-authenticate'), op.name).toBe('Bearer realm="gatehouse"');
+      expect(res.headers.get('www-authenticate'), op.name).toBe('Bearer realm="gatehouse", DPoP realm="gatehouse", algs="ES256 PS256 Ed25519 EdDSA"');
     }
   });
 
@@ -130,7 +130,7 @@ describe('the bearer token', () => {
   it('must be sent as Bearer: Basic credentials or a malformed header are refused', async () => {
     const basicAuth = await api.call('GET', '/users', { token: null, headers: { authorization: basic(api.admin.clientId, api.admin.clientSecret) } });
     expect(basicAuth.status).toBe(401);
-    expect(basicAuth.headers.get('www-authenticate')).toBe('Bearer realm="gatehouse"');
+    expect(basicAuth.headers.get('www-authenticate')).toBe('Bearer realm="gatehouse", DPoP realm="gatehouse", algs="ES256 PS256 Ed25519 EdDSA"');
     const spaces = await api.call('GET', '/users', { token: null, headers: { authorization: `Bearer ${api.token} extra` } });
     expect(spaces.status).toBe(401);
     expect(spaces.body.error).toBe('invalid_token');

@@ -53,6 +53,24 @@ describe('clients', () => {
     expect(read.text).not.toMatch(/digest/i);
   });
 
+  it('registers an app held to DPoP, PAR and signed request objects, and changes what it is held to, audited', async () => {
+    const jwks = { keys: [{ kty: 'EC', crv: 'P-256', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0', kid: 'k1' }] };
+    const res = await api.post('/clients', {
+      name: 'Strict app', redirect_uris: ['https://strict.example.test/cb'], jwks,
+      dpop_bound_access_tokens: true, require_pushed_authorization_requests: true, require_signed_request_object: true,
+    });
+    expect(res.status).toBe(201);
+    expect(res.body).toMatchObject({ token_endpoint_auth_method: 'client_secret_basic', dpop_bound_access_tokens: true, require_pushed_authorization_requests: true, require_signed_request_object: true, jwks_uri: null });
+    const changed = await api.patch(`/clients/${res.body.client_id}`, { dpop_bound_access_tokens: false });
+    expect(changed.status).toBe(200);
+    expect(changed.body).toMatchObject({ dpop_bound_access_tokens: false, require_pushed_authorization_requests: true });
+    const audited = await server.testDb.db('audit_events').where({ type: 'client.updated', client_id: res.body.client_id }).first();
+    expect(JSON.stringify(audited.details)).toMatch(/"requireDpop":false/);
+    // Signed requests need keys to check them with.
+    const keyless = await api.post('/clients', { name: 'Keyless', redirect_uris: ['https://k.example.test/cb'], require_signed_request_object: true });
+    expect(keyless.status).toBe(400);
+  });
+
   it('registers apps that sign people in, public ones without a secret', async () => {
     const app = await api.post('/clients', { name: 'Web app', redirect_uris: ['https://web.example.test/cb'], post_logout_redirect_uris: ['https://web.example.test/bye'] });
     expect(app.body).toMatchObject({ grant_types: ['authorization_code', 'refresh_token'], scope: 'openid profile email offline_access', client_secret: expect.any(String) });

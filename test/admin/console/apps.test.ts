@@ -131,6 +131,24 @@ describe('one app', () => {
     expect((await server.stores.clients.find(clientId))?.backchannelLogoutUri).toBeNull();
   });
 
+  it('holds an app to DPoP and pushed requests with the settings\' boxes, and lets go when they are unticked', async () => {
+    const app = await registerApp(server);
+    const page = `${server.issuer}/admin/apps/${app.clientId}`;
+    const before = await agent.follow(page);
+    expect(before.body).toContain('name="requireDpop"');
+    expect(before.body).toMatch(/name="requireSignedRequestObject" value="yes" disabled/);
+    const fields = { form: 'edit', name: 'Held App', redirectUris: 'https://app.example.test/callback', scope: 'openid email' };
+    await submit(agent, page, /\/edit$/, { ...fields, requireDpop: 'yes', requirePar: 'yes' });
+    expect(await server.stores.clients.find(app.clientId)).toMatchObject({ requireDpop: true, requirePar: true, requireSignedRequestObject: false });
+    expect((await agent.follow(page)).body).toMatch(/name="requireDpop" value="yes" checked/);
+    await submit(agent, page, /\/edit$/, fields);
+    expect(await server.stores.clients.find(app.clientId)).toMatchObject({ requireDpop: false, requirePar: false });
+    // Signed requests need keys: asked for without them, the edit is refused and changes nothing.
+    const refused = await submit(agent, page, /\/edit$/, { ...fields, requireSignedRequestObject: 'yes' });
+    expect(refused.status).toBe(400);
+    expect(textOf(refused.body)).toContain('public keys');
+  });
+
   it('rotating with no overlap: the new secret is shown once, and the old one stops working now', async () => {
     const app = await registerApp(server);
     const res = await submit(agent, `${server.issuer}/admin/apps/${app.clientId}`, /\/rotate-secret$/, { overlap: '0' });
