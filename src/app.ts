@@ -48,6 +48,8 @@ import { KnownDevices } from './security/known-devices.js';
 import { SignInThrottle } from './security/sign-in-throttle.js';
 import type { AccountNotices } from './notices/account-notices.js';
 import { recoveryRoutes } from './recovery/routes.js';
+import { registrationGate } from './registration/gate.js';
+import type { RegistrationTokens } from './registration/tokens.js';
 import type { RecoveryServices } from './recovery/services.js';
 import type { OneTimeLinks } from './links/store.js';
 import { consentRecorder } from './interaction/app-connected.js';
@@ -77,6 +79,8 @@ export interface AppDependencies {
   devMailbox?: DevelopmentMailbox;
   addresses: Addresses;
   links: OneTimeLinks;
+  /** Initial access tokens, checked before a registration reaches oidc-provider (src/registration/gate.ts). */
+  registrationTokens: RegistrationTokens;
   /** The clock one-time links are counted by (tests move it). */
   now?: () => number;
   /** True once a graceful stop has begun (src/http/connection-drain.ts). */
@@ -171,6 +175,7 @@ export function createApp(deps: AppDependencies): Koa {
   app.use(endpointRateLimits(tokenEndpoints, config.rateLimits));
   app.use(structuredTokenHandles(tokenEndpoints));
   app.use(unauthorizedClientErrors({ token: tokenEndpoints.token, pushedAuthorization: provider.pathFor('pushed_authorization_request') }));
+  app.use(registrationGate({ provider, tokens: deps.registrationTokens, clients: deps.clients, settings: config.registration }));
   app.use(advertiseWhatAppsCanUse());
   app.use(resumeWithoutQuery());
   app.use(formPostAsGet([provider.pathFor('authorization'), provider.pathFor('end_session')], pages));

@@ -33,6 +33,10 @@ import { ResourceServerStore } from './resources/store.js';
 import { AccountNotices } from './notices/account-notices.js';
 import { recoveryServices } from './recovery/services.js';
 import { AddressMail } from './verification/address-mail.js';
+import { auditedActs } from './audit/audited.js';
+import { InitialAccessTokenStorage } from './registration/initial-access-tokens.js';
+import { Registrar } from './registration/registrar.js';
+import { RegistrationTokens } from './registration/tokens.js';
 import { Addresses } from './verification/addresses.js';
 
 export interface Gatehouse {
@@ -99,7 +103,14 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
     const resources = new ResourceServerStore(db);
     const pages = new Pages();
     const audit = new AuditLog(db, (error, event) => logger.error({ event: 'audit.append_failed', type: event.type, err: error }));
-    const oidc = await OidcService.start({ config, db, users, clients, resources, pages, logger, changes, audit, records });
+    const grants = new GrantStore(db, records);
+    // Apps registering themselves (RFC 7591/7592): the operator's tokens, and the one writer.
+    const registrationTokens = new RegistrationTokens(db);
+    const registrar = new Registrar({ clients, grants, tokens: registrationTokens, audited: auditedActs({ db, audit, changes }) });
+    const oidc = await OidcService.start({
+      config, db, users, clients, resources, pages, logger, changes, audit, records,
+      registration: { registrar, initialAccessTokens: new InitialAccessTokenStorage(registrationTokens) },
+    });
     const keys = keyStoreFor(config, db);
     const links = new OneTimeLinks(db, options.now);
     const janitor = new Janitor({
@@ -111,13 +122,12 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
     const outgoing = createDeliveries(config, db, logger, changes, options.now);
     deliveries = outgoing;
     const sessions = new SessionStore(db, records);
-    const grants = new GrantStore(db, records);
     const notices = new AccountNotices({
       db, outbox: outgoing.outbox, issuer: config.issuer, enabled: config.emailNotifications, recoveryOffered: config.passwordRecovery, now: options.now,
     });
     const enrolmentMail = new EnrolmentMail({ outbox: outgoing.outbox, links, issuer: config.issuer, signup: config.signup });
     const addresses = new Addresses({ db, users, links, audit, changes, enabled: config.emailVerification, mail: new AddressMail(links, outgoing.outbox, config.issuer), ...(options.now ? { now: options.now } : {}) });
-    const operations = adminOperations({ db, users, clients, resources, keys, audit, sessions, grants, changes, notices, enrolment: enrolmentMail, addresses, links });
+    const operations = adminOperations({ db, users, clients, resources, keys, audit, sessions, grants, changes, notices, enrolment: enrolmentMail, addresses, links, registrationTokens });
     const enrolment = new Enrolment({
       db, audit, changes, users, logger, now: options.now,
       mail: enrolmentMail,
@@ -135,7 +145,7 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
 
     const drain = new ConnectionDrain();
     const app = createApp({
-      config, db, logger, oidc, users, clients, resources, pages, audit, operations, selfService, enrolment, notices, recovery, addresses, links,
+      config, db, logger, oidc, users, clients, resources, pages, audit, operations, selfService, enrolment, notices, recovery, addresses, links, registrationTokens,
       devMailbox: outgoing.devMailbox, draining: () => drain.draining, ...(options.now ? { now: options.now } : {}),
     });
     const server = http.createServer(drain.wrap(app.callback()));

@@ -10,6 +10,7 @@ import { clientAssertionAudience } from './policies/client-assertions.js';
 import { mayIntrospect, mayRevoke } from './policies/introspection.js';
 import { assertRegisteredClaims, checkMachineScopes, claimsRequestBehind, isClientCredentials } from './policies/request-limits.js';
 import { isForgivenRetry } from '../tokens/refresh-retry.js';
+import { newClientId } from '../clients/store.js';
 import type { PersonLookup } from '../people/cache.js';
 import { ACCOUNT_CLIENT_ID, ADMIN_SCOPE } from '../vocabulary.js';
 import { ADMIN_ACCESS_TOKEN_TTL_SECONDS } from '../lifetimes.js';
@@ -190,6 +191,17 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
       jwtIntrospection: { enabled: true },
       revocation: { enabled: true, allowedPolicy: mayRevoke },
       userinfo: { enabled: true },
+      // RFC 7591/7592: apps register themselves with an operator's initial access token (unless
+      // OPEN_REGISTRATION), held to the policy in src/registration/ (its gate checks token and
+      // metadata before oidc-provider does; its registrar writes the app like any other).
+      registration: {
+        enabled: true,
+        initialAccessToken: !config.registration.open,
+        idFactory: () => newClientId(),
+        issueRegistrationAccessToken: true,
+      },
+      // Every update hands the app a new registration access token; the old one stops at once.
+      registrationManagement: { enabled: true, rotateRegistrationAccessToken: true },
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: (ctx, form) => pages.logout(ctx, form),
