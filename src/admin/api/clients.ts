@@ -22,6 +22,7 @@ const newClientBody = component('NewClient', z.strictObject({
   jwks: jwksSchema.optional(),
   scope: scope.optional(),
   introspection_signed_response_alg: z.enum(['ES256', 'RS256']).optional(),
+  device_flow: z.boolean().optional().meta({ description: 'The app may also use the device flow (RFC 8628, urn:ietf:params:oauth:grant-type:device_code).' }),
 }));
 
 const clientChangesBody = component('ClientChanges', z.strictObject({
@@ -29,7 +30,8 @@ const clientChangesBody = component('ClientChanges', z.strictObject({
   redirect_uris: uris.optional(),
   post_logout_redirect_uris: uris.optional(),
   scope: scope.optional(),
-}).refine((changes) => Object.keys(changes).length > 0, 'Name at least one of name, redirect_uris, post_logout_redirect_uris, scope.'));
+  device_flow: z.boolean().optional().meta({ description: 'Turn the device flow (RFC 8628) on or off for the app.' }),
+}).refine((changes) => Object.keys(changes).length > 0, 'Name at least one of name, redirect_uris, post_logout_redirect_uris, scope, device_flow.'));
 
 export const rotateSecretBody = component('SecretRotation', z.strictObject({
   overlap_seconds: z.number().int().min(0).max(MAX_SECRET_OVERLAP_SECONDS).optional()
@@ -48,6 +50,7 @@ function newClient(body: z.output<typeof newClientBody>): NewClient {
     ...(body.jwks !== undefined ? { jwks: body.jwks as NewClient['jwks'] } : {}),
     ...(body.scope !== undefined ? { scope: body.scope } : {}),
     ...(body.introspection_signed_response_alg !== undefined ? { introspectionSignedResponseAlg: body.introspection_signed_response_alg } : {}),
+    ...(body.device_flow !== undefined ? { deviceCode: body.device_flow } : {}),
   };
 }
 
@@ -87,7 +90,7 @@ export function clientRoutes(ops: AdminOperations['apps']): ApiRoute[] {
     }),
     defineRoute({
       method: 'patch', path: '/clients/{client_id}', operationId: 'updateClient', tag: 'Clients',
-      summary: 'Change a client\'s name, redirect URIs or scope',
+      summary: 'Change a client\'s name, redirect URIs, scope or device flow',
       description: 'Checked as the whole registration is at creation. Lists replace the old ones.',
       params: clientParams,
       body: clientChangesBody, bodyRequired: true,
@@ -99,6 +102,7 @@ export function clientRoutes(ops: AdminOperations['apps']): ApiRoute[] {
           ...(body.redirect_uris !== undefined ? { redirectUris: body.redirect_uris } : {}),
           ...(body.post_logout_redirect_uris !== undefined ? { postLogoutRedirectUris: body.post_logout_redirect_uris } : {}),
           ...(body.scope !== undefined ? { scope: body.scope } : {}),
+          ...(body.device_flow !== undefined ? { deviceCode: body.device_flow } : {}),
         });
         return ok(clientJson(client));
       },

@@ -11,6 +11,7 @@ import { grantWords } from './names.js';
 import { personHref } from './people.js';
 import { OVERLAP_CHOICES, pageLinks } from './present.js';
 import { DEFAULT_SECRET_OVERLAP_SECONDS } from '../../lifetimes.js';
+import { DEVICE_CODE_GRANT } from '../../clients/store.js';
 
 function hasSecret(client: { tokenEndpointAuthMethod: string }): boolean {
   return client.tokenEndpointAuthMethod === 'client_secret_basic' || client.tokenEndpointAuthMethod === 'client_secret_post';
@@ -36,6 +37,9 @@ export function appRoutes(router: Router, kit: ConsoleKit): void {
         status: app.disabledAt ? `Disabled since ${when(app.disabledAt)}` : 'Active',
         disabled: app.disabledAt !== null,
         created: when(app.createdAt),
+        selfRegistered: app.registeredAt !== null,
+        registrationScope: app.registrationScope,
+        deviceFlow: app.grantTypes.includes(DEVICE_CODE_GRANT),
         redirectUris: app.redirectUris,
         scope: app.scope,
         previousSecret: app.previousSecretExpiresAt && app.previousSecretExpiresAt > new Date() ? `The previous secret works until ${when(app.previousSecretExpiresAt)}.` : undefined,
@@ -47,8 +51,8 @@ export function appRoutes(router: Router, kit: ConsoleKit): void {
       rotatable: hasSecret(app) && !app.resourceIdentifier,
       // After a refused edit, what the admin typed, so nothing is lost.
       values: problem && field(body, 'form') === 'edit'
-        ? { name: field(body, 'name'), redirectUris: field(body, 'redirectUris'), scope: field(body, 'scope') }
-        : { name: app.name, redirectUris: app.redirectUris.join('\n'), scope: app.scope },
+        ? { name: field(body, 'name'), redirectUris: field(body, 'redirectUris'), scope: field(body, 'scope'), deviceFlow: field(body, 'deviceFlow') === 'yes' }
+        : { name: app.name, redirectUris: app.redirectUris.join('\n'), scope: app.scope, deviceFlow: app.grantTypes.includes(DEVICE_CODE_GRANT) },
       overlaps: OVERLAP_CHOICES.map((choice) => ({ ...choice, selected: choice.seconds === DEFAULT_SECRET_OVERLAP_SECONDS })),
       grants: grants.items.map((g) => {
         const person = people.get(g.userId);
@@ -75,7 +79,7 @@ export function appRoutes(router: Router, kit: ConsoleKit): void {
     await ops.apps.updateClient(actorOf(ctx), app.clientId, {
       name: field(body, 'name'),
       scope: field(body, 'scope'),
-      ...(app.grantTypes.includes('client_credentials') ? {} : { redirectUris: lines(field(body, 'redirectUris')) }),
+      ...(app.grantTypes.includes('client_credentials') ? {} : { redirectUris: lines(field(body, 'redirectUris')), deviceCode: field(body, 'deviceFlow') === 'yes' }),
     });
     seeOther(ctx, appHref(app.clientId), 'app-updated');
   }

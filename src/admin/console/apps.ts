@@ -74,6 +74,7 @@ export function appsRoutes(router: Router, kit: ConsoleKit): void {
         kind: kindOf(client),
         status: client.disabledAt ? 'Disabled' : 'Active',
         created: when(client.createdAt),
+        selfRegistered: client.registeredAt !== null,
       })),
       ...pageLinks('/admin/apps', {}, 'cursor', cursor, page.nextCursor),
     });
@@ -83,7 +84,7 @@ export function appsRoutes(router: Router, kit: ConsoleKit): void {
     const body = formBody(ctx);
     const kind = field(body, 'kind') || 'confidential';
     kit.render(ctx, 'apps', 'admin/app-new', 'Register an app', {
-      values: { name: field(body, 'name'), redirectUris: field(body, 'redirectUris'), scope: field(body, 'scope') },
+      values: { name: field(body, 'name'), redirectUris: field(body, 'redirectUris'), scope: field(body, 'scope'), deviceFlow: field(body, 'deviceFlow') === 'yes' },
       kinds: [
         { value: 'confidential', label: 'A web app with a server (confidential: gets a secret)' },
         { value: 'public', label: 'A single-page or mobile app (public: no secret, PKCE only)' },
@@ -103,6 +104,7 @@ export function appsRoutes(router: Router, kit: ConsoleKit): void {
       redirectUris: lines(field(body, 'redirectUris')),
       public: kind === 'public',
       clientCredentials: kind === 'machine',
+      deviceCode: kind !== 'machine' && field(body, 'deviceFlow') === 'yes',
       ...(scope ? { scope } : {}),
     });
     if (!clientSecret) return seeOther(ctx, appHref(client.clientId), 'app-created');
