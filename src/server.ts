@@ -145,7 +145,7 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
 
     const drain = new ConnectionDrain();
     const app = createApp({
-      config, db, logger, oidc, users, clients, resources, pages, audit, operations, selfService, enrolment, notices, recovery, addresses, links, registrationTokens,
+      config, db, logger, oidc, users, clients, resources, pages, audit, operations, selfService, enrolment, notices, recovery, addresses, links, registrationTokens, records,
       devMailbox: outgoing.devMailbox, draining: () => drain.draining, ...(options.now ? { now: options.now } : {}),
     });
     const server = http.createServer(drain.wrap(app.callback()));

@@ -13,9 +13,9 @@ import { isForgivenRetry } from '../tokens/refresh-retry.js';
 import { newClientId } from '../clients/store.js';
 import type { PersonLookup } from '../people/cache.js';
 import { ACCOUNT_CLIENT_ID, ADMIN_SCOPE } from '../vocabulary.js';
-import { ADMIN_ACCESS_TOKEN_TTL_SECONDS } from '../lifetimes.js';
+import { ADMIN_ACCESS_TOKEN_TTL_SECONDS, DEVICE_CODE_TTL_SECONDS } from '../lifetimes.js';
 import { ADMIN_METADATA, adminApiAudience, API_SCOPE_METADATA, GRANT_ID_CLAIM, PREVIOUS_SECRET_METADATA, RESOURCE_METADATA, USERINFO_CLAIMS_CLAIM, userinfoAudience } from '../vocabulary.js';
-import { grantFromStored, rotatedRefreshToken, sessionGrantIdFor } from './internals.js';
+import { deviceFormToken, grantFromStored, rotatedRefreshToken, sessionGrantIdFor } from './internals.js';
 
 /** Scopes about the person (OIDC Core §5.4) and what each releases. */
 export const OIDC_CLAIMS = {
@@ -191,6 +191,18 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
       jwtIntrospection: { enabled: true },
       revocation: { enabled: true, allowedPolicy: mayRevoke },
       userinfo: { enabled: true },
+      // RFC 8628 for apps that opted in (DEVICE_CODE_GRANT): user codes of 8 letters from a 20-letter
+      // alphabet without vowels (no words, no 0/O or 1/I to confuse), shown as BCDF-GHJK and typed in
+      // any case, with or without the dash. Guessing at /device is throttled and polling too fast
+      // answered slow_down (src/device/).
+      deviceFlow: {
+        enabled: true,
+        charset: 'base-20',
+        mask: '****-****',
+        userCodeInputSource: (ctx, form, _out, error) => pages.deviceCodeEntry(ctx, deviceFormToken(form), error),
+        userCodeConfirmSource: (ctx, form, client, _deviceInfo, userCode) => pages.deviceConfirm(ctx, deviceFormToken(form), client, userCode),
+        successSource: (ctx) => pages.deviceApproved(ctx),
+      },
       // RFC 7591/7592: apps register themselves with an operator's initial access token (unless
       // OPEN_REGISTRATION), held to the policy in src/registration/ (its gate checks token and
       // metadata before oidc-provider does; its registrar writes the app like any other).
@@ -343,6 +355,8 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
       AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? config.ttl.accessToken,
       ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? config.ttl.clientCredentials,
       AuthorizationCode: config.ttl.authorizationCode,
+      // RFC 8628 §3.2's example: ten minutes to walk to another screen and type the code.
+      DeviceCode: DEVICE_CODE_TTL_SECONDS,
       IdToken: config.ttl.idToken,
       Interaction: config.ttl.interaction,
       Session: config.ttl.session,

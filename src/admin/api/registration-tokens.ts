@@ -29,6 +29,8 @@ const newRegistrationTokenBody = component('NewRegistrationToken', z.strictObjec
   description: z.string().max(200).optional(),
 }));
 
+const registrationTokenListSchema = component('RegistrationTokenList', z.object({ items: z.array(registrationTokenSchema) }));
+
 const tokenParams = z.object({ token_id: z.uuid() });
 
 export function registrationTokenRoutes(ops: AdminOperations['registration']): ApiRoute[] {
@@ -50,7 +52,7 @@ export function registrationTokenRoutes(ops: AdminOperations['registration']): A
       method: 'get', path: '/registration-tokens', operationId: 'listRegistrationTokens', tag: 'Registration tokens',
       summary: 'List initial access tokens, newest first',
       description: 'Never their values. Tokens expired or revoked over a week ago are left out.',
-      success: { status: 200, schema: z.object({ items: z.array(registrationTokenSchema) }), description: 'The tokens.' },
+      success: { status: 200, schema: registrationTokenListSchema, description: 'The tokens.' },
       async handle() {
         return ok({ items: (await ops.list()).map(registrationTokenJson) });
       },
