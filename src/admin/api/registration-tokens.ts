@@ -38,7 +38,7 @@ export function registrationTokenRoutes(ops: AdminOperations['registration']): A
     defineRoute({
       method: 'post', path: '/registration-tokens', operationId: 'createRegistrationToken', tag: 'Registration tokens',
       summary: 'Issue an initial access token for dynamic client registration',
-      description: 'The token is in this response only: Gatehouse keeps its digest.',
+      description: 'The token is in this response only: Gatehouse keeps nothing it could show again.',
       body: newRegistrationTokenBody,
       success: { status: 201, schema: createdRegistrationTokenSchema, description: 'The token, with its value.' },
       async handle({ body, actor }) {
