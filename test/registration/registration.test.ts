@@ -225,7 +225,7 @@ describe('managing a registration (RFC 7592)', () => {
 });
 
 describe('OPEN_REGISTRATION', () => {
-  it('registers without a token, within the OIDC scopes only', async () => {
+  it('registers without a token, within the OIDC scopes only', { timeout: 120_000 }, async () => {
     const open = await startTestServer({ OPEN_REGISTRATION: 'true' });
     try {
       await open.stores.resources.create({ identifier: NOTES_API, name: 'Notes', scope: 'notes:read' });
