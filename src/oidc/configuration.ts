@@ -26,6 +26,9 @@ export const OIDC_CLAIMS = {
 
 export const OIDC_SCOPES = ['openid', 'offline_access', 'profile', 'email'];
 
+/** oidc-provider's routes of the device flow's page: the code typed, and the return from sign-in and consent. */
+const DEVICE_ROUTES = new Set(['code_verification', 'device_resume']);
+
 
 export interface ConfigurationDependencies {
   config: Config;
@@ -300,6 +303,12 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
       const clientId = ctx.oidc.client!.clientId;
       if (clientId === ACCOUNT_CLIENT_ID) return accountPagesGrant(ctx);
       const fromResult = (ctx.oidc.result as { consent?: { grantId?: string } } | undefined)?.consent?.grantId;
+      // A device is approved only by consent given for it, now: a code someone else sent the
+      // person (RFC 8628 §5.4, remote phishing) must never ride on consent remembered for the app.
+      if (DEVICE_ROUTES.has(ctx.oidc.route)) {
+        const grant = fromResult ? await Grant.find(fromResult) : undefined;
+        return grant && grant.accountId === ctx.oidc.session!.accountId && grant.clientId === clientId ? grant : undefined;
+      }
       const fromSession = sessionGrantIdFor(ctx.oidc.session!, clientId);
       const accountId = ctx.oidc.session!.accountId;
       const ownGrantId = fromResult ?? fromSession;

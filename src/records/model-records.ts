@@ -33,14 +33,15 @@ const DEVICE_CODE = 'DeviceCode';
 /**
  * A device code found by its user code (the person typing it at /device) cannot be given back its
  * id: only the device code's digest is kept. oidc-provider saves and finds that record again by the
- * id findByUserCode returned, so it gets this handle instead: `user-code~<normalized user code>`,
- * and every save or find by a handle goes by the user code's digest (user_code_digest, unique per
- * model). The device itself, polling with its device code, finds the same row by id_digest. The
- * payload never holds the user code: it is put back from what the caller presented.
+ * id findByUserCode returned (and keeps that id in the person's Interaction), so it gets this
+ * handle instead: `user-code~<digest of the user code>`, and every save or find by a handle goes by
+ * user_code_digest (unique per model). The device itself, polling with its device code, finds the
+ * same row by id_digest. No payload holds the user code in the clear: findByUserCode puts back the
+ * one the caller presented.
  */
 export const USER_CODE_HANDLE = 'user-code~';
 
-function userCodeOf(handle: unknown): string | undefined {
+function userCodeDigestOf(handle: unknown): string | undefined {
   return typeof handle === 'string' && handle.startsWith(USER_CODE_HANDLE) ? handle.slice(USER_CODE_HANDLE.length) : undefined;
 }
 
@@ -87,8 +88,11 @@ export class ModelRecords implements Adapter {
 
   async find(id: unknown): Promise<AdapterPayload | undefined> {
     if (!isLookupKey(id)) return undefined;
-    const userCode = this.model === DEVICE_CODE ? userCodeOf(id) : undefined;
-    if (userCode !== undefined) return this.findByUserCode(userCode);
+    const userCodeDigest = this.model === DEVICE_CODE ? userCodeDigestOf(id) : undefined;
+    if (userCodeDigest !== undefined) {
+      const row = await this.#findLiveDeviceCode(userCodeDigest);
+      return row && fromRow(row, id);
+    }
     const row = await this.#findLive('id_digest', digest(id));
     return row && fromRow(row, id);
   }
@@ -106,12 +110,17 @@ export class ModelRecords implements Adapter {
   async findByUserCode(userCode: unknown): Promise<AdapterPayload | undefined> {
     if (this.model !== DEVICE_CODE) throw refuseUserCode(this.model);
     if (!isLookupKey(userCode)) return undefined;
-    const row = await this.db(TABLE)
-      .first<FoundRow | undefined>('payload', 'consumed_at')
-      .where({ model: this.model, user_code_digest: digest(userCode) })
-      .andWhere((q) => q.whereNull('expires_at').orWhere('expires_at', '>', new Date(this.now())));
+    const userCodeDigest = digest(userCode);
+    const row = await this.#findLiveDeviceCode(userCodeDigest);
     if (!row) return undefined;
-    return { ...fromRow(row, `${USER_CODE_HANDLE}${userCode}`), userCode };
+    return { ...fromRow(row, `${USER_CODE_HANDLE}${userCodeDigest}`), userCode };
+  }
+
+  #findLiveDeviceCode(userCodeDigest: string): Promise<FoundRow | undefined> {
+    return this.db(TABLE)
+      .first<FoundRow | undefined>('payload', 'consumed_at')
+      .where({ model: this.model, user_code_digest: userCodeDigest })
+      .andWhere((q) => q.whereNull('expires_at').orWhere('expires_at', '>', new Date(this.now())));
   }
 
   // The device authorization endpoint saves a new device code by its own value, with its user
@@ -120,9 +129,9 @@ export class ModelRecords implements Adapter {
   async #saveDeviceCode(id: string, payload: AdapterPayload, expiresIn: number | undefined): Promise<void> {
     const { userCode, ...rest } = payload;
     const row = recordRow({ model: this.model, id, payload: rest, expiresIn, nowMs: this.now() });
-    const handled = userCodeOf(id);
+    const handled = userCodeDigestOf(id);
     if (handled !== undefined) {
-      await this.db(TABLE).where({ model: this.model, user_code_digest: digest(handled) }).update({
+      await this.db(TABLE).where({ model: this.model, user_code_digest: handled }).update({
         payload: row.payload,
         grant_id: row.grant_id,
         account_id: row.account_id,

@@ -83,12 +83,13 @@ describe('the device flow', { timeout: 60_000 }, () => {
     });
     expect(((await again.json()) as { error: string }).error).toMatch(/invalid_grant|slow_down/);
 
-    const rows = JSON.stringify(await server.testDb.db('oidc_records').where({ model: 'DeviceCode' }));
+    // Neither code is anywhere in the records: not the device code's row, not the person's interaction.
+    const rows = JSON.stringify(await server.testDb.db('oidc_records').select());
     expect(rows).not.toContain(authorization.device_code);
     expect(rows).not.toContain(authorization.user_code.replace('-', ''));
   });
 
-  it('a person who denies leaves the device with access_denied', async () => {
+  it('a person who denies leaves the device with access_denied: consent is asked for every device, never remembered', async () => {
     const authorization = await client.initiateDeviceAuthorization(tv, { scope: 'openid notes:read' });
     const polling = client.pollDeviceAuthorizationGrant(tv, authorization).then(() => undefined, (e: unknown) => e);
     const page = await browsers.newPage();
