@@ -52,6 +52,10 @@ import { SignInThrottle } from './security/sign-in-throttle.js';
 import type { AccountNotices } from './notices/account-notices.js';
 import { recoveryRoutes } from './recovery/routes.js';
 import { transmitterMetadataRoutes } from './security-events/metadata.js';
+import { registrationGate } from './registration/gate.js';
+import { CodeGuessing, throttleCodeGuessing } from './device/code-guessing.js';
+import { devicePolling } from './device/polling.js';
+import type { RegistrationTokens } from './registration/tokens.js';
 import type { RecoveryServices } from './recovery/services.js';
 import type { OneTimeLinks } from './links/store.js';
 import { consentRecorder } from './interaction/app-connected.js';
@@ -81,6 +85,10 @@ export interface AppDependencies {
   devMailbox?: DevelopmentMailbox;
   addresses: Addresses;
   links: OneTimeLinks;
+  /** oidc-provider's records: /device looks a typed code up before counting it as a guess. */
+  records: OidcRecords;
+  /** Initial access tokens, checked before a registration reaches oidc-provider (src/registration/gate.ts). */
+  registrationTokens: RegistrationTokens;
   /** The clock one-time links are counted by (tests move it). */
   now?: () => number;
   /** True once a graceful stop has begun (src/http/connection-drain.ts). */
@@ -176,7 +184,11 @@ export function createApp(deps: AppDependencies): Koa {
   // Before anything parses or answers for the token endpoints: a refused request costs nothing more.
   app.use(endpointRateLimits(tokenEndpoints, config.rateLimits));
   app.use(structuredTokenHandles(tokenEndpoints));
-  app.use(unauthorizedClientErrors({ token: tokenEndpoints.token, pushedAuthorization: provider.pathFor('pushed_authorization_request') }));
+  // RFC 8628: devices poll no faster than the interval (slow_down), and people guess no codes.
+  app.use(devicePolling({ db: deps.db, tokenPath: tokenEndpoints.token, deviceAuthorizationPath: provider.pathFor('device_authorization') }));
+  app.use(throttleCodeGuessing({ path: provider.pathFor('code_verification'), guessing: new CodeGuessing(deps.db, config.secrets.keyEncryptionKey), records: deps.records, pages }));
+  app.use(unauthorizedClientErrors({ token: tokenEndpoints.token, pushedAuthorization: provider.pathFor('pushed_authorization_request'), deviceAuthorization: provider.pathFor('device_authorization') }));
+  app.use(registrationGate({ provider, tokens: deps.registrationTokens, clients: deps.clients, settings: config.registration }));
   app.use(advertiseWhatAppsCanUse());
   app.use(resumeWithoutQuery());
   app.use(formPostAsGet([provider.pathFor('authorization'), provider.pathFor('end_session')], pages));

@@ -24,6 +24,20 @@ export class ConfigError extends Error {
 
 const seconds = z.coerce.number().int().positive();
 
+/** A comma-separated list of words in a setting, as a list (an empty string is an empty list). */
+function wordList<T extends string>(word: z.ZodType<T>) {
+  return z.string().transform((value, ctx) => {
+    const words = value.split(',').map((w) => w.trim().toLowerCase()).filter(Boolean);
+    const parsed: T[] = [];
+    for (const w of words) {
+      const result = word.safeParse(w);
+      if (result.success) parsed.push(result.data);
+      else ctx.addIssue({ code: 'custom', message: `"${w}" is not allowed here` });
+    }
+    return [...new Set(parsed)];
+  });
+}
+
 /**
  * Every setting, declared once: its path in config/*.json is its place here, `meta({ env })` names
  * the environment variable that overrides it, and the rules are the schema's. The type, the
@@ -198,6 +212,21 @@ const settingsSchema = z.object({
     /** The collector's base URL, as the OpenTelemetry specification names it; spans go to <it>/v1/traces. */
     otlpEndpoint: z.url({ protocol: /^https?$/ }).optional().meta({ env: 'OTEL_EXPORTER_OTLP_ENDPOINT' }),
     serviceName: z.string().min(1).meta({ env: 'OTEL_SERVICE_NAME' }),
+  }),
+  /**
+   * Dynamic client registration (RFC 7591, src/registration/): who may register an app, and what an
+   * app that registers itself may ask for at most. Apps registered this way are held to these
+   * bounds, on top of every rule an operator-created app follows.
+   */
+  registration: z.object({
+    /** Anyone may register an app, without an initial access token (its scopes: the OIDC ones). */
+    open: z.boolean().meta({ env: 'OPEN_REGISTRATION' }),
+    /** URI schemes a registered app's redirect URIs may use (`https`; `http` only for loopback; private-use schemes by name). */
+    redirectSchemes: wordList(z.string().regex(/^[a-z][a-z0-9+.-]*$/)).meta({ env: 'REGISTRATION_REDIRECT_SCHEMES' }),
+    /** Hosts a registered app may redirect to (`*.example.com` for subdomains); empty: any host. */
+    redirectHosts: wordList(z.string().regex(/^(\*\.)?[a-z0-9.-]+$|^\[[0-9a-f:]+\]$/)).meta({ env: 'REGISTRATION_REDIRECT_HOSTS' }),
+    /** Client authentication methods a registered app may choose. */
+    authMethods: wordList(z.enum(['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'])).meta({ env: 'REGISTRATION_AUTH_METHODS' }),
   }),
   /** Deliveries through the outbox (src/outbox/): mail now, HTTP notifications later. */
   outbox: z.object({

@@ -71,3 +71,6 @@ export function inWords(seconds: number): string {
  * be one revocation accepts too, or revoking it would silently do nothing.
  */
 export const MAX_HANDLE_LENGTH = 4096;
+
+/** How long a device code and its user code live (RFC 8628): long enough to reach another screen. */
+export const DEVICE_CODE_TTL_SECONDS = 600;

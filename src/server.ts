@@ -36,6 +36,10 @@ import { watchForSecurityEvents } from './security-events/observer.js';
 import { AccountNotices } from './notices/account-notices.js';
 import { recoveryServices } from './recovery/services.js';
 import { AddressMail } from './verification/address-mail.js';
+import { auditedActs } from './audit/audited.js';
+import { InitialAccessTokenStorage } from './registration/initial-access-tokens.js';
+import { Registrar } from './registration/registrar.js';
+import { RegistrationTokens } from './registration/tokens.js';
 import { Addresses } from './verification/addresses.js';
 
 export interface Gatehouse {
@@ -107,6 +111,10 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
     // Logout tokens are signed when delivered, with the provider's current key: the channel asks
     // the provider, which needs the outbox to write them, so it is looked up once both exist.
     let signer: OidcService | undefined;
+    const grants = new GrantStore(db, records);
+    // Apps registering themselves (RFC 7591/7592): the operator's tokens, and the one writer.
+    const registrationTokens = new RegistrationTokens(db);
+    const registrar = new Registrar({ clients, grants, tokens: registrationTokens, audited: auditedActs({ db, audit, changes }) });
     const keys = keyStoreFor(config, db);
     const outgoing = createDeliveries(config, db, logger, changes, options.now, {
       'backchannel-logout': new BackchannelLogoutChannel({ issuer: config.issuer, signingKey: (alg) => signer?.signingKey(alg) }),
@@ -115,7 +123,10 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
     // From here every revocation and every act that concerns an app or API is pushed to it.
     watchForSecurityEvents({ records, audit, clients, resources, outbox: outgoing.outbox, issuer: config.issuer, now: options.now });
     const logout = new BackchannelLogout({ db, outbox: outgoing.outbox, records, receivers: (ids, trx) => clients.logoutReceivers(ids, trx) });
-    const oidc = await OidcService.start({ config, db, users, clients, resources, pages, logger, changes, audit, records, logout });
+    const oidc = await OidcService.start({
+      config, db, users, clients, resources, pages, logger, changes, audit, records, logout,
+      registration: { registrar, initialAccessTokens: new InitialAccessTokenStorage(registrationTokens) },
+    });
     signer = oidc;
     const links = new OneTimeLinks(db, options.now);
     const janitor = new Janitor({
@@ -125,13 +136,12 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
       outboxRetentionSeconds: config.outbox.retentionSeconds,
     });
     const sessions = new SessionStore(db, records, (trx, userId, signedOut, how) => logout.sessionsEnded(trx, userId, signedOut, how));
-    const grants = new GrantStore(db, records);
     const notices = new AccountNotices({
       db, outbox: outgoing.outbox, issuer: config.issuer, enabled: config.emailNotifications, recoveryOffered: config.passwordRecovery, now: options.now,
     });
     const enrolmentMail = new EnrolmentMail({ outbox: outgoing.outbox, links, issuer: config.issuer, signup: config.signup });
     const addresses = new Addresses({ db, users, links, audit, changes, enabled: config.emailVerification, mail: new AddressMail(links, outgoing.outbox, config.issuer), ...(options.now ? { now: options.now } : {}) });
-    const operations = adminOperations({ db, users, clients, resources, keys, audit, sessions, grants, changes, notices, enrolment: enrolmentMail, addresses, links });
+    const operations = adminOperations({ db, users, clients, resources, keys, audit, sessions, grants, changes, notices, enrolment: enrolmentMail, addresses, links, registrationTokens });
     const enrolment = new Enrolment({
       db, audit, changes, users, logger, now: options.now,
       mail: enrolmentMail,
@@ -149,7 +159,7 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
 
     const drain = new ConnectionDrain();
     const app = createApp({
-      config, db, logger, oidc, users, clients, resources, pages, audit, operations, selfService, enrolment, notices, recovery, addresses, links,
+      config, db, logger, oidc, users, clients, resources, pages, audit, operations, selfService, enrolment, notices, recovery, addresses, links, registrationTokens, records,
       devMailbox: outgoing.devMailbox, draining: () => drain.draining, ...(options.now ? { now: options.now } : {}),
     });
     const server = http.createServer(drain.wrap(app.callback()));

@@ -44,6 +44,10 @@ export const AUDIT_EVENT_TYPES = [
   'client.disabled',
   'client.enabled',
   'client.deleted',
+  // Dynamic registration (src/registration): an app registering itself, and the operator's tokens for it
+  'client.registered',
+  'registration_token.created',
+  'registration_token.revoked',
   'api.created',
   'api.updated',
   'api.secret_rotated',

@@ -4,6 +4,7 @@
 // is at fault.
 import { readFileSync } from 'node:fs';
 import type { AdminOperations } from '../admin/operations.js';
+import { registrationTokenJson } from '../admin/api/representations.js';
 import type { Actor } from '../audit/events.js';
 import type { Config } from '../config.js';
 import type { Database } from '../db/knex.js';
@@ -155,6 +156,7 @@ export async function createClient(ctx: CommandContext, options: Options): Promi
       public: options.public === true,
       clientCredentials: options['client-credentials'] === true,
       admin: options.admin === true,
+      deviceCode: options['device-flow'] === true,
       ...(authMethod ? { tokenEndpointAuthMethod: authMethod } : {}),
       ...(jwks ? { jwks: jwks as never } : {}),
       ...(jwksUri ? { jwksUri } : {}),
@@ -193,6 +195,27 @@ export async function updateClient(ctx: CommandContext, options: Options): Promi
       events_endpoint: client.eventsEndpoint,
     };
   });
+}
+
+/** An initial access token: its value is printed only here. */
+export async function createRegistrationToken(ctx: CommandContext, options: Options): Promise<unknown> {
+  return ctx.useDatabase(async (db) => {
+    const { token, registrationToken } = await (await operationsFor(ctx.config, db)).registration.create(CLI_ACTOR, {
+      ...(typeof options.scope === 'string' ? { scope: options.scope } : {}),
+      ...(typeof options.uses === 'string' ? { uses: Number(options.uses) } : {}),
+      ...(typeof options['expires-in'] === 'string' ? { expiresIn: Number(options['expires-in']) } : {}),
+      ...(typeof options.description === 'string' ? { description: options.description } : {}),
+    });
+    return { ...registrationTokenJson(registrationToken), token };
+  });
+}
+
+export async function listRegistrationTokens(ctx: CommandContext): Promise<unknown> {
+  return ctx.useDatabase(async (db) => ({ items: (await (await operationsFor(ctx.config, db)).registration.list()).map(registrationTokenJson) }));
+}
+
+export async function revokeRegistrationToken(ctx: CommandContext, options: Options): Promise<unknown> {
+  return ctx.useDatabase(async (db) => registrationTokenJson(await (await operationsFor(ctx.config, db)).registration.revoke(CLI_ACTOR, text(options, 'id')!)));
 }
 
 /** An API scope is granted only if an API defines it: one nobody defines is usually a typo. */

@@ -121,6 +121,7 @@ export const COMMANDS: Command[] = [
       'backchannel-logout-uri': { type: 'string', value: 'URL', description: 'where Gatehouse POSTs a logout token when a sign-in to the app ends (https in production)' },
       'backchannel-logout-session-required': { type: 'boolean', description: 'the app needs every logout token to name the session (sid)' },
       'events-endpoint': { type: 'string', value: 'URL', description: 'where the app receives security events (RFC 8935 push; https in production)' },
+      'device-flow': { type: 'boolean', description: 'may also use the device flow (RFC 8628: urn:ietf:params:oauth:grant-type:device_code), for a TV or command-line app' },
     },
     check: (options) => oneOf(options, 'auth-method', ['client_secret_basic', 'client_secret_post']),
     run: async (ctx, options) => (await actions()).createClient(ctx, options),
@@ -151,6 +152,36 @@ export const COMMANDS: Command[] = [
       }
     },
     run: async (ctx, options) => (await actions()).updateClient(ctx, options),
+  },
+  {
+    name: 'registration-token create',
+    summary: 'Issue an initial access token with which a developer\'s app registers itself (RFC 7591, POST /reg)',
+    usage: ['gatehouse registration-token create [--scope "S …"] [--uses N] [--expires-in SECONDS] [--description D]'],
+    options: {
+      scope: { type: 'string', value: '"S …"', description: 'the scopes an app registered with it may hold at most (default "openid profile email offline_access"; never gatehouse:admin)' },
+      uses: { type: 'string', value: 'N', description: 'how many apps it may register (default: any number)' },
+      'expires-in': { type: 'string', value: 'SECONDS', description: 'how long it works (default and at most a year)' },
+      description: { type: 'string', value: 'D', description: 'who it is for, as the console shows it' },
+    },
+    check(options) {
+      positiveInteger(options, 'expires-in');
+      if (typeof options.uses === 'string' && !/^\d+$/.test(options.uses)) throw new UsageError(`--uses takes a whole number (got "${options.uses}")`);
+    },
+    run: async (ctx, options) => (await actions()).createRegistrationToken(ctx, options),
+  },
+  {
+    name: 'registration-token list',
+    summary: 'List initial access tokens (never their values): scope, uses, expiry',
+    usage: ['gatehouse registration-token list'],
+    options: {},
+    run: async (ctx) => (await actions()).listRegistrationTokens(ctx),
+  },
+  {
+    name: 'registration-token revoke',
+    summary: 'Stop an initial access token registering more apps (the apps it registered stay)',
+    usage: ['gatehouse registration-token revoke --id ID'],
+    options: { id: { type: 'string', required: true, value: 'ID', description: 'the token\'s id, as create and list print it' } },
+    run: async (ctx, options) => (await actions()).revokeRegistrationToken(ctx, options),
   },
   {
     name: 'resource create',

@@ -66,6 +66,8 @@ export const newClientSchema = z
     clientCredentials: z.boolean().default(false),
     /** Introspection-only credentials for an API: no grant at all. */
     introspectionOnly: z.boolean().default(false),
+    /** RFC 8628: the app may also use the device authorization grant (an opt-in per app). */
+    deviceCode: z.boolean().default(false),
     /** An automation client of the admin API: holds the gatehouse:admin scope. */
     admin: z.boolean().default(false),
     tokenEndpointAuthMethod: z.enum(['client_secret_basic', 'client_secret_post', 'private_key_jwt']).default('client_secret_basic'),
@@ -132,6 +134,9 @@ export const newClientSchema = z
     if (!userFacing && c.backchannelLogoutUri) {
       ctx.addIssue({ code: 'custom', path: ['backchannelLogoutUri'], message: 'Only an app that signs people in can be signed out: a machine client has no back-channel logout URI.' });
     }
+    if (c.deviceCode && !userFacing) {
+      ctx.addIssue({ code: 'custom', path: ['deviceCode'], message: 'Only an app that signs people in can use the device flow.' });
+    }
     if (c.admin && !c.clientCredentials) {
       ctx.addIssue({ code: 'custom', path: ['admin'], message: 'Only a client_credentials client can be an admin client.' });
     }
@@ -153,6 +158,10 @@ export const clientChangesSchema = z.strictObject({
   requireDpop: z.boolean().optional(),
   requirePar: z.boolean().optional(),
   requireSignedRequestObject: z.boolean().optional(),
+  /** RFC 8628's device flow, on or off for an app. */
+  deviceCode: z.boolean().optional(),
+  /** New public keys for private_key_jwt (an app rotating its keys through RFC 7592). */
+  jwks: z.unknown().optional(),
 });
 
 export type ClientChanges = z.input<typeof clientChangesSchema>;

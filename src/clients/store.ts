@@ -16,7 +16,19 @@ export { DEFAULT_APP_SCOPE, firstIssue, scopeSchema, type ClientChanges, type Ne
 
 
 export type TokenEndpointAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none';
-export type GrantType = 'authorization_code' | 'refresh_token' | 'client_credentials';
+/** RFC 8628's grant type: an app on a device without a browser (a TV, a command line) has the person approve elsewhere. */
+export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+export type GrantType = 'authorization_code' | 'refresh_token' | 'client_credentials' | typeof DEVICE_CODE_GRANT;
+
+/** What an app that registered itself (RFC 7591) was allowed, recorded with it. */
+export interface Registration {
+  /** The client_id oidc-provider issued and will answer with. */
+  clientId: string;
+  /** The secret it issued, if any: only its digest is kept. */
+  clientSecret: string | undefined;
+  /** The scopes the app may hold at most (its initial access token's), for later updates too. */
+  scopeCeiling: string;
+}
 
 export interface Client {
   clientId: string;
@@ -52,6 +64,10 @@ export interface Client {
   backchannelLogoutSessionRequired: boolean;
   /** Where the app receives security events (RFC 8935 push); null: it receives none. */
   eventsEndpoint: string | null;
+  /** When the app registered itself (RFC 7591); null for apps an operator created. */
+  registeredAt: Date | null;
+  /** For a registered app: the scopes it may hold at most (RFC 7592 updates included). */
+  registrationScope: string | null;
   disabledAt: Date | null;
   createdAt: Date;
 }
@@ -77,6 +93,8 @@ export interface ClientRow {
   dpop_bound_access_tokens: boolean;
   require_pushed_authorization_requests: boolean;
   require_signed_request_object: boolean;
+  registered_at: Date | null;
+  registration_scope: string | null;
   disabled_at: Date | null;
   created_at: Date;
   /** Joined from resource_servers. */
@@ -106,6 +124,8 @@ export function clientFromRow(row: ClientRow): Client {
     backchannelLogoutUri: row.backchannel_logout_uri ?? null,
     backchannelLogoutSessionRequired: row.backchannel_logout_session_required ?? false,
     eventsEndpoint: row.events_endpoint ?? null,
+    registeredAt: row.registered_at ? new Date(row.registered_at) : null,
+    registrationScope: row.registration_scope ?? null,
     disabledAt: row.disabled_at ? new Date(row.disabled_at) : null,
     createdAt: new Date(row.created_at),
   };
@@ -120,6 +140,7 @@ function registrationOf(client: Client): NewClient {
     public: client.tokenEndpointAuthMethod === 'none',
     clientCredentials: client.grantTypes.includes('client_credentials'),
     introspectionOnly: client.grantTypes.length === 0,
+    deviceCode: client.grantTypes.includes(DEVICE_CODE_GRANT),
     admin: client.isAdmin,
     ...(client.tokenEndpointAuthMethod === 'none' ? {} : { tokenEndpointAuthMethod: client.tokenEndpointAuthMethod }),
     ...(client.jwks ? { jwks: client.jwks as NewClient['jwks'] } : {}),
@@ -171,8 +192,11 @@ export class ClientStore {
     return new Map(rows.map((row) => [row.client_id, row.events_endpoint]));
   }
 
-  /** Registers a client. The secret is returned only here; the database keeps its digest. */
-  async create(input: NewClient, trx: Database = this.db): Promise<{ client: Client; clientSecret: string | undefined }> {
+  /**
+   * Registers a client. The secret is returned only here; the database keeps its digest. An app
+   * registering itself (src/registration/) comes with the id and secret oidc-provider issued it.
+   */
+  async create(input: NewClient, trx: Database = this.db, registration?: Registration): Promise<{ client: Client; clientSecret: string | undefined }> {
     const parsed = newClientSchema.safeParse(input);
     if (!parsed.success) throw firstIssue(parsed.error);
     const c = parsed.data;
@@ -180,20 +204,17 @@ export class ClientStore {
     this.#checkEventsEndpoint(c.eventsEndpoint);
 
     // A private_key_jwt client proves itself with its keys; it gets no secret.
-    const clientSecret = c.public || c.tokenEndpointAuthMethod === 'private_key_jwt' ? undefined : randomSecret();
-    const grantTypes: GrantType[] = c.clientCredentials
-      ? ['client_credentials']
-      : c.introspectionOnly
-        ? []
-        : ['authorization_code', 'refresh_token'];
+    const needsSecret = !(c.public || c.tokenEndpointAuthMethod === 'private_key_jwt');
+    const clientSecret = needsSecret ? registration ? registration.clientSecret : randomSecret() : undefined;
+    if (needsSecret && !clientSecret) throw new GatehouseError('invalid_input', 'A confidential client needs a secret.');
     const row = {
-      client_id: newClientId(),
+      client_id: registration?.clientId ?? newClientId(),
       name: c.name,
       secret_digest: clientSecret ? digest(clientSecret) : null,
       token_endpoint_auth_method: c.public ? 'none' : c.tokenEndpointAuthMethod,
       redirect_uris: JSON.stringify(c.redirectUris),
       post_logout_redirect_uris: JSON.stringify(c.postLogoutRedirectUris),
-      grant_types: JSON.stringify(grantTypes),
+      grant_types: JSON.stringify(grantTypesOf(c)),
       scope: storedScope(c),
       is_admin: c.admin,
       introspection_signed_response_alg: c.introspectionSignedResponseAlg ?? null,
@@ -203,6 +224,7 @@ export class ClientStore {
       events_endpoint: c.eventsEndpoint || null,
       jwks_uri: c.jwksUri ?? null,
       ...requirementColumns(c),
+      ...(registration ? { registered_at: trx.raw('now()'), registration_scope: registration.scopeCeiling } : {}),
     };
     const [created] = await trx<ClientRow>('clients').insert(row as never).returning('*');
     return { client: clientFromRow(created as ClientRow), clientSecret };
@@ -271,6 +293,8 @@ export class ClientStore {
       backchannel_logout_session_required: c.backchannelLogoutSessionRequired,
       events_endpoint: c.eventsEndpoint || null,
       ...requirementColumns(c),
+      grant_types: JSON.stringify(grantTypesOf(c)),
+      jwks: c.jwks ? JSON.stringify(c.jwks) : null,
       updated_at: trx.raw('now()'),
     });
     return this.find(clientId, trx);
@@ -337,7 +361,14 @@ function requirementColumns(c: { requireDpop: boolean; requirePar: boolean; requ
   };
 }
 
+/** The grants a valid registration allows: the device flow only where the app opted in. */
+function grantTypesOf(c: ValidClient): GrantType[] {
+  if (c.clientCredentials) return ['client_credentials'];
+  if (c.introspectionOnly) return [];
+  return ['authorization_code', 'refresh_token', ...(c.deviceCode ? [DEVICE_CODE_GRANT] as const : [])];
+}
+
 /** Client identifiers are public, but unguessable ids keep enumeration pointless. */
-function newClientId(): string {
+export function newClientId(): string {
   return randomBytes(16).toString('base64url');
 }

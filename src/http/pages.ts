@@ -64,6 +64,17 @@ const SIGN_OUT_FAILED: Words = {
   hint: 'Go back to the application and sign out from there again.',
 };
 
+/** Where people type a device's code (oidc-provider's code_verification route). */
+export const DEVICE_PATH = '/device';
+
+/** What went wrong on the device page, in the template's words: one of oidc-provider's re-render errors, or anything else. */
+function deviceProblem(error: Error | undefined): 'wrong' | 'denied' | 'failed' | undefined {
+  if (!error) return undefined;
+  if (['NoCodeError', 'NotFoundError', 'ExpiredError', 'AlreadyUsedError'].includes(error.name)) return 'wrong';
+  if (error.name === 'AbortedError') return 'denied';
+  return 'failed';
+}
+
 export class Pages {
   readonly #eta = new Eta({ views: VIEWS_DIR, cache: true, autoEscape: true });
   readonly stylesheet = readFileSync(path.join(VIEWS_DIR, 'gatehouse.css'), 'utf8');
@@ -104,6 +115,27 @@ export class Pages {
   // oidc-provider's logoutSource hook: `form` is its own form with its own CSRF token.
   async logout(ctx: Context & { oidc?: { client?: { clientName?: string } } }, form: string): Promise<void> {
     this.render(ctx, 'logout', 'Sign out', { form, host: ctx.host, clientName: ctx.oidc?.client?.clientName });
+  }
+
+  // The device flow's page at /device (RFC 8628), for oidc-provider's deviceFlow hooks: enter the
+  // code, confirm the app, done. Its forms carry oidc-provider's own CSRF token (`xsrf`, bound to
+  // the browser's session; deviceFormToken reads it from the form oidc-provider hands over); a
+  // problem is one of a few words, told in the template.
+  async deviceCodeEntry(ctx: Context, xsrf: string, error: Error | undefined, throttled = false): Promise<void> {
+    const problem = throttled ? 'throttled' : deviceProblem(error);
+    const userCode = (error as { userCode?: unknown } | undefined)?.userCode;
+    this.render(ctx, 'device', 'Connect a device', {
+      step: 'enter', action: DEVICE_PATH, xsrf, problem,
+      userCode: typeof userCode === 'string' ? userCode.slice(0, 20) : '',
+    }, throttled ? 429 : problem === 'wrong' ? 400 : problem === 'failed' ? (ctx.status >= 400 ? ctx.status : 400) : 200);
+  }
+
+  async deviceConfirm(ctx: Context, xsrf: string, client: { clientName?: string | undefined }, userCode: string): Promise<void> {
+    this.render(ctx, 'device', 'Connect a device', { step: 'confirm', action: DEVICE_PATH, xsrf, userCode, clientName: client.clientName ?? 'this app' });
+  }
+
+  async deviceApproved(ctx: Context & { oidc?: { client?: { clientName?: string } } }): Promise<void> {
+    this.render(ctx, 'device', 'Device connected', { step: 'done', clientName: ctx.oidc?.client?.clientName ?? 'The app' });
   }
 
   // The provider names the app (client_id) only when the person signed out of that app alone; a

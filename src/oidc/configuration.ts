@@ -12,11 +12,12 @@ import { assertRegisteredClaims, checkMachineScopes, claimsRequestBehind, isClie
 import { isForgivenRetry } from '../tokens/refresh-retry.js';
 import { dpopNonceSecret } from '../dpop/nonces.js';
 import { DPOP_ALGORITHMS } from '../dpop/proofs.js';
+import { newClientId } from '../clients/store.js';
 import type { PersonLookup } from '../people/cache.js';
 import { ACCOUNT_CLIENT_ID, ADMIN_SCOPE } from '../vocabulary.js';
-import { ADMIN_ACCESS_TOKEN_TTL_SECONDS } from '../lifetimes.js';
+import { ADMIN_ACCESS_TOKEN_TTL_SECONDS, DEVICE_CODE_TTL_SECONDS } from '../lifetimes.js';
 import { ADMIN_METADATA, adminApiAudience, API_SCOPE_METADATA, GRANT_ID_CLAIM, PREVIOUS_SECRET_METADATA, RESOURCE_METADATA, USERINFO_CLAIMS_CLAIM, userinfoAudience } from '../vocabulary.js';
-import { accessTokenBeingRevoked, grantFromStored, rotatedRefreshToken, sessionGrantIdFor } from './internals.js';
+import { accessTokenBeingRevoked, deviceFormToken, grantFromStored, rotatedRefreshToken, sessionGrantIdFor } from './internals.js';
 import { exchangeClaimsOf } from './grants/token-exchange.js';
 import { isExchanged } from '../tokens/jwt-access-tokens.js';
 
@@ -28,6 +29,9 @@ export const OIDC_CLAIMS = {
 } as const;
 
 export const OIDC_SCOPES = ['openid', 'offline_access', 'profile', 'email'];
+
+/** oidc-provider's routes of the device flow's page: the code typed, and the return from sign-in and consent. */
+const DEVICE_ROUTES = new Set(['code_verification', 'device_resume']);
 
 
 export interface ConfigurationDependencies {
@@ -217,6 +221,29 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
       // /session/end, once and without retries; src/oidc/provider.ts sends them through the outbox
       // instead, with every other sign-out's (src/logout/).
       backchannelLogout: { enabled: true },
+      // RFC 8628 for apps that opted in (DEVICE_CODE_GRANT): user codes of 8 letters from a 20-letter
+      // alphabet without vowels (no words, no 0/O or 1/I to confuse), shown as BCDF-GHJK and typed in
+      // any case, with or without the dash. Guessing at /device is throttled and polling too fast
+      // answered slow_down (src/device/).
+      deviceFlow: {
+        enabled: true,
+        charset: 'base-20',
+        mask: '****-****',
+        userCodeInputSource: (ctx, form, _out, error) => pages.deviceCodeEntry(ctx, deviceFormToken(form), error),
+        userCodeConfirmSource: (ctx, form, client, _deviceInfo, userCode) => pages.deviceConfirm(ctx, deviceFormToken(form), client, userCode),
+        successSource: (ctx) => pages.deviceApproved(ctx),
+      },
+      // RFC 7591/7592: apps register themselves with an operator's initial access token (unless
+      // OPEN_REGISTRATION), held to the policy in src/registration/ (its gate checks token and
+      // metadata before oidc-provider does; its registrar writes the app like any other).
+      registration: {
+        enabled: true,
+        initialAccessToken: !config.registration.open,
+        idFactory: () => newClientId(),
+        issueRegistrationAccessToken: true,
+      },
+      // Every update hands the app a new registration access token; the old one stops at once.
+      registrationManagement: { enabled: true, rotateRegistrationAccessToken: true },
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: (ctx, form) => pages.logout(ctx, form),
@@ -305,6 +332,12 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
       const clientId = ctx.oidc.client!.clientId;
       if (clientId === ACCOUNT_CLIENT_ID) return accountPagesGrant(ctx);
       const fromResult = (ctx.oidc.result as { consent?: { grantId?: string } } | undefined)?.consent?.grantId;
+      // A device is approved only by consent given for it, now: a code someone else sent the
+      // person (RFC 8628 §5.4, remote phishing) must never ride on consent remembered for the app.
+      if (DEVICE_ROUTES.has(ctx.oidc.route)) {
+        const grant = fromResult ? await Grant.find(fromResult) : undefined;
+        return grant && grant.accountId === ctx.oidc.session!.accountId && grant.clientId === clientId ? grant : undefined;
+      }
       const fromSession = sessionGrantIdFor(ctx.oidc.session!, clientId);
       const accountId = ctx.oidc.session!.accountId;
       const ownGrantId = fromResult ?? fromSession;
@@ -361,6 +394,8 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
       AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? config.ttl.accessToken,
       ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? config.ttl.clientCredentials,
       AuthorizationCode: config.ttl.authorizationCode,
+      // RFC 8628 §3.2's example: ten minutes to walk to another screen and type the code.
+      DeviceCode: DEVICE_CODE_TTL_SECONDS,
       IdToken: config.ttl.idToken,
       Interaction: config.ttl.interaction,
       Session: config.ttl.session,

@@ -16,7 +16,8 @@ import type { Pages } from '../http/pages.js';
 import type { Logger } from '../logger.js';
 import type { ResourceServerStore } from '../resources/store.js';
 import { accountClientMetadata } from './account-sign-in.js';
-import { ClientAdapter, clientMetadataCache, compareClientSecretsByDigest, matchRedirectUrisExactly, type ClientMetadataCache } from './models/client.js';
+import type { Adapter } from 'oidc-provider';
+import { ClientAdapter, type ClientWriter, clientMetadataCache, compareClientSecretsByDigest, matchRedirectUrisExactly, type ClientMetadataCache } from './models/client.js';
 import { providerConfiguration } from './configuration.js';
 import { forgivenRetryRecorder, heldConsumeFailureRecorder, logProviderEvents } from './events.js';
 import { JwtAccessTokens } from '../tokens/jwt-access-tokens.js';
@@ -44,6 +45,8 @@ export interface OidcDependencies {
   /** Change notifications from the database; caches are bypassed while it is not connected. */
   changes: ChangeFeed;
   audit: AuditLog;
+  /** Dynamic client registration (src/registration/): where registered apps are written, and the operator's tokens. */
+  registration?: { registrar: ClientWriter; initialAccessTokens: Adapter };
   /** oidc-provider's records, with the clock (tests move it instead of sleeping) that decides every expiry. */
   records: OidcRecords;
   /** Where /session/end's logout tokens go (the outbox); without it, apps are not told. */
@@ -89,9 +92,10 @@ export function buildProvider(deps: OidcDependencies, keySet: KeySet, caches: Pr
     truthCache: caches.truth,
     records: deps.records,
   });
-  const clients = new ClientAdapter(deps.clients, caches.clients, [accountClientMetadata(config.issuer)], { requirePar: config.requirePar });
+  const clients = new ClientAdapter(deps.clients, caches.clients, [accountClientMetadata(config.issuer)], { requirePar: config.requirePar }, deps.registration?.registrar);
   const adapter = storageFor(deps.records, {
     clients, jwts, truth: caches.truth, grants: caches.grants,
+    ...(deps.registration ? { initialAccessTokens: deps.registration.initialAccessTokens } : {}),
     refreshRetryWindowSeconds: config.refreshRetryWindowSeconds,
     onHeldConsumeFailure: heldConsumeFailureRecorder(deps.logger),
   });

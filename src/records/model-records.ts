@@ -2,8 +2,8 @@
 // methods oidc-provider's adapter interface names plus the atomic ones Gatehouse builds on:
 // insertUnlessLive (replay detection), rotate (a refresh-token rotation as one statement) and
 // refuseReplay. Models with nothing to add use this as their storage as it is
-// (src/oidc/models/index.ts); the others wrap it. The device flow is off, and nothing here can store
-// it: a device code is refused, loudly (refuseDeviceFlow).
+// (src/oidc/models/index.ts); the others wrap it. Device codes (RFC 8628) are kept like every
+// other record, by digest, and their user codes by digest too (see USER_CODE_HANDLE).
 import { errors } from 'oidc-provider';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { REPLAY_REFUSED_DETAIL } from '../oidc/internals.js';
@@ -30,14 +30,26 @@ export interface RotateOptions {
   forgiveLoss?: () => Promise<boolean>;
 }
 
+const DEVICE_CODE = 'DeviceCode';
+
 /**
- * The device flow (RFC 8628) is off, and its storage was never whole: oidc-provider saves what
- * findByUserCode returns, which cannot carry the device code (only its digest is kept), so every
- * approval would have failed. Enabling the flow must start by building that way back; until then,
- * a device code or a lookup by user code is an error, never a quiet "not found".
+ * A device code found by its user code (the person typing it at /device) cannot be given back its
+ * id: only the device code's digest is kept. oidc-provider saves and finds that record again by the
+ * id findByUserCode returned (and keeps that id in the person's Interaction), so it gets this
+ * handle instead: `user-code~<digest of the user code>`, and every save or find by a handle goes by
+ * user_code_digest (unique per model). The device itself, polling with its device code, finds the
+ * same row by id_digest. No payload holds the user code in the clear: findByUserCode puts back the
+ * one the caller presented.
  */
-function refuseDeviceFlow(): Error {
-  return new Error('The device flow is off: Gatehouse stores no device codes (see refuseDeviceFlow in src/records/model-records.ts)');
+export const USER_CODE_HANDLE = 'user-code~';
+
+function userCodeDigestOf(handle: unknown): string | undefined {
+  return typeof handle === 'string' && handle.startsWith(USER_CODE_HANDLE) ? handle.slice(USER_CODE_HANDLE.length) : undefined;
+}
+
+/** Any other model carrying a user code is a mistake: refused, loudly, rather than stored in the clear. */
+function refuseUserCode(model: string): Error {
+  return new Error(`A ${model} record carries a user code: only device codes do (src/records/model-records.ts)`);
 }
 
 export class ModelRecords implements Adapter {
@@ -59,7 +71,8 @@ export class ModelRecords implements Adapter {
 
   async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
     if (!isLookupKey(id)) throw new TypeError(`${this.model} id must be a non-empty string`);
-    if (payload.userCode !== undefined) throw refuseDeviceFlow();
+    if (this.model === DEVICE_CODE) return this.#saveDeviceCode(id, payload, expiresIn);
+    if (payload.userCode !== undefined) throw refuseUserCode(this.model);
     const facts = this.model === 'Session' ? this.#requestFacts() : undefined;
     const row = recordRow({ model: this.model, id, payload, expiresIn, nowMs: this.now(), facts });
     await runPrepared(this.db, UPSERT, upsertValues(row));
@@ -79,6 +92,11 @@ export class ModelRecords implements Adapter {
 
   async find(id: unknown): Promise<AdapterPayload | undefined> {
     if (!isLookupKey(id)) return undefined;
+    const userCodeDigest = this.model === DEVICE_CODE ? userCodeDigestOf(id) : undefined;
+    if (userCodeDigest !== undefined) {
+      const row = await this.#findLiveDeviceCode(userCodeDigest);
+      return row && fromRow(row, id);
+    }
     const row = await this.#findLive('id_digest', digest(id));
     return row && fromRow(row, id);
   }
@@ -92,8 +110,45 @@ export class ModelRecords implements Adapter {
     return row && fromRow(row, undefined);
   }
 
-  findByUserCode(_userCode?: unknown): Promise<never> {
-    return Promise.reject(refuseDeviceFlow());
+  /** A live device code by the user code a person typed (normalized), known by its handle from then on. */
+  async findByUserCode(userCode: unknown): Promise<AdapterPayload | undefined> {
+    if (this.model !== DEVICE_CODE) throw refuseUserCode(this.model);
+    if (!isLookupKey(userCode)) return undefined;
+    const userCodeDigest = digest(userCode);
+    const row = await this.#findLiveDeviceCode(userCodeDigest);
+    if (!row) return undefined;
+    return { ...fromRow(row, `${USER_CODE_HANDLE}${userCodeDigest}`), userCode };
+  }
+
+  #findLiveDeviceCode(userCodeDigest: string): Promise<FoundRow | undefined> {
+    return this.db(TABLE)
+      .first<FoundRow | undefined>('payload', 'consumed_at')
+      .where({ model: this.model, user_code_digest: userCodeDigest })
+      .andWhere((q) => q.whereNull('expires_at').orWhere('expires_at', '>', new Date(this.now())));
+  }
+
+  // The device authorization endpoint saves a new device code by its own value, with its user
+  // code's digest; everything after (the person confirming, signing in, consenting or refusing)
+  // saves it by its handle, updating what the person's steps change and nothing else.
+  async #saveDeviceCode(id: string, payload: AdapterPayload, expiresIn: number | undefined): Promise<void> {
+    const { userCode, ...rest } = payload;
+    const row = recordRow({ model: this.model, id, payload: rest, expiresIn, nowMs: this.now() });
+    const handled = userCodeDigestOf(id);
+    if (handled !== undefined) {
+      await this.db(TABLE).where({ model: this.model, user_code_digest: handled }).update({
+        payload: row.payload,
+        grant_id: row.grant_id,
+        account_id: row.account_id,
+        client_id: row.client_id,
+        consumed_at: this.db.raw('coalesce(?, consumed_at)', [row.consumed_at]),
+      });
+      return;
+    }
+    if (typeof userCode !== 'string' || !userCode) throw new TypeError('a new device code needs its user code');
+    await this.db(TABLE)
+      .insert({ ...row, user_code_digest: digest(userCode) })
+      .onConflict(['model', 'id_digest'])
+      .merge(['payload', 'grant_id', 'account_id', 'client_id', 'expires_at']);
   }
 
   // The UPDATE's `consumed_at is null` is the whole concurrency story: of any number of racing

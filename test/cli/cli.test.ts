@@ -287,6 +287,35 @@ describeConcurrently('gatehouse client create', () => {
   });
 });
 
+describeConcurrently('gatehouse registration-token', () => {
+  it('create prints the token once, keeps its digest, bounded by --scope, --uses and --expires-in; list and revoke', async () => {
+    const created = output<{ id: string; token: string; scope: string; max_uses: number; expires_at: string }>(await gatehouse([
+      'registration-token', 'create', '--scope', 'openid email', '--uses', '3', '--expires-in', '3600', '--description', 'Acme',
+    ], env));
+    expect(created).toMatchObject({ scope: 'openid email', max_uses: 3, token: expect.stringMatching(/^ghiat_/) });
+    expect(new Date(created.expires_at).getTime() - Date.now()).toBeLessThanOrEqual(3600 * 1000);
+    const row = await inspect((db) => db('registration_tokens').where({ id: created.id }).first());
+    expect(JSON.stringify(row)).not.toContain(created.token);
+
+    const listed = output<{ items: Array<{ id: string }> }>(await gatehouse(['registration-token', 'list'], env));
+    expect(listed.items.map((t) => t.id)).toContain(created.id);
+    expect(JSON.stringify(listed)).not.toContain(created.token);
+    const revoked = output<{ revoked_at: string }>(await gatehouse(['registration-token', 'revoke', '--id', created.id], env));
+    expect(revoked.revoked_at).toEqual(expect.any(String));
+  });
+
+  it('refuses the admin scope, and --uses that is not a number', async () => {
+    expect(failure(await gatehouse(['registration-token', 'create', '--scope', 'openid gatehouse:admin'], env), 1)).toContain('gatehouse:admin');
+    failure(await gatehouse(['registration-token', 'create', '--uses', 'many'], env), 2);
+  });
+
+  it('client create --device-flow opts an app into the device flow', async () => {
+    const created = output<{ client_id: string }>(await gatehouse(['client', 'create', '--name', 'TV', '--public', '--redirect-uri', 'https://tv.example.test/cb', '--device-flow'], env));
+    const row = await inspect((db) => db('clients').where({ client_id: created.client_id }).first());
+    expect(json(row.grant_types)).toEqual(['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code']);
+  });
+});
+
 describe('gatehouse resource create', () => {
   const identifier = 'https://api.example.test';
 
@@ -377,7 +406,7 @@ describeConcurrently('gatehouse migrate and keys', () => {
 
 // None of these reaches a database.
 describe.concurrent('usage and configuration errors', () => {
-  const COMMANDS = ['user create', 'user verify-email', 'client create', 'client update', 'resource create', 'resource update', 'migrate', 'keys rotate', 'keys list', 'demo'];
+  const COMMANDS = ['user create', 'user verify-email', 'client create', 'client update', 'registration-token create', 'resource create', 'resource update', 'migrate', 'keys rotate', 'keys list', 'demo'];
   /** Nothing Gatehouse reads is usable: --help must not need any of it. */
   const broken = () => ({ ...env, PORT: 'abc', DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' });
 

@@ -112,9 +112,9 @@ describe('the discovery document', () => {
     }
   });
 
-  it('every grant type works: the code above, refresh_token, client_credentials and token exchange', async () => {
+  it('every grant type works: the code above, refresh_token, client_credentials, the device code and token exchange below', async () => {
     const grantTypes = list('grant_types_supported');
-    expect(grantTypes).toEqual(['authorization_code', 'refresh_token', 'client_credentials', TOKEN_EXCHANGE_GRANT]);
+    expect(grantTypes).toEqual(['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code', TOKEN_EXCHANGE_GRANT]);
     const { tokens } = await authorize({ scope: 'openid offline_access notes:read' }, 'query');
     const refreshed = await client.refreshTokenGrant(app.config, tokens.refresh_token!);
     expect(refreshed.access_token).toBeTruthy();
@@ -317,6 +317,39 @@ describe('the discovery document', () => {
     } finally {
       await receiver.close();
     }
+  });
+
+  it('the device authorization endpoint: a code typed at /device by a signed-in person gives the device tokens', async () => {
+    const { client: tv } = await server.stores.clients.create({ name: 'TV', redirectUris: ['https://tv.example.test/cb'], public: true, deviceCode: true, scope: 'openid notes:read' });
+    const started = await fetch(String(advertised('device_authorization_endpoint')), { method: 'POST', headers: { 'content-type': FORM }, body: new URLSearchParams({ client_id: tv.clientId, scope: 'openid notes:read' }) });
+    expect(started.status).toBe(200);
+    const device = (await started.json()) as { device_code: string; user_code: string; verification_uri: string };
+    let page = await agent.follow(device.verification_uri);
+    const xsrf = /name="xsrf" value="([^"]+)"/.exec(page.body)![1]!;
+    await agent.follow(device.verification_uri, { form: { xsrf, user_code: device.user_code } });
+    page = await agent.follow(device.verification_uri, { form: { xsrf, user_code: device.user_code, confirm: 'yes' } });
+    if (/name="decision"/.test(page.body)) {
+      const consent = formOf(page.body, /\/confirm$/);
+      page = await agent.follow(new URL(consent.action, page.url).href, { form: { csrf: consent.csrf, decision: 'allow' } });
+    }
+    expect(page.body).toContain('Your device is connected');
+    const res = await fetch(String(advertised('token_endpoint')), { method: 'POST', headers: { 'content-type': FORM }, body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: device.device_code, client_id: tv.clientId }) });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { access_token?: string }).access_token).toBeTruthy();
+  });
+
+  it('the registration endpoint: an app registers with an initial access token, reads its registration and signs a person in', async () => {
+    const { token } = await server.operations.registration.create({ type: 'system', id: null }, { scope: 'openid notes:read' });
+    const registered = await client.dynamicClientRegistration(new URL(server.issuer), { redirect_uris: ['https://registered.example.test/cb'], scope: 'openid notes:read' }, undefined, { initialAccessToken: token, execute: [client.allowInsecureRequests] });
+    const metadata = registered.clientMetadata();
+    expect(String(metadata.registration_client_uri)).toBe(`${String(advertised('registration_endpoint'))}/${metadata.client_id}`);
+    const read = await fetch(String(metadata.registration_client_uri), { headers: { authorization: `Bearer ${String(metadata.registration_access_token)}` } });
+    expect(read.status).toBe(200);
+    const own: App = { config: registered, clientId: metadata.client_id, clientSecret: String(metadata.client_secret), redirectUri: 'https://registered.example.test/cb' };
+    const request = await authorizationRequest(own, { scope: 'openid notes:read' });
+    const back = await signIn(agent, request.url, person);
+    const tokens = await client.authorizationCodeGrant(registered, back, { pkceCodeVerifier: request.codeVerifier, expectedState: request.state, expectedNonce: request.nonce });
+    expect(tokens.access_token).toBeTruthy();
   });
 
   it('advertises nothing the tests above do not use', () => {

@@ -22,7 +22,7 @@ import { errors, Provider, type Adapter, type AdapterPayload, type ClientMetadat
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readTokenEndpointForm } from '../../src/http/token-endpoint-form.js';
 import {
-  accessTokenBeingRevoked, accessTokenFor, basicAuthorizationClientId, currentRequest, discoveryDocument, DISCOVERY_PATHS, errorDetailOf, FIND_TOKEN_MODELS,
+  accessTokenBeingRevoked, accessTokenFor, basicAuthorizationClientId, currentRequest, deviceFormToken, discoveryDocument, normalizeUserCode, DISCOVERY_PATHS, errorDetailOf, FIND_TOKEN_MODELS,
   GRANTABLE_MODELS, grantFromStored, INTERACTION_OWN_ID_FIELD, INTERACTION_SESSION_COOKIE_FIELD, isReuseDetail, isStructuredToken, JWT_HANDLE_PREFIX, JWT_REVOCATION_HANDLE_PREFIX, pageSession,
   PINNED_OIDC_PROVIDER_VERSION, presentedRefreshToken, PROVIDER_BODY_LIMIT, PROVIDER_ROUTES,
   PROVIDER_ROUTES_WITH_A_PARAMETER, providerContextOf, refreshGrantRequest, REFRESH_GRANT_ADAPTER_CALLS,
@@ -548,6 +548,15 @@ describe('how the provider reads requests and shapes answers (internals/wire.ts)
 
     const pushed = await post(running, '/request', { response_type: 'code', scope: 'openid', redirect_uri: REDIRECT_URI }, basic('machine'));
     expect(pushed.body.error, 'a pushed authorization request for an unregistered response type is answered with another code (lib/actions/authorization/response_parameters.js)').toBe(UNREGISTERED_TYPE_ERROR);
+  });
+
+  it('deviceFormToken and normalizeUserCode: the device form carries its CSRF token as xsrf, and typed codes are normalized as we do', async () => {
+    const form = (await import(`${providerRoot}lib/helpers/user_code_form.js`)) as { input(action: string, token: string, code?: string, charset?: string): string; confirm(action: string, token: string, code: string): string };
+    expect(deviceFormToken(form.input('/device', 'abc123', undefined, 'base-20'))).toBe('abc123');
+    expect(deviceFormToken(form.confirm('/device', 'def456', 'BCDF-GHJK'))).toBe('def456');
+    const codes = (await import(`${providerRoot}lib/helpers/user_codes.js`)) as { normalize(input: string): string };
+    for (const typed of ['bcdf-ghjk', 'BCDF GHJK', ' b.c.d.f-g_h ', 'bcdfghjk']) expect(normalizeUserCode(typed), typed).toBe(codes.normalize(typed));
+    expect(providerSource('helpers/re_render_errors.js')).toMatch(/class NotFoundError[\s\S]*class ExpiredError[\s\S]*class AbortedError[\s\S]*class AlreadyUsedError[\s\S]*class NoCodeError/);
   });
 
   it('RESUME_PATH: the resume route is there, and a failed resume naming a client in its query is still a 500 (src/http/resume-guard.ts)', async () => {

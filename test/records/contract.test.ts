@@ -262,15 +262,31 @@ function adapterContract(name: Kind, makeDb: () => Promise<TestDatabase>): void 
       });
     });
 
-    describe('the device flow, which is off', () => {
-      it('stores no device code and looks nothing up by user code: both fail loudly, storing nothing', async () => {
+    describe('device codes (RFC 8628)', () => {
+      it('keeps the device code and the user code as digests, and finds the record by either', async () => {
         const deviceCode = randomId();
         const userCode = 'WDJBMJHT';
         const devices = adapterFor('DeviceCode');
 
-        await expect(devices.upsert(deviceCode, tokenPayload('DeviceCode', deviceCode, { userCode }), 600)).rejects.toThrow(/device flow is off/);
-        await expect(devices.findByUserCode(userCode)).rejects.toThrow(/device flow is off/);
-        expect(await rowOf('DeviceCode', deviceCode)).toBeUndefined();
+        await devices.upsert(deviceCode, tokenPayload('DeviceCode', deviceCode, { userCode, clientId: 'tv' }), 600);
+        const row = await rowOf('DeviceCode', deviceCode);
+        expect(JSON.stringify(row)).not.toContain(userCode);
+        expect(JSON.stringify(row)).not.toContain(deviceCode);
+
+        const byUserCode = await devices.findByUserCode(userCode);
+        expect(byUserCode).toMatchObject({ userCode, clientId: 'tv' });
+        // Saved again by the handle it was found with: the device sees what the person did.
+        await devices.upsert(byUserCode!.jti!, { ...byUserCode!, accountId: 'person', grantId: 'g1' }, 600);
+        expect(await devices.find(deviceCode)).toMatchObject({ jti: deviceCode, accountId: 'person', grantId: 'g1', clientId: 'tv' });
+        expect(byUserCode!.jti).not.toContain(userCode);
+        expect(await devices.find(byUserCode!.jti!)).toMatchObject({ accountId: 'person' });
+        expect(await devices.findByUserCode('BCDFGHJK')).toBeUndefined();
+      });
+
+      it('refuses a user code on any other model', async () => {
+        const id = randomId();
+        await expect(adapterFor('AccessToken').upsert(id, tokenPayload('AccessToken', id, { userCode: 'WDJBMJHT' }), 600)).rejects.toThrow(/user code/);
+        await expect(adapterFor('AccessToken').findByUserCode('WDJBMJHT')).rejects.toThrow(/user code/);
       });
     });
 

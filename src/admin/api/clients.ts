@@ -40,6 +40,7 @@ const newClientBody = component('NewClient', z.strictObject({
   backchannel_logout_session_required: backchannelLogoutSessionRequired.optional(),
   events_endpoint: eventsEndpoint.optional(),
   ...requirements,
+  device_flow: z.boolean().optional().meta({ description: 'The app may also use the device flow (RFC 8628, urn:ietf:params:oauth:grant-type:device_code).' }),
 }));
 
 const clientChangesBody = component('ClientChanges', z.strictObject({
@@ -50,8 +51,9 @@ const clientChangesBody = component('ClientChanges', z.strictObject({
   backchannel_logout_uri: backchannelLogoutUri.optional(),
   backchannel_logout_session_required: backchannelLogoutSessionRequired.optional(),
   events_endpoint: eventsEndpoint.nullable().optional().meta({ description: 'null: the app receives no more security events.' }),
+  device_flow: z.boolean().optional().meta({ description: 'Turn the device flow (RFC 8628) on or off for the app.' }),
   ...requirements,
-}).refine((changes) => Object.keys(changes).length > 0, 'Name at least one of name, redirect_uris, post_logout_redirect_uris, scope, backchannel_logout_uri, backchannel_logout_session_required, events_endpoint, dpop_bound_access_tokens, require_pushed_authorization_requests, require_signed_request_object.'));
+}).refine((changes) => Object.keys(changes).length > 0, 'Name at least one of name, redirect_uris, post_logout_redirect_uris, scope, backchannel_logout_uri, backchannel_logout_session_required, events_endpoint, device_flow, dpop_bound_access_tokens, require_pushed_authorization_requests, require_signed_request_object.'));
 
 export const rotateSecretBody = component('SecretRotation', z.strictObject({
   overlap_seconds: z.number().int().min(0).max(MAX_SECRET_OVERLAP_SECONDS).optional()
@@ -74,6 +76,7 @@ function newClient(body: z.output<typeof newClientBody>): NewClient {
     ...(body.backchannel_logout_session_required !== undefined ? { backchannelLogoutSessionRequired: body.backchannel_logout_session_required } : {}),
     ...(body.events_endpoint !== undefined ? { eventsEndpoint: body.events_endpoint } : {}),
     ...(body.jwks_uri !== undefined ? { jwksUri: body.jwks_uri } : {}),
+    ...(body.device_flow !== undefined ? { deviceCode: body.device_flow } : {}),
     ...requirementsOf(body),
   };
 }
@@ -122,7 +125,7 @@ export function clientRoutes(ops: AdminOperations['apps']): ApiRoute[] {
     }),
     defineRoute({
       method: 'patch', path: '/clients/{client_id}', operationId: 'updateClient', tag: 'Clients',
-      summary: 'Change a client\'s name, redirect URIs, scope, back-channel logout, events endpoint or what it is held to (DPoP, PAR, signed requests)',
+      summary: 'Change a client\'s name, redirect URIs, scope, device flow, back-channel logout, events endpoint or what it is held to (DPoP, PAR, signed requests)',
       description: 'Checked as the whole registration is at creation. Lists replace the old ones.',
       params: clientParams,
       body: clientChangesBody, bodyRequired: true,
@@ -138,6 +141,7 @@ export function clientRoutes(ops: AdminOperations['apps']): ApiRoute[] {
           ...(body.backchannel_logout_session_required !== undefined ? { backchannelLogoutSessionRequired: body.backchannel_logout_session_required } : {}),
           ...(body.events_endpoint !== undefined ? { eventsEndpoint: body.events_endpoint } : {}),
           ...requirementsOf(body),
+          ...(body.device_flow !== undefined ? { deviceCode: body.device_flow } : {}),
         });
         return ok(clientJson(client));
       },

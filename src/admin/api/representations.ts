@@ -1,5 +1,6 @@
 // Domain objects as the admin API shows them: snake_case JSON, ISO 8601 times, and nothing secret
 // (a client's secret digests never leave the server; a new secret is shown once, by the route that made it).
+import type { RegistrationToken } from '../../registration/tokens.js';
 import { accountState, type User } from '../../people/users.js';
 import type { EndedSessionsResult, RotatedSecret } from '../../admin/operations.js';
 import type { AuditEvent } from '../../audit/events.js';
@@ -88,6 +89,7 @@ export function clientJson(client: Client): ClientJson {
     grant_types: client.grantTypes,
     scope: client.scope,
     is_admin: client.isAdmin,
+    registered_at: iso(client.registeredAt),
     introspection_signed_response_alg: client.introspectionSignedResponseAlg,
     jwks: client.jwks,
     jwks_uri: client.jwksUri,
@@ -147,5 +149,19 @@ export function auditEventJson(event: AuditEvent): AuditEventJson {
     client_id: event.clientId,
     ip: event.ip,
     details: event.details,
+  };
+}
+
+/** An initial access token, never its value (shown once, when created) nor its digest. */
+export function registrationTokenJson(token: RegistrationToken) {
+  return {
+    id: token.id,
+    description: token.description,
+    scope: token.scope,
+    uses: token.uses,
+    max_uses: token.maxUses,
+    expires_at: iso(token.expiresAt),
+    revoked_at: iso(token.revokedAt),
+    created_at: iso(token.createdAt),
   };
 }

@@ -13,6 +13,7 @@ import { clientRoutes } from './clients.js';
 import { answerAsJson, ApiError } from './errors.js';
 import { grantRoutes } from './grants.js';
 import { keyRoutes } from './keys.js';
+import { registrationTokenRoutes } from './registration-tokens.js';
 import { DOCUMENT_PATH, openApiDocument } from './openapi.js';
 import { koaPath, readJsonBody, respond, validateInput, type ApiRoute } from './route.js';
 import { sessionRoutes } from './sessions.js';
@@ -25,6 +26,7 @@ export function adminApiOperations(ops: AdminOperations): ApiRoute[] {
     ...sessionRoutes(ops.sessions),
     ...grantRoutes(ops.grants),
     ...clientRoutes(ops.apps),
+    ...registrationTokenRoutes(ops.registration),
     ...apiRoutes(ops.apis),
     ...keyRoutes(ops.keys),
     ...auditRoutes(ops.audit),

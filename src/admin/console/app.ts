@@ -11,6 +11,7 @@ import { grantWords } from './names.js';
 import { personHref } from './people.js';
 import { eventDeliveries, OVERLAP_CHOICES, pageLinks } from './present.js';
 import { DEFAULT_SECRET_OVERLAP_SECONDS } from '../../lifetimes.js';
+import { DEVICE_CODE_GRANT } from '../../clients/store.js';
 
 function hasSecret(client: { tokenEndpointAuthMethod: string }): boolean {
   return client.tokenEndpointAuthMethod === 'client_secret_basic' || client.tokenEndpointAuthMethod === 'client_secret_post';
@@ -47,6 +48,9 @@ export function appRoutes(router: Router, kit: ConsoleKit): void {
         status: app.disabledAt ? `Disabled since ${when(app.disabledAt)}` : 'Active',
         disabled: app.disabledAt !== null,
         created: when(app.createdAt),
+        selfRegistered: app.registeredAt !== null,
+        registrationScope: app.registrationScope,
+        deviceFlow: app.grantTypes.includes(DEVICE_CODE_GRANT),
         redirectUris: app.redirectUris,
         scope: app.scope,
         backchannelLogoutUri: app.backchannelLogoutUri,
@@ -63,12 +67,12 @@ export function appRoutes(router: Router, kit: ConsoleKit): void {
         ? {
           name: field(body, 'name'), redirectUris: field(body, 'redirectUris'), scope: field(body, 'scope'),
           backchannelLogoutUri: field(body, 'backchannelLogoutUri'), backchannelLogoutSessionRequired: field(body, 'backchannelLogoutSessionRequired') === 'yes',
-          eventsEndpoint: field(body, 'eventsEndpoint'), ...requirementsIn(body),
+          eventsEndpoint: field(body, 'eventsEndpoint'), deviceFlow: field(body, 'deviceFlow') === 'yes', ...requirementsIn(body),
         }
         : {
           name: app.name, redirectUris: app.redirectUris.join('\n'), scope: app.scope,
           backchannelLogoutUri: app.backchannelLogoutUri ?? '', backchannelLogoutSessionRequired: app.backchannelLogoutSessionRequired,
-          eventsEndpoint: app.eventsEndpoint ?? '',
+          eventsEndpoint: app.eventsEndpoint ?? '', deviceFlow: app.grantTypes.includes(DEVICE_CODE_GRANT),
           requireDpop: app.requireDpop, requirePar: app.requirePar, requireSignedRequestObject: app.requireSignedRequestObject,
         },
       hasKeys: app.jwks !== null || app.jwksUri !== null,
@@ -106,6 +110,7 @@ export function appRoutes(router: Router, kit: ConsoleKit): void {
         redirectUris: lines(field(body, 'redirectUris')), requirePar, requireSignedRequestObject,
         backchannelLogoutUri: field(body, 'backchannelLogoutUri').trim() || null,
         backchannelLogoutSessionRequired: field(body, 'backchannelLogoutSessionRequired') === 'yes',
+        deviceCode: field(body, 'deviceFlow') === 'yes',
       }),
     });
     seeOther(ctx, appHref(app.clientId), 'app-updated');

@@ -74,6 +74,7 @@ export function appsRoutes(router: Router, kit: ConsoleKit): void {
         kind: kindOf(client),
         status: client.disabledAt ? 'Disabled' : 'Active',
         created: when(client.createdAt),
+        selfRegistered: client.registeredAt !== null,
       })),
       ...pageLinks('/admin/apps', {}, 'cursor', cursor, page.nextCursor),
     });
@@ -86,6 +87,7 @@ export function appsRoutes(router: Router, kit: ConsoleKit): void {
       values: {
         name: field(body, 'name'), redirectUris: field(body, 'redirectUris'), scope: field(body, 'scope'),
         backchannelLogoutUri: field(body, 'backchannelLogoutUri'), backchannelLogoutSessionRequired: field(body, 'backchannelLogoutSessionRequired') === 'yes',
+        deviceFlow: field(body, 'deviceFlow') === 'yes',
       },
       kinds: [
         { value: 'confidential', label: 'A web app with a server (confidential: gets a secret)' },
@@ -107,6 +109,7 @@ export function appsRoutes(router: Router, kit: ConsoleKit): void {
       redirectUris: lines(field(body, 'redirectUris')),
       public: kind === 'public',
       clientCredentials: kind === 'machine',
+      deviceCode: kind !== 'machine' && field(body, 'deviceFlow') === 'yes',
       ...(scope ? { scope } : {}),
       ...(backchannelLogoutUri ? { backchannelLogoutUri } : {}),
       backchannelLogoutSessionRequired: field(body, 'backchannelLogoutSessionRequired') === 'yes',

@@ -35,6 +35,7 @@ export const CONFIRMATIONS = new Notices('done', {
   'api-enabled': 'The API is enabled again.',
   'api-deleted': 'The API was deleted.',
   'keys-rotated': 'New signing keys were added. They sign tokens once they are published.',
+  'registration-token-revoked': 'The registration token was revoked: it registers no more apps. Apps it registered stay.',
 });
 
 /** The same page with other query parameters (empty ones left out). */

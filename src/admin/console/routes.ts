@@ -10,6 +10,7 @@ import { keysRoutes } from './keys.js';
 import { ConsoleKit } from './kit.js';
 import { peopleRoutes } from './people.js';
 import { personRoutes } from './person.js';
+import { registrationTokenRoutes } from './registration-tokens.js';
 
 export function adminConsoleRoutes(deps: SurfaceDependencies): Router {
   const router = new Router();
@@ -18,6 +19,7 @@ export function adminConsoleRoutes(deps: SurfaceDependencies): Router {
   peopleRoutes(router, kit);
   personRoutes(router, kit);
   appsRoutes(router, kit);
+  registrationTokenRoutes(router, kit);
   appRoutes(router, kit);
   apisRoutes(router, kit);
   keysRoutes(router, kit);

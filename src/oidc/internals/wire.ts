@@ -121,3 +121,21 @@ export function discoveryDocument(ctx: Context): Record<string, unknown> | undef
  * the guard can go.
  */
 export const RESUME_PATH = /^\/auth\/[^/]+$/;
+
+/**
+ * The CSRF token in the form oidc-provider hands its deviceFlow page hooks (lib/helpers/
+ * user_code_form.js: a hidden `xsrf` input, checked by lib/shared/xsrf.js against the session).
+ * Gatehouse renders its own form with it. If the form changes: /device's forms are refused.
+ */
+export function deviceFormToken(form: string): string {
+  return /name="xsrf" value="([^"]*)"/.exec(form)?.[1] ?? '';
+}
+
+/**
+ * A typed user code as oidc-provider looks it up (lib/helpers/user_codes.js, normalize): upper
+ * case, everything but letters and digits dropped, so `bcdf-ghjk` finds BCDFGHJK. If it changes:
+ * wrong codes are counted for codes oidc-provider finds, or the other way round.
+ */
+export function normalizeUserCode(input: string): string {
+  return input.replace(/[a-z]/g, (char) => char.toUpperCase()).replace(/\W/g, '');
+}

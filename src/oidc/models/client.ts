@@ -90,6 +90,12 @@ function scopeMetadata(scope: string): Pick<ClientMetadata, 'scope'> & Record<st
   };
 }
 
+/** What writes an app registering itself (src/registration/registrar.ts). */
+export interface ClientWriter {
+  upsert(clientId: string, metadata: AdapterPayload): Promise<void>;
+  destroy(clientId: string): Promise<void>;
+}
+
 /** Cached client metadata, by client_id; migration 003 announces every change as `client:<id>`. */
 export type ClientMetadataCache = CoherentCache<AdapterPayload>;
 
@@ -112,6 +118,8 @@ export class ClientAdapter implements Adapter {
     builtIn: ClientMetadata[] = [],
     /** REQUIRE_PAR: every registered app must push its authorization requests. */
     private readonly policy: { requirePar?: boolean } = {},
+    /** Where apps registering themselves are written (RFC 7591/7592, src/registration/registrar.ts). */
+    private readonly registrar?: ClientWriter,
   ) {
     this.#builtIn = new Map(builtIn.map((metadata) => [metadata.client_id, metadata as AdapterPayload]));
   }
@@ -135,12 +143,19 @@ export class ClientAdapter implements Adapter {
     return metadata as AdapterPayload;
   }
 
-  // Clients are managed by the CLI and admin API, never through the provider.
-  async upsert(): Promise<void> { throw new Error('clients are not written through oidc-provider'); }
+  // Clients are managed by the CLI, the admin API and the console; oidc-provider writes only the
+  // apps that register themselves, through the registrar, which holds them to the same rules.
+  async upsert(id: string, payload: AdapterPayload): Promise<void> {
+    if (!this.registrar || this.#builtIn.has(id)) throw new Error('clients are not written through oidc-provider');
+    await this.registrar.upsert(id, payload);
+  }
   async findByUid(): Promise<undefined> { return undefined; }
   async findByUserCode(): Promise<undefined> { return undefined; }
   async consume(): Promise<void> {}
-  async destroy(): Promise<void> { throw new Error('clients are not deleted through oidc-provider'); }
+  async destroy(id: string): Promise<void> {
+    if (!this.registrar || this.#builtIn.has(id)) throw new Error('clients are not deleted through oidc-provider');
+    await this.registrar.destroy(id);
+  }
   async revokeByGrantId(): Promise<void> {}
 }
 

@@ -11,6 +11,7 @@
 //   Grant                           from that lookup when it just read the grant, else cached
 //                                   (grant.ts)
 //   ReplayDetection                 one atomic insert per client assertion (replay-detection.ts)
+//   InitialAccessToken              the operator's registration_tokens (src/registration/)
 //   every other model               the repository's records of that model as they are (Session,
 //                                   Interaction, AuthorizationCode, PushedAuthorizationRequest, …)
 //
@@ -50,6 +51,8 @@ export interface StorageParts {
   grants?: GrantCache;
   /** REFRESH_TOKEN_RETRY_WINDOW; 0 (the default here) forgives no retry. */
   refreshRetryWindowSeconds?: number;
+  /** Initial access tokens for dynamic registration (src/registration/initial-access-tokens.ts). */
+  initialAccessTokens?: Adapter;
   /** Told of a held-back refresh-token consume that failed when written at close (refresh-token.ts). */
   onHeldConsumeFailure: (failure: HeldConsumeFailure) => void;
 }
@@ -66,6 +69,7 @@ export function storageFor(records: OidcRecords, parts: StorageParts): (model: s
   return (model) => {
     switch (model) {
       case 'Client': return parts.clients;
+      case 'InitialAccessToken': if (parts.initialAccessTokens) return parts.initialAccessTokens; return stored(model);
       case 'AccessToken':
       case 'ClientCredentials': return new AccessTokenModel(model, stored(model), lookup, parts.jwts);
       case 'RefreshToken': return new RefreshTokenModel(stored(model), lookup, retries, parts.onHeldConsumeFailure);

@@ -1,0 +1,104 @@
+// In front of oidc-provider's registration endpoints (RFC 7591 POST /reg, RFC 7592 PUT /reg/:id):
+// the initial access token (unless OPEN_REGISTRATION) and the policy (policy.ts) are checked here,
+// before oidc-provider sees the metadata, and a refusal is RFC 7591's error JSON. oidc-provider
+// then validates what passed as it validates any client, and the write goes through registrar.ts.
+// Answers (POST, GET, PUT) are given back in the app's words: its API scopes inside `scope`, and
+// never the stored secret digest oidc-provider holds in place of the secret.
+import { bodyParser } from '@koa/bodyparser';
+import type { Context, Middleware, Next } from 'koa';
+import type { Provider } from 'oidc-provider';
+import type { ClientStore } from '../clients/store.js';
+import { matchesDigest } from '../crypto/digest.js';
+import { DEFAULT_APP_SCOPE } from '../clients/schema.js';
+import { bodyProviderReads, PROVIDER_BODY_LIMIT } from '../oidc/internals.js';
+import { answeredMetadata, applyRegistrationPolicy, RegistrationRefused, type RegistrationPolicySettings } from './policy.js';
+import { rememberRegistration } from './registrar.js';
+import type { RegistrationTokens } from './tokens.js';
+
+const parseJson = bodyParser({ enableTypes: ['json'], jsonLimit: PROVIDER_BODY_LIMIT, encoding: 'utf-8' });
+
+export interface RegistrationGateDependencies {
+  provider: Provider;
+  tokens: RegistrationTokens;
+  clients: ClientStore;
+  settings: RegistrationPolicySettings;
+}
+
+function answer(ctx: Context, status: number, error: string, description: string): void {
+  ctx.status = status;
+  ctx.set('Cache-Control', 'no-store');
+  if (status === 401) ctx.set('WWW-Authenticate', `Bearer realm="${ctx.origin}", error="${error}", error_description="${description.replace(/["\\]/g, '')}"`);
+  ctx.body = { error, error_description: description };
+}
+
+function bearerToken(ctx: Context): string | undefined {
+  const match = /^Bearer ([^\s]+)$/i.exec(ctx.get('authorization'));
+  return match?.[1];
+}
+
+/** Reads the JSON body once; false after answering an unreadable one. */
+async function readBody(ctx: Context): Promise<boolean> {
+  try {
+    await parseJson(ctx, async () => {});
+    return true;
+  } catch (error) {
+    const tooLarge = (error as { status?: number }).status === 413;
+    answer(ctx, tooLarge ? 413 : 400, 'invalid_request', tooLarge ? 'the request body is too large' : 'the request body could not be parsed');
+    return false;
+  }
+}
+
+export function registrationGate(deps: RegistrationGateDependencies): Middleware {
+  const registrationPath = deps.provider.pathFor('registration');
+  const clientPrefix = `${registrationPath}/`;
+  return async function gateRegistration(ctx: Context, next: Next) {
+    const isRegistration = ctx.path === registrationPath;
+    const clientSegment = ctx.path.startsWith(clientPrefix) ? ctx.path.slice(clientPrefix.length) : undefined;
+    const isClient = !!clientSegment && !clientSegment.includes('/');
+    if (!isRegistration && !isClient) return next();
+
+    try {
+      if (isRegistration && ctx.method === 'POST') {
+        let ceiling = DEFAULT_APP_SCOPE;
+        let tokenId: string | undefined;
+        if (!deps.settings.open) {
+          const token = await deps.tokens.findUsable(bearerToken(ctx));
+          if (!token) return answer(ctx, 401, 'invalid_token', 'an initial access token from the operator is required, and this one is unknown, used up, expired or revoked');
+          ceiling = token.scope;
+          tokenId = token.id;
+        }
+        if (!(await readBody(ctx))) return;
+        const body = bodyProviderReads(ctx);
+        (ctx.request as { body?: unknown }).body = applyRegistrationPolicy(body, ceiling, deps.settings);
+        rememberRegistration(ctx.state, { tokenId, ceiling });
+      } else if (isClient && ctx.method === 'PUT') {
+        const client = await deps.clients.find(decodeURIComponent(clientSegment));
+        if (client?.registeredAt && client.registrationScope) {
+          if (!(await readBody(ctx))) return;
+          const body = { ...(bodyProviderReads(ctx) ?? {}) };
+          // RFC 7592 §2.2: a client_secret sent back must be the current one. oidc-provider holds
+          // only its digest, so the comparison is made here and the field goes no further.
+          if (body.client_secret !== undefined) {
+            if (typeof body.client_secret !== 'string' || !client.secretDigest || !matchesDigest(body.client_secret, client.secretDigest)) {
+              return answer(ctx, 400, 'invalid_request', 'provided client_secret does not match the authenticated client\'s one');
+            }
+            delete body.client_secret;
+          }
+          (ctx.request as { body?: unknown }).body = applyRegistrationPolicy(body, client.registrationScope, deps.settings);
+          rememberRegistration(ctx.state, { tokenId: undefined, ceiling: client.registrationScope });
+        }
+      }
+    } catch (error) {
+      if (error instanceof RegistrationRefused) return answer(ctx, 400, error.error, error.message);
+      throw error;
+    }
+
+    await next();
+    const body = ctx.body as Record<string, unknown> | undefined;
+    if (ctx.status >= 300 || !body || typeof body !== 'object' || Buffer.isBuffer(body)) return;
+    const answered = answeredMetadata(body);
+    // A secret is shown once, at registration; later answers hold only its digest: not the secret.
+    if (!isRegistration) delete answered.client_secret;
+    ctx.body = answered;
+  };
+}

@@ -1,0 +1,240 @@
+// Dynamic client registration (RFC 7591) and management (RFC 7592), as an app developer meets it:
+// openid-client registers with the operator's initial access token and signs a person in with the
+// app it got; what the policy refuses is RFC 7591 error JSON; the registration access token reads,
+// updates (and is rotated) and deletes the registration.
+import * as client from 'openid-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPerson, obtainTokens, type App } from '../support/flows.js';
+import { startTestServer, type TestServer } from '../support/gatehouse.js';
+import { ADMIN_SCOPE } from '../../src/vocabulary.js';
+import { digest } from '../../src/crypto/digest.js';
+
+const NOTES_API = 'https://notes.example.test';
+const REDIRECT = 'https://app.example.test/callback';
+const SYSTEM = { type: 'system' as const, id: null };
+
+let server: TestServer;
+let person: Awaited<ReturnType<typeof createPerson>>;
+
+beforeAll(async () => {
+  server = await startTestServer({ REGISTRATION_REDIRECT_HOSTS: 'app.example.test,*.apps.example.test' });
+  await server.stores.resources.create({ identifier: NOTES_API, name: 'Notes', scope: 'notes:read notes:write', isDefault: true });
+  person = await createPerson(server);
+});
+
+afterAll(async () => { await server?.stop(); });
+
+async function issueToken(input: { scope?: string; uses?: number; expiresIn?: number } = {}): Promise<string> {
+  return (await server.operations.registration.create(SYSTEM, input)).token;
+}
+
+function register(metadata: Partial<client.ClientMetadata>, initialAccessToken?: string) {
+  return client.dynamicClientRegistration(new URL(server.issuer), { redirect_uris: [REDIRECT], ...metadata }, undefined, {
+    ...(initialAccessToken ? { initialAccessToken } : {}),
+    execute: [client.allowInsecureRequests],
+  });
+}
+
+/** The refusal a registration met: its HTTP status and OAuth error code, as openid-client reports them. */
+async function refusal(attempt: Promise<unknown>): Promise<{ status: number; error: string }> {
+  const error = await attempt.then(() => { throw new Error('the registration was accepted'); }, (e: unknown) => e);
+  const e = error as { status?: number; error?: string; cause?: unknown };
+  // A 401 is reported as its WWW-Authenticate challenge; anything else as the error JSON.
+  const challenge = Array.isArray(e.cause) ? (e.cause[0] as { parameters?: { error?: string } }).parameters?.error : undefined;
+  return { status: e.status ?? 0, error: e.error ?? challenge ?? String(error) };
+}
+
+function raw(path: string, init: RequestInit & { token?: string } = {}) {
+  const headers = new Headers(init.headers);
+  if (init.token) headers.set('authorization', `Bearer ${init.token}`);
+  if (init.body) headers.set('content-type', 'application/json');
+  return fetch(new URL(path, server.issuer), { ...init, headers });
+}
+
+describe('registering with an initial access token', () => {
+  it('openid-client registers an app that then signs a person in and gets a token for the API', async () => {
+    const token = await issueToken({ scope: 'openid profile email offline_access notes:read' });
+    const config = await register({ client_name: 'Registered Notes', scope: 'openid email offline_access notes:read' }, token);
+    const metadata = config.clientMetadata();
+    expect(metadata.client_secret).toBeTruthy();
+    expect(metadata.registration_access_token).toBeTruthy();
+    expect(metadata.scope).toBe('openid email offline_access notes:read');
+
+    const stored = await server.stores.clients.find(config.clientMetadata().client_id);
+    expect(stored?.registeredAt).toBeInstanceOf(Date);
+    expect(stored?.secretDigest).toBe(digest(String(metadata.client_secret)));
+    expect(stored?.grantTypes).toEqual(['authorization_code', 'refresh_token']);
+
+    const app: App = { config, clientId: metadata.client_id, clientSecret: String(metadata.client_secret), redirectUri: REDIRECT };
+    const { tokens } = await obtainTokens(server, app, person, { scope: 'openid email notes:read' });
+    const claims = await server.oidc.verifyAccessToken(tokens.access_token);
+    expect(claims?.aud).toContain(NOTES_API);
+    expect(String(claims?.scope).split(' ')).toContain('notes:read');
+
+    const [audit] = await server.testDb.db('audit_events').where({ type: 'client.registered', client_id: metadata.client_id });
+    expect(audit).toBeTruthy();
+    expect(JSON.stringify(audit)).not.toContain(String(metadata.client_secret));
+    expect(JSON.stringify(audit)).not.toContain(token);
+  });
+
+  it('a public app registers with none, and PKCE is still required of it', async () => {
+    const token = await issueToken();
+    const config = await register({ token_endpoint_auth_method: 'none' }, token);
+    const metadata = config.clientMetadata();
+    expect(metadata.client_secret).toBeUndefined();
+    const noPkce = await fetch(`${server.issuer}/auth?${new URLSearchParams({ client_id: metadata.client_id, redirect_uri: REDIRECT, response_type: 'code', scope: 'openid' })}`, { redirect: 'manual' });
+    expect(new URL(noPkce.headers.get('location')!).searchParams.get('error')).toBe('invalid_request');
+  });
+
+  it('keeps the tokens as digests only', async () => {
+    const token = await issueToken();
+    const config = await register({}, token);
+    const rat = String(config.clientMetadata().registration_access_token);
+    const dump = JSON.stringify(await server.testDb.db('registration_tokens').select()) + JSON.stringify(await server.testDb.db('oidc_records').select());
+    expect(dump).not.toContain(token);
+    expect(dump).not.toContain(rat);
+    expect(dump).toContain(digest(rat));
+  });
+});
+
+describe('what the policy refuses', () => {
+  it('no token, an unknown one, an exhausted one, an expired one and a revoked one', async () => {
+    expect(await refusal(register({}))).toMatchObject({ status: 401, error: 'invalid_token' });
+    expect(await refusal(register({}, 'ghiat_not-a-token'))).toMatchObject({ status: 401, error: 'invalid_token' });
+
+    const once = await issueToken({ uses: 1 });
+    await register({}, once);
+    expect(await refusal(register({}, once))).toMatchObject({ status: 401, error: 'invalid_token' });
+
+    const expiring = await issueToken({ expiresIn: 3600 });
+    await server.testDb.db('registration_tokens').where({ token_digest: digest(expiring) }).update({ expires_at: new Date(Date.now() - 1000) });
+    expect(await refusal(register({}, expiring))).toMatchObject({ status: 401, error: 'invalid_token' });
+
+    const revoked = await server.operations.registration.create(SYSTEM, {});
+    await server.operations.registration.revoke(SYSTEM, revoked.registrationToken.id);
+    expect(await refusal(register({}, revoked.token))).toMatchObject({ status: 401, error: 'invalid_token' });
+  });
+
+  it('uses are counted atomically: of racing registrations on a two-use token, two get an app', async () => {
+    const twice = await issueToken({ uses: 2 });
+    const results = await Promise.allSettled(Array.from({ length: 6 }, () => register({}, twice)));
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(2);
+    const [row] = await server.testDb.db('registration_tokens').where({ token_digest: digest(twice) });
+    expect(row.uses).toBe(2);
+  });
+
+  it('the admin scope, a scope beyond the token, a client_credentials grant, an unsupported auth method', async () => {
+    const token = await issueToken({ scope: 'openid profile notes:read' });
+    expect(await refusal(register({ scope: `openid ${ADMIN_SCOPE}` }, token))).toMatchObject({ status: 400, error: 'invalid_client_metadata' });
+    expect(await refusal(register({ scope: 'openid notes:write' }, token))).toMatchObject({ status: 400, error: 'invalid_client_metadata' });
+    expect(await refusal(register({ grant_types: ['client_credentials'] }, token))).toMatchObject({ status: 400, error: 'invalid_client_metadata' });
+    expect(await refusal(register({ token_endpoint_auth_method: 'client_secret_jwt' }, token))).toMatchObject({ status: 400, error: 'invalid_client_metadata' });
+    expect(await refusal(register({ gatehouse_admin: true } as never, token))).toMatchObject({ status: 400, error: 'invalid_client_metadata' });
+    await expect(server.operations.registration.create(SYSTEM, { scope: `openid ${ADMIN_SCOPE}` })).rejects.toThrow(ADMIN_SCOPE);
+  });
+
+  it('redirect URIs on hosts and schemes the operator did not allow, or not exact', async () => {
+    const token = await issueToken({ uses: 10 });
+    for (const uri of ['https://evil.example.test/callback', 'http://app.example.test/callback', 'https://app.example.test/cb#x', 'com.example.app:/callback']) {
+      expect(await refusal(register({ redirect_uris: [uri] }, token)), uri).toMatchObject({ status: 400, error: 'invalid_redirect_uri' });
+    }
+    const sub = await register({ redirect_uris: ['https://one.apps.example.test/callback'] }, token);
+    expect(sub.clientMetadata().redirect_uris).toEqual(['https://one.apps.example.test/callback']);
+    // The token's use is spent only by a registration that succeeded.
+    const [row] = await server.testDb.db('registration_tokens').where({ token_digest: digest(token) });
+    expect(row.uses).toBe(1);
+  });
+
+  it('malformed bodies are clear 400s, never a 500', async () => {
+    const token = await issueToken({ uses: 10 });
+    const cases: Array<[string, string]> = [
+      ['{', 'invalid_request'],
+      ['[]', 'invalid_client_metadata'],
+      [JSON.stringify({ redirect_uris: REDIRECT }), 'invalid_client_metadata'],
+      [JSON.stringify({ redirect_uris: [REDIRECT], scope: 42 }), 'invalid_client_metadata'],
+      [JSON.stringify({ redirect_uris: [REDIRECT], jwks_uri: 'https://app.example.test/jwks' }), 'invalid_client_metadata'],
+      [JSON.stringify({ redirect_uris: [REDIRECT], token_endpoint_auth_method: 'private_key_jwt' }), 'invalid_client_metadata'],
+      [JSON.stringify({ redirect_uris: [REDIRECT], client_name: 'x'.repeat(500) }), 'invalid_client_metadata'],
+      [JSON.stringify({ redirect_uris: [REDIRECT], client_name: 'a\u0000b' }), 'invalid_client_metadata'],
+    ];
+    for (const [body, error] of cases) {
+      const res = await raw('/reg', { method: 'POST', token, body });
+      expect(res.status, body).toBe(400);
+      expect(((await res.json()) as { error: string }).error, body).toBe(error);
+    }
+  });
+});
+
+describe('managing a registration (RFC 7592)', () => {
+  it('reads, updates with a rotated token, and deletes, with the registration access token only', async () => {
+    const token = await issueToken({ scope: 'openid profile email notes:read' });
+    const config = await register({ client_name: 'Managed', scope: 'openid notes:read' }, token);
+    const metadata = config.clientMetadata();
+    const uri = String(metadata.registration_client_uri);
+    const rat = String(metadata.registration_access_token);
+    expect(uri).toBe(`${server.issuer}/reg/${metadata.client_id}`);
+
+    expect((await raw(uri)).status).toBe(401);
+    expect((await raw(uri, { token })).status).toBe(401);
+    const read = await raw(uri, { token: rat });
+    expect(read.status).toBe(200);
+    const current = (await read.json()) as Record<string, unknown>;
+    expect(current).toMatchObject({ client_id: metadata.client_id, client_name: 'Managed', scope: 'openid notes:read', redirect_uris: [REDIRECT] });
+    expect(current.client_secret).toBeUndefined();
+
+    // Beyond the token's scopes stays refused on update, as at registration.
+    const { registration_access_token: _r, registration_client_uri: _u, client_secret_expires_at: _e, client_id_issued_at: _i, ...rest } = current;
+    const tooMuch = await raw(uri, { method: 'PUT', token: rat, body: JSON.stringify({ ...rest, scope: 'openid notes:write' }) });
+    expect(tooMuch.status).toBe(400);
+    expect(((await tooMuch.json()) as { error: string }).error).toBe('invalid_client_metadata');
+
+    const second = 'https://app.example.test/other';
+    const updated = await raw(uri, { method: 'PUT', token: rat, body: JSON.stringify({ ...rest, client_secret: metadata.client_secret, redirect_uris: [REDIRECT, second], scope: 'openid profile notes:read' }) });
+    expect(updated.status).toBe(200);
+    const after = (await updated.json()) as Record<string, unknown>;
+    expect(after).toMatchObject({ redirect_uris: [REDIRECT, second], scope: 'openid profile notes:read' });
+    expect(after.client_secret).toBeUndefined();
+    const rotated = String(after.registration_access_token);
+    expect(rotated).not.toBe(rat);
+    expect((await raw(uri, { token: rat })).status).toBe(401);
+    expect((await server.stores.clients.find(metadata.client_id))?.redirectUris).toEqual([REDIRECT, second]);
+    // The secret still authenticates at the token endpoint after the update.
+    const app: App = { config, clientId: metadata.client_id, clientSecret: String(metadata.client_secret), redirectUri: second };
+    expect((await obtainTokens(server, app, person, { scope: 'openid profile', redirect_uri: second })).tokens.access_token).toBeTruthy();
+
+    const wrongSecret = await raw(uri, { method: 'PUT', token: rotated, body: JSON.stringify({ ...rest, client_secret: 'not-it' }) });
+    expect(wrongSecret.status).toBe(400);
+
+    expect((await raw(uri, { method: 'DELETE', token: rotated })).status).toBe(204);
+    expect(await server.stores.clients.find(metadata.client_id)).toBeUndefined();
+    expect((await raw(uri, { token: rotated })).status).toBe(401);
+  });
+
+  it('a registered app is marked as such and is disabled like any other', async () => {
+    const config = await register({}, await issueToken());
+    const { client_id: clientId, client_secret: secret } = config.clientMetadata();
+    await server.operations.apps.disableClient(SYSTEM, clientId);
+    const res = await fetch(`${server.issuer}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${clientId}:${secret}`).toString('base64')}` },
+      body: 'grant_type=authorization_code&code=x&redirect_uri=' + encodeURIComponent(REDIRECT),
+    });
+    expect(res.status).toBe(401);
+    expect(((await res.json()) as { error: string }).error).toBe('invalid_client');
+  });
+});
+
+describe('OPEN_REGISTRATION', () => {
+  it('registers without a token, within the OIDC scopes only', { timeout: 120_000 }, async () => {
+    const open = await startTestServer({ OPEN_REGISTRATION: 'true' });
+    try {
+      await open.stores.resources.create({ identifier: NOTES_API, name: 'Notes', scope: 'notes:read' });
+      const config = await client.dynamicClientRegistration(new URL(open.issuer), { redirect_uris: [REDIRECT] }, undefined, { execute: [client.allowInsecureRequests] });
+      expect((await open.stores.clients.find(config.clientMetadata().client_id))?.registeredAt).toBeInstanceOf(Date);
+      const refused = await client.dynamicClientRegistration(new URL(open.issuer), { redirect_uris: [REDIRECT], scope: 'openid notes:read' }, undefined, { execute: [client.allowInsecureRequests] }).catch((e: unknown) => e);
+      expect((refused as { error?: string }).error).toBe('invalid_client_metadata');
+    } finally {
+      await open.stop();
+    }
+  });
+});
