@@ -34,6 +34,9 @@ import { AccountNotices } from './notices/account-notices.js';
 import { recoveryServices } from './recovery/services.js';
 import { AddressMail } from './verification/address-mail.js';
 import { Addresses } from './verification/addresses.js';
+import { auditedActs } from './audit/audited.js';
+import { FactorActs } from './factors/acts.js';
+import { FactorStore } from './factors/store.js';
 
 export interface Gatehouse {
   config: Config;
@@ -53,6 +56,8 @@ export interface Gatehouse {
   selfService: SelfService;
   /** Email addresses: verification links, changes (src/verification/). */
   addresses: Addresses;
+  /** Second factors: authenticator apps and recovery codes (src/factors/). */
+  factors: FactorActs;
   /** The outbox (mail now): `deliveries.outbox.enqueue(trx, …)` in the transaction of the act. */
   deliveries: Deliveries;
   /**
@@ -123,6 +128,11 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
       mail: enrolmentMail,
       throttle: signUpThrottle(db, config.secrets.keyEncryptionKey),
     });
+    const factors = new FactorActs({
+      db, audit, notices, users, sessions, grants,
+      store: new FactorStore(db, config.secrets.keyEncryptionKey, options.now),
+      audited: auditedActs({ db, audit, changes }),
+    });
     const selfService = new SelfService({ db, users, resources, audit, sessions, grants, changes, notices, links });
     const recovery = config.passwordRecovery
       ? recoveryServices({ config, db, users, links, outbox: outgoing.outbox, audit, sessions, grants, notices, logger, changes })
@@ -135,7 +145,7 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
 
     const drain = new ConnectionDrain();
     const app = createApp({
-      config, db, logger, oidc, users, clients, resources, pages, audit, operations, selfService, enrolment, notices, recovery, addresses, links,
+      config, db, logger, oidc, users, clients, resources, pages, audit, operations, selfService, enrolment, notices, recovery, addresses, links, factors,
       devMailbox: outgoing.devMailbox, draining: () => drain.draining, ...(options.now ? { now: options.now } : {}),
     });
     const server = http.createServer(drain.wrap(app.callback()));
@@ -166,6 +176,7 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
       operations,
       selfService,
       addresses,
+      factors,
       deliveries: outgoing,
       close(closeOptions = {}) {
         closing ??= (async () => {

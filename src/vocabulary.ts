@@ -44,3 +44,6 @@ export function adminApiAudience(issuer: string): string {
 
 /** Where the built-in account client (src/oidc/account-sign-in.ts) returns people after they sign in. */
 export const ACCOUNT_CALLBACK_PATH = '/account/callback';
+
+/** Client metadata: the weakest authentication level (src/factors/levels.ts) the app accepts a sign-in at. */
+export const REQUIRE_ACR_METADATA = 'gatehouse_require_acr';

@@ -165,8 +165,19 @@ export function accessTokenPayload(token: LiveAccessToken, purpose: Purpose): Ad
     // Introspection reports the audience, and the policy decides who may see the token by it.
     // `username` is the email: released only when the grant consented to it (jwt-truth.ts) and
     // this token carries the scope, as userinfo would release it.
-    ...(purpose !== 'userinfo' ? { aud: claims.aud, extra: token.username && carriesEmail(claims) ? { username: token.username } : {} } : {}),
+    // How the person signed in (RFC 9068 §2.2.1 claims the token carries) is reported too, so an
+    // API that introspects learns what one that verifies the JWT reads from it.
+    ...(purpose !== 'userinfo' ? { aud: claims.aud, extra: { ...signInOf(claims), ...(token.username && carriesEmail(claims) ? { username: token.username } : {}) } } : {}),
   } as AdapterPayload;
+}
+
+/** The token's acr, amr and auth_time, those it carries. */
+function signInOf(claims: JWTPayload): Record<string, unknown> {
+  return {
+    ...(typeof claims.acr === 'string' ? { acr: claims.acr } : {}),
+    ...(Array.isArray(claims.amr) ? { amr: claims.amr } : {}),
+    ...(typeof claims.auth_time === 'number' ? { auth_time: claims.auth_time } : {}),
+  };
 }
 
 function carriesEmail(claims: JWTPayload): boolean {
