@@ -3,6 +3,12 @@
 //   GET    /notes      notebook:read   ordinary: the token is verified locally, no call to Gatehouse
 //   POST   /notes      notebook:write  ordinary
 //   DELETE /notes/:id  notebook:write  sensitive: verified locally, then introspected (RFC 7662)
+//   GET    /notes/export notebook:read  sensitive: the whole notebook at once
+//
+// With `stepUp` set, a sensitive call also needs a strong and recent enough sign-in behind the
+// token (its `acr` and `auth_time`, RFC 9068 §2.2.1); a weaker or older one gets RFC 9470's
+// challenge, `error="insufficient_user_authentication"` with the `acr_values` or `max_age` to ask
+// Gatehouse for, and the app signs the person in again with those and retries.
 //
 // Local verification cannot see a revocation: a revoked token keeps working until it expires.
 // Introspection sees it at once, at the price of a round trip to Gatehouse per call (or of up to
@@ -30,6 +36,11 @@ export interface ResourceServerOptions {
   cacheMaxEntries?: number;
   /** The clock, in milliseconds since the epoch (Date.now); injectable so tests need not sleep. */
   now?: () => number;
+  /**
+   * RFC 9470 step-up for sensitive calls: the token's `acr` must be one of `acrValues` (in order
+   * of preference, as the challenge names them), and its `auth_time` no older than `maxAgeSeconds`.
+   */
+  stepUp?: { acrValues?: string[]; maxAgeSeconds?: number };
 }
 
 export interface Note { id: string; text: string; createdAt: string }
@@ -57,9 +68,11 @@ const TOKEN_ERRORS = [
 class BearerError extends Error {
   constructor(
     readonly status: 400 | 401 | 403,
-    readonly code: 'invalid_request' | 'invalid_token' | 'insufficient_scope' | undefined,
+    readonly code: 'invalid_request' | 'invalid_token' | 'insufficient_scope' | 'insufficient_user_authentication' | undefined,
     readonly description: string,
     readonly scope?: string,
+    /** RFC 9470 §3: what sign-in would do. */
+    readonly stepUp?: { acrValues?: string; maxAge?: number },
   ) {
     super(description);
   }
@@ -97,13 +110,28 @@ export function createResourceServer(options: ResourceServerOptions): Koa {
     }
   }
 
+  /** RFC 9470: refuses a sensitive call whose sign-in is weaker or older than `stepUp` allows. */
+  function checkSignIn(claims: JWTPayload): void {
+    const { acrValues, maxAgeSeconds } = options.stepUp ?? {};
+    if (acrValues?.length && !(typeof claims.acr === 'string' && acrValues.includes(claims.acr))) {
+      throw new BearerError(401, 'insufficient_user_authentication', 'a stronger sign-in is required for this call', undefined, { acrValues: acrValues.join(' ') });
+    }
+    if (maxAgeSeconds !== undefined) {
+      const authTime = typeof claims.auth_time === 'number' ? claims.auth_time : 0;
+      if (now() / 1000 - authTime > maxAgeSeconds) {
+        throw new BearerError(401, 'insufficient_user_authentication', 'a more recent sign-in is required for this call', undefined, { maxAge: maxAgeSeconds });
+      }
+    }
+  }
+
   /** Authenticates the call; `introspect` also asks Gatehouse whether the token still stands. */
-  function requireToken(scope: string, mode: { introspect: boolean }) {
+  function requireToken(scope: string, mode: { introspect: boolean; sensitive?: boolean }) {
     return async (ctx: Context, next: Next) => {
       const token = bearerToken(ctx.get('authorization'));
       const claims = await verifyLocally(token);
       const granted = typeof claims.scope === 'string' ? claims.scope.split(' ') : [];
       if (!granted.includes(scope)) throw new BearerError(403, 'insufficient_scope', `this call needs the ${scope} scope`, scope);
+      if (mode.sensitive) checkSignIn(claims);
       // After the scope check, so a token that could never do this costs Gatehouse nothing.
       if (mode.introspect && !(await introspector.isActive(token, claims.exp!))) {
         throw new BearerError(401, 'invalid_token', 'the access token is no longer active');
@@ -129,7 +157,11 @@ export function createResourceServer(options: ResourceServerOptions): Koa {
     ctx.status = 201;
     ctx.body = publicNote(note);
   });
-  router.delete('/notes/:id', requireToken('notebook:write', { introspect: true }), (ctx) => {
+  router.get('/notes/export', requireToken('notebook:read', { introspect: true, sensitive: true }), (ctx) => {
+    const mine = [...notes.values()].filter((n) => n.owner === ctx.state.owner).map(publicNote);
+    ctx.body = { exportedAt: new Date(now()).toISOString(), notes: mine };
+  });
+  router.delete('/notes/:id', requireToken('notebook:write', { introspect: true, sensitive: true }), (ctx) => {
     const note = notes.get(ctx.params.id ?? '');
     // Someone else's note reads as missing: its existence is not this caller's business.
     if (!note || note.owner !== ctx.state.owner) {
@@ -169,6 +201,8 @@ async function errorResponses(ctx: Context, next: Next): Promise<void> {
         'realm="notes"',
         ...(error.code ? [`error="${error.code}"`, `error_description="${error.description}"`] : []),
         ...(error.scope ? [`scope="${error.scope}"`] : []),
+        ...(error.stepUp?.acrValues ? [`acr_values="${error.stepUp.acrValues}"`] : []),
+        ...(error.stepUp?.maxAge !== undefined ? [`max_age="${error.stepUp.maxAge}"`] : []),
       ];
       ctx.status = error.status;
       ctx.set('WWW-Authenticate', `Bearer ${params.join(', ')}`);
@@ -295,15 +329,18 @@ function main(): void {
   const env = process.env as Record<string, string>;
   const port = Number(env.PORT ?? 4000);
   const cacheSeconds = Number(env.CACHE_SECONDS ?? 0);
-  if (!Number.isInteger(port) || !Number.isInteger(cacheSeconds) || cacheSeconds < 0) {
-    process.stderr.write('PORT and CACHE_SECONDS must be whole numbers.\n');
+  const maxAge = env.STEP_UP_MAX_AGE === undefined ? undefined : Number(env.STEP_UP_MAX_AGE);
+  if (!Number.isInteger(port) || !Number.isInteger(cacheSeconds) || cacheSeconds < 0 || (maxAge !== undefined && (!Number.isInteger(maxAge) || maxAge < 0))) {
+    process.stderr.write('PORT, CACHE_SECONDS and STEP_UP_MAX_AGE must be whole numbers.\n');
     process.exit(78);
   }
+  const acrValues = (env.STEP_UP_ACR_VALUES ?? '').split(' ').filter(Boolean);
   const app = createResourceServer({
     issuer: env.ISSUER!,
     audience: env.AUDIENCE!,
     introspection: { clientId: env.INTROSPECTION_CLIENT_ID!, clientSecret: env.INTROSPECTION_CLIENT_SECRET! },
     cacheSeconds,
+    ...(acrValues.length || maxAge !== undefined ? { stepUp: { ...(acrValues.length ? { acrValues } : {}), ...(maxAge !== undefined ? { maxAgeSeconds: maxAge } : {}) } } : {}),
   });
   app.on('error', (error: unknown) => process.stderr.write(`${String(error)}\n`));
   app.listen(port, () => process.stdout.write(`Notes API for ${env.AUDIENCE} listening on http://localhost:${port}\n`));

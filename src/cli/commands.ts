@@ -164,10 +164,11 @@ export const COMMANDS: Command[] = [
   {
     name: 'demo',
     summary: 'Development only: a demo app to try the sign-in flow in a browser',
-    usage: ['gatehouse demo [--port N] [--issuer URL]'],
+    usage: ['gatehouse demo [--port N] [--issuer URL] [--api URL]'],
     options: {
       port: { type: 'string', value: 'N', description: 'where the demo app listens (default 3001); a new port is registered for the demo app' },
       issuer: { type: 'string', value: 'URL', description: 'where Gatehouse runs (default ISSUER, or http://localhost:$PORT)' },
+      api: { type: 'string', value: 'URL', description: 'an API call to try with the access token (GET), stepping up when it asks (RFC 9470)' },
     },
     check(options) {
       const port = options.port;
@@ -177,6 +178,10 @@ export const COMMANDS: Command[] = [
       const issuer = options.issuer;
       if (typeof issuer === 'string' && !/^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/.test(issuer)) {
         throw new UsageError(`--issuer takes Gatehouse's http(s) URL, e.g. http://localhost:3000 (got "${issuer}")`);
+      }
+      const api = options.api;
+      if (typeof api === 'string' && !/^https?:\/\/[^\s/?#]+(\/[^\s#]*)?$/.test(api)) {
+        throw new UsageError(`--api takes an http(s) URL, e.g. http://localhost:4000/notes/export (got "${api}")`);
       }
     },
     run: async (ctx, options) => (await import('./demo.js')).runDemo(ctx, options),

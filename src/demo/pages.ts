@@ -100,6 +100,18 @@ export interface TokensView {
   tokenResponse: { token_type: string; expires_in?: number | undefined; scope?: string | undefined };
   userinfo: Record<string, unknown> | undefined;
   refreshTokenIssued: boolean;
+  /** The API the demo can call with the access token (`--api`), when one is set. */
+  api?: string | undefined;
+  /** What the API answered, on the page shown after calling it (and after a step-up to do so). */
+  apiAnswer?: ApiAnswer | undefined;
+}
+
+export interface ApiAnswer {
+  url: string;
+  status: number;
+  body: unknown;
+  /** True when the API asked for a stronger or newer sign-in first and the demo signed in again (RFC 9470). */
+  steppedUp: boolean;
 }
 
 export function tokensPage(view: TokensView): string {
@@ -118,6 +130,12 @@ ${'opaque' in at
 ${jsonBlock('access-token', 'Access token claims', at.claims)}`}
 <details><summary>Raw access token (to try calling an API with it)</summary><pre>${at.raw}</pre></details>
 ${view.userinfo ? jsonBlock('userinfo', 'Userinfo response', view.userinfo) : ''}
+${view.apiAnswer ? html`<section id="api-answer">
+<h2>The API answered ${view.apiAnswer.status}</h2>
+${view.apiAnswer.steppedUp ? html`<p id="stepped-up">The API first refused the token for its sign-in (RFC 9470 <code>insufficient_user_authentication</code>); the demo asked Gatehouse for the sign-in it named, and called again with the new token.</p>` : ''}
+<p><code>GET ${view.apiAnswer.url}</code></p>
+<pre>${JSON.stringify(view.apiAnswer.body, null, 2)}</pre>
+</section>` : ''}
 <section id="refresh-token">
 <h2>Refresh token</h2>
 <p id="refresh-token-status">${view.refreshTokenIssued
@@ -126,6 +144,7 @@ ${view.userinfo ? jsonBlock('userinfo', 'Userinfo response', view.userinfo) : ''
 </section>
 <div class="actions">
 ${view.refreshTokenIssued ? html`<form method="post" action="/refresh"><button class="button" type="submit">Refresh tokens</button></form>` : ''}
+${view.api ? html`<form method="post" action="/call-api"><button class="button" type="submit">Call the API</button></form>` : ''}
 <a class="button secondary" href="/logout">Sign out</a>
 </div>
 `);

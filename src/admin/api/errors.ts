@@ -11,6 +11,8 @@ export type ApiErrorCode =
   | 'invalid_request'
   | 'invalid_token'
   | 'insufficient_scope'
+  /** RFC 9470: the token's sign-in is too weak (an admin's without a second factor). */
+  | 'insufficient_user_authentication'
   | 'unauthorized'
   | 'not_found'
   | 'method_not_allowed'
