@@ -122,16 +122,16 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
     });
     const enrolmentMail = new EnrolmentMail({ outbox: outgoing.outbox, links, issuer: config.issuer, signup: config.signup });
     const addresses = new Addresses({ db, users, links, audit, changes, enabled: config.emailVerification, mail: new AddressMail(links, outgoing.outbox, config.issuer), ...(options.now ? { now: options.now } : {}) });
-    const operations = adminOperations({ db, users, clients, resources, keys, audit, sessions, grants, changes, notices, enrolment: enrolmentMail, addresses, links });
-    const enrolment = new Enrolment({
-      db, audit, changes, users, logger, now: options.now,
-      mail: enrolmentMail,
-      throttle: signUpThrottle(db, config.secrets.keyEncryptionKey),
-    });
     const factors = new FactorActs({
       db, audit, notices, users, sessions, grants,
       store: new FactorStore(db, config.secrets.keyEncryptionKey, options.now),
       audited: auditedActs({ db, audit, changes }),
+    });
+    const operations = adminOperations({ db, users, clients, resources, keys, audit, sessions, grants, changes, notices, enrolment: enrolmentMail, addresses, links, factors });
+    const enrolment = new Enrolment({
+      db, audit, changes, users, logger, now: options.now,
+      mail: enrolmentMail,
+      throttle: signUpThrottle(db, config.secrets.keyEncryptionKey),
     });
     const selfService = new SelfService({ db, users, resources, audit, sessions, grants, changes, notices, links });
     const recovery = config.passwordRecovery

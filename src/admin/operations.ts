@@ -32,6 +32,8 @@ import { KeyOperations } from './keys.js';
 import { PeopleOperations } from './people.js';
 import { SessionOperations } from './sessions.js';
 import type { OneTimeLinks } from '../links/store.js';
+import type { FactorActs } from '../factors/acts.js';
+import { FactorOperations } from './factors.js';
 
 export type { GrantFilter } from './grants.js';
 export type { RotatedSecret } from './apps.js';
@@ -54,6 +56,8 @@ export interface AdminDependencies extends AuditedDependencies {
   addresses: Addresses;
   /** Mailed links: a new password or disabling the account spends them (src/links/). */
   links: OneTimeLinks;
+  /** Second factors (src/factors/): an admin may remove a person's; absent where the key is not at hand. */
+  factors?: FactorActs | undefined;
 }
 
 /** What each group stands on: the stores, and the one way an act is done. */
@@ -69,6 +73,7 @@ export interface AdminOperations {
   apis: ApiOperations;
   keys: KeyOperations;
   audit: AuditOperations;
+  factors: FactorOperations;
 }
 
 export function adminOperations(deps: AdminDependencies): AdminOperations {
@@ -83,5 +88,6 @@ export function adminOperations(deps: AdminDependencies): AdminOperations {
     apis: new ApiOperations(shared),
     keys: new KeyOperations(shared),
     audit: new AuditOperations(shared),
+    factors: new FactorOperations(shared, deps.factors),
   };
 }
