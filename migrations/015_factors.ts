@@ -31,6 +31,11 @@ export async function up(knex: Knex): Promise<void> {
     t.index(['user_id']);
   });
   await knex.raw(`alter table factors add constraint factors_kind_check check (kind in ('totp', 'recovery_codes'))`);
+  // An app's minimum authentication level (src/factors/levels.ts; CLI --require-acr): sign-ins
+  // for it must reach this level or the app gets unmet_authentication_requirements.
+  await knex.schema.alterTable('clients', (t) => {
+    t.text('require_acr');
+  });
   await knex.schema.createTable('recovery_codes', (t) => {
     t.uuid('factor_id').notNullable().references('id').inTable('factors').onDelete('CASCADE');
     t.text('digest').notNullable();
@@ -42,4 +47,7 @@ export async function up(knex: Knex): Promise<void> {
 export async function down(knex: Knex): Promise<void> {
   await knex.schema.dropTableIfExists('recovery_codes');
   await knex.schema.dropTableIfExists('factors');
+  await knex.schema.alterTable('clients', (t) => {
+    t.dropColumn('require_acr');
+  });
 }

@@ -84,7 +84,7 @@ export class AppOperations {
 
 /** Audit detail of a registration: what it may do, never its secret or its digest. */
 function describe(client: Client): Record<string, unknown> {
-  return { name: client.name, grantTypes: client.grantTypes, scope: client.scope, admin: client.isAdmin, redirectUris: client.redirectUris };
+  return { name: client.name, grantTypes: client.grantTypes, scope: client.scope, admin: client.isAdmin, redirectUris: client.redirectUris, requireAcr: client.requireAcr };
 }
 
 /** An API's introspection credentials change with the API; Gatehouse's own sign-in client not at all. */

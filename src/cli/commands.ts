@@ -4,6 +4,7 @@
 import type { Config } from '../config.js';
 import type { Database } from '../db/knex.js';
 import { MAX_ACCESS_TOKEN_LIFETIME_SECONDS, MIN_API_ACCESS_TOKEN_TTL_SECONDS } from '../lifetimes.js';
+import { ACR_VALUES } from '../factors/levels.js';
 
 /** The command line itself is wrong (unknown command or option, missing or malformed value): exit 2. */
 export class UsageError extends Error {
@@ -113,8 +114,12 @@ export const COMMANDS: Command[] = [
       admin: { type: 'boolean', description: 'with --client-credentials: may use the admin API (gatehouse:admin)' },
       'auth-method': { type: 'string', value: 'M', description: 'client_secret_basic (default) or client_secret_post' },
       'jwks-file': { type: 'string', value: 'FILE', description: 'authenticate with private_key_jwt and the public keys in this JWK Set file' },
+      'require-acr': { type: 'string', value: 'LEVEL', description: `the weakest sign-in the app accepts: ${ACR_VALUES.join(', ')}` },
     },
-    check: (options) => oneOf(options, 'auth-method', ['client_secret_basic', 'client_secret_post']),
+    check(options) {
+      oneOf(options, 'auth-method', ['client_secret_basic', 'client_secret_post']);
+      oneOf(options, 'require-acr', [...ACR_VALUES]);
+    },
     run: async (ctx, options) => (await actions()).createClient(ctx, options),
   },
   {

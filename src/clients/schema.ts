@@ -5,6 +5,7 @@ import { GatehouseError } from '../errors.js';
 import { redirectUriProblem } from './redirect-uris.js';
 
 import { ADMIN_SCOPE } from '../vocabulary.js';
+import { ACR_VALUES } from '../factors/levels.js';
 
 export const DEFAULT_APP_SCOPE = 'openid profile email offline_access';
 
@@ -53,6 +54,8 @@ export const newClientSchema = z
     jwks: jwksSchema.optional(),
     scope: scopeSchema.optional(),
     introspectionSignedResponseAlg: z.enum(['ES256', 'RS256']).optional(),
+    /** The weakest sign-in this app accepts (src/factors/levels.ts); null: any. */
+    requireAcr: z.enum(ACR_VALUES, { message: `The level is one of ${ACR_VALUES.join(', ')}.` }).nullable().optional(),
   })
   .superRefine((c, ctx) => {
     const userFacing = !c.clientCredentials && !c.introspectionOnly;
@@ -82,6 +85,9 @@ export const newClientSchema = z
     if (c.public && c.tokenEndpointAuthMethod === 'private_key_jwt') {
       ctx.addIssue({ code: 'custom', path: ['public'], message: 'A public client has no keys to authenticate with.' });
     }
+    if (c.requireAcr && !userFacing) {
+      ctx.addIssue({ code: 'custom', path: ['requireAcr'], message: 'Only an app that signs people in can require a sign-in level.' });
+    }
     if (c.admin && !c.clientCredentials) {
       ctx.addIssue({ code: 'custom', path: ['admin'], message: 'Only a client_credentials client can be an admin client.' });
     }
@@ -96,6 +102,7 @@ export const clientChangesSchema = z.strictObject({
   redirectUris: z.array(z.string()).optional(),
   postLogoutRedirectUris: z.array(z.string()).optional(),
   scope: z.string().optional(),
+  requireAcr: z.string().nullable().optional(),
 });
 
 export type ClientChanges = z.input<typeof clientChangesSchema>;

@@ -30,6 +30,8 @@ export interface Client {
   grantTypes: GrantType[];
   scope: string;
   isAdmin: boolean;
+  /** The weakest sign-in level the app accepts, or null for any. */
+  requireAcr: string | null;
   /** RFC 9701: sign introspection responses with this alg when the caller asks for a JWT. */
   introspectionSignedResponseAlg: string | null;
   /** Public keys for private_key_jwt client authentication. */
@@ -52,6 +54,7 @@ export interface ClientRow {
   grant_types: GrantType[];
   scope: string;
   is_admin: boolean;
+  require_acr: string | null;
   introspection_signed_response_alg: string | null;
   jwks: { keys: Record<string, unknown>[] } | null;
   disabled_at: Date | null;
@@ -73,6 +76,7 @@ export function clientFromRow(row: ClientRow): Client {
     grantTypes: row.grant_types,
     scope: row.scope,
     isAdmin: row.is_admin,
+    requireAcr: row.require_acr ?? null,
     introspectionSignedResponseAlg: row.introspection_signed_response_alg,
     jwks: row.jwks ?? null,
     resourceIdentifier: row.resource_identifier ?? null,
@@ -91,6 +95,7 @@ function registrationOf(client: Client): NewClient {
     clientCredentials: client.grantTypes.includes('client_credentials'),
     introspectionOnly: client.grantTypes.length === 0,
     admin: client.isAdmin,
+    requireAcr: client.requireAcr as NewClient['requireAcr'],
     ...(client.tokenEndpointAuthMethod === 'none' ? {} : { tokenEndpointAuthMethod: client.tokenEndpointAuthMethod }),
     ...(client.jwks ? { jwks: client.jwks as NewClient['jwks'] } : {}),
     scope: client.scope,
@@ -132,6 +137,7 @@ export class ClientStore {
       grant_types: JSON.stringify(grantTypes),
       scope: storedScope(c),
       is_admin: c.admin,
+      require_acr: c.requireAcr ?? null,
       introspection_signed_response_alg: c.introspectionSignedResponseAlg ?? null,
       jwks: c.jwks ? JSON.stringify(c.jwks) : null,
     };
@@ -178,6 +184,7 @@ export class ClientStore {
       redirect_uris: JSON.stringify(c.redirectUris),
       post_logout_redirect_uris: JSON.stringify(c.postLogoutRedirectUris),
       scope: storedScope(c),
+      require_acr: c.requireAcr ?? null,
       updated_at: trx.raw('now()'),
     });
     return this.find(clientId, trx);

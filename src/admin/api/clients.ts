@@ -1,6 +1,7 @@
 // Clients (apps and machine clients): register, list, change, rotate the secret, disable, delete.
 // An API's introspection credentials are listed here but managed under /apis.
 import { z } from 'zod';
+import { ACR_VALUES } from '../../factors/levels.js';
 import type { NewClient } from '../../clients/store.js';
 import { DEFAULT_SECRET_OVERLAP_SECONDS, MAX_SECRET_OVERLAP_SECONDS } from '../../lifetimes.js';
 import type { AdminOperations } from '../operations.js';
@@ -11,6 +12,7 @@ import { clientPageSchema, clientParams, clientSchema, component, createdClientS
 const uris = z.array(z.string().min(1).max(2000)).max(20);
 const scope = z.string().max(2000).meta({ description: 'Space-separated scopes the client may ask for.' });
 const name = z.string().min(1).max(200);
+const requireAcr = z.enum(ACR_VALUES).meta({ description: 'The weakest sign-in the app accepts (acr_values_supported; README explains each). A person who cannot reach it is refused with unmet_authentication_requirements; null removes the minimum.' });
 
 const newClientBody = component('NewClient', z.strictObject({
   name,
@@ -22,6 +24,7 @@ const newClientBody = component('NewClient', z.strictObject({
   jwks: jwksSchema.optional(),
   scope: scope.optional(),
   introspection_signed_response_alg: z.enum(['ES256', 'RS256']).optional(),
+  require_acr: requireAcr.optional(),
 }));
 
 const clientChangesBody = component('ClientChanges', z.strictObject({
@@ -29,7 +32,8 @@ const clientChangesBody = component('ClientChanges', z.strictObject({
   redirect_uris: uris.optional(),
   post_logout_redirect_uris: uris.optional(),
   scope: scope.optional(),
-}).refine((changes) => Object.keys(changes).length > 0, 'Name at least one of name, redirect_uris, post_logout_redirect_uris, scope.'));
+  require_acr: requireAcr.nullable().optional(),
+}).refine((changes) => Object.keys(changes).length > 0, 'Name at least one of name, redirect_uris, post_logout_redirect_uris, scope, require_acr.'));
 
 export const rotateSecretBody = component('SecretRotation', z.strictObject({
   overlap_seconds: z.number().int().min(0).max(MAX_SECRET_OVERLAP_SECONDS).optional()
@@ -48,6 +52,7 @@ function newClient(body: z.output<typeof newClientBody>): NewClient {
     ...(body.jwks !== undefined ? { jwks: body.jwks as NewClient['jwks'] } : {}),
     ...(body.scope !== undefined ? { scope: body.scope } : {}),
     ...(body.introspection_signed_response_alg !== undefined ? { introspectionSignedResponseAlg: body.introspection_signed_response_alg } : {}),
+    ...(body.require_acr !== undefined ? { requireAcr: body.require_acr } : {}),
   };
 }
 
@@ -87,7 +92,7 @@ export function clientRoutes(ops: AdminOperations['apps']): ApiRoute[] {
     }),
     defineRoute({
       method: 'patch', path: '/clients/{client_id}', operationId: 'updateClient', tag: 'Clients',
-      summary: 'Change a client\'s name, redirect URIs or scope',
+      summary: 'Change a client\'s name, redirect URIs, scope or minimum sign-in level',
       description: 'Checked as the whole registration is at creation. Lists replace the old ones.',
       params: clientParams,
       body: clientChangesBody, bodyRequired: true,
@@ -99,6 +104,7 @@ export function clientRoutes(ops: AdminOperations['apps']): ApiRoute[] {
           ...(body.redirect_uris !== undefined ? { redirectUris: body.redirect_uris } : {}),
           ...(body.post_logout_redirect_uris !== undefined ? { postLogoutRedirectUris: body.post_logout_redirect_uris } : {}),
           ...(body.scope !== undefined ? { scope: body.scope } : {}),
+          ...(body.require_acr !== undefined ? { requireAcr: body.require_acr } : {}),
         });
         return ok(clientJson(client));
       },

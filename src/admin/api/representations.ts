@@ -88,6 +88,7 @@ export function clientJson(client: Client): ClientJson {
     grant_types: client.grantTypes,
     scope: client.scope,
     is_admin: client.isAdmin,
+    require_acr: client.requireAcr,
     introspection_signed_response_alg: client.introspectionSignedResponseAlg,
     jwks: client.jwks,
     api_identifier: client.resourceIdentifier,

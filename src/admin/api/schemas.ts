@@ -114,6 +114,7 @@ export const clientSchema = component('Client', z.object({
   scope: z.string(),
   is_admin: z.boolean(),
   introspection_signed_response_alg: z.string().nullable(),
+  require_acr: z.string().nullable().meta({ description: 'The weakest sign-in level the app accepts, or null for any.' }),
   jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }).nullable(),
   api_identifier: z.string().nullable().meta({ description: 'The API these are the introspection credentials of; such clients are managed under /apis.' }),
   previous_secret_expires_at: nullableTimestamp.meta({ description: 'Until when the secret replaced by the last rotation still works.' }),

@@ -2,6 +2,7 @@
 // old one), disabling, deleting, and the access people gave it (revoke one, or all of it).
 import type Router from '@koa/router';
 import type { Context } from 'koa';
+import { ACR_ONE_FACTOR, ACR_PHISHING_RESISTANT, ACR_TWO_FACTORS } from '../../factors/levels.js';
 import { isGatehouseError } from '../../errors.js';
 import { field, formBody, type Problem } from '../../http/forms.js';
 import { when } from '../../presentation/dates.js';
@@ -47,8 +48,15 @@ export function appRoutes(router: Router, kit: ConsoleKit): void {
       rotatable: hasSecret(app) && !app.resourceIdentifier,
       // After a refused edit, what the admin typed, so nothing is lost.
       values: problem && field(body, 'form') === 'edit'
-        ? { name: field(body, 'name'), redirectUris: field(body, 'redirectUris'), scope: field(body, 'scope') }
-        : { name: app.name, redirectUris: app.redirectUris.join('\n'), scope: app.scope },
+        ? { name: field(body, 'name'), redirectUris: field(body, 'redirectUris'), scope: field(body, 'scope'), requireAcr: field(body, 'requireAcr') }
+        : { name: app.name, redirectUris: app.redirectUris.join('\n'), scope: app.scope, requireAcr: app.requireAcr ?? '' },
+      // The sign-in levels an app may require (src/factors/levels.ts), in words.
+      levels: [
+        { value: '', label: 'Any sign-in' },
+        { value: ACR_ONE_FACTOR, label: 'A password at least' },
+        { value: ACR_TWO_FACTORS, label: 'Two factors (password and authenticator app, or a passkey)' },
+        { value: ACR_PHISHING_RESISTANT, label: 'Phishing-resistant (a passkey)' },
+      ],
       overlaps: OVERLAP_CHOICES.map((choice) => ({ ...choice, selected: choice.seconds === DEFAULT_SECRET_OVERLAP_SECONDS })),
       grants: grants.items.map((g) => {
         const person = people.get(g.userId);
@@ -75,7 +83,7 @@ export function appRoutes(router: Router, kit: ConsoleKit): void {
     await ops.apps.updateClient(actorOf(ctx), app.clientId, {
       name: field(body, 'name'),
       scope: field(body, 'scope'),
-      ...(app.grantTypes.includes('client_credentials') ? {} : { redirectUris: lines(field(body, 'redirectUris')) }),
+      ...(app.grantTypes.includes('client_credentials') ? {} : { redirectUris: lines(field(body, 'redirectUris')), requireAcr: field(body, 'requireAcr') || null }),
     });
     seeOther(ctx, appHref(app.clientId), 'app-updated');
   }

@@ -7,7 +7,7 @@ import type { ChangeFeed } from '../../db/notifications.js';
 import { CoherentCache } from '../../db/coherent-cache.js';
 import { OIDC_SCOPES } from '../configuration.js';
 import { replaceClientMethods } from '../internals.js';
-import { ADMIN_METADATA, API_SCOPE_METADATA, PREVIOUS_SECRET_METADATA, RESOURCE_METADATA } from '../../vocabulary.js';
+import { ADMIN_METADATA, API_SCOPE_METADATA, PREVIOUS_SECRET_METADATA, REQUIRE_ACR_METADATA, RESOURCE_METADATA } from '../../vocabulary.js';
 
 /**
  * The metadata oidc-provider needs. `client_secret` carries the secret's *digest*: oidc-provider
@@ -33,6 +33,7 @@ export function clientMetadata(client: Client): ClientMetadata {
     ...(client.introspectionSignedResponseAlg ? { introspection_signed_response_alg: client.introspectionSignedResponseAlg as ClientMetadata['introspection_signed_response_alg'] } : {}),
     ...(client.resourceIdentifier ? { [RESOURCE_METADATA]: client.resourceIdentifier } : {}),
     ...(client.isAdmin ? { [ADMIN_METADATA]: true } : {}),
+    ...(client.requireAcr ? { [REQUIRE_ACR_METADATA]: client.requireAcr } : {}),
     ...previousSecretMetadata(client),
     // auth_time in every ID token, so apps can apply their own freshness rules.
     require_auth_time: true,
