@@ -11,7 +11,7 @@ import Router from '@koa/router';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import Koa, { type Context, type Next } from 'koa';
 import type * as OpenIdClient from 'openid-client';
-import { CONTENT_SECURITY_POLICY, errorPage, homePage, tokensPage, type ErrorView, type TokensView } from './pages.js';
+import { contentSecurityPolicy, errorPage, homePage, tokensPage, type ErrorView, type TokensView } from './pages.js';
 
 type OidcClient = typeof OpenIdClient;
 
@@ -132,12 +132,13 @@ export async function startDemoApp(options: DemoAppOptions): Promise<DemoApp> {
     return { status: 500, code: 'server_error', description: 'Something went wrong in the demo app. See its terminal output.' };
   }
 
+  const policy = contentSecurityPolicy(options.issuer);
   async function showErrors(ctx: Context, next: Next) {
     // Pages show tokens and personal data, and the callback address carries the code in its query:
     // never cache them, and never send them as a Referer to Gatehouse (e.g. on "Sign out").
     ctx.set('Cache-Control', 'no-store');
     ctx.set('Referrer-Policy', 'no-referrer');
-    ctx.set('Content-Security-Policy', CONTENT_SECURITY_POLICY);
+    ctx.set('Content-Security-Policy', policy);
     ctx.set('X-Content-Type-Options', 'nosniff');
     try {
       await next();

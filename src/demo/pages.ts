@@ -46,14 +46,20 @@ pre { background: #f4f6f8; border: 1px solid #dde2e7; border-radius: 6px; paddin
 code { background: #f4f6f8; padding: 0 .25rem; border-radius: 3px; }
 `;
 
-/** The Content-Security-Policy for every demo page: no scripts at all, only the inline style above. */
-export const CONTENT_SECURITY_POLICY = [
-  "default-src 'none'",
-  `style-src 'sha256-${createHash('sha256').update(STYLE).digest('base64')}'`,
-  "form-action 'self'",
-  "frame-ancestors 'none'",
-  "base-uri 'none'",
-].join('; ');
+/**
+ * The Content-Security-Policy for every demo page: no scripts at all, only the inline style above.
+ * Forms post to the demo itself; browsers also hold a form's redirects to form-action, and "Call
+ * the API" may answer with a redirect to Gatehouse (a step-up), so Gatehouse's origin is allowed too.
+ */
+export function contentSecurityPolicy(issuer: string): string {
+  return [
+    "default-src 'none'",
+    `style-src 'sha256-${createHash('sha256').update(STYLE).digest('base64')}'`,
+    `form-action 'self' ${new URL(issuer).origin}`,
+    "frame-ancestors 'none'",
+    "base-uri 'none'",
+  ].join('; ');
+}
 
 function layout(title: string, body: SafeHtml): string {
   return html`<!doctype html>

@@ -64,7 +64,7 @@ afterAll(async () => {
 describe('the example API asks for a stronger or newer sign-in (RFC 9470)', () => {
   it('answers a password-only token with insufficient_user_authentication and the acr_values to ask for', async () => {
     const app = await registerApp(server, { scope: 'openid profile email offline_access notebook:read' });
-    const { tokens } = await obtainTokens(server, app, await createPerson(server));
+    const { tokens } = await obtainTokens(server, app, await createPerson(server), { scope: 'openid notebook:read' });
     const res = await fetch(`${api}/notes/export`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
     expect(res.status).toBe(401);
     expect(res.headers.get('www-authenticate')).toContain('error="insufficient_user_authentication"');
@@ -118,5 +118,5 @@ describe('the example API asks for a stronger or newer sign-in (RFC 9470)', () =
     expect(second).toMatchObject({ acr: ACR_TWO_FACTORS, amr: ['pwd', 'otp', 'mfa'] });
 
     expect(await browsers.closeAll()).toEqual([]);
-  });
+  }, 90_000); // eight pages across three servers in one browser
 });
