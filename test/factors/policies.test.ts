@@ -104,6 +104,19 @@ describe('administrators need a second factor (ADMIN_REQUIRE_SECOND_FACTOR)', ()
     const consoleHome = await post(agent, page, /\/second-factor$/, { code: authenticator.code(clock()) });
     expect(consoleHome.status).toBe(200);
     expect(consoleHome.url).toBe(`${server.issuer}/admin/people`);
+
+    // From the console, the admin removes the second factors of a person who lost their phone.
+    const person = await createPerson(server);
+    const own = await signInToAccount(server, person, '/account/security');
+    await enrolAuthenticator(server, own.agent, clock());
+    const personPage = await agent.follow(`${server.issuer}/admin/people/${person.id}`);
+    expect(personPage.body).toContain('My phone');
+    const done = await post(agent, personPage, `/admin/people/${person.id}/factors/reset`, {});
+    expect(done.status).toBe(200);
+    expect(done.body).toContain('Every second factor of the person was removed');
+    expect(await server.testDb.db('factors').where({ user_id: person.id })).toHaveLength(0);
+    const audit = await server.testDb.db('audit_events').where({ user_id: person.id, type: 'factor.reset' });
+    expect(audit[0]).toMatchObject({ actor_type: 'user', actor_id: admin.id });
   });
 });
 
