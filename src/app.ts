@@ -62,6 +62,8 @@ import { consentRecorder } from './interaction/app-connected.js';
 import type { Addresses } from './verification/addresses.js';
 import { VerificationMailThrottle } from './verification/mail-throttle.js';
 import { verificationRoutes } from './verification/pages.js';
+import type { FactorActs } from './factors/acts.js';
+import { FactorThrottle } from './factors/throttle.js';
 
 export interface AppDependencies {
   config: Config;
@@ -91,6 +93,8 @@ export interface AppDependencies {
   registrationTokens: RegistrationTokens;
   /** The clock one-time links are counted by (tests move it). */
   now?: () => number;
+  /** Second factors (src/factors/): the sign-in's second step, /account/security, the admin reset. */
+  factors: FactorActs;
   /** True once a graceful stop has begun (src/http/connection-drain.ts). */
   draining: () => boolean;
 }
@@ -110,6 +114,7 @@ export function createApp(deps: AppDependencies): Koa {
     cookieName: secureCookies ? '__Host-gh_csrf' : 'gh_csrf',
   });
   const throttle = new SignInThrottle(deps.db, config.signIn, config.secrets.keyEncryptionKey);
+  const factorThrottle = new FactorThrottle(deps.db, config.secrets.keyEncryptionKey);
   const knownDevices = new KnownDevices({
     cookieName: secureCookies ? '__Host-gh_device' : 'gh_device',
     secret: config.secrets.keyEncryptionKey,
@@ -142,6 +147,8 @@ export function createApp(deps: AppDependencies): Koa {
     passwordRecovery: deps.recovery !== undefined,
     notices: deps.notices,
     recordConsent: consentRecorder({ db: deps.db, notices: deps.notices, audit: deps.audit, users: deps.users, resources: deps.resources }),
+    factors: deps.factors,
+    factorThrottle,
   }).routes());
   if (deps.recovery) app.use(recoveryRoutes({ ...deps.recovery, pages, csrf, logger, knownDevices }).routes());
   const signIn = new AccountSignIn({ provider: () => deps.oidc.provider, issuer: config.issuer, pages, secureCookies });
@@ -162,6 +169,8 @@ export function createApp(deps: AppDependencies): Koa {
     logger,
     addresses: deps.addresses,
     verificationMail: new VerificationMailThrottle(deps.db, deps.links, deps.now),
+    factors: deps.factors,
+    factorThrottle,
   };
   app.use(adminApiRoutes(surfaces).routes());
   app.use(adminConsoleRoutes(surfaces).routes());

@@ -191,6 +191,12 @@ const settingsSchema = z.object({
    */
   emailNotifications: z.boolean().meta({ env: 'EMAIL_NOTIFICATIONS' }),
   /**
+   * Administrators reach the console, and the admin API with a token of their own, only after a
+   * sign-in with a second factor (src/factors/); console actions also need a sign-in of the last
+   * 15 minutes. Off only for an instance with no authenticator apps at all.
+   */
+  adminSecondFactor: z.boolean().meta({ env: 'ADMIN_REQUIRE_SECOND_FACTOR' }),
+  /**
    * Verifying an address by a mailed link (src/verification/): the only way `email_verified`
    * becomes true, and what an address change waits for. Off only where Gatehouse may send no mail
    * at all: then no address becomes verified, people cannot change theirs, and an administrator's

@@ -41,6 +41,8 @@ import { InitialAccessTokenStorage } from './registration/initial-access-tokens.
 import { Registrar } from './registration/registrar.js';
 import { RegistrationTokens } from './registration/tokens.js';
 import { Addresses } from './verification/addresses.js';
+import { FactorActs } from './factors/acts.js';
+import { FactorStore } from './factors/store.js';
 
 export interface Gatehouse {
   config: Config;
@@ -62,6 +64,8 @@ export interface Gatehouse {
   addresses: Addresses;
   /** Back-channel logout: who is told when sign-ins end (src/logout/). */
   logout: BackchannelLogout;
+  /** Second factors: authenticator apps and recovery codes (src/factors/). */
+  factors: FactorActs;
   /** The outbox (mail, logout tokens, security events): `deliveries.outbox.enqueue(trx, …)` in the transaction of the act. */
   deliveries: Deliveries;
   /**
@@ -141,7 +145,12 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
     });
     const enrolmentMail = new EnrolmentMail({ outbox: outgoing.outbox, links, issuer: config.issuer, signup: config.signup });
     const addresses = new Addresses({ db, users, links, audit, changes, enabled: config.emailVerification, mail: new AddressMail(links, outgoing.outbox, config.issuer), ...(options.now ? { now: options.now } : {}) });
-    const operations = adminOperations({ db, users, clients, resources, keys, audit, sessions, grants, changes, notices, enrolment: enrolmentMail, addresses, links, registrationTokens });
+    const factors = new FactorActs({
+      db, audit, notices, users, sessions, grants,
+      store: new FactorStore(db, config.secrets.keyEncryptionKey, options.now),
+      audited: auditedActs({ db, audit, changes }),
+    });
+    const operations = adminOperations({ db, users, clients, resources, keys, audit, sessions, grants, changes, notices, enrolment: enrolmentMail, addresses, links, registrationTokens, factors });
     const enrolment = new Enrolment({
       db, audit, changes, users, logger, now: options.now,
       mail: enrolmentMail,
@@ -159,7 +168,7 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
 
     const drain = new ConnectionDrain();
     const app = createApp({
-      config, db, logger, oidc, users, clients, resources, pages, audit, operations, selfService, enrolment, notices, recovery, addresses, links, registrationTokens, records,
+      config, db, logger, oidc, users, clients, resources, pages, audit, operations, selfService, enrolment, notices, recovery, addresses, links, registrationTokens, records, factors,
       devMailbox: outgoing.devMailbox, draining: () => drain.draining, ...(options.now ? { now: options.now } : {}),
     });
     const server = http.createServer(drain.wrap(app.callback()));
@@ -191,6 +200,7 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
       selfService,
       addresses,
       logout,
+      factors,
       deliveries: outgoing,
       close(closeOptions = {}) {
         closing ??= (async () => {

@@ -61,3 +61,5 @@ export const ACCOUNT_CALLBACK_PATH = '/account/callback';
  * tokens (src/logout/): the one algorithm every relying party has.
  */
 export const ID_TOKEN_SIGNING_ALG = 'RS256';
+/** Client metadata: the weakest authentication level (src/factors/levels.ts) the app accepts a sign-in at. */
+export const REQUIRE_ACR_METADATA = 'gatehouse_require_acr';

@@ -6,6 +6,12 @@
 //   POST   /security-events              Gatehouse pushes Security Event Tokens here (RFC 8935)
 //   POST   /notes/:id/archive  notebook:write  calls another API (the archive) for the person: the
 //                      caller's token is exchanged for one aimed at the archive (RFC 8693)
+//   GET    /notes/export notebook:read  sensitive: the whole notebook at once
+//
+// With `stepUp` set, a sensitive call also needs a strong and recent enough sign-in behind the
+// token (its `acr` and `auth_time`, RFC 9068 §2.2.1); a weaker or older one gets RFC 9470's
+// challenge, `error="insufficient_user_authentication"` with the `acr_values` or `max_age` to ask
+// Gatehouse for, and the app signs the person in again with those and retries.
 //
 // A DPoP-bound token (RFC 9449: `cnf.jkt` in the token) is only honoured as `Authorization: DPoP
 // <token>` with a `DPoP` proof signed by that key, for this method and URL, made just now, naming
@@ -58,6 +64,11 @@ export interface ResourceServerOptions {
    * `gatehouse resource update --identifier <this API> --may-exchange-for <its identifier>`.
    */
   archive?: { identifier: string; url: string };
+  /**
+   * RFC 9470 step-up for sensitive calls: the token's `acr` must be one of `acrValues` (in order
+   * of preference, as the challenge names them), and its `auth_time` no older than `maxAgeSeconds`.
+   */
+  stepUp?: { acrValues?: string[]; maxAgeSeconds?: number };
 }
 
 export interface Note { id: string; text: string; createdAt: string }
@@ -93,11 +104,13 @@ const TOKEN_ERRORS = [
 class BearerError extends Error {
   constructor(
     readonly status: 400 | 401 | 403,
-    readonly code: 'invalid_request' | 'invalid_token' | 'invalid_dpop_proof' | 'insufficient_scope' | undefined,
+    readonly code: 'invalid_request' | 'invalid_token' | 'invalid_dpop_proof' | 'insufficient_scope' | 'insufficient_user_authentication' | undefined,
     readonly description: string,
     readonly scope?: string,
     /** The challenge's scheme: DPoP when the token is DPoP-bound or was sent as one. */
     readonly scheme: 'Bearer' | 'DPoP' = 'Bearer',
+    /** RFC 9470 §3: what sign-in would do. */
+    readonly stepUp?: { acrValues?: string; maxAge?: number },
   ) {
     super(description);
   }
@@ -138,8 +151,22 @@ export function createResourceServer(options: ResourceServerOptions): Koa {
     }
   }
 
+  /** RFC 9470: refuses a sensitive call whose sign-in is weaker or older than `stepUp` allows. */
+  function checkSignIn(claims: JWTPayload): void {
+    const { acrValues, maxAgeSeconds } = options.stepUp ?? {};
+    if (acrValues?.length && !(typeof claims.acr === 'string' && acrValues.includes(claims.acr))) {
+      throw new BearerError(401, 'insufficient_user_authentication', 'a stronger sign-in is required for this call', undefined, 'Bearer', { acrValues: acrValues.join(' ') });
+    }
+    if (maxAgeSeconds !== undefined) {
+      const authTime = typeof claims.auth_time === 'number' ? claims.auth_time : 0;
+      if (now() / 1000 - authTime > maxAgeSeconds) {
+        throw new BearerError(401, 'insufficient_user_authentication', 'a more recent sign-in is required for this call', undefined, 'Bearer', { maxAge: maxAgeSeconds });
+      }
+    }
+  }
+
   /** Authenticates the call; `introspect` also asks Gatehouse whether the token still stands. */
-  function requireToken(scope: string, mode: { introspect: boolean }) {
+  function requireToken(scope: string, mode: { introspect: boolean; sensitive?: boolean }) {
     return async (ctx: Context, next: Next) => {
       const { scheme, token } = credentials(ctx.get('authorization'));
       const claims = await verifyLocally(token);
@@ -148,6 +175,7 @@ export function createResourceServer(options: ResourceServerOptions): Koa {
       if (revoked.denies(claims)) throw new BearerError(401, 'invalid_token', 'the access token was revoked');
       const granted = typeof claims.scope === 'string' ? claims.scope.split(' ') : [];
       if (!granted.includes(scope)) throw new BearerError(403, 'insufficient_scope', `this call needs the ${scope} scope`, scope);
+      if (mode.sensitive) checkSignIn(claims);
       // After the scope check, so a token that could never do this costs Gatehouse nothing.
       if (mode.introspect && !(await introspector.isActive(token, claims))) {
         throw new BearerError(401, 'invalid_token', 'the access token is no longer active');
@@ -174,7 +202,11 @@ export function createResourceServer(options: ResourceServerOptions): Koa {
     ctx.status = 201;
     ctx.body = publicNote(note);
   });
-  router.delete('/notes/:id', requireToken('notebook:write', { introspect: true }), (ctx) => {
+  router.get('/notes/export', requireToken('notebook:read', { introspect: true, sensitive: true }), (ctx) => {
+    const mine = [...notes.values()].filter((n) => n.owner === ctx.state.owner).map(publicNote);
+    ctx.body = { exportedAt: new Date(now()).toISOString(), notes: mine };
+  });
+  router.delete('/notes/:id', requireToken('notebook:write', { introspect: true, sensitive: true }), (ctx) => {
     const note = notes.get(ctx.params.id ?? '');
     // Someone else's note reads as missing: its existence is not this caller's business.
     if (!note || note.owner !== ctx.state.owner) {
@@ -402,6 +434,8 @@ async function errorResponses(ctx: Context, next: Next): Promise<void> {
         'realm="notes"',
         ...(error.code ? [`error="${error.code}"`, `error_description="${error.description}"`] : []),
         ...(error.scope ? [`scope="${error.scope}"`] : []),
+        ...(error.stepUp?.acrValues ? [`acr_values="${error.stepUp.acrValues}"`] : []),
+        ...(error.stepUp?.maxAge !== undefined ? [`max_age="${error.stepUp.maxAge}"`] : []),
       ];
       ctx.status = error.status;
       const algs = error.scheme === 'DPoP' ? [`algs="${DPOP_ALGORITHMS.join(' ')}"`] : [];
@@ -582,10 +616,12 @@ function main(): void {
   const env = process.env as Record<string, string>;
   const port = Number(env.PORT ?? 4000);
   const cacheSeconds = Number(env.CACHE_SECONDS ?? 0);
-  if (!Number.isInteger(port) || !Number.isInteger(cacheSeconds) || cacheSeconds < 0) {
-    process.stderr.write('PORT and CACHE_SECONDS must be whole numbers.\n');
+  const maxAge = env.STEP_UP_MAX_AGE === undefined ? undefined : Number(env.STEP_UP_MAX_AGE);
+  if (!Number.isInteger(port) || !Number.isInteger(cacheSeconds) || cacheSeconds < 0 || (maxAge !== undefined && (!Number.isInteger(maxAge) || maxAge < 0))) {
+    process.stderr.write('PORT, CACHE_SECONDS and STEP_UP_MAX_AGE must be whole numbers.\n');
     process.exit(78);
   }
+  const acrValues = (env.STEP_UP_ACR_VALUES ?? '').split(' ').filter(Boolean);
   const app = createResourceServer({
     issuer: env.ISSUER!,
     audience: env.AUDIENCE!,
@@ -593,6 +629,7 @@ function main(): void {
     cacheSeconds,
     ...(env.ARCHIVE_IDENTIFIER ? { archive: { identifier: env.ARCHIVE_IDENTIFIER, url: env.ARCHIVE_URL! } } : {}),
     ...(env.URL ? { url: env.URL } : {}),
+    ...(acrValues.length || maxAge !== undefined ? { stepUp: { ...(acrValues.length ? { acrValues } : {}), ...(maxAge !== undefined ? { maxAgeSeconds: maxAge } : {}) } } : {}),
   });
   app.on('error', (error: unknown) => process.stderr.write(`${String(error)}\n`));
   app.listen(port, () => process.stdout.write(`Notes API for ${env.AUDIENCE} listening on http://localhost:${port}\n`));

@@ -31,6 +31,8 @@ const NOTICES = new Notices('notice', {
   'verification-sent': 'We mailed you a link. Follow it within 24 hours to verify your address.',
   'email-already-verified': 'Your email address is already verified.',
   'email-change-sent': 'We mailed a link to your new address, and told your current one. Your address changes when the link is followed, within 24 hours.',
+  'authenticator-added': 'Your authenticator app is added. Signing in now asks for its code after your password.',
+  'factor-removed': 'That sign-in method is removed.',
   'password-changed-all-ended': 'Your password is changed, your other sessions are signed out, and apps on other devices lost their offline access.',
 });
 

@@ -11,6 +11,7 @@ import { EMAIL_PAGE, emailPages } from './email.js';
 import { accountGuard, holderOf } from './guard.js';
 import { PASSWORD_PAGE, passwordPages } from './password.js';
 import { SESSIONS_PAGE, sessionPages } from './sessions.js';
+import { SECURITY_PAGE, TOTP_PAGE, securityPages } from '../factors/pages.js';
 
 /** oidc-provider's end-session endpoint: it asks the person to confirm, then signs this browser out. */
 const SIGN_OUT = '/session/end';
@@ -22,12 +23,13 @@ export function accountRoutes(deps: SurfaceDependencies): Router {
   const { showSessions, endSession, endOtherSessions } = sessionPages(deps);
   const { showPassword, changePassword } = passwordPages(deps);
   const { showEmail, sendVerification, changeEmail } = emailPages(deps);
+  const security = securityPages(deps);
 
   function showAccount(ctx: Context) {
     const { person } = holderOf(ctx);
     deps.pages.render(ctx, 'account/home', 'Your account', {
       person,
-      links: { apps: APPS_PAGE, sessions: SESSIONS_PAGE, password: PASSWORD_PAGE, email: EMAIL_PAGE },
+      links: { apps: APPS_PAGE, sessions: SESSIONS_PAGE, password: PASSWORD_PAGE, email: EMAIL_PAGE, security: SECURITY_PAGE },
       signOut: SIGN_OUT,
     });
   }
@@ -45,5 +47,10 @@ export function accountRoutes(deps: SurfaceDependencies): Router {
   router.get(EMAIL_PAGE, signedIn(), showEmail);
   router.post(`${EMAIL_PAGE}/verify`, parseForm, requireCsrf, signedIn(EMAIL_PAGE), sendVerification);
   router.post(EMAIL_PAGE, parseForm, requireCsrf, signedIn(EMAIL_PAGE), changeEmail);
+  router.get(SECURITY_PAGE, signedIn(), security.showSecurity);
+  router.get(TOTP_PAGE, signedIn(), security.showEnrolment);
+  router.post(TOTP_PAGE, parseForm, requireCsrf, signedIn(TOTP_PAGE), security.confirmEnrolment);
+  router.post(`${SECURITY_PAGE}/remove`, parseForm, requireCsrf, signedIn(SECURITY_PAGE), security.removeFactor);
+  router.post(`${SECURITY_PAGE}/recovery-codes`, parseForm, requireCsrf, signedIn(SECURITY_PAGE), security.newRecoveryCodes);
   return router;
 }

@@ -91,7 +91,7 @@ export class AppOperations {
 /** Audit detail of a registration: what it may do, never its secret or its digest. */
 function describe(client: Client): Record<string, unknown> {
   return {
-    name: client.name, grantTypes: client.grantTypes, scope: client.scope, admin: client.isAdmin, redirectUris: client.redirectUris,
+    name: client.name, grantTypes: client.grantTypes, scope: client.scope, admin: client.isAdmin, redirectUris: client.redirectUris, requireAcr: client.requireAcr,
     // Where logout tokens go is where a person's sign-outs are reported: who changed it matters.
     backchannelLogoutUri: client.backchannelLogoutUri, backchannelLogoutSessionRequired: client.backchannelLogoutSessionRequired,
     // What it is held to: weakening any of these is what an audit reader looks for.

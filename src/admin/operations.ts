@@ -34,6 +34,8 @@ import { SessionOperations } from './sessions.js';
 import type { OneTimeLinks } from '../links/store.js';
 import type { RegistrationTokens } from '../registration/tokens.js';
 import { RegistrationTokenOperations } from './registration-tokens.js';
+import type { FactorActs } from '../factors/acts.js';
+import { FactorOperations } from './factors.js';
 
 export type { GrantFilter } from './grants.js';
 export type { RotatedSecret } from './apps.js';
@@ -58,6 +60,8 @@ export interface AdminDependencies extends AuditedDependencies {
   links: OneTimeLinks;
   /** Initial access tokens for dynamic client registration (default: on the same database). */
   registrationTokens?: RegistrationTokens | undefined;
+  /** Second factors (src/factors/): an admin may remove a person's; absent where the key is not at hand. */
+  factors?: FactorActs | undefined;
 }
 
 /** What each group stands on: the stores, and the one way an act is done. */
@@ -74,6 +78,7 @@ export interface AdminOperations {
   keys: KeyOperations;
   audit: AuditOperations;
   registration: RegistrationTokenOperations;
+  factors: FactorOperations;
 }
 
 export function adminOperations(deps: AdminDependencies): AdminOperations {
@@ -89,5 +94,6 @@ export function adminOperations(deps: AdminDependencies): AdminOperations {
     keys: new KeyOperations(shared),
     audit: new AuditOperations(shared),
     registration: new RegistrationTokenOperations(shared),
+    factors: new FactorOperations(shared, deps.factors),
   };
 }

@@ -37,6 +37,14 @@ export const AUDIT_EVENT_TYPES = [
   'user.email_verified',
   'user.email_change_requested',
   'user.email_changed',
+  // Second factors (src/factors): added, removed (by the person, or every one by an admin), a
+  // recovery code spent, a new set of codes, and a code refused at sign-in (wrong or replayed)
+  'factor.added',
+  'factor.removed',
+  'factor.reset',
+  'factor.recovery_code_used',
+  'factor.recovery_codes_regenerated',
+  'sign_in.second_factor_failed',
   // Apps and APIs
   'client.created',
   'client.updated',

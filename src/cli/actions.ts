@@ -12,6 +12,7 @@ import { migrateToLatest } from '../db/migrate.js';
 import { keyStoreFor } from '../keys/signing-keys.js';
 import { GatehouseError } from '../errors.js';
 import { UsageError, type CommandContext, type Options } from './commands.js';
+import type { NewClient } from '../clients/store.js';
 
 /** What the operator does from a shell is audited like any admin action, as the `cli`. */
 const CLI_ACTOR: Actor = { type: 'system', id: 'cli' };
@@ -167,6 +168,7 @@ export async function createClient(ctx: CommandContext, options: Options): Promi
       ...(typeof options['backchannel-logout-uri'] === 'string' ? { backchannelLogoutUri: options['backchannel-logout-uri'] } : {}),
       backchannelLogoutSessionRequired: options['backchannel-logout-session-required'] === true,
       ...(text(options, 'events-endpoint') ? { eventsEndpoint: text(options, 'events-endpoint') } : {}),
+      ...(typeof options['require-acr'] === 'string' ? { requireAcr: options['require-acr'] as NewClient['requireAcr'] } : {}),
     });
     for (const scope of await scopesNoApiDefines(db, client.scope)) {
       ctx.warn(`warning: no API defines the scope "${scope}", so the app can never get it; check the spelling, or register the API that defines it (gatehouse resource create).`);

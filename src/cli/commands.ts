@@ -4,6 +4,7 @@
 import type { Config } from '../config.js';
 import type { Database } from '../db/knex.js';
 import { MAX_ACCESS_TOKEN_LIFETIME_SECONDS, MIN_API_ACCESS_TOKEN_TTL_SECONDS } from '../lifetimes.js';
+import { ACR_VALUES } from '../factors/levels.js';
 
 /** The command line itself is wrong (unknown command or option, missing or malformed value): exit 2. */
 export class UsageError extends Error {
@@ -122,8 +123,12 @@ export const COMMANDS: Command[] = [
       'backchannel-logout-session-required': { type: 'boolean', description: 'the app needs every logout token to name the session (sid)' },
       'events-endpoint': { type: 'string', value: 'URL', description: 'where the app receives security events (RFC 8935 push; https in production)' },
       'device-flow': { type: 'boolean', description: 'may also use the device flow (RFC 8628: urn:ietf:params:oauth:grant-type:device_code), for a TV or command-line app' },
+      'require-acr': { type: 'string', value: 'LEVEL', description: `the weakest sign-in the app accepts: ${ACR_VALUES.join(', ')}` },
     },
-    check: (options) => oneOf(options, 'auth-method', ['client_secret_basic', 'client_secret_post']),
+    check(options) {
+      oneOf(options, 'auth-method', ['client_secret_basic', 'client_secret_post']);
+      oneOf(options, 'require-acr', [...ACR_VALUES]);
+    },
     run: async (ctx, options) => (await actions()).createClient(ctx, options),
   },
   {
@@ -254,10 +259,11 @@ export const COMMANDS: Command[] = [
   {
     name: 'demo',
     summary: 'Development only: a demo app to try the sign-in flow in a browser',
-    usage: ['gatehouse demo [--port N] [--issuer URL]'],
+    usage: ['gatehouse demo [--port N] [--issuer URL] [--api URL]'],
     options: {
       port: { type: 'string', value: 'N', description: 'where the demo app listens (default 3001); a new port is registered for the demo app' },
       issuer: { type: 'string', value: 'URL', description: 'where Gatehouse runs (default ISSUER, or http://localhost:$PORT)' },
+      api: { type: 'string', value: 'URL', description: 'an API call to try with the access token (GET), stepping up when it asks (RFC 9470)' },
     },
     check(options) {
       const port = options.port;
@@ -267,6 +273,10 @@ export const COMMANDS: Command[] = [
       const issuer = options.issuer;
       if (typeof issuer === 'string' && !/^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/.test(issuer)) {
         throw new UsageError(`--issuer takes Gatehouse's http(s) URL, e.g. http://localhost:3000 (got "${issuer}")`);
+      }
+      const api = options.api;
+      if (typeof api === 'string' && !/^https?:\/\/[^\s/?#]+(\/[^\s#]*)?$/.test(api)) {
+        throw new UsageError(`--api takes an http(s) URL, e.g. http://localhost:4000/notes/export (got "${api}")`);
       }
     },
     run: async (ctx, options) => (await import('./demo.js')).runDemo(ctx, options),

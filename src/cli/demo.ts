@@ -78,6 +78,7 @@ export async function runDemo(ctx: CommandContext, options: Options): Promise<un
       port,
       host: 'localhost',
       scope: `openid profile email offline_access ${DEMO_API_SCOPE}`,
+      ...(typeof options.api === 'string' ? { api: options.api } : {}),
     });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new GatehouseError('conflict', `port ${port} is in use; choose another with --port`);

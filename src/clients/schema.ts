@@ -5,6 +5,7 @@ import { GatehouseError } from '../errors.js';
 import { backchannelLogoutUriProblem, redirectUriProblem } from './redirect-uris.js';
 
 import { ADMIN_SCOPE } from '../vocabulary.js';
+import { ACR_VALUES } from '../factors/levels.js';
 
 export const DEFAULT_APP_SCOPE = 'openid profile email offline_access';
 
@@ -89,6 +90,8 @@ export const newClientSchema = z
     backchannelLogoutSessionRequired: z.boolean().default(false),
     /** Where the app receives security events (src/security-events/); checked by the store, which knows the environment. */
     eventsEndpoint: z.string().trim().max(2000).optional(),
+    /** The weakest sign-in this app accepts (src/factors/levels.ts); null: any. */
+    requireAcr: z.enum(ACR_VALUES, { message: `The level is one of ${ACR_VALUES.join(', ')}.` }).nullable().optional(),
   })
   .superRefine((c, ctx) => {
     const userFacing = !c.clientCredentials && !c.introspectionOnly;
@@ -137,6 +140,9 @@ export const newClientSchema = z
     if (c.deviceCode && !userFacing) {
       ctx.addIssue({ code: 'custom', path: ['deviceCode'], message: 'Only an app that signs people in can use the device flow.' });
     }
+    if (c.requireAcr && !userFacing) {
+      ctx.addIssue({ code: 'custom', path: ['requireAcr'], message: 'Only an app that signs people in can require a sign-in level.' });
+    }
     if (c.admin && !c.clientCredentials) {
       ctx.addIssue({ code: 'custom', path: ['admin'], message: 'Only a client_credentials client can be an admin client.' });
     }
@@ -162,6 +168,7 @@ export const clientChangesSchema = z.strictObject({
   deviceCode: z.boolean().optional(),
   /** New public keys for private_key_jwt (an app rotating its keys through RFC 7592). */
   jwks: z.unknown().optional(),
+  requireAcr: z.string().nullable().optional(),
 });
 
 export type ClientChanges = z.input<typeof clientChangesSchema>;

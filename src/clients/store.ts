@@ -44,6 +44,8 @@ export interface Client {
   grantTypes: GrantType[];
   scope: string;
   isAdmin: boolean;
+  /** The weakest sign-in level the app accepts, or null for any. */
+  requireAcr: string | null;
   /** RFC 9701: sign introspection responses with this alg when the caller asks for a JWT. */
   introspectionSignedResponseAlg: string | null;
   /** Public keys for private_key_jwt client authentication and signed request objects. */
@@ -84,6 +86,7 @@ export interface ClientRow {
   grant_types: GrantType[];
   scope: string;
   is_admin: boolean;
+  require_acr: string | null;
   introspection_signed_response_alg: string | null;
   jwks: { keys: Record<string, unknown>[] } | null;
   backchannel_logout_uri: string | null;
@@ -114,6 +117,7 @@ export function clientFromRow(row: ClientRow): Client {
     grantTypes: row.grant_types,
     scope: row.scope,
     isAdmin: row.is_admin,
+    requireAcr: row.require_acr ?? null,
     introspectionSignedResponseAlg: row.introspection_signed_response_alg,
     jwks: row.jwks ?? null,
     jwksUri: row.jwks_uri ?? null,
@@ -142,6 +146,7 @@ function registrationOf(client: Client): NewClient {
     introspectionOnly: client.grantTypes.length === 0,
     deviceCode: client.grantTypes.includes(DEVICE_CODE_GRANT),
     admin: client.isAdmin,
+    requireAcr: client.requireAcr as NewClient['requireAcr'],
     ...(client.tokenEndpointAuthMethod === 'none' ? {} : { tokenEndpointAuthMethod: client.tokenEndpointAuthMethod }),
     ...(client.jwks ? { jwks: client.jwks as NewClient['jwks'] } : {}),
     ...(client.jwksUri ? { jwksUri: client.jwksUri } : {}),
@@ -217,6 +222,7 @@ export class ClientStore {
       grant_types: JSON.stringify(grantTypesOf(c)),
       scope: storedScope(c),
       is_admin: c.admin,
+      require_acr: c.requireAcr ?? null,
       introspection_signed_response_alg: c.introspectionSignedResponseAlg ?? null,
       jwks: c.jwks ? JSON.stringify(c.jwks) : null,
       backchannel_logout_uri: c.backchannelLogoutUri,
@@ -295,6 +301,7 @@ export class ClientStore {
       ...requirementColumns(c),
       grant_types: JSON.stringify(grantTypesOf(c)),
       jwks: c.jwks ? JSON.stringify(c.jwks) : null,
+      require_acr: c.requireAcr ?? null,
       updated_at: trx.raw('now()'),
     });
     return this.find(clientId, trx);

@@ -11,7 +11,7 @@ import Router from '@koa/router';
 import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
 import Koa, { type Context, type Next } from 'koa';
 import type * as OpenIdClient from 'openid-client';
-import { CONTENT_SECURITY_POLICY, errorPage, homePage, tokensPage, type ErrorView, type TokensView } from './pages.js';
+import { contentSecurityPolicy, errorPage, homePage, tokensPage, type ErrorView, type TokensView } from './pages.js';
 
 type OidcClient = typeof OpenIdClient;
 
@@ -25,6 +25,13 @@ export interface DemoAppOptions {
   postLogoutRedirectUri?: string;
   /** What the demo asks for; add an API scope to see it on the consent page and in the token. */
   scope?: string;
+  /**
+   * An API call to try with the access token (GET, Bearer): e.g. the example notes API's
+   * sensitive http://localhost:4000/notes/export. When it answers RFC 9470's
+   * insufficient_user_authentication, the demo signs in again with the acr_values or max_age it
+   * names and calls again.
+   */
+  api?: string;
 }
 
 export interface DemoApp {
@@ -47,12 +54,12 @@ const SESSION_MAX_AGE_MS = 60 * 60 * 1000;
 interface DemoSession {
   createdAt: number;
   /** The secrets of an authorization request in flight: used once, at the callback. */
-  pending?: { codeVerifier: string; state: string; nonce: string };
+  pending?: { codeVerifier: string; state: string; nonce: string; callApiAfter?: boolean };
   /**
-   * What later requests need after sign-in: the refresh token, the ID token as a logout hint, and
-   * whom and which Gatehouse session it is (sub, sid), to end it when a logout token names them.
+   * What later requests need after sign-in: the tokens, the ID token as a logout hint, and whom and
+   * which Gatehouse session it is (sub, sid), to end it when a logout token names them.
    */
-  signedIn?: { idToken: string | undefined; refreshToken: string | undefined; sub: string; sid: string | undefined };
+  signedIn?: { idToken: string | undefined; refreshToken: string | undefined; accessToken?: string; sub: string; sid: string | undefined };
 }
 
 /** An error the demo itself detects, shown on the error page as is. */
@@ -135,12 +142,13 @@ export async function startDemoApp(options: DemoAppOptions): Promise<DemoApp> {
     return { status: 500, code: 'server_error', description: 'Something went wrong in the demo app. See its terminal output.' };
   }
 
+  const policy = contentSecurityPolicy(options.issuer);
   async function showErrors(ctx: Context, next: Next) {
     // Pages show tokens and personal data, and the callback address carries the code in its query:
     // never cache them, and never send them as a Referer to Gatehouse (e.g. on "Sign out").
     ctx.set('Cache-Control', 'no-store');
     ctx.set('Referrer-Policy', 'no-referrer');
-    ctx.set('Content-Security-Policy', CONTENT_SECURITY_POLICY);
+    ctx.set('Content-Security-Policy', policy);
     ctx.set('X-Content-Type-Options', 'nosniff');
     try {
       await next();
@@ -153,10 +161,15 @@ export async function startDemoApp(options: DemoAppOptions): Promise<DemoApp> {
   }
 
   async function login(ctx: Context) {
+    await authorize(ctx, newSession(ctx), {});
+  }
+
+  /** Sends the browser to Gatehouse; `extra` adds parameters (a step-up's acr_values or max_age). */
+  async function authorize(ctx: Context, session: DemoSession, extra: Record<string, string>, callApiAfter = false) {
     const config = await discover();
     const codeVerifier = oidc.randomPKCECodeVerifier();
-    const pending = { codeVerifier, state: oidc.randomState(), nonce: oidc.randomNonce() };
-    newSession(ctx).pending = pending;
+    const pending = { codeVerifier, state: oidc.randomState(), nonce: oidc.randomNonce(), ...(callApiAfter ? { callApiAfter } : {}) };
+    session.pending = pending;
     const url = oidc.buildAuthorizationUrl(config, {
       redirect_uri: options.redirectUri,
       scope: options.scope ?? DEFAULT_SCOPE,
@@ -166,8 +179,42 @@ export async function startDemoApp(options: DemoAppOptions): Promise<DemoApp> {
       nonce: pending.nonce,
       // oidc-provider issues a refresh token for offline_access only when consent is prompted for.
       prompt: 'consent',
+      ...extra,
     });
     ctx.redirect(url.href);
+  }
+
+  /** GET the API with the access token; its status and JSON body, and the step-up it asks for, if any. */
+  async function callApi(accessToken: string): Promise<{ status: number; body: unknown; stepUp?: Record<string, string> }> {
+    const res = await fetch(options.api!, { headers: { authorization: `Bearer ${accessToken}`, accept: 'application/json' } });
+    const body = await res.json().catch(() => undefined);
+    const challenge = res.headers.get('www-authenticate') ?? '';
+    if (res.status === 401 && /error="insufficient_user_authentication"/.test(challenge)) {
+      const acr = /acr_values="([^"]*)"/.exec(challenge)?.[1];
+      const maxAge = /max_age="?(\d+)"?/.exec(challenge)?.[1];
+      return { status: res.status, body, stepUp: { ...(acr ? { acr_values: acr } : {}), ...(maxAge !== undefined ? { max_age: maxAge } : {}) } };
+    }
+    return { status: res.status, body };
+  }
+
+  async function callApiAction(ctx: Context) {
+    const session = currentSession(ctx);
+    const signedIn = session?.signedIn;
+    if (!options.api) throw new DemoError('no_api', 'The demo was started without --api: there is no API to call.');
+    if (!session || !signedIn?.accessToken) throw new DemoError('not_signed_in', 'Sign in first: there is no access token in this browser session.');
+    const answer = await callApi(signedIn.accessToken);
+    if (answer.stepUp) {
+      // RFC 9470 §4: ask Gatehouse for the sign-in the API named, then call again.
+      ctx.status = 303;
+      return authorize(ctx, session, answer.stepUp, true);
+    }
+    ctx.type = 'text/html; charset=utf-8';
+    ctx.body = tokensPage({
+      refreshed: false, idTokenClaims: signedIn.idToken ? decodeJwt(signedIn.idToken) as Record<string, unknown> : undefined,
+      accessToken: decodeForDisplay(signedIn.accessToken), tokenResponse: { token_type: 'bearer' }, userinfo: undefined,
+      refreshTokenIssued: signedIn.refreshToken !== undefined, api: options.api,
+      apiAnswer: { url: options.api, status: answer.status, body: answer.body, steppedUp: false },
+    });
   }
 
   async function callback(ctx: Context) {
@@ -191,9 +238,13 @@ export async function startDemoApp(options: DemoAppOptions): Promise<DemoApp> {
     const idTokenClaims = tokens.claims()!;
     const userinfo = await oidc.fetchUserInfo(config, tokens.access_token, idTokenClaims.sub);
     session.signedIn = {
-      idToken: tokens.id_token, refreshToken: tokens.refresh_token,
+      idToken: tokens.id_token, refreshToken: tokens.refresh_token, accessToken: tokens.access_token,
       sub: idTokenClaims.sub, sid: typeof idTokenClaims.sid === 'string' ? idTokenClaims.sid : undefined,
     };
+    if (pending.callApiAfter && options.api) {
+      const answer = await callApi(tokens.access_token);
+      return render(ctx, tokens, { refreshed: false, userinfo, apiAnswer: { url: options.api, status: answer.status, body: answer.body, steppedUp: true } });
+    }
     render(ctx, tokens, { refreshed: false, userinfo });
   }
 
@@ -206,6 +257,7 @@ export async function startDemoApp(options: DemoAppOptions): Promise<DemoApp> {
     // Gatehouse rotates refresh tokens: the one just used is spent, keep the new one.
     signedIn.refreshToken = tokens.refresh_token ?? signedIn.refreshToken;
     signedIn.idToken = tokens.id_token ?? signedIn.idToken;
+    signedIn.accessToken = tokens.access_token;
     render(ctx, tokens, { refreshed: true, userinfo: undefined });
   }
 
@@ -283,7 +335,7 @@ export async function startDemoApp(options: DemoAppOptions): Promise<DemoApp> {
   function render(
     ctx: Context,
     tokens: OpenIdClient.TokenEndpointResponse & OpenIdClient.TokenEndpointResponseHelpers,
-    extra: Pick<TokensView, 'refreshed' | 'userinfo'>,
+    extra: Pick<TokensView, 'refreshed' | 'userinfo' | 'apiAnswer'>,
   ) {
     ctx.type = 'text/html; charset=utf-8';
     ctx.body = tokensPage({
@@ -292,6 +344,7 @@ export async function startDemoApp(options: DemoAppOptions): Promise<DemoApp> {
       accessToken: decodeForDisplay(tokens.access_token),
       tokenResponse: { token_type: tokens.token_type, expires_in: tokens.expires_in, scope: tokens.scope },
       refreshTokenIssued: typeof tokens.refresh_token === 'string',
+      api: options.api,
     });
   }
 
@@ -304,6 +357,7 @@ export async function startDemoApp(options: DemoAppOptions): Promise<DemoApp> {
   router.get('/login', login);
   router.get('/callback', callback);
   router.post('/refresh', refresh);
+  router.post('/call-api', callApiAction);
   router.get('/logout', logout);
 
   const app = new Koa();

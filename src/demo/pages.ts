@@ -46,14 +46,20 @@ pre { background: #f4f6f8; border: 1px solid #dde2e7; border-radius: 6px; paddin
 code { background: #f4f6f8; padding: 0 .25rem; border-radius: 3px; }
 `;
 
-/** The Content-Security-Policy for every demo page: no scripts at all, only the inline style above. */
-export const CONTENT_SECURITY_POLICY = [
-  "default-src 'none'",
-  `style-src 'sha256-${createHash('sha256').update(STYLE).digest('base64')}'`,
-  "form-action 'self'",
-  "frame-ancestors 'none'",
-  "base-uri 'none'",
-].join('; ');
+/**
+ * The Content-Security-Policy for every demo page: no scripts at all, only the inline style above.
+ * Forms post to the demo itself; browsers also hold a form's redirects to form-action, and "Call
+ * the API" may answer with a redirect to Gatehouse (a step-up), so Gatehouse's origin is allowed too.
+ */
+export function contentSecurityPolicy(issuer: string): string {
+  return [
+    "default-src 'none'",
+    `style-src 'sha256-${createHash('sha256').update(STYLE).digest('base64')}'`,
+    `form-action 'self' ${new URL(issuer).origin}`,
+    "frame-ancestors 'none'",
+    "base-uri 'none'",
+  ].join('; ');
+}
 
 function layout(title: string, body: SafeHtml): string {
   return html`<!doctype html>
@@ -101,6 +107,18 @@ export interface TokensView {
   tokenResponse: { token_type: string; expires_in?: number | undefined; scope?: string | undefined };
   userinfo: Record<string, unknown> | undefined;
   refreshTokenIssued: boolean;
+  /** The API the demo can call with the access token (`--api`), when one is set. */
+  api?: string | undefined;
+  /** What the API answered, on the page shown after calling it (and after a step-up to do so). */
+  apiAnswer?: ApiAnswer | undefined;
+}
+
+export interface ApiAnswer {
+  url: string;
+  status: number;
+  body: unknown;
+  /** True when the API asked for a stronger or newer sign-in first and the demo signed in again (RFC 9470). */
+  steppedUp: boolean;
 }
 
 export function tokensPage(view: TokensView): string {
@@ -119,6 +137,12 @@ ${'opaque' in at
 ${jsonBlock('access-token', 'Access token claims', at.claims)}`}
 <details><summary>Raw access token (to try calling an API with it)</summary><pre>${at.raw}</pre></details>
 ${view.userinfo ? jsonBlock('userinfo', 'Userinfo response', view.userinfo) : ''}
+${view.apiAnswer ? html`<section id="api-answer">
+<h2>The API answered ${view.apiAnswer.status}</h2>
+${view.apiAnswer.steppedUp ? html`<p id="stepped-up">The API first refused the token for its sign-in (RFC 9470 <code>insufficient_user_authentication</code>); the demo asked Gatehouse for the sign-in it named, and called again with the new token.</p>` : ''}
+<p><code>GET ${view.apiAnswer.url}</code></p>
+<pre>${JSON.stringify(view.apiAnswer.body, null, 2)}</pre>
+</section>` : ''}
 <section id="refresh-token">
 <h2>Refresh token</h2>
 <p id="refresh-token-status">${view.refreshTokenIssued
@@ -127,6 +151,7 @@ ${view.userinfo ? jsonBlock('userinfo', 'Userinfo response', view.userinfo) : ''
 </section>
 <div class="actions">
 ${view.refreshTokenIssued ? html`<form method="post" action="/refresh"><button class="button" type="submit">Refresh tokens</button></form>` : ''}
+${view.api ? html`<form method="post" action="/call-api"><button class="button" type="submit">Call the API</button></form>` : ''}
 <a class="button secondary" href="/logout">Sign out</a>
 </div>
 `);

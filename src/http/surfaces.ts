@@ -16,6 +16,8 @@ import type { Addresses } from '../verification/addresses.js';
 import type { VerificationMailThrottle } from '../verification/mail-throttle.js';
 import type { ResourceProofs } from '../dpop/proofs.js';
 import type { CsrfProtection } from './csrf.js';
+import type { FactorActs } from '../factors/acts.js';
+import type { FactorThrottle } from '../factors/throttle.js';
 import type { Pages } from './pages.js';
 
 export interface SurfaceDependencies {
@@ -40,4 +42,8 @@ export interface SurfaceDependencies {
   /** How often a signed-in person may have verification mail sent. */
   verificationMail: VerificationMailThrottle;
   logger: Logger;
+  /** Second factors (src/factors/): /account/security, and the admin's reset. */
+  factors: FactorActs;
+  /** Code guesses per account (src/factors/throttle.ts). */
+  factorThrottle: FactorThrottle;
 }

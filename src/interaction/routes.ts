@@ -24,6 +24,12 @@ import { RECOVER_PAGE, SIGN_IN_LINK_PAGE } from '../recovery/routes.js';
 import type { GivenConsent } from './app-connected.js';
 import { claimsNamedIn, claimsOfScope, describeApiScopes, describeClaims, describeOidcScopes } from '../presentation/scopes.js';
 import { signIns } from '../observability/metrics.js';
+import type { FactorActs } from '../factors/acts.js';
+import type { FactorThrottle } from '../factors/throttle.js';
+import { normaliseCode } from '../factors/totp.js';
+import { acrOf, amrOf, satisfies, type Acr, type Amr } from '../factors/levels.js';
+import { requiredLevel } from '../factors/requirements.js';
+import { ACR_UNMET } from '../oidc/configuration.js';
 
 export interface InteractionDependencies {
   provider(): Provider;
@@ -45,7 +51,31 @@ export interface InteractionDependencies {
   notices: AccountNotices;
   /** Records a consent's audit entry, with the "app connected" notice when the app is new (app-connected.ts). */
   recordConsent(consent: GivenConsent): Promise<void>;
+  /** Second factors: whether a person has one, and spending a code (src/factors/). */
+  factors: FactorActs;
+  /** Code guesses, per account, with counters a correct password does not clear. */
+  factorThrottle: FactorThrottle;
 }
+
+/**
+ * A sign-in halfway: the methods already used (the password just typed, or the session's own when
+ * only the level is missing), waiting for a second factor. Kept in the interaction's result, which
+ * only this server writes; a browser that jumps ahead to the resume address has no login in it.
+ */
+interface PendingSecondStep {
+  accountId: string;
+  methods: Amr[];
+}
+
+const PENDING = 'gatehousePendingSecondStep';
+
+function pendingOf(details: Details): PendingSecondStep | undefined {
+  const pending = (details.result as Record<string, unknown> | undefined)?.[PENDING] as PendingSecondStep | undefined;
+  return pending && typeof pending.accountId === 'string' && Array.isArray(pending.methods) ? pending : undefined;
+}
+
+/** RFC 8176 methods a session's amr may hold that a step-up keeps. */
+const KEPT_METHODS = new Set<string>(['pwd', 'otp', 'hwk', 'swk', 'user', 'pin']);
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
 
@@ -105,6 +135,16 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
   async function showCurrentStep(ctx: Context) {
     const { details, clientName } = ctx.state.interaction as InteractionState;
     if (details.prompt.name === 'login') {
+      if (pendingOf(details)) return renderSecondStep(ctx);
+      // Signed in already, and only the level is short (acr_values, an essential acr, the app's
+      // minimum): ask for the missing factor, not the password again.
+      const reasons = details.prompt.reasons;
+      const accountId = details.session?.accountId;
+      if (accountId && reasons.length > 0 && reasons.every((reason) => reason === ACR_UNMET)) {
+        const sessionAmr = ((details.session as { amr?: unknown } | undefined)?.amr ?? []) as unknown[];
+        const methods = sessionAmr.filter((m): m is Amr => typeof m === 'string' && KEPT_METHODS.has(m));
+        return continueAfter(ctx, accountId, methods.length ? methods : ['pwd'], { fromSession: true });
+      }
       const hint = typeof details.params.login_hint === 'string' ? details.params.login_hint.slice(0, 254) : '';
       return renderLogin(ctx, { clientName, email: hint });
     }
@@ -240,14 +280,118 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     if (device === undefined) {
       await deps.notices.sendAlone(outcome.user, { kind: 'new-browser', browser: describeDevice(ctx.get('user-agent') || null), ip: ctx.ip });
     }
-    deps.logger.info({ event: 'sign_in.succeeded', accountId: outcome.user.id, clientId: details.params.client_id, requestId: ctx.state.requestId });
+    await continueAfter(ctx, outcome.user.id, ['pwd'], { fromSession: false });
+  }
+
+  /** The level this request must reach: what the app asked for and its registered minimum. */
+  async function levelRequired(details: Details): Promise<Acr | undefined> {
+    const client = await deps.provider().Client.find(String(details.params.client_id));
+    return requiredLevel(details.params as Record<string, unknown>, client);
+  }
+
+  /**
+   * After the password (or, for a step-up, the session's own sign-in): a person with a second
+   * factor is asked for it; anyone else is signed in, when that reaches the level the request
+   * needs, or the app is told it cannot be reached (unmet_authentication_requirements, OpenID
+   * Connect Unmet Authentication Requirements 1.0) rather than being sent round again.
+   */
+  async function continueAfter(ctx: Context, accountId: string, methods: Amr[], how: { fromSession: boolean }) {
+    const { details } = ctx.state.interaction as InteractionState;
+    // Where a passkey joins as a second step (src/passkeys/, after merge): one more "has" here.
+    if (await deps.factors.store.hasTotp(accountId)) {
+      details.result = { ...(details.result ?? {}), [PENDING]: { accountId, methods } satisfies PendingSecondStep };
+      await details.persist();
+      return how.fromSession ? renderSecondStep(ctx) : seeOther(ctx, `/interaction/${details.uid}`);
+    }
+    const required = await levelRequired(details);
+    if (!satisfies(acrOf(methods), required)) return refuseLevel(ctx, accountId, required);
+    // A session already at this level but past max_age, or prompt=login: a fresh password suffices.
+    return signedIn(ctx, accountId, methods);
+  }
+
+  async function refuseLevel(ctx: Context, accountId: string, required: Acr | undefined) {
+    const { details } = ctx.state.interaction as InteractionState;
+    deps.logger.info({ event: 'sign_in.level_unmet', accountId, required, clientId: details.params.client_id, requestId: ctx.state.requestId });
+    return finish(ctx, {
+      error: 'unmet_authentication_requirements',
+      error_description: `this app needs a sign-in at ${required ?? 'a higher level'}, and the person has no second factor to reach it`,
+    });
+  }
+
+  /** The sign-in is complete: audited, and handed to the provider with its methods and level. */
+  async function signedIn(ctx: Context, accountId: string, methods: Amr[]) {
+    const { details } = ctx.state.interaction as InteractionState;
+    const amr = amrOf(methods);
+    const acr = acrOf(amr);
+    deps.logger.info({ event: 'sign_in.succeeded', accountId, amr, clientId: details.params.client_id, requestId: ctx.state.requestId });
     await deps.audit.append({
       type: 'sign_in.succeeded',
-      actor: { type: 'user', id: outcome.user.id, ip: ctx.ip },
-      userId: outcome.user.id,
+      actor: { type: 'user', id: accountId, ip: ctx.ip },
+      userId: accountId,
       clientId: String(details.params.client_id),
+      details: { amr, acr },
     });
-    await finish(ctx, { login: { accountId: outcome.user.id, amr: ['pwd'], remember: true } });
+    const result: Record<string, unknown> = { ...(details.result ?? {}), login: { accountId, amr, acr, remember: true } };
+    delete result[PENDING];
+    await finish(ctx, result as InteractionResults);
+  }
+
+  function renderSecondStep(ctx: Context, problem?: { status: number; message: string }) {
+    const { details, clientName } = ctx.state.interaction as InteractionState;
+    pages.render(ctx, 'second-factor', 'Confirm it is you', {
+      clientName,
+      error: problem?.message,
+      action: `/interaction/${details.uid}/second-factor`,
+      abortAction: `/interaction/${details.uid}/abort`,
+      csrf: csrf.token(ctx),
+    }, problem?.status ?? 200);
+  }
+
+  /**
+   * The second step: a code from the authenticator app (six digits) or a recovery code. Guesses
+   * are counted per account before any code is checked (src/factors/throttle.ts); a code is
+   * accepted once (src/factors/store.ts).
+   */
+  async function secondFactor(ctx: Context) {
+    const { details } = ctx.state.interaction as InteractionState;
+    const pending = pendingOf(details);
+    if (!pending) return seeOther(ctx, `/interaction/${details.uid}`);
+    const typed = typeof formBody(ctx).code === 'string' ? (formBody(ctx).code as string).slice(0, 64) : '';
+    if (!typed.trim()) return renderSecondStep(ctx, { status: 400, message: 'Enter the code from your authenticator app, or one of your recovery codes.' });
+    const attempt = await deps.factorThrottle.check(pending.accountId);
+    if (!attempt.allowed) {
+      signIns.inc({ outcome: 'throttled', factor: 'second_factor' });
+      ctx.set('Retry-After', String(attempt.retryAfterSeconds));
+      return renderSecondStep(ctx, { status: 429, message: tooManyAttemptsMessage(attempt.retryAfterSeconds) });
+    }
+    const clientId = String(details.params.client_id);
+    const actor = { type: 'user' as const, id: pending.accountId, ip: ctx.ip };
+    const isTotp = normaliseCode(typed) !== undefined;
+    let accepted = false;
+    let reason = 'wrong';
+    if (isTotp) {
+      const used = await deps.factors.store.useTotp(pending.accountId, typed);
+      accepted = used.ok;
+      if (!used.ok) reason = used.reason;
+    } else {
+      const used = await deps.factors.store.useRecoveryCode(pending.accountId, typed);
+      if (used) {
+        accepted = true;
+        await deps.factors.recoveryCodeUsed(actor, pending.accountId, used.remaining, clientId);
+      }
+    }
+    const factor = isTotp ? 'totp' : 'recovery_code';
+    if (!accepted) {
+      signIns.inc({ outcome: 'failed', factor });
+      await deps.audit.append({ type: 'sign_in.second_factor_failed', actor, userId: pending.accountId, clientId, details: { factor, reason } });
+      return renderSecondStep(ctx, { status: 401, message: 'That code did not work. Each code works once: if you just used one, wait for the next.' });
+    }
+    await attempt.recordSuccess();
+    signIns.inc({ outcome: 'succeeded', factor });
+    const methods: Amr[] = [...pending.methods, 'otp'];
+    const required = await levelRequired(details);
+    if (!satisfies(acrOf(amrOf(methods)), required)) return refuseLevel(ctx, pending.accountId, required);
+    return signedIn(ctx, pending.accountId, methods);
   }
 
   async function confirm(ctx: Context) {
@@ -312,6 +456,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
 
   router.get('/', loadInteraction, showCurrentStep);
   router.post('/login', parseForm, loadInteraction, requireCsrf, requirePrompt('login'), signIn);
+  router.post('/second-factor', parseForm, loadInteraction, requireCsrf, requirePrompt('login'), secondFactor);
   router.post('/confirm', parseForm, loadInteraction, requireCsrf, requirePrompt('consent'), confirm);
   router.post('/abort', parseForm, loadInteraction, requireCsrf, abort);
   return router;

@@ -21,7 +21,13 @@ export type AccountNotice =
   /** `browser` in people's words (src/presentation/devices.ts); `ip` is shown only as its network. */
   | { kind: 'new-browser'; browser: string; ip: string | undefined }
   /** An app the person had no live grant for, allowed: what it may do, in the consent page's words. */
-  | { kind: 'app-connected'; app: string; granted: GrantInWords };
+  | { kind: 'app-connected'; app: string; granted: GrantInWords }
+  /** A second factor added (`factor`: its kind in words, e.g. "an authenticator app"). */
+  | { kind: 'factor-added'; factor: string }
+  /** A factor removed, by the person (`how`: own) or by an administrator (every one of them). */
+  | { kind: 'factor-removed'; factor: string; how: 'own' | 'admin' }
+  /** A recovery code spent to sign in; `remaining` unused codes are left. */
+  | { kind: 'recovery-code-used'; remaining: number };
 
 /** Who a notice goes to: always the account's current address. */
 export interface NoticeRecipient {
@@ -63,6 +69,7 @@ export class AccountNotices {
         recoverUrl: this.options.recoveryOffered ? `${issuer}/recover` : undefined,
         accountUrl: `${issuer}/account`,
         revokeUrl: `${issuer}${CONNECTED_APPS_PAGE}`,
+        securityUrl: `${issuer}${SECURITY_PAGE}`,
       },
     }, issuer);
     // audited() hands its acts the transaction typed as a plain Database; the outbox checks at run time.
@@ -78,12 +85,17 @@ export class AccountNotices {
 
 /** The account page that lists connected apps, each with its Revoke button. */
 const CONNECTED_APPS_PAGE = '/account/apps';
+/** The account page listing the person's factors. */
+const SECURITY_PAGE = '/account/security';
 
 function noticeData(notice: AccountNotice): Record<string, unknown> {
   switch (notice.kind) {
     case 'password-changed': return { how: notice.how };
     case 'new-browser': return { browser: notice.browser, network: notice.ip ? roughNetwork(notice.ip) : undefined };
     case 'app-connected': return { app: notice.app, ...notice.granted };
+    case 'factor-added': return { factor: notice.factor };
+    case 'factor-removed': return { factor: notice.factor, how: notice.how };
+    case 'recovery-code-used': return { remaining: notice.remaining };
   }
 }
 

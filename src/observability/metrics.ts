@@ -85,7 +85,7 @@ export const refreshRetriesForgiven = new Counter({
 
 export const signIns = new Counter({
   name: 'gatehouse_sign_ins_total',
-  help: 'Sign-in attempts, by outcome (succeeded, wrong_password, unknown_email, disabled, throttled, busy) and factor (password).',
+  help: 'Sign-in attempts, by outcome (succeeded, wrong_password, unknown_email, disabled, throttled, busy, failed) and factor (password, totp, recovery_code, second_factor for a throttled code).',
   labelNames: ['outcome', 'factor'] as const,
   registers: [registry],
 });

@@ -33,6 +33,10 @@ export interface SignedIn {
   accountId: string;
   /** The session's public handle (digest of its uid), as session listings name it. */
   sessionHandle: string;
+  /** The level the session's sign-in reached (src/factors/levels.ts), if it says. */
+  acr: string | undefined;
+  /** When the person last signed in (seconds since the epoch), if the session says. */
+  authTime: number | undefined;
 }
 
 interface PendingSignIn {
@@ -62,11 +66,16 @@ export class AccountSignIn {
   async current(ctx: Context): Promise<SignedIn | undefined> {
     const session = await pageSession(this.options.provider(), ctx);
     if (!session.accountId || typeof session.uid !== 'string') return undefined;
-    return { accountId: session.accountId, sessionHandle: digest(session.uid) };
+    return {
+      accountId: session.accountId,
+      sessionHandle: digest(session.uid),
+      acr: typeof session.acr === 'string' ? session.acr : undefined,
+      authTime: typeof session.loginTs === 'number' ? session.loginTs : undefined,
+    };
   }
 
   /** Sends the browser to sign in, and back to `returnTo` (one of our pages) afterwards. */
-  begin(ctx: Context, returnTo: string, options: { forceLogin?: boolean } = {}): void {
+  begin(ctx: Context, returnTo: string, options: { forceLogin?: boolean; acr?: string; maxAgeSeconds?: number } = {}): void {
     const pending: PendingSignIn = { state: randomSecret(16), returnTo: OWN_PAGE.test(returnTo) ? returnTo : '/account' };
     ctx.cookies.set(this.#cookie, Buffer.from(JSON.stringify(pending)).toString('base64url'), {
       signed: true,
@@ -84,6 +93,10 @@ export class AccountSignIn {
       redirect_uri: `${this.options.issuer}${ACCOUNT_CALLBACK_PATH}`,
       state: pending.state,
       ...(options.forceLogin ? { prompt: 'login' } : {}),
+      // A level or a recent sign-in the page needs (the console: src/admin/console/kit.ts): the
+      // sign-in pages ask for what is missing, as for any app (src/interaction/routes.ts).
+      ...(options.acr ? { acr_values: options.acr } : {}),
+      ...(options.maxAgeSeconds !== undefined ? { max_age: String(options.maxAgeSeconds) } : {}),
     });
     ctx.redirect(`${this.options.provider().pathFor('authorization')}?${request}`);
     ctx.set('Cache-Control', 'no-store');
@@ -102,6 +115,14 @@ export class AccountSignIn {
           heading: 'This sign-in has expired',
           message: 'The sign-in took too long, was already completed, or was started in another browser.',
           hint: 'Open your account page again to sign in.',
+        });
+      }
+      if (ctx.query.error === 'unmet_authentication_requirements') {
+        return this.options.pages.error(ctx, {
+          status: 403,
+          heading: 'A second sign-in step is needed',
+          message: 'This page needs a sign-in with a second step, such as an authenticator app, and your account has none yet.',
+          hint: 'Add an authenticator app on your account\'s Sign-in methods page (/account/security), then open this page again.',
         });
       }
       if (typeof ctx.query.error === 'string') {

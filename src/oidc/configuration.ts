@@ -16,10 +16,12 @@ import { newClientId } from '../clients/store.js';
 import type { PersonLookup } from '../people/cache.js';
 import { ACCOUNT_CLIENT_ID, ADMIN_SCOPE } from '../vocabulary.js';
 import { ADMIN_ACCESS_TOKEN_TTL_SECONDS, DEVICE_CODE_TTL_SECONDS } from '../lifetimes.js';
-import { ADMIN_METADATA, adminApiAudience, API_SCOPE_METADATA, GRANT_ID_CLAIM, PREVIOUS_SECRET_METADATA, RESOURCE_METADATA, USERINFO_CLAIMS_CLAIM, userinfoAudience } from '../vocabulary.js';
+import { ADMIN_METADATA, adminApiAudience, API_SCOPE_METADATA, GRANT_ID_CLAIM, PREVIOUS_SECRET_METADATA, REQUIRE_ACR_METADATA, RESOURCE_METADATA, USERINFO_CLAIMS_CLAIM, userinfoAudience } from '../vocabulary.js';
 import { accessTokenBeingRevoked, deviceFormToken, grantFromStored, rotatedRefreshToken, sessionGrantIdFor } from './internals.js';
 import { exchangeClaimsOf } from './grants/token-exchange.js';
 import { isExchanged } from '../tokens/jwt-access-tokens.js';
+import { ACR_VALUES, satisfies } from '../factors/levels.js';
+import { requiredLevel } from '../factors/requirements.js';
 
 /** Scopes about the person (OIDC Core §5.4) and what each releases. */
 export const OIDC_CLAIMS = {
@@ -64,6 +66,12 @@ function copyOfGrant(copy: GrantInstance, remembered: GrantInstance): GrantInsta
   return copy;
 }
 
+/** The sign-in behind a token being issued: the authorization code or refresh token exchanged. */
+function signInBehind(ctx: KoaContextWithOIDC): { acr?: string; amr?: string[]; authTime?: number } | undefined {
+  const { AuthorizationCode, RefreshToken } = ctx.oidc.entities as { AuthorizationCode?: unknown; RefreshToken?: unknown };
+  return (AuthorizationCode ?? RefreshToken) as { acr?: string; amr?: string[]; authTime?: number } | undefined;
+}
+
 /** The API scopes an app was registered for (client metadata, see clients.ts). */
 function apiScopesOf(client: unknown): Set<string> {
   const value = (client as Record<string, unknown> | undefined)?.[API_SCOPE_METADATA];
@@ -97,6 +105,9 @@ async function accountPagesGrant(ctx: KoaContextWithOIDC): Promise<GrantInstance
   return grant;
 }
 
+/** The login prompt's reason when only the level is missing: the sign-in pages step the person up. */
+export const ACR_UNMET = 'acr_unmet';
+
 /**
  * oidc-provider's prompts, plus one: a session naming a person who is gone or disabled is no sign-in.
  * Gatehouse's own acts end such sessions (src/admin), but a person disabled or deleted in SQL
@@ -108,6 +119,17 @@ function signInPolicy(): ReturnType<typeof interactionPolicy.base> {
   login.checks.add(new interactionPolicy.Check('account_unavailable', 'End-User authentication is required', (ctx) => {
     return ctx.oidc.session?.accountId && !ctx.oidc.account ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT;
   }), 1);
+  // Levels are ordered (src/factors/levels.ts): a two-factor session meets a one-factor request,
+  // where oidc-provider's own acr checks want the very value asked for. One check replaces them,
+  // and covers acr_values, the claims parameter's acr and the app's own minimum alike; the sign-in
+  // pages then ask only for what is missing (src/interaction/routes.ts).
+  login.checks.remove('essential_acr');
+  login.checks.remove('essential_acrs');
+  login.checks.add(new interactionPolicy.Check(ACR_UNMET, 'the requested authentication level was not reached', (ctx) => {
+    if (!ctx.oidc.session?.accountId) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
+    const required = requiredLevel(ctx.oidc.params ?? {}, ctx.oidc.client);
+    return satisfies(ctx.oidc.session.acr, required) ? interactionPolicy.Check.NO_NEED_TO_PROMPT : interactionPolicy.Check.REQUEST_PROMPT;
+  }));
   return policy;
 }
 
@@ -126,9 +148,12 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
     adapter: deps.adapter,
     jwks: deps.jwks as Configuration['jwks'],
     clients: [],
-    extraClientMetadata: { properties: [API_SCOPE_METADATA, RESOURCE_METADATA, ADMIN_METADATA, PREVIOUS_SECRET_METADATA] },
+    extraClientMetadata: { properties: [API_SCOPE_METADATA, RESOURCE_METADATA, ADMIN_METADATA, PREVIOUS_SECRET_METADATA, REQUIRE_ACR_METADATA] },
 
-    claims: { ...OIDC_CLAIMS, openid: [...OIDC_CLAIMS.openid] } as unknown as Configuration['claims'],
+    // acr and amr ride in every ID token (RFC 8176): an app learns how the person signed in
+    // without having to ask. oidc-provider includes a sign-in claim only when a scope names it.
+    claims: { ...OIDC_CLAIMS, openid: [...OIDC_CLAIMS.openid, 'acr', 'amr'] } as unknown as Configuration['claims'],
+    acrValues: [...ACR_VALUES],
     scopes: OIDC_SCOPES,
 
     async findAccount(_ctx, sub) {
@@ -316,6 +341,14 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
           if (grantId) jwt.payload[GRANT_ID_CLAIM] = grantId;
           // A token made by token exchange names its actor chain and the app its grant was given to.
           Object.assign(jwt.payload, exchangeClaimsOf(token));
+          // RFC 9068 §2.2.1: how and when the person signed in, from the code or refresh token the
+          // access token is issued for (both carry the sign-in's acr, amr and auth_time).
+          const source = signInBehind(ctx);
+          if (grantId && source) {
+            if (source.acr) jwt.payload.acr = source.acr;
+            if (source.amr?.length) jwt.payload.amr = source.amr;
+            if (source.authTime) jwt.payload.auth_time = source.authTime;
+          }
           // A claims request for userinfo (OIDC Core §5.5) holds for the JWT as for an opaque token.
           const userinfoClaims = claimsRequestBehind(ctx)?.userinfo;
           if (grantId && userinfoClaims && Object.keys(userinfoClaims).length) jwt.payload[USERINFO_CLAIMS_CLAIM] = userinfoClaims;

@@ -167,9 +167,10 @@ export function accessTokenPayload(token: LiveAccessToken, purpose: Purpose): Ad
     // Introspection reports the audience, and the policy decides who may see the token by it.
     // `username` is the email: released only when the grant consented to it (jwt-truth.ts) and
     // this token carries the scope, as userinfo would release it.
-    // An exchanged token's actor chain (RFC 8693 §4.1) is part of the answer too (§2.2.1 allows
+    // How the person signed in (RFC 9068 §2.2.1 claims the token carries) is reported too, so an
+    // API that introspects learns what one that verifies the JWT reads from it. An exchanged token's actor chain (RFC 8693 §4.1) is part of the answer too (§2.2.1 allows
     // it in introspection), and marks the token as exchanged at revocation (isExchanged).
-    ...(purpose !== 'userinfo' ? { aud: claims.aud, extra: { ...(token.username && carriesEmail(claims) ? { username: token.username } : {}), ...actorOf(claims) } } : {}),
+    ...(purpose !== 'userinfo' ? { aud: claims.aud, extra: { ...signInOf(claims), ...(token.username && carriesEmail(claims) ? { username: token.username } : {}), ...actorOf(claims) } } : {}),
   } as AdapterPayload;
 }
 
@@ -184,6 +185,15 @@ function actorOf(claims: JWTPayload): { act?: unknown } {
  */
 export function isExchanged(token: { extra?: Record<string, unknown> } | undefined): boolean {
   return !!token?.extra?.act;
+}
+
+/** The token's acr, amr and auth_time, those it carries. */
+function signInOf(claims: JWTPayload): Record<string, unknown> {
+  return {
+    ...(typeof claims.acr === 'string' ? { acr: claims.acr } : {}),
+    ...(Array.isArray(claims.amr) ? { amr: claims.amr } : {}),
+    ...(typeof claims.auth_time === 'number' ? { auth_time: claims.auth_time } : {}),
+  };
 }
 
 function carriesEmail(claims: JWTPayload): boolean {

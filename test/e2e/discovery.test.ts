@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authorizationRequest, createPerson, registerApp, signIn, type App } from '../support/flows.js';
 import { startTestServer, type TestServer } from '../support/gatehouse.js';
 import { startLogoutReceiver } from '../support/logout-receiver.js';
+import { ACR_VALUES } from '../../src/factors/levels.js';
 import { formOf, UserAgent } from '../support/user-agent.js';
 import { ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT } from '../../src/vocabulary.js';
 import { proof, proofKey } from '../support/dpop.js';
@@ -157,6 +158,18 @@ describe('the discovery document', () => {
     const { tokens } = await authorize({ scope: 'openid', claims: JSON.stringify({ id_token: request }), prompt: 'consent' }, 'query');
     const idToken = tokens.claims()!;
     for (const claim of claims) expect(idToken[claim], claim).toBeDefined();
+  });
+
+  it('every authentication level can be asked for with acr_values: a password meets the first, a person without a second factor is refused the others', async () => {
+    const levels = list('acr_values_supported');
+    expect(levels).toEqual([...ACR_VALUES]);
+    const { tokens } = await authorize({ scope: 'openid', acr_values: levels[0]! }, 'query');
+    expect(tokens.claims()!.acr).toBe(levels[0]);
+    for (const level of levels.slice(1)) {
+      const request = await authorizationRequest(app, { scope: 'openid', acr_values: level });
+      const page = await agent.follow(String(request.url));
+      expect(new URL(page.leftTo!).searchParams.get('error'), level).toBe('unmet_authentication_requirements');
+    }
   });
 
   it('the subject type is public: two apps see the same sub', async () => {

@@ -12,6 +12,7 @@ import type { SurfaceDependencies } from '../../http/surfaces.js';
 import { adminApiAudience } from '../../vocabulary.js';
 import { DPOP_ALGORITHMS, DpopProofError } from '../../dpop/proofs.js';
 import { ApiError } from './errors.js';
+import { ACR_TWO_FACTORS, satisfies } from '../../factors/levels.js';
 
 const REALM = 'gatehouse';
 
@@ -114,6 +115,13 @@ export function authenticateAdmin(deps: Pick<SurfaceDependencies, 'config' | 'cl
       const person = await deps.users.findById(personId);
       if (!person || person.disabledAt) throw invalidToken('The person this token was issued to is disabled or gone.');
       if (!person.isAdmin) throw insufficientScope('The person this token was issued to is not an admin.');
+      // ADMIN_REQUIRE_SECOND_FACTOR: a token an admin got by signing in must come from a
+      // two-factor sign-in; RFC 9470 tells the app what to ask Gatehouse for.
+      if (deps.config.adminSecondFactor && !satisfies(claims.acr, ACR_TWO_FACTORS)) {
+        throw new ApiError(401, 'insufficient_user_authentication', 'An admin\'s token must come from a sign-in with a second factor.', undefined, {
+          'WWW-Authenticate': `Bearer realm="${REALM}", error="insufficient_user_authentication", error_description="An admin's token must come from a sign-in with a second factor.", acr_values="${ACR_TWO_FACTORS}"`,
+        });
+      }
     }
 
     ctx.state.actor = (personId === undefined

@@ -1,6 +1,7 @@
 // Clients (apps and machine clients): register, list, change, rotate the secret, disable, delete.
 // An API's introspection credentials are listed here but managed under /apis.
 import { z } from 'zod';
+import { ACR_VALUES } from '../../factors/levels.js';
 import type { NewClient } from '../../clients/store.js';
 import { DEFAULT_SECRET_OVERLAP_SECONDS, MAX_SECRET_OVERLAP_SECONDS } from '../../lifetimes.js';
 import type { AdminOperations } from '../operations.js';
@@ -24,6 +25,7 @@ const requirements = {
   require_pushed_authorization_requests: z.boolean().optional().meta({ description: 'Authorization requests only through the PAR endpoint.' }),
   require_signed_request_object: z.boolean().optional().meta({ description: 'Authorization requests only as request objects signed by the client\'s keys (jwks or jwks_uri).' }),
 };
+const requireAcr = z.enum(ACR_VALUES).meta({ description: 'The weakest sign-in the app accepts (acr_values_supported; README explains each). A person who cannot reach it is refused with unmet_authentication_requirements; null removes the minimum.' });
 
 const newClientBody = component('NewClient', z.strictObject({
   name,
@@ -41,6 +43,7 @@ const newClientBody = component('NewClient', z.strictObject({
   events_endpoint: eventsEndpoint.optional(),
   ...requirements,
   device_flow: z.boolean().optional().meta({ description: 'The app may also use the device flow (RFC 8628, urn:ietf:params:oauth:grant-type:device_code).' }),
+  require_acr: requireAcr.optional(),
 }));
 
 const clientChangesBody = component('ClientChanges', z.strictObject({
@@ -52,8 +55,9 @@ const clientChangesBody = component('ClientChanges', z.strictObject({
   backchannel_logout_session_required: backchannelLogoutSessionRequired.optional(),
   events_endpoint: eventsEndpoint.nullable().optional().meta({ description: 'null: the app receives no more security events.' }),
   device_flow: z.boolean().optional().meta({ description: 'Turn the device flow (RFC 8628) on or off for the app.' }),
+  require_acr: requireAcr.nullable().optional(),
   ...requirements,
-}).refine((changes) => Object.keys(changes).length > 0, 'Name at least one of name, redirect_uris, post_logout_redirect_uris, scope, backchannel_logout_uri, backchannel_logout_session_required, events_endpoint, device_flow, dpop_bound_access_tokens, require_pushed_authorization_requests, require_signed_request_object.'));
+}).refine((changes) => Object.keys(changes).length > 0, 'Name at least one of name, redirect_uris, post_logout_redirect_uris, scope, backchannel_logout_uri, backchannel_logout_session_required, events_endpoint, device_flow, require_acr, dpop_bound_access_tokens, require_pushed_authorization_requests, require_signed_request_object.'));
 
 export const rotateSecretBody = component('SecretRotation', z.strictObject({
   overlap_seconds: z.number().int().min(0).max(MAX_SECRET_OVERLAP_SECONDS).optional()
@@ -77,6 +81,7 @@ function newClient(body: z.output<typeof newClientBody>): NewClient {
     ...(body.events_endpoint !== undefined ? { eventsEndpoint: body.events_endpoint } : {}),
     ...(body.jwks_uri !== undefined ? { jwksUri: body.jwks_uri } : {}),
     ...(body.device_flow !== undefined ? { deviceCode: body.device_flow } : {}),
+    ...(body.require_acr !== undefined ? { requireAcr: body.require_acr } : {}),
     ...requirementsOf(body),
   };
 }
@@ -125,7 +130,7 @@ export function clientRoutes(ops: AdminOperations['apps']): ApiRoute[] {
     }),
     defineRoute({
       method: 'patch', path: '/clients/{client_id}', operationId: 'updateClient', tag: 'Clients',
-      summary: 'Change a client\'s name, redirect URIs, scope, device flow, back-channel logout, events endpoint or what it is held to (DPoP, PAR, signed requests)',
+      summary: 'Change a client\'s name, redirect URIs, scope, minimum sign-in level, device flow, back-channel logout, events endpoint or what it is held to (DPoP, PAR, signed requests)',
       description: 'Checked as the whole registration is at creation. Lists replace the old ones.',
       params: clientParams,
       body: clientChangesBody, bodyRequired: true,
@@ -142,6 +147,7 @@ export function clientRoutes(ops: AdminOperations['apps']): ApiRoute[] {
           ...(body.events_endpoint !== undefined ? { eventsEndpoint: body.events_endpoint } : {}),
           ...requirementsOf(body),
           ...(body.device_flow !== undefined ? { deviceCode: body.device_flow } : {}),
+          ...(body.require_acr !== undefined ? { requireAcr: body.require_acr } : {}),
         });
         return ok(clientJson(client));
       },

@@ -13,6 +13,8 @@ export type ApiErrorCode =
   | 'invalid_dpop_proof'
   | 'use_dpop_nonce'
   | 'insufficient_scope'
+  /** RFC 9470: the token's sign-in is too weak (an admin's without a second factor). */
+  | 'insufficient_user_authentication'
   | 'unauthorized'
   | 'not_found'
   | 'method_not_allowed'

@@ -90,6 +90,7 @@ export function clientJson(client: Client): ClientJson {
     scope: client.scope,
     is_admin: client.isAdmin,
     registered_at: iso(client.registeredAt),
+    require_acr: client.requireAcr,
     introspection_signed_response_alg: client.introspectionSignedResponseAlg,
     jwks: client.jwks,
     jwks_uri: client.jwksUri,

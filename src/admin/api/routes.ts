@@ -18,11 +18,13 @@ import { DOCUMENT_PATH, openApiDocument } from './openapi.js';
 import { koaPath, readJsonBody, respond, validateInput, type ApiRoute } from './route.js';
 import { sessionRoutes } from './sessions.js';
 import { userRoutes } from './users.js';
+import { factorRoutes } from './factors.js';
 
 /** Every operation of the admin API, in the order the document lists them. */
 export function adminApiOperations(ops: AdminOperations): ApiRoute[] {
   return [
     ...userRoutes(ops.people),
+    ...factorRoutes(ops.factors),
     ...sessionRoutes(ops.sessions),
     ...grantRoutes(ops.grants),
     ...clientRoutes(ops.apps),

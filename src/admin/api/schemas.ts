@@ -115,6 +115,7 @@ export const clientSchema = component('Client', z.object({
   is_admin: z.boolean(),
   registered_at: nullableTimestamp.meta({ description: 'When the app registered itself (RFC 7591); null for apps an operator created.' }),
   introspection_signed_response_alg: z.string().nullable(),
+  require_acr: z.string().nullable().meta({ description: 'The weakest sign-in level the app accepts, or null for any.' }),
   jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }).nullable(),
   jwks_uri: z.string().nullable().meta({ description: 'Where the client publishes its public keys, instead of jwks.' }),
   dpop_bound_access_tokens: z.boolean().meta({ description: 'Every token request must carry a DPoP proof (RFC 9449): its tokens are bound to its key.' }),

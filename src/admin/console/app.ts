@@ -2,6 +2,7 @@
 // old one), disabling, deleting, and the access people gave it (revoke one, or all of it).
 import type Router from '@koa/router';
 import type { Context } from 'koa';
+import { ACR_ONE_FACTOR, ACR_PHISHING_RESISTANT, ACR_TWO_FACTORS } from '../../factors/levels.js';
 import { isGatehouseError } from '../../errors.js';
 import { field, formBody, type Problem } from '../../http/forms.js';
 import { when } from '../../presentation/dates.js';
@@ -68,14 +69,23 @@ export function appRoutes(router: Router, kit: ConsoleKit): void {
           name: field(body, 'name'), redirectUris: field(body, 'redirectUris'), scope: field(body, 'scope'),
           backchannelLogoutUri: field(body, 'backchannelLogoutUri'), backchannelLogoutSessionRequired: field(body, 'backchannelLogoutSessionRequired') === 'yes',
           eventsEndpoint: field(body, 'eventsEndpoint'), deviceFlow: field(body, 'deviceFlow') === 'yes', ...requirementsIn(body),
+          requireAcr: field(body, 'requireAcr'),
         }
         : {
           name: app.name, redirectUris: app.redirectUris.join('\n'), scope: app.scope,
           backchannelLogoutUri: app.backchannelLogoutUri ?? '', backchannelLogoutSessionRequired: app.backchannelLogoutSessionRequired,
           eventsEndpoint: app.eventsEndpoint ?? '', deviceFlow: app.grantTypes.includes(DEVICE_CODE_GRANT),
           requireDpop: app.requireDpop, requirePar: app.requirePar, requireSignedRequestObject: app.requireSignedRequestObject,
+          requireAcr: app.requireAcr ?? '',
         },
       hasKeys: app.jwks !== null || app.jwksUri !== null,
+      // The sign-in levels an app may require (src/factors/levels.ts), in words.
+      levels: [
+        { value: '', label: 'Any sign-in' },
+        { value: ACR_ONE_FACTOR, label: 'A password at least' },
+        { value: ACR_TWO_FACTORS, label: 'Two factors (password and authenticator app, or a passkey)' },
+        { value: ACR_PHISHING_RESISTANT, label: 'Phishing-resistant (a passkey)' },
+      ],
       overlaps: OVERLAP_CHOICES.map((choice) => ({ ...choice, selected: choice.seconds === DEFAULT_SECRET_OVERLAP_SECONDS })),
       grants: grants.items.map((g) => {
         const person = people.get(g.userId);
@@ -111,6 +121,7 @@ export function appRoutes(router: Router, kit: ConsoleKit): void {
         backchannelLogoutUri: field(body, 'backchannelLogoutUri').trim() || null,
         backchannelLogoutSessionRequired: field(body, 'backchannelLogoutSessionRequired') === 'yes',
         deviceCode: field(body, 'deviceFlow') === 'yes',
+        requireAcr: field(body, 'requireAcr') || null,
       }),
     });
     seeOther(ctx, appHref(app.clientId), 'app-updated');

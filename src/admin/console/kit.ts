@@ -10,6 +10,10 @@ import { field, csrfGuard, formExpired, formParser, problemOf, type Problem } fr
 import type { SurfaceDependencies } from '../../http/surfaces.js';
 import type { AdminOperations } from '../operations.js';
 import { CONFIRMATIONS } from './present.js';
+import { ACR_TWO_FACTORS, satisfies } from '../../factors/levels.js';
+
+/** How recent a sign-in a console action needs, with ADMIN_REQUIRE_SECOND_FACTOR (issue #14). */
+export const CONSOLE_ACTION_MAX_AGE_SECONDS = 15 * 60;
 
 export type Section = 'people' | 'apps' | 'apis' | 'keys' | 'audit';
 
@@ -60,7 +64,7 @@ export class ConsoleKit {
   }
 
   /**
-   * Signed in, an admin, not disabled. Someone not signed in is sent to sign in and brought back
+   * Signed in, an admin, not disabled, and (ADMIN_REQUIRE_SECOND_FACTOR) with a second factor. Someone not signed in is sent to sign in and brought back
    * (a form, which cannot be replayed after a sign-in, is refused as expired instead).
    */
   readonly requireAdmin = async (ctx: Context, next: Next) => {
@@ -72,6 +76,22 @@ export class ConsoleKit {
     const admin = await this.deps.users.findById(signedIn.accountId);
     if (!admin || !admin.isAdmin || admin.disabledAt) {
       return this.deps.pages.render(ctx, 'admin/forbidden', 'Administrators only', { requestId: ctx.state.requestId }, 403);
+    }
+    // ADMIN_REQUIRE_SECOND_FACTOR: the console needs a two-factor sign-in, and an action one of
+    // the last 15 minutes. Otherwise the admin is sent to sign in for it (only the missing step
+    // when the session is recent enough), and comes back to the page; a form is not replayed.
+    if (this.deps.config.adminSecondFactor) {
+      const isRead = ctx.method === 'GET' || ctx.method === 'HEAD';
+      const weak = !satisfies(signedIn.acr, ACR_TWO_FACTORS);
+      const stale = !isRead && (signedIn.authTime === undefined || Date.now() / 1000 - signedIn.authTime > CONSOLE_ACTION_MAX_AGE_SECONDS);
+      if (weak || stale) {
+        this.deps.signIn.begin(ctx, isRead ? ctx.originalUrl : '/admin', {
+          acr: ACR_TWO_FACTORS,
+          ...(stale ? { maxAgeSeconds: CONSOLE_ACTION_MAX_AGE_SECONDS } : {}),
+        });
+        if (!isRead) ctx.status = 303;
+        return;
+      }
     }
     ctx.state.console = { admin, sessionHandle: signedIn.sessionHandle, actor: { type: 'user', id: admin.id, ip: ctx.ip } } satisfies ConsoleState;
     await next();

@@ -23,9 +23,10 @@ export function personRoutes(router: Router, kit: ConsoleKit): void {
     const href = personHref(person.id);
     const sessionsCursor = cursorParam(ctx, 'sessions');
     const grantsCursor = cursorParam(ctx, 'grants');
-    const [sessions, grants] = await Promise.all([
+    const [sessions, grants, factors] = await Promise.all([
       ops.sessions.listSessions(person.id, sessionsCursor ? { cursor: sessionsCursor } : {}),
       ops.grants.listGrants({ userId: person.id }, grantsCursor ? { cursor: grantsCursor } : {}),
+      ops.factors.list(person.id),
     ]);
     const names = await appNames(ops, [...sessions.items.flatMap((s) => s.clientIds), ...grants.items.map((g) => g.clientId)]);
     const words = await grantWords(ops, grants.items);
@@ -83,6 +84,8 @@ export function personRoutes(router: Router, kit: ConsoleKit): void {
       grantPages: pageLinks(href, { sessions: sessionsCursor }, 'grants', grantsCursor, grants.nextCursor),
       revokeApps: apps.map(([clientId, name]) => ({ action: `${href}/apps/${encodeURIComponent(clientId)}/revoke`, button: `Revoke all of ${name}'s access` })),
       auditHref: `/admin/audit?user=${encodeURIComponent(person.id)}`,
+      // Names and dates only: a secret is never part of a factor here.
+      factors: factors.map((f) => ({ name: f.name, kind: f.kind === 'totp' ? 'Authenticator app' : f.kind === 'recovery_codes' ? `Recovery codes (${f.remaining ?? 0} unused)` : 'Passkey', added: when(f.createdAt), lastUsed: when(f.lastUsedAt, 'Not used yet') })),
       problem: problem?.message,
       problemField: problem?.field,
     }, problem?.status);
@@ -91,6 +94,11 @@ export function personRoutes(router: Router, kit: ConsoleKit): void {
   async function disable(ctx: Context) {
     await ops.people.disableUser(actorOf(ctx), personOf(ctx).id);
     seeOther(ctx, personHref(personOf(ctx).id), 'person-disabled');
+  }
+
+  async function resetFactors(ctx: Context) {
+    await ops.factors.reset(actorOf(ctx), personOf(ctx).id);
+    seeOther(ctx, personHref(personOf(ctx).id), 'factors-reset');
   }
 
   async function enable(ctx: Context) {
@@ -158,6 +166,7 @@ export function personRoutes(router: Router, kit: ConsoleKit): void {
   router.get('/admin/people/:id', ...kit.page, person, page(showPerson));
   router.post('/admin/people/:id/disable', ...kit.form, person, notSelf(showPerson), again, disable);
   router.post('/admin/people/:id/enable', ...kit.form, person, again, enable);
+  router.post('/admin/people/:id/factors/reset', ...kit.form, person, again, resetFactors);
   router.post('/admin/people/:id/password', ...kit.form, person, again, resetPassword);
   router.post('/admin/people/:id/invitation', ...kit.form, person, again, reinvite);
   router.post('/admin/people/:id/verification-mail', ...kit.form, person, again, sendVerification);

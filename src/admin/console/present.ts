@@ -11,6 +11,7 @@ export const CONFIRMATIONS = new Notices('done', {
   'person-reinvited': 'A new invitation is on its way. The links of earlier ones no longer work.',
   'person-disabled': 'The person is disabled: every session ended and every app lost access at once.',
   'person-enabled': 'The person can sign in again.',
+  'factors-reset': 'Every second factor of the person was removed and they were signed out everywhere; they were told by mail, and sign in with their password alone until they add a new one.',
   'person-deleted': 'The person was deleted, with everything they held.',
   'verification-sent': 'A link to verify the address is on its way to it. It works for 24 hours.',
   'email-changed': 'The address was changed. It is unverified until the person follows a link mailed to it; the old address was told.',

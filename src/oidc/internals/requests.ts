@@ -102,7 +102,7 @@ export function grantFromStored(Grant: GrantModel, payload: AdapterPayload): Gra
  * carrying its `uid` and `accountId`. If that changes, the admin console and account pages see
  * nobody signed in (src/oidc/account-sign-in.ts).
  */
-export async function pageSession(provider: Provider, ctx: Context): Promise<{ accountId?: string; uid?: unknown }> {
+export async function pageSession(provider: Provider, ctx: Context): Promise<{ accountId?: string; uid?: unknown; acr?: unknown; amr?: unknown; loginTs?: unknown }> {
   return provider.Session.get(ctx);
 }
 

@@ -7,7 +7,7 @@ import type { ChangeFeed } from '../../db/notifications.js';
 import { CoherentCache } from '../../db/coherent-cache.js';
 import { OIDC_SCOPES } from '../configuration.js';
 import { replaceClientMethods } from '../internals.js';
-import { ADMIN_METADATA, API_SCOPE_METADATA, ID_TOKEN_SIGNING_ALG, PREVIOUS_SECRET_METADATA, RESOURCE_METADATA, TOKEN_EXCHANGE_GRANT } from '../../vocabulary.js';
+import { ADMIN_METADATA, API_SCOPE_METADATA, ID_TOKEN_SIGNING_ALG, PREVIOUS_SECRET_METADATA, REQUIRE_ACR_METADATA, RESOURCE_METADATA, TOKEN_EXCHANGE_GRANT } from '../../vocabulary.js';
 
 /**
  * The metadata oidc-provider needs. `client_secret` carries the secret's *digest*: oidc-provider
@@ -37,6 +37,7 @@ export function clientMetadata(client: Client): ClientMetadata {
     ...(client.introspectionSignedResponseAlg ? { introspection_signed_response_alg: client.introspectionSignedResponseAlg as ClientMetadata['introspection_signed_response_alg'] } : {}),
     ...(client.resourceIdentifier ? { [RESOURCE_METADATA]: client.resourceIdentifier } : {}),
     ...(client.isAdmin ? { [ADMIN_METADATA]: true } : {}),
+    ...(client.requireAcr ? { [REQUIRE_ACR_METADATA]: client.requireAcr } : {}),
     ...previousSecretMetadata(client),
     // Back-Channel Logout 1.0: oidc-provider sees the URI so that end_session asks the app's
     // Client#backchannelLogout, which Gatehouse replaces to deliver through the outbox (src/logout/).

@@ -1,0 +1,28 @@
+// An administrator and a person's second factors: seeing which they have (names and dates, never
+// a secret) and removing them all when the person lost them. Removing signs the person out
+// everywhere and tells them (src/factors/acts.ts); the audit entry is written in the same transaction.
+import type { Actor } from '../audit/events.js';
+import { GatehouseError, found } from '../errors.js';
+import type { FactorActs } from '../factors/acts.js';
+import type { Factor } from '../factors/store.js';
+import type { OperationDependencies } from './operations.js';
+
+export class FactorOperations {
+  constructor(private readonly deps: OperationDependencies, private readonly acts: FactorActs | undefined) {}
+
+  #acts(): FactorActs {
+    if (!this.acts) throw new GatehouseError('conflict', 'Second factors are not available here.');
+    return this.acts;
+  }
+
+  /** The person's second factors, as their own security page lists them. */
+  async list(userId: string): Promise<Factor[]> {
+    found(await this.deps.users.findById(userId), 'person');
+    return this.acts ? this.acts.store.list(userId) : [];
+  }
+
+  /** Removes every second factor of the person, ends their sessions, tells them. */
+  reset(actor: Actor, userId: string): ReturnType<FactorActs['resetByAdministrator']> {
+    return this.#acts().resetByAdministrator(actor, userId);
+  }
+}

@@ -1,0 +1,104 @@
+// What people and administrators do with factors, each act audited in its own transaction with
+// the notice that tells the person (src/audit/audited.ts, src/notices/). The table work is
+// store.ts's; this file decides what goes with it: the first second factor brings recovery codes,
+// the last one takes them away, and an administrator's reset ends the person's sessions.
+import type { Actor } from '../audit/events.js';
+import type { Audited } from '../audit/audited.js';
+import type { AuditLog } from '../audit/log.js';
+import type { Database } from '../db/knex.js';
+import { found } from '../errors.js';
+import type { AccountNotices } from '../notices/account-notices.js';
+import type { UserStore } from '../people/users.js';
+import type { GrantStore } from '../grants/store.js';
+import type { SessionStore } from '../sessions/store.js';
+import { endedResult } from '../sessions/ending.js';
+import type { Factor, FactorStore } from './store.js';
+
+export interface FactorActsDependencies {
+  db: Database;
+  store: FactorStore;
+  audited: Audited;
+  audit: AuditLog;
+  notices: AccountNotices;
+  users: UserStore;
+  sessions: SessionStore;
+  grants: GrantStore;
+}
+
+/** A factor's kind, as a notice's sentence names it. */
+export function factorInWords(kind: Factor['kind']): string {
+  switch (kind) {
+    case 'totp': return 'An authenticator app';
+    case 'recovery_codes': return 'Your set of recovery codes';
+    case 'passkey': return 'A passkey';
+    case 'password': return 'Your password';
+  }
+}
+
+export class FactorActs {
+  constructor(private readonly deps: FactorActsDependencies) {}
+
+  get store(): FactorStore {
+    return this.deps.store;
+  }
+
+  /**
+   * Confirms an authenticator app being enrolled with one valid code. With the person's first
+   * second factor comes a set of recovery codes, returned to be shown once. `confirmed` false:
+   * the code was wrong (nothing changed).
+   */
+  confirmTotp(actor: Actor, userId: string, factorId: string, code: string, name: string): Promise<{ confirmed: boolean; recoveryCodes?: string[] }> {
+    return this.deps.db.transaction(async (trx) => {
+      const person = found(await this.deps.users.findById(userId, trx), 'person');
+      const first = !(await this.deps.store.hasTotp(userId, trx));
+      if (!(await this.deps.store.confirmTotp(trx, userId, factorId, code, name))) return { confirmed: false };
+      const hadCodes = (await this.deps.store.list(userId, trx)).some((factor) => factor.kind === 'recovery_codes');
+      const recoveryCodes = first || !hadCodes ? await this.deps.store.replaceRecoveryCodes(trx, userId) : undefined;
+      await this.deps.audit.append({ type: 'factor.added', actor, userId, details: { factorId, kind: 'totp', recoveryCodesIssued: recoveryCodes !== undefined } }, trx);
+      await this.deps.notices.send(trx, person, { kind: 'factor-added', factor: factorInWords('totp') });
+      return { confirmed: true, ...(recoveryCodes ? { recoveryCodes } : {}) };
+    });
+  }
+
+  /** A new set of recovery codes (the old set stops working), to show once. */
+  regenerateRecoveryCodes(actor: Actor, userId: string): Promise<string[]> {
+    return this.deps.audited(actor, async (trx) => {
+      const codes = await this.deps.store.replaceRecoveryCodes(trx, userId);
+      return { result: codes, event: { type: 'factor.recovery_codes_regenerated', userId, details: { count: codes.length } } };
+    });
+  }
+
+  /** The person removes one of their factors; what went (their recovery codes too, with the last app). */
+  removeOwn(actor: Actor, userId: string, factorId: string): Promise<Factor[]> {
+    return this.deps.audited(actor, async (trx) => {
+      const person = found(await this.deps.users.findById(userId, trx), 'person');
+      const removed = found(await this.deps.store.remove(trx, userId, factorId), 'factor');
+      await this.deps.notices.send(trx, person, { kind: 'factor-removed', factor: factorInWords(removed[0]!.kind), how: 'own' });
+      return { result: removed, event: { type: 'factor.removed', userId, details: { removed: removed.map(({ id, kind }) => ({ id, kind })) } } };
+    });
+  }
+
+  /**
+   * An administrator removes every second factor of a person (they lost their phone): the person
+   * is signed out everywhere and told. The administrator never sees a secret, only what was removed.
+   */
+  resetByAdministrator(actor: Actor, userId: string): Promise<{ removed: Array<Pick<Factor, 'id' | 'kind' | 'name'>>; sessionsEnded: number; grantsRevoked: number }> {
+    return this.deps.audited(actor, async (trx) => {
+      const person = found(await this.deps.users.findById(userId, trx), 'person');
+      const removed = await this.deps.store.removeAll(trx, userId);
+      const ended = endedResult(await this.deps.sessions.endAll(userId, {}, trx));
+      if (removed.length) await this.deps.notices.send(trx, person, { kind: 'factor-removed', factor: 'Every second sign-in step', how: 'admin' });
+      const result = { removed: removed.map(({ id, kind, name }) => ({ id, kind, name })), ...ended };
+      return { result, event: { type: 'factor.reset', userId, details: { removed: result.removed.map(({ id, kind }) => ({ id, kind })), ...ended } } };
+    });
+  }
+
+  /** A recovery code was spent to sign in: audited, and the person told how many are left. */
+  async recoveryCodeUsed(actor: Actor, userId: string, remaining: number, clientId: string | null): Promise<void> {
+    await this.deps.db.transaction(async (trx) => {
+      const person = found(await this.deps.users.findById(userId, trx), 'person');
+      await this.deps.audit.append({ type: 'factor.recovery_code_used', actor, userId, clientId, details: { remaining } }, trx);
+      await this.deps.notices.send(trx, person, { kind: 'recovery-code-used', remaining });
+    });
+  }
+}

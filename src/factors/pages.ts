@@ -1,0 +1,171 @@
+// /account/security: every way the person signs in (password, authenticator apps, recovery codes,
+// and passkeys once src/passkeys/ joins the list), when each was added and last used; adding an
+// authenticator app (a QR code and the secret as text, confirmed by one valid code); a new set of
+// recovery codes; removing a factor. Removing and replacing ask the person to prove it is them
+// again first (their password or an authenticator code), so a browser left signed in is not
+// enough to strip an account of its second factor. Every guess is throttled like at sign-in.
+import type { Context } from 'koa';
+import { HashingBusy } from '../people/passwords.js';
+import { formValue, type Problem } from '../http/forms.js';
+import type { SurfaceDependencies } from '../http/surfaces.js';
+import { shownDate } from '../presentation/dates.js';
+import { tooManyAttemptsMessage } from '../security/sign-in-throttle.js';
+import { holderOf, noticeOf, seeOther } from '../account/guard.js';
+import { normaliseCode, qrCodeOf } from './totp.js';
+import type { Factor } from './store.js';
+
+export const SECURITY_PAGE = '/account/security';
+export const TOTP_PAGE = `${SECURITY_PAGE}/authenticator`;
+
+const KIND_NAMES: Record<Factor['kind'], string> = {
+  password: 'Password',
+  totp: 'Authenticator app',
+  recovery_codes: 'Recovery codes',
+  passkey: 'Passkey',
+};
+
+export function securityPages(deps: SurfaceDependencies) {
+  const { pages, csrf } = deps;
+  const issuerHost = new URL(deps.config.issuer).host;
+
+  async function renderSecurity(ctx: Context, problem?: Problem) {
+    const { person } = holderOf(ctx);
+    const factors = await deps.factors.store.list(person.id);
+    const password: Factor = { id: 'password', kind: 'password', name: 'Password', createdAt: person.createdAt, lastUsedAt: null };
+    const hasTotp = factors.some((factor) => factor.kind === 'totp');
+    pages.render(ctx, 'account/security', 'Sign-in and security', {
+      person,
+      factors: [password, ...factors].map((factor) => ({
+        ...factor,
+        kindName: KIND_NAMES[factor.kind],
+        added: shownDate(factor.createdAt),
+        lastUsed: factor.lastUsedAt ? shownDate(factor.lastUsedAt) : undefined,
+        removable: factor.kind !== 'password',
+      })),
+      hasTotp,
+      addTotp: TOTP_PAGE,
+      removeAction: `${SECURITY_PAGE}/remove`,
+      codesAction: `${SECURITY_PAGE}/recovery-codes`,
+      notice: problem ? undefined : noticeOf(ctx),
+      error: problem?.message,
+      csrf: csrf.token(ctx),
+    }, problem?.status ?? 200);
+  }
+
+  function showSecurity(ctx: Context) {
+    return renderSecurity(ctx);
+  }
+
+  async function renderEnrolment(ctx: Context, enrolment: { id: string; base32: string; uri: string }, name: string, problem?: Problem) {
+    const { person } = holderOf(ctx);
+    pages.render(ctx, 'account/authenticator', 'Add an authenticator app', {
+      person,
+      qr: await qrCodeOf(enrolment.uri),
+      // Grouped in fours, as apps show and people type it.
+      secret: enrolment.base32.replace(/(.{4})/g, '$1 ').trim(),
+      factorId: enrolment.id,
+      name,
+      error: problem?.message,
+      action: TOTP_PAGE,
+      csrf: csrf.token(ctx),
+    }, problem?.status ?? 200);
+  }
+
+  async function showEnrolment(ctx: Context) {
+    const { person } = holderOf(ctx);
+    const enrolment = await deps.factors.store.beginTotp(person.id, person.email, issuerHost);
+    await renderEnrolment(ctx, enrolment, 'Authenticator app');
+  }
+
+  async function confirmEnrolment(ctx: Context) {
+    const { person, actor } = holderOf(ctx);
+    const factorId = formValue(ctx, 'factor', 64) ?? '';
+    const name = (formValue(ctx, 'name', 60) ?? '').trim() || 'Authenticator app';
+    const code = formValue(ctx, 'code', 64) ?? '';
+    const enrolment = /^[0-9a-f-]{36}$/.test(factorId) ? await deps.factors.store.pendingTotp(person.id, factorId, person.email, issuerHost) : undefined;
+    if (!enrolment) return seeOther(ctx, TOTP_PAGE);
+    const again = { id: factorId, ...enrolment };
+    if (!normaliseCode(code)) return renderEnrolment(ctx, again, name, { status: 400, message: 'Enter the six-digit code your app shows for Gatehouse.', field: 'code' });
+    const attempt = await deps.factorThrottle.check(person.id);
+    if (!attempt.allowed) {
+      ctx.set('Retry-After', String(attempt.retryAfterSeconds));
+      return renderEnrolment(ctx, again, name, { status: 429, message: tooManyAttemptsMessage(attempt.retryAfterSeconds), field: 'code' });
+    }
+    const outcome = await deps.factors.confirmTotp(actor, person.id, factorId, code, name);
+    if (!outcome.confirmed) {
+      return renderEnrolment(ctx, again, name, { status: 400, message: 'That code is not the one your app shows now. Check the app was set up with this QR code or secret, and try the next code.', field: 'code' });
+    }
+    await attempt.recordSuccess();
+    if (outcome.recoveryCodes) return renderCodes(ctx, outcome.recoveryCodes, true);
+    seeOther(ctx, SECURITY_PAGE, 'authenticator-added');
+  }
+
+  function renderCodes(ctx: Context, codes: string[], first: boolean) {
+    const { person } = holderOf(ctx);
+    // Shown in this response only: never stored, never in an address, not cached.
+    ctx.set('Cache-Control', 'no-store');
+    pages.render(ctx, 'account/recovery-codes', 'Your recovery codes', { person, codes, first, back: SECURITY_PAGE });
+  }
+
+  /**
+   * Proof that the person at this browser is the account's owner: the password, or a code from
+   * one of their authenticator apps (spent like at sign-in). Undefined when proven; otherwise
+   * the problem to show. Guesses count against the same limits as at sign-in.
+   */
+  async function prove(ctx: Context): Promise<Problem | undefined> {
+    const { person } = holderOf(ctx);
+    const typed = formValue(ctx, 'proof', 1024);
+    if (!typed) return { status: 400, message: 'Enter your password, or a code from your authenticator app, to confirm it is you.', field: 'proof' };
+    if (normaliseCode(typed)) {
+      const attempt = await deps.factorThrottle.check(person.id);
+      if (!attempt.allowed) {
+        ctx.set('Retry-After', String(attempt.retryAfterSeconds));
+        return { status: 429, message: tooManyAttemptsMessage(attempt.retryAfterSeconds), field: 'proof' };
+      }
+      const used = await deps.factors.store.useTotp(person.id, typed);
+      if (used.ok) {
+        await attempt.recordSuccess();
+        return undefined;
+      }
+      // Six digits could also be someone's password: try it as one below.
+    }
+    const attempt = await deps.throttle.check({ email: person.email, address: ctx.ip, device: deps.knownDevices.deviceFor(ctx, person.email) });
+    if (!attempt.allowed) {
+      ctx.set('Retry-After', String(attempt.retryAfterSeconds));
+      return { status: 429, message: tooManyAttemptsMessage(attempt.retryAfterSeconds), field: 'proof' };
+    }
+    let right: boolean;
+    try {
+      right = await deps.users.verifyPassword(person.id, typed);
+    } catch (error) {
+      if (!(error instanceof HashingBusy)) throw error;
+      await attempt.handBack();
+      ctx.set('Retry-After', String(error.retryAfterSeconds));
+      return { status: 503, message: 'Gatehouse is busy right now. Please try again in a moment.', field: 'proof' };
+    }
+    if (!right) return { status: 401, message: 'That is not your password, nor a code your authenticator app shows now. Nothing was changed.', field: 'proof' };
+    await attempt.recordSuccess();
+    return undefined;
+  }
+
+  async function removeFactor(ctx: Context) {
+    const { person, actor } = holderOf(ctx);
+    const factorId = formValue(ctx, 'factor', 64) ?? '';
+    const mine = (await deps.factors.store.list(person.id)).find((factor) => factor.id === factorId);
+    if (!mine) return renderSecurity(ctx, { status: 404, message: 'That sign-in method is not one of yours, or it was already removed.' });
+    const problem = await prove(ctx);
+    if (problem) return renderSecurity(ctx, problem);
+    await deps.factors.removeOwn(actor, person.id, factorId);
+    seeOther(ctx, SECURITY_PAGE, 'factor-removed');
+  }
+
+  async function newRecoveryCodes(ctx: Context) {
+    const { person, actor } = holderOf(ctx);
+    if (!(await deps.factors.store.hasTotp(person.id))) return renderSecurity(ctx, { status: 409, message: 'Recovery codes back up an authenticator app: add one first.' });
+    const problem = await prove(ctx);
+    if (problem) return renderSecurity(ctx, problem);
+    renderCodes(ctx, await deps.factors.regenerateRecoveryCodes(actor, person.id), false);
+  }
+
+  return { showSecurity, showEnrolment, confirmEnrolment, removeFactor, newRecoveryCodes };
+}

@@ -1,0 +1,174 @@
+// What operators set: an app's minimum sign-in level, administrators needing a second factor for
+// the console (ADMIN_REQUIRE_SECOND_FACTOR, on by default), and an administrator removing a
+// person's factors when they lost them.
+import * as client from 'openid-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ACR_TWO_FACTORS } from '../../src/factors/levels.js';
+import { loadConfig } from '../../src/config.js';
+import { authorizationRequest, createPerson, type App } from '../support/flows.js';
+import { startMailingServer, type MailingServer } from '../support/mailing.js';
+import type { TestServer } from '../support/gatehouse.js';
+import { UserAgent } from '../support/user-agent.js';
+import { signInToAccount } from '../account/support.js';
+import { createAdmin } from '../admin/console/support.js';
+import { ADMIN_SCOPE, clientCredentialsToken } from '../admin/api/support.js';
+import { enrolAuthenticator, post } from './support.js';
+
+let mailing: MailingServer;
+let server: TestServer;
+let offset = 0;
+const clock = () => Date.now() + offset;
+function step() {
+  offset += 30_000;
+  mailing.advance(30_000);
+}
+
+beforeAll(async () => {
+  // The tests' configuration turns the admin rule off for every other test file; here it is on, as by default.
+  mailing = await startMailingServer({ ADMIN_REQUIRE_SECOND_FACTOR: 'true' });
+  server = mailing.server;
+});
+
+afterAll(async () => {
+  await mailing?.stop();
+});
+
+async function appRequiring(level: string): Promise<App> {
+  const redirectUri = 'https://strict.example.test/callback';
+  const { client: registered, clientSecret } = await server.stores.clients.create({ name: 'Strict App', redirectUris: [redirectUri], requireAcr: level as never });
+  const config = await client.discovery(new URL(server.issuer), registered.clientId, clientSecret, client.ClientSecretBasic(clientSecret!), { execute: [client.allowInsecureRequests] });
+  return { config, clientId: registered.clientId, clientSecret, redirectUri };
+}
+
+describe('an app that requires two factors', () => {
+  it('sends a person without a second factor back to the app with unmet_authentication_requirements', async () => {
+    const app = await appRequiring(ACR_TWO_FACTORS);
+    const person = await createPerson(server);
+    const agent = new UserAgent(server.issuer);
+    const request = await authorizationRequest(app);
+    const login = await agent.follow(request.url.href);
+    const back = await post(agent, login, /\/login$/, { email: person.email, password: person.password });
+    const error = new URL(back.leftTo!);
+    expect(error.origin + error.pathname).toBe(app.redirectUri);
+    expect(error.searchParams.get('error')).toBe('unmet_authentication_requirements');
+    expect(error.searchParams.get('state')).toBe(request.state);
+  });
+
+  it('lets a person with an authenticator app in, at the two-factor level', async () => {
+    const app = await appRequiring(ACR_TWO_FACTORS);
+    const person = await createPerson(server);
+    const { agent } = await signInToAccount(server, person, '/account/security');
+    const { app: authenticator } = await enrolAuthenticator(server, agent, clock());
+    step();
+    // Already signed in with the password alone: asked only for the code.
+    const request = await authorizationRequest(app);
+    const page = await agent.follow(request.url.href);
+    expect(page.body).toContain('autocomplete="one-time-code"');
+    let done = await post(agent, page, /\/second-factor$/, { code: authenticator.code(clock()) });
+    if (!done.leftTo) done = await post(agent, done, /\/confirm$/, { decision: 'allow' });
+    const tokens = await client.authorizationCodeGrant(app.config, new URL(done.leftTo!), { pkceCodeVerifier: request.codeVerifier, expectedState: request.state, expectedNonce: request.nonce });
+    expect(tokens.claims()!.acr).toBe(ACR_TWO_FACTORS);
+  });
+
+  it('refuses a minimum the registration cannot hold', async () => {
+    await expect(server.stores.clients.create({ name: 'x', redirectUris: ['https://x.example.test/cb'], requireAcr: 'gold' as never })).rejects.toThrow(/level/);
+    await expect(server.stores.clients.create({ name: 'x', clientCredentials: true, scope: 'openid', requireAcr: ACR_TWO_FACTORS })).rejects.toThrow(/sign-in level/);
+  });
+});
+
+describe('administrators need a second factor (ADMIN_REQUIRE_SECOND_FACTOR)', () => {
+  it('is on by default', () => {
+    expect(loadConfig({ NODE_ENV: 'development', DATA_DIR: '/tmp/unused' }).adminSecondFactor).toBe(true);
+  });
+
+  it('an admin with a password only is refused from the console, and told to add an authenticator app', async () => {
+    const admin = await createAdmin(server);
+    const agent = new UserAgent(server.issuer);
+    const login = await agent.follow(`${server.issuer}/admin/people`);
+    const page = await post(agent, login, /\/login$/, { email: admin.email, password: admin.password });
+    expect(page.status).toBe(403);
+    expect(page.body).toContain('A second sign-in step is needed');
+    expect(page.body).not.toContain('admin-nav');
+    // Still refused on the next try: a password-only session never reaches the console.
+    const again = await agent.follow(`${server.issuer}/admin/people`);
+    expect(again.status).toBe(403);
+  });
+
+  it('an admin with an authenticator app gets in after the code', async () => {
+    const admin = await createAdmin(server);
+    const { agent } = await signInToAccount(server, admin, '/account/security');
+    const { app: authenticator } = await enrolAuthenticator(server, agent, clock());
+    step();
+    const page = await agent.follow(`${server.issuer}/admin/people`);
+    expect(page.body).toContain('autocomplete="one-time-code"');
+    const consoleHome = await post(agent, page, /\/second-factor$/, { code: authenticator.code(clock()) });
+    expect(consoleHome.status).toBe(200);
+    expect(consoleHome.url).toBe(`${server.issuer}/admin/people`);
+
+    // From the console, the admin removes the second factors of a person who lost their phone.
+    const person = await createPerson(server);
+    const own = await signInToAccount(server, person, '/account/security');
+    await enrolAuthenticator(server, own.agent, clock());
+    const personPage = await agent.follow(`${server.issuer}/admin/people/${person.id}`);
+    expect(personPage.body).toContain('My phone');
+    const done = await post(agent, personPage, `/admin/people/${person.id}/factors/reset`, {});
+    expect(done.status).toBe(200);
+    expect(done.body).toContain('Every second factor of the person was removed');
+    expect(await server.testDb.db('factors').where({ user_id: person.id })).toHaveLength(0);
+    const audit = await server.testDb.db('audit_events').where({ user_id: person.id, type: 'factor.reset' });
+    expect(audit[0]).toMatchObject({ actor_type: 'user', actor_id: admin.id });
+  });
+});
+
+describe('an administrator removes a person\'s factors', () => {
+  it('through the admin API: the factors go, the person is signed out and told, the audit log says so, no secret is shown', async () => {
+    const person = await createPerson(server);
+    const { agent } = await signInToAccount(server, person, '/account/security');
+    const { app: authenticator } = await enrolAuthenticator(server, agent, clock());
+    const { client: adminClient, clientSecret } = await server.stores.clients.create({ name: 'Ops', clientCredentials: true, admin: true });
+    const token = await clientCredentialsToken(server, adminClient.clientId, clientSecret!, { scope: ADMIN_SCOPE });
+    const call = (method: string, path: string) => fetch(`${server.issuer}/admin/api/v1${path}`, { method, headers: { authorization: `Bearer ${token}`, accept: 'application/json' } });
+
+    const listed = await call('GET', `/users/${person.id}/factors`);
+    expect(listed.status).toBe(200);
+    const text = await listed.text();
+    expect(text).not.toContain(authenticator.secret);
+    expect((JSON.parse(text) as { factors: Array<{ kind: string }> }).factors.map((f) => f.kind)).toEqual(['totp', 'recovery_codes']);
+
+    const reset = await call('POST', `/users/${person.id}/factors/reset`);
+    expect(reset.status).toBe(200);
+    const body = (await reset.json()) as { removed: unknown[]; sessions_ended: number };
+    expect(body.removed).toHaveLength(2);
+    expect(body.sessions_ended).toBeGreaterThanOrEqual(1);
+    expect(await server.testDb.db('factors').where({ user_id: person.id })).toHaveLength(0);
+    // Signed out: the account page asks for the password again.
+    expect((await agent.follow(`${server.issuer}/account`)).body).toMatch(/name="password"/);
+    const audit = await server.testDb.db('audit_events').where({ user_id: person.id, type: 'factor.reset' });
+    expect(audit).toHaveLength(1);
+    expect(audit[0].actor_type).toBe('client');
+    await mailing.deliver();
+    expect(mailing.mailsTo(person.email).map((m) => m.subject)).toContain('A sign-in method was removed from your Gatehouse account');
+    // An unknown person is a 404, not a 500.
+    expect((await call('POST', '/users/00000000-0000-4000-8000-000000000000/factors/reset')).status).toBe(404);
+  });
+});
+
+describe('removing a factor oneself', () => {
+  it('needs the password or a code first; a wrong one changes nothing', async () => {
+    const person = await createPerson(server);
+    const { agent } = await signInToAccount(server, person, '/account/security');
+    await enrolAuthenticator(server, agent, clock());
+    const page = await agent.follow(`${server.issuer}/account/security`);
+    const totpId = /name="factor" value="([^"]+)"[\s\S]*?Remove My phone/.exec(page.body)?.[1];
+    expect(totpId).toBeDefined();
+    const refused = await post(agent, page, '/account/security/remove', { factor: totpId!, proof: 'not my password' });
+    expect(refused.status).toBe(401);
+    expect(await server.testDb.db('factors').where({ user_id: person.id })).toHaveLength(2);
+    const done = await post(agent, page, '/account/security/remove', { factor: totpId!, proof: person.password });
+    expect(done.status).toBe(200);
+    expect(done.body).toContain('That sign-in method is removed.');
+    // The recovery codes went with the last authenticator app.
+    expect(await server.testDb.db('factors').where({ user_id: person.id })).toHaveLength(0);
+    expect(await server.testDb.db('audit_events').where({ user_id: person.id, type: 'factor.removed' })).toHaveLength(1);
+  });
+});
