@@ -52,6 +52,9 @@ import type { RecoveryServices } from './recovery/services.js';
 import type { OneTimeLinks } from './links/store.js';
 import { consentRecorder } from './interaction/app-connected.js';
 import type { Addresses } from './verification/addresses.js';
+import { passkeyAssets } from './passkeys/assets.js';
+import { passkeyRoutes } from './passkeys/pages.js';
+import type { Passkeys } from './passkeys/passkeys.js';
 import { VerificationMailThrottle } from './verification/mail-throttle.js';
 import { verificationRoutes } from './verification/pages.js';
 
@@ -77,6 +80,8 @@ export interface AppDependencies {
   devMailbox?: DevelopmentMailbox;
   addresses: Addresses;
   links: OneTimeLinks;
+  /** Passkeys: sign-in with them, and the account page that manages them (src/passkeys/). */
+  passkeys: Passkeys;
   /** The clock one-time links are counted by (tests move it). */
   now?: () => number;
   /** True once a graceful stop has begun (src/http/connection-drain.ts). */
@@ -112,6 +117,7 @@ export function createApp(deps: AppDependencies): Koa {
   // Never on the public port without its token (the metrics listener is METRICS_PORT's).
   if (config.metrics.token) app.use(publicMetricsRoute(processMetrics, config.metrics.token));
   app.use(assets(pages));
+  app.use(passkeyAssets());
   // After what must answer under any load (health, the busy page's stylesheet), before any work.
   app.use(loadShedding(config.load.maxConcurrentRequests, pages));
   app.use(interactionRoutes({
@@ -128,6 +134,7 @@ export function createApp(deps: AppDependencies): Koa {
     unknownEmailDigest: keyedDigest(config.secrets.keyEncryptionKey, 'audit unknown sign-in email', 16),
     passwordRecovery: deps.recovery !== undefined,
     notices: deps.notices,
+    passkeys: deps.passkeys,
     recordConsent: consentRecorder({ db: deps.db, notices: deps.notices, audit: deps.audit, users: deps.users, resources: deps.resources }),
   }).routes());
   if (deps.recovery) app.use(recoveryRoutes({ ...deps.recovery, pages, csrf, logger, knownDevices }).routes());
@@ -152,6 +159,7 @@ export function createApp(deps: AppDependencies): Koa {
   app.use(adminApiRoutes(surfaces).routes());
   app.use(adminConsoleRoutes(surfaces).routes());
   app.use(accountRoutes(surfaces).routes());
+  app.use(passkeyRoutes({ ...surfaces, passkeys: deps.passkeys }).routes());
   // Both confirm pages check the account's password under the same throttle as sign-in.
   app.use(enrolmentRoutes({ enrolment: deps.enrolment, pages, csrf, users: deps.users, throttle, knownDevices }).routes());
   app.use(verificationRoutes({ addresses: deps.addresses, pages, csrf, users: deps.users, throttle, knownDevices }).routes());

@@ -34,6 +34,7 @@ import { AccountNotices } from './notices/account-notices.js';
 import { recoveryServices } from './recovery/services.js';
 import { AddressMail } from './verification/address-mail.js';
 import { Addresses } from './verification/addresses.js';
+import { Passkeys } from './passkeys/passkeys.js';
 
 export interface Gatehouse {
   config: Config;
@@ -53,6 +54,8 @@ export interface Gatehouse {
   selfService: SelfService;
   /** Email addresses: verification links, changes (src/verification/). */
   addresses: Addresses;
+  /** Passkeys (src/passkeys/): each person's, and the WebAuthn ceremonies. */
+  passkeys: Passkeys;
   /** The outbox (mail now): `deliveries.outbox.enqueue(trx, …)` in the transaction of the act. */
   deliveries: Deliveries;
   /**
@@ -123,6 +126,7 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
       mail: enrolmentMail,
       throttle: signUpThrottle(db, config.secrets.keyEncryptionKey),
     });
+    const passkeys = new Passkeys({ db, audit, changes, notices, issuer: config.issuer, now: options.now });
     const selfService = new SelfService({ db, users, resources, audit, sessions, grants, changes, notices, links });
     const recovery = config.passwordRecovery
       ? recoveryServices({ config, db, users, links, outbox: outgoing.outbox, audit, sessions, grants, notices, logger, changes })
@@ -135,7 +139,7 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
 
     const drain = new ConnectionDrain();
     const app = createApp({
-      config, db, logger, oidc, users, clients, resources, pages, audit, operations, selfService, enrolment, notices, recovery, addresses, links,
+      config, db, logger, oidc, users, clients, resources, pages, audit, operations, selfService, enrolment, notices, recovery, addresses, links, passkeys,
       devMailbox: outgoing.devMailbox, draining: () => drain.draining, ...(options.now ? { now: options.now } : {}),
     });
     const server = http.createServer(drain.wrap(app.callback()));
@@ -166,6 +170,7 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
       operations,
       selfService,
       addresses,
+      passkeys,
       deliveries: outgoing,
       close(closeOptions = {}) {
         closing ??= (async () => {

@@ -35,6 +35,13 @@ export const AUDIT_EVENT_TYPES = [
   'user.email_verified',
   'user.email_change_requested',
   'user.email_changed',
+  // Passkeys (src/passkeys): added, renamed, removed; an assertion refused outside sign-in (which
+  // has sign_in.failed); a verified assertion whose signature counter went back (a cloned key)
+  'passkey.added',
+  'passkey.renamed',
+  'passkey.removed',
+  'passkey.assertion_refused',
+  'passkey.counter_regressed',
   // Apps and APIs
   'client.created',
   'client.updated',

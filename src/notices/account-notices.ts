@@ -21,7 +21,9 @@ export type AccountNotice =
   /** `browser` in people's words (src/presentation/devices.ts); `ip` is shown only as its network. */
   | { kind: 'new-browser'; browser: string; ip: string | undefined }
   /** An app the person had no live grant for, allowed: what it may do, in the consent page's words. */
-  | { kind: 'app-connected'; app: string; granted: GrantInWords };
+  | { kind: 'app-connected'; app: string; granted: GrantInWords }
+  /** A passkey was added to or removed from the account (src/passkeys/), by the name it was given. */
+  | { kind: 'passkey-added' | 'passkey-removed'; passkey: string };
 
 /** Who a notice goes to: always the account's current address. */
 export interface NoticeRecipient {
@@ -84,6 +86,8 @@ function noticeData(notice: AccountNotice): Record<string, unknown> {
     case 'password-changed': return { how: notice.how };
     case 'new-browser': return { browser: notice.browser, network: notice.ip ? roughNetwork(notice.ip) : undefined };
     case 'app-connected': return { app: notice.app, ...notice.granted };
+    case 'passkey-added':
+    case 'passkey-removed': return { passkey: notice.passkey };
   }
 }
 
