@@ -120,7 +120,9 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
     clients: [],
     extraClientMetadata: { properties: [API_SCOPE_METADATA, RESOURCE_METADATA, ADMIN_METADATA, PREVIOUS_SECRET_METADATA] },
 
-    claims: { ...OIDC_CLAIMS, openid: [...OIDC_CLAIMS.openid] } as unknown as Configuration['claims'],
+    // amr (RFC 8176): how the person signed in ("pwd"; "hwk" or "swk" and "user" with a passkey),
+    // in every ID token, as sub is (the openid scope releases it).
+    claims: { ...OIDC_CLAIMS, openid: [...OIDC_CLAIMS.openid, 'amr'] } as unknown as Configuration['claims'],
     scopes: OIDC_SCOPES,
 
     async findAccount(_ctx, sub) {

@@ -111,7 +111,7 @@ export class Passkeys {
       userName: person.email,
       userDisplayName: person.name,
       userID: userHandleOf(person.id),
-      challenge,
+      challenge: challengeBytes(challenge),
       timeout: CHALLENGE_TTL_SECONDS * 1000,
       attestationType: 'none',
       // The same authenticator twice would be one passkey listed twice.
@@ -169,7 +169,7 @@ export class Passkeys {
     const challenge = await this.#challenges.issue(purpose, binding, userId);
     return generateAuthenticationOptions({
       rpID: this.#rpId,
-      challenge,
+      challenge: challengeBytes(challenge),
       timeout: CHALLENGE_TTL_SECONDS * 1000,
       userVerification: 'required',
       allowCredentials: own.map((passkey) => ({ id: passkey.credentialId, transports: passkey.transports })),
@@ -273,6 +273,14 @@ export class Passkeys {
 }
 
 class PasskeyNotFound extends Error {}
+
+/**
+ * The challenge as the options carry it: its bytes, so the browser signs (and the verifier is
+ * handed) the very base64url string that was issued and stored as a digest.
+ */
+function challengeBytes(challenge: string): Uint8Array<ArrayBuffer> {
+  return new Uint8Array(Buffer.from(challenge, 'base64url'));
+}
 
 /** The WebAuthn user handle of a person: their id's 16 bytes (opaque, no personal data). */
 function userHandleOf(userId: string): Uint8Array<ArrayBuffer> {
