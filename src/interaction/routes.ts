@@ -277,8 +277,8 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     if (!passkeys?.available) return pages.oauthError(ctx, 404, 'invalid_request');
     const typed = formBody(ctx).response;
     const response = typeof typed === 'string' && typed.length <= MAX_RESPONSE_LENGTH ? typed : '';
-    const claimed = await passkeys.claimedOwner(response);
-    const claimedUser = claimed ? await deps.users.findById(claimed) : undefined;
+    const presented = await passkeys.read(response);
+    const claimedUser = presented.passkey ? await deps.users.findById(presented.passkey.userId) : undefined;
     const throttleEmail = claimedUser?.email ?? 'unknown passkey';
     const device = deps.knownDevices.deviceFor(ctx, throttleEmail);
     const throttle = await deps.throttle.check({ email: throttleEmail, address: ctx.ip, device });
@@ -288,8 +288,9 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
       ctx.set('Retry-After', String(throttle.retryAfterSeconds));
       return renderLogin(ctx, { clientName, email: '', error: tooManyAttemptsMessage(throttle.retryAfterSeconds) }, 429);
     }
-    const outcome = await passkeys.authenticate('sign_in', { interaction: details.uid }, response);
-    const user = outcome.ok ? await deps.users.findById(outcome.userId) : undefined;
+    const outcome = await passkeys.verify('sign_in', { interaction: details.uid }, presented);
+    // The passkey verified is the one read: its person is the one already looked up.
+    const user = outcome.ok && claimedUser?.id === outcome.userId ? claimedUser : undefined;
     const reason = !outcome.ok ? outcome.reason : !user ? 'unknown_passkey' : user.disabledAt ? 'disabled' : isUsable(user) ? undefined : 'not_activated';
     if (reason !== undefined || !outcome.ok || !user) {
       signIns.inc({ outcome: reason ?? 'failed', factor: 'passkey' });

@@ -17,7 +17,7 @@
 //   registrationOptions(person, binding)      → options for navigator.credentials.create (JSON)
 //   register(actor, person, binding, json, n) → the new Factor, or a PasskeyRefusal
 //   authenticationOptions(purpose, binding, userId?) → options for navigator.credentials.get (JSON)
-//   authenticate(purpose, binding, json, userId?)    → AssertionOutcome
+//   authenticate(purpose, binding, json, userId?)    → AssertionOutcome (or read(json), then verify(…))
 //   rename(actor, id, name), remove(actor, person, id)
 import type { AuthenticationResponseJSON, PublicKeyCredentialCreationOptionsJSON, PublicKeyCredentialRequestOptionsJSON, RegistrationResponseJSON } from '@simplewebauthn/server';
 import { generateAuthenticationOptions, generateRegistrationOptions, verifyAuthenticationResponse, verifyRegistrationResponse } from '@simplewebauthn/server';
@@ -50,6 +50,12 @@ export type AssertionRefusal = 'malformed' | 'unknown_passkey' | 'not_yours' | '
 export type AssertionOutcome =
   | { ok: true; userId: string; passkey: Factor; amr: PasskeyAmr }
   | { ok: false; reason: AssertionRefusal; userId?: string };
+
+/** A browser's answer as read: undefined response when it is not one, undefined passkey when it names none here. */
+export interface PresentedAssertion {
+  response: AuthenticationResponseJSON | undefined;
+  passkey: StoredPasskey | undefined;
+}
 
 /** Why a registration was refused: `malformed`, `invalid` (not verified), `duplicate` (registered already). */
 export type PasskeyRefusal = 'malformed' | 'invalid' | 'duplicate';
@@ -176,11 +182,14 @@ export class Passkeys {
     });
   }
 
-  /** Whose passkey an answer names, before anything is verified (the sign-in throttle is keyed on it). */
-  async claimedOwner(responseText: string): Promise<string | undefined> {
+  /**
+   * Reads a browser's answer and finds the passkey it names, before anything is verified: whose
+   * it claims to be decides which sign-in throttle counts the attempt. Hand it to verify().
+   */
+  async read(responseText: string): Promise<PresentedAssertion> {
     const response = parseResponse<AuthenticationResponseJSON>(responseText);
-    if (!response) return undefined;
-    return (await this.store.findByCredentialId(response.id))?.userId;
+    if (!response) return { response: undefined, passkey: undefined };
+    return { response, passkey: await this.store.findByCredentialId(response.id) };
   }
 
   /**
@@ -188,9 +197,13 @@ export class Passkeys {
    * or a second step after a password) the passkey must be that person's.
    */
   async authenticate(purpose: Exclude<ChallengePurpose, 'registration'>, binding: ChallengeBinding, responseText: string, userId?: string): Promise<AssertionOutcome> {
-    const response = parseResponse<AuthenticationResponseJSON>(responseText);
+    return this.verify(purpose, binding, await this.read(responseText), userId);
+  }
+
+  /** authenticate(), for an answer read() already. */
+  async verify(purpose: Exclude<ChallengePurpose, 'registration'>, binding: ChallengeBinding, presented: PresentedAssertion, userId?: string): Promise<AssertionOutcome> {
+    const { response, passkey } = presented;
     if (!response) return { ok: false, reason: 'malformed' };
-    const passkey = await this.store.findByCredentialId(response.id);
     if (!passkey) return { ok: false, reason: 'unknown_passkey' };
     const owner = passkey.userId;
     if (userId !== undefined && owner !== userId) return { ok: false, reason: 'not_yours', userId };
