@@ -53,7 +53,7 @@ import type { OneTimeLinks } from './links/store.js';
 import { consentRecorder } from './interaction/app-connected.js';
 import type { Addresses } from './verification/addresses.js';
 import { passkeyAssets } from './passkeys/assets.js';
-import { passkeyRoutes } from './passkeys/pages.js';
+import { PASSKEYS_PAGE, passkeyRoutes } from './passkeys/pages.js';
 import type { Passkeys } from './passkeys/passkeys.js';
 import { VerificationMailThrottle } from './verification/mail-throttle.js';
 import { verificationRoutes } from './verification/pages.js';
@@ -161,7 +161,10 @@ export function createApp(deps: AppDependencies): Koa {
   app.use(accountRoutes(surfaces).routes());
   app.use(passkeyRoutes({ ...surfaces, passkeys: deps.passkeys }).routes());
   // Both confirm pages check the account's password under the same throttle as sign-in.
-  app.use(enrolmentRoutes({ enrolment: deps.enrolment, pages, csrf, users: deps.users, throttle, knownDevices }).routes());
+  app.use(enrolmentRoutes({
+    enrolment: deps.enrolment, pages, csrf, users: deps.users, throttle, knownDevices,
+    passkeysPage: deps.passkeys.available ? PASSKEYS_PAGE : undefined,
+  }).routes());
   app.use(verificationRoutes({ addresses: deps.addresses, pages, csrf, users: deps.users, throttle, knownDevices }).routes());
   // Not mounted at all in production, so no setting or request can reach it there.
   if (deps.devMailbox && config.env !== 'production') app.use(devMailRoutes(deps.devMailbox, pages).routes());
