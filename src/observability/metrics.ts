@@ -78,7 +78,7 @@ export const refreshRetriesForgiven = new Counter({
 
 export const signIns = new Counter({
   name: 'gatehouse_sign_ins_total',
-  help: 'Sign-in attempts, by outcome (succeeded, wrong_password, unknown_email, disabled, throttled, busy) and factor (password).',
+  help: 'Sign-in attempts, by outcome (succeeded, wrong_password, unknown_email, disabled, throttled, busy; for passkeys malformed, unknown_passkey, invalid, counter_regressed, not_activated) and factor (password, passkey).',
   labelNames: ['outcome', 'factor'] as const,
   registers: [registry],
 });

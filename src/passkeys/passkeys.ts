@@ -25,6 +25,7 @@ import { isIP } from 'node:net';
 import type { Actor } from '../audit/events.js';
 import { auditedActs, type Audited, type AuditedDependencies } from '../audit/audited.js';
 import type { AuditLog } from '../audit/log.js';
+import { isUniqueViolation } from '../db/errors.js';
 import type { Database } from '../db/knex.js';
 import { isStorableText } from '../db/text.js';
 import type { AccountNotices } from '../notices/account-notices.js';
@@ -163,6 +164,10 @@ export class Passkeys {
         result: { id: added.id, kind: 'passkey' as const, name: added.name, createdAt: added.createdAt, lastUsedAt: added.lastUsedAt },
         event: { type: 'passkey.added', userId: person.id, details: { passkeyId: added.id, name: added.name, backedUp: info.credentialBackedUp, aaguid: info.aaguid } },
       };
+    }).catch((error: unknown) => {
+      // The same credential registered by a request racing this one.
+      if (isUniqueViolation(error)) throw new PasskeyRefused('duplicate');
+      throw error;
     });
   }
 

@@ -30,7 +30,8 @@ beforeAll(async () => {
   issuer = mailing.server.issuer;
   app = await registerApp(mailing.server, { redirectUri: CALLBACK });
   browser = await launchChromium();
-});
+  // A server, its mail receiver and a browser: more than the default minute on a busy machine.
+}, 120_000);
 
 afterAll(async () => {
   await browser?.close();
@@ -144,6 +145,8 @@ describe('a person with a passkey', () => {
     let request = await authorizationRequest(app);
     await page.goto(request.url.href);
     await page.getByRole('heading', { name: 'Sign in', exact: true }).waitFor();
+    // The email field lets the browser suggest passkeys (used below, where autofill is offered).
+    expect(await page.getByLabel('Email').getAttribute('autocomplete')).toBe('username webauthn');
     await page.getByRole('button', { name: 'Sign in with a passkey' }).click();
     let claims = await backAtTheApp(page, request);
     expect(claims.sub).toBe(person.id);
@@ -153,12 +156,12 @@ describe('a person with a passkey', () => {
     const signedIn = (await auditOf(person.id)).filter((event) => event.type === 'sign_in.succeeded').at(-1);
     expect(signedIn?.details).toMatchObject({ method: 'passkey', amr: claims.amr });
 
-    // Autofill: the email field asks for "username webauthn", and the browser's suggestion signs in.
+    // Autofill: the browser's suggestion signs in as soon as it is picked (the virtual authenticator
+    // picks at once), with no click on the page.
     await signOut(page);
     await page.evaluate(() => (globalThis as unknown as { sessionStorage: { removeItem(key: string): void } }).sessionStorage.removeItem('no-autofill'));
     request = await authorizationRequest(app);
     await page.goto(request.url.href);
-    expect(await page.getByLabel('Email').getAttribute('autocomplete')).toBe('username webauthn');
     claims = await backAtTheApp(page, request);
     expect(claims.sub).toBe(person.id);
     expect(claims.amr).toEqual([expect.stringMatching(/^(hwk|swk)$/), 'user']);
@@ -285,7 +288,7 @@ async function newSignInPage(page: Page) {
   await page.getByRole('heading', { name: 'Sign in', exact: true }).waitFor();
 }
 
-describe('an attacker with a passkey\'s answers', () => {
+describe('assertions signed with a passkey\'s own key, as an attacker who holds it would', () => {
   let person: Awaited<ReturnType<typeof createPerson>>;
   let key: StolenKey;
   let page: Page;
@@ -300,7 +303,7 @@ describe('an attacker with a passkey\'s answers', () => {
     await enrol(enrolled.page, person, 'Phished laptop');
     key = await stealKey(enrolled.authenticator);
     await signOut(enrolled.page);
-  });
+  }, 120_000);
 
   it('an assertion signed for another origin or another RP ID is refused, and one without user verification too', async () => {
     await newSignInPage(page);
@@ -343,6 +346,17 @@ describe('an attacker with a passkey\'s answers', () => {
       expect.objectContaining({ storedCounter: 1000, presentedCounter: 1000 }),
       expect.objectContaining({ storedCounter: 1000, presentedCounter: 999 }),
     ]);
+  });
+
+  it('the authenticator\'s backup flags say the method: swk for a synced passkey, hwk for a device-bound one, with user', async () => {
+    const amrOfLastSignIn = async () => (await auditOf(person.id)).filter((event) => event.type === 'sign_in.succeeded').at(-1)?.details.amr;
+    await newSignInPage(page);
+    // User present, user verified, backup eligible and backed up.
+    expect(await postAnswer(page, assertion(key, { challenge: await challengeOn(page), counter: 2000, flags: 0x1d }))).toMatchObject({ status: 303 });
+    expect(await amrOfLastSignIn()).toEqual(['swk', 'user']);
+    await newSignInPage(page);
+    expect(await postAnswer(page, assertion(key, { challenge: await challengeOn(page), counter: 2001, flags: 0x05 }))).toMatchObject({ status: 303 });
+    expect(await amrOfLastSignIn()).toEqual(['hwk', 'user']);
   });
 
   it('a disabled person cannot sign in with their passkey', async () => {
