@@ -205,7 +205,8 @@ describe('a person with a passkey', () => {
     expect(types.filter((type) => type === 'passkey.removed').length).toBe(types.filter((type) => type === 'passkey.added').length);
     await mailing.deliver();
     expect(mailing.mailsTo(person.email).map((mail) => mail.subject)).toContain('A passkey was removed from your Gatehouse account');
-  });
+    // Two registrations and three password checks (argon2): more than the default half minute on a busy machine.
+  }, 90_000);
 });
 
 /** What the attacker holds: a passkey's private key, read off the virtual authenticator. */

@@ -14,7 +14,8 @@ let app: App;
 beforeAll(async () => {
   // Browsers offer passkeys only to a domain name (here localhost), never to an IP address.
   const port = await freePort();
-  server = await startTestServer({ PORT: String(port), ISSUER: `http://localhost:${port}` });
+  // TRUST_PROXY: the throttle test asks from a client address of its own (X-Forwarded-For).
+  server = await startTestServer({ PORT: String(port), ISSUER: `http://localhost:${port}`, TRUST_PROXY: 'true' });
   app = await registerApp(server);
 });
 
@@ -120,6 +121,28 @@ describe('the sign-in page', () => {
     const failures = (await auditTypes(null)).slice(before);
     expect(failures.map((event) => [event.type, event.details.method])).toEqual(Array(5).fill(['sign_in.failed', 'passkey']));
     expect(failures.map((event) => event.details.reason)).toEqual(['malformed', 'malformed', 'malformed', 'malformed', 'unknown_passkey']);
+  });
+});
+
+describe('passkey sign-in attempts', () => {
+  it('are throttled like passwords: failures from one address soon get 429 with Retry-After, before any verification', async () => {
+    const agent = new UserAgent(server.issuer);
+    const request = await authorizationRequest(app);
+    const page = await agent.follow(request.url.href);
+    const form = formOf(page.body, /\/passkey$/);
+    const from = { 'x-forwarded-for': '198.18.77.1' };
+    const statuses: number[] = [];
+    // Five free failures, then one attempt per doubling pause: some attempt soon lands in a pause.
+    for (let attempt = 0; attempt < 20 && !statuses.includes(429); attempt += 1) {
+      const res = await agent.request(new URL(form.action, page.url).href, { form: { csrf: form.csrf, response: '{"id":"guess","response":{}}' }, headers: from });
+      statuses.push(res.status);
+      if (res.status === 429) {
+        expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
+        expect(res.body).toContain('Too many attempts.');
+      }
+    }
+    expect(statuses.slice(0, 5)).toEqual([401, 401, 401, 401, 401]);
+    expect(statuses).toContain(429);
   });
 });
 
