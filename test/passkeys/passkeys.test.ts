@@ -172,20 +172,26 @@ describe('challenges', () => {
 });
 
 describe('on an issuer reached by IP address', () => {
+  let byAddress: TestServer;
+
+  // A second server on a database of its own: on the embedded database that takes a while.
+  beforeAll(async () => {
+    byAddress = await startTestServer();
+  }, 120_000);
+
+  afterAll(async () => {
+    await byAddress?.stop();
+  });
+
   it('offers no passkeys: the sign-in page has no passkey form, and the passkeys page says why', async () => {
-    const byAddress = await startTestServer();
-    try {
-      const otherApp = await registerApp(byAddress);
-      const agent = new UserAgent(byAddress.issuer);
-      const page = await agent.follow((await authorizationRequest(otherApp)).url.href);
-      expect(page.body).toContain('autocomplete="username"');
-      expect(page.body).not.toContain('data-passkey-sign-in');
-      const person = await createPerson(byAddress);
-      const { page: passkeys } = await signInToAccount(byAddress, person, '/account/passkeys');
-      expect(passkeys.body).toContain('Passkeys are not available here');
-      expect(passkeys.body).not.toContain('<script');
-    } finally {
-      await byAddress.stop();
-    }
+    const otherApp = await registerApp(byAddress);
+    const agent = new UserAgent(byAddress.issuer);
+    const page = await agent.follow((await authorizationRequest(otherApp)).url.href);
+    expect(page.body).toContain('autocomplete="username"');
+    expect(page.body).not.toContain('data-passkey-sign-in');
+    const person = await createPerson(byAddress);
+    const { page: passkeys } = await signInToAccount(byAddress, person, '/account/passkeys');
+    expect(passkeys.body).toContain('Passkeys are not available here');
+    expect(passkeys.body).not.toContain('<script');
   });
 });
