@@ -60,6 +60,9 @@ import type { RecoveryServices } from './recovery/services.js';
 import type { OneTimeLinks } from './links/store.js';
 import { consentRecorder } from './interaction/app-connected.js';
 import type { Addresses } from './verification/addresses.js';
+import { passkeyAssets } from './passkeys/assets.js';
+import { PASSKEYS_PAGE, passkeyRoutes } from './passkeys/pages.js';
+import type { Passkeys } from './passkeys/passkeys.js';
 import { VerificationMailThrottle } from './verification/mail-throttle.js';
 import { verificationRoutes } from './verification/pages.js';
 import type { FactorActs } from './factors/acts.js';
@@ -91,6 +94,8 @@ export interface AppDependencies {
   records: OidcRecords;
   /** Initial access tokens, checked before a registration reaches oidc-provider (src/registration/gate.ts). */
   registrationTokens: RegistrationTokens;
+  /** Passkeys: sign-in with them, and the account page that manages them (src/passkeys/). */
+  passkeys: Passkeys;
   /** The clock one-time links are counted by (tests move it). */
   now?: () => number;
   /** Second factors (src/factors/): the sign-in's second step, /account/security, the admin reset. */
@@ -130,6 +135,7 @@ export function createApp(deps: AppDependencies): Koa {
   if (config.metrics.token) app.use(publicMetricsRoute(processMetrics, config.metrics.token));
   app.use(assets(pages));
   app.use(transmitterMetadataRoutes(config.issuer, deps.oidc.provider.pathFor('jwks')).routes());
+  app.use(passkeyAssets());
   // After what must answer under any load (health, the busy page's stylesheet), before any work.
   app.use(loadShedding(config.load.maxConcurrentRequests, pages));
   app.use(interactionRoutes({
@@ -146,6 +152,7 @@ export function createApp(deps: AppDependencies): Koa {
     unknownEmailDigest: keyedDigest(config.secrets.keyEncryptionKey, 'audit unknown sign-in email', 16),
     passwordRecovery: deps.recovery !== undefined,
     notices: deps.notices,
+    passkeys: deps.passkeys,
     recordConsent: consentRecorder({ db: deps.db, notices: deps.notices, audit: deps.audit, users: deps.users, resources: deps.resources }),
     factors: deps.factors,
     factorThrottle,
@@ -175,8 +182,12 @@ export function createApp(deps: AppDependencies): Koa {
   app.use(adminApiRoutes(surfaces).routes());
   app.use(adminConsoleRoutes(surfaces).routes());
   app.use(accountRoutes(surfaces).routes());
+  app.use(passkeyRoutes({ ...surfaces, passkeys: deps.passkeys }).routes());
   // Both confirm pages check the account's password under the same throttle as sign-in.
-  app.use(enrolmentRoutes({ enrolment: deps.enrolment, pages, csrf, users: deps.users, throttle, knownDevices }).routes());
+  app.use(enrolmentRoutes({
+    enrolment: deps.enrolment, pages, csrf, users: deps.users, throttle, knownDevices,
+    passkeysPage: deps.passkeys.available ? PASSKEYS_PAGE : undefined,
+  }).routes());
   app.use(verificationRoutes({ addresses: deps.addresses, pages, csrf, users: deps.users, throttle, knownDevices }).routes());
   // Not mounted at all in production, so no setting or request can reach it there.
   if (deps.devMailbox && config.env !== 'production') app.use(devMailRoutes(deps.devMailbox, pages).routes());

@@ -43,6 +43,7 @@ import { RegistrationTokens } from './registration/tokens.js';
 import { Addresses } from './verification/addresses.js';
 import { FactorActs } from './factors/acts.js';
 import { FactorStore } from './factors/store.js';
+import { Passkeys } from './passkeys/passkeys.js';
 
 export interface Gatehouse {
   config: Config;
@@ -66,6 +67,8 @@ export interface Gatehouse {
   logout: BackchannelLogout;
   /** Second factors: authenticator apps and recovery codes (src/factors/). */
   factors: FactorActs;
+  /** Passkeys (src/passkeys/): each person's, and the WebAuthn ceremonies. */
+  passkeys: Passkeys;
   /** The outbox (mail, logout tokens, security events): `deliveries.outbox.enqueue(trx, …)` in the transaction of the act. */
   deliveries: Deliveries;
   /**
@@ -156,6 +159,7 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
       mail: enrolmentMail,
       throttle: signUpThrottle(db, config.secrets.keyEncryptionKey),
     });
+    const passkeys = new Passkeys({ db, audit, changes, notices, issuer: config.issuer, now: options.now });
     const selfService = new SelfService({ db, users, resources, audit, sessions, grants, changes, notices, links });
     const recovery = config.passwordRecovery
       ? recoveryServices({ config, db, users, links, outbox: outgoing.outbox, audit, sessions, grants, notices, logger, changes })
@@ -168,7 +172,7 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
 
     const drain = new ConnectionDrain();
     const app = createApp({
-      config, db, logger, oidc, users, clients, resources, pages, audit, operations, selfService, enrolment, notices, recovery, addresses, links, registrationTokens, records, factors,
+      config, db, logger, oidc, users, clients, resources, pages, audit, operations, selfService, enrolment, notices, recovery, addresses, links, registrationTokens, records, factors, passkeys,
       devMailbox: outgoing.devMailbox, draining: () => drain.draining, ...(options.now ? { now: options.now } : {}),
     });
     const server = http.createServer(drain.wrap(app.callback()));
@@ -201,6 +205,7 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
       addresses,
       logout,
       factors,
+      passkeys,
       deliveries: outgoing,
       close(closeOptions = {}) {
         closing ??= (async () => {

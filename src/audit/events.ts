@@ -45,6 +45,13 @@ export const AUDIT_EVENT_TYPES = [
   'factor.recovery_code_used',
   'factor.recovery_codes_regenerated',
   'sign_in.second_factor_failed',
+  // Passkeys (src/passkeys): added, renamed, removed; an assertion refused outside sign-in (which
+  // has sign_in.failed); a verified assertion whose signature counter went back (a cloned key)
+  'passkey.added',
+  'passkey.renamed',
+  'passkey.removed',
+  'passkey.assertion_refused',
+  'passkey.counter_regressed',
   // Apps and APIs
   'client.created',
   'client.updated',

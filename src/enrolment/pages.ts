@@ -23,6 +23,8 @@ export interface EnrolmentPageDependencies extends LinkPasswordDependencies {
   enrolment: Enrolment;
   pages: Pages;
   csrf: CsrfProtection;
+  /** Where a person who just became able to sign in may add a passkey; undefined where passkeys are not offered. */
+  passkeysPage?: string | undefined;
 }
 
 export function enrolmentRoutes(deps: EnrolmentPageDependencies): Router {
@@ -37,7 +39,7 @@ export function enrolmentRoutes(deps: EnrolmentPageDependencies): Router {
   }
 
   function ready(ctx: Context, how: 'invitation' | 'verification', email: string) {
-    pages.render(ctx, 'enrolment/ready', 'Your account is ready', { how, email, signIn: SIGN_IN });
+    pages.render(ctx, 'enrolment/ready', 'Your account is ready', { how, email, signIn: SIGN_IN, addPasskey: deps.passkeysPage });
   }
 
   async function showInvitation(ctx: Context, problem?: Problem) {

@@ -2,8 +2,9 @@ import type { Middleware } from 'koa';
 import helmet from 'koa-helmet';
 
 /**
- * Security headers on every response (helmet). The CSP allows only our own stylesheet and no
- * scripts of our own; oidc-provider adds the hash of its form_post auto-submit script itself.
+ * Security headers on every response (helmet). The CSP allows only our own stylesheet and our own
+ * scripts, served from this origin (the passkey pages', src/passkeys/assets.ts), never inline ones;
+ * oidc-provider adds the hash of its form_post auto-submit script itself.
  * `form-action` is deliberately absent: browsers apply it to the redirect chain after a form post,
  * and a sign-in ends in a redirect to the app's own origin.
  */

@@ -22,6 +22,9 @@ import type { AccountNotices } from '../notices/account-notices.js';
 import { describeDevice } from '../presentation/devices.js';
 import { RECOVER_PAGE, SIGN_IN_LINK_PAGE } from '../recovery/routes.js';
 import type { GivenConsent } from './app-connected.js';
+import { isUsable } from '../people/users.js';
+import { MAX_RESPONSE_LENGTH, type Passkeys } from '../passkeys/passkeys.js';
+import { PASSKEYS_SCRIPT, WEBAUTHN_SCRIPT } from '../passkeys/assets.js';
 import { claimsNamedIn, claimsOfScope, describeApiScopes, describeClaims, describeOidcScopes } from '../presentation/scopes.js';
 import { signIns } from '../observability/metrics.js';
 import type { FactorActs } from '../factors/acts.js';
@@ -55,6 +58,8 @@ export interface InteractionDependencies {
   factors: FactorActs;
   /** Code guesses, per account, with counters a correct password does not clear. */
   factorThrottle: FactorThrottle;
+  /** Passkey sign-in (src/passkeys/): offered on the sign-in page when the issuer can have passkeys. */
+  passkeys?: Passkeys | undefined;
 }
 
 /**
@@ -152,7 +157,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     return pages.oauthError(ctx, 400, 'invalid_request');
   }
 
-  function renderLogin(ctx: Context, data: { clientName: string; email: string; error?: string; confirmHint?: boolean; throttled?: boolean }, status = 200) {
+  function renderLogin(ctx: Context, data: { clientName: string; email: string; error?: string; confirmHint?: boolean; throttled?: boolean; passkeyError?: 'disabled' | 'refused' }, status = 200) {
     const { details } = ctx.state.interaction as InteractionState;
     const recovery = deps.passwordRecovery;
     pages.render(ctx, 'login', 'Sign in', {
@@ -164,6 +169,9 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
       // email names an account: the page must not tell them apart (the mail is what differs).
       signInLink: recovery && data.throttled && data.email ? { action: SIGN_IN_LINK_PAGE, interaction: details.uid } : undefined,
       action: `/interaction/${details.uid}/login`,
+      passkey: deps.passkeys?.available
+        ? { action: `/interaction/${details.uid}/passkey`, options: `/interaction/${details.uid}/passkey/options`, scripts: [WEBAUTHN_SCRIPT, PASSKEYS_SCRIPT] }
+        : undefined,
       abortAction: `/interaction/${details.uid}/abort`,
       csrf: csrf.token(ctx),
     }, status);
@@ -394,6 +402,71 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     return signedIn(ctx, pending.accountId, methods);
   }
 
+  /** A challenge for a passkey sign-in, bound to this browser's sign-in (JSON, fetched by views/passkeys.js). */
+  async function passkeyOptions(ctx: Context) {
+    const { details } = ctx.state.interaction as InteractionState;
+    if (!deps.passkeys?.available) return pages.oauthError(ctx, 404, 'invalid_request');
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = await deps.passkeys.authenticationOptions('sign_in', { interaction: details.uid });
+  }
+
+  /**
+   * Sign-in with a passkey: no email, the credential names the account. Throttled and audited
+   * like a password (keyed on the account the credential names, or on one key for credentials
+   * that name none), and refused for an account that could not sign in with its password either.
+   */
+  async function signInWithPasskey(ctx: Context) {
+    const { details, clientName } = ctx.state.interaction as InteractionState;
+    const passkeys = deps.passkeys;
+    if (!passkeys?.available) return pages.oauthError(ctx, 404, 'invalid_request');
+    const typed = formBody(ctx).response;
+    const response = typeof typed === 'string' && typed.length <= MAX_RESPONSE_LENGTH ? typed : '';
+    const presented = await passkeys.read(response);
+    const claimedUser = presented.passkey ? await deps.users.findById(presented.passkey.userId) : undefined;
+    const throttleEmail = claimedUser?.email ?? 'unknown passkey';
+    const device = deps.knownDevices.deviceFor(ctx, throttleEmail);
+    const throttle = await deps.throttle.check({ email: throttleEmail, address: ctx.ip, device });
+    if (!throttle.allowed) {
+      signIns.inc({ outcome: 'throttled', factor: 'passkey' });
+      deps.logger.info({ event: 'sign_in.throttled', retryAfter: throttle.retryAfterSeconds, clientId: details.params.client_id, requestId: ctx.state.requestId });
+      ctx.set('Retry-After', String(throttle.retryAfterSeconds));
+      return renderLogin(ctx, { clientName, email: '', error: tooManyAttemptsMessage(throttle.retryAfterSeconds) }, 429);
+    }
+    const outcome = await passkeys.verify('sign_in', { interaction: details.uid }, presented);
+    // The passkey verified is the one read: its person is the one already looked up.
+    const user = outcome.ok && claimedUser?.id === outcome.userId ? claimedUser : undefined;
+    const reason = !outcome.ok ? outcome.reason : !user ? 'unknown_passkey' : user.disabledAt ? 'disabled' : isUsable(user) ? undefined : 'not_activated';
+    if (reason !== undefined || !outcome.ok || !user) {
+      signIns.inc({ outcome: reason ?? 'failed', factor: 'passkey' });
+      deps.logger.info({ event: 'sign_in.failed', reason, factor: 'passkey', clientId: details.params.client_id, requestId: ctx.state.requestId });
+      await deps.audit.append({
+        type: 'sign_in.failed',
+        actor: { type: 'anonymous', id: null, ip: ctx.ip },
+        userId: outcome.userId ?? null,
+        clientId: String(details.params.client_id),
+        details: { reason, method: 'passkey', ...(outcome.ok ? { passkeyId: outcome.passkey.id } : {}) },
+      });
+      return renderLogin(ctx, { clientName, email: '', passkeyError: reason === 'disabled' ? 'disabled' : 'refused' }, 401);
+    }
+    await throttle.recordSuccess();
+    signIns.inc({ outcome: 'succeeded', factor: 'passkey' });
+    deps.knownDevices.remember(ctx, user.email);
+    // A browser this account had not signed in from (the device was looked up for this account's email).
+    if (device === undefined) {
+      await deps.notices.sendAlone(user, { kind: 'new-browser', browser: describeDevice(ctx.get('user-agent') || null), ip: ctx.ip });
+    }
+    deps.logger.info({ event: 'sign_in.succeeded', accountId: user.id, factor: 'passkey', clientId: details.params.client_id, requestId: ctx.state.requestId });
+    await deps.audit.append({
+      type: 'sign_in.succeeded',
+      actor: { type: 'user', id: user.id, ip: ctx.ip },
+      userId: user.id,
+      clientId: String(details.params.client_id),
+      details: { method: 'passkey', passkeyId: outcome.passkey.id, amr: outcome.amr },
+    });
+    // A passkey with user verification is phishing-resistant, the highest level: no step-up can ask for more.
+    await finish(ctx, { login: { accountId: user.id, amr: outcome.amr, acr: acrOf(outcome.amr), remember: true } });
+  }
+
   async function confirm(ctx: Context) {
     const { details } = ctx.state.interaction as InteractionState;
     const body = formBody(ctx);
@@ -457,6 +530,8 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
   router.get('/', loadInteraction, showCurrentStep);
   router.post('/login', parseForm, loadInteraction, requireCsrf, requirePrompt('login'), signIn);
   router.post('/second-factor', parseForm, loadInteraction, requireCsrf, requirePrompt('login'), secondFactor);
+  router.post('/passkey/options', parseForm, loadInteraction, requireCsrf, requirePrompt('login'), passkeyOptions);
+  router.post('/passkey', parseForm, loadInteraction, requireCsrf, requirePrompt('login'), signInWithPasskey);
   router.post('/confirm', parseForm, loadInteraction, requireCsrf, requirePrompt('consent'), confirm);
   router.post('/abort', parseForm, loadInteraction, requireCsrf, abort);
   return router;

@@ -27,7 +27,9 @@ export type AccountNotice =
   /** A factor removed, by the person (`how`: own) or by an administrator (every one of them). */
   | { kind: 'factor-removed'; factor: string; how: 'own' | 'admin' }
   /** A recovery code spent to sign in; `remaining` unused codes are left. */
-  | { kind: 'recovery-code-used'; remaining: number };
+  | { kind: 'recovery-code-used'; remaining: number }
+  /** A passkey was added to or removed from the account (src/passkeys/), by the name it was given. */
+  | { kind: 'passkey-added' | 'passkey-removed'; passkey: string };
 
 /** Who a notice goes to: always the account's current address. */
 export interface NoticeRecipient {
@@ -96,6 +98,8 @@ function noticeData(notice: AccountNotice): Record<string, unknown> {
     case 'factor-added': return { factor: notice.factor };
     case 'factor-removed': return { factor: notice.factor, how: notice.how };
     case 'recovery-code-used': return { remaining: notice.remaining };
+    case 'passkey-added':
+    case 'passkey-removed': return { passkey: notice.passkey };
   }
 }
 

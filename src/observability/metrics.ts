@@ -85,7 +85,7 @@ export const refreshRetriesForgiven = new Counter({
 
 export const signIns = new Counter({
   name: 'gatehouse_sign_ins_total',
-  help: 'Sign-in attempts, by outcome (succeeded, wrong_password, unknown_email, disabled, throttled, busy, failed) and factor (password, totp, recovery_code, second_factor for a throttled code).',
+  help: 'Sign-in attempts, by outcome (succeeded, wrong_password, unknown_email, disabled, throttled, busy, failed; for passkeys malformed, unknown_passkey, invalid, counter_regressed, not_activated) and factor (password, totp, recovery_code, second_factor for a throttled code, passkey).',
   labelNames: ['outcome', 'factor'] as const,
   registers: [registry],
 });

@@ -94,6 +94,12 @@ describe('every page a person can see', () => {
     await visit('/account/sessions');
     await visit('/account/password');
     await visit('/account/email?notice=verification-sent');
+    // Passkeys: the list with one (stored as registering would, its key a stand-in), its removal page.
+    const passkey = await server.db.transaction((trx) => server.passkeys.store.add({
+      userId: admin.id, credentialId: 'contrast-test-credential', publicKey: 'AA', counter: 0, transports: ['internal'], backedUp: true, aaguid: null, name: 'Work laptop',
+    }, trx));
+    await visit('/account/passkeys?notice=passkey-added');
+    await visit(`/account/passkeys/remove?passkey=${passkey.id}`);
     // A verification link that no longer works (the page a used or expired link opens).
     await visit('/verify-email?token=no-such-token');
 

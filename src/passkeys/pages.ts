@@ -1,0 +1,200 @@
+// "Passkeys" on the account pages: the person's passkeys with their names, when each was added
+// and last used; adding one (named), renaming one, and removing one after confirming who they are
+// again, with the password or with a passkey (a browser left signed in must not be enough to take
+// a way in off the account). Every challenge is bound to this browser's session; every form and
+// every challenge request carries the CSRF token; every act is audited (passkeys.ts).
+// This page is meant to become part of /account/security, beside the other factors.
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import { accountGuard, holderOf } from '../account/guard.js';
+import { formBody, formValue, Notices } from '../http/forms.js';
+import type { SurfaceDependencies } from '../http/surfaces.js';
+import { HashingBusy } from '../people/passwords.js';
+import { shownDate } from '../presentation/dates.js';
+import { tooManyAttemptsMessage } from '../security/sign-in-throttle.js';
+import { PASSKEYS_SCRIPT, WEBAUTHN_SCRIPT } from './assets.js';
+import { MAX_RESPONSE_LENGTH, PasskeyRefused, type Passkeys } from './passkeys.js';
+import { MAX_NAME_LENGTH } from './store.js';
+
+export const PASSKEYS_PAGE = '/account/passkeys';
+const REMOVE_PAGE = `${PASSKEYS_PAGE}/remove`;
+
+/** What the pages say after a form, by the `notice` key of their address (words in the views). */
+const NOTICES = new Notices('notice', {
+  'passkey-added': 'added',
+  'passkey-renamed': 'renamed',
+  'passkey-removed': 'removed',
+});
+
+/**
+ * A refusal, worded by the view: `registration` the browser's answer did not verify;
+ * `duplicate` that passkey is registered already; `not-found` no such passkey of yours;
+ * `password` wrong password; `passkey` the confirming passkey did not verify; `confirm` neither
+ * was given; `busy`; `throttled` (with `retryAfter`).
+ */
+type PasskeyProblem = 'registration' | 'duplicate' | 'not-found' | 'password' | 'passkey' | 'confirm' | 'busy' | 'throttled';
+
+const STATUS: Record<PasskeyProblem, number> = {
+  registration: 400, duplicate: 409, 'not-found': 404, password: 400, passkey: 400, confirm: 400, busy: 503, throttled: 429,
+};
+
+const MAX_TYPED_PASSWORD = 1024;
+
+export function passkeyRoutes(deps: SurfaceDependencies & { passkeys: Passkeys }): Router {
+  const { passkeys, pages, csrf } = deps;
+  const router = new Router();
+  const { parseForm, requireCsrf, signedIn, friendlyErrors } = accountGuard(deps);
+  const scripts = [WEBAUTHN_SCRIPT, PASSKEYS_SCRIPT];
+
+  function bindingOf(ctx: Context) {
+    return { session: holderOf(ctx).sessionHandle };
+  }
+
+  async function renderList(ctx: Context, problem?: PasskeyProblem, extra: { retryAfter?: string } = {}) {
+    const { person } = holderOf(ctx);
+    const list = await passkeys.listFor(person.id);
+    pages.render(ctx, 'account/passkeys', 'Passkeys', {
+      person,
+      available: passkeys.available,
+      passkeys: list.map((passkey) => ({
+        id: passkey.id,
+        name: passkey.name,
+        added: shownDate(passkey.createdAt),
+        lastUsed: passkey.lastUsedAt ? shownDate(passkey.lastUsedAt) : null,
+        removeHref: `${REMOVE_PAGE}?passkey=${passkey.id}`,
+      })),
+      notice: problem ? undefined : NOTICES.of(ctx),
+      problem,
+      ...extra,
+      maxNameLength: MAX_NAME_LENGTH,
+      addAction: PASSKEYS_PAGE,
+      optionsAction: `${PASSKEYS_PAGE}/registration-options`,
+      renameAction: `${PASSKEYS_PAGE}/rename`,
+      csrf: csrf.token(ctx),
+      scripts: passkeys.available ? scripts : [],
+    }, problem ? STATUS[problem] : 200);
+  }
+
+  function showList(ctx: Context) {
+    return renderList(ctx);
+  }
+
+  async function registrationOptions(ctx: Context) {
+    const { person } = holderOf(ctx);
+    if (!passkeys.available) return renderList(ctx, 'registration');
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = await passkeys.registrationOptions(person, bindingOf(ctx));
+  }
+
+  async function addPasskey(ctx: Context) {
+    const { person, actor } = holderOf(ctx);
+    const body = formBody(ctx);
+    const response = typeof body.response === 'string' && body.response.length <= MAX_RESPONSE_LENGTH ? body.response : '';
+    const name = typeof body.name === 'string' ? body.name : '';
+    try {
+      await passkeys.register(actor, person, bindingOf(ctx), response, name);
+    } catch (error) {
+      if (!(error instanceof PasskeyRefused)) throw error;
+      deps.logger.info({ event: 'passkey.registration_refused', reason: error.reason, accountId: person.id, requestId: ctx.state.requestId });
+      return renderList(ctx, error.reason === 'duplicate' ? 'duplicate' : 'registration');
+    }
+    NOTICES.seeOther(ctx, PASSKEYS_PAGE, 'passkey-added');
+  }
+
+  async function renamePasskey(ctx: Context) {
+    const { person, actor } = holderOf(ctx);
+    const id = formValue(ctx, 'passkey', 64);
+    const name = typeof formBody(ctx).name === 'string' ? formBody(ctx).name as string : '';
+    if (id === undefined || !(await passkeys.rename({ ...actor, id: person.id }, id, name))) return renderList(ctx, 'not-found');
+    NOTICES.seeOther(ctx, PASSKEYS_PAGE, 'passkey-renamed');
+  }
+
+  async function renderRemove(ctx: Context, id: string | undefined, problem?: PasskeyProblem, extra: { retryAfter?: string } = {}) {
+    const { person } = holderOf(ctx);
+    const passkey = id === undefined ? undefined : await passkeys.store.findOwn(person.id, id);
+    if (!passkey) return renderList(ctx, 'not-found');
+    pages.render(ctx, 'account/passkey-remove', 'Remove a passkey', {
+      person,
+      passkey: { id: passkey.id, name: passkey.name, added: shownDate(passkey.createdAt) },
+      problem,
+      ...extra,
+      action: REMOVE_PAGE,
+      optionsAction: `${PASSKEYS_PAGE}/confirmation-options`,
+      back: PASSKEYS_PAGE,
+      csrf: csrf.token(ctx),
+      scripts: passkeys.available ? scripts : [],
+    }, problem ? STATUS[problem] : 200);
+  }
+
+  function showRemove(ctx: Context) {
+    const id = typeof ctx.query.passkey === 'string' ? ctx.query.passkey : undefined;
+    return renderRemove(ctx, id);
+  }
+
+  async function confirmationOptions(ctx: Context) {
+    const { person } = holderOf(ctx);
+    if (!passkeys.available) return renderList(ctx, 'passkey');
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = await passkeys.authenticationOptions('confirmation', bindingOf(ctx), person.id);
+  }
+
+  /** Confirms who is at the keyboard: a passkey of theirs, or their password under the sign-in throttle. */
+  async function confirmed(ctx: Context, id: string): Promise<boolean> {
+    const { person, actor } = holderOf(ctx);
+    const body = formBody(ctx);
+    const assertion = typeof body.assertion === 'string' && body.assertion.length <= MAX_RESPONSE_LENGTH ? body.assertion : '';
+    if (assertion) {
+      const outcome = await passkeys.authenticate('confirmation', bindingOf(ctx), assertion, person.id);
+      if (outcome.ok) return true;
+      await passkeys.recordRefusal(actor, person.id, 'confirmation', outcome.reason);
+      await renderRemove(ctx, id, 'passkey');
+      return false;
+    }
+    const password = typeof body.current_password === 'string' && body.current_password.length <= MAX_TYPED_PASSWORD ? body.current_password : '';
+    if (!password) {
+      await renderRemove(ctx, id, 'confirm');
+      return false;
+    }
+    const attempt = await deps.throttle.check({ email: person.email, address: ctx.ip, device: deps.knownDevices.deviceFor(ctx, person.email) });
+    if (!attempt.allowed) {
+      ctx.set('Retry-After', String(attempt.retryAfterSeconds));
+      await renderRemove(ctx, id, 'throttled', { retryAfter: tooManyAttemptsMessage(attempt.retryAfterSeconds) });
+      return false;
+    }
+    let matches: boolean;
+    try {
+      matches = await deps.users.verifyPassword(person.id, password);
+    } catch (error) {
+      if (!(error instanceof HashingBusy)) throw error;
+      await attempt.handBack();
+      ctx.set('Retry-After', String(error.retryAfterSeconds));
+      await renderRemove(ctx, id, 'busy');
+      return false;
+    }
+    if (!matches) {
+      await renderRemove(ctx, id, 'password');
+      return false;
+    }
+    await attempt.recordSuccess();
+    return true;
+  }
+
+  async function removePasskey(ctx: Context) {
+    const { person, actor } = holderOf(ctx);
+    const id = formValue(ctx, 'passkey', 64);
+    if (id === undefined || !(await passkeys.store.findOwn(person.id, id))) return renderList(ctx, 'not-found');
+    if (!(await confirmed(ctx, id))) return;
+    if (!(await passkeys.remove(actor, person, id))) return renderList(ctx, 'not-found');
+    NOTICES.seeOther(ctx, PASSKEYS_PAGE, 'passkey-removed');
+  }
+
+  router.use(friendlyErrors);
+  router.get(PASSKEYS_PAGE, signedIn(), showList);
+  router.post(`${PASSKEYS_PAGE}/registration-options`, parseForm, requireCsrf, signedIn(PASSKEYS_PAGE), registrationOptions);
+  router.post(PASSKEYS_PAGE, parseForm, requireCsrf, signedIn(PASSKEYS_PAGE), addPasskey);
+  router.post(`${PASSKEYS_PAGE}/rename`, parseForm, requireCsrf, signedIn(PASSKEYS_PAGE), renamePasskey);
+  router.get(REMOVE_PAGE, signedIn(), showRemove);
+  router.post(`${PASSKEYS_PAGE}/confirmation-options`, parseForm, requireCsrf, signedIn(PASSKEYS_PAGE), confirmationOptions);
+  router.post(REMOVE_PAGE, parseForm, requireCsrf, signedIn(PASSKEYS_PAGE), removePasskey);
+  return router;
+}
