@@ -12,6 +12,7 @@ import { migrateToLatest } from './db/migrate.js';
 import { startChangeFeed, type ChangeFeed } from './db/notifications.js';
 import { openDatabase } from './db/open.js';
 import { ConnectionDrain } from './http/connection-drain.js';
+import { Languages } from './i18n/negotiation.js';
 import { Pages } from './http/pages.js';
 import { adminOperations, type AdminOperations } from './admin/operations.js';
 import { SelfService } from './account/self-service.js';
@@ -97,7 +98,8 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
     const records = new OidcRecords(db, options.now);
     const clients = new ClientStore(db, records);
     const resources = new ResourceServerStore(db);
-    const pages = new Pages();
+    const languages = new Languages(config.defaultLocale);
+    const pages = new Pages(languages);
     const audit = new AuditLog(db, (error, event) => logger.error({ event: 'audit.append_failed', type: event.type, err: error }));
     const oidc = await OidcService.start({ config, db, users, clients, resources, pages, logger, changes, audit, records });
     const keys = keyStoreFor(config, db);

@@ -19,7 +19,7 @@ interface ShownApp {
   lastUsed: ShownDate | null;
 }
 
-const NOT_CONNECTED = 'That app is not connected to your account. It may have been disconnected already.';
+const NOT_CONNECTED = 'problem.appNotConnected';
 
 export function appPages(deps: SurfaceDependencies) {
   const { selfService, pages, csrf } = deps;
@@ -50,9 +50,9 @@ export function appPages(deps: SurfaceDependencies) {
       page = await selfService.listConnectedApps(person.id, cursor === undefined ? {} : { cursor });
     } catch (error) {
       if (!isGatehouseError(error)) throw error;
-      return pages.error(ctx, { status: 400, heading: 'This list cannot be shown', message: 'The address of this page is not one Gatehouse made.', hint: 'Open Connected apps again from your account page.' });
+      return pages.error(ctx, { status: 400, heading: 'error.list.heading', message: 'error.list.message', hint: 'error.list.hint.apps' });
     }
-    pages.render(ctx, 'account/apps', 'Connected apps', {
+    pages.render(ctx, 'account/apps', 'account.apps.title', {
       person,
       apps: await shownApps(page.items),
       nextPage: page.nextCursor ? `${APPS_PAGE}?cursor=${encodeURIComponent(page.nextCursor)}` : null,

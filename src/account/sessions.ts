@@ -20,7 +20,7 @@ interface ShownSession {
   isThisDevice: boolean;
 }
 
-const NO_SUCH_SESSION = 'That session is not one of yours, or it has already ended.';
+const NO_SUCH_SESSION = 'problem.noSuchSession';
 
 export function sessionPages(deps: SurfaceDependencies) {
   const { selfService, pages, csrf } = deps;
@@ -44,12 +44,12 @@ export function sessionPages(deps: SurfaceDependencies) {
       page = await selfService.listSessions(person.id, cursor === undefined ? {} : { cursor });
     } catch (error) {
       if (!isGatehouseError(error)) throw error;
-      return pages.error(ctx, { status: 400, heading: 'This list cannot be shown', message: 'The address of this page is not one Gatehouse made.', hint: 'Open Active sessions again from your account page.' });
+      return pages.error(ctx, { status: 400, heading: 'error.list.heading', message: 'error.list.message', hint: 'error.list.hint.sessions' });
     }
     const sessions = page.items.map((session) => shown(session, sessionHandle));
     // This device first: it is the one people look for, and the one they cannot sign out of here by mistake.
     sessions.sort((a, b) => Number(b.isThisDevice) - Number(a.isThisDevice));
-    pages.render(ctx, 'account/sessions', 'Active sessions', {
+    pages.render(ctx, 'account/sessions', 'account.sessions.title', {
       person,
       sessions,
       hasOthers: sessions.some((session) => !session.isThisDevice) || page.nextCursor !== null,

@@ -29,7 +29,7 @@ export function enrolmentRoutes(deps: EnrolmentPageDependencies): Router {
   const { enrolment, pages, csrf } = deps;
   const router = new Router();
   const parseForm = formParser();
-  const requireCsrf = csrfGuard(csrf, pages, 'Open the link from your mail again and retry.');
+  const requireCsrf = csrfGuard(csrf, pages, 'error.form_expired.hint.link');
 
   /** A link that is spent, expired, replaced or made up: a friendly 410, never a hint which. */
   function linkDead(ctx: Context, kind: 'invitation' | 'verification') {

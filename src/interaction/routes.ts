@@ -24,6 +24,7 @@ import { RECOVER_PAGE, SIGN_IN_LINK_PAGE } from '../recovery/routes.js';
 import type { GivenConsent } from './app-connected.js';
 import { claimsNamedIn, claimsOfScope, describeApiScopes, describeClaims, describeOidcScopes } from '../presentation/scopes.js';
 import { signIns } from '../observability/metrics.js';
+import type { Words } from '../i18n/catalogs.js';
 
 export interface InteractionDependencies {
   provider(): Provider;
@@ -54,8 +55,8 @@ interface InteractionState {
   clientName: string;
 }
 
-const GENERIC_SIGN_IN_ERROR = 'The email or password is incorrect.';
-const BUSY_MESSAGE = 'Gatehouse is busy right now. Please enter your password again in a moment.';
+const GENERIC_SIGN_IN_ERROR = 'login.error.incorrect';
+const BUSY_MESSAGE = 'problem.busyPassword';
 
 export function interactionRoutes(deps: InteractionDependencies): Router {
   const { pages, csrf } = deps;
@@ -91,7 +92,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     await next();
   }
 
-  const requireCsrf = csrfGuard(csrf, pages, 'Go back to the application and start again.');
+  const requireCsrf = csrfGuard(csrf, pages, 'error.form_expired.hint.interaction');
 
   function requirePrompt(name: 'login' | 'consent') {
     return function checkPrompt(ctx: Context, next: Next) {
@@ -112,10 +113,10 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     return pages.oauthError(ctx, 400, 'invalid_request');
   }
 
-  function renderLogin(ctx: Context, data: { clientName: string; email: string; error?: string; confirmHint?: boolean; throttled?: boolean }, status = 200) {
+  function renderLogin(ctx: Context, data: { clientName: string; email: string; error?: Words; confirmHint?: boolean; throttled?: boolean }, status = 200) {
     const { details } = ctx.state.interaction as InteractionState;
     const recovery = deps.passwordRecovery;
-    pages.render(ctx, 'login', 'Sign in', {
+    pages.render(ctx, 'login', 'login.title', {
       ...data,
       error: data.error,
       signUp: deps.enrolment.signUpOn ? SIGN_UP_PAGE : undefined,
@@ -157,7 +158,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
         return { name: api?.name ?? identifier, scopes: describeApiScopes(apiScopes, api?.scopeDescriptions ?? {}) };
       }),
     );
-    pages.render(ctx, 'consent', `Allow ${clientName}?`, {
+    pages.render(ctx, 'consent', 'consent.title', {
       clientName,
       email: user?.email ?? '',
       scopes: describeOidcScopes(oidcScopes),
@@ -174,7 +175,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     const email = typeof body.email === 'string' ? body.email.trim().slice(0, 254) : '';
     const password = typeof body.password === 'string' ? body.password : '';
     if (!email || !password) {
-      return renderLogin(ctx, { clientName, email, error: 'Enter your email and password.' }, 400);
+      return renderLogin(ctx, { clientName, email, error: 'login.error.missing' }, 400);
     }
     // Throttled before the password is checked: a refused attempt costs no argon2 time and says
     // nothing about the password or the account, only how long to wait (sign-in-throttle.ts).
@@ -229,7 +230,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
         await throttle.handBack();
         await deps.enrolment.resendVerification(outcome.user);
       }
-      const error = outcome.reason === 'disabled' ? 'This account is disabled. Contact your administrator.' : GENERIC_SIGN_IN_ERROR;
+      const error = outcome.reason === 'disabled' ? 'login.error.disabled' : GENERIC_SIGN_IN_ERROR;
       return renderLogin(ctx, { clientName, email, error, confirmHint: outcome.reason !== 'disabled' && deps.enrolment.signUpOn }, 401);
     }
     await throttle.recordSuccess();

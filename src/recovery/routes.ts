@@ -40,7 +40,7 @@ export function recoveryRoutes(deps: RecoveryRouteDependencies): Router {
   const { pages, csrf } = deps;
   const router = new Router();
   const parseForm = formParser();
-  const requireCsrf = csrfGuard(csrf, pages, 'Open the page again from the sign-in page or the mail, and retry.');
+  const requireCsrf = csrfGuard(csrf, pages, 'error.form_expired.hint.recovery');
 
   // A value PostgreSQL refused is a bad request, never a 500.
   router.use(async function refuseUnusableInput(ctx: Context, next: Next) {

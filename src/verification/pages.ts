@@ -92,6 +92,6 @@ export function verificationRoutes(deps: VerificationPageDependencies): Router {
   }
 
   router.get(VERIFY_PAGE, showLink);
-  router.post(VERIFY_PAGE, formParser(), csrfGuard(csrf, pages, 'Open the link in the mail again and press the button.'), followLink);
+  router.post(VERIFY_PAGE, formParser(), csrfGuard(csrf, pages, 'error.form_expired.hint.verify'), followLink);
   return router;
 }
