@@ -25,7 +25,7 @@ export function emailPages(deps: SurfaceDependencies) {
   async function renderEmail(ctx: Context, problem?: Problem, typed?: string) {
     const { person } = holderOf(ctx);
     const pending = await addresses.pendingChange(person);
-    pages.render(ctx, 'account/email', 'Email address', {
+    pages.render(ctx, 'account/email', 'account.email.title', {
       person,
       pending: pending?.to,
       newEmail: typed ?? '',

@@ -63,7 +63,7 @@ export class Pages {
 
   /**
    * `title` is a catalog key, interpolated with the page's data (`consent.title` names the app).
-   * Every template gets `t`, `html` and `strong` (src/i18n/catalogs.ts) and `lang` for <html lang>.
+   * Every template gets `t`, `html`, `strong` and `code` (src/i18n/catalogs.ts) and `lang` for <html lang>.
    */
   render(ctx: Context, view: string, title: string, data: Record<string, unknown>, status = 200): void {
     ctx.status = status;
@@ -71,7 +71,7 @@ export class Pages {
     // Pages carry CSRF tokens and personal data: never cache them anywhere.
     ctx.set('Cache-Control', 'no-store');
     const words = this.languages.translator(this.languages.forRequest(ctx));
-    ctx.body = this.#eta.render(view, { title, ...data, lang: words.locale, t: words.t, html: words.html, strong: words.strong });
+    ctx.body = this.#eta.render(view, { title, ...data, lang: words.locale, t: words.t, html: words.html, strong: words.strong, code: words.code });
   }
 
   error(ctx: Context, page: ErrorPage): void {

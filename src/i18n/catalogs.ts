@@ -33,12 +33,14 @@ export interface Message {
 }
 export type Words = string | Message;
 
-/** What every template gets: `t` for text, `html` for markup, `strong` to emphasise a value in `html`. */
+/** What every template gets: `t` for text, `html` for markup, `strong` and `code` to mark a value up in `html`. */
 export interface Translator {
   readonly locale: string;
   t(key: Words, values?: Values): string;
   html(key: Words, values?: Values): string;
-  strong(value: unknown): Markup;
+  /** `id` lets a test or aria attribute find the value. */
+  strong(value: unknown, id?: string): Markup;
+  code(value: unknown): Markup;
 }
 
 /** A language tag as a file name may spell it: `de`, `pt-BR`. */
@@ -110,6 +112,7 @@ export function translator(locale: string): Translator {
       const given = own ?? values;
       return interpolate(lookup(locale, pluralKey(locale, key, given)), given, (v) => (v instanceof Markup ? v.html : escapeHtml(v)));
     },
-    strong: (value) => new Markup(`<strong>${escapeHtml(value)}</strong>`),
+    strong: (value, id) => new Markup(`<strong${id ? ` id="${escapeHtml(id)}"` : ''}>${escapeHtml(value)}</strong>`),
+    code: (value) => new Markup(`<code>${escapeHtml(value)}</code>`),
   };
 }

@@ -26,7 +26,7 @@ export interface VerificationPageDependencies extends LinkPasswordDependencies {
   csrf: CsrfProtection;
 }
 
-const TITLE = 'Verify your email address';
+const TITLE = 'verify.title';
 
 /** "jane.doe@example.com" as "j•••@example.com": recognisable to its owner, little to anyone else. */
 export function partlyHidden(address: string): string {
