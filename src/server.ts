@@ -115,10 +115,10 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
     const sessions = new SessionStore(db, records);
     const grants = new GrantStore(db, records);
     const notices = new AccountNotices({
-      db, outbox: outgoing.outbox, issuer: config.issuer, enabled: config.emailNotifications, recoveryOffered: config.passwordRecovery, now: options.now,
+      db, outbox: outgoing.outbox, issuer: config.issuer, enabled: config.emailNotifications, recoveryOffered: config.passwordRecovery, defaultLocale: config.defaultLocale, now: options.now,
     });
-    const enrolmentMail = new EnrolmentMail({ outbox: outgoing.outbox, links, issuer: config.issuer, signup: config.signup });
-    const addresses = new Addresses({ db, users, links, audit, changes, enabled: config.emailVerification, mail: new AddressMail(links, outgoing.outbox, config.issuer), ...(options.now ? { now: options.now } : {}) });
+    const enrolmentMail = new EnrolmentMail({ outbox: outgoing.outbox, links, issuer: config.issuer, signup: config.signup, defaultLocale: config.defaultLocale });
+    const addresses = new Addresses({ db, users, links, audit, changes, enabled: config.emailVerification, mail: new AddressMail(links, outgoing.outbox, config.issuer, config.defaultLocale), ...(options.now ? { now: options.now } : {}) });
     const operations = adminOperations({ db, users, clients, resources, keys, audit, sessions, grants, changes, notices, enrolment: enrolmentMail, addresses, links });
     const enrolment = new Enrolment({
       db, audit, changes, users, logger, now: options.now,

@@ -30,7 +30,7 @@ export async function operationsFor(config: Config, db: Database): Promise<Admin
   const links = new OneTimeLinks(db);
   // Mail is written to the outbox, which a running server's sender delivers (woken by the change feed).
   const outbox = new Outbox(config.secrets.keyEncryptionKey);
-  const addresses = new Addresses({ db, users, links, audit, enabled: config.emailVerification, mail: new AddressMail(links, outbox, config.issuer) });
+  const addresses = new Addresses({ db, users, links, audit, enabled: config.emailVerification, mail: new AddressMail(links, outbox, config.issuer, config.defaultLocale) });
   return adminOperations({
     db,
     addresses,
@@ -42,8 +42,8 @@ export async function operationsFor(config: Config, db: Database): Promise<Admin
     grants: new GrantStore(db),
     audit,
     keys: keyStoreFor(config, db),
-    enrolment: new EnrolmentMail({ outbox, links, issuer: config.issuer, signup: config.signup }),
-    notices: new AccountNotices({ db, outbox, issuer: config.issuer, enabled: config.emailNotifications, recoveryOffered: config.passwordRecovery }),
+    enrolment: new EnrolmentMail({ outbox, links, issuer: config.issuer, signup: config.signup, defaultLocale: config.defaultLocale }),
+    notices: new AccountNotices({ db, outbox, issuer: config.issuer, enabled: config.emailNotifications, recoveryOffered: config.passwordRecovery, defaultLocale: config.defaultLocale }),
   });
 }
 

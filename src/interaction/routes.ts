@@ -89,6 +89,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     const client = await deps.provider().Client.find(String(details.params.client_id));
     if (!client) return pages.oauthError(ctx, 400, 'invalid_client');
     ctx.state.interaction = { details, clientName: client.clientName ?? client.clientId } satisfies InteractionState;
+    pages.languages.followUiLocales(ctx, details.params.ui_locales);
     await next();
   }
 
@@ -235,6 +236,12 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     }
     await throttle.recordSuccess();
     signIns.inc({ outcome: 'succeeded', factor: 'password' });
+    // The language of this sign-in is the one their notices and later mails come in.
+    const locale = pages.languages.forRequest(ctx);
+    if (outcome.user.locale !== locale) {
+      await deps.users.rememberLocale(outcome.user.id, locale);
+      outcome.user.locale = locale;
+    }
     deps.knownDevices.remember(ctx, email);
     // A browser this account had not signed in from: the person hears of it, so a sign-in that
     // was not theirs does not go unseen.

@@ -80,7 +80,7 @@ export function recoveryRoutes(deps: RecoveryRouteDependencies): Router {
     const interaction = interactionIdOf(formBody(ctx).interaction);
     const { typed, email } = typedEmail(ctx);
     if (!email) return renderRequest(ctx, { email: typed, interaction, problem: 'email' }, 400);
-    await deps.requests.request(purpose, { email, ip: ctx.ip, interaction, requestId: ctx.state.requestId });
+    await deps.requests.request(purpose, { email, ip: ctx.ip, interaction, requestId: ctx.state.requestId, locale: pages.languages.forRequest(ctx) });
     pages.render(ctx, 'recovery/sent', '', { which: purpose, email, back: continueHref(interaction) });
   }
 

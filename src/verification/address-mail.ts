@@ -22,10 +22,10 @@ interface Addressee {
 
 // Subjects are passed to renderMail as data; the words of each mail's body live in views/mail/.
 const SUBJECTS = {
-  verify: 'Verify your email address',
-  change: 'An account asks to add this email address',
-  changeRequested: 'Your email address is being changed',
-  changed: 'Your email address was changed',
+  verify: 'mail.verifyAddress.subject',
+  change: 'mail.changeAddress.subject',
+  changeRequested: 'mail.addressChangeRequested.subject',
+  changed: 'mail.addressChanged.subject',
 } as const;
 
 export class AddressMail {
@@ -33,6 +33,8 @@ export class AddressMail {
     private readonly links: OneTimeLinks,
     private readonly outbox: Outbox,
     private readonly issuer: string,
+    /** DEFAULT_LOCALE, until these mails follow the asking request's language. */
+    private readonly defaultLocale: string,
   ) {}
 
   /**
@@ -61,6 +63,6 @@ export class AddressMail {
   }
 
   private async send(trx: Database, template: string, to: string, subject: string, data: Record<string, unknown>): Promise<void> {
-    await this.outbox.enqueue(trx as Knex.Transaction, { kind: 'mail', payload: renderMail({ template, to, subject, data }, this.issuer) });
+    await this.outbox.enqueue(trx as Knex.Transaction, { kind: 'mail', payload: renderMail({ template, to, subject, data, locale: this.defaultLocale }, this.issuer) });
   }
 }
