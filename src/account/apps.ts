@@ -31,14 +31,15 @@ export function appPages(deps: SurfaceDependencies) {
     return new Map(identifiers.map((identifier, i) => [identifier, found[i]]));
   }
 
-  async function shownApps(apps: ConnectedApp[]): Promise<ShownApp[]> {
+  async function shownApps(apps: ConnectedApp[], locale: string): Promise<ShownApp[]> {
     const known = await apisOf(apps);
+    const { t } = pages.languages.translator(locale);
     return apps.map((app) => ({
       clientId: app.clientId,
-      name: app.clientName ?? 'An app that is no longer registered',
-      ...grantInWords(app, known),
-      granted: shownDate(app.createdAt),
-      lastUsed: app.lastUsedAt ? shownDate(app.lastUsedAt) : null,
+      name: app.clientName ?? t('account.apps.unregistered'),
+      ...grantInWords(app, known, locale),
+      granted: shownDate(app.createdAt, locale),
+      lastUsed: app.lastUsedAt ? shownDate(app.lastUsedAt, locale) : null,
     }));
   }
 
@@ -54,7 +55,7 @@ export function appPages(deps: SurfaceDependencies) {
     }
     pages.render(ctx, 'account/apps', 'account.apps.title', {
       person,
-      apps: await shownApps(page.items),
+      apps: await shownApps(page.items, pages.languages.forRequest(ctx)),
       nextPage: page.nextCursor ? `${APPS_PAGE}?cursor=${encodeURIComponent(page.nextCursor)}` : null,
       notice: problem ? undefined : noticeOf(ctx),
       error: problem?.message,

@@ -25,13 +25,14 @@ const NO_SUCH_SESSION = 'problem.noSuchSession';
 export function sessionPages(deps: SurfaceDependencies) {
   const { selfService, pages, csrf } = deps;
 
-  function shown(session: SessionInfo, thisDevice: string): ShownSession {
+  function shown(session: SessionInfo, thisDevice: string, locale: string): ShownSession {
+    const { t } = pages.languages.translator(locale);
     return {
       handle: session.id,
-      device: describeDevice(session.userAgent),
-      ip: session.ip ?? 'Unknown address',
-      signedIn: shownDate(session.createdAt),
-      lastActive: shownDate(session.lastActiveAt),
+      device: describeDevice(session.userAgent, locale),
+      ip: session.ip ?? t('account.sessions.unknownAddress'),
+      signedIn: shownDate(session.createdAt, locale),
+      lastActive: shownDate(session.lastActiveAt, locale),
       isThisDevice: session.id === thisDevice,
     };
   }
@@ -46,7 +47,7 @@ export function sessionPages(deps: SurfaceDependencies) {
       if (!isGatehouseError(error)) throw error;
       return pages.error(ctx, { status: 400, heading: 'error.list.heading', message: 'error.list.message', hint: 'error.list.hint.sessions' });
     }
-    const sessions = page.items.map((session) => shown(session, sessionHandle));
+    const sessions = page.items.map((session) => shown(session, sessionHandle, pages.languages.forRequest(ctx)));
     // This device first: it is the one people look for, and the one they cannot sign out of here by mistake.
     sessions.sort((a, b) => Number(b.isThisDevice) - Number(a.isThisDevice));
     pages.render(ctx, 'account/sessions', 'account.sessions.title', {

@@ -151,19 +151,20 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
       ? Object.fromEntries(resourcesOf(details).map((identifier) => [identifier, requested]))
       : missing.missingResourceScopes ?? {};
     const user = await deps.users.findById(String(details.session?.accountId));
+    const locale = pages.languages.forRequest(ctx);
     const apis = await Promise.all(
       Object.entries(byApi).map(async ([identifier, scopes]) => {
         const api = await deps.resources.find(identifier);
         // OIDC scopes ride along with every API (for userinfo); they are listed once, above.
         const apiScopes = scopes.filter((s) => api?.scopes.includes(s));
-        return { name: api?.name ?? identifier, scopes: describeApiScopes(apiScopes, api?.scopeDescriptions ?? {}) };
+        return { name: api?.name ?? identifier, scopes: describeApiScopes(apiScopes, api, locale) };
       }),
     );
     pages.render(ctx, 'consent', 'consent.title', {
       clientName,
       email: user?.email ?? '',
-      scopes: describeOidcScopes(oidcScopes),
-      claims: describeClaims(claims, details.params.claims),
+      scopes: describeOidcScopes(oidcScopes, locale),
+      claims: describeClaims(claims, details.params.claims, locale),
       apis: apis.filter((api) => api.scopes.length > 0),
       action: `/interaction/${details.uid}/confirm`,
       csrf: csrf.token(ctx),
@@ -246,7 +247,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     // A browser this account had not signed in from: the person hears of it, so a sign-in that
     // was not theirs does not go unseen.
     if (device === undefined) {
-      await deps.notices.sendAlone(outcome.user, { kind: 'new-browser', browser: describeDevice(ctx.get('user-agent') || null), ip: ctx.ip });
+      await deps.notices.sendAlone(outcome.user, { kind: 'new-browser', browser: describeDevice(ctx.get('user-agent') || null, locale), ip: ctx.ip });
     }
     deps.logger.info({ event: 'sign_in.succeeded', accountId: outcome.user.id, clientId: details.params.client_id, requestId: ctx.state.requestId });
     await deps.audit.append({
@@ -298,6 +299,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
       scopes: holdings.scopes,
       apis: holdings.apis,
       newApp,
+      locale: pages.languages.forRequest(ctx),
     });
     await finish(ctx, { consent: { grantId } });
   }

@@ -7,7 +7,7 @@ import { isUniqueViolation } from '../db/errors.js';
 import { cursorTimestamp, decodeCursor, pageOf, pageSize, type Page, type PageRequest } from '../db/pages.js';
 import { isStorableKey } from '../db/text.js';
 import { GatehouseError } from '../errors.js';
-import { changedScopes, newResourceSchema, refuseScopesOfOtherApis, resourceChangesSchema, type NewResourceServer, type ResourceChanges } from './schema.js';
+import { changedScopes, newResourceSchema, refuseScopesOfOtherApis, resourceChangesSchema, type LocalizedScopeDescriptions, type NewResourceServer, type ResourceChanges } from './schema.js';
 
 export { type NewResourceServer, type ResourceChanges } from './schema.js';
 
@@ -18,6 +18,8 @@ export interface ResourceServer {
   scopes: string[];
   /** Plain-words descriptions for the consent page, by scope. */
   scopeDescriptions: Record<string, string>;
+  /** The same in other languages, by language tag (src/i18n/): the consent page shows the person's. */
+  localizedScopeDescriptions: LocalizedScopeDescriptions;
   /** Overrides the default access-token lifetime for this API, in seconds. */
   accessTokenTtl: number | null;
   isDefault: boolean;
@@ -32,6 +34,7 @@ export interface ResourceServerRow {
   name: string;
   scope: string;
   scope_descriptions: Record<string, string>;
+  localized_scope_descriptions: LocalizedScopeDescriptions | null;
   access_token_ttl: number | null;
   is_default: boolean;
   client_id: string | null;
@@ -45,6 +48,7 @@ export function resourceServerFromRow(row: ResourceServerRow): ResourceServer {
     name: row.name,
     scopes: row.scope.split(' ').filter(Boolean),
     scopeDescriptions: row.scope_descriptions ?? {},
+    localizedScopeDescriptions: row.localized_scope_descriptions ?? {},
     accessTokenTtl: row.access_token_ttl,
     isDefault: row.is_default,
     clientId: row.client_id,
@@ -91,6 +95,7 @@ export class ResourceServerStore {
           name: r.name ?? r.identifier,
           scope: r.scope.join(' '),
           scope_descriptions: JSON.stringify(r.scopeDescriptions) as unknown as Record<string, string>,
+          localized_scope_descriptions: JSON.stringify(r.localizedScopeDescriptions) as unknown as LocalizedScopeDescriptions,
           access_token_ttl: r.accessTokenTtl ?? null,
           is_default: r.isDefault,
           client_id: client.clientId,
@@ -137,7 +142,7 @@ export class ResourceServerStore {
     if (!parsed.success) throw firstIssue(parsed.error);
     const existing = await this.find(identifier, trx);
     if (!existing) return undefined;
-    const { scopes, scopeDescriptions } = changedScopes(existing, parsed.data);
+    const { scopes, scopeDescriptions, localizedScopeDescriptions } = changedScopes(existing, parsed.data);
     if (parsed.data.scopes) await refuseScopesOfOtherApis(trx, scopes, identifier);
     const [row] = await trx<ResourceServerRow>('resource_servers')
       .where({ identifier })
@@ -145,6 +150,7 @@ export class ResourceServerStore {
         ...(parsed.data.name !== undefined ? { name: parsed.data.name } : {}),
         scope: scopes.join(' '),
         scope_descriptions: JSON.stringify(scopeDescriptions) as unknown as Record<string, string>,
+        localized_scope_descriptions: JSON.stringify(localizedScopeDescriptions) as unknown as LocalizedScopeDescriptions,
         ...(parsed.data.accessTokenTtl !== undefined ? { access_token_ttl: parsed.data.accessTokenTtl } : {}),
         updated_at: trx.raw('now()'),
       } as never)
