@@ -91,6 +91,16 @@ function descriptions(values: string[]): Record<string, string> {
   return Object.fromEntries(values.map((value) => [value.slice(0, value.indexOf('=')), value.slice(value.indexOf('=') + 1)]));
 }
 
+/** `de:docs:read=Words` values, by language: the language tag ends at the first colon. */
+function localizedDescriptions(values: string[]): Record<string, Record<string, string>> {
+  const byLocale: Record<string, Record<string, string>> = {};
+  for (const value of values) {
+    const colon = value.indexOf(':');
+    Object.assign(byLocale[value.slice(0, colon)] ??= {}, descriptions([value.slice(colon + 1)]));
+  }
+  return byLocale;
+}
+
 export async function createUser(ctx: CommandContext, options: Options): Promise<unknown> {
   const password = await passwordFromStdin(ctx);
   return ctx.useDatabase(async (db) => {
@@ -172,6 +182,7 @@ export async function createResource(ctx: CommandContext, options: Options): Pro
       scope: text(options, 'scope')!,
       name: text(options, 'name'),
       scopeDescriptions: descriptions(list(options, 'describe')),
+      localizedScopeDescriptions: localizedDescriptions(list(options, 'describe-in')),
       isDefault: options.default === true,
       jwtIntrospection: options['jwt-introspection'] === true,
       ...(ttl !== undefined ? { accessTokenTtl: Number(ttl) } : {}),

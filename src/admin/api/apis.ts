@@ -14,7 +14,9 @@ import { apiIdentifierParam, apiPageSchema, apiSchema, component, createdApiSche
 const scopeToken = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]{1,200}$/, 'A scope is one word without spaces, quotes or backslashes.');
 const scopes = z.array(scopeToken).min(1).max(100).meta({ description: 'The scopes the API defines; names are unique across APIs (e.g. notes:read).' });
 const scopeDescriptions = z.record(z.string().max(200), z.string().min(1).max(200))
-  .meta({ description: 'Plain-words descriptions shown on the consent page, by scope.' });
+  .meta({ description: 'Plain-words descriptions shown on the consent page, by scope, in the default language (DEFAULT_LOCALE).' });
+const localizedScopeDescriptions = z.record(z.string().max(35), scopeDescriptions)
+  .meta({ description: 'The same descriptions in other languages, by language tag (one of the server\'s ui_locales_supported), e.g. {"de": {"notes:read": "Ihre Notizen lesen"}}. The consent page shows the person\'s language, else scope_descriptions. Replaces every language at once.' });
 const accessTokenTtl = z.number().int().min(MIN_API_ACCESS_TOKEN_TTL_SECONDS).max(MAX_ACCESS_TOKEN_LIFETIME_SECONDS);
 
 const newApiBody = component('NewApi', z.strictObject({
@@ -22,6 +24,7 @@ const newApiBody = component('NewApi', z.strictObject({
   name: z.string().min(1).max(200).optional(),
   scopes,
   scope_descriptions: scopeDescriptions.optional(),
+  localized_scope_descriptions: localizedScopeDescriptions.optional(),
   access_token_ttl: accessTokenTtl.optional().meta({ description: 'Access-token lifetime in seconds (default: the server\'s).' }),
   is_default: z.boolean().optional().meta({ description: 'Tokens that name no API are for this one.' }),
   jwt_introspection: z.boolean().optional().meta({ description: 'The API may ask for signed introspection responses (RFC 9701).' }),
@@ -32,8 +35,9 @@ const apiChangesBody = component('ApiChanges', z.strictObject({
   name: z.string().min(1).max(200).optional(),
   scopes: scopes.optional(),
   scope_descriptions: scopeDescriptions.optional(),
+  localized_scope_descriptions: localizedScopeDescriptions.optional(),
   access_token_ttl: accessTokenTtl.nullable().optional().meta({ description: 'null returns to the default lifetime.' }),
-}).refine((changes) => Object.keys(changes).length > 0, 'Name at least one of name, scopes, scope_descriptions, access_token_ttl.'));
+}).refine((changes) => Object.keys(changes).length > 0, 'Name at least one of name, scopes, scope_descriptions, localized_scope_descriptions, access_token_ttl.'));
 
 const apiParams = z.object({ identifier: apiIdentifierParam });
 
@@ -43,6 +47,7 @@ function newApi(body: z.output<typeof newApiBody>): NewResourceServer {
     scope: body.scopes.join(' '),
     ...(body.name !== undefined ? { name: body.name } : {}),
     ...(body.scope_descriptions !== undefined ? { scopeDescriptions: body.scope_descriptions } : {}),
+    ...(body.localized_scope_descriptions !== undefined ? { localizedScopeDescriptions: body.localized_scope_descriptions } : {}),
     ...(body.access_token_ttl !== undefined ? { accessTokenTtl: body.access_token_ttl } : {}),
     ...(body.is_default !== undefined ? { isDefault: body.is_default } : {}),
     ...(body.jwt_introspection !== undefined ? { jwtIntrospection: body.jwt_introspection } : {}),
@@ -55,6 +60,7 @@ function apiChanges(body: z.output<typeof apiChangesBody>): ResourceChanges {
     ...(body.name !== undefined ? { name: body.name } : {}),
     ...(body.scopes !== undefined ? { scopes: body.scopes } : {}),
     ...(body.scope_descriptions !== undefined ? { scopeDescriptions: body.scope_descriptions } : {}),
+    ...(body.localized_scope_descriptions !== undefined ? { localizedScopeDescriptions: body.localized_scope_descriptions } : {}),
     ...(body.access_token_ttl !== undefined ? { accessTokenTtl: body.access_token_ttl } : {}),
   };
 }
