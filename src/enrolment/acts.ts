@@ -35,6 +35,8 @@ export interface SignUpForm {
   name: string;
   email: string;
   password: string;
+  /** The sign-up page's language: the account's, for its mails, until the person signs in. */
+  locale: string;
 }
 
 /** The link was spent, expired or replaced between showing its page and posting its form. */
@@ -118,7 +120,8 @@ export class Enrolment {
         // A sign-up nobody verified in time holds the address no longer: whoever has the mailbox now decides.
         if (existing) await this.deps.users.delete(existing.id, trx);
         const user = await this.deps.users.create({ email: email.data, name, password: form.password }, trx, 'unverified');
-        await this.deps.mail.verifySignUp(trx, user);
+        await this.deps.users.rememberLocale(user.id, form.locale, trx);
+        await this.deps.mail.verifySignUp(trx, { ...user, locale: form.locale });
         return { result: undefined, event: { type: 'user.signed_up', userId: user.id, details: existing ? { replaced: existing.id } : {} } };
       });
     } catch (error) {

@@ -57,7 +57,7 @@ export class EnrolmentMail {
   async invite(trx: Database, person: User, invitedBy: string | undefined): Promise<{ expiresAt: Date }> {
     await this.deps.links.revokeAll(trx, person.id, 'invitation');
     const { token, expiresAt } = await this.deps.links.issue(trx, { purpose: 'invitation', userId: person.id, email: person.email, ttlSeconds: INVITATION_TTL_SECONDS });
-    await this.#send(trx, person.email, 'invitation', 'mail.invitation.subject', {
+    await this.#send(trx, person, 'invitation', 'mail.invitation.subject', {
       name: person.name,
       invitedBy,
       link: this.#link(INVITATION_PAGE, token),
@@ -71,7 +71,7 @@ export class EnrolmentMail {
     await this.deps.links.revokeAll(trx, person.id, 'verification');
     const { token } = await this.deps.links.issue(trx, { purpose: 'verification', userId: person.id, email: person.email, ttlSeconds: VERIFICATION_TTL_SECONDS });
     // Not the name: whoever signs up chooses it, and it would be their words in a stranger's mailbox.
-    await this.#send(trx, person.email, 'signup-verification', 'mail.signupVerification.subject', {
+    await this.#send(trx, person, 'signup-verification', 'mail.signupVerification.subject', {
       link: this.#link(VERIFY_SIGN_UP_PAGE, token),
       hours: VERIFICATION_TTL_SECONDS / HOUR,
     });
@@ -79,7 +79,7 @@ export class EnrolmentMail {
 
   /** Tells an account's owner that someone tried to sign up with their address (instead of saying so on the page). */
   async alreadyRegistered(trx: Database, owner: User): Promise<void> {
-    await this.#send(trx, owner.email, 'signup-existing', 'mail.signupExisting.subject', {
+    await this.#send(trx, owner, 'signup-existing', 'mail.signupExisting.subject', {
       name: owner.name,
       signIn: `${this.deps.issuer}/account`,
     });
@@ -89,9 +89,9 @@ export class EnrolmentMail {
     return `${this.deps.issuer}${page}?token=${encodeURIComponent(token)}`;
   }
 
-  async #send(trx: Database, to: string, template: string, subject: string, data: Record<string, unknown>): Promise<void> {
-    // Invitations and sign-up links go to people who have not yet used Gatehouse: DEFAULT_LOCALE's words.
-    const message = renderMail({ template, to, subject, data, locale: this.deps.defaultLocale }, this.deps.issuer);
+  /** In the person's language: the sign-up page's, or the one they last used, else DEFAULT_LOCALE (an invitation to someone new). */
+  async #send(trx: Database, person: Pick<User, 'email' | 'locale'>, template: string, subject: string, data: Record<string, unknown>): Promise<void> {
+    const message = renderMail({ template, to: person.email, subject, data, locale: person.locale ?? this.deps.defaultLocale }, this.deps.issuer);
     await this.deps.outbox.enqueue(trx as Knex.Transaction, { kind: 'mail', payload: message });
   }
 }

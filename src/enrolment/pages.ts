@@ -75,7 +75,7 @@ export function enrolmentRoutes(deps: EnrolmentPageDependencies): Router {
   async function signUp(ctx: Context) {
     const body = formBody(ctx);
     try {
-      await enrolment.signUp({ name: field(body, 'name'), email: field(body, 'email'), password: field(body, 'password') }, ctx.ip);
+      await enrolment.signUp({ name: field(body, 'name'), email: field(body, 'email'), password: field(body, 'password'), locale: pages.languages.forRequest(ctx) }, ctx.ip);
     } catch (error) {
       if (!isGatehouseError(error, 'invalid_input') && !isGatehouseError(error, 'weak_password')) throw error;
       return showSignUp(ctx, problemOf(error));
