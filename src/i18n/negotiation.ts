@@ -38,9 +38,10 @@ export function fromAcceptLanguage(header: string | undefined): string | undefin
   if (!header) return undefined;
   const ranked = header.split(',').map((part, index) => {
     const [tag = '', ...params] = part.split(';');
-    const q = params.map((p) => /^\s*q\s*=\s*([0-9.]+)\s*$/i.exec(p)?.[1]).find((v) => v !== undefined);
-    const quality = q === undefined ? 1 : Number(q);
-    return { tag, quality: Number.isFinite(quality) ? quality : 0, index };
+    // A malformed weight counts as q=0: the browser's preference is unknown, so it is not taken.
+    const q = params.map((p) => /^\s*q\s*=(.*)$/i.exec(p)?.[1]).find((v) => v !== undefined);
+    const quality = q === undefined ? 1 : /^\s*(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)\s*$/.test(q) ? Number(q) : 0;
+    return { tag, quality, index };
   });
   ranked.sort((a, b) => b.quality - a.quality || a.index - b.index);
   for (const { tag, quality } of ranked) {
