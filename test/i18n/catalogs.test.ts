@@ -5,6 +5,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { AUDIT_EVENT_TYPES } from '../../src/audit/events.js';
 import { CATALOGS, LOCALES, SOURCE_LOCALE, translator } from '../../src/i18n/catalogs.js';
 import { fromAcceptLanguage, fromUiLocales, supportedLocale } from '../../src/i18n/negotiation.js';
 import { PROJECT_ROOT } from '../../src/paths.js';
@@ -36,16 +37,17 @@ function keysInViews(): Map<string, string> {
 /** The first parts of every English key: a string in src/ starting with one and a dot is a key. */
 const NAMESPACES = new Set([...Object.keys(english)].map((key) => key.split('.')[0]!));
 
-/** Dotted names that are not words: audit event types and log events (`type: 'consent.given'`). */
+/** Dotted names that are not words: audit event types (`consent.given`) and log events (`event: '…'`). */
+const AUDIT_EVENTS = new Set<string>(AUDIT_EVENT_TYPES);
 const NOT_WORDS = /(?:type|event)\??:\s*$|\|\s*$/;
 
 function keysInSource(): Map<string, string> {
   const used = new Map<string, string>();
-  // src/audit/events.ts is the list of audit event types (`consent.given`), not words.
-  for (const file of filesUnder(path.join(PROJECT_ROOT, 'src'), '.ts').filter((f) => !f.endsWith(path.join('audit', 'events.ts')))) {
+  for (const file of filesUnder(path.join(PROJECT_ROOT, 'src'), '.ts')) {
     const text = readFileSync(file, 'utf8');
     for (const match of text.matchAll(/'([a-zA-Z][\w-]*)((?:\.[\w-]+)+)'/g)) {
       if (!NAMESPACES.has(match[1]!) || NOT_WORDS.test(text.slice(Math.max(0, match.index - 20), match.index))) continue;
+      if (AUDIT_EVENTS.has(match[1]! + match[2]!)) continue;
       used.set(match[1]! + match[2]!, path.relative(PROJECT_ROOT, file));
     }
   }
