@@ -71,7 +71,7 @@ export class Pages {
     // Pages carry CSRF tokens and personal data: never cache them anywhere.
     ctx.set('Cache-Control', 'no-store');
     const words = this.languages.translator(this.languages.forRequest(ctx));
-    ctx.body = this.#eta.render(view, { title, ...data, lang: words.locale, t: words.t, html: words.html, strong: words.strong, code: words.code, link: words.link });
+    ctx.body = this.#eta.render(view, { title, ...data, lang: words.locale, t: words.t, html: words.html, strong: words.strong, code: words.code, linkTo: words.linkTo });
   }
 
   error(ctx: Context, page: ErrorPage): void {

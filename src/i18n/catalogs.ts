@@ -33,7 +33,7 @@ export interface Message {
 }
 export type Words = string | Message;
 
-/** What every template gets: `t` for text, `html` for markup, `strong`, `code` and `link` to mark a value up in `html`. */
+/** What every template gets: `t` for text, `html` for markup, `strong`, `code` and `linkTo` to mark a value up in `html`. */
 export interface Translator {
   readonly locale: string;
   t(key: Words, values?: Values): string;
@@ -41,8 +41,8 @@ export interface Translator {
   /** `id` lets a test or aria attribute find the value. */
   strong(value: unknown, id?: string): Markup;
   code(value: unknown): Markup;
-  /** A link whose text is its own address. */
-  link(href: unknown): Markup;
+  /** A link whose text is its own address (not `link`: mails name their one-time link so). */
+  linkTo(href: unknown): Markup;
 }
 
 /** A language tag as a file name may spell it: `de`, `pt-BR`. */
@@ -116,6 +116,6 @@ export function translator(locale: string): Translator {
     },
     strong: (value, id) => new Markup(`<strong${id ? ` id="${escapeHtml(id)}"` : ''}>${escapeHtml(value)}</strong>`),
     code: (value) => new Markup(`<code>${escapeHtml(value)}</code>`),
-    link: (href) => new Markup(`<a href="${escapeHtml(href)}">${escapeHtml(href)}</a>`),
+    linkTo: (href) => new Markup(`<a href="${escapeHtml(href)}">${escapeHtml(href)}</a>`),
   };
 }
