@@ -95,10 +95,10 @@ export class Enrolment {
     // Every rule the new account's row would be held to is checked here, before anyone's account is
     // looked at: a refusal that only the new-account path could meet would tell the paths apart.
     const name = form.name.trim();
-    if (!name) throw new GatehouseError('invalid_input', 'A name is required.', 'name');
-    if (name.length > 200 || !isStorableText(name)) throw new GatehouseError('invalid_input', 'Use a shorter name, in plain text.', 'name');
+    if (!name) throw new GatehouseError('invalid_input', 'A name is required.', 'name', { key: 'problem.nameRequired' });
+    if (name.length > 200 || !isStorableText(name)) throw new GatehouseError('invalid_input', 'Use a shorter name, in plain text.', 'name', { key: 'problem.nameTooLong' });
     const problem = checkNewPassword(form.password, [email.data, name]);
-    if (problem) throw new GatehouseError('weak_password', problem.message, 'password');
+    if (problem) throw new GatehouseError('weak_password', problem.message, 'password', problem.words);
 
     const anonymous: Actor = { type: 'anonymous', id: null, ip };
     const [allowed, existing] = await Promise.all([this.deps.throttle.allow({ purpose: 'signup', email: email.data, ip }), this.deps.users.findByEmail(email.data)]);
@@ -167,7 +167,7 @@ export class Enrolment {
     if (password !== undefined) {
       // Refused before anything is spent or hashed.
       const problem = checkNewPassword(password, [holder.email, holder.name, holder.givenName ?? '', holder.familyName ?? ''].filter(Boolean));
-      if (problem) throw new GatehouseError('weak_password', problem.message, 'password');
+      if (problem) throw new GatehouseError('weak_password', problem.message, 'password', problem.words);
     }
     try {
       return await this.#audited({ type: 'user', id: holder.id, ip }, async (trx) => {

@@ -73,7 +73,7 @@ const STATUS_OF: Record<ErrorCode, number> = {
 /** A refused act as a problem on its page; `notFound` words "no such thing" for the page's reader. */
 export function problemOf(error: GatehouseError, notFound?: Words): Problem {
   if (error.code === 'not_found' && notFound !== undefined) return { status: 404, message: notFound };
-  return { status: STATUS_OF[error.code], message: error.message, ...(error.field ? { field: error.field } : {}) };
+  return { status: STATUS_OF[error.code], message: error.words ?? error.message, ...(error.field ? { field: error.field } : {}) };
 }
 
 /** After a POST, always 303, so the browser follows with a GET and never re-posts the form. */

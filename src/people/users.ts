@@ -151,7 +151,7 @@ export class UserStore {
       if (user.password !== undefined) throw new GatehouseError('invalid_input', 'An invited person chooses their own password.', 'password');
     } else {
       const problem = checkNewPassword(user.password ?? '', personalWords(user));
-      if (problem) throw new GatehouseError('weak_password', problem.message, 'password');
+      if (problem) throw new GatehouseError('weak_password', problem.message, 'password', problem.words);
       passwordHash = await this.passwords.hash(user.password!);
     }
     const now = trx.raw('now()');
@@ -263,7 +263,7 @@ export class UserStore {
     const user = await this.findById(id, trx);
     if (!user) return undefined;
     const problem = checkNewPassword(password, personalWords(user));
-    if (problem) throw new GatehouseError('weak_password', problem.message, 'password');
+    if (problem) throw new GatehouseError('weak_password', problem.message, 'password', problem.words);
     const passwordHash = await this.passwords.hash(password);
     const [row] = await trx<UserRow>('users')
       .where({ id })
@@ -304,7 +304,7 @@ export class UserStore {
     let change: Record<string, unknown> = {};
     if (proof.password !== undefined) {
       const problem = checkNewPassword(proof.password, personalWords(user));
-      if (problem) throw new GatehouseError('weak_password', problem.message, 'password');
+      if (problem) throw new GatehouseError('weak_password', problem.message, 'password', problem.words);
       change = { password_hash: await this.passwords.hash(proof.password), password_changed_at: trx.raw('now()') };
     }
     const update = trx<UserRow>('users').where({ id }).whereNull('activated_at').whereRaw('lower(email) = lower(?)', [proof.email]);

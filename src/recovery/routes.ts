@@ -12,6 +12,7 @@ import { isGatehouseError } from '../errors.js';
 import type { CsrfProtection } from '../http/csrf.js';
 import { csrfGuard, field, formBody, formParser, seeOther } from '../http/forms.js';
 import type { Pages } from '../http/pages.js';
+import type { Words } from '../i18n/catalogs.js';
 import type { Logger } from '../logger.js';
 import { emailSchema } from '../people/users.js';
 import type { KnownDevices } from '../security/known-devices.js';
@@ -84,7 +85,7 @@ export function recoveryRoutes(deps: RecoveryRouteDependencies): Router {
     pages.render(ctx, 'recovery/sent', '', { which: purpose, email, back: continueHref(interaction) });
   }
 
-  function renderNewPassword(ctx: Context, data: { token: string; email: string; interaction: string | undefined; signOutEverywhere: boolean; error?: string }, status = 200) {
+  function renderNewPassword(ctx: Context, data: { token: string; email: string; interaction: string | undefined; signOutEverywhere: boolean; error?: Words }, status = 200) {
     pages.render(ctx, 'recovery/new-password', '', { ...data, action: NEW_PASSWORD_PAGE, csrf: csrf.token(ctx) }, status);
   }
 
@@ -115,7 +116,7 @@ export function recoveryRoutes(deps: RecoveryRouteDependencies): Router {
       result = await deps.recovery.complete(token, password, { signOutEverywhere, ip: ctx.ip });
     } catch (error) {
       if (!isGatehouseError(error) || error.code !== 'weak_password') throw error;
-      return renderNewPassword(ctx, { ...form, error: error.message }, 400);
+      return renderNewPassword(ctx, { ...form, error: error.words ?? error.message }, 400);
     }
     if (!result) return linkDead(ctx, 'recovery', interaction);
     // The mailbox is proven, as by a sign-in link: this browser may now sign in even while new
