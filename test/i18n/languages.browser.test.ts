@@ -34,7 +34,8 @@ beforeAll(async () => {
   germanByDefault = await startTestServer({ DEFAULT_LOCALE: 'de' });
   germanDefaultApp = await registerApp(germanByDefault);
   browser = await launchChromium();
-});
+  // Two servers (one with DEFAULT_LOCALE=de) and a browser.
+}, 120_000);
 
 afterAll(async () => {
   await browser?.close();
