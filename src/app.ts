@@ -317,7 +317,7 @@ function notFound(pages: Pages) {
   return async function pageNotFound(ctx: Context) {
     if (ctx.body !== undefined || ctx.status !== 404) return;
     if (ctx.accepts('html', 'json') === 'html') {
-      pages.error(ctx, { status: 404, heading: 'Page not found', message: 'There is nothing at this address.' });
+      pages.error(ctx, { status: 404, heading: 'error.not_found.heading', message: 'error.not_found.message' });
     } else {
       ctx.status = 404;
       ctx.body = { error: 'not_found', error_description: 'There is nothing at this address.' };

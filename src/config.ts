@@ -9,6 +9,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { CONFIG_DIR, LOOPBACK_HOSTS } from './paths.js';
 import { isMailFrom } from './email/message.js';
+import { CATALOGS, LOCALES } from './i18n/catalogs.js';
 import { DAY, MAX_ACCESS_TOKEN_LIFETIME_SECONDS, MAX_ID_TOKEN_LIFETIME_SECONDS, YEAR } from './lifetimes.js';
 
 export const ENVIRONMENTS = ['development', 'test', 'production'] as const;
@@ -165,6 +166,12 @@ const settingsSchema = z.object({
    * Invitations and sign-up send mail, so in production `invite` and `open` require SMTP_URL.
    */
   signup: z.enum(['closed', 'invite', 'open']).meta({ env: 'SIGNUP' }),
+  /**
+   * The language of pages and mails when neither the app (ui_locales) nor the browser
+   * (Accept-Language) asks for one Gatehouse has, and of mails to someone who never signed in:
+   * one of the catalogs in locales/ (src/i18n/).
+   */
+  defaultLocale: z.string().refine((tag) => CATALOGS.has(tag), { error: `must be one of the languages in locales/: ${LOCALES.join(', ')}` }).meta({ env: 'DEFAULT_LOCALE' }),
   /** The development demo (seeded demo user, client and API; `gatehouse demo`). Never in production. */
   demo: z.boolean().meta({ env: 'DEMO' }),
   /**

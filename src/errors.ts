@@ -1,5 +1,6 @@
 // Errors Gatehouse raises on purpose, minted from one base class with a typed code, so callers
 // (CLI, HTTP handlers) can map each to a clear message without string matching.
+import type { Message } from './i18n/catalogs.js';
 export type ErrorCode =
   | 'invalid_input'
   | 'email_taken'
@@ -14,6 +15,8 @@ export class GatehouseError extends Error {
     message: string,
     /** The input field the error is about, when there is one. */
     readonly field?: string,
+    /** The same refusal as a catalog message (src/i18n/), for a page in the person's language. */
+    readonly words?: Message,
   ) {
     super(message);
     this.name = 'GatehouseError';

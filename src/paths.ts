@@ -15,6 +15,8 @@ export const PROJECT_ROOT = findProjectRoot(path.dirname(fileURLToPath(import.me
 
 export const CONFIG_DIR = path.join(PROJECT_ROOT, 'config');
 export const VIEWS_DIR = path.join(PROJECT_ROOT, 'views');
+/** One message catalog per language, <tag>.json: adding a language is adding a file. */
+export const LOCALES_DIR = path.join(PROJECT_ROOT, 'locales');
 /** Compiled next to the sources: migrations/*.ts in a checkout, dist/migrations/*.js in the image. */
 export const MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'migrations');
 

@@ -12,6 +12,7 @@ import { migrateToLatest } from './db/migrate.js';
 import { startChangeFeed, type ChangeFeed } from './db/notifications.js';
 import { openDatabase } from './db/open.js';
 import { ConnectionDrain } from './http/connection-drain.js';
+import { Languages } from './i18n/negotiation.js';
 import { Pages } from './http/pages.js';
 import { adminOperations, type AdminOperations } from './admin/operations.js';
 import { SelfService } from './account/self-service.js';
@@ -113,7 +114,8 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
     const records = new OidcRecords(db, options.now);
     const clients = new ClientStore(db, records, { httpsOnly: config.env === 'production' });
     const resources = new ResourceServerStore(db, { httpsOnly: config.env === 'production' });
-    const pages = new Pages();
+    const languages = new Languages(config.defaultLocale);
+    const pages = new Pages(languages);
     const audit = new AuditLog(db, (error, event) => logger.error({ event: 'audit.append_failed', type: event.type, err: error }));
     // Logout tokens are signed when delivered, with the provider's current key: the channel asks
     // the provider, which needs the outbox to write them, so it is looked up once both exist.
@@ -144,10 +146,10 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
     });
     const sessions = new SessionStore(db, records, (trx, userId, signedOut, how) => logout.sessionsEnded(trx, userId, signedOut, how));
     const notices = new AccountNotices({
-      db, outbox: outgoing.outbox, issuer: config.issuer, enabled: config.emailNotifications, recoveryOffered: config.passwordRecovery, now: options.now,
+      db, outbox: outgoing.outbox, issuer: config.issuer, enabled: config.emailNotifications, recoveryOffered: config.passwordRecovery, defaultLocale: config.defaultLocale, now: options.now,
     });
-    const enrolmentMail = new EnrolmentMail({ outbox: outgoing.outbox, links, issuer: config.issuer, signup: config.signup });
-    const addresses = new Addresses({ db, users, links, audit, changes, enabled: config.emailVerification, mail: new AddressMail(links, outgoing.outbox, config.issuer), ...(options.now ? { now: options.now } : {}) });
+    const enrolmentMail = new EnrolmentMail({ outbox: outgoing.outbox, links, issuer: config.issuer, signup: config.signup, defaultLocale: config.defaultLocale });
+    const addresses = new Addresses({ db, users, links, audit, changes, enabled: config.emailVerification, mail: new AddressMail(links, outgoing.outbox, config.issuer, config.defaultLocale), ...(options.now ? { now: options.now } : {}) });
     const factors = new FactorActs({
       db, audit, notices, users, sessions, grants,
       store: new FactorStore(db, config.secrets.keyEncryptionKey, options.now),

@@ -19,7 +19,7 @@ interface ShownApp {
   lastUsed: ShownDate | null;
 }
 
-const NOT_CONNECTED = 'That app is not connected to your account. It may have been disconnected already.';
+const NOT_CONNECTED = 'problem.appNotConnected';
 
 export function appPages(deps: SurfaceDependencies) {
   const { selfService, pages, csrf } = deps;
@@ -31,14 +31,15 @@ export function appPages(deps: SurfaceDependencies) {
     return new Map(identifiers.map((identifier, i) => [identifier, found[i]]));
   }
 
-  async function shownApps(apps: ConnectedApp[]): Promise<ShownApp[]> {
+  async function shownApps(apps: ConnectedApp[], locale: string): Promise<ShownApp[]> {
     const known = await apisOf(apps);
+    const { t } = pages.languages.translator(locale);
     return apps.map((app) => ({
       clientId: app.clientId,
-      name: app.clientName ?? 'An app that is no longer registered',
-      ...grantInWords(app, known),
-      granted: shownDate(app.createdAt),
-      lastUsed: app.lastUsedAt ? shownDate(app.lastUsedAt) : null,
+      name: app.clientName ?? t('account.apps.unregistered'),
+      ...grantInWords(app, known, locale),
+      granted: shownDate(app.createdAt, locale),
+      lastUsed: app.lastUsedAt ? shownDate(app.lastUsedAt, locale) : null,
     }));
   }
 
@@ -50,11 +51,11 @@ export function appPages(deps: SurfaceDependencies) {
       page = await selfService.listConnectedApps(person.id, cursor === undefined ? {} : { cursor });
     } catch (error) {
       if (!isGatehouseError(error)) throw error;
-      return pages.error(ctx, { status: 400, heading: 'This list cannot be shown', message: 'The address of this page is not one Gatehouse made.', hint: 'Open Connected apps again from your account page.' });
+      return pages.error(ctx, { status: 400, heading: 'error.list.heading', message: 'error.list.message', hint: 'error.list.hint.apps' });
     }
-    pages.render(ctx, 'account/apps', 'Connected apps', {
+    pages.render(ctx, 'account/apps', 'account.apps.title', {
       person,
-      apps: await shownApps(page.items),
+      apps: await shownApps(page.items, pages.languages.forRequest(ctx)),
       nextPage: page.nextCursor ? `${APPS_PAGE}?cursor=${encodeURIComponent(page.nextCursor)}` : null,
       notice: problem ? undefined : noticeOf(ctx),
       error: problem?.message,

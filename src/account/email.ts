@@ -17,7 +17,7 @@ import { holderOf, noticeOf, seeOther } from './guard.js';
 export const EMAIL_PAGE = '/account/email';
 
 const MAX_TYPED_PASSWORD = 1024;
-const TOO_MANY_MAILS = 'Too many mails were sent for your account in the last hour. Check your inbox (and spam folder) for the last one, or try again later.';
+const TOO_MANY_MAILS = 'problem.tooManyMails';
 
 export function emailPages(deps: SurfaceDependencies) {
   const { addresses, pages, csrf } = deps;
@@ -25,7 +25,7 @@ export function emailPages(deps: SurfaceDependencies) {
   async function renderEmail(ctx: Context, problem?: Problem, typed?: string) {
     const { person } = holderOf(ctx);
     const pending = await addresses.pendingChange(person);
-    pages.render(ctx, 'account/email', 'Email address', {
+    pages.render(ctx, 'account/email', 'account.email.title', {
       person,
       pending: pending?.to,
       newEmail: typed ?? '',
@@ -51,7 +51,7 @@ export function emailPages(deps: SurfaceDependencies) {
       await addresses.sendVerification(actor, person.id);
     } catch (error) {
       if (!isGatehouseError(error)) throw error;
-      return renderEmail(ctx, problemOf(error, 'Your account could not be found.'));
+      return renderEmail(ctx, problemOf(error, 'problem.accountNotFound'));
     }
     seeOther(ctx, EMAIL_PAGE, 'verification-sent');
   }
@@ -62,14 +62,14 @@ export function emailPages(deps: SurfaceDependencies) {
     const typed = typeof body.new_email === 'string' ? body.new_email.slice(0, 254) : '';
     const newEmail = formValue(ctx, 'new_email', 254);
     const password = typeof body.current_password === 'string' && body.current_password.length <= MAX_TYPED_PASSWORD ? body.current_password : '';
-    if (newEmail === undefined) return renderEmail(ctx, { status: 400, message: 'Enter your new email address.', field: 'email' }, typed);
+    if (newEmail === undefined) return renderEmail(ctx, { status: 400, message: 'problem.enterNewEmail', field: 'email' }, typed);
     try {
       newAddressFor(person.email, newEmail);
     } catch (error) {
       if (!isGatehouseError(error)) throw error;
       return renderEmail(ctx, problemOf(error), typed);
     }
-    if (!password) return renderEmail(ctx, { status: 400, message: 'Enter your current password.', field: 'currentPassword' }, typed);
+    if (!password) return renderEmail(ctx, { status: 400, message: 'problem.enterCurrentPassword', field: 'currentPassword' }, typed);
     const attempt = await deps.throttle.check({ email: person.email, address: ctx.ip, device: deps.knownDevices.deviceFor(ctx, person.email) });
     if (!attempt.allowed) {
       ctx.set('Retry-After', String(attempt.retryAfterSeconds));
@@ -83,16 +83,16 @@ export function emailPages(deps: SurfaceDependencies) {
       // Nobody looked at the password: the attempt must not count against the person.
       await attempt.handBack();
       ctx.set('Retry-After', String(error.retryAfterSeconds));
-      return renderEmail(ctx, { status: 503, message: 'Gatehouse is busy right now. Please try again in a moment.', field: 'currentPassword' }, typed);
+      return renderEmail(ctx, { status: 503, message: 'problem.busy', field: 'currentPassword' }, typed);
     }
-    if (!matches) return renderEmail(ctx, { status: 400, message: 'That is not your current password.', field: 'currentPassword' }, typed);
+    if (!matches) return renderEmail(ctx, { status: 400, message: 'problem.wrongCurrentPassword', field: 'currentPassword' }, typed);
     await attempt.recordSuccess();
     if (!(await deps.verificationMail.allow(person.id, ctx.ip))) return renderEmail(ctx, { status: 429, message: TOO_MANY_MAILS }, typed);
     try {
       await addresses.requestChange(actor, person.id, newEmail);
     } catch (error) {
       if (!isGatehouseError(error)) throw error;
-      return renderEmail(ctx, problemOf(error, 'Your account could not be found.'), typed);
+      return renderEmail(ctx, problemOf(error, 'problem.accountNotFound'), typed);
     }
     seeOther(ctx, EMAIL_PAGE, 'email-change-sent');
   }

@@ -20,20 +20,20 @@ export function holderOf(ctx: Context): AccountHolder {
   return ctx.state.accountHolder as AccountHolder;
 }
 
-/** What a page may say after a form, by the `notice` key of its address. */
+/** What a page may say after a form, by the `notice` key of its address: catalog keys. */
 const NOTICES = new Notices('notice', {
-  'app-revoked': 'Access removed. The app can no longer use your account unless you allow it again.',
-  'session-ended': 'That session is signed out.',
-  'others-ended': 'You are signed out of all your other sessions.',
-  'password-changed': 'Your password is changed.',
-  'password-changed-others-ended': 'Your password is changed, and your other sessions are signed out.',
-  'password-changed-apps-ended': 'Your password is changed, and apps on other devices lost their offline access.',
-  'verification-sent': 'We mailed you a link. Follow it within 24 hours to verify your address.',
-  'email-already-verified': 'Your email address is already verified.',
-  'email-change-sent': 'We mailed a link to your new address, and told your current one. Your address changes when the link is followed, within 24 hours.',
-  'authenticator-added': 'Your authenticator app is added. Signing in now asks for its code after your password.',
-  'factor-removed': 'That sign-in method is removed.',
-  'password-changed-all-ended': 'Your password is changed, your other sessions are signed out, and apps on other devices lost their offline access.',
+  'app-revoked': 'account.notice.app-revoked',
+  'session-ended': 'account.notice.session-ended',
+  'others-ended': 'account.notice.others-ended',
+  'password-changed': 'account.notice.password-changed',
+  'password-changed-others-ended': 'account.notice.password-changed-others-ended',
+  'password-changed-apps-ended': 'account.notice.password-changed-apps-ended',
+  'verification-sent': 'account.notice.verification-sent',
+  'email-already-verified': 'account.notice.email-already-verified',
+  'email-change-sent': 'account.notice.email-change-sent',
+  'authenticator-added': 'account.notice.authenticator-added',
+  'factor-removed': 'account.notice.factor-removed',
+  'password-changed-all-ended': 'account.notice.password-changed-all-ended',
 });
 
 export function noticeOf(ctx: Context): string | undefined {
@@ -48,7 +48,7 @@ export function accountGuard(deps: SurfaceDependencies) {
   const { pages, csrf } = deps;
 
   const parseForm = formParser();
-  const requireCsrf = csrfGuard(csrf, pages, 'Open your account page again and retry.');
+  const requireCsrf = csrfGuard(csrf, pages, 'error.form_expired.hint.account');
 
   /**
    * Lets the request through only for a person signed in to this browser who may still sign in:
@@ -90,9 +90,9 @@ export function accountGuard(deps: SurfaceDependencies) {
       const notFound = refused.code === 'not_found';
       pages.error(ctx, {
         status: notFound ? 404 : 400,
-        heading: notFound ? 'Not found' : 'This page cannot be shown',
-        message: notFound ? 'There is nothing of yours at this address.' : 'The address or the form holds something Gatehouse cannot use.',
-        hint: 'Open your account page again and retry.',
+        heading: notFound ? 'error.account.not_found.heading' : 'error.account.invalid.heading',
+        message: notFound ? 'error.account.not_found.message' : 'error.account.invalid.message',
+        hint: 'error.account.hint',
       });
     }
   }

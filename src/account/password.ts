@@ -31,7 +31,7 @@ export function passwordPages(deps: SurfaceDependencies) {
 
   function renderPassword(ctx: Context, form: PasswordForm, problem?: Problem) {
     const { person } = holderOf(ctx);
-    pages.render(ctx, 'account/password', 'Change password', {
+    pages.render(ctx, 'account/password', 'account.password.title', {
       person,
       signOutOthers: form.signOutOthers,
       endOfflineAccess: form.endOfflineAccess,
@@ -56,8 +56,8 @@ export function passwordPages(deps: SurfaceDependencies) {
     const form: PasswordForm = { signOutOthers: body.sign_out_others === 'yes', endOfflineAccess: body.end_offline_access === 'yes' };
     const current = passwordOf(ctx, 'current_password');
     const next = passwordOf(ctx, 'new_password');
-    if (current === undefined) return renderPassword(ctx, form, { status: 400, message: 'Enter your current password.', field: 'currentPassword' });
-    if (next === undefined) return renderPassword(ctx, form, { status: 400, message: 'Enter a new password.', field: 'password' });
+    if (current === undefined) return renderPassword(ctx, form, { status: 400, message: 'problem.enterCurrentPassword', field: 'currentPassword' });
+    if (next === undefined) return renderPassword(ctx, form, { status: 400, message: 'problem.enterNewPassword', field: 'password' });
     // A browser left signed in must not become a way to guess the password without the sign-in
     // page's limits: the current password is checked under the same throttle, counted first.
     const { person } = holderOf(ctx);
@@ -76,12 +76,12 @@ export function passwordPages(deps: SurfaceDependencies) {
       if (error instanceof HashingBusy) {
         await attempt.handBack();
         ctx.set('Retry-After', String(error.retryAfterSeconds));
-        return renderPassword(ctx, form, { status: 503, message: 'Gatehouse is busy right now. Please try again in a moment.', field: 'currentPassword' });
+        return renderPassword(ctx, form, { status: 503, message: 'problem.busy', field: 'currentPassword' });
       }
       if (!isGatehouseError(error)) throw error;
       // A weak new password is no guess at the current one: only a wrong current password counts.
       if (error.field !== 'currentPassword') await attempt.recordSuccess();
-      return renderPassword(ctx, form, problemOf(error, 'Your account could not be found.'));
+      return renderPassword(ctx, form, problemOf(error, 'problem.accountNotFound'));
     }
     await attempt.recordSuccess();
     const notice = form.endOfflineAccess

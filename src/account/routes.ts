@@ -27,7 +27,7 @@ export function accountRoutes(deps: SurfaceDependencies): Router {
 
   function showAccount(ctx: Context) {
     const { person } = holderOf(ctx);
-    deps.pages.render(ctx, 'account/home', 'Your account', {
+    deps.pages.render(ctx, 'account/home', 'account.home.title', {
       person,
       links: { apps: APPS_PAGE, sessions: SESSIONS_PAGE, password: PASSWORD_PAGE, email: EMAIL_PAGE, security: SECURITY_PAGE },
       signOut: SIGN_OUT,

@@ -20,18 +20,19 @@ interface ShownSession {
   isThisDevice: boolean;
 }
 
-const NO_SUCH_SESSION = 'That session is not one of yours, or it has already ended.';
+const NO_SUCH_SESSION = 'problem.noSuchSession';
 
 export function sessionPages(deps: SurfaceDependencies) {
   const { selfService, pages, csrf } = deps;
 
-  function shown(session: SessionInfo, thisDevice: string): ShownSession {
+  function shown(session: SessionInfo, thisDevice: string, locale: string): ShownSession {
+    const { t } = pages.languages.translator(locale);
     return {
       handle: session.id,
-      device: describeDevice(session.userAgent),
-      ip: session.ip ?? 'Unknown address',
-      signedIn: shownDate(session.createdAt),
-      lastActive: shownDate(session.lastActiveAt),
+      device: describeDevice(session.userAgent, locale),
+      ip: session.ip ?? t('account.sessions.unknownAddress'),
+      signedIn: shownDate(session.createdAt, locale),
+      lastActive: shownDate(session.lastActiveAt, locale),
       isThisDevice: session.id === thisDevice,
     };
   }
@@ -44,12 +45,12 @@ export function sessionPages(deps: SurfaceDependencies) {
       page = await selfService.listSessions(person.id, cursor === undefined ? {} : { cursor });
     } catch (error) {
       if (!isGatehouseError(error)) throw error;
-      return pages.error(ctx, { status: 400, heading: 'This list cannot be shown', message: 'The address of this page is not one Gatehouse made.', hint: 'Open Active sessions again from your account page.' });
+      return pages.error(ctx, { status: 400, heading: 'error.list.heading', message: 'error.list.message', hint: 'error.list.hint.sessions' });
     }
-    const sessions = page.items.map((session) => shown(session, sessionHandle));
+    const sessions = page.items.map((session) => shown(session, sessionHandle, pages.languages.forRequest(ctx)));
     // This device first: it is the one people look for, and the one they cannot sign out of here by mistake.
     sessions.sort((a, b) => Number(b.isThisDevice) - Number(a.isThisDevice));
-    pages.render(ctx, 'account/sessions', 'Active sessions', {
+    pages.render(ctx, 'account/sessions', 'account.sessions.title', {
       person,
       sessions,
       hasOthers: sessions.some((session) => !session.isThisDevice) || page.nextCursor !== null,

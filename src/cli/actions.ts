@@ -33,7 +33,7 @@ export async function operationsFor(config: Config, db: Database): Promise<Admin
   const links = new OneTimeLinks(db);
   // Mail is written to the outbox, which a running server's sender delivers (woken by the change feed).
   const outbox = new Outbox(config.secrets.keyEncryptionKey);
-  const addresses = new Addresses({ db, users, links, audit, enabled: config.emailVerification, mail: new AddressMail(links, outbox, config.issuer) });
+  const addresses = new Addresses({ db, users, links, audit, enabled: config.emailVerification, mail: new AddressMail(links, outbox, config.issuer, config.defaultLocale) });
   const records = new OidcRecords(db);
   const clients = new ClientStore(db, records, { httpsOnly: config.env === 'production' });
   const resources = new ResourceServerStore(db, { httpsOnly: config.env === 'production' });
@@ -53,8 +53,8 @@ export async function operationsFor(config: Config, db: Database): Promise<Admin
     grants: new GrantStore(db, records),
     audit,
     keys: keyStoreFor(config, db),
-    enrolment: new EnrolmentMail({ outbox, links, issuer: config.issuer, signup: config.signup }),
-    notices: new AccountNotices({ db, outbox, issuer: config.issuer, enabled: config.emailNotifications, recoveryOffered: config.passwordRecovery }),
+    enrolment: new EnrolmentMail({ outbox, links, issuer: config.issuer, signup: config.signup, defaultLocale: config.defaultLocale }),
+    notices: new AccountNotices({ db, outbox, issuer: config.issuer, enabled: config.emailNotifications, recoveryOffered: config.passwordRecovery, defaultLocale: config.defaultLocale }),
   });
 }
 
@@ -100,6 +100,16 @@ function jwksFrom(options: Options): { keys: Record<string, unknown>[] } | undef
 
 function descriptions(values: string[]): Record<string, string> {
   return Object.fromEntries(values.map((value) => [value.slice(0, value.indexOf('=')), value.slice(value.indexOf('=') + 1)]));
+}
+
+/** `de:docs:read=Words` values, by language: the language tag ends at the first colon. */
+function localizedDescriptions(values: string[]): Record<string, Record<string, string>> {
+  const byLocale: Record<string, Record<string, string>> = {};
+  for (const value of values) {
+    const colon = value.indexOf(':');
+    Object.assign(byLocale[value.slice(0, colon)] ??= {}, descriptions([value.slice(colon + 1)]));
+  }
+  return byLocale;
 }
 
 export async function createUser(ctx: CommandContext, options: Options): Promise<unknown> {
@@ -238,6 +248,7 @@ export async function createResource(ctx: CommandContext, options: Options): Pro
       scope: text(options, 'scope')!,
       name: text(options, 'name'),
       scopeDescriptions: descriptions(list(options, 'describe')),
+      localizedScopeDescriptions: localizedDescriptions(list(options, 'describe-in')),
       isDefault: options.default === true,
       jwtIntrospection: options['jwt-introspection'] === true,
       ...(ttl !== undefined ? { accessTokenTtl: Number(ttl) } : {}),

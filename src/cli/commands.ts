@@ -196,7 +196,8 @@ export const COMMANDS: Command[] = [
       identifier: { type: 'string', required: true, value: 'URL', description: 'the API\'s identifier (the tokens\' aud), e.g. https://api.example.com' },
       scope: { type: 'string', required: true, value: '"S …"', description: 'its scopes, unique across APIs: prefix them, e.g. "docs:read docs:write"' },
       name: { type: 'string', value: 'N', description: 'the name people see on the consent page' },
-      describe: { type: 'string', multiple: true, value: 'S=WORDS', description: 'what a scope lets an app do, in plain words (repeat per scope)' },
+      describe: { type: 'string', multiple: true, value: 'S=WORDS', description: 'what a scope lets an app do, in plain words, in the default language (repeat per scope)' },
+      'describe-in': { type: 'string', multiple: true, value: 'LANG:S=WORDS', description: 'the same in another language, e.g. "de:docs:read=Ihre Dokumente lesen" (repeat per language and scope)' },
       default: { type: 'boolean', description: 'the API apps get a token for when they name none' },
       'access-token-ttl': { type: 'string', value: 'SECONDS', description: `its access tokens' lifetime (${MIN_API_ACCESS_TOKEN_TTL_SECONDS} to ${MAX_ACCESS_TOKEN_LIFETIME_SECONDS})` },
       'jwt-introspection': { type: 'boolean', description: 'may ask for signed introspection responses (RFC 9701)' },
@@ -207,6 +208,11 @@ export const COMMANDS: Command[] = [
       positiveInteger(options, 'access-token-ttl');
       for (const value of (options.describe as string[] | undefined) ?? []) {
         if (value.indexOf('=') < 1) throw new UsageError(`--describe takes scope=words, e.g. --describe "docs:read=Read your documents" (got "${value}")`);
+      }
+      for (const value of (options['describe-in'] as string[] | undefined) ?? []) {
+        // A language tag has no colon, so the first one ends it; scope names may have more.
+        const colon = value.indexOf(':');
+        if (colon < 1 || value.indexOf('=', colon) < colon + 2) throw new UsageError(`--describe-in takes language:scope=words, e.g. --describe-in "de:docs:read=Ihre Dokumente lesen" (got "${value}")`);
       }
     },
     run: async (ctx, options) => (await actions()).createResource(ctx, options),

@@ -9,7 +9,7 @@ export const DEV_MAIL_PATH = '/dev/mail';
 export function devMailRoutes(mailbox: DevelopmentMailbox, pages: Pages): Router {
   const router = new Router();
   router.get(DEV_MAIL_PATH, (ctx) => {
-    pages.render(ctx, 'dev-mail', 'Development mail', { mails: mailbox.mails });
+    pages.render(ctx, 'dev-mail', 'devMail.title', { mails: mailbox.mails });
   });
   return router;
 }

@@ -4,6 +4,7 @@
 // template and hands it data; what comes back is a checked MailMessage for the outbox.
 import path from 'node:path';
 import { Eta } from 'eta';
+import { translator } from '../i18n/catalogs.js';
 import { VIEWS_DIR } from '../paths.js';
 import { composeMail, type MailMessage } from './message.js';
 
@@ -32,12 +33,17 @@ export interface MailContent {
   template: string;
   to: string;
   /**
-   * The subject line; without it, views/mail/<name>.subject.eta gives it, so a feature keeps
-   * every word of its mail in views/.
+   * The subject line's catalog key (interpolated with `data`); without it, views/mail/<name>.subject.eta
+   * gives it, so a feature keeps every word of its mail in views/ and locales/.
    */
   subject?: string;
   /** What the templates read as `it.*`; `it.subject` and `it.issuer` are always there. */
   data?: Record<string, unknown>;
+  /**
+   * The recipient's language (src/i18n/negotiation.ts): the request's that caused the mail, or the
+   * one they last used. Templates get `t`, `html` and `strong` for it, as pages do.
+   */
+  locale: string;
 }
 
 /**
@@ -45,8 +51,10 @@ export interface MailContent {
  * `issuer` is the public URL people know Gatehouse by: the footer names it.
  */
 export function renderMail(content: MailContent, issuer: string): MailMessage {
-  const subject = content.subject ?? text.render(`./${content.template}.subject`, { ...content.data, issuer }).trim();
-  const data = { ...content.data, subject, issuer };
+  const words = translator(content.locale);
+  const language = { lang: words.locale, t: words.t, html: words.html, strong: words.strong, code: words.code, linkTo: words.linkTo };
+  const subject = content.subject !== undefined ? words.t(content.subject, content.data) : text.render(`./${content.template}.subject`, { ...content.data, ...language, issuer }).trim();
+  const data = { ...content.data, ...language, subject, issuer };
   return composeMail({
     to: content.to,
     subject,

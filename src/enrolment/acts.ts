@@ -35,6 +35,8 @@ export interface SignUpForm {
   name: string;
   email: string;
   password: string;
+  /** The sign-up page's language: the account's, for its mails, until the person signs in. */
+  locale: string;
 }
 
 /** The link was spent, expired or replaced between showing its page and posting its form. */
@@ -93,10 +95,10 @@ export class Enrolment {
     // Every rule the new account's row would be held to is checked here, before anyone's account is
     // looked at: a refusal that only the new-account path could meet would tell the paths apart.
     const name = form.name.trim();
-    if (!name) throw new GatehouseError('invalid_input', 'A name is required.', 'name');
-    if (name.length > 200 || !isStorableText(name)) throw new GatehouseError('invalid_input', 'Use a shorter name, in plain text.', 'name');
+    if (!name) throw new GatehouseError('invalid_input', 'A name is required.', 'name', { key: 'problem.nameRequired' });
+    if (name.length > 200 || !isStorableText(name)) throw new GatehouseError('invalid_input', 'Use a shorter name, in plain text.', 'name', { key: 'problem.nameTooLong' });
     const problem = checkNewPassword(form.password, [email.data, name]);
-    if (problem) throw new GatehouseError('weak_password', problem.message, 'password');
+    if (problem) throw new GatehouseError('weak_password', problem.message, 'password', problem.words);
 
     const anonymous: Actor = { type: 'anonymous', id: null, ip };
     const [allowed, existing] = await Promise.all([this.deps.throttle.allow({ purpose: 'signup', email: email.data, ip }), this.deps.users.findByEmail(email.data)]);
@@ -118,7 +120,8 @@ export class Enrolment {
         // A sign-up nobody verified in time holds the address no longer: whoever has the mailbox now decides.
         if (existing) await this.deps.users.delete(existing.id, trx);
         const user = await this.deps.users.create({ email: email.data, name, password: form.password }, trx, 'unverified');
-        await this.deps.mail.verifySignUp(trx, user);
+        await this.deps.users.rememberLocale(user.id, form.locale, trx);
+        await this.deps.mail.verifySignUp(trx, { ...user, locale: form.locale });
         return { result: undefined, event: { type: 'user.signed_up', userId: user.id, details: existing ? { replaced: existing.id } : {} } };
       });
     } catch (error) {
@@ -164,7 +167,7 @@ export class Enrolment {
     if (password !== undefined) {
       // Refused before anything is spent or hashed.
       const problem = checkNewPassword(password, [holder.email, holder.name, holder.givenName ?? '', holder.familyName ?? ''].filter(Boolean));
-      if (problem) throw new GatehouseError('weak_password', problem.message, 'password');
+      if (problem) throw new GatehouseError('weak_password', problem.message, 'password', problem.words);
     }
     try {
       return await this.#audited({ type: 'user', id: holder.id, ip }, async (trx) => {

@@ -32,6 +32,8 @@ export interface EnrolmentMailDependencies {
   /** ISSUER: every link is built from it, never from a request's Host. */
   issuer: string;
   signup: SignUpSetting;
+  /** DEFAULT_LOCALE: the language of mails to people who have not used Gatehouse yet. */
+  defaultLocale: string;
 }
 
 export class EnrolmentMail {
@@ -55,7 +57,7 @@ export class EnrolmentMail {
   async invite(trx: Database, person: User, invitedBy: string | undefined): Promise<{ expiresAt: Date }> {
     await this.deps.links.revokeAll(trx, person.id, 'invitation');
     const { token, expiresAt } = await this.deps.links.issue(trx, { purpose: 'invitation', userId: person.id, email: person.email, ttlSeconds: INVITATION_TTL_SECONDS });
-    await this.#send(trx, person.email, 'invitation', 'You are invited to Gatehouse', {
+    await this.#send(trx, person, 'invitation', 'mail.invitation.subject', {
       name: person.name,
       invitedBy,
       link: this.#link(INVITATION_PAGE, token),
@@ -69,7 +71,7 @@ export class EnrolmentMail {
     await this.deps.links.revokeAll(trx, person.id, 'verification');
     const { token } = await this.deps.links.issue(trx, { purpose: 'verification', userId: person.id, email: person.email, ttlSeconds: VERIFICATION_TTL_SECONDS });
     // Not the name: whoever signs up chooses it, and it would be their words in a stranger's mailbox.
-    await this.#send(trx, person.email, 'signup-verification', 'Confirm your email address', {
+    await this.#send(trx, person, 'signup-verification', 'mail.signupVerification.subject', {
       link: this.#link(VERIFY_SIGN_UP_PAGE, token),
       hours: VERIFICATION_TTL_SECONDS / HOUR,
     });
@@ -77,7 +79,7 @@ export class EnrolmentMail {
 
   /** Tells an account's owner that someone tried to sign up with their address (instead of saying so on the page). */
   async alreadyRegistered(trx: Database, owner: User): Promise<void> {
-    await this.#send(trx, owner.email, 'signup-existing', 'Someone tried to sign up with your address', {
+    await this.#send(trx, owner, 'signup-existing', 'mail.signupExisting.subject', {
       name: owner.name,
       signIn: `${this.deps.issuer}/account`,
     });
@@ -87,8 +89,9 @@ export class EnrolmentMail {
     return `${this.deps.issuer}${page}?token=${encodeURIComponent(token)}`;
   }
 
-  async #send(trx: Database, to: string, template: string, subject: string, data: Record<string, unknown>): Promise<void> {
-    const message = renderMail({ template, to, subject, data }, this.deps.issuer);
+  /** In the person's language: the sign-up page's, or the one they last used, else DEFAULT_LOCALE (an invitation to someone new). */
+  async #send(trx: Database, person: Pick<User, 'email' | 'locale'>, template: string, subject: string, data: Record<string, unknown>): Promise<void> {
+    const message = renderMail({ template, to: person.email, subject, data, locale: person.locale ?? this.deps.defaultLocale }, this.deps.issuer);
     await this.deps.outbox.enqueue(trx as Knex.Transaction, { kind: 'mail', payload: message });
   }
 }

@@ -31,22 +31,22 @@ export function enrolmentRoutes(deps: EnrolmentPageDependencies): Router {
   const { enrolment, pages, csrf } = deps;
   const router = new Router();
   const parseForm = formParser();
-  const requireCsrf = csrfGuard(csrf, pages, 'Open the link from your mail again and retry.');
+  const requireCsrf = csrfGuard(csrf, pages, 'error.form_expired.hint.link');
 
   /** A link that is spent, expired, replaced or made up: a friendly 410, never a hint which. */
   function linkDead(ctx: Context, kind: 'invitation' | 'verification') {
-    pages.render(ctx, 'enrolment/link-dead', 'This link no longer works', { kind, signIn: SIGN_IN, signUp: SIGN_UP_PAGE }, 410);
+    pages.render(ctx, 'enrolment/link-dead', 'enrolment.dead.title', { kind, signIn: SIGN_IN, signUp: SIGN_UP_PAGE }, 410);
   }
 
   function ready(ctx: Context, how: 'invitation' | 'verification', email: string) {
-    pages.render(ctx, 'enrolment/ready', 'Your account is ready', { how, email, signIn: SIGN_IN, addPasskey: deps.passkeysPage });
+    pages.render(ctx, 'enrolment/ready', 'enrolment.ready.title', { how, email, signIn: SIGN_IN, addPasskey: deps.passkeysPage });
   }
 
   async function showInvitation(ctx: Context, problem?: Problem) {
     const token = ctx.method === 'POST' ? field(formBody(ctx), 'token') : field(ctx.query, 'token');
     const person = await enrolment.openInvitation(token);
     if (!person) return linkDead(ctx, 'invitation');
-    pages.render(ctx, 'enrolment/invitation', 'Choose your password', {
+    pages.render(ctx, 'enrolment/invitation', 'enrolment.invitation.title', {
       name: person.name, email: person.email, token, action: INVITATION_PAGE, csrf: csrf.token(ctx), problem: problem?.message,
     }, problem?.status);
   }
@@ -65,7 +65,7 @@ export function enrolmentRoutes(deps: EnrolmentPageDependencies): Router {
 
   function showSignUp(ctx: Context, problem?: Problem) {
     const body = formBody(ctx);
-    pages.render(ctx, 'enrolment/signup', 'Create an account', {
+    pages.render(ctx, 'enrolment/signup', 'enrolment.signup.title', {
       // What was typed comes back, except the password.
       values: { name: field(body, 'name').slice(0, 200), email: field(body, 'email').slice(0, 254) },
       action: SIGN_UP_PAGE,
@@ -77,7 +77,7 @@ export function enrolmentRoutes(deps: EnrolmentPageDependencies): Router {
   async function signUp(ctx: Context) {
     const body = formBody(ctx);
     try {
-      await enrolment.signUp({ name: field(body, 'name'), email: field(body, 'email'), password: field(body, 'password') }, ctx.ip);
+      await enrolment.signUp({ name: field(body, 'name'), email: field(body, 'email'), password: field(body, 'password'), locale: pages.languages.forRequest(ctx) }, ctx.ip);
     } catch (error) {
       if (!isGatehouseError(error, 'invalid_input') && !isGatehouseError(error, 'weak_password')) throw error;
       return showSignUp(ctx, problemOf(error));
@@ -86,7 +86,7 @@ export function enrolmentRoutes(deps: EnrolmentPageDependencies): Router {
   }
 
   function showSent(ctx: Context) {
-    pages.render(ctx, 'enrolment/signup-sent', 'Check your mail', {});
+    pages.render(ctx, 'enrolment/signup-sent', 'enrolment.sent.title', {});
   }
 
   async function showVerification(ctx: Context, problem?: Problem) {
@@ -94,7 +94,7 @@ export function enrolmentRoutes(deps: EnrolmentPageDependencies): Router {
     const person = await enrolment.openVerification(token);
     if (!person) return linkDead(ctx, 'verification');
     ctx.set('Cache-Control', 'no-store');
-    pages.render(ctx, 'enrolment/verify', 'Confirm your address', {
+    pages.render(ctx, 'enrolment/verify', 'enrolment.verify.title', {
       email: person.email, token, action: VERIFY_SIGN_UP_PAGE, csrf: csrf.token(ctx), problem: problem?.message,
     }, problem?.status);
   }

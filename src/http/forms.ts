@@ -8,6 +8,7 @@ import { isStorableText } from '../db/text.js';
 import type { ErrorCode, GatehouseError } from '../errors.js';
 import type { CsrfProtection } from './csrf.js';
 import type { Pages } from './pages.js';
+import type { Words } from '../i18n/catalogs.js';
 
 /** Only form routes parse bodies, and only small urlencoded forms: oidc-provider parses its own. */
 export function formParser(): Middleware {
@@ -32,13 +33,13 @@ export function formValue(ctx: Context, name: string, maxLength = 200): string |
 
 /**
  * A form without a token of this browser's (stale, forged, or sent after signing out): nothing is
- * done, and the person is told where to start again (`hint`: the only part that differs by area).
+ * done, and the person is told where to start again (`hint`, a catalog key: the only part that differs by area).
  */
 export function formExpired(ctx: Context, pages: Pages, hint: string): void {
   pages.error(ctx, {
     status: 403,
-    heading: 'This form has expired',
-    message: 'For your security the form could not be accepted, and nothing was changed.',
+    heading: 'error.form_expired.heading',
+    message: 'error.form_expired.message',
     hint,
   });
 }
@@ -54,7 +55,8 @@ export function csrfGuard(csrf: CsrfProtection, pages: Pages, hint: string): Mid
 /** A refusal to show on the page the form was on, with the status it is answered with. */
 export interface Problem {
   status: number;
-  message: string;
+  /** A catalog key or message; a refused act's own message (GatehouseError) is shown as it is. */
+  message: Words;
   /** The form field it is about, for aria-describedby. */
   field?: string | undefined;
 }
@@ -69,9 +71,9 @@ const STATUS_OF: Record<ErrorCode, number> = {
 };
 
 /** A refused act as a problem on its page; `notFound` words "no such thing" for the page's reader. */
-export function problemOf(error: GatehouseError, notFound?: string): Problem {
+export function problemOf(error: GatehouseError, notFound?: Words): Problem {
   if (error.code === 'not_found' && notFound !== undefined) return { status: 404, message: notFound };
-  return { status: STATUS_OF[error.code], message: error.message, ...(error.field ? { field: error.field } : {}) };
+  return { status: STATUS_OF[error.code], message: error.words ?? error.message, ...(error.field ? { field: error.field } : {}) };
 }
 
 /** After a POST, always 303, so the browser follows with a GET and never re-posts the form. */

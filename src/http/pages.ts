@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Eta } from 'eta';
 import { redirectUriProblem } from '../clients/redirect-uris.js';
+import type { Languages } from '../i18n/negotiation.js';
 import { VIEWS_DIR } from '../paths.js';
 import type { Context } from 'koa';
 import { errors, type KoaContextWithOIDC } from 'oidc-provider';
@@ -11,6 +12,7 @@ import { errors, type KoaContextWithOIDC } from 'oidc-provider';
 
 export interface ErrorPage {
   status: number;
+  /** Catalog keys (locales/), like every word on a page. */
   heading: string;
   message: string;
   hint?: string;
@@ -18,11 +20,7 @@ export interface ErrorPage {
 
 type Words = Omit<ErrorPage, 'status'>;
 
-const INVALID_REQUEST: Words = {
-  heading: 'Something is wrong with this request',
-  message: 'The application sent a sign-in request that Gatehouse cannot accept, so nothing happened.',
-  hint: 'Go back to the application and try again. If this keeps happening, tell the people who run it.',
-};
+const INVALID_REQUEST: Words = { heading: 'error.invalid_request.heading', message: 'error.invalid_request.message', hint: 'error.invalid_request.hint' };
 
 /**
  * What people read for each OAuth error that ends on a page instead of at the app: Gatehouse's own
@@ -35,34 +33,26 @@ const OAUTH_ERROR_PAGES: Record<string, Words> = {
   invalid_request_uri: INVALID_REQUEST,
   request_not_supported: INVALID_REQUEST,
   request_uri_not_supported: INVALID_REQUEST,
-  invalid_client: { heading: 'Unknown application', message: 'The application that sent you here is not registered with Gatehouse, or has been switched off.' },
-  unauthorized_client: { heading: 'Application not allowed', message: 'The application asked for something it is not registered to do.' },
-  invalid_redirect_uri: { heading: 'Unregistered return address', message: 'The application asked to send you back to an address it has not registered, so Gatehouse stopped here to protect you.' },
-  session_not_found: { heading: 'This sign-in has expired', message: 'The sign-in took too long or was already completed.', hint: 'Go back to the application and start again.' },
-  login_required: { heading: 'You are not signed in', message: 'The application asked to continue without showing you a sign-in page, but you are not signed in to Gatehouse.', hint: 'Go back to the application and sign in from there.' },
-  consent_required: { heading: 'Your permission is needed', message: 'The application asked to continue without asking you, but you have not allowed it access yet.', hint: 'Go back to the application and sign in from there.' },
-  interaction_required: { heading: 'You need to sign in', message: 'The application asked to continue without showing you any page, but Gatehouse needs you to sign in or confirm first.', hint: 'Go back to the application and sign in from there.' },
-  invalid_scope: { heading: 'Unknown permission', message: 'The application asked for a permission that Gatehouse does not know.' },
-  invalid_target: { heading: 'Unknown API', message: 'The application asked for access to an API that is not registered with Gatehouse.' },
-  unsupported_response_type: { heading: 'Unsupported sign-in', message: 'The application asked to sign you in in a way Gatehouse does not offer.' },
-  unsupported_response_mode: { heading: 'Unsupported sign-in', message: 'The application asked to sign you in in a way Gatehouse does not offer.' },
-  access_denied: { heading: 'Access denied', message: 'The request was not allowed.' },
-  temporarily_unavailable: { heading: 'Gatehouse is busy', message: 'Gatehouse could not handle this request just now. Please try again in a moment.' },
-  server_error: { heading: 'Something went wrong', message: 'Gatehouse could not complete this request. Please try again in a moment.' },
+  invalid_client: { heading: 'error.invalid_client.heading', message: 'error.invalid_client.message' },
+  unauthorized_client: { heading: 'error.unauthorized_client.heading', message: 'error.unauthorized_client.message' },
+  invalid_redirect_uri: { heading: 'error.invalid_redirect_uri.heading', message: 'error.invalid_redirect_uri.message' },
+  session_not_found: { heading: 'error.session_not_found.heading', message: 'error.session_not_found.message', hint: 'error.session_not_found.hint' },
+  login_required: { heading: 'error.login_required.heading', message: 'error.login_required.message', hint: 'error.login_required.hint' },
+  consent_required: { heading: 'error.consent_required.heading', message: 'error.consent_required.message', hint: 'error.consent_required.hint' },
+  interaction_required: { heading: 'error.interaction_required.heading', message: 'error.interaction_required.message', hint: 'error.interaction_required.hint' },
+  invalid_scope: { heading: 'error.invalid_scope.heading', message: 'error.invalid_scope.message' },
+  invalid_target: { heading: 'error.invalid_target.heading', message: 'error.invalid_target.message' },
+  unsupported_response_type: { heading: 'error.unsupported_response_type.heading', message: 'error.unsupported_response_type.message' },
+  unsupported_response_mode: { heading: 'error.unsupported_response_type.heading', message: 'error.unsupported_response_type.message' },
+  access_denied: { heading: 'error.access_denied.heading', message: 'error.access_denied.message' },
+  temporarily_unavailable: { heading: 'error.temporarily_unavailable.heading', message: 'error.temporarily_unavailable.message' },
+  server_error: { heading: 'error.server_error.heading', message: 'error.server_error.message' },
 };
 
-const BAD_REQUEST: Words = {
-  heading: 'Something is wrong with this request',
-  message: 'Gatehouse could not understand what this page sent, so nothing happened.',
-  hint: 'Go back, reload the page and try again.',
-};
+const BAD_REQUEST: Words = { heading: 'error.bad_request.heading', message: 'error.bad_request.message', hint: 'error.bad_request.hint' };
 
 /** Anything that goes wrong while signing out, whatever the provider calls it. */
-const SIGN_OUT_FAILED: Words = {
-  heading: 'This sign-out request cannot be completed',
-  message: 'The application asked to sign you out in a way Gatehouse cannot accept, or the sign-out page was too old, so nothing changed.',
-  hint: 'Go back to the application and sign out from there again.',
-};
+const SIGN_OUT_FAILED: Words = { heading: 'error.sign_out_failed.heading', message: 'error.sign_out_failed.message', hint: 'error.sign_out_failed.hint' };
 
 /** Where people type a device's code (oidc-provider's code_verification route). */
 export const DEVICE_PATH = '/device';
@@ -80,12 +70,19 @@ export class Pages {
   readonly stylesheet = readFileSync(path.join(VIEWS_DIR, 'gatehouse.css'), 'utf8');
   readonly favicon = readFileSync(path.join(VIEWS_DIR, 'favicon.svg'), 'utf8');
 
+  constructor(readonly languages: Languages) {}
+
+  /**
+   * `title` is a catalog key, interpolated with the page's data (`consent.title` names the app).
+   * Every template gets `t`, `html`, `strong` and `code` (src/i18n/catalogs.ts) and `lang` for <html lang>.
+   */
   render(ctx: Context, view: string, title: string, data: Record<string, unknown>, status = 200): void {
     ctx.status = status;
     ctx.type = 'text/html; charset=utf-8';
     // Pages carry CSRF tokens and personal data: never cache them anywhere.
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = this.#eta.render(view, { title, ...data });
+    const words = this.languages.translator(this.languages.forRequest(ctx));
+    ctx.body = this.#eta.render(view, { title, ...data, lang: words.locale, t: words.t, html: words.html, strong: words.strong, code: words.code, linkTo: words.linkTo });
   }
 
   error(ctx: Context, page: ErrorPage): void {
@@ -114,7 +111,7 @@ export class Pages {
   }
   // oidc-provider's logoutSource hook: `form` is its own form with its own CSRF token.
   async logout(ctx: Context & { oidc?: { client?: { clientName?: string } } }, form: string): Promise<void> {
-    this.render(ctx, 'logout', 'Sign out', { form, host: ctx.host, clientName: ctx.oidc?.client?.clientName });
+    this.render(ctx, 'logout', 'logout.title', { form, host: ctx.host, clientName: ctx.oidc?.client?.clientName });
   }
 
   // The device flow's page at /device (RFC 8628), for oidc-provider's deviceFlow hooks: enter the
@@ -145,6 +142,6 @@ export class Pages {
     // The way back to the app is an address it registered, never one the request carries: the
     // client_id in this page's query picks a registered app, not a destination.
     const backToApp = client?.postLogoutRedirectUris?.find((uri) => redirectUriProblem(uri) === undefined);
-    this.render(ctx, 'logged-out', 'Signed out', { clientName: client?.clientName, backToApp });
+    this.render(ctx, 'logged-out', 'loggedOut.title', { clientName: client?.clientName, backToApp });
   }
 }

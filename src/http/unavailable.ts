@@ -7,15 +7,16 @@ import type { Pages } from './pages.js';
 
 export type Unavailability = 'busy' | 'database';
 
+/** The page's heading and message are catalog keys; the JSON's description is for developers, in English. */
 const WORDS: Record<Unavailability, { heading: string; message: string; description: string }> = {
   busy: {
-    heading: 'Gatehouse is busy',
-    message: 'Too many requests are being handled right now. Please try again in a moment.',
+    heading: 'error.busy.heading',
+    message: 'error.busy.message',
     description: 'The server is busy; try again in a moment.',
   },
   database: {
-    heading: 'Gatehouse is briefly unavailable',
-    message: 'Gatehouse cannot reach its database right now; nothing you did caused this. Wait a moment, then try again.',
+    heading: 'error.database.heading',
+    message: 'error.database.message',
     description: 'Gatehouse cannot reach its database right now. Try again shortly.',
   },
 };

@@ -31,6 +31,8 @@ export interface GivenConsent {
   apis: Record<string, string[]>;
   /** True when the person had no live grant for this app before this consent. */
   newApp: boolean;
+  /** The consent page's language: the notice, which this consent causes, is in it. */
+  locale: string;
 }
 
 /** Records the consent's audit entry and, for an app newly connected, mails the notice with it. */
@@ -44,8 +46,8 @@ export function consentRecorder(deps: AppConnectedDependencies) {
     const granted = grantInWords({
       scopes: consent.scopes,
       apis: identifiers.map((identifier) => ({ identifier, name: known.get(identifier)?.name ?? null, scopes: consent.apis[identifier]! })),
-    }, known);
-    return { person, notice: { kind: 'app-connected' as const, app: consent.clientName, granted } };
+    }, known, consent.locale);
+    return { person: { email: person.email, name: person.name, locale: consent.locale }, notice: { kind: 'app-connected' as const, app: consent.clientName, granted } };
   }
 
   return async function recordConsent(consent: GivenConsent): Promise<void> {

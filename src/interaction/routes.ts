@@ -33,6 +33,7 @@ import { normaliseCode } from '../factors/totp.js';
 import { acrOf, amrOf, satisfies, type Acr, type Amr } from '../factors/levels.js';
 import { requiredLevel } from '../factors/requirements.js';
 import { ACR_UNMET } from '../oidc/configuration.js';
+import type { Words } from '../i18n/catalogs.js';
 
 export interface InteractionDependencies {
   provider(): Provider;
@@ -89,8 +90,8 @@ interface InteractionState {
   clientName: string;
 }
 
-const GENERIC_SIGN_IN_ERROR = 'The email or password is incorrect.';
-const BUSY_MESSAGE = 'Gatehouse is busy right now. Please enter your password again in a moment.';
+const GENERIC_SIGN_IN_ERROR = 'login.error.incorrect';
+const BUSY_MESSAGE = 'problem.busyPassword';
 
 export function interactionRoutes(deps: InteractionDependencies): Router {
   const { pages, csrf } = deps;
@@ -123,10 +124,11 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     const client = await deps.provider().Client.find(String(details.params.client_id));
     if (!client) return pages.oauthError(ctx, 400, 'invalid_client');
     ctx.state.interaction = { details, clientName: client.clientName ?? client.clientId } satisfies InteractionState;
+    pages.languages.followUiLocales(ctx, details.params.ui_locales);
     await next();
   }
 
-  const requireCsrf = csrfGuard(csrf, pages, 'Go back to the application and start again.');
+  const requireCsrf = csrfGuard(csrf, pages, 'error.form_expired.hint.interaction');
 
   function requirePrompt(name: 'login' | 'consent') {
     return function checkPrompt(ctx: Context, next: Next) {
@@ -157,10 +159,10 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     return pages.oauthError(ctx, 400, 'invalid_request');
   }
 
-  function renderLogin(ctx: Context, data: { clientName: string; email: string; error?: string; confirmHint?: boolean; throttled?: boolean; passkeyError?: 'disabled' | 'refused' }, status = 200) {
+  function renderLogin(ctx: Context, data: { clientName: string; email: string; error?: Words; confirmHint?: boolean; throttled?: boolean; passkeyError?: 'disabled' | 'refused' }, status = 200) {
     const { details } = ctx.state.interaction as InteractionState;
     const recovery = deps.passwordRecovery;
-    pages.render(ctx, 'login', 'Sign in', {
+    pages.render(ctx, 'login', 'login.title', {
       ...data,
       error: data.error,
       signUp: deps.enrolment.signUpOn ? SIGN_UP_PAGE : undefined,
@@ -197,19 +199,20 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
       ? Object.fromEntries(resourcesOf(details).map((identifier) => [identifier, requested]))
       : missing.missingResourceScopes ?? {};
     const user = await deps.users.findById(String(details.session?.accountId));
+    const locale = pages.languages.forRequest(ctx);
     const apis = await Promise.all(
       Object.entries(byApi).map(async ([identifier, scopes]) => {
         const api = await deps.resources.find(identifier);
         // OIDC scopes ride along with every API (for userinfo); they are listed once, above.
         const apiScopes = scopes.filter((s) => api?.scopes.includes(s));
-        return { name: api?.name ?? identifier, scopes: describeApiScopes(apiScopes, api?.scopeDescriptions ?? {}) };
+        return { name: api?.name ?? identifier, scopes: describeApiScopes(apiScopes, api, locale) };
       }),
     );
-    pages.render(ctx, 'consent', `Allow ${clientName}?`, {
+    pages.render(ctx, 'consent', 'consent.title', {
       clientName,
       email: user?.email ?? '',
-      scopes: describeOidcScopes(oidcScopes),
-      claims: describeClaims(claims, details.params.claims),
+      scopes: describeOidcScopes(oidcScopes, locale),
+      claims: describeClaims(claims, details.params.claims, locale),
       apis: apis.filter((api) => api.scopes.length > 0),
       action: `/interaction/${details.uid}/confirm`,
       csrf: csrf.token(ctx),
@@ -222,7 +225,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     const email = typeof body.email === 'string' ? body.email.trim().slice(0, 254) : '';
     const password = typeof body.password === 'string' ? body.password : '';
     if (!email || !password) {
-      return renderLogin(ctx, { clientName, email, error: 'Enter your email and password.' }, 400);
+      return renderLogin(ctx, { clientName, email, error: 'login.error.missing' }, 400);
     }
     // Throttled before the password is checked: a refused attempt costs no argon2 time and says
     // nothing about the password or the account, only how long to wait (sign-in-throttle.ts).
@@ -277,16 +280,22 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
         await throttle.handBack();
         await deps.enrolment.resendVerification(outcome.user);
       }
-      const error = outcome.reason === 'disabled' ? 'This account is disabled. Contact your administrator.' : GENERIC_SIGN_IN_ERROR;
+      const error = outcome.reason === 'disabled' ? 'login.error.disabled' : GENERIC_SIGN_IN_ERROR;
       return renderLogin(ctx, { clientName, email, error, confirmHint: outcome.reason !== 'disabled' && deps.enrolment.signUpOn }, 401);
     }
     await throttle.recordSuccess();
     signIns.inc({ outcome: 'succeeded', factor: 'password' });
+    // The language of this sign-in is the one their notices and later mails come in.
+    const locale = pages.languages.forRequest(ctx);
+    if (outcome.user.locale !== locale) {
+      await deps.users.rememberLocale(outcome.user.id, locale);
+      outcome.user.locale = locale;
+    }
     deps.knownDevices.remember(ctx, email);
     // A browser this account had not signed in from: the person hears of it, so a sign-in that
     // was not theirs does not go unseen.
     if (device === undefined) {
-      await deps.notices.sendAlone(outcome.user, { kind: 'new-browser', browser: describeDevice(ctx.get('user-agent') || null), ip: ctx.ip });
+      await deps.notices.sendAlone(outcome.user, { kind: 'new-browser', browser: describeDevice(ctx.get('user-agent') || null, locale), ip: ctx.ip });
     }
     await continueAfter(ctx, outcome.user.id, ['pwd'], { fromSession: false });
   }
@@ -344,7 +353,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     await finish(ctx, result as InteractionResults);
   }
 
-  function renderSecondStep(ctx: Context, problem?: { status: number; message: string }) {
+  function renderSecondStep(ctx: Context, problem?: { status: number; message: Words }) {
     const { details, clientName } = ctx.state.interaction as InteractionState;
     pages.render(ctx, 'second-factor', 'Confirm it is you', {
       clientName,
@@ -507,6 +516,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
       scopes: holdings.scopes,
       apis: holdings.apis,
       newApp,
+      locale: pages.languages.forRequest(ctx),
     });
     await finish(ctx, { consent: { grantId } });
   }

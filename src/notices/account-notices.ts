@@ -35,6 +35,8 @@ export type AccountNotice =
 export interface NoticeRecipient {
   email: string;
   name: string;
+  /** The language they last used; a notice is not their request, so it is theirs or DEFAULT_LOCALE. */
+  locale?: string | null;
 }
 
 export interface AccountNoticesOptions {
@@ -45,6 +47,8 @@ export interface AccountNoticesOptions {
   enabled: boolean;
   /** PASSWORD_RECOVERY: whether "it was not me" can point at recovery, or only at an administrator. */
   recoveryOffered: boolean;
+  /** DEFAULT_LOCALE: for a person who has never signed in. */
+  defaultLocale: string;
   now?: () => number;
 }
 
@@ -64,10 +68,11 @@ export class AccountNotices {
     const mail = renderMail({
       template: `notice-${notice.kind}`,
       to: to.email,
+      locale: to.locale ?? this.options.defaultLocale,
       data: {
         ...noticeData(notice),
         name: to.name,
-        when: shownDate(at).text,
+        when: shownDate(at, to.locale ?? this.options.defaultLocale).text,
         recoverUrl: this.options.recoveryOffered ? `${issuer}/recover` : undefined,
         accountUrl: `${issuer}/account`,
         revokeUrl: `${issuer}${CONNECTED_APPS_PAGE}`,

@@ -112,9 +112,9 @@ export class AccountSignIn {
       if (!pending || typeof ctx.query.state !== 'string' || ctx.query.state !== pending.state) {
         return this.options.pages.error(ctx, {
           status: 400,
-          heading: 'This sign-in has expired',
-          message: 'The sign-in took too long, was already completed, or was started in another browser.',
-          hint: 'Open your account page again to sign in.',
+          heading: 'error.account_sign_in.expired.heading',
+          message: 'error.account_sign_in.expired.message',
+          hint: 'error.account_sign_in.hint',
         });
       }
       if (ctx.query.error === 'unmet_authentication_requirements') {
@@ -128,9 +128,9 @@ export class AccountSignIn {
       if (typeof ctx.query.error === 'string') {
         return this.options.pages.error(ctx, {
           status: 403,
-          heading: 'Not signed in',
-          message: ctx.query.error === 'access_denied' ? 'The sign-in was cancelled.' : 'The sign-in could not be completed.',
-          hint: 'Open your account page again to sign in.',
+          heading: 'error.account_sign_in.failed.heading',
+          message: ctx.query.error === 'access_denied' ? 'error.account_sign_in.cancelled' : 'error.account_sign_in.failed',
+          hint: 'error.account_sign_in.hint',
         });
       }
       ctx.redirect(pending.returnTo);

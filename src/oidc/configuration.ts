@@ -4,6 +4,7 @@ import type { AdapterPayload, Configuration, KoaContextWithOIDC, ClientMetadata 
 import { errors, interactionPolicy } from 'oidc-provider';
 import { isUsable, standardClaims } from '../people/users.js';
 import type { Config } from '../config.js';
+import { LOCALES } from '../i18n/catalogs.js';
 import type { ResourceServerStore } from '../resources/store.js';
 import type { Pages } from '../http/pages.js';
 import { clientAssertionAudience } from './policies/client-assertions.js';
@@ -448,6 +449,9 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
       claim_types_supported: ['normal'],
       ...(config.requirePar ? { require_pushed_authorization_requests: true } : {}),
       service_documentation: undefined,
+      // The languages of the sign-in and consent pages, exactly the catalogs in locales/ (src/i18n/):
+      // an app's ui_locales picks one of them.
+      ui_locales_supported: [...LOCALES],
     },
   };
 }

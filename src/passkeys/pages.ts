@@ -5,6 +5,7 @@
 // every challenge request carries the CSRF token; every act is audited (passkeys.ts).
 // This page is meant to become part of /account/security, beside the other factors.
 import Router from '@koa/router';
+import type { Words } from '../i18n/catalogs.js';
 import type { Context } from 'koa';
 import { accountGuard, holderOf } from '../account/guard.js';
 import { formBody, formValue, Notices } from '../http/forms.js';
@@ -50,7 +51,7 @@ export function passkeyRoutes(deps: SurfaceDependencies & { passkeys: Passkeys }
     return { session: holderOf(ctx).sessionHandle };
   }
 
-  async function renderList(ctx: Context, problem?: PasskeyProblem, extra: { retryAfter?: string } = {}) {
+  async function renderList(ctx: Context, problem?: PasskeyProblem, extra: { retryAfter?: Words } = {}) {
     const { person } = holderOf(ctx);
     const list = await passkeys.listFor(person.id);
     pages.render(ctx, 'account/passkeys', 'Passkeys', {
@@ -109,7 +110,7 @@ export function passkeyRoutes(deps: SurfaceDependencies & { passkeys: Passkeys }
     NOTICES.seeOther(ctx, PASSKEYS_PAGE, 'passkey-renamed');
   }
 
-  async function renderRemove(ctx: Context, id: string | undefined, problem?: PasskeyProblem, extra: { retryAfter?: string } = {}) {
+  async function renderRemove(ctx: Context, id: string | undefined, problem?: PasskeyProblem, extra: { retryAfter?: Words } = {}) {
     const { person } = holderOf(ctx);
     const passkey = id === undefined ? undefined : await passkeys.store.findOwn(person.id, id);
     if (!passkey) return renderList(ctx, 'not-found');

@@ -7,6 +7,7 @@ import { SpanStatusCode } from '@opentelemetry/api';
 import argon2 from 'argon2';
 import { passwordHashingBusy } from '../observability/metrics.js';
 import { tracer } from '../observability/tracing.js';
+import type { Message } from '../i18n/catalogs.js';
 
 export interface Argon2Parameters {
   memoryKiB: number;
@@ -175,21 +176,23 @@ function guessability(): ZxcvbnFactory {
 }
 
 /**
- * What is wrong with a new password, in words for the person choosing it; undefined when fine.
+ * What is wrong with a new password, in words for the person choosing it (`message` in English for
+ * the CLI and admin API, `words` from the catalogs for pages); undefined when fine.
  * No composition rules (NIST SP 800-63B §3.1.1.2): length, and not a common or guessable password
  * (one of zxcvbn's lists, a keyboard pattern, the person's own email or name).
  */
-export function checkNewPassword(password: string, personal: string[] = []): { code: PasswordProblem; message: string } | undefined {
+export function checkNewPassword(password: string, personal: string[] = []): { code: PasswordProblem; message: string; words: Message } | undefined {
   if (password.length < MIN_PASSWORD_LENGTH) {
-    return { code: 'too_short', message: `Use at least ${MIN_PASSWORD_LENGTH} characters.` };
+    return { code: 'too_short', message: `Use at least ${MIN_PASSWORD_LENGTH} characters.`, words: { key: 'password.tooShort', values: { count: MIN_PASSWORD_LENGTH } } };
   }
   if (password.length > MAX_PASSWORD_LENGTH) {
-    return { code: 'too_long', message: `Use at most ${MAX_PASSWORD_LENGTH} characters.` };
+    return { code: 'too_long', message: `Use at most ${MAX_PASSWORD_LENGTH} characters.`, words: { key: 'password.tooLong', values: { count: MAX_PASSWORD_LENGTH } } };
   }
   const { score, feedback } = guessability().check(password, personal);
   if (score <= 1 || /common|used password/i.test(feedback.warning ?? '')) {
     const why = feedback.warning ? `${feedback.warning} ` : 'This password is easy to guess. ';
-    return { code: 'guessable', message: `${why}Try a few unrelated words, or a password manager's suggestion.` };
+    // The checker's own warning is in English: other languages say it in general words.
+    return { code: 'guessable', message: `${why}Try a few unrelated words, or a password manager's suggestion.`, words: { key: 'password.guessable', values: { warning: why } } };
   }
   return undefined;
 }

@@ -22,6 +22,8 @@ export interface User {
   invitedAt: Date | null;
   /** When the account became usable; null while an invitation or a sign-up's verification is pending. */
   activatedAt: Date | null;
+  /** The language they last used (src/i18n/), for mails they did not cause; null: DEFAULT_LOCALE. */
+  locale: string | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -55,12 +57,13 @@ interface UserRow {
   disabled_at: Date | null;
   invited_at: Date | null;
   activated_at: Date | null;
+  locale: string | null;
   created_at: Date;
   updated_at: Date;
 }
 
 const USER_COLUMNS = [
-  'id', 'email', 'email_verified', 'name', 'given_name', 'family_name', 'is_admin', 'disabled_at', 'invited_at', 'activated_at', 'created_at', 'updated_at',
+  'id', 'email', 'email_verified', 'name', 'given_name', 'family_name', 'is_admin', 'disabled_at', 'invited_at', 'activated_at', 'locale', 'created_at', 'updated_at',
 ] as const;
 
 function userFromRow(row: Omit<UserRow, 'password_hash'>): User {
@@ -75,6 +78,7 @@ function userFromRow(row: Omit<UserRow, 'password_hash'>): User {
     disabledAt: row.disabled_at ? new Date(row.disabled_at) : null,
     invitedAt: row.invited_at ? new Date(row.invited_at) : null,
     activatedAt: row.activated_at ? new Date(row.activated_at) : null,
+    locale: row.locale ?? null,
     createdAt: new Date(row.created_at),
     updatedAt: new Date(row.updated_at),
   };
@@ -147,7 +151,7 @@ export class UserStore {
       if (user.password !== undefined) throw new GatehouseError('invalid_input', 'An invited person chooses their own password.', 'password');
     } else {
       const problem = checkNewPassword(user.password ?? '', personalWords(user));
-      if (problem) throw new GatehouseError('weak_password', problem.message, 'password');
+      if (problem) throw new GatehouseError('weak_password', problem.message, 'password', problem.words);
       passwordHash = await this.passwords.hash(user.password!);
     }
     const now = trx.raw('now()');
@@ -216,6 +220,12 @@ export class UserStore {
     return row ? userFromRow(row) : undefined;
   }
 
+  /** The language the person last used (src/i18n/), for the mails they do not cause themselves. */
+  async rememberLocale(id: string, locale: string, trx: Database = this.db): Promise<void> {
+    // Not a change to the profile apps see: updated_at stays.
+    await trx('users').where({ id }).update({ locale } as never);
+  }
+
   /**
    * Marks the person's address verified, but only while it is still `email` (the address a link
    * was sent to): false when the account has another address by now, or no such person.
@@ -253,7 +263,7 @@ export class UserStore {
     const user = await this.findById(id, trx);
     if (!user) return undefined;
     const problem = checkNewPassword(password, personalWords(user));
-    if (problem) throw new GatehouseError('weak_password', problem.message, 'password');
+    if (problem) throw new GatehouseError('weak_password', problem.message, 'password', problem.words);
     const passwordHash = await this.passwords.hash(password);
     const [row] = await trx<UserRow>('users')
       .where({ id })
@@ -294,7 +304,7 @@ export class UserStore {
     let change: Record<string, unknown> = {};
     if (proof.password !== undefined) {
       const problem = checkNewPassword(proof.password, personalWords(user));
-      if (problem) throw new GatehouseError('weak_password', problem.message, 'password');
+      if (problem) throw new GatehouseError('weak_password', problem.message, 'password', problem.words);
       change = { password_hash: await this.passwords.hash(proof.password), password_changed_at: trx.raw('now()') };
     }
     const update = trx<UserRow>('users').where({ id }).whereNull('activated_at').whereRaw('lower(email) = lower(?)', [proof.email]);

@@ -9,11 +9,22 @@ export interface ShownDate {
   text: string;
 }
 
-const DATE_FORMAT = new Intl.DateTimeFormat('en-GB', { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC' });
+/** How each language writes a date: English as in Britain (day first), others as their tag says. */
+const DATE_LOCALES: Record<string, string> = { en: 'en-GB' };
+const formats = new Map<string, Intl.DateTimeFormat>();
 
-/** "25 Nov 2026, 13:29 UTC", for the account pages. */
-export function shownDate(date: Date): ShownDate {
-  return { iso: date.toISOString(), text: `${DATE_FORMAT.format(date)} UTC` };
+function formatFor(locale: string): Intl.DateTimeFormat {
+  let format = formats.get(locale);
+  if (!format) {
+    format = new Intl.DateTimeFormat(DATE_LOCALES[locale] ?? locale, { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC' });
+    formats.set(locale, format);
+  }
+  return format;
+}
+
+/** "25 Nov 2026, 13:29 UTC" ("25.11.2026, 13:29 UTC" in German), for the account pages and mails. */
+export function shownDate(date: Date, locale = 'en'): ShownDate {
+  return { iso: date.toISOString(), text: `${formatFor(locale).format(date)} UTC` };
 }
 
 /** "2026-11-25 13:29 UTC", for the console; `otherwise` when there is no moment to show. */

@@ -1,36 +1,40 @@
 // What each scope and claim means, in the words shown to the person deciding whether to allow it,
-// and to everyone looking later at what was allowed (the account pages, the admin console).
+// and to everyone looking later at what was allowed (the account pages, the admin console), in the
+// reader's language: OpenID Connect's scopes and claims from the catalogs (`scope.*`, `claim.*`),
+// an API's own from its registration, in that language when it gave one.
+import { lookup, translator } from '../i18n/catalogs.js';
 import { OIDC_CLAIMS } from '../oidc/configuration.js';
 export interface DescribedScope {
   name: string;
   text: string;
 }
 
-const OIDC_SCOPE_TEXT: Record<string, string> = {
-  openid: 'Confirm who you are when you sign in',
-  profile: 'See your name',
-  email: 'See your email address and whether it is verified',
-  offline_access: 'Keep access while you are not using it, until you revoke it',
-};
+/** The OpenID Connect scopes people are asked about; their words are `scope.<name>` in the catalogs. */
+const DESCRIBED_OIDC_SCOPES = new Set(['openid', 'profile', 'email', 'offline_access']);
 
-export function describeOidcScopes(scopes: string[]): DescribedScope[] {
+export function describeOidcScopes(scopes: string[], locale: string): DescribedScope[] {
   return scopes
-    .filter((name) => name in OIDC_SCOPE_TEXT)
-    .map((name) => ({ name, text: OIDC_SCOPE_TEXT[name]! }));
+    .filter((name) => DESCRIBED_OIDC_SCOPES.has(name))
+    .map((name) => ({ name, text: lookup(locale, `scope.${name}`) }));
 }
 
-export function describeApiScopes(scopes: string[], descriptions: Record<string, string>): DescribedScope[] {
-  return scopes.map((name) => ({ name, text: descriptions[name] ?? `Use the “${name}” permission` }));
+/** What an API says about its scopes: in the default language, and in others it was given. */
+export interface ApiScopeWords {
+  scopeDescriptions: Record<string, string>;
+  localizedScopeDescriptions?: Record<string, Record<string, string>>;
 }
 
-const CLAIM_TEXT: Record<string, string> = {
-  name: 'Your name',
-  given_name: 'Your given name',
-  family_name: 'Your family name',
-  updated_at: 'When your profile last changed',
-  email: 'Your email address',
-  email_verified: 'Whether your email address is verified',
-};
+/** Each scope in the reader's language if the API gave it, else in its default words, else generically. */
+export function describeApiScopes(scopes: string[], api: ApiScopeWords | undefined, locale: string): DescribedScope[] {
+  const { t } = translator(locale);
+  return scopes.map((name) => ({
+    name,
+    text: api?.localizedScopeDescriptions?.[locale]?.[name] ?? api?.scopeDescriptions[name] ?? t('scope.generic', { scope: name }),
+  }));
+}
+
+/** The claims people are asked about one by one; their words are `claim.<name>` in the catalogs. */
+const DESCRIBED_CLAIMS = new Set(['name', 'given_name', 'family_name', 'updated_at', 'email', 'email_verified']);
 
 export interface DescribedClaim extends DescribedScope {
   /** The app marked it essential (OIDC Core §5.5.1): it says it needs it to work. */
@@ -41,12 +45,12 @@ export interface DescribedClaim extends DescribedScope {
  * Claims asked for one by one through the claims parameter (OIDC Core §5.5), with those the app
  * marked essential in either place (userinfo or the ID token) flagged.
  */
-export function describeClaims(names: string[], claimsParameter: unknown): DescribedClaim[] {
+export function describeClaims(names: string[], claimsParameter: unknown, locale: string): DescribedClaim[] {
   const requested = parseClaimsParameter(claimsParameter);
   const essential = (name: string) => [requested.userinfo, requested.id_token].some((where) => isEssential(where?.[name]));
   return [...new Set(names)]
-    .filter((name) => name in CLAIM_TEXT)
-    .map((name) => ({ name, text: CLAIM_TEXT[name]!, essential: essential(name) }));
+    .filter((name) => DESCRIBED_CLAIMS.has(name))
+    .map((name) => ({ name, text: lookup(locale, `claim.${name}`), essential: essential(name) }));
 }
 
 /** The claims a scope releases (OIDC Core §5.4). */
@@ -95,15 +99,16 @@ export interface GrantInWords {
  */
 export function grantInWords(
   granted: { scopes: string[]; apis: ReadonlyArray<{ identifier: string; name: string | null; scopes: string[] }> },
-  known: ReadonlyMap<string, { scopes: string[]; scopeDescriptions: Record<string, string> } | undefined>,
+  known: ReadonlyMap<string, ({ scopes: string[] } & ApiScopeWords) | undefined>,
+  locale: string,
 ): GrantInWords {
   return {
-    scopes: describeOidcScopes(granted.scopes),
+    scopes: describeOidcScopes(granted.scopes, locale),
     apis: granted.apis
       .map((api) => {
         const found = known.get(api.identifier);
         const own = api.scopes.filter((scope) => (found ? found.scopes.includes(scope) : !OIDC_SCOPES.has(scope)));
-        return { name: api.name ?? api.identifier, scopes: describeApiScopes(own, found?.scopeDescriptions ?? {}) };
+        return { name: api.name ?? api.identifier, scopes: describeApiScopes(own, found, locale) };
       })
       .filter((api) => api.scopes.length > 0),
   };

@@ -64,6 +64,8 @@ export interface LinkRequestDependencies {
 export interface LinkRequest {
   /** As typed; already checked to look like an address. */
   email: string;
+  /** The language of the page the link was asked for from: the mail's. */
+  locale: string;
   ip: string;
   /** This browser's id when it has signed in to this address before: its own mail budget (mail-throttle.ts). */
   knownDevice?: string | undefined;
@@ -104,6 +106,8 @@ export class LinkRequests {
         template: kind.template,
         to: person.email,
         data: { name: person.name, url: url.href, minutes: kind.ttlSeconds / 60 },
+        // The page that asked is in the language the person reads; so is its mail.
+        locale: request.locale,
       }, deps.issuer);
       await deps.outbox.enqueue(trx as Knex.Transaction, { kind: 'mail', payload: mail });
       // The link's expiry, never the link: a token in the audit log would be a credential in it.

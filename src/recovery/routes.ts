@@ -12,6 +12,7 @@ import { isGatehouseError } from '../errors.js';
 import type { CsrfProtection } from '../http/csrf.js';
 import { csrfGuard, field, formBody, formParser, seeOther } from '../http/forms.js';
 import type { Pages } from '../http/pages.js';
+import type { Words } from '../i18n/catalogs.js';
 import type { Logger } from '../logger.js';
 import { emailSchema } from '../people/users.js';
 import type { KnownDevices } from '../security/known-devices.js';
@@ -40,7 +41,7 @@ export function recoveryRoutes(deps: RecoveryRouteDependencies): Router {
   const { pages, csrf } = deps;
   const router = new Router();
   const parseForm = formParser();
-  const requireCsrf = csrfGuard(csrf, pages, 'Open the page again from the sign-in page or the mail, and retry.');
+  const requireCsrf = csrfGuard(csrf, pages, 'error.form_expired.hint.recovery');
 
   // A value PostgreSQL refused is a bad request, never a 500.
   router.use(async function refuseUnusableInput(ctx: Context, next: Next) {
@@ -80,11 +81,11 @@ export function recoveryRoutes(deps: RecoveryRouteDependencies): Router {
     const interaction = interactionIdOf(formBody(ctx).interaction);
     const { typed, email } = typedEmail(ctx);
     if (!email) return renderRequest(ctx, { email: typed, interaction, problem: 'email' }, 400);
-    await deps.requests.request(purpose, { email, ip: ctx.ip, knownDevice: deps.knownDevices.deviceFor(ctx, email), interaction, requestId: ctx.state.requestId });
+    await deps.requests.request(purpose, { email, ip: ctx.ip, knownDevice: deps.knownDevices.deviceFor(ctx, email), interaction, requestId: ctx.state.requestId, locale: pages.languages.forRequest(ctx) });
     pages.render(ctx, 'recovery/sent', '', { which: purpose, email, back: continueHref(interaction) });
   }
 
-  function renderNewPassword(ctx: Context, data: { token: string; email: string; interaction: string | undefined; signOutEverywhere: boolean; error?: string }, status = 200) {
+  function renderNewPassword(ctx: Context, data: { token: string; email: string; interaction: string | undefined; signOutEverywhere: boolean; error?: Words }, status = 200) {
     pages.render(ctx, 'recovery/new-password', '', { ...data, action: NEW_PASSWORD_PAGE, csrf: csrf.token(ctx) }, status);
   }
 
@@ -115,7 +116,7 @@ export function recoveryRoutes(deps: RecoveryRouteDependencies): Router {
       result = await deps.recovery.complete(token, password, { signOutEverywhere, ip: ctx.ip });
     } catch (error) {
       if (!isGatehouseError(error) || error.code !== 'weak_password') throw error;
-      return renderNewPassword(ctx, { ...form, error: error.message }, 400);
+      return renderNewPassword(ctx, { ...form, error: error.words ?? error.message }, 400);
     }
     if (!result) return linkDead(ctx, 'recovery', interaction);
     // The mailbox is proven, as by a sign-in link: this browser may now sign in even while new

@@ -4,6 +4,7 @@ import { scopeSchema } from '../clients/schema.js';
 import type { Database } from '../db/knex.js';
 import { isStorableText, NUL_MESSAGE } from '../db/text.js';
 import { GatehouseError } from '../errors.js';
+import { CATALOGS, LOCALES } from '../i18n/catalogs.js';
 import { MAX_ACCESS_TOKEN_LIFETIME_SECONDS, MIN_API_ACCESS_TOKEN_TTL_SECONDS } from '../lifetimes.js';
 
 /** OIDC scopes are about the person, not an API; an API may not redefine them. */
@@ -32,6 +33,15 @@ const apiScopes = scopeSchema
 
 const apiName = z.string().trim().min(1).max(200).refine(isStorableText, NUL_MESSAGE);
 const scopeDescriptions = z.record(z.string(), z.string().trim().min(1).max(200).refine(isStorableText, NUL_MESSAGE));
+/**
+ * The same descriptions in other languages, by language tag: {"de": {"read": "..."}}. The consent
+ * page shows the person's language, else scopeDescriptions (the default language's).
+ */
+const localizedScopeDescriptions = z.record(
+  z.string().refine((tag) => CATALOGS.has(tag), { error: `Descriptions can be given in the languages Gatehouse has: ${LOCALES.join(', ')}.` }),
+  scopeDescriptions,
+);
+export type LocalizedScopeDescriptions = Record<string, Record<string, string>>;
 const accessTokenTtl = z.number().int().min(MIN_API_ACCESS_TOKEN_TTL_SECONDS).max(MAX_ACCESS_TOKEN_LIFETIME_SECONDS);
 /**
  * Token exchange (RFC 8693): the downstream APIs this API may exchange a person's access token for,
@@ -39,10 +49,14 @@ const accessTokenTtl = z.number().int().min(MIN_API_ACCESS_TOKEN_TTL_SECONDS).ma
  */
 const mayExchangeFor = z.array(identifierSchema).max(50).transform((list) => [...new Set(list)]);
 
-function describedScopesExist(scopes: string[], descriptions: Record<string, string>, ctx: z.RefinementCtx): void {
+function describedScopesExist(scopes: string[], descriptions: Record<string, string>, ctx: z.RefinementCtx, path = 'scopeDescriptions'): void {
   for (const scope of Object.keys(descriptions)) {
-    if (!scopes.includes(scope)) ctx.addIssue({ code: 'custom', path: ['scopeDescriptions'], message: `"${scope}" is described but is not one of the API's scopes.` });
+    if (!scopes.includes(scope)) ctx.addIssue({ code: 'custom', path: [path], message: `"${scope}" is described but is not one of the API's scopes.` });
   }
+}
+
+function localizedScopesExist(scopes: string[], localized: LocalizedScopeDescriptions, ctx: z.RefinementCtx): void {
+  for (const descriptions of Object.values(localized)) describedScopesExist(scopes, descriptions, ctx, 'localizedScopeDescriptions');
 }
 
 export const newResourceSchema = z.object({
@@ -50,6 +64,7 @@ export const newResourceSchema = z.object({
   name: apiName.optional(),
   scope: apiScopes,
   scopeDescriptions: scopeDescriptions.default({}),
+  localizedScopeDescriptions: localizedScopeDescriptions.default({}),
   accessTokenTtl: accessTokenTtl.optional(),
   isDefault: z.boolean().default(false),
   /** RFC 9701: the API may ask for introspection responses as signed JWTs. */
@@ -59,7 +74,10 @@ export const newResourceSchema = z.object({
   /** Where the API receives security events (src/security-events/); checked by the store, which knows the environment. */
   eventsEndpoint: z.string().trim().max(2000).optional(),
   mayExchangeFor: mayExchangeFor.default([]),
-}).superRefine((r, ctx) => describedScopesExist(r.scope, r.scopeDescriptions, ctx));
+}).superRefine((r, ctx) => {
+  describedScopesExist(r.scope, r.scopeDescriptions, ctx);
+  localizedScopesExist(r.scope, r.localizedScopeDescriptions, ctx);
+});
 
 export type NewResourceServer = z.input<typeof newResourceSchema>;
 
@@ -68,6 +86,7 @@ export const resourceChangesSchema = z.strictObject({
   name: apiName.optional(),
   scopes: z.array(z.string()).transform((s) => s.join(' ')).pipe(apiScopes).optional(),
   scopeDescriptions: scopeDescriptions.optional(),
+  localizedScopeDescriptions: localizedScopeDescriptions.optional(),
   accessTokenTtl: accessTokenTtl.nullable().optional(),
   /** null stops the API's security events. */
   eventsEndpoint: z.string().trim().max(2000).nullable().optional(),
@@ -78,13 +97,22 @@ export const resourceChangesSchema = z.strictObject({
 export type ResourceChanges = z.input<typeof resourceChangesSchema>;
 
 /** The scopes and descriptions an update leaves: descriptions of dropped scopes go with them. */
-export function changedScopes(current: { scopes: string[]; scopeDescriptions: Record<string, string> }, changes: z.output<typeof resourceChangesSchema>): { scopes: string[]; scopeDescriptions: Record<string, string> } {
+export function changedScopes(
+  current: { scopes: string[]; scopeDescriptions: Record<string, string>; localizedScopeDescriptions: LocalizedScopeDescriptions },
+  changes: z.output<typeof resourceChangesSchema>,
+): { scopes: string[]; scopeDescriptions: Record<string, string>; localizedScopeDescriptions: LocalizedScopeDescriptions } {
   const scopes = changes.scopes ?? current.scopes;
-  const descriptions = changes.scopeDescriptions
-    ?? Object.fromEntries(Object.entries(current.scopeDescriptions).filter(([scope]) => scopes.includes(scope)));
+  const kept = (described: Record<string, string>) => Object.fromEntries(Object.entries(described).filter(([scope]) => scopes.includes(scope)));
+  const descriptions = changes.scopeDescriptions ?? kept(current.scopeDescriptions);
+  const localized = changes.localizedScopeDescriptions
+    ?? Object.fromEntries(Object.entries(current.localizedScopeDescriptions).map(([locale, described]) => [locale, kept(described)]));
   const checked = z.record(z.string(), z.string()).superRefine((d, ctx) => describedScopesExist(scopes, d, ctx)).safeParse(descriptions);
   if (!checked.success) throw new GatehouseError('invalid_input', checked.error.issues[0]!.message, 'scopeDescriptions');
-  return { scopes, scopeDescriptions: descriptions };
+  for (const described of Object.values(localized)) {
+    const each = z.record(z.string(), z.string()).superRefine((d, ctx) => describedScopesExist(scopes, d, ctx, 'localizedScopeDescriptions')).safeParse(described);
+    if (!each.success) throw new GatehouseError('invalid_input', each.error.issues[0]!.message, 'localizedScopeDescriptions');
+  }
+  return { scopes, scopeDescriptions: descriptions, localizedScopeDescriptions: localized };
 }
 
 /**

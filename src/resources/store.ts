@@ -8,7 +8,7 @@ import { cursorTimestamp, decodeCursor, pageOf, pageSize, type Page, type PageRe
 import { isStorableKey } from '../db/text.js';
 import { GatehouseError } from '../errors.js';
 import { eventsEndpointProblem } from '../security-events/receivers.js';
-import { changedScopes, newResourceSchema, refuseScopesOfOtherApis, refuseUnknownDownstreams, resourceChangesSchema, type NewResourceServer, type ResourceChanges } from './schema.js';
+import { changedScopes, newResourceSchema, refuseScopesOfOtherApis, refuseUnknownDownstreams, resourceChangesSchema, type LocalizedScopeDescriptions, type NewResourceServer, type ResourceChanges } from './schema.js';
 
 export { type NewResourceServer, type ResourceChanges } from './schema.js';
 
@@ -19,6 +19,8 @@ export interface ResourceServer {
   scopes: string[];
   /** Plain-words descriptions for the consent page, by scope. */
   scopeDescriptions: Record<string, string>;
+  /** The same in other languages, by language tag (src/i18n/): the consent page shows the person's. */
+  localizedScopeDescriptions: LocalizedScopeDescriptions;
   /** Overrides the default access-token lifetime for this API, in seconds. */
   accessTokenTtl: number | null;
   isDefault: boolean;
@@ -37,6 +39,7 @@ export interface ResourceServerRow {
   name: string;
   scope: string;
   scope_descriptions: Record<string, string>;
+  localized_scope_descriptions: LocalizedScopeDescriptions | null;
   access_token_ttl: number | null;
   is_default: boolean;
   client_id: string | null;
@@ -52,6 +55,7 @@ export function resourceServerFromRow(row: ResourceServerRow): ResourceServer {
     name: row.name,
     scopes: row.scope.split(' ').filter(Boolean),
     scopeDescriptions: row.scope_descriptions ?? {},
+    localizedScopeDescriptions: row.localized_scope_descriptions ?? {},
     accessTokenTtl: row.access_token_ttl,
     isDefault: row.is_default,
     clientId: row.client_id,
@@ -120,6 +124,7 @@ export class ResourceServerStore {
           name: r.name ?? r.identifier,
           scope: r.scope.join(' '),
           scope_descriptions: JSON.stringify(r.scopeDescriptions) as unknown as Record<string, string>,
+          localized_scope_descriptions: JSON.stringify(r.localizedScopeDescriptions) as unknown as LocalizedScopeDescriptions,
           access_token_ttl: r.accessTokenTtl ?? null,
           is_default: r.isDefault,
           client_id: client.clientId,
@@ -169,7 +174,7 @@ export class ResourceServerStore {
     const existing = await this.find(identifier, trx);
     if (!existing) return undefined;
     this.#checkEventsEndpoint(parsed.data.eventsEndpoint);
-    const { scopes, scopeDescriptions } = changedScopes(existing, parsed.data);
+    const { scopes, scopeDescriptions, localizedScopeDescriptions } = changedScopes(existing, parsed.data);
     if (parsed.data.scopes) await refuseScopesOfOtherApis(trx, scopes, identifier);
     if (parsed.data.mayExchangeFor) await refuseUnknownDownstreams(trx, parsed.data.mayExchangeFor, identifier);
     const [row] = await trx<ResourceServerRow>('resource_servers')
@@ -178,6 +183,7 @@ export class ResourceServerStore {
         ...(parsed.data.name !== undefined ? { name: parsed.data.name } : {}),
         scope: scopes.join(' '),
         scope_descriptions: JSON.stringify(scopeDescriptions) as unknown as Record<string, string>,
+        localized_scope_descriptions: JSON.stringify(localizedScopeDescriptions) as unknown as LocalizedScopeDescriptions,
         ...(parsed.data.accessTokenTtl !== undefined ? { access_token_ttl: parsed.data.accessTokenTtl } : {}),
         ...(parsed.data.eventsEndpoint !== undefined ? { events_endpoint: parsed.data.eventsEndpoint || null } : {}),
         ...(parsed.data.mayExchangeFor !== undefined ? { may_exchange_for: JSON.stringify(parsed.data.mayExchangeFor) } : {}),

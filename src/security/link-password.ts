@@ -21,8 +21,8 @@ export interface LinkPasswordDependencies {
 /** The form field's name on every confirm page that asks for it. */
 export const LINK_PASSWORD_FIELD = 'password';
 
-export const PASSWORD_NEEDED = 'Enter the password of the account this address is being added to.';
-export const WRONG_PASSWORD = 'That is not the password of the account this address is being added to. Nothing was changed, and the link still works.';
+export const PASSWORD_NEEDED = 'problem.linkPasswordNeeded';
+export const WRONG_PASSWORD = 'problem.linkPasswordWrong';
 
 /**
  * Checks `password` against the account's. Undefined when it is right; otherwise the problem to
@@ -45,7 +45,7 @@ export async function checkLinkPassword(deps: LinkPasswordDependencies, ctx: Con
     // Nobody looked at the password: the attempt must not count against the account.
     await attempt.handBack();
     ctx.set('Retry-After', String(error.retryAfterSeconds));
-    return { status: 503, message: 'Gatehouse is busy right now. Please try again in a moment.', field: LINK_PASSWORD_FIELD };
+    return { status: 503, message: 'problem.busy', field: LINK_PASSWORD_FIELD };
   }
   if (!matches) return { status: 400, message: WRONG_PASSWORD, field: LINK_PASSWORD_FIELD };
   await attempt.recordSuccess();

@@ -39,6 +39,7 @@
 import type { RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Config } from '../config.js';
 import type { Database } from '../db/knex.js';
+import type { Message } from '../i18n/catalogs.js';
 import { throttleBlocks } from '../observability/metrics.js';
 import { networkOf } from './client-address.js';
 import { keyedDigest, normaliseEmail, type KeyedDigest } from './keyed-digest.js';
@@ -160,17 +161,9 @@ function msUntilReopened(res: RateLimiterRes | undefined, limit: number): number
   return res && res.consumedPoints > limit ? Math.max(res.msBeforeNext, 0) : 0;
 }
 
-/** What a refused person reads: the same for every email, known or not. */
-export function tooManyAttemptsMessage(seconds: number): string {
-  return `Too many attempts. Try again in ${describeWait(seconds)}.`;
-}
-
-function describeWait(seconds: number): string {
-  if (seconds < 120) return plural(seconds, 'second');
-  if (seconds < 2 * 3600) return plural(Math.ceil(seconds / 60), 'minute');
-  return plural(Math.ceil(seconds / 3600), 'hour');
-}
-
-function plural(n: number, unit: string): string {
-  return `${n} ${unit}${n === 1 ? '' : 's'}`;
+/** What a refused person reads (a catalog message): the same for every email, known or not. */
+export function tooManyAttemptsMessage(seconds: number): Message {
+  if (seconds < 120) return { key: 'throttle.tooManyAttempts.seconds', values: { count: seconds } };
+  if (seconds < 2 * 3600) return { key: 'throttle.tooManyAttempts.minutes', values: { count: Math.ceil(seconds / 60) } };
+  return { key: 'throttle.tooManyAttempts.hours', values: { count: Math.ceil(seconds / 3600) } };
 }

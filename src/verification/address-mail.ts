@@ -18,14 +18,16 @@ export const VERIFY_PAGE = '/verify-email';
 interface Addressee {
   id: string;
   name: string;
+  /** The language they last used (signing in to the account pages that ask for these mails). */
+  locale?: string | null;
 }
 
-// Subjects are passed to renderMail as data; the words of each mail's body live in views/mail/.
+// Subjects are catalog keys (locales/); the words of each mail's body are there too, through views/mail/.
 const SUBJECTS = {
-  verify: 'Verify your email address',
-  change: 'An account asks to add this email address',
-  changeRequested: 'Your email address is being changed',
-  changed: 'Your email address was changed',
+  verify: 'mail.verifyAddress.subject',
+  change: 'mail.changeAddress.subject',
+  changeRequested: 'mail.addressChangeRequested.subject',
+  changed: 'mail.addressChanged.subject',
 } as const;
 
 export class AddressMail {
@@ -33,6 +35,8 @@ export class AddressMail {
     private readonly links: OneTimeLinks,
     private readonly outbox: Outbox,
     private readonly issuer: string,
+    /** DEFAULT_LOCALE: for a person who has never signed in (an administrator's change). */
+    private readonly defaultLocale: string,
   ) {}
 
   /**
@@ -46,21 +50,22 @@ export class AddressMail {
     // A change's link goes to an address the account holder typed, which may be anyone's: the
     // account's chosen name stays out of it (as in src/enrolment/mail.ts), so no one can put words
     // of their choosing into a stranger's mailbox under Gatehouse's name.
-    if (change) await this.send(trx, 'change-address', email, SUBJECTS.change, { email, url, hours });
-    else await this.send(trx, 'verify-address', email, SUBJECTS.verify, { name: person.name, email, url, hours });
+    if (change) await this.send(trx, 'change-address', email, SUBJECTS.change, { email, url, hours }, person);
+    else await this.send(trx, 'verify-address', email, SUBJECTS.verify, { name: person.name, email, url, hours }, person);
   }
 
   /** Tells the address being left that a change to `to` was asked for, before it happens. */
   changeRequested(trx: Database, person: Addressee, from: string, to: string): Promise<void> {
-    return this.send(trx, 'address-change-requested', from, SUBJECTS.changeRequested, { name: person.name, to, accountUrl: `${this.issuer}/account` });
+    return this.send(trx, 'address-change-requested', from, SUBJECTS.changeRequested, { name: person.name, to, accountUrl: `${this.issuer}/account` }, person);
   }
 
   /** Tells the address left behind that the account now has `to`. */
   changed(trx: Database, person: Addressee, from: string, to: string, byAdministrator: boolean): Promise<void> {
-    return this.send(trx, 'address-changed', from, SUBJECTS.changed, { name: person.name, to, byAdministrator });
+    return this.send(trx, 'address-changed', from, SUBJECTS.changed, { name: person.name, to, byAdministrator }, person);
   }
 
-  private async send(trx: Database, template: string, to: string, subject: string, data: Record<string, unknown>): Promise<void> {
-    await this.outbox.enqueue(trx as Knex.Transaction, { kind: 'mail', payload: renderMail({ template, to, subject, data }, this.issuer) });
+  private async send(trx: Database, template: string, to: string, subject: string, data: Record<string, unknown>, person: Addressee): Promise<void> {
+    const locale = person.locale ?? this.defaultLocale;
+    await this.outbox.enqueue(trx as Knex.Transaction, { kind: 'mail', payload: renderMail({ template, to, subject, data, locale }, this.issuer) });
   }
 }

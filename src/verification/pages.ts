@@ -26,7 +26,7 @@ export interface VerificationPageDependencies extends LinkPasswordDependencies {
   csrf: CsrfProtection;
 }
 
-const TITLE = 'Verify your email address';
+const TITLE = 'verify.title';
 
 /** "jane.doe@example.com" as "j•••@example.com": recognisable to its owner, little to anyone else. */
 export function partlyHidden(address: string): string {
@@ -92,6 +92,6 @@ export function verificationRoutes(deps: VerificationPageDependencies): Router {
   }
 
   router.get(VERIFY_PAGE, showLink);
-  router.post(VERIFY_PAGE, formParser(), csrfGuard(csrf, pages, 'Open the link in the mail again and press the button.'), followLink);
+  router.post(VERIFY_PAGE, formParser(), csrfGuard(csrf, pages, 'error.form_expired.hint.verify'), followLink);
   return router;
 }

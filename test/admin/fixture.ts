@@ -46,9 +46,9 @@ export async function adminFixture(options: { engine?: 'pglite' } = {}): Promise
   const sessions = new SessionStore(db);
   const grants = new GrantStore(db);
   const outbox = new Outbox(randomBytes(32));
-  const notices = new AccountNotices({ db, outbox, issuer: 'http://gatehouse.test', enabled: true, recoveryOffered: true });
+  const notices = new AccountNotices({ db, outbox, issuer: 'http://gatehouse.test', enabled: true, recoveryOffered: true, defaultLocale: 'en' });
   const links = new OneTimeLinks(db);
-  const addresses = new Addresses({ db, users, links, audit, mail: new AddressMail(links, outbox, 'http://gatehouse.test') });
+  const addresses = new Addresses({ db, users, links, audit, mail: new AddressMail(links, outbox, 'http://gatehouse.test', 'en') });
   const ops = adminOperations({ db, users, clients, audit, keys, resources, sessions, grants, notices, addresses, links });
   const self = new SelfService({ db, users, audit, resources, sessions, grants, notices, links });
   return {

@@ -322,6 +322,7 @@ describe('gatehouse resource create', () => {
   it('registers an API with described scopes and returns its introspection credentials', async () => {
     const created = output<{ identifier: string; client_id: string; client_secret: string }>(await gatehouse([
       'resource', 'create', '--identifier', identifier, '--scope', 'read write', '--describe', 'read=Read things',
+      '--describe-in', 'de:read=Dinge lesen',
     ], env));
     expect(created).toEqual({ identifier, client_id: expect.any(String), client_secret: expect.any(String) });
 
@@ -331,6 +332,7 @@ describe('gatehouse resource create', () => {
     }));
     expect(api).toMatchObject({ scope: 'read write', client_id: created.client_id, is_default: false });
     expect(json(api.scope_descriptions)).toEqual({ read: 'Read things' });
+    expect(json(api.localized_scope_descriptions)).toEqual({ de: { read: 'Dinge lesen' } });
     expect(json(introspector.grant_types)).toEqual([]);
     expect(introspector.secret_digest).not.toBe(created.client_secret);
   });

@@ -3,6 +3,8 @@
 // test, so nothing new is advertised without being shown to work.
 import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, jwtVerify, SignJWT } from 'jose';
 import { randomUUID } from 'node:crypto';
+import { readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authorizationRequest, createPerson, registerApp, signIn, type App } from '../support/flows.js';
@@ -363,6 +365,20 @@ describe('the discovery document', () => {
     const back = await signIn(agent, request.url, person);
     const tokens = await client.authorizationCodeGrant(registered, back, { pkceCodeVerifier: request.codeVerifier, expectedState: request.state, expectedNonce: request.nonce });
     expect(tokens.access_token).toBeTruthy();
+  });
+
+  it('every advertised ui_locales value shows the sign-in page in that language, and exactly the catalogs present are advertised', async () => {
+    const locales = list('ui_locales_supported');
+    const catalogs = readdirSync(fileURLToPath(new URL('../../locales/', import.meta.url))).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5));
+    expect([...locales].sort()).toEqual([...catalogs].sort());
+    for (const locale of locales) {
+      // A fresh browser: signed out, so the sign-in page is what the request shows.
+      const stranger = new UserAgent(server.issuer);
+      const request = await authorizationRequest(app, { ui_locales: locale });
+      const page = await stranger.follow(String(request.url));
+      expect(page.body, locale).toContain(`<html lang="${locale}">`);
+      expect(page.body, locale).toContain('name="password"');
+    }
   });
 
   it('advertises nothing the tests above do not use', () => {

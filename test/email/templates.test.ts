@@ -10,6 +10,7 @@ const NAME = 'Ada <script>alert("x")</script> & "Co"';
 function passwordChanged(subject?: string) {
   return renderMail({
     template: 'notice-password-changed',
+    locale: 'en',
     to: 'ada@example.test',
     ...(subject ? { subject } : {}),
     data: { name: NAME, when: '6 Dec 2026, 08:00 UTC', how: 'own', recoverUrl: `${ISSUER}/recover`, accountUrl: `${ISSUER}/account` },

@@ -44,7 +44,7 @@ describe('the password-changed notice', () => {
 
   it('points at an administrator instead of recovery when recovery is off', async () => {
     const person = await createPerson(mailing.server);
-    const notices = new AccountNotices({ db: mailing.server.db, outbox: mailing.server.deliveries.outbox, issuer: mailing.server.issuer, enabled: true, recoveryOffered: false });
+    const notices = new AccountNotices({ db: mailing.server.db, outbox: mailing.server.deliveries.outbox, issuer: mailing.server.issuer, enabled: true, recoveryOffered: false, defaultLocale: 'en' });
     await notices.sendAlone(person, { kind: 'password-changed', how: 'admin' });
     await mailing.deliver();
     const [notice] = mailing.mailsTo(person.email);
@@ -53,7 +53,7 @@ describe('the password-changed notice', () => {
   });
 
   it('is not written at all with EMAIL_NOTIFICATIONS off', async () => {
-    const notices = new AccountNotices({ db: mailing.server.db, outbox: mailing.server.deliveries.outbox, issuer: mailing.server.issuer, enabled: false, recoveryOffered: true });
+    const notices = new AccountNotices({ db: mailing.server.db, outbox: mailing.server.deliveries.outbox, issuer: mailing.server.issuer, enabled: false, recoveryOffered: true, defaultLocale: 'en' });
     const before = await mailing.server.db(OUTBOX_TABLE).count({ n: '*' }).first();
     expect(await notices.sendAlone({ email: 'person@example.test', name: 'P' }, { kind: 'new-browser', browser: 'Firefox on Linux', ip: '192.0.2.7' })).toBeUndefined();
     expect(await mailing.server.db(OUTBOX_TABLE).count({ n: '*' }).first()).toEqual(before);

@@ -151,6 +151,7 @@ describe('a person with a passkey', () => {
     let claims = await backAtTheApp(page, request);
     expect(claims.sub).toBe(person.id);
     expect(claims.amr).toEqual([expect.stringMatching(/^(hwk|swk)$/), 'user']);
+    expect(claims.acr).toBe('urn:gatehouse:acr:phr');
     const [listed] = await mailing.server.passkeys.listFor(person.id);
     expect(listed!.lastUsedAt).toBeInstanceOf(Date);
     const signedIn = (await auditOf(person.id)).filter((event) => event.type === 'sign_in.succeeded').at(-1);

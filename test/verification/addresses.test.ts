@@ -31,7 +31,7 @@ describe.each(['postgres', 'pglite'] as const)('addresses on %s', (engine) => {
     const { db } = testDb;
     users = new UserStore(db, new PasswordHasher({ memoryKiB: 1024, timeCost: 1, parallelism: 1 }));
     const links = new OneTimeLinks(db);
-    addresses = new Addresses({ db, users, links, audit: new AuditLog(db), mail: new AddressMail(links, new Outbox(kek), ISSUER) });
+    addresses = new Addresses({ db, users, links, audit: new AuditLog(db), mail: new AddressMail(links, new Outbox(kek), ISSUER, 'en') });
   });
   afterAll(async () => { await testDb?.destroy(); });
 

@@ -14,7 +14,9 @@ import { apiIdentifierParam, apiPageSchema, apiSchema, component, createdApiSche
 const scopeToken = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]{1,200}$/, 'A scope is one word without spaces, quotes or backslashes.');
 const scopes = z.array(scopeToken).min(1).max(100).meta({ description: 'The scopes the API defines; names are unique across APIs (e.g. notes:read).' });
 const scopeDescriptions = z.record(z.string().max(200), z.string().min(1).max(200))
-  .meta({ description: 'Plain-words descriptions shown on the consent page, by scope.' });
+  .meta({ description: 'Plain-words descriptions shown on the consent page, by scope, in the default language (DEFAULT_LOCALE).' });
+const localizedScopeDescriptions = z.record(z.string().max(35), scopeDescriptions)
+  .meta({ description: 'The same descriptions in other languages, by language tag (one of the server\'s ui_locales_supported), e.g. {"de": {"notes:read": "Ihre Notizen lesen"}}. The consent page shows the person\'s language, else scope_descriptions. Replaces every language at once.' });
 const eventsEndpoint = z.string().min(1).max(2000).meta({ description: 'Where the API receives security events (SETs pushed by RFC 8935; https in production), e.g. to deny a revoked grant\'s JWTs at once.' });
 const accessTokenTtl = z.number().int().min(MIN_API_ACCESS_TOKEN_TTL_SECONDS).max(MAX_ACCESS_TOKEN_LIFETIME_SECONDS);
 const mayExchangeFor = z.array(z.url().max(500)).max(50)
@@ -25,6 +27,7 @@ const newApiBody = component('NewApi', z.strictObject({
   name: z.string().min(1).max(200).optional(),
   scopes,
   scope_descriptions: scopeDescriptions.optional(),
+  localized_scope_descriptions: localizedScopeDescriptions.optional(),
   access_token_ttl: accessTokenTtl.optional().meta({ description: 'Access-token lifetime in seconds (default: the server\'s).' }),
   is_default: z.boolean().optional().meta({ description: 'Tokens that name no API are for this one.' }),
   jwt_introspection: z.boolean().optional().meta({ description: 'The API may ask for signed introspection responses (RFC 9701).' }),
@@ -37,10 +40,11 @@ const apiChangesBody = component('ApiChanges', z.strictObject({
   name: z.string().min(1).max(200).optional(),
   scopes: scopes.optional(),
   scope_descriptions: scopeDescriptions.optional(),
+  localized_scope_descriptions: localizedScopeDescriptions.optional(),
   access_token_ttl: accessTokenTtl.nullable().optional().meta({ description: 'null returns to the default lifetime.' }),
   events_endpoint: eventsEndpoint.nullable().optional().meta({ description: 'null: the API receives no more security events.' }),
   may_exchange_for: mayExchangeFor.optional().meta({ description: 'Replaces the list; [] ends every exchange.' }),
-}).refine((changes) => Object.keys(changes).length > 0, 'Name at least one of name, scopes, scope_descriptions, access_token_ttl, events_endpoint, may_exchange_for.'));
+}).refine((changes) => Object.keys(changes).length > 0, 'Name at least one of name, scopes, scope_descriptions, localized_scope_descriptions, access_token_ttl, events_endpoint, may_exchange_for.'));
 
 const apiParams = z.object({ identifier: apiIdentifierParam });
 
@@ -50,6 +54,7 @@ function newApi(body: z.output<typeof newApiBody>): NewResourceServer {
     scope: body.scopes.join(' '),
     ...(body.name !== undefined ? { name: body.name } : {}),
     ...(body.scope_descriptions !== undefined ? { scopeDescriptions: body.scope_descriptions } : {}),
+    ...(body.localized_scope_descriptions !== undefined ? { localizedScopeDescriptions: body.localized_scope_descriptions } : {}),
     ...(body.access_token_ttl !== undefined ? { accessTokenTtl: body.access_token_ttl } : {}),
     ...(body.is_default !== undefined ? { isDefault: body.is_default } : {}),
     ...(body.jwt_introspection !== undefined ? { jwtIntrospection: body.jwt_introspection } : {}),
@@ -64,6 +69,7 @@ function apiChanges(body: z.output<typeof apiChangesBody>): ResourceChanges {
     ...(body.name !== undefined ? { name: body.name } : {}),
     ...(body.scopes !== undefined ? { scopes: body.scopes } : {}),
     ...(body.scope_descriptions !== undefined ? { scopeDescriptions: body.scope_descriptions } : {}),
+    ...(body.localized_scope_descriptions !== undefined ? { localizedScopeDescriptions: body.localized_scope_descriptions } : {}),
     ...(body.access_token_ttl !== undefined ? { accessTokenTtl: body.access_token_ttl } : {}),
     ...(body.events_endpoint !== undefined ? { eventsEndpoint: body.events_endpoint } : {}),
     ...(body.may_exchange_for !== undefined ? { mayExchangeFor: body.may_exchange_for } : {}),

@@ -117,6 +117,7 @@ export function apiJson(api: ResourceServer): ApiJson {
     name: api.name,
     scopes: api.scopes,
     scope_descriptions: api.scopeDescriptions,
+    localized_scope_descriptions: api.localizedScopeDescriptions,
     access_token_ttl: api.accessTokenTtl,
     is_default: api.isDefault,
     client_id: api.clientId,

@@ -145,6 +145,7 @@ export const apiSchema = component('Api', z.object({
   name: z.string(),
   scopes: z.array(z.string()),
   scope_descriptions: z.record(z.string(), z.string()),
+  localized_scope_descriptions: z.record(z.string(), z.record(z.string(), z.string())).meta({ description: 'scope_descriptions in other languages, by language tag.' }),
   access_token_ttl: z.number().int().nullable().meta({ description: 'Access-token lifetime in seconds; null for the default.' }),
   is_default: z.boolean(),
   client_id: z.string().nullable().meta({ description: 'The client the API introspects tokens with.' }),

@@ -10,6 +10,7 @@ import { actorOf, cursorParam, page, seeOther, type ConsoleKit } from './kit.js'
 import { apiHref, appHref, lines, showSecret } from './apps.js';
 import { eventDeliveries, OVERLAP_CHOICES, pageLinks } from './present.js';
 import { DEFAULT_SECRET_OVERLAP_SECONDS } from '../../lifetimes.js';
+import { LOCALES } from '../../i18n/catalogs.js';
 
 /** "notes:read Read your notes" a line: the scope, then what it lets an app do. */
 function scopeLines(text: string): { scopes: string[]; descriptions: Record<string, string> } {
@@ -25,6 +26,25 @@ function scopeLines(text: string): { scopes: string[]; descriptions: Record<stri
 
 function asScopeLines(api: ResourceServer): string {
   return api.scopes.map((scope) => [scope, api.scopeDescriptions[scope]].filter(Boolean).join(' ')).join('\n');
+}
+
+/** The languages besides the default one that an API's scopes can be described in (locales/). */
+function otherLanguages(kit: ConsoleKit): Array<{ locale: string; name: string }> {
+  const names = new Intl.DisplayNames(['en'], { type: 'language' });
+  return LOCALES.filter((locale) => locale !== kit.deps.pages.languages.defaultLocale)
+    .map((locale) => ({ locale, name: names.of(locale) ?? locale }));
+}
+
+/** "notes:read Ihre Notizen lesen" lines per language: only described scopes, only languages with any. */
+function localizedLines(kit: ConsoleKit, body: Record<string, unknown>): Record<string, Record<string, string>> {
+  return Object.fromEntries(otherLanguages(kit)
+    .map(({ locale }) => [locale, scopeLines(field(body, `descriptions_${locale}`)).descriptions] as const)
+    .filter(([, descriptions]) => Object.keys(descriptions).length > 0));
+}
+
+function asLocalizedLines(api: ResourceServer, locale: string): string {
+  const described = api.localizedScopeDescriptions[locale] ?? {};
+  return api.scopes.filter((scope) => described[scope]).map((scope) => `${scope} ${described[scope]}`).join('\n');
 }
 
 function loadApi(kit: ConsoleKit) {
@@ -105,6 +125,12 @@ export function apisRoutes(router: Router, kit: ConsoleKit): void {
       values: problem && field(body, 'form') === 'edit'
         ? { name: field(body, 'name'), scopes: field(body, 'scopes'), accessTokenTtl: field(body, 'accessTokenTtl'), eventsEndpoint: field(body, 'eventsEndpoint'), mayExchangeFor: field(body, 'mayExchangeFor') }
         : { name: api.name, scopes: asScopeLines(api), accessTokenTtl: api.accessTokenTtl === null ? '' : String(api.accessTokenTtl), eventsEndpoint: api.eventsEndpoint ?? '', mayExchangeFor: api.mayExchangeFor.join('\n') },
+      // The consent page shows these to people whose language it is (src/i18n/), else the lines above.
+      languages: otherLanguages(kit).map(({ locale, name }) => ({
+        locale,
+        name,
+        text: problem && field(body, 'form') === 'edit' ? field(body, `descriptions_${locale}`) : asLocalizedLines(api, locale),
+      })),
       overlaps: OVERLAP_CHOICES.map((choice) => ({ ...choice, selected: choice.seconds === DEFAULT_SECRET_OVERLAP_SECONDS })),
       auditHref: api.clientId ? `/admin/audit?client=${encodeURIComponent(api.clientId)}` : undefined,
       problem: problem?.message,
@@ -120,6 +146,7 @@ export function apisRoutes(router: Router, kit: ConsoleKit): void {
       name: field(body, 'name'),
       scopes,
       scopeDescriptions: descriptions,
+      localizedScopeDescriptions: localizedLines(kit, body),
       accessTokenTtl: ttl === '' ? null : Number(ttl),
       eventsEndpoint: field(body, 'eventsEndpoint').trim() || null,
       // Token exchange (RFC 8693): one identifier a line; a form without the field leaves it as it is.

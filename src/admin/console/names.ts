@@ -3,6 +3,7 @@
 import { undefinedIfMissing } from '../../errors.js';
 import { ACCOUNT_CLIENT_ID } from '../../vocabulary.js';
 import type { GrantInfo } from '../../grants/store.js';
+import { SOURCE_LOCALE } from '../../i18n/catalogs.js';
 import { grantInWords } from '../../presentation/scopes.js';
 import type { AdminOperations } from '../operations.js';
 
@@ -28,7 +29,8 @@ export async function grantWords(ops: AdminOperations, grants: GrantInfo[]): Pro
   const found = await Promise.all(identifiers.map((id) => ops.apis.getResource(id).catch(undefinedIfMissing)));
   const apis = new Map(identifiers.map((id, i) => [id, found[i]]));
   return (grant) => {
-    const words = grantInWords(grant, apis);
+    // The console is in English (its words are not yet in the catalogs).
+    const words = grantInWords(grant, apis, SOURCE_LOCALE);
     return { scopes: words.scopes.map((scope) => scope.text), apis: words.apis.map((api) => ({ name: api.name, scopes: api.scopes.map((scope) => scope.text) })) };
   };
 }

@@ -104,6 +104,22 @@ describe('APIs', () => {
     expect((await server.stores.resources.find('https://upstream.example.test'))?.mayExchangeFor).toEqual([]);
   });
 
+  it('describes scopes in another language, shown again in the form and kept by the API', async () => {
+    await registerApi('https://german.example.test', 'german:read Read things\ngerman:write Change things');
+    const page = apiPage('https://german.example.test');
+    const form = await agent.request(page);
+    expect(form.body).toContain('In German (de), one per line');
+    const saved = await submit(agent, page, /\/edit$/, {
+      form: 'edit', name: 'German', scopes: 'german:read Read things\ngerman:write Change things', accessTokenTtl: '', descriptions_de: 'german:read Dinge lesen',
+    });
+    expect(locationOf(saved)).toContain('done=api-updated');
+    expect((await server.stores.resources.find('https://german.example.test'))?.localizedScopeDescriptions).toEqual({ de: { 'german:read': 'Dinge lesen' } });
+    expect((await agent.request(page)).body).toContain('german:read Dinge lesen</textarea>');
+    const refused = await submit(agent, page, /\/edit$/, { form: 'edit', name: 'German', scopes: 'german:read', accessTokenTtl: '', descriptions_de: 'german:unknown Unbekannt' });
+    expect(refused.status).toBe(400);
+    expect(textOf(refused.body)).toContain('"german:unknown" is described but is not one of the API\'s scopes.');
+  });
+
   it('rotates the introspection secret with no overlap: the old one stops now', async () => {
     const { clientId, clientSecret } = await registerApi('https://rotate.example.test', 'rotate:read');
     const res = await submit(agent, apiPage('https://rotate.example.test'), /\/rotate-secret$/, { overlap: '0' });
