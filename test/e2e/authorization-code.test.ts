@@ -221,7 +221,7 @@ describe('discovery', () => {
     // `none` serves only the built-in account client (no code, no token): apps are told only `code`.
     expect(metadata.response_types_supported).toEqual(['code']);
     expect(metadata.code_challenge_methods_supported).toEqual(['S256']);
-    expect(metadata.grant_types_supported).toEqual(['authorization_code', 'refresh_token', 'client_credentials']);
+    expect(metadata.grant_types_supported).toEqual(['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code', 'urn:ietf:params:oauth:grant-type:token-exchange']);
     expect(metadata.token_endpoint_auth_methods_supported).not.toContain('client_secret_jwt');
     expect(metadata.id_token_signing_alg_values_supported).toEqual(['RS256']);
     expect(metadata.scopes_supported).toEqual(['openid', 'offline_access', 'profile', 'email']);

@@ -44,7 +44,7 @@ describe('liveness by the repository clock', () => {
     expect((await sessions.listByUser(person)).items).toEqual([]);
     expect(await sessions.grantIdsOf(person, handle)).toEqual([]);
     expect(await grants.revokeOfflineOfUser(person)).toBe(0);
-    expect(await sessions.endAll(person)).toEqual({ sessions: 0, grants: 0 });
+    expect(await sessions.endAll(person)).toEqual({ sessions: 0, grants: 0, signedOut: [] });
     // Nothing was deleted as if it were live: the janitor's business, by the same clock.
     expect(await modelsOf(testDb.db, { account_id: person })).toEqual(['Grant', 'Session']);
 

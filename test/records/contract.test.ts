@@ -321,7 +321,7 @@ function adapterContract(name: Kind, makeDb: () => Promise<TestDatabase>): void 
       it('takes `consumed` from the payload when a record is saved already consumed', async () => {
         const id = randomId();
         const consumed = epochSeconds(clock) - 30;
-        await adapterFor('DeviceCode').upsert(id, tokenPayload('DeviceCode', id, { consumed }), 600);
+        await adapterFor('DeviceCode').upsert(id, tokenPayload('DeviceCode', id, { consumed, userCode: `C${id.slice(0, 7)}` }), 600);
 
         expect(await adapterFor('DeviceCode').find(id)).toMatchObject({ consumed });
         expect((await rowOf('DeviceCode', id))?.payload).not.toHaveProperty('consumed');

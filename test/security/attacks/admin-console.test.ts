@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminConsoleRoutes } from '../../../src/admin/console/routes.js';
 import type { SurfaceDependencies } from '../../../src/http/surfaces.js';
 import { createAdmin, signInToConsole } from '../../admin/console/support.js';
+import { authenticatorFor } from '../../factors/support.js';
 import { createPerson, obtainTokens, PASSWORD } from '../../support/flows.js';
 import type { TestServer } from '../../support/gatehouse.js';
 import { formOf, UserAgent, type Response } from '../../support/user-agent.js';
@@ -88,11 +89,17 @@ describe('CSRF on every console form', () => {
     await server.stores.resources.setDisabled(NOTES_API, true);
     await server.stores.resources.create({ identifier: 'https://ledger.example.test', scope: 'ledger:read' });
     const { user: invited } = await server.operations.people.inviteUser({ type: 'system', id: 'test' }, { email: `invited.${Date.now()}@example.test`, name: 'Ivy Invited' });
+    // Someone with an authenticator app: their page has the "remove every sign-in method" form.
+    const secured = await createPerson(server);
+    const begun = await server.factors.store.beginTotp(secured.id, secured.email, 'Gatehouse');
+    await server.db.transaction((trx) => server.factors.store.confirmTotp(trx, secured.id, begun.id, authenticatorFor(begun.base32).code(Date.now()), 'Phone'));
+    // An initial access token: the registration tokens page has its "revoke" form.
+    await server.operations.registration.create({ type: 'system', id: null }, { description: 'crawled' });
     const api = `/admin/apis/${encodeURIComponent(NOTES_API)}`;
     const pages = [
-      '/admin/people/new', `/admin/people/${victimId}`, `/admin/people/${victimId}/delete`, `/admin/people/${person.id}`, `/admin/people/${invited.id}`, `/admin/people/${unverified.id}`,
+      '/admin/people/new', `/admin/people/${victimId}`, `/admin/people/${victimId}/delete`, `/admin/people/${person.id}`, `/admin/people/${invited.id}`, `/admin/people/${unverified.id}`, `/admin/people/${secured.id}`,
       '/admin/apps/new', `/admin/apps/${target.app.clientId}`, `/admin/apps/${target.app.clientId}/delete`, `/admin/apps/${app.clientId}`,
-      '/admin/apis/new', api, `${api}/delete`, `/admin/apis/${encodeURIComponent('https://ledger.example.test')}`, '/admin/keys',
+      '/admin/apis/new', api, `${api}/delete`, `/admin/apis/${encodeURIComponent('https://ledger.example.test')}`, '/admin/keys', '/admin/registration-tokens',
     ];
     forms = [];
     for (const page of pages) {
