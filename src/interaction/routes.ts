@@ -372,7 +372,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     pages.render(ctx, 'second-factor', 'secondFactor.title', {
       clientName,
       error: problem?.message,
-      code: offered.code,
+      offerCode: offered.code,
       action: `/interaction/${details.uid}/second-factor`,
       passkey: offered.passkey
         ? { action: `/interaction/${details.uid}/second-factor/passkey`, options: `/interaction/${details.uid}/second-factor/passkey/options`, scripts: [WEBAUTHN_SCRIPT, PASSKEYS_SCRIPT] }
