@@ -93,11 +93,13 @@ export class FactorActs {
     });
   }
 
-  /** The person removes one of their factors; what went (their recovery codes too, with the last app). */
+  /** The person removes one of their factors; what went (their recovery codes too, with the last app when no passkey is left). */
   removeOwn(actor: Actor, userId: string, factorId: string): Promise<Factor[]> {
     return this.deps.audited(actor, async (trx) => {
       const person = found(await this.deps.users.findById(userId, trx), 'person');
-      const removed = found(await this.deps.store.remove(trx, userId, factorId), 'factor');
+      // Recovery codes back up a passkey as well as an authenticator app: they stay while one is left.
+      const passkeyLeft = this.deps.passkeys ? await this.deps.passkeys.hasAny(userId, trx) : false;
+      const removed = found(await this.deps.store.remove(trx, userId, factorId, passkeyLeft), 'factor');
       await this.deps.notices.send(trx, person, { kind: 'factor-removed', factor: factorInWords(removed[0]!.kind), how: 'own' });
       return { result: removed, event: { type: 'factor.removed', userId, details: { removed: removed.map(({ id, kind }) => ({ id, kind })) } } };
     });
