@@ -173,7 +173,7 @@ describe('a passkey as the second step after the password', () => {
 });
 
 describe('passkeys among the factors', () => {
-  it('/account/security lists the passkey with when it was added and last used, and links to the passkeys page', async () => {
+  it('/account/security lists the passkey with when it was added and last used, links to the passkeys page, and makes recovery codes that then work at the second step', async () => {
     const person = await createPerson(mailing.server);
     const page = await pageWithAuthenticator();
     await enrol(page, person, 'Desk key');
@@ -183,8 +183,25 @@ describe('passkeys among the factors', () => {
     expect(await item.getAttribute('data-factor')).toBe('passkey');
     expect(await item.textContent()).toMatch(/Added[\s\S]*Last used/);
     expect(await item.getByRole('link').getAttribute('href')).toBe('/account/passkeys');
-    // A passkey backs recovery codes up as an authenticator app does.
+    // A passkey backs recovery codes up as an authenticator app does: made with the password.
     await page.getByRole('heading', { name: 'New recovery codes' }).waitFor();
+    await page.getByLabel('Your password or a code from your authenticator app').fill(person.password);
+    await page.getByRole('button', { name: 'Make new recovery codes' }).click();
+    await page.getByRole('heading', { name: 'Your recovery codes' }).waitFor();
+    const codes = await page.getByRole('list', { name: 'Recovery codes' }).getByRole('listitem').allTextContents();
+    expect(codes).toHaveLength(10);
+
+    // The second step now offers the passkey and the code field, where a recovery code works.
+    await signOut(page);
+    const request = await authorizationRequest(app);
+    await page.goto(request.url.href);
+    await passwordSignIn(page, person);
+    await page.getByRole('heading', { name: 'Confirm it is you' }).waitFor();
+    await page.getByRole('button', { name: 'Use a passkey' }).waitFor();
+    await page.getByLabel('Code from your authenticator app').fill(codes[0]!.trim());
+    await page.getByRole('button', { name: 'Continue' }).click();
+    const claims = await backAtTheApp(page, request);
+    expect(claims.amr).toEqual(['pwd', 'otp', 'mfa']);
   }, 90_000);
 
   it('an admin with a passkey meets the console\'s second-factor requirement', async () => {
