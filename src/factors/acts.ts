@@ -30,7 +30,7 @@ export interface FactorActsDependencies {
 
 /** Which second factors a person has, for the step after their password. */
 export interface SecondFactors {
-  /** An authenticator app or recovery codes: the code field. */
+  /** An authenticator app, or recovery codes beside a passkey: the code field. */
   code: boolean;
   passkey: boolean;
 }
@@ -58,7 +58,11 @@ export class FactorActs {
       this.deps.store.list(userId),
       this.deps.passkeys ? this.deps.passkeys.hasAny(userId) : Promise.resolve(false),
     ]);
-    return { code: kept.some((factor) => factor.kind === 'totp' || (factor.kind === 'recovery_codes' && (factor.remaining ?? 0) > 0)), passkey };
+    const totp = kept.some((factor) => factor.kind === 'totp');
+    const codes = kept.some((factor) => factor.kind === 'recovery_codes' && (factor.remaining ?? 0) > 0);
+    // Recovery codes back up another factor: left behind alone (the last passkey removed on its
+    // own page), they do not make every sign-in spend one.
+    return { code: totp || (codes && passkey), passkey };
   }
 
   /** Every second factor of the person, passkeys among them (names and dates, never a secret or a key). */
