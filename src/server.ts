@@ -150,8 +150,9 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
     });
     const enrolmentMail = new EnrolmentMail({ outbox: outgoing.outbox, links, issuer: config.issuer, signup: config.signup, defaultLocale: config.defaultLocale });
     const addresses = new Addresses({ db, users, links, audit, changes, enabled: config.emailVerification, mail: new AddressMail(links, outgoing.outbox, config.issuer, config.defaultLocale), ...(options.now ? { now: options.now } : {}) });
+    const passkeys = new Passkeys({ db, audit, changes, notices, issuer: config.issuer, now: options.now });
     const factors = new FactorActs({
-      db, audit, notices, users, sessions, grants,
+      db, audit, notices, users, sessions, grants, passkeys: passkeys.store,
       store: new FactorStore(db, config.secrets.keyEncryptionKey, options.now),
       audited: auditedActs({ db, audit, changes }),
     });
@@ -161,7 +162,6 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
       mail: enrolmentMail,
       throttle: signUpThrottle(db, config.secrets.keyEncryptionKey),
     });
-    const passkeys = new Passkeys({ db, audit, changes, notices, issuer: config.issuer, now: options.now });
     const selfService = new SelfService({ db, users, resources, audit, sessions, grants, changes, notices, links });
     const recovery = config.passwordRecovery
       ? recoveryServices({ config, db, users, links, outbox: outgoing.outbox, audit, sessions, grants, notices, logger, changes })

@@ -15,10 +15,10 @@ export class FactorOperations {
     return this.acts;
   }
 
-  /** The person's second factors, as their own security page lists them. */
+  /** The person's second factors and passkeys, as their own security page lists them (never a secret or a public key). */
   async list(userId: string): Promise<Factor[]> {
     found(await this.deps.users.findById(userId), 'person');
-    return this.acts ? this.acts.store.list(userId) : [];
+    return this.acts ? this.acts.list(userId) : [];
   }
 
   /** Removes every second factor of the person, ends their sessions, tells them. */

@@ -11,7 +11,8 @@ import type { AccountNotices } from '../notices/account-notices.js';
 import type { UserStore } from '../people/users.js';
 import type { GrantStore } from '../grants/store.js';
 import type { SessionStore } from '../sessions/store.js';
-import { endedResult } from '../sessions/ending.js';
+import { signOutEverywhere } from '../sessions/ending.js';
+import type { PasskeyStore } from '../passkeys/store.js';
 import type { Factor, FactorStore } from './store.js';
 
 export interface FactorActsDependencies {
@@ -23,6 +24,15 @@ export interface FactorActsDependencies {
   users: UserStore;
   sessions: SessionStore;
   grants: GrantStore;
+  /** The person's passkeys (src/passkeys/): a second step after the password, and reset with the rest. */
+  passkeys?: PasskeyStore | undefined;
+}
+
+/** Which second factors a person has, for the step after their password. */
+export interface SecondFactors {
+  /** An authenticator app, or recovery codes beside a passkey: the code field. */
+  code: boolean;
+  passkey: boolean;
 }
 
 /** A factor's kind, as a notice's sentence names it. */
@@ -40,6 +50,25 @@ export class FactorActs {
 
   get store(): FactorStore {
     return this.deps.store;
+  }
+
+  /** The second factors the person could use after their password (none: the password is all they have). */
+  async secondFactorsOf(userId: string): Promise<SecondFactors> {
+    const [kept, passkey] = await Promise.all([
+      this.deps.store.list(userId),
+      this.deps.passkeys ? this.deps.passkeys.hasAny(userId) : Promise.resolve(false),
+    ]);
+    const totp = kept.some((factor) => factor.kind === 'totp');
+    const codes = kept.some((factor) => factor.kind === 'recovery_codes' && (factor.remaining ?? 0) > 0);
+    // Recovery codes back up another factor: left behind alone (the last passkey removed on its
+    // own page), they do not make every sign-in spend one.
+    return { code: totp || (codes && passkey), passkey };
+  }
+
+  /** Every second factor of the person, passkeys among them (names and dates, never a secret or a key). */
+  async list(userId: string): Promise<Factor[]> {
+    const [kept, passkeys] = await Promise.all([this.deps.store.list(userId), this.deps.passkeys ? this.deps.passkeys.listFor(userId) : []]);
+    return [...kept, ...passkeys];
   }
 
   /**
@@ -68,25 +97,32 @@ export class FactorActs {
     });
   }
 
-  /** The person removes one of their factors; what went (their recovery codes too, with the last app). */
+  /** The person removes one of their factors; what went (their recovery codes too, with the last app when no passkey is left). */
   removeOwn(actor: Actor, userId: string, factorId: string): Promise<Factor[]> {
     return this.deps.audited(actor, async (trx) => {
       const person = found(await this.deps.users.findById(userId, trx), 'person');
-      const removed = found(await this.deps.store.remove(trx, userId, factorId), 'factor');
+      // Recovery codes back up a passkey as well as an authenticator app: they stay while one is left.
+      const passkeyLeft = this.deps.passkeys ? await this.deps.passkeys.hasAny(userId, trx) : false;
+      const removed = found(await this.deps.store.remove(trx, userId, factorId, passkeyLeft), 'factor');
       await this.deps.notices.send(trx, person, { kind: 'factor-removed', factor: factorInWords(removed[0]!.kind), how: 'own' });
       return { result: removed, event: { type: 'factor.removed', userId, details: { removed: removed.map(({ id, kind }) => ({ id, kind })) } } };
     });
   }
 
   /**
-   * An administrator removes every second factor of a person (they lost their phone): the person
-   * is signed out everywhere and told. The administrator never sees a secret, only what was removed.
+   * An administrator removes every second factor of a person (they lost their phone), passkeys
+   * included: the person is signed out everywhere (every app signed in through a session gets a
+   * back-channel logout token, offline access is revoked) and told once. The administrator never
+   * sees a secret, only what was removed.
    */
   resetByAdministrator(actor: Actor, userId: string): Promise<{ removed: Array<Pick<Factor, 'id' | 'kind' | 'name'>>; sessionsEnded: number; grantsRevoked: number }> {
     return this.deps.audited(actor, async (trx) => {
       const person = found(await this.deps.users.findById(userId, trx), 'person');
-      const removed = await this.deps.store.removeAll(trx, userId);
-      const ended = endedResult(await this.deps.sessions.endAll(userId, {}, trx));
+      const removed = [
+        ...(await this.deps.store.removeAll(trx, userId)),
+        ...(this.deps.passkeys ? await this.deps.passkeys.removeAll(userId, trx) : []),
+      ];
+      const ended = await signOutEverywhere(this.deps, trx, userId);
       if (removed.length) await this.deps.notices.send(trx, person, { kind: 'factor-removed', factor: 'Every second sign-in step', how: 'admin' });
       const result = { removed: removed.map(({ id, kind, name }) => ({ id, kind, name })), ...ended };
       return { result, event: { type: 'factor.reset', userId, details: { removed: result.removed.map(({ id, kind }) => ({ id, kind })), ...ended } } };

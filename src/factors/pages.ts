@@ -1,5 +1,5 @@
 // /account/security: every way the person signs in (password, authenticator apps, recovery codes,
-// and passkeys once src/passkeys/ joins the list), when each was added and last used; adding an
+// passkeys: managed on /account/passkeys, src/passkeys/), when each was added and last used; adding an
 // authenticator app (a QR code and the secret as text, confirmed by one valid code); a new set of
 // recovery codes; removing a factor. Removing and replacing ask the person to prove it is them
 // again first (their password or an authenticator code), so a browser left signed in is not
@@ -13,15 +13,17 @@ import { tooManyAttemptsMessage } from '../security/sign-in-throttle.js';
 import { holderOf, noticeOf, seeOther } from '../account/guard.js';
 import { normaliseCode, qrCodeOf } from './totp.js';
 import type { Factor } from './store.js';
+import { PASSKEYS_PAGE } from '../passkeys/pages.js';
 
 export const SECURITY_PAGE = '/account/security';
 export const TOTP_PAGE = `${SECURITY_PAGE}/authenticator`;
 
+/** Each kind's name, as a catalog key (the security page shows it beside a factor's own name). */
 const KIND_NAMES: Record<Factor['kind'], string> = {
-  password: 'Password',
-  totp: 'Authenticator app',
-  recovery_codes: 'Recovery codes',
-  passkey: 'Passkey',
+  password: 'security.kind.password',
+  totp: 'security.kind.totp',
+  recovery_codes: 'security.kind.recovery_codes',
+  passkey: 'security.kind.passkey',
 };
 
 export function securityPages(deps: SurfaceDependencies) {
@@ -30,20 +32,25 @@ export function securityPages(deps: SurfaceDependencies) {
 
   async function renderSecurity(ctx: Context, problem?: Problem) {
     const { person } = holderOf(ctx);
-    const factors = await deps.factors.store.list(person.id);
-    const password: Factor = { id: 'password', kind: 'password', name: 'Password', createdAt: person.createdAt, lastUsedAt: null };
+    const factors = await deps.factors.list(person.id);
+    // The password's shown name is its kind's: the template translates both.
+    const password: Factor = { id: 'password', kind: 'password', name: KIND_NAMES.password, createdAt: person.createdAt, lastUsedAt: null };
     const hasTotp = factors.some((factor) => factor.kind === 'totp');
-    pages.render(ctx, 'account/security', 'Sign-in and security', {
+    const hasPasskey = factors.some((factor) => factor.kind === 'passkey');
+    pages.render(ctx, 'account/security', 'security.title', {
       person,
       factors: [password, ...factors].map((factor) => ({
         ...factor,
         kindName: KIND_NAMES[factor.kind],
         added: shownDate(factor.createdAt),
         lastUsed: factor.lastUsedAt ? shownDate(factor.lastUsedAt) : undefined,
-        removable: factor.kind !== 'password',
+        // Passkeys are renamed and removed on their own page, with a passkey or the password.
+        removable: factor.kind !== 'password' && factor.kind !== 'passkey',
       })),
       hasTotp,
+      hasPasskey,
       addTotp: TOTP_PAGE,
+      passkeysPage: PASSKEYS_PAGE,
       removeAction: `${SECURITY_PAGE}/remove`,
       codesAction: `${SECURITY_PAGE}/recovery-codes`,
       notice: problem ? undefined : noticeOf(ctx),
@@ -115,7 +122,7 @@ export function securityPages(deps: SurfaceDependencies) {
   async function prove(ctx: Context): Promise<Problem | undefined> {
     const { person } = holderOf(ctx);
     const typed = formValue(ctx, 'proof', 1024);
-    if (!typed) return { status: 400, message: 'Enter your password, or a code from your authenticator app, to confirm it is you.', field: 'proof' };
+    if (!typed) return { status: 400, message: 'security.error.proofMissing', field: 'proof' };
     if (normaliseCode(typed)) {
       const attempt = await deps.factorThrottle.check(person.id);
       if (!attempt.allowed) {
@@ -141,9 +148,9 @@ export function securityPages(deps: SurfaceDependencies) {
       if (!(error instanceof HashingBusy)) throw error;
       await attempt.handBack();
       ctx.set('Retry-After', String(error.retryAfterSeconds));
-      return { status: 503, message: 'Gatehouse is busy right now. Please try again in a moment.', field: 'proof' };
+      return { status: 503, message: 'problem.busyPassword', field: 'proof' };
     }
-    if (!right) return { status: 401, message: 'That is not your password, nor a code your authenticator app shows now. Nothing was changed.', field: 'proof' };
+    if (!right) return { status: 401, message: 'security.error.proofWrong', field: 'proof' };
     await attempt.recordSuccess();
     return undefined;
   }
@@ -152,7 +159,7 @@ export function securityPages(deps: SurfaceDependencies) {
     const { person, actor } = holderOf(ctx);
     const factorId = formValue(ctx, 'factor', 64) ?? '';
     const mine = (await deps.factors.store.list(person.id)).find((factor) => factor.id === factorId);
-    if (!mine) return renderSecurity(ctx, { status: 404, message: 'That sign-in method is not one of yours, or it was already removed.' });
+    if (!mine) return renderSecurity(ctx, { status: 404, message: 'security.error.notYours' });
     const problem = await prove(ctx);
     if (problem) return renderSecurity(ctx, problem);
     await deps.factors.removeOwn(actor, person.id, factorId);
@@ -161,7 +168,9 @@ export function securityPages(deps: SurfaceDependencies) {
 
   async function newRecoveryCodes(ctx: Context) {
     const { person, actor } = holderOf(ctx);
-    if (!(await deps.factors.store.hasTotp(person.id))) return renderSecurity(ctx, { status: 409, message: 'Recovery codes back up an authenticator app: add one first.' });
+    // Recovery codes back up a second factor: an authenticator app or a passkey.
+    const has = await deps.factors.secondFactorsOf(person.id);
+    if (!has.passkey && !(await deps.factors.store.hasTotp(person.id))) return renderSecurity(ctx, { status: 409, message: 'security.error.codesNeedFactor' });
     const problem = await prove(ctx);
     if (problem) return renderSecurity(ctx, problem);
     renderCodes(ctx, await deps.factors.regenerateRecoveryCodes(actor, person.id), false);

@@ -171,15 +171,16 @@ export class FactorStore {
 
   /**
    * Removes one factor of the person; with their last authenticator app, their recovery codes go
-   * too (they back up a second factor that is no longer there). What was removed, or undefined.
+   * too (they back up a second factor that is no longer there), unless `otherFactor` (a passkey,
+   * kept in src/passkeys/) still needs them. What was removed, or undefined.
    */
-  async remove(trx: Database, userId: string, factorId: string): Promise<Factor[] | undefined> {
+  async remove(trx: Database, userId: string, factorId: string, otherFactor = false): Promise<Factor[] | undefined> {
     const before = await this.list(userId, trx);
     const target = before.find((factor) => factor.id === factorId);
     if (!target) return undefined;
     await trx('factors').where({ id: factorId, user_id: userId }).delete();
     const removed = [target];
-    if (!(await this.hasTotp(userId, trx))) {
+    if (!otherFactor && !(await this.hasTotp(userId, trx))) {
       const codes = before.filter((factor) => factor.kind === 'recovery_codes' && factor.id !== factorId);
       if (codes.length) {
         await trx('factors').where({ user_id: userId, kind: 'recovery_codes' }).delete();

@@ -314,16 +314,28 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
    */
   async function continueAfter(ctx: Context, accountId: string, methods: Amr[], how: { fromSession: boolean }) {
     const { details } = ctx.state.interaction as InteractionState;
-    // Where a passkey joins as a second step (src/passkeys/, after merge): one more "has" here.
-    if (await deps.factors.store.hasTotp(accountId)) {
+    const required = await levelRequired(details);
+    const offered = await secondStepOffers(accountId, required);
+    if (offered.code || offered.passkey) {
       details.result = { ...(details.result ?? {}), [PENDING]: { accountId, methods } satisfies PendingSecondStep };
       await details.persist();
       return how.fromSession ? renderSecondStep(ctx) : seeOther(ctx, `/interaction/${details.uid}`);
     }
-    const required = await levelRequired(details);
     if (!satisfies(acrOf(methods), required)) return refuseLevel(ctx, accountId, required);
     // A session already at this level but past max_age, or prompt=login: a fresh password suffices.
     return signedIn(ctx, accountId, methods);
+  }
+
+  /**
+   * What the second step offers this person for this request: the code field (an authenticator
+   * app or recovery codes) unless only a passkey can reach the level asked for, and a passkey
+   * when they have one and this issuer can use them. Neither: no second step.
+   */
+  async function secondStepOffers(accountId: string, required: Acr | undefined): Promise<{ code: boolean; passkey: boolean }> {
+    const has = await deps.factors.secondFactorsOf(accountId);
+    const passkey = has.passkey && deps.passkeys?.available === true;
+    const code = has.code && satisfies(acrOf(amrOf(['pwd', 'otp'])), required);
+    return { code, passkey };
   }
 
   async function refuseLevel(ctx: Context, accountId: string, required: Acr | undefined) {
@@ -336,7 +348,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
   }
 
   /** The sign-in is complete: audited, and handed to the provider with its methods and level. */
-  async function signedIn(ctx: Context, accountId: string, methods: Amr[]) {
+  async function signedIn(ctx: Context, accountId: string, methods: Amr[], more: Record<string, unknown> = {}) {
     const { details } = ctx.state.interaction as InteractionState;
     const amr = amrOf(methods);
     const acr = acrOf(amr);
@@ -346,19 +358,25 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
       actor: { type: 'user', id: accountId, ip: ctx.ip },
       userId: accountId,
       clientId: String(details.params.client_id),
-      details: { amr, acr },
+      details: { amr, acr, ...more },
     });
     const result: Record<string, unknown> = { ...(details.result ?? {}), login: { accountId, amr, acr, remember: true } };
     delete result[PENDING];
     await finish(ctx, result as InteractionResults);
   }
 
-  function renderSecondStep(ctx: Context, problem?: { status: number; message: Words }) {
+  async function renderSecondStep(ctx: Context, problem?: { status: number; message: Words }) {
     const { details, clientName } = ctx.state.interaction as InteractionState;
-    pages.render(ctx, 'second-factor', 'Confirm it is you', {
+    const pending = pendingOf(details);
+    const offered = pending ? await secondStepOffers(pending.accountId, await levelRequired(details)) : { code: true, passkey: false };
+    pages.render(ctx, 'second-factor', 'secondFactor.title', {
       clientName,
       error: problem?.message,
+      offerCode: offered.code,
       action: `/interaction/${details.uid}/second-factor`,
+      passkey: offered.passkey
+        ? { action: `/interaction/${details.uid}/second-factor/passkey`, options: `/interaction/${details.uid}/second-factor/passkey/options`, scripts: [WEBAUTHN_SCRIPT, PASSKEYS_SCRIPT] }
+        : undefined,
       abortAction: `/interaction/${details.uid}/abort`,
       csrf: csrf.token(ctx),
     }, problem?.status ?? 200);
@@ -374,7 +392,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     const pending = pendingOf(details);
     if (!pending) return seeOther(ctx, `/interaction/${details.uid}`);
     const typed = typeof formBody(ctx).code === 'string' ? (formBody(ctx).code as string).slice(0, 64) : '';
-    if (!typed.trim()) return renderSecondStep(ctx, { status: 400, message: 'Enter the code from your authenticator app, or one of your recovery codes.' });
+    if (!typed.trim()) return renderSecondStep(ctx, { status: 400, message: 'secondFactor.error.missing' });
     const attempt = await deps.factorThrottle.check(pending.accountId);
     if (!attempt.allowed) {
       signIns.inc({ outcome: 'throttled', factor: 'second_factor' });
@@ -401,7 +419,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     if (!accepted) {
       signIns.inc({ outcome: 'failed', factor });
       await deps.audit.append({ type: 'sign_in.second_factor_failed', actor, userId: pending.accountId, clientId, details: { factor, reason } });
-      return renderSecondStep(ctx, { status: 401, message: 'That code did not work. Each code works once: if you just used one, wait for the next.' });
+      return renderSecondStep(ctx, { status: 401, message: 'secondFactor.error.wrong' });
     }
     await attempt.recordSuccess();
     signIns.inc({ outcome: 'succeeded', factor });
@@ -409,6 +427,51 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     const required = await levelRequired(details);
     if (!satisfies(acrOf(amrOf(methods)), required)) return refuseLevel(ctx, pending.accountId, required);
     return signedIn(ctx, pending.accountId, methods);
+  }
+
+  /** A challenge for the second step's passkey: only the pending person's passkeys (JSON, fetched by views/passkeys.js). */
+  async function secondStepPasskeyOptions(ctx: Context) {
+    const { details } = ctx.state.interaction as InteractionState;
+    const pending = pendingOf(details);
+    if (!deps.passkeys?.available || !pending) return pages.oauthError(ctx, 404, 'invalid_request');
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = await deps.passkeys.authenticationOptions('confirmation', { interaction: details.uid }, pending.accountId);
+  }
+
+  /**
+   * The second step with a passkey: an assertion (purpose 'confirmation') from one of the pending
+   * person's own passkeys, throttled with the code guesses. The sign-in then carries the
+   * passkey's methods beside the password's (amr pwd, hwk|swk, user, mfa).
+   */
+  async function secondFactorWithPasskey(ctx: Context) {
+    const { details } = ctx.state.interaction as InteractionState;
+    const pending = pendingOf(details);
+    const passkeys = deps.passkeys;
+    if (!pending) return seeOther(ctx, `/interaction/${details.uid}`);
+    if (!passkeys?.available) return pages.oauthError(ctx, 404, 'invalid_request');
+    const typed = formBody(ctx).assertion;
+    const response = typeof typed === 'string' && typed.length <= MAX_RESPONSE_LENGTH ? typed : '';
+    if (!response) return renderSecondStep(ctx, { status: 400, message: 'secondFactor.error.passkeyMissing' });
+    const attempt = await deps.factorThrottle.check(pending.accountId);
+    if (!attempt.allowed) {
+      signIns.inc({ outcome: 'throttled', factor: 'second_factor' });
+      ctx.set('Retry-After', String(attempt.retryAfterSeconds));
+      return renderSecondStep(ctx, { status: 429, message: tooManyAttemptsMessage(attempt.retryAfterSeconds) });
+    }
+    const clientId = String(details.params.client_id);
+    const actor = { type: 'user' as const, id: pending.accountId, ip: ctx.ip };
+    const outcome = await passkeys.authenticate('confirmation', { interaction: details.uid }, response, pending.accountId);
+    if (!outcome.ok) {
+      signIns.inc({ outcome: 'failed', factor: 'passkey' });
+      await deps.audit.append({ type: 'sign_in.second_factor_failed', actor, userId: pending.accountId, clientId, details: { factor: 'passkey', reason: outcome.reason } });
+      return renderSecondStep(ctx, { status: 401, message: 'secondFactor.error.passkeyRefused' });
+    }
+    await attempt.recordSuccess();
+    signIns.inc({ outcome: 'succeeded', factor: 'passkey' });
+    const methods: Amr[] = [...pending.methods, ...outcome.amr];
+    const required = await levelRequired(details);
+    if (!satisfies(acrOf(amrOf(methods)), required)) return refuseLevel(ctx, pending.accountId, required);
+    return signedIn(ctx, pending.accountId, methods, { passkeyId: outcome.passkey.id });
   }
 
   /** A challenge for a passkey sign-in, bound to this browser's sign-in (JSON, fetched by views/passkeys.js). */
@@ -540,6 +603,8 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
   router.get('/', loadInteraction, showCurrentStep);
   router.post('/login', parseForm, loadInteraction, requireCsrf, requirePrompt('login'), signIn);
   router.post('/second-factor', parseForm, loadInteraction, requireCsrf, requirePrompt('login'), secondFactor);
+  router.post('/second-factor/passkey/options', parseForm, loadInteraction, requireCsrf, requirePrompt('login'), secondStepPasskeyOptions);
+  router.post('/second-factor/passkey', parseForm, loadInteraction, requireCsrf, requirePrompt('login'), secondFactorWithPasskey);
   router.post('/passkey/options', parseForm, loadInteraction, requireCsrf, requirePrompt('login'), passkeyOptions);
   router.post('/passkey', parseForm, loadInteraction, requireCsrf, requirePrompt('login'), signInWithPasskey);
   router.post('/confirm', parseForm, loadInteraction, requireCsrf, requirePrompt('consent'), confirm);

@@ -133,6 +133,19 @@ export class PasskeyStore {
     return (await trx(TABLE).where({ id, user_id: userId }).update({ name })) > 0;
   }
 
+  /** Whether the person has any passkey (a second step after their password). */
+  async hasAny(userId: string, db: Database = this.db): Promise<boolean> {
+    if (!isUuidPattern.test(userId)) return false;
+    return (await db(TABLE).where({ user_id: userId }).first('id')) !== undefined;
+  }
+
+  /** Removes every passkey of the person (an administrator's factor reset); what was removed, as factors. */
+  async removeAll(userId: string, trx: Database): Promise<Factor[]> {
+    if (!isUuidPattern.test(userId)) return [];
+    const rows = await trx<PasskeyRow>(TABLE).where({ user_id: userId }).delete().returning('*');
+    return (rows as PasskeyRow[]).map(fromRow).map(asFactor);
+  }
+
   /** Removes one of the person's passkeys; what was removed, or undefined when it was none of theirs. */
   async remove(userId: string, id: string, trx: Database): Promise<StoredPasskey | undefined> {
     if (!isUuidPattern.test(userId) || !isUuidPattern.test(id)) return undefined;

@@ -40,7 +40,7 @@ export function factorRoutes(ops: AdminOperations['factors']): ApiRoute[] {
     defineRoute({
       method: 'get', path: '/users/{user_id}/factors', operationId: 'listFactors', tag: 'Users',
       summary: 'List a person\'s second factors',
-      description: 'Authenticator apps and the set of recovery codes, by name and dates. No secret is ever shown.',
+      description: 'Authenticator apps, the set of recovery codes and passkeys, by name and dates. No secret or public key is ever shown.',
       params: userParams,
       success: { status: 200, schema: factorListSchema, description: 'The person\'s second factors.' },
       async handle({ params }) {
@@ -50,7 +50,7 @@ export function factorRoutes(ops: AdminOperations['factors']): ApiRoute[] {
     defineRoute({
       method: 'post', path: '/users/{user_id}/factors/reset', operationId: 'resetFactors', tag: 'Users',
       summary: 'Remove every second factor of a person',
-      description: 'For a person who lost their authenticator app and recovery codes: every second factor goes, every session of theirs ends, and they are told by mail. They sign in with their password and can add a new authenticator app.',
+      description: 'For a person who lost their second factors: every authenticator app, recovery code and passkey goes, every session of theirs ends (each app signed in gets a back-channel logout token, offline access is revoked), and they are told by mail once. They sign in with their password and can add a new passkey or authenticator app.',
       params: userParams,
       success: { status: 200, schema: factorResetSchema, description: 'What was removed and what ended.' },
       async handle({ params, actor }) {
