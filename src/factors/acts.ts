@@ -25,13 +25,13 @@ export interface FactorActsDependencies {
   grants: GrantStore;
 }
 
-/** A factor's kind, as a notice's sentence names it. */
+/** A factor's kind as a notice's sentence names it: a catalog key, told in the recipient's language. */
 export function factorInWords(kind: Factor['kind']): string {
   switch (kind) {
-    case 'totp': return 'An authenticator app';
-    case 'recovery_codes': return 'Your set of recovery codes';
-    case 'passkey': return 'A passkey';
-    case 'password': return 'Your password';
+    case 'totp': return 'mail.factor.totp';
+    case 'recovery_codes': return 'mail.factor.recovery_codes';
+    case 'passkey': return 'mail.factor.passkey';
+    case 'password': return 'mail.factor.password';
   }
 }
 
@@ -87,7 +87,7 @@ export class FactorActs {
       const person = found(await this.deps.users.findById(userId, trx), 'person');
       const removed = await this.deps.store.removeAll(trx, userId);
       const ended = endedResult(await this.deps.sessions.endAll(userId, {}, trx));
-      if (removed.length) await this.deps.notices.send(trx, person, { kind: 'factor-removed', factor: 'Every second sign-in step', how: 'admin' });
+      if (removed.length) await this.deps.notices.send(trx, person, { kind: 'factor-removed', factor: 'mail.factor.all', how: 'admin' });
       const result = { removed: removed.map(({ id, kind, name }) => ({ id, kind, name })), ...ended };
       return { result, event: { type: 'factor.reset', userId, details: { removed: result.removed.map(({ id, kind }) => ({ id, kind })), ...ended } } };
     });
