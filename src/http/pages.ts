@@ -45,6 +45,11 @@ const OAUTH_ERROR_PAGES: Record<string, Words> = {
   unsupported_response_type: { heading: 'error.unsupported_response_type.heading', message: 'error.unsupported_response_type.message' },
   unsupported_response_mode: { heading: 'error.unsupported_response_type.heading', message: 'error.unsupported_response_type.message' },
   access_denied: { heading: 'error.access_denied.heading', message: 'error.access_denied.message' },
+  unmet_authentication_requirements: {
+    heading: 'error.unmet_authentication_requirements.heading',
+    message: 'error.unmet_authentication_requirements.message',
+    hint: 'error.unmet_authentication_requirements.hint',
+  },
   temporarily_unavailable: { heading: 'error.temporarily_unavailable.heading', message: 'error.temporarily_unavailable.message' },
   server_error: { heading: 'error.server_error.heading', message: 'error.server_error.message' },
 };

@@ -120,9 +120,9 @@ export class AccountSignIn {
       if (ctx.query.error === 'unmet_authentication_requirements') {
         return this.options.pages.error(ctx, {
           status: 403,
-          heading: 'A second sign-in step is needed',
-          message: 'This page needs a sign-in with a second step, such as an authenticator app, and your account has none yet.',
-          hint: 'Add an authenticator app on your account\'s Sign-in methods page (/account/security), then open this page again.',
+          heading: 'error.account_sign_in.secondStep.heading',
+          message: 'error.account_sign_in.secondStep.message',
+          hint: 'error.account_sign_in.secondStep.hint',
         });
       }
       if (typeof ctx.query.error === 'string') {
