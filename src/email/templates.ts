@@ -52,7 +52,7 @@ export interface MailContent {
  */
 export function renderMail(content: MailContent, issuer: string): MailMessage {
   const words = translator(content.locale);
-  const language = { lang: words.locale, t: words.t, html: words.html, strong: words.strong, code: words.code, linkTo: words.linkTo };
+  const language = { lang: words.locale, t: words.t, html: words.html, strong: words.strong, code: words.code, linkTo: words.linkTo, time: words.time };
   const subject = content.subject !== undefined ? words.t(content.subject, content.data) : text.render(`./${content.template}.subject`, { ...content.data, ...language, issuer }).trim();
   const data = { ...content.data, ...language, subject, issuer };
   return composeMail({

@@ -35,13 +35,13 @@ export interface SecondFactors {
   passkey: boolean;
 }
 
-/** A factor's kind, as a notice's sentence names it. */
+/** A factor's kind as a notice's sentence names it: a catalog key, told in the recipient's language. */
 export function factorInWords(kind: Factor['kind']): string {
   switch (kind) {
-    case 'totp': return 'An authenticator app';
-    case 'recovery_codes': return 'Your set of recovery codes';
-    case 'passkey': return 'A passkey';
-    case 'password': return 'Your password';
+    case 'totp': return 'mail.factor.totp';
+    case 'recovery_codes': return 'mail.factor.recovery_codes';
+    case 'passkey': return 'mail.factor.passkey';
+    case 'password': return 'mail.factor.password';
   }
 }
 
@@ -123,7 +123,7 @@ export class FactorActs {
         ...(this.deps.passkeys ? await this.deps.passkeys.removeAll(userId, trx) : []),
       ];
       const ended = await signOutEverywhere(this.deps, trx, userId);
-      if (removed.length) await this.deps.notices.send(trx, person, { kind: 'factor-removed', factor: 'Every second sign-in step', how: 'admin' });
+      if (removed.length) await this.deps.notices.send(trx, person, { kind: 'factor-removed', factor: 'mail.factor.all', how: 'admin' });
       const result = { removed: removed.map(({ id, kind, name }) => ({ id, kind, name })), ...ended };
       return { result, event: { type: 'factor.reset', userId, details: { removed: result.removed.map(({ id, kind }) => ({ id, kind })), ...ended } } };
     });

@@ -59,13 +59,18 @@ export function securityPages(deps: SurfaceDependencies) {
     }, problem?.status ?? 200);
   }
 
+  /** What a new authenticator app is called unless the person names it: stored, so in their language at the time. */
+  function defaultName(ctx: Context): string {
+    return pages.languages.translator(pages.languages.forRequest(ctx)).t('account.authenticator.defaultName');
+  }
+
   function showSecurity(ctx: Context) {
     return renderSecurity(ctx);
   }
 
   async function renderEnrolment(ctx: Context, enrolment: { id: string; base32: string; uri: string }, name: string, problem?: Problem) {
     const { person } = holderOf(ctx);
-    pages.render(ctx, 'account/authenticator', 'Add an authenticator app', {
+    pages.render(ctx, 'account/authenticator', 'account.authenticator.title', {
       person,
       qr: await qrCodeOf(enrolment.uri),
       // Grouped in fours, as apps show and people type it.
@@ -81,18 +86,18 @@ export function securityPages(deps: SurfaceDependencies) {
   async function showEnrolment(ctx: Context) {
     const { person } = holderOf(ctx);
     const enrolment = await deps.factors.store.beginTotp(person.id, person.email, issuerHost);
-    await renderEnrolment(ctx, enrolment, 'Authenticator app');
+    await renderEnrolment(ctx, enrolment, defaultName(ctx));
   }
 
   async function confirmEnrolment(ctx: Context) {
     const { person, actor } = holderOf(ctx);
     const factorId = formValue(ctx, 'factor', 64) ?? '';
-    const name = (formValue(ctx, 'name', 60) ?? '').trim() || 'Authenticator app';
+    const name = (formValue(ctx, 'name', 60) ?? '').trim() || defaultName(ctx);
     const code = formValue(ctx, 'code', 64) ?? '';
     const enrolment = /^[0-9a-f-]{36}$/.test(factorId) ? await deps.factors.store.pendingTotp(person.id, factorId, person.email, issuerHost) : undefined;
     if (!enrolment) return seeOther(ctx, TOTP_PAGE);
     const again = { id: factorId, ...enrolment };
-    if (!normaliseCode(code)) return renderEnrolment(ctx, again, name, { status: 400, message: 'Enter the six-digit code your app shows for Gatehouse.', field: 'code' });
+    if (!normaliseCode(code)) return renderEnrolment(ctx, again, name, { status: 400, message: 'account.authenticator.codeMissing', field: 'code' });
     const attempt = await deps.factorThrottle.check(person.id);
     if (!attempt.allowed) {
       ctx.set('Retry-After', String(attempt.retryAfterSeconds));
@@ -100,7 +105,7 @@ export function securityPages(deps: SurfaceDependencies) {
     }
     const outcome = await deps.factors.confirmTotp(actor, person.id, factorId, code, name);
     if (!outcome.confirmed) {
-      return renderEnrolment(ctx, again, name, { status: 400, message: 'That code is not the one your app shows now. Check the app was set up with this QR code or secret, and try the next code.', field: 'code' });
+      return renderEnrolment(ctx, again, name, { status: 400, message: 'account.authenticator.codeWrong', field: 'code' });
     }
     await attempt.recordSuccess();
     if (outcome.recoveryCodes) return renderCodes(ctx, outcome.recoveryCodes, true);
@@ -111,7 +116,7 @@ export function securityPages(deps: SurfaceDependencies) {
     const { person } = holderOf(ctx);
     // Shown in this response only: never stored, never in an address, not cached.
     ctx.set('Cache-Control', 'no-store');
-    pages.render(ctx, 'account/recovery-codes', 'Your recovery codes', { person, codes, first, back: SECURITY_PAGE });
+    pages.render(ctx, 'account/recovery-codes', 'account.recoveryCodes.title', { person, codes, first, back: SECURITY_PAGE });
   }
 
   /**

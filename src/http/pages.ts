@@ -45,6 +45,11 @@ const OAUTH_ERROR_PAGES: Record<string, Words> = {
   unsupported_response_type: { heading: 'error.unsupported_response_type.heading', message: 'error.unsupported_response_type.message' },
   unsupported_response_mode: { heading: 'error.unsupported_response_type.heading', message: 'error.unsupported_response_type.message' },
   access_denied: { heading: 'error.access_denied.heading', message: 'error.access_denied.message' },
+  unmet_authentication_requirements: {
+    heading: 'error.unmet_authentication_requirements.heading',
+    message: 'error.unmet_authentication_requirements.message',
+    hint: 'error.unmet_authentication_requirements.hint',
+  },
   temporarily_unavailable: { heading: 'error.temporarily_unavailable.heading', message: 'error.temporarily_unavailable.message' },
   server_error: { heading: 'error.server_error.heading', message: 'error.server_error.message' },
 };
@@ -82,7 +87,7 @@ export class Pages {
     // Pages carry CSRF tokens and personal data: never cache them anywhere.
     ctx.set('Cache-Control', 'no-store');
     const words = this.languages.translator(this.languages.forRequest(ctx));
-    ctx.body = this.#eta.render(view, { title, ...data, lang: words.locale, t: words.t, html: words.html, strong: words.strong, code: words.code, linkTo: words.linkTo });
+    ctx.body = this.#eta.render(view, { title, ...data, lang: words.locale, t: words.t, html: words.html, strong: words.strong, code: words.code, linkTo: words.linkTo, time: words.time });
   }
 
   error(ctx: Context, page: ErrorPage): void {
@@ -121,18 +126,18 @@ export class Pages {
   async deviceCodeEntry(ctx: Context, xsrf: string, error: Error | undefined, throttled = false): Promise<void> {
     const problem = throttled ? 'throttled' : deviceProblem(error);
     const userCode = (error as { userCode?: unknown } | undefined)?.userCode;
-    this.render(ctx, 'device', 'Connect a device', {
+    this.render(ctx, 'device', 'device.title', {
       step: 'enter', action: DEVICE_PATH, xsrf, problem,
       userCode: typeof userCode === 'string' ? userCode.slice(0, 20) : '',
     }, throttled ? 429 : problem === 'wrong' ? 400 : problem === 'failed' ? (ctx.status >= 400 ? ctx.status : 400) : 200);
   }
 
   async deviceConfirm(ctx: Context, xsrf: string, client: { clientName?: string | undefined }, userCode: string): Promise<void> {
-    this.render(ctx, 'device', 'Connect a device', { step: 'confirm', action: DEVICE_PATH, xsrf, userCode, clientName: client.clientName ?? 'this app' });
+    this.render(ctx, 'device', 'device.title', { step: 'confirm', action: DEVICE_PATH, xsrf, userCode, clientName: client.clientName });
   }
 
   async deviceApproved(ctx: Context & { oidc?: { client?: { clientName?: string } } }): Promise<void> {
-    this.render(ctx, 'device', 'Device connected', { step: 'done', clientName: ctx.oidc?.client?.clientName ?? 'The app' });
+    this.render(ctx, 'device', 'device.done.title', { step: 'done', clientName: ctx.oidc?.client?.clientName });
   }
 
   // The provider names the app (client_id) only when the person signed out of that app alone; a

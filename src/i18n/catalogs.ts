@@ -43,6 +43,8 @@ export interface Translator {
   code(value: unknown): Markup;
   /** A link whose text is its own address (not `link`: mails name their one-time link so). */
   linkTo(href: unknown): Markup;
+  /** A date as src/presentation/dates.ts shows it, in a <time> element machines can read. */
+  time(date: { iso: string; text: string }): Markup;
 }
 
 /** A language tag as a file name may spell it: `de`, `pt-BR`. */
@@ -117,5 +119,6 @@ export function translator(locale: string): Translator {
     strong: (value, id) => new Markup(`<strong${id ? ` id="${escapeHtml(id)}"` : ''}>${escapeHtml(value)}</strong>`),
     code: (value) => new Markup(`<code>${escapeHtml(value)}</code>`),
     linkTo: (href) => new Markup(`<a href="${escapeHtml(href)}">${escapeHtml(href)}</a>`),
+    time: (date) => new Markup(`<time datetime="${escapeHtml(date.iso)}">${escapeHtml(date.text)}</time>`),
   };
 }

@@ -22,7 +22,7 @@ export type AccountNotice =
   | { kind: 'new-browser'; browser: string; ip: string | undefined }
   /** An app the person had no live grant for, allowed: what it may do, in the consent page's words. */
   | { kind: 'app-connected'; app: string; granted: GrantInWords }
-  /** A second factor added (`factor`: its kind in words, e.g. "an authenticator app"). */
+  /** A second factor added (`factor`: the catalog key naming its kind, src/factors/acts.ts factorInWords). */
   | { kind: 'factor-added'; factor: string }
   /** A factor removed, by the person (`how`: own) or by an administrator (every one of them). */
   | { kind: 'factor-removed'; factor: string; how: 'own' | 'admin' }

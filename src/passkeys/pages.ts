@@ -54,7 +54,7 @@ export function passkeyRoutes(deps: SurfaceDependencies & { passkeys: Passkeys }
   async function renderList(ctx: Context, problem?: PasskeyProblem, extra: { retryAfter?: Words } = {}) {
     const { person } = holderOf(ctx);
     const list = await passkeys.listFor(person.id);
-    pages.render(ctx, 'account/passkeys', 'Passkeys', {
+    pages.render(ctx, 'account/passkeys', 'account.passkeys.title', {
       person,
       available: passkeys.available,
       passkeys: list.map((passkey) => ({
@@ -114,7 +114,7 @@ export function passkeyRoutes(deps: SurfaceDependencies & { passkeys: Passkeys }
     const { person } = holderOf(ctx);
     const passkey = id === undefined ? undefined : await passkeys.store.findOwn(person.id, id);
     if (!passkey) return renderList(ctx, 'not-found');
-    pages.render(ctx, 'account/passkey-remove', 'Remove a passkey', {
+    pages.render(ctx, 'account/passkey-remove', 'account.passkeyRemove.title', {
       person,
       passkey: { id: passkey.id, name: passkey.name, added: shownDate(passkey.createdAt) },
       problem,
