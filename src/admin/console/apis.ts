@@ -50,7 +50,7 @@ function asLocalizedLines(api: ResourceServer, locale: string): string {
 function loadApi(kit: ConsoleKit) {
   return async function findApi(ctx: Context, next: Next) {
     const api = await kit.ops.apis.getResource(String(ctx.params.identifier)).catch(undefinedIfMissing);
-    if (!api) return kit.notFound(ctx, 'apis', 'API');
+    if (!api) return kit.notFound(ctx, 'apis', 'api');
     ctx.state.api = api;
     await next();
   };
