@@ -68,6 +68,7 @@ const BUILT_KEYS = [
   ...['person', 'app', 'api'].flatMap((what) => ['heading', 'message'].map((part) => `admin.notFound.${what}.${part}`)),
   ...AUDIT_EVENT_TYPES.map((type) => `admin.audit.event.${type}`),
   ...['days', 'hours', 'seconds'].flatMap((unit) => ['one', 'other'].map((form) => `admin.duration.${unit}.${form}`)),
+  ...['days', 'uses'].map((field) => `admin.tokens.problem.${field}`),
 ];
 
 function placeholders(text: string): string[] {

@@ -66,13 +66,13 @@ export function apisRoutes(router: Router, kit: ConsoleKit): void {
   async function listApis(ctx: Context) {
     const cursor = cursorParam(ctx);
     const page = await ops.apis.listResources(cursor ? { cursor } : {});
-    kit.render(ctx, 'apis', 'admin/apis', 'APIs', {
+    kit.render(ctx, 'apis', 'admin/apis', 'admin.apis.title', {
       apis: page.items.map((api) => ({
         name: api.name,
         identifier: api.identifier,
         href: apiHref(api.identifier),
         scopes: api.scopes.join(' '),
-        status: api.disabledAt ? 'Disabled' : api.isDefault ? 'Active (default API)' : 'Active',
+        status: api.disabledAt ? 'admin.status.disabled' : api.isDefault ? 'admin.status.activeDefault' : 'admin.status.active',
         created: when(api.createdAt),
       })),
       ...pageLinks('/admin/apis', {}, 'cursor', cursor, page.nextCursor),
@@ -81,7 +81,7 @@ export function apisRoutes(router: Router, kit: ConsoleKit): void {
 
   function showNewApi(ctx: Context, problem?: Problem) {
     const body = formBody(ctx);
-    kit.render(ctx, 'apis', 'admin/api-new', 'Register an API', {
+    kit.render(ctx, 'apis', 'admin/api-new', 'admin.apiNew.title', {
       values: { identifier: field(body, 'identifier'), name: field(body, 'name'), scopes: field(body, 'scopes') },
       problem: problem?.message,
     }, problem?.status);
@@ -106,17 +106,18 @@ export function apisRoutes(router: Router, kit: ConsoleKit): void {
     const api = apiOf(ctx);
     const body = formBody(ctx);
     const events = eventDeliveries(api.eventsEndpoint, await ops.apis.eventDeliveries(api.identifier));
-    kit.render(ctx, 'apis', 'admin/api', api.name, {
+    kit.render(ctx, 'apis', 'admin/api', 'admin.named.title', {
+      name: api.name,
       events,
       api: {
         name: api.name,
         identifier: api.identifier,
-        status: api.disabledAt ? `Disabled since ${when(api.disabledAt)}` : 'Active',
+        status: api.disabledAt ? { key: 'admin.status.disabledSince', values: { when: when(api.disabledAt) } } : 'admin.status.active',
         disabled: api.disabledAt !== null,
         isDefault: api.isDefault,
         created: when(api.createdAt),
         scopes: api.scopes.map((scope) => ({ name: scope, text: api.scopeDescriptions[scope] ?? '' })),
-        accessTokenTtl: api.accessTokenTtl === null ? 'The default' : `${api.accessTokenTtl} seconds`,
+        accessTokenTtl: api.accessTokenTtl === null ? 'admin.api.defaultTtl' : { key: 'admin.duration.seconds', values: { count: api.accessTokenTtl } },
         clientId: api.clientId,
         mayExchangeFor: api.mayExchangeFor,
       },
@@ -174,11 +175,13 @@ export function apisRoutes(router: Router, kit: ConsoleKit): void {
 
   function confirmDelete(ctx: Context, problem?: Problem) {
     const api = apiOf(ctx);
-    kit.render(ctx, 'apis', 'admin/confirm', `Delete ${api.name}?`, {
-      heading: `Delete ${api.name}?`,
-      facts: [`Apps get no new tokens for ${api.identifier}, and its introspection credentials are deleted with it.`, 'This cannot be undone. To stop it for now, disable it instead.'],
+    const name = api.name;
+    kit.render(ctx, 'apis', 'admin/confirm', 'admin.appDelete.title', {
+      name,
+      heading: { key: 'admin.appDelete.title', values: { name } },
+      facts: [{ key: 'admin.apiDelete.fact', values: { identifier: api.identifier } }, 'admin.appDelete.undo'],
       action: `${apiHref(api.identifier)}/delete`,
-      button: `Delete ${api.name}`,
+      button: { key: 'admin.appDelete.button', values: { name } },
       cancelHref: apiHref(api.identifier),
       problem: problem?.message,
     }, problem?.status);
