@@ -29,8 +29,9 @@ function asScopeLines(api: ResourceServer): string {
 }
 
 /** The languages besides the default one that an API's scopes can be described in (locales/). */
-function otherLanguages(kit: ConsoleKit): Array<{ locale: string; name: string }> {
-  const names = new Intl.DisplayNames(['en'], { type: 'language' });
+function otherLanguages(kit: ConsoleKit, shownIn = 'en'): Array<{ locale: string; name: string }> {
+  // Each language named in the admin's own (`Deutsch` in German, `German` in English).
+  const names = new Intl.DisplayNames([shownIn], { type: 'language' });
   return LOCALES.filter((locale) => locale !== kit.deps.pages.languages.defaultLocale)
     .map((locale) => ({ locale, name: names.of(locale) ?? locale }));
 }
@@ -127,7 +128,7 @@ export function apisRoutes(router: Router, kit: ConsoleKit): void {
         ? { name: field(body, 'name'), scopes: field(body, 'scopes'), accessTokenTtl: field(body, 'accessTokenTtl'), eventsEndpoint: field(body, 'eventsEndpoint'), mayExchangeFor: field(body, 'mayExchangeFor') }
         : { name: api.name, scopes: asScopeLines(api), accessTokenTtl: api.accessTokenTtl === null ? '' : String(api.accessTokenTtl), eventsEndpoint: api.eventsEndpoint ?? '', mayExchangeFor: api.mayExchangeFor.join('\n') },
       // The consent page shows these to people whose language it is (src/i18n/), else the lines above.
-      languages: otherLanguages(kit).map(({ locale, name }) => ({
+      languages: otherLanguages(kit, kit.locale(ctx)).map(({ locale, name }) => ({
         locale,
         name,
         text: problem && field(body, 'form') === 'edit' ? field(body, `descriptions_${locale}`) : asLocalizedLines(api, locale),

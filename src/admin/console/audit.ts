@@ -78,7 +78,7 @@ export function auditRoutes(router: Router, kit: ConsoleKit): void {
 
   async function render(ctx: Context, values: Record<string, string>, page: AuditPage, cursor: string | undefined, problem?: Problem) {
     const people = await ops.people.describePeople(page.items.flatMap((e) => [e.userId ?? '', e.actor.type === 'user' ? e.actor.id ?? '' : '']));
-    const apps = await appNames(ops, page.items.flatMap((e) => [e.clientId, e.actor.type === 'client' ? e.actor.id : null]));
+    const apps = await appNames(ops, page.items.flatMap((e) => [e.clientId, e.actor.type === 'client' ? e.actor.id : null]), kit.locale(ctx));
     const personLabel = (id: string) => {
       const person = people.get(id);
       return { label: person ? `${person.name} (${person.email})` : id, href: person ? personHref(id) : null };

@@ -3,11 +3,13 @@
 import { undefinedIfMissing } from '../../errors.js';
 import { ACCOUNT_CLIENT_ID } from '../../vocabulary.js';
 import type { GrantInfo } from '../../grants/store.js';
+import { translator } from '../../i18n/catalogs.js';
 import { grantInWords } from '../../presentation/scopes.js';
 import type { AdminOperations } from '../operations.js';
 
-export async function appNames(ops: AdminOperations, clientIds: Array<string | null>): Promise<Map<string, string>> {
-  const names = new Map<string, string>([[ACCOUNT_CLIENT_ID, 'Gatehouse (console and account pages)']]);
+/** Names by client id; Gatehouse's own sign-in client is named in the page's language. */
+export async function appNames(ops: AdminOperations, clientIds: Array<string | null>, locale: string): Promise<Map<string, string>> {
+  const names = new Map<string, string>([[ACCOUNT_CLIENT_ID, translator(locale).t('admin.accountClient')]]);
   const wanted = [...new Set(clientIds)].filter((id): id is string => id !== null && !names.has(id));
   await Promise.all(wanted.map(async (id) => {
     const client = await ops.apps.getClient(id).catch(undefinedIfMissing);

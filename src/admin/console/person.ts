@@ -28,12 +28,12 @@ export function personRoutes(router: Router, kit: ConsoleKit): void {
       ops.grants.listGrants({ userId: person.id }, grantsCursor ? { cursor: grantsCursor } : {}),
       ops.factors.list(person.id),
     ]);
-    const names = await appNames(ops, [...sessions.items.flatMap((s) => s.clientIds), ...grants.items.map((g) => g.clientId)]);
+    const names = await appNames(ops, [...sessions.items.flatMap((s) => s.clientIds), ...grants.items.map((g) => g.clientId)], kit.locale(ctx));
     const words = await grantWords(ops, grants.items, kit.locale(ctx));
     const ownSession = state(ctx).sessionHandle;
 
     const session = (s: SessionInfo) => {
-      const device = describeDevice(s.userAgent);
+      const device = describeDevice(s.userAgent, kit.locale(ctx));
       return {
         device,
         userAgent: s.userAgent ?? '',
