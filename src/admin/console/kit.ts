@@ -126,7 +126,7 @@ export class ConsoleKit {
   }
 
   /**
-   * `title` is a catalog key, interpolated with `data` (`admin.app.title` names the app); the
+   * `title` is a catalog key, interpolated with `data` (`admin.named.title` shows a name); the
    * language is the request's, as on every page (src/i18n/negotiation.ts).
    */
   render(ctx: Context, section: Section | undefined, view: string, title: string, data: Record<string, unknown>, status = 200): void {
