@@ -42,6 +42,18 @@ describe('the console in German', () => {
     expect(res.body).not.toContain('<b>Quelle</b>');
   });
 
+  it('shows a person\'s page and the question before deleting them in German', async () => {
+    const person = await createPerson(server, { name: 'Grete Muster' });
+    const text = textOf((await page(`/admin/people/${person.id}`)).body);
+    expect(text).toContain('Sitzungen');
+    expect(text).toContain('Nirgends angemeldet.');
+    expect(text).toContain('Neues Passwort festlegen');
+    expect(text).toContain('Grete Muster deaktivieren');
+    const confirm = await page(`/admin/people/${person.id}/delete`);
+    expect(confirm.body).toContain('<title>Grete Muster löschen? · Gatehouse-Administration</title>');
+    expect(textOf(confirm.body)).toContain('Das kann nicht rückgängig gemacht werden.');
+  });
+
   it('shows an app\'s page in German', async () => {
     const app = await registerApp(server);
     const res = await page(`/admin/apps/${encodeURIComponent(app.clientId)}`);
