@@ -65,6 +65,10 @@ const BUILT_KEYS = [
   ...['seconds', 'minutes', 'hours'].flatMap((unit) => ['one', 'other'].map((form) => `throttle.tooManyAttempts.${unit}.${form}`)),
   ...['openid', 'profile', 'email', 'offline_access'].map((scope) => `scope.${scope}`),
   ...['name', 'given_name', 'family_name', 'updated_at', 'email', 'email_verified'].map((claim) => `claim.${claim}`),
+  ...['person', 'app', 'api'].flatMap((what) => ['heading', 'message'].map((part) => `admin.notFound.${what}.${part}`)),
+  ...AUDIT_EVENT_TYPES.map((type) => `admin.audit.event.${type}`),
+  ...['days', 'hours', 'seconds'].flatMap((unit) => ['one', 'other'].map((form) => `admin.duration.${unit}.${form}`)),
+  ...['days', 'uses'].map((field) => `admin.tokens.problem.${field}`),
 ];
 
 function placeholders(text: string): string[] {

@@ -29,8 +29,9 @@ function asScopeLines(api: ResourceServer): string {
 }
 
 /** The languages besides the default one that an API's scopes can be described in (locales/). */
-function otherLanguages(kit: ConsoleKit): Array<{ locale: string; name: string }> {
-  const names = new Intl.DisplayNames(['en'], { type: 'language' });
+function otherLanguages(kit: ConsoleKit, shownIn = 'en'): Array<{ locale: string; name: string }> {
+  // Each language named in the admin's own (`Deutsch` in German, `German` in English).
+  const names = new Intl.DisplayNames([shownIn], { type: 'language' });
   return LOCALES.filter((locale) => locale !== kit.deps.pages.languages.defaultLocale)
     .map((locale) => ({ locale, name: names.of(locale) ?? locale }));
 }
@@ -50,7 +51,7 @@ function asLocalizedLines(api: ResourceServer, locale: string): string {
 function loadApi(kit: ConsoleKit) {
   return async function findApi(ctx: Context, next: Next) {
     const api = await kit.ops.apis.getResource(String(ctx.params.identifier)).catch(undefinedIfMissing);
-    if (!api) return kit.notFound(ctx, 'apis', 'API');
+    if (!api) return kit.notFound(ctx, 'apis', 'api');
     ctx.state.api = api;
     await next();
   };
@@ -66,13 +67,13 @@ export function apisRoutes(router: Router, kit: ConsoleKit): void {
   async function listApis(ctx: Context) {
     const cursor = cursorParam(ctx);
     const page = await ops.apis.listResources(cursor ? { cursor } : {});
-    kit.render(ctx, 'apis', 'admin/apis', 'APIs', {
+    kit.render(ctx, 'apis', 'admin/apis', 'admin.apis.title', {
       apis: page.items.map((api) => ({
         name: api.name,
         identifier: api.identifier,
         href: apiHref(api.identifier),
         scopes: api.scopes.join(' '),
-        status: api.disabledAt ? 'Disabled' : api.isDefault ? 'Active (default API)' : 'Active',
+        status: api.disabledAt ? 'admin.status.disabled' : api.isDefault ? 'admin.status.activeDefault' : 'admin.status.active',
         created: when(api.createdAt),
       })),
       ...pageLinks('/admin/apis', {}, 'cursor', cursor, page.nextCursor),
@@ -81,7 +82,7 @@ export function apisRoutes(router: Router, kit: ConsoleKit): void {
 
   function showNewApi(ctx: Context, problem?: Problem) {
     const body = formBody(ctx);
-    kit.render(ctx, 'apis', 'admin/api-new', 'Register an API', {
+    kit.render(ctx, 'apis', 'admin/api-new', 'admin.apiNew.title', {
       values: { identifier: field(body, 'identifier'), name: field(body, 'name'), scopes: field(body, 'scopes') },
       problem: problem?.message,
     }, problem?.status);
@@ -106,17 +107,18 @@ export function apisRoutes(router: Router, kit: ConsoleKit): void {
     const api = apiOf(ctx);
     const body = formBody(ctx);
     const events = eventDeliveries(api.eventsEndpoint, await ops.apis.eventDeliveries(api.identifier));
-    kit.render(ctx, 'apis', 'admin/api', api.name, {
+    kit.render(ctx, 'apis', 'admin/api', 'admin.named.title', {
+      name: api.name,
       events,
       api: {
         name: api.name,
         identifier: api.identifier,
-        status: api.disabledAt ? `Disabled since ${when(api.disabledAt)}` : 'Active',
+        status: api.disabledAt ? { key: 'admin.status.disabledSince', values: { when: when(api.disabledAt) } } : 'admin.status.active',
         disabled: api.disabledAt !== null,
         isDefault: api.isDefault,
         created: when(api.createdAt),
         scopes: api.scopes.map((scope) => ({ name: scope, text: api.scopeDescriptions[scope] ?? '' })),
-        accessTokenTtl: api.accessTokenTtl === null ? 'The default' : `${api.accessTokenTtl} seconds`,
+        accessTokenTtl: api.accessTokenTtl === null ? 'admin.api.defaultTtl' : { key: 'admin.duration.seconds', values: { count: api.accessTokenTtl } },
         clientId: api.clientId,
         mayExchangeFor: api.mayExchangeFor,
       },
@@ -126,7 +128,7 @@ export function apisRoutes(router: Router, kit: ConsoleKit): void {
         ? { name: field(body, 'name'), scopes: field(body, 'scopes'), accessTokenTtl: field(body, 'accessTokenTtl'), eventsEndpoint: field(body, 'eventsEndpoint'), mayExchangeFor: field(body, 'mayExchangeFor') }
         : { name: api.name, scopes: asScopeLines(api), accessTokenTtl: api.accessTokenTtl === null ? '' : String(api.accessTokenTtl), eventsEndpoint: api.eventsEndpoint ?? '', mayExchangeFor: api.mayExchangeFor.join('\n') },
       // The consent page shows these to people whose language it is (src/i18n/), else the lines above.
-      languages: otherLanguages(kit).map(({ locale, name }) => ({
+      languages: otherLanguages(kit, kit.locale(ctx)).map(({ locale, name }) => ({
         locale,
         name,
         text: problem && field(body, 'form') === 'edit' ? field(body, `descriptions_${locale}`) : asLocalizedLines(api, locale),
@@ -174,11 +176,13 @@ export function apisRoutes(router: Router, kit: ConsoleKit): void {
 
   function confirmDelete(ctx: Context, problem?: Problem) {
     const api = apiOf(ctx);
-    kit.render(ctx, 'apis', 'admin/confirm', `Delete ${api.name}?`, {
-      heading: `Delete ${api.name}?`,
-      facts: [`Apps get no new tokens for ${api.identifier}, and its introspection credentials are deleted with it.`, 'This cannot be undone. To stop it for now, disable it instead.'],
+    const name = api.name;
+    kit.render(ctx, 'apis', 'admin/confirm', 'admin.appDelete.title', {
+      name,
+      heading: { key: 'admin.appDelete.title', values: { name } },
+      facts: [{ key: 'admin.apiDelete.fact', values: { identifier: api.identifier } }, 'admin.appDelete.undo'],
       action: `${apiHref(api.identifier)}/delete`,
-      button: `Delete ${api.name}`,
+      button: { key: 'admin.appDelete.button', values: { name } },
       cancelHref: apiHref(api.identifier),
       problem: problem?.message,
     }, problem?.status);

@@ -36,17 +36,18 @@ export function appRoutes(router: Router, kit: ConsoleKit): void {
     const cursor = cursorParam(ctx, 'grants');
     const grants = await ops.grants.listGrants({ clientId: app.clientId }, cursor ? { cursor } : {});
     const people = await ops.people.describePeople(grants.items.map((g) => g.userId));
-    const words = await grantWords(ops, grants.items);
+    const words = await grantWords(ops, grants.items, kit.locale(ctx));
     const body = formBody(ctx);
     const machine = app.grantTypes.includes('client_credentials');
     const events = eventDeliveries(app.eventsEndpoint, await ops.apps.eventDeliveries(app.clientId));
-    kit.render(ctx, 'apps', 'admin/app', app.name, {
+    kit.render(ctx, 'apps', 'admin/app', 'admin.named.title', {
+      name: app.name,
       events,
       app: {
         name: app.name,
         clientId: app.clientId,
         kind: kindOf(app),
-        status: app.disabledAt ? `Disabled since ${when(app.disabledAt)}` : 'Active',
+        status: app.disabledAt ? { key: 'admin.status.disabledSince', values: { when: when(app.disabledAt) } } : 'admin.status.active',
         disabled: app.disabledAt !== null,
         created: when(app.createdAt),
         selfRegistered: app.registeredAt !== null,
@@ -56,7 +57,7 @@ export function appRoutes(router: Router, kit: ConsoleKit): void {
         scope: app.scope,
         backchannelLogoutUri: app.backchannelLogoutUri,
         backchannelLogoutSessionRequired: app.backchannelLogoutSessionRequired,
-        previousSecret: app.previousSecretExpiresAt && app.previousSecretExpiresAt > new Date() ? `The previous secret works until ${when(app.previousSecretExpiresAt)}.` : undefined,
+        previousSecret: app.previousSecretExpiresAt && app.previousSecretExpiresAt > new Date() ? { key: 'admin.app.previousSecret', values: { when: when(app.previousSecretExpiresAt) } } : undefined,
       },
       href,
       // An API's credentials change with the API, on its page.
@@ -81,10 +82,10 @@ export function appRoutes(router: Router, kit: ConsoleKit): void {
       hasKeys: app.jwks !== null || app.jwksUri !== null,
       // The sign-in levels an app may require (src/factors/levels.ts), in words.
       levels: [
-        { value: '', label: 'Any sign-in' },
-        { value: ACR_ONE_FACTOR, label: 'A password at least' },
-        { value: ACR_TWO_FACTORS, label: 'Two factors (password and authenticator app, or a passkey)' },
-        { value: ACR_PHISHING_RESISTANT, label: 'Phishing-resistant (a passkey)' },
+        { value: '', label: 'admin.level.any' },
+        { value: ACR_ONE_FACTOR, label: 'admin.level.oneFactor' },
+        { value: ACR_TWO_FACTORS, label: 'admin.level.twoFactors' },
+        { value: ACR_PHISHING_RESISTANT, label: 'admin.level.phishingResistant' },
       ],
       overlaps: OVERLAP_CHOICES.map((choice) => ({ ...choice, selected: choice.seconds === DEFAULT_SECRET_OVERLAP_SECONDS })),
       grants: grants.items.map((g) => {
@@ -95,9 +96,11 @@ export function appRoutes(router: Router, kit: ConsoleKit): void {
           personHref: personHref(g.userId),
           ...words(g),
           granted: when(g.createdAt),
-          lastUsed: when(g.lastUsedAt, 'Not used yet'),
+          lastUsed: g.lastUsedAt ? when(g.lastUsedAt) : { key: 'admin.grants.notUsed' },
           action: `${href}/grants/${encodeURIComponent(g.id)}/revoke`,
-          button: `Revoke the access ${person?.name ?? 'this person'} gave, granted ${when(g.createdAt)}`,
+          button: person
+            ? { key: 'admin.app.revokeGrant', values: { name: person.name, when: when(g.createdAt) } }
+            : { key: 'admin.app.revokeGrantUnknown', values: { when: when(g.createdAt) } },
         };
       }),
       ...pageLinks(href, {}, 'grants', cursor, grants.nextCursor),
@@ -155,18 +158,20 @@ export function appRoutes(router: Router, kit: ConsoleKit): void {
       if (isGatehouseError(error, 'not_found')) return undefined;
       throw error;
     });
-    if (!grant || grant.clientId !== app.clientId) return showApp(ctx, { status: 404, message: 'No such grant: it may have been revoked already.' });
+    if (!grant || grant.clientId !== app.clientId) return showApp(ctx, { status: 404, message: 'admin.grants.notFound' });
     await ops.grants.revokeGrant(actorOf(ctx), grant.id);
     seeOther(ctx, appHref(app.clientId), 'grant-revoked');
   }
 
   function confirmDelete(ctx: Context, problem?: Problem) {
     const app = appOf(ctx);
-    kit.render(ctx, 'apps', 'admin/confirm', `Delete ${app.name}?`, {
-      heading: `Delete ${app.name}?`,
-      facts: [`Every access people gave ${app.name} is revoked and its tokens stop working; the app can no longer sign anyone in.`, 'This cannot be undone. To stop it for now, disable it instead.'],
+    const name = app.name;
+    kit.render(ctx, 'apps', 'admin/confirm', 'admin.appDelete.title', {
+      name,
+      heading: { key: 'admin.appDelete.title', values: { name } },
+      facts: [{ key: 'admin.appDelete.fact', values: { name } }, 'admin.appDelete.undo'],
       action: `${appHref(app.clientId)}/delete`,
-      button: `Delete ${app.name}`,
+      button: { key: 'admin.appDelete.button', values: { name } },
       cancelHref: appHref(app.clientId),
       problem: problem?.message,
     }, problem?.status);

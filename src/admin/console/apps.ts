@@ -20,10 +20,11 @@ export function apiHref(identifier: string): string {
   return `/admin/apis/${encodeURIComponent(identifier)}`;
 }
 
+/** What kind of client it is, as a catalog key. */
 export function kindOf(client: Client): string {
-  if (client.resourceIdentifier) return 'API introspection credentials';
-  if (client.grantTypes.includes('client_credentials')) return client.isAdmin ? 'Machine client (admin API)' : 'Machine client';
-  return client.tokenEndpointAuthMethod === 'none' ? 'Public app (no secret)' : 'Confidential app';
+  if (client.resourceIdentifier) return 'admin.kind.apiCredentials';
+  if (client.grantTypes.includes('client_credentials')) return client.isAdmin ? 'admin.kind.machineAdmin' : 'admin.kind.machine';
+  return client.tokenEndpointAuthMethod === 'none' ? 'admin.kind.public' : 'admin.kind.confidential';
 }
 
 /** One URI a line, blank lines ignored: how a textarea holds a list. */
@@ -47,14 +48,14 @@ export function appOf(ctx: Context): Client {
 
 /** The page that shows a new secret, the one time it exists outside the app. */
 export function showSecret(kit: ConsoleKit, ctx: Context, options: { section: 'apps' | 'apis'; name: string; clientId: string; clientSecret: string; backHref: string; previousSecretExpiresAt?: Date | null | undefined; created: boolean }): void {
-  kit.render(ctx, options.section, 'admin/secret', `Copy the secret of ${options.name} now`, {
+  kit.render(ctx, options.section, 'admin/secret', 'admin.secret.title', {
     name: options.name,
     clientId: options.clientId,
     clientSecret: options.clientSecret,
     created: options.created,
     previous: options.previousSecretExpiresAt === undefined
       ? undefined
-      : options.previousSecretExpiresAt === null ? 'The old secret stopped working now.' : `The old secret keeps working until ${when(options.previousSecretExpiresAt)}.`,
+      : options.previousSecretExpiresAt === null ? { key: 'admin.secret.oldStopped' } : { key: 'admin.secret.oldWorksUntil', values: { when: when(options.previousSecretExpiresAt) } },
     backHref: options.backHref,
   });
 }
@@ -65,14 +66,14 @@ export function appsRoutes(router: Router, kit: ConsoleKit): void {
   async function listApps(ctx: Context) {
     const cursor = cursorParam(ctx);
     const page = await ops.apps.listClients(cursor ? { cursor } : {});
-    kit.render(ctx, 'apps', 'admin/apps', 'Apps', {
+    kit.render(ctx, 'apps', 'admin/apps', 'admin.apps.title', {
       apps: page.items.map((client) => ({
         name: client.name,
         clientId: client.clientId,
         // An API's credentials are managed on the API's page.
         href: client.resourceIdentifier ? apiHref(client.resourceIdentifier) : appHref(client.clientId),
         kind: kindOf(client),
-        status: client.disabledAt ? 'Disabled' : 'Active',
+        status: client.disabledAt ? 'admin.status.disabled' : 'admin.status.active',
         created: when(client.createdAt),
         selfRegistered: client.registeredAt !== null,
       })),
@@ -83,16 +84,16 @@ export function appsRoutes(router: Router, kit: ConsoleKit): void {
   function showNewApp(ctx: Context, problem?: Problem) {
     const body = formBody(ctx);
     const kind = field(body, 'kind') || 'confidential';
-    kit.render(ctx, 'apps', 'admin/app-new', 'Register an app', {
+    kit.render(ctx, 'apps', 'admin/app-new', 'admin.appNew.title', {
       values: {
         name: field(body, 'name'), redirectUris: field(body, 'redirectUris'), scope: field(body, 'scope'),
         backchannelLogoutUri: field(body, 'backchannelLogoutUri'), backchannelLogoutSessionRequired: field(body, 'backchannelLogoutSessionRequired') === 'yes',
         deviceFlow: field(body, 'deviceFlow') === 'yes',
       },
       kinds: [
-        { value: 'confidential', label: 'A web app with a server (confidential: gets a secret)' },
-        { value: 'public', label: 'A single-page or mobile app (public: no secret, PKCE only)' },
-        { value: 'machine', label: 'A machine client (client credentials: no people sign in)' },
+        { value: 'confidential', label: 'admin.appNew.kind.confidential' },
+        { value: 'public', label: 'admin.appNew.kind.public' },
+        { value: 'machine', label: 'admin.appNew.kind.machine' },
       ].map((choice) => ({ ...choice, checked: choice.value === kind })),
       problem: problem?.message,
     }, problem?.status);
@@ -101,7 +102,7 @@ export function appsRoutes(router: Router, kit: ConsoleKit): void {
   async function registerApp(ctx: Context) {
     const body = formBody(ctx);
     const kind = field(body, 'kind');
-    if (!(KINDS as readonly string[]).includes(kind)) throw new GatehouseError('invalid_input', 'Choose what kind of app this is.', 'kind');
+    if (!(KINDS as readonly string[]).includes(kind)) throw new GatehouseError('invalid_input', 'Choose what kind of app this is.', 'kind', { key: 'admin.appNew.problem.kind' });
     const scope = field(body, 'scope').trim();
     const backchannelLogoutUri = field(body, 'backchannelLogoutUri').trim();
     const { client, clientSecret } = await ops.apps.createClient(actorOf(ctx), {

@@ -5,21 +5,22 @@ import type { KeyState } from '../../keys/signing-keys.js';
 import { when } from '../../presentation/dates.js';
 import { actorOf, seeOther, type ConsoleKit } from './kit.js';
 
+/** Catalog keys. */
 const STATE_WORDS: Record<KeyState, string> = {
-  next: 'Next: published, signs once active',
-  signing: 'Signing',
-  retired: 'Retired: verifies tokens it signed',
+  next: 'admin.keys.state.next',
+  signing: 'admin.keys.state.signing',
+  retired: 'admin.keys.state.retired',
 };
 
 export function keysRoutes(router: Router, kit: ConsoleKit): void {
   async function listKeys(ctx: Context) {
     const keys = await kit.ops.keys.listKeys();
-    kit.render(ctx, 'keys', 'admin/keys', 'Signing keys', {
+    kit.render(ctx, 'keys', 'admin/keys', 'admin.keys.title', {
       keys: keys.map((key) => ({
         kid: key.kid,
         alg: key.alg,
         state: STATE_WORDS[key.state],
-        published: key.published ? 'Yes' : 'No',
+        published: key.published ? 'admin.yes' : 'admin.no',
         created: when(key.createdAt),
         activates: when(key.activatesAt),
         retired: when(key.retiredAt),

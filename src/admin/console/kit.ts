@@ -17,16 +17,17 @@ export const CONSOLE_ACTION_MAX_AGE_SECONDS = 15 * 60;
 
 export type Section = 'people' | 'apps' | 'apis' | 'keys' | 'audit';
 
+/** Labels are catalog keys, like every word the console shows (locales/, `admin.` keys). */
 const NAV: Array<{ section: Section; label: string; href: string }> = [
-  { section: 'people', label: 'People', href: '/admin/people' },
-  { section: 'apps', label: 'Apps', href: '/admin/apps' },
-  { section: 'apis', label: 'APIs', href: '/admin/apis' },
-  { section: 'keys', label: 'Signing keys', href: '/admin/keys' },
-  { section: 'audit', label: 'Audit log', href: '/admin/audit' },
+  { section: 'people', label: 'admin.nav.people', href: '/admin/people' },
+  { section: 'apps', label: 'admin.nav.apps', href: '/admin/apps' },
+  { section: 'apis', label: 'admin.nav.apis', href: '/admin/apis' },
+  { section: 'keys', label: 'admin.nav.keys', href: '/admin/keys' },
+  { section: 'audit', label: 'admin.nav.audit', href: '/admin/audit' },
 ];
 
 /** Where to start again after a refused form. */
-const WAY_BACK = 'Open the admin console again, reload the page and try once more.';
+const WAY_BACK = 'admin.wayBack';
 
 type Show = (ctx: Context, problem?: Problem) => Promise<void> | void;
 
@@ -75,7 +76,7 @@ export class ConsoleKit {
     }
     const admin = await this.deps.users.findById(signedIn.accountId);
     if (!admin || !admin.isAdmin || admin.disabledAt) {
-      return this.deps.pages.render(ctx, 'admin/forbidden', 'Administrators only', { requestId: ctx.state.requestId }, 403);
+      return this.deps.pages.render(ctx, 'admin/forbidden', 'admin.forbidden.title', { requestId: ctx.state.requestId }, 403);
     }
     // ADMIN_REQUIRE_SECOND_FACTOR: the console needs a two-factor sign-in, and an action one of
     // the last 15 minutes. Otherwise the admin is sent to sign in for it (only the missing step
@@ -108,7 +109,7 @@ export class ConsoleKit {
       const refused = isGatehouseError(error) ? error : refusedByDatabase(error, this.deps.logger, ctx.state.requestId);
       if (!refused) throw error;
       const problem = problemOf(refused);
-      this.render(ctx, undefined, 'admin/problem', problem.status === 404 ? 'Not found' : 'Not possible', { heading: problem.status === 404 ? 'Not found' : 'That did not work', message: problem.message }, problem.status);
+      this.render(ctx, undefined, 'admin/problem', problem.status === 404 ? 'admin.notFound.title' : 'admin.notPossible.title', { heading: problem.status === 404 ? 'admin.notFound.title' : 'admin.notPossible.heading', message: problem.message }, problem.status);
     }
   };
 
@@ -124,6 +125,10 @@ export class ConsoleKit {
     };
   }
 
+  /**
+   * `title` is a catalog key, interpolated with `data` (`admin.named.title` shows a name); the
+   * language is the request's, as on every page (src/i18n/negotiation.ts).
+   */
   render(ctx: Context, section: Section | undefined, view: string, title: string, data: Record<string, unknown>, status = 200): void {
     const { admin } = state(ctx);
     this.deps.pages.render(ctx, view, title, {
@@ -137,8 +142,14 @@ export class ConsoleKit {
     }, status);
   }
 
-  notFound(ctx: Context, section: Section, what: string): void {
-    this.render(ctx, section, 'admin/problem', 'Not found', { heading: `No such ${what}`, message: `There is no ${what} at this address. It may have been deleted.` }, 404);
+  /** The language of the request's page, chosen as for every other page (src/i18n/negotiation.ts). */
+  locale(ctx: Context): string {
+    return this.deps.pages.languages.forRequest(ctx);
+  }
+
+  /** `what` names the kind of thing in catalog keys: `admin.notFound.person.heading` and `.message`. */
+  notFound(ctx: Context, section: Section, what: 'person' | 'app' | 'api'): void {
+    this.render(ctx, section, 'admin/problem', 'admin.notFound.title', { heading: `admin.notFound.${what}.heading`, message: `admin.notFound.${what}.message` }, 404);
   }
 
 }

@@ -32,7 +32,7 @@ export function personOf(ctx: Context): User {
 export function notSelf(show: (ctx: Context, problem?: Problem) => void | Promise<void>) {
   return async function refuseOwnAccount(ctx: Context, next: Next) {
     if (personOf(ctx).id !== state(ctx).admin.id) return next();
-    await show(ctx, { status: 409, message: 'You cannot do this to your own account: ask another administrator.' });
+    await show(ctx, { status: 409, message: 'admin.people.notSelf' });
   };
 }
 
@@ -48,14 +48,14 @@ export function peopleRoutes(router: Router, kit: ConsoleKit): void {
     const search = field(ctx.query, 'search').trim().slice(0, SEARCH_MAX);
     const cursor = cursorParam(ctx);
     const page = await ops.people.listUsers({ search, ...(cursor ? { cursor } : {}) });
-    kit.render(ctx, 'people', 'admin/people', 'People', {
+    kit.render(ctx, 'people', 'admin/people', 'admin.people.title', {
       search,
       people: page.items.map((person) => ({
         href: personHref(person.id),
         name: person.name,
         email: person.email,
         status: personStatus(person),
-        role: person.isAdmin ? 'Administrator' : '',
+        admin: person.isAdmin,
         created: when(person.createdAt),
       })),
       ...pageLinks('/admin/people', { search }, 'cursor', cursor, page.nextCursor),
@@ -64,7 +64,7 @@ export function peopleRoutes(router: Router, kit: ConsoleKit): void {
 
   function showNewPerson(ctx: Context, problem?: Problem) {
     const body = formBody(ctx);
-    kit.render(ctx, 'people', 'admin/person-new', 'Add a person', {
+    kit.render(ctx, 'people', 'admin/person-new', 'admin.personNew.title', {
       // What was typed comes back, except the password.
       values: { email: field(body, 'email'), name: field(body, 'name'), invite: field(body, 'how') === 'invite' },
       // Offered only when invitations can be sent (SIGNUP=invite or open).
@@ -89,11 +89,13 @@ export function peopleRoutes(router: Router, kit: ConsoleKit): void {
 
   function confirmDelete(ctx: Context, problem?: Problem) {
     const person = personOf(ctx);
-    kit.render(ctx, 'people', 'admin/confirm', `Delete ${person.name}?`, {
-      heading: `Delete ${person.name}?`,
-      facts: [`${person.name} (${person.email}) will be signed out everywhere, every app they allowed loses access, and their account is removed.`, 'This cannot be undone. To stop someone signing in for now, disable them instead.'],
+    const name = person.name;
+    kit.render(ctx, 'people', 'admin/confirm', 'admin.personDelete.title', {
+      name,
+      heading: { key: 'admin.personDelete.title', values: { name } },
+      facts: [{ key: 'admin.personDelete.fact', values: { name, email: person.email } }, 'admin.personDelete.undo'],
       action: `${personHref(person.id)}/delete`,
-      button: `Delete ${person.name}`,
+      button: { key: 'admin.personDelete.button', values: { name } },
       cancelHref: personHref(person.id),
       problem: problem?.message,
     }, problem?.status);

@@ -28,22 +28,24 @@ export function personRoutes(router: Router, kit: ConsoleKit): void {
       ops.grants.listGrants({ userId: person.id }, grantsCursor ? { cursor: grantsCursor } : {}),
       ops.factors.list(person.id),
     ]);
-    const names = await appNames(ops, [...sessions.items.flatMap((s) => s.clientIds), ...grants.items.map((g) => g.clientId)]);
-    const words = await grantWords(ops, grants.items);
+    const names = await appNames(ops, [...sessions.items.flatMap((s) => s.clientIds), ...grants.items.map((g) => g.clientId)], kit.locale(ctx));
+    const words = await grantWords(ops, grants.items, kit.locale(ctx));
     const ownSession = state(ctx).sessionHandle;
 
     const session = (s: SessionInfo) => {
-      const device = describeDevice(s.userAgent);
+      const device = describeDevice(s.userAgent, kit.locale(ctx));
       return {
         device,
         userAgent: s.userAgent ?? '',
-        ip: s.ip ?? 'Unknown',
+        ip: s.ip ?? '',
         signedIn: when(s.createdAt),
         lastActive: when(s.lastActiveAt),
         apps: s.clientIds.map((id) => names.get(id) ?? id).join(', ') || '—',
         yours: s.id === ownSession,
         action: `${href}/sessions/${encodeURIComponent(s.id)}/end`,
-        button: `End the session on ${device}${s.ip ? ` from ${s.ip}` : ''}, signed in ${when(s.createdAt)}`,
+        button: s.ip
+          ? { key: 'admin.person.endSessionFrom', values: { device, ip: s.ip, when: when(s.createdAt) } }
+          : { key: 'admin.person.endSession', values: { device, when: when(s.createdAt) } },
       };
     };
     const grant = (g: GrantInfo) => {
@@ -53,22 +55,23 @@ export function personRoutes(router: Router, kit: ConsoleKit): void {
         clientId: g.clientId,
         ...words(g),
         granted: when(g.createdAt),
-        lastUsed: when(g.lastUsedAt, 'Not used yet'),
+        lastUsed: g.lastUsedAt ? when(g.lastUsedAt) : 'admin.grants.notUsed',
         action: `${href}/grants/${encodeURIComponent(g.id)}/revoke`,
-        button: `Revoke ${app}'s access, granted ${when(g.createdAt)}`,
+        button: { key: 'admin.person.revokeGrant', values: { app, when: when(g.createdAt) } },
       };
     };
     const apps = [...new Map(grants.items.map((g) => [g.clientId, names.get(g.clientId) ?? g.clientId])).entries()];
 
-    kit.render(ctx, 'people', 'admin/person', person.name, {
+    kit.render(ctx, 'people', 'admin/person', 'admin.named.title', {
+      name: person.name,
       verificationOn: ops.people.verificationOn,
       person: {
         name: person.name,
         email: person.email,
-        emailVerified: person.emailVerified ? 'Yes' : 'No',
+        emailVerified: person.emailVerified ? 'admin.yes' : 'admin.no',
         unverified: !person.emailVerified,
-        role: person.isAdmin ? 'Administrator' : 'Person',
-        status: person.disabledAt ? `Disabled since ${when(person.disabledAt)}` : personStatus(person),
+        role: person.isAdmin ? 'admin.people.administrator' : 'admin.grants.person',
+        status: person.disabledAt ? { key: 'admin.status.disabledSince', values: { when: when(person.disabledAt) } } : personStatus(person),
         disabled: person.disabledAt !== null,
         // A pending person's first password is theirs to choose; an invited one can be invited again.
         active: accountState(person) === 'active',
@@ -82,10 +85,10 @@ export function personRoutes(router: Router, kit: ConsoleKit): void {
       sessionPages: pageLinks(href, { grants: grantsCursor }, 'sessions', sessionsCursor, sessions.nextCursor),
       grants: grants.items.map(grant),
       grantPages: pageLinks(href, { sessions: sessionsCursor }, 'grants', grantsCursor, grants.nextCursor),
-      revokeApps: apps.map(([clientId, name]) => ({ action: `${href}/apps/${encodeURIComponent(clientId)}/revoke`, button: `Revoke all of ${name}'s access` })),
+      revokeApps: apps.map(([clientId, name]) => ({ action: `${href}/apps/${encodeURIComponent(clientId)}/revoke`, button: { key: 'admin.person.revokeApp', values: { app: name } } })),
       auditHref: `/admin/audit?user=${encodeURIComponent(person.id)}`,
       // Names and dates only: a secret is never part of a factor here.
-      factors: factors.map((f) => ({ name: f.name, kind: f.kind === 'totp' ? 'Authenticator app' : f.kind === 'recovery_codes' ? `Recovery codes (${f.remaining ?? 0} unused)` : 'Passkey', added: when(f.createdAt), lastUsed: when(f.lastUsedAt, 'Not used yet') })),
+      factors: factors.map((f) => ({ name: f.name, kind: f.kind === 'totp' ? 'admin.factor.totp' : f.kind === 'recovery_codes' ? { key: 'admin.factor.recoveryCodes', values: { count: f.remaining ?? 0 } } : 'admin.factor.passkey', added: when(f.createdAt), lastUsed: f.lastUsedAt ? when(f.lastUsedAt) : 'admin.grants.notUsed' })),
       problem: problem?.message,
       problemField: problem?.field,
     }, problem?.status);
@@ -151,7 +154,7 @@ export function personRoutes(router: Router, kit: ConsoleKit): void {
       throw error;
     });
     // Only a grant of the person this page is about: an address naming another's is not found.
-    if (!grant || grant.userId !== person.id) return showPerson(ctx, { status: 404, message: 'No such grant: it may have been revoked already.' });
+    if (!grant || grant.userId !== person.id) return showPerson(ctx, { status: 404, message: 'admin.grants.notFound' });
     await ops.grants.revokeGrant(actorOf(ctx), grant.id);
     seeOther(ctx, personHref(person.id), 'grant-revoked');
   }

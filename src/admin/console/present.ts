@@ -2,41 +2,42 @@
 // hold no logic, so everything they show is shaped here or in src/presentation/ first.
 import { Notices } from '../../http/forms.js';
 import { when } from '../../presentation/dates.js';
-import { DAY, DEFAULT_SECRET_OVERLAP_SECONDS, HOUR, inWords, MAX_SECRET_OVERLAP_SECONDS } from '../../lifetimes.js';
+import type { Message } from '../../i18n/catalogs.js';
+import { DAY, DEFAULT_SECRET_OVERLAP_SECONDS, HOUR, MAX_SECRET_OVERLAP_SECONDS } from '../../lifetimes.js';
 
-/** The confirmations a page may show after an action, by the `done` key of its address. */
+/** The confirmations a page may show after an action, by the `done` key of its address: catalog keys. */
 export const CONFIRMATIONS = new Notices('done', {
-  'person-created': 'The person was added. They can sign in with the password you set.',
-  'person-invited': 'The person was added and an invitation is on its way to them. They can sign in once they follow its link and choose a password.',
-  'person-reinvited': 'A new invitation is on its way. The links of earlier ones no longer work.',
-  'person-disabled': 'The person is disabled: every session ended and every app lost access at once.',
-  'person-enabled': 'The person can sign in again.',
-  'factors-reset': 'Every second factor of the person was removed and they were signed out everywhere; they were told by mail, and sign in with their password alone until they add a new one.',
-  'person-deleted': 'The person was deleted, with everything they held.',
-  'verification-sent': 'A link to verify the address is on its way to it. It works for 24 hours.',
-  'email-changed': 'The address was changed. It is unverified until the person follows a link mailed to it; the old address was told.',
-  'email-changed-link-sent': 'The address was changed, and a link to verify it is on its way to it; the old address was told.',
-  'password-reset': 'The password was changed.',
-  'password-reset-signed-out': 'The password was changed and the person was signed out everywhere.',
-  'password-reset-offline-ended': 'The password was changed and every app lost its offline access.',
-  'password-reset-all-ended': 'The password was changed, the person was signed out everywhere, and every app lost its offline access.',
-  'session-ended': 'The session ended, and the apps signed in through it lost access.',
-  'sessions-ended': 'The person was signed out everywhere.',
-  'grant-revoked': 'The access was revoked. The app\'s tokens stopped working at once.',
-  'app-access-revoked': 'Every access the person gave this app was revoked.',
-  'app-created': 'The app was registered. It is public, so it has no secret: it proves itself with PKCE.',
-  'app-updated': 'The app was saved.',
-  'app-disabled': 'The app is disabled: it cannot sign in, and every access it held was revoked.',
-  'app-enabled': 'The app is enabled again. People have to allow it again.',
-  'app-deleted': 'The app was deleted.',
-  'app-grants-revoked': 'Every access anyone gave this app was revoked.',
-  'api-created': 'The API was registered. It introspects with the keys it was given.',
-  'api-updated': 'The API was saved.',
-  'api-disabled': 'The API is disabled: apps get no new tokens for it, and it can no longer introspect.',
-  'api-enabled': 'The API is enabled again.',
-  'api-deleted': 'The API was deleted.',
-  'keys-rotated': 'New signing keys were added. They sign tokens once they are published.',
-  'registration-token-revoked': 'The registration token was revoked: it registers no more apps. Apps it registered stay.',
+  'person-created': 'admin.done.person-created',
+  'person-invited': 'admin.done.person-invited',
+  'person-reinvited': 'admin.done.person-reinvited',
+  'person-disabled': 'admin.done.person-disabled',
+  'person-enabled': 'admin.done.person-enabled',
+  'factors-reset': 'admin.done.factors-reset',
+  'person-deleted': 'admin.done.person-deleted',
+  'verification-sent': 'admin.done.verification-sent',
+  'email-changed': 'admin.done.email-changed',
+  'email-changed-link-sent': 'admin.done.email-changed-link-sent',
+  'password-reset': 'admin.done.password-reset',
+  'password-reset-signed-out': 'admin.done.password-reset-signed-out',
+  'password-reset-offline-ended': 'admin.done.password-reset-offline-ended',
+  'password-reset-all-ended': 'admin.done.password-reset-all-ended',
+  'session-ended': 'admin.done.session-ended',
+  'sessions-ended': 'admin.done.sessions-ended',
+  'grant-revoked': 'admin.done.grant-revoked',
+  'app-access-revoked': 'admin.done.app-access-revoked',
+  'app-created': 'admin.done.app-created',
+  'app-updated': 'admin.done.app-updated',
+  'app-disabled': 'admin.done.app-disabled',
+  'app-enabled': 'admin.done.app-enabled',
+  'app-deleted': 'admin.done.app-deleted',
+  'app-grants-revoked': 'admin.done.app-grants-revoked',
+  'api-created': 'admin.done.api-created',
+  'api-updated': 'admin.done.api-updated',
+  'api-disabled': 'admin.done.api-disabled',
+  'api-enabled': 'admin.done.api-enabled',
+  'api-deleted': 'admin.done.api-deleted',
+  'keys-rotated': 'admin.done.keys-rotated',
+  'registration-token-revoked': 'admin.done.registration-token-revoked',
 });
 
 /** The same page with other query parameters (empty ones left out). */
@@ -55,20 +56,26 @@ export function pageLinks(path: string, params: Record<string, string | undefine
   };
 }
 
+/** A whole number of days, hours or seconds in words (`inWords`, in the page's language). */
+export function durationWords(seconds: number): Message {
+  const [unit, size] = seconds % DAY === 0 && seconds > 0 ? ['days', DAY] : seconds % HOUR === 0 && seconds > 0 ? ['hours', HOUR] : ['seconds', 1];
+  return { key: `admin.duration.${unit}`, values: { count: seconds / size } };
+}
+
 /** The secret-overlap choices: none, then in words up to the longest allowed, the default among them. */
 export const OVERLAP_CHOICES = [
-  { seconds: 0, label: 'None: the old secret stops working now' },
+  { seconds: 0, label: { key: 'admin.overlap.none' } as Message },
   ...[...new Set([HOUR, DAY, DEFAULT_SECRET_OVERLAP_SECONDS, 7 * DAY, MAX_SECRET_OVERLAP_SECONDS])]
     .filter((seconds) => seconds <= MAX_SECRET_OVERLAP_SECONDS)
     .sort((a, b) => a - b)
-    .map((seconds) => ({ seconds, label: inWords(seconds) })),
+    .map((seconds) => ({ seconds, label: durationWords(seconds) })),
 ];
 
-/** How a person's state reads in the console's list and on their page. */
+/** How a person's state reads in the console's list and on their page: a catalog key. */
 export function personStatus(person: { disabledAt: Date | null; activatedAt: Date | null; invitedAt: Date | null }): string {
-  if (person.disabledAt) return 'Disabled';
-  if (person.activatedAt) return 'Active';
-  return person.invitedAt ? 'Invited' : 'Waiting for their address to be confirmed';
+  if (person.disabledAt) return 'admin.status.disabled';
+  if (person.activatedAt) return 'admin.status.active';
+  return person.invitedAt ? 'admin.status.invited' : 'admin.status.unconfirmed';
 }
 
 /** A receiver's security events for the console's app and API pages (views/admin/event-deliveries.eta). */

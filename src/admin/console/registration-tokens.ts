@@ -12,7 +12,7 @@ const DAY = 24 * 3600;
 
 function wholeNumber(value: string, what: string, fieldName: string): number | undefined {
   if (!value.trim()) return undefined;
-  if (!/^\d+$/.test(value.trim())) throw new GatehouseError('invalid_input', `${what} is a whole number.`, fieldName);
+  if (!/^\d+$/.test(value.trim())) throw new GatehouseError('invalid_input', `${what} is a whole number.`, fieldName, { key: `admin.tokens.problem.${fieldName}` });
   return Number(value.trim());
 }
 
@@ -20,15 +20,15 @@ export function registrationTokenRoutes(router: Router, kit: ConsoleKit): void {
   async function listTokens(ctx: Context, problem?: Problem, issued?: string) {
     const body = formBody(ctx);
     const tokens = await kit.ops.registration.list();
-    kit.render(ctx, 'apps', 'admin/registration-tokens', 'Registration tokens', {
+    kit.render(ctx, 'apps', 'admin/registration-tokens', 'admin.apps.registrationTokens', {
       open: kit.deps.config.registration.open,
       issued,
       tokens: tokens.map((t) => ({
         id: t.id,
         description: t.description ?? '',
         scope: t.scope,
-        uses: t.maxUses === null ? `${t.uses}` : `${t.uses} of ${t.maxUses}`,
-        expires: when(t.expiresAt, 'Never'),
+        uses: t.maxUses === null ? { key: 'admin.tokens.usesCount', values: { uses: t.uses } } : { key: 'admin.tokens.usesOf', values: { uses: t.uses, max: t.maxUses } },
+        expires: t.expiresAt ? when(t.expiresAt) : 'admin.tokens.never',
         revoked: t.revokedAt ? when(t.revokedAt) : undefined,
         revokeAction: `${HREF}/${t.id}/revoke`,
       })),
