@@ -178,6 +178,7 @@ export function createApp(deps: AppDependencies): Koa {
     verificationMail: new VerificationMailThrottle(deps.db, deps.links, deps.now),
     factors: deps.factors,
     factorThrottle,
+    now: deps.now,
   };
   app.use(adminApiRoutes(surfaces).routes());
   app.use(adminConsoleRoutes(surfaces).routes());

@@ -46,4 +46,6 @@ export interface SurfaceDependencies {
   factors: FactorActs;
   /** Code guesses per account (src/factors/throttle.ts). */
   factorThrottle: FactorThrottle;
+  /** The server's clock (tests inject one): how old a console sign-in is, for instance. */
+  now?: (() => number) | undefined;
 }

@@ -117,6 +117,19 @@ describe('administrators need a second factor (ADMIN_REQUIRE_SECOND_FACTOR)', ()
     expect(await server.testDb.db('factors').where({ user_id: person.id })).toHaveLength(0);
     const audit = await server.testDb.db('audit_events').where({ user_id: person.id, type: 'factor.reset' });
     expect(audit[0]).toMatchObject({ actor_type: 'user', actor_id: admin.id });
+
+    // Sixteen minutes on, reading still works, but an action sends the admin to sign in again
+    // (max_age=900) and does nothing: the form is not replayed.
+    offset += 16 * 60_000;
+    mailing.advance(16 * 60_000);
+    const later = await agent.follow(`${server.issuer}/admin/people/${person.id}`);
+    expect(later.status).toBe(200);
+    const disable = /<form method="post" action="([^"]*\/disable)"[\s\S]*?name="csrf" value="([^"]+)"/.exec(later.body)!;
+    const refused = await agent.request(new URL(disable[1]!, server.issuer).href, { form: { csrf: disable[2]! } });
+    expect(refused.status).toBe(303);
+    const signIn = new URL(refused.headers.get('location')!, server.issuer);
+    expect(signIn.searchParams.get('max_age')).toBe('900');
+    expect((await server.stores.users.findById(person.id))?.disabledAt).toBeNull();
   });
 });
 

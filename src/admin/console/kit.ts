@@ -84,7 +84,7 @@ export class ConsoleKit {
     if (this.deps.config.adminSecondFactor) {
       const isRead = ctx.method === 'GET' || ctx.method === 'HEAD';
       const weak = !satisfies(signedIn.acr, ACR_TWO_FACTORS);
-      const stale = !isRead && (signedIn.authTime === undefined || Date.now() / 1000 - signedIn.authTime > CONSOLE_ACTION_MAX_AGE_SECONDS);
+      const stale = !isRead && (signedIn.authTime === undefined || (this.deps.now ?? Date.now)() / 1000 - signedIn.authTime > CONSOLE_ACTION_MAX_AGE_SECONDS);
       if (weak || stale) {
         this.deps.signIn.begin(ctx, isRead ? ctx.originalUrl : '/admin', {
           acr: ACR_TWO_FACTORS,
