@@ -28,6 +28,7 @@ export async function postForm(
     signal: AbortSignal.timeout(options.timeoutMs ?? DEFAULT_POST_TIMEOUT_MS),
   });
   // The body is not read for meaning, only drained so the connection can be reused.
+  // A body cut short says nothing about delivery: the status below decides.
   await response.arrayBuffer().catch(() => undefined);
   if (!options.accepted.includes(response.status)) throw new ReceiverRefusedError(response.status);
 }

@@ -72,6 +72,7 @@ async function readCapped(response: Response): Promise<string> {
   } catch {
     // The answer's status is what counts; a body cut short changes nothing.
   } finally {
+    // Cancelling a stream that already ended or broke can only fail for that reason: nothing to report.
     await reader.cancel().catch(() => {});
   }
   return text.slice(0, MAX_BODY);
