@@ -259,6 +259,15 @@ describeConcurrently('gatehouse client create', () => {
     expect(failure(await gatehouse(['client', 'update', '--client-id', created.client_id, '--backchannel-logout-session-required', '--backchannel-logout-session-optional'], env), 2)).toMatch(/contradict/);
   });
 
+  it('registers an app with a minimum sign-in level (--require-acr); a level Gatehouse does not define is a usage error', async () => {
+    const created = output<{ client_id: string }>(await gatehouse([
+      'client', 'create', '--name', 'Two-factor App', '--redirect-uri', 'https://strong.example.test/cb', '--require-acr', 'urn:gatehouse:acr:2fa',
+    ], env));
+    expect(await inspect((db) => db('clients').where({ client_id: created.client_id }).first())).toMatchObject({ require_acr: 'urn:gatehouse:acr:2fa' });
+    expect(failure(await gatehouse(['client', 'create', '--name', 'Vague App', '--redirect-uri', 'https://vague.example.test/cb', '--require-acr', 'strong'], env), 2))
+      .toContain('--require-acr must be urn:gatehouse:acr:1fa or urn:gatehouse:acr:2fa or urn:gatehouse:acr:phr');
+  });
+
   it('registers an app held to DPoP, PAR and signed request objects, its keys signing requests beside its secret', async () => {
     const dir = tempDir();
     const keysFile = path.join(dir, 'keys.json');

@@ -131,6 +131,18 @@ describe('one app', () => {
     expect((await server.stores.clients.find(clientId))?.backchannelLogoutUri).toBeNull();
   });
 
+  it('sets and clears the sign-in level an app requires from its settings', async () => {
+    const app = await registerApp(server);
+    const page = `${server.issuer}/admin/apps/${app.clientId}`;
+    expect((await agent.follow(page)).body).toMatch(/<select id="requireAcr" name="requireAcr"/);
+    const fields = { form: 'edit', name: 'Levelled App', redirectUris: 'https://app.example.test/callback', scope: 'openid email' };
+    await submit(agent, page, /\/edit$/, { ...fields, requireAcr: 'urn:gatehouse:acr:phr' });
+    expect(await server.stores.clients.find(app.clientId)).toMatchObject({ requireAcr: 'urn:gatehouse:acr:phr' });
+    expect((await agent.follow(page)).body).toMatch(/<option value="urn:gatehouse:acr:phr" selected>/);
+    await submit(agent, page, /\/edit$/, { ...fields, requireAcr: '' });
+    expect((await server.stores.clients.find(app.clientId))?.requireAcr).toBeNull();
+  });
+
   it('holds an app to DPoP and pushed requests with the settings\' boxes, and lets go when they are unticked', async () => {
     const app = await registerApp(server);
     const page = `${server.issuer}/admin/apps/${app.clientId}`;
