@@ -1,9 +1,9 @@
-// One HTTP POST of a form to a receiver an administrator registered (a back-channel logout URI),
-// answered within a bound: what the outbox's HTTP channels deliver with. A delivery counts only
-// when the receiver says so with one of `accepted`; a redirect is not followed (the registered
-// URI is the receiver, not whatever it points at), and anything else is an error the outbox
-// retries. The error carries the status as `responseCode` and never the receiver's body, which
-// describeFailure (src/outbox/failures.ts) would otherwise put in a log line.
+// One back-channel logout POST (logout_token=… as a form), through the outbox's one HTTP POST
+// (src/outbox/http-post.ts: no redirects followed, a bounded attempt, the body read only up to a
+// few kilobytes). A delivery counts only when the app says so with one of `accepted`; anything
+// else is an error the outbox retries. The error carries the status as `responseCode` and never
+// the app's body, which describeFailure (src/outbox/failures.ts) would otherwise put in a log line.
+import { httpPost } from '../outbox/http-post.js';
 
 /** Long enough for a receiver that is slow, short enough that a hung one does not hold a lease. */
 export const DEFAULT_POST_TIMEOUT_MS = 10_000;
@@ -20,15 +20,10 @@ export async function postForm(
   form: Record<string, string>,
   options: { accepted: readonly number[]; timeoutMs?: number },
 ): Promise<void> {
-  const response = await fetch(url, {
-    method: 'POST',
-    redirect: 'manual',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json, text/plain, */*' },
-    body: new URLSearchParams(form),
-    signal: AbortSignal.timeout(options.timeoutMs ?? DEFAULT_POST_TIMEOUT_MS),
+  const answer = await httpPost(url, new URLSearchParams(form).toString(), {
+    contentType: 'application/x-www-form-urlencoded',
+    accept: 'application/json, text/plain, */*',
+    timeoutMs: options.timeoutMs ?? DEFAULT_POST_TIMEOUT_MS,
   });
-  // The body is not read for meaning, only drained so the connection can be reused.
-  // A body cut short says nothing about delivery: the status below decides.
-  await response.arrayBuffer().catch(() => undefined);
-  if (!options.accepted.includes(response.status)) throw new ReceiverRefusedError(response.status);
+  if (!options.accepted.includes(answer.status)) throw new ReceiverRefusedError(answer.status);
 }
