@@ -220,8 +220,10 @@ interface StolenKey {
 async function stealKey(authenticator: Authenticator): Promise<StolenKey> {
   const [credential] = await credentialsOf(authenticator);
   const key = createPrivateKey({ key: Buffer.from(credential!.privateKey, 'base64'), format: 'der', type: 'pkcs8' });
-  // Ed25519 (COSE -8) signs the message itself; ES256 and RS256 sign its SHA-256.
-  const digestOf = key.asymmetricKeyType === 'ed25519' ? null : 'sha256';
+  // Ed25519 (COSE -8) and ML-DSA (which @simplewebauthn offers where the runtime has it, as Node 24
+  // does, and Chromium then picks) sign the message itself; ES256 and RS256 sign its SHA-256.
+  const pure = key.asymmetricKeyType === 'ed25519' || key.asymmetricKeyType?.startsWith('ml-dsa');
+  const digestOf = pure ? null : 'sha256';
   return {
     credentialId: Buffer.from(credential!.credentialId, 'base64').toString('base64url'),
     userHandle: Buffer.from(credential!.userHandle!, 'base64').toString('base64url'),
