@@ -187,8 +187,12 @@ export async function startDemoApp(options: DemoAppOptions): Promise<DemoApp> {
   /** GET the API with the access token; its status and JSON body, and the step-up it asks for, if any. */
   async function callApi(accessToken: string): Promise<{ status: number; body: unknown; stepUp?: Record<string, string> }> {
     const res = await fetch(options.api!, { headers: { authorization: `Bearer ${accessToken}`, accept: 'application/json' } });
-    // An API answering something other than JSON is shown by its status alone.
-    const body = await res.json().catch(() => undefined);
+    let body: unknown;
+    try {
+      body = await res.json();
+    } catch {
+      // An API answering something other than JSON is shown by its status alone.
+    }
     const challenge = res.headers.get('www-authenticate') ?? '';
     if (res.status === 401 && /error="insufficient_user_authentication"/.test(challenge)) {
       const acr = /acr_values="([^"]*)"/.exec(challenge)?.[1];

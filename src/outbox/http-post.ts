@@ -72,8 +72,11 @@ async function readCapped(response: Response): Promise<string> {
   } catch {
     // The answer's status is what counts; a body cut short changes nothing.
   } finally {
-    // Cancelling a stream that already ended or broke can only fail for that reason: nothing to report.
-    await reader.cancel().catch(() => {});
+    try {
+      await reader.cancel();
+    } catch {
+      // Cancelling a stream that already ended or broke can only fail for that reason: nothing to report.
+    }
   }
   return text.slice(0, MAX_BODY);
 }
