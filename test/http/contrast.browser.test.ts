@@ -3,7 +3,7 @@
 // button cannot turn into a blank box, and dark mode cannot hide a button's words.
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium, SeparateBrowsers } from '../support/browser.js';
+import { launchChromium, SeparateBrowsers, sentTo } from '../support/browser.js';
 import { lowContrastText, type LowContrast } from '../support/contrast.js';
 import { authorizationRequest, createPerson, obtainTokens, registerApp, type App } from '../support/flows.js';
 import { startTestServer, type TestServer } from '../support/gatehouse.js';
@@ -85,8 +85,7 @@ describe('every page a person can see', () => {
     await signIn(page, admin);
     await page.getByRole('button', { name: 'Allow' }).waitFor();
     await audit(page, seen, problems);
-    await page.getByRole('button', { name: 'Allow' }).click();
-    await page.waitForURL(`${APP_ORIGIN}/**`);
+    await sentTo(page, APP_ORIGIN, () => page.getByRole('button', { name: 'Allow' }).click());
 
     // The account pages, with an app connected and a notice showing.
     await visit('/account');

@@ -3,7 +3,7 @@
 // through to the next. In a real browser against a real server, with mail to a real SMTP server.
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium, SeparateBrowsers } from '../support/browser.js';
+import { launchChromium, SeparateBrowsers, sentTo } from '../support/browser.js';
 import { authorizationRequest, createPerson, registerApp, type App } from '../support/flows.js';
 import { startTestServer, type TestServer } from '../support/gatehouse.js';
 import { linkIn } from '../support/received-mail.js';
@@ -106,9 +106,8 @@ describe('German pages by ui_locales', () => {
       // No German given for this one: the API's own default-language words.
       'Change your notes',
     ]));
-    await page.getByRole('button', { name: 'Erlauben' }).click();
-    await page.waitForURL(`${app.redirectUri}**`);
-    expect(new URL(page.url()).searchParams.get('code')).toBeTruthy();
+    const callback = await sentTo(page, app.redirectUri, () => page.getByRole('button', { name: 'Erlauben' }).click());
+    expect(callback.searchParams.get('code')).toBeTruthy();
 
     // The sign-in's language is remembered for the mails the person does not ask for.
     const [row] = await mailing.server.testDb.db('users').where({ id: person.id }).select('locale');

@@ -9,7 +9,7 @@ import { createHash, createPrivateKey, sign } from 'node:crypto';
 import * as client from 'openid-client';
 import type { Browser, CDPSession, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { launchChromium, SeparateBrowsers } from '../support/browser.js';
+import { launchChromium, SeparateBrowsers, sentTo } from '../support/browser.js';
 import { authorizationRequest, createPerson, registerApp, type App } from '../support/flows.js';
 import { freePort } from '../support/gatehouse.js';
 import { startMailingServer, type MailingServer } from '../support/mailing.js';
@@ -104,9 +104,8 @@ async function signOut(page: Page) {
 
 /** Allows the app on the consent page; the app exchanges its code and reads the ID token. */
 async function backAtTheApp(page: Page, request: Awaited<ReturnType<typeof authorizationRequest>>) {
-  await page.getByRole('button', { name: 'Allow' }).click();
-  await page.waitForURL(`${CALLBACK}**`);
-  const tokens = await client.authorizationCodeGrant(app.config, new URL(page.url()), {
+  const callback = await sentTo(page, CALLBACK, () => page.getByRole('button', { name: 'Allow' }).click());
+  const tokens = await client.authorizationCodeGrant(app.config, callback, {
     pkceCodeVerifier: request.codeVerifier, expectedState: request.state, expectedNonce: request.nonce,
   });
   return tokens.claims()!;
@@ -385,9 +384,8 @@ describe('without JavaScript', () => {
       await page.getByRole('heading', { name: 'Sign in', exact: true }).waitFor();
       expect(await page.getByRole('button', { name: 'Sign in with a passkey' }).isVisible()).toBe(false);
       await passwordSignIn(page, person);
-      await page.getByRole('button', { name: 'Allow' }).click();
-      await page.waitForURL(`${CALLBACK}**`);
-      const tokens = await client.authorizationCodeGrant(app.config, new URL(page.url()), {
+      const callback = await sentTo(page, CALLBACK, () => page.getByRole('button', { name: 'Allow' }).click());
+      const tokens = await client.authorizationCodeGrant(app.config, callback, {
         pkceCodeVerifier: request.codeVerifier, expectedState: request.state, expectedNonce: request.nonce,
       });
       expect(tokens.claims()!.amr).toEqual(['pwd']);

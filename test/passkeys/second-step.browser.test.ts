@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ACR_PHISHING_RESISTANT } from '../../src/factors/levels.js';
 import { ADMIN_SCOPE, clientCredentialsToken } from '../admin/api/support.js';
 import { createAdmin } from '../admin/console/support.js';
-import { launchChromium, SeparateBrowsers } from '../support/browser.js';
+import { launchChromium, SeparateBrowsers, sentTo } from '../support/browser.js';
 import { authorizationRequest, createPerson, signIn, type App, type AuthorizationRequest } from '../support/flows.js';
 import { freePort } from '../support/gatehouse.js';
 import { startLogoutReceiver, type LogoutReceiver } from '../support/logout-receiver.js';
@@ -92,9 +92,8 @@ async function signOut(page: Page) {
 }
 
 async function backAtTheApp(page: Page, request: AuthorizationRequest) {
-  await page.getByRole('button', { name: 'Allow' }).click();
-  await page.waitForURL(`${CALLBACK}**`);
-  const tokens = await client.authorizationCodeGrant(app.config, new URL(page.url()), {
+  const callback = await sentTo(page, CALLBACK, () => page.getByRole('button', { name: 'Allow' }).click());
+  const tokens = await client.authorizationCodeGrant(app.config, callback, {
     pkceCodeVerifier: request.codeVerifier, expectedState: request.state, expectedNonce: request.nonce,
   });
   return tokens.claims()!;

@@ -5,7 +5,7 @@
 import type { Browser, Page } from 'playwright-core';
 import * as client from 'openid-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium, SeparateBrowsers } from '../support/browser.js';
+import { launchChromium, SeparateBrowsers, sentTo } from '../support/browser.js';
 import { authorizationRequest, createPerson, obtainTokens, registerApp, type App, type AuthorizationRequest } from '../support/flows.js';
 import { linkIn } from '../support/received-mail.js';
 import { formOf, UserAgent } from '../support/user-agent.js';
@@ -54,9 +54,8 @@ async function submitSignIn(page: Page, email: string, password: string) {
 
 /** Allows the app on the consent page and exchanges the code it gets, as the app would. */
 async function allowAndExchange(page: Page, request: AuthorizationRequest) {
-  await page.getByRole('button', { name: 'Allow' }).click();
-  await page.waitForURL(`${app.redirectUri}**`);
-  return client.authorizationCodeGrant(app.config, new URL(page.url()), {
+  const callback = await sentTo(page, app.redirectUri, () => page.getByRole('button', { name: 'Allow' }).click());
+  return client.authorizationCodeGrant(app.config, callback, {
     pkceCodeVerifier: request.codeVerifier,
     expectedState: request.state,
     expectedNonce: request.nonce,

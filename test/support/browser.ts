@@ -36,3 +36,16 @@ export class SeparateBrowsers {
     return this.#cspViolations.splice(0);
   }
 }
+
+/**
+ * Where the browser is sent under `prefix` (an app's redirect URI) while `act` runs, read off the
+ * request rather than the page. Playwright's routes see only the first request of a redirect
+ * chain, so the app page Gatehouse redirects to is never fulfilled by one: Chromium shows an error
+ * page and reloads it a second later. The request itself already carries the code and state.
+ */
+export async function sentTo(page: Page, prefix: string, act: () => Promise<unknown>): Promise<URL> {
+  const [request] = await Promise.all([page.waitForRequest((r) => r.url().startsWith(prefix)), act()]);
+  // That navigation ends before the test's next one, which it would otherwise interrupt.
+  await page.waitForURL((url) => url.href.startsWith(prefix) || url.protocol === 'chrome-error:', { waitUntil: 'commit' });
+  return new URL(request.url());
+}
