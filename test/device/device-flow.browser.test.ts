@@ -55,9 +55,10 @@ afterAll(async () => {
   await server?.stop();
 });
 
-// Each flow waits for openid-client's polling, every 5 seconds as the server asks.
+// Each flow waits for openid-client's polling, every 5 seconds as the server asks: the two flows
+// run side by side, each a person in a browser of their own, so the suite waits for that once.
 describe('the device flow', { timeout: 60_000 }, () => {
-  it('the device gets tokens once the person types the code, signs in and allows it', async () => {
+  it.concurrent('the device gets tokens once the person types the code, signs in and allows it', async () => {
     const authorization = await client.initiateDeviceAuthorization(tv, { scope: 'openid offline_access notes:read' });
     expect(authorization.user_code).toMatch(USER_CODE);
     expect(authorization.verification_uri).toBe(`${server.issuer}/device`);
@@ -89,7 +90,7 @@ describe('the device flow', { timeout: 60_000 }, () => {
     expect(rows).not.toContain(authorization.user_code.replace('-', ''));
   });
 
-  it('a person who denies leaves the device with access_denied: consent is asked for every device, never remembered', async () => {
+  it.concurrent('a person who denies leaves the device with access_denied: consent is asked for every device, never remembered', async () => {
     const authorization = await client.initiateDeviceAuthorization(tv, { scope: 'openid notes:read' });
     const polling = client.pollDeviceAuthorizationGrant(tv, authorization).then(() => undefined, (e: unknown) => e);
     const page = await browsers.newPage();
