@@ -156,6 +156,7 @@ export function createApp(deps: AppDependencies): Koa {
     recordConsent: consentRecorder({ db: deps.db, notices: deps.notices, audit: deps.audit, users: deps.users, resources: deps.resources }),
     factors: deps.factors,
     factorThrottle,
+    levelRules: { adminSecondFactor: config.adminSecondFactor },
   }).routes());
   if (deps.recovery) app.use(recoveryRoutes({ ...deps.recovery, pages, csrf, logger, knownDevices }).routes());
   const signIn = new AccountSignIn({ provider: () => deps.oidc.provider, issuer: config.issuer, pages, secureCookies });

@@ -103,6 +103,7 @@ export const COMMANDS: Command[] = [
     usage: [
       'gatehouse client create --name N --redirect-uri U [--redirect-uri U2 …] [options]',
       'gatehouse client create --name N --client-credentials --scope "read write" [--admin]',
+      'gatehouse client create --name N --redirect-uri U --admin',
       'gatehouse client create --name N --redirect-uri U --jwks-file keys.json --require-par --require-signed-request-object --require-dpop',
     ],
     options: {
@@ -112,7 +113,7 @@ export const COMMANDS: Command[] = [
       public: { type: 'boolean', description: 'a browser or native app without a secret' },
       scope: { type: 'string', value: '"S …"', description: 'what it may ask for (default "openid profile email offline_access"); API scopes must be defined by an API' },
       'client-credentials': { type: 'boolean', description: 'a machine client: client_credentials only, no people' },
-      admin: { type: 'boolean', description: 'with --client-credentials: may use the admin API (gatehouse:admin)' },
+      admin: { type: 'boolean', description: 'may use the admin API (gatehouse:admin): a machine client as itself, an app for the admins who sign in through it' },
       'auth-method': { type: 'string', value: 'M', description: 'client_secret_basic (default) or client_secret_post' },
       'jwks-file': { type: 'string', value: 'FILE', description: 'the app\'s public keys (a JWK Set file): it authenticates with private_key_jwt, unless --auth-method names a secret method, and signs request objects with them' },
       'jwks-uri': { type: 'string', value: 'URL', description: 'as --jwks-file, with the keys published at this https URL' },

@@ -69,7 +69,11 @@ export const newClientSchema = z
     introspectionOnly: z.boolean().default(false),
     /** RFC 8628: the app may also use the device authorization grant (an opt-in per app). */
     deviceCode: z.boolean().default(false),
-    /** An automation client of the admin API: holds the gatehouse:admin scope. */
+    /**
+     * A client of the admin API: holds the gatehouse:admin scope. A machine client calls it as
+     * itself; a confidential app, for the admins who sign in through it (each call checks the
+     * person is still an admin, who signed in with two factors under ADMIN_REQUIRE_SECOND_FACTOR).
+     */
     admin: z.boolean().default(false),
     tokenEndpointAuthMethod: z.enum(['client_secret_basic', 'client_secret_post', 'private_key_jwt']).default('client_secret_basic'),
     /** The app's public keys, for private_key_jwt and for signed request objects (RFC 9101). */
@@ -143,8 +147,8 @@ export const newClientSchema = z
     if (c.requireAcr && !userFacing) {
       ctx.addIssue({ code: 'custom', path: ['requireAcr'], message: 'Only an app that signs people in can require a sign-in level.' });
     }
-    if (c.admin && !c.clientCredentials) {
-      ctx.addIssue({ code: 'custom', path: ['admin'], message: 'Only a client_credentials client can be an admin client.' });
+    if (c.admin && (c.public || c.introspectionOnly || c.deviceCode)) {
+      ctx.addIssue({ code: 'custom', path: ['admin'], message: 'An admin client is confidential: a machine client (--client-credentials) or an app with a secret or keys, without the device flow.' });
     }
   });
 

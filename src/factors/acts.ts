@@ -112,8 +112,8 @@ export class FactorActs {
   /**
    * An administrator removes every second factor of a person (they lost their phone), passkeys
    * included: the person is signed out everywhere (every app signed in through a session gets a
-   * back-channel logout token, offline access is revoked) and told once. The administrator never
-   * sees a secret, only what was removed.
+   * back-channel logout token, offline access is revoked) and told: by mail, and on the page their
+   * next sign-in shows. The administrator never sees a secret, only what was removed.
    */
   resetByAdministrator(actor: Actor, userId: string): Promise<{ removed: Array<Pick<Factor, 'id' | 'kind' | 'name'>>; sessionsEnded: number; grantsRevoked: number }> {
     return this.deps.audited(actor, async (trx) => {
@@ -123,7 +123,10 @@ export class FactorActs {
         ...(this.deps.passkeys ? await this.deps.passkeys.removeAll(userId, trx) : []),
       ];
       const ended = await signOutEverywhere(this.deps, trx, userId);
-      if (removed.length) await this.deps.notices.send(trx, person, { kind: 'factor-removed', factor: 'mail.factor.all', how: 'admin' });
+      if (removed.length) {
+        await this.deps.notices.send(trx, person, { kind: 'factor-removed', factor: 'mail.factor.all', how: 'admin' });
+        await this.deps.users.markFactorsReset(userId, trx);
+      }
       const result = { removed: removed.map(({ id, kind, name }) => ({ id, kind, name })), ...ended };
       return { result, event: { type: 'factor.reset', userId, details: { removed: result.removed.map(({ id, kind }) => ({ id, kind })), ...ended } } };
     });

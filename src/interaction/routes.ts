@@ -5,7 +5,7 @@ import Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import type { InteractionResults, Provider } from 'oidc-provider';
 import { HashingBusy } from '../people/passwords.js';
-import type { UserStore } from '../people/users.js';
+import type { User, UserStore } from '../people/users.js';
 import type { AuditLog } from '../audit/log.js';
 import type { Enrolment } from '../enrolment/acts.js';
 import { SIGN_UP_PAGE } from '../enrolment/mail.js';
@@ -20,6 +20,7 @@ import type { KnownDevices } from '../security/known-devices.js';
 import { tooManyAttemptsMessage, type SignInThrottle } from '../security/sign-in-throttle.js';
 import type { AccountNotices } from '../notices/account-notices.js';
 import { describeDevice } from '../presentation/devices.js';
+import { shownDate } from '../presentation/dates.js';
 import { RECOVER_PAGE, SIGN_IN_LINK_PAGE } from '../recovery/routes.js';
 import type { GivenConsent } from './app-connected.js';
 import { isUsable } from '../people/users.js';
@@ -31,8 +32,9 @@ import type { FactorActs } from '../factors/acts.js';
 import type { FactorThrottle } from '../factors/throttle.js';
 import { normaliseCode } from '../factors/totp.js';
 import { acrOf, amrOf, satisfies, type Acr, type Amr } from '../factors/levels.js';
-import { requiredLevel } from '../factors/requirements.js';
+import { requiredLevel, type LevelRules } from '../factors/requirements.js';
 import { ACR_UNMET } from '../oidc/configuration.js';
+import { ADMIN_SCOPE } from '../vocabulary.js';
 import type { Words } from '../i18n/catalogs.js';
 
 export interface InteractionDependencies {
@@ -57,6 +59,8 @@ export interface InteractionDependencies {
   recordConsent(consent: GivenConsent): Promise<void>;
   /** Second factors: whether a person has one, and spending a code (src/factors/). */
   factors: FactorActs;
+  /** The server's own rules on sign-in levels (ADMIN_REQUIRE_SECOND_FACTOR). */
+  levelRules: LevelRules;
   /** Code guesses, per account, with counters a correct password does not clear. */
   factorThrottle: FactorThrottle;
   /** Passkey sign-in (src/passkeys/): offered on the sign-in page when the issuer can have passkeys. */
@@ -203,6 +207,10 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     const apis = await Promise.all(
       Object.entries(byApi).map(async ([identifier, scopes]) => {
         const api = await deps.resources.find(identifier);
+        // Gatehouse's own admin API, which an admin client asks an admin for (configuration.ts).
+        if (!api && scopes.includes(ADMIN_SCOPE)) {
+          return { name: pages.languages.translator(locale).t('consent.adminApi'), scopes: describeApiScopes([ADMIN_SCOPE], undefined, locale) };
+        }
         // OIDC scopes ride along with every API (for userinfo); they are listed once, above.
         const apiScopes = scopes.filter((s) => api?.scopes.includes(s));
         return { name: api?.name ?? identifier, scopes: describeApiScopes(apiScopes, api, locale) };
@@ -297,13 +305,13 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     if (device === undefined) {
       await deps.notices.sendAlone(outcome.user, { kind: 'new-browser', browser: describeDevice(ctx.get('user-agent') || null, locale), ip: ctx.ip });
     }
-    await continueAfter(ctx, outcome.user.id, ['pwd'], { fromSession: false });
+    await continueAfter(ctx, outcome.user.id, ['pwd'], { fromSession: false, person: outcome.user });
   }
 
   /** The level this request must reach: what the app asked for and its registered minimum. */
   async function levelRequired(details: Details): Promise<Acr | undefined> {
     const client = await deps.provider().Client.find(String(details.params.client_id));
-    return requiredLevel(details.params as Record<string, unknown>, client);
+    return requiredLevel(details.params as Record<string, unknown>, client, deps.levelRules);
   }
 
   /**
@@ -312,7 +320,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
    * needs, or the app is told it cannot be reached (unmet_authentication_requirements, OpenID
    * Connect Unmet Authentication Requirements 1.0) rather than being sent round again.
    */
-  async function continueAfter(ctx: Context, accountId: string, methods: Amr[], how: { fromSession: boolean }) {
+  async function continueAfter(ctx: Context, accountId: string, methods: Amr[], how: { fromSession: boolean; person?: Pick<User, 'factorsResetAt'> }) {
     const { details } = ctx.state.interaction as InteractionState;
     const required = await levelRequired(details);
     const offered = await secondStepOffers(accountId, required);
@@ -323,7 +331,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     }
     if (!satisfies(acrOf(methods), required)) return refuseLevel(ctx, accountId, required);
     // A session already at this level but past max_age, or prompt=login: a fresh password suffices.
-    return signedIn(ctx, accountId, methods);
+    return signedIn(ctx, accountId, methods, {}, how.person);
   }
 
   /**
@@ -348,7 +356,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
   }
 
   /** The sign-in is complete: audited, and handed to the provider with its methods and level. */
-  async function signedIn(ctx: Context, accountId: string, methods: Amr[], more: Record<string, unknown> = {}) {
+  async function signedIn(ctx: Context, accountId: string, methods: Amr[], more: Record<string, unknown> = {}, person?: Pick<User, 'factorsResetAt'>) {
     const { details } = ctx.state.interaction as InteractionState;
     const amr = amrOf(methods);
     const acr = acrOf(amr);
@@ -362,7 +370,13 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     });
     const result: Record<string, unknown> = { ...(details.result ?? {}), login: { accountId, amr, acr, remember: true } };
     delete result[PENDING];
-    await finish(ctx, result as InteractionResults);
+    // An administrator removed their second factors since they last signed in: they are told
+    // here, once, before going on (the mail alone may go unread, or to someone else by now).
+    const resetAt = await deps.users.takeFactorsReset(accountId, person);
+    if (!resetAt) return finish(ctx, result as InteractionResults);
+    await remember(ctx, result as InteractionResults);
+    const locale = pages.languages.forRequest(ctx);
+    pages.render(ctx, 'factors-reset', 'factorsReset.title', { resetAt: shownDate(resetAt, locale), continueHref: details.returnTo });
   }
 
   async function renderSecondStep(ctx: Context, problem?: { status: number; message: Words }) {
@@ -588,16 +602,22 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     await finish(ctx, { error: 'access_denied', error_description: 'The user cancelled the sign-in.' });
   }
 
+  /** Records the person's answer and sends the browser on to the provider with it. */
+  async function finish(ctx: Context, result: InteractionResults) {
+    await remember(ctx, result);
+    seeOther(ctx, (ctx.state.interaction as InteractionState).details.returnTo);
+  }
+
   /**
    * Records the person's answer on the interaction already loaded for this request (what
    * provider.interactionResult does, without loading it again), merged with the earlier step's
-   * answer so a login given a moment ago still counts when consent is submitted.
+   * answer so a login given a moment ago still counts when consent is submitted. Following the
+   * interaction's returnTo then hands it to the provider.
    */
-  async function finish(ctx: Context, result: InteractionResults) {
+  async function remember(ctx: Context, result: InteractionResults) {
     const { details } = ctx.state.interaction as InteractionState;
     details.result = 'error' in result ? result : { ...details.lastSubmission, ...result };
     await details.persist();
-    seeOther(ctx, details.returnTo);
   }
 
   router.get('/', loadInteraction, showCurrentStep);

@@ -22,7 +22,7 @@ import { accessTokenBeingRevoked, deviceFormToken, grantFromStored, rotatedRefre
 import { exchangeClaimsOf } from './grants/token-exchange.js';
 import { isExchanged } from '../tokens/jwt-access-tokens.js';
 import { ACR_VALUES, satisfies } from '../factors/levels.js';
-import { requiredLevel } from '../factors/requirements.js';
+import { requiredLevel, type LevelRules } from '../factors/requirements.js';
 
 /** Scopes about the person (OIDC Core §5.4) and what each releases. */
 export const OIDC_CLAIMS = {
@@ -106,6 +106,12 @@ async function accountPagesGrant(ctx: KoaContextWithOIDC): Promise<GrantInstance
   return grant;
 }
 
+/**
+ * How a token for the admin API may come about: at the authorization endpoint (no grant_type) and
+ * from its code and refresh tokens for an admin person, by client_credentials for the admin client.
+ */
+const ADMIN_API_GRANTS = new Set(['authorization', 'authorization_code', 'refresh_token', 'client_credentials']);
+
 /** The login prompt's reason when only the level is missing: the sign-in pages step the person up. */
 export const ACR_UNMET = 'acr_unmet';
 
@@ -114,7 +120,7 @@ export const ACR_UNMET = 'acr_unmet';
  * Gatehouse's own acts end such sessions (src/admin), but a person disabled or deleted in SQL
  * still has theirs; without this, the consent check would meet a session with no account.
  */
-function signInPolicy(): ReturnType<typeof interactionPolicy.base> {
+function signInPolicy(rules: LevelRules): ReturnType<typeof interactionPolicy.base> {
   const policy = interactionPolicy.base();
   const login = policy.get('login')!;
   login.checks.add(new interactionPolicy.Check('account_unavailable', 'End-User authentication is required', (ctx) => {
@@ -128,7 +134,7 @@ function signInPolicy(): ReturnType<typeof interactionPolicy.base> {
   login.checks.remove('essential_acrs');
   login.checks.add(new interactionPolicy.Check(ACR_UNMET, 'the requested authentication level was not reached', (ctx) => {
     if (!ctx.oidc.session?.accountId) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
-    const required = requiredLevel(ctx.oidc.params ?? {}, ctx.oidc.client);
+    const required = requiredLevel(ctx.oidc.params ?? {}, ctx.oidc.client, rules);
     return satisfies(ctx.oidc.session.acr, required) ? interactionPolicy.Check.NO_NEED_TO_PROMPT : interactionPolicy.Check.REQUEST_PROMPT;
   }));
   return policy;
@@ -296,11 +302,16 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
         useGrantedResource: () => true,
         async getResourceServerInfo(ctx, identifier, client) {
           if (identifier === adminAud) {
-            // Not an API anyone registers: only admin clients, only by client_credentials.
-            if (!isAdminClient(client) || ctx.oidc.params?.grant_type !== 'client_credentials') {
+            // Not an API anyone registers: only admin clients, for themselves (client_credentials)
+            // or for an admin who signs in through them (the code flow and its refresh tokens).
+            // The admin API checks at every call that such a person is an admin, and, under
+            // ADMIN_REQUIRE_SECOND_FACTOR, that they signed in with two factors: the sign-in asks
+            // for them (src/factors/requirements.ts).
+            const grantType = ctx.oidc.params?.grant_type;
+            if (!isAdminClient(client) || !ADMIN_API_GRANTS.has(typeof grantType === 'string' ? grantType : 'authorization')) {
               throw new errors.InvalidTarget('the client may not use the admin API');
             }
-            checkMachineScopes(ctx, [ADMIN_SCOPE], adminAud);
+            if (grantType === 'client_credentials') checkMachineScopes(ctx, [ADMIN_SCOPE], adminAud);
             return {
               scope: ADMIN_SCOPE,
               audience: adminAud,
@@ -396,7 +407,7 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
 
     interactions: {
       url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
-      policy: signInPolicy(),
+      policy: signInPolicy({ adminSecondFactor: config.adminSecondFactor }),
     },
 
     // Revoking any token of a grant revokes the grant (RFC 7009 §2.1 allows it): oidc-provider's

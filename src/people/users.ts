@@ -24,6 +24,8 @@ export interface User {
   activatedAt: Date | null;
   /** The language they last used (src/i18n/), for mails they did not cause; null: DEFAULT_LOCALE. */
   locale: string | null;
+  /** When an administrator last removed their second factors, until a sign-in has told them. */
+  factorsResetAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -58,12 +60,13 @@ interface UserRow {
   invited_at: Date | null;
   activated_at: Date | null;
   locale: string | null;
+  factors_reset_at: Date | null;
   created_at: Date;
   updated_at: Date;
 }
 
 const USER_COLUMNS = [
-  'id', 'email', 'email_verified', 'name', 'given_name', 'family_name', 'is_admin', 'disabled_at', 'invited_at', 'activated_at', 'locale', 'created_at', 'updated_at',
+  'id', 'email', 'email_verified', 'name', 'given_name', 'family_name', 'is_admin', 'disabled_at', 'invited_at', 'activated_at', 'locale', 'factors_reset_at', 'created_at', 'updated_at',
 ] as const;
 
 function userFromRow(row: Omit<UserRow, 'password_hash'>): User {
@@ -79,6 +82,7 @@ function userFromRow(row: Omit<UserRow, 'password_hash'>): User {
     invitedAt: row.invited_at ? new Date(row.invited_at) : null,
     activatedAt: row.activated_at ? new Date(row.activated_at) : null,
     locale: row.locale ?? null,
+    factorsResetAt: row.factors_reset_at ? new Date(row.factors_reset_at) : null,
     createdAt: new Date(row.created_at),
     updatedAt: new Date(row.updated_at),
   };
@@ -224,6 +228,30 @@ export class UserStore {
   async rememberLocale(id: string, locale: string, trx: Database = this.db): Promise<void> {
     // Not a change to the profile apps see: updated_at stays.
     await trx('users').where({ id }).update({ locale } as never);
+  }
+
+  /** An administrator removed the person's second factors: their next sign-in tells them (takeFactorsReset). */
+  async markFactorsReset(id: string, trx: Database = this.db): Promise<void> {
+    await trx('users').where({ id }).update({ factors_reset_at: trx.fn.now() } as never);
+  }
+
+  /**
+   * The moment of an administrator's factor reset the person has not been told of, taken so that
+   * it is told once; undefined when there is none. `known`, the person's row as the sign-in
+   * already read it, spares the query when it shows nothing to tell.
+   */
+  async takeFactorsReset(id: string, known?: Pick<User, 'factorsResetAt'>): Promise<Date | undefined> {
+    if (known && known.factorsResetAt === null) return undefined;
+    if (typeof id !== 'string' || !isUuidPattern.test(id)) return undefined;
+    // The row is locked as it is read: two sign-ins at once tell it once.
+    const { rows } = await this.db.raw<{ rows: Array<{ was: Date }> }>(
+      `update users set factors_reset_at = null
+         from (select id, factors_reset_at as was from users where id = ? and factors_reset_at is not null for update) earlier
+        where users.id = earlier.id
+    returning earlier.was`,
+      [id],
+    );
+    return rows[0] ? new Date(rows[0].was) : undefined;
   }
 
   /**

@@ -4,6 +4,8 @@
 // an API's own from its registration, in that language when it gave one.
 import { lookup, translator } from '../i18n/catalogs.js';
 import { OIDC_CLAIMS } from '../oidc/configuration.js';
+import { ADMIN_SCOPE } from '../vocabulary.js';
+
 export interface DescribedScope {
   name: string;
   text: string;
@@ -29,7 +31,9 @@ export function describeApiScopes(scopes: string[], api: ApiScopeWords | undefin
   const { t } = translator(locale);
   return scopes.map((name) => ({
     name,
-    text: api?.localizedScopeDescriptions?.[locale]?.[name] ?? api?.scopeDescriptions[name] ?? t('scope.generic', { scope: name }),
+    text: api?.localizedScopeDescriptions?.[locale]?.[name] ?? api?.scopeDescriptions[name]
+      // The admin API is Gatehouse's own, registered by no one: its one scope has words of ours.
+      ?? (name === ADMIN_SCOPE ? t('scope.gatehouseAdmin') : t('scope.generic', { scope: name })),
   }));
 }
 

@@ -1,17 +1,20 @@
 // What operators set: an app's minimum sign-in level, administrators needing a second factor for
 // the console (ADMIN_REQUIRE_SECOND_FACTOR, on by default), and an administrator removing a
 // person's factors when they lost them.
+import { randomBytes } from 'node:crypto';
+import { decodeJwt, importJWK, SignJWT, type JWK } from 'jose';
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACR_TWO_FACTORS } from '../../src/factors/levels.js';
 import { loadConfig } from '../../src/config.js';
-import { authorizationRequest, createPerson, type App } from '../support/flows.js';
+import { keyStoreFor, signingJwk } from '../../src/keys/signing-keys.js';
+import { authorizationRequest, createPerson, registerApp, type App } from '../support/flows.js';
 import { startMailingServer, type MailingServer } from '../support/mailing.js';
 import type { TestServer } from '../support/gatehouse.js';
 import { UserAgent } from '../support/user-agent.js';
 import { signInToAccount } from '../account/support.js';
 import { createAdmin } from '../admin/console/support.js';
-import { ADMIN_SCOPE, clientCredentialsToken } from '../admin/api/support.js';
+import { ADMIN_SCOPE, basic, clientCredentialsToken } from '../admin/api/support.js';
 import { enrolAuthenticator, post } from './support.js';
 
 let mailing: MailingServer;
@@ -133,6 +136,94 @@ describe('administrators need a second factor (ADMIN_REQUIRE_SECOND_FACTOR)', ()
   });
 });
 
+describe('an admin\'s own token for the admin API, through an admin app', () => {
+  const ADMIN_API = () => `${server.issuer}/admin/api/v1`;
+
+  /** An app an operator registered with --admin: admins sign in through it to use the admin API as themselves. */
+  async function adminApp(): Promise<App> {
+    const redirectUri = 'https://ops.example.test/callback';
+    const { client: registered, clientSecret } = await server.stores.clients.create({ name: 'Ops Board', redirectUris: [redirectUri], admin: true });
+    const config = await client.discovery(new URL(server.issuer), registered.clientId, clientSecret, client.ClientSecretBasic(clientSecret!), { execute: [client.allowInsecureRequests] });
+    return { config, clientId: registered.clientId, clientSecret, redirectUri };
+  }
+
+  /** A person with an authenticator app signs in through the app, asked for the admin scope, and allows it. */
+  async function tokenFor(app: App, person: { email: string; password: string }) {
+    const { agent } = await signInToAccount(server, person as never, '/account/security');
+    const { app: authenticator } = await enrolAuthenticator(server, agent, clock());
+    step();
+    const browser = new UserAgent(server.issuer);
+    const request = await authorizationRequest(app, { scope: `openid ${ADMIN_SCOPE}` });
+    const login = await browser.follow(request.url.href);
+    const second = await post(browser, login, /\/login$/, { email: person.email, password: person.password });
+    // Two factors, as for the console: the sign-in asks for the code.
+    expect(second.body).toContain('autocomplete="one-time-code"');
+    const consent = await post(browser, second, /\/second-factor$/, { code: authenticator.code(clock()) });
+    // The consent page says what the app gets: to administer Gatehouse as this person.
+    expect(consent.body).toContain('Administer Gatehouse as you');
+    const back = await post(browser, consent, /\/confirm$/, { decision: 'allow' });
+    const tokens = await client.authorizationCodeGrant(app.config, new URL(back.leftTo!), { pkceCodeVerifier: request.codeVerifier, expectedState: request.state, expectedNonce: request.nonce });
+    return tokens.access_token;
+  }
+
+  const call = (token: string, method: string, path: string) => fetch(`${ADMIN_API()}${path}`, { method, headers: { authorization: `Bearer ${token}`, accept: 'application/json' } });
+
+  it('is issued after the second factor and acts as the admin: the audit log names them', async () => {
+    const app = await adminApp();
+    const admin = await createAdmin(server);
+    const token = await tokenFor(app, admin);
+    expect(decodeJwt(token)).toMatchObject({ aud: ADMIN_API(), sub: admin.id, client_id: app.clientId, scope: ADMIN_SCOPE, acr: ACR_TWO_FACTORS });
+    const person = await createPerson(server);
+    expect((await call(token, 'POST', `/users/${person.id}/disable`)).status).toBe(200);
+    await server.audit.flush();
+    const [entry] = await server.testDb.db('audit_events').where({ user_id: person.id, type: 'user.disabled' });
+    expect(entry).toMatchObject({ actor_type: 'user', actor_id: admin.id, client_id: null });
+  });
+
+  it('sends an admin with a password alone back to the app with unmet_authentication_requirements', async () => {
+    const app = await adminApp();
+    const admin = await createAdmin(server);
+    const browser = new UserAgent(server.issuer);
+    const request = await authorizationRequest(app, { scope: `openid ${ADMIN_SCOPE}` });
+    const back = await post(browser, await browser.follow(request.url.href), /\/login$/, { email: admin.email, password: admin.password });
+    expect(new URL(back.leftTo!).searchParams.get('error')).toBe('unmet_authentication_requirements');
+  });
+
+  it('gives a person who is not an admin nothing the API accepts', async () => {
+    const token = await tokenFor(await adminApp(), await createPerson(server));
+    const res = await call(token, 'GET', '/users');
+    expect(res.status).toBe(403);
+    expect(((await res.json()) as { error: string }).error).toBe('insufficient_scope');
+  });
+
+  it('refuses an admin\'s token from a password-only sign-in (issued before the rule was on) with insufficient_user_authentication', async () => {
+    const app = await adminApp();
+    const admin = await createAdmin(server);
+    // No flow issues one while the rule is on: signed as this server signs, as one issued before.
+    const jwk = signingJwk(await keyStoreFor(server.config, server.db).loadKeySet(), 'ES256') as JWK;
+    const now = Math.floor(Date.now() / 1000);
+    const token = await new SignJWT({ jti: randomBytes(12).toString('hex'), iat: now, exp: now + 300, iss: server.issuer, aud: ADMIN_API(), scope: ADMIN_SCOPE, client_id: app.clientId, sub: admin.id, acr: 'urn:gatehouse:acr:1fa', amr: ['pwd'] })
+      .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: jwk.kid! })
+      .sign(await importJWK(jwk, 'ES256'));
+    const res = await call(token, 'GET', '/users');
+    expect(res.status).toBe(401);
+    expect(res.headers.get('www-authenticate')).toContain('error="insufficient_user_authentication"');
+    expect(res.headers.get('www-authenticate')).toContain(`acr_values="${ACR_TWO_FACTORS}"`);
+  });
+
+  it('is refused to a machine client that is not an admin client, and by the device flow', async () => {
+    const { client: plain, clientSecret } = await server.stores.clients.create({ name: 'Reports', clientCredentials: true, scope: 'openid' });
+    const res = await fetch(`${server.issuer}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(plain.clientId, clientSecret!) },
+      body: new URLSearchParams({ grant_type: 'client_credentials', scope: ADMIN_SCOPE, resource: ADMIN_API() }),
+    });
+    expect(res.status).toBe(400);
+    await expect(server.stores.clients.create({ name: 'TV', redirectUris: ['https://tv.example.test/cb'], admin: true, deviceCode: true })).rejects.toThrow(/admin client is confidential/);
+    await expect(server.stores.clients.create({ name: 'SPA', redirectUris: ['https://spa.example.test/cb'], admin: true, public: true })).rejects.toThrow(/admin client is confidential/);
+  });
+});
+
 describe('an administrator removes a person\'s factors', () => {
   it('through the admin API: the factors go, the person is signed out and told, the audit log says so, no secret is shown', async () => {
     const person = await createPerson(server);
@@ -161,6 +252,24 @@ describe('an administrator removes a person\'s factors', () => {
     expect(audit[0].actor_type).toBe('client');
     await mailing.deliver();
     expect(mailing.mailsTo(person.email).map((m) => m.subject)).toContain('A sign-in method was removed from your Gatehouse account');
+
+    // Their next sign-in tells them too, before it goes on to the app: a mail may go unread.
+    const app = await registerApp(server);
+    const next = await agent.follow((await authorizationRequest(app)).url.href);
+    const told = await post(agent, next, /\/login$/, { email: person.email, password: person.password });
+    expect(told.status).toBe(200);
+    expect(told.body).toContain('An administrator removed your second factors');
+    expect(told.body).toMatch(new RegExp(`<time datetime="${new Date().toISOString().slice(0, 10)}T`));
+    expect(told.body).toContain('/account/security');
+    const onward = /<a class="button primary" href="([^"]+)">Continue<\/a>/.exec(told.body)![1]!;
+    const consent = await agent.follow(new URL(onward, server.issuer).href);
+    expect(consent.body).toContain('>Allow<');
+    // Once: the sign-in after that goes straight on.
+    const later = new UserAgent(server.issuer);
+    const again = await post(later, await later.follow((await authorizationRequest(app)).url.href), /\/login$/, { email: person.email, password: person.password });
+    expect(again.body).not.toContain('An administrator removed your second factors');
+    expect(again.body).toContain('>Allow<');
+
     // An unknown person is a 404, not a 500.
     expect((await call('POST', '/users/00000000-0000-4000-8000-000000000000/factors/reset')).status).toBe(404);
   });

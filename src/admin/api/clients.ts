@@ -102,7 +102,7 @@ export function clientRoutes(ops: AdminOperations['apps']): ApiRoute[] {
       method: 'post', path: '/clients', operationId: 'createClient', tag: 'Clients',
       summary: 'Register a client',
       description: 'The client secret is in this response only: Gatehouse keeps nothing it could show again. '
-        + 'Never an admin client: only an operator makes one (gatehouse client create … --client-credentials --admin).',
+        + 'Never an admin client: only an operator makes one (gatehouse client create … --admin).',
       body: newClientBody, bodyRequired: true,
       success: { status: 201, schema: createdClientSchema, description: 'The client, with its secret.' },
       async handle({ body, actor }) {

@@ -125,8 +125,11 @@ export function openApiDocument(routes: ApiRoute[], issuer: string): JsonObject 
       title: 'Gatehouse admin API',
       version: '1',
       description: 'Manage people, their sessions and grants, clients, APIs, signing keys, and read the audit log. '
-        + `Every call needs an access token for this API with the ${ADMIN_SCOPE} scope, issued to an admin client `
-        + '(gatehouse client create --name N --client-credentials --admin) by the client_credentials grant. '
+        + `Every call needs an access token for this API with the ${ADMIN_SCOPE} scope, issued to an admin client: `
+        + 'to a machine client (gatehouse client create --name N --client-credentials --admin) by the client_credentials grant, '
+        + 'or to an app (gatehouse client create --name N --redirect-uri U --admin) for an admin who signs in through it, '
+        + 'by the authorization code grant with PKCE; then each call acts as that admin, who must still be one, '
+        + 'and who must have signed in with a second factor unless ADMIN_REQUIRE_SECOND_FACTOR is off. '
         + 'Lists are keyset-paginated: pass next_cursor back as cursor until it is null.',
     },
     servers: [{ url: `${issuer}${ADMIN_API_PATH}` }],
@@ -138,8 +141,11 @@ export function openApiDocument(routes: ApiRoute[], issuer: string): JsonObject 
       securitySchemes: {
         [SECURITY_SCHEME]: {
           type: 'oauth2',
-          description: 'A JWT access token sent as Authorization: Bearer <token> (RFC 6750).',
-          flows: { clientCredentials: { tokenUrl: `${issuer}/token`, scopes: { [ADMIN_SCOPE]: 'Administer Gatehouse.' } } },
+          description: 'A JWT access token sent as Authorization: Bearer <token> (RFC 6750), or DPoP <token> with a proof when it is DPoP-bound (RFC 9449).',
+          flows: {
+            clientCredentials: { tokenUrl: `${issuer}/token`, scopes: { [ADMIN_SCOPE]: 'Administer Gatehouse.' } },
+            authorizationCode: { authorizationUrl: `${issuer}/auth`, tokenUrl: `${issuer}/token`, refreshUrl: `${issuer}/token`, scopes: { [ADMIN_SCOPE]: 'Administer Gatehouse as the admin who signs in.' } },
+          },
         },
       },
     },

@@ -34,11 +34,16 @@ describe('the OpenAPI document', () => {
     expect(body.servers).toEqual([{ url: `${server.issuer}${API_PATH}` }]);
   });
 
-  it('describes the bearer token automation gets by client_credentials with gatehouse:admin', () => {
+  it('describes the token with gatehouse:admin that automation gets by client_credentials, and an admin through an admin app', () => {
     expect(document.components.securitySchemes).toEqual({
       adminToken: expect.objectContaining({
         type: 'oauth2',
-        flows: { clientCredentials: { tokenUrl: `${server.issuer}/token`, scopes: { 'gatehouse:admin': expect.any(String) } } },
+        flows: {
+          clientCredentials: { tokenUrl: `${server.issuer}/token`, scopes: { 'gatehouse:admin': expect.any(String) } },
+          authorizationCode: {
+            authorizationUrl: `${server.issuer}/auth`, tokenUrl: `${server.issuer}/token`, refreshUrl: `${server.issuer}/token`, scopes: { 'gatehouse:admin': expect.any(String) },
+          },
+        },
       }),
     });
     expect(document.security).toEqual([{ adminToken: ['gatehouse:admin'] }]);
