@@ -66,10 +66,11 @@ async function personWithAuthenticator(): Promise<{ person: Awaited<ReturnType<t
   return { person, authenticator, recoveryCodes };
 }
 
-async function introspect(token: string): Promise<Record<string, unknown>> {
+/** Introspects as the notes API, or as `caller` (an app may introspect its own refresh tokens). */
+async function introspect(token: string, caller: { clientId: string; clientSecret: string } = notes): Promise<Record<string, unknown>> {
   const res = await fetch(`${server.issuer}/token/introspection`, {
     method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${encodeURIComponent(notes.clientId)}:${encodeURIComponent(notes.clientSecret)}`).toString('base64')}` },
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${encodeURIComponent(caller.clientId)}:${encodeURIComponent(caller.clientSecret)}`).toString('base64')}` },
     body: new URLSearchParams({ token }),
   });
   return (await res.json()) as Record<string, unknown>;
@@ -127,6 +128,8 @@ describe('signing in with an authenticator app', () => {
 
     const introspected = await introspect(tokens.access_token);
     expect(introspected).toMatchObject({ active: true, acr: ACR_TWO_FACTORS, amr: ['pwd', 'otp', 'mfa'], auth_time: id.auth_time });
+    // The refresh token continues that sign-in, and says so too.
+    expect(await introspect(tokens.refresh_token!, { clientId: app.clientId, clientSecret: app.clientSecret! })).toMatchObject({ active: true, acr: ACR_TWO_FACTORS, amr: ['pwd', 'otp', 'mfa'], auth_time: id.auth_time });
 
     // A refreshed access token keeps the sign-in it came from.
     const refreshed = await client.refreshTokenGrant(app.config, tokens.refresh_token!);

@@ -42,6 +42,33 @@ export function replaceClientMethods(provider: Provider, methods: Partial<Client
 }
 
 /**
+ * Introspection answers with the token's `extra` spread into the response (lib/actions/
+ * introspection.js, before a signed response wraps it), which only access tokens get from
+ * extraTokenClaims (lib/models/formats/opaque.js). A refresh token stores the sign-in it continues
+ * (acr, amr, authTime: lib/models/refresh_token.js) but has no `extra`: this gives every refresh
+ * token one that reports that sign-in, so an app introspecting its refresh token learns how the
+ * person signed in, as for its access tokens. `extra` is not in a refresh token's stored payload,
+ * so nothing of it is ever written. If introspection stops reading `extra`, the three claims go
+ * missing from refresh-token answers (test/factors/second-factor.test.ts).
+ */
+export function reportRefreshTokenSignIn(provider: Provider): void {
+  Object.defineProperty(provider.RefreshToken.prototype, 'extra', {
+    configurable: true,
+    get(this: { acr?: unknown; amr?: unknown; authTime?: unknown }) {
+      return {
+        ...(typeof this.acr === 'string' ? { acr: this.acr } : {}),
+        ...(Array.isArray(this.amr) ? { amr: this.amr } : {}),
+        ...(typeof this.authTime === 'number' ? { auth_time: this.authTime } : {}),
+      };
+    },
+    // Should oidc-provider ever give refresh tokens an `extra` of their own, it is kept beside these.
+    set(this: object, value: unknown) {
+      Object.defineProperty(this, 'extra', { configurable: true, enumerable: true, writable: true, value });
+    },
+  });
+}
+
+/**
  * The `error_detail` Gatehouse's storage gives a replay it refuses (src/records/model-records.ts): the
  * detail of an OIDCProviderError (lib/helpers/errors.js) is kept out of the response
  * (error_description stays generic) and reaches the grant.error event.
