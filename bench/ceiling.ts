@@ -56,7 +56,7 @@ function secret() {
   return randomBytes(32).toString('base64url');
 }
 
-async function startCeiling(port: number, refreshTokenCount: number): Promise<CeilingReady> {
+async function startCeiling(port: number, refreshTokenCount: number): Promise<CeilingReady & { mint(count: number): Promise<string[]> }> {
   const issuer = `http://127.0.0.1:${port}`;
   const app = { clientId: 'bench-app', clientSecret: secret() };
   const machine = { clientId: 'bench-machine', clientSecret: secret() };
@@ -119,7 +119,14 @@ async function startCeiling(port: number, refreshTokenCount: number): Promise<Ce
   const apiAccessToken = await accessToken(CEILING_SCOPE, CEILING_API);
 
   const { port: bound } = server.address() as AddressInfo;
-  return { cmd: 'ready', address: `http://127.0.0.1:${bound}`, app, machine, api, refreshTokens, introspectedRefreshToken: introspected.value, userinfoAccessToken, apiAccessToken };
+  // More for the pool when run.ts tops it up between windows (scenarios.ts, refreshPoolSize).
+  let minted = refreshTokenCount;
+  const mint = async (count: number) => {
+    const more: string[] = [];
+    for (let i = 0; i < count; i += 1, minted += 1) more.push((await mintRefreshToken(`person-${minted}`)).value);
+    return more;
+  };
+  return { cmd: 'ready', address: `http://127.0.0.1:${bound}`, app, machine, api, refreshTokens, introspectedRefreshToken: introspected.value, userinfoAccessToken, apiAccessToken, mint };
 }
 
 // Forked by run.ts.
@@ -127,6 +134,10 @@ if (process.send && process.env.BENCH_CEILING_PORT) {
   const ready = await startCeiling(Number(process.env.BENCH_CEILING_PORT), Number(process.env.BENCH_CEILING_TOKENS ?? 64));
   process.on('disconnect', () => process.exit(0));
   // run.ts asks before it disconnects; exiting normally also lets --cpu-prof write its profile.
-  process.on('message', (message: { cmd?: string }) => { if (message.cmd === 'stop') process.exit(0); });
-  process.send(ready);
+  const { mint, ...announced } = ready;
+  process.on('message', (message: { cmd?: string; count?: number }) => {
+    if (message.cmd === 'stop') process.exit(0);
+    if (message.cmd === 'mint') void mint(message.count ?? 0).then((tokens) => process.send!({ cmd: 'minted', tokens }));
+  });
+  process.send(announced);
 }

@@ -153,19 +153,23 @@ async function memoryOf(child: ChildProcess, collect: boolean): Promise<MemoryRe
 async function signedInTarget(base: string, seeded: Seeded, poolSize: number): Promise<s.Target> {
   const target = gatehouseTarget(base, seeded);
   const scope = `${APP_SCOPE} ${seeded.apiScope}`;
-  const perPerson = Math.ceil((poolSize + 1) / seeded.people.length);
-  const tokens: Array<Record<string, unknown>> = [];
-  await Promise.all(seeded.people.map(async (person) => {
-    const browser = new Browser(base);
-    for (let i = 0; i < perPerson; i += 1) {
-      tokens.push((await flow.authorizationCodeFlow(target, person, { browser, scope, prompt: 'consent' })).tokens);
-    }
-  }));
-  const [first, ...rest] = tokens;
+  const signIns = async (count: number) => {
+    const perPerson = Math.ceil(count / seeded.people.length);
+    const tokens: Array<Record<string, unknown>> = [];
+    await Promise.all(seeded.people.map(async (person) => {
+      const browser = new Browser(base);
+      for (let i = 0; i < perPerson; i += 1) {
+        tokens.push((await flow.authorizationCodeFlow(target, person, { browser, scope, prompt: 'consent' })).tokens);
+      }
+    }));
+    return tokens;
+  };
+  const [first, ...rest] = await signIns(poolSize + 1);
   target.introspectedRefreshToken = String(first!.refresh_token);
   target.jwtAccessToken = String(first!.access_token);
   target.userinfoAccessToken = String(first!.access_token);
   target.refreshTokens = rest.map((t) => String(t.refresh_token));
+  target.mintRefreshTokens = async (count) => (await signIns(count)).map((t) => String(t.refresh_token));
   return target;
 }
 
@@ -195,7 +199,7 @@ async function runInstances(database: BenchDatabase, seeded: Seeded, n: number, 
   const results: RunRecord['results'] = [];
   let walk: CrossInstanceWalk | undefined;
   try {
-    const target = await signedInTarget(cluster.base, seeded, 2 * load.connections + 8);
+    const target = await signedInTarget(cluster.base, seeded, s.refreshPoolSize(load));
     if (wanted('walk')) {
       log(`gatehouse ×${n}: cross-instance walk`);
       walk = await crossInstanceWalk(target, n, seeded.people[0]!, SIGN_IN_SCOPE(seeded));
@@ -222,7 +226,7 @@ async function runSoak(database: BenchDatabase, seeded: Seeded): Promise<SoakRes
   const gatehouse = cluster.instances[0]!;
   try {
     const rssAtLaunch = (residentBytes(gatehouse.pid!) ?? NaN) / 2 ** 20;
-    const target = await signedInTarget(cluster.base, seeded, 2 * load.connections + 8);
+    const target = await signedInTarget(cluster.base, seeded, s.refreshPoolSize(load));
     return await soak(target, {
       seconds: soakSeconds,
       // Long enough for the truth cache (entries live a minute) to reach its steady size.
@@ -243,7 +247,7 @@ async function runSoak(database: BenchDatabase, seeded: Seeded): Promise<SoakRes
 
 /** The bare oidc-provider, with what the load needs minted, and a probe of its CPU. */
 async function startCeiling(): Promise<{ child: ChildProcess; target: s.Target; probe: s.Probe }> {
-  const child = forkTs('ceiling.ts', { BENCH_CEILING_PORT: String(await freePort()), BENCH_CEILING_TOKENS: String(2 * load.connections + 8) });
+  const child = forkTs('ceiling.ts', { BENCH_CEILING_PORT: String(await freePort()), BENCH_CEILING_TOKENS: String(s.refreshPoolSize(load)) });
   const probe: s.Probe = async () => {
     const finish = await startCpuWindow({ server: [child.pid!] });
     return async () => ({ queries: null, cpu: await finish() });
@@ -253,6 +257,11 @@ async function startCeiling(): Promise<{ child: ChildProcess; target: s.Target; 
     const target: s.Target = {
       label: 'ceiling', base: ready.address, app: ready.app, machine: ready.machine, api: ready.api, apiScope: CEILING_SCOPE, apiIdentifier: CEILING_API,
       refreshTokens: ready.refreshTokens, introspectedRefreshToken: ready.introspectedRefreshToken,
+      async mintRefreshTokens(count) {
+        const minted = nextMessage<{ tokens: string[] }>(child, 'minted');
+        child.send({ cmd: 'mint', count });
+        return (await minted).tokens;
+      },
       jwtAccessToken: undefined, opaqueApiAccessToken: ready.apiAccessToken, userinfoAccessToken: ready.userinfoAccessToken,
     };
     return { child, target, probe };
@@ -277,7 +286,7 @@ async function runAlternating(database: BenchDatabase, seeded: Seeded): Promise<
   try {
     const single = await startGatehouseCluster(database, 1);
     started.push(...single.children);
-    sides.push({ label: 'gatehouse', tag: { instances: 1 }, server: { kind: 'gatehouse', probe: single.probe, target: await signedInTarget(single.base, seeded, 2 * load.connections + 8) } });
+    sides.push({ label: 'gatehouse', tag: { instances: 1 }, server: { kind: 'gatehouse', probe: single.probe, target: await signedInTarget(single.base, seeded, s.refreshPoolSize(load)) } });
     if (requestKeys.length) {
       const ceiling = await startCeiling();
       started.push(ceiling.child);
@@ -286,7 +295,7 @@ async function runAlternating(database: BenchDatabase, seeded: Seeded): Promise<
     if (workers > 1) {
       const many = await startGatehouseCluster(database, 1, [], workers);
       started.push(...many.children);
-      sides.push({ label: `gatehouse WORKERS=${workers}`, tag: { instances: 1, workers }, server: { kind: 'workers', probe: many.probe, target: await signedInTarget(many.base, seeded, 2 * load.connections + 8) } });
+      sides.push({ label: `gatehouse WORKERS=${workers}`, tag: { instances: 1, workers }, server: { kind: 'workers', probe: many.probe, target: await signedInTarget(many.base, seeded, s.refreshPoolSize(load)) } });
     }
     // Refresh last: the ceiling's in-memory adapter is an LRU of 1000 entries, and the thousands
     // of rotated tokens would evict the tokens the other scenarios reuse.

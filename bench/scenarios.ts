@@ -19,6 +19,8 @@ export interface Target {
   api: Credentials;
   /** Consumed one per request; each rotation's new refresh token goes back into the pool. */
   refreshTokens: string[];
+  /** More refresh tokens for the pool, minted as the pool's first ones were. */
+  mintRefreshTokens?: (count: number) => Promise<string[]>;
   introspectedRefreshToken: string;
   /** A JWT access token issued for the API; undefined where the server cannot introspect one. */
   jwtAccessToken: string | undefined;
@@ -236,8 +238,22 @@ export function clientCredentials(target: Target, load: LoadOptions, probe?: Pro
   }], probe);
 }
 
-export function refresh(target: Target, load: LoadOptions, probe?: Probe) {
+/**
+ * The refresh tokens a window needs: one per connection at a time, plus slack, plus what its load
+ * runs lose. A run (the warm-up, the measured one, and the paced pair) ends with up to one request
+ * per connection in flight, whose rotated token never comes back: the server consumed the token,
+ * and its successor is dropped with the connection. With alternating windows a scenario makes
+ * several runs per server, so the pool is topped up before each window, or a later one starts dry.
+ */
+export function refreshPoolSize(load: LoadOptions): number {
+  const runs = load.paced ? 4 : 2;
+  return load.connections * (2 + runs) + 8;
+}
+
+export async function refresh(target: Target, load: LoadOptions, probe?: Probe) {
   const pool = target.refreshTokens;
+  const short = refreshPoolSize(load) - pool.length;
+  if (short > 0 && target.mintRefreshTokens) pool.push(...(await target.mintRefreshTokens(short)));
   let starved = 0;
   return measure('refresh_token (rotating)', target, load, (wrong) => [{
     ...post('/token', target.app, { grant_type: 'refresh_token', refresh_token: 'placeholder' }),
