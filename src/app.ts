@@ -29,6 +29,7 @@ import { metadataCaching } from './http/metadata-caching.js';
 import { answerBusy, loadShedding } from './http/load-shedding.js';
 import type { Pages } from './http/pages.js';
 import type { SurfaceDependencies } from './http/surfaces.js';
+import { routesFor } from './http/route-gate.js';
 import { requestLog } from './http/request-log.js';
 import { DpopNonces } from './dpop/nonces.js';
 import { ResourceProofs } from './dpop/proofs.js';
@@ -130,15 +131,15 @@ export function createApp(deps: AppDependencies): Koa {
   app.use(requestLog(logger));
   app.use(errorBoundary(pages, logger));
   app.use(securityHeaders());
-  app.use(healthRoutes(deps.db, deps.draining).routes());
+  app.use(routesFor(healthRoutes(deps.db, deps.draining)));
   // Never on the public port without its token (the metrics listener is METRICS_PORT's).
   if (config.metrics.token) app.use(publicMetricsRoute(processMetrics, config.metrics.token));
   app.use(assets(pages));
-  app.use(transmitterMetadataRoutes(config.issuer, deps.oidc.provider.pathFor('jwks')).routes());
+  app.use(routesFor(transmitterMetadataRoutes(config.issuer, deps.oidc.provider.pathFor('jwks'))));
   app.use(passkeyAssets());
   // After what must answer under any load (health, the busy page's stylesheet), before any work.
   app.use(loadShedding(config.load.maxConcurrentRequests, pages));
-  app.use(interactionRoutes({
+  app.use(routesFor(interactionRoutes({
     provider: () => deps.oidc.provider,
     users: deps.users,
     resources: deps.resources,
@@ -157,10 +158,10 @@ export function createApp(deps: AppDependencies): Koa {
     factors: deps.factors,
     factorThrottle,
     levelRules: { adminSecondFactor: config.adminSecondFactor },
-  }).routes());
-  if (deps.recovery) app.use(recoveryRoutes({ ...deps.recovery, pages, csrf, logger, knownDevices }).routes());
+  })));
+  if (deps.recovery) app.use(routesFor(recoveryRoutes({ ...deps.recovery, pages, csrf, logger, knownDevices })));
   const signIn = new AccountSignIn({ provider: () => deps.oidc.provider, issuer: config.issuer, pages, secureCookies });
-  app.use(signIn.routes().routes());
+  app.use(routesFor(signIn.routes()));
   const surfaces: SurfaceDependencies = {
     config,
     operations: deps.operations,
@@ -181,18 +182,18 @@ export function createApp(deps: AppDependencies): Koa {
     factorThrottle,
     now: deps.now,
   };
-  app.use(adminApiRoutes(surfaces).routes());
-  app.use(adminConsoleRoutes(surfaces).routes());
-  app.use(accountRoutes(surfaces).routes());
-  app.use(passkeyRoutes({ ...surfaces, passkeys: deps.passkeys }).routes());
+  app.use(routesFor(adminApiRoutes(surfaces)));
+  app.use(routesFor(adminConsoleRoutes(surfaces)));
+  app.use(routesFor(accountRoutes(surfaces)));
+  app.use(routesFor(passkeyRoutes({ ...surfaces, passkeys: deps.passkeys })));
   // Both confirm pages check the account's password under the same throttle as sign-in.
-  app.use(enrolmentRoutes({
+  app.use(routesFor(enrolmentRoutes({
     enrolment: deps.enrolment, pages, csrf, users: deps.users, throttle, knownDevices,
     passkeysPage: deps.passkeys.available ? PASSKEYS_PAGE : undefined,
-  }).routes());
-  app.use(verificationRoutes({ addresses: deps.addresses, pages, csrf, users: deps.users, throttle, knownDevices }).routes());
+  })));
+  app.use(routesFor(verificationRoutes({ addresses: deps.addresses, pages, csrf, users: deps.users, throttle, knownDevices })));
   // Not mounted at all in production, so no setting or request can reach it there.
-  if (deps.devMailbox && config.env !== 'production') app.use(devMailRoutes(deps.devMailbox, pages).routes());
+  if (deps.devMailbox && config.env !== 'production') app.use(routesFor(devMailRoutes(deps.devMailbox, pages)));
   // The routes are fixed by the configuration, so a provider rebuilt on key rotation keeps them.
   const { provider } = deps.oidc;
   const tokenEndpoints = {
