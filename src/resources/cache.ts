@@ -6,6 +6,7 @@ import type { Database } from '../db/knex.js';
 import type { ChangeFeed } from '../db/notifications.js';
 import { ResourceServerStore, type ResourceServer } from './store.js';
 import { CoherentCache } from '../db/coherent-cache.js';
+import { deepFrozen } from '../db/frozen.js';
 
 const MAX_ENTRIES = 1_000;
 const TTL_MS = 10 * 60_000;
@@ -17,6 +18,7 @@ const DEFAULT_KEY = 'default';
 /**
  * A ResourceServerStore whose `find` and `findDefault` are cached; everything else (and every
  * write) goes to the database as before. A subclass so it can stand wherever the store does.
+ * What it finds is frozen and shared by every caller (src/db/frozen.ts): no copy per request.
  */
 export class CachedResourceServerStore extends ResourceServerStore {
   readonly #cache: CoherentCache<{ found: ResourceServer | undefined }>;
@@ -33,18 +35,13 @@ export class CachedResourceServerStore extends ResourceServerStore {
     if (typeof identifier !== 'string') return undefined;
     const cached = await this.#cache.load(`id ${identifier}`, [`resource:${identifier}`], async () => {
       const found = await super.find(identifier);
-      return found ? { found } : undefined;
+      return found ? deepFrozen({ found }) : undefined;
     });
-    return copyOf(cached?.found);
+    return cached?.found;
   }
 
   override async findDefault(): Promise<ResourceServer | undefined> {
-    const cached = await this.#cache.load(DEFAULT_KEY, [DEFAULT_TAG], async () => ({ found: await super.findDefault() }));
-    return copyOf(cached?.found);
+    const cached = await this.#cache.load(DEFAULT_KEY, [DEFAULT_TAG], async () => deepFrozen({ found: await super.findDefault() }));
+    return cached?.found;
   }
-}
-
-/** Callers get their own copy: nothing they do to it can change what the next caller reads. */
-function copyOf(resource: ResourceServer | undefined): ResourceServer | undefined {
-  return resource && structuredClone(resource);
 }

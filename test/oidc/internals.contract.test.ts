@@ -26,7 +26,7 @@ import {
   GRANTABLE_MODELS, grantFromStored, INTERACTION_OWN_ID_FIELD, INTERACTION_SESSION_COOKIE_FIELD, isReuseDetail, isStructuredToken, JWT_HANDLE_PREFIX, JWT_REVOCATION_HANDLE_PREFIX, pageSession,
   PINNED_OIDC_PROVIDER_VERSION, presentedRefreshToken, PROVIDER_BODY_LIMIT, PROVIDER_ROUTES,
   PROVIDER_ROUTES_WITH_A_PARAMETER, providerContextOf, refreshGrantRequest, REFRESH_GRANT_ADAPTER_CALLS,
-  replaceClientMethods, REPLAY_DETECTION_ADAPTER_CALLS, REPLAY_REFUSED_DETAIL, requestState, RESUME_PATH, rotatedRefreshToken,
+  readOnlyClientMetadata, replaceClientMethods, REPLAY_DETECTION_ADAPTER_CALLS, REPLAY_REFUSED_DETAIL, requestState, RESUME_PATH, rotatedRefreshToken,
   routerFold, sessionGrantIdFor, tokenSourceOf, UNREGISTERED_TYPE_ERROR, type StoredGrantPayload, type StoredSessionPayload,
 } from '../../src/oidc/internals.js';
 
@@ -619,6 +619,21 @@ describe('the provider\'s models (internals/models.ts)', () => {
     const authorize = await fetch(`${running.url}/auth?${new URLSearchParams({ client_id: 'app', response_type: 'code', scope: 'openid', redirect_uri: REDIRECT_URI })}`, { redirect: 'manual' });
     expect(authorize.status).not.toBe(400);
     expect(() => replaceClientMethods(running.provider, { noSuchMethod: () => true } as never), 'replacing a method oidc-provider does not have must fail loudly').toThrow(TypeError);
+  });
+
+  it('readOnlyClientMetadata: Client.find builds a client from frozen metadata without writing to it, and the same client for the same metadata', async () => {
+    const metadata = readOnlyClientMetadata({
+      client_id: 'frozen-app', client_secret: 'a-secret-of-forty-three-characters-or-more-x', redirect_uris: [REDIRECT_URI],
+      grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], token_endpoint_auth_method: 'client_secret_basic', scope: 'openid',
+    });
+    const before = JSON.stringify(metadata);
+    const frozenClients = new Provider('http://127.0.0.1/frozen', {
+      adapter: class { async find(id: string) { return id === 'frozen-app' ? metadata : undefined; } } as never,
+    });
+    const client = await frozenClients.Client.find('frozen-app');
+    expect(client?.clientId, 'Client.find (lib/models/client.js) no longer builds a client from metadata it may not write to').toBe('frozen-app');
+    expect(JSON.stringify(metadata)).toBe(before);
+    expect(await frozenClients.Client.find('frozen-app'), 'the same metadata no longer finds the same Client').toBe(client);
   });
 
   it('isReuseDetail: a code or refresh token presented again is refused with the words it matches', async () => {

@@ -72,9 +72,10 @@ describe('CachedResourceServerStore', () => {
     expect(await countQueries(() => store.find('https://nobody.example.test'))).toBe(1);
   });
 
-  it('hands each caller its own copy', async () => {
+  it('hands every caller the same frozen API: no caller can change what the next one reads', async () => {
     const first = await store.find('https://two.example.test');
-    first!.scopes.push('tampered');
+    expect(() => first!.scopes.push('tampered')).toThrow(TypeError);
+    expect(() => { (first as { name: string }).name = 'tampered'; }).toThrow(TypeError);
     expect((await store.find('https://two.example.test'))?.scopes).toEqual(['two:read']);
   });
 });

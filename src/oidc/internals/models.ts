@@ -3,6 +3,7 @@
 // grant, and where stored payloads keep what Gatehouse reads or strips. Part of
 // src/oidc/internals.ts.
 import type { Provider } from 'oidc-provider';
+import { deepFrozen } from '../../db/frozen.js';
 
 /** The Client instance methods Gatehouse replaces, as oidc-provider calls them. */
 export interface ClientMethods {
@@ -39,6 +40,18 @@ export function replaceClientMethods(provider: Provider, methods: Partial<Client
     if (typeof prototype[name] !== 'function') throw new TypeError(`oidc-provider's Client has no ${name} to replace`);
     prototype[name] = method;
   }
+}
+
+/**
+ * Client.find (lib/models/client.js) only reads the object the Client adapter hands it: it hashes
+ * its JSON to find the Client it built for the same metadata before, and builds one, for metadata
+ * it has not seen, from its own copy (lib/helpers/client_schema.js). So the adapter hands out one
+ * deep-frozen object per client instead of a copy per request (src/oidc/models/client.ts). If that
+ * changes, Client.find throws a TypeError on the frozen object rather than changing the cached
+ * metadata (test/oidc/internals.contract.test.ts).
+ */
+export function readOnlyClientMetadata<T extends object>(metadata: T): Readonly<T> {
+  return deepFrozen(metadata);
 }
 
 /**

@@ -6,7 +6,7 @@ import { matchesDigest } from '../../crypto/digest.js';
 import type { ChangeFeed } from '../../db/notifications.js';
 import { CoherentCache } from '../../db/coherent-cache.js';
 import { OIDC_SCOPES } from '../configuration.js';
-import { replaceClientMethods } from '../internals.js';
+import { readOnlyClientMetadata, replaceClientMethods } from '../internals.js';
 import { ADMIN_METADATA, API_SCOPE_METADATA, ID_TOKEN_SIGNING_ALG, PREVIOUS_SECRET_METADATA, REQUIRE_ACR_METADATA, RESOURCE_METADATA, TOKEN_EXCHANGE_GRANT } from '../../vocabulary.js';
 
 /**
@@ -122,18 +122,17 @@ export class ClientAdapter implements Adapter {
     /** Where apps registering themselves are written (RFC 7591/7592, src/registration/registrar.ts). */
     private readonly registrar?: ClientWriter,
   ) {
-    this.#builtIn = new Map(builtIn.map((metadata) => [metadata.client_id, metadata as AdapterPayload]));
+    this.#builtIn = new Map(builtIn.map((metadata) => [metadata.client_id, readOnlyClientMetadata(structuredClone(metadata)) as AdapterPayload]));
   }
 
+  /** The client's metadata, frozen: oidc-provider only reads it (readOnlyClientMetadata), so every request shares one. */
   async find(id: string): Promise<AdapterPayload | undefined> {
     if (typeof id !== 'string') return undefined;
     const builtIn = this.#builtIn.get(id);
-    if (builtIn) return structuredClone(builtIn);
-    const metadata = this.cache
-      ? await this.cache.load(id, [`client:${id}`], () => this.#read(id))
-      : await this.#read(id);
-    // oidc-provider builds its Client from this object; each caller gets its own.
-    return metadata && structuredClone(metadata);
+    if (builtIn) return builtIn;
+    return this.cache
+      ? this.cache.load(id, [`client:${id}`], () => this.#read(id))
+      : this.#read(id);
   }
 
   async #read(id: string): Promise<AdapterPayload | undefined> {
@@ -141,7 +140,7 @@ export class ClientAdapter implements Adapter {
     if (!client || client.disabledAt) return undefined;
     const metadata = clientMetadata(client);
     if (this.policy.requirePar && metadata.response_types?.length) metadata.require_pushed_authorization_requests = true;
-    return metadata as AdapterPayload;
+    return readOnlyClientMetadata(metadata) as AdapterPayload;
   }
 
   // Clients are managed by the CLI, the admin API and the console; oidc-provider writes only the
