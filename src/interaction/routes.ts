@@ -29,7 +29,7 @@ import { PASSKEYS_SCRIPT, WEBAUTHN_SCRIPT } from '../passkeys/assets.js';
 import { claimsNamedIn, claimsOfScope, describeApiScopes, describeClaims, describeOidcScopes } from '../presentation/scopes.js';
 import { signIns } from '../observability/metrics.js';
 import type { FactorActs } from '../factors/acts.js';
-import type { FactorThrottle } from '../factors/throttle.js';
+import type { FactorCheck, FactorThrottle } from '../factors/throttle.js';
 import { normaliseCode } from '../factors/totp.js';
 import { acrOf, amrOf, satisfies, type Acr, type Amr } from '../factors/levels.js';
 import { requiredLevel, type LevelRules } from '../factors/requirements.js';
@@ -407,14 +407,8 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     if (!pending) return seeOther(ctx, `/interaction/${details.uid}`);
     const typed = typeof formBody(ctx).code === 'string' ? (formBody(ctx).code as string).slice(0, 64) : '';
     if (!typed.trim()) return renderSecondStep(ctx, { status: 400, message: 'secondFactor.error.missing' });
-    const attempt = await deps.factorThrottle.check(pending.accountId);
-    if (!attempt.allowed) {
-      signIns.inc({ outcome: 'throttled', factor: 'second_factor' });
-      ctx.set('Retry-After', String(attempt.retryAfterSeconds));
-      return renderSecondStep(ctx, { status: 429, message: tooManyAttemptsMessage(attempt.retryAfterSeconds) });
-    }
-    const clientId = String(details.params.client_id);
-    const actor = { type: 'user' as const, id: pending.accountId, ip: ctx.ip };
+    const attempt = await secondStepAttempt(ctx, pending);
+    if (!attempt) return;
     const isTotp = normaliseCode(typed) !== undefined;
     let accepted = false;
     let reason = 'wrong';
@@ -426,21 +420,50 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
       const used = await deps.factors.store.useRecoveryCode(pending.accountId, typed);
       if (used) {
         accepted = true;
-        await deps.factors.recoveryCodeUsed(actor, pending.accountId, used.remaining, clientId);
+        await deps.factors.recoveryCodeUsed(pendingActor(ctx, pending), pending.accountId, used.remaining, String(details.params.client_id));
       }
     }
     const factor = isTotp ? 'totp' : 'recovery_code';
-    if (!accepted) {
-      signIns.inc({ outcome: 'failed', factor });
-      await deps.audit.append({ type: 'sign_in.second_factor_failed', actor, userId: pending.accountId, clientId, details: { factor, reason } });
-      return renderSecondStep(ctx, { status: 401, message: 'secondFactor.error.wrong' });
-    }
+    if (!accepted) return secondStepRefused(ctx, pending, factor, reason, 'secondFactor.error.wrong');
+    return secondStepPassed(ctx, pending, attempt, factor, ['otp']);
+  }
+
+  function pendingActor(ctx: Context, pending: PendingSecondStep) {
+    return { type: 'user' as const, id: pending.accountId, ip: ctx.ip };
+  }
+
+  /**
+   * The pending person's guesses at a second factor, counted per account before anything is
+   * checked (src/factors/throttle.ts): the attempt, or nothing once the 429 page is answered.
+   */
+  async function secondStepAttempt(ctx: Context, pending: PendingSecondStep): Promise<Extract<FactorCheck, { allowed: true }> | undefined> {
+    const attempt = await deps.factorThrottle.check(pending.accountId);
+    if (attempt.allowed) return attempt;
+    signIns.inc({ outcome: 'throttled', factor: 'second_factor' });
+    ctx.set('Retry-After', String(attempt.retryAfterSeconds));
+    await renderSecondStep(ctx, { status: 429, message: tooManyAttemptsMessage(attempt.retryAfterSeconds) });
+    return undefined;
+  }
+
+  /** A second factor refused: counted, audited, and the step shown again with `message`. */
+  async function secondStepRefused(ctx: Context, pending: PendingSecondStep, factor: string, reason: string, message: Words) {
+    const { details } = ctx.state.interaction as InteractionState;
+    signIns.inc({ outcome: 'failed', factor });
+    await deps.audit.append({
+      type: 'sign_in.second_factor_failed', actor: pendingActor(ctx, pending), userId: pending.accountId, clientId: String(details.params.client_id), details: { factor, reason },
+    });
+    return renderSecondStep(ctx, { status: 401, message });
+  }
+
+  /** A second factor accepted: the guesses settle, and the sign-in completes if it now reaches the level asked for. */
+  async function secondStepPassed(ctx: Context, pending: PendingSecondStep, attempt: Extract<FactorCheck, { allowed: true }>, factor: string, added: Amr[], more: Record<string, unknown> = {}) {
+    const { details } = ctx.state.interaction as InteractionState;
     await attempt.recordSuccess();
     signIns.inc({ outcome: 'succeeded', factor });
-    const methods: Amr[] = [...pending.methods, 'otp'];
+    const methods: Amr[] = [...pending.methods, ...added];
     const required = await levelRequired(details);
     if (!satisfies(acrOf(amrOf(methods)), required)) return refuseLevel(ctx, pending.accountId, required);
-    return signedIn(ctx, pending.accountId, methods);
+    return signedIn(ctx, pending.accountId, methods, more);
   }
 
   /** A challenge for the second step's passkey: only the pending person's passkeys (JSON, fetched by views/passkeys.js). */
@@ -466,26 +489,11 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     const typed = formBody(ctx).assertion;
     const response = typeof typed === 'string' && typed.length <= MAX_RESPONSE_LENGTH ? typed : '';
     if (!response) return renderSecondStep(ctx, { status: 400, message: 'secondFactor.error.passkeyMissing' });
-    const attempt = await deps.factorThrottle.check(pending.accountId);
-    if (!attempt.allowed) {
-      signIns.inc({ outcome: 'throttled', factor: 'second_factor' });
-      ctx.set('Retry-After', String(attempt.retryAfterSeconds));
-      return renderSecondStep(ctx, { status: 429, message: tooManyAttemptsMessage(attempt.retryAfterSeconds) });
-    }
-    const clientId = String(details.params.client_id);
-    const actor = { type: 'user' as const, id: pending.accountId, ip: ctx.ip };
+    const attempt = await secondStepAttempt(ctx, pending);
+    if (!attempt) return;
     const outcome = await passkeys.authenticate('confirmation', { interaction: details.uid }, response, pending.accountId);
-    if (!outcome.ok) {
-      signIns.inc({ outcome: 'failed', factor: 'passkey' });
-      await deps.audit.append({ type: 'sign_in.second_factor_failed', actor, userId: pending.accountId, clientId, details: { factor: 'passkey', reason: outcome.reason } });
-      return renderSecondStep(ctx, { status: 401, message: 'secondFactor.error.passkeyRefused' });
-    }
-    await attempt.recordSuccess();
-    signIns.inc({ outcome: 'succeeded', factor: 'passkey' });
-    const methods: Amr[] = [...pending.methods, ...outcome.amr];
-    const required = await levelRequired(details);
-    if (!satisfies(acrOf(amrOf(methods)), required)) return refuseLevel(ctx, pending.accountId, required);
-    return signedIn(ctx, pending.accountId, methods, { passkeyId: outcome.passkey.id });
+    if (!outcome.ok) return secondStepRefused(ctx, pending, 'passkey', outcome.reason, 'secondFactor.error.passkeyRefused');
+    return secondStepPassed(ctx, pending, attempt, 'passkey', outcome.amr, { passkeyId: outcome.passkey.id });
   }
 
   /** A challenge for a passkey sign-in, bound to this browser's sign-in (JSON, fetched by views/passkeys.js). */
