@@ -7,16 +7,14 @@
 // another account has the new one is kept from this page (the link's page says that).
 import type { Context } from 'koa';
 import { isGatehouseError } from '../errors.js';
-import { HashingBusy } from '../people/passwords.js';
 import { formBody, formValue, problemOf, type Problem } from '../http/forms.js';
 import type { SurfaceDependencies } from '../http/surfaces.js';
-import { tooManyAttemptsMessage } from '../security/sign-in-throttle.js';
+import { checkPasswordAgain, passwordProblem } from '../security/password-again.js';
 import { newAddressFor } from '../verification/addresses.js';
 import { holderOf, noticeOf, seeOther } from './guard.js';
 
 export const EMAIL_PAGE = '/account/email';
 
-const MAX_TYPED_PASSWORD = 1024;
 const TOO_MANY_MAILS = 'problem.tooManyMails';
 
 export function emailPages(deps: SurfaceDependencies) {
@@ -61,7 +59,6 @@ export function emailPages(deps: SurfaceDependencies) {
     const body = formBody(ctx);
     const typed = typeof body.new_email === 'string' ? body.new_email.slice(0, 254) : '';
     const newEmail = formValue(ctx, 'new_email', 254);
-    const password = typeof body.current_password === 'string' && body.current_password.length <= MAX_TYPED_PASSWORD ? body.current_password : '';
     if (newEmail === undefined) return renderEmail(ctx, { status: 400, message: 'problem.enterNewEmail', field: 'email' }, typed);
     try {
       newAddressFor(person.email, newEmail);
@@ -69,24 +66,8 @@ export function emailPages(deps: SurfaceDependencies) {
       if (!isGatehouseError(error)) throw error;
       return renderEmail(ctx, problemOf(error), typed);
     }
-    if (!password) return renderEmail(ctx, { status: 400, message: 'problem.enterCurrentPassword', field: 'currentPassword' }, typed);
-    const attempt = await deps.throttle.check({ email: person.email, address: ctx.ip, device: deps.knownDevices.deviceFor(ctx, person.email) });
-    if (!attempt.allowed) {
-      ctx.set('Retry-After', String(attempt.retryAfterSeconds));
-      return renderEmail(ctx, { status: 429, message: tooManyAttemptsMessage(attempt.retryAfterSeconds), field: 'currentPassword' }, typed);
-    }
-    let matches: boolean;
-    try {
-      matches = await deps.users.verifyPassword(person.id, password);
-    } catch (error) {
-      if (!(error instanceof HashingBusy)) throw error;
-      // Nobody looked at the password: the attempt must not count against the person.
-      await attempt.handBack();
-      ctx.set('Retry-After', String(error.retryAfterSeconds));
-      return renderEmail(ctx, { status: 503, message: 'problem.busy', field: 'currentPassword' }, typed);
-    }
-    if (!matches) return renderEmail(ctx, { status: 400, message: 'problem.wrongCurrentPassword', field: 'currentPassword' }, typed);
-    await attempt.recordSuccess();
+    const refused = await checkPasswordAgain(deps, ctx, person, body.current_password);
+    if (refused) return renderEmail(ctx, passwordProblem(refused, 'currentPassword', { missing: 'problem.enterCurrentPassword', wrong: 'problem.wrongCurrentPassword', busy: 'problem.busy' }), typed);
     if (!(await deps.verificationMail.allow(person.id, ctx.ip))) return renderEmail(ctx, { status: 429, message: TOO_MANY_MAILS }, typed);
     try {
       await addresses.requestChange(actor, person.id, newEmail);

@@ -5,11 +5,11 @@
 // again first (their password or an authenticator code), so a browser left signed in is not
 // enough to strip an account of its second factor. Every guess is throttled like at sign-in.
 import type { Context } from 'koa';
-import { HashingBusy } from '../people/passwords.js';
 import { formValue, type Problem } from '../http/forms.js';
 import type { SurfaceDependencies } from '../http/surfaces.js';
 import { shownDate } from '../presentation/dates.js';
 import { tooManyAttemptsMessage } from '../security/sign-in-throttle.js';
+import { checkPasswordAgain, passwordProblem } from '../security/password-again.js';
 import { holderOf, noticeOf, seeOther } from '../account/guard.js';
 import { normaliseCode, qrCodeOf } from './totp.js';
 import type { Factor } from './store.js';
@@ -141,23 +141,8 @@ export function securityPages(deps: SurfaceDependencies) {
       }
       // Six digits could also be someone's password: try it as one below.
     }
-    const attempt = await deps.throttle.check({ email: person.email, address: ctx.ip, device: deps.knownDevices.deviceFor(ctx, person.email) });
-    if (!attempt.allowed) {
-      ctx.set('Retry-After', String(attempt.retryAfterSeconds));
-      return { status: 429, message: tooManyAttemptsMessage(attempt.retryAfterSeconds), field: 'proof' };
-    }
-    let right: boolean;
-    try {
-      right = await deps.users.verifyPassword(person.id, typed);
-    } catch (error) {
-      if (!(error instanceof HashingBusy)) throw error;
-      await attempt.handBack();
-      ctx.set('Retry-After', String(error.retryAfterSeconds));
-      return { status: 503, message: 'problem.busyPassword', field: 'proof' };
-    }
-    if (!right) return { status: 401, message: 'security.error.proofWrong', field: 'proof' };
-    await attempt.recordSuccess();
-    return undefined;
+    const refused = await checkPasswordAgain(deps, ctx, person, typed);
+    return refused && passwordProblem(refused, 'proof', { missing: 'security.error.proofMissing', wrong: 'security.error.proofWrong', wrongStatus: 401, busy: 'problem.busyPassword' });
   }
 
   async function removeFactor(ctx: Context) {

@@ -10,9 +10,8 @@ import type { Context } from 'koa';
 import { accountGuard, holderOf } from '../account/guard.js';
 import { formBody, formValue, Notices } from '../http/forms.js';
 import type { SurfaceDependencies } from '../http/surfaces.js';
-import { HashingBusy } from '../people/passwords.js';
 import { shownDate } from '../presentation/dates.js';
-import { tooManyAttemptsMessage } from '../security/sign-in-throttle.js';
+import { checkPasswordAgain, type PasswordRefusal } from '../security/password-again.js';
 import { PASSKEYS_SCRIPT, WEBAUTHN_SCRIPT } from './assets.js';
 import { MAX_RESPONSE_LENGTH, PasskeyRefused, type Passkeys } from './passkeys.js';
 import { MAX_NAME_LENGTH } from './store.js';
@@ -39,7 +38,8 @@ const STATUS: Record<PasskeyProblem, number> = {
   registration: 400, duplicate: 409, 'not-found': 404, password: 400, passkey: 400, confirm: 400, busy: 503, throttled: 429,
 };
 
-const MAX_TYPED_PASSWORD = 1024;
+/** The removal page's problem for a password it did not take (`throttled` carries its wait). */
+const PASSWORD_REFUSALS: Record<Exclude<PasswordRefusal['reason'], 'throttled'>, PasskeyProblem> = { missing: 'confirm', wrong: 'password', busy: 'busy' };
 
 export function passkeyRoutes(deps: SurfaceDependencies & { passkeys: Passkeys }): Router {
   const { passkeys, pages, csrf } = deps;
@@ -151,33 +151,11 @@ export function passkeyRoutes(deps: SurfaceDependencies & { passkeys: Passkeys }
       await renderRemove(ctx, id, 'passkey');
       return false;
     }
-    const password = typeof body.current_password === 'string' && body.current_password.length <= MAX_TYPED_PASSWORD ? body.current_password : '';
-    if (!password) {
-      await renderRemove(ctx, id, 'confirm');
-      return false;
-    }
-    const attempt = await deps.throttle.check({ email: person.email, address: ctx.ip, device: deps.knownDevices.deviceFor(ctx, person.email) });
-    if (!attempt.allowed) {
-      ctx.set('Retry-After', String(attempt.retryAfterSeconds));
-      await renderRemove(ctx, id, 'throttled', { retryAfter: tooManyAttemptsMessage(attempt.retryAfterSeconds) });
-      return false;
-    }
-    let matches: boolean;
-    try {
-      matches = await deps.users.verifyPassword(person.id, password);
-    } catch (error) {
-      if (!(error instanceof HashingBusy)) throw error;
-      await attempt.handBack();
-      ctx.set('Retry-After', String(error.retryAfterSeconds));
-      await renderRemove(ctx, id, 'busy');
-      return false;
-    }
-    if (!matches) {
-      await renderRemove(ctx, id, 'password');
-      return false;
-    }
-    await attempt.recordSuccess();
-    return true;
+    const refused = await checkPasswordAgain(deps, ctx, person, body.current_password);
+    if (!refused) return true;
+    if (refused.reason === 'throttled') await renderRemove(ctx, id, 'throttled', { retryAfter: refused.wait });
+    else await renderRemove(ctx, id, PASSWORD_REFUSALS[refused.reason]);
+    return false;
   }
 
   async function removePasskey(ctx: Context) {
