@@ -41,7 +41,7 @@ export interface NoticeRecipient {
 
 export interface AccountNoticesOptions {
   db: Database;
-  outbox: Pick<Outbox, 'enqueue'>;
+  outbox: Pick<Outbox, 'enqueue' | 'enqueueAlone'>;
   issuer: string;
   /** EMAIL_NOTIFICATIONS. */
   enabled: boolean;
@@ -63,6 +63,17 @@ export class AccountNotices {
   /** Writes the notice in `trx`, the transaction of the act it reports; its outbox id, or undefined when notices are off. */
   async send(trx: Database, to: NoticeRecipient, notice: AccountNotice): Promise<string | undefined> {
     if (!this.options.enabled) return undefined;
+    // audited() hands its acts the transaction typed as a plain Database; the outbox checks at run time.
+    return this.options.outbox.enqueue(trx as Knex.Transaction, { kind: 'mail', payload: this.#mail(to, notice) });
+  }
+
+  /** For an event that has no transaction of its own: the notice alone, committed at once. */
+  async sendAlone(to: NoticeRecipient, notice: AccountNotice): Promise<string | undefined> {
+    if (!this.options.enabled) return undefined;
+    return this.options.outbox.enqueueAlone(this.options.db, { kind: 'mail', payload: this.#mail(to, notice) });
+  }
+
+  #mail(to: NoticeRecipient, notice: AccountNotice) {
     const { issuer } = this.options;
     const at = new Date((this.options.now ?? Date.now)());
     const mail = renderMail({
@@ -79,14 +90,7 @@ export class AccountNotices {
         securityUrl: `${issuer}${SECURITY_PAGE}`,
       },
     }, issuer);
-    // audited() hands its acts the transaction typed as a plain Database; the outbox checks at run time.
-    return this.options.outbox.enqueue(trx as Knex.Transaction, { kind: 'mail', payload: mail });
-  }
-
-  /** For an event that has no transaction of its own: the notice alone, committed at once. */
-  async sendAlone(to: NoticeRecipient, notice: AccountNotice): Promise<string | undefined> {
-    if (!this.options.enabled) return undefined;
-    return this.options.db.transaction((trx) => this.send(trx, to, notice));
+    return mail;
   }
 }
 

@@ -35,7 +35,7 @@ export interface NewRow {
   queue?: string | undefined;
 }
 
-export async function insertRow(trx: Knex.Transaction, row: NewRow): Promise<void> {
+export async function insertRow(trx: Knex, row: NewRow): Promise<void> {
   await trx(OUTBOX_TABLE).insert({
     id: row.id,
     kind: row.kind,

@@ -101,6 +101,20 @@ describe('writing to the outbox', () => {
     await expect(outbox.enqueue(testDb.db as never, { kind: 'mail', payload: mail() })).rejects.toThrow(OutsideTransactionError);
   });
 
+  it('writes a delivery no act causes on its own, committed at once, and wakes the sender', async () => {
+    let woken = 0;
+    const stop = outbox.onCommitted(() => { woken += 1; });
+    try {
+      const id = await outbox.enqueueAlone(testDb.db, { kind: 'mail', payload: mail() });
+      expect(woken).toBe(1);
+      expect(await testDb.db(OUTBOX_TABLE).where({ id }).first()).toBeDefined();
+      expect(await senderOn(testDb.db).deliverDue()).toEqual({ delivered: 1, retried: 0, failed: 0 });
+      expect(receiver.received).toHaveLength(1);
+    } finally {
+      stop();
+    }
+  });
+
   it('refuses a mail whose HTML would load something remote', async () => {
     const message = { ...mail(), html: '<p><img src="https://tracker.example/pixel.gif"></p>' };
     await expect(committed(message)).rejects.toThrow(/remote/);
