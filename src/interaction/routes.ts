@@ -29,13 +29,13 @@ import { PASSKEYS_SCRIPT, WEBAUTHN_SCRIPT } from '../passkeys/assets.js';
 import { claimsNamedIn, claimsOfScope, describeApiScopes, describeClaims, describeOidcScopes } from '../presentation/scopes.js';
 import { signIns } from '../observability/metrics.js';
 import type { FactorActs } from '../factors/acts.js';
-import type { FactorCheck, FactorThrottle } from '../factors/throttle.js';
-import { normaliseCode } from '../factors/totp.js';
+import type { FactorThrottle } from '../factors/throttle.js';
 import { acrOf, amrOf, satisfies, type Acr, type Amr } from '../factors/levels.js';
 import { requiredLevel, type LevelRules } from '../factors/requirements.js';
 import { ACR_UNMET } from '../oidc/configuration.js';
 import { ADMIN_SCOPE } from '../vocabulary.js';
 import type { Words } from '../i18n/catalogs.js';
+import { PENDING, pendingOf, secondStep, type PendingSecondStep } from './second-step.js';
 
 export interface InteractionDependencies {
   provider(): Provider;
@@ -67,29 +67,12 @@ export interface InteractionDependencies {
   passkeys?: Passkeys | undefined;
 }
 
-/**
- * A sign-in halfway: the methods already used (the password just typed, or the session's own when
- * only the level is missing), waiting for a second factor. Kept in the interaction's result, which
- * only this server writes; a browser that jumps ahead to the resume address has no login in it.
- */
-interface PendingSecondStep {
-  accountId: string;
-  methods: Amr[];
-}
-
-const PENDING = 'gatehousePendingSecondStep';
-
-function pendingOf(details: Details): PendingSecondStep | undefined {
-  const pending = (details.result as Record<string, unknown> | undefined)?.[PENDING] as PendingSecondStep | undefined;
-  return pending && typeof pending.accountId === 'string' && Array.isArray(pending.methods) ? pending : undefined;
-}
-
 /** RFC 8176 methods a session's amr may hold that a step-up keeps. */
 const KEPT_METHODS = new Set<string>(['pwd', 'otp', 'hwk', 'swk', 'user', 'pin']);
 
-type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
+export type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
 
-interface InteractionState {
+export interface InteractionState {
   details: Details;
   clientName: string;
 }
@@ -142,6 +125,11 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
       return next();
     };
   }
+
+  // The second step's pages and answers (second-step.ts); where they lead is decided here.
+  const { renderSecondStep, secondFactor, secondStepPasskeyOptions, secondFactorWithPasskey } = secondStep(deps, {
+    levelRequired, offers: secondStepOffers, refuseLevel, signedIn,
+  });
 
   async function showCurrentStep(ctx: Context) {
     const { details, clientName } = ctx.state.interaction as InteractionState;
@@ -377,123 +365,6 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     await remember(ctx, result as InteractionResults);
     const locale = pages.languages.forRequest(ctx);
     pages.render(ctx, 'factors-reset', 'factorsReset.title', { resetAt: shownDate(resetAt, locale), continueHref: details.returnTo });
-  }
-
-  async function renderSecondStep(ctx: Context, problem?: { status: number; message: Words }) {
-    const { details, clientName } = ctx.state.interaction as InteractionState;
-    const pending = pendingOf(details);
-    const offered = pending ? await secondStepOffers(pending.accountId, await levelRequired(details)) : { code: true, passkey: false };
-    pages.render(ctx, 'second-factor', 'secondFactor.title', {
-      clientName,
-      error: problem?.message,
-      offerCode: offered.code,
-      action: `/interaction/${details.uid}/second-factor`,
-      passkey: offered.passkey
-        ? { action: `/interaction/${details.uid}/second-factor/passkey`, options: `/interaction/${details.uid}/second-factor/passkey/options`, scripts: [WEBAUTHN_SCRIPT, PASSKEYS_SCRIPT] }
-        : undefined,
-      abortAction: `/interaction/${details.uid}/abort`,
-      csrf: csrf.token(ctx),
-    }, problem?.status ?? 200);
-  }
-
-  /**
-   * The second step: a code from the authenticator app (six digits) or a recovery code. Guesses
-   * are counted per account before any code is checked (src/factors/throttle.ts); a code is
-   * accepted once (src/factors/store.ts).
-   */
-  async function secondFactor(ctx: Context) {
-    const { details } = ctx.state.interaction as InteractionState;
-    const pending = pendingOf(details);
-    if (!pending) return seeOther(ctx, `/interaction/${details.uid}`);
-    const typed = typeof formBody(ctx).code === 'string' ? (formBody(ctx).code as string).slice(0, 64) : '';
-    if (!typed.trim()) return renderSecondStep(ctx, { status: 400, message: 'secondFactor.error.missing' });
-    const attempt = await secondStepAttempt(ctx, pending);
-    if (!attempt) return;
-    const isTotp = normaliseCode(typed) !== undefined;
-    let accepted = false;
-    let reason = 'wrong';
-    if (isTotp) {
-      const used = await deps.factors.store.useTotp(pending.accountId, typed);
-      accepted = used.ok;
-      if (!used.ok) reason = used.reason;
-    } else {
-      const used = await deps.factors.store.useRecoveryCode(pending.accountId, typed);
-      if (used) {
-        accepted = true;
-        await deps.factors.recoveryCodeUsed(pendingActor(ctx, pending), pending.accountId, used.remaining, String(details.params.client_id));
-      }
-    }
-    const factor = isTotp ? 'totp' : 'recovery_code';
-    if (!accepted) return secondStepRefused(ctx, pending, factor, reason, 'secondFactor.error.wrong');
-    return secondStepPassed(ctx, pending, attempt, factor, ['otp']);
-  }
-
-  function pendingActor(ctx: Context, pending: PendingSecondStep) {
-    return { type: 'user' as const, id: pending.accountId, ip: ctx.ip };
-  }
-
-  /**
-   * The pending person's guesses at a second factor, counted per account before anything is
-   * checked (src/factors/throttle.ts): the attempt, or nothing once the 429 page is answered.
-   */
-  async function secondStepAttempt(ctx: Context, pending: PendingSecondStep): Promise<Extract<FactorCheck, { allowed: true }> | undefined> {
-    const attempt = await deps.factorThrottle.check(pending.accountId);
-    if (attempt.allowed) return attempt;
-    signIns.inc({ outcome: 'throttled', factor: 'second_factor' });
-    ctx.set('Retry-After', String(attempt.retryAfterSeconds));
-    await renderSecondStep(ctx, { status: 429, message: tooManyAttemptsMessage(attempt.retryAfterSeconds) });
-    return undefined;
-  }
-
-  /** A second factor refused: counted, audited, and the step shown again with `message`. */
-  async function secondStepRefused(ctx: Context, pending: PendingSecondStep, factor: string, reason: string, message: Words) {
-    const { details } = ctx.state.interaction as InteractionState;
-    signIns.inc({ outcome: 'failed', factor });
-    await deps.audit.append({
-      type: 'sign_in.second_factor_failed', actor: pendingActor(ctx, pending), userId: pending.accountId, clientId: String(details.params.client_id), details: { factor, reason },
-    });
-    return renderSecondStep(ctx, { status: 401, message });
-  }
-
-  /** A second factor accepted: the guesses settle, and the sign-in completes if it now reaches the level asked for. */
-  async function secondStepPassed(ctx: Context, pending: PendingSecondStep, attempt: Extract<FactorCheck, { allowed: true }>, factor: string, added: Amr[], more: Record<string, unknown> = {}) {
-    const { details } = ctx.state.interaction as InteractionState;
-    await attempt.recordSuccess();
-    signIns.inc({ outcome: 'succeeded', factor });
-    const methods: Amr[] = [...pending.methods, ...added];
-    const required = await levelRequired(details);
-    if (!satisfies(acrOf(amrOf(methods)), required)) return refuseLevel(ctx, pending.accountId, required);
-    return signedIn(ctx, pending.accountId, methods, more);
-  }
-
-  /** A challenge for the second step's passkey: only the pending person's passkeys (JSON, fetched by views/passkeys.js). */
-  async function secondStepPasskeyOptions(ctx: Context) {
-    const { details } = ctx.state.interaction as InteractionState;
-    const pending = pendingOf(details);
-    if (!deps.passkeys?.available || !pending) return pages.oauthError(ctx, 404, 'invalid_request');
-    ctx.set('Cache-Control', 'no-store');
-    ctx.body = await deps.passkeys.authenticationOptions('confirmation', { interaction: details.uid }, pending.accountId);
-  }
-
-  /**
-   * The second step with a passkey: an assertion (purpose 'confirmation') from one of the pending
-   * person's own passkeys, throttled with the code guesses. The sign-in then carries the
-   * passkey's methods beside the password's (amr pwd, hwk|swk, user, mfa).
-   */
-  async function secondFactorWithPasskey(ctx: Context) {
-    const { details } = ctx.state.interaction as InteractionState;
-    const pending = pendingOf(details);
-    const passkeys = deps.passkeys;
-    if (!pending) return seeOther(ctx, `/interaction/${details.uid}`);
-    if (!passkeys?.available) return pages.oauthError(ctx, 404, 'invalid_request');
-    const typed = formBody(ctx).assertion;
-    const response = typeof typed === 'string' && typed.length <= MAX_RESPONSE_LENGTH ? typed : '';
-    if (!response) return renderSecondStep(ctx, { status: 400, message: 'secondFactor.error.passkeyMissing' });
-    const attempt = await secondStepAttempt(ctx, pending);
-    if (!attempt) return;
-    const outcome = await passkeys.authenticate('confirmation', { interaction: details.uid }, response, pending.accountId);
-    if (!outcome.ok) return secondStepRefused(ctx, pending, 'passkey', outcome.reason, 'secondFactor.error.passkeyRefused');
-    return secondStepPassed(ctx, pending, attempt, 'passkey', outcome.amr, { passkeyId: outcome.passkey.id });
   }
 
   /** A challenge for a passkey sign-in, bound to this browser's sign-in (JSON, fetched by views/passkeys.js). */
