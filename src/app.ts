@@ -53,7 +53,7 @@ import { SignInThrottle } from './security/sign-in-throttle.js';
 import type { AccountNotices } from './notices/account-notices.js';
 import { recoveryRoutes } from './recovery/routes.js';
 import { transmitterMetadataRoutes } from './security-events/metadata.js';
-import { registrationGate } from './registration/gate.js';
+import { RegistrationLimit, registrationGate } from './registration/gate.js';
 import { CodeGuessing, throttleCodeGuessing } from './device/code-guessing.js';
 import { devicePolling } from './device/polling.js';
 import type { RegistrationTokens } from './registration/tokens.js';
@@ -211,7 +211,10 @@ export function createApp(deps: AppDependencies): Koa {
   app.use(devicePolling({ db: deps.db, tokenPath: tokenEndpoints.token, deviceAuthorizationPath: provider.pathFor('device_authorization') }));
   app.use(throttleCodeGuessing({ path: provider.pathFor('code_verification'), guessing: new CodeGuessing(deps.db, config.secrets.keyEncryptionKey), records: deps.records, pages }));
   app.use(unauthorizedClientErrors({ token: tokenEndpoints.token, pushedAuthorization: provider.pathFor('pushed_authorization_request'), deviceAuthorization: provider.pathFor('device_authorization') }));
-  app.use(registrationGate({ provider, tokens: deps.registrationTokens, clients: deps.clients, settings: config.registration }));
+  app.use(registrationGate({
+    provider, tokens: deps.registrationTokens, clients: deps.clients, settings: config.registration,
+    limit: config.registration.perNetworkPerHour > 0 ? new RegistrationLimit(deps.db, config.secrets.keyEncryptionKey, config.registration.perNetworkPerHour) : undefined,
+  }));
   app.use(advertiseWhatAppsCanUse());
   app.use(resumeWithoutQuery());
   app.use(formPostAsGet([provider.pathFor('authorization'), provider.pathFor('end_session')], pages));

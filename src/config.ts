@@ -240,6 +240,8 @@ const settingsSchema = z.object({
     redirectHosts: wordList(z.string().regex(/^(\*\.)?[a-z0-9.-]+$|^\[[0-9a-f:]+\]$/)).meta({ env: 'REGISTRATION_REDIRECT_HOSTS' }),
     /** Client authentication methods a registered app may choose. */
     authMethods: wordList(z.enum(['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'])).meta({ env: 'REGISTRATION_AUTH_METHODS' }),
+    /** Registration requests (POST /reg) from one network per hour, on every instance together; 0: no limit. */
+    perNetworkPerHour: z.coerce.number().int().min(0).meta({ env: 'REGISTRATION_RATE_LIMIT' }),
   }),
   /** Deliveries through the outbox (src/outbox/): mail now, HTTP notifications later. */
   outbox: z.object({

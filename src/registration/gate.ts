@@ -14,6 +14,11 @@ import { bodyProviderReads, PROVIDER_BODY_LIMIT } from '../oidc/internals.js';
 import { answeredMetadata, applyRegistrationPolicy, RegistrationRefused, type RegistrationPolicySettings } from './policy.js';
 import { rememberRegistration } from './registrar.js';
 import type { RegistrationTokens } from './tokens.js';
+import type { RateLimiterPostgres } from 'rate-limiter-flexible';
+import type { Database } from '../db/knex.js';
+import { networkOf } from '../security/client-address.js';
+import { keyedDigest, type KeyedDigest } from '../security/keyed-digest.js';
+import { databaseCounter } from '../security/rate-limit-store.js';
 
 const parseJson = bodyParser({ enableTypes: ['json'], jsonLimit: PROVIDER_BODY_LIMIT, encoding: 'utf-8' });
 
@@ -22,6 +27,34 @@ export interface RegistrationGateDependencies {
   tokens: RegistrationTokens;
   clients: ClientStore;
   settings: RegistrationPolicySettings;
+  /** Counts registration requests per network (REGISTRATION_RATE_LIMIT); none: no limit. */
+  limit?: RegistrationLimit | undefined;
+}
+
+/**
+ * Registration requests per network per hour, in the shared rate_limits table so that every
+ * instance counts together. Each request counts, refused ones too: with OPEN_REGISTRATION it keeps
+ * one network from filling the clients table, and without it from guessing initial access tokens.
+ */
+export class RegistrationLimit {
+  readonly #counter: RateLimiterPostgres;
+  readonly #digest: KeyedDigest;
+
+  constructor(db: Database, secret: Buffer, perHour: number) {
+    this.#counter = databaseCounter(db, { keyPrefix: 'registration_network', points: perHour, duration: 3600 });
+    this.#digest = keyedDigest(secret, 'registration network');
+  }
+
+  /** Counts one request from `ip`'s network; the seconds to wait when it is one too many. */
+  async spend(ip: string): Promise<number | undefined> {
+    try {
+      await this.#counter.consume(this.#digest(networkOf(ip)));
+      return undefined;
+    } catch (refusal) {
+      if (refusal instanceof Error) throw refusal;
+      return Math.max(1, Math.ceil((refusal as { msBeforeNext: number }).msBeforeNext / 1000));
+    }
+  }
 }
 
 function answer(ctx: Context, status: number, error: string, description: string): void {
@@ -59,6 +92,11 @@ export function registrationGate(deps: RegistrationGateDependencies): Middleware
 
     try {
       if (isRegistration && ctx.method === 'POST') {
+        const wait = await deps.limit?.spend(ctx.ip);
+        if (wait !== undefined) {
+          ctx.set('Retry-After', String(wait));
+          return answer(ctx, 429, 'too_many_requests', `too many registrations from this network; try again in ${wait} seconds`);
+        }
         let ceiling = DEFAULT_APP_SCOPE;
         let tokenId: string | undefined;
         if (!deps.settings.open) {

@@ -5,7 +5,7 @@
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPerson, obtainTokens, type App } from '../support/flows.js';
-import { startTestServer, type TestServer } from '../support/gatehouse.js';
+import { replicaEnvironment, startTestServer, type TestServer } from '../support/gatehouse.js';
 import { ADMIN_SCOPE } from '../../src/vocabulary.js';
 import { digest } from '../../src/crypto/digest.js';
 
@@ -17,7 +17,8 @@ let server: TestServer;
 let person: Awaited<ReturnType<typeof createPerson>>;
 
 beforeAll(async () => {
-  server = await startTestServer({ REGISTRATION_REDIRECT_HOSTS: 'app.example.test,*.apps.example.test' });
+  // Every registration here comes from loopback: a limit well above what the file makes.
+  server = await startTestServer({ REGISTRATION_REDIRECT_HOSTS: 'app.example.test,*.apps.example.test', REGISTRATION_RATE_LIMIT: '1000' });
   await server.stores.resources.create({ identifier: NOTES_API, name: 'Notes', scope: 'notes:read notes:write', isDefault: true });
   person = await createPerson(server);
 });
@@ -233,6 +234,37 @@ describe('OPEN_REGISTRATION', () => {
       expect((await open.stores.clients.find(config.clientMetadata().client_id))?.registeredAt).toBeInstanceOf(Date);
       const refused = await client.dynamicClientRegistration(new URL(open.issuer), { redirect_uris: [REDIRECT], scope: 'openid notes:read' }, undefined, { execute: [client.allowInsecureRequests] }).catch((e: unknown) => e);
       expect((refused as { error?: string }).error).toBe('invalid_client_metadata');
+    } finally {
+      await open.stop();
+    }
+  });
+
+  it('lets one network register only REGISTRATION_RATE_LIMIT times an hour, on every instance together, refused attempts included', { timeout: 120_000 }, async () => {
+    const env = { ...(await replicaEnvironment()), OPEN_REGISTRATION: 'true', REGISTRATION_RATE_LIMIT: '2', TRUST_PROXY: 'true' };
+    const open = await startTestServer(env);
+    try {
+      const register = (from: string, metadata: Record<string, unknown> = { redirect_uris: [REDIRECT] }) => fetch(`${open.issuer}/reg`, {
+        method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-for': from }, body: JSON.stringify(metadata),
+      });
+      // A refused registration counts too: it is what guessing and flooding look like.
+      expect((await register('203.0.113.7', { redirect_uris: ['http://evil.example.test/cb'] })).status).toBe(400);
+      expect((await register('203.0.113.7')).status).toBe(201);
+      const refused = await register('203.0.113.7');
+      expect(refused.status).toBe(429);
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect(await refused.json()).toMatchObject({ error: 'too_many_requests' });
+      // Another network is not held back by it.
+      expect((await register('198.51.100.9')).status).toBe(201);
+      // The count is in the database: a second instance on it refuses the first network too.
+      const other = await startTestServer({ ...env, PORT: '0' }, { testDb: open.testDb });
+      try {
+        const elsewhere = await fetch(`${other.address}/reg`, {
+          method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-for': '203.0.113.7' }, body: JSON.stringify({ redirect_uris: [REDIRECT] }),
+        });
+        expect(elsewhere.status).toBe(429);
+      } finally {
+        await other.stop();
+      }
     } finally {
       await open.stop();
     }
