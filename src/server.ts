@@ -150,10 +150,14 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
     });
     const enrolmentMail = new EnrolmentMail({ outbox: outgoing.outbox, links, issuer: config.issuer, signup: config.signup, defaultLocale: config.defaultLocale });
     const addresses = new Addresses({ db, users, links, audit, changes, enabled: config.emailVerification, mail: new AddressMail(links, outgoing.outbox, config.issuer, config.defaultLocale), ...(options.now ? { now: options.now } : {}) });
-    const passkeys = new Passkeys({ db, audit, changes, notices, issuer: config.issuer, now: options.now });
+    const factorStore = new FactorStore(db, config.secrets.keyEncryptionKey, options.now);
+    const passkeys = new Passkeys({
+      db, audit, changes, notices, issuer: config.issuer, now: options.now,
+      lastPasskeyRemoved: (trx, userId) => factorStore.removeLoneRecoveryCodes(trx, userId),
+    });
     const factors = new FactorActs({
       db, audit, notices, users, sessions, grants, passkeys: passkeys.store,
-      store: new FactorStore(db, config.secrets.keyEncryptionKey, options.now),
+      store: factorStore,
       audited: auditedActs({ db, audit, changes }),
     });
     const operations = adminOperations({ db, users, clients, resources, keys, audit, sessions, grants, changes, notices, enrolment: enrolmentMail, addresses, links, registrationTokens, factors });

@@ -179,15 +179,18 @@ export class FactorStore {
     const target = before.find((factor) => factor.id === factorId);
     if (!target) return undefined;
     await trx('factors').where({ id: factorId, user_id: userId }).delete();
-    const removed = [target];
-    if (!otherFactor && !(await this.hasTotp(userId, trx))) {
-      const codes = before.filter((factor) => factor.kind === 'recovery_codes' && factor.id !== factorId);
-      if (codes.length) {
-        await trx('factors').where({ user_id: userId, kind: 'recovery_codes' }).delete();
-        removed.push(...codes);
-      }
-    }
-    return removed;
+    return [target, ...(otherFactor ? [] : await this.removeLoneRecoveryCodes(trx, userId))];
+  }
+
+  /**
+   * Recovery codes back up an authenticator app or a passkey: once the person has neither (the
+   * caller knows about passkeys), they go too. What was removed.
+   */
+  async removeLoneRecoveryCodes(trx: Database, userId: string): Promise<Factor[]> {
+    if (await this.hasTotp(userId, trx)) return [];
+    const codes = (await this.list(userId, trx)).filter((factor) => factor.kind === 'recovery_codes');
+    if (codes.length) await trx('factors').where({ user_id: userId, kind: 'recovery_codes' }).delete();
+    return codes;
   }
 
   /** Removes every factor kept here for the person (an admin's reset); what was removed. */

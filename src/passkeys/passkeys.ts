@@ -74,6 +74,11 @@ export interface PasskeysDependencies extends AuditedDependencies {
   /** ISSUER: its origin is the only one accepted, its host the RP ID. */
   issuer: string;
   now?: (() => number) | undefined;
+  /**
+   * Called in the removal's transaction when the person's last passkey went: their recovery codes
+   * go too unless an authenticator app is left (src/factors/store.ts). What else it removed.
+   */
+  lastPasskeyRemoved?: ((trx: Database, userId: string) => Promise<Array<{ id: string; kind: string }>>) | undefined;
 }
 
 /** Largest WebAuthn response we read (a passkey's attestation "none" is well under 2 KB). */
@@ -278,10 +283,16 @@ export class Passkeys {
     return this.#audited(actor, async (trx) => {
       const removed = await this.store.remove(person.id, id, trx);
       if (!removed) throw new PasskeyNotFound();
+      const alsoRemoved = this.deps.lastPasskeyRemoved && !(await this.store.hasAny(person.id, trx))
+        ? await this.deps.lastPasskeyRemoved(trx, person.id)
+        : [];
       await this.deps.notices.send(trx, person, { kind: 'passkey-removed', passkey: removed.name });
       return {
         result: { id: removed.id, kind: 'passkey' as const, name: removed.name, createdAt: removed.createdAt, lastUsedAt: removed.lastUsedAt },
-        event: { type: 'passkey.removed', userId: person.id, details: { passkeyId: removed.id, name: removed.name } },
+        event: {
+          type: 'passkey.removed', userId: person.id,
+          details: { passkeyId: removed.id, name: removed.name, ...(alsoRemoved.length ? { alsoRemoved: alsoRemoved.map(({ id: factorId, kind }) => ({ id: factorId, kind })) } : {}) },
+        },
       };
     }).catch((error: unknown) => {
       if (error instanceof PasskeyNotFound) return undefined;

@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Challenges, CHALLENGE_TTL_SECONDS } from '../../src/passkeys/challenges.js';
 import { accountForm, signInToAccount } from '../account/support.js';
+import { enrolAuthenticator } from '../factors/support.js';
 import { authorizationRequest, createPerson, registerApp, type App } from '../support/flows.js';
 import { freePort, startTestServer, type TestServer } from '../support/gatehouse.js';
 import { formOf, UserAgent } from '../support/user-agent.js';
@@ -86,6 +87,36 @@ describe('the passkeys page', () => {
     expect(res.status).toBe(403);
     const page = await agent.request(`${server.issuer}/account/passkeys`);
     expect(page.status).toBe(302);
+  });
+});
+
+describe('removing the last second factor', () => {
+  it('takes the recovery codes with the last passkey once no authenticator app is left, and audits it', async () => {
+    const person = await createPerson(server);
+    const { agent } = await signInToAccount(server, person, '/account/security');
+    await enrolAuthenticator(server, agent, Date.now());
+    // A passkey as registering stores one (its key a stand-in: this test never signs with it).
+    const passkey = await server.db.transaction((trx) => server.passkeys.store.add({
+      userId: person.id, credentialId: `credential-${person.id}`, publicKey: 'AA', counter: 0, transports: ['internal'], backedUp: true, aaguid: null, name: 'Laptop',
+    }, trx));
+    const kinds = async () => (await server.db('factors').where({ user_id: person.id }).select('kind')).map((row: { kind: string }) => row.kind).sort();
+
+    // The authenticator app goes; the codes stay, backing up the passkey.
+    const security = await agent.follow(`${server.issuer}/account/security`);
+    const totpId = /name="factor" value="([^"]+)"[\s\S]*?Remove My phone/.exec(security.body)![1]!;
+    const removed = accountForm(security.body, '/account/security/remove');
+    await agent.request(`${server.issuer}/account/security/remove`, { form: { ...removed.fields, factor: totpId, proof: person.password } });
+    expect(await kinds()).toEqual(['recovery_codes']);
+
+    // The last passkey goes, confirmed with the password (the page works without JavaScript): so do the codes.
+    const page = await agent.follow(`${server.issuer}/account/passkeys/remove?passkey=${passkey.id}`);
+    const { fields } = accountForm(page.body, '/account/passkeys/remove');
+    const done = await agent.follow(`${server.issuer}/account/passkeys/remove`, { form: { ...fields, passkey: passkey.id, current_password: person.password } });
+    expect(done.status).toBe(200);
+    expect(await server.passkeys.listFor(person.id)).toEqual([]);
+    expect(await kinds()).toEqual([]);
+    const [event] = (await auditTypes(person.id)).filter((entry) => entry.type === 'passkey.removed');
+    expect(event!.details.alsoRemoved).toEqual([expect.objectContaining({ kind: 'recovery_codes' })]);
   });
 });
 
