@@ -112,6 +112,20 @@ async function accountPagesGrant(ctx: KoaContextWithOIDC): Promise<GrantInstance
  */
 const ADMIN_API_GRANTS = new Set(['authorization', 'authorization_code', 'refresh_token', 'client_credentials']);
 
+/**
+ * The person an admin API token would act for, while they are an administrator: signed in here,
+ * or named by the code or refresh token being exchanged. Before anyone has signed in there is no
+ * one to ask about yet (true); the resume after sign-in asks again. The admin API checks again at
+ * every call, so one who stops being an administrator loses the tokens they hold.
+ */
+async function adminPersonStands(users: PersonLookup, ctx: KoaContextWithOIDC): Promise<boolean> {
+  const { session, entities } = ctx.oidc;
+  const accountId = session?.accountId ?? entities.AuthorizationCode?.accountId ?? entities.RefreshToken?.accountId;
+  if (!accountId) return true;
+  const person = await users.findById(accountId);
+  return person !== undefined && person.isAdmin && isUsable(person);
+}
+
 /** The login prompt's reason when only the level is missing: the sign-in pages step the person up. */
 export const ACR_UNMET = 'acr_unmet';
 
@@ -312,6 +326,7 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
               throw new errors.InvalidTarget('the client may not use the admin API');
             }
             if (grantType === 'client_credentials') checkMachineScopes(ctx, [ADMIN_SCOPE], adminAud);
+            else if (!(await adminPersonStands(users, ctx))) throw new errors.InvalidTarget('the admin API is for administrators');
             return {
               scope: ADMIN_SCOPE,
               audience: adminAud,
