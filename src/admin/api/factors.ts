@@ -1,6 +1,6 @@
 // A person's second factors, for an administrator: listed by kind, name and dates (no secret is
 // ever part of a factor here), and removed all at once when the person lost them, which also
-// signs them out everywhere and tells them by mail.
+// signs them out everywhere and tells them by mail and at their next sign-in.
 import { z } from 'zod';
 import type { AdminOperations } from '../operations.js';
 import { defineRoute, ok, type ApiRoute } from './route.js';
@@ -50,7 +50,7 @@ export function factorRoutes(ops: AdminOperations['factors']): ApiRoute[] {
     defineRoute({
       method: 'post', path: '/users/{user_id}/factors/reset', operationId: 'resetFactors', tag: 'Users',
       summary: 'Remove every second factor of a person',
-      description: 'For a person who lost their second factors: every authenticator app, recovery code and passkey goes, every session of theirs ends (each app signed in gets a back-channel logout token, offline access is revoked), and they are told by mail once. They sign in with their password and can add a new passkey or authenticator app.',
+      description: 'For a person who lost their second factors: every authenticator app, recovery code and passkey goes, every session of theirs ends (each app signed in gets a back-channel logout token, offline access is revoked), and they are told: by mail, and once on a page at their next sign-in. They sign in with their password and can add a new passkey or authenticator app.',
       params: userParams,
       success: { status: 200, schema: factorResetSchema, description: 'What was removed and what ended.' },
       async handle({ params, actor }) {
