@@ -8,6 +8,7 @@ import { startTestServer, type TestServer } from '../support/gatehouse.js';
 import { insertGrant, insertSession } from '../support/oidc-records.js';
 import { formOf, UserAgent } from '../support/user-agent.js';
 import { accountForm, signInToAccount } from './support.js';
+import { changed } from '../support/changes.js';
 
 const NOTES_API = 'https://notes.example.test';
 const SCOPE = 'openid profile email offline_access notes:read';
@@ -44,7 +45,8 @@ describe('who may open the account pages', () => {
   it('a person disabled since signing in is signed out here, and cannot sign in again', async () => {
     const person = await createPerson(server);
     const { agent } = await signInToAccount(server, person);
-    await server.testDb.db('users').where({ id: person.id }).update({ disabled_at: new Date() });
+    // Once the database's notice of the change has reached the person's cached row, as before anyone's next request.
+    await changed(server.changes, `user:${person.id}`, () => server.testDb.db('users').where({ id: person.id }).update({ disabled_at: new Date() }));
     const res = await agent.follow(`${server.issuer}/account`);
     expect(res.url).toMatch(/\/interaction\//);
     expect(res.body).not.toContain(person.email);
@@ -57,7 +59,7 @@ describe('who may open the account pages', () => {
   it('a person deleted since signing in is signed out here', async () => {
     const person = await createPerson(server);
     const { agent } = await signInToAccount(server, person);
-    await server.testDb.db('users').where({ id: person.id }).delete();
+    await changed(server.changes, `user:${person.id}`, () => server.testDb.db('users').where({ id: person.id }).delete());
     const res = await agent.follow(`${server.issuer}/account`);
     expect(res.url).toMatch(/\/interaction\//);
     expect(res.body).toMatch(/name="password"/);

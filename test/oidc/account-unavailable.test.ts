@@ -2,6 +2,7 @@
 // their browser: the next authorization request asks them to sign in, never a 500.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authorizationRequest, createPerson, obtainTokens, registerApp, type App } from '../support/flows.js';
+import { changed } from '../support/changes.js';
 import { startTestServer, type TestServer } from '../support/gatehouse.js';
 
 let server: TestServer;
@@ -19,7 +20,9 @@ describe('a session whose person is gone', () => {
   ])('leads to the sign-in page when the person was %s', async (_how, change) => {
     const person = await createPerson(server);
     const { agent } = await obtainTokens(server, app, person);
-    await change(person.id);
+    // The person's row is cached; the database's notification of the change reaches the cache a
+    // moment after the commit, as it would before anyone's next request.
+    await changed(server.changes, `user:${person.id}`, () => change(person.id));
     const request = await authorizationRequest(app);
     const page = await agent.follow(String(request.url));
     expect(page.status).toBe(200);

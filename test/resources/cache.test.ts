@@ -6,36 +6,20 @@ import { startChangeFeed, type StoppableChangeFeed } from '../../src/db/notifica
 import { createLogger } from '../../src/logger.js';
 import { CachedResourceServerStore } from '../../src/resources/cache.js';
 import { createTestDatabase, queriesDuring, type TestDatabase } from '../support/database.js';
+import { changed } from '../support/changes.js';
 
 let testDb: TestDatabase;
 const countQueries = async (work: () => Promise<unknown>) => (await queriesDuring(testDb.db, work)).length;
 let feed: StoppableChangeFeed;
 let store: CachedResourceServerStore;
 
-/** Runs a write and resolves once the listener has passed on the change it caused. */
-async function changed(key: string, write: () => Promise<unknown>): Promise<void> {
-  if (!feed.connected) {
-    await write();
-    return;
-  }
-  const heard = new Promise<void>((resolve) => {
-    const hear = (changedKey: string) => {
-      if (changedKey !== key) return;
-      feed.off('change', hear);
-      resolve();
-    };
-    feed.on('change', hear);
-  });
-  await write();
-  await heard;
-}
 
 beforeAll(async () => {
   testDb = await createTestDatabase();
   feed = await startChangeFeed(testDb.db, createLogger('silent'));
   store = new CachedResourceServerStore(testDb.db, feed);
   // Its own announcement must not race the first lookups below.
-  await changed('resource:https://one.example.test', () => store.create({ identifier: 'https://one.example.test', scope: 'one:read', isDefault: true }));
+  await changed(feed, 'resource:https://one.example.test', () => store.create({ identifier: 'https://one.example.test', scope: 'one:read', isDefault: true }));
 });
 
 afterAll(async () => {
@@ -53,7 +37,7 @@ describe('CachedResourceServerStore', () => {
     expect((await store.find('https://one.example.test'))?.accessTokenTtl).toBeNull();
     expect(await countQueries(() => store.find('https://one.example.test'))).toBe(cached ? 0 : 1);
 
-    await changed('resource:https://one.example.test', () =>
+    await changed(feed, 'resource:https://one.example.test', () =>
       testDb.db('resource_servers').where({ identifier: 'https://one.example.test' }).update({ access_token_ttl: 120 }));
     expect((await store.find('https://one.example.test'))?.accessTokenTtl).toBe(120);
   });
@@ -62,7 +46,7 @@ describe('CachedResourceServerStore', () => {
     expect((await store.findDefault())?.identifier).toBe('https://one.example.test');
     expect(await countQueries(() => store.findDefault())).toBe(feed.connected ? 0 : 1);
 
-    await changed('resource:https://two.example.test', () =>
+    await changed(feed, 'resource:https://two.example.test', () =>
       store.create({ identifier: 'https://two.example.test', scope: 'two:read', isDefault: true }));
     expect((await store.findDefault())?.identifier).toBe('https://two.example.test');
   });

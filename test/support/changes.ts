@@ -1,0 +1,22 @@
+// Waiting for the change feed (src/db/notifications.ts): caches learn of a write a moment after it
+// commits, when the database's notification arrives. A test that writes behind Gatehouse's back
+// and then asks it something waits for that moment, as any later request would find it passed.
+import type { ChangeFeed } from '../../src/db/notifications.js';
+
+/** Runs `write` and resolves once `feed` has passed on the change `key` it caused; at once where there is no feed (PGlite: nothing is cached). */
+export async function changed(feed: ChangeFeed, key: string, write: () => Promise<unknown>): Promise<void> {
+  if (!feed.connected) {
+    await write();
+    return;
+  }
+  const heard = new Promise<void>((resolve) => {
+    const hear = (changedKey: string) => {
+      if (changedKey !== key) return;
+      feed.off('change', hear);
+      resolve();
+    };
+    feed.on('change', hear);
+  });
+  await write();
+  await heard;
+}
