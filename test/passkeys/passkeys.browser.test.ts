@@ -6,13 +6,13 @@
 // for another origin, another RP ID, a spent challenge, a counter gone back, no user verification,
 // and posts them in a real sign-in; each is refused and audited.
 import { createHash, createPrivateKey, sign } from 'node:crypto';
-import * as client from 'openid-client';
-import type { Browser, CDPSession, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { launchChromium, SeparateBrowsers, sentTo } from '../support/browser.js';
+import { launchChromium, SeparateBrowsers } from '../support/browser.js';
 import { authorizationRequest, createPerson, registerApp, type App } from '../support/flows.js';
 import { freePort } from '../support/gatehouse.js';
 import { startMailingServer, type MailingServer } from '../support/mailing.js';
+import { PasskeyPages, type Authenticator } from './support.js';
 
 const CALLBACK = 'https://app.example.test/callback';
 
@@ -43,72 +43,14 @@ afterEach(async () => {
   expect(await browsers.closeAll()).toEqual([]);
 });
 
-interface Authenticator {
-  cdp: CDPSession;
-  id: string;
-}
-
-/** A browser page with a platform authenticator that holds resident keys and verifies its user. */
-async function pageWithAuthenticator(): Promise<{ page: Page; authenticator: Authenticator }> {
-  const page = await browsers.newPage();
-  const cdp = await page.context().newCDPSession(page);
-  await cdp.send('WebAuthn.enable');
-  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
-    options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
-  });
-  // A browser whose sign-in page cannot offer passkeys in the email field's suggestions, when the
-  // test says so: the sign-in button is then the way (Chromium's virtual authenticator answers an
-  // autofill request at once, as if the person had picked the passkey there).
-  await page.addInitScript(() => {
-    const pkc = (globalThis as unknown as { PublicKeyCredential?: { isConditionalMediationAvailable?: unknown } }).PublicKeyCredential;
-    if (pkc && (globalThis as unknown as { sessionStorage: { getItem(key: string): string | null } }).sessionStorage.getItem('no-autofill')) {
-      pkc.isConditionalMediationAvailable = () => Promise.resolve(false);
-    }
-  });
-  // The app's callback is not served by anything: the test reads the code off the request.
-  await page.route(`${CALLBACK}**`, (route) => route.fulfill({ status: 200, contentType: 'text/plain', body: 'back at the app' }));
-  return { page, authenticator: { cdp, id: authenticatorId } };
-}
+const passkeyPages = new PasskeyPages(browsers, () => issuer, () => app);
+const { passwordSignIn, enrol, addPasskey, signOut, backAtTheApp } = passkeyPages;
+/** A browser page with a platform authenticator; the sign-in page offers autofill unless a test says otherwise. */
+const pageWithAuthenticator = () => passkeyPages.newPage('unless-asked');
 
 async function credentialsOf(authenticator: Authenticator) {
   const { credentials } = await authenticator.cdp.send('WebAuthn.getCredentials', { authenticatorId: authenticator.id });
   return credentials;
-}
-
-async function passwordSignIn(page: Page, person: { email: string; password: string }) {
-  await page.getByRole('heading', { name: 'Sign in', exact: true }).waitFor();
-  await page.getByLabel('Email').fill(person.email);
-  await page.getByLabel('Password').fill(person.password);
-  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
-}
-
-/** Signs in with the password on the way to the passkeys page, and adds a passkey named `name` there. */
-async function enrol(page: Page, person: { email: string; password: string }, name: string) {
-  await page.goto(`${issuer}/account/passkeys`);
-  await passwordSignIn(page, person);
-  await page.waitForURL(`${issuer}/account/passkeys`);
-  await addPasskey(page, name);
-}
-
-async function addPasskey(page: Page, name: string) {
-  await page.getByLabel('Name it').fill(name);
-  await page.getByRole('button', { name: 'Add a passkey' }).click();
-  await page.waitForURL(`${issuer}/account/passkeys?notice=passkey-added`);
-}
-
-async function signOut(page: Page) {
-  await page.goto(`${issuer}/session/end`);
-  await page.getByRole('button', { name: 'Sign out', exact: true }).click();
-  await page.getByRole('heading', { name: 'You are signed out' }).waitFor();
-}
-
-/** Allows the app on the consent page; the app exchanges its code and reads the ID token. */
-async function backAtTheApp(page: Page, request: Awaited<ReturnType<typeof authorizationRequest>>) {
-  const callback = await sentTo(page, CALLBACK, () => page.getByRole('button', { name: 'Allow' }).click());
-  const tokens = await client.authorizationCodeGrant(app.config, callback, {
-    pkceCodeVerifier: request.codeVerifier, expectedState: request.state, expectedNonce: request.nonce,
-  });
-  return tokens.claims()!;
 }
 
 async function auditOf(userId: string): Promise<Array<{ type: string; details: Record<string, unknown> }>> {
@@ -384,11 +326,7 @@ describe('without JavaScript', () => {
       await page.getByRole('heading', { name: 'Sign in', exact: true }).waitFor();
       expect(await page.getByRole('button', { name: 'Sign in with a passkey' }).isVisible()).toBe(false);
       await passwordSignIn(page, person);
-      const callback = await sentTo(page, CALLBACK, () => page.getByRole('button', { name: 'Allow' }).click());
-      const tokens = await client.authorizationCodeGrant(app.config, callback, {
-        pkceCodeVerifier: request.codeVerifier, expectedState: request.state, expectedNonce: request.nonce,
-      });
-      expect(tokens.claims()!.amr).toEqual(['pwd']);
+      expect((await backAtTheApp(page, request)).amr).toEqual(['pwd']);
     } finally {
       await context.close();
     }

@@ -9,13 +9,14 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ACR_PHISHING_RESISTANT } from '../../src/factors/levels.js';
 import { ADMIN_SCOPE, clientCredentialsToken } from '../admin/api/support.js';
 import { createAdmin } from '../admin/console/support.js';
-import { launchChromium, SeparateBrowsers, sentTo } from '../support/browser.js';
-import { authorizationRequest, createPerson, signIn, type App, type AuthorizationRequest } from '../support/flows.js';
+import { launchChromium, SeparateBrowsers } from '../support/browser.js';
+import { authorizationRequest, createPerson, signIn, type App } from '../support/flows.js';
 import { freePort } from '../support/gatehouse.js';
 import { startLogoutReceiver, type LogoutReceiver } from '../support/logout-receiver.js';
 import { startMailingServer, type MailingServer } from '../support/mailing.js';
 import { UserAgent } from '../support/user-agent.js';
 import { post } from '../factors/support.js';
+import { PasskeyPages } from './support.js';
 
 const CALLBACK = 'https://app.example.test/callback';
 
@@ -50,54 +51,10 @@ afterEach(async () => {
   expect(await browsers.closeAll()).toEqual([]);
 });
 
-/** A page with a platform authenticator (resident keys, user verification) and no passkey autofill on the sign-in page. */
-async function pageWithAuthenticator(): Promise<Page> {
-  const page = await browsers.newPage();
-  const cdp = await page.context().newCDPSession(page);
-  await cdp.send('WebAuthn.enable');
-  await cdp.send('WebAuthn.addVirtualAuthenticator', {
-    options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
-  });
-  // The virtual authenticator answers an autofill request at once, which would sign in without
-  // the password: these tests sign in with the password first, so the page offers no autofill.
-  await page.addInitScript(() => {
-    const pkc = (globalThis as unknown as { PublicKeyCredential?: { isConditionalMediationAvailable?: unknown } }).PublicKeyCredential;
-    if (pkc) pkc.isConditionalMediationAvailable = () => Promise.resolve(false);
-  });
-  await page.route(`${CALLBACK}**`, (route) => route.fulfill({ status: 200, contentType: 'text/plain', body: 'back at the app' }));
-  return page;
-}
-
-async function passwordSignIn(page: Page, person: { email: string; password: string }) {
-  await page.getByRole('heading', { name: 'Sign in', exact: true }).waitFor();
-  await page.getByLabel('Email').fill(person.email);
-  await page.getByLabel('Password').fill(person.password);
-  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
-}
-
-/** Signs in with the password on the way to the passkeys page (the person has no second factor yet) and adds one. */
-async function enrol(page: Page, person: { email: string; password: string }, name: string) {
-  await page.goto(`${issuer}/account/passkeys`);
-  await passwordSignIn(page, person);
-  await page.waitForURL(`${issuer}/account/passkeys`);
-  await page.getByLabel('Name it').fill(name);
-  await page.getByRole('button', { name: 'Add a passkey' }).click();
-  await page.waitForURL(`${issuer}/account/passkeys?notice=passkey-added`);
-}
-
-async function signOut(page: Page) {
-  await page.goto(`${issuer}/session/end`);
-  await page.getByRole('button', { name: 'Sign out', exact: true }).click();
-  await page.getByRole('heading', { name: 'You are signed out' }).waitFor();
-}
-
-async function backAtTheApp(page: Page, request: AuthorizationRequest) {
-  const callback = await sentTo(page, CALLBACK, () => page.getByRole('button', { name: 'Allow' }).click());
-  const tokens = await client.authorizationCodeGrant(app.config, callback, {
-    pkceCodeVerifier: request.codeVerifier, expectedState: request.state, expectedNonce: request.nonce,
-  });
-  return tokens.claims()!;
-}
+const passkeyPages = new PasskeyPages(browsers, () => issuer, () => app);
+const { passwordSignIn, enrol, signOut, backAtTheApp } = passkeyPages;
+/** A page with a platform authenticator and no passkey autofill on the sign-in page: these tests sign in with the password first. */
+const pageWithAuthenticator = async () => (await passkeyPages.newPage('off')).page;
 
 /** The second step offers the passkey, and no code field to a person without an authenticator app. */
 async function usePasskey(page: Page) {
