@@ -377,5 +377,10 @@ function grantTypesOf(c: ValidClient): GrantType[] {
 
 /** Client identifiers are public, but unguessable ids keep enumeration pointless. */
 export function newClientId(): string {
-  return randomBytes(16).toString('base64url');
+  // Never starting with `-`, which a command line reads as an option: `gatehouse client update
+  // --client-id -x…` would be refused as a missing value (one id in 64 began so).
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
 }

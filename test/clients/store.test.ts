@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClientStore, type Client } from '../../src/clients/store.js';
+import { ClientStore, newClientId, type Client } from '../../src/clients/store.js';
 import { ADMIN_SCOPE } from '../../src/vocabulary.js';
 import { digest } from '../../src/crypto/digest.js';
 import { isGatehouseError } from '../../src/errors.js';
@@ -74,6 +74,15 @@ describe('registering apps', () => {
   it('answers a lookup by a client_id no database could hold with nothing', async () => {
     expect(await clients.find('a\u0000b')).toBeUndefined();
     expect(await clients.find('x'.repeat(1000))).toBeUndefined();
+  });
+});
+
+describe('client ids', () => {
+  it('are unguessable, URL-safe, and never start with "-", which a command line would read as an option', () => {
+    // One id in 64 would start so if nothing prevented it: a thousand leave no room for chance.
+    const ids = Array.from({ length: 1000 }, () => newClientId());
+    expect(new Set(ids).size).toBe(ids.length);
+    for (const id of ids) expect(id).toMatch(/^[A-Za-z0-9_][A-Za-z0-9_-]{21}$/);
   });
 });
 
