@@ -315,7 +315,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     if (offered.code || offered.passkey) {
       details.result = { ...(details.result ?? {}), [PENDING]: { accountId, methods } satisfies PendingSecondStep };
       await details.persist();
-      return how.fromSession ? renderSecondStep(ctx) : seeOther(ctx, `/interaction/${details.uid}`);
+      return how.fromSession ? renderSecondStep(ctx, undefined, offered) : seeOther(ctx, `/interaction/${details.uid}`);
     }
     if (!satisfies(acrOf(methods), required)) return refuseLevel(ctx, accountId, required);
     // A session already at this level but past max_age, or prompt=login: a fresh password suffices.

@@ -47,10 +47,11 @@ export function secondStep(deps: InteractionDependencies, flow: SignInFlow) {
   const { levelRequired, refuseLevel, signedIn } = flow;
   const secondStepOffers = flow.offers;
 
-  async function renderSecondStep(ctx: Context, problem?: { status: number; message: Words }) {
+  /** The step's page; `known`, what it offers when the caller has just worked that out, spares asking again. */
+  async function renderSecondStep(ctx: Context, problem?: { status: number; message: Words }, known?: { code: boolean; passkey: boolean }) {
     const { details, clientName } = ctx.state.interaction as InteractionState;
     const pending = pendingOf(details);
-    const offered = pending ? await secondStepOffers(pending.accountId, await levelRequired(details)) : { code: true, passkey: false };
+    const offered = known ?? (pending ? await secondStepOffers(pending.accountId, await levelRequired(details)) : { code: true, passkey: false });
     pages.render(ctx, 'second-factor', 'secondFactor.title', {
       clientName,
       error: problem?.message,
