@@ -27,6 +27,7 @@ import { healthRoutes } from './http/health.js';
 import { pinRequestOriginToIssuer } from './http/issuer-origin.js';
 import { metadataCaching } from './http/metadata-caching.js';
 import { answerBusy, loadShedding } from './http/load-shedding.js';
+import { apiLane } from './http/api-lane.js';
 import type { Pages } from './http/pages.js';
 import type { SurfaceDependencies } from './http/surfaces.js';
 import { routesFor } from './http/route-gate.js';
@@ -126,19 +127,41 @@ export function createApp(deps: AppDependencies): Koa {
     secret: config.secrets.keyEncryptionKey,
   });
 
-  // The route table is fixed by the configuration, so a provider rebuilt on key rotation keeps it.
-  app.use(observeRequests(providerRoutes(deps.oidc.provider)));
+  // The routes are fixed by the configuration, so a provider rebuilt on key rotation keeps them.
+  const { provider } = deps.oidc;
+  const tokenEndpoints = {
+    token: provider.pathFor('token'),
+    introspection: provider.pathFor('introspection'),
+    revocation: provider.pathFor('revocation'),
+  };
+  const pageNotFound = notFound(pages);
+  // After what must answer under any load (health, the busy page's stylesheet), before any work.
+  const shedding = loadShedding(config.load.maxConcurrentRequests, pages);
+  // Before anything parses or answers for the token endpoints: a refused request costs nothing more.
+  const rateLimits = endpointRateLimits(tokenEndpoints, config.rateLimits);
+  const jwtHandles = structuredTokenHandles(tokenEndpoints);
+  // RFC 8628: devices poll no faster than the interval (slow_down).
+  const polling = devicePolling({ db: deps.db, tokenPath: tokenEndpoints.token, deviceAuthorizationPath: provider.pathFor('device_authorization') });
+  const clientErrors = unauthorizedClientErrors({ token: tokenEndpoints.token, pushedAuthorization: provider.pathFor('pushed_authorization_request'), deviceAuthorization: provider.pathFor('device_authorization') });
+  const caching = metadataCaching(config.keys);
+  const oidcProvider = currentProvider(deps.oidc);
+
+  app.use(observeRequests(providerRoutes(provider)));
   app.use(requestLog(logger));
   app.use(errorBoundary(pages, logger));
   app.use(securityHeaders());
+  // What apps and APIs call on every request skips everything that serves pages (src/http/api-lane.ts).
+  app.use(apiLane(
+    [tokenEndpoints.token, tokenEndpoints.introspection, tokenEndpoints.revocation, provider.pathFor('userinfo'), provider.pathFor('jwks')],
+    [shedding, rateLimits, jwtHandles, polling, clientErrors, caching, oidcProvider, pageNotFound],
+  ));
   app.use(routesFor(healthRoutes(deps.db, deps.draining)));
   // Never on the public port without its token (the metrics listener is METRICS_PORT's).
   if (config.metrics.token) app.use(publicMetricsRoute(processMetrics, config.metrics.token));
   app.use(assets(pages));
-  app.use(routesFor(transmitterMetadataRoutes(config.issuer, deps.oidc.provider.pathFor('jwks'))));
+  app.use(routesFor(transmitterMetadataRoutes(config.issuer, provider.pathFor('jwks'))));
   app.use(passkeyAssets());
-  // After what must answer under any load (health, the busy page's stylesheet), before any work.
-  app.use(loadShedding(config.load.maxConcurrentRequests, pages));
+  app.use(shedding);
   app.use(routesFor(interactionRoutes({
     provider: () => deps.oidc.provider,
     users: deps.users,
@@ -194,23 +217,14 @@ export function createApp(deps: AppDependencies): Koa {
   app.use(routesFor(verificationRoutes({ addresses: deps.addresses, pages, csrf, users: deps.users, throttle, knownDevices })));
   // Not mounted at all in production, so no setting or request can reach it there.
   if (deps.devMailbox && config.env !== 'production') app.use(routesFor(devMailRoutes(deps.devMailbox, pages)));
-  // The routes are fixed by the configuration, so a provider rebuilt on key rotation keeps them.
-  const { provider } = deps.oidc;
-  const tokenEndpoints = {
-    token: provider.pathFor('token'),
-    introspection: provider.pathFor('introspection'),
-    revocation: provider.pathFor('revocation'),
-  };
-  const pageNotFound = notFound(pages);
   // Before anything that looks at a provider route's path: each then sees its one spelling.
   app.use(canonicalProviderPaths(provider, pageNotFound));
-  // Before anything parses or answers for the token endpoints: a refused request costs nothing more.
-  app.use(endpointRateLimits(tokenEndpoints, config.rateLimits));
-  app.use(structuredTokenHandles(tokenEndpoints));
-  // RFC 8628: devices poll no faster than the interval (slow_down), and people guess no codes.
-  app.use(devicePolling({ db: deps.db, tokenPath: tokenEndpoints.token, deviceAuthorizationPath: provider.pathFor('device_authorization') }));
+  app.use(rateLimits);
+  app.use(jwtHandles);
+  app.use(polling);
+  // People guess no device codes at /device.
   app.use(throttleCodeGuessing({ path: provider.pathFor('code_verification'), guessing: new CodeGuessing(deps.db, config.secrets.keyEncryptionKey), records: deps.records, pages }));
-  app.use(unauthorizedClientErrors({ token: tokenEndpoints.token, pushedAuthorization: provider.pathFor('pushed_authorization_request'), deviceAuthorization: provider.pathFor('device_authorization') }));
+  app.use(clientErrors);
   app.use(registrationGate({
     provider, tokens: deps.registrationTokens, clients: deps.clients, settings: config.registration,
     limit: config.registration.perNetworkPerHour > 0 ? new RegistrationLimit(deps.db, config.secrets.keyEncryptionKey, config.registration.perNetworkPerHour) : undefined,
@@ -218,8 +232,8 @@ export function createApp(deps: AppDependencies): Koa {
   app.use(advertiseWhatAppsCanUse());
   app.use(resumeWithoutQuery());
   app.use(formPostAsGet([provider.pathFor('authorization'), provider.pathFor('end_session')], pages));
-  app.use(metadataCaching(config.keys));
-  app.use(currentProvider(deps.oidc));
+  app.use(caching);
+  app.use(oidcProvider);
   app.use(pageNotFound);
   return app;
 }
