@@ -150,6 +150,8 @@ const cases: Case[] = [
   { name: '/token with a text/plain body', method: 'POST', path: () => '/token', headers: (f) => ({ ...appAuth(f), 'content-type': 'text/plain' }), body: () => 'grant_type=client_credentials', expect: 'oauth', status: 400 },
   { name: '/token with a multipart body', method: 'POST', path: () => '/token', headers: (f) => ({ ...appAuth(f), 'content-type': 'multipart/form-data; boundary=xyz' }), body: () => '--xyz\r\nContent-Disposition: form-data; name="grant_type"\r\n\r\nclient_credentials\r\n--xyz--\r\n', expect: 'oauth', status: 400 },
   { name: '/token with an unknown charset', method: 'POST', path: () => '/token', headers: (f) => ({ ...appAuth(f), 'content-type': `${FORM}; charset=no-such-charset` }), body: () => 'grant_type=client_credentials', expect: 'oauth', status: [400, 415] },
+  { name: '/token with a gzip-encoded form', method: 'POST', path: () => '/token', headers: (f) => ({ ...appAuth(f), 'content-encoding': 'gzip' }), body: () => 'grant_type=client_credentials', expect: 'oauth', status: 400, error: 'invalid_request' },
+  { name: '/token/introspection with bracketed and dotted names (read as oidc-provider reads them: no token)', method: 'POST', path: () => '/token/introspection', headers: appAuth, body: () => 'token[a]=x&token.b=y', expect: 'oauth', status: 400, error: 'invalid_request' },
   { name: '/token with a JSON body that is not JSON', method: 'POST', path: () => '/token', headers: (f) => ({ ...appAuth(f), 'content-type': 'application/json' }), body: () => '{"grant_type":', expect: 'oauth', status: 400 },
   ...BROKEN_BASIC.map(([what, header]): Case => ({
     name: `/token with a malformed Basic header (${what})`, method: 'POST', path: () => '/token',

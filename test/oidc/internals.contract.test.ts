@@ -24,9 +24,9 @@ import { readTokenEndpointForm } from '../../src/http/token-endpoint-form.js';
 import {
   accessTokenBeingRevoked, accessTokenFor, basicAuthorizationClientId, currentRequest, deviceFormToken, discoveryDocument, normalizeUserCode, DISCOVERY_PATHS, errorDetailOf, FIND_TOKEN_MODELS,
   GRANTABLE_MODELS, grantFromStored, INTERACTION_OWN_ID_FIELD, INTERACTION_SESSION_COOKIE_FIELD, isReuseDetail, isStructuredToken, JWT_HANDLE_PREFIX, JWT_REVOCATION_HANDLE_PREFIX, pageSession,
-  PINNED_OIDC_PROVIDER_VERSION, presentedRefreshToken, PROVIDER_BODY_LIMIT, PROVIDER_ROUTES,
+  PINNED_OIDC_PROVIDER_VERSION, presentedRefreshToken, PROVIDER_BODY_LIMIT, PROVIDER_BODY_LIMIT_BYTES, PROVIDER_ROUTES,
   PROVIDER_ROUTES_WITH_A_PARAMETER, providerContextOf, refreshGrantRequest, REFRESH_GRANT_ADAPTER_CALLS,
-  readOnlyClientMetadata, replaceClientMethods, REPLAY_DETECTION_ADAPTER_CALLS, REPLAY_REFUSED_DETAIL, requestState, RESUME_PATH, rotatedRefreshToken,
+  readOnlyClientMetadata, rememberClientsByMetadata, replaceClientMethods, REPLAY_DETECTION_ADAPTER_CALLS, REPLAY_REFUSED_DETAIL, requestState, RESUME_PATH, rotatedRefreshToken,
   routerFold, sessionGrantIdFor, tokenSourceOf, UNREGISTERED_TYPE_ERROR, type StoredGrantPayload, type StoredSessionPayload,
 } from '../../src/oidc/internals.js';
 
@@ -503,6 +503,7 @@ describe('how the provider reads requests and shapes answers (internals/wire.ts)
     }
     expect(PROVIDER_BODY_LIMIT).toBe('56kb');
     const limit = 56 * 1024;
+    expect(PROVIDER_BODY_LIMIT_BYTES).toBe(limit);
     const sized = (length: number) => {
       const start = 'grant_type=client_credentials&padding=';
       return start + 'x'.repeat(length - start.length);
@@ -634,6 +635,29 @@ describe('the provider\'s models (internals/models.ts)', () => {
     expect(client?.clientId, 'Client.find (lib/models/client.js) no longer builds a client from metadata it may not write to').toBe('frozen-app');
     expect(JSON.stringify(metadata)).toBe(before);
     expect(await frozenClients.Client.find('frozen-app'), 'the same metadata no longer finds the same Client').toBe(client);
+  });
+
+  it('rememberClientsByMetadata: the Client built from cached metadata is found again without Client.find, and a change builds a new one', async () => {
+    const metadataFor = (secret: string) => readOnlyClientMetadata({
+      client_id: 'remembered-app', client_secret: secret, redirect_uris: [REDIRECT_URI], grant_types: ['authorization_code'],
+      response_types: ['code'], token_endpoint_auth_method: 'client_secret_basic', scope: 'openid',
+    });
+    let current = metadataFor('first-secret');
+    let adapterFinds = 0;
+    const provider = new Provider('http://127.0.0.1/remembered', {
+      adapter: class { async find(id: string) { adapterFinds += 1; return id === 'remembered-app' ? current : undefined; } } as never,
+    });
+    rememberClientsByMetadata(provider, (id) => (id === 'remembered-app' ? current : undefined));
+    const first = await provider.Client.find('remembered-app');
+    expect(first?.clientSecret).toBe('first-secret');
+    const findsAfterFirst = adapterFinds;
+    expect(await provider.Client.find('remembered-app')).toBe(first);
+    expect(adapterFinds, 'a remembered client must not be looked up through the adapter again').toBe(findsAfterFirst);
+    current = metadataFor('second-secret');
+    const changed = await provider.Client.find('remembered-app');
+    expect(changed, 'changed metadata must build a new Client').not.toBe(first);
+    expect(changed?.clientSecret).toBe('second-secret');
+    expect(await provider.Client.find('unknown-app')).toBeUndefined();
   });
 
   it('isReuseDetail: a code or refresh token presented again is refused with the words it matches', async () => {

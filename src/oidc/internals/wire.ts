@@ -55,6 +55,7 @@ export function basicAuthorizationClientId(header: string): string | undefined {
 
 /** oidc-provider's own limit for request bodies (lib/shared/selective_body.js, LIMIT: 56 KiB). */
 export const PROVIDER_BODY_LIMIT = '56kb';
+export const PROVIDER_BODY_LIMIT_BYTES = 56 * 1024;
 
 /**
  * The form body oidc-provider will read for this request, when middleware in front of it parsed
@@ -65,6 +66,11 @@ export const PROVIDER_BODY_LIMIT = '56kb';
  */
 export function bodyProviderReads(ctx: Context): Record<string, unknown> | undefined {
   return (ctx.request as { body?: Record<string, unknown> }).body;
+}
+
+/** Hands oidc-provider a form read in front of it (see bodyProviderReads). */
+export function setBodyProviderReads(ctx: Context, form: Record<string, unknown>): void {
+  (ctx.request as { body?: Record<string, unknown> }).body = form;
 }
 
 /**
