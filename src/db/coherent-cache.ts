@@ -53,17 +53,20 @@ export class CoherentCache<V> {
     return this.#entries.size;
   }
 
-  /** The cached value, if the feed is connected and the entry is live. */
-  get(key: string): V | undefined {
+  /**
+   * The cached value, if the feed is connected and the entry is live. `countMisses: false` is for
+   * a caller that loads on a miss, which load() then counts.
+   */
+  get(key: string, countMisses = true): V | undefined {
     const { name } = this.options;
     if (!this.feed.connected) {
-      cacheRequests.inc({ cache: name, result: 'bypass' });
+      if (countMisses) cacheRequests.inc({ cache: name, result: 'bypass' });
       return undefined;
     }
     const entry = this.#entries.get(key);
     if (!entry || entry.expiresAt <= this.#now()) {
       if (entry) this.#delete(key);
-      cacheRequests.inc({ cache: name, result: 'miss' });
+      if (countMisses) cacheRequests.inc({ cache: name, result: 'miss' });
       return undefined;
     }
     this.#entries.delete(key);

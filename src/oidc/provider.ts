@@ -25,7 +25,7 @@ import { truthCache, type TruthCache } from '../tokens/jwt-truth.js';
 import { keyStoreFor, publicJwks, signingJwk, type JwsAlgorithm, type KeySet, type KeyStore } from '../keys/signing-keys.js';
 import type { JWK } from 'jose';
 import type { BackchannelLogout } from '../logout/backchannel-logout.js';
-import { replaceClientMethods, reportRefreshTokenSignIn } from './internals.js';
+import { rememberClientsByMetadata, replaceClientMethods, reportRefreshTokenSignIn } from './internals.js';
 import { CachedResourceServerStore } from '../resources/cache.js';
 import { grantCache, storageFor, type GrantCache } from './models/index.js';
 import type { OidcRecords } from '../records/index.js';
@@ -116,6 +116,7 @@ export function buildProvider(deps: OidcDependencies, keySet: KeySet, caches: Pr
   provider.maxIpsCount = config.proxyHops;
   compareClientSecretsByDigest(provider);
   matchRedirectUrisExactly(provider);
+  rememberClientsByMetadata(provider, (id) => clients.cached(id));
   sendLogoutTokensThroughOutbox(provider, deps.logout);
   logProviderEvents(provider, deps.logger, deps.audit);
   registerTokenExchange(provider, { config, jwts, resources: caches.resources, audit: deps.audit });

@@ -55,6 +55,30 @@ export function readOnlyClientMetadata<T extends object>(metadata: T): Readonly<
 }
 
 /**
+ * Client.find (lib/models/client.js) asks the Client adapter for the metadata and then hashes its
+ * JSON to find the Client it built from the same metadata before: a JSON.stringify and a SHA-256
+ * on every authenticated request. The adapter hands out one frozen object per client until the
+ * client changes (readOnlyClientMetadata above), so the Client built from an object is remembered
+ * by that object, and Client.find runs only for metadata not seen before (or not cached: it then
+ * reads it through the adapter as before). Relies on every endpoint
+ * looking clients up through the static Client.find; one that did not would only not be faster.
+ */
+export function rememberClientsByMetadata(provider: Provider, cachedMetadata: (id: string) => object | undefined): void {
+  const model = provider.Client as unknown as { find(id: unknown): Promise<unknown> };
+  const find = model.find.bind(model);
+  const built = new WeakMap<object, unknown>();
+  model.find = async (id: unknown) => {
+    const metadata = typeof id === 'string' && id.length > 0 ? cachedMetadata(id) : undefined;
+    if (!metadata) return find(id);
+    const known = built.get(metadata);
+    if (known) return known;
+    const client = await find(id);
+    if (client) built.set(metadata, client);
+    return client;
+  };
+}
+
+/**
  * Introspection answers with the token's `extra` spread into the response (lib/actions/
  * introspection.js, before a signed response wraps it), which only access tokens get from
  * extraTokenClaims (lib/models/formats/opaque.js). A refresh token stores the sign-in it continues

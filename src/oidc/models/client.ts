@@ -135,6 +135,11 @@ export class ClientAdapter implements Adapter {
       : this.#read(id);
   }
 
+  /** The metadata find() would return without reading the database, if it is at hand. */
+  cached(id: string): AdapterPayload | undefined {
+    return this.#builtIn.get(id) ?? this.cache?.get(id, false);
+  }
+
   async #read(id: string): Promise<AdapterPayload | undefined> {
     const client = await this.clients.find(id);
     if (!client || client.disabledAt) return undefined;
