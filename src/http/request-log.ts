@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { trace } from '@opentelemetry/api';
 import type { Middleware } from 'koa';
 import type { Logger } from '../logger.js';
+import { tracingOn } from '../observability/tracing.js';
 
 const SAFE_REQUEST_ID = /^[\w.-]{8,64}$/;
 
@@ -23,7 +24,7 @@ export function requestLog(logger: Logger): Middleware {
     } finally {
       const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
       const status = ctx.status;
-      const span = trace.getActiveSpan()?.spanContext();
+      const span = tracingOn() ? trace.getActiveSpan()?.spanContext() : undefined;
       logger[status >= 500 ? 'error' : 'info']({
         msg: 'request',
         requestId,

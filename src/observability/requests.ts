@@ -10,7 +10,7 @@
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, context, propagation, trace } from '@opentelemetry/api';
 import type { Context, Middleware } from 'koa';
 import { httpRequestDuration, httpRequests } from './metrics.js';
-import { tracer } from './tracing.js';
+import { tracer, tracingOn } from './tracing.js';
 
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 
@@ -36,6 +36,7 @@ export function routeOf(ctx: Context, providerRoutes: ReadonlyMap<string, string
 
 export function observeRequests(providerRoutes: ReadonlyMap<string, string>): Middleware {
   return async function observeRequest(ctx, next) {
+    if (!tracingOn()) return measure(ctx, next, providerRoutes);
     const method = methodOf(ctx);
     const started = process.hrtime.bigint();
     // A caller's traceparent (W3C Trace Context) makes this request's span its child.
@@ -55,9 +56,7 @@ export function observeRequests(providerRoutes: ReadonlyMap<string, string>): Mi
       // Thrown past the error boundary, Koa answers 500 whatever ctx.status said.
       const status = failed ? 500 : ctx.status;
       const route = routeOf(ctx, providerRoutes);
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      httpRequests.inc({ method, route, status: String(status) });
-      httpRequestDuration.observe({ method, route }, seconds);
+      count(method, route, status, started);
       span.updateName(`${method} ${route}`);
       span.setAttribute('http.route', route);
       span.setAttribute('http.response.status_code', status);
@@ -65,4 +64,25 @@ export function observeRequests(providerRoutes: ReadonlyMap<string, string>): Mi
       span.end();
     }
   };
+}
+
+function count(method: string, route: string, status: number, started: bigint): void {
+  httpRequests.inc({ method, route, status: String(status) });
+  httpRequestDuration.observe({ method, route }, Number(process.hrtime.bigint() - started) / 1e9);
+}
+
+/** observeRequest's metrics alone, while tracing is off. */
+async function measure(ctx: Context, next: () => Promise<unknown>, providerRoutes: ReadonlyMap<string, string>): Promise<void> {
+  const method = methodOf(ctx);
+  const started = process.hrtime.bigint();
+  let failed = false;
+  try {
+    await next();
+  } catch (error) {
+    failed = true;
+    throw error;
+  } finally {
+    // Thrown past the error boundary, Koa answers 500 whatever ctx.status said.
+    count(method, routeOf(ctx, providerRoutes), failed ? 500 : ctx.status, started);
+  }
 }

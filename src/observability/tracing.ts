@@ -35,6 +35,14 @@ interface SharedSdk { users: number; flush(): Promise<void>; shutdown(): Promise
 
 let shared: SharedSdk | undefined;
 
+/**
+ * Whether spans go anywhere: without the SDK, a request's span, its context and the parent read
+ * from its headers are no-op objects that the busiest paths need not even make.
+ */
+export function tracingOn(): boolean {
+  return shared !== undefined;
+}
+
 /** The SDK's modules, loaded only when tracing is on. */
 function loadSdk() {
   return Promise.all([
