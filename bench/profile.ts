@@ -31,9 +31,13 @@ export interface ProfileSummary {
   byFunction: Array<{ name: string; ms: number; share: number }>;
 }
 
+/** The bench runs Gatehouse compiled into node_modules/.cache (run.ts): its frames are Gatehouse's, not a package's. */
+const COMPILED_PART = '/node_modules/.cache/gatehouse-bench';
+
 /** Which package (or part of Gatehouse, or of Node) a frame belongs to. */
 function packageOf(frame: ProfileNode['callFrame']): string {
-  const { url, functionName } = frame;
+  const { functionName } = frame;
+  const url = frame.url.replace(COMPILED_PART, '');
   if (!url) return functionName.startsWith('(') ? functionName : '(native)';
   if (url.startsWith('node:')) return 'node internals';
   const modules = url.lastIndexOf('/node_modules/');
@@ -48,7 +52,8 @@ function packageOf(frame: ProfileNode['callFrame']): string {
   return url;
 }
 
-function shortUrl(url: string): string {
+function shortUrl(compiledUrl: string): string {
+  const url = compiledUrl.replace(COMPILED_PART, '');
   const modules = url.lastIndexOf('/node_modules/');
   if (modules >= 0) return url.slice(modules + '/node_modules/'.length);
   const src = url.indexOf('/src/');
