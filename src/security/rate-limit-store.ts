@@ -40,6 +40,90 @@ export function databaseCounter(db: Database, options: CounterOptions): RateLimi
   });
 }
 
+/** One counter of the shared table: the prefix that sets its rows apart, and its key within it. */
+export interface CounterKey {
+  prefix: string;
+  key: string;
+}
+
+/** A counter after a change: its points in the window, and the milliseconds until the window ends. */
+export interface Count {
+  points: number;
+  msBeforeNext: number;
+}
+
+/** The row's key, as RateLimiterPostgres names it, so both kinds of counter share rows and the janitor. */
+function rowKey(counter: CounterKey): string {
+  return `${counter.prefix}:${counter.key}`;
+}
+
+function countOf(row: { points: number | string; expire: number | string | null }, now: number): Count {
+  return { points: Number(row.points), msBeforeNext: row.expire === null ? -1 : Math.max(Number(row.expire) - now, 0) };
+}
+
+/**
+ * Adds one to each counter, in one statement, as RateLimiterPostgres's penalty() does to one
+ * (a window that has ended starts again with this one) — unless `unlessSpent` names a counter at
+ * or past its limit in a live window: then nothing is added, and how long until it reopens is the
+ * answer. Several counters for one attempt cost one round trip instead of one each.
+ */
+export async function countAttempt(
+  db: Database,
+  counters: ReadonlyArray<CounterKey & { durationSeconds: number }>,
+  unlessSpent?: CounterKey & { limit: number },
+  now = Date.now(),
+): Promise<{ spentMsBeforeNext: number } | { counts: Count[] }> {
+  const values = counters.map(() => '(?, ?::bigint)').join(', ');
+  const bindings: Knex.Value[] = [];
+  let spent = 'select null::bigint as expire where false';
+  if (unlessSpent) {
+    spent = `select expire from ${RATE_LIMITS_TABLE} where key = ? and points >= ? and (expire is null or expire > ?)`;
+    bindings.push(rowKey(unlessSpent), unlessSpent.limit, now);
+  }
+  for (const counter of counters) bindings.push(rowKey(counter), now + counter.durationSeconds * 1000);
+  bindings.push(now, now);
+  const result = (await db.raw(`
+    with spent as (${spent}),
+    added as (
+      insert into ${RATE_LIMITS_TABLE} (key, points, expire)
+      select v.key, 1, v.expire from (values ${values}) as v(key, expire)
+      where not exists (select 1 from spent)
+      on conflict (key) do update set
+        points = case when ${RATE_LIMITS_TABLE}.expire <= ? then 1 else ${RATE_LIMITS_TABLE}.points + 1 end,
+        expire = case when ${RATE_LIMITS_TABLE}.expire <= ? then excluded.expire else ${RATE_LIMITS_TABLE}.expire end
+      returning key, points, expire
+    )
+    select null as key, 0 as points, expire, true as spent from spent
+    union all
+    select key, points, expire, false as spent from added`, bindings)) as { rows?: Array<{ key: string | null; points: number; expire: string | number | null; spent: boolean }> };
+  const rows = result.rows ?? [];
+  const refusal = rows.find((row) => row.spent);
+  if (refusal) return { spentMsBeforeNext: countOf(refusal, now).msBeforeNext };
+  const byKey = new Map(rows.map((row) => [row.key, row]));
+  return {
+    counts: counters.map((counter) => {
+      const row = byKey.get(rowKey(counter));
+      if (!row) throw new Error(`the counter ${counter.prefix} was not counted`);
+      return countOf(row, now);
+    }),
+  };
+}
+
+/**
+ * In one statement: deletes the counters in `remove`, and takes one back from each in `giveBack`
+ * whose window is still open (a window that has ended holds nothing to give back).
+ */
+export async function settleAttempt(db: Database, counters: { remove?: readonly CounterKey[]; giveBack?: readonly CounterKey[] }, now = Date.now()): Promise<void> {
+  const remove = (counters.remove ?? []).map(rowKey);
+  const giveBack = (counters.giveBack ?? []).map(rowKey);
+  const list = (keys: string[]) => keys.map(() => '?').join(', ');
+  const removal = remove.length ? `delete from ${RATE_LIMITS_TABLE} where key in (${list(remove)})` : '';
+  const refund = giveBack.length ? `update ${RATE_LIMITS_TABLE} set points = points - 1 where key in (${list(giveBack)}) and expire > ?` : '';
+  if (removal && refund) await db.raw(`with removed as (${removal}) ${refund}`, [...remove, ...giveBack, now]);
+  else if (removal) await db.raw(removal, remove);
+  else if (refund) await db.raw(refund, [...giveBack, now]);
+}
+
 /**
  * Deletes counters whose window has ended; for the janitor. The library never reads an expired
  * row (it resets one on its next use), so this only keeps the table small, in batches so a sweep

@@ -1,6 +1,7 @@
 // Sign-in throttling against online password guessing: brute force on one account, credential
 // stuffing (many accounts, one password list) and spraying (one password, many accounts). State
-// lives in PostgreSQL (rate-limit-store.ts), so limits hold across instances and restarts.
+// lives in PostgreSQL (rate-limit-store.ts), so limits hold across instances and restarts. An
+// attempt costs two statements: one reserves it on every counter, one settles it.
 //
 // Three counters, each a fixed window, each keyed on a keyed digest (no email or address is
 // stored; rows go when their window ends):
@@ -24,7 +25,7 @@
 // is SIGNIN_MAX_BLOCK_SECONDS. Browsers the person signed in from before skip (b) and (c)
 // altogether, so an attacker elsewhere cannot keep the owner out by failing on purpose.
 //
-// Reserve, then settle: each attempt is counted as a failure (one atomic upsert per counter)
+// Reserve, then settle: each attempt is counted as a failure (one atomic upsert of all its counters)
 // *before* the password is checked, and the reservation is released if the sign-in succeeds.
 // Checking first and counting after the argon2 verification would let a burst of concurrent
 // guesses all pass the check before any of them was counted. A refused attempt is refused before
@@ -36,14 +37,14 @@
 // A success clears (a) and (b) for the email it signed in to, and releases only its own
 // reservation on (c): signing in to one's own account does nothing for an address's budget
 // against other accounts.
-import type { RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
+import type { RateLimiterPostgres } from 'rate-limiter-flexible';
 import type { Config } from '../config.js';
 import type { Database } from '../db/knex.js';
 import type { Message } from '../i18n/catalogs.js';
 import { throttleBlocks } from '../observability/metrics.js';
 import { networkOf } from './client-address.js';
 import { keyedDigest, normaliseEmail, type KeyedDigest } from './keyed-digest.js';
-import { databaseCounter } from './rate-limit-store.js';
+import { countAttempt, databaseCounter, settleAttempt, type Count, type CounterKey } from './rate-limit-store.js';
 
 export type SignInThrottleSettings = Config['signIn'];
 
@@ -68,19 +69,12 @@ export type SignInCheck =
   | { allowed: true; recordSuccess(): Promise<void>; handBack(): Promise<void> };
 
 export class SignInThrottle {
-  readonly #pairFailures: RateLimiterPostgres;
   readonly #pairGate: RateLimiterPostgres;
-  readonly #accountFailures: RateLimiterPostgres;
-  readonly #addressFailures: RateLimiterPostgres;
   readonly #digest: KeyedDigest;
 
-  constructor(db: Database, private readonly settings: SignInThrottleSettings, secret: Buffer) {
+  constructor(private readonly db: Database, private readonly settings: SignInThrottleSettings, secret: Buffer) {
     this.#digest = keyedDigest(secret, 'sign-in throttle');
-    // `points` only matter to the library's consume(); these are read through penalty().
-    this.#pairFailures = databaseCounter(db, { keyPrefix: 'signin_pair', points: settings.maxConsecutiveFailures, duration: DAY });
     this.#pairGate = databaseCounter(db, { keyPrefix: 'signin_gate', points: 1, duration: FIRST_DELAY_SECONDS });
-    this.#accountFailures = databaseCounter(db, { keyPrefix: 'signin_account', points: settings.accountMaxFailures, duration: settings.maxBlockSeconds });
-    this.#addressFailures = databaseCounter(db, { keyPrefix: 'signin_address', points: settings.ipMaxFailures, duration: DAY });
   }
 
   /** Call before verifying the password; a refused attempt must not be verified at all. */
@@ -88,47 +82,40 @@ export class SignInThrottle {
     const email = normaliseEmail(source.email);
     const network = networkOf(source.address);
     const known = source.device !== undefined;
-    const pairKey = known ? this.#digest('device', email, source.device!) : this.#digest('pair', email, network);
-    const accountKey = this.#digest('account', email);
-    const addressKey = this.#digest('address', network);
+    const pair: CounterKey = { prefix: 'signin_pair', key: known ? this.#digest('device', email, source.device!) : this.#digest('pair', email, network) };
+    const account: CounterKey = { prefix: 'signin_account', key: this.#digest('account', email) };
+    const address: CounterKey = { prefix: 'signin_address', key: this.#digest('address', network) };
+    const { maxConsecutiveFailures, accountMaxFailures, ipMaxFailures, maxBlockSeconds } = this.settings;
 
-    // An address that has used up its day is refused on one read: no argon2, no counter rows for
-    // the (often made-up) emails it keeps trying, no further writes.
-    // (Refused attempts are handed back, so a spent counter sits exactly at its limit.)
-    if (!known) {
-      const spent = await this.#addressFailures.get(addressKey);
-      if (spent && spent.consumedPoints >= this.settings.ipMaxFailures) {
-        throttleBlocks.inc({ limit: 'sign_in_address' });
-        return { allowed: false, retryAfterSeconds: Math.ceil(Math.max(spent.msBeforeNext, 1) / 1000) };
-      }
+    // One statement reserves the attempt on every counter — unless the address has used up its
+    // day: then nothing is written (no rows for the often made-up emails it keeps trying) and it
+    // is refused before any argon2. (Refused attempts are handed back, so a spent counter sits
+    // exactly at its limit.)
+    const counted = await countAttempt(this.db, [
+      { ...pair, durationSeconds: DAY },
+      ...(known ? [] : [{ ...account, durationSeconds: maxBlockSeconds }, { ...address, durationSeconds: DAY }]),
+    ], known ? undefined : { ...address, limit: ipMaxFailures });
+    if ('spentMsBeforeNext' in counted) {
+      throttleBlocks.inc({ limit: 'sign_in_address' });
+      return { allowed: false, retryAfterSeconds: Math.ceil(Math.max(counted.spentMsBeforeNext, 1) / 1000) };
     }
+    const [pairCount, accountCount, addressCount] = counted.counts as [Count, Count | undefined, Count | undefined];
 
-    const [pair, account, address] = await Promise.all([
-      this.#pairFailures.penalty(pairKey),
-      known ? undefined : this.#accountFailures.penalty(accountKey),
-      known ? undefined : this.#addressFailures.penalty(addressKey),
-    ]);
-
-    const accountWaitMs = msUntilReopened(account, this.settings.accountMaxFailures);
-    const addressWaitMs = msUntilReopened(address, this.settings.ipMaxFailures);
+    const accountWaitMs = msUntilReopened(accountCount, accountMaxFailures);
+    const addressWaitMs = msUntilReopened(addressCount, ipMaxFailures);
     let waitMs = Math.max(accountWaitMs, addressWaitMs);
     // Which counter refused, for the metrics: the one that keeps the attempt waiting longest.
     let limit = accountWaitMs >= addressWaitMs ? 'sign_in_account' : 'sign_in_address';
-    if (waitMs === 0 && pair.consumedPoints > this.settings.maxConsecutiveFailures) {
+    if (waitMs === 0 && pairCount.points > maxConsecutiveFailures) {
       // One attempt per gate window: the first to arrive opens it (a fresh row), every other
       // attempt until it closes finds it taken. The window grows with the failures so far.
-      const gate = await this.#pairGate.penalty(pairKey, 1, { customDuration: this.#delayAfter(pair.consumedPoints) });
+      const gate = await this.#pairGate.penalty(pair.key, 1, { customDuration: this.#delayAfter(pairCount.points) });
       if (gate.consumedPoints > 1) waitMs = Math.max(gate.msBeforeNext, 1);
       limit = 'sign_in_pair';
     }
 
-    const handBack = async () => {
-      await Promise.all([
-        this.#pairFailures.reward(pairKey),
-        account && this.#accountFailures.reward(accountKey),
-        address && this.#addressFailures.reward(addressKey),
-      ]);
-    };
+    const reserved = known ? [pair] : [pair, account, address];
+    const handBack = () => settleAttempt(this.db, { giveBack: reserved });
     if (waitMs > 0) {
       throttleBlocks.inc({ limit });
       await handBack();
@@ -138,14 +125,9 @@ export class SignInThrottle {
     return {
       allowed: true,
       handBack,
-      recordSuccess: async () => {
-        await Promise.all([
-          this.#pairFailures.delete(pairKey),
-          this.#pairGate.delete(pairKey),
-          this.#accountFailures.delete(accountKey),
-          address && this.#addressFailures.reward(addressKey),
-        ]);
-      },
+      // The email's failures go (and the pair's gate with them); the address gets back only this
+      // attempt's reservation.
+      recordSuccess: () => settleAttempt(this.db, { remove: [pair, { prefix: 'signin_gate', key: pair.key }, account], giveBack: known ? [] : [address] }),
     };
   }
 
@@ -157,8 +139,8 @@ export class SignInThrottle {
 }
 
 /** Milliseconds until a counter over its limit reopens; 0 when it is within it. */
-function msUntilReopened(res: RateLimiterRes | undefined, limit: number): number {
-  return res && res.consumedPoints > limit ? Math.max(res.msBeforeNext, 0) : 0;
+function msUntilReopened(count: Count | undefined, limit: number): number {
+  return count && count.points > limit ? Math.max(count.msBeforeNext, 0) : 0;
 }
 
 /** What a refused person reads (a catalog message): the same for every email, known or not. */
