@@ -11,7 +11,7 @@ export function digest(value: string): string {
 
 /** Constant-time comparison of a presented value against a stored digest. */
 export function matchesDigest(presented: string, storedDigest: string): boolean {
-  const a = Buffer.from(digest(presented), 'base64url');
+  const a = createHash('sha256').update(presented, 'utf8').digest();
   const b = Buffer.from(storedDigest, 'base64url');
   return a.length === b.length && timingSafeEqual(a, b);
 }

@@ -73,10 +73,21 @@ function signInBehind(ctx: KoaContextWithOIDC): { acr?: string; amr?: string[]; 
   return (AuthorizationCode ?? RefreshToken) as { acr?: string; amr?: string[]; authTime?: number } | undefined;
 }
 
-/** The API scopes an app was registered for (client metadata, see clients.ts). */
-function apiScopesOf(client: unknown): Set<string> {
-  const value = (client as Record<string, unknown> | undefined)?.[API_SCOPE_METADATA];
-  return new Set(typeof value === 'string' ? value.split(' ').filter(Boolean) : []);
+const scopesByClient = new WeakMap<object, ReadonlySet<string>>();
+
+/**
+ * The API scopes an app was registered for (client metadata, see clients.ts). A Client object
+ * stands for one version of its metadata (rememberClientsByMetadata), so its scopes are read once.
+ */
+function apiScopesOf(client: unknown): ReadonlySet<string> {
+  if (typeof client !== 'object' || client === null) return new Set();
+  let scopes = scopesByClient.get(client);
+  if (!scopes) {
+    const value = (client as Record<string, unknown>)[API_SCOPE_METADATA];
+    scopes = new Set(typeof value === 'string' ? value.split(' ').filter(Boolean) : []);
+    scopesByClient.set(client, scopes);
+  }
+  return scopes;
 }
 
 /** An admin client registered for the admin scope (`gatehouse client create --admin`). */
