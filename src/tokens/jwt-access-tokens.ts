@@ -6,6 +6,7 @@
 import type { AdapterPayload } from 'oidc-provider';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
 import { digest } from '../crypto/digest.js';
+import { deepFrozen } from '../db/frozen.js';
 import { isUuidPattern } from '../people/users.js';
 import { deleteInBatches, type Database } from '../db/knex.js';
 import { jtiTag, JwtTruth, type TokenSubject, type TruthCache } from './jwt-truth.js';
@@ -40,7 +41,12 @@ export interface JwtAccessTokenOptions {
   truthCache?: TruthCache;
   /** Where a token's standing is read (its grant, revocation, person, app), by the repository's clock. */
   records: OidcRecords;
+  /** The clock expiry is judged by (tests move it); the real one otherwise. */
+  now?: () => number;
 }
+
+/** How many verified tokens are remembered: an API's tokens in use at once, with room to spare. */
+const VERIFIED_TOKENS = 10_000;
 
 /** A JWT access token that is ours, unexpired, and still stands on the server. */
 export interface LiveAccessToken {
@@ -57,6 +63,15 @@ export class JwtAccessTokens {
   readonly #truth: JwtTruth;
   /** Introspection asks the AccessToken and ClientCredentials models at once: verify once. */
   readonly #inFlight = new Map<string, Promise<LiveAccessToken | undefined>>();
+  /**
+   * Tokens whose signature and fixed claims verified, by their whole value, oldest first. An API
+   * presents the same token on every call it serves with it, and checking an ES256 signature was
+   * most of what introspecting it cost; what can change (expiry, audience) is checked every time,
+   * and whether it still stands is asked of the server's truth every time. A key that is retired
+   * rebuilds this object, so nothing verified with it is remembered past that.
+   */
+  readonly #verified = new Map<string, JWTPayload>();
+  readonly #now: () => number;
 
   constructor(
     private readonly db: Database,
@@ -64,6 +79,7 @@ export class JwtAccessTokens {
   ) {
     this.#keySet = createLocalJWKSet(options.jwks);
     this.#truth = new JwtTruth(options.records, options.truthCache);
+    this.#now = options.now ?? Date.now;
   }
 
   resolve(value: string, purpose: Purpose): Promise<LiveAccessToken | undefined> {
@@ -86,6 +102,12 @@ export class JwtAccessTokens {
 
   async #verify(value: string, audience: string | undefined, clockTolerance: number): Promise<JWTPayload | undefined> {
     if (typeof value !== 'string' || !looksLikeJwt(value)) return undefined;
+    const nowSeconds = Math.floor(this.#now() / 1000);
+    const known = this.#verified.get(value);
+    if (known) {
+      if (known.exp! <= nowSeconds - CLOCK_TOLERANCE_SECONDS) this.#verified.delete(value); // past any use
+      return timelyFor(known, audience, clockTolerance, nowSeconds) ? known : undefined;
+    }
     try {
       const header = decodeProtectedHeader(value);
       if (FOREIGN_KEY_HEADERS.some((name) => name in header)) return undefined;
@@ -96,11 +118,20 @@ export class JwtAccessTokens {
         algorithms: ACCESS_TOKEN_ALGORITHMS,
         requiredClaims: ['exp', 'iat', 'jti', 'client_id', 'aud'],
         clockTolerance,
+        currentDate: new Date(nowSeconds * 1000),
       });
-      return payload;
+      // Shared by every later request with this token: nothing may change it.
+      const verified = deepFrozen(payload);
+      this.#remember(value, verified);
+      return verified;
     } catch {
       return undefined;
     }
+  }
+
+  #remember(value: string, payload: JWTPayload): void {
+    this.#verified.set(value, payload);
+    if (this.#verified.size > VERIFIED_TOKENS) this.#verified.delete(this.#verified.keys().next().value!);
   }
 
   /** Remembers a revoked token's jti (as a digest) until it would have expired anyway. */
@@ -115,6 +146,18 @@ export class JwtAccessTokens {
     // Every instance hears of it through the trigger; this one need not wait for the echo.
     this.options.truthCache?.invalidate(jtiTag(jti));
   }
+}
+
+/**
+ * What jwtVerify checks that depends on the moment or the use, for a token whose signature,
+ * issuer, type and required claims verified before: not expired, not before its nbf, and for
+ * `audience` when one is required.
+ */
+function timelyFor(claims: JWTPayload, audience: string | undefined, clockTolerance: number, nowSeconds: number): boolean {
+  if (claims.exp! <= nowSeconds - clockTolerance) return false;
+  if (typeof claims.nbf === 'number' && claims.nbf > nowSeconds + clockTolerance) return false;
+  if (!audience) return true;
+  return Array.isArray(claims.aud) ? claims.aud.includes(audience) : claims.aud === audience;
 }
 
 /**
