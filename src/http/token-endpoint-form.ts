@@ -25,6 +25,9 @@ async function readForm(ctx: Context): Promise<Record<string, unknown>> {
   if (encoding && encoding.toLowerCase() !== 'identity') throw new UnreadableBody(false, 'unsupported content encoding');
   const length = ctx.request.length;
   if (length !== undefined && length > PROVIDER_BODY_LIMIT_BYTES) throw new UnreadableBody(true, 'too large');
+  // A stream already read to its end, or closed by a client that went away, emits nothing more:
+  // waiting on it would hold the request (and its load-shedding slot) for good.
+  if (!ctx.req.readable) throw new UnreadableBody(false, 'the body was read already, or the client went away');
   const body = await new Promise<Buffer>((resolve, reject) => {
     // Events rather than an async iterator: a form is one chunk or a few, and this is on every
     // token request.
