@@ -49,6 +49,8 @@ import { countAttempt, databaseCounter, settleAttempt, type Count, type CounterK
 export type SignInThrottleSettings = Config['signIn'];
 
 const DAY = 86_400;
+/** The pair's gate: a rate-limiter-flexible counter whose rows a success deletes with the others. */
+const GATE_PREFIX = 'signin_gate';
 /** The first delay after the free failures; each further failure doubles it. */
 const FIRST_DELAY_SECONDS = 1;
 
@@ -74,7 +76,7 @@ export class SignInThrottle {
 
   constructor(private readonly db: Database, private readonly settings: SignInThrottleSettings, secret: Buffer) {
     this.#digest = keyedDigest(secret, 'sign-in throttle');
-    this.#pairGate = databaseCounter(db, { keyPrefix: 'signin_gate', points: 1, duration: FIRST_DELAY_SECONDS });
+    this.#pairGate = databaseCounter(db, { keyPrefix: GATE_PREFIX, points: 1, duration: FIRST_DELAY_SECONDS });
   }
 
   /** Call before verifying the password; a refused attempt must not be verified at all. */
@@ -127,7 +129,7 @@ export class SignInThrottle {
       handBack,
       // The email's failures go (and the pair's gate with them); the address gets back only this
       // attempt's reservation.
-      recordSuccess: () => settleAttempt(this.db, { remove: [pair, { prefix: 'signin_gate', key: pair.key }, account], giveBack: known ? [] : [address] }),
+      recordSuccess: () => settleAttempt(this.db, { remove: [pair, { prefix: GATE_PREFIX, key: pair.key }, account], giveBack: known ? [] : [address] }),
     };
   }
 

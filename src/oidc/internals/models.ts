@@ -60,8 +60,8 @@ export function readOnlyClientMetadata<T extends object>(metadata: T): Readonly<
  * on every authenticated request. The adapter hands out one frozen object per client until the
  * client changes (readOnlyClientMetadata above), so the Client built from an object is remembered
  * by that object, and Client.find runs only for metadata not seen before (or not cached: it then
- * reads it through the adapter as before). Relies on every endpoint
- * looking clients up through the static Client.find; one that did not would only not be faster.
+ * reads it through the adapter as before). Relies on every endpoint looking clients up through
+ * the static Client.find; one that did not would only not be faster.
  */
 export function rememberClientsByMetadata(provider: Provider, cachedMetadata: (id: string) => object | undefined): void {
   const model = provider.Client as unknown as { find(id: unknown): Promise<unknown> };
