@@ -53,6 +53,17 @@ export interface TestServerOptions {
   now?: () => number;
 }
 
+/**
+ * argon2id at a test's cost, unless the test sets its own ARGON2_* settings. Every person created
+ * and every sign-in runs argon2id, about 1,800 times per suite run; at the production floor
+ * (19 MiB, t=2: about 75 ms of CPU each on the 2-core machines) that was a fifth of the suite's
+ * CPU. This is still argon2id through the same code. The production cost is checked where it
+ * matters: the config's floor (test/config.test.ts), the stored hash's parameters
+ * (test/people/users.test.ts, and the CLI's, which runs with the real configuration), and the
+ * bench, which measures it.
+ */
+const TEST_ARGON2: Config['argon2'] = { memoryKiB: 1024, timeCost: 1, parallelism: 1 };
+
 export async function startTestServer(env: Record<string, string> = {}, options: TestServerOptions = {}): Promise<TestServer> {
   const testDb = options.testDb ?? (await createTestDatabase());
   const ownDataDir = env.DATA_DIR ? undefined : mkdtempSync(path.join(tmpdir(), 'gatehouse-test-'));
@@ -77,7 +88,7 @@ async function startTestServerOn(
   port: number, env: Record<string, string>, options: TestServerOptions, testDb: TestDatabase, ownDataDir: string | undefined, cleanUp: () => Promise<void>,
 ): Promise<TestServer> {
   const dataDir = env.DATA_DIR ?? ownDataDir!;
-  const config: Config = loadConfig({
+  const loaded: Config = loadConfig({
     NODE_ENV: 'test',
     PORT: String(port),
     HOST: '127.0.0.1',
@@ -86,6 +97,8 @@ async function startTestServerOn(
     LOG_LEVEL: 'debug',
     ...env,
   });
+  const ownArgon2 = Object.keys(env).some((name) => name.startsWith('ARGON2_'));
+  const config: Config = ownArgon2 ? loaded : { ...loaded, argon2: TEST_ARGON2 };
   const rawLogs: string[] = [];
   const logs: Array<Record<string, unknown>> = [];
   const sink = new Writable({
