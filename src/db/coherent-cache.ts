@@ -77,12 +77,13 @@ export class CoherentCache<V> {
 
   /**
    * The cached value, or what `load` finds. A found value is stored under `tags` unless one of
-   * them changed while loading; `undefined` (not found) is never stored.
+   * them changed while loading; `undefined` (not found) is never stored. `tags` may be a function,
+   * called only on a miss: on the hot paths they are digests, which a hit does not need.
    */
-  async load(key: string, tags: readonly string[], load: () => Promise<V | undefined>, ttlMs?: (value: V) => number): Promise<V | undefined> {
+  async load(key: string, tags: readonly string[] | (() => readonly string[]), load: () => Promise<V | undefined>, ttlMs?: (value: V) => number): Promise<V | undefined> {
     const cached = this.get(key);
     if (cached !== undefined) return cached;
-    const fill: Fill = { tags, stale: !this.feed.connected };
+    const fill: Fill = { tags: typeof tags === 'function' ? tags() : tags, stale: !this.feed.connected };
     this.#fills.add(fill);
     let value: V | undefined;
     try {
@@ -91,7 +92,7 @@ export class CoherentCache<V> {
       this.#fills.delete(fill);
     }
     if (value !== undefined && !fill.stale && this.feed.connected) {
-      this.#set(key, value, tags, Math.min(this.options.ttlMs, ttlMs ? ttlMs(value) : Infinity));
+      this.#set(key, value, fill.tags, Math.min(this.options.ttlMs, ttlMs ? ttlMs(value) : Infinity));
     }
     return value;
   }

@@ -75,8 +75,10 @@ export class JwtTruth {
   /** Whether the token stands; `fresh` skips the cache (revocation wants the database's word). */
   async standing(subject: TokenSubject, options: { fresh?: boolean } = {}): Promise<Standing | undefined> {
     if (!this.cache || options.fresh) return this.#ask(subject);
-    const key = [digest(subject.jti), subject.grantId ?? '', subject.personId ?? '', subject.clientId, subject.grantClientId ?? ''].join(' ');
-    const standing = await this.cache.load(key, tagsOf(subject), () => this.#ask(subject), (found) => this.#ttlMs(subject, found));
+    // In memory only, from a token whose signature verified: the jti as it is, no digest (the
+    // tags, digests of what the database's notifications name, are made only on a miss).
+    const key = [subject.jti, subject.grantId ?? '', subject.personId ?? '', subject.clientId, subject.grantClientId ?? ''].join(' ');
+    const standing = await this.cache.load(key, () => tagsOf(subject), () => this.#ask(subject), (found) => this.#ttlMs(subject, found));
     return standing && { username: standing.username };
   }
 

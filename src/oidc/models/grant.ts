@@ -39,7 +39,7 @@ export class GrantModel implements Adapter {
     const recent = this.lookup.recentGrant(id);
     if (recent) return recent;
     if (!this.grants) return this.stored.find(id);
-    const found = await this.grants.load(id, [grantTag(id)], () => this.stored.find(id), untilExpiry);
+    const found = await this.grants.load(id, () => [grantTag(id)], () => this.stored.find(id), untilExpiry);
     // oidc-provider builds a Grant from this and may change it (consent adds scopes): a copy each.
     return found && structuredClone(found);
   }
