@@ -47,6 +47,14 @@ interface Caller {
   credentials: boolean;
 }
 
+/** Registered client ids are short; a long one (anything may be sent) is kept by its digest, so a key's size stays bounded. */
+const LONGEST_KEPT_AS_IS = 64;
+
+function boundedId(clientId: string): string {
+  // The two forms cannot collide: '=' and '#' tell them apart.
+  return clientId.length <= LONGEST_KEPT_AS_IS ? `=${clientId}` : `#${digest(clientId)}`;
+}
+
 export function endpointRateLimits(paths: EndpointPaths, limits: EndpointLimits): Middleware {
   const limiters = new Map<LimitedEndpoint, RateLimiterMemory>();
   for (const endpoint of ['token', 'introspection', 'revocation'] as const) {
@@ -71,8 +79,8 @@ export function endpointRateLimits(paths: EndpointPaths, limits: EndpointLimits)
     const clientKey = caller.clientId === undefined
       ? undefined
       : caller.credentials
-        ? `client:${digest(caller.clientId)}` // bounded size, whatever was sent
-        : `public:${digest(caller.clientId)}:${addressKey}`;
+        ? `client:${boundedId(caller.clientId)}`
+        : `public:${boundedId(caller.clientId)}:${addressKey}`;
     for (const key of clientKey ? [addressKey, clientKey] : [addressKey]) {
       const spent = await limiter.get(key);
       if (spent && spent.consumedPoints >= limiter.points) {

@@ -141,6 +141,14 @@ describe('who is counted', () => {
     expectRateLimited(await call('token', { form: { client_id: 'made-up-again' }, from: here }));
   });
 
+  it('charges made-up client_ids of any length the same way, long ones too', async () => {
+    const here = newAddress();
+    for (let i = 0; i < LIMIT; i += 1) {
+      expect((await call('token', { form: { client_id: `${i}-${'x'.repeat(1000)}` }, from: here })).status).toBe(401);
+    }
+    expectRateLimited(await call('token', { form: { client_id: 'y'.repeat(1000) }, from: here }));
+  });
+
   it('counts a public client per address: its users are many browsers, none can spend the others\' budget', async () => {
     const app = await registerApp(server, { public: true });
     const form = { client_id: app.clientId, grant_type: 'authorization_code', code: 'no-such-code', code_verifier: 'x'.repeat(43), redirect_uri: app.redirectUri };
