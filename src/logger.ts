@@ -62,8 +62,9 @@ export function censorCredentials<T extends Record<string, unknown>>(fields: T):
       censored[key] = CENSOR;
       continue;
     }
-    // An Error is left to pino's err serializer: a copy would lose its message and stack.
-    if (value === null || typeof value !== 'object' || value instanceof Error) continue;
+    // An Error is left to pino's err serializer: a copy would lose its message and stack. An
+    // array's or a buffer's own keys are indices, never a credential's name, and may be many.
+    if (value === null || typeof value !== 'object' || value instanceof Error || Array.isArray(value) || ArrayBuffer.isView(value)) continue;
     const clean = censorFields(value);
     if (clean !== value) {
       censored ??= { ...fields };
