@@ -3,6 +3,7 @@
 import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import type { PGlite } from '@electric-sql/pglite';
 import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
 
@@ -16,6 +17,8 @@ export interface DatabaseTarget {
   url: string | undefined;
   /** Folder for PGlite's files; `null` keeps PGlite in memory (tests without a PostgreSQL server). */
   embeddedDir: string | null;
+  /** An in-memory PGlite already open, used instead of a new one (tests load a migrated copy into it). */
+  pglite?: PGlite;
   poolMax?: number;
   /** Keep knex's own console warnings (e.g. a failed connection, with its stack) to the caller's error. */
   quiet?: boolean;
@@ -95,7 +98,7 @@ export function createDatabase(target: DatabaseTarget): Database {
   return knexFactory({
     client: ClientPgLite as typeof knexFactory.Client,
     dialect: 'postgres',
-    connection: target.embeddedDir ? { filename: target.embeddedDir } : {},
+    connection: target.embeddedDir ? { filename: target.embeddedDir } : target.pglite ? { pglite: target.pglite } : {},
     ...(log ? { log } : target.quiet ? { log: SILENT_LOG } : {}),
   } as Knex.Config);
 }
