@@ -9,14 +9,11 @@ export type { Logger };
 
 const CENSOR = '[redacted]';
 
-/** Field names that carry a credential, censored at the top of a log line and one level down. */
+/** Field names that carry a credential, in any case, censored at the top of a log line and one level down. */
 const CREDENTIAL_FIELDS = new Set([
   'authorization',
-  'Authorization',
   'cookie',
-  'Cookie',
   'set-cookie',
-  'Set-Cookie',
   'password',
   'client_secret',
   'token',
@@ -29,11 +26,16 @@ const CREDENTIAL_FIELDS = new Set([
 /** Where a request's or response's headers are, when one is logged as pino's serializers shape it. */
 const HEADER_PATHS = ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'];
 
+/** Header names come in any case (`Authorization`, `AUTHORIZATION`); most field names need no lowering. */
+function isCredentialField(key: string): boolean {
+  return CREDENTIAL_FIELDS.has(key) || CREDENTIAL_FIELDS.has(key.toLowerCase());
+}
+
 /** `value` with its credential fields censored: the same object when it has none. */
 function censorFields(value: object): object {
   let censored: Record<string, unknown> | undefined;
   for (const key of Object.keys(value)) {
-    if (CREDENTIAL_FIELDS.has(key)) {
+    if (isCredentialField(key)) {
       censored ??= { ...value };
       censored[key] = CENSOR;
     }
@@ -57,7 +59,7 @@ export function censorCredentials<T extends Record<string, unknown>>(fields: T):
   let censored: Record<string, unknown> | undefined;
   for (const key of Object.keys(fields)) {
     const value = fields[key];
-    if (CREDENTIAL_FIELDS.has(key)) {
+    if (isCredentialField(key)) {
       censored ??= { ...fields };
       censored[key] = CENSOR;
       continue;

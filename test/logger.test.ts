@@ -46,9 +46,9 @@ describe('the log', () => {
 
   it('censors credential fields at the top of a line, and in a request\'s and response\'s headers', () => {
     const { logger, lines } = capture();
-    logger.warn({ password: SECRETS.password, token: SECRETS.token, clientId: 'app-1' });
+    logger.warn({ password: SECRETS.password, token: SECRETS.token, clientId: 'app-1', headers: { AUTHORIZATION: SECRETS.authorization } });
     logger.info({ req: { method: 'GET', headers: { authorization: SECRETS.authorization, cookie: SECRETS.cookie, host: 'id.example.test' } }, res: { headers: { 'set-cookie': 'sid=secret' } } });
-    expect(lines[0]).toMatchObject({ password: '[redacted]', token: '[redacted]', clientId: 'app-1' });
+    expect(lines[0]).toMatchObject({ password: '[redacted]', token: '[redacted]', clientId: 'app-1', headers: { AUTHORIZATION: '[redacted]' } });
     expect(lines[1]).toMatchObject({
       req: { method: 'GET', headers: { authorization: '[redacted]', cookie: '[redacted]', host: 'id.example.test' } },
       res: { headers: { 'set-cookie': '[redacted]' } },
