@@ -18,6 +18,7 @@ import { Outbox } from '../../src/outbox/outbox.js';
 import { AddressMail } from '../../src/verification/address-mail.js';
 import { Addresses } from '../../src/verification/addresses.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { TEST_ARGON2 } from '../support/gatehouse.js';
 
 export interface AdminFixture {
   testDb: TestDatabase;
@@ -38,7 +39,7 @@ export const ADMIN: Actor = { type: 'user', id: '11111111-1111-4111-8111-1111111
 export async function adminFixture(options: { engine?: 'pglite' } = {}): Promise<AdminFixture> {
   const testDb = await createTestDatabase(options);
   const { db } = testDb;
-  const users = new UserStore(db, new PasswordHasher({ memoryKiB: 1024, timeCost: 1, parallelism: 1 }));
+  const users = new UserStore(db, new PasswordHasher(TEST_ARGON2));
   const clients = new ClientStore(db);
   const audit = new AuditLog(db);
   const keys = createKeyStore(db, { keyEncryptionKey: randomBytes(32), publishBeforeSigningSeconds: 60, retainSeconds: 3600 });

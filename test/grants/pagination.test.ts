@@ -9,6 +9,7 @@ import { listConnectedApps } from '../../src/grants/connected-apps.js';
 import { GrantStore } from '../../src/grants/store.js';
 import { SessionStore } from '../../src/sessions/store.js';
 import { createTestDatabase, usingPostgres, type TestDatabase } from '../support/database.js';
+import { TEST_ARGON2 } from '../support/gatehouse.js';
 
 // The production database's planner, with its statistics: the embedded one plans these small
 // tables its own way, and what it chooses there says nothing about PostgreSQL's.
@@ -64,7 +65,7 @@ beforeAll(async () => {
   testDb = await createTestDatabase();
   grants = new GrantStore(testDb.db);
   sessions = new SessionStore(testDb.db);
-  users = new UserStore(testDb.db, new PasswordHasher({ memoryKiB: 1024, timeCost: 1, parallelism: 1 }));
+  users = new UserStore(testDb.db, new PasswordHasher(TEST_ARGON2));
   await seed(testDb.db);
 }, 120_000);
 

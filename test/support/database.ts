@@ -111,12 +111,9 @@ export async function createTestDatabase(options: { migrate?: boolean; engine?: 
       },
     };
   }
-  if (!migrate) {
-    const db = createDatabase({ url: undefined, embeddedDir: null });
-    return { db, url: undefined, kind: 'pglite', destroy: () => db.destroy() };
-  }
   const { PGlite } = await import('@electric-sql/pglite');
-  const db = createDatabase({ url: undefined, embeddedDir: null, pglite: new PGlite({ loadDataDir: await migratedPGliteData() }) });
+  const pglite = migrate ? new PGlite({ loadDataDir: await migratedPGliteData() }) : new PGlite();
+  const db = createDatabase({ url: undefined, embeddedDir: null, pglite });
   return { db, url: undefined, kind: 'pglite', destroy: () => db.destroy() };
 }
 
@@ -129,11 +126,11 @@ let pgliteData: Promise<Blob> | undefined;
  */
 function migratedPGliteData(): Promise<Blob> {
   pgliteData ??= (async () => {
-    const db = createDatabase({ url: undefined, embeddedDir: null });
+    const { PGlite } = await import('@electric-sql/pglite');
+    const pglite = new PGlite();
+    const db = createDatabase({ url: undefined, embeddedDir: null, pglite });
     try {
       await migrateToLatest(db);
-      // knex-pglite's client opens its PGlite on first use and keeps it here.
-      const pglite = await (db.client as { pglite: Promise<import('@electric-sql/pglite').PGlite> }).pglite;
       return await pglite.dumpDataDir('none');
     } finally {
       await db.destroy();

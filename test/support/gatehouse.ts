@@ -62,7 +62,7 @@ export interface TestServerOptions {
  * (test/people/users.test.ts, and the CLI's, which runs with the real configuration), and the
  * bench, which measures it.
  */
-const TEST_ARGON2: Config['argon2'] = { memoryKiB: 1024, timeCost: 1, parallelism: 1 };
+export const TEST_ARGON2: Config['argon2'] = { memoryKiB: 1024, timeCost: 1, parallelism: 1 };
 
 export async function startTestServer(env: Record<string, string> = {}, options: TestServerOptions = {}): Promise<TestServer> {
   const testDb = options.testDb ?? (await createTestDatabase());

@@ -17,6 +17,7 @@ import { AddressMail } from '../../src/verification/address-mail.js';
 import { Addresses, LinkNoLongerWorks } from '../../src/verification/addresses.js';
 import { LinkPasswordRequired } from '../../src/security/link-password.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { TEST_ARGON2 } from '../support/gatehouse.js';
 
 const ISSUER = 'https://id.example.test';
 
@@ -29,7 +30,7 @@ describe.each(['postgres', 'pglite'] as const)('addresses on %s', (engine) => {
   beforeAll(async () => {
     testDb = await createTestDatabase(engine === 'pglite' ? { engine: 'pglite' } : {});
     const { db } = testDb;
-    users = new UserStore(db, new PasswordHasher({ memoryKiB: 1024, timeCost: 1, parallelism: 1 }));
+    users = new UserStore(db, new PasswordHasher(TEST_ARGON2));
     const links = new OneTimeLinks(db);
     addresses = new Addresses({ db, users, links, audit: new AuditLog(db), mail: new AddressMail(links, new Outbox(kek), ISSUER, 'en') });
   });

@@ -2,7 +2,7 @@
 // password, delete; and what it answers to input it cannot use.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PasswordHasher } from '../../../src/people/passwords.js';
-import { startTestServer, type TestServer } from '../../support/gatehouse.js';
+import { startTestServer, type TestServer, TEST_ARGON2 } from '../../support/gatehouse.js';
 import { adminApi, type AdminApiClient } from './support.js';
 
 const PASSWORD = 'a long and unguessable passphrase';
@@ -130,7 +130,7 @@ describe('finding people', () => {
 
   it(`pages through ${BULK} people: each exactly once, oldest first, with and without a search`, async () => {
     // One INSERT for all of them, sharing one creation time: the page boundaries fall inside ties.
-    const hash = await new PasswordHasher({ memoryKiB: 1024, timeCost: 1, parallelism: 1 }).hash(PASSWORD);
+    const hash = await new PasswordHasher(TEST_ARGON2).hash(PASSWORD);
     await server.db.raw(
       `insert into users (email, name, password_hash, created_at)
        select 'bulk' || lpad(g::text, 5, '0') || '@example.test', 'Bulk ' || g, ?, now() from generate_series(1, ?) g`,
