@@ -24,6 +24,12 @@
       headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
       body: new URLSearchParams({ csrf: csrfOf(form) }),
     }).then(function (response) {
+      // Adding a passkey needs a recent sign-in: a session that has grown too old signs in again
+      // and comes back to the page (the form's data-sign-in-again).
+      if (response.status === 403 && form.dataset.signInAgain) {
+        window.location.assign(form.dataset.signInAgain);
+        return new Promise(function () { /* leaving the page */ });
+      }
       if (!response.ok) throw new Error('The server gave no passkey options.');
       return response.json();
     });

@@ -7,6 +7,7 @@ import { refusedByDatabase } from '../db/errors.js';
 import { isGatehouseError } from '../errors.js';
 import { formParser, Notices, csrfGuard } from '../http/forms.js';
 import type { SurfaceDependencies } from '../http/surfaces.js';
+import { RECENT_SIGN_IN_SECONDS, signedInRecently } from '../security/recent-sign-in.js';
 
 /** The person the page is for: only ever the one signed in to this browser. */
 export interface AccountHolder {
@@ -14,6 +15,8 @@ export interface AccountHolder {
   actor: Actor;
   /** This browser's session, as session listings name it. */
   sessionHandle: string;
+  /** Whether this browser's session signed in recently enough to add a way in (src/security/recent-sign-in.ts). */
+  recent: boolean;
 }
 
 export function holderOf(ctx: Context): AccountHolder {
@@ -72,8 +75,23 @@ export function accountGuard(deps: SurfaceDependencies) {
         person,
         actor: { type: 'user', id: person.id, ip: ctx.ip },
         sessionHandle: current.sessionHandle,
+        recent: signedInRecently(current.authTime, (deps.now ?? Date.now)()),
       } satisfies AccountHolder;
       return next();
+    };
+  }
+
+  /**
+   * After signedIn: lets the request through only for a session that signed in recently. Any
+   * other is sent to sign in again (max_age) and brought back to `page` (for a GET, the very
+   * address asked for); a form posted from a stale session does nothing and is not replayed.
+   */
+  function recentSignIn(page: string) {
+    return async function requireRecentSignIn(ctx: Context, next: Next) {
+      if (holderOf(ctx).recent) return next();
+      const isRead = ctx.method === 'GET' || ctx.method === 'HEAD';
+      deps.signIn.begin(ctx, isRead ? ctx.originalUrl : page, { maxAgeSeconds: RECENT_SIGN_IN_SECONDS });
+      if (!isRead) ctx.status = 303;
     };
   }
 
@@ -97,5 +115,5 @@ export function accountGuard(deps: SurfaceDependencies) {
     }
   }
 
-  return { parseForm, requireCsrf, signedIn, friendlyErrors };
+  return { parseForm, requireCsrf, signedIn, recentSignIn, friendlyErrors };
 }

@@ -18,7 +18,7 @@ const SIGN_OUT = '/session/end';
 
 export function accountRoutes(deps: SurfaceDependencies): Router {
   const router = new Router();
-  const { parseForm, requireCsrf, signedIn, friendlyErrors } = accountGuard(deps);
+  const { parseForm, requireCsrf, signedIn, recentSignIn, friendlyErrors } = accountGuard(deps);
   const { showApps, revokeApp } = appPages(deps);
   const { showSessions, endSession, endOtherSessions } = sessionPages(deps);
   const { showPassword, changePassword } = passwordPages(deps);
@@ -48,8 +48,9 @@ export function accountRoutes(deps: SurfaceDependencies): Router {
   router.post(`${EMAIL_PAGE}/verify`, parseForm, requireCsrf, signedIn(EMAIL_PAGE), sendVerification);
   router.post(EMAIL_PAGE, parseForm, requireCsrf, signedIn(EMAIL_PAGE), changeEmail);
   router.get(SECURITY_PAGE, signedIn(), security.showSecurity);
-  router.get(TOTP_PAGE, signedIn(), security.showEnrolment);
-  router.post(TOTP_PAGE, parseForm, requireCsrf, signedIn(TOTP_PAGE), security.confirmEnrolment);
+  // Adding a way in needs a recent sign-in (src/security/recent-sign-in.ts); removing one asks for proof itself.
+  router.get(TOTP_PAGE, signedIn(), recentSignIn(TOTP_PAGE), security.showEnrolment);
+  router.post(TOTP_PAGE, parseForm, requireCsrf, signedIn(TOTP_PAGE), recentSignIn(TOTP_PAGE), security.confirmEnrolment);
   router.post(`${SECURITY_PAGE}/remove`, parseForm, requireCsrf, signedIn(SECURITY_PAGE), security.removeFactor);
   router.post(`${SECURITY_PAGE}/recovery-codes`, parseForm, requireCsrf, signedIn(SECURITY_PAGE), security.newRecoveryCodes);
   return router;

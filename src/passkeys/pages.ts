@@ -1,7 +1,7 @@
 // "Passkeys" on the account pages: the person's passkeys with their names, when each was added
-// and last used; adding one (named), renaming one, and removing one after confirming who they are
-// again, with the password or with a passkey (a browser left signed in must not be enough to take
-// a way in off the account). Every challenge is bound to this browser's session; every form and
+// and last used; adding one (named) after a recent sign-in, renaming one, and removing one after
+// confirming who they are again, with the password or with a passkey (a browser left signed in
+// must not be enough to put a way in on the account or take one off). Every challenge is bound to this browser's session; every form and
 // every challenge request carries the CSRF token; every act is audited (passkeys.ts).
 // This page is meant to become part of /account/security, beside the other factors.
 import Router from '@koa/router';
@@ -18,6 +18,8 @@ import { MAX_NAME_LENGTH } from './store.js';
 
 export const PASSKEYS_PAGE = '/account/passkeys';
 const REMOVE_PAGE = `${PASSKEYS_PAGE}/remove`;
+/** Where a session too old to add a passkey signs in again, and comes back to the list. */
+const ADD_PAGE = `${PASSKEYS_PAGE}/add`;
 
 /** What the pages say after a form, by the `notice` key of their address (words in the views). */
 const NOTICES = new Notices('notice', {
@@ -44,7 +46,7 @@ const PASSWORD_REFUSALS: Record<Exclude<PasswordRefusal['reason'], 'throttled'>,
 export function passkeyRoutes(deps: SurfaceDependencies & { passkeys: Passkeys }): Router {
   const { passkeys, pages, csrf } = deps;
   const router = new Router();
-  const { parseForm, requireCsrf, signedIn, friendlyErrors } = accountGuard(deps);
+  const { parseForm, requireCsrf, signedIn, recentSignIn, friendlyErrors } = accountGuard(deps);
   const scripts = [WEBAUTHN_SCRIPT, PASSKEYS_SCRIPT];
 
   function bindingOf(ctx: Context) {
@@ -52,11 +54,14 @@ export function passkeyRoutes(deps: SurfaceDependencies & { passkeys: Passkeys }
   }
 
   async function renderList(ctx: Context, problem?: PasskeyProblem, extra: { retryAfter?: Words } = {}) {
-    const { person } = holderOf(ctx);
+    const { person, recent } = holderOf(ctx);
     const list = await passkeys.listFor(person.id);
     pages.render(ctx, 'account/passkeys', 'account.passkeys.title', {
       person,
       available: passkeys.available,
+      // Adding one needs a recent sign-in (src/security/recent-sign-in.ts): otherwise a link to sign in again.
+      recent,
+      signInAgain: ADD_PAGE,
       passkeys: list.map((passkey) => ({
         id: passkey.id,
         name: passkey.name,
@@ -81,9 +86,15 @@ export function passkeyRoutes(deps: SurfaceDependencies & { passkeys: Passkeys }
   }
 
   async function registrationOptions(ctx: Context) {
-    const { person } = holderOf(ctx);
+    const { person, recent } = holderOf(ctx);
     if (!passkeys.available) return renderList(ctx, 'registration');
     ctx.set('Cache-Control', 'no-store');
+    // Asked by the page's script, which sends the person to sign in again on this answer.
+    if (!recent) {
+      ctx.status = 403;
+      ctx.body = { error: 'sign_in_again', location: ADD_PAGE };
+      return;
+    }
     ctx.body = await passkeys.registrationOptions(person, bindingOf(ctx));
   }
 
@@ -169,8 +180,9 @@ export function passkeyRoutes(deps: SurfaceDependencies & { passkeys: Passkeys }
 
   router.use(friendlyErrors);
   router.get(PASSKEYS_PAGE, signedIn(), showList);
+  router.get(ADD_PAGE, signedIn(), recentSignIn(ADD_PAGE), (ctx) => ctx.redirect(`${PASSKEYS_PAGE}#passkey-name`));
   router.post(`${PASSKEYS_PAGE}/registration-options`, parseForm, requireCsrf, signedIn(PASSKEYS_PAGE), registrationOptions);
-  router.post(PASSKEYS_PAGE, parseForm, requireCsrf, signedIn(PASSKEYS_PAGE), addPasskey);
+  router.post(PASSKEYS_PAGE, parseForm, requireCsrf, signedIn(PASSKEYS_PAGE), recentSignIn(PASSKEYS_PAGE), addPasskey);
   router.post(`${PASSKEYS_PAGE}/rename`, parseForm, requireCsrf, signedIn(PASSKEYS_PAGE), renamePasskey);
   router.get(REMOVE_PAGE, signedIn(), showRemove);
   router.post(`${PASSKEYS_PAGE}/confirmation-options`, parseForm, requireCsrf, signedIn(PASSKEYS_PAGE), confirmationOptions);

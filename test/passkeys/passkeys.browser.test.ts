@@ -12,6 +12,8 @@ import { launchChromium, SeparateBrowsers } from '../support/browser.js';
 import { authorizationRequest, createPerson, registerApp, type App } from '../support/flows.js';
 import { freePort } from '../support/gatehouse.js';
 import { startMailingServer, type MailingServer } from '../support/mailing.js';
+import { RECENT_SIGN_IN_SECONDS } from '../../src/security/recent-sign-in.js';
+import { ageSignIns } from '../support/oidc-records.js';
 import { PasskeyPages, type Authenticator } from './support.js';
 
 const CALLBACK = 'https://app.example.test/callback';
@@ -226,6 +228,26 @@ async function postAnswer(page: Page, response: string): Promise<{ status: numbe
     return { status: res.type === 'opaqueredirect' ? 303 : res.status, location: res.headers.get('location') };
   }, { ...form, answer: response });
 }
+
+describe('a sign-in more than 15 minutes old', () => {
+  it('adding a passkey sends the person to sign in again with the password first, then back to the page, where it is added', async () => {
+    const person = await createPerson(mailing.server);
+    const { page } = await passkeyPages.newPage('off');
+    await page.goto(`${issuer}/account/passkeys`);
+    await passwordSignIn(page, person);
+    await page.waitForURL(`${issuer}/account/passkeys`);
+    // The page stays open while the sign-in grows old (src/security/recent-sign-in.ts).
+    await ageSignIns(mailing.server.db, person.id, RECENT_SIGN_IN_SECONDS + 60);
+    await page.getByLabel('Name it').fill('Old laptop');
+    await page.getByRole('button', { name: 'Add a passkey' }).click();
+    // The script is told to sign in again: the sign-in page, asking for the password.
+    await passwordSignIn(page, person);
+    await page.waitForURL(`${issuer}/account/passkeys#passkey-name`);
+    expect(await mailing.server.passkeys.listFor(person.id)).toEqual([]);
+    await addPasskey(page, 'New laptop');
+    expect((await mailing.server.passkeys.listFor(person.id)).map((passkey) => passkey.name)).toEqual(['New laptop']);
+  });
+});
 
 async function newSignInPage(page: Page) {
   const request = await authorizationRequest(app);

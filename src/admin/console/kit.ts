@@ -11,9 +11,7 @@ import type { SurfaceDependencies } from '../../http/surfaces.js';
 import type { AdminOperations } from '../operations.js';
 import { CONFIRMATIONS } from './present.js';
 import { ACR_TWO_FACTORS, satisfies } from '../../factors/levels.js';
-
-/** How recent a sign-in a console action needs, with ADMIN_REQUIRE_SECOND_FACTOR (issue #14). */
-export const CONSOLE_ACTION_MAX_AGE_SECONDS = 15 * 60;
+import { RECENT_SIGN_IN_SECONDS, signedInRecently } from '../../security/recent-sign-in.js';
 
 export type Section = 'people' | 'apps' | 'apis' | 'keys' | 'audit';
 
@@ -84,11 +82,11 @@ export class ConsoleKit {
     if (this.deps.config.adminSecondFactor) {
       const isRead = ctx.method === 'GET' || ctx.method === 'HEAD';
       const weak = !satisfies(signedIn.acr, ACR_TWO_FACTORS);
-      const stale = !isRead && (signedIn.authTime === undefined || (this.deps.now ?? Date.now)() / 1000 - signedIn.authTime > CONSOLE_ACTION_MAX_AGE_SECONDS);
+      const stale = !isRead && !signedInRecently(signedIn.authTime, (this.deps.now ?? Date.now)());
       if (weak || stale) {
         this.deps.signIn.begin(ctx, isRead ? ctx.originalUrl : '/admin', {
           acr: ACR_TWO_FACTORS,
-          ...(stale ? { maxAgeSeconds: CONSOLE_ACTION_MAX_AGE_SECONDS } : {}),
+          ...(stale ? { maxAgeSeconds: RECENT_SIGN_IN_SECONDS } : {}),
         });
         if (!isRead) ctx.status = 303;
         return;
