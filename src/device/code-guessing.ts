@@ -5,12 +5,12 @@
 //   - for the whole instance group: a botnet spread over many networks is still held to a rate
 //     at which finding any live code takes far longer than a code lives (10 minutes).
 // Once a window is full, no code is looked up at all until it ends: the page says to wait (429).
-import { bodyParser } from '@koa/bodyparser';
 import type { Context, Middleware, Next } from 'koa';
 import type { RateLimiterPostgres } from 'rate-limiter-flexible';
 import type { Database } from '../db/knex.js';
 import type { Pages } from '../http/pages.js';
-import { normalizeUserCode, PROVIDER_BODY_LIMIT } from '../oidc/internals.js';
+import { readProviderForm, UnreadableBody } from '../http/provider-form.js';
+import { normalizeUserCode } from '../oidc/internals.js';
 import type { OidcRecords } from '../records/index.js';
 import { networkOf } from '../security/client-address.js';
 import { keyedDigest, type KeyedDigest } from '../security/keyed-digest.js';
@@ -26,8 +26,6 @@ export interface GuessingLimits {
 }
 
 export const DEFAULT_GUESSING_LIMITS: GuessingLimits = { perNetwork: 10, overall: 1000, windowSeconds: 600 };
-
-const parseForm = bodyParser({ enableTypes: ['form'], formLimit: PROVIDER_BODY_LIMIT, encoding: 'utf-8' });
 
 export class CodeGuessing {
   readonly #digest: KeyedDigest;
@@ -60,12 +58,16 @@ export function throttleCodeGuessing(deps: { path: string; guessing: CodeGuessin
   const deviceCodes = deps.records.of('DeviceCode');
   return async function throttleGuessing(ctx: Context, next: Next) {
     if (ctx.path !== deps.path || ctx.method !== 'POST') return next();
+    // Read as oidc-provider reads a form itself (src/http/provider-form.ts), so this counts the
+    // code the provider then looks up: a general parser (qs) read `user_code[]=…` as a list, which
+    // this skipped as no code at all while the provider took its one element as the code typed,
+    // so guesses sent that way were never counted.
+    let body: Record<string, unknown>;
     try {
-      await parseForm(ctx, async () => {});
-    } catch {
-      return deps.pages.requestError(ctx, 400);
+      body = await readProviderForm(ctx);
+    } catch (error) {
+      return deps.pages.requestError(ctx, error instanceof UnreadableBody && error.tooLarge ? 413 : 400);
     }
-    const body = (ctx.request as { body?: Record<string, unknown> }).body ?? {};
     const typed = typeof body.user_code === 'string' ? normalizeUserCode(body.user_code) : '';
     if (!typed) return next();
     if (await deps.guessing.blocked(ctx.ip)) {

@@ -7,7 +7,7 @@ import type { RateLimiterPostgres } from 'rate-limiter-flexible';
 import { digest } from '../crypto/digest.js';
 import { DEVICE_CODE_GRANT } from '../clients/store.js';
 import type { Database } from '../db/knex.js';
-import { readTokenEndpointForm } from '../http/token-endpoint-form.js';
+import { readTokenEndpointForm } from '../http/provider-form.js';
 import { databaseCounter } from '../security/rate-limit-store.js';
 
 /** Seconds a device waits between polls (the device authorization response's `interval`). */

@@ -30,7 +30,7 @@ import { decodeJwt } from 'jose';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { Config } from '../config.js';
 import { digest } from '../crypto/digest.js';
-import { readTokenEndpointForm } from '../http/token-endpoint-form.js';
+import { readTokenEndpointForm } from '../http/provider-form.js';
 import { throttleBlocks } from '../observability/metrics.js';
 import { basicAuthorizationClientId } from '../oidc/internals.js';
 import { networkOf } from './client-address.js';

@@ -6,9 +6,9 @@
 // oidc-provider treats as an opaque value and hands to the AccessToken/ClientCredentials adapters.
 // Each endpoint has its own prefix, so the adapters can tell introspection (no grant needed: the
 // token's truth was checked as a whole) from revocation (the grant is what gets revoked).
-// The body is read through http/token-endpoint-form.ts, which oidc-provider then uses.
+// The body is read through http/provider-form.ts, which oidc-provider then uses.
 import type { Context, Middleware, Next } from 'koa';
-import { readTokenEndpointForm } from '../http/token-endpoint-form.js';
+import { readTokenEndpointForm } from '../http/provider-form.js';
 import { isStructuredToken, JWT_HANDLE_PREFIX, JWT_REVOCATION_HANDLE_PREFIX } from '../oidc/internals.js';
 
 /** Where the two endpoints are. */

@@ -20,7 +20,7 @@ import Koa, { type Middleware } from 'koa';
 import mount from 'koa-mount';
 import { errors, Provider, type Adapter, type AdapterPayload, type ClientMetadata, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readTokenEndpointForm } from '../../src/http/token-endpoint-form.js';
+import { readTokenEndpointForm } from '../../src/http/provider-form.js';
 import {
   accessTokenBeingRevoked, accessTokenFor, basicAuthorizationClientId, currentRequest, deviceFormToken, discoveryDocument, normalizeUserCode, DISCOVERY_PATHS, errorDetailOf, FIND_TOKEN_MODELS,
   GRANTABLE_MODELS, grantFromStored, INTERACTION_OWN_ID_FIELD, INTERACTION_SESSION_COOKIE_FIELD, isReuseDetail, isStructuredToken, JWT_HANDLE_PREFIX, JWT_REVOCATION_HANDLE_PREFIX, pageSession,

@@ -1,5 +1,5 @@
-// The form body of a request to one of oidc-provider's token endpoints (token, introspection,
-// revocation), read once by whichever of our middleware in front of the provider needs it first.
+// A form posted to one of oidc-provider's endpoints (token, introspection, revocation, the device
+// page), read once by whichever of our middleware in front of the provider needs it first.
 // oidc-provider then uses the parsed body instead of reading the stream (it prints a one-time
 // notice that upstream parsing is not recommended; here it is scoped to these routes and to
 // oidc-provider's own size limit). Both are reliances of src/oidc/internals.ts.
@@ -8,7 +8,7 @@ import type { Context } from 'koa';
 import { bodyProviderReads, PROVIDER_BODY_LIMIT_BYTES, setBodyProviderReads } from '../oidc/internals.js';
 
 /** Why a body was refused: its size, or anything else about it. */
-class UnreadableBody extends Error {
+export class UnreadableBody extends Error {
   constructor(readonly tooLarge: boolean, message: string) {
     super(message);
   }
@@ -52,10 +52,11 @@ async function readForm(ctx: Context): Promise<Record<string, unknown>> {
 }
 
 /**
- * The parsed form (an empty object for another content type), or undefined after answering an
- * unreadable or oversized body with OAuth error JSON.
+ * The form as oidc-provider will see it (an empty object for another content type), read once and
+ * handed to the provider. Throws UnreadableBody for a body the provider would refuse to read, or a
+ * stream that failed.
  */
-export async function readTokenEndpointForm(ctx: Context): Promise<Record<string, unknown> | undefined> {
+export async function readProviderForm(ctx: Context): Promise<Record<string, unknown>> {
   const read = bodyProviderReads(ctx);
   if (read) return read;
   if (!ctx.is('application/x-www-form-urlencoded')) return {};
@@ -65,6 +66,18 @@ export async function readTokenEndpointForm(ctx: Context): Promise<Record<string
     return form;
   } catch (error) {
     // A stream that failed (the client went away) is as unreadable as a malformed body.
+    throw error instanceof UnreadableBody ? error : new UnreadableBody(false, 'the body could not be read');
+  }
+}
+
+/**
+ * For the token endpoints: the parsed form, or undefined after answering an unreadable or
+ * oversized body with OAuth error JSON.
+ */
+export async function readTokenEndpointForm(ctx: Context): Promise<Record<string, unknown> | undefined> {
+  try {
+    return await readProviderForm(ctx);
+  } catch (error) {
     const tooLarge = error instanceof UnreadableBody && error.tooLarge;
     ctx.status = tooLarge ? 413 : 400;
     ctx.set('Cache-Control', 'no-store');

@@ -5,7 +5,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Koa from 'koa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readTokenEndpointForm } from '../../src/http/token-endpoint-form.js';
+import { readTokenEndpointForm } from '../../src/http/provider-form.js';
 
 let server: http.Server;
 let url: string;

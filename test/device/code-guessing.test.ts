@@ -1,0 +1,95 @@
+// The /device page's form, posted the ways a general form parser reads differently from
+// oidc-provider: every code the provider looks up counts against the guessing limit whatever
+// shape it came in, and no shape gets a 500. (The page in a browser: device-flow.browser.test.ts.)
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_GUESSING_LIMITS } from '../../src/device/code-guessing.js';
+import { signInToAccount } from '../account/support.js';
+import { createPerson } from '../support/flows.js';
+import { startTestServer, type TestServer } from '../support/gatehouse.js';
+import type { UserAgent } from '../support/user-agent.js';
+
+let server: TestServer;
+let tvClientId: string;
+
+beforeAll(async () => {
+  // TRUST_PROXY: each test guesses from a network of its own (X-Forwarded-For).
+  server = await startTestServer({ TRUST_PROXY: 'true' });
+  const { client } = await server.stores.clients.create({ name: 'TV', redirectUris: ['https://tv.example.test/cb'], public: true, deviceCode: true, scope: 'openid' });
+  tvClientId = client.clientId;
+});
+
+afterAll(async () => {
+  await server?.stop();
+});
+
+async function startDevice(): Promise<{ user_code: string; verification_uri: string }> {
+  const res = await fetch(`${server.issuer}/device/auth`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ client_id: tvClientId, scope: 'openid' }) });
+  expect(res.status).toBe(200);
+  return (await res.json()) as { user_code: string; verification_uri: string };
+}
+
+/** Posts `body` to /device from `network`, with a fresh xsrf token in place of XSRF. */
+async function postCode(agent: UserAgent, network: string, body: string): Promise<{ status: number; text: string }> {
+  const page = await agent.request(`${server.issuer}/device`, { headers: { 'x-forwarded-for': network } });
+  const xsrf = /name="xsrf" value="([^"]+)"/.exec(page.body)![1]!;
+  const res = await fetch(`${server.issuer}/device`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: agent.cookieHeader(), accept: 'text/html', 'x-forwarded-for': network },
+    body: body.replaceAll('XSRF', xsrf),
+    redirect: 'manual',
+  });
+  return { status: res.status, text: await res.text() };
+}
+
+async function signedIn(): Promise<UserAgent> {
+  return (await signInToAccount(server, await createPerson(server), '/account')).agent;
+}
+
+describe('guessing user codes at /device', () => {
+  it('takes no code sent as user_code[]: a general parser read it as a list, the provider took it as the code, and the limit never counted it', async () => {
+    const agent = await signedIn();
+    const { user_code } = await startDevice();
+    const listed = await postCode(agent, '198.51.100.7', `xsrf=XSRF&user_code[]=${user_code}`);
+    expect(listed.status).toBe(400);
+    expect(listed.text).not.toContain('Connect TV?');
+  });
+
+  it('counts every wrong code: once the limit is met, even the right code waits', async () => {
+    const agent = await signedIn();
+    const network = '198.51.100.8';
+    for (let guess = 0; guess < DEFAULT_GUESSING_LIMITS.perNetwork; guess += 1) {
+      const wrong = await postCode(agent, network, `xsrf=XSRF&user_code=ZZZZ-ZZZ${'BCDFGHJKLMNP'[guess]}`);
+      expect(wrong.status).toBe(400);
+    }
+    const { user_code } = await startDevice();
+    const right = await postCode(agent, network, `xsrf=XSRF&user_code=${user_code}`);
+    expect(right.status).toBe(429);
+    expect(right.text).toContain('Too many codes were tried');
+  });
+
+  it('takes the code as typed, and answers odd shapes of the form with a page, never a 500', async () => {
+    const agent = await signedIn();
+    const network = '203.0.113.9';
+    const { user_code } = await startDevice();
+    const plain = await postCode(agent, network, `xsrf=XSRF&user_code=${user_code}`);
+    expect(plain.status).toBe(200);
+    expect(plain.text).toContain('Connect TV?');
+    for (const body of [
+      `xsrf=XSRF&user_code[a]=${user_code}`,
+      `xsrf=XSRF&user_code[__proto__][x]=1`,
+      `xsrf=XSRF&user_code.a=1`,
+      `xsrf=XSRF&user_code=${user_code}&user_code=BCDF-GHJK`,
+      `xsrf[a]=XSRF&user_code=${user_code}`,
+      `xsrf=XSRF&xsrf=XSRF&user_code=${user_code}`,
+      `xsrf=XSRF&user_code=${user_code}&confirm=yes&confirm=yes`,
+      `xsrf=XSRF&user_code=%ZZ`,
+    ]) {
+      const res = await postCode(agent, network, body);
+      expect(res.status, body).toBe(400);
+      expect(res.text, body).toContain('<html');
+    }
+    const huge = await postCode(agent, network, `xsrf=XSRF&user_code=${'A'.repeat(60 * 1024)}`);
+    expect(huge.status).toBe(413);
+    expect(huge.text).toContain('<html');
+  });
+});
