@@ -58,6 +58,38 @@ const backchannelLogoutUri = z
 
 const clientName = z.string().trim().min(1, 'A client name is required.').max(200).refine(isStorableText, NUL_MESSAGE);
 
+/**
+ * A page the app links people to (its home page, logo, privacy policy, terms): an http or https
+ * URL without credentials in it, or null for none. The consent page links to the policy and terms,
+ * so nothing else (no javascript:, no data:) may get there.
+ */
+const informationUri = (what: string) => z
+  .string()
+  .trim()
+  .max(2000)
+  .nullable()
+  .transform((value) => (value === '' ? null : value))
+  .refine((value) => value === null || isWebUrl(value), `The ${what} must be an http or https URL, without a user name or password.`);
+
+function isWebUrl(value: string): boolean {
+  if (!URL.canParse(value)) return false;
+  const url = new URL(value);
+  return (url.protocol === 'https:' || url.protocol === 'http:') && !url.username && !url.password;
+}
+
+/** Who to write to about the app (email addresses; OpenID Connect Dynamic Client Registration §2). */
+const contactsSchema = z
+  .array(z.string().trim().max(254).refine((value) => /^[^\s@]+@[^\s@]+$/.test(value) && isStorableText(value), 'A contact is an email address.'))
+  .max(10);
+
+/** What an app says about itself (migration 021), in the registration's words. */
+const information = {
+  clientUri: informationUri('home page (client_uri)'),
+  logoUri: informationUri('logo (logo_uri)'),
+  policyUri: informationUri('privacy policy (policy_uri)'),
+  tosUri: informationUri('terms of service (tos_uri)'),
+};
+
 export const newClientSchema = z
   .object({
     name: clientName,
@@ -96,6 +128,11 @@ export const newClientSchema = z
     eventsEndpoint: z.string().trim().max(2000).optional(),
     /** The weakest sign-in this app accepts (src/factors/levels.ts); null: any. */
     requireAcr: z.enum(ACR_VALUES, { message: `The level is one of ${ACR_VALUES.join(', ')}.` }).nullable().optional(),
+    clientUri: information.clientUri.default(null),
+    logoUri: information.logoUri.default(null),
+    policyUri: information.policyUri.default(null),
+    tosUri: information.tosUri.default(null),
+    contacts: contactsSchema.default([]),
   })
   .superRefine((c, ctx) => {
     const userFacing = !c.clientCredentials && !c.introspectionOnly;
@@ -173,6 +210,12 @@ export const clientChangesSchema = z.strictObject({
   /** New public keys for private_key_jwt (an app rotating its keys through RFC 7592). */
   jwks: z.unknown().optional(),
   requireAcr: z.string().nullable().optional(),
+  /** What the app says about itself; null removes one. */
+  clientUri: z.string().nullable().optional(),
+  logoUri: z.string().nullable().optional(),
+  policyUri: z.string().nullable().optional(),
+  tosUri: z.string().nullable().optional(),
+  contacts: z.array(z.string()).optional(),
 });
 
 export type ClientChanges = z.input<typeof clientChangesSchema>;

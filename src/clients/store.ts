@@ -70,6 +70,12 @@ export interface Client {
   registeredAt: Date | null;
   /** For a registered app: the scopes it may hold at most (RFC 7592 updates included). */
   registrationScope: string | null;
+  /** What the app says about itself (client_uri, logo_uri, policy_uri, tos_uri, contacts); null: not given. */
+  clientUri: string | null;
+  logoUri: string | null;
+  policyUri: string | null;
+  tosUri: string | null;
+  contacts: string[];
   disabledAt: Date | null;
   createdAt: Date;
 }
@@ -98,6 +104,11 @@ export interface ClientRow {
   require_signed_request_object: boolean;
   registered_at: Date | null;
   registration_scope: string | null;
+  client_uri: string | null;
+  logo_uri: string | null;
+  policy_uri: string | null;
+  tos_uri: string | null;
+  contacts: string[] | null;
   disabled_at: Date | null;
   created_at: Date;
   /** Joined from resource_servers. */
@@ -130,6 +141,11 @@ export function clientFromRow(row: ClientRow): Client {
     eventsEndpoint: row.events_endpoint ?? null,
     registeredAt: row.registered_at ? new Date(row.registered_at) : null,
     registrationScope: row.registration_scope ?? null,
+    clientUri: row.client_uri ?? null,
+    logoUri: row.logo_uri ?? null,
+    policyUri: row.policy_uri ?? null,
+    tosUri: row.tos_uri ?? null,
+    contacts: row.contacts ?? [],
     disabledAt: row.disabled_at ? new Date(row.disabled_at) : null,
     createdAt: new Date(row.created_at),
   };
@@ -158,7 +174,18 @@ function registrationOf(client: Client): NewClient {
     backchannelLogoutUri: client.backchannelLogoutUri,
     backchannelLogoutSessionRequired: client.backchannelLogoutSessionRequired,
     ...(client.eventsEndpoint ? { eventsEndpoint: client.eventsEndpoint } : {}),
+    ...informationOf(client),
   };
+}
+
+/** What an app says about itself, as a registration and as its changes take it. */
+function informationOf(c: { clientUri: string | null; logoUri: string | null; policyUri: string | null; tosUri: string | null; contacts: string[] }) {
+  return { clientUri: c.clientUri, logoUri: c.logoUri, policyUri: c.policyUri, tosUri: c.tosUri, contacts: c.contacts };
+}
+
+/** Its columns (migration 021). */
+function informationColumns(c: ValidClient) {
+  return { client_uri: c.clientUri, logo_uri: c.logoUri, policy_uri: c.policyUri, tos_uri: c.tosUri, contacts: JSON.stringify(c.contacts) };
 }
 
 function isClientId(value: unknown): value is string {
@@ -230,6 +257,7 @@ export class ClientStore {
       events_endpoint: c.eventsEndpoint || null,
       jwks_uri: c.jwksUri ?? null,
       ...requirementColumns(c),
+      ...informationColumns(c),
       ...(registration ? { registered_at: trx.raw('now()'), registration_scope: registration.scopeCeiling } : {}),
     };
     const [created] = await trx<ClientRow>('clients').insert(row as never).returning('*');
@@ -302,6 +330,7 @@ export class ClientStore {
       grant_types: JSON.stringify(grantTypesOf(c)),
       jwks: c.jwks ? JSON.stringify(c.jwks) : null,
       require_acr: c.requireAcr ?? null,
+      ...informationColumns(c),
       updated_at: trx.raw('now()'),
     });
     return this.find(clientId, trx);

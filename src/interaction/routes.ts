@@ -75,6 +75,8 @@ export type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
 export interface InteractionState {
   details: Details;
   clientName: string;
+  /** The pages the app registered about itself (client_uri, policy_uri, tos_uri), which consent links to. */
+  appPages: { home?: string; policy?: string; terms?: string };
 }
 
 const GENERIC_SIGN_IN_ERROR = 'login.error.incorrect';
@@ -110,7 +112,8 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     if (details.uid !== ctx.params.uid) return pages.oauthError(ctx, 400, 'session_not_found');
     const client = await deps.provider().Client.find(String(details.params.client_id));
     if (!client) return pages.oauthError(ctx, 400, 'invalid_client');
-    ctx.state.interaction = { details, clientName: client.clientName ?? client.clientId } satisfies InteractionState;
+    const appPages = { home: client.clientUri, policy: client.policyUri, terms: client.tosUri };
+    ctx.state.interaction = { details, clientName: client.clientName ?? client.clientId, appPages } satisfies InteractionState;
     pages.languages.followUiLocales(ctx, details.params.ui_locales);
     await next();
   }
@@ -177,7 +180,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
    * for, so the person never confirms an empty page.
    */
   async function renderConsent(ctx: Context) {
-    const { details, clientName } = ctx.state.interaction as InteractionState;
+    const { details, clientName, appPages } = ctx.state.interaction as InteractionState;
     const missing = consentDetails(details);
     const requested = String(details.params.scope ?? '').split(' ').filter(Boolean);
     const nothingNew = !missing.missingOIDCScope?.length && !missing.missingOIDCClaims?.length
@@ -206,6 +209,8 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     );
     pages.render(ctx, 'consent', 'consent.title', {
       clientName,
+      // OpenID Connect Dynamic Client Registration §2: shown to the person when the app gave them.
+      appPages,
       email: user?.email ?? '',
       scopes: describeOidcScopes(oidcScopes, locale),
       claims: describeClaims(claims, details.params.claims, locale),

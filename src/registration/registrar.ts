@@ -58,6 +58,19 @@ function newClientOf(metadata: AdapterPayload): NewClient {
     ...(metadata.jwks ? { jwks: metadata.jwks as NewClient['jwks'] } : {}),
     scope,
     deviceCode: strings(metadata.grant_types).includes(DEVICE_CODE_GRANT),
+    ...informationOf(metadata),
+  };
+}
+
+/** What the app says about itself; an RFC 7592 update that leaves one out removes it. */
+function informationOf(metadata: AdapterPayload) {
+  const text = (value: unknown) => (typeof value === 'string' ? value : null);
+  return {
+    clientUri: text(metadata.client_uri),
+    logoUri: text(metadata.logo_uri),
+    policyUri: text(metadata.policy_uri),
+    tosUri: text(metadata.tos_uri),
+    contacts: strings(metadata.contacts),
   };
 }
 
@@ -96,7 +109,7 @@ export class Registrar {
         throw new errors.InvalidClientMetadata('token_endpoint_auth_method cannot change: register a new app');
       }
       const client = await this.deps.clients
-        .update(clientId, { name: input.name, redirectUris: input.redirectUris ?? [], postLogoutRedirectUris: input.postLogoutRedirectUris ?? [], scope: input.scope ?? '', deviceCode: input.deviceCode ?? false, ...(input.jwks ? { jwks: input.jwks } : {}) }, trx)
+        .update(clientId, { name: input.name, redirectUris: input.redirectUris ?? [], postLogoutRedirectUris: input.postLogoutRedirectUris ?? [], scope: input.scope ?? '', deviceCode: input.deviceCode ?? false, ...(input.jwks ? { jwks: input.jwks } : {}), ...informationOf(metadata) }, trx)
         .catch(refusedMetadata);
       return { result: client, event: { type: 'client.updated', clientId, details: { through: 'registration_management', ...describe(client!) } } };
     });

@@ -4,7 +4,8 @@
 // updates (and is rotated) and deletes the registration.
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPerson, obtainTokens, type App } from '../support/flows.js';
+import { authorizationRequest, createPerson, obtainTokens, type App } from '../support/flows.js';
+import { formOf, UserAgent } from '../support/user-agent.js';
 import { replicaEnvironment, startTestServer, type TestServer } from '../support/gatehouse.js';
 import { ADMIN_SCOPE } from '../../src/vocabulary.js';
 import { digest } from '../../src/crypto/digest.js';
@@ -209,6 +210,52 @@ describe('managing a registration (RFC 7592)', () => {
     expect((await raw(uri, { method: 'DELETE', token: rotated })).status).toBe(204);
     expect(await server.stores.clients.find(metadata.client_id)).toBeUndefined();
     expect((await raw(uri, { token: rotated })).status).toBe(401);
+  });
+
+  it('keeps what the app says about itself: the read returns it, the consent page links it, an update that leaves it out removes it', async () => {
+    const about = {
+      client_uri: 'https://app.example.test/',
+      logo_uri: 'https://app.example.test/logo.png',
+      policy_uri: 'https://app.example.test/privacy',
+      tos_uri: 'https://app.example.test/terms',
+      contacts: ['ops@app.example.test'],
+    };
+    const config = await register({ client_name: 'Described', ...about }, await issueToken());
+    const metadata = config.clientMetadata();
+    const uri = String(metadata.registration_client_uri);
+    const read = (await (await raw(uri, { token: String(metadata.registration_access_token) })).json()) as Record<string, unknown>;
+    expect(read).toMatchObject(about);
+
+    // The consent page links the home page, the policy and the terms (not the logo), in a new tab.
+    const app: App = { config, clientId: metadata.client_id, clientSecret: String(metadata.client_secret), redirectUri: REDIRECT };
+    const browser = new UserAgent(server.issuer);
+    const login = await browser.follow((await authorizationRequest(app)).url.href);
+    const form = formOf(login.body, /\/login$/);
+    const consent = await browser.follow(new URL(form.action, login.url).href, { form: { csrf: form.csrf, email: person.email, password: person.password } });
+    expect(consent.body).toContain('What Described says about itself:');
+    for (const page of [about.client_uri, about.policy_uri, about.tos_uri]) {
+      expect(consent.body).toContain(`<a href="${page}" target="_blank" rel="noopener noreferrer">`);
+    }
+    expect(consent.body).not.toContain(about.logo_uri);
+
+    // RFC 7592 §2.2: an update replaces the whole registration; what it leaves out is gone.
+    const { registration_access_token: rat, registration_client_uri: _u, client_secret_expires_at: _e, client_id_issued_at: _i, policy_uri: _p, ...rest } = read;
+    const updated = await raw(uri, { method: 'PUT', token: String(rat), body: JSON.stringify({ ...rest, client_secret: metadata.client_secret }) });
+    expect(updated.status).toBe(200);
+    expect(await updated.json()).not.toHaveProperty('policy_uri');
+    expect(await server.stores.clients.find(metadata.client_id)).toMatchObject({ policyUri: null, tosUri: about.tos_uri, contacts: about.contacts });
+  });
+
+  it('refuses a page that is not an http(s) URL, or that carries a password, and a contact that is not an address', async () => {
+    const token = await issueToken({ uses: 10 });
+    for (const bad of [
+      { policy_uri: 'javascript:alert(1)' },
+      { tos_uri: 'https://user:secret@app.example.test/terms' },
+      { client_uri: 'ftp://app.example.test/' },
+      { contacts: ['not an address'] },
+    ]) {
+      expect(await refusal(register(bad as Partial<client.ClientMetadata>, token)), JSON.stringify(bad)).toEqual({ status: 400, error: 'invalid_client_metadata' });
+    }
   });
 
   it('a registered app is marked as such and is disabled like any other', async () => {

@@ -25,6 +25,26 @@ const requirements = {
   require_pushed_authorization_requests: z.boolean().optional().meta({ description: 'Authorization requests only through the PAR endpoint.' }),
   require_signed_request_object: z.boolean().optional().meta({ description: 'Authorization requests only as request objects signed by the client\'s keys (jwks or jwks_uri).' }),
 };
+/** What the app says about itself (OpenID Connect Dynamic Client Registration §2); null removes one. */
+const informationUri = (description: string) => z.string().max(2000).nullable().optional().meta({ description: `${description} An http(s) URL; null: none.` });
+const information = {
+  client_uri: informationUri('The app\'s home page, linked on the consent page.'),
+  logo_uri: informationUri('The app\'s logo (kept and returned; Gatehouse\'s pages do not load it).'),
+  policy_uri: informationUri('The app\'s privacy policy, linked on the consent page.'),
+  tos_uri: informationUri('The app\'s terms of service, linked on the consent page.'),
+  contacts: z.array(z.string().max(254)).max(10).optional().meta({ description: 'Email addresses of the people responsible for the app.' }),
+};
+
+function informationOf(body: { client_uri?: string | null | undefined; logo_uri?: string | null | undefined; policy_uri?: string | null | undefined; tos_uri?: string | null | undefined; contacts?: string[] | undefined }) {
+  return {
+    ...(body.client_uri !== undefined ? { clientUri: body.client_uri } : {}),
+    ...(body.logo_uri !== undefined ? { logoUri: body.logo_uri } : {}),
+    ...(body.policy_uri !== undefined ? { policyUri: body.policy_uri } : {}),
+    ...(body.tos_uri !== undefined ? { tosUri: body.tos_uri } : {}),
+    ...(body.contacts !== undefined ? { contacts: body.contacts } : {}),
+  };
+}
+
 const requireAcr = z.enum(ACR_VALUES).meta({ description: 'The weakest sign-in the app accepts (acr_values_supported; README explains each). A person who cannot reach it is refused with unmet_authentication_requirements; null removes the minimum.' });
 
 const newClientBody = component('NewClient', z.strictObject({
@@ -44,6 +64,7 @@ const newClientBody = component('NewClient', z.strictObject({
   ...requirements,
   device_flow: z.boolean().optional().meta({ description: 'The app may also use the device flow (RFC 8628, urn:ietf:params:oauth:grant-type:device_code).' }),
   require_acr: requireAcr.optional(),
+  ...information,
 }));
 
 const clientChangesBody = component('ClientChanges', z.strictObject({
@@ -57,7 +78,8 @@ const clientChangesBody = component('ClientChanges', z.strictObject({
   device_flow: z.boolean().optional().meta({ description: 'Turn the device flow (RFC 8628) on or off for the app.' }),
   require_acr: requireAcr.nullable().optional(),
   ...requirements,
-}).refine((changes) => Object.keys(changes).length > 0, 'Name at least one of name, redirect_uris, post_logout_redirect_uris, scope, backchannel_logout_uri, backchannel_logout_session_required, events_endpoint, device_flow, require_acr, dpop_bound_access_tokens, require_pushed_authorization_requests, require_signed_request_object.'));
+  ...information,
+}).refine((changes) => Object.keys(changes).length > 0, 'Name at least one of name, redirect_uris, post_logout_redirect_uris, scope, backchannel_logout_uri, backchannel_logout_session_required, events_endpoint, device_flow, require_acr, dpop_bound_access_tokens, require_pushed_authorization_requests, require_signed_request_object, client_uri, logo_uri, policy_uri, tos_uri, contacts.'));
 
 export const rotateSecretBody = component('SecretRotation', z.strictObject({
   overlap_seconds: z.number().int().min(0).max(MAX_SECRET_OVERLAP_SECONDS).optional()
@@ -83,6 +105,7 @@ function newClient(body: z.output<typeof newClientBody>): NewClient {
     ...(body.device_flow !== undefined ? { deviceCode: body.device_flow } : {}),
     ...(body.require_acr !== undefined ? { requireAcr: body.require_acr } : {}),
     ...requirementsOf(body),
+    ...informationOf(body),
   };
 }
 
@@ -130,7 +153,7 @@ export function clientRoutes(ops: AdminOperations['apps']): ApiRoute[] {
     }),
     defineRoute({
       method: 'patch', path: '/clients/{client_id}', operationId: 'updateClient', tag: 'Clients',
-      summary: 'Change a client\'s name, redirect URIs, scope, minimum sign-in level, device flow, back-channel logout, events endpoint or what it is held to (DPoP, PAR, signed requests)',
+      summary: 'Change a client\'s name, redirect URIs, scope, minimum sign-in level, device flow, back-channel logout, events endpoint, what it is held to (DPoP, PAR, signed requests) or what it says about itself',
       description: 'Checked as the whole registration is at creation. Lists replace the old ones.',
       params: clientParams,
       body: clientChangesBody, bodyRequired: true,
@@ -148,6 +171,7 @@ export function clientRoutes(ops: AdminOperations['apps']): ApiRoute[] {
           ...requirementsOf(body),
           ...(body.device_flow !== undefined ? { deviceCode: body.device_flow } : {}),
           ...(body.require_acr !== undefined ? { requireAcr: body.require_acr } : {}),
+          ...informationOf(body),
         });
         return ok(clientJson(client));
       },

@@ -44,6 +44,12 @@ export function clientMetadata(client: Client): ClientMetadata {
     ...(client.backchannelLogoutUri ? { backchannel_logout_uri: client.backchannelLogoutUri, backchannel_logout_session_required: client.backchannelLogoutSessionRequired } : {}),
     // auth_time in every ID token, so apps can apply their own freshness rules.
     require_auth_time: true,
+    // What the app says about itself: an RFC 7592 read returns what was registered.
+    ...(client.clientUri ? { client_uri: client.clientUri } : {}),
+    ...(client.logoUri ? { logo_uri: client.logoUri } : {}),
+    ...(client.policyUri ? { policy_uri: client.policyUri } : {}),
+    ...(client.tosUri ? { tos_uri: client.tosUri } : {}),
+    ...(client.contacts.length ? { contacts: client.contacts } : {}),
   };
 }
 

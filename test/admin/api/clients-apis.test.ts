@@ -118,6 +118,20 @@ describe('clients', () => {
     expect((await api.get(`/clients/${app.client_id}`)).body.backchannel_logout_uri).toBeNull();
   });
 
+  it('register and change what an app says about itself (home page, logo, policy, terms, contacts); null removes one, a bad one is a 400', async () => {
+    const about = { client_uri: 'https://about.example.test/', logo_uri: 'https://about.example.test/logo.png', policy_uri: 'https://about.example.test/privacy', tos_uri: 'https://about.example.test/terms', contacts: ['team@about.example.test'] };
+    const { status, body: app } = await api.post('/clients', { name: 'About', redirect_uris: ['https://about.example.test/cb'], ...about });
+    expect(status).toBe(201);
+    expect(app).toMatchObject(about);
+    const changed = await api.patch(`/clients/${app.client_id}`, { policy_uri: null, contacts: [] });
+    expect(changed.body).toMatchObject({ ...about, policy_uri: null, contacts: [] });
+    expect((await api.get(`/clients/${app.client_id}`)).body).toMatchObject({ client_uri: about.client_uri, policy_uri: null });
+    const bad = await api.patch(`/clients/${app.client_id}`, { tos_uri: 'javascript:alert(1)' });
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(bad.body)).toContain('terms of service (tos_uri) must be an http or https URL');
+    expect((await api.get(`/clients/${app.client_id}`)).body.tos_uri).toBe(about.tos_uri);
+  });
+
   it('rotate their secret: the old one works for the overlap, or stops at once with 0', async () => {
     const { body: c } = await api.post('/clients', { name: 'Rotating', client_credentials: true, scope: 'reports:read' });
     const first = await api.post(`/clients/${c.client_id}/secret`, { overlap_seconds: 3600 });
