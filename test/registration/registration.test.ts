@@ -225,6 +225,10 @@ describe('managing a registration (RFC 7592)', () => {
     const uri = String(metadata.registration_client_uri);
     const read = (await (await raw(uri, { token: String(metadata.registration_access_token) })).json()) as Record<string, unknown>;
     expect(read).toMatchObject(about);
+    // The registration's answer and the read agree on what was registered.
+    for (const [name, value] of Object.entries(read)) {
+      if (!['registration_access_token', 'client_secret_expires_at', 'client_id_issued_at'].includes(name)) expect(metadata[name], name).toEqual(value);
+    }
 
     // The consent page links the home page, the policy and the terms (not the logo), in a new tab.
     const app: App = { config, clientId: metadata.client_id, clientSecret: String(metadata.client_secret), redirectUri: REDIRECT };
