@@ -68,6 +68,16 @@ function list(options: Options, name: string): string[] {
   return Array.isArray(value) ? value : typeof value === 'string' ? [value] : [];
 }
 
+/** What the app says about itself, as far as the options name it ("" removes a page on update). */
+function informationOf(options: Options): Pick<NewClient, 'clientUri' | 'logoUri' | 'policyUri' | 'tosUri' | 'contacts'> {
+  const uri = (name: string) => (typeof options[name] === 'string' ? (options[name] as string).trim() || null : undefined);
+  const given = { clientUri: uri('client-uri'), logoUri: uri('logo-uri'), policyUri: uri('policy-uri'), tosUri: uri('tos-uri') };
+  return {
+    ...Object.fromEntries(Object.entries(given).filter(([, value]) => value !== undefined)),
+    ...(options.contact !== undefined ? { contacts: list(options, 'contact') } : {}),
+  };
+}
+
 /** A password arrives on standard input so it never shows up in shell history or `ps`. */
 async function passwordFromStdin(ctx: CommandContext): Promise<string> {
   const password = (await ctx.readStdin()).replace(/\r?\n$/, '');
@@ -179,6 +189,7 @@ export async function createClient(ctx: CommandContext, options: Options): Promi
       backchannelLogoutSessionRequired: options['backchannel-logout-session-required'] === true,
       ...(text(options, 'events-endpoint') ? { eventsEndpoint: text(options, 'events-endpoint') } : {}),
       ...(typeof options['require-acr'] === 'string' ? { requireAcr: options['require-acr'] as NewClient['requireAcr'] } : {}),
+      ...informationOf(options),
     });
     for (const scope of await scopesNoApiDefines(db, client.scope)) {
       ctx.warn(`warning: no API defines the scope "${scope}", so the app can never get it; check the spelling, or register the API that defines it (gatehouse resource create).`);
@@ -198,6 +209,7 @@ export async function updateClient(ctx: CommandContext, options: Options): Promi
       ...(sessionRequired !== undefined ? { backchannelLogoutSessionRequired: sessionRequired } : {}),
       ...(typeof options['events-endpoint'] === 'string' ? { eventsEndpoint: text(options, 'events-endpoint') ?? null } : {}),
       ...(options['no-events-endpoint'] === true ? { eventsEndpoint: null } : {}),
+      ...informationOf(options),
     });
     return {
       client_id: client.clientId,
@@ -205,6 +217,11 @@ export async function updateClient(ctx: CommandContext, options: Options): Promi
       backchannel_logout_uri: client.backchannelLogoutUri,
       backchannel_logout_session_required: client.backchannelLogoutSessionRequired,
       events_endpoint: client.eventsEndpoint,
+      client_uri: client.clientUri,
+      logo_uri: client.logoUri,
+      policy_uri: client.policyUri,
+      tos_uri: client.tosUri,
+      contacts: client.contacts,
     };
   });
 }

@@ -59,6 +59,15 @@ function oneOf(options: Options, name: string, allowed: string[]): void {
   if (typeof value === 'string' && !allowed.includes(value)) throw new UsageError(`--${name} must be ${allowed.join(' or ')} (got "${value}")`);
 }
 
+/** What an app says about itself (client_uri, logo_uri, policy_uri, tos_uri, contacts): the consent page links the pages. */
+const APP_INFORMATION: Record<string, OptionSpec> = {
+  'client-uri': { type: 'string', value: 'URL', description: 'the app\'s home page, linked on the consent page; "" removes it' },
+  'logo-uri': { type: 'string', value: 'URL', description: 'the app\'s logo (kept and returned by its registration; "" removes it)' },
+  'policy-uri': { type: 'string', value: 'URL', description: 'the app\'s privacy policy, linked on the consent page; "" removes it' },
+  'tos-uri': { type: 'string', value: 'URL', description: 'the app\'s terms of service, linked on the consent page; "" removes it' },
+  contact: { type: 'string', multiple: true, value: 'EMAIL', description: 'who is responsible for the app (repeat for several; on update, the list replaces the old one)' },
+};
+
 export const COMMANDS: Command[] = [
   {
     name: 'user create',
@@ -125,6 +134,7 @@ export const COMMANDS: Command[] = [
       'events-endpoint': { type: 'string', value: 'URL', description: 'where the app receives security events (RFC 8935 push; https in production)' },
       'device-flow': { type: 'boolean', description: 'may also use the device flow (RFC 8628: urn:ietf:params:oauth:grant-type:device_code), for a TV or command-line app' },
       'require-acr': { type: 'string', value: 'LEVEL', description: `the weakest sign-in the app accepts: ${ACR_VALUES.join(', ')}` },
+      ...APP_INFORMATION,
     },
     check(options) {
       oneOf(options, 'auth-method', ['client_secret_basic', 'client_secret_post']);
@@ -134,8 +144,8 @@ export const COMMANDS: Command[] = [
   },
   {
     name: 'client update',
-    summary: 'Change an app\'s name, back-channel logout or where it receives security events',
-    usage: ['gatehouse client update --client-id ID [--name N] [--backchannel-logout-uri URL] [--backchannel-logout-session-required | --backchannel-logout-session-optional] [--events-endpoint URL | --no-events-endpoint]'],
+    summary: 'Change an app\'s name, back-channel logout, where it receives security events, or the pages it links people to',
+    usage: ['gatehouse client update --client-id ID [--name N] [--backchannel-logout-uri URL] [--backchannel-logout-session-required | --backchannel-logout-session-optional] [--events-endpoint URL | --no-events-endpoint] [--client-uri URL] [--logo-uri URL] [--policy-uri URL] [--tos-uri URL] [--contact EMAIL …]'],
     options: {
       'client-id': { type: 'string', required: true, value: 'ID', description: 'the app to change' },
       name: { type: 'string', value: 'N', description: 'the name people see on the consent page' },
@@ -144,6 +154,7 @@ export const COMMANDS: Command[] = [
       'backchannel-logout-session-optional': { type: 'boolean', description: 'logout tokens may name the person alone (the default)' },
       'events-endpoint': { type: 'string', value: 'URL', description: 'where the app receives security events (RFC 8935 push; https in production)' },
       'no-events-endpoint': { type: 'boolean', description: 'send the app no more security events' },
+      ...APP_INFORMATION,
     },
     check(options) {
       if (options['backchannel-logout-session-required'] && options['backchannel-logout-session-optional']) {
@@ -152,9 +163,9 @@ export const COMMANDS: Command[] = [
       if (typeof options['events-endpoint'] === 'string' && options['no-events-endpoint'] === true) {
         throw new UsageError('--events-endpoint and --no-events-endpoint contradict each other: give one');
       }
-      const changes = ['name', 'backchannel-logout-uri', 'backchannel-logout-session-required', 'backchannel-logout-session-optional', 'events-endpoint', 'no-events-endpoint'];
+      const changes = ['name', 'backchannel-logout-uri', 'backchannel-logout-session-required', 'backchannel-logout-session-optional', 'events-endpoint', 'no-events-endpoint', ...Object.keys(APP_INFORMATION)];
       if (!changes.some((option) => options[option] !== undefined && options[option] !== false)) {
-        throw new UsageError('Name what changes: --name, --backchannel-logout-uri, --backchannel-logout-session-required or -optional, --events-endpoint URL or --no-events-endpoint');
+        throw new UsageError('Name what changes: --name, --backchannel-logout-uri, --backchannel-logout-session-required or -optional, --events-endpoint URL or --no-events-endpoint, --client-uri, --logo-uri, --policy-uri, --tos-uri or --contact');
       }
     },
     run: async (ctx, options) => (await actions()).updateClient(ctx, options),

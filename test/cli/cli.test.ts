@@ -241,18 +241,23 @@ describeConcurrently('gatehouse client create', () => {
     expect(row.scope).toBe('read');
   });
 
-  it('registers a back-channel logout URI, changes it with client update, and refuses one with a fragment', async () => {
+  it('registers a back-channel logout URI and the pages the app links people to, changes them with client update, and refuses a URI with a fragment or a page that is not http(s)', async () => {
     const created = output<{ client_id: string }>(await gatehouse([
       'client', 'create', '--name', 'Logged-out App', '--redirect-uri', 'https://app.example.test/cb',
       '--backchannel-logout-uri', 'https://app.example.test/backchannel-logout', '--backchannel-logout-session-required',
+      '--policy-uri', 'https://app.example.test/privacy', '--tos-uri', 'https://app.example.test/terms', '--contact', 'ops@app.example.test', '--contact', 'dpo@app.example.test',
     ], env));
     const row = await inspect((db) => db('clients').where({ client_id: created.client_id }).first());
-    expect(row).toMatchObject({ backchannel_logout_uri: 'https://app.example.test/backchannel-logout', backchannel_logout_session_required: true });
+    expect(row).toMatchObject({
+      backchannel_logout_uri: 'https://app.example.test/backchannel-logout', backchannel_logout_session_required: true,
+      policy_uri: 'https://app.example.test/privacy', tos_uri: 'https://app.example.test/terms', client_uri: null, contacts: ['ops@app.example.test', 'dpo@app.example.test'],
+    });
 
     const updated = output(await gatehouse(['client', 'update', '--client-id', created.client_id, '--backchannel-logout-uri', 'https://app.example.test/logout?from=gatehouse', '--backchannel-logout-session-optional'], env));
     expect(updated).toMatchObject({ backchannel_logout_uri: 'https://app.example.test/logout?from=gatehouse', backchannel_logout_session_required: false });
-    const cleared = output(await gatehouse(['client', 'update', '--client-id', created.client_id, '--backchannel-logout-uri', ''], env));
-    expect(cleared).toMatchObject({ backchannel_logout_uri: null });
+    const cleared = output(await gatehouse(['client', 'update', '--client-id', created.client_id, '--backchannel-logout-uri', '', '--policy-uri', '', '--client-uri', 'https://app.example.test/'], env));
+    expect(cleared).toMatchObject({ backchannel_logout_uri: null, policy_uri: null, client_uri: 'https://app.example.test/', tos_uri: 'https://app.example.test/terms', contacts: ['ops@app.example.test', 'dpo@app.example.test'] });
+    expect(failure(await gatehouse(['client', 'update', '--client-id', created.client_id, '--tos-uri', 'javascript:alert(1)'], env), 1)).toMatch(/terms of service \(tos_uri\) must be an http or https URL/);
 
     expect(failure(await gatehouse(['client', 'update', '--client-id', created.client_id, '--backchannel-logout-uri', 'https://app.example.test/logout#here'], env), 1)).toMatch(/fragment/);
     expect(failure(await gatehouse(['client', 'create', '--name', 'Relative', '--redirect-uri', 'https://app.example.test/cb', '--backchannel-logout-uri', '/logout'], env), 1)).toMatch(/absolute URL/);
@@ -285,6 +290,18 @@ describeConcurrently('gatehouse client create', () => {
     });
     // Signed requests need keys to check them with.
     expect(failure(await gatehouse(['client', 'create', '--name', 'Keyless', '--redirect-uri', 'https://k.example.test/cb', '--require-signed-request-object'], env), 1)).toMatch(/public keys/);
+  });
+
+  it('registers an app whose keys are published at --jwks-uri: it authenticates with private_key_jwt and gets no secret; the URI must be https', async () => {
+    const created = output<{ client_id: string; client_secret?: string }>(await gatehouse([
+      'client', 'create', '--name', 'Published Keys', '--redirect-uri', 'https://published.example.test/cb', '--jwks-uri', 'https://published.example.test/jwks.json',
+    ], env));
+    expect(created.client_secret).toBeUndefined();
+    expect(await inspect((db) => db('clients').where({ client_id: created.client_id }).first())).toMatchObject({
+      token_endpoint_auth_method: 'private_key_jwt', jwks_uri: 'https://published.example.test/jwks.json', jwks: null, secret_digest: null,
+    });
+    expect(failure(await gatehouse(['client', 'create', '--name', 'Plain Keys', '--redirect-uri', 'https://plain.example.test/cb', '--jwks-uri', 'http://plain.example.test/jwks.json'], env), 1))
+      .toMatch(/JWK Set URI must be an https URL/);
   });
 
   it('refuses a plain-http redirect URI on a real host, naming it', async () => {

@@ -27,6 +27,14 @@ function requirementsIn(body: Record<string, unknown>) {
   };
 }
 
+/** The pages an app links people to (the consent page shows all but the logo), as form fields and catalog labels. */
+const PAGE_FIELDS = [
+  { name: 'clientUri', label: 'admin.app.clientUri' },
+  { name: 'policyUri', label: 'admin.app.policyUri' },
+  { name: 'tosUri', label: 'admin.app.tosUri' },
+  { name: 'logoUri', label: 'admin.app.logoUri' },
+] as const;
+
 export function appRoutes(router: Router, kit: ConsoleKit): void {
   const { ops } = kit;
 
@@ -57,6 +65,8 @@ export function appRoutes(router: Router, kit: ConsoleKit): void {
         scope: app.scope,
         backchannelLogoutUri: app.backchannelLogoutUri,
         backchannelLogoutSessionRequired: app.backchannelLogoutSessionRequired,
+        pages: PAGE_FIELDS.filter((page) => app[page.name]).map((page) => ({ label: page.label, uri: app[page.name] })),
+        contacts: app.contacts,
         previousSecret: app.previousSecretExpiresAt && app.previousSecretExpiresAt > new Date() ? { key: 'admin.app.previousSecret', values: { when: when(app.previousSecretExpiresAt) } } : undefined,
       },
       href,
@@ -71,6 +81,7 @@ export function appRoutes(router: Router, kit: ConsoleKit): void {
           backchannelLogoutUri: field(body, 'backchannelLogoutUri'), backchannelLogoutSessionRequired: field(body, 'backchannelLogoutSessionRequired') === 'yes',
           eventsEndpoint: field(body, 'eventsEndpoint'), deviceFlow: field(body, 'deviceFlow') === 'yes', ...requirementsIn(body),
           requireAcr: field(body, 'requireAcr'),
+          ...Object.fromEntries(PAGE_FIELDS.map((page) => [page.name, field(body, page.name)])), contacts: field(body, 'contacts'),
         }
         : {
           name: app.name, redirectUris: app.redirectUris.join('\n'), scope: app.scope,
@@ -78,7 +89,9 @@ export function appRoutes(router: Router, kit: ConsoleKit): void {
           eventsEndpoint: app.eventsEndpoint ?? '', deviceFlow: app.grantTypes.includes(DEVICE_CODE_GRANT),
           requireDpop: app.requireDpop, requirePar: app.requirePar, requireSignedRequestObject: app.requireSignedRequestObject,
           requireAcr: app.requireAcr ?? '',
+          ...Object.fromEntries(PAGE_FIELDS.map((page) => [page.name, app[page.name] ?? ''])), contacts: app.contacts.join('\n'),
         },
+      pageFields: PAGE_FIELDS,
       hasKeys: app.jwks !== null || app.jwksUri !== null,
       // The sign-in levels an app may require (src/factors/levels.ts), in words.
       levels: [
@@ -125,6 +138,8 @@ export function appRoutes(router: Router, kit: ConsoleKit): void {
         backchannelLogoutSessionRequired: field(body, 'backchannelLogoutSessionRequired') === 'yes',
         deviceCode: field(body, 'deviceFlow') === 'yes',
         requireAcr: field(body, 'requireAcr') || null,
+        ...Object.fromEntries(PAGE_FIELDS.map((page) => [page.name, field(body, page.name).trim() || null])),
+        contacts: lines(field(body, 'contacts')),
       }),
     });
     seeOther(ctx, appHref(app.clientId), 'app-updated');

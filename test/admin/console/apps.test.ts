@@ -131,6 +131,24 @@ describe('one app', () => {
     expect((await server.stores.clients.find(clientId))?.backchannelLogoutUri).toBeNull();
   });
 
+  it('edits the pages an app links people to and its contacts; a page that is not http(s) is refused and kept in the form', async () => {
+    const app = await registerApp(server);
+    const page = `${server.issuer}/admin/apps/${app.clientId}`;
+    const settings = { form: 'edit', name: 'Example App', redirectUris: app.redirectUri, scope: 'openid profile email offline_access' };
+    const saved = await submit(agent, page, /\/edit$/, { ...settings, clientUri: 'https://app.example.test/', policyUri: 'https://app.example.test/privacy', tosUri: '', logoUri: '', contacts: 'ops@app.example.test\n dpo@app.example.test ' });
+    expect(locationOf(saved)).toBe(`/admin/apps/${app.clientId}?done=app-updated`);
+    expect(await server.stores.clients.find(app.clientId)).toMatchObject({ clientUri: 'https://app.example.test/', policyUri: 'https://app.example.test/privacy', tosUri: null, contacts: ['ops@app.example.test', 'dpo@app.example.test'] });
+    const shown = textOf((await agent.request(page)).body);
+    expect(shown).toContain('Privacy policy: https://app.example.test/privacy');
+    expect(shown).toContain('dpo@app.example.test');
+
+    const refused = await submit(agent, page, /\/edit$/, { ...settings, clientUri: 'https://app.example.test/', policyUri: 'javascript:alert(1)', tosUri: '', logoUri: '', contacts: '' });
+    expect(refused.status).toBe(400);
+    expect(textOf(refused.body)).toContain('privacy policy (policy_uri) must be an http or https URL');
+    expect(refused.body).toContain('value="javascript:alert(1)"');
+    expect((await server.stores.clients.find(app.clientId))?.policyUri).toBe('https://app.example.test/privacy');
+  });
+
   it('sets and clears the sign-in level an app requires from its settings', async () => {
     const app = await registerApp(server);
     const page = `${server.issuer}/admin/apps/${app.clientId}`;
