@@ -24,6 +24,7 @@ export function sampleOf(r: ScenarioResult, attempts: number): WindowSample {
     p99Ms: r.latencyMs.p99,
     errors: r.errors,
     cpuMsPerRequest: r.cpu?.serverCpuMsPerRequest ?? null,
+    mainThreadCpuMsPerRequest: r.cpu?.serverMainThreadCpuMsPerRequest ?? null,
     otherCores: r.cpu?.otherCores ?? null,
     attempts,
     ...(r.paced ? { paced: { p99Ms: r.paced.latency.p99, otherCores: r.paced.cpu?.otherCores ?? null, errors: r.paced.errors } } : {}),

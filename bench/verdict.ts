@@ -27,6 +27,8 @@ export interface WindowSample {
   errors: number;
   /** Server CPU per successful request, in ms; null where it was not measured. */
   cpuMsPerRequest: number | null;
+  /** Its part on the server's main thread (the event loop), where measured: argon2id never runs there. */
+  mainThreadCpuMsPerRequest?: number | null;
   /** Busy cores no measured process accounts for; null where not measured (never quiet then). */
   otherCores: number | null;
   /** How many times the window was run: more than 1 when a noisy one was repeated. */

@@ -75,6 +75,21 @@ describe('a whole run', () => {
     expect(targets.filter((t) => t.met === true).map((t) => t.target)).toEqual(['zero errors']);
   });
 
+  it('never takes more off a flow than its main thread leaves: a floor that reads high cannot meet the sign-in target', () => {
+    // The run of 2026-12-06 23:18 on Node 22: 36.3 ms a flow, 12.1 of them on the main thread, and
+    // a floor of 31.0 ms a hash that read "5.3 ms besides argon2id, met".
+    const run = record(0.1);
+    run.results[2]!.windows = [36.3, 35.0, 40.7].map((cpu) => window(cpu, 0.1, { mainThreadCpuMsPerRequest: 12.1 }));
+    run.floor.argon2idCpuMsPerHash = 31.0;
+    const flow = evaluateTargets(run).find((t) => t.target.startsWith('sign-in flow'))!;
+    expect(flow.met).toBe(false);
+    expect(flow.detail).toMatch(/^12\.1 ms/);
+    expect(flow.detail).toContain('in 3 of 3 windows the hash');
+    // Where the floor is below what the other threads used, the subtraction stands.
+    run.floor.argon2idCpuMsPerHash = 18;
+    expect(evaluateTargets(run).find((t) => t.target.startsWith('sign-in flow'))!.detail).toMatch(/^18\.3 ms/);
+  });
+
   it('leaves the sign-in target open when the argon2id floor was measured on a busy machine', () => {
     const busyFloor = record(0.1);
     busyFloor.floor.otherCores = 0.9;
