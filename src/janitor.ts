@@ -1,7 +1,9 @@
 // Deletes what has expired: oidc-provider records past their expiry, successors kept for a refresh
 // retry past its window, remembered revocations of JWTs that have expired anyway, sign-in
-// throttling counters, signing keys past their unpublication, and outbox rows settled longer ago
-// than OUTBOX_RETENTION, and one-time links past their expiry. Every instance runs it; the deletes are idempotent, so overlap is harmless.
+// throttling counters, signing keys past their unpublication, outbox rows settled longer ago
+// than OUTBOX_RETENTION, one-time links past their expiry, and sign-ups nobody verified in a week
+// (src/enrolment/acts.ts). Every instance runs it; the deletes are idempotent, so overlap is
+// harmless.
 import type { Logger } from './logger.js';
 import type { OidcRecords } from './records/index.js';
 import { deleteExpiredRevocations } from './tokens/jwt-access-tokens.js';
@@ -24,6 +26,8 @@ export interface JanitorParts {
   refreshRetryWindowSeconds: number;
   /** OUTBOX_RETENTION: how long delivered and given-up outbox rows stay. */
   outboxRetentionSeconds: number;
+  /** Sign-ups (src/enrolment/): deletes those nobody verified, audited. The server always gives it. */
+  signUps?: { deleteAbandoned(): Promise<number> };
 }
 
 export interface Swept {
@@ -34,6 +38,7 @@ export interface Swept {
   keys: number;
   outbox: number;
   links: number;
+  abandonedSignUps: number;
 }
 
 export class Janitor {
@@ -52,6 +57,7 @@ export class Janitor {
       keys: await keys.deleteUnpublishedKeys(),
       outbox: await deleteSettledBefore(db, new Date(records.now() - outboxRetentionSeconds * 1000)),
       links: await links.deleteExpired(),
+      abandonedSignUps: (await this.parts.signUps?.deleteAbandoned()) ?? 0,
     };
     if (Object.values(swept).some((count) => count > 0)) this.parts.logger.info({ event: 'janitor.swept', ...swept });
     return swept;

@@ -72,6 +72,8 @@ export interface Gatehouse {
   passkeys: Passkeys;
   /** The outbox (mail, logout tokens, security events): `deliveries.outbox.enqueue(trx, …)` in the transaction of the act. */
   deliveries: Deliveries;
+  /** What deletes the expired and the abandoned; it runs on a timer unless `background: false`, and `sweep()` runs it now. */
+  janitor: Janitor;
   /**
    * Stops gracefully: /readyz answers 503 at once, the listener stays open for `drainDelayMs`
    * (default 0), then connections are closed between requests and requests in progress finish.
@@ -138,12 +140,6 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
     });
     signer = oidc;
     const links = new OneTimeLinks(db, options.now);
-    const janitor = new Janitor({
-      db, records, links, keys, logger,
-      intervalSeconds: config.cleanupIntervalSeconds,
-      refreshRetryWindowSeconds: config.refreshRetryWindowSeconds,
-      outboxRetentionSeconds: config.outbox.retentionSeconds,
-    });
     const sessions = new SessionStore(db, records, (trx, userId, signedOut, how) => logout.sessionsEnded(trx, userId, signedOut, how));
     const notices = new AccountNotices({
       db, outbox: outgoing.outbox, issuer: config.issuer, enabled: config.emailNotifications, recoveryOffered: config.passwordRecovery, defaultLocale: config.defaultLocale, now: options.now,
@@ -165,6 +161,13 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
       db, audit, changes, users, logger, now: options.now,
       mail: enrolmentMail,
       throttle: signUpThrottle(db, config.secrets.keyEncryptionKey),
+    });
+    const janitor = new Janitor({
+      db, records, links, keys, logger,
+      intervalSeconds: config.cleanupIntervalSeconds,
+      refreshRetryWindowSeconds: config.refreshRetryWindowSeconds,
+      outboxRetentionSeconds: config.outbox.retentionSeconds,
+      signUps: enrolment,
     });
     const selfService = new SelfService({ db, users, resources, audit, sessions, grants, changes, notices, links });
     const recovery = config.passwordRecovery
@@ -213,6 +216,7 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
       factors,
       passkeys,
       deliveries: outgoing,
+      janitor,
       close(closeOptions = {}) {
         closing ??= (async () => {
           // The sender stops claiming at once and its delivery in progress finishes during the

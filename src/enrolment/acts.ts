@@ -22,6 +22,17 @@ import type { MailThrottle } from '../security/mail-throttle.js';
 /** A sign-in to an account still waiting for verification sends a new link at most this often. */
 const RESEND_INTERVAL_MS = 10 * MINUTE * 1000;
 
+/**
+ * A sign-up nobody verified is deleted this long after it was made, or once the last link sent to
+ * it has expired if that is later (a sign-in with the right password sends a new one): whoever
+ * typed the address may not own it, and an account nobody can use should not keep their name and
+ * address. Signing up again once its links have expired replaces it sooner (signUp).
+ */
+export const ABANDONED_SIGN_UP_DAYS = 7;
+
+/** Who deletes abandoned sign-ups, in the audit log. */
+const JANITOR: Actor = { type: 'system', id: 'janitor' };
+
 export interface EnrolmentDependencies extends AuditedDependencies {
   users: UserStore;
   mail: EnrolmentMail;
@@ -41,6 +52,9 @@ export interface SignUpForm {
 
 /** The link was spent, expired or replaced between showing its page and posting its form. */
 class LinkGone extends Error {}
+
+/** An abandoned sign-up was verified (or deleted) between the janitor finding it and deleting it. */
+class NoLongerAbandoned extends Error {}
 
 export class Enrolment {
   readonly #audited: Audited;
@@ -140,6 +154,31 @@ export class Enrolment {
     if (recent > 0) return false;
     await this.deps.db.transaction((trx) => this.deps.mail.verifySignUp(trx, user));
     return true;
+  }
+
+  /**
+   * The janitor: deletes up to `limit` sign-ups nobody verified that are ABANDONED_SIGN_UP_DAYS
+   * old and hold no link that still works, each with its audit entry in one transaction. Returns
+   * how many went.
+   */
+  async deleteAbandoned(limit = 100): Promise<number> {
+    const madeBefore = new Date(this.#now() - ABANDONED_SIGN_UP_DAYS * 86_400_000);
+    const candidates = await this.deps.users.unverifiedSignUpsBefore(madeBefore, limit);
+    const waiting = await this.deps.mail.links.holdingLive(candidates, 'verification');
+    let deleted = 0;
+    for (const id of candidates.filter((candidate) => !waiting.has(candidate))) {
+      // Only while still unverified: a person verifying at this moment keeps their account, and
+      // nothing is audited for them.
+      const gone = await this.#audited(JANITOR, async (trx) => {
+        if (!(await this.deps.users.deleteUnverified(id, trx))) throw new NoLongerAbandoned();
+        return { result: true, event: { type: 'user.deleted', userId: id, details: { reason: 'sign_up_never_verified', afterDays: ABANDONED_SIGN_UP_DAYS } } };
+      }).catch((error: unknown) => {
+        if (error instanceof NoLongerAbandoned) return false;
+        throw error;
+      });
+      if (gone) deleted += 1;
+    }
+    return deleted;
   }
 
   /** An unverified sign-up whose last link has expired: nobody proved the address, so it may be signed up for again. */

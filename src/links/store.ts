@@ -144,6 +144,14 @@ export class OneTimeLinks {
     return Number(row?.count ?? 0);
   }
 
+  /** Which of these accounts hold a link of `purpose` that still works (unspent, unexpired), in one query. */
+  async holdingLive(userIds: readonly string[], purpose: LinkPurpose): Promise<Set<string>> {
+    if (!userIds.length) return new Set();
+    const rows: Array<{ user_id: string }> = await this.db(TABLE).distinct('user_id')
+      .whereIn('user_id', [...userIds]).where({ purpose }).whereNull('consumed_at').where('expires_at', '>', new Date(this.now()));
+    return new Set(rows.map((row) => row.user_id));
+  }
+
   /** The janitor: deletes links expired before now, spent or not; returns how many went. */
   deleteExpired(batchSize?: number): Promise<number> {
     return deleteInBatches(this.db, TABLE, 'expires_at <= ?', [new Date(this.now())], batchSize);

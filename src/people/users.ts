@@ -355,6 +355,24 @@ export class UserStore {
     return deletedRows(await trx('users').where({ id }).delete()) > 0;
   }
 
+  /** Sign-ups nobody verified (never activated, never invited) made before `before`, oldest first: for the janitor. */
+  async unverifiedSignUpsBefore(before: Date, limit: number): Promise<string[]> {
+    const rows: Array<{ id: string }> = await this.db('users')
+      .select('id')
+      .whereNull('activated_at')
+      .whereNull('invited_at')
+      .where('created_at', '<', before)
+      .orderBy('created_at')
+      .limit(limit);
+    return rows.map((row) => row.id);
+  }
+
+  /** Deletes a person only while they are still a sign-up nobody verified; false if they were verified meanwhile, or are gone. */
+  async deleteUnverified(id: string, trx: Database): Promise<boolean> {
+    if (typeof id !== 'string' || !isUuidPattern.test(id)) return false;
+    return deletedRows(await trx('users').where({ id }).whereNull('activated_at').whereNull('invited_at').delete()) > 0;
+  }
+
   /** The email and name of each of these people, in one query; ids that name no one are skipped. */
   async namesOf(ids: readonly string[]): Promise<Map<string, { email: string; name: string }>> {
     const wanted = [...new Set(ids.filter((id) => typeof id === 'string' && isUuidPattern.test(id)))];

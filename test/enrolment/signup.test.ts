@@ -13,6 +13,7 @@ import { followAndSubmit, linkIn, readable, startMailedServer, tokenOf, userinfo
 
 const PASSWORD = 'marble quiver tundra pelican';
 const MINUTE = 60_000;
+const DAY = 24 * 60 * MINUTE;
 
 let mailed: MailedServer;
 let app: App;
@@ -250,6 +251,43 @@ describe('someone signing up with another person\'s address (pre-hijack)', () =>
     expect(res!.body).toContain('Too many attempts');
     expect((await followAndSubmit(agent, link, { password: ATTACKER_PASSWORD })).status).toBe(429);
     expect(await mailed.server.stores.users.findByEmail(email)).toMatchObject({ emailVerified: false, activatedAt: null });
+  });
+});
+
+// Last in the file: it moves the server's clock on by weeks.
+describe('a sign-up nobody verifies', () => {
+  it('is deleted by the janitor a week on, audited; one sent a new link meanwhile stays until that link expires', async () => {
+    const [abandoned, retried] = [newAddress(), newAddress()];
+    expect((await signUp(visitor(), { email: abandoned })).status).toBe(303);
+    expect((await signUp(visitor(), { email: retried })).status).toBe(303);
+    const active = await createPerson(mailed.server);
+    const abandonedId = (await mailed.server.stores.users.findByEmail(abandoned))!.id;
+    await mailed.deliver();
+
+    // Six and a half days on, the second person signs in with the right password: a new link
+    // is mailed, good for a day.
+    mailed.advance(6.5 * DAY);
+    expect((await tryToSignIn(retried, PASSWORD)).body).toContain('confirm your email address first');
+    expect((await mailed.deliver()).map((mail) => mail.to)).toEqual([[retried]]);
+
+    mailed.advance(0.7 * DAY);
+    expect((await mailed.server.janitor.sweep()).abandonedSignUps).toBeGreaterThanOrEqual(1);
+    expect(await mailed.server.stores.users.findByEmail(abandoned)).toBeUndefined();
+    expect(await mailed.server.stores.users.findByEmail(retried)).toMatchObject({ activatedAt: null });
+    expect(await mailed.server.stores.users.findById(active.id)).toBeDefined();
+    await mailed.server.audit.flush();
+    const [entry] = await mailed.server.db('audit_events').where({ type: 'user.deleted', user_id: abandonedId });
+    expect(entry).toMatchObject({ actor_type: 'system', actor_id: 'janitor', details: { reason: 'sign_up_never_verified', afterDays: 7 } });
+    // Nothing about the person is kept in the entry: not their address, not their name.
+    expect(JSON.stringify(entry)).not.toContain(abandoned);
+
+    // Once that link has expired, the second goes too.
+    mailed.advance(0.5 * DAY);
+    await mailed.server.janitor.sweep();
+    expect(await mailed.server.stores.users.findByEmail(retried)).toBeUndefined();
+    // The address is free: signing up with it again starts over.
+    expect((await signUp(visitor(), { email: abandoned })).status).toBe(303);
+    expect(await mailed.server.stores.users.findByEmail(abandoned)).toMatchObject({ activatedAt: null });
   });
 });
 
