@@ -74,7 +74,8 @@ function informationOf(options: Options): Pick<NewClient, 'clientUri' | 'logoUri
   const given = { clientUri: uri('client-uri'), logoUri: uri('logo-uri'), policyUri: uri('policy-uri'), tosUri: uri('tos-uri') };
   return {
     ...Object.fromEntries(Object.entries(given).filter(([, value]) => value !== undefined)),
-    ...(options.contact !== undefined ? { contacts: list(options, 'contact') } : {}),
+    // --contact "" alone empties the list.
+    ...(options.contact !== undefined ? { contacts: list(options, 'contact').map((contact) => contact.trim()).filter(Boolean) } : {}),
   };
 }
 

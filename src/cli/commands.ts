@@ -65,7 +65,7 @@ const APP_INFORMATION: Record<string, OptionSpec> = {
   'logo-uri': { type: 'string', value: 'URL', description: 'the app\'s logo (kept and returned by its registration; "" removes it)' },
   'policy-uri': { type: 'string', value: 'URL', description: 'the app\'s privacy policy, linked on the consent page; "" removes it' },
   'tos-uri': { type: 'string', value: 'URL', description: 'the app\'s terms of service, linked on the consent page; "" removes it' },
-  contact: { type: 'string', multiple: true, value: 'EMAIL', description: 'who is responsible for the app (repeat for several; on update, the list replaces the old one)' },
+  contact: { type: 'string', multiple: true, value: 'EMAIL', description: 'who is responsible for the app (repeat for several; on update, the list replaces the old one, and --contact "" empties it)' },
 };
 
 export const COMMANDS: Command[] = [

@@ -77,9 +77,16 @@ function isWebUrl(value: string): boolean {
   return (url.protocol === 'https:' || url.protocol === 'http:') && !url.username && !url.password;
 }
 
+/**
+ * An address as HTML's <input type=email> takes one, which is also what oidc-provider holds every
+ * stored client's `contacts` to whenever it loads the client: one it would refuse must never be
+ * stored, or the app would stop working at its next request.
+ */
+const CONTACT = /^[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)*$/;
+
 /** Who to write to about the app (email addresses; OpenID Connect Dynamic Client Registration §2). */
 const contactsSchema = z
-  .array(z.string().trim().max(254).refine((value) => /^[^\s@]+@[^\s@]+$/.test(value) && isStorableText(value), 'A contact is an email address.'))
+  .array(z.string().trim().max(254).refine((value) => CONTACT.test(value), 'A contact is an email address, such as ops@example.com.'))
   .max(10);
 
 /** What an app says about itself (migration 021), in the registration's words. */

@@ -130,6 +130,14 @@ describe('clients', () => {
     expect(bad.status).toBe(400);
     expect(JSON.stringify(bad.body)).toContain('terms of service (tos_uri) must be an http or https URL');
     expect((await api.get(`/clients/${app.client_id}`)).body.tos_uri).toBe(about.tos_uri);
+    // An address oidc-provider would refuse when it next loads the app is refused here, before it is stored.
+    for (const contact of ['ops@example.com.', 'ops@exämple.test', 'ops@[192.0.2.1]']) {
+      expect((await api.patch(`/clients/${app.client_id}`, { contacts: [contact] })).status, contact).toBe(400);
+    }
+    // The app still works: oidc-provider loads it, contacts and pages included.
+    const authorize = await fetch(`${server.issuer}/auth?${new URLSearchParams({ client_id: app.client_id, response_type: 'code', scope: 'openid', redirect_uri: 'https://about.example.test/cb', code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256' })}`, { redirect: 'manual' });
+    expect(authorize.status).toBe(303);
+    expect(authorize.headers.get('location')).toMatch(/^\/interaction\//);
   });
 
   it('rotate their secret: the old one works for the overlap, or stops at once with 0', async () => {
