@@ -13,5 +13,7 @@ export const RECENT_SIGN_IN_SECONDS = 15 * 60;
  * the last RECENT_SIGN_IN_SECONDS at `nowMs`. A session with no sign-in time is never recent.
  */
 export function signedInRecently(authTime: number | undefined, nowMs: number): boolean {
-  return authTime !== undefined && nowMs / 1000 - authTime <= RECENT_SIGN_IN_SECONDS;
+  // Whole seconds, as oidc-provider judges max_age: in fractions, the second after the limit was
+  // stale here and fresh there, and the sign-in it was sent to came straight back, again and again.
+  return authTime !== undefined && Math.floor(nowMs / 1000) - authTime <= RECENT_SIGN_IN_SECONDS;
 }

@@ -4,7 +4,7 @@
 // database (ageSignIns), so oidc-provider and Gatehouse agree on how old they are and the
 // provider really asks for the password again.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RECENT_SIGN_IN_SECONDS } from '../../src/security/recent-sign-in.js';
+import { RECENT_SIGN_IN_SECONDS, signedInRecently } from '../../src/security/recent-sign-in.js';
 import { accountForm, signInToAccount } from '../account/support.js';
 import { enrolAuthenticator } from '../factors/support.js';
 import { createPerson } from '../support/flows.js';
@@ -121,6 +121,15 @@ describe('a passkey', () => {
     const res = await agent.request(`${server.issuer}/account/passkeys/add`);
     expect(res.status).toBe(302);
     expect(res.headers.get('location')).toBe('/account/passkeys#passkey-name');
+  });
+});
+
+describe('how recent', () => {
+  it('is judged in whole seconds, as oidc-provider judges max_age: never stale here and fresh there', () => {
+    const authTime = 1_800_000_000;
+    expect(signedInRecently(authTime, (authTime + RECENT_SIGN_IN_SECONDS) * 1000 + 999)).toBe(true);
+    expect(signedInRecently(authTime, (authTime + RECENT_SIGN_IN_SECONDS + 1) * 1000)).toBe(false);
+    expect(signedInRecently(undefined, authTime * 1000)).toBe(false);
   });
 });
 
