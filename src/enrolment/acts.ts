@@ -53,7 +53,7 @@ export interface SignUpForm {
 /** The link was spent, expired or replaced between showing its page and posting its form. */
 class LinkGone extends Error {}
 
-/** An abandoned sign-up was verified (or deleted) between the janitor finding it and deleting it. */
+/** An abandoned sign-up was verified, sent a new link or deleted between the janitor finding it and deleting it. */
 class NoLongerAbandoned extends Error {}
 
 export class Enrolment {
@@ -157,28 +157,44 @@ export class Enrolment {
   }
 
   /**
-   * The janitor: deletes up to `limit` sign-ups nobody verified that are ABANDONED_SIGN_UP_DAYS
-   * old and hold no link that still works, each with its audit entry in one transaction. Returns
-   * how many went.
+   * The janitor: deletes sign-ups nobody verified that are ABANDONED_SIGN_UP_DAYS old and hold no
+   * link that still works, each with its audit entry in one transaction, at most `limit` a sweep.
+   * Returns how many went.
    */
-  async deleteAbandoned(limit = 100): Promise<number> {
+  async deleteAbandoned(limit = 500): Promise<number> {
+    const PAGE = 100;
     const madeBefore = new Date(this.#now() - ABANDONED_SIGN_UP_DAYS * 86_400_000);
-    const candidates = await this.deps.users.unverifiedSignUpsBefore(madeBefore, limit);
-    const waiting = await this.deps.mail.links.holdingLive(candidates, 'verification');
     let deleted = 0;
-    for (const id of candidates.filter((candidate) => !waiting.has(candidate))) {
-      // Only while still unverified: a person verifying at this moment keeps their account, and
-      // nothing is audited for them.
-      const gone = await this.#audited(JANITOR, async (trx) => {
-        if (!(await this.deps.users.deleteUnverified(id, trx))) throw new NoLongerAbandoned();
-        return { result: true, event: { type: 'user.deleted', userId: id, details: { reason: 'sign_up_never_verified', afterDays: ABANDONED_SIGN_UP_DAYS } } };
-      }).catch((error: unknown) => {
-        if (error instanceof NoLongerAbandoned) return false;
-        throw error;
-      });
-      if (gone) deleted += 1;
+    let after: { createdAt: Date; id: string } | undefined;
+    // Page by page, so sign-ups kept alive by fresh links at the front of the list never hide the rest.
+    for (let read = 0; read < limit;) {
+      const page = await this.deps.users.unverifiedSignUpsBefore(madeBefore, PAGE, after);
+      read += page.length;
+      const waiting = await this.deps.mail.links.holdingLive(page.map((candidate) => candidate.id), 'verification');
+      for (const { id } of page.filter((candidate) => !waiting.has(candidate.id))) {
+        if (await this.#deleteIfAbandoned(id)) deleted += 1;
+      }
+      if (page.length < PAGE) break;
+      after = page.at(-1);
     }
     return deleted;
+  }
+
+  /**
+   * Deletes one abandoned sign-up, audited, checking again under a lock on the person's row: a
+   * link issued meanwhile (a sign-in with the right password sends one) keeps the account, and
+   * one issued after waits for this transaction.
+   */
+  async #deleteIfAbandoned(id: string): Promise<boolean> {
+    return this.#audited(JANITOR, async (trx) => {
+      if (!(await this.deps.users.lockUnverified(id, trx))) throw new NoLongerAbandoned();
+      if ((await this.deps.mail.links.holdingLive([id], 'verification', trx)).size) throw new NoLongerAbandoned();
+      await this.deps.users.delete(id, trx);
+      return { result: true, event: { type: 'user.deleted', userId: id, details: { reason: 'sign_up_never_verified', afterDays: ABANDONED_SIGN_UP_DAYS } } };
+    }).catch((error: unknown) => {
+      if (error instanceof NoLongerAbandoned) return false;
+      throw error;
+    });
   }
 
   /** An unverified sign-up whose last link has expired: nobody proved the address, so it may be signed up for again. */

@@ -145,9 +145,9 @@ export class OneTimeLinks {
   }
 
   /** Which of these accounts hold a link of `purpose` that still works (unspent, unexpired), in one query. */
-  async holdingLive(userIds: readonly string[], purpose: LinkPurpose): Promise<Set<string>> {
+  async holdingLive(userIds: readonly string[], purpose: LinkPurpose, trx: Database = this.db): Promise<Set<string>> {
     if (!userIds.length) return new Set();
-    const rows: Array<{ user_id: string }> = await this.db(TABLE).distinct('user_id')
+    const rows: Array<{ user_id: string }> = await trx(TABLE).distinct('user_id')
       .whereIn('user_id', [...userIds]).where({ purpose }).whereNull('consumed_at').where('expires_at', '>', new Date(this.now()));
     return new Set(rows.map((row) => row.user_id));
   }

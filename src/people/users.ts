@@ -355,22 +355,31 @@ export class UserStore {
     return deletedRows(await trx('users').where({ id }).delete()) > 0;
   }
 
-  /** Sign-ups nobody verified (never activated, never invited) made before `before`, oldest first: for the janitor. */
-  async unverifiedSignUpsBefore(before: Date, limit: number): Promise<string[]> {
-    const rows: Array<{ id: string }> = await this.db('users')
-      .select('id')
+  /**
+   * Sign-ups nobody verified (never activated, never invited) made before `before`, oldest first,
+   * after `after` (the last of the previous page): for the janitor.
+   */
+  async unverifiedSignUpsBefore(before: Date, limit: number, after?: { createdAt: Date; id: string }): Promise<Array<{ id: string; createdAt: Date }>> {
+    const query = this.db('users')
+      .select('id', 'created_at')
       .whereNull('activated_at')
       .whereNull('invited_at')
       .where('created_at', '<', before)
-      .orderBy('created_at')
+      .orderBy([{ column: 'created_at' }, { column: 'id' }])
       .limit(limit);
-    return rows.map((row) => row.id);
+    if (after) query.whereRaw('(created_at, id) > (?, ?)', [after.createdAt, after.id]);
+    const rows: Array<{ id: string; created_at: Date }> = await query;
+    return rows.map((row) => ({ id: row.id, createdAt: new Date(row.created_at) }));
   }
 
-  /** Deletes a person only while they are still a sign-up nobody verified; false if they were verified meanwhile, or are gone. */
-  async deleteUnverified(id: string, trx: Database): Promise<boolean> {
+  /**
+   * Locks a person's row for the rest of `trx` while they are still a sign-up nobody verified:
+   * true if they are. A link issued to them meanwhile (it references the row) waits for `trx`.
+   */
+  async lockUnverified(id: string, trx: Database): Promise<boolean> {
     if (typeof id !== 'string' || !isUuidPattern.test(id)) return false;
-    return deletedRows(await trx('users').where({ id }).whereNull('activated_at').whereNull('invited_at').delete()) > 0;
+    const row = await trx('users').select('id').where({ id }).whereNull('activated_at').whereNull('invited_at').forUpdate().first();
+    return row !== undefined;
   }
 
   /** The email and name of each of these people, in one query; ids that name no one are skipped. */
