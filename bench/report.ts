@@ -92,20 +92,25 @@ const FLOW_CPU_LIMIT_MS = 8;
  * A flow's server CPU besides its argon2id hash, window by window: its CPU less the floor's hash,
  * but never less than the CPU its main thread used, since argon2id runs on libuv's pool and never
  * there. A floor that reads high (measured at another moment, on a machine whose memory bandwidth
- * neighbours share) would otherwise take off more than the hash cost and meet the target by
- * subtraction: the event loop's own work is a bound no floor can move.
+ * neighbours share) takes off more than the hash cost; this bound keeps it from taking a flow
+ * below what its event loop alone used. (It cannot see work off the main thread besides the hash,
+ * which a high floor can still hide.)
  */
 function flowBesidesArgon2(windows: WindowSample[], hash: number): Verdict {
   let floorHigh = 0;
+  let quiet = 0;
   const samples = windows.map((w) => {
     const besides = (w.cpuMsPerRequest ?? NaN) - hash;
     const main = w.mainThreadCpuMsPerRequest;
-    if (typeof main === 'number' && main > besides) floorHigh += 1;
+    if (isQuiet(w.otherCores)) {
+      quiet += 1;
+      if (typeof main === 'number' && main > besides) floorHigh += 1;
+    }
     return { value: typeof main === 'number' ? Math.max(besides, main) : besides, otherCores: w.otherCores };
   });
   const verdict = medianBelow(samples, FLOW_CPU_LIMIT_MS, ' ms');
   const note = floorHigh
-    ? `; in ${floorHigh} of ${windows.length} windows the hash's ${fmt(hash, 1)} ms was more than the flow's CPU off the main thread, so those count the main thread's CPU alone`
+    ? `; in ${floorHigh} of ${quiet} quiet windows the hash's ${fmt(hash, 1)} ms was more than the flow's CPU off the main thread, so those count the main thread's CPU alone`
     : '';
   return { ...verdict, detail: `${verdict.detail} (each flow's CPU less ${fmt(hash, 1)} ms for its argon2id hash, and never less than its main thread's${note})` };
 }
