@@ -152,8 +152,15 @@ export class Enrolment {
   async resendVerification(user: User): Promise<boolean> {
     const recent = await this.deps.mail.links.countIssuedSince(user.id, 'verification', this.#now() - RESEND_INTERVAL_MS);
     if (recent > 0) return false;
-    await this.deps.db.transaction((trx) => this.deps.mail.verifySignUp(trx, user));
-    return true;
+    return this.deps.db.transaction(async (trx) => {
+      // The row lock the janitor takes to delete an abandoned sign-up (deleteAbandoned), taken
+      // first: whichever comes second waits, and then sees the account gone or the new link.
+      // Inserting the link first would wait on the janitor while the janitor's delete waited on
+      // that link: a deadlock, and a 503 for the person.
+      if (!(await this.deps.users.lockUnverified(user.id, trx))) return false;
+      await this.deps.mail.verifySignUp(trx, user);
+      return true;
+    });
   }
 
   /**

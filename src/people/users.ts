@@ -374,7 +374,8 @@ export class UserStore {
 
   /**
    * Locks a person's row for the rest of `trx` while they are still a sign-up nobody verified:
-   * true if they are. A link issued to them meanwhile (it references the row) waits for `trx`.
+   * true if they are. The janitor deleting an abandoned sign-up and a sign-in sending it a new
+   * link both take it first, so one waits for the other.
    */
   async lockUnverified(id: string, trx: Database): Promise<boolean> {
     if (typeof id !== 'string' || !isUuidPattern.test(id)) return false;

@@ -7,6 +7,7 @@
 // With SIGNUP=closed none of these routes exist. The browser walk is enrolment.browser.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authorizationRequest, createPerson, obtainTokens, registerApp, type App } from '../support/flows.js';
+import { usingPostgres } from '../support/database.js';
 import { startTestServer } from '../support/gatehouse.js';
 import { formOf, UserAgent, type Response } from '../support/user-agent.js';
 import { followAndSubmit, linkIn, readable, startMailedServer, tokenOf, userinfoWithMintedToken, type MailedServer } from './support.js';
@@ -14,6 +15,7 @@ import { followAndSubmit, linkIn, readable, startMailedServer, tokenOf, userinfo
 const PASSWORD = 'marble quiver tundra pelican';
 const MINUTE = 60_000;
 const DAY = 24 * 60 * MINUTE;
+const onPostgres = await usingPostgres();
 
 let mailed: MailedServer;
 let app: App;
@@ -256,6 +258,36 @@ describe('someone signing up with another person\'s address (pre-hijack)', () =>
 
 // Last in the file: it moves the server's clock on by weeks.
 describe('a sign-up nobody verifies', () => {
+  it.skipIf(!onPostgres)('signing in as the janitor deletes it gets the answer any failed sign-in gets, not a 500', async () => {
+    const email = newAddress();
+    expect((await signUp(visitor(), { email })).status).toBe(303);
+    const { id } = (await mailed.server.stores.users.findByEmail(email))!;
+    await mailed.deliver();
+    // Past the resend interval: the sign-in below sends a new link.
+    mailed.advance(11 * MINUTE);
+    const db = mailed.server.testDb.db;
+    const janitor = await db.transaction();
+    try {
+      // The janitor's lock on the row (Enrolment.deleteAbandoned), held by hand.
+      await janitor('users').where({ id }).forUpdate().first();
+      const attempt = tryToSignIn(email, PASSWORD);
+      // The new link's insert waits on that lock: then the janitor deletes and commits.
+      for (let polls = 0; ; polls += 1) {
+        const { rows } = await db.raw<{ rows: Array<{ waiting: number }> }>(`select count(*)::int as waiting from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`);
+        if (rows[0]!.waiting > 0) break;
+        if (polls > 2000) throw new Error('the sign-in never waited on the lock');
+      }
+      await janitor('users').where({ id }).delete();
+      await janitor.commit();
+      const answer = await attempt;
+      expect(answer.status).toBe(401);
+      expect(answer.body).toContain('confirm your email address first');
+      expect(await mailed.server.stores.users.findByEmail(email)).toBeUndefined();
+    } finally {
+      if (!janitor.isCompleted()) await janitor.rollback();
+    }
+  });
+
   it('is deleted by the janitor a week on, audited; one sent a new link meanwhile stays until that link expires', async () => {
     const [abandoned, retried] = [newAddress(), newAddress()];
     expect((await signUp(visitor(), { email: abandoned })).status).toBe(303);
