@@ -84,13 +84,14 @@ export function accountGuard(deps: SurfaceDependencies) {
   /**
    * After signedIn: lets the request through only for a session that signed in recently. Any
    * other is sent to sign in again (max_age) and brought back to `page` (for a GET, the very
-   * address asked for); a form posted from a stale session does nothing and is not replayed.
+   * address asked for; for a form, `page` may read it); a form posted from a stale session does
+   * nothing and is not replayed.
    */
-  function recentSignIn(page: string) {
+  function recentSignIn(page: string | ((ctx: Context) => string)) {
     return async function requireRecentSignIn(ctx: Context, next: Next) {
       if (holderOf(ctx).recent) return next();
       const isRead = ctx.method === 'GET' || ctx.method === 'HEAD';
-      deps.signIn.begin(ctx, isRead ? ctx.originalUrl : page, { maxAgeSeconds: RECENT_SIGN_IN_SECONDS });
+      deps.signIn.begin(ctx, isRead ? ctx.originalUrl : typeof page === 'string' ? page : page(ctx), { maxAgeSeconds: RECENT_SIGN_IN_SECONDS });
       if (!isRead) ctx.status = 303;
     };
   }

@@ -50,7 +50,7 @@ export function accountRoutes(deps: SurfaceDependencies): Router {
   router.get(SECURITY_PAGE, signedIn(), security.showSecurity);
   // Adding a way in needs a recent sign-in (src/security/recent-sign-in.ts); removing one asks for proof itself.
   router.get(TOTP_PAGE, signedIn(), recentSignIn(TOTP_PAGE), security.showEnrolment);
-  router.post(TOTP_PAGE, parseForm, requireCsrf, signedIn(TOTP_PAGE), recentSignIn(TOTP_PAGE), security.confirmEnrolment);
+  router.post(TOTP_PAGE, parseForm, requireCsrf, signedIn(TOTP_PAGE), recentSignIn(security.enrolmentPage), security.confirmEnrolment);
   router.post(`${SECURITY_PAGE}/remove`, parseForm, requireCsrf, signedIn(SECURITY_PAGE), security.removeFactor);
   router.post(`${SECURITY_PAGE}/recovery-codes`, parseForm, requireCsrf, signedIn(SECURITY_PAGE), security.newRecoveryCodes);
   return router;

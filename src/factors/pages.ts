@@ -18,6 +18,9 @@ import { PASSKEYS_PAGE } from '../passkeys/pages.js';
 export const SECURITY_PAGE = '/account/security';
 export const TOTP_PAGE = `${SECURITY_PAGE}/authenticator`;
 
+/** A pending authenticator app's id: a uuid. */
+const PENDING_ID = /^[0-9a-f-]{36}$/;
+
 /** Each kind's name, as a catalog key (the security page shows it beside a factor's own name). */
 const KIND_NAMES: Record<Factor['kind'], string> = {
   password: 'security.kind.password',
@@ -83,9 +86,25 @@ export function securityPages(deps: SurfaceDependencies) {
     }, problem?.status ?? 200);
   }
 
+  /** A pending enrolment's id, as the form or the address names it; undefined unless well formed. */
+  function pendingIdOf(value: unknown): string | undefined {
+    return typeof value === 'string' && PENDING_ID.test(value) ? value : undefined;
+  }
+
+  /**
+   * Where a confirmation sent from a session too old to add a way in comes back after signing in
+   * again: the same enrolment, so the secret already in the person's app still counts.
+   */
+  function enrolmentPage(ctx: Context): string {
+    const pending = pendingIdOf(formValue(ctx, 'factor', 64));
+    return pending ? `${TOTP_PAGE}?factor=${pending}` : TOTP_PAGE;
+  }
+
   async function showEnrolment(ctx: Context) {
     const { person } = holderOf(ctx);
-    const enrolment = await deps.factors.store.beginTotp(person.id, person.email, issuerHost);
+    const pending = pendingIdOf(ctx.query.factor);
+    const resumed = pending ? await deps.factors.store.pendingTotp(person.id, pending, person.email, issuerHost) : undefined;
+    const enrolment = resumed ? { id: pending!, ...resumed } : await deps.factors.store.beginTotp(person.id, person.email, issuerHost);
     await renderEnrolment(ctx, enrolment, defaultName(ctx));
   }
 
@@ -94,7 +113,7 @@ export function securityPages(deps: SurfaceDependencies) {
     const factorId = formValue(ctx, 'factor', 64) ?? '';
     const name = (formValue(ctx, 'name', 60) ?? '').trim() || defaultName(ctx);
     const code = formValue(ctx, 'code', 64) ?? '';
-    const enrolment = /^[0-9a-f-]{36}$/.test(factorId) ? await deps.factors.store.pendingTotp(person.id, factorId, person.email, issuerHost) : undefined;
+    const enrolment = pendingIdOf(factorId) ? await deps.factors.store.pendingTotp(person.id, factorId, person.email, issuerHost) : undefined;
     if (!enrolment) return seeOther(ctx, TOTP_PAGE);
     const again = { id: factorId, ...enrolment };
     if (!normaliseCode(code)) return renderEnrolment(ctx, again, name, { status: 400, message: 'account.authenticator.codeMissing', field: 'code' });
@@ -166,5 +185,5 @@ export function securityPages(deps: SurfaceDependencies) {
     renderCodes(ctx, await deps.factors.regenerateRecoveryCodes(actor, person.id), false);
   }
 
-  return { showSecurity, showEnrolment, confirmEnrolment, removeFactor, newRecoveryCodes };
+  return { showSecurity, showEnrolment, enrolmentPage, confirmEnrolment, removeFactor, newRecoveryCodes };
 }

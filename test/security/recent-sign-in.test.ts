@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RECENT_SIGN_IN_SECONDS, signedInRecently } from '../../src/security/recent-sign-in.js';
 import { accountForm, signInToAccount } from '../account/support.js';
-import { enrolAuthenticator } from '../factors/support.js';
+import { authenticatorFor, enrolAuthenticator } from '../factors/support.js';
 import { createPerson } from '../support/flows.js';
 import { freePort, startTestServer, type TestServer } from '../support/gatehouse.js';
 import { ageSignIns } from '../support/oidc-records.js';
@@ -67,17 +67,28 @@ describe('an authenticator app', () => {
     expect(await confirmedApps(person.id)).toBe(1);
   });
 
-  it('begun in time is not confirmed once the sign-in has grown old: the form is not replayed', async () => {
+  it('begun in time is not confirmed once the sign-in has grown old; after signing in again, the same secret is asked for', async () => {
     const person = await createPerson(server);
     const { agent } = await signInToAccount(server, person, '/account/security');
     const page = await agent.follow(`${server.issuer}/account/security/authenticator`);
     expect(page.status).toBe(200);
+    const secret = /<code id="totp-secret">([A-Z2-7 ]+)<\/code>/.exec(page.body)![1]!.replace(/ /g, '');
     await ageSignIns(server.db, person.id, OLD);
     const form = accountForm(page.body, '/account/security/authenticator');
-    const refused = await agent.request(new URL(form.action, server.issuer).href, { form: { ...form.fields, code: '000000', name: 'Phone' } });
-    expectSignInAgain(refused);
+    const app = authenticatorFor(secret);
+    const refused = await agent.request(new URL(form.action, server.issuer).href, { form: { ...form.fields, code: app.code(Date.now()), name: 'Phone' } });
     expect(refused.status).toBe(303);
+    const to = expectSignInAgain(refused);
     expect(await confirmedApps(person.id)).toBe(0);
+
+    // Back from signing in again: the enrolment the person's app already holds, not a new secret.
+    const back = await signInAgain(agent, to, person);
+    expect(back.url).toBe(`${server.issuer}/account/security/authenticator?factor=${form.fields.factor}`);
+    expect(/<code id="totp-secret">([A-Z2-7 ]+)<\/code>/.exec(back.body)![1]!.replace(/ /g, '')).toBe(secret);
+    const again = accountForm(back.body, '/account/security/authenticator');
+    const done = await agent.follow(new URL(again.action, server.issuer).href, { form: { ...again.fields, code: app.code(Date.now()), name: 'Phone' } });
+    expect(done.status).toBe(200);
+    expect(await confirmedApps(person.id)).toBe(1);
   });
 });
 
