@@ -209,6 +209,12 @@ export class ClientStore {
   #checkEnvironment(c: ValidClient): void {
     const problem = c.backchannelLogoutUri ? backchannelLogoutUriProblem(c.backchannelLogoutUri, { httpsOnly: this.options.httpsOnly ?? false }) : undefined;
     if (problem) throw new GatehouseError('invalid_input', problem, 'backchannelLogoutUri');
+    if (!this.options.httpsOnly) return;
+    // The consent page links these: in production, never to a page anyone on the way could change.
+    for (const field of ['clientUri', 'logoUri', 'policyUri', 'tosUri'] as const) {
+      const uri = c[field];
+      if (uri && new URL(uri).protocol !== 'https:') throw new GatehouseError('invalid_input', `In production, ${uri} must be an https URL.`, field);
+    }
   }
 
   #checkEventsEndpoint(endpoint: string | undefined): void {

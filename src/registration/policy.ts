@@ -117,6 +117,9 @@ export function applyRegistrationPolicy(body: unknown, ceiling: string, settings
   if (api.length) metadata[API_SCOPE_METADATA] = api.join(' ');
 
   if (metadata.client_name === undefined) metadata.client_name = new URL(redirectUris[0]!).host || redirectUris[0];
+  // RFC 7591 §2 lets the server replace a value it will not honour: every ID token carries
+  // auth_time (src/oidc/models/client.ts), and the answer and the RFC 7592 read must both say so.
+  metadata.require_auth_time = true;
   return metadata;
 }
 

@@ -52,6 +52,9 @@ describe('registering apps', () => {
     ]));
     await production.setDisabled(client.clientId, true);
     expect((await production.logoutReceivers([client.clientId])).length).toBe(0);
+    // The pages the consent page links to are https in production too; plain http is for development.
+    await expect(production.create({ name: 'A', redirectUris: ['https://a.example.test/cb'], policyUri: 'http://a.example.test/privacy' })).rejects.toSatisfy(invalid('policyUri'));
+    expect((await clients.create({ name: 'A', redirectUris: ['https://a.example.test/cb'], policyUri: 'http://a.example.test/privacy' })).client.policyUri).toBe('http://a.example.test/privacy');
   });
 
   it('gives confidential apps a secret stored only as a digest, public apps none', async () => {

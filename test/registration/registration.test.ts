@@ -250,6 +250,16 @@ describe('managing a registration (RFC 7592)', () => {
     expect(await server.stores.clients.find(metadata.client_id)).toMatchObject({ policyUri: null, tosUri: about.tos_uri, contacts: about.contacts });
   });
 
+  it('answers with what it keeps: require_auth_time is always true, and an empty contact list is read back empty', async () => {
+    const config = await register({ client_name: 'Minimal', require_auth_time: false, contacts: [] } as Partial<client.ClientMetadata>, await issueToken());
+    const metadata = config.clientMetadata();
+    expect(metadata).toMatchObject({ require_auth_time: true, contacts: [] });
+    const read = (await (await raw(String(metadata.registration_client_uri), { token: String(metadata.registration_access_token) })).json()) as Record<string, unknown>;
+    for (const name of new Set([...Object.keys(read), ...Object.keys(metadata)])) {
+      if (!['registration_access_token', 'client_secret', 'client_secret_expires_at', 'client_id_issued_at'].includes(name)) expect(read[name], name).toEqual(metadata[name]);
+    }
+  });
+
   it('refuses a page that is not an http(s) URL, or that carries a password, and a contact that is not an address', async () => {
     const token = await issueToken({ uses: 10 });
     for (const bad of [

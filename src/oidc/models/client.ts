@@ -49,7 +49,8 @@ export function clientMetadata(client: Client): ClientMetadata {
     ...(client.logoUri ? { logo_uri: client.logoUri } : {}),
     ...(client.policyUri ? { policy_uri: client.policyUri } : {}),
     ...(client.tosUri ? { tos_uri: client.tosUri } : {}),
-    ...(client.contacts.length ? { contacts: client.contacts } : {}),
+    // Always, empty too: a registration's answer echoes what was sent, and the read must agree.
+    contacts: client.contacts,
   };
 }
 
