@@ -217,9 +217,6 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
       response_types: ['code'],
       token_endpoint_auth_method: 'client_secret_basic',
       id_token_signed_response_alg: 'RS256',
-      // Every client gets auth_time in its ID tokens (src/oidc/models/client.ts): a registration's
-      // answer says so too, as the read of it later does.
-      require_auth_time: true,
     } as Omit<ClientMetadata, 'client_id'> as ClientMetadata,
 
     // Only the authorization-code flow: no implicit or hybrid response types. `none` serves only
