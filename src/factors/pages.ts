@@ -11,15 +11,13 @@ import { shownDate } from '../presentation/dates.js';
 import { tooManyAttemptsMessage } from '../security/sign-in-throttle.js';
 import { checkPasswordAgain, passwordProblem } from '../security/password-again.js';
 import { holderOf, noticeOf, seeOther } from '../account/guard.js';
+import { isUuidPattern } from '../people/users.js';
 import { normaliseCode, qrCodeOf } from './totp.js';
 import type { Factor } from './store.js';
 import { PASSKEYS_PAGE } from '../passkeys/pages.js';
 
 export const SECURITY_PAGE = '/account/security';
 export const TOTP_PAGE = `${SECURITY_PAGE}/authenticator`;
-
-/** A pending authenticator app's id: a uuid. */
-const PENDING_ID = /^[0-9a-f-]{36}$/;
 
 /** Each kind's name, as a catalog key (the security page shows it beside a factor's own name). */
 const KIND_NAMES: Record<Factor['kind'], string> = {
@@ -88,7 +86,7 @@ export function securityPages(deps: SurfaceDependencies) {
 
   /** A pending enrolment's id, as the form or the address names it; undefined unless well formed. */
   function pendingIdOf(value: unknown): string | undefined {
-    return typeof value === 'string' && PENDING_ID.test(value) ? value : undefined;
+    return typeof value === 'string' && isUuidPattern.test(value) ? value : undefined;
   }
 
   /**

@@ -1,8 +1,9 @@
 // "Passkeys" on the account pages: the person's passkeys with their names, when each was added
 // and last used; adding one (named) after a recent sign-in, renaming one, and removing one after
 // confirming who they are again, with the password or with a passkey (a browser left signed in
-// must not be enough to put a way in on the account or take one off). Every challenge is bound to this browser's session; every form and
-// every challenge request carries the CSRF token; every act is audited (passkeys.ts).
+// must not be enough to put a way in on the account or take one off). Every challenge is bound
+// to this browser's session; every form and every challenge request carries the CSRF token;
+// every act is audited (passkeys.ts).
 // This page is meant to become part of /account/security, beside the other factors.
 import Router from '@koa/router';
 import type { Words } from '../i18n/catalogs.js';
