@@ -128,7 +128,9 @@ export class FactorActs {
         await this.deps.users.markFactorsReset(userId, trx);
       }
       const result = { removed: removed.map(({ id, kind, name }) => ({ id, kind, name })), ...ended };
-      return { result, event: { type: 'factor.reset', userId, details: { removed: result.removed.map(({ id, kind }) => ({ id, kind })), ...ended } } };
+      // A passkey's transports tell a platform authenticator from a roaming one (src/security-events/).
+      const audited = removed.map((factor) => ({ id: factor.id, kind: factor.kind, ...('transports' in factor ? { transports: factor.transports } : {}) }));
+      return { result, event: { type: 'factor.reset', userId, details: { removed: audited, ...ended } } };
     });
   }
 

@@ -167,7 +167,7 @@ export class Passkeys {
       await this.deps.notices.send(trx, person, { kind: 'passkey-added', passkey: added.name });
       return {
         result: { id: added.id, kind: 'passkey' as const, name: added.name, createdAt: added.createdAt, lastUsedAt: added.lastUsedAt },
-        event: { type: 'passkey.added', userId: person.id, details: { passkeyId: added.id, name: added.name, backedUp: info.credentialBackedUp, aaguid: info.aaguid } },
+        event: { type: 'passkey.added', userId: person.id, details: { passkeyId: added.id, name: added.name, backedUp: info.credentialBackedUp, aaguid: info.aaguid, transports: added.transports } },
       };
     }).catch((error: unknown) => {
       // The same credential registered by a request racing this one.
@@ -291,7 +291,7 @@ export class Passkeys {
         result: { id: removed.id, kind: 'passkey' as const, name: removed.name, createdAt: removed.createdAt, lastUsedAt: removed.lastUsedAt },
         event: {
           type: 'passkey.removed', userId: person.id,
-          details: { passkeyId: removed.id, name: removed.name, ...(alsoRemoved.length ? { alsoRemoved: alsoRemoved.map(({ id: factorId, kind }) => ({ id: factorId, kind })) } : {}) },
+          details: { passkeyId: removed.id, name: removed.name, transports: removed.transports, ...(alsoRemoved.length ? { alsoRemoved: alsoRemoved.map(({ id: factorId, kind }) => ({ id: factorId, kind })) } : {}) },
         },
       };
     }).catch((error: unknown) => {

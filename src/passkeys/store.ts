@@ -140,10 +140,10 @@ export class PasskeyStore {
   }
 
   /** Removes every passkey of the person (an administrator's factor reset); what was removed, as factors. */
-  async removeAll(userId: string, trx: Database): Promise<Factor[]> {
+  async removeAll(userId: string, trx: Database): Promise<StoredPasskey[]> {
     if (!isUuidPattern.test(userId)) return [];
     const rows = await trx<PasskeyRow>(TABLE).where({ user_id: userId }).delete().returning('*');
-    return (rows as PasskeyRow[]).map(fromRow).map(asFactor);
+    return (rows as PasskeyRow[]).map(fromRow);
   }
 
   /** Removes one of the person's passkeys; what was removed, or undefined when it was none of theirs. */

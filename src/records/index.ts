@@ -15,14 +15,14 @@ import type { Page, PageRequest } from '../db/pages.js';
 import { clientIdsWithGrantsOf, findGrant, latestGrant, listConnectedApps, listGrants, type ConnectedAppRecord, type GrantListing, type GrantRecord } from './grants.js';
 import { ModelRecords, type ModelOptions } from './model-records.js';
 import { clearKeptSuccessors, deleteExpired } from './retention.js';
-import { forgetAccount, forgetClient, liveGrantsOf, offlineGrantIds, revokeGrants, type GrantSelector, type RevocationCause, type RevocationObserver, type RevokedGrant } from './revocation.js';
+import { forgetAccount, forgetClient, liveGrantsOf, offlineGrantIds, revokeGrants, type GrantSelector, type LiveGrant, type RevocationCause, type RevocationObserver, type RevokedGrant } from './revocation.js';
 import { endSessions, findSession, grantIdsOfSession, listSessions, type EndedSessions, type SessionRecord, type SessionSelector } from './sessions.js';
 import { jwtStanding, keptSuccessor, lookupToken, type JwtStandingRow, type JwtSubject, type KeptSuccessorRow, type TokenFound } from './tokens.js';
 
 export { ModelRecords, type ModelOptions, type RotateOptions } from './model-records.js';
 export { fromRow, GRANTABLE_MODELS, isLookupKey, recordRow, TOKEN_MODELS, type FoundRow, type GrantOpenid, type GrantPayload, type NewRow, type OidcRecordRow, type RecordToSave, type RequestFacts } from './rows.js';
 export type { ConnectedAppRecord, GrantListing, GrantRecord } from './grants.js';
-export type { GrantSelector, RevocationCause, RevocationObserver, RevokedGrant } from './revocation.js';
+export type { GrantSelector, LiveGrant, RevocationCause, RevocationObserver, RevokedGrant } from './revocation.js';
 export type { EndedSessions, SessionRecord, SessionSelector, SignedOutApp } from './sessions.js';
 export type { JwtStandingRow, JwtSubject, KeptSuccessorRow, TokenFound } from './tokens.js';
 
@@ -64,7 +64,7 @@ export class OidcRecords {
   }
 
   /** What the person's live grants reach (their apps and APIs), read in `trx`. */
-  liveGrantsOf(accountId: string, trx: Database = this.db): Promise<RevokedGrant[]> {
+  liveGrantsOf(accountId: string, trx: Database = this.db): Promise<LiveGrant[]> {
     return liveGrantsOf(trx, this.#at(), accountId);
   }
 

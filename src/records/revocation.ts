@@ -4,7 +4,7 @@
 // their audit entry, and on PGlite that transaction holds the only connection.
 import { digest } from '../crypto/digest.js';
 import { deletedRows, type Database } from '../db/knex.js';
-import { GRANTABLE_MODELS, isLookupKey, liveSql, TABLE } from './rows.js';
+import { GRANTABLE_MODELS, isLookupKey, liveSql, TABLE, type GrantPayload } from './rows.js';
 
 /** A grant revoked: who gave it to which app, and the APIs (RFC 8707 resources) its tokens were for. */
 export interface RevokedGrant {
@@ -81,19 +81,34 @@ export function revokedGrants(rows: readonly DeletedRow[]): RevokedGrant[] {
 }
 
 /**
+ * A live grant, with what the person let its app know about them: the OpenID scopes and the
+ * claims asked for one by one (the Grant payload's `openid.scope` and `openid.claims`).
+ */
+export interface LiveGrant extends RevokedGrant {
+  openid: { scopes: string[]; claims: string[] };
+}
+
+/** What a person's live grants reach: the app and the APIs of each (who hears of an account's news). */
+export async function liveGrantsOf(db: Database, now: Date, accountId: string): Promise<LiveGrant[]> {
+  const rows: Array<{ grant_id: string; client_id: string; resources: Record<string, unknown> | null; openid: GrantPayload['openid'] | null }> = await db(TABLE)
+    .select('grant_id', 'client_id', db.raw(`payload->'resources' as resources`), db.raw(`payload->'openid' as openid`))
+    .where({ model: 'Grant', account_id: accountId })
+    .whereNotNull('grant_id')
+    .whereRaw(liveSql(TABLE), [now]);
+  return rows.map((row) => ({
+    grantId: row.grant_id, accountId, clientId: row.client_id, resources: Object.keys(row.resources ?? {}),
+    openid: {
+      scopes: typeof row.openid?.scope === 'string' ? row.openid.scope.split(' ').filter(Boolean) : [],
+      claims: Array.isArray(row.openid?.claims) ? row.openid.claims.filter((claim): claim is string => typeof claim === 'string') : [],
+    },
+  }));
+}
+
+/**
  * Every live grant of a person that can outlive their sign-ins: one holding a live refresh token,
  * or one whose consent includes offline_access (`openid.scope` of the Grant payload: a code not yet
  * redeemed would bring one). `keep` names grants to spare.
  */
-/** What a person's live grants reach: the app and the APIs of each (who hears of an account's news). */
-export async function liveGrantsOf(db: Database, now: Date, accountId: string): Promise<RevokedGrant[]> {
-  const rows: Array<{ grant_id: string; client_id: string; resources: Record<string, unknown> | null }> = await db(TABLE)
-    .select('grant_id', 'client_id', db.raw(`payload->'resources' as resources`))
-    .where({ model: 'Grant', account_id: accountId })
-    .whereNotNull('grant_id')
-    .whereRaw(liveSql(TABLE), [now]);
-  return rows.map((row) => ({ grantId: row.grant_id, accountId, clientId: row.client_id, resources: Object.keys(row.resources ?? {}) }));
-}
 
 export async function offlineGrantIds(db: Database, now: Date, accountId: string, keep: readonly string[]): Promise<string[]> {
   const query = db(TABLE)

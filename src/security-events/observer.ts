@@ -2,15 +2,17 @@
 // inside the revocation's transaction) and the audit entries of acts (src/audit/log.ts, appended
 // inside the act's transaction), and writes one SET per receiver concerned into the outbox in that
 // same transaction. No act calls it: an act that revokes a grant, ends a session, disables a
-// person or changes a password is observed whoever does it (admin API, console, CLI, the person).
+// person or changes a credential or an address is observed whoever does it (admin API, console,
+// CLI, the person).
 //
 //   a grant revoked (by the person, an admin, the app disabled or deleted, a session ended, a
 //   person disabled or deleted, a password changed; or by oidc-provider: a replayed refresh token
 //   or code, a sign-out, the app revoking its refresh token)
 //                             → CAEP session-revoked about the grant, to its app and its APIs
-//   a person disabled         → RISC account-disabled about the person
-//   a password changed/reset  → CAEP credential-change about the person
-//     each to the apps and APIs of the person's grants: those revoked by the act and those left.
+//   an act about the person   → what ./account-news.ts says it means (account-disabled,
+//                               credential-change, token-claims-change), about the person,
+//     to the apps and APIs of the person's grants: those revoked by the act and those left; a
+//     changed claim only to the apps whose live grants release it.
 //
 // Each receiver gets only the events about grants it is the app or an API of.
 import { randomUUID } from 'node:crypto';
@@ -18,20 +20,19 @@ import type { Actor, NewAuditEvent } from '../audit/events.js';
 import { actorIn } from '../audit/audited.js';
 import type { Database } from '../db/knex.js';
 import type { Outbox } from '../outbox/outbox.js';
-import type { RevocationCause, RevokedGrant } from '../records/index.js';
+import { claimsOfScope } from '../presentation/scopes.js';
+import type { LiveGrant, RevocationCause, RevokedGrant } from '../records/index.js';
 import { ACCOUNT_CLIENT_ID } from '../vocabulary.js';
+import { newsOf, type AccountNews } from './account-news.js';
 import type { SecurityEventClaims } from './delivery.js';
 import { queueOf, type Receiver } from './receivers.js';
-import {
-  CAEP_CREDENTIAL_CHANGE, CAEP_SESSION_REVOKED, grantSubject, personSubject, RISC_ACCOUNT_DISABLED,
-  type InitiatingEntity, type SubjectIdentifier,
-} from './vocabulary.js';
+import { CAEP_SESSION_REVOKED, grantSubject, personSubject, type InitiatingEntity, type SubjectIdentifier } from './vocabulary.js';
 
 export interface SecurityEventSources {
   /** The records repository: tells of revoked grants, and reads what a person's grants reach. */
   records: {
     observeRevocations(observer: (trx: Database, grants: RevokedGrant[], cause?: RevocationCause) => Promise<void>): void;
-    liveGrantsOf(accountId: string, trx: Database): Promise<RevokedGrant[]>;
+    liveGrantsOf(accountId: string, trx: Database): Promise<LiveGrant[]>;
   };
   audit: { observe(observer: (event: NewAuditEvent, trx: Database) => Promise<void>): void };
   /** The events endpoints of apps and APIs (clients and resource_servers own them). */
@@ -41,13 +42,6 @@ export interface SecurityEventSources {
   issuer: string;
   now?: () => number;
 }
-
-/** Why a password changed, by the audit entry that says so. */
-const CREDENTIAL_CHANGES: Partial<Record<NewAuditEvent['type'], string>> = {
-  'user.password_changed': 'The person changed their password.',
-  'user.password_reset': 'An administrator set a new password.',
-  'user.password_recovered': 'The person chose a new password through a recovery link.',
-};
 
 /** Revocations oidc-provider makes on its own, with no audited act (and actor) behind them. */
 const CAUSES: Record<RevocationCause, { initiating: InitiatingEntity; reason: string }> = {
@@ -110,23 +104,36 @@ export function watchForSecurityEvents(sources: SecurityEventSources): void {
   sources.audit.observe(async (event, trx) => {
     const accountId = event.userId;
     if (!accountId) return;
-    const credentialChange = CREDENTIAL_CHANGES[event.type];
-    if (event.type !== 'user.disabled' && !credentialChange) return;
-    const grants = [...(reachedIn.get(trx) ?? []).filter((grant) => grant.accountId === accountId), ...(await sources.records.liveGrantsOf(accountId, trx))];
+    const news = newsOf(event);
+    if (!news.length) return;
+    const live = await sources.records.liveGrantsOf(accountId, trx);
+    const grants = [...(reachedIn.get(trx) ?? []).filter((grant) => grant.accountId === accountId), ...live];
     const txn = randomUUID();
     const subject = personSubject(sources.issuer, accountId);
     const initiating = initiatingEntity(event.actor, accountId);
-    for (const { receiver } of (await receiversOf(trx, grants)).values()) {
-      await send(trx, receiver, event.type === 'user.disabled'
-        ? claims(txn, subject, RISC_ACCOUNT_DISABLED, { initiating_entity: initiating })
-        : claims(txn, subject, CAEP_CREDENTIAL_CHANGE, {
-          credential_type: 'password',
-          change_type: 'update',
-          initiating_entity: initiating,
-          reason_admin: { en: credentialChange },
-        }));
+    const receivers = await receiversOf(trx, grants);
+    for (const item of news) {
+      for (const { receiver } of receivers.values()) {
+        const members = item.claims ? releasedTo(receiver, item.claims, live) : {};
+        if (item.claims && !members.claims) continue;
+        await send(trx, receiver, claims(txn, subject, item.type, { ...item.event, ...members, initiating_entity: initiating }));
+      }
     }
   });
+}
+
+/**
+ * Of the claims that changed, those the receiver's live grants release: an app is told of the
+ * claims its grants' scopes or claims requests release; an API of none (its access tokens carry
+ * no claim about the person that changes). `{ claims }` when any, `{}` when none.
+ */
+function releasedTo(receiver: Receiver, changed: AccountNews['claims'] & object, live: readonly LiveGrant[]): { claims?: Record<string, unknown> } {
+  if (receiver.type !== 'app') return {};
+  const released = new Set(live
+    .filter((grant) => grant.clientId === receiver.clientId)
+    .flatMap((grant) => [...grant.openid.scopes.flatMap((scope) => claimsOfScope(scope)), ...grant.openid.claims]));
+  const claims = Object.fromEntries(Object.entries(changed).filter(([name]) => released.has(name)));
+  return Object.keys(claims).length ? { claims } : {};
 }
 
 /** The person themselves, an administrator (a person or an automation client), or Gatehouse. */

@@ -14,10 +14,22 @@ export const SSF_SPEC_VERSION = '1_0';
 
 export const CAEP_SESSION_REVOKED = 'https://schemas.openid.net/secevent/caep/event-type/session-revoked';
 export const CAEP_CREDENTIAL_CHANGE = 'https://schemas.openid.net/secevent/caep/event-type/credential-change';
+export const CAEP_TOKEN_CLAIMS_CHANGE = 'https://schemas.openid.net/secevent/caep/event-type/token-claims-change';
 export const RISC_ACCOUNT_DISABLED = 'https://schemas.openid.net/secevent/risc/event-type/account-disabled';
 
 /** Every event type Gatehouse sends (the metadata's events_supported): exactly those, no more. */
-export const EVENTS_SUPPORTED = [CAEP_SESSION_REVOKED, CAEP_CREDENTIAL_CHANGE, RISC_ACCOUNT_DISABLED] as const;
+export const EVENTS_SUPPORTED = [CAEP_SESSION_REVOKED, CAEP_CREDENTIAL_CHANGE, CAEP_TOKEN_CLAIMS_CHANGE, RISC_ACCOUNT_DISABLED] as const;
+
+/** CAEP credential-change's `credential_type` for the credentials Gatehouse keeps. */
+export type CredentialType = 'password' | 'app' | 'fido2-platform' | 'fido2-roaming';
+
+/**
+ * A passkey's credential type, by the transports its authenticator reported: `internal` is the
+ * device's own (a platform authenticator); anything else, or nothing said, a roaming one.
+ */
+export function passkeyCredentialType(transports: unknown): CredentialType {
+  return Array.isArray(transports) && transports.includes('internal') ? 'fido2-platform' : 'fido2-roaming';
+}
 
 /** CAEP's `initiating_entity`: who caused the event. */
 export type InitiatingEntity = 'admin' | 'user' | 'policy' | 'system';

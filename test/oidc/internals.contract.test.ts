@@ -700,10 +700,12 @@ describe('the provider\'s models (internals/models.ts)', () => {
   it('StoredGrantPayload and StoredSessionPayload: where a stored grant keeps its consent and a session its grants', async () => {
     const grant = new running.provider.Grant({ accountId: 'person', clientId: 'app' });
     grant.addOIDCScope('openid offline_access');
+    grant.addOIDCClaims(['email']);
     grant.addResourceScope('https://api.example.test', 'read write');
     const grantId = await grant.save();
     const storedGrant = records.get(`Grant ${grantId}`) as StoredGrantPayload;
     expect(storedGrant.openid?.scope, 'a stored Grant keeps its OIDC scopes elsewhere (lib/models/grant.js): src/grants/ read openid.scope').toBe('openid offline_access');
+    expect(storedGrant.openid?.claims, 'a stored Grant keeps the claims asked for one by one elsewhere (lib/models/grant.js): src/security-events/ read openid.claims').toEqual(['email']);
     expect(storedGrant.resources, 'a stored Grant keeps its API scopes elsewhere (lib/models/grant.js): src/grants/ read resources[indicator]').toEqual({ 'https://api.example.test': 'read write' });
 
     const session = new running.provider.Session();

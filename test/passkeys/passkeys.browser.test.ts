@@ -109,9 +109,12 @@ describe('a person with a passkey', () => {
     claims = await backAtTheApp(page, request);
     expect(claims.sub).toBe(person.id);
     expect(claims.amr).toEqual([expect.stringMatching(/^(hwk|swk)$/), 'user']);
-    const types = (await auditOf(person.id)).map((event) => event.type);
+    const audited = await auditOf(person.id);
+    const types = audited.map((event) => event.type);
     expect(types.filter((type) => type === 'sign_in.succeeded')).toHaveLength(3);
-    expect(types).toContain('passkey.added');
+    // The authenticator's transports, as the browser reported them, are what tell the apps of a
+    // platform passkey (credential-change, src/security-events/account-news.ts).
+    expect(audited.find((event) => event.type === 'passkey.added')?.details).toMatchObject({ transports: ['internal'] });
   }, 90_000);
 
   it('removes a passkey only after confirming who they are, with the password or with a passkey', async () => {

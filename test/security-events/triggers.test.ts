@@ -5,6 +5,7 @@
 // grants it is the app or an API of — no more. The sender's pass is called directly.
 import * as client from 'openid-client';
 import { decodeJwt } from 'jose';
+import { Secret, TOTP } from 'otpauth';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Actor } from '../../src/audit/events.js';
 import { createPerson, obtainTokens, registerApp, type App } from '../support/flows.js';
@@ -16,6 +17,7 @@ const BILLING = 'https://billing.example.test';
 const SESSION_REVOKED = 'https://schemas.openid.net/secevent/caep/event-type/session-revoked';
 const CREDENTIAL_CHANGE = 'https://schemas.openid.net/secevent/caep/event-type/credential-change';
 const ACCOUNT_DISABLED = 'https://schemas.openid.net/secevent/risc/event-type/account-disabled';
+const CLAIMS_CHANGE = 'https://schemas.openid.net/secevent/caep/event-type/token-claims-change';
 const ADMIN: Actor = { type: 'client', id: 'automation', ip: '192.0.2.1' };
 
 let server: TestServer;
@@ -86,7 +88,7 @@ describe('transmitter metadata', () => {
       jwks_uri: `${server.issuer}/jwks`,
       delivery_methods_supported: ['urn:ietf:rfc:8935'],
     });
-    expect(metadata.events_supported).toEqual(expect.arrayContaining([SESSION_REVOKED, CREDENTIAL_CHANGE, ACCOUNT_DISABLED]));
+    expect([...metadata.events_supported as string[]].sort()).toEqual([SESSION_REVOKED, CREDENTIAL_CHANGE, CLAIMS_CHANGE, ACCOUNT_DISABLED].sort());
     expect((await fetch(metadata.jwks_uri as string)).status).toBe(200);
   });
 });
@@ -226,6 +228,82 @@ describe('a person', () => {
   it('with no grant anywhere: nothing is sent to anyone', async () => {
     const person = await createPerson(server);
     await server.operations.people.disableUser(ADMIN, person.id);
+    const got = await delivered();
+    expect(got.app.concat(got.otherApp, got.notes, got.billing)).toEqual([]);
+  });
+});
+
+/** The one event of each SET, by its type. */
+function eventsOf(sets: Array<Record<string, unknown>>): Array<[string, Record<string, unknown>]> {
+  return sets.map((set) => Object.entries(set.events as Record<string, Record<string, unknown>>)[0]!);
+}
+
+describe("a person's second factors", () => {
+  /** Adds an authenticator app for the person through the act the account pages call. */
+  async function addAuthenticatorApp(personId: string) {
+    const pending = await server.factors.store.beginTotp(personId, 'person', server.issuer);
+    const code = new TOTP({ secret: Secret.fromBase32(pending.base32) }).generate({ timestamp: now });
+    expect((await server.factors.confirmTotp({ type: 'user', id: personId }, personId, pending.id, code, 'Phone')).confirmed).toBe(true);
+  }
+
+  it('an authenticator app added by the person, then every factor removed by an admin: credential-change (app) create, then delete, to their apps and APIs only', async () => {
+    const { person } = await signedIn();
+    await addAuthenticatorApp(person.id);
+    let got = await delivered();
+    for (const sets of [got.app, got.notes]) {
+      expect(sets.map((set) => set.sub_id)).toEqual([{ format: 'iss_sub', iss: server.issuer, sub: person.id }]);
+      expect(eventsOf(sets)).toEqual([[CREDENTIAL_CHANGE, expect.objectContaining({ credential_type: 'app', change_type: 'create', initiating_entity: 'user' })]]);
+    }
+    expect(got.otherApp.concat(got.billing)).toEqual([]);
+    for (const receiver of [appReceiver, notesReceiver]) receiver.posts.length = 0;
+
+    // The reset also signs the person out everywhere: the grant's session-revoked comes first.
+    await server.operations.factors.reset(ADMIN, person.id);
+    got = await delivered();
+    for (const sets of [got.app, got.notes]) {
+      expect(eventsOf(sets).map(([type, event]) => [type, event.credential_type, event.change_type, event.initiating_entity]))
+        .toEqual([[SESSION_REVOKED, undefined, undefined, 'admin'], [CREDENTIAL_CHANGE, 'app', 'delete', 'admin']]);
+    }
+    expect(got.otherApp.concat(got.billing)).toEqual([]);
+  });
+
+  it('a passkey of the device removed by the person: credential-change (fido2-platform) delete', async () => {
+    const { person } = await signedIn();
+    const user = (await server.stores.users.findById(person.id))!;
+    const passkey = await server.passkeys.store.add({
+      userId: person.id, credentialId: 'c3RvcmVkLWZvci10aGUtdGVzdA', publicKey: 'cHVibGljLWtleQ', counter: 0,
+      transports: ['internal', 'hybrid'], backedUp: true, aaguid: '00000000-0000-0000-0000-000000000000', name: 'Laptop',
+    }, server.db);
+    await server.passkeys.remove({ type: 'user', id: person.id }, user, passkey.id);
+    const got = await delivered();
+    for (const sets of [got.app, got.notes]) {
+      expect(eventsOf(sets)).toEqual([[CREDENTIAL_CHANGE, expect.objectContaining({ credential_type: 'fido2-platform', change_type: 'delete', initiating_entity: 'user' })]]);
+    }
+    expect(got.otherApp.concat(got.billing)).toEqual([]);
+  });
+});
+
+describe("a person's claims", () => {
+  it('a new address from an admin: token-claims-change with the new email to the app whose grant releases it, and to no API or other app', async () => {
+    const person = await createPerson(server);
+    await obtainTokens(server, app, person, { scope: 'openid email offline_access notes:read', resource: NOTES });
+    await obtainTokens(server, otherApp, person, { scope: 'openid offline_access billing:read', resource: BILLING });
+    await delivered();
+    for (const receiver of [appReceiver, otherAppReceiver, notesReceiver, billingReceiver]) receiver.posts.length = 0;
+
+    const address = `renamed-${person.id}@example.test`;
+    await server.operations.people.changeEmail(ADMIN, person.id, address);
+    const got = await delivered();
+    expect(got.app).toHaveLength(1);
+    expect(got.app[0]).toMatchObject({ sub_id: { format: 'iss_sub', iss: server.issuer, sub: person.id } });
+    expect(eventsOf(got.app)).toEqual([[CLAIMS_CHANGE, expect.objectContaining({ claims: { email: address, email_verified: false }, initiating_entity: 'admin' })]]);
+    // The other app was never given the address, and an access token carries none.
+    expect(got.otherApp.concat(got.notes, got.billing)).toEqual([]);
+  });
+
+  it('an app whose grant releases no claim that changed is told nothing', async () => {
+    const { person } = await signedIn();
+    await server.operations.people.changeEmail(ADMIN, person.id, `quiet-${person.id}@example.test`);
     const got = await delivered();
     expect(got.app.concat(got.otherApp, got.notes, got.billing)).toEqual([]);
   });

@@ -169,13 +169,15 @@ export const INTERACTION_SESSION_COOKIE_FIELD = ['session', 'cookie'] as const;
 
 /**
  * The consent a stored Grant payload holds (lib/models/grant.js: `openid.scope`, set by
- * addOIDCScope; `resources[indicator]`, the scope string addResourceScope sets). The grant
- * listings read it straight from oidc_records, in SQL too (src/grants/store.ts,
- * src/grants/connected-apps.ts: `payload->'openid'->>'scope'`), never through the model. If it
- * moves, people's connected apps show no scopes and offline access goes unnoticed.
+ * addOIDCScope; `openid.claims`, the claims addOIDCClaims adds one by one; `resources[indicator]`,
+ * the scope string addResourceScope sets). The grant listings read it straight from oidc_records,
+ * in SQL too (src/grants/store.ts, src/grants/connected-apps.ts: `payload->'openid'->>'scope'`),
+ * never through the model, and so does the choice of apps told of a changed claim
+ * (src/security-events/). If it moves, people's connected apps show no scopes, offline access goes
+ * unnoticed, and apps miss claim changes.
  */
 export interface StoredGrantPayload {
-  openid?: { scope?: string };
+  openid?: { scope?: string; claims?: unknown[] };
   resources?: Record<string, string>;
 }
 
