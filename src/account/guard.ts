@@ -17,6 +17,8 @@ export interface AccountHolder {
   sessionHandle: string;
   /** Whether this browser's session signed in recently enough to add a way in (src/security/recent-sign-in.ts). */
   recent: boolean;
+  /** When this browser's session signed in (seconds), if it says. */
+  authTime: number | undefined;
 }
 
 export function holderOf(ctx: Context): AccountHolder {
@@ -76,6 +78,7 @@ export function accountGuard(deps: SurfaceDependencies) {
         actor: { type: 'user', id: person.id, ip: ctx.ip },
         sessionHandle: current.sessionHandle,
         recent: signedInRecently(current.authTime, (deps.now ?? Date.now)()),
+        authTime: current.authTime,
       } satisfies AccountHolder;
       return next();
     };
@@ -86,10 +89,16 @@ export function accountGuard(deps: SurfaceDependencies) {
    * other is sent to sign in again (max_age) and brought back to `page` (for a GET, the very
    * address asked for; for a form, `page` may read it); a form posted from a stale session does
    * nothing and is not replayed.
+   *
+   * `graceSeconds`: for the form that completes a ceremony only a recent session could begin (a
+   * passkey's registration, whose challenge is issued to a recent session and lives that long),
+   * a sign-in that was recent that much earlier still counts. Without it, an authenticator that
+   * made its credential just before the limit would keep a passkey the server then refused.
    */
-  function recentSignIn(page: string | ((ctx: Context) => string)) {
+  function recentSignIn(page: string | ((ctx: Context) => string), graceSeconds = 0) {
     return async function requireRecentSignIn(ctx: Context, next: Next) {
-      if (holderOf(ctx).recent) return next();
+      const holder = holderOf(ctx);
+      if (holder.recent || (graceSeconds > 0 && signedInRecently(holder.authTime, (deps.now ?? Date.now)() - graceSeconds * 1000))) return next();
       const isRead = ctx.method === 'GET' || ctx.method === 'HEAD';
       deps.signIn.begin(ctx, isRead ? ctx.originalUrl : typeof page === 'string' ? page : page(ctx), { maxAgeSeconds: RECENT_SIGN_IN_SECONDS });
       if (!isRead) ctx.status = 303;

@@ -16,6 +16,7 @@ import { checkPasswordAgain, type PasswordRefusal } from '../security/password-a
 import { PASSKEYS_SCRIPT, WEBAUTHN_SCRIPT } from './assets.js';
 import { MAX_RESPONSE_LENGTH, PasskeyRefused, type Passkeys } from './passkeys.js';
 import { MAX_NAME_LENGTH } from './store.js';
+import { CHALLENGE_TTL_SECONDS } from './challenges.js';
 
 export const PASSKEYS_PAGE = '/account/passkeys';
 const REMOVE_PAGE = `${PASSKEYS_PAGE}/remove`;
@@ -183,7 +184,9 @@ export function passkeyRoutes(deps: SurfaceDependencies & { passkeys: Passkeys }
   router.get(PASSKEYS_PAGE, signedIn(), showList);
   router.get(ADD_PAGE, signedIn(), recentSignIn(ADD_PAGE), (ctx) => ctx.redirect(`${PASSKEYS_PAGE}#passkey-name`));
   router.post(`${PASSKEYS_PAGE}/registration-options`, parseForm, requireCsrf, signedIn(PASSKEYS_PAGE), registrationOptions);
-  router.post(PASSKEYS_PAGE, parseForm, requireCsrf, signedIn(PASSKEYS_PAGE), recentSignIn(PASSKEYS_PAGE), addPasskey);
+  // The registration itself spends a challenge that only a recent session was given (above):
+  // it is accepted for as long as that challenge lives.
+  router.post(PASSKEYS_PAGE, parseForm, requireCsrf, signedIn(PASSKEYS_PAGE), recentSignIn(PASSKEYS_PAGE, CHALLENGE_TTL_SECONDS), addPasskey);
   router.post(`${PASSKEYS_PAGE}/rename`, parseForm, requireCsrf, signedIn(PASSKEYS_PAGE), renamePasskey);
   router.get(REMOVE_PAGE, signedIn(), showRemove);
   router.post(`${PASSKEYS_PAGE}/confirmation-options`, parseForm, requireCsrf, signedIn(PASSKEYS_PAGE), confirmationOptions);

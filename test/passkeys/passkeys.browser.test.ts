@@ -250,6 +250,25 @@ describe('a sign-in more than 15 minutes old', () => {
     await addPasskey(page, 'New laptop');
     expect((await mailing.server.passkeys.listFor(person.id)).map((passkey) => passkey.name)).toEqual(['New laptop']);
   });
+
+  it('a passkey begun just before the limit and sent just after it is kept, not left in the authenticator alone', async () => {
+    const person = await createPerson(mailing.server);
+    const { page, authenticator } = await passkeyPages.newPage('off');
+    await page.goto(`${issuer}/account/passkeys`);
+    await passwordSignIn(page, person);
+    await page.waitForURL(`${issuer}/account/passkeys`);
+    await ageSignIns(mailing.server.db, person.id, RECENT_SIGN_IN_SECONDS - 5);
+    // The options come while the sign-in is recent; by the time the new credential is posted, it is not.
+    await page.route(`${issuer}/account/passkeys`, async (route) => {
+      if (route.request().method() === 'POST') await ageSignIns(mailing.server.db, person.id, 60);
+      await route.continue();
+    });
+    await addPasskey(page, 'Boundary laptop');
+    expect((await mailing.server.passkeys.listFor(person.id)).map((passkey) => passkey.name)).toEqual(['Boundary laptop']);
+    const [credential] = await credentialsOf(authenticator);
+    const stored = await mailing.server.db('passkeys').where({ user_id: person.id }).first();
+    expect(stored.credential_id).toBe(Buffer.from(credential!.credentialId, 'base64').toString('base64url'));
+  });
 });
 
 async function newSignInPage(page: Page) {

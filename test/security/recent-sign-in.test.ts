@@ -4,6 +4,7 @@
 // database (ageSignIns), so oidc-provider and Gatehouse agree on how old they are and the
 // provider really asks for the password again.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CHALLENGE_TTL_SECONDS } from '../../src/passkeys/challenges.js';
 import { RECENT_SIGN_IN_SECONDS, signedInRecently } from '../../src/security/recent-sign-in.js';
 import { accountForm, signInToAccount } from '../account/support.js';
 import { authenticatorFor, enrolAuthenticator } from '../factors/support.js';
@@ -110,10 +111,15 @@ describe('a passkey', () => {
     const options = await agent.request(`${server.issuer}/account/passkeys/registration-options`, { form: { csrf: add.fields.csrf! }, headers: { accept: 'application/json' } });
     expect(options.status).toBe(403);
     expect(JSON.parse(options.body)).toEqual({ error: 'sign_in_again', location: '/account/passkeys/add' });
-    // A form posted anyway does nothing.
+    // A form posted anyway adds nothing: within a challenge's lifetime of the limit, the
+    // registration is refused for want of a challenge (a stale session is given none); after it,
+    // the form is not even read, and the browser is sent to sign in again.
     const posted = await agent.request(`${server.issuer}/account/passkeys`, { form: { ...add.fields, response: '{}', name: 'Laptop' } });
-    expect(posted.status).toBe(303);
-    expectSignInAgain(posted);
+    expect(posted.status).toBe(400);
+    await ageSignIns(server.db, person.id, CHALLENGE_TTL_SECONDS);
+    const postedLater = await agent.request(`${server.issuer}/account/passkeys`, { form: { ...add.fields, response: '{}', name: 'Laptop' } });
+    expect(postedLater.status).toBe(303);
+    expectSignInAgain(postedLater);
     expect(await server.db('passkeys').where({ user_id: person.id })).toHaveLength(0);
 
     // The link: sign in again with the password, and back on the page with the form.
