@@ -15,7 +15,7 @@ import type { LinkPurpose } from '../links/store.js';
 import { MINUTE } from '../lifetimes.js';
 import { checkNewPassword } from '../people/passwords.js';
 import { LinkPasswordRequired } from '../security/link-password.js';
-import { accountState, emailSchema, type AccountState, type User, type UserStore } from '../people/users.js';
+import { accountState, emailSchema, invalidEmail, type AccountState, type User, type UserStore } from '../people/users.js';
 import { VERIFICATION_TTL_SECONDS, type EnrolmentMail } from './mail.js';
 import type { MailThrottle } from '../security/mail-throttle.js';
 
@@ -105,7 +105,7 @@ export class Enrolment {
    */
   async signUp(form: SignUpForm, ip: string): Promise<void> {
     const email = emailSchema.safeParse(form.email);
-    if (!email.success) throw new GatehouseError('invalid_input', email.error.issues[0]!.message, 'email');
+    if (!email.success) throw invalidEmail(email.error);
     // Every rule the new account's row would be held to is checked here, before anyone's account is
     // looked at: a refusal that only the new-account path could meet would tell the paths apart.
     const name = form.name.trim();

@@ -38,13 +38,14 @@ export function securityPages(deps: SurfaceDependencies) {
     const password: Factor = { id: 'password', kind: 'password', name: KIND_NAMES.password, createdAt: person.createdAt, lastUsedAt: null };
     const hasTotp = factors.some((factor) => factor.kind === 'totp');
     const hasPasskey = factors.some((factor) => factor.kind === 'passkey');
+    const locale = pages.languages.forRequest(ctx);
     pages.render(ctx, 'account/security', 'security.title', {
       person,
       factors: [password, ...factors].map((factor) => ({
         ...factor,
         kindName: KIND_NAMES[factor.kind],
-        added: shownDate(factor.createdAt),
-        lastUsed: factor.lastUsedAt ? shownDate(factor.lastUsedAt) : undefined,
+        added: shownDate(factor.createdAt, locale),
+        lastUsed: factor.lastUsedAt ? shownDate(factor.lastUsedAt, locale) : undefined,
         // Passkeys are renamed and removed on their own page, with a passkey or the password.
         removable: factor.kind !== 'password' && factor.kind !== 'passkey',
       })),

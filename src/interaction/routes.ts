@@ -33,7 +33,7 @@ import type { FactorThrottle } from '../factors/throttle.js';
 import { acrOf, amrOf, satisfies, type Acr, type Amr } from '../factors/levels.js';
 import { requiredLevel, type LevelRules } from '../factors/requirements.js';
 import { ACR_UNMET } from '../oidc/configuration.js';
-import { ADMIN_SCOPE } from '../vocabulary.js';
+import { ACCOUNT_CLIENT_ID, ADMIN_SCOPE } from '../vocabulary.js';
 import type { Words } from '../i18n/catalogs.js';
 import { PENDING, pendingOf, secondStep, type PendingSecondStep } from './second-step.js';
 
@@ -113,8 +113,13 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     const client = await deps.provider().Client.find(String(details.params.client_id));
     if (!client) return pages.oauthError(ctx, 400, 'invalid_client');
     const appPages = { home: client.clientUri, policy: client.policyUri, terms: client.tosUri };
-    ctx.state.interaction = { details, clientName: client.clientName ?? client.clientId, appPages } satisfies InteractionState;
     pages.languages.followUiLocales(ctx, details.params.ui_locales);
+    // Gatehouse's own pages (account, console) are named in the reader's language, not by the
+    // English name their client is registered with.
+    const clientName = client.clientId === ACCOUNT_CLIENT_ID
+      ? pages.languages.translator(pages.languages.forRequest(ctx)).t('login.accountClient')
+      : client.clientName ?? client.clientId;
+    ctx.state.interaction = { details, clientName, appPages } satisfies InteractionState;
     await next();
   }
 
@@ -286,12 +291,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     }
     await throttle.recordSuccess();
     signIns.inc({ outcome: 'succeeded', factor: 'password' });
-    // The language of this sign-in is the one their notices and later mails come in.
-    const locale = pages.languages.forRequest(ctx);
-    if (outcome.user.locale !== locale) {
-      await deps.users.rememberLocale(outcome.user.id, locale);
-      outcome.user.locale = locale;
-    }
+    const locale = await rememberLanguage(ctx, outcome.user);
     deps.knownDevices.remember(ctx, email);
     // A browser this account had not signed in from: the person hears of it, so a sign-in that
     // was not theirs does not go unseen.
@@ -380,6 +380,16 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     ctx.body = await deps.passkeys.authenticationOptions('sign_in', { interaction: details.uid });
   }
 
+  /** The language of this sign-in, which their notices and later mails then come in. */
+  async function rememberLanguage(ctx: Context, user: User): Promise<string> {
+    const locale = pages.languages.forRequest(ctx);
+    if (user.locale !== locale) {
+      await deps.users.rememberLocale(user.id, locale);
+      user.locale = locale;
+    }
+    return locale;
+  }
+
   /**
    * Sign-in with a passkey: no email, the credential names the account. Throttled and audited
    * like a password (keyed on the account the credential names, or on one key for credentials
@@ -420,10 +430,11 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     }
     await throttle.recordSuccess();
     signIns.inc({ outcome: 'succeeded', factor: 'passkey' });
+    const locale = await rememberLanguage(ctx, user);
     deps.knownDevices.remember(ctx, user.email);
     // A browser this account had not signed in from (the device was looked up for this account's email).
     if (device === undefined) {
-      await deps.notices.sendAlone(user, { kind: 'new-browser', browser: describeDevice(ctx.get('user-agent') || null), ip: ctx.ip });
+      await deps.notices.sendAlone(user, { kind: 'new-browser', browser: describeDevice(ctx.get('user-agent') || null, locale), ip: ctx.ip });
     }
     deps.logger.info({ event: 'sign_in.succeeded', accountId: user.id, factor: 'passkey', clientId: details.params.client_id, requestId: ctx.state.requestId });
     await deps.audit.append({

@@ -67,8 +67,8 @@ export function passkeyRoutes(deps: SurfaceDependencies & { passkeys: Passkeys }
       passkeys: list.map((passkey) => ({
         id: passkey.id,
         name: passkey.name,
-        added: shownDate(passkey.createdAt),
-        lastUsed: passkey.lastUsedAt ? shownDate(passkey.lastUsedAt) : null,
+        added: shownDate(passkey.createdAt, pages.languages.forRequest(ctx)),
+        lastUsed: passkey.lastUsedAt ? shownDate(passkey.lastUsedAt, pages.languages.forRequest(ctx)) : null,
         removeHref: `${REMOVE_PAGE}?passkey=${passkey.id}`,
       })),
       notice: problem ? undefined : NOTICES.of(ctx),
@@ -129,7 +129,7 @@ export function passkeyRoutes(deps: SurfaceDependencies & { passkeys: Passkeys }
     if (!passkey) return renderList(ctx, 'not-found');
     pages.render(ctx, 'account/passkey-remove', 'account.passkeyRemove.title', {
       person,
-      passkey: { id: passkey.id, name: passkey.name, added: shownDate(passkey.createdAt) },
+      passkey: { id: passkey.id, name: passkey.name, added: shownDate(passkey.createdAt, pages.languages.forRequest(ctx)) },
       problem,
       ...extra,
       action: REMOVE_PAGE,

@@ -7,6 +7,7 @@ import { isUniqueViolation } from '../db/errors.js';
 import { cursorTimestamp, decodeCursor, pageOf, pageSize, type Page, type PageRequest } from '../db/pages.js';
 import { isStorableText, NUL_MESSAGE } from '../db/text.js';
 import { GatehouseError } from '../errors.js';
+import type { Message } from '../i18n/catalogs.js';
 import { checkNewPassword, type PasswordHasher } from './passwords.js';
 
 export interface User {
@@ -93,6 +94,19 @@ export const isUuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[
 
 export const emailSchema = z.string().trim().max(254).refine(isStorableText, NUL_MESSAGE).pipe(z.email({ message: 'Enter a valid email address.' }));
 
+/** An address emailSchema refused: its English reason, and the page's words for every reason alike. */
+export function invalidEmail(error: z.ZodError): GatehouseError {
+  return new GatehouseError('invalid_input', error.issues[0]?.message ?? 'Enter a valid email address.', 'email', { key: 'problem.emailInvalid' });
+}
+
+/** The words of a field of a new person that was refused, for pages in the reader's language. */
+const NEW_USER_FIELD_WORDS: Record<string, Message> = {
+  email: { key: 'problem.emailInvalid' },
+  name: { key: 'problem.nameTooLong' },
+  givenName: { key: 'problem.nameTooLong' },
+  familyName: { key: 'problem.nameTooLong' },
+};
+
 const newUserSchema = z.object({
   email: emailSchema,
   name: z.string().trim().min(1, 'A name is required.').max(200).refine(isStorableText, NUL_MESSAGE),
@@ -147,7 +161,9 @@ export class UserStore {
     const parsed = newUserSchema.safeParse(input);
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
-      throw new GatehouseError('invalid_input', issue.message, String(issue.path[0] ?? ''));
+      const field = String(issue.path[0] ?? '');
+      const words = field === 'name' && issue.code === 'too_small' ? { key: 'problem.nameRequired' } : NEW_USER_FIELD_WORDS[field];
+      throw new GatehouseError('invalid_input', issue.message, field, words);
     }
     const user = parsed.data;
     let passwordHash: string | null = null;
@@ -174,7 +190,7 @@ export class UserStore {
       .returning(USER_COLUMNS)
       .catch((error: unknown) => {
         if (isUniqueViolation(error)) {
-          throw new GatehouseError('email_taken', `An account with the email ${user.email} already exists.`, 'email');
+          throw new GatehouseError('email_taken', `An account with the email ${user.email} already exists.`, 'email', { key: 'problem.emailTaken' });
         }
         throw error;
       });
@@ -277,7 +293,7 @@ export class UserStore {
       .update({ email: to, email_verified: verified, updated_at: trx.raw('now()') } as never)
       .returning(USER_COLUMNS)
       .catch((error: unknown) => {
-        if (isUniqueViolation(error)) throw new GatehouseError('email_taken', 'Another account already uses that email address.', 'email');
+        if (isUniqueViolation(error)) throw new GatehouseError('email_taken', 'Another account already uses that email address.', 'email', { key: 'problem.emailTaken' });
         throw error;
       });
     return row ? userFromRow(row) : undefined;

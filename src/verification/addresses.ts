@@ -18,7 +18,7 @@ import type { Actor } from '../audit/events.js';
 import type { Database } from '../db/knex.js';
 import { found, GatehouseError } from '../errors.js';
 import type { LinkRecord, OneTimeLinks } from '../links/store.js';
-import { emailSchema, type User, type UserStore } from '../people/users.js';
+import { emailSchema, invalidEmail, type User, type UserStore } from '../people/users.js';
 import { LinkPasswordRequired } from '../security/link-password.js';
 import { VERIFICATION_TTL_SECONDS, type AddressMail } from './address-mail.js';
 import { forgetPendingChange, pendingChangeOf, recordPendingChange, type PendingChange } from './pending-changes.js';
@@ -35,7 +35,7 @@ export interface AddressDependencies extends AuditedDependencies {
 
 /** Refused while EMAIL_VERIFICATION is off: the act would mail a link that cannot be sent. */
 function verificationOff(): GatehouseError {
-  return new GatehouseError('conflict', 'Email verification is off on this server (EMAIL_VERIFICATION=false): no verification link can be mailed.', 'email');
+  return new GatehouseError('conflict', 'Email verification is off on this server (EMAIL_VERIFICATION=false): no verification link can be mailed.', 'email', { key: 'problem.verificationOff' });
 }
 
 /** A link that is spent, expired, unknown, or meant for an address the account no longer has. */
@@ -67,7 +67,7 @@ function sameAddress(a: string, b: string): boolean {
 
 function parsedEmail(value: string): string {
   const parsed = emailSchema.safeParse(value);
-  if (!parsed.success) throw new GatehouseError('invalid_input', parsed.error.issues[0]?.message ?? 'Enter a valid email address.', 'email');
+  if (!parsed.success) throw invalidEmail(parsed.error);
   return parsed.data;
 }
 
@@ -77,7 +77,7 @@ function parsedEmail(value: string): string {
  */
 export function newAddressFor(current: string, requested: string): string {
   const to = parsedEmail(requested);
-  if (sameAddress(current, to)) throw new GatehouseError('invalid_input', 'That is already your email address.', 'email');
+  if (sameAddress(current, to)) throw new GatehouseError('invalid_input', 'That is already your email address.', 'email', { key: 'problem.alreadyYourEmail' });
   return to;
 }
 
@@ -152,7 +152,7 @@ export class Addresses {
     if (!this.on) return Promise.reject(verificationOff());
     return this.#audited(actor, async (trx) => {
       const user = found(await this.deps.users.findById(userId, trx), 'person');
-      if (user.emailVerified) throw new GatehouseError('conflict', 'This email address is already verified.', 'email');
+      if (user.emailVerified) throw new GatehouseError('conflict', 'This email address is already verified.', 'email', { key: 'problem.emailAlreadyVerified' });
       await this.deps.mail.sendLink(trx, user, user.email, false);
       return { result: user, event: { type: 'user.email_verification_sent', userId, details: { email: user.email } } };
     });
@@ -189,7 +189,7 @@ export class Addresses {
     const to = parsedEmail(newEmail);
     return this.#audited(actor, async (trx) => {
       const user = found(await this.deps.users.findById(userId, trx), 'person');
-      if (user.email === to) throw new GatehouseError('invalid_input', 'That is already their email address.', 'email');
+      if (user.email === to) throw new GatehouseError('invalid_input', 'That is already their email address.', 'email', { key: 'problem.alreadyTheirEmail' });
       const changed = found(await this.deps.users.replaceEmail(user.id, user.email, to, false, trx), 'person');
       await forgetPendingChange(trx, user.id);
       await this.deps.links.revokeAll(trx, user.id);

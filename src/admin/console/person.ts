@@ -88,7 +88,8 @@ export function personRoutes(router: Router, kit: ConsoleKit): void {
       revokeApps: apps.map(([clientId, name]) => ({ action: `${href}/apps/${encodeURIComponent(clientId)}/revoke`, button: { key: 'admin.person.revokeApp', values: { app: name } } })),
       auditHref: `/admin/audit?user=${encodeURIComponent(person.id)}`,
       // Names and dates only: a secret is never part of a factor here.
-      factors: factors.map((f) => ({ name: f.name, kind: f.kind === 'totp' ? 'admin.factor.totp' : f.kind === 'recovery_codes' ? { key: 'admin.factor.recoveryCodes', values: { count: f.remaining ?? 0 } } : 'admin.factor.passkey', added: when(f.createdAt), lastUsed: f.lastUsedAt ? when(f.lastUsedAt) : 'admin.grants.notUsed' })),
+      // Recovery codes are named by what they are, in the reader's language, not by the stored English name.
+      factors: factors.map((f) => ({ name: f.kind === 'recovery_codes' ? null : f.name, kind: f.kind === 'totp' ? 'admin.factor.totp' : f.kind === 'recovery_codes' ? { key: 'admin.factor.recoveryCodes', values: { count: f.remaining ?? 0 } } : 'admin.factor.passkey', added: when(f.createdAt), lastUsed: f.lastUsedAt ? when(f.lastUsedAt) : 'admin.grants.notUsed' })),
       problem: problem?.message,
       problemField: problem?.field,
     }, problem?.status);

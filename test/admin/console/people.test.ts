@@ -72,7 +72,7 @@ describe('adding a person', () => {
     const existing = await createPerson(server);
     const res = await submit(agent, `${server.issuer}/admin/people/new`, /\/admin\/people$/, { email: existing.email.toUpperCase(), name: 'Twin', password: STRONG });
     expect(res.status).toBe(409);
-    expect(textOf(res.body)).toContain('already exists');
+    expect(textOf(res.body)).toContain('Another account already uses this email address.');
   });
 });
 
@@ -84,7 +84,7 @@ describe('one person', () => {
     expect(page.body).not.toContain('a verification link');
     const taken = await submit(agent, personPage(person.id), /\/email$/, { email: other.email.toUpperCase(), sendVerification: 'yes' });
     expect(taken.status).toBe(409);
-    expect(textOf(taken.body)).toContain('Another account already uses that email address.');
+    expect(textOf(taken.body)).toContain('Another account already uses this email address.');
 
     const newEmail = `console.${person.email}`;
     expect(locationOf(await submit(agent, personPage(person.id), /\/email$/, { email: newEmail }))).toBe(`/admin/people/${person.id}?done=email-changed`);
