@@ -4,16 +4,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPerson } from '../support/flows.js';
 import { startMailingServer, type MailingServer } from '../support/mailing.js';
-import { formOf, UserAgent, type Response } from '../support/user-agent.js';
+import { formOf, type Response } from '../support/user-agent.js';
+import { GermanBrowser } from './support.js';
 import { signInToAccount } from '../account/support.js';
 import { enrolAuthenticator } from '../factors/support.js';
-
-/** A browser set to German: every request it sends says Accept-Language: de-DE. */
-class GermanBrowser extends UserAgent {
-  override request(url: string, init: Parameters<UserAgent['request']>[1] = {}): Promise<Response> {
-    return super.request(url, { ...init, headers: { 'accept-language': 'de-DE,de;q=0.9,en;q=0.5', ...init?.headers } });
-  }
-}
 
 let mailing: MailingServer;
 

@@ -9,13 +9,7 @@ import { enrolAuthenticator } from '../factors/support.js';
 import { createPerson } from '../support/flows.js';
 import { startMailingServer, type MailingServer } from '../support/mailing.js';
 import { UserAgent, type Response } from '../support/user-agent.js';
-
-/** A browser set to German: every request it sends says Accept-Language: de-DE. */
-class GermanBrowser extends UserAgent {
-  override request(url: string, init: Parameters<UserAgent['request']>[1] = {}): Promise<Response> {
-    return super.request(url, { ...init, headers: { 'accept-language': 'de-DE,de;q=0.9,en;q=0.5', ...init?.headers } });
-  }
-}
+import { GermanBrowser } from './support.js';
 
 let mailing: MailingServer;
 
