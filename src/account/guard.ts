@@ -36,6 +36,7 @@ const NOTICES = new Notices('notice', {
   'verification-sent': 'account.notice.verification-sent',
   'email-already-verified': 'account.notice.email-already-verified',
   'email-change-sent': 'account.notice.email-change-sent',
+  'profile-updated': 'account.notice.profile-updated',
   'authenticator-added': 'account.notice.authenticator-added',
   'factor-removed': 'account.notice.factor-removed',
   'password-changed-all-ended': 'account.notice.password-changed-all-ended',

@@ -1,5 +1,5 @@
 // The signed-in person's own account pages: who they are, the apps they let in, the browsers they
-// are signed in on, their email address, and their password. Every action goes through SelfService
+// are signed in on, their name, their email address, and their password. Every action goes through SelfService
 // (self-service.ts), or Addresses (src/verification/) for the email address, with the person as the
 // actor, so it is limited to their own things and audited like an admin's.
 // /account/callback is not here: it belongs to the sign-in (src/oidc/account-sign-in.ts).
@@ -10,6 +10,7 @@ import { APPS_PAGE, appPages } from './apps.js';
 import { EMAIL_PAGE, emailPages } from './email.js';
 import { accountGuard, holderOf } from './guard.js';
 import { PASSWORD_PAGE, passwordPages } from './password.js';
+import { PROFILE_PAGE, profilePages } from './profile.js';
 import { SESSIONS_PAGE, sessionPages } from './sessions.js';
 import { SECURITY_PAGE, TOTP_PAGE, securityPages } from '../factors/pages.js';
 
@@ -23,13 +24,14 @@ export function accountRoutes(deps: SurfaceDependencies): Router {
   const { showSessions, endSession, endOtherSessions } = sessionPages(deps);
   const { showPassword, changePassword } = passwordPages(deps);
   const { showEmail, sendVerification, changeEmail } = emailPages(deps);
+  const { showProfile, updateProfile } = profilePages(deps);
   const security = securityPages(deps);
 
   function showAccount(ctx: Context) {
     const { person } = holderOf(ctx);
     deps.pages.render(ctx, 'account/home', 'account.home.title', {
       person,
-      links: { apps: APPS_PAGE, sessions: SESSIONS_PAGE, password: PASSWORD_PAGE, email: EMAIL_PAGE, security: SECURITY_PAGE },
+      links: { apps: APPS_PAGE, sessions: SESSIONS_PAGE, password: PASSWORD_PAGE, email: EMAIL_PAGE, profile: PROFILE_PAGE, security: SECURITY_PAGE },
       signOut: SIGN_OUT,
     });
   }
@@ -47,6 +49,8 @@ export function accountRoutes(deps: SurfaceDependencies): Router {
   router.get(EMAIL_PAGE, signedIn(), showEmail);
   router.post(`${EMAIL_PAGE}/verify`, parseForm, requireCsrf, signedIn(EMAIL_PAGE), sendVerification);
   router.post(EMAIL_PAGE, parseForm, requireCsrf, signedIn(EMAIL_PAGE), changeEmail);
+  router.get(PROFILE_PAGE, signedIn(), showProfile);
+  router.post(PROFILE_PAGE, parseForm, requireCsrf, signedIn(PROFILE_PAGE), updateProfile);
   router.get(SECURITY_PAGE, signedIn(), security.showSecurity);
   // Adding a way in needs a recent sign-in (src/security/recent-sign-in.ts); removing one asks for proof itself.
   router.get(TOTP_PAGE, signedIn(), recentSignIn(TOTP_PAGE), security.showEnrolment);

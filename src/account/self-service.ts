@@ -2,7 +2,7 @@
 // their sessions, change their password. Each act names the person only through the actor (the
 // one signed in), and is done like every admin act: with its audit entry in one transaction, then
 // answered once this instance's caches heard of it (src/audit/audited.ts).
-import type { UserStore } from '../people/users.js';
+import { profileChangesOf, type ChangedNames, type ProfileChanges, type UserStore } from '../people/users.js';
 import type { Actor } from '../audit/events.js';
 import { auditedActs, type Audited, type AuditedDependencies } from '../audit/audited.js';
 import { ACCOUNT_CLIENT_ID } from '../vocabulary.js';
@@ -68,6 +68,21 @@ export class SelfService {
       const grantsRevoked = clientId === ACCOUNT_CLIENT_ID ? 0 : await this.deps.grants.revokeForUserAndClient(userId, clientId, trx);
       if (grantsRevoked === 0) found(undefined, 'connected app');
       return { result: { grantsRevoked }, event: { type: 'consent.revoked', userId, clientId, details: { grantsRevoked } } };
+    });
+  }
+
+  /**
+   * The person gives themselves new names (the `name`, `given_name` and `family_name` their apps
+   * see). Audited with the claims that changed and their new values, which the apps given the
+   * profile then hear of (src/security-events/). Nothing is done or audited when nothing changed.
+   */
+  async updateOwnProfile(actor: Actor, changes: ProfileChanges): Promise<ChangedNames> {
+    const userId = personOf(actor);
+    const changed = profileChangesOf(found(await this.deps.users.findById(userId), 'person'), changes);
+    if (!Object.keys(changed).length) return changed;
+    return this.#audited(actor, async (trx) => {
+      found(await this.deps.users.updateProfile(userId, changed, trx), 'person');
+      return { result: changed, event: { type: 'user.profile_updated', userId, details: { changed } } };
     });
   }
 

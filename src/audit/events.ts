@@ -37,6 +37,8 @@ export const AUDIT_EVENT_TYPES = [
   'user.email_verified',
   'user.email_change_requested',
   'user.email_changed',
+  // Names (src/people/users.ts updateProfile): the person's own, or an admin's change; the details say which claims and their new values
+  'user.profile_updated',
   // Second factors (src/factors): added, removed (by the person, or every one by an admin), a
   // recovery code spent, a new set of codes, and a code refused at sign-in (wrong or replayed)
   'factor.added',

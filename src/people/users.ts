@@ -123,6 +123,40 @@ const newUserSchema = z.object({
 
 export type NewUser = z.input<typeof newUserSchema>;
 
+/** A new name for a person, as they or an admin give it: a name, and a given and family name or none. */
+export interface ProfileChanges {
+  name?: string;
+  /** Empty or null: none. */
+  givenName?: string | null;
+  familyName?: string | null;
+}
+
+const optionalName = z.string().trim().max(200).refine(isStorableText, NUL_MESSAGE).nullable().optional();
+const profileSchema = z.object({ name: newUserSchema.shape.name.optional(), givenName: optionalName, familyName: optionalName });
+
+/** The claims a profile change can change (OIDC Core §5.1), with their new values; null: gone. */
+export type ChangedNames = Partial<Record<'name' | 'given_name' | 'family_name', string | null>>;
+
+/**
+ * What new names would change for `current`, checked as at creation, by claim: an emptied given
+ * or family name is null (the claim goes). Empty when nothing would change.
+ */
+export function profileChangesOf(current: Pick<User, 'name' | 'givenName' | 'familyName'>, changes: ProfileChanges): ChangedNames {
+  const parsed = profileSchema.safeParse(changes);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const field = String(issue.path[0] ?? '');
+    const words = field === 'name' && issue.code === 'too_small' ? { key: 'problem.nameRequired' } : { key: 'problem.nameTooLong' };
+    throw new GatehouseError('invalid_input', issue.message, field, words);
+  }
+  const wanted = parsed.data;
+  const changed: ChangedNames = {};
+  if (wanted.name !== undefined && wanted.name !== current.name) changed.name = wanted.name;
+  if (wanted.givenName !== undefined && (wanted.givenName || null) !== current.givenName) changed.given_name = wanted.givenName || null;
+  if (wanted.familyName !== undefined && (wanted.familyName || null) !== current.familyName) changed.family_name = wanted.familyName || null;
+  return changed;
+}
+
 export interface UserQuery extends PageRequest {
   /** The start of an email or name, any case. */
   search?: string;
@@ -296,6 +330,21 @@ export class UserStore {
         if (isUniqueViolation(error)) throw new GatehouseError('email_taken', 'Another account already uses that email address.', 'email', { key: 'problem.emailTaken' });
         throw error;
       });
+    return row ? userFromRow(row) : undefined;
+  }
+
+  /** Writes what profileChangesOf found changed; the person as they are now, undefined if there is no such person. */
+  async updateProfile(id: string, changed: ChangedNames, trx: Database = this.db): Promise<User | undefined> {
+    if (!isUuidPattern.test(id)) return undefined;
+    const [row] = await trx<UserRow>('users')
+      .where({ id })
+      .update({
+        ...('name' in changed ? { name: changed.name } : {}),
+        ...('given_name' in changed ? { given_name: changed.given_name } : {}),
+        ...('family_name' in changed ? { family_name: changed.family_name } : {}),
+        updated_at: trx.raw('now()'),
+      } as never)
+      .returning(USER_COLUMNS);
     return row ? userFromRow(row) : undefined;
   }
 

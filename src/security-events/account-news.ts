@@ -8,6 +8,8 @@
 //   every second factor reset by an admin  → credential-change: delete, one per credential removed
 //   an email address changed or verified   → CAEP token-claims-change: the new email and
 //                                            email_verified, to the apps whose grants release them
+//   a name changed                         → token-claims-change: the new name, given_name or
+//                                            family_name (null: gone), the same way
 //
 // Recovery codes have no credential type in CAEP, and nothing is said of them.
 import type { NewAuditEvent } from '../audit/events.js';
@@ -58,6 +60,10 @@ export function newsOf(audited: NewAuditEvent): AccountNews[] {
         : [];
     case 'user.email_verified':
       return [claimsChange({ email_verified: true }, 'The email address was verified.')];
+    case 'user.profile_updated': {
+      const names = namesIn(details.changed);
+      return Object.keys(names).length ? [claimsChange(names, 'The name changed.')] : [];
+    }
     default:
       return [];
   }
@@ -82,6 +88,13 @@ function removedCredentials(removed: unknown, reason: string): AccountNews[] {
     if (factor?.kind === 'passkey') return [credentialChange(passkeyCredentialType(factor.transports), 'delete', reason)];
     return [];
   });
+}
+
+/** The name claims of an audited profile change, with their new values (null: the claim is gone). */
+function namesIn(changed: unknown): Record<string, string | null> {
+  if (!changed || typeof changed !== 'object') return {};
+  return Object.fromEntries(Object.entries(changed).filter(([claim, value]) =>
+    ['name', 'given_name', 'family_name'].includes(claim) && (typeof value === 'string' || value === null)));
 }
 
 /** CAEP's `fido2_aaguid`, when the authenticator named its model (an all-zero AAGUID names none). */

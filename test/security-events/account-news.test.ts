@@ -25,6 +25,13 @@ describe('newsOf', () => {
       .toEqual({ email: 'b@example.test', email_verified: true });
   });
 
+  it('a name changed: the name claims with their new values, null for one emptied, nothing else from the entry', () => {
+    expect(newsOf(audited('user.profile_updated', { changed: { name: 'Grace Hopper', given_name: null, is_admin: true } }))).toEqual([
+      { type: CLAIMS_CHANGE, event: { reason_admin: { en: 'The name changed.' } }, claims: { name: 'Grace Hopper', given_name: null } },
+    ]);
+    expect(newsOf(audited('user.profile_updated', { changed: {} }))).toEqual([]);
+  });
+
   it('a roaming passkey with a known model: fido2-roaming, and its AAGUID', () => {
     const aaguid = 'ee882879-721c-4913-9775-3dfcce97072a';
     expect(newsOf(audited('passkey.added', { transports: ['usb', 'nfc'], aaguid }))).toEqual([{

@@ -284,12 +284,18 @@ describe("a person's second factors", () => {
 });
 
 describe("a person's claims", () => {
-  it('a new address from an admin: token-claims-change with the new email to the app whose grant releases it, and to no API or other app', async () => {
+  /** A person signed in to the app with `appScope` and to the other app with none of their claims; nothing waiting. */
+  async function signedInToBoth(appScope: string) {
     const person = await createPerson(server);
-    await obtainTokens(server, app, person, { scope: 'openid email offline_access notes:read', resource: NOTES });
+    await obtainTokens(server, app, person, { scope: appScope, resource: NOTES });
     await obtainTokens(server, otherApp, person, { scope: 'openid offline_access billing:read', resource: BILLING });
     await delivered();
     for (const receiver of [appReceiver, otherAppReceiver, notesReceiver, billingReceiver]) receiver.posts.length = 0;
+    return person;
+  }
+
+  it('a new address from an admin: token-claims-change with the new email to the app whose grant releases it, and to no API or other app', async () => {
+    const person = await signedInToBoth('openid email offline_access notes:read');
 
     const address = `renamed-${person.id}@example.test`;
     await server.operations.people.changeEmail(ADMIN, person.id, address);
@@ -298,6 +304,15 @@ describe("a person's claims", () => {
     expect(got.app[0]).toMatchObject({ sub_id: { format: 'iss_sub', iss: server.issuer, sub: person.id } });
     expect(eventsOf(got.app)).toEqual([[CLAIMS_CHANGE, expect.objectContaining({ claims: { email: address, email_verified: false }, initiating_entity: 'admin' })]]);
     // The other app was never given the address, and an access token carries none.
+    expect(got.otherApp.concat(got.notes, got.billing)).toEqual([]);
+  });
+
+  it('a new name from the person: token-claims-change with the names that changed, to the app given the profile only', async () => {
+    const person = await signedInToBoth('openid profile offline_access notes:read');
+
+    await server.selfService.updateOwnProfile({ type: 'user', id: person.id }, { name: 'Grace Hopper', givenName: 'Grace' });
+    const got = await delivered();
+    expect(eventsOf(got.app)).toEqual([[CLAIMS_CHANGE, expect.objectContaining({ claims: { name: 'Grace Hopper', given_name: 'Grace' }, initiating_entity: 'user' })]]);
     expect(got.otherApp.concat(got.notes, got.billing)).toEqual([]);
   });
 
