@@ -77,6 +77,7 @@ const DEFAULT_CACHE_MAX_ENTRIES = 10_000;
 const DEFAULT_REVOCATION_MEMORY_SECONDS = 86_400;
 const SESSION_REVOKED = 'https://schemas.openid.net/secevent/caep/event-type/session-revoked';
 const ACCOUNT_DISABLED = 'https://schemas.openid.net/secevent/risc/event-type/account-disabled';
+const ACCOUNT_PURGED = 'https://schemas.openid.net/secevent/risc/event-type/account-purged';
 const INTROSPECTION_TIMEOUT_MS = 5_000;
 
 /** RFC 6750 §2.1: `Bearer` (or RFC 9449 §7.1: `DPoP`) followed by a b64token. */
@@ -246,7 +247,7 @@ export function createResourceServer(options: ResourceServerOptions): Koa {
         revoked.grant(subject.session.id);
         introspector.forgetGrant(subject.session.id);
       }
-      if (events[ACCOUNT_DISABLED] && subject?.sub) {
+      if ((events[ACCOUNT_DISABLED] || events[ACCOUNT_PURGED]) && subject?.sub) {
         revoked.person(subject.sub, set.iat!);
         introspector.forgetPerson(subject.sub);
       }

@@ -2,6 +2,8 @@
 // it to them), read from the act's audit entry alone:
 //
 //   a person disabled                      → RISC account-disabled
+//   a person deleted                       → RISC account-purged, to the apps and APIs of the
+//                                            grants the deletion revoked
 //   a password changed, reset or recovered → CAEP credential-change: password, update
 //   an authenticator app added or removed  → credential-change: app, create or delete
 //   a passkey added or removed             → credential-change: fido2-platform or fido2-roaming
@@ -14,7 +16,7 @@
 // Recovery codes have no credential type in CAEP, and nothing is said of them.
 import type { NewAuditEvent } from '../audit/events.js';
 import {
-  CAEP_CREDENTIAL_CHANGE, CAEP_TOKEN_CLAIMS_CHANGE, passkeyCredentialType, RISC_ACCOUNT_DISABLED, type CredentialType,
+  CAEP_CREDENTIAL_CHANGE, CAEP_TOKEN_CLAIMS_CHANGE, passkeyCredentialType, RISC_ACCOUNT_DISABLED, RISC_ACCOUNT_PURGED, type CredentialType,
 } from './vocabulary.js';
 
 /** One event about the person, before it is addressed to a receiver. */
@@ -44,6 +46,8 @@ export function newsOf(audited: NewAuditEvent): AccountNews[] {
   switch (audited.type) {
     case 'user.disabled':
       return [{ type: RISC_ACCOUNT_DISABLED, event: {} }];
+    case 'user.deleted':
+      return [{ type: RISC_ACCOUNT_PURGED, event: {} }];
     case 'factor.added':
       return details.kind === 'totp' ? [credentialChange('app', 'create', 'An authenticator app was added.')] : [];
     case 'factor.removed':

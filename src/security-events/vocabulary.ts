@@ -16,9 +16,10 @@ export const CAEP_SESSION_REVOKED = 'https://schemas.openid.net/secevent/caep/ev
 export const CAEP_CREDENTIAL_CHANGE = 'https://schemas.openid.net/secevent/caep/event-type/credential-change';
 export const CAEP_TOKEN_CLAIMS_CHANGE = 'https://schemas.openid.net/secevent/caep/event-type/token-claims-change';
 export const RISC_ACCOUNT_DISABLED = 'https://schemas.openid.net/secevent/risc/event-type/account-disabled';
+export const RISC_ACCOUNT_PURGED = 'https://schemas.openid.net/secevent/risc/event-type/account-purged';
 
 /** Every event type Gatehouse sends (the metadata's events_supported): exactly those, no more. */
-export const EVENTS_SUPPORTED = [CAEP_SESSION_REVOKED, CAEP_CREDENTIAL_CHANGE, CAEP_TOKEN_CLAIMS_CHANGE, RISC_ACCOUNT_DISABLED] as const;
+export const EVENTS_SUPPORTED = [CAEP_SESSION_REVOKED, CAEP_CREDENTIAL_CHANGE, CAEP_TOKEN_CLAIMS_CHANGE, RISC_ACCOUNT_DISABLED, RISC_ACCOUNT_PURGED] as const;
 
 /** CAEP credential-change's `credential_type` for the credentials Gatehouse keeps. */
 export type CredentialType = 'password' | 'app' | 'fido2-platform' | 'fido2-roaming';

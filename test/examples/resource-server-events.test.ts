@@ -100,6 +100,18 @@ describe('pushed revocation', () => {
   });
 });
 
+describe('a deleted person', () => {
+  it('has every token refused once their grants are revoked and their account purged', async () => {
+    const person = await createPerson(server);
+    const { tokens } = await obtainTokens(server, app, person, { scope: SCOPES });
+    expect((await call('GET', '/notes', tokens.access_token)).status).toBe(200);
+    await server.operations.people.deleteUser(ADMIN, person.id);
+    expect((await server.deliveries.sender.deliverDue()).delivered).toBeGreaterThanOrEqual(2);
+    expect((await call('GET', '/notes', tokens.access_token)).status).toBe(401);
+    expect(api.errors).toEqual([]);
+  });
+});
+
 describe('the events endpoint', () => {
   it('refuses what is not a SET from Gatehouse for this API with an RFC 8935 error', async () => {
     const post = (body: string, type = 'application/secevent+jwt') => fetch(`${api.url}/security-events`, { method: 'POST', headers: { 'content-type': type }, body });

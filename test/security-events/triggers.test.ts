@@ -18,6 +18,7 @@ const SESSION_REVOKED = 'https://schemas.openid.net/secevent/caep/event-type/ses
 const CREDENTIAL_CHANGE = 'https://schemas.openid.net/secevent/caep/event-type/credential-change';
 const ACCOUNT_DISABLED = 'https://schemas.openid.net/secevent/risc/event-type/account-disabled';
 const CLAIMS_CHANGE = 'https://schemas.openid.net/secevent/caep/event-type/token-claims-change';
+const ACCOUNT_PURGED = 'https://schemas.openid.net/secevent/risc/event-type/account-purged';
 const ADMIN: Actor = { type: 'client', id: 'automation', ip: '192.0.2.1' };
 
 let server: TestServer;
@@ -88,7 +89,7 @@ describe('transmitter metadata', () => {
       jwks_uri: `${server.issuer}/jwks`,
       delivery_methods_supported: ['urn:ietf:rfc:8935'],
     });
-    expect([...metadata.events_supported as string[]].sort()).toEqual([SESSION_REVOKED, CREDENTIAL_CHANGE, CLAIMS_CHANGE, ACCOUNT_DISABLED].sort());
+    expect([...metadata.events_supported as string[]].sort()).toEqual([SESSION_REVOKED, CREDENTIAL_CHANGE, CLAIMS_CHANGE, ACCOUNT_DISABLED, ACCOUNT_PURGED].sort());
     expect((await fetch(metadata.jwks_uri as string)).status).toBe(200);
   });
 });
@@ -223,6 +224,18 @@ describe('a person', () => {
     expect(got.app.map((set) => Object.keys(set.events as object)[0])).toEqual([SESSION_REVOKED, CREDENTIAL_CHANGE]);
     expect(got.app[0]!.sub_id).toMatchObject({ session: { id: grantId } });
     expect((got.app[1]!.events as Record<string, unknown>)[CREDENTIAL_CHANGE]).toMatchObject({ initiating_entity: 'user' });
+  });
+
+  it('deleted by an admin: their grants revoked, then account-purged, to the apps and APIs they had grants with only', async () => {
+    const { person, grantId } = await signedIn();
+    await server.operations.people.deleteUser(ADMIN, person.id);
+    const got = await delivered();
+    for (const sets of [got.app, got.notes]) {
+      expect(eventsOf(sets).map(([type, event]) => [type, event.initiating_entity])).toEqual([[SESSION_REVOKED, 'admin'], [ACCOUNT_PURGED, 'admin']]);
+      expect(sets[0]!.sub_id).toMatchObject({ session: { id: grantId } });
+      expect(sets[1]!.sub_id).toEqual({ format: 'iss_sub', iss: server.issuer, sub: person.id });
+    }
+    expect(got.otherApp.concat(got.billing)).toEqual([]);
   });
 
   it('with no grant anywhere: nothing is sent to anyone', async () => {
