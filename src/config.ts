@@ -198,6 +198,12 @@ const settingsSchema = z.object({
    */
   emailNotifications: z.boolean().meta({ env: 'EMAIL_NOTIFICATIONS' }),
   /**
+   * People may delete their own account on the account pages (src/account/deletion.ts), after a
+   * recent sign-in and their password. Off by default: where accounts are an organisation's (an
+   * operator provisions and removes them), only an administrator deletes one.
+   */
+  accountSelfDeletion: z.boolean().meta({ env: 'ACCOUNT_SELF_DELETION' }),
+  /**
    * Administrators reach the console, and the admin API with a token of their own, only after a
    * sign-in with a second factor (src/factors/); console actions also need a sign-in of the last
    * 15 minutes. Off only for an instance with no authenticator apps at all.

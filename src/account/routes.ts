@@ -1,5 +1,6 @@
 // The signed-in person's own account pages: who they are, the apps they let in, the browsers they
-// are signed in on, their name, their email address, and their password. Every action goes through SelfService
+// are signed in on, their name, their email address, their password, and (ACCOUNT_SELF_DELETION)
+// deleting the account. Every action goes through SelfService
 // (self-service.ts), or Addresses (src/verification/) for the email address, with the person as the
 // actor, so it is limited to their own things and audited like an admin's.
 // /account/callback is not here: it belongs to the sign-in (src/oidc/account-sign-in.ts).
@@ -11,6 +12,7 @@ import { EMAIL_PAGE, emailPages } from './email.js';
 import { accountGuard, holderOf } from './guard.js';
 import { PASSWORD_PAGE, passwordPages } from './password.js';
 import { PROFILE_PAGE, profilePages } from './profile.js';
+import { DELETE_PAGE, DELETED_PAGE, deletionPages } from './deletion.js';
 import { SESSIONS_PAGE, sessionPages } from './sessions.js';
 import { SECURITY_PAGE, TOTP_PAGE, securityPages } from '../factors/pages.js';
 
@@ -25,13 +27,15 @@ export function accountRoutes(deps: SurfaceDependencies): Router {
   const { showPassword, changePassword } = passwordPages(deps);
   const { showEmail, sendVerification, changeEmail } = emailPages(deps);
   const { showProfile, updateProfile } = profilePages(deps);
+  const deletion = deletionPages(deps);
+  const selfDeletion = deps.config.accountSelfDeletion;
   const security = securityPages(deps);
 
   function showAccount(ctx: Context) {
     const { person } = holderOf(ctx);
     deps.pages.render(ctx, 'account/home', 'account.home.title', {
       person,
-      links: { apps: APPS_PAGE, sessions: SESSIONS_PAGE, password: PASSWORD_PAGE, email: EMAIL_PAGE, profile: PROFILE_PAGE, security: SECURITY_PAGE },
+      links: { apps: APPS_PAGE, sessions: SESSIONS_PAGE, password: PASSWORD_PAGE, email: EMAIL_PAGE, profile: PROFILE_PAGE, security: SECURITY_PAGE, delete: selfDeletion ? DELETE_PAGE : undefined },
       signOut: SIGN_OUT,
     });
   }
@@ -57,5 +61,10 @@ export function accountRoutes(deps: SurfaceDependencies): Router {
   router.post(TOTP_PAGE, parseForm, requireCsrf, signedIn(TOTP_PAGE), recentSignIn(security.enrolmentPage), security.confirmEnrolment);
   router.post(`${SECURITY_PAGE}/remove`, parseForm, requireCsrf, signedIn(SECURITY_PAGE), security.removeFactor);
   router.post(`${SECURITY_PAGE}/recovery-codes`, parseForm, requireCsrf, signedIn(SECURITY_PAGE), security.newRecoveryCodes);
+  if (selfDeletion) {
+    router.get(DELETE_PAGE, signedIn(), recentSignIn(DELETE_PAGE), deletion.showDelete);
+    router.post(DELETE_PAGE, parseForm, requireCsrf, signedIn(DELETE_PAGE), recentSignIn(DELETE_PAGE), deletion.deleteAccount);
+    router.get(DELETED_PAGE, deletion.showDeleted);
+  }
   return router;
 }

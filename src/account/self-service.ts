@@ -17,6 +17,7 @@ import type { SessionInfo, SessionStore } from '../sessions/store.js';
 import type { AccountNotices } from '../notices/account-notices.js';
 import type { OneTimeLinks } from '../links/store.js';
 import { abandonAddressChange } from '../verification/pending-changes.js';
+import { eraseAccount } from '../people/erasure.js';
 
 export type { ConnectedApp } from '../grants/connected-apps.js';
 export type { EndedSessionsResult } from '../sessions/ending.js';
@@ -83,6 +84,21 @@ export class SelfService {
     return this.#audited(actor, async (trx) => {
       found(await this.deps.users.updateProfile(userId, changed, trx), 'person');
       return { result: changed, event: { type: 'user.profile_updated', userId, details: { changed } } };
+    });
+  }
+
+  /**
+   * The person deletes their own account (ACCOUNT_SELF_DELETION; the page has checked a recent
+   * sign-in and their password): erased as an administrator's deletion erases it, told by mail,
+   * and audited as their own request. Nothing of it can be restored.
+   */
+  async deleteOwnAccount(actor: Actor): Promise<EndedSessionsResult> {
+    const userId = personOf(actor);
+    return this.#audited(actor, async (trx) => {
+      const person = found(await this.deps.users.findById(userId, trx), 'person');
+      const ended = found(await eraseAccount(this.deps, trx, userId), 'person');
+      await this.deps.notices.send(trx, person, { kind: 'account-deleted' });
+      return { result: ended, event: { type: 'user.deleted', userId, details: { reason: 'own_request', ...ended } } };
     });
   }
 

@@ -29,7 +29,9 @@ export type AccountNotice =
   /** A recovery code spent to sign in; `remaining` unused codes are left. */
   | { kind: 'recovery-code-used'; remaining: number }
   /** A passkey was added to or removed from the account (src/passkeys/), by the name it was given. */
-  | { kind: 'passkey-added' | 'passkey-removed'; passkey: string };
+  | { kind: 'passkey-added' | 'passkey-removed'; passkey: string }
+  /** The person deleted their own account (the mail goes to the address it had). */
+  | { kind: 'account-deleted' };
 
 /** Who a notice goes to: always the account's current address. */
 export interface NoticeRecipient {
@@ -109,6 +111,7 @@ function noticeData(notice: AccountNotice): Record<string, unknown> {
     case 'recovery-code-used': return { remaining: notice.remaining };
     case 'passkey-added':
     case 'passkey-removed': return { passkey: notice.passkey };
+    case 'account-deleted': return {};
   }
 }
 

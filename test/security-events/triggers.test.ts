@@ -238,6 +238,15 @@ describe('a person', () => {
     expect(got.otherApp.concat(got.billing)).toEqual([]);
   });
 
+  it('who deletes their own account: the same, initiated by the user', async () => {
+    const { person } = await signedIn();
+    await server.selfService.deleteOwnAccount({ type: 'user', id: person.id });
+    const got = await delivered();
+    expect(eventsOf(got.app).map(([type, event]) => [type, event.initiating_entity])).toEqual([[SESSION_REVOKED, 'user'], [ACCOUNT_PURGED, 'user']]);
+    expect(got.notes).toHaveLength(2);
+    expect(got.otherApp.concat(got.billing)).toEqual([]);
+  });
+
   it('with no grant anywhere: nothing is sent to anyone', async () => {
     const person = await createPerson(server);
     await server.operations.people.disableUser(ADMIN, person.id);
