@@ -70,9 +70,19 @@ function isIdentifier(value: unknown): value is string {
   return isStorableKey(value, 500);
 }
 
+const INTROSPECTION_SUFFIX = ' (introspection)';
+
 /** The name an API's introspection client goes by, so it reads as the API's in a list of clients. */
 function clientNameFor(apiName: string): string {
-  return `${apiName} (introspection)`;
+  return `${apiName}${INTROSPECTION_SUFFIX}`;
+}
+
+/**
+ * The API's name in its introspection client's. The stored name stays as the CLI and the admin API
+ * have always shown it; a page words the rest in its reader's language (admin.apps.introspectionName).
+ */
+export function apiNameOfClient(clientName: string): string {
+  return clientName.endsWith(INTROSPECTION_SUFFIX) ? clientName.slice(0, -INTROSPECTION_SUFFIX.length) : clientName;
 }
 
 function apiExists(identifier: string): GatehouseError {
