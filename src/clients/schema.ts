@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { isStorableText, NUL_REFUSAL } from '../db/text.js';
 import { GatehouseError } from '../errors.js';
-import type { Message, Values, Words } from '../i18n/catalogs.js';
+import { isMessage, type Message, type Values, type Words } from '../i18n/catalogs.js';
 import { backchannelLogoutUriRefusal, redirectUriRefusal } from './redirect-uris.js';
 
 import { ADMIN_SCOPE } from '../vocabulary.js';
@@ -108,7 +108,7 @@ const information = {
   tosUri: informationUri('terms of service (tos_uri)', 'problem.client.tosUri'),
 };
 
-const ACR_REQUIRED = `The level is one of ${ACR_VALUES.join(', ')}.`;
+const ACR_LEVEL_MESSAGE = `The level is one of ${ACR_VALUES.join(', ')}.`;
 
 export const newClientSchema = z
   .object({
@@ -147,7 +147,7 @@ export const newClientSchema = z
     /** Where the app receives security events (src/security-events/); checked by the store, which knows the environment. */
     eventsEndpoint: z.string().trim().max(2000).optional(),
     /** The weakest sign-in this app accepts (src/factors/levels.ts); null: any. */
-    requireAcr: z.enum(ACR_VALUES, { message: ACR_REQUIRED }).nullable().optional(),
+    requireAcr: z.enum(ACR_VALUES, { message: ACR_LEVEL_MESSAGE }).nullable().optional(),
     clientUri: information.clientUri.default(null),
     logoUri: information.logoUri.default(null),
     policyUri: information.policyUri.default(null),
@@ -266,12 +266,8 @@ export const CLIENT_FIELDS: FieldLabels = {
 /** Words for messages given to zod's own checks, which keep no params: by the English message. */
 const WORDS_OF_MESSAGE: ReadonlyMap<string, Message> = new Map([
   [CLIENT_NAME_REQUIRED, { key: 'problem.nameRequired' }],
-  [ACR_REQUIRED, { key: 'problem.client.acrLevel', values: { levels: ACR_VALUES.join(', ') } }],
+  [ACR_LEVEL_MESSAGE, { key: 'problem.client.acrLevel', values: { levels: ACR_VALUES.join(', ') } }],
 ]);
-
-function isMessage(value: unknown): value is Message {
-  return typeof value === 'object' && value !== null && typeof (value as Message).key === 'string';
-}
 
 /**
  * A zod issue in catalog words. Ours carry theirs (`said`); zod's own English ("Too big: expected

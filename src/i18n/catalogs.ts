@@ -104,8 +104,8 @@ function asMessage(words: Words): Message {
   return typeof words === 'string' ? { key: words } : words;
 }
 
-/** A value that is itself words (the label of the field a refusal is about), said in the same language. */
-function isMessage(value: unknown): value is Message {
+/** Whether a value is words (the label of the field a refusal is about): `t` says it in the same language. */
+export function isMessage(value: unknown): value is Message {
   return typeof value === 'object' && value !== null && !(value instanceof Markup) && typeof (value as Message).key === 'string';
 }
 
