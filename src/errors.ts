@@ -37,8 +37,31 @@ export function undefinedIfMissing(error: unknown): undefined {
   throw error;
 }
 
+/** A refusal as both say it: `message` in English for the CLI and the admin API, `words` for a page. */
+export interface Refusal {
+  message: string;
+  words: Message;
+}
+
+/** The catalog words of "No such …", by what was looked for; a kind not listed is said in English. */
+const NOT_FOUND: Readonly<Record<string, string>> = {
+  person: 'problem.notFound.person',
+  client: 'problem.notFound.client',
+  API: 'problem.notFound.api',
+  'API client': 'problem.notFound.apiClient',
+  grant: 'problem.notFound.grant',
+  'grant of this person for this app': 'problem.notFound.grantOfPersonForApp',
+  'registration token': 'problem.notFound.registrationToken',
+  session: 'problem.notFound.session',
+  factor: 'problem.notFound.factor',
+  'connected app': 'problem.notFound.connectedApp',
+};
+
 /** The value, or the not_found refusal naming what was looked for ("No such person."). */
 export function found<T>(value: T | undefined, what: string): T {
-  if (value === undefined) throw new GatehouseError('not_found', `No such ${what}.`);
+  if (value === undefined) {
+    const key = Object.hasOwn(NOT_FOUND, what) ? NOT_FOUND[what] : undefined;
+    throw new GatehouseError('not_found', `No such ${what}.`, undefined, key === undefined ? undefined : { key });
+  }
   return value;
 }

@@ -44,7 +44,7 @@ export class ApiOperations {
   rotateResourceSecret(actor: Actor, identifier: string, options: { overlapSeconds?: number } = {}): Promise<RotatedSecret> {
     return this.deps.audited(actor, async (trx) => {
       const api = await this.getResource(identifier, trx);
-      if (!api.clientId) throw new GatehouseError('conflict', 'This API has no introspection client.');
+      if (!api.clientId) throw new GatehouseError('conflict', 'This API has no introspection client.', undefined, { key: 'admin.problem.noIntrospectionClient' });
       const rotated = found(await this.deps.clients.rotateSecret(api.clientId, options.overlapSeconds, trx), 'API client');
       const details = { identifier, previousSecretExpiresAt: rotated.previousSecretExpiresAt?.toISOString() ?? null };
       return { result: rotated, event: { type: 'api.secret_rotated', clientId: api.clientId, details } };

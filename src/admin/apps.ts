@@ -102,8 +102,10 @@ function describe(client: Client): Record<string, unknown> {
 /** An API's introspection credentials change with the API; Gatehouse's own sign-in client not at all. */
 function managedHere(client: Client): Client {
   if (client.resourceIdentifier) {
-    throw new GatehouseError('conflict', `These are the introspection credentials of the API ${client.resourceIdentifier}: manage them through the API.`);
+    throw new GatehouseError('conflict', `These are the introspection credentials of the API ${client.resourceIdentifier}: manage them through the API.`, undefined, {
+      key: 'admin.problem.apiCredentials', values: { identifier: client.resourceIdentifier },
+    });
   }
-  if (client.clientId === ACCOUNT_CLIENT_ID) throw new GatehouseError('conflict', 'Gatehouse\'s own sign-in client cannot be changed.');
+  if (client.clientId === ACCOUNT_CLIENT_ID) throw new GatehouseError('conflict', 'Gatehouse\'s own sign-in client cannot be changed.', undefined, { key: 'admin.problem.accountClient' });
   return client;
 }

@@ -11,7 +11,7 @@ export class FactorOperations {
   constructor(private readonly deps: OperationDependencies, private readonly acts: FactorActs | undefined) {}
 
   #acts(): FactorActs {
-    if (!this.acts) throw new GatehouseError('conflict', 'Second factors are not available here.');
+    if (!this.acts) throw new GatehouseError('conflict', 'Second factors are not available here.', undefined, { key: 'admin.problem.factorsUnavailable' });
     return this.acts;
   }
 

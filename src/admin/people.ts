@@ -55,7 +55,7 @@ export class PeopleOperations {
     const enrolment = this.#invitations();
     return this.deps.audited(actor, async (trx) => {
       const current = found(await this.deps.users.findById(id, trx), 'person');
-      if (accountState(current) !== 'invited') throw new GatehouseError('conflict', 'Only a person who has not accepted an invitation yet can be invited again.');
+      if (accountState(current) !== 'invited') throw new GatehouseError('conflict', 'Only a person who has not accepted an invitation yet can be invited again.', undefined, { key: 'admin.problem.reinviteOnlyInvited' });
       const user = found(await this.deps.users.markInvited(id, trx), 'person');
       const { expiresAt } = await enrolment.invite(trx, user, await this.#inviterName(actor, trx));
       return { result: { user, expiresAt }, event: { type: 'user.invited', userId: id, details: { again: true, expiresAt: expiresAt.toISOString() } } };
@@ -70,7 +70,7 @@ export class PeopleOperations {
   #invitations(): EnrolmentMail {
     const enrolment = this.deps.enrolment;
     if (!enrolment?.invitationsOn) {
-      throw new GatehouseError('conflict', 'Invitations are off: Gatehouse sends them only with SIGNUP=invite or SIGNUP=open (and mail set up).');
+      throw new GatehouseError('conflict', 'Invitations are off: Gatehouse sends them only with SIGNUP=invite or SIGNUP=open (and mail set up).', undefined, { key: 'admin.problem.invitationsOff' });
     }
     return enrolment;
   }
@@ -129,7 +129,7 @@ export class PeopleOperations {
     return this.deps.audited(actor, async (trx) => {
       // A pending person's first password is theirs to choose, through their invitation or sign-up link.
       if (accountState(found(await this.deps.users.findById(id, trx), 'person')) !== 'active') {
-        throw new GatehouseError('conflict', 'This person has not accepted their invitation or verified their sign-up yet: invite them again instead.');
+        throw new GatehouseError('conflict', 'This person has not accepted their invitation or verified their sign-up yet: invite them again instead.', undefined, { key: 'admin.problem.notYetActive' });
       }
       const person = found(await this.deps.users.setPassword(id, password, trx), 'person');
       await this.deps.notices.send(trx, person, { kind: 'password-changed', how: 'admin' });

@@ -1,25 +1,40 @@
 // What a registered redirect URI may be (RFC 9700 §4.1): absolute, no fragment, https unless it
 // points at this machine (native and development apps on loopback), matched exactly later.
+// Each problem is said twice: in English (the CLI, the admin API, a registration's error) and in
+// catalog words with the URI as a value (the console, in the admin's language).
+import type { Refusal } from '../errors.js';
 import { LOOPBACK_HOSTS } from '../paths.js';
 
-export function redirectUriProblem(value: string): string | undefined {
+function uriRefusal(uri: string, message: string, key: string): Refusal {
+  return { message: `"${uri}" ${message}`, words: { key, values: { uri } } };
+}
+
+/** What is wrong with the URI before its scheme is looked at, shared by both kinds. */
+function malformed(value: string): Refusal | undefined {
   // Control characters and spaces have no place in a URI (RFC 3986) and would not survive storage.
-  if (/[\u0000-\u0020\u007f]/.test(value)) return `"${value.replace(/[\u0000-\u001f\u007f]/g, '?')}" contains spaces or control characters`;
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    return `"${value}" is not an absolute URL`;
-  }
-  if (url.hash || value.includes('#')) return `"${value}" must not contain a fragment`;
-  if (url.username || url.password) return `"${value}" must not contain credentials`;
+  if (/[\u0000-\u0020\u007f]/.test(value)) return uriRefusal(value.replace(/[\u0000-\u001f\u007f]/g, '?'), 'contains spaces or control characters', 'problem.uri.controlCharacters');
+  if (!URL.canParse(value)) return uriRefusal(value, 'is not an absolute URL', 'problem.uri.notAbsolute');
+  const url = new URL(value);
+  if (url.hash || value.includes('#')) return uriRefusal(value, 'must not contain a fragment', 'problem.uri.fragment');
+  if (url.username || url.password) return uriRefusal(value, 'must not contain credentials', 'problem.uri.credentials');
+  return undefined;
+}
+
+export function redirectUriRefusal(value: string): Refusal | undefined {
+  const problem = malformed(value);
+  if (problem) return problem;
+  const url = new URL(value);
   if (url.protocol === 'https:') return undefined;
   if (url.protocol === 'http:') {
-    return LOOPBACK_HOSTS.has(url.hostname) ? undefined : `"${value}" must use https (http is allowed only for localhost)`;
+    return LOOPBACK_HOSTS.has(url.hostname) ? undefined : uriRefusal(value, 'must use https (http is allowed only for localhost)', 'problem.uri.httpsOrLocalhost');
   }
   // Private-use schemes for native apps (RFC 8252 §7.1) need a reverse-domain name with a dot.
   if (/^[a-z][a-z0-9+.-]*\.[a-z0-9+.-]+:$/.test(url.protocol)) return undefined;
-  return `"${value}" must use https, http on localhost, or a reverse-domain private-use scheme`;
+  return uriRefusal(value, 'must use https, http on localhost, or a reverse-domain private-use scheme', 'problem.uri.redirectScheme');
+}
+
+export function redirectUriProblem(value: string): string | undefined {
+  return redirectUriRefusal(value)?.message;
 }
 
 /**
@@ -28,17 +43,15 @@ export function redirectUriProblem(value: string): string | undefined {
  * in the clear (`httpsOnly`). Outside production plain http is allowed anywhere, for apps and
  * receivers on a developer's network.
  */
-export function backchannelLogoutUriProblem(value: string, options: { httpsOnly: boolean }): string | undefined {
-  if (/[\u0000-\u0020\u007f]/.test(value)) return `"${value.replace(/[\u0000-\u001f\u007f]/g, '?')}" contains spaces or control characters`;
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    return `"${value}" is not an absolute URL`;
-  }
-  if (url.hash || value.includes('#')) return `"${value}" must not contain a fragment`;
-  if (url.username || url.password) return `"${value}" must not contain credentials`;
+export function backchannelLogoutUriRefusal(value: string, options: { httpsOnly: boolean }): Refusal | undefined {
+  const problem = malformed(value);
+  if (problem) return problem;
+  const url = new URL(value);
   if (url.protocol === 'https:') return undefined;
-  if (url.protocol === 'http:') return options.httpsOnly ? `"${value}" must use https in production` : undefined;
-  return `"${value}" must be an http or https URL`;
+  if (url.protocol === 'http:') return options.httpsOnly ? uriRefusal(value, 'must use https in production', 'problem.uri.httpsInProduction') : undefined;
+  return uriRefusal(value, 'must be an http or https URL', 'problem.uri.httpOrHttps');
+}
+
+export function backchannelLogoutUriProblem(value: string, options: { httpsOnly: boolean }): string | undefined {
+  return backchannelLogoutUriRefusal(value, options)?.message;
 }

@@ -7,9 +7,9 @@ import { cursorTimestamp, decodeCursor, pageOf, pageSize, type Page, type PageRe
 import { isStorableKey } from '../db/text.js';
 import { GatehouseError } from '../errors.js';
 import { OidcRecords } from '../records/index.js';
-import { DEFAULT_SECRET_OVERLAP_SECONDS, inWords, MAX_SECRET_OVERLAP_SECONDS } from '../lifetimes.js';
-import { backchannelLogoutUriProblem } from './redirect-uris.js';
-import { eventsEndpointProblem } from '../security-events/receivers.js';
+import { DAY, DEFAULT_SECRET_OVERLAP_SECONDS, inWords, MAX_SECRET_OVERLAP_SECONDS } from '../lifetimes.js';
+import { backchannelLogoutUriRefusal } from './redirect-uris.js';
+import { eventsEndpointRefusal } from '../security-events/receivers.js';
 import { clientChangesSchema, firstIssue, newClientSchema, storedScope, type ClientChanges, type NewClient, type ValidClient } from './schema.js';
 
 export { DEFAULT_APP_SCOPE, firstIssue, scopeSchema, type ClientChanges, type NewClient } from './schema.js';
@@ -207,19 +207,21 @@ export class ClientStore {
 
   /** What newClientSchema cannot know: whether plain http is allowed here. */
   #checkEnvironment(c: ValidClient): void {
-    const problem = c.backchannelLogoutUri ? backchannelLogoutUriProblem(c.backchannelLogoutUri, { httpsOnly: this.options.httpsOnly ?? false }) : undefined;
-    if (problem) throw new GatehouseError('invalid_input', problem, 'backchannelLogoutUri');
+    const problem = c.backchannelLogoutUri ? backchannelLogoutUriRefusal(c.backchannelLogoutUri, { httpsOnly: this.options.httpsOnly ?? false }) : undefined;
+    if (problem) throw new GatehouseError('invalid_input', problem.message, 'backchannelLogoutUri', problem.words);
     if (!this.options.httpsOnly) return;
     // The consent page links these: in production, never to a page anyone on the way could change.
     for (const field of ['clientUri', 'logoUri', 'policyUri', 'tosUri'] as const) {
       const uri = c[field];
-      if (uri && new URL(uri).protocol !== 'https:') throw new GatehouseError('invalid_input', `In production, ${uri} must be an https URL.`, field);
+      if (uri && new URL(uri).protocol !== 'https:') {
+        throw new GatehouseError('invalid_input', `In production, ${uri} must be an https URL.`, field, { key: 'problem.client.httpsInProduction', values: { uri } });
+      }
     }
   }
 
   #checkEventsEndpoint(endpoint: string | undefined): void {
-    const problem = endpoint ? eventsEndpointProblem(endpoint, this.options.httpsOnly !== true) : undefined;
-    if (problem) throw new GatehouseError('invalid_input', problem, 'eventsEndpoint');
+    const problem = endpoint ? eventsEndpointRefusal(endpoint, this.options.httpsOnly !== true) : undefined;
+    if (problem) throw new GatehouseError('invalid_input', problem.message, 'eventsEndpoint', problem.words);
   }
 
   /** The events endpoints of those of `clientIds` that have one, by client_id. */
@@ -349,12 +351,14 @@ export class ClientStore {
    */
   async rotateSecret(clientId: string, overlapSeconds = DEFAULT_SECRET_OVERLAP_SECONDS, trx: Database = this.db): Promise<{ clientSecret: string; previousSecretExpiresAt: Date | null } | undefined> {
     if (!Number.isInteger(overlapSeconds) || overlapSeconds < 0 || overlapSeconds > MAX_SECRET_OVERLAP_SECONDS) {
-      throw new GatehouseError('invalid_input', `The overlap is a whole number of seconds from 0 to ${MAX_SECRET_OVERLAP_SECONDS} (${inWords(MAX_SECRET_OVERLAP_SECONDS)}).`, 'overlapSeconds');
+      throw new GatehouseError('invalid_input', `The overlap is a whole number of seconds from 0 to ${MAX_SECRET_OVERLAP_SECONDS} (${inWords(MAX_SECRET_OVERLAP_SECONDS)}).`, 'overlapSeconds', {
+        key: 'problem.client.overlap', values: { max: MAX_SECRET_OVERLAP_SECONDS, days: MAX_SECRET_OVERLAP_SECONDS / DAY },
+      });
     }
     const existing = await this.find(clientId, trx);
     if (!existing) return undefined;
     if (!existing.secretDigest || !['client_secret_basic', 'client_secret_post'].includes(existing.tokenEndpointAuthMethod)) {
-      throw new GatehouseError('conflict', 'This client authenticates without a secret; there is none to rotate.');
+      throw new GatehouseError('conflict', 'This client authenticates without a secret; there is none to rotate.', undefined, { key: 'problem.client.noSecret' });
     }
     const clientSecret = randomSecret();
     const keepOld = overlapSeconds > 0;

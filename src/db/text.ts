@@ -10,6 +10,12 @@ export function isStorableText(value: string): boolean {
 export const NUL_MESSAGE = 'must not contain NUL characters';
 
 /**
+ * NUL_MESSAGE as a zod refinement's second argument, with its catalog words for a page (the field
+ * is named where the issue becomes a refusal: firstIssue in src/clients/schema.ts).
+ */
+export const NUL_REFUSAL = { message: NUL_MESSAGE, params: { words: { key: 'problem.input.nul' } } };
+
+/**
  * A key a lookup may take to the database: a non-empty string no longer than `maxLength` that
  * PostgreSQL can hold. Anything else matches no row, so callers answer "not found" without asking.
  */

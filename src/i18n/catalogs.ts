@@ -25,7 +25,8 @@ export class Markup {
 
 /**
  * Words chosen in code and shown by a template (a form's problem, a throttle's wait): the key and
- * its values, translated where the page is rendered. A plain string is a key too.
+ * its values, translated where the page is rendered. A plain string is a key too. A value that is
+ * itself a Message (the label of a form field) is said in the page's language too.
  */
 export interface Message {
   key: string;
@@ -103,18 +104,24 @@ function asMessage(words: Words): Message {
   return typeof words === 'string' ? { key: words } : words;
 }
 
+/** Whether a value is words (the label of the field a refusal is about): `t` says it in the same language. */
+export function isMessage(value: unknown): value is Message {
+  return typeof value === 'object' && value !== null && !(value instanceof Markup) && typeof (value as Message).key === 'string';
+}
+
 export function translator(locale: string): Translator {
+  const t = (words: Words, values?: Values): string => {
+    const { key, values: own } = asMessage(words);
+    const given = own ?? values;
+    return interpolate(lookup(locale, pluralKey(locale, key, given)), given, (v) => (isMessage(v) ? t(v) : String(v ?? '')));
+  };
   return {
     locale,
-    t: (words, values) => {
-      const { key, values: own } = asMessage(words);
-      const given = own ?? values;
-      return interpolate(lookup(locale, pluralKey(locale, key, given)), given, (v) => String(v ?? ''));
-    },
+    t,
     html: (words, values) => {
       const { key, values: own } = asMessage(words);
       const given = own ?? values;
-      return interpolate(lookup(locale, pluralKey(locale, key, given)), given, (v) => (v instanceof Markup ? v.html : escapeHtml(v)));
+      return interpolate(lookup(locale, pluralKey(locale, key, given)), given, (v) => (v instanceof Markup ? v.html : escapeHtml(isMessage(v) ? t(v) : v)));
     },
     strong: (value, id) => new Markup(`<strong${id ? ` id="${escapeHtml(id)}"` : ''}>${escapeHtml(value)}</strong>`),
     code: (value) => new Markup(`<code>${escapeHtml(value)}</code>`),

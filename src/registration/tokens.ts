@@ -6,13 +6,14 @@ import { digest, randomSecret } from '../crypto/digest.js';
 import type { Database } from '../db/knex.js';
 import { isStorableKey } from '../db/text.js';
 import { GatehouseError } from '../errors.js';
+import { DAY } from '../lifetimes.js';
 import { ADMIN_SCOPE } from '../vocabulary.js';
-import { DEFAULT_APP_SCOPE, scopeSchema } from '../clients/schema.js';
+import { DEFAULT_APP_SCOPE, issueWords, scopeSchema, type FieldLabels } from '../clients/schema.js';
 
 /** Marks a Gatehouse initial access token, so secret scanners and people can tell what it is. */
 const TOKEN_PREFIX = 'ghiat_';
 /** A token lives at most a year: an operator who wants longer hands out a new one. */
-export const MAX_REGISTRATION_TOKEN_SECONDS = 365 * 24 * 3600;
+export const MAX_REGISTRATION_TOKEN_SECONDS = 365 * DAY;
 
 export interface RegistrationToken {
   id: string;
@@ -60,6 +61,10 @@ function fromRow(row: Row): RegistrationToken {
   };
 }
 
+/** The console's label of each field of a new token: a refusal names the field so. */
+const TOKEN_FIELDS: FieldLabels = { scope: 'admin.tokens.scopeField', description: 'admin.tokens.descriptionField' };
+const MAX_USES = 1_000_000;
+
 const TABLE = 'registration_tokens';
 const USABLE = '(revoked_at is null and (expires_at is null or expires_at > now()) and (max_uses is null or uses < max_uses))';
 
@@ -69,19 +74,22 @@ export class RegistrationTokens {
   /** Issues a token; its value is returned only here. */
   async create(input: NewRegistrationToken, trx: Database = this.db): Promise<{ token: string; registrationToken: RegistrationToken }> {
     const scope = scopeSchema.safeParse(input.scope ?? DEFAULT_APP_SCOPE);
-    if (!scope.success) throw new GatehouseError('invalid_input', scope.error.issues[0]!.message, 'scope');
-    if (!scope.data.includes('openid')) throw new GatehouseError('invalid_input', 'The scope must include openid: registered apps sign people in.', 'scope');
-    if (scope.data.includes(ADMIN_SCOPE)) throw new GatehouseError('invalid_input', `No registered app may hold ${ADMIN_SCOPE}.`, 'scope');
-    if (input.uses !== undefined && (!Number.isInteger(input.uses) || input.uses < 1 || input.uses > 1_000_000)) {
-      throw new GatehouseError('invalid_input', 'Uses is a whole number from 1 to 1000000.', 'uses');
+    if (!scope.success) throw new GatehouseError('invalid_input', scope.error.issues[0]!.message, 'scope', issueWords(scope.error.issues[0]!, TOKEN_FIELDS, 'scope'));
+    if (!scope.data.includes('openid')) throw new GatehouseError('invalid_input', 'The scope must include openid: registered apps sign people in.', 'scope', { key: 'admin.tokens.problem.openid' });
+    if (scope.data.includes(ADMIN_SCOPE)) throw new GatehouseError('invalid_input', `No registered app may hold ${ADMIN_SCOPE}.`, 'scope', { key: 'admin.tokens.problem.adminScope', values: { scope: ADMIN_SCOPE } });
+    if (input.uses !== undefined && (!Number.isInteger(input.uses) || input.uses < 1 || input.uses > MAX_USES)) {
+      throw new GatehouseError('invalid_input', `Uses is a whole number from 1 to ${MAX_USES}.`, 'uses', { key: 'admin.tokens.problem.usesRange', values: { max: MAX_USES } });
     }
     const expiresIn = input.expiresIn ?? MAX_REGISTRATION_TOKEN_SECONDS;
     if (!Number.isInteger(expiresIn) || expiresIn < 1 || expiresIn > MAX_REGISTRATION_TOKEN_SECONDS) {
-      throw new GatehouseError('invalid_input', `Expires-in is a whole number of seconds from 1 to ${MAX_REGISTRATION_TOKEN_SECONDS} (a year).`, 'expiresIn');
+      // The words are the console's, whose form asks for days (the API and the CLI take seconds).
+      throw new GatehouseError('invalid_input', `Expires-in is a whole number of seconds from 1 to ${MAX_REGISTRATION_TOKEN_SECONDS} (a year).`, 'expiresIn', {
+        key: 'admin.tokens.problem.daysRange', values: { max: MAX_REGISTRATION_TOKEN_SECONDS / DAY },
+      });
     }
     const description = input.description?.trim() || null;
     if (description && (description.length > 200 || description.includes('\u0000'))) {
-      throw new GatehouseError('invalid_input', 'The description is at most 200 characters.', 'description');
+      throw new GatehouseError('invalid_input', 'The description is at most 200 characters.', 'description', { key: 'problem.input.tooLong', values: { field: { key: 'admin.tokens.descriptionField' }, max: 200 } });
     }
     const token = `${TOKEN_PREFIX}${randomSecret()}`;
     const [row] = await trx<Row>(TABLE)

@@ -1,8 +1,8 @@
 // What an API (RFC 8707 resource server) registration may say, checked at creation and at every update.
 import { z } from 'zod';
-import { scopeSchema } from '../clients/schema.js';
+import { issueWords, said, scopeSchema, type FieldLabels } from '../clients/schema.js';
 import type { Database } from '../db/knex.js';
-import { isStorableText, NUL_MESSAGE } from '../db/text.js';
+import { isStorableText, NUL_REFUSAL } from '../db/text.js';
 import { GatehouseError } from '../errors.js';
 import { CATALOGS, LOCALES } from '../i18n/catalogs.js';
 import { MAX_ACCESS_TOKEN_LIFETIME_SECONDS, MIN_API_ACCESS_TOKEN_TTL_SECONDS } from '../lifetimes.js';
@@ -24,15 +24,15 @@ const identifierSchema = z
     } catch {
       return false;
     }
-  }, 'The identifier must be an absolute http(s) URI without a fragment (RFC 8707), e.g. https://api.example.com');
+  }, said('The identifier must be an absolute http(s) URI without a fragment (RFC 8707), e.g. https://api.example.com', 'problem.api.identifier'));
 
 const apiScopes = scopeSchema
-  .refine((s) => s.length > 0, 'An API needs at least one scope, e.g. --scope "read write".')
-  .refine((s) => s.every((t) => !RESERVED_SCOPES.has(t)), 'openid, profile, email, address, phone and offline_access are OpenID Connect scopes, not API scopes.')
-  .refine((s) => s.every((t) => !t.startsWith(RESERVED_PREFIX)), `Scopes starting with "${RESERVED_PREFIX}" are Gatehouse's own.`);
+  .refine((s) => s.length > 0, said('An API needs at least one scope, e.g. --scope "read write".', 'problem.api.scopeRequired'))
+  .refine((s) => s.every((t) => !RESERVED_SCOPES.has(t)), said('openid, profile, email, address, phone and offline_access are OpenID Connect scopes, not API scopes.', 'problem.api.oidcScopes'))
+  .refine((s) => s.every((t) => !t.startsWith(RESERVED_PREFIX)), said(`Scopes starting with "${RESERVED_PREFIX}" are Gatehouse's own.`, 'problem.api.gatehouseScopes', { prefix: RESERVED_PREFIX }));
 
-const apiName = z.string().trim().min(1).max(200).refine(isStorableText, NUL_MESSAGE);
-const scopeDescriptions = z.record(z.string(), z.string().trim().min(1).max(200).refine(isStorableText, NUL_MESSAGE));
+const apiName = z.string().trim().min(1).max(200).refine(isStorableText, NUL_REFUSAL);
+const scopeDescriptions = z.record(z.string(), z.string().trim().min(1).max(200).refine(isStorableText, NUL_REFUSAL));
 /**
  * The same descriptions in other languages, by language tag: {"de": {"read": "..."}}. The consent
  * page shows the person's language, else scopeDescriptions (the default language's).
@@ -51,7 +51,7 @@ const mayExchangeFor = z.array(identifierSchema).max(50).transform((list) => [..
 
 function describedScopesExist(scopes: string[], descriptions: Record<string, string>, ctx: z.RefinementCtx, path = 'scopeDescriptions'): void {
   for (const scope of Object.keys(descriptions)) {
-    if (!scopes.includes(scope)) ctx.addIssue({ code: 'custom', path: [path], message: `"${scope}" is described but is not one of the API's scopes.` });
+    if (!scopes.includes(scope)) ctx.addIssue({ code: 'custom', path: [path], ...said(`"${scope}" is described but is not one of the API's scopes.`, 'problem.api.describedNotScope', { scope }) });
   }
 }
 
@@ -81,6 +81,18 @@ export const newResourceSchema = z.object({
 
 export type NewResourceServer = z.input<typeof newResourceSchema>;
 
+/** The console's label of each field an API has: a refusal names the field so. */
+export const API_FIELDS: FieldLabels = {
+  identifier: 'admin.api.identifier',
+  name: 'admin.app.name',
+  scope: 'admin.api.scopesField',
+  scopes: 'admin.api.scopesField',
+  scopeDescriptions: 'admin.api.scopesField',
+  accessTokenTtl: 'admin.api.ttlField',
+  eventsEndpoint: 'admin.events.endpoint',
+  mayExchangeFor: 'admin.api.exchangeField',
+};
+
 /** What an admin may change about an API. A null accessTokenTtl returns it to the default lifetime. */
 export const resourceChangesSchema = z.strictObject({
   name: apiName.optional(),
@@ -107,10 +119,10 @@ export function changedScopes(
   const localized = changes.localizedScopeDescriptions
     ?? Object.fromEntries(Object.entries(current.localizedScopeDescriptions).map(([locale, described]) => [locale, kept(described)]));
   const checked = z.record(z.string(), z.string()).superRefine((d, ctx) => describedScopesExist(scopes, d, ctx)).safeParse(descriptions);
-  if (!checked.success) throw new GatehouseError('invalid_input', checked.error.issues[0]!.message, 'scopeDescriptions');
+  if (!checked.success) throw new GatehouseError('invalid_input', checked.error.issues[0]!.message, 'scopeDescriptions', issueWords(checked.error.issues[0]!, API_FIELDS));
   for (const described of Object.values(localized)) {
     const each = z.record(z.string(), z.string()).superRefine((d, ctx) => describedScopesExist(scopes, d, ctx, 'localizedScopeDescriptions')).safeParse(described);
-    if (!each.success) throw new GatehouseError('invalid_input', each.error.issues[0]!.message, 'localizedScopeDescriptions');
+    if (!each.success) throw new GatehouseError('invalid_input', each.error.issues[0]!.message, 'localizedScopeDescriptions', issueWords(each.error.issues[0]!, API_FIELDS));
   }
   return { scopes, scopeDescriptions: descriptions, localizedScopeDescriptions: localized };
 }
@@ -128,7 +140,9 @@ export async function refuseScopesOfOtherApis(db: Database, scopes: string[], ex
     const clash = row.scope.split(' ').find((scope) => scopes.includes(scope));
     if (clash) {
       // No example name here: any fixed one could be the very name just refused.
-      throw new GatehouseError('conflict', `The scope "${clash}" already belongs to ${row.identifier}, and scope names are unique across APIs: give this API scope names of its own, e.g. prefixed with its name.`, 'scope');
+      throw new GatehouseError('conflict', `The scope "${clash}" already belongs to ${row.identifier}, and scope names are unique across APIs: give this API scope names of its own, e.g. prefixed with its name.`, 'scope', {
+        key: 'problem.api.scopeTaken', values: { scope: clash, identifier: row.identifier },
+      });
     }
   }
 }
@@ -139,11 +153,13 @@ export async function refuseScopesOfOtherApis(db: Database, scopes: string[], ex
  */
 export async function refuseUnknownDownstreams(db: Database, downstreams: string[], self: string): Promise<void> {
   if (downstreams.includes(self)) {
-    throw new GatehouseError('invalid_input', 'An API exchanges tokens for other APIs; it already accepts its own.', 'mayExchangeFor');
+    throw new GatehouseError('invalid_input', 'An API exchanges tokens for other APIs; it already accepts its own.', 'mayExchangeFor', { key: 'problem.api.exchangeSelf' });
   }
   if (downstreams.length === 0) return;
   const rows: Array<{ identifier: string }> = await db('resource_servers').select('identifier').whereIn('identifier', downstreams);
   const known = new Set(rows.map((row) => row.identifier));
   const unknown = downstreams.find((identifier) => !known.has(identifier));
-  if (unknown) throw new GatehouseError('invalid_input', `${unknown} is not a registered API: register it first (gatehouse resource create).`, 'mayExchangeFor');
+  if (unknown) {
+    throw new GatehouseError('invalid_input', `${unknown} is not a registered API: register it first (gatehouse resource create).`, 'mayExchangeFor', { key: 'problem.api.exchangeUnknown', values: { identifier: unknown } });
+  }
 }

@@ -7,8 +7,8 @@ import { isUniqueViolation } from '../db/errors.js';
 import { cursorTimestamp, decodeCursor, pageOf, pageSize, type Page, type PageRequest } from '../db/pages.js';
 import { isStorableKey } from '../db/text.js';
 import { GatehouseError } from '../errors.js';
-import { eventsEndpointProblem } from '../security-events/receivers.js';
-import { changedScopes, newResourceSchema, refuseScopesOfOtherApis, refuseUnknownDownstreams, resourceChangesSchema, type LocalizedScopeDescriptions, type NewResourceServer, type ResourceChanges } from './schema.js';
+import { eventsEndpointRefusal } from '../security-events/receivers.js';
+import { API_FIELDS, changedScopes, newResourceSchema, refuseScopesOfOtherApis, refuseUnknownDownstreams, resourceChangesSchema, type LocalizedScopeDescriptions, type NewResourceServer, type ResourceChanges } from './schema.js';
 
 export { type NewResourceServer, type ResourceChanges } from './schema.js';
 
@@ -70,9 +70,23 @@ function isIdentifier(value: unknown): value is string {
   return isStorableKey(value, 500);
 }
 
+const INTROSPECTION_SUFFIX = ' (introspection)';
+
 /** The name an API's introspection client goes by, so it reads as the API's in a list of clients. */
 function clientNameFor(apiName: string): string {
-  return `${apiName} (introspection)`;
+  return `${apiName}${INTROSPECTION_SUFFIX}`;
+}
+
+/**
+ * The API's name in its introspection client's. The stored name stays as the CLI and the admin API
+ * have always shown it; a page words the rest in its reader's language (admin.apps.introspectionName).
+ */
+export function apiNameOfClient(clientName: string): string {
+  return clientName.endsWith(INTROSPECTION_SUFFIX) ? clientName.slice(0, -INTROSPECTION_SUFFIX.length) : clientName;
+}
+
+function apiExists(identifier: string): GatehouseError {
+  return new GatehouseError('conflict', `An API with the identifier ${identifier} already exists.`, 'identifier', { key: 'problem.api.exists', values: { identifier } });
 }
 
 export interface ResourceServerStoreOptions {
@@ -84,8 +98,8 @@ export class ResourceServerStore {
   constructor(private readonly db: Database, private readonly options: ResourceServerStoreOptions = {}) {}
 
   #checkEventsEndpoint(endpoint: string | null | undefined): void {
-    const problem = endpoint ? eventsEndpointProblem(endpoint, this.options.httpsOnly !== true) : undefined;
-    if (problem) throw new GatehouseError('invalid_input', problem, 'eventsEndpoint');
+    const problem = endpoint ? eventsEndpointRefusal(endpoint, this.options.httpsOnly !== true) : undefined;
+    if (problem) throw new GatehouseError('invalid_input', problem.message, 'eventsEndpoint', problem.words);
   }
 
   /** The events endpoints of those of `identifiers` that have one, by identifier. */
@@ -98,7 +112,7 @@ export class ResourceServerStore {
 
   async create(input: NewResourceServer, trx: Database = this.db): Promise<{ resourceServer: ResourceServer; clientId: string; clientSecret: string | undefined }> {
     const parsed = newResourceSchema.safeParse(input);
-    if (!parsed.success) throw firstIssue(parsed.error);
+    if (!parsed.success) throw firstIssue(parsed.error, API_FIELDS);
     const r = parsed.data;
     this.#checkEventsEndpoint(r.eventsEndpoint);
     // A savepoint when trx is already a transaction: a refused API leaves no client behind.
@@ -113,7 +127,7 @@ export class ResourceServerStore {
         trx,
       );
       if (await trx('resource_servers').where({ identifier: r.identifier }).first()) {
-        throw new GatehouseError('conflict', `An API with the identifier ${r.identifier} already exists.`, 'identifier');
+        throw apiExists(r.identifier);
       }
       await refuseScopesOfOtherApis(trx, r.scope);
       await refuseUnknownDownstreams(trx, r.mayExchangeFor, r.identifier);
@@ -133,7 +147,7 @@ export class ResourceServerStore {
         })
         .returning('*')
         .catch((error: unknown) => {
-          if (isUniqueViolation(error)) throw new GatehouseError('conflict', `An API with the identifier ${r.identifier} already exists.`, 'identifier');
+          if (isUniqueViolation(error)) throw apiExists(r.identifier);
           throw error;
         });
       return { resourceServer: resourceServerFromRow(row!), clientId: client.clientId, clientSecret };
@@ -170,7 +184,7 @@ export class ResourceServerStore {
   /** Changes an API's name, scopes, their descriptions or token lifetime; undefined if there is no such API. */
   async update(identifier: string, changes: ResourceChanges, trx: Database = this.db): Promise<ResourceServer | undefined> {
     const parsed = resourceChangesSchema.safeParse(changes);
-    if (!parsed.success) throw firstIssue(parsed.error);
+    if (!parsed.success) throw firstIssue(parsed.error, API_FIELDS);
     const existing = await this.find(identifier, trx);
     if (!existing) return undefined;
     this.#checkEventsEndpoint(parsed.data.eventsEndpoint);

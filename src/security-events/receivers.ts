@@ -1,6 +1,7 @@
 // Who receives security events: an app (by client_id) or an API (by identifier) with an events
 // endpoint registered. A receiver's SETs are addressed to it (`aud`) and delivered in one outbox
 // queue, so they arrive in the order they were written.
+import type { Refusal } from '../errors.js';
 
 export type Receiver = { type: 'app'; clientId: string } | { type: 'api'; identifier: string };
 
@@ -16,20 +17,27 @@ export function queueOf(receiver: Receiver): string {
 
 /**
  * Why `value` cannot be an events endpoint, or undefined when it can: an absolute https URL
- * (http too when `allowHttp`, outside production), without credentials or a fragment.
+ * (http too when `allowHttp`, outside production), without credentials or a fragment. In English
+ * (the CLI, the admin API, the delivery log) and in catalog words (the console).
  */
-export function eventsEndpointProblem(value: string, allowHttp: boolean): string | undefined {
+export function eventsEndpointRefusal(value: string, allowHttp: boolean): Refusal | undefined {
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    return 'The events endpoint must be an absolute URL, e.g. https://api.example.com/security-events';
+    return { message: 'The events endpoint must be an absolute URL, e.g. https://api.example.com/security-events', words: { key: 'problem.eventsEndpoint.notAbsolute' } };
   }
   if (url.protocol !== 'https:' && !(allowHttp && url.protocol === 'http:')) {
-    return allowHttp ? 'The events endpoint must be an http(s) URL.' : 'The events endpoint must be an https URL in production.';
+    return allowHttp
+      ? { message: 'The events endpoint must be an http(s) URL.', words: { key: 'problem.eventsEndpoint.httpOrHttps' } }
+      : { message: 'The events endpoint must be an https URL in production.', words: { key: 'problem.eventsEndpoint.httpsInProduction' } };
   }
-  if (url.username || url.password) return 'The events endpoint must not carry credentials.';
-  if (url.hash || value.includes('#')) return 'The events endpoint must not have a fragment.';
-  if (value.length > 2000 || /[\u0000-\u0020\u007f]/.test(value)) return 'The events endpoint is not a usable URL.';
+  if (url.username || url.password) return { message: 'The events endpoint must not carry credentials.', words: { key: 'problem.eventsEndpoint.credentials' } };
+  if (url.hash || value.includes('#')) return { message: 'The events endpoint must not have a fragment.', words: { key: 'problem.eventsEndpoint.fragment' } };
+  if (value.length > 2000 || /[\u0000-\u0020\u007f]/.test(value)) return { message: 'The events endpoint is not a usable URL.', words: { key: 'problem.eventsEndpoint.unusable' } };
   return undefined;
+}
+
+export function eventsEndpointProblem(value: string, allowHttp: boolean): string | undefined {
+  return eventsEndpointRefusal(value, allowHttp)?.message;
 }

@@ -3,6 +3,7 @@ import { ClientStore, newClientId, type Client } from '../../src/clients/store.j
 import { ADMIN_SCOPE } from '../../src/vocabulary.js';
 import { digest } from '../../src/crypto/digest.js';
 import { isGatehouseError } from '../../src/errors.js';
+import { translator } from '../../src/i18n/catalogs.js';
 import { ResourceServerStore } from '../../src/resources/store.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { insertGrant, modelsOf } from '../support/oidc-records.js';
@@ -55,6 +56,39 @@ describe('registering apps', () => {
     // The pages the consent page links to are https in production too; plain http is for development.
     await expect(production.create({ name: 'A', redirectUris: ['https://a.example.test/cb'], policyUri: 'http://a.example.test/privacy' })).rejects.toSatisfy(invalid('policyUri'));
     expect((await clients.create({ name: 'A', redirectUris: ['https://a.example.test/cb'], policyUri: 'http://a.example.test/privacy' })).client.policyUri).toBe('http://a.example.test/privacy');
+  });
+
+  it('refuses in English for the CLI and the admin API, and in the console\'s language for its pages', async () => {
+    const said = async (attempt: Promise<unknown>) => {
+      const error = await attempt.then(() => { throw new Error('accepted'); }, (e: unknown) => e);
+      if (!isGatehouseError(error) || !error.words) throw error;
+      return { message: error.message, de: translator('de').t(error.words), en: translator('en').t(error.words) };
+    };
+    expect(await said(clients.create({ name: 'A', redirectUris: ['https://a.example.test/cb#x'] }))).toEqual({
+      message: '"https://a.example.test/cb#x" must not contain a fragment',
+      de: '„https://a.example.test/cb#x“ darf kein Fragment enthalten.',
+      en: '"https://a.example.test/cb#x" must not contain a fragment.',
+    });
+    // zod's own English stays for the CLI; a page names the field by the console's label.
+    expect(await said(clients.create({ name: 'A'.repeat(201), redirectUris: ['https://a.example.test/cb'] }))).toEqual({
+      message: 'Too big: expected string to have <=200 characters',
+      de: '„Name“ ist zu lang: höchstens 200 Zeichen.',
+      en: '“Name” is too long: at most 200 characters.',
+    });
+    expect(await said(clients.create({ name: 'A\u0000', redirectUris: ['https://a.example.test/cb'] }))).toMatchObject({ message: 'must not contain NUL characters', de: '„Name“ darf keine NUL-Zeichen enthalten.' });
+    expect(await said(clients.create({ name: ' ', redirectUris: ['https://a.example.test/cb'] }))).toMatchObject({ message: 'A client name is required.', de: 'Bitte geben Sie einen Namen ein.' });
+    expect(await said(clients.create({ name: 'A', clientCredentials: true }))).toMatchObject({
+      message: 'A machine client needs --scope naming what it may ask for.',
+      de: 'Ein Maschinen-Client braucht Scopes, die nennen, was er anfordern darf.',
+    });
+    expect(await said(clients.create({ name: 'A', redirectUris: Array.from({ length: 21 }, (_, i) => `https://a.example.test/${i}`) }))).toMatchObject({
+      de: '„Redirect-URIs“ hat zu viele Einträge: höchstens 20.',
+    });
+    const { client } = await clients.create({ name: 'A', redirectUris: ['https://a.example.test/cb'] });
+    expect(await said(clients.rotateSecret(client.clientId, -1))).toMatchObject({
+      message: 'The overlap is a whole number of seconds from 0 to 2592000 (30 days).',
+      de: 'Wie lange das aktuelle Geheimnis weiter funktioniert, ist eine ganze Zahl von Sekunden zwischen 0 und 2592000 (30 Tage).',
+    });
   });
 
   it('gives confidential apps a secret stored only as a digest, public apps none', async () => {

@@ -116,6 +116,14 @@ describe('translating', () => {
     expect(de.t('Words not yet in a catalog.')).toBe('Words not yet in a catalog.');
   });
 
+  it('says a value that is itself words (a field\'s label) in the same language, escaped in markup', () => {
+    const tooLong = { key: 'problem.input.tooLong', values: { field: { key: 'admin.app.name' }, max: 200 } };
+    expect(translator('de').t(tooLong)).toBe('„Name“ ist zu lang: höchstens 200 Zeichen.');
+    expect(translator('en').t(tooLong)).toBe('“Name” is too long: at most 200 characters.');
+    // A label is a key the code chose; what someone typed stays a plain value, never looked up.
+    expect(translator('de').html({ key: 'problem.uri.fragment', values: { uri: 'admin.app.name<b>' } })).toBe('„admin.app.name&lt;b&gt;“ darf kein Fragment enthalten.');
+  });
+
   it('chooses the plural form of the language', () => {
     expect(translator('en').t({ key: 'throttle.tooManyAttempts.minutes', values: { count: 1 } })).toBe('Too many attempts. Try again in 1 minute.');
     expect(translator('de').t({ key: 'throttle.tooManyAttempts.minutes', values: { count: 5 } })).toBe('Zu viele Versuche. Versuchen Sie es in 5 Minuten erneut.');

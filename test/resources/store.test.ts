@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isGatehouseError } from '../../src/errors.js';
+import { translator } from '../../src/i18n/catalogs.js';
 import { ResourceServerStore } from '../../src/resources/store.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
@@ -36,6 +37,37 @@ describe('registering APIs', () => {
     await expect(apis.create({ identifier: 'https://a.example.test#frag', scope: 'x:read' })).rejects.toSatisfy((e) => isGatehouseError(e, 'invalid_input'));
     await expect(apis.create({ identifier: 'https://a.example.test', scope: 'x:read', scopeDescriptions: { 'y:read': 'Y' } }))
       .rejects.toSatisfy((e) => isGatehouseError(e, 'invalid_input'));
+  });
+
+  it('refuses in English for the CLI and the admin API, and in the console\'s language for its pages', async () => {
+    const said = async (attempt: Promise<unknown>) => {
+      const error = await attempt.then(() => { throw new Error('accepted'); }, (e: unknown) => e);
+      if (!isGatehouseError(error) || !error.words) throw error;
+      return { message: error.message, de: translator('de').t(error.words) };
+    };
+    expect(await said(apis.create({ identifier: 'https://a.example.test', scope: '' }))).toEqual({
+      message: 'An API needs at least one scope, e.g. --scope "read write".',
+      de: 'Eine API braucht mindestens einen Scope.',
+    });
+    expect(await said(apis.create({ identifier: 'https://a.example.test', scope: 'x:read', accessTokenTtl: 10 }))).toEqual({
+      message: 'Too small: expected number to be >=30',
+      de: '„Lebensdauer der Access-Tokens in Sekunden“ muss mindestens 30 sein.',
+    });
+    expect(await said(apis.create({ identifier: 'https://a.example.test', scope: 'x:read', scopeDescriptions: { 'x:read': 'X'.repeat(201) } }))).toMatchObject({
+      de: 'Ein Eintrag in „Scopes, einer pro Zeile“ ist zu lang: höchstens 200 Zeichen je Eintrag.',
+    });
+    expect(await said(apis.create({ identifier: 'https://a.example.test', scope: 'x:read', eventsEndpoint: 'https://user:pw@a.example.test/events' }))).toEqual({
+      message: 'The events endpoint must not carry credentials.',
+      de: 'Der Ereignis-Endpunkt darf keine Zugangsdaten enthalten.',
+    });
+    await apis.create({ identifier: 'https://owner.example.test', scope: 'owned:read' });
+    expect(await said(apis.create({ identifier: 'https://a.example.test', scope: 'owned:read' }))).toMatchObject({
+      de: 'Der Scope „owned:read“ gehört bereits zu https://owner.example.test, und Scope-Namen sind über alle APIs hinweg eindeutig: Geben Sie dieser API eigene Scope-Namen, z. B. mit ihrem Namen als Präfix.',
+    });
+    expect(await said(apis.create({ identifier: 'https://owner.example.test', scope: 'other:read' }))).toEqual({
+      message: 'An API with the identifier https://owner.example.test already exists.',
+      de: 'Eine API mit der Kennung https://owner.example.test gibt es bereits.',
+    });
   });
 
   it('keeps at most one default API', async () => {

@@ -4,6 +4,7 @@
 import type Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import type { Client } from '../../clients/store.js';
+import { apiNameOfClient } from '../../resources/store.js';
 import { GatehouseError, undefinedIfMissing } from '../../errors.js';
 import { field, formBody, type Problem } from '../../http/forms.js';
 import { when } from '../../presentation/dates.js';
@@ -69,6 +70,8 @@ export function appsRoutes(router: Router, kit: ConsoleKit): void {
     kit.render(ctx, 'apps', 'admin/apps', 'admin.apps.title', {
       apps: page.items.map((client) => ({
         name: client.name,
+        // An API's introspection client is named after the API, in the admin's language.
+        apiName: client.resourceIdentifier ? apiNameOfClient(client.name) : undefined,
         clientId: client.clientId,
         // An API's credentials are managed on the API's page.
         href: client.resourceIdentifier ? apiHref(client.resourceIdentifier) : appHref(client.clientId),

@@ -255,6 +255,18 @@ describe('APIs', () => {
     expect((await api.get(path)).body.may_exchange_for).toEqual([]);
   });
 
+  it('refuse in English whatever language the caller asks for: the catalog words are for the console\'s pages', async () => {
+    const german = { headers: { 'accept-language': 'de' } };
+    const fragment = await api.post('/clients', { name: 'Bad', redirect_uris: ['https://x.example.test/cb#f'] }, german);
+    expect(fragment.body.error_description).toBe('"https://x.example.test/cb#f" must not contain a fragment');
+    const path = `/apis/${segment(NOTES)}`;
+    const unknown = await api.patch(path, { may_exchange_for: ['https://nowhere.example.test'] }, german);
+    expect(unknown.body.error_description).toBe('https://nowhere.example.test is not a registered API: register it first (gatehouse resource create).');
+    const ttl = await api.patch(path, { access_token_ttl: 5 }, german);
+    expect(ttl.status).toBe(400);
+    expect(ttl.body.error_description).toBe('access_token_ttl: Too small: expected number to be >=30');
+  });
+
   it('rotate the introspection secret, disable (no introspection), enable, and delete with their client', async () => {
     const path = `/apis/${segment(NOTES)}`;
     const { body: api0 } = await api.get(path);
