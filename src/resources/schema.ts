@@ -31,7 +31,12 @@ const apiScopes = scopeSchema
   .refine((s) => s.every((t) => !RESERVED_SCOPES.has(t)), said('openid, profile, email, address, phone and offline_access are OpenID Connect scopes, not API scopes.', 'problem.api.oidcScopes'))
   .refine((s) => s.every((t) => !t.startsWith(RESERVED_PREFIX)), said(`Scopes starting with "${RESERVED_PREFIX}" are Gatehouse's own.`, 'problem.api.gatehouseScopes', { prefix: RESERVED_PREFIX }));
 
-const apiName = z.string().trim().min(1).max(200).refine(isStorableText, NUL_REFUSAL);
+/**
+ * An API's name: its introspection client is named after it with ' (introspection)' after it
+ * (store.ts), and a client's name holds 200 characters, so an API's holds 184.
+ */
+export const API_NAME_MAX_LENGTH = 200 - ' (introspection)'.length;
+const apiName = z.string().trim().min(1).max(API_NAME_MAX_LENGTH).refine(isStorableText, NUL_REFUSAL);
 const scopeDescriptions = z.record(z.string(), z.string().trim().min(1).max(200).refine(isStorableText, NUL_REFUSAL));
 /**
  * The same descriptions in other languages, by language tag: {"de": {"read": "..."}}. The consent

@@ -86,6 +86,15 @@ describe('administering APIs', () => {
     await expect(apis.update(resourceServer.identifier, { scopes: ['gatehouse:admin'] })).rejects.toSatisfy((e) => isGatehouseError(e, 'invalid_input') && e.field === 'scopes');
   });
 
+  it('takes a name as long as its introspection client\'s can be (184 characters), and refuses a longer one by the name', async () => {
+    const longest = 'N'.repeat(184);
+    const { clientId } = await apis.create({ identifier: 'https://long-name.example.test', name: longest, scope: 'long:read' });
+    expect((await testDb.db('clients').where({ client_id: clientId }).first()).name).toBe(`${longest} (introspection)`);
+    await expect(apis.create({ identifier: 'https://longer-name.example.test', name: `${longest}N`, scope: 'longer:read' }))
+      .rejects.toSatisfy((e) => isGatehouseError(e, 'invalid_input') && e.field === 'name');
+    await expect(apis.update('https://long-name.example.test', { name: `${longest}N` })).rejects.toSatisfy((e) => isGatehouseError(e, 'invalid_input') && e.field === 'name');
+  });
+
   it('updates the name (and its client\'s), the scopes with their descriptions, and the token lifetime', async () => {
     const { resourceServer, clientId } = await apis.create({
       identifier: 'https://tasks.example.test', scope: 'tasks:read tasks:write', scopeDescriptions: { 'tasks:read': 'Read tasks', 'tasks:write': 'Change tasks' }, accessTokenTtl: 600,

@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { MAX_ACCESS_TOKEN_LIFETIME_SECONDS, MIN_API_ACCESS_TOKEN_TTL_SECONDS } from '../../lifetimes.js';
 import { type NewResourceServer, type ResourceChanges } from '../../resources/store.js';
+import { API_NAME_MAX_LENGTH } from '../../resources/schema.js';
 import type { AdminOperations } from '../operations.js';
 import { rotateSecretBody } from './clients.js';
 import { apiJson, pageJson, rotatedSecretJson } from './representations.js';
@@ -24,7 +25,7 @@ const mayExchangeFor = z.array(z.url().max(500)).max(50)
 
 const newApiBody = component('NewApi', z.strictObject({
   identifier: z.url().max(500).meta({ description: 'An absolute http(s) URI without a fragment, e.g. https://api.example.com.' }),
-  name: z.string().min(1).max(200).optional(),
+  name: z.string().min(1).max(API_NAME_MAX_LENGTH).optional(),
   scopes,
   scope_descriptions: scopeDescriptions.optional(),
   localized_scope_descriptions: localizedScopeDescriptions.optional(),
@@ -37,7 +38,7 @@ const newApiBody = component('NewApi', z.strictObject({
 }));
 
 const apiChangesBody = component('ApiChanges', z.strictObject({
-  name: z.string().min(1).max(200).optional(),
+  name: z.string().min(1).max(API_NAME_MAX_LENGTH).optional(),
   scopes: scopes.optional(),
   scope_descriptions: scopeDescriptions.optional(),
   localized_scope_descriptions: localizedScopeDescriptions.optional(),
