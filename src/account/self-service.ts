@@ -2,7 +2,8 @@
 // their sessions, change their password. Each act names the person only through the actor (the
 // one signed in), and is done like every admin act: with its audit entry in one transaction, then
 // answered once this instance's caches heard of it (src/audit/audited.ts).
-import { profileChangesOf, type ChangedNames, type ProfileChanges, type UserStore } from '../people/users.js';
+import type { ChangedNames, ProfileChanges, UserStore } from '../people/users.js';
+import { rename } from '../people/renaming.js';
 import type { Actor } from '../audit/events.js';
 import { auditedActs, type Audited, type AuditedDependencies } from '../audit/audited.js';
 import { ACCOUNT_CLIENT_ID } from '../vocabulary.js';
@@ -78,13 +79,7 @@ export class SelfService {
    * profile then hear of (src/security-events/). Nothing is done or audited when nothing changed.
    */
   async updateOwnProfile(actor: Actor, changes: ProfileChanges): Promise<ChangedNames> {
-    const userId = personOf(actor);
-    const changed = profileChangesOf(found(await this.deps.users.findById(userId), 'person'), changes);
-    if (!Object.keys(changed).length) return changed;
-    return this.#audited(actor, async (trx) => {
-      found(await this.deps.users.updateProfile(userId, changed, trx), 'person');
-      return { result: changed, event: { type: 'user.profile_updated', userId, details: { changed } } };
-    });
+    return (await rename({ audited: this.#audited, users: this.deps.users }, actor, personOf(actor), changes)).changed;
   }
 
   /**

@@ -1,7 +1,9 @@
-// Administration of people: finding them, adding or inviting, disabling, enabling, a new password, a
-// new address (unverified until the person follows a mailed link), a verification link, deleting.
+// Administration of people: finding them, adding or inviting, new names, disabling, enabling, a new
+// password, a new address (unverified until the person follows a mailed link), a verification link, deleting.
 // No act here marks an address verified: only a followed link does (src/verification/, src/enrolment/).
-import { accountState, type NewUser, type User, type UserQuery } from '../people/users.js';
+import { accountState, type NewUser, type ProfileChanges, type User, type UserQuery } from '../people/users.js';
+import { eraseAccount } from '../people/erasure.js';
+import { rename } from '../people/renaming.js';
 import type { Actor } from '../audit/events.js';
 import type { Database } from '../db/knex.js';
 import type { Page } from '../db/pages.js';
@@ -91,6 +93,11 @@ export class PeopleOperations {
     return this.deps.addresses.sendVerification(actor, id);
   }
 
+  /** New names for the person, checked as at creation; the apps given the profile are told. */
+  async updateProfile(actor: Actor, id: string, changes: ProfileChanges): Promise<User> {
+    return (await rename(this.deps, actor, id, changes)).user;
+  }
+
   /** Gives the person a new address, unverified; their old address is told, and a link may go to the new one. */
   changeEmail(actor: Actor, id: string, email: string, options: { sendVerification?: boolean } = {}): Promise<User> {
     return this.deps.addresses.changeByAdministrator(actor, id, email, options);
@@ -141,13 +148,11 @@ export class PeopleOperations {
     });
   }
 
-  /** Deletes the person, after revoking everything they hold and every record naming them. */
+  /** Deletes the person, after revoking everything they hold and every record naming them (src/people/erasure.ts). */
   deleteUser(actor: Actor, id: string): Promise<void> {
     return this.deps.audited(actor, async (trx) => {
       found(await this.deps.users.findById(id, trx), 'person');
-      const ended = endedResult(await this.deps.sessions.endAll(id, {}, trx), await this.deps.grants.revokeAllOfUser(id, trx));
-      await this.deps.grants.forgetUser(id, trx);
-      if (!(await this.deps.users.delete(id, trx))) found(undefined, 'person');
+      const ended = found(await eraseAccount(this.deps, trx, id), 'person');
       return { result: undefined, event: { type: 'user.deleted', userId: id, details: { ...ended } } };
     });
   }

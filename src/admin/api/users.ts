@@ -1,4 +1,4 @@
-// People: create, find, disable and enable, reset a password, change the address or mail a link to
+// People: create, find, rename, disable and enable, reset a password, change the address or mail a link to
 // verify it, delete. No operation marks an address verified: only the person following a mailed link does.
 import { z } from 'zod';
 import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from '../../people/passwords.js';
@@ -38,6 +38,12 @@ const resetPasswordBody = component('PasswordReset', z.strictObject({
 const changeEmailBody = component('EmailChange', z.strictObject({
   email: z.email().max(254).meta({ description: 'The new address. It is unverified until the person follows a link mailed to it.' }),
   send_verification: z.boolean().optional().meta({ description: 'Also mail the new address a link to verify it (default false).' }),
+}));
+
+const profileChangesBody = component('NameChange', z.strictObject({
+  name: z.string().min(1).max(200).optional(),
+  given_name: z.string().max(200).nullable().optional().meta({ description: 'Empty or null: none.' }),
+  family_name: z.string().max(200).nullable().optional().meta({ description: 'Empty or null: none.' }),
 }));
 
 const listQuery = pageQuery.extend({
@@ -110,6 +116,22 @@ export function userRoutes(ops: AdminOperations['people']): ApiRoute[] {
       success: { status: 200, schema: userSchema, description: 'The person.' },
       async handle({ params }) {
         return ok(userJson(await ops.getUser(params.user_id)));
+      },
+    }),
+    defineRoute({
+      method: 'patch', path: '/users/{user_id}', operationId: 'updateUser', tag: 'Users',
+      summary: 'Change a person\'s name, given name or family name',
+      description: 'Checked as at creation; an omitted field stays. The apps whose grants release the profile get a CAEP '
+        + 'token-claims-change with the names that changed (docs/security-events.md). Nothing is written or audited when nothing changes.',
+      params: userParams,
+      body: profileChangesBody, bodyRequired: true,
+      success: { status: 200, schema: userSchema, description: 'The person, with their names as they are now.' },
+      async handle({ params, body, actor }) {
+        return ok(userJson(await ops.updateProfile(actor, params.user_id, {
+          ...(body.name !== undefined ? { name: body.name } : {}),
+          ...(body.given_name !== undefined ? { givenName: body.given_name } : {}),
+          ...(body.family_name !== undefined ? { familyName: body.family_name } : {}),
+        })));
       },
     }),
     defineRoute({

@@ -67,6 +67,8 @@ export function personRoutes(router: Router, kit: ConsoleKit): void {
       verificationOn: ops.people.verificationOn,
       person: {
         name: person.name,
+        givenName: person.givenName ?? '',
+        familyName: person.familyName ?? '',
         email: person.email,
         emailVerified: person.emailVerified ? 'admin.yes' : 'admin.no',
         unverified: !person.emailVerified,
@@ -131,6 +133,12 @@ export function personRoutes(router: Router, kit: ConsoleKit): void {
     seeOther(ctx, personHref(personOf(ctx).id), 'verification-sent');
   }
 
+  async function rename(ctx: Context) {
+    const body = formBody(ctx);
+    await ops.people.updateProfile(actorOf(ctx), personOf(ctx).id, { name: field(body, 'name'), givenName: field(body, 'givenName'), familyName: field(body, 'familyName') });
+    seeOther(ctx, personHref(personOf(ctx).id), 'person-renamed');
+  }
+
   async function changeEmail(ctx: Context) {
     const body = formBody(ctx);
     const sendVerification = field(body, 'sendVerification') === 'yes';
@@ -175,6 +183,7 @@ export function personRoutes(router: Router, kit: ConsoleKit): void {
   router.post('/admin/people/:id/invitation', ...kit.form, person, again, reinvite);
   router.post('/admin/people/:id/verification-mail', ...kit.form, person, again, sendVerification);
   router.post('/admin/people/:id/email', ...kit.form, person, again, changeEmail);
+  router.post('/admin/people/:id/name', ...kit.form, person, again, rename);
   router.post('/admin/people/:id/sessions/end-all', ...kit.form, person, again, endAllSessions);
   router.post('/admin/people/:id/sessions/:handle/end', ...kit.form, person, again, endSession);
   router.post('/admin/people/:id/grants/:grantId/revoke', ...kit.form, person, again, revokeGrant);

@@ -16,6 +16,7 @@ export const CONFIRMATIONS = new Notices('done', {
   'person-deleted': 'admin.done.person-deleted',
   'verification-sent': 'admin.done.verification-sent',
   'email-changed': 'admin.done.email-changed',
+  'person-renamed': 'admin.done.person-renamed',
   'email-changed-link-sent': 'admin.done.email-changed-link-sent',
   'password-reset': 'admin.done.password-reset',
   'password-reset-signed-out': 'admin.done.password-reset-signed-out',

@@ -196,6 +196,26 @@ describe('changing a person', () => {
     expect((await api.post('/users/00000000-0000-4000-8000-000000000000/password', { password: 'another fine passphrase entirely' })).status).toBe(404);
   });
 
+  it('renames a person: omitted names stay, an empty or null one goes, checked like at creation, audited only when something changed', async () => {
+    const person = await newPerson({ given_name: 'Given', family_name: 'Family' });
+    const renamed = await api.patch(`/users/${person.id}`, { name: 'Renamed Person', given_name: null });
+    expect(renamed.status, renamed.text).toBe(200);
+    expect(renamed.body).toMatchObject({ name: 'Renamed Person', given_name: null, family_name: 'Family' });
+    expect((await api.get(`/users/${person.id}`)).body).toEqual(renamed.body);
+    expect((await api.patch(`/users/${person.id}`, { family_name: '' })).body).toMatchObject({ name: 'Renamed Person', family_name: null });
+    // The same names again change nothing, and are not audited.
+    expect((await api.patch(`/users/${person.id}`, { name: 'Renamed Person' })).status).toBe(200);
+    const audited = (await api.get(`/audit-events?user_id=${person.id}&type=user.profile_updated`)).body.items;
+    expect(audited.map((e: { details: unknown }) => e.details)).toEqual([{ changed: { family_name: null } }, { changed: { name: 'Renamed Person', given_name: null } }]);
+
+    const empty = await api.patch(`/users/${person.id}`, { name: '   ' });
+    expect(empty.status).toBe(400);
+    expect(empty.body).toMatchObject({ error: 'invalid_request', field: 'name' });
+    expect((await api.patch(`/users/${person.id}`, { name: 'x'.repeat(201) })).status).toBe(400);
+    expect((await api.patch(`/users/${person.id}`, { email: 'elsewhere@example.test' })).status).toBe(400);
+    expect((await api.patch('/users/00000000-0000-4000-8000-000000000000', { name: 'Nobody' })).status).toBe(404);
+  });
+
   it('deletes a person, after which they are not found', async () => {
     const person = await newPerson();
     expect((await api.delete(`/users/${person.id}`)).status).toBe(204);

@@ -97,6 +97,22 @@ describe('one person', () => {
     expect(await server.stores.users.findById(person.id)).toMatchObject({ emailVerified: false });
   });
 
+  it('their names: an empty name refused on the page, new ones saved and audited, and userinfo answers with them at once', async () => {
+    const person = await createPerson(server);
+    const { tokens } = await obtainTokens(server, app, person, { scope: 'openid profile' });
+    const empty = await submit(agent, personPage(person.id), /\/name$/, { name: ' ', givenName: '', familyName: '' });
+    expect(empty.status).toBe(400);
+    expect(textOf(empty.body)).toContain('A name is required.');
+
+    expect(locationOf(await submit(agent, personPage(person.id), /\/name$/, { name: 'Katherine Johnson', givenName: 'Katherine', familyName: 'Johnson' })))
+      .toBe(`/admin/people/${person.id}?done=person-renamed`);
+    const page = await agent.request(`${personPage(person.id)}?done=person-renamed`);
+    expect(textOf(page.body)).toContain('The name was saved.');
+    expect(page.body).toContain('value="Katherine Johnson"');
+    expect(await lastAudit('user.profile_updated')).toMatchObject({ actor: { type: 'user', id: admin.id }, userId: person.id, details: { changed: { name: 'Katherine Johnson', given_name: 'Katherine', family_name: 'Johnson' } } });
+    expect(await client.fetchUserInfo(app.config, tokens.access_token, person.id)).toMatchObject({ name: 'Katherine Johnson', given_name: 'Katherine', family_name: 'Johnson' });
+  });
+
   it('a new password: refused when weak; when set, the old one stops working and they are signed out everywhere', async () => {
     const person = await createPerson(server);
     const { tokens } = await obtainTokens(server, app, person);
