@@ -2,7 +2,8 @@
 // The routes also need a sign-in of the last 15 minutes (src/security/recent-sign-in.ts), which
 // asks for every factor the person has: a browser left signed in, or a session cookie taken, is
 // not enough to erase someone. The password is checked under the sign-in throttle, as on every
-// page that asks for it again.
+// page that asks for it again. An administrator's account is not deleted here: another
+// administrator does it in the console, so the last one cannot lock everyone out by accident.
 import type { Context } from 'koa';
 import { formBody, type Problem } from '../http/forms.js';
 import type { SurfaceDependencies } from '../http/surfaces.js';
@@ -20,6 +21,7 @@ export function deletionPages(deps: SurfaceDependencies) {
     const { person } = holderOf(ctx);
     pages.render(ctx, 'account/delete', 'account.delete.title', {
       person,
+      administrator: person.isAdmin,
       error: problem?.message,
       errorOn: problem ? 'current' : undefined,
       action: DELETE_PAGE,
@@ -33,6 +35,11 @@ export function deletionPages(deps: SurfaceDependencies) {
 
   async function deleteAccount(ctx: Context) {
     const { person, actor } = holderOf(ctx);
+    if (person.isAdmin) {
+      renderDelete(ctx);
+      ctx.status = 403;
+      return;
+    }
     const refused = await checkPasswordAgain(deps, ctx, person, formBody(ctx).current_password);
     if (refused) return renderDelete(ctx, passwordProblem(refused, 'currentPassword', { missing: 'problem.enterCurrentPassword', wrong: 'problem.wrongCurrentPassword', busy: 'problem.busy' }));
     await selfService.deleteOwnAccount(actor);

@@ -89,6 +89,19 @@ describe('deleting one\'s own account', () => {
     expect(await mailing.server.stores.users.findById(person.id)).toBeDefined();
   });
 
+  it('is not for an administrator: another administrator deletes their account, in the console', async () => {
+    const password = 'an administrator passphrase of some length';
+    const person = { ...(await mailing.server.stores.users.create({ email: `admin.${Date.now()}@example.test`, name: 'Admin', password, emailVerified: true, isAdmin: true })), password };
+    const { agent } = await signInToAccount(mailing.server, person, '/account/delete');
+    const page = await agent.request(`${mailing.server.issuer}/account/delete`);
+    expect(page.body).toContain('another administrator deletes it, in the console');
+    expect(page.body).not.toContain('name="current_password"');
+    const csrf = /name="csrf" value="([^"]+)"/.exec((await agent.request(`${mailing.server.issuer}/account/profile`)).body)![1]!;
+    const posted = await agent.request(`${mailing.server.issuer}/account/delete`, { form: { csrf, current_password: person.password } });
+    expect(posted.status).toBe(403);
+    expect(await mailing.server.stores.users.findById(person.id)).toBeDefined();
+  });
+
   it('deletes nothing for a form posted without this browser\'s token', async () => {
     const person = await createPerson(mailing.server);
     const { agent } = await signInToAccount(mailing.server, person, '/account/delete');
