@@ -48,7 +48,7 @@ export function deletionPages(deps: SurfaceDependencies) {
 
   function showDeleted(ctx: Context) {
     ctx.set('Cache-Control', 'no-store');
-    pages.render(ctx, 'account/deleted', 'account.deleted.title', {});
+    pages.render(ctx, 'account/deleted', 'account.deleted.title', { mailed: deps.config.emailNotifications });
   }
 
   return { showDelete, deleteAccount, showDeleted };

@@ -91,6 +91,8 @@ export class SelfService {
     const userId = personOf(actor);
     return this.#audited(actor, async (trx) => {
       const person = found(await this.deps.users.findById(userId, trx), 'person');
+      // Another administrator deletes an administrator, in the console: the last one must not lock everyone out.
+      if (person.isAdmin) throw new GatehouseError('conflict', 'An administrator\'s account is deleted by another administrator, in the console.', undefined, { key: 'account.delete.administrator' });
       const ended = found(await eraseAccount(this.deps, trx, userId), 'person');
       await this.deps.notices.send(trx, person, { kind: 'account-deleted' });
       return { result: ended, event: { type: 'user.deleted', userId, details: { reason: 'own_request', ...ended } } };

@@ -37,7 +37,7 @@ export const AUDIT_EVENT_TYPES = [
   'user.email_verified',
   'user.email_change_requested',
   'user.email_changed',
-  // Names (src/people/users.ts updateProfile): the person's own, or an admin's change; the details say which claims and their new values
+  // Names (src/people/renaming.ts): the person's own change, or an admin's; the details say which claims changed, never their values
   'user.profile_updated',
   // Second factors (src/factors): added, removed (by the person, or every one by an admin), a
   // recovery code spent, a new set of codes, and a code refused at sign-in (wrong or replayed)
@@ -96,6 +96,12 @@ export interface NewAuditEvent {
   clientId?: string | null;
   /** Server-side detail: reasons, scopes, counts. Never a secret, token or password. */
   details?: Record<string, unknown>;
+  /**
+   * Told to the log's observers with the entry (src/audit/log.ts), never stored: what an observer
+   * needs that the log must not keep, such as a person's new names, which the apps given them are
+   * sent (src/security-events/) while the append-only log records only which names changed.
+   */
+  observed?: Record<string, unknown>;
 }
 
 export interface AuditEvent {

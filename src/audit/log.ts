@@ -92,6 +92,7 @@ export class AuditLog {
     this.#observers.push(observer);
   }
 
+  /** Writes the entry (never its `observed` part, which only the observers are told). */
   async append(event: NewAuditEvent, trx: Database = this.db): Promise<void> {
     if (trx.isTransaction) for (const observer of this.#observers) await observer(event, trx);
     await trx('audit_events').insert({

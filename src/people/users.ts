@@ -99,13 +99,14 @@ export function invalidEmail(error: z.ZodError): GatehouseError {
   return new GatehouseError('invalid_input', error.issues[0]?.message ?? 'Enter a valid email address.', 'email', { key: 'problem.emailInvalid' });
 }
 
-/** The words of a field of a new person that was refused, for pages in the reader's language. */
-const NEW_USER_FIELD_WORDS: Record<string, Message> = {
-  email: { key: 'problem.emailInvalid' },
-  name: { key: 'problem.nameTooLong' },
-  givenName: { key: 'problem.nameTooLong' },
-  familyName: { key: 'problem.nameTooLong' },
-};
+/** A refused person's field in a page's words: the address, or a name (missing, too long, or holding what cannot be stored). */
+function fieldWords(issue: z.core.$ZodIssue): Message | undefined {
+  const field = String(issue.path[0] ?? '');
+  if (field === 'email') return { key: 'problem.emailInvalid' };
+  if (!['name', 'givenName', 'familyName'].includes(field)) return undefined;
+  if (issue.code === 'too_small') return { key: 'problem.nameRequired' };
+  return issue.code === 'custom' ? { key: 'problem.namePlainText' } : { key: 'problem.nameTooLong' };
+}
 
 const newUserSchema = z.object({
   email: emailSchema,
@@ -145,9 +146,7 @@ export function profileChangesOf(current: Pick<User, 'name' | 'givenName' | 'fam
   const parsed = profileSchema.safeParse(changes);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    const field = String(issue.path[0] ?? '');
-    const words = field === 'name' && issue.code === 'too_small' ? { key: 'problem.nameRequired' } : { key: 'problem.nameTooLong' };
-    throw new GatehouseError('invalid_input', issue.message, field, words);
+    throw new GatehouseError('invalid_input', issue.message, String(issue.path[0] ?? ''), fieldWords(issue));
   }
   const wanted = parsed.data;
   const changed: ChangedNames = {};
@@ -195,9 +194,7 @@ export class UserStore {
     const parsed = newUserSchema.safeParse(input);
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
-      const field = String(issue.path[0] ?? '');
-      const words = field === 'name' && issue.code === 'too_small' ? { key: 'problem.nameRequired' } : NEW_USER_FIELD_WORDS[field];
-      throw new GatehouseError('invalid_input', issue.message, field, words);
+      throw new GatehouseError('invalid_input', issue.message, String(issue.path[0] ?? ''), fieldWords(issue));
     }
     const user = parsed.data;
     let passwordHash: string | null = null;
@@ -234,6 +231,13 @@ export class UserStore {
   async findById(id: string, trx: Database = this.db): Promise<User | undefined> {
     if (typeof id !== 'string' || !isUuidPattern.test(id)) return undefined;
     const row = await trx<UserRow>('users').select([...USER_COLUMNS]).where({ id }).first();
+    return row ? userFromRow(row) : undefined;
+  }
+
+  /** The person, their row locked until `trx` ends: for a change worked out from what is there now. */
+  async findForUpdate(id: string, trx: Database): Promise<User | undefined> {
+    if (typeof id !== 'string' || !isUuidPattern.test(id)) return undefined;
+    const row = await trx<UserRow>('users').select([...USER_COLUMNS]).where({ id }).forUpdate().first();
     return row ? userFromRow(row) : undefined;
   }
 

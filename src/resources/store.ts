@@ -8,7 +8,7 @@ import { cursorTimestamp, decodeCursor, pageOf, pageSize, type Page, type PageRe
 import { isStorableKey } from '../db/text.js';
 import { GatehouseError } from '../errors.js';
 import { eventsEndpointRefusal } from '../security-events/receivers.js';
-import { API_FIELDS, changedScopes, newResourceSchema, refuseScopesOfOtherApis, refuseUnknownDownstreams, resourceChangesSchema, type LocalizedScopeDescriptions, type NewResourceServer, type ResourceChanges } from './schema.js';
+import { API_FIELDS, API_NAME_MAX_LENGTH, changedScopes, newResourceSchema, refuseScopesOfOtherApis, refuseUnknownDownstreams, resourceChangesSchema, type LocalizedScopeDescriptions, type NewResourceServer, type ResourceChanges } from './schema.js';
 
 export { type NewResourceServer, type ResourceChanges } from './schema.js';
 
@@ -72,9 +72,13 @@ function isIdentifier(value: unknown): value is string {
 
 const INTROSPECTION_SUFFIX = ' (introspection)';
 
-/** The name an API's introspection client goes by, so it reads as the API's in a list of clients. */
+/**
+ * The name an API's introspection client goes by, so it reads as the API's in a list of clients.
+ * An API named only by a long identifier (500 characters may be) is cut to what a name may hold.
+ */
 function clientNameFor(apiName: string): string {
-  return `${apiName}${INTROSPECTION_SUFFIX}`;
+  const base = apiName.length > API_NAME_MAX_LENGTH ? `${apiName.slice(0, API_NAME_MAX_LENGTH - 1)}…` : apiName;
+  return `${base}${INTROSPECTION_SUFFIX}`;
 }
 
 /**

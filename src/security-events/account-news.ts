@@ -55,7 +55,8 @@ export function newsOf(audited: NewAuditEvent): AccountNews[] {
     case 'factor.reset':
       return removedCredentials(details.removed, 'An administrator removed every second factor.');
     case 'passkey.added':
-      return [credentialChange(passkeyCredentialType(details.transports), 'create', 'A passkey was added.', aaguidOf(details.aaguid))];
+      // Not CAEP's optional fido2_aaguid: it names the person's authenticator model, which they never agreed to tell apps.
+      return [credentialChange(passkeyCredentialType(details.transports), 'create', 'A passkey was added.')];
     case 'passkey.removed':
       return [credentialChange(passkeyCredentialType(details.transports), 'delete', 'A passkey was removed.')];
     case 'user.email_changed':
@@ -65,7 +66,7 @@ export function newsOf(audited: NewAuditEvent): AccountNews[] {
     case 'user.email_verified':
       return [claimsChange({ email_verified: true }, 'The email address was verified.')];
     case 'user.profile_updated': {
-      const names = namesIn(details.changed);
+      const names = namesIn(audited.observed?.names);
       return Object.keys(names).length ? [claimsChange(names, 'The name changed.')] : [];
     }
     default:
@@ -73,10 +74,10 @@ export function newsOf(audited: NewAuditEvent): AccountNews[] {
   }
 }
 
-function credentialChange(credentialType: CredentialType, changeType: 'create' | 'update' | 'delete', reason: string, extra: Record<string, unknown> = {}): AccountNews {
+function credentialChange(credentialType: CredentialType, changeType: 'create' | 'update' | 'delete', reason: string): AccountNews {
   return {
     type: CAEP_CREDENTIAL_CHANGE,
-    event: { credential_type: credentialType, change_type: changeType, ...extra, reason_admin: { en: reason } },
+    event: { credential_type: credentialType, change_type: changeType, reason_admin: { en: reason } },
   };
 }
 
@@ -101,7 +102,3 @@ function namesIn(changed: unknown): Record<string, string | null> {
     ['name', 'given_name', 'family_name'].includes(claim) && (typeof value === 'string' || value === null)));
 }
 
-/** CAEP's `fido2_aaguid`, when the authenticator named its model (an all-zero AAGUID names none). */
-function aaguidOf(aaguid: unknown): Record<string, unknown> {
-  return typeof aaguid === 'string' && /^[0-9a-f-]{36}$/i.test(aaguid) && /[1-9a-f]/i.test(aaguid) ? { fido2_aaguid: aaguid } : {};
-}

@@ -56,6 +56,14 @@ export function watchForSecurityEvents(sources: SecurityEventSources): void {
   // What each transaction's revocations reached, so the act's own event (a person disabled) also
   // goes to the receivers of the grants the act has just revoked.
   const reachedIn = new WeakMap<object, RevokedGrant[]>();
+  // One `txn` for every SET one act's transaction writes (SSF: the same underlying event), across
+  // both observers: a disabled person's session-revoked and account-disabled share it.
+  const txns = new WeakMap<object, string>();
+  const txnOf = (trx: Database): string => {
+    const txn = txns.get(trx) ?? randomUUID();
+    txns.set(trx, txn);
+    return txn;
+  };
 
   async function receiversOf(trx: Database, grants: readonly RevokedGrant[]): Promise<Map<string, { receiver: Receiver; grants: RevokedGrant[] }>> {
     const reached = grants.filter((grant) => grant.clientId !== ACCOUNT_CLIENT_ID);
@@ -89,7 +97,7 @@ export function watchForSecurityEvents(sources: SecurityEventSources): void {
   sources.records.observeRevocations(async (trx, grants, cause) => {
     reachedIn.set(trx, [...(reachedIn.get(trx) ?? []), ...grants]);
     const actor = actorIn(trx);
-    const txn = randomUUID();
+    const txn = txnOf(trx);
     for (const { receiver, grants: theirs } of (await receiversOf(trx, grants)).values()) {
       for (const grant of theirs) {
         const initiating = cause ? CAUSES[cause].initiating : initiatingEntity(actor, grant.accountId);
@@ -108,7 +116,7 @@ export function watchForSecurityEvents(sources: SecurityEventSources): void {
     if (!news.length) return;
     const live = await sources.records.liveGrantsOf(accountId, trx);
     const grants = [...(reachedIn.get(trx) ?? []).filter((grant) => grant.accountId === accountId), ...live];
-    const txn = randomUUID();
+    const txn = txnOf(trx);
     const subject = personSubject(sources.issuer, accountId);
     const initiating = initiatingEntity(event.actor, accountId);
     const receivers = await receiversOf(trx, grants);

@@ -93,6 +93,12 @@ describe('administering APIs', () => {
     await expect(apis.create({ identifier: 'https://longer-name.example.test', name: `${longest}N`, scope: 'longer:read' }))
       .rejects.toSatisfy((e) => isGatehouseError(e, 'invalid_input') && e.field === 'name');
     await expect(apis.update('https://long-name.example.test', { name: `${longest}N` })).rejects.toSatisfy((e) => isGatehouseError(e, 'invalid_input') && e.field === 'name');
+    // Named only by a long identifier: the client's name is the identifier cut short.
+    const identifier = `https://long-identifier.example.test/${'p'.repeat(300)}`;
+    const unnamed = await apis.create({ identifier, scope: 'unnamed:read' });
+    const clientName = (await testDb.db('clients').where({ client_id: unnamed.clientId }).first()).name as string;
+    expect(clientName).toHaveLength(200);
+    expect(clientName).toBe(`${identifier.slice(0, 183)}… (introspection)`);
   });
 
   it('updates the name (and its client\'s), the scopes with their descriptions, and the token lifetime', async () => {

@@ -25,23 +25,24 @@ describe('newsOf', () => {
       .toEqual({ email: 'b@example.test', email_verified: true });
   });
 
-  it('a name changed: the name claims with their new values, null for one emptied, nothing else from the entry', () => {
-    expect(newsOf(audited('user.profile_updated', { changed: { name: 'Grace Hopper', given_name: null, is_admin: true } }))).toEqual([
+  it('a name changed: the name claims with their new values (told to observers, never stored), null for one emptied, nothing else', () => {
+    const entry = { ...audited('user.profile_updated', { changed: ['name', 'given_name'] }), observed: { names: { name: 'Grace Hopper', given_name: null, is_admin: true } } };
+    expect(newsOf(entry)).toEqual([
       { type: CLAIMS_CHANGE, event: { reason_admin: { en: 'The name changed.' } }, claims: { name: 'Grace Hopper', given_name: null } },
     ]);
-    expect(newsOf(audited('user.profile_updated', { changed: {} }))).toEqual([]);
+    // What the log keeps holds no values: without the observed part there is nothing to tell.
+    expect(newsOf(audited('user.profile_updated', { changed: ['name'] }))).toEqual([]);
   });
 
-  it('a roaming passkey with a known model: fido2-roaming, and its AAGUID', () => {
-    const aaguid = 'ee882879-721c-4913-9775-3dfcce97072a';
-    expect(newsOf(audited('passkey.added', { transports: ['usb', 'nfc'], aaguid }))).toEqual([{
+  it('a roaming passkey: fido2-roaming, and never its model (the AAGUID names the person\'s authenticator)', () => {
+    expect(newsOf(audited('passkey.added', { transports: ['usb', 'nfc'], aaguid: 'ee882879-721c-4913-9775-3dfcce97072a' }))).toEqual([{
       type: CREDENTIAL_CHANGE,
-      event: { credential_type: 'fido2-roaming', change_type: 'create', fido2_aaguid: aaguid, reason_admin: { en: 'A passkey was added.' } },
+      event: { credential_type: 'fido2-roaming', change_type: 'create', reason_admin: { en: 'A passkey was added.' } },
     }]);
   });
 
-  it('a passkey whose authenticator names no model (an all-zero AAGUID) or said no transports: no AAGUID, roaming', () => {
-    const [news] = newsOf(audited('passkey.added', { aaguid: '00000000-0000-0000-0000-000000000000' }));
+  it('a passkey whose authenticator said no transports: roaming', () => {
+    const [news] = newsOf(audited('passkey.added', {}));
     expect(news?.event).toEqual({ credential_type: 'fido2-roaming', change_type: 'create', reason_admin: { en: 'A passkey was added.' } });
   });
 

@@ -199,6 +199,8 @@ describe('a person', () => {
       expect(sets[0]!.sub_id).toMatchObject({ session: { id: grantId } });
       expect(sets[1]).toMatchObject({ sub_id: { format: 'iss_sub', iss: server.issuer, sub: person.id } });
       expect((sets[1]!.events as Record<string, unknown>)[ACCOUNT_DISABLED]).toMatchObject({ initiating_entity: 'admin' });
+      // One act: one transaction id on both.
+      expect(sets[1]!.txn).toBe(sets[0]!.txn);
     }
     expect(got.otherApp.concat(got.billing)).toEqual([]);
   });
