@@ -12,6 +12,7 @@ import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { startGatehouse } from '../src/server.js';
 import { tapQueries } from './query-tap.js';
+import { tapRequestCpu } from './request-cpu.js';
 
 const config = loadConfig(JSON.parse(process.env.BENCH_GATEHOUSE_ENV ?? '{}') as NodeJS.ProcessEnv);
 if (config.workers > 1 && cluster.isPrimary) {
@@ -68,6 +69,9 @@ tapQueries(({ text }) => {
   };
 });
 
+// BENCH_REQUEST_CPU=1 (flow-cpu.ts): the main thread's CPU by kind of request.
+const requestCpu = process.env.BENCH_REQUEST_CPU ? tapRequestCpu() : undefined;
+
 const gatehouse = await startGatehouse(config, createLogger('silent'));
 
 function stop() {
@@ -90,6 +94,7 @@ function memory() {
 process.on('message', (message: { cmd: string }) => {
   if (message.cmd === 'count') process.send!({ cmd: 'count', queries });
   if (message.cmd === 'memory') process.send!({ cmd: 'memory', memory: memory() });
+  if (message.cmd === 'request-cpu' && requestCpu) process.send!({ cmd: 'request-cpu', ...requestCpu.take() });
   if (message.cmd === 'stop') stop();
 });
 process.on('disconnect', () => { void gatehouse.close().finally(() => process.exit(0)); });
