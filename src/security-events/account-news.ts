@@ -1,5 +1,6 @@
 // What an audited act about a person tells the apps and APIs of their grants (./observer.ts writes
-// it to them), read from the act's audit entry alone:
+// it to them), read from the act's audit entry alone (with what the entry tells observers without
+// storing it: a rename's new values):
 //
 //   a person disabled                      → RISC account-disabled
 //   a person deleted                       → RISC account-purged, to the apps and APIs of the
