@@ -167,6 +167,11 @@ const settingsSchema = z.object({
    */
   signup: z.enum(['closed', 'invite', 'open']).meta({ env: 'SIGNUP' }),
   /**
+   * How many days a sign-up nobody verified is kept (src/enrolment/acts.ts deleteAbandoned), or
+   * until the last link sent to it expires if that is later: whoever typed the address may not own it.
+   */
+  signupAbandonedAfterDays: z.coerce.number().int().min(1).max(365).meta({ env: 'SIGNUP_ABANDONED_DAYS' }),
+  /**
    * The language of pages and mails when neither the app (ui_locales) nor the browser
    * (Accept-Language) asks for one Gatehouse has, and of mails to someone who never signed in:
    * one of the catalogs in locales/ (src/i18n/).

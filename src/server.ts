@@ -159,6 +159,7 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
     const operations = adminOperations({ db, users, clients, resources, keys, audit, sessions, grants, changes, notices, enrolment: enrolmentMail, addresses, links, registrationTokens, factors });
     const enrolment = new Enrolment({
       db, audit, changes, users, logger, now: options.now,
+      abandonedAfterDays: config.signupAbandonedAfterDays,
       mail: enrolmentMail,
       throttle: signUpThrottle(db, config.secrets.keyEncryptionKey),
     });

@@ -23,8 +23,8 @@ import type { MailThrottle } from '../security/mail-throttle.js';
 const RESEND_INTERVAL_MS = 10 * MINUTE * 1000;
 
 /**
- * A sign-up nobody verified is deleted this long after it was made, or once the last link sent to
- * it has expired if that is later (a sign-in with the right password sends a new one): whoever
+ * A sign-up nobody verified is deleted this long after it was made (SIGNUP_ABANDONED_DAYS, whose
+ * default this is), or once the last link sent to it has expired if that is later (a sign-in with the right password sends a new one): whoever
  * typed the address may not own it, and an account nobody can use should not keep their name and
  * address. Signing up again once its links have expired replaces it sooner (signUp).
  */
@@ -40,6 +40,8 @@ export interface EnrolmentDependencies extends AuditedDependencies {
   throttle: MailThrottle;
   logger: Logger;
   now?: () => number;
+  /** SIGNUP_ABANDONED_DAYS: how long an unverified sign-up is kept; ABANDONED_SIGN_UP_DAYS when not given. */
+  abandonedAfterDays?: number;
 }
 
 export interface SignUpForm {
@@ -164,13 +166,14 @@ export class Enrolment {
   }
 
   /**
-   * The janitor: deletes sign-ups nobody verified that are ABANDONED_SIGN_UP_DAYS old and hold no
+   * The janitor: deletes sign-ups nobody verified that are SIGNUP_ABANDONED_DAYS old and hold no
    * link that still works, each with its audit entry in one transaction, at most `limit` a sweep.
    * Returns how many went.
    */
   async deleteAbandoned(limit = 500): Promise<number> {
     const PAGE = 100;
-    const madeBefore = new Date(this.#now() - ABANDONED_SIGN_UP_DAYS * 86_400_000);
+    const afterDays = this.deps.abandonedAfterDays ?? ABANDONED_SIGN_UP_DAYS;
+    const madeBefore = new Date(this.#now() - afterDays * 86_400_000);
     let deleted = 0;
     let after: { createdAt: Date; id: string } | undefined;
     // Page by page, so sign-ups kept alive by fresh links at the front of the list never hide the rest.
@@ -179,7 +182,7 @@ export class Enrolment {
       read += page.length;
       const waiting = await this.deps.mail.links.holdingLive(page.map((candidate) => candidate.id), 'verification');
       for (const { id } of page.filter((candidate) => !waiting.has(candidate.id))) {
-        if (await this.#deleteIfAbandoned(id)) deleted += 1;
+        if (await this.#deleteIfAbandoned(id, afterDays)) deleted += 1;
       }
       if (page.length < PAGE) break;
       after = page.at(-1);
@@ -192,12 +195,12 @@ export class Enrolment {
    * link issued meanwhile (a sign-in with the right password sends one) keeps the account, and
    * one issued after waits for this transaction.
    */
-  async #deleteIfAbandoned(id: string): Promise<boolean> {
+  async #deleteIfAbandoned(id: string, afterDays: number): Promise<boolean> {
     return this.#audited(JANITOR, async (trx) => {
       if (!(await this.deps.users.lockUnverified(id, trx))) throw new NoLongerAbandoned();
       if ((await this.deps.mail.links.holdingLive([id], 'verification', trx)).size) throw new NoLongerAbandoned();
       await this.deps.users.delete(id, trx);
-      return { result: true, event: { type: 'user.deleted', userId: id, details: { reason: 'sign_up_never_verified', afterDays: ABANDONED_SIGN_UP_DAYS } } };
+      return { result: true, event: { type: 'user.deleted', userId: id, details: { reason: 'sign_up_never_verified', afterDays } } };
     }).catch((error: unknown) => {
       if (error instanceof NoLongerAbandoned) return false;
       throw error;

@@ -323,6 +323,31 @@ describe('a sign-up nobody verifies', () => {
   });
 });
 
+describe('with SIGNUP_ABANDONED_DAYS', () => {
+  it('keeps a sign-up nobody verifies that many days (or until its link expires), not a week', async () => {
+    const short = await startMailedServer({ SIGNUP: 'open', TRUST_PROXY: 'true', SIGNUP_ABANDONED_DAYS: '2' });
+    try {
+      const email = newAddress();
+      const agent = new UserAgent(short.server.issuer);
+      const page = await agent.request(`${short.server.issuer}/signup`);
+      const { action, csrf } = formOf(page.body);
+      expect((await agent.request(new URL(action, short.server.issuer).href, { form: { csrf, name: 'Short Lived', email, password: PASSWORD } })).status).toBe(303);
+      const id = (await short.server.stores.users.findByEmail(email))!.id;
+      short.advance(1.5 * DAY);
+      await short.server.janitor.sweep();
+      expect(await short.server.stores.users.findById(id)).toBeDefined();
+      short.advance(DAY);
+      expect((await short.server.janitor.sweep()).abandonedSignUps).toBe(1);
+      expect(await short.server.stores.users.findById(id)).toBeUndefined();
+      await short.server.audit.flush();
+      const [entry] = await short.server.db('audit_events').where({ type: 'user.deleted', user_id: id });
+      expect(entry).toMatchObject({ details: { reason: 'sign_up_never_verified', afterDays: 2 } });
+    } finally {
+      await short.stop();
+    }
+  });
+});
+
 describe('with SIGNUP=closed (the default)', () => {
   it('has no sign-up: the routes answer 404 and the sign-in page does not offer it', async () => {
     const server = await startTestServer();
