@@ -9,7 +9,7 @@
 //     is "others": other people's test runs, PostgreSQL's background processes, the kernel.
 // Resolution is one clock tick (10 ms at CLK_TCK 100): ample over windows of seconds.
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 
 const TICKS_PER_SECOND = (() => {
@@ -32,6 +32,15 @@ function processCpuTimes(pid: number, mainThreadOnly = false): { user: number; s
   } catch {
     return undefined;
   }
+}
+
+/** CPU seconds (user + system) each thread of a live process has used, with the thread's name; the main thread's id is the pid. */
+export function threadCpuSeconds(pid: number): Array<{ tid: number; name: string; seconds: number }> {
+  return readdirSync(`/proc/${pid}/task`).map((task) => {
+    const stat = readFileSync(`/proc/${pid}/task/${task}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { tid: Number(task), name: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')), seconds: (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND };
+  });
 }
 
 /** CPU seconds (user + system, all threads) a live process has used; undefined once it is gone. */

@@ -5,50 +5,37 @@
 // nothing else competes for the event loop: the figures hold on a busy machine, and say where the
 // sign-in target's milliseconds are, not whether it is met (`npm run bench` says that).
 // FLOWS=200 (after 50 to warm up).
-import { execFileSync, fork } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
-import path from 'node:path';
 import { authorizationCodeFlow } from './flow.js';
+import { compileForBench, forkCompiled, nextMessage, stop } from './children.js';
+import { threadCpuSeconds } from './cpu.js';
 import { benchDatabase, freePort, gatehouseEnvironment, gatehouseTarget, seed } from './setup.js';
 import type { RequestCpu } from './request-cpu.js';
 
-const ROOT = path.resolve(import.meta.dirname, '..');
 const FLOWS = Number(process.env.FLOWS ?? 200);
-const TICKS_PER_SECOND = 100;
 
 /** CPU seconds of each kind of thread of a process: its main thread, libuv's pool, V8's helpers. */
 function threadCpu(pid: number): Map<string, number> {
   const kinds = new Map<string, number>();
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const kind = Number(tid) === pid ? 'main thread' : name === 'libuv-worker' ? 'libuv pool (argon2id, webcrypto)' : `other: ${name}`;
-    kinds.set(kind, (kinds.get(kind) ?? 0) + (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND);
+  for (const { tid, name, seconds } of threadCpuSeconds(pid)) {
+    const kind = tid === pid ? 'main thread' : name === 'libuv-worker' ? 'libuv pool (argon2id, webcrypto)' : `other: ${name}`;
+    kinds.set(kind, (kinds.get(kind) ?? 0) + seconds);
   }
   return kinds;
 }
 
-execFileSync(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(ROOT, 'tsconfig.bench.json')], { stdio: 'inherit' });
+compileForBench();
 const database = await benchDatabase();
 const seeded = await seed(database.url, 1);
 const port = await freePort();
 const base = `http://127.0.0.1:${port}`;
-const child = fork(path.join(ROOT, 'node_modules', '.cache', 'gatehouse-bench', 'bench', 'instance.js'), [], {
-  env: { ...process.env, BENCH_REQUEST_CPU: '1', BENCH_GATEHOUSE_ENV: JSON.stringify({ ...gatehouseEnvironment(base, database.url), PORT: String(port) }) },
-  stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-});
-const ask = <T>(cmd: string) => new Promise<T>((resolve) => {
-  const onMessage = (message: { cmd?: string }) => {
-    if (message.cmd !== cmd) return;
-    child.off('message', onMessage);
-    resolve(message as T);
-  };
-  child.on('message', onMessage);
-  if (cmd !== 'ready') child.send({ cmd });
-});
+const child = forkCompiled('instance.ts', { BENCH_REQUEST_CPU: '1', BENCH_GATEHOUSE_ENV: JSON.stringify({ ...gatehouseEnvironment(base, database.url), PORT: String(port) }) });
+const ask = <T>(cmd: string) => {
+  const answer = nextMessage<T>(child, cmd);
+  child.send({ cmd });
+  return answer;
+};
 try {
-  await ask('ready');
+  await nextMessage(child, 'ready');
   const target = gatehouseTarget(base, seeded);
   const run = async (flows: number) => {
     for (let i = 0; i < flows; i += 1) await authorizationCodeFlow(target, seeded.people[0]!, { scope: `openid profile email ${seeded.apiScope}` });
@@ -71,7 +58,6 @@ try {
     process.stdout.write(`${((seconds - (before.get(kind) ?? 0)) * 1000 / FLOWS).toFixed(2).padStart(6)} ms  ${kind}\n`);
   }
 } finally {
-  child.send({ cmd: 'stop' });
-  await new Promise((resolve) => child.once('exit', resolve));
+  await stop(child);
   await database.drop();
 }

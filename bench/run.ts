@@ -9,12 +9,13 @@
 // Everything runs on loopback. Gatehouse, the ceiling and the proxy each run in a process of their
 // own (forked, one at a time where possible) so the load generator in this process does not share
 // their event loop. Load is bounded: a fixed number of connections for a fixed number of seconds.
-import { execFileSync, fork, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Browser } from './browser.js';
+import { compileForBench, forkCompiled, nextMessage, stop } from './children.js';
 import { CEILING_API, CEILING_SCOPE, type CeilingReady } from './ceiling.js';
 import { residentBytes, startCpuWindow } from './cpu.js';
 import { measureDatabaseFloor, measureFloor } from './floor.js';
@@ -56,46 +57,10 @@ const flowLoops = Math.max(4, 2 * availableParallelism());
 const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 
 // ---- child processes ----
-// Gatehouse, the ceiling and the proxy run as compiled JavaScript, as production runs Gatehouse
-// (the Dockerfile's `node dist/src/main.js`): under tsx, every function made at run time also
-// goes through esbuild's name-keeping helper, which cost Gatehouse about 7% more CPU per token
-// request than the same code compiled. tsc compiles incrementally, so only the first run waits.
-const COMPILED = path.join(ROOT, 'node_modules', '.cache', 'gatehouse-bench');
-
-function compileForBench(): void {
-  execFileSync(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(ROOT, 'tsconfig.bench.json')], { stdio: 'inherit' });
-}
-
+// Compiled and forked by children.ts; with --profile, Gatehouse and the ceiling write V8 CPU profiles.
 function forkTs(file: string, env: Record<string, string>, execArgv: string[] = []): ChildProcess {
   const profiling = profileDir && file !== 'proxy.ts' ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
-  return fork(path.join(COMPILED, 'bench', file.replace(/\.ts$/, '.js')), [], {
-    execArgv: [...execArgv, ...profiling, ...(process.env.BENCH_CHILD_EXEC_ARGV?.split(' ').filter(Boolean) ?? [])],
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-}
-
-function nextMessage<T>(child: ChildProcess, cmd: string): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const onMessage = (message: { cmd?: string }) => {
-      if (message.cmd !== cmd) return;
-      child.off('message', onMessage);
-      child.off('exit', onExit);
-      resolve(message as T);
-    };
-    const onExit = (code: number | null) => reject(new Error(`child exited (${code}) before '${cmd}'`));
-    child.on('message', onMessage);
-    child.once('exit', onExit);
-  });
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  if (child.connected) child.send({ cmd: 'stop' }); else child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-  await exited;
-  clearTimeout(timer);
+  return forkCompiled(file, env, [...execArgv, ...profiling]);
 }
 
 // ---- Gatehouse ----
