@@ -43,8 +43,8 @@ export interface Refusal {
   words: Message;
 }
 
-/** The catalog words of "No such …", by what was looked for; a kind not listed is said in English. */
-const NOT_FOUND: Readonly<Record<string, string>> = {
+/** The catalog words of "No such …", by what was looked for: a new kind of thing is added here, with its key. */
+const NOT_FOUND = {
   person: 'problem.notFound.person',
   client: 'problem.notFound.client',
   API: 'problem.notFound.api',
@@ -55,13 +55,10 @@ const NOT_FOUND: Readonly<Record<string, string>> = {
   session: 'problem.notFound.session',
   factor: 'problem.notFound.factor',
   'connected app': 'problem.notFound.connectedApp',
-};
+} as const;
 
 /** The value, or the not_found refusal naming what was looked for ("No such person."). */
-export function found<T>(value: T | undefined, what: string): T {
-  if (value === undefined) {
-    const key = Object.hasOwn(NOT_FOUND, what) ? NOT_FOUND[what] : undefined;
-    throw new GatehouseError('not_found', `No such ${what}.`, undefined, key === undefined ? undefined : { key });
-  }
+export function found<T>(value: T | undefined, what: keyof typeof NOT_FOUND): T {
+  if (value === undefined) throw new GatehouseError('not_found', `No such ${what}.`, undefined, { key: NOT_FOUND[what] });
   return value;
 }

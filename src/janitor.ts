@@ -1,8 +1,8 @@
 // Deletes what has expired: oidc-provider records past their expiry, successors kept for a refresh
 // retry past its window, remembered revocations of JWTs that have expired anyway, sign-in
 // throttling counters, signing keys past their unpublication, outbox rows settled longer ago
-// than OUTBOX_RETENTION, one-time links past their expiry, and sign-ups nobody verified in a week
-// (src/enrolment/acts.ts). Every instance runs it; the deletes are idempotent, so overlap is
+// than OUTBOX_RETENTION, one-time links past their expiry, and sign-ups nobody verified within
+// SIGNUP_ABANDONED_DAYS (src/enrolment/acts.ts). Every instance runs it; the deletes are idempotent, so overlap is
 // harmless.
 import type { Logger } from './logger.js';
 import type { OidcRecords } from './records/index.js';

@@ -98,8 +98,7 @@ export function accountGuard(deps: SurfaceDependencies) {
    */
   function recentSignIn(page: string | ((ctx: Context) => string), graceSeconds = 0) {
     return async function requireRecentSignIn(ctx: Context, next: Next) {
-      const holder = holderOf(ctx);
-      if (holder.recent || (graceSeconds > 0 && signedInRecently(holder.authTime, (deps.now ?? Date.now)() - graceSeconds * 1000))) return next();
+      if (signedInRecently(holderOf(ctx).authTime, (deps.now ?? Date.now)() - graceSeconds * 1000)) return next();
       const isRead = ctx.method === 'GET' || ctx.method === 'HEAD';
       deps.signIn.begin(ctx, isRead ? ctx.originalUrl : typeof page === 'string' ? page : page(ctx), { maxAgeSeconds: RECENT_SIGN_IN_SECONDS });
       if (!isRead) ctx.status = 303;

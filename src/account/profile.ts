@@ -3,20 +3,12 @@
 // the profile hear of the change (CAEP token-claims-change, src/security-events/).
 import type { Context } from 'koa';
 import { isGatehouseError } from '../errors.js';
-import { formBody, problemOf, type Problem } from '../http/forms.js';
+import { field, formBody, problemOf, type Problem } from '../http/forms.js';
 import type { SurfaceDependencies } from '../http/surfaces.js';
 import type { ProfileChanges } from '../people/users.js';
 import { holderOf, noticeOf, seeOther } from './guard.js';
 
 export const PROFILE_PAGE = '/account/profile';
-
-/** Longer than any name we accept, so the store (not this guard) says what is wrong. */
-const MAX_TYPED = 1024;
-
-function typed(ctx: Context, field: string): string {
-  const value = formBody(ctx)[field];
-  return typeof value === 'string' ? value.slice(0, MAX_TYPED) : '';
-}
 
 export function profilePages(deps: SurfaceDependencies) {
   const { selfService, pages, csrf } = deps;
@@ -40,7 +32,9 @@ export function profilePages(deps: SurfaceDependencies) {
 
   async function updateProfile(ctx: Context) {
     const { actor } = holderOf(ctx);
-    const form = { name: typed(ctx, 'name'), givenName: typed(ctx, 'given_name'), familyName: typed(ctx, 'family_name') };
+    const body = formBody(ctx);
+    // As typed, whatever its length: the store says what is wrong with it (the form parser bounds the body).
+    const form = { name: field(body, 'name'), givenName: field(body, 'given_name'), familyName: field(body, 'family_name') };
     try {
       await selfService.updateOwnProfile(actor, form);
     } catch (error) {

@@ -52,6 +52,3 @@ export function backchannelLogoutUriRefusal(value: string, options: { httpsOnly:
   return uriRefusal(value, 'must be an http or https URL', 'problem.uri.httpOrHttps');
 }
 
-export function backchannelLogoutUriProblem(value: string, options: { httpsOnly: boolean }): string | undefined {
-  return backchannelLogoutUriRefusal(value, options)?.message;
-}

@@ -67,7 +67,9 @@ const backchannelLogoutUri = z
   });
 
 const CLIENT_NAME_REQUIRED = 'A client name is required.';
-const clientName = z.string().trim().min(1, CLIENT_NAME_REQUIRED).max(200).refine(isStorableText, NUL_REFUSAL);
+/** How long a client's name may be (an API's introspection client's included: src/resources/schema.ts). */
+export const CLIENT_NAME_MAX_LENGTH = 200;
+const clientName = z.string().trim().min(1, CLIENT_NAME_REQUIRED).max(CLIENT_NAME_MAX_LENGTH).refine(isStorableText, NUL_REFUSAL);
 
 /**
  * A page the app links people to (its home page, logo, privacy policy, terms): an http or https

@@ -22,13 +22,11 @@ import type { MailThrottle } from '../security/mail-throttle.js';
 /** A sign-in to an account still waiting for verification sends a new link at most this often. */
 const RESEND_INTERVAL_MS = 10 * MINUTE * 1000;
 
-/**
- * A sign-up nobody verified is deleted this long after it was made (SIGNUP_ABANDONED_DAYS, whose
- * default this is), or once the last link sent to it has expired if that is later (a sign-in with the right password sends a new one): whoever
- * typed the address may not own it, and an account nobody can use should not keep their name and
- * address. Signing up again once its links have expired replaces it sooner (signUp).
- */
-export const ABANDONED_SIGN_UP_DAYS = 7;
+// A sign-up nobody verified is deleted SIGNUP_ABANDONED_DAYS after it was made (a week unless the
+// operator says otherwise), or once the last link sent to it has expired if that is later (a
+// sign-in with the right password sends a new one): whoever typed the address may not own it, and
+// an account nobody can use should not keep their name and address. Signing up again once its
+// links have expired replaces it sooner (signUp).
 
 /** Who deletes abandoned sign-ups, in the audit log. */
 const JANITOR: Actor = { type: 'system', id: 'janitor' };
@@ -40,8 +38,8 @@ export interface EnrolmentDependencies extends AuditedDependencies {
   throttle: MailThrottle;
   logger: Logger;
   now?: () => number;
-  /** SIGNUP_ABANDONED_DAYS: how long an unverified sign-up is kept; ABANDONED_SIGN_UP_DAYS when not given. */
-  abandonedAfterDays?: number;
+  /** SIGNUP_ABANDONED_DAYS: how many days an unverified sign-up is kept. */
+  abandonedAfterDays: number;
 }
 
 export interface SignUpForm {
@@ -172,7 +170,7 @@ export class Enrolment {
    */
   async deleteAbandoned(limit = 500): Promise<number> {
     const PAGE = 100;
-    const afterDays = this.deps.abandonedAfterDays ?? ABANDONED_SIGN_UP_DAYS;
+    const afterDays = this.deps.abandonedAfterDays;
     const madeBefore = new Date(this.#now() - afterDays * 86_400_000);
     let deleted = 0;
     let after: { createdAt: Date; id: string } | undefined;

@@ -118,10 +118,9 @@ export class FactorActs {
   resetByAdministrator(actor: Actor, userId: string): Promise<{ removed: Array<Pick<Factor, 'id' | 'kind' | 'name'>>; sessionsEnded: number; grantsRevoked: number }> {
     return this.deps.audited(actor, async (trx) => {
       const person = found(await this.deps.users.findById(userId, trx), 'person');
-      const removed = [
-        ...(await this.deps.store.removeAll(trx, userId)),
-        ...(this.deps.passkeys ? await this.deps.passkeys.removeAll(userId, trx) : []),
-      ];
+      const apps = await this.deps.store.removeAll(trx, userId);
+      const passkeys = this.deps.passkeys ? await this.deps.passkeys.removeAll(userId, trx) : [];
+      const removed = [...apps, ...passkeys];
       const ended = await signOutEverywhere(this.deps, trx, userId);
       if (removed.length) {
         await this.deps.notices.send(trx, person, { kind: 'factor-removed', factor: 'mail.factor.all', how: 'admin' });
@@ -129,7 +128,7 @@ export class FactorActs {
       }
       const result = { removed: removed.map(({ id, kind, name }) => ({ id, kind, name })), ...ended };
       // A passkey's transports tell a platform authenticator from a roaming one (src/security-events/).
-      const audited = removed.map((factor) => ({ id: factor.id, kind: factor.kind, ...('transports' in factor ? { transports: factor.transports } : {}) }));
+      const audited = [...apps.map(({ id, kind }) => ({ id, kind })), ...passkeys.map(({ id, kind, transports }) => ({ id, kind, transports }))];
       return { result, event: { type: 'factor.reset', userId, details: { removed: audited, ...ended } } };
     });
   }

@@ -58,6 +58,7 @@ export function passkeyRoutes(deps: SurfaceDependencies & { passkeys: Passkeys }
   async function renderList(ctx: Context, problem?: PasskeyProblem, extra: { retryAfter?: Words } = {}) {
     const { person, recent } = holderOf(ctx);
     const list = await passkeys.listFor(person.id);
+    const locale = pages.languages.forRequest(ctx);
     pages.render(ctx, 'account/passkeys', 'account.passkeys.title', {
       person,
       available: passkeys.available,
@@ -67,8 +68,8 @@ export function passkeyRoutes(deps: SurfaceDependencies & { passkeys: Passkeys }
       passkeys: list.map((passkey) => ({
         id: passkey.id,
         name: passkey.name,
-        added: shownDate(passkey.createdAt, pages.languages.forRequest(ctx)),
-        lastUsed: passkey.lastUsedAt ? shownDate(passkey.lastUsedAt, pages.languages.forRequest(ctx)) : null,
+        added: shownDate(passkey.createdAt, locale),
+        lastUsed: passkey.lastUsedAt ? shownDate(passkey.lastUsedAt, locale) : null,
         removeHref: `${REMOVE_PAGE}?passkey=${passkey.id}`,
       })),
       notice: problem ? undefined : NOTICES.of(ctx),

@@ -139,11 +139,14 @@ export class PasskeyStore {
     return (await db(TABLE).where({ user_id: userId }).first('id')) !== undefined;
   }
 
-  /** Removes every passkey of the person (an administrator's factor reset); what was removed, as factors. */
-  async removeAll(userId: string, trx: Database): Promise<StoredPasskey[]> {
+  /**
+   * Removes every passkey of the person (an administrator's factor reset); what was removed, as
+   * factors with their transports (which tell a platform authenticator from a roaming one).
+   */
+  async removeAll(userId: string, trx: Database): Promise<Array<Factor & Pick<StoredPasskey, 'transports'>>> {
     if (!isUuidPattern.test(userId)) return [];
     const rows = await trx<PasskeyRow>(TABLE).where({ user_id: userId }).delete().returning('*');
-    return (rows as PasskeyRow[]).map(fromRow);
+    return (rows as PasskeyRow[]).map(fromRow).map((passkey) => ({ ...asFactor(passkey), transports: passkey.transports }));
   }
 
   /** Removes one of the person's passkeys; what was removed, or undefined when it was none of theirs. */

@@ -109,7 +109,6 @@ export async function liveGrantsOf(db: Database, now: Date, accountId: string): 
  * or one whose consent includes offline_access (`openid.scope` of the Grant payload: a code not yet
  * redeemed would bring one). `keep` names grants to spare.
  */
-
 export async function offlineGrantIds(db: Database, now: Date, accountId: string, keep: readonly string[]): Promise<string[]> {
   const query = db(TABLE)
     .distinct('grant_id')

@@ -1,6 +1,6 @@
 // What an API (RFC 8707 resource server) registration may say, checked at creation and at every update.
 import { z } from 'zod';
-import { issueWords, said, scopeSchema, type FieldLabels } from '../clients/schema.js';
+import { CLIENT_NAME_MAX_LENGTH, issueWords, said, scopeSchema, type FieldLabels } from '../clients/schema.js';
 import type { Database } from '../db/knex.js';
 import { isStorableText, NUL_REFUSAL } from '../db/text.js';
 import { GatehouseError } from '../errors.js';
@@ -31,11 +31,10 @@ const apiScopes = scopeSchema
   .refine((s) => s.every((t) => !RESERVED_SCOPES.has(t)), said('openid, profile, email, address, phone and offline_access are OpenID Connect scopes, not API scopes.', 'problem.api.oidcScopes'))
   .refine((s) => s.every((t) => !t.startsWith(RESERVED_PREFIX)), said(`Scopes starting with "${RESERVED_PREFIX}" are Gatehouse's own.`, 'problem.api.gatehouseScopes', { prefix: RESERVED_PREFIX }));
 
-/**
- * An API's name: its introspection client is named after it with ' (introspection)' after it
- * (store.ts), and a client's name holds 200 characters, so an API's holds 184.
- */
-export const API_NAME_MAX_LENGTH = 200 - ' (introspection)'.length;
+/** What an API's introspection client's name adds to the API's (store.ts clientNameFor). */
+export const INTROSPECTION_SUFFIX = ' (introspection)';
+/** An API's name, so that its introspection client's still fits in a client's name (184). */
+export const API_NAME_MAX_LENGTH = CLIENT_NAME_MAX_LENGTH - INTROSPECTION_SUFFIX.length;
 const apiName = z.string().trim().min(1).max(API_NAME_MAX_LENGTH).refine(isStorableText, NUL_REFUSAL);
 const scopeDescriptions = z.record(z.string(), z.string().trim().min(1).max(200).refine(isStorableText, NUL_REFUSAL));
 /**

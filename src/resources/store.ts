@@ -8,7 +8,7 @@ import { cursorTimestamp, decodeCursor, pageOf, pageSize, type Page, type PageRe
 import { isStorableKey } from '../db/text.js';
 import { GatehouseError } from '../errors.js';
 import { eventsEndpointRefusal } from '../security-events/receivers.js';
-import { API_FIELDS, API_NAME_MAX_LENGTH, changedScopes, newResourceSchema, refuseScopesOfOtherApis, refuseUnknownDownstreams, resourceChangesSchema, type LocalizedScopeDescriptions, type NewResourceServer, type ResourceChanges } from './schema.js';
+import { API_FIELDS, API_NAME_MAX_LENGTH, changedScopes, INTROSPECTION_SUFFIX, newResourceSchema, refuseScopesOfOtherApis, refuseUnknownDownstreams, resourceChangesSchema, type LocalizedScopeDescriptions, type NewResourceServer, type ResourceChanges } from './schema.js';
 
 export { type NewResourceServer, type ResourceChanges } from './schema.js';
 
@@ -69,8 +69,6 @@ export function resourceServerFromRow(row: ResourceServerRow): ResourceServer {
 function isIdentifier(value: unknown): value is string {
   return isStorableKey(value, 500);
 }
-
-const INTROSPECTION_SUFFIX = ' (introspection)';
 
 /**
  * The name an API's introspection client goes by, so it reads as the API's in a list of clients.
