@@ -138,6 +138,20 @@ describe('headers on every page and endpoint', () => {
     }
   });
 
+  it('pages carry the document headers too; the JSON endpoints apps and APIs call carry the rest, CSP and frame denial included', () => {
+    const documentOnly = { 'cross-origin-opener-policy': 'same-origin', 'origin-agent-cluster': '?1', 'x-dns-prefetch-control': 'off', 'x-download-options': 'noopen', 'x-permitted-cross-domain-policies': 'none', 'x-xss-protection': '0' };
+    const pages = captured.filter((c) => c.html);
+    for (const c of pages) for (const [name, value] of Object.entries(documentOnly)) expect(c.headers.get(name), `${c.name}: ${name}`).toBe(value);
+    const api = captured.filter((c) => /^\/(token \(|token\/introspection|me$)/.test(c.name));
+    expect(api.map((c) => c.name)).toEqual(expect.arrayContaining(['/token (success)', '/token (error)', '/token/introspection', '/me']));
+    for (const c of api) {
+      for (const name of Object.keys(documentOnly)) expect(c.headers.get(name), `${c.name}: ${name}`).toBeNull();
+      expect(c.headers.get('content-security-policy'), c.name).toMatch(/(^|;)\s*frame-ancestors 'none'/);
+      expect(c.headers.get('x-frame-options'), c.name).toBe('DENY');
+      expect(c.headers.get('cross-origin-resource-policy'), c.name).toBe('cross-origin');
+    }
+  });
+
   it('every HTML page: CSP with frame-ancestors \'none\' and no inline script, X-Frame-Options DENY', () => {
     const html = captured.filter((c) => c.html);
     expect(html.length).toBeGreaterThan(8);
