@@ -13,6 +13,7 @@ import { keyStoreFor } from '../keys/signing-keys.js';
 import { GatehouseError } from '../errors.js';
 import { UsageError, type CommandContext, type Options } from './commands.js';
 import type { NewClient } from '../clients/store.js';
+import type { User } from '../people/users.js';
 
 /** What the operator does from a shell is audited like any admin action, as the `cli`. */
 const CLI_ACTOR: Actor = { type: 'system', id: 'cli' };
@@ -152,15 +153,67 @@ export async function inviteUser(ctx: CommandContext, options: Options): Promise
   });
 }
 
-/** Mails the person a verification link; the running server's outbox sender delivers it. */
-export async function sendVerification(ctx: CommandContext, options: Options): Promise<unknown> {
-  const email = text(options, 'email')!;
+/** The person who signs in with `--email`, matched as sign-in matches it (case aside). */
+async function personByEmail(ops: AdminOperations, email: string): Promise<User> {
+  const [person] = (await ops.people.listUsers({ search: email, limit: 10 })).items.filter((user) => user.email.toLowerCase() === email.trim().toLowerCase());
+  if (!person) throw new GatehouseError('not_found', `No person has the email ${email}.`, 'email');
+  return person;
+}
+
+/** Looks the person up by `--email` and runs `act` on them with the configured database's operations. */
+function withPerson<T>(ctx: CommandContext, options: Options, act: (ops: AdminOperations, person: User) => Promise<T>): Promise<T> {
   return ctx.useDatabase(async (db) => {
     const ops = await operationsFor(ctx.config, db);
-    const [person] = (await ops.people.listUsers({ search: email, limit: 10 })).items.filter((user) => user.email.toLowerCase() === email.trim().toLowerCase());
-    if (!person) throw new GatehouseError('not_found', `No person has the email ${email}.`, 'email');
+    return act(ops, await personByEmail(ops, text(options, 'email')!));
+  });
+}
+
+/** Mails the person a verification link; the running server's outbox sender delivers it. */
+export async function sendVerification(ctx: CommandContext, options: Options): Promise<unknown> {
+  return withPerson(ctx, options, async (ops, person) => {
     await ops.people.sendVerification(CLI_ACTOR, person.id);
     return { id: person.id, email: person.email, verification_sent: true };
+  });
+}
+
+export async function renameUser(ctx: CommandContext, options: Options): Promise<unknown> {
+  // "" removes a given or family name; an option not given leaves that name as it is.
+  const optional = (name: string) => (typeof options[name] === 'string' ? (options[name] as string) || null : undefined);
+  const changes = Object.fromEntries(Object.entries({ name: text(options, 'name'), givenName: optional('given-name'), familyName: optional('family-name') }).filter(([, value]) => value !== undefined));
+  if (!Object.keys(changes).length) throw new UsageError('name a change: --name, --given-name or --family-name');
+  return withPerson(ctx, options, async (ops, person) => {
+    const renamed = await ops.people.updateProfile(CLI_ACTOR, person.id, changes);
+    return { id: renamed.id, email: renamed.email, name: renamed.name, given_name: renamed.givenName ?? null, family_name: renamed.familyName ?? null };
+  });
+}
+
+export async function disableUser(ctx: CommandContext, options: Options): Promise<unknown> {
+  return withPerson(ctx, options, async (ops, person) => {
+    await ops.people.disableUser(CLI_ACTOR, person.id);
+    return { id: person.id, email: person.email, disabled: true };
+  });
+}
+
+export async function enableUser(ctx: CommandContext, options: Options): Promise<unknown> {
+  return withPerson(ctx, options, async (ops, person) => {
+    await ops.people.enableUser(CLI_ACTOR, person.id);
+    return { id: person.id, email: person.email, disabled: false };
+  });
+}
+
+export async function resetPassword(ctx: CommandContext, options: Options): Promise<unknown> {
+  const password = await passwordFromStdin(ctx);
+  const keep = options['keep-sessions'] === true;
+  return withPerson(ctx, options, async (ops, person) => {
+    const ended = await ops.people.resetPassword(CLI_ACTOR, person.id, password, { endSessions: !keep, revokeOfflineAccess: !keep });
+    return { id: person.id, email: person.email, sessions_ended: ended.sessionsEnded, grants_revoked: ended.grantsRevoked };
+  });
+}
+
+export async function deleteUser(ctx: CommandContext, options: Options): Promise<unknown> {
+  return withPerson(ctx, options, async (ops, person) => {
+    await ops.people.deleteUser(CLI_ACTOR, person.id);
+    return { id: person.id, email: person.email, deleted: true };
   });
 }
 

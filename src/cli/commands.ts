@@ -68,6 +68,9 @@ const APP_INFORMATION: Record<string, OptionSpec> = {
   contact: { type: 'string', multiple: true, value: 'EMAIL', description: 'who is responsible for the app (repeat for several; on update, the list replaces the old one, and --contact "" empties it)' },
 };
 
+/** The person a command acts on, found as sign-in finds them (case aside). */
+const PERSON_BY_EMAIL: OptionSpec = { type: 'string', required: true, value: 'E', description: 'the address of the person, as they sign in with it' };
+
 export const COMMANDS: Command[] = [
   {
     name: 'user create',
@@ -101,10 +104,57 @@ export const COMMANDS: Command[] = [
     summary: 'Mail a person a link to verify their address (only following it verifies the address)',
     usage: ['gatehouse user verify-email --email E --send'],
     options: {
-      email: { type: 'string', required: true, value: 'E', description: 'the address of the person, as they sign in with it' },
+      email: PERSON_BY_EMAIL,
       send: { type: 'boolean', required: true, description: 'mail the link (delivered by a running server; it works once, for 24 hours)' },
     },
     run: async (ctx, options) => (await actions()).sendVerification(ctx, options),
+  },
+  {
+    name: 'user rename',
+    summary: 'Change a person\'s name; apps their grants give it to are told (token-claims-change)',
+    usage: ['gatehouse user rename --email E [--name N] [--given-name G] [--family-name F]'],
+    options: {
+      email: PERSON_BY_EMAIL,
+      name: { type: 'string', value: 'N', description: 'their full name' },
+      'given-name': { type: 'string', value: 'G', description: 'given name; "" removes it' },
+      'family-name': { type: 'string', value: 'F', description: 'family name; "" removes it' },
+    },
+    run: async (ctx, options) => (await actions()).renameUser(ctx, options),
+  },
+  {
+    name: 'user disable',
+    summary: 'Stop a person from signing in: every session ended, every grant revoked, apps told',
+    usage: ['gatehouse user disable --email E'],
+    options: { email: PERSON_BY_EMAIL },
+    run: async (ctx, options) => (await actions()).disableUser(ctx, options),
+  },
+  {
+    name: 'user enable',
+    summary: 'Let a disabled person sign in again (nothing that disabling ended comes back)',
+    usage: ['gatehouse user enable --email E'],
+    options: { email: PERSON_BY_EMAIL },
+    run: async (ctx, options) => (await actions()).enableUser(ctx, options),
+  },
+  {
+    name: 'user reset-password',
+    summary: 'Set a person\'s password, e.g. for an administrator who can no longer sign in; ends their sessions',
+    usage: ['gatehouse user reset-password --email E --password-stdin [--keep-sessions]'],
+    options: {
+      email: PERSON_BY_EMAIL,
+      'password-stdin': { type: 'boolean', required: true, description: 'read the new password from standard input (never from the command line)' },
+      'keep-sessions': { type: 'boolean', description: 'leave their sessions and apps\' offline access in place (by default both end)' },
+    },
+    run: async (ctx, options) => (await actions()).resetPassword(ctx, options),
+  },
+  {
+    name: 'user delete',
+    summary: 'Delete a person: sessions ended, grants revoked, records forgotten, apps told (account-purged)',
+    usage: ['gatehouse user delete --email E --yes'],
+    options: {
+      email: PERSON_BY_EMAIL,
+      yes: { type: 'boolean', required: true, description: 'confirm: a deletion cannot be undone' },
+    },
+    run: async (ctx, options) => (await actions()).deleteUser(ctx, options),
   },
   {
     name: 'client create',

@@ -207,6 +207,44 @@ describe('gatehouse user verify-email', () => {
   });
 });
 
+describe('gatehouse user rename, disable, enable, reset-password and delete', () => {
+  it('acts on the person the address names, as the admin console does, and audits each act as the cli', async () => {
+    const email = `manage.${Date.now()}@example.test`;
+    const created = output(await gatehouse(['user', 'create', '--email', email, '--name', 'Mara', '--given-name', 'Mara', '--family-name', 'Old', '--password-stdin'], env, `${PASSWORD}\n`));
+    const audited = (type: string) => inspect((db) => db('audit_events').where({ type, user_id: created.id }).select('actor_type', 'actor_id'));
+
+    expect(output(await gatehouse(['user', 'rename', '--email', email.toUpperCase(), '--name', 'Mara New', '--family-name', ''], env)))
+      .toEqual({ id: created.id, email, name: 'Mara New', given_name: 'Mara', family_name: null });
+    expect(await audited('user.profile_updated')).toEqual([{ actor_type: 'system', actor_id: 'cli' }]);
+    expect(failure(await gatehouse(['user', 'rename', '--email', email], env), 2)).toMatch(/--name, --given-name or --family-name/);
+
+    expect(output(await gatehouse(['user', 'disable', '--email', email], env))).toEqual({ id: created.id, email, disabled: true });
+    expect((await inspect((db) => db('users').where({ id: created.id }).first())).disabled_at).not.toBeNull();
+    expect(output(await gatehouse(['user', 'enable', '--email', email], env))).toEqual({ id: created.id, email, disabled: false });
+    expect((await inspect((db) => db('users').where({ id: created.id }).first())).disabled_at).toBeNull();
+    expect(await audited('user.disabled')).toHaveLength(1);
+    expect(await audited('user.enabled')).toHaveLength(1);
+
+    // An administrator locked out of the console gets back in with a new password, read from stdin.
+    const newPassword = 'another long enough passphrase';
+    expect(output(await gatehouse(['user', 'reset-password', '--email', email, '--password-stdin'], env, `${newPassword}\n`)))
+      .toEqual({ id: created.id, email, sessions_ended: 0, grants_revoked: 0 });
+    const users = (db: Database) => new UserStore(db, new PasswordHasher(loadConfig(env).argon2));
+    expect(await inspect((db) => users(db).verifyPassword(created.id as string, newPassword))).toBe(true);
+    expect(await inspect((db) => users(db).verifyPassword(created.id as string, PASSWORD))).toBe(false);
+    expect(failure(await gatehouse(['user', 'reset-password', '--email', email, '--password-stdin'], env, 'short\n'), 1)).toMatch(/^gatehouse: /);
+
+    // A deletion cannot be undone: the command asks for --yes.
+    failure(await gatehouse(['user', 'delete', '--email', email], env), 2);
+    expect(output(await gatehouse(['user', 'delete', '--email', email, '--yes'], env))).toEqual({ id: created.id, email, deleted: true });
+    expect(await inspect((db) => count(db('users').where({ id: created.id })))).toBe(0);
+    expect(await audited('user.deleted')).toEqual([{ actor_type: 'system', actor_id: 'cli' }]);
+    for (const command of ['disable', 'enable', 'delete']) {
+      expect(failure(await gatehouse(['user', command, '--email', email, ...(command === 'delete' ? ['--yes'] : [])], env), 1)).toMatch(/^gatehouse: No person has the email/);
+    }
+  });
+});
+
 describeConcurrently('gatehouse client create', () => {
   it('registers a confidential app; the database keeps only a digest of its secret', async () => {
     const created = output<{ client_id: string; client_secret: string }>(await gatehouse([
@@ -434,7 +472,7 @@ describeConcurrently('gatehouse migrate and keys', () => {
 
 // None of these reaches a database.
 describe.concurrent('usage and configuration errors', () => {
-  const COMMANDS = ['user create', 'user verify-email', 'client create', 'client update', 'registration-token create', 'resource create', 'resource update', 'migrate', 'keys rotate', 'keys list', 'demo'];
+  const COMMANDS = ['user create', 'user verify-email', 'user rename', 'user disable', 'user enable', 'user reset-password', 'user delete', 'client create', 'client update', 'registration-token create', 'resource create', 'resource update', 'migrate', 'keys rotate', 'keys list', 'demo'];
   /** Nothing Gatehouse reads is usable: --help must not need any of it. */
   const broken = () => ({ ...env, PORT: 'abc', DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' });
 
