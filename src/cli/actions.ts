@@ -28,7 +28,9 @@ export async function operationsFor(config: Config, db: Database): Promise<Admin
     import('../links/store.js'), import('../outbox/outbox.js'), import('../verification/address-mail.js'), import('../verification/addresses.js'),
     import('../enrolment/mail.js'), import('../notices/account-notices.js'), import('../records/index.js'), import('../logout/backchannel-logout.js'),
   ]);
-  const { watchForSecurityEvents } = await import('../security-events/observer.js');
+  const [{ watchForSecurityEvents }, { FactorActs }, { FactorStore }, { PasskeyStore }, { auditedActs }] = await Promise.all([
+    import('../security-events/observer.js'), import('../factors/acts.js'), import('../factors/store.js'), import('../passkeys/store.js'), import('../audit/audited.js'),
+  ]);
   const users = new UserStore(db, new PasswordHasher(config.argon2));
   const audit = new AuditLog(db);
   const links = new OneTimeLinks(db);
@@ -43,19 +45,29 @@ export async function operationsFor(config: Config, db: Database): Promise<Admin
   // An act done here pushes its security events as one done by the server does: written to the
   // outbox with the act, sent by a running server.
   watchForSecurityEvents({ records, audit, clients, resources, outbox, issuer: config.issuer });
+  const sessions = new SessionStore(db, records, (trx, userId, signedOut, how) => logout.sessionsEnded(trx, userId, signedOut, how));
+  const grants = new GrantStore(db, records);
+  const notices = new AccountNotices({ db, outbox, issuer: config.issuer, enabled: config.emailNotifications, recoveryOffered: config.passwordRecovery, defaultLocale: config.defaultLocale });
+  // An administrator who lost their second factor has nobody else to remove it but the CLI.
+  const factors = new FactorActs({
+    db, audit, notices, users, sessions, grants, passkeys: new PasskeyStore(db),
+    store: new FactorStore(db, config.secrets.keyEncryptionKey),
+    audited: auditedActs({ db, audit }),
+  });
   return adminOperations({
     db,
+    factors,
     addresses,
     links,
     users,
     clients,
     resources,
-    sessions: new SessionStore(db, records, (trx, userId, signedOut, how) => logout.sessionsEnded(trx, userId, signedOut, how)),
-    grants: new GrantStore(db, records),
+    sessions,
+    grants,
     audit,
     keys: keyStoreFor(config, db),
     enrolment: new EnrolmentMail({ outbox, links, issuer: config.issuer, signup: config.signup, defaultLocale: config.defaultLocale }),
-    notices: new AccountNotices({ db, outbox, issuer: config.issuer, enabled: config.emailNotifications, recoveryOffered: config.passwordRecovery, defaultLocale: config.defaultLocale }),
+    notices,
   });
 }
 
@@ -207,6 +219,13 @@ export async function resetPassword(ctx: CommandContext, options: Options): Prom
   return withPerson(ctx, options, async (ops, person) => {
     const ended = await ops.people.resetPassword(CLI_ACTOR, person.id, password, { endSessions: !keep, revokeOfflineAccess: !keep });
     return { id: person.id, email: person.email, sessions_ended: ended.sessionsEnded, grants_revoked: ended.grantsRevoked };
+  });
+}
+
+export async function resetFactors(ctx: CommandContext, options: Options): Promise<unknown> {
+  return withPerson(ctx, options, async (ops, person) => {
+    const { removed, sessionsEnded, grantsRevoked } = await ops.factors.reset(CLI_ACTOR, person.id);
+    return { id: person.id, email: person.email, removed: removed.map(({ kind, name }) => ({ kind, name })), sessions_ended: sessionsEnded, grants_revoked: grantsRevoked };
   });
 }
 

@@ -147,6 +147,13 @@ export const COMMANDS: Command[] = [
     run: async (ctx, options) => (await actions()).resetPassword(ctx, options),
   },
   {
+    name: 'user reset-factors',
+    summary: 'Remove every second factor and passkey of a person who lost them; ends their sessions and tells them',
+    usage: ['gatehouse user reset-factors --email E'],
+    options: { email: PERSON_BY_EMAIL },
+    run: async (ctx, options) => (await actions()).resetFactors(ctx, options),
+  },
+  {
     name: 'user delete',
     summary: 'Delete a person: sessions ended, grants revoked, records forgotten, apps told (account-purged)',
     usage: ['gatehouse user delete --email E --yes'],

@@ -18,6 +18,7 @@ import { main } from '../../src/cli/main.js';
 import { PasswordHasher } from '../../src/people/passwords.js';
 import { UserStore } from '../../src/people/users.js';
 import { ClientStore } from '../../src/clients/store.js';
+import { FactorStore } from '../../src/factors/store.js';
 import { ENVIRONMENT_VARIABLES, loadConfig } from '../../src/config.js';
 import type { Database } from '../../src/db/knex.js';
 import { openDatabase } from '../../src/db/open.js';
@@ -207,7 +208,7 @@ describe('gatehouse user verify-email', () => {
   });
 });
 
-describe('gatehouse user rename, disable, enable, reset-password and delete', () => {
+describe('gatehouse user rename, disable, enable, reset-password, reset-factors and delete', () => {
   it('acts on the person the address names, as the admin console does, and audits each act as the cli', async () => {
     const email = `manage.${Date.now()}@example.test`;
     const created = output(await gatehouse(['user', 'create', '--email', email, '--name', 'Mara', '--given-name', 'Mara', '--family-name', 'Old', '--password-stdin'], env, `${PASSWORD}\n`));
@@ -233,6 +234,14 @@ describe('gatehouse user rename, disable, enable, reset-password and delete', ()
     expect(await inspect((db) => users(db).verifyPassword(created.id as string, newPassword))).toBe(true);
     expect(await inspect((db) => users(db).verifyPassword(created.id as string, PASSWORD))).toBe(false);
     expect(failure(await gatehouse(['user', 'reset-password', '--email', email, '--password-stdin'], env, 'short\n'), 1)).toMatch(/^gatehouse: /);
+
+    // …and one who lost their second factor has it removed.
+    await inspect((db) => db.transaction((trx) => new FactorStore(db, loadConfig(env).secrets.keyEncryptionKey).replaceRecoveryCodes(trx, created.id as string)));
+    const reset = output<{ removed: Array<{ kind: string }>; sessions_ended: number }>(await gatehouse(['user', 'reset-factors', '--email', email], env));
+    expect(reset).toMatchObject({ id: created.id, email, sessions_ended: 0 });
+    expect(reset.removed.map((factor) => factor.kind)).toEqual(['recovery_codes']);
+    expect(await inspect((db) => new FactorStore(db, loadConfig(env).secrets.keyEncryptionKey).list(created.id as string))).toEqual([]);
+    expect(await audited('factor.reset')).toEqual([{ actor_type: 'system', actor_id: 'cli' }]);
 
     // A deletion cannot be undone: the command asks for --yes.
     failure(await gatehouse(['user', 'delete', '--email', email], env), 2);
@@ -472,7 +481,7 @@ describeConcurrently('gatehouse migrate and keys', () => {
 
 // None of these reaches a database.
 describe.concurrent('usage and configuration errors', () => {
-  const COMMANDS = ['user create', 'user verify-email', 'user rename', 'user disable', 'user enable', 'user reset-password', 'user delete', 'client create', 'client update', 'registration-token create', 'resource create', 'resource update', 'migrate', 'keys rotate', 'keys list', 'demo'];
+  const COMMANDS = ['user create', 'user verify-email', 'user rename', 'user disable', 'user enable', 'user reset-password', 'user reset-factors', 'user delete', 'client create', 'client update', 'registration-token create', 'resource create', 'resource update', 'migrate', 'keys rotate', 'keys list', 'demo'];
   /** Nothing Gatehouse reads is usable: --help must not need any of it. */
   const broken = () => ({ ...env, PORT: 'abc', DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' });
 
