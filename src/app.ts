@@ -36,7 +36,7 @@ import { DpopNonces } from './dpop/nonces.js';
 import { ResourceProofs } from './dpop/proofs.js';
 import { OidcRecords } from './records/index.js';
 import { resumeWithoutQuery } from './http/resume-guard.js';
-import { apiSecurityHeaders, securityHeaders } from './http/security-headers.js';
+import { securityHeaders } from './http/security-headers.js';
 import { interactionRoutes } from './interaction/routes.js';
 import type { Logger } from './logger.js';
 import { AccountSignIn } from './oidc/account-sign-in.js';
@@ -148,13 +148,12 @@ export function createApp(deps: AppDependencies): Koa {
 
   app.use(observeRequests(providerRoutes(provider)));
   app.use(requestLog(logger));
-  app.use(errorBoundary(pages, logger));
   // What apps and APIs call on every request skips everything that serves pages (src/http/api-lane.ts).
-  app.use(apiLane(
-    [tokenEndpoints.token, tokenEndpoints.introspection, tokenEndpoints.revocation, provider.pathFor('userinfo'), provider.pathFor('jwks')],
-    [apiSecurityHeaders(), shedding, rateLimits, jwtHandles, polling, clientErrors, caching, oidcProvider, pageNotFound],
-  ));
-  app.use(securityHeaders());
+  const apiPaths = [tokenEndpoints.token, tokenEndpoints.introspection, tokenEndpoints.revocation, provider.pathFor('userinfo'), provider.pathFor('jwks')];
+  // Outside the error boundary: a page it answers with on an API path still gets the page headers.
+  app.use(securityHeaders(apiPaths));
+  app.use(errorBoundary(pages, logger));
+  app.use(apiLane(apiPaths, [shedding, rateLimits, jwtHandles, polling, clientErrors, caching, oidcProvider, pageNotFound]));
   app.use(routesFor(healthRoutes(deps.db, deps.draining)));
   // Never on the public port without its token (the metrics listener is METRICS_PORT's).
   if (config.metrics.token) app.use(publicMetricsRoute(processMetrics, config.metrics.token));

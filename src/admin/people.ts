@@ -20,6 +20,11 @@ export class PeopleOperations {
     return this.deps.users.list(query);
   }
 
+  /** The person who signs in with this address (case aside), as sign-in finds them. */
+  async findByEmail(email: string): Promise<User> {
+    return found(await this.deps.users.findByEmail(email.trim()), 'person');
+  }
+
   // Inside an audited() transaction, reads go through its `trx`: on the embedded PGlite the
   // transaction holds the only connection, and a read on another would wait for ever.
   async getUser(id: string, trx?: Database): Promise<User> {

@@ -95,7 +95,7 @@ function informationOf(options: Options): Pick<NewClient, 'clientUri' | 'logoUri
 /** A password arrives on standard input so it never shows up in shell history or `ps`. */
 async function passwordFromStdin(ctx: CommandContext): Promise<string> {
   const password = (await ctx.readStdin()).replace(/\r?\n$/, '');
-  if (!password) throw new UsageError('no password came on standard input: pipe it in, e.g. `printf %s "$PASSWORD" | gatehouse user create … --password-stdin`');
+  if (!password) throw new UsageError('no password came on standard input: pipe it in, e.g. `printf %s "$PASSWORD" | gatehouse user … --password-stdin`');
   return password;
 }
 
@@ -165,11 +165,14 @@ export async function inviteUser(ctx: CommandContext, options: Options): Promise
   });
 }
 
-/** The person who signs in with `--email`, matched as sign-in matches it (case aside). */
+/** The person who signs in with `--email`, found as sign-in finds them (case aside). */
 async function personByEmail(ops: AdminOperations, email: string): Promise<User> {
-  const [person] = (await ops.people.listUsers({ search: email, limit: 10 })).items.filter((user) => user.email.toLowerCase() === email.trim().toLowerCase());
-  if (!person) throw new GatehouseError('not_found', `No person has the email ${email}.`, 'email');
-  return person;
+  try {
+    return await ops.people.findByEmail(email);
+  } catch (error) {
+    if (error instanceof GatehouseError && error.code === 'not_found') throw new GatehouseError('not_found', `No person has the email ${email}.`, 'email');
+    throw error;
+  }
 }
 
 /** Looks the person up by `--email` and runs `act` on them with the configured database's operations. */
@@ -192,7 +195,6 @@ export async function renameUser(ctx: CommandContext, options: Options): Promise
   // "" removes a given or family name; an option not given leaves that name as it is.
   const optional = (name: string) => (typeof options[name] === 'string' ? (options[name] as string) || null : undefined);
   const changes = Object.fromEntries(Object.entries({ name: text(options, 'name'), givenName: optional('given-name'), familyName: optional('family-name') }).filter(([, value]) => value !== undefined));
-  if (!Object.keys(changes).length) throw new UsageError('name a change: --name, --given-name or --family-name');
   return withPerson(ctx, options, async (ops, person) => {
     const renamed = await ops.people.updateProfile(CLI_ACTOR, person.id, changes);
     return { id: renamed.id, email: renamed.email, name: renamed.name, given_name: renamed.givenName ?? null, family_name: renamed.familyName ?? null };

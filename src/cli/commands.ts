@@ -119,6 +119,10 @@ export const COMMANDS: Command[] = [
       'given-name': { type: 'string', value: 'G', description: 'given name; "" removes it' },
       'family-name': { type: 'string', value: 'F', description: 'family name; "" removes it' },
     },
+    check(options) {
+      if (options.name === '') throw new UsageError('--name cannot be empty: everyone has a name');
+      if (options.name === undefined && options['given-name'] === undefined && options['family-name'] === undefined) throw new UsageError('name a change: --name, --given-name or --family-name');
+    },
     run: async (ctx, options) => (await actions()).renameUser(ctx, options),
   },
   {
@@ -149,8 +153,11 @@ export const COMMANDS: Command[] = [
   {
     name: 'user reset-factors',
     summary: 'Remove every second factor and passkey of a person who lost them; ends their sessions and tells them',
-    usage: ['gatehouse user reset-factors --email E'],
-    options: { email: PERSON_BY_EMAIL },
+    usage: ['gatehouse user reset-factors --email E --yes'],
+    options: {
+      email: PERSON_BY_EMAIL,
+      yes: { type: 'boolean', required: true, description: 'confirm: every factor and passkey goes, and the person is signed out everywhere' },
+    },
     run: async (ctx, options) => (await actions()).resetFactors(ctx, options),
   },
   {

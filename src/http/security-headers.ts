@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Middleware } from 'koa';
+import type { Context, Middleware } from 'koa';
 import helmet from 'helmet';
 
 /** Sent only over TLS (RFC 6797 §7.2 forbids it on plain HTTP). */
@@ -54,8 +54,8 @@ function helmetHeaders(): ReadonlyArray<readonly [string, string]> {
  * Headers that only act on a document a browser renders: how it opens other windows, its agent
  * cluster, DNS prefetching of its links, old Internet Explorer's download prompt, Flash and PDF
  * cross-domain policies, the retired XSS auditor. The endpoints apps and APIs call answer JSON, so
- * they go without these (OWASP's REST Security Cheat Sheet lists what an API response needs);
- * everything else still applies to them, CSP and X-Frame-Options included for a 404 page.
+ * their answers go without these (OWASP's REST Security Cheat Sheet lists what an API response
+ * needs); everything else still applies to them, CSP and X-Frame-Options included.
  */
 const DOCUMENT_ONLY = new Set([
   'cross-origin-opener-policy',
@@ -66,22 +66,30 @@ const DOCUMENT_ONLY = new Set([
   'x-xss-protection',
 ]);
 
-function setting(headers: ReadonlyArray<readonly [string, string]>): Middleware {
-  return function setSecurityHeaders(ctx, next) {
-    const { res } = ctx;
-    for (const [name, value] of headers) res.setHeader(name, value);
-    // ctx.secure: TLS here, or X-Forwarded-Proto: https from a trusted proxy (TRUST_PROXY).
-    if (ctx.secure) res.setHeader('Strict-Transport-Security', STRICT_TRANSPORT_SECURITY);
-    return next();
+/**
+ * Security headers on every response. At `apiPaths` (token, introspection, revocation, userinfo,
+ * the JWKS: src/http/api-lane.ts) a JSON answer leaves out the document-only ones; whatever comes
+ * back there as a page (a browser's GET /token, the busy page, an error page) gets them after
+ * all, which is why this runs outside the error boundary.
+ */
+export function securityHeaders(apiPaths: Iterable<string>): Middleware {
+  const every = helmetHeaders();
+  const api = every.filter(([name]) => !DOCUMENT_ONLY.has(name.toLowerCase()));
+  const documentOnly = every.filter(([name]) => DOCUMENT_ONLY.has(name.toLowerCase()));
+  const lane = new Set(apiPaths);
+  const set = (ctx: Context, headers: ReadonlyArray<readonly [string, string]>) => {
+    for (const [name, value] of headers) ctx.res.setHeader(name, value);
   };
-}
-
-/** Security headers on every response. */
-export function securityHeaders(): Middleware {
-  return setting(helmetHeaders());
-}
-
-/** The same for the endpoints apps and APIs call (src/http/api-lane.ts), less what only a document uses. */
-export function apiSecurityHeaders(): Middleware {
-  return setting(helmetHeaders().filter(([name]) => !DOCUMENT_ONLY.has(name.toLowerCase())));
+  return function setSecurityHeaders(ctx, next) {
+    // ctx.secure: TLS here, or X-Forwarded-Proto: https from a trusted proxy (TRUST_PROXY).
+    if (ctx.secure) ctx.res.setHeader('Strict-Transport-Security', STRICT_TRANSPORT_SECURITY);
+    if (!lane.has(ctx.path)) {
+      set(ctx, every);
+      return next();
+    }
+    set(ctx, api);
+    return next().finally(() => {
+      if (!ctx.headerSent && ctx.response.is('html')) set(ctx, documentOnly);
+    });
+  };
 }

@@ -79,6 +79,7 @@ describe('headers on every page and endpoint', () => {
     await raw('/assets/gatehouse.css', `${issuer}/assets/gatehouse.css`);
     await raw('a 404 page', `${issuer}/no-such-page`, { headers: { accept: 'text/html' } });
     await raw('a 404 for programs', `${issuer}/no-such-page`, { headers: { accept: 'application/json' } });
+    await raw('a browser at the token endpoint', `${issuer}/token`, { headers: { accept: 'text/html' } });
     await raw('an error page from /auth', `${issuer}/auth`, { headers: { accept: 'text/html' } });
     await raw('an expired sign-in page', `${issuer}/interaction/does-not-exist`, { headers: { accept: 'text/html' } });
 
@@ -142,8 +143,9 @@ describe('headers on every page and endpoint', () => {
     const documentOnly = { 'cross-origin-opener-policy': 'same-origin', 'origin-agent-cluster': '?1', 'x-dns-prefetch-control': 'off', 'x-download-options': 'noopen', 'x-permitted-cross-domain-policies': 'none', 'x-xss-protection': '0' };
     const pages = captured.filter((c) => c.html);
     for (const c of pages) for (const [name, value] of Object.entries(documentOnly)) expect(c.headers.get(name), `${c.name}: ${name}`).toBe(value);
-    const api = captured.filter((c) => /^\/(token \(|token\/introspection|me$)/.test(c.name));
-    expect(api.map((c) => c.name)).toEqual(expect.arrayContaining(['/token (success)', '/token (error)', '/token/introspection', '/me']));
+    expect(pages.map((c) => c.name)).toContain('a browser at the token endpoint');
+    const api = captured.filter((c) => /^\/(token \(|token\/|me\b|jwks)/.test(c.name) && !c.html);
+    expect(api.map((c) => c.name)).toEqual(expect.arrayContaining(['/token (success)', '/token (error)', '/token/introspection', '/token/introspection (unauthenticated)', '/token/revocation', '/me', '/me (invalid token)', '/jwks']));
     for (const c of api) {
       for (const name of Object.keys(documentOnly)) expect(c.headers.get(name), `${c.name}: ${name}`).toBeNull();
       expect(c.headers.get('content-security-policy'), c.name).toMatch(/(^|;)\s*frame-ancestors 'none'/);
