@@ -35,7 +35,8 @@ const HELMET_OPTIONS: Parameters<typeof helmet>[0] = {
 
 /**
  * Helmet's headers, taken once: with these options none depends on the request, so running helmet
- * (and a promise around it) on every response only repeated the same work.
+ * (and a promise around it) on every response only repeated the same work. A directive computed
+ * per request (a CSP nonce, say) would be frozen here: it would need helmet per response again.
  */
 function helmetHeaders(): ReadonlyArray<readonly [string, string]> {
   const headers = new Map<string, string>();
