@@ -90,7 +90,8 @@ export function securityHeaders(apiPaths: Iterable<string>): Middleware {
     }
     set(ctx, api);
     return next().finally(() => {
-      if (!ctx.headerSent && ctx.response.is('html')) set(ctx, documentOnly);
+      // A prefix test rather than ctx.response.is('html') (a media-type parse): this is on every token request.
+      if (!ctx.headerSent && String(ctx.res.getHeader('content-type') ?? '').startsWith('text/html')) set(ctx, documentOnly);
     });
   };
 }
