@@ -208,50 +208,57 @@ describe('gatehouse user verify-email', () => {
   });
 });
 
+// In order, on one person. Each command opens the database anew (on PGlite, the embedded one): hence the timeouts.
 describe('gatehouse user rename, disable, enable, reset-password, reset-factors and delete', () => {
-  it('acts on the person the address names, as the admin console does, and audits each act as the cli', async () => {
-    const email = `manage.${Date.now()}@example.test`;
+  const email = `manage.${Date.now()}@example.test`;
+  let id: string;
+  const audited = (type: string) => inspect((db) => db('audit_events').where({ type, user_id: id }).select('actor_type', 'actor_id'));
+  const users = (db: Database) => new UserStore(db, new PasswordHasher(loadConfig(env).argon2));
+  const factors = (db: Database) => new FactorStore(db, loadConfig(env).secrets.keyEncryptionKey);
+
+  it('finds the person by their exact address, and renames, disables and enables them, audited as the cli', { timeout: 90_000 }, async () => {
     // Older people whose name begins with the address fill a search's first page; the exact address still finds the one it names.
-    for (let i = 0; i < 11; i += 1) output(await gatehouse(['user', 'create', '--email', `decoy${i}.${email}`, '--name', email, '--password-stdin'], env, `${PASSWORD}\n`));
-    const created = output(await gatehouse(['user', 'create', '--email', email, '--name', 'Mara', '--given-name', 'Mara', '--family-name', 'Old', '--password-stdin'], env, `${PASSWORD}\n`));
-    const audited = (type: string) => inspect((db) => db('audit_events').where({ type, user_id: created.id }).select('actor_type', 'actor_id'));
+    await inspect(async (db) => {
+      for (let i = 0; i < 11; i += 1) await users(db).create({ email: `decoy${i}.${email}`, name: email, password: PASSWORD, emailVerified: true });
+    });
+    id = output<{ id: string }>(await gatehouse(['user', 'create', '--email', email, '--name', 'Mara', '--given-name', 'Mara', '--family-name', 'Old', '--password-stdin'], env, `${PASSWORD}\n`)).id;
 
     expect(output(await gatehouse(['user', 'rename', '--email', email.toUpperCase(), '--name', 'Mara New', '--family-name', ''], env)))
-      .toEqual({ id: created.id, email, name: 'Mara New', given_name: 'Mara', family_name: null });
+      .toEqual({ id, email, name: 'Mara New', given_name: 'Mara', family_name: null });
     expect(await audited('user.profile_updated')).toEqual([{ actor_type: 'system', actor_id: 'cli' }]);
     expect(failure(await gatehouse(['user', 'rename', '--email', email], env), 2)).toMatch(/--name, --given-name or --family-name/);
     expect(failure(await gatehouse(['user', 'rename', '--email', email, '--name', '', '--given-name', 'M'], env), 2)).toMatch(/--name cannot be empty/);
 
-    expect(output(await gatehouse(['user', 'disable', '--email', email], env))).toEqual({ id: created.id, email, disabled: true });
-    expect((await inspect((db) => db('users').where({ id: created.id }).first())).disabled_at).not.toBeNull();
-    expect(output(await gatehouse(['user', 'enable', '--email', email], env))).toEqual({ id: created.id, email, disabled: false });
-    expect((await inspect((db) => db('users').where({ id: created.id }).first())).disabled_at).toBeNull();
+    expect(output(await gatehouse(['user', 'disable', '--email', email], env))).toEqual({ id, email, disabled: true });
+    expect((await inspect((db) => db('users').where({ id }).first())).disabled_at).not.toBeNull();
+    expect(output(await gatehouse(['user', 'enable', '--email', email], env))).toEqual({ id, email, disabled: false });
+    expect((await inspect((db) => db('users').where({ id }).first())).disabled_at).toBeNull();
     expect(await audited('user.disabled')).toEqual([{ actor_type: 'system', actor_id: 'cli' }]);
     expect(await audited('user.enabled')).toEqual([{ actor_type: 'system', actor_id: 'cli' }]);
+  });
 
-    // An administrator locked out of the console gets back in with a new password, read from stdin.
+  it('gets a locked-out administrator back in: a new password from stdin, lost second factors removed', { timeout: 90_000 }, async () => {
     const newPassword = 'another long enough passphrase';
     expect(output(await gatehouse(['user', 'reset-password', '--email', email, '--password-stdin'], env, `${newPassword}\n`)))
-      .toEqual({ id: created.id, email, sessions_ended: 0, grants_revoked: 0 });
-    const users = (db: Database) => new UserStore(db, new PasswordHasher(loadConfig(env).argon2));
-    expect(await inspect((db) => users(db).verifyPassword(created.id as string, newPassword))).toBe(true);
-    expect(await inspect((db) => users(db).verifyPassword(created.id as string, PASSWORD))).toBe(false);
+      .toEqual({ id, email, sessions_ended: 0, grants_revoked: 0 });
+    expect(await inspect((db) => users(db).verifyPassword(id, newPassword))).toBe(true);
+    expect(await inspect((db) => users(db).verifyPassword(id, PASSWORD))).toBe(false);
     expect(failure(await gatehouse(['user', 'reset-password', '--email', email, '--password-stdin'], env, 'short\n'), 1)).toMatch(/^gatehouse: /);
     expect(await audited('user.password_reset')).toEqual([{ actor_type: 'system', actor_id: 'cli' }]);
 
-    // …and one who lost their second factor has it removed.
-    await inspect((db) => db.transaction((trx) => new FactorStore(db, loadConfig(env).secrets.keyEncryptionKey).replaceRecoveryCodes(trx, created.id as string)));
+    await inspect((db) => db.transaction((trx) => factors(db).replaceRecoveryCodes(trx, id)));
     failure(await gatehouse(['user', 'reset-factors', '--email', email], env), 2);
     const reset = output<{ removed: Array<{ kind: string }>; sessions_ended: number }>(await gatehouse(['user', 'reset-factors', '--email', email, '--yes'], env));
-    expect(reset).toMatchObject({ id: created.id, email, sessions_ended: 0 });
+    expect(reset).toMatchObject({ id, email, sessions_ended: 0 });
     expect(reset.removed.map((factor) => factor.kind)).toEqual(['recovery_codes']);
-    expect(await inspect((db) => new FactorStore(db, loadConfig(env).secrets.keyEncryptionKey).list(created.id as string))).toEqual([]);
+    expect(await inspect((db) => factors(db).list(id))).toEqual([]);
     expect(await audited('factor.reset')).toEqual([{ actor_type: 'system', actor_id: 'cli' }]);
+  });
 
-    // A deletion cannot be undone: the command asks for --yes.
+  it('deletes the person only with --yes; then the address names nobody', { timeout: 90_000 }, async () => {
     failure(await gatehouse(['user', 'delete', '--email', email], env), 2);
-    expect(output(await gatehouse(['user', 'delete', '--email', email, '--yes'], env))).toEqual({ id: created.id, email, deleted: true });
-    expect(await inspect((db) => count(db('users').where({ id: created.id })))).toBe(0);
+    expect(output(await gatehouse(['user', 'delete', '--email', email, '--yes'], env))).toEqual({ id, email, deleted: true });
+    expect(await inspect((db) => count(db('users').where({ id })))).toBe(0);
     expect(await audited('user.deleted')).toEqual([{ actor_type: 'system', actor_id: 'cli' }]);
     for (const command of ['disable', 'enable', 'delete']) {
       expect(failure(await gatehouse(['user', command, '--email', email, ...(command === 'delete' ? ['--yes'] : [])], env), 1)).toMatch(/^gatehouse: No person has the email/);
