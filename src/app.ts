@@ -54,6 +54,7 @@ import { SignInThrottle } from './security/sign-in-throttle.js';
 import type { AccountNotices } from './notices/account-notices.js';
 import { recoveryRoutes } from './recovery/routes.js';
 import { transmitterMetadataRoutes } from './security-events/metadata.js';
+import { pollEndpointRoutes, type PollEndpointDependencies } from './security-events/poll-endpoint.js';
 import { RegistrationLimit, registrationGate } from './registration/gate.js';
 import { CodeGuessing, throttleCodeGuessing } from './device/code-guessing.js';
 import { devicePolling } from './device/polling.js';
@@ -104,6 +105,8 @@ export interface AppDependencies {
   factors: FactorActs;
   /** True once a graceful stop has begun (src/http/connection-drain.ts). */
   draining: () => boolean;
+  /** Receivers polling for their security events (RFC 8936, src/security-events/poll-endpoint.ts). */
+  securityEventPolls: Pick<PollEndpointDependencies, 'polls' | 'signer' | 'waitMs' | 'stopping'>;
 }
 
 export function createApp(deps: AppDependencies): Koa {
@@ -159,6 +162,8 @@ export function createApp(deps: AppDependencies): Koa {
   if (config.metrics.token) app.use(publicMetricsRoute(processMetrics, config.metrics.token));
   app.use(assets(pages));
   app.use(routesFor(transmitterMetadataRoutes(config.issuer, provider.pathFor('jwks'))));
+  // Before load shedding: a poll held open waits without working, and would hold a slot meant for work.
+  app.use(routesFor(pollEndpointRoutes({ ...deps.securityEventPolls, clients: deps.clients, resources: deps.resources, logger })));
   app.use(passkeyAssets());
   app.use(shedding);
   app.use(routesFor(interactionRoutes({

@@ -274,6 +274,12 @@ const settingsSchema = z.object({
     retryMaxDelaySeconds: seconds.max(DAY).meta({ env: 'SECURITY_EVENTS_RETRY_MAX_DELAY' }),
     /** How long one POST to a receiver may take, connecting included. */
     timeoutSeconds: seconds.max(60).meta({ env: 'SECURITY_EVENTS_TIMEOUT' }),
+    /**
+     * How long a receiver's poll (RFC 8936) is held open while it has no event waiting, unless it
+     * asks for an answer at once: kept under the server's 30-second request timeout, and under
+     * what proxies in front usually allow.
+     */
+    pollWaitSeconds: z.coerce.number().int().min(0).max(25).meta({ env: 'SECURITY_EVENTS_POLL_WAIT' }),
   }),
 });
 

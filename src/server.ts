@@ -34,6 +34,8 @@ import { ResourceServerStore } from './resources/store.js';
 import { BackchannelLogout } from './logout/backchannel-logout.js';
 import { BackchannelLogoutChannel } from './logout/channel.js';
 import { watchForSecurityEvents } from './security-events/observer.js';
+import { SetSigner } from './security-events/delivery.js';
+import { SecurityEventPolls } from './security-events/polls.js';
 import { AccountNotices } from './notices/account-notices.js';
 import { recoveryServices } from './recovery/services.js';
 import { AddressMail } from './verification/address-mail.js';
@@ -74,6 +76,8 @@ export interface Gatehouse {
   deliveries: Deliveries;
   /** What deletes the expired and the abandoned; it runs on a timer unless `background: false`, and `sweep()` runs it now. */
   janitor: Janitor;
+  /** The security events of receivers that poll for them (RFC 8936). */
+  securityEventPolls: SecurityEventPolls;
   /**
    * Stops gracefully: /readyz answers 503 at once, the listener stays open for `drainDelayMs`
    * (default 0), then connections are closed between requests and requests in progress finish.
@@ -127,12 +131,15 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
     const registrationTokens = new RegistrationTokens(db);
     const registrar = new Registrar({ clients, grants, tokens: registrationTokens, audited: auditedActs({ db, audit, changes }) });
     const keys = keyStoreFor(config, db);
+    // The security events of receivers that poll for them (RFC 8936), and the polls held open.
+    const polls = new SecurityEventPolls(db, options.now);
+    const stopListening = polls.listen(changes);
     const outgoing = createDeliveries(config, db, logger, changes, options.now, {
       'backchannel-logout': new BackchannelLogoutChannel({ issuer: config.issuer, signingKey: (alg) => signer?.signingKey(alg) }),
-    }, { keys });
+    }, { keys, polls });
     deliveries = outgoing;
-    // From here every revocation and every act that concerns an app or API is pushed to it.
-    watchForSecurityEvents({ records, audit, clients, resources, outbox: outgoing.outbox, issuer: config.issuer, now: options.now });
+    // From here every revocation and every act that concerns an app or API is pushed to it, or kept for its poll.
+    watchForSecurityEvents({ records, audit, clients, resources, outbox: outgoing.outbox, polls, issuer: config.issuer, now: options.now });
     const logout = new BackchannelLogout({ db, outbox: outgoing.outbox, records, receivers: (ids, trx) => clients.logoutReceivers(ids, trx) });
     const oidc = await OidcService.start({
       config, db, users, clients, resources, pages, logger, changes, audit, records, logout,
@@ -168,6 +175,7 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
       intervalSeconds: config.cleanupIntervalSeconds,
       refreshRetryWindowSeconds: config.refreshRetryWindowSeconds,
       outboxRetentionSeconds: config.outbox.retentionSeconds,
+      polledEvents: { polls, dropAfterSeconds: config.securityEvents.dropAfterSeconds },
       signUps: enrolment,
     });
     const selfService = new SelfService({ db, users, resources, audit, sessions, grants, changes, notices, links });
@@ -181,9 +189,17 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
     }
 
     const drain = new ConnectionDrain();
+    // Aborted as a graceful stop begins: what waits on the server's behalf (a held poll) answers at once.
+    const stopping = new AbortController();
     const app = createApp({
       config, db, logger, oidc, users, clients, resources, pages, audit, operations, selfService, enrolment, notices, recovery, addresses, links, registrationTokens, records, factors, passkeys,
       devMailbox: outgoing.devMailbox, draining: () => drain.draining, ...(options.now ? { now: options.now } : {}),
+      securityEventPolls: {
+        polls,
+        signer: new SetSigner({ keys, keyRefreshMs: config.keys.refreshIntervalSeconds * 1000, now: options.now }),
+        waitMs: config.securityEvents.pollWaitSeconds * 1000,
+        stopping: stopping.signal,
+      },
     });
     const server = http.createServer(drain.wrap(app.callback()));
     drain.attach(server);
@@ -218,14 +234,17 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
       passkeys,
       deliveries: outgoing,
       janitor,
+      securityEventPolls: polls,
       close(closeOptions = {}) {
         closing ??= (async () => {
+          stopping.abort();
           // The sender stops claiming at once and its delivery in progress finishes during the
           // drain, recording its outcome before the database closes (its passes never reject).
           await Promise.all([drain.close(server, { drainDelayMs: closeOptions.drainDelayMs ?? 0 }), outgoing.stop()]);
           oidc.stop();
           await janitor.stop();
           await audit.flush();
+          stopListening();
           await changes?.stop();
           // After the last statement (its span ends) and before the database closes.
           await observing.stop();

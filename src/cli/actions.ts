@@ -28,8 +28,8 @@ export async function operationsFor(config: Config, db: Database): Promise<Admin
     import('../links/store.js'), import('../outbox/outbox.js'), import('../verification/address-mail.js'), import('../verification/addresses.js'),
     import('../enrolment/mail.js'), import('../notices/account-notices.js'), import('../records/index.js'), import('../logout/backchannel-logout.js'),
   ]);
-  const [{ watchForSecurityEvents }, { FactorActs }, { FactorStore }, { PasskeyStore }, { auditedActs }] = await Promise.all([
-    import('../security-events/observer.js'), import('../factors/acts.js'), import('../factors/store.js'), import('../passkeys/store.js'), import('../audit/audited.js'),
+  const [{ watchForSecurityEvents }, { SecurityEventPolls }, { FactorActs }, { FactorStore }, { PasskeyStore }, { auditedActs }] = await Promise.all([
+    import('../security-events/observer.js'), import('../security-events/polls.js'), import('../factors/acts.js'), import('../factors/store.js'), import('../passkeys/store.js'), import('../audit/audited.js'),
   ]);
   const users = new UserStore(db, new PasswordHasher(config.argon2));
   const audit = new AuditLog(db);
@@ -43,8 +43,8 @@ export async function operationsFor(config: Config, db: Database): Promise<Admin
   // Logout tokens of sessions a command ends go to the outbox too, for a running server to sign and send.
   const logout = new BackchannelLogout({ db, outbox, records, receivers: (ids, trx) => clients.logoutReceivers(ids, trx) });
   // An act done here pushes its security events as one done by the server does: written to the
-  // outbox with the act, sent by a running server.
-  watchForSecurityEvents({ records, audit, clients, resources, outbox, issuer: config.issuer });
+  // outbox with the act, sent by a running server (or kept for the receivers that poll).
+  watchForSecurityEvents({ records, audit, clients, resources, outbox, polls: new SecurityEventPolls(db), issuer: config.issuer });
   const sessions = new SessionStore(db, records, (trx, userId, signedOut, how) => logout.sessionsEnded(trx, userId, signedOut, how));
   const grants = new GrantStore(db, records);
   const notices = new AccountNotices({ db, outbox, issuer: config.issuer, enabled: config.emailNotifications, recoveryOffered: config.passwordRecovery, defaultLocale: config.defaultLocale });

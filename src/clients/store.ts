@@ -1,7 +1,7 @@
 // Applications registered with Gatehouse: third-party apps using the authorization-code flow,
 // machine clients using client_credentials, and the credentials APIs introspect with.
 import { randomBytes } from 'node:crypto';
-import { digest, randomSecret } from '../crypto/digest.js';
+import { digest, matchesDigest, randomSecret } from '../crypto/digest.js';
 import { deletedRows, type Database } from '../db/knex.js';
 import { cursorTimestamp, decodeCursor, pageOf, pageSize, type Page, type PageRequest } from '../db/pages.js';
 import { isStorableKey } from '../db/text.js';
@@ -9,7 +9,8 @@ import { GatehouseError } from '../errors.js';
 import { OidcRecords } from '../records/index.js';
 import { DAY, DEFAULT_SECRET_OVERLAP_SECONDS, inWords, MAX_SECRET_OVERLAP_SECONDS } from '../lifetimes.js';
 import { backchannelLogoutUriRefusal } from './redirect-uris.js';
-import { eventsEndpointRefusal } from '../security-events/receivers.js';
+import { eventsEndpointRefusal, polls } from '../security-events/receivers.js';
+import { POLL_DELIVERY } from '../security-events/vocabulary.js';
 import { clientChangesSchema, firstIssue, newClientSchema, storedScope, type ClientChanges, type NewClient, type ValidClient } from './schema.js';
 
 export { DEFAULT_APP_SCOPE, firstIssue, scopeSchema, type ClientChanges, type NewClient } from './schema.js';
@@ -219,9 +220,14 @@ export class ClientStore {
     }
   }
 
-  #checkEventsEndpoint(endpoint: string | undefined): void {
+  #checkEventsEndpoint(c: ValidClient): void {
+    const endpoint = c.eventsEndpoint;
     const problem = endpoint ? eventsEndpointRefusal(endpoint, this.options.httpsOnly !== true) : undefined;
     if (problem) throw new GatehouseError('invalid_input', problem.message, 'eventsEndpoint', problem.words);
+    // A poll is authenticated with the client's secret (src/security-events/poll-endpoint.ts).
+    if (polls(endpoint) && (c.public || c.tokenEndpointAuthMethod === 'private_key_jwt')) {
+      throw new GatehouseError('invalid_input', `An app without a client secret cannot poll for its security events (${POLL_DELIVERY}): give it an https events endpoint to push them to.`, 'eventsEndpoint', { key: 'problem.eventsEndpoint.pollWithoutSecret', values: { poll: POLL_DELIVERY } });
+    }
   }
 
   /** The events endpoints of those of `clientIds` that have one, by client_id. */
@@ -241,7 +247,7 @@ export class ClientStore {
     if (!parsed.success) throw firstIssue(parsed.error);
     const c = parsed.data;
     this.#checkEnvironment(c);
-    this.#checkEventsEndpoint(c.eventsEndpoint);
+    this.#checkEventsEndpoint(c);
 
     // A private_key_jwt client proves itself with its keys; it gets no secret.
     const needsSecret = !(c.public || c.tokenEndpointAuthMethod === 'private_key_jwt');
@@ -270,6 +276,20 @@ export class ClientStore {
     };
     const [created] = await trx<ClientRow>('clients').insert(row as never).returning('*');
     return { client: clientFromRow(created as ClientRow), clientSecret };
+  }
+
+  /**
+   * The enabled client `clientId` when `secret` is its secret, or its previous one until that
+   * expires; undefined otherwise. How a client proves itself outside oidc-provider's endpoints (a
+   * poll for security events), by the same digests and the same rotation overlap.
+   */
+  async authenticate(clientId: string, secret: string, now = Date.now()): Promise<Client | undefined> {
+    if (secret.length > 512) return undefined;
+    const client = await this.find(clientId);
+    if (!client || client.disabledAt || !client.secretDigest) return undefined;
+    if (matchesDigest(secret, client.secretDigest)) return client;
+    const previous = client.previousSecretDigest && client.previousSecretExpiresAt && now < client.previousSecretExpiresAt.getTime() ? client.previousSecretDigest : undefined;
+    return previous && matchesDigest(secret, previous) ? client : undefined;
   }
 
   async find(clientId: string, trx: Database = this.db): Promise<Client | undefined> {
@@ -325,7 +345,7 @@ export class ClientStore {
     if (!parsed.success) throw firstIssue(parsed.error);
     const c = parsed.data;
     this.#checkEnvironment(c);
-    if (eventsEndpoint) this.#checkEventsEndpoint(c.eventsEndpoint);
+    if (eventsEndpoint) this.#checkEventsEndpoint(c);
     await trx('clients').where({ client_id: clientId }).update({
       name: c.name,
       redirect_uris: JSON.stringify(c.redirectUris),

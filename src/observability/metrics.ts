@@ -71,6 +71,13 @@ export const outboxDeliveries = new Counter({
   registers: [registry],
 });
 
+export const securityEventsPolled = new Counter({
+  name: 'gatehouse_security_events_polled_total',
+  help: 'Security events of receivers that poll for them (RFC 8936), by outcome: handed_out (in a poll\'s answer, again until acknowledged), acknowledged, refused (named in setErrs by the receiver, and forgotten).',
+  labelNames: ['outcome'] as const,
+  registers: [registry],
+});
+
 export const refreshTokenReuse = new Counter({
   name: 'gatehouse_refresh_token_reuse_detections_total',
   help: 'Refresh tokens presented again after rotation (outside the retry window): each revoked its grant.',

@@ -16,6 +16,7 @@ import type { KeyStore } from '../keys/signing-keys.js';
 import { ClientStore } from '../clients/store.js';
 import { ResourceServerStore } from '../resources/store.js';
 import { SecurityEventChannel } from '../security-events/delivery.js';
+import type { SecurityEventPolls } from '../security-events/polls.js';
 import type { Receiver } from '../security-events/receivers.js';
 import { Outbox, type OutboxKind } from './outbox.js';
 import { OutboxSender, type DeliveryChannel } from './sender.js';
@@ -42,6 +43,8 @@ export interface Deliveries {
 /** What the HTTP channels need beyond the settings: the keys that sign what they send. */
 export interface DeliveryKeys {
   keys: Pick<KeyStore, 'loadKeySet'>;
+  /** Where a SET goes when its receiver took to polling after it was queued for a push. */
+  polls: Pick<SecurityEventPolls, 'enqueue'>;
 }
 
 /**
@@ -102,6 +105,8 @@ function securityEventChannel(config: Config, db: Database, extra: DeliveryKeys,
   return new SecurityEventChannel({
     keys: extra.keys,
     endpointOf,
+    polls: extra.polls,
+    db,
     allowHttp: config.env !== 'production',
     timeoutMs: config.securityEvents.timeoutSeconds * 1000,
     keyRefreshMs: config.keys.refreshIntervalSeconds * 1000,

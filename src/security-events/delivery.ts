@@ -7,6 +7,7 @@
 //   2xx (202 Accepted)           delivered
 //   400 with a JSON `err`        refused for good (invalid_request, invalid_key, …): dropped, logged
 //   anything else, or no answer  retried with backoff, in order, until SECURITY_EVENTS_DROP_AFTER
+// A receiver whose endpoint is now the poll method (RFC 8936) has the SET moved to its poll queue.
 // The `jti` stays the same across attempts, so a receiver that accepted a SET whose acceptance was
 // lost recognises the copy.
 import { importJWK, SignJWT, type JWK } from 'jose';
@@ -14,8 +15,10 @@ import { DeliveryRefused } from '../outbox/failures.js';
 import { httpPost, HttpDeliveryFailed } from '../outbox/http-post.js';
 import type { DeliveryChannel } from '../outbox/sender.js';
 import { signingJwk, type KeySet, type KeyStore } from '../keys/signing-keys.js';
-import { audienceOf, eventsEndpointProblem, type Receiver } from './receivers.js';
+import { audienceOf, eventsEndpointProblem, polls, type Receiver } from './receivers.js';
+import type { SecurityEventPolls } from './polls.js';
 import { SET_MEDIA_TYPE, SET_TYPE, type SubjectIdentifier } from './vocabulary.js';
+import type { Database } from '../db/knex.js';
 
 /** A SET's claims as written with the act; `aud` is the receiver's, added when it is signed. */
 export interface SecurityEventClaims {
@@ -38,6 +41,10 @@ export interface SecurityEventChannelOptions {
   keys: Pick<KeyStore, 'loadKeySet'>;
   /** The receivers' endpoints as registered now. */
   endpointOf(receiver: Receiver): Promise<string | null | undefined>;
+  /** Where a SET waits for a receiver that took to polling (RFC 8936) after it was queued for a push. */
+  polls: Pick<SecurityEventPolls, 'enqueue'>;
+  /** The database the SET is moved to its poll queue on. */
+  db: Database;
   /** http:// endpoints are delivered to (outside production). */
   allowHttp: boolean;
   timeoutMs: number;
@@ -47,25 +54,39 @@ export interface SecurityEventChannelOptions {
 }
 
 export class SecurityEventChannel implements DeliveryChannel {
-  #keys: { set: Promise<KeySet>; loadedAt: number } | undefined;
-  readonly #now: () => number;
+  readonly #signer: SetSigner;
 
   constructor(private readonly options: SecurityEventChannelOptions) {
-    this.#now = options.now ?? Date.now;
+    this.#signer = new SetSigner(options);
   }
 
   async deliver(_id: string, payload: unknown): Promise<void> {
     const { receiver, claims } = payload as SecurityEventDelivery;
     const endpoint = await this.options.endpointOf(receiver);
     if (!endpoint) throw new DeliveryRefused('the receiver is no longer registered, or has no events endpoint any more');
+    // Nothing is lost by the change: the receiver gets it at its next poll, as if it had been written there.
+    if (polls(endpoint)) return this.options.polls.enqueue(this.options.db, receiver, claims);
     const problem = eventsEndpointProblem(endpoint, this.options.allowHttp);
     if (problem) throw new DeliveryRefused(problem);
-    const set = await this.sign(receiver, claims);
+    const set = await this.#signer.sign(receiver, claims);
     const answer = await httpPost(endpoint, set, { contentType: SET_MEDIA_TYPE, accept: 'application/json', timeoutMs: this.options.timeoutMs });
     if (answer.status >= 200 && answer.status < 300) return;
     const err = answer.status === 400 ? refusal(answer.body) : undefined;
     if (err) throw new DeliveryRefused(`the receiver refused the SET: ${err}`);
     throw new HttpDeliveryFailed(`the receiver answered ${answer.status}`, undefined, answer.status);
+  }
+}
+
+/**
+ * Signs SETs as they leave, pushed or polled: with the current signing key, re-read every
+ * KEY_REFRESH_INTERVAL, so a receiver verifies them against the JWKS it already fetches.
+ */
+export class SetSigner {
+  #keys: { set: Promise<KeySet>; loadedAt: number } | undefined;
+  readonly #now: () => number;
+
+  constructor(private readonly options: Pick<SecurityEventChannelOptions, 'keys' | 'keyRefreshMs' | 'now'>) {
+    this.#now = options.now ?? Date.now;
   }
 
   /** The SET for `receiver`, signed with the current signing key (ES256 where there is one). */

@@ -14,7 +14,8 @@
 //     to the apps and APIs of the person's grants: those revoked by the act and those left; a
 //     changed claim only to the apps whose live grants release it.
 //
-// Each receiver gets only the events about grants it is the app or an API of.
+// Each receiver gets only the events about grants it is the app or an API of: in the outbox for a
+// push, in its poll queue (./polls.ts) when it polls.
 import { randomUUID } from 'node:crypto';
 import type { Actor, NewAuditEvent } from '../audit/events.js';
 import { actorIn } from '../audit/audited.js';
@@ -25,7 +26,8 @@ import type { LiveGrant, RevocationCause, RevokedGrant } from '../records/index.
 import { ACCOUNT_CLIENT_ID } from '../vocabulary.js';
 import { newsOf, type AccountNews } from './account-news.js';
 import type { SecurityEventClaims } from './delivery.js';
-import { queueOf, type Receiver } from './receivers.js';
+import type { SecurityEventPolls } from './polls.js';
+import { polls, queueOf, type Receiver } from './receivers.js';
 import { CAEP_SESSION_REVOKED, grantSubject, personSubject, type InitiatingEntity, type SubjectIdentifier } from './vocabulary.js';
 
 export interface SecurityEventSources {
@@ -39,6 +41,8 @@ export interface SecurityEventSources {
   clients: { eventsEndpoints(clientIds: readonly string[], trx: Database): Promise<Map<string, string>> };
   resources: { eventsEndpoints(identifiers: readonly string[], trx: Database): Promise<Map<string, string>> };
   outbox: Pick<Outbox, 'enqueue'>;
+  /** Where the SETs of receivers that poll for them (RFC 8936) wait. */
+  polls: Pick<SecurityEventPolls, 'enqueue'>;
   issuer: string;
   now?: () => number;
 }
@@ -65,28 +69,29 @@ export function watchForSecurityEvents(sources: SecurityEventSources): void {
     return txn;
   };
 
-  async function receiversOf(trx: Database, grants: readonly RevokedGrant[]): Promise<Map<string, { receiver: Receiver; grants: RevokedGrant[] }>> {
+  async function receiversOf(trx: Database, grants: readonly RevokedGrant[]): Promise<Map<string, { receiver: Receiver; grants: RevokedGrant[]; polled: boolean }>> {
     const reached = grants.filter((grant) => grant.clientId !== ACCOUNT_CLIENT_ID);
     const [apps, apis] = await Promise.all([
       sources.clients.eventsEndpoints(reached.map((grant) => grant.clientId), trx),
       sources.resources.eventsEndpoints(reached.flatMap((grant) => grant.resources), trx),
     ]);
-    const receivers = new Map<string, { receiver: Receiver; grants: RevokedGrant[] }>();
-    const add = (receiver: Receiver, grant: RevokedGrant) => {
+    const receivers = new Map<string, { receiver: Receiver; grants: RevokedGrant[]; polled: boolean }>();
+    const add = (receiver: Receiver, grant: RevokedGrant, endpoint: string | undefined) => {
       const queue = queueOf(receiver);
-      const entry = receivers.get(queue) ?? { receiver, grants: [] };
+      const entry = receivers.get(queue) ?? { receiver, grants: [], polled: polls(endpoint) };
       if (!entry.grants.includes(grant)) entry.grants.push(grant);
       receivers.set(queue, entry);
     };
     for (const grant of reached) {
-      if (apps.has(grant.clientId)) add({ type: 'app', clientId: grant.clientId }, grant);
-      for (const identifier of grant.resources) if (apis.has(identifier)) add({ type: 'api', identifier }, grant);
+      if (apps.has(grant.clientId)) add({ type: 'app', clientId: grant.clientId }, grant, apps.get(grant.clientId));
+      for (const identifier of grant.resources) if (apis.has(identifier)) add({ type: 'api', identifier }, grant, apis.get(identifier));
     }
     return receivers;
   }
 
-  async function send(trx: Database, receiver: Receiver, claims: SecurityEventClaims): Promise<void> {
-    await sources.outbox.enqueue(trx as never, { kind: 'security-event', queue: queueOf(receiver), payload: { receiver, claims } });
+  async function send(trx: Database, { receiver, polled }: { receiver: Receiver; polled: boolean }, claims: SecurityEventClaims): Promise<void> {
+    if (polled) await sources.polls.enqueue(trx, receiver, claims);
+    else await sources.outbox.enqueue(trx as never, { kind: 'security-event', queue: queueOf(receiver), payload: { receiver, claims } });
   }
 
   function claims(txn: string, subject: SubjectIdentifier, type: string, event: Record<string, unknown>): SecurityEventClaims {
@@ -98,10 +103,10 @@ export function watchForSecurityEvents(sources: SecurityEventSources): void {
     reachedIn.set(trx, [...(reachedIn.get(trx) ?? []), ...grants]);
     const actor = actorIn(trx);
     const txn = txnOf(trx);
-    for (const { receiver, grants: theirs } of (await receiversOf(trx, grants)).values()) {
-      for (const grant of theirs) {
+    for (const entry of (await receiversOf(trx, grants)).values()) {
+      for (const grant of entry.grants) {
         const initiating = cause ? CAUSES[cause].initiating : initiatingEntity(actor, grant.accountId);
-        await send(trx, receiver, claims(txn, grantSubject(sources.issuer, grant), CAEP_SESSION_REVOKED, {
+        await send(trx, entry, claims(txn, grantSubject(sources.issuer, grant), CAEP_SESSION_REVOKED, {
           initiating_entity: initiating,
           reason_admin: { en: cause ? CAUSES[cause].reason : 'The grant was revoked.' },
         }));
@@ -121,10 +126,10 @@ export function watchForSecurityEvents(sources: SecurityEventSources): void {
     const initiating = initiatingEntity(event.actor, accountId);
     const receivers = await receiversOf(trx, grants);
     for (const item of news) {
-      for (const { receiver } of receivers.values()) {
-        const members = item.claims ? releasedTo(receiver, item.claims, live) : {};
+      for (const entry of receivers.values()) {
+        const members = item.claims ? releasedTo(entry.receiver, item.claims, live) : {};
         if (item.claims && !members.claims) continue;
-        await send(trx, receiver, claims(txn, subject, item.type, { ...item.event, ...members, initiating_entity: initiating }));
+        await send(trx, entry, claims(txn, subject, item.type, { ...item.event, ...members, initiating_entity: initiating }));
       }
     }
   });

@@ -1,13 +1,18 @@
 // The words of the Shared Signals Framework that Gatehouse speaks, in one place: the event types it
-// sends, how it names their subjects (RFC 9493), the token type (RFC 8417) and the delivery method
-// (RFC 8935). docs/security-events.md says when each is sent and to whom.
+// sends, how it names their subjects (RFC 9493), the token type (RFC 8417) and the delivery methods
+// (RFC 8935 push, RFC 8936 poll). docs/security-events.md says when each is sent and to whom.
 
 /** RFC 8417 §2.3: the `typ` header of a Security Event Token. */
 export const SET_TYPE = 'secevent+jwt';
 /** RFC 8935: the media type a SET is pushed as. */
 export const SET_MEDIA_TYPE = 'application/secevent+jwt';
-/** RFC 8935 push delivery, the one delivery method Gatehouse offers. */
+/** RFC 8935 push delivery: Gatehouse POSTs each SET to the receiver's events endpoint. */
 export const PUSH_DELIVERY = 'urn:ietf:rfc:8935';
+/**
+ * RFC 8936 poll delivery: the receiver asks Gatehouse for its SETs (src/security-events/poll-endpoint.ts).
+ * An app or API registers it as its events endpoint, as SSF names a stream's delivery method.
+ */
+export const POLL_DELIVERY = 'urn:ietf:rfc:8936';
 
 /** The SSF specification version the transmitter metadata follows. */
 export const SSF_SPEC_VERSION = '1_0';

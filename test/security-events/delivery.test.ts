@@ -10,7 +10,7 @@ import type { Actor } from '../../src/audit/events.js';
 import { registry } from '../../src/observability/metrics.js';
 import { deliveryStatus } from '../../src/security-events/status.js';
 import { createTestDatabase, usingPostgres } from '../support/database.js';
-import { createPerson, obtainTokens, registerApp, type App, type FlowServer } from '../support/flows.js';
+import { grantIds, registerApp, type App, type FlowServer } from '../support/flows.js';
 import { replicaEnvironment, startTestServer, type TestServer } from '../support/gatehouse.js';
 import { startSetReceiver, verifySet, type SetReceiver } from '../support/set-receiver.js';
 
@@ -37,14 +37,9 @@ afterAll(async () => {
   await notesReceiver.close();
 });
 
-/** Grants of fresh people to the app for the notes API, by grant id. */
-async function grants(on: FlowServer, count: number, to: App = app): Promise<string[]> {
-  const ids: string[] = [];
-  for (let i = 0; i < count; i += 1) {
-    const { tokens } = await obtainTokens(on, to, await createPerson(on), { scope: 'openid offline_access notes:read', resource: NOTES });
-    ids.push(decodeJwt(tokens.access_token).grant_id as string);
-  }
-  return ids;
+/** Grants of fresh people to the app for the notes API, by grant id, in the order made. */
+function grants(on: FlowServer, count: number, to: App = app): Promise<string[]> {
+  return grantIds(on, to, count, { scope: 'openid offline_access notes:read', resource: NOTES });
 }
 
 function grantOf(set: Record<string, unknown>): string {

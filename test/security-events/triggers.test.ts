@@ -80,14 +80,14 @@ function sessionRevoked(payload: Record<string, unknown>) {
 }
 
 describe('transmitter metadata', () => {
-  it('publishes /.well-known/ssf-configuration: issuer, JWKS, RFC 8935 push, the events sent', async () => {
+  it('publishes /.well-known/ssf-configuration: issuer, JWKS, RFC 8935 push and RFC 8936 poll, the events sent', async () => {
     const response = await fetch(`${server.issuer}/.well-known/ssf-configuration`);
     expect(response.status).toBe(200);
     const metadata = await response.json() as Record<string, unknown>;
     expect(metadata).toMatchObject({
       issuer: server.issuer,
       jwks_uri: `${server.issuer}/jwks`,
-      delivery_methods_supported: ['urn:ietf:rfc:8935'],
+      delivery_methods_supported: ['urn:ietf:rfc:8935', 'urn:ietf:rfc:8936'],
     });
     expect([...metadata.events_supported as string[]].sort()).toEqual([SESSION_REVOKED, CREDENTIAL_CHANGE, CLAIMS_CHANGE, ACCOUNT_DISABLED, ACCOUNT_PURGED].sort());
     expect((await fetch(metadata.jwks_uri as string)).status).toBe(200);

@@ -1,4 +1,5 @@
 // The steps a person takes in the browser, as functions, so tests read as the flow they check.
+import { decodeJwt } from 'jose';
 import * as client from 'openid-client';
 import type { TestServer } from './gatehouse.js';
 import { formOf, UserAgent } from './user-agent.js';
@@ -106,4 +107,17 @@ export async function obtainTokens(server: FlowServer, app: App, person: { email
     idTokenExpected: true,
   });
   return { tokens, agent, request, callback };
+}
+
+/**
+ * `count` grants of fresh people to `app`, each from a whole flow with `params` (a scope, a
+ * resource), by the grant id their access tokens carry, in the order made.
+ */
+export async function grantIds(server: FlowServer, app: App, count: number, params: Record<string, string>): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < count; i += 1) {
+    const { tokens } = await obtainTokens(server, app, await createPerson(server), params);
+    ids.push(String(decodeJwt(tokens.access_token).grant_id));
+  }
+  return ids;
 }

@@ -1,0 +1,251 @@
+// RFC 8936 poll delivery, as a receiver behind a firewall uses it: real HTTP polls with the app's
+// or the API's own credentials, SETs verified with jose against the JWKS, acknowledgements,
+// refusals, paging, a poll held open until an act writes a SET (on this instance or another), and
+// a SET queued for a push before its receiver took to polling.
+import { once } from 'node:events';
+import { decodeJwt } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Actor } from '../../src/audit/events.js';
+import { GatehouseError } from '../../src/errors.js';
+import { queueOf } from '../../src/security-events/receivers.js';
+import { createTestDatabase, usingPostgres } from '../support/database.js';
+import { grantIds, registerApp, type App, type FlowServer } from '../support/flows.js';
+import { replicaEnvironment, startTestServer, type TestServer } from '../support/gatehouse.js';
+import { startSetReceiver, verifySet, type SetReceiver } from '../support/set-receiver.js';
+
+const POLL = 'urn:ietf:rfc:8936';
+const NOTES = 'https://notes-polled.example.test';
+const SESSION_REVOKED = 'https://schemas.openid.net/secevent/caep/event-type/session-revoked';
+const ADMIN: Actor = { type: 'client', id: 'automation' };
+const postgres = await usingPostgres();
+
+let now = Date.now();
+let server: TestServer;
+let api: { clientId: string; clientSecret: string };
+let app: App;
+
+beforeAll(async () => {
+  server = await startTestServer({ SECURITY_EVENTS_DROP_AFTER: '3600' }, { now: () => now });
+  const created = await server.stores.resources.create({ identifier: NOTES, scope: 'notes:read', eventsEndpoint: POLL });
+  api = { clientId: created.clientId, clientSecret: created.clientSecret! };
+  app = await registerApp(server, { scope: 'openid offline_access notes:read' });
+});
+afterAll(async () => {
+  await server.stop();
+});
+
+interface PollAnswer {
+  status: number;
+  body: { sets?: Record<string, string>; moreAvailable?: boolean; err?: string; description?: string };
+  authenticate: string | null;
+}
+
+async function poll(on: { issuer: string }, credentials: { clientId: string; clientSecret: string | undefined } | undefined, request: unknown = { returnImmediately: true }, contentType = 'application/json'): Promise<PollAnswer> {
+  const headers: Record<string, string> = { 'content-type': contentType };
+  if (credentials) headers.authorization = `Basic ${Buffer.from(`${encodeURIComponent(credentials.clientId)}:${encodeURIComponent(credentials.clientSecret ?? '')}`).toString('base64')}`;
+  const response = await fetch(`${on.issuer}/ssf/poll`, { method: 'POST', headers, body: typeof request === 'string' ? request : JSON.stringify(request) });
+  expect(response.headers.get('cache-control')).toBe('no-store');
+  return { status: response.status, body: await response.json() as PollAnswer['body'], authenticate: response.headers.get('www-authenticate') };
+}
+
+/** Grants of fresh people to the app for the notes API, by grant id, in the order made. */
+function grants(on: FlowServer, count: number, to: App = app): Promise<string[]> {
+  return grantIds(on, to, count, { scope: 'openid offline_access notes:read', resource: NOTES });
+}
+
+function grantOf(set: string): string {
+  return (decodeJwt(set).sub_id as { session: { id: string } }).session.id;
+}
+
+describe('an API that polls for its security events', () => {
+  it('gets a revoked grant\'s session-revoked SET, signed for it, on every poll until it acknowledges it', async () => {
+    const [grantId] = await grants(server, 1);
+    await server.operations.grants.revokeGrant(ADMIN, grantId!);
+
+    const first = await poll(server, api);
+    expect(first.status).toBe(200);
+    const [[jti, set]] = Object.entries(first.body.sets!) as [[string, string]];
+    expect(first.body.moreAvailable).toBe(false);
+    const { payload, typ } = await verifySet(set, server.issuer, NOTES);
+    expect(typ).toBe('secevent+jwt');
+    expect(payload.jti).toBe(jti);
+    expect(Object.keys(payload.events as object)).toEqual([SESSION_REVOKED]);
+    expect(grantOf(set)).toBe(grantId);
+    // Nothing went to the outbox: there is no endpoint to push to.
+    expect(await server.testDb.db('outbox').where({ queue: queueOf({ type: 'api', identifier: NOTES }) })).toEqual([]);
+
+    // Not acknowledged: handed out again (delivery is assured by the acknowledgement, RFC 8936 §2.4).
+    expect(Object.keys((await poll(server, api)).body.sets!)).toEqual([jti]);
+    // Acknowledged alone (maxEvents 0), then gone.
+    expect((await poll(server, api, { ack: [jti], maxEvents: 0 })).body).toEqual({ sets: {}, moreAvailable: false });
+    expect((await poll(server, api)).body.sets).toEqual({});
+  });
+
+  it('with no body at all, asks for the defaults', async () => {
+    const [grantId] = await grants(server, 1);
+    await server.operations.grants.revokeGrant(ADMIN, grantId!);
+    const response = await fetch(`${server.issuer}/ssf/poll`, {
+      method: 'POST',
+      headers: { authorization: `Basic ${Buffer.from(`${api.clientId}:${api.clientSecret}`).toString('base64')}` },
+    });
+    expect(response.status).toBe(200);
+    const { sets } = await response.json() as { sets: Record<string, string> };
+    expect(Object.values(sets).map(grantOf)).toEqual([grantId]);
+    expect((await poll(server, api, { ack: Object.keys(sets), returnImmediately: true })).body.sets).toEqual({});
+  });
+});
+
+describe('an app that polls with its own credentials', () => {
+  let polling: App;
+  beforeAll(async () => {
+    polling = await registerApp(server, { scope: 'openid offline_access notes:read' });
+    await server.stores.clients.update(polling.clientId, { eventsEndpoint: POLL });
+  });
+
+  it('pages through its SETs oldest first, and forgets one it refuses (logged, without its content)', async () => {
+    const revoked = await grants(server, 3, polling);
+    for (const grantId of revoked) await server.operations.grants.revokeGrant(ADMIN, grantId);
+
+    const page = await poll(server, polling, { maxEvents: 2, returnImmediately: true });
+    expect(page.status).toBe(200);
+    expect(page.body.moreAvailable).toBe(true);
+    const firstTwo = Object.entries(page.body.sets!);
+    expect(firstTwo.map(([, set]) => grantOf(set))).toEqual(revoked.slice(0, 2));
+    for (const [, set] of firstTwo) expect((await verifySet(set, server.issuer, polling.clientId)).payload.aud).toBe(polling.clientId);
+
+    const rest = await poll(server, polling, { ack: firstTwo.map(([jti]) => jti), maxEvents: 2, returnImmediately: true });
+    expect(rest.body.moreAvailable).toBe(false);
+    const [[lastJti, lastSet]] = Object.entries(rest.body.sets!) as [[string, string]];
+    expect(grantOf(lastSet)).toBe(revoked[2]);
+
+    const refused = await poll(server, polling, { setErrs: { [lastJti]: { err: 'invalid_audience', description: 'not for us' } }, returnImmediately: true });
+    expect(refused.body.sets).toEqual({});
+    expect(server.logs).toContainEqual(expect.objectContaining({ event: 'security_events.refused_by_receiver', jti: lastJti, err: 'invalid_audience', receiver: `app ${polling.clientId}` }));
+    expect(server.rawLogs.some((line) => line.includes(lastSet))).toBe(false);
+  });
+
+  it('is held open while nothing waits, and answered as soon as an act writes a SET for it', async () => {
+    const [grantId] = await grants(server, 1, polling);
+    const held = once(server.securityEventPolls, 'held');
+    const answer = poll(server, polling, { maxEvents: 10 });
+    expect(await held).toEqual([queueOf({ type: 'app', clientId: polling.clientId })]);
+    await server.operations.grants.revokeGrant(ADMIN, grantId!);
+    const { status, body } = await answer;
+    expect(status).toBe(200);
+    expect(Object.values(body.sets!).map(grantOf)).toEqual([grantId]);
+    await poll(server, polling, { ack: Object.keys(body.sets!), maxEvents: 0 });
+  });
+
+  it('gets a SET queued for a push before it took to polling at its next poll', async () => {
+    const pusher = await registerApp(server, { scope: 'openid offline_access notes:read' });
+    const receiver: SetReceiver = await startSetReceiver();
+    try {
+      await server.stores.clients.update(pusher.clientId, { eventsEndpoint: receiver.url });
+      const [grantId] = await grants(server, 1, pusher);
+      await server.operations.grants.revokeGrant(ADMIN, grantId!);
+      await server.stores.clients.update(pusher.clientId, { eventsEndpoint: POLL });
+      await server.deliveries.sender.deliverDue();
+      expect(receiver.posts).toEqual([]);
+      const { body } = await poll(server, pusher);
+      expect(Object.values(body.sets!).map(grantOf)).toEqual([grantId]);
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it('loses what it leaves unacknowledged past SECURITY_EVENTS_DROP_AFTER to the janitor', async () => {
+    const [grantId] = await grants(server, 1, polling);
+    await server.operations.grants.revokeGrant(ADMIN, grantId!);
+    expect(Object.keys((await poll(server, polling)).body.sets!)).toHaveLength(1);
+    now += 3_601_000;
+    try {
+      expect((await server.janitor.sweep()).unacknowledgedEvents).toBeGreaterThanOrEqual(1);
+    } finally {
+      now -= 3_601_000;
+    }
+    expect((await poll(server, polling)).body.sets).toEqual({});
+  });
+});
+
+describe('who may poll, and what a poll may say', () => {
+  it('refuses a poll without credentials or with a wrong secret: 401 with a Basic challenge', async () => {
+    for (const credentials of [undefined, { clientId: api.clientId, clientSecret: 'wrong' }, { clientId: 'no-such-client', clientSecret: api.clientSecret }]) {
+      const answer = await poll(server, credentials);
+      expect(answer.status).toBe(401);
+      expect(answer.body.err).toBe('authentication_failed');
+      expect(answer.authenticate).toBe('Basic realm="gatehouse"');
+    }
+  });
+
+  it('refuses a client that does not poll, or is disabled', async () => {
+    const other = await registerApp(server, { scope: 'openid' });
+    const answer = await poll(server, other);
+    expect(answer.status).toBe(403);
+    expect(answer.body.err).toBe('access_denied');
+
+    const disabled = await registerApp(server, { scope: 'openid offline_access notes:read' });
+    await server.stores.clients.update(disabled.clientId, { eventsEndpoint: POLL });
+    await server.operations.apps.disableClient(ADMIN, disabled.clientId);
+    expect((await poll(server, disabled)).status).toBe(401);
+  });
+
+  it('answers a malformed poll 400 invalid_request, and settles nothing', async () => {
+    const [grantId] = await grants(server, 1);
+    await server.operations.grants.revokeGrant(ADMIN, grantId!);
+    const waiting = Object.keys((await poll(server, api)).body.sets!);
+    for (const [request, contentType] of [
+      ['{"ack": [', 'application/json'],
+      [{ maxEvents: -1 }, 'application/json'],
+      [{ maxEvents: 101 }, 'application/json'],
+      [{ ack: 'not-a-list' }, 'application/json'],
+      [{ setErrs: { [waiting[0]!]: { description: 'no err' } } }, 'application/json'],
+      [[1, 2], 'application/json'],
+      [`ack=${waiting[0]}`, 'application/x-www-form-urlencoded'],
+    ] as const) {
+      const answer = await poll(server, api, request, contentType);
+      expect(answer.status, JSON.stringify(request)).toBe(400);
+      expect(answer.body.err).toBe('invalid_request');
+      expect(answer.body.description).toEqual(expect.any(String));
+    }
+    expect(Object.keys((await poll(server, api, { ack: waiting, returnImmediately: true })).body.sets!)).toEqual([]);
+  });
+
+  it('refuses to make an app without a client secret a polling receiver', async () => {
+    const spa = await registerApp(server, { public: true, scope: 'openid' });
+    const refusal = await server.stores.clients.update(spa.clientId, { eventsEndpoint: POLL }).catch((error: unknown) => error);
+    expect(refusal).toBeInstanceOf(GatehouseError);
+    expect((refusal as GatehouseError).message).toContain(POLL);
+  });
+});
+
+describe.skipIf(!postgres)('two instances on one database', () => {
+  it('a poll held open on one answers when the other writes the SET, and a stopping instance answers its held polls at once', async () => {
+    const testDb = await createTestDatabase();
+    const shared = await replicaEnvironment();
+    const a = await startTestServer(shared, { testDb });
+    const b = await startTestServer({ ...shared, PORT: '0' }, { testDb });
+    try {
+      const created = await a.stores.resources.create({ identifier: NOTES, scope: 'notes:read', eventsEndpoint: POLL });
+      const credentials = { clientId: created.clientId, clientSecret: created.clientSecret! };
+      const theApp = await registerApp(a, { scope: 'openid offline_access notes:read' });
+      const [grantId] = await grants(a, 1, theApp);
+
+      const held = once(b.securityEventPolls, 'held');
+      const answer = poll({ issuer: b.address }, credentials, { maxEvents: 5 });
+      await held;
+      await a.operations.grants.revokeGrant(ADMIN, grantId!);
+      expect(Object.values((await answer).body.sets!).map(grantOf)).toEqual([grantId]);
+
+      const heldAgain = once(b.securityEventPolls, 'held');
+      const last = poll({ issuer: b.address }, credentials, { ack: Object.keys((await answer).body.sets!), maxEvents: 5 });
+      await heldAgain;
+      const stopping = b.stop();
+      expect((await last).body).toEqual({ sets: {}, moreAvailable: false });
+      await stopping;
+    } finally {
+      await b.stop();
+      await a.stop();
+      await testDb.destroy();
+    }
+  });
+});
