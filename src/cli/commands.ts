@@ -195,7 +195,7 @@ export const COMMANDS: Command[] = [
       'require-signed-request-object': { type: 'boolean', description: 'authorization requests only as request objects signed by the app\'s keys (RFC 9101); needs --jwks-file or --jwks-uri' },
       'backchannel-logout-uri': { type: 'string', value: 'URL', description: 'where Gatehouse POSTs a logout token when a sign-in to the app ends (https in production)' },
       'backchannel-logout-session-required': { type: 'boolean', description: 'the app needs every logout token to name the session (sid)' },
-      'events-endpoint': { type: 'string', value: 'URL', description: 'where the app receives security events (RFC 8935 push; https in production)' },
+      'events-endpoint': { type: 'string', value: 'URL', description: 'where the app receives security events: a URL to push them to (RFC 8935; https in production), or urn:ietf:rfc:8936 for the app to poll POST /ssf/poll (RFC 8936)' },
       'device-flow': { type: 'boolean', description: 'may also use the device flow (RFC 8628: urn:ietf:params:oauth:grant-type:device_code), for a TV or command-line app' },
       'require-acr': { type: 'string', value: 'LEVEL', description: `the weakest sign-in the app accepts: ${ACR_VALUES.join(', ')}` },
       ...APP_INFORMATION,
@@ -216,7 +216,7 @@ export const COMMANDS: Command[] = [
       'backchannel-logout-uri': { type: 'string', value: 'URL', description: 'where logout tokens go; "" stops them' },
       'backchannel-logout-session-required': { type: 'boolean', description: 'every logout token must name the session (sid)' },
       'backchannel-logout-session-optional': { type: 'boolean', description: 'logout tokens may name the person alone (the default)' },
-      'events-endpoint': { type: 'string', value: 'URL', description: 'where the app receives security events (RFC 8935 push; https in production)' },
+      'events-endpoint': { type: 'string', value: 'URL', description: 'where the app receives security events: a URL to push them to (RFC 8935; https in production), or urn:ietf:rfc:8936 for the app to poll POST /ssf/poll (RFC 8936)' },
       'no-events-endpoint': { type: 'boolean', description: 'send the app no more security events' },
       ...APP_INFORMATION,
     },
@@ -278,7 +278,7 @@ export const COMMANDS: Command[] = [
       'access-token-ttl': { type: 'string', value: 'SECONDS', description: `its access tokens' lifetime (${MIN_API_ACCESS_TOKEN_TTL_SECONDS} to ${MAX_ACCESS_TOKEN_LIFETIME_SECONDS})` },
       'jwt-introspection': { type: 'boolean', description: 'may ask for signed introspection responses (RFC 9701)' },
       'jwks-file': { type: 'string', value: 'FILE', description: 'introspect with private_key_jwt and the public keys in this JWK Set file' },
-      'events-endpoint': { type: 'string', value: 'URL', description: 'where the API receives security events (RFC 8935 push; https in production)' },
+      'events-endpoint': { type: 'string', value: 'URL', description: 'where the API receives security events: a URL to push them to (RFC 8935; https in production), or urn:ietf:rfc:8936 for the API to poll POST /ssf/poll (RFC 8936)' },
     },
     check(options) {
       positiveInteger(options, 'access-token-ttl');
@@ -303,7 +303,7 @@ export const COMMANDS: Command[] = [
       identifier: { type: 'string', required: true, value: 'URL', description: 'the API to change' },
       'may-exchange-for': { type: 'string', multiple: true, value: 'URL', description: 'a registered API it may exchange tokens for (repeat for several; replaces the list)' },
       'no-exchange': { type: 'boolean', description: 'it may exchange tokens for no API' },
-      'events-endpoint': { type: 'string', value: 'URL', description: 'where the API receives security events (RFC 8935 push; https in production)' },
+      'events-endpoint': { type: 'string', value: 'URL', description: 'where the API receives security events: a URL to push them to (RFC 8935; https in production), or urn:ietf:rfc:8936 for the API to poll POST /ssf/poll (RFC 8936)' },
       'no-events-endpoint': { type: 'boolean', description: 'send the API no more security events' },
     },
     check(options) {

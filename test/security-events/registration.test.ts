@@ -1,7 +1,8 @@
 // Registering where an app or an API receives security events, in every place an operator can:
 // the admin API (its answers checked against the OpenAPI document), the console's forms, and the
-// stores the CLI uses; https only in production. The console's app and API pages say how a
-// receiver's events stand: endpoint, last delivered, waiting, dropped, the last failure.
+// stores the CLI uses; https only in production, or the poll method (RFC 8936). The console's app
+// and API pages say how a receiver's events stand: endpoint, last delivered, waiting, dropped, the
+// last failure, or what waits for its poll.
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClientStore } from '../../src/clients/store.js';
@@ -44,6 +45,19 @@ describe('the admin API', () => {
     expect(apiCreated.status).toBe(201);
     expect((await api.get(`/apis/${segment('https://docs.example.test')}`)).body.events_endpoint).toBe('https://docs.example.test/events');
     expect((await api.patch(`/apis/${segment('https://docs.example.test')}`, { events_endpoint: null })).body.events_endpoint).toBeNull();
+  });
+
+  it('registers an app and an API that poll for their events (RFC 8936), but not an app without a secret', async () => {
+    const app = await api.post('/clients', { name: 'Polling App', redirect_uris: ['https://poll.example.test/cb'], events_endpoint: 'urn:ietf:rfc:8936' });
+    expect(app.status).toBe(201);
+    expect(app.body.events_endpoint).toBe('urn:ietf:rfc:8936');
+    const polling = await api.post('/apis', { identifier: 'https://polled.example.test', scopes: ['polled:read'], events_endpoint: 'urn:ietf:rfc:8936' });
+    expect(polling.status).toBe(201);
+    expect(polling.body.events_endpoint).toBe('urn:ietf:rfc:8936');
+
+    const spa = await api.post('/clients', { name: 'Browser App', public: true, redirect_uris: ['https://spa.example.test/cb'], events_endpoint: 'urn:ietf:rfc:8936' });
+    expect(spa.status).toBe(400);
+    expect(spa.text).toContain('without a client secret cannot poll');
   });
 
   it('refuses what cannot be an events endpoint with a clear error', async () => {
@@ -99,6 +113,26 @@ describe('the console', () => {
     page = textOf((await agent.request(href)).body);
     expect(page).toMatch(/Waiting\s+0/);
     expect(page).toMatch(/Dropped\s+1/);
+  });
+
+  it('makes an API poll for its events, and its page shows what waits for its poll, in German too', async () => {
+    await server.stores.resources.create({ identifier: 'https://polled-notes.example.test', scope: 'pnotes:read' });
+    const href = `${server.issuer}/admin/apis/${encodeURIComponent('https://polled-notes.example.test')}`;
+    const saved = await submit(agent, href, /\/edit$/, { form: 'edit', name: 'Polled notes', scopes: 'pnotes:read', accessTokenTtl: '', eventsEndpoint: 'urn:ietf:rfc:8936' });
+    expect(saved.status, saved.body.slice(0, 300)).toBe(303);
+    const app = await registerApp(server, { scope: 'openid offline_access pnotes:read' });
+    const { tokens } = await obtainTokens(server, app, await createPerson(server), { scope: 'openid offline_access pnotes:read', resource: 'https://polled-notes.example.test' });
+    await server.operations.grants.revokeGrant({ type: 'client', id: 'automation' }, decodeJwt(tokens.access_token).grant_id as string);
+
+    const page = textOf((await agent.request(href)).body);
+    expect(page).toContain('Polled notes polls for its security events');
+    expect(page).toContain('/ssf/poll');
+    expect(page).toMatch(/Delivery\s+Polled by the receiver \(\s*urn:ietf:rfc:8936\s*\)/);
+    expect(page).toMatch(/Waiting\s+1/);
+    expect(page).toMatch(/Oldest waiting since\s+\d{4}-\d{2}-\d{2}/);
+    const german = textOf((await agent.request(href, { headers: { 'accept-language': 'de' } })).body);
+    expect(german).toContain('Polled notes ruft seine Sicherheitsereignisse');
+    expect(german).toMatch(/Wartend\s+1/);
   });
 
   it('sets an API\'s events endpoint', async () => {

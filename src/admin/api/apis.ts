@@ -18,7 +18,7 @@ const scopeDescriptions = z.record(z.string().max(200), z.string().min(1).max(20
   .meta({ description: 'Plain-words descriptions shown on the consent page, by scope, in the default language (DEFAULT_LOCALE).' });
 const localizedScopeDescriptions = z.record(z.string().max(35), scopeDescriptions)
   .meta({ description: 'The same descriptions in other languages, by language tag (one of the server\'s ui_locales_supported), e.g. {"de": {"notes:read": "Ihre Notizen lesen"}}. The consent page shows the person\'s language, else scope_descriptions. Replaces every language at once.' });
-const eventsEndpoint = z.string().min(1).max(2000).meta({ description: 'Where the API receives security events (SETs pushed by RFC 8935; https in production), e.g. to deny a revoked grant\'s JWTs at once.' });
+const eventsEndpoint = z.string().min(1).max(2000).meta({ description: 'Where the API receives security events, e.g. to deny a revoked grant\'s JWTs at once: an URL the SETs are pushed to (RFC 8935; https in production), or urn:ietf:rfc:8936 for the API to poll POST /ssf/poll with its introspection credentials (RFC 8936).' });
 const accessTokenTtl = z.number().int().min(MIN_API_ACCESS_TOKEN_TTL_SECONDS).max(MAX_ACCESS_TOKEN_LIFETIME_SECONDS);
 const mayExchangeFor = z.array(z.url().max(500)).max(50)
   .meta({ description: 'Token exchange (RFC 8693): the identifiers of other registered APIs this API may exchange a person\'s access token for.' });

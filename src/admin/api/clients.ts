@@ -17,7 +17,7 @@ const backchannelLogoutUri = z.string().max(2000).nullable().meta({
     + 'An absolute http(s) URL without a fragment; https in production. null: none.',
 });
 const backchannelLogoutSessionRequired = z.boolean().meta({ description: 'Every logout token must carry sid; tokens naming the person alone are not sent to the app.' });
-const eventsEndpoint = z.string().min(1).max(2000).meta({ description: 'Where the app receives security events (SETs pushed by RFC 8935; https in production). See /.well-known/ssf-configuration.' });
+const eventsEndpoint = z.string().min(1).max(2000).meta({ description: 'Where the app receives security events: an URL the SETs are pushed to (RFC 8935; https in production), or urn:ietf:rfc:8936 for the app to poll POST /ssf/poll with its client secret (RFC 8936). See /.well-known/ssf-configuration.' });
 
 /** What a client may be held to, at registration and later (RFC 9449 §5.2, RFC 9126 §6, RFC 9101 §10.5). */
 const requirements = {
