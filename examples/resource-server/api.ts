@@ -3,7 +3,8 @@
 //   GET    /notes      notebook:read   ordinary: the token is verified locally, no call to Gatehouse
 //   POST   /notes      notebook:write  ordinary
 //   DELETE /notes/:id  notebook:write  sensitive: verified locally, then introspected (RFC 7662)
-//   POST   /security-events              Gatehouse pushes Security Event Tokens here (RFC 8935)
+//   POST   /security-events              Gatehouse pushes Security Event Tokens here (RFC 8935),
+//                      unless the API polls for them instead (`pollEvents`, RFC 8936)
 //   POST   /notes/:id/archive  notebook:write  calls another API (the archive) for the person: the
 //                      caller's token is exchanged for one aimed at the archive (RFC 8693)
 //   GET    /notes/export notebook:read  sensitive: the whole notebook at once
@@ -22,7 +23,9 @@
 // up to `cacheSeconds` of staleness when answers are cached). With the events endpoint registered
 // (`gatehouse resource update --identifier … --events-endpoint https://…/security-events`),
 // Gatehouse pushes each revocation as it happens: the API denies the revoked grant's tokens and
-// drops what it cached of them at once, so local verification is as fresh as introspection.
+// drops what it cached of them at once, so local verification is as fresh as introspection. An
+// API that Gatehouse cannot reach registers `--events-endpoint urn:ietf:rfc:8936` and polls for
+// the same events (`pollEvents`): a poll held open at Gatehouse answers as a revocation happens.
 // README.md says when to choose which.
 import { createHash } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
@@ -69,9 +72,18 @@ export interface ResourceServerOptions {
    * of preference, as the challenge names them), and its `auth_time` no older than `maxAgeSeconds`.
    */
   stepUp?: { acrValues?: string[]; maxAgeSeconds?: number };
+  /**
+   * Ask Gatehouse for security events (RFC 8936, POST /ssf/poll with the introspection
+   * credentials) instead of waiting for pushes: for an API Gatehouse cannot reach. Register
+   * `--events-endpoint urn:ietf:rfc:8936` for it. Stop with `stopPollingEvents()`.
+   */
+  pollEvents?: boolean;
 }
 
 export interface Note { id: string; text: string; createdAt: string }
+
+/** The API; with `pollEvents`, its poll for security events runs until stopPollingEvents(). */
+export type ResourceServer = Koa & { stopPollingEvents(): Promise<void> };
 
 const DEFAULT_CACHE_MAX_ENTRIES = 10_000;
 const DEFAULT_REVOCATION_MEMORY_SECONDS = 86_400;
@@ -79,6 +91,8 @@ const SESSION_REVOKED = 'https://schemas.openid.net/secevent/caep/event-type/ses
 const ACCOUNT_DISABLED = 'https://schemas.openid.net/secevent/risc/event-type/account-disabled';
 const ACCOUNT_PURGED = 'https://schemas.openid.net/secevent/risc/event-type/account-purged';
 const INTROSPECTION_TIMEOUT_MS = 5_000;
+/** How long one poll for security events may take: Gatehouse holds it open for up to 25 s. */
+const POLL_TIMEOUT_MS = 35_000;
 
 /** RFC 6750 §2.1: `Bearer` (or RFC 9449 §7.1: `DPoP`) followed by a b64token. */
 const CREDENTIALS = /^(Bearer|DPoP) +([A-Za-z0-9\-._~+/]+=*) *$/i;
@@ -120,7 +134,7 @@ class BearerError extends Error {
 /** Gatehouse could not be asked (down, timed out, wrong credentials): the call fails closed. */
 class UpstreamUnavailable extends Error {}
 
-export function createResourceServer(options: ResourceServerOptions): Koa {
+export function createResourceServer(options: ResourceServerOptions): ResourceServer {
   const now = options.now ?? Date.now;
   const base = options.issuer.replace(/\/+$/, '');
   const jwks = createRemoteJWKSet(new URL(`${base}/jwks`));
@@ -226,18 +240,21 @@ export function createResourceServer(options: ResourceServerOptions): Koa {
    * when the keys cannot be fetched the answer is 503, and Gatehouse retries.
    */
   const seen = new Map<string, number>();
-  router.post('/security-events', async (ctx) => {
-    if (ctx.request.type !== 'application/secevent+jwt') return setError(ctx, 'invalid_request', 'send a SET as application/secevent+jwt');
-    const text = await readText(ctx);
+  /**
+   * Acts on one SET, pushed or polled: undefined once it verified (and was acted on, the first time
+   * its jti is seen), else the RFC 8935 error code to refuse it with. Throws UpstreamUnavailable
+   * when Gatehouse's keys cannot be fetched: then the SET is neither taken nor refused.
+   */
+  async function receive(text: string): Promise<string | undefined> {
     let set: JWTPayload;
     try {
       ({ payload: set } = await jwtVerify(text, jwks, { issuer: options.issuer, audience: options.audience, typ: 'secevent+jwt', algorithms: ['ES256', 'RS256'], requiredClaims: ['jti', 'iat'] }));
     } catch (error) {
       if (!TOKEN_ERRORS.some((kind) => error instanceof kind)) throw new UpstreamUnavailable(`cannot fetch ${base}/jwks: ${String(error)}`);
       const claim = (error as { claim?: unknown }).claim;
-      return setError(ctx, claim === 'iss' ? 'invalid_issuer' : claim === 'aud' ? 'invalid_audience' : 'invalid_key', 'the SET did not verify');
+      return claim === 'iss' ? 'invalid_issuer' : claim === 'aud' ? 'invalid_audience' : 'invalid_key';
     }
-    // Gatehouse may send a SET again if our 202 was lost: the jti says it is the same one.
+    // Gatehouse may send a SET again if our 202 (or acknowledgement) was lost: the jti says it is the same one.
     if (!seen.has(set.jti!)) {
       seen.set(set.jti!, now());
       if (seen.size > DEFAULT_CACHE_MAX_ENTRIES) seen.delete(seen.keys().next().value!);
@@ -252,6 +269,13 @@ export function createResourceServer(options: ResourceServerOptions): Koa {
         introspector.forgetPerson(subject.sub);
       }
     }
+    return undefined;
+  }
+
+  router.post('/security-events', async (ctx) => {
+    if (ctx.request.type !== 'application/secevent+jwt') return setError(ctx, 'invalid_request', 'send a SET as application/secevent+jwt');
+    const err = await receive(await readText(ctx));
+    if (err) return setError(ctx, err, 'the SET did not verify');
     ctx.status = 202;
   });
 
@@ -290,7 +314,48 @@ export function createResourceServer(options: ResourceServerOptions): Koa {
   app.use(errorResponses);
   app.use(router.routes());
   app.use(router.allowedMethods());
-  return app;
+  const stopPolling = options.pollEvents ? pollEvents(gatehouse, receive, (error) => app.emit('error', error)) : async () => {};
+  return Object.assign(app, { stopPollingEvents: stopPolling });
+}
+
+/** The longest pause between two polls after Gatehouse could not be asked. */
+const MAX_POLL_BACKOFF_MS = 60_000;
+
+/**
+ * RFC 8936: asks Gatehouse for this API's SETs, over and over, each poll held open at Gatehouse
+ * until one is written; acknowledges what `receive` took and refuses what it refused in the next
+ * poll. A SET whose keys could not be fetched is neither: Gatehouse hands it out again. Returns
+ * what stops it.
+ */
+function pollEvents(gatehouse: GatehouseClient, receive: (set: string) => Promise<string | undefined>, report: (error: unknown) => void): () => Promise<void> {
+  const stop = new AbortController();
+  const loop = (async () => {
+    let ack: string[] = [];
+    let setErrs: Record<string, { err: string; description: string }> = {};
+    let backoffMs = 1_000;
+    while (!stop.signal.aborted) {
+      try {
+        const sets = await gatehouse.poll({ ack, setErrs }, stop.signal);
+        ack = [];
+        setErrs = {};
+        for (const [jti, set] of Object.entries(sets)) {
+          const err = await receive(set);
+          if (err) setErrs[jti] = { err, description: 'the SET did not verify' };
+          else ack.push(jti);
+        }
+        backoffMs = 1_000;
+      } catch (error) {
+        if (stop.signal.aborted) break;
+        report(error);
+        await new Promise((resolve) => { setTimeout(resolve, backoffMs).unref(); });
+        backoffMs = Math.min(backoffMs * 2, MAX_POLL_BACKOFF_MS);
+      }
+    }
+  })();
+  return async () => {
+    stop.abort();
+    await loop;
+  };
 }
 
 function credentials(header: string): { scheme: 'Bearer' | 'DPoP'; token: string } {
@@ -581,6 +646,29 @@ class GatehouseClient {
     return body.access_token;
   }
 
+  /**
+   * One poll for this API's security events (RFC 8936), held open at Gatehouse until one is
+   * written (at most SECURITY_EVENTS_POLL_WAIT); the SETs by jti.
+   */
+  async poll(request: { ack: string[]; setErrs: Record<string, { err: string; description: string }> }, stop: AbortSignal): Promise<Record<string, string>> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.options.issuer.replace(/\/+$/, '')}/ssf/poll`, {
+        method: 'POST',
+        headers: { authorization: this.#authorization, 'content-type': 'application/json', accept: 'application/json' },
+        body: JSON.stringify({ ...request, maxEvents: 50 }),
+        redirect: 'error',
+        // Longer than Gatehouse holds a poll (25 s at most).
+        signal: AbortSignal.any([stop, AbortSignal.timeout(POLL_TIMEOUT_MS)]),
+      });
+    } catch (error) {
+      throw new UpstreamUnavailable(`polling for security events failed: ${String(error)}`);
+    }
+    const body = (await res.json().catch(() => undefined)) as { sets?: unknown; err?: unknown } | undefined;
+    if (res.status !== 200 || !body?.sets || typeof body.sets !== 'object') throw new UpstreamUnavailable(`polling for security events answered ${res.status}${typeof body?.err === 'string' ? ` ${body.err}` : ''}`);
+    return body.sets as Record<string, string>;
+  }
+
   async #endpoint(name: string): Promise<URL> {
     const metadata = await this.#discover();
     if (typeof metadata[name] !== 'string') throw new UpstreamUnavailable(`discovery names no ${name}`);
@@ -631,6 +719,7 @@ function main(): void {
     ...(env.ARCHIVE_IDENTIFIER ? { archive: { identifier: env.ARCHIVE_IDENTIFIER, url: env.ARCHIVE_URL! } } : {}),
     ...(env.URL ? { url: env.URL } : {}),
     ...(acrValues.length || maxAge !== undefined ? { stepUp: { ...(acrValues.length ? { acrValues } : {}), ...(maxAge !== undefined ? { maxAgeSeconds: maxAge } : {}) } } : {}),
+    pollEvents: env.POLL_EVENTS === 'true',
   });
   app.on('error', (error: unknown) => process.stderr.write(`${String(error)}\n`));
   app.listen(port, () => process.stdout.write(`Notes API for ${env.AUDIENCE} listening on http://localhost:${port}\n`));

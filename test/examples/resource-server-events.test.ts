@@ -2,7 +2,8 @@
 // each revocation, and the API — which verifies tokens locally — refuses the revoked grant's token
 // on its very next call, ordinary or sensitive, without asking Gatehouse and without waiting for
 // the token to expire; a cached introspection answer about it is dropped. SETs that do not verify
-// are refused with an RFC 8935 error, and a SET sent twice is acted on once.
+// are refused with an RFC 8935 error, and a SET sent twice is acted on once. An API that polls
+// for its events (RFC 8936) instead refuses the token as soon as its held poll brings the SET.
 import type { Server } from 'node:http';
 import { once } from 'node:events';
 import { decodeJwt } from 'jose';
@@ -123,6 +124,47 @@ describe('the events endpoint', () => {
     expect((await post(tokens.access_token)).status).toBe(400);
     const wrongType = await post('{}', 'application/json');
     expect(await wrongType.json()).toMatchObject({ err: 'invalid_request' });
+  });
+});
+
+describe('an API that polls for its events (RFC 8936) instead', () => {
+  it('refuses a revoked grant\'s token as soon as its held poll brings the SET, and acknowledges it', async () => {
+    // A Gatehouse of its own: scope names are unique across APIs, and this one uses the notes API's.
+    const gatehouse = await startTestServer();
+    const identifier = 'https://polled-notes.example.test';
+    const registered = await gatehouse.stores.resources.create({ identifier, scope: 'notebook:read notebook:write', eventsEndpoint: 'urn:ietf:rfc:8936' });
+    const firstPoll = once(gatehouse.securityEventPolls, 'held');
+    const polling = createResourceServer({ issuer: gatehouse.issuer, audience: identifier, introspection: { clientId: registered.clientId, clientSecret: registered.clientSecret! }, pollEvents: true });
+    const errors: unknown[] = [];
+    polling.on('error', (error: unknown) => errors.push(error));
+    const listening = polling.listen(0, '127.0.0.1');
+    try {
+      await once(listening, 'listening');
+      // Its first poll, held open at Gatehouse: the API is listening for events.
+      await firstPoll;
+      const { port } = listening.address() as { port: number };
+      const scopes = 'openid offline_access notebook:read';
+      const theApp = await registerApp(gatehouse, { scope: scopes });
+      const { tokens } = await obtainTokens(gatehouse, theApp, await createPerson(gatehouse), { scope: scopes, resource: identifier });
+      const notes = (token: string) => fetch(`http://127.0.0.1:${port}/notes`, { headers: { authorization: `Bearer ${token}` } });
+      expect((await notes(tokens.access_token)).status).toBe(200);
+
+      // Its next poll is sent once it has acted on what the held one brought.
+      const actedOn = once(gatehouse.securityEventPolls, 'held');
+      await gatehouse.operations.grants.revokeGrant(ADMIN, decodeJwt(tokens.access_token).grant_id as string);
+      await actedOn;
+      const refused = await notes(tokens.access_token);
+      expect(refused.status).toBe(401);
+      expect(await refused.json()).toMatchObject({ error: 'invalid_token', error_description: 'the access token was revoked' });
+      // That poll acknowledged it: nothing waits for the API at Gatehouse.
+      expect((await gatehouse.operations.apis.eventDeliveries(identifier)).polled.waiting).toBe(0);
+      expect(errors).toEqual([]);
+    } finally {
+      await polling.stopPollingEvents();
+      listening.closeAllConnections();
+      await new Promise<void>((resolve) => { listening.close(() => resolve()); });
+      await gatehouse.stop();
+    }
   });
 });
 
