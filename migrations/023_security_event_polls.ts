@@ -7,9 +7,11 @@ import type { Knex } from 'knex';
 //   receiver    whose it is: 'security-events:app:<client_id>' or 'security-events:api:<identifier>'
 //               (src/security-events/receivers.ts, queueOf: the name its pushes are queued under)
 //   jti         the SET's id, what a receiver acknowledges
-//   claims      the SET's claims, signed with the current key when they are handed out; they name
-//               people, grants and apps by id, and carry no secret
-//   created_at  SECURITY_EVENTS_DROP_AFTER after it, an unacknowledged SET is dropped (the janitor)
+//   sealed      the SET's claims, sealed as the outbox's payloads are (AES-256-GCM under a key
+//               derived from KEY_ENCRYPTION_KEY, bound to the jti): they name people, and a claims
+//               change carries the new address or name. Signed when handed out
+//   created_at  when the act was: SETs are handed out in this order, and SECURITY_EVENTS_DROP_AFTER
+//               after it an unacknowledged one is dropped (the janitor)
 //
 // Every insert announces itself on the change feed (migration 003's channel, key
 // 'security-event-poll:<receiver>'), so a poll held open on another instance answers at once.
@@ -18,11 +20,11 @@ export async function up(knex: Knex): Promise<void> {
     t.bigIncrements('id').primary();
     t.text('receiver').notNullable();
     t.text('jti').notNullable().unique();
-    t.jsonb('claims').notNullable();
+    t.text('sealed').notNullable();
     t.timestamp('created_at', { useTz: true }).notNullable();
   });
   // A poll reads a receiver's oldest SETs first; the janitor drops the oldest of all.
-  await knex.raw('create index security_event_polls_receiver_idx on security_event_polls (receiver, id)');
+  await knex.raw('create index security_event_polls_receiver_idx on security_event_polls (receiver, created_at, id)');
   await knex.raw('create index security_event_polls_created_at_idx on security_event_polls (created_at)');
   await knex.raw(`
     create or replace function gatehouse_security_event_poll_added() returns trigger

@@ -162,8 +162,8 @@ export function createApp(deps: AppDependencies): Koa {
   if (config.metrics.token) app.use(publicMetricsRoute(processMetrics, config.metrics.token));
   app.use(assets(pages));
   app.use(routesFor(transmitterMetadataRoutes(config.issuer, provider.pathFor('jwks'))));
-  // Before load shedding: a poll held open waits without working, and would hold a slot meant for work.
-  app.use(routesFor(pollEndpointRoutes({ ...deps.securityEventPolls, clients: deps.clients, resources: deps.resources, logger })));
+  // Not behind load shedding: it takes a slot only while it works, not while a poll is held open.
+  app.use(routesFor(pollEndpointRoutes({ ...deps.securityEventPolls, clients: deps.clients, resources: deps.resources, logger, shedding })));
   app.use(passkeyAssets());
   app.use(shedding);
   app.use(routesFor(interactionRoutes({

@@ -2,7 +2,7 @@
 // retry past its window, remembered revocations of JWTs that have expired anyway, sign-in
 // throttling counters, signing keys past their unpublication, outbox rows settled longer ago
 // than OUTBOX_RETENTION, one-time links past their expiry, security events a polling receiver left
-// unacknowledged past SECURITY_EVENTS_DROP_AFTER, and sign-ups nobody verified within
+// unacknowledged past SECURITY_EVENTS_DROP_AFTER (or can no longer poll for), and sign-ups nobody verified within
 // SIGNUP_ABANDONED_DAYS (src/enrolment/acts.ts). Every instance runs it; the deletes are idempotent, so overlap is
 // harmless.
 import type { Logger } from './logger.js';
@@ -13,6 +13,7 @@ import { deleteExpiredRateLimits } from './security/rate-limit-store.js';
 import type { Database } from './db/knex.js';
 import { deleteSettledBefore } from './outbox/store.js';
 import type { OneTimeLinks } from './links/store.js';
+import type { SecurityEventPolls } from './security-events/polls.js';
 
 /** What the janitor sweeps, and how often. */
 export interface JanitorParts {
@@ -27,8 +28,11 @@ export interface JanitorParts {
   refreshRetryWindowSeconds: number;
   /** OUTBOX_RETENTION: how long delivered and given-up outbox rows stay. */
   outboxRetentionSeconds: number;
-  /** Security events kept for receivers that poll (src/security-events/polls.ts), dropped unacknowledged after SECURITY_EVENTS_DROP_AFTER. */
-  polledEvents?: { polls: { deleteUnacknowledgedBefore(before: Date): Promise<number> }; dropAfterSeconds: number };
+  /**
+   * Security events kept for receivers that poll (src/security-events/polls.ts): dropped when left
+   * unacknowledged past SECURITY_EVENTS_DROP_AFTER, or when their receiver no longer polls.
+   */
+  polledEvents?: { polls: Pick<SecurityEventPolls, 'sweep'>; dropAfterSeconds: number };
   /** Sign-ups (src/enrolment/): deletes those nobody verified, audited. The server always gives it. */
   signUps?: { deleteAbandoned(): Promise<number> };
 }
@@ -41,7 +45,7 @@ export interface Swept {
   keys: number;
   outbox: number;
   links: number;
-  unacknowledgedEvents: number;
+  polledEvents: number;
   abandonedSignUps: number;
 }
 
@@ -61,16 +65,16 @@ export class Janitor {
       keys: await keys.deleteUnpublishedKeys(),
       outbox: await deleteSettledBefore(db, new Date(records.now() - outboxRetentionSeconds * 1000)),
       links: await links.deleteExpired(),
-      unacknowledgedEvents: await this.#dropUnacknowledgedEvents(),
+      polledEvents: await this.#sweepPolledEvents(),
       abandonedSignUps: (await this.parts.signUps?.deleteAbandoned()) ?? 0,
     };
     if (Object.values(swept).some((count) => count > 0)) this.parts.logger.info({ event: 'janitor.swept', ...swept });
     return swept;
   }
 
-  #dropUnacknowledgedEvents(): Promise<number> {
+  #sweepPolledEvents(): Promise<number> {
     const polled = this.parts.polledEvents;
-    return polled ? polled.polls.deleteUnacknowledgedBefore(new Date(this.parts.records.now() - polled.dropAfterSeconds * 1000)) : Promise.resolve(0);
+    return polled ? polled.polls.sweep(new Date(this.parts.records.now() - polled.dropAfterSeconds * 1000), this.parts.logger) : Promise.resolve(0);
   }
 
   start(): void {

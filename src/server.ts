@@ -132,7 +132,7 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
     const registrar = new Registrar({ clients, grants, tokens: registrationTokens, audited: auditedActs({ db, audit, changes }) });
     const keys = keyStoreFor(config, db);
     // The security events of receivers that poll for them (RFC 8936), and the polls held open.
-    const polls = new SecurityEventPolls(db, options.now);
+    const polls = new SecurityEventPolls(db, config.secrets.keyEncryptionKey, options.now);
     const stopListening = polls.listen(changes);
     const outgoing = createDeliveries(config, db, logger, changes, options.now, {
       'backchannel-logout': new BackchannelLogoutChannel({ issuer: config.issuer, signingKey: (alg) => signer?.signingKey(alg) }),

@@ -320,6 +320,8 @@ export function createResourceServer(options: ResourceServerOptions): ResourceSe
 
 /** The longest pause between two polls after Gatehouse could not be asked. */
 const MAX_POLL_BACKOFF_MS = 60_000;
+/** The shortest time between two polls that brought nothing. */
+const MIN_EMPTY_POLL_INTERVAL_MS = 1_000;
 
 /**
  * RFC 8936: asks Gatehouse for this API's SETs, over and over, each poll held open at Gatehouse
@@ -329,11 +331,17 @@ const MAX_POLL_BACKOFF_MS = 60_000;
  */
 function pollEvents(gatehouse: GatehouseClient, receive: (set: string) => Promise<string | undefined>, report: (error: unknown) => void): () => Promise<void> {
   const stop = new AbortController();
+  /** Waits `ms`, or less if stopped meanwhile. */
+  const pause = (ms: number) => new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    stop.signal.addEventListener('abort', () => { clearTimeout(timer); resolve(); }, { once: true });
+  });
   const loop = (async () => {
     let ack: string[] = [];
     let setErrs: Record<string, { err: string; description: string }> = {};
     let backoffMs = 1_000;
     while (!stop.signal.aborted) {
+      const started = Date.now();
       try {
         const sets = await gatehouse.poll({ ack, setErrs }, stop.signal);
         ack = [];
@@ -344,10 +352,13 @@ function pollEvents(gatehouse: GatehouseClient, receive: (set: string) => Promis
           else ack.push(jti);
         }
         backoffMs = 1_000;
+        // Nothing came, at once: Gatehouse is not holding polls open (stopping, or configured not
+        // to). Asking again straight away would only spin; what was taken is acknowledged anyway.
+        if (!Object.keys(sets).length && Date.now() - started < MIN_EMPTY_POLL_INTERVAL_MS) await pause(MIN_EMPTY_POLL_INTERVAL_MS);
       } catch (error) {
         if (stop.signal.aborted) break;
         report(error);
-        await new Promise((resolve) => { setTimeout(resolve, backoffMs).unref(); });
+        await pause(backoffMs);
         backoffMs = Math.min(backoffMs * 2, MAX_POLL_BACKOFF_MS);
       }
     }

@@ -44,7 +44,7 @@ export async function operationsFor(config: Config, db: Database): Promise<Admin
   const logout = new BackchannelLogout({ db, outbox, records, receivers: (ids, trx) => clients.logoutReceivers(ids, trx) });
   // An act done here pushes its security events as one done by the server does: written to the
   // outbox with the act, sent by a running server (or kept for the receivers that poll).
-  watchForSecurityEvents({ records, audit, clients, resources, outbox, polls: new SecurityEventPolls(db), issuer: config.issuer });
+  watchForSecurityEvents({ records, audit, clients, resources, outbox, polls: new SecurityEventPolls(db, config.secrets.keyEncryptionKey), issuer: config.issuer });
   const sessions = new SessionStore(db, records, (trx, userId, signedOut, how) => logout.sessionsEnded(trx, userId, signedOut, how));
   const grants = new GrantStore(db, records);
   const notices = new AccountNotices({ db, outbox, issuer: config.issuer, enabled: config.emailNotifications, recoveryOffered: config.passwordRecovery, defaultLocale: config.defaultLocale });

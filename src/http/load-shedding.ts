@@ -15,18 +15,34 @@ import { answerUnavailable, asksForHtml } from './unavailable.js';
 /** Long enough for a burst to pass, short enough that a person's retry is not a long wait. */
 export const SHED_RETRY_AFTER_SECONDS = 1;
 
-export function loadShedding(maxConcurrentRequests: number, pages: Pages): Middleware {
+/** The middleware, and `admit` for a request that holds a slot only while it works (a held poll). */
+export type LoadShedding = Middleware & {
+  /** A slot, and what gives it back; undefined when none is free (answer busy). */
+  admit(): (() => void) | undefined;
+};
+
+export function loadShedding(maxConcurrentRequests: number, pages: Pages): LoadShedding {
   let inProgress = 0;
-  return async function shedLoad(ctx: Context, next: Next) {
-    if (inProgress >= maxConcurrentRequests) return answerBusy(ctx, pages, SHED_RETRY_AFTER_SECONDS);
+  const admit = () => {
+    if (inProgress >= maxConcurrentRequests) return undefined;
     inProgress += 1;
+    let released = false;
+    return () => {
+      if (!released) inProgress -= 1;
+      released = true;
+    };
+  };
+  async function shedLoad(ctx: Context, next: Next) {
+    const release = admit();
+    if (!release) return answerBusy(ctx, pages, SHED_RETRY_AFTER_SECONDS);
     try {
       await next();
     } finally {
-      inProgress -= 1;
+      release();
     }
     return undefined;
-  };
+  }
+  return Object.assign(shedLoad, { admit });
 }
 
 /** Too busy: the request is answered at once, before it costs anything (src/http/unavailable.ts). */

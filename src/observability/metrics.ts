@@ -73,7 +73,7 @@ export const outboxDeliveries = new Counter({
 
 export const securityEventsPolled = new Counter({
   name: 'gatehouse_security_events_polled_total',
-  help: 'Security events of receivers that poll for them (RFC 8936), by outcome: handed_out (in a poll\'s answer, again until acknowledged), acknowledged, refused (named in setErrs by the receiver, and forgotten).',
+  help: 'Security events of receivers that poll for them (RFC 8936), by outcome: handed_out (in a poll\'s answer, again until acknowledged), acknowledged, refused (named in setErrs by the receiver, and forgotten), dropped (left unacknowledged past SECURITY_EVENTS_DROP_AFTER, or its receiver no longer polls).',
   labelNames: ['outcome'] as const,
   registers: [registry],
 });
@@ -99,7 +99,7 @@ export const signIns = new Counter({
 
 export const throttleBlocks = new Counter({
   name: 'gatehouse_throttle_blocks_total',
-  help: 'Requests refused by a throttle before any work, by limit: sign_in_pair, sign_in_account and sign_in_address (the sign-in counter that refused the attempt), token, introspection and revocation (the endpoint rate limits).',
+  help: 'Requests refused by a throttle before any work, by limit: sign_in_pair, sign_in_account and sign_in_address (the sign-in counter that refused the attempt), token, introspection and revocation (the endpoint rate limits), security_events_poll (a receiver polling too often, or a network failing to authenticate at /ssf/poll).',
   labelNames: ['limit'] as const,
   registers: [registry],
 });

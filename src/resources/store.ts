@@ -7,7 +7,8 @@ import { isUniqueViolation } from '../db/errors.js';
 import { cursorTimestamp, decodeCursor, pageOf, pageSize, type Page, type PageRequest } from '../db/pages.js';
 import { isStorableKey } from '../db/text.js';
 import { GatehouseError } from '../errors.js';
-import { eventsEndpointRefusal } from '../security-events/receivers.js';
+import { eventsEndpointRefusal, polls } from '../security-events/receivers.js';
+import { POLL_DELIVERY } from '../security-events/vocabulary.js';
 import { API_FIELDS, API_NAME_MAX_LENGTH, changedScopes, INTROSPECTION_SUFFIX, newResourceSchema, refuseScopesOfOtherApis, refuseUnknownDownstreams, resourceChangesSchema, type LocalizedScopeDescriptions, type NewResourceServer, type ResourceChanges } from './schema.js';
 
 export { type NewResourceServer, type ResourceChanges } from './schema.js';
@@ -99,9 +100,14 @@ export interface ResourceServerStoreOptions {
 export class ResourceServerStore {
   constructor(private readonly db: Database, private readonly options: ResourceServerStoreOptions = {}) {}
 
-  #checkEventsEndpoint(endpoint: string | null | undefined): void {
+  /** `withoutSecret`: the API's introspection credentials are keys (private_key_jwt), which cannot authenticate a poll. */
+  #checkEventsEndpoint(endpoint: string | null | undefined, withoutSecret: boolean): void {
     const problem = endpoint ? eventsEndpointRefusal(endpoint, this.options.httpsOnly !== true) : undefined;
     if (problem) throw new GatehouseError('invalid_input', problem.message, 'eventsEndpoint', problem.words);
+    // A poll is authenticated with the introspection credentials' secret (src/security-events/poll-endpoint.ts).
+    if (polls(endpoint) && withoutSecret) {
+      throw new GatehouseError('invalid_input', `An API whose introspection credentials have no secret cannot poll for its security events (${POLL_DELIVERY}): give it an https events endpoint to push them to.`, 'eventsEndpoint', { key: 'problem.eventsEndpoint.apiPollWithoutSecret', values: { poll: POLL_DELIVERY } });
+    }
   }
 
   /** The events endpoints of those of `identifiers` that have one, by identifier. */
@@ -116,7 +122,7 @@ export class ResourceServerStore {
     const parsed = newResourceSchema.safeParse(input);
     if (!parsed.success) throw firstIssue(parsed.error, API_FIELDS);
     const r = parsed.data;
-    this.#checkEventsEndpoint(r.eventsEndpoint);
+    this.#checkEventsEndpoint(r.eventsEndpoint, r.jwks !== undefined);
     // A savepoint when trx is already a transaction: a refused API leaves no client behind.
     return trx.transaction(async (trx) => {
       const { client, clientSecret } = await new ClientStore(trx).create(
@@ -189,7 +195,8 @@ export class ResourceServerStore {
     if (!parsed.success) throw firstIssue(parsed.error, API_FIELDS);
     const existing = await this.find(identifier, trx);
     if (!existing) return undefined;
-    this.#checkEventsEndpoint(parsed.data.eventsEndpoint);
+    const credentials = polls(parsed.data.eventsEndpoint) && existing.clientId ? await trx('clients').where({ client_id: existing.clientId }).first('secret_digest') as { secret_digest: string | null } | undefined : undefined;
+    this.#checkEventsEndpoint(parsed.data.eventsEndpoint, credentials !== undefined && !credentials.secret_digest);
     const { scopes, scopeDescriptions, localizedScopeDescriptions } = changedScopes(existing, parsed.data);
     if (parsed.data.scopes) await refuseScopesOfOtherApis(trx, scopes, identifier);
     if (parsed.data.mayExchangeFor) await refuseUnknownDownstreams(trx, parsed.data.mayExchangeFor, identifier);

@@ -65,7 +65,7 @@ export class SecurityEventChannel implements DeliveryChannel {
     const endpoint = await this.options.endpointOf(receiver);
     if (!endpoint) throw new DeliveryRefused('the receiver is no longer registered, or has no events endpoint any more');
     // Nothing is lost by the change: the receiver gets it at its next poll, as if it had been written there.
-    if (polls(endpoint)) return this.options.polls.enqueue(this.options.db, receiver, claims);
+    if (polls(endpoint)) return this.options.polls.enqueue(this.options.db, receiver, claims, new Date(claims.iat * 1000));
     const problem = eventsEndpointProblem(endpoint, this.options.allowHttp);
     if (problem) throw new DeliveryRefused(problem);
     const set = await this.#signer.sign(receiver, claims);

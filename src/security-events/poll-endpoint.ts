@@ -12,32 +12,46 @@
 // refuses it in setErrs (logged, counted and forgotten, as a push refused with an RFC 8935 error
 // is). With nothing waiting and returnImmediately not set, the poll is held open for up to
 // SECURITY_EVENTS_POLL_WAIT, and answers as soon as an act writes a SET for the receiver on any
-// instance (./polls.ts).
+// instance (./polls.ts); one poll per receiver is held, a newer one answering the older.
+//
+// What it costs is bounded like any other request: the work before and after the wait takes a
+// load-shedding slot (not the wait itself, which costs nothing), failed authentications are
+// limited per network, and each receiver's polls per minute.
 //
 // Errors follow RFC 8935 §2.3's `err` and `description`: invalid_request (400),
-// authentication_failed (401), access_denied (403).
+// authentication_failed (401), access_denied (403); and, outside that registry, 429 and 503 with
+// Retry-After.
 import Router from '@koa/router';
 import { bodyParser } from '@koa/bodyparser';
 import type { Context } from 'koa';
+import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { z } from 'zod';
 import type { ClientStore } from '../clients/store.js';
+import { isDatabaseUnavailable } from '../db/errors.js';
+import type { LoadShedding } from '../http/load-shedding.js';
 import type { Logger } from '../logger.js';
-import { securityEventsPolled } from '../observability/metrics.js';
+import { basicAuthorization } from '../oidc/internals.js';
+import { securityEventsPolled, throttleBlocks } from '../observability/metrics.js';
 import type { ResourceServerStore } from '../resources/store.js';
+import { networkOf } from '../security/client-address.js';
 import type { SetSigner } from './delivery.js';
 import type { SecurityEventPolls } from './polls.js';
 import { polls, type Receiver } from './receivers.js';
 
 export const SSF_POLL_PATH = '/ssf/poll';
 
-/** What one poll may ask for at most; a receiver with more waiting is told moreAvailable. */
+/** The most SETs one answer holds, whatever maxEvents asks (RFC 8936 leaves the number to the transmitter). */
 export const MAX_EVENTS_PER_POLL = 100;
+/** Failed authentications one network may make per minute before it is refused without a look. */
+const FAILED_AUTHENTICATIONS_PER_MINUTE = 30;
+/** Polls one receiver may make per minute: a receiver working through a backlog, with room to spare. */
+const POLLS_PER_RECEIVER_PER_MINUTE = 600;
 
 const parseJson = bodyParser({ enableTypes: ['json'], jsonLimit: '64kb', jsonStrict: true, encoding: 'utf-8' });
 
 const jti = z.string().min(1).max(255);
 const pollRequest = z.object({
-  maxEvents: z.number().int().min(0).max(MAX_EVENTS_PER_POLL).optional(),
+  maxEvents: z.number().int().min(0).optional(),
   returnImmediately: z.boolean().optional(),
   ack: z.array(jti).max(1000).optional(),
   setErrs: z.record(jti, z.object({ err: z.string().min(1).max(64), description: z.string().max(1000).optional() })).optional(),
@@ -46,8 +60,9 @@ const pollRequest = z.object({
 export interface PollEndpointDependencies {
   clients: Pick<ClientStore, 'authenticate'>;
   resources: Pick<ResourceServerStore, 'find'>;
-  polls: Pick<SecurityEventPolls, 'waiting' | 'settle' | 'whenWritten'>;
+  polls: Pick<SecurityEventPolls, 'seen' | 'waiting' | 'settle' | 'whenWritten'>;
   signer: Pick<SetSigner, 'sign'>;
+  shedding: Pick<LoadShedding, 'admit'>;
   logger: Logger;
   /** SECURITY_EVENTS_POLL_WAIT, in milliseconds. */
   waitMs: number;
@@ -56,56 +71,107 @@ export interface PollEndpointDependencies {
 }
 
 class PollRefused extends Error {
-  constructor(readonly status: number, readonly err: string, readonly description: string) {
+  constructor(readonly status: number, readonly err: string, readonly description: string, readonly retryAfterSeconds?: number) {
     super(description);
   }
 }
 
 export function pollEndpointRoutes(deps: PollEndpointDependencies): Router {
+  const failures = new RateLimiterMemory({ keyPrefix: 'ssf-poll-failures', points: FAILED_AUTHENTICATIONS_PER_MINUTE, duration: 60 });
+  const perReceiver = new RateLimiterMemory({ keyPrefix: 'ssf-poll', points: POLLS_PER_RECEIVER_PER_MINUTE, duration: 60 });
   const router = new Router();
   router.post(SSF_POLL_PATH, async (ctx) => {
     ctx.state.route = SSF_POLL_PATH;
     ctx.set('Cache-Control', 'no-store');
+    // Given up when the receiver goes away (the response's close: a request emits its own as soon
+    // as its body has been read), so a held poll never outlives its connection.
+    const gone = new AbortController();
+    const onClose = () => gone.abort();
+    ctx.res.once('close', onClose);
     try {
-      const receiver = await authenticatedReceiver(ctx, deps);
-      const request = await readRequest(ctx);
-      await settle(deps, receiver, request);
-      ctx.body = await answer(ctx, deps, receiver, request);
+      // Authenticating, settling and the first read share one load-shedding slot; the wait takes none.
+      const { receiver, request, seen, found } = await working(deps, async () => {
+        const { receiver, request } = await admitted(ctx, deps, failures, perReceiver);
+        const seen = deps.polls.seen(receiver);
+        return { receiver, request, seen, found: await readAndSign(deps, receiver, maxOf(request), gone.signal) };
+      });
+      ctx.body = await answer(deps, receiver, request, { seen, found }, gone.signal);
     } catch (error) {
-      if (!(error instanceof PollRefused)) throw error;
-      ctx.status = error.status;
-      if (error.status === 401) ctx.set('WWW-Authenticate', 'Basic realm="gatehouse"');
-      ctx.body = { err: error.err, description: error.description };
+      const refusal = error instanceof PollRefused ? error : unexpected(error, deps.logger);
+      ctx.status = refusal.status;
+      if (refusal.status === 401) ctx.set('WWW-Authenticate', 'Basic realm="gatehouse"');
+      if (refusal.retryAfterSeconds !== undefined) ctx.set('Retry-After', String(refusal.retryAfterSeconds));
+      ctx.body = { err: refusal.err, description: refusal.description };
+    } finally {
+      ctx.res.off('close', onClose);
+      gone.abort();
     }
   });
   return router;
 }
 
-/** The receiver whose credentials the request carries, if it is one that polls. */
-async function authenticatedReceiver(ctx: Context, deps: PollEndpointDependencies): Promise<Receiver> {
-  const credentials = basicCredentials(ctx.get('authorization'));
-  if (!credentials) throw new PollRefused(401, 'authentication_failed', 'Authenticate with the client id and secret of the app, or of the API\'s introspection credentials (HTTP Basic).');
-  const client = await deps.clients.authenticate(credentials.clientId, credentials.secret);
-  if (!client) throw new PollRefused(401, 'authentication_failed', 'The client id or secret is wrong, or the client is disabled.');
-  const receiver: Receiver = client.resourceIdentifier ? { type: 'api', identifier: client.resourceIdentifier } : { type: 'app', clientId: client.clientId };
-  const endpoint = receiver.type === 'app' ? client.eventsEndpoint : (await deps.resources.find(receiver.identifier))?.eventsEndpoint;
-  if (!polls(endpoint)) throw new PollRefused(403, 'access_denied', 'This receiver does not poll for its security events: its events endpoint must be urn:ietf:rfc:8936.');
-  return receiver;
+/** Runs `work` in a load-shedding slot, given back as soon as it is done. */
+async function working<T>(deps: PollEndpointDependencies, work: () => Promise<T>): Promise<T> {
+  const release = deps.shedding.admit();
+  if (!release) throw new PollRefused(503, 'temporarily_unavailable', 'Gatehouse is busy; poll again in a moment.', 1);
+  try {
+    return await work();
+  } finally {
+    release();
+  }
 }
 
-/** RFC 6749 §2.3.1: both parts form-urlencoded, then joined by a colon and base64-encoded. */
-function basicCredentials(header: string): { clientId: string; secret: string } | undefined {
-  const [scheme, value, ...rest] = header.split(' ');
-  if (rest.length || scheme?.toLowerCase() !== 'basic' || !value) return undefined;
-  const decoded = Buffer.from(value, 'base64').toString('utf8');
-  const colon = decoded.indexOf(':');
-  if (colon <= 0) return undefined;
+/** The authenticated receiver and its request, with what it acknowledged and refused settled. */
+async function admitted(ctx: Context, deps: PollEndpointDependencies, failures: RateLimiterMemory, perReceiver: RateLimiterMemory): Promise<{ receiver: Receiver; request: PollRequest }> {
+  const network = networkOf(ctx.ip);
+  const spent = await failures.get(network);
+  if (spent && spent.consumedPoints >= FAILED_AUTHENTICATIONS_PER_MINUTE) throw tooMany(spent);
+  let receiver: Receiver;
   try {
-    const form = (part: string) => decodeURIComponent(part.replace(/\+/g, '%20'));
-    return { clientId: form(decoded.slice(0, colon)), secret: form(decoded.slice(colon + 1)) };
-  } catch {
-    return undefined;
+    receiver = await authenticatedReceiver(ctx, deps);
+  } catch (error) {
+    if (error instanceof PollRefused && error.status === 401) await failures.penalty(network);
+    throw error;
   }
+  await perReceiver.consume(receiverName(receiver)).catch((limited: unknown) => {
+    throw limited instanceof RateLimiterRes ? tooMany(limited) : limited;
+  });
+  const request = await readRequest(ctx);
+  await settle(deps, receiver, request);
+  return { receiver, request };
+}
+
+function tooMany(limited: RateLimiterRes): PollRefused {
+  throttleBlocks.inc({ limit: 'security_events_poll' });
+  return new PollRefused(429, 'too_many_requests', 'Too many polls, or too many failed authentications; poll again later.', Math.max(1, Math.ceil(limited.msBeforeNext / 1000)));
+}
+
+/** What reached the route unanswered (the database gone, say): an answer in this endpoint's own terms, never a page. */
+function unexpected(error: unknown, logger: Logger): PollRefused {
+  if (isDatabaseUnavailable(error)) return new PollRefused(503, 'temporarily_unavailable', 'Gatehouse cannot reach its database; poll again in a moment.', 5);
+  logger.error({ event: 'security_events.poll_failed', err: error });
+  return new PollRefused(500, 'server_error', 'Something went wrong; poll again.');
+}
+
+/** The receiver whose credentials the request carries, if it is one that polls. */
+async function authenticatedReceiver(ctx: Context, deps: PollEndpointDependencies): Promise<Receiver> {
+  const credentials = basicAuthorization(ctx.get('authorization'));
+  if (!credentials?.clientId) throw new PollRefused(401, 'authentication_failed', 'Authenticate with the client id and secret of the app, or of the API\'s introspection credentials (HTTP Basic).');
+  const client = await deps.clients.authenticate(credentials.clientId, credentials.secret);
+  if (!client) throw new PollRefused(401, 'authentication_failed', 'The client id or secret is wrong, or the client is disabled.');
+  if (client.resourceIdentifier) {
+    const api = await deps.resources.find(client.resourceIdentifier);
+    // Disabling an API disables its credentials too; this holds even if one day it did not.
+    if (!api || api.disabledAt) throw new PollRefused(401, 'authentication_failed', 'The client id or secret is wrong, or the client is disabled.');
+    if (!polls(api.eventsEndpoint)) throw notPolling();
+    return { type: 'api', identifier: api.identifier };
+  }
+  if (!polls(client.eventsEndpoint)) throw notPolling();
+  return { type: 'app', clientId: client.clientId };
+}
+
+function notPolling(): PollRefused {
+  return new PollRefused(403, 'access_denied', 'This receiver does not poll for its security events: its events endpoint must be urn:ietf:rfc:8936.');
 }
 
 type PollRequest = z.infer<typeof pollRequest>;
@@ -129,42 +195,49 @@ async function readRequest(ctx: Context): Promise<PollRequest> {
   return parsed.data;
 }
 
-/** Forgets what the receiver acknowledged, and what it refused for good (logged, never its content). */
+/** Forgets what the receiver acknowledged, and what it refused for good (those that were its: logged, never their content). */
 async function settle(deps: PollEndpointDependencies, receiver: Receiver, request: PollRequest): Promise<void> {
-  const refused = Object.entries(request.setErrs ?? {});
-  for (const [id, { err, description }] of refused) {
+  const acknowledged = await deps.polls.settle(receiver, request.ack ?? []);
+  const refused = await deps.polls.settle(receiver, Object.keys(request.setErrs ?? {}));
+  for (const id of refused) {
+    const { err, description } = request.setErrs![id]!;
     deps.logger.warn({ event: 'security_events.refused_by_receiver', receiver: receiverName(receiver), jti: id, err, description: description?.slice(0, 200) });
   }
-  const acknowledged = await deps.polls.settle(receiver, request.ack ?? []);
-  const forgotten = await deps.polls.settle(receiver, refused.map(([id]) => id));
-  if (acknowledged) securityEventsPolled.inc({ outcome: 'acknowledged' }, acknowledged);
-  if (forgotten) securityEventsPolled.inc({ outcome: 'refused' }, forgotten);
+  if (acknowledged.length) securityEventsPolled.inc({ outcome: 'acknowledged' }, acknowledged.length);
+  if (refused.length) securityEventsPolled.inc({ outcome: 'refused' }, refused.length);
 }
 
-/** The receiver's waiting SETs, signed; held open while there are none, unless asked not to be. */
-async function answer(ctx: Context, deps: PollEndpointDependencies, receiver: Receiver, request: PollRequest): Promise<{ sets: Record<string, string>; moreAvailable: boolean }> {
-  const max = request.maxEvents ?? MAX_EVENTS_PER_POLL;
-  const hold = max > 0 && request.returnImmediately !== true;
+interface PollAnswer { sets: Record<string, string>; moreAvailable: boolean }
+
+/** How many SETs the answer may hold. */
+function maxOf(request: PollRequest): number {
+  return Math.min(request.maxEvents ?? MAX_EVENTS_PER_POLL, MAX_EVENTS_PER_POLL);
+}
+
+/**
+ * The answer, from the first read; with nothing found, held open (unless asked not to be) until
+ * a SET is written for the receiver, and read again in a load-shedding slot of its own.
+ */
+async function answer(deps: PollEndpointDependencies, receiver: Receiver, request: PollRequest, first: { seen: string; found: PollAnswer }, gone: AbortSignal): Promise<PollAnswer> {
+  const hold = maxOf(request) > 0 && request.returnImmediately !== true;
   const deadline = Date.now() + deps.waitMs;
-  // Also given up when the receiver goes away, so a held poll never outlives its connection.
-  const gone = new AbortController();
-  const onClose = () => gone.abort();
-  // The response's close, not the request's: a request emits it as soon as its body has been read.
-  ctx.res.once('close', onClose);
-  try {
-    for (;;) {
-      const { sets, moreAvailable } = await deps.polls.waiting(receiver, max);
-      const left = deadline - Date.now();
-      if (sets.length || !hold || left <= 0 || deps.stopping.aborted || gone.signal.aborted) {
-        const signed = await Promise.all(sets.map(async ({ jti: id, claims }) => [id, await deps.signer.sign(receiver, claims)] as const));
-        if (signed.length) securityEventsPolled.inc({ outcome: 'handed_out' }, signed.length);
-        return { sets: Object.fromEntries(signed), moreAvailable };
-      }
-      await deps.polls.whenWritten(receiver, left, AbortSignal.any([deps.stopping, gone.signal]));
-    }
-  } finally {
-    ctx.res.off('close', onClose);
+  const calledOff = AbortSignal.any([deps.stopping, gone]);
+  let { seen, found } = first;
+  for (;;) {
+    const left = deadline - Date.now();
+    if (Object.keys(found.sets).length || !hold || left <= 0 || calledOff.aborted) return found;
+    if (await deps.polls.whenWritten(receiver, seen, left, calledOff) === 'superseded') return { sets: {}, moreAvailable: false };
+    ({ seen, found } = await working(deps, async () => ({ seen: deps.polls.seen(receiver), found: await readAndSign(deps, receiver, maxOf(request), gone) })));
   }
+}
+
+async function readAndSign(deps: PollEndpointDependencies, receiver: Receiver, max: number, gone: AbortSignal): Promise<PollAnswer> {
+  const { sets, moreAvailable } = await deps.polls.waiting(receiver, max);
+  // Nobody is left to read them: they stay for the next poll, unsigned and uncounted.
+  if (gone.aborted) return { sets: {}, moreAvailable: sets.length > 0 || moreAvailable };
+  const signed = await Promise.all(sets.map(async ({ jti: id, claims }) => [id, await deps.signer.sign(receiver, claims)] as const));
+  if (signed.length) securityEventsPolled.inc({ outcome: 'handed_out' }, signed.length);
+  return { sets: Object.fromEntries(signed), moreAvailable };
 }
 
 function receiverName(receiver: Receiver): string {

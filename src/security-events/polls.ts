@@ -3,20 +3,27 @@
 // while its receiver has nothing waiting.
 //
 // A SET is written in the transaction of the act that caused it (./observer.ts), as a pushed one
-// is written to the outbox, so it exists if and only if the act does. It stays until its receiver
-// acknowledges it, is handed out again on every poll until then (RFC 8936 §2.4: delivery is
-// assured by the acknowledgement, not by the answer), and is dropped SECURITY_EVENTS_DROP_AFTER
-// after the act if it never is.
+// is written to the outbox, so it exists if and only if the act does. Its claims are sealed, as
+// the outbox's payloads are: they name people, and a claims change carries the new address or
+// name. It stays until its receiver acknowledges it, is handed out again on every poll until then
+// (RFC 8936 §2.4: delivery is assured by the acknowledgement, not by the answer), and is dropped
+// SECURITY_EVENTS_DROP_AFTER after the act if it never is, or once its receiver no longer polls.
 import { EventEmitter } from 'node:events';
 import type { Knex } from 'knex';
+import { openJson, sealJson, subkey } from '../crypto/sealed.js';
 import type { ChangeFeed } from '../db/notifications.js';
-import { deleteInBatches, deletedRows, type Database } from '../db/knex.js';
+import type { Database } from '../db/knex.js';
+import type { Logger } from '../logger.js';
+import { securityEventsPolled } from '../observability/metrics.js';
 import type { SecurityEventClaims } from './delivery.js';
 import { queueOf, type Receiver } from './receivers.js';
+import { POLL_DELIVERY } from './vocabulary.js';
 
 const TABLE = 'security_event_polls';
 /** The change feed's key prefix for an insert (migration 023): `security-event-poll:<receiver queue>`. */
 const CHANGE_PREFIX = 'security-event-poll:';
+/** How many rows one janitor statement deletes. */
+const SWEEP_BATCH = 1000;
 
 /** A SET waiting for its receiver, oldest first. */
 export interface WaitingSet {
@@ -24,25 +31,38 @@ export interface WaitingSet {
   claims: SecurityEventClaims;
 }
 
+/** Why a held poll stopped waiting: something was written, its time ran out, it was called off, or a newer poll of its receiver took its place. */
+export type WakeReason = 'written' | 'timeout' | 'aborted' | 'superseded';
+
+/** What a poll saw before it read: passed back to whenWritten, so a write between the read and the wait is not slept through. */
+export type Seen = string;
+
 /** Emits `held` (the receiver's queue) as a poll begins to wait: tests act on it rather than on time. */
 export class SecurityEventPolls extends EventEmitter {
-  /** Resolvers of the polls held open, by receiver queue. */
-  readonly #waiting = new Map<string, Set<() => void>>();
+  readonly #key: Uint8Array;
+  /** Resolvers of the polls held open, by receiver queue: at most one per receiver. */
+  readonly #waiting = new Map<string, (reason: WakeReason) => void>();
+  /** Wake-ups per queue, and for all of them at once (the change feed lost): compared by `Seen`. */
+  readonly #written = new Map<string, number>();
+  #everyone = 0;
 
   constructor(
     private readonly db: Database,
+    keyEncryptionKey: Uint8Array,
     private readonly now: () => number = Date.now,
   ) {
     super();
+    this.#key = subkey(keyEncryptionKey, 'security event polls');
   }
 
   /**
-   * Writes a SET for `receiver` in `trx`, the act's transaction. A SET already written (the same
-   * jti: a push moved here when its receiver took to polling) is left as it is.
+   * Writes a SET for `receiver` in `trx`, the act's transaction. `writtenAt` is when the act was
+   * (a SET moved here from the outbox keeps its place in line); a SET already written (the same
+   * jti) is left as it is.
    */
-  async enqueue(trx: Database, receiver: Receiver, claims: SecurityEventClaims): Promise<void> {
+  async enqueue(trx: Database, receiver: Receiver, claims: SecurityEventClaims, writtenAt = new Date(this.now())): Promise<void> {
     await trx(TABLE)
-      .insert({ receiver: queueOf(receiver), jti: claims.jti, claims: JSON.stringify(claims), created_at: new Date(this.now()) })
+      .insert({ receiver: queueOf(receiver), jti: claims.jti, sealed: await sealJson(claims, this.#key, claims.jti), created_at: writtenAt })
       .onConflict('jti').ignore();
     // This instance's polls hear of it when the transaction ends, without the change feed (the
     // embedded database has none); after a rollback they find nothing and wait on.
@@ -52,56 +72,88 @@ export class SecurityEventPolls extends EventEmitter {
     else wake();
   }
 
-  /** Up to `max` of the receiver's SETs, oldest first, and whether more are waiting behind them. */
-  async waiting(receiver: Receiver, max: number): Promise<{ sets: WaitingSet[]; moreAvailable: boolean }> {
-    if (max <= 0) return { sets: [], moreAvailable: false };
-    const rows: Array<{ jti: string; claims: SecurityEventClaims | string }> = await this.db(TABLE)
-      .select('jti', 'claims')
-      .where({ receiver: queueOf(receiver) })
-      .orderBy('id')
-      .limit(max + 1);
-    const sets = rows.slice(0, max).map((row) => ({ jti: row.jti, claims: typeof row.claims === 'string' ? JSON.parse(row.claims) as SecurityEventClaims : row.claims }));
-    return { sets, moreAvailable: rows.length > max };
-  }
-
-  /** Forgets the receiver's SETs with these jtis (acknowledged, or refused for good); how many there were. */
-  async settle(receiver: Receiver, jtis: readonly string[]): Promise<number> {
-    if (!jtis.length) return 0;
-    return deletedRows(await this.db(TABLE).where({ receiver: queueOf(receiver) }).whereIn('jti', [...new Set(jtis)]).delete());
-  }
-
-  /** How many SETs the receiver has waiting, and since when the oldest has (for the console). */
-  async summary(receiver: Receiver): Promise<{ waiting: number; oldest: Date | null }> {
-    const row = await this.db(TABLE).where({ receiver: queueOf(receiver) }).count<Array<{ count: string | number }>>({ count: '*' }).min({ oldest: 'created_at' }).first() as { count: string | number; oldest: Date | string | null } | undefined;
-    return { waiting: Number(row?.count ?? 0), oldest: row?.oldest ? new Date(row.oldest) : null };
-  }
-
-  /** Drops SETs written before `before` that no receiver acknowledged (the janitor). */
-  deleteUnacknowledgedBefore(before: Date): Promise<number> {
-    return deleteInBatches(this.db, TABLE, 'created_at < ?', [before]);
+  /** Taken before reading the receiver's SETs, for whenWritten. */
+  seen(receiver: Receiver): Seen {
+    return `${this.#everyone}:${this.#written.get(queueOf(receiver)) ?? 0}`;
   }
 
   /**
-   * Resolves when a SET may have been written for `receiver` (on this instance, or on another as
-   * the change feed tells), when `signal` aborts, or after `ms`, whichever comes first. The caller
+   * Up to `max` of the receiver's SETs, oldest first, and whether more are waiting behind them
+   * (with `max` 0: whether any is).
+   */
+  async waiting(receiver: Receiver, max: number): Promise<{ sets: WaitingSet[]; moreAvailable: boolean }> {
+    const rows: Array<{ jti: string; sealed: string }> = await this.db(TABLE)
+      .select('jti', 'sealed')
+      .where({ receiver: queueOf(receiver) })
+      .orderBy([{ column: 'created_at' }, { column: 'id' }])
+      .limit(max + 1);
+    const sets = await Promise.all(rows.slice(0, max).map(async (row) => ({ jti: row.jti, claims: await openJson(row.sealed, this.#key, row.jti) as SecurityEventClaims })));
+    return { sets, moreAvailable: rows.length > max };
+  }
+
+  /** Forgets the receiver's SETs with these jtis (acknowledged, or refused for good); the jtis that were its. */
+  async settle(receiver: Receiver, jtis: readonly string[]): Promise<string[]> {
+    if (!jtis.length) return [];
+    const rows: Array<{ jti: string }> = await this.db(TABLE).where({ receiver: queueOf(receiver) }).whereIn('jti', [...new Set(jtis)]).delete().returning('jti');
+    return rows.map((row) => row.jti);
+  }
+
+  /**
+   * The janitor's sweep: drops the SETs written before `before` that no receiver acknowledged, and
+   * those of receivers that no longer poll (deleted, or registered for pushes or nothing since:
+   * they could not acknowledge them, and a new receiver of the same name must not inherit them).
+   * Each receiver's losses are logged and counted; the total is returned.
+   */
+  async sweep(before: Date, logger: Logger): Promise<number> {
+    const orphaned = `not exists (select 1 from clients c where c.events_endpoint = '${POLL_DELIVERY}' and ${TABLE}.receiver = 'security-events:app:' || c.client_id)
+      and not exists (select 1 from resource_servers r where r.events_endpoint = '${POLL_DELIVERY}' and ${TABLE}.receiver = 'security-events:api:' || r.identifier)`;
+    const dropped = new Map<string, { unacknowledged: number; noLongerPolling: number }>();
+    for (const [why, where, bindings] of [['unacknowledged', 'created_at < ?', [before]], ['noLongerPolling', orphaned, []]] as const) {
+      for (;;) {
+        const rows: Array<{ receiver: string }> = await this.db(TABLE)
+          .whereRaw(`id = any(array(select id from ${TABLE} where ${where} limit ?))`, [...bindings, SWEEP_BATCH] as never)
+          .delete()
+          .returning('receiver');
+        for (const { receiver } of rows) {
+          const counts = dropped.get(receiver) ?? { unacknowledged: 0, noLongerPolling: 0 };
+          counts[why] += 1;
+          dropped.set(receiver, counts);
+        }
+        if (rows.length < SWEEP_BATCH) break;
+      }
+    }
+    let total = 0;
+    for (const [receiver, counts] of dropped) {
+      logger.warn({ event: 'security_events.poll_dropped', receiver, ...counts });
+      const count = counts.unacknowledged + counts.noLongerPolling;
+      securityEventsPolled.inc({ outcome: 'dropped' }, count);
+      total += count;
+    }
+    return total;
+  }
+
+  /**
+   * Resolves when a SET may have been written for `receiver` since `seen` (on this instance, or on
+   * another as the change feed tells), when `signal` aborts, after `ms`, or when a newer poll of
+   * the same receiver begins to wait (one held poll per receiver: the older answers). The caller
    * reads again: a wake-up promises nothing.
    */
-  whenWritten(receiver: Receiver, ms: number, signal?: AbortSignal): Promise<void> {
+  whenWritten(receiver: Receiver, seen: Seen, ms: number, signal?: AbortSignal): Promise<WakeReason> {
     const queue = queueOf(receiver);
+    if (this.seen(receiver) !== seen) return Promise.resolve('written');
+    this.#waiting.get(queue)?.('superseded');
     return new Promise((resolve) => {
-      const waiters = this.#waiting.get(queue) ?? new Set();
-      this.#waiting.set(queue, waiters);
-      const done = () => {
+      const done = (reason: WakeReason) => {
         clearTimeout(timer);
-        signal?.removeEventListener('abort', done);
-        waiters.delete(done);
-        if (!waiters.size && this.#waiting.get(queue) === waiters) this.#waiting.delete(queue);
-        resolve();
+        signal?.removeEventListener('abort', aborted);
+        if (this.#waiting.get(queue) === done) this.#waiting.delete(queue);
+        resolve(reason);
       };
-      const timer = setTimeout(done, ms);
-      waiters.add(done);
-      if (signal?.aborted) return done();
-      signal?.addEventListener('abort', done, { once: true });
+      const aborted = () => done('aborted');
+      const timer = setTimeout(() => done('timeout'), ms);
+      this.#waiting.set(queue, done);
+      if (signal?.aborted) return aborted();
+      signal?.addEventListener('abort', aborted, { once: true });
       this.emit('held', queue);
     });
   }
@@ -110,7 +162,10 @@ export class SecurityEventPolls extends EventEmitter {
   listen(feed: ChangeFeed): () => void {
     const onChange = (key: string) => { if (key.startsWith(CHANGE_PREFIX)) this.#wake(key.slice(CHANGE_PREFIX.length)); };
     // Notifications sent while the feed was down went unheard: every held poll looks again.
-    const onMissed = () => { for (const queue of [...this.#waiting.keys()]) this.#wake(queue); };
+    const onMissed = () => {
+      this.#everyone += 1;
+      for (const wake of [...this.#waiting.values()]) wake('written');
+    };
     feed.on('change', onChange);
     feed.on('reset', onMissed);
     feed.on('connected', onMissed);
@@ -122,6 +177,13 @@ export class SecurityEventPolls extends EventEmitter {
   }
 
   #wake(queue: string): void {
-    for (const resolve of [...(this.#waiting.get(queue) ?? [])]) resolve();
+    this.#written.set(queue, (this.#written.get(queue) ?? 0) + 1);
+    this.#waiting.get(queue)?.('written');
   }
+}
+
+/** How many SETs the receiver has waiting for its poll, and since when the oldest has (for the console). */
+export async function waitingForPoll(db: Database, receiver: Receiver): Promise<{ waiting: number; oldest: Date | null }> {
+  const row = await db(TABLE).where({ receiver: queueOf(receiver) }).count<Array<{ count: string | number }>>({ count: '*' }).min({ oldest: 'created_at' }).first() as { count: string | number; oldest: Date | string | null } | undefined;
+  return { waiting: Number(row?.count ?? 0), oldest: row?.oldest ? new Date(row.oldest) : null };
 }

@@ -3,7 +3,7 @@
 // for its poll (./polls.ts).
 import type { Database } from '../db/knex.js';
 import { queueSummary, type QueueSummary } from '../outbox/store.js';
-import { SecurityEventPolls } from './polls.js';
+import { waitingForPoll } from './polls.js';
 import { queueOf, type Receiver } from './receivers.js';
 
 export interface DeliveryStatus extends QueueSummary {
@@ -12,6 +12,6 @@ export interface DeliveryStatus extends QueueSummary {
 }
 
 export async function deliveryStatus(db: Database, receiver: Receiver): Promise<DeliveryStatus> {
-  const [pushed, polled] = await Promise.all([queueSummary(db, queueOf(receiver)), new SecurityEventPolls(db).summary(receiver)]);
+  const [pushed, polled] = await Promise.all([queueSummary(db, queueOf(receiver)), waitingForPoll(db, receiver)]);
   return { ...pushed, polled };
 }

@@ -3,7 +3,7 @@
 // refusals, paging, a poll held open until an act writes a SET (on this instance or another), and
 // a SET queued for a push before its receiver took to polling.
 import { once } from 'node:events';
-import { decodeJwt } from 'jose';
+import { decodeJwt, exportJWK, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Actor } from '../../src/audit/events.js';
 import { GatehouseError } from '../../src/errors.js';
@@ -18,6 +18,8 @@ const NOTES = 'https://notes-polled.example.test';
 const SESSION_REVOKED = 'https://schemas.openid.net/secevent/caep/event-type/session-revoked';
 const ADMIN: Actor = { type: 'client', id: 'automation' };
 const postgres = await usingPostgres();
+/** Well under SECURITY_EVENTS_POLL_WAIT (25 s): a held poll must be answered by the act, not by its wait running out. */
+const HELD_TEST_MS = 20_000;
 
 let now = Date.now();
 let server: TestServer;
@@ -25,7 +27,8 @@ let api: { clientId: string; clientSecret: string };
 let app: App;
 
 beforeAll(async () => {
-  server = await startTestServer({ SECURITY_EVENTS_DROP_AFTER: '3600' }, { now: () => now });
+  // Polls are held longer than a held-poll test may take (HELD_TEST_MS): one answered only when its wait ran out fails.
+  server = await startTestServer({ SECURITY_EVENTS_DROP_AFTER: '3600', SECURITY_EVENTS_POLL_WAIT: '25' }, { now: () => now });
   const created = await server.stores.resources.create({ identifier: NOTES, scope: 'notes:read', eventsEndpoint: POLL });
   api = { clientId: created.clientId, clientSecret: created.clientSecret! };
   app = await registerApp(server, { scope: 'openid offline_access notes:read' });
@@ -51,6 +54,15 @@ async function poll(on: { issuer: string }, credentials: { clientId: string; cli
 /** Grants of fresh people to the app for the notes API, by grant id, in the order made. */
 function grants(on: FlowServer, count: number, to: App = app): Promise<string[]> {
   return grantIds(on, to, count, { scope: 'openid offline_access notes:read', resource: NOTES });
+}
+
+/** Acknowledges whatever waits for the receiver (what earlier tests' acts left it). */
+async function acknowledgeAll(credentials: { clientId: string; clientSecret: string | undefined }): Promise<void> {
+  for (;;) {
+    const waiting = Object.keys((await poll(server, credentials)).body.sets!);
+    if (!waiting.length) return;
+    await poll(server, credentials, { ack: waiting, maxEvents: 0 });
+  }
 }
 
 function grantOf(set: string): string {
@@ -124,7 +136,7 @@ describe('an app that polls with its own credentials', () => {
     expect(server.rawLogs.some((line) => line.includes(lastSet))).toBe(false);
   });
 
-  it('is held open while nothing waits, and answered as soon as an act writes a SET for it', async () => {
+  it('is held open while nothing waits, and answered by the act that writes a SET for it, not by its wait running out', async () => {
     const [grantId] = await grants(server, 1, polling);
     const held = once(server.securityEventPolls, 'held');
     const answer = poll(server, polling, { maxEvents: 10 });
@@ -134,7 +146,22 @@ describe('an app that polls with its own credentials', () => {
     expect(status).toBe(200);
     expect(Object.values(body.sets!).map(grantOf)).toEqual([grantId]);
     await poll(server, polling, { ack: Object.keys(body.sets!), maxEvents: 0 });
-  });
+  }, HELD_TEST_MS);
+
+  it('holds one poll at a time: a newer poll answers the held one, empty, and is answered itself by the act', async () => {
+    const [grantId] = await grants(server, 1, polling);
+    const firstHeld = once(server.securityEventPolls, 'held');
+    const older = poll(server, polling, { maxEvents: 10 });
+    await firstHeld;
+    const secondHeld = once(server.securityEventPolls, 'held');
+    const newer = poll(server, polling, { maxEvents: 10 });
+    await secondHeld;
+    expect((await older).body).toEqual({ sets: {}, moreAvailable: false });
+    await server.operations.grants.revokeGrant(ADMIN, grantId!);
+    const { body } = await newer;
+    expect(Object.values(body.sets!).map(grantOf)).toEqual([grantId]);
+    await poll(server, polling, { ack: Object.keys(body.sets!), maxEvents: 0 });
+  }, HELD_TEST_MS);
 
   it('gets a SET queued for a push before it took to polling at its next poll', async () => {
     const pusher = await registerApp(server, { scope: 'openid offline_access notes:read' });
@@ -159,11 +186,35 @@ describe('an app that polls with its own credentials', () => {
     expect(Object.keys((await poll(server, polling)).body.sets!)).toHaveLength(1);
     now += 3_601_000;
     try {
-      expect((await server.janitor.sweep()).unacknowledgedEvents).toBeGreaterThanOrEqual(1);
+      expect((await server.janitor.sweep()).polledEvents).toBeGreaterThanOrEqual(1);
     } finally {
       now -= 3_601_000;
     }
     expect((await poll(server, polling)).body.sets).toEqual({});
+    expect(server.logs).toContainEqual(expect.objectContaining({ event: 'security_events.poll_dropped', receiver: queueOf({ type: 'app', clientId: polling.clientId }), unacknowledged: 1 }));
+  });
+
+  it('loses what waited for it when it stops polling, so nothing is kept that nobody can acknowledge', async () => {
+    const leaving = await registerApp(server, { scope: 'openid offline_access notes:read' });
+    await server.stores.clients.update(leaving.clientId, { eventsEndpoint: POLL });
+    const [grantId] = await grants(server, 1, leaving);
+    await server.operations.grants.revokeGrant(ADMIN, grantId!);
+    await server.stores.clients.update(leaving.clientId, { eventsEndpoint: null });
+    expect((await server.janitor.sweep()).polledEvents).toBe(1);
+    expect(server.logs).toContainEqual(expect.objectContaining({ event: 'security_events.poll_dropped', receiver: queueOf({ type: 'app', clientId: leaving.clientId }), noLongerPolling: 1 }));
+    await server.stores.clients.update(leaving.clientId, { eventsEndpoint: POLL });
+    expect((await poll(server, leaving)).body.sets).toEqual({});
+  });
+
+  it('cannot acknowledge or refuse another receiver\'s SETs', async () => {
+    await acknowledgeAll(api);
+    const [grantId] = await grants(server, 1);
+    await server.operations.grants.revokeGrant(ADMIN, grantId!);
+    const theirs = Object.keys((await poll(server, api)).body.sets!);
+    expect(theirs).toHaveLength(1);
+    await poll(server, polling, { ack: theirs, setErrs: Object.fromEntries(theirs.map((id) => [id, { err: 'invalid_key' }])), maxEvents: 0 });
+    expect(Object.keys((await poll(server, api, { ack: theirs, returnImmediately: true })).body.sets!)).toEqual([]);
+    expect(server.logs.filter((line) => line.event === 'security_events.refused_by_receiver' && line.jti === theirs[0])).toEqual([]);
   });
 });
 
@@ -190,13 +241,14 @@ describe('who may poll, and what a poll may say', () => {
   });
 
   it('answers a malformed poll 400 invalid_request, and settles nothing', async () => {
+    await acknowledgeAll(api);
     const [grantId] = await grants(server, 1);
     await server.operations.grants.revokeGrant(ADMIN, grantId!);
     const waiting = Object.keys((await poll(server, api)).body.sets!);
     for (const [request, contentType] of [
       ['{"ack": [', 'application/json'],
       [{ maxEvents: -1 }, 'application/json'],
-      [{ maxEvents: 101 }, 'application/json'],
+      [{ maxEvents: 1.5 }, 'application/json'],
       [{ ack: 'not-a-list' }, 'application/json'],
       [{ setErrs: { [waiting[0]!]: { description: 'no err' } } }, 'application/json'],
       [[1, 2], 'application/json'],
@@ -207,14 +259,58 @@ describe('who may poll, and what a poll may say', () => {
       expect(answer.body.err).toBe('invalid_request');
       expect(answer.body.description).toEqual(expect.any(String));
     }
+    // Nothing was settled by any of them: the SET is still there.
+    expect(Object.keys((await poll(server, api)).body.sets!)).toEqual(waiting);
     expect(Object.keys((await poll(server, api, { ack: waiting, returnImmediately: true })).body.sets!)).toEqual([]);
   });
 
-  it('refuses to make an app without a client secret a polling receiver', async () => {
+  it('hands out at most 100 SETs, however many are asked for, and says more wait', async () => {
+    await acknowledgeAll(api);
+    const receiver = { type: 'api', identifier: NOTES } as const;
+    for (let i = 0; i < 101; i += 1) {
+      const iat = Math.floor(now / 1000);
+      await server.securityEventPolls.enqueue(server.db, receiver, { iss: server.issuer, jti: `bulk-${i}`, iat, txn: 'bulk', sub_id: { format: 'opaque', id: `grant-${i}` }, events: { [SESSION_REVOKED]: { event_timestamp: iat } } });
+    }
+    const { moreAvailable, sets } = (await poll(server, api, { maxEvents: 5000 })).body;
+    expect(Object.keys(sets!)).toEqual(Array.from({ length: 100 }, (_, i) => `bulk-${i}`));
+    expect(moreAvailable).toBe(true);
+    expect((await poll(server, api, { ack: Object.keys(sets!), maxEvents: 0 })).body).toEqual({ sets: {}, moreAvailable: true });
+    await acknowledgeAll(api);
+  });
+
+  it('takes the previous secret while a rotation overlaps, and refuses a disabled API', async () => {
+    const identifier = 'https://rotating.example.test';
+    const created = await server.stores.resources.create({ identifier, scope: 'rotating:read', eventsEndpoint: POLL });
+    const rotated = await server.operations.apis.rotateResourceSecret(ADMIN, identifier, { overlapSeconds: 3600 });
+    const old = { clientId: created.clientId, clientSecret: created.clientSecret! };
+    expect((await poll(server, old)).status).toBe(200);
+    expect((await poll(server, { clientId: created.clientId, clientSecret: rotated.clientSecret })).status).toBe(200);
+    await server.operations.apis.disableResource(ADMIN, identifier);
+    expect((await poll(server, { clientId: created.clientId, clientSecret: rotated.clientSecret })).status).toBe(401);
+  });
+
+  it('refuses to make an app or an API without a client secret a polling receiver', async () => {
     const spa = await registerApp(server, { public: true, scope: 'openid' });
     const refusal = await server.stores.clients.update(spa.clientId, { eventsEndpoint: POLL }).catch((error: unknown) => error);
     expect(refusal).toBeInstanceOf(GatehouseError);
     expect((refusal as GatehouseError).message).toContain(POLL);
+
+    const { publicKey } = await generateKeyPair('ES256');
+    const keyed = { identifier: 'https://keyed.example.test', scope: 'keyed:read', jwks: { keys: [{ ...await exportJWK(publicKey), alg: 'ES256', use: 'sig', kid: 'k1' }] } };
+    await expect(server.stores.resources.create({ ...keyed, eventsEndpoint: POLL })).rejects.toThrow('no secret cannot poll');
+    await server.stores.resources.create(keyed);
+    await expect(server.stores.resources.update(keyed.identifier, { eventsEndpoint: POLL })).rejects.toThrow('no secret cannot poll');
+  });
+
+  // Last of this server's tests: the network 127.0.0.1 is refused for a minute after it.
+  it('refuses a network that keeps failing to authenticate, before looking at what it sends: 429 with Retry-After', async () => {
+    let answer: PollAnswer | undefined;
+    for (let attempt = 0; attempt < 40 && answer?.status !== 429; attempt += 1) answer = await poll(server, { clientId: api.clientId, clientSecret: `wrong-${attempt}` });
+    expect(answer!.status).toBe(429);
+    expect(answer!.body.err).toBe('too_many_requests');
+    const refused = await fetch(`${server.issuer}/ssf/poll`, { method: 'POST', headers: { authorization: `Basic ${Buffer.from(`${api.clientId}:${api.clientSecret}`).toString('base64')}` } });
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
   });
 });
 
@@ -222,8 +318,8 @@ describe.skipIf(!postgres)('two instances on one database', () => {
   it('a poll held open on one answers when the other writes the SET, and a stopping instance answers its held polls at once', async () => {
     const testDb = await createTestDatabase();
     const shared = await replicaEnvironment();
-    const a = await startTestServer(shared, { testDb });
-    const b = await startTestServer({ ...shared, PORT: '0' }, { testDb });
+    const a = await startTestServer({ ...shared, SECURITY_EVENTS_POLL_WAIT: '25' }, { testDb });
+    const b = await startTestServer({ ...shared, PORT: '0', SECURITY_EVENTS_POLL_WAIT: '25' }, { testDb });
     try {
       const created = await a.stores.resources.create({ identifier: NOTES, scope: 'notes:read', eventsEndpoint: POLL });
       const credentials = { clientId: created.clientId, clientSecret: created.clientSecret! };
@@ -247,5 +343,5 @@ describe.skipIf(!postgres)('two instances on one database', () => {
       await a.stop();
       await testDb.destroy();
     }
-  });
+  }, HELD_TEST_MS);
 });

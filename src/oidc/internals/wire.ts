@@ -35,22 +35,30 @@ export function routerFold(path: string): string {
 }
 
 /**
- * The client id in a Basic Authorization header, decoded as oidc-provider decodes it
- * (lib/shared/client_auth.js: split on the first `:`, then form-urlencoded, RFC 6749 §2.3.1).
- * Undefined for anything it would refuse as malformed. If it decodes differently, the per-client
- * rate limit (src/security/endpoint-limits.ts) counts a request against another client's name.
+ * The client id and secret in a Basic Authorization header, decoded as oidc-provider decodes them
+ * (lib/shared/client_auth.js: split on the first `:`, then each part form-urlencoded, RFC 6749
+ * §2.3.1). Undefined for anything it would refuse as malformed. If it decodes differently, the
+ * per-client rate limit (src/security/endpoint-limits.ts) counts a request against another
+ * client's name, and a receiver polling for security events (src/security-events/poll-endpoint.ts)
+ * is told its secret is wrong where introspection takes it.
  */
-export function basicAuthorizationClientId(header: string): string | undefined {
+export function basicAuthorization(header: string): { clientId: string; secret: string } | undefined {
   const [scheme, value, ...rest] = header.split(' ');
   if (rest.length || scheme?.toLowerCase() !== 'basic' || !value) return undefined;
   const decoded = Buffer.from(value, 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
   if (colon < 0) return undefined;
   try {
-    return decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, '%20'));
+    const form = (part: string) => decodeURIComponent(part.replace(/\+/g, '%20'));
+    return { clientId: form(decoded.slice(0, colon)), secret: form(decoded.slice(colon + 1)) };
   } catch {
     return undefined;
   }
+}
+
+/** The client id of basicAuthorization. */
+export function basicAuthorizationClientId(header: string): string | undefined {
+  return basicAuthorization(header)?.clientId;
 }
 
 /** oidc-provider's own limit for request bodies (lib/shared/selective_body.js, LIMIT: 56 KiB). */
