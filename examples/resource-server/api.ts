@@ -333,8 +333,9 @@ function pollEvents(gatehouse: GatehouseClient, receive: (set: string) => Promis
   const stop = new AbortController();
   /** Waits `ms`, or less if stopped meanwhile. */
   const pause = (ms: number) => new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    stop.signal.addEventListener('abort', () => { clearTimeout(timer); resolve(); }, { once: true });
+    const stopped = () => { clearTimeout(timer); resolve(); };
+    const timer = setTimeout(() => { stop.signal.removeEventListener('abort', stopped); resolve(); }, ms);
+    stop.signal.addEventListener('abort', stopped, { once: true });
   });
   const loop = (async () => {
     let ack: string[] = [];

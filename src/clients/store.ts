@@ -10,6 +10,7 @@ import { OidcRecords } from '../records/index.js';
 import { DAY, DEFAULT_SECRET_OVERLAP_SECONDS, inWords, MAX_SECRET_OVERLAP_SECONDS } from '../lifetimes.js';
 import { backchannelLogoutUriRefusal } from './redirect-uris.js';
 import { eventsEndpointRefusal, polls } from '../security-events/receivers.js';
+import { forgetPolledEvents } from '../security-events/polls.js';
 import { POLL_DELIVERY } from '../security-events/vocabulary.js';
 import { clientChangesSchema, firstIssue, newClientSchema, storedScope, type ClientChanges, type NewClient, type ValidClient } from './schema.js';
 
@@ -346,6 +347,8 @@ export class ClientStore {
     const c = parsed.data;
     this.#checkEnvironment(c);
     if (eventsEndpoint) this.#checkEventsEndpoint(c);
+    // What waited for its polls can no longer be acknowledged.
+    if (polls(existing.eventsEndpoint) && !polls(c.eventsEndpoint)) await forgetPolledEvents(trx, { type: 'app', clientId });
     await trx('clients').where({ client_id: clientId }).update({
       name: c.name,
       redirect_uris: JSON.stringify(c.redirectUris),
@@ -408,6 +411,7 @@ export class ClientStore {
   async delete(clientId: string, trx: Database = this.db): Promise<boolean> {
     if (!isClientId(clientId)) return false;
     await this.records.forgetClient(clientId, trx);
+    await forgetPolledEvents(trx, { type: 'app', clientId });
     return deletedRows(await trx('clients').where({ client_id: clientId }).delete()) > 0;
   }
 

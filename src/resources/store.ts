@@ -8,6 +8,7 @@ import { cursorTimestamp, decodeCursor, pageOf, pageSize, type Page, type PageRe
 import { isStorableKey } from '../db/text.js';
 import { GatehouseError } from '../errors.js';
 import { eventsEndpointRefusal, polls } from '../security-events/receivers.js';
+import { forgetPolledEvents } from '../security-events/polls.js';
 import { POLL_DELIVERY } from '../security-events/vocabulary.js';
 import { API_FIELDS, API_NAME_MAX_LENGTH, changedScopes, INTROSPECTION_SUFFIX, newResourceSchema, refuseScopesOfOtherApis, refuseUnknownDownstreams, resourceChangesSchema, type LocalizedScopeDescriptions, type NewResourceServer, type ResourceChanges } from './schema.js';
 
@@ -196,7 +197,9 @@ export class ResourceServerStore {
     const existing = await this.find(identifier, trx);
     if (!existing) return undefined;
     const credentials = polls(parsed.data.eventsEndpoint) && existing.clientId ? await trx('clients').where({ client_id: existing.clientId }).first('secret_digest') as { secret_digest: string | null } | undefined : undefined;
-    this.#checkEventsEndpoint(parsed.data.eventsEndpoint, credentials !== undefined && !credentials.secret_digest);
+    this.#checkEventsEndpoint(parsed.data.eventsEndpoint, polls(parsed.data.eventsEndpoint) && !credentials?.secret_digest);
+    // What waited for its polls can no longer be acknowledged.
+    if (parsed.data.eventsEndpoint !== undefined && polls(existing.eventsEndpoint) && !polls(parsed.data.eventsEndpoint)) await forgetPolledEvents(trx, { type: 'api', identifier });
     const { scopes, scopeDescriptions, localizedScopeDescriptions } = changedScopes(existing, parsed.data);
     if (parsed.data.scopes) await refuseScopesOfOtherApis(trx, scopes, identifier);
     if (parsed.data.mayExchangeFor) await refuseUnknownDownstreams(trx, parsed.data.mayExchangeFor, identifier);
@@ -237,6 +240,7 @@ export class ResourceServerStore {
     if (!isIdentifier(identifier)) return false;
     const [row] = await trx<ResourceServerRow>('resource_servers').where({ identifier }).delete().returning('client_id');
     if (!row) return false;
+    await forgetPolledEvents(trx, { type: 'api', identifier });
     // No API may go on exchanging tokens for one that is gone (nor for a new one given its name).
     await trx('resource_servers')
       .whereRaw('may_exchange_for \\? ?', [identifier])

@@ -12,7 +12,8 @@
 // refuses it in setErrs (logged, counted and forgotten, as a push refused with an RFC 8935 error
 // is). With nothing waiting and returnImmediately not set, the poll is held open for up to
 // SECURITY_EVENTS_POLL_WAIT, and answers as soon as an act writes a SET for the receiver on any
-// instance (./polls.ts); one poll per receiver is held, a newer one answering the older.
+// instance (./polls.ts); a few polls per receiver are held, a newer one beyond them answering the
+// oldest.
 //
 // What it costs is bounded like any other request: the work before and after the wait takes a
 // load-shedding slot (not the wait itself, which costs nothing), failed authentications are
@@ -226,13 +227,15 @@ async function answer(deps: PollEndpointDependencies, receiver: Receiver, reques
   for (;;) {
     const left = deadline - Date.now();
     if (Object.keys(found.sets).length || !hold || left <= 0 || calledOff.aborted) return found;
-    if (await deps.polls.whenWritten(receiver, seen, left, calledOff) === 'superseded') return { sets: {}, moreAvailable: false };
+    const woken = await deps.polls.whenWritten(receiver, seen, left, calledOff);
+    // Only a write can change the answer: anything else is answered as it stands, without a read.
+    if (woken !== 'written') return found;
     ({ seen, found } = await working(deps, async () => ({ seen: deps.polls.seen(receiver), found: await readAndSign(deps, receiver, maxOf(request), gone) })));
   }
 }
 
 async function readAndSign(deps: PollEndpointDependencies, receiver: Receiver, max: number, gone: AbortSignal): Promise<PollAnswer> {
-  const { sets, moreAvailable } = await deps.polls.waiting(receiver, max);
+  const { sets, moreAvailable } = await deps.polls.waiting(receiver, max, deps.logger);
   // Nobody is left to read them: they stay for the next poll, unsigned and uncounted.
   if (gone.aborted) return { sets: {}, moreAvailable: sets.length > 0 || moreAvailable };
   const signed = await Promise.all(sets.map(async ({ jti: id, claims }) => [id, await deps.signer.sign(receiver, claims)] as const));

@@ -24,6 +24,8 @@ const TABLE = 'security_event_polls';
 const CHANGE_PREFIX = 'security-event-poll:';
 /** How many rows one janitor statement deletes. */
 const SWEEP_BATCH = 1000;
+/** Polls of one receiver held open at once on an instance: a receiver run as a few replicas keeps each one's. */
+export const MAX_HELD_PER_RECEIVER = 4;
 
 /** A SET waiting for its receiver, oldest first. */
 export interface WaitingSet {
@@ -40,8 +42,8 @@ export type Seen = string;
 /** Emits `held` (the receiver's queue) as a poll begins to wait: tests act on it rather than on time. */
 export class SecurityEventPolls extends EventEmitter {
   readonly #key: Uint8Array;
-  /** Resolvers of the polls held open, by receiver queue: at most one per receiver. */
-  readonly #waiting = new Map<string, (reason: WakeReason) => void>();
+  /** Resolvers of the polls held open, by receiver queue, oldest first: at most MAX_HELD_PER_RECEIVER each. */
+  readonly #waiting = new Map<string, Set<(reason: WakeReason) => void>>();
   /** Wake-ups per queue, and for all of them at once (the change feed lost): compared by `Seen`. */
   readonly #written = new Map<string, number>();
   #everyone = 0;
@@ -81,13 +83,29 @@ export class SecurityEventPolls extends EventEmitter {
    * Up to `max` of the receiver's SETs, oldest first, and whether more are waiting behind them
    * (with `max` 0: whether any is).
    */
-  async waiting(receiver: Receiver, max: number): Promise<{ sets: WaitingSet[]; moreAvailable: boolean }> {
+  async waiting(receiver: Receiver, max: number, logger: Logger): Promise<{ sets: WaitingSet[]; moreAvailable: boolean }> {
     const rows: Array<{ jti: string; sealed: string }> = await this.db(TABLE)
       .select('jti', 'sealed')
       .where({ receiver: queueOf(receiver) })
       .orderBy([{ column: 'created_at' }, { column: 'id' }])
       .limit(max + 1);
-    const sets = await Promise.all(rows.slice(0, max).map(async (row) => ({ jti: row.jti, claims: await openJson(row.sealed, this.#key, row.jti) as SecurityEventClaims })));
+    const opened = await Promise.all(rows.slice(0, max).map(async (row): Promise<WaitingSet | { jti: string; error: unknown }> => {
+      try {
+        return { jti: row.jti, claims: await openJson(row.sealed, this.#key, row.jti) as SecurityEventClaims };
+      } catch (error) {
+        return { jti: row.jti, error };
+      }
+    }));
+    // One that no longer opens (KEY_ENCRYPTION_KEY changed, the row altered) would stop the
+    // receiver's queue for good, as nobody could acknowledge it: it is dropped, as the outbox drops
+    // an unreadable payload.
+    const unreadable = opened.flatMap((set) => ('error' in set ? [set] : []));
+    if (unreadable.length) {
+      await this.db(TABLE).where({ receiver: queueOf(receiver) }).whereIn('jti', unreadable.map((set) => set.jti)).delete();
+      for (const { jti, error } of unreadable) logger.error({ event: 'security_events.poll_unreadable', receiver: queueOf(receiver), jti, err: error });
+      securityEventsPolled.inc({ outcome: 'dropped' }, unreadable.length);
+    }
+    const sets = opened.flatMap((set) => ('claims' in set ? [set] : []));
     return { sets, moreAvailable: rows.length > max };
   }
 
@@ -134,24 +152,28 @@ export class SecurityEventPolls extends EventEmitter {
 
   /**
    * Resolves when a SET may have been written for `receiver` since `seen` (on this instance, or on
-   * another as the change feed tells), when `signal` aborts, after `ms`, or when a newer poll of
-   * the same receiver begins to wait (one held poll per receiver: the older answers). The caller
-   * reads again: a wake-up promises nothing.
+   * another as the change feed tells), when `signal` aborts, after `ms`, or when more than
+   * MAX_HELD_PER_RECEIVER polls of the receiver are held (the oldest answers: a receiver run as a
+   * few replicas keeps each one's poll, one that opens poll after poll cannot pile them up). The
+   * caller reads again: a wake-up promises nothing.
    */
   whenWritten(receiver: Receiver, seen: Seen, ms: number, signal?: AbortSignal): Promise<WakeReason> {
     const queue = queueOf(receiver);
     if (this.seen(receiver) !== seen) return Promise.resolve('written');
-    this.#waiting.get(queue)?.('superseded');
+    const held = this.#waiting.get(queue) ?? new Set();
+    this.#waiting.set(queue, held);
+    if (held.size >= MAX_HELD_PER_RECEIVER) held.values().next().value!('superseded');
     return new Promise((resolve) => {
       const done = (reason: WakeReason) => {
         clearTimeout(timer);
         signal?.removeEventListener('abort', aborted);
-        if (this.#waiting.get(queue) === done) this.#waiting.delete(queue);
+        held.delete(done);
+        if (!held.size && this.#waiting.get(queue) === held) this.#waiting.delete(queue);
         resolve(reason);
       };
       const aborted = () => done('aborted');
       const timer = setTimeout(() => done('timeout'), ms);
-      this.#waiting.set(queue, done);
+      held.add(done);
       if (signal?.aborted) return aborted();
       signal?.addEventListener('abort', aborted, { once: true });
       this.emit('held', queue);
@@ -164,7 +186,7 @@ export class SecurityEventPolls extends EventEmitter {
     // Notifications sent while the feed was down went unheard: every held poll looks again.
     const onMissed = () => {
       this.#everyone += 1;
-      for (const wake of [...this.#waiting.values()]) wake('written');
+      for (const held of [...this.#waiting.values()]) for (const wake of [...held]) wake('written');
     };
     feed.on('change', onChange);
     feed.on('reset', onMissed);
@@ -178,7 +200,7 @@ export class SecurityEventPolls extends EventEmitter {
 
   #wake(queue: string): void {
     this.#written.set(queue, (this.#written.get(queue) ?? 0) + 1);
-    this.#waiting.get(queue)?.('written');
+    for (const wake of [...(this.#waiting.get(queue) ?? [])]) wake('written');
   }
 }
 
@@ -186,4 +208,12 @@ export class SecurityEventPolls extends EventEmitter {
 export async function waitingForPoll(db: Database, receiver: Receiver): Promise<{ waiting: number; oldest: Date | null }> {
   const row = await db(TABLE).where({ receiver: queueOf(receiver) }).count<Array<{ count: string | number }>>({ count: '*' }).min({ oldest: 'created_at' }).first() as { count: string | number; oldest: Date | string | null } | undefined;
   return { waiting: Number(row?.count ?? 0), oldest: row?.oldest ? new Date(row.oldest) : null };
+}
+
+/**
+ * Forgets what waits for `receiver`, in `trx`: it is deleted, or no longer polls, so nobody could
+ * acknowledge it, and a receiver given its name later must not inherit it (the stores call this).
+ */
+export async function forgetPolledEvents(trx: Database, receiver: Receiver): Promise<void> {
+  await trx(TABLE).where({ receiver: queueOf(receiver) }).delete();
 }

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Actor } from '../../src/audit/events.js';
 import { GatehouseError } from '../../src/errors.js';
 import { queueOf } from '../../src/security-events/receivers.js';
-import { createTestDatabase, usingPostgres } from '../support/database.js';
+import { createTestDatabase, usingPostgres, type TestDatabase } from '../support/database.js';
 import { grantIds, registerApp, type App, type FlowServer } from '../support/flows.js';
 import { replicaEnvironment, startTestServer, type TestServer } from '../support/gatehouse.js';
 import { startSetReceiver, verifySet, type SetReceiver } from '../support/set-receiver.js';
@@ -54,6 +54,12 @@ async function poll(on: { issuer: string }, credentials: { clientId: string; cli
 /** Grants of fresh people to the app for the notes API, by grant id, in the order made. */
 function grants(on: FlowServer, count: number, to: App = app): Promise<string[]> {
   return grantIds(on, to, count, { scope: 'openid offline_access notes:read', resource: NOTES });
+}
+
+/** A SET's claims as the observer writes them, for a SET written directly to a receiver's poll queue. */
+function strayClaims(jti: string) {
+  const iat = Math.floor(now / 1000);
+  return { iss: server.issuer, jti, iat, txn: jti, sub_id: { format: 'opaque', id: `grant-${jti}` }, events: { [SESSION_REVOKED]: { event_timestamp: iat } } } as const;
 }
 
 /** Acknowledges whatever waits for the receiver (what earlier tests' acts left it). */
@@ -148,19 +154,18 @@ describe('an app that polls with its own credentials', () => {
     await poll(server, polling, { ack: Object.keys(body.sets!), maxEvents: 0 });
   }, HELD_TEST_MS);
 
-  it('holds one poll at a time: a newer poll answers the held one, empty, and is answered itself by the act', async () => {
+  it('holds a few polls at a time: a fifth answers the oldest, empty, and the act answers the rest', async () => {
     const [grantId] = await grants(server, 1, polling);
-    const firstHeld = once(server.securityEventPolls, 'held');
-    const older = poll(server, polling, { maxEvents: 10 });
-    await firstHeld;
-    const secondHeld = once(server.securityEventPolls, 'held');
-    const newer = poll(server, polling, { maxEvents: 10 });
-    await secondHeld;
-    expect((await older).body).toEqual({ sets: {}, moreAvailable: false });
+    const answers: Array<Promise<PollAnswer>> = [];
+    for (let i = 0; i < 5; i += 1) {
+      const held = once(server.securityEventPolls, 'held');
+      answers.push(poll(server, polling, { maxEvents: 10 }));
+      await held;
+    }
+    expect((await answers[0]!).body).toEqual({ sets: {}, moreAvailable: false });
     await server.operations.grants.revokeGrant(ADMIN, grantId!);
-    const { body } = await newer;
-    expect(Object.values(body.sets!).map(grantOf)).toEqual([grantId]);
-    await poll(server, polling, { ack: Object.keys(body.sets!), maxEvents: 0 });
+    for (const answer of answers.slice(1)) expect(Object.values((await answer).body.sets!).map(grantOf)).toEqual([grantId]);
+    await acknowledgeAll(polling);
   }, HELD_TEST_MS);
 
   it('gets a SET queued for a push before it took to polling at its next poll', async () => {
@@ -200,10 +205,13 @@ describe('an app that polls with its own credentials', () => {
     const [grantId] = await grants(server, 1, leaving);
     await server.operations.grants.revokeGrant(ADMIN, grantId!);
     await server.stores.clients.update(leaving.clientId, { eventsEndpoint: null });
-    expect((await server.janitor.sweep()).polledEvents).toBe(1);
-    expect(server.logs).toContainEqual(expect.objectContaining({ event: 'security_events.poll_dropped', receiver: queueOf({ type: 'app', clientId: leaving.clientId }), noLongerPolling: 1 }));
     await server.stores.clients.update(leaving.clientId, { eventsEndpoint: POLL });
     expect((await poll(server, leaving)).body.sets).toEqual({});
+
+    // What a receiver that does not poll is left anyway (written as it stopped) goes at the next sweep.
+    await server.securityEventPolls.enqueue(server.db, { type: 'app', clientId: app.clientId }, strayClaims('stray'));
+    expect((await server.janitor.sweep()).polledEvents).toBe(1);
+    expect(server.logs).toContainEqual(expect.objectContaining({ event: 'security_events.poll_dropped', receiver: queueOf({ type: 'app', clientId: app.clientId }), noLongerPolling: 1 }));
   });
 
   it('cannot acknowledge or refuse another receiver\'s SETs', async () => {
@@ -267,10 +275,7 @@ describe('who may poll, and what a poll may say', () => {
   it('hands out at most 100 SETs, however many are asked for, and says more wait', async () => {
     await acknowledgeAll(api);
     const receiver = { type: 'api', identifier: NOTES } as const;
-    for (let i = 0; i < 101; i += 1) {
-      const iat = Math.floor(now / 1000);
-      await server.securityEventPolls.enqueue(server.db, receiver, { iss: server.issuer, jti: `bulk-${i}`, iat, txn: 'bulk', sub_id: { format: 'opaque', id: `grant-${i}` }, events: { [SESSION_REVOKED]: { event_timestamp: iat } } });
-    }
+    for (let i = 0; i < 101; i += 1) await server.securityEventPolls.enqueue(server.db, receiver, strayClaims(`bulk-${i}`));
     const { moreAvailable, sets } = (await poll(server, api, { maxEvents: 5000 })).body;
     expect(Object.keys(sets!)).toEqual(Array.from({ length: 100 }, (_, i) => `bulk-${i}`));
     expect(moreAvailable).toBe(true);
@@ -287,6 +292,23 @@ describe('who may poll, and what a poll may say', () => {
     expect((await poll(server, { clientId: created.clientId, clientSecret: rotated.clientSecret })).status).toBe(200);
     await server.operations.apis.disableResource(ADMIN, identifier);
     expect((await poll(server, { clientId: created.clientId, clientSecret: rotated.clientSecret })).status).toBe(401);
+
+    // Deleted, it leaves nothing waiting that an API given its identifier later could collect.
+    const receiver = { type: 'api', identifier } as const;
+    await server.securityEventPolls.enqueue(server.db, receiver, strayClaims('left-behind'));
+    await server.operations.apis.deleteResource(ADMIN, identifier);
+    expect(await server.testDb.db('security_event_polls').where({ receiver: queueOf(receiver) })).toEqual([]);
+  });
+
+  it('drops a SET that no longer opens rather than stopping the receiver\'s queue', async () => {
+    await acknowledgeAll(api);
+    const receiver = { type: 'api', identifier: NOTES } as const;
+    await server.securityEventPolls.enqueue(server.db, receiver, strayClaims('damaged'));
+    await server.securityEventPolls.enqueue(server.db, receiver, strayClaims('intact'));
+    await server.testDb.db('security_event_polls').where({ jti: 'damaged' }).update({ sealed: 'not.a.sealed.value.at-all' });
+    expect(Object.keys((await poll(server, api)).body.sets!)).toEqual(['intact']);
+    expect(server.logs).toContainEqual(expect.objectContaining({ event: 'security_events.poll_unreadable', jti: 'damaged' }));
+    await acknowledgeAll(api);
   });
 
   it('refuses to make an app or an API without a client secret a polling receiver', async () => {
@@ -315,33 +337,38 @@ describe('who may poll, and what a poll may say', () => {
 });
 
 describe.skipIf(!postgres)('two instances on one database', () => {
-  it('a poll held open on one answers when the other writes the SET, and a stopping instance answers its held polls at once', async () => {
-    const testDb = await createTestDatabase();
+  let testDb: TestDatabase;
+  let a: TestServer;
+  let b: TestServer;
+  beforeAll(async () => {
+    testDb = await createTestDatabase();
     const shared = await replicaEnvironment();
-    const a = await startTestServer({ ...shared, SECURITY_EVENTS_POLL_WAIT: '25' }, { testDb });
-    const b = await startTestServer({ ...shared, PORT: '0', SECURITY_EVENTS_POLL_WAIT: '25' }, { testDb });
-    try {
-      const created = await a.stores.resources.create({ identifier: NOTES, scope: 'notes:read', eventsEndpoint: POLL });
-      const credentials = { clientId: created.clientId, clientSecret: created.clientSecret! };
-      const theApp = await registerApp(a, { scope: 'openid offline_access notes:read' });
-      const [grantId] = await grants(a, 1, theApp);
+    a = await startTestServer({ ...shared, SECURITY_EVENTS_POLL_WAIT: '25' }, { testDb });
+    b = await startTestServer({ ...shared, PORT: '0', SECURITY_EVENTS_POLL_WAIT: '25' }, { testDb });
+  });
+  afterAll(async () => {
+    await b?.stop();
+    await a?.stop();
+    await testDb?.destroy();
+  });
 
-      const held = once(b.securityEventPolls, 'held');
-      const answer = poll({ issuer: b.address }, credentials, { maxEvents: 5 });
-      await held;
-      await a.operations.grants.revokeGrant(ADMIN, grantId!);
-      expect(Object.values((await answer).body.sets!).map(grantOf)).toEqual([grantId]);
+  it('a poll held open on one answers when the other writes the SET, and a stopping instance answers its held polls at once', async () => {
+    const created = await a.stores.resources.create({ identifier: NOTES, scope: 'notes:read', eventsEndpoint: POLL });
+    const credentials = { clientId: created.clientId, clientSecret: created.clientSecret! };
+    const theApp = await registerApp(a, { scope: 'openid offline_access notes:read' });
+    const [grantId] = await grants(a, 1, theApp);
 
-      const heldAgain = once(b.securityEventPolls, 'held');
-      const last = poll({ issuer: b.address }, credentials, { ack: Object.keys((await answer).body.sets!), maxEvents: 5 });
-      await heldAgain;
-      const stopping = b.stop();
-      expect((await last).body).toEqual({ sets: {}, moreAvailable: false });
-      await stopping;
-    } finally {
-      await b.stop();
-      await a.stop();
-      await testDb.destroy();
-    }
+    const held = once(b.securityEventPolls, 'held');
+    const answer = poll({ issuer: b.address }, credentials, { maxEvents: 5 });
+    await held;
+    await a.operations.grants.revokeGrant(ADMIN, grantId!);
+    expect(Object.values((await answer).body.sets!).map(grantOf)).toEqual([grantId]);
+
+    const heldAgain = once(b.securityEventPolls, 'held');
+    const last = poll({ issuer: b.address }, credentials, { ack: Object.keys((await answer).body.sets!), maxEvents: 5 });
+    await heldAgain;
+    const stopping = b.stop();
+    expect((await last).body).toEqual({ sets: {}, moreAvailable: false });
+    await stopping;
   }, HELD_TEST_MS);
 });
