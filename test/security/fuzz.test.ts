@@ -276,6 +276,10 @@ const ROUTES: Route[] = [
     plausible: (w) => shaped(w, { token: [w.fuzzTokens.access, w.fuzzTokens.refresh, w.fuzzTokens.id], token_type_hint: ['access_token', 'refresh_token'] }),
   },
   { name: 'userinfo', path: () => '/me', methods: ['GET', 'POST'], cookies: () => [], credentials: (w) => [`Bearer ${w.fuzzTokens.access}`], plausible: (w) => shaped(w, { access_token: [w.fuzzTokens.access] }) },
+  {
+    name: 'security-event poll', path: () => '/ssf/poll', methods: ['POST'], cookies: () => [], credentials: (w) => [w.notesBasic],
+    plausible: (w) => shaped(w, { maxEvents: ['0', '1', '-1', '100000'], returnImmediately: ['true', 'false'], ack: ['jti'] }),
+  },
   { name: 'pushed authorization requests', path: () => '/request', methods: ['POST'], cookies: () => [], credentials: (w) => [w.appBasic], plausible: (w) => shaped(w, AUTHORIZATION_FIELDS(w)) },
   {
     name: 'logout', path: () => '/session/end', methods: ['GET', 'POST'], cookies: (w) => [w.logout.cookie],
@@ -455,8 +459,9 @@ async function adminWorld(app: App): Promise<Pick<World, 'admin' | 'account' | '
 // ---------------------------------------------------------------------------------------------
 
 beforeAll(async () => {
-  server = await startTestServer();
-  const notes = await server.stores.resources.create({ identifier: NOTES_API, scope: 'notes:read', isDefault: true });
+  // The notes API polls for its security events; a poll answers at once, so none is held for the generator.
+  server = await startTestServer({ SECURITY_EVENTS_POLL_WAIT: '0' });
+  const notes = await server.stores.resources.create({ identifier: NOTES_API, scope: 'notes:read', isDefault: true, eventsEndpoint: 'urn:ietf:rfc:8936' });
   const app = await registerApp(server, { scope: SCOPE, redirectUri: REDIRECT, postLogoutRedirectUri: POST_LOGOUT });
   const { client: machine, clientSecret: machineSecret } = await server.stores.clients.create({ name: 'Fuzz job', clientCredentials: true, scope: 'notes:read' });
   person = await createPerson(server, { name: 'Frances Fuzzed' });
