@@ -4,7 +4,7 @@
 // is at fault.
 import { readFileSync } from 'node:fs';
 import type { AdminOperations } from '../admin/operations.js';
-import { registrationTokenJson } from '../admin/api/representations.js';
+import { pageJson, registrationTokenJson, userJson } from '../admin/api/representations.js';
 import type { Actor } from '../audit/events.js';
 import type { Config } from '../config.js';
 import type { Database } from '../db/knex.js';
@@ -189,6 +189,16 @@ export async function sendVerification(ctx: CommandContext, options: Options): P
     await ops.people.sendVerification(CLI_ACTOR, person.id);
     return { id: person.id, email: person.email, verification_sent: true };
   });
+}
+
+/** A page of people as the admin API shows them (GET /users), with the cursor of the next. */
+export async function listUsers(ctx: CommandContext, options: Options): Promise<unknown> {
+  const query = {
+    ...(text(options, 'search') ? { search: text(options, 'search') } : {}),
+    ...(typeof options.limit === 'string' ? { limit: Number(options.limit) } : {}),
+    ...(text(options, 'cursor') ? { cursor: text(options, 'cursor') } : {}),
+  };
+  return ctx.useDatabase(async (db) => pageJson(await (await operationsFor(ctx.config, db)).people.listUsers(query), userJson));
 }
 
 export async function renameUser(ctx: CommandContext, options: Options): Promise<unknown> {

@@ -100,6 +100,20 @@ export const COMMANDS: Command[] = [
     run: async (ctx, options) => (await actions()).inviteUser(ctx, options),
   },
   {
+    name: 'user list',
+    summary: 'List people, oldest first, a page at a time: their status, whether they are administrators',
+    usage: ['gatehouse user list [--search S] [--limit N] [--cursor C]'],
+    options: {
+      search: { type: 'string', value: 'S', description: 'only those whose email or name begins with S, in any case (as the console searches)' },
+      limit: { type: 'string', value: 'N', description: 'how many on this page: 1 to 200, 50 by default' },
+      cursor: { type: 'string', value: 'C', description: 'the next_cursor of the page before, for the page after it' },
+    },
+    check(options) {
+      if (typeof options.limit === 'string' && !/^\d+$/.test(options.limit)) throw new UsageError(`--limit takes a whole number (got "${options.limit}")`);
+    },
+    run: async (ctx, options) => (await actions()).listUsers(ctx, options),
+  },
+  {
     name: 'user verify-email',
     summary: 'Mail a person a link to verify their address (only following it verifies the address)',
     usage: ['gatehouse user verify-email --email E --send'],

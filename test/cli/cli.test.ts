@@ -209,7 +209,7 @@ describe('gatehouse user verify-email', () => {
 });
 
 // In order, on one person. Each command opens the database anew (on PGlite, the embedded one): hence the timeouts.
-describe('gatehouse user rename, disable, enable, reset-password, reset-factors and delete', () => {
+describe('gatehouse user list, rename, disable, enable, reset-password, reset-factors and delete', () => {
   const email = `manage.${Date.now()}@example.test`;
   let id: string;
   const audited = (type: string) => inspect((db) => db('audit_events').where({ type, user_id: id }).select('actor_type', 'actor_id'));
@@ -235,6 +235,23 @@ describe('gatehouse user rename, disable, enable, reset-password, reset-factors 
     expect((await inspect((db) => db('users').where({ id }).first())).disabled_at).toBeNull();
     expect(await audited('user.disabled')).toEqual([{ actor_type: 'system', actor_id: 'cli' }]);
     expect(await audited('user.enabled')).toEqual([{ actor_type: 'system', actor_id: 'cli' }]);
+  });
+
+  it('lists people a page at a time, by the start of their address or name, as the console does', async () => {
+    type Listed = { items: Array<{ id: string; email: string; name: string; disabled_at: string | null }>; next_cursor: string | null };
+    const first = output<Listed>(await gatehouse(['user', 'list', '--search', 'DECOY', '--limit', '5'], env));
+    expect(first.items.map((person) => person.email)).toEqual([0, 1, 2, 3, 4].map((i) => `decoy${i}.${email}`));
+    const seen = [...first.items];
+    for (let cursor = first.next_cursor; cursor;) {
+      const page = output<Listed>(await gatehouse(['user', 'list', '--search', 'decoy', '--limit', '5', '--cursor', cursor], env));
+      seen.push(...page.items);
+      cursor = page.next_cursor;
+    }
+    expect(seen.map((person) => person.email)).toEqual(Array.from({ length: 11 }, (_, i) => `decoy${i}.${email}`));
+    // The name matches too: every decoy is named after the address, and so is nobody else.
+    expect(output<Listed>(await gatehouse(['user', 'list', '--search', email, '--limit', '200'], env)).items.map((person) => person.email).sort())
+      .toEqual([...Array.from({ length: 11 }, (_, i) => `decoy${i}.${email}`), email].sort());
+    expect(failure(await gatehouse(['user', 'list', '--limit', 'many'], env), 2)).toMatch(/--limit takes a whole number/);
   });
 
   it('gets a locked-out administrator back in: a new password from stdin, lost second factors removed', { timeout: 90_000 }, async () => {
@@ -493,7 +510,7 @@ describeConcurrently('gatehouse migrate and keys', () => {
 
 // None of these reaches a database.
 describe.concurrent('usage and configuration errors', () => {
-  const COMMANDS = ['user create', 'user verify-email', 'user rename', 'user disable', 'user enable', 'user reset-password', 'user reset-factors', 'user delete', 'client create', 'client update', 'registration-token create', 'resource create', 'resource update', 'migrate', 'keys rotate', 'keys list', 'demo'];
+  const COMMANDS = ['user create', 'user list', 'user verify-email', 'user rename', 'user disable', 'user enable', 'user reset-password', 'user reset-factors', 'user delete', 'client create', 'client update', 'registration-token create', 'resource create', 'resource update', 'migrate', 'keys rotate', 'keys list', 'demo'];
   /** Nothing Gatehouse reads is usable: --help must not need any of it. */
   const broken = () => ({ ...env, PORT: 'abc', DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' });
 
