@@ -207,7 +207,7 @@ export async function renameUser(ctx: CommandContext, options: Options): Promise
   const changes = Object.fromEntries(Object.entries({ name: text(options, 'name'), givenName: optional('given-name'), familyName: optional('family-name') }).filter(([, value]) => value !== undefined));
   return withPerson(ctx, options, async (ops, person) => {
     const renamed = await ops.people.updateProfile(CLI_ACTOR, person.id, changes);
-    return { id: renamed.id, email: renamed.email, name: renamed.name, given_name: renamed.givenName ?? null, family_name: renamed.familyName ?? null };
+    return { id: renamed.id, email: renamed.email, name: renamed.name, given_name: renamed.givenName, family_name: renamed.familyName };
   });
 }
 
