@@ -109,7 +109,7 @@ export const COMMANDS: Command[] = [
       cursor: { type: 'string', value: 'C', description: 'the next_cursor of the page before, for the page after it' },
     },
     check(options) {
-      if (typeof options.limit === 'string' && !/^\d+$/.test(options.limit)) throw new UsageError(`--limit takes a whole number (got "${options.limit}")`);
+      if (typeof options.limit === 'string' && !(/^\d+$/.test(options.limit) && Number(options.limit) >= 1 && Number(options.limit) <= 200)) throw new UsageError(`--limit takes a whole number from 1 to 200 (got "${options.limit}")`);
     },
     run: async (ctx, options) => (await actions()).listUsers(ctx, options),
   },

@@ -9,7 +9,7 @@ import { GatehouseError } from '../errors.js';
 import { OidcRecords } from '../records/index.js';
 import { DAY, DEFAULT_SECRET_OVERLAP_SECONDS, inWords, MAX_SECRET_OVERLAP_SECONDS } from '../lifetimes.js';
 import { backchannelLogoutUriRefusal } from './redirect-uris.js';
-import { eventsEndpointRefusal, polls } from '../security-events/receivers.js';
+import { eventsEndpointRefusal, isPollDelivery } from '../security-events/receivers.js';
 import { forgetPolledEvents } from '../security-events/polls.js';
 import { POLL_DELIVERY } from '../security-events/vocabulary.js';
 import { clientChangesSchema, firstIssue, newClientSchema, storedScope, type ClientChanges, type NewClient, type ValidClient } from './schema.js';
@@ -226,7 +226,7 @@ export class ClientStore {
     const problem = endpoint ? eventsEndpointRefusal(endpoint, this.options.httpsOnly !== true) : undefined;
     if (problem) throw new GatehouseError('invalid_input', problem.message, 'eventsEndpoint', problem.words);
     // A poll is authenticated with the client's secret (src/security-events/poll-endpoint.ts).
-    if (polls(endpoint) && (c.public || c.tokenEndpointAuthMethod === 'private_key_jwt')) {
+    if (isPollDelivery(endpoint) && (c.public || c.tokenEndpointAuthMethod === 'private_key_jwt')) {
       throw new GatehouseError('invalid_input', `An app without a client secret cannot poll for its security events (${POLL_DELIVERY}): give it an https events endpoint to push them to.`, 'eventsEndpoint', { key: 'problem.eventsEndpoint.pollWithoutSecret', values: { poll: POLL_DELIVERY } });
     }
   }
@@ -348,7 +348,7 @@ export class ClientStore {
     this.#checkEnvironment(c);
     if (eventsEndpoint) this.#checkEventsEndpoint(c);
     // What waited for its polls can no longer be acknowledged.
-    if (polls(existing.eventsEndpoint) && !polls(c.eventsEndpoint)) await forgetPolledEvents(trx, { type: 'app', clientId });
+    if (isPollDelivery(existing.eventsEndpoint) && !isPollDelivery(c.eventsEndpoint)) await forgetPolledEvents(trx, { type: 'app', clientId });
     await trx('clients').where({ client_id: clientId }).update({
       name: c.name,
       redirect_uris: JSON.stringify(c.redirectUris),

@@ -7,7 +7,7 @@ import { isUniqueViolation } from '../db/errors.js';
 import { cursorTimestamp, decodeCursor, pageOf, pageSize, type Page, type PageRequest } from '../db/pages.js';
 import { isStorableKey } from '../db/text.js';
 import { GatehouseError } from '../errors.js';
-import { eventsEndpointRefusal, polls } from '../security-events/receivers.js';
+import { eventsEndpointRefusal, isPollDelivery } from '../security-events/receivers.js';
 import { forgetPolledEvents } from '../security-events/polls.js';
 import { POLL_DELIVERY } from '../security-events/vocabulary.js';
 import { API_FIELDS, API_NAME_MAX_LENGTH, changedScopes, INTROSPECTION_SUFFIX, newResourceSchema, refuseScopesOfOtherApis, refuseUnknownDownstreams, resourceChangesSchema, type LocalizedScopeDescriptions, type NewResourceServer, type ResourceChanges } from './schema.js';
@@ -106,7 +106,7 @@ export class ResourceServerStore {
     const problem = endpoint ? eventsEndpointRefusal(endpoint, this.options.httpsOnly !== true) : undefined;
     if (problem) throw new GatehouseError('invalid_input', problem.message, 'eventsEndpoint', problem.words);
     // A poll is authenticated with the introspection credentials' secret (src/security-events/poll-endpoint.ts).
-    if (polls(endpoint) && withoutSecret) {
+    if (isPollDelivery(endpoint) && withoutSecret) {
       throw new GatehouseError('invalid_input', `An API whose introspection credentials have no secret cannot poll for its security events (${POLL_DELIVERY}): give it an https events endpoint to push them to.`, 'eventsEndpoint', { key: 'problem.eventsEndpoint.apiPollWithoutSecret', values: { poll: POLL_DELIVERY } });
     }
   }
@@ -196,10 +196,11 @@ export class ResourceServerStore {
     if (!parsed.success) throw firstIssue(parsed.error, API_FIELDS);
     const existing = await this.find(identifier, trx);
     if (!existing) return undefined;
-    const credentials = polls(parsed.data.eventsEndpoint) && existing.clientId ? await trx('clients').where({ client_id: existing.clientId }).first('secret_digest') as { secret_digest: string | null } | undefined : undefined;
-    this.#checkEventsEndpoint(parsed.data.eventsEndpoint, polls(parsed.data.eventsEndpoint) && !credentials?.secret_digest);
+    const toPolling = isPollDelivery(parsed.data.eventsEndpoint);
+    const credentials = toPolling && existing.clientId ? await new ClientStore(trx).find(existing.clientId, trx) : undefined;
+    this.#checkEventsEndpoint(parsed.data.eventsEndpoint, toPolling && !credentials?.secretDigest);
     // What waited for its polls can no longer be acknowledged.
-    if (parsed.data.eventsEndpoint !== undefined && polls(existing.eventsEndpoint) && !polls(parsed.data.eventsEndpoint)) await forgetPolledEvents(trx, { type: 'api', identifier });
+    if (parsed.data.eventsEndpoint !== undefined && isPollDelivery(existing.eventsEndpoint) && !toPolling) await forgetPolledEvents(trx, { type: 'api', identifier });
     const { scopes, scopeDescriptions, localizedScopeDescriptions } = changedScopes(existing, parsed.data);
     if (parsed.data.scopes) await refuseScopesOfOtherApis(trx, scopes, identifier);
     if (parsed.data.mayExchangeFor) await refuseUnknownDownstreams(trx, parsed.data.mayExchangeFor, identifier);

@@ -15,7 +15,7 @@ import { DeliveryRefused } from '../outbox/failures.js';
 import { httpPost, HttpDeliveryFailed } from '../outbox/http-post.js';
 import type { DeliveryChannel } from '../outbox/sender.js';
 import { signingJwk, type KeySet, type KeyStore } from '../keys/signing-keys.js';
-import { audienceOf, eventsEndpointProblem, polls, type Receiver } from './receivers.js';
+import { audienceOf, eventsEndpointProblem, isPollDelivery, type Receiver } from './receivers.js';
 import type { SecurityEventPolls } from './polls.js';
 import { SET_MEDIA_TYPE, SET_TYPE, type SubjectIdentifier } from './vocabulary.js';
 import type { Database } from '../db/knex.js';
@@ -65,7 +65,7 @@ export class SecurityEventChannel implements DeliveryChannel {
     const endpoint = await this.options.endpointOf(receiver);
     if (!endpoint) throw new DeliveryRefused('the receiver is no longer registered, or has no events endpoint any more');
     // Nothing is lost by the change: the receiver gets it at its next poll, as if it had been written there.
-    if (polls(endpoint)) return this.options.polls.enqueue(this.options.db, receiver, claims, new Date(claims.iat * 1000));
+    if (isPollDelivery(endpoint)) return this.options.polls.enqueue(this.options.db, receiver, claims, new Date(claims.iat * 1000));
     const problem = eventsEndpointProblem(endpoint, this.options.allowHttp);
     if (problem) throw new DeliveryRefused(problem);
     const set = await this.#signer.sign(receiver, claims);

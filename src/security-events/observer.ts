@@ -27,7 +27,7 @@ import { ACCOUNT_CLIENT_ID } from '../vocabulary.js';
 import { newsOf, type AccountNews } from './account-news.js';
 import type { SecurityEventClaims } from './delivery.js';
 import type { SecurityEventPolls } from './polls.js';
-import { polls, queueOf, type Receiver } from './receivers.js';
+import { isPollDelivery, queueOf, type Receiver } from './receivers.js';
 import { CAEP_SESSION_REVOKED, grantSubject, personSubject, type InitiatingEntity, type SubjectIdentifier } from './vocabulary.js';
 
 export interface SecurityEventSources {
@@ -78,7 +78,7 @@ export function watchForSecurityEvents(sources: SecurityEventSources): void {
     const receivers = new Map<string, { receiver: Receiver; grants: RevokedGrant[]; polled: boolean }>();
     const add = (receiver: Receiver, grant: RevokedGrant, endpoint: string | undefined) => {
       const queue = queueOf(receiver);
-      const entry = receivers.get(queue) ?? { receiver, grants: [], polled: polls(endpoint) };
+      const entry = receivers.get(queue) ?? { receiver, grants: [], polled: isPollDelivery(endpoint) };
       if (!entry.grants.includes(grant)) entry.grants.push(grant);
       receivers.set(queue, entry);
     };

@@ -37,9 +37,8 @@ import type { ResourceServerStore } from '../resources/store.js';
 import { networkOf } from '../security/client-address.js';
 import type { SetSigner } from './delivery.js';
 import type { SecurityEventPolls } from './polls.js';
-import { polls, type Receiver } from './receivers.js';
-
-export const SSF_POLL_PATH = '/ssf/poll';
+import { isPollDelivery, queueOf, type Receiver } from './receivers.js';
+import { SSF_POLL_PATH } from './vocabulary.js';
 
 /** The most SETs one answer holds, whatever maxEvents asks (RFC 8936 leaves the number to the transmitter). */
 export const MAX_EVENTS_PER_POLL = 100;
@@ -134,7 +133,7 @@ async function admitted(ctx: Context, deps: PollEndpointDependencies, failures: 
     if (error instanceof PollRefused && error.status === 401) await failures.penalty(network);
     throw error;
   }
-  await perReceiver.consume(receiverName(receiver)).catch((limited: unknown) => {
+  await perReceiver.consume(queueOf(receiver)).catch((limited: unknown) => {
     throw limited instanceof RateLimiterRes ? tooMany(limited) : limited;
   });
   const request = await readRequest(ctx);
@@ -164,10 +163,10 @@ async function authenticatedReceiver(ctx: Context, deps: PollEndpointDependencie
     const api = await deps.resources.find(client.resourceIdentifier);
     // Disabling an API disables its credentials too; this holds even if one day it did not.
     if (!api || api.disabledAt) throw new PollRefused(401, 'authentication_failed', 'The client id or secret is wrong, or the client is disabled.');
-    if (!polls(api.eventsEndpoint)) throw notPolling();
+    if (!isPollDelivery(api.eventsEndpoint)) throw notPolling();
     return { type: 'api', identifier: api.identifier };
   }
-  if (!polls(client.eventsEndpoint)) throw notPolling();
+  if (!isPollDelivery(client.eventsEndpoint)) throw notPolling();
   return { type: 'app', clientId: client.clientId };
 }
 
@@ -202,7 +201,7 @@ async function settle(deps: PollEndpointDependencies, receiver: Receiver, reques
   const refused = await deps.polls.settle(receiver, Object.keys(request.setErrs ?? {}));
   for (const id of refused) {
     const { err, description } = request.setErrs![id]!;
-    deps.logger.warn({ event: 'security_events.refused_by_receiver', receiver: receiverName(receiver), jti: id, err, description: description?.slice(0, 200) });
+    deps.logger.warn({ event: 'security_events.refused_by_receiver', receiver: queueOf(receiver), jti: id, err, description: description?.slice(0, 200) });
   }
   if (acknowledged.length) securityEventsPolled.inc({ outcome: 'acknowledged' }, acknowledged.length);
   if (refused.length) securityEventsPolled.inc({ outcome: 'refused' }, refused.length);
@@ -241,8 +240,4 @@ async function readAndSign(deps: PollEndpointDependencies, receiver: Receiver, m
   const signed = await Promise.all(sets.map(async ({ jti: id, claims }) => [id, await deps.signer.sign(receiver, claims)] as const));
   if (signed.length) securityEventsPolled.inc({ outcome: 'handed_out' }, signed.length);
   return { sets: Object.fromEntries(signed), moreAvailable };
-}
-
-function receiverName(receiver: Receiver): string {
-  return receiver.type === 'app' ? `app ${receiver.clientId}` : `api ${receiver.identifier}`;
 }

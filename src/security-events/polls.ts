@@ -39,7 +39,10 @@ export type WakeReason = 'written' | 'timeout' | 'aborted' | 'superseded';
 /** What a poll saw before it read: passed back to whenWritten, so a write between the read and the wait is not slept through. */
 export type Seen = string;
 
-/** Emits `held` (the receiver's queue) as a poll begins to wait: tests act on it rather than on time. */
+/**
+ * Emits `held` (the receiver's queue) as a poll begins to wait, and `woken` (the queue, the
+ * WakeReason) as it stops: tests act and assert on them rather than on time.
+ */
 export class SecurityEventPolls extends EventEmitter {
   readonly #key: Uint8Array;
   /** Resolvers of the polls held open, by receiver queue, oldest first: at most MAX_HELD_PER_RECEIVER each. */
@@ -123,10 +126,13 @@ export class SecurityEventPolls extends EventEmitter {
    * Each receiver's losses are logged and counted; the total is returned.
    */
   async sweep(before: Date, logger: Logger): Promise<number> {
-    const orphaned = `not exists (select 1 from clients c where c.events_endpoint = '${POLL_DELIVERY}' and ${TABLE}.receiver = 'security-events:app:' || c.client_id)
-      and not exists (select 1 from resource_servers r where r.events_endpoint = '${POLL_DELIVERY}' and ${TABLE}.receiver = 'security-events:api:' || r.identifier)`;
+    // Receivers are named by queueOf; the prefixes come from it, so a change there cannot orphan every SET.
+    // This one reads the whole table: SECURITY_EVENTS_DROP_AFTER keeps it to a day or so of events.
+    const orphaned = `not exists (select 1 from clients c where c.events_endpoint = ? and ${TABLE}.receiver = ? || c.client_id)
+      and not exists (select 1 from resource_servers r where r.events_endpoint = ? and ${TABLE}.receiver = ? || r.identifier)`;
+    const orphanedBindings = [POLL_DELIVERY, queueOf({ type: 'app', clientId: '' }), POLL_DELIVERY, queueOf({ type: 'api', identifier: '' })];
     const dropped = new Map<string, { unacknowledged: number; noLongerPolling: number }>();
-    for (const [why, where, bindings] of [['unacknowledged', 'created_at < ?', [before]], ['noLongerPolling', orphaned, []]] as const) {
+    for (const [why, where, bindings] of [['unacknowledged', 'created_at < ?', [before]], ['noLongerPolling', orphaned, orphanedBindings]] as const) {
       for (;;) {
         const rows: Array<{ receiver: string }> = await this.db(TABLE)
           .whereRaw(`id = any(array(select id from ${TABLE} where ${where} limit ?))`, [...bindings, SWEEP_BATCH] as never)
@@ -170,6 +176,7 @@ export class SecurityEventPolls extends EventEmitter {
         held.delete(done);
         if (!held.size && this.#waiting.get(queue) === held) this.#waiting.delete(queue);
         resolve(reason);
+        this.emit('woken', queue, reason);
       };
       const aborted = () => done('aborted');
       const timer = setTimeout(() => done('timeout'), ms);

@@ -18,7 +18,7 @@ export function queueOf(receiver: Receiver): string {
 }
 
 /** Whether a registered events endpoint means the receiver polls (RFC 8936) rather than takes pushes. */
-export function polls(eventsEndpoint: string | null | undefined): boolean {
+export function isPollDelivery(eventsEndpoint: string | null | undefined): boolean {
   return eventsEndpoint === POLL_DELIVERY;
 }
 
@@ -28,7 +28,7 @@ export function polls(eventsEndpoint: string | null | undefined): boolean {
  * fragment. In English (the CLI, the admin API, the delivery log) and in catalog words (the console).
  */
 export function eventsEndpointRefusal(value: string, allowHttp: boolean): Refusal | undefined {
-  if (polls(value)) return undefined;
+  if (isPollDelivery(value)) return undefined;
   let url: URL;
   try {
     url = new URL(value);

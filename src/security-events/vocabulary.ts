@@ -13,6 +13,8 @@ export const PUSH_DELIVERY = 'urn:ietf:rfc:8935';
  * An app or API registers it as its events endpoint, as SSF names a stream's delivery method.
  */
 export const POLL_DELIVERY = 'urn:ietf:rfc:8936';
+/** Where receivers that poll ask for their SETs (src/security-events/poll-endpoint.ts). */
+export const SSF_POLL_PATH = '/ssf/poll';
 
 /** The SSF specification version the transmitter metadata follows. */
 export const SSF_SPEC_VERSION = '1_0';

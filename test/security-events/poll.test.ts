@@ -7,6 +7,8 @@ import { decodeJwt, exportJWK, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Actor } from '../../src/audit/events.js';
 import { GatehouseError } from '../../src/errors.js';
+import { MAX_EVENTS_PER_POLL } from '../../src/security-events/poll-endpoint.js';
+import { MAX_HELD_PER_RECEIVER } from '../../src/security-events/polls.js';
 import { queueOf } from '../../src/security-events/receivers.js';
 import { createTestDatabase, usingPostgres, type TestDatabase } from '../support/database.js';
 import { grantIds, registerApp, type App, type FlowServer } from '../support/flows.js';
@@ -18,8 +20,6 @@ const NOTES = 'https://notes-polled.example.test';
 const SESSION_REVOKED = 'https://schemas.openid.net/secevent/caep/event-type/session-revoked';
 const ADMIN: Actor = { type: 'client', id: 'automation' };
 const postgres = await usingPostgres();
-/** Well under SECURITY_EVENTS_POLL_WAIT (25 s): a held poll must be answered by the act, not by its wait running out. */
-const HELD_TEST_MS = 20_000;
 
 let now = Date.now();
 let server: TestServer;
@@ -27,8 +27,7 @@ let api: { clientId: string; clientSecret: string };
 let app: App;
 
 beforeAll(async () => {
-  // Polls are held longer than a held-poll test may take (HELD_TEST_MS): one answered only when its wait ran out fails.
-  server = await startTestServer({ SECURITY_EVENTS_DROP_AFTER: '3600', SECURITY_EVENTS_POLL_WAIT: '25' }, { now: () => now });
+  server = await startTestServer({ SECURITY_EVENTS_DROP_AFTER: '3600' }, { now: () => now });
   const created = await server.stores.resources.create({ identifier: NOTES, scope: 'notes:read', eventsEndpoint: POLL });
   api = { clientId: created.clientId, clientSecret: created.clientSecret! };
   app = await registerApp(server, { scope: 'openid offline_access notes:read' });
@@ -138,35 +137,47 @@ describe('an app that polls with its own credentials', () => {
 
     const refused = await poll(server, polling, { setErrs: { [lastJti]: { err: 'invalid_audience', description: 'not for us' } }, returnImmediately: true });
     expect(refused.body.sets).toEqual({});
-    expect(server.logs).toContainEqual(expect.objectContaining({ event: 'security_events.refused_by_receiver', jti: lastJti, err: 'invalid_audience', receiver: `app ${polling.clientId}` }));
+    expect(server.logs).toContainEqual(expect.objectContaining({ event: 'security_events.refused_by_receiver', jti: lastJti, err: 'invalid_audience', receiver: queueOf({ type: 'app', clientId: polling.clientId }) }));
     expect(server.rawLogs.some((line) => line.includes(lastSet))).toBe(false);
   });
 
   it('is held open while nothing waits, and answered by the act that writes a SET for it, not by its wait running out', async () => {
     const [grantId] = await grants(server, 1, polling);
+    const queue = queueOf({ type: 'app', clientId: polling.clientId });
     const held = once(server.securityEventPolls, 'held');
     const answer = poll(server, polling, { maxEvents: 10 });
-    expect(await held).toEqual([queueOf({ type: 'app', clientId: polling.clientId })]);
+    expect(await held).toEqual([queue]);
+    const woken = once(server.securityEventPolls, 'woken');
     await server.operations.grants.revokeGrant(ADMIN, grantId!);
+    // Woken by the write, not by its wait running out.
+    expect(await woken).toEqual([queue, 'written']);
     const { status, body } = await answer;
     expect(status).toBe(200);
     expect(Object.values(body.sets!).map(grantOf)).toEqual([grantId]);
     await poll(server, polling, { ack: Object.keys(body.sets!), maxEvents: 0 });
-  }, HELD_TEST_MS);
+  });
 
-  it('holds a few polls at a time: a fifth answers the oldest, empty, and the act answers the rest', async () => {
+  it('holds a few polls at a time: one more answers the oldest, empty, and the act answers the rest', async () => {
     const [grantId] = await grants(server, 1, polling);
-    const answers: Array<Promise<PollAnswer>> = [];
-    for (let i = 0; i < 5; i += 1) {
-      const held = once(server.securityEventPolls, 'held');
-      answers.push(poll(server, polling, { maxEvents: 10 }));
-      await held;
+    const reasons: string[] = [];
+    const onWoken = (_queue: string, reason: string) => reasons.push(reason);
+    server.securityEventPolls.on('woken', onWoken);
+    try {
+      const answers: Array<Promise<PollAnswer>> = [];
+      for (let i = 0; i <= MAX_HELD_PER_RECEIVER; i += 1) {
+        const held = once(server.securityEventPolls, 'held');
+        answers.push(poll(server, polling, { maxEvents: 10 }));
+        await held;
+      }
+      expect((await answers[0]!).body).toEqual({ sets: {}, moreAvailable: false });
+      await server.operations.grants.revokeGrant(ADMIN, grantId!);
+      for (const answer of answers.slice(1)) expect(Object.values((await answer).body.sets!).map(grantOf)).toEqual([grantId]);
+      expect(reasons).toEqual(['superseded', ...Array(MAX_HELD_PER_RECEIVER).fill('written')]);
+    } finally {
+      server.securityEventPolls.off('woken', onWoken);
     }
-    expect((await answers[0]!).body).toEqual({ sets: {}, moreAvailable: false });
-    await server.operations.grants.revokeGrant(ADMIN, grantId!);
-    for (const answer of answers.slice(1)) expect(Object.values((await answer).body.sets!).map(grantOf)).toEqual([grantId]);
     await acknowledgeAll(polling);
-  }, HELD_TEST_MS);
+  });
 
   it('gets a SET queued for a push before it took to polling at its next poll', async () => {
     const pusher = await registerApp(server, { scope: 'openid offline_access notes:read' });
@@ -180,18 +191,21 @@ describe('an app that polls with its own credentials', () => {
       expect(receiver.posts).toEqual([]);
       const { body } = await poll(server, pusher);
       expect(Object.values(body.sets!).map(grantOf)).toEqual([grantId]);
+      await acknowledgeAll(pusher);
     } finally {
       await receiver.close();
     }
   });
 
   it('loses what it leaves unacknowledged past SECURITY_EVENTS_DROP_AFTER to the janitor', async () => {
+    await acknowledgeAll(api);
     const [grantId] = await grants(server, 1, polling);
     await server.operations.grants.revokeGrant(ADMIN, grantId!);
     expect(Object.keys((await poll(server, polling)).body.sets!)).toHaveLength(1);
     now += 3_601_000;
     try {
-      expect((await server.janitor.sweep()).polledEvents).toBeGreaterThanOrEqual(1);
+      // The app's SET, and the notes API's about the same grant.
+      expect((await server.janitor.sweep()).polledEvents).toBe(2);
     } finally {
       now -= 3_601_000;
     }
@@ -221,6 +235,7 @@ describe('an app that polls with its own credentials', () => {
     const theirs = Object.keys((await poll(server, api)).body.sets!);
     expect(theirs).toHaveLength(1);
     await poll(server, polling, { ack: theirs, setErrs: Object.fromEntries(theirs.map((id) => [id, { err: 'invalid_key' }])), maxEvents: 0 });
+    expect(Object.keys((await poll(server, api)).body.sets!)).toEqual(theirs);
     expect(Object.keys((await poll(server, api, { ack: theirs, returnImmediately: true })).body.sets!)).toEqual([]);
     expect(server.logs.filter((line) => line.event === 'security_events.refused_by_receiver' && line.jti === theirs[0])).toEqual([]);
   });
@@ -275,9 +290,9 @@ describe('who may poll, and what a poll may say', () => {
   it('hands out at most 100 SETs, however many are asked for, and says more wait', async () => {
     await acknowledgeAll(api);
     const receiver = { type: 'api', identifier: NOTES } as const;
-    for (let i = 0; i < 101; i += 1) await server.securityEventPolls.enqueue(server.db, receiver, strayClaims(`bulk-${i}`));
+    for (let i = 0; i <= MAX_EVENTS_PER_POLL; i += 1) await server.securityEventPolls.enqueue(server.db, receiver, strayClaims(`bulk-${i}`));
     const { moreAvailable, sets } = (await poll(server, api, { maxEvents: 5000 })).body;
-    expect(Object.keys(sets!)).toEqual(Array.from({ length: 100 }, (_, i) => `bulk-${i}`));
+    expect(Object.keys(sets!)).toEqual(Array.from({ length: MAX_EVENTS_PER_POLL }, (_, i) => `bulk-${i}`));
     expect(moreAvailable).toBe(true);
     expect((await poll(server, api, { ack: Object.keys(sets!), maxEvents: 0 })).body).toEqual({ sets: {}, moreAvailable: true });
     await acknowledgeAll(api);
@@ -343,8 +358,8 @@ describe.skipIf(!postgres)('two instances on one database', () => {
   beforeAll(async () => {
     testDb = await createTestDatabase();
     const shared = await replicaEnvironment();
-    a = await startTestServer({ ...shared, SECURITY_EVENTS_POLL_WAIT: '25' }, { testDb });
-    b = await startTestServer({ ...shared, PORT: '0', SECURITY_EVENTS_POLL_WAIT: '25' }, { testDb });
+    a = await startTestServer(shared, { testDb });
+    b = await startTestServer({ ...shared, PORT: '0' }, { testDb });
   });
   afterAll(async () => {
     await b?.stop();
@@ -358,17 +373,23 @@ describe.skipIf(!postgres)('two instances on one database', () => {
     const theApp = await registerApp(a, { scope: 'openid offline_access notes:read' });
     const [grantId] = await grants(a, 1, theApp);
 
+    const queue = queueOf({ type: 'api', identifier: NOTES });
     const held = once(b.securityEventPolls, 'held');
     const answer = poll({ issuer: b.address }, credentials, { maxEvents: 5 });
     await held;
+    const woken = once(b.securityEventPolls, 'woken');
     await a.operations.grants.revokeGrant(ADMIN, grantId!);
+    // Woken through the change feed, not by its wait running out.
+    expect(await woken).toEqual([queue, 'written']);
     expect(Object.values((await answer).body.sets!).map(grantOf)).toEqual([grantId]);
 
     const heldAgain = once(b.securityEventPolls, 'held');
     const last = poll({ issuer: b.address }, credentials, { ack: Object.keys((await answer).body.sets!), maxEvents: 5 });
     await heldAgain;
+    const calledOff = once(b.securityEventPolls, 'woken');
     const stopping = b.stop();
+    expect(await calledOff).toEqual([queue, 'aborted']);
     expect((await last).body).toEqual({ sets: {}, moreAvailable: false });
     await stopping;
-  }, HELD_TEST_MS);
+  });
 });

@@ -2,8 +2,8 @@
 // hold no logic, so everything they show is shaped here or in src/presentation/ first.
 import { Notices } from '../../http/forms.js';
 import { when } from '../../presentation/dates.js';
-import { SSF_POLL_PATH } from '../../security-events/poll-endpoint.js';
-import { polls } from '../../security-events/receivers.js';
+import { SSF_POLL_PATH } from '../../security-events/vocabulary.js';
+import { isPollDelivery } from '../../security-events/receivers.js';
 import type { DeliveryStatus } from '../../security-events/status.js';
 import type { Message } from '../../i18n/catalogs.js';
 import { DAY, DEFAULT_SECRET_OVERLAP_SECONDS, HOUR, MAX_SECRET_OVERLAP_SECONDS } from '../../lifetimes.js';
@@ -87,7 +87,7 @@ export function eventDeliveries(endpoint: string | null, status: DeliveryStatus)
   return {
     endpoint,
     // Polled (RFC 8936): what waits for the receiver to ask for it, not what was pushed.
-    polled: polls(endpoint) ? { path: SSF_POLL_PATH, waiting: status.polled.waiting, since: status.polled.oldest ? when(status.polled.oldest) : undefined } : undefined,
+    polled: isPollDelivery(endpoint) ? { path: SSF_POLL_PATH, waiting: status.polled.waiting, since: status.polled.oldest ? when(status.polled.oldest) : undefined } : undefined,
     pending: status.pending,
     dropped: status.dropped,
     lastDelivered: status.lastDeliveredAt ? when(status.lastDeliveredAt) : undefined,
