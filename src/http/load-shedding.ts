@@ -32,13 +32,14 @@ export function loadShedding(maxConcurrentRequests: number, pages: Pages): LoadS
       released = true;
     };
   };
+  // The counter itself, not admit(): this runs on every token request, and needs no closure.
   async function shedLoad(ctx: Context, next: Next) {
-    const release = admit();
-    if (!release) return answerBusy(ctx, pages, SHED_RETRY_AFTER_SECONDS);
+    if (inProgress >= maxConcurrentRequests) return answerBusy(ctx, pages, SHED_RETRY_AFTER_SECONDS);
+    inProgress += 1;
     try {
       await next();
     } finally {
-      release();
+      inProgress -= 1;
     }
     return undefined;
   }
