@@ -61,9 +61,10 @@ export class SecurityEventPolls extends EventEmitter {
   }
 
   /**
-   * Writes a SET for `receiver` in `trx`, the act's transaction. `writtenAt` is when the act was
-   * (a SET moved here from the outbox keeps its place in line); a SET already written (the same
-   * jti) is left as it is.
+   * Writes a SET for `receiver` in `trx`, the act's transaction. `writtenAt` is when the act was:
+   * a SET moved here from the outbox is ordered by its act's time (to the second), though a poll
+   * in between may already have handed out newer ones. A SET already written (the same jti) is
+   * left as it is.
    */
   async enqueue(trx: Database, receiver: Receiver, claims: SecurityEventClaims, writtenAt = new Date(this.now())): Promise<void> {
     await trx(TABLE)
