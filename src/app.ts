@@ -99,7 +99,7 @@ export interface AppDependencies {
   registrationTokens: RegistrationTokens;
   /** Passkeys: sign-in with them, and the account page that manages them (src/passkeys/). */
   passkeys: Passkeys;
-  /** The clock one-time links are counted by (tests move it). */
+  /** The clock one-time links and sign-in throttling are counted by (tests move it). */
   now?: () => number;
   /** Second factors (src/factors/): the sign-in's second step, /account/security, the admin reset. */
   factors: FactorActs;
@@ -123,7 +123,7 @@ export function createApp(deps: AppDependencies): Koa {
   const csrf = new CsrfProtection({
     cookieName: secureCookies ? '__Host-gh_csrf' : 'gh_csrf',
   });
-  const throttle = new SignInThrottle(deps.db, config.signIn, config.secrets.keyEncryptionKey);
+  const throttle = new SignInThrottle(deps.db, config.signIn, config.secrets.keyEncryptionKey, deps.now);
   const factorThrottle = new FactorThrottle(deps.db, config.secrets.keyEncryptionKey);
   const knownDevices = new KnownDevices({
     cookieName: secureCookies ? '__Host-gh_device' : 'gh_device',

@@ -109,6 +109,14 @@ export async function countAttempt(
   };
 }
 
+/** Adds one to a single counter (as countAttempt does), and returns it after the change. */
+export async function countOne(db: Database, counter: CounterKey & { durationSeconds: number }, now = Date.now()): Promise<Count> {
+  const counted = await countAttempt(db, [counter], undefined, now);
+  // Nothing can be spent without `unlessSpent`: there is always a count.
+  if (!('counts' in counted)) throw new Error(`the counter ${counter.prefix} was not counted`);
+  return counted.counts[0]!;
+}
+
 /**
  * In one statement: deletes the counters in `remove`, and takes one back from each in `giveBack`
  * whose window is still open (a window that has ended holds nothing to give back).

@@ -37,19 +37,18 @@
 // A success clears (a) and (b) for the email it signed in to, and releases only its own
 // reservation on (c): signing in to one's own account does nothing for an address's budget
 // against other accounts.
-import type { RateLimiterPostgres } from 'rate-limiter-flexible';
 import type { Config } from '../config.js';
 import type { Database } from '../db/knex.js';
 import type { Message } from '../i18n/catalogs.js';
 import { throttleBlocks } from '../observability/metrics.js';
 import { networkOf } from './client-address.js';
 import { keyedDigest, normaliseEmail, type KeyedDigest } from './keyed-digest.js';
-import { countAttempt, databaseCounter, settleAttempt, type Count, type CounterKey } from './rate-limit-store.js';
+import { countAttempt, countOne, settleAttempt, type Count, type CounterKey } from './rate-limit-store.js';
 
 export type SignInThrottleSettings = Config['signIn'];
 
 const DAY = 86_400;
-/** The pair's gate: a rate-limiter-flexible counter whose rows a success deletes with the others. */
+/** The pair's gate: a counter in the same table, whose row a success deletes with the others. */
 const GATE_PREFIX = 'signin_gate';
 /** The first delay after the free failures; each further failure doubles it. */
 const FIRST_DELAY_SECONDS = 1;
@@ -71,12 +70,11 @@ export type SignInCheck =
   | { allowed: true; recordSuccess(): Promise<void>; handBack(): Promise<void> };
 
 export class SignInThrottle {
-  readonly #pairGate: RateLimiterPostgres;
   readonly #digest: KeyedDigest;
 
-  constructor(private readonly db: Database, private readonly settings: SignInThrottleSettings, secret: Buffer) {
+  /** `now` is the clock every window is measured by (tests hold it still). */
+  constructor(private readonly db: Database, private readonly settings: SignInThrottleSettings, secret: Buffer, private readonly now: () => number = Date.now) {
     this.#digest = keyedDigest(secret, 'sign-in throttle');
-    this.#pairGate = databaseCounter(db, { keyPrefix: GATE_PREFIX, points: 1, duration: FIRST_DELAY_SECONDS });
   }
 
   /** Call before verifying the password; a refused attempt must not be verified at all. */
@@ -88,6 +86,7 @@ export class SignInThrottle {
     const account: CounterKey = { prefix: 'signin_account', key: this.#digest('account', email) };
     const address: CounterKey = { prefix: 'signin_address', key: this.#digest('address', network) };
     const { maxConsecutiveFailures, accountMaxFailures, ipMaxFailures, maxBlockSeconds } = this.settings;
+    const now = this.now();
 
     // One statement reserves the attempt on every counter — unless the address has used up its
     // day: then nothing is written (no rows for the often made-up emails it keeps trying) and it
@@ -96,7 +95,7 @@ export class SignInThrottle {
     const counted = await countAttempt(this.db, [
       { ...pair, durationSeconds: DAY },
       ...(known ? [] : [{ ...account, durationSeconds: maxBlockSeconds }, { ...address, durationSeconds: DAY }]),
-    ], known ? undefined : { ...address, limit: ipMaxFailures });
+    ], known ? undefined : { ...address, limit: ipMaxFailures }, now);
     if ('spentMsBeforeNext' in counted) {
       throttleBlocks.inc({ limit: 'sign_in_address' });
       return { allowed: false, retryAfterSeconds: Math.ceil(Math.max(counted.spentMsBeforeNext, 1) / 1000) };
@@ -111,13 +110,13 @@ export class SignInThrottle {
     if (waitMs === 0 && pairCount.points > maxConsecutiveFailures) {
       // One attempt per gate window: the first to arrive opens it (a fresh row), every other
       // attempt until it closes finds it taken. The window grows with the failures so far.
-      const gate = await this.#pairGate.penalty(pair.key, 1, { customDuration: this.#delayAfter(pairCount.points) });
-      if (gate.consumedPoints > 1) waitMs = Math.max(gate.msBeforeNext, 1);
+      const gate = await countOne(this.db, { prefix: GATE_PREFIX, key: pair.key, durationSeconds: this.#delayAfter(pairCount.points) }, now);
+      if (gate.points > 1) waitMs = Math.max(gate.msBeforeNext, 1);
       limit = 'sign_in_pair';
     }
 
     const reserved = known ? [pair] : [pair, account, address];
-    const handBack = () => settleAttempt(this.db, { giveBack: reserved });
+    const handBack = () => settleAttempt(this.db, { giveBack: reserved }, this.now());
     if (waitMs > 0) {
       throttleBlocks.inc({ limit });
       await handBack();
@@ -129,7 +128,7 @@ export class SignInThrottle {
       handBack,
       // The email's failures go (and the pair's gate with them); the address gets back only this
       // attempt's reservation.
-      recordSuccess: () => settleAttempt(this.db, { remove: [pair, { prefix: GATE_PREFIX, key: pair.key }, account], giveBack: known ? [] : [address] }),
+      recordSuccess: () => settleAttempt(this.db, { remove: [pair, { prefix: GATE_PREFIX, key: pair.key }, account], giveBack: known ? [] : [address] }, this.now()),
     };
   }
 
