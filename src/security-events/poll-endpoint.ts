@@ -36,7 +36,7 @@ import { securityEventsPolled, throttleBlocks } from '../observability/metrics.j
 import type { ResourceServerStore } from '../resources/store.js';
 import { networkOf } from '../security/client-address.js';
 import type { SetSigner } from './delivery.js';
-import type { SecurityEventPolls } from './polls.js';
+import { MAX_JTI_LENGTH, type SecurityEventPolls } from './polls.js';
 import { isPollDelivery, queueOf, type Receiver } from './receivers.js';
 import { SSF_POLL_PATH } from './vocabulary.js';
 
@@ -49,7 +49,7 @@ const POLLS_PER_RECEIVER_PER_MINUTE = 600;
 
 const parseJson = bodyParser({ enableTypes: ['json'], jsonLimit: '64kb', jsonStrict: true, encoding: 'utf-8' });
 
-const jti = z.string().min(1).max(255);
+const jti = z.string().min(1).max(MAX_JTI_LENGTH);
 const pollRequest = z.object({
   maxEvents: z.number().int().min(0).optional(),
   returnImmediately: z.boolean().optional(),

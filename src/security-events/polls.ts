@@ -13,6 +13,7 @@ import type { Knex } from 'knex';
 import { openJson, sealJson, subkey } from '../crypto/sealed.js';
 import type { ChangeFeed } from '../db/notifications.js';
 import type { Database } from '../db/knex.js';
+import { isStorableKey } from '../db/text.js';
 import type { Logger } from '../logger.js';
 import { securityEventsPolled } from '../observability/metrics.js';
 import type { SecurityEventClaims } from './delivery.js';
@@ -26,6 +27,8 @@ const CHANGE_PREFIX = 'security-event-poll:';
 const SWEEP_BATCH = 1000;
 /** Polls of one receiver held open at once on an instance: a receiver run as a few replicas keeps each one's. */
 export const MAX_HELD_PER_RECEIVER = 4;
+/** The longest jti a receiver may name; Gatehouse's own are far shorter. */
+export const MAX_JTI_LENGTH = 255;
 
 /** A SET waiting for its receiver, oldest first. */
 export interface WaitingSet {
@@ -115,8 +118,10 @@ export class SecurityEventPolls extends EventEmitter {
 
   /** Forgets the receiver's SETs with these jtis (acknowledged, or refused for good); the jtis that were its. */
   async settle(receiver: Receiver, jtis: readonly string[]): Promise<string[]> {
-    if (!jtis.length) return [];
-    const rows: Array<{ jti: string }> = await this.db(TABLE).where({ receiver: queueOf(receiver) }).whereIn('jti', [...new Set(jtis)]).delete().returning('jti');
+    // A jti the database cannot hold (a NUL in it) names none of ours: it settles nothing.
+    const storable = [...new Set(jtis)].filter((jti) => isStorableKey(jti, MAX_JTI_LENGTH));
+    if (!storable.length) return [];
+    const rows: Array<{ jti: string }> = await this.db(TABLE).where({ receiver: queueOf(receiver) }).whereIn('jti', storable).delete().returning('jti');
     return rows.map((row) => row.jti);
   }
 

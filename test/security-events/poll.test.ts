@@ -287,6 +287,18 @@ describe('who may poll, and what a poll may say', () => {
     expect(Object.keys((await poll(server, api, { ack: waiting, returnImmediately: true })).body.sets!)).toEqual([]);
   });
 
+  it('acknowledges what it can beside a jti no database could hold (a NUL in it): that one settles nothing', async () => {
+    await acknowledgeAll(api);
+    const [grantId] = await grants(server, 1);
+    await server.operations.grants.revokeGrant(ADMIN, grantId!);
+    const waiting = Object.keys((await poll(server, api)).body.sets!);
+    expect(waiting).toHaveLength(1);
+    const answer = await poll(server, api, { ack: [`${waiting[0]}\u0000`, '\u0000'], setErrs: { '\u0000': { err: 'invalid_key' } }, returnImmediately: true });
+    expect(answer.status).toBe(200);
+    expect(Object.keys(answer.body.sets!)).toEqual(waiting);
+    expect(Object.keys((await poll(server, api, { ack: [...waiting, '\u0000'], returnImmediately: true })).body.sets!)).toEqual([]);
+  });
+
   it('hands out at most 100 SETs, however many are asked for, and says more wait', async () => {
     await acknowledgeAll(api);
     const receiver = { type: 'api', identifier: NOTES } as const;

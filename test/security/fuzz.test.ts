@@ -173,7 +173,8 @@ const CONTENT_TYPES = [
 type Body =
   | { kind: 'none' }
   | { kind: 'form'; params: Array<[string, string]>; raw: boolean }
-  | { kind: 'json'; text: string }
+  /** `contentType`, when set, is sent instead of the generated header: a body shaped for a JSON endpoint. */
+  | { kind: 'json'; text: string; contentType?: string }
   | { kind: 'bytes'; bytes: Uint8Array };
 
 function body(w: World): fc.Arbitrary<Body> {
@@ -187,7 +188,8 @@ function body(w: World): fc.Arbitrary<Body> {
   );
 }
 
-function headers(w: World, cookies: string[], credentials: string[]) {
+/** `authenticated`: always one of `credentials`, never a missing or broken Authorization header. */
+function headers(w: World, cookies: string[], credentials: string[], authenticated = false) {
   return fc.record({
     accept: fc.constantFrom(undefined, 'text/html', 'application/json', '*/*', 'application/token-introspection+jwt', 'image/png', 'text/html;q=0.1, application/json'),
     contentType: fc.oneof(
@@ -195,7 +197,7 @@ function headers(w: World, cookies: string[], credentials: string[]) {
       { weight: 2, arbitrary: fc.constantFrom(undefined, ...CONTENT_TYPES) },
       { weight: 1, arbitrary: ascii(40) },
     ),
-    authorization: fc.oneof(
+    authorization: authenticated ? fc.constantFrom(...credentials) : fc.oneof(
       { weight: credentials.length ? 4 : 0, arbitrary: fc.constantFrom('', ...credentials) },
       { weight: 1, arbitrary: fc.constantFrom(undefined, w.appBasic, w.notesBasic, w.machineBasic, `Bearer ${w.fuzzTokens.access}`, 'Basic', 'Bearer', 'Bearer  ', 'DPoP x') },
       { weight: 1, arbitrary: ascii(60).map((s) => `Basic ${Buffer.from(s).toString('base64')}`) },
@@ -233,6 +235,10 @@ interface Route {
   credentials?: (w: World) => string[];
   /** Parameters shaped like a real request to this route, so generated values reach past the first check. */
   plausible?: (w: World) => fc.Arbitrary<Array<[string, string]>>;
+  /** For a route that reads JSON: bodies shaped like a real request's, sent as application/json. */
+  plausibleJson?: (w: World) => fc.Arbitrary<string>;
+  /** Every request presents one of `credentials`: for a route that refuses a network after repeated failures. */
+  authenticated?: boolean;
 }
 
 /** Named parameters, each either a realistic value or generated garbage, some left out. */
@@ -253,6 +259,24 @@ const AUTHORIZATION_FIELDS = (w: World) => ({
   prompt: ['login', 'consent', 'none', 'login consent'], login_hint: ['someone@example.test'], max_age: ['0', '-1', '99999999999999999999'],
   resource: [NOTES_API, 'https://unknown.example'], response_mode: ['query', 'fragment', 'form_post', 'jwt'], ui_locales: ['en', 'xx'],
 });
+
+/**
+ * An RFC 8936 poll request, each member either of the right type or not, some left out, now and
+ * then an extra one: so generated values reach past the JSON check to the acknowledgements and
+ * the limits. (The server here holds no poll: SECURITY_EVENTS_POLL_WAIT is 0.)
+ */
+function pollRequest(w: World): fc.Arbitrary<string> {
+  const anyJson = fc.jsonValue({ maxDepth: 2 });
+  const jti = fc.oneof({ weight: 2, arbitrary: fc.uuid() }, { weight: 2, arbitrary: nasty(40) }, { weight: 1, arbitrary: value(w) });
+  const member = <T>(right: fc.Arbitrary<T>) => fc.oneof({ weight: 9, arbitrary: right as fc.Arbitrary<unknown> }, { weight: 1, arbitrary: anyJson });
+  return fc.record({
+    maxEvents: member(fc.oneof({ weight: 4, arbitrary: fc.integer({ min: 0, max: 150 }) }, { weight: 1, arbitrary: fc.constantFrom(-1, -0, 1.5, 2 ** 53, 1e308) })),
+    returnImmediately: member(fc.boolean()),
+    ack: member(fc.array(jti, { maxLength: 120 })),
+    setErrs: member(fc.dictionary(jti, fc.record({ err: member(fc.constantFrom('invalid_request', 'invalid_key', 'authentication_failed', 'x')), description: member(nasty(200)) }, { requiredKeys: [] }), { maxKeys: 5 })),
+    extra: anyJson,
+  }, { requiredKeys: [] }).map(({ extra, ...members }) => JSON.stringify(extra === undefined ? members : { ...members, [JSON.stringify(extra).slice(0, 20)]: extra }));
+}
 
 const ROUTES: Route[] = [
   { name: 'discovery', path: () => '/.well-known/openid-configuration', methods: ['GET'], cookies: () => [] },
@@ -276,6 +300,12 @@ const ROUTES: Route[] = [
     plausible: (w) => shaped(w, { token: [w.fuzzTokens.access, w.fuzzTokens.refresh, w.fuzzTokens.id], token_type_hint: ['access_token', 'refresh_token'] }),
   },
   { name: 'userinfo', path: () => '/me', methods: ['GET', 'POST'], cookies: () => [], credentials: (w) => [`Bearer ${w.fuzzTokens.access}`], plausible: (w) => shaped(w, { access_token: [w.fuzzTokens.access] }) },
+  // Authenticated first: the general route's failed authentications close /ssf/poll to this
+  // network for a minute (30 a minute), and every request after that would meet only the 429.
+  {
+    name: 'security-event poll, authenticated', path: () => '/ssf/poll', methods: ['POST'], cookies: () => [], credentials: (w) => [w.notesBasic],
+    authenticated: true, plausibleJson: (w) => pollRequest(w),
+  },
   {
     name: 'security-event poll', path: () => '/ssf/poll', methods: ['POST'], cookies: () => [], credentials: (w) => [w.notesBasic],
     plausible: (w) => shaped(w, { maxEvents: ['0', '1', '-1', '100000'], returnImmediately: ['true', 'false'], ack: ['jti'] }),
@@ -371,13 +401,16 @@ function requests(route: Route, w: World): fc.Arbitrary<GeneratedRequest> {
   const formBody = route.plausible
     ? fc.oneof({ weight: 3, arbitrary: fc.record({ params, raw: fc.boolean() }).map((b): Body => ({ kind: 'form', ...b })) }, { weight: 2, arbitrary: body(w) })
     : body(w);
+  const shapedBody = route.plausibleJson
+    ? fc.oneof({ weight: 3, arbitrary: route.plausibleJson(w).map((text): Body => ({ kind: 'json', text, contentType: 'application/json' })) }, { weight: 2, arbitrary: formBody })
+    : formBody;
   return fc.record({
     method: fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...route.methods) }, { weight: 1, arbitrary: fc.constantFrom(...METHODS) }),
     path: pathVariant(route.path(w)),
     query: params,
     rawQuery: fc.boolean(),
-    body: formBody,
-    headers: headers(w, route.cookies(w), route.credentials?.(w) ?? []),
+    body: shapedBody,
+    headers: headers(w, route.cookies(w), route.credentials?.(w) ?? [], route.authenticated),
   });
 }
 
@@ -395,7 +428,8 @@ function toFetch(request: GeneratedRequest, issuer: string): { url: string; init
     if (b.kind === 'form') payload = b.params.map(([k, v]) => `${encode(k, b.raw)}=${encode(v, b.raw)}`).join('&');
     else if (b.kind === 'json') payload = b.text;
     else if (b.kind === 'bytes') payload = b.bytes;
-    if (contentType !== undefined) headerList['content-type'] = contentType;
+    const sentType = b.kind === 'json' && b.contentType ? b.contentType : contentType;
+    if (sentType !== undefined) headerList['content-type'] = sentType;
   }
   return { url: `${issuer}${request.path}${query ? `?${query}` : ''}`, init: { method: request.method, headers: headerList, body: payload, redirect: 'manual' } };
 }
@@ -416,7 +450,7 @@ async function send(request: GeneratedRequest): Promise<void> {
   const { url, init } = toFetch(request, world.issuer);
   const res = await fetch(url, init);
   const text = init.method === 'HEAD' ? '' : await res.text();
-  const detail = /"error_description":"([^"]{0,60})/.exec(text)?.[1] ?? /"error":"([^"]+)"/.exec(text)?.[1] ?? /<h1[^>]*>([^<]+)</.exec(text)?.[1] ?? '';
+  const detail = /"(?:error_)?description":"([^"]{0,60})/.exec(text)?.[1] ?? /"error":"([^"]+)"/.exec(text)?.[1] ?? /<h1[^>]*>([^<]+)</.exec(text)?.[1] ?? '';
   const key = `${request.path.split('?')[0]!.slice(0, 40)}\t${init.method}\t${res.status}\t${detail}`;
   STATS.set(key, (STATS.get(key) ?? 0) + 1);
   const summary = `${init.method} ${url.slice(0, 300)} → ${res.status}: ${text.slice(0, 300)}`;
