@@ -70,6 +70,14 @@ async function acknowledgeAll(credentials: { clientId: string; clientSecret: str
   }
 }
 
+/** With the API's queue emptied first, one grant revoked: the jti of the one SET now waiting for it. */
+async function oneWaitingForTheApi(): Promise<string[]> {
+  await acknowledgeAll(api);
+  const [grantId] = await grants(server, 1);
+  await server.operations.grants.revokeGrant(ADMIN, grantId!);
+  return Object.keys((await poll(server, api)).body.sets!);
+}
+
 function grantOf(set: string): string {
   return (decodeJwt(set).sub_id as { session: { id: string } }).session.id;
 }
@@ -229,10 +237,7 @@ describe('an app that polls with its own credentials', () => {
   });
 
   it('cannot acknowledge or refuse another receiver\'s SETs', async () => {
-    await acknowledgeAll(api);
-    const [grantId] = await grants(server, 1);
-    await server.operations.grants.revokeGrant(ADMIN, grantId!);
-    const theirs = Object.keys((await poll(server, api)).body.sets!);
+    const theirs = await oneWaitingForTheApi();
     expect(theirs).toHaveLength(1);
     await poll(server, polling, { ack: theirs, setErrs: Object.fromEntries(theirs.map((id) => [id, { err: 'invalid_key' }])), maxEvents: 0 });
     expect(Object.keys((await poll(server, api)).body.sets!)).toEqual(theirs);
@@ -264,10 +269,7 @@ describe('who may poll, and what a poll may say', () => {
   });
 
   it('answers a malformed poll 400 invalid_request, and settles nothing', async () => {
-    await acknowledgeAll(api);
-    const [grantId] = await grants(server, 1);
-    await server.operations.grants.revokeGrant(ADMIN, grantId!);
-    const waiting = Object.keys((await poll(server, api)).body.sets!);
+    const waiting = await oneWaitingForTheApi();
     for (const [request, contentType] of [
       ['{"ack": [', 'application/json'],
       [{ maxEvents: -1 }, 'application/json'],
@@ -288,10 +290,7 @@ describe('who may poll, and what a poll may say', () => {
   });
 
   it('acknowledges what it can beside a jti no database could hold (a NUL in it): that one settles nothing', async () => {
-    await acknowledgeAll(api);
-    const [grantId] = await grants(server, 1);
-    await server.operations.grants.revokeGrant(ADMIN, grantId!);
-    const waiting = Object.keys((await poll(server, api)).body.sets!);
+    const waiting = await oneWaitingForTheApi();
     expect(waiting).toHaveLength(1);
     const answer = await poll(server, api, { ack: [`${waiting[0]}\u0000`, '\u0000'], setErrs: { '\u0000': { err: 'invalid_key' } }, returnImmediately: true });
     expect(answer.status).toBe(200);
