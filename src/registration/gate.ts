@@ -81,6 +81,14 @@ async function readBody(ctx: Context): Promise<boolean> {
   }
 }
 
+function decodedSegment(segment: string): string | undefined {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return undefined;
+  }
+}
+
 export function registrationGate(deps: RegistrationGateDependencies): Middleware {
   const registrationPath = deps.provider.pathFor('registration');
   const clientPrefix = `${registrationPath}/`;
@@ -110,7 +118,9 @@ export function registrationGate(deps: RegistrationGateDependencies): Middleware
         (ctx.request as { body?: unknown }).body = applyRegistrationPolicy(body, ceiling, deps.settings);
         rememberRegistration(ctx.state, { tokenId, ceiling });
       } else if (isClient && ctx.method === 'PUT') {
-        const client = await deps.clients.find(decodeURIComponent(clientSegment));
+        // A segment that does not decode (a stray %) names no client: oidc-provider answers it.
+        const clientId = decodedSegment(clientSegment);
+        const client = clientId === undefined ? undefined : await deps.clients.find(clientId);
         if (client?.registeredAt && client.registrationScope) {
           if (!(await readBody(ctx))) return;
           const body = { ...(bodyProviderReads(ctx) ?? {}) };

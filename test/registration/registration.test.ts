@@ -212,6 +212,14 @@ describe('managing a registration (RFC 7592)', () => {
     expect((await raw(uri, { token: rotated })).status).toBe(401);
   });
 
+  it('answers a client address that does not decode (a stray %) as one naming no app, never with a 500', async () => {
+    for (const method of ['GET', 'PUT', 'DELETE']) {
+      const res = await raw(`${server.issuer}/reg/%E0`, { method, token: 'whatever', ...(method === 'PUT' ? { body: '{}' } : {}) });
+      expect(res.status, method).toBe(401);
+      expect(((await res.json()) as { error: string }).error).toBe('invalid_token');
+    }
+  });
+
   it('keeps what the app says about itself: the read returns it, the consent page links it, an update that leaves it out removes it', async () => {
     const about = {
       client_uri: 'https://app.example.test/',
