@@ -28,7 +28,7 @@ import type { Context } from 'koa';
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { z } from 'zod';
 import type { ClientStore } from '../clients/store.js';
-import { isDatabaseUnavailable } from '../db/errors.js';
+import { isDatabaseUnavailable, refusedByDatabase } from '../db/errors.js';
 import type { LoadShedding } from '../http/load-shedding.js';
 import type { Logger } from '../logger.js';
 import { basicAuthorization } from '../oidc/internals.js';
@@ -97,7 +97,7 @@ export function pollEndpointRoutes(deps: PollEndpointDependencies): Router {
       });
       ctx.body = await answer(deps, receiver, request, { seen, found }, gone.signal);
     } catch (error) {
-      const refusal = error instanceof PollRefused ? error : unexpected(error, deps.logger);
+      const refusal = error instanceof PollRefused ? error : unexpected(error, deps.logger, ctx.state.requestId);
       ctx.status = refusal.status;
       if (refusal.status === 401) ctx.set('WWW-Authenticate', 'Basic realm="gatehouse"');
       if (refusal.retryAfterSeconds !== undefined) ctx.set('Retry-After', String(refusal.retryAfterSeconds));
@@ -147,8 +147,11 @@ function tooMany(limited: RateLimiterRes): PollRefused {
 }
 
 /** What reached the route unanswered (the database gone, say): an answer in this endpoint's own terms, never a page. */
-function unexpected(error: unknown, logger: Logger): PollRefused {
+function unexpected(error: unknown, logger: Logger, requestId: unknown): PollRefused {
   if (isDatabaseUnavailable(error)) return new PollRefused(503, 'temporarily_unavailable', 'Gatehouse cannot reach its database; poll again in a moment.', 5);
+  // A value that got past the request's checks and that the database refused: still the receiver's input.
+  const refused = refusedByDatabase(error, logger, requestId);
+  if (refused) return new PollRefused(400, 'invalid_request', refused.message);
   logger.error({ event: 'security_events.poll_failed', err: error });
   return new PollRefused(500, 'server_error', 'Something went wrong; poll again.');
 }
