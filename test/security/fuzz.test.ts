@@ -41,9 +41,9 @@ interface World {
   /** A signed-in browser on the sign-out page, for /session/end/confirm. */
   logout: { cookie: string; xsrf: string };
   /**
-   * The admin surfaces act, when asked rightly, on a victim made for them (the rows it may lose are
-   * left out of the "nothing lost" count): an admin's bearer token and console browser, the
-   * victim's own account browser, and the victim's ids to put in paths.
+   * The admin surfaces act, when asked rightly, on victims made for them (a person, an app and an
+   * API, whose rows are left out of the "nothing lost" count): an admin's bearer token and console
+   * browser, the victim's own account browser, and the victim's ids to put in paths.
    */
   admin: { bearer: string; cookie: string; csrf: string };
   account: { cookie: string; csrf: string };
@@ -63,14 +63,16 @@ function basic(id: string, secret: string): string {
 
 const VICTIM_EMAIL = 'fuzz-victim@example.test';
 const VICTIM_APP = 'Fuzz Victim App';
+/** The API the admin surfaces may delete: NOTES_API must outlive the fuzzing. */
+const VICTIM_API = 'https://victim-api.example.test';
 
 async function rowCounts(): Promise<Record<string, number>> {
   const db = server.testDb.db;
   const count = async (query: ReturnType<typeof db>) => Number((await query.count<Array<{ count: string | number }>>({ count: '*' }))[0]!.count);
   return {
     users: await count(db('users').whereNot({ email: VICTIM_EMAIL })),
-    clients: await count(db('clients').whereNot({ name: VICTIM_APP })),
-    resource_servers: await count(db('resource_servers')),
+    clients: await count(db('clients').whereNotIn('name', [VICTIM_APP, `${VICTIM_API} (introspection)`])),
+    resource_servers: await count(db('resource_servers').whereNot({ identifier: VICTIM_API })),
     signing_keys: await count(db('signing_keys')),
   };
 }
@@ -310,6 +312,15 @@ const ROUTES: Route[] = [
     name: 'security-event poll', path: () => '/ssf/poll', methods: ['POST'], cookies: () => [], credentials: (w) => [w.notesBasic],
     plausible: (w) => shaped(w, { maxEvents: ['0', '1', '-1', '100000'], returnImmediately: ['true', 'false'], ack: ['jti'] }),
   },
+  // Dynamic registration (RFC 7591/7592) without an initial access token: the gate in front of
+  // oidc-provider reads the path and the body before anything is authorised.
+  {
+    name: 'registration', path: () => '/reg', methods: ['POST'], cookies: () => [], credentials: (w) => [`Bearer ${w.fuzzTokens.access}`],
+    plausibleJson: () => fc.record({ redirect_uris: fc.array(fc.constantFrom(REDIRECT, 'javascript:alert(1)', 'https://evil.example/cb')), client_name: nasty(40), scope: fc.constantFrom('openid', SCOPE, 'gatehouse:admin') }, { requiredKeys: [] }).map((body) => JSON.stringify(body)),
+  },
+  { name: 'registration management', path: (w) => `/reg/${w.victim.clientId}`, methods: ['GET', 'PUT', 'DELETE'], cookies: () => [], credentials: (w) => [`Bearer ${w.fuzzTokens.access}`] },
+  // The same methods on generated client segments (pathVariant's `/reg/<generated>`).
+  { name: 'registration management, any client', path: () => '/reg', methods: ['PUT', 'GET', 'DELETE'], cookies: () => [], credentials: (w) => [`Bearer ${w.fuzzTokens.access}`] },
   { name: 'pushed authorization requests', path: () => '/request', methods: ['POST'], cookies: () => [], credentials: (w) => [w.appBasic], plausible: (w) => shaped(w, AUTHORIZATION_FIELDS(w)) },
   {
     name: 'logout', path: () => '/session/end', methods: ['GET', 'POST'], cookies: (w) => [w.logout.cookie],
@@ -339,7 +350,7 @@ const ROUTES: Route[] = [
     '/admin', '/admin/people', `/admin/people/${w.victim.userId}`, `/admin/people/${w.victim.userId}/disable`, `/admin/people/${w.victim.userId}/password`,
     `/admin/people/${w.victim.userId}/sessions/${w.victim.sessionId}/end`, `/admin/people/${w.victim.userId}/grants/${w.victim.grantId}/revoke`,
     `/admin/people/${w.victim.userId}/delete`, '/admin/apps', `/admin/apps/${w.victim.clientId}`, `/admin/apps/${w.victim.clientId}/edit`,
-    `/admin/apps/${w.victim.clientId}/rotate-secret`, '/admin/apis', `/admin/apis/${encodeURIComponent(NOTES_API)}`, '/admin/keys', '/admin/audit',
+    `/admin/apps/${w.victim.clientId}/rotate-secret`, '/admin/apis', `/admin/apis/${encodeURIComponent(VICTIM_API)}`, '/admin/keys', '/admin/audit',
   ], { search: ['fuzz', "' OR 1=1 --"], cursor: ['x'], redirect_uris: [REDIRECT, 'javascript:alert(1)'], scope: ['openid', 'gatehouse:admin'], password: ['lantern orchard velvet compass'], overlap: ['0', '-1', 'x'], type: ['user.created'] }),
   ...pageRoutes('account pages', (w) => [w.account.cookie], (w) => w.account.csrf, () => [
     '/account', '/account/apps', '/account/apps/revoke', '/account/sessions', '/account/sessions/end', '/account/sessions/end-others', '/account/password',
@@ -356,7 +367,7 @@ function adminApiRoutes(): Route[] {
   const paths = (w: World) => [
     '/users', `/users/${w.victim.userId}`, `/users/${w.victim.userId}/sessions`, `/users/${w.victim.userId}/sessions/${w.victim.sessionId}`,
     `/users/${w.victim.userId}/grants`, `/grants/${w.victim.grantId}`, `/clients`, `/clients/${w.victim.clientId}`, `/clients/${w.victim.clientId}/grants`,
-    `/clients/${w.victim.clientId}/secret`, '/apis', `/apis/${encodeURIComponent(NOTES_API)}`, '/keys', '/audit-events', '/openapi.json',
+    `/clients/${w.victim.clientId}/secret`, '/apis', `/apis/${encodeURIComponent(VICTIM_API)}`, '/keys', '/audit-events', '/openapi.json',
   ];
   return paths({ victim: { userId: ':user', clientId: ':client', grantId: ':grant', sessionId: ':session' } } as World).map((_template, index) => ({
     name: `admin API ${paths({ victim: { userId: '{user}', clientId: '{client}', grantId: '{grant}', sessionId: '{session}' } } as World)[index]}`,
@@ -473,6 +484,7 @@ async function adminWorld(app: App): Promise<Pick<World, 'admin' | 'account' | '
   const { agent: adminBrowser, page: consolePage } = await signInToAccount(server, { email: adminPerson.email, password: person.password }, '/admin/people/new');
   const victimPerson = await server.stores.users.create({ email: VICTIM_EMAIL, name: 'Fuzz Victim', password: person.password });
   const { client: victimApp } = await server.stores.clients.create({ name: VICTIM_APP, redirectUris: [REDIRECT], scope: SCOPE });
+  await server.stores.resources.create({ identifier: VICTIM_API, scope: 'victim:read' });
   await obtainTokens(server, app, { email: VICTIM_EMAIL, password: person.password }, { scope: SCOPE });
   const { agent: victimBrowser, page: accountPage } = await signInToAccount(server, { email: VICTIM_EMAIL, password: person.password }, '/account/sessions');
   const grantId = (await server.operations.grants.listGrants({ userId: victimPerson.id })).items[0]!.id;
