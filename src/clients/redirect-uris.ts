@@ -2,6 +2,7 @@
 // points at this machine (native and development apps on loopback), matched exactly later.
 // Each problem is said twice: in English (the CLI, the admin API, a registration's error) and in
 // catalog words with the URI as a value (the console, in the admin's language).
+import { isStorableText } from '../db/text.js';
 import type { Refusal } from '../errors.js';
 import { LOOPBACK_HOSTS } from '../paths.js';
 
@@ -11,8 +12,11 @@ function uriRefusal(uri: string, message: string, key: string): Refusal {
 
 /** What is wrong with the URI before its scheme is looked at, shared by both kinds. */
 function malformed(value: string): Refusal | undefined {
-  // Control characters and spaces have no place in a URI (RFC 3986) and would not survive storage.
-  if (/[\u0000-\u0020\u007f]/.test(value)) return uriRefusal(value.replace(/[\u0000-\u001f\u007f]/g, '?'), 'contains spaces or control characters', 'problem.uri.controlCharacters');
+  // Control characters and spaces have no place in a URI (RFC 3986), and neither control
+  // characters nor unpaired surrogates (from JSON) would survive storage.
+  if (/[\u0000-\u0020\u007f]/.test(value) || !isStorableText(value)) {
+    return uriRefusal(value.replace(/[\u0000-\u001f\u007f\p{Cs}]/gu, '?'), 'contains spaces, control characters or unpaired surrogates', 'problem.uri.controlCharacters');
+  }
   if (!URL.canParse(value)) return uriRefusal(value, 'is not an absolute URL', 'problem.uri.notAbsolute');
   const url = new URL(value);
   if (url.hash || value.includes('#')) return uriRefusal(value, 'must not contain a fragment', 'problem.uri.fragment');

@@ -1,6 +1,6 @@
 // What a client registration may say, checked the same way at creation and at every update.
 import { z } from 'zod';
-import { isStorableText, NUL_REFUSAL } from '../db/text.js';
+import { isStorableJson, isStorableText, NUL_REFUSAL } from '../db/text.js';
 import { GatehouseError } from '../errors.js';
 import { isMessage, type Message, type Values, type Words } from '../i18n/catalogs.js';
 import { backchannelLogoutUriRefusal, redirectUriRefusal } from './redirect-uris.js';
@@ -34,11 +34,13 @@ const jwksSchema = z
   .object({
     keys: z.array(z.looseObject({ kty: z.enum(['RSA', 'EC', 'OKP']), kid: z.string().max(200).optional() })).min(1).max(10),
   })
-  .refine((set) => set.keys.every((key) => PRIVATE_JWK_MEMBERS.every((m) => !(m in key))), said('The JWK Set must hold public keys only: it contains private key material.', 'problem.client.privateKeys'));
+  .refine((set) => set.keys.every((key) => PRIVATE_JWK_MEMBERS.every((m) => !(m in key))), said('The JWK Set must hold public keys only: it contains private key material.', 'problem.client.privateKeys'))
+  .refine(isStorableJson, NUL_REFUSAL);
 
 const jwksUriSchema = z
   .string()
   .max(2000)
+  .refine(isStorableText, NUL_REFUSAL)
   .refine((value) => URL.canParse(value) && new URL(value).protocol === 'https:' && !new URL(value).hash, said('The JWK Set URI must be an https URL without a fragment.', 'problem.client.jwksUri'));
 
 const uriList = z
@@ -82,6 +84,7 @@ const informationUri = (what: string, key: string) => z
   .max(2000)
   .nullable()
   .transform((value) => (value === '' ? null : value))
+  .refine((value) => value === null || isStorableText(value), NUL_REFUSAL)
   .refine((value) => value === null || isWebUrl(value), said(`The ${what} must be an http or https URL, without a user name or password.`, key));
 
 function isWebUrl(value: string): boolean {

@@ -1,13 +1,24 @@
-// PostgreSQL text and jsonb cannot hold U+0000: a query that binds one fails inside the database.
-// Input that carries one can match nothing stored and can never be stored, so lookups answer
-// "not found" and writes refuse it with a message, before it reaches a query.
-const NUL = '\u0000';
+// PostgreSQL text and jsonb cannot hold U+0000, and jsonb refuses an unpaired UTF-16 surrogate
+// (text would silently store U+FFFD in its place): a query that binds one fails inside the
+// database, or keeps something other than what was sent. Input that carries one can match nothing
+// stored and can never be stored, so lookups answer "not found" and writes refuse it with a
+// message, before it reaches a query. (Forms and query strings decode to well-formed text; JSON
+// bodies are where unpaired surrogates come from.)
+const UNSTORABLE = /[\u0000\p{Cs}]/u;
 
 export function isStorableText(value: string): boolean {
-  return !value.includes(NUL);
+  return !UNSTORABLE.test(value);
 }
 
-export const NUL_MESSAGE = 'must not contain NUL characters';
+/** Every string in a JSON value, member names included, is storable text (for jsonb columns). */
+export function isStorableJson(value: unknown): boolean {
+  if (typeof value === 'string') return isStorableText(value);
+  if (Array.isArray(value)) return value.every(isStorableJson);
+  if (value !== null && typeof value === 'object') return Object.entries(value).every(([name, member]) => isStorableText(name) && isStorableJson(member));
+  return true;
+}
+
+export const NUL_MESSAGE = 'must not contain NUL characters or unpaired surrogates';
 
 /**
  * NUL_MESSAGE as a zod refinement's second argument, with its catalog words for a page (the field

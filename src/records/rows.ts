@@ -7,7 +7,7 @@
 import { errors } from 'oidc-provider';
 import type { AdapterPayload } from 'oidc-provider';
 import { digest } from '../crypto/digest.js';
-import { isStorableKey, storableExcerpt } from '../db/text.js';
+import { isStorableKey, isStorableText, storableExcerpt } from '../db/text.js';
 import { MAX_HANDLE_LENGTH } from '../lifetimes.js';
 import { FIND_TOKEN_MODELS, GRANTABLE_MODELS, type StoredGrantPayload, type StoredSessionPayload } from '../oidc/internals.js';
 
@@ -99,15 +99,13 @@ function storedPayload(id: string, payload: AdapterPayload): StoredPayload {
   return rest;
 }
 
-// jsonb rejects U+0000 and unpaired surrogates, and Interaction payloads carry authorization
-// request parameters verbatim (the `claims` parameter is parsed JSON, keys included). Refusing them
-// here turns `state=%00` into a 400 instead of a 500 from the database.
-const UNSTORABLE_TEXT = /[\u0000\p{Cs}]/u;
-
+// Interaction payloads carry authorization request parameters verbatim (the `claims` parameter is
+// parsed JSON, keys included): refusing what jsonb cannot hold here turns `state=%00` into a 400
+// instead of a 500 from the database.
 export function serializePayload(payload: StoredPayload): string {
   let storable = true;
   const json = JSON.stringify(payload, (key: string, value: unknown) => {
-    if (UNSTORABLE_TEXT.test(key) || (typeof value === 'string' && UNSTORABLE_TEXT.test(value))) storable = false;
+    if (!isStorableText(key) || (typeof value === 'string' && !isStorableText(value))) storable = false;
     return value;
   });
   if (!storable) {

@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { CLIENT_NAME_MAX_LENGTH, issueWords, said, scopeSchema, type FieldLabels } from '../clients/schema.js';
 import type { Database } from '../db/knex.js';
-import { isStorableText, NUL_REFUSAL } from '../db/text.js';
+import { isStorableJson, isStorableText, NUL_REFUSAL } from '../db/text.js';
 import { GatehouseError } from '../errors.js';
 import { CATALOGS, LOCALES } from '../i18n/catalogs.js';
 import { MAX_ACCESS_TOKEN_LIFETIME_SECONDS, MIN_API_ACCESS_TOKEN_TTL_SECONDS } from '../lifetimes.js';
@@ -20,7 +20,7 @@ const identifierSchema = z
   .refine((value) => {
     try {
       const url = new URL(value);
-      return (url.protocol === 'https:' || url.protocol === 'http:') && !url.hash && !value.includes('#') && !/[\u0000-\u0020\u007f]/.test(value);
+      return (url.protocol === 'https:' || url.protocol === 'http:') && !url.hash && !value.includes('#') && !/[\u0000-\u0020\u007f]/.test(value) && isStorableText(value);
     } catch {
       return false;
     }
@@ -74,7 +74,7 @@ export const newResourceSchema = z.object({
   /** RFC 9701: the API may ask for introspection responses as signed JWTs. */
   jwtIntrospection: z.boolean().default(false),
   /** The API authenticates to introspect with private_key_jwt and these public keys, not a secret. */
-  jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }).optional(),
+  jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }).refine(isStorableJson, NUL_REFUSAL).optional(),
   /** Where the API receives security events (src/security-events/); checked by the store, which knows the environment. */
   eventsEndpoint: z.string().trim().max(2000).optional(),
   mayExchangeFor: mayExchangeFor.default([]),

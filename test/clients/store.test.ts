@@ -75,7 +75,7 @@ describe('registering apps', () => {
       de: '„Name“ ist zu lang: höchstens 200 Zeichen.',
       en: '“Name” is too long: at most 200 characters.',
     });
-    expect(await said(clients.create({ name: 'A\u0000', redirectUris: ['https://a.example.test/cb'] }))).toMatchObject({ message: 'must not contain NUL characters', de: '„Name“ darf keine NUL-Zeichen enthalten.' });
+    expect(await said(clients.create({ name: 'A\u0000', redirectUris: ['https://a.example.test/cb'] }))).toMatchObject({ message: 'must not contain NUL characters or unpaired surrogates', de: '„Name“ darf keine NUL-Zeichen und keine ungepaarten Surrogate enthalten.' });
     expect(await said(clients.create({ name: ' ', redirectUris: ['https://a.example.test/cb'] }))).toMatchObject({ message: 'A client name is required.', de: 'Bitte geben Sie einen Namen ein.' });
     expect(await said(clients.create({ name: 'A', clientCredentials: true }))).toMatchObject({
       message: 'A machine client needs --scope naming what it may ask for.',

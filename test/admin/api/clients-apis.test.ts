@@ -7,6 +7,9 @@ import { adminApi, basic, segment, type AdminApiClient } from './support.js';
 let server: TestServer;
 let api: AdminApiClient;
 
+/** An EC P-256 public key (RFC 7517 appendix A.1's). */
+const PUBLIC_JWK = { kty: 'EC', crv: 'P-256', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0' };
+
 beforeAll(async () => {
   server = await startTestServer();
   api = await adminApi(server);
@@ -138,6 +141,23 @@ describe('clients', () => {
     const authorize = await fetch(`${server.issuer}/auth?${new URLSearchParams({ client_id: app.client_id, response_type: 'code', scope: 'openid', redirect_uri: 'https://about.example.test/cb', code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256' })}`, { redirect: 'manual' });
     expect(authorize.status).toBe(303);
     expect(authorize.headers.get('location')).toMatch(/^\/interaction\//);
+  });
+
+  // JSON is where these come from (forms decode to well-formed text): PostgreSQL's text and jsonb
+  // cannot hold a NUL, and jsonb refuses an unpaired surrogate. Each is refused before it is stored.
+  it.each([
+    ['a NUL in the home page', { client_uri: 'https://broken.example.test/\u0000' }, 'client_uri', 'NUL characters or unpaired surrogates'],
+    ['an unpaired surrogate in a redirect URI', { redirect_uris: ['https://broken.example.test/cb\ud800'] }, 'redirect_uris', 'unpaired surrogates'],
+    ['a NUL in a key id', { jwks: { keys: [{ ...PUBLIC_JWK, kid: 'k\u0000' }] } }, 'jwks', 'NUL characters or unpaired surrogates'],
+    ['a NUL in a key member\'s name', { jwks: { keys: [{ ...PUBLIC_JWK, 'x\u0000': 1 }] } }, 'jwks', 'NUL characters or unpaired surrogates'],
+    ['a NUL in the JWK Set URI', { jwks_uri: 'https://broken.example.test/jwks\u0000' }, 'jwks_uri', 'NUL characters or unpaired surrogates'],
+  ])('refuse text the database cannot hold, naming the field: %s', async (_, fields, field, said) => {
+    const res = await api.post('/clients', { name: 'Broken', redirect_uris: ['https://broken.example.test/cb'], ...fields });
+    expect(res.status, res.text).toBe(400);
+    expect(res.body).toMatchObject({ error: 'invalid_request' });
+    expect(String(res.body.field)).toMatch(new RegExp(`^${field}`));
+    expect(res.body.error_description).toContain(said);
+    expect(server.logs.filter((line) => line.event === 'input_reached_database')).toEqual([]);
   });
 
   it('rotate their secret: the old one works for the overlap, or stops at once with 0', async () => {
@@ -287,6 +307,18 @@ describe('APIs', () => {
     expect((await api.get(path)).status).toBe(404);
     expect((await api.get(`/clients/${api0.client_id}`)).status).toBe(404);
     expect(await introspectionStatus(api0.client_id, rotated.body.client_secret)).toBe(401);
+  });
+
+  it.each([
+    ['an unpaired surrogate in a scope\'s description', { scope_descriptions: { 'broken:read': 'Read \ud800' } }, 'scope_descriptions'],
+    ['a NUL in a key', { jwks: { keys: [{ ...PUBLIC_JWK, kid: '\u0000' }] } }, 'jwks'],
+    ['an unpaired surrogate in the identifier', { identifier: 'https://broken.example.test/\udc00' }, 'identifier'],
+  ])('refuse text the database cannot hold, naming the field: %s', async (_, fields, field) => {
+    const res = await api.post('/apis', { identifier: 'https://broken.example.test', scopes: ['broken:read'], ...fields });
+    expect(res.status, res.text).toBe(400);
+    expect(String(res.body.field)).toMatch(new RegExp(`^${field}`));
+    expect((await api.get(`/apis/${segment('https://broken.example.test')}`)).status).toBe(404);
+    expect(server.logs.filter((line) => line.event === 'input_reached_database')).toEqual([]);
   });
 
   it('are not found by an unencoded or unknown identifier', async () => {
