@@ -12,11 +12,10 @@ function uriRefusal(uri: string, message: string, key: string): Refusal {
 
 /** What is wrong with the URI before its scheme is looked at, shared by both kinds. */
 function malformed(value: string): Refusal | undefined {
-  // Control characters and spaces have no place in a URI (RFC 3986), and neither control
-  // characters nor unpaired surrogates (from JSON) would survive storage.
-  if (/[\u0000-\u0020\u007f]/.test(value) || !isStorableText(value)) {
-    return uriRefusal(value.replace(/[\u0000-\u001f\u007f\p{Cs}]/gu, '?'), 'contains spaces, control characters or unpaired surrogates', 'problem.uri.controlCharacters');
-  }
+  // Control characters and spaces have no place in a URI (RFC 3986) and would not survive storage.
+  if (/[\u0000-\u0020\u007f]/.test(value)) return uriRefusal(value.replace(/[\u0000-\u001f\u007f]/g, '?'), 'contains spaces or control characters', 'problem.uri.controlCharacters');
+  // Nor would an unpaired surrogate, which only JSON can carry (a form decodes to text).
+  if (!isStorableText(value)) return uriRefusal(value.replace(/\p{Cs}/gu, '?'), 'contains an unpaired surrogate, which is not text', 'problem.uri.unpairedSurrogate');
   if (!URL.canParse(value)) return uriRefusal(value, 'is not an absolute URL', 'problem.uri.notAbsolute');
   const url = new URL(value);
   if (url.hash || value.includes('#')) return uriRefusal(value, 'must not contain a fragment', 'problem.uri.fragment');

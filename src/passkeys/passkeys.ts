@@ -318,7 +318,8 @@ function userHandleOf(userId: string): Uint8Array<ArrayBuffer> {
 
 /** A name to store: what was typed, trimmed and cut to length, or "Passkey". */
 export function passkeyName(typed: string): string {
-  const name = typed.trim().slice(0, MAX_NAME_LENGTH);
+  // Cut between characters, not inside one: half an emoji at the end is not text.
+  const name = typed.trim().slice(0, MAX_NAME_LENGTH).replace(/[\uD800-\uDBFF]$/, '');
   return name && isStorableText(name) ? name : 'Passkey';
 }
 

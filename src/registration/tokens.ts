@@ -4,7 +4,7 @@
 // registration's own transaction (spend), so N uses are N apps however many requests race.
 import { digest, randomSecret } from '../crypto/digest.js';
 import type { Database } from '../db/knex.js';
-import { isStorableKey } from '../db/text.js';
+import { isStorableKey, isStorableText, NUL_MESSAGE, NUL_REFUSAL } from '../db/text.js';
 import { GatehouseError } from '../errors.js';
 import { DAY } from '../lifetimes.js';
 import { ADMIN_SCOPE } from '../vocabulary.js';
@@ -88,8 +88,11 @@ export class RegistrationTokens {
       });
     }
     const description = input.description?.trim() || null;
-    if (description && (description.length > 200 || description.includes('\u0000'))) {
+    if (description && description.length > 200) {
       throw new GatehouseError('invalid_input', 'The description is at most 200 characters.', 'description', { key: 'problem.input.tooLong', values: { field: { key: 'admin.tokens.descriptionField' }, max: 200 } });
+    }
+    if (description && !isStorableText(description)) {
+      throw new GatehouseError('invalid_input', `The description ${NUL_MESSAGE}.`, 'description', { key: NUL_REFUSAL.params.words.key, values: { field: { key: 'admin.tokens.descriptionField' } } });
     }
     const token = `${TOKEN_PREFIX}${randomSecret()}`;
     const [row] = await trx<Row>(TABLE)

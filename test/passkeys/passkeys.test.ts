@@ -3,6 +3,8 @@
 // real authenticator are in passkeys.browser.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Challenges, CHALLENGE_TTL_SECONDS } from '../../src/passkeys/challenges.js';
+import { passkeyName } from '../../src/passkeys/passkeys.js';
+import { MAX_NAME_LENGTH } from '../../src/passkeys/store.js';
 import { accountForm, signInToAccount } from '../account/support.js';
 import { enrolAuthenticator } from '../factors/support.js';
 import { authorizationRequest, createPerson, registerApp, type App } from '../support/flows.js';
@@ -29,6 +31,16 @@ async function auditTypes(userId: string | null): Promise<Array<{ type: string; 
   const query = server.db('audit_events').orderBy([{ column: 'occurred_at' }, { column: 'id' }]).select('type', 'details');
   return userId === null ? query.whereNull('user_id') : query.where({ user_id: userId });
 }
+
+describe('a passkey\'s name', () => {
+  it('is what was typed, trimmed and cut to length between characters, never inside an emoji; "Passkey" for nothing usable', () => {
+    expect(passkeyName('  Work laptop  ')).toBe('Work laptop');
+    const long = `${'a'.repeat(MAX_NAME_LENGTH - 1)}🔑 and more`;
+    expect(passkeyName(long)).toBe('a'.repeat(MAX_NAME_LENGTH - 1));
+    expect(passkeyName('   ')).toBe('Passkey');
+    expect(passkeyName('bad\u0000name')).toBe('Passkey');
+  });
+});
 
 describe('the passkeys page', () => {
   it('asks for a resident key with user verification for this RP ID, only with the form\'s CSRF token', async () => {

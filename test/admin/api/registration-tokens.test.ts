@@ -53,6 +53,14 @@ describe('registration tokens', () => {
     expect((await api.post('/registration-tokens', { scope: 'openid gatehouse:admin' })).status).toBe(400);
     expect((await api.post('/registration-tokens/00000000-0000-4000-8000-000000000000/revoke', {})).status).toBe(404);
   });
+
+  it('refuse a description the database cannot hold, saying so rather than calling it too long', async () => {
+    for (const description of ['Acme\u0000', 'Acme \ud83d']) {
+      const res = await api.post('/registration-tokens', { scope: 'openid', description });
+      expect(res.status, JSON.stringify(description)).toBe(400);
+      expect(res.body).toMatchObject({ field: 'description', error_description: 'The description must not contain NUL characters or unpaired surrogates.' });
+    }
+  });
 });
 
 describe('the device flow opt-in', () => {
