@@ -81,11 +81,15 @@ async function readBody(ctx: Context): Promise<boolean> {
   }
 }
 
-function decodedSegment(segment: string): string | undefined {
+/**
+ * The client id a path segment names, read as oidc-provider's router reads it (lib/helpers/router.js):
+ * decoded, or as it is when it does not decode (a stray %), so both look up the same client.
+ */
+function decodedSegment(segment: string): string {
   try {
     return decodeURIComponent(segment);
   } catch {
-    return undefined;
+    return segment;
   }
 }
 
@@ -118,9 +122,7 @@ export function registrationGate(deps: RegistrationGateDependencies): Middleware
         (ctx.request as { body?: unknown }).body = applyRegistrationPolicy(body, ceiling, deps.settings);
         rememberRegistration(ctx.state, { tokenId, ceiling });
       } else if (isClient && ctx.method === 'PUT') {
-        // A segment that does not decode (a stray %) names no client: oidc-provider answers it.
-        const clientId = decodedSegment(clientSegment);
-        const client = clientId === undefined ? undefined : await deps.clients.find(clientId);
+        const client = await deps.clients.find(decodedSegment(clientSegment));
         if (client?.registeredAt && client.registrationScope) {
           if (!(await readBody(ctx))) return;
           const body = { ...(bodyProviderReads(ctx) ?? {}) };
