@@ -82,7 +82,12 @@ function ofType(type: string, schema: JsonSchema, options: SchemaArbitraryOption
         { weight: required.has(name) ? 9 : 1, arbitrary: arbitraryFor(property, options, name, depth + 1).map((value) => [name, value] as const) },
       ));
       const extra = fc.oneof({ weight: 19, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: fc.tuple(options.text('').map((name) => name.slice(0, 30)), elsewise) });
-      return fc.tuple(fc.tuple(...members), extra).map(([present, added]) => Object.fromEntries([...present, added].filter((entry) => entry !== undefined)));
+      // A record (zod's z.record: scope descriptions, a JWK's other members) has members of any
+      // name the schema does not list, each of the schema it gives.
+      const open = typeof schema.additionalProperties === 'object' && Object.keys(schema.additionalProperties).length
+        ? fc.dictionary(options.text(member), arbitraryFor(schema.additionalProperties, options, member, depth + 1), { maxKeys: 3 })
+        : fc.constant({});
+      return fc.tuple(fc.tuple(...members), extra, open).map(([present, added, more]) => ({ ...more, ...Object.fromEntries([...present, added].filter((entry) => entry !== undefined)) }));
     }
     default:
       return elsewise;
