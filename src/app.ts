@@ -99,7 +99,10 @@ export interface AppDependencies {
   registrationTokens: RegistrationTokens;
   /** Passkeys: sign-in with them, and the account page that manages them (src/passkeys/). */
   passkeys: Passkeys;
-  /** The clock one-time links and sign-in throttling are counted by (tests move it). */
+  /**
+   * The clock one-time links, sign-in throttling, the verification-mail throttle and
+   * oidc-provider's records are counted by (tests move it).
+   */
   now?: () => number;
   /** Second factors (src/factors/): the sign-in's second step, /account/security, the admin reset. */
   factors: FactorActs;

@@ -1,7 +1,9 @@
-// Where sign-in throttling keeps its counters: the `rate_limits` table (migration 004), through
-// rate-limiter-flexible's RateLimiterPostgres on the app's own knex instance, so every instance
-// sharing the database sees — and atomically updates — the same counts. Each counter is one
-// `INSERT … ON CONFLICT DO UPDATE … RETURNING`: one round trip, no read-modify-write race.
+// Where the database-backed rate limits keep their counters: the `rate_limits` table (migration
+// 004), so every instance sharing the database sees — and atomically updates — the same counts.
+// Each change is one `INSERT … ON CONFLICT DO UPDATE … RETURNING`: one round trip, no
+// read-modify-write race. Sign-in throttling counts through countAttempt/countOne/settleAttempt
+// below, by the clock it is given; the other limits (factors, device codes, registration, mail)
+// through rate-limiter-flexible's RateLimiterPostgres on the app's own knex instance, by Date.now.
 //
 // On PostgreSQL the library's named `{ name, text, values }` statements run on a connection
 // borrowed from knex's pool, as its own knex store would run them, but through queryPooled
@@ -133,8 +135,9 @@ export async function settleAttempt(db: Database, counters: { remove?: readonly 
 }
 
 /**
- * Deletes counters whose window has ended; for the janitor. The library never reads an expired
- * row (it resets one on its next use), so this only keeps the table small, in batches so a sweep
+ * Deletes counters whose window has ended; for the janitor. Nothing reads an expired row as a
+ * count (the library and countAttempt alike reset one on its next use), so this only keeps the
+ * table small, in batches so a sweep
  * after an attack (many distinct keys) never holds one long delete.
  */
 export async function deleteExpiredRateLimits(db: Database, options: { now?: number; batchSize?: number } = {}): Promise<number> {
