@@ -22,7 +22,7 @@ import { errors, Provider, type Adapter, type AdapterPayload, type ClientMetadat
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readTokenEndpointForm } from '../../src/http/provider-form.js';
 import {
-  accessTokenBeingRevoked, accessTokenFor, basicAuthorizationClientId, currentRequest, deviceFormToken, discoveryDocument, normalizeUserCode, DISCOVERY_PATHS, errorDetailOf, FIND_TOKEN_MODELS,
+  accessTokenBeingRevoked, accessTokenFor, basicAuthorization, basicAuthorizationClientId, currentRequest, deviceFormToken, discoveryDocument, normalizeUserCode, DISCOVERY_PATHS, errorDetailOf, FIND_TOKEN_MODELS,
   GRANTABLE_MODELS, grantFromStored, INTERACTION_OWN_ID_FIELD, INTERACTION_SESSION_COOKIE_FIELD, isReuseDetail, isStructuredToken, JWT_HANDLE_PREFIX, JWT_REVOCATION_HANDLE_PREFIX, pageSession,
   PINNED_OIDC_PROVIDER_VERSION, presentedRefreshToken, PROVIDER_BODY_LIMIT, PROVIDER_BODY_LIMIT_BYTES, PROVIDER_ROUTES,
   PROVIDER_ROUTES_WITH_A_PARAMETER, providerContextOf, refreshGrantRequest, REFRESH_GRANT_ADAPTER_CALLS,
@@ -37,6 +37,8 @@ const SECRET = 'app-secret';
 const COOKIE_KEYS = ['contract-test-cookie-key'];
 /** RFC 6749 §2.3.1 form-urlencodes the id before base64: every character that changes shape there. */
 const AWKWARD_CLIENT_ID = 'a b+c:d%';
+/** A secret with what form-encoding changes and a colon, which only the first one splits from the id. */
+const AWKWARD_SECRET = 'p q+r:s%t';
 
 const providerRoot = createRequire(import.meta.url).resolve('oidc-provider/package.json').replace(/package\.json$/, '');
 const providerSource = (file: string) => readFileSync(`${providerRoot}lib/${file}`, 'utf8');
@@ -121,14 +123,15 @@ let assertionKey: CryptoKey;
 let assertionJwk: Record<string, unknown>;
 
 function clients(): ClientMetadata[] {
-  const secretClient = (clientId: string, grantTypes: string[], responseTypes: string[] = []) => ({
-    client_id: clientId, client_secret: SECRET, grant_types: grantTypes, response_types: responseTypes,
+  const secretClient = (clientId: string, grantTypes: string[], responseTypes: string[] = [], secret = SECRET) => ({
+    client_id: clientId, client_secret: secret, grant_types: grantTypes, response_types: responseTypes,
     redirect_uris: responseTypes.length ? [REDIRECT_URI] : [], post_logout_redirect_uris: responseTypes.length ? [LOGOUT_URI] : [],
   }) as ClientMetadata;
   return [
     secretClient('app', ['authorization_code', 'refresh_token'], ['code']),
     secretClient('machine', ['client_credentials']),
     secretClient(AWKWARD_CLIENT_ID, ['client_credentials']),
+    secretClient('awkward-secret', ['client_credentials'], [], AWKWARD_SECRET),
     { client_id: 'signer', token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [assertionJwk] }, grant_types: ['client_credentials'], response_types: [], redirect_uris: [] } as unknown as ClientMetadata,
   ];
 }
@@ -481,6 +484,14 @@ describe('how the provider reads requests and shapes answers (internals/wire.ts)
     expect(answer.status, `oidc-provider (lib/shared/client_auth.js) no longer decodes this id as ${JSON.stringify(AWKWARD_CLIENT_ID)}: ${JSON.stringify(answer.body)}`).toBe(200);
     expect(basicAuthorizationClientId('Bearer abc')).toBeUndefined();
     expect(basicAuthorizationClientId(`Basic ${Buffer.from('no-colon').toString('base64')}`)).toBeUndefined();
+  });
+
+  it('basicAuthorization: decodes a Basic header\'s secret as oidc-provider does (the poll endpoint authenticates with it)', async () => {
+    const header = basic('awkward-secret', AWKWARD_SECRET);
+    expect(basicAuthorization(header)).toEqual({ clientId: 'awkward-secret', secret: AWKWARD_SECRET });
+    const answer = await post(running, '/token', { grant_type: 'client_credentials' }, header);
+    expect(answer.status, `oidc-provider (lib/shared/client_auth.js) no longer decodes this secret as ${JSON.stringify(AWKWARD_SECRET)}: ${JSON.stringify(answer.body)}`).toBe(200);
+    expect((await post(running, '/token', { grant_type: 'client_credentials' }, basic('awkward-secret', 'p q r:s%t'))).status, 'a secret differing only where the real one has a "+" is refused').toBe(401);
   });
 
   it('bodyProviderReads and PROVIDER_BODY_LIMIT: a body parsed in front of the provider is what it reads, within its own limit', async () => {
