@@ -16,9 +16,7 @@ import { httpPost, HttpDeliveryFailed } from '../outbox/http-post.js';
 import type { DeliveryChannel } from '../outbox/sender.js';
 import { signingJwk, type KeySet, type KeyStore } from '../keys/signing-keys.js';
 import { audienceOf, eventsEndpointProblem, isPollDelivery, type Receiver } from './receivers.js';
-import type { SecurityEventPolls } from './polls.js';
 import { SET_MEDIA_TYPE, SET_TYPE, type SubjectIdentifier } from './vocabulary.js';
-import type { Database } from '../db/knex.js';
 
 /** A SET's claims as written with the act; `aud` is the receiver's, added when it is signed. */
 export interface SecurityEventClaims {
@@ -41,10 +39,11 @@ export interface SecurityEventChannelOptions {
   keys: Pick<KeyStore, 'loadKeySet'>;
   /** The receivers' endpoints as registered now. */
   endpointOf(receiver: Receiver): Promise<string | null | undefined>;
-  /** Where a SET waits for a receiver that took to polling (RFC 8936) after it was queued for a push. */
-  polls: Pick<SecurityEventPolls, 'enqueue'>;
-  /** The database the SET is moved to its poll queue on. */
-  db: Database;
+  /**
+   * Moves a SET to the poll queue (RFC 8936) of a receiver that took to polling after it was
+   * queued for a push, as written at `writtenAt`.
+   */
+  toPollQueue(receiver: Receiver, claims: SecurityEventClaims, writtenAt: Date): Promise<void>;
   /** http:// endpoints are delivered to (outside production). */
   allowHttp: boolean;
   timeoutMs: number;
@@ -65,7 +64,7 @@ export class SecurityEventChannel implements DeliveryChannel {
     const endpoint = await this.options.endpointOf(receiver);
     if (!endpoint) throw new DeliveryRefused('the receiver is no longer registered, or has no events endpoint any more');
     // Nothing is lost by the change: the receiver gets it at its next poll, as if it had been written there.
-    if (isPollDelivery(endpoint)) return this.options.polls.enqueue(this.options.db, receiver, claims, new Date(claims.iat * 1000));
+    if (isPollDelivery(endpoint)) return this.options.toPollQueue(receiver, claims, new Date(claims.iat * 1000));
     const problem = eventsEndpointProblem(endpoint, this.options.allowHttp);
     if (problem) throw new DeliveryRefused(problem);
     const set = await this.#signer.sign(receiver, claims);
