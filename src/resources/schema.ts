@@ -92,6 +92,7 @@ export const API_FIELDS: FieldLabels = {
   scope: 'admin.api.scopesField',
   scopes: 'admin.api.scopesField',
   scopeDescriptions: 'admin.api.scopesField',
+  localizedScopeDescriptions: 'admin.api.descriptionsField',
   accessTokenTtl: 'admin.api.ttlField',
   eventsEndpoint: 'admin.events.endpoint',
   mayExchangeFor: 'admin.api.exchangeField',

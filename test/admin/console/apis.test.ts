@@ -118,6 +118,11 @@ describe('APIs', () => {
     const refused = await submit(agent, page, /\/edit$/, { form: 'edit', name: 'German', scopes: 'german:read', accessTokenTtl: '', descriptions_de: 'german:unknown Unbekannt' });
     expect(refused.status).toBe(400);
     expect(textOf(refused.body)).toContain('"german:unknown" is described but is not one of the API\'s scopes.');
+    // A refusal about them names them as the form does, not by the field's name in the code.
+    const tooLong = await submit(agent, page, /\/edit$/, { form: 'edit', name: 'German', scopes: 'german:read', accessTokenTtl: '', descriptions_de: `german:read ${'x'.repeat(201)}` });
+    expect(tooLong.status).toBe(400);
+    expect(textOf(tooLong.body)).toContain('Descriptions in other languages');
+    expect(textOf(tooLong.body)).not.toContain('localizedScopeDescriptions');
   });
 
   it('rotates the introspection secret with no overlap: the old one stops now', async () => {
