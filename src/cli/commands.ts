@@ -49,9 +49,12 @@ export interface Command {
 
 const actions = () => import('./actions.js');
 
-function positiveInteger(options: Options, name: string): void {
+/** Refuses an option given as anything but a whole number (within `range`, when there is one). */
+function wholeNumber(options: Options, name: string, noun = 'a whole number', range?: { min: number; max: number }): void {
   const value = options[name];
-  if (typeof value === 'string' && !/^\d+$/.test(value)) throw new UsageError(`--${name} takes a whole number of seconds (got "${value}")`);
+  if (typeof value !== 'string') return;
+  if (/^\d+$/.test(value) && (!range || (Number(value) >= range.min && Number(value) <= range.max))) return;
+  throw new UsageError(`--${name} takes ${noun}${range ? ` from ${range.min} to ${range.max}` : ''} (got "${value}")`);
 }
 
 function oneOf(options: Options, name: string, allowed: string[]): void {
@@ -109,7 +112,7 @@ export const COMMANDS: Command[] = [
       cursor: { type: 'string', value: 'C', description: 'the next_cursor of the page before, for the page after it' },
     },
     check(options) {
-      if (typeof options.limit === 'string' && !(/^\d+$/.test(options.limit) && Number(options.limit) >= 1 && Number(options.limit) <= 200)) throw new UsageError(`--limit takes a whole number from 1 to 200 (got "${options.limit}")`);
+      wholeNumber(options, 'limit', 'a whole number', { min: 1, max: 200 });
     },
     run: async (ctx, options) => (await actions()).listUsers(ctx, options),
   },
@@ -259,8 +262,8 @@ export const COMMANDS: Command[] = [
       description: { type: 'string', value: 'D', description: 'who it is for, as the console shows it' },
     },
     check(options) {
-      positiveInteger(options, 'expires-in');
-      if (typeof options.uses === 'string' && !/^\d+$/.test(options.uses)) throw new UsageError(`--uses takes a whole number (got "${options.uses}")`);
+      wholeNumber(options, 'expires-in', 'a whole number of seconds');
+      wholeNumber(options, 'uses');
     },
     run: async (ctx, options) => (await actions()).createRegistrationToken(ctx, options),
   },
@@ -295,7 +298,7 @@ export const COMMANDS: Command[] = [
       'events-endpoint': { type: 'string', value: 'URL', description: 'where the API receives security events: a URL to push them to (RFC 8935; https in production), or urn:ietf:rfc:8936 for the API to poll POST /ssf/poll (RFC 8936)' },
     },
     check(options) {
-      positiveInteger(options, 'access-token-ttl');
+      wholeNumber(options, 'access-token-ttl', 'a whole number of seconds');
       for (const value of (options.describe as string[] | undefined) ?? []) {
         if (value.indexOf('=') < 1) throw new UsageError(`--describe takes scope=words, e.g. --describe "docs:read=Read your documents" (got "${value}")`);
       }
@@ -362,10 +365,7 @@ export const COMMANDS: Command[] = [
       api: { type: 'string', value: 'URL', description: 'an API call to try with the access token (GET), stepping up when it asks (RFC 9470)' },
     },
     check(options) {
-      const port = options.port;
-      if (typeof port === 'string' && (!/^\d+$/.test(port) || Number(port) < 1 || Number(port) > 65535)) {
-        throw new UsageError(`--port takes a port number from 1 to 65535 (got "${port}")`);
-      }
+      wholeNumber(options, 'port', 'a port number', { min: 1, max: 65535 });
       const issuer = options.issuer;
       if (typeof issuer === 'string' && !/^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/.test(issuer)) {
         throw new UsageError(`--issuer takes Gatehouse's http(s) URL, e.g. http://localhost:3000 (got "${issuer}")`);
