@@ -6,15 +6,26 @@ import { isStorableText } from '../db/text.js';
 import type { Refusal } from '../errors.js';
 import { LOOPBACK_HOSTS } from '../paths.js';
 
+/** Spaces and control characters: no place in a URI (RFC 3986), and a NUL would not survive storage. */
+const SPACE_OR_CONTROL = /[\u0000-\u0020\u007f]/;
+
+/**
+ * Whether a URI holds what none Gatehouse keeps may (a space, a control character, an unpaired
+ * surrogate): redirect URIs, events endpoints and API identifiers alike.
+ */
+export function hasUnusableCharacters(value: string): boolean {
+  return SPACE_OR_CONTROL.test(value) || !isStorableText(value);
+}
+
 function uriRefusal(uri: string, message: string, key: string): Refusal {
   return { message: `"${uri}" ${message}`, words: { key, values: { uri } } };
 }
 
 /** What is wrong with the URI before its scheme is looked at, shared by both kinds. */
 function malformed(value: string): Refusal | undefined {
-  // Control characters and spaces have no place in a URI (RFC 3986) and would not survive storage.
-  if (/[\u0000-\u0020\u007f]/.test(value)) return uriRefusal(value.replace(/[\u0000-\u001f\u007f]/g, '?'), 'contains spaces or control characters', 'problem.uri.controlCharacters');
-  // Nor would an unpaired surrogate, which only JSON can carry (a form decodes to text).
+  // hasUnusableCharacters, said in two parts: the console never tells someone who typed a space
+  // about surrogates, which only JSON can carry (a form decodes to text).
+  if (SPACE_OR_CONTROL.test(value)) return uriRefusal(value.replace(/[\u0000-\u001f\u007f]/g, '?'), 'contains spaces or control characters', 'problem.uri.controlCharacters');
   if (!isStorableText(value)) return uriRefusal(value.replace(/\p{Cs}/gu, '?'), 'contains an unpaired surrogate, which is not text', 'problem.uri.unpairedSurrogate');
   if (!URL.canParse(value)) return uriRefusal(value, 'is not an absolute URL', 'problem.uri.notAbsolute');
   const url = new URL(value);

@@ -1,5 +1,6 @@
 // What an API (RFC 8707 resource server) registration may say, checked at creation and at every update.
 import { z } from 'zod';
+import { hasUnusableCharacters } from '../clients/redirect-uris.js';
 import { CLIENT_NAME_MAX_LENGTH, issueWords, said, scopeSchema, type FieldLabels } from '../clients/schema.js';
 import type { Database } from '../db/knex.js';
 import { isStorableJson, isStorableText, NUL_REFUSAL } from '../db/text.js';
@@ -20,7 +21,7 @@ const identifierSchema = z
   .refine((value) => {
     try {
       const url = new URL(value);
-      return (url.protocol === 'https:' || url.protocol === 'http:') && !url.hash && !value.includes('#') && !/[\u0000-\u0020\u007f]/.test(value) && isStorableText(value);
+      return (url.protocol === 'https:' || url.protocol === 'http:') && !url.hash && !value.includes('#') && !hasUnusableCharacters(value);
     } catch {
       return false;
     }

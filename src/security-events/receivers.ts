@@ -2,7 +2,7 @@
 // endpoint registered. A receiver's SETs are addressed to it (`aud`). Pushed ones (an https
 // endpoint, RFC 8935) are delivered in one outbox queue, so they arrive in the order they were
 // written; a receiver whose endpoint is POLL_DELIVERY asks for them instead (RFC 8936, ./polls.ts).
-import { isStorableText } from '../db/text.js';
+import { hasUnusableCharacters } from '../clients/redirect-uris.js';
 import type { Refusal } from '../errors.js';
 import { POLL_DELIVERY } from './vocabulary.js';
 
@@ -43,7 +43,7 @@ export function eventsEndpointRefusal(value: string, allowHttp: boolean): Refusa
   }
   if (url.username || url.password) return { message: 'The events endpoint must not carry credentials.', words: { key: 'problem.eventsEndpoint.credentials' } };
   if (url.hash || value.includes('#')) return { message: 'The events endpoint must not have a fragment.', words: { key: 'problem.eventsEndpoint.fragment' } };
-  if (value.length > 2000 || /[\u0000-\u0020\u007f]/.test(value) || !isStorableText(value)) return { message: 'The events endpoint is not a usable URL.', words: { key: 'problem.eventsEndpoint.unusable' } };
+  if (value.length > 2000 || hasUnusableCharacters(value)) return { message: 'The events endpoint is not a usable URL.', words: { key: 'problem.eventsEndpoint.unusable' } };
   return undefined;
 }
 
