@@ -5,11 +5,19 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { inject } from 'vitest';
 import { ENVIRONMENT_VARIABLES } from '../../src/config.js';
 import { freePort } from './gatehouse.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const MAIN = path.join(ROOT, 'src', 'main.ts');
+/**
+ * How `npm start` is run here: the sources compiled once for this run (test/support/compiled-server.ts),
+ * as production runs compiled JavaScript, or src/main.ts through tsx when vitest watches.
+ */
+function mainCommand(): string[] {
+  const compiled = inject('compiledMain');
+  return compiled ? [compiled] : ['--import', 'tsx', path.join(ROOT, 'src', 'main.ts')];
+}
 
 /** process.env without anything Gatehouse reads, so a developer's own settings do not leak in. */
 export function cleanEnv(): NodeJS.ProcessEnv {
@@ -26,7 +34,7 @@ export interface Server {
 }
 
 export function startMain(env: NodeJS.ProcessEnv): Server {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, mainCommand(), { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk; });
