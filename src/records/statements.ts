@@ -3,6 +3,7 @@
 // round trip for what would otherwise be several (the rotation's consume and save, the token
 // lookup's token, app, person and grant). Every time is bound from the repository's clock.
 import type { PreparedStatement } from '../db/prepared.js';
+import { SESSION_BINDING } from '../oidc/internals.js';
 import { TABLE, TOKEN_MODELS, type NewRow } from './rows.js';
 
 // Every save of a session, interaction, grant, code or token, in this column order.
@@ -95,22 +96,31 @@ select ${ROTATED_COLUMNS.map((column, index) => `cast($${index + 3} as ${COLUMN_
 returning 1`,
 };
 
-// Opaque tokens in one round trip (src/oidc/models/token-lookup.ts batches the asks). A Grant row
-// carries its own id in grant_id, so the token's grant_id finds it; the caller checks the grant
-// row's id_digest to make sure it is the row a find would return. A token whose app or person is
+// Opaque tokens and authorization codes in one round trip (src/oidc/models/token-lookup.ts batches
+// the asks). A Grant row carries its own id in grant_id, so the token's grant_id finds it; the caller
+// checks the grant row's id_digest to make sure it is the row a find would return. A code or token
+// that ends with its sign-in session brings that session (its uid's digest, computed here as
+// src/crypto/digest.ts computes it, and checked again by the caller). A token whose app or person is
 // disabled (or gone), or whose person is not active (invited, or signed up and unverified), stands
-// for nothing: it is not found, at introspection, refresh, userinfo and
-// revocation alike — the same rule as for JWTs.
+// for nothing: it is not found, at introspection, refresh, userinfo, revocation and the code
+// exchange alike — the same rule as for JWTs.
 // $1 the token's digest, $2 now, $3 the uuid pattern. Planning it cost four times what running it did.
+const LOOKUP_MODELS = [...TOKEN_MODELS, 'AuthorizationCode'];
+const SESSION_UID = `t.payload->>'${SESSION_BINDING.sessionUid}'`;
 export const TOKEN_LOOKUP: PreparedStatement = {
-  name: 'gatehouse_token_lookup_v2',
+  name: 'gatehouse_token_lookup_v3',
   text: `select t.model, t.payload, t.consumed_at, t.grant_id,
-       g.id_digest as grant_id_digest, g.payload as grant_payload
+       g.id_digest as grant_id_digest, g.payload as grant_payload,
+       s.uid_digest as session_uid_digest, s.payload as session_payload
   from oidc_records t
   join clients c on c.client_id = t.client_id and c.disabled_at is null
   left join oidc_records g
     on g.model = 'Grant' and g.grant_id = t.grant_id and (g.expires_at is null or g.expires_at > $2)
- where t.id_digest = $1 and t.model in (${TOKEN_MODELS.map((model) => `'${model}'`).join(', ')})
+  left join oidc_records s
+    on t.payload->>'${SESSION_BINDING.bound}' = 'true' and s.model = 'Session'
+   and s.uid_digest = rtrim(translate(encode(sha256(convert_to(${SESSION_UID}, 'UTF8')), 'base64'), '+/', '-_'), '=')
+   and (s.expires_at is null or s.expires_at > $2)
+ where t.id_digest = $1 and t.model in (${LOOKUP_MODELS.map((model) => `'${model}'`).join(', ')})
    and (t.expires_at is null or t.expires_at > $2)
    and (t.account_id is null or exists (
      select 1 from users u

@@ -4,16 +4,19 @@
 import { digest } from '../crypto/digest.js';
 import type { Database } from '../db/knex.js';
 import { runPrepared } from '../db/prepared.js';
+import { SESSION_BINDING } from '../oidc/internals.js';
 import { isUuidPattern } from '../people/users.js';
 import { TABLE, type FoundRow, type GrantOpenid } from './rows.js';
 import { TOKEN_LOOKUP } from './statements.js';
 
-/** The live rows of every token model holding one opaque value, each with its live grant when there is one. */
+/** The live rows of every token model (and authorization codes) holding one opaque value, with what they name. */
 export interface TokenFound {
   /** The token rows, by model. */
   tokens: Map<string, FoundRow>;
   /** The grant read alongside, when one of the tokens names a live grant. */
   grants: Map<string, FoundRow>;
+  /** The sign-in session read alongside, by uid, when a token ends with a live one. */
+  sessions: Map<string, FoundRow>;
 }
 
 interface LookupRow extends FoundRow {
@@ -21,17 +24,27 @@ interface LookupRow extends FoundRow {
   grant_id: string | null;
   grant_id_digest: string | null;
   grant_payload: Record<string, unknown> | null;
+  session_uid_digest: string | null;
+  session_payload: Record<string, unknown> | null;
 }
 
-/** One round trip: the token under every token model, its app and person still enabled, and its grant. */
+/**
+ * One round trip: the token under every token model (and as an authorization code), its app and
+ * person still enabled, its grant, and the session it ends with.
+ */
 export async function lookupToken(db: Database, now: Date, id: string): Promise<TokenFound> {
   const rows = await runPrepared<LookupRow>(db, TOKEN_LOOKUP, [digest(id), now, isUuidPattern.source]);
-  const found: TokenFound = { tokens: new Map(), grants: new Map() };
+  const found: TokenFound = { tokens: new Map(), grants: new Map(), sessions: new Map() };
   for (const row of rows) {
     found.tokens.set(row.model, { payload: row.payload, consumed_at: row.consumed_at });
     // The join matches on grant_id; the digest check makes sure it is the row Grant.find would return.
     if (row.grant_id && row.grant_payload && row.grant_id_digest === digest(row.grant_id)) {
       found.grants.set(row.grant_id, { payload: row.grant_payload, consumed_at: null });
+    }
+    // The SQL computed the uid's digest; this checks it computed it as Session.findByUid would.
+    const uid = row.session_payload?.uid;
+    if (typeof uid === 'string' && row.session_uid_digest === digest(uid) && row.payload[SESSION_BINDING.sessionUid] === uid) {
+      found.sessions.set(uid, { payload: row.session_payload!, consumed_at: null });
     }
   }
   return found;

@@ -124,6 +124,40 @@ describe('an app signs a person in', () => {
     expect(back.searchParams.get('error_description')).toMatch(/PKCE/);
   });
 
+  it('exchanges a code in two statements on codes, sessions and grants: the code read with its session and grant, then its consume', async () => {
+    const agent = new UserAgent(server.issuer);
+    // No offline_access: the code (and its tokens) end with the sign-in session.
+    const request = await authorizationRequest(app, { scope: 'openid read' });
+    const callback = await signIn(agent, request.url, person);
+    const statements: string[] = [];
+    const record = (query: { sql: string }) => statements.push(query.sql);
+    server.db.on('query', record);
+    let tokens: client.TokenEndpointResponse;
+    try {
+      tokens = await client.authorizationCodeGrant(app.config, callback, { pkceCodeVerifier: request.codeVerifier, expectedState: request.state, expectedNonce: request.nonce });
+    } finally {
+      server.db.off('query', record);
+    }
+    expect(tokens.access_token).toBeTruthy();
+    // Apps, people and APIs come from caches on PostgreSQL; PGlite, with no change feed, reads them.
+    expect(statements.filter((sql) => sql.includes('oidc_records'))).toEqual([
+      expect.stringMatching(/join oidc_records s/),
+      expect.stringMatching(/^update oidc_records set consumed_at/),
+    ]);
+  });
+
+  it('refuses a code that ends with its sign-in session once that session has expired, and keeps the grant', async () => {
+    const agent = new UserAgent(server.issuer);
+    const request = await authorizationRequest(app, { scope: 'openid read' });
+    const callback = await signIn(agent, request.url, person);
+    const expired = await server.db('oidc_records').where({ model: 'Session', account_id: person.id }).update({ expires_at: new Date(Date.now() - 60_000) });
+    expect(expired).toBeGreaterThan(0);
+    const refused = await client.authorizationCodeGrant(app.config, callback, { pkceCodeVerifier: request.codeVerifier, expectedState: request.state, expectedNonce: request.nonce }).catch((error: unknown) => error);
+    expect(refused).toMatchObject({ error: 'invalid_grant' });
+    // The session ended, not the consent: the person's next sign-in for the app still works.
+    await obtainTokens(server, app, person, { scope: 'openid read' });
+  });
+
   it('issues a code only once: of 20 parallel redemptions exactly one succeeds', async () => {
     const agent = new UserAgent(server.issuer);
     const request = await authorizationRequest(app);

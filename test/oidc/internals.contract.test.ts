@@ -25,7 +25,7 @@ import {
   accessTokenBeingRevoked, accessTokenFor, basicAuthorization, basicAuthorizationClientId, currentRequest, deviceFormToken, discoveryDocument, normalizeUserCode, DISCOVERY_PATHS, errorDetailOf, FIND_TOKEN_MODELS,
   GRANTABLE_MODELS, grantFromStored, INTERACTION_OWN_ID_FIELD, INTERACTION_SESSION_COOKIE_FIELD, isReuseDetail, isStructuredToken, JWT_HANDLE_PREFIX, JWT_REVOCATION_HANDLE_PREFIX, pageSession,
   PINNED_OIDC_PROVIDER_VERSION, presentedRefreshToken, PROVIDER_BODY_LIMIT, PROVIDER_BODY_LIMIT_BYTES, PROVIDER_ROUTES,
-  PROVIDER_ROUTES_WITH_A_PARAMETER, providerContextOf, refreshGrantRequest, REFRESH_GRANT_ADAPTER_CALLS,
+  PROVIDER_ROUTES_WITH_A_PARAMETER, providerContextOf, refreshGrantRequest, REFRESH_GRANT_ADAPTER_CALLS, SESSION_BINDING,
   readOnlyClientMetadata, rememberClientsByMetadata, replaceClientMethods, REPLAY_DETECTION_ADAPTER_CALLS, REPLAY_REFUSED_DETAIL, requestState, RESUME_PATH, rotatedRefreshToken,
   routerFold, sessionGrantIdFor, tokenSourceOf, UNREGISTERED_TYPE_ERROR, type StoredGrantPayload, type StoredSessionPayload,
 } from '../../src/oidc/internals.js';
@@ -47,7 +47,7 @@ const providerSource = (file: string) => readFileSync(`${providerRoot}lib/${file
 
 interface AdapterCall {
   model: string;
-  method: 'find' | 'upsert' | 'consume' | 'destroy' | 'revokeByGrantId';
+  method: 'find' | 'findByUid' | 'upsert' | 'consume' | 'destroy' | 'revokeByGrantId';
   id: string;
   request: KoaContextWithOIDC | undefined;
   /** What refreshGrantRequest() said during the call. */
@@ -79,6 +79,7 @@ class RecordingAdapter implements Adapter {
   }
 
   async findByUid(uid: string): Promise<AdapterPayload | undefined> {
+    this.#note('findByUid', uid);
     for (const [key, payload] of records) if (key.startsWith(`${this.model} `) && payload.uid === uid) return structuredClone(payload);
     return undefined;
   }
@@ -372,6 +373,31 @@ describe('the request being answered (internals/requests.ts)', () => {
     expect(header, 'accessTokenFormat jwt no longer makes an RFC 9068 JWT (lib/models/formats/index.js, jwt.js)').toMatchObject({ typ: 'at+jwt', alg: 'RS256' });
     expect(payload, 'the resourceServer setter no longer sets the audience (lib/models/base_token.js)').toMatchObject({ aud: 'https://api.example.test', sub: 'person', client_id: 'machine', scope: 'read' });
     expect((token as unknown as { resourceServer?: { accessTokenTTL?: number } }).resourceServer?.accessTokenTTL, 'Provider#ResourceServer no longer keeps accessTokenTTL, which ttl.AccessToken reads (src/oidc/configuration.ts)').toBe(60);
+  });
+
+  it('SESSION_BINDING: a code that ends with its session stores these fields, and its exchange reads the session by uid after the code, before the grant', async () => {
+    const { provider } = running;
+    const client = (await provider.Client.find('app'))!;
+    const grant = new provider.Grant({ accountId: 'person', clientId: 'app' });
+    grant.addOIDCScope('openid');
+    const grantId = await grant.save();
+    const session = Object.assign(new provider.Session(), { accountId: 'person' });
+    session.grantIdFor('app', grantId);
+    await (session.save as unknown as (this: typeof session, ttl: number) => Promise<string>).call(session, 600);
+    const code = await new provider.AuthorizationCode({
+      accountId: 'person', client, grantId, scope: 'openid', redirectUri: REDIRECT_URI,
+      [SESSION_BINDING.bound]: true, [SESSION_BINDING.sessionUid]: session.uid,
+    } as never).save();
+    expect(records.get(`AuthorizationCode ${code}`), 'lib/models/authorization_code.js no longer stores the session binding under these names (src/records/statements.ts, TOKEN_LOOKUP)').toMatchObject({ [SESSION_BINDING.bound]: true, [SESSION_BINDING.sessionUid]: session.uid });
+
+    const during = await callsDuring(async () => {
+      const redeemed = await post(running, '/token', { grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI }, basic('app'));
+      expect(redeemed.status, JSON.stringify(redeemed.body)).toBe(200);
+    });
+    const reads = during.filter((call) => call.method === 'find' || call.method === 'findByUid').map((call) => `${call.model}.${call.method} ${call.id}`);
+    expect(reads, 'the code exchange no longer reads the code, its session by uid, then its grant (src/oidc/models/authorization-code.ts answers the latter two from the code\'s lookup)').toEqual([
+      `AuthorizationCode.find ${code}`, `Session.findByUid ${session.uid}`, `Grant.find ${grantId}`,
+    ]);
   });
 
   it('tokenSourceOf: the redeemed code, or the rotated refresh token, with its claims request, while the access token is built', async () => {

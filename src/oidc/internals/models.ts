@@ -157,6 +157,16 @@ export const REPLAY_DETECTION_ADAPTER_CALLS = ['find', 'upsert'] as const;
 export const FIND_TOKEN_MODELS: readonly string[] = ['AccessToken', 'ClientCredentials', 'RefreshToken'];
 
 /**
+ * How a stored code or token says it ends with its sign-in session (lib/models/token_helpers.js,
+ * checkSessionBinding): `expiresWithSession` true, and the session's `uid` in `sessionUid`. Before
+ * such a code is exchanged, lib/models/authorization_code.js's find loads that Session by uid, and
+ * the grant's Grant after it. The token lookup (src/records/statements.ts) reads the session by
+ * these fields with the code, so neither needs a query of its own. If they are renamed, the
+ * lookup finds no session and Session.findByUid asks the database, as before.
+ */
+export const SESSION_BINDING = { bound: 'expiresWithSession', sessionUid: 'sessionUid' } as const;
+
+/**
  * Where an Interaction's stored payload carries credentials (oidc-provider's example adapter lists
  * both fields; that they hold these values is lib/actions/authorization/interactions.js and
  * lib/models/interaction.js): `returnTo` embeds the interaction's own id (…/auth/<id>, also the

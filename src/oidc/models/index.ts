@@ -10,10 +10,13 @@
 //                                   (refresh-token.ts)
 //   Grant                           from that lookup when it just read the grant, else cached
 //                                   (grant.ts)
+//   AuthorizationCode, Session      the code through that lookup, which reads the session it
+//                                   ends with too; Session.findByUid answered from it that tick
+//                                   (authorization-code.ts)
 //   ReplayDetection                 one atomic insert per client assertion (replay-detection.ts)
 //   InitialAccessToken              the operator's registration_tokens (src/registration/)
-//   every other model               the repository's records of that model as they are (Session,
-//                                   Interaction, AuthorizationCode, PushedAuthorizationRequest, …)
+//   every other model               the repository's records of that model as they are
+//                                   (Interaction, PushedAuthorizationRequest, DeviceCode, …)
 //
 // A replayed code or refresh token revokes its grant inside the repository; this process drops
 // what it cached of that grant at once (forgetGrant) rather than when the database's notification
@@ -25,6 +28,7 @@ import type { JwtAccessTokens } from '../../tokens/jwt-access-tokens.js';
 import { grantTag, type TruthCache } from '../../tokens/jwt-truth.js';
 import { RefreshRetries } from '../../tokens/refresh-retry.js';
 import { AccessTokenModel } from './access-token.js';
+import { AuthorizationCodeModel, SessionModel } from './authorization-code.js';
 import type { ClientAdapter } from './client.js';
 import { GrantModel, type GrantCache } from './grant.js';
 import { RefreshTokenModel, type HeldConsumeFailure } from './refresh-token.js';
@@ -73,6 +77,8 @@ export function storageFor(records: OidcRecords, parts: StorageParts): (model: s
       case 'AccessToken':
       case 'ClientCredentials': return new AccessTokenModel(model, stored(model), lookup, parts.jwts);
       case 'RefreshToken': return new RefreshTokenModel(stored(model), lookup, retries, parts.onHeldConsumeFailure);
+      case 'AuthorizationCode': return new AuthorizationCodeModel(stored(model), lookup);
+      case 'Session': return new SessionModel(stored(model), lookup);
       case 'Grant': return new GrantModel(stored(model), lookup, parts.grants, forgetGrant);
       case 'ReplayDetection': return new ReplayDetectionModel(stored(model));
       default: return stored(model);

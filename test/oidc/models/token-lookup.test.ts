@@ -1,6 +1,6 @@
-// The one-query lookup of opaque tokens: it must answer exactly what a model's records' find answers
-// for each model (it stands in for it), in one round trip however findToken asks, and hand out a
-// grant it read alongside only until the end of that tick.
+// The one-query lookup of opaque tokens and authorization codes: it must answer exactly what a
+// model's records' find answers for each model (it stands in for it), in one round trip however
+// findToken asks, and hand out a grant or session it read alongside only until the end of that tick.
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { AdapterPayload } from 'oidc-provider';
 import pg from 'pg';
@@ -127,6 +127,59 @@ describe('TokenLookup', () => {
     await lookup.find('AccessToken', live.accessToken);
     lookup.forget(live.grantId);
     expect(lookup.recentGrant(live.grantId)).toBeUndefined();
+  });
+
+  it('finds an authorization code with the session it ends with, each as their records would, until the end of the tick', async () => {
+    const { grantId } = await grantWithTokens();
+    const sessionId = randomId();
+    const uid = randomId();
+    const iat = Math.floor(Date.now() / 1000);
+    await adapterFor('Session').upsert(sessionId, { iat, exp: iat + 600, jti: sessionId, kind: 'Session', uid, accountId: PERSON, authorizations: { [APP]: { grantId } } }, 600);
+    const code = randomId();
+    await adapterFor('AuthorizationCode').upsert(code, payload('AuthorizationCode', code, { grantId, expiresWithSession: true, sessionUid: uid, redirectUri: 'https://app.example.test/cb' }), 60);
+    await nextTick();
+
+    let found: AdapterPayload | undefined;
+    let alongside: Array<AdapterPayload | undefined> = [];
+    expect(await countQueries(async () => {
+      found = await lookup.find('AuthorizationCode', code);
+      alongside = [lookup.recentSession(uid), lookup.recentGrant(grantId)];
+    })).toBe(1);
+    expect(found).toEqual(await adapterFor('AuthorizationCode').find(code));
+    // The digest of the uid, computed by the database, matched the one Session.findByUid looks up.
+    expect(alongside).toEqual([await adapterFor('Session').findByUid(uid), await adapterFor('Grant').find(grantId)]);
+    expect(alongside[0]).toMatchObject({ uid, accountId: PERSON });
+    await nextTick();
+    expect(lookup.recentSession(uid)).toBeUndefined();
+  });
+
+  it('reads no session for a code that outlives it, for an expired one, or after a write to it', async () => {
+    const iat = Math.floor(Date.now() / 1000);
+    const session = async (expiresIn: number) => {
+      const uid = randomId();
+      await adapterFor('Session').upsert(randomId(), { iat, exp: iat + expiresIn, kind: 'Session', uid, accountId: PERSON }, expiresIn);
+      return uid;
+    };
+    const codeFor = async (uid: string, expiresWithSession: boolean) => {
+      const code = randomId();
+      await adapterFor('AuthorizationCode').upsert(code, payload('AuthorizationCode', code, { expiresWithSession, sessionUid: uid }), 60);
+      return code;
+    };
+    const offline = await session(600);
+    await lookup.find('AuthorizationCode', await codeFor(offline, false));
+    expect(lookup.recentSession(offline)).toBeUndefined();
+
+    const expired = await session(-60);
+    await nextTick();
+    await lookup.find('AuthorizationCode', await codeFor(expired, true));
+    expect(lookup.recentSession(expired)).toBeUndefined();
+
+    const live = await session(600);
+    await nextTick();
+    await lookup.find('AuthorizationCode', await codeFor(live, true));
+    expect(lookup.recentSession(live)).toBeDefined();
+    lookup.forget(live);
+    expect(lookup.recentSession(live)).toBeUndefined();
   });
 
   it('gives each caller its own copy', async () => {
