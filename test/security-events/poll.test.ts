@@ -298,6 +298,47 @@ describe('who may poll, and what a poll may say', () => {
     expect(Object.keys((await poll(server, api, { ack: [...waiting, '\u0000'], returnImmediately: true })).body.sets!)).toEqual([]);
   });
 
+  it('answers an acknowledgement the database refuses as the receiver\'s bad input, 400 in RFC 8936 terms, and loses nothing', async () => {
+    // The next hole in validation, stood in for by a trigger: an acknowledgement that passes every
+    // check and is then refused by PostgreSQL as a data exception (SQLSTATE class 22).
+    await acknowledgeAll(api);
+    const receiver = { type: 'api', identifier: NOTES } as const;
+    await server.securityEventPolls.enqueue(server.db, receiver, strayClaims('tripwire'));
+    const quoted = 'the value 2026-02-30 that was acknowledged';
+    // One statement per call: the embedded database prepares every query, and a prepared statement holds one command.
+    await server.db.raw(`create function refuse_tripwire_ack() returns trigger language plpgsql as $$
+      begin
+        if old.jti = 'tripwire' then
+          raise exception 'date/time field value out of range: "%"', '${quoted}' using errcode = '22008';
+        end if;
+        return old;
+      end $$`);
+    await server.db.raw('create trigger refuse_tripwire_ack before delete on security_event_polls for each row execute function refuse_tripwire_ack()');
+    let requestId: string | null;
+    let answer: PollAnswer;
+    try {
+      const response = await fetch(`${server.issuer}/ssf/poll`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Basic ${Buffer.from(`${api.clientId}:${api.clientSecret}`).toString('base64')}` },
+        body: JSON.stringify({ ack: ['tripwire'], returnImmediately: true }),
+      });
+      requestId = response.headers.get('x-request-id');
+      answer = { status: response.status, body: await response.json() as PollAnswer['body'], authenticate: null };
+    } finally {
+      await server.db.raw('drop trigger refuse_tripwire_ack on security_event_polls');
+      await server.db.raw('drop function refuse_tripwire_ack()');
+    }
+    expect(answer.status).toBe(400);
+    expect(answer.body).toEqual({ err: 'invalid_request', description: expect.any(String) });
+    expect(answer.body.description).not.toContain(quoted);
+    const lines = server.logs.filter((line) => line.requestId === requestId);
+    expect(lines).toContainEqual(expect.objectContaining({ event: 'input_reached_database', sqlstate: '22008' }));
+    expect(server.rawLogs.join('\n')).not.toContain(quoted);
+    // Nothing was settled: the SET still waits, and is acknowledged as usual once the hole is gone.
+    expect(Object.keys((await poll(server, api)).body.sets!)).toEqual(['tripwire']);
+    await acknowledgeAll(api);
+  });
+
   it('hands out at most 100 SETs, however many are asked for, and says more wait', async () => {
     await acknowledgeAll(api);
     const receiver = { type: 'api', identifier: NOTES } as const;
