@@ -70,7 +70,7 @@ export class OidcRecords {
 
   // Tokens
 
-  /** An opaque token under every token model, with its grant, in one round trip. */
+  /** An opaque token under every token model, or an authorization code, with its grant and session, in one round trip. */
   lookupToken(id: string): Promise<TokenFound> {
     return lookupToken(this.db, this.#at(), id);
   }

@@ -228,7 +228,7 @@ export class ModelRecords implements Adapter {
     throw this.#replayError('consumed');
   }
 
-  // Prepared: a sign-in flow sends seven of these, and userinfo one per request.
+  // Prepared: a sign-in flow sends three of these (its interaction's reads).
   async #findLive(key: LookupColumn, value: string): Promise<FoundRow | undefined> {
     const [row] = await runPrepared<FoundRow>(this.db, FIND_LIVE[key], [this.model, value, new Date(this.now())]);
     return row;

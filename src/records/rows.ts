@@ -14,7 +14,8 @@ import { FIND_TOKEN_MODELS, GRANTABLE_MODELS, type StoredGrantPayload, type Stor
 export const TABLE = 'oidc_records';
 
 /**
- * The models findToken asks (introspection, revocation), written into the lookup as literals; and
+ * The models findToken asks (introspection, revocation), written into the lookup as literals (with
+ * AuthorizationCode, which the code exchange finds through it too); and
  * the models whose records hang off a grant, deleted with it. Both are oidc-provider's to define
  * (src/oidc/internals/models.ts, checked by its contract test).
  */

@@ -1,7 +1,7 @@
 // The prepared statements on oidc_records: the ones every sign-in, token request and introspection
 // sends, named so PostgreSQL plans each once per connection (src/db/prepared.ts). Each is one
 // round trip for what would otherwise be several (the rotation's consume and save, the token
-// lookup's token, app, person and grant). Every time is bound from the repository's clock.
+// lookup's token, app, person, grant and session). Every time is bound from the repository's clock.
 import type { PreparedStatement } from '../db/prepared.js';
 import { SESSION_BINDING } from '../oidc/internals.js';
 import { TABLE, TOKEN_MODELS, type NewRow } from './rows.js';
@@ -102,8 +102,10 @@ returning 1`,
 // that ends with its sign-in session brings that session (its uid's digest, computed here as
 // src/crypto/digest.ts computes it, and checked again by the caller). A token whose app or person is
 // disabled (or gone), or whose person is not active (invited, or signed up and unverified), stands
-// for nothing: it is not found, at introspection, refresh, userinfo, revocation and the code
-// exchange alike — the same rule as for JWTs.
+// for nothing: it is not found, at introspection, refresh, userinfo and revocation alike — the same
+// rule as for JWTs. A code is found whatever its person's state, as its own record's find would:
+// the exchange consumes it and then refuses the person (findAccount), and a replayed one still
+// revokes its grant. (A disabled app's code never gets this far: the app cannot authenticate.)
 // $1 the token's digest, $2 now, $3 the uuid pattern. Planning it cost four times what running it did.
 const LOOKUP_MODELS = [...TOKEN_MODELS, 'AuthorizationCode'];
 const SESSION_UID = `t.payload->>'${SESSION_BINDING.sessionUid}'`;
@@ -122,7 +124,7 @@ export const TOKEN_LOOKUP: PreparedStatement = {
    and (s.expires_at is null or s.expires_at > $2)
  where t.id_digest = $1 and t.model in (${LOOKUP_MODELS.map((model) => `'${model}'`).join(', ')})
    and (t.expires_at is null or t.expires_at > $2)
-   and (t.account_id is null or exists (
+   and (t.model = 'AuthorizationCode' or t.account_id is null or exists (
      select 1 from users u
       where u.id = cast(case when t.account_id ~* $3 then t.account_id end as uuid)
         and u.disabled_at is null and u.activated_at is not null))`,

@@ -1,5 +1,5 @@
 // The token queries outside oidc-provider's own find/save: the one-query lookup of an opaque token
-// with its grant, whether a JWT access token still stands, and the successor a refresh-token
+// or authorization code with its grant and sign-in session, whether a JWT access token still stands, and the successor a refresh-token
 // rotation kept for a retry. Each binds the repository's clock for every "still live".
 import { digest } from '../crypto/digest.js';
 import type { Database } from '../db/knex.js';

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../support/gatehouse.js';
 import { authorizationRequest, createPerson, obtainTokens, registerApp, signIn, type App } from '../support/flows.js';
 import { UserAgent } from '../support/user-agent.js';
+import { digest } from '../../src/crypto/digest.js';
 
 const API = 'https://api.example.test';
 
@@ -150,12 +151,14 @@ describe('an app signs a person in', () => {
     const agent = new UserAgent(server.issuer);
     const request = await authorizationRequest(app, { scope: 'openid read' });
     const callback = await signIn(agent, request.url, person);
-    const expired = await server.db('oidc_records').where({ model: 'Session', account_id: person.id }).update({ expires_at: new Date(Date.now() - 60_000) });
-    expect(expired).toBeGreaterThan(0);
+    const code = await server.db('oidc_records').where({ model: 'AuthorizationCode', id_digest: digest(callback.searchParams.get('code')!) }).first();
+    const { sessionUid } = (typeof code.payload === 'string' ? JSON.parse(code.payload) : code.payload) as { sessionUid: string };
+    const expired = await server.db('oidc_records').where({ model: 'Session', uid_digest: digest(sessionUid) }).update({ expires_at: new Date(Date.now() - 60_000) });
+    expect(expired).toBe(1);
     const refused = await client.authorizationCodeGrant(app.config, callback, { pkceCodeVerifier: request.codeVerifier, expectedState: request.state, expectedNonce: request.nonce }).catch((error: unknown) => error);
     expect(refused).toMatchObject({ error: 'invalid_grant' });
-    // The session ended, not the consent: the person's next sign-in for the app still works.
-    await obtainTokens(server, app, person, { scope: 'openid read' });
+    // The session ended, not the consent: the code's grant stands.
+    expect(await server.db('oidc_records').where({ model: 'Grant', grant_id: code.grant_id }).first()).toBeDefined();
   });
 
   it('issues a code only once: of 20 parallel redemptions exactly one succeeds', async () => {

@@ -1,8 +1,9 @@
-// The AuthorizationCode and Session models' storage. The code exchange reads the code, the sign-in
-// session the code ends with (Session.findByUid), and the code's Grant: the code is found through
-// the one-query lookup (token-lookup.ts), which reads the other two with it, and Session.findByUid
-// and Grant.find (grant.ts) are answered from what it read that tick. Everything else goes to the
-// records repository as for any model; every write drops what the lookup read.
+// The AuthorizationCode model's storage. The code exchange reads the code, the sign-in session the
+// code ends with (Session.findByUid), and the code's Grant: the code is found through the
+// one-query lookup (token-lookup.ts), which reads the other two with it, and Session.findByUid
+// (session.ts) and Grant.find (grant.ts) are answered from what it read that tick. Everything else
+// goes to the records repository as for any model; consuming or removing a code drops what the
+// lookup read of it.
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { isLookupKey, type ModelRecords } from '../../records/index.js';
 import type { TokenLookup } from './token-lookup.js';
@@ -32,33 +33,6 @@ export class AuthorizationCodeModel implements Adapter {
 
   upsert(id: string, payload: AdapterPayload, expiresIn: number) { return this.stored.upsert(id, payload, expiresIn); }
   findByUid(uid: string) { return this.stored.findByUid(uid); }
-  findByUserCode(userCode: string) { return this.stored.findByUserCode(userCode); }
-  revokeByGrantId(grantId: string) { return this.stored.revokeByGrantId(grantId); }
-}
-
-export class SessionModel implements Adapter {
-  constructor(
-    private readonly stored: ModelRecords,
-    private readonly lookup: TokenLookup,
-  ) {}
-
-  async findByUid(uid: string): Promise<AdapterPayload | undefined> {
-    return (typeof uid === 'string' ? this.lookup.recentSession(uid) : undefined) ?? this.stored.findByUid(uid);
-  }
-
-  async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
-    await this.stored.upsert(id, payload, expiresIn);
-    if (typeof payload.uid === 'string') this.lookup.forget(payload.uid);
-  }
-
-  async destroy(id: string): Promise<void> {
-    // Its uid is not known here, and need not be: what the lookup read lasts only until the end of
-    // the tick its answer arrived in, and this write's answer arrives in a later one.
-    await this.stored.destroy(id);
-  }
-
-  find(id: string) { return this.stored.find(id); }
-  consume(id: string) { return this.stored.consume(id); }
   findByUserCode(userCode: string) { return this.stored.findByUserCode(userCode); }
   revokeByGrantId(grantId: string) { return this.stored.revokeByGrantId(grantId); }
 }

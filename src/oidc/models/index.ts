@@ -12,7 +12,7 @@
 //                                   (grant.ts)
 //   AuthorizationCode, Session      the code through that lookup, which reads the session it
 //                                   ends with too; Session.findByUid answered from it that tick
-//                                   (authorization-code.ts)
+//                                   (authorization-code.ts, session.ts)
 //   ReplayDetection                 one atomic insert per client assertion (replay-detection.ts)
 //   InitialAccessToken              the operator's registration_tokens (src/registration/)
 //   every other model               the repository's records of that model as they are
@@ -28,11 +28,12 @@ import type { JwtAccessTokens } from '../../tokens/jwt-access-tokens.js';
 import { grantTag, type TruthCache } from '../../tokens/jwt-truth.js';
 import { RefreshRetries } from '../../tokens/refresh-retry.js';
 import { AccessTokenModel } from './access-token.js';
-import { AuthorizationCodeModel, SessionModel } from './authorization-code.js';
+import { AuthorizationCodeModel } from './authorization-code.js';
 import type { ClientAdapter } from './client.js';
 import { GrantModel, type GrantCache } from './grant.js';
 import { RefreshTokenModel, type HeldConsumeFailure } from './refresh-token.js';
 import { ReplayDetectionModel } from './replay-detection.js';
+import { SessionModel } from './session.js';
 import { TokenLookup } from './token-lookup.js';
 import { currentRequest } from '../internals.js';
 

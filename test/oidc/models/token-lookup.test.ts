@@ -5,6 +5,8 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { AdapterPayload } from 'oidc-provider';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AuthorizationCodeModel } from '../../../src/oidc/models/authorization-code.js';
+import { SessionModel } from '../../../src/oidc/models/session.js';
 import { TokenLookup } from '../../../src/oidc/models/token-lookup.js';
 import { OidcRecords, TOKEN_MODELS, type ModelRecords } from '../../../src/records/index.js';
 import { createTestDatabase, queriesDuring, type TestDatabase } from '../../support/database.js';
@@ -166,17 +168,17 @@ describe('TokenLookup', () => {
       return code;
     };
     const offline = await session(600);
-    await lookup.find('AuthorizationCode', await codeFor(offline, false));
+    expect(await lookup.find('AuthorizationCode', await codeFor(offline, false))).toBeDefined();
     expect(lookup.recentSession(offline)).toBeUndefined();
 
     const expired = await session(-60);
     await nextTick();
-    await lookup.find('AuthorizationCode', await codeFor(expired, true));
+    expect(await lookup.find('AuthorizationCode', await codeFor(expired, true))).toBeDefined();
     expect(lookup.recentSession(expired)).toBeUndefined();
 
     const live = await session(600);
     await nextTick();
-    await lookup.find('AuthorizationCode', await codeFor(live, true));
+    expect(await lookup.find('AuthorizationCode', await codeFor(live, true))).toBeDefined();
     expect(lookup.recentSession(live)).toBeDefined();
     lookup.forget(live);
     expect(lookup.recentSession(live)).toBeUndefined();
@@ -190,3 +192,50 @@ describe('TokenLookup', () => {
     expect((second!.extra as Record<string, unknown>).a).toBe(1);
   });
 });
+
+describe('the code exchange\'s models', () => {
+  /** A live session, and a code that ends with it under a live grant. */
+  async function codeWithSession() {
+    const { grantId } = await grantWithTokens();
+    const uid = randomId();
+    const iat = Math.floor(Date.now() / 1000);
+    await adapterFor('Session').upsert(randomId(), { iat, exp: iat + 600, kind: 'Session', uid, accountId: PERSON, authorizations: { [APP]: { grantId } } }, 600);
+    const code = randomId();
+    await adapterFor('AuthorizationCode').upsert(code, payload('AuthorizationCode', code, { grantId, expiresWithSession: true, sessionUid: uid }), 60);
+    await nextTick();
+    return { code, uid };
+  }
+
+  it('Session.findByUid: from the code\'s lookup that tick, from the database otherwise', async () => {
+    const sessions = new SessionModel(adapterFor('Session'), lookup);
+    const codes = new AuthorizationCodeModel(adapterFor('AuthorizationCode'), lookup);
+    const { code, uid } = await codeWithSession();
+    const stored = await adapterFor('Session').findByUid(uid);
+    await nextTick();
+    expect(await countQueries(async () => {
+      await codes.find(code);
+      expect(await sessions.findByUid(uid)).toEqual(stored);
+    })).toBe(1);
+    await nextTick();
+    expect(await countQueries(async () => expect(await sessions.findByUid(uid)).toEqual(stored))).toBe(1);
+  });
+
+  it('AuthorizationCode: found as its records find it, its person\'s state aside, and forgotten once consumed', async () => {
+    const codes = new AuthorizationCodeModel(adapterFor('AuthorizationCode'), lookup);
+    const { code } = await codeWithSession();
+    // The exchange refuses a disabled person after consuming the code (findAccount), so a replay
+    // still revokes the grant: the code must be found as before.
+    await testDb.db('users').where({ id: PERSON }).update({ disabled_at: new Date() });
+    try {
+      expect(await codes.find(code)).toEqual(await adapterFor('AuthorizationCode').find(code));
+      expect(await codes.find(code)).toBeDefined();
+    } finally {
+      await testDb.db('users').where({ id: PERSON }).update({ disabled_at: null });
+    }
+    await nextTick();
+    await codes.find(code);
+    await codes.consume(code);
+    expect(await codes.find(code)).toMatchObject({ jti: code, consumed: expect.any(Number) });
+  });
+});
+
