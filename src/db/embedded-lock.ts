@@ -9,7 +9,8 @@ export interface EmbeddedLock {
   release(): void;
 }
 
-function processAlive(pid: number): boolean {
+/** Whether a process with this id runs (one of another user's counts). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -15,6 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import type { TestProject } from 'vitest/node';
+import { processAlive } from '../../src/db/embedded-lock.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 // Under node_modules, as the bench's compiled copy is: src/paths.ts finds the project's files by
@@ -22,15 +23,6 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
 // One directory per run, so two runs in one checkout never compile over each other.
 const CACHE_DIR = path.join(ROOT, 'node_modules', '.cache', 'gatehouse-test');
 const OUT_DIR = path.join(CACHE_DIR, String(process.pid));
-
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** What runs that were killed before their teardown left behind. */
 function sweepAbandoned(): void {
@@ -41,7 +33,7 @@ function sweepAbandoned(): void {
     return;
   }
   for (const name of names) {
-    if (/^\d+$/.test(name) && !isRunning(Number(name))) rmSync(path.join(CACHE_DIR, name), { recursive: true, force: true });
+    if (/^\d+$/.test(name) && !processAlive(Number(name))) rmSync(path.join(CACHE_DIR, name), { recursive: true, force: true });
   }
 }
 
