@@ -160,9 +160,10 @@ export const FIND_TOKEN_MODELS: readonly string[] = ['AccessToken', 'ClientCrede
  * How a stored code or token says it ends with its sign-in session (lib/models/token_helpers.js,
  * checkSessionBinding): `expiresWithSession` true, and the session's `uid` in `sessionUid`. Before
  * such a code is exchanged, lib/models/authorization_code.js's find loads that Session by uid, and
- * validateGrant (lib/helpers/grant_source.js) the code's Grant after it. The token lookup (src/records/statements.ts) reads the session by
- * these fields with the code, so neither needs a query of its own. If they are renamed, the
- * lookup finds no session and Session.findByUid asks the database, as before.
+ * validateGrant (lib/helpers/grant_source.js) the code's Grant after it. The token lookup
+ * (src/records/statements.ts) reads the session by these fields with the code, so neither needs a
+ * query of its own. If they are renamed, the lookup finds no session and Session.findByUid asks
+ * the database, as before (test/oidc/internals.contract.test.ts checks the names).
  */
 export const SESSION_BINDING = { bound: 'expiresWithSession', sessionUid: 'sessionUid' } as const;
 
