@@ -189,6 +189,9 @@ export class OutboxSender {
     let sleepMs: number;
     try {
       await this.deliverDue();
+      // Woken while it ran (a commit's own wake-up, then the database's notice of the same
+      // commit, say): the next pass starts at once, and it asks when to wake.
+      if (this.#again) return;
       const next = await nextClaimableAt(this.options.db, this.#kinds);
       const idleMs = this.#idleMs();
       sleepMs = next ? Math.min(Math.max(next.getTime() - this.#now(), PAUSE_MS), idleMs) : idleMs;

@@ -347,6 +347,18 @@ describe('running in the background', () => {
     expect(await queriesDuring(testDb.db, () => idle.deliverDue())).toHaveLength(1);
   });
 
+  it('asks when to wake next only after its last pass, when woken again while a pass runs', async () => {
+    sender = senderOn(testDb.db);
+    const statements = await queriesDuring(testDb.db, async () => {
+      sender!.start();
+      sender!.wake(); // arrives while the first pass runs, as a commit's notice from the database does
+      await sender!.idle();
+    });
+    // Two passes, each one claim; the first hands over to the second without asking when to wake.
+    expect(statements.filter((sql) => /^update outbox set leased_by/.test(sql.trim()))).toHaveLength(2);
+    expect(statements.filter((sql) => /greatest\(o\.next_attempt_at/.test(sql))).toHaveLength(1);
+  });
+
   it('wakes when a transaction of this instance that enqueued a mail commits', async () => {
     sender = senderOn(testDb.db);
     // Not listening to the database: only this instance's outbox can wake it.
