@@ -10,7 +10,7 @@ import { GatehouseError } from '../../src/errors.js';
 import { MAX_EVENTS_PER_POLL } from '../../src/security-events/poll-endpoint.js';
 import { MAX_HELD_PER_RECEIVER } from '../../src/security-events/polls.js';
 import { queueOf } from '../../src/security-events/receivers.js';
-import { createTestDatabase, usingPostgres, type TestDatabase } from '../support/database.js';
+import { createTestDatabase, refuseAsDataException, usingPostgres, type TestDatabase } from '../support/database.js';
 import { grantIds, registerApp, type App, type FlowServer } from '../support/flows.js';
 import { replicaEnvironment, startTestServer, type TestServer } from '../support/gatehouse.js';
 import { startSetReceiver, verifySet, type SetReceiver } from '../support/set-receiver.js';
@@ -40,6 +40,7 @@ interface PollAnswer {
   status: number;
   body: { sets?: Record<string, string>; moreAvailable?: boolean; err?: string; description?: string };
   authenticate: string | null;
+  requestId: string | null;
 }
 
 async function poll(on: { issuer: string }, credentials: { clientId: string; clientSecret: string | undefined } | undefined, request: unknown = { returnImmediately: true }, contentType = 'application/json'): Promise<PollAnswer> {
@@ -47,7 +48,7 @@ async function poll(on: { issuer: string }, credentials: { clientId: string; cli
   if (credentials) headers.authorization = `Basic ${Buffer.from(`${encodeURIComponent(credentials.clientId)}:${encodeURIComponent(credentials.clientSecret ?? '')}`).toString('base64')}`;
   const response = await fetch(`${on.issuer}/ssf/poll`, { method: 'POST', headers, body: typeof request === 'string' ? request : JSON.stringify(request) });
   expect(response.headers.get('cache-control')).toBe('no-store');
-  return { status: response.status, body: await response.json() as PollAnswer['body'], authenticate: response.headers.get('www-authenticate') };
+  return { status: response.status, body: await response.json() as PollAnswer['body'], authenticate: response.headers.get('www-authenticate'), requestId: response.headers.get('x-request-id') };
 }
 
 /** Grants of fresh people to the app for the notes API, by grant id, in the order made. */
@@ -305,33 +306,17 @@ describe('who may poll, and what a poll may say', () => {
     const receiver = { type: 'api', identifier: NOTES } as const;
     await server.securityEventPolls.enqueue(server.db, receiver, strayClaims('tripwire'));
     const quoted = 'the value 2026-02-30 that was acknowledged';
-    // One statement per call: the embedded database prepares every query, and a prepared statement holds one command.
-    await server.db.raw(`create function refuse_tripwire_ack() returns trigger language plpgsql as $$
-      begin
-        if old.jti = 'tripwire' then
-          raise exception 'date/time field value out of range: "%"', '${quoted}' using errcode = '22008';
-        end if;
-        return old;
-      end $$`);
-    await server.db.raw('create trigger refuse_tripwire_ack before delete on security_event_polls for each row execute function refuse_tripwire_ack()');
-    let requestId: string | null;
+    const remove = await refuseAsDataException(server.db, { name: 'refuse_tripwire_ack', table: 'security_event_polls', event: 'delete', when: `old.jti = 'tripwire'`, quoted });
     let answer: PollAnswer;
     try {
-      const response = await fetch(`${server.issuer}/ssf/poll`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Basic ${Buffer.from(`${api.clientId}:${api.clientSecret}`).toString('base64')}` },
-        body: JSON.stringify({ ack: ['tripwire'], returnImmediately: true }),
-      });
-      requestId = response.headers.get('x-request-id');
-      answer = { status: response.status, body: await response.json() as PollAnswer['body'], authenticate: null };
+      answer = await poll(server, api, { ack: ['tripwire'], returnImmediately: true });
     } finally {
-      await server.db.raw('drop trigger refuse_tripwire_ack on security_event_polls');
-      await server.db.raw('drop function refuse_tripwire_ack()');
+      await remove();
     }
     expect(answer.status).toBe(400);
     expect(answer.body).toEqual({ err: 'invalid_request', description: expect.any(String) });
     expect(answer.body.description).not.toContain(quoted);
-    const lines = server.logs.filter((line) => line.requestId === requestId);
+    const lines = server.logs.filter((line) => line.requestId === answer.requestId);
     expect(lines).toContainEqual(expect.objectContaining({ event: 'input_reached_database', sqlstate: '22008' }));
     expect(server.rawLogs.join('\n')).not.toContain(quoted);
     // Nothing was settled: the SET still waits, and is acknowledged as usual once the hole is gone.

@@ -151,3 +151,33 @@ export async function queriesDuring(db: Database, work: () => Promise<unknown>):
   }
   return seen;
 }
+
+/**
+ * The next hole in validation, stood in for: a trigger that refuses each `event` on `table` whose
+ * row (`new` on insert, `old` on delete) matches `when`, as PostgreSQL refuses 30 February: a data
+ * exception (SQLSTATE 22008) whose message quotes `quoted`. Returns what removes it.
+ */
+export async function refuseAsDataException(db: Database, trigger: {
+  name: string;
+  table: string;
+  event: 'insert' | 'delete';
+  when: string;
+  quoted: string;
+}): Promise<() => Promise<void>> {
+  const row = trigger.event === 'insert' ? 'new' : 'old';
+  // One statement per call: the embedded database prepares every query, and a prepared statement
+  // holds one command.
+  await db.raw(`create function ${trigger.name}() returns trigger language plpgsql as $$
+    begin
+      if ${trigger.when} then
+        raise exception 'date/time field value out of range: "%"', '${trigger.quoted}' using errcode = '22008';
+      end if;
+      return ${row};
+    end $$`);
+  await db.raw(`create trigger ${trigger.name} before ${trigger.event} on ${trigger.table} for each row execute function ${trigger.name}()`);
+  return async () => {
+    await db.raw(`drop trigger ${trigger.name} on ${trigger.table}`);
+    await db.raw(`drop function ${trigger.name}()`);
+  };
+}
+

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signInToAccount } from '../../account/support.js';
 import { adminApi, type AdminApiClient } from '../../admin/api/support.js';
 import { createAdmin, signInToConsole } from '../../admin/console/support.js';
+import { refuseAsDataException } from '../../support/database.js';
 import { authorizationRequest, createPerson } from '../../support/flows.js';
 import type { TestServer } from '../../support/gatehouse.js';
 import { formOf, UserAgent } from '../../support/user-agent.js';
@@ -33,28 +34,12 @@ beforeAll(async () => {
   tripwire = await createPerson(server, { name: 'Trip Wire' });
   ({ agent: tripwireAccount } = await signInToAccount(server, tripwire));
   tripwireCsrf = /name="csrf" value="([^"]+)"/.exec((await tripwireAccount.request(`${server.issuer}/account/sessions`)).body)![1]!;
-  // One statement per call: the embedded database prepares every query, and a prepared statement
-  // holds one command.
-  await server.testDb.db.raw(`
-    create function refuse_tripwire() returns trigger language plpgsql as $$
-    begin
-      if new.user_id = '${tripwire.id}' then
-        raise exception 'date/time field value out of range: "%"', '${QUOTED_VALUE}' using errcode = '22008';
-      end if;
-      return new;
-    end $$`);
-  await server.testDb.db.raw(`
-    create trigger refuse_tripwire before insert on audit_events for each row execute function refuse_tripwire()`);
-  await server.testDb.db.raw(`
-    create function refuse_tripwire_request() returns trigger language plpgsql as $$
-    begin
-      if new.payload::text like '%${TRIPWIRE_STATE}%' then
-        raise exception 'date/time field value out of range: "%"', '${QUOTED_VALUE}' using errcode = '22008';
-      end if;
-      return new;
-    end $$`);
-  await server.testDb.db.raw(`
-    create trigger refuse_tripwire_request before insert on oidc_records for each row execute function refuse_tripwire_request()`);
+  await refuseAsDataException(server.testDb.db, {
+    name: 'refuse_tripwire', table: 'audit_events', event: 'insert', when: `new.user_id = '${tripwire.id}'`, quoted: QUOTED_VALUE,
+  });
+  await refuseAsDataException(server.testDb.db, {
+    name: 'refuse_tripwire_request', table: 'oidc_records', event: 'insert', when: `new.payload::text like '%${TRIPWIRE_STATE}%'`, quoted: QUOTED_VALUE,
+  });
 }, 60_000);
 
 afterAll(async () => { await target?.stop(); });
