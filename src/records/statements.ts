@@ -108,9 +108,12 @@ returning 1`,
 // revokes its grant. (A disabled app's code never gets this far: the app cannot authenticate.)
 // $1 the token's digest, $2 now, $3 the uuid pattern. Planning it cost four times what running it did.
 const LOOKUP_MODELS = [...TOKEN_MODELS, 'AuthorizationCode'];
-const SESSION_UID = `t.payload->>'${SESSION_BINDING.sessionUid}'`;
+// The uid's digest only for a code or token bound to its session: a refresh token (offline_access)
+// carries a sessionUid too, and a null key ends the session's index probe before it begins.
+const BOUND_SESSION_UID_DIGEST = `case when t.payload->>'${SESSION_BINDING.bound}' = 'true'
+    then rtrim(translate(encode(sha256(convert_to(t.payload->>'${SESSION_BINDING.sessionUid}', 'UTF8')), 'base64'), '+/', '-_'), '=') end`;
 export const TOKEN_LOOKUP: PreparedStatement = {
-  name: 'gatehouse_token_lookup_v3',
+  name: 'gatehouse_token_lookup_v4',
   text: `select t.model, t.payload, t.consumed_at, t.grant_id,
        g.id_digest as grant_id_digest, g.payload as grant_payload,
        s.uid_digest as session_uid_digest, s.payload as session_payload
@@ -119,8 +122,7 @@ export const TOKEN_LOOKUP: PreparedStatement = {
   left join oidc_records g
     on g.model = 'Grant' and g.grant_id = t.grant_id and (g.expires_at is null or g.expires_at > $2)
   left join oidc_records s
-    on t.payload->>'${SESSION_BINDING.bound}' = 'true' and s.model = 'Session'
-   and s.uid_digest = rtrim(translate(encode(sha256(convert_to(${SESSION_UID}, 'UTF8')), 'base64'), '+/', '-_'), '=')
+    on s.model = 'Session' and s.uid_digest = ${BOUND_SESSION_UID_DIGEST}
    and (s.expires_at is null or s.expires_at > $2)
  where t.id_digest = $1 and t.model in (${LOOKUP_MODELS.map((model) => `'${model}'`).join(', ')})
    and (t.expires_at is null or t.expires_at > $2)
