@@ -21,17 +21,34 @@ export interface TestServer extends Gatehouse {
   stop(): Promise<void>;
 }
 
+/** Ports a test worker picks from; each worker has a slice of its own. */
+const PORT_SLICE = 1_000;
+const PORT_SLICES = 12;
+/** The ports this worker handed out last, which may not be bound yet. */
+const handedOut: number[] = [];
+
 /**
  * A port nothing listens on now, for a server whose issuer URL must name its port before it starts.
  * Chosen below the kernel's ephemeral range (32768–60999 on Linux), where the OS also picks the
  * local ports of outgoing connections: a port freed there can be taken by a database or HTTP
- * client before the server binds it. Two test workers may still pick the same one: a server that
- * finds its port taken tries another (startTestServer).
+ * client before the server binds it.
+ *
+ * Between the pick and the bind, nothing here holds the port. So each test worker picks from a
+ * slice of 20000–31999 of its own (by VITEST_POOL_ID): a port one worker picked for a process that
+ * takes seconds to start cannot be picked by the other in the meantime, which once failed a run
+ * (a worker's METRICS_PORT taken by the other worker's server). Within a worker, a port handed out
+ * lately is not handed out again, since it may not be bound yet. Only with more than twelve
+ * workers do two share a slice; a server that finds its port taken still tries another
+ * (startTestServer).
  */
 export async function freePort(): Promise<number> {
+  const slice = (Math.max(1, Number(process.env.VITEST_POOL_ID) || 1) - 1) % PORT_SLICES;
   for (;;) {
-    const port = 20_000 + Math.floor(Math.random() * 12_000);
-    if (await canListen(port)) return port;
+    const port = 20_000 + slice * PORT_SLICE + Math.floor(Math.random() * PORT_SLICE);
+    if (handedOut.includes(port) || !(await canListen(port))) continue;
+    handedOut.push(port);
+    if (handedOut.length > 64) handedOut.shift();
+    return port;
   }
 }
 
