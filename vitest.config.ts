@@ -5,8 +5,9 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     environment: 'node',
-    // src/ compiled once, for the tests that start Gatehouse as a process (test/support/process.ts).
-    globalSetup: ['test/support/compiled-server.ts'],
+    // src/ compiled once, for the tests that start Gatehouse as a process (test/support/process.ts);
+    // the run's id for the databases test files work on, and their cleanup (test/support/database.ts).
+    globalSetup: ['test/support/compiled-server.ts', 'test/support/test-databases.ts'],
     // Each file starts its own server and database; argon2 and key generation take real time.
     testTimeout: 30_000,
     hookTimeout: 60_000,

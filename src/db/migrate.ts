@@ -37,9 +37,12 @@ class FolderMigrationSource implements Knex.MigrationSource<string> {
   }
 }
 
+/** knex's record of the migrations applied (and, with `_lock` appended, its lock). */
+export const MIGRATIONS_TABLE = 'gatehouse_migrations';
+
 const migrationConfig = (): Knex.MigratorConfig => ({
   migrationSource: new FolderMigrationSource(MIGRATIONS_DIR),
-  tableName: 'gatehouse_migrations',
+  tableName: MIGRATIONS_TABLE,
 });
 
 /**
