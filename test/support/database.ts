@@ -3,7 +3,7 @@
 // machine with no PostgreSQL at all.
 import net from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inject } from 'vitest';
@@ -56,7 +56,8 @@ function databaseUrl(name: string): string {
   return url.href;
 }
 
-const MIGRATIONS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../migrations');
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const MIGRATIONS_DIR = path.join(ROOT, 'migrations');
 
 /** What the migrations are, in 16 hex digits: a migrated copy made from other ones is not used. */
 function migrationsDigest(): string {
@@ -243,23 +244,40 @@ async function emptyForReuse(name: string): Promise<boolean> {
 }
 
 let pgliteData: Promise<Blob> | undefined;
+/** Beside the run's compiled sources (test/support/compiled-server.ts). */
+const PGLITE_CACHE = path.join(ROOT, 'node_modules', '.cache', 'gatehouse-test');
 
 /**
- * The data directory of a PGlite holding every migration, made once per test worker and loaded
- * into each new in-memory PGlite, as the PostgreSQL template is copied: running the migrations on
- * PGlite cost about 5 s of CPU per database, loading the copy about 1.
+ * The data directory of a PGlite holding every migration, loaded into each new in-memory PGlite,
+ * as the PostgreSQL template is copied: running the migrations on PGlite costs about 5 s of CPU,
+ * loading the copy about 1. Made once and kept on disk for every worker and later runs, named by
+ * the migrations and PGlite's version; written under a name of its own and renamed when complete,
+ * so a worker never loads a half-written one. Two workers that both find none both make one.
  */
 function migratedPGliteData(): Promise<Blob> {
   pgliteData ??= (async () => {
+    const { version } = JSON.parse(readFileSync(path.join(ROOT, 'node_modules', '@electric-sql', 'pglite', 'package.json'), 'utf8')) as { version: string };
+    const file = path.join(PGLITE_CACHE, `pglite-${version}-${migrationsDigest()}.tar`);
+    if (existsSync(file)) return new Blob([readFileSync(file)]);
     const { PGlite } = await import('@electric-sql/pglite');
     const pglite = new PGlite();
     const db = createDatabase({ url: undefined, embeddedDir: null, pglite });
+    let data: Blob;
     try {
       await migrateToLatest(db);
-      return await pglite.dumpDataDir('none');
+      data = await pglite.dumpDataDir('none');
     } finally {
       await db.destroy();
     }
+    mkdirSync(PGLITE_CACHE, { recursive: true });
+    const writing = `${file}.${process.pid}`;
+    writeFileSync(writing, Buffer.from(await data.arrayBuffer()));
+    renameSync(writing, file);
+    // Copies made from migrations or a PGlite that have changed since are no use.
+    for (const old of readdirSync(PGLITE_CACHE)) {
+      if (old.startsWith('pglite-') && old.endsWith('.tar') && old !== path.basename(file)) rmSync(path.join(PGLITE_CACHE, old), { force: true });
+    }
+    return data;
   })();
   return pgliteData;
 }
