@@ -3,8 +3,9 @@
 // next file only when nothing but rows tells it from a fresh copy, and never when the URL went
 // to anything beyond its handle (a process, a CLI, a second connection).
 import { describe, expect, it } from 'vitest';
-import type { Database } from '../../src/db/knex.js';
-import { createTestDatabase, usingPostgres, type TestDatabase } from './database.js';
+import { createDatabase, type Database } from '../../src/db/knex.js';
+import { ADMIN_URL, createTestDatabase, usingPostgres, type TestDatabase } from './database.js';
+import { startTestServer } from './gatehouse.js';
 
 const postgres = await usingPostgres();
 
@@ -43,6 +44,33 @@ describe.skipIf(!postgres)('test databases on PostgreSQL', () => {
     } finally {
       await next.destroy();
     }
+  });
+
+  it('hands on the database of a server that ran on it and stopped, its connections gone with it', async () => {
+    const { same, next } = await handedOn(async (testDb) => {
+      const server = await startTestServer({}, { testDb });
+      await server.stop();
+    });
+    try {
+      expect(same).toBe(true);
+      expect(await next.db('signing_keys').select('kid')).toEqual([]);
+    } finally {
+      await next.destroy();
+    }
+  });
+
+  it('drops a database something else is still connected to: it could go on writing into the next file\'s', async () => {
+    let other: Database | undefined;
+    const { same, next } = await handedOn(async ({ db }) => {
+      // Its URL made here, not read from testDb.url, which alone would have it dropped.
+      const url = new URL(ADMIN_URL);
+      url.pathname = `/${await nameOf(db)}`;
+      other = createDatabase({ url: url.href, embeddedDir: null, poolMax: 1 });
+      await other.raw('select 1');
+    });
+    await other!.destroy();
+    await next.destroy();
+    expect(same).toBe(false);
   });
 
   it('starts a sequence afresh even when the rows that moved it are gone', async () => {

@@ -3,10 +3,11 @@
 // machine with no PostgreSQL at all.
 import net from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inject } from 'vitest';
+import { processAlive } from '../../src/db/embedded-lock.js';
 import { createDatabase, type Database } from '../../src/db/knex.js';
 import { MIGRATIONS_TABLE, migrateToLatest } from '../../src/db/migrate.js';
 
@@ -18,7 +19,7 @@ export interface TestDatabase {
   destroy(): Promise<void>;
 }
 
-const ADMIN_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+export const ADMIN_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 let reachable: Promise<boolean> | undefined;
 
@@ -45,8 +46,8 @@ export function adminDatabase(): Database {
 }
 
 /**
- * How test databases are named: this prefix, then the run (its vitest process's pid), so a run's
- * leftovers can be told from a live run's (test/support/test-databases.ts).
+ * How test databases are named: this prefix, then `r` and the run's id, so a run's leftovers can
+ * be told from a live run's (test/support/test-databases.ts).
  */
 export const TEST_DATABASE_PREFIX = 'gatehouse_test_';
 
@@ -84,7 +85,7 @@ function migratedTemplate(): Promise<{ name: string; copy: string }> {
       const built = { name, copy: version >= 150000 ? ' strategy file_copy' : '' };
       const exists = async () => (await admin('pg_database').where({ datname: name }).first()) !== undefined;
       if (await exists()) return built;
-      const building = `${TEST_DATABASE_PREFIX}building_${inject('testRun')}_${randomBytes(4).toString('hex')}`;
+      const building = `${TEST_DATABASE_PREFIX}building_r${inject('testRun')}_${randomBytes(4).toString('hex')}`;
       await admin.raw(`create database "${building}"`);
       const db = createDatabase({ url: databaseUrl(building), embeddedDir: null });
       try {
@@ -112,11 +113,18 @@ export async function createTestDatabase(options: { migrate?: boolean; engine?: 
   if (options.engine !== 'pglite' && (await postgresAnswers())) {
     const name = (migrate ? emptied.pop() : undefined) ?? (await copyOf(migrate ? await migratedTemplate() : { name: 'template1', copy: '' }));
     const url = databaseUrl(name);
-    if (migrate) await (pristine ??= shapeOf(url));
+    if (migrate) {
+      pristine ??= shapeOf(url).catch((error: unknown) => {
+        pristine = undefined;
+        throw error;
+      });
+      await pristine;
+    }
     const db = createDatabase({ url, embeddedDir: null });
     // A database whose URL the test never read was used through `db` alone: no process, CLI or
     // second connection of the test's can still reach it, so it can be emptied for the next file.
     let shared = false;
+    let destroyed: Promise<void> | undefined;
     return {
       db,
       get url() {
@@ -124,10 +132,13 @@ export async function createTestDatabase(options: { migrate?: boolean; engine?: 
         return url;
       },
       kind: 'postgres',
-      async destroy() {
-        await db.destroy();
-        if (migrate && !shared && (await emptyForReuse(name))) emptied.push(name);
-        else await dropDatabase(name);
+      destroy() {
+        destroyed ??= (async () => {
+          await db.destroy();
+          if (migrate && !shared && (await emptyForReuse(name))) emptied.push(name);
+          else await dropDatabase(name);
+        })();
+        return destroyed;
       },
     };
   }
@@ -138,7 +149,7 @@ export async function createTestDatabase(options: { migrate?: boolean; engine?: 
 }
 
 async function copyOf(template: { name: string; copy: string }): Promise<string> {
-  const name = `${TEST_DATABASE_PREFIX}${inject('testRun')}_${randomBytes(4).toString('hex')}`;
+  const name = `${TEST_DATABASE_PREFIX}r${inject('testRun')}_${randomBytes(4).toString('hex')}`;
   const admin = adminDatabase();
   try {
     await admin.raw(`create database "${name}" template "${template.name}"${template.copy}`);
@@ -164,76 +175,88 @@ async function dropDatabase(name: string): Promise<void> {
  * dropped by the global setup's teardown (test/support/test-databases.ts).
  */
 const emptied: string[] = [];
-/** The shape of a fresh copy of the template, and the tables that hold a test's rows. */
-let pristine: Promise<{ shape: string; tables: EmptiedTable[] }> | undefined;
+/** The shape (SHAPE) of a fresh copy of the template, taken from this worker's first copy. */
+let pristine: Promise<string> | undefined;
 
 /**
  * Everything about a database a test could change that emptying its tables would not undo, as
- * one digest: relations, columns, constraints, indexes, triggers, functions, types, schemas,
- * extensions, policies, rules, the database's settings, the migrations recorded, and any
- * planner statistics (an ANALYZE, or autovacuum's, would steer the next file's plans).
+ * one digest: relations and their options and owners, columns, constraints, indexes, triggers,
+ * functions and their bodies, types, sequences' parameters, schemas, extensions, policies, rules
+ * and views, comments, large objects, the database's own settings, the migrations recorded and
+ * their lock, and any planner statistics (an ANALYZE, or autovacuum's, would steer the next
+ * file's plans). Temporary schemas are left out: they outlive their sessions, empty.
  */
-const SHAPE = `select md5(string_agg(item, E'\\n' order by item)) as shape from (
-  select concat_ws(' ', 'relation', c.oid::regclass, c.relkind, c.relpersistence, c.relrowsecurity, c.relacl) as item from pg_class c
-    where c.relnamespace not in ('pg_catalog'::regnamespace, 'information_schema'::regnamespace, 'pg_toast'::regnamespace)
-  union all select concat_ws(' ', 'column', a.attrelid::regclass, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, a.attisdropped, pg_get_expr(d.adbin, d.adrelid))
+const SHAPE = `select md5(string_agg(item, E'\\n' order by item)) from (
+  select concat_ws(' ', 'relation', c.oid::regclass, c.relkind, c.relpersistence, c.relrowsecurity, c.relowner::regrole, c.relacl, c.reloptions) as item
+    from pg_class c join pg_namespace n on n.oid = c.relnamespace
+   where n.nspname not in ('pg_catalog', 'information_schema', 'pg_toast') and n.nspname not like 'pg\\_temp\\_%' and n.nspname not like 'pg\\_toast\\_temp\\_%'
+  union all select concat_ws(' ', 'column', a.attrelid::regclass, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+      a.attisdropped, a.attidentity, a.attgenerated, a.attcollation, a.attstattarget, a.attoptions, pg_get_expr(d.adbin, d.adrelid))
     from pg_attribute a join pg_class c on c.oid = a.attrelid left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
-    where c.relnamespace = 'public'::regnamespace and a.attnum > 0
+   where c.relnamespace = 'public'::regnamespace and a.attnum > 0
   union all select concat_ws(' ', 'constraint', conrelid::regclass, conname, pg_get_constraintdef(oid)) from pg_constraint where connamespace = 'public'::regnamespace
   union all select concat_ws(' ', 'index', pg_get_indexdef(i.indexrelid)) from pg_index i join pg_class c on c.oid = i.indrelid where c.relnamespace = 'public'::regnamespace
-  union all select concat_ws(' ', 'trigger', tgrelid::regclass, tgname, tgenabled) from pg_trigger where not tgisinternal
-  union all select concat_ws(' ', 'function', oid::regprocedure) from pg_proc where pronamespace not in ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
+  union all select concat_ws(' ', 'trigger', pg_get_triggerdef(oid), tgenabled) from pg_trigger where not tgisinternal
+  union all select concat_ws(' ', 'event trigger', evtname, evtevent, evtenabled) from pg_event_trigger
+  union all select concat_ws(' ', 'function', oid::regprocedure, md5(prosrc), proconfig) from pg_proc
+   where pronamespace not in ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
   union all select concat_ws(' ', 'type', oid::regtype) from pg_type where typnamespace = 'public'::regnamespace and typrelid = 0
-  union all select concat_ws(' ', 'schema', nspname, nspacl) from pg_namespace
+  union all select concat_ws(' ', 'sequence', seqrelid::regclass, seqtypid, seqstart, seqincrement, seqmax, seqmin, seqcache, seqcycle) from pg_sequence
+  union all select concat_ws(' ', 'schema', nspname, nspowner::regrole, nspacl) from pg_namespace where nspname not like 'pg\\_temp\\_%' and nspname not like 'pg\\_toast\\_temp\\_%'
   union all select concat_ws(' ', 'extension', extname, extversion) from pg_extension
-  union all select concat_ws(' ', 'policy', polrelid::regclass, polname) from pg_policy
-  union all select concat_ws(' ', 'rule', r.ev_class::regclass, r.rulename) from pg_rewrite r join pg_class c on c.oid = r.ev_class where c.relnamespace = 'public'::regnamespace
+  union all select concat_ws(' ', 'policy', polrelid::regclass, polname, pg_get_expr(polqual, polrelid)) from pg_policy
+  union all select concat_ws(' ', 'rule', r.ev_class::regclass, r.rulename, md5(pg_get_ruledef(r.oid))) from pg_rewrite r join pg_class c on c.oid = r.ev_class
+   where c.relnamespace = 'public'::regnamespace
+  union all select concat_ws(' ', 'comment', classoid, objoid, objsubid, description) from pg_description where objoid >= 16384
+  union all select concat_ws(' ', 'large objects', count(*)) from pg_largeobject_metadata
+  union all select concat_ws(' ', 'database', datconnlimit, datallowconn, datacl) from pg_database where datname = current_database()
   union all select concat_ws(' ', 'setting', setrole, setconfig) from pg_db_role_setting where setdatabase = (select oid from pg_database where datname = current_database())
-  union all select concat_ws(' ', 'migrations', count(*)) from ${MIGRATIONS_TABLE}
+  union all select concat_ws(' ', 'migrations', count(*), (select string_agg(is_locked::text, ',') from ${MIGRATIONS_TABLE}_lock)) from ${MIGRATIONS_TABLE}
   union all select concat_ws(' ', 'statistics', tablename, attname) from pg_stats where schemaname = 'public'
+  union all select concat_ws(' ', 'extended statistics', stxname) from pg_statistic_ext
 ) shape`;
 
-/** A table a test may fill, and the sequences its columns draw from. */
-interface EmptiedTable { name: string; sequences: string[] }
-
-async function shapeOf(url: string): Promise<{ shape: string; tables: EmptiedTable[] }> {
+async function shapeOf(url: string): Promise<string> {
   const db = createDatabase({ url, embeddedDir: null, poolMax: 1 });
   try {
-    const shape = (await db.raw<{ rows: Array<{ shape: string }> }>(SHAPE)).rows[0]!.shape;
-    const { rows } = await db.raw<{ rows: EmptiedTable[] }>(`
-      select t.tablename as name, array_remove(array_agg(s.relname::text), null) as sequences
-        from pg_tables t
-        left join pg_depend d on d.refobjid = format('%I', t.tablename)::regclass and d.refclassid = 'pg_class'::regclass and d.deptype in ('a', 'i')
-        left join pg_class s on s.oid = d.objid and s.relkind = 'S'
-       where t.schemaname = 'public' and t.tablename not like '${MIGRATIONS_TABLE}%'
-       group by t.tablename`);
-    return { shape, tables: rows };
+    return (await db.raw<{ rows: Array<{ shape: string }> }>(`select (${SHAPE}) as shape`)).rows[0]!.shape;
   } finally {
     await db.destroy();
   }
 }
 
 /**
- * Empties a database a file is done with, if nothing but rows tells it from a fresh copy; false
- * (and nothing emptied) otherwise, or if anything fails: the caller then drops it. TRUNCATE, not
- * DELETE: it also gives the tables the size the planner sees in a fresh copy. Only the tables
- * holding rows or whose sequences moved, since each table truncated costs PostgreSQL new files
- * for it and its indexes.
+ * The tables whose rows, pages, planner size or sequences tell them from a fresh copy: those a
+ * test wrote to, whether or not the rows are still there.
+ */
+const WRITTEN_TO = `select quote_ident(c.relname) as name from pg_class c
+  where c.relnamespace = 'public'::regnamespace and c.relkind = 'r' and not starts_with(c.relname, '${MIGRATIONS_TABLE}')
+    and (pg_relation_size(c.oid) > 0 or c.reltuples <> -1 or exists (
+      select from pg_depend d join pg_class s on s.oid = d.objid and s.relkind = 'S'
+        join pg_sequences q on q.schemaname = 'public' and q.sequencename = s.relname
+       where d.classid = 'pg_class'::regclass and d.refclassid = 'pg_class'::regclass and d.refobjid = c.oid
+         and d.deptype in ('a', 'i') and q.last_value is not null))`;
+
+/**
+ * Empties a database a file is done with, if nothing but what its tables hold tells it from a
+ * fresh copy and nothing else is connected to it; false (and nothing emptied) otherwise, or if
+ * anything fails: the caller then drops it. TRUNCATE, not DELETE, and only of the tables written
+ * to: each table truncated costs PostgreSQL new files for it and its indexes, and gets the size
+ * and identity sequences of a fresh copy. The activity counters autovacuum decides by are reset.
  */
 async function emptyForReuse(name: string): Promise<boolean> {
-  const expected = await pristine!;
   const db = createDatabase({ url: databaseUrl(name), embeddedDir: null, poolMax: 1 });
   try {
-    // A connection the test left behind would hold locks TRUNCATE waits for.
-    await db.raw('select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()');
-    const { rows } = await db.raw<{ rows: Array<{ shape: string }> }>(SHAPE);
-    if (rows[0]!.shape !== expected.shape) return false;
-    const holding = await db.raw<{ rows: Array<{ name: string }> }>(
-      expected.tables.map(({ name: table, sequences }) => `select '${table}' as name where exists (select from "${table}")${
-        sequences.map((sequence) => ` or (select is_called from "${sequence}")`).join('')}`).join(' union all '),
-    );
-    const tables = holding.rows.map((row) => `"${row.name}"`);
-    if (tables.length > 0) await db.raw(`truncate table ${tables.join(', ')} restart identity cascade`);
+    const expected = await pristine!;
+    const { rows: [found] } = await db.raw<{ rows: Array<{ others: boolean; shape: string }> }>(`select
+      exists (select from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()) as others,
+      (${SHAPE}) as shape`);
+    // A connection still open could be a process or server of the test's, which would go on
+    // writing into the next file's database.
+    if (found!.others || found!.shape !== expected) return false;
+    const written = (await db.raw<{ rows: Array<{ name: string }> }>(WRITTEN_TO)).rows.map((row) => row.name);
+    if (written.length > 0) await db.raw(`truncate table ${written.join(', ')} restart identity cascade`);
+    await db.raw('select pg_stat_reset()');
     return true;
   } catch {
     // Whatever went wrong, the database is dropped instead, as every database was before.
@@ -251,14 +274,19 @@ const PGLITE_CACHE = path.join(ROOT, 'node_modules', '.cache', 'gatehouse-test')
  * The data directory of a PGlite holding every migration, loaded into each new in-memory PGlite,
  * as the PostgreSQL template is copied: running the migrations on PGlite costs about 5 s of CPU,
  * loading the copy about 1. Made once and kept on disk for every worker and later runs, named by
- * the migrations and PGlite's version; written under a name of its own and renamed when complete,
- * so a worker never loads a half-written one. Two workers that both find none both make one.
+ * the migrations and PGlite's version; written and synced under a name of its own and renamed when
+ * complete, so a worker never loads a half-written one. Two workers that both find none both make
+ * one, the same.
  */
 function migratedPGliteData(): Promise<Blob> {
   pgliteData ??= (async () => {
     const { version } = JSON.parse(readFileSync(path.join(ROOT, 'node_modules', '@electric-sql', 'pglite', 'package.json'), 'utf8')) as { version: string };
     const file = path.join(PGLITE_CACHE, `pglite-${version}-${migrationsDigest()}.tar`);
-    if (existsSync(file)) return new Blob([readFileSync(file)]);
+    try {
+      return new Blob([readFileSync(file)]);
+    } catch {
+      // Not made yet (or removed since by a run on other migrations): make it.
+    }
     const { PGlite } = await import('@electric-sql/pglite');
     const pglite = new PGlite();
     const db = createDatabase({ url: undefined, embeddedDir: null, pglite });
@@ -271,14 +299,26 @@ function migratedPGliteData(): Promise<Blob> {
     }
     mkdirSync(PGLITE_CACHE, { recursive: true });
     const writing = `${file}.${process.pid}`;
-    writeFileSync(writing, Buffer.from(await data.arrayBuffer()));
+    const fd = openSync(writing, 'w');
+    try {
+      writeFileSync(fd, Buffer.from(await data.arrayBuffer()));
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
     renameSync(writing, file);
-    // Copies made from migrations or a PGlite that have changed since are no use.
-    for (const old of readdirSync(PGLITE_CACHE)) {
-      if (old.startsWith('pglite-') && old.endsWith('.tar') && old !== path.basename(file)) rmSync(path.join(PGLITE_CACHE, old), { force: true });
+    // Copies made from other migrations or another PGlite are no use, nor what a killed worker
+    // was writing.
+    for (const other of readdirSync(PGLITE_CACHE)) {
+      const writer = /^pglite-.*\.tar\.(\d+)$/.exec(other)?.[1];
+      const stale = writer === undefined ? other.startsWith('pglite-') && other !== path.basename(file) : !processAlive(Number(writer));
+      if (stale) rmSync(path.join(PGLITE_CACHE, other), { force: true });
     }
     return data;
-  })();
+  })().catch((error: unknown) => {
+    pgliteData = undefined;
+    throw error;
+  });
   return pgliteData;
 }
 
