@@ -61,16 +61,19 @@ describe.skipIf(!postgres)('test databases on PostgreSQL', () => {
 
   it('drops a database something else is still connected to: it could go on writing into the next file\'s', async () => {
     let other: Database | undefined;
-    const { same, next } = await handedOn(async ({ db }) => {
-      // Its URL made here, not read from testDb.url, which alone would have it dropped.
-      const url = new URL(ADMIN_URL);
-      url.pathname = `/${await nameOf(db)}`;
-      other = createDatabase({ url: url.href, embeddedDir: null, poolMax: 1 });
-      await other.raw('select 1');
-    });
-    await other!.destroy();
-    await next.destroy();
-    expect(same).toBe(false);
+    try {
+      const { same, next } = await handedOn(async ({ db }) => {
+        // Its URL made here, not read from testDb.url, which alone would have it dropped.
+        const url = new URL(ADMIN_URL);
+        url.pathname = `/${await nameOf(db)}`;
+        other = createDatabase({ url: url.href, embeddedDir: null, poolMax: 1 });
+        await other.raw('select 1');
+      });
+      await next.destroy();
+      expect(same).toBe(false);
+    } finally {
+      await other?.destroy();
+    }
   });
 
   it('starts a sequence afresh even when the rows that moved it are gone', async () => {

@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
+import { inject } from 'vitest';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { startGatehouse, type Gatehouse } from '../../src/server.js';
@@ -37,15 +38,15 @@ const handedOut: number[] = [];
  * slice of 20000–31999 of its own (by VITEST_POOL_ID): a port one worker picked for a process that
  * takes seconds to start cannot be picked by the other in the meantime, which once failed a run
  * (a worker's METRICS_PORT taken by the other worker's server). Which slices a run's workers get
- * turns with the run (its vitest process's pid), so two runs on one machine are no likelier to
- * meet than when every worker picked from the whole range. Within a worker, a port handed out
- * lately is not handed out again, since it may not be bound yet. Only with more than twelve
- * workers do two share a slice; a server that finds its port taken still tries another
+ * turns with the run's id (test/support/test-databases.ts), so two runs on one machine are no
+ * likelier to meet than when every worker picked from the whole range. Within a worker, a port
+ * handed out lately is not handed out again, since it may not be bound yet. Only with more than
+ * twelve workers do two share a slice; a server that finds its port taken still tries another
  * (startTestServer).
  */
 export async function freePort(): Promise<number> {
   const worker = Math.max(1, Number(process.env.VITEST_POOL_ID) || 1) - 1;
-  const slice = (worker + process.ppid) % PORT_SLICES;
+  const slice = (worker + inject('testRun')) % PORT_SLICES;
   for (;;) {
     const port = 20_000 + slice * PORT_SLICE + Math.floor(Math.random() * PORT_SLICE);
     if (handedOut.includes(port) || !(await canListen(port))) continue;

@@ -22,13 +22,18 @@ declare module 'vitest' {
 /** The advisory locks' first key, so that a run's id cannot meet another use of the server's locks. */
 const RUNS_LOCK_SPACE = 0x67617465;
 /** A test database's name: the run's id, whether a copy or a template half-built. */
-const RUN_OF = new RegExp(`^${TEST_DATABASE_PREFIX}(?:building_)?r(\\d+)_`);
+const RUN_OF = new RegExp(`^${TEST_DATABASE_PREFIX}(?:building_)?r(\\d{1,10})_`);
+const MAX_RUN = 2 ** 31 - 1;
+
+function connect(): pg.Client {
+  return new pg.Client({ connectionString: ADMIN_URL, keepAlive: true });
+}
 
 async function testDatabases(client: pg.Client): Promise<Array<{ name: string; run: number }>> {
   const { rows } = await client.query<{ datname: string }>('select datname from pg_database where starts_with(datname, $1)', [TEST_DATABASE_PREFIX]);
   return rows.flatMap(({ datname }) => {
-    const run = RUN_OF.exec(datname)?.[1];
-    return run === undefined ? [] : [{ name: datname, run: Number(run) }];
+    const run = Number(RUN_OF.exec(datname)?.[1]);
+    return run >= 1 && run <= MAX_RUN ? [{ name: datname, run }] : [];
   });
 }
 
@@ -41,37 +46,60 @@ async function drop(client: pg.Client, name: string): Promise<void> {
   }
 }
 
-/** Drops the databases of runs that hold no lock: runs that ended without their teardown. */
-async function sweepAbandoned(client: pg.Client, ours: number): Promise<void> {
-  const abandoned = new Set<number>();
-  for (const { run } of await testDatabases(client)) {
-    if (run === ours || abandoned.has(run)) continue;
-    const { rows: [taken] } = await client.query<{ taken: boolean }>('select pg_try_advisory_lock($1, $2) as taken', [RUNS_LOCK_SPACE, run]);
-    if (!taken!.taken) continue;
-    abandoned.add(run);
-    await client.query('select pg_advisory_unlock($1, $2)', [RUNS_LOCK_SPACE, run]);
-  }
-  for (const { name, run } of await testDatabases(client)) {
-    if (abandoned.has(run)) await drop(client, name);
+/**
+ * Drops the databases of runs whose lock nobody holds: runs that ended without their teardown.
+ * Asked of pg_locks, which lists the locks taken in every database of the server (an advisory
+ * lock belongs to the database its session is in, and two runs may name different ones).
+ */
+async function sweepAbandoned(client: pg.Client): Promise<void> {
+  const found = await testDatabases(client);
+  const { rows } = await client.query<{ run: number }>(
+    "select objid::int as run from pg_locks where locktype = 'advisory' and classid = $1::int::oid and objsubid = 2",
+    [RUNS_LOCK_SPACE],
+  );
+  const live = new Set(rows.map((row) => row.run));
+  for (const { name, run } of found) {
+    if (!live.has(run)) await drop(client, name);
   }
 }
 
 export default async function setUpTestDatabases(project: TestProject): Promise<(() => Promise<void>) | undefined> {
-  const run = randomInt(1, 2 ** 31 - 1);
-  project.provide('testRun', run);
-  if (!(await usingPostgres())) return undefined;
+  if (!(await usingPostgres())) {
+    project.provide('testRun', randomInt(1, MAX_RUN));
+    return undefined;
+  }
   // A connection of its own, not a pool's: the lock lasts as long as this one session.
-  const client = new pg.Client({ connectionString: ADMIN_URL });
-  await client.connect();
-  await client.query('select pg_advisory_lock($1, $2)', [RUNS_LOCK_SPACE, run]);
-  await sweepAbandoned(client, run);
+  const holder = connect();
+  holder.on('error', (error) => {
+    console.warn(`the test run's lock on PostgreSQL was lost (${error.message}): another run may now drop this run's databases`);
+  });
+  let run = 0;
+  try {
+    await holder.connect();
+    // A server set to end idle sessions would end this one, and the lock with it (PostgreSQL 14+).
+    await holder.query('set idle_session_timeout = 0').catch(() => undefined);
+    while (run === 0) {
+      const candidate = randomInt(1, MAX_RUN);
+      const { rows: [taken] } = await holder.query<{ taken: boolean }>('select pg_try_advisory_lock($1, $2) as taken', [RUNS_LOCK_SPACE, candidate]);
+      if (taken!.taken) run = candidate;
+    }
+    await sweepAbandoned(holder);
+  } catch (error) {
+    await holder.end().catch(() => undefined);
+    throw error;
+  }
+  project.provide('testRun', run);
   return async () => {
+    // On a connection of its own: the holder's may be the one that was lost.
+    const client = connect();
     try {
+      await client.connect();
       for (const { name, run: of } of await testDatabases(client)) {
         if (of === run) await drop(client, name);
       }
     } finally {
       await client.end();
+      await holder.end().catch(() => undefined);
     }
   };
 }
