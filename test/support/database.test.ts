@@ -1,7 +1,8 @@
-// The databases test files get: a file must find what a fresh copy of the migrated template
-// holds, whichever file used the database before it. A database is emptied and handed to the
-// next file only when nothing but rows tells it from a fresh copy, and never when the URL went
-// to anything beyond its handle (a process, a CLI, a second connection).
+// The databases test files get (test/support/database.ts and database-reuse.ts): a file must
+// find what a fresh copy of the migrated template holds, whichever file used the database before
+// it. A database is emptied and handed to the next file only when nothing but what its tables hold
+// tells it from a fresh copy and nothing else is connected to it, and never when its URL went to
+// anything beyond its handle (a process, a CLI, a second connection).
 import { describe, expect, it } from 'vitest';
 import { createDatabase, type Database } from '../../src/db/knex.js';
 import { ADMIN_URL, createTestDatabase, usingPostgres, type TestDatabase } from './database.js';
