@@ -84,12 +84,16 @@ export async function countAttempt(
   }
   for (const counter of counters) bindings.push(rowKey(counter), now + counter.durationSeconds * 1000);
   bindings.push(now, now);
+  // Rows are locked in key order here and in settleAttempt: concurrent attempts on the same
+  // counters (a burst on one account from one address) would otherwise lock them in opposite
+  // orders and deadlock, which the database breaks by failing one of them.
   const result = (await db.raw(`
     with spent as (${spent}),
     added as (
       insert into ${RATE_LIMITS_TABLE} (key, points, expire)
       select v.key, 1, v.expire from (values ${values}) as v(key, expire)
       where not exists (select 1 from spent)
+      order by v.key
       on conflict (key) do update set
         points = case when ${RATE_LIMITS_TABLE}.expire <= ? then 1 else ${RATE_LIMITS_TABLE}.points + 1 end,
         expire = case when ${RATE_LIMITS_TABLE}.expire <= ? then excluded.expire else ${RATE_LIMITS_TABLE}.expire end
@@ -126,12 +130,16 @@ export async function countOne(db: Database, counter: CounterKey & { durationSec
 export async function settleAttempt(db: Database, counters: { remove?: readonly CounterKey[]; giveBack?: readonly CounterKey[] }, now = Date.now()): Promise<void> {
   const remove = (counters.remove ?? []).map(rowKey);
   const giveBack = (counters.giveBack ?? []).map(rowKey);
+  if (remove.length + giveBack.length === 0) return;
   const list = (keys: string[]) => keys.map(() => '?').join(', ');
-  const removal = remove.length ? `delete from ${RATE_LIMITS_TABLE} where key in (${list(remove)})` : '';
-  const refund = giveBack.length ? `update ${RATE_LIMITS_TABLE} set points = points - 1 where key in (${list(giveBack)}) and expire > ?` : '';
-  if (removal && refund) await db.raw(`with removed as (${removal}) ${refund}`, [...remove, ...giveBack, now]);
-  else if (removal) await db.raw(removal, remove);
-  else if (refund) await db.raw(refund, [...giveBack, now]);
+  // Every row is locked first, in key order, as countAttempt locks them: a scan's own order (the
+  // heap's, on a small table) could be the opposite of a concurrent attempt's, and deadlock.
+  const locked = `locked as (select key from ${RATE_LIMITS_TABLE} where key in (${list([...remove, ...giveBack])}) order by key for update)`;
+  const removal = remove.length ? `removed as (delete from ${RATE_LIMITS_TABLE} r using locked where r.key = locked.key and r.key in (${list(remove)}))` : '';
+  const refund = giveBack.length
+    ? `update ${RATE_LIMITS_TABLE} r set points = r.points - 1 from locked where r.key = locked.key and r.key in (${list(giveBack)}) and r.expire > ?`
+    : 'select count(*) from locked';
+  await db.raw(`with ${[locked, removal].filter(Boolean).join(', ')} ${refund}`, [...remove, ...giveBack, ...remove, ...giveBack, ...(giveBack.length ? [now] : [])]);
 }
 
 /**
