@@ -1,15 +1,18 @@
 // The pieces under the throttles: their settings, the sweep of expired counters (for the janitor)
-// on a real database, and how client addresses are grouped into the networks limits count.
+// and the order an attempt's counters are locked in, on a real database, and how client addresses
+// are grouped into the networks limits count.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.js';
 import { networkOf } from '../../src/security/client-address.js';
-import { databaseCounter, deleteExpiredRateLimits, RATE_LIMITS_TABLE } from '../../src/security/rate-limit-store.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { setTimeout } from 'node:timers/promises';
+import { countAttempt, databaseCounter, deleteExpiredRateLimits, RATE_LIMITS_TABLE, settleAttempt } from '../../src/security/rate-limit-store.js';
+import { createTestDatabase, usingPostgres, type TestDatabase } from '../support/database.js';
 
 let testDb: TestDatabase;
+const postgres = await usingPostgres();
 
 beforeAll(async () => {
   testDb = await createTestDatabase();
@@ -47,6 +50,57 @@ describe('deleteExpiredRateLimits', () => {
     expect(await counter.get('k')).toBeNull();
     // A new window starts from nothing, before any sweep.
     expect((await counter.penalty('k')).consumedPoints).toBe(1);
+  });
+});
+
+// Many attempts on one account from one address at once (a burst) count on the same three rows.
+// Each statement must take them in one order, the keys', or two can each hold a row the other
+// waits for: a deadlock, which PostgreSQL ends by failing one, and the person is told "try again".
+// Seen here as which rows are still free while a statement waits on the middle one.
+describe.skipIf(!postgres)('the counters of one attempt, on PostgreSQL', () => {
+  const pair = { prefix: 'signin_pair', key: 'burst' };
+  const account = { prefix: 'signin_account', key: 'burst' };
+  const address = { prefix: 'signin_address', key: 'burst' };
+  const keys = [account, address, pair].map((counter) => `${counter.prefix}:${counter.key}`);
+
+  /** The rows not locked while `statement` waits for the address row, which another transaction holds. */
+  async function freeWhileWaiting(statement: () => Promise<unknown>): Promise<string[]> {
+    const { db } = testDb;
+    const expire = Date.now() + 60_000;
+    await db(RATE_LIMITS_TABLE).delete();
+    // Stored in the opposite of the keys' order, so that a scan's own order is not theirs.
+    for (const key of [...keys].reverse()) await db(RATE_LIMITS_TABLE).insert({ key, points: 1, expire });
+    const holder = await db.transaction();
+    try {
+      await holder.raw(`select key from ${RATE_LIMITS_TABLE} where key = ? for update`, [keys[1]!]);
+      const waiting = statement();
+      for (;;) {
+        const { rows } = await db.raw<{ rows: Array<{ n: number }> }>(
+          "select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'",
+        );
+        if (rows[0]!.n > 0) break;
+        await setTimeout(10);
+      }
+      const free = await db.transaction(async (look) => (await look.raw<{ rows: Array<{ key: string }> }>(
+        `select key from ${RATE_LIMITS_TABLE} where key in (?, ?, ?) order by key for update skip locked`, keys,
+      )).rows.map((row) => row.key));
+      await holder.commit();
+      await waiting;
+      return free;
+    } finally {
+      if (!holder.isCompleted()) await holder.rollback();
+      await db(RATE_LIMITS_TABLE).delete();
+    }
+  }
+
+  it('counts an attempt on its rows in key order, whatever order they are named in', async () => {
+    const counters = [pair, account, address].map((counter) => ({ ...counter, durationSeconds: 60 }));
+    expect(await freeWhileWaiting(() => countAttempt(testDb.db, counters))).toEqual([keys[2]]);
+  });
+
+  it('gives an attempt back on its rows in key order, whatever order they are named or stored in', async () => {
+    expect(await freeWhileWaiting(() => settleAttempt(testDb.db, { giveBack: [pair, account, address] }))).toEqual([keys[2]]);
+    expect(await freeWhileWaiting(() => settleAttempt(testDb.db, { remove: [pair], giveBack: [address, account] }))).toEqual([keys[2]]);
   });
 });
 
