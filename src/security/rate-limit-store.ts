@@ -134,12 +134,14 @@ export async function settleAttempt(db: Database, counters: { remove?: readonly 
   const list = (keys: string[]) => keys.map(() => '?').join(', ');
   // Every row is locked first, in key order, as countAttempt locks them: a scan's own order (the
   // heap's, on a small table) could be the opposite of a concurrent attempt's, and deadlock.
-  const locked = `locked as (select key from ${RATE_LIMITS_TABLE} where key in (${list([...remove, ...giveBack])}) order by key for update)`;
+  const touched = [...remove, ...giveBack];
+  const locked = `locked as (select key from ${RATE_LIMITS_TABLE} where key in (${list(touched)}) order by key for update)`;
   const removal = remove.length ? `removed as (delete from ${RATE_LIMITS_TABLE} r using locked where r.key = locked.key and r.key in (${list(remove)}))` : '';
   const refund = giveBack.length
     ? `update ${RATE_LIMITS_TABLE} r set points = r.points - 1 from locked where r.key = locked.key and r.key in (${list(giveBack)}) and r.expire > ?`
     : 'select count(*) from locked';
-  await db.raw(`with ${[locked, removal].filter(Boolean).join(', ')} ${refund}`, [...remove, ...giveBack, ...remove, ...giveBack, ...(giveBack.length ? [now] : [])]);
+  // Bindings in the order their placeholders appear: locked, removed, then the refund's.
+  await db.raw(`with ${[locked, removal].filter(Boolean).join(', ')} ${refund}`, [...touched, ...remove, ...giveBack, ...(giveBack.length ? [now] : [])]);
 }
 
 /**
