@@ -14,6 +14,7 @@ import { ACR_VALUES } from '../../src/factors/levels.js';
 import { formOf, UserAgent } from '../support/user-agent.js';
 import { ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT } from '../../src/vocabulary.js';
 import { proof, proofKey } from '../support/dpop.js';
+import { written } from '../support/changes.js';
 
 const NOTES_API = 'https://notes.example.test';
 const FILES_API = 'https://files.example.test';
@@ -127,7 +128,7 @@ describe('the discovery document', () => {
 
     // Token exchange (RFC 8693): the notes API exchanges a person's token for the files API.
     const { clientId, clientSecret } = await server.stores.resources.create({ identifier: FILES_API, name: 'Files', scope: 'files:read' });
-    await server.stores.resources.update(NOTES_API, { mayExchangeFor: [FILES_API] });
+    await written(server, () => server.stores.resources.update(NOTES_API, { mayExchangeFor: [FILES_API] }));
     const delegating = await registerApp(server, { scope: 'openid notes:read files:read' });
     const request = await authorizationRequest(delegating, { scope: 'openid notes:read files:read', resource: NOTES_API });
     request.url.searchParams.append('resource', FILES_API);

@@ -12,6 +12,7 @@ import { EXCHANGED_ACCESS_TOKEN_TTL_SECONDS } from '../../src/lifetimes.js';
 import { authorizationRequest, createPerson, registerApp, signIn, type App } from '../support/flows.js';
 import { startTestServer, type TestServer } from '../support/gatehouse.js';
 import { UserAgent } from '../support/user-agent.js';
+import { written } from '../support/changes.js';
 
 const DOCS_API = 'https://docs.example.test';
 const STORAGE_API = 'https://storage.example.test';
@@ -210,9 +211,9 @@ describe('revocable with the original grant', () => {
     const response = await exchange(docs, tokens.access_token);
     expect((await introspect(storage, response.access_token)).active).toBe(true);
     // The app's client, not the API's, is the exchanged token's grant's: its state counts too.
-    await server.stores.clients.setDisabled(other.clientId, true);
+    await written(server, () => server.stores.clients.setDisabled(other.clientId, true));
     expect(await introspect(storage, response.access_token)).toEqual({ active: false });
-    await server.stores.clients.setDisabled(other.clientId, false);
+    await written(server, () => server.stores.clients.setDisabled(other.clientId, false));
     expect((await introspect(storage, response.access_token)).active).toBe(true);
     await server.operations.people.disableUser(ADMIN, person.id);
     expect(await introspect(storage, response.access_token)).toEqual({ active: false });

@@ -12,6 +12,7 @@ import { createResourceServer } from '../../examples/resource-server/api.js';
 import type { Actor } from '../../src/audit/events.js';
 import { createPerson, obtainTokens, registerApp, type App } from '../support/flows.js';
 import { startTestServer, type TestServer } from '../support/gatehouse.js';
+import { written } from '../support/changes.js';
 
 const NOTES_API = 'https://notes.example.test';
 const SCOPES = 'openid offline_access notebook:read notebook:write';
@@ -45,7 +46,7 @@ beforeAll(async () => {
   await once(http, 'listening');
   const { port } = http.address() as { port: number };
   api = { url: `http://127.0.0.1:${port}`, errors, close: () => new Promise<void>((resolve) => { http.closeAllConnections(); http.close(() => resolve()); }) };
-  await server.stores.resources.update(NOTES_API, { eventsEndpoint: `${api.url}/security-events` });
+  await written(server, () => server.stores.resources.update(NOTES_API, { eventsEndpoint: `${api.url}/security-events` }));
   app = await registerApp(server, { scope: SCOPES });
 });
 afterAll(async () => {

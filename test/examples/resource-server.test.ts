@@ -22,6 +22,7 @@ import { UserAgent } from '../support/user-agent.js';
 import { freePort, startTestServer, type TestServer } from '../support/gatehouse.js';
 import { cleanEnv, startMain, waitFor200, type Server as ProcessServer } from '../support/process.js';
 import { proof, proofKey } from '../support/dpop.js';
+import { written } from '../support/changes.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -382,7 +383,7 @@ describe('calling the archive API for the person: token exchange (RFC 8693)', ()
 
   beforeAll(async () => {
     await server.stores.resources.create({ identifier: ARCHIVE_API, scope: 'archive:write' });
-    await server.stores.resources.update(NOTES_API, { mayExchangeFor: [ARCHIVE_API] });
+    await written(server, () => server.stores.resources.update(NOTES_API, { mayExchangeFor: [ARCHIVE_API] }));
     delegating = await registerApp(server, { scope: 'openid offline_access notebook:write archive:write' });
     // The archive checks tokens as any API does: locally, for its own audience.
     const jwks = createRemoteJWKSet(new URL(`${server.issuer}/jwks`));

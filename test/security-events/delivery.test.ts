@@ -13,6 +13,7 @@ import { createTestDatabase, usingPostgres } from '../support/database.js';
 import { grantIds, registerApp, type App, type FlowServer } from '../support/flows.js';
 import { replicaEnvironment, startTestServer, type TestServer } from '../support/gatehouse.js';
 import { startSetReceiver, verifySet, type SetReceiver } from '../support/set-receiver.js';
+import { written } from '../support/changes.js';
 
 const NOTES = 'https://notes.example.test';
 const ADMIN: Actor = { type: 'client', id: 'automation' };
@@ -29,7 +30,7 @@ beforeAll(async () => {
   [appReceiver, notesReceiver] = await Promise.all([startSetReceiver(), startSetReceiver()]);
   await server.stores.resources.create({ identifier: NOTES, scope: 'notes:read', eventsEndpoint: notesReceiver.url });
   app = await registerApp(server, { scope: 'openid offline_access notes:read' });
-  await server.stores.clients.update(app.clientId, { eventsEndpoint: appReceiver.url });
+  await written(server, () => server.stores.clients.update(app.clientId, { eventsEndpoint: appReceiver.url }));
 });
 afterAll(async () => {
   await server.stop();
@@ -162,7 +163,7 @@ describe.skipIf(!postgres)('two instances on one database', () => {
     try {
       await a.stores.resources.create({ identifier: NOTES, scope: 'notes:read', eventsEndpoint: apiSide.url });
       const shared_app = await registerApp(a, { scope: 'openid offline_access notes:read' });
-      await a.stores.clients.update(shared_app.clientId, { eventsEndpoint: appSide.url });
+      await written(a, () => a.stores.clients.update(shared_app.clientId, { eventsEndpoint: appSide.url }));
       const revoked = await grants(a, 6, shared_app);
       // Acts on either instance, in one order.
       for (const [index, grantId] of revoked.entries()) await (index % 2 ? b : a).operations.grants.revokeGrant(ADMIN, grantId);

@@ -14,6 +14,7 @@ import { createTestDatabase, refuseAsDataException, usingPostgres, type TestData
 import { grantIds, registerApp, type App, type FlowServer } from '../support/flows.js';
 import { replicaEnvironment, startTestServer, type TestServer } from '../support/gatehouse.js';
 import { startSetReceiver, verifySet, type SetReceiver } from '../support/set-receiver.js';
+import { written } from '../support/changes.js';
 
 const POLL = 'urn:ietf:rfc:8936';
 const NOTES = 'https://notes-polled.example.test';
@@ -125,7 +126,7 @@ describe('an app that polls with its own credentials', () => {
   let polling: App;
   beforeAll(async () => {
     polling = await registerApp(server, { scope: 'openid offline_access notes:read' });
-    await server.stores.clients.update(polling.clientId, { eventsEndpoint: POLL });
+    await written(server, () => server.stores.clients.update(polling.clientId, { eventsEndpoint: POLL }));
   });
 
   it('pages through its SETs oldest first, and forgets one it refuses (logged, without its content)', async () => {
@@ -192,10 +193,10 @@ describe('an app that polls with its own credentials', () => {
     const pusher = await registerApp(server, { scope: 'openid offline_access notes:read' });
     const receiver: SetReceiver = await startSetReceiver();
     try {
-      await server.stores.clients.update(pusher.clientId, { eventsEndpoint: receiver.url });
+      await written(server, () => server.stores.clients.update(pusher.clientId, { eventsEndpoint: receiver.url }));
       const [grantId] = await grants(server, 1, pusher);
       await server.operations.grants.revokeGrant(ADMIN, grantId!);
-      await server.stores.clients.update(pusher.clientId, { eventsEndpoint: POLL });
+      await written(server, () => server.stores.clients.update(pusher.clientId, { eventsEndpoint: POLL }));
       await server.deliveries.sender.deliverDue();
       expect(receiver.posts).toEqual([]);
       const { body } = await poll(server, pusher);
@@ -224,11 +225,11 @@ describe('an app that polls with its own credentials', () => {
 
   it('loses what waited for it when it stops polling, so nothing is kept that nobody can acknowledge', async () => {
     const leaving = await registerApp(server, { scope: 'openid offline_access notes:read' });
-    await server.stores.clients.update(leaving.clientId, { eventsEndpoint: POLL });
+    await written(server, () => server.stores.clients.update(leaving.clientId, { eventsEndpoint: POLL }));
     const [grantId] = await grants(server, 1, leaving);
     await server.operations.grants.revokeGrant(ADMIN, grantId!);
-    await server.stores.clients.update(leaving.clientId, { eventsEndpoint: null });
-    await server.stores.clients.update(leaving.clientId, { eventsEndpoint: POLL });
+    await written(server, () => server.stores.clients.update(leaving.clientId, { eventsEndpoint: null }));
+    await written(server, () => server.stores.clients.update(leaving.clientId, { eventsEndpoint: POLL }));
     expect((await poll(server, leaving)).body.sets).toEqual({});
 
     // What a receiver that does not poll is left anyway (written as it stopped) goes at the next sweep.
@@ -264,7 +265,7 @@ describe('who may poll, and what a poll may say', () => {
     expect(answer.body.err).toBe('access_denied');
 
     const disabled = await registerApp(server, { scope: 'openid offline_access notes:read' });
-    await server.stores.clients.update(disabled.clientId, { eventsEndpoint: POLL });
+    await written(server, () => server.stores.clients.update(disabled.clientId, { eventsEndpoint: POLL }));
     await server.operations.apps.disableClient(ADMIN, disabled.clientId);
     expect((await poll(server, disabled)).status).toBe(401);
   });

@@ -11,6 +11,7 @@ import type { Actor } from '../../src/audit/events.js';
 import { createPerson, obtainTokens, registerApp, type App } from '../support/flows.js';
 import { startTestServer, type TestServer } from '../support/gatehouse.js';
 import { startSetReceiver, verifySet, type SetReceiver } from '../support/set-receiver.js';
+import { written } from '../support/changes.js';
 
 const NOTES = 'https://notes.example.test';
 const BILLING = 'https://billing.example.test';
@@ -37,9 +38,9 @@ beforeAll(async () => {
   await server.stores.resources.create({ identifier: NOTES, scope: 'notes:read', eventsEndpoint: notesReceiver.url });
   await server.stores.resources.create({ identifier: BILLING, scope: 'billing:read', eventsEndpoint: billingReceiver.url });
   app = await registerApp(server, { scope: 'openid profile email offline_access notes:read' });
-  await server.stores.clients.update(app.clientId, { eventsEndpoint: appReceiver.url });
+  await written(server, () => server.stores.clients.update(app.clientId, { eventsEndpoint: appReceiver.url }));
   otherApp = await registerApp(server, { scope: 'openid offline_access billing:read' });
-  await server.stores.clients.update(otherApp.clientId, { eventsEndpoint: otherAppReceiver.url });
+  await written(server, () => server.stores.clients.update(otherApp.clientId, { eventsEndpoint: otherAppReceiver.url }));
 });
 afterAll(async () => {
   await server.stop();
@@ -143,7 +144,7 @@ describe('a grant revoked', () => {
     const disposable = await registerApp(server, { scope: 'openid offline_access billing:read' });
     const receiver = await startSetReceiver();
     try {
-      await server.stores.clients.update(disposable.clientId, { eventsEndpoint: receiver.url });
+      await written(server, () => server.stores.clients.update(disposable.clientId, { eventsEndpoint: receiver.url }));
       const person = await createPerson(server);
       const { tokens } = await obtainTokens(server, disposable, person, { scope: 'openid offline_access billing:read', resource: BILLING });
       const grantId = decodeJwt(tokens.access_token).grant_id;

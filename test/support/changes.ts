@@ -20,3 +20,14 @@ export async function changed(feed: ChangeFeed, key: string, write: () => Promis
   await write();
   await heard;
 }
+
+/**
+ * Runs `write`, a write straight to a store (as an operator's SQL would be), and resolves with its
+ * result once `server`'s caches have heard of every change committed so far, as an admin act
+ * waits before it answers. Without it, a request right after could meet the cache a moment early.
+ */
+export async function written<T>(server: { changes: ChangeFeed }, write: () => Promise<T>): Promise<T> {
+  const result = await write();
+  await server.changes.caughtUp?.();
+  return result;
+}

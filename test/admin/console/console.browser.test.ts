@@ -9,6 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createPerson, obtainTokens, registerApp, type App } from '../../support/flows.js';
 import { startTestServer, type TestServer } from '../../support/gatehouse.js';
 import { createAdmin } from './support.js';
+import { written } from '../../support/changes.js';
 
 const NOTES_API = 'https://notes.example.test';
 const SCOPE = 'openid profile email offline_access notes:read';
@@ -43,7 +44,7 @@ function newBrowserPage(): Promise<Page> {
 
 async function namedApp(name: string): Promise<App> {
   const app = await registerApp(server, { scope: SCOPE });
-  await server.stores.clients.update(app.clientId, { name });
+  await written(server, () => server.stores.clients.update(app.clientId, { name }));
   return app;
 }
 

@@ -10,6 +10,7 @@ import { createPerson, obtainTokens, PASSWORD } from '../../support/flows.js';
 import type { TestServer } from '../../support/gatehouse.js';
 import { formOf, UserAgent, type Response } from '../../support/user-agent.js';
 import { DATABASE_ERROR, expectErrorPage, FORM, INJECTED_SQL, NOTES_API, rowCounts, SQL_INJECTION, sqlTextsSentBy, startAttackTarget, type AttackTarget } from './target.js';
+import { written } from '../../support/changes.js';
 
 let target: AttackTarget;
 let server: TestServer;
@@ -81,12 +82,12 @@ describe('CSRF on every console form', () => {
 
   beforeAll(async () => {
     const person = await createPerson(server);
-    await server.stores.users.setDisabled(person.id, true);
+    await written(server, () => server.stores.users.setDisabled(person.id, true));
     // Someone whose address is unverified: their page has the "send a verification link" form.
     const unverified = await server.stores.users.create({ email: `unverified.${Date.now()}@example.test`, name: 'Unverified', password: PASSWORD });
     const app = (await server.stores.clients.create({ name: 'Disabled App', redirectUris: ['https://d.example.test/cb'] })).client;
-    await server.stores.clients.setDisabled(app.clientId, true);
-    await server.stores.resources.setDisabled(NOTES_API, true);
+    await written(server, () => server.stores.clients.setDisabled(app.clientId, true));
+    await written(server, () => server.stores.resources.setDisabled(NOTES_API, true));
     await server.stores.resources.create({ identifier: 'https://ledger.example.test', scope: 'ledger:read' });
     const { user: invited } = await server.operations.people.inviteUser({ type: 'system', id: 'test' }, { email: `invited.${Date.now()}@example.test`, name: 'Ivy Invited' });
     // Someone with an authenticator app: their page has the "remove every sign-in method" form.
@@ -148,7 +149,7 @@ describe('CSRF on every console form', () => {
     const disable = forms.find((form) => form.action.endsWith(`/admin/people/${victimId}/disable`))!;
     expect((await admin.request(disable.action, { form: disable.fields })).status).toBe(303);
     expect((await server.stores.users.findById(victimId))?.disabledAt).toBeInstanceOf(Date);
-    await server.stores.users.setDisabled(victimId, false);
+    await written(server, () => server.stores.users.setDisabled(victimId, false));
     // Another administrator's own token is good in their own browser.
     const rotate = forms.find((form) => form.action.endsWith('/admin/keys/rotate'))!;
     expect((await other.request(rotate.action, { form: { csrf: otherCsrf } })).status).toBe(303);
