@@ -165,6 +165,11 @@ export async function isReachable(db: Database, withinMs = 1000): Promise<boolea
 /**
  * Deletes the rows of `table` matching `where` (SQL with ? bindings) in batches of `batchSize`,
  * so a sweep never holds one long delete; returns how many went. For the janitor.
+ *
+ * Rows another transaction has locked are skipped, left for the next sweep: a batch locks its rows
+ * in its own order, and waiting on a row that a request holds while the request waits on one of
+ * the batch's is a deadlock, which PostgreSQL ends by failing one side (a sign-in counting on
+ * an expired throttle counter, a grant revoked with its expired tokens: told to try again).
  */
 export async function deleteInBatches(db: Database, table: string, where: string, bindings: unknown[], batchSize = 1000): Promise<number> {
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError('batchSize must be a positive integer');
@@ -172,7 +177,7 @@ export async function deleteInBatches(db: Database, table: string, where: string
   for (;;) {
     const deleted = deletedRows(
       await db(table)
-        .whereRaw(`ctid = any(array(select ctid from ${table} where ${where} limit ?))`, [...bindings, batchSize] as never)
+        .whereRaw(`ctid = any(array(select ctid from ${table} where ${where} limit ? for update skip locked))`, [...bindings, batchSize] as never)
         .delete(),
     );
     total += deleted;
