@@ -10,6 +10,7 @@ import { keyStoreFor, signingJwk } from '../../src/keys/signing-keys.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { createPerson, obtainTokens, registerApp, type App } from '../support/flows.js';
 import { startTestServer, type TestServer, startReplicas } from '../support/gatehouse.js';
+import { written } from '../support/changes.js';
 
 const NOTES_API = 'https://notes.example.test';
 const BILLING_API = 'https://billing.example.test';
@@ -225,7 +226,7 @@ describe('every revocation reads inactive at once, on every instance', () => {
 
   it('a disabled person\'s tokens all read inactive', async () => {
     const { person, tokens } = await signInFresh();
-    await testDb.db('users').where({ id: person.id }).update({ disabled_at: new Date() });
+    await written(server, () => testDb.db('users').where({ id: person.id }).update({ disabled_at: new Date() }));
     expect(await active(notes, tokens.access_token)).toBe(false);
     expect(await active(notes, tokens.access_token, other)).toBe(false);
     expect(await active(appCredentials(app), tokens.refresh_token!)).toBe(false);
@@ -234,7 +235,7 @@ describe('every revocation reads inactive at once, on every instance', () => {
   it('a disabled app\'s tokens all read inactive', async () => {
     const disposable = await registerApp(server, { scope: 'openid profile email offline_access notes:read' });
     const { tokens } = await signInFresh(disposable);
-    await testDb.db('clients').where({ client_id: disposable.clientId }).update({ disabled_at: new Date() });
+    await written(server, () => testDb.db('clients').where({ client_id: disposable.clientId }).update({ disabled_at: new Date() }));
     expect(await active(notes, tokens.access_token)).toBe(false);
     expect(await active(notes, tokens.access_token, other)).toBe(false);
   });

@@ -22,7 +22,7 @@ export async function changed(feed: ChangeFeed, key: string, write: () => Promis
 }
 
 /**
- * Runs `write`, a write straight to a store (as an operator's SQL would be), and resolves with its
+ * Runs `write`, a write straight to a store or in SQL (as an operator's tool would make), and resolves with its
  * result once `server`'s caches have heard of every change committed so far, as an admin act
  * waits before it answers. Without it, a request right after could meet the cache a moment early.
  */
