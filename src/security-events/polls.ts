@@ -134,6 +134,8 @@ export class SecurityEventPolls extends EventEmitter {
   async sweep(before: Date, logger: Logger): Promise<number> {
     // Receivers are named by queueOf; the prefixes come from it, so a change there cannot orphan every SET.
     // This one reads the whole table: SECURITY_EVENTS_DROP_AFTER keeps it to a day or so of events.
+    // Rows an acknowledgement holds are passed over, not waited on (it locks in its own order: a
+    // deadlock otherwise); they are acknowledged, or go at the next sweep.
     const orphaned = `not exists (select 1 from clients c where c.events_endpoint = ? and ${TABLE}.receiver = ? || c.client_id)
       and not exists (select 1 from resource_servers r where r.events_endpoint = ? and ${TABLE}.receiver = ? || r.identifier)`;
     const orphanedBindings = [POLL_DELIVERY, queueOf({ type: 'app', clientId: '' }), POLL_DELIVERY, queueOf({ type: 'api', identifier: '' })];
@@ -141,7 +143,7 @@ export class SecurityEventPolls extends EventEmitter {
     for (const [why, where, bindings] of [['unacknowledged', 'created_at < ?', [before]], ['noLongerPolling', orphaned, orphanedBindings]] as const) {
       for (;;) {
         const rows: Array<{ receiver: string }> = await this.db(TABLE)
-          .whereRaw(`id = any(array(select id from ${TABLE} where ${where} limit ?))`, [...bindings, SWEEP_BATCH] as never)
+          .whereRaw(`id = any(array(select id from ${TABLE} where ${where} limit ? for update skip locked))`, [...bindings, SWEEP_BATCH] as never)
           .delete()
           .returning('receiver');
         for (const { receiver } of rows) {

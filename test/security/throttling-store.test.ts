@@ -104,40 +104,6 @@ describe.skipIf(!postgres)('the counters of one attempt, on PostgreSQL', () => {
   });
 });
 
-// The janitor's sweep and a sign-in can meet on an expired counter: the attempt restarts its
-// window on it while the sweep deletes it. The sweep must never wait on a row an attempt holds
-// (which may itself be waiting on a row the sweep's batch locked): it leaves that row to the next.
-describe.skipIf(!postgres)('the sweep beside an attempt, on PostgreSQL', () => {
-  it('deletes the expired counters no one holds without waiting, and leaves the held one to the next sweep', async () => {
-    const { db } = testDb;
-    const now = Date.now();
-    await db(RATE_LIMITS_TABLE).insert(['held', 'old:a', 'old:b'].map((key) => ({ key, points: 3, expire: now - 1000 })));
-    const holder = await db.transaction();
-    try {
-      await holder.raw(`select key from ${RATE_LIMITS_TABLE} where key = 'held' for update`);
-      let done = false;
-      const sweep = deleteExpiredRateLimits(db, { now }).finally(() => { done = true; });
-      // Either the sweep ends, or it is seen waiting on the held row's lock.
-      let waited = false;
-      while (!done && !waited) {
-        const { rows } = await db.raw<{ rows: Array<{ n: number }> }>(
-          "select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'",
-        );
-        waited = rows[0]!.n > 0;
-        if (!waited) await setTimeout(10);
-      }
-      expect(waited, 'the sweep waited for the row the attempt holds').toBe(false);
-      expect(await sweep).toBe(2);
-      await holder.commit();
-      expect((await db(RATE_LIMITS_TABLE).select('key')).map((row: { key: string }) => row.key)).toEqual(['held']);
-      expect(await deleteExpiredRateLimits(db, { now })).toBe(1);
-    } finally {
-      if (!holder.isCompleted()) await holder.rollback();
-      await db(RATE_LIMITS_TABLE).delete();
-    }
-  });
-});
-
 describe('networkOf', () => {
   it('keeps an IPv4 address, including one mapped into IPv6', () => {
     expect(networkOf('192.0.2.7')).toBe('192.0.2.7');

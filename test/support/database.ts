@@ -5,6 +5,7 @@ import net from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { inject } from 'vitest';
 import { createDatabase, type Database } from '../../src/db/knex.js';
@@ -228,6 +229,25 @@ export async function queriesDuring(db: Database, work: () => Promise<unknown>):
     db.off('query', record);
   }
   return seen;
+}
+
+/**
+ * Whether `work` (already running) was seen waiting on a row lock before it ended: PostgreSQL only,
+ * where another session of `db`'s database can be watched. A statement that must never wait on a
+ * row a request holds (the janitor's sweeps) is checked with a transaction holding one.
+ */
+export async function waitedOnALock(db: Database, work: Promise<unknown>): Promise<boolean> {
+  let done = false;
+  // Its outcome is the caller's to await; this only watches for its end.
+  void work.then(() => { done = true; }, () => { done = true; });
+  while (!done) {
+    const { rows } = await db.raw<{ rows: Array<{ n: number }> }>(
+      "select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'",
+    );
+    if (rows[0]!.n > 0) return true;
+    await delay(10);
+  }
+  return false;
 }
 
 /**
