@@ -156,7 +156,9 @@ export class FactorStore {
     if (!code) return undefined;
     const at = new Date(this.now());
     return this.db.transaction(async (trx) => {
-      const factor = await trx('factors').where({ user_id: userId, kind: 'recovery_codes' }).first('id');
+      // The factor first, then a code: the order a new set, a reset or a removal takes them in
+      // (the factor's row, then its codes by cascade), so a code spent meanwhile cannot deadlock with them.
+      const factor = await trx('factors').where({ user_id: userId, kind: 'recovery_codes' }).first('id').forUpdate();
       if (!factor) return undefined;
       const spent = await trx('recovery_codes')
         .where({ factor_id: factor.id, digest: this.#codeDigest(userId, code) })

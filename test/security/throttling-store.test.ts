@@ -7,9 +7,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.js';
 import { networkOf } from '../../src/security/client-address.js';
-import { setTimeout } from 'node:timers/promises';
 import { countAttempt, databaseCounter, deleteExpiredRateLimits, RATE_LIMITS_TABLE, settleAttempt } from '../../src/security/rate-limit-store.js';
-import { createTestDatabase, usingPostgres, type TestDatabase } from '../support/database.js';
+import { createTestDatabase, untilWaitingOnALock, usingPostgres, type TestDatabase } from '../support/database.js';
 
 let testDb: TestDatabase;
 const postgres = await usingPostgres();
@@ -74,13 +73,7 @@ describe.skipIf(!postgres)('the counters of one attempt, on PostgreSQL', () => {
     try {
       await holder.raw(`select key from ${RATE_LIMITS_TABLE} where key = ? for update`, [keys[1]!]);
       const waiting = statement();
-      for (;;) {
-        const { rows } = await db.raw<{ rows: Array<{ n: number }> }>(
-          "select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'",
-        );
-        if (rows[0]!.n > 0) break;
-        await setTimeout(10);
-      }
+      await untilWaitingOnALock(db);
       const free = await db.transaction(async (look) => (await look.raw<{ rows: Array<{ key: string }> }>(
         `select key from ${RATE_LIMITS_TABLE} where key in (?, ?, ?) order by key for update skip locked`, keys,
       )).rows.map((row) => row.key));

@@ -241,13 +241,23 @@ export async function waitedOnALock(db: Database, work: Promise<unknown>): Promi
   // Its outcome is the caller's to await; this only watches for its end.
   void work.then(() => { done = true; }, () => { done = true; });
   while (!done) {
-    const { rows } = await db.raw<{ rows: Array<{ n: number }> }>(
-      "select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'",
-    );
-    if (rows[0]!.n > 0) return true;
+    if (await lockWaiters(db) > 0) return true;
     await delay(10);
   }
   return false;
+}
+
+/** How many sessions of `db`'s database are waiting on a lock (PostgreSQL only). */
+export async function lockWaiters(db: Database): Promise<number> {
+  const { rows } = await db.raw<{ rows: Array<{ n: number }> }>(
+    "select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'",
+  );
+  return rows[0]!.n;
+}
+
+/** Resolves once some session of `db`'s database waits on a lock: a statement under test reached one. */
+export async function untilWaitingOnALock(db: Database): Promise<void> {
+  while (await lockWaiters(db) === 0) await delay(10);
 }
 
 /**
