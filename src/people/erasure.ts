@@ -10,13 +10,16 @@ import type { SessionStore } from '../sessions/store.js';
 import type { UserStore } from './users.js';
 
 export interface ErasureStores {
-  users: Pick<UserStore, 'delete'>;
+  users: Pick<UserStore, 'delete' | 'findForUpdate'>;
   sessions: Pick<SessionStore, 'endAll'>;
   grants: Pick<GrantStore, 'revokeAllOfUser' | 'forgetUser'>;
 }
 
 /** What the deletion ended; undefined when there was no such person (nothing else was touched then either, once the transaction rolls back). */
 export async function eraseAccount(stores: ErasureStores, trx: Database, userId: string): Promise<EndedSessionsResult | undefined> {
+  // The person's row first, as every act on a person takes it (a password change, disabling them):
+  // taking their sessions and grants first, an act taking them in the other order would deadlock.
+  if (!(await stores.users.findForUpdate(userId, trx))) return undefined;
   const ended = endedResult(await stores.sessions.endAll(userId, {}, trx), await stores.grants.revokeAllOfUser(userId, trx));
   await stores.grants.forgetUser(userId, trx);
   return (await stores.users.delete(userId, trx)) ? ended : undefined;
