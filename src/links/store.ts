@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { digest, randomSecret } from '../crypto/digest.js';
 import { deleteInBatches, deletedRows, type Database } from '../db/knex.js';
 import { isStorableKey } from '../db/text.js';
+import { lockPerson } from '../people/users.js';
 
 const TABLE = 'one_time_links';
 
@@ -119,6 +120,11 @@ export class OneTimeLinks {
    */
   async consume(trx: Database, token: unknown, purpose: LinkPurpose): Promise<LinkRecord | undefined> {
     if (!isToken(token)) return undefined;
+    // The person's row before any link (src/people/users.ts, lockPerson): the act the link allows
+    // goes on to change the person, and an act on them (a new address, disabling them) locks the
+    // person, then their links. Two of their links followed at once wait for each other here too.
+    const named = await this.find(token, purpose, trx);
+    if (!named || !(await lockPerson(trx, named.userId))) return undefined;
     const at = new Date(this.now());
     const [row]: LinkRow[] = await trx(TABLE)
       .update({ consumed_at: at })

@@ -184,6 +184,17 @@ export type AuthenticationResult =
  */
 export type NewAccount = 'active' | 'invited' | 'unverified';
 
+/**
+ * Locks the person's row until `trx` ends; false if there is no such person. Every act on a person
+ * takes this row before their sessions, grants, factors and links, so that two acts on one person
+ * at once wait for each other instead of each holding what the other needs (a deadlock, which
+ * PostgreSQL ends by failing one). For a module that acts on a person without reading them.
+ */
+export async function lockPerson(trx: Database, userId: string): Promise<boolean> {
+  if (typeof userId !== 'string' || !isUuidPattern.test(userId)) return false;
+  return (await trx('users').where({ id: userId }).forUpdate().first('id')) !== undefined;
+}
+
 export class UserStore {
   constructor(
     private readonly db: Database,

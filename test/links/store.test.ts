@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { digest } from '../../src/crypto/digest.js';
 import { OneTimeLinks, type LinkPurpose } from '../../src/links/store.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { createTestDatabase, waitedOnALock, type TestDatabase } from '../support/database.js';
 
 const T0 = Date.parse('2026-03-01T12:00:00Z');
 const HOUR = 3600;
@@ -141,5 +141,29 @@ describe.runIf(process.env.TEST_DATABASE !== 'pglite')('one-time links under rac
     const { token } = await testDb.db.transaction((trx) => links.issue(trx, { purpose: 'recovery', userId: id, email: 'race@example.com', ttlSeconds: HOUR }));
     const results = await Promise.all(Array.from({ length: 20 }, () => testDb.db.transaction((trx) => links.consume(trx, token, 'recovery'))));
     expect(results.filter(Boolean)).toHaveLength(1);
+  });
+
+  // The act a link allows changes the person, and acts on a person (a new address, disabling them)
+  // lock the person's row, then their links. A link is spent in that order too, or the two could
+  // each hold what the other waits for.
+  it('takes the person\'s row before any of their links', async () => {
+    const { db } = testDb;
+    const links = new OneTimeLinks(db);
+    const [{ id }] = await db('users').insert({ email: 'order@example.com', name: 'Order', password_hash: 'unused' }).returning('id');
+    const issue = () => db.transaction((trx) => links.issue(trx, { purpose: 'recovery', userId: id, email: 'order@example.com', ttlSeconds: HOUR }));
+    const [followed, sibling] = [await issue(), await issue()];
+    const act = await db.transaction();
+    try {
+      await act('users').where({ id }).forUpdate();
+      const spending = db.transaction((trx) => links.consume(trx, followed.token, 'recovery'));
+      expect(await waitedOnALock(db, spending)).toBe(true);
+      const free = await db.transaction(async (look) => (await look.raw<{ rows: unknown[] }>('select 1 from one_time_links where user_id = ? for update skip locked', [id])).rows.length);
+      expect(free).toBe(2);
+      await act.commit();
+      expect(await spending).toMatchObject({ userId: id });
+      expect(await links.find(sibling.token, 'recovery')).toBeUndefined();
+    } finally {
+      if (!act.isCompleted()) await act.rollback();
+    }
   });
 });
