@@ -33,6 +33,16 @@ export function refusedByDatabase(error: unknown, logger: Logger, requestId: unk
   return new GatehouseError('invalid_input', UNUSABLE_VALUE);
 }
 
+/**
+ * PostgreSQL ended the transaction to resolve a conflict with another one: a deadlock (40P01) or a
+ * serialization failure (40001). Nothing of it was kept, and the same transaction run again will
+ * most likely succeed, which is what PostgreSQL's documentation asks of the application.
+ */
+export function isTransactionConflict(error: unknown): boolean {
+  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
+  return code === '40P01' || code === '40001';
+}
+
 /** How long a client told "the database is unavailable" should wait before trying again. */
 export const DATABASE_RETRY_AFTER_SECONDS = 2;
 
