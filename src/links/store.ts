@@ -121,8 +121,9 @@ export class OneTimeLinks {
   async consume(trx: Database, token: unknown, purpose: LinkPurpose): Promise<LinkRecord | undefined> {
     if (!isToken(token)) return undefined;
     // The person's row before any link (src/people/users.ts, lockPerson): the act the link allows
-    // goes on to change the person, and an act on them (a new address, disabling them) locks the
-    // person, then their links. Two of their links followed at once wait for each other here too.
+    // goes on to change the person, and acts on them that revoke their links (a new address asked
+    // for or given, disabling them, a new password) take the person's row first too. Two of their
+    // links followed at once wait for each other here as well.
     const named = await this.find(token, purpose, trx);
     if (!named || !(await lockPerson(trx, named.userId))) return undefined;
     const at = new Date(this.now());

@@ -185,14 +185,16 @@ export type AuthenticationResult =
 export type NewAccount = 'active' | 'invited' | 'unverified';
 
 /**
- * Locks the person's row until `trx` ends; false if there is no such person. Every act on a person
- * takes this row before their sessions, grants, factors and links, so that two acts on one person
- * at once wait for each other instead of each holding what the other needs (a deadlock, which
- * PostgreSQL ends by failing one). For a module that acts on a person without reading them.
+ * Locks the person's row until `trx` ends; false if there is no such person. Acts on a person that
+ * also change their sessions, grants, factors or links take this row first, so that two at once
+ * wait for each other instead of each holding what the other needs (a deadlock, which PostgreSQL
+ * ends by failing one). FOR NO KEY UPDATE, as an update of the row would take: it leaves alone
+ * the foreign-key checks of rows inserted for the person (a link, a factor), which would
+ * otherwise wait on it, and could close a cycle of their own. For a module that does not read the person.
  */
 export async function lockPerson(trx: Database, userId: string): Promise<boolean> {
   if (typeof userId !== 'string' || !isUuidPattern.test(userId)) return false;
-  return (await trx('users').where({ id: userId }).forUpdate().first('id')) !== undefined;
+  return (await trx('users').where({ id: userId }).forNoKeyUpdate().first('id')) !== undefined;
 }
 
 export class UserStore {
@@ -245,10 +247,13 @@ export class UserStore {
     return row ? userFromRow(row) : undefined;
   }
 
-  /** The person, their row locked until `trx` ends: for a change worked out from what is there now. */
+  /**
+   * The person, their row locked until `trx` ends (as lockPerson locks it): for a change worked out
+   * from what is there now, and for acts that take the person's row before the rest of theirs.
+   */
   async findForUpdate(id: string, trx: Database): Promise<User | undefined> {
     if (typeof id !== 'string' || !isUuidPattern.test(id)) return undefined;
-    const row = await trx<UserRow>('users').select([...USER_COLUMNS]).where({ id }).forUpdate().first();
+    const row = await trx<UserRow>('users').select([...USER_COLUMNS]).where({ id }).forNoKeyUpdate().first();
     return row ? userFromRow(row) : undefined;
   }
 

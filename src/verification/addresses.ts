@@ -167,7 +167,8 @@ export class Addresses {
   requestChange(actor: Actor, userId: string, newEmail: string): Promise<{ to: string }> {
     if (!this.on) return Promise.reject(verificationOff());
     return this.#audited(actor, async (trx) => {
-      const user = found(await this.deps.users.findById(userId, trx), 'person');
+      // The person's row before their links, as following a link takes them (src/links/store.ts).
+      const user = found(await this.deps.users.findForUpdate(userId, trx), 'person');
       const to = newAddressFor(user.email, newEmail);
       const now = new Date(this.deps.now?.() ?? Date.now());
       await recordPendingChange(trx, user.id, { from: user.email, to, requestedAt: now });

@@ -226,7 +226,7 @@ describe('every revocation reads inactive at once, on every instance', () => {
 
   it('a disabled person\'s tokens all read inactive', async () => {
     const { person, tokens } = await signInFresh();
-    await written(server, () => testDb.db('users').where({ id: person.id }).update({ disabled_at: new Date() }));
+    await written([server, other], () => testDb.db('users').where({ id: person.id }).update({ disabled_at: new Date() }));
     expect(await active(notes, tokens.access_token)).toBe(false);
     expect(await active(notes, tokens.access_token, other)).toBe(false);
     expect(await active(appCredentials(app), tokens.refresh_token!)).toBe(false);
@@ -235,7 +235,7 @@ describe('every revocation reads inactive at once, on every instance', () => {
   it('a disabled app\'s tokens all read inactive', async () => {
     const disposable = await registerApp(server, { scope: 'openid profile email offline_access notes:read' });
     const { tokens } = await signInFresh(disposable);
-    await written(server, () => testDb.db('clients').where({ client_id: disposable.clientId }).update({ disabled_at: new Date() }));
+    await written([server, other], () => testDb.db('clients').where({ client_id: disposable.clientId }).update({ disabled_at: new Date() }));
     expect(await active(notes, tokens.access_token)).toBe(false);
     expect(await active(notes, tokens.access_token, other)).toBe(false);
   });

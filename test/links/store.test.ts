@@ -5,8 +5,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { digest } from '../../src/crypto/digest.js';
 import { OneTimeLinks, type LinkPurpose } from '../../src/links/store.js';
-import { createTestDatabase, waitedOnALock, type TestDatabase } from '../support/database.js';
+import { createTestDatabase, usingPostgres, waitedOnALock, type TestDatabase } from '../support/database.js';
 
+const postgres = await usingPostgres();
 const T0 = Date.parse('2026-03-01T12:00:00Z');
 const HOUR = 3600;
 
@@ -142,15 +143,32 @@ describe.runIf(process.env.TEST_DATABASE !== 'pglite')('one-time links under rac
     const results = await Promise.all(Array.from({ length: 20 }, () => testDb.db.transaction((trx) => links.consume(trx, token, 'recovery'))));
     expect(results.filter(Boolean)).toHaveLength(1);
   });
+});
 
-  // The act a link allows changes the person, and acts on a person (a new address, disabling them)
-  // lock the person's row, then their links. A link is spent in that order too, or the two could
-  // each hold what the other waits for.
-  it('takes the person\'s row before any of their links', async () => {
+// The act a link allows changes the person, and acts on a person that revoke their links (a new
+// address, disabling them) take the person's row first. A link is spent in that order too, or the
+// two could each hold what the other waits for; and the lock it takes must leave alone the rows
+// inserted for the person meanwhile (their foreign-key check), or it closes a cycle of its own.
+describe.skipIf(!postgres)('spending a link beside acts on the person, on PostgreSQL', () => {
+  let testDb: TestDatabase;
+  beforeAll(async () => {
+    testDb = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await testDb?.destroy();
+  });
+
+  async function personWithLinks(email: string) {
     const { db } = testDb;
     const links = new OneTimeLinks(db);
-    const [{ id }] = await db('users').insert({ email: 'order@example.com', name: 'Order', password_hash: 'unused' }).returning('id');
-    const issue = () => db.transaction((trx) => links.issue(trx, { purpose: 'recovery', userId: id, email: 'order@example.com', ttlSeconds: HOUR }));
+    const [{ id }] = await db('users').insert({ email, name: 'Order', password_hash: 'unused' }).returning('id');
+    const issue = () => db.transaction((trx) => links.issue(trx, { purpose: 'recovery', userId: id, email, ttlSeconds: HOUR }));
+    return { links, id: id as string, issue };
+  }
+
+  it('takes the person\'s row before any of their links', async () => {
+    const { db } = testDb;
+    const { links, id, issue } = await personWithLinks('order@example.com');
     const [followed, sibling] = [await issue(), await issue()];
     const act = await db.transaction();
     try {
@@ -165,5 +183,30 @@ describe.runIf(process.env.TEST_DATABASE !== 'pglite')('one-time links under rac
     } finally {
       if (!act.isCompleted()) await act.rollback();
     }
+  });
+
+  it('holds up no link issued to the person while one is being spent', async () => {
+    const { db } = testDb;
+    const { links, issue } = await personWithLinks('issued@example.com');
+    const followed = await issue();
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => { release = resolve; });
+    let spent!: () => void;
+    const isSpent = new Promise<void>((resolve) => { spent = resolve; });
+    const spending = db.transaction(async (trx) => {
+      const link = await links.consume(trx, followed.token, 'recovery');
+      spent();
+      await released;
+      return link;
+    });
+    try {
+      await isSpent;
+      const issuing = issue();
+      expect(await waitedOnALock(db, issuing), 'the new link waited for the person\'s row').toBe(false);
+      expect((await issuing).token).toBeTruthy();
+    } finally {
+      release();
+    }
+    expect(await spending).toBeDefined();
   });
 });

@@ -22,12 +22,13 @@ export async function changed(feed: ChangeFeed, key: string, write: () => Promis
 }
 
 /**
- * Runs `write`, a write straight to a store or in SQL (as an operator's tool would make), and resolves with its
- * result once `server`'s caches have heard of every change committed so far, as an admin act
- * waits before it answers. Without it, a request right after could meet the cache a moment early.
+ * Runs `write`, a write straight to a store or in SQL (as an operator's tool would make), and
+ * resolves with its result once the caches of `servers` (one, or every instance a test asks) have
+ * heard of every change committed so far, as an admin act waits before it answers. Without it, a
+ * request right after could meet a cache a moment early.
  */
-export async function written<T>(server: { changes: ChangeFeed }, write: () => Promise<T>): Promise<T> {
+export async function written<T>(servers: { changes: ChangeFeed } | ReadonlyArray<{ changes: ChangeFeed }>, write: () => Promise<T>): Promise<T> {
   const result = await write();
-  await server.changes.caughtUp?.();
+  await Promise.all((Array.isArray(servers) ? servers : [servers]).map((server: { changes: ChangeFeed }) => server.changes.caughtUp?.()));
   return result;
 }
