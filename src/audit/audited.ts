@@ -4,7 +4,7 @@
 import type { Database } from '../db/knex.js';
 import { isTransactionConflict } from '../db/errors.js';
 import type { ChangeFeed } from '../db/notifications.js';
-import { revocations } from '../observability/metrics.js';
+import { revocations, transactionConflicts } from '../observability/metrics.js';
 import type { Actor, NewAuditEvent } from './events.js';
 import type { AuditLog } from './log.js';
 
@@ -63,7 +63,10 @@ async function againOnConflict<T>(run: () => Promise<T>): Promise<T> {
     try {
       return await run();
     } catch (error) {
-      if (attempt >= ATTEMPTS || !isTransactionConflict(error)) throw error;
+      if (!isTransactionConflict(error)) throw error;
+      // Counted, so that acts meeting each other often show before they run out of attempts.
+      transactionConflicts.inc({ outcome: attempt < ATTEMPTS ? 'retried' : 'failed' });
+      if (attempt >= ATTEMPTS) throw error;
     }
   }
 }

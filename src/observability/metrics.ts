@@ -64,6 +64,13 @@ export const revocations = new Counter({
   registers: [registry],
 });
 
+export const transactionConflicts = new Counter({
+  name: 'gatehouse_db_transaction_conflicts_total',
+  help: 'Audited acts whose transaction PostgreSQL failed to break a deadlock or a serialization conflict (40P01, 40001), by outcome: retried (run again), failed (given up after the last attempt, answered 503).',
+  labelNames: ['outcome'] as const,
+  registers: [registry],
+});
+
 export const outboxDeliveries = new Counter({
   name: 'gatehouse_outbox_deliveries_total',
   help: 'Delivery attempts through the outbox, by kind (mail, security-event, ...) and outcome: delivered, retried (failed, tried again later), dropped (given up after OUTBOX_GIVE_UP_AFTER or SECURITY_EVENTS_DROP_AFTER, refused for good by the receiver, or unreadable).',

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditedActs } from '../../src/audit/audited.js';
 import type { Actor } from '../../src/audit/events.js';
 import { AuditLog } from '../../src/audit/log.js';
+import { transactionConflicts } from '../../src/observability/metrics.js';
 import { RATE_LIMITS_TABLE } from '../../src/security/rate-limit-store.js';
 import { createTestDatabase, usingPostgres, type TestDatabase } from '../support/database.js';
 
@@ -28,6 +29,8 @@ describe.skipIf(!postgres)('acts that deadlock with each other, on PostgreSQL', 
     const audited = auditedActs({ db, audit });
     const [first, second] = ['deadlock:first', 'deadlock:second'];
     await db(RATE_LIMITS_TABLE).insert([first, second].map((key) => ({ key, points: 0, expire: null })));
+    const retried = async () => (await transactionConflicts.get()).values.find((value) => value.labels.outcome === 'retried')?.value ?? 0;
+    const retriedBefore = await retried();
     let holding = 0;
     let bothHold!: () => void;
     const bothHolding = new Promise<void>((resolve) => { bothHold = resolve; });
@@ -44,6 +47,7 @@ describe.skipIf(!postgres)('acts that deadlock with each other, on PostgreSQL', 
 
     expect(await Promise.all([act('A', first, second), act('B', second, first)])).toEqual(['A', 'B']);
     expect(runs.A + runs.B).toBe(3);
+    expect(await retried()).toBe(retriedBefore + 1);
     const points = await db(RATE_LIMITS_TABLE).whereIn('key', [first, second]).orderBy('key').pluck('points');
     expect(points.map(Number)).toEqual([2, 2]);
     const entries = (await audit.list({ type: 'user.disabled' })).items.map((entry) => entry.details.act).sort();
