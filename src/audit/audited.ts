@@ -2,9 +2,9 @@
 // their own account pages): the change and its audit entry in one transaction, then the answer
 // only once this instance's caches have heard of the change.
 import type { Database } from '../db/knex.js';
-import { isTransactionConflict } from '../db/errors.js';
+import { inTransaction } from '../db/transactions.js';
 import type { ChangeFeed } from '../db/notifications.js';
-import { revocations, transactionConflicts } from '../observability/metrics.js';
+import { revocations } from '../observability/metrics.js';
 import type { Actor, NewAuditEvent } from './events.js';
 import type { AuditLog } from './log.js';
 
@@ -32,43 +32,21 @@ export function actorIn(trx: Database): Actor | undefined {
   return actors.get(trx);
 }
 
-/**
- * How many times an act's transaction runs when PostgreSQL ends it to break a deadlock or a
- * serialization conflict with another act. Acts on one person, app or API take rows in one order
- * where it was found to matter, but two acts on overlapping rows (an admin disabling an app while
- * a person it served is deleted) can still meet; the loser is rolled back whole, and is run again
- * rather than answered with a 503. `work` therefore writes only through `trx`.
- */
-const ATTEMPTS = 3;
-
 export function auditedActs(deps: AuditedDependencies): Audited {
   return async function audited<T>(actor: Actor, work: AuditedWork<T>): Promise<T> {
-    const { result, event } = await againOnConflict(() => deps.db.transaction(async (trx) => {
+    // Run again if PostgreSQL fails it for a conflict with another act (src/db/transactions.ts).
+    const { result, event } = await inTransaction(deps.db, async (trx) => {
       actors.set(trx, actor);
       const done = await work(trx);
       await deps.audit.append({ ...done.event, actor }, trx);
       return done;
-    }));
+    });
     // The next request to this instance must not be answered from a cache the act made stale
     // (a revoked grant's token still "active" for the milliseconds the notification takes).
     await deps.changes?.caughtUp?.();
     countRevokedGrants(actor, event);
     return result;
   };
-}
-
-/** `run` (a whole transaction), run again while PostgreSQL ends it for a conflict, up to ATTEMPTS times. */
-async function againOnConflict<T>(run: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt += 1) {
-    try {
-      return await run();
-    } catch (error) {
-      if (!isTransactionConflict(error)) throw error;
-      // Counted, so that acts meeting each other often show before they run out of attempts.
-      transactionConflicts.inc({ outcome: attempt < ATTEMPTS ? 'retried' : 'failed' });
-      if (attempt >= ATTEMPTS) throw error;
-    }
-  }
 }
 
 /**

@@ -18,6 +18,7 @@ import { LinkPasswordRequired } from '../security/link-password.js';
 import { accountState, emailSchema, invalidEmail, type AccountState, type User, type UserStore } from '../people/users.js';
 import { VERIFICATION_TTL_SECONDS, type EnrolmentMail } from './mail.js';
 import type { MailThrottle } from '../security/mail-throttle.js';
+import { inTransaction } from '../db/transactions.js';
 
 /** A sign-in to an account still waiting for verification sends a new link at most this often. */
 const RESEND_INTERVAL_MS = 10 * MINUTE * 1000;
@@ -152,7 +153,7 @@ export class Enrolment {
   async resendVerification(user: User): Promise<boolean> {
     const recent = await this.deps.mail.links.countIssuedSince(user.id, 'verification', this.#now() - RESEND_INTERVAL_MS);
     if (recent > 0) return false;
-    return this.deps.db.transaction(async (trx) => {
+    return inTransaction(this.deps.db, async (trx) => {
       // The row lock the janitor takes to delete an abandoned sign-up (deleteAbandoned), taken
       // first: whichever comes second waits, and then sees the account gone or the new link.
       // Inserting the link first would wait on the janitor while the janitor's delete waited on

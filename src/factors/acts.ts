@@ -14,6 +14,7 @@ import type { SessionStore } from '../sessions/store.js';
 import { signOutEverywhere } from '../sessions/ending.js';
 import type { PasskeyStore } from '../passkeys/store.js';
 import type { Factor, FactorStore } from './store.js';
+import { inTransaction } from '../db/transactions.js';
 
 export interface FactorActsDependencies {
   db: Database;
@@ -77,7 +78,7 @@ export class FactorActs {
    * the code was wrong (nothing changed).
    */
   confirmTotp(actor: Actor, userId: string, factorId: string, code: string, name: string): Promise<{ confirmed: boolean; recoveryCodes?: string[] }> {
-    return this.deps.db.transaction(async (trx) => {
+    return inTransaction(this.deps.db, async (trx) => {
       const person = found(await this.deps.users.findById(userId, trx), 'person');
       const first = !(await this.deps.store.hasTotp(userId, trx));
       if (!(await this.deps.store.confirmTotp(trx, userId, factorId, code, name))) return { confirmed: false };
@@ -136,7 +137,7 @@ export class FactorActs {
 
   /** A recovery code was spent to sign in: audited, and the person told how many are left. */
   async recoveryCodeUsed(actor: Actor, userId: string, remaining: number, clientId: string | null): Promise<void> {
-    await this.deps.db.transaction(async (trx) => {
+    await inTransaction(this.deps.db, async (trx) => {
       const person = found(await this.deps.users.findById(userId, trx), 'person');
       await this.deps.audit.append({ type: 'factor.recovery_code_used', actor, userId, clientId, details: { remaining } }, trx);
       await this.deps.notices.send(trx, person, { kind: 'recovery-code-used', remaining });

@@ -8,6 +8,7 @@ import type { Database } from '../db/knex.js';
 import { openJson, sealJson, subkey } from '../crypto/sealed.js';
 import { keyedDigest, type KeyedDigest } from '../security/keyed-digest.js';
 import { matchingStep, newTotpSecret, normaliseCode, totpUri, type NewTotpSecret } from './totp.js';
+import { inTransaction } from '../db/transactions.js';
 
 /**
  * One way a person can prove who they are, as the account pages, the admin surfaces and the audit
@@ -84,7 +85,7 @@ export class FactorStore {
     const id = randomUUID();
     const secret = newTotpSecret(label, issuer);
     const sealed = await sealJson({ base32: secret.base32 }, this.#sealKey, id);
-    await this.db.transaction(async (trx) => {
+    await inTransaction(this.db, async (trx) => {
       await trx('factors').where({ user_id: userId, kind: 'totp' }).whereNull('confirmed_at').delete();
       await trx('factors').insert({ id, user_id: userId, kind: 'totp', name: 'Authenticator app', secret_sealed: sealed, created_at: new Date(this.now()) });
     });
@@ -155,7 +156,7 @@ export class FactorStore {
     const code = normaliseRecoveryCode(typed);
     if (!code) return undefined;
     const at = new Date(this.now());
-    return this.db.transaction(async (trx) => {
+    return inTransaction(this.db, async (trx) => {
       // The factor first, then a code: the order a new set, a reset or a removal takes them in
       // (the factor's row, then its codes by cascade), so a code spent meanwhile cannot deadlock with them.
       const factor = await trx('factors').where({ user_id: userId, kind: 'recovery_codes' }).first('id').forUpdate();

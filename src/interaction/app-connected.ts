@@ -12,6 +12,7 @@ import type { AccountNotices } from '../notices/account-notices.js';
 import type { PersonLookup } from '../people/cache.js';
 import { grantInWords } from '../presentation/scopes.js';
 import type { ResourceServerStore } from '../resources/store.js';
+import { inTransaction } from '../db/transactions.js';
 
 export interface AppConnectedDependencies {
   db: Database;
@@ -54,7 +55,7 @@ export function consentRecorder(deps: AppConnectedDependencies) {
     // Read before the transaction: the reads must not wait on the transaction's connection (the
     // embedded database has only one).
     const connected = consent.newApp && deps.notices.enabled ? await noticeFor(consent) : undefined;
-    await deps.db.transaction(async (trx) => {
+    await inTransaction(deps.db, async (trx) => {
       await deps.audit.append(consent.event, trx);
       if (connected) await deps.notices.send(trx, connected.person, connected.notice);
     });

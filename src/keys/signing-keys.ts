@@ -11,6 +11,7 @@ import type { Config } from '../config.js';
 import { signingKeyRetentionSeconds } from '../lifetimes.js';
 import type { Database } from '../db/knex.js';
 import { generateSigningKey, JWS_ALGORITHMS, openPrivateJwk, SigningKeyCorruptError, toPublicJwk, type GeneratedKey, type JwsAlgorithm } from './material.js';
+import { inTransaction } from '../db/transactions.js';
 
 export { JWS_ALGORITHMS, KeyEncryptionKeyMismatchError, SigningKeyCorruptError, toPublicJwk, type JwsAlgorithm } from './material.js';
 
@@ -128,7 +129,7 @@ export function createKeyStore(db: Database, options: KeyStoreOptions): KeyStore
    * repeatable read the snapshot would date from before the wait.
    */
   async function withKeysLock<T>(work: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
-    return db.transaction(
+    return inTransaction(db,
       async (trx) => {
         await trx.raw('select pg_advisory_xact_lock(?)', [SIGNING_KEYS_LOCK_ID]);
         return work(trx);

@@ -21,6 +21,7 @@ import type { Outbox } from '../outbox/outbox.js';
 import type { OidcRecords, SignedOutApp } from '../records/index.js';
 import { ID_TOKEN_SIGNING_ALG } from '../vocabulary.js';
 import { newLogoutNotice } from './logout-token.js';
+import { inTransaction } from '../db/transactions.js';
 
 /** An app that registered a back-channel logout URI. */
 export interface LogoutReceiver {
@@ -47,7 +48,7 @@ export class BackchannelLogout {
    */
   async sessionsEnded(trx: Database, userId: string, signedOut: readonly SignedOutApp[], options: { everyApp?: boolean } = {}): Promise<number> {
     // A caller outside a transaction (none of Gatehouse's acts) still gets its tokens written atomically.
-    if (!(trx as { isTransaction?: boolean }).isTransaction) return this.deps.db.transaction((own) => this.sessionsEnded(own, userId, signedOut, options));
+    if (!(trx as { isTransaction?: boolean }).isTransaction) return inTransaction(this.deps.db, (own) => this.sessionsEnded(own, userId, signedOut, options));
     const told = new Set(signedOut.map((app) => app.clientId));
     const others = options.everyApp ? (await this.deps.records.clientIdsWithGrantsOf(userId, trx)).filter((id) => !told.has(id)) : [];
     const receivers = new Map((await this.deps.receivers([...told, ...others], trx)).map((r) => [r.clientId, r]));
@@ -84,6 +85,6 @@ export class BackchannelLogout {
    * sign in again: the safe side.
    */
   async appSignedOut(clientId: string, sub: string, sid: string | undefined): Promise<void> {
-    await this.deps.db.transaction((trx) => this.sessionsEnded(trx, sub, [{ clientId, sid }]));
+    await inTransaction(this.deps.db, (trx) => this.sessionsEnded(trx, sub, [{ clientId, sid }]));
   }
 }

@@ -66,7 +66,7 @@ export const revocations = new Counter({
 
 export const transactionConflicts = new Counter({
   name: 'gatehouse_db_transaction_conflicts_total',
-  help: 'Audited acts whose transaction PostgreSQL failed to break a deadlock or a serialization conflict (40P01, 40001), by outcome: retried (run again), failed (given up after the last attempt, answered 503).',
+  help: 'Transactions PostgreSQL failed to break a deadlock or a serialization conflict (40P01, 40001), by outcome: retried (run again), failed (given up after the last attempt, answered 503).',
   labelNames: ['outcome'] as const,
   registers: [registry],
 });

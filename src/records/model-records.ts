@@ -13,6 +13,7 @@ import { runPrepared } from '../db/prepared.js';
 import { fromRow, isLookupKey, recordRow, TABLE, type FoundRow, type RequestFacts } from './rows.js';
 import { DELETED_GRANT_FACTS, revokeGrants, revokedGrants, type RevocationCause, type RevocationObserver } from './revocation.js';
 import { CONSUME, FIND_LIVE, INSERT_UNLESS_LIVE, ROTATED_COLUMNS, ROTATION, UPSERT, upsertValues, type LookupColumn } from './statements.js';
+import { inTransaction } from '../db/transactions.js';
 
 export interface ModelOptions {
   /** The browser behind the request saving a Session, so people can tell their sessions apart. */
@@ -202,7 +203,7 @@ export class ModelRecords implements Adapter {
       await this.db(TABLE).where({ model: this.model, id_digest: digest(id) }).delete();
       return;
     }
-    await this.db.transaction(async (trx) => {
+    await inTransaction(this.db, async (trx) => {
       const deleted = await trx(TABLE).where({ model: this.model, id_digest: digest(id) }).delete().returning(DELETED_GRANT_FACTS(trx));
       const grants = revokedGrants(deleted);
       if (grants.length) await observe(trx, grants, cause);

@@ -5,6 +5,7 @@
 import { digest } from '../crypto/digest.js';
 import { deletedRows, type Database } from '../db/knex.js';
 import { GRANTABLE_MODELS, isLookupKey, liveSql, TABLE, type GrantPayload } from './rows.js';
+import { inTransaction } from '../db/transactions.js';
 
 /** A grant revoked: who gave it to which app, and the APIs (RFC 8707 resources) its tokens were for. */
 export interface RevokedGrant {
@@ -41,7 +42,7 @@ export type GrantSelector =
  */
 export async function revokeGrants(db: Database, selector: GrantSelector, observe?: RevocationObserver, cause?: RevocationCause): Promise<number> {
   // The observer writes in the revocation's transaction; a revocation on its own gets one.
-  if (observe && !db.isTransaction) return db.transaction((trx) => revokeGrants(trx, selector, observe, cause));
+  if (observe && !db.isTransaction) return inTransaction(db, (trx) => revokeGrants(trx, selector, observe, cause));
   // An id no row can hold (NUL, absurd length) selects nothing; it must not reach a query.
   const named = 'grantIds' in selector ? selector.grantIds : [('accountId' in selector ? selector.accountId : ''), selector.clientId ?? ''];
   if (!named.every((value) => value === '' || isLookupKey(value))) return 0;

@@ -15,6 +15,7 @@ import type { Outbox } from '../outbox/outbox.js';
 import type { User, UserStore } from '../people/users.js';
 import { normaliseEmail, type KeyedDigest } from '../security/keyed-digest.js';
 import type { MailThrottle } from '../security/mail-throttle.js';
+import { inTransaction } from '../db/transactions.js';
 
 /** The links this module mails; each opens a page of src/recovery/routes.ts. */
 export type MailedLinkPurpose = Extract<LinkPurpose, 'recovery' | 'sign_in'>;
@@ -91,7 +92,7 @@ export class LinkRequests {
       return;
     }
     const actor = { type: 'anonymous' as const, id: null, ip: request.ip };
-    await deps.db.transaction(async (trx) => {
+    await inTransaction(deps.db, async (trx) => {
       if (!person || person.disabledAt) {
         // What was typed is kept only when it names an account, as for failed sign-ins.
         const details = person ? { sent: false, reason: 'disabled', email: person.email } : { sent: false, reason: 'no_account', emailDigest: deps.unknownEmailDigest(normaliseEmail(request.email)) };

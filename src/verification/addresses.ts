@@ -22,6 +22,7 @@ import { emailSchema, invalidEmail, type User, type UserStore } from '../people/
 import { LinkPasswordRequired } from '../security/link-password.js';
 import { VERIFICATION_TTL_SECONDS, type AddressMail } from './address-mail.js';
 import { forgetPendingChange, pendingChangeOf, recordPendingChange, type PendingChange } from './pending-changes.js';
+import { inTransaction } from '../db/transactions.js';
 
 export interface AddressDependencies extends AuditedDependencies {
   db: Database;
@@ -120,7 +121,7 @@ export class Addresses {
    * address the account already has needs no password: nobody gains an address by it.
    */
   async follow(token: unknown, ip: string | null, passwordProvenFor?: string): Promise<LinkEffect> {
-    const effect = await this.deps.db.transaction(async (trx) => {
+    const effect = await inTransaction(this.deps.db, async (trx) => {
       const link = await this.deps.links.consume(trx, token, 'verification');
       if (!link) throw new LinkNoLongerWorks();
       const user = await this.deps.users.findById(link.userId, trx);
