@@ -118,7 +118,7 @@ export class FactorActs {
    */
   resetByAdministrator(actor: Actor, userId: string): Promise<{ removed: Array<Pick<Factor, 'id' | 'kind' | 'name'>>; sessionsEnded: number; grantsRevoked: number }> {
     return this.deps.audited(actor, async (trx) => {
-      // The person's row first, as every act on a person takes it (see src/people/erasure.ts).
+      // The person's row before their factors and sessions (as src/people/erasure.ts explains).
       const person = found(await this.deps.users.findForUpdate(userId, trx), 'person');
       const apps = await this.deps.store.removeAll(trx, userId);
       const passkeys = this.deps.passkeys ? await this.deps.passkeys.removeAll(userId, trx) : [];

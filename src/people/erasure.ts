@@ -17,8 +17,8 @@ export interface ErasureStores {
 
 /** What the deletion ended; undefined when there was no such person (nothing else was touched then either, once the transaction rolls back). */
 export async function eraseAccount(stores: ErasureStores, trx: Database, userId: string): Promise<EndedSessionsResult | undefined> {
-  // The person's row first, as every act on a person takes it (a password change, disabling them):
-  // taking their sessions and grants first, an act taking them in the other order would deadlock.
+  // The person's row first, as disabling them or changing their password takes it before their
+  // sessions and grants: taking those first, this could deadlock with such an act.
   if (!(await stores.users.findForUpdate(userId, trx))) return undefined;
   const ended = endedResult(await stores.sessions.endAll(userId, {}, trx), await stores.grants.revokeAllOfUser(userId, trx));
   await stores.grants.forgetUser(userId, trx);
