@@ -8,7 +8,7 @@ import { startTestServer, type TestServer } from '../support/gatehouse.js';
 import { insertGrant, insertSession } from '../support/oidc-records.js';
 import { formOf, UserAgent } from '../support/user-agent.js';
 import { accountForm, signInToAccount } from './support.js';
-import { changed } from '../support/changes.js';
+import { written } from '../support/changes.js';
 
 const NOTES_API = 'https://notes.example.test';
 const SCOPE = 'openid profile email offline_access notes:read';
@@ -46,7 +46,7 @@ describe('who may open the account pages', () => {
     const person = await createPerson(server);
     const { agent } = await signInToAccount(server, person);
     // Once the database's notice of the change has reached the person's cached row, as before anyone's next request.
-    await changed(server.changes, `user:${person.id}`, () => server.testDb.db('users').where({ id: person.id }).update({ disabled_at: new Date() }));
+    await written(server, () => server.testDb.db('users').where({ id: person.id }).update({ disabled_at: new Date() }));
     const res = await agent.follow(`${server.issuer}/account`);
     expect(res.url).toMatch(/\/interaction\//);
     expect(res.body).not.toContain(person.email);
@@ -59,7 +59,7 @@ describe('who may open the account pages', () => {
   it('a person deleted since signing in is signed out here', async () => {
     const person = await createPerson(server);
     const { agent } = await signInToAccount(server, person);
-    await changed(server.changes, `user:${person.id}`, () => server.testDb.db('users').where({ id: person.id }).delete());
+    await written(server, () => server.testDb.db('users').where({ id: person.id }).delete());
     const res = await agent.follow(`${server.issuer}/account`);
     expect(res.url).toMatch(/\/interaction\//);
     expect(res.body).toMatch(/name="password"/);

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FactorStore } from '../../src/factors/store.js';
-import { createTestDatabase, untilWaitingOnALock, usingPostgres, type TestDatabase } from '../support/database.js';
+import { createTestDatabase, rowsHeldElsewhere, untilWaitingOnALock, usingPostgres, type TestDatabase } from '../support/database.js';
 
 const postgres = await usingPostgres();
 let testDb: TestDatabase;
@@ -47,11 +47,7 @@ describe.skipIf(!postgres)('recovery codes beside an act on the same person, on 
       await act('factors').where({ id: factorId }).forUpdate();
       const spending = store.useRecoveryCode(userId, codes[0]!);
       await untilWaitingOnALock(db);
-      const heldByTheSpending = await db.transaction(async (look) => {
-        const all = await look('recovery_codes').where({ factor_id: factorId }).count<{ count: string }[]>('* as count');
-        const free = await look.raw<{ rows: unknown[] }>('select digest from recovery_codes where factor_id = ? for update skip locked', [factorId]);
-        return Number(all[0]!.count) - free.rows.length;
-      });
+      const heldByTheSpending = await rowsHeldElsewhere(db, 'recovery_codes', 'factor_id', factorId);
       expect(heldByTheSpending).toBe(0);
       // The act replaces the codes: the one being spent is spent from the old set, which is gone.
       await act('factors').where({ id: factorId }).delete();

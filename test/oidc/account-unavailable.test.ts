@@ -2,7 +2,7 @@
 // their browser: the next authorization request asks them to sign in, never a 500.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authorizationRequest, createPerson, obtainTokens, registerApp, type App } from '../support/flows.js';
-import { changed } from '../support/changes.js';
+import { written } from '../support/changes.js';
 import { startTestServer, type TestServer } from '../support/gatehouse.js';
 
 let server: TestServer;
@@ -22,7 +22,7 @@ describe('a session whose person is gone', () => {
     const { agent } = await obtainTokens(server, app, person);
     // The person's row is cached; the database's notification of the change reaches the cache a
     // moment after the commit, as it would before anyone's next request.
-    await changed(server.changes, `user:${person.id}`, () => change(person.id));
+    await written(server, () => change(person.id));
     const request = await authorizationRequest(app);
     const page = await agent.follow(String(request.url));
     expect(page.status).toBe(200);

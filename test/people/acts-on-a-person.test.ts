@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Actor } from '../../src/audit/events.js';
-import { untilWaitingOnALock, usingPostgres } from '../support/database.js';
+import { rowsHeldElsewhere, untilWaitingOnALock, usingPostgres } from '../support/database.js';
 import { createPerson, obtainTokens, registerApp, type App } from '../support/flows.js';
 import { startTestServer, type TestServer } from '../support/gatehouse.js';
 
@@ -42,15 +42,7 @@ describe.skipIf(!postgres)('acts on a person, with the person\'s row held elsewh
       await holder('users').where({ id: userId }).forUpdate();
       const acting = act();
       await untilWaitingOnALock(db);
-      const taken = await db.transaction(async (look) => {
-        let count = 0;
-        for (const [table, column] of [['oidc_records', 'account_id'], ['factors', 'user_id']] as const) {
-          const all = await look(table).where(column, userId).count<{ count: string }[]>('* as count');
-          const free = await look.raw<{ rows: unknown[] }>(`select 1 from ${table} where ${column} = ? for update skip locked`, [userId]);
-          count += Number(all[0]!.count) - free.rows.length;
-        }
-        return count;
-      });
+      const taken = await rowsHeldElsewhere(db, 'oidc_records', 'account_id', userId) + await rowsHeldElsewhere(db, 'factors', 'user_id', userId);
       await holder.commit();
       await acting;
       return taken;

@@ -6,7 +6,7 @@ import { startChangeFeed, type StoppableChangeFeed } from '../../src/db/notifica
 import { createLogger } from '../../src/logger.js';
 import { CachedResourceServerStore } from '../../src/resources/cache.js';
 import { createTestDatabase, queriesDuring, type TestDatabase } from '../support/database.js';
-import { changed } from '../support/changes.js';
+import { written } from '../support/changes.js';
 
 let testDb: TestDatabase;
 const countQueries = async (work: () => Promise<unknown>) => (await queriesDuring(testDb.db, work)).length;
@@ -19,7 +19,7 @@ beforeAll(async () => {
   feed = await startChangeFeed(testDb.db, createLogger('silent'));
   store = new CachedResourceServerStore(testDb.db, feed);
   // Its own announcement must not race the first lookups below.
-  await changed(feed, 'resource:https://one.example.test', () => store.create({ identifier: 'https://one.example.test', scope: 'one:read', isDefault: true }));
+  await written({ changes: feed }, () => store.create({ identifier: 'https://one.example.test', scope: 'one:read', isDefault: true }));
 });
 
 afterAll(async () => {
@@ -37,7 +37,7 @@ describe('CachedResourceServerStore', () => {
     expect((await store.find('https://one.example.test'))?.accessTokenTtl).toBeNull();
     expect(await countQueries(() => store.find('https://one.example.test'))).toBe(cached ? 0 : 1);
 
-    await changed(feed, 'resource:https://one.example.test', () =>
+    await written({ changes: feed }, () =>
       testDb.db('resource_servers').where({ identifier: 'https://one.example.test' }).update({ access_token_ttl: 120 }));
     expect((await store.find('https://one.example.test'))?.accessTokenTtl).toBe(120);
   });
@@ -46,7 +46,7 @@ describe('CachedResourceServerStore', () => {
     expect((await store.findDefault())?.identifier).toBe('https://one.example.test');
     expect(await countQueries(() => store.findDefault())).toBe(feed.connected ? 0 : 1);
 
-    await changed(feed, 'resource:https://two.example.test', () =>
+    await written({ changes: feed }, () =>
       store.create({ identifier: 'https://two.example.test', scope: 'two:read', isDefault: true }));
     expect((await store.findDefault())?.identifier).toBe('https://two.example.test');
   });

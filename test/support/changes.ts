@@ -3,24 +3,6 @@
 // and then asks it something waits for that moment, as any later request would find it passed.
 import type { ChangeFeed } from '../../src/db/notifications.js';
 
-/** Runs `write` and resolves once `feed` has passed on the change `key` it caused; at once where there is no feed (PGlite: nothing is cached). */
-export async function changed(feed: ChangeFeed, key: string, write: () => Promise<unknown>): Promise<void> {
-  if (!feed.connected) {
-    await write();
-    return;
-  }
-  const heard = new Promise<void>((resolve) => {
-    const hear = (changedKey: string) => {
-      if (changedKey !== key) return;
-      feed.off('change', hear);
-      resolve();
-    };
-    feed.on('change', hear);
-  });
-  await write();
-  await heard;
-}
-
 /**
  * Runs `write`, a write straight to a store or in SQL (as an operator's tool would make), and
  * resolves with its result once the caches of `servers` (one, or every instance a test asks) have

@@ -255,6 +255,18 @@ export async function lockWaiters(db: Database): Promise<number> {
   return rows[0]!.n;
 }
 
+/**
+ * How many rows of `table` whose `column` is `value` another transaction holds locked (PostgreSQL
+ * only): what a statement under test took before it began to wait.
+ */
+export async function rowsHeldElsewhere(db: Database, table: string, column: string, value: string): Promise<number> {
+  return db.transaction(async (look) => {
+    const [all] = await look(table).where(column, value).count<Array<{ count: string | number }>>('* as count');
+    const free = await look.raw<{ rows: unknown[] }>(`select 1 from ${table} where ${column} = ? for update skip locked`, [value]);
+    return Number(all!.count) - free.rows.length;
+  });
+}
+
 /** Resolves once some session of `db`'s database waits on a lock: a statement under test reached one. */
 export async function untilWaitingOnALock(db: Database): Promise<void> {
   while (await lockWaiters(db) === 0) await delay(10);
