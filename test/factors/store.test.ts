@@ -46,7 +46,7 @@ describe.skipIf(!postgres)('recovery codes beside an act on the same person, on 
       // What a reset or a new set takes first: the factor's row.
       await act('factors').where({ id: factorId }).forUpdate();
       const spending = store.useRecoveryCode(userId, codes[0]!);
-      await untilWaitingOnALock(db);
+      await untilWaitingOnALock(db, spending);
       const heldByTheSpending = await rowsHeldElsewhere(db, 'recovery_codes', 'factor_id', factorId);
       expect(heldByTheSpending).toBe(0);
       // The act replaces the codes: the one being spent is spent from the old set, which is gone.

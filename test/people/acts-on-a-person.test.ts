@@ -41,7 +41,7 @@ describe.skipIf(!postgres)('acts on a person, with the person\'s row held elsewh
     try {
       await holder('users').where({ id: userId }).forUpdate();
       const acting = act();
-      await untilWaitingOnALock(db);
+      await untilWaitingOnALock(db, acting);
       const taken = await rowsHeldElsewhere(db, 'oidc_records', 'account_id', userId) + await rowsHeldElsewhere(db, 'factors', 'user_id', userId);
       await holder.commit();
       await acting;

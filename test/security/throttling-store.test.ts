@@ -73,7 +73,7 @@ describe.skipIf(!postgres)('the counters of one attempt, on PostgreSQL', () => {
     try {
       await holder.raw(`select key from ${RATE_LIMITS_TABLE} where key = ? for update`, [keys[1]!]);
       const waiting = statement();
-      await untilWaitingOnALock(db);
+      await untilWaitingOnALock(db, waiting);
       const free = await db.transaction(async (look) => (await look.raw<{ rows: Array<{ key: string }> }>(
         `select key from ${RATE_LIMITS_TABLE} where key in (?, ?, ?) order by key for update skip locked`, keys,
       )).rows.map((row) => row.key));

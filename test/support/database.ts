@@ -267,9 +267,25 @@ export async function rowsHeldElsewhere(db: Database, table: string, column: str
   });
 }
 
-/** Resolves once some session of `db`'s database waits on a lock: a statement under test reached one. */
-export async function untilWaitingOnALock(db: Database): Promise<void> {
-  while (await lockWaiters(db) === 0) await delay(10);
+/** How long a test watches for the statement under test to wait on a held row before it says so. */
+const LOCK_WAIT_DEADLINE_MS = 10_000;
+
+/**
+ * Resolves once some session of `db`'s database waits on a lock: `work`, the statement under test,
+ * reached one. Throws, saying which, when `work` ends without waiting or nothing waits within
+ * ten seconds, so a regression in the order rows are taken reads as such rather than as the
+ * test's timeout.
+ */
+export async function untilWaitingOnALock(db: Database, work: Promise<unknown>): Promise<void> {
+  let ended = false;
+  // Its outcome is the caller's to await; this only watches for its end.
+  void work.then(() => { ended = true; }, () => { ended = true; });
+  const giveUpAt = Date.now() + LOCK_WAIT_DEADLINE_MS;
+  while (await lockWaiters(db) === 0) {
+    if (ended) throw new Error('The work under test ended without waiting on a lock: it never reached the held row.');
+    if (Date.now() > giveUpAt) throw new Error(`Nothing waited on a lock within ${LOCK_WAIT_DEADLINE_MS / 1000} s: the work under test is stuck elsewhere.`);
+    await delay(10);
+  }
 }
 
 /**
