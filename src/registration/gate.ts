@@ -93,6 +93,13 @@ function decodedSegment(segment: string): string {
   }
 }
 
+/** Whether `token` is a live registration access token of `clientId` (read as oidc-provider reads it; spends nothing). */
+async function holdsRegistrationAccessToken(provider: Provider, token: string | undefined, clientId: string): Promise<boolean> {
+  if (!token) return false;
+  const found = await provider.RegistrationAccessToken.find(token);
+  return found?.clientId === clientId;
+}
+
 export function registrationGate(deps: RegistrationGateDependencies): Middleware {
   const registrationPath = deps.provider.pathFor('registration');
   const clientPrefix = `${registrationPath}/`;
@@ -122,7 +129,12 @@ export function registrationGate(deps: RegistrationGateDependencies): Middleware
         (ctx.request as { body?: unknown }).body = applyRegistrationPolicy(body, ceiling, deps.settings);
         rememberRegistration(ctx.state, { tokenId, ceiling });
       } else if (isClient && ctx.method === 'PUT') {
-        const client = await deps.clients.find(decodedSegment(clientSegment));
+        const clientId = decodedSegment(clientSegment);
+        // RFC 7592 §3: the app proves itself first. Without this client's registration access
+        // token, oidc-provider's 401 is the only answer, whatever the body: a policy or secret
+        // check made before it would tell anyone which ids are registered, an app's scope ceiling
+        // and whether a secret is the app's.
+        const client = await holdsRegistrationAccessToken(deps.provider, bearerToken(ctx), clientId) ? await deps.clients.find(clientId) : undefined;
         if (client?.registeredAt && client.registrationScope) {
           if (!(await readBody(ctx))) return;
           const body = { ...(bodyProviderReads(ctx) ?? {}) };

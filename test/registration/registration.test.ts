@@ -212,6 +212,34 @@ describe('managing a registration (RFC 7592)', () => {
     expect((await raw(uri, { token: rotated })).status).toBe(401);
   });
 
+  it('tells a caller without the app\'s registration access token nothing about it: not that it exists, its scope ceiling or its secret', async () => {
+    const token = await issueToken({ scope: 'openid notes:read' });
+    const config = await register({ client_name: 'Probed', scope: 'openid notes:read' }, token);
+    const metadata = config.clientMetadata();
+    const uri = String(metadata.registration_client_uri);
+    const other = (await register({ client_name: 'Prober', scope: 'openid' }, await issueToken({ scope: 'openid' }))).clientMetadata();
+    const before = await server.stores.clients.find(metadata.client_id);
+    // Each body would be refused for a different reason once the app is known: no redirect URIs,
+    // a scope beyond its ceiling, a wrong secret, the right secret.
+    const bodies = [
+      {},
+      { redirect_uris: [REDIRECT], scope: 'openid notes:write' },
+      { redirect_uris: [REDIRECT], client_secret: 'not-it' },
+      { redirect_uris: [REDIRECT], client_secret: metadata.client_secret },
+    ];
+    const answers = [];
+    for (const path of [uri, `${server.issuer}/reg/no-such-app`]) {
+      for (const body of bodies) {
+        for (const credential of [undefined, 'not-a-token', String(other.registration_access_token)]) {
+          const res = await raw(path, { method: 'PUT', ...(credential ? { token: credential } : {}), body: JSON.stringify(body) });
+          answers.push({ status: res.status, error: ((await res.json()) as { error: string }).error });
+        }
+      }
+    }
+    expect(new Set(answers.map((a) => `${a.status} ${a.error}`))).toEqual(new Set(['401 invalid_token']));
+    expect(await server.stores.clients.find(metadata.client_id)).toEqual(before);
+  });
+
   it('answers a client address that does not decode (a stray %) as one naming no app, never with a 500', async () => {
     for (const method of ['GET', 'PUT', 'DELETE']) {
       const res = await raw(`${server.issuer}/reg/%E0`, { method, token: 'whatever', ...(method === 'PUT' ? { body: '{}' } : {}) });
