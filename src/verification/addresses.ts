@@ -13,12 +13,16 @@
 // A link is dead once the account's address is not the one it was meant for: a link to the
 // account's own address verifies exactly that address; a link to another address changes the
 // account only while the pending change (migration 011) asks for it from the address it still has.
+// Only an active account's links work here. A sign-up's link has the same purpose, and it proves
+// the address at /signup/verify, with the password (src/enrolment/); an invitation proves it by
+// being accepted. Followed here, a sign-up's link would mark the address verified without that
+// password, and spend the link the account needs.
 import { auditedActs, type Audited, type AuditedDependencies } from '../audit/audited.js';
 import type { Actor } from '../audit/events.js';
 import type { Database } from '../db/knex.js';
 import { found, GatehouseError } from '../errors.js';
 import type { LinkRecord, OneTimeLinks } from '../links/store.js';
-import { emailSchema, invalidEmail, type User, type UserStore } from '../people/users.js';
+import { accountState, emailSchema, invalidEmail, isUsable, type User, type UserStore } from '../people/users.js';
 import { LinkPasswordRequired } from '../security/link-password.js';
 import { VERIFICATION_TTL_SECONDS, type AddressMail } from './address-mail.js';
 import { forgetPendingChange, pendingChangeOf, recordPendingChange, type PendingChange } from './pending-changes.js';
@@ -107,7 +111,7 @@ export class Addresses {
     const link = await this.deps.links.find(token, 'verification');
     if (!link) return undefined;
     const user = await this.deps.users.findById(link.userId);
-    if (!user || user.disabledAt) return undefined;
+    if (!user || !isUsable(user)) return undefined;
     const effect = await this.effectOf(this.deps.db, link, user);
     return effect && { ...effect, accountId: user.id, currentEmail: user.email };
   }
@@ -125,7 +129,7 @@ export class Addresses {
       const link = await this.deps.links.consume(trx, token, 'verification');
       if (!link) throw new LinkNoLongerWorks();
       const user = await this.deps.users.findById(link.userId, trx);
-      if (!user || user.disabledAt) throw new LinkNoLongerWorks();
+      if (!user || !isUsable(user)) throw new LinkNoLongerWorks();
       const effect = await this.effectOf(trx, link, user);
       if (!effect) throw new LinkNoLongerWorks();
       // Thrown inside the transaction, so the link's consumption is rolled back with it.
@@ -154,6 +158,7 @@ export class Addresses {
     return this.#audited(actor, async (trx) => {
       const user = found(await this.deps.users.findById(userId, trx), 'person');
       if (user.emailVerified) throw new GatehouseError('conflict', 'This email address is already verified.', 'email', { key: 'problem.emailAlreadyVerified' });
+      refuseUnlessActive(user);
       await this.deps.mail.sendLink(trx, user, user.email, false);
       return { result: user, event: { type: 'user.email_verification_sent', userId, details: { email: user.email } } };
     });
@@ -191,6 +196,7 @@ export class Addresses {
     const to = parsedEmail(newEmail);
     return this.#audited(actor, async (trx) => {
       const user = found(await this.deps.users.findById(userId, trx), 'person');
+      if (options.sendVerification) refuseUnlessActive(user);
       if (user.email === to) throw new GatehouseError('invalid_input', 'That is already their email address.', 'email', { key: 'problem.alreadyTheirEmail' });
       const changed = found(await this.deps.users.replaceEmail(user.id, user.email, to, false, trx), 'person');
       await forgetPendingChange(trx, user.id);
@@ -212,4 +218,10 @@ export class Addresses {
     if (!pending || pending.from !== user.email || pending.to !== link.email) return undefined;
     return { kind: 'change', email: link.email, name: user.name };
   }
+}
+
+/** A link mailed from here works only for an active account (see the top of this file): mailing one to any other would be mailing a dead link. */
+function refuseUnlessActive(user: User): void {
+  if (accountState(user) === 'active') return;
+  throw new GatehouseError('conflict', 'This person has not finished signing up or accepted their invitation yet; the link from that mail verifies their address.', 'email', { key: 'problem.notActiveYet' });
 }

@@ -237,6 +237,26 @@ describe('someone signing up with another person\'s address (pre-hijack)', () =>
     expect(await mailed.server.stores.users.findById(squatter.id)).toMatchObject({ emailVerified: true, activatedAt: expect.any(Date) });
   });
 
+  it('the sign-up\'s link taken to the address-verification page does nothing there: no verified address without the password, and the link still works', async () => {
+    const email = newAddress();
+    await signUp(visitor(), { email, name: 'Not The Victim', password: ATTACKER_PASSWORD });
+    const squatter = (await mailed.server.stores.users.findByEmail(email))!;
+    const link = linkIn((await mailed.deliver())[0]!, '/signup/verify');
+    const elsewhere = `${mailed.server.issuer}/verify-email?token=${tokenOf(link)}`;
+
+    const victim = new UserAgent(mailed.server.issuer);
+    expect((await victim.request(elsewhere)).status).toBe(410);
+    const { csrf } = formOf((await victim.request(`${mailed.server.issuer}/signup`)).body);
+    const posted = await victim.request(`${mailed.server.issuer}/verify-email`, { form: { csrf, token: tokenOf(link) } });
+    expect(posted.status).toBe(410);
+    expect(await mailed.server.stores.users.findById(squatter.id)).toMatchObject({ emailVerified: false, activatedAt: null });
+    expect(await mailed.server.testDb.db('audit_events').where({ user_id: squatter.id, type: 'user.email_verified' })).toEqual([]);
+
+    const done = await followAndSubmit(victim, link, { password: ATTACKER_PASSWORD });
+    expect(done.status).toBe(200);
+    expect(done.body).toContain('Your account is ready');
+  });
+
   it('guesses at the sign-up\'s password on the link\'s page are throttled like sign-in: 429 and Retry-After, even for the right one', async () => {
     const email = newAddress();
     await signUp(visitor(), { email, password: ATTACKER_PASSWORD });

@@ -101,4 +101,23 @@ describe.each(['postgres', 'pglite'] as const)('addresses on %s', (engine) => {
     await expect(addresses.follow(oldLink, null)).rejects.toBeInstanceOf(LinkNoLongerWorks);
     expect(await users.findById(user.id)).toMatchObject({ email: user.email, emailVerified: false });
   });
+
+  it('acts only for an active account: a sign-up\'s or an invitation\'s link is dead here, and none is mailed to them from here', async () => {
+    const admin = { type: 'system' as const, id: 'cli' };
+    for (const state of ['unverified', 'invited'] as const) {
+      const user = await users.create({ email: `${randomUUID()}@example.test`, name: 'Waiting', ...(state === 'invited' ? {} : { password: 'a long and unguessable passphrase' }) }, testDb.db, state);
+      // A link of the same purpose, as a sign-up's is (src/enrolment/mail.ts).
+      const { token } = await new OneTimeLinks(testDb.db).issue(testDb.db, { purpose: 'verification', userId: user.id, email: user.email, ttlSeconds: 3600 });
+      expect(await addresses.preview(token), state).toBeUndefined();
+      await expect(addresses.follow(token, null, user.id), state).rejects.toBeInstanceOf(LinkNoLongerWorks);
+      expect(await users.findById(user.id), state).toMatchObject({ emailVerified: false, activatedAt: null });
+      expect(await new OneTimeLinks(testDb.db).find(token, 'verification'), state).toMatchObject({ userId: user.id });
+
+      const conflict = (error: unknown) => (isGatehouseError(error, 'conflict') ? 'conflict' : String(error));
+      expect(await addresses.sendVerification(admin, user.id).then(() => 'sent', conflict), state).toBe('conflict');
+      const elsewhere = `${randomUUID()}@example.test`;
+      expect(await addresses.changeByAdministrator(admin, user.id, elsewhere, { sendVerification: true }).then(() => 'changed', conflict), state).toBe('conflict');
+      expect(await users.findById(user.id), state).toMatchObject({ email: user.email });
+    }
+  });
 });
