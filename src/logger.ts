@@ -4,6 +4,7 @@
 // (`code` is not censored: authorization codes are never logged as fields, and database errors'
 // codes are what an operator needs to read.)
 import pino, { type Logger, type DestinationStream } from 'pino';
+import { withoutQuotedValues } from './db/errors.js';
 
 export type { Logger };
 
@@ -76,6 +77,15 @@ export function censorCredentials<T extends Record<string, unknown>>(fields: T):
   return (censored ?? fields) as T;
 }
 
+/** A log call's arguments with a database error (the call's object, or its `err`) made safe to write. */
+function withoutQuotedValuesIn<T extends unknown[]>(args: T): T {
+  const [first] = args;
+  if (first === null || typeof first !== 'object') return args;
+  const safe = first instanceof Error ? withoutQuotedValues(first) : 'err' in first ? { ...first, err: withoutQuotedValues(first.err) } : first;
+  if (safe === first || (!(first instanceof Error) && (safe as { err: unknown }).err === (first as { err: unknown }).err)) return args;
+  return [safe, ...args.slice(1)] as T;
+}
+
 export function createLogger(level: string, destination?: DestinationStream): Logger {
   return pino(
     {
@@ -84,6 +94,9 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
       // Paths that start with a name cost nothing on lines without that field.
       redact: { paths: HEADER_PATHS, censor: CENSOR },
       formatters: { log: censorCredentials },
+      // A database error's text may quote the values it refused (src/db/errors.ts). Replaced as the
+      // call arrives: pino also takes an error's message as the line's own when none is given.
+      hooks: { logMethod(args, method) { return method.apply(this, withoutQuotedValuesIn(args)); } },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
     destination,

@@ -34,6 +34,34 @@ export function refusedByDatabase(error: unknown, logger: Logger, requestId: unk
 }
 
 /**
+ * `error` as it may be written to a log line or a trace: a PostgreSQL error whose text may quote a
+ * value a statement was given loses that text, keeping its SQLSTATE and the names PostgreSQL gives
+ * (table, column, constraint). A data exception's message quotes the value it refused ("invalid
+ * input syntax for type uuid: \"…\""); an integrity violation's detail quotes the key or the row
+ * ("Key (email)=(…) already exists"). Either may be anything a person typed. Any other error comes
+ * back as it is.
+ */
+export function withoutQuotedValues(error: unknown): unknown {
+  if (!isPostgresError(error) || !/^2[23]/.test(error.code)) return error;
+  const { code, severity, table, column, constraint, routine } = error as PostgresErrorFields;
+  const message = code.startsWith('22') ? `PostgreSQL refused a value (SQLSTATE ${code})` : error.message;
+  const safe = Object.assign(new Error(message), { code, severity, table, column, constraint, routine });
+  safe.name = error.name;
+  // The stack's first line repeats the message; its frames say only where the statement was sent.
+  safe.stack = [`${error.name}: ${message}`, ...(error.stack ?? '').split('\n').slice(1)].join('\n');
+  return safe;
+}
+
+interface PostgresErrorFields { code: string; severity?: string; table?: string; column?: string; constraint?: string; routine?: string }
+
+/** An error PostgreSQL raised (pg's and PGlite's alike carry its severity and SQLSTATE), not one of the wire or of Node. */
+function isPostgresError(error: unknown): error is Error & PostgresErrorFields {
+  if (!(error instanceof Error)) return false;
+  const { code, severity } = error as Partial<PostgresErrorFields>;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && typeof severity === 'string';
+}
+
+/**
  * PostgreSQL ended the transaction to resolve a conflict with another one: a deadlock (40P01) or a
  * serialization failure (40001). Nothing of it was kept, and the same transaction run again will
  * most likely succeed, which is what PostgreSQL's documentation asks of the application.

@@ -4,6 +4,7 @@
 // any call site. The pool's state is read from the pool object when Prometheus scrapes.
 import { SpanKind, SpanStatusCode, context, type Span } from '@opentelemetry/api';
 import type { Database } from '../db/knex.js';
+import { withoutQuotedValues } from '../db/errors.js';
 import { dbQueryDuration, watch, type PoolState } from './metrics.js';
 import { tracer } from './tracing.js';
 
@@ -79,7 +80,7 @@ export function observeDatabase(db: Database): () => void {
     const seconds = Number(process.hrtime.bigint() - entry.started) / 1e9;
     dbQueryDuration.observe({ operation: entry.operation, outcome: error ? 'error' : 'ok' }, seconds);
     if (error) {
-      entry.span.recordException(error);
+      entry.span.recordException(withoutQuotedValues(error) as Error);
       entry.span.setStatus({ code: SpanStatusCode.ERROR });
     }
     entry.span.end();

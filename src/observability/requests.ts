@@ -9,6 +9,7 @@
 // ctx.state.route, and everything else is `unmatched`.
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, context, propagation, trace } from '@opentelemetry/api';
 import type { Context, Middleware } from 'koa';
+import { withoutQuotedValues } from '../db/errors.js';
 import { httpRequestDuration, httpRequests } from './metrics.js';
 import { tracer, tracingOn } from './tracing.js';
 
@@ -50,7 +51,7 @@ export function observeRequests(providerRoutes: ReadonlyMap<string, string>): Mi
       await context.with(trace.setSpan(parent, span), next);
     } catch (error) {
       failed = true;
-      span.recordException(error as Error);
+      span.recordException(withoutQuotedValues(error) as Error);
       throw error;
     } finally {
       // Thrown past the error boundary, Koa answers 500 whatever ctx.status said.

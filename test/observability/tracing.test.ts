@@ -43,13 +43,16 @@ function attributesOf(list: OtlpAttribute[] | undefined): Record<string, unknown
 async function startReceiver() {
   const spans: ReceivedSpan[] = [];
   const contentTypes: string[] = [];
+  /** Every export as it arrived, events and all. */
+  const bodies: string[] = [];
   const server = http.createServer((request, response) => {
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', () => {
       if (request.method !== 'POST' || request.url !== '/v1/traces') return void response.writeHead(404).end();
       contentTypes.push(String(request.headers['content-type']));
-      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as OtlpExport;
+      bodies.push(Buffer.concat(chunks).toString('utf8'));
+      const body = JSON.parse(bodies.at(-1)!) as OtlpExport;
       for (const resourceSpans of body.resourceSpans) {
         const serviceName = attributesOf(resourceSpans.resource?.attributes)['service.name'];
         for (const scope of resourceSpans.scopeSpans) {
@@ -72,7 +75,7 @@ async function startReceiver() {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   const { port } = server.address() as AddressInfo;
-  return { endpoint: `http://127.0.0.1:${port}`, spans, contentTypes, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+  return { endpoint: `http://127.0.0.1:${port}`, spans, contentTypes, bodies, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
 }
 
 const SERVER = 2;
@@ -109,6 +112,7 @@ describe('with OTEL_EXPORTER_OTLP_ENDPOINT', () => {
   let logs: TestServer['logs'] = [];
   const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
   const callerSpanId = '00f067aa0ba902b7';
+  const refusedValue = `typed-${callerSpanId}-value`;
 
   beforeAll(async () => {
     server = await startTestServer({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint, OTEL_SERVICE_NAME: 'gatehouse-under-test' });
@@ -124,6 +128,8 @@ describe('with OTEL_EXPORTER_OTLP_ENDPOINT', () => {
       headers: { traceparent: `00-${traceId}-${callerSpanId}-01` },
     });
     expect(signedIn.status).toBe(303);
+    // A statement PostgreSQL refuses, quoting the value in its message.
+    await expect(server.testDb.db.raw('select cast(? as uuid)', [refusedValue])).rejects.toThrow(refusedValue);
     logs = server.logs;
     // Closing sends what is left, before the tracer provider shuts down.
     await server.stop();
@@ -156,6 +162,14 @@ describe('with OTEL_EXPORTER_OTLP_ENDPOINT', () => {
     // Statements carry their text with placeholders, never the values bound to them.
     expect(statements.some((span) => /\?|\$1/.test(String(span.attributes['db.query.text'])))).toBe(true);
     expect(children.map((span) => span.name)).toContain('argon2.verify');
+  });
+
+  it('marks a failed statement\'s span with its SQLSTATE, never the value PostgreSQL quoted', () => {
+    const failed = receiver.spans.filter((span) => span.kind === CLIENT && span.status.code === 2);
+    expect(failed.length).toBeGreaterThan(0);
+    const exported = receiver.bodies.join('\n');
+    expect(exported).toContain('SQLSTATE 22P02');
+    expect(exported).not.toContain(refusedValue);
   });
 
   it('names the trace in the request\'s log line', () => {
