@@ -22,6 +22,15 @@ const CREDENTIAL_FIELDS = new Set([
   'refresh_token',
   'id_token',
   'code_verifier',
+  'device_code',
+  'user_code',
+  'client_assertion',
+  'subject_token',
+  'actor_token',
+  'id_token_hint',
+  'logout_token',
+  'registration_access_token',
+  'secret',
 ]);
 
 /** Where a request's or response's headers are, when one is logged as pino's serializers shape it. */

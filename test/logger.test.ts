@@ -25,6 +25,15 @@ const SECRETS = {
   refresh_token: 'secret-refresh-token',
   id_token: 'secret-id-token',
   code_verifier: 'secret-code-verifier',
+  device_code: 'secret-device-code',
+  user_code: 'SECRET-USER-CODE',
+  client_assertion: 'secret.client.assertion',
+  subject_token: 'secret-subject-token',
+  actor_token: 'secret-actor-token',
+  id_token_hint: 'secret-id-token-hint',
+  logout_token: 'secret-logout-token',
+  registration_access_token: 'secret-registration-access-token',
+  secret: 'secret-secret',
 };
 
 /** No value that was censored appears anywhere in what was written. */
