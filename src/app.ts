@@ -45,6 +45,7 @@ import { processMetrics, publicMetricsRoute } from './observability/scrape.js';
 import type { OidcService } from './oidc/provider.js';
 import { advertiseWhatAppsCanUse } from './oidc/discovery.js';
 import { unauthorizedClientErrors } from './oidc/policies/grant-type-errors.js';
+import { sessionCookieName } from './oidc/configuration.js';
 import { structuredTokenHandles } from './tokens/structured-tokens.js';
 import type { ResourceServerStore } from './resources/store.js';
 import { endpointRateLimits } from './security/endpoint-limits.js';
@@ -58,6 +59,7 @@ import { pollEndpointRoutes, type PollEndpointDependencies } from './security-ev
 import { RegistrationLimit, registrationGate } from './registration/gate.js';
 import { CodeGuessing, throttleCodeGuessing } from './device/code-guessing.js';
 import { devicePolling } from './device/polling.js';
+import { deviceFlowNeedsASession } from './device/session-required.js';
 import type { RegistrationTokens } from './registration/tokens.js';
 import type { RecoveryServices } from './recovery/services.js';
 import type { OneTimeLinks } from './links/store.js';
@@ -229,6 +231,8 @@ export function createApp(deps: AppDependencies): Koa {
   app.use(rateLimits);
   app.use(jwtHandles);
   app.use(polling);
+  // A browser without its session at /device starts again at the code page (src/device/session-required.ts).
+  app.use(deviceFlowNeedsASession({ codeVerification: provider.pathFor('code_verification') }, sessionCookieName(config.issuer)));
   // People guess no device codes at /device.
   app.use(throttleCodeGuessing({ path: provider.pathFor('code_verification'), guessing: new CodeGuessing(deps.db, config.secrets.keyEncryptionKey), records: deps.records, pages }));
   app.use(clientErrors);

@@ -165,13 +165,18 @@ function signInPolicy(rules: LevelRules): ReturnType<typeof interactionPolicy.ba
   return policy;
 }
 
+/** The name of the browser's sign-in session cookie (oidc-provider's `session`), for the issuer's scheme. */
+export function sessionCookieName(issuer: string): string {
+  // Over TLS, __Host- (Secure, this host, Path=/) stops a subdomain or a plain-http page from planting it.
+  return `${issuer.startsWith('https://') ? '__Host-' : ''}gh_session`;
+}
+
 export function providerConfiguration(deps: ConfigurationDependencies): Configuration {
   const { config, users, resources, pages } = deps;
   const tls = config.issuer.startsWith('https://');
   // Over TLS, cookie prefixes stop a subdomain or a plain-http page from planting them: __Host-
-  // (Secure, this host, Path=/) for the session; __Secure- for the interaction and resume cookies,
+  // for the session (sessionCookieName); __Secure- for the interaction and resume cookies,
   // which oidc-provider scopes to /interaction/<uid> and /auth/<uid> — a path __Host- forbids.
-  const hostPrefix = tls ? '__Host-' : '';
   const securePrefix = tls ? '__Secure-' : '';
   const userinfoAud = userinfoAudience(config.issuer);
   const adminAud = adminApiAudience(config.issuer);
@@ -203,7 +208,7 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
 
     cookies: {
       names: {
-        session: `${hostPrefix}gh_session`,
+        session: sessionCookieName(config.issuer),
         interaction: `${securePrefix}gh_interaction`,
         resume: `${securePrefix}gh_resume`,
       },

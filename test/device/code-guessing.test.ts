@@ -93,3 +93,28 @@ describe('guessing user codes at /device', () => {
     expect(huge.text).toContain('<html');
   });
 });
+
+describe('a browser that sends no session at /device (cookies blocked, a post from another site, a cookie signed with a key retired from COOKIE_KEYS)', () => {
+  it('is sent to the code page to start again, never answered with a 500', async () => {
+    const { user_code } = await startDevice();
+    const logged = server.logs.length;
+    for (const cookie of [undefined, 'gh_session=abc; gh_session.sig=not-its-signature']) {
+      const headers: Record<string, string> = { accept: 'text/html', ...(cookie ? { cookie } : {}) };
+      const posted = await fetch(`${server.issuer}/device`, {
+        method: 'POST', redirect: 'manual',
+        headers: { ...headers, 'content-type': 'application/x-www-form-urlencoded', 'x-forwarded-for': '192.0.2.77' },
+        body: `xsrf=x&user_code=${user_code}`,
+      });
+      expect(posted.status, cookie).toBe(303);
+      expect(posted.headers.get('location'), cookie).toBe('/device');
+      const resumed = await fetch(`${server.issuer}/device/not-a-flow`, { headers, redirect: 'manual' });
+      expect(resumed.status, cookie).toBe(303);
+      expect(resumed.headers.get('location'), cookie).toBe('/device');
+    }
+    // The code page itself then starts a session, as it does for anyone.
+    const page = await fetch(`${server.issuer}/device`, { headers: { accept: 'text/html' } });
+    expect(page.status).toBe(200);
+    expect(page.headers.get('set-cookie')).toContain('gh_session=');
+    expect(server.logs.slice(logged).filter((line) => Number(line.level) >= 50)).toEqual([]);
+  });
+});

@@ -46,6 +46,8 @@ interface World {
   interactions: Record<'page' | 'login' | 'confirm' | 'abort', OpenInteraction>;
   /** A signed-in browser on the sign-out page, for /session/end/confirm. */
   logout: { cookie: string; xsrf: string };
+  /** A browser on the device flow's code page, and a code a device is waiting on. */
+  device: { cookie: string; xsrf: string; userCode: string; clientId: string };
   /**
    * The admin surfaces act, when asked rightly, on victims made for them (a person, an app and an
    * API, whose rows are left out of the "nothing lost" count): an admin's bearer token and console
@@ -338,6 +340,15 @@ const ROUTES: Route[] = [
   },
   { name: 'logout confirmation', path: () => '/session/end/confirm', methods: ['POST'], cookies: (w) => [w.logout.cookie], plausible: (w) => shaped(w, { xsrf: [w.logout.xsrf], logout: ['yes', ''] }) },
   { name: 'signed out', path: () => '/session/end/success', methods: ['GET'], cookies: (w) => [w.logout.cookie] },
+  {
+    name: 'device authorization', path: () => '/device/auth', methods: ['POST'], cookies: () => [],
+    plausible: (w) => shaped(w, { client_id: [w.device.clientId, w.app.clientId], scope: ['openid', 'openid notes:read'] }),
+  },
+  {
+    name: 'device code page', path: () => '/device', methods: ['GET', 'POST'], cookies: (w) => [w.device.cookie, w.logout.cookie],
+    plausible: (w) => shaped(w, { xsrf: [w.device.xsrf], user_code: [w.device.userCode, 'BCDF-GHJK'], confirm: ['yes'], abort: ['yes'] }),
+  },
+  { name: 'device flow return', path: () => '/device/a-flow-uid', methods: ['GET'], cookies: (w) => [w.device.cookie] },
   { name: 'sign-in page', path: (w) => `/interaction/${w.interactions.page.uid}`, methods: ['GET'], cookies: (w) => [w.interactions.page.cookie] },
   {
     name: 'sign-in form', path: (w) => `/interaction/${w.interactions.login.uid}/login`, methods: ['POST'], cookies: (w) => [w.interactions.login.cookie],
@@ -572,6 +583,17 @@ async function adminWorld(app: App): Promise<Pick<World, 'admin' | 'account' | '
   };
 }
 
+/** A device waiting for its code to be typed, and a browser (not signed in) on the page to type it. */
+async function deviceWorld(): Promise<World['device']> {
+  const { client } = await server.stores.clients.create({ name: 'Fuzzed TV', redirectUris: ['https://tv.example.test/cb'], public: true, deviceCode: true, scope: 'openid' });
+  const started = await fetch(`${server.issuer}/device/auth`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ client_id: client.clientId, scope: 'openid' }) });
+  const { user_code: userCode } = (await started.json()) as { user_code: string };
+  const browser = new UserAgent(server.issuer);
+  const page = await browser.request(`${server.issuer}/device`);
+  const xsrf = /name="xsrf" value="([^"]+)"/.exec(page.body)![1]!;
+  return { cookie: browser.cookieHeader(), xsrf, userCode, clientId: client.clientId };
+}
+
 // ---------------------------------------------------------------------------------------------
 
 beforeAll(async () => {
@@ -608,6 +630,7 @@ beforeAll(async () => {
       abort: await openInteraction(app),
     },
     logout: { cookie: logoutBrowser.cookieHeader(), xsrf },
+    device: await deviceWorld(),
     ...(await adminWorld(app)),
   };
   storedBefore = await storedIds();
