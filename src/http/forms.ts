@@ -2,17 +2,17 @@
 // the admin console): a small urlencoded body, the CSRF check with one "form expired" answer, a
 // refusal shown on the page it came from with one status per error code, and the 303 after a
 // POST, whose address may name a message from a fixed list but never carry one.
-import { bodyParser } from '@koa/bodyparser';
 import type { Context, Middleware, Next } from 'koa';
 import { isStorableText } from '../db/text.js';
 import type { ErrorCode, GatehouseError } from '../errors.js';
+import { bodyReader } from './body.js';
 import type { CsrfProtection } from './csrf.js';
 import type { Pages } from './pages.js';
 import type { Words } from '../i18n/catalogs.js';
 
 /** Only form routes parse bodies, and only small urlencoded forms: oidc-provider parses its own. */
 export function formParser(): Middleware {
-  return bodyParser({ enableTypes: ['form'], formLimit: '16kb', encoding: 'utf-8' });
+  return bodyReader({ enableTypes: ['form'], formLimit: '16kb', encoding: 'utf-8' });
 }
 
 export function formBody(ctx: Context): Record<string, unknown> {

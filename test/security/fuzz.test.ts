@@ -207,6 +207,8 @@ function headers(w: World, cookies: string[], credentials: string[], authenticat
       { weight: 2, arbitrary: fc.constantFrom(undefined, ...CONTENT_TYPES) },
       { weight: 1, arbitrary: ascii(40) },
     ),
+    // A body that is not compressed as it says it is, or in a coding nobody knows.
+    contentEncoding: fc.oneof({ weight: 8, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: fc.constantFrom('gzip', 'deflate', 'br', 'identity', 'x-unknown') }),
     authorization: authenticated ? fc.constantFrom(...credentials) : fc.oneof(
       { weight: credentials.length ? 4 : 0, arbitrary: fc.constantFrom('', ...credentials) },
       { weight: 1, arbitrary: fc.constantFrom(undefined, w.appBasic, w.notesBasic, w.machineBasic, `Bearer ${w.fuzzTokens.access}`, 'Basic', 'Bearer', 'Bearer  ', 'DPoP x') },
@@ -485,7 +487,7 @@ interface GeneratedRequest {
   query: Array<[string, string]>;
   rawQuery: boolean;
   body: Body;
-  headers: { accept: string | undefined; contentType: string | undefined; authorization: string | undefined; cookie: string | undefined; origin: string | undefined };
+  headers: { accept: string | undefined; contentType: string | undefined; contentEncoding: string | undefined; authorization: string | undefined; cookie: string | undefined; origin: string | undefined };
 }
 
 function requests(route: Route, w: World): fc.Arbitrary<GeneratedRequest> {
@@ -509,7 +511,7 @@ function requests(route: Route, w: World): fc.Arbitrary<GeneratedRequest> {
 function toFetch(request: GeneratedRequest, issuer: string): { url: string; init: RequestInit } {
   const query = request.query.map(([k, v]) => `${encode(k, request.rawQuery)}=${encode(v, request.rawQuery)}`).join('&');
   const headerList: Record<string, string> = {};
-  const { accept, contentType, authorization, cookie, origin } = request.headers;
+  const { accept, contentType, contentEncoding, authorization, cookie, origin } = request.headers;
   if (accept !== undefined) headerList.accept = accept;
   if (authorization !== undefined) headerList.authorization = authorization;
   if (cookie !== undefined) headerList.cookie = cookie;
@@ -522,6 +524,7 @@ function toFetch(request: GeneratedRequest, issuer: string): { url: string; init
     else if (b.kind === 'bytes') payload = b.bytes;
     const sentType = b.kind === 'json' && b.contentType ? b.contentType : contentType;
     if (sentType !== undefined) headerList['content-type'] = sentType;
+    if (contentEncoding !== undefined) headerList['content-encoding'] = contentEncoding;
   }
   return { url: `${issuer}${request.path}${query ? `?${query}` : ''}`, init: { method: request.method, headers: headerList, body: payload, redirect: 'manual' } };
 }

@@ -83,6 +83,7 @@ function translate(error: unknown): ApiError | undefined {
   if (status === 415 || type === 'encoding.unsupported' || type === 'charset.unsupported') {
     return new ApiError(415, 'unsupported_media_type', 'Send the body as UTF-8 JSON (Content-Type: application/json).');
   }
+  if (type === 'entity.unreadable') return new ApiError(400, 'invalid_request', 'The request body could not be read: it does not decompress as its Content-Encoding says.');
   if (status === 400) return new ApiError(400, 'invalid_request', 'The request body is not valid JSON (an object is expected).');
   if (isDatabaseUnavailable(error)) {
     return new ApiError(503, 'temporarily_unavailable', 'Gatehouse cannot reach its database right now; try again shortly.', undefined, { 'Retry-After': String(DATABASE_RETRY_AFTER_SECONDS) });

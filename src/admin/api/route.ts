@@ -1,7 +1,7 @@
 // One admin API operation, declared once: its path, the zod schemas of what it takes and answers,
 // and what it does. routes.ts serves it from the declaration and openapi.ts documents it from the
 // same declaration, so what is validated, served and documented cannot disagree.
-import { bodyParser } from '@koa/bodyparser';
+import { bodyReader } from '../../http/body.js';
 import type { Context, Next } from 'koa';
 import type { z } from 'zod';
 import type { Actor } from '../../audit/events.js';
@@ -60,7 +60,7 @@ export function koaPath(template: string): string {
 }
 
 /** Bodies are parsed only on the operations that take one, only as JSON, and only small. */
-const parseJson = bodyParser({ enableTypes: ['json'], jsonLimit: '32kb', jsonStrict: true, encoding: 'utf-8' });
+const parseJson = bodyReader({ enableTypes: ['json'], jsonLimit: '32kb', jsonStrict: true, encoding: 'utf-8' });
 
 function hasBody(ctx: Context): boolean {
   return ctx.request.length > 0 || ctx.get('transfer-encoding') !== '';

@@ -87,6 +87,12 @@ describe('creating a person', () => {
     expect((await api.call('POST', '/users', { raw: '[1,2,3]', contentType: 'application/json' })).status).toBe(400);
     const nested = '{"a":'.repeat(5000) + '1' + '}'.repeat(5000);
     expect((await api.call('POST', '/users', { raw: nested, contentType: 'application/json' })).status).toBe(400);
+    // A body that does not decompress as its Content-Encoding says: the caller's fault, said so.
+    for (const encoding of ['gzip', 'deflate', 'br']) {
+      const corrupt = await api.call('POST', '/users', { raw: '{"email":"z@example.test"}', contentType: 'application/json', headers: { 'content-encoding': encoding } });
+      expect(corrupt.status, encoding).toBe(400);
+      expect(corrupt.body.error, encoding).toBe('invalid_request');
+    }
     // Bytes that are not UTF-8 are read as U+FFFD: data, never an error.
     const bytes = Buffer.concat([Buffer.from('{"email":"utf8@example.test","name":"Bad '), Buffer.from([0xff, 0xfe, 0xc3]), Buffer.from(`","password":"${PASSWORD}"}`)]);
     const badUtf8 = await api.call('POST', '/users', { raw: bytes, contentType: 'application/json' });
