@@ -28,6 +28,7 @@ import { pinRequestOriginToIssuer } from './http/issuer-origin.js';
 import { metadataCaching } from './http/metadata-caching.js';
 import { answerBusy, loadShedding } from './http/load-shedding.js';
 import { apiLane } from './http/api-lane.js';
+import { refuseUnreadableTargets } from './http/request-target.js';
 import type { Pages } from './http/pages.js';
 import type { SurfaceDependencies } from './http/surfaces.js';
 import { routesFor } from './http/route-gate.js';
@@ -154,6 +155,8 @@ export function createApp(deps: AppDependencies): Koa {
   const caching = metadataCaching(config.keys);
   const oidcProvider = currentProvider(deps.oidc);
 
+  // A target Koa cannot parse, answered before anything reads its path (src/http/request-target.ts).
+  app.use(refuseUnreadableTargets());
   app.use(observeRequests(providerRoutes(provider)));
   app.use(requestLog(logger));
   // What apps and APIs call on every request skips everything that serves pages (src/http/api-lane.ts).

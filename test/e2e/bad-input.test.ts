@@ -3,6 +3,7 @@
 // the wrong body type, broken credentials. Each must get a clear 4xx in the right shape (OAuth
 // error JSON for programs, a page for people), never a 5xx and never a stack trace; and nothing
 // already stored may be harmed.
+import net from 'node:net';
 import { createHmac } from 'node:crypto';
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -404,6 +405,14 @@ describe('bad input', () => {
     if (location) expect(new URL(location, f.issuer).hostname).not.toBe('evil.example.test');
   });
 
+  it('answers a request target it cannot parse (absolute-form, a malformed host) with a 400', async () => {
+    for (const target of ['http://[::1/auth', 'http://[/token', 'http://[:/.well-known/openid-configuration']) {
+      const answer = await rawRequest(fixture.issuer, `GET ${target} HTTP/1.1\r\nHost: ${new URL(fixture.issuer).host}\r\nConnection: close\r\n\r\n`);
+      expect(answer, target).toMatch(/^HTTP\/1\.1 400 /);
+      expect(answer, target).toContain('The request target cannot be read.');
+    }
+  });
+
   it('logged no server error for any of it', () => {
     const errors = server.logs.filter((line) => Number(line.level) >= 50 || line.event === 'server_error' || line.event === 'unhandled_error');
     expect(errors).toEqual([]);
@@ -432,3 +441,15 @@ describe('bad input', () => {
     expect(res.status).toBe(303);
   });
 });
+
+/** Sends `request` as written, byte for byte (fetch would refuse or rewrite such a target), and reads the whole answer. */
+function rawRequest(issuer: string, request: string): Promise<string> {
+  const { hostname, port } = new URL(issuer);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const socket = net.connect({ host: hostname, port: Number(port) }, () => socket.end(request));
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    socket.on('error', reject);
+  });
+}
