@@ -60,7 +60,8 @@ export class RegistrationLimit {
 function answer(ctx: Context, status: number, error: string, description: string): void {
   ctx.status = status;
   ctx.set('Cache-Control', 'no-store');
-  if (status === 401) ctx.set('WWW-Authenticate', `Bearer realm="${ctx.origin}", error="${error}", error_description="${description.replace(/["\\]/g, '')}"`);
+  // The realm is fixed, as everywhere else: Koa's ctx.origin is the request's Origin header.
+  if (status === 401) ctx.set('WWW-Authenticate', `Bearer realm="gatehouse", error="${error}", error_description="${description.replace(/["\\]/g, '')}"`);
   ctx.body = { error, error_description: description };
 }
 

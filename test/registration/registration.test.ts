@@ -240,6 +240,19 @@ describe('managing a registration (RFC 7592)', () => {
     expect(await server.stores.clients.find(metadata.client_id)).toEqual(before);
   });
 
+  it('challenges in its own words, whatever Origin the caller sends', async () => {
+    const res = await fetch(`${server.issuer}/reg`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', origin: 'https://evil.example", error="injected' },
+      body: JSON.stringify({ redirect_uris: [REDIRECT] }),
+    });
+    expect(res.status).toBe(401);
+    const challenge = res.headers.get('www-authenticate') ?? '';
+    expect(challenge).toMatch(/^Bearer realm="gatehouse", error="invalid_token", /);
+    expect(challenge).not.toContain('evil.example');
+    expect(challenge.match(/error=/g)).toHaveLength(1);
+  });
+
   it('answers a client address that does not decode (a stray %) as one naming no app, never with a 500', async () => {
     for (const method of ['GET', 'PUT', 'DELETE']) {
       const res = await raw(`${server.issuer}/reg/%E0`, { method, token: 'whatever', ...(method === 'PUT' ? { body: '{}' } : {}) });
