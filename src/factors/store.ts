@@ -47,6 +47,9 @@ export type TotpCheck =
   /** Wrong, or no authenticator app at all. */
   | { ok: false; reason: 'wrong' | 'replayed' };
 
+/** How long an authenticator-app enrolment in progress is shown again rather than replaced. */
+const PENDING_TOTP_SHOWN_AGAIN_MS = 30 * 60_000;
+
 export class FactorStore {
   readonly #sealKey: Uint8Array;
   readonly #codeDigest: KeyedDigest;
@@ -80,8 +83,19 @@ export class FactorStore {
     return row !== undefined;
   }
 
-  /** Starts enrolling an authenticator app: a new sealed secret, no factor until confirmed. Earlier unconfirmed ones go. */
+  /**
+   * Starts enrolling an authenticator app: a new sealed secret, no factor until confirmed, and
+   * earlier unconfirmed ones go. An enrolment begun in the last half hour is shown again instead.
+   * The page calls this on a plain GET, which any site can make the person's browser send: it must
+   * not throw away a secret the person is typing into their app in another tab.
+   */
   async beginTotp(userId: string, label: string, issuer: string): Promise<{ id: string } & NewTotpSecret> {
+    const recent = await this.db<FactorRow>('factors').where({ user_id: userId, kind: 'totp' }).whereNull('confirmed_at')
+      .where('created_at', '>', new Date(this.now() - PENDING_TOTP_SHOWN_AGAIN_MS)).orderBy('created_at', 'desc').first();
+    if (recent?.secret_sealed) {
+      const base32 = await this.#open(recent);
+      return { id: recent.id, base32, uri: totpUri(base32, label, issuer) };
+    }
     const id = randomUUID();
     const secret = newTotpSecret(label, issuer);
     const sealed = await sealJson({ base32: secret.base32 }, this.#sealKey, id);

@@ -10,7 +10,7 @@ import { startMailingServer, type MailingServer } from '../support/mailing.js';
 import type { TestServer } from '../support/gatehouse.js';
 import { UserAgent, type Response } from '../support/user-agent.js';
 import { signInToAccount } from '../account/support.js';
-import { enrolAuthenticator, post, type Authenticator } from './support.js';
+import { authenticatorFor, enrolAuthenticator, post, type Authenticator } from './support.js';
 
 const NOTES_API = 'https://notes.example.test';
 const SCOPE = 'openid profile email offline_access notes:read';
@@ -101,6 +101,20 @@ describe('adding an authenticator app', () => {
     expect(refused.status).toBe(400);
     expect(refused.body).toContain('six-digit code');
     expect(await server.testDb.db('factors').where({ user_id: person.id }).whereNotNull('confirmed_at')).toHaveLength(0);
+  });
+
+  it('opening the page again (a second tab, or a link from another site) shows the same secret and leaves the one being typed working', async () => {
+    const person = await createPerson(server);
+    const { agent } = await signInToAccount(server, person, '/account/security');
+    const secretOf = (body: string) => /<code id="totp-secret">([A-Z2-7 ]+)<\/code>/.exec(body)![1]!.replace(/ /g, '');
+    const first = await agent.follow(`${server.issuer}/account/security/authenticator`);
+    const again = await agent.follow(`${server.issuer}/account/security/authenticator`);
+    expect(secretOf(again.body)).toBe(secretOf(first.body));
+    expect(await server.testDb.db('factors').where({ user_id: person.id }).whereNull('confirmed_at')).toHaveLength(1);
+    step();
+    const done = await post(agent, first, '/account/security/authenticator', { code: authenticatorFor(secretOf(first.body)).code(clock()), name: 'First tab' });
+    expect(done.status, done.body.slice(0, 300)).toBe(200);
+    expect(await server.testDb.db('factors').where({ user_id: person.id, kind: 'totp' }).whereNotNull('confirmed_at')).toHaveLength(1);
   });
 });
 
