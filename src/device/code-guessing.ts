@@ -5,6 +5,7 @@
 //   - for the whole instance group: a botnet spread over many networks is still held to a rate
 //     at which finding any live code takes far longer than a code lives (10 minutes).
 // Once a window is full, no code is looked up at all until it ends: the page says to wait (429).
+// Each try is counted before its code is looked up, and handed back when the code was right.
 import type { Context, Middleware, Next } from 'koa';
 import type { RateLimiterPostgres } from 'rate-limiter-flexible';
 import type { Database } from '../db/knex.js';
@@ -38,21 +39,30 @@ export class CodeGuessing {
     this.#overall = databaseCounter(db, { keyPrefix: 'device_code_overall', points: limits.overall, duration: limits.windowSeconds });
   }
 
-  /** Whether this network, or everyone, has used up the window's wrong codes. */
-  async blocked(ip: string): Promise<boolean> {
-    const [network, overall] = await Promise.all([this.#perNetwork.get(this.#digest(networkOf(ip))), this.#overall.get('all')]);
-    return (network?.consumedPoints ?? 0) >= this.limits.perNetwork || (overall?.consumedPoints ?? 0) >= this.limits.overall;
-  }
-
-  /** Counts one wrong code. */
-  async wrong(ip: string): Promise<void> {
-    await Promise.all([this.#perNetwork.penalty(this.#digest(networkOf(ip))), this.#overall.penalty('all')]);
+  /**
+   * Takes one try from this network's window and from everyone's before the code is looked up, so
+   * that tries sent at once cannot all pass a check made before any of them is counted. Not
+   * allowed when either window is full (the try still counts). A try whose code turns out to name
+   * a device is handed back: only wrong codes use up the windows.
+   */
+  async attempt(ip: string): Promise<{ allowed: boolean; handBack(): Promise<void> }> {
+    const network = this.#digest(networkOf(ip));
+    const taken = await Promise.allSettled([this.#perNetwork.consume(network), this.#overall.consume('all')]);
+    // A refusal is the limiter's answer (not an Error); anything else is the database's failure.
+    const failed = taken.find((outcome) => outcome.status === 'rejected' && outcome.reason instanceof Error);
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+    return {
+      allowed: taken.every((outcome) => outcome.status === 'fulfilled'),
+      handBack: async () => {
+        await Promise.all([this.#perNetwork.reward(network, 1), this.#overall.reward('all', 1)]);
+      },
+    };
   }
 }
 
 /**
- * In front of oidc-provider's POST /device: refuses while blocked, and counts a code that names no
- * live device code before oidc-provider answers it with its "wrong code" page.
+ * In front of oidc-provider's POST /device: counts the try, refuses it when a window is full, and
+ * hands it back when the code names a live device code (oidc-provider then shows that device).
  */
 export function throttleCodeGuessing(deps: { path: string; guessing: CodeGuessing; records: OidcRecords; pages: Pages }): Middleware {
   const deviceCodes = deps.records.of('DeviceCode');
@@ -70,10 +80,11 @@ export function throttleCodeGuessing(deps: { path: string; guessing: CodeGuessin
     }
     const typed = typeof body.user_code === 'string' ? normalizeUserCode(body.user_code) : '';
     if (!typed) return next();
-    if (await deps.guessing.blocked(ctx.ip)) {
+    const attempt = await deps.guessing.attempt(ctx.ip);
+    if (!attempt.allowed) {
       return deps.pages.deviceCodeEntry(ctx, typeof body.xsrf === 'string' ? body.xsrf : '', undefined, true);
     }
-    if (!(await deviceCodes.findByUserCode(typed))) await deps.guessing.wrong(ctx.ip);
+    if (await deviceCodes.findByUserCode(typed)) await attempt.handBack();
     return next();
   };
 }

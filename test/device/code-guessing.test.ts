@@ -6,7 +6,7 @@ import { DEFAULT_GUESSING_LIMITS } from '../../src/device/code-guessing.js';
 import { signInToAccount } from '../account/support.js';
 import { createPerson } from '../support/flows.js';
 import { startTestServer, type TestServer } from '../support/gatehouse.js';
-import type { UserAgent } from '../support/user-agent.js';
+import { UserAgent } from '../support/user-agent.js';
 
 let server: TestServer;
 let tvClientId: string;
@@ -65,6 +65,25 @@ describe('guessing user codes at /device', () => {
     const right = await postCode(agent, network, `xsrf=XSRF&user_code=${user_code}`);
     expect(right.status).toBe(429);
     expect(right.text).toContain('Too many codes were tried');
+  });
+
+  it('counts codes sent at once before looking any up: a burst gets no more tries than the limit', async () => {
+    const network = '198.51.100.9';
+    // Browsers on the code page, not signed in: the code is looked up before anyone is asked to sign in.
+    const agents = Array.from({ length: 3 * DEFAULT_GUESSING_LIMITS.perNetwork }, () => new UserAgent(server.issuer));
+    // Each browser opens the page first; then every code goes at once.
+    const forms = await Promise.all(agents.map(async (agent) => {
+      const page = await agent.request(`${server.issuer}/device`, { headers: { 'x-forwarded-for': network } });
+      return { agent, xsrf: /name="xsrf" value="([^"]+)"/.exec(page.body)![1]! };
+    }));
+    const answers = await Promise.all(forms.map(({ agent, xsrf }, index) => fetch(`${server.issuer}/device`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: agent.cookieHeader(), accept: 'text/html', 'x-forwarded-for': network },
+      body: `xsrf=${encodeURIComponent(xsrf)}&user_code=ZZZZ-ZZ${'BCDFGHJKLMNPQRSTVWXZ'[index % 20]}${'BCDFGHJKLMNPQRSTVWXZ'[Math.floor(index / 20)]}`,
+      redirect: 'manual',
+    }).then((res) => res.status)));
+    expect(answers.filter((status) => status === 400)).toHaveLength(DEFAULT_GUESSING_LIMITS.perNetwork);
+    expect(answers.filter((status) => status === 429)).toHaveLength(answers.length - DEFAULT_GUESSING_LIMITS.perNetwork);
   });
 
   it('takes the code as typed, and answers odd shapes of the form with a page, never a 500', async () => {
