@@ -15,7 +15,10 @@
 // Anything new leaned on goes here, with its contract test, never into the calling module.
 // One reliance has no code to move here: oidc-provider builds the URLs it emits from ctx.href
 // (lib/helpers/oidc_context.js, urlFor), which src/http/issuer-origin.ts pins to ISSUER; the
-// contract file checks it too.
+// contract file checks it too. Nor does another: a registration update destroys the presented
+// registration access token before it saves the next one (lib/actions/registration.js), which
+// src/oidc/models/registration-access-token.ts relies on to stop a rotation from forking; the
+// concurrent-update test in test/registration/registration.test.ts fails if that order changes.
 
 /** The oidc-provider release these reliances were read from and checked against. */
 export const PINNED_OIDC_PROVIDER_VERSION = '9.13.3';

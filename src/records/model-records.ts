@@ -8,7 +8,7 @@ import { errors } from 'oidc-provider';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { REPLAY_REFUSED_DETAIL } from '../oidc/internals.js';
 import { digest } from '../crypto/digest.js';
-import type { Database } from '../db/knex.js';
+import { deletedRows, type Database } from '../db/knex.js';
 import { runPrepared } from '../db/prepared.js';
 import { fromRow, isLookupKey, recordRow, TABLE, type FoundRow, type RequestFacts } from './rows.js';
 import { DELETED_GRANT_FACTS, revokeGrants, revokedGrants, type RevocationCause, type RevocationObserver } from './revocation.js';
@@ -208,6 +208,12 @@ export class ModelRecords implements Adapter {
       const grants = revokedGrants(deleted);
       if (grants.length) await observe(trx, grants, cause);
     });
+  }
+
+  /** Deletes the record; false when there was none to delete (another request deleted it first). */
+  async remove(id: string): Promise<boolean> {
+    if (!isLookupKey(id)) return false;
+    return deletedRows(await this.db(TABLE).where({ model: this.model, id_digest: digest(id) }).delete()) > 0;
   }
 
   async revokeByGrantId(grantId: string): Promise<void> {

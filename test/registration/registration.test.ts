@@ -253,6 +253,27 @@ describe('managing a registration (RFC 7592)', () => {
     expect(challenge.match(/error=/g)).toHaveLength(1);
   });
 
+  it('rotates a registration access token once, however many updates present it at once', async () => {
+    const config = await register({ client_name: 'Raced', scope: 'openid' }, await issueToken({ scope: 'openid' }));
+    const metadata = config.clientMetadata();
+    const uri = String(metadata.registration_client_uri);
+    const rat = String(metadata.registration_access_token);
+    const current = (await (await raw(uri, { token: rat })).json()) as Record<string, unknown>;
+    const { registration_access_token: _r, registration_client_uri: _u, client_secret_expires_at: _e, client_id_issued_at: _i, ...rest } = current;
+    const answers = await Promise.all(Array.from({ length: 5 }, async () => {
+      const res = await raw(uri, { method: 'PUT', token: rat, body: JSON.stringify(rest) });
+      return { status: res.status, token: ((await res.json()) as { registration_access_token?: string }).registration_access_token };
+    }));
+    const rotated = answers.filter((answer) => answer.status === 200);
+    expect(rotated).toHaveLength(1);
+    expect(answers.filter((answer) => answer.status === 401)).toHaveLength(answers.length - 1);
+    // The one new token works; the old one does not; no other copy exists.
+    expect((await raw(uri, { token: rotated[0]!.token })).status).toBe(200);
+    expect((await raw(uri, { token: rat })).status).toBe(401);
+    const live = await server.testDb.db('oidc_records').where({ model: 'RegistrationAccessToken', client_id: metadata.client_id }).count<Array<{ count: string | number }>>('* as count');
+    expect(Number(live[0]!.count)).toBe(1);
+  });
+
   it('answers a client address that does not decode (a stray %) as one naming no app, never with a 500', async () => {
     for (const method of ['GET', 'PUT', 'DELETE']) {
       const res = await raw(`${server.issuer}/reg/%E0`, { method, token: 'whatever', ...(method === 'PUT' ? { body: '{}' } : {}) });

@@ -15,6 +15,8 @@
 //                                   (authorization-code.ts, session.ts)
 //   ReplayDetection                 one atomic insert per client assertion (replay-detection.ts)
 //   InitialAccessToken              the operator's registration_tokens (src/registration/)
+//   RegistrationAccessToken         the records, with a destroy that refuses a token already gone,
+//                                   so a rotation cannot fork (registration-access-token.ts)
 //   every other model               the repository's records of that model as they are
 //                                   (Interaction, PushedAuthorizationRequest, DeviceCode, …)
 //
@@ -32,6 +34,7 @@ import { AuthorizationCodeModel } from './authorization-code.js';
 import type { ClientAdapter } from './client.js';
 import { GrantModel, type GrantCache } from './grant.js';
 import { RefreshTokenModel, type HeldConsumeFailure } from './refresh-token.js';
+import { RegistrationAccessTokenModel } from './registration-access-token.js';
 import { ReplayDetectionModel } from './replay-detection.js';
 import { SessionModel } from './session.js';
 import { TokenLookup } from './token-lookup.js';
@@ -82,6 +85,7 @@ export function storageFor(records: OidcRecords, parts: StorageParts): (model: s
       case 'Session': return new SessionModel(stored(model), lookup);
       case 'Grant': return new GrantModel(stored(model), lookup, parts.grants, forgetGrant);
       case 'ReplayDetection': return new ReplayDetectionModel(stored(model));
+      case 'RegistrationAccessToken': return new RegistrationAccessTokenModel(stored(model));
       default: return stored(model);
     }
   };
