@@ -7,7 +7,6 @@
 // Once a window is full, no code is looked up at all until it ends: the page says to wait (429).
 // Each try is counted before its code is looked up, and handed back when the code was right.
 import type { Context, Middleware, Next } from 'koa';
-import type { RateLimiterPostgres } from 'rate-limiter-flexible';
 import type { Database } from '../db/knex.js';
 import type { Pages } from '../http/pages.js';
 import { readProviderForm, UnreadableBody } from '../http/provider-form.js';
@@ -15,7 +14,7 @@ import { normalizeUserCode } from '../oidc/internals.js';
 import type { OidcRecords } from '../records/index.js';
 import { networkOf } from '../security/client-address.js';
 import { keyedDigest, type KeyedDigest } from '../security/keyed-digest.js';
-import { databaseCounter } from '../security/rate-limit-store.js';
+import { countAttempt, reservation, settleAttempt, type Count, type CounterKey } from '../security/rate-limit-store.js';
 
 export interface GuessingLimits {
   /** Wrong codes from one network per window. */
@@ -30,32 +29,27 @@ export const DEFAULT_GUESSING_LIMITS: GuessingLimits = { perNetwork: 10, overall
 
 export class CodeGuessing {
   readonly #digest: KeyedDigest;
-  readonly #perNetwork: RateLimiterPostgres;
-  readonly #overall: RateLimiterPostgres;
 
-  constructor(db: Database, secret: Buffer, private readonly limits: GuessingLimits = DEFAULT_GUESSING_LIMITS) {
+  constructor(private readonly db: Database, secret: Buffer, private readonly limits: GuessingLimits = DEFAULT_GUESSING_LIMITS) {
     this.#digest = keyedDigest(secret, 'device code guessing');
-    this.#perNetwork = databaseCounter(db, { keyPrefix: 'device_code_network', points: limits.perNetwork, duration: limits.windowSeconds });
-    this.#overall = databaseCounter(db, { keyPrefix: 'device_code_overall', points: limits.overall, duration: limits.windowSeconds });
   }
 
   /**
    * Takes one try from this network's window and from everyone's before the code is looked up, so
    * that tries sent at once cannot all pass a check made before any of them is counted. Not
    * allowed when either window is full (the try still counts). A try whose code turns out to name
-   * a device is handed back: only wrong codes use up the windows.
+   * a device is handed back, to the windows it was taken from: only wrong codes use them up.
    */
   async attempt(ip: string): Promise<{ allowed: boolean; handBack(): Promise<void> }> {
-    const network = this.#digest(networkOf(ip));
-    const taken = await Promise.allSettled([this.#perNetwork.consume(network), this.#overall.consume('all')]);
-    // A refusal is the limiter's answer (not an Error); anything else is the database's failure.
-    const failed = taken.find((outcome) => outcome.status === 'rejected' && outcome.reason instanceof Error);
-    if (failed) throw (failed as PromiseRejectedResult).reason;
+    const network: CounterKey = { prefix: 'device_code_network', key: this.#digest(networkOf(ip)) };
+    const overall: CounterKey = { prefix: 'device_code_overall', key: 'all' };
+    const { windowSeconds } = this.limits;
+    const counted = await countAttempt(this.db, [{ ...network, durationSeconds: windowSeconds }, { ...overall, durationSeconds: windowSeconds }]);
+    if (!('counts' in counted)) throw new Error('the device code tries were not counted');
+    const [fromNetwork, fromEveryone] = counted.counts as [Count, Count];
     return {
-      allowed: taken.every((outcome) => outcome.status === 'fulfilled'),
-      handBack: async () => {
-        await Promise.all([this.#perNetwork.reward(network, 1), this.#overall.reward('all', 1)]);
-      },
+      allowed: fromNetwork.points <= this.limits.perNetwork && fromEveryone.points <= this.limits.overall,
+      handBack: () => settleAttempt(this.db, { giveBack: [reservation(network, fromNetwork), reservation(overall, fromEveryone)] }),
     };
   }
 }

@@ -10,11 +10,10 @@
 // budget keeps an attacker with the password near 1 in 10,000 a day. A success clears the burst
 // counter only. Reserve-then-settle as for passwords: every attempt is counted before the code is
 // checked, and a success hands its count back.
-import type { RateLimiterPostgres } from 'rate-limiter-flexible';
 import type { Database } from '../db/knex.js';
 import { throttleBlocks } from '../observability/metrics.js';
 import { keyedDigest, type KeyedDigest } from '../security/keyed-digest.js';
-import { databaseCounter } from '../security/rate-limit-store.js';
+import { countAttempt, reservation, settleAttempt, type Count, type CounterKey } from '../security/rate-limit-store.js';
 
 const SHORT_LIMIT = 5;
 const SHORT_WINDOW = 5 * 60;
@@ -26,33 +25,33 @@ export type FactorCheck =
   | { allowed: true; recordSuccess(): Promise<void> };
 
 export class FactorThrottle {
-  readonly #burst: RateLimiterPostgres;
-  readonly #day: RateLimiterPostgres;
   readonly #digest: KeyedDigest;
 
-  constructor(db: Database, secret: Buffer) {
+  constructor(private readonly db: Database, secret: Buffer) {
     this.#digest = keyedDigest(secret, 'second factor throttle');
-    this.#burst = databaseCounter(db, { keyPrefix: 'factor_burst', points: SHORT_LIMIT, duration: SHORT_WINDOW });
-    this.#day = databaseCounter(db, { keyPrefix: 'factor_day', points: DAY_LIMIT, duration: DAY });
   }
 
   /** Call before checking a code; a refused attempt must not be checked at all. */
   async check(userId: string): Promise<FactorCheck> {
     const key = this.#digest(userId);
-    const [burst, day] = await Promise.all([this.#burst.penalty(key), this.#day.penalty(key)]);
-    const over = [burst.consumedPoints > SHORT_LIMIT ? burst.msBeforeNext : 0, day.consumedPoints > DAY_LIMIT ? day.msBeforeNext : 0];
+    const burst: CounterKey = { prefix: 'factor_burst', key };
+    const day: CounterKey = { prefix: 'factor_day', key };
+    // One statement counts the attempt on both counters (the rows rate-limiter-flexible kept them in).
+    const counted = await countAttempt(this.db, [{ ...burst, durationSeconds: SHORT_WINDOW }, { ...day, durationSeconds: DAY }]);
+    if (!('counts' in counted)) throw new Error('the second-factor throttle was not counted');
+    const [burstCount, dayCount] = counted.counts as [Count, Count];
+    const over = [burstCount.points > SHORT_LIMIT ? burstCount.msBeforeNext : 0, dayCount.points > DAY_LIMIT ? dayCount.msBeforeNext : 0];
     const waitMs = Math.max(...over);
     if (waitMs > 0) {
       throttleBlocks.inc({ limit: 'second_factor' });
-      // A refused attempt is handed back: hammering a closed gate does not lengthen it.
-      await Promise.all([this.#burst.reward(key), this.#day.reward(key)]);
+      // A refused attempt is handed back, to the windows it was counted in: hammering a closed
+      // gate does not lengthen it, nor open the next one wider.
+      await settleAttempt(this.db, { giveBack: [reservation(burst, burstCount), reservation(day, dayCount)] });
       return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)) };
     }
     return {
       allowed: true,
-      recordSuccess: async () => {
-        await Promise.all([this.#burst.delete(key), this.#day.reward(key)]);
-      },
+      recordSuccess: () => settleAttempt(this.db, { remove: [burst], giveBack: [reservation(day, dayCount)] }),
     };
   }
 }

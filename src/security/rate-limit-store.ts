@@ -1,9 +1,10 @@
 // Where the database-backed rate limits keep their counters: the `rate_limits` table (migration
 // 004), so every instance sharing the database sees — and atomically updates — the same counts.
 // Each change is one `INSERT … ON CONFLICT DO UPDATE … RETURNING`: one round trip, no
-// read-modify-write race. Sign-in throttling counts through countAttempt/countOne/settleAttempt
-// below, by the clock it is given; the other limits (factors, device codes, registration, mail)
-// through rate-limiter-flexible's RateLimiterPostgres on the app's own knex instance, by Date.now.
+// read-modify-write race. The throttles that hand attempts back (sign-in, second factors, device
+// codes) count through countAttempt/countOne/settleAttempt below, by the clock they are given;
+// the other limits (registration, mail) through rate-limiter-flexible's RateLimiterPostgres on the
+// app's own knex instance, by Date.now.
 //
 // On PostgreSQL the library's named `{ name, text, values }` statements run on a connection
 // borrowed from knex's pool, as its own knex store would run them, but through queryPooled
@@ -52,6 +53,16 @@ export interface CounterKey {
 export interface Count {
   points: number;
   msBeforeNext: number;
+  /** When the window the change landed in ends (epoch ms; null: never): which window it was. */
+  window: number | null;
+}
+
+/** A point taken from a counter's window, to be given back to that window and no other. */
+export type Reservation = CounterKey & { window: number | null };
+
+/** What `counter` reserved when it was counted as `count`. */
+export function reservation(counter: CounterKey, count: Count): Reservation {
+  return { prefix: counter.prefix, key: counter.key, window: count.window };
 }
 
 /** The row's key, as RateLimiterPostgres names it, so both kinds of counter share rows and the janitor. */
@@ -60,7 +71,7 @@ function rowKey(counter: CounterKey): string {
 }
 
 function countOf(row: { points: number | string; expire: number | string | null }, now: number): Count {
-  return { points: Number(row.points), msBeforeNext: row.expire === null ? -1 : Math.max(Number(row.expire) - now, 0) };
+  return { points: Number(row.points), msBeforeNext: row.expire === null ? -1 : Math.max(Number(row.expire) - now, 0), window: row.expire === null ? null : Number(row.expire) };
 }
 
 /**
@@ -124,12 +135,15 @@ export async function countOne(db: Database, counter: CounterKey & { durationSec
 }
 
 /**
- * In one statement: deletes the counters in `remove`, and takes one back from each in `giveBack`
- * whose window is still open (a window that has ended holds nothing to give back).
+ * In one statement: deletes the counters in `remove`, and gives each point in `giveBack` back to
+ * the window it was taken from, while that window is open. A window that has ended holds nothing to
+ * give back, and a point given to the window after it would be a try more than its limit: tries
+ * refused in flight as a window ends would each open one more in the next.
  */
-export async function settleAttempt(db: Database, counters: { remove?: readonly CounterKey[]; giveBack?: readonly CounterKey[] }, now = Date.now()): Promise<void> {
+export async function settleAttempt(db: Database, counters: { remove?: readonly CounterKey[]; giveBack?: readonly Reservation[] }, now = Date.now()): Promise<void> {
   const remove = (counters.remove ?? []).map(rowKey);
-  const giveBack = (counters.giveBack ?? []).map(rowKey);
+  const refunds = (counters.giveBack ?? []).filter((taken) => taken.window !== null);
+  const giveBack = refunds.map(rowKey);
   if (remove.length + giveBack.length === 0) return;
   const list = (keys: string[]) => keys.map(() => '?').join(', ');
   // Every row is locked first, in key order, as countAttempt locks them: a scan's own order (the
@@ -138,10 +152,12 @@ export async function settleAttempt(db: Database, counters: { remove?: readonly 
   const locked = `locked as (select key from ${RATE_LIMITS_TABLE} where key in (${list(touched)}) order by key for update)`;
   const removal = remove.length ? `removed as (delete from ${RATE_LIMITS_TABLE} r using locked where r.key = locked.key and r.key in (${list(remove)}))` : '';
   const refund = giveBack.length
-    ? `update ${RATE_LIMITS_TABLE} r set points = r.points - 1 from locked where r.key = locked.key and r.key in (${list(giveBack)}) and r.expire > ?`
+    ? `update ${RATE_LIMITS_TABLE} r set points = r.points - 1 from locked where r.key = locked.key
+        and (r.key, r.expire) in (${refunds.map(() => '(?, ?::bigint)').join(', ')}) and r.expire > ?`
     : 'select count(*) from locked';
+  const refundBindings = refunds.flatMap((taken) => [rowKey(taken), taken.window!]);
   // Bindings in the order their placeholders appear: locked, removed, then the refund's.
-  await db.raw(`with ${[locked, removal].filter(Boolean).join(', ')} ${refund}`, [...touched, ...remove, ...giveBack, ...(giveBack.length ? [now] : [])]);
+  await db.raw(`with ${[locked, removal].filter(Boolean).join(', ')} ${refund}`, [...touched, ...remove, ...refundBindings, ...(giveBack.length ? [now] : [])]);
 }
 
 /**

@@ -43,7 +43,7 @@ import type { Message } from '../i18n/catalogs.js';
 import { throttleBlocks } from '../observability/metrics.js';
 import { networkOf } from './client-address.js';
 import { keyedDigest, normaliseEmail, type KeyedDigest } from './keyed-digest.js';
-import { countAttempt, countOne, settleAttempt, type Count, type CounterKey } from './rate-limit-store.js';
+import { countAttempt, countOne, reservation, settleAttempt, type Count, type CounterKey } from './rate-limit-store.js';
 
 export type SignInThrottleSettings = Config['signIn'];
 
@@ -115,7 +115,7 @@ export class SignInThrottle {
       limit = 'sign_in_pair';
     }
 
-    const reserved = known ? [pair] : [pair, account, address];
+    const reserved = known ? [reservation(pair, pairCount)] : [reservation(pair, pairCount), reservation(account, accountCount!), reservation(address, addressCount!)];
     const handBack = () => settleAttempt(this.db, { giveBack: reserved }, this.now());
     if (waitMs > 0) {
       throttleBlocks.inc({ limit });
@@ -128,7 +128,7 @@ export class SignInThrottle {
       handBack,
       // The email's failures go (and the pair's gate with them); the address gets back only this
       // attempt's reservation.
-      recordSuccess: () => settleAttempt(this.db, { remove: [pair, { prefix: GATE_PREFIX, key: pair.key }, account], giveBack: known ? [] : [address] }, this.now()),
+      recordSuccess: () => settleAttempt(this.db, { remove: [pair, { prefix: GATE_PREFIX, key: pair.key }, account], giveBack: known ? [] : [reservation(address, addressCount!)] }, this.now()),
     };
   }
 

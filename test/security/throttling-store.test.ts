@@ -7,7 +7,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.js';
 import { networkOf } from '../../src/security/client-address.js';
-import { countAttempt, databaseCounter, deleteExpiredRateLimits, RATE_LIMITS_TABLE, settleAttempt } from '../../src/security/rate-limit-store.js';
+import { countAttempt, databaseCounter, deleteExpiredRateLimits, RATE_LIMITS_TABLE, reservation, settleAttempt } from '../../src/security/rate-limit-store.js';
 import { createTestDatabase, untilWaitingOnALock, usingPostgres, type TestDatabase } from '../support/database.js';
 
 let testDb: TestDatabase;
@@ -52,6 +52,35 @@ describe('deleteExpiredRateLimits', () => {
   });
 });
 
+describe('settleAttempt', () => {
+  const counter = { prefix: 'settle_test', key: 'k', durationSeconds: 10 };
+  const pointsNow = async () => Number((await testDb.db(RATE_LIMITS_TABLE).where({ key: 'settle_test:k' }).first('points'))?.points);
+  async function counted(now: number) {
+    const result = await countAttempt(testDb.db, [counter], undefined, now);
+    if (!('counts' in result)) throw new Error('not counted');
+    return reservation(counter, result.counts[0]!);
+  }
+
+  it('gives a point back to the window it was taken from', async () => {
+    const start = Date.now();
+    await counted(start);
+    const second = await counted(start + 1);
+    await settleAttempt(testDb.db, { giveBack: [second] }, start + 2);
+    expect(await pointsNow()).toBe(1);
+    await testDb.db(RATE_LIMITS_TABLE).delete();
+  });
+
+  it('gives nothing to the window after it: a try refused as a window ends opens no extra one in the next', async () => {
+    const start = Date.now();
+    const inTheOldWindow = await counted(start);
+    // The window ends while that try is in flight, and a new try opens the next one.
+    await counted(start + 10_001);
+    await settleAttempt(testDb.db, { giveBack: [inTheOldWindow] }, start + 10_002);
+    expect(await pointsNow()).toBe(1);
+    await testDb.db(RATE_LIMITS_TABLE).delete();
+  });
+});
+
 // Many attempts on one account from one address at once (a burst) count on the same three rows.
 // Each statement must take them in one order, the keys', or two can each hold a row the other
 // waits for: a deadlock, which PostgreSQL ends by failing one, and the person is told "try again".
@@ -63,7 +92,7 @@ describe.skipIf(!postgres)('the counters of one attempt, on PostgreSQL', () => {
   const keys = [account, address, pair].map((counter) => `${counter.prefix}:${counter.key}`);
 
   /** The rows not locked while `statement` waits for the address row, which another transaction holds. */
-  async function freeWhileWaiting(statement: () => Promise<unknown>): Promise<string[]> {
+  async function freeWhileWaiting(statement: (expire: number) => Promise<unknown>): Promise<string[]> {
     const { db } = testDb;
     const expire = Date.now() + 60_000;
     await db(RATE_LIMITS_TABLE).delete();
@@ -72,7 +101,7 @@ describe.skipIf(!postgres)('the counters of one attempt, on PostgreSQL', () => {
     const holder = await db.transaction();
     try {
       await holder.raw(`select key from ${RATE_LIMITS_TABLE} where key = ? for update`, [keys[1]!]);
-      const waiting = statement();
+      const waiting = statement(expire);
       await untilWaitingOnALock(db, waiting);
       const free = await db.transaction(async (look) => (await look.raw<{ rows: Array<{ key: string }> }>(
         `select key from ${RATE_LIMITS_TABLE} where key in (?, ?, ?) order by key for update skip locked`, keys,
@@ -92,8 +121,10 @@ describe.skipIf(!postgres)('the counters of one attempt, on PostgreSQL', () => {
   });
 
   it('gives an attempt back on its rows in key order, whatever order they are named or stored in', async () => {
-    expect(await freeWhileWaiting(() => settleAttempt(testDb.db, { giveBack: [pair, account, address] }))).toEqual([keys[2]]);
-    expect(await freeWhileWaiting(() => settleAttempt(testDb.db, { remove: [pair], giveBack: [address, account] }))).toEqual([keys[2]]);
+    // Points taken from the windows the rows are in.
+    const taken = (window: number) => (counter: { prefix: string; key: string }) => ({ ...counter, window });
+    expect(await freeWhileWaiting((window) => settleAttempt(testDb.db, { giveBack: [pair, account, address].map(taken(window)) }))).toEqual([keys[2]]);
+    expect(await freeWhileWaiting((window) => settleAttempt(testDb.db, { remove: [pair], giveBack: [address, account].map(taken(window)) }))).toEqual([keys[2]]);
   });
 });
 
