@@ -19,6 +19,7 @@ import { accountState, emailSchema, invalidEmail, type AccountState, type User, 
 import { VERIFICATION_TTL_SECONDS, type EnrolmentMail } from './mail.js';
 import type { MailThrottle } from '../security/mail-throttle.js';
 import { inTransaction } from '../db/transactions.js';
+import type { Database } from '../db/knex.js';
 
 /** A sign-in to an account still waiting for verification sends a new link at most this often. */
 const RESEND_INTERVAL_MS = 10 * MINUTE * 1000;
@@ -151,14 +152,18 @@ export class Enrolment {
    * link unless one went out in the last few minutes. True if one was sent.
    */
   async resendVerification(user: User): Promise<boolean> {
-    const recent = await this.deps.mail.links.countIssuedSince(user.id, 'verification', this.#now() - RESEND_INTERVAL_MS);
-    if (recent > 0) return false;
+    const sentLately = (db: Database) => this.deps.mail.links.countIssuedSince(user.id, 'verification', this.#now() - RESEND_INTERVAL_MS, db).then((count) => count > 0);
+    // Most sign-ins here come within minutes of the last link: answered without a transaction.
+    if (await sentLately(this.deps.db)) return false;
     return inTransaction(this.deps.db, async (trx) => {
       // The row lock the janitor takes to delete an abandoned sign-up (deleteAbandoned), taken
       // first: whichever comes second waits, and then sees the account gone or the new link.
       // Inserting the link first would wait on the janitor while the janitor's delete waited on
       // that link: a deadlock, and a 503 for the person.
       if (!(await this.deps.users.lockUnverified(user.id, trx))) return false;
+      // Asked again under the lock: sign-ins sent at once all passed the first look, and only
+      // the first of them to hold the lock may mail.
+      if (await sentLately(trx)) return false;
       await this.deps.mail.verifySignUp(trx, user);
       return true;
     });

@@ -121,6 +121,21 @@ describe('signing up', () => {
     }
   });
 
+  it('sign-ins to a waiting account sent at once send one new link between them', async () => {
+    const email = newAddress();
+    await signUp(visitor(), { email });
+    expect(await mailed.deliver()).toHaveLength(1);
+    mailed.advance(11 * MINUTE);
+    try {
+      const answers = await Promise.all(Array.from({ length: 4 }, () => tryToSignIn(email, PASSWORD)));
+      expect(answers.map((answer) => answer.status)).toEqual([401, 401, 401, 401]);
+      const mails = await mailed.deliver();
+      expect(mails.filter((mail) => linkIn(mail, '/signup/verify'))).toHaveLength(1);
+    } finally {
+      mailed.advance(-11 * MINUTE);
+    }
+  });
+
   it('with an address that has an account: the same answer, no new account, and a note to the owner instead of a link', async () => {
     const owner = await createPerson(mailed.server);
     const fresh = await signUp(visitor(), { email: newAddress() });
