@@ -410,6 +410,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
     issuerUrl = new URL(issuer);
     if (issuerUrl.search || issuerUrl.hash) problems.push('ISSUER must not have a query or fragment');
     if (!['http:', 'https:'].includes(issuerUrl.protocol)) problems.push('ISSUER must be an http(s) URL');
+    // Every endpoint is served at the root of the issuer's host (src/http/issuer-origin.ts): with a
+    // path, discovery would name an issuer its endpoints are not under.
+    if (issuerUrl.pathname !== '/') problems.push(`ISSUER must be an origin without a path, such as https://id.example.com (got "${issuer}"); to serve under a path, route a host of its own to Gatehouse`);
+    if (issuerUrl.username || issuerUrl.password) problems.push('ISSUER must not hold a user name or password');
   } catch {
     problems.push(`ISSUER must be an absolute URL (got "${issuer}")`);
   }

@@ -176,6 +176,8 @@ describe('a wrong value fails fast, naming the setting', () => {
     ['a MySQL DATABASE_URL', { DATABASE_URL: 'mysql://root@localhost:3306/gatehouse' }, 'DATABASE_URL', /postgres:\/\//],
     ['a relative ISSUER', { ISSUER: 'id.example.com' }, 'ISSUER'],
     ['an ISSUER with a query', { ISSUER: 'https://id.example.com/?tenant=a' }, 'ISSUER'],
+    ['an ISSUER with a path (discovery would name an issuer its endpoints are not under)', { ISSUER: 'https://example.com/idp' }, 'ISSUER'],
+    ['an ISSUER with credentials', { ISSUER: 'https://user:secret@id.example.com' }, 'ISSUER'],
     ['a zero MAX_CONCURRENT_REQUESTS', { MAX_CONCURRENT_REQUESTS: '0' }, 'MAX_CONCURRENT_REQUESTS'],
     ['sign-ins able to fill every request slot', { MAX_CONCURRENT_REQUESTS: '8', ARGON2_CONCURRENCY: '4', ARGON2_QUEUE: '4' }, 'ARGON2_CONCURRENCY', /below MAX_CONCURRENT_REQUESTS/],
     ['WORKERS=0', { WORKERS: '0' }, 'WORKERS'],
