@@ -119,7 +119,7 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
     // The one owner of oidc-provider's records, and the clock every expiry among them follows.
     const records = new OidcRecords(db, options.now);
     const clients = new ClientStore(db, records, { httpsOnly: config.env === 'production' });
-    const resources = new ResourceServerStore(db, { httpsOnly: config.env === 'production' });
+    const resources = new ResourceServerStore(db, { httpsOnly: config.env === 'production', issuer: config.issuer });
     const languages = new Languages(config.defaultLocale);
     const pages = new Pages(languages);
     const audit = new AuditLog(db, (error, event) => logger.error({ event: 'audit.append_failed', type: event.type, err: error }));

@@ -39,7 +39,7 @@ export async function operationsFor(config: Config, db: Database): Promise<Admin
   const addresses = new Addresses({ db, users, links, audit, enabled: config.emailVerification, mail: new AddressMail(links, outbox, config.issuer, config.defaultLocale) });
   const records = new OidcRecords(db);
   const clients = new ClientStore(db, records, { httpsOnly: config.env === 'production' });
-  const resources = new ResourceServerStore(db, { httpsOnly: config.env === 'production' });
+  const resources = new ResourceServerStore(db, { httpsOnly: config.env === 'production', issuer: config.issuer });
   // Logout tokens of sessions a command ends go to the outbox too, for a running server to sign and send.
   const logout = new BackchannelLogout({ db, outbox, records, receivers: (ids, trx) => clients.logoutReceivers(ids, trx) });
   // An act done here pushes its security events as one done by the server does: written to the

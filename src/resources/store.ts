@@ -96,10 +96,22 @@ function apiExists(identifier: string): GatehouseError {
 export interface ResourceServerStoreOptions {
   /** Production: an events endpoint must be https (plain http is for development and tests). */
   httpsOnly?: boolean;
+  /**
+   * ISSUER: no API may be registered on its origin. Gatehouse's own audiences live there (userinfo's,
+   * the admin API's), and every person's token names userinfo's: an API registered at it could
+   * introspect, or exchange, anyone's token.
+   */
+  issuer?: string;
 }
 
 export class ResourceServerStore {
   constructor(private readonly db: Database, private readonly options: ResourceServerStoreOptions = {}) {}
+
+  #refuseOwnOrigin(identifier: string): void {
+    const own = this.options.issuer ? new URL(this.options.issuer).origin : undefined;
+    if (own === undefined || new URL(identifier).origin !== own) return;
+    throw new GatehouseError('invalid_input', `An API cannot be registered at Gatehouse's own address (${own}): Gatehouse's userinfo and admin API are the audiences there.`, 'identifier', { key: 'problem.api.ownOrigin', values: { origin: own } });
+  }
 
   /** `withoutSecret`: the API's introspection credentials are keys (private_key_jwt), which cannot authenticate a poll. */
   #checkEventsEndpoint(endpoint: string | null | undefined, withoutSecret: boolean): void {
@@ -123,6 +135,7 @@ export class ResourceServerStore {
     const parsed = newResourceSchema.safeParse(input);
     if (!parsed.success) throw firstIssue(parsed.error, API_FIELDS);
     const r = parsed.data;
+    this.#refuseOwnOrigin(r.identifier);
     this.#checkEventsEndpoint(r.eventsEndpoint, r.jwks !== undefined);
     // A savepoint when trx is already a transaction: a refused API leaves no client behind.
     return trx.transaction(async (trx) => {

@@ -70,6 +70,14 @@ describe('registering APIs', () => {
     });
   });
 
+  it('refuses an identifier on Gatehouse\'s own origin, where its userinfo and admin API audiences are', async () => {
+    const ours = new ResourceServerStore(testDb.db, { issuer: 'https://id.example.test' });
+    for (const identifier of ['https://id.example.test/me', 'https://id.example.test/admin/api/v1', 'https://id.example.test', 'https://ID.example.test:443/x']) {
+      await expect(ours.create({ identifier, scope: 'own:read' }), identifier).rejects.toSatisfy((e) => isGatehouseError(e, 'invalid_input') && /own address/.test(e.message));
+    }
+    expect((await ours.create({ identifier: 'https://api.id.example.test', scope: 'own:read' })).resourceServer.identifier).toBe('https://api.id.example.test');
+  });
+
   it('keeps at most one default API', async () => {
     await apis.create({ identifier: 'https://first.example.test', scope: 'first:read', isDefault: true });
     await apis.create({ identifier: 'https://second.example.test', scope: 'second:read', isDefault: true });
