@@ -20,6 +20,7 @@ import { ADMIN_ACCESS_TOKEN_TTL_SECONDS, DEVICE_CODE_TTL_SECONDS } from '../life
 import { ADMIN_METADATA, adminApiAudience, API_SCOPE_METADATA, GRANT_ID_CLAIM, PREVIOUS_SECRET_METADATA, REQUIRE_ACR_METADATA, RESOURCE_METADATA, USERINFO_CLAIMS_CLAIM, userinfoAudience } from '../vocabulary.js';
 import { accessTokenBeingRevoked, deviceFormToken, grantFromStored, rotatedRefreshToken, sessionGrantIdFor } from './internals.js';
 import { exchangeClaimsOf } from './grants/token-exchange.js';
+import { apiScopesOf } from './client-scopes.js';
 import { isExchanged } from '../tokens/jwt-access-tokens.js';
 import { ACR_VALUES, satisfies } from '../factors/levels.js';
 import { requiredLevel, type LevelRules } from '../factors/requirements.js';
@@ -71,23 +72,6 @@ function copyOfGrant(copy: GrantInstance, remembered: GrantInstance): GrantInsta
 function signInBehind(ctx: KoaContextWithOIDC): { acr?: string; amr?: string[]; authTime?: number } | undefined {
   const { AuthorizationCode, RefreshToken } = ctx.oidc.entities as { AuthorizationCode?: unknown; RefreshToken?: unknown };
   return (AuthorizationCode ?? RefreshToken) as { acr?: string; amr?: string[]; authTime?: number } | undefined;
-}
-
-const scopesByClient = new WeakMap<object, ReadonlySet<string>>();
-
-/**
- * The API scopes an app was registered for (client metadata, see clients.ts). A Client object
- * stands for one version of its metadata (rememberClientsByMetadata), so its scopes are read once.
- */
-function apiScopesOf(client: unknown): ReadonlySet<string> {
-  if (typeof client !== 'object' || client === null) return new Set();
-  let scopes = scopesByClient.get(client);
-  if (!scopes) {
-    const value = (client as Record<string, unknown>)[API_SCOPE_METADATA];
-    scopes = new Set(typeof value === 'string' ? value.split(' ').filter(Boolean) : []);
-    scopesByClient.set(client, scopes);
-  }
-  return scopes;
 }
 
 /** An admin client registered for the admin scope (`gatehouse client create --admin`). */

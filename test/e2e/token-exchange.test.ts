@@ -40,14 +40,14 @@ async function registerApi(identifier: string, scope: string, mayExchangeFor: st
  * A person signs in to the app, allowing it the docs API and, on their behalf, storage (and
  * archive): one authorization request naming every API (RFC 8707), a token for the docs API.
  */
-async function personSignsIn(scope = 'openid offline_access docs:read storage:read archive:read') {
+async function personSignsIn(scope = 'openid offline_access docs:read storage:read archive:read', to = app) {
   const person = await createPerson(server);
   const agent = new UserAgent(server.issuer);
-  const request = await authorizationRequest(app, { scope, resource: DOCS_API });
+  const request = await authorizationRequest(to, { scope, resource: DOCS_API });
   request.url.searchParams.append('resource', STORAGE_API);
   request.url.searchParams.append('resource', ARCHIVE_API);
   const callback = await signIn(agent, request.url, person);
-  const tokens = await client.authorizationCodeGrant(app.config, callback, {
+  const tokens = await client.authorizationCodeGrant(to.config, callback, {
     pkceCodeVerifier: request.codeVerifier, expectedState: request.state, expectedNonce: request.nonce,
   }, { resource: DOCS_API });
   return { person, tokens };
@@ -123,6 +123,18 @@ describe('an API exchanges a person\'s token for the downstream API it may call'
     expect(response.scope).toBe('storage:read');
     // Never outlives the token it was exchanged for.
     expect(claims.exp!).toBeLessThanOrEqual(original.exp!);
+  });
+
+  it('gives only what the app is still registered for: an app narrowed after the person consented gets less, or nothing', async () => {
+    // The sign-in names the archive API too (personSignsIn): the app is registered for it throughout.
+    const narrowed = await registerApp(server, { scope: 'openid offline_access docs:read storage:read storage:write archive:read' });
+    const { tokens } = await personSignsIn('openid docs:read storage:read storage:write', narrowed);
+    expect((await exchange(docs, tokens.access_token)).scope!.split(' ').sort()).toEqual(['storage:read', 'storage:write']);
+    await written(server, () => server.operations.apps.updateClient(ADMIN, narrowed.clientId, { scope: 'openid offline_access docs:read storage:read archive:read' }));
+    expect((await exchange(docs, tokens.access_token)).scope).toBe('storage:read');
+    expect(await refusal(exchange(docs, tokens.access_token, { resource: STORAGE_API, scope: 'storage:write' }))).toMatchObject({ error: 'invalid_scope' });
+    await written(server, () => server.operations.apps.updateClient(ADMIN, narrowed.clientId, { scope: 'openid offline_access docs:read archive:read' }));
+    expect(await refusal(exchange(docs, tokens.access_token))).toMatchObject({ error: 'invalid_scope' });
   });
 
   it('accepts the downstream API named as audience, and a requested_token_type of access token', async () => {

@@ -39,6 +39,7 @@ import type { ResourceServerStore } from '../../resources/store.js';
 import { kindOf, type JwtAccessTokens } from '../../tokens/jwt-access-tokens.js';
 import { ACCESS_TOKEN_TYPE, GRANT_CLIENT_CLAIM, GRANT_ID_CLAIM, RESOURCE_METADATA, TOKEN_EXCHANGE_GRANT } from '../../vocabulary.js';
 import { accessTokenFor } from '../internals.js';
+import { apiScopesOf } from '../client-scopes.js';
 
 export const PARAMETERS = [
   'subject_token', 'subject_token_type', 'actor_token', 'actor_token_type', 'requested_token_type', 'resource', 'audience', 'scope',
@@ -135,10 +136,15 @@ async function exchange(provider: Provider, deps: TokenExchangeDependencies, ctx
   if (!audiencesOf(claims).includes(apiIdentifier)) throw new errors.InvalidGrant('subject token was not issued for this API');
   const grantId = claims[GRANT_ID_CLAIM] as string;
 
-  // What the person allowed the app for the downstream API (the grant, cached: src/oidc/models/grant.ts).
+  // What the person allowed the app for the downstream API (the grant, cached: src/oidc/models/grant.ts),
+  // and of that only what the app is still registered for: an app narrowed since the person
+  // consented keeps its grant, and refresh holds it to its registration; so does an exchange.
   const grant = await provider.Grant.find(grantId);
   if (!grant || grant.accountId !== claims.sub) throw new errors.InvalidGrant('subject token invalid, expired or revoked');
-  const granted = scopesOf(grant.getResourceScope(target)).filter((scope) => downstream.scopes.includes(scope));
+  const app = grant.clientId ? await provider.Client.find(grant.clientId) : undefined;
+  if (!app) throw new errors.InvalidGrant('subject token invalid, expired or revoked');
+  const registered = apiScopesOf(app);
+  const granted = scopesOf(grant.getResourceScope(target)).filter((scope) => downstream.scopes.includes(scope) && registered.has(scope));
   const requested = scopesOf(params.scope);
   const refused = requested.filter((scope) => !granted.includes(scope));
   if (refused.length) throw new errors.InvalidScope('requested scope was not granted for this API by the person', refused.join(' '));
