@@ -1,7 +1,7 @@
 // Administration of people: finding them, adding or inviting, new names, disabling, enabling, a new
 // password, a new address (unverified until the person follows a mailed link), a verification link, deleting.
 // No act here marks an address verified: only a followed link does (src/verification/, src/enrolment/).
-import { accountState, type NewUser, type ProfileChanges, type User, type UserQuery } from '../people/users.js';
+import { accountState, type NewUser, type ProfileChanges, type User, type UserQuery, type UserStore } from '../people/users.js';
 import { eraseAccount } from '../people/erasure.js';
 import { rename } from '../people/renaming.js';
 import type { Actor } from '../audit/events.js';
@@ -111,6 +111,7 @@ export class PeopleOperations {
   /** Disables the person and signs them out everywhere: every session ended, every grant revoked. */
   disableUser(actor: Actor, id: string): Promise<User> {
     return this.deps.audited(actor, async (trx) => {
+      await keepAnAdmin(this.deps.users, id, trx);
       const user = found(await this.deps.users.setDisabled(id, true, trx), 'person');
       const ended = endedResult(await this.deps.sessions.endAll(id, { everyApp: true }, trx), await this.deps.grants.revokeAllOfUser(id, trx));
       // Every mailed link dies with the account's use: none comes back to life if it is enabled again.
@@ -156,9 +157,16 @@ export class PeopleOperations {
   /** Deletes the person, after revoking everything they hold and every record naming them (src/people/erasure.ts). */
   deleteUser(actor: Actor, id: string): Promise<void> {
     return this.deps.audited(actor, async (trx) => {
+      await keepAnAdmin(this.deps.users, id, trx);
       found(await this.deps.users.findById(id, trx), 'person');
       const ended = found(await eraseAccount(this.deps, trx, id), 'person');
       return { result: undefined, event: { type: 'user.deleted', userId: id, details: { ...ended } } };
     });
   }
+}
+
+/** Refuses an act that would leave no active administrator (UserStore.isLastAdmin). */
+async function keepAnAdmin(users: Pick<UserStore, 'isLastAdmin'>, id: string, trx: Database): Promise<void> {
+  if (!(await users.isLastAdmin(id, trx))) return;
+  throw new GatehouseError('conflict', 'This is the last active administrator: Gatehouse would have no one left to administer it. Make another administrator first (gatehouse user create --admin).', undefined, { key: 'admin.problem.lastAdmin' });
 }

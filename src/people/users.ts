@@ -435,6 +435,20 @@ export class UserStore {
   }
 
   /** Deletes the person's row; false if there was none. Their sessions and grants are the caller's to end first. */
+  /**
+   * Whether `id` is an active administrator (enabled, invitation or sign-up done) and no other is:
+   * an act that would disable or delete them would leave Gatehouse with no one to administer it.
+   * Every active administrator's row is taken first, in id order, so two such acts at once (two
+   * admins removing each other) run one after the other and the second sees the first's outcome.
+   * Call it first in the act's transaction: it takes the person's row too, as the act would.
+   */
+  async isLastAdmin(id: string, trx: Database): Promise<boolean> {
+    if (typeof id !== 'string' || !isUuidPattern.test(id)) return false;
+    const admins = await trx<UserRow>('users').select('id').where({ is_admin: true }).whereNull('disabled_at').whereNotNull('activated_at')
+      .orderBy('id').forNoKeyUpdate();
+    return admins.length === 1 && admins[0]!.id === id;
+  }
+
   async delete(id: string, trx: Database = this.db): Promise<boolean> {
     if (typeof id !== 'string' || !isUuidPattern.test(id)) return false;
     return deletedRows(await trx('users').where({ id }).delete()) > 0;
