@@ -29,10 +29,10 @@ export function personOf(ctx: Context): User {
 }
 
 /** An admin who disables or deletes themself locks themself out; another admin has to. */
-export function notSelf(show: (ctx: Context, problem?: Problem) => void | Promise<void>) {
+export function notSelf(show: (ctx: Context, problem?: Problem) => void | Promise<void>, message = 'admin.people.notSelf') {
   return async function refuseOwnAccount(ctx: Context, next: Next) {
     if (personOf(ctx).id !== state(ctx).admin.id) return next();
-    await show(ctx, { status: 409, message: 'admin.people.notSelf' });
+    await show(ctx, { status: 409, message });
   };
 }
 

@@ -178,8 +178,10 @@ export function personRoutes(router: Router, kit: ConsoleKit): void {
   router.get('/admin/people/:id', ...kit.page, person, page(showPerson));
   router.post('/admin/people/:id/disable', ...kit.form, person, notSelf(showPerson), again, disable);
   router.post('/admin/people/:id/enable', ...kit.form, person, again, enable);
-  router.post('/admin/people/:id/factors/reset', ...kit.form, person, again, resetFactors);
-  router.post('/admin/people/:id/password', ...kit.form, person, again, resetPassword);
+  // An admin's own password and sign-in methods change on their account pages, which ask for
+  // proof that it is them: here, a console left signed in would be enough.
+  router.post('/admin/people/:id/factors/reset', ...kit.form, person, notSelf(showPerson, 'admin.people.ownSignIn'), again, resetFactors);
+  router.post('/admin/people/:id/password', ...kit.form, person, notSelf(showPerson, 'admin.people.ownSignIn'), again, resetPassword);
   router.post('/admin/people/:id/invitation', ...kit.form, person, again, reinvite);
   router.post('/admin/people/:id/verification-mail', ...kit.form, person, again, sendVerification);
   router.post('/admin/people/:id/email', ...kit.form, person, again, changeEmail);

@@ -110,6 +110,20 @@ describe('an administrator', () => {
     expect(await server.stores.users.findById(admin.id)).toMatchObject({ disabledAt: null });
   });
 
+  it('cannot reset their own password or sign-in methods here: that is for their account pages, which ask for proof', async () => {
+    const admin = await createAdmin(server);
+    const { agent } = await signInToConsole(server, admin);
+    const before = await server.testDb.db('users').where({ id: admin.id }).first('password_hash');
+    // The console's token for this browser (any form's), posted to both acts for oneself.
+    const { csrf } = await openForm(agent, `${server.issuer}/admin/people/${(await createAdmin(server)).id}`, /\/password$/);
+    for (const act of ['password', 'factors/reset']) {
+      const res = await agent.request(`${server.issuer}/admin/people/${admin.id}/${act}`, { form: { csrf, password: 'a brand new passphrase here' } });
+      expect(res.status, act).toBe(409);
+      expect(textOf(res.body)).toContain('on your account pages');
+    }
+    expect(await server.testDb.db('users').where({ id: admin.id }).first('password_hash')).toEqual(before);
+  });
+
   it('sees their own session marked on their page', async () => {
     const admin = await createAdmin(server);
     const { agent } = await signInToConsole(server, admin);
