@@ -9,6 +9,7 @@
 // Methods an admin act may call inside its transaction take `trx` (default: the repository's own
 // connection): the act and its audit entry commit together, and on PGlite a transaction holds the
 // only connection, so a read inside the act must go through it.
+import { keyedDigest } from '../security/keyed-digest.js';
 import type { AdapterPayload } from 'oidc-provider';
 import type { Database } from '../db/knex.js';
 import type { Page, PageRequest } from '../db/pages.js';
@@ -34,11 +35,23 @@ export class OidcRecords {
     for (const observer of this.#revocationObservers) await observer(trx, grants, cause);
   };
 
+  readonly #userCodeDigest: ((userCode: string) => string) | undefined;
+
   constructor(
     readonly db: Database,
     /** Milliseconds since the epoch: the one clock for every expiry and "still live"; tests move it. */
     readonly now: () => number = Date.now,
-  ) {}
+    /**
+     * The key device user codes are digested under (a subkey of KEY_ENCRYPTION_KEY): the server's
+     * records pass it; readers that never touch device codes need not.
+     */
+    userCodeKey?: Buffer,
+  ) {
+    if (userCodeKey) {
+      const keyed = keyedDigest(userCodeKey, 'device user code');
+      this.#userCodeDigest = (userCode) => keyed(userCode);
+    }
+  }
 
   #at(): Date {
     return new Date(this.now());
@@ -60,7 +73,7 @@ export class OidcRecords {
   /** One model's records, as oidc-provider's adapter interface reads and writes them. */
   of(model: string, options: ModelOptions = {}): ModelRecords {
     // The dispatcher itself: oidc-provider may build its models before the observers are added.
-    return new ModelRecords(this.db, model, this.now, { observeRevocation: this.#observeRevocation, ...options });
+    return new ModelRecords(this.db, model, this.now, { observeRevocation: this.#observeRevocation, userCodeDigest: this.#userCodeDigest, ...options });
   }
 
   /** What the person's live grants reach (their apps and APIs), read in `trx`. */

@@ -22,6 +22,11 @@ export interface ModelOptions {
   onGrantRevoked?: (grantId: string) => void;
   /** Told of grants revoked here (a replay; a Grant oidc-provider destroys), in the revocation's transaction. */
   observeRevocation?: RevocationObserver | undefined;
+  /**
+   * How a device's user code is kept: a keyed digest (OidcRecords' userCodeKey). A user code is
+   * short enough to be typed (about 35 bits), so its plain SHA-256 is reversed by trying them all.
+   */
+  userCodeDigest?: (userCode: string) => string;
 }
 
 export interface RotateOptions {
@@ -37,7 +42,7 @@ const DEVICE_CODE = 'DeviceCode';
  * A device code found by its user code (the person typing it at /device) cannot be given back its
  * id: only the device code's digest is kept. oidc-provider saves and finds that record again by the
  * id findByUserCode returned (and keeps that id in the person's Interaction), so it gets this
- * handle instead: `user-code~<digest of the user code>`, and every save or find by a handle goes by
+ * handle instead: `user-code~<keyed digest of the user code>`, and every save or find by a handle goes by
  * user_code_digest (unique per model). The device itself, polling with its device code, finds the
  * same row by id_digest. No payload holds the user code in the clear: findByUserCode puts back the
  * one the caller presented.
@@ -57,6 +62,7 @@ export class ModelRecords implements Adapter {
   readonly #requestFacts: () => RequestFacts | undefined;
   readonly #onGrantRevoked: (grantId: string) => void;
   readonly #observeRevocation: RevocationObserver | undefined;
+  readonly #userCodeDigest: (userCode: string) => string;
 
   constructor(
     private readonly db: Database,
@@ -68,6 +74,7 @@ export class ModelRecords implements Adapter {
     this.#requestFacts = options.requestFacts ?? (() => undefined);
     this.#onGrantRevoked = options.onGrantRevoked ?? (() => {});
     this.#observeRevocation = options.observeRevocation;
+    this.#userCodeDigest = options.userCodeDigest ?? digest;
   }
 
   async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
@@ -115,7 +122,7 @@ export class ModelRecords implements Adapter {
   async findByUserCode(userCode: unknown): Promise<AdapterPayload | undefined> {
     if (this.model !== DEVICE_CODE) throw refuseUserCode(this.model);
     if (!isLookupKey(userCode)) return undefined;
-    const userCodeDigest = digest(userCode);
+    const userCodeDigest = this.#userCodeDigest(userCode);
     const row = await this.#findLiveDeviceCode(userCodeDigest);
     if (!row) return undefined;
     return { ...fromRow(row, `${USER_CODE_HANDLE}${userCodeDigest}`), userCode };
@@ -147,7 +154,7 @@ export class ModelRecords implements Adapter {
     }
     if (typeof userCode !== 'string' || !userCode) throw new TypeError('a new device code needs its user code');
     await this.db(TABLE)
-      .insert({ ...row, user_code_digest: digest(userCode) })
+      .insert({ ...row, user_code_digest: this.#userCodeDigest(userCode) })
       .onConflict(['model', 'id_digest'])
       .merge(['payload', 'grant_id', 'account_id', 'client_id', 'expires_at']);
   }

@@ -3,6 +3,8 @@
 // shape it came in, and no shape gets a 500. (The page in a browser: device-flow.browser.test.ts.)
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_GUESSING_LIMITS } from '../../src/device/code-guessing.js';
+import { digest } from '../../src/crypto/digest.js';
+import { normalizeUserCode } from '../../src/oidc/internals.js';
 import { signInToAccount } from '../account/support.js';
 import { createPerson } from '../support/flows.js';
 import { startTestServer, type TestServer } from '../support/gatehouse.js';
@@ -110,6 +112,18 @@ describe('guessing user codes at /device', () => {
     const huge = await postCode(agent, network, `xsrf=XSRF&user_code=${'A'.repeat(60 * 1024)}`);
     expect(huge.status).toBe(413);
     expect(huge.text).toContain('<html');
+  });
+});
+
+describe('a user code at rest', () => {
+  it('is kept only as a keyed digest: neither the code nor its plain SHA-256 is in the database, and it still works', async () => {
+    const { user_code } = await startDevice();
+    const typed = normalizeUserCode(user_code);
+    const stored = JSON.stringify(await server.testDb.db('oidc_records').select('*'));
+    for (const form of [user_code, typed, digest(typed), digest(user_code)]) expect(stored).not.toContain(form);
+    const agent = await signedIn();
+    const found = await postCode(agent, '203.0.113.77', `xsrf=XSRF&user_code=${user_code}`);
+    expect(found.text).toContain('Connect TV?');
   });
 });
 
