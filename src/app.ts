@@ -212,7 +212,7 @@ export function createApp(deps: AppDependencies): Koa {
     knownDevices,
     logger,
     addresses: deps.addresses,
-    verificationMail: new VerificationMailThrottle(deps.db, deps.now),
+    verificationMail: new VerificationMailThrottle(deps.db, config.secrets.keyEncryptionKey, deps.now),
     factors: deps.factors,
     factorThrottle,
     now: deps.now,

@@ -9,6 +9,7 @@ import type { RateLimiterPostgres } from 'rate-limiter-flexible';
 import type { Database } from '../db/knex.js';
 import { HOUR } from '../lifetimes.js';
 import { networkOf } from '../security/client-address.js';
+import { keyedDigest, type KeyedDigest } from '../security/keyed-digest.js';
 import { countOne, databaseCounter } from '../security/rate-limit-store.js';
 
 /** Links one account may be sent per hour: enough for a typo and a retry, too few to flood. */
@@ -19,15 +20,19 @@ export const MAILS_PER_ADDRESS_PER_HOUR = 20;
 export class VerificationMailThrottle {
   readonly #perAddress: RateLimiterPostgres;
 
-  constructor(private readonly db: Database, private readonly now: () => number = Date.now) {
+  readonly #digest: KeyedDigest;
+
+  /** `secret`: what the counters' keys are digested under, as every throttle keys what it stores. */
+  constructor(private readonly db: Database, secret: Buffer, private readonly now: () => number = Date.now) {
     this.#perAddress = databaseCounter(db, { keyPrefix: 'verification_mail_ip', points: MAILS_PER_ADDRESS_PER_HOUR, duration: HOUR });
+    this.#digest = keyedDigest(secret, 'verification mail');
   }
 
   /** Counts one request; true when it may send mail. A refused request is counted too. */
   async allow(userId: string, ip: string): Promise<boolean> {
-    const fromAddress = await this.#perAddress.penalty(networkOf(ip));
+    const fromAddress = await this.#perAddress.penalty(this.#digest('network', networkOf(ip)));
     if (fromAddress.consumedPoints > MAILS_PER_ADDRESS_PER_HOUR) return false;
-    const fromAccount = await countOne(this.db, { prefix: 'verification_mail_account', key: userId, durationSeconds: HOUR }, this.now());
+    const fromAccount = await countOne(this.db, { prefix: 'verification_mail_account', key: this.#digest('account', userId), durationSeconds: HOUR }, this.now());
     return fromAccount.points <= MAILS_PER_ACCOUNT_PER_HOUR;
   }
 }

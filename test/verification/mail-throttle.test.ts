@@ -1,7 +1,7 @@
 // How often verification mail may be asked for (src/verification/mail-throttle.ts), on PostgreSQL
 // and the embedded PGlite: per account and per client address, in the shared rate-limit store, each
 // request counted before it is let through.
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAILS_PER_ACCOUNT_PER_HOUR, MAILS_PER_ADDRESS_PER_HOUR, VerificationMailThrottle } from '../../src/verification/mail-throttle.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
@@ -13,7 +13,7 @@ describe.each(['postgres', 'pglite'] as const)('verification mail throttle on %s
 
   beforeAll(async () => {
     testDb = await createTestDatabase(engine === 'pglite' ? { engine: 'pglite' } : {});
-    throttle = new VerificationMailThrottle(testDb.db, () => now);
+    throttle = new VerificationMailThrottle(testDb.db, randomBytes(32), () => now);
   });
   afterAll(async () => { await testDb?.destroy(); });
 
