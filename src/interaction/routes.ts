@@ -464,6 +464,8 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     // session is remembered into this one before the prompt (loadExistingGrant). So the app is
     // being connected now, not asked again for what it had or for more.
     const newApp = existing === undefined;
+    // As it stood before this page, to put back if the consent cannot be recorded (below).
+    const before = existing ? await provider.Grant.find(details.grantId!) : undefined;
     const grant = existing ?? new provider.Grant({ accountId, clientId });
     if (missing.missingOIDCScope?.length) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
     if (missing.missingOIDCClaims?.length) grant.addOIDCClaims(missing.missingOIDCClaims);
@@ -473,6 +475,10 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     const grantId = await grant.save();
     deps.logger.info({ event: 'consent.given', accountId, clientId, grantId });
     const holdings = holdingsOf(grant);
+    // oidc-provider saves the grant through its own storage, so its audit entry (and the notice)
+    // cannot share a transaction with it. A consent that could not be recorded must not stand
+    // unrecorded: a later sign-in would reuse it without asking. So the grant is put back as it was
+    // (removed, if this page made it), and the person meets the error.
     await deps.recordConsent({
       event: {
         type: 'consent.given',
@@ -489,6 +495,11 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
       apis: holdings.apis,
       newApp,
       locale: pages.languages.forRequest(ctx),
+    }).catch(async (error: unknown) => {
+      await (before ? before.save() : grant.destroy()).catch((undo: unknown) => {
+        deps.logger.error({ event: 'consent.unrecorded_grant_kept', grantId, clientId, err: undo });
+      });
+      throw error;
     });
     await finish(ctx, { consent: { grantId } });
   }

@@ -7,7 +7,8 @@ import { authorizationRequest, createPerson, obtainTokens, registerApp, signIn, 
 import { startTestServer, type TestServer } from '../support/gatehouse.js';
 import { mailsTo, partOf, subjectOf } from '../support/mail.js';
 import { startSmtpReceiver, type SmtpReceiver } from '../support/smtp.js';
-import { UserAgent } from '../support/user-agent.js';
+import { formOf, UserAgent } from '../support/user-agent.js';
+import { refuseAsDataException } from '../support/database.js';
 
 const NOTES_API = 'https://notes.example.test';
 const SCOPE = 'openid profile email offline_access notes:read';
@@ -66,6 +67,33 @@ describe('with EMAIL_NOTIFICATIONS on (the default)', () => {
     await server.selfService.revokeConnectedApp({ type: 'user', id: person.id }, app.clientId);
     await obtainTokens(server, app, person, { scope: SCOPE });
     expect(await noticesTo(server, person.email)).toHaveLength(2);
+  });
+
+  it('keeps no consent it could not record: the grant goes, nothing is mailed, and the next sign-in asks again', async () => {
+    const person = await createPerson(server);
+    const unrefuse = await refuseAsDataException(server.testDb.db, {
+      name: 'refuse_consent_record', table: 'audit_events', event: 'insert', when: `new.type = 'consent.given' and new.user_id = '${person.id}'`, quoted: 'consent',
+    });
+    try {
+      const agent = new UserAgent(server.issuer);
+      let page = await agent.follow(String((await authorizationRequest(app, { scope: SCOPE })).url));
+      const login = formOf(page.body, /\/login$/);
+      page = await agent.follow(new URL(login.action, page.url).href, { form: { csrf: login.csrf, email: person.email, password: person.password } });
+      const consent = formOf(page.body, /\/confirm$/);
+      const refused = await agent.follow(new URL(consent.action, page.url).href, { form: { csrf: consent.csrf, decision: 'allow' } });
+      expect(refused.leftTo).toBeUndefined();
+      expect(refused.status).toBeGreaterThanOrEqual(400);
+    } finally {
+      await unrefuse();
+    }
+    expect(await server.testDb.db('oidc_records').where({ model: 'Grant', account_id: person.id })).toEqual([]);
+    expect(await noticesTo(server, person.email)).toEqual([]);
+    // Another browser, later: asked again, and this time it stands.
+    const again = new UserAgent(server.issuer);
+    let page = await again.follow(String((await authorizationRequest(app, { scope: SCOPE })).url));
+    const login = formOf(page.body, /\/login$/);
+    page = await again.follow(new URL(login.action, page.url).href, { form: { csrf: login.csrf, email: person.email, password: person.password } });
+    expect(page.body).toContain('name="decision"');
   });
 
   it('sends nothing for a denied request', async () => {
