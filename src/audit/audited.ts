@@ -8,8 +8,11 @@ import { revocations } from '../observability/metrics.js';
 import type { Actor, NewAuditEvent } from './events.js';
 import type { AuditLog } from './log.js';
 
-/** An act's work inside the transaction: what to answer, and the audit entry that says what happened. */
-export type AuditedWork<T> = (trx: Database) => Promise<{ result: T; event: Omit<NewAuditEvent, 'actor'> }>;
+/**
+ * An act's work inside the transaction: what to answer, and the audit entry that says what
+ * happened, or null when the act, worked out under its locks, changes nothing (and so says nothing).
+ */
+export type AuditedWork<T> = (trx: Database) => Promise<{ result: T; event: Omit<NewAuditEvent, 'actor'> | null }>;
 
 /** Runs an act for `actor`: both the change and its audit entry happen, or neither. */
 export type Audited = <T>(actor: Actor, work: AuditedWork<T>) => Promise<T>;
@@ -38,13 +41,13 @@ export function auditedActs(deps: AuditedDependencies): Audited {
     const { result, event } = await inTransaction(deps.db, async (trx) => {
       actors.set(trx, actor);
       const done = await work(trx);
-      await deps.audit.append({ ...done.event, actor }, trx);
+      if (done.event) await deps.audit.append({ ...done.event, actor }, trx);
       return done;
     });
     // The next request to this instance must not be answered from a cache the act made stale
     // (a revoked grant's token still "active" for the milliseconds the notification takes).
     await deps.changes?.caughtUp?.();
-    countRevokedGrants(actor, event);
+    if (event) countRevokedGrants(actor, event);
     return result;
   };
 }

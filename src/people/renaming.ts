@@ -23,6 +23,8 @@ export async function rename(
     // later form still wins a field both set: names carry no version to refuse a stale form by.)
     const changed = profileChangesOf(found(await deps.users.findForUpdate(userId, trx), 'person'), changes);
     const user = Object.keys(changed).length ? found(await deps.users.updateProfile(userId, changed, trx), 'person') : found(await deps.users.findById(userId, trx), 'person');
-    return { result: { user, changed }, event: { type: 'user.profile_updated', userId, details: { changed: Object.keys(changed) }, observed: { names: changed } } };
+    // A rename that another, just before it, already made changes nothing: it says nothing either.
+    const event = Object.keys(changed).length ? { type: 'user.profile_updated' as const, userId, details: { changed: Object.keys(changed) }, observed: { names: changed } } : null;
+    return { result: { user, changed }, event };
   });
 }

@@ -75,6 +75,16 @@ describe('/account/profile', () => {
     expect(await profileAudits(person.id)).toEqual([]);
   });
 
+  it('records one change for the same new name given twice at once, not a second entry that changed nothing', async () => {
+    const person = await createPerson(server);
+    const admin = { type: 'system' as const, id: null };
+    await Promise.all([1, 2].map(() => server.operations.people.updateProfile(admin, person.id, { name: 'Given Twice' })));
+    expect((await server.stores.users.findById(person.id))!.name).toBe('Given Twice');
+    const audits = await profileAudits(person.id);
+    expect(audits).toHaveLength(1);
+    expect(audits[0]!.details).toMatchObject({ changed: ['name'] });
+  });
+
   it('refuses an empty or overlong name on the page, keeping what was typed, and changes nothing', async () => {
     const person = await createPerson(server);
     const { agent } = await signInToAccount(server, person, '/account/profile');
