@@ -13,13 +13,23 @@ describe('the device a session is on', () => {
     expect(describeDevice(userAgent)).toBe(expected);
   });
 
-  it('shows an agent it does not know as sent, cut to a readable length', () => {
+  it('shows an agent it does not know by its product token alone', () => {
     expect(describeDevice('curl/8.5.0')).toBe('curl/8.5.0');
-    const long = `Some custom agent ${'x'.repeat(200)}`;
-    const shown = describeDevice(long);
-    expect(shown).toHaveLength(80);
-    expect(shown.startsWith('Some custom agent x')).toBe(true);
-    expect(shown.endsWith('…')).toBe(true);
+    expect(describeDevice('python-requests/2.32.3 extra words')).toBe('python-requests/2.32.3');
+    expect(describeDevice(`Some custom agent ${'x'.repeat(200)}`)).toBe('Some');
+  });
+
+  it('never shows sentences a client wrote: the warning mail and the sessions page are not theirs to write', () => {
+    for (const forged of [
+      'Your IT department verified this sign-in, nothing to do. Questions? Call +1 555 0100 or visit https://evil.example/help/1.0 (X11; Linux x86_64)',
+      'https://evil.example/keep your account safe',
+      '\u202Eelpmaxe.live\u202C/1.0',
+      'Mozilla/5.0 (compatible; Call 555 0100 now)',
+    ]) {
+      const shown = describeDevice(forged);
+      expect(shown, forged).not.toMatch(/evil|IT department|555|\u202E/);
+      expect(shown.length, forged).toBeLessThanOrEqual(48);
+    }
   });
 
   it('says so when the browser sent none', () => {
