@@ -159,7 +159,8 @@ export class Passkeys {
         credentialId: credential.id,
         publicKey: Buffer.from(credential.publicKey).toString('base64url'),
         counter: credential.counter,
-        transports: (credential.transports ?? []).filter((t) => /^[a-z-]{1,32}$/.test(t)),
+        // What the browser said, passed through by the library unchecked: a list of short names, or none.
+        transports: (Array.isArray(credential.transports) ? credential.transports as unknown[] : []).filter((t): t is NonNullable<typeof credential.transports>[number] => typeof t === 'string' && /^[a-z-]{1,32}$/.test(t)),
         backedUp: info.credentialBackedUp,
         aaguid: info.aaguid,
         name: shownName,
