@@ -87,6 +87,31 @@ export class ModelRecords implements Adapter {
   }
 
   /**
+   * Saves a record over the one with its id, if that one is still there; if it is gone (ended or
+   * revoked since it was read), nothing is written: a save must not bring it back.
+   */
+  async update(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
+    if (!isLookupKey(id)) throw new TypeError(`${this.model} id must be a non-empty string`);
+    if (payload.userCode !== undefined) throw refuseUserCode(this.model);
+    const facts = this.model === 'Session' ? this.#requestFacts() : undefined;
+    const row = recordRow({ model: this.model, id, payload, expiresIn, nowMs: this.now(), facts });
+    const keep = (column: string, value: string | Date | null) => this.db.raw(`coalesce(?, ${column})`, [value]);
+    // The same columns as UPSERT's update (src/records/statements.ts), and the same rules.
+    await this.db(TABLE).where({ model: this.model, id_digest: row.id_digest }).update({
+      payload: row.payload,
+      grant_id: row.grant_id,
+      uid_digest: keep('uid_digest', row.uid_digest),
+      account_id: row.account_id,
+      client_id: row.client_id,
+      expires_at: row.expires_at,
+      consumed_at: keep('consumed_at', row.consumed_at),
+      user_agent: keep('user_agent', row.user_agent),
+      ip: keep('ip', row.ip),
+      last_active_at: row.last_active_at,
+    } as never);
+  }
+
+  /**
    * Saves a record only if no live record has its id, in one statement: true if this call saved
    * it. What a find-then-upsert cannot be, since concurrent callers all find nothing.
    */

@@ -2,9 +2,20 @@
 // read this tick alongside a code or token that ends with it (token-lookup.ts) answers
 // Session.findByUid without a query: oidc-provider's checkSessionBinding, at the code exchange and
 // wherever a session-bound token is used.
+//
+// oidc-provider saves the browser's session at the end of every request that used it, errors
+// included (lib/shared/session.js), as an insert-or-update. A session ended while such a request
+// was in flight (signed out, every session ended by an admin, a password reset) was inserted again
+// by that save: whoever held its cookie was signed in again. So a session this request read from
+// storage is saved by updating its row only: if it has been ended since, it stays ended. A session
+// the request did not read (a new one, or a new id after sign-in) is inserted as before.
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import type { ModelRecords } from '../../records/index.js';
+import { currentRequest } from '../internals.js';
 import type { TokenLookup } from './token-lookup.js';
+
+/** The sessions each request read from storage, by id. */
+const readByRequest = new WeakMap<object, Set<string>>();
 
 export class SessionModel implements Adapter {
   constructor(
@@ -17,8 +28,21 @@ export class SessionModel implements Adapter {
   }
 
   async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
-    await this.stored.upsert(id, payload, expiresIn);
+    const request = currentRequest();
+    if (request && readByRequest.get(request)?.has(id)) await this.stored.update(id, payload, expiresIn);
+    else await this.stored.upsert(id, payload, expiresIn);
     if (typeof payload.uid === 'string') this.lookup.forget(payload.uid);
+  }
+
+  async find(id: string): Promise<AdapterPayload | undefined> {
+    const found = await this.stored.find(id);
+    const request = currentRequest();
+    if (found && request) {
+      let read = readByRequest.get(request);
+      if (!read) readByRequest.set(request, read = new Set());
+      read.add(id);
+    }
+    return found;
   }
 
   /**
@@ -31,7 +55,6 @@ export class SessionModel implements Adapter {
     return this.stored.destroy(id);
   }
 
-  find(id: string) { return this.stored.find(id); }
   consume(id: string) { return this.stored.consume(id); }
   findByUserCode(userCode: string) { return this.stored.findByUserCode(userCode); }
   revokeByGrantId(grantId: string) { return this.stored.revokeByGrantId(grantId); }
