@@ -12,7 +12,7 @@ import { renderMail } from '../email/templates.js';
 import type { LinkPurpose, OneTimeLinks } from '../links/store.js';
 import type { Logger } from '../logger.js';
 import type { Outbox } from '../outbox/outbox.js';
-import type { User, UserStore } from '../people/users.js';
+import { accountState, type User, type UserStore } from '../people/users.js';
 import { normaliseEmail, type KeyedDigest } from '../security/keyed-digest.js';
 import type { MailThrottle } from '../security/mail-throttle.js';
 import { inTransaction } from '../db/transactions.js';
@@ -106,7 +106,9 @@ export class LinkRequests {
       const mail = renderMail({
         template: kind.template,
         to: person.email,
-        data: { name: person.name, url: url.href, minutes: kind.ttlSeconds / 60 },
+        // Not the name of a sign-up nobody verified: whoever signed up chose it, and it would be
+        // their words in a stranger's mailbox (as src/enrolment/mail.ts leaves it out of theirs).
+        data: { name: accountState(person) === 'unverified' ? undefined : person.name, url: url.href, minutes: kind.ttlSeconds / 60 },
         // The page that asked is in the language the person reads; so is its mail.
         locale: request.locale,
       }, deps.issuer);

@@ -220,6 +220,16 @@ describe('following a recovery link', () => {
     expect(recovered?.details).toMatchObject({ activated: true });
   });
 
+  it('greets a sign-up nobody verified without its name: whoever signed up chose it, and the mail goes to a stranger', async () => {
+    const email = `waiting.${Date.now()}@example.test`;
+    const words = 'YOUR MAILBOX WILL BE CLOSED. Visit https://evil.example/keep';
+    await mailing.server.stores.users.create({ email, name: words, password: NEW_PASSWORD }, undefined, 'unverified');
+    await recoveryLink(email);
+    const mail = recoveryMails(email).at(-1)!;
+    expect(JSON.stringify(mail)).not.toContain('evil.example');
+    expect(JSON.stringify(mail)).toContain('Hello,');
+  });
+
   it('signing out everywhere sends each app of the ended sessions a back-channel logout token naming its sid', async () => {
     const receiver = await startLogoutReceiver();
     try {
