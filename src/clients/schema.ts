@@ -1,6 +1,6 @@
 // What a client registration may say, checked the same way at creation and at every update.
 import { z } from 'zod';
-import { isStorableJson, isStorableText, NUL_REFUSAL } from '../db/text.js';
+import { isOneLine, isStorableJson, isStorableText, NUL_REFUSAL, ONE_LINE_REFUSAL } from '../db/text.js';
 import { GatehouseError } from '../errors.js';
 import { isMessage, type Message, type Values, type Words } from '../i18n/catalogs.js';
 import { backchannelLogoutUriRefusal, redirectUriRefusal } from './redirect-uris.js';
@@ -71,7 +71,8 @@ const backchannelLogoutUri = z
 const CLIENT_NAME_REQUIRED = 'A client name is required.';
 /** How long a client's name may be (an API's introspection client's included: src/resources/schema.ts). */
 export const CLIENT_NAME_MAX_LENGTH = 200;
-const clientName = z.string().trim().min(1, CLIENT_NAME_REQUIRED).max(CLIENT_NAME_MAX_LENGTH).refine(isStorableText, NUL_REFUSAL);
+// Shown on the consent page and in the mail that tells a person an app was connected.
+const clientName = z.string().trim().min(1, CLIENT_NAME_REQUIRED).max(CLIENT_NAME_MAX_LENGTH).refine(isStorableText, NUL_REFUSAL).refine(isOneLine, ONE_LINE_REFUSAL);
 
 /**
  * A page the app links people to (its home page, logo, privacy policy, terms): an http or https

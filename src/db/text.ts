@@ -10,6 +10,21 @@ export function isStorableText(value: string): boolean {
   return !UNSTORABLE.test(value);
 }
 
+// What a name shown to people (a person's, an app's) must not hold: line breaks and other control
+// characters, with which it could pose as more of the mail or page around it, and the
+// bidirectional embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069), which reorder
+// what is shown ("‮elpmaxe.live‬" reads as a trusted address).
+const NOT_ONE_LINE = /[\p{Cc}\u202A-\u202E\u2066-\u2069]/u;
+
+/** True when `value` is one line of text, with no control characters or direction overrides. */
+export function isOneLine(value: string): boolean {
+  return !NOT_ONE_LINE.test(value);
+}
+
+export const ONE_LINE_MESSAGE = 'must be one line of plain text, without control characters or direction overrides';
+/** ONE_LINE_MESSAGE as a zod refinement's second argument, with its catalog words for a page. */
+export const ONE_LINE_REFUSAL = { message: ONE_LINE_MESSAGE, params: { words: { key: 'problem.input.oneLine' } } };
+
 /** Every string in a JSON value, member names included, is storable text (for jsonb columns). */
 export function isStorableJson(value: unknown): boolean {
   if (typeof value === 'string') return isStorableText(value);

@@ -6,7 +6,7 @@
 // Sign-up never tells whether an address has an account: every well-formed request is answered
 // "check your mail", and the owner of an address that has one is told by mail instead. Both paths
 // check a password's worth of argon2 and write one mail, so timing does not tell them apart either.
-import { isStorableText } from '../db/text.js';
+import { isOneLine, isStorableText } from '../db/text.js';
 import { GatehouseError, isGatehouseError } from '../errors.js';
 import { auditedActs, type Audited, type AuditedDependencies } from '../audit/audited.js';
 import type { Actor } from '../audit/events.js';
@@ -112,7 +112,7 @@ export class Enrolment {
     // looked at: a refusal that only the new-account path could meet would tell the paths apart.
     const name = form.name.trim();
     if (!name) throw new GatehouseError('invalid_input', 'A name is required.', 'name', { key: 'problem.nameRequired' });
-    if (name.length > 200 || !isStorableText(name)) throw new GatehouseError('invalid_input', 'Use a shorter name, in plain text.', 'name', { key: 'problem.nameTooLong' });
+    if (name.length > 200 || !isStorableText(name) || !isOneLine(name)) throw new GatehouseError('invalid_input', 'Use a shorter name, in plain text.', 'name', { key: 'problem.nameTooLong' });
     const problem = checkNewPassword(form.password, [email.data, name]);
     if (problem) throw new GatehouseError('weak_password', problem.message, 'password', problem.words);
 

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { deletedRows, type Database } from '../db/knex.js';
 import { isUniqueViolation } from '../db/errors.js';
 import { cursorTimestamp, decodeCursor, pageOf, pageSize, type Page, type PageRequest } from '../db/pages.js';
-import { isStorableText, NUL_MESSAGE } from '../db/text.js';
+import { isOneLine, isStorableText, NUL_MESSAGE, ONE_LINE_MESSAGE } from '../db/text.js';
 import { GatehouseError } from '../errors.js';
 import type { Message } from '../i18n/catalogs.js';
 import { checkNewPassword, type PasswordHasher } from './passwords.js';
@@ -110,9 +110,9 @@ function fieldWords(issue: z.core.$ZodIssue): Message | undefined {
 
 const newUserSchema = z.object({
   email: emailSchema,
-  name: z.string().trim().min(1, 'A name is required.').max(200).refine(isStorableText, NUL_MESSAGE),
-  givenName: z.string().trim().max(200).refine(isStorableText, NUL_MESSAGE).optional(),
-  familyName: z.string().trim().max(200).refine(isStorableText, NUL_MESSAGE).optional(),
+  name: z.string().trim().min(1, 'A name is required.').max(200).refine(isStorableText, NUL_MESSAGE).refine(isOneLine, ONE_LINE_MESSAGE),
+  givenName: z.string().trim().max(200).refine(isStorableText, NUL_MESSAGE).refine(isOneLine, ONE_LINE_MESSAGE).optional(),
+  familyName: z.string().trim().max(200).refine(isStorableText, NUL_MESSAGE).refine(isOneLine, ONE_LINE_MESSAGE).optional(),
   /**
    * Only for the development demo's person and for tests: every surface (admin API, console, CLI)
    * creates people unverified, and only a followed verification link verifies an address.
@@ -132,7 +132,7 @@ export interface ProfileChanges {
   familyName?: string | null;
 }
 
-const optionalName = z.string().trim().max(200).refine(isStorableText, NUL_MESSAGE).nullable().optional();
+const optionalName = z.string().trim().max(200).refine(isStorableText, NUL_MESSAGE).refine(isOneLine, ONE_LINE_MESSAGE).nullable().optional();
 const profileSchema = z.object({ name: newUserSchema.shape.name.optional(), givenName: optionalName, familyName: optionalName });
 
 /** The claims a profile change can change (OIDC Core §5.1), with their new values; null: gone. */

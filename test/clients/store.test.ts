@@ -77,6 +77,13 @@ describe('registering apps', () => {
     });
     expect(await said(clients.create({ name: 'A\u0000', redirectUris: ['https://a.example.test/cb'] }))).toMatchObject({ message: 'must not contain NUL characters or unpaired surrogates', de: '„Name“ darf keine NUL-Zeichen und keine ungepaarten Surrogate enthalten.' });
     expect(await said(clients.create({ name: ' ', redirectUris: ['https://a.example.test/cb'] }))).toMatchObject({ message: 'A client name is required.', de: 'Bitte geben Sie einen Namen ein.' });
+    // The name goes into the consent page and the app-connected mail: one line, read as written.
+    for (const name of ['Gatehouse Security\n\nACTION REQUIRED: visit https://evil.example', 'Notes \u202Eppa\u202C', 'Tab\there']) {
+      expect(await said(clients.create({ name, redirectUris: ['https://a.example.test/cb'] })), name).toMatchObject({
+        message: 'must be one line of plain text, without control characters or direction overrides',
+        en: '“Name” must be one line of plain text, without control characters or direction overrides.',
+      });
+    }
     expect(await said(clients.create({ name: 'A', clientCredentials: true }))).toMatchObject({
       message: 'A machine client needs --scope naming what it may ask for.',
       de: 'Ein Maschinen-Client braucht Scopes, die nennen, was er anfordern darf.',

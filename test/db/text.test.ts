@@ -1,7 +1,7 @@
 // What PostgreSQL can hold as text and jsonb: no NUL, no unpaired UTF-16 surrogate. A pair (any
 // character beyond the Basic Multilingual Plane, an emoji say) is text like any other.
 import { describe, expect, it } from 'vitest';
-import { isStorableJson, isStorableText, storableExcerpt } from '../../src/db/text.js';
+import { isOneLine, isStorableJson, isStorableText, storableExcerpt } from '../../src/db/text.js';
 
 describe('isStorableText', () => {
   it('takes any well-formed text, characters beyond the BMP included', () => {
@@ -10,6 +10,16 @@ describe('isStorableText', () => {
 
   it('refuses a NUL and an unpaired surrogate, wherever it is', () => {
     for (const text of ['\u0000', 'a\u0000b', '\ud83d', 'key \ud83d', '\udd11\ud83d', '\udd11']) expect(isStorableText(text), JSON.stringify(text)).toBe(false);
+  });
+});
+
+describe('isOneLine', () => {
+  it('takes a name in any script, emoji and marks included', () => {
+    for (const name of ['Grace Hopper', 'Ÿvonne d’Arc', 'محمد', '李小龍', 'Zoë 👩🏽‍💻']) expect(isOneLine(name), name).toBe(true);
+  });
+
+  it('refuses line breaks, other control characters and direction overrides or isolates', () => {
+    for (const name of ['a\nb', 'a\rb', 'a\tb', 'a\u0085b', '\u202Eelpmaxe\u202C', 'a\u2066b\u2069']) expect(isOneLine(name), JSON.stringify(name)).toBe(false);
   });
 });
 

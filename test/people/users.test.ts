@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_PASSWORD_LENGTH, PasswordHasher } from '../../src/people/passwords.js';
-import { standardClaims, UserStore } from '../../src/people/users.js';
+import { profileChangesOf, standardClaims, UserStore } from '../../src/people/users.js';
 import { isGatehouseError } from '../../src/errors.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
@@ -66,6 +66,15 @@ describe('people and passwords', () => {
   it('refuses a malformed email with a message for the person', async () => {
     await expect(users.create({ email: 'not an email', name: 'N', password: 'long enough password' }))
       .rejects.toSatisfy((e) => isGatehouseError(e, 'invalid_input') && e.field === 'email');
+  });
+
+  it('refuses a name that is not one line of plain text: it goes into mail and pages as written', async () => {
+    for (const name of ['Bob\n\nYOUR MAILBOX WILL BE CLOSED', 'Bob \u202Eelpmaxe.live\u202C']) {
+      await expect(users.create({ email: 'lines@example.test', name, password: 'long enough password' }), name)
+        .rejects.toSatisfy((e) => isGatehouseError(e, 'invalid_input') && e.field === 'name');
+    }
+    const person = await users.create({ email: 'lines@example.test', name: 'Bob', password: 'long enough password' });
+    expect(() => profileChangesOf(person, { familyName: 'Line\nBreak' })).toThrow(/one line/);
   });
 
   it('authenticates the right password only, and tells unknown email from wrong password only server-side', async () => {
