@@ -38,6 +38,17 @@ describe.each(['postgres', 'pglite'] as const)('verification mail throttle on %s
     expect(answers.filter(Boolean)).toHaveLength(MAILS_PER_ACCOUNT_PER_HOUR);
   });
 
+  it('keeps its counts under keyed digests: the table names neither the person nor the network', async () => {
+    const id = await person();
+    await throttle.allow(id, '192.0.2.250');
+    const keys = (await testDb.db('rate_limits').where('key', 'like', 'verification_mail_%').select('key')).map((row: { key: string }) => row.key);
+    expect(keys.length).toBeGreaterThan(0);
+    for (const key of keys) {
+      expect(key).not.toContain(id);
+      expect(key).not.toContain('192.0.2.250');
+    }
+  });
+
   it('refuses a client address after its hourly number of requests, whichever accounts they were for', async () => {
     const address = '198.51.100.7';
     for (let i = 0; i < MAILS_PER_ADDRESS_PER_HOUR; i += 1) expect(await throttle.allow(await person(), address)).toBe(true);
