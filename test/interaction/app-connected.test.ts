@@ -96,6 +96,33 @@ describe('with EMAIL_NOTIFICATIONS on (the default)', () => {
     expect(page.body).toContain('name="decision"');
   });
 
+  it('puts an existing grant back as it was when the added consent cannot be recorded', async () => {
+    const person = await createPerson(server);
+    await obtainTokens(server, app, person, { scope: 'openid' });
+    const grantScopes = async () => {
+      const rows = await server.testDb.db('oidc_records').where({ model: 'Grant', account_id: person.id }).select('payload');
+      return rows.map((row: { payload: { openid?: { scope?: string } } }) => row.payload.openid?.scope);
+    };
+    expect(await grantScopes()).toEqual(['openid']);
+    const unrefuse = await refuseAsDataException(server.testDb.db, {
+      name: 'refuse_more_consent', table: 'audit_events', event: 'insert', when: `new.type = 'consent.given' and new.user_id = '${person.id}'`, quoted: 'consent',
+    });
+    try {
+      const agent = new UserAgent(server.issuer);
+      let page = await agent.follow(String((await authorizationRequest(app, { scope: 'openid profile email' })).url));
+      const login = formOf(page.body, /\/login$/);
+      page = await agent.follow(new URL(login.action, page.url).href, { form: { csrf: login.csrf, email: person.email, password: person.password } });
+      const consent = formOf(page.body, /\/confirm$/);
+      const refused = await agent.follow(new URL(consent.action, page.url).href, { form: { csrf: consent.csrf, decision: 'allow' } });
+      expect(refused.leftTo).toBeUndefined();
+    } finally {
+      await unrefuse();
+    }
+    // Remembered consent gave this sign-in a grant of its own, holding what was allowed before:
+    // it keeps exactly that, and nothing the unrecorded page added.
+    expect(new Set(await grantScopes())).toEqual(new Set(['openid']));
+  });
+
   it('sends nothing for a denied request', async () => {
     const person = await createPerson(server);
     const callback = await signIn(new UserAgent(server.issuer), (await authorizationRequest(app, { scope: SCOPE })).url, person, 'deny');
