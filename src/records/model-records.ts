@@ -12,7 +12,7 @@ import { deletedRows, type Database } from '../db/knex.js';
 import { runPrepared } from '../db/prepared.js';
 import { fromRow, isLookupKey, recordRow, TABLE, type FoundRow, type RequestFacts } from './rows.js';
 import { DELETED_GRANT_FACTS, revokeGrants, revokedGrants, type RevocationCause, type RevocationObserver } from './revocation.js';
-import { CONSUME, FIND_LIVE, INSERT_UNLESS_LIVE, ROTATED_COLUMNS, ROTATION, UPSERT, upsertValues, type LookupColumn } from './statements.js';
+import { CONSUME, FIND_LIVE, INSERT_UNLESS_LIVE, ROTATED_COLUMNS, ROTATION, UPDATE_EXISTING, UPSERT, upsertValues, type LookupColumn } from './statements.js';
 import { inTransaction } from '../db/transactions.js';
 
 export interface ModelOptions {
@@ -95,20 +95,7 @@ export class ModelRecords implements Adapter {
     if (payload.userCode !== undefined) throw refuseUserCode(this.model);
     const facts = this.model === 'Session' ? this.#requestFacts() : undefined;
     const row = recordRow({ model: this.model, id, payload, expiresIn, nowMs: this.now(), facts });
-    const keep = (column: string, value: string | Date | null) => this.db.raw(`coalesce(?, ${column})`, [value]);
-    // The same columns as UPSERT's update (src/records/statements.ts), and the same rules.
-    await this.db(TABLE).where({ model: this.model, id_digest: row.id_digest }).update({
-      payload: row.payload,
-      grant_id: row.grant_id,
-      uid_digest: keep('uid_digest', row.uid_digest),
-      account_id: row.account_id,
-      client_id: row.client_id,
-      expires_at: row.expires_at,
-      consumed_at: keep('consumed_at', row.consumed_at),
-      user_agent: keep('user_agent', row.user_agent),
-      ip: keep('ip', row.ip),
-      last_active_at: row.last_active_at,
-    } as never);
+    await runPrepared(this.db, UPDATE_EXISTING, upsertValues(row));
   }
 
   /**

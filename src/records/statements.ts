@@ -37,6 +37,24 @@ on conflict (model, id_digest) do update set
   last_active_at = excluded.last_active_at`,
 };
 
+// The row in UPSERT_COLUMNS order ($1 the model, $2 the digest): the same update as UPSERT's, but
+// only of a row that is still there. A record ended since it was read is not brought back.
+export const UPDATE_EXISTING: PreparedStatement = {
+  name: 'gatehouse_update_existing_v1',
+  text: `update ${TABLE} set
+  payload = $3,
+  grant_id = $4,
+  uid_digest = coalesce($5, ${TABLE}.uid_digest),
+  account_id = $6,
+  client_id = $7,
+  expires_at = $8,
+  consumed_at = coalesce($9, ${TABLE}.consumed_at),
+  user_agent = coalesce($10, ${TABLE}.user_agent),
+  ip = coalesce($11, ${TABLE}.ip),
+  last_active_at = $12
+where model = $1 and id_digest = $2`,
+};
+
 // The row in UPSERT_COLUMNS order, then now. A live record with the same id wins and nothing is
 // returned; an expired one (the janitor has not swept it yet) is replaced. Two racing inserts
 // serialise on the primary key, and the loser re-checks the winner's row, which is live: at most
