@@ -66,7 +66,11 @@ export class FactorStore {
       .select(trx.raw('(select count(*) from recovery_codes r where r.factor_id = factors.id and r.used_at is null)::int as remaining'))
       .where({ user_id: userId })
       .whereNotNull('confirmed_at')
-      .orderBy([{ column: 'created_at' }, { column: 'id' }]);
+      // Recovery codes come with the first factor, in the same act and often the same millisecond:
+      // they are listed after what they came with, not in the order of two random ids.
+      .orderBy('created_at')
+      .orderByRaw(`kind = 'recovery_codes'`)
+      .orderBy('id');
     return rows.map((row) => ({
       id: row.id,
       kind: row.kind,

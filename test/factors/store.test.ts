@@ -37,6 +37,17 @@ describe('recovery codes', () => {
   });
 });
 
+describe('the list of a person\'s factors', () => {
+  it('puts recovery codes after the factor they came with, even when both were made in the same millisecond', async () => {
+    const { userId, factorId } = await personWithCodes();
+    const at = new Date();
+    // An authenticator whose id sorts after the codes' own, made at the very same moment.
+    await testDb.db('factors').where({ id: factorId }).update({ created_at: at });
+    await testDb.db('factors').insert({ id: 'ffffffff-ffff-4fff-8fff-ffffffffffff', user_id: userId, kind: 'totp', name: 'Phone', confirmed_at: at, created_at: at });
+    expect((await store.list(userId)).map((factor) => factor.kind)).toEqual(['totp', 'recovery_codes']);
+  });
+});
+
 describe.skipIf(!postgres)('recovery codes beside an act on the same person, on PostgreSQL', () => {
   it('a code being spent waits for the factor first, holding none of its codes meanwhile', async () => {
     const { db } = testDb;
