@@ -88,11 +88,14 @@ export function censorCredentials<T extends Record<string, unknown>>(fields: T):
 
 /** A log call's arguments with a database error (the call's object, or its `err`) made safe to write. */
 function withoutQuotedValuesIn<T extends unknown[]>(args: T): T {
-  const [first] = args;
-  if (first === null || typeof first !== 'object') return args;
-  const safe = first instanceof Error ? withoutQuotedValues(first) : 'err' in first ? { ...first, err: withoutQuotedValues(first.err) } : first;
-  if (safe === first || (!(first instanceof Error) && (safe as { err: unknown }).err === (first as { err: unknown }).err)) return args;
-  return [safe, ...args.slice(1)] as T;
+  const [first, ...rest] = args;
+  if (first instanceof Error) {
+    const safe = withoutQuotedValues(first);
+    return safe === first ? args : [safe, ...rest] as T;
+  }
+  if (first === null || typeof first !== 'object' || !('err' in first)) return args;
+  const err = withoutQuotedValues(first.err);
+  return err === first.err ? args : [{ ...first, err }, ...rest] as T;
 }
 
 export function createLogger(level: string, destination?: DestinationStream): Logger {

@@ -14,7 +14,7 @@ import { normalizeUserCode } from '../oidc/internals.js';
 import type { OidcRecords } from '../records/index.js';
 import { networkOf } from '../security/client-address.js';
 import { keyedDigest, type KeyedDigest } from '../security/keyed-digest.js';
-import { countAttempt, reservation, settleAttempt, type Count, type CounterKey } from '../security/rate-limit-store.js';
+import { countEach, reservation, settleAttempt, type Count, type CounterKey } from '../security/rate-limit-store.js';
 
 export interface GuessingLimits {
   /** Wrong codes from one network per window. */
@@ -44,9 +44,7 @@ export class CodeGuessing {
     const network: CounterKey = { prefix: 'device_code_network', key: this.#digest(networkOf(ip)) };
     const overall: CounterKey = { prefix: 'device_code_overall', key: 'all' };
     const { windowSeconds } = this.limits;
-    const counted = await countAttempt(this.db, [{ ...network, durationSeconds: windowSeconds }, { ...overall, durationSeconds: windowSeconds }]);
-    if (!('counts' in counted)) throw new Error('the device code tries were not counted');
-    const [fromNetwork, fromEveryone] = counted.counts as [Count, Count];
+    const [fromNetwork, fromEveryone] = await countEach(this.db, [{ ...network, durationSeconds: windowSeconds }, { ...overall, durationSeconds: windowSeconds }]) as [Count, Count];
     return {
       allowed: fromNetwork.points <= this.limits.perNetwork && fromEveryone.points <= this.limits.overall,
       handBack: () => settleAttempt(this.db, { giveBack: [reservation(network, fromNetwork), reservation(overall, fromEveryone)] }),

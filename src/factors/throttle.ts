@@ -13,7 +13,7 @@
 import type { Database } from '../db/knex.js';
 import { throttleBlocks } from '../observability/metrics.js';
 import { keyedDigest, type KeyedDigest } from '../security/keyed-digest.js';
-import { countAttempt, reservation, settleAttempt, type Count, type CounterKey } from '../security/rate-limit-store.js';
+import { countEach, reservation, settleAttempt, type Count, type CounterKey } from '../security/rate-limit-store.js';
 
 const SHORT_LIMIT = 5;
 const SHORT_WINDOW = 5 * 60;
@@ -37,9 +37,7 @@ export class FactorThrottle {
     const burst: CounterKey = { prefix: 'factor_burst', key };
     const day: CounterKey = { prefix: 'factor_day', key };
     // One statement counts the attempt on both counters (the rows rate-limiter-flexible kept them in).
-    const counted = await countAttempt(this.db, [{ ...burst, durationSeconds: SHORT_WINDOW }, { ...day, durationSeconds: DAY }]);
-    if (!('counts' in counted)) throw new Error('the second-factor throttle was not counted');
-    const [burstCount, dayCount] = counted.counts as [Count, Count];
+    const [burstCount, dayCount] = await countEach(this.db, [{ ...burst, durationSeconds: SHORT_WINDOW }, { ...day, durationSeconds: DAY }]) as [Count, Count];
     const over = [burstCount.points > SHORT_LIMIT ? burstCount.msBeforeNext : 0, dayCount.points > DAY_LIMIT ? dayCount.msBeforeNext : 0];
     const waitMs = Math.max(...over);
     if (waitMs > 0) {

@@ -126,12 +126,17 @@ export async function countAttempt(
   };
 }
 
-/** Adds one to a single counter (as countAttempt does), and returns it after the change. */
-export async function countOne(db: Database, counter: CounterKey & { durationSeconds: number }, now = Date.now()): Promise<Count> {
-  const counted = await countAttempt(db, [counter], undefined, now);
+/** Adds one to each counter (countAttempt with no counter that may refuse), and returns them after the change, in order. */
+export async function countEach(db: Database, counters: ReadonlyArray<CounterKey & { durationSeconds: number }>, now = Date.now()): Promise<Count[]> {
+  const counted = await countAttempt(db, counters, undefined, now);
   // Nothing can be spent without `unlessSpent`: there is always a count.
-  if (!('counts' in counted)) throw new Error(`the counter ${counter.prefix} was not counted`);
-  return counted.counts[0]!;
+  if (!('counts' in counted)) throw new Error(`the counters ${counters.map((c) => c.prefix).join(', ')} were not counted`);
+  return counted.counts;
+}
+
+/** Adds one to a single counter, and returns it after the change. */
+export async function countOne(db: Database, counter: CounterKey & { durationSeconds: number }, now = Date.now()): Promise<Count> {
+  return (await countEach(db, [counter], now))[0]!;
 }
 
 /**
