@@ -282,10 +282,10 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
       // password. Knowing its password proves nothing (whoever signed up chose it), so telling it
       // apart would let anyone learn whether an address has an account: sign up with it, then
       // sign in. With sign-up open, every failure says how a new account is confirmed instead.
-      if (outcome.reason === 'unverified') {
-        await throttle.handBack();
-        await deps.enrolment.resendVerification(outcome.user);
-      }
+      // The attempt stays counted like any failure: handed back, it would never meet the throttle,
+      // while the same tries at an address that already had an account (whose password the
+      // sign-up's is not) would, and the 429 would tell the two apart.
+      if (outcome.reason === 'unverified') await deps.enrolment.resendVerification(outcome.user);
       const error = outcome.reason === 'disabled' ? 'login.error.disabled' : GENERIC_SIGN_IN_ERROR;
       return renderLogin(ctx, { clientName, email, error, confirmHint: outcome.reason !== 'disabled' && deps.enrolment.signUpOn }, 401);
     }

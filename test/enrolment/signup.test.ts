@@ -154,6 +154,32 @@ describe('signing up', () => {
     expect(refused).toHaveLength(1);
   });
 
+  it('sign-ins with the sign-up\'s own password meet the throttle on the same try at a taken address as at a free one', async () => {
+    // Sign up an address with a password of one's choosing, then sign in with it: at a free address
+    // that is the sign-up's right password, at a taken one a wrong password for its owner. Were the
+    // first not counted, only the second would ever be refused, and the 429 would say which
+    // addresses have accounts. Each try comes from a network of its own, so what refuses is the
+    // account's own limit (20 failures in 15 minutes), which no clock can slip past in a test.
+    const password = 'saffron lantern oyster gravel';
+    const owner = await createPerson(mailed.server);
+    const statuses = async (email: string) => {
+      await signUp(visitor(), { email, password });
+      const answers: number[] = [];
+      for (let attempt = 0; attempt < 21; attempt += 1) {
+        const agent = visitor();
+        const page = await agent.follow(String((await authorizationRequest(app)).url));
+        const login = formOf(page.body, /\/login$/);
+        const headers = { 'x-forwarded-for': agent.ip };
+        answers.push((await agent.request(new URL(login.action, page.url).href, { form: { csrf: login.csrf, email, password }, headers })).status);
+      }
+      return answers;
+    };
+    const atTaken = await statuses(owner.email);
+    expect(atTaken).toEqual([...Array.from({ length: 20 }, () => 401), 429]);
+    expect(await statuses(newAddress())).toEqual(atTaken);
+    await mailed.deliver(); // the sign-ups' links and the owner's note, not the next test's mail
+  });
+
   it('refuses a weak password or a malformed address on the form itself, creating nothing', async () => {
     const email = newAddress();
     const weak = await signUp(visitor(), { email, password: 'password123' });
