@@ -336,13 +336,15 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
             };
           }
           const api = await resources.find(identifier);
-          // A disabled API is as good as unknown: no new token names it.
-          if (!api || api.disabledAt) throw new errors.InvalidTarget(`unknown resource ${identifier}`);
+          // A disabled API is as good as unknown: no new token names it. Unknown, disabled and
+          // not this client's read alike, so the refusals list no operator's APIs.
+          const refused = () => new errors.InvalidTarget(`this client may not use resource ${identifier}`);
+          if (!api || api.disabledAt) throw refused();
           // An app gets only the API scopes it was registered for, and no token at all for an
           // API it has no scope of: an audience is a promise to that API (RFC 9700 §2.3).
           const registered = apiScopesOf(client);
           const scopes = api.scopes.filter((scope) => registered.has(scope));
-          if (scopes.length === 0) throw new errors.InvalidTarget(`the client is not registered for any scope of ${identifier}`);
+          if (scopes.length === 0) throw refused();
           if (isClientCredentials(ctx)) checkMachineScopes(ctx, scopes, api.identifier);
           // OIDC scopes ride along on tokens for a person so the same JWT can call userinfo (see
           // the jwt customizer); a machine token has no person behind it.

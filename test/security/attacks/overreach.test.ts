@@ -75,6 +75,20 @@ describe('machine tokens beyond the registration', () => {
   });
 });
 
+describe('which APIs exist', () => {
+  it('a client naming an API it has no scope of hears what it hears for an API that does not exist', async () => {
+    // Otherwise any app (or anyone who has seen one sign-in's client id) could list an operator's
+    // APIs by guessing identifiers and reading the refusals.
+    const refusal = async (resource: string) => {
+      const res = await post('/token', machine, { grant_type: 'client_credentials', resource });
+      return { status: res.status, error: res.body.error, description: String(res.body.error_description).replace(resource, '<resource>') };
+    };
+    const existing = await refusal(BILLING_API);
+    expect(existing).toMatchObject({ status: 400, error: 'invalid_target' });
+    expect(await refusal('https://nothing-here.example.test')).toEqual(existing);
+  });
+});
+
 describe('grant types beyond the registration', () => {
   it('a public app (no secret to steal) mints a token with client_credentials: unauthorized_client', async () => {
     const res = await post('/token', { clientId: target.publicApp.clientId }, { grant_type: 'client_credentials', scope: 'notes:read' });
