@@ -47,14 +47,17 @@ function recordRevocation(audit: AuditLog, tokenType: string, token: WithIds): v
 /**
  * A refresh retried within the window and answered with the successor it lost (src/tokens/refresh-retry.ts):
  * not reuse, but an operator should see how often clients lose responses, and that a retry by a
- * thief in the window would look the same.
+ * thief in the window would look the same. Every retry is counted and logged; the audit log, which
+ * keeps every entry, records a rotation's first only, so an app retrying in every window it opens
+ * cannot fill it.
  */
 export function forgivenRetryRecorder(logger: Logger, audit: AuditLog): (ctx: KoaContextWithOIDC, retry: ForgivenRetry) => void {
   const log = logger.child({ component: 'oidc' });
   return (ctx, retry) => {
     refreshRetriesForgiven.inc();
     const requestId = (ctx.state as { requestId?: string } | undefined)?.requestId;
-    log.info({ event: 'refresh_token.retry_forgiven', clientId: retry.clientId, accountId: retry.accountId, grantId: retry.grantId, secondsSinceRotation: retry.secondsSinceRotation, requestId });
+    log.info({ event: 'refresh_token.retry_forgiven', clientId: retry.clientId, accountId: retry.accountId, grantId: retry.grantId, secondsSinceRotation: retry.secondsSinceRotation, retry: retry.retry, requestId });
+    if (retry.retry !== 1) return;
     audit.record({
       type: 'refresh_token.retry_forgiven',
       actor: actorOf(ctx as unknown as ProviderContext),

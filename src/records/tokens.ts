@@ -107,17 +107,26 @@ export interface KeptSuccessorRow {
   consumed_at: Date | string;
   successor_digest: string;
   successor_unused: boolean;
+  /** How many times this rotation's successor has been asked for, this time included. */
+  successor_retries: number;
 }
 
-const KEPT_SQL = `select t.successor_sealed, t.consumed_at, t.successor_digest,
+// Reading the kept successor counts the retry, in the same statement: a retry costs one query.
+const KEPT_SQL = `with kept as (
+  update ${TABLE} t set successor_retries = coalesce(t.successor_retries, 0) + 1
+   where t.model = 'RefreshToken' and t.id_digest = :presented
+     and t.successor_sealed is not null and t.consumed_at > :since
+  returning t.successor_sealed, t.consumed_at, t.successor_digest, t.successor_retries, t.model)
+select kept.successor_sealed, kept.consumed_at, kept.successor_digest, kept.successor_retries,
        (s.id_digest is not null and s.consumed_at is null) as successor_unused
-  from ${TABLE} t
+  from kept
   left join ${TABLE} s
-    on s.model = t.model and s.id_digest = t.successor_digest and (s.expires_at is null or s.expires_at > :now)
- where t.model = 'RefreshToken' and t.id_digest = :presented
-   and t.successor_sealed is not null and t.consumed_at > :since`;
+    on s.model = kept.model and s.id_digest = kept.successor_digest and (s.expires_at is null or s.expires_at > :now)`;
 
-/** What the rotation of `presented` after `since` kept for a retry (src/tokens/refresh-retry.ts opens it). */
+/**
+ * What the rotation of `presented` after `since` kept for a retry (src/tokens/refresh-retry.ts
+ * opens it), counting this ask among the rotation's retries.
+ */
 export async function keptSuccessor(db: Database, now: Date, presented: string, since: Date): Promise<KeptSuccessorRow | undefined> {
   const { rows } = await db.raw<{ rows: KeptSuccessorRow[] }>(KEPT_SQL, { presented: digest(presented), since, now });
   return rows[0];

@@ -42,6 +42,8 @@ export interface ForgivenRetry {
   grantId: string | undefined;
   /** How long after the rotation the retry came. */
   secondsSinceRotation: number;
+  /** Which retry of this rotation it is: 1 for the first (the one the audit log records). */
+  retry: number;
 }
 
 interface Forgiven extends ForgivenRetry {
@@ -146,17 +148,18 @@ export class RefreshRetries {
       accountId: token.accountId,
       grantId: token.grantId,
       secondsSinceRotation: Math.max(0, Math.round((this.records.now() - kept.rotatedAt) / 1000)),
+      retry: kept.retry,
     });
     return true;
   }
 
-  async #kept(presented: string): Promise<{ successor: string; rotatedAt: number } | undefined> {
+  async #kept(presented: string): Promise<{ successor: string; rotatedAt: number; retry: number } | undefined> {
     const row = await this.records.keptSuccessor(presented, this.options.windowSeconds);
     if (!row?.successor_unused) return undefined;
     const successor = openSuccessor(presented, row.successor_sealed);
     // The digest check stops a row edited to point at some other live token.
     if (successor === undefined || digest(successor) !== row.successor_digest) return undefined;
-    return { successor, rotatedAt: new Date(row.consumed_at).getTime() };
+    return { successor, rotatedAt: new Date(row.consumed_at).getTime(), retry: Number(row.successor_retries) };
   }
 }
 
