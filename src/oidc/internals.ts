@@ -26,3 +26,4 @@ export const PINNED_OIDC_PROVIDER_VERSION = '9.13.3';
 export * from './internals/requests.js';
 export * from './internals/wire.js';
 export * from './internals/models.js';
+export * from './internals/sender-constraints.js';

@@ -144,6 +144,19 @@ describe('the discovery document', () => {
     const { access_token: downstream } = (await exchanged.json()) as { access_token: string };
     const introspected = await fetch(`${server.issuer}/token/introspection`, { method: 'POST', headers: { 'content-type': FORM, authorization: basic(clientId, clientSecret!) }, body: new URLSearchParams({ token: downstream }) });
     expect(await introspected.json()).toMatchObject({ active: true, aud: FILES_API, scope: 'files:read' });
+    // With a DPoP proof of every advertised algorithm, the exchanged token is bound to its key.
+    for (const alg of list('dpop_signing_alg_values_supported')) {
+      const key = await proofKey(alg);
+      const bound = await fetch(`${server.issuer}/token`, {
+        method: 'POST',
+        headers: { 'content-type': FORM, authorization: basic(notesApi.clientId, notesApi.secret), dpop: await proof(key, { alg, htm: 'POST', htu: `${server.issuer}/token` }) },
+        body: new URLSearchParams({ grant_type: TOKEN_EXCHANGE_GRANT, subject_token: personTokens.access_token, subject_token_type: ACCESS_TOKEN_TYPE, resource: FILES_API }),
+      });
+      const body = (await bound.json()) as { token_type: string; access_token: string };
+      expect(bound.status, alg).toBe(200);
+      expect(body.token_type, alg).toBe('DPoP');
+      expect(decodeJwt(body.access_token).cnf, alg).toEqual({ jkt: key.thumbprint });
+    }
   });
 
   it('ID tokens are signed with exactly the advertised algorithms, by keys at jwks_uri', async () => {

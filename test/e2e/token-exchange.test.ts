@@ -3,7 +3,7 @@
 // their behalf, the storage API; the docs API exchanges the token it was sent for one aimed at the
 // storage API, which sees the person as `sub` and the docs API as `act`.
 import { randomBytes } from 'node:crypto';
-import { createRemoteJWKSet, decodeJwt, importJWK, jwtVerify, SignJWT } from 'jose';
+import { calculateJwkThumbprint, createRemoteJWKSet, decodeJwt, exportJWK, importJWK, jwtVerify, SignJWT } from 'jose';
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keyStoreFor, signingJwk } from '../../src/keys/signing-keys.js';
@@ -13,6 +13,7 @@ import { authorizationRequest, createPerson, registerApp, signIn, type App } fro
 import { startTestServer, type TestServer } from '../support/gatehouse.js';
 import { UserAgent } from '../support/user-agent.js';
 import { written } from '../support/changes.js';
+import { proof, proofKey } from '../support/dpop.js';
 
 const DOCS_API = 'https://docs.example.test';
 const STORAGE_API = 'https://storage.example.test';
@@ -40,7 +41,7 @@ async function registerApi(identifier: string, scope: string, mayExchangeFor: st
  * A person signs in to the app, allowing it the docs API and, on their behalf, storage (and
  * archive): one authorization request naming every API (RFC 8707), a token for the docs API.
  */
-async function personSignsIn(scope = 'openid offline_access docs:read storage:read archive:read', to = app) {
+async function personSignsIn(scope = 'openid offline_access docs:read storage:read archive:read', to = app, DPoP?: client.DPoPHandle) {
   const person = await createPerson(server);
   const agent = new UserAgent(server.issuer);
   const request = await authorizationRequest(to, { scope, resource: DOCS_API });
@@ -49,17 +50,35 @@ async function personSignsIn(scope = 'openid offline_access docs:read storage:re
   const callback = await signIn(agent, request.url, person);
   const tokens = await client.authorizationCodeGrant(to.config, callback, {
     pkceCodeVerifier: request.codeVerifier, expectedState: request.state, expectedNonce: request.nonce,
-  }, { resource: DOCS_API });
+  }, { resource: DOCS_API }, DPoP ? { DPoP } : {});
   return { person, tokens };
 }
 
-/** The exchange, as the API makes it with openid-client. */
-function exchange(api: Api, subjectToken: string, parameters: Record<string, string> = { resource: STORAGE_API }) {
+/** The exchange, as the API makes it with openid-client (with its DPoP handle, when it has a key). */
+function exchange(api: Api, subjectToken: string, parameters: Record<string, string> = { resource: STORAGE_API }, DPoP?: client.DPoPHandle) {
   return client.genericGrantRequest(api.config, TOKEN_EXCHANGE_GRANT, {
     subject_token: subjectToken,
     subject_token_type: ACCESS_TOKEN_TYPE,
     ...parameters,
+  }, DPoP ? { DPoP } : {});
+}
+
+/** The exchange as a plain HTTP request, with the `DPoP` header given (a proof built by hand: test/support/dpop.ts). */
+async function exchangeWithHeader(api: Api, subjectToken: string, dpop: string): Promise<{ status: number; body: Record<string, unknown>; nonce: string | null }> {
+  const res = await fetch(`${server.issuer}/token`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      authorization: `Basic ${Buffer.from(`${encodeURIComponent(api.clientId)}:${encodeURIComponent(api.clientSecret)}`).toString('base64')}`,
+      dpop,
+    },
+    body: new URLSearchParams({ grant_type: TOKEN_EXCHANGE_GRANT, subject_token: subjectToken, subject_token_type: ACCESS_TOKEN_TYPE, resource: STORAGE_API }),
   });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown>, nonce: res.headers.get('dpop-nonce') };
+}
+
+async function thumbprintOf(keyPair: client.CryptoKeyPair): Promise<string> {
+  return calculateJwkThumbprint(await exportJWK(keyPair.publicKey));
 }
 
 /** The OAuth error an exchange was refused with (openid-client throws ResponseBodyError). */
@@ -123,6 +142,8 @@ describe('an API exchanges a person\'s token for the downstream API it may call'
     expect(response.scope).toBe('storage:read');
     // Never outlives the token it was exchanged for.
     expect(claims.exp!).toBeLessThanOrEqual(original.exp!);
+    // A bearer subject token exchanged without a proof gives a bearer token.
+    expect(claims.cnf).toBeUndefined();
   });
 
   it('gives only what the app is still registered for: an app narrowed after the person consented gets less, or nothing', async () => {
@@ -177,7 +198,7 @@ describe('an API exchanges a person\'s token for the downstream API it may call'
     const { items } = await server.operations.audit.listAudit({ type: 'token.exchanged', clientId: docs.clientId });
     const entry = items.find((event) => event.userId === person.id);
     expect(entry?.actor).toMatchObject({ type: 'client', id: docs.clientId });
-    expect(entry?.details).toMatchObject({ api: DOCS_API, downstream: STORAGE_API, scope: 'storage:read', grantId: decodeJwt(tokens.access_token).grant_id, grantClientId: app.clientId });
+    expect(entry?.details).toMatchObject({ api: DOCS_API, downstream: STORAGE_API, scope: 'storage:read', grantId: decodeJwt(tokens.access_token).grant_id, grantClientId: app.clientId, tokenType: 'Bearer' });
     const written = JSON.stringify(await server.testDb.db('audit_events').where({ type: 'token.exchanged' }).select('*'));
     expect(written).not.toContain(response.access_token);
     expect(written).not.toContain(tokens.access_token);
@@ -229,6 +250,85 @@ describe('revocable with the original grant', () => {
     expect((await introspect(storage, response.access_token)).active).toBe(true);
     await server.operations.people.disableUser(ADMIN, person.id);
     expect(await introspect(storage, response.access_token)).toEqual({ active: false });
+  });
+});
+
+describe('sender-constrained tokens (DPoP, RFC 9449)', () => {
+  it('a DPoP-bound subject token exchanged with a proof of the API\'s key gives a DPoP token bound to that key', async () => {
+    const appKey = await client.randomDPoPKeyPair('ES256');
+    const { tokens } = await personSignsIn(undefined, app, client.getDPoPHandle(app.config, appKey));
+    expect(decodeJwt(tokens.access_token).cnf).toEqual({ jkt: await thumbprintOf(appKey) });
+
+    const apiKey = await client.randomDPoPKeyPair('ES256');
+    const response = await exchange(docs, tokens.access_token, undefined, client.getDPoPHandle(docs.config, apiKey));
+    expect(response.token_type).toBe('dpop'); // openid-client lower-cases it
+    const jkt = await thumbprintOf(apiKey);
+    expect((await verifyAt(storage, response.access_token)).cnf).toEqual({ jkt });
+    expect(await introspect(storage, response.access_token)).toMatchObject({ active: true, token_type: 'DPoP', cnf: { jkt } });
+  });
+
+  it('a DPoP-bound subject token exchanged without a proof is refused: no bearer token comes of it', async () => {
+    const { tokens } = await personSignsIn(undefined, app, client.getDPoPHandle(app.config, await client.randomDPoPKeyPair('ES256')));
+    const refused = await exchange(docs, tokens.access_token).then(() => undefined, (error: unknown) => error);
+    expect(refused).toBeInstanceOf(client.ResponseBodyError);
+    expect(refused).toMatchObject({ status: 400, error: 'invalid_request', error_description: expect.stringMatching(/DPoP-bound.*DPoP proof/) });
+  });
+
+  it('a bearer subject token exchanged with a proof gives a token bound to the proof\'s key', async () => {
+    const { tokens } = await personSignsIn();
+    expect(decodeJwt(tokens.access_token).cnf).toBeUndefined();
+    const apiKey = await client.randomDPoPKeyPair('ES256');
+    const response = await exchange(docs, tokens.access_token, undefined, client.getDPoPHandle(docs.config, apiKey));
+    expect(response.token_type).toBe('dpop');
+    expect((await verifyAt(storage, response.access_token)).cnf).toEqual({ jkt: await thumbprintOf(apiKey) });
+  });
+
+  it('a proof is accepted once: the same proof sent again is invalid_dpop_proof', async () => {
+    const { tokens } = await personSignsIn();
+    const key = await proofKey();
+    const sent = await proof(key, { htm: 'POST', htu: `${server.issuer}/token` });
+    const first = await exchangeWithHeader(docs, tokens.access_token, sent);
+    expect(first.status).toBe(200);
+    expect(first.body.token_type).toBe('DPoP');
+    expect(decodeJwt(String(first.body.access_token)).cnf).toEqual({ jkt: key.thumbprint });
+    const again = await exchangeWithHeader(docs, tokens.access_token, sent);
+    expect(again).toMatchObject({ status: 400, body: { error: 'invalid_dpop_proof' } });
+    expect(again.body).not.toHaveProperty('access_token');
+  });
+
+  it('a proof that fails oidc-provider\'s checks is invalid_dpop_proof, never ignored; a stale one is told to use a nonce', async () => {
+    const { tokens } = await personSignsIn();
+    const key = await proofKey();
+    const now = Math.floor(Date.now() / 1000);
+    const bad = {
+      'another URL': await proof(key, { htm: 'POST', htu: `${server.issuer}/me` }),
+      'another method': await proof(key, { htm: 'GET', htu: `${server.issuer}/token` }),
+      'a key not its signer': await proof(key, { htm: 'POST', htu: `${server.issuer}/token`, headerJwk: (await proofKey()).jwk }),
+      'an algorithm not advertised': await proof(await proofKey('ES384'), { htm: 'POST', htu: `${server.issuer}/token`, alg: 'ES384' }),
+      'not a JWT': 'not-a-proof',
+    };
+    for (const [what, dpop] of Object.entries(bad)) {
+      expect(await exchangeWithHeader(docs, tokens.access_token, dpop), what).toMatchObject({ status: 400, body: { error: 'invalid_dpop_proof' } });
+    }
+    // Nonces are on (derived from KEY_ENCRYPTION_KEY): a proof too old is answered with one to use.
+    const stale = await exchangeWithHeader(docs, tokens.access_token, await proof(key, { htm: 'POST', htu: `${server.issuer}/token`, iat: now - 3600 }));
+    expect(stale).toMatchObject({ status: 400, body: { error: 'use_dpop_nonce' } });
+    expect(stale.nonce).toBeTruthy();
+    const withNonce = await exchangeWithHeader(docs, tokens.access_token, await proof(key, { htm: 'POST', htu: `${server.issuer}/token`, iat: now - 3600, nonce: stale.nonce! }));
+    expect(withNonce.status).toBe(200);
+    expect(decodeJwt(String(withNonce.body.access_token)).cnf).toEqual({ jkt: key.thumbprint });
+  });
+
+  it('an API whose client is registered to require DPoP gets no exchanged token without a proof', async () => {
+    const { tokens } = await personSignsIn();
+    await written(server, () => server.stores.clients.update(docs.clientId, { requireDpop: true }));
+    try {
+      expect(await refusal(exchange(docs, tokens.access_token))).toEqual({ error: 'invalid_request', status: 400 });
+      const response = await exchange(docs, tokens.access_token, undefined, client.getDPoPHandle(docs.config, await client.randomDPoPKeyPair('ES256')));
+      expect(response.token_type).toBe('dpop');
+    } finally {
+      await written(server, () => server.stores.clients.update(docs.clientId, { requireDpop: false }));
+    }
   });
 });
 

@@ -21,8 +21,9 @@ import mount from 'koa-mount';
 import { errors, Provider, type Adapter, type AdapterPayload, type ClientMetadata, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readTokenEndpointForm } from '../../src/http/provider-form.js';
+import { proof, proofKey } from '../support/dpop.js';
 import {
-  accessTokenBeingRevoked, accessTokenFor, basicAuthorization, basicAuthorizationClientId, currentRequest, deviceFormToken, discoveryDocument, normalizeUserCode, DISCOVERY_PATHS, errorDetailOf, FIND_TOKEN_MODELS,
+  accessTokenBeingRevoked, accessTokenFor, basicAuthorization, bindToProofKey, dpopProofOf, requireProofIfRegistered, basicAuthorizationClientId, currentRequest, deviceFormToken, discoveryDocument, normalizeUserCode, DISCOVERY_PATHS, errorDetailOf, FIND_TOKEN_MODELS,
   GRANTABLE_MODELS, grantFromStored, INTERACTION_OWN_ID_FIELD, INTERACTION_SESSION_COOKIE_FIELD, isReuseDetail, isStructuredToken, JWT_HANDLE_PREFIX, JWT_REVOCATION_HANDLE_PREFIX, pageSession,
   PINNED_OIDC_PROVIDER_VERSION, presentedRefreshToken, PROVIDER_BODY_LIMIT, PROVIDER_BODY_LIMIT_BYTES, PROVIDER_ROUTES,
   PROVIDER_ROUTES_WITH_A_PARAMETER, providerContextOf, refreshGrantRequest, REFRESH_GRANT_ADAPTER_CALLS, SESSION_BINDING,
@@ -838,5 +839,94 @@ describe('the provider\'s models (internals/models.ts)', () => {
     expect(first?.status, JSON.stringify(first?.body)).toBe(200);
     expect(during.filter((call) => call.model === 'ReplayDetection').map((call) => call.method), 'ReplayDetection.unique (lib/models/replay_detection.js) no longer calls find() then upsert(): src/oidc/models/replay-detection.ts\'s atomic check is bypassed').toEqual([...REPLAY_DETECTION_ADAPTER_CALLS]);
     expect((await post(running, '/token', params)).status, 'an assertion found by find() is no longer refused').toBe(401);
+  });
+});
+
+describe('DPoP for a grant Gatehouse registers (internals/sender-constraints.ts)', () => {
+  const GRANT = 'urn:example:params:oauth:grant-type:contract';
+  let target: Running;
+  const ask = async (headers: Record<string, string>, clientId = 'dpop-machine') => {
+    const res = await fetch(`${target.url}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(clientId), ...headers },
+      body: new URLSearchParams({ grant_type: GRANT }),
+    });
+    return { status: res.status, nonce: res.headers.get('dpop-nonce'), body: (await res.json()) as Record<string, unknown> };
+  };
+  const htu = () => `${target.url}/token`;
+
+  beforeAll(async () => {
+    const machine = (clientId: string, extra: Record<string, unknown> = {}) => ({
+      client_id: clientId, client_secret: SECRET, grant_types: [GRANT], response_types: [], redirect_uris: [], ...extra,
+    }) as unknown as ClientMetadata;
+    target = await startProvider({
+      overrides: (base) => ({
+        ...base,
+        clients: [...(base.clients ?? []), machine('dpop-machine'), machine('dpop-required', { dpop_bound_access_tokens: true })],
+        enabledJWA: { ...base.enabledJWA, dPoPSigningAlgValues: ['ES256'] },
+        features: {
+          ...base.features,
+          dPoP: { enabled: true, nonceSecret: Buffer.alloc(32, 7), requireNonce: (ctx: KoaContextWithOIDC) => ctx.get('x-require-nonce') === 'yes', allowReplay: false },
+        },
+      }),
+      // The grant as src/oidc/grants/token-exchange.ts uses these exports, reduced to them.
+      configure: (provider) => provider.registerGrantType(GRANT, async (ctx) => {
+        const dPoP = await dpopProofOf(provider, ctx);
+        requireProofIfRegistered(provider, ctx, dPoP, errors.InvalidRequest);
+        const token = accessTokenFor(provider, { client: ctx.oidc.client!, accountId: 'person', grantId: 'grant', gty: GRANT }, 'https://api.example.test', {
+          scope: 'read', audience: 'https://api.example.test', accessTokenTTL: 60, accessTokenFormat: 'jwt', jwt: { sign: { alg: 'RS256' } },
+        });
+        token.scope = 'read';
+        await bindToProofKey(provider, ctx, dPoP, token, errors.InvalidDpopProof);
+        ctx.body = { access_token: await token.save(), token_type: token.tokenType };
+      }),
+    });
+  });
+  afterAll(async () => { await target?.close(); });
+
+  it('dpopProofOf and bindToProofKey: a valid proof binds the access token to its key (cnf.jkt, token_type DPoP) and records its jti once', async () => {
+    const key = await proofKey();
+    const sent = await proof(key, { htm: 'POST', htu: htu() });
+    let answer: Awaited<ReturnType<typeof ask>> | undefined;
+    const during = await callsDuring(async () => { answer = await ask({ dpop: sent }); });
+    expect(answer?.status, `validateDpop (lib/helpers/validate_dpop.js) refused a valid proof: ${JSON.stringify(answer?.body)}`).toBe(200);
+    expect(answer!.body.token_type, 'AccessToken#tokenType no longer says DPoP for a token with jkt (lib/models/access_token.js)').toBe('DPoP');
+    expect(decodeJwt(String(answer!.body.access_token)).cnf, 'setThumbprint(\'jkt\') no longer ends up as the JWT\'s cnf.jkt (lib/models/token_helpers.js, formats/jwt.js), or validateDpop no longer answers the key\'s thumbprint').toEqual({ jkt: key.thumbprint });
+    expect(during.filter((call) => call.model === 'ReplayDetection').map((call) => call.method), 'checkDpopReplay no longer records the proof\'s jti through ReplayDetection.unique (src/oidc/models/replay-detection.ts)').toEqual([...REPLAY_DETECTION_ADAPTER_CALLS]);
+    expect(await ask({ dpop: sent }), 'checkDpopReplay no longer refuses a proof seen before with the error class it is given').toMatchObject({ status: 400, body: { error: 'invalid_dpop_proof' } });
+  });
+
+  it('dpopProofOf: no proof is no binding; a proof failing the token endpoint\'s checks is invalid_dpop_proof; nonces as configured', async () => {
+    const none = await ask({});
+    expect(none.status, JSON.stringify(none.body)).toBe(200);
+    expect(none.body.token_type).toBe('Bearer');
+    expect(decodeJwt(String(none.body.access_token)).cnf).toBeUndefined();
+
+    const key = await proofKey();
+    const now = Math.floor(Date.now() / 1000);
+    const refused = {
+      htu: await proof(key, { htm: 'POST', htu: `${target.url}/me` }),
+      htm: await proof(key, { htm: 'PUT', htu: htu() }),
+      signature: await proof(key, { htm: 'POST', htu: htu(), headerJwk: (await proofKey()).jwk }),
+      'alg allow-list': await proof(await proofKey('ES384'), { htm: 'POST', htu: htu(), alg: 'ES384' }),
+      malformed: 'not-a-proof',
+    };
+    for (const [check, dpop] of Object.entries(refused)) {
+      expect(await ask({ dpop }), `validateDpop no longer checks the proof's ${check}`).toMatchObject({ status: 400, body: { error: 'invalid_dpop_proof' } });
+    }
+    // The iat window: outside it, with nonces configured, the answer is a nonce to use.
+    const stale = await ask({ dpop: await proof(key, { htm: 'POST', htu: htu(), iat: now - 3600 }) });
+    expect(stale, 'validateDpop no longer checks iat against its window').toMatchObject({ status: 400, body: { error: 'use_dpop_nonce' } });
+    expect(stale.nonce).toBeTruthy();
+    const required = await ask({ dpop: await proof(key, { htm: 'POST', htu: htu() }), 'x-require-nonce': 'yes' });
+    expect(required, 'validateDpop no longer asks features.dPoP.requireNonce').toMatchObject({ status: 400, body: { error: 'use_dpop_nonce' } });
+    const withNonce = await ask({ dpop: await proof(key, { htm: 'POST', htu: htu(), nonce: required.nonce! }), 'x-require-nonce': 'yes' });
+    expect(withNonce.status, `validateDpop refused its own nonce: ${JSON.stringify(withNonce.body)}`).toBe(200);
+  });
+
+  it('requireProofIfRegistered: a client registered with dpop_bound_access_tokens gets the given error without a proof', async () => {
+    expect(await ask({}, 'dpop-required'), 'checkDpopRequired (lib/helpers/sender_constraints.js) no longer reads dpopBoundAccessTokens, or no longer throws the error class it is given').toMatchObject({ status: 400, body: { error: 'invalid_request' } });
+    const bound = await ask({ dpop: await proof(await proofKey(), { htm: 'POST', htu: htu() }) }, 'dpop-required');
+    expect(bound.body.token_type).toBe('DPoP');
   });
 });

@@ -19,9 +19,20 @@
 // longer than the downstream API's own lifetime nor than the subject token. Revoking the person's
 // grant, disabling the person, the app or this API ends it, as for any token of that grant.
 //
+// Sender constraint (RFC 9449): an exchange that carries a `DPoP` proof gets a token bound to the
+// proof's key (`cnf.jkt`, `token_type: DPoP`), the proof checked as oidc-provider checks one at the
+// token endpoint for its own grants, its jti accepted once. A subject token bound to the app's key
+// (`cnf.jkt`) is exchanged only with a proof: the token the API gets is then bound to the API's
+// own key, never a bearer token. A bearer subject token with a proof is bound too; without one it
+// gives a bearer token, unless the API's client is registered to require DPoP.
+//
 // Errors (RFC 8693 §2.2.2, RFC 6749 §5.2):
 //   invalid_request      a missing subject_token, a subject_token_type or requested_token_type
-//                        other than an access token, an actor_token (the API itself is the actor)
+//                        other than an access token, an actor_token (the API itself is the actor);
+//                        no DPoP proof for a DPoP-bound subject token, or from an API's client
+//                        registered to require DPoP
+//   invalid_dpop_proof   a DPoP proof that fails a check, or one used before
+//   use_dpop_nonce       a DPoP proof without the server's nonce, when nonces are required
 //   invalid_grant        the subject token is not a live access token of ours for a person, was
 //                        not issued for this API, has expired, or was revoked (with its grant, its
 //                        person or its app)
@@ -38,7 +49,7 @@ import { EXCHANGED_ACCESS_TOKEN_TTL_SECONDS } from '../../lifetimes.js';
 import type { ResourceServerStore } from '../../resources/store.js';
 import { kindOf, type JwtAccessTokens } from '../../tokens/jwt-access-tokens.js';
 import { ACCESS_TOKEN_TYPE, GRANT_CLIENT_CLAIM, GRANT_ID_CLAIM, RESOURCE_METADATA, TOKEN_EXCHANGE_GRANT } from '../../vocabulary.js';
-import { accessTokenFor } from '../internals.js';
+import { accessTokenFor, bindToProofKey, dpopProofOf, requireProofIfRegistered } from '../internals.js';
 import { apiScopesOf } from '../client-scopes.js';
 
 export const PARAMETERS = [
@@ -107,6 +118,12 @@ function audiencesOf(claims: JWTPayload): string[] {
   return Array.isArray(claims.aud) ? claims.aud : typeof claims.aud === 'string' ? [claims.aud] : [];
 }
 
+/** RFC 9449 §6.1: the subject token names the key it is bound to. */
+function isDpopBound(claims: JWTPayload): boolean {
+  const cnf = claims.cnf as { jkt?: unknown } | undefined;
+  return typeof cnf?.jkt === 'string';
+}
+
 function scopesOf(value: unknown): string[] {
   return typeof value === 'string' ? value.split(' ').filter(Boolean) : [];
 }
@@ -116,6 +133,10 @@ async function exchange(provider: Provider, deps: TokenExchangeDependencies, ctx
   const client = ctx.oidc.client!;
   checkTokenTypes(params);
   const target = targetOf(params);
+  // Before anything is looked up, as oidc-provider's own grants do: a malformed proof is an error,
+  // never ignored.
+  const proof = await dpopProofOf(provider, ctx);
+  requireProofIfRegistered(provider, ctx, proof, errors.InvalidRequest);
 
   // Only an API's client is registered for this grant (src/oidc/models/client.ts); the API it
   // belongs to says where it may exchange tokens for.
@@ -134,6 +155,11 @@ async function exchange(provider: Provider, deps: TokenExchangeDependencies, ctx
     throw new errors.InvalidGrant('subject token invalid, expired or revoked');
   }
   if (!audiencesOf(claims).includes(apiIdentifier)) throw new errors.InvalidGrant('subject token was not issued for this API');
+  // A token bound to the app's key must not come out of an exchange as a bearer token. The API
+  // cannot prove the app's key, so it proves its own, and the new token is bound to that.
+  if (!proof && isDpopBound(claims)) {
+    throw new errors.InvalidRequest('the subject token is DPoP-bound: send a DPoP proof of the API\'s key with the exchange');
+  }
   const grantId = claims[GRANT_ID_CLAIM] as string;
 
   // What the person allowed the app for the downstream API (the grant, cached: src/oidc/models/grant.ts),
@@ -163,6 +189,8 @@ async function exchange(provider: Provider, deps: TokenExchangeDependencies, ctx
   const act = { sub: apiIdentifier, ...(claims.act && typeof claims.act === 'object' ? { act: claims.act } : {}) };
   const grantClientId = typeof claims[GRANT_CLIENT_CLAIM] === 'string' ? claims[GRANT_CLIENT_CLAIM] as string : String(claims.client_id);
   exchanged.set(token, { act, [GRANT_CLIENT_CLAIM]: grantClientId });
+  // Last before the save, so a proof is spent only on an exchange that succeeds.
+  await bindToProofKey(provider, ctx, proof, token, errors.InvalidDpopProof);
   const value = await token.save();
 
   // Written before the token is handed out: no exchange goes unrecorded.
@@ -171,13 +199,13 @@ async function exchange(provider: Provider, deps: TokenExchangeDependencies, ctx
     actor: { type: 'client', id: client.clientId, ip: ctx.ip ?? null },
     clientId: client.clientId,
     userId: claims.sub,
-    details: { api: apiIdentifier, downstream: target, scope: token.scope, grantId, grantClientId, expiresIn: ttl, requestId: (ctx.state as { requestId?: string } | undefined)?.requestId },
+    details: { api: apiIdentifier, downstream: target, scope: token.scope, grantId, grantClientId, expiresIn: ttl, tokenType: token.tokenType, requestId: (ctx.state as { requestId?: string } | undefined)?.requestId },
   });
 
   ctx.body = {
     access_token: value,
     issued_token_type: ACCESS_TOKEN_TYPE,
-    token_type: 'Bearer',
+    token_type: token.tokenType,
     expires_in: token.expiration,
     scope: token.scope,
   };
