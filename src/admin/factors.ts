@@ -6,6 +6,7 @@ import { GatehouseError, found } from '../errors.js';
 import type { FactorActs } from '../factors/acts.js';
 import type { Factor } from '../factors/store.js';
 import type { OperationDependencies } from './operations.js';
+import { notOwnAccount } from './people.js';
 
 export class FactorOperations {
   constructor(private readonly deps: OperationDependencies, private readonly acts: FactorActs | undefined) {}
@@ -22,7 +23,8 @@ export class FactorOperations {
   }
 
   /** Removes every second factor of the person, ends their sessions, tells them. */
-  reset(actor: Actor, userId: string): ReturnType<FactorActs['resetByAdministrator']> {
+  async reset(actor: Actor, userId: string): ReturnType<FactorActs['resetByAdministrator']> {
+    notOwnAccount(actor, userId, 'signIn');
     return this.#acts().resetByAdministrator(actor, userId);
   }
 }

@@ -111,6 +111,7 @@ export class PeopleOperations {
   /** Disables the person and signs them out everywhere: every session ended, every grant revoked. */
   disableUser(actor: Actor, id: string): Promise<User> {
     return this.deps.audited(actor, async (trx) => {
+      notOwnAccount(actor, id, 'lockout');
       await keepAnAdmin(this.deps.users, id, trx);
       const user = found(await this.deps.users.setDisabled(id, true, trx), 'person');
       const ended = endedResult(await this.deps.sessions.endAll(id, { everyApp: true }, trx), await this.deps.grants.revokeAllOfUser(id, trx));
@@ -140,6 +141,7 @@ export class PeopleOperations {
     options: { endSessions?: boolean; revokeOfflineAccess?: boolean } = {},
   ): Promise<EndedSessionsResult> {
     return this.deps.audited(actor, async (trx) => {
+      notOwnAccount(actor, id, 'signIn');
       // A pending person's first password is theirs to choose, through their invitation or sign-up link.
       if (accountState(found(await this.deps.users.findById(id, trx), 'person')) !== 'active') {
         throw new GatehouseError('conflict', 'This person has not accepted their invitation or verified their sign-up yet: invite them again instead.', undefined, { key: 'admin.problem.notYetActive' });
@@ -157,6 +159,7 @@ export class PeopleOperations {
   /** Deletes the person, after revoking everything they hold and every record naming them (src/people/erasure.ts). */
   deleteUser(actor: Actor, id: string): Promise<void> {
     return this.deps.audited(actor, async (trx) => {
+      notOwnAccount(actor, id, 'lockout');
       await keepAnAdmin(this.deps.users, id, trx);
       found(await this.deps.users.findById(id, trx), 'person');
       const ended = found(await eraseAccount(this.deps, trx, id), 'person');
@@ -169,4 +172,20 @@ export class PeopleOperations {
 async function keepAnAdmin(users: Pick<UserStore, 'isLastAdmin'>, id: string, trx: Database): Promise<void> {
   if (!(await users.isLastAdmin(id, trx))) return;
   throw new GatehouseError('conflict', 'This is the last active administrator: Gatehouse would have no one left to administer it. Make another administrator first (gatehouse user create --admin).', undefined, { key: 'admin.problem.lastAdmin' });
+}
+
+/**
+ * Refuses an administrator's act on their own account, whichever surface they use (the console,
+ * the admin API with their own token). Disabling or deleting oneself locks oneself out, by a slip
+ * or by whoever holds a console left open or a token: another administrator has to. A new
+ * password or the removal of one's sign-in methods belongs to the account pages, which ask for the
+ * current password or a second factor first; here a session or a token would be enough. The CLI
+ * (the operator on the host) and admin clients act as no person, so they are not refused.
+ */
+export function notOwnAccount(actor: Actor, id: string, act: 'lockout' | 'signIn'): void {
+  if (actor.type !== 'user' || actor.id !== id) return;
+  if (act === 'lockout') {
+    throw new GatehouseError('conflict', 'An administrator cannot disable or delete their own account: another administrator has to.', undefined, { key: 'admin.people.notSelf' });
+  }
+  throw new GatehouseError('conflict', 'An administrator changes their own password and sign-in methods on their account pages, which ask for proof that it is them.', undefined, { key: 'admin.people.ownSignIn' });
 }

@@ -33,6 +33,7 @@ import type { FactorThrottle } from '../factors/throttle.js';
 import { acrOf, amrOf, satisfies, type Acr, type Amr } from '../factors/levels.js';
 import { requiredLevel, type LevelRules } from '../factors/requirements.js';
 import { ACR_UNMET } from '../oidc/configuration.js';
+import { pageSession } from '../oidc/internals.js';
 import { ACCOUNT_CLIENT_ID, ADMIN_SCOPE } from '../vocabulary.js';
 import type { Words } from '../i18n/catalogs.js';
 import { PENDING, pendingOf, secondStep, type PendingSecondStep } from './second-step.js';
@@ -148,9 +149,17 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
       const reasons = details.prompt.reasons;
       const accountId = details.session?.accountId;
       if (accountId && reasons.length > 0 && reasons.every((reason) => reason === ACR_UNMET)) {
-        const sessionAmr = ((details.session as { amr?: unknown } | undefined)?.amr ?? []) as unknown[];
-        const methods = sessionAmr.filter((m): m is Amr => typeof m === 'string' && KEPT_METHODS.has(m));
-        return continueAfter(ctx, accountId, methods.length ? methods : ['pwd'], { fromSession: true });
+        // The step adds a factor to the session's sign-in; it is not a sign-in of its own. So the
+        // sign-in keeps the time its first factor was proven (OIDC Core §2: auth_time is when the
+        // person authenticated), and max_age or a recent-sign-in rule still asks for the password.
+        // A session whose time cannot be read is asked for the password.
+        const session = await pageSession(deps.provider(), ctx);
+        const authTime = session.loginTs;
+        if (session.accountId === accountId && session.uid === details.session?.uid && typeof authTime === 'number') {
+          const sessionAmr = ((details.session as { amr?: unknown } | undefined)?.amr ?? []) as unknown[];
+          const methods = sessionAmr.filter((m): m is Amr => typeof m === 'string' && KEPT_METHODS.has(m));
+          return continueAfter(ctx, accountId, methods.length ? methods : ['pwd'], { fromSession: true, authTime });
+        }
       }
       const hint = typeof details.params.login_hint === 'string' ? details.params.login_hint.slice(0, 254) : '';
       return renderLogin(ctx, { clientName, email: hint });
@@ -313,18 +322,19 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
    * needs, or the app is told it cannot be reached (unmet_authentication_requirements, OpenID
    * Connect Unmet Authentication Requirements 1.0) rather than being sent round again.
    */
-  async function continueAfter(ctx: Context, accountId: string, methods: Amr[], how: { fromSession: boolean; person?: Pick<User, 'factorsResetAt'> }) {
+  async function continueAfter(ctx: Context, accountId: string, methods: Amr[], how: { fromSession: false; person: Pick<User, 'factorsResetAt'> } | { fromSession: true; authTime: number }) {
     const { details } = ctx.state.interaction as InteractionState;
     const required = await levelRequired(details);
     const offered = await secondStepOffers(accountId, required);
+    const authTime = how.fromSession ? how.authTime : undefined;
     if (offered.code || offered.passkey) {
-      details.result = { ...(details.result ?? {}), [PENDING]: { accountId, methods } satisfies PendingSecondStep };
+      details.result = { ...(details.result ?? {}), [PENDING]: { accountId, methods, ...(authTime !== undefined ? { authTime } : {}) } satisfies PendingSecondStep };
       await details.persist();
       return how.fromSession ? renderSecondStep(ctx, undefined, offered) : seeOther(ctx, `/interaction/${details.uid}`);
     }
     if (!satisfies(acrOf(methods), required)) return refuseLevel(ctx, accountId, required);
     // A session already at this level but past max_age, or prompt=login: a fresh password suffices.
-    return signedIn(ctx, accountId, methods, {}, how.person);
+    return signedIn(ctx, accountId, methods, {}, how.fromSession ? { authTime } : { person: how.person });
   }
 
   /**
@@ -348,24 +358,31 @@ export function interactionRoutes(deps: InteractionDependencies): Router {
     });
   }
 
-  /** The sign-in is complete: audited, and handed to the provider with its methods and level. */
-  async function signedIn(ctx: Context, accountId: string, methods: Amr[], more: Record<string, unknown> = {}, person?: Pick<User, 'factorsResetAt'>) {
+  /**
+   * The sign-in is complete: audited, and handed to the provider with its methods and level. A
+   * step-up (`authTime`, the session's sign-in time) keeps that time: without `ts` the provider
+   * would stamp the sign-in now, as though the first factor had just been proven too.
+   */
+  async function signedIn(ctx: Context, accountId: string, methods: Amr[], more: Record<string, unknown> = {}, how: { person?: Pick<User, 'factorsResetAt'>; authTime?: number | undefined } = {}) {
     const { details } = ctx.state.interaction as InteractionState;
     const amr = amrOf(methods);
     const acr = acrOf(amr);
-    deps.logger.info({ event: 'sign_in.succeeded', accountId, amr, clientId: details.params.client_id, requestId: ctx.state.requestId });
+    const stepUp = how.authTime !== undefined;
+    deps.logger.info({ event: 'sign_in.succeeded', accountId, amr, ...(stepUp ? { stepUp } : {}), clientId: details.params.client_id, requestId: ctx.state.requestId });
     await deps.audit.append({
       type: 'sign_in.succeeded',
       actor: { type: 'user', id: accountId, ip: ctx.ip },
       userId: accountId,
       clientId: String(details.params.client_id),
-      details: { amr, acr, ...more },
+      // A step-up's amr includes the methods of the sign-in it built on; the entry says which it was.
+      details: { amr, acr, ...(stepUp ? { stepUp } : {}), ...more },
     });
-    const result: Record<string, unknown> = { ...(details.result ?? {}), login: { accountId, amr, acr, remember: true } };
+    const login = { accountId, amr, acr, remember: true, ...(stepUp ? { ts: how.authTime } : {}) };
+    const result: Record<string, unknown> = { ...(details.result ?? {}), login };
     delete result[PENDING];
     // An administrator removed their second factors since they last signed in: they are told
     // here, once, before going on (the mail alone may go unread, or to someone else by now).
-    const resetAt = await deps.users.takeFactorsReset(accountId, person);
+    const resetAt = await deps.users.takeFactorsReset(accountId, how.person);
     if (!resetAt) return finish(ctx, result as InteractionResults);
     await remember(ctx, result as InteractionResults);
     const locale = pages.languages.forRequest(ctx);

@@ -21,13 +21,16 @@ import type { Details, InteractionDependencies, InteractionState } from './route
 export interface PendingSecondStep {
   accountId: string;
   methods: Amr[];
+  /** A step-up's: when the session's sign-in proved its first factor, which the sign-in keeps. */
+  authTime?: number;
 }
 
 export const PENDING = 'gatehousePendingSecondStep';
 
 export function pendingOf(details: Details): PendingSecondStep | undefined {
   const pending = (details.result as Record<string, unknown> | undefined)?.[PENDING] as PendingSecondStep | undefined;
-  return pending && typeof pending.accountId === 'string' && Array.isArray(pending.methods) ? pending : undefined;
+  return pending && typeof pending.accountId === 'string' && Array.isArray(pending.methods)
+    && (pending.authTime === undefined || typeof pending.authTime === 'number') ? pending : undefined;
 }
 
 /** What the second step needs of the rest of the sign-in. */
@@ -38,8 +41,8 @@ export interface SignInFlow {
   offers(accountId: string, required: Acr | undefined): Promise<{ code: boolean; passkey: boolean }>;
   /** Sends the app unmet_authentication_requirements. */
   refuseLevel(ctx: Context, accountId: string, required: Acr | undefined): Promise<void>;
-  /** Completes the sign-in with these methods. */
-  signedIn(ctx: Context, accountId: string, methods: Amr[], more?: Record<string, unknown>): Promise<void>;
+  /** Completes the sign-in with these methods; a step-up's keeps the session's sign-in time. */
+  signedIn(ctx: Context, accountId: string, methods: Amr[], more?: Record<string, unknown>, how?: { authTime?: number | undefined }): Promise<void>;
 }
 
 export function secondStep(deps: InteractionDependencies, flow: SignInFlow) {
@@ -132,7 +135,7 @@ export function secondStep(deps: InteractionDependencies, flow: SignInFlow) {
     const methods: Amr[] = [...pending.methods, ...added];
     const required = await levelRequired(details);
     if (!satisfies(acrOf(amrOf(methods)), required)) return refuseLevel(ctx, pending.accountId, required);
-    return signedIn(ctx, pending.accountId, methods, more);
+    return signedIn(ctx, pending.accountId, methods, more, { authTime: pending.authTime });
   }
 
   /** A challenge for the second step's passkey: only the pending person's passkeys (JSON, fetched by views/passkeys.js). */

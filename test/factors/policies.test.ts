@@ -189,6 +189,36 @@ describe('an admin\'s own token for the admin API, through an admin app', () => 
     expect(entry).toMatchObject({ actor_type: 'user', actor_id: admin.id, client_id: null });
   });
 
+  it('cannot disable or delete its own admin, nor give them a new password or remove their sign-in methods: 409, and nothing changes', async () => {
+    const app = await adminApp();
+    const admin = await createAdmin(server);
+    // Another admin stays active: the last-admin rule is not what refuses here.
+    await createAdmin(server);
+    const token = await tokenFor(app, admin);
+    const before = await server.testDb.db('users').where({ id: admin.id }).first('password_hash', 'disabled_at');
+    const acts: Array<[string, string, unknown?]> = [
+      ['POST', `/users/${admin.id}/disable`],
+      ['DELETE', `/users/${admin.id}`],
+      ['POST', `/users/${admin.id}/password`, { password: 'a brand new passphrase here' }],
+      ['POST', `/users/${admin.id}/factors/reset`],
+    ];
+    for (const [method, path, body] of acts) {
+      const res = await fetch(`${ADMIN_API()}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, accept: 'application/json', ...(body ? { 'content-type': 'application/json' } : {}) },
+        ...(body ? { body: JSON.stringify(body) } : {}),
+      });
+      expect(res.status, `${method} ${path}`).toBe(409);
+      expect(await res.json(), `${method} ${path}`).toEqual({ error: 'conflict', error_description: expect.stringMatching(/their own/) });
+    }
+    expect(await server.testDb.db('users').where({ id: admin.id }).first('password_hash', 'disabled_at')).toEqual(before);
+    expect((await server.testDb.db('factors').where({ user_id: admin.id })).length).toBeGreaterThan(0);
+    await server.audit.flush();
+    expect(await server.testDb.db('audit_events').where({ user_id: admin.id }).whereIn('type', ['user.disabled', 'user.deleted', 'user.password_reset', 'factor.reset'])).toEqual([]);
+    // The token still acts: the refusals were about the account, not the caller.
+    expect((await call(token, 'GET', `/users/${admin.id}`)).status).toBe(200);
+  });
+
   it('sends an admin with a password alone back to the app with unmet_authentication_requirements', async () => {
     const app = await adminApp();
     const admin = await createAdmin(server);

@@ -10,6 +10,7 @@ import { startMailingServer, type MailingServer } from '../support/mailing.js';
 import type { TestServer } from '../support/gatehouse.js';
 import { UserAgent, type Response } from '../support/user-agent.js';
 import { signInToAccount } from '../account/support.js';
+import { ageSignIns } from '../support/oidc-records.js';
 import { authenticatorFor, enrolAuthenticator, post, type Authenticator } from './support.js';
 
 const NOTES_API = 'https://notes.example.test';
@@ -243,6 +244,55 @@ describe('levels apps ask for', () => {
     expect(page.body).toContain('autocomplete="one-time-code"');
     const done = await post(agent, page, /\/second-factor$/, { code: authenticator.code(clock()) });
     const tokens = await finishAtApp(agent, done, request);
+    expect(tokens.claims()).toMatchObject({ acr: ACR_TWO_FACTORS, amr: ['pwd', 'otp', 'mfa'] });
+  });
+
+  it('a step-up that asks only for the code keeps auth_time at the password: the code proves the second factor, not a new sign-in', async () => {
+    const person = await createPerson(server);
+    const { agent } = await signInToAccount(server, person, '/account/security');
+    const { app: authenticator } = await enrolAuthenticator(server, agent, clock());
+    step();
+    // The password was typed ten minutes ago, as far as both oidc-provider and Gatehouse can tell.
+    const typedBy = Math.floor(Date.now() / 1000);
+    expect(await ageSignIns(server.testDb.db, person.id, 600)).toBe(1);
+    const request = await authorizationRequest(app, { acr_values: ACR_TWO_FACTORS });
+    const page = await agent.follow(request.url.href);
+    expect(page.body).not.toMatch(/name="password"/);
+    const tokens = await finishAtApp(agent, await post(agent, page, /\/second-factor$/, { code: authenticator.code(clock()) }), request);
+    const id = tokens.claims()!;
+    // OIDC Core §2: auth_time is when the person authenticated; what they just did was add a
+    // factor to that sign-in, which amr and acr say, not sign in again.
+    expect(id.auth_time).toBeLessThanOrEqual(typedBy - 600);
+    expect(id).toMatchObject({ acr: ACR_TWO_FACTORS, amr: ['pwd', 'otp', 'mfa'] });
+    // The audit log tells this sign-in from one where the password was typed.
+    const entry = await server.testDb.db('audit_events').where({ user_id: person.id, type: 'sign_in.succeeded' }).orderBy('id', 'desc').first();
+    expect(entry.details).toMatchObject({ amr: ['pwd', 'otp', 'mfa'], acr: ACR_TWO_FACTORS, stepUp: true });
+
+    // So an app that wants a sign-in of the last five minutes (max_age) still gets the password asked for.
+    const fresh = await authorizationRequest(app, { max_age: '300' });
+    const again = await agent.follow(fresh.url.href);
+    expect(again.body).toMatch(/name="password"/);
+    const withPassword = await post(agent, again, /\/login$/, { email: person.email, password: person.password });
+    step();
+    const renewed = await finishAtApp(agent, await post(agent, withPassword, /\/second-factor$/, { code: authenticator.code(clock()) }), fresh);
+    expect(renewed.claims()!.auth_time).toBeGreaterThanOrEqual(typedBy);
+  });
+
+  it('prompt=login asks for the password again even from a two-factor session, and auth_time moves with it', async () => {
+    const { person, authenticator } = await personWithAuthenticator();
+    step();
+    const agent = new UserAgent(server.issuer);
+    const first = await passwordStep(agent, person);
+    await finishAtApp(agent, await post(agent, first.page, /\/second-factor$/, { code: authenticator.code(clock()) }), first.request);
+    const typedBy = Math.floor(Date.now() / 1000);
+    expect(await ageSignIns(server.testDb.db, person.id, 600)).toBeGreaterThan(0);
+    step();
+    const request = await authorizationRequest(app, { prompt: 'login', acr_values: ACR_TWO_FACTORS });
+    const login = await agent.follow(request.url.href);
+    expect(login.body).toMatch(/name="password"/);
+    const page = await post(agent, login, /\/login$/, { email: person.email, password: person.password });
+    const tokens = await finishAtApp(agent, await post(agent, page, /\/second-factor$/, { code: authenticator.code(clock()) }), request);
+    expect(tokens.claims()!.auth_time).toBeGreaterThanOrEqual(typedBy);
     expect(tokens.claims()).toMatchObject({ acr: ACR_TWO_FACTORS, amr: ['pwd', 'otp', 'mfa'] });
   });
 

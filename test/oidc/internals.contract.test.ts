@@ -468,11 +468,11 @@ describe('the request being answered (internals/requests.ts)', () => {
     around = async (ctx, next) => {
       if (ctx.path !== '/page') return next();
       const session = await pageSession(running.provider, ctx);
-      ctx.body = { accountId: session.accountId ?? null, uid: typeof session.uid === 'string' };
+      ctx.body = { accountId: session.accountId ?? null, uid: typeof session.uid === 'string', loginTs: typeof session.loginTs === 'number' };
     };
     try {
-      expect(await (await fetch(`${running.url}/page`)).json()).toEqual({ accountId: null, uid: true });
-      expect(await (await fetch(`${running.url}/page`, { headers: { cookie } })).json(), 'Session.get (lib/models/session.js) no longer finds the session by its cookie outside the provider\'s routes').toEqual({ accountId: 'person', uid: true });
+      expect(await (await fetch(`${running.url}/page`)).json()).toEqual({ accountId: null, uid: true, loginTs: false });
+      expect(await (await fetch(`${running.url}/page`, { headers: { cookie } })).json(), 'Session.get (lib/models/session.js) no longer finds the session by its cookie outside the provider\'s routes, with its sign-in time').toEqual({ accountId: 'person', uid: true, loginTs: true });
     } finally {
       around = undefined;
     }

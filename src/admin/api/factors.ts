@@ -53,6 +53,7 @@ export function factorRoutes(ops: AdminOperations['factors']): ApiRoute[] {
       description: 'For a person who lost their second factors: every authenticator app, recovery code and passkey goes, every session of theirs ends (each app signed in gets a back-channel logout token, offline access is revoked), and they are told: by mail, and once on a page at their next sign-in. They sign in with their password and can add a new passkey or authenticator app.',
       params: userParams,
       success: { status: 200, schema: factorResetSchema, description: 'What was removed and what ended.' },
+      conflicts: 'The person is the caller: an administrator removes their own sign-in methods on their account pages, which ask for proof that it is them. Or second factors are not available here.',
       async handle({ params, actor }) {
         const result = await ops.reset(actor, params.user_id);
         return ok({ removed: result.removed, sessions_ended: result.sessionsEnded, grants_revoked: result.grantsRevoked });

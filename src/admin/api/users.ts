@@ -140,6 +140,7 @@ export function userRoutes(ops: AdminOperations['people']): ApiRoute[] {
       description: 'The person can no longer sign in, and every session and grant they hold ends at once: their tokens stop working on the next request.',
       params: userParams,
       success: { status: 200, schema: userSchema, description: 'The person, disabled.' },
+      conflicts: 'The person is the caller (an administrator acting with their own token: another administrator has to), or the last active administrator.',
       async handle({ params, actor }) {
         return ok(userJson(await ops.disableUser(actor, params.user_id)));
       },
@@ -162,7 +163,8 @@ export function userRoutes(ops: AdminOperations['people']): ApiRoute[] {
       params: userParams,
       body: resetPasswordBody, bodyRequired: true,
       success: { status: 200, schema: endedSessionsSchema, description: 'What ended with the reset.' },
-      conflicts: 'The person has not accepted their invitation or confirmed their sign-up yet: their first password is theirs to choose.',
+      conflicts: 'The person has not accepted their invitation or confirmed their sign-up yet: their first password is theirs to choose. Or the person is the caller: '
+        + 'an administrator changes their own password on their account pages, which ask for the current one.',
       async handle({ params, body, actor }) {
         const ended = await ops.resetPassword(actor, params.user_id, body.password, {
           endSessions: body.end_sessions ?? true,
@@ -202,6 +204,7 @@ export function userRoutes(ops: AdminOperations['people']): ApiRoute[] {
       description: 'Ends every session and revokes every grant first, then forgets every record of the person.',
       params: userParams,
       success: { status: 204, schema: null, description: 'The person is gone.' },
+      conflicts: 'The person is the caller (an administrator acting with their own token: another administrator has to), or the last active administrator.',
       async handle({ params, actor }) {
         await ops.deleteUser(actor, params.user_id);
         return noContent();

@@ -10,7 +10,7 @@ import { field, formBody, type Problem } from '../../http/forms.js';
 import { when } from '../../presentation/dates.js';
 import { describeDevice } from '../../presentation/devices.js';
 import { actorOf, cursorParam, page, seeOther, state, type ConsoleKit } from './kit.js';
-import { loadPerson, notSelf, personHref, personOf } from './people.js';
+import { loadPerson, personHref, personOf } from './people.js';
 import { appNames, grantWords } from './names.js';
 import { pageLinks, personStatus } from './present.js';
 import { accountState } from '../../people/users.js';
@@ -176,12 +176,13 @@ export function personRoutes(router: Router, kit: ConsoleKit): void {
   const person = loadPerson(kit);
   const again = kit.reshowOnError(showPerson);
   router.get('/admin/people/:id', ...kit.page, person, page(showPerson));
-  router.post('/admin/people/:id/disable', ...kit.form, person, notSelf(showPerson), again, disable);
+  // An admin's acts on their own account (disabling, a new password, removing sign-in methods) are
+  // refused by the operations themselves (notOwnAccount in src/admin/people.ts), for the admin API
+  // too: the page shows their refusal.
+  router.post('/admin/people/:id/disable', ...kit.form, person, again, disable);
   router.post('/admin/people/:id/enable', ...kit.form, person, again, enable);
-  // An admin's own password and sign-in methods change on their account pages, which ask for
-  // proof that it is them: here, a console left signed in would be enough.
-  router.post('/admin/people/:id/factors/reset', ...kit.form, person, notSelf(showPerson, 'admin.people.ownSignIn'), again, resetFactors);
-  router.post('/admin/people/:id/password', ...kit.form, person, notSelf(showPerson, 'admin.people.ownSignIn'), again, resetPassword);
+  router.post('/admin/people/:id/factors/reset', ...kit.form, person, again, resetFactors);
+  router.post('/admin/people/:id/password', ...kit.form, person, again, resetPassword);
   router.post('/admin/people/:id/invitation', ...kit.form, person, again, reinvite);
   router.post('/admin/people/:id/verification-mail', ...kit.form, person, again, sendVerification);
   router.post('/admin/people/:id/email', ...kit.form, person, again, changeEmail);

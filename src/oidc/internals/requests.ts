@@ -99,8 +99,9 @@ export function grantFromStored(Grant: GrantModel, payload: AdapterPayload): Gra
  * The provider's session for a request to one of Gatehouse's own pages, outside oidc-provider's
  * routes, and its `uid`. Relies on Session.get(ctx) (lib/models/session.js) reading the session
  * cookie through provider.createContext when the ctx has no `ctx.oidc`, and on a found session
- * carrying its `uid` and `accountId`. If that changes, the admin console and account pages see
- * nobody signed in (src/oidc/account-sign-in.ts).
+ * carrying its `uid`, `accountId` and `loginTs`. If that changes, the admin console and account
+ * pages see nobody signed in (src/oidc/account-sign-in.ts), and a step-up to a higher level asks
+ * for the password, since it cannot keep the session's sign-in time (src/interaction/routes.ts).
  */
 export async function pageSession(provider: Provider, ctx: Context): Promise<{ accountId?: string; uid?: unknown; acr?: unknown; amr?: unknown; loginTs?: unknown }> {
   return provider.Session.get(ctx);
