@@ -13,6 +13,7 @@ import { authorizationRequest, createPerson, registerApp, type App } from '../su
 import { freePort } from '../support/gatehouse.js';
 import { startMailingServer, type MailingServer } from '../support/mailing.js';
 import { RECENT_SIGN_IN_SECONDS } from '../../src/security/recent-sign-in.js';
+import { MAX_LIVE_CHALLENGES } from '../../src/passkeys/challenges.js';
 import { ageSignIns } from '../support/oidc-records.js';
 import { PasskeyPages, type Authenticator } from './support.js';
 
@@ -356,6 +357,28 @@ describe('assertions signed with a passkey\'s own key, as an attacker who holds 
     const last = (await auditOf(person.id)).filter((event) => event.type === 'sign_in.failed').at(-1);
     expect(last?.details).toMatchObject({ method: 'passkey', reason: 'disabled' });
   });
+});
+
+describe('a sign-in that asked for more challenges than it keeps', () => {
+  it('refuses an answer to one pushed out by newer ones, and accepts one to the oldest still kept', async () => {
+    const person = await createPerson(mailing.server);
+    const enrolled = await pageWithAuthenticator();
+    await enrol(enrolled.page, person, 'Laptop');
+    const key = await stealKey(enrolled.authenticator);
+    await signOut(enrolled.page);
+
+    // No autofill: its own challenge, asked for whenever the page's script gets to it, would take a place.
+    const { page } = await passkeyPages.newPage('off');
+    await newSignInPage(page);
+    const issued: string[] = [];
+    for (let i = 0; i <= MAX_LIVE_CHALLENGES; i += 1) issued.push(await challengeOn(page));
+    const [pushedOut, oldestKept] = issued;
+    expect(await postAnswer(page, assertion(key, { challenge: pushedOut!, counter: 10 }))).toMatchObject({ status: 401 });
+    // Older than every challenge since: the autofill ceremony, say, left open while the button asked again.
+    expect(await postAnswer(page, assertion(key, { challenge: oldestKept!, counter: 11 }))).toMatchObject({ status: 303 });
+    const outcomes = (await auditOf(person.id)).filter((event) => event.type.startsWith('sign_in.')).map((event) => [event.type, event.details.reason]);
+    expect(outcomes.slice(-2)).toEqual([['sign_in.failed', 'invalid'], ['sign_in.succeeded', undefined]]);
+  }, 90_000);
 });
 
 describe('without JavaScript', () => {
