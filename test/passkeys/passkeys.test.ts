@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { digest } from '../../src/crypto/digest.js';
 import { Challenges, CHALLENGE_TTL_SECONDS, MAX_LIVE_CHALLENGES } from '../../src/passkeys/challenges.js';
 import { passkeyName } from '../../src/passkeys/passkeys.js';
-import { MAX_NAME_LENGTH } from '../../src/passkeys/store.js';
+import { MAX_NAME_LENGTH, MAX_PASSKEYS_PER_PERSON } from '../../src/passkeys/store.js';
 import { accountForm, signInToAccount } from '../account/support.js';
 import { enrolAuthenticator } from '../factors/support.js';
 import { authorizationRequest, createPerson, registerApp, type App } from '../support/flows.js';
@@ -266,6 +266,40 @@ describe('the challenges one sign-in or one session holds', () => {
     const theirs = await signInOptions();
     const other = await theirs();
     expect(await stillStored([other, ...issued])).toEqual([other, ...issued.slice(-MAX_LIVE_CHALLENGES)]);
+  });
+});
+
+describe('how many passkeys a person may have', () => {
+  it('is bounded: at the limit the page says so and offers no way to add one, and the options are refused', async () => {
+    const person = await createPerson(server);
+    // Signed in first: with passkeys, signing in would ask for one as the second step.
+    const { agent } = await signInToAccount(server, person, '/account/passkeys');
+    await server.db.transaction(async (trx) => {
+      for (let i = 0; i < MAX_PASSKEYS_PER_PERSON; i += 1) {
+        // As registering stores one (keys a stand-in: these never sign).
+        await server.passkeys.store.add({
+          userId: person.id, credentialId: `credential-${person.id}-${i}`, publicKey: 'AA', counter: 0, transports: ['internal'], backedUp: true, aaguid: null, name: `Key ${i}`,
+        }, trx);
+      }
+    });
+    const page = await agent.follow(`${server.issuer}/account/passkeys`);
+    expect(page.status).toBe(200);
+    expect(page.body).toContain(`<p>You have ${MAX_PASSKEYS_PER_PERSON} passkeys, the most one account can have. Remove one you no longer use to add another.</p>`);
+    expect(page.body).not.toContain('data-passkey-add');
+    const csrf = accountForm(page.body, '/account/passkeys/rename').fields.csrf!;
+
+    const res = await agent.request(`${server.issuer}/account/passkeys/registration-options`, { form: { csrf }, headers: { accept: 'application/json' } });
+    expect(res.status).toBe(409);
+    expect(JSON.parse(res.body)).toEqual({ error: 'too_many_passkeys', max: MAX_PASSKEYS_PER_PERSON });
+    expect(await server.passkeys.listFor(person.id)).toHaveLength(MAX_PASSKEYS_PER_PERSON);
+
+    // One fewer, and the page offers to add one again.
+    const [first] = await server.passkeys.listFor(person.id);
+    await server.db('passkeys').where({ id: first!.id }).delete();
+    const again = await agent.follow(`${server.issuer}/account/passkeys`);
+    expect(again.body).toContain('data-passkey-add');
+    expect(again.body).not.toContain('<p>You have ');
+    expect((await agent.request(`${server.issuer}/account/passkeys/registration-options`, { form: { csrf }, headers: { accept: 'application/json' } })).status).toBe(200);
   });
 });
 
