@@ -30,6 +30,13 @@
         window.location.assign(form.dataset.signInAgain);
         return new Promise(function () { /* leaving the page */ });
       }
+      // The person has as many passkeys as they may (another tab added the last): no passkey is
+      // made that the server would refuse to keep.
+      if (response.status === 409 && form.dataset.tooMany) {
+        var full = new Error('No more passkeys may be added.');
+        full.name = 'TooMany';
+        throw full;
+      }
       if (!response.ok) throw new Error('The server gave no passkey options.');
       return response.json();
     });
@@ -40,7 +47,8 @@
     if (error && error.name === 'AbortError') return;
     var problem = form.querySelector('[data-passkey-problem]');
     if (!problem) return;
-    problem.textContent = error && error.name === 'NotAllowedError' ? form.dataset.cancelled : form.dataset.failed;
+    problem.textContent = error && error.name === 'NotAllowedError' ? form.dataset.cancelled
+      : error && error.name === 'TooMany' ? form.dataset.tooMany : form.dataset.failed;
     problem.hidden = false;
   }
 

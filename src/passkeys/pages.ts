@@ -15,7 +15,7 @@ import { shownDate } from '../presentation/dates.js';
 import { checkPasswordAgain, type PasswordRefusal } from '../security/password-again.js';
 import { PASSKEYS_SCRIPT, WEBAUTHN_SCRIPT } from './assets.js';
 import { MAX_RESPONSE_LENGTH, PasskeyRefused, type Passkeys } from './passkeys.js';
-import { MAX_NAME_LENGTH } from './store.js';
+import { MAX_NAME_LENGTH, MAX_PASSKEYS_PER_PERSON } from './store.js';
 import { CHALLENGE_TTL_SECONDS } from './challenges.js';
 
 export const PASSKEYS_PAGE = '/account/passkeys';
@@ -32,14 +32,15 @@ const NOTICES = new Notices('notice', {
 
 /**
  * A refusal, worded by the view: `registration` the browser's answer did not verify;
- * `duplicate` that passkey is registered already; `not-found` no such passkey of yours;
+ * `duplicate` that passkey is registered already; `too-many` the person has as many passkeys as
+ * they may; `not-found` no such passkey of yours;
  * `password` wrong password; `passkey` the confirming passkey did not verify; `confirm` neither
  * was given; `busy`; `throttled` (with `retryAfter`).
  */
-type PasskeyProblem = 'registration' | 'duplicate' | 'not-found' | 'password' | 'passkey' | 'confirm' | 'busy' | 'throttled';
+type PasskeyProblem = 'registration' | 'duplicate' | 'too-many' | 'not-found' | 'password' | 'passkey' | 'confirm' | 'busy' | 'throttled';
 
 const STATUS: Record<PasskeyProblem, number> = {
-  registration: 400, duplicate: 409, 'not-found': 404, password: 400, passkey: 400, confirm: 400, busy: 503, throttled: 429,
+  registration: 400, duplicate: 409, 'too-many': 409, 'not-found': 404, password: 400, passkey: 400, confirm: 400, busy: 503, throttled: 429,
 };
 
 /** The removal page's problem for a password it did not take (`throttled` carries its wait). */
@@ -64,6 +65,9 @@ export function passkeyRoutes(deps: SurfaceDependencies & { passkeys: Passkeys }
       available: passkeys.available,
       // Adding one needs a recent sign-in (src/security/recent-sign-in.ts): otherwise a link to sign in again.
       recent,
+      // At the limit the page offers no way to add one (the routes below refuse it too).
+      full: list.length >= MAX_PASSKEYS_PER_PERSON,
+      maxPasskeys: MAX_PASSKEYS_PER_PERSON,
       signInAgain: ADD_PAGE,
       passkeys: list.map((passkey) => ({
         id: passkey.id,
@@ -98,7 +102,14 @@ export function passkeyRoutes(deps: SurfaceDependencies & { passkeys: Passkeys }
       ctx.body = { error: 'sign_in_again', location: ADD_PAGE };
       return;
     }
-    ctx.body = await passkeys.registrationOptions(person, bindingOf(ctx));
+    try {
+      ctx.body = await passkeys.registrationOptions(person, bindingOf(ctx));
+    } catch (error) {
+      if (!(error instanceof PasskeyRefused)) throw error;
+      // Before the browser makes a passkey that could not be kept; the page's script says why.
+      ctx.status = 409;
+      ctx.body = { error: 'too_many_passkeys', max: MAX_PASSKEYS_PER_PERSON };
+    }
   }
 
   async function addPasskey(ctx: Context) {
@@ -111,7 +122,7 @@ export function passkeyRoutes(deps: SurfaceDependencies & { passkeys: Passkeys }
     } catch (error) {
       if (!(error instanceof PasskeyRefused)) throw error;
       deps.logger.info({ event: 'passkey.registration_refused', reason: error.reason, accountId: person.id, requestId: ctx.state.requestId });
-      return renderList(ctx, error.reason === 'duplicate' ? 'duplicate' : 'registration');
+      return renderList(ctx, error.reason === 'duplicate' ? 'duplicate' : error.reason === 'too_many' ? 'too-many' : 'registration');
     }
     NOTICES.seeOther(ctx, PASSKEYS_PAGE, 'passkey-added');
   }

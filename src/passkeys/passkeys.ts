@@ -14,7 +14,8 @@
 //
 // Public contract, for the sign-in pages and the account pages:
 //   listFor(userId)                           → Factor[] ({ id, kind: 'passkey', name, createdAt, lastUsedAt })
-//   registrationOptions(person, binding)      → options for navigator.credentials.create (JSON)
+//   registrationOptions(person, binding)      → options for navigator.credentials.create (JSON),
+//                                               or PasskeyRefused 'too_many' at MAX_PASSKEYS_PER_PERSON
 //   register(actor, person, binding, json, n) → the new Factor, or a PasskeyRefusal
 //   authenticationOptions(purpose, binding, userId?) → options for navigator.credentials.get (JSON)
 //   authenticate(purpose, binding, json, userId?)    → AssertionOutcome (or read(json), then verify(…))
@@ -29,9 +30,9 @@ import { isUniqueViolation } from '../db/errors.js';
 import type { Database } from '../db/knex.js';
 import { isStorableText } from '../db/text.js';
 import type { AccountNotices } from '../notices/account-notices.js';
-import type { User } from '../people/users.js';
+import { lockPerson, type User } from '../people/users.js';
 import { Challenges, CHALLENGE_TTL_SECONDS, type ChallengeBinding, type ChallengePurpose } from './challenges.js';
-import { MAX_NAME_LENGTH, PasskeyStore, type Factor, type StoredPasskey } from './store.js';
+import { MAX_NAME_LENGTH, MAX_PASSKEYS_PER_PERSON, PasskeyStore, type Factor, type StoredPasskey } from './store.js';
 
 export type { Factor } from './store.js';
 export type { ChallengeBinding } from './challenges.js';
@@ -58,8 +59,11 @@ export interface PresentedAssertion {
   passkey: StoredPasskey | undefined;
 }
 
-/** Why a registration was refused: `malformed`, `invalid` (not verified), `duplicate` (registered already). */
-export type PasskeyRefusal = 'malformed' | 'invalid' | 'duplicate';
+/**
+ * Why a registration was refused: `malformed`, `invalid` (not verified), `duplicate` (registered
+ * already), `too_many` (the person has MAX_PASSKEYS_PER_PERSON already).
+ */
+export type PasskeyRefusal = 'malformed' | 'invalid' | 'duplicate' | 'too_many';
 
 export class PasskeyRefused extends Error {
   constructor(readonly reason: PasskeyRefusal) {
@@ -114,8 +118,10 @@ export class Passkeys {
     return this.store.listFor(userId);
   }
 
+  /** Refused (`too_many`) to a person who has as many passkeys as they may: their authenticator would keep one that works nowhere. */
   async registrationOptions(person: User, binding: ChallengeBinding): Promise<PublicKeyCredentialCreationOptionsJSON> {
     const existing = await this.store.credentialsOf(person.id);
+    if (existing.length >= MAX_PASSKEYS_PER_PERSON) throw new PasskeyRefused('too_many');
     const challenge = await this.#challenges.issue('registration', binding, person.id);
     return generateRegistrationOptions({
       rpName: 'Gatehouse',
@@ -154,6 +160,10 @@ export class Passkeys {
     if (await this.store.exists(credential.id)) throw new PasskeyRefused('duplicate');
     const shownName = passkeyName(name);
     return this.#audited(actor, async (trx) => {
+      // Counted under the person's row (src/people/users.ts, lockPerson): of two registrations at
+      // once, the second counts after the first has committed, so both cannot take the last place.
+      if (!(await lockPerson(trx, person.id))) throw new PasskeyRefused('invalid');
+      if (await this.store.countFor(person.id, trx) >= MAX_PASSKEYS_PER_PERSON) throw new PasskeyRefused('too_many');
       const added = await this.store.add({
         userId: person.id,
         credentialId: credential.id,

@@ -55,6 +55,13 @@ interface PasskeyRow {
 /** A passkey's name: what the person typed, trimmed, or a default. */
 export const MAX_NAME_LENGTH = 100;
 
+/**
+ * How many passkeys one person may have. Enough for every phone, laptop, security key and password
+ * manager a person keeps, with room for the spares; a bound, so that neither a person nor someone
+ * holding their session can pile up credentials (each one listed, offered and mailed about).
+ */
+export const MAX_PASSKEYS_PER_PERSON = 20;
+
 /** The longest credential id we accept (the spec allows up to 1023 bytes, i.e. 1364 base64url characters). */
 const MAX_CREDENTIAL_ID = 1400;
 
@@ -106,6 +113,13 @@ export class PasskeyStore {
     if (!isUuidPattern.test(userId) || !isUuidPattern.test(id)) return undefined;
     const row = await db<PasskeyRow>(TABLE).where({ id, user_id: userId }).first();
     return row ? fromRow(row) : undefined;
+  }
+
+  /** How many passkeys the person has. */
+  async countFor(userId: string, db: Database = this.db): Promise<number> {
+    if (!isUuidPattern.test(userId)) return 0;
+    const [row] = await db(TABLE).where({ user_id: userId }).count<Array<{ count: string | number }>>('* as count');
+    return Number(row?.count ?? 0);
   }
 
   /** Whether a credential id is registered already (to anyone). */

@@ -13,6 +13,8 @@ import { authorizationRequest, createPerson, registerApp, type App } from '../su
 import { freePort } from '../support/gatehouse.js';
 import { startMailingServer, type MailingServer } from '../support/mailing.js';
 import { RECENT_SIGN_IN_SECONDS } from '../../src/security/recent-sign-in.js';
+import { MAX_LIVE_CHALLENGES } from '../../src/passkeys/challenges.js';
+import { MAX_PASSKEYS_PER_PERSON } from '../../src/passkeys/store.js';
 import { ageSignIns } from '../support/oidc-records.js';
 import { PasskeyPages, type Authenticator } from './support.js';
 
@@ -271,6 +273,99 @@ describe('a sign-in more than 15 minutes old', () => {
   });
 });
 
+describe('a person with as many passkeys as they may have', () => {
+  /**
+   * Passkeys as registering stores them, up to `count` in all (keys a stand-in: these never sign;
+   * their ids base64url, as the page hands them to the browser to exclude).
+   */
+  async function fillUp(userId: string, count: number) {
+    const have = (await mailing.server.passkeys.listFor(userId)).length;
+    await mailing.server.db.transaction(async (trx) => {
+      for (let i = have; i < count; i += 1) {
+        await mailing.server.passkeys.store.add({
+          userId, credentialId: Buffer.from(`elsewhere ${userId} ${i}`).toString('base64url'), publicKey: 'AA', counter: 0, transports: ['internal'], backedUp: true, aaguid: null, name: `Key ${i}`,
+        }, trx);
+      }
+    });
+  }
+
+  /** A page signed in to the passkeys page with the password, ready to add one. */
+  async function passkeysPage(person: { email: string; password: string }) {
+    const opened = await passkeyPages.newPage('off');
+    await opened.page.goto(`${issuer}/account/passkeys`);
+    await passwordSignIn(opened.page, person);
+    await opened.page.waitForURL(`${issuer}/account/passkeys`);
+    return opened;
+  }
+
+  it('cannot add one more, even when the last place was taken in another tab after the page asked for its challenge', async () => {
+    const person = await createPerson(mailing.server);
+    const { page } = await passkeysPage(person);
+    await fillUp(person.id, MAX_PASSKEYS_PER_PERSON - 1);
+    await page.reload();
+    // The page offered room for one; the last place goes while the browser makes the passkey.
+    await page.route(`${issuer}/account/passkeys`, async (route) => {
+      if (route.request().method() === 'POST') await fillUp(person.id, MAX_PASSKEYS_PER_PERSON);
+      await route.continue();
+    });
+    await page.getByLabel('Name it').fill('One too many');
+    const answered = page.waitForResponse((res) => res.url() === `${issuer}/account/passkeys` && res.request().method() === 'POST');
+    await page.getByRole('button', { name: 'Add a passkey' }).click();
+    expect((await answered).status()).toBe(409);
+    expect(await page.getByRole('alert').first().textContent()).toContain(`The passkey was not added: you have ${MAX_PASSKEYS_PER_PERSON} passkeys, the most one account can have.`);
+    expect(await page.getByRole('button', { name: 'Add a passkey' }).count()).toBe(0);
+    const names = (await mailing.server.passkeys.listFor(person.id)).map((passkey) => passkey.name);
+    expect(names).toHaveLength(MAX_PASSKEYS_PER_PERSON);
+    expect(names).not.toContain('One too many');
+    expect((await auditOf(person.id)).filter((event) => event.type === 'passkey.added')).toEqual([]);
+
+  }, 90_000);
+
+  it('a page still offering to add one, once the last place is taken elsewhere, says so before the browser makes a passkey', async () => {
+    const person = await createPerson(mailing.server);
+    const { page, authenticator } = await passkeysPage(person);
+    await fillUp(person.id, MAX_PASSKEYS_PER_PERSON);
+    await page.getByLabel('Name it').fill('One too many');
+    await page.getByRole('button', { name: 'Add a passkey' }).click();
+    const problem = page.locator('form[data-passkey-add] [data-passkey-problem]');
+    await problem.waitFor();
+    expect(await problem.textContent()).toBe(`You have ${MAX_PASSKEYS_PER_PERSON} passkeys, the most one account can have. Remove one you no longer use to add another.`);
+    // The authenticator was never asked: it holds no passkey that works nowhere.
+    expect(await credentialsOf(authenticator)).toEqual([]);
+    expect(await mailing.server.passkeys.listFor(person.id)).toHaveLength(MAX_PASSKEYS_PER_PERSON);
+  });
+
+  it('two registrations at once for the last place: one is added, the other refused', async () => {
+    const person = await createPerson(mailing.server);
+    const first = await passkeysPage(person);
+    const second = await passkeysPage(person);
+    await fillUp(person.id, MAX_PASSKEYS_PER_PERSON - 1);
+    // Both posts are held until both have been made, then sent together.
+    let arrived = 0;
+    let release!: () => void;
+    const together = new Promise<void>((resolve) => { release = resolve; });
+    const outcomes = [first.page, second.page].map(async (page, i) => {
+      await page.reload();
+      await page.route(`${issuer}/account/passkeys`, async (route) => {
+        if (route.request().method() === 'POST') {
+          arrived += 1;
+          if (arrived === 2) release();
+          await together;
+        }
+        await route.continue();
+      });
+      await page.getByLabel('Name it').fill(`Racer ${i}`);
+      const answered = page.waitForResponse((res) => res.url() === `${issuer}/account/passkeys` && res.request().method() === 'POST');
+      await page.getByRole('button', { name: 'Add a passkey' }).click();
+      return (await answered).status();
+    });
+    expect((await Promise.all(outcomes)).sort()).toEqual([303, 409]);
+    const names = (await mailing.server.passkeys.listFor(person.id)).map((passkey) => passkey.name);
+    expect(names).toHaveLength(MAX_PASSKEYS_PER_PERSON);
+    expect(names.filter((name) => name.startsWith('Racer'))).toHaveLength(1);
+  }, 90_000);
+});
+
 async function newSignInPage(page: Page) {
   const request = await authorizationRequest(app);
   await page.goto(request.url.href);
@@ -356,6 +451,28 @@ describe('assertions signed with a passkey\'s own key, as an attacker who holds 
     const last = (await auditOf(person.id)).filter((event) => event.type === 'sign_in.failed').at(-1);
     expect(last?.details).toMatchObject({ method: 'passkey', reason: 'disabled' });
   });
+});
+
+describe('a sign-in that asked for more challenges than it keeps', () => {
+  it('refuses an answer to one pushed out by newer ones, and accepts one to the oldest still kept', async () => {
+    const person = await createPerson(mailing.server);
+    const enrolled = await pageWithAuthenticator();
+    await enrol(enrolled.page, person, 'Laptop');
+    const key = await stealKey(enrolled.authenticator);
+    await signOut(enrolled.page);
+
+    // No autofill: its own challenge, asked for whenever the page's script gets to it, would take a place.
+    const { page } = await passkeyPages.newPage('off');
+    await newSignInPage(page);
+    const issued: string[] = [];
+    for (let i = 0; i <= MAX_LIVE_CHALLENGES; i += 1) issued.push(await challengeOn(page));
+    const [pushedOut, oldestKept] = issued;
+    expect(await postAnswer(page, assertion(key, { challenge: pushedOut!, counter: 10 }))).toMatchObject({ status: 401 });
+    // Older than every challenge since: the autofill ceremony, say, left open while the button asked again.
+    expect(await postAnswer(page, assertion(key, { challenge: oldestKept!, counter: 11 }))).toMatchObject({ status: 303 });
+    const outcomes = (await auditOf(person.id)).filter((event) => event.type.startsWith('sign_in.')).map((event) => [event.type, event.details.reason]);
+    expect(outcomes.slice(-2)).toEqual([['sign_in.failed', 'invalid'], ['sign_in.succeeded', undefined]]);
+  }, 90_000);
 });
 
 describe('without JavaScript', () => {

@@ -2,9 +2,10 @@
 // (never a 500), and the challenges' rules (single use, bound, short-lived). The ceremonies with a
 // real authenticator are in passkeys.browser.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Challenges, CHALLENGE_TTL_SECONDS } from '../../src/passkeys/challenges.js';
+import { digest } from '../../src/crypto/digest.js';
+import { Challenges, CHALLENGE_TTL_SECONDS, MAX_LIVE_CHALLENGES } from '../../src/passkeys/challenges.js';
 import { passkeyName } from '../../src/passkeys/passkeys.js';
-import { MAX_NAME_LENGTH } from '../../src/passkeys/store.js';
+import { MAX_NAME_LENGTH, MAX_PASSKEYS_PER_PERSON } from '../../src/passkeys/store.js';
 import { accountForm, signInToAccount } from '../account/support.js';
 import { enrolAuthenticator } from '../factors/support.js';
 import { authorizationRequest, createPerson, registerApp, type App } from '../support/flows.js';
@@ -211,6 +212,94 @@ describe('challenges', () => {
     now += CHALLENGE_TTL_SECONDS * 1000 + 1;
     expect(await challenges.spend(stale, 'sign_in', { interaction: 'uid' })).toBe(false);
     expect(await challenges.spend('x'.repeat(500), 'sign_in', { interaction: 'uid' })).toBe(false);
+  });
+});
+
+/** Which of these challenges are still stored (as digests), in the order given. */
+async function stillStored(challenges: string[]): Promise<string[]> {
+  const rows = await server.db('passkey_challenges').whereIn('challenge_digest', challenges.map(digest)).select('challenge_digest');
+  const stored = new Set(rows.map((row: { challenge_digest: string }) => row.challenge_digest));
+  return challenges.filter((challenge) => stored.has(digest(challenge)));
+}
+
+describe('the challenges one sign-in or one session holds', () => {
+  async function signInOptions() {
+    const agent = new UserAgent(server.issuer);
+    const page = await agent.follow((await authorizationRequest(app)).url.href);
+    const form = formOf(page.body, /\/passkey$/);
+    const url = new URL(`${form.action}/options`, page.url).href;
+    return async () => {
+      const res = await agent.request(url, { form: { csrf: form.csrf } });
+      expect(res.status).toBe(200);
+      return (JSON.parse(res.body) as { challenge: string }).challenge;
+    };
+  }
+
+  it('are the newest few: asking a sign-in\'s options over and over keeps only the last ones', async () => {
+    const ask = await signInOptions();
+    const issued: string[] = [];
+    for (let i = 0; i < MAX_LIVE_CHALLENGES + 3; i += 1) issued.push(await ask());
+    // Room for the autofill ceremony and the button's at once, and then some.
+    expect(MAX_LIVE_CHALLENGES).toBeGreaterThanOrEqual(2);
+    expect(await stillStored(issued)).toEqual(issued.slice(-MAX_LIVE_CHALLENGES));
+  });
+
+  it('stay as few when the options are asked for all at once', async () => {
+    const ask = await signInOptions();
+    const issued = await Promise.all(Array.from({ length: MAX_LIVE_CHALLENGES * 3 }, () => ask()));
+    expect(await stillStored(issued)).toHaveLength(MAX_LIVE_CHALLENGES);
+  });
+
+  it('are counted per signed-in session too, across the account pages\' registrations and confirmations', async () => {
+    const person = await createPerson(server);
+    const { agent, page } = await signInToAccount(server, person, '/account/passkeys');
+    const { fields } = accountForm(page.body, '/account/passkeys');
+    const issued: string[] = [];
+    for (let i = 0; i < MAX_LIVE_CHALLENGES + 2; i += 1) {
+      const which = i % 2 === 0 ? 'registration-options' : 'confirmation-options';
+      const res = await agent.request(`${server.issuer}/account/passkeys/${which}`, { form: { csrf: fields.csrf! }, headers: { accept: 'application/json' } });
+      expect(res.status).toBe(200);
+      issued.push((JSON.parse(res.body) as { challenge: string }).challenge);
+    }
+    expect(await stillStored(issued)).toEqual(issued.slice(-MAX_LIVE_CHALLENGES));
+    // Another browser's sign-in keeps its own.
+    const theirs = await signInOptions();
+    const other = await theirs();
+    expect(await stillStored([other, ...issued])).toEqual([other, ...issued.slice(-MAX_LIVE_CHALLENGES)]);
+  });
+});
+
+describe('how many passkeys a person may have', () => {
+  it('is bounded: at the limit the page says so and offers no way to add one, and the options are refused', async () => {
+    const person = await createPerson(server);
+    // Signed in first: with passkeys, signing in would ask for one as the second step.
+    const { agent } = await signInToAccount(server, person, '/account/passkeys');
+    await server.db.transaction(async (trx) => {
+      for (let i = 0; i < MAX_PASSKEYS_PER_PERSON; i += 1) {
+        // As registering stores one (keys a stand-in: these never sign).
+        await server.passkeys.store.add({
+          userId: person.id, credentialId: `credential-${person.id}-${i}`, publicKey: 'AA', counter: 0, transports: ['internal'], backedUp: true, aaguid: null, name: `Key ${i}`,
+        }, trx);
+      }
+    });
+    const page = await agent.follow(`${server.issuer}/account/passkeys`);
+    expect(page.status).toBe(200);
+    expect(page.body).toContain(`<p>You have ${MAX_PASSKEYS_PER_PERSON} passkeys, the most one account can have. Remove one you no longer use to add another.</p>`);
+    expect(page.body).not.toContain('data-passkey-add');
+    const csrf = accountForm(page.body, '/account/passkeys/rename').fields.csrf!;
+
+    const res = await agent.request(`${server.issuer}/account/passkeys/registration-options`, { form: { csrf }, headers: { accept: 'application/json' } });
+    expect(res.status).toBe(409);
+    expect(JSON.parse(res.body)).toEqual({ error: 'too_many_passkeys', max: MAX_PASSKEYS_PER_PERSON });
+    expect(await server.passkeys.listFor(person.id)).toHaveLength(MAX_PASSKEYS_PER_PERSON);
+
+    // One fewer, and the page offers to add one again.
+    const [first] = await server.passkeys.listFor(person.id);
+    await server.db('passkeys').where({ id: first!.id }).delete();
+    const again = await agent.follow(`${server.issuer}/account/passkeys`);
+    expect(again.body).toContain('data-passkey-add');
+    expect(again.body).not.toContain('<p>You have ');
+    expect((await agent.request(`${server.issuer}/account/passkeys/registration-options`, { form: { csrf }, headers: { accept: 'application/json' } })).status).toBe(200);
   });
 });
 
