@@ -8,12 +8,12 @@ import type { AuditLog } from '../audit/log.js';
 import type { Database } from '../db/knex.js';
 import { found } from '../errors.js';
 import type { AccountNotices } from '../notices/account-notices.js';
-import type { UserStore } from '../people/users.js';
+import { lockPerson, type UserStore } from '../people/users.js';
 import type { GrantStore } from '../grants/store.js';
 import type { SessionStore } from '../sessions/store.js';
 import { signOutEverywhere } from '../sessions/ending.js';
 import type { PasskeyStore } from '../passkeys/store.js';
-import type { Factor, FactorStore } from './store.js';
+import { MAX_AUTHENTICATOR_APPS_PER_PERSON, type Factor, type FactorStore } from './store.js';
 import { inTransaction } from '../db/transactions.js';
 
 export interface FactorActsDependencies {
@@ -77,10 +77,15 @@ export class FactorActs {
    * second factor comes a set of recovery codes, returned to be shown once. `confirmed` false:
    * the code was wrong (nothing changed).
    */
-  confirmTotp(actor: Actor, userId: string, factorId: string, code: string, name: string): Promise<{ confirmed: boolean; recoveryCodes?: string[] }> {
+  confirmTotp(actor: Actor, userId: string, factorId: string, code: string, name: string): Promise<{ confirmed: boolean; full?: true; recoveryCodes?: string[] }> {
     return inTransaction(this.deps.db, async (trx) => {
+      // Counted under the person's row (lockPerson): of two confirmations at once for the last
+      // place, one waits for the other and then finds it taken.
+      await lockPerson(trx, userId);
       const person = found(await this.deps.users.findById(userId, trx), 'person');
-      const first = !(await this.deps.store.hasTotp(userId, trx));
+      const apps = await this.deps.store.countTotp(userId, trx);
+      if (apps >= MAX_AUTHENTICATOR_APPS_PER_PERSON) return { confirmed: false, full: true };
+      const first = apps === 0;
       if (!(await this.deps.store.confirmTotp(trx, userId, factorId, code, name))) return { confirmed: false };
       const hadCodes = (await this.deps.store.list(userId, trx)).some((factor) => factor.kind === 'recovery_codes');
       const recoveryCodes = first || !hadCodes ? await this.deps.store.replaceRecoveryCodes(trx, userId) : undefined;

@@ -13,7 +13,7 @@ import { checkPasswordAgain, passwordProblem } from '../security/password-again.
 import { holderOf, noticeOf, seeOther } from '../account/guard.js';
 import { isUuidPattern } from '../people/users.js';
 import { normaliseCode, qrCodeOf } from './totp.js';
-import type { Factor } from './store.js';
+import { MAX_AUTHENTICATOR_APPS_PER_PERSON, type Factor } from './store.js';
 import { PASSKEYS_PAGE } from '../passkeys/pages.js';
 
 export const SECURITY_PAGE = '/account/security';
@@ -99,8 +99,13 @@ export function securityPages(deps: SurfaceDependencies) {
     return pending ? `${TOTP_PAGE}?factor=${pending}` : TOTP_PAGE;
   }
 
+  /** The refusal of one more authenticator app to a person who has as many as one may. */
+  const appsFull = { status: 409, message: { key: 'security.error.tooManyApps', values: { max: MAX_AUTHENTICATOR_APPS_PER_PERSON } } };
+
   async function showEnrolment(ctx: Context) {
     const { person } = holderOf(ctx);
+    // No secret is made for an app that could not be confirmed.
+    if (await deps.factors.store.countTotp(person.id) >= MAX_AUTHENTICATOR_APPS_PER_PERSON) return renderSecurity(ctx, appsFull);
     const pending = pendingIdOf(ctx.query.factor);
     const resumed = pending ? await deps.factors.store.pendingTotp(person.id, pending, person.email, issuerHost) : undefined;
     const enrolment = resumed ? { id: pending!, ...resumed } : await deps.factors.store.beginTotp(person.id, person.email, issuerHost);
@@ -122,6 +127,7 @@ export function securityPages(deps: SurfaceDependencies) {
       return renderEnrolment(ctx, again, name, { status: 429, message: tooManyAttemptsMessage(attempt.retryAfterSeconds), field: 'code' });
     }
     const outcome = await deps.factors.confirmTotp(actor, person.id, factorId, code, name);
+    if (outcome.full) return renderSecurity(ctx, appsFull);
     if (!outcome.confirmed) {
       return renderEnrolment(ctx, again, name, { status: 400, message: 'account.authenticator.codeWrong', field: 'code' });
     }

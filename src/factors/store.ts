@@ -49,6 +49,12 @@ export type TotpCheck =
 
 /** How long an authenticator-app enrolment in progress is shown again rather than replaced. */
 const PENDING_TOTP_SHOWN_AGAIN_MS = 30 * 60_000;
+/**
+ * The most authenticator apps one person may have. Every sign-in code is checked against each of
+ * them, each was announced by mail and audited, and a person has a phone or two: without a limit,
+ * one person (or whoever holds their session) could add them without end.
+ */
+export const MAX_AUTHENTICATOR_APPS_PER_PERSON = 5;
 
 export class FactorStore {
   readonly #sealKey: Uint8Array;
@@ -79,6 +85,12 @@ export class FactorStore {
       lastUsedAt: row.last_used_at ? new Date(row.last_used_at) : null,
       ...(row.kind === 'recovery_codes' ? { remaining: Number((row as unknown as { remaining: number }).remaining) } : {}),
     }));
+  }
+
+  /** How many authenticator apps the person has confirmed. */
+  async countTotp(userId: string, trx: Database = this.db): Promise<number> {
+    const row = await trx('factors').where({ user_id: userId, kind: 'totp' }).whereNotNull('confirmed_at').count<{ count: string | number }[]>('* as count').first();
+    return Number(row?.count ?? 0);
   }
 
   /** Whether the person has a confirmed authenticator app: the second step of their sign-in. */

@@ -119,6 +119,28 @@ describe('adding an authenticator app', () => {
   });
 });
 
+describe('how many authenticator apps', () => {
+  it('a person may have five: the page then says so and makes no secret, and a form left open in another tab ends at the same refusal', async () => {
+    const person = await createPerson(server);
+    const { agent } = await signInToAccount(server, person, '/account/security');
+    const confirmedApps = async () => (await server.testDb.db('factors').where({ user_id: person.id, kind: 'totp' }).whereNotNull('confirmed_at')).length;
+    for (let added = 0; added < 4; added += 1) await enrolAuthenticator(server, agent, clock());
+    // A second tab opened on the form while the fifth is added: the same enrolment, spent by then.
+    const page = (await agent.follow(`${server.issuer}/account/security/authenticator`));
+    const secretOf = (body: string) => /<code id="totp-secret">([A-Z2-7 ]+)<\/code>/.exec(body)![1]!.replace(/ /g, '');
+    await enrolAuthenticator(server, agent, clock());
+    expect(await confirmedApps()).toBe(5);
+
+    const full = await agent.follow(`${server.issuer}/account/security/authenticator`);
+    expect(full.status).toBe(409);
+    expect(full.body).toContain('You have 5 authenticator apps, the most one account can have.');
+    expect(full.body).not.toContain('totp-secret');
+    const late = await post(agent, page, '/account/security/authenticator', { code: authenticatorFor(secretOf(page.body)).code(clock()), name: 'Sixth' });
+    expect(late.status).toBe(409);
+    expect(await confirmedApps()).toBe(5);
+  });
+});
+
 describe('signing in with an authenticator app', () => {
   it('asks for the code after the password; the ID token, the JWT access token and introspection carry amr, acr and auth_time', async () => {
     const { person, authenticator } = await personWithAuthenticator();
