@@ -25,6 +25,13 @@ import { isExchanged } from '../tokens/jwt-access-tokens.js';
 import { ACR_VALUES, satisfies } from '../factors/levels.js';
 import { requiredLevel, type LevelRules } from '../factors/requirements.js';
 
+/** How clients authenticate, at the token, introspection and revocation endpoints alike. */
+const CLIENT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'] as const;
+/** private_key_jwt's algorithms. client_secret_jwt would need the client secret itself; Gatehouse keeps only its digest. */
+const CLIENT_AUTH_SIGNING_ALGS = ['RS256', 'PS256', 'ES256', 'EdDSA'] as const;
+/** The prompt values an authorization request may carry. */
+const PROMPT_VALUES = ['none', 'login', 'consent'] as const;
+
 /** Scopes about the person (OIDC Core §5.4) and what each releases. */
 export const OIDC_CLAIMS = {
   openid: ['sub'],
@@ -214,7 +221,7 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
     responseTypes: ['code', 'none'],
     pkce: { required: () => true },
 
-    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
+    clientAuthMethods: [...CLIENT_AUTH_METHODS],
     // The issuer identifier is the one audience a client assertion may name (src/oidc/policies/client-assertions.ts).
     assertJwtClientAuthClaimsAndHeader: clientAssertionAudience({
       issuer: config.issuer,
@@ -223,8 +230,7 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
     enabledJWA: {
       // DPoP proofs: what openid-client and WebCrypto make; asymmetric only (src/dpop/proofs.ts).
       dPoPSigningAlgValues: DPOP_ALGORITHMS,
-      // client_secret_jwt would need the client secret itself; Gatehouse keeps only its digest.
-      clientAuthSigningAlgValues: ['RS256', 'PS256', 'ES256', 'EdDSA'],
+      clientAuthSigningAlgValues: [...CLIENT_AUTH_SIGNING_ALGS],
       // Every app's ID tokens are RS256 (src/oidc/models/client.ts): the one algorithm every relying party has.
       idTokenSigningAlgValues: ['RS256'],
       userinfoSigningAlgValues: ['RS256', 'ES256'],
@@ -475,6 +481,15 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
 
     discovery: {
       claim_types_supported: ['normal'],
+      // Introspection and revocation authenticate clients as the token endpoint does; RFC 8414 §2
+      // reads a missing list as client_secret_basic alone, which would turn away every other app.
+      introspection_endpoint_auth_methods_supported: [...CLIENT_AUTH_METHODS],
+      introspection_endpoint_auth_signing_alg_values_supported: [...CLIENT_AUTH_SIGNING_ALGS],
+      revocation_endpoint_auth_methods_supported: [...CLIENT_AUTH_METHODS],
+      revocation_endpoint_auth_signing_alg_values_supported: [...CLIENT_AUTH_SIGNING_ALGS],
+      // What the sign-in pages honour (OpenID Connect Prompt Create 1.0 §4.1 names the member);
+      // select_account and create are refused as unsupported.
+      prompt_values_supported: [...PROMPT_VALUES],
       ...(config.requirePar ? { require_pushed_authorization_requests: true } : {}),
       service_documentation: undefined,
       // The languages of the sign-in and consent pages, exactly the catalogs in locales/ (src/i18n/):

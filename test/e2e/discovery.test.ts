@@ -231,6 +231,63 @@ describe('the discovery document', () => {
     }
   });
 
+  it('introspection and revocation take every advertised client authentication method, and private_key_jwt with every advertised algorithm', async () => {
+    for (const endpoint of ['introspection', 'revocation'] as const) {
+      const url = String(advertised(`${endpoint}_endpoint`));
+      expect(list(`${endpoint}_endpoint_auth_methods_supported`)).toEqual(['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none']);
+      /** Each client asks about its own token, which both endpoints answer for any client. */
+      const ask = async (token: string, auth: { headers?: Record<string, string>; form?: Record<string, string> }) => {
+        const res = await fetch(url, { method: 'POST', headers: { 'content-type': FORM, ...auth.headers }, body: new URLSearchParams({ token, ...auth.form }) });
+        expect(res.status, `${endpoint} ${JSON.stringify(auth.form ?? auth.headers)}`).toBe(200);
+        if (endpoint === 'introspection') expect(((await res.json()) as { active: boolean }).active).toBe(true);
+      };
+      const ownToken = async (credentials: { clientId: string; secret?: string | undefined }) => {
+        const res = await fetch(`${server.issuer}/token`, { method: 'POST', headers: { 'content-type': FORM, authorization: basic(credentials.clientId, credentials.secret!) }, body: 'grant_type=client_credentials&scope=notes%3Aread' });
+        return ((await res.json()) as { access_token: string }).access_token;
+      };
+
+      const basicClient = await machineClient();
+      await ask(await ownToken(basicClient), { headers: { authorization: basic(basicClient.clientId, basicClient.secret!) } });
+      const postClient = await machineClient({ tokenEndpointAuthMethod: 'client_secret_post' });
+      const postToken = await (await fetch(`${server.issuer}/token`, { method: 'POST', headers: { 'content-type': FORM }, body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'notes:read', client_id: postClient.clientId, client_secret: postClient.secret! }) })).json() as { access_token: string };
+      await ask(postToken.access_token, { form: { client_id: postClient.clientId, client_secret: postClient.secret! } });
+
+      // none: a public app about the refresh token of its own sign-in.
+      const publicApp = await registerApp(server, { scope: 'openid offline_access', public: true });
+      const request = await authorizationRequest(publicApp, { scope: 'openid offline_access', prompt: 'consent' });
+      const page = await agent.follow(String(request.url));
+      const consent = formOf(page.body, /\/confirm$/);
+      const back = await agent.follow(new URL(consent.action, page.url).href, { form: { csrf: consent.csrf, decision: 'allow' } });
+      const tokens = await client.authorizationCodeGrant(publicApp.config, new URL(back.leftTo!), { pkceCodeVerifier: request.codeVerifier, expectedState: request.state, expectedNonce: request.nonce });
+      await ask(tokens.refresh_token!, { form: { client_id: publicApp.clientId } });
+
+      for (const alg of list(`${endpoint}_endpoint_auth_signing_alg_values_supported`)) {
+        const { publicKey, privateKey } = await generateKeyPair(alg, { extractable: true });
+        const keyClient = await machineClient({ tokenEndpointAuthMethod: 'private_key_jwt', jwks: { keys: [{ ...(await exportJWK(publicKey)), kid: alg, alg }] } });
+        const assertion = () => new SignJWT({})
+          .setProtectedHeader({ alg, kid: alg })
+          .setIssuer(keyClient.clientId).setSubject(keyClient.clientId).setAudience(server.issuer)
+          .setJti(randomUUID()).setIssuedAt().setExpirationTime('1m')
+          .sign(privateKey);
+        const form = async () => ({ client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: await assertion() });
+        const issued = await (await fetch(`${server.issuer}/token`, { method: 'POST', headers: { 'content-type': FORM }, body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'notes:read', ...(await form()) }) })).json() as { access_token: string };
+        await ask(issued.access_token, { form: await form() });
+      }
+    }
+  });
+
+  it('every advertised prompt value: none answers at once, login asks for the password, consent asks again', async () => {
+    expect(list('prompt_values_supported')).toEqual(['none', 'login', 'consent']);
+    const { tokens } = await authorize({ scope: 'openid' }, 'query'); // signed in, and consent given
+    expect(tokens.id_token).toBeTruthy();
+    const none = await agent.follow(String((await authorizationRequest(app, { scope: 'openid', prompt: 'none' })).url));
+    expect(new URL(none.leftTo!).searchParams.get('code')).toBeTruthy();
+    const login = await agent.follow(String((await authorizationRequest(app, { scope: 'openid', prompt: 'login' })).url));
+    expect(login.body).toMatch(/name="password"/);
+    const consent = await agent.follow(String((await authorizationRequest(app, { scope: 'openid', prompt: 'consent' })).url));
+    expect(consent.body).toMatch(/name="decision"/);
+  });
+
   it('pushed authorization requests: the request_uri from the endpoint starts a sign-in', async () => {
     expect(advertised('pushed_authorization_request_endpoint')).toBe(`${server.issuer}/request`);
     const codeVerifier = client.randomPKCECodeVerifier();
