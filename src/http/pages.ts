@@ -115,7 +115,9 @@ export class Pages {
     this.oauthError(ctx, status, error instanceof errors.SessionNotFound ? 'session_not_found' : out.error);
   }
   // oidc-provider's logoutSource hook: `form` is its own form with its own CSRF token.
-  async logout(ctx: Context & { oidc?: { client?: { clientName?: string } } }, form: string): Promise<void> {
+  // The app's ui_locales (RP-Initiated Logout §2) decide its language, as on the sign-in pages.
+  async logout(ctx: Context & { oidc?: { client?: { clientName?: string }; params?: Record<string, unknown> } }, form: string): Promise<void> {
+    this.languages.followUiLocales(ctx, ctx.oidc?.params?.ui_locales);
     this.render(ctx, 'logout', 'logout.title', { form, host: ctx.host, clientName: ctx.oidc?.client?.clientName });
   }
 

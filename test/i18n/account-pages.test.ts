@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { shownDate } from '../../src/presentation/dates.js';
 import { accountForm, signInToAccount } from '../account/support.js';
 import { enrolAuthenticator } from '../factors/support.js';
-import { createPerson } from '../support/flows.js';
+import { createPerson, registerApp } from '../support/flows.js';
 import { startMailingServer, type MailingServer } from '../support/mailing.js';
 import { UserAgent, type Response } from '../support/user-agent.js';
 import { GermanBrowser } from './support.js';
@@ -22,6 +22,18 @@ afterAll(async () => {
 });
 
 describe("Gatehouse's own pages in German", () => {
+  it('the sign-out page speaks the language the app asks for with ui_locales', async () => {
+    const app = await registerApp(mailing.server);
+    const person = await createPerson(mailing.server);
+    const { agent } = await signInToAccount(mailing.server, person, '/account');
+    const page = (locales?: string) => agent.follow(`${mailing.server.issuer}/session/end?client_id=${app.clientId}${locales ? `&ui_locales=${locales}` : ''}`);
+    const german = await page('de');
+    expect(german.status).toBe(200);
+    expect(german.body).toContain('<html lang="de">');
+    expect(german.body).toContain('Abmelden');
+    expect((await page()).body).toContain('<html lang="en">');
+  });
+
   it('the sign-in page for the account pages continues to "Ihrem Gatehouse-Konto", and in English to "your Gatehouse account"', async () => {
     const german = await new GermanBrowser(mailing.server.issuer).follow(`${mailing.server.issuer}/account`);
     expect(german.url).toMatch(/\/interaction\//);
