@@ -37,6 +37,7 @@ import { DpopNonces } from './dpop/nonces.js';
 import { ResourceProofs } from './dpop/proofs.js';
 import { OidcRecords } from './records/index.js';
 import { resumeWithoutQuery } from './http/resume-guard.js';
+import { onlyTheAppJustSignedOutOf } from './logout/signed-out-page.js';
 import { securityHeaders } from './http/security-headers.js';
 import { interactionRoutes } from './interaction/routes.js';
 import type { Logger } from './logger.js';
@@ -245,6 +246,8 @@ export function createApp(deps: AppDependencies): Koa {
   }));
   app.use(advertiseWhatAppsCanUse());
   app.use(resumeWithoutQuery());
+  // The signed-out page names no app to a browser that did not just sign out of it (src/logout/signed-out-page.ts).
+  app.use(onlyTheAppJustSignedOutOf(provider.pathFor('end_session_success'), deps.oidc.signedOut));
   app.use(formPostAsGet([provider.pathFor('authorization'), provider.pathFor('end_session')], pages));
   app.use(caching);
   app.use(oidcProvider);

@@ -144,8 +144,15 @@ export class Pages {
 
   // The provider names the app (client_id) only when the person signed out of that app alone; a
   // valid post_logout_redirect_uri never gets here, since the provider redirects to it itself.
-  async loggedOut(ctx: Context & { oidc?: { client?: { clientName?: string; postLogoutRedirectUris?: readonly string[] } } }): Promise<void> {
-    const client = ctx.oidc?.client;
+  // `signedOutOf` is the app this browser's sign-out cookie names (src/logout/signed-out-page.ts):
+  // the page is anyone's to ask for, with any client_id, so it names the app and its way back only
+  // to the browser that has just signed out of it, and is the generic page for everyone else.
+  async loggedOut(
+    ctx: Context & { oidc?: { client?: { clientId?: string; clientName?: string; postLogoutRedirectUris?: readonly string[] } } },
+    signedOutOf: string | undefined,
+  ): Promise<void> {
+    const named = ctx.oidc?.client;
+    const client = named?.clientId !== undefined && named.clientId === signedOutOf ? named : undefined;
     // The way back to the app is an address it registered, never one the request carries: the
     // client_id in this page's query picks a registered app, not a destination.
     const backToApp = client?.postLogoutRedirectUris?.find((uri) => redirectUriProblem(uri) === undefined);

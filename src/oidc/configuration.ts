@@ -7,6 +7,7 @@ import type { Config } from '../config.js';
 import { LOCALES } from '../i18n/catalogs.js';
 import type { ResourceServerStore } from '../resources/store.js';
 import type { Pages } from '../http/pages.js';
+import type { SignedOutApps } from '../logout/signed-out-page.js';
 import { clientAssertionAudience } from './policies/client-assertions.js';
 import { mayIntrospect, mayRevoke } from './policies/introspection.js';
 import { assertRegisteredClaims, checkMachineScopes, claimsRequestBehind, isClientCredentials } from './policies/request-limits.js';
@@ -51,6 +52,8 @@ export interface ConfigurationDependencies {
   users: PersonLookup;
   resources: ResourceServerStore;
   pages: Pages;
+  /** Which app this browser has just signed out of: the only one the signed-out page names. */
+  signedOut: SignedOutApps;
   adapter: Configuration['adapter'];
   jwks: { keys: Record<string, unknown>[] };
   /**
@@ -299,7 +302,7 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: (ctx, form) => pages.logout(ctx, form),
-        postLogoutSuccessSource: (ctx) => pages.loggedOut(ctx),
+        postLogoutSuccessSource: (ctx) => pages.loggedOut(ctx, deps.signedOut.signedOutOf(ctx)),
       },
       resourceIndicators: {
         enabled: true,

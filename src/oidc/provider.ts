@@ -25,6 +25,7 @@ import { truthCache, type TruthCache } from '../tokens/jwt-truth.js';
 import { keyStoreFor, publicJwks, signingJwk, type JwsAlgorithm, type KeySet, type KeyStore } from '../keys/signing-keys.js';
 import type { JWK } from 'jose';
 import type { BackchannelLogout } from '../logout/backchannel-logout.js';
+import { SignedOutApps } from '../logout/signed-out-page.js';
 import { rememberClientsByMetadata, replaceClientMethods, reportRefreshTokenSignIn } from './internals.js';
 import { CachedResourceServerStore } from '../resources/cache.js';
 import { grantCache, storageFor, type GrantCache } from './models/index.js';
@@ -83,7 +84,7 @@ interface Built {
   jwts: JwtAccessTokens;
 }
 
-export function buildProvider(deps: OidcDependencies, keySet: KeySet, caches: ProviderCaches): Built {
+export function buildProvider(deps: OidcDependencies, keySet: KeySet, caches: ProviderCaches, signedOut: SignedOutApps): Built {
   const { config, db } = deps;
   const jwts = new JwtAccessTokens(db, {
     issuer: config.issuer,
@@ -105,6 +106,7 @@ export function buildProvider(deps: OidcDependencies, keySet: KeySet, caches: Pr
     users: caches.people,
     resources: caches.resources,
     pages: deps.pages,
+    signedOut,
     adapter,
     jwks: keySet.jwks as unknown as { keys: Record<string, unknown>[] },
     findLatestGrant: (accountId, clientId) => deps.records.latestGrant(accountId, clientId),
@@ -118,6 +120,7 @@ export function buildProvider(deps: OidcDependencies, keySet: KeySet, caches: Pr
   matchRedirectUrisExactly(provider);
   rememberClientsByMetadata(provider, (id) => clients.cached(id));
   sendLogoutTokensThroughOutbox(provider, deps.logout);
+  rememberTheAppSignedOutOf(provider, signedOut);
   logProviderEvents(provider, deps.logger, deps.audit);
   registerTokenExchange(provider, { config, jwts, resources: caches.resources, audit: deps.audit });
   reportRefreshTokenSignIn(provider);
@@ -142,11 +145,30 @@ function sendLogoutTokensThroughOutbox(provider: Provider, logout: BackchannelLo
   });
 }
 
+/**
+ * The signed-out page names an app only to the browser that has just signed out of it
+ * (src/logout/signed-out-page.ts). end_session.success is emitted while the confirmation is
+ * answered, with the app signed out of as ctx.oidc.client (as the audit reads it, events.ts; none
+ * when the sign-out named no app), so the cookie goes out with the redirect to the signed-out
+ * page. It is set also when the person signed out of everything or goes back to the app's
+ * post_logout_redirect_uri: it says nothing this browser did not just do. If the event stopped
+ * coming within the request, the person would see the generic page, never another's app
+ * (test/http/friendly-pages.test.ts fails).
+ */
+function rememberTheAppSignedOutOf(provider: Provider, signedOut: SignedOutApps): void {
+  provider.on('end_session.success', (ctx) => {
+    const clientId = ctx.oidc.client?.clientId;
+    if (clientId) signedOut.remember(ctx, clientId);
+  });
+}
+
 export class OidcService {
   #built: Built;
   #fingerprint: string;
   #timer: NodeJS.Timeout | undefined;
   readonly caches: ProviderCaches;
+  /** The cookie naming the app a browser has just signed out of; the provider sets it, app.ts reads it too. */
+  readonly signedOut: SignedOutApps;
 
   private constructor(
     private readonly deps: OidcDependencies,
@@ -154,7 +176,8 @@ export class OidcService {
     keySet: KeySet,
   ) {
     this.caches = providerCaches(deps);
-    this.#built = buildProvider(deps, keySet, this.caches);
+    this.signedOut = new SignedOutApps(deps.config.issuer, deps.records.now);
+    this.#built = buildProvider(deps, keySet, this.caches, this.signedOut);
     this.#fingerprint = keySet.fingerprint;
   }
 
@@ -185,7 +208,7 @@ export class OidcService {
   async refreshKeys(): Promise<boolean> {
     const keySet = await this.keys.loadKeySet();
     if (keySet.fingerprint === this.#fingerprint) return false;
-    this.#built = buildProvider(this.deps, keySet, this.caches);
+    this.#built = buildProvider(this.deps, keySet, this.caches, this.signedOut);
     this.#fingerprint = keySet.fingerprint;
     this.deps.logger.info({ event: 'keys.reloaded', kids: keySet.jwks.keys.map((k) => k.kid) });
     return true;

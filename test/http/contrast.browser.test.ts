@@ -144,13 +144,17 @@ describe('every page a person can see', () => {
     await page.getByRole('heading', { name: /secret/i, level: 1 }).waitFor();
     await audit(page, seen, problems);
 
+    // Signing out of one app only (staying signed in to Gatehouse): the page links back to that
+    // app's registered address, shown only to the browser that just signed out of the app.
+    await visit(`/session/end?client_id=${encodeURIComponent(app.clientId)}`);
+    await page.getByRole('button', { name: 'Stay signed in' }).click();
+    await page.getByRole('link', { name: 'Back to Example App' }).waitFor();
+    await audit(page, seen, problems);
     // Signing out: the confirmation, and the signed-out page.
     await visit('/session/end');
     await page.getByRole('button', { name: 'Sign out', exact: true }).click();
     await page.getByRole('heading', { name: 'You are signed out' }).waitFor();
     await audit(page, seen, problems);
-    // Signed out of one app only: the page links back to that app's registered address.
-    await visit(`/session/end/success?client_id=${encodeURIComponent(app.clientId)}`);
 
     // Someone who is not an administrator opening the console.
     await page.goto(`${server.issuer}/admin`);

@@ -10,11 +10,13 @@ import { textOf } from '../admin/console/support.js';
 const SIGNED_OUT = 'https://app.example.test/signed-out';
 
 let server: TestServer;
+/** Moved forward, then back, by the one test about the signed-out page's cookie growing old. */
+const clock = { offset: 0 };
 let app: App;
 let person: Awaited<ReturnType<typeof createPerson>>;
 
 beforeAll(async () => {
-  server = await startTestServer();
+  server = await startTestServer({}, { now: () => Date.now() + clock.offset });
   app = await registerApp(server, { postLogoutRedirectUri: SIGNED_OUT });
   person = await createPerson(server);
 });
@@ -95,11 +97,6 @@ const ERROR_KINDS: Array<{ kind: string; status: number; heading: string; messag
     status: 400, heading: 'This sign-out request cannot be completed', message: /nothing changed/,
     request: (agent) => agent.request(`${server.issuer}/session/end/confirm`, { form: { xsrf: 'guessed', logout: 'yes' } }),
   },
-  {
-    kind: 'the signed-out page naming an app that does not exist',
-    status: 400, heading: 'This sign-out request cannot be completed', message: /nothing changed/,
-    request: (agent) => agent.request(`${server.issuer}/session/end/success?client_id=no-such-app`),
-  },
 ];
 
 describe('error pages', () => {
@@ -143,17 +140,78 @@ describe('the signed-out page', () => {
   });
 
   it('takes the way back from the app\'s registration, never from the address', async () => {
-    const res = await new UserAgent(server.issuer).request(`${server.issuer}/session/end/success?${new URLSearchParams({ client_id: app.clientId, post_logout_redirect_uri: 'https://evil.example.test/', redirect_uri: 'https://evil.example.test/' })}`);
+    const { tokens, agent } = await obtainTokens(server, app, person);
+    const confirm = await logoutConfirmation(agent, { id_token_hint: tokens.id_token! });
+    await agent.follow(confirm.action, { form: { xsrf: confirm.xsrf } });
+    const res = await agent.request(`${server.issuer}/session/end/success?${new URLSearchParams({ client_id: app.clientId, post_logout_redirect_uri: 'https://evil.example.test/', redirect_uri: 'https://evil.example.test/' })}`);
     expect(res.status).toBe(200);
     expect(res.body).not.toContain('evil.example.test');
     expect(res.body).toContain(`href="${SIGNED_OUT}"`);
 
     // An app that registered no address to return to after sign-out gets no link.
     const quiet = await registerApp(server);
-    const other = await new UserAgent(server.issuer).request(`${server.issuer}/session/end/success?client_id=${encodeURIComponent(quiet.clientId)}`);
+    const signedIn = await obtainTokens(server, quiet, person);
+    const quietConfirm = await logoutConfirmation(signedIn.agent, { id_token_hint: signedIn.tokens.id_token! });
+    const other = await signedIn.agent.follow(quietConfirm.action, { form: { xsrf: quietConfirm.xsrf } });
     expect(other.status).toBe(200);
+    expect(textOf(other.body)).toContain('You have signed out of Example App.');
     expect(other.body).not.toContain('Back to');
     expect(other.body).toContain('href="/account"');
+  });
+
+  it('names no app to a browser that has not just signed out of it: known, unknown or none, the same page', async () => {
+    const { client: internal } = await server.stores.clients.create({
+      name: 'Payroll Internal', redirectUris: ['https://payroll.corp.example.test/callback'], postLogoutRedirectUris: ['https://payroll.corp.example.test/bye'],
+    });
+    const visitor = new UserAgent(server.issuer);
+    const page = (query: Record<string, string>, as = visitor) => as.request(`${server.issuer}/session/end/success?${new URLSearchParams(query)}`);
+    const generic = await page({});
+    expect(generic.status).toBe(200);
+    expect(headingOf(generic.body)).toBe('You are signed out');
+    for (const clientId of [app.clientId, internal.clientId, 'no-such-app']) {
+      const res = await page({ client_id: clientId });
+      expect(res.status, clientId).toBe(200);
+      expect(res.body, clientId).toBe(generic.body);
+    }
+    // A program asking (no HTML wanted) is told no more by the status.
+    for (const clientId of [internal.clientId, 'no-such-app']) {
+      const res = await fetch(`${server.issuer}/session/end/success?client_id=${encodeURIComponent(clientId)}`, { headers: { accept: 'application/json' } });
+      expect(res.status, clientId).toBe(200);
+      expect(await res.text(), clientId).not.toMatch(/Payroll|payroll\.corp|invalid_client/);
+    }
+
+    // Having signed out of one app tells a browser nothing about another.
+    const { tokens, agent } = await obtainTokens(server, app, person);
+    const confirm = await logoutConfirmation(agent, { id_token_hint: tokens.id_token! });
+    const done = await agent.follow(confirm.action, { form: { xsrf: confirm.xsrf } });
+    expect(textOf(done.body)).toContain('You have signed out of Example App.');
+    for (const clientId of [internal.clientId, 'no-such-app']) {
+      const res = await page({ client_id: clientId }, agent);
+      expect(res.status, clientId).toBe(200);
+      expect(headingOf(res.body), clientId).toBe('You are signed out');
+      expect(res.body, clientId).not.toMatch(/Payroll|payroll\.corp|Example App|app\.example\.test/);
+    }
+  });
+
+  it('is the generic page again once the sign-out is a few minutes old, whatever the browser kept', async () => {
+    const { tokens, agent } = await obtainTokens(server, app, person);
+    const confirm = await logoutConfirmation(agent, { id_token_hint: tokens.id_token! });
+    const done = await agent.follow(confirm.action, { form: { xsrf: confirm.xsrf } });
+    expect(textOf(done.body)).toContain('You have signed out of Example App.');
+    const cookie = agent.setCookieHeaders.find((line) => line.startsWith('gh_signed_out='));
+    expect(cookie, 'the sign-out leaves a cookie naming the app').toMatch(/; *httponly/i);
+    expect(cookie).toMatch(/; *samesite=lax/i);
+
+    clock.offset += 5 * 60_000 + 1000;
+    try {
+      const later = await agent.request(done.url);
+      expect(later.status).toBe(200);
+      expect(headingOf(later.body)).toBe('You are signed out');
+      expect(later.body).not.toContain('Example App');
+      expect(later.body).not.toContain(SIGNED_OUT);
+    } finally {
+      clock.offset = 0;
+    }
   });
 });
 

@@ -288,10 +288,16 @@ describe('cookies of an https issuer behind a TLS proxy', () => {
     const agent = new BehindTls(tls.issuer);
     const callback = await signIn(agent, authorize, tlsPerson);
     expect(callback.searchParams.get('code'), callback.href).toBeTruthy();
+    // Signing out of the app alone leaves the cookie that lets the signed-out page name it.
+    const logout = await agent.request(`${tls.issuer}/session/end?client_id=${encodeURIComponent(tlsApp.clientId)}`);
+    const confirm = /<form id="op\.logoutForm" method="post" action="([^"]+)"><input type="hidden" name="xsrf" value="([^"]+)"/.exec(logout.body);
+    expect(confirm, logout.body.slice(0, 300)).toBeTruthy();
+    const signedOut = await agent.follow(confirm![1]!, { form: { xsrf: confirm![2]! } });
+    expect(signedOut.body).toContain('You have signed out of TLS App.');
 
     const cookies = agent.setCookieHeaders.map((line) => ({ line, name: line.slice(0, line.indexOf('=')) }));
     const names = new Set(cookies.map((c) => c.name.replace(/\.sig$/, '')));
-    expect([...names]).toEqual(expect.arrayContaining(['__Host-gh_session', '__Host-gh_csrf', '__Secure-gh_interaction', '__Secure-gh_resume']));
+    expect([...names]).toEqual(expect.arrayContaining(['__Host-gh_session', '__Host-gh_csrf', '__Secure-gh_interaction', '__Secure-gh_resume', '__Host-gh_signed_out']));
     for (const { line, name } of cookies) {
       // What browsers require of each prefix (RFC 6265bis §4.1.3): otherwise they drop the cookie.
       if (name.startsWith('__Host-')) {
