@@ -158,6 +158,20 @@ describe('the answer is the registration', () => {
     expect(await server.stores.clients.find(String(registered.client_id))).toMatchObject({ requireDpop: false, requirePar: false, requireSignedRequestObject: false, backchannelLogoutUri: null });
   });
 
+  it('under REQUIRE_PAR the answer says PAR is required, as the read does', { timeout: 120_000 }, async () => {
+    const strict = await startTestServer({ REQUIRE_PAR: 'true', REGISTRATION_REDIRECT_HOSTS: 'app.example.test' });
+    try {
+      const token = (await strict.operations.registration.create(SYSTEM, {})).token;
+      const res = await fetch(`${strict.issuer}/reg`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ redirect_uris: [REDIRECT], require_pushed_authorization_requests: false }) });
+      const answer = (await res.json()) as Record<string, unknown>;
+      expect(res.status).toBe(201);
+      expect(answer.require_pushed_authorization_requests).toBe(true);
+      expectAnswerIsRead(answer, (await (await fetch(String(answer.registration_client_uri), { headers: { authorization: `Bearer ${answer.registration_access_token}` } })).json()) as Record<string, unknown>);
+    } finally {
+      await strict.stop();
+    }
+  });
+
   it('a back-channel logout URI only on a host the operator allows (loopback only when named), over http(s)', async () => {
     const token = await issueToken();
     for (const uri of ['https://evil.example.test/logout', 'http://localhost:8080/logout', 'ftp://app.example.test/logout', 'https://app.example.test/logout#x', 'not a url']) {
