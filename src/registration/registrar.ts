@@ -148,8 +148,14 @@ export class Registrar {
   }
 }
 
-/** Audit detail of a registration: what it may do, never its secret. */
+/**
+ * Audit detail of a registration: what it may do and is held to, and where Gatehouse will POST its
+ * logout tokens (a registrant chose that URI); never its secret.
+ */
 function describe(client: Client | undefined): Record<string, unknown> {
   if (!client) return {};
-  return { name: client.name, grantTypes: client.grantTypes, scope: client.scope, redirectUris: client.redirectUris, tokenEndpointAuthMethod: client.tokenEndpointAuthMethod };
+  return {
+    name: client.name, grantTypes: client.grantTypes, scope: client.scope, redirectUris: client.redirectUris, tokenEndpointAuthMethod: client.tokenEndpointAuthMethod,
+    requireDpop: client.requireDpop, requirePar: client.requirePar, requireSignedRequestObject: client.requireSignedRequestObject, backchannelLogoutUri: client.backchannelLogoutUri,
+  };
 }

@@ -116,6 +116,9 @@ describe('the answer is the registration', () => {
       requireDpop: true, requirePar: true, requireSignedRequestObject: true,
       backchannelLogoutUri: 'https://app.example.test/backchannel-logout', backchannelLogoutSessionRequired: true, introspectionSignedResponseAlg: 'ES256',
     });
+    // The operator sees in the audit log where Gatehouse will POST this app's logout tokens.
+    const [audit] = await server.testDb.db('audit_events').where({ type: 'client.registered', client_id: String(answer.client_id) });
+    expect(JSON.stringify(audit.details)).toContain('https://app.example.test/backchannel-logout');
   });
 
   it('refuses what Gatehouse would not hold the app to, saying why, rather than answering it', async () => {
