@@ -241,7 +241,7 @@ export function createApp(deps: AppDependencies): Koa {
   app.use(throttleCodeGuessing({ path: provider.pathFor('code_verification'), guessing: new CodeGuessing(deps.db, config.secrets.keyEncryptionKey), records: deps.records, pages }));
   app.use(clientErrors);
   app.use(registrationGate({
-    provider, tokens: deps.registrationTokens, clients: deps.clients, settings: config.registration,
+    provider, tokens: deps.registrationTokens, clients: deps.clients, settings: { ...config.registration, requirePar: config.requirePar },
     limit: config.registration.perNetworkPerHour > 0 ? new RegistrationLimit(deps.db, config.secrets.keyEncryptionKey, config.registration.perNetworkPerHour) : undefined,
   }));
   app.use(advertiseWhatAppsCanUse());

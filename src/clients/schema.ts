@@ -231,6 +231,8 @@ export const clientChangesSchema = z.strictObject({
   requireDpop: z.boolean().optional(),
   requirePar: z.boolean().optional(),
   requireSignedRequestObject: z.boolean().optional(),
+  /** How the app's signed introspection responses are signed (an app re-registering through RFC 7592). */
+  introspectionSignedResponseAlg: z.enum(['ES256', 'RS256']).optional(),
   /** RFC 8628's device flow, on or off for an app. */
   deviceCode: z.boolean().optional(),
   /** New public keys for private_key_jwt (an app rotating its keys through RFC 7592). */

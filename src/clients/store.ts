@@ -361,6 +361,7 @@ export class ClientStore {
       grant_types: JSON.stringify(grantTypesOf(c)),
       jwks: c.jwks ? JSON.stringify(c.jwks) : null,
       require_acr: c.requireAcr ?? null,
+      introspection_signed_response_alg: c.introspectionSignedResponseAlg ?? null,
       ...informationColumns(c),
       updated_at: trx.raw('now()'),
     });

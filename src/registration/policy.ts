@@ -9,11 +9,19 @@
 //   auth methods   those REGISTRATION_AUTH_METHODS allows; keys by value only (no jwks_uri)
 //   grant types    the authorization code (with PKCE, required of every app) and refresh tokens,
 //                  and RFC 8628's device code if it asks; never client_credentials
+//   back-channel   a logout URI on those hosts too, loopback only if named: Gatehouse itself POSTs
+//   logout         to it, from its own network
+//
+// The answer must be what is registered (RFC 7591 §3.2.1): an app trusts it, and the RFC 7592 read
+// and every check later use the stored app. So every member oidc-provider would validate and echo
+// is either kept (registrar.ts maps it to the store), replaced by what Gatehouse keeps instead, or
+// refused when Gatehouse cannot honour it; a purely informative one it has no use for is dropped.
 //
 // A refusal is RFC 7591 §3.2.2's error JSON: invalid_redirect_uri or invalid_client_metadata.
 import { DEVICE_CODE_GRANT } from '../clients/store.js';
 import { redirectUriProblem } from '../clients/redirect-uris.js';
 import { OIDC_SCOPES } from '../oidc/configuration.js';
+import { applicationType } from '../oidc/models/client.js';
 import { ADMIN_METADATA, ADMIN_SCOPE, API_SCOPE_METADATA, PREVIOUS_SECRET_METADATA, RESOURCE_METADATA } from '../vocabulary.js';
 import { LOOPBACK_HOSTS } from '../paths.js';
 import type { Config } from '../config.js';
@@ -28,12 +36,29 @@ export class RegistrationRefused extends Error {
   }
 }
 
-export type RegistrationPolicySettings = Config['registration'];
+export type RegistrationPolicySettings = Config['registration'] & {
+  /** REQUIRE_PAR: every registered app pushes its authorization requests, and its answer says so. */
+  requirePar?: boolean;
+};
 
 /** Metadata Gatehouse keeps for itself: an app never sets it. */
 const PRIVATE_METADATA = [API_SCOPE_METADATA, RESOURCE_METADATA, ADMIN_METADATA, PREVIOUS_SECRET_METADATA];
 /** Metadata Gatehouse does not take from a registrant (what it would need, it does not offer). */
 const UNSUPPORTED_METADATA = ['jwks_uri', 'sector_identifier_uri', 'request_uris', 'software_statement'];
+/**
+ * Metadata Gatehouse has no place for and would not enforce: each asks the server to hold the app
+ * to something (a sign-in level or age, an algorithm, a response mode), so silently accepting it
+ * would tell the app it is protected when it is not.
+ */
+const UNHONOURED_METADATA: Record<string, string> = {
+  default_acr_values: 'send acr_values with each authorization request; an operator can set a minimum sign-in level for the app',
+  default_max_age: 'send max_age with each authorization request',
+  token_endpoint_auth_signing_alg: 'any of the algorithms in discovery\'s token_endpoint_auth_signing_alg_values_supported is accepted',
+  request_object_signing_alg: 'any of the algorithms in discovery\'s request_object_signing_alg_values_supported is accepted',
+  response_modes: 'the response mode is chosen per request (response_mode)',
+};
+/** Informative metadata Gatehouse has no use for (it never starts a sign-in at the app): dropped, so not answered. */
+const IGNORED_METADATA = ['initiate_login_uri'];
 const ALLOWED_GRANTS = new Set(['authorization_code', 'refresh_token', DEVICE_CODE_GRANT]);
 const DEFAULT_GRANTS = ['authorization_code', 'refresh_token'];
 
@@ -81,6 +106,10 @@ export function applyRegistrationPolicy(body: unknown, ceiling: string, settings
 
   for (const member of PRIVATE_METADATA) if (member in metadata) refuse(`${member} is not client metadata an app may set`);
   for (const member of UNSUPPORTED_METADATA) if (metadata[member] !== undefined) refuse(`${member} is not supported${member === 'jwks_uri' ? ': send the public keys as jwks' : ''}`);
+  for (const [member, instead] of Object.entries(UNHONOURED_METADATA)) {
+    if (metadata[member] !== undefined && metadata[member] !== null) refuse(`${member} is not supported: Gatehouse would not enforce it; ${instead}`);
+  }
+  for (const member of IGNORED_METADATA) delete metadata[member];
 
   const redirectUris = stringList(metadata, 'redirect_uris');
   if (!redirectUris || redirectUris.length === 0) throw new RegistrationRefused('invalid_redirect_uri', 'redirect_uris is required: at least one exact redirect URI');
@@ -116,11 +145,44 @@ export function applyRegistrationPolicy(body: unknown, ceiling: string, settings
   metadata.scope = oidc.join(' ');
   if (api.length) metadata[API_SCOPE_METADATA] = api.join(' ');
 
+  checkBackchannelLogout(metadata, settings);
+
   if (metadata.client_name === undefined) metadata.client_name = new URL(redirectUris[0]!).host || redirectUris[0];
   // RFC 7591 §2 lets the server replace a value it will not honour: every ID token carries
   // auth_time (src/oidc/models/client.ts), and the answer and the RFC 7592 read must both say so.
   metadata.require_auth_time = true;
+  // The same for what the read works out from the stored app: its application type from its
+  // redirect URIs (a private-use scheme is a native app's), its contacts as a list, empty too, and
+  // PAR for every app under REQUIRE_PAR.
+  metadata.application_type = applicationType(redirectUris);
+  if (metadata.contacts === undefined || metadata.contacts === null) metadata.contacts = [];
+  if (settings.requirePar) metadata.require_pushed_authorization_requests = true;
   return metadata;
+}
+
+/**
+ * An app's back-channel logout URI (OpenID Connect Back-Channel Logout 1.0), beyond the rules of an
+ * operator's app (src/clients/redirect-uris.ts, checked again by the store): Gatehouse POSTs logout
+ * tokens to it from its own network, so a registrant may name only a host the operator allows, and
+ * loopback (Gatehouse's own machine, not the person's, as for a redirect) only when it is named.
+ * Without a URI, backchannel_logout_session_required means nothing, and is not kept.
+ */
+function checkBackchannelLogout(metadata: Record<string, unknown>, settings: RegistrationPolicySettings): void {
+  const uri = metadata.backchannel_logout_uri;
+  if (uri === undefined || uri === null) {
+    delete metadata.backchannel_logout_uri;
+    delete metadata.backchannel_logout_session_required;
+    return;
+  }
+  if (typeof uri !== 'string' || !URL.canParse(uri)) refuse('backchannel_logout_uri must be an absolute http or https URL');
+  const url = new URL(uri);
+  const scheme = url.protocol.slice(0, -1).toLowerCase();
+  if ((scheme !== 'https' && scheme !== 'http') || !settings.redirectSchemes.includes(scheme)) {
+    refuse(`backchannel_logout_uri: the scheme of "${uri}" is not one registered apps may use (${settings.redirectSchemes.filter((s) => s === 'https' || s === 'http').join(', ') || 'none'})`);
+  }
+  const host = url.hostname.toLowerCase();
+  const allowed = LOOPBACK_HOSTS.has(url.hostname) ? settings.redirectHosts.includes(host) : hostAllowed(host, settings.redirectHosts);
+  if (!allowed) refuse(`backchannel_logout_uri: "${url.hostname}" is not a host registered apps may receive logout tokens on`);
 }
 
 /** A registration's answer as the app sent it: its API scopes back in `scope`, Gatehouse's own metadata out. */

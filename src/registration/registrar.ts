@@ -58,7 +58,27 @@ function newClientOf(metadata: AdapterPayload): NewClient {
     ...(metadata.jwks ? { jwks: metadata.jwks as NewClient['jwks'] } : {}),
     scope,
     deviceCode: strings(metadata.grant_types).includes(DEVICE_CODE_GRANT),
+    ...requirementsOf(metadata),
     ...informationOf(metadata),
+  };
+}
+
+/**
+ * What the app asked to be held to, and where its logout tokens go: the answer echoes them, so
+ * they are stored, and enforced, as an operator's app's are (the policy refused what Gatehouse
+ * cannot hold). An RFC 7592 update that leaves one out turns it off.
+ */
+function requirementsOf(metadata: AdapterPayload) {
+  const backchannelLogoutUri = typeof metadata.backchannel_logout_uri === 'string' ? metadata.backchannel_logout_uri : null;
+  return {
+    requireDpop: metadata.dpop_bound_access_tokens === true,
+    requirePar: metadata.require_pushed_authorization_requests === true,
+    requireSignedRequestObject: metadata.require_signed_request_object === true,
+    backchannelLogoutUri,
+    backchannelLogoutSessionRequired: backchannelLogoutUri !== null && metadata.backchannel_logout_session_required === true,
+    // oidc-provider answers its default (RS256) when none was asked for; stored as such, an update
+    // from ES256 back to the default takes effect.
+    introspectionSignedResponseAlg: metadata.introspection_signed_response_alg === 'ES256' ? 'ES256' as const : 'RS256' as const,
   };
 }
 
@@ -109,7 +129,7 @@ export class Registrar {
         throw new errors.InvalidClientMetadata('token_endpoint_auth_method cannot change: register a new app');
       }
       const client = await this.deps.clients
-        .update(clientId, { name: input.name, redirectUris: input.redirectUris ?? [], postLogoutRedirectUris: input.postLogoutRedirectUris ?? [], scope: input.scope ?? '', deviceCode: input.deviceCode ?? false, ...(input.jwks ? { jwks: input.jwks } : {}), ...informationOf(metadata) }, trx)
+        .update(clientId, { name: input.name, redirectUris: input.redirectUris ?? [], postLogoutRedirectUris: input.postLogoutRedirectUris ?? [], scope: input.scope ?? '', deviceCode: input.deviceCode ?? false, ...(input.jwks ? { jwks: input.jwks } : {}), ...requirementsOf(metadata), ...informationOf(metadata) }, trx)
         .catch(refusedMetadata);
       return { result: client, event: { type: 'client.updated', clientId, details: { through: 'registration_management', ...describe(client!) } } };
     });
@@ -128,8 +148,14 @@ export class Registrar {
   }
 }
 
-/** Audit detail of a registration: what it may do, never its secret. */
+/**
+ * Audit detail of a registration: what it may do and is held to, and where Gatehouse will POST its
+ * logout tokens (a registrant chose that URI); never its secret.
+ */
 function describe(client: Client | undefined): Record<string, unknown> {
   if (!client) return {};
-  return { name: client.name, grantTypes: client.grantTypes, scope: client.scope, redirectUris: client.redirectUris, tokenEndpointAuthMethod: client.tokenEndpointAuthMethod };
+  return {
+    name: client.name, grantTypes: client.grantTypes, scope: client.scope, redirectUris: client.redirectUris, tokenEndpointAuthMethod: client.tokenEndpointAuthMethod,
+    requireDpop: client.requireDpop, requirePar: client.requirePar, requireSignedRequestObject: client.requireSignedRequestObject, backchannelLogoutUri: client.backchannelLogoutUri,
+  };
 }

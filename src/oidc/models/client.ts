@@ -81,9 +81,10 @@ function matchesPreviousSecret(actual: string, previous: unknown, now = Date.now
 /**
  * A native app (RFC 8252) returns to a private-use scheme (com.example.app:/callback), which
  * oidc-provider refuses for web apps. For native ones it would also match loopback redirects on
- * any port (RFC 8252 §7.3); matchRedirectUrisExactly below takes that leeway away again.
+ * any port (RFC 8252 §7.3); matchRedirectUrisExactly below takes that leeway away again. A
+ * registration's answer says the same (src/registration/policy.ts).
  */
-function applicationType(redirectUris: string[]): 'native' | 'web' {
+export function applicationType(redirectUris: string[]): 'native' | 'web' {
   return redirectUris.some((uri) => !/^https?:/i.test(uri)) ? 'native' : 'web';
 }
 
