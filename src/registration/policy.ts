@@ -9,8 +9,8 @@
 //   auth methods   those REGISTRATION_AUTH_METHODS allows; keys by value only (no jwks_uri)
 //   grant types    the authorization code (with PKCE, required of every app) and refresh tokens,
 //                  and RFC 8628's device code if it asks; never client_credentials
-//   back-channel   a logout URI on those hosts too, loopback only if named: Gatehouse itself POSTs
-//   logout         to it, from its own network
+//   back-channel   a logout URI on those hosts too, loopback only if named, and none at all while
+//   logout         the operator lists no hosts: Gatehouse itself POSTs to it, from its own network
 //
 // The answer must be what is registered (RFC 7591 §3.2.1): an app trusts it, and the RFC 7592 read
 // and every check later use the stored app. So every member oidc-provider would validate and echo
@@ -179,6 +179,12 @@ function checkBackchannelLogout(metadata: Record<string, unknown>, settings: Reg
   const scheme = url.protocol.slice(0, -1).toLowerCase();
   if ((scheme !== 'https' && scheme !== 'http') || !settings.redirectSchemes.includes(scheme)) {
     refuse(`backchannel_logout_uri: the scheme of "${uri}" is not one registered apps may use (${settings.redirectSchemes.filter((s) => s === 'https' || s === 'http').join(', ') || 'none'})`);
+  }
+  // "Any host" suits redirect URIs, which only the person's browser follows; logout tokens are
+  // POSTed by Gatehouse from inside the operator's network, so a stranger's app may name only a
+  // host the operator listed: with no list, none (an internal address, a cloud metadata service).
+  if (settings.redirectHosts.length === 0) {
+    refuse('backchannel_logout_uri needs the operator to list the hosts registered apps may use (REGISTRATION_REDIRECT_HOSTS): ask the operator, or register without it');
   }
   const host = url.hostname.toLowerCase();
   const allowed = LOOPBACK_HOSTS.has(url.hostname) ? settings.redirectHosts.includes(host) : hostAllowed(host, settings.redirectHosts);

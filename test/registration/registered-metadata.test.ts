@@ -175,6 +175,22 @@ describe('the answer is the registration', () => {
     }
   });
 
+  it('no back-channel logout URI from a registrant while the operator allows any host: Gatehouse itself would POST to it', { timeout: 120_000 }, async () => {
+    const anyHost = await startTestServer({ REGISTRATION_REDIRECT_SCHEMES: 'https,http' });
+    try {
+      const token = (await anyHost.operations.registration.create(SYSTEM, {})).token;
+      const register = (extra: Record<string, unknown>) => fetch(`${anyHost.issuer}/reg`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ redirect_uris: [REDIRECT], ...extra }) });
+      for (const uri of ['https://app.example.test/logout', 'http://10.0.0.7/logout', 'http://169.254.169.254/latest/meta-data']) {
+        const res = await register({ backchannel_logout_uri: uri });
+        expect(res.status, uri).toBe(400);
+        expect(((await res.json()) as { error: string; error_description: string })).toMatchObject({ error: 'invalid_client_metadata', error_description: expect.stringContaining('REGISTRATION_REDIRECT_HOSTS') });
+      }
+      expect((await register({})).status).toBe(201);
+    } finally {
+      await anyHost.stop();
+    }
+  });
+
   it('a back-channel logout URI only on a host the operator allows (loopback only when named), over http(s)', async () => {
     const token = await issueToken();
     for (const uri of ['https://evil.example.test/logout', 'http://localhost:8080/logout', 'ftp://app.example.test/logout', 'https://app.example.test/logout#x', 'not a url']) {
