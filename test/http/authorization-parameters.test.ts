@@ -76,7 +76,8 @@ describe('authorization parameters are held to a length', () => {
 
   it('refuses an over-long nonce or login_hint at /auth, and an over-long redirect_uri without going there', async () => {
     const before = await storedRequests();
-    for (const extra of [{ nonce: filler(DEFAULT_PARAMETER_CAP + 1) }, { login_hint: `${filler(DEFAULT_PARAMETER_CAP)}@example.test` }, { redirect_uri: `${app.redirectUri}?${filler(capOf('redirect_uri'))}` }]) {
+    const overLong: Array<Record<string, string>> = [{ nonce: filler(DEFAULT_PARAMETER_CAP + 1) }, { login_hint: `${filler(DEFAULT_PARAMETER_CAP)}@example.test` }, { redirect_uri: `${app.redirectUri}?${filler(capOf('redirect_uri'))}` }];
+    for (const extra of overLong) {
       const res = await authorize(extra);
       expect(res.status, Object.keys(extra)[0]).toBe(400);
       expect(res.headers.get('location')).toBeNull();
