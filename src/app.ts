@@ -23,6 +23,7 @@ import { CsrfProtection } from './http/csrf.js';
 import { answerDatabaseOutage } from './http/database-outage.js';
 import { markedError } from './http/provider-errors.js';
 import { formPostAsGet } from './http/form-post-endpoints.js';
+import { capAuthorizationParameters } from './http/authorization-parameters.js';
 import { healthRoutes } from './http/health.js';
 import { pinRequestOriginToIssuer } from './http/issuer-origin.js';
 import { metadataCaching } from './http/metadata-caching.js';
@@ -249,6 +250,14 @@ export function createApp(deps: AppDependencies): Koa {
   // The signed-out page names no app to a browser that did not just sign out of it (src/logout/signed-out-page.ts).
   app.use(onlyTheAppJustSignedOutOf(provider.pathFor('end_session_success'), deps.oidc.signedOut));
   app.use(formPostAsGet([provider.pathFor('authorization'), provider.pathFor('end_session')], pages));
+  // Authorization requests are stored for anyone with a public client's id: no parameter longer
+  // than real apps send (src/http/authorization-parameters.ts). After formPostAsGet: a form posted
+  // to /auth is held to the caps as the GET it becomes.
+  app.use(capAuthorizationParameters({
+    authorization: provider.pathFor('authorization'),
+    pushedAuthorization: provider.pathFor('pushed_authorization_request'),
+    deviceAuthorization: provider.pathFor('device_authorization'),
+  }, pages));
   app.use(caching);
   app.use(oidcProvider);
   app.use(pageNotFound);

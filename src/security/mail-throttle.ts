@@ -12,14 +12,18 @@
 //   - per client network, across addresses and purposes: what one person plausibly asks for in an
 //     hour, so one host cannot walk a list of addresses.
 // Every window is counted on every request, whether or not the address names an account, so the
-// counts (and the time they take) say nothing about which addresses do. Addresses are keyed
-// digests. Each form that mails strangers has its own counters (`name`).
-import type { RateLimiterPostgres } from 'rate-limiter-flexible';
+// counts (and the time they take) say nothing about which addresses do — until the network's
+// window is full: then nothing is written at all, as the sign-in throttle does, so a host walking
+// a list of made-up addresses adds no rows (two per address, kept an hour) once its share is
+// spent. That depends only on the network, never on the address. Counting and the check are one
+// statement (rate-limit-store.ts: countAttempt), so requests sent at once cannot all pass a
+// window none of them has added to yet. Addresses are keyed digests. Each form that mails
+// strangers has its own counters (`name`).
 import type { Database } from '../db/knex.js';
 import { networkOf } from './client-address.js';
 import { keyedDigest, normaliseEmail, type KeyedDigest } from './keyed-digest.js';
 import { HOUR } from '../lifetimes.js';
-import { databaseCounter } from './rate-limit-store.js';
+import { countAttempt, type Count, type CounterKey } from './rate-limit-store.js';
 
 export interface MailLimits {
   /** Mails of one purpose to one address asked for from one network (or one known browser) per hour. */
@@ -42,15 +46,13 @@ export interface MailRequest {
 
 export class MailThrottle {
   readonly #digest: KeyedDigest;
-  readonly #perAddressAndNetwork: RateLimiterPostgres;
-  readonly #perAddress: RateLimiterPostgres;
-  readonly #perNetwork: RateLimiterPostgres;
+  readonly #prefixes: { addressAndNetwork: string; address: string; network: string };
 
-  constructor(db: Database, secret: Buffer, private readonly limits: MailLimits = DEFAULT_MAIL_LIMITS, name = 'mail') {
+  /** `now`: the clock the windows are counted by (tests may move it). */
+  constructor(private readonly db: Database, secret: Buffer, private readonly limits: MailLimits = DEFAULT_MAIL_LIMITS, name = 'mail', private readonly now: () => number = Date.now) {
     this.#digest = keyedDigest(secret, `${name} throttle`);
-    this.#perAddressAndNetwork = databaseCounter(db, { keyPrefix: `${name}_address_network`, points: limits.perAddressAndNetwork, duration: HOUR });
-    this.#perAddress = databaseCounter(db, { keyPrefix: `${name}_address`, points: limits.perAddress, duration: HOUR });
-    this.#perNetwork = databaseCounter(db, { keyPrefix: `${name}_network`, points: limits.perNetwork, duration: HOUR });
+    // The prefixes (and keys) the counters had as RateLimiterPostgres counters: rows carry over.
+    this.#prefixes = { addressAndNetwork: `${name}_address_network`, address: `${name}_address`, network: `${name}_network` };
   }
 
   /** Counts one request; true when none of its windows is full, so the mail may go. */
@@ -58,13 +60,16 @@ export class MailThrottle {
     const address = normaliseEmail(request.email);
     // A known browser's own share stands in for its network's share and for the address's cap.
     const source = request.knownDevice ? ['device', request.knownDevice] : ['network', networkOf(request.ip)];
-    const [own, all, network] = await Promise.all([
-      this.#perAddressAndNetwork.penalty(this.#digest('address', request.purpose, address, ...source)),
-      this.#perAddress.penalty(this.#digest('address', request.purpose, address)),
-      this.#perNetwork.penalty(this.#digest('network', networkOf(request.ip))),
-    ]);
-    return own.consumedPoints <= this.limits.perAddressAndNetwork
-      && (request.knownDevice !== undefined || all.consumedPoints <= this.limits.perAddress)
-      && network.consumedPoints <= this.limits.perNetwork;
+    const network: CounterKey = { prefix: this.#prefixes.network, key: this.#digest('network', networkOf(request.ip)) };
+    const counted = await countAttempt(this.db, [
+      { prefix: this.#prefixes.addressAndNetwork, key: this.#digest('address', request.purpose, address, ...source), durationSeconds: HOUR },
+      { prefix: this.#prefixes.address, key: this.#digest('address', request.purpose, address), durationSeconds: HOUR },
+      { ...network, durationSeconds: HOUR },
+    ], { ...network, limit: this.limits.perNetwork }, this.now());
+    if ('spentMsBeforeNext' in counted) return false;
+    const [own, all, fromNetwork] = counted.counts as [Count, Count, Count];
+    return own.points <= this.limits.perAddressAndNetwork
+      && (request.knownDevice !== undefined || all.points <= this.limits.perAddress)
+      && fromNetwork.points <= this.limits.perNetwork;
   }
 }

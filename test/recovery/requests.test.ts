@@ -11,6 +11,7 @@ import { startLogoutReceiver } from '../support/logout-receiver.js';
 import { linkIn } from '../support/received-mail.js';
 import { formOf, UserAgent, type Response } from '../support/user-agent.js';
 import { askForLink, newAddress, startMailingServer, type MailingServer } from '../support/mailing.js';
+import { DEFAULT_MAIL_LIMITS } from '../../src/security/mail-throttle.js';
 
 const NEW_PASSWORD = 'lantern orchard velvet compass';
 const SENT = 'Check your mail';
@@ -135,6 +136,23 @@ describe('asking for a recovery link', () => {
     await askForLink(mailing.server, person.email, newAddress());
     await mailing.deliver();
     expect(mailing.mailsTo(person.email)).toHaveLength(1);
+  });
+
+  it('writes no more counters for a client address that spent its hour, whatever new addresses it walks, answering the same page', async () => {
+    const rateLimitRows = async () => Number((await mailing.server.testDb.db('rate_limits').count<Array<{ count: string | number }>>({ count: '*' }))[0]!.count);
+    const from = newAddress();
+    const run = Date.now();
+    const walked = (i: number) => `list.${i}.${run}@example.test`;
+    const allowed = await askForLink(mailing.server, walked(0), from);
+    for (let i = 1; i < DEFAULT_MAIL_LIMITS.perNetwork; i += 1) expect((await askForLink(mailing.server, walked(i), from)).status).toBe(200);
+    const before = await rateLimitRows();
+    for (let i = 0; i < 10; i += 1) {
+      const email = walked(DEFAULT_MAIL_LIMITS.perNetwork + i);
+      const refused = await askForLink(mailing.server, email, from);
+      expect(refused.status).toBe(200);
+      expect(normalised(refused, email)).toBe(normalised(allowed, walked(0)));
+    }
+    expect(await rateLimitRows()).toBe(before);
   });
 });
 
