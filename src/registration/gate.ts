@@ -60,8 +60,12 @@ export class RegistrationLimit {
 function answer(ctx: Context, status: number, error: string, description: string): void {
   ctx.status = status;
   ctx.set('Cache-Control', 'no-store');
-  // The realm is fixed, as everywhere else: Koa's ctx.origin is the request's Origin header.
-  if (status === 401) ctx.set('WWW-Authenticate', `Bearer realm="gatehouse", error="${error}", error_description="${description.replace(/["\\]/g, '')}"`);
+  // The realm is fixed, as everywhere else: Koa's ctx.origin is the request's Origin header. A
+  // request that sent no token at all gets the bare challenge (RFC 6750 §3.1: no error code then).
+  if (status === 401) {
+    const challenge = bearerToken(ctx) === undefined ? '' : `, error="${error}", error_description="${description.replace(/["\\]/g, '')}"`;
+    ctx.set('WWW-Authenticate', `Bearer realm="gatehouse"${challenge}`);
+  }
   ctx.body = { error, error_description: description };
 }
 

@@ -101,7 +101,8 @@ describe('registering with an initial access token', () => {
 
 describe('what the policy refuses', () => {
   it('no token, an unknown one, an exhausted one, an expired one and a revoked one', async () => {
-    expect(await refusal(register({}))).toMatchObject({ status: 401, error: 'invalid_token' });
+    // No token at all: a 401 whose challenge names no error (RFC 6750 §3.1), which openid-client reports as the challenge.
+    expect(await refusal(register({}))).toMatchObject({ status: 401, error: expect.stringContaining('WWWAuthenticateChallengeError') });
     expect(await refusal(register({}, 'ghiat_not-a-token'))).toMatchObject({ status: 401, error: 'invalid_token' });
 
     const once = await issueToken({ uses: 1 });
@@ -247,7 +248,15 @@ describe('managing a registration (RFC 7592)', () => {
       body: JSON.stringify({ redirect_uris: [REDIRECT] }),
     });
     expect(res.status).toBe(401);
-    const challenge = res.headers.get('www-authenticate') ?? '';
+    // No token sent: the bare challenge, without an error code (RFC 6750 §3.1).
+    expect(res.headers.get('www-authenticate')).toBe('Bearer realm="gatehouse"');
+    const wrong = await fetch(`${server.issuer}/reg`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', origin: 'https://evil.example", error="injected', authorization: 'Bearer not-a-token' },
+      body: JSON.stringify({ redirect_uris: [REDIRECT] }),
+    });
+    expect(wrong.status).toBe(401);
+    const challenge = wrong.headers.get('www-authenticate') ?? '';
     expect(challenge).toMatch(/^Bearer realm="gatehouse", error="invalid_token", /);
     expect(challenge).not.toContain('evil.example');
     expect(challenge.match(/error=/g)).toHaveLength(1);
