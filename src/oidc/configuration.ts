@@ -427,6 +427,10 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
       const remembered = stored ? grantFromStored(Grant, stored) : undefined;
       if (!remembered || remembered.accountId !== accountId || remembered.clientId !== clientId) return undefined;
       const copy = copyOfGrant(new Grant({ accountId, clientId }), remembered);
+      // The copy ends when the consent it copies does: GRANT_TTL is how long consent is remembered
+      // from when it was given. Saved with a fresh GRANT_TTL, consent given once lived for ever as
+      // long as the person signed in from a new browser now and then.
+      if (remembered.exp) copy.exp = remembered.exp;
       await copy.save(); // oidc-provider records the grant's id in the session right after this
       return copy;
     },

@@ -85,6 +85,24 @@ describe('remembered consent', () => {
   });
 });
 
+describe('how long consent is remembered', () => {
+  it('a new browser\'s copy of the consent ends when the consent it copies does, not GRANT_TTL later', async () => {
+    const person = await createPerson(server);
+    await obtainTokens(server, app, person, { scope: SCOPE });
+    // Consent given long ago: two hours of GRANT_TTL left.
+    const ends = Math.floor(Date.now() / 1000) + 7200;
+    await server.db('oidc_records').where({ model: 'Grant', account_id: person.id })
+      .update({ expires_at: new Date(ends * 1000), payload: server.db.raw("jsonb_set(payload, '{exp}', to_jsonb(?::bigint))", [ends]) });
+
+    const { page } = await signInOnNewDevice(person);
+    expect(page.leftTo).toBeDefined();
+    const grants = await server.db('oidc_records').where({ model: 'Grant', account_id: person.id }).select('expires_at');
+    expect(grants).toHaveLength(2);
+    // To the second (the row's expiry is the adapter's clock plus the remaining seconds).
+    for (const grant of grants) expect(Math.abs(new Date(grant.expires_at).getTime() - ends * 1000)).toBeLessThan(1500);
+  });
+});
+
 describe('a remembered grant that no longer stands', () => {
   it.each([
     ['expired', (personId: string) => server.db('oidc_records').where({ model: 'Grant', account_id: personId }).update({ expires_at: new Date(Date.now() - 60_000) })],
