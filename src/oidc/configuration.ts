@@ -475,11 +475,14 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
       Interaction: config.ttl.interaction,
       Session: config.ttl.session,
       Grant: config.ttl.grant,
-      RefreshToken(ctx, token, client) {
+      RefreshToken(ctx, _token, client) {
         // Public clients cannot keep a secret: their refresh tokens never outlive the first one
-        // (rotation does not extend them). Confidential clients get a sliding lifetime.
+        // (rotation does not extend them), DPoP-bound or not, as README and SECURITY.md promise:
+        // oidc-provider's default lets a bound one slide, and whoever can use the page's key (a
+        // script injected into a browser app) would keep offline access for the grant's lifetime.
+        // Confidential clients get a sliding lifetime.
         const rotated = rotatedRefreshToken(ctx);
-        if (rotated && client.clientAuthMethod === 'none' && !token.isSenderConstrained()) {
+        if (rotated && client.clientAuthMethod === 'none') {
           return rotated.remainingTTL;
         }
         return config.ttl.refreshToken;

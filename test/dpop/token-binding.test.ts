@@ -10,6 +10,7 @@ import { authorizationRequest, createPerson, registerApp, signIn, type App } fro
 import { startTestServer, type TestServer } from '../support/gatehouse.js';
 import { UserAgent } from '../support/user-agent.js';
 import { proof, proofKey } from '../support/dpop.js';
+import { digest } from '../../src/crypto/digest.js';
 
 const NOTES_API = 'https://notes.example.test';
 const SCOPE = 'openid email offline_access notes:read';
@@ -94,6 +95,21 @@ describe('DPoP-bound tokens through openid-client', () => {
     expect(refreshed.token_type).toBe('dpop');
     expect(decodeJwt(refreshed.access_token).cnf).toEqual({ jkt: await thumbprintOf(keyPair) });
     expect((await client.fetchUserInfo(app.config, refreshed.access_token, person.id, { DPoP })).sub).toBe(person.id);
+  });
+
+  it('a public app\'s DPoP-bound refresh tokens, like its others, never outlive the first one', async () => {
+    const app = await registerApp(server, { scope: SCOPE, public: true });
+    const keyPair = await client.randomDPoPKeyPair('ES256');
+    const { tokens, DPoP } = await tokensFor(app, keyPair);
+    // Issued long ago: an hour of its lifetime left.
+    const ends = Math.floor(Date.now() / 1000) + 3600;
+    const rowOf = (token: string) => server.db('oidc_records').where({ model: 'RefreshToken', id_digest: digest(token) });
+    await rowOf(tokens.refresh_token!).update({ expires_at: new Date(ends * 1000), payload: server.db.raw("jsonb_set(payload, '{exp}', to_jsonb(?::bigint))", [ends]) });
+
+    const refreshed = await client.refreshTokenGrant(app.config, tokens.refresh_token!, undefined, { DPoP });
+    const [successor] = await rowOf(refreshed.refresh_token!).select('expires_at');
+    // To the second (the row's expiry is the adapter's clock plus the remaining seconds).
+    expect(Math.abs(new Date(successor.expires_at).getTime() - ends * 1000)).toBeLessThan(1500);
   });
 
   it('an app registered to require DPoP (dpop_bound_access_tokens) gets no token without a proof', async () => {
