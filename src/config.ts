@@ -85,9 +85,13 @@ const settingsSchema = z.object({
   }),
   keys: z.object({
     /** A rotated-in key is published this long before it signs, so caches of the JWKS pick it up first. */
-    publishBeforeSigningSeconds: z.coerce.number().int().min(0).meta({ env: 'KEY_PUBLISH_BEFORE_SIGNING' }),
-    /** How often an instance re-reads the key set, so instances sharing a database agree. */
-    refreshIntervalSeconds: seconds.meta({ env: 'KEY_REFRESH_INTERVAL' }),
+    publishBeforeSigningSeconds: z.coerce.number().int().min(0).max(7 * DAY).meta({ env: 'KEY_PUBLISH_BEFORE_SIGNING' }),
+    /**
+     * How often an instance re-reads the key set, so instances sharing a database agree. At most a
+     * day, as CLEANUP_INTERVAL: Node runs a timer longer than about 24.8 days after 1 ms, which
+     * would turn either into a busy loop.
+     */
+    refreshIntervalSeconds: seconds.max(DAY).meta({ env: 'KEY_REFRESH_INTERVAL' }),
   }),
   argon2: z.object({
     // OWASP's floor for argon2id: m=19 MiB, t=2, p=1.
@@ -95,7 +99,7 @@ const settingsSchema = z.object({
     timeCost: z.coerce.number().int().min(2).meta({ env: 'ARGON2_TIME_COST' }),
     parallelism: z.coerce.number().int().min(1).meta({ env: 'ARGON2_PARALLELISM' }),
   }),
-  cleanupIntervalSeconds: seconds.meta({ env: 'CLEANUP_INTERVAL' }),
+  cleanupIntervalSeconds: seconds.max(DAY).meta({ env: 'CLEANUP_INTERVAL' }),
   /**
    * Sign-in throttling (src/security/sign-in-throttle.ts, which explains the defaults), shared by
    * all instances through the database.

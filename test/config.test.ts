@@ -183,6 +183,9 @@ describe('a wrong value fails fast, naming the setting', () => {
     ['WORKERS=0', { WORKERS: '0' }, 'WORKERS'],
     ['WORKERS=many', { WORKERS: 'many' }, 'WORKERS', /"auto"/],
     ['WORKERS above 1 on the embedded database', { WORKERS: '2' }, 'WORKERS', /needs DATABASE_URL/],
+    ['a CLEANUP_INTERVAL beyond a day (a timer over 24.8 days runs at once, again and again)', { CLEANUP_INTERVAL: '2592000' }, 'CLEANUP_INTERVAL'],
+    ['a KEY_REFRESH_INTERVAL beyond a day', { KEY_REFRESH_INTERVAL: '2592000' }, 'KEY_REFRESH_INTERVAL'],
+    ['a KEY_PUBLISH_BEFORE_SIGNING beyond a week (a rotated key would wait that long to sign)', { KEY_PUBLISH_BEFORE_SIGNING: '31536000' }, 'KEY_PUBLISH_BEFORE_SIGNING'],
     ['a SHUTDOWN_TIMEOUT within the drain delay', { SHUTDOWN_DRAIN_DELAY: '30', SHUTDOWN_TIMEOUT: '30' }, 'SHUTDOWN_TIMEOUT', /longer than SHUTDOWN_DRAIN_DELAY/],
   ];
   it.each(cases)('%s', (_label, env, setting, says) => {
