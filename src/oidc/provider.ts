@@ -166,6 +166,8 @@ export class OidcService {
   #built: Built;
   #fingerprint: string;
   #timer: NodeJS.Timeout | undefined;
+  /** Key reloads run one after another, so an older read never replaces a newer key set. */
+  #refreshing: Promise<unknown> = Promise.resolve();
   readonly caches: ProviderCaches;
   /** The cookie naming the app a browser has just signed out of; the provider sets it, app.ts reads it too. */
   readonly signedOut: SignedOutApps;
@@ -205,13 +207,17 @@ export class OidcService {
   }
 
   /** Re-reads the key set and swaps in a new provider when it changed. */
-  async refreshKeys(): Promise<boolean> {
-    const keySet = await this.keys.loadKeySet();
-    if (keySet.fingerprint === this.#fingerprint) return false;
-    this.#built = buildProvider(this.deps, keySet, this.caches, this.signedOut);
-    this.#fingerprint = keySet.fingerprint;
-    this.deps.logger.info({ event: 'keys.reloaded', kids: keySet.jwks.keys.map((k) => k.kid) });
-    return true;
+  refreshKeys(): Promise<boolean> {
+    const run = this.#refreshing.then(async () => {
+      const keySet = await this.keys.loadKeySet();
+      if (keySet.fingerprint === this.#fingerprint) return false;
+      this.#built = buildProvider(this.deps, keySet, this.caches, this.signedOut);
+      this.#fingerprint = keySet.fingerprint;
+      this.deps.logger.info({ event: 'keys.reloaded', kids: keySet.jwks.keys.map((k) => k.kid) });
+      return true;
+    });
+    this.#refreshing = run.catch(() => undefined);
+    return run;
   }
 
   /** Keeps the key set current: every refresh interval, so rotations made elsewhere show up. */
