@@ -34,13 +34,14 @@ function userinfo(server: TestServer, token: string): Promise<Response> {
   return fetch(at(server, '/me'), { headers: { authorization: `Bearer ${token}` } });
 }
 
+function basic({ clientId, clientSecret }: Credentials): string {
+  return `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`).toString('base64')}`;
+}
+
 function introspection(server: TestServer, token: string): Promise<Response> {
   return fetch(at(server, '/token/introspection'), {
     method: 'POST',
-    headers: {
-      'content-type': 'application/x-www-form-urlencoded',
-      authorization: `Basic ${Buffer.from(`${encodeURIComponent(api.clientId)}:${encodeURIComponent(api.clientSecret)}`).toString('base64')}`,
-    },
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(api) },
     body: new URLSearchParams({ token }),
   });
 }
@@ -135,6 +136,21 @@ describe('a token signed with a key another instance rotated in', () => {
       expect(await res.json()).toMatchObject({ active: true });
     });
     expect(reads).toHaveLength(1);
+  });
+});
+
+describe('an app revoking such a token at the instance that has not loaded its key', () => {
+  it('revokes it: every instance then reads it inactive', async () => {
+    pastTheReloadInterval();
+    const { token } = await rotatedOnA();
+    const revoked = await fetch(at(b, '/token/revocation'), {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic({ clientId: app.clientId, clientSecret: app.clientSecret! }) },
+      body: new URLSearchParams({ token, token_type_hint: 'access_token' }),
+    });
+    expect(revoked.status).toBe(200);
+    const res = await introspection(a, token);
+    expect(await res.json()).toEqual({ active: false });
   });
 });
 
