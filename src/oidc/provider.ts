@@ -1,7 +1,8 @@
 // The running oidc-provider and what it stands on. oidc-provider takes its keys once, at
 // construction; when the key set changes (a rotated key activates, a retired one is unpublished),
 // a new Provider is built on the same database and swapped in. Instances sharing a database read
-// the same signing_keys table, so they converge on the same keys within one refresh interval.
+// the same signing_keys table, so they converge on the same keys within one refresh interval, and
+// at once when a token signed with a key not loaded yet arrives (reloadForUnknownKey).
 // The caches on the token and introspection path are built once and shared by every provider:
 // what they hold depends on the database, not on the keys.
 import type { JWTPayload } from 'jose';
@@ -34,6 +35,7 @@ import { answerForgivenRetries } from '../tokens/refresh-retry.js';
 import { cachedPersonLookup, type PersonLookup } from '../people/cache.js';
 import { userinfoAudience } from '../vocabulary.js';
 import { registerTokenExchange } from './grants/token-exchange.js';
+import { isDatabaseUnavailable } from '../db/errors.js';
 
 export interface OidcDependencies {
   config: Config;
@@ -84,7 +86,9 @@ interface Built {
   jwts: JwtAccessTokens;
 }
 
-export function buildProvider(deps: OidcDependencies, keySet: KeySet, caches: ProviderCaches, signedOut: SignedOutApps): Built {
+export function buildProvider(
+  deps: OidcDependencies, keySet: KeySet, caches: ProviderCaches, signedOut: SignedOutApps, reloadKeys?: () => Promise<JwtAccessTokens>,
+): Built {
   const { config, db } = deps;
   const jwts = new JwtAccessTokens(db, {
     issuer: config.issuer,
@@ -92,6 +96,7 @@ export function buildProvider(deps: OidcDependencies, keySet: KeySet, caches: Pr
     userinfoAudience: userinfoAudience(config.issuer),
     truthCache: caches.truth,
     records: deps.records,
+    ...(reloadKeys ? { reloadKeys } : {}),
   });
   const clients = new ClientAdapter(deps.clients, caches.clients, [accountClientMetadata(config.issuer)], { requirePar: config.requirePar }, deps.registration?.registrar);
   const adapter = storageFor(deps.records, {
@@ -162,10 +167,22 @@ function rememberTheAppSignedOutOf(provider: Provider, signedOut: SignedOutApps)
   });
 }
 
+/**
+ * How often a token signed with a key this instance has not loaded may make it read the keys
+ * again. Anyone can make up a kid: this bounds what a flood of them costs the database to one
+ * read per interval, while a token from a key another instance just rotated in is accepted at once
+ * (unless a reload for another unknown kid happened within the interval).
+ */
+export const UNKNOWN_KEY_RELOAD_INTERVAL_SECONDS = 5;
+
 export class OidcService {
   #built: Built;
   #fingerprint: string;
   #timer: NodeJS.Timeout | undefined;
+  /** Key reloads run one after another, so an older read never replaces a newer key set. */
+  #refreshing: Promise<unknown> = Promise.resolve();
+  /** The reload a token with an unknown kid asked for: running, or how the last one ended. */
+  #unknownKeyReload: { startedAt: number; pending: Promise<void> | undefined; failure: unknown } | undefined;
   readonly caches: ProviderCaches;
   /** The cookie naming the app a browser has just signed out of; the provider sets it, app.ts reads it too. */
   readonly signedOut: SignedOutApps;
@@ -177,8 +194,12 @@ export class OidcService {
   ) {
     this.caches = providerCaches(deps);
     this.signedOut = new SignedOutApps(deps.config.issuer, deps.records.now);
-    this.#built = buildProvider(deps, keySet, this.caches, this.signedOut);
+    this.#built = this.#build(keySet);
     this.#fingerprint = keySet.fingerprint;
+  }
+
+  #build(keySet: KeySet): Built {
+    return buildProvider(this.deps, keySet, this.caches, this.signedOut, () => this.reloadForUnknownKey());
   }
 
   static async start(deps: OidcDependencies): Promise<OidcService> {
@@ -205,13 +226,48 @@ export class OidcService {
   }
 
   /** Re-reads the key set and swaps in a new provider when it changed. */
-  async refreshKeys(): Promise<boolean> {
-    const keySet = await this.keys.loadKeySet();
-    if (keySet.fingerprint === this.#fingerprint) return false;
-    this.#built = buildProvider(this.deps, keySet, this.caches, this.signedOut);
-    this.#fingerprint = keySet.fingerprint;
-    this.deps.logger.info({ event: 'keys.reloaded', kids: keySet.jwks.keys.map((k) => k.kid) });
-    return true;
+  refreshKeys(): Promise<boolean> {
+    const run = this.#refreshing.then(async () => {
+      const keySet = await this.keys.loadKeySet();
+      if (keySet.fingerprint === this.#fingerprint) return false;
+      this.#built = this.#build(keySet);
+      this.#fingerprint = keySet.fingerprint;
+      this.deps.logger.info({ event: 'keys.reloaded', kids: keySet.jwks.keys.map((k) => k.kid) });
+      return true;
+    });
+    this.#refreshing = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * For a token of ours signed with a kid no loaded key has: another instance may have rotated in
+   * a key this one has not read yet (its timer's reloads failing, or publish-before-signing set
+   * below the refresh interval). The keys are read again at once, one read shared by every
+   * request that asks meanwhile and at most one per UNKNOWN_KEY_RELOAD_INTERVAL_SECONDS; then the
+   * verifier of the newest key set is answered, and the new provider (its keystore too) serves
+   * the next requests. When the read failed because the database is unavailable (now or within
+   * the interval), that error is thrown: the token cannot be told from a revoked one, and saying
+   * it was (401, active:false) signs people out where a 503 is retried.
+   */
+  async reloadForUnknownKey(): Promise<JwtAccessTokens> {
+    const now = this.deps.records.now();
+    const last = this.#unknownKeyReload;
+    if (!last || (!last.pending && now - last.startedAt >= UNKNOWN_KEY_RELOAD_INTERVAL_SECONDS * 1000)) {
+      const reload = { startedAt: now, pending: undefined as Promise<void> | undefined, failure: undefined as unknown };
+      this.deps.logger.info({ event: 'keys.reload_for_unknown_kid' });
+      reload.pending = this.refreshKeys().then(
+        () => undefined,
+        (error: unknown) => {
+          reload.failure = error;
+          this.deps.logger.error({ event: 'keys.refresh_failed', err: error });
+        },
+      ).finally(() => { reload.pending = undefined; });
+      this.#unknownKeyReload = reload;
+    }
+    const current = this.#unknownKeyReload!;
+    await current.pending;
+    if (isDatabaseUnavailable(current.failure)) throw current.failure;
+    return this.#built.jwts;
   }
 
   /** Keeps the key set current: every refresh interval, so rotations made elsewhere show up. */

@@ -4,7 +4,7 @@
 // person, app), and turns it back into the payload oidc-provider's models are built from, so the
 // provider's own endpoint pipelines run unchanged.
 import type { AdapterPayload } from 'oidc-provider';
-import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
+import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, type JSONWebKeySet, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
 import { digest } from '../crypto/digest.js';
 import { deepFrozen } from '../db/frozen.js';
 import { isUuidPattern } from '../people/users.js';
@@ -43,6 +43,15 @@ export interface JwtAccessTokenOptions {
   records: OidcRecords;
   /** The clock expiry is judged by (tests move it); the real one otherwise. */
   now?: () => number;
+  /**
+   * Reads the key set again now, for a token of ours signed with a key this one does not hold
+   * (another instance rotated and this one has not yet seen it), and answers the verifier built on
+   * the newest key set: this one when nothing changed. The caller runs one reload at a time and
+   * at most one in a while (OidcService.reloadForUnknownKey), so made-up kids cannot make it
+   * read the database on every request. It throws when the database is unavailable: the token
+   * may well be ours, and the caller is told to retry (503), not that it was revoked.
+   */
+  reloadKeys?: () => Promise<JwtAccessTokens>;
 }
 
 /** How many verified tokens are remembered: an API's tokens in use at once, with room to spare. */
@@ -60,6 +69,8 @@ export type Purpose = 'userinfo' | 'introspection' | 'revocation' | 'exchange';
 
 export class JwtAccessTokens {
   readonly #keySet;
+  /** The kids of the key set, to tell a token signed with a key not (yet) loaded. */
+  readonly #kids: ReadonlySet<string>;
   readonly #truth: JwtTruth;
   /** Introspection asks the AccessToken and ClientCredentials models at once: verify once. */
   readonly #inFlight = new Map<string, Promise<LiveAccessToken | undefined>>();
@@ -78,6 +89,7 @@ export class JwtAccessTokens {
     private readonly options: JwtAccessTokenOptions,
   ) {
     this.#keySet = createLocalJWKSet(options.jwks);
+    this.#kids = new Set(options.jwks.keys.flatMap((key) => (typeof key.kid === 'string' ? [key.kid] : [])));
     this.#truth = new JwtTruth(options.records, options.truthCache);
     this.#now = options.now ?? Date.now;
   }
@@ -100,7 +112,8 @@ export class JwtAccessTokens {
     return standing && { claims, username: standing.username };
   }
 
-  async #verify(value: string, audience: string | undefined, clockTolerance: number): Promise<JWTPayload | undefined> {
+  /** `reloaded`: the key set was just read again for this token; it is not read again. */
+  async #verify(value: string, audience: string | undefined, clockTolerance: number, reloaded = false): Promise<JWTPayload | undefined> {
     if (typeof value !== 'string' || !looksLikeJwt(value)) return undefined;
     const nowSeconds = Math.floor(this.#now() / 1000);
     const known = this.#verified.get(value);
@@ -108,9 +121,15 @@ export class JwtAccessTokens {
       if (known.exp! <= nowSeconds - CLOCK_TOLERANCE_SECONDS) this.#verified.delete(value); // past any use
       return timelyFor(known, audience, clockTolerance, nowSeconds) ? known : undefined;
     }
+    const header = protectedHeaderOf(value);
+    if (!header || FOREIGN_KEY_HEADERS.some((name) => name in header)) return undefined;
+    if (!reloaded && this.options.reloadKeys && this.#ofOursWithUnknownKey(value, header)) {
+      // Throws when the database is unavailable. A kid still unknown once the keys were read
+      // again is not one of ours: the token is refused as any other that does not verify.
+      const newest = await this.options.reloadKeys();
+      return newest === this ? undefined : newest.#verify(value, audience, clockTolerance, true);
+    }
     try {
-      const header = decodeProtectedHeader(value);
-      if (FOREIGN_KEY_HEADERS.some((name) => name in header)) return undefined;
       const { payload } = await jwtVerify(value, this.#keySet, {
         issuer: this.options.issuer,
         ...(audience ? { audience } : {}),
@@ -126,6 +145,21 @@ export class JwtAccessTokens {
       return verified;
     } catch {
       return undefined;
+    }
+  }
+
+  /**
+   * A token that names our issuer and a kid this key set does not hold: signed (if it is ours at
+   * all) with a key another instance loaded first. Read without verifying anything, so it decides
+   * only whether the keys are read again, never whether the token is accepted.
+   */
+  #ofOursWithUnknownKey(value: string, header: ProtectedHeaderParameters): boolean {
+    if (typeof header.kid !== 'string' || this.#kids.has(header.kid)) return false;
+    if (typeof header.alg !== 'string' || !ACCESS_TOKEN_ALGORITHMS.includes(header.alg)) return false;
+    try {
+      return decodeJwt(value).iss === this.options.issuer;
+    } catch {
+      return false;
     }
   }
 
@@ -145,6 +179,14 @@ export class JwtAccessTokens {
       .ignore();
     // Every instance hears of it through the trigger; this one need not wait for the echo.
     this.options.truthCache?.invalidate(jtiTag(jti));
+  }
+}
+
+function protectedHeaderOf(value: string): ProtectedHeaderParameters | undefined {
+  try {
+    return decodeProtectedHeader(value);
+  } catch {
+    return undefined;
   }
 }
 
