@@ -116,7 +116,7 @@ describe('environment variables override the files', () => {
     expect(config.clientAssertionEndpointAudience).toBe(true);
     expect(config.trustProxy).toBe(true);
     expect(config.logLevel).toBe('warn');
-    expect(config.ttl).toMatchObject({ accessToken: 300, refreshToken: 86400, authorizationCode: 30, session: 7200 });
+    expect(config.ttl).toMatchObject({ accessToken: 300, refreshToken: 86400, authorizationCode: 30, session: 7200, sessionMax: 30 * 86_400 });
     expect(config.argon2).toEqual({ memoryKiB: 65536, timeCost: 3, parallelism: 1 });
     expect(config.databaseUrl).toBe('postgresql://gatehouse@127.0.0.1:5432/gatehouse');
   });
@@ -183,6 +183,9 @@ describe('a wrong value fails fast, naming the setting', () => {
     ['WORKERS=0', { WORKERS: '0' }, 'WORKERS'],
     ['WORKERS=many', { WORKERS: 'many' }, 'WORKERS', /"auto"/],
     ['WORKERS above 1 on the embedded database', { WORKERS: '2' }, 'WORKERS', /needs DATABASE_URL/],
+    ['SESSION_MAX_LIFETIME=0 (no maximum is not a choice)', { SESSION_MAX_LIFETIME: '0' }, 'SESSION_MAX_LIFETIME'],
+    ['SESSION_MAX_LIFETIME beyond a year', { SESSION_MAX_LIFETIME: String(366 * 86_400) }, 'SESSION_MAX_LIFETIME'],
+    ['a SESSION_MAX_LIFETIME below SESSION_TTL', { SESSION_TTL: String(60 * 86_400) }, 'SESSION_MAX_LIFETIME', /at least SESSION_TTL/],
     ['a SHUTDOWN_TIMEOUT within the drain delay', { SHUTDOWN_DRAIN_DELAY: '30', SHUTDOWN_TIMEOUT: '30' }, 'SHUTDOWN_TIMEOUT', /longer than SHUTDOWN_DRAIN_DELAY/],
   ];
   it.each(cases)('%s', (_label, env, setting, says) => {
