@@ -50,8 +50,8 @@ export class OidcRecords {
     userCodeKey?: Buffer,
     options: {
       /**
-       * SESSION_MAX_LIFETIME: the server's records pass it. Readers without it (the CLI) still see
-       * every session saved since as ending at it, since each save caps the session's expiry.
+       * SESSION_MAX_LIFETIME: the server's and the CLI's records pass it. Readers without it still
+       * see every session saved since as ending at it, since each save caps the session's expiry.
        */
       sessionMaxLifetimeSeconds?: number;
     } = {},
