@@ -136,6 +136,7 @@ export function createApp(deps: AppDependencies): Koa {
   const knownDevices = new KnownDevices({
     cookieName: secureCookies ? '__Host-gh_device' : 'gh_device',
     secret: config.secrets.keyEncryptionKey,
+    ...(deps.now ? { now: deps.now } : {}),
   });
 
   // The routes are fixed by the configuration, so a provider rebuilt on key rotation keeps them.

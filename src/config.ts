@@ -79,7 +79,14 @@ const settingsSchema = z.object({
     idToken: seconds.max(MAX_ID_TOKEN_LIFETIME_SECONDS).meta({ env: 'ID_TOKEN_TTL' }),
     authorizationCode: seconds.max(600).meta({ env: 'AUTHORIZATION_CODE_TTL' }),
     refreshToken: seconds.max(YEAR).meta({ env: 'REFRESH_TOKEN_TTL' }),
+    /** How long a sign-in session lasts unused: every use starts the count again. */
     session: seconds.max(YEAR).meta({ env: 'SESSION_TTL' }),
+    /**
+     * How long a sign-in session lasts at most, however often it is used, counted from its first
+     * sign-in (a re-authentication does not move it): a session cookie someone copied dies with
+     * it even if they keep using it. At least SESSION_TTL, or the idle lifetime would mean nothing.
+     */
+    sessionMax: seconds.max(YEAR).meta({ env: 'SESSION_MAX_LIFETIME' }),
     interaction: seconds.max(DAY).meta({ env: 'INTERACTION_TTL' }),
     grant: seconds.max(2 * YEAR).meta({ env: 'GRANT_TTL' }),
   }),
@@ -431,6 +438,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
 
   if (file.signIn.accountMaxFailures < file.signIn.maxConsecutiveFailures) {
     problems.push('SIGNIN_ACCOUNT_MAX_FAILURES must be at least SIGNIN_MAX_CONSECUTIVE_FAILURES, or one person\'s typos would block their account everywhere');
+  }
+
+  if (file.ttl.sessionMax < file.ttl.session) {
+    problems.push(`SESSION_MAX_LIFETIME (${file.ttl.sessionMax}) must be at least SESSION_TTL (${file.ttl.session}): it caps how long a session lasts however often it is used, SESSION_TTL how long it lasts unused; raise SESSION_MAX_LIFETIME or lower SESSION_TTL`);
   }
 
   if (file.shutdown.timeoutSeconds <= file.shutdown.drainDelaySeconds) {

@@ -117,7 +117,7 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
 
     const users = new UserStore(db, new PasswordHasher(config.argon2, { concurrency: config.load.argon2Concurrency, queue: config.load.argon2Queue }));
     // The one owner of oidc-provider's records, and the clock every expiry among them follows.
-    const records = new OidcRecords(db, options.now, config.secrets.keyEncryptionKey);
+    const records = new OidcRecords(db, options.now, config.secrets.keyEncryptionKey, { sessionMaxLifetimeSeconds: config.ttl.sessionMax });
     const clients = new ClientStore(db, records, { httpsOnly: config.env === 'production' });
     const resources = new ResourceServerStore(db, { httpsOnly: config.env === 'production', issuer: config.issuer });
     const languages = new Languages(config.defaultLocale);

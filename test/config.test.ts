@@ -116,7 +116,7 @@ describe('environment variables override the files', () => {
     expect(config.clientAssertionEndpointAudience).toBe(true);
     expect(config.trustProxy).toBe(true);
     expect(config.logLevel).toBe('warn');
-    expect(config.ttl).toMatchObject({ accessToken: 300, refreshToken: 86400, authorizationCode: 30, session: 7200 });
+    expect(config.ttl).toMatchObject({ accessToken: 300, refreshToken: 86400, authorizationCode: 30, session: 7200, sessionMax: 30 * 86_400 });
     expect(config.argon2).toEqual({ memoryKiB: 65536, timeCost: 3, parallelism: 1 });
     expect(config.databaseUrl).toBe('postgresql://gatehouse@127.0.0.1:5432/gatehouse');
   });
@@ -186,6 +186,9 @@ describe('a wrong value fails fast, naming the setting', () => {
     ['a CLEANUP_INTERVAL beyond a day (a timer over 24.8 days runs at once, again and again)', { CLEANUP_INTERVAL: '2592000' }, 'CLEANUP_INTERVAL'],
     ['a KEY_REFRESH_INTERVAL beyond a day', { KEY_REFRESH_INTERVAL: '2592000' }, 'KEY_REFRESH_INTERVAL'],
     ['a KEY_PUBLISH_BEFORE_SIGNING beyond a week (a rotated key would wait that long to sign)', { KEY_PUBLISH_BEFORE_SIGNING: '31536000' }, 'KEY_PUBLISH_BEFORE_SIGNING'],
+    ['SESSION_MAX_LIFETIME=0 (no maximum is not a choice)', { SESSION_MAX_LIFETIME: '0' }, 'SESSION_MAX_LIFETIME'],
+    ['SESSION_MAX_LIFETIME beyond a year', { SESSION_MAX_LIFETIME: String(366 * 86_400) }, 'SESSION_MAX_LIFETIME'],
+    ['a SESSION_MAX_LIFETIME below SESSION_TTL', { SESSION_TTL: String(60 * 86_400) }, 'SESSION_MAX_LIFETIME', /at least SESSION_TTL/],
     ['a SHUTDOWN_TIMEOUT within the drain delay', { SHUTDOWN_DRAIN_DELAY: '30', SHUTDOWN_TIMEOUT: '30' }, 'SHUTDOWN_TIMEOUT', /longer than SHUTDOWN_DRAIN_DELAY/],
   ];
   it.each(cases)('%s', (_label, env, setting, says) => {

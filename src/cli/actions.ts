@@ -37,7 +37,8 @@ export async function operationsFor(config: Config, db: Database): Promise<Admin
   // Mail is written to the outbox, which a running server's sender delivers (woken by the change feed).
   const outbox = new Outbox(config.secrets.keyEncryptionKey);
   const addresses = new Addresses({ db, users, links, audit, enabled: config.emailVerification, mail: new AddressMail(links, outbox, config.issuer, config.defaultLocale) });
-  const records = new OidcRecords(db);
+  // The server's rule for which sessions are live, so a command ends the sessions a person sees.
+  const records = new OidcRecords(db, Date.now, undefined, { sessionMaxLifetimeSeconds: config.ttl.sessionMax });
   const clients = new ClientStore(db, records, { httpsOnly: config.env === 'production' });
   const resources = new ResourceServerStore(db, { httpsOnly: config.env === 'production', issuer: config.issuer });
   // Logout tokens of sessions a command ends go to the outbox too, for a running server to sign and send.

@@ -61,6 +61,8 @@ export interface ConfigurationDependencies {
    * payload the Grant adapter's find would return for it, read in the same round trip.
    */
   findLatestGrant(accountId: string, clientId: string): Promise<AdapterPayload | undefined>;
+  /** How long a session saved now may last, given the idle lifetime (OidcRecords.sessionTtl). */
+  sessionTtl(session: { accountId?: unknown }, idleSeconds: number): number;
 }
 
 type GrantInstance = InstanceType<KoaContextWithOIDC['oidc']['provider']['Grant']>;
@@ -473,7 +475,10 @@ export function providerConfiguration(deps: ConfigurationDependencies): Configur
       DeviceCode: DEVICE_CODE_TTL_SECONDS,
       IdToken: config.ttl.idToken,
       Interaction: config.ttl.interaction,
-      Session: config.ttl.session,
+      // SESSION_TTL from each use, but never past SESSION_MAX_LIFETIME from the first sign-in: a
+      // session kept alive by use (a copied cookie's included) still ends. oidc-provider saves
+      // the session, asking this again, at the end of every request that used it.
+      Session: (_ctx, session) => deps.sessionTtl(session, config.ttl.session),
       Grant: config.ttl.grant,
       RefreshToken(ctx, _token, client) {
         // Public clients cannot keep a secret: their refresh tokens never outlive the first one

@@ -115,6 +115,7 @@ export function buildProvider(
     adapter,
     jwks: keySet.jwks as unknown as { keys: Record<string, unknown>[] },
     findLatestGrant: (accountId, clientId) => deps.records.latestGrant(accountId, clientId),
+    sessionTtl: (session, idleSeconds) => deps.records.sessionTtl(session, idleSeconds),
   }));
   // Behind a TLS-terminating proxy, trust X-Forwarded-Proto/For so cookies get Secure and the
   // issuer's https URLs match what the browser sees.

@@ -10,6 +10,7 @@
 // connection): the act and its audit entry commit together, and on PGlite a transaction holds the
 // only connection, so a read inside the act must go through it.
 import { keyedDigest } from '../security/keyed-digest.js';
+import { SESSION_START_FIELD } from '../oidc/internals.js';
 import type { AdapterPayload } from 'oidc-provider';
 import type { Database } from '../db/knex.js';
 import type { Page, PageRequest } from '../db/pages.js';
@@ -17,7 +18,7 @@ import { clientIdsWithGrantsOf, findGrant, latestGrant, listConnectedApps, listG
 import { ModelRecords, type ModelOptions } from './model-records.js';
 import { clearKeptSuccessors, deleteExpired } from './retention.js';
 import { forgetAccount, forgetClient, liveGrantsOf, offlineGrantIds, revokeGrants, type GrantSelector, type LiveGrant, type RevocationCause, type RevocationObserver, type RevokedGrant } from './revocation.js';
-import { endSessions, findSession, grantIdsOfSession, listSessions, type EndedSessions, type SessionRecord, type SessionSelector } from './sessions.js';
+import { endSessions, findSession, grantIdsOfSession, listSessions, type EndedSessions, type SessionLiveness, type SessionRecord, type SessionSelector } from './sessions.js';
 import { jwtStanding, keptSuccessor, lookupToken, type JwtStandingRow, type JwtSubject, type KeptSuccessorRow, type TokenFound } from './tokens.js';
 
 export { ModelRecords, type ModelOptions, type RotateOptions } from './model-records.js';
@@ -36,6 +37,7 @@ export class OidcRecords {
   };
 
   readonly #userCodeDigest: ((userCode: string) => string) | undefined;
+  readonly #sessionMaxSeconds: number | undefined;
 
   constructor(
     readonly db: Database,
@@ -46,7 +48,15 @@ export class OidcRecords {
      * records pass it; readers that never touch device codes need not.
      */
     userCodeKey?: Buffer,
+    options: {
+      /**
+       * SESSION_MAX_LIFETIME: the server's and the CLI's records pass it. Readers without it still
+       * see every session saved since as ending at it, since each save caps the session's expiry.
+       */
+      sessionMaxLifetimeSeconds?: number;
+    } = {},
   ) {
+    this.#sessionMaxSeconds = options.sessionMaxLifetimeSeconds;
     if (userCodeKey) {
       const keyed = keyedDigest(userCodeKey, 'device user code');
       this.#userCodeDigest = (userCode) => keyed(userCode);
@@ -55,6 +65,41 @@ export class OidcRecords {
 
   #at(): Date {
     return new Date(this.now());
+  }
+
+  #nowSeconds(): number {
+    return Math.floor(this.now() / 1000);
+  }
+
+  #sessionLiveness(): SessionLiveness {
+    return { now: this.#at(), startedAfter: this.#sessionMaxSeconds === undefined ? undefined : this.#nowSeconds() - this.#sessionMaxSeconds };
+  }
+
+  /**
+   * How long a sign-in session being saved now may last (oidc-provider's ttl.Session): `idleSeconds`
+   * from now, never past its start plus the maximum lifetime. Its start is SESSION_START_FIELD, which
+   * oidc-provider keeps on every later save, and through a re-authentication too (resetIdentifier
+   * gives the same object a new id). A session nobody is signed in to yet starts again at each
+   * save, so a signed-in session's start is its first sign-in, or the request just before it.
+   */
+  sessionTtl(session: { accountId?: unknown; [SESSION_START_FIELD]?: unknown }, idleSeconds: number): number {
+    const now = this.#nowSeconds();
+    const stamped = session[SESSION_START_FIELD];
+    const start = session.accountId && typeof stamped === 'number' ? stamped : now;
+    session[SESSION_START_FIELD] = start;
+    if (this.#sessionMaxSeconds === undefined) return idleSeconds;
+    // A session found is within its maximum (sessionOutlived); a second may pass before its save.
+    return Math.max(1, Math.min(idleSeconds, start + this.#sessionMaxSeconds - now));
+  }
+
+  /**
+   * Whether a stored session has outlived the maximum lifetime, counted from its start: then it
+   * signs nobody in, whatever its expiry says (a session saved before the maximum was set or lowered).
+   */
+  sessionOutlived(payload: { [SESSION_START_FIELD]?: unknown }): boolean {
+    if (this.#sessionMaxSeconds === undefined) return false;
+    const start = payload[SESSION_START_FIELD];
+    return typeof start !== 'number' || start + this.#sessionMaxSeconds <= this.#nowSeconds();
   }
 
   /**
@@ -150,20 +195,20 @@ export class OidcRecords {
   // Sessions
 
   listSessions(accountId: string, page: PageRequest = {}): Promise<Page<SessionRecord>> {
-    return listSessions(this.db, this.#at(), accountId, page);
+    return listSessions(this.db, this.#sessionLiveness(), accountId, page);
   }
 
   findSession(accountId: string, handle: string, trx: Database = this.db): Promise<SessionRecord | undefined> {
-    return findSession(trx, this.#at(), accountId, handle);
+    return findSession(trx, this.#sessionLiveness(), accountId, handle);
   }
 
   grantIdsOfSession(accountId: string, handle: string, trx: Database = this.db): Promise<string[]> {
-    return grantIdsOfSession(trx, this.#at(), accountId, handle);
+    return grantIdsOfSession(trx, this.#sessionLiveness(), accountId, handle);
   }
 
   /** Ends the selected live sessions of the person, with the grants of the apps signed in through them. */
   endSessions(accountId: string, selector: SessionSelector, trx: Database = this.db): Promise<EndedSessions> {
-    return endSessions(trx, this.#at(), accountId, selector, this.#observing);
+    return endSessions(trx, this.#sessionLiveness(), accountId, selector, this.#observing);
   }
 
   // Retention (the janitor)

@@ -4,8 +4,28 @@
 import type { Knex } from 'knex';
 import type { Database } from '../db/knex.js';
 import { cursorTimestamp, decodeCursor, pageOf, pageSize, type Page, type PageRequest } from '../db/pages.js';
+import { SESSION_START_FIELD } from '../oidc/internals.js';
 import { liveSql, sessionGrantIds, sessionSignIns, TABLE, type SessionPayload } from './rows.js';
 import { revokeGrants, type RevocationObserver } from './revocation.js';
+
+/**
+ * When a session read now is live: not expired (`now`), and started (SESSION_START_FIELD, its
+ * first sign-in) after `startedAfter`, in seconds since the epoch, when sessions have a maximum
+ * lifetime (SESSION_MAX_LIFETIME). Every save of a session caps its expiry at that maximum already
+ * (OidcRecords.sessionTtl); this reads the same rule for sessions saved before the cap was set or
+ * lowered, so what people and admins see is only what would still sign someone in.
+ */
+export interface SessionLiveness {
+  now: Date;
+  startedAfter: number | undefined;
+}
+
+function liveSessionSql(query: Knex.QueryBuilder, alias: string, live: SessionLiveness): Knex.QueryBuilder {
+  query.whereRaw(liveSql(alias), [live.now]);
+  // A session without a start cannot be measured: it counts as over, as in sessionOutlived (index.ts).
+  if (live.startedAfter !== undefined) query.whereRaw(`coalesce((${alias}.payload->>'${SESSION_START_FIELD}')::bigint, 0) > ?`, [live.startedAfter]);
+  return query;
+}
 
 /** A live session as listed. */
 export interface SessionRecord {
@@ -65,19 +85,18 @@ function sessionRecord(row: SessionRow): SessionRecord {
   };
 }
 
-function sessionRows(db: Database, now: Date, accountId: string): Knex.QueryBuilder {
-  return db(`${TABLE} as s`)
+function sessionRows(db: Database, live: SessionLiveness, accountId: string): Knex.QueryBuilder {
+  return liveSessionSql(db(`${TABLE} as s`)
     .select('s.uid_digest', 's.account_id', 's.user_agent', 's.ip', 's.created_at', 's.last_active_at', 's.expires_at', 's.payload')
     .select(db.raw(`${cursorTimestamp('s.created_at')} as cursor_at`))
     .where({ 's.model': 'Session', 's.account_id': accountId })
-    .whereNotNull('s.uid_digest')
-    .whereRaw(liveSql('s'), [now]);
+    .whereNotNull('s.uid_digest'), 's', live);
 }
 
 /** A person's live sessions, newest first. */
-export async function listSessions(db: Database, now: Date, accountId: string, page: PageRequest): Promise<Page<SessionRecord>> {
+export async function listSessions(db: Database, live: SessionLiveness, accountId: string, page: PageRequest): Promise<Page<SessionRecord>> {
   const limit = pageSize(page.limit);
-  const query = sessionRows(db, now, accountId)
+  const query = sessionRows(db, live, accountId)
     .orderBy([{ column: 's.created_at', order: 'desc' }, { column: 's.id_digest', order: 'desc' }])
     .limit(limit + 1);
   if (page.cursor !== undefined) await after(db, query, accountId, page.cursor);
@@ -99,20 +118,20 @@ async function after(db: Database, query: Knex.QueryBuilder, accountId: string, 
   else query.where('s.created_at', '<=', db.raw('?::timestamptz', [at!]));
 }
 
-export async function findSession(db: Database, now: Date, accountId: string, handle: string): Promise<SessionRecord | undefined> {
-  const row: SessionRow | undefined = await sessionRows(db, now, accountId).where('s.uid_digest', handle).first();
+export async function findSession(db: Database, live: SessionLiveness, accountId: string, handle: string): Promise<SessionRecord | undefined> {
+  const row: SessionRow | undefined = await sessionRows(db, live, accountId).where('s.uid_digest', handle).first();
   return row && sessionRecord(row);
 }
 
 /** The grants of the apps signed in to through one of the person's live sessions. */
-export async function grantIdsOfSession(db: Database, now: Date, accountId: string, handle: string): Promise<string[]> {
-  const rows: SessionRow[] = await sessionRows(db, now, accountId).where('s.uid_digest', handle);
+export async function grantIdsOfSession(db: Database, live: SessionLiveness, accountId: string, handle: string): Promise<string[]> {
+  const rows: SessionRow[] = await sessionRows(db, live, accountId).where('s.uid_digest', handle);
   return sessionGrantIds(rows.map((row) => row.payload));
 }
 
 /** Deletes the selected live sessions, and revokes the grants of the apps signed in to through them. */
-export async function endSessions(db: Database, now: Date, accountId: string, selector: SessionSelector, observe?: RevocationObserver): Promise<EndedSessions> {
-  const query = db(`${TABLE} as s`).where({ 's.model': 'Session', 's.account_id': accountId }).whereRaw(liveSql('s'), [now]);
+export async function endSessions(db: Database, live: SessionLiveness, accountId: string, selector: SessionSelector, observe?: RevocationObserver): Promise<EndedSessions> {
+  const query = liveSessionSql(db(`${TABLE} as s`).where({ 's.model': 'Session', 's.account_id': accountId }), 's', live);
   if ('handle' in selector) query.where('uid_digest', selector.handle);
   else if (selector.except !== undefined) query.whereNot('uid_digest', selector.except);
   const rows: Array<{ payload: SessionPayload }> = await query.delete().returning('payload');

@@ -26,7 +26,7 @@ import {
   accessTokenBeingRevoked, accessTokenFor, basicAuthorization, bindToProofKey, dpopProofOf, requireProofIfRegistered, basicAuthorizationClientId, currentRequest, deviceFormToken, discoveryDocument, normalizeUserCode, DISCOVERY_PATHS, errorDetailOf, FIND_TOKEN_MODELS,
   GRANTABLE_MODELS, grantFromStored, INTERACTION_OWN_ID_FIELD, INTERACTION_SESSION_COOKIE_FIELD, isReuseDetail, isStructuredToken, JWT_HANDLE_PREFIX, JWT_REVOCATION_HANDLE_PREFIX, pageSession,
   PINNED_OIDC_PROVIDER_VERSION, presentedRefreshToken, PROVIDER_BODY_LIMIT, PROVIDER_BODY_LIMIT_BYTES, PROVIDER_ROUTES,
-  PROVIDER_ROUTES_WITH_A_PARAMETER, providerContextOf, refreshGrantRequest, REFRESH_GRANT_ADAPTER_CALLS, SESSION_BINDING,
+  PROVIDER_ROUTES_WITH_A_PARAMETER, providerContextOf, refreshGrantRequest, REFRESH_GRANT_ADAPTER_CALLS, SESSION_BINDING, SESSION_START_FIELD,
   readOnlyClientMetadata, rememberClientsByMetadata, replaceClientMethods, REPLAY_DETECTION_ADAPTER_CALLS, REPLAY_REFUSED_DETAIL, requestState, RESUME_PATH, rotatedRefreshToken,
   routerFold, sessionGrantIdFor, tokenSourceOf, UNREGISTERED_TYPE_ERROR, type StoredGrantPayload, type StoredSessionPayload,
 } from '../../src/oidc/internals.js';
@@ -752,6 +752,28 @@ describe('the provider\'s models (internals/models.ts)', () => {
     await session.save(3600);
     const storedSession = records.get(`Session ${session.jti}`) as StoredSessionPayload;
     expect(storedSession.authorizations?.app?.grantId, 'a stored Session keeps its grants elsewhere (lib/models/session.js): src/sessions/store.ts reads authorizations[clientId].grantId').toBe(grantId);
+  });
+
+  it('SESSION_START_FIELD: a session\'s first save stamps it, later saves keep it (a new id after a sign-in within the session too), and one set before a save is stored', async () => {
+    const session = new running.provider.Session();
+    session.loginAccount({ accountId: 'person' });
+    await session.save(3600);
+    const stamped = records.get(`Session ${session.jti}`)?.[SESSION_START_FIELD];
+    expect(typeof stamped, 'a session\'s first save stamps its start (lib/models/formats/opaque.js): SESSION_MAX_LIFETIME counts from it').toBe('number');
+    // Stored as from long ago, so a re-stamp at the next save cannot pass for keeping it.
+    const start = (stamped as number) - 86_400;
+    records.get(`Session ${session.jti}`)![SESSION_START_FIELD] = start;
+
+    const loaded = (await running.provider.Session.find(session.jti))!;
+    loaded.loginAccount({ accountId: 'person' });
+    loaded.resetIdentifier();
+    await loaded.save(3600);
+    expect(loaded.jti).not.toBe(session.jti);
+    expect(records.get(`Session ${loaded.jti}`)?.[SESSION_START_FIELD], 'a sign-in within the session keeps its start (lib/actions/authorization/resume.js, lib/models/formats/opaque.js): a re-authentication must not lengthen SESSION_MAX_LIFETIME').toBe(start);
+
+    (loaded as unknown as Record<string, unknown>)[SESSION_START_FIELD] = start + 60;
+    await loaded.save(3600);
+    expect(records.get(`Session ${loaded.jti}`)?.[SESSION_START_FIELD], 'a start set before a save is stored: src/records/index.ts sessionTtl restarts a session nobody is signed in to').toBe(start + 60);
   });
 
   it('includeSid, backchannelLogout and the stored sid: ID tokens carry the sid the session stores for the app, and /session/end hands it to backchannelLogout before the session goes', async () => {

@@ -34,7 +34,9 @@ export async function insertSession(db: Database, options: {
   const id = randomId();
   const uid = randomId();
   const authorizations = Object.fromEntries(Object.entries(options.authorizations ?? {}).map(([clientId, grantId]) => [clientId, { sid: randomId(), grantId, persistsLogout: false }]));
-  const payload = { accountId: options.accountId, loginTs: Math.floor(Date.now() / 1000), authorizations, uid, exp: Math.floor(Date.now() / 1000) + 86_400, kind: 'Session' } as AdapterPayload;
+  // iat: when the session started, as oidc-provider stamps it at the first save (SESSION_MAX_LIFETIME counts from it).
+  const now = Math.floor(Date.now() / 1000);
+  const payload = { accountId: options.accountId, loginTs: now, authorizations, uid, iat: now, exp: now + 86_400, kind: 'Session' } as AdapterPayload;
   await db('oidc_records').insert({
     ...recordRow({ model: 'Session', id, payload, expiresIn: undefined, nowMs: Date.now(), facts: { userAgent: options.userAgent ?? undefined, ip: options.ip ?? undefined } }),
     expires_at: options.expiresAt === undefined ? new Date(Date.now() + DAY_MS) : options.expiresAt,

@@ -206,6 +206,19 @@ export interface StoredSessionPayload {
 }
 
 /**
+ * When a sign-in session started: its payload's `iat`. lib/models/formats/opaque.js
+ * (getValueAndPayload) stores `iat: token.iat || epochTime()`, so a session's first save stamps it,
+ * every later save keeps what the session was loaded with, and a value set on the session before a
+ * save is what is stored; a sign-in within the session (lib/actions/authorization/resume.js:
+ * loginAccount, then resetIdentifier) keeps the same object, so the stamp survives its new id, and
+ * lib/shared/session.js asks ttl.Session, with the session, on every request that used one.
+ * SESSION_MAX_LIFETIME counts from it (src/records/index.ts sessionTtl and sessionOutlived, and
+ * the session lists in SQL, src/records/sessions.ts). If it moves or is re-stamped, sessions end
+ * at once (all refused as without a start) or never end by their maximum.
+ */
+export const SESSION_START_FIELD = 'iat';
+
+/**
  * The models whose records hang off a grant: what oidc-provider revokes by grant id (lib/helpers/
  * revoke.js) and its own memory adapter keys by grant (lib/adapters/memory_adapter.js, grantable).
  * Session and Interaction also carry a grantId, but they belong to the person's browser, not to

@@ -82,7 +82,7 @@ export function storageFor(records: OidcRecords, parts: StorageParts): (model: s
       case 'ClientCredentials': return new AccessTokenModel(model, stored(model), lookup, parts.jwts);
       case 'RefreshToken': return new RefreshTokenModel(stored(model), lookup, retries, parts.onHeldConsumeFailure);
       case 'AuthorizationCode': return new AuthorizationCodeModel(stored(model), lookup);
-      case 'Session': return new SessionModel(stored(model), lookup);
+      case 'Session': return new SessionModel(stored(model), lookup, (payload) => records.sessionOutlived(payload));
       case 'Grant': return new GrantModel(stored(model), lookup, parts.grants, forgetGrant);
       case 'ReplayDetection': return new ReplayDetectionModel(stored(model));
       case 'RegistrationAccessToken': return new RegistrationAccessTokenModel(stored(model));

@@ -9,6 +9,12 @@
 // by that save: whoever held its cookie was signed in again. So a session this request read from
 // storage is saved by updating its row only: if it has been ended since, it stays ended. A session
 // the request did not read (a new one, or a new id after sign-in) is inserted as before.
+//
+// A session past its maximum lifetime (SESSION_MAX_LIFETIME, from its first sign-in) is not found,
+// by its cookie or by its uid, whatever its stored expiry says: the browser is signed out (a
+// prompt=none gets login_required, Gatehouse's own pages ask for a sign-in), and what was issued
+// to end with the session ends with it. Each save already caps the expiry at the maximum
+// (OidcRecords.sessionTtl); this covers sessions saved before the maximum was set or lowered.
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import type { ModelRecords } from '../../records/index.js';
 import { currentRequest } from '../internals.js';
@@ -21,10 +27,13 @@ export class SessionModel implements Adapter {
   constructor(
     private readonly stored: ModelRecords,
     private readonly lookup: TokenLookup,
+    /** Whether a stored session has outlived its maximum lifetime (OidcRecords.sessionOutlived). */
+    private readonly outlived: (payload: AdapterPayload) => boolean = () => false,
   ) {}
 
   async findByUid(uid: string): Promise<AdapterPayload | undefined> {
-    return (typeof uid === 'string' ? this.lookup.recentSession(uid) : undefined) ?? this.stored.findByUid(uid);
+    const found = (typeof uid === 'string' ? this.lookup.recentSession(uid) : undefined) ?? await this.stored.findByUid(uid);
+    return found && !this.outlived(found) ? found : undefined;
   }
 
   async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
@@ -35,7 +44,8 @@ export class SessionModel implements Adapter {
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
-    const found = await this.stored.find(id);
+    const stored = await this.stored.find(id);
+    const found = stored && !this.outlived(stored) ? stored : undefined;
     const request = currentRequest();
     if (found && request) {
       let read = readByRequest.get(request);
