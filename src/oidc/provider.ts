@@ -28,7 +28,7 @@ import type { BackchannelLogout } from '../logout/backchannel-logout.js';
 import { SignedOutApps } from '../logout/signed-out-page.js';
 import { rememberClientsByMetadata, replaceClientMethods, reportRefreshTokenSignIn } from './internals.js';
 import { CachedResourceServerStore } from '../resources/cache.js';
-import { grantCache, storageFor, type GrantCache } from './models/index.js';
+import { CodeRedemptions, grantCache, storageFor, type GrantCache } from './models/index.js';
 import type { OidcRecords } from '../records/index.js';
 import { answerForgivenRetries } from '../tokens/refresh-retry.js';
 import { cachedPersonLookup, type PersonLookup } from '../people/cache.js';
@@ -94,11 +94,13 @@ export function buildProvider(deps: OidcDependencies, keySet: KeySet, caches: Pr
     records: deps.records,
   });
   const clients = new ClientAdapter(deps.clients, caches.clients, [accountClientMetadata(config.issuer)], { requirePar: config.requirePar }, deps.registration?.registrar);
+  const codes = new CodeRedemptions();
   const adapter = storageFor(deps.records, {
     clients, jwts, truth: caches.truth, grants: caches.grants,
     ...(deps.registration ? { initialAccessTokens: deps.registration.initialAccessTokens } : {}),
     refreshRetryWindowSeconds: config.refreshRetryWindowSeconds,
     onHeldConsumeFailure: heldConsumeFailureRecorder(deps.logger),
+    codes,
   });
 
   const provider = new Provider(config.issuer, providerConfiguration({
@@ -125,6 +127,7 @@ export function buildProvider(deps: OidcDependencies, keySet: KeySet, caches: Pr
   registerTokenExchange(provider, { config, jwts, resources: caches.resources, audit: deps.audit });
   reportRefreshTokenSignIn(provider);
   provider.use(answerForgivenRetries(forgivenRetryRecorder(deps.logger, deps.audit)));
+  provider.use(codes.middleware(provider, heldConsumeFailureRecorder(deps.logger, 'code')));
   return { provider, keySet, jwts };
 }
 
