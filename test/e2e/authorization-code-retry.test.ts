@@ -9,11 +9,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { digest } from '../../src/crypto/digest.js';
 import { startTestServer, type TestServer } from '../support/gatehouse.js';
 import { usingPostgres } from '../support/database.js';
+import { faultOn } from '../support/faults.js';
 import { authorizationRequest, createPerson, obtainTokens, registerApp, signIn, type App, type AuthorizationRequest } from '../support/flows.js';
 import { UserAgent } from '../support/user-agent.js';
 
 const API = 'https://api.example.test';
-const FAULT_LOCK = 74_210_001;
 
 let server: TestServer;
 let person: Awaited<ReturnType<typeof createPerson>>;
@@ -75,27 +75,6 @@ const codeRow = (callback: URL) => server.testDb.db('oidc_records')
   .first<{ consumed_at: Date | null; grant_id: string }>('consumed_at', 'grant_id')
   .where({ model: 'AuthorizationCode', id_digest: digest(callback.searchParams.get('code')!) });
 
-/**
- * Until the returned function is called, every `operation` of a `model` row waits on a lock this
- * test holds, and fails when lock_timeout runs out: the statement is rolled back whole.
- */
-async function faultOn(model: string, operation: 'insert' | 'update'): Promise<() => Promise<void>> {
-  const { db } = server.testDb;
-  await db.raw(`create or replace function gatehouse_test_fault() returns trigger language plpgsql as $$
-begin
-  perform set_config('lock_timeout', '200ms', true);
-  perform pg_advisory_xact_lock(${FAULT_LOCK});
-  return new;
-end $$`);
-  await db.raw(`create trigger gatehouse_test_fault before ${operation} on oidc_records for each row when (new.model = '${model}') execute function gatehouse_test_fault()`);
-  const holder = await db.transaction();
-  await holder.raw('select pg_advisory_xact_lock(?)', [FAULT_LOCK]);
-  return async () => {
-    await holder.commit();
-    await db.raw('drop trigger gatehouse_test_fault on oidc_records');
-  };
-}
-
 /** The first sign-in's tokens still work: userinfo takes its access token, and its refresh token (if any) refreshes. */
 async function expectStillSignedIn(app: App, tokens: client.TokenEndpointResponse): Promise<void> {
   expect(await client.fetchUserInfo(app.config, tokens.access_token, person.id)).toMatchObject({ sub: person.id });
@@ -107,7 +86,7 @@ describe('a code exchange the database fails', () => {
     it.skipIf(!onPostgres)(`answers 503, spends nothing, and its retry succeeds, the first sign-in's tokens still working: ${kind.kind} (its ${kind.faultOn} insert fails)`, async () => {
       const { app, first, request, callback } = await signedInWithASecondCode(kind);
 
-      const release = await faultOn(kind.faultOn!, 'insert');
+      const release = await faultOn(server.testDb.db, kind.faultOn!, 'insert');
       let failed: Answer;
       try {
         failed = await exchange(app, callback, request);
@@ -136,7 +115,7 @@ describe('a code exchange the database fails', () => {
     const kind = KINDS[3];
     const { app, first, request, callback } = await signedInWithASecondCode(kind);
 
-    const release = await faultOn('AuthorizationCode', 'update');
+    const release = await faultOn(server.testDb.db, 'AuthorizationCode', 'update');
     let failed: Answer;
     try {
       failed = await exchange(app, callback, request);
