@@ -86,7 +86,11 @@ export class CodeRedemptions {
         throw error;
       }
       const held = heldFor(ctx);
+      // Failed for the server (the 503s among them): nothing issued, so nothing spent; the retry
+      // the answer asks for finds the code as it was.
       if (!held || ctx.status >= 500) return;
+      // Refused after the consume (the person disabled, a DPoP proof that does not match): the code
+      // is spent, as it was before consumes were held, though no token left.
       if (ctx.status !== 200) {
         await held.code.consume(held.codeId).catch((error: unknown) => onConsumeFailure({
           grantId: undefined,
