@@ -8,6 +8,7 @@ import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { digest } from '../../src/crypto/digest.js';
 import { startTestServer, type TestServer } from '../support/gatehouse.js';
+import { written } from '../support/changes.js';
 import { usingPostgres } from '../support/database.js';
 import { faultOn } from '../support/faults.js';
 import { authorizationRequest, createPerson, obtainTokens, registerApp, signIn, type App, type AuthorizationRequest } from '../support/flows.js';
@@ -169,4 +170,19 @@ describe('a code is still exchanged at most once', () => {
       if (kind.refresh) await expect(client.refreshTokenGrant(app.config, first.body.refresh_token as string)).rejects.toMatchObject({ error: 'invalid_grant' });
     });
   }
+
+  it('spends a code whose exchange is refused after the consume, as before: a disabled person\'s code', async () => {
+    const app = appFor(KINDS[0]);
+    const leaving = await createPerson(server);
+    const agent = new UserAgent(server.issuer);
+    const request = await authorizationRequest(app, { scope: KINDS[0].scope });
+    const callback = await signIn(agent, request.url, leaving);
+    await written(server, () => server.testDb.db('users').where({ id: leaving.id }).update({ disabled_at: new Date() }));
+
+    const refused = await exchange(app, callback, request);
+
+    expect(refused.status).toBe(400);
+    expect(refused.body).toMatchObject({ error: 'invalid_grant' });
+    expect((await codeRow(callback))?.consumed_at).toBeInstanceOf(Date);
+  });
 });
