@@ -70,18 +70,20 @@ export function forgivenRetryRecorder(logger: Logger, audit: AuditLog): (ctx: Ko
 
 /**
  * A refresh token's consume, held back for its rotation and written when the response closed
- * without a save (models/refresh-token.ts), that did not go through. Refused as a replay, the grant is revoked
- * as for any replay: a warning. Any other failure leaves the presented token usable: an error, one
- * line per failure (`refresh_token.consume_failed`) to count and alert on.
+ * without a save (models/refresh-token.ts), that did not go through; or a code's, held back for its
+ * exchange and written once the exchange was refused (models/code-redemption.ts: `code`). Refused
+ * as a replay, the grant is revoked as for any replay: a warning. Any other failure leaves the
+ * presented token or code usable: an error, one line per failure (`refresh_token.consume_failed`,
+ * `code.consume_failed`) to count and alert on.
  */
-export function heldConsumeFailureRecorder(logger: Logger): (failure: HeldConsumeFailure) => void {
+export function heldConsumeFailureRecorder(logger: Logger, held: 'refresh_token' | 'code' = 'refresh_token'): (failure: HeldConsumeFailure) => void {
   const log = logger.child({ component: 'oidc' });
   return ({ error, ...ids }) => {
     if (error instanceof errors.InvalidGrant) {
-      log.warn({ event: 'refresh_token.consume_refused', ...ids, detail: errorDetailOf(error) });
+      log.warn({ event: `${held}.consume_refused`, ...ids, detail: errorDetailOf(error) });
       return;
     }
-    log.error({ event: 'refresh_token.consume_failed', ...ids, err: { message: (error as Error | undefined)?.message?.split('\n')[0] } });
+    log.error({ event: `${held}.consume_failed`, ...ids, err: { message: (error as Error | undefined)?.message?.split('\n')[0] } });
   };
 }
 

@@ -21,7 +21,7 @@ import { forgetAccount, forgetClient, liveGrantsOf, offlineGrantIds, revokeGrant
 import { endSessions, findSession, grantIdsOfSession, listSessions, type EndedSessions, type SessionLiveness, type SessionRecord, type SessionSelector } from './sessions.js';
 import { jwtStanding, keptSuccessor, lookupToken, type JwtStandingRow, type JwtSubject, type KeptSuccessorRow, type TokenFound } from './tokens.js';
 
-export { ModelRecords, type ModelOptions, type RotateOptions } from './model-records.js';
+export { ModelRecords, type IssuedRecord, type ModelOptions, type RotateOptions } from './model-records.js';
 export { fromRow, GRANTABLE_MODELS, isLookupKey, recordRow, TOKEN_MODELS, type FoundRow, type GrantOpenid, type GrantPayload, type NewRow, type OidcRecordRow, type RecordToSave, type RequestFacts } from './rows.js';
 export type { ConnectedAppRecord, GrantListing, GrantRecord } from './grants.js';
 export type { GrantSelector, LiveGrant, RevocationCause, RevocationObserver, RevokedGrant } from './revocation.js';

@@ -1,8 +1,8 @@
 // One oidc-provider model's records (Session, Interaction, Grant, AccessToken, ...), with the
 // methods oidc-provider's adapter interface names plus the atomic ones Gatehouse builds on:
-// insertUnlessLive (replay detection), rotate (a refresh-token rotation as one statement) and
-// refuseReplay. Models with nothing to add use this as their storage as it is
-// (src/oidc/models/index.ts); the others wrap it. Device codes (RFC 8628) are kept like every
+// insertUnlessLive (replay detection), rotate (a refresh-token rotation as one statement), redeem
+// (a code's exchange as one statement) and refuseReplay. Models with nothing to add use this as
+// their storage as it is (src/oidc/models/index.ts); the others wrap it. Device codes (RFC 8628) are kept like every
 // other record, by digest, and their user codes by digest too (see USER_CODE_HANDLE).
 import { errors } from 'oidc-provider';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
@@ -12,7 +12,7 @@ import { deletedRows, type Database } from '../db/knex.js';
 import { runPrepared } from '../db/prepared.js';
 import { fromRow, isLookupKey, recordRow, TABLE, type FoundRow, type RequestFacts } from './rows.js';
 import { DELETED_GRANT_FACTS, revokeGrants, revokedGrants, type RevocationCause, type RevocationObserver } from './revocation.js';
-import { CONSUME, FIND_LIVE, INSERT_UNLESS_LIVE, ROTATED_COLUMNS, ROTATION, UPDATE_EXISTING, UPSERT, upsertValues, type LookupColumn } from './statements.js';
+import { CONSUME, FIND_LIVE, INSERT_UNLESS_LIVE, REDEMPTION, ROTATED_COLUMNS, ROTATION, UPDATE_EXISTING, UPSERT, upsertValues, type LookupColumn } from './statements.js';
 import { inTransaction } from '../db/transactions.js';
 
 export interface ModelOptions {
@@ -34,6 +34,14 @@ export interface RotateOptions {
   sealedSuccessor?: string;
   /** Asked when another request consumed the token first: true spares the grant. */
   forgiveLoss?: () => Promise<boolean>;
+}
+
+/** A token a code's redemption stores (redeem): its model, raw id, payload and lifetime. */
+export interface IssuedRecord {
+  model: string;
+  id: string;
+  payload: AdapterPayload;
+  expiresIn?: number | undefined;
 }
 
 const DEVICE_CODE = 'DeviceCode';
@@ -203,6 +211,30 @@ export class ModelRecords implements Adapter {
     if (inserted.length > 0) return;
     if (options.forgiveLoss && (await options.forgiveLoss())) return;
     return this.#refuseReplay(consumedDigest);
+  }
+
+  /**
+   * consume(codeId) and the saves of the tokens issued for the code (an access token, a refresh
+   * token, or both), as one statement: the tokens are stored only if this statement is the one that
+   * consumed the code, and the code is consumed only if they are stored. A code exchange that fails
+   * on its way has spent nothing, and its retry can succeed. A loser is refused exactly as
+   * consume() refuses one: its grant revoked, invalid_grant. With no tokens it is consume().
+   */
+  async redeem(codeId: string, issued: readonly IssuedRecord[]): Promise<void> {
+    if (issued.length === 0) return this.consume(codeId);
+    if (issued.length > 2) throw new TypeError(`a redemption stores one or two tokens, not ${issued.length}`);
+    if (!isLookupKey(codeId)) throw this.#replayError('not found');
+    const now = this.now();
+    const values = issued.flatMap(({ model, id, payload, expiresIn }) => {
+      if (!isLookupKey(id)) throw new TypeError(`${model} id must be a non-empty string`);
+      if (payload.userCode !== undefined) throw refuseUserCode(model);
+      const row = recordRow({ model, id, payload, expiresIn, nowMs: now });
+      return ROTATED_COLUMNS.map((column) => row[column]);
+    });
+    const codeDigest = digest(codeId);
+    const inserted = await runPrepared(this.db, REDEMPTION[issued.length as 1 | 2], [new Date(now), this.model, codeDigest, ...values]);
+    if (inserted.length > 0) return;
+    return this.#refuseReplay(codeDigest);
   }
 
   /** Refuses `id` as a replay, as consume() refuses a lost race: its grant revoked, invalid_grant. */

@@ -114,6 +114,27 @@ select ${ROTATED_COLUMNS.map((column, index) => `cast($${index + 3} as ${COLUMN_
 returning 1`,
 };
 
+// A code's redemption (src/oidc/models/code-redemption.ts): $1 now, $2 the code's model, $3 its
+// digest, then each token the exchange issues in ROTATED_COLUMNS order. The tokens are inserted
+// only if this statement is the one that consumed the code (the same `consumed_at is null` race as
+// CONSUME's), and the code is consumed only if they are stored: one commit, all or nothing. One
+// statement per number of tokens (an access token, a refresh token, or both).
+const REDEEMED_ROW_PARAMETERS = ROTATED_COLUMNS.length;
+function redemption(tokens: number): PreparedStatement {
+  const values = Array.from({ length: tokens }, (_, row) => `(${ROTATED_COLUMNS
+    .map((column, index) => `cast($${4 + row * REDEEMED_ROW_PARAMETERS + index} as ${COLUMN_TYPES[column]})`).join(', ')})`);
+  return {
+    name: `gatehouse_redemption_${tokens}_v1`,
+    text: `with consumed as (
+  update ${TABLE} set consumed_at = $1 where model = $2 and id_digest = $3 and consumed_at is null
+   returning 1)
+insert into ${TABLE} (${ROTATED_COLUMNS.join(', ')})
+select issued.* from consumed, (values ${values.join(',\n  ')}) as issued (${ROTATED_COLUMNS.join(', ')})
+returning 1`,
+  };
+}
+export const REDEMPTION: Record<1 | 2, PreparedStatement> = { 1: redemption(1), 2: redemption(2) };
+
 // Opaque tokens and authorization codes in one round trip (src/oidc/models/token-lookup.ts batches
 // the asks). A Grant row carries its own id in grant_id, so the token's grant_id finds it; the caller
 // checks the grant row's id_digest to make sure it is the row a find would return. A code or token

@@ -6,11 +6,16 @@ import * as client from 'openid-client';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium, SeparateBrowsers } from '../support/browser.js';
+import { digest } from '../../src/crypto/digest.js';
+import { usingPostgres } from '../support/database.js';
+import { faultOn } from '../support/faults.js';
 import { createPerson } from '../support/flows.js';
 import { startTestServer, type TestServer } from '../support/gatehouse.js';
 
 const NOTES_API = 'https://notes.example.test';
 const USER_CODE = /^[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}$/;
+
+const onPostgres = await usingPostgres();
 
 let server: TestServer;
 let browser: Browser;
@@ -97,6 +102,41 @@ describe('the device flow', { timeout: 60_000 }, () => {
     await approve(page, authorization.user_code, 'Deny');
     await page.getByText('The device was not connected').waitFor();
     expect((await polling as { error?: string }).error).toBe('access_denied');
+  });
+
+  it.skipIf(!onPostgres)('a device whose exchange the database fails gets a 503, and its next poll gets the tokens: the device code is not spent', async () => {
+    const authorization = await client.initiateDeviceAuthorization(tv, { scope: 'openid offline_access notes:read' });
+    const page = await browsers.newPage();
+    await approve(page, authorization.user_code, 'Allow');
+    await page.getByRole('heading', { name: 'Your device is connected' }).waitFor();
+    const poll = async () => {
+      const res = await fetch(`${server.issuer}/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: authorization.device_code, client_id: tv.clientMetadata().client_id }),
+      });
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    };
+    const deviceCodeRow = () => server.testDb.db('oidc_records').first<{ consumed_at: Date | null }>('consumed_at')
+      .where({ model: 'DeviceCode', id_digest: digest(authorization.device_code) });
+
+    const release = await faultOn(server.testDb.db, 'RefreshToken', 'insert');
+    let failed: Awaited<ReturnType<typeof poll>>;
+    try {
+      failed = await poll();
+    } finally {
+      await release();
+    }
+    expect(failed.status).toBe(503);
+    expect(failed.body).not.toHaveProperty('access_token');
+    expect((await deviceCodeRow())?.consumed_at).toBeNull();
+
+    // The device waits its interval before it polls again: its poll counter has run out.
+    await server.testDb.db('rate_limits').where({ key: `device_code_poll:${digest(authorization.device_code)}` }).delete();
+    const retried = await poll();
+    expect(retried.status).toBe(200);
+    expect(typeof retried.body.refresh_token).toBe('string');
+    expect((await deviceCodeRow())?.consumed_at).toBeInstanceOf(Date);
   });
 
   it('an app that did not opt in cannot start the device flow', async () => {

@@ -147,6 +147,28 @@ describe('an app signs a person in', () => {
     ]);
   });
 
+  it('exchanges a code for a refresh token in two statements too: the code read, then its consume with the refresh token\'s insert', async () => {
+    const agent = new UserAgent(server.issuer);
+    const request = await authorizationRequest(app, { scope: 'openid offline_access read' });
+    const callback = await signIn(agent, request.url, person);
+    const statements: string[] = [];
+    const record = (query: { sql: string }) => statements.push(query.sql);
+    server.db.on('query', record);
+    let tokens: client.TokenEndpointResponse;
+    try {
+      tokens = await client.authorizationCodeGrant(app.config, callback, { pkceCodeVerifier: request.codeVerifier, expectedState: request.state, expectedNonce: request.nonce });
+    } finally {
+      server.db.off('query', record);
+    }
+    expect(tokens.refresh_token).toBeTruthy();
+    // One commit for both: a failure between them would spend the code and issue nothing
+    // (test/e2e/authorization-code-retry.test.ts).
+    expect(statements.filter((sql) => sql.includes('oidc_records'))).toEqual([
+      expect.stringMatching(/join oidc_records s/),
+      expect.stringMatching(/^with consumed as \(\s*update oidc_records set consumed_at[\s\S]*insert into oidc_records/),
+    ]);
+  });
+
   it('refuses a code that ends with its sign-in session once that session has expired, and keeps the grant', async () => {
     const agent = new UserAgent(server.issuer);
     const request = await authorizationRequest(app, { scope: 'openid read' });

@@ -23,7 +23,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readTokenEndpointForm } from '../../src/http/provider-form.js';
 import { proof, proofKey } from '../support/dpop.js';
 import {
-  accessTokenBeingRevoked, accessTokenFor, basicAuthorization, bindToProofKey, dpopProofOf, requireProofIfRegistered, basicAuthorizationClientId, currentRequest, deviceFormToken, discoveryDocument, normalizeUserCode, DISCOVERY_PATHS, errorDetailOf, FIND_TOKEN_MODELS,
+  accessTokenBeingRevoked, accessTokenFor, basicAuthorization, CODE_GRANT_ADAPTER_CALLS, codeExchangeRequest, bindToProofKey, dpopProofOf, requireProofIfRegistered, basicAuthorizationClientId, currentRequest, deviceFormToken, discoveryDocument, normalizeUserCode, DISCOVERY_PATHS, errorDetailOf, FIND_TOKEN_MODELS,
   GRANTABLE_MODELS, grantFromStored, INTERACTION_OWN_ID_FIELD, INTERACTION_SESSION_COOKIE_FIELD, isReuseDetail, isStructuredToken, JWT_HANDLE_PREFIX, JWT_REVOCATION_HANDLE_PREFIX, pageSession,
   PINNED_OIDC_PROVIDER_VERSION, presentedRefreshToken, PROVIDER_BODY_LIMIT, PROVIDER_BODY_LIMIT_BYTES, PROVIDER_ROUTES,
   PROVIDER_ROUTES_WITH_A_PARAMETER, providerContextOf, refreshGrantRequest, REFRESH_GRANT_ADAPTER_CALLS, SESSION_BINDING, SESSION_START_FIELD,
@@ -53,6 +53,8 @@ interface AdapterCall {
   request: KoaContextWithOIDC | undefined;
   /** What refreshGrantRequest() said during the call. */
   refreshGrant: boolean;
+  /** What codeExchangeRequest() said during the call. */
+  codeExchange: boolean;
 }
 
 const calls: AdapterCall[] = [];
@@ -64,7 +66,7 @@ class RecordingAdapter implements Adapter {
   constructor(private readonly model: string) {}
 
   #note(method: AdapterCall['method'], id: string): string {
-    calls.push({ model: this.model, method, id, request: currentRequest(), refreshGrant: refreshGrantRequest() !== undefined });
+    calls.push({ model: this.model, method, id, request: currentRequest(), refreshGrant: refreshGrantRequest() !== undefined, codeExchange: codeExchangeRequest() !== undefined });
     return `${this.model} ${id}`;
   }
 
@@ -329,6 +331,27 @@ describe('the request being answered (internals/requests.ts)', () => {
     expect(seen.rotatedId.at(-1), 'rotatedRefreshToken: entities.RotatedRefreshToken is not the presented token when the successor\'s TTL is asked for').toBe(value);
     expect(typeof seen.rotatedTtl.at(-1)?.remainingTTL, 'rotatedRefreshToken: RotatedRefreshToken has no remainingTTL').toBe('number');
     expect(records.get(`RefreshToken ${saved.id}`)?.grantId, 'the successor belongs to another grant').toBe(grantId);
+  });
+
+  it('codeExchangeRequest, and the code grant\'s writes: consume the code, save the access token, save the refresh token, and nothing after', async () => {
+    const client = (await running.provider.Client.find('app'))!;
+    const grant = new running.provider.Grant({ accountId: 'person', clientId: 'app' });
+    grant.addOIDCScope('openid offline_access');
+    const grantId = await grant.save();
+    const code = await new running.provider.AuthorizationCode({ accountId: 'person', client, grantId, scope: 'openid offline_access', redirectUri: REDIRECT_URI } as never).save();
+    let answer: Awaited<ReturnType<typeof post>> | undefined;
+    const during = await callsDuring(async () => { answer = await post(running, '/token', { grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI }, basic('app')); });
+    expect(answer?.status, `the authorization_code grant failed: ${JSON.stringify(answer?.body)}`).toBe(200);
+    const codeAndWrites = during.filter((call) => call.model === 'AuthorizationCode' || call.method === 'upsert' || call.method === 'consume' || call.method === 'destroy');
+    expect(codeAndWrites.map((call) => [call.model, call.method]), 'lib/actions/grants/authorization_code.js and lib/helpers/grant_common.js (issueTokens) no longer find and consume the code, then save the access token, then the refresh token, writing nothing else (src/oidc/models/code-redemption.ts)').toEqual(CODE_GRANT_ADAPTER_CALLS.map((call) => [...call]));
+    const [found, consumed, accessToken, refreshToken] = codeAndWrites as [AdapterCall, AdapterCall, AdapterCall, AdapterCall];
+    expect([found.id, consumed.id], 'the grant consumes another code than it found').toEqual([code, code]);
+    expect(records.get(`AccessToken ${accessToken.id}`)?.grantId, 'the access token saved belongs to another grant').toBe(grantId);
+    expect(refreshToken.id).toBe(answer!.body.refresh_token);
+    expect(new Set(codeAndWrites.map((call) => call.request)).size, 'the calls are no longer under one request').toBe(1);
+    expect(seen.useCtx, 'the request is no longer the ctx provider.use middleware gets (code-redemption.ts writes what is held there)').toContain(consumed.request);
+    expect(codeAndWrites.map((call) => call.codeExchange), 'codeExchangeRequest() (route token, grant_type authorization_code) no longer names this request').toEqual([true, true, true, true]);
+    expect(during.filter((call) => call.refreshGrant), 'refreshGrantRequest() names a code exchange').toEqual([]);
   });
 
   it('presentedRefreshToken: the refresh grant names the presented token before it consumes it', async () => {

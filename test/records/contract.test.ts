@@ -582,6 +582,115 @@ function adapterContract(name: Kind, makeDb: () => Promise<TestDatabase>): void 
       });
     });
 
+    describe('redeem', () => {
+      /** A grant with an authorization code under it. */
+      async function grantWithCode(): Promise<{ grantId: string; code: string }> {
+        const grantId = randomId();
+        const code = randomId();
+        await adapterFor('Grant').upsert(grantId, tokenPayload('Grant', grantId), 3600);
+        await adapterFor('AuthorizationCode').upsert(code, tokenPayload('AuthorizationCode', code, { grantId }), 60);
+        return { grantId, code };
+      }
+      const issued = (model: string, grantId: string, extra: AdapterPayload = {}) => {
+        const id = randomId();
+        return { model, id, payload: tokenPayload(model, id, { grantId, ...extra }), expiresIn: model === 'AccessToken' ? 600 : 3600 };
+      };
+
+      it('consumes the code and stores the tokens issued for it, as find would see them', async () => {
+        const { grantId, code } = await grantWithCode();
+        const accessToken = issued('AccessToken', grantId);
+        const refreshToken = issued('RefreshToken', grantId, { rotations: 0 });
+        advance(1_000);
+
+        await adapterFor('AuthorizationCode').redeem(code, [accessToken, refreshToken]);
+
+        expect(await adapterFor('AuthorizationCode').find(code)).toMatchObject({ jti: code, consumed: epochSeconds(clock) });
+        expect(await adapterFor('AccessToken').find(accessToken.id)).toEqual(accessToken.payload);
+        expect(await adapterFor('RefreshToken').find(refreshToken.id)).toEqual(refreshToken.payload);
+        const row = await rowOf('RefreshToken', refreshToken.id);
+        expect(row).toMatchObject({ grant_id: grantId, account_id: 'account-1', client_id: 'client-1', consumed_at: null });
+        expect(row!.expires_at!.getTime()).toBe(clock + 3600 * 1000);
+        expect((await rowOf('AccessToken', accessToken.id))!.expires_at!.getTime()).toBe(clock + 600 * 1000);
+      });
+
+      it('stores one token as well, and with none is consume()', async () => {
+        const one = await grantWithCode();
+        const accessToken = issued('AccessToken', one.grantId);
+        await adapterFor('AuthorizationCode').redeem(one.code, [accessToken]);
+        expect(await adapterFor('AuthorizationCode').find(one.code)).toHaveProperty('consumed');
+        expect(await adapterFor('AccessToken').find(accessToken.id)).toEqual(accessToken.payload);
+
+        const none = await grantWithCode();
+        await adapterFor('AuthorizationCode').redeem(none.code, []);
+        expect(await adapterFor('AuthorizationCode').find(none.code)).toHaveProperty('consumed');
+      });
+
+      it('of 20 concurrent redemptions of one code stores the tokens of exactly one and revokes the grant for the rest', async () => {
+        const { grantId, code } = await grantWithCode();
+        const attempts = Array.from({ length: 20 }, () => [issued('AccessToken', grantId), issued('RefreshToken', grantId)]);
+
+        const results = await Promise.allSettled(attempts.map((tokens) => modelOf('AuthorizationCode').redeem(code, tokens)));
+
+        expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+        for (const result of results.filter((r) => r.status === 'rejected')) {
+          expect(result.reason).toBeInstanceOf(errors.InvalidGrant);
+        }
+        // The losers revoked the grant, the winner's tokens with it; no loser's token was stored.
+        const ids = attempts.flat().map((token) => digest(token.id));
+        const stored = await database.db('oidc_records').whereIn('id_digest', ids).count<{ count: string }[]>('* as count');
+        expect(Number(stored[0]!.count)).toBe(0);
+        expect(await adapterFor('Grant').find(grantId)).toBeUndefined();
+      });
+
+      it('of 20 concurrent redemptions of a code outside any grant stores the tokens of exactly one', async () => {
+        // Without a grant nothing is revoked, so every token a loser stored would still be here.
+        const code = randomId();
+        await adapterFor('AuthorizationCode').upsert(code, tokenPayload('AuthorizationCode', code), 60);
+        const attempts = Array.from({ length: 20 }, () => [issued('AccessToken', 'none'), issued('RefreshToken', 'none')].map((token) => ({ ...token, payload: tokenPayload(token.model, token.id) })));
+
+        await Promise.allSettled(attempts.map((tokens) => modelOf('AuthorizationCode').redeem(code, tokens)));
+
+        const stored = await database.db('oidc_records').whereIn('id_digest', attempts.flat().map((token) => digest(token.id))).count<{ count: string }[]>('* as count');
+        expect(Number(stored[0]!.count)).toBe(2);
+      });
+
+      it('refuses an already consumed code as a replay: nothing stored, the grant revoked, the revocation announced', async () => {
+        const revoked: string[] = [];
+        const adapter = modelOf('AuthorizationCode', { onGrantRevoked: (id) => revoked.push(id) });
+        const { grantId, code } = await grantWithCode();
+        await adapter.consume(code);
+        const refreshToken = issued('RefreshToken', grantId);
+
+        await expect(adapter.redeem(code, [refreshToken])).rejects.toMatchObject({ error: 'invalid_grant', error_detail: 'grant consumed' });
+
+        expect(await rowOf('RefreshToken', refreshToken.id)).toBeUndefined();
+        expect(await adapterFor('Grant').find(grantId)).toBeUndefined();
+        expect(revoked).toEqual([grantId]);
+      });
+
+      it('refuses a code that does not exist, storing nothing', async () => {
+        const accessToken = issued('AccessToken', randomId());
+        await expect(adapterFor('AuthorizationCode').redeem(randomId(), [accessToken])).rejects.toMatchObject({ error: 'invalid_grant', error_detail: 'grant not found' });
+        expect(await rowOf('AccessToken', accessToken.id)).toBeUndefined();
+      });
+
+      it('consumes nothing and stores nothing when a token cannot be stored: one statement, all or nothing', async () => {
+        const { grantId, code } = await grantWithCode();
+        // A refresh token id already taken makes the insert fail inside the statement that consumes.
+        const taken = issued('RefreshToken', grantId);
+        await adapterFor('RefreshToken').upsert(taken.id, taken.payload, 3600);
+        const accessToken = issued('AccessToken', grantId);
+
+        await expect(adapterFor('AuthorizationCode').redeem(code, [accessToken, { ...taken, payload: { ...taken.payload, rotations: 7 } }])).rejects.toThrow();
+
+        expect(await adapterFor('AuthorizationCode').find(code)).not.toHaveProperty('consumed');
+        expect(await rowOf('AccessToken', accessToken.id)).toBeUndefined();
+        expect(await adapterFor('RefreshToken').find(taken.id)).not.toHaveProperty('rotations');
+        // The code is still usable.
+        await adapterFor('AuthorizationCode').redeem(code, [issued('AccessToken', grantId)]);
+      });
+    });
+
     describe('destroy', () => {
       it('deletes the record of this model only', async () => {
         const id = randomId();

@@ -141,6 +141,25 @@ export function isReuseDetail(detail: string): boolean {
 export const REFRESH_GRANT_ADAPTER_CALLS = ['find', 'consume', 'upsert'] as const;
 
 /**
+ * The adapter calls of one authorization_code (or device_code) grant that issues an opaque access
+ * token and a refresh token, in order, all under one request: find the code, consume it, save the
+ * access token, save the refresh token (lib/actions/grants/authorization_code.js, device_code.js,
+ * lib/helpers/grant_source.js consumeGrantSource, grant_common.js issueTokens); then the ID token is
+ * signed and the body set, with nothing more written. A JWT access token is not saved at all
+ * (lib/models/base_model.js save: no payload). src/oidc/models/code-redemption.ts holds the
+ * consume and the access token's save back and sends them with the refresh token's save as one
+ * statement, or, when no refresh token is saved, once the response is ready. If the order changes,
+ * a held consume is still written before any token leaves (the middleware), only in a statement
+ * of its own.
+ */
+export const CODE_GRANT_ADAPTER_CALLS = [
+  ['AuthorizationCode', 'find'],
+  ['AuthorizationCode', 'consume'],
+  ['AccessToken', 'upsert'],
+  ['RefreshToken', 'upsert'],
+] as const;
+
+/**
  * The ReplayDetection adapter calls of ReplayDetection.unique(iss, jti, exp) (lib/models/
  * replay_detection.js), in order: find(id), then upsert(id) when nothing was found. src/oidc/models/replay-detection.ts
  * (ReplayDetectionAdapter) answers find() with nothing and makes the upsert the atomic check. If

@@ -31,6 +31,20 @@ export function refreshGrantRequest(): KoaContextWithOIDC | undefined {
   return ctx?.oidc?.route === 'token' && ctx.oidc.params?.grant_type === 'refresh_token' ? ctx : undefined;
 }
 
+/** The grants that exchange a one-time code for tokens through lib/helpers/grant_common.js (issueTokens). */
+const CODE_GRANT_TYPES: ReadonlySet<unknown> = new Set(['authorization_code', 'urn:ietf:params:oauth:grant-type:device_code']);
+
+/**
+ * The token endpoint's request while it exchanges an authorization code or a device code. Relies on
+ * currentRequest and on the route name `token` (documented) with the parsed `grant_type`. If it
+ * stops naming such a request, codes are consumed on their own again (src/oidc/models/
+ * code-redemption.ts): a failed exchange spends its code.
+ */
+export function codeExchangeRequest(): KoaContextWithOIDC | undefined {
+  const ctx = currentRequest();
+  return ctx?.oidc?.route === 'token' && CODE_GRANT_TYPES.has(ctx.oidc.params?.grant_type) ? ctx : undefined;
+}
+
 /**
  * The refresh token a refresh_token grant presented, once found. Relies on lib/actions/grants/
  * refresh_token.js naming it the request's `RefreshToken` entity before it calls consume() (and

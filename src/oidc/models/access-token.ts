@@ -5,6 +5,7 @@
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { isLookupKey, type ModelRecords } from '../../records/index.js';
 import { accessTokenPayload, jwtHandleOf, kindOf, type JwtAccessTokens, type TokenKind } from '../../tokens/jwt-access-tokens.js';
+import type { CodeRedemptions } from './code-redemption.js';
 import type { TokenLookup } from './token-lookup.js';
 
 export class AccessTokenModel implements Adapter {
@@ -13,6 +14,7 @@ export class AccessTokenModel implements Adapter {
     private readonly stored: ModelRecords,
     private readonly lookup: TokenLookup,
     private readonly jwts: JwtAccessTokens,
+    private readonly codes: CodeRedemptions,
   ) {}
 
   /**
@@ -49,7 +51,12 @@ export class AccessTokenModel implements Adapter {
     }
   }
 
-  upsert(id: string, payload: AdapterPayload, expiresIn: number) { return this.stored.upsert(id, payload, expiresIn); }
+  /** An opaque access token a code exchange issues is saved with the code's consume (code-redemption.ts). */
+  async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
+    if (this.kind === 'AccessToken' && this.codes.holdAccessToken({ model: this.kind, id, payload, expiresIn })) return;
+    return this.stored.upsert(id, payload, expiresIn);
+  }
+
   findByUid(uid: string) { return this.stored.findByUid(uid); }
   findByUserCode(userCode: string) { return this.stored.findByUserCode(userCode); }
   revokeByGrantId(grantId: string) { return this.stored.revokeByGrantId(grantId); }

@@ -3,15 +3,18 @@
 // one-query lookup (token-lookup.ts), which reads the other two with it, and Session.findByUid
 // (session.ts) and Grant.find (grant.ts) are answered from what it read that tick. Everything else
 // goes to the records repository as for any model; consuming or removing a code drops what the
-// lookup read of it.
+// lookup read of it. Its exchange's consume is held back and written with the tokens it issues
+// (code-redemption.ts).
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { isLookupKey, type ModelRecords } from '../../records/index.js';
+import type { CodeRedemptions } from './code-redemption.js';
 import type { TokenLookup } from './token-lookup.js';
 
 export class AuthorizationCodeModel implements Adapter {
   constructor(
     private readonly stored: ModelRecords,
     private readonly lookup: TokenLookup,
+    private readonly codes: CodeRedemptions,
   ) {}
 
   find(id: string): Promise<AdapterPayload | undefined> {
@@ -20,7 +23,7 @@ export class AuthorizationCodeModel implements Adapter {
 
   async consume(id: string): Promise<void> {
     try {
-      await this.stored.consume(id);
+      if (!this.codes.holdConsume(this.stored, id)) await this.stored.consume(id);
     } finally {
       this.lookup.forget(id);
     }
@@ -32,6 +35,25 @@ export class AuthorizationCodeModel implements Adapter {
   }
 
   upsert(id: string, payload: AdapterPayload, expiresIn: number) { return this.stored.upsert(id, payload, expiresIn); }
+  findByUid(uid: string) { return this.stored.findByUid(uid); }
+  findByUserCode(userCode: string) { return this.stored.findByUserCode(userCode); }
+  revokeByGrantId(grantId: string) { return this.stored.revokeByGrantId(grantId); }
+}
+
+/** A device code (RFC 8628) as any record, but for its exchange's consume: held back as a code's. */
+export class DeviceCodeModel implements Adapter {
+  constructor(
+    private readonly stored: ModelRecords,
+    private readonly codes: CodeRedemptions,
+  ) {}
+
+  async consume(id: string): Promise<void> {
+    if (!this.codes.holdConsume(this.stored, id)) await this.stored.consume(id);
+  }
+
+  find(id: string) { return this.stored.find(id); }
+  upsert(id: string, payload: AdapterPayload, expiresIn: number) { return this.stored.upsert(id, payload, expiresIn); }
+  destroy(id: string) { return this.stored.destroy(id); }
   findByUid(uid: string) { return this.stored.findByUid(uid); }
   findByUserCode(userCode: string) { return this.stored.findByUserCode(userCode); }
   revokeByGrantId(grantId: string) { return this.stored.revokeByGrantId(grantId); }

@@ -12,7 +12,10 @@
 //                                   (grant.ts)
 //   AuthorizationCode, Session      the code through that lookup, which reads the session it
 //                                   ends with too; Session.findByUid answered from it that tick
-//                                   (authorization-code.ts, session.ts)
+//                                   (authorization-code.ts, session.ts); its exchange's consume
+//                                   held back and written with the tokens it issues, as one
+//                                   statement (code-redemption.ts)
+//   DeviceCode                      the records, its exchange's consume held back as a code's
 //   ReplayDetection                 one atomic insert per client assertion (replay-detection.ts)
 //   InitialAccessToken              the operator's registration_tokens (src/registration/)
 //   RegistrationAccessToken         the records, with a destroy that refuses a token already gone,
@@ -30,7 +33,8 @@ import type { JwtAccessTokens } from '../../tokens/jwt-access-tokens.js';
 import { grantTag, type TruthCache } from '../../tokens/jwt-truth.js';
 import { RefreshRetries } from '../../tokens/refresh-retry.js';
 import { AccessTokenModel } from './access-token.js';
-import { AuthorizationCodeModel } from './authorization-code.js';
+import { AuthorizationCodeModel, DeviceCodeModel } from './authorization-code.js';
+import type { CodeRedemptions } from './code-redemption.js';
 import type { ClientAdapter } from './client.js';
 import { GrantModel, type GrantCache } from './grant.js';
 import { RefreshTokenModel, type HeldConsumeFailure } from './refresh-token.js';
@@ -42,6 +46,7 @@ import { currentRequest } from '../internals.js';
 
 export { grantCache, type GrantCache } from './grant.js';
 export type { HeldConsumeFailure } from './refresh-token.js';
+export { CodeRedemptions } from './code-redemption.js';
 
 /**
  * The request oidc-provider is handling (currentRequest, src/oidc/internals/requests.ts):
@@ -63,6 +68,8 @@ export interface StorageParts {
   initialAccessTokens?: Adapter;
   /** Told of a held-back refresh-token consume that failed when written at close (refresh-token.ts). */
   onHeldConsumeFailure: (failure: HeldConsumeFailure) => void;
+  /** Code exchanges' held writes; its middleware writes what is still held (code-redemption.ts). */
+  codes: CodeRedemptions;
 }
 
 /** oidc-provider's `adapter` setting: one strategy per model name. */
@@ -79,9 +86,10 @@ export function storageFor(records: OidcRecords, parts: StorageParts): (model: s
       case 'Client': return parts.clients;
       case 'InitialAccessToken': if (parts.initialAccessTokens) return parts.initialAccessTokens; return stored(model);
       case 'AccessToken':
-      case 'ClientCredentials': return new AccessTokenModel(model, stored(model), lookup, parts.jwts);
-      case 'RefreshToken': return new RefreshTokenModel(stored(model), lookup, retries, parts.onHeldConsumeFailure);
-      case 'AuthorizationCode': return new AuthorizationCodeModel(stored(model), lookup);
+      case 'ClientCredentials': return new AccessTokenModel(model, stored(model), lookup, parts.jwts, parts.codes);
+      case 'RefreshToken': return new RefreshTokenModel(stored(model), lookup, retries, parts.onHeldConsumeFailure, parts.codes);
+      case 'AuthorizationCode': return new AuthorizationCodeModel(stored(model), lookup, parts.codes);
+      case 'DeviceCode': return new DeviceCodeModel(stored(model), parts.codes);
       case 'Session': return new SessionModel(stored(model), lookup, (payload) => records.sessionOutlived(payload));
       case 'Grant': return new GrantModel(stored(model), lookup, parts.grants, forgetGrant);
       case 'ReplayDetection': return new ReplayDetectionModel(stored(model));

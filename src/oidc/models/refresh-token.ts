@@ -13,6 +13,7 @@ import { isLookupKey, type ModelRecords } from '../../records/index.js';
 import { isJwtHandle } from '../../tokens/jwt-access-tokens.js';
 import type { RefreshRetries } from '../../tokens/refresh-retry.js';
 import { presentedRefreshToken, refreshGrantRequest } from '../internals.js';
+import type { CodeRedemptions } from './code-redemption.js';
 import type { TokenLookup } from './token-lookup.js';
 
 /** A refresh token the grant consumed, not yet written, and what writes it if no save takes it. */
@@ -53,6 +54,7 @@ export class RefreshTokenModel implements Adapter {
     private readonly lookup: TokenLookup,
     private readonly retries: RefreshRetries,
     private readonly onHeldConsumeFailure: (failure: HeldConsumeFailure) => void,
+    private readonly codes: CodeRedemptions,
   ) {}
 
   /** The live token; the one a refresh_token grant presents is reviewed for a retry to forgive. */
@@ -90,6 +92,9 @@ export class RefreshTokenModel implements Adapter {
   }
 
   async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
+    // A code exchange's refresh token is saved with the code's consume (code-redemption.ts).
+    const redeemed = this.codes.redeemWith({ model: 'RefreshToken', id, payload, expiresIn });
+    if (redeemed) return redeemed;
     const request = refreshGrantRequest();
     const held = request ? heldConsumes.get(request) : undefined;
     if (!request || !held) return this.stored.upsert(id, payload, expiresIn);
