@@ -7,6 +7,7 @@ import type { AdapterPayload } from 'oidc-provider';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
 import { digest } from '../crypto/digest.js';
 import { deepFrozen } from '../db/frozen.js';
+import { revokedInThisRequest } from '../db/change-barrier.js';
 import { isUuidPattern } from '../people/users.js';
 import { deleteInBatches, type Database } from '../db/knex.js';
 import { jtiTag, JwtTruth, type TokenSubject, type TruthCache } from './jwt-truth.js';
@@ -143,8 +144,10 @@ export class JwtAccessTokens {
       })
       .onConflict('jti_digest')
       .ignore();
-    // Every instance hears of it through the trigger; this one need not wait for the echo.
+    // Every instance hears of it through the trigger; this one need not wait for the echo, and the
+    // revocation endpoint answers once the others have heard too (src/db/change-barrier.ts).
     this.options.truthCache?.invalidate(jtiTag(jti));
+    revokedInThisRequest();
   }
 }
 
