@@ -15,6 +15,7 @@ import type { OidcRecords } from '../records/index.js';
 import { GRANT_CLIENT_CLAIM, GRANT_ID_CLAIM, USERINFO_CLAIMS_CLAIM } from '../vocabulary.js';
 import { CLOCK_TOLERANCE_SECONDS, REVOKED_JWT_MEMORY_SECONDS } from '../lifetimes.js';
 import { JWT_HANDLE_PREFIX, JWT_REVOCATION_HANDLE_PREFIX } from '../oidc/internals.js';
+import { afterThisTick } from '../oidc/models/token-lookup.js';
 
 /** Algorithms Gatehouse signs access tokens with; nothing else is ever accepted. */
 export const ACCESS_TOKEN_ALGORITHMS = ['ES256', 'RS256'];
@@ -62,7 +63,12 @@ export type Purpose = 'userinfo' | 'introspection' | 'revocation' | 'exchange';
 export class JwtAccessTokens {
   readonly #keySet;
   readonly #truth: JwtTruth;
-  /** Introspection asks the AccessToken and ClientCredentials models at once: verify once. */
+  /**
+   * Introspection asks the AccessToken and ClientCredentials models at once: verify once. Shared
+   * only within the tick it started in: a read may be answered from before a change whose
+   * notification arrives while it is under way, and a request that comes after the notification
+   * must read afresh (the cache does not keep such a read either: coherent-cache.ts).
+   */
   readonly #inFlight = new Map<string, Promise<LiveAccessToken | undefined>>();
   /**
    * Tokens whose signature and fixed claims verified, by their whole value, oldest first. An API
@@ -87,8 +93,14 @@ export class JwtAccessTokens {
     const key = `${purpose} ${value}`;
     let pending = this.#inFlight.get(key);
     if (!pending) {
-      pending = this.#resolve(value, purpose).finally(() => this.#inFlight.delete(key));
-      this.#inFlight.set(key, pending);
+      const forget = () => {
+        if (this.#inFlight.get(key) === shared) this.#inFlight.delete(key);
+      };
+      // Whichever comes first: a read that settles within its tick (PGlite) is not shared past it.
+      const shared: Promise<LiveAccessToken | undefined> = this.#resolve(value, purpose).finally(forget);
+      pending = shared;
+      this.#inFlight.set(key, shared);
+      afterThisTick(forget);
     }
     return pending;
   }
