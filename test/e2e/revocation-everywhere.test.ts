@@ -7,10 +7,11 @@
 import { once } from 'node:events';
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { written } from '../support/changes.js';
 import { createTestDatabase, queriesDuring, type TestDatabase } from '../support/database.js';
-import { createPerson, obtainTokens, registerApp, type App } from '../support/flows.js';
+import { createPerson, obtainTokens, PASSWORD, registerApp, type App } from '../support/flows.js';
 import { replicaEnvironment, startTestServer, type TestServer } from '../support/gatehouse.js';
-import { adminApi, type AdminApiClient } from '../admin/api/support.js';
+import { ADMIN_SCOPE, adminApi, type AdminApiClient } from '../admin/api/support.js';
 
 const API = 'https://ledger.example.test';
 const ROUNDS = 40;
@@ -77,7 +78,7 @@ async function roundsStillActiveOnB(revoke: (signedIn: Awaited<ReturnType<typeof
 beforeAll(async () => {
   testDb = await createTestDatabase();
   caching = testDb.kind === 'postgres';
-  const shared = await replicaEnvironment();
+  const shared = { ...(await replicaEnvironment()), ADMIN_REQUIRE_SECOND_FACTOR: 'false' };
   a = await startTestServer(shared, { testDb });
   b = await startTestServer({ ...shared, PORT: '0' }, { testDb });
   const created = await a.stores.resources.create({ identifier: API, scope: 'ledger:read' });
@@ -127,6 +128,39 @@ describe('a revocation answered by A is seen by B on its very next request', () 
     });
     expect(stale, `rounds in which B still said active: ${stale.join(', ')}`).toEqual([]);
   }, ROUNDS_TIMEOUT_MS);
+});
+
+describe('a person who stops being an administrator', () => {
+  /** A refresh at B's own address, as an app behind a load balancer might be sent there. */
+  async function refreshOnB(of: App, refreshToken: string): Promise<{ status: number; body: Record<string, unknown> }> {
+    const res = await fetch(`${addressOf(b)}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic({ clientId: of.clientId, clientSecret: of.clientSecret! }) },
+      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken }),
+    });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  }
+
+  it('gets no more admin API tokens from B, which had read them as one (migration 026)', async () => {
+    const redirectUri = 'https://ops.example.test/callback';
+    const { client: registered, clientSecret } = await a.stores.clients.create({ name: 'Ops Board', redirectUris: [redirectUri], admin: true });
+    const config = await client.discovery(new URL(a.issuer), registered.clientId, clientSecret, client.ClientSecretBasic(clientSecret!), { execute: [client.allowInsecureRequests] });
+    const opsBoard: App = { config, clientId: registered.clientId, clientSecret, redirectUri };
+    const person = await a.stores.users.create({ email: `ops.${Date.now()}@example.test`, name: 'Ops', password: PASSWORD, emailVerified: true, isAdmin: true });
+    const { tokens } = await obtainTokens(a, opsBoard, { email: person.email, password: PASSWORD }, { scope: `openid offline_access ${ADMIN_SCOPE}` });
+
+    // B reads the person, an administrator, as it issues an admin API token for them.
+    if (caching) await untilListening(b);
+    const first = await refreshOnB(opsBoard, tokens.refresh_token!);
+    expect(first.status, JSON.stringify(first.body)).toBe(200);
+    expect(first.body.scope).toContain(ADMIN_SCOPE);
+
+    // Demoted in SQL (no admin act changes it), and every instance has heard whatever was announced.
+    await written([a, b], () => testDb.db('users').where({ id: person.id }).update({ is_admin: false }));
+    const next = await refreshOnB(opsBoard, String(first.body.refresh_token));
+    expect(next.body.access_token).toBeUndefined();
+    expect(next.body.error).toBe('invalid_target');
+  });
 });
 
 describe('the wait', () => {
