@@ -1,7 +1,7 @@
 // What a signed-in person does about their own account: withdraw an app's access, sign out of
 // their sessions, change their password. Each act names the person only through the actor (the
 // one signed in), and is done like every admin act: with its audit entry in one transaction, then
-// answered once this instance's caches heard of it (src/audit/audited.ts).
+// answered once every instance's caches heard of it (src/audit/audited.ts).
 import type { ChangedNames, ProfileChanges, UserStore } from '../people/users.js';
 import { rename } from '../people/renaming.js';
 import type { Actor } from '../audit/events.js';

@@ -1,7 +1,7 @@
 // Every administration act, for the admin API (src/admin/api), the admin console
 // (src/admin/console) and the CLI (src/cli): small groups by what they act on, composed here into
 // one object. Each act is checked, done with its audit entry in one transaction and answered only
-// once this instance's caches heard of it (audited(), src/audit/audited.ts), in domain terms.
+// once every instance's caches heard of it (audited(), src/audit/audited.ts), in domain terms.
 // A person's acts on their own account live with the account pages (src/account/self-service.ts).
 //
 // To add an admin action:

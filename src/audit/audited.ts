@@ -1,6 +1,6 @@
 // How every act that changes something is done, whoever asks (admin API, console, CLI, a person on
 // their own account pages): the change and its audit entry in one transaction, then the answer
-// only once this instance's caches have heard of the change.
+// only once every instance's caches have heard of the change.
 import type { Database } from '../db/knex.js';
 import { inTransaction } from '../db/transactions.js';
 import type { ChangeFeed } from '../db/notifications.js';
@@ -20,8 +20,8 @@ export type Audited = <T>(actor: Actor, work: AuditedWork<T>) => Promise<T>;
 export interface AuditedDependencies {
   db: Database;
   audit: AuditLog;
-  /** This instance's change feed: an act is answered only once its caches have heard of it. */
-  changes?: Pick<ChangeFeed, 'caughtUp'> | undefined;
+  /** This instance's change feed: an act is answered only once every instance's caches have heard of it. */
+  changes?: Pick<ChangeFeed, 'barrier'> | undefined;
 }
 
 /** Who is acting in each audited act's transaction, for what observes the act from within it. */
@@ -44,9 +44,10 @@ export function auditedActs(deps: AuditedDependencies): Audited {
       if (done.event) await deps.audit.append({ ...done.event, actor }, trx);
       return done;
     });
-    // The next request to this instance must not be answered from a cache the act made stale
-    // (a revoked grant's token still "active" for the milliseconds the notification takes).
-    await deps.changes?.caughtUp?.();
+    // The next request, to this instance or any other, must not be answered from a cache the act
+    // made stale (a revoked grant's token still "active" for the milliseconds the notification
+    // takes to reach each instance): src/db/notifications.ts, barrier().
+    await deps.changes?.barrier?.();
     if (event) countRevokedGrants(actor, event);
     return result;
   };

@@ -33,10 +33,17 @@ export async function operationsFor(config: Config, db: Database): Promise<Admin
   ]);
   const users = new UserStore(db, new PasswordHasher(config.argon2));
   const audit = new AuditLog(db);
+  // An act done here is answered, as the server's are, once every running instance has heard of it.
+  const changes = {
+    async barrier() {
+      const [{ barrierFrom }, { createLogger }] = await Promise.all([import('../db/notifications.js'), import('../logger.js')]);
+      await barrierFrom(db, createLogger('warn', process.stderr));
+    },
+  };
   const links = new OneTimeLinks(db);
   // Mail is written to the outbox, which a running server's sender delivers (woken by the change feed).
   const outbox = new Outbox(config.secrets.keyEncryptionKey);
-  const addresses = new Addresses({ db, users, links, audit, enabled: config.emailVerification, mail: new AddressMail(links, outbox, config.issuer, config.defaultLocale) });
+  const addresses = new Addresses({ db, users, links, audit, changes, enabled: config.emailVerification, mail: new AddressMail(links, outbox, config.issuer, config.defaultLocale) });
   // The server's rule for which sessions are live, so a command ends the sessions a person sees.
   const records = new OidcRecords(db, Date.now, undefined, { sessionMaxLifetimeSeconds: config.ttl.sessionMax });
   const clients = new ClientStore(db, records, { httpsOnly: config.env === 'production' });
@@ -53,10 +60,11 @@ export async function operationsFor(config: Config, db: Database): Promise<Admin
   const factors = new FactorActs({
     db, audit, notices, users, sessions, grants, passkeys: new PasskeyStore(db),
     store: new FactorStore(db, config.secrets.keyEncryptionKey),
-    audited: auditedActs({ db, audit }),
+    audited: auditedActs({ db, audit, changes }),
   });
   return adminOperations({
     db,
+    changes,
     factors,
     addresses,
     links,

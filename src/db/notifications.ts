@@ -11,12 +11,20 @@
 // The listener needs a session of its own on the server: behind a pooler, DATABASE_URL must reach
 // PostgreSQL directly or through session pooling (a transaction pooler drops LISTEN).
 //
+// A change is heard by every instance at its own pace, a few milliseconds apart. An act that must
+// not be contradicted by another instance's next answer (a revocation) waits for all of them: it
+// sends a barrier on the channel, every listener answers it with an ack once it has seen it, and
+// notifications arrive in commit order, so a listener that saw the barrier has already passed
+// every change committed before it on to its caches (barrier()).
+//
 // The embedded PGlite gets no listener, so caching is simply off there (noChangeFeed): it lives in
 // this one process, with no network round trip to save. That process could invalidate its caches
 // itself, but then every writer would have to remember to — which is what the triggers avoid.
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import pg from 'pg';
 import type { Logger } from '../logger.js';
+import { changeBarrierTimeouts } from '../observability/metrics.js';
 import { isEmbedded, type Database } from './knex.js';
 
 export const CHANGE_CHANNEL = 'gatehouse_changes';
@@ -41,6 +49,16 @@ const DEAD_AFTER_MS = 5_000;
 const BACKOFF_MIN_MS = 100;
 const BACKOFF_MAX_MS = 5_000;
 
+/** Payload prefixes on the channel that are not change keys (no key starts with either). */
+const BARRIER_PREFIX = 'barrier:';
+const ACK_PREFIX = 'ack:';
+
+/**
+ * The listeners that may be caching from this database, by backend pid; sent with the barrier in
+ * one statement. A listener that connects after it flushes its caches when it starts listening.
+ */
+const SEND_BARRIER = `select pg_notify($1, $2), array(select pid from pg_stat_activity where application_name = $3 and datname = current_database()) as listeners`;
+
 /**
  * Events: `change` (key such as 'client:abc'), `reset` (anything cached may be stale: flush),
  * `connected` and `disconnected` (for logs and tests), `renewed` (a heartbeat came back: the lease
@@ -51,6 +69,12 @@ export interface ChangeFeed extends EventEmitter {
   readonly connected: boolean;
   /** Resolves once every change committed before the call has reached this process's caches. */
   caughtUp?(): Promise<void>;
+  /**
+   * Resolves once every change committed before the call has reached the caches of every instance
+   * on this database, or the instances that have not heard by then no longer trust their caches
+   * (their lease ran out). Never rejects; at worst it takes about LEASE_MS.
+   */
+  barrier?(): Promise<void>;
 }
 
 export interface StoppableChangeFeed extends ChangeFeed {
@@ -78,6 +102,8 @@ export class ChangeListener extends EventEmitter implements StoppableChangeFeed 
   #timer: NodeJS.Timeout | undefined;
   #backoffMs = BACKOFF_MIN_MS;
   #stopped = false;
+  /** Barriers this instance sent and is waiting on, by id. */
+  readonly #barriers = new Map<string, PendingBarrier>();
 
   constructor(
     private readonly settings: pg.ClientConfig,
@@ -104,6 +130,45 @@ export class ChangeListener extends EventEmitter implements StoppableChangeFeed 
     await client.query(`LISTEN ${CHANGE_CHANNEL}`).catch((error: unknown) => this.#lost(client, error));
   }
 
+  /**
+   * Waits until every listener on this database has acknowledged a barrier sent after the changes
+   * this instance committed so far, or until LEASE_MS after it was sent. A listener that has not
+   * acknowledged by then has not heard back from the database since before the barrier — so
+   * neither since the changes before it — and its own instance stopped trusting its caches at
+   * that lease's end. Not listening, this instance cannot hear the acks: it waits out the lease.
+   */
+  async barrier(): Promise<void> {
+    const sentAt = monotonicNow();
+    const id = randomUUID();
+    const pending: PendingBarrier = { acked: new Set(), waitingFor: undefined, done: () => {} };
+    const settled = new Promise<void>((resolve) => { pending.done = resolve; });
+    const timer = setTimeout(() => pending.done(), LEASE_MS);
+    timer.unref();
+    this.#barriers.set(id, pending);
+    try {
+      const client = this.#client;
+      if (client && this.#listening) {
+        try {
+          const { rows } = await client.query<{ listeners: number[] }>(SEND_BARRIER, [CHANGE_CHANNEL, BARRIER_PREFIX + id, LISTENER_APPLICATION_NAME]);
+          pending.waitingFor = new Set(rows[0]?.listeners ?? []);
+          for (const pid of pending.acked) pending.waitingFor.delete(pid);
+          if (pending.waitingFor.size === 0) pending.done();
+        } catch (error) {
+          // Unsent or unanswered: nobody can be counted on to have heard, so the lease decides.
+          this.#lost(client, error);
+        }
+      }
+      await settled;
+      if (pending.waitingFor?.size !== 0) {
+        changeBarrierTimeouts.inc();
+        this.logger.warn({ event: 'changes.barrier_timeout', listening: pending.waitingFor !== undefined, unacknowledged: pending.waitingFor?.size, waitedMs: Math.round(monotonicNow() - sentAt) });
+      }
+    } finally {
+      clearTimeout(timer);
+      this.#barriers.delete(id);
+    }
+  }
+
   /** Connects once; resolves either way (a failure retries in the background). */
   async start(): Promise<void> {
     await this.#connect();
@@ -125,7 +190,7 @@ export class ChangeListener extends EventEmitter implements StoppableChangeFeed 
     client.on('error', (error) => this.#lost(client, error));
     client.on('end', () => this.#lost(client));
     client.on('notification', (message) => {
-      if (client === this.#client && message.channel === CHANGE_CHANNEL) this.#deliver(message.payload ?? '');
+      if (client === this.#client && message.channel === CHANGE_CHANNEL) this.#deliver(client, message.payload ?? '', message.processId);
     });
     this.#client = client;
     try {
@@ -169,9 +234,32 @@ export class ChangeListener extends EventEmitter implements StoppableChangeFeed 
     this.#schedule(HEARTBEAT_MS, () => this.#heartbeat(client));
   }
 
-  #deliver(payload: string): void {
+  #deliver(client: pg.Client, payload: string, from: number): void {
+    if (payload.startsWith(BARRIER_PREFIX)) return this.#acknowledge(client, payload.slice(BARRIER_PREFIX.length), from);
+    if (payload.startsWith(ACK_PREFIX)) return this.#acknowledged(payload.slice(ACK_PREFIX.length), from);
     if (payload === 'flush') this.emit('reset');
     else this.emit('change', payload);
+  }
+
+  /**
+   * Every change committed before the barrier has been passed on by now (notifications arrive in
+   * commit order and are passed on as they arrive), so say so. This instance's own barrier needs no
+   * round trip: seeing it is the proof (it was sent on this session, so `from` is this listener).
+   */
+  #acknowledge(client: pg.Client, id: string, from: number): void {
+    if (this.#barriers.has(id)) return this.#acknowledged(id, from);
+    client.query('select pg_notify($1, $2)', [CHANGE_CHANNEL, ACK_PREFIX + id]).catch((error: unknown) => this.#lost(client, error));
+  }
+
+  #acknowledged(id: string, pid: number | undefined): void {
+    const pending = this.#barriers.get(id);
+    if (!pending || pid === undefined) return; // someone else's barrier
+    if (!pending.waitingFor) {
+      pending.acked.add(pid);
+      return;
+    }
+    pending.waitingFor.delete(pid);
+    if (pending.waitingFor.size === 0) pending.done();
   }
 
   #lost(client: pg.Client, error?: unknown): void {
@@ -204,6 +292,14 @@ export class ChangeListener extends EventEmitter implements StoppableChangeFeed 
   }
 }
 
+interface PendingBarrier {
+  /** Listeners that acknowledged before the list of those to wait for was known. */
+  acked: Set<number>;
+  /** Listeners still to acknowledge; undefined until the barrier's statement answers. */
+  waitingFor: Set<number> | undefined;
+  done: () => void;
+}
+
 /** Starts listening when `db` is a PostgreSQL server; on PGlite, the feed that disables caching. */
 export async function startChangeFeed(db: Database, logger: Logger): Promise<StoppableChangeFeed> {
   const settings = listenerSettingsFor(db);
@@ -211,4 +307,20 @@ export async function startChangeFeed(db: Database, logger: Logger): Promise<Sto
   const listener = new ChangeListener(settings, logger);
   await listener.start();
   return listener;
+}
+
+/**
+ * The barrier for a process that does not otherwise listen (the CLI): it listens just long enough
+ * to send one and hear the acks. Nothing to wait for on PGlite, where no other process caches.
+ */
+export async function barrierFrom(db: Database, logger: Logger): Promise<void> {
+  const settings = listenerSettingsFor(db);
+  if (!settings) return;
+  const listener = new ChangeListener(settings, logger);
+  try {
+    await listener.start();
+    await listener.barrier();
+  } finally {
+    await listener.stop();
+  }
 }

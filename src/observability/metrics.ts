@@ -138,6 +138,12 @@ export const changeListenerDisconnects = new Counter({
   registers: [registry],
 });
 
+export const changeBarrierTimeouts = new Counter({
+  name: 'gatehouse_change_barrier_timeouts_total',
+  help: 'Acts (revocations, admin changes) that waited the full change-listener lease because some instance\'s listener did not acknowledge hearing of them; the act stood, as those instances stopped trusting their caches by then.',
+  registers: [registry],
+});
+
 /** What a scrape reads gauges from: each returns its current state. */
 export interface PoolState {
   used: number;

@@ -14,6 +14,7 @@ import { fromRow, isLookupKey, recordRow, TABLE, type FoundRow, type RequestFact
 import { DELETED_GRANT_FACTS, revokeGrants, revokedGrants, type RevocationCause, type RevocationObserver } from './revocation.js';
 import { CONSUME, FIND_LIVE, INSERT_UNLESS_LIVE, REDEMPTION, ROTATED_COLUMNS, ROTATION, UPDATE_EXISTING, UPSERT, upsertValues, type LookupColumn } from './statements.js';
 import { inTransaction } from '../db/transactions.js';
+import { revokedInThisRequest } from '../db/change-barrier.js';
 
 export interface ModelOptions {
   /** The browser behind the request saving a Session, so people can tell their sessions apart. */
@@ -249,6 +250,8 @@ export class ModelRecords implements Adapter {
    */
   async destroy(id: string, cause?: RevocationCause): Promise<void> {
     if (!isLookupKey(id)) return;
+    // A Grant's answer waits until every instance has heard it is gone (src/db/change-barrier.ts).
+    if (this.model === 'Grant') revokedInThisRequest();
     const observe = this.model === 'Grant' ? this.#observeRevocation : undefined;
     if (!observe) {
       await this.db(TABLE).where({ model: this.model, id_digest: digest(id) }).delete();

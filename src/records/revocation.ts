@@ -6,6 +6,7 @@ import { digest } from '../crypto/digest.js';
 import { deletedRows, type Database } from '../db/knex.js';
 import { GRANTABLE_MODELS, isLookupKey, liveSql, TABLE, type GrantPayload } from './rows.js';
 import { inTransaction } from '../db/transactions.js';
+import { revokedInThisRequest } from '../db/change-barrier.js';
 
 /** A grant revoked: who gave it to which app, and the APIs (RFC 8707 resources) its tokens were for. */
 export interface RevokedGrant {
@@ -63,6 +64,7 @@ export async function revokeGrants(db: Database, selector: GrantSelector, observ
   }
   const deleted: DeletedRow[] = await query.delete().returning(observe ? DELETED_GRANT_FACTS(db) : ['model']);
   const grants = deleted.filter((row) => row.model === 'Grant');
+  if (grants.length) revokedInThisRequest();
   if (observe && grants.length) await observe(db, revokedGrants(grants), cause);
   return grants.length;
 }

@@ -34,7 +34,7 @@ export interface RecoveryParts {
   grants: GrantStore;
   notices: AccountNotices;
   logger: Logger;
-  changes?: Pick<ChangeFeed, 'caughtUp'> | undefined;
+  changes?: Pick<ChangeFeed, 'barrier'> | undefined;
 }
 
 export function recoveryServices(parts: RecoveryParts): RecoveryServices {

@@ -7,6 +7,7 @@ import type { AdapterPayload } from 'oidc-provider';
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, type JSONWebKeySet, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
 import { digest } from '../crypto/digest.js';
 import { deepFrozen } from '../db/frozen.js';
+import { revokedInThisRequest } from '../db/change-barrier.js';
 import { isUuidPattern } from '../people/users.js';
 import { deleteInBatches, type Database } from '../db/knex.js';
 import { jtiTag, JwtTruth, type TokenSubject, type TruthCache } from './jwt-truth.js';
@@ -14,6 +15,7 @@ import type { OidcRecords } from '../records/index.js';
 import { GRANT_CLIENT_CLAIM, GRANT_ID_CLAIM, USERINFO_CLAIMS_CLAIM } from '../vocabulary.js';
 import { CLOCK_TOLERANCE_SECONDS, REVOKED_JWT_MEMORY_SECONDS } from '../lifetimes.js';
 import { JWT_HANDLE_PREFIX, JWT_REVOCATION_HANDLE_PREFIX } from '../oidc/internals.js';
+import { afterThisTick } from '../oidc/models/token-lookup.js';
 
 /** Algorithms Gatehouse signs access tokens with; nothing else is ever accepted. */
 export const ACCESS_TOKEN_ALGORITHMS = ['ES256', 'RS256'];
@@ -72,7 +74,12 @@ export class JwtAccessTokens {
   /** The kids of the key set, to tell a token signed with a key not (yet) loaded. */
   readonly #kids: ReadonlySet<string>;
   readonly #truth: JwtTruth;
-  /** Introspection asks the AccessToken and ClientCredentials models at once: verify once. */
+  /**
+   * Introspection asks the AccessToken and ClientCredentials models at once: verify once. Shared
+   * only within the tick it started in: a read may be answered from before a change whose
+   * notification arrives while it is under way, and a request that comes after the notification
+   * must read afresh (the cache does not keep such a read either: coherent-cache.ts).
+   */
   readonly #inFlight = new Map<string, Promise<LiveAccessToken | undefined>>();
   /**
    * Tokens whose signature and fixed claims verified, by their whole value, oldest first. An API
@@ -98,8 +105,14 @@ export class JwtAccessTokens {
     const key = `${purpose} ${value}`;
     let pending = this.#inFlight.get(key);
     if (!pending) {
-      pending = this.#resolve(value, purpose).finally(() => this.#inFlight.delete(key));
-      this.#inFlight.set(key, pending);
+      const forget = () => {
+        if (this.#inFlight.get(key) === shared) this.#inFlight.delete(key);
+      };
+      // Whichever comes first: a read that settles within its tick (PGlite) is not shared past it.
+      const shared: Promise<LiveAccessToken | undefined> = this.#resolve(value, purpose).finally(forget);
+      pending = shared;
+      this.#inFlight.set(key, shared);
+      afterThisTick(forget);
     }
     return pending;
   }
@@ -177,8 +190,10 @@ export class JwtAccessTokens {
       })
       .onConflict('jti_digest')
       .ignore();
-    // Every instance hears of it through the trigger; this one need not wait for the echo.
+    // Every instance hears of it through the trigger; this one need not wait for the echo, and the
+    // revocation endpoint answers once the others have heard too (src/db/change-barrier.ts).
     this.options.truthCache?.invalidate(jtiTag(jti));
+    revokedInThisRequest();
   }
 }
 

@@ -148,7 +148,8 @@ export class Addresses {
       await this.deps.audit.append({ type: 'user.email_changed', actor, userId: user.id, details: { from: user.email, to: link.email, verified: true } }, trx);
       return effect;
     });
-    await this.deps.changes?.caughtUp?.();
+    // As an audited act's answer (src/audit/audited.ts): every instance has heard of the new address.
+    await this.deps.changes?.barrier?.();
     return effect;
   }
 

@@ -119,13 +119,15 @@ function notificationContract(name: string, makeDb: () => Promise<TestDatabase>)
         .toEqual([`resource:${identifier}`, `client:${clientId}`]);
     });
 
-    it('users: disabling, re-enabling, changed claims and deletion are announced; a password change is not', async () => {
+    it('users: disabling, re-enabling, changed claims, becoming or ceasing to be an administrator (026) and deletion are announced; a password change is not', async () => {
       const id = await newUser();
       expect(await announced(() => db()('users').where({ id }).update({ password_hash: 'rehashed', password_changed_at: new Date() }))).toEqual([]);
       expect(await announced(() => db()('users').where({ id }).update({ name: 'Q' }))).toEqual([`user:${id}`]);
       expect(await announced(() => db()('users').where({ id }).update({ disabled_at: new Date() }))).toEqual([`user:${id}`]);
       expect(await announced(() => db()('users').where({ id }).update({ disabled_at: null }))).toEqual([`user:${id}`]);
       expect(await announced(() => db()('users').where({ id }).update({ email: `${id}@example.test` }))).toEqual([`user:${id}`]);
+      expect(await announced(() => db()('users').where({ id }).update({ is_admin: true }))).toEqual([`user:${id}`]);
+      expect(await announced(() => db()('users').where({ id }).update({ is_admin: false }))).toEqual([`user:${id}`]);
       expect(await announced(() => db()('users').where({ id }).delete())).toEqual([`user:${id}`]);
     });
 

@@ -1,10 +1,13 @@
 // The change listener: a dedicated connection that LISTENs, passes changes on, tells caches to
 // flush when it loses the connection, and comes back by itself. On PGlite there is none.
 import { once } from 'node:events';
+import { Writable } from 'node:stream';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDatabase } from '../../src/db/knex.js';
 import { CHANGE_CHANNEL, ChangeListener, LISTENER_APPLICATION_NAME, listenerSettingsFor, startChangeFeed } from '../../src/db/notifications.js';
 import { createLogger } from '../../src/logger.js';
+import { changeBarrierTimeouts } from '../../src/observability/metrics.js';
 import { createTestDatabase, usingPostgres, type TestDatabase } from '../support/database.js';
 
 const logger = createLogger('silent');
@@ -100,5 +103,59 @@ describe.skipIf(!onPostgres)('on PostgreSQL', () => {
     let backends = await listenerBackends();
     for (let attempt = 0; backends.length > 0 && attempt < 200; attempt += 1) backends = await listenerBackends();
     expect(backends).toEqual([]);
+  });
+});
+
+// An act answers once every instance has heard of it (src/audit/audited.ts): the instance that made
+// it sends a barrier, and every listener acknowledges it once it has passed on all before it.
+describe.skipIf(!onPostgres)('barriers, on PostgreSQL', () => {
+  /** A listener of its own, as each instance has, and what it logged. */
+  async function instance(): Promise<{ listener: ChangeListener; changes: string[]; logs: Array<Record<string, unknown>> }> {
+    const logs: Array<Record<string, unknown>> = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) logs.push(JSON.parse(line) as Record<string, unknown>);
+        callback();
+      },
+    });
+    const listener = new ChangeListener(listenerSettingsFor(testDb.db)!, createLogger('info', sink));
+    const changes: string[] = [];
+    listener.on('change', (key: string) => changes.push(key));
+    await listener.start();
+    return { listener, changes, logs };
+  }
+
+  it('end once every other listener has passed on each change committed before them', async () => {
+    const [a, b, c] = await Promise.all([instance(), instance(), instance()]);
+    try {
+      for (let round = 0; round < 20; round += 1) {
+        await testDb.db.raw('select pg_notify(?, ?)', [CHANGE_CHANNEL, `client:round-${round}`]);
+        await a.listener.barrier();
+        expect(b.changes).toContain(`client:round-${round}`);
+        expect(c.changes).toContain(`client:round-${round}`);
+      }
+      // Barriers and their acknowledgements are not changes, and nobody ran out the lease.
+      expect([...a.changes, ...b.changes, ...c.changes].filter((key) => !key.startsWith('client:round-'))).toEqual([]);
+      expect([...a.logs, ...b.logs, ...c.logs].filter((entry) => entry.event === 'changes.barrier_timeout')).toEqual([]);
+    } finally {
+      await Promise.all([a, b, c].map(({ listener }) => listener.stop()));
+    }
+  });
+
+  it('end at the lease when a listener never acknowledges, and say so in the log and the metrics', async () => {
+    const a = await instance();
+    // A listener that hears but never answers: a Gatehouse too old to know barriers, or stuck.
+    const silent = new pg.Client({ ...listenerSettingsFor(testDb.db)! });
+    await silent.connect();
+    await silent.query(`LISTEN ${CHANGE_CHANNEL}`);
+    const timeoutsBefore = (await changeBarrierTimeouts.get()).values[0]?.value ?? 0;
+    try {
+      await a.listener.barrier();
+      expect(a.logs.filter((entry) => entry.event === 'changes.barrier_timeout')).toEqual([expect.objectContaining({ listening: true, unacknowledged: 1 })]);
+      expect((await changeBarrierTimeouts.get()).values[0]?.value).toBe(timeoutsBefore + 1);
+    } finally {
+      await a.listener.stop();
+      await silent.end();
+    }
   });
 });

@@ -63,3 +63,64 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     },
   };
 }
+
+export interface AnswerHoldingProxy {
+  port: number;
+  /** From now on, what the database sends is kept back; what is sent to it still goes through. */
+  holdAnswers(): void;
+  /** Resolves once some answer is being kept back: the database has answered from what it saw then. */
+  answerHeld(): Promise<void>;
+  /** Delivers what was kept back, in order, and stops holding. */
+  release(): void;
+  close(): Promise<void>;
+}
+
+/**
+ * A proxy that lets statements reach the database but keeps its answers back: the database has
+ * run the statement on what it saw then, and the client has not heard yet — the moment a slow
+ * network makes, held open for as long as a test needs.
+ */
+export async function startAnswerHoldingProxy(target: { host: string; port: number }): Promise<AnswerHoldingProxy> {
+  let holding = false;
+  const held: Array<{ to: net.Socket; chunk: Buffer }> = [];
+  let heard: Array<() => void> = [];
+  const pairs = new Set<[net.Socket, net.Socket]>();
+
+  const server = net.createServer((incoming) => {
+    const outgoing = net.connect(target);
+    const pair: [net.Socket, net.Socket] = [incoming, outgoing];
+    pairs.add(pair);
+    incoming.pipe(outgoing);
+    outgoing.on('data', (chunk: Buffer) => {
+      if (!holding) {
+        incoming.write(chunk);
+        return;
+      }
+      held.push({ to: incoming, chunk });
+      for (const wake of heard) wake();
+      heard = [];
+    });
+    const end = () => {
+      pairs.delete(pair);
+      incoming.destroy();
+      outgoing.destroy();
+    };
+    incoming.on('error', end).on('close', end);
+    outgoing.on('error', end).on('close', end);
+  });
+
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    holdAnswers() { holding = true; },
+    answerHeld: () => held.length > 0 ? Promise.resolve() : new Promise<void>((resolve) => heard.push(resolve)),
+    release() {
+      holding = false;
+      for (const { to, chunk } of held.splice(0)) to.write(chunk);
+    },
+    async close() {
+      for (const [a, b] of pairs) { a.destroy(); b.destroy(); }
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

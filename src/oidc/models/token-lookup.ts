@@ -18,7 +18,7 @@ import { fromRow, type FoundRow, type OidcRecords, type TokenFound } from '../..
  * run: a microtask that queues a tick callback, which Node runs only when the microtask queue is
  * empty. This works whether the caller is itself in a microtask or in plain synchronous code.
  */
-function afterThisTick(fn: () => void): void {
+export function afterThisTick(fn: () => void): void {
   queueMicrotask(() => process.nextTick(fn));
 }
 

@@ -140,8 +140,8 @@ export class AdminApiClient {
     try { parsed = text ? JSON.parse(text) : undefined; } catch { parsed = undefined; }
     const answer = { status: res.status, headers: res.headers, body: parsed, text };
     const operation = this.validator.check(method, path.split('?')[0]!, answer);
-    // No waiting for the change feed here: an admin act answers only once this instance's caches
-    // have heard of it (AdminOperations, caughtUp), and these tests hold it to that.
+    // No waiting for the change feed here: an admin act answers only once every instance's caches
+    // have heard of it (AdminOperations, the change feed's barrier), and these tests hold it to that.
     return { ...answer, body: parsed as T, ms, operation };
   }
 
