@@ -63,6 +63,16 @@ async function exchange(app: App, callback: URL, request: AuthorizationRequest):
   return { status: res.status, retryAfter: res.headers.get('retry-after'), body: (await res.json()) as Record<string, unknown> };
 }
 
+/** The same exchange while the database fails every `operation` on `model`'s rows. */
+async function exchangeUnderFault(model: string, operation: 'insert' | 'update', ...args: Parameters<typeof exchange>): Promise<Answer> {
+  const release = await faultOn(server.testDb.db, model, operation);
+  try {
+    return await exchange(...args);
+  } finally {
+    await release();
+  }
+}
+
 /** The person signs in to the app, gets tokens, and then, in the same browser, authorizes it again: its second code. */
 async function signedInWithASecondCode(kind: Kind) {
   const app = appFor(kind);
@@ -87,13 +97,7 @@ describe('a code exchange the database fails', () => {
     it.skipIf(!onPostgres)(`answers 503, spends nothing, and its retry succeeds, the first sign-in's tokens still working: ${kind.kind} (its ${kind.faultOn} insert fails)`, async () => {
       const { app, first, request, callback } = await signedInWithASecondCode(kind);
 
-      const release = await faultOn(server.testDb.db, kind.faultOn!, 'insert');
-      let failed: Answer;
-      try {
-        failed = await exchange(app, callback, request);
-      } finally {
-        await release();
-      }
+      const failed = await exchangeUnderFault(kind.faultOn!, 'insert', app, callback, request);
       expect(failed.status).toBe(503);
       expect(failed.body).toMatchObject({ error: 'temporarily_unavailable' });
       expect(failed.body).not.toHaveProperty('access_token');
@@ -116,13 +120,7 @@ describe('a code exchange the database fails', () => {
     const kind = KINDS[3];
     const { app, first, request, callback } = await signedInWithASecondCode(kind);
 
-    const release = await faultOn(server.testDb.db, 'AuthorizationCode', 'update');
-    let failed: Answer;
-    try {
-      failed = await exchange(app, callback, request);
-    } finally {
-      await release();
-    }
+    const failed = await exchangeUnderFault('AuthorizationCode', 'update', app, callback, request);
     expect(failed.status).toBe(503);
     expect(failed.body).toEqual({ error: 'temporarily_unavailable', error_description: expect.any(String) });
     expect((await codeRow(callback))?.consumed_at).toBeNull();

@@ -125,20 +125,25 @@ describe('an app signs a person in', () => {
     expect(back.searchParams.get('error_description')).toMatch(/PKCE/);
   });
 
-  it('exchanges a code in two statements on codes, sessions and grants: the code read with its session and grant, then its consume', async () => {
+  /** A sign-in for `scope`, and the statements its code exchange sends. */
+  async function exchangeStatements(scope: string): Promise<{ tokens: client.TokenEndpointResponse; statements: string[] }> {
     const agent = new UserAgent(server.issuer);
-    // No offline_access: the code (and its tokens) end with the sign-in session.
-    const request = await authorizationRequest(app, { scope: 'openid read' });
+    const request = await authorizationRequest(app, { scope });
     const callback = await signIn(agent, request.url, person);
     const statements: string[] = [];
     const record = (query: { sql: string }) => statements.push(query.sql);
     server.db.on('query', record);
-    let tokens: client.TokenEndpointResponse;
     try {
-      tokens = await client.authorizationCodeGrant(app.config, callback, { pkceCodeVerifier: request.codeVerifier, expectedState: request.state, expectedNonce: request.nonce });
+      const tokens = await client.authorizationCodeGrant(app.config, callback, { pkceCodeVerifier: request.codeVerifier, expectedState: request.state, expectedNonce: request.nonce });
+      return { tokens, statements };
     } finally {
       server.db.off('query', record);
     }
+  }
+
+  it('exchanges a code in two statements on codes, sessions and grants: the code read with its session and grant, then its consume', async () => {
+    // No offline_access: the code (and its tokens) end with the sign-in session.
+    const { tokens, statements } = await exchangeStatements('openid read');
     expect(tokens.access_token).toBeTruthy();
     // Apps, people and APIs come from caches on PostgreSQL; PGlite, with no change feed, reads them.
     expect(statements.filter((sql) => sql.includes('oidc_records'))).toEqual([
@@ -148,18 +153,7 @@ describe('an app signs a person in', () => {
   });
 
   it('exchanges a code for a refresh token in two statements too: the code read, then its consume with the refresh token\'s insert', async () => {
-    const agent = new UserAgent(server.issuer);
-    const request = await authorizationRequest(app, { scope: 'openid offline_access read' });
-    const callback = await signIn(agent, request.url, person);
-    const statements: string[] = [];
-    const record = (query: { sql: string }) => statements.push(query.sql);
-    server.db.on('query', record);
-    let tokens: client.TokenEndpointResponse;
-    try {
-      tokens = await client.authorizationCodeGrant(app.config, callback, { pkceCodeVerifier: request.codeVerifier, expectedState: request.state, expectedNonce: request.nonce });
-    } finally {
-      server.db.off('query', record);
-    }
+    const { tokens, statements } = await exchangeStatements('openid offline_access read');
     expect(tokens.refresh_token).toBeTruthy();
     // One commit for both: a failure between them would spend the code and issue nothing
     // (test/e2e/authorization-code-retry.test.ts).
