@@ -35,6 +35,7 @@ import { RefreshRetries } from '../../tokens/refresh-retry.js';
 import { AccessTokenModel } from './access-token.js';
 import { AuthorizationCodeModel, DeviceCodeModel } from './authorization-code.js';
 import type { CodeRedemptions } from './code-redemption.js';
+import type { HeldIssuance } from './held-issuance.js';
 import type { ClientAdapter } from './client.js';
 import { GrantModel, type GrantCache } from './grant.js';
 import { RefreshTokenModel, type HeldConsumeFailure } from './refresh-token.js';
@@ -47,6 +48,7 @@ import { currentRequest } from '../internals.js';
 export { grantCache, type GrantCache } from './grant.js';
 export type { HeldConsumeFailure } from './refresh-token.js';
 export { CodeRedemptions } from './code-redemption.js';
+export { HeldIssuance } from './held-issuance.js';
 
 /**
  * The request oidc-provider is handling (currentRequest, src/oidc/internals/requests.ts):
@@ -68,8 +70,10 @@ export interface StorageParts {
   initialAccessTokens?: Adapter;
   /** Told of a held-back refresh-token consume that failed when written at close (refresh-token.ts). */
   onHeldConsumeFailure: (failure: HeldConsumeFailure) => void;
-  /** Code exchanges' held writes; its middleware writes what is still held (code-redemption.ts). */
+  /** Code exchanges' held writes (code-redemption.ts). */
   codes: CodeRedemptions;
+  /** Every token request's held writes; its middleware writes what is still held (held-issuance.ts). */
+  held: HeldIssuance;
 }
 
 /** oidc-provider's `adapter` setting: one strategy per model name. */
@@ -86,7 +90,7 @@ export function storageFor(records: OidcRecords, parts: StorageParts): (model: s
       case 'Client': return parts.clients;
       case 'InitialAccessToken': if (parts.initialAccessTokens) return parts.initialAccessTokens; return stored(model);
       case 'AccessToken':
-      case 'ClientCredentials': return new AccessTokenModel(model, stored(model), lookup, parts.jwts, parts.codes);
+      case 'ClientCredentials': return new AccessTokenModel(model, stored(model), lookup, parts.jwts, parts.held);
       case 'RefreshToken': return new RefreshTokenModel(stored(model), lookup, retries, parts.onHeldConsumeFailure, parts.codes);
       case 'AuthorizationCode': return new AuthorizationCodeModel(stored(model), lookup, parts.codes);
       case 'DeviceCode': return new DeviceCodeModel(stored(model), parts.codes);
