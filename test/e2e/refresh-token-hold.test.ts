@@ -187,3 +187,47 @@ describe('a refresh still rotates once', () => {
     await expect(client.fetchUserInfo(opaqueApp.config, rotated.body.access_token as string, person.id)).rejects.toMatchObject({ status: 401 });
   });
 });
+
+describe('with REFRESH_TOKEN_RETRY_WINDOW=0', () => {
+  let strict: TestServer;
+  let strictApp: App;
+  let strictPerson: Awaited<ReturnType<typeof createPerson>>;
+
+  beforeAll(async () => {
+    strict = await startTestServer({ REFRESH_TOKEN_RETRY_WINDOW: '0' });
+    strictApp = await registerApp(strict, { scope: OPAQUE_SCOPE });
+    strictPerson = await createPerson(strict);
+  });
+
+  afterAll(async () => {
+    await strict?.stop();
+  });
+
+  it('of parallel refreshes of one token at most one rotates; the rest (those that lose the held rotation among them) are refused as reuse with no token, and the grant is revoked', async () => {
+    const { tokens } = await obtainTokens(strict, strictApp, strictPerson, { scope: OPAQUE_SCOPE });
+    const app = strictApp;
+
+    const answers = await Promise.all(Array.from({ length: 10 }, async () => {
+      const res = await fetch(`${strict.issuer}/token`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          authorization: `Basic ${Buffer.from(`${app.clientId}:${app.clientSecret}`).toString('base64')}`,
+        },
+        body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token! }),
+      });
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    }));
+
+    expect(answers.filter((a) => a.status === 200).length).toBeLessThanOrEqual(1);
+    for (const refused of answers.filter((a) => a.status !== 200)) {
+      expect(refused).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
+      expect(refused.body).not.toHaveProperty('access_token');
+      expect(refused.body).not.toHaveProperty('refresh_token');
+    }
+    for (const issued of answers.filter((a) => a.status === 200)) {
+      await expect(client.refreshTokenGrant(app.config, issued.body.refresh_token as string)).rejects.toMatchObject({ error: 'invalid_grant' });
+      await expect(client.fetchUserInfo(app.config, issued.body.access_token as string, strictPerson.id)).rejects.toMatchObject({ status: 401 });
+    }
+  });
+});
