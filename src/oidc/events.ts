@@ -69,8 +69,8 @@ export function forgivenRetryRecorder(logger: Logger, audit: AuditLog): (ctx: Ko
 }
 
 /**
- * A refresh token's consume, held back for its rotation and written when the response closed
- * without a save (models/refresh-token.ts), that did not go through; or a code's, held back for its
+ * A refresh token's rotation, held back and written once the refresh was refused after the consume
+ * (models/refresh-token.ts), that did not go through; or a code's consume, held back for its
  * exchange and written once the exchange was refused (models/code-redemption.ts: `code`). Refused
  * as a replay, the grant is revoked as for any replay: a warning. Any other failure leaves the
  * presented token or code usable: an error, one line per failure (`refresh_token.consume_failed`,

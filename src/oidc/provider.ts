@@ -29,7 +29,7 @@ import type { BackchannelLogout } from '../logout/backchannel-logout.js';
 import { SignedOutApps } from '../logout/signed-out-page.js';
 import { rememberClientsByMetadata, replaceClientMethods, reportRefreshTokenSignIn } from './internals.js';
 import { CachedResourceServerStore } from '../resources/cache.js';
-import { CodeRedemptions, grantCache, storageFor, type GrantCache } from './models/index.js';
+import { CodeRedemptions, grantCache, HeldIssuance, storageFor, type GrantCache } from './models/index.js';
 import type { OidcRecords } from '../records/index.js';
 import { answerForgivenRetries } from '../tokens/refresh-retry.js';
 import { cachedPersonLookup, type PersonLookup } from '../people/cache.js';
@@ -99,13 +99,15 @@ export function buildProvider(
     ...(reloadKeys ? { reloadKeys } : {}),
   });
   const clients = new ClientAdapter(deps.clients, caches.clients, [accountClientMetadata(config.issuer)], { requirePar: config.requirePar }, deps.registration?.registrar);
-  const codes = new CodeRedemptions();
+  const held = new HeldIssuance();
+  const codes = new CodeRedemptions(held, heldConsumeFailureRecorder(deps.logger, 'code'));
   const adapter = storageFor(deps.records, {
     clients, jwts, truth: caches.truth, grants: caches.grants,
     ...(deps.registration ? { initialAccessTokens: deps.registration.initialAccessTokens } : {}),
     refreshRetryWindowSeconds: config.refreshRetryWindowSeconds,
     onHeldConsumeFailure: heldConsumeFailureRecorder(deps.logger),
     codes,
+    held,
   });
 
   const provider = new Provider(config.issuer, providerConfiguration({
@@ -133,7 +135,9 @@ export function buildProvider(
   registerTokenExchange(provider, { config, jwts, resources: caches.resources, audit: deps.audit });
   reportRefreshTokenSignIn(provider);
   provider.use(answerForgivenRetries(forgivenRetryRecorder(deps.logger, deps.audit)));
-  provider.use(codes.middleware(provider, heldConsumeFailureRecorder(deps.logger, 'code')));
+  // Inside answerForgivenRetries: a refresh whose held rotation loses to a duplicate is forgiven
+  // here, and its answer given the winner's successor there.
+  provider.use(held.middleware(provider));
   return { provider, keySet, jwts };
 }
 

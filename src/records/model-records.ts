@@ -12,7 +12,7 @@ import { deletedRows, type Database } from '../db/knex.js';
 import { runPrepared } from '../db/prepared.js';
 import { fromRow, isLookupKey, recordRow, TABLE, type FoundRow, type RequestFacts } from './rows.js';
 import { DELETED_GRANT_FACTS, revokeGrants, revokedGrants, type RevocationCause, type RevocationObserver } from './revocation.js';
-import { CONSUME, FIND_LIVE, INSERT_UNLESS_LIVE, REDEMPTION, ROTATED_COLUMNS, ROTATION, UPDATE_EXISTING, UPSERT, upsertValues, type LookupColumn } from './statements.js';
+import { CONSUME, FIND_LIVE, INSERT_UNLESS_LIVE, REDEMPTION, ROTATED_COLUMNS, ROTATION, ROTATION_WITH_TOKEN, UPDATE_EXISTING, UPSERT, upsertValues, type LookupColumn } from './statements.js';
 import { inTransaction } from '../db/transactions.js';
 import { revokedInThisRequest } from '../db/change-barrier.js';
 
@@ -35,6 +35,11 @@ export interface RotateOptions {
   sealedSuccessor?: string;
   /** Asked when another request consumed the token first: true spares the grant. */
   forgiveLoss?: () => Promise<boolean>;
+  /**
+   * The access token the refresh issues, when it is stored (an opaque one): inserted in the same
+   * statement, so neither is stored without the other. A loss forgiven stores it on its own.
+   */
+  accessToken?: IssuedRecord | undefined;
 }
 
 /** A token a code's redemption stores (redeem): its model, raw id, payload and lifetime. */
@@ -208,10 +213,25 @@ export class ModelRecords implements Adapter {
     const now = this.now();
     const row = recordRow({ model: this.model, id, payload, expiresIn, nowMs: now });
     const kept = options.sealedSuccessor ? [options.sealedSuccessor, row.id_digest] : [null, null];
-    const inserted = await runPrepared(this.db, ROTATION, [new Date(now), consumedDigest, ...ROTATED_COLUMNS.map((column) => row[column]), ...kept]);
+    const values = [new Date(now), consumedDigest, ...ROTATED_COLUMNS.map((column) => row[column]), ...kept];
+    const accessToken = options.accessToken && this.#issuedRow(options.accessToken, now);
+    const inserted = accessToken
+      ? await runPrepared(this.db, ROTATION_WITH_TOKEN, [...values, ...ROTATED_COLUMNS.map((column) => accessToken[column])])
+      : await runPrepared(this.db, ROTATION, values);
     if (inserted.length > 0) return;
-    if (options.forgiveLoss && (await options.forgiveLoss())) return;
+    if (options.forgiveLoss && (await options.forgiveLoss())) {
+      // A duplicate of the winning request, answered with the winner's successor: its own access
+      // token is as good as the winner's, and is stored on its own.
+      if (accessToken) await runPrepared(this.db, UPSERT, upsertValues(accessToken));
+      return;
+    }
     return this.#refuseReplay(consumedDigest);
+  }
+
+  #issuedRow({ model, id, payload, expiresIn }: IssuedRecord, nowMs: number) {
+    if (!isLookupKey(id)) throw new TypeError(`${model} id must be a non-empty string`);
+    if (payload.userCode !== undefined) throw refuseUserCode(model);
+    return recordRow({ model, id, payload, expiresIn, nowMs });
   }
 
   /**
@@ -226,10 +246,8 @@ export class ModelRecords implements Adapter {
     if (issued.length > 2) throw new TypeError(`a redemption stores one or two tokens, not ${issued.length}`);
     if (!isLookupKey(codeId)) throw this.#replayError('not found');
     const now = this.now();
-    const values = issued.flatMap(({ model, id, payload, expiresIn }) => {
-      if (!isLookupKey(id)) throw new TypeError(`${model} id must be a non-empty string`);
-      if (payload.userCode !== undefined) throw refuseUserCode(model);
-      const row = recordRow({ model, id, payload, expiresIn, nowMs: now });
+    const values = issued.flatMap((token) => {
+      const row = this.#issuedRow(token, now);
       return ROTATED_COLUMNS.map((column) => row[column]);
     });
     const codeDigest = digest(codeId);

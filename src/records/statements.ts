@@ -114,6 +114,22 @@ select ${ROTATED_COLUMNS.map((column, index) => `cast($${index + 3} as ${COLUMN_
 returning 1`,
 };
 
+// ROTATION with the access token the refresh issues ($14 on, in ROTATED_COLUMNS order), for an app
+// whose access tokens are stored (src/oidc/models/held-issuance.ts): the token is stored only if
+// the rotation is, and the rotation only if the token is. One commit, all or nothing.
+export const ROTATION_WITH_TOKEN: PreparedStatement = {
+  name: 'gatehouse_rotation_with_token_v1',
+  text: `with consumed as (
+  update ${TABLE} set consumed_at = $1,
+         successor_sealed = cast($${KEPT_PARAMETER} as text), successor_digest = cast($${KEPT_PARAMETER + 1} as text)
+   where model = $3 and id_digest = $2 and consumed_at is null
+   returning 1)
+insert into ${TABLE} (${ROTATED_COLUMNS.join(', ')})
+select issued.* from consumed, (values ${[3, KEPT_PARAMETER + 2].map((first) => `(${ROTATED_COLUMNS
+    .map((column, index) => `cast($${first + index} as ${COLUMN_TYPES[column]})`).join(', ')})`).join(',\n  ')}) as issued (${ROTATED_COLUMNS.join(', ')})
+returning 1`,
+};
+
 // A code's redemption (src/oidc/models/code-redemption.ts): $1 now, $2 the code's model, $3 its
 // digest, then each token the exchange issues in ROTATED_COLUMNS order. The tokens are inserted
 // only if this statement is the one that consumed the code (the same `consumed_at is null` race as

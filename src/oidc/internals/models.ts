@@ -132,13 +132,23 @@ export function isReuseDetail(detail: string): boolean {
 }
 
 /**
- * The RefreshToken adapter calls of one refresh_token grant with rotateRefreshToken on, in order,
- * all under one request: find(presented), consume(presented), upsert(successor) (lib/actions/
- * grants/refresh_token.js). src/oidc/models/refresh-token.ts holds the consume back and sends it
- * with the upsert as one statement. If the order changes, the held consume is written when the
- * response closes: safe, but two statements again and no atomic rotation.
+ * The adapter calls of one refresh_token grant with rotateRefreshToken on that issues an opaque
+ * access token, in order, all under one request: find(presented), consume(presented),
+ * upsert(successor), then the access token's upsert (lib/actions/grants/refresh_token.js: after
+ * the successor's save it looks up the API, getResourceServerInfo, and saves the access token; a
+ * JWT access token is not saved at all); then the ID token is signed and the body set, with
+ * nothing more written. src/oidc/models/refresh-token.ts holds the consume, the successor and the
+ * access token back and sends them as one statement once the response is ready (held-issuance.ts's
+ * provider.use middleware), so a refresh failing on its way rotates nothing. If the order changes,
+ * whatever is held is still written before any token leaves, only without the successor or the
+ * access token in the statement (each then saved on its own when the grant saves it).
  */
-export const REFRESH_GRANT_ADAPTER_CALLS = ['find', 'consume', 'upsert'] as const;
+export const REFRESH_GRANT_ADAPTER_CALLS = [
+  ['RefreshToken', 'find'],
+  ['RefreshToken', 'consume'],
+  ['RefreshToken', 'upsert'],
+  ['AccessToken', 'upsert'],
+] as const;
 
 /**
  * The adapter calls of one authorization_code (or device_code) grant that issues an opaque access

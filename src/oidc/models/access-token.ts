@@ -5,7 +5,8 @@
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { isLookupKey, type ModelRecords } from '../../records/index.js';
 import { accessTokenPayload, jwtHandleOf, kindOf, type JwtAccessTokens, type TokenKind } from '../../tokens/jwt-access-tokens.js';
-import type { CodeRedemptions } from './code-redemption.js';
+import { currentRequest } from '../internals.js';
+import type { HeldIssuance } from './held-issuance.js';
 import type { TokenLookup } from './token-lookup.js';
 
 export class AccessTokenModel implements Adapter {
@@ -14,7 +15,7 @@ export class AccessTokenModel implements Adapter {
     private readonly stored: ModelRecords,
     private readonly lookup: TokenLookup,
     private readonly jwts: JwtAccessTokens,
-    private readonly codes: CodeRedemptions,
+    private readonly held: HeldIssuance,
   ) {}
 
   /**
@@ -51,9 +52,12 @@ export class AccessTokenModel implements Adapter {
     }
   }
 
-  /** An opaque access token a code exchange issues is saved with the code's consume (code-redemption.ts). */
+  /**
+   * An opaque access token a code exchange or a refresh issues is saved with the code's consume or
+   * the rotation (held-issuance.ts): stored only if they are.
+   */
   async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
-    if (this.kind === 'AccessToken' && this.codes.holdAccessToken({ model: this.kind, id, payload, expiresIn })) return;
+    if (this.kind === 'AccessToken' && this.held.holdAccessToken(currentRequest(), { model: this.kind, id, payload, expiresIn })) return;
     return this.stored.upsert(id, payload, expiresIn);
   }
 

@@ -6,8 +6,9 @@
 //   AccessToken, ClientCredentials  JWTs verified in place, opaque ones through the one-query
 //                                   lookup (access-token.ts, token-lookup.ts)
 //   RefreshToken                    the one-query lookup; a held-back consume sent with the save
-//                                   of its successor as one rotation; retries forgiven
-//                                   (refresh-token.ts)
+//                                   of its successor (and of an opaque access token) as one
+//                                   rotation once the response is ready; retries forgiven
+//                                   (refresh-token.ts, held-issuance.ts)
 //   Grant                           from that lookup when it just read the grant, else cached
 //                                   (grant.ts)
 //   AuthorizationCode, Session      the code through that lookup, which reads the session it
@@ -35,6 +36,7 @@ import { RefreshRetries } from '../../tokens/refresh-retry.js';
 import { AccessTokenModel } from './access-token.js';
 import { AuthorizationCodeModel, DeviceCodeModel } from './authorization-code.js';
 import type { CodeRedemptions } from './code-redemption.js';
+import type { HeldIssuance } from './held-issuance.js';
 import type { ClientAdapter } from './client.js';
 import { GrantModel, type GrantCache } from './grant.js';
 import { RefreshTokenModel, type HeldConsumeFailure } from './refresh-token.js';
@@ -47,6 +49,7 @@ import { currentRequest } from '../internals.js';
 export { grantCache, type GrantCache } from './grant.js';
 export type { HeldConsumeFailure } from './refresh-token.js';
 export { CodeRedemptions } from './code-redemption.js';
+export { HeldIssuance } from './held-issuance.js';
 
 /**
  * The request oidc-provider is handling (currentRequest, src/oidc/internals/requests.ts):
@@ -66,10 +69,12 @@ export interface StorageParts {
   refreshRetryWindowSeconds?: number;
   /** Initial access tokens for dynamic registration (src/registration/initial-access-tokens.ts). */
   initialAccessTokens?: Adapter;
-  /** Told of a held-back refresh-token consume that failed when written at close (refresh-token.ts). */
+  /** Told of a held-back refresh-token consume that failed when written for a refused refresh (refresh-token.ts). */
   onHeldConsumeFailure: (failure: HeldConsumeFailure) => void;
-  /** Code exchanges' held writes; its middleware writes what is still held (code-redemption.ts). */
+  /** Code exchanges' held writes (code-redemption.ts). */
   codes: CodeRedemptions;
+  /** Every token request's held writes; its middleware writes what is still held (held-issuance.ts). */
+  held: HeldIssuance;
 }
 
 /** oidc-provider's `adapter` setting: one strategy per model name. */
@@ -86,8 +91,8 @@ export function storageFor(records: OidcRecords, parts: StorageParts): (model: s
       case 'Client': return parts.clients;
       case 'InitialAccessToken': if (parts.initialAccessTokens) return parts.initialAccessTokens; return stored(model);
       case 'AccessToken':
-      case 'ClientCredentials': return new AccessTokenModel(model, stored(model), lookup, parts.jwts, parts.codes);
-      case 'RefreshToken': return new RefreshTokenModel(stored(model), lookup, retries, parts.onHeldConsumeFailure, parts.codes);
+      case 'ClientCredentials': return new AccessTokenModel(model, stored(model), lookup, parts.jwts, parts.held);
+      case 'RefreshToken': return new RefreshTokenModel(stored(model), lookup, retries, parts.onHeldConsumeFailure, parts.codes, parts.held);
       case 'AuthorizationCode': return new AuthorizationCodeModel(stored(model), lookup, parts.codes);
       case 'DeviceCode': return new DeviceCodeModel(stored(model), parts.codes);
       case 'Session': return new SessionModel(stored(model), lookup, (payload) => records.sessionOutlived(payload));

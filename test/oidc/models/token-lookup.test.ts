@@ -7,6 +7,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuthorizationCodeModel } from '../../../src/oidc/models/authorization-code.js';
 import { CodeRedemptions } from '../../../src/oidc/models/code-redemption.js';
+import { HeldIssuance } from '../../../src/oidc/models/held-issuance.js';
 import { SessionModel } from '../../../src/oidc/models/session.js';
 import { TokenLookup } from '../../../src/oidc/models/token-lookup.js';
 import { OidcRecords, TOKEN_MODELS, type ModelRecords } from '../../../src/records/index.js';
@@ -209,7 +210,7 @@ describe('the code exchange\'s models', () => {
 
   it('Session.findByUid: from the code\'s lookup that tick, from the database otherwise', async () => {
     const sessions = new SessionModel(adapterFor('Session'), lookup);
-    const codes = new AuthorizationCodeModel(adapterFor('AuthorizationCode'), lookup, new CodeRedemptions());
+    const codes = new AuthorizationCodeModel(adapterFor('AuthorizationCode'), lookup, new CodeRedemptions(new HeldIssuance(), () => {}));
     const { code, uid } = await codeWithSession();
     const stored = await adapterFor('Session').findByUid(uid);
     await nextTick();
@@ -222,7 +223,7 @@ describe('the code exchange\'s models', () => {
   });
 
   it('AuthorizationCode: found as its records find it, its person\'s state aside, and forgotten once consumed', async () => {
-    const codes = new AuthorizationCodeModel(adapterFor('AuthorizationCode'), lookup, new CodeRedemptions());
+    const codes = new AuthorizationCodeModel(adapterFor('AuthorizationCode'), lookup, new CodeRedemptions(new HeldIssuance(), () => {}));
     const { code } = await codeWithSession();
     // The exchange refuses a disabled person after consuming the code (findAccount), so a replay
     // still revokes the grant: the code must be found as before.
