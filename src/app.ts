@@ -13,8 +13,6 @@ import type { ClientStore } from './clients/store.js';
 import type { AuditLog } from './audit/log.js';
 import type { Config } from './config.js';
 import type { Database } from './db/knex.js';
-import { answeredOnceHeardEverywhere } from './db/change-barrier.js';
-import type { ChangeFeed } from './db/notifications.js';
 import { isDatabaseUnavailable, refusedByDatabase } from './db/errors.js';
 import { devMailRoutes } from './email/dev-mail-page.js';
 import type { Enrolment } from './enrolment/acts.js';
@@ -115,8 +113,6 @@ export interface AppDependencies {
   factors: FactorActs;
   /** True once a graceful stop has begun (src/http/connection-drain.ts). */
   draining: () => boolean;
-  /** The change feed: oidc-provider's revocations are answered once every instance has heard of them. */
-  changes: Pick<ChangeFeed, 'barrier'>;
   /** Receivers polling for their security events (RFC 8936, src/security-events/poll-endpoint.ts). */
   securityEventPolls: Pick<PollEndpointDependencies, 'polls' | 'signer' | 'waitMs' | 'stopping'>;
 }
@@ -160,8 +156,7 @@ export function createApp(deps: AppDependencies): Koa {
   const polling = devicePolling({ db: deps.db, tokenPath: tokenEndpoints.token, deviceAuthorizationPath: provider.pathFor('device_authorization') });
   const clientErrors = unauthorizedClientErrors({ token: tokenEndpoints.token, pushedAuthorization: provider.pathFor('pushed_authorization_request'), deviceAuthorization: provider.pathFor('device_authorization') });
   const caching = metadataCaching(config.keys);
-  // A revocation at the provider's endpoints is answered once every instance has heard of it (src/db/change-barrier.ts).
-  const oidcProvider = answeredOnceHeardEverywhere(currentProvider(deps.oidc), deps.changes);
+  const oidcProvider = currentProvider(deps.oidc);
 
   // A target Koa cannot parse, answered before anything reads its path (src/http/request-target.ts).
   app.use(refuseUnreadableTargets());

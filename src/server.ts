@@ -193,7 +193,7 @@ export async function startGatehouse(config: Config, logger: Logger, options: St
     const stopping = new AbortController();
     const app = createApp({
       config, db, logger, oidc, users, clients, resources, pages, audit, operations, selfService, enrolment, notices, recovery, addresses, links, registrationTokens, records, factors, passkeys,
-      devMailbox: outgoing.devMailbox, draining: () => drain.draining, changes, ...(options.now ? { now: options.now } : {}),
+      devMailbox: outgoing.devMailbox, draining: () => drain.draining, ...(options.now ? { now: options.now } : {}),
       securityEventPolls: {
         polls,
         signer: new SetSigner({ keys, keyRefreshMs: config.keys.refreshIntervalSeconds * 1000, now: options.now }),

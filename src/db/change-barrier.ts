@@ -5,30 +5,38 @@
 // may at once ask another instance, or tell the API that introspects there.
 //
 // The writes happen deep inside the provider's models, so they mark the request they belong to
-// (revokedInThisRequest) and the middleware around the provider waits once the provider is done,
-// before Koa sends the answer. Requests that revoke nothing (almost every token, introspection
-// and userinfo request) wait for nothing and cost no query.
-import { AsyncLocalStorage } from 'node:async_hooks';
-import type { Context, Middleware, Next } from 'koa';
+// (revokedInThisRequest), and a middleware of the provider's, outermost of its own, waits once the
+// provider is done, before Koa sends the answer. Requests that revoke nothing (almost every token,
+// introspection and userinfo request) wait for nothing and cost no query.
+//
+// The request is the one oidc-provider is answering, as its own async context knows it
+// (identifyRequestsBy, given src/oidc/internals.ts's currentRequest): not an AsyncLocalStorage of
+// our own, which would add its bookkeeping to every promise of every request on the hot paths.
+import type { Context, Next } from 'koa';
 import type { ChangeFeed } from './notifications.js';
 
-const requests = new AsyncLocalStorage<{ revoked: boolean }>();
+let requestOf: () => object | undefined = () => undefined;
+const revoked = new WeakSet<object>();
+
+/** How to tell which request is being answered; until set, nothing is marked (no request waits). */
+export function identifyRequestsBy(current: () => object | undefined): void {
+  requestOf = current;
+}
 
 /** Says that the request being answered, if any, revoked something other instances may have cached. */
 export function revokedInThisRequest(): void {
-  const request = requests.getStore();
-  if (request) request.revoked = true;
+  const request = requestOf();
+  if (request) revoked.add(request);
 }
 
-/** `middleware`, whose answer waits until every instance has heard of what it revoked. */
-export function answeredOnceHeardEverywhere(middleware: Middleware, changes: Pick<ChangeFeed, 'barrier'>): Middleware {
-  return async function heardEverywhere(ctx: Context, next: Next) {
-    const request = { revoked: false };
+/** Middleware for provider.use, registered first: the answer of a request that revoked waits until every instance has heard. */
+export function answeredOnceHeardEverywhere(changes: Pick<ChangeFeed, 'barrier'>) {
+  return async function heardEverywhere(ctx: Context, next: Next): Promise<void> {
     try {
-      await requests.run(request, () => middleware(ctx, next));
+      await next();
     } finally {
       // Also when it failed: what was revoked before the failure was committed all the same.
-      if (request.revoked) await changes.barrier?.();
+      if (revoked.delete(ctx)) await changes.barrier?.();
     }
   };
 }

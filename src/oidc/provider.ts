@@ -27,7 +27,8 @@ import { keyStoreFor, publicJwks, signingJwk, type JwsAlgorithm, type KeySet, ty
 import type { JWK } from 'jose';
 import type { BackchannelLogout } from '../logout/backchannel-logout.js';
 import { SignedOutApps } from '../logout/signed-out-page.js';
-import { rememberClientsByMetadata, replaceClientMethods, reportRefreshTokenSignIn } from './internals.js';
+import { currentRequest, rememberClientsByMetadata, replaceClientMethods, reportRefreshTokenSignIn } from './internals.js';
+import { answeredOnceHeardEverywhere, identifyRequestsBy } from '../db/change-barrier.js';
 import { CachedResourceServerStore } from '../resources/cache.js';
 import { CodeRedemptions, grantCache, HeldIssuance, storageFor, type GrantCache } from './models/index.js';
 import type { OidcRecords } from '../records/index.js';
@@ -134,6 +135,10 @@ export function buildProvider(
   logProviderEvents(provider, deps.logger, deps.audit);
   registerTokenExchange(provider, { config, jwts, resources: caches.resources, audit: deps.audit });
   reportRefreshTokenSignIn(provider);
+  // Outermost: a revocation at the provider's endpoints is answered once every instance has heard
+  // of it, after whatever the middleware inside it writes (src/db/change-barrier.ts).
+  identifyRequestsBy(currentRequest);
+  provider.use(answeredOnceHeardEverywhere(deps.changes));
   provider.use(answerForgivenRetries(forgivenRetryRecorder(deps.logger, deps.audit)));
   // Inside answerForgivenRetries: a refresh whose held rotation loses to a duplicate is forgiven
   // here, and its answer given the winner's successor there.

@@ -5,15 +5,18 @@
 // instance had heard of the change, B still said active:true in one or two rounds of forty, a few
 // milliseconds after A answered. On PGlite there is one process and no cache, so it holds at once.
 import { once } from 'node:events';
+import pg from 'pg';
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { written } from '../support/changes.js';
-import { createTestDatabase, queriesDuring, type TestDatabase } from '../support/database.js';
+import { CHANGE_CHANNEL, listenerSettingsFor } from '../../src/db/notifications.js';
+import { createTestDatabase, queriesDuring, usingPostgres, type TestDatabase } from '../support/database.js';
 import { createPerson, obtainTokens, PASSWORD, registerApp, type App } from '../support/flows.js';
 import { replicaEnvironment, startTestServer, type TestServer } from '../support/gatehouse.js';
 import { ADMIN_SCOPE, adminApi, type AdminApiClient } from '../admin/api/support.js';
 
 const API = 'https://ledger.example.test';
+const onPostgres = await usingPostgres();
 const ROUNDS = 40;
 /** Each round is a whole sign-in through A: forty of them take a while on a busy machine. */
 const ROUNDS_TIMEOUT_MS = 120_000;
@@ -167,5 +170,36 @@ describe('the wait', () => {
   it('ended because every instance said it had heard, never by running out the lease', () => {
     const timeouts = [...a.logs, ...b.logs].filter((entry) => entry.event === 'changes.barrier_timeout');
     expect(timeouts).toEqual([]);
+  });
+});
+
+describe.skipIf(!onPostgres)('oidc-provider\'s own revocations', () => {
+  it('are answered only after a barrier: with a listener that never acknowledges, A waits out the lease, and says so, for each', async () => {
+    // The rounds above show the outcome, but on a quiet machine the race they guard against may
+    // not come up at all; this shows the wait itself happens, whatever the timing.
+    const silent = new pg.Client({ ...listenerSettingsFor(testDb.db)! });
+    await silent.connect();
+    await silent.query(`LISTEN ${CHANGE_CHANNEL}`);
+    const waitedOut = () => a.logs.filter((entry) => entry.event === 'changes.barrier_timeout').length;
+    try {
+      const { tokens } = await warmOnB();
+      const before = waitedOut();
+      const revoked = await fetch(`${a.issuer}/token/revocation`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic({ clientId: app.clientId, clientSecret: app.clientSecret! }) },
+        body: new URLSearchParams({ token: tokens.access_token }),
+      });
+      expect(revoked.status).toBe(200);
+      expect(waitedOut()).toBe(before + 1);
+
+      // Another sign-in: revoking the access token revoked its grant, refresh token and all.
+      const other = (await warmOnB()).tokens;
+      const rotated = await client.refreshTokenGrant(app.config, other.refresh_token!);
+      await client.refreshTokenGrant(app.config, rotated.refresh_token!);
+      await expect(client.refreshTokenGrant(app.config, other.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+      expect(waitedOut()).toBe(before + 2);
+    } finally {
+      await silent.end();
+    }
   });
 });
