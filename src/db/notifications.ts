@@ -142,8 +142,7 @@ export class ChangeListener extends EventEmitter implements StoppableChangeFeed 
     const id = randomUUID();
     const pending: PendingBarrier = { acked: new Set(), waitingFor: undefined, done: () => {} };
     const settled = new Promise<void>((resolve) => { pending.done = resolve; });
-    const timer = setTimeout(() => pending.done(), LEASE_MS);
-    timer.unref();
+    let timer: NodeJS.Timeout | undefined;
     this.#barriers.set(id, pending);
     try {
       const client = this.#client;
@@ -158,13 +157,19 @@ export class ChangeListener extends EventEmitter implements StoppableChangeFeed 
           this.#lost(client, error);
         }
       }
+      // The lease is counted from here, once the barrier is committed (or could have been): a
+      // listener that has not heard it a lease later has had no heartbeat answered since, so its
+      // instance no longer trusts its caches. Counted from before the statement, a statement slow to
+      // return (a busy database) would use up the wait before anyone could have heard.
+      timer = setTimeout(() => pending.done(), LEASE_MS);
+      timer.unref();
       await settled;
       if (pending.waitingFor?.size !== 0) {
         changeBarrierTimeouts.inc();
         this.logger.warn({ event: 'changes.barrier_timeout', listening: pending.waitingFor !== undefined, unacknowledged: pending.waitingFor?.size, waitedMs: Math.round(monotonicNow() - sentAt) });
       }
     } finally {
-      clearTimeout(timer);
+      if (timer) clearTimeout(timer);
       this.#barriers.delete(id);
     }
   }
