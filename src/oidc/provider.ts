@@ -248,6 +248,7 @@ export class OidcService {
       this.deps.logger.info({ event: 'keys.reloaded', kids: keySet.jwks.keys.map((k) => k.kid) });
       return true;
     });
+    // The next refresh waits for this one, failed or not; the failure itself goes to the caller (run).
     this.#refreshing = run.catch(() => undefined);
     return run;
   }

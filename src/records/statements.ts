@@ -101,13 +101,15 @@ const COLUMN_TYPES: Record<(typeof UPSERT_COLUMNS)[number], string> = {
   user_agent: 'text', ip: 'text', last_active_at: 'timestamptz',
 };
 const KEPT_PARAMETER = ROTATED_COLUMNS.length + 3;
-export const ROTATION: PreparedStatement = {
-  name: 'gatehouse_rotation_v4',
-  text: `with consumed as (
+/** A rotation's consume of the presented token ($2), keeping its sealed successor: the race both rotations run. */
+const CONSUMED_KEEPING_SUCCESSOR = `with consumed as (
   update ${TABLE} set consumed_at = $1,
          successor_sealed = cast($${KEPT_PARAMETER} as text), successor_digest = cast($${KEPT_PARAMETER + 1} as text)
    where model = $3 and id_digest = $2 and consumed_at is null
-   returning 1)
+   returning 1)`;
+export const ROTATION: PreparedStatement = {
+  name: 'gatehouse_rotation_v4',
+  text: `${CONSUMED_KEEPING_SUCCESSOR}
 insert into ${TABLE} (${ROTATED_COLUMNS.join(', ')})
 select ${ROTATED_COLUMNS.map((column, index) => `cast($${index + 3} as ${COLUMN_TYPES[column]})`).join(', ')}
   from consumed
@@ -119,11 +121,7 @@ returning 1`,
 // the rotation is, and the rotation only if the token is. One commit, all or nothing.
 export const ROTATION_WITH_TOKEN: PreparedStatement = {
   name: 'gatehouse_rotation_with_token_v1',
-  text: `with consumed as (
-  update ${TABLE} set consumed_at = $1,
-         successor_sealed = cast($${KEPT_PARAMETER} as text), successor_digest = cast($${KEPT_PARAMETER + 1} as text)
-   where model = $3 and id_digest = $2 and consumed_at is null
-   returning 1)
+  text: `${CONSUMED_KEEPING_SUCCESSOR}
 insert into ${TABLE} (${ROTATED_COLUMNS.join(', ')})
 select issued.* from consumed, (values ${[3, KEPT_PARAMETER + 2].map((first) => `(${ROTATED_COLUMNS
     .map((column, index) => `cast($${first + index} as ${COLUMN_TYPES[column]})`).join(', ')})`).join(',\n  ')}) as issued (${ROTATED_COLUMNS.join(', ')})
