@@ -65,12 +65,13 @@ async function warmOnB() {
 }
 
 /**
- * Runs `revoke` through A for ROUNDS fresh tokens, each warm on B, and asks B once as soon as A
- * has answered. Returns the rounds in which B still said active.
+ * Runs `revoke` through A for ROUNDS fresh tokens (one on PGlite), each warm on B, and asks B
+ * once as soon as A has answered. Returns the rounds in which B still said active.
  */
 async function roundsStillActiveOnB(revoke: (signedIn: Awaited<ReturnType<typeof warmOnB>>) => Promise<void>): Promise<number[]> {
   const stale: number[] = [];
-  for (let round = 0; round < ROUNDS; round += 1) {
+  // On PGlite nothing is cached, so one round shows all there is to show.
+  for (let round = 0; round < (caching ? ROUNDS : 1); round += 1) {
     const signedIn = await warmOnB();
     await revoke(signedIn);
     if (await activeOn(b, signedIn.tokens.access_token)) stale.push(round);
