@@ -248,8 +248,10 @@ export class OidcService {
       this.deps.logger.info({ event: 'keys.reloaded', kids: keySet.jwks.keys.map((k) => k.kid) });
       return true;
     });
-    // The next refresh waits for this one, failed or not; the failure itself goes to the caller (run).
-    this.#refreshing = run.catch(() => undefined);
+    this.#refreshing = run.catch(() => {
+      // Only the chain: the next refresh waits for this one, failed or not. The failure itself
+      // reaches this call's caller through `run`, which logs it or answers 503.
+    });
     return run;
   }
 

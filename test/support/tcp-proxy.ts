@@ -20,18 +20,9 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       incoming.resetAndDestroy();
       return;
     }
-    const outgoing = net.connect(target);
-    const pair: [net.Socket, net.Socket] = [incoming, outgoing];
-    pairs.add(pair);
-    incoming.pipe(outgoing);
-    outgoing.pipe(incoming);
-    const end = () => {
-      pairs.delete(pair);
-      incoming.destroy();
-      outgoing.destroy();
-    };
-    incoming.on('error', end).on('close', end);
-    outgoing.on('error', end).on('close', end);
+    const pair = connectedPair(incoming, target, pairs);
+    incoming.pipe(pair[1]);
+    pair[1].pipe(incoming);
     if (mode === 'freeze') hold(pair);
   });
 
@@ -87,9 +78,7 @@ export async function startAnswerHoldingProxy(target: { host: string; port: numb
   const pairs = new Set<[net.Socket, net.Socket]>();
 
   const server = net.createServer((incoming) => {
-    const outgoing = net.connect(target);
-    const pair: [net.Socket, net.Socket] = [incoming, outgoing];
-    pairs.add(pair);
+    const [, outgoing] = connectedPair(incoming, target, pairs);
     incoming.pipe(outgoing);
     outgoing.on('data', (chunk: Buffer) => {
       if (!holding) {
@@ -100,13 +89,6 @@ export async function startAnswerHoldingProxy(target: { host: string; port: numb
       for (const wake of heard) wake();
       heard = [];
     });
-    const end = () => {
-      pairs.delete(pair);
-      incoming.destroy();
-      outgoing.destroy();
-    };
-    incoming.on('error', end).on('close', end);
-    outgoing.on('error', end).on('close', end);
   });
 
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -123,4 +105,19 @@ export async function startAnswerHoldingProxy(target: { host: string; port: numb
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** A connection to `target` for `incoming`, kept in `pairs` while both are open; either ending ends both. */
+function connectedPair(incoming: net.Socket, target: net.NetConnectOpts, pairs: Set<[net.Socket, net.Socket]>): [net.Socket, net.Socket] {
+  const outgoing = net.connect(target);
+  const pair: [net.Socket, net.Socket] = [incoming, outgoing];
+  pairs.add(pair);
+  const end = () => {
+    pairs.delete(pair);
+    incoming.destroy();
+    outgoing.destroy();
+  };
+  incoming.on('error', end).on('close', end);
+  outgoing.on('error', end).on('close', end);
+  return pair;
 }
